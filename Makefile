@@ -1,0 +1,91 @@
+# floodgate: one plain GNU Makefile. `make check` and `make demo` install
+# the Debian packages they lack (tests/install-deps.sh) before building.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+sbindir    ?= $(PREFIX)/sbin
+sysconfdir ?= /etc
+mandir     ?= $(PREFIX)/share/man
+unitdir    ?= /lib/systemd/system
+sysusersdir ?= /usr/lib/sysusers.d
+tmpfilesdir ?= /usr/lib/tmpfiles.d
+
+CC      ?= cc
+PKGS     = libevent libevent_pthreads sqlite3
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+           -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib
+LDLIBS   = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+B        = build
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
+D_SRC    = $(wildcard milter/*.c)
+D_OBJ    = $(D_SRC:milter/%.c=$(B)/milter/%.o)
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all deps check unit e2e demo install clean
+
+all: $(B)/floodgate
+
+deps:
+	@sh tests/install-deps.sh
+
+$(B)/lib/%.o: lib/%.c lib/*.h | $(B)/lib
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/milter/%.o: milter/%.c milter/*.h lib/*.h | $(B)/milter
+	$(CC) $(CFLAGS) -Imilter -c -o $@ $<
+
+$(B)/libfloodgate.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(B)/libfloodgate.a | $(B)/tests
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a \
+	    -lcmocka $(LDLIBS)
+
+$(B)/lib $(B)/milter $(B)/tests:
+	mkdir -p $@
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e: all
+	@sh tests/e2e/run.sh
+
+check: deps
+	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all
+	@sh tests/e2e/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate \
+	    $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
+	install -m 0755 $(B)/floodgate $(DESTDIR)$(sbindir)/floodgate
+	test -e $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf || \
+	    install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf
+	test -e $(DESTDIR)$(sysconfdir)/floodgate/accounts || \
+	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts
+	install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf.sample
+	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g' \
+	    systemd/floodgate.service.in > $(DESTDIR)$(unitdir)/floodgate.service
+	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service
+	install -m 0644 systemd/floodgate.sysusers $(DESTDIR)$(sysusersdir)/floodgate.conf
+	install -m 0644 systemd/floodgate.tmpfiles $(DESTDIR)$(tmpfilesdir)/floodgate.conf
+
+clean:
+	rm -rf $(B)

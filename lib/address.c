@@ -1,0 +1,202 @@
+/*
+ * Envelope addresses as MTAs hand them to milters: with or without angle
+ * brackets, source routes, quoted local parts, trailing dots, "<>".
+ * Normalised forms are what floodgate counts by.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "address.h"
+#include "util.h"
+
+static int is_ctl(unsigned char c);
+static char lower(char c);
+
+static int
+is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+/* ASCII only: locale-dependent tolower() would fold UTF-8 bytes. */
+static char
+lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 'a' - 'A') : c;
+}
+
+/*
+ * Lowercase, drop one trailing dot, check the characters. UTF-8 (IDN in
+ * SMTPUTF8 mail) is kept as bytes; address literals [1.2.3.4] are kept.
+ */
+int
+fg_domain_normalize(const char *in, char *out, size_t outlen)
+{
+	size_t len = strlen(in), i;
+
+	if (len > 0 && in[len - 1] == '.')
+		len--;
+	if (len == 0 || len > FG_DOMAIN_MAX || len >= outlen)
+		return -1;
+	if (in[0] == '[') {
+		if (in[len - 1] != ']')
+			return -1;
+		for (i = 0; i < len; i++) {
+			if (is_ctl((unsigned char)in[i]) || in[i] == ' ')
+				return -1;
+			out[i] = lower(in[i]);
+		}
+		out[len] = '\0';
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '.') {
+			if (i == 0 || in[i - 1] == '.')
+				return -1;
+		} else if (!(isalnum(c) || c == '-' || c == '_' || c >= 0x80))
+			return -1;
+		out[i] = lower(in[i]);
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+int
+fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
+{
+	const char *p = in, *end;
+	size_t n = 0;
+	char dom[FG_DOMAIN_MAX + 2];
+
+	out->local[0] = out->domain[0] = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (end > p && *p == '<') {
+		if (end[-1] != '>') {
+			fg_seterr(err, errlen, "unbalanced angle bracket");
+			return FG_ADDR_BAD;
+		}
+		p++;
+		end--;
+	}
+	if (p == end)
+		return FG_ADDR_NULL;
+	if ((size_t)(end - p) > FG_ADDR_MAX) {
+		fg_seterr(err, errlen, "address longer than %d bytes",
+		    FG_ADDR_MAX);
+		return FG_ADDR_BAD;
+	}
+	/* Source route "@a,@b:user@dom": the route is obsolete; drop it. */
+	if (*p == '@') {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		if (colon == NULL) {
+			fg_seterr(err, errlen, "source route without ':'");
+			return FG_ADDR_BAD;
+		}
+		p = colon + 1;
+	}
+	if (p < end && *p == '"') {
+		for (p++; p < end && *p != '"'; p++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			if (is_ctl((unsigned char)*p) && *p != '\t') {
+				fg_seterr(err, errlen, "control character");
+				return FG_ADDR_BAD;
+			}
+			if (n >= FG_LOCAL_MAX) {
+				fg_seterr(err, errlen, "local part too long");
+				return FG_ADDR_BAD;
+			}
+			out->local[n++] = *p;
+		}
+		if (p >= end) {
+			fg_seterr(err, errlen, "unterminated quoted local part");
+			return FG_ADDR_BAD;
+		}
+		p++;
+		if (p < end && *p != '@') {
+			fg_seterr(err, errlen, "text after quoted local part");
+			return FG_ADDR_BAD;
+		}
+	} else {
+		for (; p < end && *p != '@'; p++) {
+			if (is_ctl((unsigned char)*p) || *p == ' ' ||
+			    *p == '<' || *p == '>' || *p == '"') {
+				fg_seterr(err, errlen,
+				    "invalid character in local part");
+				return FG_ADDR_BAD;
+			}
+			if (n >= FG_LOCAL_MAX) {
+				fg_seterr(err, errlen, "local part too long");
+				return FG_ADDR_BAD;
+			}
+			out->local[n++] = *p;
+		}
+	}
+	out->local[n] = '\0';
+	if (p == end) {
+		if (n == 0) {
+			fg_seterr(err, errlen, "empty address");
+			return FG_ADDR_BAD;
+		}
+		return FG_ADDR_OK;	/* local recipient such as "postmaster" */
+	}
+	p++;	/* '@' */
+	if ((size_t)(end - p) >= sizeof(dom)) {
+		fg_seterr(err, errlen, "domain too long");
+		return FG_ADDR_BAD;
+	}
+	memcpy(dom, p, (size_t)(end - p));
+	dom[end - p] = '\0';
+	if (n == 0 || fg_domain_normalize(dom, out->domain,
+	    sizeof(out->domain)) < 0) {
+		fg_seterr(err, errlen, n == 0 ? "empty local part" :
+		    "invalid domain");
+		out->domain[0] = '\0';
+		return FG_ADDR_BAD;
+	}
+	return FG_ADDR_OK;
+}
+
+/*
+ * The key an address is counted by. Case and "+extension" are folded so
+ * that a tenant cannot split itself into many keys with Bob+1@X.JP,
+ * bob+2@x.jp, ...
+ */
+void
+fg_addr_key(const struct fg_addr *a, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; a->local[i] != '\0' && o + 1 < outlen; i++) {
+		if (a->local[i] == '+' && i > 0)
+			break;
+		out[o++] = lower(a->local[i]);
+	}
+	if (a->domain[0] != '\0' && o + 1 < outlen) {
+		out[o++] = '@';
+		for (i = 0; a->domain[i] != '\0' && o + 1 < outlen; i++)
+			out[o++] = a->domain[i];
+	}
+	out[o] = '\0';
+}
+
+/* "example.jp" matches itself; "*.example.jp" matches its subdomains only. */
+int
+fg_domain_match(const char *domain, const char *pattern)
+{
+	if (pattern[0] == '*' && pattern[1] == '.') {
+		size_t dl = strlen(domain), sl = strlen(pattern + 1);
+
+		return dl > sl && strcmp(domain + dl - sl, pattern + 1) == 0;
+	}
+	return strcmp(domain, pattern) == 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * Envelope addresses as MTAs hand them to milters: with or without angle
+ * brackets, source routes, quoted local parts, trailing dots, "<>".
+ * Normalised forms are what floodgate counts by.
+ */
+#ifndef FG_ADDRESS_H
+#define FG_ADDRESS_H
+
+#include <stddef.h>
+
+/* RFC 5321 allows 64 and 255; VERP senders exceed 64 in the wild. */
+#define FG_LOCAL_MAX	255
+#define FG_DOMAIN_MAX	255
+#define FG_ADDR_MAX	(FG_LOCAL_MAX + 1 + FG_DOMAIN_MAX)
+
+enum fg_addr_status {
+	FG_ADDR_OK = 0,
+	FG_ADDR_NULL = 1,	/* the null sender "<>" */
+	FG_ADDR_BAD = -1
+};
+
+struct fg_addr {
+	char local[FG_LOCAL_MAX + 1];	/* unquoted */
+	char domain[FG_DOMAIN_MAX + 1];	/* lowercase, no trailing dot; "" if none */
+};
+
+int fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen);
+int fg_domain_normalize(const char *in, char *out, size_t outlen);
+void fg_addr_key(const struct fg_addr *a, char *out, size_t outlen);
+int fg_domain_match(const char *domain, const char *pattern);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * floodgate.conf: one statement per line (DESIGN.md §3). A parsed config
+ * is immutable and reference-counted: a reload builds a new one and swaps
+ * it in while transactions in flight keep the one they started with.
+ */
+#ifndef FG_CONFIG_H
+#define FG_CONFIG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#define FG_NAME_MAX	64
+#define FG_CONFIG_ERRLEN 8192
+
+#ifndef FG_SYSCONFDIR
+#define FG_SYSCONFDIR	"/etc"
+#endif
+#define FG_DEFAULT_CONFIG	FG_SYSCONFDIR "/floodgate/floodgate.conf"
+#define FG_DEFAULT_LISTEN	"unix:/var/spool/postfix/floodgate/milter.sock"
+#define FG_DEFAULT_CONTROL	"/run/floodgate/control.sock"
+#define FG_DEFAULT_DATABASE	"/var/lib/floodgate/floodgate.db"
+
+enum fg_scope {
+	FG_SCOPE_ACCOUNT,
+	FG_SCOPE_DOMAIN,
+	FG_SCOPE_ACCOUNT_DOMAIN,
+	FG_SCOPE_CLIENT,
+	FG_SCOPE_SERVER
+};
+
+/* In order of severity: the worst action of the rules over wins. */
+enum fg_action {
+	FG_ACT_LOG,
+	FG_ACT_TAG,
+	FG_ACT_HOLD,
+	FG_ACT_DEFER,
+	FG_ACT_REJECT
+};
+
+enum fg_source {
+	FG_SRC_SASL,
+	FG_SRC_SENDER,
+	FG_SRC_CLIENT
+};
+
+struct fg_dests {
+	char **pat;		/* "example.jp" or "*.example.jp"; NULL: all */
+	size_t n;
+	char *text;		/* as written, for messages */
+};
+
+struct fg_override {
+	char *account;
+	uint32_t limit, period;
+	int line;
+};
+
+struct fg_rule {
+	char *name;
+	int line;
+	int is_cap;
+	enum fg_scope scope;
+	struct fg_dests dests;
+	uint32_t limit, period;	/* a cap has period 0 */
+	enum fg_action action;
+	int count_messages;
+	char *reply;
+	struct fg_override *ov;
+	size_t nov;
+};
+
+struct fg_group {
+	char *name;
+	char **dom;
+	size_t n;
+	int line;
+};
+
+struct fg_cidr {
+	int family;
+	unsigned char addr[16];
+	int bits;
+};
+
+struct fg_mapent {
+	char *key;
+	char *tenant;
+	int line;
+};
+
+struct fg_config {
+	atomic_int refs;
+	char *path;
+	time_t loaded;
+	char *listen, *control, *database, *user, *account_map;
+	enum fg_source source[3];
+	size_t nsource;
+	int monitor;
+	int store_tempfail;
+	struct fg_group *group;
+	size_t ngroup;
+	struct fg_rule *rule;
+	size_t nrule;
+	char **ex_account;
+	size_t nex_account;
+	struct fg_cidr *ex_client;
+	size_t nex_client;
+	struct fg_dests ex_domain;
+	struct fg_mapent *map;
+	size_t nmap;
+};
+
+struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
+struct fg_config *fg_config_ref(struct fg_config *c);
+void fg_config_unref(struct fg_config *c);
+void fg_config_print(const struct fg_config *c, FILE *fp);
+const char *fg_scope_name(enum fg_scope s);
+const char *fg_action_name(enum fg_action a);
+const char *fg_map_lookup(const struct fg_config *c, const char *key);
+const struct fg_rule *fg_config_rule(const struct fg_config *c, const char *name);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * One message's decisions: who sends it, which recipients pass, what is
+ * reserved, and what the MTA is told. The milter callbacks only carry
+ * macros in and verdicts out; everything else is here.
+ */
+#ifndef FG_POLICY_H
+#define FG_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "account.h"
+#include "config.h"
+#include "limiter.h"
+#include "stats.h"
+
+enum fg_smtp {
+	FG_CONTINUE,
+	FG_TEMPFAIL,
+	FG_REJECT
+};
+
+struct fg_verdict {
+	enum fg_smtp smtp;
+	char rcode[4];		/* "451" */
+	char xcode[8];		/* "4.7.1" */
+	char text[256];
+};
+
+struct fg_engine {
+	struct fg_limiter *limiter;
+	struct fg_stats *stats;
+};
+
+struct fg_msg {
+	struct fg_config *cfg;		/* pinned for this transaction */
+	struct fg_account acct;
+	char client[64];
+	char session[24];
+	char queue_id[32];
+	int exempt;
+	struct fg_resv resv;
+	uint32_t *capcount;		/* per rule (caps only) */
+	char **paid;			/* "rule\037key" of messages-count rules */
+	size_t npaid;
+	char **dom;			/* accepted recipients' domains */
+	size_t ndom, domcap;
+	int hold;
+	char hold_rule[FG_NAME_MAX + 1];
+	char tag[256];			/* rules to name in X-Floodgate */
+};
+
+void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
+    const char *client, const char *login, const char *sender);
+void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
+    uint32_t now, struct fg_verdict *v);
+void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);
+void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
+int fg_msg_active(const struct fg_msg *m);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * Which rules apply to a recipient, under which key they count it, and
+ * at which rate for this account (overrides). Also the exemptions.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "address.h"
+#include "rules.h"
+
+/* No destinations written: the rule applies to every destination. */
+int
+fg_dests_match(const struct fg_dests *d, const char *domain)
+{
+	size_t i;
+
+	if (d->n == 0)
+		return 1;
+	if (domain == NULL || domain[0] == '\0')
+		return 0;
+	for (i = 0; i < d->n; i++)
+		if (fg_domain_match(domain, d->pat[i]))
+			return 1;
+	return 0;
+}
+
+void
+fg_rule_rate(const struct fg_rule *r, const char *account, uint32_t *limit,
+    uint32_t *period)
+{
+	size_t i;
+
+	*limit = r->limit;
+	*period = r->period;
+	for (i = 0; i < r->nov; i++) {
+		if (strcasecmp(r->ov[i].account, account) == 0) {
+			*limit = r->ov[i].limit;
+			*period = r->ov[i].period;
+			return;
+		}
+	}
+}
+
+int
+fg_rule_key(const struct fg_rule *r, const char *account, const char *domain,
+    const char *client, char *out, size_t outlen)
+{
+	int n;
+
+	switch (r->scope) {
+	case FG_SCOPE_ACCOUNT:
+		n = snprintf(out, outlen, "%s", account);
+		break;
+	case FG_SCOPE_DOMAIN:
+		n = snprintf(out, outlen, "%s", domain);
+		break;
+	case FG_SCOPE_ACCOUNT_DOMAIN:
+		n = snprintf(out, outlen, "%s/%s", account, domain);
+		break;
+	case FG_SCOPE_CLIENT:
+		n = snprintf(out, outlen, "%s", client);
+		break;
+	default:
+		n = snprintf(out, outlen, "*");
+		break;
+	}
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+int
+fg_exempt_account(const struct fg_config *c, const char *identity,
+    const char *account)
+{
+	size_t i;
+
+	for (i = 0; i < c->nex_account; i++)
+		if (strcasecmp(c->ex_account[i], identity) == 0 ||
+		    strcasecmp(c->ex_account[i], account) == 0)
+			return 1;
+	return 0;
+}
+
+int
+fg_exempt_client(const struct fg_config *c, const char *ip)
+{
+	unsigned char a[16];
+	int fam;
+	size_t i;
+
+	if (ip == NULL || ip[0] == '\0' || c->nex_client == 0)
+		return 0;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		fam = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < c->nex_client; i++) {
+		const struct fg_cidr *n = &c->ex_client[i];
+		int bits = n->bits, k;
+
+		if (n->family != fam)
+			continue;
+		for (k = 0; bits >= 8; k++, bits -= 8)
+			if (a[k] != n->addr[k])
+				break;
+		if (bits >= 8)
+			continue;
+		if (bits == 0 ||
+		    ((a[k] ^ n->addr[k]) & (0xff << (8 - bits)) & 0xff) == 0)
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,22 @@
+/*
+ * Which rules apply to a recipient, under which key they count it, and
+ * at which rate for this account (overrides). Also the exemptions.
+ */
+#ifndef FG_RULES_H
+#define FG_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+int fg_dests_match(const struct fg_dests *d, const char *domain);
+void fg_rule_rate(const struct fg_rule *r, const char *account,
+    uint32_t *limit, uint32_t *period);
+int fg_rule_key(const struct fg_rule *r, const char *account,
+    const char *domain, const char *client, char *out, size_t outlen);
+int fg_exempt_account(const struct fg_config *c, const char *identity,
+    const char *account);
+int fg_exempt_client(const struct fg_config *c, const char *ip);
+
+#endif

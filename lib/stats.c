@@ -1,0 +1,262 @@
+/*
+ * Hourly counters per account and per destination domain, and the log of
+ * refusals, collected in memory by the milter threads and handed to the
+ * service thread, which writes them to the store. Pending events are
+ * bounded: when the store is down for long, the oldest are not kept.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stats.h"
+#include "util.h"
+
+struct node {
+	struct node *next;
+	uint64_t hash;
+	struct fg_stat_row row;
+};
+
+struct fg_stats {
+	pthread_mutex_t lock;
+	struct node **bucket;
+	size_t nbucket, count;
+	struct fg_event *ev;
+	size_t nev, evcap;
+	uint64_t dropped;
+	uint64_t total[FG_ST_N];
+};
+
+static struct node *find(struct fg_stats *s, uint32_t hour, char kind,
+    const char *name, int create);
+
+struct fg_stats *
+fg_stats_new(void)
+{
+	struct fg_stats *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	return s;
+}
+
+static void
+free_nodes(struct fg_stats *s)
+{
+	size_t b;
+
+	for (b = 0; b < s->nbucket; b++) {
+		struct node *n = s->bucket[b], *next;
+
+		for (; n != NULL; n = next) {
+			next = n->next;
+			free(n->row.name);
+			free(n);
+		}
+	}
+	free(s->bucket);
+	s->bucket = NULL;
+	s->nbucket = s->count = 0;
+}
+
+void
+fg_stats_free(struct fg_stats *s)
+{
+	if (s == NULL)
+		return;
+	free_nodes(s);
+	free(s->ev);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static uint64_t
+row_hash(uint32_t hour, char kind, const char *name)
+{
+	return fg_hash(name) ^ ((uint64_t)hour * 0x9e3779b97f4a7c15ULL) ^
+	    (uint64_t)(unsigned char)kind;
+}
+
+/* Called with the lock held. */
+static struct node *
+find(struct fg_stats *s, uint32_t hour, char kind, const char *name,
+    int create)
+{
+	uint64_t h = row_hash(hour, kind, name);
+	struct node *n;
+
+	if (s->nbucket > 0)
+		for (n = s->bucket[h & (s->nbucket - 1)]; n; n = n->next)
+			if (n->hash == h && n->row.hour == hour &&
+			    n->row.kind == kind && strcmp(n->row.name, name) == 0)
+				return n;
+	if (!create)
+		return NULL;
+	if (s->count >= s->nbucket) {
+		size_t nb = s->nbucket ? s->nbucket * 2 : 256, b;
+		struct node **nbk = calloc(nb, sizeof(*nbk));
+
+		if (nbk == NULL)
+			return NULL;
+		for (b = 0; b < s->nbucket; b++) {
+			struct node *x = s->bucket[b], *next;
+
+			for (; x != NULL; x = next) {
+				next = x->next;
+				x->next = nbk[x->hash & (nb - 1)];
+				nbk[x->hash & (nb - 1)] = x;
+			}
+		}
+		free(s->bucket);
+		s->bucket = nbk;
+		s->nbucket = nb;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	if ((n->row.name = fg_strdup(name)) == NULL) {
+		free(n);
+		return NULL;
+	}
+	n->hash = h;
+	n->row.hour = hour;
+	n->row.kind = kind;
+	n->next = s->bucket[h & (s->nbucket - 1)];
+	s->bucket[h & (s->nbucket - 1)] = n;
+	s->count++;
+	return n;
+}
+
+void
+fg_stats_count(struct fg_stats *s, uint32_t now, const char *account,
+    const char *domain, enum fg_stat what, uint32_t n)
+{
+	uint32_t hour = now - now % 3600;
+	struct node *x;
+
+	pthread_mutex_lock(&s->lock);
+	s->total[what] += n;
+	if (account != NULL && (x = find(s, hour, 'a', account, 1)) != NULL)
+		x->row.v[what] += n;
+	if (domain != NULL && (x = find(s, hour, 'd',
+	    domain[0] ? domain : "(local)", 1)) != NULL)
+		x->row.v[what] += n;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->nev == s->evcap) {
+		size_t cap = s->evcap ? s->evcap * 2 : 64;
+		void *p;
+
+		if (cap > FG_EVENTS_MAX || (p = realloc(s->ev,
+		    cap * sizeof(*s->ev))) == NULL) {
+			s->dropped++;
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		s->ev = p;
+		s->evcap = cap;
+	}
+	s->ev[s->nev++] = *ev;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Hand everything collected so far to the caller (the service thread). */
+int
+fg_stats_drain(struct fg_stats *s, struct fg_stat_row **rows, size_t *nrows,
+    struct fg_event **ev, size_t *nev)
+{
+	struct fg_stat_row *r;
+	size_t b, k = 0;
+
+	pthread_mutex_lock(&s->lock);
+	r = s->count ? malloc(s->count * sizeof(*r)) : NULL;
+	if (s->count && r == NULL) {
+		pthread_mutex_unlock(&s->lock);
+		return -1;
+	}
+	for (b = 0; b < s->nbucket; b++) {
+		struct node *n = s->bucket[b], *next;
+
+		for (; n != NULL; n = next) {
+			next = n->next;
+			r[k++] = n->row;
+			free(n);
+		}
+	}
+	free(s->bucket);
+	s->bucket = NULL;
+	s->nbucket = s->count = 0;
+	*rows = r;
+	*nrows = k;
+	*ev = s->ev;
+	*nev = s->nev;
+	s->ev = NULL;
+	s->nev = s->evcap = 0;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* The store failed: take the rows and events back for the next try. */
+void
+fg_stats_restore(struct fg_stats *s, struct fg_stat_row *rows, size_t nrows,
+    struct fg_event *ev, size_t nev)
+{
+	size_t i;
+	int k;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < nrows; i++) {
+		struct node *x = find(s, rows[i].hour, rows[i].kind,
+		    rows[i].name, 1);
+
+		if (x != NULL)
+			for (k = 0; k < FG_ST_N; k++)
+				x->row.v[k] += rows[i].v[k];
+	}
+	for (i = 0; i < nev; i++) {
+		if (s->nev == s->evcap) {
+			size_t cap = s->evcap ? s->evcap * 2 : 64;
+			void *p;
+
+			if (cap > FG_EVENTS_MAX || (p = realloc(s->ev,
+			    cap * sizeof(*s->ev))) == NULL) {
+				s->dropped += nev - i;
+				break;
+			}
+			s->ev = p;
+			s->evcap = cap;
+		}
+		s->ev[s->nev++] = ev[i];
+	}
+	pthread_mutex_unlock(&s->lock);
+	fg_stats_free_rows(rows, nrows);
+	free(ev);
+}
+
+void
+fg_stats_free_rows(struct fg_stat_row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(rows[i].name);
+	free(rows);
+}
+
+void
+fg_stats_totals(struct fg_stats *s, uint64_t out[FG_ST_N], uint64_t *dropped)
+{
+	int k;
+
+	pthread_mutex_lock(&s->lock);
+	for (k = 0; k < FG_ST_N; k++)
+		out[k] = s->total[k];
+	if (dropped != NULL)
+		*dropped = s->dropped;
+	pthread_mutex_unlock(&s->lock);
+}

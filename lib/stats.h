@@ -1,0 +1,55 @@
+/*
+ * Hourly counters per account and per destination domain, and the log of
+ * refusals, collected in memory by the milter threads and handed to the
+ * service thread, which writes them to the store.
+ */
+#ifndef FG_STATS_H
+#define FG_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum fg_stat {
+	FG_ST_ACCEPTED,
+	FG_ST_DEFERRED,
+	FG_ST_REJECTED,
+	FG_ST_HELD,
+	FG_ST_N
+};
+
+struct fg_stat_row {
+	uint32_t hour;		/* unix time of the hour's start */
+	char kind;		/* 'a' account, 'd' destination domain */
+	char *name;
+	uint32_t v[FG_ST_N];
+};
+
+struct fg_event {
+	uint32_t time;
+	uint32_t used, limit, retry;
+	char session[24];
+	char queue_id[32];
+	char account[256];
+	char rule[65];
+	char dest[256];
+	char action[24];
+};
+
+#define FG_EVENTS_MAX	10000
+
+struct fg_stats;
+
+struct fg_stats *fg_stats_new(void);
+void fg_stats_free(struct fg_stats *s);
+void fg_stats_count(struct fg_stats *s, uint32_t now, const char *account,
+    const char *domain, enum fg_stat what, uint32_t n);
+void fg_stats_event(struct fg_stats *s, const struct fg_event *ev);
+int fg_stats_drain(struct fg_stats *s, struct fg_stat_row **rows,
+    size_t *nrows, struct fg_event **ev, size_t *nev);
+void fg_stats_restore(struct fg_stats *s, struct fg_stat_row *rows,
+    size_t nrows, struct fg_event *ev, size_t nev);
+void fg_stats_free_rows(struct fg_stat_row *rows, size_t n);
+void fg_stats_totals(struct fg_stats *s, uint64_t out[FG_ST_N],
+    uint64_t *dropped);
+
+#endif

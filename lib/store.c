@@ -1,0 +1,364 @@
+/*
+ * The SQLite file: window state (so that a restart keeps the counts),
+ * hourly statistics, and the log of refusals. WAL and synchronous=NORMAL:
+ * a crash may lose the last second of counts, never the file. Statements
+ * are prepared once; a flush is one BEGIN IMMEDIATE transaction.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "util.h"
+
+/* Events and statistics older than this are pruned hourly. */
+#define EVENT_KEEP	(30u * 86400u)
+#define STATS_KEEP	(90u * 86400u)
+
+enum stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_WIN_PUT,
+	ST_WIN_DEL,
+	ST_STAT_ADD,
+	ST_EVENT_ADD,
+	ST_N
+};
+
+static const char *const sql[ST_N] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_WIN_PUT] = "INSERT INTO windows (rule, key, period, expires, slots) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (rule, key) DO UPDATE "
+	    "SET period = ?3, expires = ?4, slots = ?5",
+	[ST_WIN_DEL] = "DELETE FROM windows WHERE rule = ?1 AND key = ?2",
+	[ST_STAT_ADD] = "INSERT INTO stats (hour, kind, name, accepted, "
+	    "deferred, rejected, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "ON CONFLICT (hour, kind, name) DO UPDATE SET "
+	    "accepted = accepted + ?4, deferred = deferred + ?5, "
+	    "rejected = rejected + ?6, held = held + ?7",
+	[ST_EVENT_ADD] = "INSERT INTO events (time, session, queue_id, "
+	    "account, rule, destination, action, used, lim, retry) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+};
+
+/* Migrations, one per schema version; user_version says how far a file is. */
+static const char *const migration[FG_SCHEMA_VERSION] = {
+	"CREATE TABLE windows ("
+	"  rule TEXT NOT NULL, key TEXT NOT NULL,"
+	"  period INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"  slots BLOB NOT NULL, PRIMARY KEY (rule, key)) WITHOUT ROWID;"
+	"CREATE TABLE stats ("
+	"  hour INTEGER NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"
+	"  accepted INTEGER NOT NULL DEFAULT 0,"
+	"  deferred INTEGER NOT NULL DEFAULT 0,"
+	"  rejected INTEGER NOT NULL DEFAULT 0,"
+	"  held INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (hour, kind, name)) WITHOUT ROWID;"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+	"  session TEXT, queue_id TEXT, account TEXT NOT NULL,"
+	"  rule TEXT NOT NULL, destination TEXT, action TEXT NOT NULL,"
+	"  used INTEGER, lim INTEGER, retry INTEGER);"
+	"CREATE INDEX events_time ON events (time);"
+	"CREATE INDEX events_account ON events (account, time);",
+};
+
+struct fg_store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_N];
+	int readonly;
+};
+
+static int migrate(struct fg_store *s, char *err, size_t errlen);
+static int step(struct fg_store *s, enum stmt k);
+
+static int
+migrate(struct fg_store *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int version = 0;
+	char *msg = NULL;
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &q, NULL) !=
+	    SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (version > FG_SCHEMA_VERSION) {
+		fg_seterr(err, errlen, "schema version %d is newer than this floodgate knows (%d)",
+		    version, FG_SCHEMA_VERSION);
+		return -1;
+	}
+	if (s->readonly) {
+		if (version != FG_SCHEMA_VERSION) {
+			fg_seterr(err, errlen, "schema version %d, expected %d",
+			    version, FG_SCHEMA_VERSION);
+			return -1;
+		}
+		return 0;
+	}
+	for (; version < FG_SCHEMA_VERSION; version++) {
+		char sqlbuf[64];
+
+		snprintf(sqlbuf, sizeof(sqlbuf), "PRAGMA user_version = %d",
+		    version + 1);
+		if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, migration[version], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, sqlbuf, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			fg_seterr(err, errlen, "migration to schema %d: %s",
+			    version + 1, msg ? msg : sqlite3_errmsg(s->db));
+			sqlite3_free(msg);
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct fg_store *
+fg_store_open(const char *path, int readonly, char *err, size_t errlen)
+{
+	struct fg_store *s = calloc(1, sizeof(*s));
+	int flags = readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	char *msg = NULL;
+	int i;
+
+	if (s == NULL) {
+		fg_seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->readonly = readonly;
+	/* One connection, used by one thread at a time. */
+	flags |= SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 2000);
+	if (!readonly && sqlite3_exec(s->db,
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    NULL, NULL, &msg) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s: %s", path, msg ? msg : "");
+		sqlite3_free(msg);
+		goto fail;
+	}
+	if (migrate(s, err, errlen) < 0)
+		goto fail;
+	if (!readonly) {
+		for (i = 0; i < ST_N; i++) {
+			if (sqlite3_prepare_v3(s->db, sql[i], -1,
+			    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+				fg_seterr(err, errlen, "%s: %s", path,
+				    sqlite3_errmsg(s->db));
+				goto fail;
+			}
+		}
+	}
+	return s;
+fail:
+	fg_store_close(s);
+	return NULL;
+}
+
+void
+fg_store_close(struct fg_store *s)
+{
+	int i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < ST_N; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+static int
+step(struct fg_store *s, enum stmt k)
+{
+	int rc = sqlite3_step(s->st[k]);
+
+	sqlite3_reset(s->st[k]);
+	sqlite3_clear_bindings(s->st[k]);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Slots are stored as little-endian (start, n) pairs of 32 bits. */
+static void
+pack_slots(const struct fg_slot *slot, uint16_t n, unsigned char *out)
+{
+	uint16_t i;
+	int b;
+
+	for (i = 0; i < n; i++) {
+		for (b = 0; b < 4; b++) {
+			out[i * 8 + b] = (unsigned char)(slot[i].start >> (8 * b));
+			out[i * 8 + 4 + b] = (unsigned char)(slot[i].n >> (8 * b));
+		}
+	}
+}
+
+int
+fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
+    size_t *loaded, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	struct fg_slot slot[128];
+	int rc;
+
+	*loaded = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT rule, key, period, slots FROM "
+	    "windows WHERE expires > ?1", -1, &q, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_int64(q, 1, now);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *rule = (const char *)sqlite3_column_text(q, 0);
+		const char *key = (const char *)sqlite3_column_text(q, 1);
+		int64_t period = sqlite3_column_int64(q, 2);
+		const unsigned char *b = sqlite3_column_blob(q, 3);
+		int len = sqlite3_column_bytes(q, 3), i, k;
+		char full[1024];
+		uint16_t n;
+
+		if (rule == NULL || key == NULL || period <= 0 ||
+		    period > 366 * 86400 || len % 8 != 0 ||
+		    (size_t)len / 8 > sizeof(slot) / sizeof(slot[0]))
+			continue;	/* not ours to guess at */
+		n = (uint16_t)(len / 8);
+		for (i = 0; i < n; i++) {
+			slot[i].start = slot[i].n = 0;
+			for (k = 0; k < 4; k++) {
+				slot[i].start |= (uint32_t)b[i * 8 + k] << (8 * k);
+				slot[i].n |= (uint32_t)b[i * 8 + 4 + k] << (8 * k);
+			}
+		}
+		if ((size_t)snprintf(full, sizeof(full), "%s%c%s", rule,
+		    FG_KEY_SEP, key) >= sizeof(full))
+			continue;
+		if (fg_table_load(t, full, (uint32_t)period, slot, n, now) < 0) {
+			fg_seterr(err, errlen, "out of memory");
+			sqlite3_finalize(q);
+			return -1;
+		}
+		(*loaded)++;
+	}
+	if (rc != SQLITE_DONE) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(q);
+		return -1;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+int
+fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
+    const struct fg_stat_row *rows, size_t nrows, const struct fg_event *ev,
+    size_t nev, char *err, size_t errlen)
+{
+	unsigned char blob[128 * 8];
+	size_t i;
+
+	if (n + nrows + nev == 0)
+		return 0;
+	if (step(s, ST_BEGIN) < 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		const char *sep = strchr(c[i].key, FG_KEY_SEP);
+		int rl;
+
+		if (sep == NULL)
+			continue;
+		rl = (int)(sep - c[i].key);
+		if (c[i].expires == 0) {
+			sqlite3_bind_text(s->st[ST_WIN_DEL], 1, c[i].key, rl, SQLITE_STATIC);
+			sqlite3_bind_text(s->st[ST_WIN_DEL], 2, sep + 1, -1, SQLITE_STATIC);
+			if (step(s, ST_WIN_DEL) < 0)
+				goto fail;
+			continue;
+		}
+		pack_slots(c[i].slot, c[i].nslot, blob);
+		sqlite3_bind_text(s->st[ST_WIN_PUT], 1, c[i].key, rl, SQLITE_STATIC);
+		sqlite3_bind_text(s->st[ST_WIN_PUT], 2, sep + 1, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s->st[ST_WIN_PUT], 3, c[i].period);
+		sqlite3_bind_int64(s->st[ST_WIN_PUT], 4, c[i].expires);
+		sqlite3_bind_blob(s->st[ST_WIN_PUT], 5, blob, c[i].nslot * 8,
+		    SQLITE_STATIC);
+		if (step(s, ST_WIN_PUT) < 0)
+			goto fail;
+	}
+	for (i = 0; i < nrows; i++) {
+		sqlite3_stmt *q = s->st[ST_STAT_ADD];
+		char kind[2] = { rows[i].kind, '\0' };
+		int k;
+
+		sqlite3_bind_int64(q, 1, rows[i].hour);
+		sqlite3_bind_text(q, 2, kind[0] == 'a' ? "account" : "domain",
+		    -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 3, rows[i].name, -1, SQLITE_STATIC);
+		for (k = 0; k < FG_ST_N; k++)
+			sqlite3_bind_int64(q, 4 + k, rows[i].v[k]);
+		if (step(s, ST_STAT_ADD) < 0)
+			goto fail;
+	}
+	for (i = 0; i < nev; i++) {
+		sqlite3_stmt *q = s->st[ST_EVENT_ADD];
+
+		sqlite3_bind_int64(q, 1, ev[i].time);
+		sqlite3_bind_text(q, 2, ev[i].session, -1, SQLITE_STATIC);
+		if (ev[i].queue_id[0] != '\0')
+			sqlite3_bind_text(q, 3, ev[i].queue_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, ev[i].account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, ev[i].rule, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, ev[i].dest, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 7, ev[i].action, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 8, ev[i].used);
+		sqlite3_bind_int64(q, 9, ev[i].limit);
+		sqlite3_bind_int64(q, 10, ev[i].retry);
+		if (step(s, ST_EVENT_ADD) < 0)
+			goto fail;
+	}
+	if (step(s, ST_COMMIT) < 0)
+		goto fail;
+	return 0;
+fail:
+	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+	if (!sqlite3_get_autocommit(s->db))
+		step(s, ST_ROLLBACK);
+	return -1;
+}
+
+/* Hourly: drop what can no longer matter and checkpoint the WAL. */
+int
+fg_store_maintain(struct fg_store *s, uint32_t now, char *err, size_t errlen)
+{
+	char q[256];
+	char *msg = NULL;
+
+	snprintf(q, sizeof(q),
+	    "DELETE FROM windows WHERE expires <= %u;"
+	    "DELETE FROM events WHERE time < %u;"
+	    "DELETE FROM stats WHERE hour < %u;",
+	    now, now > EVENT_KEEP ? now - EVENT_KEEP : 0,
+	    now > STATS_KEEP ? now - STATS_KEEP : 0);
+	if (sqlite3_exec(s->db, q, NULL, NULL, &msg) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL);
+	return 0;
+}

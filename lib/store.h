@@ -1,0 +1,30 @@
+/*
+ * The SQLite file: window state (so that a restart keeps the counts),
+ * hourly statistics, and the log of refusals. Only the service thread
+ * writes; floodgatectl may read it while the daemon is down.
+ */
+#ifndef FG_STORE_H
+#define FG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+#include "table.h"
+
+#define FG_SCHEMA_VERSION	1
+
+struct fg_store;
+
+struct fg_store *fg_store_open(const char *path, int readonly, char *err,
+    size_t errlen);
+void fg_store_close(struct fg_store *s);
+int fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
+    size_t *loaded, char *err, size_t errlen);
+int fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c,
+    size_t n, const struct fg_stat_row *rows, size_t nrows,
+    const struct fg_event *ev, size_t nev, char *err, size_t errlen);
+int fg_store_maintain(struct fg_store *s, uint32_t now, char *err,
+    size_t errlen);
+
+#endif

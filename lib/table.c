@@ -1,0 +1,341 @@
+/*
+ * The in-memory state: a hash table keyed by "rule\037key", split into
+ * shards with a lock each so that milter threads rarely meet. Entries
+ * are written behind to the store through a per-shard dirty list.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "table.h"
+#include "util.h"
+
+struct shard {
+	pthread_mutex_t lock;
+	struct fg_entry **bucket;
+	size_t nbucket;
+	size_t count;
+	struct fg_entry *dirty;
+};
+
+struct fg_table {
+	struct shard shard[FG_TABLE_SHARDS];
+};
+
+static int shard_grow(struct shard *s);
+static void entry_free(struct fg_entry *e);
+
+struct fg_table *
+fg_table_new(void)
+{
+	struct fg_table *t = calloc(1, sizeof(*t));
+	unsigned i;
+
+	if (t == NULL)
+		return NULL;
+	for (i = 0; i < FG_TABLE_SHARDS; i++)
+		pthread_mutex_init(&t->shard[i].lock, NULL);
+	return t;
+}
+
+static void
+entry_free(struct fg_entry *e)
+{
+	fg_window_free(&e->win);
+	free(e);
+}
+
+void
+fg_table_free(struct fg_table *t)
+{
+	unsigned i;
+	size_t b;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < FG_TABLE_SHARDS; i++) {
+		struct shard *s = &t->shard[i];
+
+		for (b = 0; b < s->nbucket; b++) {
+			struct fg_entry *e = s->bucket[b], *next;
+
+			for (; e != NULL; e = next) {
+				next = e->next;
+				entry_free(e);
+			}
+		}
+		free(s->bucket);
+		pthread_mutex_destroy(&s->lock);
+	}
+	free(t);
+}
+
+/* The low bits pick the bucket, the high bits the shard. */
+unsigned
+fg_table_shard(uint64_t hash)
+{
+	return (unsigned)(hash >> 58) % FG_TABLE_SHARDS;
+}
+
+void
+fg_table_lock(struct fg_table *t, unsigned shard)
+{
+	pthread_mutex_lock(&t->shard[shard].lock);
+}
+
+void
+fg_table_unlock(struct fg_table *t, unsigned shard)
+{
+	pthread_mutex_unlock(&t->shard[shard].lock);
+}
+
+static int
+shard_grow(struct shard *s)
+{
+	size_t n = s->nbucket ? s->nbucket * 2 : 64, b;
+	struct fg_entry **nb = calloc(n, sizeof(*nb));
+
+	if (nb == NULL)
+		return -1;
+	for (b = 0; b < s->nbucket; b++) {
+		struct fg_entry *e = s->bucket[b], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			e->next = nb[e->hash & (n - 1)];
+			nb[e->hash & (n - 1)] = e;
+		}
+	}
+	free(s->bucket);
+	s->bucket = nb;
+	s->nbucket = n;
+	return 0;
+}
+
+/* Called with the shard locked. */
+struct fg_entry *
+fg_table_get(struct fg_table *t, unsigned shard, uint64_t hash,
+    const char *key, int create)
+{
+	struct shard *s = &t->shard[shard];
+	struct fg_entry *e;
+	size_t len;
+
+	if (s->nbucket > 0) {
+		for (e = s->bucket[hash & (s->nbucket - 1)]; e; e = e->next)
+			if (e->hash == hash && strcmp(e->key, key) == 0)
+				return e;
+	}
+	if (!create)
+		return NULL;
+	if (s->count >= s->nbucket && shard_grow(s) < 0)
+		return NULL;
+	len = strlen(key) + 1;
+	if ((e = calloc(1, sizeof(*e) + len)) == NULL)
+		return NULL;
+	memcpy(e->key, key, len);
+	e->hash = hash;
+	e->next = s->bucket[hash & (s->nbucket - 1)];
+	s->bucket[hash & (s->nbucket - 1)] = e;
+	s->count++;
+	return e;
+}
+
+/* Called with the shard locked. */
+void
+fg_table_dirty(struct fg_table *t, unsigned shard, struct fg_entry *e)
+{
+	struct shard *s = &t->shard[shard];
+
+	if (e->dirty)
+		return;
+	e->dirty = 1;
+	e->dnext = s->dirty;
+	s->dirty = e;
+}
+
+size_t
+fg_table_count(struct fg_table *t)
+{
+	size_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < FG_TABLE_SHARDS; i++) {
+		fg_table_lock(t, i);
+		n += t->shard[i].count;
+		fg_table_unlock(t, i);
+	}
+	return n;
+}
+
+/* Start-up: an entry read back from the store. */
+int
+fg_table_load(struct fg_table *t, const char *key, uint32_t period,
+    const struct fg_slot *slot, uint16_t nslot, uint32_t now)
+{
+	uint64_t h = fg_hash(key);
+	unsigned sh = fg_table_shard(h);
+	struct fg_entry *e;
+	int rc = -1;
+
+	fg_table_lock(t, sh);
+	if ((e = fg_table_get(t, sh, h, key, 1)) == NULL)
+		goto out;
+	fg_window_free(&e->win);
+	fg_window_init(&e->win, period);
+	if (nslot > 0) {
+		if ((e->win.slot = malloc(nslot * sizeof(*slot))) == NULL)
+			goto out;
+		memcpy(e->win.slot, slot, nslot * sizeof(*slot));
+		e->win.nslot = e->win.cap = nslot;
+	}
+	fg_window_expire(&e->win, now);
+	rc = 0;
+out:
+	fg_table_unlock(t, sh);
+	return rc;
+}
+
+/*
+ * Take every dirty entry's state for the store, shard by shard so that
+ * no lock is held for long. An entry whose window is empty gets
+ * expires = 0: its row is deleted; the sweep frees the entry later.
+ */
+int
+fg_table_drain(struct fg_table *t, uint32_t now, struct fg_entry_copy **out,
+    size_t *nout)
+{
+	struct fg_entry_copy *c = NULL;
+	size_t n = 0, cap = 0;
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < FG_TABLE_SHARDS; i++) {
+		struct shard *s = &t->shard[i];
+		struct fg_entry *e, *next;
+
+		fg_table_lock(t, i);
+		for (e = s->dirty; e != NULL; e = next) {
+			struct fg_entry_copy *cc;
+
+			next = e->dnext;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 256;
+				void *p = realloc(c, nc * sizeof(*c));
+
+				if (p == NULL) {
+					/* Leave the rest dirty for next time. */
+					s->dirty = e;
+					rc = -1;
+					break;
+				}
+				c = p;
+				cap = nc;
+			}
+			e->dirty = 0;
+			e->dnext = NULL;
+			fg_window_expire(&e->win, now);
+			cc = &c[n];
+			memset(cc, 0, sizeof(*cc));
+			cc->key = fg_strdup(e->key);
+			cc->period = e->win.period;
+			cc->expires = fg_window_expires(&e->win);
+			if (e->win.nslot > 0) {
+				cc->slot = malloc(e->win.nslot * sizeof(*cc->slot));
+				if (cc->slot != NULL) {
+					memcpy(cc->slot, e->win.slot,
+					    e->win.nslot * sizeof(*cc->slot));
+					cc->nslot = e->win.nslot;
+				}
+			}
+			if (cc->key == NULL || (e->win.nslot > 0 && cc->slot == NULL)) {
+				free(cc->key);
+				free(cc->slot);
+				e->dirty = 1;
+				e->dnext = next;
+				s->dirty = e;
+				rc = -1;
+				break;
+			}
+			n++;
+		}
+		if (rc == 0)
+			s->dirty = NULL;
+		fg_table_unlock(t, i);
+		if (rc < 0)
+			break;
+	}
+	*out = c;
+	*nout = n;
+	return rc;
+}
+
+void
+fg_table_free_copies(struct fg_entry_copy *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(c[i].key);
+		free(c[i].slot);
+	}
+	free(c);
+}
+
+/*
+ * Free entries that hold nothing: an empty window and no reservation.
+ * Their rows expire in the store on their own. Dirty entries wait for
+ * the next drain so that the store sees their last state.
+ */
+size_t
+fg_table_sweep(struct fg_table *t, uint32_t now)
+{
+	size_t freed = 0, b;
+	unsigned i;
+
+	for (i = 0; i < FG_TABLE_SHARDS; i++) {
+		struct shard *s = &t->shard[i];
+
+		fg_table_lock(t, i);
+		for (b = 0; b < s->nbucket; b++) {
+			struct fg_entry **pp = &s->bucket[b], *e;
+
+			while ((e = *pp) != NULL) {
+				fg_window_expire(&e->win, now);
+				if (e->win.nslot == 0 && e->reserved == 0 &&
+				    !e->dirty) {
+					*pp = e->next;
+					entry_free(e);
+					s->count--;
+					freed++;
+				} else
+					pp = &e->next;
+			}
+		}
+		fg_table_unlock(t, i);
+	}
+	return freed;
+}
+
+void
+fg_table_foreach(struct fg_table *t, uint32_t now,
+    void (*fn)(const struct fg_entry *, void *), void *arg)
+{
+	unsigned i;
+	size_t b;
+
+	for (i = 0; i < FG_TABLE_SHARDS; i++) {
+		struct shard *s = &t->shard[i];
+
+		fg_table_lock(t, i);
+		for (b = 0; b < s->nbucket; b++) {
+			struct fg_entry *e;
+
+			for (e = s->bucket[b]; e != NULL; e = e->next) {
+				fg_window_expire(&e->win, now);
+				fn(e, arg);
+			}
+		}
+		fg_table_unlock(t, i);
+	}
+}

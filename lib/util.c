@@ -1,0 +1,151 @@
+/*
+ * Small helpers shared by every floodgate module: error buffers, bounded
+ * string copies, hashing and the N/PERIOD duration syntax.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+size_t
+fg_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+
+	if (size > 0) {
+		size_t n = len < size - 1 ? len : size - 1;
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+void
+fg_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+char *
+fg_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = malloc(len);
+
+	if (p != NULL)
+		memcpy(p, s, len);
+	return p;
+}
+
+/* FNV-1a: keys are short and attacker-chosen only within the table's
+ * own shard, so a simple hash with good dispersion is enough. */
+uint64_t
+fg_hash(const char *s)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+int
+fg_parse_uint(const char *s, uint32_t max, uint32_t *out)
+{
+	unsigned long long v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "30s", "10m", "1h", "1d", "2w"; a bare number is seconds. */
+int
+fg_parse_duration(const char *s, uint32_t *secs)
+{
+	char num[16];
+	size_t len = strlen(s);
+	uint32_t mult = 1, n;
+
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	memcpy(num, s, len + 1);
+	switch (num[len - 1]) {
+	case 's': mult = 1; break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	case 'w': mult = 7 * 86400; break;
+	default:
+		if (!isdigit((unsigned char)num[len - 1]))
+			return -1;
+		len++;
+		break;
+	}
+	num[len - 1] = '\0';
+	/* A window longer than a year is a typo, not a policy. */
+	if (fg_parse_uint(num, 366u * 86400u, &n) < 0 || n == 0 ||
+	    (uint64_t)n * mult > 366u * 86400u)
+		return -1;
+	*secs = n * mult;
+	return 0;
+}
+
+int
+fg_parse_rate(const char *s, uint32_t *n, uint32_t *period)
+{
+	char buf[32];
+	char *slash;
+
+	if (fg_strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
+		return -1;
+	if ((slash = strchr(buf, '/')) == NULL)
+		return -1;
+	*slash = '\0';
+	if (fg_parse_uint(buf, 100000000u, n) < 0)
+		return -1;
+	return fg_parse_duration(slash + 1, period);
+}
+
+/* Rounded up, so "retry in 7m" is never too early. */
+void
+fg_format_duration(uint32_t secs, char *buf, size_t len)
+{
+	if (secs < 60)
+		snprintf(buf, len, "%us", secs);
+	else if (secs < 3600)
+		snprintf(buf, len, "%um", (secs + 59) / 60);
+	else {
+		uint32_t m = (uint32_t)(((uint64_t)secs + 59) / 60);
+
+		if (m < 24 * 60)
+			snprintf(buf, len, m % 60 ? "%uh%02um" : "%uh",
+			    m / 60, m % 60);
+		else {
+			uint32_t h = (m + 59) / 60;
+
+			snprintf(buf, len, h % 24 ? "%ud%02uh" : "%ud",
+			    h / 24, h % 24);
+		}
+	}
+}

@@ -1,0 +1,24 @@
+/*
+ * Small helpers shared by every floodgate module: error buffers, bounded
+ * string copies, hashing and the N/PERIOD duration syntax.
+ */
+#ifndef FG_UTIL_H
+#define FG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FG_ERRLEN 512
+
+#define FG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+size_t fg_strlcpy(char *dst, const char *src, size_t size);
+void fg_seterr(char *err, size_t errlen, const char *fmt, ...) FG_PRINTF(3, 4);
+char *fg_strdup(const char *s);
+uint64_t fg_hash(const char *s);
+int fg_parse_duration(const char *s, uint32_t *secs);
+int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
+void fg_format_duration(uint32_t secs, char *buf, size_t len);
+int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
+
+#endif

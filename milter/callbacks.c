@@ -1,0 +1,206 @@
+/*
+ * The libmilter callbacks: fetch the session, read the macros, call the
+ * policy, map its verdict to a reply. Nothing is decided here.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+struct session {
+	char id[24];
+	char client[64];
+	struct fg_msg msg;
+};
+
+static sfsistat fg_negotiate(SMFICTX *, unsigned long, unsigned long,
+    unsigned long, unsigned long, unsigned long *, unsigned long *,
+    unsigned long *, unsigned long *);
+static sfsistat fg_connect(SMFICTX *, char *, _SOCK_ADDR *);
+static sfsistat fg_envfrom(SMFICTX *, char **);
+static sfsistat fg_envrcpt(SMFICTX *, char **);
+static sfsistat fg_eom(SMFICTX *);
+static sfsistat fg_abort(SMFICTX *);
+static sfsistat fg_close(SMFICTX *);
+static void queue_id(SMFICTX *ctx, struct session *s);
+
+struct smfiDesc fg_milter = {
+	.xxfi_name = "floodgate",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_QUARANTINE,
+	.xxfi_connect = fg_connect,
+	.xxfi_envfrom = fg_envfrom,
+	.xxfi_envrcpt = fg_envrcpt,
+	.xxfi_eom = fg_eom,
+	.xxfi_abort = fg_abort,
+	.xxfi_close = fg_close,
+	.xxfi_negotiate = fg_negotiate,
+};
+
+/*
+ * Ask only for what floodgate uses: no HELO, headers or body (each costs
+ * the MTA a round trip per message), and only the macros it reads.
+ */
+static sfsistat
+fg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
+	    SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_CONN;
+
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
+	*pf1 = f1 & skip;
+	*pf2 = *pf3 = 0;
+	if (!(f0 & SMFIF_QUARANTINE))
+		fg_log_warn("the MTA does not offer quarantine: rules with action hold will not hold");
+	if (f0 & SMFIF_SETSYMLIST) {
+		/* {auth_authen} is the SASL login; i the queue ID. */
+		smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
+		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
+		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	}
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+fg_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	(void)host;
+	if (s == NULL) {
+		fg_log_err("connect: out of memory");
+		return SMFIS_TEMPFAIL;
+	}
+	snprintf(s->id, sizeof(s->id), "%lx",
+	    (unsigned long)atomic_fetch_add(&fgd.sessions, 1) + 1);
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
+		    s->client, sizeof(s->client));
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr,
+		    s->client, sizeof(s->client));
+	smfi_setpriv(ctx, s);
+	return SMFIS_CONTINUE;
+}
+
+static void
+queue_id(SMFICTX *ctx, struct session *s)
+{
+	const char *q = smfi_getsymval(ctx, "i");
+
+	if (q != NULL && q[0] != '\0')
+		fg_strlcpy(s->msg.queue_id, q, sizeof(s->msg.queue_id));
+}
+
+static sfsistat
+fg_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct session *s = smfi_getpriv(ctx);
+	struct fg_config *cfg;
+
+	if (s == NULL)
+		return SMFIS_TEMPFAIL;
+	fg_msg_abort(&s->msg, &fgd.engine);	/* a missed abort */
+	cfg = fgd_config();
+	if (cfg->store_tempfail && !atomic_load(&fgd.store_ok)) {
+		fg_config_unref(cfg);
+		smfi_setreply(ctx, "451", "4.3.0",
+		    "floodgate: state store unavailable, try again later");
+		return SMFIS_TEMPFAIL;
+	}
+	fg_msg_begin(&s->msg, cfg, s->id, s->client,
+	    smfi_getsymval(ctx, "{auth_authen}"), argv[0]);
+	fg_config_unref(cfg);
+	if (s->msg.capcount == NULL) {
+		fg_msg_abort(&s->msg, &fgd.engine);
+		return SMFIS_TEMPFAIL;
+	}
+	queue_id(ctx, s);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+fg_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct session *s = smfi_getpriv(ctx);
+	struct fg_verdict v;
+
+	if (s == NULL || !fg_msg_active(&s->msg))
+		return SMFIS_TEMPFAIL;
+	queue_id(ctx, s);
+	fg_msg_rcpt(&s->msg, &fgd.engine, argv[0], (uint32_t)time(NULL), &v);
+	if (v.smtp == FG_CONTINUE)
+		return SMFIS_CONTINUE;
+	smfi_setreply(ctx, v.rcode, v.xcode, v.text);
+	return v.smtp == FG_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+static sfsistat
+fg_eom(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s == NULL || !fg_msg_active(&s->msg))
+		return SMFIS_CONTINUE;
+	queue_id(ctx, s);
+	if (s->msg.tag[0] != '\0') {
+		char val[300];
+
+		snprintf(val, sizeof(val), "over %s", s->msg.tag);
+		smfi_addheader(ctx, "X-Floodgate", val);
+	}
+	if (s->msg.hold) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "floodgate: over %s",
+		    s->msg.hold_rule);
+		if (smfi_quarantine(ctx, why) != MI_SUCCESS) {
+			fg_log_err("session=%s qid=%s: quarantine failed; deferring the message",
+			    s->id, s->msg.queue_id);
+			fg_msg_abort(&s->msg, &fgd.engine);
+			smfi_setreply(ctx, "451", "4.7.1",
+			    "floodgate: over limit, try again later");
+			return SMFIS_TEMPFAIL;
+		}
+		fg_log_notice("session=%s qid=%s account=%s rule=%s action=hold recipients=%zu",
+		    s->id, s->msg.queue_id, s->msg.acct.name,
+		    s->msg.hold_rule, s->msg.ndom);
+	}
+	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+fg_abort(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s != NULL)
+		fg_msg_abort(&s->msg, &fgd.engine);
+	return SMFIS_CONTINUE;
+}
+
+/* Also reached when the MTA drops the connection mid-transaction. */
+static sfsistat
+fg_close(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s == NULL)
+		return SMFIS_CONTINUE;
+	fg_msg_abort(&s->msg, &fgd.engine);
+	smfi_setpriv(ctx, NULL);
+	free(s);
+	return SMFIS_CONTINUE;
+}

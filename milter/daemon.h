@@ -1,0 +1,46 @@
+/*
+ * What the floodgate daemon's threads share: the current config, the
+ * engine (table, limiter, statistics) and the store's health.
+ */
+#ifndef FG_DAEMON_H
+#define FG_DAEMON_H
+
+#include <libmilter/mfapi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "config.h"
+#include "policy.h"
+#include "store.h"
+#include "table.h"
+
+#define FG_VERSION "0.1.0"
+
+struct fg_daemon {
+	pthread_mutex_t cfg_lock;
+	struct fg_config *cfg;
+	const char *cfg_path;
+	struct fg_table *table;
+	struct fg_engine engine;
+	struct fg_store *store;
+	atomic_int store_ok;
+	atomic_ulong sessions;
+	atomic_ulong reloads;
+	time_t started;
+	int listen_fd;
+	ino_t listen_ino;
+};
+
+extern struct fg_daemon fgd;
+
+struct fg_config *fgd_config(void);
+int fgd_reload(void);
+
+extern struct smfiDesc fg_milter;
+
+int fg_service_start(void);
+void fg_service_stop(void);
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * floodgate: the daemon. Reads the config, creates the milter socket,
+ * drops privileges, opens the store, starts the service thread and hands
+ * the rest to libmilter.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
+
+static void usage(void) __attribute__((noreturn));
+static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
+static void print_errors(const char *errs);
+static void daemonize(void);
+static void drop_privileges(const struct passwd *pw);
+static void find_listener(const char *conn);
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: floodgate [-f] [-d] [-c FILE]   run the milter\n"
+	    "       floodgate -n [-c FILE]          check FILE, print the resolved rules\n"
+	    "       floodgate -V                    print the version\n"
+	    "  -c FILE  configuration (default %s)\n"
+	    "  -f       stay in the foreground and log to stderr (for systemd)\n"
+	    "  -d       also log debug messages\n", FG_DEFAULT_CONFIG);
+	exit(2);
+}
+
+static void
+die(const char *fmt, ...)
+{
+	char msg[FG_ERRLEN * 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fg_log_err("%s", msg);
+	exit(1);
+}
+
+static void
+print_errors(const char *errs)
+{
+	const char *p = errs, *nl;
+
+	for (; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL) {
+			fg_log_err("%s", p);
+			break;
+		}
+		fg_log_err("%.*s", (int)(nl - p), p);
+	}
+}
+
+struct fg_config *
+fgd_config(void)
+{
+	struct fg_config *c;
+
+	pthread_mutex_lock(&fgd.cfg_lock);
+	c = fg_config_ref(fgd.cfg);
+	pthread_mutex_unlock(&fgd.cfg_lock);
+	return c;
+}
+
+/*
+ * Build the new config aside and swap it in; transactions in flight keep
+ * theirs. Window state is keyed by rule name, so renamed rules start
+ * afresh and the others keep their counts.
+ */
+int
+fgd_reload(void)
+{
+	char *err = malloc(FG_CONFIG_ERRLEN);
+	struct fg_config *nc, *old;
+
+	if (err == NULL)
+		return -1;
+	nc = fg_config_load(fgd.cfg_path, err, FG_CONFIG_ERRLEN);
+	if (nc == NULL) {
+		print_errors(err);
+		fg_log_err("reload: %s has errors; keeping the running configuration",
+		    fgd.cfg_path);
+		free(err);
+		return -1;
+	}
+	free(err);
+	old = fgd.cfg;
+	if (strcmp(old->listen, nc->listen) != 0 ||
+	    strcmp(old->database, nc->database) != 0 ||
+	    strcmp(old->control, nc->control) != 0 ||
+	    (old->user == NULL) != (nc->user == NULL) ||
+	    (old->user && strcmp(old->user, nc->user) != 0))
+		fg_log_warn("reload: listen, control, database and user take effect at the next restart");
+	pthread_mutex_lock(&fgd.cfg_lock);
+	fgd.cfg = nc;
+	pthread_mutex_unlock(&fgd.cfg_lock);
+	atomic_fetch_add(&fgd.reloads, 1);
+	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
+	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
+	fg_config_unref(old);
+	return 0;
+}
+
+static void
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) < 0)
+		die("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if ((pid = fork()) < 0)
+		die("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		die("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+drop_privileges(const struct passwd *pw)
+{
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+		die("cannot become user %s: %s", pw->pw_name, strerror(errno));
+	if (setuid(0) == 0)
+		die("dropped to %s but could regain root", pw->pw_name);
+}
+
+/* Remember libmilter's listening descriptor; see wake_listener(). */
+static void
+find_listener(const char *conn)
+{
+	int fd;
+
+	(void)conn;
+	for (fd = 3; fd < 1024; fd++) {
+		int on = 0;
+		socklen_t len = sizeof(on);
+		struct stat st;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
+		    !on || fstat(fd, &st) < 0)
+			continue;
+		fgd.listen_fd = fd;
+		fgd.listen_ino = st.st_ino;
+		return;
+	}
+}
+
+static int
+socket_path(const char *conn, char *path, size_t len)
+{
+	if (strncmp(conn, "unix:", 5) != 0 && strncmp(conn, "local:", 6) != 0)
+		return -1;
+	fg_strlcpy(path, strchr(conn, ':') + 1, len);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfg_path = FG_DEFAULT_CONFIG;
+	int ch, foreground = 0, check = 0, debug = 0;
+	char *err, sock[128];
+	size_t loaded = 0;
+	struct passwd *pw = NULL;
+	sigset_t set;
+	int rc;
+
+	while ((ch = getopt(argc, argv, "c:dfnVh")) != -1) {
+		switch (ch) {
+		case 'c': cfg_path = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': foreground = 1; break;
+		case 'n': check = 1; break;
+		case 'V': printf("floodgate %s\n", FG_VERSION); return 0;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	fg_log_open("floodgate", 1);
+	fg_log_set_debug(debug);
+	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)
+		return 1;
+	fgd.cfg_path = cfg_path;
+	fgd.cfg = fg_config_load(cfg_path, err, FG_CONFIG_ERRLEN);
+	if (fgd.cfg == NULL) {
+		if (check)
+			fprintf(stderr, "%s\n", err);
+		else
+			print_errors(err);
+		fprintf(stderr, "floodgate: %s: configuration has errors, not starting\n",
+		    cfg_path);
+		return 1;
+	}
+	free(err);
+	if (check) {
+		fg_config_print(fgd.cfg, stdout);
+		if (fgd.cfg->user != NULL && getpwnam(fgd.cfg->user) == NULL) {
+			fprintf(stderr, "%s: user \"%s\": no such user\n",
+			    cfg_path, fgd.cfg->user);
+			return 1;
+		}
+		return 0;
+	}
+	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
+		die("%s: user \"%s\": no such user", cfg_path, fgd.cfg->user);
+
+	if (smfi_register(fg_milter) == MI_FAILURE)
+		die("smfi_register failed");
+	if (smfi_setconn(fgd.cfg->listen) == MI_FAILURE)
+		die("listen %s: invalid", fgd.cfg->listen);
+	/* The socket: 0660, group from a set-group-ID directory (see README). */
+	umask(007);
+	if (smfi_opensocket(1) == MI_FAILURE)
+		die("listen %s: cannot create the socket (does its directory exist?)",
+		    fgd.cfg->listen);
+	if (socket_path(fgd.cfg->listen, sock, sizeof(sock)) == 0) {
+		chmod(sock, 0660);
+		if (pw != NULL && chown(sock, pw->pw_uid, (gid_t)-1) < 0)
+			die("chown %s: %s", sock, strerror(errno));
+	}
+	if (!foreground) {
+		fg_log_open("floodgate", 0);
+		daemonize();
+	}
+	if (pw != NULL && getuid() != pw->pw_uid)
+		drop_privileges(pw);
+	umask(027);
+
+	fgd.table = fg_table_new();
+	fgd.engine.limiter = fg_limiter_new(fgd.table);
+	fgd.engine.stats = fg_stats_new();
+	if (fgd.table == NULL || fgd.engine.limiter == NULL ||
+	    fgd.engine.stats == NULL)
+		die("out of memory");
+	{
+		char serr[FG_ERRLEN];
+
+		fgd.store = fg_store_open(fgd.cfg->database, 0, serr, sizeof(serr));
+		if (fgd.store == NULL)
+			die("database %s: %s", fgd.cfg->database, serr);
+		if (fg_store_load(fgd.store, fgd.table, (uint32_t)time(NULL),
+		    &loaded, serr, sizeof(serr)) < 0)
+			die("database %s: cannot load state: %s",
+			    fgd.cfg->database, serr);
+	}
+	atomic_store(&fgd.store_ok, 1);
+	find_listener(fgd.cfg->listen);
+
+	/* Before any thread starts: libmilter's signal thread takes
+	 * SIGTERM, SIGINT and SIGHUP; the service thread SIGUSR1. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (fg_service_start() < 0)
+		die("cannot start the service thread");
+	fgd.started = time(NULL);
+	fg_log_notice("floodgate %s started: listen=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
+	    FG_VERSION, fgd.cfg->listen, fgd.cfg->database, fgd.cfg->nrule,
+	    loaded, fgd.cfg->monitor ? "monitor" : "enforce");
+	rc = smfi_main();
+	fg_service_stop();
+	fg_store_close(fgd.store);
+	fg_log_notice("floodgate stopped");
+	fg_limiter_free(fgd.engine.limiter);
+	fg_stats_free(fgd.engine.stats);
+	fg_table_free(fgd.table);
+	fg_config_unref(fgd.cfg);
+	return rc == MI_SUCCESS ? 0 : 1;
+}

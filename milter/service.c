@@ -1,0 +1,229 @@
+/*
+ * The service thread: a libevent loop that writes state behind to SQLite
+ * (one transaction a second at most), expires idle entries, reloads the
+ * config on SIGUSR1, and wakes libmilter's listener when it is stopping.
+ * Milter threads never wait for it.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define SWEEP_EVERY	60
+#define MAINTAIN_EVERY	3600
+
+static struct event_base *base;
+static pthread_t thread;
+static int failing;		/* store errors since the last success */
+static time_t last_sweep, last_maintain;
+static struct fg_entry_copy *retry_copy;	/* state the store refused */
+static size_t nretry_copy;
+
+static void flush(void);
+static void on_tick(evutil_socket_t, short, void *);
+static void on_usr1(evutil_socket_t, short, void *);
+static void *run(void *);
+static void wake_listener(void);
+
+static void
+store_failed(const char *what, const char *err)
+{
+	if (failing++ == 0)
+		fg_log_err("store: %s failed: %s; %s until it works again",
+		    what, err, fgd.cfg->store_tempfail ?
+		    "new mail is deferred" : "limits are kept in memory");
+	atomic_store(&fgd.store_ok, 0);
+}
+
+static void
+store_recovered(void)
+{
+	if (failing > 0)
+		fg_log_notice("store: working again after %d failed flushes",
+		    failing);
+	failing = 0;
+	atomic_store(&fgd.store_ok, 1);
+}
+
+/*
+ * Write what changed. On failure the window state is kept for the next
+ * try (a newer copy of the same entry supersedes it) and the statistics
+ * go back to the collector; nothing a milter thread does waits for this.
+ */
+static void
+flush(void)
+{
+	struct fg_entry_copy *c = NULL, *all;
+	struct fg_stat_row *rows = NULL;
+	struct fg_event *ev = NULL;
+	size_t n = 0, nrows = 0, nev = 0;
+	char err[FG_ERRLEN];
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (fgd.store == NULL)
+		return;
+	fg_table_drain(fgd.table, now, &c, &n);
+	fg_stats_drain(fgd.engine.stats, &rows, &nrows, &ev, &nev);
+	if (nretry_copy > 0) {
+		all = realloc(retry_copy, (nretry_copy + n) * sizeof(*all));
+		if (all != NULL) {
+			if (n > 0)
+				memcpy(all + nretry_copy, c, n * sizeof(*c));
+			free(c);
+			c = all;
+			n += nretry_copy;
+		} else {
+			fg_table_free_copies(retry_copy, nretry_copy);
+		}
+		retry_copy = NULL;
+		nretry_copy = 0;
+	}
+	if (fg_store_flush(fgd.store, c, n, rows, nrows, ev, nev, err,
+	    sizeof(err)) < 0) {
+		store_failed("write", err);
+		/* Bounded: past this, the oldest state is dropped. */
+		if (n > 1000000) {
+			fg_table_free_copies(c, n);
+			c = NULL;
+			n = 0;
+		}
+		retry_copy = c;
+		nretry_copy = n;
+		fg_stats_restore(fgd.engine.stats, rows, nrows, ev, nev);
+		return;
+	}
+	if (n + nrows + nev > 0)
+		store_recovered();
+	fg_table_free_copies(c, n);
+	fg_stats_free_rows(rows, nrows);
+	free(ev);
+}
+
+/*
+ * libmilter stops on SIGTERM by closing its listening socket, but its
+ * listener only notices on the next connection or after 5 s. When the
+ * descriptor is gone, connect once to the still-bound socket to wake it.
+ */
+static void
+wake_listener(void)
+{
+	struct stat st;
+	const char *conn;
+	int fd;
+
+	if (fgd.listen_fd < 0)
+		return;
+	if (fstat(fgd.listen_fd, &st) == 0 && st.st_ino == fgd.listen_ino)
+		return;
+	fgd.listen_fd = -1;
+	conn = fgd.cfg->listen;
+	if (strncmp(conn, "unix:", 5) == 0 || strncmp(conn, "local:", 6) == 0) {
+		struct sockaddr_un sun;
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		fg_strlcpy(sun.sun_path, strchr(conn, ':') + 1,
+		    sizeof(sun.sun_path));
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+			(void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+			close(fd);
+		}
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	time_t now = time(NULL);
+	char err[FG_ERRLEN];
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	wake_listener();
+	flush();
+	if (now - last_sweep >= SWEEP_EVERY) {
+		size_t freed = fg_table_sweep(fgd.table, (uint32_t)now);
+
+		if (freed > 0)
+			fg_log_debug("sweep: freed %zu idle entries", freed);
+		last_sweep = now;
+	}
+	if (fgd.store != NULL && now - last_maintain >= MAINTAIN_EVERY) {
+		if (fg_store_maintain(fgd.store, (uint32_t)now, err,
+		    sizeof(err)) < 0)
+			store_failed("maintenance", err);
+		last_maintain = now;
+	}
+}
+
+static void
+on_usr1(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	fgd_reload();
+}
+
+static void *
+run(void *arg)
+{
+	sigset_t set;
+
+	(void)arg;
+	/* SIGUSR1 is blocked everywhere else, so it lands here. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	event_base_dispatch(base);
+	return NULL;
+}
+
+int
+fg_service_start(void)
+{
+	struct event *tick, *usr1;
+	struct timeval one = { 1, 0 };
+
+	evthread_use_pthreads();
+	if ((base = event_base_new()) == NULL)
+		return -1;
+	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
+	usr1 = evsignal_new(base, SIGUSR1, on_usr1, NULL);
+	if (tick == NULL || usr1 == NULL || event_add(tick, &one) < 0 ||
+	    event_add(usr1, NULL) < 0)
+		return -1;
+	last_sweep = last_maintain = time(NULL);
+	if (pthread_create(&thread, NULL, run, NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/* After smfi_main() returned: write what is left and stop. */
+void
+fg_service_stop(void)
+{
+	event_base_loopbreak(base);
+	pthread_join(thread, NULL);
+	flush();
+	if (nretry_copy > 0)
+		fg_log_err("store: %zu entries could not be written at exit",
+		    nretry_copy);
+	fg_table_free_copies(retry_copy, nretry_copy);
+	retry_copy = NULL;
+	nretry_copy = 0;
+}

@@ -1,0 +1,307 @@
+# Shared by floodgate's end-to-end tests: a private Postfix on loopback
+# with floodgate attached and smtp-sink behind it, all under one
+# temporary directory. Sourced by each test; see POSTFIX-TESTING notes in
+# README.md for the quirks worked around here.
+
+set -u
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+FLOODGATE=${FLOODGATE:-$TOP/build/floodgate}
+NAME=$(basename "$0" .sh)
+FAILS=0
+CHECKS=0
+
+# --- reporting -----------------------------------------------------------
+
+say() { printf '%s: %s\n' "$NAME" "$*"; }
+
+ok() {
+	CHECKS=$((CHECKS + 1))
+	printf '  ok   %s\n' "$*"
+}
+
+fail() {
+	CHECKS=$((CHECKS + 1))
+	FAILS=$((FAILS + 1))
+	printf '  FAIL %s\n' "$*"
+}
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+	if [ "$2" = "$3" ]; then ok "$1 ($2)"; else fail "$1: got '$2', want '$3'"; fi
+}
+
+# skip REASON: exit 77, the automake convention run.sh counts as skipped.
+skip() {
+	say "SKIP: $*"
+	exit 77
+}
+
+finish() {
+	if [ "$FAILS" -gt 0 ]; then
+		say "$FAILS of $CHECKS checks failed (state kept in $T)"
+		KEEP=1
+		exit 1
+	fi
+	if [ "$CHECKS" -eq 0 ]; then
+		say "no check ran"
+		exit 1
+	fi
+	say "all $CHECKS checks passed"
+	exit 0
+}
+
+# --- set-up --------------------------------------------------------------
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root (Postfix's master has no unprivileged mode)"
+	command -v postfix >/dev/null || skip "postfix is not installed"
+	command -v swaks >/dev/null || skip "swaks is not installed"
+}
+
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo $p
+			return
+		fi
+	done
+}
+
+T=
+KEEP=${KEEP:-0}
+FG_PID=
+SINK_PID=
+
+cleanup() {
+	[ -n "$T" ] || return
+	[ -n "$FG_PID" ] && kill "$FG_PID" 2>/dev/null
+	postfix -c "$T/etc" stop >/dev/null 2>&1
+	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
+	wait 2>/dev/null
+	if [ "$KEEP" = 1 ]; then
+		say "left $T in place"
+	else
+		rm -rf "$T"
+	fi
+}
+
+setup() {
+	need_root
+	T=$(mktemp -d /tmp/floodgate-e2e.XXXXXX)
+	chmod 755 "$T"
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	SMTP_PORT=$(free_port)
+	SUB_PORT=$(free_port)
+	SINK_PORT=$(free_port)
+	mkdir -p "$T/etc/sasl" "$T/spool" "$T/data" "$T/sink" "$T/fg"
+	chown postfix "$T/data"
+	chmod 1777 "$T/sink"
+	# The milter socket's directory is set-group-ID postfix: the socket
+	# floodgate creates there (mode 0660) is then connectable by Postfix.
+	chgrp postfix "$T/fg"
+	chmod 2750 "$T/fg"
+	write_postfix
+	start_sink
+}
+
+write_postfix() {
+	cat > "$T/etc/main.cf" <<EOT
+compatibility_level = 3.6
+queue_directory = $T/spool
+data_directory = $T/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $T/maillog
+maillog_file_prefixes = $T
+myhostname = mta.floodgate.test
+mydomain = floodgate.test
+myorigin = floodgate.test
+mydestination =
+local_recipient_maps =
+relay_domains =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:$SINK_PORT
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_milters = unix:$T/fg/milter.sock
+milter_default_action = tempfail
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 1000
+smtpd_hard_error_limit = 2000
+smtpd_recipient_limit = 20000
+smtp_connect_timeout = 5s
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $T/etc/sasl
+smtpd_sasl_local_domain = floodgate.test
+biff = no
+delay_warning_time = 0
+EOT
+	cat > "$T/etc/master.cf" <<EOT
+127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SUB_PORT inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes
+pickup     unix  n - n 60   1 pickup
+cleanup    unix  n - n -    0 cleanup
+qmgr       unix  n - n 300  1 qmgr
+rewrite    unix  - - n -    - trivial-rewrite
+bounce     unix  - - n -    0 bounce
+defer      unix  - - n -    0 bounce
+trace      unix  - - n -    0 bounce
+verify     unix  - - n -    1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n -    - proxymap
+proxywrite unix  - - n -    1 proxymap
+smtp       unix  - - n -    - smtp
+relay      unix  - - n -    - smtp
+showq      unix  n - n -    - showq
+error      unix  - - n -    - error
+retry      unix  - - n -    - error
+discard    unix  - - n -    - discard
+local      unix  - n n -    - local
+anvil      unix  - - n -    1 anvil
+scache     unix  - - n -    1 scache
+postlog    unix-dgram n - n - 1 postlogd
+EOT
+	cat > "$T/etc/sasl/smtpd.conf" <<EOT
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $T/etc/sasldb2
+mech_list: PLAIN LOGIN
+EOT
+	# Postfix waits for a config file that changed in the last seconds.
+	touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
+}
+
+# add_sasl_user NAME PASSWORD: login NAME@floodgate.test
+add_sasl_user() {
+	echo "$2" | saslpasswd2 -p -c -f "$T/etc/sasldb2" -u floodgate.test "$1"
+	chown root:postfix "$T/etc/sasldb2"
+	chmod 0640 "$T/etc/sasldb2"
+}
+
+start_sink() {
+	smtp-sink -u nobody -d "$T/sink/m." -h sink.floodgate.test \
+	    127.0.0.1:$SINK_PORT 256 &
+	SINK_PID=$!
+}
+
+start_postfix() {
+	postfix -c "$T/etc" check || { cat "$T/maillog" 2>/dev/null; fail "postfix check"; finish; }
+	postfix -c "$T/etc" start >/dev/null 2>&1 ||
+	    { cat "$T/maillog" 2>/dev/null; fail "postfix start"; finish; }
+	local i
+	for i in $(seq 1 50); do
+		(exec 3<>/dev/tcp/127.0.0.1/$SMTP_PORT) 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "postfix did not listen on $SMTP_PORT"
+	finish
+}
+
+# write_conf: floodgate.conf from standard input, with the paths of
+# this instance prepended.
+write_conf() {
+	{
+		echo "listen   unix:$T/fg/milter.sock"
+		echo "control  $T/fg/control.sock"
+		echo "database $T/floodgate.db"
+		cat
+	} > "$T/floodgate.conf"
+}
+
+start_floodgate() {
+	"$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
+	FG_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if [ -S "$T/fg/milter.sock" ] && grep -q "started:" "$T/floodgate.log" 2>/dev/null &&
+		    [ "$(grep -c "started:" "$T/floodgate.log")" -ge "${1:-1}" ]; then
+			return 0
+		fi
+		if ! alive "$FG_PID"; then
+			cat "$T/floodgate.log"
+			fail "floodgate exited at start"
+			finish
+		fi
+		sleep 0.05
+	done
+	fail "floodgate did not start"
+	finish
+}
+
+# A stopped process can linger as a zombie here: check its state.
+alive() {
+	local st
+	st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+stop_floodgate() {
+	local i
+	kill -TERM "$FG_PID" 2>/dev/null
+	for i in $(seq 1 100); do
+		alive "$FG_PID" || { wait "$FG_PID" 2>/dev/null; FG_PID=; return 0; }
+		sleep 0.05
+	done
+	fail "floodgate did not stop within 5 s of SIGTERM"
+	kill -9 "$FG_PID"
+	FG_PID=
+}
+
+# --- clients and counting --------------------------------------------
+
+# rcpts PREFIX DOMAIN N: "PREFIX1@DOMAIN,PREFIX2@DOMAIN,..."
+rcpts() {
+	local i out=
+	for i in $(seq 1 "$3"); do out="$out${out:+,}$1$i@$2"; done
+	echo "$out"
+}
+
+# send OUT PORT FROM TO [swaks options...]: one message; swaks' transcript
+# goes to OUT. swaks exits 24 when some recipients were refused.
+send() {
+	local out=$1 port=$2 from=$3 to=$4
+	shift 4
+	swaks --server 127.0.0.1:$port --from "$from" --to "$to" \
+	    --h-Subject "floodgate e2e" --body "test" "$@" >"$out" 2>&1
+	return 0
+}
+
+# count_replies FILE CODE: recipients refused with CODE (e.g. 451) in a
+# swaks transcript.
+count_replies() {
+	grep -c "^<\*\* *$2 " "$1" 2>/dev/null || true
+}
+
+# Wait until Postfix's queue is empty, so the sink has everything.
+drain() {
+	local i
+	for i in $(seq 1 150); do
+		if postqueue -c "$T/etc" -p 2>/dev/null | grep -q "Mail queue is empty"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "Postfix's queue did not drain"
+	postqueue -c "$T/etc" -p | tail -5
+}
+
+# sink_count [PATTERN]: recipients the sink received (matching PATTERN).
+sink_count() {
+	cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args: ' |
+	    grep -c -- "${1:-.}" || true
+}
+
+# log_count PATTERN: floodgate log lines matching PATTERN.
+log_count() {
+	grep -c -- "$1" "$T/floodgate.log" 2>/dev/null || true
+}
