@@ -29,8 +29,6 @@ struct fg_daemon {
 	atomic_ulong sessions;
 	atomic_ulong reloads;
 	time_t started;
-	int listen_fd;
-	ino_t listen_ino;
 };
 
 extern struct fg_daemon fgd;

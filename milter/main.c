@@ -22,14 +22,13 @@
 #include "log.h"
 #include "util.h"
 
-struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
+struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void usage(void) __attribute__((noreturn));
 static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
 static void print_errors(const char *errs);
 static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
-static void find_listener(const char *conn);
 
 static void
 usage(void)
@@ -158,27 +157,6 @@ drop_privileges(const struct passwd *pw)
 		die("dropped to %s but could regain root", pw->pw_name);
 }
 
-/* Remember libmilter's listening descriptor; see wake_listener(). */
-static void
-find_listener(const char *conn)
-{
-	int fd;
-
-	(void)conn;
-	for (fd = 3; fd < 1024; fd++) {
-		int on = 0;
-		socklen_t len = sizeof(on);
-		struct stat st;
-
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 ||
-		    !on || fstat(fd, &st) < 0)
-			continue;
-		fgd.listen_fd = fd;
-		fgd.listen_ino = st.st_ino;
-		return;
-	}
-}
-
 static int
 socket_path(const char *conn, char *path, size_t len)
 {
@@ -279,7 +257,6 @@ main(int argc, char **argv)
 			    fgd.cfg->database, serr);
 	}
 	atomic_store(&fgd.store_ok, 1);
-	find_listener(fgd.cfg->listen);
 
 	/* Before any thread starts: libmilter's signal thread takes
 	 * SIGTERM, SIGINT and SIGHUP; the service thread SIGUSR1. */

@@ -113,34 +113,32 @@ flush(void)
 }
 
 /*
- * libmilter stops on SIGTERM by closing its listening socket, but its
- * listener only notices on the next connection or after 5 s. When the
- * descriptor is gone, connect once to the still-bound socket to wake it.
+ * libmilter takes SIGTERM in its own signal thread, but its listener
+ * only notices the stop request on the next connection or after 5 s.
+ * Where libmilter exports mi_stop() (Debian's does), ask it each tick
+ * and connect once to our own socket to wake the listener at once.
  */
+extern int mi_stop(void) __attribute__((weak));
+
 static void
 wake_listener(void)
 {
-	struct stat st;
-	const char *conn;
+	static int woken;
+	struct sockaddr_un sun;
+	const char *conn = fgd.cfg->listen;
 	int fd;
 
-	if (fgd.listen_fd < 0)
+	if (woken || mi_stop == NULL || mi_stop() == 0)
 		return;
-	if (fstat(fgd.listen_fd, &st) == 0 && st.st_ino == fgd.listen_ino)
+	woken = 1;
+	if (strncmp(conn, "unix:", 5) != 0 && strncmp(conn, "local:", 6) != 0)
 		return;
-	fgd.listen_fd = -1;
-	conn = fgd.cfg->listen;
-	if (strncmp(conn, "unix:", 5) == 0 || strncmp(conn, "local:", 6) == 0) {
-		struct sockaddr_un sun;
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		fg_strlcpy(sun.sun_path, strchr(conn, ':') + 1,
-		    sizeof(sun.sun_path));
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-			(void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-			close(fd);
-		}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	fg_strlcpy(sun.sun_path, strchr(conn, ':') + 1, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+		(void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+		close(fd);
 	}
 }
 

@@ -298,10 +298,56 @@ drain() {
 # sink_count [PATTERN]: recipients the sink received (matching PATTERN).
 sink_count() {
 	cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args: ' |
-	    grep -c -- "${1:-.}" || true
+	    grep -ci -- "${1:-.}" || true
 }
 
 # log_count PATTERN: floodgate log lines matching PATTERN.
 log_count() {
 	grep -c -- "$1" "$T/floodgate.log" 2>/dev/null || true
+}
+
+# smtp_session PORT CMD...: a raw SMTP dialogue for what swaks cannot do
+# (RSET mid-transaction, a dropped connection). "DATA" sends a small
+# message; "DROP" closes the connection without QUIT. Replies on stdout.
+smtp_session() {
+	local port=$1 fd cmd
+	shift
+	exec {fd}<>/dev/tcp/127.0.0.1/$port || return 1
+	read_reply $fd
+	for cmd in "$@"; do
+		case $cmd in
+		DROP)
+			exec {fd}>&-
+			return 0 ;;
+		DATA)
+			printf 'DATA\r\n' >&$fd
+			read_reply $fd
+			printf 'Subject: e2e\r\n\r\nbody\r\n.\r\n' >&$fd
+			read_reply $fd ;;
+		*)
+			printf '%s\r\n' "$cmd" >&$fd
+			read_reply $fd ;;
+		esac
+	done
+	exec {fd}>&-
+}
+
+read_reply() {
+	local line
+	while IFS= read -r -t 10 line <&$1; do
+		line=${line%$'\r'}
+		echo "$line"
+		case $line in [0-9][0-9][0-9]' '*) return 0 ;; esac
+	done
+	return 1
+}
+
+# wait_log PATTERN [N]: until the floodgate log has N lines matching.
+wait_log() {
+	local i
+	for i in $(seq 1 100); do
+		[ "$(log_count "$1")" -ge "${2:-1}" ] && return 0
+		sleep 0.05
+	done
+	return 1
 }

@@ -1,0 +1,36 @@
+#!/bin/bash
+# (e) counts survive a floodgate restart: state, statistics and the
+# refusal log are in the SQLite file.
+. "$(dirname "$0")/lib.sh"
+setup
+command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+write_conf <<EOT
+limit tenant-hour per account 10/1h
+EOT
+start_floodgate
+start_postfix
+
+send "$T/r1" $SMTP_PORT bulk@r.example "$(rcpts a example.com 6)"
+expect_eq "before the restart: 6 pass" "$(count_replies "$T/r1" 451)" 0
+start=$(date +%s%N)
+stop_floodgate
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$ms" -lt 3000 ] && ok "SIGTERM: flushed and exited in ${ms} ms" || fail "SIGTERM took ${ms} ms"
+grep -q "floodgate stopped" "$T/floodgate.log" && ok "clean stop logged" || fail "no stop line"
+expect_eq "schema version" "$(sqlite3 "$T/floodgate.db" 'PRAGMA user_version')" 1
+expect_eq "window row written" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM windows WHERE rule='tenant-hour' AND key='bulk@r.example'")" 1
+# While floodgate is down, Postfix defers (milter_default_action).
+send "$T/r2" $SMTP_PORT bulk@r.example "$(rcpts b example.com 1)"
+grep -q "^<\*\* *4[0-9][0-9] " "$T/r2" && ok "floodgate down: Postfix answers 4xx" || fail "floodgate down: $(grep '<\*\*' "$T/r2" | head -1)"
+start_floodgate 2
+grep -q "entries_loaded=1" "$T/floodgate.log" && ok "state loaded at start" || fail "no entries loaded"
+send "$T/r3" $SMTP_PORT bulk@r.example "$(rcpts c example.com 6)"
+expect_eq "after the restart: 4 pass, 2 deferred" "$(count_replies "$T/r3" 451)" 2
+drain
+expect_eq "sink: 10 recipients in all" "$(sink_count '@example.com')" 10
+stop_floodgate
+expect_eq "stats: accepted this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(accepted) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 10
+expect_eq "stats: deferred this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(deferred) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 2
+expect_eq "stats per destination domain" "$(sqlite3 "$T/floodgate.db" "SELECT sum(accepted) FROM stats WHERE kind='domain' AND name='example.com'")" 10
+expect_eq "events: one row per refusal" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='bulk@r.example' AND rule='tenant-hour' AND action='defer'")" 2
+finish

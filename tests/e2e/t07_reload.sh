@@ -1,0 +1,34 @@
+#!/bin/bash
+# (h) SIGUSR1 with a broken config keeps the old config running; a good
+# one is swapped in and rules that keep their name keep their counts.
+. "$(dirname "$0")/lib.sh"
+setup
+write_conf <<EOT
+limit tenant-hour per account 5/1h
+EOT
+start_floodgate
+start_postfix
+cp "$T/floodgate.conf" "$T/good.conf"
+
+send "$T/h1" $SMTP_PORT app@h.example "$(rcpts a example.com 3)"
+expect_eq "3 of 5 used" "$(count_replies "$T/h1" 451)" 0
+printf 'limit tenant-hour per account 5/1h\nlimit broken per acount 1/1h\n' >> "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "keeping the running configuration" && ok "broken reload refused" || fail "no refusal logged"
+wait_log "floodgate.conf:[0-9]*: .*\"acount\": expected a scope" &&
+    ok "the error names file:line and the token" || fail "error line: $(grep error "$T/floodgate.log" | head -2)"
+alive "$FG_PID" && ok "still running" || fail "floodgate died on a bad reload"
+send "$T/h2" $SMTP_PORT app@h.example "$(rcpts b example.com 3)"
+expect_eq "old config still applies: 2 pass, 1 deferred" "$(count_replies "$T/h2" 451)" 1
+sed 's|5/1h|8/1h|' "$T/good.conf" > "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" && ok "good reload logged" || fail "no reload line"
+send "$T/h3" $SMTP_PORT app@h.example "$(rcpts c example.com 4)"
+expect_eq "new limit 8, the 5 already sent still count: 3 pass, 1 deferred" "$(count_replies "$T/h3" 451)" 1
+rm "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "cannot open" && ok "deleted config: refused, old one kept" || fail "deleted config not reported"
+alive "$FG_PID" && ok "still running after the config was deleted" || fail "died"
+drain
+expect_eq "sink" "$(sink_count '@example.com')" 8
+finish

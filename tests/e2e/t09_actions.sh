@@ -1,0 +1,63 @@
+#!/bin/bash
+# Actions and options through a real Postfix: reject, tag, count
+# messages, override, exempt (account, client, domain), scope client and
+# server, and a custom reply.
+. "$(dirname "$0")/lib.sh"
+setup
+cat > "$T/accounts" <<EOT
+big.example   bigtenant
+EOT
+write_conf <<EOT
+account_map $T/accounts
+limit hard      per account to reject.example 2/1h action reject
+limit soft      per account to tag.example    1/1h action tag
+limit msgs      per account to msgs.example   2/1h count messages
+limit plan      per account to plan.example   1/1h
+limit polite    per account to polite.example 1/1h reply "Slow down please, try again in %r"
+limit clientwide per client to client.example 3/1h
+limit serverwide per server to server.example 4/1h
+override plan bigtenant 5/1h
+exempt account vip@one.example
+exempt domain  internal.example
+EOT
+start_floodgate
+start_postfix
+
+send "$T/rj" $SMTP_PORT a@one.example "$(rcpts r reject.example 3)"
+expect_eq "action reject: 550 for the 3rd" "$(count_replies "$T/rj" 550)" 1
+grep -q "550 5.7.1 floodgate: hard limit reached (2/1h)" "$T/rj" && ok "550 5.7.1 reply" || fail "reply: $(grep 550 "$T/rj")"
+
+send "$T/tg" $SMTP_PORT a@one.example "$(rcpts t tag.example 2)"
+expect_eq "action tag: nothing refused" "$(count_replies "$T/tg" 4..)" 0
+
+for i in 1 2 3; do send "$T/mm$i" $SMTP_PORT a@one.example "$(rcpts m$i msgs.example 3)"; done
+expect_eq "count messages: 1st message whole" "$(count_replies "$T/mm1" 451)" 0
+expect_eq "count messages: 2nd message whole" "$(count_replies "$T/mm2" 451)" 0
+expect_eq "count messages: 3rd message deferred, every recipient" "$(count_replies "$T/mm3" 451)" 3
+
+send "$T/pl1" $SMTP_PORT a@one.example "$(rcpts p plan.example 3)"
+expect_eq "plan: 1/1h for an ordinary account" "$(count_replies "$T/pl1" 451)" 2
+send "$T/pl2" $SMTP_PORT x@big.example "$(rcpts q plan.example 6)"
+expect_eq "plan: override 5/1h for bigtenant" "$(count_replies "$T/pl2" 451)" 1
+
+send "$T/po" $SMTP_PORT a@one.example "$(rcpts o polite.example 2)"
+grep -q "451 4.7.1 Slow down please, try again in [0-9]" "$T/po" && ok "custom reply with %r" || fail "reply: $(grep 451 "$T/po")"
+
+send "$T/vip" $SMTP_PORT VIP@One.Example "$(rcpts v reject.example 4)"
+expect_eq "exempt account: never limited" "$(count_replies "$T/vip" 5..)" 0
+send "$T/in" $SMTP_PORT a@one.example "$(rcpts i internal.example 3),$(rcpts j reject.example 1)"
+expect_eq "exempt domain: internal.example passes, reject.example still refused" "$(count_replies "$T/in" 550)" 1
+
+send "$T/cl1" $SMTP_PORT a@one.example "$(rcpts c client.example 2)"
+send "$T/cl2" $SMTP_PORT b@two.example "$(rcpts d client.example 2)"
+expect_eq "scope client: two senders, one IP share 3" "$(count_replies "$T/cl2" 451)" 1
+send "$T/sv1" $SMTP_PORT a@one.example "$(rcpts s server.example 3)"
+send "$T/sv2" $SMTP_PORT b@three.example "$(rcpts u server.example 3)"
+expect_eq "scope server: everybody shares 4" "$(count_replies "$T/sv2" 451)" 2
+drain
+expect_eq "sink: tagged message carries X-Floodgate" "$(grep -l '^X-Floodgate: over soft' "$T"/sink/m.* | wc -l)" 1
+expect_eq "sink: reject.example" "$(sink_count '@reject\.example')" 6
+expect_eq "sink: msgs.example" "$(sink_count '@msgs\.example')" 6
+expect_eq "sink: internal.example" "$(sink_count '@internal\.example')" 3
+expect_eq "log: tag decision" "$(log_count 'rule=soft dest=tag.example action=tag')" 1
+finish

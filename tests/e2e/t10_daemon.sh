@@ -1,0 +1,43 @@
+#!/bin/bash
+# The daemon: drops to `user` after creating the socket (which Postfix
+# can still connect to), runs detached without -f, refuses a bad config
+# at start with file:line, and -n checks a file.
+. "$(dirname "$0")/lib.sh"
+setup
+mkdir "$T/db"
+chown nobody "$T/db"
+write_conf <<EOT
+user nobody
+limit tenant-hour per account 2/1h
+EOT
+sed -i "s|^database .*|database $T/db/floodgate.db|" "$T/floodgate.conf"
+
+"$FLOODGATE" -n -c "$T/floodgate.conf" > "$T/check.out"
+expect_eq "-n: exit 0 on a good file" $? 0
+grep -q "limit tenant-hour .*per account .*2/1h (slot 1m)" "$T/check.out" && ok "-n prints the resolved rules" || fail "-n output: $(cat "$T/check.out")"
+printf 'limit x per account 5/1q\n' > "$T/bad.conf"
+"$FLOODGATE" -n -c "$T/bad.conf" 2> "$T/bad.out"
+expect_eq "-n: exit 1 on a bad file" $? 1
+grep -q "bad.conf:1: limit x: \"5/1q\": expected a rate N/PERIOD" "$T/bad.out" && ok "-n names file:line and the token" || fail "$(cat "$T/bad.out")"
+"$FLOODGATE" -f -c "$T/bad.conf" 2> "$T/bad2.out"
+expect_eq "a bad config stops the daemon from starting" $? 1
+
+# Without -f floodgate detaches; the parent returns at once.
+"$FLOODGATE" -c "$T/floodgate.conf"
+expect_eq "daemon mode: parent exits 0" $? 0
+for i in $(seq 1 50); do [ -S "$T/fg/milter.sock" ] && break; sleep 0.1; done
+FG_PID=$(pgrep -f "floodgate -c $T/floodgate.conf" | head -1)
+[ -n "$FG_PID" ] && ok "daemon running (pid $FG_PID)" || fail "no daemon process"
+sleep 0.3
+uid=$(awk '/^Uid:/ {print $2}' /proc/$FG_PID/status)
+expect_eq "dropped to user nobody" "$uid" "$(id -u nobody)"
+expect_eq "socket mode and group" "$(stat -c '%a %G' "$T/fg/milter.sock")" "660 postfix"
+start_postfix
+send "$T/d1" $SMTP_PORT a@d.example "$(rcpts a example.com 3)"
+expect_eq "Postfix reaches the dropped daemon: 1 deferred" "$(count_replies "$T/d1" 451)" 1
+drain
+expect_eq "sink" "$(sink_count '@example.com')" 2
+stop_floodgate
+[ -s "$T/db/floodgate.db" ] && [ "$(stat -c %U "$T/db/floodgate.db")" = nobody ] &&
+    ok "database written as nobody" || fail "database owner: $(stat -c %U "$T/db/floodgate.db" 2>&1)"
+finish
