@@ -305,12 +305,11 @@ fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 		st = FG_ST_HELD;
 	} else
 		fg_limiter_commit(e->limiter, &m->resv, now);
-	for (i = 0; i < m->ndom; i++)
-		fg_stats_count(e->stats, now, i == 0 ? m->acct.name : NULL,
-		    m->dom[i], st, 1);
-	if (m->ndom > 1)
+	if (m->ndom > 0)
 		fg_stats_count(e->stats, now, m->acct.name, NULL, st,
-		    (uint32_t)(m->ndom - 1));
+		    (uint32_t)m->ndom);
+	for (i = 0; i < m->ndom; i++)
+		fg_stats_count(e->stats, now, NULL, m->dom[i], st, 1);
 	fg_msg_abort(m, e);
 }
 

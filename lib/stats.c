@@ -135,7 +135,9 @@ fg_stats_count(struct fg_stats *s, uint32_t now, const char *account,
 	struct node *x;
 
 	pthread_mutex_lock(&s->lock);
-	s->total[what] += n;
+	/* Totals count recipients once: by account. */
+	if (account != NULL)
+		s->total[what] += n;
 	if (account != NULL && (x = find(s, hour, 'a', account, 1)) != NULL)
 		x->row.v[what] += n;
 	if (domain != NULL && (x = find(s, hour, 'd',
@@ -152,7 +154,9 @@ fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
 		size_t cap = s->evcap ? s->evcap * 2 : 64;
 		void *p;
 
-		if (cap > FG_EVENTS_MAX || (p = realloc(s->ev,
+		if (cap > FG_EVENTS_MAX)
+			cap = FG_EVENTS_MAX;
+		if (s->evcap == FG_EVENTS_MAX || (p = realloc(s->ev,
 		    cap * sizeof(*s->ev))) == NULL) {
 			s->dropped++;
 			pthread_mutex_unlock(&s->lock);
@@ -223,7 +227,9 @@ fg_stats_restore(struct fg_stats *s, struct fg_stat_row *rows, size_t nrows,
 			size_t cap = s->evcap ? s->evcap * 2 : 64;
 			void *p;
 
-			if (cap > FG_EVENTS_MAX || (p = realloc(s->ev,
+			if (cap > FG_EVENTS_MAX)
+				cap = FG_EVENTS_MAX;
+			if (s->evcap == FG_EVENTS_MAX || (p = realloc(s->ev,
 			    cap * sizeof(*s->ev))) == NULL) {
 				s->dropped += nev - i;
 				break;

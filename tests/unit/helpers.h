@@ -1,0 +1,34 @@
+/*
+ * Shared by the unit tests: cmocka, and temporary files for the parsers.
+ */
+#ifndef FG_TEST_HELPERS_H
+#define FG_TEST_HELPERS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+/* Writes `text` to a new temporary file; returns its path (static). */
+static inline const char *
+tmpfile_with(const char *text)
+{
+	static char path[8][64];
+	static int next;
+	char *p = path[next++ % 8];
+	int fd;
+
+	snprintf(p, 64, "/tmp/fg-unit-XXXXXX");
+	fd = mkstemp(p);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return p;
+}
+
+#endif

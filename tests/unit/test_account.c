@@ -1,0 +1,85 @@
+/* Unit tests of lib/account.c: who is responsible for a message. */
+#include "helpers.h"
+#include "account.h"
+
+static struct fg_config *
+load(const char *conf_tail)
+{
+	char err[FG_CONFIG_ERRLEN], text[512];
+	const char *map = tmpfile_with(
+	    "example.jp tenant42\nalice tenant7\nbob@other.example tenant8\n"
+	    "192.0.2.5 tenant9\ncarol@floodgate.test tenant10\nrealm.example tenant11\n");
+	struct fg_config *c;
+
+	snprintf(text, sizeof(text), "account_map %s\n%s", map, conf_tail);
+	c = fg_config_load(tmpfile_with(text), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	return c;
+}
+
+static void
+expect(struct fg_config *c, const char *login, const char *sender,
+    const char *client, const char *name, enum fg_source src)
+{
+	struct fg_account a;
+
+	fg_account_resolve(c, login, sender, client, &a);
+	assert_string_equal(a.name, name);
+	assert_int_equal(a.source, src);
+}
+
+static void
+test_order(void **state)
+{
+	struct fg_config *c = load("");
+
+	(void)state;
+	/* SASL wins over any MAIL FROM. */
+	expect(c, "alice", "<x@example.jp>", "192.0.2.5", "tenant7", FG_SRC_SASL);
+	expect(c, "Alice", "<>", "", "tenant7", FG_SRC_SASL);
+	expect(c, "carol@floodgate.test", "<x@y.z>", NULL, "tenant10", FG_SRC_SASL);
+	expect(c, "dave@realm.example", NULL, NULL, "tenant11", FG_SRC_SASL);
+	expect(c, "unmapped", "<x@example.jp>", NULL, "unmapped", FG_SRC_SASL);
+	/* Then the sender, with the domain and parent domains mapped. */
+	expect(c, NULL, "<anyone@example.jp>", "192.0.2.5", "tenant42", FG_SRC_SENDER);
+	expect(c, "", "<Anyone@Mail.Example.JP.>", NULL, "tenant42", FG_SRC_SENDER);
+	expect(c, NULL, "<BOB+list@Other.Example>", NULL, "tenant8", FG_SRC_SENDER);
+	expect(c, NULL, "<Eve+1@Free.Example>", NULL, "eve@free.example", FG_SRC_SENDER);
+	expect(c, NULL, "eve+2@free.example", NULL, "eve@free.example", FG_SRC_SENDER);
+	expect(c, NULL, "<@route.example:eve@free.example>", NULL, "eve@free.example", FG_SRC_SENDER);
+	/* Never a whole TLD. */
+	expect(c, NULL, "<x@jp>", NULL, "x@jp", FG_SRC_SENDER);
+	/* The null sender and garbage fall through to the client. */
+	expect(c, NULL, "<>", "192.0.2.5", "tenant9", FG_SRC_CLIENT);
+	expect(c, NULL, "<broken@@x>", "192.0.2.6", "192.0.2.6", FG_SRC_CLIENT);
+	expect(c, NULL, NULL, NULL, "unknown", FG_SRC_CLIENT);
+	fg_config_unref(c);
+}
+
+static void
+test_configured_order(void **state)
+{
+	struct fg_config *c = load("account client sender\n");
+
+	(void)state;
+	expect(c, "alice", "<x@example.jp>", "192.0.2.5", "tenant9", FG_SRC_CLIENT);
+	expect(c, "alice", "<x@example.jp>", "", "tenant42", FG_SRC_SENDER);
+	fg_config_unref(c);
+	c = load("account sender\n");
+	expect(c, "alice", "<>", "192.0.2.5", "unknown", FG_SRC_CLIENT);
+	fg_config_unref(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_configured_order),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	system("rm -f /tmp/fg-unit-*");
+	return rc;
+}

@@ -1,0 +1,128 @@
+/* Unit tests of lib/address.c: what MTAs hand to milters, normalised. */
+#include "helpers.h"
+#include "address.h"
+
+static void
+expect(const char *in, int rc, const char *local, const char *domain)
+{
+	struct fg_addr a;
+	char err[128] = "";
+
+	assert_int_equal(fg_addr_parse(in, &a, err, sizeof(err)), rc);
+	if (rc == FG_ADDR_OK) {
+		assert_string_equal(a.local, local);
+		assert_string_equal(a.domain, domain);
+	} else if (rc == FG_ADDR_BAD)
+		assert_true(err[0] != '\0');
+}
+
+static void
+test_forms(void **state)
+{
+	(void)state;
+	expect("<bob@Example.JP>", FG_ADDR_OK, "bob", "example.jp");
+	expect("bob@example.jp", FG_ADDR_OK, "bob", "example.jp");	/* local mail */
+	expect("<bob@example.jp.>", FG_ADDR_OK, "bob", "example.jp");
+	expect("  <bob@example.jp>  ", FG_ADDR_OK, "bob", "example.jp");
+	expect("<Bob@EXAMPLE.jp>", FG_ADDR_OK, "Bob", "example.jp");
+	expect("<@relay.example,@b.example:bob@example.jp>", FG_ADDR_OK, "bob", "example.jp");
+	expect("<\"john doe\"@example.jp>", FG_ADDR_OK, "john doe", "example.jp");
+	expect("<\"a\\\"b\"@example.jp>", FG_ADDR_OK, "a\"b", "example.jp");
+	expect("<\"a@b\"@example.jp>", FG_ADDR_OK, "a@b", "example.jp");
+	expect("postmaster", FG_ADDR_OK, "postmaster", "");
+	expect("<user@[192.0.2.1]>", FG_ADDR_OK, "user", "[192.0.2.1]");
+	expect("<user@xn--r8jz45g.jp>", FG_ADDR_OK, "user", "xn--r8jz45g.jp");
+	expect("<user@\xe4\xbe\x8b\xe3\x81\x88.jp>", FG_ADDR_OK, "user", "\xe4\xbe\x8b\xe3\x81\x88.jp");
+}
+
+static void
+test_null_and_bad(void **state)
+{
+	char big[1200];
+
+	(void)state;
+	expect("<>", FG_ADDR_NULL, NULL, NULL);
+	expect("", FG_ADDR_NULL, NULL, NULL);
+	expect("<bob@example.jp", FG_ADDR_BAD, NULL, NULL);
+	expect("<@relay.example>", FG_ADDR_BAD, NULL, NULL);
+	expect("<\"unterminated@example.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<\"q\"x@example.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@exa mple.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@example..jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@.example.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@>", FG_ADDR_BAD, NULL, NULL);
+	expect("<@example.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bo\x01" "b@example.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@exa\x7fmple.jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@a@b.jp>", FG_ADDR_BAD, NULL, NULL);
+	/* Over the limits. */
+	memset(big, 'a', sizeof(big));
+	big[0] = '<';
+	big[300] = '@';
+	strcpy(big + 301, "example.jp>");
+	expect(big, FG_ADDR_BAD, NULL, NULL);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	expect(big, FG_ADDR_BAD, NULL, NULL);
+	big[0] = 'x';
+	big[1] = '@';
+	big[300] = '\0';	/* a 298-byte domain */
+	expect(big, FG_ADDR_BAD, NULL, NULL);
+}
+
+static void
+test_key_folding(void **state)
+{
+	struct fg_addr a;
+	char k[FG_ADDR_MAX + 1];
+
+	(void)state;
+	assert_int_equal(fg_addr_parse("<Bob+News@Example.JP.>", &a, NULL, 0), FG_ADDR_OK);
+	fg_addr_key(&a, k, sizeof(k));
+	assert_string_equal(k, "bob@example.jp");
+	assert_int_equal(fg_addr_parse("bob+x+y@example.jp", &a, NULL, 0), FG_ADDR_OK);
+	fg_addr_key(&a, k, sizeof(k));
+	assert_string_equal(k, "bob@example.jp");
+	assert_int_equal(fg_addr_parse("+only@example.jp", &a, NULL, 0), FG_ADDR_OK);
+	fg_addr_key(&a, k, sizeof(k));
+	assert_string_equal(k, "+only@example.jp");
+	assert_int_equal(fg_addr_parse("postmaster", &a, NULL, 0), FG_ADDR_OK);
+	fg_addr_key(&a, k, sizeof(k));
+	assert_string_equal(k, "postmaster");
+	fg_addr_key(&a, k, 4);
+	assert_string_equal(k, "pos");
+}
+
+static void
+test_domain_match(void **state)
+{
+	char d[64];
+
+	(void)state;
+	assert_true(fg_domain_match("docomo.ne.jp", "docomo.ne.jp"));
+	assert_false(fg_domain_match("xdocomo.ne.jp", "docomo.ne.jp"));
+	assert_true(fg_domain_match("a.vodafone.ne.jp", "*.vodafone.ne.jp"));
+	assert_true(fg_domain_match("b.a.vodafone.ne.jp", "*.vodafone.ne.jp"));
+	assert_false(fg_domain_match("vodafone.ne.jp", "*.vodafone.ne.jp"));
+	assert_false(fg_domain_match("xvodafone.ne.jp", "*.vodafone.ne.jp"));
+	assert_int_equal(fg_domain_normalize("DoCoMo.NE.JP.", d, sizeof(d)), 0);
+	assert_string_equal(d, "docomo.ne.jp");
+	assert_int_equal(fg_domain_normalize(".", d, sizeof(d)), -1);
+	assert_int_equal(fg_domain_normalize("a..b", d, sizeof(d)), -1);
+	assert_int_equal(fg_domain_normalize("a/b", d, sizeof(d)), -1);
+	assert_int_equal(fg_domain_normalize("[1.2.3.4", d, sizeof(d)), -1);
+	assert_int_equal(fg_domain_normalize("example.jp", d, 5), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_forms),
+		cmocka_unit_test(test_null_and_bad),
+		cmocka_unit_test(test_key_folding),
+		cmocka_unit_test(test_domain_match),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,292 @@
+/* Unit tests of lib/config.c: every statement, and every error path. */
+#include "helpers.h"
+#include "config.h"
+
+static struct fg_config *
+load(const char *text, char *err, size_t errlen)
+{
+	return fg_config_load(tmpfile_with(text), err, errlen);
+}
+
+static void
+test_every_statement(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], map[256], text[4096];
+	struct fg_config *c;
+	const struct fg_rule *r;
+
+	(void)state;
+	snprintf(map, sizeof(map), "%s", tmpfile_with(
+	    "# tenants\nexample.jp tenant42\n@shop.example.net tenant43\n"
+	    "Alice tenant7\nBob+x@Example.COM tenant7\n"));
+	snprintf(text, sizeof(text),
+	    "listen   inet:8891@127.0.0.1   # comment\n"
+	    "control  /run/fg/control.sock\n"
+	    "database \"/var/lib/fg/state db.sqlite\"\n"
+	    "user     floodgate\n"
+	    "account  sender sasl\n"
+	    "account_map %s\n"
+	    "mode     monitor\n"
+	    "on_store_error tempfail\n"
+	    "group carriers docomo.ne.jp  *.vodafone.ne.jp\n"
+	    "group carriers EZweb.ne.jp.\n"
+	    "limit burst per account 30/1m\n"
+	    "limit carrier per account+domain to @carriers, example.org 5/1h action hold count messages\n"
+	    "limit srv per server to a.example,b.example 100/1d action tag\n"
+	    "limit cli per client 10/30s action log\n"
+	    "limit dom per domain to @carriers 300/1h action reject reply \"Go \\\"slow\\\", retry in %%r\"\n"
+	    "cap fan to @carriers 100\n"
+	    "cap all 500\n"
+	    "override carrier tenant42 50/2h\n"
+	    "exempt account postmaster@Example.JP Admin\n"
+	    "exempt client 192.0.2.0/24 2001:db8::/32 198.51.100.7\n"
+	    "exempt domain internal.example *.corp.example\n", map);
+	c = load(text, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->listen, "inet:8891@127.0.0.1");
+	assert_string_equal(c->control, "/run/fg/control.sock");
+	assert_string_equal(c->database, "/var/lib/fg/state db.sqlite");
+	assert_string_equal(c->user, "floodgate");
+	assert_int_equal(c->nsource, 2);
+	assert_int_equal(c->source[0], FG_SRC_SENDER);
+	assert_int_equal(c->source[1], FG_SRC_SASL);
+	assert_true(c->monitor);
+	assert_true(c->store_tempfail);
+	assert_int_equal(c->ngroup, 1);
+	assert_int_equal(c->group[0].n, 3);
+	assert_string_equal(c->group[0].dom[2], "ezweb.ne.jp");
+	assert_int_equal(c->nrule, 7);
+
+	r = fg_config_rule(c, "burst");
+	assert_non_null(r);
+	assert_int_equal(r->scope, FG_SCOPE_ACCOUNT);
+	assert_int_equal(r->limit, 30);
+	assert_int_equal(r->period, 60);
+	assert_int_equal(r->action, FG_ACT_DEFER);
+	assert_int_equal(r->dests.n, 0);
+
+	r = fg_config_rule(c, "carrier");
+	assert_int_equal(r->scope, FG_SCOPE_ACCOUNT_DOMAIN);
+	assert_int_equal(r->dests.n, 4);	/* group expanded + example.org */
+	assert_string_equal(r->dests.pat[1], "*.vodafone.ne.jp");
+	assert_string_equal(r->dests.pat[3], "example.org");
+	assert_int_equal(r->action, FG_ACT_HOLD);
+	assert_true(r->count_messages);
+	assert_int_equal(r->nov, 1);
+	assert_string_equal(r->ov[0].account, "tenant42");
+	assert_int_equal(r->ov[0].limit, 50);
+	assert_int_equal(r->ov[0].period, 7200);
+
+	assert_int_equal(fg_config_rule(c, "srv")->scope, FG_SCOPE_SERVER);
+	assert_int_equal(fg_config_rule(c, "srv")->action, FG_ACT_TAG);
+	assert_int_equal(fg_config_rule(c, "srv")->dests.n, 2);
+	assert_int_equal(fg_config_rule(c, "cli")->scope, FG_SCOPE_CLIENT);
+	assert_int_equal(fg_config_rule(c, "cli")->action, FG_ACT_LOG);
+	assert_int_equal(fg_config_rule(c, "cli")->period, 30);
+	r = fg_config_rule(c, "dom");
+	assert_int_equal(r->scope, FG_SCOPE_DOMAIN);
+	assert_int_equal(r->action, FG_ACT_REJECT);
+	assert_string_equal(r->reply, "Go \"slow\", retry in %r");
+	r = fg_config_rule(c, "fan");
+	assert_true(r->is_cap);
+	assert_int_equal(r->limit, 100);
+	assert_int_equal(r->dests.n, 3);
+	assert_int_equal(fg_config_rule(c, "all")->dests.n, 0);
+
+	assert_int_equal(c->nex_account, 2);
+	assert_string_equal(c->ex_account[0], "postmaster@example.jp");
+	assert_string_equal(c->ex_account[1], "admin");
+	assert_int_equal(c->nex_client, 3);
+	assert_int_equal(c->ex_client[0].bits, 24);
+	assert_int_equal(c->ex_client[1].bits, 32);
+	assert_int_equal(c->ex_client[2].bits, 32);
+	assert_int_equal(c->ex_domain.n, 2);
+
+	assert_int_equal(c->nmap, 4);
+	assert_string_equal(fg_map_lookup(c, "example.jp"), "tenant42");
+	assert_string_equal(fg_map_lookup(c, "shop.example.net"), "tenant43");
+	assert_string_equal(fg_map_lookup(c, "alice"), "tenant7");
+	assert_string_equal(fg_map_lookup(c, "bob@example.com"), "tenant7");
+	assert_null(fg_map_lookup(c, "carol"));
+	fg_config_unref(c);
+}
+
+static void
+test_defaults_and_refs(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c = load("# nothing but a comment\n\n", err, sizeof(err));
+
+	(void)state;
+	assert_non_null(c);
+	assert_string_equal(c->listen, FG_DEFAULT_LISTEN);
+	assert_string_equal(c->database, FG_DEFAULT_DATABASE);
+	assert_string_equal(c->control, FG_DEFAULT_CONTROL);
+	assert_null(c->user);
+	assert_int_equal(c->nsource, 3);
+	assert_int_equal(c->source[0], FG_SRC_SASL);
+	assert_false(c->monitor);
+	assert_false(c->store_tempfail);
+	fg_config_ref(c);
+	fg_config_unref(c);
+	assert_int_equal(atomic_load(&c->refs), 1);
+	fg_config_unref(c);
+}
+
+static void
+test_print(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	struct fg_config *c = load(
+	    "group carriers docomo.ne.jp\n"
+	    "limit tenant-carrier per account to @carriers 30/1h\n"
+	    "cap fan to @carriers 100\n", err, sizeof(err));
+
+	(void)state;
+	assert_non_null(c);
+	fg_config_print(c, fp);
+	fclose(fp);
+	assert_non_null(strstr(buf, "limit tenant-carrier"));
+	assert_non_null(strstr(buf, "30/1h (slot 1m)"));
+	assert_non_null(strstr(buf, "at most 100 recipients per message"));
+	free(buf);
+	fg_config_unref(c);
+}
+
+/* Each error path: the text that triggers it and what the message says. */
+static const struct {
+	const char *text;
+	const char *msg;
+} bad[] = {
+	{ "limit a per account \"5/1h\"x\n", ":1: expected a blank after the closing quote" },
+	{ "limit a per account \"5/1h\n", ":1: unterminated quoted value" },
+	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected listen" },
+	{ "listen\n", ":1: listen: expected one value, unix:PATH or inet:PORT@HOST" },
+	{ "listen unix:relative.sock\n", ":1: listen: \"unix:relative.sock\": expected an absolute socket path" },
+	{ "listen unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "socket path longer than 107 bytes" },
+	{ "listen inet:port@host\n", "expected inet:PORT@HOST with a port number" },
+	{ "listen tcp:25\n", ":1: listen: \"tcp:25\": expected unix:PATH or inet:PORT@HOST" },
+	{ "listen inet:1@h\nlisten inet:2@h\n", ":2: listen: given twice (first on line 1)" },
+	{ "control\n", ":1: control: expected one value" },
+	{ "database relative.db\n", ":1: database: \"relative.db\": expected an absolute path" },
+	{ "database /a\ndatabase /b\n", ":2: database: given twice (first on line 1)" },
+	{ "account\n", ":1: account: expected one to three of sasl, sender, client" },
+	{ "account sasl ip\n", ":1: account: \"ip\": expected sasl, sender or client" },
+	{ "account sasl sasl\n", ":1: account: \"sasl\" given twice" },
+	{ "account sasl\naccount client\n", ":2: account: given twice (first on line 1)" },
+	{ "mode fast\n", ":1: mode: \"fast\": expected enforce or monitor" },
+	{ "mode\n", ":1: mode: no value: expected enforce or monitor" },
+	{ "mode monitor\nmode enforce\n", ":2: mode: given twice" },
+	{ "on_store_error ignore\n", ":1: on_store_error: \"ignore\": expected continue or tempfail" },
+	{ "on_store_error continue\non_store_error tempfail\n", ":2: on_store_error: given twice" },
+	{ "group carriers\n", ":1: group: expected a name and at least one domain" },
+	{ "group car/riers a.jp\n", ":1: group: \"car/riers\": expected a name" },
+	{ "group g @other\n", ":1: group: \"@other\": groups cannot contain groups" },
+	{ "group g not_a@domain\n", ":1: \"not_a@domain\": expected a domain, *.domain or @group" },
+	{ "group g *example.jp\n", ":1: \"*example.jp\": expected a domain, *.domain or @group" },
+	{ "limit a per account to @ 5/1h\n", ":1: \"@\": expected @GROUP with a group name" },
+	{ "limit a per account to\n", ":1: \"to\": expected destinations" },
+	{ "limit a per account to , 5/1h\n", ":1: \"5/1h\": expected a domain, *.domain or @group" },
+	{ "limit bad!name per account 5/1h\n", ":1: limit: \"bad!name\": expected a rule name" },
+	{ "limit a per account 5/1h\nlimit a per domain 5/1h\n", ":2: limit: \"a\": rule name already used on line 1" },
+	{ "limit a account 5/1h\n", ":1: limit: expected limit NAME per SCOPE" },
+	{ "limit a per acount 5/1h\n", ":1: limit a: \"acount\": expected a scope: account, domain, account+domain, client or server" },
+	{ "limit a per account to x.jp\n", ":1: limit a: expected a rate N/PERIOD such as 200/1h" },
+	{ "limit a per account 5/1q\n", ":1: limit a: \"5/1q\": expected a rate N/PERIOD such as 200/1h" },
+	{ "limit a per account 5/1h action bounce\n", ":1: limit a: action \"bounce\": expected defer, reject, hold, tag or log" },
+	{ "limit a per account 5/1h count bytes\n", ":1: limit a: count \"bytes\": expected recipients or messages" },
+	{ "limit a per account 5/1h reply \"100% sure\"\n", ":1: limit a: reply: expected one line of text" },
+	{ "limit a per account 5/1h action\n", ":1: limit a: \"action\": expected a value after it" },
+	{ "limit a per account 5/1h action defer action reject\n", ":1: limit a: \"action\" given twice" },
+	{ "limit a per account 5/1h speed fast\n", ":1: limit a: \"speed\": expected action, count or reply" },
+	{ "cap\n", ":1: cap: expected cap NAME [to DESTS] N" },
+	{ "cap fan to docomo.ne.jp many\n", ":1: cap fan: \"many\": expected the number of recipients per message" },
+	{ "override a\n", ":1: override: expected override RULE ACCOUNT N/PERIOD" },
+	{ "limit a per account 5/1h\noverride a t 5/1y\n", ":2: override a: \"5/1y\": expected a rate N/PERIOD" },
+	{ "limit a per account 5/1h\noverride a <@x> 5/1h\n", ":2: override a: \"<@x>\": expected an account" },
+	{ "override nosuch t 5/1h\n", ":1: override: \"nosuch\": no such limit rule" },
+	{ "limit d per domain 5/1h\noverride d t 5/1h\n", ":2: override: rule \"d\" counts per domain: expected a rule per account or account+domain" },
+	{ "limit a per account 5/1h\noverride a t 5/1h\noverride a T 6/1h\n", ":3: override: a for t already given on line 2" },
+	{ "exempt account\n", ":1: exempt: expected exempt account|client|domain VALUE..." },
+	{ "exempt account <@x>\n", ":1: exempt account: \"<@x>\": expected a login, address or tenant name" },
+	{ "exempt client 300.1.1.1\n", ":1: exempt client: \"300.1.1.1\": expected an IP address or ADDRESS/BITS" },
+	{ "exempt client 10.0.0.0/33\n", ":1: exempt client: \"10.0.0.0/33\": expected an IP address" },
+	{ "exempt domain @carriers\n", ":1: exempt domain: \"@carriers\": expected a domain or *.domain" },
+	{ "exempt sender x\n", ":1: exempt: \"sender\": expected account, client or domain" },
+	{ "limit a per account to @nosuch 5/1h\n", ":1: \"@nosuch\": no such group (define it with: group nosuch DOMAIN...)" },
+	{ "account_map /nonexistent/accounts\n", ":1: account_map: cannot open /nonexistent/accounts" },
+};
+
+static void
+test_errors(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct fg_config *c = load(bad[i].text, err, sizeof(err));
+
+		if (c != NULL)
+			fail_msg("accepted: %s", bad[i].text);
+		if (strstr(err, bad[i].msg) == NULL)
+			fail_msg("for %s\nwant: %s\ngot:  %s", bad[i].text, bad[i].msg, err);
+		/* Every message starts with file:line. */
+		assert_int_equal(strncmp(err, "/tmp/fg-unit-", 13), 0);
+	}
+}
+
+static void
+test_map_errors(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], text[256];
+	const char *map;
+
+	(void)state;
+	map = tmpfile_with("a.example t1\nonly-one-word\nb.example bad/tenant\n<@x> t2\nA.EXAMPLE t3\n");
+	snprintf(text, sizeof(text), "account_map %s\n", map);
+	assert_null(load(text, err, sizeof(err)));
+	assert_non_null(strstr(err, ":2: expected KEY TENANT"));
+	assert_non_null(strstr(err, ":3: \"bad/tenant\": expected a tenant name"));
+	assert_non_null(strstr(err, ":4: \"<@x>\": expected a login, an address or a domain"));
+	assert_non_null(strstr(err, ":5: \"a.example\" is listed more than once (also on line 1)"));
+	assert_non_null(strstr(err, map));
+}
+
+static void
+test_several_errors_and_long_line(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	char *text = malloc(6000);
+
+	(void)state;
+	memset(text, 'x', 5000);
+	memcpy(text, "limit ", 6);
+	strcpy(text + 5000, "\nmode x\n");
+	assert_null(load(text, err, sizeof(err)));
+	assert_non_null(strstr(err, ":1: line longer than 4096 bytes"));
+	assert_non_null(strstr(err, ":2: mode:"));
+	free(text);
+	assert_null(fg_config_load("/nonexistent/floodgate.conf", err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/floodgate.conf: cannot open"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_statement),
+		cmocka_unit_test(test_defaults_and_refs),
+		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_map_errors),
+		cmocka_unit_test(test_several_errors_and_long_line),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	system("rm -f /tmp/fg-unit-*");
+	return rc;
+}

@@ -1,0 +1,268 @@
+/* Unit tests of lib/limiter.c: reserve, commit, release, all-or-nothing. */
+#include <pthread.h>
+
+#include "helpers.h"
+#include "limiter.h"
+#include "table.h"
+#include "window.h"
+
+#define T0 1800000000u
+
+struct env {
+	struct fg_table *t;
+	struct fg_limiter *l;
+};
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	e->t = fg_table_new();
+	e->l = fg_limiter_new(e->t);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	fg_limiter_free(e->l);
+	fg_table_free(e->t);
+	free(e);
+	return 0;
+}
+
+static struct fg_check
+chk(const char *rule, const char *key, uint32_t limit, uint32_t period)
+{
+	struct fg_check c = { .rule = rule, .key = key, .limit = limit,
+	    .period = period, .cost = 1, .hard = true };
+	return c;
+}
+
+static void
+test_reserve_commit(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c = chk("hour", "alice", 3, 3600);
+		assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+		assert_false(c.over);
+	}
+	/* Reservations count before they are committed. */
+	c = chk("hour", "alice", 3, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_REFUSED);
+	assert_true(c.over);
+	assert_int_equal(c.used, 3);
+	/* Held in flight: the retry assumes they commit now. */
+	assert_int_equal(c.retry, 3600 + 60);
+	fg_limiter_commit(e->l, &r, T0 + 5);
+	assert_int_equal(r.n, 0);
+	c = chk("hour", "alice", 3, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 100, &r), FG_REFUSED);
+	assert_int_equal(c.used, 3);
+	assert_int_equal(c.retry, 3660 - 100);
+	/* Another key is another budget. */
+	c = chk("hour", "bob", 3, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 100, &r), FG_RESERVED);
+	fg_limiter_release(e->l, &r);
+	/* After the window: free again. */
+	c = chk("hour", "alice", 3, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 3660, &r), FG_RESERVED);
+	fg_limiter_release(e->l, &r);
+	fg_resv_free(&r);
+}
+
+static void
+test_release_costs_nothing(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c;
+	int round, i;
+
+	for (round = 0; round < 5; round++) {
+		for (i = 0; i < 2; i++) {
+			c = chk("hour", "carol", 2, 3600);
+			assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+		}
+		fg_limiter_release(e->l, &r);
+	}
+	c = chk("hour", "carol", 2, 3600);
+	fg_limiter_peek(e->l, &c, 1, T0);
+	assert_int_equal(c.used, 0);
+	fg_resv_free(&r);
+}
+
+/* One rule refuses: no rule is charged, and refused attempts are free. */
+static void
+test_all_or_nothing(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c[3];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		c[0] = chk("hour", "dave", 100, 3600);
+		c[1] = chk("carrier", "dave", 2, 3600);
+		c[2] = chk("server", "docomo.ne.jp", 100, 3600);
+		fg_limiter_reserve(e->l, c, 3, T0, &r);
+	}
+	fg_limiter_commit(e->l, &r, T0);
+	c[0] = chk("hour", "dave", 100, 3600);
+	c[1] = chk("carrier", "dave", 2, 3600);
+	c[2] = chk("server", "docomo.ne.jp", 100, 3600);
+	fg_limiter_peek(e->l, c, 3, T0);
+	assert_int_equal(c[0].used, 2);
+	assert_int_equal(c[1].used, 2);
+	assert_int_equal(c[2].used, 2);
+	fg_resv_free(&r);
+}
+
+/* Soft rules (tag, log) report "over" but never refuse. */
+static void
+test_soft_and_cost_zero(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c = chk("tagged", "erin", 1, 60);
+		c.hard = false;
+		assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+		assert_int_equal(c.over, i > 0);
+	}
+	/* cost 0: already paid by this message, never over. */
+	c = chk("msgs", "erin", 0, 60);
+	c.cost = 0;
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+	assert_false(c.over);
+	fg_limiter_commit(e->l, &r, T0);
+	c = chk("tagged", "erin", 1, 60);
+	fg_limiter_peek(e->l, &c, 1, T0 + 1);
+	assert_int_equal(c.used, 3);
+	/* A limit of 0 refuses everything and says: a whole period. */
+	c = chk("never", "erin", 0, 600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_REFUSED);
+	assert_int_equal(c.retry, 600 + 10);
+	fg_resv_free(&r);
+}
+
+static void
+test_reset(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c = chk("hour", "frank", 1, 3600);
+
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+	fg_limiter_commit(e->l, &r, T0);
+	assert_int_equal(fg_limiter_reset(e->l, "hour", "frank"), 0);
+	c = chk("hour", "frank", 1, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+	fg_limiter_release(e->l, &r);
+	assert_int_equal(fg_limiter_reset(e->l, "hour", "nobody"), -1);
+	fg_resv_free(&r);
+}
+
+/* Many threads, one budget: exactly `limit` pass, never more. */
+struct race {
+	struct fg_limiter *l;
+	int passed;
+};
+
+static void *
+racer(void *arg)
+{
+	struct race *ra = arg;
+	struct fg_resv r = { 0 };
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		struct fg_check c[2] = { chk("hour", "shared", 1000, 3600),
+		    chk("other", "k", 100000, 3600) };
+
+		if (fg_limiter_reserve(ra->l, c, 2, T0, &r) == FG_RESERVED)
+			__atomic_add_fetch(&ra->passed, 1, __ATOMIC_RELAXED);
+		if (i % 2)
+			fg_limiter_commit(ra->l, &r, T0);
+	}
+	fg_limiter_commit(ra->l, &r, T0);
+	fg_resv_free(&r);
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct env *e = *state;
+	struct race ra = { e->l, 0 };
+	pthread_t th[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		pthread_create(&th[i], NULL, racer, &ra);
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	assert_int_equal(ra.passed, 1000);
+}
+
+static void
+test_table_drain_sweep(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c = chk("hour", "gina", 5, 3600);
+	struct fg_entry_copy *cp;
+	size_t n;
+
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+	fg_limiter_commit(e->l, &r, T0);
+	assert_int_equal(fg_table_drain(e->t, T0, &cp, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(cp[0].key, "hour\037gina");
+	assert_int_equal(cp[0].nslot, 1);
+	assert_int_equal(cp[0].expires, T0 + 60 + 3600);
+	fg_table_free_copies(cp, n);
+	/* Drained: nothing dirty now. */
+	fg_table_drain(e->t, T0, &cp, &n);
+	assert_int_equal(n, 0);
+	free(cp);
+	/* Not idle yet; idle after the window. */
+	assert_int_equal(fg_table_sweep(e->t, T0 + 100), 0);
+	/* A reservation in flight keeps an entry alive. */
+	c = chk("day", "gina", 5, 86400);
+	fg_limiter_reserve(e->l, &c, 1, T0, &r);
+	assert_int_equal(fg_table_sweep(e->t, T0 + 3660), 1);
+	assert_int_equal(fg_table_count(e->t), 1);
+	fg_limiter_release(e->l, &r);
+	assert_int_equal(fg_table_sweep(e->t, T0 + 3660), 1);
+	assert_int_equal(fg_table_count(e->t), 0);
+	fg_resv_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reserve_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_costs_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_soft_and_cost_zero, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_table_drain_sweep, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

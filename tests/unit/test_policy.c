@@ -1,0 +1,262 @@
+/* Unit tests of lib/policy.c: one message's decisions, end to end in memory. */
+#include "helpers.h"
+#include "log.h"
+#include "policy.h"
+#include "table.h"
+
+#define T0 1800000000u
+
+static struct fg_table *table;
+static struct fg_engine eng;
+
+static struct fg_config *
+load(const char *text)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c = fg_config_load(tmpfile_with(text), err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("%s", err);
+	return c;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	table = fg_table_new();
+	eng.limiter = fg_limiter_new(table);
+	eng.stats = fg_stats_new();
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fg_limiter_free(eng.limiter);
+	fg_stats_free(eng.stats);
+	fg_table_free(table);
+	return 0;
+}
+
+/* Sends one message of n recipients; returns how many were refused. */
+static int
+message(struct fg_config *c, const char *sender, const char *dom, int n,
+    uint32_t now, struct fg_verdict *last_refusal)
+{
+	struct fg_msg m;
+	struct fg_verdict v;
+	char rcpt[128];
+	int i, refused = 0;
+
+	fg_msg_begin(&m, c, "s1", "192.0.2.1", NULL, sender);
+	for (i = 0; i < n; i++) {
+		snprintf(rcpt, sizeof(rcpt), "<u%d@%s>", i, dom);
+		fg_msg_rcpt(&m, &eng, rcpt, now, &v);
+		if (v.smtp != FG_CONTINUE) {
+			refused++;
+			if (last_refusal)
+				*last_refusal = v;
+		}
+	}
+	fg_msg_commit(&m, &eng, now);
+	return refused;
+}
+
+static void
+test_defer_reply(void **state)
+{
+	struct fg_config *c = load("limit hour per account 3/1h\n");
+	struct fg_verdict v;
+
+	(void)state;
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 5, T0, &v), 2);
+	assert_int_equal(v.smtp, FG_TEMPFAIL);
+	assert_string_equal(v.rcode, "451");
+	assert_string_equal(v.xcode, "4.7.1");
+	assert_string_equal(v.text, "floodgate: hour limit reached (3/1h), retry in 1h01m");
+	/* Later in the hour: told how long is left. */
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 1, T0 + 1800, &v), 1);
+	assert_string_equal(v.text, "floodgate: hour limit reached (3/1h), retry in 31m");
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 3, T0 + 3660, NULL), 0);
+	fg_config_unref(c);
+}
+
+static void
+test_reject_and_custom_reply(void **state)
+{
+	struct fg_config *c = load(
+	    "limit r per account 1/1h action reject\n"
+	    "limit p per account to polite.example 1/10m reply \"Please wait %r, thanks\"\n");
+	struct fg_verdict v;
+
+	(void)state;
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 2, T0, &v), 1);
+	assert_int_equal(v.smtp, FG_REJECT);
+	assert_string_equal(v.rcode, "550");
+	assert_string_equal(v.xcode, "5.7.1");
+	assert_string_equal(v.text, "floodgate: r limit reached (1/1h)");
+	assert_int_equal(message(c, "<b@x.example>", "polite.example", 2, T0, &v), 1);
+	/* The worst action wins: reject (r) over defer (p). */
+	assert_int_equal(v.smtp, FG_REJECT);
+	assert_int_equal(message(c, "<c@x.example>", "polite.example", 1, T0, NULL), 0);
+	fg_config_unref(c);
+	c = load("limit p per account 1/10m reply \"Please wait %r, thanks\"\n");
+	assert_int_equal(message(c, "<d@x.example>", "polite.example", 2, T0, &v), 1);
+	assert_string_equal(v.text, "Please wait 11m, thanks");
+	fg_config_unref(c);
+}
+
+static void
+test_cap(void **state)
+{
+	struct fg_config *c = load("group carriers docomo.ne.jp\ncap fan to @carriers 100\n");
+	struct fg_verdict v;
+
+	(void)state;
+	assert_int_equal(message(c, "<a@x.example>", "docomo.ne.jp", 150, T0, &v), 50);
+	assert_string_equal(v.rcode, "452");
+	assert_string_equal(v.xcode, "4.5.3");
+	assert_int_equal(message(c, "<a@x.example>", "docomo.ne.jp", 50, T0, NULL), 0);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 150, T0, NULL), 0);
+	fg_config_unref(c);
+}
+
+static void
+test_count_messages(void **state)
+{
+	struct fg_config *c = load("limit m per account 2/1h count messages\n");
+
+	(void)state;
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 10, T0, NULL), 0);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 10, T0, NULL), 0);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 10, T0, NULL), 10);
+	fg_config_unref(c);
+}
+
+static void
+test_exempt_and_monitor(void **state)
+{
+	struct fg_config *c = load("limit h per account 1/1h\nexempt account vip@x.example\n"
+	    "exempt domain internal.example\n");
+
+	(void)state;
+	assert_int_equal(message(c, "<VIP+a@X.example>", "example.com", 5, T0, NULL), 0);
+	assert_int_equal(message(c, "<b@x.example>", "internal.example", 5, T0, NULL), 0);
+	assert_int_equal(message(c, "<b@x.example>", "example.com", 2, T0, NULL), 1);
+	fg_config_unref(c);
+	c = load("mode monitor\nlimit mon per account 1/1h\n");
+	assert_int_equal(message(c, "<m@x.example>", "example.com", 5, T0, NULL), 0);
+	fg_config_unref(c);
+}
+
+static void
+test_abort_releases(void **state)
+{
+	struct fg_config *c = load("limit h per account 3/1h\n");
+	struct fg_msg m;
+	struct fg_verdict v;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+		fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
+		fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
+		fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
+		assert_int_equal(v.smtp, FG_CONTINUE);
+		fg_msg_abort(&m, &eng);
+		assert_false(fg_msg_active(&m));
+	}
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 4, T0, NULL), 1);
+	fg_config_unref(c);
+}
+
+static void
+test_hold_and_tag(void **state)
+{
+	struct fg_config *c = load("limit h per account 1/1h action hold\n"
+	    "limit t per account 1/1h action tag\n");
+	struct fg_msg m;
+	struct fg_verdict v;
+	uint64_t tot[FG_ST_N];
+
+	(void)state;
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_false(m.hold);
+	fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);	/* accepted, but the message is held */
+	assert_true(m.hold);
+	assert_string_equal(m.hold_rule, "h");
+	fg_msg_commit(&m, &eng, T0);
+	fg_stats_totals(eng.stats, tot, NULL);
+	assert_int_equal(tot[FG_ST_HELD], 2);
+	/* Held mail is charged when released, not now: the budget is intact. */
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
+	assert_false(m.hold);
+	fg_msg_rcpt(&m, &eng, "<r4@example.com>", T0, &v);
+	assert_true(m.hold);
+	fg_msg_abort(&m, &eng);
+	fg_config_unref(c);
+
+	c = load("limit t per account 1/1h action tag\n");
+	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>");
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
+	assert_string_equal(m.tag, "");
+	fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_string_equal(m.tag, "t");
+	fg_msg_commit(&m, &eng, T0);
+	fg_config_unref(c);
+}
+
+static void
+test_hostile_recipients(void **state)
+{
+	struct fg_config *c = load("group carriers docomo.ne.jp\n"
+	    "limit car per account to @carriers 2/1h\nlimit h per account 100/1h\n");
+	struct fg_msg m;
+	struct fg_verdict v;
+	char big[2000];
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_rcpt(&m, &eng, big, T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	fg_msg_rcpt(&m, &eng, "<\"unterminated@docomo.ne.jp>", T0, &v);
+	fg_msg_rcpt(&m, &eng, "<>", T0, &v);
+	fg_msg_rcpt(&m, &eng, "<x@DOCOMO.NE.JP.>", T0, &v);
+	fg_msg_rcpt(&m, &eng, "<y@docomo.ne.jp>", T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	fg_msg_rcpt(&m, &eng, "<z@DoCoMo.ne.jp>", T0, &v);
+	assert_int_equal(v.smtp, FG_TEMPFAIL);	/* case variants count as one domain */
+	fg_msg_commit(&m, &eng, T0);
+	fg_config_unref(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defer_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reject_and_custom_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exempt_and_monitor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_releases, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_and_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_recipients, setup, teardown),
+	};
+	int rc;
+
+	fg_log_open("test", 1);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	system("rm -f /tmp/fg-unit-*");
+	return rc;
+}

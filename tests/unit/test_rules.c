@@ -1,0 +1,123 @@
+/* Unit tests of lib/rules.c: matching, keys, overrides, exemptions. */
+#include "helpers.h"
+#include "config.h"
+#include "rules.h"
+
+static struct fg_config *cfg;
+
+static int
+setup(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+
+	(void)state;
+	cfg = fg_config_load(tmpfile_with(
+	    "group carriers docomo.ne.jp *.vodafone.ne.jp\n"
+	    "limit all per account 10/1h\n"
+	    "limit car per account+domain to @carriers,example.org 5/1h\n"
+	    "limit dom per domain to @carriers 100/1h\n"
+	    "limit cli per client 50/1h\n"
+	    "limit srv per server 1000/1h\n"
+	    "override all Tenant42 99/1d\n"
+	    "exempt account postmaster@example.jp ops\n"
+	    "exempt client 192.0.2.0/24 2001:db8::/33 198.51.100.7 10.0.0.0/8\n"
+	    "exempt domain internal.example\n"), err, sizeof(err));
+	return cfg == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fg_config_unref(cfg);
+	return 0;
+}
+
+static void
+test_dests(void **state)
+{
+	const struct fg_rule *all = fg_config_rule(cfg, "all"),
+	    *car = fg_config_rule(cfg, "car");
+
+	(void)state;
+	assert_true(fg_dests_match(&all->dests, "anything.example"));
+	assert_true(fg_dests_match(&all->dests, ""));
+	assert_true(fg_dests_match(&car->dests, "docomo.ne.jp"));
+	assert_true(fg_dests_match(&car->dests, "x.vodafone.ne.jp"));
+	assert_true(fg_dests_match(&car->dests, "example.org"));
+	assert_false(fg_dests_match(&car->dests, "vodafone.ne.jp"));
+	assert_false(fg_dests_match(&car->dests, "example.com"));
+	assert_false(fg_dests_match(&car->dests, ""));
+}
+
+static void
+test_keys(void **state)
+{
+	char k[128];
+
+	(void)state;
+	assert_int_equal(fg_rule_key(fg_config_rule(cfg, "all"), "t1", "docomo.ne.jp", "192.0.2.9", k, sizeof(k)), 0);
+	assert_string_equal(k, "t1");
+	fg_rule_key(fg_config_rule(cfg, "car"), "t1", "docomo.ne.jp", "192.0.2.9", k, sizeof(k));
+	assert_string_equal(k, "t1/docomo.ne.jp");
+	fg_rule_key(fg_config_rule(cfg, "dom"), "t1", "docomo.ne.jp", "192.0.2.9", k, sizeof(k));
+	assert_string_equal(k, "docomo.ne.jp");
+	fg_rule_key(fg_config_rule(cfg, "cli"), "t1", "docomo.ne.jp", "192.0.2.9", k, sizeof(k));
+	assert_string_equal(k, "192.0.2.9");
+	fg_rule_key(fg_config_rule(cfg, "srv"), "t1", "docomo.ne.jp", "192.0.2.9", k, sizeof(k));
+	assert_string_equal(k, "*");
+	assert_int_equal(fg_rule_key(fg_config_rule(cfg, "car"), "t1", "docomo.ne.jp", "", k, 8), -1);
+}
+
+static void
+test_override(void **state)
+{
+	uint32_t n, p;
+
+	(void)state;
+	fg_rule_rate(fg_config_rule(cfg, "all"), "tenant42", &n, &p);
+	assert_int_equal(n, 99);
+	assert_int_equal(p, 86400);
+	fg_rule_rate(fg_config_rule(cfg, "all"), "tenant43", &n, &p);
+	assert_int_equal(n, 10);
+	assert_int_equal(p, 3600);
+	fg_rule_rate(fg_config_rule(cfg, "car"), "tenant42", &n, &p);
+	assert_int_equal(n, 5);
+}
+
+static void
+test_exempt(void **state)
+{
+	(void)state;
+	assert_true(fg_exempt_account(cfg, "postmaster@example.jp", "x"));
+	assert_true(fg_exempt_account(cfg, "alice", "OPS"));
+	assert_false(fg_exempt_account(cfg, "alice", "tenant7"));
+	assert_true(fg_exempt_client(cfg, "192.0.2.200"));
+	assert_false(fg_exempt_client(cfg, "192.0.3.1"));
+	assert_true(fg_exempt_client(cfg, "198.51.100.7"));
+	assert_false(fg_exempt_client(cfg, "198.51.100.8"));
+	assert_true(fg_exempt_client(cfg, "2001:db8:7fff::1"));
+	assert_false(fg_exempt_client(cfg, "2001:db8:8000::1"));
+	assert_true(fg_exempt_client(cfg, "10.255.1.1"));
+	assert_false(fg_exempt_client(cfg, "11.0.0.1"));
+	assert_false(fg_exempt_client(cfg, "not-an-ip"));
+	assert_false(fg_exempt_client(cfg, ""));
+	assert_false(fg_exempt_client(cfg, NULL));
+	assert_true(fg_dests_match(&cfg->ex_domain, "internal.example"));
+	assert_false(fg_dests_match(&cfg->ex_domain, "external.example"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dests),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_override),
+		cmocka_unit_test(test_exempt),
+	};
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+
+	system("rm -f /tmp/fg-unit-*");
+	return rc;
+}

@@ -1,0 +1,85 @@
+/* Unit tests of lib/stats.c: hourly counters and the refusal log. */
+#include "helpers.h"
+#include "stats.h"
+
+#define T0 1800000000u	/* an hour boundary */
+
+static void
+test_count_and_drain(void **state)
+{
+	struct fg_stats *s = fg_stats_new();
+	struct fg_stat_row *rows;
+	struct fg_event *ev, e = { .time = T0, .used = 5, .limit = 5 };
+	size_t nrows, nev, i;
+	uint64_t tot[FG_ST_N], dropped;
+	int seen = 0;
+
+	(void)state;
+	fg_stats_count(s, T0 + 10, "t1", NULL, FG_ST_ACCEPTED, 3);
+	fg_stats_count(s, T0 + 20, NULL, "example.com", FG_ST_ACCEPTED, 3);
+	fg_stats_count(s, T0 + 30, "t1", "example.com", FG_ST_DEFERRED, 1);
+	fg_stats_count(s, T0 + 3600, "t1", "", FG_ST_REJECTED, 1);
+	strcpy(e.rule, "hour");
+	fg_stats_event(s, &e);
+	assert_int_equal(fg_stats_drain(s, &rows, &nrows, &ev, &nev), 0);
+	assert_int_equal(nrows, 4);	/* t1@h0, example.com@h0, t1@h1, (local)@h1 */
+	assert_int_equal(nev, 1);
+	assert_string_equal(ev[0].rule, "hour");
+	for (i = 0; i < nrows; i++) {
+		if (rows[i].kind == 'a' && rows[i].hour == T0) {
+			assert_string_equal(rows[i].name, "t1");
+			assert_int_equal(rows[i].v[FG_ST_ACCEPTED], 3);
+			assert_int_equal(rows[i].v[FG_ST_DEFERRED], 1);
+			seen++;
+		}
+		if (rows[i].kind == 'd' && rows[i].hour == T0 + 3600) {
+			assert_string_equal(rows[i].name, "(local)");
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 2);
+	/* The store failed: everything comes back for the next try. */
+	fg_stats_restore(s, rows, nrows, ev, nev);
+	assert_int_equal(fg_stats_drain(s, &rows, &nrows, &ev, &nev), 0);
+	assert_int_equal(nrows, 4);
+	assert_int_equal(nev, 1);
+	fg_stats_free_rows(rows, nrows);
+	free(ev);
+	fg_stats_totals(s, tot, &dropped);
+	assert_int_equal(tot[FG_ST_ACCEPTED], 3);	/* counted once, by account */
+	assert_int_equal(tot[FG_ST_DEFERRED], 1);
+	assert_int_equal(dropped, 0);
+	fg_stats_free(s);
+}
+
+static void
+test_events_bounded(void **state)
+{
+	struct fg_stats *s = fg_stats_new();
+	struct fg_stat_row *rows;
+	struct fg_event *ev, e = { .time = T0 };
+	size_t nrows, nev, i;
+	uint64_t tot[FG_ST_N], dropped;
+
+	(void)state;
+	for (i = 0; i < FG_EVENTS_MAX + 10; i++)
+		fg_stats_event(s, &e);
+	fg_stats_totals(s, tot, &dropped);
+	assert_int_equal(dropped, 10);
+	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
+	assert_int_equal(nev, FG_EVENTS_MAX);
+	free(ev);
+	free(rows);
+	fg_stats_free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_count_and_drain),
+		cmocka_unit_test(test_events_bounded),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,165 @@
+/* Unit tests of lib/store.c: a real SQLite file, written and read back. */
+#include <sqlite3.h>
+
+#include "helpers.h"
+#include "limiter.h"
+#include "store.h"
+#include "table.h"
+#include "util.h"
+
+#define T0 1800000000u
+
+static char path[64];
+
+static int
+setup(void **state)
+{
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/fg-unit-store-XXXXXX");
+	fd = mkstemp(path);
+	close(fd);
+	unlink(path);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char p[80];
+
+	(void)state;
+	unlink(path);
+	snprintf(p, sizeof(p), "%s-wal", path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", path);
+	unlink(p);
+	return 0;
+}
+
+static int64_t
+query(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+test_round_trip(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct fg_table *t = fg_table_new(), *t2 = fg_table_new();
+	struct fg_limiter *l = fg_limiter_new(t), *l2 = fg_limiter_new(t2);
+	struct fg_resv r = { 0 };
+	struct fg_check c[2] = {
+		{ .rule = "hour", .key = "tenant42", .limit = 10, .period = 3600, .cost = 1, .hard = true },
+		{ .rule = "car", .key = "tenant42/docomo.ne.jp", .limit = 10, .period = 3600, .cost = 1, .hard = true },
+	};
+	struct fg_entry_copy *cp;
+	struct fg_stat_row row = { .hour = T0, .kind = 'a', .name = "tenant42",
+	    .v = { 7, 2, 1, 0 } };
+	struct fg_event ev = { .time = T0, .used = 10, .limit = 10, .retry = 60 };
+	size_t n, loaded;
+	int i;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	for (i = 0; i < 7; i++) {
+		fg_limiter_reserve(l, c, 2, T0 + (uint32_t)i * 100, &r);
+		fg_limiter_commit(l, &r, T0 + (uint32_t)i * 100);
+	}
+	fg_table_drain(t, T0 + 700, &cp, &n);
+	assert_int_equal(n, 2);
+	strcpy(ev.account, "tenant42");
+	strcpy(ev.rule, "hour");
+	strcpy(ev.action, "defer");
+	assert_int_equal(fg_store_flush(s, cp, n, &row, 1, &ev, 1, err, sizeof(err)), 0);
+	/* Statistics add up across flushes. */
+	assert_int_equal(fg_store_flush(s, NULL, 0, &row, 1, NULL, 0, err, sizeof(err)), 0);
+	fg_table_free_copies(cp, n);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM windows"), 2);
+	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'tenant42'"), 14);
+	assert_int_equal(query("SELECT deferred FROM stats WHERE name = 'tenant42'"), 4);
+	assert_int_equal(query("SELECT count(*) FROM events WHERE rule = 'hour' AND account = 'tenant42'"), 1);
+
+	/* A restart: the counts come back. */
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_load(s, t2, T0 + 800, &loaded, err, sizeof(err)), 0);
+	assert_int_equal(loaded, 2);
+	c[0].cost = c[1].cost = 1;
+	fg_limiter_peek(l2, c, 2, T0 + 800);
+	assert_int_equal(c[0].used, 7);
+	assert_int_equal(c[1].used, 7);
+	/* Expired state is neither loaded nor kept. */
+	fg_table_free(t2);
+	t2 = fg_table_new();
+	assert_int_equal(fg_store_load(s, t2, T0 + 3600 + 700, &loaded, err, sizeof(err)), 0);
+	assert_int_equal(loaded, 0);
+	assert_int_equal(fg_store_maintain(s, T0 + 3600 + 700, err, sizeof(err)), 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM windows"), 0);
+
+	/* Read-only, as floodgatectl opens it. */
+	s = fg_store_open(path, 1, err, sizeof(err));
+	assert_non_null(s);
+	fg_store_close(s);
+	fg_resv_free(&r);
+	fg_limiter_free(l);
+	fg_limiter_free(l2);
+	fg_table_free(t);
+	fg_table_free(t2);
+}
+
+static void
+test_errors(void **state)
+{
+	char err[FG_ERRLEN];
+	sqlite3 *db;
+
+	(void)state;
+	assert_null(fg_store_open("/nonexistent/dir/fg.db", 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/dir/fg.db"));
+	/* A file from a newer floodgate is not touched. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	assert_null(fg_store_open(path, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema version 99 is newer"));
+	/* Not a database at all. */
+	unlink(path);
+	{
+		FILE *fp = fopen(path, "w");
+
+		fputs("this is not an SQLite file, it is just text.............\n", fp);
+		fclose(fp);
+	}
+	assert_null(fg_store_open(path, 0, err, sizeof(err)));
+	assert_true(err[0] != '\0');
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

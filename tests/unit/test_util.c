@@ -1,0 +1,84 @@
+/* Unit tests of lib/util.c: durations, rates, bounded copies. */
+#include "helpers.h"
+#include "util.h"
+
+static void
+test_duration(void **state)
+{
+	uint32_t s;
+
+	(void)state;
+	assert_int_equal(fg_parse_duration("30s", &s), 0); assert_int_equal(s, 30);
+	assert_int_equal(fg_parse_duration("10m", &s), 0); assert_int_equal(s, 600);
+	assert_int_equal(fg_parse_duration("1h", &s), 0); assert_int_equal(s, 3600);
+	assert_int_equal(fg_parse_duration("1d", &s), 0); assert_int_equal(s, 86400);
+	assert_int_equal(fg_parse_duration("2w", &s), 0); assert_int_equal(s, 14 * 86400);
+	assert_int_equal(fg_parse_duration("45", &s), 0); assert_int_equal(s, 45);
+	assert_int_equal(fg_parse_duration("0m", &s), -1);
+	assert_int_equal(fg_parse_duration("1x", &s), -1);
+	assert_int_equal(fg_parse_duration("", &s), -1);
+	assert_int_equal(fg_parse_duration("h", &s), -1);
+	assert_int_equal(fg_parse_duration("-1h", &s), -1);
+	assert_int_equal(fg_parse_duration("367d", &s), -1);
+	assert_int_equal(fg_parse_duration("99999999999999h", &s), -1);
+}
+
+static void
+test_rate(void **state)
+{
+	uint32_t n, p;
+
+	(void)state;
+	assert_int_equal(fg_parse_rate("200/1h", &n, &p), 0);
+	assert_int_equal(n, 200);
+	assert_int_equal(p, 3600);
+	assert_int_equal(fg_parse_rate("0/1m", &n, &p), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(fg_parse_rate("200", &n, &p), -1);
+	assert_int_equal(fg_parse_rate("/1h", &n, &p), -1);
+	assert_int_equal(fg_parse_rate("a/1h", &n, &p), -1);
+	assert_int_equal(fg_parse_rate("5/", &n, &p), -1);
+}
+
+static void
+test_format(void **state)
+{
+	char b[32];
+
+	(void)state;
+	fg_format_duration(45, b, sizeof(b)); assert_string_equal(b, "45s");
+	fg_format_duration(60, b, sizeof(b)); assert_string_equal(b, "1m");
+	fg_format_duration(61, b, sizeof(b)); assert_string_equal(b, "2m");	/* never early */
+	fg_format_duration(420, b, sizeof(b)); assert_string_equal(b, "7m");
+	fg_format_duration(3600, b, sizeof(b)); assert_string_equal(b, "1h");
+	fg_format_duration(3660, b, sizeof(b)); assert_string_equal(b, "1h01m");
+	fg_format_duration(7199, b, sizeof(b)); assert_string_equal(b, "2h");
+	fg_format_duration(86400, b, sizeof(b)); assert_string_equal(b, "1d");
+	fg_format_duration(90000, b, sizeof(b)); assert_string_equal(b, "1d01h");
+}
+
+static void
+test_strlcpy(void **state)
+{
+	char b[4];
+
+	(void)state;
+	assert_int_equal(fg_strlcpy(b, "abcdef", sizeof(b)), 6);
+	assert_string_equal(b, "abc");
+	assert_int_equal(fg_strlcpy(b, "ab", sizeof(b)), 2);
+	assert_string_equal(b, "ab");
+	assert_int_not_equal(fg_hash("a"), fg_hash("b"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_duration),
+		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_format),
+		cmocka_unit_test(test_strlcpy),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
