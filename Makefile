@@ -23,7 +23,8 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-B        = build
+# A sanitizer build lives apart, so that the two never mix objects.
+B        = build$(if $(filter 1,$(SANITIZE)),-san)
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 D_SRC    = $(wildcard milter/*.c)
@@ -61,7 +62,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
 e2e: all
-	@sh tests/e2e/run.sh
+	@FLOODGATE=$(abspath $(B)/floodgate) sh tests/e2e/run.sh
 
 check: deps
 	$(MAKE) all $(UNIT_BIN)
@@ -70,7 +71,7 @@ check: deps
 
 demo: deps
 	$(MAKE) all
-	@sh tests/e2e/demo.sh
+	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate \
@@ -88,4 +89,4 @@ install: all
 	install -m 0644 systemd/floodgate.tmpfiles $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 
 clean:
-	rm -rf $(B)
+	rm -rf build build-san

@@ -890,7 +890,8 @@ load_map(struct parser *p, const char *path)
 	free(line);
 	fclose(fp);
 	p->nerr = mp.nerr;
-	qsort(c->map, c->nmap, sizeof(*c->map), mapcmp);
+	if (c->nmap > 1)
+		qsort(c->map, c->nmap, sizeof(*c->map), mapcmp);
 	for (i = 1; i < c->nmap; i++) {
 		if (strcmp(c->map[i].key, c->map[i - 1].key) == 0) {
 			int a = c->map[i].line, b = c->map[i - 1].line;

@@ -38,6 +38,15 @@ skip() {
 }
 
 finish() {
+	# Stop floodgate cleanly so that a sanitizer build reports leaks,
+	# then look for any sanitizer report in its log.
+	if [ -n "$FG_PID" ]; then
+		stop_floodgate
+	fi
+	if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" 2>/dev/null; then
+		fail "sanitizer report in floodgate's log"
+		grep -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" | head -30
+	fi
 	if [ "$FAILS" -gt 0 ]; then
 		say "$FAILS of $CHECKS checks failed (state kept in $T)"
 		KEEP=1

@@ -115,7 +115,7 @@ test_every_statement(void **state)
 static void
 test_defaults_and_refs(void **state)
 {
-	char err[FG_CONFIG_ERRLEN];
+	char err[FG_CONFIG_ERRLEN], text[128];
 	struct fg_config *c = load("# nothing but a comment\n\n", err, sizeof(err));
 
 	(void)state;
@@ -131,6 +131,14 @@ test_defaults_and_refs(void **state)
 	fg_config_ref(c);
 	fg_config_unref(c);
 	assert_int_equal(atomic_load(&c->refs), 1);
+	fg_config_unref(c);
+	/* An account map with nothing in it yet (the installed example). */
+	snprintf(text, sizeof(text), "account_map %s\n",
+	    tmpfile_with("# only comments\n\n"));
+	c = load(text, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->nmap, 0);
+	assert_null(fg_map_lookup(c, "anyone"));
 	fg_config_unref(c);
 }
 
