@@ -6,6 +6,7 @@ DESTDIR    ?=
 sbindir    ?= $(PREFIX)/sbin
 sysconfdir ?= /etc
 mandir     ?= $(PREFIX)/share/man
+docdir     ?= $(PREFIX)/share/doc/floodgate
 unitdir    ?= /lib/systemd/system
 sysusersdir ?= /usr/lib/sysusers.d
 tmpfilesdir ?= /usr/lib/tmpfiles.d
@@ -74,7 +75,7 @@ demo: deps
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/demo.sh
 
 install: all
-	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate \
+	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \
 	    $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
 	install -m 0755 $(B)/floodgate $(DESTDIR)$(sbindir)/floodgate
 	test -e $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf || \
@@ -82,7 +83,8 @@ install: all
 	test -e $(DESTDIR)$(sysconfdir)/floodgate/accounts || \
 	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts
 	install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf.sample
-	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g' \
+	install -m 0644 README.md $(DESTDIR)$(docdir)/README.md
+	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g; s|@DOCDIR@|$(docdir)|g' \
 	    systemd/floodgate.service.in > $(DESTDIR)$(unitdir)/floodgate.service
 	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service
 	install -m 0644 systemd/floodgate.sysusers $(DESTDIR)$(sysusersdir)/floodgate.conf

@@ -6,11 +6,11 @@
 T=$(mktemp -d /tmp/floodgate-install.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 P=$T/prefix
-make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" \
+make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" docdir="$P/doc" \
     sysusersdir="$P/sysusers" tmpfilesdir="$P/tmpfiles" >"$T/make.log" 2>&1
 expect_eq "make install" $? 0
 for f in sbin/floodgate etc/floodgate/floodgate.conf etc/floodgate/accounts \
-    unit/floodgate.service sysusers/floodgate.conf tmpfiles/floodgate.conf; do
+    unit/floodgate.service sysusers/floodgate.conf tmpfiles/floodgate.conf doc/README.md; do
 	[ -e "$P/$f" ] && ok "installed $f" || fail "missing $f"
 done
 [ -x "$P/sbin/floodgate" ] && ok "binary is executable" || fail "binary mode"
