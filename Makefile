@@ -33,7 +33,9 @@ D_OBJ    = $(D_SRC:milter/%.c=$(B)/milter/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps check unit e2e demo install clean
+BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter
+
+.PHONY: all deps check unit e2e demo bench install clean
 
 all: $(B)/floodgate
 
@@ -56,7 +58,16 @@ $(B)/tests/%: tests/unit/%.c $(B)/libfloodgate.a | $(B)/tests
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a \
 	    -lcmocka $(LDLIBS)
 
-$(B)/lib $(B)/milter $(B)/tests:
+$(B)/bench/fgload: tests/bench/fgload.c | $(B)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+
+$(B)/bench/fgscale: tests/bench/fgscale.c $(B)/libfloodgate.a | $(B)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+
+$(B)/bench/nullmilter: tests/bench/nullmilter.c | $(B)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lmilter -pthread
+
+$(B)/lib $(B)/milter $(B)/tests $(B)/bench:
 	mkdir -p $@
 
 unit: $(UNIT_BIN)
@@ -73,6 +84,11 @@ check: deps
 demo: deps
 	$(MAKE) all
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/demo.sh
+
+# Not part of check: it takes minutes and its numbers are for people.
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	@BENCH=$(abspath $(B)) bash tests/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \

@@ -16,6 +16,7 @@
 struct session {
 	char id[24];
 	char client[64];
+	int nr_mail;		/* SMFIP_NR_MAIL negotiated: MAIL gets no reply */
 	struct fg_msg msg;
 };
 
@@ -29,6 +30,7 @@ static sfsistat fg_eom(SMFICTX *);
 static sfsistat fg_abort(SMFICTX *);
 static sfsistat fg_close(SMFICTX *);
 static void queue_id(SMFICTX *ctx, struct session *s);
+static struct session *session_get(SMFICTX *ctx);
 
 struct smfiDesc fg_milter = {
 	.xxfi_name = "floodgate",
@@ -43,54 +45,80 @@ struct smfiDesc fg_milter = {
 	.xxfi_negotiate = fg_negotiate,
 };
 
+/* The session is made at negotiation, or at MAIL for an MTA that does not
+ * negotiate (milter protocol 2). */
+static struct session *
+session_get(SMFICTX *ctx)
+{
+	struct session *s = smfi_getpriv(ctx);
+
+	if (s != NULL)
+		return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		fg_log_err("session: out of memory");
+		return NULL;
+	}
+	snprintf(s->id, sizeof(s->id), "%lx",
+	    (unsigned long)atomic_fetch_add(&fgd.sessions, 1) + 1);
+	smfi_setpriv(ctx, s);
+	return s;
+}
+
 /*
- * Ask only for what floodgate uses: no HELO, headers or body (each costs
- * the MTA a round trip per message), and only the macros it reads.
+ * Ask only for what floodgate uses. Every protocol step costs the MTA and
+ * floodgate a round trip, so no CONNECT (the client address comes as the
+ * {client_addr} macro at MAIL), no HELO, headers, body or DATA, and no
+ * reply to MAIL unless a failing store must be able to defer it.
  */
 static sfsistat
 fg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     unsigned long f2, unsigned long f3, unsigned long *pf0,
     unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
 {
-	unsigned long skip = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH |
-	    SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_NR_CONN;
+	unsigned long skip = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOHDRS |
+	    SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+	struct fg_config *cfg = fgd_config();
+	struct session *s;
 
 	(void)f2;
 	(void)f3;
+	if (!cfg->store_tempfail)
+		skip |= SMFIP_NR_MAIL;
+	fg_config_unref(cfg);
+	if ((s = session_get(ctx)) == NULL)
+		return SMFIS_TEMPFAIL;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_QUARANTINE | SMFIF_SETSYMLIST);
 	*pf1 = f1 & skip;
 	*pf2 = *pf3 = 0;
+	s->nr_mail = (*pf1 & SMFIP_NR_MAIL) != 0;
 	if (!(f0 & SMFIF_QUARANTINE))
 		fg_log_warn("the MTA does not offer quarantine: rules with action hold will not hold");
-	if (f0 & SMFIF_SETSYMLIST) {
-		/* {auth_authen} is the SASL login; i the queue ID. */
-		smfi_setsymlist(ctx, SMFIM_CONNECT, "{daemon_name}");
-		smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen}");
-		smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
-		smfi_setsymlist(ctx, SMFIM_EOM, "i");
+	if (!(f0 & SMFIF_SETSYMLIST) || !(f1 & SMFIP_NOCONNECT)) {
+		/* Without either, CONNECT brings the client's address. */
+		*pf1 &= ~SMFIP_NOCONNECT;
+		return SMFIS_CONTINUE;
 	}
+	/* {auth_authen} is the SASL login, i the queue ID. */
+	smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {client_addr}");
+	smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
+	smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	return SMFIS_CONTINUE;
 }
 
 static sfsistat
 fg_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 {
-	struct session *s = calloc(1, sizeof(*s));
+	struct session *s = session_get(ctx);
 
 	(void)host;
-	if (s == NULL) {
-		fg_log_err("connect: out of memory");
+	if (s == NULL)
 		return SMFIS_TEMPFAIL;
-	}
-	snprintf(s->id, sizeof(s->id), "%lx",
-	    (unsigned long)atomic_fetch_add(&fgd.sessions, 1) + 1);
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
 		    s->client, sizeof(s->client));
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr,
 		    s->client, sizeof(s->client));
-	smfi_setpriv(ctx, s);
 	return SMFIS_CONTINUE;
 }
 
@@ -106,12 +134,15 @@ queue_id(SMFICTX *ctx, struct session *s)
 static sfsistat
 fg_envfrom(SMFICTX *ctx, char **argv)
 {
-	struct session *s = smfi_getpriv(ctx);
+	struct session *s = session_get(ctx);
 	struct fg_config *cfg;
+	const char *addr;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
 	fg_msg_abort(&s->msg, &fgd.engine);	/* a missed abort */
+	if ((addr = smfi_getsymval(ctx, "{client_addr}")) != NULL)
+		fg_strlcpy(s->client, addr, sizeof(s->client));
 	cfg = fgd_config();
 	if (cfg->store_tempfail && !atomic_load(&fgd.store_ok)) {
 		fg_config_unref(cfg);
@@ -124,10 +155,11 @@ fg_envfrom(SMFICTX *ctx, char **argv)
 	fg_config_unref(cfg);
 	if (s->msg.capcount == NULL) {
 		fg_msg_abort(&s->msg, &fgd.engine);
-		return SMFIS_TEMPFAIL;
+		/* Without a reply to MAIL, RCPT will defer instead. */
+		return s->nr_mail ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
 	}
 	queue_id(ctx, s);
-	return SMFIS_CONTINUE;
+	return s->nr_mail ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat

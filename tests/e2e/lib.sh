@@ -198,8 +198,13 @@ add_sasl_user() {
 }
 
 start_sink() {
-	smtp-sink -u nobody -d "$T/sink/m." -h sink.floodgate.test \
-	    127.0.0.1:$SINK_PORT 256 &
+	if [ -n "${SINK_FAST:-}" ]; then
+		# Benchmarks: accept and forget, as fast as it goes.
+		smtp-sink -u nobody -h sink.floodgate.test 127.0.0.1:$SINK_PORT 1024 &
+	else
+		smtp-sink -u nobody -d "$T/sink/m." -h sink.floodgate.test \
+		    127.0.0.1:$SINK_PORT 256 &
+	fi
 	SINK_PID=$!
 }
 
