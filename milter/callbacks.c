@@ -150,8 +150,10 @@ fg_envfrom(SMFICTX *ctx, char **argv)
 		    "floodgate: state store unavailable, try again later");
 		return SMFIS_TEMPFAIL;
 	}
+	/* A MAIL without an address is the null sender to floodgate. */
 	fg_msg_begin(&s->msg, cfg, s->id, s->client,
-	    smfi_getsymval(ctx, "{auth_authen}"), argv[0]);
+	    smfi_getsymval(ctx, "{auth_authen}"),
+	    argv != NULL && argv[0] != NULL ? argv[0] : "");
 	fg_config_unref(cfg);
 	if (s->msg.capcount == NULL) {
 		fg_msg_abort(&s->msg, &fgd.engine);
@@ -168,7 +170,8 @@ fg_envrcpt(SMFICTX *ctx, char **argv)
 	struct session *s = smfi_getpriv(ctx);
 	struct fg_verdict v;
 
-	if (s == NULL || !fg_msg_active(&s->msg))
+	if (s == NULL || !fg_msg_active(&s->msg) || argv == NULL ||
+	    argv[0] == NULL)
 		return SMFIS_TEMPFAIL;
 	queue_id(ctx, s);
 	fg_msg_rcpt(&s->msg, &fgd.engine, argv[0], (uint32_t)time(NULL), &v);

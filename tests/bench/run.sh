@@ -48,7 +48,7 @@ postfix_cpu() {
 	local sum=0 p master
 	master=$(head -1 "$T/spool/pid/master.pid" 2>/dev/null | tr -d ' ')
 	for p in $(pgrep -d ' ' . ); do
-		if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "MAIL_CONFIG=$T/etc"; then
+		if { tr '\0' '\n' < "/proc/$p/environ"; } 2>/dev/null | grep -qx "MAIL_CONFIG=$T/etc"; then
 			sum=$((sum + $(cpu_of "$p")))
 		fi
 	done
@@ -104,7 +104,7 @@ minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%s-%s", mn, mx}'; }
 
 report "floodgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-report "versions: $("$FLOODGATE" -V), Postfix $(postconf -h mail_version), libmilter $(dpkg-query -W -f='${Version}' libmilter1.0.1 2>/dev/null), libevent $(dpkg-query -W -f='${Version}' libevent-2.1-7 2>/dev/null), SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null)"
+report "versions: $("$FLOODGATE" -V), Postfix $(postconf -d -h mail_version 2>/dev/null), libmilter $(dpkg-query -W -f='${Version}' libmilter1.0.1 2>/dev/null), libevent $(dpkg-query -W -f='${Version}' libevent-2.1-7 2>/dev/null), SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null)"
 report ""
 
 # --- 1. end to end ---------------------------------------------------------
