@@ -1,0 +1,55 @@
+#!/bin/bash
+# on_store_error: while another process holds the SQLite file locked,
+# `continue` keeps limiting from memory and `tempfail` defers new mail
+# with 451 4.3.0; both log once and recover by themselves when the lock
+# goes, and nothing decided meanwhile is lost from the store.
+. "$(dirname "$0")/lib.sh"
+setup
+command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+
+lock_db() {	# lock_db SECONDS: hold a write lock in the background
+	( echo "BEGIN EXCLUSIVE;"; sleep "$1"; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
+	LOCK_PID=$!
+}
+
+write_conf <<EOT
+on_store_error continue
+limit tenant-hour per account 3/1h
+EOT
+start_floodgate
+start_postfix
+send "$T/c0" $SMTP_PORT a@cont.example "$(rcpts a example.com 1)"
+lock_db 6
+sleep 0.5
+send "$T/c1" $SMTP_PORT a@cont.example "$(rcpts b example.com 1)"
+wait_log "store: write failed" && ok "continue: the failure is logged" || fail "no store failure logged"
+start=$(date +%s%N)
+send "$T/c2" $SMTP_PORT a@cont.example "$(rcpts c example.com 3)"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_eq "continue: limits still apply from memory (3 of 3 used: 2 deferred)" "$(count_replies "$T/c2" 451)" 2
+[ "$ms" -lt 1500 ] && ok "continue: no milter thread waits on the locked store (${ms} ms)" || fail "message took ${ms} ms"
+wait $LOCK_PID
+wait_log "store: working again" && ok "continue: recovered by itself" || fail "no recovery logged"
+expect_eq "continue: one failure line per incident" "$(log_count 'store: write failed')" 1
+stop_floodgate
+expect_eq "continue: state written after recovery" \
+    "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM windows WHERE key='a@cont.example'")" 1
+expect_eq "continue: every refusal is in the events table" \
+    "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='a@cont.example'")" 2
+
+sed -i 's/^on_store_error continue/on_store_error tempfail/' "$T/floodgate.conf"
+start_floodgate 2
+lock_db 6
+sleep 0.5
+send "$T/t1" $SMTP_PORT b@temp.example "$(rcpts d example.com 1)"
+wait_log "store: write failed.*new mail is deferred" && ok "tempfail: the failure is logged" || fail "no tempfail log"
+send "$T/t2" $SMTP_PORT b@temp.example "$(rcpts e example.com 1)"
+grep -q "^<\*\* *451 4.3.0 floodgate: state store unavailable" "$T/t2" &&
+    ok "tempfail: new mail deferred with 451 4.3.0" || fail "reply: $(grep '<\*\*' "$T/t2" | head -1)"
+wait $LOCK_PID
+wait_log "store: working again" 2 && ok "tempfail: recovered by itself" || fail "no recovery"
+send "$T/t3" $SMTP_PORT b@temp.example "$(rcpts f example.com 1)"
+expect_eq "tempfail: mail flows again" "$(grep -c '^<\*\*' "$T/t3")" 0
+drain
+expect_eq "sink: what was accepted (3 + 2), and nothing else" "$(sink_count '@example\.com')" 5
+finish
