@@ -146,7 +146,10 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(s->db, 2000);
 	if (!readonly && sqlite3_exec(s->db,
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	    /* A flush updates rows all over the windows table: keep its
+	     * pages in memory rather than read them back each second. */
+	    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
 	    NULL, NULL, &msg) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s: %s", path, msg ? msg : "");
 		sqlite3_free(msg);

@@ -73,6 +73,9 @@ main(int argc, char **argv)
 	double t0, insert_s, full_s, flush_s, load_s;
 	int ch;
 
+	/* The keys of one flush are consecutive here; in floodgate they are
+	 * whatever tenants sent in that second: both are spread over the
+	 * table by the (rule, key) primary key. */
 	while ((ch = getopt(argc, argv, "n:d:")) != -1) {
 		if (ch == 'n')
 			n = (size_t)atol(optarg);
@@ -108,13 +111,30 @@ main(int argc, char **argv)
 	full_s = now_s() - t0;
 	fg_table_free_copies(c, nc);
 
-	/* One ordinary second: 10,000 entries changed since the last flush. */
-	charge(l, 0, 10000, now + 1);
-	t0 = now_s();
-	fg_table_drain(t, now + 1, &c, &nc);
-	fg_store_flush(s, c, nc, NULL, 0, NULL, 0, err, sizeof(err));
-	flush_s = now_s() - t0;
-	fg_table_free_copies(c, nc);
+	/* Ordinary seconds: 10,000 entries changed since the last flush,
+	 * spread over the table. The median of five such flushes. */
+	{
+		double f[5], tmp;
+		int i, j;
+
+		for (i = 0; i < 5; i++) {
+			charge(l, (size_t)i * 97 % n, (size_t)i * 97 % n + 10000 > n ?
+			    n : (size_t)i * 97 % n + 10000, now + 1 + (uint32_t)i);
+			t0 = now_s();
+			fg_table_drain(t, now + 1 + (uint32_t)i, &c, &nc);
+			fg_store_flush(s, c, nc, NULL, 0, NULL, 0, err, sizeof(err));
+			f[i] = now_s() - t0;
+			fg_table_free_copies(c, nc);
+		}
+		for (i = 0; i < 5; i++)
+			for (j = i + 1; j < 5; j++)
+				if (f[j] < f[i]) {
+					tmp = f[i];
+					f[i] = f[j];
+					f[j] = tmp;
+				}
+		flush_s = f[2];
+	}
 	fg_store_close(s);
 	fg_limiter_free(l);
 	fg_table_free(t);
