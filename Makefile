@@ -28,7 +28,7 @@ endif
 B        = build$(if $(filter 1,$(SANITIZE)),-san)
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
-D_SRC    = $(wildcard milter/*.c)
+D_SRC    = $(filter-out milter/floodgatectl.c,$(wildcard milter/*.c))
 D_OBJ    = $(D_SRC:milter/%.c=$(B)/milter/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -37,7 +37,7 @@ BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter
 
 .PHONY: all deps check unit e2e demo bench install clean
 
-all: $(B)/floodgate
+all: $(B)/floodgate $(B)/floodgatectl
 
 deps:
 	@sh tests/install-deps.sh
@@ -52,6 +52,9 @@ $(B)/libfloodgate.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/floodgatectl: $(B)/milter/floodgatectl.o $(B)/libfloodgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libfloodgate.a | $(B)/tests
@@ -94,6 +97,7 @@ install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \
 	    $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
 	install -m 0755 $(B)/floodgate $(DESTDIR)$(sbindir)/floodgate
+	install -m 0755 $(B)/floodgatectl $(DESTDIR)$(sbindir)/floodgatectl
 	test -e $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf || \
 	    install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf
 	test -e $(DESTDIR)$(sysconfdir)/floodgate/accounts || \

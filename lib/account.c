@@ -99,3 +99,38 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 	fg_strlcpy(out->identity, "unknown", sizeof(out->identity));
 	fg_strlcpy(out->name, "unknown", sizeof(out->name));
 }
+
+/*
+ * An account as an operator names it (floodgatectl): a tenant name, a
+ * login, or an address, which the account map may turn into a tenant.
+ */
+void
+fg_account_named(const struct fg_config *c, const char *name,
+    struct fg_account *out)
+{
+	const char *tenant = NULL;
+	struct fg_addr a;
+
+	memset(out, 0, sizeof(*out));
+	if (strchr(name, '@') != NULL &&
+	    fg_addr_parse(name, &a, NULL, 0) == FG_ADDR_OK) {
+		fg_addr_key(&a, out->identity, sizeof(out->identity));
+		out->source = FG_SRC_SENDER;
+		if ((tenant = fg_map_lookup(c, out->identity)) == NULL)
+			tenant = map_domain(c, a.domain);
+	} else {
+		lower_copy(out->identity, name, sizeof(out->identity));
+		out->source = FG_SRC_SASL;
+		tenant = fg_map_lookup(c, out->identity);
+		if (tenant == NULL) {
+			size_t i;
+
+			/* Already a tenant name, as the logs show it. */
+			for (i = 0; i < c->nmap; i++)
+				if (strcmp(c->map[i].tenant, name) == 0)
+					tenant = c->map[i].tenant;
+		}
+	}
+	out->mapped = tenant != NULL;
+	fg_strlcpy(out->name, tenant ? tenant : out->identity, sizeof(out->name));
+}

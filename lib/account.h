@@ -21,5 +21,7 @@ struct fg_account {
 void fg_account_resolve(const struct fg_config *c, const char *login,
     const char *sender, const char *client, struct fg_account *out);
 const char *fg_source_name(enum fg_source s);
+void fg_account_named(const struct fg_config *c, const char *name,
+    struct fg_account *out);
 
 #endif

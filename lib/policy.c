@@ -27,6 +27,9 @@ static int paid(const struct fg_msg *m, const char *rule, const char *key);
 static void remember_paid(struct fg_msg *m, const char *rule, const char *key);
 static void custom_text(char *out, size_t len, const char *tmpl,
     const char *retry);
+static size_t collect(const struct fg_config *c, const char *account,
+    const char *dom, const char *client, struct fg_check *chk,
+    const struct fg_rule **rr, char (*keys)[FG_KEYLEN], size_t max);
 
 static void
 reply(struct fg_verdict *v, enum fg_smtp smtp, const char *rcode,
@@ -153,6 +156,68 @@ custom_text(char *out, size_t len, const char *tmpl, const char *retry)
 	out[o] = '\0';
 }
 
+/*
+ * The checks of every limit rule that applies to this destination, keyed
+ * by the rule's scope, at this account's rate.
+ */
+static size_t
+collect(const struct fg_config *c, const char *account, const char *dom,
+    const char *client, struct fg_check *chk, const struct fg_rule **rr,
+    char (*keys)[FG_KEYLEN], size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nrule && n < max; i++) {
+		const struct fg_rule *r = &c->rule[i];
+		struct fg_check *k = &chk[n];
+
+		if (r->is_cap || !fg_dests_match(&r->dests, dom))
+			continue;
+		if (fg_rule_key(r, account, dom, client, keys[n], FG_KEYLEN) < 0)
+			continue;
+		memset(k, 0, sizeof(*k));
+		k->rule = r->name;
+		k->key = keys[n];
+		fg_rule_rate(r, account, &k->limit, &k->period);
+		k->cost = 1;
+		k->hard = r->action >= FG_ACT_HOLD;
+		rr[n++] = r;
+	}
+	return n;
+}
+
+/* Would a recipient pass now? What every rule says; nothing is charged. */
+size_t
+fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
+    const struct fg_account *acct, const char *client, const char *rcpt,
+    uint32_t now, struct fg_explain *out, size_t max, int *exempt)
+{
+	struct fg_check chk[MAX_RULES];
+	const struct fg_rule *rr[MAX_RULES];
+	char (*keys)[FG_KEYLEN] = malloc(MAX_RULES * FG_KEYLEN);
+	struct fg_addr a;
+	size_t i, n;
+
+	if (keys == NULL)
+		return 0;
+	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
+		a.domain[0] = '\0';
+	*exempt = fg_exempt_account(c, acct->identity, acct->name) ||
+	    fg_exempt_client(c, client) ||
+	    (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, a.domain));
+	n = collect(c, acct->name, a.domain, client ? client : "", chk, rr,
+	    keys, max < MAX_RULES ? max : MAX_RULES);
+	fg_limiter_peek(l, chk, n, now);
+	for (i = 0; i < n; i++) {
+		out[i].rule = rr[i];
+		out[i].check = chk[i];
+		fg_strlcpy(out[i].key, keys[i], sizeof(out[i].key));
+		out[i].check.key = out[i].key;
+	}
+	free(keys);
+	return n;
+}
+
 void
 fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v)
@@ -160,7 +225,7 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	const struct fg_config *c = m->cfg;
 	struct fg_check chk[MAX_RULES];
 	const struct fg_rule *rr[MAX_RULES];
-	char keys[MAX_RULES][FG_ACCOUNT_MAX + FG_DOMAIN_MAX + 2];
+	char keys[MAX_RULES][FG_KEYLEN];
 	struct fg_addr a;
 	const char *dom;
 	size_t i, n = 0;
@@ -192,23 +257,10 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	    fg_dests_match(&c->ex_domain, dom)))
 		goto accepted;
 
-	for (i = 0; i < c->nrule && n < MAX_RULES; i++) {
-		const struct fg_rule *r = &c->rule[i];
-		struct fg_check *k = &chk[n];
-
-		if (r->is_cap || !fg_dests_match(&r->dests, dom))
-			continue;
-		if (fg_rule_key(r, m->acct.name, dom, m->client, keys[n],
-		    sizeof(keys[n])) < 0)
-			continue;
-		memset(k, 0, sizeof(*k));
-		k->rule = r->name;
-		k->key = keys[n];
-		fg_rule_rate(r, m->acct.name, &k->limit, &k->period);
-		k->cost = r->count_messages && paid(m, r->name, keys[n]) ? 0 : 1;
-		k->hard = r->action >= FG_ACT_HOLD;
-		rr[n++] = r;
-	}
+	n = collect(c, m->acct.name, dom, m->client, chk, rr, keys, MAX_RULES);
+	for (i = 0; i < n; i++)
+		if (rr[i]->count_messages && paid(m, rr[i]->name, keys[i]))
+			chk[i].cost = 0;
 	rc = fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
 	if (rc == FG_RESERVE_ERROR) {
 		fg_log_err("session=%s account=%s dest=%s: cannot reserve (out of memory)",

@@ -27,6 +27,15 @@ struct fg_verdict {
 	char text[256];
 };
 
+#define FG_KEYLEN	(FG_ACCOUNT_MAX + FG_DOMAIN_MAX + 2)
+
+/* What one rule says about a recipient (floodgatectl explain). */
+struct fg_explain {
+	const struct fg_rule *rule;
+	struct fg_check check;		/* over, used, limit, period, retry */
+	char key[FG_KEYLEN];
+};
+
 struct fg_engine {
 	struct fg_limiter *limiter;
 	struct fg_stats *stats;
@@ -57,5 +66,8 @@ void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
+size_t fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
+    const struct fg_account *acct, const char *client, const char *rcpt,
+    uint32_t now, struct fg_explain *out, size_t max, int *exempt);
 
 #endif

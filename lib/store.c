@@ -365,3 +365,118 @@ fg_store_maintain(struct fg_store *s, uint32_t now, char *err, size_t errlen)
 	    NULL, NULL);
 	return 0;
 }
+
+/*
+ * Who sent most, or was refused most: per account or destination domain
+ * from the hourly statistics, per rule from the refusal log.
+ */
+int
+fg_store_top(struct fg_store *s, const char *by, uint32_t since, int limit,
+    struct fg_top_row **out, size_t *nout, char *err, size_t errlen)
+{
+	const char *q;
+	sqlite3_stmt *st;
+	struct fg_top_row *rows = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (strcmp(by, "rule") == 0)
+		q = "SELECT rule, 0, sum(action IN ('defer', 'cap')), "
+		    "sum(action = 'reject'), sum(action = 'hold') FROM events "
+		    "WHERE time >= ?1 AND action IN ('defer', 'cap', 'reject', 'hold') "
+		    "GROUP BY rule ORDER BY count(*) DESC, rule LIMIT ?2";
+	else
+		q = "SELECT name, sum(accepted), sum(deferred), sum(rejected), "
+		    "sum(held) FROM stats WHERE kind = ?3 AND hour >= ?1 - ?1 % 3600 "
+		    "GROUP BY name ORDER BY sum(accepted + deferred + rejected + held) "
+		    "DESC, name LIMIT ?2";
+	if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int(st, 2, limit);
+	if (strcmp(by, "rule") != 0)
+		sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+	if ((rows = calloc((size_t)(limit > 0 ? limit : 1), sizeof(*rows))) == NULL) {
+		sqlite3_finalize(st);
+		fg_seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int k;
+
+		fg_strlcpy(rows[n].name, name ? name : "", sizeof(rows[n].name));
+		for (k = 0; k < FG_ST_N; k++)
+			rows[n].v[k] = (uint64_t)sqlite3_column_int64(st, 1 + k);
+		n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		free(rows);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*out = rows;
+	*nout = n;
+	return 0;
+}
+
+/* The newest refusals of one account, newest first. */
+int
+fg_store_events(struct fg_store *s, const char *account, int limit,
+    struct fg_event **out, size_t *nout, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct fg_event *ev;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT time, session, queue_id, rule, "
+	    "destination, action, used, lim, retry FROM events WHERE account = ?1 "
+	    "ORDER BY time DESC, id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, limit);
+	if ((ev = calloc((size_t)(limit > 0 ? limit : 1), sizeof(*ev))) == NULL) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit) {
+		const char *v;
+
+		ev[n].time = (uint32_t)sqlite3_column_int64(st, 0);
+		if ((v = (const char *)sqlite3_column_text(st, 1)) != NULL)
+			fg_strlcpy(ev[n].session, v, sizeof(ev[n].session));
+		if ((v = (const char *)sqlite3_column_text(st, 2)) != NULL)
+			fg_strlcpy(ev[n].queue_id, v, sizeof(ev[n].queue_id));
+		if ((v = (const char *)sqlite3_column_text(st, 3)) != NULL)
+			fg_strlcpy(ev[n].rule, v, sizeof(ev[n].rule));
+		if ((v = (const char *)sqlite3_column_text(st, 4)) != NULL)
+			fg_strlcpy(ev[n].dest, v, sizeof(ev[n].dest));
+		if ((v = (const char *)sqlite3_column_text(st, 5)) != NULL)
+			fg_strlcpy(ev[n].action, v, sizeof(ev[n].action));
+		ev[n].used = (uint32_t)sqlite3_column_int64(st, 6);
+		ev[n].limit = (uint32_t)sqlite3_column_int64(st, 7);
+		ev[n].retry = (uint32_t)sqlite3_column_int64(st, 8);
+		fg_strlcpy(ev[n].account, account, sizeof(ev[n].account));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(ev);
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	*out = ev;
+	*nout = n;
+	return 0;
+}

@@ -16,6 +16,11 @@
 
 struct fg_store;
 
+struct fg_top_row {
+	char name[256];
+	uint64_t v[FG_ST_N];	/* accepted, deferred, rejected, held */
+};
+
 struct fg_store *fg_store_open(const char *path, int readonly, char *err,
     size_t errlen);
 void fg_store_close(struct fg_store *s);
@@ -26,5 +31,10 @@ int fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c,
     const struct fg_event *ev, size_t nev, char *err, size_t errlen);
 int fg_store_maintain(struct fg_store *s, uint32_t now, char *err,
     size_t errlen);
+int fg_store_top(struct fg_store *s, const char *by, uint32_t since,
+    int limit, struct fg_top_row **out, size_t *nout, char *err,
+    size_t errlen);
+int fg_store_events(struct fg_store *s, const char *account, int limit,
+    struct fg_event **out, size_t *nout, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -148,4 +149,19 @@ fg_format_duration(uint32_t secs, char *buf, size_t len)
 			    h / 24, h % 24);
 		}
 	}
+}
+
+/* Resident memory of this process, from /proc; 0 when unknown. */
+long
+fg_rss_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *fp = fopen("/proc/self/statm", "r");
+
+	if (fp != NULL) {
+		if (fscanf(fp, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(fp);
+	}
+	return rss * sysconf(_SC_PAGESIZE);
 }

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct event_base;
+
 #include "config.h"
 #include "policy.h"
 #include "store.h"
@@ -40,5 +42,10 @@ extern struct smfiDesc fg_milter;
 
 int fg_service_start(void);
 void fg_service_stop(void);
+void fg_service_flush(void);
+struct event_base *fg_service_base(void);
+
+int fg_control_start(const char *path, char *err, size_t errlen);
+void fg_control_stop(void);
 
 #endif

@@ -33,6 +33,19 @@ static struct fg_entry_copy *retry_copy;	/* state the store refused */
 static size_t nretry_copy;
 
 static void flush(void);
+
+struct event_base *
+fg_service_base(void)
+{
+	return base;
+}
+
+/* For the control socket: history read right after is up to date. */
+void
+fg_service_flush(void)
+{
+	flush();
+}
 static void on_tick(evutil_socket_t, short, void *);
 static void on_usr1(evutil_socket_t, short, void *);
 static void *run(void *);
@@ -206,6 +219,13 @@ fg_service_start(void)
 	    event_add(usr1, NULL) < 0)
 		return -1;
 	last_sweep = last_maintain = time(NULL);
+	{
+		char err[FG_ERRLEN];
+
+		/* floodgatectl is a convenience; mail flows without it. */
+		if (fg_control_start(fgd.cfg->control, err, sizeof(err)) < 0)
+			fg_log_err("%s; floodgatectl can only read the database", err);
+	}
 	if (pthread_create(&thread, NULL, run, NULL) != 0)
 		return -1;
 	return 0;
@@ -217,6 +237,7 @@ fg_service_stop(void)
 {
 	event_base_loopbreak(base);
 	pthread_join(thread, NULL);
+	fg_control_stop();
 	flush();
 	if (nretry_copy > 0)
 		fg_log_err("store: %zu entries could not be written at exit",

@@ -26,20 +26,6 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static long
-rss_bytes(void)
-{
-	long pages = 0, rss = 0;
-	FILE *fp = fopen("/proc/self/statm", "r");
-
-	if (fp != NULL) {
-		if (fscanf(fp, "%ld %ld", &pages, &rss) != 2)
-			rss = 0;
-		fclose(fp);
-	}
-	return rss * sysconf(_SC_PAGESIZE);
-}
-
 static void
 charge(struct fg_limiter *l, size_t from, size_t to, uint32_t now)
 {
@@ -92,11 +78,11 @@ main(int argc, char **argv)
 
 	t = fg_table_new();
 	l = fg_limiter_new(t);
-	rss0 = rss_bytes();
+	rss0 = fg_rss_bytes();
 	t0 = now_s();
 	charge(l, 0, n, now);
 	insert_s = now_s() - t0;
-	rss1 = rss_bytes();
+	rss1 = fg_rss_bytes();
 
 	if ((s = fg_store_open(db, 0, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "fgscale: %s\n", err);

@@ -365,3 +365,10 @@ wait_log() {
 	done
 	return 1
 }
+
+FLOODGATECTL=${FLOODGATECTL:-$(dirname "$FLOODGATE")/floodgatectl}
+
+# ctl ARGS...: floodgatectl against this instance's config.
+ctl() {
+	"$FLOODGATECTL" -c "$T/floodgate.conf" "$@"
+}

@@ -1,0 +1,185 @@
+/*
+ * The control protocol between floodgatectl and the daemon: one request
+ * line per connection, "floodgate/1 VERB ARG...", answered by "ok" or
+ * "error TEXT", then records of tab-separated key=value pairs, then ".".
+ * Values never hold a tab, a newline or another control character: they
+ * are replaced by a blank, so a record is always one line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+
+static void put(struct fg_ctl_out *o, const char *s, size_t n);
+static void putv(struct fg_ctl_out *o, int clean, const char *fmt, va_list ap);
+
+int
+fg_ctl_parse(const char *line, size_t len, struct fg_ctl_req *req, char *err,
+    size_t errlen)
+{
+	char *p, *tok, *save = NULL;
+	size_t i;
+
+	memset(req, 0, sizeof(*req));
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len > FG_CTL_MAXREQ) {
+		fg_seterr(err, errlen, "request longer than %d bytes", FG_CTL_MAXREQ);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c < 0x20 && c != '\t') {
+			fg_seterr(err, errlen, "control character in request");
+			return -1;
+		}
+	}
+	memcpy(req->buf, line, len);
+	req->buf[len] = '\0';
+	p = req->buf;
+	if ((tok = strtok_r(p, " \t", &save)) == NULL ||
+	    strncmp(tok, "floodgate/", 10) != 0) {
+		fg_seterr(err, errlen, "expected \"floodgate/%d VERB ...\"", FG_CTL_VERSION);
+		return -1;
+	}
+	if (strcmp(tok + 10, "1") != 0) {
+		fg_seterr(err, errlen, "protocol version \"%s\" not supported (this floodgate speaks %d)",
+		    tok + 10, FG_CTL_VERSION);
+		return -1;
+	}
+	req->version = 1;
+	if ((req->verb = strtok_r(NULL, " \t", &save)) == NULL) {
+		fg_seterr(err, errlen, "expected a command after the version");
+		return -1;
+	}
+	while ((tok = strtok_r(NULL, " \t", &save)) != NULL) {
+		if (req->argc == FG_CTL_MAXARGS) {
+			fg_seterr(err, errlen, "more than %d arguments", FG_CTL_MAXARGS);
+			return -1;
+		}
+		req->argv[req->argc++] = tok;
+	}
+	return 0;
+}
+
+static void
+put(struct fg_ctl_out *o, const char *s, size_t n)
+{
+	if (o->oom)
+		return;
+	if (o->len + n + 1 > o->cap) {
+		size_t cap = o->cap ? o->cap : 1024;
+		char *b;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		if ((b = realloc(o->buf, cap)) == NULL) {
+			o->oom = 1;
+			return;
+		}
+		o->buf = b;
+		o->cap = cap;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void
+putv(struct fg_ctl_out *o, int clean, const char *fmt, va_list ap)
+{
+	char tmp[1024];
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap), i;
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	if (clean)
+		for (i = 0; i < n; i++)
+			if ((unsigned char)tmp[i] < 0x20 || tmp[i] == 0x7f)
+				tmp[i] = ' ';
+	put(o, tmp, (size_t)n);
+}
+
+void
+fg_ctl_ok(struct fg_ctl_out *o)
+{
+	put(o, "ok\n", 3);
+}
+
+void
+fg_ctl_error(struct fg_ctl_out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	put(o, "error ", 6);
+	va_start(ap, fmt);
+	putv(o, 1, fmt, ap);
+	va_end(ap);
+	put(o, "\n.\n", 3);
+}
+
+void
+fg_ctl_kv(struct fg_ctl_out *o, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->inrec)
+		put(o, "\t", 1);
+	o->inrec = 1;
+	put(o, key, strlen(key));
+	put(o, "=", 1);
+	va_start(ap, fmt);
+	putv(o, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+fg_ctl_rec_end(struct fg_ctl_out *o)
+{
+	if (o->inrec)
+		put(o, "\n", 1);
+	o->inrec = 0;
+}
+
+void
+fg_ctl_end(struct fg_ctl_out *o)
+{
+	fg_ctl_rec_end(o);
+	put(o, ".\n", 2);
+}
+
+void
+fg_ctl_out_free(struct fg_ctl_out *o)
+{
+	free(o->buf);
+	memset(o, 0, sizeof(*o));
+}
+
+/* Splits a record line in place; returns the number of pairs. */
+int
+fg_ctl_split(char *line, char **key, char **val, int max)
+{
+	char *save = NULL, *f;
+	int n = 0;
+
+	line[strcspn(line, "\n")] = '\0';
+	for (f = strtok_r(line, "\t", &save); f != NULL && n < max;
+	    f = strtok_r(NULL, "\t", &save)) {
+		char *eq = strchr(f, '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		key[n] = f;
+		val[n] = eq + 1;
+		n++;
+	}
+	return n;
+}

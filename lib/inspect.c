@@ -1,0 +1,242 @@
+/*
+ * What floodgate knows, as control-protocol records: who sent most (top),
+ * one account's budgets (show), and whether a recipient would pass now
+ * (explain). Read-only: nothing here charges or changes a window.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "account.h"
+#include "inspect.h"
+#include "policy.h"
+#include "rules.h"
+#include "table.h"
+
+#define MAX_EXPLAIN	64
+
+struct scan {
+	struct fg_inspect *in;
+	struct fg_ctl_out *o;
+	const char *account;
+	size_t alen;
+};
+
+static void scan_entry(const struct fg_entry *e, void *arg);
+
+int
+fg_parse_since(const char *s, uint32_t *secs)
+{
+	return fg_parse_duration(s, secs);
+}
+
+/* top [account|domain|rule] [SINCE] [N] */
+void
+fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o)
+{
+	const char *by = req->argc > 0 ? req->argv[0] : "account";
+	uint32_t since = 3600, n = 10;
+	struct fg_top_row *rows;
+	size_t nrows, i;
+	char err[FG_ERRLEN];
+
+	if (strcmp(by, "account") && strcmp(by, "domain") && strcmp(by, "rule")) {
+		fg_ctl_error(o, "top: \"%s\": expected account, domain or rule", by);
+		return;
+	}
+	if (req->argc > 1 && fg_parse_since(req->argv[1], &since) < 0) {
+		fg_ctl_error(o, "top: \"%s\": expected a duration such as 1h or 1d", req->argv[1]);
+		return;
+	}
+	if (req->argc > 2 && (fg_parse_uint(req->argv[2], 10000, &n) < 0 || n == 0)) {
+		fg_ctl_error(o, "top: \"%s\": expected a count from 1 to 10000", req->argv[2]);
+		return;
+	}
+	if (in->store == NULL) {
+		fg_ctl_error(o, "top: no database to read history from");
+		return;
+	}
+	if (fg_store_top(in->store, by, in->now > since ? in->now - since : 0,
+	    (int)n, &rows, &nrows, err, sizeof(err)) < 0) {
+		fg_ctl_error(o, "top: database: %s", err);
+		return;
+	}
+	fg_ctl_ok(o);
+	for (i = 0; i < nrows; i++) {
+		fg_ctl_kv(o, by, "%s", rows[i].name);
+		if (strcmp(by, "rule") != 0)
+			fg_ctl_kv(o, "accepted", "%llu", (unsigned long long)rows[i].v[FG_ST_ACCEPTED]);
+		fg_ctl_kv(o, "deferred", "%llu", (unsigned long long)rows[i].v[FG_ST_DEFERRED]);
+		fg_ctl_kv(o, "rejected", "%llu", (unsigned long long)rows[i].v[FG_ST_REJECTED]);
+		fg_ctl_kv(o, "held", "%llu", (unsigned long long)rows[i].v[FG_ST_HELD]);
+		fg_ctl_rec_end(o);
+	}
+	fg_ctl_end(o);
+	free(rows);
+}
+
+static void
+rule_record(struct fg_ctl_out *o, const struct fg_rule *r, const char *key,
+    uint64_t used, uint32_t limit, uint32_t period, int over, uint32_t retry)
+{
+	char p[32];
+
+	fg_format_duration(period, p, sizeof(p));
+	fg_ctl_kv(o, "type", "rule");
+	fg_ctl_kv(o, "rule", "%s", r->name);
+	fg_ctl_kv(o, "scope", "%s", fg_scope_name(r->scope));
+	fg_ctl_kv(o, "to", "%s", r->dests.text ? r->dests.text : "*");
+	fg_ctl_kv(o, "key", "%s", key);
+	fg_ctl_kv(o, "used", "%llu", (unsigned long long)used);
+	fg_ctl_kv(o, "limit", "%u", limit);
+	fg_ctl_kv(o, "period", "%s", p);
+	fg_ctl_kv(o, "action", "%s", fg_action_name(r->action));
+	fg_ctl_kv(o, "status", "%s", over ? "over" : used >= limit ? "full" : "ok");
+	fg_ctl_kv(o, "retry", "%u", retry);
+	fg_ctl_rec_end(o);
+}
+
+/* account+domain entries of this account, found by a walk of the table. */
+static void
+scan_entry(const struct fg_entry *e, void *arg)
+{
+	struct scan *sc = arg;
+	const char *sep = strchr(e->key, FG_KEY_SEP), *key;
+	char rule[FG_NAME_MAX + 1];
+	const struct fg_rule *r;
+	uint64_t used;
+	uint32_t limit, period, width, retry = 0;
+
+	if (sep == NULL || (size_t)(sep - e->key) > FG_NAME_MAX)
+		return;
+	key = sep + 1;
+	if (strncmp(key, sc->account, sc->alen) != 0 || key[sc->alen] != '/')
+		return;
+	memcpy(rule, e->key, (size_t)(sep - e->key));
+	rule[sep - e->key] = '\0';
+	r = fg_config_rule(sc->in->cfg, rule);
+	if (r == NULL || r->scope != FG_SCOPE_ACCOUNT_DOMAIN)
+		return;
+	fg_rule_rate(r, sc->account, &limit, &period);
+	used = fg_window_count(&e->win, sc->in->now) + e->reserved;
+	width = fg_window_width(period);
+	if (used >= limit) {
+		retry = used - limit + 1 <= fg_window_count(&e->win, sc->in->now) ?
+		    fg_window_retry(&e->win, sc->in->now, used - limit + 1) : 0;
+		if (retry == 0)
+			retry = width + period;
+	}
+	rule_record(sc->o, r, key, used, limit, period, 0, retry);
+}
+
+/* show ACCOUNT */
+void
+fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o)
+{
+	const struct fg_config *c = in->cfg;
+	struct fg_account a;
+	struct scan sc;
+	size_t i;
+
+	if (req->argc != 1) {
+		fg_ctl_error(o, "show: expected one account");
+		return;
+	}
+	fg_account_named(c, req->argv[0], &a);
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "type", "account");
+	fg_ctl_kv(o, "account", "%s", a.name);
+	fg_ctl_kv(o, "mapped", "%s", a.mapped ? "yes" : "no");
+	fg_ctl_kv(o, "exempt", "%s", fg_exempt_account(c, a.identity, a.name) ? "yes" : "no");
+	fg_ctl_rec_end(o);
+	for (i = 0; i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+		struct fg_check k = { .rule = r->name, .key = a.name, .cost = 1 };
+
+		if (r->is_cap || r->scope != FG_SCOPE_ACCOUNT)
+			continue;
+		fg_rule_rate(r, a.name, &k.limit, &k.period);
+		fg_limiter_peek(in->limiter, &k, 1, in->now);
+		rule_record(o, r, a.name, k.used, k.limit, k.period, k.over,
+		    k.over ? k.retry : 0);
+	}
+	sc.in = in;
+	sc.o = o;
+	sc.account = a.name;
+	sc.alen = strlen(a.name);
+	fg_table_foreach(fg_limiter_table(in->limiter), in->now, scan_entry, &sc);
+	if (in->store != NULL) {
+		struct fg_event *ev;
+		size_t nev;
+		char err[FG_ERRLEN];
+
+		if (fg_store_events(in->store, a.name, 10, &ev, &nev, err,
+		    sizeof(err)) == 0) {
+			for (i = 0; i < nev; i++) {
+				fg_ctl_kv(o, "type", "refusal");
+				fg_ctl_kv(o, "time", "%u", ev[i].time);
+				fg_ctl_kv(o, "rule", "%s", ev[i].rule);
+				fg_ctl_kv(o, "dest", "%s", ev[i].dest);
+				fg_ctl_kv(o, "action", "%s", ev[i].action);
+				fg_ctl_kv(o, "used", "%u", ev[i].used);
+				fg_ctl_kv(o, "limit", "%u", ev[i].limit);
+				fg_ctl_kv(o, "qid", "%s", ev[i].queue_id[0] ? ev[i].queue_id : "-");
+				fg_ctl_rec_end(o);
+			}
+			free(ev);
+		}
+	}
+	fg_ctl_end(o);
+}
+
+/* explain ACCOUNT RECIPIENT [CLIENT] */
+void
+fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o)
+{
+	struct fg_explain *ex;
+	struct fg_account a;
+	const char *client = req->argc > 2 ? req->argv[2] : "";
+	int exempt = 0, worst = -1;
+	size_t n, i;
+
+	if (req->argc < 2 || req->argc > 3) {
+		fg_ctl_error(o, "explain: expected ACCOUNT RECIPIENT [CLIENT-IP]");
+		return;
+	}
+	if ((ex = calloc(MAX_EXPLAIN, sizeof(*ex))) == NULL) {
+		fg_ctl_error(o, "explain: out of memory");
+		return;
+	}
+	fg_account_named(in->cfg, req->argv[0], &a);
+	n = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
+	    in->now, ex, MAX_EXPLAIN, &exempt);
+	for (i = 0; i < n && !exempt; i++)
+		if (ex[i].check.over && (worst < 0 ||
+		    ex[i].rule->action > ex[worst].rule->action))
+			worst = (int)i;
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "type", "verdict");
+	fg_ctl_kv(o, "account", "%s", a.name);
+	fg_ctl_kv(o, "recipient", "%s", req->argv[1]);
+	if (exempt)
+		fg_ctl_kv(o, "verdict", "pass (exempt)");
+	else if (worst < 0)
+		fg_ctl_kv(o, "verdict", "pass");
+	else {
+		fg_ctl_kv(o, "verdict", "%s", fg_action_name(ex[worst].rule->action));
+		fg_ctl_kv(o, "rule", "%s", ex[worst].rule->name);
+		fg_ctl_kv(o, "retry", "%u", ex[worst].check.retry);
+	}
+	if (in->cfg->monitor)
+		fg_ctl_kv(o, "mode", "monitor");
+	fg_ctl_rec_end(o);
+	for (i = 0; i < n; i++)
+		rule_record(o, ex[i].rule, ex[i].key, ex[i].check.used,
+		    ex[i].check.limit, ex[i].check.period, ex[i].check.over,
+		    ex[i].check.over ? ex[i].check.retry : 0);
+	fg_ctl_end(o);
+	free(ex);
+}

@@ -1,0 +1,427 @@
+/*
+ * floodgatectl: ask floodgate who is sending, why mail was deferred, and
+ * let a tenant go. Talks to the control socket; when the daemon is down,
+ * the read-only commands read the SQLite file directly and say so.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "control.h"
+#include "inspect.h"
+#include "limiter.h"
+#include "store.h"
+#include "table.h"
+#include "util.h"
+
+#define MAX_KEYS	32
+
+struct rec {
+	int n;
+	char *key[MAX_KEYS];
+	char *val[MAX_KEYS];
+	char *line;
+};
+
+static int json;
+
+static void usage(void) __attribute__((noreturn));
+static int talk(const char *sock, const char *request, char **reply);
+static int offline(struct fg_config *cfg, struct fg_ctl_req *req,
+    char **reply);
+static int render(const char *cmd, const char *source, char *reply);
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: floodgatectl [-c FILE] [-s SOCKET] [--json] COMMAND [ARGS]\n"
+	    "  status                          daemon, store and counts since start\n"
+	    "  top [--by account|domain|rule] [--since 1h] [-n 10]\n"
+	    "                                  who sent most, who was refused most\n"
+	    "  show ACCOUNT                    every rule for ACCOUNT, used/limit, recent refusals\n"
+	    "  explain ACCOUNT RECIPIENT [IP]  would a message pass now? (charges nothing)\n"
+	    "  reset ACCOUNT [RULE]            forget what ACCOUNT sent (all rules, or one)\n"
+	    "  reload                          reload the configuration (like SIGUSR1)\n"
+	    "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n",
+	    FG_DEFAULT_CONFIG);
+	exit(2);
+}
+
+static int
+talk(const char *sock, const char *request, char **reply)
+{
+	struct sockaddr_un sun;
+	char buf[8192];
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	*reply = NULL;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	fg_strlcpy(sun.sun_path, sock, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (write(fd, request, strlen(request)) < 0) {
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (len + (size_t)n + 1 > cap) {
+			char *p;
+
+			cap = (len + (size_t)n + 1) * 2;
+			if ((p = realloc(*reply, cap)) == NULL) {
+				close(fd);
+				return -1;
+			}
+			*reply = p;
+		}
+		memcpy(*reply + len, buf, (size_t)n);
+		len += (size_t)n;
+		(*reply)[len] = '\0';
+	}
+	close(fd);
+	return *reply != NULL ? 0 : -1;
+}
+
+/* The daemon is down: answer from the database, opened read-only. */
+static int
+offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
+{
+	struct fg_ctl_out o = { 0 };
+	struct fg_inspect in;
+	struct fg_store *st;
+	struct fg_table *t = NULL;
+	char err[FG_ERRLEN];
+	size_t loaded = 0;
+
+	if (strcmp(req->verb, "reset") == 0 || strcmp(req->verb, "reload") == 0) {
+		fprintf(stderr, "floodgatectl: floodgate is not running (%s): %s needs the daemon\n",
+		    cfg->control, req->verb);
+		return -1;
+	}
+	if ((st = fg_store_open(cfg->database, 1, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "floodgatectl: floodgate is not running, and its database cannot be read: %s\n", err);
+		return -1;
+	}
+	fprintf(stderr, "floodgatectl: floodgate is not running; reading %s (read-only)\n",
+	    cfg->database);
+	t = fg_table_new();
+	in.cfg = cfg;
+	in.limiter = fg_limiter_new(t);
+	in.store = st;
+	in.now = (uint32_t)time(NULL);
+	if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
+		fg_ctl_error(&o, "database: %s", err);
+	} else if (strcmp(req->verb, "status") == 0) {
+		fg_ctl_ok(&o);
+		fg_ctl_kv(&o, "daemon", "not running");
+		fg_ctl_kv(&o, "config", "%s", cfg->path);
+		fg_ctl_kv(&o, "mode", "%s", cfg->monitor ? "monitor" : "enforce");
+		fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
+		fg_ctl_kv(&o, "database", "%s", cfg->database);
+		fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
+		fg_ctl_end(&o);
+	} else if (strcmp(req->verb, "top") == 0)
+		fg_inspect_top(&in, req, &o);
+	else if (strcmp(req->verb, "show") == 0)
+		fg_inspect_show(&in, req, &o);
+	else if (strcmp(req->verb, "explain") == 0)
+		fg_inspect_explain(&in, req, &o);
+	else
+		fg_ctl_error(&o, "\"%s\": unknown command", req->verb);
+	fg_limiter_free(in.limiter);
+	fg_table_free(t);
+	fg_store_close(st);
+	*reply = o.buf;
+	return o.buf != NULL ? 0 : -1;
+}
+
+static int
+is_number(const char *s)
+{
+	if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+static void
+json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static const char *
+get(const struct rec *r, const char *key)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return r->val[i];
+	return NULL;
+}
+
+/* For people: times as local dates, seconds as durations. */
+static void
+humanize(struct rec *r, char **owned, int *nowned)
+{
+	int j;
+
+	for (j = 0; j < r->n; j++) {
+		char buf[64];
+		uint32_t v;
+
+		if (fg_parse_uint(r->val[j], UINT32_MAX, &v) < 0)
+			continue;
+		if (strcmp(r->key[j], "time") == 0 ||
+		    strcmp(r->key[j], "config_loaded") == 0) {
+			time_t t = (time_t)v;
+			struct tm tm;
+
+			localtime_r(&t, &tm);
+			strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+		} else if (strcmp(r->key[j], "uptime") == 0 ||
+		    strcmp(r->key[j], "retry") == 0) {
+			if (v == 0)
+				fg_strlcpy(buf, "-", sizeof(buf));
+			else
+				fg_format_duration(v, buf, sizeof(buf));
+		} else
+			continue;
+		if (*nowned < 4096 && (owned[*nowned] = fg_strdup(buf)) != NULL)
+			r->val[j] = owned[(*nowned)++];
+	}
+}
+
+/* Records of the same type print as one aligned table; a lone record as
+ * "key: value" lines. */
+static void
+print_group(struct rec *r, int n)
+{
+	int i, j, w[MAX_KEYS] = { 0 };
+
+	if (n == 1 && (get(&r[0], "rule") == NULL || get(&r[0], "type") == NULL ||
+	    strcmp(get(&r[0], "type"), "rule") != 0)) {
+		int kw = 0;
+
+		for (j = 0; j < r[0].n; j++)
+			if ((int)strlen(r[0].key[j]) > kw)
+				kw = (int)strlen(r[0].key[j]);
+		for (j = 0; j < r[0].n; j++)
+			if (strcmp(r[0].key[j], "type") != 0)
+				printf("%-*s  %s\n", kw + 1, r[0].key[j], r[0].val[j]);
+		return;
+	}
+	for (j = 0; j < r[0].n; j++)
+		w[j] = (int)strlen(r[0].key[j]);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < r[i].n && j < r[0].n; j++)
+			if ((int)strlen(r[i].val[j]) > w[j])
+				w[j] = (int)strlen(r[i].val[j]);
+	for (j = 0; j < r[0].n; j++)
+		if (strcmp(r[0].key[j], "type") != 0)
+			printf(j + 1 < r[0].n ? "%-*s  " : "%-.*s", j + 1 < r[0].n ?
+			    w[j] : (int)strlen(r[0].key[j]), r[0].key[j]);
+	printf("\n");
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < r[i].n && j < r[0].n; j++)
+			if (strcmp(r[0].key[j], "type") != 0)
+				printf(j + 1 < r[0].n ? "%-*s  " : "%-.*s", j + 1 < r[0].n ?
+				    w[j] : (int)strlen(r[i].val[j]), r[i].val[j]);
+		printf("\n");
+	}
+}
+
+static int
+render(const char *cmd, const char *source, char *reply)
+{
+	struct rec *r = NULL;
+	char *line, *save = NULL;
+	int n = 0, i, start;
+
+	line = strtok_r(reply, "\n", &save);
+	if (line == NULL) {
+		fprintf(stderr, "floodgatectl: empty reply\n");
+		return 1;
+	}
+	if (strncmp(line, "error ", 6) == 0) {
+		fprintf(stderr, "floodgatectl: %s\n", line + 6);
+		return 1;
+	}
+	if (strcmp(line, "ok") != 0) {
+		fprintf(stderr, "floodgatectl: unexpected reply: %s\n", line);
+		return 1;
+	}
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL && strcmp(line, ".") != 0) {
+		struct rec *nr = realloc(r, (size_t)(n + 1) * sizeof(*r));
+
+		if (nr == NULL)
+			break;
+		r = nr;
+		r[n].line = line;
+		r[n].n = fg_ctl_split(line, r[n].key, r[n].val, MAX_KEYS);
+		n++;
+	}
+	if (json) {
+		printf("{\"command\": ");
+		json_string(cmd);
+		printf(", \"source\": ");
+		json_string(source);
+		printf(", \"records\": [");
+		for (i = 0; i < n; i++) {
+			int j;
+
+			printf("%s{", i ? ", " : "");
+			for (j = 0; j < r[i].n; j++) {
+				printf("%s", j ? ", " : "");
+				json_string(r[i].key[j]);
+				printf(": ");
+				if (is_number(r[i].val[j]))
+					printf("%s", r[i].val[j]);
+				else
+					json_string(r[i].val[j]);
+			}
+			printf("}");
+		}
+		printf("]}\n");
+	} else {
+		char **owned = calloc(4096, sizeof(*owned));
+		int nowned = 0;
+
+		if (owned != NULL)
+			for (i = 0; i < n; i++)
+				humanize(&r[i], owned, &nowned);
+		for (start = 0, i = 1; i <= n; i++) {
+			const char *a = start < n ? get(&r[start], "type") : NULL;
+			const char *b = i < n ? get(&r[i], "type") : NULL;
+
+			if (i == n || (a == NULL) != (b == NULL) ||
+			    (a && b && strcmp(a, b) != 0)) {
+				if (start > 0)
+					printf("\n");
+				print_group(r + start, i - start);
+				start = i;
+			}
+		}
+		if (n == 0)
+			printf("(nothing)\n");
+		while (nowned > 0)
+			free(owned[--nowned]);
+		free(owned);
+	}
+	free(r);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfg_path = FG_DEFAULT_CONFIG, *sock = NULL;
+	char *err, request[FG_CTL_MAXREQ + 64], *reply = NULL, rerr[FG_ERRLEN];
+	const char *by = NULL, *since = NULL, *count = NULL;
+	struct fg_config *cfg;
+	struct fg_ctl_req req;
+	int i, rc, o = 0;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			cfg_path = argv[++i];
+		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			sock = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+			json = 1;
+		else
+			usage();
+	}
+	if (i >= argc)
+		usage();
+	o = snprintf(request, sizeof(request), "floodgate/%d %s", FG_CTL_VERSION, argv[i]);
+	if (strcmp(argv[i], "top") == 0) {
+		for (i++; i < argc; i++) {
+			if (strcmp(argv[i], "--by") == 0 && i + 1 < argc)
+				by = argv[++i];
+			else if (strcmp(argv[i], "--since") == 0 && i + 1 < argc)
+				since = argv[++i];
+			else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+				count = argv[++i];
+			else if (strcmp(argv[i], "--json") == 0)
+				json = 1;
+			else
+				usage();
+		}
+		o += snprintf(request + o, sizeof(request) - (size_t)o, " %s %s %s",
+		    by ? by : "account", since ? since : "1h", count ? count : "10");
+	} else {
+		for (i++; i < argc; i++) {
+			if (strcmp(argv[i], "--json") == 0) {
+				json = 1;
+				continue;
+			}
+			if (strchr(argv[i], ' ') || strchr(argv[i], '\t') ||
+			    strchr(argv[i], '\n')) {
+				fprintf(stderr, "floodgatectl: \"%s\": arguments cannot contain blanks\n", argv[i]);
+				return 2;
+			}
+			o += snprintf(request + o, sizeof(request) - (size_t)o, " %s", argv[i]);
+		}
+	}
+	if ((size_t)o >= FG_CTL_MAXREQ) {
+		fprintf(stderr, "floodgatectl: request too long\n");
+		return 2;
+	}
+	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)
+		return 1;
+	if ((cfg = fg_config_load(cfg_path, err, FG_CONFIG_ERRLEN)) == NULL) {
+		fprintf(stderr, "%s\nfloodgatectl: %s: configuration has errors\n", err, cfg_path);
+		return 1;
+	}
+	free(err);
+	if (sock == NULL)
+		sock = cfg->control;
+	if (fg_ctl_parse(request, strlen(request), &req, rerr, sizeof(rerr)) < 0) {
+		fprintf(stderr, "floodgatectl: %s\n", rerr);
+		return 2;
+	}
+	strcat(request, "\n");
+	if (talk(sock, request, &reply) == 0) {
+		rc = render(req.verb, "daemon", reply);
+	} else if (errno == ENOENT || errno == ECONNREFUSED) {
+		rc = offline(cfg, &req, &reply) < 0 ? 1 : render(req.verb, "database", reply);
+	} else {
+		fprintf(stderr, "floodgatectl: %s: %s\n", sock, strerror(errno));
+		rc = 1;
+	}
+	free(reply);
+	fg_config_unref(cfg);
+	return rc;
+}

@@ -1,0 +1,140 @@
+#!/bin/bash
+# floodgatectl after a real burst: status, top, show and explain report
+# exactly what the clients were told and the sink received; explain
+# charges nothing; reset lets a refused tenant send at once; --json
+# parses; an unprivileged user is refused; with the daemon stopped, the
+# read-only commands read the database.
+. "$(dirname "$0")/lib.sh"
+setup
+cat > "$T/accounts" <<EOT
+tenant-a.example  tenant-a
+tenant-b.example  tenant-b
+EOT
+write_conf <<EOT
+account_map $T/accounts
+group carriers docomo.ne.jp
+limit tenant-hour    per account                      5/1h
+limit tenant-carrier per account+domain to @carriers  2/1h
+EOT
+start_floodgate
+start_postfix
+
+send "$T/a1" $SMTP_PORT news@tenant-a.example "$(rcpts a example.com 8)"
+send "$T/b1" $SMTP_PORT info@tenant-b.example "$(rcpts b docomo.ne.jp 3)"
+drain
+expect_eq "client: tenant-a deferred" "$(count_replies "$T/a1" 451)" 3
+expect_eq "client: tenant-b deferred" "$(count_replies "$T/b1" 451)" 1
+expect_eq "sink" "$(sink_count)" 7
+
+ctl status > "$T/status"
+expect_eq "status: exit 0" $? 0
+expect_eq "status: accepted" "$(awk '$1 == "accepted" {print $2}' "$T/status")" 7
+expect_eq "status: deferred" "$(awk '$1 == "deferred" {print $2}' "$T/status")" 4
+expect_eq "status: store" "$(awk '$1 == "store" {print $2}' "$T/status")" ok
+
+ctl top > "$T/top"
+expect_eq "top: tenant-a accepted/deferred" "$(awk '$1 == "tenant-a" {print $2 "/" $3}' "$T/top")" 5/3
+expect_eq "top: tenant-b accepted/deferred" "$(awk '$1 == "tenant-b" {print $2 "/" $3}' "$T/top")" 2/1
+ctl top --by rule > "$T/toprule"
+expect_eq "top --by rule: tenant-hour refusals" "$(awk '$1 == "tenant-hour" {print $2}' "$T/toprule")" 3
+ctl top --by domain --since 1d -n 5 > "$T/topdom"
+expect_eq "top --by domain: docomo.ne.jp accepted" "$(awk '$1 == "docomo.ne.jp" {print $2}' "$T/topdom")" 2
+
+ctl show tenant-a > "$T/show"
+expect_eq "show: tenant-hour used/limit" "$(awk '$1 == "tenant-hour" {print $5 "/" $6}' "$T/show")" 5/5
+expect_eq "show: three recent refusals" "$(grep -c '^20[0-9-]* [0-9:]* *tenant-hour *example.com *defer' "$T/show")" 3
+ctl show news@tenant-a.example > "$T/show2"
+grep -q "^account *tenant-a$" "$T/show2" && ok "show: a sender address resolves to its tenant" || fail "$(head -3 "$T/show2")"
+ctl show tenant-b > "$T/showb"
+expect_eq "show: account+domain window" "$(awk '$1 == "tenant-carrier" {print $4 " " $5 "/" $6}' "$T/showb")" "tenant-b/docomo.ne.jp 2/2"
+
+for i in 1 2 3; do ctl explain tenant-a someone@example.com > "$T/explain"; done
+grep -q "^verdict *defer$" "$T/explain" && grep -q "^rule *tenant-hour$" "$T/explain" &&
+    ok "explain: would be deferred by tenant-hour" || fail "$(cat "$T/explain")"
+ctl explain tenant-a someone@docomo.ne.jp > "$T/explain2"
+grep -q "^verdict *defer$" "$T/explain2" && ok "explain: carrier recipient too" || fail "$(cat "$T/explain2")"
+ctl explain tenant-b someone@example.com > "$T/explain3"
+grep -q "^verdict *pass$" "$T/explain3" && ok "explain: tenant-b may send to example.com" || fail "$(cat "$T/explain3")"
+ctl show tenant-a > "$T/show3"
+expect_eq "explain charged nothing" "$(awk '$1 == "tenant-hour" {print $5}' "$T/show3")" 5
+
+if command -v python3 >/dev/null; then
+	for c in status top show explain; do
+		case $c in
+		show) args="show tenant-a" ;;
+		explain) args="explain tenant-a x@example.com" ;;
+		*) args=$c ;;
+		esac
+		ctl --json $args | python3 -m json.tool > /dev/null &&
+		    ok "--json $c parses" || fail "--json $c: $(ctl --json $args | head -c 300)"
+	done
+	expect_eq "--json: numbers are numbers" \
+	    "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["accepted"] + 0)')" 7
+else
+	say "python3 not installed: --json not parsed"
+fi
+
+# An unprivileged user: the socket's directory already keeps it out;
+# open the path and floodgate itself refuses it (SO_PEERCRED).
+out=$(su nobody -s /bin/sh -c "$FLOODGATECTL -c $T/floodgate.conf status" 2>&1)
+expect_eq "unprivileged: refused" "$?" 1
+chmod o+x "$T/fg"
+chmod 666 "$T/fg/control.sock"
+out=$(su nobody -s /bin/sh -c "$FLOODGATECTL -c $T/floodgate.conf status" 2>&1)
+echo "$out" | grep -q "permission denied: the control socket is for root and the floodgate group" &&
+    ok "unprivileged: refused by floodgate's peer check" || fail "nobody got: $out"
+wait_log "control: refused uid=$(id -u nobody)" && ok "the refusal is logged" || fail "no log line"
+chmod 660 "$T/fg/control.sock"
+chmod o-x "$T/fg"
+
+# Slow and greedy clients cannot stall the service thread.
+if command -v python3 >/dev/null; then
+	python3 - "$T/fg/control.sock" > "$T/stall" 2>&1 <<'PY'
+import socket, sys, time
+path = sys.argv[1]
+def conn():
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    return s
+stalled = [conn() for _ in range(4)]
+for s in stalled:
+    s.send(b"floodgate/1 sta")          # half a request, then nothing
+time.sleep(0.3)
+fifth = conn()
+fifth.settimeout(3)
+print("fifth:", fifth.recv(200).decode().splitlines()[0])
+t0 = time.time()
+stalled[0].settimeout(10)
+data = stalled[0].recv(100)
+print("stalled closed after %.0f s with %r" % (time.time() - t0, data))
+PY
+	grep -q "fifth: error too many control connections" "$T/stall" && ok "a fifth connection of one user is refused" || fail "$(cat "$T/stall")"
+	grep -q "stalled closed after [3-6] s with b''" "$T/stall" && ok "a stalled client is dropped after 5 s" || fail "$(cat "$T/stall")"
+	ctl status > /dev/null && ok "the service thread still answers" || fail "status after stalls"
+fi
+
+ctl reset tenant-a > "$T/reset"
+expect_eq "reset: windows reset" "$(awk '$1 == "windows_reset" {print $2}' "$T/reset")" 1
+send "$T/a2" $SMTP_PORT news@tenant-a.example "$(rcpts c example.com 2)"
+expect_eq "after reset: tenant-a sends at once" "$(count_replies "$T/a2" 451)" 0
+ctl reset tenant-b tenant-carrier > /dev/null
+send "$T/b2" $SMTP_PORT info@tenant-b.example "$(rcpts d docomo.ne.jp 2)"
+expect_eq "reset of one rule: tenant-b's carrier budget is back" "$(count_replies "$T/b2" 451)" 0
+ctl reload > /dev/null
+expect_eq "reload" $? 0
+ctl frobnicate > /dev/null 2> "$T/unknown"
+expect_eq "unknown command: exit 1" $? 1
+grep -q "unknown command" "$T/unknown" && ok "unknown command: says so" || fail "$(cat "$T/unknown")"
+drain
+
+stop_floodgate
+ctl show tenant-a > "$T/off" 2> "$T/off.err"
+expect_eq "offline show: exit 0" $? 0
+grep -q "floodgate is not running; reading $T/floodgate.db (read-only)" "$T/off.err" &&
+    ok "offline: says it reads the database" || fail "$(cat "$T/off.err")"
+expect_eq "offline show: the window as the daemon left it" "$(awk '$1 == "tenant-hour" {print $5}' "$T/off")" 2
+ctl top > "$T/offtop" 2>/dev/null
+expect_eq "offline top: tenant-a accepted" "$(awk '$1 == "tenant-a" {print $2}' "$T/offtop")" 7
+ctl reset tenant-a > /dev/null 2> "$T/offreset"
+expect_eq "offline reset: refused" $? 1
+finish

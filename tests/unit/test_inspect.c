@@ -1,0 +1,150 @@
+/* Unit tests of lib/inspect.c: top, show and explain as records. */
+#include <time.h>
+
+#include "helpers.h"
+#include "inspect.h"
+#include "log.h"
+#include "policy.h"
+
+static struct fg_inspect in;
+static struct fg_table *table;
+static struct fg_stats *stats;
+static char dbpath[64];
+
+static int
+setup(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	int fd;
+
+	(void)state;
+	fg_log_open("test", 1);
+	in.cfg = fg_config_load(tmpfile_with(
+	    "group carriers docomo.ne.jp\n"
+	    "limit hour per account 3/1h\n"
+	    "limit car per account+domain to @carriers 1/1h action reject\n"
+	    "exempt account vip\n"), err, sizeof(err));
+	if (in.cfg == NULL)
+		return -1;
+	table = fg_table_new();
+	in.limiter = fg_limiter_new(table);
+	stats = fg_stats_new();
+	in.now = (uint32_t)time(NULL);
+	snprintf(dbpath, sizeof(dbpath), "/tmp/fg-unit-inspect-XXXXXX");
+	fd = mkstemp(dbpath);
+	close(fd);
+	unlink(dbpath);
+	in.store = fg_store_open(dbpath, 0, err, sizeof(err));
+	return in.store == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fg_store_close(in.store);
+	fg_limiter_free(in.limiter);
+	fg_table_free(table);
+	fg_stats_free(stats);
+	fg_config_unref(in.cfg);
+	system("rm -f /tmp/fg-unit-*");
+	return 0;
+}
+
+static char *
+run(void (*fn)(struct fg_inspect *, const struct fg_ctl_req *,
+    struct fg_ctl_out *), const char *line)
+{
+	struct fg_ctl_req req;
+	struct fg_ctl_out o = { 0 };
+	char err[FG_ERRLEN];
+
+	assert_int_equal(fg_ctl_parse(line, strlen(line), &req, err, sizeof(err)), 0);
+	fn(&in, &req, &o);
+	return o.buf;
+}
+
+static void
+test_explain_and_show(void **state)
+{
+	struct fg_engine eng = { in.limiter, stats };
+	struct fg_msg m;
+	struct fg_verdict v;
+	struct fg_entry_copy *c;
+	struct fg_stat_row *rows;
+	struct fg_event *ev;
+	size_t n, nrows, nev;
+	char *out, err[FG_ERRLEN];
+	int i;
+
+	(void)state;
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@docomo.ne.jp");
+	assert_non_null(strstr(out, "verdict=pass"));
+	free(out);
+	fg_msg_begin(&m, in.cfg, "s", "", "t1", "<a@b.example>");
+	for (i = 0; i < 5; i++)
+		fg_msg_rcpt(&m, &eng, "<r@docomo.ne.jp>", in.now, &v);
+	fg_msg_commit(&m, &eng, in.now);
+	fg_table_drain(table, in.now, &c, &n);
+	fg_stats_drain(stats, &rows, &nrows, &ev, &nev);
+	assert_int_equal(fg_store_flush(in.store, c, n, rows, nrows, ev, nev, err, sizeof(err)), 0);
+	fg_table_free_copies(c, n);
+	fg_stats_free_rows(rows, nrows);
+	free(ev);
+
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@docomo.ne.jp");
+	assert_non_null(strstr(out, "verdict=reject\trule=car"));
+	assert_non_null(strstr(out, "rule=hour\tscope=account\tto=*\tkey=t1\tused=1\tlimit=3"));
+	assert_non_null(strstr(out, "rule=car\tscope=account+domain\tto=@carriers\tkey=t1/docomo.ne.jp\tused=1\tlimit=1"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@example.com");
+	assert_non_null(strstr(out, "verdict=pass"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain vip x@docomo.ne.jp");
+	assert_non_null(strstr(out, "verdict=pass (exempt)"));
+	free(out);
+	/* explain charged nothing */
+	out = run(fg_inspect_show, "floodgate/1 show t1");
+	assert_non_null(strstr(out, "type=account\taccount=t1"));
+	assert_non_null(strstr(out, "rule=hour\tscope=account\tto=*\tkey=t1\tused=1"));
+	assert_non_null(strstr(out, "key=t1/docomo.ne.jp\tused=1\tlimit=1"));
+	assert_non_null(strstr(out, "type=refusal"));
+	free(out);
+	out = run(fg_inspect_show, "floodgate/1 show");
+	assert_string_equal(out, "error show: expected one account\n.\n");
+	free(out);
+}
+
+static void
+test_top(void **state)
+{
+	char *out;
+
+	(void)state;
+	out = run(fg_inspect_top, "floodgate/1 top account 1h 5");
+	assert_non_null(strstr(out, "ok\naccount=t1\taccepted=1\tdeferred=0\trejected=4\theld=0\n.\n"));
+	free(out);
+	out = run(fg_inspect_top, "floodgate/1 top rule 1d 5");
+	assert_non_null(strstr(out, "rule=car\tdeferred=0\trejected=4"));
+	free(out);
+	out = run(fg_inspect_top, "floodgate/1 top sender");
+	assert_non_null(strstr(out, "error top: \"sender\": expected account, domain or rule"));
+	free(out);
+	out = run(fg_inspect_top, "floodgate/1 top account 1x");
+	assert_non_null(strstr(out, "error top: \"1x\": expected a duration"));
+	free(out);
+	out = run(fg_inspect_top, "floodgate/1 top account 1h 0");
+	assert_non_null(strstr(out, "expected a count from 1 to 10000"));
+	free(out);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_explain_and_show),
+		cmocka_unit_test(test_top),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
