@@ -31,7 +31,7 @@ struct parser {
 	int nerr;
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
-	    seen_map, seen_mode, seen_store;
+	    seen_map, seen_mode, seen_store, seen_metrics;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -57,6 +57,7 @@ static void st_listen(struct parser *p, struct tok *t, int nt);
 static void st_path(struct parser *p, struct tok *t, int nt, char **dst,
     int *seen, int absolute);
 static void st_account(struct parser *p, struct tok *t, int nt);
+static void st_metrics(struct parser *p, struct tok *t, int nt);
 static void st_mode(struct parser *p, struct tok *t, int nt);
 static void st_store(struct parser *p, struct tok *t, int nt);
 static void st_group(struct parser *p, struct tok *t, int nt);
@@ -333,6 +334,48 @@ st_path(struct parser *p, struct tok *t, int nt, char **dst, int *seen,
 	*seen = p->line;
 	free(*dst);
 	*dst = fg_strdup(t[1].s);
+}
+
+/* metrics HOST:PORT, or [IPv6]:PORT: where /metrics is served. */
+static void
+st_metrics(struct parser *p, struct tok *t, int nt)
+{
+	char host[64];
+	const char *v, *colon;
+	uint32_t port;
+	unsigned char a[16];
+	size_t hl;
+
+	if (nt != 2) {
+		perr(p, "metrics: expected one value, HOST:PORT such as 127.0.0.1:9465");
+		return;
+	}
+	v = t[1].s;
+	colon = strrchr(v, ':');
+	if (colon == NULL || fg_parse_uint(colon + 1, 65535, &port) < 0 || port == 0)
+		goto bad;
+	hl = (size_t)(colon - v);
+	if (hl >= 2 && v[0] == '[' && v[hl - 1] == ']') {
+		v++;
+		hl -= 2;
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		goto bad;
+	memcpy(host, v, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)
+		goto bad;
+	if (p->seen_metrics) {
+		perr(p, "metrics: given twice (first on line %d)", p->seen_metrics);
+		return;
+	}
+	p->seen_metrics = p->line;
+	free(p->c->metrics_host);
+	p->c->metrics_host = fg_strdup(host);
+	p->c->metrics_port = port;
+	return;
+bad:
+	perr(p, "metrics: \"%s\": expected HOST:PORT with an IP address, such as 127.0.0.1:9465", t[1].s);
 }
 
 static void
@@ -973,6 +1016,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 			st_path(&p, t, nt, &c->user, &p.seen_user, 0);
 		else if (strcmp(kw, "account") == 0)
 			st_account(&p, t, nt);
+		else if (strcmp(kw, "metrics") == 0)
+			st_metrics(&p, t, nt);
 		else if (strcmp(kw, "account_map") == 0)
 			st_path(&p, t, nt, &c->account_map, &p.seen_map, 0);
 		else if (strcmp(kw, "mode") == 0)
@@ -990,7 +1035,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1049,6 +1094,7 @@ config_free(struct fg_config *c)
 	free(c->database);
 	free(c->user);
 	free(c->account_map);
+	free(c->metrics_host);
 	for (i = 0; i < c->ngroup; i++) {
 		for (j = 0; j < c->group[i].n; j++)
 			free(c->group[i].dom[j]);
@@ -1160,6 +1206,11 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	    c->account_map ? c->account_map : "(none)", c->nmap);
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
+	if (c->metrics_host != NULL)
+		fprintf(fp, "metrics         %s%s%s:%u\n", strchr(c->metrics_host, ':') ? "[" : "",
+		    c->metrics_host, strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);
+	else
+		fprintf(fp, "metrics         (off)\n");
 	for (i = 0; i < c->ngroup; i++)
 		fprintf(fp, "group %-10s %zu domains\n", c->group[i].name,
 		    c->group[i].n);

@@ -96,6 +96,8 @@ struct fg_config {
 	char *path;
 	time_t loaded;
 	char *listen, *control, *database, *user, *account_map;
+	char *metrics_host;		/* NULL: no metrics listener */
+	unsigned metrics_port;
 	enum fg_source source[3];
 	size_t nsource;
 	int monitor;

@@ -25,6 +25,8 @@ struct fg_stats {
 	size_t nev, evcap;
 	uint64_t dropped;
 	uint64_t total[FG_ST_N];
+	struct fg_rule_counter rc[FG_RULE_COUNTERS];
+	size_t nrc;
 };
 
 static struct node *find(struct fg_stats *s, uint32_t hour, char kind,
@@ -146,10 +148,44 @@ fg_stats_count(struct fg_stats *s, uint32_t now, const char *account,
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Called with the lock held. Rules are few: a linear scan will do. */
+static void
+count_rule(struct fg_stats *s, const struct fg_event *ev)
+{
+	size_t i;
+
+	for (i = 0; i < s->nrc; i++) {
+		if (strcmp(s->rc[i].rule, ev->rule) == 0 &&
+		    strcmp(s->rc[i].action, ev->action) == 0) {
+			s->rc[i].n++;
+			return;
+		}
+	}
+	if (s->nrc == FG_RULE_COUNTERS)
+		return;
+	fg_strlcpy(s->rc[s->nrc].rule, ev->rule, sizeof(s->rc[0].rule));
+	fg_strlcpy(s->rc[s->nrc].action, ev->action, sizeof(s->rc[0].action));
+	s->rc[s->nrc++].n = 1;
+}
+
+size_t
+fg_stats_rule_counters(struct fg_stats *s, struct fg_rule_counter *out,
+    size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->nrc < max ? s->nrc : max;
+	memcpy(out, s->rc, n * sizeof(*out));
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 void
 fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
 {
 	pthread_mutex_lock(&s->lock);
+	count_rule(s, ev);
 	if (s->nev == s->evcap) {
 		size_t cap = s->evcap ? s->evcap * 2 : 64;
 		void *p;

@@ -37,6 +37,15 @@ struct fg_event {
 
 #define FG_EVENTS_MAX	10000
 
+#define FG_RULE_COUNTERS	512
+
+/* Decisions other than a plain accept, by rule and action (metrics). */
+struct fg_rule_counter {
+	char rule[65];
+	char action[24];
+	uint64_t n;
+};
+
 struct fg_stats;
 
 struct fg_stats *fg_stats_new(void);
@@ -51,5 +60,7 @@ void fg_stats_restore(struct fg_stats *s, struct fg_stat_row *rows,
 void fg_stats_free_rows(struct fg_stat_row *rows, size_t n);
 void fg_stats_totals(struct fg_stats *s, uint64_t out[FG_ST_N],
     uint64_t *dropped);
+size_t fg_stats_rule_counters(struct fg_stats *s, struct fg_rule_counter *out,
+    size_t max);
 
 #endif

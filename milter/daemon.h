@@ -48,4 +48,14 @@ struct event_base *fg_service_base(void);
 int fg_control_start(const char *path, char *err, size_t errlen);
 void fg_control_stop(void);
 
+struct fg_service_counters {
+	double flush_seconds, flush_max;
+	unsigned long long flushes, errors;
+};
+
+void fg_service_counters(struct fg_service_counters *out);
+int fg_metrics_start(const char *host, unsigned port, char *err,
+    size_t errlen);
+void fg_metrics_stop(void);
+
 #endif

@@ -31,6 +31,22 @@ static int failing;		/* store errors since the last success */
 static time_t last_sweep, last_maintain;
 static struct fg_entry_copy *retry_copy;	/* state the store refused */
 static size_t nretry_copy;
+static struct fg_service_counters counters;
+
+void
+fg_service_counters(struct fg_service_counters *out)
+{
+	*out = counters;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void flush(void);
 
@@ -54,6 +70,7 @@ static void wake_listener(void);
 static void
 store_failed(const char *what, const char *err)
 {
+	counters.errors++;
 	if (failing++ == 0)
 		fg_log_err("store: %s failed: %s; %s until it works again",
 		    what, err, fgd.cfg->store_tempfail ?
@@ -85,6 +102,8 @@ flush(void)
 	size_t n = 0, nrows = 0, nev = 0;
 	char err[FG_ERRLEN];
 	uint32_t now = (uint32_t)time(NULL);
+	double t0;
+	int rc;
 
 	if (fgd.store == NULL)
 		return;
@@ -104,8 +123,18 @@ flush(void)
 		retry_copy = NULL;
 		nretry_copy = 0;
 	}
-	if (fg_store_flush(fgd.store, c, n, rows, nrows, ev, nev, err,
-	    sizeof(err)) < 0) {
+	t0 = now_s();
+	rc = fg_store_flush(fgd.store, c, n, rows, nrows, ev, nev, err,
+	    sizeof(err));
+	if (n + nrows + nev > 0) {
+		double d = now_s() - t0;
+
+		counters.flushes++;
+		counters.flush_seconds += d;
+		if (d > counters.flush_max)
+			counters.flush_max = d;
+	}
+	if (rc < 0) {
 		store_failed("write", err);
 		/* Bounded: past this, the oldest state is dropped. */
 		if (n > 1000000) {
@@ -225,6 +254,10 @@ fg_service_start(void)
 		/* floodgatectl is a convenience; mail flows without it. */
 		if (fg_control_start(fgd.cfg->control, err, sizeof(err)) < 0)
 			fg_log_err("%s; floodgatectl can only read the database", err);
+		if (fgd.cfg->metrics_host != NULL &&
+		    fg_metrics_start(fgd.cfg->metrics_host,
+		    fgd.cfg->metrics_port, err, sizeof(err)) < 0)
+			fg_log_err("%s; no metrics", err);
 	}
 	if (pthread_create(&thread, NULL, run, NULL) != 0)
 		return -1;
@@ -238,6 +271,7 @@ fg_service_stop(void)
 	event_base_loopbreak(base);
 	pthread_join(thread, NULL);
 	fg_control_stop();
+	fg_metrics_stop();
 	flush();
 	if (nretry_copy > 0)
 		fg_log_err("store: %zu entries could not be written at exit",

@@ -28,6 +28,7 @@ test_every_statement(void **state)
 	    "account_map %s\n"
 	    "mode     monitor\n"
 	    "on_store_error tempfail\n"
+	    "metrics [::1]:9465\n"
 	    "group carriers docomo.ne.jp  *.vodafone.ne.jp\n"
 	    "group carriers EZweb.ne.jp.\n"
 	    "limit burst per account 30/1m\n"
@@ -53,6 +54,8 @@ test_every_statement(void **state)
 	assert_int_equal(c->source[1], FG_SRC_SASL);
 	assert_true(c->monitor);
 	assert_true(c->store_tempfail);
+	assert_string_equal(c->metrics_host, "::1");
+	assert_int_equal(c->metrics_port, 9465);
 	assert_int_equal(c->ngroup, 1);
 	assert_int_equal(c->group[0].n, 3);
 	assert_string_equal(c->group[0].dom[2], "ezweb.ne.jp");
@@ -128,6 +131,7 @@ test_defaults_and_refs(void **state)
 	assert_int_equal(c->source[0], FG_SRC_SASL);
 	assert_false(c->monitor);
 	assert_false(c->store_tempfail);
+	assert_null(c->metrics_host);
 	fg_config_ref(c);
 	fg_config_unref(c);
 	assert_int_equal(atomic_load(&c->refs), 1);
@@ -190,6 +194,10 @@ static const struct {
 	{ "mode monitor\nmode enforce\n", ":2: mode: given twice" },
 	{ "on_store_error ignore\n", ":1: on_store_error: \"ignore\": expected continue or tempfail" },
 	{ "on_store_error continue\non_store_error tempfail\n", ":2: on_store_error: given twice" },
+	{ "metrics\n", ":1: metrics: expected one value, HOST:PORT such as 127.0.0.1:9465" },
+	{ "metrics localhost:9465\n", ":1: metrics: \"localhost:9465\": expected HOST:PORT with an IP address" },
+	{ "metrics 127.0.0.1:99999\n", ":1: metrics: \"127.0.0.1:99999\": expected HOST:PORT" },
+	{ "metrics 127.0.0.1:1\nmetrics 127.0.0.1:2\n", ":2: metrics: given twice (first on line 1)" },
 	{ "group carriers\n", ":1: group: expected a name and at least one domain" },
 	{ "group car/riers a.jp\n", ":1: group: \"car/riers\": expected a name" },
 	{ "group g @other\n", ":1: group: \"@other\": groups cannot contain groups" },

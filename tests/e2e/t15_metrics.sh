@@ -1,0 +1,52 @@
+#!/bin/bash
+# metrics HOST:PORT: /metrics answers in the Prometheus text format and
+# its counters match what the clients were told; off by default.
+. "$(dirname "$0")/lib.sh"
+setup
+MPORT=$(free_port)
+write_conf <<EOT
+metrics 127.0.0.1:$MPORT
+limit tenant-hour per account 4/1h
+limit tagged      per account to tag.example 1/1h action tag
+EOT
+start_floodgate
+start_postfix
+
+get() {	# get PATH: the HTTP response, headers and body
+	local fd
+	exec {fd}<>/dev/tcp/127.0.0.1/$MPORT || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&$fd
+	timeout 5 cat <&$fd
+	exec {fd}>&-
+}
+metric() {	# metric NAME{LABELS}: its value
+	awk -v m="$1" '$1 == m {print $2}' "$T/metrics"
+}
+
+send "$T/m1" $SMTP_PORT a@m.example "$(rcpts a example.com 6)"
+send "$T/m2" $SMTP_PORT b@m.example "$(rcpts b tag.example 3)"
+drain
+sleep 1.2	# one flush tick
+get /metrics | tr -d '\r' > "$T/metrics"
+grep -q "^HTTP/1.[01] 200" "$T/metrics" && ok "GET /metrics: 200" || fail "$(head -3 "$T/metrics")"
+grep -q "^Content-Type: text/plain; version=0.0.4" "$T/metrics" && ok "Prometheus text format" || fail "content type"
+expect_eq "accepted" "$(metric 'floodgate_recipients_total{outcome="accepted"}')" 7
+expect_eq "deferred" "$(metric 'floodgate_recipients_total{outcome="deferred"}')" 2
+expect_eq "tenant-hour defer decisions" "$(metric 'floodgate_decisions_total{rule="tenant-hour",action="defer"}')" 2
+expect_eq "tagged tag decisions" "$(metric 'floodgate_decisions_total{rule="tagged",action="tag"}')" 2
+[ "$(metric floodgate_store_flush_seconds_count)" -ge 1 ] && ok "flushes counted" || fail "no flush counted"
+expect_eq "store up" "$(metric floodgate_store_up)" 1
+expect_eq "no store errors" "$(metric floodgate_store_errors_total)" 0
+[ "$(metric floodgate_tracked_keys)" -ge 3 ] && ok "tracked keys" || fail "tracked keys: $(metric floodgate_tracked_keys)"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded"
+get /metrics | tr -d '\r' > "$T/metrics"
+expect_eq "reloads counted" "$(metric floodgate_reloads_total)" 1
+grep -q "m\.example" "$T/metrics" &&
+    fail "an account appears in /metrics" || ok "no account appears in /metrics"
+get /other | tr -d '\r' | grep -q "^HTTP/1.[01] 404" && ok "other paths: 404" || fail "other path"
+stop_floodgate
+sed -i '/^metrics /d' "$T/floodgate.conf"
+start_floodgate 2
+(exec 3<>/dev/tcp/127.0.0.1/$MPORT) 2>/dev/null && fail "metrics listening without the statement" || ok "off by default"
+finish
