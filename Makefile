@@ -95,6 +95,7 @@ bench: deps
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \
+	    $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(mandir)/man8 \
 	    $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
 	install -m 0755 $(B)/floodgate $(DESTDIR)$(sbindir)/floodgate
 	install -m 0755 $(B)/floodgatectl $(DESTDIR)$(sbindir)/floodgatectl
@@ -104,6 +105,8 @@ install: all
 	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts
 	install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf.sample
 	install -m 0644 README.md $(DESTDIR)$(docdir)/README.md
+	install -m 0644 milter/floodgate.8 milter/floodgatectl.8 $(DESTDIR)$(mandir)/man8/
+	install -m 0644 conf/floodgate.conf.5 $(DESTDIR)$(mandir)/man5/
 	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g; s|@DOCDIR@|$(docdir)|g' \
 	    systemd/floodgate.service.in > $(DESTDIR)$(unitdir)/floodgate.service
 	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service

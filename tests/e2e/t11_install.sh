@@ -6,11 +6,12 @@
 T=$(mktemp -d /tmp/floodgate-install.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 P=$T/prefix
-make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" docdir="$P/doc" \
+make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" docdir="$P/doc" mandir="$P/man" \
     sysusersdir="$P/sysusers" tmpfilesdir="$P/tmpfiles" >"$T/make.log" 2>&1
 expect_eq "make install" $? 0
 for f in sbin/floodgate etc/floodgate/floodgate.conf etc/floodgate/accounts \
-    unit/floodgate.service sysusers/floodgate.conf tmpfiles/floodgate.conf doc/README.md; do
+    unit/floodgate.service sysusers/floodgate.conf tmpfiles/floodgate.conf doc/README.md \
+    sbin/floodgatectl man/man8/floodgate.8 man/man8/floodgatectl.8 man/man5/floodgate.conf.5; do
 	[ -e "$P/$f" ] && ok "installed $f" || fail "missing $f"
 done
 [ -x "$P/sbin/floodgate" ] && ok "binary is executable" || fail "binary mode"
@@ -21,6 +22,16 @@ sed -i "s|^account_map .*|account_map $P/etc/floodgate/accounts|; s|^user .*|use
 "$P/sbin/floodgate" -n -c "$P/etc/floodgate/floodgate.conf" >"$T/n.out" 2>&1
 expect_eq "the sample config checks clean" $? 0
 grep -q "cap   carrier-fanout" "$T/n.out" && ok "sample has the carrier cap" || fail "$(cat "$T/n.out")"
+if command -v man >/dev/null; then
+	for m in man8/floodgate.8 man8/floodgatectl.8 man5/floodgate.conf.5; do
+		out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$P/man/$m" 2>&1 >/dev/null)
+		expect_eq "man -l $m renders without warnings" "$out" ""
+		LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$P/man/$m" 2>/dev/null | grep -q "^SEE ALSO" &&
+		    ok "$m has its sections" || fail "$m did not render"
+	done
+else
+	say "man is not installed: man pages not rendered"
+fi
 # DESTDIR staging.
 make -s -C "$TOP" install DESTDIR="$T/stage" >"$T/make2.log" 2>&1
 [ -x "$T/stage/usr/local/sbin/floodgate" ] && [ -f "$T/stage/etc/floodgate/floodgate.conf" ] &&
