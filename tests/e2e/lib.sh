@@ -43,9 +43,9 @@ finish() {
 	if [ -n "$FG_PID" ]; then
 		stop_floodgate
 	fi
-	if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" 2>/dev/null; then
-		fail "sanitizer report in floodgate's log"
-		grep -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" | head -30
+	if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null; then
+		fail "sanitizer report in floodgate's or floodgatectl's output"
+		grep -h -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null | head -30
 	fi
 	if [ "$FAILS" -gt 0 ]; then
 		say "$FAILS of $CHECKS checks failed (state kept in $T)"
@@ -369,6 +369,13 @@ wait_log() {
 FLOODGATECTL=${FLOODGATECTL:-$(dirname "$FLOODGATE")/floodgatectl}
 
 # ctl ARGS...: floodgatectl against this instance's config.
+# Its standard error is kept in ctl.log too, where finish() looks for
+# sanitizer reports.
 ctl() {
-	"$FLOODGATECTL" -c "$T/floodgate.conf" "$@"
+	local rc
+	"$FLOODGATECTL" -c "$T/floodgate.conf" "$@" 2> "$T/ctl.err"
+	rc=$?
+	cat "$T/ctl.err" >> "$T/ctl.log"
+	cat "$T/ctl.err" >&2
+	return $rc
 }
