@@ -31,7 +31,7 @@ struct parser {
 	int nerr;
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
-	    seen_map, seen_mode, seen_store, seen_metrics;
+	    seen_map, seen_mode, seen_store, seen_metrics, seen_local;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -60,6 +60,7 @@ static void st_account(struct parser *p, struct tok *t, int nt);
 static void st_metrics(struct parser *p, struct tok *t, int nt);
 static void st_mode(struct parser *p, struct tok *t, int nt);
 static void st_store(struct parser *p, struct tok *t, int nt);
+static void st_local(struct parser *p, struct tok *t, int nt);
 static void st_group(struct parser *p, struct tok *t, int nt);
 static void st_limit(struct parser *p, struct tok *t, int nt);
 static void st_cap(struct parser *p, struct tok *t, int nt);
@@ -447,6 +448,24 @@ st_store(struct parser *p, struct tok *t, int nt)
 	}
 	p->seen_store = p->line;
 	p->c->store_tempfail = strcmp(t[1].s, "tempfail") == 0;
+}
+
+/* local_action hold|tempfail: what over-limit local mail gets. */
+static void
+st_local(struct parser *p, struct tok *t, int nt)
+{
+	if (nt != 2 || (strcmp(t[1].s, "hold") && strcmp(t[1].s, "tempfail"))) {
+		perr(p, "local_action: %s%s%s: expected hold or tempfail",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		    nt > 1 ? "\"" : "");
+		return;
+	}
+	if (p->seen_local) {
+		perr(p, "local_action: given twice (first on line %d)", p->seen_local);
+		return;
+	}
+	p->seen_local = p->line;
+	p->c->local_tempfail = strcmp(t[1].s, "tempfail") == 0;
 }
 
 static void
@@ -1024,6 +1043,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 			st_mode(&p, t, nt);
 		else if (strcmp(kw, "on_store_error") == 0)
 			st_store(&p, t, nt);
+		else if (strcmp(kw, "local_action") == 0)
+			st_local(&p, t, nt);
 		else if (strcmp(kw, "group") == 0)
 			st_group(&p, t, nt);
 		else if (strcmp(kw, "limit") == 0)
@@ -1035,7 +1056,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, metrics, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1206,6 +1227,7 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	    c->account_map ? c->account_map : "(none)", c->nmap);
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
+	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
 	if (c->metrics_host != NULL)
 		fprintf(fp, "metrics         %s%s%s:%u\n", strchr(c->metrics_host, ':') ? "[" : "",
 		    c->metrics_host, strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);

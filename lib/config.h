@@ -102,6 +102,7 @@ struct fg_config {
 	size_t nsource;
 	int monitor;
 	int store_tempfail;
+	int local_tempfail;		/* local mail over a limit: 0 hold, 1 tempfail */
 	struct fg_group *group;
 	size_t ngroup;
 	struct fg_rule *rule;

@@ -26,6 +26,8 @@ void fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
 void fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
+void fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o);
 int fg_parse_since(const char *s, uint32_t *secs);
 
 #endif

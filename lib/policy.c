@@ -47,9 +47,10 @@ reply(struct fg_verdict *v, enum fg_smtp smtp, const char *rcode,
 
 void
 fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
-    const char *client, const char *login, const char *sender)
+    const char *client, const char *login, const char *sender, int local)
 {
 	memset(m, 0, sizeof(*m));
+	m->local = local;
 	m->cfg = fg_config_ref(cfg);
 	fg_strlcpy(m->session, session, sizeof(m->session));
 	fg_strlcpy(m->client, client ? client : "", sizeof(m->client));
@@ -240,7 +241,9 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	for (i = 0; i < c->nrule; i++) {
 		const struct fg_rule *r = &c->rule[i];
 
-		if (!r->is_cap || !fg_dests_match(&r->dests, dom))
+		/* Local mail cannot be refused per recipient, and pickup
+		 * hands Postfix the whole message: caps are for SMTP. */
+		if (!r->is_cap || m->local || !fg_dests_match(&r->dests, dom))
 			continue;
 		if (m->capcount[i] >= r->limit) {
 			fg_stats_count(e->stats, now, m->acct.name, dom,
@@ -302,7 +305,20 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 			    k->used, k->limit, k->retry);
 			goto accepted_unreserved;
 		}
-		if (r->action == FG_ACT_HOLD) {
+		if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
+			/* Decided for the whole message at its end. */
+			record(m, e, now, r->name, dom, "defer-local", k->used,
+			    k->limit, k->retry);
+			if (!m->tempfail) {
+				m->tempfail = 1;
+				fg_strlcpy(m->hold_rule, r->name,
+				    sizeof(m->hold_rule));
+			}
+			goto accepted_unreserved;
+		}
+		if (r->action == FG_ACT_HOLD || m->local) {
+			/* Local mail over a limit is held, never bounced or
+			 * deferred into pickup's endless retries. */
 			record(m, e, now, r->name, dom, "hold", k->used,
 			    k->limit, k->retry);
 			if (!m->hold) {
@@ -362,6 +378,34 @@ fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 		    (uint32_t)m->ndom);
 	for (i = 0; i < m->ndom; i++)
 		fg_stats_count(e->stats, now, NULL, m->dom[i], st, 1);
+	fg_msg_abort(m, e);
+}
+
+/* The message is now in the MTA's hold queue: list it, with why. */
+void
+fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
+{
+	struct fg_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.time = now;
+	ev.used = (uint32_t)m->ndom;
+	fg_strlcpy(ev.session, m->session, sizeof(ev.session));
+	fg_strlcpy(ev.queue_id, m->queue_id, sizeof(ev.queue_id));
+	fg_strlcpy(ev.account, m->acct.name, sizeof(ev.account));
+	fg_strlcpy(ev.rule, m->hold_rule, sizeof(ev.rule));
+	fg_strlcpy(ev.action, "held", sizeof(ev.action));
+	fg_stats_event(e->stats, &ev);
+}
+
+/* Local mail over a limit with local_action tempfail: nothing is charged
+ * (pickup presents the same message again and again). */
+void
+fg_msg_refuse(struct fg_msg *m, struct fg_engine *e, uint32_t now)
+{
+	if (m->ndom > 0)
+		fg_stats_count(e->stats, now, m->acct.name, NULL, FG_ST_DEFERRED,
+		    (uint32_t)m->ndom);
 	fg_msg_abort(m, e);
 }
 

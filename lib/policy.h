@@ -54,16 +54,20 @@ struct fg_msg {
 	size_t npaid;
 	char **dom;			/* accepted recipients' domains */
 	size_t ndom, domcap;
+	int local;			/* submitted on this host (sendmail, pickup) */
 	int hold;
+	int tempfail;			/* local mail over a limit, local_action tempfail */
 	char hold_rule[FG_NAME_MAX + 1];
 	char tag[256];			/* rules to name in X-Floodgate */
 };
 
 void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
-    const char *client, const char *login, const char *sender);
+    const char *client, const char *login, const char *sender, int local);
 void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v);
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);
+void fg_msg_refuse(struct fg_msg *m, struct fg_engine *e, uint32_t now);
+void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
 size_t fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,

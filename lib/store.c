@@ -24,6 +24,7 @@ enum stmt {
 	ST_WIN_DEL,
 	ST_STAT_ADD,
 	ST_EVENT_ADD,
+	ST_HELD_ADD,
 	ST_N
 };
 
@@ -43,6 +44,8 @@ static const char *const sql[ST_N] = {
 	[ST_EVENT_ADD] = "INSERT INTO events (time, session, queue_id, "
 	    "account, rule, destination, action, used, lim, retry) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_HELD_ADD] = "INSERT OR IGNORE INTO held (queue_id, time, account, "
+	    "rule, recipients) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 /* Migrations, one per schema version; user_version says how far a file is. */
@@ -65,6 +68,11 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"  used INTEGER, lim INTEGER, retry INTEGER);"
 	"CREATE INDEX events_time ON events (time);"
 	"CREATE INDEX events_account ON events (account, time);",
+	/* 2: held messages (the MTA keeps no reason for them). */
+	"CREATE TABLE held ("
+	"  queue_id TEXT PRIMARY KEY, time INTEGER NOT NULL,"
+	"  account TEXT NOT NULL, rule TEXT NOT NULL,"
+	"  recipients INTEGER NOT NULL, released INTEGER);",
 };
 
 struct fg_store {
@@ -74,6 +82,16 @@ struct fg_store {
 };
 
 static int migrate(struct fg_store *s, char *err, size_t errlen);
+static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len);
+
+/* A text column into a fixed buffer; NULL leaves it empty. */
+static void
+col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
+{
+	const char *v = (const char *)sqlite3_column_text(st, col);
+
+	fg_strlcpy(dst, v != NULL ? v : "", len);
+}
 static int step(struct fg_store *s, enum stmt k);
 
 static int
@@ -332,6 +350,18 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 		sqlite3_bind_int64(q, 10, ev[i].retry);
 		if (step(s, ST_EVENT_ADD) < 0)
 			goto fail;
+		/* A message put on hold also joins the held list; `used`
+		 * carries its number of recipients. */
+		if (strcmp(ev[i].action, "held") == 0 && ev[i].queue_id[0]) {
+			q = s->st[ST_HELD_ADD];
+			sqlite3_bind_text(q, 1, ev[i].queue_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, ev[i].time);
+			sqlite3_bind_text(q, 3, ev[i].account, -1, SQLITE_STATIC);
+			sqlite3_bind_text(q, 4, ev[i].rule, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 5, ev[i].used);
+			if (step(s, ST_HELD_ADD) < 0)
+				goto fail;
+		}
 	}
 	if (step(s, ST_COMMIT) < 0)
 		goto fail;
@@ -451,23 +481,62 @@ fg_store_events(struct fg_store *s, const char *account, int limit,
 		return -1;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < (size_t)limit) {
-		const char *v;
-
 		ev[n].time = (uint32_t)sqlite3_column_int64(st, 0);
-		if ((v = (const char *)sqlite3_column_text(st, 1)) != NULL)
-			fg_strlcpy(ev[n].session, v, sizeof(ev[n].session));
-		if ((v = (const char *)sqlite3_column_text(st, 2)) != NULL)
-			fg_strlcpy(ev[n].queue_id, v, sizeof(ev[n].queue_id));
-		if ((v = (const char *)sqlite3_column_text(st, 3)) != NULL)
-			fg_strlcpy(ev[n].rule, v, sizeof(ev[n].rule));
-		if ((v = (const char *)sqlite3_column_text(st, 4)) != NULL)
-			fg_strlcpy(ev[n].dest, v, sizeof(ev[n].dest));
-		if ((v = (const char *)sqlite3_column_text(st, 5)) != NULL)
-			fg_strlcpy(ev[n].action, v, sizeof(ev[n].action));
+		col_text(st, 1, ev[n].session, sizeof(ev[n].session));
+		col_text(st, 2, ev[n].queue_id, sizeof(ev[n].queue_id));
+		col_text(st, 3, ev[n].rule, sizeof(ev[n].rule));
+		col_text(st, 4, ev[n].dest, sizeof(ev[n].dest));
+		col_text(st, 5, ev[n].action, sizeof(ev[n].action));
 		ev[n].used = (uint32_t)sqlite3_column_int64(st, 6);
 		ev[n].limit = (uint32_t)sqlite3_column_int64(st, 7);
 		ev[n].retry = (uint32_t)sqlite3_column_int64(st, 8);
 		fg_strlcpy(ev[n].account, account, sizeof(ev[n].account));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		free(ev);
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	*out = ev;
+	*nout = n;
+	return 0;
+}
+
+/* Messages on hold, oldest first. */
+int
+fg_store_held(struct fg_store *s, struct fg_event **out, size_t *nout,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	struct fg_event *ev = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*nout = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT queue_id, time, account, rule, "
+	    "recipients FROM held WHERE released IS NULL ORDER BY time, queue_id",
+	    -1, &st, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			void *p = realloc(ev, (cap ? cap * 2 : 64) * sizeof(*ev));
+
+			if (p == NULL)
+				break;
+			ev = p;
+			cap = cap ? cap * 2 : 64;
+		}
+		memset(&ev[n], 0, sizeof(ev[n]));
+		col_text(st, 0, ev[n].queue_id, sizeof(ev[n].queue_id));
+		ev[n].time = (uint32_t)sqlite3_column_int64(st, 1);
+		col_text(st, 2, ev[n].account, sizeof(ev[n].account));
+		col_text(st, 3, ev[n].rule, sizeof(ev[n].rule));
+		ev[n].used = (uint32_t)sqlite3_column_int64(st, 4);
 		n++;
 	}
 	sqlite3_finalize(st);

@@ -12,7 +12,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	1
+#define FG_SCHEMA_VERSION	2
 
 struct fg_store;
 
@@ -36,5 +36,7 @@ int fg_store_top(struct fg_store *s, const char *by, uint32_t since,
     size_t errlen);
 int fg_store_events(struct fg_store *s, const char *account, int limit,
     struct fg_event **out, size_t *nout, char *err, size_t errlen);
+int fg_store_held(struct fg_store *s, struct fg_event **out, size_t *nout,
+    char *err, size_t errlen);
 
 #endif

@@ -99,7 +99,8 @@ fg_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 		return SMFIS_CONTINUE;
 	}
 	/* {auth_authen} is the SASL login, i the queue ID. */
-	smfi_setsymlist(ctx, SMFIM_ENVFROM, "i {auth_authen} {client_addr}");
+	smfi_setsymlist(ctx, SMFIM_ENVFROM,
+	    "i {auth_authen} {client_addr} {daemon_port}");
 	smfi_setsymlist(ctx, SMFIM_ENVRCPT, "i");
 	smfi_setsymlist(ctx, SMFIM_EOM, "i");
 	return SMFIS_CONTINUE;
@@ -136,7 +137,7 @@ fg_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct session *s = session_get(ctx);
 	struct fg_config *cfg;
-	const char *addr;
+	const char *addr, *port;
 
 	if (s == NULL)
 		return SMFIS_TEMPFAIL;
@@ -150,10 +151,16 @@ fg_envfrom(SMFICTX *ctx, char **argv)
 		    "floodgate: state store unavailable, try again later");
 		return SMFIS_TEMPFAIL;
 	}
-	/* A MAIL without an address is the null sender to floodgate. */
+	/*
+	 * Local submission (sendmail(1), pickup) reaches non_smtpd_milters
+	 * with {daemon_port} 0; smtpd always has its listening port. A MAIL
+	 * without an address is the null sender to floodgate.
+	 */
+	port = smfi_getsymval(ctx, "{daemon_port}");
 	fg_msg_begin(&s->msg, cfg, s->id, s->client,
 	    smfi_getsymval(ctx, "{auth_authen}"),
-	    argv != NULL && argv[0] != NULL ? argv[0] : "");
+	    argv != NULL && argv[0] != NULL ? argv[0] : "",
+	    port != NULL && strcmp(port, "0") == 0);
 	fg_config_unref(cfg);
 	if (s->msg.capcount == NULL) {
 		fg_msg_abort(&s->msg, &fgd.engine);
@@ -195,6 +202,18 @@ fg_eom(SMFICTX *ctx)
 		snprintf(val, sizeof(val), "over %s", s->msg.tag);
 		smfi_addheader(ctx, "X-Floodgate", val);
 	}
+	if (s->msg.tempfail) {
+		char text[160];
+
+		fg_log_notice("session=%s qid=%s account=%s rule=%s action=defer-local recipients=%zu",
+		    s->id, s->msg.queue_id, s->msg.acct.name, s->msg.hold_rule,
+		    s->msg.ndom);
+		snprintf(text, sizeof(text), "floodgate: over %s, try again later",
+		    s->msg.hold_rule);
+		fg_msg_refuse(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+		smfi_setreply(ctx, "451", "4.7.1", text);
+		return SMFIS_TEMPFAIL;
+	}
 	if (s->msg.hold) {
 		char why[128];
 
@@ -208,9 +227,10 @@ fg_eom(SMFICTX *ctx)
 			    "floodgate: over limit, try again later");
 			return SMFIS_TEMPFAIL;
 		}
-		fg_log_notice("session=%s qid=%s account=%s rule=%s action=hold recipients=%zu",
+		fg_log_notice("session=%s qid=%s account=%s rule=%s action=held recipients=%zu",
 		    s->id, s->msg.queue_id, s->msg.acct.name,
 		    s->msg.hold_rule, s->msg.ndom);
+		fg_msg_held(&s->msg, &fgd.engine, (uint32_t)time(NULL));
 	}
 	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
 	return SMFIS_CONTINUE;

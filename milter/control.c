@@ -264,6 +264,10 @@ dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_inspect_show(&in, req, o);
 	} else if (strcmp(req->verb, "explain") == 0)
 		fg_inspect_explain(&in, req, o);
+	else if (strcmp(req->verb, "held") == 0) {
+		fg_service_flush();
+		fg_inspect_held(&in, req, o);
+	}
 	else if (strcmp(req->verb, "reset") == 0)
 		reset_cmd(req, o);
 	else if (strcmp(req->verb, "reload") == 0) {
@@ -275,7 +279,7 @@ dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
 			fg_ctl_error(o, "reload: %s has errors; the running configuration is kept (see the log)",
 			    fgd.cfg->path);
 	} else
-		fg_ctl_error(o, "\"%s\": unknown command; expected status, top, show, explain, reset or reload",
+		fg_ctl_error(o, "\"%s\": unknown command; expected status, top, show, explain, held, reset or reload",
 		    req->verb);
 }
 

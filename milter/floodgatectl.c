@@ -47,6 +47,7 @@ usage(void)
 	    "                                  who sent most, who was refused most\n"
 	    "  show ACCOUNT                    every rule for ACCOUNT, used/limit, recent refusals\n"
 	    "  explain ACCOUNT RECIPIENT [IP]  would a message pass now? (charges nothing)\n"
+	    "  held                            messages on hold: queue ID, account, rule, age\n"
 	    "  reset ACCOUNT [RULE]            forget what ACCOUNT sent (all rules, or one)\n"
 	    "  reload                          reload the configuration (like SIGUSR1)\n"
 	    "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n",
@@ -143,6 +144,8 @@ offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 		fg_inspect_show(&in, req, &o);
 	else if (strcmp(req->verb, "explain") == 0)
 		fg_inspect_explain(&in, req, &o);
+	else if (strcmp(req->verb, "held") == 0)
+		fg_inspect_held(&in, req, &o);
 	else
 		fg_ctl_error(&o, "\"%s\": unknown command", req->verb);
 	fg_limiter_free(in.limiter);
@@ -211,7 +214,8 @@ humanize(struct rec *r, char **owned, int *nowned)
 			localtime_r(&t, &tm);
 			strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
 		} else if (strcmp(r->key[j], "uptime") == 0 ||
-		    strcmp(r->key[j], "retry") == 0) {
+		    strcmp(r->key[j], "retry") == 0 ||
+		    strcmp(r->key[j], "age") == 0) {
 			if (v == 0)
 				fg_strlcpy(buf, "-", sizeof(buf));
 			else

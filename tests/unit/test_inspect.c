@@ -81,7 +81,7 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@docomo.ne.jp");
 	assert_non_null(strstr(out, "verdict=pass"));
 	free(out);
-	fg_msg_begin(&m, in.cfg, "s", "", "t1", "<a@b.example>");
+	fg_msg_begin(&m, in.cfg, "s", "", "t1", "<a@b.example>", 0);
 	for (i = 0; i < 5; i++)
 		fg_msg_rcpt(&m, &eng, "<r@docomo.ne.jp>", in.now, &v);
 	fg_msg_commit(&m, &eng, in.now);

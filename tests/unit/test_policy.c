@@ -50,7 +50,7 @@ message(struct fg_config *c, const char *sender, const char *dom, int n,
 	char rcpt[128];
 	int i, refused = 0;
 
-	fg_msg_begin(&m, c, "s1", "192.0.2.1", NULL, sender);
+	fg_msg_begin(&m, c, "s1", "192.0.2.1", NULL, sender, 0);
 	for (i = 0; i < n; i++) {
 		snprintf(rcpt, sizeof(rcpt), "<u%d@%s>", i, dom);
 		fg_msg_rcpt(&m, &eng, rcpt, now, &v);
@@ -161,7 +161,7 @@ test_abort_releases(void **state)
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
-		fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+		fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
 		fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 		fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
 		fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
@@ -183,7 +183,7 @@ test_hold_and_tag(void **state)
 	uint64_t tot[FG_ST_N];
 
 	(void)state;
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	assert_false(m.hold);
@@ -195,7 +195,7 @@ test_hold_and_tag(void **state)
 	fg_stats_totals(eng.stats, tot, NULL);
 	assert_int_equal(tot[FG_ST_HELD], 2);
 	/* Held mail is charged when released, not now: the budget is intact. */
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
 	assert_false(m.hold);
 	fg_msg_rcpt(&m, &eng, "<r4@example.com>", T0, &v);
@@ -204,7 +204,7 @@ test_hold_and_tag(void **state)
 	fg_config_unref(c);
 
 	c = load("limit t per account 1/1h action tag\n");
-	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>");
+	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_string_equal(m.tag, "");
 	fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
@@ -226,7 +226,7 @@ test_hostile_recipients(void **state)
 	(void)state;
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>");
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, big, T0, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	fg_msg_rcpt(&m, &eng, "<\"unterminated@docomo.ne.jp>", T0, &v);
@@ -237,6 +237,51 @@ test_hostile_recipients(void **state)
 	fg_msg_rcpt(&m, &eng, "<z@DoCoMo.ne.jp>", T0, &v);
 	assert_int_equal(v.smtp, FG_TEMPFAIL);	/* case variants count as one domain */
 	fg_msg_commit(&m, &eng, T0);
+	fg_config_unref(c);
+}
+
+static void
+test_local_mail(void **state)
+{
+	struct fg_config *c = load("group carriers docomo.ne.jp\n"
+	    "limit h per account 2/1h\ncap fan to @carriers 1\n");
+	struct fg_msg m;
+	struct fg_verdict v;
+	uint64_t tot[FG_ST_N], before;
+	int i;
+
+	(void)state;
+	fg_stats_totals(eng.stats, tot, NULL);
+	before = tot[FG_ST_HELD];
+	/* Never refused per recipient; over the limit, the message is held. */
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "www@x.example", 1);
+	for (i = 0; i < 3; i++) {
+		fg_msg_rcpt(&m, &eng, "r@docomo.ne.jp", T0, &v);
+		assert_int_equal(v.smtp, FG_CONTINUE);	/* no cap either */
+	}
+	assert_true(m.hold);
+	assert_false(m.tempfail);
+	assert_string_equal(m.hold_rule, "h");
+	fg_msg_commit(&m, &eng, T0);
+	fg_stats_totals(eng.stats, tot, NULL);
+	assert_int_equal(tot[FG_ST_HELD] - before, 3);
+	/* Held: nothing charged, the budget is whole. */
+	assert_int_equal(message(c, "<www@x.example>", "example.com", 2, T0, NULL), 0);
+	fg_config_unref(c);
+
+	/* local_action tempfail: decided at the end, charged nothing, however
+	 * often pickup presents it again. */
+	c = load("local_action tempfail\nlimit h per account 1/1h\n");
+	for (i = 0; i < 5; i++) {
+		fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "cron@y.example", 1);
+		fg_msg_rcpt(&m, &eng, "a@example.com", T0, &v);
+		fg_msg_rcpt(&m, &eng, "b@example.com", T0, &v);
+		assert_int_equal(v.smtp, FG_CONTINUE);
+		assert_true(m.tempfail);
+		assert_false(m.hold);
+		fg_msg_refuse(&m, &eng, T0);
+	}
+	assert_int_equal(message(c, "<cron@y.example>", "example.com", 1, T0, NULL), 0);
 	fg_config_unref(c);
 }
 
@@ -252,6 +297,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_abort_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_recipients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_mail, setup, teardown),
 	};
 	int rc;
 

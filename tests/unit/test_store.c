@@ -153,12 +153,49 @@ test_errors(void **state)
 	assert_true(err[0] != '\0');
 }
 
+/* A file written by an older floodgate is migrated in place, data kept. */
+static void
+test_migration(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *st;
+	sqlite3 *db;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "CREATE TABLE windows (rule TEXT NOT NULL, key TEXT NOT NULL,"
+	    " period INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	    " slots BLOB NOT NULL, PRIMARY KEY (rule, key)) WITHOUT ROWID;"
+	    "CREATE TABLE stats (hour INTEGER NOT NULL, kind TEXT NOT NULL,"
+	    " name TEXT NOT NULL, accepted INTEGER NOT NULL DEFAULT 0,"
+	    " deferred INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,"
+	    " held INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (hour, kind, name)) WITHOUT ROWID;"
+	    "CREATE TABLE events (id INTEGER PRIMARY KEY, time INTEGER NOT NULL,"
+	    " session TEXT, queue_id TEXT, account TEXT NOT NULL, rule TEXT NOT NULL,"
+	    " destination TEXT, action TEXT NOT NULL, used INTEGER, lim INTEGER, retry INTEGER);"
+	    "INSERT INTO stats VALUES (1800000000, 'account', 'old', 5, 0, 0, 0);"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	/* Read-only (floodgatectl) does not migrate: it says why. */
+	assert_null(fg_store_open(path, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "schema version 1, expected"));
+	st = fg_store_open(path, 0, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("%s", err);
+	fg_store_close(st);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	assert_int_equal(query("SELECT count(*) FROM held"), 0);
+	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'old'"), 5);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,72 @@
+#!/bin/bash
+# Local mail through non_smtpd_milters (sendmail(1) -> pickup -> cleanup):
+# told apart from SMTP mail by {daemon_port} 0 and decided at the end of
+# the message. Over a limit it is held (Postfix's hold queue, listed by
+# floodgatectl held) and charges nothing; with local_action tempfail it
+# stays in maildrop, and pickup's retries charge nothing either.
+. "$(dirname "$0")/lib.sh"
+setup
+cat >> "$T/etc/main.cf" <<EOT
+non_smtpd_milters = unix:$T/fg/milter.sock
+EOT
+touch -d '-10 seconds' "$T/etc/main.cf"
+cat > "$T/accounts" <<EOT
+shop.example  shop
+EOT
+write_conf <<EOT
+account_map $T/accounts
+limit tenant-hour per account 3/1h
+EOT
+start_floodgate
+start_postfix
+
+local_send() {	# local_send FROM TO...
+	local from=$1
+	shift
+	printf 'Subject: local\n\nfrom a script\n' | sendmail -C "$T/etc" -f "$from" "$@"
+}
+held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
+maildrop_files() { find "$T/spool/maildrop" -type f 2>/dev/null | wc -l; }
+
+for i in 1 2 3 4 5; do
+	local_send www@shop.example "r$i@example.com"
+done
+for i in $(seq 1 50); do [ "$(held_files)" -ge 2 ] && break; sleep 0.1; done
+drain
+expect_eq "sink: the first 3 local messages" "$(sink_count '@example\.com')" 3
+expect_eq "Postfix's hold queue: the other 2" "$(held_files)" 2
+expect_eq "log: held, per message" "$(log_count 'account=shop rule=tenant-hour action=held recipients=1')" 2
+expect_eq "SMTP-only replies never reached local mail" "$(grep -c "can't reject recipient" "$T/maillog")" 0
+ctl held > "$T/held"
+expect_eq "floodgatectl held: 2 messages" "$(grep -c "^[0-9A-F]\{8,\} *shop *tenant-hour" "$T/held")" 2
+for q in $(awk 'NR > 1 {print $1}' "$T/held"); do
+	[ -f "$T/spool/hold/$q" ] && ok "held $q is in Postfix's hold queue" || fail "$q not on hold"
+done
+ctl show shop > "$T/show"
+expect_eq "held mail charged nothing" "$(awk '$1 == "tenant-hour" {print $5}' "$T/show")" 3
+
+# SMTP mail of the same tenant is still refused per recipient.
+send "$T/s1" $SMTP_PORT news@shop.example "$(rcpts s example.org 2)"
+expect_eq "SMTP: deferred per recipient" "$(count_replies "$T/s1" 451)" 2
+
+stop_floodgate
+sed -i '1a local_action tempfail' "$T/floodgate.conf"
+start_floodgate 2
+local_send cron@shop.example t1@example.com
+for i in $(seq 1 50); do [ "$(log_count 'action=defer-local')" -ge 1 ] && break; sleep 0.1; done
+expect_eq "tempfail: refused at the end of the message" "$(log_count 'account=shop rule=tenant-hour action=defer-local recipients=1')" 1
+expect_eq "tempfail: the message stays in maildrop" "$(maildrop_files)" 1
+# Any other submission makes pickup present it again, under a new ID.
+local_send other@elsewhere.example o1@example.net
+local_send other@elsewhere.example o2@example.net
+for i in $(seq 1 50); do [ "$(log_count 'action=defer-local recipients')" -ge 2 ] && break; sleep 0.1; done
+[ "$(log_count 'action=defer-local recipients')" -ge 2 ] && ok "tempfail: presented again by pickup" || fail "no retry seen"
+ctl show shop > "$T/show2"
+expect_eq "tempfail: retries charged nothing" "$(awk '$1 == "tenant-hour" {print $5}' "$T/show2")" 3
+ctl reset shop > /dev/null
+local_send other@elsewhere.example o3@example.net
+for i in $(seq 1 50); do [ "$(maildrop_files)" -eq 0 ] && break; sleep 0.1; done
+drain
+expect_eq "after reset: the deferred message is delivered" "$(sink_count 't1@example\.com')" 1
+expect_eq "nothing lost: 3 + 1 + 3 others at the sink, 2 on hold" "$(sink_count).$(held_files)" 7.2
+finish
