@@ -109,7 +109,10 @@ install: all
 	install -m 0644 conf/floodgate.conf.5 $(DESTDIR)$(mandir)/man5/
 	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g; s|@DOCDIR@|$(docdir)|g' \
 	    systemd/floodgate.service.in > $(DESTDIR)$(unitdir)/floodgate.service
-	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service
+	sed 's|@SBINDIR@|$(sbindir)|g; s|@SYSCONFDIR@|$(sysconfdir)|g; s|@DOCDIR@|$(docdir)|g' \
+	    systemd/floodgate-release.service.in > $(DESTDIR)$(unitdir)/floodgate-release.service
+	install -m 0644 systemd/floodgate-release.timer $(DESTDIR)$(unitdir)/floodgate-release.timer
+	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service $(DESTDIR)$(unitdir)/floodgate-release.service
 	install -m 0644 systemd/floodgate.sysusers $(DESTDIR)$(sysusersdir)/floodgate.conf
 	install -m 0644 systemd/floodgate.tmpfiles $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 

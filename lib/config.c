@@ -31,7 +31,8 @@ struct parser {
 	int nerr;
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
-	    seen_map, seen_mode, seen_store, seen_metrics, seen_local;
+	    seen_map, seen_mode, seen_store, seen_metrics, seen_local,
+	    seen_postfix;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -999,6 +1000,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->listen = fg_strdup(FG_DEFAULT_LISTEN);
 	c->control = fg_strdup(FG_DEFAULT_CONTROL);
 	c->database = fg_strdup(FG_DEFAULT_DATABASE);
+	c->postfix_config = fg_strdup(FG_DEFAULT_POSTFIX);
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
 	c->source[2] = FG_SRC_CLIENT;
@@ -1045,6 +1047,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 			st_store(&p, t, nt);
 		else if (strcmp(kw, "local_action") == 0)
 			st_local(&p, t, nt);
+		else if (strcmp(kw, "postfix_config") == 0)
+			st_path(&p, t, nt, &c->postfix_config, &p.seen_postfix, 1);
 		else if (strcmp(kw, "group") == 0)
 			st_group(&p, t, nt);
 		else if (strcmp(kw, "limit") == 0)
@@ -1056,7 +1060,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, metrics, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, postfix_config, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1116,6 +1120,7 @@ config_free(struct fg_config *c)
 	free(c->user);
 	free(c->account_map);
 	free(c->metrics_host);
+	free(c->postfix_config);
 	for (i = 0; i < c->ngroup; i++) {
 		for (j = 0; j < c->group[i].n; j++)
 			free(c->group[i].dom[j]);
@@ -1228,6 +1233,7 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
 	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
+	fprintf(fp, "postfix_config  %s\n", c->postfix_config);
 	if (c->metrics_host != NULL)
 		fprintf(fp, "metrics         %s%s%s:%u\n", strchr(c->metrics_host, ':') ? "[" : "",
 		    c->metrics_host, strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);

@@ -22,6 +22,7 @@
 #define FG_DEFAULT_LISTEN	"unix:/var/spool/postfix/floodgate/milter.sock"
 #define FG_DEFAULT_CONTROL	"/run/floodgate/control.sock"
 #define FG_DEFAULT_DATABASE	"/var/lib/floodgate/floodgate.db"
+#define FG_DEFAULT_POSTFIX	"/etc/postfix"
 
 enum fg_scope {
 	FG_SCOPE_ACCOUNT,
@@ -97,6 +98,7 @@ struct fg_config {
 	time_t loaded;
 	char *listen, *control, *database, *user, *account_map;
 	char *metrics_host;		/* NULL: no metrics listener */
+	char *postfix_config;		/* for floodgatectl release */
 	unsigned metrics_port;
 	enum fg_source source[3];
 	size_t nsource;

@@ -246,7 +246,7 @@ void
 fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
 {
-	struct fg_event *ev;
+	struct fg_held_row *h;
 	size_t n, i;
 	char err[FG_ERRLEN];
 
@@ -254,7 +254,7 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "held: takes no arguments");
 		return;
 	}
-	if (in->store == NULL || fg_store_held(in->store, &ev, &n, err,
+	if (in->store == NULL || fg_store_held(in->store, &h, &n, err,
 	    sizeof(err)) < 0) {
 		fg_ctl_error(o, "held: database: %s", in->store ? err : "none");
 		return;
@@ -262,14 +262,14 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_ok(o);
 	for (i = 0; i < n; i++) {
 		fg_ctl_kv(o, "type", "held");
-		fg_ctl_kv(o, "queue_id", "%s", ev[i].queue_id);
-		fg_ctl_kv(o, "account", "%s", ev[i].account);
-		fg_ctl_kv(o, "rule", "%s", ev[i].rule);
-		fg_ctl_kv(o, "recipients", "%u", ev[i].used);
-		fg_ctl_kv(o, "time", "%u", ev[i].time);
-		fg_ctl_kv(o, "age", "%u", in->now > ev[i].time ? in->now - ev[i].time : 0);
+		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
+		fg_ctl_kv(o, "account", "%s", h[i].account);
+		fg_ctl_kv(o, "rule", "%s", h[i].rule);
+		fg_ctl_kv(o, "recipients", "%u", h[i].recipients);
+		fg_ctl_kv(o, "time", "%u", h[i].time);
+		fg_ctl_kv(o, "age", "%u", in->now > h[i].time ? in->now - h[i].time : 0);
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
-	free(ev);
+	fg_store_held_free(h, n);
 }

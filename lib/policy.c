@@ -120,6 +120,8 @@ record(struct fg_msg *m, struct fg_engine *e, uint32_t now, const char *rule,
 {
 	struct fg_event ev;
 
+	if (m->quiet)
+		return;
 	memset(&ev, 0, sizeof(ev));
 	ev.time = now;
 	ev.used = used > UINT32_MAX ? UINT32_MAX : (uint32_t)used;
@@ -396,6 +398,46 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 	fg_strlcpy(ev.rule, m->hold_rule, sizeof(ev.rule));
 	fg_strlcpy(ev.action, "held", sizeof(ev.action));
 	fg_stats_event(e->stats, &ev);
+}
+
+/*
+ * A held message, to be released now if its account's budget allows all
+ * of its recipients (one domain each in `domains`). On 0 the message is
+ * reserved: commit once the MTA has it back, abort otherwise.
+ */
+int
+fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
+    const char *account, const char *domains, uint32_t now)
+{
+	struct fg_verdict v;
+	char rcpt[FG_DOMAIN_MAX + 16];
+	const char *p = domains, *comma;
+
+	fg_msg_begin(m, cfg, "release", "", NULL, NULL, 1);
+	if (m->capcount == NULL) {
+		fg_msg_abort(m, e);
+		return -1;
+	}
+	m->quiet = 1;
+	fg_strlcpy(m->acct.name, account, sizeof(m->acct.name));
+	fg_strlcpy(m->acct.identity, account, sizeof(m->acct.identity));
+	m->exempt = 0;
+	do {
+		size_t len;
+
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len > FG_DOMAIN_MAX)
+			len = FG_DOMAIN_MAX;
+		snprintf(rcpt, sizeof(rcpt), len ? "r@%.*s" : "r", (int)len, p);
+		fg_msg_rcpt(m, e, rcpt, now, &v);
+		if (m->hold || m->tempfail || v.smtp != FG_CONTINUE) {
+			fg_msg_abort(m, e);
+			return -1;
+		}
+		p = comma ? comma + 1 : NULL;
+	} while (p != NULL);
+	return 0;
 }
 
 /* Local mail over a limit with local_action tempfail: nothing is charged

@@ -55,6 +55,7 @@ struct fg_msg {
 	char **dom;			/* accepted recipients' domains */
 	size_t ndom, domcap;
 	int local;			/* submitted on this host (sendmail, pickup) */
+	int quiet;			/* a release being planned: no log, no events */
 	int hold;
 	int tempfail;			/* local mail over a limit, local_action tempfail */
 	char hold_rule[FG_NAME_MAX + 1];
@@ -68,6 +69,9 @@ void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_refuse(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
+int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
+    struct fg_engine *e, const char *account, const char *domains,
+    uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
 size_t fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,

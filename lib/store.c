@@ -45,7 +45,7 @@ static const char *const sql[ST_N] = {
 	    "account, rule, destination, action, used, lim, retry) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[ST_HELD_ADD] = "INSERT OR IGNORE INTO held (queue_id, time, account, "
-	    "rule, recipients) VALUES (?1, ?2, ?3, ?4, ?5)",
+	    "rule, recipients, domains) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
 /* Migrations, one per schema version; user_version says how far a file is. */
@@ -72,7 +72,8 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"CREATE TABLE held ("
 	"  queue_id TEXT PRIMARY KEY, time INTEGER NOT NULL,"
 	"  account TEXT NOT NULL, rule TEXT NOT NULL,"
-	"  recipients INTEGER NOT NULL, released INTEGER);",
+	"  recipients INTEGER NOT NULL, domains TEXT NOT NULL,"
+	"  released INTEGER, outcome TEXT);",
 };
 
 struct fg_store {
@@ -350,18 +351,6 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 		sqlite3_bind_int64(q, 10, ev[i].retry);
 		if (step(s, ST_EVENT_ADD) < 0)
 			goto fail;
-		/* A message put on hold also joins the held list; `used`
-		 * carries its number of recipients. */
-		if (strcmp(ev[i].action, "held") == 0 && ev[i].queue_id[0]) {
-			q = s->st[ST_HELD_ADD];
-			sqlite3_bind_text(q, 1, ev[i].queue_id, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 2, ev[i].time);
-			sqlite3_bind_text(q, 3, ev[i].account, -1, SQLITE_STATIC);
-			sqlite3_bind_text(q, 4, ev[i].rule, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 5, ev[i].used);
-			if (step(s, ST_HELD_ADD) < 0)
-				goto fail;
-		}
 	}
 	if (step(s, ST_COMMIT) < 0)
 		goto fail;
@@ -504,48 +493,108 @@ fg_store_events(struct fg_store *s, const char *account, int limit,
 	return 0;
 }
 
+/* A message put on hold: the MTA keeps no reason, floodgate does. */
+int
+fg_store_held_add(struct fg_store *s, const struct fg_held_row *h, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *q = s->st[ST_HELD_ADD];
+
+	sqlite3_bind_text(q, 1, h->queue_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, h->time);
+	sqlite3_bind_text(q, 3, h->account, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, h->rule, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, h->recipients);
+	sqlite3_bind_text(q, 6, h->domains ? h->domains : "", -1, SQLITE_STATIC);
+	if (step(s, ST_HELD_ADD) < 0) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+/* Released (outcome "released") or gone from the hold queue ("gone"). */
+int
+fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
+    const char *outcome, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE held SET released = ?2, "
+	    "outcome = ?3 WHERE queue_id = ?1 AND released IS NULL", -1, &q,
+	    NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	sqlite3_bind_text(q, 3, outcome, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return sqlite3_changes(s->db) > 0 ? 0 : 1;
+}
+
+void
+fg_store_held_free(struct fg_held_row *h, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(h[i].domains);
+	free(h);
+}
+
 /* Messages on hold, oldest first. */
 int
-fg_store_held(struct fg_store *s, struct fg_event **out, size_t *nout,
+fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	struct fg_event *ev = NULL;
+	struct fg_held_row *h = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
 	*out = NULL;
 	*nout = 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT queue_id, time, account, rule, "
-	    "recipients FROM held WHERE released IS NULL ORDER BY time, queue_id",
-	    -1, &st, NULL) != SQLITE_OK) {
+	    "recipients, domains FROM held WHERE released IS NULL "
+	    "ORDER BY time, queue_id", -1, &st, NULL) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *d;
+
 		if (n == cap) {
-			void *p = realloc(ev, (cap ? cap * 2 : 64) * sizeof(*ev));
+			void *p = realloc(h, (cap ? cap * 2 : 64) * sizeof(*h));
 
 			if (p == NULL)
 				break;
-			ev = p;
+			h = p;
 			cap = cap ? cap * 2 : 64;
 		}
-		memset(&ev[n], 0, sizeof(ev[n]));
-		col_text(st, 0, ev[n].queue_id, sizeof(ev[n].queue_id));
-		ev[n].time = (uint32_t)sqlite3_column_int64(st, 1);
-		col_text(st, 2, ev[n].account, sizeof(ev[n].account));
-		col_text(st, 3, ev[n].rule, sizeof(ev[n].rule));
-		ev[n].used = (uint32_t)sqlite3_column_int64(st, 4);
+		memset(&h[n], 0, sizeof(h[n]));
+		col_text(st, 0, h[n].queue_id, sizeof(h[n].queue_id));
+		h[n].time = (uint32_t)sqlite3_column_int64(st, 1);
+		col_text(st, 2, h[n].account, sizeof(h[n].account));
+		col_text(st, 3, h[n].rule, sizeof(h[n].rule));
+		h[n].recipients = (uint32_t)sqlite3_column_int64(st, 4);
+		d = (const char *)sqlite3_column_text(st, 5);
+		h[n].domains = fg_strdup(d ? d : "");
 		n++;
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		free(ev);
+		fg_store_held_free(h, n);
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
 	}
-	*out = ev;
+	*out = h;
 	*nout = n;
 	return 0;
 }

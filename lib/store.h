@@ -16,6 +16,17 @@
 
 struct fg_store;
 
+/* A message on hold: its recipients' domains, one per recipient, comma
+ * separated, are what its release is charged for. */
+struct fg_held_row {
+	char queue_id[32];
+	uint32_t time;
+	char account[256];
+	char rule[65];
+	uint32_t recipients;
+	char *domains;
+};
+
 struct fg_top_row {
 	char name[256];
 	uint64_t v[FG_ST_N];	/* accepted, deferred, rejected, held */
@@ -36,7 +47,12 @@ int fg_store_top(struct fg_store *s, const char *by, uint32_t since,
     size_t errlen);
 int fg_store_events(struct fg_store *s, const char *account, int limit,
     struct fg_event **out, size_t *nout, char *err, size_t errlen);
-int fg_store_held(struct fg_store *s, struct fg_event **out, size_t *nout,
+int fg_store_held(struct fg_store *s, struct fg_held_row **out,
+    size_t *nout, char *err, size_t errlen);
+int fg_store_held_add(struct fg_store *s, const struct fg_held_row *h,
     char *err, size_t errlen);
+int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
+    const char *outcome, char *err, size_t errlen);
+void fg_store_held_free(struct fg_held_row *h, size_t n);
 
 #endif

@@ -188,6 +188,35 @@ fg_envrcpt(SMFICTX *ctx, char **argv)
 	return v.smtp == FG_REJECT ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
+/* What the release will charge: one domain per recipient. */
+static void
+held_record(struct session *s)
+{
+	struct fg_held_row h;
+	size_t i, len = 1;
+	char *d;
+
+	memset(&h, 0, sizeof(h));
+	for (i = 0; i < s->msg.ndom; i++)
+		len += strlen(s->msg.dom[i]) + 1;
+	if ((d = malloc(len)) == NULL)
+		return;
+	d[0] = '\0';
+	for (i = 0; i < s->msg.ndom; i++) {
+		if (i > 0)
+			strcat(d, ",");
+		strcat(d, s->msg.dom[i]);
+	}
+	fg_strlcpy(h.queue_id, s->msg.queue_id, sizeof(h.queue_id));
+	fg_strlcpy(h.account, s->msg.acct.name, sizeof(h.account));
+	fg_strlcpy(h.rule, s->msg.hold_rule, sizeof(h.rule));
+	h.time = (uint32_t)time(NULL);
+	h.recipients = (uint32_t)s->msg.ndom;
+	h.domains = d;
+	fg_service_held(&h);
+	free(d);
+}
+
 static sfsistat
 fg_eom(SMFICTX *ctx)
 {
@@ -231,6 +260,7 @@ fg_eom(SMFICTX *ctx)
 		    s->id, s->msg.queue_id, s->msg.acct.name,
 		    s->msg.hold_rule, s->msg.ndom);
 		fg_msg_held(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+		held_record(s);
 	}
 	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
 	return SMFIS_CONTINUE;

@@ -38,6 +38,22 @@ struct client {
 };
 
 static struct evconnlistener *listener;
+
+/*
+ * Held messages reserved for floodgatectl release: charged when it says
+ * the MTA has them back, given back when it says it failed, or when it
+ * says nothing for two minutes (it died).
+ */
+#define PLAN_TTL	120
+
+struct pending {
+	struct pending *next;
+	char qid[32];
+	time_t deadline;
+	struct fg_msg msg;
+};
+
+static struct pending *pending;
 static struct client *clients[MAX_CLIENTS];
 static char sockpath[108];
 
@@ -50,6 +66,8 @@ static void on_event(struct bufferevent *, short, void *);
 static void client_free(struct client *c);
 static void dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o);
 static void status_cmd(struct fg_ctl_out *o);
+static void release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o);
+static void release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 static void reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 
 static int
@@ -245,6 +263,141 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
+static struct pending *
+pending_find(const char *qid, struct pending ***prev)
+{
+	struct pending **pp, *p;
+
+	for (pp = &pending; (p = *pp) != NULL; pp = &p->next) {
+		if (strcmp(p->qid, qid) == 0) {
+			if (prev != NULL)
+				*prev = pp;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Give back what releases that were never confirmed had reserved. */
+void
+fg_control_tick(time_t now)
+{
+	struct pending **pp = &pending, *p;
+
+	while ((p = *pp) != NULL) {
+		if (p->deadline <= now) {
+			fg_log_warn("release: qid=%s was not confirmed within %d s; its reservation is given back",
+			    p->qid, PLAN_TTL);
+			fg_msg_abort(&p->msg, &fgd.engine);
+			*pp = p->next;
+			free(p);
+		} else
+			pp = &p->next;
+	}
+}
+
+/*
+ * release-plan [MAX]: the held messages that may go now, oldest first,
+ * each account only as far as its budget allows (an account stops at its
+ * first message that does not fit, so its mail keeps its order).
+ */
+static void
+release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_held_row *h;
+	size_t n, i, k, nblocked = 0;
+	char err[FG_ERRLEN], **blocked;
+	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
+
+	if (req->argc > 1 || (req->argc == 1 &&
+	    (fg_parse_uint(req->argv[0], 100000, &max) < 0 || max == 0))) {
+		fg_ctl_error(o, "release-plan: expected [MAX] from 1 to 100000");
+		return;
+	}
+	fg_service_flush();
+	if (fg_store_held(fgd.store, &h, &n, err, sizeof(err)) < 0) {
+		fg_ctl_error(o, "release-plan: database: %s", err);
+		return;
+	}
+	blocked = calloc(n ? n : 1, sizeof(*blocked));
+	fg_ctl_ok(o);
+	for (i = 0; i < n && planned < max && blocked != NULL; i++) {
+		struct pending *p;
+
+		if (pending_find(h[i].queue_id, NULL) != NULL)
+			continue;
+		for (k = 0; k < nblocked; k++)
+			if (strcmp(blocked[k], h[i].account) == 0)
+				break;
+		if (k < nblocked)
+			continue;
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			break;
+		if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
+		    h[i].domains, now) < 0) {
+			free(p);
+			blocked[nblocked++] = h[i].account;
+			continue;
+		}
+		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
+		p->deadline = (time_t)now + PLAN_TTL;
+		p->next = pending;
+		pending = p;
+		planned++;
+		fg_ctl_kv(o, "type", "release");
+		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
+		fg_ctl_kv(o, "account", "%s", h[i].account);
+		fg_ctl_kv(o, "recipients", "%u", h[i].recipients);
+		fg_ctl_rec_end(o);
+	}
+	fg_ctl_end(o);
+	free(blocked);
+	fg_store_held_free(h, n);
+}
+
+/* release-done QID released|failed|gone */
+static void
+release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct pending **prev = NULL, *p;
+	const char *how;
+	char err[FG_ERRLEN];
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (req->argc != 2 || (strcmp(req->argv[1], "released") &&
+	    strcmp(req->argv[1], "failed") && strcmp(req->argv[1], "gone"))) {
+		fg_ctl_error(o, "release-done: expected QUEUE-ID released|failed|gone");
+		return;
+	}
+	how = req->argv[1];
+	p = pending_find(req->argv[0], &prev);
+	if (strcmp(how, "released") == 0 && p == NULL) {
+		fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",
+		    req->argv[0]);
+		return;
+	}
+	if (p != NULL) {
+		if (strcmp(how, "released") == 0)
+			fg_msg_commit(&p->msg, &fgd.engine, now);
+		else
+			fg_msg_abort(&p->msg, &fgd.engine);
+		*prev = p->next;
+		free(p);
+	}
+	/* failed: still held, tried again next time. */
+	if (strcmp(how, "failed") != 0 &&
+	    fg_store_held_done(fgd.store, req->argv[0], now, how, err,
+	    sizeof(err)) < 0) {
+		fg_ctl_error(o, "release-done: database: %s", err);
+		return;
+	}
+	fg_log_notice("release: qid=%s %s", req->argv[0], how);
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "queue_id", "%s", req->argv[0]);
+	fg_ctl_kv(o, "result", "%s", how);
+	fg_ctl_end(o);
+}
+
 static void
 dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
@@ -267,7 +420,10 @@ dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
 	else if (strcmp(req->verb, "held") == 0) {
 		fg_service_flush();
 		fg_inspect_held(&in, req, o);
-	}
+	} else if (strcmp(req->verb, "release-plan") == 0)
+		release_plan(req, o);
+	else if (strcmp(req->verb, "release-done") == 0)
+		release_done(req, o);
 	else if (strcmp(req->verb, "reset") == 0)
 		reset_cmd(req, o);
 	else if (strcmp(req->verb, "reload") == 0) {
@@ -387,6 +543,13 @@ fg_control_stop(void)
 {
 	int i;
 
+	while (pending != NULL) {
+		struct pending *p = pending;
+
+		pending = p->next;
+		fg_msg_abort(&p->msg, &fgd.engine);
+		free(p);
+	}
 	for (i = 0; i < MAX_CLIENTS; i++)
 		if (clients[i] != NULL)
 			client_free(clients[i]);

@@ -43,10 +43,12 @@ extern struct smfiDesc fg_milter;
 int fg_service_start(void);
 void fg_service_stop(void);
 void fg_service_flush(void);
+void fg_service_held(const struct fg_held_row *h);
 struct event_base *fg_service_base(void);
 
 int fg_control_start(const char *path, char *err, size_t errlen);
 void fg_control_stop(void);
+void fg_control_tick(time_t now);
 
 struct fg_service_counters {
 	double flush_seconds, flush_max;

@@ -4,11 +4,14 @@
  * the read-only commands read the SQLite file directly and say so.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +39,7 @@ static int talk(const char *sock, const char *request, char **reply);
 static int offline(struct fg_config *cfg, struct fg_ctl_req *req,
     char **reply);
 static int render(const char *cmd, const char *source, char *reply);
+static int release(struct fg_config *cfg, const char *sock, char **reply);
 
 static void
 usage(void)
@@ -48,6 +52,7 @@ usage(void)
 	    "  show ACCOUNT                    every rule for ACCOUNT, used/limit, recent refusals\n"
 	    "  explain ACCOUNT RECIPIENT [IP]  would a message pass now? (charges nothing)\n"
 	    "  held                            messages on hold: queue ID, account, rule, age\n"
+	    "  release                         release held mail as budgets allow (root; run each minute)\n"
 	    "  reset ACCOUNT [RULE]            forget what ACCOUNT sent (all rules, or one)\n"
 	    "  reload                          reload the configuration (like SIGUSR1)\n"
 	    "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n",
@@ -347,6 +352,201 @@ render(const char *cmd, const char *source, char *reply)
 	return 0;
 }
 
+/* Runs a command quietly; its exit status, or -1. */
+static int
+run(char *const argv[])
+{
+	pid_t pid;
+	int st, fd;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* The queue IDs in Postfix's hold queue, "ID ID ... " (postqueue -j). */
+static char *
+hold_queue(const char *confdir)
+{
+	char cmd[600], line[4096], *ids = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	snprintf(cmd, sizeof(cmd), "postqueue -c '%s' -j 2>/dev/null", confdir);
+	if (strchr(confdir, '\'') != NULL || (fp = popen(cmd, "r")) == NULL)
+		return NULL;
+	ids = calloc(1, 1);
+	while (ids != NULL && fgets(line, sizeof(line), fp) != NULL) {
+		char *q = strstr(line, "\"queue_id\": \""), *e;
+
+		if (strstr(line, "\"queue_name\": \"hold\"") == NULL || q == NULL)
+			continue;
+		q += 13;
+		if ((e = strchr(q, '"')) == NULL)
+			continue;
+		*e = '\0';
+		{
+			char *n = realloc(ids, len + strlen(q) + 3);
+
+			if (n == NULL)
+				break;
+			ids = n;
+			len += (size_t)sprintf(ids + len, " %s ", q);
+		}
+	}
+	if (pclose(fp) != 0) {
+		free(ids);
+		return NULL;
+	}
+	return ids;
+}
+
+static int
+in_list(const char *ids, const char *qid)
+{
+	char pat[48];
+
+	snprintf(pat, sizeof(pat), " %s ", qid);
+	return strstr(ids, pat) != NULL;
+}
+
+/* Asks the daemon; returns its reply's records (after "ok"), or NULL. */
+static char *
+ask(const char *sock, const char *fmt, ...)
+{
+	char req[FG_CTL_MAXREQ + 2], *reply = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(req, sizeof(req) - 1, fmt, ap);
+	va_end(ap);
+	strcat(req, "\n");
+	if (talk(sock, req, &reply) < 0) {
+		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
+		    sock, strerror(errno), errno == ENOENT || errno == ECONNREFUSED ?
+		    " (release needs the daemon)" : "");
+		return NULL;
+	}
+	if (strncmp(reply, "ok\n", 3) != 0) {
+		fprintf(stderr, "floodgatectl: %s", strncmp(reply, "error ", 6) ?
+		    reply : reply + 6);
+		free(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+/* The queue ID and account of a held-message record (split in place). */
+static void
+held_fields(char *line, const char **qid, const char **acct)
+{
+	char *key[MAX_KEYS], *val[MAX_KEYS];
+	int n = fg_ctl_split(line, key, val, MAX_KEYS), i;
+
+	*qid = NULL;
+	*acct = "";
+	for (i = 0; i < n; i++) {
+		if (strcmp(key[i], "queue_id") == 0)
+			*qid = val[i];
+		else if (strcmp(key[i], "account") == 0)
+			*acct = val[i];
+	}
+}
+
+/*
+ * release: drop what left the hold queue by other hands, then release
+ * oldest first what each account's budget allows now: postsuper -H puts
+ * it back in the queue and postqueue -i delivers it at once. floodgate
+ * charges a message only once Postfix has it back.
+ */
+static int
+release(struct fg_config *cfg, const char *sock, char **reply)
+{
+	struct fg_ctl_out o = { 0 };
+	char *ids, *held, *plan, *line, *save = NULL;
+	const char *dir = cfg->postfix_config;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "floodgatectl: release must run as root (postsuper)\n");
+		return -1;
+	}
+	if ((ids = hold_queue(dir)) == NULL) {
+		fprintf(stderr, "floodgatectl: cannot list Postfix's queue (postqueue -c %s -j)\n", dir);
+		return -1;
+	}
+	if ((held = ask(sock, "floodgate/1 held")) == NULL) {
+		free(ids);
+		return -1;
+	}
+	fg_ctl_ok(&o);
+	for (line = strtok_r(held + 3, "\n", &save); line && strcmp(line, ".");
+	    line = strtok_r(NULL, "\n", &save)) {
+		const char *qid, *acct;
+		char *r;
+
+		held_fields(line, &qid, &acct);
+		if (qid == NULL || in_list(ids, qid))
+			continue;
+		/* Deleted, or released by hand: no longer floodgate's. */
+		if ((r = ask(sock, "floodgate/1 release-done %s gone", qid)) != NULL) {
+			fg_ctl_kv(&o, "queue_id", "%s", qid);
+			fg_ctl_kv(&o, "account", "%s", acct);
+			fg_ctl_kv(&o, "result", "gone from the hold queue");
+			fg_ctl_rec_end(&o);
+			free(r);
+		}
+	}
+	free(held);
+	if ((plan = ask(sock, "floodgate/1 release-plan")) == NULL) {
+		free(ids);
+		fg_ctl_out_free(&o);
+		return -1;
+	}
+	save = NULL;
+	for (line = strtok_r(plan + 3, "\n", &save); line && strcmp(line, ".");
+	    line = strtok_r(NULL, "\n", &save)) {
+		const char *qid, *acct;
+		char *r;
+		int ok;
+
+		held_fields(line, &qid, &acct);
+		if (qid == NULL)
+			continue;
+		{
+			char *su[] = { "postsuper", "-c", (char *)dir, "-H",
+			    (char *)qid, NULL };
+			char *pq[] = { "postqueue", "-c", (char *)dir, "-i",
+			    (char *)qid, NULL };
+
+			ok = in_list(ids, qid) && run(su) == 0;
+			if (ok)
+				run(pq);	/* now rather than at the next queue run */
+		}
+		r = ask(sock, "floodgate/1 release-done %s %s", qid,
+		    ok ? "released" : "failed");
+		free(r);
+		fg_ctl_kv(&o, "queue_id", "%s", qid);
+		fg_ctl_kv(&o, "account", "%s", acct);
+		fg_ctl_kv(&o, "result", "%s", ok ? "released" : "failed, still held");
+		fg_ctl_rec_end(&o);
+	}
+	free(plan);
+	free(ids);
+	fg_ctl_end(&o);
+	*reply = o.buf;
+	return o.buf != NULL ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -417,7 +617,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	strcat(request, "\n");
-	if (talk(sock, request, &reply) == 0) {
+	if (strcmp(req.verb, "release") == 0) {
+		rc = release(cfg, sock, &reply) < 0 ? 1 : render("release", "daemon", reply);
+	} else if (talk(sock, request, &reply) == 0) {
 		rc = render(req.verb, "daemon", reply);
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {
 		rc = offline(cfg, &req, &reply) < 0 ? 1 : render(req.verb, "database", reply);

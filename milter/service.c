@@ -33,6 +33,66 @@ static struct fg_entry_copy *retry_copy;	/* state the store refused */
 static size_t nretry_copy;
 static struct fg_service_counters counters;
 
+static void store_failed(const char *what, const char *err);
+
+/* Messages put on hold, from the milter threads, for the next flush. */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fg_held_row *held;
+static size_t nheld, heldcap;
+
+void
+fg_service_held(const struct fg_held_row *h)
+{
+	pthread_mutex_lock(&held_lock);
+	if (nheld == heldcap) {
+		size_t cap = heldcap ? heldcap * 2 : 16;
+		void *p = realloc(held, cap * sizeof(*held));
+
+		if (p == NULL) {
+			pthread_mutex_unlock(&held_lock);
+			fg_log_err("qid=%s: held, but out of memory to record it",
+			    h->queue_id);
+			return;
+		}
+		held = p;
+		heldcap = cap;
+	}
+	held[nheld] = *h;
+	held[nheld].domains = fg_strdup(h->domains ? h->domains : "");
+	nheld++;
+	pthread_mutex_unlock(&held_lock);
+}
+
+static void
+flush_held(void)
+{
+	struct fg_held_row *h;
+	size_t n, i, done = 0;
+	char err[FG_ERRLEN];
+
+	pthread_mutex_lock(&held_lock);
+	h = held;
+	n = nheld;
+	held = NULL;
+	nheld = heldcap = 0;
+	pthread_mutex_unlock(&held_lock);
+	for (i = 0; i < n; i++, done++)
+		if (fg_store_held_add(fgd.store, &h[i], err, sizeof(err)) < 0)
+			break;
+	if (done < n) {
+		store_failed("held list", err);
+		/* Keep the rest for the next try. */
+		for (i = done; i < n; i++) {
+			fg_service_held(&h[i]);
+			free(h[i].domains);
+		}
+		for (i = 0; i < done; i++)
+			free(h[i].domains);
+		free(h);
+		return;
+	}
+	fg_store_held_free(h, n);
+}
 void
 fg_service_counters(struct fg_service_counters *out)
 {
@@ -107,6 +167,7 @@ flush(void)
 
 	if (fgd.store == NULL)
 		return;
+	flush_held();
 	fg_table_drain(fgd.table, now, &c, &n);
 	fg_stats_drain(fgd.engine.stats, &rows, &nrows, &ev, &nev);
 	if (nretry_copy > 0) {
@@ -194,6 +255,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	wake_listener();
+	fg_control_tick(now);
 	flush();
 	if (now - last_sweep >= SWEEP_EVERY) {
 		size_t freed = fg_table_sweep(fgd.table, (uint32_t)now);

@@ -11,6 +11,7 @@ make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" docd
 expect_eq "make install" $? 0
 for f in sbin/floodgate etc/floodgate/floodgate.conf etc/floodgate/accounts \
     unit/floodgate.service sysusers/floodgate.conf tmpfiles/floodgate.conf doc/README.md \
+    unit/floodgate-release.service unit/floodgate-release.timer \
     sbin/floodgatectl man/man8/floodgate.8 man/man8/floodgatectl.8 man/man5/floodgate.conf.5; do
 	[ -e "$P/$f" ] && ok "installed $f" || fail "missing $f"
 done
@@ -39,6 +40,8 @@ make -s -C "$TOP" install DESTDIR="$T/stage" >"$T/make2.log" 2>&1
 if command -v systemd-analyze >/dev/null; then
 	out=$(systemd-analyze verify "$P/unit/floodgate.service" 2>&1)
 	expect_eq "systemd-analyze verify finds nothing" "$out" ""
+	out=$(systemd-analyze verify "$P/unit/floodgate-release.service" "$P/unit/floodgate-release.timer" 2>&1)
+	expect_eq "the release service and timer verify" "$out" ""
 else
 	say "systemd-analyze not available: unit not verified"
 fi

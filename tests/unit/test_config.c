@@ -30,6 +30,7 @@ test_every_statement(void **state)
 	    "on_store_error tempfail\n"
 	    "metrics [::1]:9465\n"
 	    "local_action tempfail\n"
+	    "postfix_config /etc/postfix-out\n"
 	    "group carriers docomo.ne.jp  *.vodafone.ne.jp\n"
 	    "group carriers EZweb.ne.jp.\n"
 	    "limit burst per account 30/1m\n"
@@ -57,6 +58,7 @@ test_every_statement(void **state)
 	assert_true(c->store_tempfail);
 	assert_string_equal(c->metrics_host, "::1");
 	assert_true(c->local_tempfail);
+	assert_string_equal(c->postfix_config, "/etc/postfix-out");
 	assert_int_equal(c->metrics_port, 9465);
 	assert_int_equal(c->ngroup, 1);
 	assert_int_equal(c->group[0].n, 3);
@@ -135,6 +137,7 @@ test_defaults_and_refs(void **state)
 	assert_false(c->store_tempfail);
 	assert_null(c->metrics_host);
 	assert_false(c->local_tempfail);
+	assert_string_equal(c->postfix_config, FG_DEFAULT_POSTFIX);
 	fg_config_ref(c);
 	fg_config_unref(c);
 	assert_int_equal(atomic_load(&c->refs), 1);
@@ -197,6 +200,7 @@ static const struct {
 	{ "mode monitor\nmode enforce\n", ":2: mode: given twice" },
 	{ "on_store_error ignore\n", ":1: on_store_error: \"ignore\": expected continue or tempfail" },
 	{ "on_store_error continue\non_store_error tempfail\n", ":2: on_store_error: given twice" },
+	{ "postfix_config etc/postfix\n", ":1: postfix_config: \"etc/postfix\": expected an absolute path" },
 	{ "local_action bounce\n", ":1: local_action: \"bounce\": expected hold or tempfail" },
 	{ "local_action hold\nlocal_action hold\n", ":2: local_action: given twice (first on line 1)" },
 	{ "metrics\n", ":1: metrics: expected one value, HOST:PORT such as 127.0.0.1:9465" },
