@@ -1,0 +1,65 @@
+#!/bin/bash
+# Who sent local mail: with local_login_sender_maps, postdrop lets each
+# login use only its own senders, so a tenant cannot send under another
+# tenant's sender (Postfix refuses it, exit 75), and its own local mail
+# is charged to its own tenant through the account map.
+. "$(dirname "$0")/lib.sh"
+setup
+command -v useradd >/dev/null || skip "useradd is not available"
+U1=fgtest-shop
+U2=fgtest-blog
+for u in $U1 $U2; do
+	id "$u" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin "$u"
+done
+# A non-root sendmail -C is refused unless the default main.cf lists the
+# directory in alternate_config_directories.
+MAINCF=/etc/postfix/main.cf
+created_maincf=0
+[ -e $MAINCF ] || { mkdir -p /etc/postfix; : > $MAINCF; created_maincf=1; }
+cp $MAINCF "$T/main.cf.orig"
+echo "alternate_config_directories = $T/etc" >> $MAINCF
+restore() {
+	if [ "$created_maincf" = 1 ]; then rm -f $MAINCF; else cp "$T/main.cf.orig" $MAINCF; fi
+	userdel "$U1" 2>/dev/null
+	userdel "$U2" 2>/dev/null
+	cleanup
+}
+trap restore EXIT
+
+cat >> "$T/etc/main.cf" <<EOT
+non_smtpd_milters = unix:$T/fg/milter.sock
+local_login_sender_maps = inline:{ { $U1 = @shop.example }, { $U2 = @blog.example }, { root = * } }
+EOT
+touch -d '-10 seconds' "$T/etc/main.cf"
+cat > "$T/accounts" <<EOT
+shop.example  shop
+blog.example  blog
+EOT
+write_conf <<EOT
+account_map $T/accounts
+limit tenant-hour per account 10/1h
+EOT
+start_floodgate
+start_postfix
+
+as_user() {	# as_user USER FROM TO: a tenant's script calling sendmail
+	printf 'Subject: from %s\n\nhello\n' "$1" |
+	    su -s /bin/sh "$1" -c "/usr/sbin/sendmail -C $T/etc -f $2 $3" > "$T/su.out" 2>&1
+}
+
+as_user $U2 www@shop.example victim@example.com
+expect_eq "forged sender: sendmail exits 75" $? 75
+grep -q "not authorized to use sender" "$T/su.out" && ok "Postfix says why" || fail "$(cat "$T/su.out")"
+as_user $U1 news@shop.example r1@example.com
+expect_eq "own sender: accepted" $? 0
+as_user $U2 wp@blog.example r2@example.com
+expect_eq "the other tenant's own sender: accepted" $? 0
+for i in $(seq 1 50); do [ "$(sink_count)" -ge 2 ] && break; sleep 0.1; done
+drain
+expect_eq "sink: the two legitimate messages only" "$(sink_count)" 2
+expect_eq "nothing of the forgery arrived" "$(sink_count victim)" 0
+ctl show shop > "$T/shop"
+ctl show blog > "$T/blog"
+expect_eq "shop's mail charged to shop" "$(awk '$1 == "tenant-hour" {print $5}' "$T/shop")" 1
+expect_eq "blog's mail charged to blog" "$(awk '$1 == "tenant-hour" {print $5}' "$T/blog")" 1
+finish
