@@ -68,10 +68,14 @@ need_root() {
 	command -v swaks >/dev/null || skip "swaks is not installed"
 }
 
+# A port nothing listens on, below the kernel's ephemeral range: a port
+# in that range may be held by a connection in TIME_WAIT, and bind fails.
 free_port() {
-	local p
+	local p low
+	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ -n "$low" ] && [ "$low" -gt 12000 ] || low=32768
 	while :; do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (low - 10000)))
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo $p
 			return
@@ -206,6 +210,14 @@ start_sink() {
 		    127.0.0.1:$SINK_PORT 256 &
 	fi
 	SINK_PID=$!
+	local i
+	for i in $(seq 1 50); do
+		(exec 3<>/dev/tcp/127.0.0.1/$SINK_PORT) 2>/dev/null && return 0
+		alive "$SINK_PID" || break
+		sleep 0.05
+	done
+	fail "smtp-sink did not start on port $SINK_PORT"
+	finish
 }
 
 start_postfix() {
