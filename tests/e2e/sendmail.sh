@@ -1,0 +1,107 @@
+# Sourced by the Sendmail tests: the real Sendmail 8.17 from Debian's
+# packages, unpacked into a private tree (sendmail-bin conflicts with
+# postfix, so it is never installed), listening on loopback with
+# floodgate attached and relaying everything to the sink.
+
+SMROOT=${SMROOT:-$TOP/build/sendmail-root}
+
+sendmail_fetch() {
+	[ -x "$SMROOT/usr/libexec/sendmail/sendmail" ] && [ -d "$SMROOT/usr/share/sendmail/cf" ] && return 0
+	command -v apt-get >/dev/null || return 1
+	local d
+	d=$(mktemp -d /tmp/floodgate-debs.XXXXXX)
+	chmod 777 "$d"
+	( cd "$d" && apt-get download -q sendmail-bin sendmail-base sendmail-cf libwrap0 m4 ) >/dev/null 2>&1 ||
+	    { rm -rf "$d"; return 1; }
+	mkdir -p "$SMROOT"
+	for f in "$d"/*.deb; do dpkg-deb -x "$f" "$SMROOT" || { rm -rf "$d"; return 1; }; done
+	rm -rf "$d"
+}
+
+# sendmail_setup: writes $T/sm (config, binary, preload) for port SM_PORT.
+sendmail_setup() {
+	SM_PORT=$(free_port)
+	mkdir -p "$T/sm" "$T/smq"
+	chmod 700 "$T/smq"
+	cp "$SMROOT/usr/libexec/sendmail/sendmail" "$T/sm/sendmail"
+	chmod 755 "$T/sm/sendmail"	# not setgid: the loader must honour LD_*
+	# When gethostname() has no dot sendmail sleeps 60 s at start.
+	cat > "$T/sm/host.c" <<'EOC'
+#include <string.h>
+#include <unistd.h>
+int gethostname(char *name, size_t len)
+{
+	const char *h = "mta.floodgate.test";
+	if (len <= strlen(h))
+		return -1;
+	strcpy(name, h);
+	return 0;
+}
+EOC
+	cc -shared -fPIC -o "$T/sm/host.so" "$T/sm/host.c" || return 1
+	printf 'hosts files\npasswd files\naliases files\n' > "$T/sm/service.switch"
+	printf 'postmaster: root\n' > "$T/sm/aliases"
+	: > "$T/sm/statistics"
+	: > "$T/sm/helpfile"
+	local cf=$SMROOT/usr/share/sendmail/cf
+	cat > "$T/sm/test.mc" <<EOM
+divert(-1)
+divert(0)dnl
+OSTYPE(\`linux')dnl
+define(\`confDOMAIN_NAME', \`mta.floodgate.test')dnl
+define(\`QUEUE_DIR', \`$T/smq')dnl
+define(\`MAIL_SETTINGS_DIR', \`$T/sm/')dnl
+define(\`confPID_FILE', \`$T/sm/sendmail.pid')dnl
+define(\`STATUS_FILE', \`$T/sm/statistics')dnl
+define(\`HELP_FILE', \`$T/sm/helpfile')dnl
+define(\`ALIAS_FILE', \`$T/sm/aliases')dnl
+define(\`confSERVICE_SWITCH_FILE', \`$T/sm/service.switch')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
+define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confBIND_OPTS', \`-DNSRCH -DEFNAMES')dnl
+define(\`SMART_HOST', \`esmtp:[127.0.0.1]')dnl
+define(\`MAIL_HUB', \`esmtp:[127.0.0.1]')dnl
+define(\`LOCAL_RELAY', \`esmtp:[127.0.0.1]')dnl
+define(\`ESMTP_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
+define(\`SMTP_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
+define(\`SMTP8_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
+define(\`DSMTP_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
+define(\`RELAY_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
+FEATURE(\`no_default_msa')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`accept_unresolvable_domains')dnl
+DAEMON_OPTIONS(\`Family=inet, Addr=127.0.0.1, Port=$SM_PORT, Name=MTA')dnl
+INPUT_MAIL_FILTER(\`floodgate', \`S=unix:$T/fg/milter.sock, F=T, T=S:10s;R:10s;E:30s')dnl
+define(\`confMILTER_MACROS_CONNECT', \`j, {daemon_name}, {client_addr}')dnl
+define(\`confMILTER_MACROS_ENVFROM', \`i, {auth_authen}, {client_addr}, {daemon_port}')dnl
+define(\`confMILTER_MACROS_ENVRCPT', \`i')dnl
+define(\`confMILTER_MACROS_EOM', \`i')dnl
+MAILER(\`local')dnl
+MAILER(\`smtp')dnl
+EOM
+	local m4=m4
+	command -v m4 >/dev/null || m4=$SMROOT/usr/bin/m4
+	$m4 -D_CF_DIR_="$cf/" "$cf/m4/cf.m4" "$T/sm/test.mc" > "$T/sm/sendmail.cf" || return 1
+	sm_run -bi >/dev/null 2>&1
+	return 0
+}
+
+sm_run() {	# sm_run ARGS...: the private sendmail binary with our config
+	LD_PRELOAD="$T/sm/host.so" LD_LIBRARY_PATH="$SMROOT/usr/lib/x86_64-linux-gnu:$SMROOT/lib/x86_64-linux-gnu" \
+	    "$T/sm/sendmail" -C "$T/sm/sendmail.cf" "$@"
+}
+
+sendmail_start() {
+	sm_run -bD -q1m > "$T/sm/daemon.log" 2>&1 &
+	SM_PID=$!
+	local hex i
+	hex=$(printf '%04X' "$SM_PORT")
+	# A TCP probe would show up as a milter session: read /proc instead.
+	for i in $(seq 1 100); do
+		grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && return 0
+		alive "$SM_PID" || break
+		sleep 0.05
+	done
+	cat "$T/sm/daemon.log"
+	return 1
+}
