@@ -32,7 +32,7 @@ struct parser {
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
 	    seen_map, seen_mode, seen_store, seen_metrics, seen_local,
-	    seen_postfix;
+	    seen_postfix, seen_mta, seen_smpath, seen_smcf;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -62,6 +62,7 @@ static void st_metrics(struct parser *p, struct tok *t, int nt);
 static void st_mode(struct parser *p, struct tok *t, int nt);
 static void st_store(struct parser *p, struct tok *t, int nt);
 static void st_local(struct parser *p, struct tok *t, int nt);
+static void st_mta(struct parser *p, struct tok *t, int nt);
 static void st_group(struct parser *p, struct tok *t, int nt);
 static void st_limit(struct parser *p, struct tok *t, int nt);
 static void st_cap(struct parser *p, struct tok *t, int nt);
@@ -467,6 +468,24 @@ st_local(struct parser *p, struct tok *t, int nt)
 	}
 	p->seen_local = p->line;
 	p->c->local_tempfail = strcmp(t[1].s, "tempfail") == 0;
+}
+
+/* mta postfix|sendmail: how floodgatectl release gives held mail back. */
+static void
+st_mta(struct parser *p, struct tok *t, int nt)
+{
+	if (nt != 2 || (strcmp(t[1].s, "postfix") && strcmp(t[1].s, "sendmail"))) {
+		perr(p, "mta: %s%s%s: expected postfix or sendmail",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		    nt > 1 ? "\"" : "");
+		return;
+	}
+	if (p->seen_mta) {
+		perr(p, "mta: given twice (first on line %d)", p->seen_mta);
+		return;
+	}
+	p->seen_mta = p->line;
+	p->c->mta_sendmail = strcmp(t[1].s, "sendmail") == 0;
 }
 
 static void
@@ -1001,6 +1020,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->control = fg_strdup(FG_DEFAULT_CONTROL);
 	c->database = fg_strdup(FG_DEFAULT_DATABASE);
 	c->postfix_config = fg_strdup(FG_DEFAULT_POSTFIX);
+	c->sendmail_path = fg_strdup(FG_DEFAULT_SENDMAIL);
+	c->sendmail_config = fg_strdup(FG_DEFAULT_SENDMAIL_CF);
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
 	c->source[2] = FG_SRC_CLIENT;
@@ -1049,6 +1070,12 @@ fg_config_load(const char *path, char *err, size_t errlen)
 			st_local(&p, t, nt);
 		else if (strcmp(kw, "postfix_config") == 0)
 			st_path(&p, t, nt, &c->postfix_config, &p.seen_postfix, 1);
+		else if (strcmp(kw, "sendmail_path") == 0)
+			st_path(&p, t, nt, &c->sendmail_path, &p.seen_smpath, 1);
+		else if (strcmp(kw, "sendmail_config") == 0)
+			st_path(&p, t, nt, &c->sendmail_config, &p.seen_smcf, 1);
+		else if (strcmp(kw, "mta") == 0)
+			st_mta(&p, t, nt);
 		else if (strcmp(kw, "group") == 0)
 			st_group(&p, t, nt);
 		else if (strcmp(kw, "limit") == 0)
@@ -1060,7 +1087,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, postfix_config, metrics, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1121,6 +1148,8 @@ config_free(struct fg_config *c)
 	free(c->account_map);
 	free(c->metrics_host);
 	free(c->postfix_config);
+	free(c->sendmail_path);
+	free(c->sendmail_config);
 	for (i = 0; i < c->ngroup; i++) {
 		for (j = 0; j < c->group[i].n; j++)
 			free(c->group[i].dom[j]);
@@ -1233,7 +1262,11 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
 	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
-	fprintf(fp, "postfix_config  %s\n", c->postfix_config);
+	fprintf(fp, "mta             %s\n", c->mta_sendmail ? "sendmail" : "postfix");
+	if (c->mta_sendmail)
+		fprintf(fp, "sendmail        %s -C %s\n", c->sendmail_path, c->sendmail_config);
+	else
+		fprintf(fp, "postfix_config  %s\n", c->postfix_config);
 	if (c->metrics_host != NULL)
 		fprintf(fp, "metrics         %s%s%s:%u\n", strchr(c->metrics_host, ':') ? "[" : "",
 		    c->metrics_host, strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);

@@ -23,6 +23,8 @@
 #define FG_DEFAULT_CONTROL	"/run/floodgate/control.sock"
 #define FG_DEFAULT_DATABASE	"/var/lib/floodgate/floodgate.db"
 #define FG_DEFAULT_POSTFIX	"/etc/postfix"
+#define FG_DEFAULT_SENDMAIL	"/usr/sbin/sendmail"
+#define FG_DEFAULT_SENDMAIL_CF	"/etc/mail/sendmail.cf"
 
 enum fg_scope {
 	FG_SCOPE_ACCOUNT,
@@ -99,6 +101,8 @@ struct fg_config {
 	char *listen, *control, *database, *user, *account_map;
 	char *metrics_host;		/* NULL: no metrics listener */
 	char *postfix_config;		/* for floodgatectl release */
+	int mta_sendmail;		/* mta sendmail: release the Sendmail way */
+	char *sendmail_path, *sendmail_config;
 	unsigned metrics_port;
 	enum fg_source source[3];
 	size_t nsource;

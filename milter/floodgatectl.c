@@ -374,41 +374,102 @@ run(char *const argv[])
 	return WEXITSTATUS(st);
 }
 
-/* The queue IDs in Postfix's hold queue, "ID ID ... " (postqueue -j). */
 static char *
-hold_queue(const char *confdir)
+add_id(char *ids, size_t *len, const char *q)
 {
-	char cmd[600], line[4096], *ids = NULL;
+	char *n = realloc(ids, *len + strlen(q) + 3);
+
+	if (n == NULL) {
+		free(ids);
+		return NULL;
+	}
+	*len += (size_t)sprintf(n + *len, " %s ", q);
+	return n;
+}
+
+/*
+ * The queue IDs on hold, " ID ID ... ": Postfix's hold queue
+ * (postqueue -j), or Sendmail's quarantined queue files (-bp -qQ).
+ */
+static char *
+hold_queue(const struct fg_config *cfg)
+{
+	char cmd[1200], line[4096], *ids;
 	size_t len = 0;
 	FILE *fp;
 
-	snprintf(cmd, sizeof(cmd), "postqueue -c '%s' -j 2>/dev/null", confdir);
-	if (strchr(confdir, '\'') != NULL || (fp = popen(cmd, "r")) == NULL)
+	if (cfg->mta_sendmail)
+		snprintf(cmd, sizeof(cmd), "'%s' -C '%s' -bp -qQ 2>/dev/null",
+		    cfg->sendmail_path, cfg->sendmail_config);
+	else
+		snprintf(cmd, sizeof(cmd), "postqueue -c '%s' -j 2>/dev/null",
+		    cfg->postfix_config);
+	if (strchr(cfg->postfix_config, '\'') || strchr(cfg->sendmail_path, '\'') ||
+	    strchr(cfg->sendmail_config, '\'') || (fp = popen(cmd, "r")) == NULL)
 		return NULL;
 	ids = calloc(1, 1);
 	while (ids != NULL && fgets(line, sizeof(line), fp) != NULL) {
-		char *q = strstr(line, "\"queue_id\": \""), *e;
+		char *q, *e;
 
-		if (strstr(line, "\"queue_name\": \"hold\"") == NULL || q == NULL)
-			continue;
-		q += 13;
-		if ((e = strchr(q, '"')) == NULL)
-			continue;
-		*e = '\0';
-		{
-			char *n = realloc(ids, len + strlen(q) + 3);
-
-			if (n == NULL)
-				break;
-			ids = n;
-			len += (size_t)sprintf(ids + len, " %s ", q);
+		if (cfg->mta_sendmail) {
+			/* "ID[*X]  SIZE DATE SENDER" starts a queue entry. */
+			if (!((line[0] >= '0' && line[0] <= '9') ||
+			    (line[0] >= 'A' && line[0] <= 'Z') ||
+			    (line[0] >= 'a' && line[0] <= 'z')) ||
+			    strncmp(line, "Total", 5) == 0)
+				continue;
+			q = line;
+			for (e = q; (*e >= '0' && *e <= '9') || (*e >= 'A' &&
+			    *e <= 'Z') || (*e >= 'a' && *e <= 'z'); e++)
+				;
+			*e = '\0';
+		} else {
+			if (strstr(line, "\"queue_name\": \"hold\"") == NULL ||
+			    (q = strstr(line, "\"queue_id\": \"")) == NULL)
+				continue;
+			q += 13;
+			if ((e = strchr(q, '"')) == NULL)
+				continue;
+			*e = '\0';
 		}
+		ids = add_id(ids, &len, q);
 	}
-	if (pclose(fp) != 0) {
+	if (pclose(fp) != 0 && !cfg->mta_sendmail) {
 		free(ids);
 		return NULL;
 	}
 	return ids;
+}
+
+/* Gives a held message back to its MTA and has it delivered now. */
+static int
+release_one(const struct fg_config *cfg, const char *qid)
+{
+	char id[64];
+
+	if (cfg->mta_sendmail) {
+		char *unq[] = { cfg->sendmail_path, "-C", cfg->sendmail_config,
+		    "-Q", "-qQ", id, NULL };
+		char *run_q[] = { cfg->sendmail_path, "-C", cfg->sendmail_config,
+		    "-qf", id, NULL };
+
+		/* Without -qQ, -Q silently does nothing. */
+		snprintf(id, sizeof(id), "-qI%s", qid);
+		if (run(unq) != 0)
+			return -1;
+		run(run_q);
+		return 0;
+	} else {
+		char *su[] = { "postsuper", "-c", cfg->postfix_config, "-H",
+		    (char *)qid, NULL };
+		char *pq[] = { "postqueue", "-c", cfg->postfix_config, "-i",
+		    (char *)qid, NULL };
+
+		if (run(su) != 0)
+			return -1;
+		run(pq);	/* now rather than at the next queue run */
+		return 0;
+	}
 }
 
 static int
@@ -474,14 +535,14 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 {
 	struct fg_ctl_out o = { 0 };
 	char *ids, *held, *plan, *line, *save = NULL;
-	const char *dir = cfg->postfix_config;
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "floodgatectl: release must run as root (postsuper)\n");
+		fprintf(stderr, "floodgatectl: release must run as root\n");
 		return -1;
 	}
-	if ((ids = hold_queue(dir)) == NULL) {
-		fprintf(stderr, "floodgatectl: cannot list Postfix's queue (postqueue -c %s -j)\n", dir);
+	if ((ids = hold_queue(cfg)) == NULL) {
+		fprintf(stderr, "floodgatectl: cannot list the %s queue\n",
+		    cfg->mta_sendmail ? "Sendmail" : "Postfix");
 		return -1;
 	}
 	if ((held = ask(sock, "floodgate/1 held")) == NULL) {
@@ -522,16 +583,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		held_fields(line, &qid, &acct);
 		if (qid == NULL)
 			continue;
-		{
-			char *su[] = { "postsuper", "-c", (char *)dir, "-H",
-			    (char *)qid, NULL };
-			char *pq[] = { "postqueue", "-c", (char *)dir, "-i",
-			    (char *)qid, NULL };
-
-			ok = in_list(ids, qid) && run(su) == 0;
-			if (ok)
-				run(pq);	/* now rather than at the next queue run */
-		}
+		ok = in_list(ids, qid) && release_one(cfg, qid) == 0;
 		r = ask(sock, "floodgate/1 release-done %s %s", qid,
 		    ok ? "released" : "failed");
 		free(r);

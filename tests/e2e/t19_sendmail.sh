@@ -1,7 +1,8 @@
 #!/bin/bash
 # The same binary as a Sendmail filter (INPUT_MAIL_FILTER), against the
 # real Sendmail 8.17 from Debian's packages: per-recipient deferral over
-# SMTP, and a second tenant unaffected.
+# SMTP, a second tenant unaffected; then hold (Sendmail's quarantined
+# queue files) and floodgatectl release the Sendmail way.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
@@ -24,4 +25,37 @@ for i in $(seq 1 100); do [ "$(sink_count)" -ge 6 ] && break; sleep 0.1; done
 expect_eq "sink: 3 + 3" "$(sink_count)" 6
 grep -q "account=news@a.example source=sender rule=tenant-hour .*action=defer" "$T/floodgate.log" &&
     ok "the refusal is logged with its account" || fail "$(tail -3 "$T/floodgate.log")"
+
+# Hold and release.
+stop_floodgate
+cat > "$T/sm/sendmail-wrap" <<EOW
+#!/bin/sh
+LD_PRELOAD="$T/sm/host.so" LD_LIBRARY_PATH="$SMROOT/usr/lib/x86_64-linux-gnu:$SMROOT/lib/x86_64-linux-gnu" exec "$T/sm/sendmail" "\$@"
+EOW
+chmod 755 "$T/sm/sendmail-wrap"
+write_conf <<EOT
+mta sendmail
+sendmail_path $T/sm/sendmail-wrap
+sendmail_config $T/sm/sendmail.cf
+limit burst per account 2/10s action hold
+EOT
+start_floodgate 2
+for i in 1 2 3 4; do
+	send "$T/h$i" $SM_PORT list@c.example "h$i@example.org"
+done
+expect_eq "hold: every recipient accepted" "$(cat "$T"/h[1-4] | grep -c '^<\*\*')" 0
+for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 2 ] && break; sleep 0.1; done
+expect_eq "the first 2 delivered" "$(sink_count '@example\.org')" 2
+expect_eq "2 quarantined by Sendmail (hf files)" "$(ls "$T/smq" | grep -c '^hf')" 2
+ctl held > "$T/held"
+expect_eq "floodgatectl held: 2" "$(grep -c ' list@c.example ' "$T/held")" 2
+for q in $(awk 'NR > 1 {print $1}' "$T/held"); do
+	[ -f "$T/smq/hf$q" ] && ok "held $q is Sendmail's quarantined hf$q" || fail "no hf$q"
+done
+sleep 11.5	# the window, plus its one-second slot
+ctl release > "$T/rel"
+expect_eq "release: both go" "$(grep -c ' released$' "$T/rel")" 2
+for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 4 ] && break; sleep 0.1; done
+expect_eq "sink: all 4, once each" "$(cat "$T"/sink/m.* | grep '^X-Rcpt-Args: <h[1-4]@' | sort -u | wc -l).$(sink_count '@example\.org')" 4.4
+expect_eq "no quarantined file left" "$(ls "$T/smq" | grep -c '^hf')" 0
 finish
