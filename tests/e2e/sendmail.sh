@@ -71,6 +71,8 @@ FEATURE(\`no_default_msa')dnl
 FEATURE(\`nocanonify')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
 DAEMON_OPTIONS(\`Family=inet, Addr=127.0.0.1, Port=$SM_PORT, Name=MTA')dnl
+define(\`confAUTH_MECHANISMS', \`PLAIN LOGIN')dnl
+TRUST_AUTH_MECH(\`PLAIN LOGIN')dnl
 INPUT_MAIL_FILTER(\`floodgate', \`S=unix:$T/fg/milter.sock, F=T, T=S:10s;R:10s;E:30s')dnl
 define(\`confMILTER_MACROS_CONNECT', \`j, {daemon_name}, {client_addr}')dnl
 define(\`confMILTER_MACROS_ENVFROM', \`i, {auth_authen}, {client_addr}, {daemon_port}')dnl
@@ -104,4 +106,33 @@ sendmail_start() {
 	done
 	cat "$T/sm/daemon.log"
 	return 1
+}
+
+# sendmail_sasl USER PASSWORD: AUTH for USER, through Cyrus SASL's sasldb.
+# Sendmail empties its environment, so SASL_CONF_PATH cannot point it at
+# a private Sendmail.conf: the test puts one in /etc/sasl2 and removes it.
+SASL_CREATED=
+SASL_DIR_CREATED=
+sendmail_sasl() {
+	echo "$2" | saslpasswd2 -p -c -f "$T/sm/sasldb2" -u mta.floodgate.test "$1"
+	chmod 0640 "$T/sm/sasldb2"
+	if [ ! -e /etc/sasl2/Sendmail.conf ]; then
+		[ -d /etc/sasl2 ] || { mkdir /etc/sasl2; SASL_DIR_CREATED=1; }
+		SASL_CREATED=/etc/sasl2/Sendmail.conf
+		cat > "$SASL_CREATED" <<EOS
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+sasldb_path: $T/sm/sasldb2
+mech_list: PLAIN LOGIN
+EOS
+	else
+		return 1
+	fi
+}
+
+sendmail_cleanup() {
+	[ -n "${SM_PID:-}" ] && kill "$SM_PID" 2>/dev/null
+	[ -n "$SASL_CREATED" ] && rm -f "$SASL_CREATED"
+	[ -n "$SASL_DIR_CREATED" ] && rmdir /etc/sasl2 2>/dev/null
+	cleanup
 }

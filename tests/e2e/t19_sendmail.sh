@@ -1,7 +1,8 @@
 #!/bin/bash
 # The same binary as a Sendmail filter (INPUT_MAIL_FILTER), against the
 # real Sendmail 8.17 from Debian's packages: per-recipient deferral over
-# SMTP, a second tenant unaffected; then hold (Sendmail's quarantined
+# SMTP, a second tenant unaffected, a SASL login counted as one account
+# whatever its MAIL FROM; then hold (Sendmail's quarantined
 # queue files) and floodgatectl release the Sendmail way.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
@@ -12,8 +13,10 @@ limit tenant-hour per account 3/1h
 EOT
 start_floodgate
 sendmail_setup || { fail "sendmail set-up"; finish; }
+sasl=1
+sendmail_sasl carol 'S3cret!' || sasl=0
 sendmail_start || { fail "sendmail did not start"; finish; }
-trap 'kill $SM_PID 2>/dev/null; cleanup' EXIT
+trap sendmail_cleanup EXIT
 
 send "$T/a" $SM_PORT news@a.example "$(rcpts a example.com 5)"
 expect_eq "Sendmail: the excess recipients get 451" "$(count_replies "$T/a" 451)" 2
@@ -25,6 +28,18 @@ for i in $(seq 1 100); do [ "$(sink_count)" -ge 6 ] && break; sleep 0.1; done
 expect_eq "sink: 3 + 3" "$(sink_count)" 6
 grep -q "account=news@a.example source=sender rule=tenant-hour .*action=defer" "$T/floodgate.log" &&
     ok "the refusal is logged with its account" || fail "$(tail -3 "$T/floodgate.log")"
+
+if [ "$sasl" = 1 ]; then
+	auth="--auth PLAIN --auth-user carol --auth-password S3cret!"
+	send "$T/s1" $SM_PORT one@x.example "$(rcpts s example.com 2)" $auth
+	send "$T/s2" $SM_PORT two@y.example "$(rcpts t example.com 2)" $auth
+	grep -q "^<- *235" "$T/s1" && ok "Sendmail: AUTH PLAIN" || fail "AUTH: $(grep -i auth "$T/s1" | tail -2)"
+	expect_eq "Sendmail SASL: the login's 4th recipient deferred" "$(cat "$T/s1" "$T/s2" | grep -c '^<\*\* *451')" 1
+	grep -q "account=carol.* source=sasl rule=tenant-hour" "$T/floodgate.log" &&
+	    ok "Sendmail SASL: counted by login" || fail "$(grep source= "$T/floodgate.log" | tail -2)"
+else
+	say "an /etc/sasl2/Sendmail.conf exists already: Sendmail SASL not tested"
+fi
 
 # Hold and release.
 stop_floodgate

@@ -31,6 +31,9 @@ test_every_statement(void **state)
 	    "metrics [::1]:9465\n"
 	    "local_action tempfail\n"
 	    "postfix_config /etc/postfix-out\n"
+	    "mta sendmail\n"
+	    "sendmail_path /opt/sm/sendmail\n"
+	    "sendmail_config /opt/sm/sendmail.cf\n"
 	    "group carriers docomo.ne.jp  *.vodafone.ne.jp\n"
 	    "group carriers EZweb.ne.jp.\n"
 	    "limit burst per account 30/1m\n"
@@ -59,6 +62,9 @@ test_every_statement(void **state)
 	assert_string_equal(c->metrics_host, "::1");
 	assert_true(c->local_tempfail);
 	assert_string_equal(c->postfix_config, "/etc/postfix-out");
+	assert_true(c->mta_sendmail);
+	assert_string_equal(c->sendmail_path, "/opt/sm/sendmail");
+	assert_string_equal(c->sendmail_config, "/opt/sm/sendmail.cf");
 	assert_int_equal(c->metrics_port, 9465);
 	assert_int_equal(c->ngroup, 1);
 	assert_int_equal(c->group[0].n, 3);
@@ -138,6 +144,8 @@ test_defaults_and_refs(void **state)
 	assert_null(c->metrics_host);
 	assert_false(c->local_tempfail);
 	assert_string_equal(c->postfix_config, FG_DEFAULT_POSTFIX);
+	assert_false(c->mta_sendmail);
+	assert_string_equal(c->sendmail_path, FG_DEFAULT_SENDMAIL);
 	fg_config_ref(c);
 	fg_config_unref(c);
 	assert_int_equal(atomic_load(&c->refs), 1);
@@ -201,6 +209,9 @@ static const struct {
 	{ "on_store_error ignore\n", ":1: on_store_error: \"ignore\": expected continue or tempfail" },
 	{ "on_store_error continue\non_store_error tempfail\n", ":2: on_store_error: given twice" },
 	{ "postfix_config etc/postfix\n", ":1: postfix_config: \"etc/postfix\": expected an absolute path" },
+	{ "mta exim\n", ":1: mta: \"exim\": expected postfix or sendmail" },
+	{ "mta postfix\nmta sendmail\n", ":2: mta: given twice (first on line 1)" },
+	{ "sendmail_config mail/sendmail.cf\n", ":1: sendmail_config: \"mail/sendmail.cf\": expected an absolute path" },
 	{ "local_action bounce\n", ":1: local_action: \"bounce\": expected hold or tempfail" },
 	{ "local_action hold\nlocal_action hold\n", ":2: local_action: given twice (first on line 1)" },
 	{ "metrics\n", ":1: metrics: expected one value, HOST:PORT such as 127.0.0.1:9465" },
