@@ -5,6 +5,7 @@
  * are prepared once; a flush is one BEGIN IMMEDIATE transaction.
  */
 #include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,5 +597,64 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 	}
 	*out = h;
 	*nout = n;
+	return 0;
+}
+
+/*
+ * Before start: is the file there a database floodgate can use? A file
+ * that is not SQLite, or fails SQLite's quick check, is corrupt; an absent
+ * one is fine (it is created).
+ */
+int
+fg_store_probe(const char *path, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int rc, verdict = FG_STORE_OK;
+
+	if (access(path, F_OK) != 0)
+		return FG_STORE_OK;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", db ? sqlite3_errmsg(db) : "cannot open");
+		sqlite3_close(db);
+		return FG_STORE_UNUSABLE;
+	}
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &q, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(q, 0);
+
+		if (v == NULL || strcmp(v, "ok") != 0) {
+			fg_seterr(err, errlen, "quick_check: %s", v ? v : "?");
+			verdict = FG_STORE_CORRUPT;
+		}
+	} else {
+		int code = sqlite3_errcode(db);
+
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(db));
+		verdict = code == SQLITE_NOTADB || code == SQLITE_CORRUPT ?
+		    FG_STORE_CORRUPT : FG_STORE_UNUSABLE;
+	}
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return verdict;
+}
+
+/* Keep a corrupt file aside as PATH.corrupt-TIME, with its WAL and shm. */
+int
+fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len)
+{
+	static const char *const ext[] = { "", "-wal", "-shm" };
+	char from[4200], to[4200];
+	size_t i;
+
+	snprintf(aside, len, "%s.corrupt-%u", path, now);
+	for (i = 0; i < 3; i++) {
+		snprintf(from, sizeof(from), "%s%s", path, ext[i]);
+		snprintf(to, sizeof(to), "%s%s", aside, ext[i]);
+		if (rename(from, to) < 0 && i == 0)
+			return -1;
+	}
 	return 0;
 }

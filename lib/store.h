@@ -16,6 +16,12 @@
 
 struct fg_store;
 
+enum fg_store_probe {
+	FG_STORE_OK = 0,
+	FG_STORE_CORRUPT = 1,
+	FG_STORE_UNUSABLE = -1
+};
+
 /* A message on hold: its recipients' domains, one per recipient, comma
  * separated, are what its release is charged for. */
 struct fg_held_row {
@@ -54,5 +60,7 @@ int fg_store_held_add(struct fg_store *s, const struct fg_held_row *h,
 int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
     const char *outcome, char *err, size_t errlen);
 void fg_store_held_free(struct fg_held_row *h, size_t n);
+int fg_store_probe(const char *path, char *err, size_t errlen);
+int fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len);
 
 #endif

@@ -248,6 +248,19 @@ main(int argc, char **argv)
 	{
 		char serr[FG_ERRLEN];
 
+		/* A corrupt file must not keep mail from flowing: keep it
+		 * aside for the operator and start with fresh counts. */
+		if (fg_store_probe(fgd.cfg->database, serr, sizeof(serr)) ==
+		    FG_STORE_CORRUPT) {
+			char aside[4200];
+
+			if (fg_store_set_aside(fgd.cfg->database,
+			    (uint32_t)time(NULL), aside, sizeof(aside)) < 0)
+				die("database %s is corrupt (%s) and cannot be moved aside: %s",
+				    fgd.cfg->database, serr, strerror(errno));
+			fg_log_err("database %s is corrupt (%s): kept aside as %s; starting with fresh state, every window empty",
+			    fgd.cfg->database, serr, aside);
+		}
 		fgd.store = fg_store_open(fgd.cfg->database, 0, serr, sizeof(serr));
 		if (fgd.store == NULL)
 			die("database %s: %s", fgd.cfg->database, serr);

@@ -189,6 +189,34 @@ test_migration(void **state)
 	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'old'"), 5);
 }
 
+static void
+test_probe_and_set_aside(void **state)
+{
+	char err[FG_ERRLEN], aside[256], p2[300];
+	struct fg_store *st;
+	FILE *fp;
+
+	(void)state;
+	assert_int_equal(fg_store_probe(path, err, sizeof(err)), FG_STORE_OK);	/* absent */
+	st = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(st);
+	fg_store_close(st);
+	assert_int_equal(fg_store_probe(path, err, sizeof(err)), FG_STORE_OK);
+	/* Overwrite the header: no longer a database. */
+	fp = fopen(path, "r+");
+	assert_non_null(fp);
+	fputs("garbage garbage garbage garbage garbage garbage garbage", fp);
+	fclose(fp);
+	assert_int_equal(fg_store_probe(path, err, sizeof(err)), FG_STORE_CORRUPT);
+	assert_true(err[0] != '\0');
+	assert_int_equal(fg_store_set_aside(path, 1800000000u, aside, sizeof(aside)), 0);
+	snprintf(p2, sizeof(p2), "%s.corrupt-1800000000", path);
+	assert_string_equal(aside, p2);
+	assert_int_equal(access(aside, F_OK), 0);
+	assert_int_not_equal(access(path, F_OK), 0);
+	unlink(aside);
+}
+
 int
 main(void)
 {
@@ -196,6 +224,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

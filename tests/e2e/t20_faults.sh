@@ -1,0 +1,56 @@
+#!/bin/bash
+# Faults under load: floodgate killed with SIGKILL in the middle of an
+# smtp-source burst and restarted (Postfix defers meanwhile; counts resume
+# from the store; every message Postfix accepted reaches the sink exactly
+# once); and a corrupt database at start (kept aside, fresh state, loud).
+. "$(dirname "$0")/lib.sh"
+setup
+command -v smtp-source >/dev/null || skip "smtp-source is not installed"
+write_conf <<EOT
+limit tenant-hour per account 100000/1h
+EOT
+start_floodgate
+start_postfix
+
+smtp-source -A -s 2 -m 800 -l 512 -f burst@k.example -t r@example.com \
+    127.0.0.1:$SMTP_PORT > "$T/burst.out" 2>&1 &
+src=$!
+# Kill once the store holds some state (it is written once a second).
+for i in $(seq 1 100); do
+	[ "$(sqlite3 "$T/floodgate.db" 'SELECT count(*) FROM windows' 2>/dev/null)" = 1 ] && break
+	sleep 0.05
+done
+kill -9 "$FG_PID"
+wait "$FG_PID" 2>/dev/null
+ok "floodgate killed with SIGKILL after $(sink_count) deliveries"
+sleep 1
+start_floodgate 2
+wait $src
+drain
+grep -q "entries_loaded=1" "$T/floodgate.log" && ok "counts resumed from the store" || fail "no state loaded"
+# Queued by Postfix (past every milter check) = handed to qmgr.
+accepted=$(grep 'postfix/qmgr.*: from=' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
+sent_ids=$(grep 'status=sent' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
+expect_eq "every message Postfix accepted was delivered" "$sent_ids" "$accepted"
+expect_eq "the sink got each exactly once" "$(ls "$T"/sink/m.* | wc -l)" "$accepted"
+refused=$(grep -c 'milter-reject\|Service unavailable\|4.7.1\|4.3' "$T/maillog" || true)
+[ "$accepted" -gt 0 ] && [ "$accepted" -le 800 ] && ok "accepted $accepted of 800; the rest was deferred to the client ($refused refusals logged)" || fail "accepted $accepted"
+ctl show burst@k.example > "$T/show"
+used=$(awk '$1 == "tenant-hour" {print $5}' "$T/show")
+# At most the last second before the kill is lost from the counts.
+[ "$used" -le "$accepted" ] && [ "$used" -ge $((accepted / 2)) ] &&
+    ok "counted $used of $accepted after the restart" || fail "counted $used of $accepted"
+
+# A corrupt database at start.
+stop_floodgate
+printf 'this is not an SQLite database, whatever its name says.........' > "$T/floodgate.db"
+rm -f "$T/floodgate.db-wal" "$T/floodgate.db-shm"
+start_floodgate 3
+wait_log "is corrupt .* kept aside as $T/floodgate.db.corrupt-[0-9]*; starting with fresh state" &&
+    ok "corrupt database: said loudly" || fail "$(grep -i corrupt "$T/floodgate.log")"
+ls "$T"/floodgate.db.corrupt-* >/dev/null 2>&1 && ok "the bad file is kept aside" || fail "no .corrupt file"
+send "$T/after" $SMTP_PORT x@k.example "$(rcpts z example.net 2)"
+expect_eq "mail flows on fresh state" "$(count_replies "$T/after" 4..)" 0
+stop_floodgate
+expect_eq "the new database is a good one" "$(sqlite3 "$T/floodgate.db" 'PRAGMA quick_check')" ok
+finish
