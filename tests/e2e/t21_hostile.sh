@@ -1,0 +1,54 @@
+#!/bin/bash
+# Hostile and odd input through the real path (a real Postfix in front):
+# 1,000 and 10,000 recipients in one message, addresses at and past the
+# RFC 5321 limits, quoted local parts, source routes, IDN in UTF-8 and in
+# punycode, case variants and trailing dots of one domain (one budget),
+# the null sender. floodgate never crashes, stalls or charges wrongly.
+. "$(dirname "$0")/lib.sh"
+setup
+write_conf <<EOT
+limit tenant-hour per account 100000/1h
+limit carrier     per domain  to docomo.ne.jp, xn--r8jz45g.jp 3/1h
+EOT
+start_floodgate
+start_postfix
+
+start=$(date +%s)
+send "$T/k1" $SMTP_PORT big@h.example "$(rcpts a example.com 1000)"
+expect_eq "1,000 recipients: all accepted" "$(grep -c '^<- *250 2.1.5' "$T/k1")" 1000
+# Too many for one command line: a raw session.
+cmds=("EHLO t" "MAIL FROM:<big@h.example>")
+for i in $(seq 1 10000); do cmds+=("RCPT TO:<b$i@example.net>"); done
+smtp_session $SMTP_PORT "${cmds[@]}" DATA QUIT > "$T/k10"
+expect_eq "10,000 recipients: all accepted" "$(grep -c '^250 2.1.5' "$T/k10")" 10000
+ok "11,000 recipients decided in $(( $(date +%s) - start )) s"
+
+# One domain, many spellings: one budget of 3.
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<c@h.example>" \
+    "RCPT TO:<u1@docomo.ne.jp>" "RCPT TO:<u2@DoCoMo.NE.JP>" "RCPT TO:<u3@docomo.ne.jp.>" \
+    "RCPT TO:<u4@DOCOMO.ne.jp>" DATA QUIT > "$T/case"
+expect_eq "case variants and a trailing dot are one domain: 4th deferred" "$(grep -c '^451 4.7.1' "$T/case")" 1
+# IDN: floodgate does not convert between the UTF-8 form (SMTPUTF8) and
+# punycode; each is counted under its own spelling (a rule lists both).
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<i@h.example> SMTPUTF8" \
+    "RCPT TO:<u1@例え.jp>" "RCPT TO:<u2@xn--r8jz45g.jp>" "RCPT TO:<u3@XN--R8JZ45G.JP>" \
+    "RCPT TO:<u4@xn--r8jz45g.jp>" "RCPT TO:<u5@xn--r8jz45g.jp>" DATA QUIT > "$T/idn"
+expect_eq "punycode in any case is one domain: its 4th recipient deferred" "$(grep -c '^451 4.7.1' "$T/idn")" 1
+grep -q "^250 2.1.5" "$T/idn" && ok "a UTF-8 domain is accepted and counted" || fail "$(cat "$T/idn")"
+
+long64=$(printf 'l%.0s' $(seq 1 64))
+long200=$(printf 'm%.0s' $(seq 1 200))
+label=$(printf 'd%.0s' $(seq 1 63))
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<$long64@h.example>" \
+    "RCPT TO:<$long64@example.org>" "RCPT TO:<$long200@example.org>" \
+    "RCPT TO:<x@$label.$label.$label.example.org>" \
+    "RCPT TO:<\"john doe\"@example.org>" "RCPT TO:<\"a\\\\\\\"b\"@example.org>" \
+    "RCPT TO:<@relay.example,@r2.example:routed@example.org>" DATA QUIT > "$T/odd"
+grep -q "^250 2.0.0 Ok: queued" "$T/odd" && ok "odd addresses: the message is queued" || fail "$(tail -5 "$T/odd")"
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<>" "RCPT TO:<bounce@example.org>" DATA QUIT > "$T/null"
+grep -q "^250 2.0.0 Ok: queued" "$T/null" && ok "the null sender" || fail "$(tail -3 "$T/null")"
+drain
+alive "$FG_PID" && ok "floodgate is still running" || fail "floodgate died"
+expect_eq "sink: every accepted recipient" "$(sink_count '@example\.com')/$(sink_count '@example\.net')" 1000/10000
+ctl show h.example > /dev/null && ok "floodgatectl still answers" || fail "ctl"
+finish
