@@ -80,7 +80,7 @@ e2e: all
 	@FLOODGATE=$(abspath $(B)/floodgate) sh tests/e2e/run.sh
 
 check: deps
-	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) all $(UNIT_BIN) $(B)/bench/fgload
 	$(MAKE) unit
 	$(MAKE) e2e
 

@@ -32,7 +32,7 @@ struct parser {
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
 	    seen_map, seen_mode, seen_store, seen_metrics, seen_local,
-	    seen_postfix, seen_mta, seen_smpath, seen_smcf;
+	    seen_postfix, seen_mta, seen_smpath, seen_smcf, seen_maxkeys;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -63,6 +63,7 @@ static void st_mode(struct parser *p, struct tok *t, int nt);
 static void st_store(struct parser *p, struct tok *t, int nt);
 static void st_local(struct parser *p, struct tok *t, int nt);
 static void st_mta(struct parser *p, struct tok *t, int nt);
+static void st_max_keys(struct parser *p, struct tok *t, int nt);
 static void st_group(struct parser *p, struct tok *t, int nt);
 static void st_limit(struct parser *p, struct tok *t, int nt);
 static void st_cap(struct parser *p, struct tok *t, int nt);
@@ -486,6 +487,27 @@ st_mta(struct parser *p, struct tok *t, int nt)
 	}
 	p->seen_mta = p->line;
 	p->c->mta_sendmail = strcmp(t[1].s, "sendmail") == 0;
+}
+
+/* max_keys N: at most N (rule, key) windows in memory; 0 for no cap. */
+static void
+st_max_keys(struct parser *p, struct tok *t, int nt)
+{
+	uint32_t n;
+
+	if (nt != 2 || fg_parse_uint(t[1].s, 1000000000u, &n) < 0 ||
+	    (n > 0 && n < 1000)) {
+		perr(p, "max_keys: %s%s%s: expected a number of windows, 0 (no cap) or from 1000 up",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		    nt > 1 ? "\"" : "");
+		return;
+	}
+	if (p->seen_maxkeys) {
+		perr(p, "max_keys: given twice (first on line %d)", p->seen_maxkeys);
+		return;
+	}
+	p->seen_maxkeys = p->line;
+	p->c->max_keys = n;
 }
 
 static void
@@ -1021,6 +1043,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->database = fg_strdup(FG_DEFAULT_DATABASE);
 	c->postfix_config = fg_strdup(FG_DEFAULT_POSTFIX);
 	c->sendmail_path = fg_strdup(FG_DEFAULT_SENDMAIL);
+	c->max_keys = FG_DEFAULT_MAX_KEYS;
 	c->sendmail_config = fg_strdup(FG_DEFAULT_SENDMAIL_CF);
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
@@ -1076,6 +1099,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 			st_path(&p, t, nt, &c->sendmail_config, &p.seen_smcf, 1);
 		else if (strcmp(kw, "mta") == 0)
 			st_mta(&p, t, nt);
+		else if (strcmp(kw, "max_keys") == 0)
+			st_max_keys(&p, t, nt);
 		else if (strcmp(kw, "group") == 0)
 			st_group(&p, t, nt);
 		else if (strcmp(kw, "limit") == 0)
@@ -1087,7 +1112,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, max_keys, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1262,6 +1287,7 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
 	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
+	fprintf(fp, "max_keys        %u%s\n", c->max_keys, c->max_keys ? "" : " (no cap)");
 	fprintf(fp, "mta             %s\n", c->mta_sendmail ? "sendmail" : "postfix");
 	if (c->mta_sendmail)
 		fprintf(fp, "sendmail        %s -C %s\n", c->sendmail_path, c->sendmail_config);

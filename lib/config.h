@@ -23,6 +23,7 @@
 #define FG_DEFAULT_CONTROL	"/run/floodgate/control.sock"
 #define FG_DEFAULT_DATABASE	"/var/lib/floodgate/floodgate.db"
 #define FG_DEFAULT_POSTFIX	"/etc/postfix"
+#define FG_DEFAULT_MAX_KEYS	1000000
 #define FG_DEFAULT_SENDMAIL	"/usr/sbin/sendmail"
 #define FG_DEFAULT_SENDMAIL_CF	"/etc/mail/sendmail.cf"
 
@@ -101,6 +102,7 @@ struct fg_config {
 	char *listen, *control, *database, *user, *account_map;
 	char *metrics_host;		/* NULL: no metrics listener */
 	char *postfix_config;		/* for floodgatectl release */
+	uint32_t max_keys;		/* 0: no cap */
 	int mta_sendmail;		/* mta sendmail: release the Sendmail way */
 	char *sendmail_path, *sendmail_config;
 	unsigned metrics_port;

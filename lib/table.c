@@ -339,3 +339,81 @@ fg_table_foreach(struct fg_table *t, uint32_t now,
 		fg_table_unlock(t, i);
 	}
 }
+
+struct victim {
+	uint32_t last;
+	unsigned shard;
+	struct fg_entry *e;
+};
+
+static int
+victim_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct victim *)a)->last;
+	uint32_t y = ((const struct victim *)b)->last;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Keep the table at most `max` entries: forget the least recently used
+ * entries that nothing is reserved on and whose state is written. Only
+ * the service thread frees entries, so the candidates stay valid between
+ * the two passes; each is checked again under its lock.
+ */
+size_t
+fg_table_evict(struct fg_table *t, size_t max, uint32_t now)
+{
+	struct victim *v;
+	size_t count = fg_table_count(t), n = 0, want, evicted = 0, i, b;
+	unsigned sh;
+
+	if (max == 0 || count <= max)
+		return 0;
+	/* A little below the cap, so that eviction is not every second. */
+	want = count - max + max / 20;
+	if ((v = malloc(count * sizeof(*v))) == NULL)
+		return 0;
+	for (sh = 0; sh < FG_TABLE_SHARDS; sh++) {
+		struct shard *s = &t->shard[sh];
+
+		fg_table_lock(t, sh);
+		for (b = 0; b < s->nbucket; b++) {
+			struct fg_entry *e;
+
+			for (e = s->bucket[b]; e != NULL && n < count; e = e->next) {
+				if (e->reserved > 0 || e->dirty)
+					continue;
+				v[n].last = e->win.nslot ?
+				    e->win.slot[e->win.nslot - 1].start : 0;
+				v[n].shard = sh;
+				v[n].e = e;
+				n++;
+			}
+		}
+		fg_table_unlock(t, sh);
+	}
+	qsort(v, n, sizeof(*v), victim_cmp);
+	for (i = 0; i < n && evicted < want; i++) {
+		struct shard *s = &t->shard[v[i].shard];
+		struct fg_entry **pp, *e = v[i].e;
+
+		fg_table_lock(t, v[i].shard);
+		if (e->reserved == 0 && !e->dirty) {
+			for (pp = &s->bucket[e->hash & (s->nbucket - 1)]; *pp;
+			    pp = &(*pp)->next) {
+				if (*pp == e) {
+					*pp = e->next;
+					entry_free(e);
+					s->count--;
+					evicted++;
+					break;
+				}
+			}
+		}
+		fg_table_unlock(t, v[i].shard);
+	}
+	free(v);
+	(void)now;
+	return evicted;
+}

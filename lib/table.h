@@ -50,6 +50,7 @@ int fg_table_drain(struct fg_table *t, uint32_t now,
     struct fg_entry_copy **out, size_t *nout);
 void fg_table_free_copies(struct fg_entry_copy *c, size_t n);
 size_t fg_table_sweep(struct fg_table *t, uint32_t now);
+size_t fg_table_evict(struct fg_table *t, size_t max, uint32_t now);
 void fg_table_foreach(struct fg_table *t, uint32_t now,
     void (*fn)(const struct fg_entry *, void *), void *arg);
 

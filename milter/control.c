@@ -191,6 +191,13 @@ status_cmd(struct fg_ctl_out *o)
 	fg_ctl_kv(o, "held", "%llu", (unsigned long long)tot[FG_ST_HELD]);
 	fg_ctl_kv(o, "events_dropped", "%llu", (unsigned long long)dropped);
 	fg_ctl_kv(o, "tracked_keys", "%zu", fg_table_count(fgd.table));
+	{
+		struct fg_service_counters sc;
+
+		fg_service_counters(&sc);
+		fg_ctl_kv(o, "max_keys", "%u", fgd.cfg->max_keys);
+		fg_ctl_kv(o, "evictions", "%llu", sc.evictions);
+	}
 	fg_ctl_kv(o, "memory_kb", "%ld", fg_rss_bytes() / 1024);
 	fg_ctl_end(o);
 }

@@ -52,7 +52,8 @@ void fg_control_tick(time_t now);
 
 struct fg_service_counters {
 	double flush_seconds, flush_max;
-	unsigned long long flushes, errors;
+	unsigned long long flushes, errors, evictions;
+	time_t evict_logged;
 };
 
 void fg_service_counters(struct fg_service_counters *out);

@@ -68,6 +68,9 @@ on_request(struct evhttp_request *req, void *arg)
 	    "# HELP floodgate_tracked_keys (rule, key) windows held in memory.\n"
 	    "# TYPE floodgate_tracked_keys gauge\n"
 	    "floodgate_tracked_keys %zu\n"
+	    "# HELP floodgate_evictions_total Windows forgotten because max_keys was reached.\n"
+	    "# TYPE floodgate_evictions_total counter\n"
+	    "floodgate_evictions_total %llu\n"
 	    "# HELP floodgate_store_flush_seconds Time spent writing state to SQLite.\n"
 	    "# TYPE floodgate_store_flush_seconds summary\n"
 	    "floodgate_store_flush_seconds_sum %.6f\n"
@@ -90,7 +93,8 @@ on_request(struct evhttp_request *req, void *arg)
 	    "# HELP floodgate_uptime_seconds Seconds since floodgate started.\n"
 	    "# TYPE floodgate_uptime_seconds gauge\n"
 	    "floodgate_uptime_seconds %ld\n",
-	    fg_table_count(fgd.table), sc.flush_seconds,
+	    fg_table_count(fgd.table), (unsigned long long)sc.evictions,
+	    sc.flush_seconds,
 	    (unsigned long long)sc.flushes, sc.flush_max,
 	    (unsigned long long)sc.errors, atomic_load(&fgd.store_ok) ? 1 : 0,
 	    (unsigned long long)dropped,

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -257,11 +258,28 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	wake_listener();
 	fg_control_tick(now);
 	flush();
+	if (fgd.cfg->max_keys > 0) {
+		size_t ev = fg_table_evict(fgd.table, fgd.cfg->max_keys,
+		    (uint32_t)now);
+
+		if (ev > 0) {
+			counters.evictions += ev;
+			if (counters.evict_logged + 3600 <= now) {
+				fg_log_warn("max_keys %u reached: forgot the %zu least recently used windows (logged once an hour)",
+				    fgd.cfg->max_keys, ev);
+				counters.evict_logged = now;
+			}
+			malloc_trim(0);
+		}
+	}
 	if (now - last_sweep >= SWEEP_EVERY) {
 		size_t freed = fg_table_sweep(fgd.table, (uint32_t)now);
 
-		if (freed > 0)
+		if (freed > 0) {
 			fg_log_debug("sweep: freed %zu idle entries", freed);
+			/* Give the memory of idle entries back to the system. */
+			malloc_trim(0);
+		}
 		last_sweep = now;
 	}
 	if (fgd.store != NULL && now - last_maintain >= MAINTAIN_EVERY) {

@@ -6,6 +6,7 @@
  *
  *   fgload -S unix:/path.sock [-c CONNS] [-m MSGS] [-r RCPTS] [-a ACCOUNTS]
  *          [-b BLOCKED_PCT] [-t SECONDS] [-p MSGS_PER_SECOND_PER_CONN]
+ *          [-d DOMAINS]
  *
  * Without -p the connections send as fast as they can (a closed loop: the
  * latency then includes waiting for a CPU); with -p each connection sends
@@ -30,6 +31,7 @@
 
 static const char *sockpath;
 static int nconn = 10, nmsg = 1000, nrcpt = 10, naccounts = 1000, blocked_pct;
+static int ndomains = 100;
 static double max_seconds, pace;
 
 struct worker {
@@ -204,7 +206,8 @@ run(void *arg)
 			    (int)(rand_r(&seed) % 100) < blocked_pct;
 
 			snprintf(b, sizeof(b), "<r%d.%d@%s%u.example>", m, r,
-			    blocked ? "blocked" : "dest", (unsigned)(rand_r(&seed) % 100));
+			    blocked ? "blocked" : "dest",
+			    (unsigned)(rand_r(&seed) % (unsigned)ndomains));
 			len = args(buf, sizeof(buf), b, NULL);
 			t0 = now_s();
 			send_cmd(fd, 'R', buf, len);
@@ -260,7 +263,7 @@ main(int argc, char **argv)
 	double t0, secs;
 	int ch, i, errors = 0;
 
-	while ((ch = getopt(argc, argv, "S:c:m:r:a:b:t:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "S:c:m:r:a:b:t:p:d:")) != -1) {
 		switch (ch) {
 		case 'S': sockpath = optarg + (strncmp(optarg, "unix:", 5) ? 0 : 5); break;
 		case 'c': nconn = atoi(optarg); break;
@@ -270,12 +273,14 @@ main(int argc, char **argv)
 		case 'b': blocked_pct = atoi(optarg); break;
 		case 't': max_seconds = atof(optarg); break;
 		case 'p': pace = atof(optarg); break;
+		case 'd': ndomains = atoi(optarg); break;
 		default:
 			fprintf(stderr, "usage: fgload -S unix:PATH [-c conns] [-m msgs] [-r rcpts] [-a accounts] [-b blocked%%] [-t secs] [-p msgs/s/conn]\n");
 			return 2;
 		}
 	}
-	if (sockpath == NULL || nconn < 1 || nmsg < 1 || nrcpt < 1 || naccounts < 1)
+	if (sockpath == NULL || nconn < 1 || nmsg < 1 || nrcpt < 1 ||
+	    naccounts < 1 || ndomains < 1)
 		return 2;
 	w = calloc((size_t)nconn, sizeof(*w));
 	for (i = 0; i < nconn; i++) {

@@ -379,6 +379,7 @@ wait_log() {
 }
 
 FLOODGATECTL=${FLOODGATECTL:-$(dirname "$FLOODGATE")/floodgatectl}
+FGLOAD=${FGLOAD:-$(dirname "$FLOODGATE")/bench/fgload}
 
 # ctl ARGS...: floodgatectl against this instance's config.
 # Its standard error is kept in ctl.log too, where finish() looks for

@@ -32,6 +32,7 @@ test_every_statement(void **state)
 	    "local_action tempfail\n"
 	    "postfix_config /etc/postfix-out\n"
 	    "mta sendmail\n"
+	    "max_keys 5000\n"
 	    "sendmail_path /opt/sm/sendmail\n"
 	    "sendmail_config /opt/sm/sendmail.cf\n"
 	    "group carriers docomo.ne.jp  *.vodafone.ne.jp\n"
@@ -63,6 +64,7 @@ test_every_statement(void **state)
 	assert_true(c->local_tempfail);
 	assert_string_equal(c->postfix_config, "/etc/postfix-out");
 	assert_true(c->mta_sendmail);
+	assert_int_equal(c->max_keys, 5000);
 	assert_string_equal(c->sendmail_path, "/opt/sm/sendmail");
 	assert_string_equal(c->sendmail_config, "/opt/sm/sendmail.cf");
 	assert_int_equal(c->metrics_port, 9465);
@@ -145,6 +147,7 @@ test_defaults_and_refs(void **state)
 	assert_false(c->local_tempfail);
 	assert_string_equal(c->postfix_config, FG_DEFAULT_POSTFIX);
 	assert_false(c->mta_sendmail);
+	assert_int_equal(c->max_keys, FG_DEFAULT_MAX_KEYS);
 	assert_string_equal(c->sendmail_path, FG_DEFAULT_SENDMAIL);
 	fg_config_ref(c);
 	fg_config_unref(c);
@@ -209,6 +212,8 @@ static const struct {
 	{ "on_store_error ignore\n", ":1: on_store_error: \"ignore\": expected continue or tempfail" },
 	{ "on_store_error continue\non_store_error tempfail\n", ":2: on_store_error: given twice" },
 	{ "postfix_config etc/postfix\n", ":1: postfix_config: \"etc/postfix\": expected an absolute path" },
+	{ "max_keys 10\n", ":1: max_keys: \"10\": expected a number of windows, 0 (no cap) or from 1000 up" },
+	{ "max_keys many\n", ":1: max_keys: \"many\": expected a number" },
 	{ "mta exim\n", ":1: mta: \"exim\": expected postfix or sendmail" },
 	{ "mta postfix\nmta sendmail\n", ":2: mta: given twice (first on line 1)" },
 	{ "sendmail_config mail/sendmail.cf\n", ":1: sendmail_config: \"mail/sendmail.cf\": expected an absolute path" },

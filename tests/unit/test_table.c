@@ -77,12 +77,63 @@ test_load_and_drain(void **state)
 	fg_table_free(t);
 }
 
+static void
+test_evict(void **state)
+{
+	struct fg_table *t = fg_table_new();
+	char key[64];
+	size_t i;
+	struct fg_entry *held = NULL;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		uint64_t h;
+		unsigned sh;
+		struct fg_entry *e;
+
+		snprintf(key, sizeof(key), "r\037k%zu", i);
+		h = fg_hash(key);
+		sh = fg_table_shard(h);
+		fg_table_lock(t, sh);
+		e = fg_table_get(t, sh, h, key, 1);
+		fg_window_init(&e->win, 3600);
+		/* Older keys were used earlier. */
+		fg_window_add(&e->win, T0 + (uint32_t)i, 1);
+		if (i == 0) {
+			e->reserved = 1;	/* in flight: never evicted */
+			held = e;
+		}
+		fg_table_unlock(t, sh);
+	}
+	assert_int_equal(fg_table_evict(t, 5000, T0), 0);
+	assert_int_equal(fg_table_evict(t, 1000, T0 + 3000), 2050);
+	assert_int_equal(fg_table_count(t), 950);
+	/* The reserved one survived; the newest ones survived. */
+	{
+		uint64_t h = fg_hash("r\037k0");
+		unsigned sh = fg_table_shard(h);
+
+		fg_table_lock(t, sh);
+		assert_ptr_equal(fg_table_get(t, sh, h, "r\037k0", 0), held);
+		fg_table_unlock(t, sh);
+		h = fg_hash("r\037k2999");
+		sh = fg_table_shard(h);
+		fg_table_lock(t, sh);
+		assert_non_null(fg_table_get(t, sh, h, "r\037k2999", 0));
+		assert_null(fg_table_get(t, sh, fg_hash("r\037k5"), "r\037k5", 0));
+		fg_table_unlock(t, sh);
+	}
+	held->reserved = 0;
+	fg_table_free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_create),
 		cmocka_unit_test(test_load_and_drain),
+		cmocka_unit_test(test_evict),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,32 @@
+#!/bin/bash
+# Bounded memory: 100,000 distinct accounts and 10,000 destination
+# domains pass through floodgate (driven over the milter protocol by
+# fgload); max_keys caps the table, least recently used windows first,
+# and resident memory stays under the documented bound.
+. "$(dirname "$0")/lib.sh"
+setup
+[ -x "$FGLOAD" ] || skip "fgload is not built (make $FGLOAD)"
+write_conf <<EOT
+max_keys 20000
+limit tenant-hour   per account 1000/1h
+limit domain-hour   per domain  100000/1h
+EOT
+start_floodgate
+kb() { ctl status | awk '$1 == "memory_kb" {print $2}'; }
+keys() { ctl status | awk '$1 == "tracked_keys" {print $2}'; }
+before=$(kb)
+"$FGLOAD" -S "unix:$T/fg/milter.sock" -c 10 -m 10000 -r 1 -a 100000 -d 10000 > "$T/load" 2>&1
+expect_eq "fgload: no protocol error" "$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) print substr($i, 8)}' "$T/load")" 0
+peak=$(kb)
+sleep 2.5	# a flush and an eviction pass
+after_keys=$(keys)
+after=$(kb)
+[ "$after_keys" -le 20000 ] && ok "tracked keys capped: $after_keys <= 20000" || fail "tracked keys $after_keys"
+evictions=$(ctl status | awk '$1 == "evictions" {print $2}')
+[ "$evictions" -gt 0 ] && ok "least recently used windows forgotten: $evictions" || fail "no eviction"
+[ "$peak" -lt 131072 ] && ok "resident memory under 128 MB at the peak: ${before} -> ${peak} kB" || fail "peak ${peak} kB"
+[ "$after" -le "$peak" ] && ok "after eviction: ${after} kB" || fail "memory grew: ${peak} -> ${after} kB"
+wait_log "max_keys 20000 reached" && ok "eviction is logged" || fail "no eviction log"
+alive "$FG_PID" && ok "still running" || fail "died"
+cat "$T/load"
+finish
