@@ -310,5 +310,9 @@ main(int argc, char **argv)
 	    nconn, nrcpt, total, (unsigned long long)refused, secs,
 	    (double)total / secs, PCT(0.5), PCT(0.99), PCT(0.999),
 	    total ? all[total - 1] / 10.0 : 0.0, errors);
+	for (i = 0; i < nconn; i++)
+		free(w[i].lat);
+	free(w);
+	free(all);
 	return errors ? 1 : 0;
 }
