@@ -4,6 +4,7 @@
  * the read-only commands read the SQLite file directly and say so.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,7 +83,9 @@ talk(const char *sock, const char *request, char **reply)
 		errno = e;
 		return -1;
 	}
-	if (write(fd, request, strlen(request)) < 0) {
+	/* A refusal may arrive, and the socket close, before the request is
+	 * written: read the answer anyway (SIGPIPE is ignored). */
+	if (write(fd, request, strlen(request)) < 0 && errno != EPIPE) {
 		close(fd);
 		return -1;
 	}
@@ -655,6 +658,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "floodgatectl: request too long\n");
 		return 2;
 	}
+	signal(SIGPIPE, SIG_IGN);
 	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)
 		return 1;
 	if ((cfg = fg_config_load(cfg_path, err, FG_CONFIG_ERRLEN)) == NULL) {
