@@ -34,8 +34,11 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter
+FUZZ_TARGETS = config address account_map control
+FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
+FUZZ_SECONDS ?= 600
 
-.PHONY: all deps check unit e2e demo bench install clean
+.PHONY: all deps check unit e2e demo bench fuzz install clean
 
 all: $(B)/floodgate $(B)/floodgatectl
 
@@ -70,17 +73,25 @@ $(B)/bench/fgscale: tests/bench/fgscale.c $(B)/libfloodgate.a | $(B)/bench
 $(B)/bench/nullmilter: tests/bench/nullmilter.c | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lmilter -pthread
 
-$(B)/lib $(B)/milter $(B)/tests $(B)/bench:
+# make check replays every seed and every crash ever found through each
+# fuzz target, built with the ordinary compiler (and sanitizers if asked).
+$(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libfloodgate.a | $(B)/fuzz
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
+	    $(B)/libfloodgate.a $(LDLIBS)
+
+$(B)/lib $(B)/milter $(B)/tests $(B)/bench $(B)/fuzz:
 	mkdir -p $@
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz replay $$t"; \
+	    $(B)/fuzz/replay_$$t tests/fuzz/corpus/$$t tests/fuzz/crashes/$$t; done
 
 e2e: all
 	@FLOODGATE=$(abspath $(B)/floodgate) sh tests/e2e/run.sh
 
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(B)/bench/fgload
+	$(MAKE) all $(UNIT_BIN) $(FUZZ_REPLAY) $(B)/bench/fgload
 	$(MAKE) unit
 	$(MAKE) e2e
 
@@ -92,6 +103,24 @@ demo: deps
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	@BENCH=$(abspath $(B)) bash tests/bench/run.sh
+
+# libFuzzer (clang): each target for FUZZ_SECONDS (default 600). New
+# inputs go to build/fuzz-work; crashes to tests/fuzz/crashes/TARGET/,
+# which make check replays from then on.
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev"; exit 1; }
+	@mkdir -p build/fuzz-bin
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined \
+	        -o build/fuzz-bin/fuzz_$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) $(LDLIBS); \
+	done
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz-work/$$t tests/fuzz/crashes/$$t; \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	    build/fuzz-bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        -artifact_prefix=tests/fuzz/crashes/$$t/ build/fuzz-work/$$t \
+	        tests/fuzz/corpus/$$t 2>&1 | tail -3; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \

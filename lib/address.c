@@ -36,7 +36,10 @@ fg_domain_normalize(const char *in, char *out, size_t outlen)
 
 	if (len > 0 && in[len - 1] == '.')
 		len--;
-	if (len == 0 || len > FG_DOMAIN_MAX || len >= outlen)
+	/* One trailing dot is the root; two are an empty label (found by
+	 * the fuzzer: "x.jp.." would else count apart from "x.jp"). */
+	if (len == 0 || len > FG_DOMAIN_MAX || len >= outlen ||
+	    in[len - 1] == '.')
 		return -1;
 	if (in[0] == '[') {
 		if (in[len - 1] != ']')

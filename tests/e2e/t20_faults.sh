@@ -51,6 +51,20 @@ wait_log "is corrupt .* kept aside as $T/floodgate.db.corrupt-[0-9]*; starting w
 ls "$T"/floodgate.db.corrupt-* >/dev/null 2>&1 && ok "the bad file is kept aside" || fail "no .corrupt file"
 send "$T/after" $SMTP_PORT x@k.example "$(rcpts z example.net 2)"
 expect_eq "mail flows on fresh state" "$(count_replies "$T/after" 4..)" 0
+
+# SIGUSR1 storm during a burst: every reload is taken, no message lost.
+before=$(grep -c 'postfix/qmgr.*: from=' "$T/maillog")
+smtp-source -A -s 4 -m 300 -l 512 -f storm@k.example -t s@example.org \
+    127.0.0.1:$SMTP_PORT > "$T/storm.out" 2>&1 &
+src=$!
+for i in $(seq 1 60); do kill -USR1 "$FG_PID" 2>/dev/null; sleep 0.02; done
+wait $src
+drain
+alive "$FG_PID" && ok "SIGUSR1 storm: still running" || fail "died in the storm"
+[ "$(log_count 'reload: .* loaded')" -ge 5 ] && ok "reloads taken: $(log_count 'reload: .* loaded')" || fail "reloads: $(log_count 'reload: .* loaded')"
+queued=$(( $(grep -c 'postfix/qmgr.*: from=' "$T/maillog") - before ))
+expect_eq "SIGUSR1 storm: every message accepted (300)" "$queued" 300
+expect_eq "SIGUSR1 storm: all at the sink" "$(sink_count '@example\.org')" 300
 stop_floodgate
 expect_eq "the new database is a good one" "$(sqlite3 "$T/floodgate.db" 'PRAGMA quick_check')" ok
 finish

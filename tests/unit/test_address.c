@@ -49,6 +49,7 @@ test_null_and_bad(void **state)
 	expect("<\"q\"x@example.jp>", FG_ADDR_BAD, NULL, NULL);
 	expect("<bob@exa mple.jp>", FG_ADDR_BAD, NULL, NULL);
 	expect("<bob@example..jp>", FG_ADDR_BAD, NULL, NULL);
+	expect("<bob@example.jp..>", FG_ADDR_BAD, NULL, NULL);	/* fuzzer */
 	expect("<bob@.example.jp>", FG_ADDR_BAD, NULL, NULL);
 	expect("<bob@>", FG_ADDR_BAD, NULL, NULL);
 	expect("<@example.jp>", FG_ADDR_BAD, NULL, NULL);
