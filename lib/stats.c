@@ -181,11 +181,10 @@ fg_stats_rule_counters(struct fg_stats *s, struct fg_rule_counter *out,
 	return n;
 }
 
-void
-fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
+/* Called with the lock held; -1 when the queue is full. */
+static int
+push_event(struct fg_stats *s, const struct fg_event *ev)
 {
-	pthread_mutex_lock(&s->lock);
-	count_rule(s, ev);
 	if (s->nev == s->evcap) {
 		size_t cap = s->evcap ? s->evcap * 2 : 64;
 		void *p;
@@ -193,15 +192,22 @@ fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
 		if (cap > FG_EVENTS_MAX)
 			cap = FG_EVENTS_MAX;
 		if (s->evcap == FG_EVENTS_MAX || (p = realloc(s->ev,
-		    cap * sizeof(*s->ev))) == NULL) {
-			s->dropped++;
-			pthread_mutex_unlock(&s->lock);
-			return;
-		}
+		    cap * sizeof(*s->ev))) == NULL)
+			return -1;
 		s->ev = p;
 		s->evcap = cap;
 	}
 	s->ev[s->nev++] = *ev;
+	return 0;
+}
+
+void
+fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
+{
+	pthread_mutex_lock(&s->lock);
+	count_rule(s, ev);
+	if (push_event(s, ev) < 0)
+		s->dropped++;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -259,21 +265,10 @@ fg_stats_restore(struct fg_stats *s, struct fg_stat_row *rows, size_t nrows,
 				x->row.v[k] += rows[i].v[k];
 	}
 	for (i = 0; i < nev; i++) {
-		if (s->nev == s->evcap) {
-			size_t cap = s->evcap ? s->evcap * 2 : 64;
-			void *p;
-
-			if (cap > FG_EVENTS_MAX)
-				cap = FG_EVENTS_MAX;
-			if (s->evcap == FG_EVENTS_MAX || (p = realloc(s->ev,
-			    cap * sizeof(*s->ev))) == NULL) {
-				s->dropped += nev - i;
-				break;
-			}
-			s->ev = p;
-			s->evcap = cap;
+		if (push_event(s, &ev[i]) < 0) {
+			s->dropped += nev - i;
+			break;
 		}
-		s->ev[s->nev++] = ev[i];
 	}
 	pthread_mutex_unlock(&s->lock);
 	fg_stats_free_rows(rows, nrows);
