@@ -230,7 +230,8 @@ parse_dests(struct parser *p, struct tok *t, int nt, int *i,
 			s = comma + 1;
 		}
 		(*i)++;
-		if (text[strlen(text) - 1] == ',' ||
+		/* text stays empty when a word was too long to keep (fuzzer). */
+		if ((text[0] != '\0' && text[strlen(text) - 1] == ',') ||
 		    (*i < nt && t[*i].s[0] == ','))
 			more = 1;
 	}

@@ -280,6 +280,22 @@ test_errors(void **state)
 	}
 }
 
+/* Found by the fuzzer: a destination word longer than the text kept for
+ * messages read before the start of that buffer. */
+static void
+test_long_destination(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], *text = malloc(3000);
+
+	(void)state;
+	strcpy(text, "limit a per account to ");
+	memset(text + 23, 'x', 1500);
+	strcpy(text + 1523, ".jp 5/1h\n");
+	assert_null(fg_config_load(tmpfile_with(text), err, sizeof(err)));
+	assert_non_null(strstr(err, ":1:"));
+	free(text);
+}
+
 static void
 test_map_errors(void **state)
 {
@@ -323,6 +339,7 @@ main(void)
 		cmocka_unit_test(test_defaults_and_refs),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_several_errors_and_long_line),
 	};
