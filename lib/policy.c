@@ -113,6 +113,20 @@ remember_domain(struct fg_msg *m, const char *dom)
 		m->ndom++;
 }
 
+/* The part of an event row that comes from the message itself. */
+static void
+message_event(const struct fg_msg *m, struct fg_event *ev, uint32_t now,
+    const char *rule, const char *action)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->time = now;
+	fg_strlcpy(ev->session, m->session, sizeof(ev->session));
+	fg_strlcpy(ev->queue_id, m->queue_id, sizeof(ev->queue_id));
+	fg_strlcpy(ev->account, m->acct.name, sizeof(ev->account));
+	fg_strlcpy(ev->rule, rule, sizeof(ev->rule));
+	fg_strlcpy(ev->action, action, sizeof(ev->action));
+}
+
 static void
 record(struct fg_msg *m, struct fg_engine *e, uint32_t now, const char *rule,
     const char *dest, const char *action, uint64_t used, uint32_t limit,
@@ -122,17 +136,11 @@ record(struct fg_msg *m, struct fg_engine *e, uint32_t now, const char *rule,
 
 	if (m->quiet)
 		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.time = now;
+	message_event(m, &ev, now, rule, action);
 	ev.used = used > UINT32_MAX ? UINT32_MAX : (uint32_t)used;
 	ev.limit = limit;
 	ev.retry = retry;
-	fg_strlcpy(ev.session, m->session, sizeof(ev.session));
-	fg_strlcpy(ev.queue_id, m->queue_id, sizeof(ev.queue_id));
-	fg_strlcpy(ev.account, m->acct.name, sizeof(ev.account));
-	fg_strlcpy(ev.rule, rule, sizeof(ev.rule));
 	fg_strlcpy(ev.dest, dest, sizeof(ev.dest));
-	fg_strlcpy(ev.action, action, sizeof(ev.action));
 	fg_stats_event(e->stats, &ev);
 	fg_log_notice("session=%s qid=%s account=%s source=%s rule=%s dest=%s action=%s used=%llu limit=%u retry=%us%s",
 	    m->session, m->queue_id[0] ? m->queue_id : "-", m->acct.name,
@@ -305,7 +313,7 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 			/* Said and logged as enforce would, never done. */
 			record(m, e, now, r->name, dom, fg_action_name(r->action),
 			    k->used, k->limit, k->retry);
-			goto accepted_unreserved;
+			goto accepted;
 		}
 		if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
 			/* Decided for the whole message at its end. */
@@ -316,7 +324,7 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 				fg_strlcpy(m->hold_rule, r->name,
 				    sizeof(m->hold_rule));
 			}
-			goto accepted_unreserved;
+			goto accepted;
 		}
 		if (r->action == FG_ACT_HOLD || m->local) {
 			/* Local mail over a limit is held, never bounced or
@@ -328,7 +336,7 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 				fg_strlcpy(m->hold_rule, r->name,
 				    sizeof(m->hold_rule));
 			}
-			goto accepted_unreserved;
+			goto accepted;
 		}
 		fg_stats_count(e->stats, now, m->acct.name, dom, st, 1);
 		record(m, e, now, r->name, dom, fg_action_name(r->action),
@@ -354,7 +362,6 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 			remember_paid(m, rr[i]->name, keys[i]);
 	goto accepted;
 
-accepted_unreserved:
 accepted:
 	for (i = 0; i < c->nrule; i++)
 		if (c->rule[i].is_cap && fg_dests_match(&c->rule[i].dests, dom))
@@ -389,14 +396,8 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 {
 	struct fg_event ev;
 
-	memset(&ev, 0, sizeof(ev));
-	ev.time = now;
+	message_event(m, &ev, now, m->hold_rule, "held");
 	ev.used = (uint32_t)m->ndom;
-	fg_strlcpy(ev.session, m->session, sizeof(ev.session));
-	fg_strlcpy(ev.queue_id, m->queue_id, sizeof(ev.queue_id));
-	fg_strlcpy(ev.account, m->acct.name, sizeof(ev.account));
-	fg_strlcpy(ev.rule, m->hold_rule, sizeof(ev.rule));
-	fg_strlcpy(ev.action, "held", sizeof(ev.action));
 	fg_stats_event(e->stats, &ev);
 }
 
