@@ -16,7 +16,7 @@ PKGS     = libevent libevent_pthreads sqlite3
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib
-LDLIBS   = -lmilter $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -34,7 +34,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter
-FUZZ_TARGETS = config address account_map control
+FUZZ_TARGETS = config address account_map control milter
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 

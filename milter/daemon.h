@@ -5,7 +5,6 @@
 #ifndef FG_DAEMON_H
 #define FG_DAEMON_H
 
-#include <libmilter/mfapi.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
@@ -14,6 +13,7 @@
 struct event_base;
 
 #include "config.h"
+#include "milterproto.h"
 #include "policy.h"
 #include "store.h"
 #include "table.h"
@@ -38,7 +38,38 @@ extern struct fg_daemon fgd;
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
 
-extern struct smfiDesc fg_milter;
+/* What the engine writes back for one command: code 'c', 't' or 'r';
+ * with rcode set, as a REPLYCODE; at end of message, first the header
+ * and the quarantine if set. */
+struct fg_answer {
+	char code;
+	char rcode[4], xcode[8];
+	char text[256];
+	char header[300];	/* X-Floodgate value */
+	char quarantine[128];
+};
+
+struct fg_session;
+struct fg_session *fg_session_new(void);
+void fg_session_free(struct fg_session *s);
+const char *fg_session_id(const struct fg_session *s);
+void fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
+    struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
+int fg_session_noreply(const struct fg_session *s, char cmd);
+uint32_t fg_session_protocol(const struct fg_session *s);
+void fg_session_connect(struct fg_session *s, const char *addr);
+void fg_session_mail(struct fg_session *s, const struct fg_mp_macros *m,
+    const char *sender, struct fg_answer *a);
+void fg_session_rcpt(struct fg_session *s, const struct fg_mp_macros *m,
+    const char *rcpt, struct fg_answer *a);
+void fg_session_eom(struct fg_session *s, const struct fg_mp_macros *m,
+    struct fg_answer *a);
+void fg_session_abort(struct fg_session *s);
+
+/* The milter engine: MTA connections on a few libevent loops. */
+int fg_engine_listen(const char *spec, uid_t owner, char *err, size_t errlen);
+int fg_engine_start(void);
+void fg_engine_stop(void);
 
 int fg_service_start(void);
 void fg_service_stop(void);

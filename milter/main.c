@@ -1,7 +1,7 @@
 /*
  * floodgate: the daemon. Reads the config, creates the milter socket,
- * drops privileges, opens the store, starts the service thread and hands
- * the rest to libmilter.
+ * drops privileges, opens the store, starts the service thread and the
+ * milter engine, and waits for SIGTERM.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,7 @@ static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
 static void print_errors(const char *errs);
 static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
+static void raise_fd_limit(void);
 
 static void
 usage(void)
@@ -157,13 +159,16 @@ drop_privileges(const struct passwd *pw)
 		die("dropped to %s but could regain root", pw->pw_name);
 }
 
-static int
-socket_path(const char *conn, char *path, size_t len)
+/* One descriptor per MTA connection: let the hard limit decide. */
+static void
+raise_fd_limit(void)
 {
-	if (strncmp(conn, "unix:", 5) != 0 && strncmp(conn, "local:", 6) != 0)
-		return -1;
-	fg_strlcpy(path, strchr(conn, ':') + 1, len);
-	return 0;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int
@@ -171,11 +176,11 @@ main(int argc, char **argv)
 {
 	const char *cfg_path = FG_DEFAULT_CONFIG;
 	int ch, foreground = 0, check = 0, debug = 0;
-	char *err, sock[128];
+	char *err;
 	size_t loaded = 0;
 	struct passwd *pw = NULL;
 	sigset_t set;
-	int rc;
+	int rc, sig = 0;
 
 	while ((ch = getopt(argc, argv, "c:dfnVh")) != -1) {
 		switch (ch) {
@@ -217,20 +222,14 @@ main(int argc, char **argv)
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
 		die("%s: user \"%s\": no such user", cfg_path, fgd.cfg->user);
 
-	if (smfi_register(fg_milter) == MI_FAILURE)
-		die("smfi_register failed");
-	if (smfi_setconn(fgd.cfg->listen) == MI_FAILURE)
-		die("listen %s: invalid", fgd.cfg->listen);
-	/* The socket: 0660, group from a set-group-ID directory (see README). */
-	umask(007);
-	if (smfi_opensocket(1) == MI_FAILURE)
-		die("listen %s: cannot create the socket (does its directory exist?)",
-		    fgd.cfg->listen);
-	if (socket_path(fgd.cfg->listen, sock, sizeof(sock)) == 0) {
-		chmod(sock, 0660);
-		if (pw != NULL && chown(sock, pw->pw_uid, (gid_t)-1) < 0)
-			die("chown %s: %s", sock, strerror(errno));
+	{
+		char lerr[FG_ERRLEN];
+
+		if (fg_engine_listen(fgd.cfg->listen, pw != NULL ? pw->pw_uid :
+		    (uid_t)-1, lerr, sizeof(lerr)) < 0)
+			die("%s", lerr);
 	}
+	raise_fd_limit();
 	if (!foreground) {
 		fg_log_open("floodgate", 0);
 		daemonize();
@@ -271,8 +270,8 @@ main(int argc, char **argv)
 	}
 	atomic_store(&fgd.store_ok, 1);
 
-	/* Before any thread starts: libmilter's signal thread takes
-	 * SIGTERM, SIGINT and SIGHUP; the service thread SIGUSR1. */
+	/* Before any thread starts: this thread takes SIGTERM and SIGINT,
+	 * the service thread SIGUSR1 and SIGHUP (reload). */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -286,7 +285,21 @@ main(int argc, char **argv)
 	fg_log_notice("floodgate %s started: listen=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
 	    FG_VERSION, fgd.cfg->listen, fgd.cfg->database, fgd.cfg->nrule,
 	    loaded, fgd.cfg->monitor ? "monitor" : "enforce");
-	rc = smfi_main();
+	rc = 0;
+	if (fg_engine_start() < 0) {
+		fg_log_err("cannot start the milter engine");
+		rc = 1;
+	} else {
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGINT);
+		while (sigwait(&set, &sig) != 0 || (sig != SIGTERM &&
+		    sig != SIGINT))
+			;
+		fg_log_notice("stopping on %s", sig == SIGTERM ? "SIGTERM" :
+		    "SIGINT");
+	}
+	fg_engine_stop();
 	fg_service_stop();
 	fg_store_close(fgd.store);
 	fg_log_notice("floodgate stopped");
@@ -294,5 +307,5 @@ main(int argc, char **argv)
 	fg_stats_free(fgd.engine.stats);
 	fg_table_free(fgd.table);
 	fg_config_unref(fgd.cfg);
-	return rc == MI_SUCCESS ? 0 : 1;
+	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * The service thread: a libevent loop that writes state behind to SQLite
  * (one transaction a second at most), expires idle entries, reloads the
- * config on SIGUSR1, and wakes libmilter's listener when it is stopping.
+ * config on SIGUSR1 and SIGHUP.
  * Milter threads never wait for it.
  */
 #include <errno.h>
@@ -126,7 +126,6 @@ fg_service_flush(void)
 static void on_tick(evutil_socket_t, short, void *);
 static void on_usr1(evutil_socket_t, short, void *);
 static void *run(void *);
-static void wake_listener(void);
 
 static void
 store_failed(const char *what, const char *err)
@@ -216,36 +215,6 @@ flush(void)
 	free(ev);
 }
 
-/*
- * libmilter takes SIGTERM in its own signal thread, but its listener
- * only notices the stop request on the next connection or after 5 s.
- * Where libmilter exports mi_stop() (Debian's does), ask it each tick
- * and connect once to our own socket to wake the listener at once.
- */
-extern int mi_stop(void) __attribute__((weak));
-
-static void
-wake_listener(void)
-{
-	static int woken;
-	struct sockaddr_un sun;
-	const char *conn = fgd.cfg->listen;
-	int fd;
-
-	if (woken || mi_stop == NULL || mi_stop() == 0)
-		return;
-	woken = 1;
-	if (strncmp(conn, "unix:", 5) != 0 && strncmp(conn, "local:", 6) != 0)
-		return;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	fg_strlcpy(sun.sun_path, strchr(conn, ':') + 1, sizeof(sun.sun_path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
-		(void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-		close(fd);
-	}
-}
-
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -255,7 +224,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	wake_listener();
 	fg_control_tick(now);
 	flush();
 	if (fgd.cfg->max_keys > 0) {
@@ -305,9 +273,11 @@ run(void *arg)
 	sigset_t set;
 
 	(void)arg;
-	/* SIGUSR1 is blocked everywhere else, so it lands here. */
+	/* SIGUSR1 and SIGHUP are blocked everywhere else: they land here,
+	 * and every reload runs in this thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	event_base_dispatch(base);
 	return NULL;
@@ -316,7 +286,7 @@ run(void *arg)
 int
 fg_service_start(void)
 {
-	struct event *tick, *usr1;
+	struct event *tick, *usr1, *hup;
 	struct timeval one = { 1, 0 };
 
 	evthread_use_pthreads();
@@ -324,8 +294,10 @@ fg_service_start(void)
 		return -1;
 	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	usr1 = evsignal_new(base, SIGUSR1, on_usr1, NULL);
-	if (tick == NULL || usr1 == NULL || event_add(tick, &one) < 0 ||
-	    event_add(usr1, NULL) < 0)
+	hup = evsignal_new(base, SIGHUP, on_usr1, NULL);
+	if (tick == NULL || usr1 == NULL || hup == NULL ||
+	    event_add(tick, &one) < 0 || event_add(usr1, NULL) < 0 ||
+	    event_add(hup, NULL) < 0)
 		return -1;
 	last_sweep = last_maintain = time(NULL);
 	{
@@ -344,7 +316,7 @@ fg_service_start(void)
 	return 0;
 }
 
-/* After smfi_main() returned: write what is left and stop. */
+/* After the engine stopped: write what is left and stop. */
 void
 fg_service_stop(void)
 {

@@ -1,0 +1,288 @@
+/*
+ * The milter protocol's wire format: a 4-byte length in network order
+ * (command byte included), the command, its data. Everything that reads
+ * MTA input checks lengths first: a broken or hostile peer gets -1, never
+ * a read past the packet.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "milterproto.h"
+#include "util.h"
+
+static int stage_of(char cmd);
+static int name_eq(const char *want, const char *have, size_t hlen);
+
+/* Steps in the order of a transaction; U may come at any point. */
+static const char order[] = { FG_MC_CONNECT, FG_MC_HELO, FG_MC_MAIL,
+    FG_MC_RCPT, FG_MC_DATA, FG_MC_EOH, FG_MC_EOM };
+
+static int
+stage_of(char cmd)
+{
+	switch (cmd) {
+	case FG_MC_CONNECT: return 0;
+	case FG_MC_HELO: return 1;
+	case FG_MC_MAIL: return 2;
+	case FG_MC_RCPT: return 3;
+	case FG_MC_DATA: return 4;
+	case FG_MC_EOM: return 5;
+	case FG_MC_EOH: return 6;
+	case FG_MC_UNKNOWN: return 7;
+	default: return -1;
+	}
+}
+
+long
+fg_mp_frame(const void *buf, size_t len, struct fg_mp_packet *pkt)
+{
+	const unsigned char *p = buf;
+	uint32_t n;
+
+	if (len < 4)
+		return 0;
+	memcpy(&n, p, 4);
+	n = ntohl(n);
+	if (n == 0 || n - 1 > FG_MP_MAXDATA)
+		return -1;
+	if (len - 4 < n)
+		return 0;
+	pkt->cmd = (char)p[4];
+	pkt->data = (const char *)p + 5;
+	pkt->len = n - 1;
+	return (long)n + 4;
+}
+
+static uint32_t
+get32(const char *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return ntohl(v);
+}
+
+int
+fg_mp_optneg_parse(const struct fg_mp_packet *pkt, struct fg_mp_optneg *out)
+{
+	if (pkt->len < 12)
+		return -1;
+	out->version = get32(pkt->data);
+	out->actions = get32(pkt->data + 4);
+	out->protocol = get32(pkt->data + 8);
+	return out->version >= 2 ? 0 : -1;
+}
+
+int
+fg_mp_optneg_reply(const struct fg_mp_optneg *o,
+    const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,
+    size_t *len)
+{
+	char data[1024];
+	size_t n = 12, i, l;
+	uint32_t v[3] = { htonl(o->version), htonl(o->actions),
+	    htonl(o->protocol) };
+
+	memcpy(data, v, sizeof(v));
+	for (i = 0; lists != NULL && i < FG_MP_NSTAGES; i++) {
+		uint32_t where = htonl((uint32_t)i);
+
+		if (lists[i] == NULL)
+			continue;
+		l = strlen(lists[i]) + 1;
+		if (n + 4 + l > sizeof(data))
+			return -1;
+		memcpy(data + n, &where, 4);
+		memcpy(data + n + 4, lists[i], l);
+		n += 4 + l;
+	}
+	return fg_mp_put(buf, cap, len, FG_MR_OPTNEG, data, n);
+}
+
+int
+fg_mp_args(const struct fg_mp_packet *pkt, const char **argv, int max)
+{
+	const char *p = pkt->data, *end = pkt->data + pkt->len;
+	int n = 0;
+
+	if (pkt->len == 0 || end[-1] != '\0')
+		return -1;
+	while (p < end) {
+		if (n < max)
+			argv[n] = p;
+		n++;
+		p += strlen(p) + 1;
+	}
+	if (n < max)
+		argv[n] = NULL;
+	return n;
+}
+
+int
+fg_mp_connect_addr(const struct fg_mp_packet *pkt, char *out, size_t outlen)
+{
+	const char *p = pkt->data, *end = pkt->data + pkt->len, *host;
+	char family;
+
+	out[0] = '\0';
+	if ((host = memchr(p, '\0', pkt->len)) == NULL)
+		return -1;
+	p = host + 1;
+	if (p >= end)
+		return -1;
+	family = *p++;
+	if (family != '4' && family != '6')
+		return 0;	/* 'L' local, 'U' unknown: no address */
+	if (end - p < 3 || end[-1] != '\0')
+		return -1;
+	p += 2;			/* port */
+	fg_strlcpy(out, p, outlen);
+	/* Sendmail writes IPv6 addresses as "IPv6:..." */
+	if (strncmp(out, "IPv6:", 5) == 0)
+		memmove(out, out + 5, strlen(out + 5) + 1);
+	return 0;
+}
+
+int
+fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
+{
+	int st;
+	char *copy;
+
+	if (pkt->len < 1 || (st = stage_of(pkt->data[0])) < 0)
+		return -1;
+	if (pkt->data[0] == FG_MC_MAIL)
+		fg_mp_macros_clear(m, FG_MC_MAIL);
+	/* Name/value pairs, each NUL-terminated; nothing may run over. */
+	if (pkt->len > 1 && pkt->data[pkt->len - 1] != '\0')
+		return -1;
+	if ((copy = malloc(pkt->len)) == NULL)
+		return -1;
+	memcpy(copy, pkt->data + 1, pkt->len - 1);
+	free(m->data[st]);
+	m->data[st] = copy;
+	m->len[st] = pkt->len - 1;
+	return 0;
+}
+
+void
+fg_mp_macros_clear(struct fg_mp_macros *m, char from_cmd)
+{
+	size_t i, from;
+
+	for (from = 0; from < sizeof(order); from++)
+		if (order[from] == from_cmd)
+			break;
+	for (i = from; i < sizeof(order); i++) {
+		int st = stage_of(order[i]);
+
+		free(m->data[st]);
+		m->data[st] = NULL;
+		m->len[st] = 0;
+	}
+	free(m->data[7]);
+	m->data[7] = NULL;
+	m->len[7] = 0;
+}
+
+void
+fg_mp_macros_free(struct fg_mp_macros *m)
+{
+	fg_mp_macros_clear(m, FG_MC_CONNECT);
+}
+
+/* "{x}" and "x" name the same macro, as in libmilter. */
+static int
+name_eq(const char *want, const char *have, size_t hlen)
+{
+	size_t wlen = strlen(want);
+
+	if (wlen >= 2 && want[0] == '{' && want[wlen - 1] == '}') {
+		want++;
+		wlen -= 2;
+	}
+	if (hlen >= 2 && have[0] == '{' && have[hlen - 1] == '}') {
+		have++;
+		hlen -= 2;
+	}
+	return wlen == hlen && memcmp(want, have, wlen) == 0;
+}
+
+static const char *
+find_in(const char *d, size_t len, const char *name)
+{
+	const char *p = d, *end = d + len;
+
+	while (p < end) {
+		size_t nlen = strnlen(p, (size_t)(end - p));
+		const char *val = p + nlen + 1;
+
+		if (val >= end)
+			return NULL;	/* a name without a value */
+		if (name_eq(name, p, nlen))
+			return val;
+		p = val + strnlen(val, (size_t)(end - val)) + 1;
+	}
+	return NULL;
+}
+
+const char *
+fg_mp_macro(const struct fg_mp_macros *m, char cmd, const char *name)
+{
+	int st = stage_of(cmd), i, pos = (int)sizeof(order) - 1;
+	const char *v;
+
+	if (st >= 0 && m->data[st] != NULL &&
+	    (v = find_in(m->data[st], m->len[st], name)) != NULL)
+		return v;
+	for (i = 0; i < (int)sizeof(order); i++)
+		if (order[i] == cmd)
+			pos = i;
+	for (i = pos; i >= 0; i--) {
+		int s = stage_of(order[i]);
+
+		if (m->data[s] != NULL &&
+		    (v = find_in(m->data[s], m->len[s], name)) != NULL)
+			return v;
+	}
+	return NULL;
+}
+
+int
+fg_mp_put(char *buf, size_t cap, size_t *len, char cmd, const void *data,
+    size_t dlen)
+{
+	uint32_t n = htonl((uint32_t)dlen + 1);
+
+	if (dlen > FG_MP_MAXDATA || cap - *len < dlen + 5)
+		return -1;
+	memcpy(buf + *len, &n, 4);
+	buf[*len + 4] = cmd;
+	if (dlen > 0)
+		memcpy(buf + *len + 5, data, dlen);
+	*len += dlen + 5;
+	return 0;
+}
+
+int
+fg_mp_put_reply(char *buf, size_t cap, size_t *len, const char *rcode,
+    const char *xcode, const char *text)
+{
+	char line[1024];
+	size_t n, i;
+
+	n = (size_t)snprintf(line, sizeof(line), "%s %s ", rcode, xcode);
+	for (i = 0; text[i] != '\0' && n + 3 < sizeof(line); i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\r' || c == '\n')
+			c = ' ';
+		if (c == '%')
+			line[n++] = '%';
+		line[n++] = (char)c;
+	}
+	line[n++] = '\0';
+	return fg_mp_put(buf, cap, len, FG_MR_REPLYCODE, line, n);
+}
