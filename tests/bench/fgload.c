@@ -230,7 +230,10 @@ run(void *arg)
 			goto out;
 		}
 		if (pace > 0) {
-			double due = start + (m + 1) / pace, wait = due - now_s();
+			/* Connections out of phase, as independent smtpd
+			 * processes are: not all at the same instant. */
+			double due = start + (m + 1 + (double)w->id / nconn) /
+			    pace, wait = due - now_s();
 
 			if (wait > 0) {
 				struct timespec ts = { (time_t)wait,
