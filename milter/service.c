@@ -24,17 +24,20 @@
 #include "util.h"
 
 #define SWEEP_EVERY	60
+#define REOPEN_EVERY	5	/* while the store fails */
 #define MAINTAIN_EVERY	3600
 
 static struct event_base *base;
 static pthread_t thread;
 static int failing;		/* store errors since the last success */
-static time_t last_sweep, last_maintain;
+static time_t last_sweep, last_maintain, last_reopen;
+static char *db_path;		/* as at start: a reload does not move it */
 static struct fg_entry_copy *retry_copy;	/* state the store refused */
 static size_t nretry_copy;
 static struct fg_service_counters counters;
 
 static void store_failed(const char *what, const char *err);
+static void store_reopen(time_t now);
 
 /* Messages put on hold, from the milter threads, for the next flush. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -138,6 +141,28 @@ store_failed(const char *what, const char *err)
 	atomic_store(&fgd.store_ok, 0);
 }
 
+/*
+ * A connection opened while the file could not be written (SQLite then
+ * opens it read-only), or one that lost its file, never heals by itself:
+ * while writes fail, open the database afresh every REOPEN_EVERY s.
+ */
+static void
+store_reopen(time_t now)
+{
+	struct fg_store *ns;
+	char err[FG_ERRLEN];
+
+	if (failing == 0 || now - last_reopen < REOPEN_EVERY)
+		return;
+	last_reopen = now;
+	if ((ns = fg_store_open(db_path, 0, err, sizeof(err))) == NULL) {
+		fg_log_debug("store: reopen: %s", err);
+		return;
+	}
+	fg_store_close(fgd.store);
+	fgd.store = ns;
+}
+
 static void
 store_recovered(void)
 {
@@ -184,6 +209,7 @@ flush(void)
 		retry_copy = NULL;
 		nretry_copy = 0;
 	}
+	store_reopen((time_t)now);
 	t0 = now_s();
 	rc = fg_store_flush(fgd.store, c, n, rows, nrows, ev, nev, err,
 	    sizeof(err));
@@ -299,7 +325,8 @@ fg_service_start(void)
 	    event_add(tick, &one) < 0 || event_add(usr1, NULL) < 0 ||
 	    event_add(hup, NULL) < 0)
 		return -1;
-	last_sweep = last_maintain = time(NULL);
+	last_sweep = last_maintain = last_reopen = time(NULL);
+	db_path = fg_strdup(fgd.cfg->database);
 	{
 		char err[FG_ERRLEN];
 
@@ -331,4 +358,6 @@ fg_service_stop(void)
 	fg_table_free_copies(retry_copy, nretry_copy);
 	retry_copy = NULL;
 	nretry_copy = 0;
+	free(db_path);
+	db_path = NULL;
 }
