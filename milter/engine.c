@@ -305,10 +305,10 @@ on_accept_error(struct evconnlistener *lis, void *arg)
 	struct loop *l = arg;
 	struct timeval one = { 1, 0 };
 	int e = EVUTIL_SOCKET_ERROR();
-	static time_t logged;
-	time_t now = time(NULL);
+	static _Atomic long logged;	/* every loop may get here */
+	long now = (long)time(NULL);
 
-	if (now != logged) {
+	if (atomic_exchange(&logged, now) != now) {
 		fg_log_err("engine: accept: %s; pausing new MTA connections for a second",
 		    strerror(e));
 		logged = now;
@@ -400,7 +400,12 @@ on_write(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
-	(void)what;
+	if (what & EV_TIMEOUT) {
+		fg_log_notice("session=%s: the MTA read no reply for %d s; closing",
+		    fg_session_id(c->s), IDLE_TIMEOUT);
+		conn_close(c);
+		return;
+	}
 	if (conn_flush(c) < 0)
 		conn_close(c);
 }
