@@ -327,6 +327,34 @@ sink_count() {
 	    grep -ci -- "${1:-.}" || true
 }
 
+# burst NAME N: smtp-source sends N one-recipient messages from
+# NAME@load.example to NAME@burst.example in the background, for a fault
+# to happen under load; burst_accounted NAME N then counts them.
+burst() {
+	smtp-source -A -s 2 -m "$2" -l 512 -f "$1@load.example" -t "$1@burst.example" \
+	    127.0.0.1:$SMTP_PORT > "$T/burst-$1.out" 2>&1 &
+	eval "BURST_$1=\$!"
+}
+
+# burst_accounted NAME N: every message of the burst is at the sink, in
+# Postfix's queue to be retried, or was refused to its client; none
+# missing, none delivered twice.
+burst_accounted() {
+	local pid sink queued refused accepted
+	eval "pid=\$BURST_$1"
+	wait "$pid"
+	drain
+	sink=$(sink_count "$1@burst\.example")
+	queued=$(postqueue -c "$T/etc" -j 2>/dev/null | grep -c "$1@burst\.example")
+	refused=$(grep -c "NOQUEUE: .*from=<$1@load.example>" "$T/maillog")
+	accepted=$(grep "postfix/qmgr.*: from=<$1@load.example>" "$T/maillog" |
+	    awk '{print $6}' | sort -u | wc -l)
+	expect_eq "$1: $2 sent = $sink at the sink + $queued queued + $refused refused" \
+	    "$((sink + queued + refused))" "$2"
+	expect_eq "$1: each message Postfix accepted reached the sink once" \
+	    "$sink" "$((accepted - queued))"
+}
+
 # log_count PATTERN: floodgate log lines matching PATTERN.
 log_count() {
 	grep -c -- "$1" "$T/floodgate.log" 2>/dev/null || true

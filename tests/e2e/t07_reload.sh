@@ -1,6 +1,7 @@
 #!/bin/bash
 # (h) SIGUSR1 with a broken config keeps the old config running; a good
-# one is swapped in and rules that keep their name keep their counts.
+# one is swapped in and rules that keep their name keep their counts; a
+# config deleted and reloaded under an smtp-source burst changes nothing.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
@@ -25,10 +26,14 @@ kill -USR1 "$FG_PID"
 wait_log "reload: .* loaded" && ok "good reload logged" || fail "no reload line"
 send "$T/h3" $SMTP_PORT app@h.example "$(rcpts c example.com 4)"
 expect_eq "new limit 8, the 5 already sent still count: 3 pass, 1 deferred" "$(count_replies "$T/h3" 451)" 1
+# Deleted, then reloaded, while smtp-source sends.
+burst deleted 200
+sleep 0.5
 rm "$T/floodgate.conf"
 kill -USR1 "$FG_PID"
 wait_log "cannot open" && ok "deleted config: refused, old one kept" || fail "deleted config not reported"
 alive "$FG_PID" && ok "still running after the config was deleted" || fail "died"
-drain
+burst_accounted deleted 200
+expect_eq "the burst's account got the running config's 8" "$(sink_count 'deleted@burst\.example')" 8
 expect_eq "sink" "$(sink_count '@example.com')" 8
 finish

@@ -2,7 +2,8 @@
 # on_store_error: while another process holds the SQLite file locked,
 # `continue` keeps limiting from memory and `tempfail` defers new mail
 # with 451 4.3.0; both log once and recover by themselves when the lock
-# goes, and nothing decided meanwhile is lost from the store.
+# goes, and nothing decided meanwhile is lost from the store; an
+# smtp-source burst during each lock loses nothing.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -21,6 +22,7 @@ start_postfix
 send "$T/c0" $SMTP_PORT a@cont.example "$(rcpts a example.com 1)"
 lock_db 6
 sleep 0.5
+burst cont 150
 send "$T/c1" $SMTP_PORT a@cont.example "$(rcpts b example.com 1)"
 wait_log "store: write failed" && ok "continue: the failure is logged" || fail "no store failure logged"
 start=$(date +%s%N)
@@ -30,6 +32,8 @@ expect_eq "continue: limits still apply from memory (3 of 3 used: 2 deferred)" "
 [ "$ms" -lt 1500 ] && ok "continue: no milter thread waits on the locked store (${ms} ms)" || fail "message took ${ms} ms"
 wait $LOCK_PID
 wait_log "store: working again" && ok "continue: recovered by itself" || fail "no recovery logged"
+burst_accounted cont 150
+expect_eq "continue: the burst's account got exactly its 3" "$(sink_count 'cont@burst\.example')" 3
 expect_eq "continue: one failure line per incident" "$(log_count 'store: write failed')" 1
 stop_floodgate
 expect_eq "continue: state written after recovery" \
@@ -42,12 +46,14 @@ start_floodgate 2
 lock_db 6
 sleep 0.5
 send "$T/t1" $SMTP_PORT b@temp.example "$(rcpts d example.com 1)"
+burst temp 150
 wait_log "store: write failed.*new mail is deferred" && ok "tempfail: the failure is logged" || fail "no tempfail log"
 send "$T/t2" $SMTP_PORT b@temp.example "$(rcpts e example.com 1)"
 grep -q "^<\*\* *451 4.3.0 floodgate: state store unavailable" "$T/t2" &&
     ok "tempfail: new mail deferred with 451 4.3.0" || fail "reply: $(grep '<\*\*' "$T/t2" | head -1)"
 wait $LOCK_PID
 wait_log "store: working again" 2 && ok "tempfail: recovered by itself" || fail "no recovery"
+burst_accounted temp 150
 send "$T/t3" $SMTP_PORT b@temp.example "$(rcpts f example.com 1)"
 expect_eq "tempfail: mail flows again" "$(grep -c '^<\*\*' "$T/t3")" 0
 drain

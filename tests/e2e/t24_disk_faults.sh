@@ -1,7 +1,8 @@
 #!/bin/bash
 # The database on a full filesystem (a small tmpfs): floodgate keeps
-# deciding from memory (on_store_error continue), says so once per
-# incident, and writes everything once there is space again.
+# deciding from memory (on_store_error continue) through an smtp-source
+# burst, says so once per incident, and writes everything once there is
+# space again.
 . "$(dirname "$0")/lib.sh"
 setup
 mkdir "$T/small"
@@ -18,10 +19,13 @@ send "$T/a0" $SMTP_PORT a0@d.example r@example.com
 sleep 1.2
 # Fill the filesystem, then make distinct accounts so every flush grows.
 dd if=/dev/zero of="$T/small/fill" bs=4k 2>/dev/null
+burst full 300
 for i in $(seq 1 30); do send "$T/out-full-$i" $SMTP_PORT "u$i@full.example" "$(rcpts x$i example.com 3)"; done
 wait_log "store: write failed" && ok "full filesystem: the failure is logged" || fail "no store failure"
 expect_eq "full filesystem: mail still flows" "$(cat "$T"/out-full-* | grep -c '^<\*\*')" 0
 expect_eq "one log line per incident" "$(log_count 'store: write failed')" 1
+burst_accounted full 300
+expect_eq "full filesystem: the burst all at the sink" "$(sink_count 'full@burst\.example')" 300
 rm -f "$T/small/fill"
 wait_log "store: working again" && ok "space again: recovered by itself" || fail "no recovery"
 sleep 1.2
@@ -29,5 +33,5 @@ expect_eq "what was decided meanwhile is in the store" \
     "$(sqlite3 "$T/small/floodgate.db" "SELECT count(*) FROM windows WHERE key LIKE 'u%@full.example'")" 30
 
 drain
-expect_eq "sink: everything" "$(sink_count)" $((1 + 90))
+expect_eq "sink: everything" "$(sink_count)" $((1 + 90 + 300))
 finish
