@@ -194,6 +194,13 @@ fail:
 }
 
 void
+fg_store_release_memory(struct fg_store *s)
+{
+	if (s != NULL)
+		sqlite3_db_release_memory(s->db);
+}
+
+void
 fg_store_close(struct fg_store *s)
 {
 	int i;

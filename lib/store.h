@@ -46,6 +46,8 @@ int fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
 int fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c,
     size_t n, const struct fg_stat_row *rows, size_t nrows,
     const struct fg_event *ev, size_t nev, char *err, size_t errlen);
+/* Gives back the page cache's unused memory (after idle state went). */
+void fg_store_release_memory(struct fg_store *s);
 int fg_store_maintain(struct fg_store *s, uint32_t now, char *err,
     size_t errlen);
 int fg_store_top(struct fg_store *s, const char *by, uint32_t since,

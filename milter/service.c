@@ -23,7 +23,8 @@
 #include "log.h"
 #include "util.h"
 
-#define SWEEP_EVERY	60
+#define SWEEP_EVERY	60	/* or the shortest window, if shorter */
+#define SWEEP_MIN	5
 #define REOPEN_EVERY	5	/* while the store fails */
 #define MAINTAIN_EVERY	3600
 
@@ -38,6 +39,7 @@ static struct fg_service_counters counters;
 
 static void store_failed(const char *what, const char *err);
 static void store_reopen(time_t now);
+static time_t sweep_every(void);
 
 /* Messages put on hold, from the milter threads, for the next flush. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -266,12 +268,14 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			malloc_trim(0);
 		}
 	}
-	if (now - last_sweep >= SWEEP_EVERY) {
+	if (now - last_sweep >= sweep_every()) {
 		size_t freed = fg_table_sweep(fgd.table, (uint32_t)now);
 
 		if (freed > 0) {
 			fg_log_debug("sweep: freed %zu idle entries", freed);
-			/* Give the memory of idle entries back to the system. */
+			/* Give the memory of idle entries back to the system,
+			 * and the pages SQLite cached for them. */
+			fg_store_release_memory(fgd.store);
 			malloc_trim(0);
 		}
 		last_sweep = now;
@@ -282,6 +286,30 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 			store_failed("maintenance", err);
 		last_maintain = now;
 	}
+}
+
+/*
+ * Idle windows are freed (and their memory given back) within one
+ * shortest window of the configuration, a minute at most. Reloads run
+ * in this thread, so fgd.cfg is stable here.
+ */
+static time_t
+sweep_every(void)
+{
+	const struct fg_config *c = fgd.cfg;
+	uint32_t p = SWEEP_EVERY;
+	size_t i, j;
+
+	for (i = 0; i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+
+		if (!r->is_cap && r->period < p)
+			p = r->period;
+		for (j = 0; j < r->nov; j++)
+			if (r->ov[j].period > 0 && r->ov[j].period < p)
+				p = r->ov[j].period;
+	}
+	return p < SWEEP_MIN ? SWEEP_MIN : (time_t)p;
 }
 
 static void
