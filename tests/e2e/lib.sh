@@ -409,6 +409,18 @@ wait_log() {
 FLOODGATECTL=${FLOODGATECTL:-$(dirname "$FLOODGATE")/floodgatectl}
 FGLOAD=${FGLOAD:-$(dirname "$FLOODGATE")/bench/fgload}
 
+# kb, keys: floodgate's resident memory and tracked windows (status).
+kb() { ctl status | awk '$1 == "memory_kb" {print $2}'; }
+keys() { ctl status | awk '$1 == "tracked_keys" {print $2}'; }
+
+# many_tenants_load: 100,000 accounts and 10,000 destination domains,
+# one recipient each, through fgload over the milter protocol.
+many_tenants_load() {
+	"$FGLOAD" -S "unix:$T/fg/milter.sock" -c 10 -m 10000 -r 1 -a 100000 -d 10000 > "$T/load" 2>&1
+	expect_eq "fgload: no protocol error" \
+	    "$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) print substr($i, 8)}' "$T/load")" 0
+}
+
 # ctl ARGS...: floodgatectl against this instance's config.
 # Its standard error is kept in ctl.log too, where finish() looks for
 # sanitizer reports.

@@ -12,11 +12,8 @@ limit tenant-hour   per account 1000/1h
 limit domain-hour   per domain  100000/1h
 EOT
 start_floodgate
-kb() { ctl status | awk '$1 == "memory_kb" {print $2}'; }
-keys() { ctl status | awk '$1 == "tracked_keys" {print $2}'; }
 before=$(kb)
-"$FGLOAD" -S "unix:$T/fg/milter.sock" -c 10 -m 10000 -r 1 -a 100000 -d 10000 > "$T/load" 2>&1
-expect_eq "fgload: no protocol error" "$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) print substr($i, 8)}' "$T/load")" 0
+many_tenants_load
 peak=$(kb)
 sleep 2.5	# a flush and an eviction pass
 after_keys=$(keys)
