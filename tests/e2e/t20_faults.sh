@@ -2,7 +2,8 @@
 # Faults under load: floodgate killed with SIGKILL in the middle of an
 # smtp-source burst and restarted (Postfix defers meanwhile; counts resume
 # from the store; every message Postfix accepted reaches the sink exactly
-# once); and a corrupt database at start (kept aside, fresh state, loud).
+# once); a corrupt database at start (kept aside, fresh state, loud)
+# with an smtp-source burst on the fresh state; a SIGUSR1 storm.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v smtp-source >/dev/null || skip "smtp-source is not installed"
@@ -46,11 +47,14 @@ stop_floodgate
 printf 'this is not an SQLite database, whatever its name says.........' > "$T/floodgate.db"
 rm -f "$T/floodgate.db-wal" "$T/floodgate.db-shm"
 start_floodgate 3
+burst corrupt 300
 wait_log "is corrupt .* kept aside as $T/floodgate.db.corrupt-[0-9]*; starting with fresh state" &&
     ok "corrupt database: said loudly" || fail "$(grep -i corrupt "$T/floodgate.log")"
 ls "$T"/floodgate.db.corrupt-* >/dev/null 2>&1 && ok "the bad file is kept aside" || fail "no .corrupt file"
 send "$T/after" $SMTP_PORT x@k.example "$(rcpts z example.net 2)"
 expect_eq "mail flows on fresh state" "$(count_replies "$T/after" 4..)" 0
+burst_accounted corrupt 300
+expect_eq "the burst on fresh state: all 300 at the sink" "$(sink_count 'corrupt@burst\.example')" 300
 
 # SIGUSR1 storm during a burst: every reload is taken, no message lost.
 before=$(grep -c 'postfix/qmgr.*: from=' "$T/maillog")
