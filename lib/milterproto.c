@@ -80,7 +80,7 @@ fg_mp_optneg_reply(const struct fg_mp_optneg *o,
     const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,
     size_t *len)
 {
-	char data[1024];
+	char data[FG_MP_MAXREPLY - 5];
 	size_t n = 12, i, l;
 	uint32_t v[3] = { htonl(o->version), htonl(o->actions),
 	    htonl(o->protocol) };
@@ -231,11 +231,12 @@ find_in(const char *d, size_t len, const char *name)
 const char *
 fg_mp_macro(const struct fg_mp_macros *m, char cmd, const char *name)
 {
-	int st = stage_of(cmd), i, pos = (int)sizeof(order) - 1;
+	int i, pos = (int)sizeof(order) - 1;
 	const char *v;
 
-	if (st >= 0 && m->data[st] != NULL &&
-	    (v = find_in(m->data[st], m->len[st], name)) != NULL)
+	/* UNKNOWN may come at any step: its own list, then all the others. */
+	if (cmd == FG_MC_UNKNOWN && m->data[7] != NULL &&
+	    (v = find_in(m->data[7], m->len[7], name)) != NULL)
 		return v;
 	for (i = 0; i < (int)sizeof(order); i++)
 		if (order[i] == cmd)
@@ -270,7 +271,7 @@ int
 fg_mp_put_reply(char *buf, size_t cap, size_t *len, const char *rcode,
     const char *xcode, const char *text)
 {
-	char line[1024];
+	char line[FG_MP_MAXREPLY - 5];
 	size_t n, i;
 
 	n = (size_t)snprintf(line, sizeof(line), "%s %s ", rcode, xcode);

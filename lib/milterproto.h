@@ -70,6 +70,9 @@
 /* Bigger than anything Postfix or Sendmail send without negotiating
  * larger body chunks (64 KB); a longer packet is a broken peer. */
 #define FG_MP_MAXDATA	(1024 * 1024)
+/* The most floodgate writes in one packet: a negotiation reply or a
+ * reply line, 1 KB of data each at most. */
+#define FG_MP_MAXREPLY	(1024 + 5)
 
 /* One packet inside a buffer: the command and its data, not copied. */
 struct fg_mp_packet {

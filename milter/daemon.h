@@ -56,7 +56,6 @@ const char *fg_session_id(const struct fg_session *s);
 void fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
     struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
 int fg_session_noreply(const struct fg_session *s, char cmd);
-uint32_t fg_session_protocol(const struct fg_session *s);
 void fg_session_connect(struct fg_session *s, const char *addr);
 void fg_session_mail(struct fg_session *s, const struct fg_mp_macros *m,
     const char *sender, struct fg_answer *a);

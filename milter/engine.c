@@ -70,6 +70,7 @@ static void conn_close(struct conn *c);
 static int conn_process(struct conn *c);
 static int conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt);
 static int conn_flush(struct conn *c);
+static int room(struct conn *c, size_t need);
 static int put(struct conn *c, char cmd, const void *data, size_t len);
 static int put_answer(struct conn *c, const struct fg_answer *a);
 static int listen_unix(const char *path, uid_t owner, char *err,
@@ -484,21 +485,6 @@ conn_process(struct conn *c)
 	return rc;
 }
 
-static uint32_t
-noreply_flag(char cmd)
-{
-	switch (cmd) {
-	case FG_MC_CONNECT: return FG_MP_NR_CONN;
-	case FG_MC_HELO: return FG_MP_NR_HELO;
-	case FG_MC_DATA: return FG_MP_NR_DATA;
-	case FG_MC_HEADER: return FG_MP_NR_HDR;
-	case FG_MC_EOH: return FG_MP_NR_EOH;
-	case FG_MC_BODY: return FG_MP_NR_BODY;
-	case FG_MC_UNKNOWN: return FG_MP_NR_UNKN;
-	default: return 0;
-	}
-}
-
 /* Returns 0 to go on, 1 after QUIT, -1 to close the connection now. */
 static int
 conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
@@ -510,8 +496,6 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 	case FG_MC_OPTNEG: {
 		struct fg_mp_optneg mta, mine;
 		const char *lists[FG_MP_NSTAGES];
-		char buf[1100];
-		size_t len = 0;
 
 		if (fg_mp_optneg_parse(pkt, &mta) < 0) {
 			fg_log_warn("session=%s: the MTA's negotiation is malformed or older than protocol 2; closing",
@@ -519,9 +503,10 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 			return -1;
 		}
 		fg_session_negotiate(c->s, &mta, &mine, lists);
-		if (fg_mp_optneg_reply(&mine, lists, buf, sizeof(buf), &len) < 0)
+		if (room(c, FG_MP_MAXREPLY) < 0)
 			return -1;
-		return put(c, buf[4], buf + 5, len - 5);
+		return fg_mp_optneg_reply(&mine, lists, c->out, c->outcap,
+		    &c->outlen);
 	}
 	case FG_MC_MACRO:
 		if (fg_mp_macros_set(&c->mac, pkt) < 0) {
@@ -583,34 +568,41 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		return -1;
 	}
 	/* Steps floodgate asked not to see, should the MTA send them. */
-	if (fg_session_noreply(c->s, pkt->cmd) ||
-	    (fg_session_protocol(c->s) & noreply_flag(pkt->cmd)))
+	if (fg_session_noreply(c->s, pkt->cmd))
 		return 0;
 	return put(c, FG_MR_CONTINUE, NULL, 0);
+}
+
+/* Makes room for a packet of up to `need` bytes at the end of the output. */
+static int
+room(struct conn *c, size_t need)
+{
+	size_t cap = c->outcap ? c->outcap : 4096;
+	char *p;
+
+	if (c->outcap - c->outlen >= need)
+		return 0;
+	while (cap - c->outlen < need)
+		cap *= 2;
+	if ((p = realloc(c->out, cap)) == NULL)
+		return -1;
+	c->out = p;
+	c->outcap = cap;
+	return 0;
 }
 
 static int
 put(struct conn *c, char cmd, const void *data, size_t len)
 {
-	if (c->outcap - c->outlen < len + 5) {
-		size_t cap = c->outcap ? c->outcap : 4096;
-		char *p;
-
-		while (cap - c->outlen < len + 5)
-			cap *= 2;
-		if ((p = realloc(c->out, cap)) == NULL)
-			return -1;
-		c->out = p;
-		c->outcap = cap;
-	}
+	if (room(c, len + 5) < 0)
+		return -1;
 	return fg_mp_put(c->out, c->outcap, &c->outlen, cmd, data, len);
 }
 
 static int
 put_answer(struct conn *c, const struct fg_answer *a)
 {
-	char buf[1200];
-	size_t len = 0;
+	char buf[sizeof(a->header) + sizeof("X-Floodgate")];
 
 	if (a->header[0] != '\0') {
 		size_t hn = sizeof("X-Floodgate"), vn = strlen(a->header) + 1;
@@ -626,8 +618,8 @@ put_answer(struct conn *c, const struct fg_answer *a)
 		return -1;
 	if (a->rcode[0] == '\0' || a->code == FG_MR_CONTINUE)
 		return put(c, a->code, NULL, 0);
-	if (fg_mp_put_reply(buf, sizeof(buf), &len, a->rcode, a->xcode,
-	    a->text) < 0)
+	if (room(c, FG_MP_MAXREPLY) < 0)
 		return -1;
-	return put(c, buf[4], buf + 5, len - 5);
+	return fg_mp_put_reply(c->out, c->outcap, &c->outlen, a->rcode,
+	    a->xcode, a->text);
 }

@@ -110,16 +110,25 @@ fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
 	s->protocol = reply->protocol;
 }
 
+/* Whether the negotiation said this command gets no reply. */
 int
 fg_session_noreply(const struct fg_session *s, char cmd)
 {
-	return cmd == FG_MC_MAIL && (s->protocol & FG_MP_NR_MAIL);
-}
+	uint32_t flag;
 
-uint32_t
-fg_session_protocol(const struct fg_session *s)
-{
-	return s->protocol;
+	switch (cmd) {
+	case FG_MC_CONNECT: flag = FG_MP_NR_CONN; break;
+	case FG_MC_HELO: flag = FG_MP_NR_HELO; break;
+	case FG_MC_MAIL: flag = FG_MP_NR_MAIL; break;
+	case FG_MC_RCPT: flag = FG_MP_NR_RCPT; break;
+	case FG_MC_DATA: flag = FG_MP_NR_DATA; break;
+	case FG_MC_HEADER: flag = FG_MP_NR_HDR; break;
+	case FG_MC_EOH: flag = FG_MP_NR_EOH; break;
+	case FG_MC_BODY: flag = FG_MP_NR_BODY; break;
+	case FG_MC_UNKNOWN: flag = FG_MP_NR_UNKN; break;
+	default: return 0;
+	}
+	return (s->protocol & flag) != 0;
 }
 
 void
