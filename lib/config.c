@@ -13,6 +13,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "rules.h"
 #include "util.h"
 #include "window.h"
 
@@ -1122,6 +1123,9 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	free(line);
 	fclose(fp);
 	resolve(&p);
+	for (i = 0; i < c->nrule; i++)
+		fg_dests_index(&c->rule[i].dests);
+	fg_dests_index(&c->ex_domain);
 	if (c->account_map != NULL) {
 		char mpath[4096];
 
@@ -1158,6 +1162,7 @@ free_dests(struct fg_dests *d)
 		free(d->pat[i]);
 	free(d->pat);
 	free(d->text);
+	free(d->idx);
 	memset(d, 0, sizeof(*d));
 }
 

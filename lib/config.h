@@ -54,6 +54,10 @@ struct fg_dests {
 	char **pat;		/* "example.jp" or "*.example.jp"; NULL: all */
 	size_t n;
 	char *text;		/* as written, for messages */
+	/* For lookups (fg_dests_index): the exact domains sorted, then the
+	 * wildcards' ".example.jp" sorted; NULL: scan pat. */
+	const char **idx;
+	size_t nexact;
 };
 
 struct fg_override {

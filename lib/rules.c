@@ -4,25 +4,80 @@
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "address.h"
 #include "rules.h"
 
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+wildcard(const char *pat)
+{
+	return pat[0] == '*' && pat[1] == '.';
+}
+
+void
+fg_dests_index(struct fg_dests *d)
+{
+	size_t i, e = 0, w;
+
+	free(d->idx);
+	d->idx = NULL;
+	d->nexact = 0;
+	/* Without an index (no memory), fg_dests_match scans. */
+	if (d->n == 0 || (d->idx = malloc(d->n * sizeof(*d->idx))) == NULL)
+		return;
+	for (i = 0; i < d->n; i++)
+		if (!wildcard(d->pat[i]))
+			d->idx[e++] = d->pat[i];
+	w = e;
+	for (i = 0; i < d->n; i++)
+		if (wildcard(d->pat[i]))
+			d->idx[w++] = d->pat[i] + 1;
+	qsort(d->idx, e, sizeof(*d->idx), cmp_str);
+	qsort(d->idx + e, d->n - e, sizeof(*d->idx), cmp_str);
+	d->nexact = e;
+}
+
+static int
+has(const char **v, size_t n, const char *s)
+{
+	return n > 0 && bsearch(&s, v, n, sizeof(*v), cmp_str) != NULL;
+}
+
 /* No destinations written: the rule applies to every destination. */
 int
 fg_dests_match(const struct fg_dests *d, const char *domain)
 {
+	const char *dot;
 	size_t i;
 
 	if (d->n == 0)
 		return 1;
 	if (domain == NULL || domain[0] == '\0')
 		return 0;
-	for (i = 0; i < d->n; i++)
-		if (fg_domain_match(domain, d->pat[i]))
-			return 1;
+	if (d->idx == NULL) {
+		for (i = 0; i < d->n; i++)
+			if (fg_domain_match(domain, d->pat[i]))
+				return 1;
+		return 0;
+	}
+	if (has(d->idx, d->nexact, domain))
+		return 1;
+	/* "*.example.jp" is ".example.jp" in the index: look up every
+	 * suffix of the domain that starts at a dot, never the whole. */
+	if (d->n > d->nexact)
+		for (dot = strchr(domain + 1, '.'); dot != NULL;
+		    dot = strchr(dot + 1, '.'))
+			if (has(d->idx + d->nexact, d->n - d->nexact, dot))
+				return 1;
 	return 0;
 }
 

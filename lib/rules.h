@@ -10,6 +10,10 @@
 
 #include "config.h"
 
+/* Sorts the patterns for fg_dests_match, once the config is read: a
+ * recipient is checked against every rule's destinations, and a group of
+ * carrier or freemail domains can be long. */
+void fg_dests_index(struct fg_dests *d);
 int fg_dests_match(const struct fg_dests *d, const char *domain);
 void fg_rule_rate(const struct fg_rule *r, const char *account,
     uint32_t *limit, uint32_t *period);

@@ -50,6 +50,70 @@ test_dests(void **state)
 	assert_false(fg_dests_match(&car->dests, ""));
 }
 
+static int
+push(struct fg_dests *d, const char *pat)
+{
+	char **v = realloc(d->pat, (d->n + 1) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	d->pat = v;
+	return (d->pat[d->n++] = strdup(pat)) == NULL ? -1 : 0;
+}
+
+/*
+ * The sorted index must answer as the plain scan of the patterns does:
+ * a long group of exact domains and wildcards, probed with near misses.
+ */
+static void
+test_dests_index(void **state)
+{
+	static const char *probe[] = {
+	    "d17.example.jp", "d999.example.jp", "d1000.example.jp",
+	    "x.w5.example", "a.b.w5.example", "w5.example", "xw5.example",
+	    "w5.example.evil", "sub.d17.example.jp", "example.jp", "jp",
+	    "d0.example.jp", ".w5.example", "a..w5.example", "w49.example",
+	    "q.w49.example", "w50.example.x", "zzz", "a",
+	};
+	struct fg_dests d = { 0 };
+	char buf[64];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		snprintf(buf, sizeof(buf), "d%zu.example.jp", i);
+		assert_int_equal(push(&d, buf), 0);
+	}
+	for (i = 0; i < 50; i++) {
+		snprintf(buf, sizeof(buf), "*.w%zu.example", i);
+		assert_int_equal(push(&d, buf), 0);
+	}
+	for (i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		int scan;
+
+		assert_null(d.idx);
+		scan = fg_dests_match(&d, probe[i]);
+		fg_dests_index(&d);
+		assert_non_null(d.idx);
+		assert_int_equal(d.nexact, 1000);
+		assert_int_equal(fg_dests_match(&d, probe[i]), scan);
+		free(d.idx);
+		d.idx = NULL;
+	}
+	/* And the answers themselves. */
+	fg_dests_index(&d);
+	assert_true(fg_dests_match(&d, "d999.example.jp"));
+	assert_true(fg_dests_match(&d, "a.b.w5.example"));
+	assert_false(fg_dests_match(&d, "w5.example"));
+	assert_false(fg_dests_match(&d, "xw5.example"));
+	assert_false(fg_dests_match(&d, "d1000.example.jp"));
+	assert_false(fg_dests_match(&d, "sub.d17.example.jp"));
+	free(d.idx);
+	for (i = 0; i < d.n; i++)
+		free(d.pat[i]);
+	free(d.pat);
+}
+
 static void
 test_keys(void **state)
 {
@@ -112,6 +176,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dests),
+		cmocka_unit_test(test_dests_index),
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_exempt),
