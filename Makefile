@@ -33,7 +33,8 @@ D_OBJ    = $(D_SRC:milter/%.c=$(B)/milter/%.o)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter
+BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter \
+    $(B)/bench/floormilter
 FUZZ_TARGETS = config address account_map control milter
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
@@ -69,6 +70,9 @@ $(B)/bench/fgload: tests/bench/fgload.c | $(B)/bench
 
 $(B)/bench/fgscale: tests/bench/fgscale.c $(B)/libfloodgate.a | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+
+$(B)/bench/floormilter: tests/bench/floormilter.c $(B)/libfloodgate.a | $(B)/bench
+	$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a
 
 $(B)/bench/nullmilter: tests/bench/nullmilter.c | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lmilter -pthread

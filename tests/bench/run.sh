@@ -2,15 +2,17 @@
 # make bench: floodgate's cost, measured three ways on this machine.
 #  1. End to end: smtp-source -> private Postfix -> smtp-sink, with no
 #     milter, floodgate (nothing refused), floodgate refusing half the
-#     recipients, and a trivial accept-all milter; interleaved runs,
-#     medians and min-max; throughput, ratio to no milter, CPU per message.
+#     recipients, a trivial accept-all milter, and two do-nothing milters
+#     that show the floor (what any milter of that protocol shape costs);
+#     interleaved runs, medians and min-max; throughput, ratio to no
+#     milter, CPU per message.
 #  2. Milter only: fgload speaks the milter protocol to floodgate directly.
 #  3. Scale: 1,000,000 tracked entries (memory, flush, load at start).
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
 BENCH=${BENCH:-$TOP/build}
-RUNS=${RUNS:-5}
+RUNS=${RUNS:-7}
 MSGS=${MSGS:-2000}
 RESULTS=$TOP/tests/bench/results
 SINK_FAST=1
@@ -34,11 +36,16 @@ sed -i "s|^listen .*|listen unix:$T/fg/half.sock|; s|^database .*|database $T/ha
 "$FLOODGATE" -f -c "$T/fg-pass.conf" 2>"$T/fg-pass.log" & FGP=$!
 "$FLOODGATE" -f -c "$T/fg-half.conf" 2>"$T/fg-half.log" & FGH=$!
 "$BENCH/bench/nullmilter" "unix:$T/fg/null.sock" & NULLP=$!
+"$BENCH/bench/floormilter" "unix:$T/fg/floor.sock" & FLOORP=$!
+"$BENCH/bench/floormilter" -d "unix:$T/fg/floordata.sock" & FLOORDP=$!
 for i in $(seq 1 100); do
-	[ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/half.sock" ] && [ -S "$T/fg/null.sock" ] && break
+	[ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/half.sock" ] && [ -S "$T/fg/null.sock" ] &&
+	    [ -S "$T/fg/floor.sock" ] && [ -S "$T/fg/floordata.sock" ] && break
 	sleep 0.05
 done
-chgrp postfix "$T/fg/null.sock"; chmod 660 "$T/fg/null.sock"
+for s in null floor floordata; do
+	chgrp postfix "$T/fg/$s.sock"; chmod 660 "$T/fg/$s.sock"
+done
 start_postfix
 
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
@@ -64,9 +71,35 @@ use_milter() {
 }
 
 HZ=$(getconf CLK_TCK)
-# run MODE WORKLOAD: one timed run; prints "secs msgs rcpts pf_ticks m_ticks"
+# Busy CPU ticks of the whole machine (smtp-source, smtp-sink, kernel too).
+machine_cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# Instructions the whole machine executed in user space, where perf can
+# count them: on this shared machine time per message swings by a quarter
+# from run to run and so do kernel instructions (spinning on contended
+# locks, polling before idle), user-space instructions per message hardly
+# at all.
+PERF=0
+perf stat -a -e instructions:u -x, -o /dev/null -- true 2>/dev/null && PERF=1
+perf_start() {
+	[ "$PERF" = 1 ] || return 0
+	perf stat -a -e instructions:u -x, -o "$T/perf.out" &
+	PERFP=$!
+	sleep 0.1
+}
+# Sets INSNS (not a $(...): a subshell cannot wait for perf).
+perf_stop() {
+	INSNS=0
+	[ "$PERF" = 1 ] || return 0
+	kill -INT "$PERFP"
+	wait "$PERFP" 2>/dev/null
+	INSNS=$(awk -F, '$3 ~ /^instructions/ {print $1; exit}' "$T/perf.out")
+}
+
+# run MODE WORKLOAD: one timed run;
+# prints "usecs msgs rcpts pf_ticks m_ticks machine_ticks instructions"
 run_one() {
-	local mode=$1 wl=$2 mpid=0 opts r=1 t0 t1 c0 c1 m0=0 m1=0 sent
+	local mode=$1 wl=$2 mpid=0 opts r=1 t0 t1 c0 c1 m0=0 m1=0 a0 a1 sent
 	case $wl in
 	new) opts="-s 10 -m $MSGS" ;;
 	reuse) opts="-d -s 10 -m $MSGS" ;;
@@ -76,10 +109,14 @@ run_one() {
 	floodgate) mpid=$FGP ;;
 	half) mpid=$FGH ;;
 	null) mpid=$NULLP ;;
+	floor) mpid=$FLOORP ;;
+	floordata) mpid=$FLOORDP ;;
 	esac
 	drain >/dev/null
 	c0=$(postfix_cpu)
 	[ "$mpid" != 0 ] && m0=$(cpu_of $mpid)
+	perf_start
+	a0=$(machine_cpu)
 	t0=$(date +%s%N)
 	if [ "$mode" = half ]; then
 		# Two senders at once: one to a domain it may not send to.
@@ -93,10 +130,12 @@ run_one() {
 		sent=$(echo "$opts" | sed -E 's/.*-m ([0-9]+).*/\1/')
 	fi
 	t1=$(date +%s%N)
+	a1=$(machine_cpu)
+	perf_stop
 	drain >/dev/null
 	c1=$(postfix_cpu)
 	[ "$mpid" != 0 ] && m1=$(cpu_of $mpid)
-	echo "$(( (t1 - t0) / 1000 )) $sent $((sent * r)) $((c1 - c0)) $((m1 - m0))"
+	echo "$(( (t1 - t0) / 1000 )) $sent $((sent * r)) $((c1 - c0)) $((m1 - m0)) $((a1 - a0)) ${INSNS:-0}"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -108,37 +147,87 @@ report "versions: $("$FLOODGATE" -V), Postfix $(postconf -d -h mail_version 2>/d
 report ""
 
 # --- 1. end to end ---------------------------------------------------------
-declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [half]="unix:$T/fg/half.sock" [null]="unix:$T/fg/null.sock" )
-MODES="none floodgate half null"
-for wl in new reuse rcpt20; do
+declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [half]="unix:$T/fg/half.sock" [null]="unix:$T/fg/null.sock"
+    [floor]="unix:$T/fg/floor.sock" [floordata]="unix:$T/fg/floordata.sock" )
+MODES=${MODES:-none floodgate half null floor floordata}
+WORKLOADS=${WORKLOADS:-new reuse rcpt20}
+# Round i starts at the i-th milter: where a run stands in its round
+# (the state of the queue's file system, say) is spread over all of them.
+rotate() { local n=$1; shift; local a=("$@"); echo "${a[@]:n % $#}" "${a[@]:0:n % $#}"; }
+for wl in $WORKLOADS; do
 	for i in $(seq 1 "$RUNS"); do
-		for mode in $MODES; do
+		for mode in $(rotate "$i" $MODES); do
 			use_milter "${MIL[$mode]}"
 			run_one "$mode" "$wl" >> "$T/e2e.$wl.$mode"
 		done
 	done
 done
 
+# Round i of milter A against round i of milter B, msg/s over msg/s:
+# ratios WORKLOAD A B writes one per round to $T/ratios; paired prints
+# their median and range.
+ratios() {
+	paste -d ' ' "$T/e2e.$1.$2" "$T/e2e.$1.$3" |
+	    awk '{print ($2 / $1) / ($9 / $8)}' > "$T/ratios"
+}
+paired() {
+	ratios "$@"
+	printf '%.3f (%s)' "$(median < "$T/ratios")" "$(awk '{printf "%.2f\n", $1}' "$T/ratios" | minmax)"
+}
+
 report "1. End to end: smtp-source (10 sessions, 1 KB) -> Postfix -> smtp-sink, $RUNS interleaved runs each"
 report "   workloads: new = a new session per message; reuse = -d, one session for many; rcpt20 = 20 recipients per message"
-report "   half: two senders at once, one to a destination floodgate refuses (half the recipients refused)"
-report "   CPU is per message submitted, in ms: Postfix (all its processes) and the milter"
+report "   milters: floodgate = sample rules, nothing refused; half = two senders at once, one to a destination"
+report "   floodgate refuses (half the recipients refused); null = trivial libmilter milter taking every step;"
+report "   floor = does nothing, floodgate's protocol shape (reply at RCPT and end of message);"
+report "   floordata = does nothing, answers ACCEPT at DATA (Postfix leaves it out of the message)"
+report "   ratio = median over rounds of msg/s against the no-milter run of the same round (min-max beside it)"
+report "   CPU is per message submitted, in ms: Postfix (all its processes), the milter, their sum, and the whole"
+report "   machine while smtp-source ran (all-ms: with smtp-source, smtp-sink and the kernel; the cores are saturated,"
+report "   so msg/s follows it); Minsn = millions of user-space instructions the whole machine executed per message"
+report "   (perf stat -a -e instructions:u), the cost measure this shared machine does not blur"
 report ""
-report "$(printf '   %-7s %-10s %9s %13s %9s %8s %9s %9s %9s' workload milter msg/s 'msg/s min-max' rcpt/s ratio pf-ms/msg milter-ms 'sum-ms')"
-for wl in new reuse rcpt20; do
-	base=$(awk '{print $2 / ($1 / 1e6)}' "$T/e2e.$wl.none" | median)
+report "$(printf '   %-7s %-10s %7s %9s %7s %6s %11s %9s %9s %7s %7s %8s' workload milter msg/s min-max rcpt/s ratio 'ratio range' pf-ms/msg milter-ms sum-ms all-ms Minsn)"
+for wl in $WORKLOADS; do
 	for mode in $MODES; do
 		f=$T/e2e.$wl.$mode
 		mps=$(awk '{print $2 / ($1 / 1e6)}' "$f" | median)
 		mm=$(awk '{printf "%.0f\n", $2 / ($1 / 1e6)}' "$f" | minmax)
 		rps=$(awk '{print $3 / ($1 / 1e6)}' "$f" | median)
+		ratios "$wl" "$mode" none
+		ratio=$(median < "$T/ratios")
+		rr=$(awk '{printf "%.2f\n", $1}' "$T/ratios" | minmax)
 		pf=$(awk -v hz="$HZ" '{print $4 / hz * 1000 / $2}' "$f" | median)
 		ml=$(awk -v hz="$HZ" '{print $5 / hz * 1000 / $2}' "$f" | median)
 		sum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$f" | median)
-		report "$(printf '   %-7s %-10s %9.0f %13s %9.0f %8.3f %9.3f %9.3f %9.3f' "$wl" "$mode" "$mps" "$mm" "$rps" "$(awk -v a="$mps" -v b="$base" 'BEGIN {print a / b}')" "$pf" "$ml" "$sum")"
+		all=$(awk -v hz="$HZ" '{print $6 / hz * 1000 / $2}' "$f" | median)
+		insn=$(awk '{print $7 / 1e6 / $2}' "$f" | median)
+		report "$(printf '   %-7s %-10s %7.0f %9s %7.0f %6.3f %11s %9.3f %9.3f %7.3f %7.3f %8.2f' "$wl" "$mode" "$mps" "$mm" "$rps" "$ratio" "$rr" "$pf" "$ml" "$sum" "$all" "$insn")"
 	done
 done
 report ""
+
+has() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
+HASFD=; has floordata && HASFD=1
+if has floodgate && has floor; then
+	report "   Targets (msg/s ratios are medians over rounds, range in brackets):"
+	for wl in $WORKLOADS; do
+		target=; case $wl in new) target=0.90 ;; reuse) target=0.97 ;; esac
+		report "   $(printf '%-7s' "$wl") floodgate/none $(paired "$wl" floodgate none)${target:+ target $target}; floor/none $(paired "$wl" floor none) (the most any milter of floodgate's shape keeps)"
+		report "           floodgate/floor $(paired "$wl" floodgate floor) (1 = floodgate costs no more than doing nothing); ${HASFD:+floordata/floor $(paired "$wl" floordata floor)}"
+		if [ "$PERF" = 1 ]; then
+			in_none=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.none" | median)
+			in_floor=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.floor" | median)
+			in_fg=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.floodgate" | median)
+			report "           user-space instructions per message, whole machine: none $(printf %.2f "$in_none")M, floor $(printf %.2f "$in_floor")M, floodgate $(printf %.2f "$in_fg")M: none/floor $(awk -v a="$in_none" -v b="$in_floor" 'BEGIN {printf "%.3f", a / b}'), none/floodgate $(awk -v a="$in_none" -v b="$in_fg" 'BEGIN {printf "%.3f", a / b}')"
+		fi
+		has null || continue
+		fsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.floodgate" | median)
+		nsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.null" | median)
+		report "           Postfix+milter CPU per message: floodgate $(printf %.3f "$fsum") ms, trivial milter $(printf %.3f "$nsum") ms ($(awk -v a="$fsum" -v b="$nsum" 'BEGIN {print (a < b) ? "below: met" : "not below: missed"}'))"
+	done
+	report ""
+fi
 
 # --- 2. milter only --------------------------------------------------------
 report "2. Milter only: fgload -> floodgate (sample rules, nothing refused unless said), no MTA"
@@ -160,6 +249,8 @@ ml "100 conns, 10 rcpt/msg, 20 msg/s each" "$T/fg/milter.sock" -c 100 -m 100 -r 
 ml "10 conns, half refused" "$T/fg/half.sock" -c 10 -m 2000 -r 10 -b 50
 ml "10 conns, 200k accounts (flush ~10k rows/s)" "$T/fg/milter.sock" -c 10 -m 3000 -r 10 -a 200000
 ml "nullmilter: 10 conns, 10 rcpt/msg" "$T/fg/null.sock" -c 10 -m 2000 -r 10
+ml "floormilter (no work): 10 conns, 10 rcpt/msg" "$T/fg/floor.sock" -c 10 -m 2000 -r 10
+ml "floormilter (no work): 100 conns, 20 msg/s each" "$T/fg/floor.sock" -c 100 -m 100 -r 10 -p 20
 report ""
 
 # --- 3. scale --------------------------------------------------------------
@@ -168,11 +259,60 @@ report "3. Scale: 1,000,000 tracked (rule, key) entries in floodgate's engine"
     printf "   resident memory per entry: %s bytes\n   write all to SQLite: %s s\n   one flush of 10,000 dirty entries: %s s\n   load %s entries at start: %s s\n",
     v["bytes_per_entry"], v["full_write_s"], v["flush_10k_s"], v["load_entries"], v["load_s"]}' | tee -a "$OUT" >&3
 
+report ""
+# --- 4. where the instructions go -------------------------------------------
+# perf record of user-space instructions on the whole machine, one run of
+# 3,000 messages each, from the first connection until the queue is empty
+# (polled with find, which costs next to nothing, not postqueue).
+queue_empty() {
+	local i
+	for i in $(seq 1 300); do
+		[ -z "$(find "$T/spool/incoming" "$T/spool/active" -type f 2>/dev/null | head -1)" ] && return 0
+		sleep 0.1
+	done
+}
+profile_one() {
+	local mode=$1 wl=$2 n=3000 opts="-s 10" pp
+	[ "$wl" = reuse ] && opts="-d -s 10"
+	use_milter "${MIL[$mode]}"
+	drain >/dev/null
+	perf record -q -a -e instructions:u -c 100000 -o "$T/perf.rec" 2>/dev/null &
+	pp=$!
+	sleep 0.3
+	smtp-source -A -l 1024 $opts -m $n -f a@ok.example -t r@dest.example 127.0.0.1:$SMTP_PORT >/dev/null 2>&1
+	queue_empty
+	kill -INT $pp
+	wait $pp 2>/dev/null
+	perf report -q -i "$T/perf.rec" --sort comm --stdio -F sample,comm 2>/dev/null |
+	    awk -v n=$n 'NF == 2 {c = $2; if (c == "floodgate" || c == "floormilter") c = "the-milter"; k[c] += $1 * 100 / n}
+	    END {for (c in k) printf "%s %.1f\n", c, k[c]}' > "$T/prof.$wl.$mode"
+}
+if [ "$PERF" = 1 ] && has floodgate && has floor; then
+	report "4. Where the instructions go: thousands of user-space instructions per message, by process"
+	report "   (perf record -a -e instructions:u; one run of 3,000 messages each, until the queue is empty)"
+	for wl in reuse new; do
+		for mode in none floodgate floor; do
+			profile_one "$mode" "$wl"
+		done
+		report "$(printf '   %-7s %-16s %9s %9s %9s %9s' "$wl" process none floodgate floor 'fg-none')"
+		cat "$T"/prof.$wl.* | awk '{print $1}' | sort -u | while read -r c; do
+			v() { awk -v c="$c" '$1 == c {print $2}' "$T/prof.$wl.$1"; }
+			a=$(v none); b=$(v floodgate); f=$(v floor)
+			echo "${a:-0} ${b:-0} ${f:-0} $c"
+		done | awk '$1 + $2 + $3 >= 6' | sort -k2 -nr | while read -r a b f c; do
+			report "$(printf '   %-7s %-16s %9.1f %9.1f %9.1f %+9.1f' "" "$c" "$a" "$b" "$f" "$(awk -v a="$a" -v b="$b" 'BEGIN {print b - a}')")"
+		done
+		report "$(for m in none floodgate floor; do awk '{s += $2} END {printf "%s ", s}' "$T/prof.$wl.$m"; done |
+		    awk '{printf "   %-7s %-16s %9.1f %9.1f %9.1f %+9.1f", "", "all", $1, $2, $3, $2 - $1}')"
+	done
+	report ""
+fi
+
 stamp=$(date -u +%Y%m%d-%H%M)
 cp "$OUT" "$RESULTS/bench-$stamp.txt"
 cp "$OUT" "$RESULTS/latest.txt"
 report ""
 report "written to tests/bench/results/bench-$stamp.txt and latest.txt"
-kill $FGP $FGH $NULLP 2>/dev/null
+kill $FGP $FGH $NULLP $FLOORP $FLOORDP 2>/dev/null
 FG_PID=
 KEEP=0
