@@ -43,6 +43,7 @@ for i in $(seq 1 100); do
 	    [ -S "$T/fg/floor.sock" ] && [ -S "$T/fg/floordata.sock" ] && break
 	sleep 0.05
 done
+EXTRA_PIDS="$FGP $FGH $NULLP $FLOORP $FLOORDP"
 for s in null floor floordata; do
 	chgrp postfix "$T/fg/$s.sock"; chmod 660 "$T/fg/$s.sock"
 done
@@ -85,6 +86,7 @@ perf_start() {
 	[ "$PERF" = 1 ] || return 0
 	perf stat -a -e instructions:u -x, -o "$T/perf.out" &
 	PERFP=$!
+	EXTRA_PIDS="$EXTRA_PIDS $PERFP"
 	sleep 0.1
 }
 # Sets INSNS (not a $(...): a subshell cannot wait for perf).
@@ -93,6 +95,7 @@ perf_stop() {
 	[ "$PERF" = 1 ] || return 0
 	kill -INT "$PERFP"
 	wait "$PERFP" 2>/dev/null
+	EXTRA_PIDS=${EXTRA_PIDS% $PERFP}
 	INSNS=$(awk -F, '$3 ~ /^instructions/ {print $1; exit}' "$T/perf.out")
 }
 
@@ -278,11 +281,13 @@ profile_one() {
 	drain >/dev/null
 	perf record -q -a -e instructions:u -c 100000 -o "$T/perf.rec" 2>/dev/null &
 	pp=$!
+	EXTRA_PIDS="$EXTRA_PIDS $pp"
 	sleep 0.3
 	smtp-source -A -l 1024 $opts -m $n -f a@ok.example -t r@dest.example 127.0.0.1:$SMTP_PORT >/dev/null 2>&1
 	queue_empty
 	kill -INT $pp
 	wait $pp 2>/dev/null
+	EXTRA_PIDS=${EXTRA_PIDS% $pp}
 	perf report -q -i "$T/perf.rec" --sort comm --stdio -F sample,comm 2>/dev/null |
 	    awk -v n=$n 'NF == 2 {c = $2; if (c == "floodgate" || c == "floormilter") c = "the-milter"; k[c] += $1 * 100 / n}
 	    END {for (c in k) printf "%s %.1f\n", c, k[c]}' > "$T/prof.$wl.$mode"

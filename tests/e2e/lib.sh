@@ -87,10 +87,14 @@ T=
 KEEP=${KEEP:-0}
 FG_PID=
 SINK_PID=
+# Other background processes a script started (make bench's milters,
+# perf): stopped with the rest, also when the script is interrupted.
+EXTRA_PIDS=
 
 cleanup() {
 	[ -n "$T" ] || return
 	[ -n "$FG_PID" ] && kill "$FG_PID" 2>/dev/null
+	[ -n "$EXTRA_PIDS" ] && kill $EXTRA_PIDS 2>/dev/null
 	postfix -c "$T/etc" stop >/dev/null 2>&1
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
 	wait 2>/dev/null
