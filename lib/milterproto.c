@@ -75,6 +75,35 @@ fg_mp_optneg_parse(const struct fg_mp_packet *pkt, struct fg_mp_optneg *out)
 	return out->version >= 2 ? 0 : -1;
 }
 
+void
+fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
+    struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
+{
+	uint32_t skip = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
+	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN | FG_MP_NODATA;
+	int i;
+
+	if (!reply_mail)
+		skip |= FG_MP_NR_MAIL;
+	for (i = 0; i < FG_MP_NSTAGES; i++)
+		lists[i] = NULL;
+	reply->version = mta->version < FG_MP_VERSION ? mta->version :
+	    FG_MP_VERSION;
+	reply->actions = mta->actions &
+	    (FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
+	reply->protocol = mta->protocol & skip;
+	if (!(mta->actions & FG_MA_SETSYMLIST) ||
+	    !(mta->protocol & FG_MP_NOCONNECT)) {
+		/* Without either, CONNECT brings the client's address. */
+		reply->protocol &= ~FG_MP_NOCONNECT;
+	} else {
+		/* {auth_authen} is the SASL login, i the queue ID. */
+		lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
+		lists[FG_MS_ENVRCPT] = "i";
+		lists[FG_MS_EOM] = "i";
+	}
+}
+
 int
 fg_mp_optneg_reply(const struct fg_mp_optneg *o,
     const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,

@@ -98,6 +98,16 @@ long fg_mp_frame(const void *buf, size_t len, struct fg_mp_packet *pkt);
 
 int fg_mp_optneg_parse(const struct fg_mp_packet *pkt,
     struct fg_mp_optneg *out);
+/*
+ * What floodgate asks the MTA for, from what the MTA offers: no CONNECT
+ * (the client address comes as {client_addr} at MAIL, when the MTA can
+ * send macro lists), HELO, headers, body or DATA, and no reply to MAIL
+ * unless reply_mail (a failing store must be able to defer it). Fills
+ * reply and lists (macro list per stage or NULL). The daemon and the
+ * benchmark's do-nothing milter both negotiate through this.
+ */
+void fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
+    struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
 /* The reply to OPTNEG; lists[i] is the macro list for stage i or NULL. */
 int fg_mp_optneg_reply(const struct fg_mp_optneg *o,
     const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,

@@ -70,42 +70,19 @@ answer(struct fg_answer *a, char code, const char *rcode, const char *xcode,
 }
 
 /*
- * Ask only for what floodgate uses. Every protocol step costs the MTA and
- * floodgate a round trip, so no CONNECT (the client address comes as the
- * {client_addr} macro at MAIL), no HELO, headers, body or DATA, and no
- * reply to MAIL unless a failing store must be able to defer it.
+ * Ask only for what floodgate uses: every protocol step costs the MTA and
+ * floodgate a round trip (fg_mp_negotiate says which).
  */
 void
 fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
     struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
 {
-	uint32_t skip = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
-	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN | FG_MP_NODATA;
 	struct fg_config *cfg = fgd_config();
-	int i;
 
-	if (!cfg->store_tempfail)
-		skip |= FG_MP_NR_MAIL;
+	fg_mp_negotiate(mta, cfg->store_tempfail, reply, lists);
 	fg_config_unref(cfg);
-	for (i = 0; i < FG_MP_NSTAGES; i++)
-		lists[i] = NULL;
-	reply->version = mta->version < FG_MP_VERSION ? mta->version :
-	    FG_MP_VERSION;
-	reply->actions = mta->actions &
-	    (FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
-	reply->protocol = mta->protocol & skip;
 	if (!(mta->actions & FG_MA_QUARANTINE))
 		fg_log_warn("the MTA does not offer quarantine: rules with action hold will not hold");
-	if (!(mta->actions & FG_MA_SETSYMLIST) ||
-	    !(mta->protocol & FG_MP_NOCONNECT)) {
-		/* Without either, CONNECT brings the client's address. */
-		reply->protocol &= ~FG_MP_NOCONNECT;
-	} else {
-		/* {auth_authen} is the SASL login, i the queue ID. */
-		lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
-		lists[FG_MS_ENVRCPT] = "i";
-		lists[FG_MS_EOM] = "i";
-	}
 	s->actions = reply->actions;
 	s->protocol = reply->protocol;
 }

@@ -35,29 +35,17 @@ struct conn {
 
 static int at_data;
 
-/* The same steps and lists as fg_session_negotiate(). */
+/* Exactly what floodgate asks for (and, with -d, DATA too). */
 static void
 negotiate(const struct fg_mp_optneg *mta, struct fg_mp_optneg *o,
     const char *lists[FG_MP_NSTAGES])
 {
-	uint32_t skip = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
-	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN | FG_MP_NR_MAIL;
-	int i;
-
-	if (!at_data)
-		skip |= FG_MP_NODATA;
-	for (i = 0; i < FG_MP_NSTAGES; i++)
-		lists[i] = NULL;
-	o->version = mta->version < FG_MP_VERSION ? mta->version :
-	    FG_MP_VERSION;
-	o->actions = mta->actions &
-	    (FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
-	o->protocol = mta->protocol & skip;
-	lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
-	lists[FG_MS_ENVRCPT] = "i";
-	lists[FG_MS_EOM] = "i";
-	if (at_data)
-		lists[STAGE_DATA] = "i";
+	fg_mp_negotiate(mta, 0, o, lists);
+	if (at_data) {
+		o->protocol &= ~FG_MP_NODATA;
+		if (lists[FG_MS_ENVFROM] != NULL)
+			lists[STAGE_DATA] = "i";
+	}
 }
 
 static int

@@ -64,6 +64,42 @@ test_frame_hostile(void **state)
 	assert_int_equal(fg_mp_frame(buf, sizeof(buf), &p), 0);
 }
 
+/* What floodgate asks for, from Postfix's full offer and from less. */
+static void
+test_negotiate(void **state)
+{
+	const uint32_t steps = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
+	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN | FG_MP_NODATA;
+	struct fg_mp_optneg postfix = { 6, 0x1ff, 0x1fffff }, r;
+	struct fg_mp_optneg old = { 2, FG_MA_ADDHDRS, 0x7f };
+	const char *lists[FG_MP_NSTAGES];
+	int i;
+
+	(void)state;
+	fg_mp_negotiate(&postfix, 0, &r, lists);
+	assert_int_equal(r.version, 6);
+	assert_int_equal(r.actions,
+	    FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
+	assert_int_equal(r.protocol, steps | FG_MP_NR_MAIL);
+	assert_string_equal(lists[FG_MS_ENVFROM],
+	    "i {auth_authen} {client_addr} {daemon_port}");
+	assert_string_equal(lists[FG_MS_ENVRCPT], "i");
+	assert_string_equal(lists[FG_MS_EOM], "i");
+	assert_null(lists[FG_MS_CONNECT]);
+
+	/* A store that may defer MAIL needs MAIL's reply. */
+	fg_mp_negotiate(&postfix, 1, &r, lists);
+	assert_int_equal(r.protocol, steps);
+
+	/* No macro lists: CONNECT must come, for the client's address. */
+	fg_mp_negotiate(&old, 0, &r, lists);
+	assert_int_equal(r.version, 2);
+	assert_int_equal(r.actions, FG_MA_ADDHDRS);
+	assert_int_equal(r.protocol, 0x7f & steps & ~FG_MP_NOCONNECT);
+	for (i = 0; i < FG_MP_NSTAGES; i++)
+		assert_null(lists[i]);
+}
+
 static void
 test_optneg(void **state)
 {
@@ -257,6 +293,7 @@ main(void)
 		cmocka_unit_test(test_frame),
 		cmocka_unit_test(test_frame_hostile),
 		cmocka_unit_test(test_optneg),
+		cmocka_unit_test(test_negotiate),
 		cmocka_unit_test(test_args),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_macros),
