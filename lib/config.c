@@ -32,7 +32,7 @@ struct parser {
 	int nerr;
 	struct fg_config *c;
 	int seen_listen, seen_control, seen_database, seen_user, seen_account,
-	    seen_map, seen_mode, seen_store, seen_metrics, seen_local,
+	    seen_map, seen_mode, seen_store, seen_metrics, seen_local, seen_charge,
 	    seen_postfix, seen_mta, seen_smpath, seen_smcf, seen_maxkeys;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
@@ -60,10 +60,8 @@ static void st_path(struct parser *p, struct tok *t, int nt, char **dst,
     int *seen, int absolute);
 static void st_account(struct parser *p, struct tok *t, int nt);
 static void st_metrics(struct parser *p, struct tok *t, int nt);
-static void st_mode(struct parser *p, struct tok *t, int nt);
-static void st_store(struct parser *p, struct tok *t, int nt);
-static void st_local(struct parser *p, struct tok *t, int nt);
-static void st_mta(struct parser *p, struct tok *t, int nt);
+static void st_choice(struct parser *p, struct tok *t, int nt,
+    const char *first, const char *second, int *seen, int *out);
 static void st_max_keys(struct parser *p, struct tok *t, int nt);
 static void st_group(struct parser *p, struct tok *t, int nt);
 static void st_limit(struct parser *p, struct tok *t, int nt);
@@ -421,74 +419,28 @@ st_account(struct parser *p, struct tok *t, int nt)
 	p->c->nsource = n;
 }
 
+/*
+ * A statement that takes one of two words (mode, on_store_error,
+ * local_action, mta, charge_at): *out becomes 1 for the second.
+ */
 static void
-st_mode(struct parser *p, struct tok *t, int nt)
+st_choice(struct parser *p, struct tok *t, int nt, const char *first,
+    const char *second, int *seen, int *out)
 {
-	if (nt != 2 || (strcmp(t[1].s, "enforce") && strcmp(t[1].s, "monitor"))) {
-		perr(p, "mode: %s%s%s: expected enforce or monitor",
-		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
-		    nt > 1 ? "\"" : "");
-		return;
-	}
-	if (p->seen_mode) {
-		perr(p, "mode: given twice (first on line %d)", p->seen_mode);
-		return;
-	}
-	p->seen_mode = p->line;
-	p->c->monitor = strcmp(t[1].s, "monitor") == 0;
-}
+	const char *kw = t[0].s;
 
-static void
-st_store(struct parser *p, struct tok *t, int nt)
-{
-	if (nt != 2 || (strcmp(t[1].s, "continue") && strcmp(t[1].s, "tempfail"))) {
-		perr(p, "on_store_error: %s%s%s: expected continue or tempfail",
+	if (nt != 2 || (strcmp(t[1].s, first) && strcmp(t[1].s, second))) {
+		perr(p, "%s: %s%s%s: expected %s or %s", kw,
 		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
-		    nt > 1 ? "\"" : "");
+		    nt > 1 ? "\"" : "", first, second);
 		return;
 	}
-	if (p->seen_store) {
-		perr(p, "on_store_error: given twice (first on line %d)", p->seen_store);
+	if (*seen) {
+		perr(p, "%s: given twice (first on line %d)", kw, *seen);
 		return;
 	}
-	p->seen_store = p->line;
-	p->c->store_tempfail = strcmp(t[1].s, "tempfail") == 0;
-}
-
-/* local_action hold|tempfail: what over-limit local mail gets. */
-static void
-st_local(struct parser *p, struct tok *t, int nt)
-{
-	if (nt != 2 || (strcmp(t[1].s, "hold") && strcmp(t[1].s, "tempfail"))) {
-		perr(p, "local_action: %s%s%s: expected hold or tempfail",
-		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
-		    nt > 1 ? "\"" : "");
-		return;
-	}
-	if (p->seen_local) {
-		perr(p, "local_action: given twice (first on line %d)", p->seen_local);
-		return;
-	}
-	p->seen_local = p->line;
-	p->c->local_tempfail = strcmp(t[1].s, "tempfail") == 0;
-}
-
-/* mta postfix|sendmail: how floodgatectl release gives held mail back. */
-static void
-st_mta(struct parser *p, struct tok *t, int nt)
-{
-	if (nt != 2 || (strcmp(t[1].s, "postfix") && strcmp(t[1].s, "sendmail"))) {
-		perr(p, "mta: %s%s%s: expected postfix or sendmail",
-		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
-		    nt > 1 ? "\"" : "");
-		return;
-	}
-	if (p->seen_mta) {
-		perr(p, "mta: given twice (first on line %d)", p->seen_mta);
-		return;
-	}
-	p->seen_mta = p->line;
-	p->c->mta_sendmail = strcmp(t[1].s, "sendmail") == 0;
+	*seen = p->line;
+	*out = strcmp(t[1].s, second) == 0;
 }
 
 /* max_keys N: at most N (rule, key) windows in memory; 0 for no cap. */
@@ -1088,11 +1040,17 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "account_map") == 0)
 			st_path(&p, t, nt, &c->account_map, &p.seen_map, 0);
 		else if (strcmp(kw, "mode") == 0)
-			st_mode(&p, t, nt);
+			st_choice(&p, t, nt, "enforce", "monitor",
+			    &p.seen_mode, &c->monitor);
 		else if (strcmp(kw, "on_store_error") == 0)
-			st_store(&p, t, nt);
+			st_choice(&p, t, nt, "continue", "tempfail",
+			    &p.seen_store, &c->store_tempfail);
 		else if (strcmp(kw, "local_action") == 0)
-			st_local(&p, t, nt);
+			st_choice(&p, t, nt, "hold", "tempfail",
+			    &p.seen_local, &c->local_tempfail);
+		else if (strcmp(kw, "charge_at") == 0)
+			st_choice(&p, t, nt, "data", "end",
+			    &p.seen_charge, &c->charge_at_end);
 		else if (strcmp(kw, "postfix_config") == 0)
 			st_path(&p, t, nt, &c->postfix_config, &p.seen_postfix, 1);
 		else if (strcmp(kw, "sendmail_path") == 0)
@@ -1100,7 +1058,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "sendmail_config") == 0)
 			st_path(&p, t, nt, &c->sendmail_config, &p.seen_smcf, 1);
 		else if (strcmp(kw, "mta") == 0)
-			st_mta(&p, t, nt);
+			st_choice(&p, t, nt, "postfix", "sendmail",
+			    &p.seen_mta, &c->mta_sendmail);
 		else if (strcmp(kw, "max_keys") == 0)
 			st_max_keys(&p, t, nt);
 		else if (strcmp(kw, "group") == 0)
@@ -1114,7 +1073,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		else if (strcmp(kw, "exempt") == 0)
 			st_exempt(&p, t, nt);
 		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, max_keys, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
+			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, charge_at, max_keys, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
 			    kw);
 	}
 	if (ferror(fp)) {
@@ -1293,6 +1252,7 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
 	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
 	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
+	fprintf(fp, "charge_at       %s\n", c->charge_at_end ? "end" : "data");
 	fprintf(fp, "max_keys        %u%s\n", c->max_keys, c->max_keys ? "" : " (no cap)");
 	fprintf(fp, "mta             %s\n", c->mta_sendmail ? "sendmail" : "postfix");
 	if (c->mta_sendmail)

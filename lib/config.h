@@ -115,6 +115,7 @@ struct fg_config {
 	int monitor;
 	int store_tempfail;
 	int local_tempfail;		/* local mail over a limit: 0 hold, 1 tempfail */
+	int charge_at_end;		/* 0: SMTP mail is charged at DATA when it can be */
 	struct fg_group *group;
 	size_t ngroup;
 	struct fg_rule *rule;

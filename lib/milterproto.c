@@ -76,15 +76,17 @@ fg_mp_optneg_parse(const struct fg_mp_packet *pkt, struct fg_mp_optneg *out)
 }
 
 void
-fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
+fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail, int data,
     struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
 {
 	uint32_t skip = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
-	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN | FG_MP_NODATA;
+	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN;
 	int i;
 
 	if (!reply_mail)
 		skip |= FG_MP_NR_MAIL;
+	if (!data)
+		skip |= FG_MP_NODATA;
 	for (i = 0; i < FG_MP_NSTAGES; i++)
 		lists[i] = NULL;
 	reply->version = mta->version < FG_MP_VERSION ? mta->version :
@@ -100,6 +102,8 @@ fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
 		/* {auth_authen} is the SASL login, i the queue ID. */
 		lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
 		lists[FG_MS_ENVRCPT] = "i";
+		if (data)
+			lists[FG_MS_DATA] = "i";
 		lists[FG_MS_EOM] = "i";
 	}
 }

@@ -27,6 +27,7 @@
 #define FG_MC_UNKNOWN	'U'
 
 /* Replies to it. */
+#define FG_MR_ACCEPT	'a'
 #define FG_MR_CONTINUE	'c'
 #define FG_MR_TEMPFAIL	't'
 #define FG_MR_REJECT	'r'
@@ -64,6 +65,7 @@
 #define FG_MS_CONNECT	0
 #define FG_MS_ENVFROM	2
 #define FG_MS_ENVRCPT	3
+#define FG_MS_DATA	4
 #define FG_MS_EOM	5
 
 #define FG_MP_VERSION	6
@@ -101,13 +103,14 @@ int fg_mp_optneg_parse(const struct fg_mp_packet *pkt,
 /*
  * What floodgate asks the MTA for, from what the MTA offers: no CONNECT
  * (the client address comes as {client_addr} at MAIL, when the MTA can
- * send macro lists), HELO, headers, body or DATA, and no reply to MAIL
+ * send macro lists), HELO, headers or body, no DATA unless data (to
+ * charge the message there and answer ACCEPT), and no reply to MAIL
  * unless reply_mail (a failing store must be able to defer it). Fills
  * reply and lists (macro list per stage or NULL). The daemon and the
  * benchmark's do-nothing milter both negotiate through this.
  */
 void fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
-    struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
+    int data, struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
 /* The reply to OPTNEG; lists[i] is the macro list for stage i or NULL. */
 int fg_mp_optneg_reply(const struct fg_mp_optneg *o,
     const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,

@@ -66,6 +66,19 @@ fg_msg_active(const struct fg_msg *m)
 	return m->cfg != NULL;
 }
 
+/*
+ * Whether the message may be charged at DATA: charge_at data, and nothing
+ * is left for the end of the message (a hold, a header, a local deferral).
+ * Local mail always waits for the end: a later failure leaves it in
+ * maildrop, and pickup would present it again every minute, charged anew.
+ */
+int
+fg_msg_data_charge(const struct fg_msg *m)
+{
+	return m->cfg != NULL && !m->cfg->charge_at_end && !m->local &&
+	    !m->hold && !m->tempfail && m->tag[0] == '\0';
+}
+
 static int
 paid(const struct fg_msg *m, const char *rule, const char *key)
 {

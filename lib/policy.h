@@ -74,6 +74,7 @@ int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
     uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
+int fg_msg_data_charge(const struct fg_msg *m);
 size_t fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
     const struct fg_account *acct, const char *client, const char *rcpt,
     uint32_t now, struct fg_explain *out, size_t max, int *exempt);

@@ -541,6 +541,11 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		if (fg_session_noreply(c->s, pkt->cmd))
 			return 0;
 		return put_answer(c, &a);
+	case FG_MC_DATA:
+		fg_session_data(c->s, &c->mac, &a);
+		if (fg_session_noreply(c->s, pkt->cmd))
+			return 0;
+		return put_answer(c, &a);
 	case FG_MC_EOM:
 		fg_session_eom(c->s, &c->mac, &a);
 		return put_answer(c, &a);
@@ -556,7 +561,6 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		fg_mp_macros_free(&c->mac);
 		return 0;
 	case FG_MC_HELO:
-	case FG_MC_DATA:
 	case FG_MC_HEADER:
 	case FG_MC_EOH:
 	case FG_MC_BODY:

@@ -79,7 +79,8 @@ fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
 {
 	struct fg_config *cfg = fgd_config();
 
-	fg_mp_negotiate(mta, cfg->store_tempfail, reply, lists);
+	fg_mp_negotiate(mta, cfg->store_tempfail, !cfg->charge_at_end, reply,
+	    lists);
 	fg_config_unref(cfg);
 	if (!(mta->actions & FG_MA_QUARANTINE))
 		fg_log_warn("the MTA does not offer quarantine: rules with action hold will not hold");
@@ -211,6 +212,23 @@ held_record(struct fg_session *s)
 	h.domains = d;
 	fg_service_held(&h);
 	free(d);
+}
+
+/*
+ * With charge_at data, a message that needs nothing at its end is charged
+ * now and the MTA told ACCEPT: Postfix then leaves floodgate out of the
+ * rest of the message, which spares it most of a milter's cost.
+ */
+void
+fg_session_data(struct fg_session *s, const struct fg_mp_macros *m,
+    struct fg_answer *a)
+{
+	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
+	if (!fg_msg_active(&s->msg) || !fg_msg_data_charge(&s->msg))
+		return;
+	queue_id(s, m, FG_MC_DATA);
+	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);
 }
 
 void

@@ -30,6 +30,7 @@ test_every_statement(void **state)
 	    "on_store_error tempfail\n"
 	    "metrics [::1]:9465\n"
 	    "local_action tempfail\n"
+	    "charge_at end\n"
 	    "postfix_config /etc/postfix-out\n"
 	    "mta sendmail\n"
 	    "max_keys 5000\n"
@@ -62,6 +63,7 @@ test_every_statement(void **state)
 	assert_true(c->store_tempfail);
 	assert_string_equal(c->metrics_host, "::1");
 	assert_true(c->local_tempfail);
+	assert_true(c->charge_at_end);
 	assert_string_equal(c->postfix_config, "/etc/postfix-out");
 	assert_true(c->mta_sendmail);
 	assert_int_equal(c->max_keys, 5000);
@@ -145,6 +147,7 @@ test_defaults_and_refs(void **state)
 	assert_false(c->store_tempfail);
 	assert_null(c->metrics_host);
 	assert_false(c->local_tempfail);
+	assert_false(c->charge_at_end);
 	assert_string_equal(c->postfix_config, FG_DEFAULT_POSTFIX);
 	assert_false(c->mta_sendmail);
 	assert_int_equal(c->max_keys, FG_DEFAULT_MAX_KEYS);
@@ -219,6 +222,10 @@ static const struct {
 	{ "sendmail_config mail/sendmail.cf\n", ":1: sendmail_config: \"mail/sendmail.cf\": expected an absolute path" },
 	{ "local_action bounce\n", ":1: local_action: \"bounce\": expected hold or tempfail" },
 	{ "local_action hold\nlocal_action hold\n", ":2: local_action: given twice (first on line 1)" },
+	{ "charge_at rcpt\n", ":1: charge_at: \"rcpt\": expected data or end" },
+	{ "charge_at\n", ":1: charge_at: no value: expected data or end" },
+	{ "charge_at data end\n", ":1: charge_at: \"data\": expected data or end" },
+	{ "charge_at end\ncharge_at data\n", ":2: charge_at: given twice (first on line 1)" },
 	{ "metrics\n", ":1: metrics: expected one value, HOST:PORT such as 127.0.0.1:9465" },
 	{ "metrics localhost:9465\n", ":1: metrics: \"localhost:9465\": expected HOST:PORT with an IP address" },
 	{ "metrics 127.0.0.1:99999\n", ":1: metrics: \"127.0.0.1:99999\": expected HOST:PORT" },

@@ -76,7 +76,7 @@ test_negotiate(void **state)
 	int i;
 
 	(void)state;
-	fg_mp_negotiate(&postfix, 0, &r, lists);
+	fg_mp_negotiate(&postfix, 0, 0, &r, lists);
 	assert_int_equal(r.version, 6);
 	assert_int_equal(r.actions,
 	    FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
@@ -87,12 +87,20 @@ test_negotiate(void **state)
 	assert_string_equal(lists[FG_MS_EOM], "i");
 	assert_null(lists[FG_MS_CONNECT]);
 
+	assert_null(lists[FG_MS_DATA]);
+
 	/* A store that may defer MAIL needs MAIL's reply. */
-	fg_mp_negotiate(&postfix, 1, &r, lists);
+	fg_mp_negotiate(&postfix, 1, 0, &r, lists);
 	assert_int_equal(r.protocol, steps);
 
+	/* Charging at DATA: DATA comes, with the queue ID. */
+	fg_mp_negotiate(&postfix, 0, 1, &r, lists);
+	assert_int_equal(r.protocol, (steps & ~FG_MP_NODATA) | FG_MP_NR_MAIL);
+	assert_string_equal(lists[FG_MS_DATA], "i");
+	assert_string_equal(lists[FG_MS_EOM], "i");
+
 	/* No macro lists: CONNECT must come, for the client's address. */
-	fg_mp_negotiate(&old, 0, &r, lists);
+	fg_mp_negotiate(&old, 0, 0, &r, lists);
 	assert_int_equal(r.version, 2);
 	assert_int_equal(r.actions, FG_MA_ADDHDRS);
 	assert_int_equal(r.protocol, 0x7f & steps & ~FG_MP_NOCONNECT);

@@ -214,6 +214,56 @@ test_hold_and_tag(void **state)
 	fg_config_unref(c);
 }
 
+/*
+ * charge_at data: a message is charged at DATA only when nothing waits for
+ * its end (hold, tag, local mail, local deferral); charge_at end never.
+ */
+static void
+test_data_charge(void **state)
+{
+	struct fg_config *c = load(
+	    "limit h per account to hold.example 1/1h action hold\n"
+	    "limit t per account to tag.example 1/1h action tag\n"
+	    "limit d per account to defer.example 1/1h\n");
+	struct fg_msg m;
+	struct fg_verdict v;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	assert_false(fg_msg_data_charge(&m));	/* no message */
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r1@defer.example>", T0, &v);
+	fg_msg_rcpt(&m, &eng, "<r2@defer.example>", T0, &v);
+	assert_int_equal(v.smtp, FG_TEMPFAIL);	/* refused: nothing to wait for */
+	assert_true(fg_msg_data_charge(&m));
+	fg_msg_rcpt(&m, &eng, "<r3@tag.example>", T0, &v);
+	fg_msg_rcpt(&m, &eng, "<r4@tag.example>", T0, &v);
+	assert_string_equal(m.tag, "t");
+	assert_false(fg_msg_data_charge(&m));	/* the header is added at the end */
+	fg_msg_abort(&m, &eng);
+
+	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r1@hold.example>", T0, &v);
+	assert_true(fg_msg_data_charge(&m));
+	fg_msg_rcpt(&m, &eng, "<r2@hold.example>", T0, &v);
+	assert_true(m.hold);
+	assert_false(fg_msg_data_charge(&m));	/* quarantined at the end */
+	fg_msg_abort(&m, &eng);
+
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "<c@x.example>", 1);
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
+	assert_false(fg_msg_data_charge(&m));	/* local mail: at the end */
+	fg_msg_abort(&m, &eng);
+	fg_config_unref(c);
+
+	c = load("charge_at end\nlimit h per account 1/1h\n");
+	fg_msg_begin(&m, c, "s", "", NULL, "<d@x.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
+	assert_false(fg_msg_data_charge(&m));
+	fg_msg_abort(&m, &eng);
+	fg_config_unref(c);
+}
+
 static void
 test_hostile_recipients(void **state)
 {
@@ -296,6 +346,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_exempt_and_monitor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_releases, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_data_charge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_recipients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_mail, setup, teardown),
 	};
