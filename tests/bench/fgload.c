@@ -1,8 +1,10 @@
 /*
  * fgload: drives a milter directly over its socket, with no MTA, the way
  * Postfix does (protocol version 6): negotiate, CONNECT, MAIL, RCPT...,
- * end of message, per message, on N connections at once. Prints decisions
- * per second and the latency of the RCPT reply (p50, p99, p99.9, max).
+ * DATA if the milter asked for it, and the end of the message unless the
+ * milter answered ACCEPT at DATA, per message, on N connections at once.
+ * Prints decisions per second and the latency of the RCPT reply (p50,
+ * p99, p99.9, max).
  *
  *   fgload -S unix:/path.sock [-c CONNS] [-m MSGS] [-r RCPTS] [-a ACCOUNTS]
  *          [-b BLOCKED_PCT] [-t SECONDS] [-p MSGS_PER_SECOND_PER_CONN]
@@ -25,6 +27,7 @@
 #include <unistd.h>
 
 #define SMFIP_NOCONNECT	0x00000001UL
+#define SMFIP_NODATA	0x00000200UL
 #define SMFIP_NR_CONN	0x00001000UL
 #define SMFIP_NR_MAIL	0x00004000UL
 #define SMFIP_NR_RCPT	0x00008000UL
@@ -221,6 +224,15 @@ run(void *arg)
 			}
 			w->lat[w->nlat++] = (uint32_t)((now_s() - t0) * 1e7);
 		}
+		if (!(proto & SMFIP_NODATA)) {
+			send_cmd(fd, 'T', "", 0);
+			if ((c = read_reply(fd, buf, sizeof(buf))) < 0) {
+				w->error = EPROTO;
+				goto out;
+			}
+			if (c == 'a')
+				goto paced;	/* no end of message for it */
+		}
 		send_cmd(fd, 'E', "", 0);
 		do {
 			c = read_reply(fd, buf, sizeof(buf));
@@ -229,6 +241,7 @@ run(void *arg)
 			w->error = EPROTO;
 			goto out;
 		}
+paced:
 		if (pace > 0) {
 			/* Connections out of phase, as independent smtpd
 			 * processes are: not all at the same instant. */

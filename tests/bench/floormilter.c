@@ -23,9 +23,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define ACCEPT	'a'	/* SMFIR_ACCEPT: no more events for this message */
-#define STAGE_DATA 4
-
 struct conn {
 	int fd;
 	uint32_t protocol;	/* as negotiated */
@@ -34,19 +31,6 @@ struct conn {
 };
 
 static int at_data;
-
-/* Exactly what floodgate asks for (and, with -d, DATA too). */
-static void
-negotiate(const struct fg_mp_optneg *mta, struct fg_mp_optneg *o,
-    const char *lists[FG_MP_NSTAGES])
-{
-	fg_mp_negotiate(mta, 0, o, lists);
-	if (at_data) {
-		o->protocol &= ~FG_MP_NODATA;
-		if (lists[FG_MS_ENVFROM] != NULL)
-			lists[STAGE_DATA] = "i";
-	}
-}
 
 static int
 noreply(const struct conn *c, char cmd)
@@ -84,7 +68,8 @@ serve(struct conn *c)
 
 			if (fg_mp_optneg_parse(&pkt, &mta) < 0)
 				return -1;
-			negotiate(&mta, &mine, lists);
+			/* Exactly what floodgate asks for. */
+			fg_mp_negotiate(&mta, 0, at_data, &mine, lists);
 			c->protocol = mine.protocol;
 			rc = fg_mp_optneg_reply(&mine, lists, out, sizeof(out),
 			    &olen);
@@ -92,8 +77,8 @@ serve(struct conn *c)
 		}
 		case FG_MC_DATA:
 			if (at_data) {
-				rc = fg_mp_put(out, sizeof(out), &olen, ACCEPT,
-				    NULL, 0);
+				rc = fg_mp_put(out, sizeof(out), &olen,
+				    FG_MR_ACCEPT, NULL, 0);
 				break;
 			}
 			/* FALLTHROUGH */

@@ -1,9 +1,10 @@
 #!/bin/bash
 # make bench: floodgate's cost, measured three ways on this machine.
 #  1. End to end: smtp-source -> private Postfix -> smtp-sink, with no
-#     milter, floodgate (nothing refused), floodgate refusing half the
-#     recipients, a trivial accept-all milter, and two do-nothing milters
-#     that show the floor (what any milter of that protocol shape costs);
+#     milter, floodgate (nothing refused; charge_at data, the default, and
+#     charge_at end), floodgate refusing half the recipients, a trivial
+#     accept-all milter, and two do-nothing milters that show the floor
+#     (what any milter of either protocol shape costs);
 #     interleaved runs, medians and min-max; throughput, ratio to no
 #     milter, CPU per message.
 #  2. Milter only: fgload speaks the milter protocol to floodgate directly.
@@ -32,18 +33,22 @@ write_conf < <(sample_rules)
 cp "$T/floodgate.conf" "$T/fg-pass.conf"
 { cat "$T/fg-pass.conf"; echo "limit blocked per account to blocked.example 0/1h"; } > "$T/fg-half.conf"
 sed -i "s|^listen .*|listen unix:$T/fg/half.sock|; s|^database .*|database $T/half.db|" "$T/fg-half.conf"
+{ cat "$T/fg-pass.conf"; echo "charge_at end"; } > "$T/fg-end.conf"
+sed -i "s|^listen .*|listen unix:$T/fg/end.sock|; s|^database .*|database $T/end.db|; s|^control .*|control $T/fg/end-control.sock|" "$T/fg-end.conf"
 
 "$FLOODGATE" -f -c "$T/fg-pass.conf" 2>"$T/fg-pass.log" & FGP=$!
 "$FLOODGATE" -f -c "$T/fg-half.conf" 2>"$T/fg-half.log" & FGH=$!
+"$FLOODGATE" -f -c "$T/fg-end.conf" 2>"$T/fg-end.log" & FGE=$!
 "$BENCH/bench/nullmilter" "unix:$T/fg/null.sock" & NULLP=$!
 "$BENCH/bench/floormilter" "unix:$T/fg/floor.sock" & FLOORP=$!
 "$BENCH/bench/floormilter" -d "unix:$T/fg/floordata.sock" & FLOORDP=$!
 for i in $(seq 1 100); do
-	[ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/half.sock" ] && [ -S "$T/fg/null.sock" ] &&
+	[ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/half.sock" ] && [ -S "$T/fg/end.sock" ] &&
+	    [ -S "$T/fg/null.sock" ] &&
 	    [ -S "$T/fg/floor.sock" ] && [ -S "$T/fg/floordata.sock" ] && break
 	sleep 0.05
 done
-EXTRA_PIDS="$FGP $FGH $NULLP $FLOORP $FLOORDP"
+EXTRA_PIDS="$FGP $FGH $FGE $NULLP $FLOORP $FLOORDP"
 for s in null floor floordata; do
 	chgrp postfix "$T/fg/$s.sock"; chmod 660 "$T/fg/$s.sock"
 done
@@ -111,6 +116,7 @@ run_one() {
 	case $mode in
 	floodgate) mpid=$FGP ;;
 	half) mpid=$FGH ;;
+	fgend) mpid=$FGE ;;
 	null) mpid=$NULLP ;;
 	floor) mpid=$FLOORP ;;
 	floordata) mpid=$FLOORDP ;;
@@ -150,9 +156,10 @@ report "versions: $("$FLOODGATE" -V), Postfix $(postconf -d -h mail_version 2>/d
 report ""
 
 # --- 1. end to end ---------------------------------------------------------
-declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [half]="unix:$T/fg/half.sock" [null]="unix:$T/fg/null.sock"
+declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [fgend]="unix:$T/fg/end.sock"
+    [half]="unix:$T/fg/half.sock" [null]="unix:$T/fg/null.sock"
     [floor]="unix:$T/fg/floor.sock" [floordata]="unix:$T/fg/floordata.sock" )
-MODES=${MODES:-none floodgate half null floor floordata}
+MODES=${MODES:-none floodgate fgend half null floor floordata}
 WORKLOADS=${WORKLOADS:-new reuse rcpt20}
 # Round i starts at the i-th milter: where a run stands in its round
 # (the state of the queue's file system, say) is spread over all of them.
@@ -180,10 +187,11 @@ paired() {
 
 report "1. End to end: smtp-source (10 sessions, 1 KB) -> Postfix -> smtp-sink, $RUNS interleaved runs each"
 report "   workloads: new = a new session per message; reuse = -d, one session for many; rcpt20 = 20 recipients per message"
-report "   milters: floodgate = sample rules, nothing refused; half = two senders at once, one to a destination"
-report "   floodgate refuses (half the recipients refused); null = trivial libmilter milter taking every step;"
-report "   floor = does nothing, floodgate's protocol shape (reply at RCPT and end of message);"
-report "   floordata = does nothing, answers ACCEPT at DATA (Postfix leaves it out of the message)"
+report "   milters: floodgate = sample rules, nothing refused, charge_at data (the default: charged at DATA, answers"
+report "   ACCEPT there, Postfix leaves it out of the rest of the message); fgend = the same with charge_at end;"
+report "   half = floodgate, two senders at once, one to a destination floodgate refuses (half the recipients);"
+report "   null = trivial libmilter milter taking every step; floor = does nothing, fgend's protocol shape (reply at"
+report "   RCPT and end of message); floordata = does nothing, floodgate's shape (reply at RCPT, ACCEPT at DATA)"
 report "   ratio = median over rounds of msg/s against the no-milter run of the same round (min-max beside it)"
 report "   CPU is per message submitted, in ms: Postfix (all its processes), the milter, their sum, and the whole"
 report "   machine while smtp-source ran (all-ms: with smtp-source, smtp-sink and the kernel; the cores are saturated,"
@@ -211,23 +219,26 @@ done
 report ""
 
 has() { case " $MODES " in *" $1 "*) return 0 ;; esac; return 1; }
-HASFD=; has floordata && HASFD=1
-if has floodgate && has floor; then
+if has floodgate && has floordata && has fgend && has floor; then
 	report "   Targets (msg/s ratios are medians over rounds, range in brackets):"
 	for wl in $WORKLOADS; do
 		target=; case $wl in new) target=0.90 ;; reuse) target=0.97 ;; esac
-		report "   $(printf '%-7s' "$wl") floodgate/none $(paired "$wl" floodgate none)${target:+ target $target}; floor/none $(paired "$wl" floor none) (the most any milter of floodgate's shape keeps)"
-		report "           floodgate/floor $(paired "$wl" floodgate floor) (1 = floodgate costs no more than doing nothing); ${HASFD:+floordata/floor $(paired "$wl" floordata floor)}"
+		report "   $(printf '%-7s' "$wl") floodgate/none $(paired "$wl" floodgate none)${target:+ target $target}; floordata/none $(paired "$wl" floordata none) (the most any milter of floodgate's shape keeps)"
+		report "           floodgate/floordata $(paired "$wl" floodgate floordata) (1 = floodgate costs no more than doing nothing)"
+		report "           charge_at end: fgend/none $(paired "$wl" fgend none), floor/none $(paired "$wl" floor none), fgend/floor $(paired "$wl" fgend floor)"
 		if [ "$PERF" = 1 ]; then
 			in_none=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.none" | median)
-			in_floor=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.floor" | median)
+			in_floor=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.floordata" | median)
 			in_fg=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.floodgate" | median)
-			report "           user-space instructions per message, whole machine: none $(printf %.2f "$in_none")M, floor $(printf %.2f "$in_floor")M, floodgate $(printf %.2f "$in_fg")M: none/floor $(awk -v a="$in_none" -v b="$in_floor" 'BEGIN {printf "%.3f", a / b}'), none/floodgate $(awk -v a="$in_none" -v b="$in_fg" 'BEGIN {printf "%.3f", a / b}')"
+			in_end=$(awk '{print $7 / 1e6 / $2}' "$T/e2e.$wl.fgend" | median)
+			report "           user-space instructions per message, whole machine: none $(printf %.2f "$in_none")M, floordata $(printf %.2f "$in_floor")M, floodgate $(printf %.2f "$in_fg")M, fgend $(printf %.2f "$in_end")M:"
+			report "           none/floordata $(awk -v a="$in_none" -v b="$in_floor" 'BEGIN {printf "%.3f", a / b}'), none/floodgate $(awk -v a="$in_none" -v b="$in_fg" 'BEGIN {printf "%.3f", a / b}'), none/fgend $(awk -v a="$in_none" -v b="$in_end" 'BEGIN {printf "%.3f", a / b}')"
 		fi
 		has null || continue
 		fsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.floodgate" | median)
+		esum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.fgend" | median)
 		nsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.null" | median)
-		report "           Postfix+milter CPU per message: floodgate $(printf %.3f "$fsum") ms, trivial milter $(printf %.3f "$nsum") ms ($(awk -v a="$fsum" -v b="$nsum" 'BEGIN {print (a < b) ? "below: met" : "not below: missed"}'))"
+		report "           Postfix+milter CPU per message: floodgate $(printf %.3f "$fsum") ms, fgend $(printf %.3f "$esum") ms, trivial milter $(printf %.3f "$nsum") ms ($(awk -v a="$fsum" -v b="$nsum" 'BEGIN {print (a < b) ? "below: met" : "not below: missed"}'))"
 	done
 	report ""
 fi
@@ -292,23 +303,25 @@ profile_one() {
 	    awk -v n=$n 'NF == 2 {c = $2; if (c == "floodgate" || c == "floormilter") c = "the-milter"; k[c] += $1 * 100 / n}
 	    END {for (c in k) printf "%s %.1f\n", c, k[c]}' > "$T/prof.$wl.$mode"
 }
-if [ "$PERF" = 1 ] && has floodgate && has floor; then
+PROF="none floodgate fgend floordata"
+if [ "$PERF" = 1 ] && has floodgate && has fgend && has floordata; then
 	report "4. Where the instructions go: thousands of user-space instructions per message, by process"
 	report "   (perf record -a -e instructions:u; one run of 3,000 messages each, until the queue is empty)"
 	for wl in reuse new; do
-		for mode in none floodgate floor; do
+		for mode in $PROF; do
 			profile_one "$mode" "$wl"
 		done
-		report "$(printf '   %-7s %-16s %9s %9s %9s %9s' "$wl" process none floodgate floor 'fg-none')"
+		report "$(printf '   %-7s %-16s %9s %9s %9s %9s %9s' "$wl" process $PROF 'fg-none')"
 		cat "$T"/prof.$wl.* | awk '{print $1}' | sort -u | while read -r c; do
-			v() { awk -v c="$c" '$1 == c {print $2}' "$T/prof.$wl.$1"; }
-			a=$(v none); b=$(v floodgate); f=$(v floor)
-			echo "${a:-0} ${b:-0} ${f:-0} $c"
-		done | awk '$1 + $2 + $3 >= 6' | sort -k2 -nr | while read -r a b f c; do
-			report "$(printf '   %-7s %-16s %9.1f %9.1f %9.1f %+9.1f' "" "$c" "$a" "$b" "$f" "$(awk -v a="$a" -v b="$b" 'BEGIN {print b - a}')")"
+			for m in $PROF; do
+				awk -v c="$c" '$1 == c {x = $2} END {printf "%s ", x + 0}' "$T/prof.$wl.$m"
+			done
+			echo "$c"
+		done | awk '$1 + $2 + $3 + $4 >= 6' | sort -k2 -nr | while read -r a b e f c; do
+			report "$(printf '   %-7s %-16s %9.1f %9.1f %9.1f %9.1f %+9.1f' "" "$c" "$a" "$b" "$e" "$f" "$(awk -v a="$a" -v b="$b" 'BEGIN {print b - a}')")"
 		done
-		report "$(for m in none floodgate floor; do awk '{s += $2} END {printf "%s ", s}' "$T/prof.$wl.$m"; done |
-		    awk '{printf "   %-7s %-16s %9.1f %9.1f %9.1f %+9.1f", "", "all", $1, $2, $3, $2 - $1}')"
+		report "$(for m in $PROF; do awk '{s += $2} END {printf "%s ", s}' "$T/prof.$wl.$m"; done |
+		    awk '{printf "   %-7s %-16s %9.1f %9.1f %9.1f %9.1f %+9.1f", "", "all", $1, $2, $3, $4, $2 - $1}')"
 	done
 	report ""
 fi
@@ -318,6 +331,6 @@ cp "$OUT" "$RESULTS/bench-$stamp.txt"
 cp "$OUT" "$RESULTS/latest.txt"
 report ""
 report "written to tests/bench/results/bench-$stamp.txt and latest.txt"
-kill $FGP $FGH $NULLP $FLOORP $FLOORDP 2>/dev/null
+kill $FGP $FGH $FGE $NULLP $FLOORP $FLOORDP 2>/dev/null
 FG_PID=
 KEEP=0
