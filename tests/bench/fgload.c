@@ -27,10 +27,12 @@
 #include <unistd.h>
 
 #define SMFIP_NOCONNECT	0x00000001UL
+#define SMFIP_NOEOH	0x00000040UL
 #define SMFIP_NODATA	0x00000200UL
 #define SMFIP_NR_CONN	0x00001000UL
 #define SMFIP_NR_MAIL	0x00004000UL
 #define SMFIP_NR_RCPT	0x00008000UL
+#define SMFIP_NR_EOH	0x00040000UL
 
 static const char *sockpath;
 static int nconn = 10, nmsg = 1000, nrcpt = 10, naccounts = 1000, blocked_pct;
@@ -232,6 +234,16 @@ run(void *arg)
 			}
 			if (c == 'a')
 				goto paced;	/* no end of message for it */
+		}
+		/* A milter that takes the headers' end (libmilter's state
+		 * machine wants it after DATA) gets it, as from Postfix. */
+		if (!(proto & SMFIP_NOEOH)) {
+			send_cmd(fd, 'N', "", 0);
+			if (!(proto & SMFIP_NR_EOH) &&
+			    read_reply(fd, buf, sizeof(buf)) < 0) {
+				w->error = EPROTO;
+				goto out;
+			}
 		}
 		send_cmd(fd, 'E', "", 0);
 		do {
