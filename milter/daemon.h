@@ -61,8 +61,7 @@ void fg_session_mail(struct fg_session *s, const struct fg_mp_macros *m,
     const char *sender, struct fg_answer *a);
 void fg_session_rcpt(struct fg_session *s, const struct fg_mp_macros *m,
     const char *rcpt, struct fg_answer *a);
-void fg_session_data(struct fg_session *s, const struct fg_mp_macros *m,
-    struct fg_answer *a);
+void fg_session_data(struct fg_session *s, struct fg_answer *a);
 void fg_session_eom(struct fg_session *s, const struct fg_mp_macros *m,
     struct fg_answer *a);
 void fg_session_abort(struct fg_session *s);

@@ -1,10 +1,10 @@
 /*
  * The milter engine: accepts MTA connections and speaks the milter
  * protocol on one libevent loop (the code allows up to MAX_LOOPS),
- * instead of a thread per connection. A read takes every packet the MTA has sent
- * (a macro packet and its command arrive together), a decision is made
- * on the spot (the policy never waits on I/O; the service thread writes
- * to SQLite) and the replies go out in one write.
+ * instead of a thread per connection. A read takes every packet the MTA
+ * has sent (a macro packet and its command arrive together), a decision
+ * is made on the spot (the policy never waits on I/O; the service thread
+ * writes to SQLite) and the replies go out in one write.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -548,7 +548,7 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 			return 0;
 		return put_answer(c, &a);
 	case FG_MC_DATA:
-		fg_session_data(c->s, &c->mac, &a);
+		fg_session_data(c->s, &a);
 		if (fg_session_noreply(c->s, pkt->cmd))
 			return 0;
 		return put_answer(c, &a);

@@ -220,13 +220,11 @@ held_record(struct fg_session *s)
  * rest of the message, which spares it most of a milter's cost.
  */
 void
-fg_session_data(struct fg_session *s, const struct fg_mp_macros *m,
-    struct fg_answer *a)
+fg_session_data(struct fg_session *s, struct fg_answer *a)
 {
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	if (!fg_msg_active(&s->msg) || !fg_msg_data_charge(&s->msg))
 		return;
-	queue_id(s, m, FG_MC_DATA);
 	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
 	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);
 }

@@ -87,17 +87,16 @@ test_negotiate(void **state)
 	assert_string_equal(lists[FG_MS_EOM], "i");
 	assert_null(lists[FG_MS_CONNECT]);
 
-	assert_null(lists[FG_MS_DATA]);
 
 	/* A store that may defer MAIL needs MAIL's reply. */
 	fg_mp_negotiate(&postfix, 1, 0, &r, lists);
 	assert_int_equal(r.protocol, steps);
 
-	/* Charging at DATA: DATA comes, with the queue ID. */
+	/* Charging at DATA: DATA comes, and needs a reply. */
 	fg_mp_negotiate(&postfix, 0, 1, &r, lists);
 	assert_int_equal(r.protocol, (steps & ~FG_MP_NODATA) | FG_MP_NR_MAIL);
-	assert_string_equal(lists[FG_MS_DATA], "i");
-	assert_string_equal(lists[FG_MS_EOM], "i");
+	assert_string_equal(lists[FG_MS_ENVFROM],
+	    "i {auth_authen} {client_addr} {daemon_port}");
 
 	/* No macro lists: CONNECT must come, for the client's address. */
 	fg_mp_negotiate(&old, 0, 0, &r, lists);
