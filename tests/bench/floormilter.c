@@ -1,13 +1,13 @@
 /*
  * The floor for `make bench`: a milter with floodgate's protocol shape
- * (the same negotiation and macro lists, a reply to every RCPT and to the
- * end of the message) that does no work at all, on one epoll loop. What
- * Postfix loses with it attached is what any milter of that shape costs
- * this Postfix on this machine, whatever the milter does.
+ * under charge_at end (the same negotiation and macro lists, a reply to
+ * every RCPT and to the end of the message) that does no work at all, on
+ * one epoll loop. What Postfix loses with it attached is what any milter
+ * of that shape costs this Postfix on this machine, whatever it does.
  *
- * With -d it takes the other shape a rate limiter could have: it answers
- * ACCEPT at DATA (charging there), so Postfix leaves it out of the rest of
- * the message and does not hand it to cleanup.
+ * With -d it takes floodgate's shape under charge_at data, the default:
+ * it answers ACCEPT at DATA, so Postfix leaves it out of the rest of the
+ * message and does not hand it to cleanup.
  *
  * usage: floormilter [-d] unix:PATH
  */
