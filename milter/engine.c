@@ -1,7 +1,7 @@
 /*
  * The milter engine: accepts MTA connections and speaks the milter
- * protocol on one libevent loop (the code allows up to MAX_LOOPS),
- * instead of a thread per connection. A read takes every packet the MTA
+ * protocol on one libevent loop in its own thread, instead of a thread
+ * per connection. A read takes every packet the MTA
  * has sent (a macro packet and its command arrive together), a decision
  * is made on the spot (the policy never waits on I/O; the service thread
  * writes to SQLite) and the replies go out in one write.
@@ -26,7 +26,6 @@
 #include "log.h"
 #include "util.h"
 
-#define MAX_LOOPS	8
 #define READ_CHUNK	16384
 #define OUT_MAX		(256 * 1024)
 /* libmilter's default: an MTA keeps its connection for a whole SMTP
@@ -55,8 +54,8 @@ struct loop {
 	struct conn *conns;
 };
 
-static struct loop loops[MAX_LOOPS];
-static int nloops;
+static struct loop loop;
+static int running;		/* the loop's thread was started */
 static int listen_fd = -1;
 static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
@@ -210,7 +209,7 @@ int
 fg_engine_start(void)
 {
 	struct timeval idle = { IDLE_TIMEOUT, 0 };
-	int i;
+	struct loop *l = &loop;
 
 	evthread_use_pthreads();
 	/*
@@ -220,25 +219,16 @@ fg_engine_start(void)
 	 * (every loop woke for every new MTA connection) and cost Postfix 5
 	 * to 10 % of its throughput with a new session per message.
 	 */
-	nloops = 1;
-	for (i = 0; i < nloops; i++) {
-		struct loop *l = &loops[i];
-
-		/* Every loop accepts from the one socket: whichever is
-		 * free takes the next MTA connection. */
-		if ((l->base = event_base_new()) == NULL ||
-		    (l->listener = evconnlistener_new(l->base, on_accept, l,
-		    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
-		    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
-		    (l->idle = event_base_init_common_timeout(l->base,
-		    &idle)) == NULL)
-			return -1;
-		evconnlistener_set_error_cb(l->listener, on_accept_error);
-	}
-	for (i = 0; i < nloops; i++)
-		if (pthread_create(&loops[i].thread, NULL, run, &loops[i]) != 0)
-			return -1;
-	fg_log_debug("engine: %d loops", nloops);
+	if ((l->base = event_base_new()) == NULL ||
+	    (l->listener = evconnlistener_new(l->base, on_accept, l,
+	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
+	    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
+	    (l->idle = event_base_init_common_timeout(l->base, &idle)) == NULL)
+		return -1;
+	evconnlistener_set_error_cb(l->listener, on_accept_error);
+	if (pthread_create(&l->thread, NULL, run, l) != 0)
+		return -1;
+	running = 1;
 	return 0;
 }
 
@@ -247,21 +237,22 @@ fg_engine_start(void)
 void
 fg_engine_stop(void)
 {
-	int i;
+	struct loop *l = &loop;
 
-	for (i = 0; i < nloops; i++)
-		event_base_loopbreak(loops[i].base);
-	for (i = 0; i < nloops; i++) {
-		struct loop *l = &loops[i];
-
+	if (running) {
+		event_base_loopbreak(l->base);
 		pthread_join(l->thread, NULL);
-		while (l->conns != NULL)
-			conn_close(l->conns);
-		evconnlistener_free(l->listener);
-		event_free(l->resume);
-		event_base_free(l->base);
+		running = 0;
 	}
-	nloops = 0;
+	while (l->conns != NULL)
+		conn_close(l->conns);
+	if (l->listener != NULL)
+		evconnlistener_free(l->listener);
+	if (l->resume != NULL)
+		event_free(l->resume);
+	if (l->base != NULL)
+		event_base_free(l->base);
+	memset(l, 0, sizeof(*l));
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;

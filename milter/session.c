@@ -223,7 +223,7 @@ void
 fg_session_data(struct fg_session *s, struct fg_answer *a)
 {
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
-	if (!fg_msg_active(&s->msg) || !fg_msg_data_charge(&s->msg))
+	if (!fg_msg_data_charge(&s->msg))	/* also: no message */
 		return;
 	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
 	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);

@@ -87,7 +87,6 @@ test_negotiate(void **state)
 	assert_string_equal(lists[FG_MS_EOM], "i");
 	assert_null(lists[FG_MS_CONNECT]);
 
-
 	/* A store that may defer MAIL needs MAIL's reply. */
 	fg_mp_negotiate(&postfix, 1, 0, &r, lists);
 	assert_int_equal(r.protocol, steps);
