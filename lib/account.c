@@ -3,6 +3,8 @@
  * address, in the order of the `account` statement, turned into a tenant
  * name by the account map.
  */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "account.h"
@@ -14,12 +16,7 @@ static void lower_copy(char *dst, const char *src, size_t len);
 const char *
 fg_source_name(enum fg_source s)
 {
-	switch (s) {
-	case FG_SRC_SASL: return "sasl";
-	case FG_SRC_SENDER: return "sender";
-	case FG_SRC_CLIENT: return "client";
-	}
-	return "?";
+	return fg_name_of(fg_source_names, (int)s);
 }
 
 static void
@@ -133,4 +130,122 @@ fg_account_named(const struct fg_config *c, const char *name,
 	}
 	out->mapped = tenant != NULL;
 	fg_strlcpy(out->name, tenant ? tenant : out->identity, sizeof(out->name));
+}
+
+char *
+fg_account_key(const char *in)
+{
+	char buf[FG_ADDR_MAX + 1];
+
+	if (strchr(in, '@') != NULL && in[0] != '@') {
+		struct fg_addr a;
+
+		if (fg_addr_parse(in, &a, NULL, 0) != FG_ADDR_OK)
+			return NULL;
+		fg_addr_key(&a, buf, sizeof(buf));
+	} else {
+		if (strlen(in) >= sizeof(buf))
+			return NULL;
+		lower_copy(buf, in, sizeof(buf));
+	}
+	return fg_strdup(buf);
+}
+
+static int
+mapcmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fg_mapent *)a)->key,
+	    ((const struct fg_mapent *)b)->key);
+}
+
+const char *
+fg_map_lookup(const struct fg_config *c, const char *key)
+{
+	struct fg_mapent k = { .key = (char *)key }, *e;
+
+	if (c->nmap == 0)
+		return NULL;
+	e = bsearch(&k, c->map, c->nmap, sizeof(*c->map), mapcmp);
+	return e != NULL ? e->tenant : NULL;
+}
+
+struct map_load {
+	struct fg_mapent *map;
+	size_t n;
+};
+
+static void
+map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
+{
+	struct map_load *ml = arg;
+	char *key;
+	void *a;
+
+	if (nt != 2) {
+		fg_lex_error(lx, "expected KEY TENANT (a login, address or domain, then a tenant name)");
+		return;
+	}
+	if (!fg_lex_name(t[1].s) && strchr(t[1].s, '@') == NULL) {
+		fg_lex_error(lx, "\"%s\": expected a tenant name of letters, digits, '-', '_', '.'", t[1].s);
+		return;
+	}
+	key = fg_account_key(t[0].s[0] == '@' ? t[0].s + 1 : t[0].s);
+	if (key == NULL || key[0] == '\0') {
+		fg_lex_error(lx, "\"%s\": expected a login, an address or a domain", t[0].s);
+		free(key);
+		return;
+	}
+	if ((a = realloc(ml->map, (ml->n + 1) * sizeof(*ml->map))) == NULL) {
+		free(key);
+		fg_lex_error(lx, "out of memory");
+		return;
+	}
+	ml->map = a;
+	ml->map[ml->n].key = key;
+	ml->map[ml->n].tenant = fg_strdup(t[1].s);
+	ml->map[ml->n].line = lx->line;
+	ml->n++;
+}
+
+int
+fg_account_map_load(struct fg_lex *lx, const char *path,
+    struct fg_mapent **map, size_t *n)
+{
+	struct fg_lex ml = *lx;
+	struct map_load st = { NULL, 0 };
+	size_t i;
+	int rc;
+
+	rc = fg_lex_file(&ml, path, map_line, &st);
+	if (rc < 0 && ml.nerr == lx->nerr) {
+		fg_account_map_free(st.map, st.n);
+		return -1;		/* not opened */
+	}
+	if (st.n > 1)
+		qsort(st.map, st.n, sizeof(*st.map), mapcmp);
+	for (i = 1; i < st.n; i++) {
+		if (strcmp(st.map[i].key, st.map[i - 1].key) == 0) {
+			int a = st.map[i].line, b = st.map[i - 1].line;
+
+			ml.line = a > b ? a : b;
+			fg_lex_error(&ml, "\"%s\" is listed more than once (also on line %d)",
+			    st.map[i].key, a > b ? b : a);
+		}
+	}
+	lx->nerr = ml.nerr;
+	*map = st.map;
+	*n = st.n;
+	return 0;
+}
+
+void
+fg_account_map_free(struct fg_mapent *map, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(map[i].key);
+		free(map[i].tenant);
+	}
+	free(map);
 }

@@ -8,8 +8,7 @@
 
 #include "address.h"
 #include "config.h"
-
-#define FG_ACCOUNT_MAX	FG_ADDR_MAX
+#include "lex.h"
 
 struct fg_account {
 	char name[FG_ACCOUNT_MAX + 1];		/* what rules count by */
@@ -23,5 +22,21 @@ void fg_account_resolve(const struct fg_config *c, const char *login,
 const char *fg_source_name(enum fg_source s);
 void fg_account_named(const struct fg_config *c, const char *name,
     struct fg_account *out);
+/* An account as floodgate counts it, from how an operator writes it in
+ * floodgate.conf or the map: addresses folded as senders are (case,
+ * +extension), anything else lowercased. Allocated; NULL when it is
+ * not a login, address or name. */
+char *fg_account_key(const char *in);
+/*
+ * The account map file: "KEY TENANT" per line; KEY is a login, an address
+ * or a domain (also written @domain). Errors go to lx with the map's
+ * file:line; *map is sorted for fg_map_lookup. -1 when the file cannot
+ * be opened (errno kept, not reported).
+ */
+int fg_account_map_load(struct fg_lex *lx, const char *path,
+    struct fg_mapent **map, size_t *n);
+void fg_account_map_free(struct fg_mapent *map, size_t n);
+/* The tenant of a login, folded address or domain; NULL if unmapped. */
+const char *fg_map_lookup(const struct fg_config *c, const char *key);
 
 #endif

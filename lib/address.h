@@ -8,10 +8,7 @@
 
 #include <stddef.h>
 
-/* RFC 5321 allows 64 and 255; VERP senders exceed 64 in the wild. */
-#define FG_LOCAL_MAX	255
-#define FG_DOMAIN_MAX	255
-#define FG_ADDR_MAX	(FG_LOCAL_MAX + 1 + FG_DOMAIN_MAX)
+#include "sizes.h"
 
 enum fg_addr_status {
 	FG_ADDR_OK = 0,

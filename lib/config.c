@@ -1,39 +1,28 @@
 /*
- * floodgate.conf: one statement per line (DESIGN.md §3). Every error
- * names file:line, the offending token and what was expected; all errors
- * of a file are reported at once, like a compiler does.
+ * floodgate.conf: one statement per line. Every statement is a row of
+ * fg_statements (name, kind, once or repeated); every error names
+ * file:line, the offending word and what was expected, and all errors of
+ * a file are reported at once, like a compiler does.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "account.h"
 #include "address.h"
-#include "config.h"
+#include "confdef.h"
+#include "net.h"
 #include "rules.h"
 #include "util.h"
-#include "window.h"
 
-#define MAX_TOKENS	256
-
-struct tok {
-	char *s;
-	int quoted;
-};
-
-struct parser {
-	const char *file;
-	int line;
-	char *err;
-	size_t errlen;
-	int nerr;
+struct fg_parser {
+	struct fg_lex lx;
 	struct fg_config *c;
-	int seen_listen, seen_control, seen_database, seen_user, seen_account,
-	    seen_map, seen_mode, seen_store, seen_metrics, seen_local, seen_charge,
-	    seen_postfix, seen_mta, seen_smpath, seen_smcf, seen_maxkeys;
+	int *seen;		/* per statement: the line it was first on */
+	int seen_map;
 	/* group references, resolved once the whole file is read */
 	struct pending_ref {
 		size_t rule;
@@ -48,115 +37,172 @@ struct parser {
 	size_t novs;
 };
 
-static void perr(struct parser *p, const char *fmt, ...) FG_PRINTF(2, 3);
-static int tokenize(struct parser *p, char *line, struct tok *t);
-static int valid_name(const char *s);
-static int push_str(char ***arr, size_t *n, const char *s);
-static int parse_dests(struct parser *p, struct tok *t, int nt, int *i,
-    struct fg_dests *d);
-static int parse_cidr(const char *s, struct fg_cidr *out);
-static void st_listen(struct parser *p, struct tok *t, int nt);
-static void st_path(struct parser *p, struct tok *t, int nt, char **dst,
-    int *seen, int absolute);
-static void st_account(struct parser *p, struct tok *t, int nt);
-static void st_metrics(struct parser *p, struct tok *t, int nt);
-static void st_choice(struct parser *p, struct tok *t, int nt,
-    const char *first, const char *second, int *seen, int *out);
-static void st_max_keys(struct parser *p, struct tok *t, int nt);
-static void st_group(struct parser *p, struct tok *t, int nt);
-static void st_limit(struct parser *p, struct tok *t, int nt);
-static void st_cap(struct parser *p, struct tok *t, int nt);
-static void st_override(struct parser *p, struct tok *t, int nt);
-static void st_exempt(struct parser *p, struct tok *t, int nt);
-static void resolve(struct parser *p);
-static void load_map(struct parser *p, const char *path);
+#define perr(p, ...)	fg_lex_error(&(p)->lx, __VA_ARGS__)
+
+static void statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg);
+static void st_listen(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_account(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_metrics(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_max_keys(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_group(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_limit(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_cap(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_override(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_exempt(struct fg_parser *p, struct fg_tok *t, int nt);
+static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
-static int mapcmp(const void *a, const void *b);
-static char *account_key(const char *in);
 
+/* Printers of the statements with a shape of their own (confprint.c). */
+void fg_print_listen(const struct fg_config *c, FILE *fp);
+void fg_print_account(const struct fg_config *c, FILE *fp);
+void fg_print_account_map(const struct fg_config *c, FILE *fp);
+void fg_print_max_keys(const struct fg_config *c, FILE *fp);
+void fg_print_metrics(const struct fg_config *c, FILE *fp);
+
+const struct fg_name fg_scope_names[] = {
+	{ "account", FG_SCOPE_ACCOUNT },
+	{ "domain", FG_SCOPE_DOMAIN },
+	{ "account+domain", FG_SCOPE_ACCOUNT_DOMAIN },
+	{ "client", FG_SCOPE_CLIENT },
+	{ "server", FG_SCOPE_SERVER },
+	{ NULL, 0 }
+};
+
+const struct fg_name fg_action_names[] = {
+	{ "defer", FG_ACT_DEFER },
+	{ "reject", FG_ACT_REJECT },
+	{ "hold", FG_ACT_HOLD },
+	{ "tag", FG_ACT_TAG },
+	{ "log", FG_ACT_LOG },
+	{ NULL, 0 }
+};
+
+const struct fg_name fg_source_names[] = {
+	{ "sasl", FG_SRC_SASL },
+	{ "sender", FG_SRC_SENDER },
+	{ "client", FG_SRC_CLIENT },
+	{ NULL, 0 }
+};
+
+static const struct fg_name count_names[] = {
+	{ "recipients", 0 },
+	{ "messages", 1 },
+	{ NULL, 0 }
+};
+
+static const char *const w_mode[] = { "enforce", "monitor", NULL };
+static const char *const w_store[] = { "continue", "tempfail", NULL };
+static const char *const w_local[] = { "hold", "tempfail", NULL };
+static const char *const w_charge[] = { "data", "end", NULL };
+static const char *const w_mta[] = { "postfix", "sendmail", NULL };
+
+#define F(field)	offsetof(struct fg_config, field)
+
+/* Sorted by name (bsearch). */
+const struct fg_statement fg_statements[] = {
+	{ .name = "account", .kind = FG_SK_CUSTOM, .parse = st_account,
+	    .print = fg_print_account },
+	{ .name = "account_map", .kind = FG_SK_PATH, .off = F(account_map),
+	    .unset = "(none)", .print = fg_print_account_map },
+	{ .name = "cap", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_cap },
+	{ .name = "charge_at", .kind = FG_SK_CHOICE, .off = F(charge_at_end),
+	    .words = w_charge },
+	{ .name = "control", .kind = FG_SK_ABSPATH, .off = F(control),
+	    .flags = FG_SF_RESTART },
+	{ .name = "database", .kind = FG_SK_ABSPATH, .off = F(database),
+	    .flags = FG_SF_RESTART },
+	{ .name = "exempt", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_exempt },
+	{ .name = "group", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_group },
+	{ .name = "limit", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_limit },
+	{ .name = "listen", .kind = FG_SK_CUSTOM, .off = F(listen),
+	    .flags = FG_SF_RESTART, .parse = st_listen,
+	    .print = fg_print_listen },
+	{ .name = "local_action", .kind = FG_SK_CHOICE, .off = F(local_tempfail),
+	    .words = w_local },
+	{ .name = "max_connections", .kind = FG_SK_UINT,
+	    .off = F(max_connections), .min = 1, .max = 1000000,
+	    .hint = "a number of MTA connections, from 1 to 1000000" },
+	{ .name = "max_keys", .kind = FG_SK_CUSTOM, .parse = st_max_keys,
+	    .print = fg_print_max_keys },
+	{ .name = "metrics", .kind = FG_SK_CUSTOM, .parse = st_metrics,
+	    .print = fg_print_metrics },
+	{ .name = "mode", .kind = FG_SK_CHOICE, .off = F(monitor),
+	    .words = w_mode },
+	{ .name = "mta", .kind = FG_SK_CHOICE, .off = F(mta_sendmail),
+	    .words = w_mta },
+	{ .name = "on_store_error", .kind = FG_SK_CHOICE, .off = F(store_tempfail),
+	    .words = w_store },
+	{ .name = "override", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_override },
+	{ .name = "postfix_config", .kind = FG_SK_ABSPATH,
+	    .off = F(postfix_config) },
+	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
+	    .off = F(sendmail_config) },
+	{ .name = "sendmail_path", .kind = FG_SK_ABSPATH,
+	    .off = F(sendmail_path) },
+	{ .name = "user", .kind = FG_SK_PATH, .off = F(user),
+	    .flags = FG_SF_RESTART, .unset = "(unchanged)" },
+};
+
+const size_t fg_nstatements = sizeof(fg_statements) / sizeof(fg_statements[0]);
+
+int
+fg_name_value(const struct fg_name *t, const char *word)
+{
+	for (; t->name != NULL; t++)
+		if (strcmp(t->name, word) == 0)
+			return t->value;
+	return -1;
+}
+
+const char *
+fg_name_of(const struct fg_name *t, int value)
+{
+	for (; t->name != NULL; t++)
+		if (t->value == value)
+			return t->name;
+	return "?";
+}
+
+/* "a, b or c" from words (a NULL-terminated list). */
 static void
-perr(struct parser *p, const char *fmt, ...)
+words_list(const char *const *w, char *buf, size_t len)
 {
-	char msg[FG_ERRLEN];
-	size_t used = strlen(p->err);
-	va_list ap;
+	size_t i, o = 0;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p->nerr++;
-	if (used + 1 < p->errlen)
-		snprintf(p->err + used, p->errlen - used, "%s%s:%d: %s",
-		    used ? "\n" : "", p->file, p->line, msg);
+	buf[0] = '\0';
+	for (i = 0; w[i] != NULL && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s",
+		    i == 0 ? "" : w[i + 1] == NULL ? " or " : ", ", w[i]);
 }
 
-/*
- * Split a line into words. "#" starts a comment outside quotes; a quoted
- * value keeps its blanks and knows \" and \\.
- */
-static int
-tokenize(struct parser *p, char *line, struct tok *t)
+void
+fg_names_list(const struct fg_name *t, char *buf, size_t len)
 {
-	char *r = line, *w;
-	int n = 0;
+	const char *w[16];
+	size_t n = 0;
 
-	for (;;) {
-		while (*r == ' ' || *r == '\t' || *r == '\r' || *r == '\n')
-			r++;
-		if (*r == '\0' || *r == '#')
-			return n;
-		if (n == MAX_TOKENS) {
-			perr(p, "more than %d words on one line", MAX_TOKENS);
-			return -1;
-		}
-		t[n].quoted = *r == '"';
-		if (t[n].quoted) {
-			t[n].s = w = ++r;
-			while (*r != '"') {
-				if (*r == '\0' || *r == '\n') {
-					perr(p, "unterminated quoted value");
-					return -1;
-				}
-				if (*r == '\\' && (r[1] == '"' || r[1] == '\\'))
-					r++;
-				*w++ = *r++;
-			}
-			r++;
-			if (*r != '\0' && !isspace((unsigned char)*r) && *r != '#') {
-				perr(p, "expected a blank after the closing quote");
-				return -1;
-			}
-		} else {
-			t[n].s = w = r;
-			while (*r != '\0' && !isspace((unsigned char)*r) &&
-			    *r != '#')
-				*w++ = *r++;
-		}
-		if (*r != '\0' && *r != '#')
-			r++;
-		else if (*r == '#') {
-			*w = '\0';
-			n++;
-			return n;
-		}
-		*w = '\0';
-		n++;
-	}
+	for (; t->name != NULL && n + 1 < sizeof(w) / sizeof(w[0]); t++)
+		w[n++] = t->name;
+	w[n] = NULL;
+	words_list(w, buf, len);
 }
 
-static int
-valid_name(const char *s)
+const char *
+fg_scope_name(enum fg_scope s)
 {
-	size_t i;
+	return fg_name_of(fg_scope_names, (int)s);
+}
 
-	if (*s == '\0' || strlen(s) > FG_NAME_MAX)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
-		    s[i] != '_' && s[i] != '.')
-			return 0;
-	return 1;
+const char *
+fg_action_name(enum fg_action a)
+{
+	return fg_name_of(fg_action_names, (int)a);
 }
 
 static int
@@ -173,14 +219,108 @@ push_str(char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
+static int
+stcmp(const void *key, const void *row)
+{
+	return strcmp(key, ((const struct fg_statement *)row)->name);
+}
+
+/* One statement: find its row, check "once", parse by its kind. */
+static void
+statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
+{
+	struct fg_parser *p = arg;
+	const struct fg_statement *st;
+	const char *kw = t[0].s;
+	char *base;
+	size_t idx;
+
+	st = bsearch(kw, fg_statements, fg_nstatements, sizeof(*st), stcmp);
+	if (st == NULL) {
+		char list[1024];
+		size_t i, o = 0;
+
+		for (i = 0; i < fg_nstatements && o < sizeof(list); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+			    i == 0 ? "" : i + 1 == fg_nstatements ? " or " : ", ",
+			    fg_statements[i].name);
+		fg_lex_error(lx, "\"%s\": unknown statement; expected %s", kw, list);
+		return;
+	}
+	idx = (size_t)(st - fg_statements);
+	if (!(st->flags & FG_SF_REPEAT)) {
+		if (p->seen[idx]) {
+			perr(p, "%s: given twice (first on line %d)", kw,
+			    p->seen[idx]);
+			return;
+		}
+		p->seen[idx] = lx->line;
+	}
+	base = (char *)p->c;
+	switch (st->kind) {
+	case FG_SK_PATH:
+	case FG_SK_ABSPATH: {
+		char **dst = (char **)(void *)(base + st->off);
+
+		if (nt != 2) {
+			perr(p, "%s: expected one value", kw);
+			return;
+		}
+		if (st->kind == FG_SK_ABSPATH && t[1].s[0] != '/') {
+			perr(p, "%s: \"%s\": expected an absolute path", kw, t[1].s);
+			return;
+		}
+		free(*dst);
+		*dst = fg_strdup(t[1].s);
+		break;
+	}
+	case FG_SK_CHOICE: {
+		char list[256];
+		size_t i;
+
+		for (i = 0; nt == 2 && st->words[i] != NULL; i++) {
+			if (strcmp(t[1].s, st->words[i]) == 0) {
+				*(int *)(void *)(base + st->off) = (int)i;
+				return;
+			}
+		}
+		words_list(st->words, list, sizeof(list));
+		perr(p, "%s: %s%s%s: expected %s", kw, nt > 1 ? "\"" : "",
+		    nt > 1 ? t[1].s : "no value", nt > 1 ? "\"" : "", list);
+		break;
+	}
+	case FG_SK_UINT:
+	case FG_SK_DURATION: {
+		uint32_t v;
+		int bad = nt != 2;
+
+		if (!bad && st->kind == FG_SK_UINT)
+			bad = fg_parse_uint(t[1].s, st->max, &v) < 0 || v < st->min;
+		else if (!bad)
+			bad = fg_parse_duration(t[1].s, &v) < 0;
+		if (bad) {
+			perr(p, "%s: %s%s%s: expected %s", kw, nt > 1 ? "\"" : "",
+			    nt > 1 ? t[1].s : "no value", nt > 1 ? "\"" : "",
+			    st->hint);
+			return;
+		}
+		*(uint32_t *)(void *)(base + st->off) = v;
+		break;
+	}
+	case FG_SK_CUSTOM:
+		st->parse(p, t, nt);
+		break;
+	}
+}
+
 /* A domain pattern: "example.jp", "*.example.jp" or "@group". */
 static int
-add_pattern(struct parser *p, struct fg_dests *d, const char *w)
+add_pattern(struct fg_parser *p, struct fg_dests *d, const char *w)
 {
 	char norm[FG_DOMAIN_MAX + 3];
 
 	if (w[0] == '@') {
-		if (!valid_name(w + 1)) {
+		if (!fg_lex_name(w + 1)) {
 			perr(p, "\"%s\": expected @GROUP with a group name", w);
 			return -1;
 		}
@@ -203,7 +343,7 @@ bad:
 
 /* DESTS after "to": words separated by commas, blanks allowed around them. */
 static int
-parse_dests(struct parser *p, struct tok *t, int nt, int *i,
+parse_dests(struct fg_parser *p, struct fg_tok *t, int nt, int *i,
     struct fg_dests *d)
 {
 	char text[1024] = "";
@@ -274,24 +414,23 @@ parse_cidr(const char *s, struct fg_cidr *out)
 }
 
 static void
-st_listen(struct parser *p, struct tok *t, int nt)
+st_listen(struct fg_parser *p, struct fg_tok *t, int nt)
 {
-	const char *v;
+	const char *v, *path;
 
 	if (nt != 2) {
 		perr(p, "listen: expected one value, unix:PATH or inet:PORT@HOST");
 		return;
 	}
 	v = t[1].s;
-	if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0) {
-		const char *path = strchr(v, ':') + 1;
-
+	if ((path = fg_net_unix_spec(v)) != NULL) {
 		if (path[0] != '/') {
 			perr(p, "listen: \"%s\": expected an absolute socket path", v);
 			return;
 		}
-		if (strlen(path) >= 108) {
-			perr(p, "listen: \"%s\": socket path longer than 107 bytes", v);
+		if (strlen(path) > FG_UNIX_PATH_MAX) {
+			perr(p, "listen: \"%s\": socket path longer than %zu bytes",
+			    v, FG_UNIX_PATH_MAX);
 			return;
 		}
 	} else if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
@@ -310,39 +449,13 @@ st_listen(struct parser *p, struct tok *t, int nt)
 		perr(p, "listen: \"%s\": expected unix:PATH or inet:PORT@HOST", v);
 		return;
 	}
-	if (p->seen_listen) {
-		perr(p, "listen: given twice (first on line %d)", p->seen_listen);
-		return;
-	}
-	p->seen_listen = p->line;
 	free(p->c->listen);
 	p->c->listen = fg_strdup(v);
 }
 
-static void
-st_path(struct parser *p, struct tok *t, int nt, char **dst, int *seen,
-    int absolute)
-{
-	if (nt != 2) {
-		perr(p, "%s: expected one value", t[0].s);
-		return;
-	}
-	if (absolute && t[1].s[0] != '/') {
-		perr(p, "%s: \"%s\": expected an absolute path", t[0].s, t[1].s);
-		return;
-	}
-	if (*seen) {
-		perr(p, "%s: given twice (first on line %d)", t[0].s, *seen);
-		return;
-	}
-	*seen = p->line;
-	free(*dst);
-	*dst = fg_strdup(t[1].s);
-}
-
 /* metrics HOST:PORT, or [IPv6]:PORT: where /metrics is served. */
 static void
-st_metrics(struct parser *p, struct tok *t, int nt)
+st_metrics(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	char host[64];
 	const char *v, *colon;
@@ -369,11 +482,6 @@ st_metrics(struct parser *p, struct tok *t, int nt)
 	host[hl] = '\0';
 	if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)
 		goto bad;
-	if (p->seen_metrics) {
-		perr(p, "metrics: given twice (first on line %d)", p->seen_metrics);
-		return;
-	}
-	p->seen_metrics = p->line;
 	free(p->c->metrics_host);
 	p->c->metrics_host = fg_strdup(host);
 	p->c->metrics_port = port;
@@ -383,7 +491,7 @@ bad:
 }
 
 static void
-st_account(struct parser *p, struct tok *t, int nt)
+st_account(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	int i, used[3] = { 0, 0, 0 };
 	size_t n = 0;
@@ -393,15 +501,9 @@ st_account(struct parser *p, struct tok *t, int nt)
 		return;
 	}
 	for (i = 1; i < nt; i++) {
-		enum fg_source s;
+		int s = fg_name_value(fg_source_names, t[i].s);
 
-		if (strcmp(t[i].s, "sasl") == 0)
-			s = FG_SRC_SASL;
-		else if (strcmp(t[i].s, "sender") == 0)
-			s = FG_SRC_SENDER;
-		else if (strcmp(t[i].s, "client") == 0)
-			s = FG_SRC_CLIENT;
-		else {
+		if (s < 0) {
 			perr(p, "account: \"%s\": expected sasl, sender or client", t[i].s);
 			return;
 		}
@@ -409,43 +511,14 @@ st_account(struct parser *p, struct tok *t, int nt)
 			perr(p, "account: \"%s\" given twice", t[i].s);
 			return;
 		}
-		p->c->source[n++] = s;
+		p->c->source[n++] = (enum fg_source)s;
 	}
-	if (p->seen_account) {
-		perr(p, "account: given twice (first on line %d)", p->seen_account);
-		return;
-	}
-	p->seen_account = p->line;
 	p->c->nsource = n;
-}
-
-/*
- * A statement that takes one of two words (mode, on_store_error,
- * local_action, mta, charge_at): *out becomes 1 for the second.
- */
-static void
-st_choice(struct parser *p, struct tok *t, int nt, const char *first,
-    const char *second, int *seen, int *out)
-{
-	const char *kw = t[0].s;
-
-	if (nt != 2 || (strcmp(t[1].s, first) && strcmp(t[1].s, second))) {
-		perr(p, "%s: %s%s%s: expected %s or %s", kw,
-		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
-		    nt > 1 ? "\"" : "", first, second);
-		return;
-	}
-	if (*seen) {
-		perr(p, "%s: given twice (first on line %d)", kw, *seen);
-		return;
-	}
-	*seen = p->line;
-	*out = strcmp(t[1].s, second) == 0;
 }
 
 /* max_keys N: at most N (rule, key) windows in memory; 0 for no cap. */
 static void
-st_max_keys(struct parser *p, struct tok *t, int nt)
+st_max_keys(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	uint32_t n;
 
@@ -456,16 +529,11 @@ st_max_keys(struct parser *p, struct tok *t, int nt)
 		    nt > 1 ? "\"" : "");
 		return;
 	}
-	if (p->seen_maxkeys) {
-		perr(p, "max_keys: given twice (first on line %d)", p->seen_maxkeys);
-		return;
-	}
-	p->seen_maxkeys = p->line;
 	p->c->max_keys = n;
 }
 
 static void
-st_group(struct parser *p, struct tok *t, int nt)
+st_group(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_config *c = p->c;
 	struct fg_group *g = NULL;
@@ -477,7 +545,7 @@ st_group(struct parser *p, struct tok *t, int nt)
 		perr(p, "group: expected a name and at least one domain");
 		return;
 	}
-	if (!valid_name(t[1].s)) {
+	if (!fg_lex_name(t[1].s)) {
 		perr(p, "group: \"%s\": expected a name of letters, digits, '-', '_', '.'", t[1].s);
 		return;
 	}
@@ -500,7 +568,7 @@ st_group(struct parser *p, struct tok *t, int nt)
 		g = &c->group[c->ngroup++];
 		memset(g, 0, sizeof(*g));
 		g->name = fg_strdup(t[1].s);
-		g->line = p->line;
+		g->line = p->lx.line;
 	}
 	for (i = 0; i < d.n; i++)
 		push_str(&g->dom, &g->n, d.pat[i]);
@@ -509,13 +577,13 @@ out:
 }
 
 static struct fg_rule *
-new_rule(struct parser *p, const char *what, const char *name)
+new_rule(struct fg_parser *p, const char *what, const char *name)
 {
 	struct fg_config *c = p->c;
 	struct fg_rule *r;
 	size_t i;
 
-	if (!valid_name(name)) {
+	if (!fg_lex_name(name)) {
 		perr(p, "%s: \"%s\": expected a rule name of letters, digits, '-', '_', '.' (at most %d)",
 		    what, name, FG_NAME_MAX);
 		return NULL;
@@ -533,14 +601,14 @@ new_rule(struct parser *p, const char *what, const char *name)
 	r = &c->rule[c->nrule];
 	memset(r, 0, sizeof(*r));
 	r->name = fg_strdup(name);
-	r->line = p->line;
+	r->line = p->lx.line;
 	r->action = FG_ACT_DEFER;
 	return r;
 }
 
 /* Rules move while the array grows: remember the index, not a pointer. */
 static void
-remember_refs(struct parser *p, size_t rule)
+remember_refs(struct fg_parser *p, size_t rule)
 {
 	struct fg_dests *d = &p->c->rule[rule].dests;
 	size_t i;
@@ -553,41 +621,108 @@ remember_refs(struct parser *p, size_t rule)
 				return;
 			p->refs = a;
 			p->refs[p->nrefs].rule = rule;
-			p->refs[p->nrefs].line = p->line;
+			p->refs[p->nrefs].line = p->lx.line;
 			p->nrefs++;
 			return;
 		}
 	}
 }
 
-/* limit NAME per SCOPE [to DESTS] N/PERIOD [action A] [count C] [reply "T"] */
+/*
+ * The options after a limit's rate, each "WORD VALUE" and each once:
+ * one row and one setter per option.
+ */
+static int
+opt_action(struct fg_parser *p, struct fg_rule *r, const char *v)
+{
+	int a = fg_name_value(fg_action_names, v);
+	char list[128];
+
+	if (a < 0) {
+		fg_names_list(fg_action_names, list, sizeof(list));
+		perr(p, "limit %s: action \"%s\": expected %s", r->name, v, list);
+		return -1;
+	}
+	r->action = (enum fg_action)a;
+	return 0;
+}
+
+static int
+opt_count(struct fg_parser *p, struct fg_rule *r, const char *v)
+{
+	int n = fg_name_value(count_names, v);
+	char list[128];
+
+	if (n < 0) {
+		fg_names_list(count_names, list, sizeof(list));
+		perr(p, "limit %s: count \"%s\": expected %s", r->name, v, list);
+		return -1;
+	}
+	r->count_messages = n;
+	return 0;
+}
+
+/*
+ * The text goes into an SMTP reply: one line, at most 200 characters,
+ * and no '%' but the %r that stands for the retry time.
+ */
+static int
+opt_reply(struct fg_parser *p, struct fg_rule *r, const char *v)
+{
+	const char *q;
+
+	for (q = v; *q != '\0'; q++) {
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			break;
+		if (*q == '%') {
+			if (q[1] != 'r')
+				break;
+			q++;
+		}
+	}
+	if (*q != '\0' || strlen(v) > 200 || *v == '\0') {
+		perr(p, "limit %s: reply: expected one line of text, at most 200 characters, with no '%%' but %%r (the retry time)",
+		    r->name);
+		return -1;
+	}
+	free(r->reply);
+	r->reply = fg_strdup(v);
+	return 0;
+}
+
+static const struct limit_opt {
+	const char *name;
+	int (*set)(struct fg_parser *p, struct fg_rule *r, const char *v);
+} limit_opts[] = {
+	{ "action", opt_action },
+	{ "count", opt_count },
+	{ "reply", opt_reply },
+};
+
+#define NLIMIT_OPTS	(sizeof(limit_opts) / sizeof(limit_opts[0]))
+
+/* limit NAME per SCOPE [to DESTS] N/PERIOD [OPTION VALUE]... */
 static void
-st_limit(struct parser *p, struct tok *t, int nt)
+st_limit(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_rule r0, *r;
-	int i = 4, bad = 0, seen_action = 0, seen_count = 0, seen_reply = 0;
+	int i = 4, bad = 0, scope, seen[NLIMIT_OPTS] = { 0 };
+	char list[128];
 
 	if (nt < 4 || strcmp(t[2].s, "per") != 0) {
 		perr(p, "limit: expected limit NAME per SCOPE [to DESTS] N/PERIOD [action A] [count recipients|messages] [reply \"TEXT\"]");
 		return;
 	}
 	memset(&r0, 0, sizeof(r0));
+	r0.name = t[1].s;
 	r0.action = FG_ACT_DEFER;
-	if (strcmp(t[3].s, "account") == 0)
-		r0.scope = FG_SCOPE_ACCOUNT;
-	else if (strcmp(t[3].s, "domain") == 0)
-		r0.scope = FG_SCOPE_DOMAIN;
-	else if (strcmp(t[3].s, "account+domain") == 0)
-		r0.scope = FG_SCOPE_ACCOUNT_DOMAIN;
-	else if (strcmp(t[3].s, "client") == 0)
-		r0.scope = FG_SCOPE_CLIENT;
-	else if (strcmp(t[3].s, "server") == 0)
-		r0.scope = FG_SCOPE_SERVER;
-	else {
-		perr(p, "limit %s: \"%s\": expected a scope: account, domain, account+domain, client or server",
-		    t[1].s, t[3].s);
+	if ((scope = fg_name_value(fg_scope_names, t[3].s)) < 0) {
+		fg_names_list(fg_scope_names, list, sizeof(list));
+		perr(p, "limit %s: \"%s\": expected a scope: %s", t[1].s, t[3].s,
+		    list);
 		return;
 	}
+	r0.scope = (enum fg_scope)scope;
 	if (i < nt && strcmp(t[i].s, "to") == 0) {
 		i++;
 		if (parse_dests(p, t, nt, &i, &r0.dests) < 0)
@@ -605,59 +740,28 @@ st_limit(struct parser *p, struct tok *t, int nt)
 	}
 	for (i++; i < nt; i += 2) {
 		const char *k = t[i].s, *v = i + 1 < nt ? t[i + 1].s : NULL;
+		size_t o;
 
-		if (strcmp(k, "action") == 0 && v != NULL && !seen_action++) {
-			if (strcmp(v, "defer") == 0)
-				r0.action = FG_ACT_DEFER;
-			else if (strcmp(v, "reject") == 0)
-				r0.action = FG_ACT_REJECT;
-			else if (strcmp(v, "hold") == 0)
-				r0.action = FG_ACT_HOLD;
-			else if (strcmp(v, "tag") == 0)
-				r0.action = FG_ACT_TAG;
-			else if (strcmp(v, "log") == 0)
-				r0.action = FG_ACT_LOG;
-			else {
-				perr(p, "limit %s: action \"%s\": expected defer, reject, hold, tag or log", t[1].s, v);
-				bad = 1;
-			}
-		} else if (strcmp(k, "count") == 0 && v != NULL && !seen_count++) {
-			if (strcmp(v, "recipients") == 0)
-				r0.count_messages = 0;
-			else if (strcmp(v, "messages") == 0)
-				r0.count_messages = 1;
-			else {
-				perr(p, "limit %s: count \"%s\": expected recipients or messages", t[1].s, v);
-				bad = 1;
-			}
-		} else if (strcmp(k, "reply") == 0 && v != NULL && !seen_reply++) {
-			const char *q;
+		for (o = 0; o < NLIMIT_OPTS; o++)
+			if (strcmp(k, limit_opts[o].name) == 0)
+				break;
+		if (o == NLIMIT_OPTS) {
+			const char *w[NLIMIT_OPTS + 1];
 
-			/* The text goes into an SMTP reply: one line, and no
-			 * '%' but the %r that stands for the retry time. */
-			for (q = v; *q != '\0'; q++)
-				if ((unsigned char)*q < 0x20 || *q == 0x7f ||
-				    (*q == '%' && *++q != 'r'))
-					break;
-			if (*q != '\0' || strlen(v) > 200 || *v == '\0') {
-				perr(p, "limit %s: reply: expected one line of text, at most 200 characters, with no '%%' but %%r (the retry time)", t[1].s);
-				bad = 1;
-			} else {
-				free(r0.reply);
-				r0.reply = fg_strdup(v);
-			}
-		} else if (v == NULL && (strcmp(k, "action") == 0 ||
-		    strcmp(k, "count") == 0 || strcmp(k, "reply") == 0)) {
+			for (o = 0; o < NLIMIT_OPTS; o++)
+				w[o] = limit_opts[o].name;
+			w[o] = NULL;
+			words_list(w, list, sizeof(list));
+			perr(p, "limit %s: \"%s\": expected %s", t[1].s, k, list);
+			bad = 1;
+		} else if (v == NULL) {
 			perr(p, "limit %s: \"%s\": expected a value after it", t[1].s, k);
 			bad = 1;
-		} else if (strcmp(k, "action") == 0 || strcmp(k, "count") == 0 ||
-		    strcmp(k, "reply") == 0) {
+		} else if (seen[o]++) {
 			perr(p, "limit %s: \"%s\" given twice", t[1].s, k);
 			bad = 1;
-		} else {
-			perr(p, "limit %s: \"%s\": expected action, count or reply", t[1].s, k);
+		} else if (limit_opts[o].set(p, &r0, v) < 0)
 			bad = 1;
-		}
 	}
 	if (bad || (r = new_rule(p, "limit", t[1].s)) == NULL) {
 		free_dests(&r0.dests);
@@ -672,7 +776,7 @@ st_limit(struct parser *p, struct tok *t, int nt)
 
 /* cap NAME [to DESTS] N */
 static void
-st_cap(struct parser *p, struct tok *t, int nt)
+st_cap(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_rule *r;
 	struct fg_dests d = { 0 };
@@ -708,36 +812,9 @@ st_cap(struct parser *p, struct tok *t, int nt)
 	remember_refs(p, p->c->nrule++);
 }
 
-/*
- * An account as floodgate counts it: addresses folded like senders are
- * (case, +extension), anything else lowercased.
- */
-static char *
-account_key(const char *in)
-{
-	char buf[FG_ADDR_MAX + 1];
-
-	if (strchr(in, '@') != NULL && in[0] != '@') {
-		struct fg_addr a;
-
-		if (fg_addr_parse(in, &a, NULL, 0) != FG_ADDR_OK)
-			return NULL;
-		fg_addr_key(&a, buf, sizeof(buf));
-	} else {
-		size_t i;
-
-		if (strlen(in) >= sizeof(buf))
-			return NULL;
-		for (i = 0; in[i] != '\0'; i++)
-			buf[i] = (char)tolower((unsigned char)in[i]);
-		buf[i] = '\0';
-	}
-	return fg_strdup(buf);
-}
-
 /* override RULE ACCOUNT N/PERIOD */
 static void
-st_override(struct parser *p, struct tok *t, int nt)
+st_override(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct pending_ov *o;
 	void *a;
@@ -755,18 +832,18 @@ st_override(struct parser *p, struct tok *t, int nt)
 		perr(p, "override %s: \"%s\": expected a rate N/PERIOD such as 5000/1d", t[1].s, t[3].s);
 		return;
 	}
-	if ((o->ov.account = account_key(t[2].s)) == NULL) {
+	if ((o->ov.account = fg_account_key(t[2].s)) == NULL) {
 		perr(p, "override %s: \"%s\": expected an account (login, address or tenant name)", t[1].s, t[2].s);
 		return;
 	}
 	o->rule = fg_strdup(t[1].s);
-	o->ov.line = p->line;
+	o->ov.line = p->lx.line;
 	p->novs++;
 }
 
 /* exempt account|client|domain VALUE... */
 static void
-st_exempt(struct parser *p, struct tok *t, int nt)
+st_exempt(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_config *c = p->c;
 	int i;
@@ -777,7 +854,7 @@ st_exempt(struct parser *p, struct tok *t, int nt)
 	}
 	for (i = 2; i < nt; i++) {
 		if (strcmp(t[1].s, "account") == 0) {
-			char *k = account_key(t[i].s);
+			char *k = fg_account_key(t[i].s);
 
 			if (k == NULL) {
 				perr(p, "exempt account: \"%s\": expected a login, address or tenant name", t[i].s);
@@ -813,7 +890,7 @@ st_exempt(struct parser *p, struct tok *t, int nt)
 
 /* Expand @group references and attach overrides to their rules. */
 static void
-resolve(struct parser *p)
+resolve(struct fg_parser *p)
 {
 	struct fg_config *c = p->c;
 	size_t i, j, k;
@@ -821,7 +898,7 @@ resolve(struct parser *p)
 	for (i = 0; i < p->nrefs; i++) {
 		struct fg_dests *d = &c->rule[p->refs[i].rule].dests, nd = { 0 };
 
-		p->line = p->refs[i].line;
+		p->lx.line = p->refs[i].line;
 		for (j = 0; j < d->n; j++) {
 			struct fg_group *g = NULL;
 
@@ -850,7 +927,7 @@ resolve(struct parser *p)
 		struct pending_ov *o = &p->ovs[i];
 		struct fg_rule *r = NULL;
 
-		p->line = o->ov.line;
+		p->lx.line = o->ov.line;
 		for (j = 0; j < c->nrule; j++)
 			if (strcmp(c->rule[j].name, o->rule) == 0)
 				r = &c->rule[j];
@@ -885,103 +962,32 @@ resolve(struct parser *p)
 	}
 }
 
-static int
-mapcmp(const void *a, const void *b)
-{
-	return strcmp(((const struct fg_mapent *)a)->key,
-	    ((const struct fg_mapent *)b)->key);
-}
-
-/*
- * The account map: "KEY TENANT" per line. KEY is a login, an address
- * (folded as senders are), or a domain (also written @domain).
- */
+/* The account map, named relative to the config file if not absolute. */
 static void
-load_map(struct parser *p, const char *path)
+load_map(struct fg_parser *p, const char *cfgpath)
 {
 	struct fg_config *c = p->c;
-	struct parser mp = *p;
-	struct tok t[MAX_TOKENS];
-	char *line = NULL;
-	size_t cap = 0, i;
-	FILE *fp;
+	char mpath[4096];
 
-	mp.file = path;
-	mp.line = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
-		perr(p, "account_map: cannot open %s: %s", path, strerror(errno));
-		return;
-	}
-	while (getline(&line, &cap, fp) > 0) {
-		int nt;
-		char *key;
-		void *a;
+	if (c->account_map[0] != '/' && strchr(cfgpath, '/') != NULL) {
+		int dl = (int)(strrchr(cfgpath, '/') - cfgpath);
 
-		mp.line++;
-		if ((nt = tokenize(&mp, line, t)) <= 0)
-			continue;
-		if (nt != 2) {
-			perr(&mp, "expected KEY TENANT (a login, address or domain, then a tenant name)");
-			continue;
-		}
-		if (!valid_name(t[1].s) && strchr(t[1].s, '@') == NULL) {
-			perr(&mp, "\"%s\": expected a tenant name of letters, digits, '-', '_', '.'", t[1].s);
-			continue;
-		}
-		key = account_key(t[0].s[0] == '@' ? t[0].s + 1 : t[0].s);
-		if (key == NULL || key[0] == '\0') {
-			perr(&mp, "\"%s\": expected a login, an address or a domain", t[0].s);
-			free(key);
-			continue;
-		}
-		a = realloc(c->map, (c->nmap + 1) * sizeof(*c->map));
-		if (a == NULL) {
-			free(key);
-			break;
-		}
-		c->map = a;
-		c->map[c->nmap].key = key;
-		c->map[c->nmap].tenant = fg_strdup(t[1].s);
-		c->map[c->nmap].line = mp.line;
-		c->nmap++;
-	}
-	free(line);
-	fclose(fp);
-	p->nerr = mp.nerr;
-	if (c->nmap > 1)
-		qsort(c->map, c->nmap, sizeof(*c->map), mapcmp);
-	for (i = 1; i < c->nmap; i++) {
-		if (strcmp(c->map[i].key, c->map[i - 1].key) == 0) {
-			int a = c->map[i].line, b = c->map[i - 1].line;
-
-			mp.line = a > b ? a : b;
-			perr(&mp, "\"%s\" is listed more than once (also on line %d)",
-			    c->map[i].key, a > b ? b : a);
-			p->nerr = mp.nerr;
-		}
-	}
-}
-
-const char *
-fg_map_lookup(const struct fg_config *c, const char *key)
-{
-	struct fg_mapent k = { .key = (char *)key }, *e;
-
-	if (c->nmap == 0)
-		return NULL;
-	e = bsearch(&k, c->map, c->nmap, sizeof(*c->map), mapcmp);
-	return e != NULL ? e->tenant : NULL;
+		snprintf(mpath, sizeof(mpath), "%.*s/%s", dl, cfgpath,
+		    c->account_map);
+	} else
+		fg_strlcpy(mpath, c->account_map, sizeof(mpath));
+	p->lx.file = cfgpath;
+	p->lx.line = p->seen_map;
+	if (fg_account_map_load(&p->lx, mpath, &c->map, &c->nmap) < 0)
+		perr(p, "account_map: cannot open %s: %s", mpath, strerror(errno));
 }
 
 struct fg_config *
 fg_config_load(const char *path, char *err, size_t errlen)
 {
-	struct parser p;
-	struct tok t[MAX_TOKENS];
-	char *line = NULL;
-	size_t cap = 0, i;
-	FILE *fp;
+	struct fg_parser p;
 	struct fg_config *c;
+	size_t i;
 
 	if (errlen > 0)
 		err[0] = '\0';
@@ -997,115 +1003,47 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->database = fg_strdup(FG_DEFAULT_DATABASE);
 	c->postfix_config = fg_strdup(FG_DEFAULT_POSTFIX);
 	c->sendmail_path = fg_strdup(FG_DEFAULT_SENDMAIL);
-	c->max_keys = FG_DEFAULT_MAX_KEYS;
 	c->sendmail_config = fg_strdup(FG_DEFAULT_SENDMAIL_CF);
+	c->max_keys = FG_DEFAULT_MAX_KEYS;
+	c->max_connections = FG_DEFAULT_MAX_CONNECTIONS;
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
 	c->source[2] = FG_SRC_CLIENT;
 	c->nsource = 3;
 	memset(&p, 0, sizeof(p));
-	p.file = path;
-	p.err = err;
-	p.errlen = errlen;
+	p.lx.file = path;
+	p.lx.err = err;
+	p.lx.errlen = errlen;
 	p.c = c;
-	if ((fp = fopen(path, "r")) == NULL) {
-		fg_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if ((p.seen = calloc(fg_nstatements, sizeof(*p.seen))) == NULL) {
+		fg_seterr(err, errlen, "out of memory");
 		config_free(c);
 		return NULL;
 	}
-	while (getline(&line, &cap, fp) > 0) {
-		int nt;
-		const char *kw;
-
-		p.line++;
-		if (strlen(line) > 4096) {
-			perr(&p, "line longer than 4096 bytes");
-			continue;
-		}
-		if ((nt = tokenize(&p, line, t)) <= 0)
-			continue;
-		kw = t[0].s;
-		if (strcmp(kw, "listen") == 0)
-			st_listen(&p, t, nt);
-		else if (strcmp(kw, "control") == 0)
-			st_path(&p, t, nt, &c->control, &p.seen_control, 1);
-		else if (strcmp(kw, "database") == 0)
-			st_path(&p, t, nt, &c->database, &p.seen_database, 1);
-		else if (strcmp(kw, "user") == 0)
-			st_path(&p, t, nt, &c->user, &p.seen_user, 0);
-		else if (strcmp(kw, "account") == 0)
-			st_account(&p, t, nt);
-		else if (strcmp(kw, "metrics") == 0)
-			st_metrics(&p, t, nt);
-		else if (strcmp(kw, "account_map") == 0)
-			st_path(&p, t, nt, &c->account_map, &p.seen_map, 0);
-		else if (strcmp(kw, "mode") == 0)
-			st_choice(&p, t, nt, "enforce", "monitor",
-			    &p.seen_mode, &c->monitor);
-		else if (strcmp(kw, "on_store_error") == 0)
-			st_choice(&p, t, nt, "continue", "tempfail",
-			    &p.seen_store, &c->store_tempfail);
-		else if (strcmp(kw, "local_action") == 0)
-			st_choice(&p, t, nt, "hold", "tempfail",
-			    &p.seen_local, &c->local_tempfail);
-		else if (strcmp(kw, "charge_at") == 0)
-			st_choice(&p, t, nt, "data", "end",
-			    &p.seen_charge, &c->charge_at_end);
-		else if (strcmp(kw, "postfix_config") == 0)
-			st_path(&p, t, nt, &c->postfix_config, &p.seen_postfix, 1);
-		else if (strcmp(kw, "sendmail_path") == 0)
-			st_path(&p, t, nt, &c->sendmail_path, &p.seen_smpath, 1);
-		else if (strcmp(kw, "sendmail_config") == 0)
-			st_path(&p, t, nt, &c->sendmail_config, &p.seen_smcf, 1);
-		else if (strcmp(kw, "mta") == 0)
-			st_choice(&p, t, nt, "postfix", "sendmail",
-			    &p.seen_mta, &c->mta_sendmail);
-		else if (strcmp(kw, "max_keys") == 0)
-			st_max_keys(&p, t, nt);
-		else if (strcmp(kw, "group") == 0)
-			st_group(&p, t, nt);
-		else if (strcmp(kw, "limit") == 0)
-			st_limit(&p, t, nt);
-		else if (strcmp(kw, "cap") == 0)
-			st_cap(&p, t, nt);
-		else if (strcmp(kw, "override") == 0)
-			st_override(&p, t, nt);
-		else if (strcmp(kw, "exempt") == 0)
-			st_exempt(&p, t, nt);
-		else
-			perr(&p, "\"%s\": unknown statement; expected listen, control, database, user, account, account_map, mode, on_store_error, local_action, charge_at, max_keys, mta, postfix_config, sendmail_path, sendmail_config, metrics, group, limit, cap, override or exempt",
-			    kw);
+	if (fg_lex_file(&p.lx, path, statement, &p) < 0 && p.lx.nerr == 0) {
+		fg_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		free(p.seen);
+		config_free(c);
+		return NULL;
 	}
-	if (ferror(fp)) {
-		perr(&p, "read error: %s", strerror(errno));
-	}
-	free(line);
-	fclose(fp);
+	p.lx.file = path;
 	resolve(&p);
 	for (i = 0; i < c->nrule; i++)
 		fg_dests_index(&c->rule[i].dests);
 	fg_dests_index(&c->ex_domain);
-	if (c->account_map != NULL) {
-		char mpath[4096];
-
-		/* A relative map is next to the config file. */
-		if (c->account_map[0] != '/' && strchr(path, '/') != NULL) {
-			int dl = (int)(strrchr(path, '/') - path);
-
-			snprintf(mpath, sizeof(mpath), "%.*s/%s", dl, path,
-			    c->account_map);
-		} else
-			fg_strlcpy(mpath, c->account_map, sizeof(mpath));
-		p.line = p.seen_map;
-		load_map(&p, mpath);
-	}
+	for (i = 0; i < fg_nstatements; i++)
+		if (strcmp(fg_statements[i].name, "account_map") == 0)
+			p.seen_map = p.seen[i];
+	if (c->account_map != NULL)
+		load_map(&p, path);
+	free(p.seen);
 	free(p.refs);
 	for (i = 0; i < p.novs; i++) {
 		free(p.ovs[i].rule);
 		free(p.ovs[i].ov.account);
 	}
 	free(p.ovs);
-	if (p.nerr > 0) {
+	if (p.lx.nerr > 0) {
 		config_free(c);
 		return NULL;
 	}
@@ -1130,16 +1068,15 @@ config_free(struct fg_config *c)
 {
 	size_t i, j;
 
+	for (i = 0; i < fg_nstatements; i++) {
+		const struct fg_statement *st = &fg_statements[i];
+
+		if (st->kind == FG_SK_PATH || st->kind == FG_SK_ABSPATH)
+			free(*(char **)(void *)((char *)c + st->off));
+	}
 	free(c->path);
 	free(c->listen);
-	free(c->control);
-	free(c->database);
-	free(c->user);
-	free(c->account_map);
 	free(c->metrics_host);
-	free(c->postfix_config);
-	free(c->sendmail_path);
-	free(c->sendmail_config);
 	for (i = 0; i < c->ngroup; i++) {
 		for (j = 0; j < c->group[i].n; j++)
 			free(c->group[i].dom[j]);
@@ -1163,11 +1100,7 @@ config_free(struct fg_config *c)
 	free(c->ex_account);
 	free(c->ex_client);
 	free_dests(&c->ex_domain);
-	for (i = 0; i < c->nmap; i++) {
-		free(c->map[i].key);
-		free(c->map[i].tenant);
-	}
-	free(c->map);
+	fg_account_map_free(c->map, c->nmap);
 	free(c);
 }
 
@@ -1196,114 +1129,32 @@ fg_config_rule(const struct fg_config *c, const char *name)
 	return NULL;
 }
 
-const char *
-fg_scope_name(enum fg_scope s)
-{
-	switch (s) {
-	case FG_SCOPE_ACCOUNT: return "account";
-	case FG_SCOPE_DOMAIN: return "domain";
-	case FG_SCOPE_ACCOUNT_DOMAIN: return "account+domain";
-	case FG_SCOPE_CLIENT: return "client";
-	case FG_SCOPE_SERVER: return "server";
-	}
-	return "?";
-}
-
-const char *
-fg_action_name(enum fg_action a)
-{
-	switch (a) {
-	case FG_ACT_LOG: return "log";
-	case FG_ACT_TAG: return "tag";
-	case FG_ACT_HOLD: return "hold";
-	case FG_ACT_DEFER: return "defer";
-	case FG_ACT_REJECT: return "reject";
-	}
-	return "?";
-}
-
-static void
-print_rate(FILE *fp, uint32_t n, uint32_t period)
-{
-	char d[32];
-
-	fg_format_duration(period, d, sizeof(d));
-	fprintf(fp, "%u/%s", n, d);
-}
-
-/* What floodgate -n prints: the rules as floodgate will apply them. */
 void
-fg_config_print(const struct fg_config *c, FILE *fp)
+fg_config_restart_changes(const struct fg_config *old,
+    const struct fg_config *new, char *buf, size_t len)
 {
-	static const char *src[] = { "sasl", "sender", "client" };
-	size_t i, j;
-	char d[32];
+	size_t i, o = 0;
 
-	fprintf(fp, "# %s: OK\n", c->path);
-	fprintf(fp, "listen          %s\n", c->listen);
-	fprintf(fp, "control         %s\n", c->control);
-	fprintf(fp, "database        %s\n", c->database);
-	fprintf(fp, "user            %s\n", c->user ? c->user : "(unchanged)");
-	fprintf(fp, "account        ");
-	for (i = 0; i < c->nsource; i++)
-		fprintf(fp, " %s", src[c->source[i]]);
-	fprintf(fp, "\naccount_map     %s (%zu entries)\n",
-	    c->account_map ? c->account_map : "(none)", c->nmap);
-	fprintf(fp, "mode            %s\n", c->monitor ? "monitor" : "enforce");
-	fprintf(fp, "on_store_error  %s\n", c->store_tempfail ? "tempfail" : "continue");
-	fprintf(fp, "local_action    %s\n", c->local_tempfail ? "tempfail" : "hold");
-	fprintf(fp, "charge_at       %s\n", c->charge_at_end ? "end" : "data");
-	fprintf(fp, "max_keys        %u%s\n", c->max_keys, c->max_keys ? "" : " (no cap)");
-	fprintf(fp, "mta             %s\n", c->mta_sendmail ? "sendmail" : "postfix");
-	if (c->mta_sendmail)
-		fprintf(fp, "sendmail        %s -C %s\n", c->sendmail_path, c->sendmail_config);
-	else
-		fprintf(fp, "postfix_config  %s\n", c->postfix_config);
-	if (c->metrics_host != NULL)
-		fprintf(fp, "metrics         %s%s%s:%u\n", strchr(c->metrics_host, ':') ? "[" : "",
-		    c->metrics_host, strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);
-	else
-		fprintf(fp, "metrics         (off)\n");
-	for (i = 0; i < c->ngroup; i++)
-		fprintf(fp, "group %-10s %zu domains\n", c->group[i].name,
-		    c->group[i].n);
-	for (i = 0; i < c->nrule; i++) {
-		const struct fg_rule *r = &c->rule[i];
+	buf[0] = '\0';
+	for (i = 0; i < fg_nstatements && o < len; i++) {
+		const struct fg_statement *st = &fg_statements[i];
+		const char *a, *b;
+		int differ;
 
-		if (r->is_cap) {
-			fprintf(fp, "cap   %-18s to %s (%zu domains): at most %u recipients per message, the rest get 452 4.5.3\n",
-			    r->name, r->dests.text ? r->dests.text : "*",
-			    r->dests.n, r->limit);
+		if (!(st->flags & FG_SF_RESTART))
 			continue;
+		if (st->kind == FG_SK_CHOICE || st->kind == FG_SK_UINT ||
+		    st->kind == FG_SK_DURATION)
+			differ = memcmp((const char *)old + st->off,
+			    (const char *)new + st->off, sizeof(int)) != 0;
+		else {
+			a = *(char *const *)(const void *)((const char *)old + st->off);
+			b = *(char *const *)(const void *)((const char *)new + st->off);
+			differ = (a == NULL) != (b == NULL) ||
+			    (a != NULL && strcmp(a, b) != 0);
 		}
-		fprintf(fp, "limit %-18s per %-14s to %s", r->name,
-		    fg_scope_name(r->scope),
-		    r->dests.text ? r->dests.text : "*");
-		if (r->dests.n > 0)
-			fprintf(fp, " (%zu domains)", r->dests.n);
-		fprintf(fp, "  ");
-		print_rate(fp, r->limit, r->period);
-		fg_format_duration(fg_window_width(r->period), d, sizeof(d));
-		fprintf(fp, " (slot %s)  action %s  count %s", d,
-		    fg_action_name(r->action),
-		    r->count_messages ? "messages" : "recipients");
-		if (r->reply)
-			fprintf(fp, "  reply \"%s\"", r->reply);
-		fprintf(fp, "\n");
-		for (j = 0; j < r->nov; j++) {
-			fprintf(fp, "  override for %-20s ", r->ov[j].account);
-			print_rate(fp, r->ov[j].limit, r->ov[j].period);
-			fprintf(fp, "\n");
-		}
+		if (differ)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    o ? ", " : "", st->name);
 	}
-	for (i = 0; i < c->nex_account; i++)
-		fprintf(fp, "exempt account  %s\n", c->ex_account[i]);
-	for (i = 0; i < c->nex_client; i++) {
-		char a[INET6_ADDRSTRLEN];
-
-		inet_ntop(c->ex_client[i].family, c->ex_client[i].addr, a, sizeof(a));
-		fprintf(fp, "exempt client   %s/%d\n", a, c->ex_client[i].bits);
-	}
-	for (i = 0; i < c->ex_domain.n; i++)
-		fprintf(fp, "exempt domain   %s\n", c->ex_domain.pat[i]);
 }

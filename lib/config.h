@@ -1,7 +1,8 @@
 /*
- * floodgate.conf: one statement per line (DESIGN.md §3). A parsed config
- * is immutable and reference-counted: a reload builds a new one and swaps
- * it in while transactions in flight keep the one they started with.
+ * floodgate.conf: one statement per line (floodgate.conf(5)). A parsed
+ * config is immutable and reference-counted: a reload builds a new one
+ * and swaps it in while transactions in flight keep the one they started
+ * with.
  */
 #ifndef FG_CONFIG_H
 #define FG_CONFIG_H
@@ -12,7 +13,8 @@
 #include <stdio.h>
 #include <time.h>
 
-#define FG_NAME_MAX	64
+#include "sizes.h"
+
 #define FG_CONFIG_ERRLEN 8192
 
 #ifndef FG_SYSCONFDIR
@@ -24,6 +26,7 @@
 #define FG_DEFAULT_DATABASE	"/var/lib/floodgate/floodgate.db"
 #define FG_DEFAULT_POSTFIX	"/etc/postfix"
 #define FG_DEFAULT_MAX_KEYS	1000000
+#define FG_DEFAULT_MAX_CONNECTIONS 2048
 #define FG_DEFAULT_SENDMAIL	"/usr/sbin/sendmail"
 #define FG_DEFAULT_SENDMAIL_CF	"/etc/mail/sendmail.cf"
 
@@ -49,6 +52,25 @@ enum fg_source {
 	FG_SRC_SENDER,
 	FG_SRC_CLIENT
 };
+
+/* The words of the scopes, actions and account sources, for the parser,
+ * the printer, the error hints and floodgatectl alike. A table ends with
+ * a NULL name. */
+struct fg_name {
+	const char *name;
+	int value;
+};
+
+extern const struct fg_name fg_scope_names[];
+extern const struct fg_name fg_action_names[];
+extern const struct fg_name fg_source_names[];
+
+/* The value of a word, or -1. */
+int fg_name_value(const struct fg_name *t, const char *word);
+/* The word of a value, or "?". */
+const char *fg_name_of(const struct fg_name *t, int value);
+/* "a, b or c": every word of the table, for "expected ..." hints. */
+void fg_names_list(const struct fg_name *t, char *buf, size_t len);
 
 struct fg_dests {
 	char **pat;		/* "example.jp" or "*.example.jp"; NULL: all */
@@ -107,13 +129,14 @@ struct fg_config {
 	char *metrics_host;		/* NULL: no metrics listener */
 	char *postfix_config;		/* for floodgatectl release */
 	uint32_t max_keys;		/* 0: no cap */
+	uint32_t max_connections;	/* MTA connections served at once */
 	int mta_sendmail;		/* mta sendmail: release the Sendmail way */
 	char *sendmail_path, *sendmail_config;
 	unsigned metrics_port;
 	enum fg_source source[3];
 	size_t nsource;
-	int monitor;
-	int store_tempfail;
+	int monitor;			/* mode: 0 enforce, 1 monitor */
+	int store_tempfail;		/* on_store_error: 0 continue, 1 tempfail */
 	int local_tempfail;		/* local mail over a limit: 0 hold, 1 tempfail */
 	int charge_at_end;		/* 0: SMTP mail is charged at DATA when it can be */
 	struct fg_group *group;
@@ -135,7 +158,10 @@ void fg_config_unref(struct fg_config *c);
 void fg_config_print(const struct fg_config *c, FILE *fp);
 const char *fg_scope_name(enum fg_scope s);
 const char *fg_action_name(enum fg_action a);
-const char *fg_map_lookup(const struct fg_config *c, const char *key);
 const struct fg_rule *fg_config_rule(const struct fg_config *c, const char *name);
+/* The statements that a reload does not apply and that differ between
+ * two configurations, "listen, user"; "" when none. */
+void fg_config_restart_changes(const struct fg_config *old,
+    const struct fg_config *new, char *buf, size_t len);
 
 #endif

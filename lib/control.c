@@ -12,6 +12,82 @@
 
 #include "control.h"
 
+const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
+	[FG_CTL_STATUS] = { "status", "",
+	    "daemon, store and counts since start", FG_CTL_OFFLINE },
+	[FG_CTL_TOP] = { "top", "[--by account|domain|rule] [--since 1h] [-n 10]",
+	    "who sent most, who was refused most", FG_CTL_OFFLINE | FG_CTL_FLUSH },
+	[FG_CTL_SHOW] = { "show", "ACCOUNT",
+	    "every rule for ACCOUNT, used/limit, recent refusals",
+	    FG_CTL_OFFLINE | FG_CTL_FLUSH },
+	[FG_CTL_EXPLAIN] = { "explain", "ACCOUNT RECIPIENT [IP]",
+	    "would a message pass now? (charges nothing)", FG_CTL_OFFLINE },
+	[FG_CTL_HELD] = { "held", "",
+	    "messages on hold: queue ID, account, rule, age",
+	    FG_CTL_OFFLINE | FG_CTL_FLUSH },
+	[FG_CTL_RELEASE] = { "release", "",
+	    "release held mail as budgets allow (root; run each minute)",
+	    FG_CTL_CLIENT | FG_CTL_ROOT },
+	[FG_CTL_RESET] = { "reset", "ACCOUNT [RULE]",
+	    "forget what ACCOUNT sent (all rules, or one)", 0 },
+	[FG_CTL_RELOAD] = { "reload", "",
+	    "reload the configuration (like SIGUSR1)", 0 },
+	[FG_CTL_RELEASE_PLAN] = { "release-plan", "[MAX]",
+	    "reserve the held messages that may go now", FG_CTL_STEP | FG_CTL_ROOT },
+	[FG_CTL_RELEASE_DONE] = { "release-done", "QUEUE-ID released|failed|gone",
+	    "what became of a planned release", FG_CTL_STEP | FG_CTL_ROOT },
+};
+
+/* Fields whose values are numbers; every other field is text. */
+static const char *const numeric[] = {
+	"accepted", "age", "config_loaded", "connections", "deferred",
+	"events_dropped", "evictions", "held", "limit", "max_connections",
+	"max_keys", "memory_kb", "pid", "recipients", "rejected", "reloads",
+	"retry", "rules", "time", "tracked_keys", "uptime", "used",
+	"windows_reset", NULL
+};
+
+int
+fg_ctl_lookup(const char *verb)
+{
+	int i;
+
+	for (i = 0; i < FG_CTL_NVERBS; i++)
+		if (strcmp(fg_ctl_cmds[i].verb, verb) == 0)
+			return i;
+	return -1;
+}
+
+void
+fg_ctl_verbs(char *buf, size_t len)
+{
+	int i, n = 0, shown = 0;
+	size_t o = 0;
+
+	for (i = 0; i < FG_CTL_NVERBS; i++)
+		if (!(fg_ctl_cmds[i].flags & FG_CTL_STEP))
+			n++;
+	buf[0] = '\0';
+	for (i = 0; i < FG_CTL_NVERBS && o < len; i++) {
+		if (fg_ctl_cmds[i].flags & FG_CTL_STEP)
+			continue;
+		shown++;
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", shown == 1 ?
+		    "" : shown == n ? " or " : ", ", fg_ctl_cmds[i].verb);
+	}
+}
+
+int
+fg_ctl_numeric(const char *key)
+{
+	size_t i;
+
+	for (i = 0; numeric[i] != NULL; i++)
+		if (strcmp(numeric[i], key) == 0)
+			return 1;
+	return 0;
+}
+
 static void put(struct fg_ctl_out *o, const char *s, size_t n);
 static void putv(struct fg_ctl_out *o, int clean, const char *fmt, va_list ap);
 

@@ -14,6 +14,45 @@
 #define FG_CTL_MAXREQ	1024
 #define FG_CTL_MAXARGS	8
 
+/* The commands, one row each in fg_ctl_cmds: the daemon's dispatch,
+ * floodgatectl's usage and every "unknown command" error read it. */
+enum fg_ctl_verb {
+	FG_CTL_STATUS,
+	FG_CTL_TOP,
+	FG_CTL_SHOW,
+	FG_CTL_EXPLAIN,
+	FG_CTL_HELD,
+	FG_CTL_RELEASE,
+	FG_CTL_RESET,
+	FG_CTL_RELOAD,
+	FG_CTL_RELEASE_PLAN,
+	FG_CTL_RELEASE_DONE,
+	FG_CTL_NVERBS
+};
+
+#define FG_CTL_ROOT	0x1	/* the daemon serves it to uid 0 only */
+#define FG_CTL_OFFLINE	0x2	/* answered from the database when the daemon is down */
+#define FG_CTL_CLIENT	0x4	/* floodgatectl does it, talking to the daemon */
+#define FG_CTL_STEP	0x8	/* a step of another command: not in the usage */
+#define FG_CTL_FLUSH	0x10	/* the daemon writes its state first */
+
+struct fg_ctl_cmd {
+	const char *verb;
+	const char *args;	/* as floodgatectl takes them */
+	const char *help;
+	unsigned flags;
+};
+
+extern const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS];
+
+/* The command's index, or -1. */
+int fg_ctl_lookup(const char *verb);
+/* "status, top, ... or reload": the commands a user may type. */
+void fg_ctl_verbs(char *buf, size_t len);
+/* Whether a record field holds a number (whatever a value looks like,
+ * an account "12345" is text). */
+int fg_ctl_numeric(const char *key);
+
 struct fg_ctl_req {
 	int version;
 	char *verb;

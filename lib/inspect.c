@@ -12,8 +12,7 @@
 #include "policy.h"
 #include "rules.h"
 #include "table.h"
-
-#define MAX_EXPLAIN	64
+#include "wkey.h"
 
 struct scan {
 	struct fg_inspect *in;
@@ -102,19 +101,15 @@ static void
 scan_entry(const struct fg_entry *e, void *arg)
 {
 	struct scan *sc = arg;
-	const char *sep = strchr(e->key, FG_KEY_SEP), *key;
+	const char *key;
 	char rule[FG_NAME_MAX + 1];
 	const struct fg_rule *r;
 	uint64_t used;
 	uint32_t limit, period, width, retry = 0;
 
-	if (sep == NULL || (size_t)(sep - e->key) > FG_NAME_MAX)
+	if (fg_wkey_rule(e->key, rule, &key) < 0 ||
+	    strncmp(key, sc->account, sc->alen) != 0 || key[sc->alen] != '/')
 		return;
-	key = sep + 1;
-	if (strncmp(key, sc->account, sc->alen) != 0 || key[sc->alen] != '/')
-		return;
-	memcpy(rule, e->key, (size_t)(sep - e->key));
-	rule[sep - e->key] = '\0';
 	r = fg_config_rule(sc->in->cfg, rule);
 	if (r == NULL || r->scope != FG_SCOPE_ACCOUNT_DOMAIN)
 		return;
@@ -200,19 +195,21 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	struct fg_account a;
 	const char *client = req->argc > 2 ? req->argv[2] : "";
 	int exempt = 0, worst = -1;
+	long nl;
 	size_t n, i;
 
 	if (req->argc < 2 || req->argc > 3) {
 		fg_ctl_error(o, "explain: expected ACCOUNT RECIPIENT [CLIENT-IP]");
 		return;
 	}
-	if ((ex = calloc(MAX_EXPLAIN, sizeof(*ex))) == NULL) {
+	fg_account_named(in->cfg, req->argv[0], &a);
+	nl = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
+	    in->now, &ex, &exempt);
+	if (nl < 0) {
 		fg_ctl_error(o, "explain: out of memory");
 		return;
 	}
-	fg_account_named(in->cfg, req->argv[0], &a);
-	n = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
-	    in->now, ex, MAX_EXPLAIN, &exempt);
+	n = (size_t)nl;
 	for (i = 0; i < n && !exempt; i++)
 		if (ex[i].check.over && (worst < 0 ||
 		    ex[i].rule->action > ex[worst].rule->action))

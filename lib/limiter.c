@@ -12,7 +12,9 @@
 #include "table.h"
 #include "util.h"
 
-#define MAX_CHECKS	64
+/* A recipient's checks are as many as the rules that apply to it: this
+ * many are located on the stack, more on the heap. */
+#define STACK_CHECKS	16
 
 struct fg_limiter {
 	struct fg_table *table;
@@ -21,7 +23,8 @@ struct fg_limiter {
 struct located {
 	uint64_t hash;
 	unsigned shard;
-	char key[FG_ERRLEN * 2];
+	struct fg_entry *entry;
+	char key[FG_WKEY_MAX + 1];
 };
 
 static int locate(const struct fg_check *c, struct located *loc);
@@ -55,10 +58,7 @@ fg_limiter_table(struct fg_limiter *l)
 static int
 locate(const struct fg_check *c, struct located *loc)
 {
-	int len = snprintf(loc->key, sizeof(loc->key), "%s%c%s", c->rule,
-	    FG_KEY_SEP, c->key);
-
-	if (len < 0 || (size_t)len >= sizeof(loc->key))
+	if (fg_wkey_join(c->rule, c->key, loc->key, sizeof(loc->key)) < 0)
 		return -1;
 	loc->hash = fg_hash(loc->key);
 	loc->shard = fg_table_shard(loc->hash);
@@ -126,31 +126,35 @@ int
 fg_limiter_reserve(struct fg_limiter *l, struct fg_check *c, size_t n,
     uint32_t now, struct fg_resv *r)
 {
-	struct located loc[MAX_CHECKS];
-	struct fg_entry *ent[MAX_CHECKS];
+	struct located stackloc[STACK_CHECKS], *loc = stackloc;
 	unsigned locked[FG_TABLE_SHARDS];
 	size_t i, nl;
 	int refused = 0, rc = FG_RESERVED;
 
-	if (n > MAX_CHECKS)
+	if (n > STACK_CHECKS && (loc = malloc(n * sizeof(*loc))) == NULL)
 		return FG_RESERVE_ERROR;
-	for (i = 0; i < n; i++)
-		if (locate(&c[i], &loc[i]) < 0)
-			return FG_RESERVE_ERROR;
+	for (i = 0; i < n; i++) {
+		if (locate(&c[i], &loc[i]) < 0) {
+			rc = FG_RESERVE_ERROR;
+			goto done;
+		}
+	}
 	if (r->cap - r->n < n) {
 		size_t cap = r->cap * 2 > r->n + n ? r->cap * 2 : r->n + n + 8;
 		void *p = realloc(r->item, cap * sizeof(*r->item));
 
-		if (p == NULL)
-			return FG_RESERVE_ERROR;
+		if (p == NULL) {
+			rc = FG_RESERVE_ERROR;
+			goto done;
+		}
 		r->item = p;
 		r->cap = cap;
 	}
 	nl = lock_all(l->table, loc, n, locked);
 	for (i = 0; i < n; i++) {
-		ent[i] = fg_table_get(l->table, loc[i].shard, loc[i].hash,
-		    loc[i].key, 0);
-		evaluate(ent[i], &c[i], now);
+		loc[i].entry = fg_table_get(l->table, loc[i].shard,
+		    loc[i].hash, loc[i].key, 0);
+		evaluate(loc[i].entry, &c[i], now);
 		if (c[i].over && c[i].hard)
 			refused = 1;
 	}
@@ -159,19 +163,21 @@ fg_limiter_reserve(struct fg_limiter *l, struct fg_check *c, size_t n,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
+		struct fg_entry *e = loc[i].entry;
+
 		if (c[i].cost == 0)
 			continue;
-		if (ent[i] == NULL) {
-			ent[i] = fg_table_get(l->table, loc[i].shard,
-			    loc[i].hash, loc[i].key, 1);
-			if (ent[i] == NULL) {
+		if (e == NULL) {
+			e = fg_table_get(l->table, loc[i].shard, loc[i].hash,
+			    loc[i].key, 1);
+			if (e == NULL) {
 				rc = FG_RESERVE_ERROR;
 				break;
 			}
-			fg_window_init(&ent[i]->win, c[i].period);
+			fg_window_init(&e->win, c[i].period);
 		}
-		ent[i]->reserved += c[i].cost;
-		r->item[r->n].entry = ent[i];
+		e->reserved += c[i].cost;
+		r->item[r->n].entry = e;
 		r->item[r->n].cost = c[i].cost;
 		r->n++;
 	}
@@ -186,6 +192,9 @@ fg_limiter_reserve(struct fg_limiter *l, struct fg_check *c, size_t n,
 	}
 out:
 	unlock_all(l->table, locked, nl);
+done:
+	if (loc != stackloc)
+		free(loc);
 	return rc;
 }
 
@@ -219,7 +228,7 @@ fg_limiter_commit(struct fg_limiter *l, struct fg_resv *r, uint32_t now)
 
 	for (i = 0; i < r->n; i++) {
 		struct fg_entry *e = r->item[i].entry;
-		unsigned sh = fg_table_shard(e->hash);
+		unsigned sh = fg_table_shard(e->node.hash);
 
 		fg_table_lock(l->table, sh);
 		e->reserved -= r->item[i].cost;
@@ -241,7 +250,7 @@ fg_limiter_release(struct fg_limiter *l, struct fg_resv *r)
 
 	for (i = 0; i < r->n; i++) {
 		struct fg_entry *e = r->item[i].entry;
-		unsigned sh = fg_table_shard(e->hash);
+		unsigned sh = fg_table_shard(e->node.hash);
 
 		fg_table_lock(l->table, sh);
 		e->reserved -= r->item[i].cost;

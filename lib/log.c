@@ -1,6 +1,9 @@
 /*
  * Logging: syslog (facility mail) for the daemon, stderr in the
  * foreground. Decision lines are key=value so that they can be grepped.
+ * A line is one line: logins, senders and queue IDs come from outside,
+ * and a control byte in one (a newline first) is written as \xHH, so no
+ * value can forge a line of its own.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,17 +41,36 @@ prio_name(int prio)
 	}
 }
 
+size_t
+fg_log_escape(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 5 <= outlen; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (outlen > 0)
+		out[o < outlen ? o : outlen - 1] = '\0';
+	return o;
+}
+
 void
 fg_log(int prio, const char *fmt, ...)
 {
-	char line[2048];
+	char raw[2048], line[2048 * 4];
 	va_list ap;
 
 	if (prio == LOG_DEBUG && !log_debug)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	fg_log_escape(raw, line, sizeof(line));
 	if (log_stderr) {
 		char stamp[32];
 		struct tm tm;

@@ -12,6 +12,8 @@
 void fg_log_open(const char *ident, int to_stderr);
 void fg_log_set_debug(int on);
 void fg_log(int prio, const char *fmt, ...) FG_PRINTF(2, 3);
+/* in with control bytes and DEL as \xHH: what fg_log writes. */
+size_t fg_log_escape(const char *in, char *out, size_t outlen);
 
 #define fg_log_err(...)		fg_log(LOG_ERR, __VA_ARGS__)
 #define fg_log_warn(...)	fg_log(LOG_WARNING, __VA_ARGS__)

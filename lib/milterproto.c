@@ -13,7 +13,6 @@
 #include "util.h"
 
 static int stage_of(char cmd);
-static int name_eq(const char *want, const char *have, size_t hlen);
 
 /* Steps in the order of a transaction; U may come at any point. */
 static const char order[] = { FG_MC_CONNECT, FG_MC_HELO, FG_MC_MAIL,
@@ -176,52 +175,17 @@ fg_mp_connect_addr(const struct fg_mp_packet *pkt, char *out, size_t outlen)
 	return 0;
 }
 
-int
-fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
+static const char *const macro_name[FG_MAC_N] = {
+	[FG_MAC_QID] = "i",
+	[FG_MAC_AUTH] = "{auth_authen}",
+	[FG_MAC_CLIENT] = "{client_addr}",
+	[FG_MAC_PORT] = "{daemon_port}",
+};
+
+const char *
+fg_mp_macro_name(enum fg_macro id)
 {
-	int st;
-	char *copy;
-
-	if (pkt->len < 1 || (st = stage_of(pkt->data[0])) < 0)
-		return -1;
-	if (pkt->data[0] == FG_MC_MAIL)
-		fg_mp_macros_clear(m, FG_MC_MAIL);
-	/* Name/value pairs, each NUL-terminated; nothing may run over. */
-	if (pkt->len > 1 && pkt->data[pkt->len - 1] != '\0')
-		return -1;
-	if ((copy = malloc(pkt->len)) == NULL)
-		return -1;
-	memcpy(copy, pkt->data + 1, pkt->len - 1);
-	free(m->data[st]);
-	m->data[st] = copy;
-	m->len[st] = pkt->len - 1;
-	return 0;
-}
-
-void
-fg_mp_macros_clear(struct fg_mp_macros *m, char from_cmd)
-{
-	size_t i, from;
-
-	for (from = 0; from < sizeof(order); from++)
-		if (order[from] == from_cmd)
-			break;
-	for (i = from; i < sizeof(order); i++) {
-		int st = stage_of(order[i]);
-
-		free(m->data[st]);
-		m->data[st] = NULL;
-		m->len[st] = 0;
-	}
-	free(m->data[7]);
-	m->data[7] = NULL;
-	m->len[7] = 0;
-}
-
-void
-fg_mp_macros_free(struct fg_mp_macros *m)
-{
-	fg_mp_macros_clear(m, FG_MC_CONNECT);
+	return macro_name[id];
 }
 
 /* "{x}" and "x" name the same macro, as in libmilter. */
@@ -241,20 +205,106 @@ name_eq(const char *want, const char *have, size_t hlen)
 	return wlen == hlen && memcmp(want, have, wlen) == 0;
 }
 
-static const char *
-find_in(const char *d, size_t len, const char *name)
+static int
+macro_id(const char *name, size_t len)
 {
-	const char *p = d, *end = d + len;
+	int i;
 
+	for (i = 0; i < FG_MAC_N; i++)
+		if (name_eq(macro_name[i], name, len))
+			return i;
+	return -1;
+}
+
+static void
+clear_stage(struct fg_mp_macros *m, int st)
+{
+	int i;
+
+	for (i = 0; i < FG_MAC_N; i++) {
+		free(m->val[st][i]);
+		m->val[st][i] = NULL;
+	}
+}
+
+/*
+ * Reads the packet once and keeps the values of floodgate's macros; a
+ * lookup later costs nothing, however large the packet was.
+ */
+int
+fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
+{
+	const char *p, *end;
+	int st;
+
+	if (pkt->len < 1 || (st = stage_of(pkt->data[0])) < 0)
+		return -1;
+	/* Name/value pairs, each NUL-terminated; nothing may run over. */
+	if (pkt->len > 1 && pkt->data[pkt->len - 1] != '\0')
+		return -1;
+	if (pkt->data[0] == FG_MC_MAIL)
+		fg_mp_macros_clear(m, FG_MC_MAIL);
+	clear_stage(m, st);
+	p = pkt->data + 1;
+	end = pkt->data + pkt->len;
 	while (p < end) {
-		size_t nlen = strnlen(p, (size_t)(end - p));
+		size_t nlen = strlen(p), vlen;
 		const char *val = p + nlen + 1;
+		int id;
 
 		if (val >= end)
-			return NULL;	/* a name without a value */
-		if (name_eq(name, p, nlen))
-			return val;
-		p = val + strnlen(val, (size_t)(end - val)) + 1;
+			break;		/* a name without a value */
+		vlen = strlen(val);
+		id = macro_id(p, nlen);
+		if (id >= 0 && vlen <= FG_MP_MACRO_MAX) {
+			char *copy = malloc(vlen + 1);
+
+			if (copy == NULL)
+				return -1;
+			memcpy(copy, val, vlen + 1);
+			free(m->val[st][id]);
+			m->val[st][id] = copy;
+		}
+		p = val + vlen + 1;
+	}
+	return 0;
+}
+
+void
+fg_mp_macros_clear(struct fg_mp_macros *m, char from_cmd)
+{
+	size_t i, from;
+
+	for (from = 0; from < sizeof(order); from++)
+		if (order[from] == from_cmd)
+			break;
+	for (i = from; i < sizeof(order); i++)
+		clear_stage(m, stage_of(order[i]));
+	clear_stage(m, 7);
+}
+
+void
+fg_mp_macros_free(struct fg_mp_macros *m)
+{
+	fg_mp_macros_clear(m, FG_MC_CONNECT);
+}
+
+static const char *
+lookup(const struct fg_mp_macros *m, char cmd, int id)
+{
+	int i, pos = (int)sizeof(order) - 1;
+
+	/* UNKNOWN may come at any step: its own list, then all the others. */
+	if (cmd == FG_MC_UNKNOWN && m->val[7][id] != NULL)
+		return m->val[7][id];
+	for (i = 0; i < (int)sizeof(order); i++)
+		if (order[i] == cmd)
+			pos = i;
+	for (i = pos; i >= 0; i--) {
+		const char *v = m->val[stage_of(order[i])][id];
+
+		if (v != NULL)
+			return v;
 	}
 	return NULL;
 }
@@ -262,24 +312,18 @@ find_in(const char *d, size_t len, const char *name)
 const char *
 fg_mp_macro(const struct fg_mp_macros *m, char cmd, const char *name)
 {
-	int i, pos = (int)sizeof(order) - 1;
-	const char *v;
+	int id = macro_id(name, strlen(name));
 
-	/* UNKNOWN may come at any step: its own list, then all the others. */
-	if (cmd == FG_MC_UNKNOWN && m->data[7] != NULL &&
-	    (v = find_in(m->data[7], m->len[7], name)) != NULL)
-		return v;
-	for (i = 0; i < (int)sizeof(order); i++)
-		if (order[i] == cmd)
-			pos = i;
-	for (i = pos; i >= 0; i--) {
-		int s = stage_of(order[i]);
+	return id < 0 ? NULL : lookup(m, cmd, id);
+}
 
-		if (m->data[s] != NULL &&
-		    (v = find_in(m->data[s], m->len[s], name)) != NULL)
-			return v;
-	}
-	return NULL;
+void
+fg_mp_macros_at(const struct fg_mp_macros *m, char cmd, struct fg_macros *out)
+{
+	int i;
+
+	for (i = 0; i < FG_MAC_N; i++)
+		out->v[i] = lookup(m, cmd, i);
 }
 
 int

@@ -68,9 +68,14 @@
 #define FG_MS_EOM	5
 
 #define FG_MP_VERSION	6
-/* Bigger than anything Postfix or Sendmail send without negotiating
- * larger body chunks (64 KB); a longer packet is a broken peer. */
-#define FG_MP_MAXDATA	(1024 * 1024)
+/* Postfix and Sendmail send body chunks of 64 KB at most unless a milter
+ * negotiates larger ones (floodgate asks for no body at all); every
+ * other packet, macro packets included, is far smaller. A longer packet
+ * is a broken or hostile peer. */
+#define FG_MP_MAXDATA	(64 * 1024)
+/* A kept macro value longer than this is no queue ID, login, address or
+ * port: it is dropped. */
+#define FG_MP_MACRO_MAX	1024
 /* The most floodgate writes in one packet: a negotiation reply or a
  * reply line, 1 KB of data each at most. */
 #define FG_MP_MAXREPLY	(1024 + 5)
@@ -82,11 +87,25 @@ struct fg_mp_packet {
 	size_t len;
 };
 
-/* Macros as the MTA last sent them, per protocol step. */
+/* The macros floodgate reads, and the only ones it keeps. */
+enum fg_macro {
+	FG_MAC_QID,		/* i */
+	FG_MAC_AUTH,		/* {auth_authen} */
+	FG_MAC_CLIENT,		/* {client_addr} */
+	FG_MAC_PORT,		/* {daemon_port} */
+	FG_MAC_N
+};
+
+/* The values of those macros as one step sees them (NULL: not sent). */
+struct fg_macros {
+	const char *v[FG_MAC_N];
+};
+
+/* Macros as the MTA last sent them, per protocol step: a packet is read
+ * once, for the few macros floodgate uses; the rest is not kept. */
 #define FG_MP_NSTAGES 8
 struct fg_mp_macros {
-	char *data[FG_MP_NSTAGES];
-	size_t len[FG_MP_NSTAGES];
+	char *val[FG_MP_NSTAGES][FG_MAC_N];
 };
 
 struct fg_mp_optneg {
@@ -127,10 +146,16 @@ int fg_mp_connect_addr(const struct fg_mp_packet *pkt, char *out,
 int fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt);
 void fg_mp_macros_clear(struct fg_mp_macros *m, char from_cmd);
 void fg_mp_macros_free(struct fg_mp_macros *m);
-/* The value for NAME ("i" or "{auth_authen}", braces optional) seen at
- * command CMD or an earlier step of the transaction; NULL if none. */
+/* The value for NAME ("i" or "{auth_authen}", braces optional; one of
+ * the kept macros) seen at command CMD or an earlier step of the
+ * transaction; NULL if none. */
 const char *fg_mp_macro(const struct fg_mp_macros *m, char cmd,
     const char *name);
+/* Every kept macro as command CMD sees it. */
+void fg_mp_macros_at(const struct fg_mp_macros *m, char cmd,
+    struct fg_macros *out);
+/* The macro's name as the MTA writes it ("i", "{auth_authen}"). */
+const char *fg_mp_macro_name(enum fg_macro id);
 
 /* Appends a packet to buf; -1 when it does not fit. */
 int fg_mp_put(char *buf, size_t cap, size_t *len, char cmd,

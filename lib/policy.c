@@ -13,23 +13,39 @@
 #include "log.h"
 #include "policy.h"
 #include "rules.h"
-#include "table.h"
 #include "util.h"
+#include "wkey.h"
 
-#define MAX_RULES	64
+/*
+ * The checks of one recipient: one per limit rule that applies, so at
+ * most as many as the configuration has rules. Up to STACK_RULES live on
+ * the stack; a configuration with more takes them from the heap.
+ */
+#define STACK_RULES	16
+
+struct checks {
+	struct fg_check *chk;
+	const struct fg_rule **rr;
+	char (*keys)[FG_KEY_MAX + 1];
+	size_t n;
+	void *heap;
+	struct fg_check schk[STACK_RULES];
+	const struct fg_rule *srr[STACK_RULES];
+	char skeys[STACK_RULES][FG_KEY_MAX + 1];
+};
 
 static void reply(struct fg_verdict *v, enum fg_smtp smtp, const char *rcode,
     const char *xcode, const char *fmt, ...) FG_PRINTF(5, 6);
 static void record(struct fg_msg *m, struct fg_engine *e, uint32_t now,
     const char *rule, const char *dest, const char *action, uint64_t used,
     uint32_t limit, uint32_t retry);
-static int paid(const struct fg_msg *m, const char *rule, const char *key);
-static void remember_paid(struct fg_msg *m, const char *rule, const char *key);
 static void custom_text(char *out, size_t len, const char *tmpl,
     const char *retry);
-static size_t collect(const struct fg_config *c, const char *account,
-    const char *dom, const char *client, struct fg_check *chk,
-    const struct fg_rule **rr, char (*keys)[FG_KEYLEN], size_t max);
+static int collect(const struct fg_config *c, const char *account,
+    const char *dom, const char *client, struct checks *k);
+static void checks_free(struct checks *k);
+static int behind(const struct fg_msg *m, const struct checks *k);
+static void wait_behind(struct fg_msg *m, const struct checks *k);
 
 static void
 reply(struct fg_verdict *v, enum fg_smtp smtp, const char *rcode,
@@ -79,35 +95,50 @@ fg_msg_data_charge(const struct fg_msg *m)
 	    !m->hold && !m->tempfail && m->tag[0] == '\0';
 }
 
+/*
+ * Whether a message has paid a messages-count rule's window already
+ * (one lookup per rule and recipient, however many windows it paid), or
+ * a release waits behind a window.
+ */
 static int
-paid(const struct fg_msg *m, const char *rule, const char *key)
+in_set(const struct fg_strset *set, const struct fg_check *chk)
 {
-	size_t i, rl = strlen(rule);
+	char w[FG_WKEY_MAX + 1];
 
-	for (i = 0; i < m->npaid; i++)
-		if (strncmp(m->paid[i], rule, rl) == 0 &&
-		    m->paid[i][rl] == FG_KEY_SEP &&
-		    strcmp(m->paid[i] + rl + 1, key) == 0)
+	return fg_wkey_join(chk->rule, chk->key, w, sizeof(w)) == 0 &&
+	    fg_strset_has(set, w);
+}
+
+static void
+add_set(struct fg_strset *set, const struct fg_check *chk)
+{
+	char w[FG_WKEY_MAX + 1];
+
+	if (fg_wkey_join(chk->rule, chk->key, w, sizeof(w)) == 0)
+		(void)fg_strset_add(set, w);
+}
+
+static int
+behind(const struct fg_msg *m, const struct checks *k)
+{
+	size_t i;
+
+	for (i = 0; m->behind != NULL && i < k->n; i++)
+		if (in_set(m->behind, &k->chk[i]))
 			return 1;
 	return 0;
 }
 
+/* A release that does not fit: later held mail that needs the windows
+ * that refused it waits behind it, keeping its order there. */
 static void
-remember_paid(struct fg_msg *m, const char *rule, const char *key)
+wait_behind(struct fg_msg *m, const struct checks *k)
 {
-	size_t len = strlen(rule) + strlen(key) + 2;
-	char *s = malloc(len);
-	void *a;
+	size_t i;
 
-	if (s == NULL)
-		return;
-	snprintf(s, len, "%s%c%s", rule, FG_KEY_SEP, key);
-	if ((a = realloc(m->paid, (m->npaid + 1) * sizeof(*m->paid))) == NULL) {
-		free(s);
-		return;
-	}
-	m->paid = a;
-	m->paid[m->npaid++] = s;
+	for (i = 0; m->behind != NULL && i < k->n; i++)
+		if (k->chk[i].over && k->chk[i].hard)
+			add_set(m->behind, &k->chk[i]);
 }
 
 static void
@@ -182,64 +213,117 @@ custom_text(char *out, size_t len, const char *tmpl, const char *retry)
 
 /*
  * The checks of every limit rule that applies to this destination, keyed
- * by the rule's scope, at this account's rate.
+ * by the rule's scope, at this account's rate. -1 without memory.
  */
-static size_t
+static int
 collect(const struct fg_config *c, const char *account, const char *dom,
-    const char *client, struct fg_check *chk, const struct fg_rule **rr,
-    char (*keys)[FG_KEYLEN], size_t max)
+    const char *client, struct checks *k)
 {
-	size_t i, n = 0;
+	size_t i;
 
-	for (i = 0; i < c->nrule && n < max; i++) {
+	k->heap = NULL;
+	k->n = 0;
+	if (c->nrule <= STACK_RULES) {
+		k->chk = k->schk;
+		k->rr = k->srr;
+		k->keys = k->skeys;
+	} else {
+		size_t one = sizeof(*k->chk) + sizeof(*k->rr) + sizeof(*k->keys);
+		char *p = malloc(c->nrule * one);
+
+		if ((k->heap = p) == NULL)
+			return -1;
+		k->chk = (struct fg_check *)(void *)p;
+		k->keys = (char (*)[FG_KEY_MAX + 1])(p + c->nrule *
+		    sizeof(*k->chk));
+		k->rr = (const struct fg_rule **)(void *)(p + c->nrule *
+		    (sizeof(*k->chk) + sizeof(*k->keys)));
+	}
+	for (i = 0; i < c->nrule; i++) {
 		const struct fg_rule *r = &c->rule[i];
-		struct fg_check *k = &chk[n];
+		struct fg_check *chk = &k->chk[k->n];
 
 		if (r->is_cap || !fg_dests_match(&r->dests, dom))
 			continue;
-		if (fg_rule_key(r, account, dom, client, keys[n], FG_KEYLEN) < 0)
+		if (fg_rule_key(r, account, dom, client, k->keys[k->n],
+		    sizeof(k->keys[0])) < 0)
 			continue;
-		memset(k, 0, sizeof(*k));
-		k->rule = r->name;
-		k->key = keys[n];
-		fg_rule_rate(r, account, &k->limit, &k->period);
-		k->cost = 1;
-		k->hard = r->action >= FG_ACT_HOLD;
-		rr[n++] = r;
+		memset(chk, 0, sizeof(*chk));
+		chk->rule = r->name;
+		chk->key = k->keys[k->n];
+		fg_rule_rate(r, account, &chk->limit, &chk->period);
+		chk->cost = 1;
+		chk->hard = r->action >= FG_ACT_HOLD;
+		k->rr[k->n++] = r;
 	}
-	return n;
+	return 0;
+}
+
+static void
+checks_free(struct checks *k)
+{
+	free(k->heap);
+	k->heap = NULL;
 }
 
 /* Would a recipient pass now? What every rule says; nothing is charged. */
-size_t
+long
 fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
     const struct fg_account *acct, const char *client, const char *rcpt,
-    uint32_t now, struct fg_explain *out, size_t max, int *exempt)
+    uint32_t now, struct fg_explain **out, int *exempt)
 {
-	struct fg_check chk[MAX_RULES];
-	const struct fg_rule *rr[MAX_RULES];
-	char (*keys)[FG_KEYLEN] = malloc(MAX_RULES * FG_KEYLEN);
+	struct checks k;
 	struct fg_addr a;
-	size_t i, n;
+	size_t i;
 
-	if (keys == NULL)
-		return 0;
+	*out = NULL;
 	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
 		a.domain[0] = '\0';
 	*exempt = fg_exempt_account(c, acct->identity, acct->name) ||
 	    fg_exempt_client(c, client) ||
 	    (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, a.domain));
-	n = collect(c, acct->name, a.domain, client ? client : "", chk, rr,
-	    keys, max < MAX_RULES ? max : MAX_RULES);
-	fg_limiter_peek(l, chk, n, now);
-	for (i = 0; i < n; i++) {
-		out[i].rule = rr[i];
-		out[i].check = chk[i];
-		fg_strlcpy(out[i].key, keys[i], sizeof(out[i].key));
-		out[i].check.key = out[i].key;
+	if (collect(c, acct->name, a.domain, client ? client : "", &k) < 0)
+		return -1;
+	if ((*out = calloc(k.n ? k.n : 1, sizeof(**out))) == NULL) {
+		checks_free(&k);
+		return -1;
 	}
-	free(keys);
-	return n;
+	fg_limiter_peek(l, k.chk, k.n, now);
+	for (i = 0; i < k.n; i++) {
+		(*out)[i].rule = k.rr[i];
+		(*out)[i].check = k.chk[i];
+		fg_strlcpy((*out)[i].key, k.keys[i], sizeof((*out)[i].key));
+		(*out)[i].check.key = (*out)[i].key;
+	}
+	checks_free(&k);
+	return (long)k.n;
+}
+
+/* Whether name is one of the blank-separated words of list. */
+static int
+has_word(const char *list, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p;
+
+	for (p = list; (p = strstr(p, name)) != NULL; p += nl)
+		if ((p == list || p[-1] == ' ') && (p[nl] == ' ' || p[nl] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* A recipient over a tag rule: the header names the rule once. */
+static void
+add_tag(struct fg_msg *m, const char *rule)
+{
+	size_t used = strlen(m->tag);
+
+	if (has_word(m->tag, rule) ||
+	    used + strlen(rule) + 2 > sizeof(m->tag))
+		return;
+	if (used > 0)
+		m->tag[used++] = ' ';
+	fg_strlcpy(m->tag + used, rule, sizeof(m->tag) - used);
 }
 
 void
@@ -247,16 +331,15 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v)
 {
 	const struct fg_config *c = m->cfg;
-	struct fg_check chk[MAX_RULES];
-	const struct fg_rule *rr[MAX_RULES];
-	char keys[MAX_RULES][FG_KEYLEN];
+	struct checks k;
 	struct fg_addr a;
 	const char *dom;
-	size_t i, n = 0;
+	size_t i;
 	int rc, worst = -1;
 
 	memset(v, 0, sizeof(*v));
 	v->smtp = FG_CONTINUE;
+	k.heap = NULL;
 	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
 		a.domain[0] = '\0';	/* counted, but no "to" rule matches */
 	dom = a.domain;
@@ -283,55 +366,62 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	    fg_dests_match(&c->ex_domain, dom)))
 		goto accepted;
 
-	n = collect(c, m->acct.name, dom, m->client, chk, rr, keys, MAX_RULES);
-	for (i = 0; i < n; i++)
-		if (rr[i]->count_messages && paid(m, rr[i]->name, keys[i]))
-			chk[i].cost = 0;
-	rc = fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
+	if (collect(c, m->acct.name, dom, m->client, &k) < 0) {
+		rc = FG_RESERVE_ERROR;
+		goto error;
+	}
+	if (behind(m, &k)) {
+		/* Only a release sets m->behind: it is told "not now". */
+		reply(v, FG_TEMPFAIL, "451", "4.7.1",
+		    "floodgate: waits behind earlier held mail");
+		goto out;
+	}
+	for (i = 0; i < k.n; i++)
+		if (k.rr[i]->count_messages && in_set(&m->paid, &k.chk[i]))
+			k.chk[i].cost = 0;
+	rc = fg_limiter_reserve(e->limiter, k.chk, k.n, now, &m->resv);
+error:
 	if (rc == FG_RESERVE_ERROR) {
 		fg_log_err("session=%s account=%s dest=%s: cannot reserve (out of memory)",
 		    m->session, m->acct.name, dom);
 		reply(v, FG_TEMPFAIL, "451", "4.3.0",
 		    "floodgate: temporary failure, try again later");
-		return;
+		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		if (!chk[i].over)
+	for (i = 0; i < k.n; i++) {
+		const struct fg_rule *r = k.rr[i];
+
+		if (!k.chk[i].over)
 			continue;
 		if (rc == FG_RESERVED)	/* tag and log rules only */
-			record(m, e, now, rr[i]->name, dom,
-			    fg_action_name(rr[i]->action), chk[i].used,
-			    chk[i].limit, chk[i].retry);
-		if (rr[i]->action == FG_ACT_TAG &&
-		    strstr(m->tag, rr[i]->name) == NULL &&
-		    strlen(m->tag) + strlen(rr[i]->name) + 2 < sizeof(m->tag)) {
-			if (m->tag[0] != '\0')
-				strcat(m->tag, " ");
-			strcat(m->tag, rr[i]->name);
-		}
-		if (chk[i].hard && (worst < 0 ||
-		    rr[i]->action > rr[worst]->action))
+			record(m, e, now, r->name, dom, fg_action_name(r->action),
+			    k.chk[i].used, k.chk[i].limit, k.chk[i].retry);
+		if (r->action == FG_ACT_TAG)
+			add_tag(m, r->name);
+		if (k.chk[i].hard && (worst < 0 ||
+		    r->action > k.rr[worst]->action))
 			worst = (int)i;
 	}
 	if (rc == FG_REFUSED) {
-		const struct fg_rule *r = rr[worst];
-		const struct fg_check *k = &chk[worst];
+		const struct fg_rule *r = k.rr[worst];
+		const struct fg_check *ck = &k.chk[worst];
 		char rate[32], retry[32], text[sizeof(v->text)];
 		enum fg_stat st = r->action == FG_ACT_REJECT ? FG_ST_REJECTED :
 		    r->action == FG_ACT_HOLD ? FG_ST_HELD : FG_ST_DEFERRED;
 
-		fg_format_duration(k->period, rate, sizeof(rate));
-		fg_format_duration(k->retry, retry, sizeof(retry));
+		wait_behind(m, &k);
+		fg_format_duration(ck->period, rate, sizeof(rate));
+		fg_format_duration(ck->retry, retry, sizeof(retry));
 		if (c->monitor) {
 			/* Said and logged as enforce would, never done. */
 			record(m, e, now, r->name, dom, fg_action_name(r->action),
-			    k->used, k->limit, k->retry);
+			    ck->used, ck->limit, ck->retry);
 			goto accepted;
 		}
 		if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
 			/* Decided for the whole message at its end. */
-			record(m, e, now, r->name, dom, "defer-local", k->used,
-			    k->limit, k->retry);
+			record(m, e, now, r->name, dom, "defer-local", ck->used,
+			    ck->limit, ck->retry);
 			if (!m->tempfail) {
 				m->tempfail = 1;
 				fg_strlcpy(m->hold_rule, r->name,
@@ -342,8 +432,8 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 		if (r->action == FG_ACT_HOLD || m->local) {
 			/* Local mail over a limit is held, never bounced or
 			 * deferred into pickup's endless retries. */
-			record(m, e, now, r->name, dom, "hold", k->used,
-			    k->limit, k->retry);
+			record(m, e, now, r->name, dom, "hold", ck->used,
+			    ck->limit, ck->retry);
 			if (!m->hold) {
 				m->hold = 1;
 				fg_strlcpy(m->hold_rule, r->name,
@@ -353,33 +443,34 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 		}
 		fg_stats_count(e->stats, now, m->acct.name, dom, st, 1);
 		record(m, e, now, r->name, dom, fg_action_name(r->action),
-		    k->used, k->limit, k->retry);
+		    ck->used, ck->limit, ck->retry);
 		if (r->reply)
 			custom_text(text, sizeof(text), r->reply, retry);
 		else if (r->action == FG_ACT_REJECT)
 			snprintf(text, sizeof(text),
 			    "floodgate: %s limit reached (%u/%s)",
-			    r->name, k->limit, rate);
+			    r->name, ck->limit, rate);
 		else
 			snprintf(text, sizeof(text),
 			    "floodgate: %s limit reached (%u/%s), retry in %s",
-			    r->name, k->limit, rate, retry);
+			    r->name, ck->limit, rate, retry);
 		if (r->action == FG_ACT_REJECT)
 			reply(v, FG_REJECT, "550", "5.7.1", "%s", text);
 		else
 			reply(v, FG_TEMPFAIL, "451", "4.7.1", "%s", text);
-		return;
+		goto out;
 	}
-	for (i = 0; i < n; i++)
-		if (rr[i]->count_messages && chk[i].cost > 0)
-			remember_paid(m, rr[i]->name, keys[i]);
-	goto accepted;
+	for (i = 0; i < k.n; i++)
+		if (k.rr[i]->count_messages && k.chk[i].cost > 0)
+			add_set(&m->paid, &k.chk[i]);
 
 accepted:
 	for (i = 0; i < c->nrule; i++)
 		if (c->rule[i].is_cap && fg_dests_match(&c->rule[i].dests, dom))
 			m->capcount[i]++;
 	remember_domain(m, dom);
+out:
+	checks_free(&k);
 }
 
 /* End of message: what was reserved is now spent. */
@@ -421,7 +512,8 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
  */
 int
 fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
-    const char *account, const char *domains, uint32_t now)
+    const char *account, const char *domains, struct fg_strset *behind,
+    uint32_t now)
 {
 	struct fg_verdict v;
 	char rcpt[FG_DOMAIN_MAX + 16];
@@ -433,6 +525,7 @@ fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
 		return -1;
 	}
 	m->quiet = 1;
+	m->behind = behind;
 	fg_strlcpy(m->acct.name, account, sizeof(m->acct.name));
 	fg_strlcpy(m->acct.identity, account, sizeof(m->acct.identity));
 	m->exempt = 0;
@@ -475,9 +568,7 @@ fg_msg_abort(struct fg_msg *m, struct fg_engine *e)
 		return;
 	fg_limiter_release(e->limiter, &m->resv);
 	fg_resv_free(&m->resv);
-	for (i = 0; i < m->npaid; i++)
-		free(m->paid[i]);
-	free(m->paid);
+	fg_strset_free(&m->paid);
 	for (i = 0; i < m->ndom; i++)
 		free(m->dom[i]);
 	free(m->dom);

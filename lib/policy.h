@@ -11,6 +11,7 @@
 
 #include "account.h"
 #include "config.h"
+#include "htab.h"
 #include "limiter.h"
 #include "stats.h"
 
@@ -24,16 +25,14 @@ struct fg_verdict {
 	enum fg_smtp smtp;
 	char rcode[4];		/* "451" */
 	char xcode[8];		/* "4.7.1" */
-	char text[256];
+	char text[FG_REPLY_MAX + 1];
 };
-
-#define FG_KEYLEN	(FG_ACCOUNT_MAX + FG_DOMAIN_MAX + 2)
 
 /* What one rule says about a recipient (floodgatectl explain). */
 struct fg_explain {
 	const struct fg_rule *rule;
 	struct fg_check check;		/* over, used, limit, period, retry */
-	char key[FG_KEYLEN];
+	char key[FG_KEY_MAX + 1];
 };
 
 struct fg_engine {
@@ -44,14 +43,17 @@ struct fg_engine {
 struct fg_msg {
 	struct fg_config *cfg;		/* pinned for this transaction */
 	struct fg_account acct;
-	char client[64];
-	char session[24];
-	char queue_id[32];
+	char client[FG_CLIENT_MAX + 1];
+	char session[FG_SESSION_MAX + 1];
+	char queue_id[FG_QID_MAX + 1];
 	int exempt;
 	struct fg_resv resv;
 	uint32_t *capcount;		/* per rule (caps only) */
-	char **paid;			/* "rule\037key" of messages-count rules */
-	size_t npaid;
+	struct fg_strset paid;		/* windows of messages-count rules */
+	/* A release being planned: windows where an earlier held message
+	 * waits. A recipient that needs one waits too; a refused one adds
+	 * the windows that refused it. */
+	struct fg_strset *behind;
 	char **dom;			/* accepted recipients' domains */
 	size_t ndom, domcap;
 	int local;			/* submitted on this host (sendmail, pickup) */
@@ -59,7 +61,7 @@ struct fg_msg {
 	int hold;
 	int tempfail;			/* local mail over a limit, local_action tempfail */
 	char hold_rule[FG_NAME_MAX + 1];
-	char tag[256];			/* rules to name in X-Floodgate */
+	char tag[FG_REPLY_MAX + 1];	/* rules to name in X-Floodgate */
 };
 
 void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
@@ -71,12 +73,15 @@ void fg_msg_refuse(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
     struct fg_engine *e, const char *account, const char *domains,
-    uint32_t now);
+    struct fg_strset *behind, uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
 int fg_msg_data_charge(const struct fg_msg *m);
-size_t fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
+/* What every rule that applies says of a recipient, nothing charged:
+ * *out is allocated (free it), one fg_explain per rule; returns how
+ * many, or -1 without memory. */
+long fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
     const struct fg_account *acct, const char *client, const char *rcpt,
-    uint32_t now, struct fg_explain *out, size_t max, int *exempt);
+    uint32_t now, struct fg_explain **out, int *exempt);
 
 #endif

@@ -8,19 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htab.h"
 #include "stats.h"
 #include "util.h"
 
 struct node {
-	struct node *next;
-	uint64_t hash;
+	struct fg_hnode node;
 	struct fg_stat_row row;
 };
 
 struct fg_stats {
 	pthread_mutex_t lock;
-	struct node **bucket;
-	size_t nbucket, count;
+	struct fg_htab h;
 	struct fg_event *ev;
 	size_t nev, evcap;
 	uint64_t dropped;
@@ -43,23 +42,20 @@ fg_stats_new(void)
 	return s;
 }
 
+static int
+free_visit(struct fg_hnode *n, void *arg)
+{
+	(void)arg;
+	free(((struct node *)n)->row.name);
+	free(n);
+	return 1;
+}
+
 static void
 free_nodes(struct fg_stats *s)
 {
-	size_t b;
-
-	for (b = 0; b < s->nbucket; b++) {
-		struct node *n = s->bucket[b], *next;
-
-		for (; n != NULL; n = next) {
-			next = n->next;
-			free(n->row.name);
-			free(n);
-		}
-	}
-	free(s->bucket);
-	s->bucket = NULL;
-	s->nbucket = s->count = 0;
+	fg_htab_walk(&s->h, free_visit, NULL);
+	fg_htab_clear(&s->h);
 }
 
 void
@@ -80,52 +76,42 @@ row_hash(uint32_t hour, char kind, const char *name)
 	    (uint64_t)(unsigned char)kind;
 }
 
+static int
+row_eq(const struct fg_hnode *n, const void *key)
+{
+	const struct fg_stat_row *a = &((const struct node *)n)->row, *b = key;
+
+	return a->hour == b->hour && a->kind == b->kind &&
+	    strcmp(a->name, b->name) == 0;
+}
+
 /* Called with the lock held. */
 static struct node *
 find(struct fg_stats *s, uint32_t hour, char kind, const char *name,
     int create)
 {
+	struct fg_stat_row want = { .hour = hour, .kind = kind,
+	    .name = (char *)name };
 	uint64_t h = row_hash(hour, kind, name);
 	struct node *n;
 
-	if (s->nbucket > 0)
-		for (n = s->bucket[h & (s->nbucket - 1)]; n; n = n->next)
-			if (n->hash == h && n->row.hour == hour &&
-			    n->row.kind == kind && strcmp(n->row.name, name) == 0)
-				return n;
-	if (!create)
-		return NULL;
-	if (s->count >= s->nbucket) {
-		size_t nb = s->nbucket ? s->nbucket * 2 : 256, b;
-		struct node **nbk = calloc(nb, sizeof(*nbk));
-
-		if (nbk == NULL)
-			return NULL;
-		for (b = 0; b < s->nbucket; b++) {
-			struct node *x = s->bucket[b], *next;
-
-			for (; x != NULL; x = next) {
-				next = x->next;
-				x->next = nbk[x->hash & (nb - 1)];
-				nbk[x->hash & (nb - 1)] = x;
-			}
-		}
-		free(s->bucket);
-		s->bucket = nbk;
-		s->nbucket = nb;
-	}
+	n = (struct node *)fg_htab_find(&s->h, h, row_eq, &want);
+	if (n != NULL || !create)
+		return n;
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return NULL;
 	if ((n->row.name = fg_strdup(name)) == NULL) {
 		free(n);
 		return NULL;
 	}
-	n->hash = h;
+	n->node.hash = h;
 	n->row.hour = hour;
 	n->row.kind = kind;
-	n->next = s->bucket[h & (s->nbucket - 1)];
-	s->bucket[h & (s->nbucket - 1)] = n;
-	s->count++;
+	if (fg_htab_add(&s->h, &n->node) < 0) {
+		free(n->row.name);
+		free(n);
+		return NULL;
+	}
 	return n;
 }
 
@@ -211,34 +197,38 @@ fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
 	pthread_mutex_unlock(&s->lock);
 }
 
+struct take {
+	struct fg_stat_row *r;
+	size_t k;
+};
+
+static int
+take_visit(struct fg_hnode *n, void *arg)
+{
+	struct take *t = arg;
+
+	t->r[t->k++] = ((struct node *)n)->row;
+	free(n);
+	return 1;
+}
+
 /* Hand everything collected so far to the caller (the service thread). */
 int
 fg_stats_drain(struct fg_stats *s, struct fg_stat_row **rows, size_t *nrows,
     struct fg_event **ev, size_t *nev)
 {
-	struct fg_stat_row *r;
-	size_t b, k = 0;
+	struct take t = { NULL, 0 };
 
 	pthread_mutex_lock(&s->lock);
-	r = s->count ? malloc(s->count * sizeof(*r)) : NULL;
-	if (s->count && r == NULL) {
+	t.r = s->h.count ? malloc(s->h.count * sizeof(*t.r)) : NULL;
+	if (s->h.count && t.r == NULL) {
 		pthread_mutex_unlock(&s->lock);
 		return -1;
 	}
-	for (b = 0; b < s->nbucket; b++) {
-		struct node *n = s->bucket[b], *next;
-
-		for (; n != NULL; n = next) {
-			next = n->next;
-			r[k++] = n->row;
-			free(n);
-		}
-	}
-	free(s->bucket);
-	s->bucket = NULL;
-	s->nbucket = s->count = 0;
-	*rows = r;
-	*nrows = k;
+	fg_htab_walk(&s->h, take_visit, &t);
+	fg_htab_clear(&s->h);
+	*rows = t.r;
+	*nrows = t.k;
 	*ev = s->ev;
 	*nev = s->nev;
 	s->ev = NULL;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sizes.h"
+
 enum fg_stat {
 	FG_ST_ACCEPTED,
 	FG_ST_DEFERRED,
@@ -27,12 +29,12 @@ struct fg_stat_row {
 struct fg_event {
 	uint32_t time;
 	uint32_t used, limit, retry;
-	char session[24];
-	char queue_id[32];
-	char account[256];
-	char rule[65];
-	char dest[256];
-	char action[24];
+	char session[FG_SESSION_MAX + 1];
+	char queue_id[FG_QID_MAX + 1];
+	char account[FG_ACCOUNT_MAX + 1];
+	char rule[FG_NAME_MAX + 1];
+	char dest[FG_DOMAIN_MAX + 1];
+	char action[FG_ACTION_MAX + 1];
 };
 
 #define FG_EVENTS_MAX	10000
@@ -41,8 +43,8 @@ struct fg_event {
 
 /* Decisions other than a plain accept, by rule and action (metrics). */
 struct fg_rule_counter {
-	char rule[65];
-	char action[24];
+	char rule[FG_NAME_MAX + 1];
+	char action[FG_ACTION_MAX + 1];
 	uint64_t n;
 };
 

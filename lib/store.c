@@ -12,6 +12,7 @@
 
 #include "store.h"
 #include "util.h"
+#include "wkey.h"
 
 /* Events and statistics older than this are pruned hourly. */
 #define EVENT_KEEP	(30u * 86400u)
@@ -25,6 +26,7 @@ enum stmt {
 	ST_WIN_DEL,
 	ST_STAT_ADD,
 	ST_EVENT_ADD,
+	ST_HELD_GONE,
 	ST_HELD_ADD,
 	ST_N
 };
@@ -45,7 +47,12 @@ static const char *const sql[ST_N] = {
 	[ST_EVENT_ADD] = "INSERT INTO events (time, session, queue_id, "
 	    "account, rule, destination, action, used, lim, retry) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[ST_HELD_ADD] = "INSERT OR IGNORE INTO held (queue_id, time, account, "
+	/* Postfix reuses a queue ID once its file is gone: a held row still
+	 * open under the ID of a new held message is of a message that left
+	 * the hold queue by other hands. */
+	[ST_HELD_GONE] = "UPDATE held SET released = ?2, outcome = 'gone' "
+	    "WHERE queue_id = ?1 AND released IS NULL",
+	[ST_HELD_ADD] = "INSERT INTO held (queue_id, time, account, "
 	    "rule, recipients, domains) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 };
 
@@ -75,6 +82,19 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"  account TEXT NOT NULL, rule TEXT NOT NULL,"
 	"  recipients INTEGER NOT NULL, domains TEXT NOT NULL,"
 	"  released INTEGER, outcome TEXT);",
+	/* 3: a queue ID is not a key (Postfix reuses them), a row id is. */
+	"CREATE TABLE held3 ("
+	"  id INTEGER PRIMARY KEY, queue_id TEXT NOT NULL,"
+	"  time INTEGER NOT NULL, account TEXT NOT NULL, rule TEXT NOT NULL,"
+	"  recipients INTEGER NOT NULL, domains TEXT NOT NULL,"
+	"  released INTEGER, outcome TEXT);"
+	"INSERT INTO held3 (queue_id, time, account, rule, recipients, domains,"
+	"  released, outcome) SELECT queue_id, time, account, rule, recipients,"
+	"  domains, released, outcome FROM held;"
+	"DROP TABLE held;"
+	"ALTER TABLE held3 RENAME TO held;"
+	"CREATE INDEX held_queue_id ON held (queue_id);"
+	"CREATE INDEX held_open ON held (released, time);",
 };
 
 struct fg_store {
@@ -259,7 +279,7 @@ fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
 		int64_t period = sqlite3_column_int64(q, 2);
 		const unsigned char *b = sqlite3_column_blob(q, 3);
 		int len = sqlite3_column_bytes(q, 3), i, k;
-		char full[1024];
+		char full[FG_WKEY_MAX + 1];
 		uint16_t n;
 
 		if (rule == NULL || key == NULL || period <= 0 ||
@@ -274,8 +294,7 @@ fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
 				slot[i].n |= (uint32_t)b[i * 8 + 4 + k] << (8 * k);
 			}
 		}
-		if ((size_t)snprintf(full, sizeof(full), "%s%c%s", rule,
-		    FG_KEY_SEP, key) >= sizeof(full))
+		if (fg_wkey_join(rule, key, full, sizeof(full)) < 0)
 			continue;
 		if (fg_table_load(t, full, (uint32_t)period, slot, n, now) < 0) {
 			fg_seterr(err, errlen, "out of memory");
@@ -306,22 +325,21 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 	if (step(s, ST_BEGIN) < 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		const char *sep = strchr(c[i].key, FG_KEY_SEP);
-		int rl;
+		const char *key;
+		int rl = fg_wkey_split(c[i].key, &key);
 
-		if (sep == NULL)
+		if (rl < 0)
 			continue;
-		rl = (int)(sep - c[i].key);
 		if (c[i].expires == 0) {
 			sqlite3_bind_text(s->st[ST_WIN_DEL], 1, c[i].key, rl, SQLITE_STATIC);
-			sqlite3_bind_text(s->st[ST_WIN_DEL], 2, sep + 1, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->st[ST_WIN_DEL], 2, key, -1, SQLITE_STATIC);
 			if (step(s, ST_WIN_DEL) < 0)
 				goto fail;
 			continue;
 		}
 		pack_slots(c[i].slot, c[i].nslot, blob);
 		sqlite3_bind_text(s->st[ST_WIN_PUT], 1, c[i].key, rl, SQLITE_STATIC);
-		sqlite3_bind_text(s->st[ST_WIN_PUT], 2, sep + 1, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->st[ST_WIN_PUT], 2, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(s->st[ST_WIN_PUT], 3, c[i].period);
 		sqlite3_bind_int64(s->st[ST_WIN_PUT], 4, c[i].expires);
 		sqlite3_bind_blob(s->st[ST_WIN_PUT], 5, blob, c[i].nslot * 8,
@@ -374,15 +392,17 @@ fail:
 int
 fg_store_maintain(struct fg_store *s, uint32_t now, char *err, size_t errlen)
 {
-	char q[256];
+	char q[512];
 	char *msg = NULL;
 
 	snprintf(q, sizeof(q),
 	    "DELETE FROM windows WHERE expires <= %u;"
 	    "DELETE FROM events WHERE time < %u;"
-	    "DELETE FROM stats WHERE hour < %u;",
+	    "DELETE FROM stats WHERE hour < %u;"
+	    "DELETE FROM held WHERE released IS NOT NULL AND released < %u;",
 	    now, now > EVENT_KEEP ? now - EVENT_KEEP : 0,
-	    now > STATS_KEEP ? now - STATS_KEEP : 0);
+	    now > STATS_KEEP ? now - STATS_KEEP : 0,
+	    now > EVENT_KEEP ? now - EVENT_KEEP : 0);
 	if (sqlite3_exec(s->db, q, NULL, NULL, &msg) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
@@ -508,17 +528,26 @@ fg_store_held_add(struct fg_store *s, const struct fg_held_row *h, char *err,
 {
 	sqlite3_stmt *q = s->st[ST_HELD_ADD];
 
+	if (step(s, ST_BEGIN) < 0)
+		goto fail;
+	sqlite3_bind_text(s->st[ST_HELD_GONE], 1, h->queue_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->st[ST_HELD_GONE], 2, h->time);
+	if (step(s, ST_HELD_GONE) < 0)
+		goto fail;
 	sqlite3_bind_text(q, 1, h->queue_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, h->time);
 	sqlite3_bind_text(q, 3, h->account, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, h->rule, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, h->recipients);
 	sqlite3_bind_text(q, 6, h->domains ? h->domains : "", -1, SQLITE_STATIC);
-	if (step(s, ST_HELD_ADD) < 0) {
-		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-		return -1;
-	}
+	if (step(s, ST_HELD_ADD) < 0 || step(s, ST_COMMIT) < 0)
+		goto fail;
 	return 0;
+fail:
+	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+	if (!sqlite3_get_autocommit(s->db))
+		step(s, ST_ROLLBACK);
+	return -1;
 }
 
 /* Released (outcome "released") or gone from the hold queue ("gone"). */
@@ -571,7 +600,7 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 	*nout = 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT queue_id, time, account, rule, "
 	    "recipients, domains FROM held WHERE released IS NULL "
-	    "ORDER BY time, queue_id", -1, &st, NULL) != SQLITE_OK) {
+	    "ORDER BY time, id", -1, &st, NULL) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
 	}

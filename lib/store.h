@@ -12,7 +12,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	2
+#define FG_SCHEMA_VERSION	3
 
 struct fg_store;
 
@@ -25,16 +25,16 @@ enum fg_store_probe {
 /* A message on hold: its recipients' domains, one per recipient, comma
  * separated, are what its release is charged for. */
 struct fg_held_row {
-	char queue_id[32];
+	char queue_id[FG_QID_MAX + 1];
 	uint32_t time;
-	char account[256];
-	char rule[65];
+	char account[FG_ACCOUNT_MAX + 1];
+	char rule[FG_NAME_MAX + 1];
 	uint32_t recipients;
 	char *domains;
 };
 
 struct fg_top_row {
-	char name[256];
+	char name[FG_ACCOUNT_MAX + 1];	/* an account, domain or rule */
 	uint64_t v[FG_ST_N];	/* accepted, deferred, rejected, held */
 };
 

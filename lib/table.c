@@ -1,7 +1,8 @@
 /*
- * The in-memory state: a hash table keyed by "rule\037key", split into
- * shards with a lock each so that milter threads rarely meet. Entries
- * are written behind to the store through a per-shard dirty list.
+ * The in-memory state: a hash table keyed by window name, split into
+ * shards with a lock each so that the milter loop and the service thread
+ * rarely meet. Entries are written behind to the store through a
+ * per-shard dirty list.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,9 +13,7 @@
 
 struct shard {
 	pthread_mutex_t lock;
-	struct fg_entry **bucket;
-	size_t nbucket;
-	size_t count;
+	struct fg_htab h;
 	struct fg_entry *dirty;
 };
 
@@ -22,8 +21,9 @@ struct fg_table {
 	struct shard shard[FG_TABLE_SHARDS];
 };
 
-static int shard_grow(struct shard *s);
 static void entry_free(struct fg_entry *e);
+static int key_eq(const struct fg_hnode *n, const void *key);
+static int free_visit(struct fg_hnode *n, void *arg);
 
 struct fg_table *
 fg_table_new(void)
@@ -45,27 +45,25 @@ entry_free(struct fg_entry *e)
 	free(e);
 }
 
+static int
+free_visit(struct fg_hnode *n, void *arg)
+{
+	(void)arg;
+	entry_free((struct fg_entry *)n);
+	return 1;
+}
+
 void
 fg_table_free(struct fg_table *t)
 {
 	unsigned i;
-	size_t b;
 
 	if (t == NULL)
 		return;
 	for (i = 0; i < FG_TABLE_SHARDS; i++) {
-		struct shard *s = &t->shard[i];
-
-		for (b = 0; b < s->nbucket; b++) {
-			struct fg_entry *e = s->bucket[b], *next;
-
-			for (; e != NULL; e = next) {
-				next = e->next;
-				entry_free(e);
-			}
-		}
-		free(s->bucket);
-		pthread_mutex_destroy(&s->lock);
+		fg_htab_walk(&t->shard[i].h, free_visit, NULL);
+		fg_htab_clear(&t->shard[i].h);
+		pthread_mutex_destroy(&t->shard[i].lock);
 	}
 	free(t);
 }
@@ -90,26 +88,9 @@ fg_table_unlock(struct fg_table *t, unsigned shard)
 }
 
 static int
-shard_grow(struct shard *s)
+key_eq(const struct fg_hnode *n, const void *key)
 {
-	size_t n = s->nbucket ? s->nbucket * 2 : 64, b;
-	struct fg_entry **nb = calloc(n, sizeof(*nb));
-
-	if (nb == NULL)
-		return -1;
-	for (b = 0; b < s->nbucket; b++) {
-		struct fg_entry *e = s->bucket[b], *next;
-
-		for (; e != NULL; e = next) {
-			next = e->next;
-			e->next = nb[e->hash & (n - 1)];
-			nb[e->hash & (n - 1)] = e;
-		}
-	}
-	free(s->bucket);
-	s->bucket = nb;
-	s->nbucket = n;
-	return 0;
+	return strcmp(((const struct fg_entry *)n)->key, key) == 0;
 }
 
 /* Called with the shard locked. */
@@ -121,23 +102,18 @@ fg_table_get(struct fg_table *t, unsigned shard, uint64_t hash,
 	struct fg_entry *e;
 	size_t len;
 
-	if (s->nbucket > 0) {
-		for (e = s->bucket[hash & (s->nbucket - 1)]; e; e = e->next)
-			if (e->hash == hash && strcmp(e->key, key) == 0)
-				return e;
-	}
-	if (!create)
-		return NULL;
-	if (s->count >= s->nbucket && shard_grow(s) < 0)
-		return NULL;
+	e = (struct fg_entry *)fg_htab_find(&s->h, hash, key_eq, key);
+	if (e != NULL || !create)
+		return e;
 	len = strlen(key) + 1;
 	if ((e = calloc(1, sizeof(*e) + len)) == NULL)
 		return NULL;
 	memcpy(e->key, key, len);
-	e->hash = hash;
-	e->next = s->bucket[hash & (s->nbucket - 1)];
-	s->bucket[hash & (s->nbucket - 1)] = e;
-	s->count++;
+	e->node.hash = hash;
+	if (fg_htab_add(&s->h, &e->node) < 0) {
+		free(e);
+		return NULL;
+	}
 	return e;
 }
 
@@ -162,7 +138,7 @@ fg_table_count(struct fg_table *t)
 
 	for (i = 0; i < FG_TABLE_SHARDS; i++) {
 		fg_table_lock(t, i);
-		n += t->shard[i].count;
+		n += t->shard[i].h.count;
 		fg_table_unlock(t, i);
 	}
 	return n;
@@ -287,55 +263,66 @@ fg_table_free_copies(struct fg_entry_copy *c, size_t n)
  * Their rows expire in the store on their own. Dirty entries wait for
  * the next drain so that the store sees their last state.
  */
+struct sweep {
+	uint32_t now;
+	size_t freed;
+};
+
+static int
+sweep_visit(struct fg_hnode *n, void *arg)
+{
+	struct fg_entry *e = (struct fg_entry *)n;
+	struct sweep *sw = arg;
+
+	fg_window_expire(&e->win, sw->now);
+	if (e->win.nslot > 0 || e->reserved > 0 || e->dirty)
+		return 0;
+	entry_free(e);
+	sw->freed++;
+	return 1;
+}
+
 size_t
 fg_table_sweep(struct fg_table *t, uint32_t now)
 {
-	size_t freed = 0, b;
+	struct sweep sw = { now, 0 };
 	unsigned i;
 
 	for (i = 0; i < FG_TABLE_SHARDS; i++) {
-		struct shard *s = &t->shard[i];
-
 		fg_table_lock(t, i);
-		for (b = 0; b < s->nbucket; b++) {
-			struct fg_entry **pp = &s->bucket[b], *e;
-
-			while ((e = *pp) != NULL) {
-				fg_window_expire(&e->win, now);
-				if (e->win.nslot == 0 && e->reserved == 0 &&
-				    !e->dirty) {
-					*pp = e->next;
-					entry_free(e);
-					s->count--;
-					freed++;
-				} else
-					pp = &e->next;
-			}
-		}
+		fg_htab_walk(&t->shard[i].h, sweep_visit, &sw);
 		fg_table_unlock(t, i);
 	}
-	return freed;
+	return sw.freed;
+}
+
+struct foreach {
+	uint32_t now;
+	void (*fn)(const struct fg_entry *, void *);
+	void *arg;
+};
+
+static int
+foreach_visit(struct fg_hnode *n, void *arg)
+{
+	struct fg_entry *e = (struct fg_entry *)n;
+	struct foreach *f = arg;
+
+	fg_window_expire(&e->win, f->now);
+	f->fn(e, f->arg);
+	return 0;
 }
 
 void
 fg_table_foreach(struct fg_table *t, uint32_t now,
     void (*fn)(const struct fg_entry *, void *), void *arg)
 {
+	struct foreach f = { now, fn, arg };
 	unsigned i;
-	size_t b;
 
 	for (i = 0; i < FG_TABLE_SHARDS; i++) {
-		struct shard *s = &t->shard[i];
-
 		fg_table_lock(t, i);
-		for (b = 0; b < s->nbucket; b++) {
-			struct fg_entry *e;
-
-			for (e = s->bucket[b]; e != NULL; e = e->next) {
-				fg_window_expire(&e->win, now);
-				fn(e, arg);
-			}
-		}
+		fg_htab_walk(&t->shard[i].h, foreach_visit, &f);
 		fg_table_unlock(t, i);
 	}
 }
@@ -345,6 +332,27 @@ struct victim {
 	unsigned shard;
 	struct fg_entry *e;
 };
+
+struct candidates {
+	struct victim *v;
+	size_t n, max;
+	unsigned shard;
+};
+
+static int
+candidate_visit(struct fg_hnode *node, void *arg)
+{
+	struct fg_entry *e = (struct fg_entry *)node;
+	struct candidates *c = arg;
+
+	if (e->reserved > 0 || e->dirty || c->n == c->max)
+		return 0;
+	c->v[c->n].last = e->win.nslot ? e->win.slot[e->win.nslot - 1].start : 0;
+	c->v[c->n].shard = c->shard;
+	c->v[c->n].e = e;
+	c->n++;
+	return 0;
+}
 
 static int
 victim_cmp(const void *a, const void *b)
@@ -364,56 +372,35 @@ victim_cmp(const void *a, const void *b)
 size_t
 fg_table_evict(struct fg_table *t, size_t max, uint32_t now)
 {
-	struct victim *v;
-	size_t count = fg_table_count(t), n = 0, want, evicted = 0, i, b;
-	unsigned sh;
+	struct candidates c;
+	size_t count = fg_table_count(t), want, evicted = 0, i;
 
 	if (max == 0 || count <= max)
 		return 0;
 	/* A little below the cap, so that eviction is not every second. */
 	want = count - max + max / 20;
-	if ((v = malloc(count * sizeof(*v))) == NULL)
+	if ((c.v = malloc(count * sizeof(*c.v))) == NULL)
 		return 0;
-	for (sh = 0; sh < FG_TABLE_SHARDS; sh++) {
-		struct shard *s = &t->shard[sh];
-
-		fg_table_lock(t, sh);
-		for (b = 0; b < s->nbucket; b++) {
-			struct fg_entry *e;
-
-			for (e = s->bucket[b]; e != NULL && n < count; e = e->next) {
-				if (e->reserved > 0 || e->dirty)
-					continue;
-				v[n].last = e->win.nslot ?
-				    e->win.slot[e->win.nslot - 1].start : 0;
-				v[n].shard = sh;
-				v[n].e = e;
-				n++;
-			}
-		}
-		fg_table_unlock(t, sh);
+	c.n = 0;
+	c.max = count;
+	for (c.shard = 0; c.shard < FG_TABLE_SHARDS; c.shard++) {
+		fg_table_lock(t, c.shard);
+		fg_htab_walk(&t->shard[c.shard].h, candidate_visit, &c);
+		fg_table_unlock(t, c.shard);
 	}
-	qsort(v, n, sizeof(*v), victim_cmp);
-	for (i = 0; i < n && evicted < want; i++) {
-		struct shard *s = &t->shard[v[i].shard];
-		struct fg_entry **pp, *e = v[i].e;
+	qsort(c.v, c.n, sizeof(*c.v), victim_cmp);
+	for (i = 0; i < c.n && evicted < want; i++) {
+		struct fg_entry *e = c.v[i].e;
 
-		fg_table_lock(t, v[i].shard);
-		if (e->reserved == 0 && !e->dirty) {
-			for (pp = &s->bucket[e->hash & (s->nbucket - 1)]; *pp;
-			    pp = &(*pp)->next) {
-				if (*pp == e) {
-					*pp = e->next;
-					entry_free(e);
-					s->count--;
-					evicted++;
-					break;
-				}
-			}
+		fg_table_lock(t, c.v[i].shard);
+		if (e->reserved == 0 && !e->dirty &&
+		    fg_htab_unlink(&t->shard[c.v[i].shard].h, &e->node) == 0) {
+			entry_free(e);
+			evicted++;
 		}
-		fg_table_unlock(t, v[i].shard);
+		fg_table_unlock(t, c.v[i].shard);
 	}
-	free(v);
+	free(c.v);
 	(void)now;
 	return evicted;
 }

@@ -1,7 +1,8 @@
 /*
- * The in-memory state: a hash table keyed by "rule\037key", split into
- * shards with a lock each so that milter threads rarely meet. Entries
- * are written behind to the store through a per-shard dirty list.
+ * The in-memory state: a hash table keyed by window name ("rule\037key",
+ * wkey.h), split into shards with a lock each so that the milter loop and
+ * the service thread rarely meet. Entries are written behind to the
+ * store through a per-shard dirty list.
  */
 #ifndef FG_TABLE_H
 #define FG_TABLE_H
@@ -9,24 +10,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "htab.h"
 #include "window.h"
+#include "wkey.h"
 
-#define FG_KEY_SEP	'\037'
 #define FG_TABLE_SHARDS	64
 
 struct fg_entry {
-	struct fg_entry *next;		/* hash chain */
+	struct fg_hnode node;		/* hash chain; node.hash is the key's */
 	struct fg_entry *dnext;		/* dirty list */
-	uint64_t hash;
 	struct fg_window win;
 	uint32_t reserved;		/* units held by transactions in flight */
 	uint8_t dirty;
-	char key[];			/* "rule\037key" */
+	char key[];			/* the window name */
 };
 
 /* What the store is told about one entry. */
 struct fg_entry_copy {
-	char *key;			/* "rule\037key" */
+	char *key;			/* the window name */
 	uint32_t period;
 	uint32_t expires;		/* 0: delete the row */
 	uint16_t nslot;

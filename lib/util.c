@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sizes.h"
 #include "util.h"
 
 size_t
@@ -149,6 +150,25 @@ fg_format_duration(uint32_t secs, char *buf, size_t len)
 			    h / 24, h % 24);
 		}
 	}
+}
+
+/*
+ * A queue ID as Postfix and Sendmail make them: letters and digits only,
+ * at most FG_QID_MAX. Anything else, the empty string first, must never
+ * reach a postsuper or sendmail -qI command line (Sendmail's -qI matches
+ * substrings: an empty one matches every message).
+ */
+int
+fg_qid_valid(const char *qid)
+{
+	size_t i;
+
+	for (i = 0; qid[i] != '\0'; i++)
+		if (i >= FG_QID_MAX || !((qid[i] >= '0' && qid[i] <= '9') ||
+		    (qid[i] >= 'A' && qid[i] <= 'Z') ||
+		    (qid[i] >= 'a' && qid[i] <= 'z')))
+			return 0;
+	return i > 0;
 }
 
 /* Resident memory of this process, from /proc; 0 when unknown. */

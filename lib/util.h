@@ -21,5 +21,6 @@ int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
 void fg_format_duration(uint32_t secs, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
 long fg_rss_bytes(void);
+int fg_qid_valid(const char *qid);
 
 #endif

@@ -1,24 +1,20 @@
 /*
  * The control socket, served by the service thread: a UNIX socket, mode
  * 0660, whose every peer is checked (SO_PEERCRED: root, floodgate's own
- * user, or a member of its group). One request per connection, at most
- * FG_CTL_MAXREQ bytes, answered within the service loop; a client that
- * does not send its line within 5 s is dropped, and each user may hold
- * only a few connections, so no client can stall the loop.
+ * user, or a member of its group; the release steps root only). One
+ * request per connection, at most FG_CTL_MAXREQ bytes, answered within
+ * the service loop. A client has REQUEST_DEADLINE seconds from connecting
+ * to send its line and REPLY_DEADLINE more to take the answer, however
+ * it trickles, and each user may hold only a few connections, so no
+ * client can stall the loop or hold a slot.
  */
-#include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/listener.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "account.h"
@@ -26,49 +22,31 @@
 #include "daemon.h"
 #include "inspect.h"
 #include "log.h"
+#include "net.h"
+#include "rrserve.h"
 #include "util.h"
+#include "wkey.h"
 
-#define MAX_CLIENTS	32
-#define MAX_PER_UID	4
+typedef void (*handler)(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 
-struct client {
-	struct bufferevent *bev;
-	uid_t uid;
-	int done;
-};
-
-static struct evconnlistener *listener;
-
-/*
- * Held messages reserved for floodgatectl release: charged when it says
- * the MTA has them back, given back when it says it failed, or when it
- * says nothing for two minutes (it died).
- */
-#define PLAN_TTL	120
-
-struct pending {
-	struct pending *next;
-	char qid[32];
-	time_t deadline;
-	struct fg_msg msg;
-};
-
-static struct pending *pending;
-static struct client *clients[MAX_CLIENTS];
-static char sockpath[108];
+static struct fg_rr *server;
+static char sockpath[FG_UNIX_PATH_MAX + 1];
 
 static int peer_allowed(uid_t uid, gid_t gid);
-static void on_accept(struct evconnlistener *, evutil_socket_t,
-    struct sockaddr *, int, void *);
-static void on_read(struct bufferevent *, void *);
-static void on_write(struct bufferevent *, void *);
-static void on_event(struct bufferevent *, short, void *);
-static void client_free(struct client *c);
-static void dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o);
-static void status_cmd(struct fg_ctl_out *o);
-static void release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o);
-static void release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o);
-static void reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o);
+static int admit(int fd, uid_t *uid);
+static int request(uid_t uid, struct evbuffer *in, struct evbuffer *out);
+static void dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o);
+
+static const struct fg_rr_ops ops = {
+	.name = "control",
+	.max_clients = 32,
+	.max_per_uid = 4,
+	.request_deadline = 5,
+	.reply_deadline = 30,
+	.busy = "error too many control connections, try again\n.\n",
+	.admit = admit,
+	.request = request,
+};
 
 static int
 peer_allowed(uid_t uid, gid_t gid)
@@ -90,89 +68,38 @@ peer_allowed(uid_t uid, gid_t gid)
 	return 0;
 }
 
-static void
-client_free(struct client *c)
-{
-	int i;
-
-	for (i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i] == c)
-			clients[i] = NULL;
-	bufferevent_free(c->bev);
-	free(c);
-}
-
-static void
-refuse(evutil_socket_t fd, const char *why)
-{
-	char line[256];
-	int n = snprintf(line, sizeof(line), "error %s\n.\n", why);
-
-	if (write(fd, line, (size_t)n) < 0) {
-		/* The peer went away: nothing more to tell it. */
-	}
-	close(fd);
-}
-
-static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-    int len, void *arg)
+/* SO_PEERCRED: root, floodgate's own user or its group, nobody else. */
+static int
+admit(int fd, uid_t *uid)
 {
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
-	struct client *c;
-	struct timeval tv = { 5, 0 };
-	int i, slot = -1, mine = 0;
+	static const char denied[] = "error permission denied: the control socket is for root and the floodgate group\n.\n";
 
-	(void)l;
-	(void)sa;
-	(void)len;
-	(void)arg;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 		close(fd);
-		return;
+		return -1;
 	}
 	if (!peer_allowed(cred.uid, cred.gid)) {
 		fg_log_warn("control: refused uid=%u pid=%d: not root, not floodgate's user or group",
 		    (unsigned)cred.uid, (int)cred.pid);
-		refuse(fd, "permission denied: the control socket is for root and the floodgate group");
-		return;
-	}
-	for (i = 0; i < MAX_CLIENTS; i++) {
-		if (clients[i] == NULL && slot < 0)
-			slot = i;
-		else if (clients[i] != NULL && clients[i]->uid == cred.uid)
-			mine++;
-	}
-	if (slot < 0 || mine >= MAX_PER_UID) {
-		refuse(fd, "too many control connections, try again");
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		if (write(fd, denied, sizeof(denied) - 1) < 0) {
+			/* The peer went away: nothing more to tell it. */
+		}
 		close(fd);
-		return;
+		return -1;
 	}
-	c->uid = cred.uid;
-	c->bev = bufferevent_socket_new(fg_service_base(), fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		free(c);
-		close(fd);
-		return;
-	}
-	clients[slot] = c;
-	bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, FG_CTL_MAXREQ + 2);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	*uid = cred.uid;
+	return 0;
 }
 
 static void
-status_cmd(struct fg_ctl_out *o)
+status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	uint64_t tot[FG_ST_N], dropped = 0;
 	time_t now = time(NULL);
 
+	(void)req;
 	fg_stats_totals(fgd.engine.stats, tot, &dropped);
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "version", "%s", FG_VERSION);
@@ -191,6 +118,8 @@ status_cmd(struct fg_ctl_out *o)
 	fg_ctl_kv(o, "held", "%llu", (unsigned long long)tot[FG_ST_HELD]);
 	fg_ctl_kv(o, "events_dropped", "%llu", (unsigned long long)dropped);
 	fg_ctl_kv(o, "tracked_keys", "%zu", fg_table_count(fgd.table));
+	fg_ctl_kv(o, "connections", "%zu", fg_engine_connections());
+	fg_ctl_kv(o, "max_connections", "%u", fgd.cfg->max_connections);
 	{
 		struct fg_service_counters sc;
 
@@ -213,11 +142,12 @@ static void
 collect_keys(const struct fg_entry *e, void *arg)
 {
 	struct keys *k = arg;
-	const char *sep = strchr(e->key, FG_KEY_SEP);
+	const char *key;
 	char **a;
 
-	if (sep == NULL || strncmp(sep + 1, k->account, k->alen) != 0 ||
-	    (sep[1 + k->alen] != '\0' && sep[1 + k->alen] != '/'))
+	if (fg_wkey_split(e->key, &key) < 0 ||
+	    strncmp(key, k->account, k->alen) != 0 ||
+	    (key[k->alen] != '\0' && key[k->alen] != '/'))
 		return;
 	if ((a = realloc(k->key, (k->n + 1) * sizeof(*a))) == NULL)
 		return;
@@ -248,15 +178,16 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	/* Collect first: the walk holds the shard locks reset needs. */
 	fg_table_foreach(fgd.table, (uint32_t)time(NULL), collect_keys, &k);
 	for (i = 0; i < k.n; i++) {
-		char *sep = strchr(k.key[i], FG_KEY_SEP);
+		char rule[FG_NAME_MAX + 1];
+		const char *key;
 		const struct fg_rule *r;
 
-		*sep = '\0';
-		r = fg_config_rule(fgd.cfg, k.key[i]);
-		if (r != NULL && (r->scope == FG_SCOPE_ACCOUNT ||
+		if (fg_wkey_rule(k.key[i], rule, &key) >= 0 &&
+		    (r = fg_config_rule(fgd.cfg, rule)) != NULL &&
+		    (r->scope == FG_SCOPE_ACCOUNT ||
 		    r->scope == FG_SCOPE_ACCOUNT_DOMAIN) &&
-		    (req->argc < 2 || strcmp(req->argv[1], k.key[i]) == 0) &&
-		    fg_limiter_reset(fgd.engine.limiter, k.key[i], sep + 1) == 0)
+		    (req->argc < 2 || strcmp(req->argv[1], rule) == 0) &&
+		    fg_limiter_reset(fgd.engine.limiter, rule, key) == 0)
 			done++;
 		free(k.key[i]);
 	}
@@ -270,143 +201,21 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
-static struct pending *
-pending_find(const char *qid, struct pending ***prev)
-{
-	struct pending **pp, *p;
-
-	for (pp = &pending; (p = *pp) != NULL; pp = &p->next) {
-		if (strcmp(p->qid, qid) == 0) {
-			if (prev != NULL)
-				*prev = pp;
-			return p;
-		}
-	}
-	return NULL;
-}
-
-/* Give back what releases that were never confirmed had reserved. */
-void
-fg_control_tick(time_t now)
-{
-	struct pending **pp = &pending, *p;
-
-	while ((p = *pp) != NULL) {
-		if (p->deadline <= now) {
-			fg_log_warn("release: qid=%s was not confirmed within %d s; its reservation is given back",
-			    p->qid, PLAN_TTL);
-			fg_msg_abort(&p->msg, &fgd.engine);
-			*pp = p->next;
-			free(p);
-		} else
-			pp = &p->next;
-	}
-}
-
-/*
- * release-plan [MAX]: the held messages that may go now, oldest first,
- * each account only as far as its budget allows (an account stops at its
- * first message that does not fit, so its mail keeps its order).
- */
 static void
-release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
-	struct fg_held_row *h;
-	size_t n, i, k, nblocked = 0;
-	char err[FG_ERRLEN], **blocked;
-	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
-
-	if (req->argc > 1 || (req->argc == 1 &&
-	    (fg_parse_uint(req->argv[0], 100000, &max) < 0 || max == 0))) {
-		fg_ctl_error(o, "release-plan: expected [MAX] from 1 to 100000");
-		return;
-	}
-	fg_service_flush();
-	if (fg_store_held(fgd.store, &h, &n, err, sizeof(err)) < 0) {
-		fg_ctl_error(o, "release-plan: database: %s", err);
-		return;
-	}
-	blocked = calloc(n ? n : 1, sizeof(*blocked));
-	fg_ctl_ok(o);
-	for (i = 0; i < n && planned < max && blocked != NULL; i++) {
-		struct pending *p;
-
-		if (pending_find(h[i].queue_id, NULL) != NULL)
-			continue;
-		for (k = 0; k < nblocked; k++)
-			if (strcmp(blocked[k], h[i].account) == 0)
-				break;
-		if (k < nblocked)
-			continue;
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			break;
-		if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
-		    h[i].domains, now) < 0) {
-			free(p);
-			blocked[nblocked++] = h[i].account;
-			continue;
-		}
-		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
-		p->deadline = (time_t)now + PLAN_TTL;
-		p->next = pending;
-		pending = p;
-		planned++;
-		fg_ctl_kv(o, "type", "release");
-		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
-		fg_ctl_kv(o, "account", "%s", h[i].account);
-		fg_ctl_kv(o, "recipients", "%u", h[i].recipients);
-		fg_ctl_rec_end(o);
-	}
-	fg_ctl_end(o);
-	free(blocked);
-	fg_store_held_free(h, n);
+	(void)req;
+	if (fgd_reload() == 0) {
+		fg_ctl_ok(o);
+		fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);
+		fg_ctl_end(o);
+	} else
+		fg_ctl_error(o, "reload: %s has errors; the running configuration is kept (see the log)",
+		    fgd.cfg->path);
 }
 
-/* release-done QID released|failed|gone */
-static void
-release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
-{
-	struct pending **prev = NULL, *p;
-	const char *how;
-	char err[FG_ERRLEN];
-	uint32_t now = (uint32_t)time(NULL);
-
-	if (req->argc != 2 || (strcmp(req->argv[1], "released") &&
-	    strcmp(req->argv[1], "failed") && strcmp(req->argv[1], "gone"))) {
-		fg_ctl_error(o, "release-done: expected QUEUE-ID released|failed|gone");
-		return;
-	}
-	how = req->argv[1];
-	p = pending_find(req->argv[0], &prev);
-	if (strcmp(how, "released") == 0 && p == NULL) {
-		fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",
-		    req->argv[0]);
-		return;
-	}
-	if (p != NULL) {
-		if (strcmp(how, "released") == 0)
-			fg_msg_commit(&p->msg, &fgd.engine, now);
-		else
-			fg_msg_abort(&p->msg, &fgd.engine);
-		*prev = p->next;
-		free(p);
-	}
-	/* failed: still held, tried again next time. */
-	if (strcmp(how, "failed") != 0 &&
-	    fg_store_held_done(fgd.store, req->argv[0], now, how, err,
-	    sizeof(err)) < 0) {
-		fg_ctl_error(o, "release-done: database: %s", err);
-		return;
-	}
-	fg_log_notice("release: qid=%s %s", req->argv[0], how);
-	fg_ctl_ok(o);
-	fg_ctl_kv(o, "queue_id", "%s", req->argv[0]);
-	fg_ctl_kv(o, "result", "%s", how);
-	fg_ctl_end(o);
-}
-
-static void
-dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
+static struct fg_inspect
+inspect(void)
 {
 	struct fg_inspect in;
 
@@ -414,132 +223,132 @@ dispatch(struct fg_ctl_req *req, struct fg_ctl_out *o)
 	in.limiter = fgd.engine.limiter;
 	in.store = fgd.store;
 	in.now = (uint32_t)time(NULL);
-	if (strcmp(req->verb, "status") == 0)
-		status_cmd(o);
-	else if (strcmp(req->verb, "top") == 0) {
-		fg_service_flush();	/* history up to this second */
-		fg_inspect_top(&in, req, o);
-	} else if (strcmp(req->verb, "show") == 0) {
-		fg_service_flush();
-		fg_inspect_show(&in, req, o);
-	} else if (strcmp(req->verb, "explain") == 0)
-		fg_inspect_explain(&in, req, o);
-	else if (strcmp(req->verb, "held") == 0) {
-		fg_service_flush();
-		fg_inspect_held(&in, req, o);
-	} else if (strcmp(req->verb, "release-plan") == 0)
-		release_plan(req, o);
-	else if (strcmp(req->verb, "release-done") == 0)
-		release_done(req, o);
-	else if (strcmp(req->verb, "reset") == 0)
-		reset_cmd(req, o);
-	else if (strcmp(req->verb, "reload") == 0) {
-		if (fgd_reload() == 0) {
-			fg_ctl_ok(o);
-			fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);
-			fg_ctl_end(o);
-		} else
-			fg_ctl_error(o, "reload: %s has errors; the running configuration is kept (see the log)",
-			    fgd.cfg->path);
-	} else
-		fg_ctl_error(o, "\"%s\": unknown command; expected status, top, show, explain, held, reset or reload",
-		    req->verb);
+	return in;
 }
 
 static void
-on_read(struct bufferevent *bev, void *arg)
+top_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
-	struct client *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct fg_inspect in = inspect();
+
+	fg_inspect_top(&in, req, o);
+}
+
+static void
+show_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_inspect in = inspect();
+
+	fg_inspect_show(&in, req, o);
+}
+
+static void
+explain_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_inspect in = inspect();
+
+	fg_inspect_explain(&in, req, o);
+}
+
+static void
+held_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_inspect in = inspect();
+
+	fg_inspect_held(&in, req, o);
+}
+
+/* The daemon's half of the command table; NULL: not the daemon's. */
+static const handler handlers[FG_CTL_NVERBS] = {
+	[FG_CTL_STATUS] = status_cmd,
+	[FG_CTL_TOP] = top_cmd,
+	[FG_CTL_SHOW] = show_cmd,
+	[FG_CTL_EXPLAIN] = explain_cmd,
+	[FG_CTL_HELD] = held_cmd,
+	[FG_CTL_RESET] = reset_cmd,
+	[FG_CTL_RELOAD] = reload_cmd,
+	[FG_CTL_RELEASE_PLAN] = fg_release_plan,
+	[FG_CTL_RELEASE_DONE] = fg_release_done,
+};
+
+static void
+dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	int v = fg_ctl_lookup(req->verb);
+	char list[256];
+
+	if (v < 0 || handlers[v] == NULL) {
+		fg_ctl_verbs(list, sizeof(list));
+		if (v < 0)
+			fg_ctl_error(o, "\"%s\": unknown command; expected %s",
+			    req->verb, list);
+		else
+			fg_ctl_error(o, "\"%s\" is run by floodgatectl, not sent to the daemon",
+			    req->verb);
+		return;
+	}
+	/* floodgatectl checks too, but the daemon decides: a group member
+	 * must not drop held mail from the list or release it. */
+	if ((fg_ctl_cmds[v].flags & FG_CTL_ROOT) && uid != 0) {
+		fg_log_warn("control: refused %s from uid=%u: root only",
+		    req->verb, (unsigned)uid);
+		fg_ctl_error(o, "%s: permission denied: root only", req->verb);
+		return;
+	}
+	if (fg_ctl_cmds[v].flags & FG_CTL_FLUSH)
+		fg_service_flush();	/* history up to this second */
+	handlers[v](req, o);
+}
+
+/* One request line; answered by dispatch, or refused as malformed. */
+static int
+request(uid_t uid, struct evbuffer *in, struct evbuffer *out)
+{
 	struct fg_ctl_req *req;
 	struct fg_ctl_out o = { 0 };
 	char err[FG_ERRLEN], *line;
 	size_t len;
 
-	if (c->done)
-		return;
 	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
 	if (line == NULL) {
-		if (evbuffer_get_length(in) > FG_CTL_MAXREQ) {
-			fg_ctl_error(&o, "request longer than %d bytes", FG_CTL_MAXREQ);
-			goto reply;
-		}
-		return;		/* wait for the rest of the line */
-	}
-	if ((req = malloc(sizeof(*req))) == NULL) {
-		free(line);
+		if (evbuffer_get_length(in) <= FG_CTL_MAXREQ)
+			return 0;	/* wait for the rest of the line */
+		fg_ctl_error(&o, "request longer than %d bytes", FG_CTL_MAXREQ);
+	} else if ((req = malloc(sizeof(*req))) == NULL) {
 		fg_ctl_error(&o, "out of memory");
-		goto reply;
+	} else {
+		if (fg_ctl_parse(line, len, req, err, sizeof(err)) < 0)
+			fg_ctl_error(&o, "%s", err);
+		else {
+			fg_log_info("control: uid=%u %s%s%s", (unsigned)uid,
+			    req->verb, req->argc ? " " : "",
+			    req->argc ? req->argv[0] : "");
+			dispatch(uid, req, &o);
+		}
+		free(req);
 	}
-	if (fg_ctl_parse(line, len, req, err, sizeof(err)) < 0)
-		fg_ctl_error(&o, "%s", err);
-	else {
-		fg_log_info("control: uid=%u %s%s%s", (unsigned)c->uid, req->verb,
-		    req->argc ? " " : "", req->argc ? req->argv[0] : "");
-		dispatch(req, &o);
-	}
-	free(req);
 	free(line);
-reply:
-	c->done = 1;
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, on_write, on_event, c);
 	if (o.oom || o.buf == NULL)
-		bufferevent_write(bev, "error out of memory\n.\n", 22);
+		evbuffer_add(out, "error out of memory\n.\n", 22);
 	else
-		bufferevent_write(bev, o.buf, o.len);
+		evbuffer_add(out, o.buf, o.len);
 	fg_ctl_out_free(&o);
-}
-
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	(void)bev;
-	client_free(arg);	/* the whole reply is out */
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	(void)bev;
-	(void)what;
-	client_free(arg);	/* EOF, error or timeout */
+	return 1;
 }
 
 int
 fg_control_start(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
-	mode_t old;
+	char e[FG_ERRLEN];
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fg_seterr(err, errlen, "control %s: path too long", path);
+	if ((fd = fg_net_listen_unix(path, e, sizeof(e))) < 0) {
+		fg_seterr(err, errlen, "control %s", e);
 		return -1;
 	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	fg_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
 	fg_strlcpy(sockpath, path, sizeof(sockpath));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
-		fg_seterr(err, errlen, "control: socket: %s", strerror(errno));
-		return -1;
-	}
-	unlink(path);
-	old = umask(0117);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		umask(old);
-		fg_seterr(err, errlen, "control %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	umask(old);
-	chmod(path, 0660);
-	listener = evconnlistener_new(fg_service_base(), on_accept, NULL,
-	    LEV_OPT_CLOSE_ON_FREE, 16, fd);
-	if (listener == NULL) {
-		fg_seterr(err, errlen, "control %s: cannot listen", path);
-		close(fd);
+	if ((server = fg_rr_start(fd, &ops, err, errlen)) == NULL) {
+		unlink(path);
 		return -1;
 	}
 	return 0;
@@ -548,21 +357,10 @@ fg_control_start(const char *path, char *err, size_t errlen)
 void
 fg_control_stop(void)
 {
-	int i;
-
-	while (pending != NULL) {
-		struct pending *p = pending;
-
-		pending = p->next;
-		fg_msg_abort(&p->msg, &fgd.engine);
-		free(p);
-	}
-	for (i = 0; i < MAX_CLIENTS; i++)
-		if (clients[i] != NULL)
-			client_free(clients[i]);
-	if (listener != NULL) {
-		evconnlistener_free(listener);
-		listener = NULL;
+	fg_release_stop();
+	if (server != NULL) {
+		fg_rr_stop(server);
+		server = NULL;
 		unlink(sockpath);
 	}
 }

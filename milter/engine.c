@@ -1,10 +1,15 @@
 /*
- * The milter engine: accepts MTA connections and speaks the milter
+ * The native milter engine: accepts MTA connections and speaks the milter
  * protocol on one libevent loop in its own thread, instead of a thread
- * per connection. A read takes every packet the MTA
- * has sent (a macro packet and its command arrive together), a decision
- * is made on the spot (the policy never waits on I/O; the service thread
- * writes to SQLite) and the replies go out in one write.
+ * per connection. A read takes every packet the MTA has sent (a macro
+ * packet and its command arrive together), a decision is made on the
+ * spot (the policy never waits on I/O; the service thread writes to
+ * SQLite) and the replies go out in one write.
+ *
+ * One peer cannot hold the loop: packets are at most FG_MP_MAXDATA, a
+ * macro packet is read once for the few macros floodgate keeps, a packet
+ * that has started must be complete within PACKET_TIMEOUT, and
+ * max_connections bounds how many MTA connections are served at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +19,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +30,20 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
+/* What a connection's input buffer starts with: every packet Postfix
+ * sends floodgate but a rare long macro packet fits. */
+#define IN_FIRST	4096
 #define READ_CHUNK	16384
 #define OUT_MAX		(256 * 1024)
 /* libmilter's default: an MTA keeps its connection for a whole SMTP
  * session, and Postfix's own timeouts end a stuck one long before. */
 #define IDLE_TIMEOUT	7210
+/* An MTA writes a packet at once; one still incomplete this long after
+ * its first byte is a stalled or hostile peer. */
+#define PACKET_TIMEOUT	10
 
 struct conn {
 	struct loop *loop;
@@ -39,6 +52,7 @@ struct conn {
 	struct event *rev, *wev;
 	struct fg_session *s;
 	struct fg_mp_macros mac;
+	time_t partial;		/* when the unfinished packet began, or 0 */
 	char *in;
 	size_t inlen, incap;
 	char *out;
@@ -52,12 +66,20 @@ struct loop {
 	struct event *resume;		/* accepting again after EMFILE */
 	const struct timeval *idle;
 	struct conn *conns;
+	atomic_size_t nconns;		/* also read by the service thread */
+	/* max_connections reached: accepting stopped until one ends. The
+	 * incident is logged once, and its end once, when the count is
+	 * back under nine tenths of the cap. */
+	int capped;
+	unsigned long waited;
+	const struct fg_session_env *env;
+	unsigned long next_id;
 };
 
 static struct loop loop;
 static int running;		/* the loop's thread was started */
 static int listen_fd = -1;
-static char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static char unix_path[FG_UNIX_PATH_MAX + 1];
 
 static void on_accept(struct evconnlistener *, evutil_socket_t,
     struct sockaddr *, int, void *);
@@ -72,128 +94,35 @@ static int conn_flush(struct conn *c);
 static int room(struct conn *c, size_t need);
 static int put(struct conn *c, char cmd, const void *data, size_t len);
 static int put_answer(struct conn *c, const struct fg_answer *a);
-static int listen_unix(const char *path, uid_t owner, char *err,
-    size_t errlen);
-static int listen_inet(const char *spec, int family, char *err,
-    size_t errlen);
+static time_t mono(void);
+static void arm_read(struct conn *c);
+static uint32_t max_connections(struct loop *l);
 
+/*
+ * The socket is made before floodgate drops privileges (an inet port may
+ * be privileged), mode 0660 from its creation: its group comes from a
+ * set-group-ID directory (README), and nothing is changed by path
+ * afterwards.
+ */
 int
-fg_engine_listen(const char *spec, uid_t owner, char *err, size_t errlen)
+fg_engine_listen(const char *spec, char *err, size_t errlen)
 {
-	if (strncmp(spec, "unix:", 5) == 0 || strncmp(spec, "local:", 6) == 0)
-		return listen_unix(strchr(spec, ':') + 1, owner, err, errlen);
-	if (strncmp(spec, "inet:", 5) == 0)
-		return listen_inet(spec + 5, AF_INET, err, errlen);
-	if (strncmp(spec, "inet6:", 6) == 0)
-		return listen_inet(spec + 6, AF_INET6, err, errlen);
-	fg_seterr(err, errlen, "listen %s: expected unix:PATH or inet:PORT@HOST",
-	    spec);
-	return -1;
-}
+	const char *path = fg_net_unix_spec(spec);
 
-/* Mode 0660; the group comes from a set-group-ID directory (README). */
-static int
-listen_unix(const char *path, uid_t owner, char *err, size_t errlen)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fg_seterr(err, errlen, "listen %s: path too long", path);
+	if ((listen_fd = fg_net_listen(spec, err, errlen)) < 0)
 		return -1;
-	}
-	fg_strlcpy(sun.sun_path, path, sizeof(sun.sun_path));
-	/* A socket left by an earlier run is ours to replace; anything
-	 * else at that path is not. */
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			fg_seterr(err, errlen, "listen %s: exists and is not a socket",
-			    path);
-			return -1;
-		}
-		unlink(path);
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
-		fg_seterr(err, errlen, "listen %s: socket: %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	old = umask(0117);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fg_seterr(err, errlen, "listen %s: %s (does its directory exist?)",
-		    path, strerror(errno));
-		umask(old);
-		close(fd);
-		return -1;
-	}
-	umask(old);
-	if (chmod(path, 0660) < 0 ||
-	    (owner != (uid_t)-1 && chown(path, owner, (gid_t)-1) < 0) ||
-	    listen(fd, SOMAXCONN) < 0) {
-		fg_seterr(err, errlen, "listen %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
-	}
-	fg_strlcpy(unix_path, path, sizeof(unix_path));
-	listen_fd = fd;
+	if (path != NULL)
+		fg_strlcpy(unix_path, path, sizeof(unix_path));
 	return 0;
 }
 
-/* PORT@HOST or PORT (every address); HOST may be [v6]. */
-static int
-listen_inet(const char *spec, int family, char *err, size_t errlen)
+static time_t
+mono(void)
 {
-	char port[16], host[256];
-	const char *at = strchr(spec, '@');
-	struct addrinfo hints, *res = NULL, *ai;
-	int fd = -1, one = 1, rc;
-	size_t plen = at ? (size_t)(at - spec) : strlen(spec);
+	struct timespec ts;
 
-	if (plen == 0 || plen >= sizeof(port)) {
-		fg_seterr(err, errlen, "listen inet:%s: expected PORT@HOST", spec);
-		return -1;
-	}
-	memcpy(port, spec, plen);
-	port[plen] = '\0';
-	host[0] = '\0';
-	if (at != NULL) {
-		fg_strlcpy(host, at + 1, sizeof(host));
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host));
-			host[strlen(host) - 1] = '\0';
-		}
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0) {
-		fg_seterr(err, errlen, "listen %s: %s", spec, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, SOMAXCONN) == 0)
-			break;
-		fg_seterr(err, errlen, "listen %s: %s", spec, strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0)
-		return -1;
-	listen_fd = fd;
-	return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
 }
 
 static void *
@@ -206,11 +135,12 @@ run(void *arg)
 }
 
 int
-fg_engine_start(void)
+fg_engine_start(const struct fg_session_env *env)
 {
 	struct timeval idle = { IDLE_TIMEOUT, 0 };
 	struct loop *l = &loop;
 
+	l->env = env;
 	evthread_use_pthreads();
 	/*
 	 * One loop. A decision is a few microseconds, so one core decides
@@ -246,6 +176,7 @@ fg_engine_stop(void)
 	}
 	while (l->conns != NULL)
 		conn_close(l->conns);
+	l->capped = 0;
 	if (l->listener != NULL)
 		evconnlistener_free(l->listener);
 	if (l->resume != NULL)
@@ -256,8 +187,27 @@ fg_engine_stop(void)
 	if (listen_fd >= 0)
 		close(listen_fd);
 	listen_fd = -1;
+	/* Where the socket's directory is not writable by floodgate's user,
+	 * the socket stays; the next start replaces it. */
 	if (unix_path[0] != '\0')
-		unlink(unix_path);
+		(void)unlink(unix_path);
+}
+
+size_t
+fg_engine_connections(void)
+{
+	return atomic_load(&loop.nconns);
+}
+
+/* Read at each accept: a reload changes the cap for what follows. */
+static uint32_t
+max_connections(struct loop *l)
+{
+	struct fg_config *cfg = l->env->config(l->env->arg);
+	uint32_t n = cfg->max_connections;
+
+	fg_config_unref(cfg);
+	return n;
 }
 
 static void
@@ -267,10 +217,9 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	struct loop *l = arg;
 	struct conn *c = calloc(1, sizeof(*c));
 
-	(void)lis;
 	(void)sa;
 	(void)salen;
-	if (c == NULL || (c->s = fg_session_new()) == NULL ||
+	if (c == NULL || (c->s = fg_session_new(l->env, ++l->next_id)) == NULL ||
 	    (c->rev = event_new(l->base, fd, EV_READ | EV_PERSIST, on_read,
 	    c)) == NULL ||
 	    (c->wev = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_write,
@@ -293,6 +242,17 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	if (l->conns != NULL)
 		l->conns->prev = c;
 	l->conns = c;
+	/* At the cap, further MTA connections wait in the listen queue
+	 * (Postfix waits milter_connect_timeout, then applies
+	 * milter_default_action) instead of costing memory here. */
+	if (++l->nconns >= max_connections(l)) {
+		evconnlistener_disable(lis);
+		if (!l->capped)
+			fg_log_warn("engine: max_connections %zu reached; new MTA connections wait until one ends (logged once until the count is back under 90%%)",
+			    (size_t)l->nconns);
+		l->capped = 1;
+		l->waited++;
+	}
 }
 
 /* Out of descriptors: the pending connection would wake us again at
@@ -322,7 +282,8 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(l->listener);
+	if (l->nconns < max_connections(l))
+		evconnlistener_enable(l->listener);
 }
 
 static void
@@ -336,6 +297,19 @@ conn_close(struct conn *c)
 		l->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	l->nconns--;
+	if (l->capped) {
+		uint32_t max = max_connections(l);
+
+		if (l->nconns < max && l->listener != NULL)
+			evconnlistener_enable(l->listener);
+		if (l->nconns <= max - max / 10 - 1) {
+			fg_log_notice("engine: under max_connections again (%zu MTA connections; the cap was reached %lu times)",
+			    (size_t)l->nconns, l->waited);
+			l->capped = 0;
+			l->waited = 0;
+		}
+	}
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->fd);
@@ -354,20 +328,23 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	int rc;
 
 	if (what & EV_TIMEOUT) {
-		fg_log_notice("session=%s: the MTA sent nothing for %d s; closing",
-		    fg_session_id(c->s), IDLE_TIMEOUT);
+		if (c->partial)
+			fg_log_warn("session=%s: the MTA left a packet unfinished for %d s; closing",
+			    fg_session_id(c->s), PACKET_TIMEOUT);
+		else
+			fg_log_notice("session=%s: the MTA sent nothing for %d s; closing",
+			    fg_session_id(c->s), IDLE_TIMEOUT);
 		conn_close(c);
 		return;
 	}
-	if (c->incap - c->inlen < READ_CHUNK) {
-		size_t cap = c->incap ? c->incap * 2 : READ_CHUNK * 2;
+	if (c->inlen == c->incap) {
+		size_t cap = c->incap ? c->incap * 2 : IN_FIRST;
 		char *p;
 
 		/* One packet at most, plus what follows it in the read. */
 		if (cap > FG_MP_MAXDATA + 5 + READ_CHUNK)
 			cap = FG_MP_MAXDATA + 5 + READ_CHUNK;
-		if (cap - c->inlen < READ_CHUNK || (p = realloc(c->in,
-		    cap)) == NULL) {
+		if (cap == c->inlen || (p = realloc(c->in, cap)) == NULL) {
 			fg_log_err("session=%s: no room for the MTA's input; closing",
 			    fg_session_id(c->s));
 			conn_close(c);
@@ -388,8 +365,40 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	}
 	c->inlen += (size_t)n;
 	/* After QUIT (1), what is pending still goes out. */
-	if ((rc = conn_process(c)) < 0 || conn_flush(c) < 0 || rc > 0)
+	if ((rc = conn_process(c)) < 0 || conn_flush(c) < 0 || rc > 0) {
 		conn_close(c);
+		return;
+	}
+	arm_read(c);
+}
+
+/*
+ * The read timeout: the idle one between packets, and while a packet is
+ * unfinished what is left of PACKET_TIMEOUT since its first byte, so that
+ * a byte now and then cannot keep a connection (and its buffer) alive.
+ */
+static void
+arm_read(struct conn *c)
+{
+	struct timeval tv = { 0, 0 };
+	time_t now;
+
+	if (c->inlen == 0) {
+		if (c->partial) {
+			c->partial = 0;
+			if (event_pending(c->rev, EV_READ, NULL))
+				event_add(c->rev, c->loop->idle);
+		}
+		return;
+	}
+	now = mono();
+	if (c->partial == 0)
+		c->partial = now;
+	tv.tv_sec = c->partial + PACKET_TIMEOUT - now;
+	if (tv.tv_sec < 0)
+		tv.tv_sec = 0;
+	if (event_pending(c->rev, EV_READ, NULL))
+		event_add(c->rev, &tv);
 }
 
 static void
@@ -406,6 +415,8 @@ on_write(evutil_socket_t fd, short what, void *arg)
 	}
 	if (conn_flush(c) < 0)
 		conn_close(c);
+	else
+		arm_read(c);
 }
 
 /* Writes what is pending. While the MTA does not read its replies,
@@ -487,6 +498,7 @@ static int
 conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 {
 	struct fg_answer a;
+	struct fg_macros mac;
 	const char *argv[2];
 
 	switch (pkt->cmd) {
@@ -531,10 +543,11 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 			    "MAIL" : "RCPT");
 			return -1;
 		}
+		fg_mp_macros_at(&c->mac, pkt->cmd, &mac);
 		if (pkt->cmd == FG_MC_MAIL)
-			fg_session_mail(c->s, &c->mac, argv[0], &a);
+			fg_session_mail(c->s, argv[0], &mac, &a);
 		else
-			fg_session_rcpt(c->s, &c->mac, argv[0], &a);
+			fg_session_rcpt(c->s, argv[0], &mac, &a);
 		if (fg_session_noreply(c->s, pkt->cmd))
 			return 0;
 		return put_answer(c, &a);
@@ -544,7 +557,8 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 			return 0;
 		return put_answer(c, &a);
 	case FG_MC_EOM:
-		fg_session_eom(c->s, &c->mac, &a);
+		fg_mp_macros_at(&c->mac, pkt->cmd, &mac);
+		fg_session_eom(c->s, &mac, &a);
 		return put_answer(c, &a);
 	case FG_MC_ABORT:
 		fg_session_abort(c->s);

@@ -25,6 +25,28 @@
 
 struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* What the milter session may use of the daemon (session.h). */
+static struct fg_config *
+env_config(void *arg)
+{
+	(void)arg;
+	return fgd_config();
+}
+
+static int
+env_store_ok(void *arg)
+{
+	(void)arg;
+	return atomic_load(&fgd.store_ok);
+}
+
+static void
+env_held(void *arg, const struct fg_held_row *h)
+{
+	(void)arg;
+	fg_service_held(h);
+}
+
 static void usage(void) __attribute__((noreturn));
 static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
 static void print_errors(const char *errs);
@@ -94,6 +116,7 @@ fgd_reload(void)
 {
 	char *err = malloc(FG_CONFIG_ERRLEN);
 	struct fg_config *nc, *old;
+	char restart[256];
 
 	if (err == NULL)
 		return -1;
@@ -107,12 +130,10 @@ fgd_reload(void)
 	}
 	free(err);
 	old = fgd.cfg;
-	if (strcmp(old->listen, nc->listen) != 0 ||
-	    strcmp(old->database, nc->database) != 0 ||
-	    strcmp(old->control, nc->control) != 0 ||
-	    (old->user == NULL) != (nc->user == NULL) ||
-	    (old->user && strcmp(old->user, nc->user) != 0))
-		fg_log_warn("reload: listen, control, database and user take effect at the next restart");
+	fg_config_restart_changes(old, nc, restart, sizeof(restart));
+	if (restart[0] != '\0')
+		fg_log_warn("reload: %s changed: takes effect at the next restart",
+		    restart);
 	pthread_mutex_lock(&fgd.cfg_lock);
 	fgd.cfg = nc;
 	pthread_mutex_unlock(&fgd.cfg_lock);
@@ -225,9 +246,10 @@ main(int argc, char **argv)
 	{
 		char lerr[FG_ERRLEN];
 
-		if (fg_engine_listen(fgd.cfg->listen, pw != NULL ? pw->pw_uid :
-		    (uid_t)-1, lerr, sizeof(lerr)) < 0)
-			die("%s", lerr);
+		/* Made with its final mode before privileges are dropped (a
+		 * port may be privileged); never changed by path later. */
+		if (fg_engine_listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
+			die("listen %s", lerr);
 	}
 	raise_fd_limit();
 	if (!foreground) {
@@ -286,7 +308,11 @@ main(int argc, char **argv)
 	    FG_VERSION, fgd.cfg->listen, fgd.cfg->database, fgd.cfg->nrule,
 	    loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	rc = 0;
-	if (fg_engine_start() < 0) {
+	fgd.session_env.engine = &fgd.engine;
+	fgd.session_env.config = env_config;
+	fgd.session_env.store_ok = env_store_ok;
+	fgd.session_env.held = env_held;
+	if (fg_engine_start(&fgd.session_env) < 0) {
 		fg_log_err("cannot start the milter engine");
 		rc = 1;
 	} else {

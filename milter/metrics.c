@@ -1,48 +1,57 @@
 /*
- * The optional Prometheus endpoint (`metrics HOST:PORT`), an evhttp
- * listener on the service thread: GET /metrics in the text format.
- * Counters are by rule and verdict, never by account, so the page holds
- * no tenant's data; bind it to loopback or a management network.
+ * The optional Prometheus endpoint (`metrics HOST:PORT`), served by the
+ * service thread: GET /metrics in the text format, over HTTP/1.0, one
+ * request per connection. Counters are by rule and verdict, never by
+ * account, so the page holds no tenant's data; bind it to loopback or a
+ * management network. A client has 5 seconds to send its request and
+ * at most 16 are served at once (rrserve.c).
  */
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "net.h"
+#include "rrserve.h"
 #include "util.h"
 
-static struct evhttp *http;
+/* Request line and headers; a GET has no body. */
+#define MAX_REQUEST	8192
 
-static void on_request(struct evhttp_request *req, void *arg);
+static struct fg_rr *server;
+
+static int request(uid_t uid, struct evbuffer *in, struct evbuffer *out);
+
+static const struct fg_rr_ops ops = {
+	.name = "metrics",
+	.max_clients = 16,
+	.request_deadline = 5,
+	.reply_deadline = 10,
+	.busy = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	.request = request,
+};
 
 static void
-on_request(struct evhttp_request *req, void *arg)
+status(struct evbuffer *out, const char *code, const char *text)
 {
-	struct evbuffer *b;
+	evbuffer_add_printf(out, "HTTP/1.0 %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", code,
+	    strlen(text), text);
+}
+
+/* The page: every counter floodgate keeps, none per account. */
+static int
+page(struct evbuffer *b)
+{
 	struct fg_rule_counter *rc;
 	struct fg_service_counters sc;
 	uint64_t tot[FG_ST_N], dropped = 0;
-	const char *path = evhttp_request_get_uri(req);
 	size_t n, i;
 
-	(void)arg;
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET ||
-	    path == NULL || (strcmp(path, "/metrics") != 0 &&
-	    strncmp(path, "/metrics?", 9) != 0)) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "only GET /metrics here");
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL ||
-	    (rc = calloc(FG_RULE_COUNTERS, sizeof(*rc))) == NULL) {
-		if (b != NULL)
-			evbuffer_free(b);
-		evhttp_send_error(req, HTTP_INTERNAL, "out of memory");
-		return;
-	}
+	if ((rc = calloc(FG_RULE_COUNTERS, sizeof(*rc))) == NULL)
+		return -1;
 	fg_stats_totals(fgd.engine.stats, tot, &dropped);
 	n = fg_stats_rule_counters(fgd.engine.stats, rc, FG_RULE_COUNTERS);
 	fg_service_counters(&sc);
@@ -100,39 +109,84 @@ on_request(struct evhttp_request *req, void *arg)
 	    (unsigned long long)dropped,
 	    (unsigned long)atomic_load(&fgd.reloads),
 	    (long)(time(NULL) - fgd.started));
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_mta_connections MTA connections open now.\n"
+	    "# TYPE floodgate_mta_connections gauge\n"
+	    "floodgate_mta_connections %zu\n"
+	    "# HELP floodgate_mta_connections_max The max_connections cap.\n"
+	    "# TYPE floodgate_mta_connections_max gauge\n"
+	    "floodgate_mta_connections_max %u\n",
+	    fg_engine_connections(), fgd.cfg->max_connections);
 	free(rc);
+	return 0;
+}
+
+/* Only "GET /metrics" (with or without a query) is served. */
+static int
+request(uid_t uid, struct evbuffer *in, struct evbuffer *out)
+{
+	struct evbuffer_ptr end;
+	struct evbuffer *body;
+	char line[256], *sp, *path;
+	size_t len;
+
+	(void)uid;
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos < 0)
+		end = evbuffer_search(in, "\n\n", 2, NULL);
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) <= MAX_REQUEST)
+			return 0;
+		status(out, "431 Request Header Fields Too Large", "request too large\n");
+		return 1;
+	}
+	len = evbuffer_get_length(in) < sizeof(line) - 1 ?
+	    evbuffer_get_length(in) : sizeof(line) - 1;
+	evbuffer_copyout(in, line, len);
+	line[len] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if (strncmp(line, "GET ", 4) != 0) {
+		status(out, "405 Method Not Allowed", "only GET /metrics here\n");
+		return 1;
+	}
+	path = line + 4;
+	if ((sp = strchr(path, ' ')) != NULL)
+		*sp = '\0';
+	if (strcmp(path, "/metrics") != 0 && strncmp(path, "/metrics?", 9) != 0) {
+		status(out, "404 Not Found", "only GET /metrics here\n");
+		return 1;
+	}
+	if ((body = evbuffer_new()) == NULL || page(body) < 0) {
+		if (body != NULL)
+			evbuffer_free(body);
+		status(out, "500 Internal Server Error", "out of memory\n");
+		return 1;
+	}
+	evbuffer_add_printf(out, "HTTP/1.0 200 OK\r\n"
+	    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	    evbuffer_get_length(body));
+	evbuffer_add_buffer(out, body);
+	evbuffer_free(body);
+	return 1;
 }
 
 int
 fg_metrics_start(const char *host, unsigned port, char *err, size_t errlen)
 {
-	if ((http = evhttp_new(fg_service_base())) == NULL) {
-		fg_seterr(err, errlen, "metrics: out of memory");
+	char e[FG_ERRLEN];
+	int fd;
+
+	if ((fd = fg_net_listen_addr(host, port, e, sizeof(e))) < 0) {
+		fg_seterr(err, errlen, "metrics %s", e);
 		return -1;
 	}
-	/* Small requests only; a slow client is dropped. */
-	evhttp_set_timeout(http, 5);
-	evhttp_set_max_headers_size(http, 8192);
-	evhttp_set_max_body_size(http, 0);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET);
-	evhttp_set_gencb(http, on_request, NULL);
-	if (evhttp_bind_socket(http, host, (ev_uint16_t)port) != 0) {
-		fg_seterr(err, errlen, "metrics %s:%u: cannot listen", host, port);
-		evhttp_free(http);
-		http = NULL;
-		return -1;
-	}
-	return 0;
+	return (server = fg_rr_start(fd, &ops, err, errlen)) != NULL ? 0 : -1;
 }
 
 void
 fg_metrics_stop(void)
 {
-	if (http != NULL)
-		evhttp_free(http);
-	http = NULL;
+	fg_rr_stop(server);
+	server = NULL;
 }

@@ -1,8 +1,8 @@
 /*
  * The service thread: a libevent loop that writes state behind to SQLite
  * (one transaction a second at most), expires idle entries, reloads the
- * config on SIGUSR1 and SIGHUP.
- * Milter threads never wait for it.
+ * config on SIGUSR1 and SIGHUP, and serves the control socket and the
+ * metrics listener. The milter loop never waits for it.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -252,7 +252,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	fg_control_tick(now);
+	fg_release_tick(now);
 	flush();
 	if (fgd.cfg->max_keys > 0) {
 		size_t ev = fg_table_evict(fgd.table, fgd.cfg->max_keys,

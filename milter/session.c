@@ -6,27 +6,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "daemon.h"
 #include "log.h"
+#include "session.h"
 #include "util.h"
 
 struct fg_session {
-	char id[24];
-	char client[64];
+	const struct fg_session_env *env;
+	char id[FG_SESSION_MAX + 1];
+	char client[FG_CLIENT_MAX + 1];
 	uint32_t actions;	/* negotiated */
 	uint32_t protocol;
 	const char *mail_error;	/* MAIL failed without a reply: for RCPT */
 	struct fg_msg msg;
 };
 
-static void queue_id(struct fg_session *s, const struct fg_mp_macros *m,
-    char cmd);
+static void queue_id(struct fg_session *s, const struct fg_macros *mac);
 static void answer(struct fg_answer *a, char code, const char *rcode,
     const char *xcode, const char *text);
+static void held_record(struct fg_session *s);
 
 struct fg_session *
-fg_session_new(void)
+fg_session_new(const struct fg_session_env *env, unsigned long id)
 {
 	struct fg_session *s = calloc(1, sizeof(*s));
 
@@ -34,8 +36,8 @@ fg_session_new(void)
 		fg_log_err("session: out of memory");
 		return NULL;
 	}
-	snprintf(s->id, sizeof(s->id), "%lx",
-	    (unsigned long)atomic_fetch_add(&fgd.sessions, 1) + 1);
+	s->env = env;
+	snprintf(s->id, sizeof(s->id), "%lx", id);
 	return s;
 }
 
@@ -45,7 +47,7 @@ fg_session_free(struct fg_session *s)
 {
 	if (s == NULL)
 		return;
-	fg_msg_abort(&s->msg, &fgd.engine);
+	fg_msg_abort(&s->msg, s->env->engine);
 	free(s);
 }
 
@@ -63,10 +65,7 @@ answer(struct fg_answer *a, char code, const char *rcode, const char *xcode,
 	a->header[0] = a->quarantine[0] = '\0';
 	fg_strlcpy(a->rcode, rcode != NULL ? rcode : "", sizeof(a->rcode));
 	fg_strlcpy(a->xcode, xcode != NULL ? xcode : "", sizeof(a->xcode));
-	if (text != NULL)
-		fg_strlcpy(a->text, text, sizeof(a->text));
-	else
-		a->text[0] = '\0';
+	fg_strlcpy(a->text, text != NULL ? text : "", sizeof(a->text));
 }
 
 /*
@@ -77,13 +76,14 @@ void
 fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
     struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
 {
-	struct fg_config *cfg = fgd_config();
+	struct fg_config *cfg = s->env->config(s->env->arg);
 
 	fg_mp_negotiate(mta, cfg->store_tempfail, !cfg->charge_at_end, reply,
 	    lists);
 	fg_config_unref(cfg);
 	if (!(mta->actions & FG_MA_QUARANTINE))
-		fg_log_warn("the MTA does not offer quarantine: rules with action hold will not hold");
+		fg_log_warn("session=%s: the MTA does not offer quarantine: rules with action hold will defer instead",
+		    s->id);
 	s->actions = reply->actions;
 	s->protocol = reply->protocol;
 }
@@ -115,29 +115,32 @@ fg_session_connect(struct fg_session *s, const char *addr)
 	fg_strlcpy(s->client, addr, sizeof(s->client));
 }
 
+/* The queue ID, once the MTA has one (Postfix: after the first accepted
+ * recipient of SMTP mail). */
 static void
-queue_id(struct fg_session *s, const struct fg_mp_macros *m, char cmd)
+queue_id(struct fg_session *s, const struct fg_macros *mac)
 {
-	const char *q = fg_mp_macro(m, cmd, "i");
+	const char *q = mac->v[FG_MAC_QID];
 
 	if (q != NULL && q[0] != '\0')
 		fg_strlcpy(s->msg.queue_id, q, sizeof(s->msg.queue_id));
 }
 
 void
-fg_session_mail(struct fg_session *s, const struct fg_mp_macros *m,
-    const char *sender, struct fg_answer *a)
+fg_session_mail(struct fg_session *s, const char *sender,
+    const struct fg_macros *mac, struct fg_answer *a)
 {
+	const struct fg_session_env *env = s->env;
 	struct fg_config *cfg;
-	const char *addr, *port;
+	const char *port = mac->v[FG_MAC_PORT];
 
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	s->mail_error = NULL;
-	fg_msg_abort(&s->msg, &fgd.engine);	/* a missed abort */
-	if ((addr = fg_mp_macro(m, FG_MC_MAIL, "{client_addr}")) != NULL)
-		fg_strlcpy(s->client, addr, sizeof(s->client));
-	cfg = fgd_config();
-	if (cfg->store_tempfail && !atomic_load(&fgd.store_ok)) {
+	fg_msg_abort(&s->msg, env->engine);	/* a missed abort */
+	if (mac->v[FG_MAC_CLIENT] != NULL)
+		fg_strlcpy(s->client, mac->v[FG_MAC_CLIENT], sizeof(s->client));
+	cfg = env->config(env->arg);
+	if (cfg->store_tempfail && !env->store_ok(env->arg)) {
 		fg_config_unref(cfg);
 		/* Without a reply to MAIL, RCPT defers instead. */
 		s->mail_error = "floodgate: state store unavailable, try again later";
@@ -149,24 +152,21 @@ fg_session_mail(struct fg_session *s, const struct fg_mp_macros *m,
 	 * with {daemon_port} 0; smtpd always has its listening port. A MAIL
 	 * without an address is the null sender to floodgate.
 	 */
-	port = fg_mp_macro(m, FG_MC_MAIL, "{daemon_port}");
-	fg_msg_begin(&s->msg, cfg, s->id, s->client,
-	    fg_mp_macro(m, FG_MC_MAIL, "{auth_authen}"),
-	    sender != NULL ? sender : "",
-	    port != NULL && strcmp(port, "0") == 0);
+	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH],
+	    sender != NULL ? sender : "", port != NULL && strcmp(port, "0") == 0);
 	fg_config_unref(cfg);
 	if (s->msg.capcount == NULL) {
-		fg_msg_abort(&s->msg, &fgd.engine);
+		fg_msg_abort(&s->msg, env->engine);
 		s->mail_error = "floodgate: out of memory, try again later";
 		answer(a, FG_MR_TEMPFAIL, "451", "4.3.0", s->mail_error);
 		return;
 	}
-	queue_id(s, m, FG_MC_MAIL);
+	queue_id(s, mac);
 }
 
 void
-fg_session_rcpt(struct fg_session *s, const struct fg_mp_macros *m,
-    const char *rcpt, struct fg_answer *a)
+fg_session_rcpt(struct fg_session *s, const char *rcpt,
+    const struct fg_macros *mac, struct fg_answer *a)
 {
 	struct fg_verdict v;
 
@@ -176,8 +176,8 @@ fg_session_rcpt(struct fg_session *s, const struct fg_mp_macros *m,
 		    "floodgate: recipient without a sender, try again later");
 		return;
 	}
-	queue_id(s, m, FG_MC_RCPT);
-	fg_msg_rcpt(&s->msg, &fgd.engine, rcpt, (uint32_t)time(NULL), &v);
+	queue_id(s, mac);
+	fg_msg_rcpt(&s->msg, s->env->engine, rcpt, (uint32_t)time(NULL), &v);
 	if (v.smtp == FG_CONTINUE)
 		answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	else
@@ -190,19 +190,25 @@ static void
 held_record(struct fg_session *s)
 {
 	struct fg_held_row h;
-	size_t i, len = 1;
+	size_t i, len = 1, off = 0;
 	char *d;
 
 	memset(&h, 0, sizeof(h));
 	for (i = 0; i < s->msg.ndom; i++)
 		len += strlen(s->msg.dom[i]) + 1;
-	if ((d = malloc(len)) == NULL)
+	if ((d = malloc(len)) == NULL) {
+		fg_log_err("session=%s qid=%s: held, but out of memory to record it",
+		    s->id, s->msg.queue_id);
 		return;
+	}
 	d[0] = '\0';
 	for (i = 0; i < s->msg.ndom; i++) {
+		size_t dl = strlen(s->msg.dom[i]);
+
 		if (i > 0)
-			strcat(d, ",");
-		strcat(d, s->msg.dom[i]);
+			d[off++] = ',';
+		memcpy(d + off, s->msg.dom[i], dl + 1);
+		off += dl;
 	}
 	fg_strlcpy(h.queue_id, s->msg.queue_id, sizeof(h.queue_id));
 	fg_strlcpy(h.account, s->msg.acct.name, sizeof(h.account));
@@ -210,7 +216,7 @@ held_record(struct fg_session *s)
 	h.time = (uint32_t)time(NULL);
 	h.recipients = (uint32_t)s->msg.ndom;
 	h.domains = d;
-	fg_service_held(&h);
+	s->env->held(s->env->arg, &h);
 	free(d);
 }
 
@@ -225,39 +231,56 @@ fg_session_data(struct fg_session *s, struct fg_answer *a)
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	if (!fg_msg_data_charge(&s->msg))	/* also: no message */
 		return;
-	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+	fg_msg_commit(&s->msg, s->env->engine, (uint32_t)time(NULL));
 	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);
 }
 
+/* A message to hold that cannot be held: deferred, charged nothing. */
+static void
+defer_hold(struct fg_session *s, struct fg_answer *a, const char *why)
+{
+	fg_log_err("session=%s qid=%s account=%s rule=%s action=defer: %s",
+	    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
+	    s->msg.acct.name, s->msg.hold_rule, why);
+	fg_msg_abort(&s->msg, s->env->engine);
+	answer(a, FG_MR_TEMPFAIL, "451", "4.7.1",
+	    "floodgate: over limit, try again later");
+}
+
 void
-fg_session_eom(struct fg_session *s, const struct fg_mp_macros *m,
+fg_session_eom(struct fg_session *s, const struct fg_macros *mac,
     struct fg_answer *a)
 {
+	struct fg_engine *e = s->env->engine;
+
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	if (!fg_msg_active(&s->msg))
 		return;
-	queue_id(s, m, FG_MC_EOM);
+	queue_id(s, mac);
 	if (s->msg.tag[0] != '\0' && (s->actions & FG_MA_ADDHDRS))
 		snprintf(a->header, sizeof(a->header), "over %s", s->msg.tag);
 	if (s->msg.tempfail) {
-		char text[160];
+		char text[FG_NAME_MAX + 48];
 
 		fg_log_notice("session=%s qid=%s account=%s rule=%s action=defer-local recipients=%zu",
 		    s->id, s->msg.queue_id, s->msg.acct.name, s->msg.hold_rule,
 		    s->msg.ndom);
 		snprintf(text, sizeof(text), "floodgate: over %s, try again later",
 		    s->msg.hold_rule);
-		fg_msg_refuse(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+		fg_msg_refuse(&s->msg, e, (uint32_t)time(NULL));
 		answer(a, FG_MR_TEMPFAIL, "451", "4.7.1", text);
 		return;
 	}
 	if (s->msg.hold) {
+		/* The release finds a held message by its queue ID, and a
+		 * wrong one would release another's: without a proper one,
+		 * defer rather than hold. */
 		if (!(s->actions & FG_MA_QUARANTINE)) {
-			fg_log_err("session=%s qid=%s: the MTA cannot quarantine; deferring the message",
-			    s->id, s->msg.queue_id);
-			fg_msg_abort(&s->msg, &fgd.engine);
-				answer(a, FG_MR_TEMPFAIL, "451", "4.7.1",
-			    "floodgate: over limit, try again later");
+			defer_hold(s, a, "the MTA cannot quarantine");
+			return;
+		}
+		if (!fg_qid_valid(s->msg.queue_id)) {
+			defer_hold(s, a, "the MTA sent no usable queue ID (macro i) at end of message");
 			return;
 		}
 		snprintf(a->quarantine, sizeof(a->quarantine),
@@ -265,15 +288,15 @@ fg_session_eom(struct fg_session *s, const struct fg_mp_macros *m,
 		fg_log_notice("session=%s qid=%s account=%s rule=%s action=held recipients=%zu",
 		    s->id, s->msg.queue_id, s->msg.acct.name,
 		    s->msg.hold_rule, s->msg.ndom);
-		fg_msg_held(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+		fg_msg_held(&s->msg, e, (uint32_t)time(NULL));
 		held_record(s);
 	}
-	fg_msg_commit(&s->msg, &fgd.engine, (uint32_t)time(NULL));
+	fg_msg_commit(&s->msg, e, (uint32_t)time(NULL));
 }
 
 void
 fg_session_abort(struct fg_session *s)
 {
-	fg_msg_abort(&s->msg, &fgd.engine);
+	fg_msg_abort(&s->msg, s->env->engine);
 	s->mail_error = NULL;
 }

@@ -31,4 +31,12 @@ tmpfile_with(const char *text)
 	return p;
 }
 
+/* Removes what tmpfile_with made. */
+static inline void
+tmpfiles_remove(void)
+{
+	if (system("rm -f /tmp/fg-unit-*") != 0)
+		print_message("could not remove /tmp/fg-unit-*\n");
+}
+
 #endif

@@ -80,6 +80,6 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
-	system("rm -f /tmp/fg-unit-*");
+	tmpfiles_remove();
 	return rc;
 }

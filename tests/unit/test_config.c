@@ -1,5 +1,6 @@
 /* Unit tests of lib/config.c: every statement, and every error path. */
 #include "helpers.h"
+#include "account.h"
 #include "config.h"
 
 static struct fg_config *
@@ -195,7 +196,12 @@ static const struct {
 } bad[] = {
 	{ "limit a per account \"5/1h\"x\n", ":1: expected a blank after the closing quote" },
 	{ "limit a per account \"5/1h\n", ":1: unterminated quoted value" },
-	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected listen" },
+	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected account, account_map, cap, " },
+	{ "max_connections 0\n", ":1: max_connections: \"0\": expected a number of MTA connections, from 1 to 1000000" },
+	{ "max_connections\n", ":1: max_connections: no value: expected a number of MTA connections" },
+	{ "max_connections 5\nmax_connections 6\n", ":2: max_connections: given twice (first on line 1)" },
+	{ "limit a per account 5/1h reply \"retry %\"\n", ":1: limit a: reply: expected one line of text" },
+	{ "limit a per account 5/1h reply \"50%r%\"\n", ":1: limit a: reply: expected one line of text" },
 	{ "listen\n", ":1: listen: expected one value, unix:PATH or inet:PORT@HOST" },
 	{ "listen unix:relative.sock\n", ":1: listen: \"unix:relative.sock\": expected an absolute socket path" },
 	{ "listen unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", "socket path longer than 107 bytes" },
@@ -352,6 +358,6 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
-	system("rm -f /tmp/fg-unit-*");
+	tmpfiles_remove();
 	return rc;
 }

@@ -47,7 +47,7 @@ teardown(void **state)
 	fg_table_free(table);
 	fg_stats_free(stats);
 	fg_config_unref(in.cfg);
-	system("rm -f /tmp/fg-unit-*");
+	tmpfiles_remove();
 	return 0;
 }
 

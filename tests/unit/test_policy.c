@@ -354,6 +354,6 @@ main(void)
 
 	fg_log_open("test", 1);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	system("rm -f /tmp/fg-unit-*");
+	tmpfiles_remove();
 	return rc;
 }

@@ -183,6 +183,6 @@ main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 
-	system("rm -f /tmp/fg-unit-*");
+	tmpfiles_remove();
 	return rc;
 }

@@ -1,0 +1,40 @@
+/*
+ * floodgatectl's parts, one job each: talking to the daemon and reading
+ * the database when it is down (ctl_client.c), rendering replies as
+ * tables or JSON (ctl_render.c), the MTA's hold queue (ctl_mta.c), and
+ * the commands (floodgatectl.c).
+ */
+#ifndef FG_CTL_H
+#define FG_CTL_H
+
+#include "config.h"
+#include "control.h"
+
+/* ctl_client.c */
+/* The daemon's whole reply to request (a line ending in \n); -1 with
+ * errno when it cannot be reached. */
+int ctl_talk(const char *sock, const char *request, char **reply);
+/* The same, for a command floodgatectl builds itself: on "ok" the reply,
+ * else NULL after saying why on stderr. */
+char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);
+/* The daemon is down: the reply from the database, opened read-only. */
+int ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply);
+
+/* ctl_render.c */
+/* Prints a reply for people (aligned tables) or as JSON; 0, or 1 when
+ * the reply is an error. */
+int ctl_render(const char *cmd, const char *source, char *reply, int json);
+/* The queue ID and account of a record line (split in place). */
+void ctl_held_fields(char *line, const char **qid, const char **acct);
+
+/* ctl_mta.c */
+/* The MTA's hold queue as " ID ID ... "; NULL after saying on stderr
+ * which command failed, how, and what it printed. */
+char *ctl_hold_queue(const struct fg_config *cfg);
+/* Gives a held message back to its MTA and has it delivered now; -1
+ * after saying on stderr which command failed. */
+int ctl_release_one(const struct fg_config *cfg, const char *qid);
+/* Whether qid is in a list from ctl_hold_queue. */
+int ctl_in_list(const char *ids, const char *qid);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * floodgatectl's connection to the daemon (the control socket), and its
+ * read-only answers from the database when the daemon is down.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "inspect.h"
+#include "limiter.h"
+#include "net.h"
+#include "store.h"
+#include "table.h"
+#include "util.h"
+
+int
+ctl_talk(const char *sock, const char *request, char **reply)
+{
+	char buf[8192];
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd;
+
+	*reply = NULL;
+	if ((fd = fg_net_connect_unix(sock)) < 0)
+		return -1;
+	/* A refusal may arrive, and the socket close, before the request is
+	 * written: read the answer anyway (SIGPIPE is ignored). */
+	if (write(fd, request, strlen(request)) < 0 && errno != EPIPE) {
+		close(fd);
+		return -1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (len + (size_t)n + 1 > cap) {
+			char *p;
+
+			cap = (len + (size_t)n + 1) * 2;
+			if ((p = realloc(*reply, cap)) == NULL) {
+				close(fd);
+				return -1;
+			}
+			*reply = p;
+		}
+		memcpy(*reply + len, buf, (size_t)n);
+		len += (size_t)n;
+		(*reply)[len] = '\0';
+	}
+	close(fd);
+	return *reply != NULL ? 0 : -1;
+}
+
+char *
+ctl_ask(const char *sock, const char *fmt, ...)
+{
+	char req[FG_CTL_MAXREQ + 2], *reply = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(req, sizeof(req) - 1, fmt, ap);
+	va_end(ap);
+	strcat(req, "\n");
+	if (ctl_talk(sock, req, &reply) < 0) {
+		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
+		    sock, strerror(errno), errno == ENOENT || errno == ECONNREFUSED ?
+		    " (release needs the daemon)" : "");
+		return NULL;
+	}
+	if (strncmp(reply, "ok\n", 3) != 0) {
+		fprintf(stderr, "floodgatectl: %s", strncmp(reply, "error ", 6) ?
+		    reply : reply + 6);
+		free(reply);
+		return NULL;
+	}
+	return reply;
+}
+
+/* The daemon is down: answer from the database, opened read-only. */
+int
+ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
+{
+	struct fg_ctl_out o = { 0 };
+	struct fg_inspect in;
+	struct fg_store *st;
+	struct fg_table *t = NULL;
+	char err[FG_ERRLEN];
+	size_t loaded = 0;
+	int v = fg_ctl_lookup(req->verb);
+
+	if (v < 0 || !(fg_ctl_cmds[v].flags & FG_CTL_OFFLINE)) {
+		fprintf(stderr, "floodgatectl: floodgate is not running (%s): %s needs the daemon\n",
+		    cfg->control, req->verb);
+		return -1;
+	}
+	if ((st = fg_store_open(cfg->database, 1, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "floodgatectl: floodgate is not running, and its database cannot be read: %s\n", err);
+		return -1;
+	}
+	fprintf(stderr, "floodgatectl: floodgate is not running; reading %s (read-only)\n",
+	    cfg->database);
+	t = fg_table_new();
+	in.cfg = cfg;
+	in.limiter = fg_limiter_new(t);
+	in.store = st;
+	in.now = (uint32_t)time(NULL);
+	if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
+		fg_ctl_error(&o, "database: %s", err);
+	} else {
+		switch (v) {
+		case FG_CTL_STATUS:
+			fg_ctl_ok(&o);
+			fg_ctl_kv(&o, "daemon", "not running");
+			fg_ctl_kv(&o, "config", "%s", cfg->path);
+			fg_ctl_kv(&o, "mode", "%s", cfg->monitor ? "monitor" : "enforce");
+			fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
+			fg_ctl_kv(&o, "database", "%s", cfg->database);
+			fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
+			fg_ctl_end(&o);
+			break;
+		case FG_CTL_TOP:
+			fg_inspect_top(&in, req, &o);
+			break;
+		case FG_CTL_SHOW:
+			fg_inspect_show(&in, req, &o);
+			break;
+		case FG_CTL_EXPLAIN:
+			fg_inspect_explain(&in, req, &o);
+			break;
+		case FG_CTL_HELD:
+			fg_inspect_held(&in, req, &o);
+			break;
+		default:
+			fg_ctl_error(&o, "\"%s\": not answered from the database", req->verb);
+			break;
+		}
+	}
+	fg_limiter_free(in.limiter);
+	fg_table_free(t);
+	fg_store_close(st);
+	*reply = o.buf;
+	return o.buf != NULL ? 0 : -1;
+}

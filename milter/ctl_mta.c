@@ -1,0 +1,309 @@
+/*
+ * floodgatectl and the MTA's hold queue: which messages are held
+ * (Postfix: postqueue -j; Sendmail: -bp -qQ) and how one is given back
+ * (postsuper -H and postqueue -i; sendmail -Q -qQ -qI and -qf -qI).
+ * Commands run without a shell; when one fails, the error names the
+ * command, its exit status and what it wrote to stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "util.h"
+
+/* What a command printed on stderr is kept up to this much. */
+#define ERR_KEEP	2048
+
+struct run {
+	char *out;		/* stdout, whole (NULL when not wanted) */
+	size_t outlen;
+	char err[ERR_KEEP];	/* stderr, the first ERR_KEEP bytes */
+	size_t errlen;
+	int status;		/* exit status, or -1: killed or not run */
+	char how[64];		/* "exit 1", "killed by signal 9", ... */
+};
+
+static int
+append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *p = realloc(*buf, *len + n + 1);
+
+	if (p == NULL)
+		return -1;
+	memcpy(p + *len, data, n);
+	*len += n;
+	p[*len] = '\0';
+	*buf = p;
+	return 0;
+}
+
+/* Runs argv, collecting stdout (if want_out) and stderr; 0 when it ran
+ * (whatever its status), -1 when it could not be started. */
+static int
+run(char *const argv[], int want_out, struct run *r)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, nfd;
+	struct pollfd pfd[2];
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->status = -1;
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		snprintf(r->how, sizeof(r->how), "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if ((pid = fork()) < 0) {
+		snprintf(r->how, sizeof(r->how), "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	pfd[0].fd = po[0];
+	pfd[1].fd = pe[0];
+	pfd[0].events = pfd[1].events = POLLIN;
+	nfd = 2;
+	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		char buf[4096];
+		ssize_t n;
+		int i;
+
+		if (poll(pfd, (nfds_t)nfd, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			n = read(pfd[i].fd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(pfd[i].fd);
+				pfd[i].fd = -1;
+			} else if (i == 0 && want_out) {
+				if (append(&r->out, &r->outlen, buf, (size_t)n) < 0) {
+					kill(pid, SIGTERM);
+				}
+			} else if (i == 1 && r->errlen + 1 < sizeof(r->err)) {
+				size_t k = (size_t)n < sizeof(r->err) - 1 - r->errlen ?
+				    (size_t)n : sizeof(r->err) - 1 - r->errlen;
+
+				memcpy(r->err + r->errlen, buf, k);
+				r->errlen += k;
+				r->err[r->errlen] = '\0';
+			}
+		}
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st)) {
+		r->status = WEXITSTATUS(st);
+		snprintf(r->how, sizeof(r->how), "exit %d", r->status);
+	} else
+		snprintf(r->how, sizeof(r->how), "killed by signal %d",
+		    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	/* One line for the error message: newlines become "; ". */
+	while (r->errlen > 0 && (r->err[r->errlen - 1] == '\n' ||
+	    r->err[r->errlen - 1] == '\r'))
+		r->err[--r->errlen] = '\0';
+	return 0;
+fail:
+	if (po[0] >= 0) {
+		close(po[0]);
+		close(po[1]);
+	}
+	if (pe[0] >= 0) {
+		close(pe[0]);
+		close(pe[1]);
+	}
+	return -1;
+}
+
+/* "floodgatectl: WHAT: CMD ARGS: exit 1: stderr" */
+static void
+report(const char *what, char *const argv[], const struct run *r)
+{
+	size_t i;
+
+	fprintf(stderr, "floodgatectl: %s: ", what);
+	for (i = 0; argv[i] != NULL; i++)
+		fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+	fprintf(stderr, ": %s", r->how);
+	if (r->errlen > 0) {
+		fputs(": ", stderr);
+		for (i = 0; i < r->errlen; i++) {
+			unsigned char c = (unsigned char)r->err[i];
+
+			if (c == '\n')
+				fputs("; ", stderr);
+			else if (c < 0x20 || c == 0x7f)
+				fprintf(stderr, "\\x%02x", c);
+			else
+				fputc(c, stderr);
+		}
+	}
+	fputc('\n', stderr);
+	free(r->out);
+}
+
+static char *
+add_id(char *ids, size_t *len, const char *q)
+{
+	char *n;
+
+	if (!fg_qid_valid(q))
+		return ids;	/* never ours: floodgate holds only such IDs */
+	if ((n = realloc(ids, *len + strlen(q) + 3)) == NULL) {
+		free(ids);
+		return NULL;
+	}
+	*len += (size_t)sprintf(n + *len, " %s ", q);
+	return n;
+}
+
+/* Sendmail -bp -qQ: "ID[*X]  SIZE DATE SENDER" starts a queue entry. */
+static char *
+sendmail_ids(char *out, char *ids, size_t *len)
+{
+	char *line, *save = NULL;
+
+	for (line = strtok_r(out, "\n", &save); line != NULL && ids != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *e;
+
+		if (strncmp(line, "Total", 5) == 0)
+			continue;
+		for (e = line; (*e >= '0' && *e <= '9') || (*e >= 'A' &&
+		    *e <= 'Z') || (*e >= 'a' && *e <= 'z'); e++)
+			;
+		if (e == line)
+			continue;
+		*e = '\0';
+		ids = add_id(ids, len, line);
+	}
+	return ids;
+}
+
+/* postqueue -j: one JSON object per message, on one line each. */
+static char *
+postfix_ids(char *out, char *ids, size_t *len)
+{
+	char *line, *save = NULL;
+
+	for (line = strtok_r(out, "\n", &save); line != NULL && ids != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *q, *e;
+
+		if (strstr(line, "\"queue_name\": \"hold\"") == NULL ||
+		    (q = strstr(line, "\"queue_id\": \"")) == NULL)
+			continue;
+		q += 13;
+		if ((e = strchr(q, '"')) == NULL)
+			continue;
+		*e = '\0';
+		ids = add_id(ids, len, q);
+	}
+	return ids;
+}
+
+char *
+ctl_hold_queue(const struct fg_config *cfg)
+{
+	char *pf[] = { "postqueue", "-c", cfg->postfix_config, "-j", NULL };
+	char *sm[] = { cfg->sendmail_path, "-C", cfg->sendmail_config, "-bp",
+	    "-qQ", NULL };
+	char *const *argv = cfg->mta_sendmail ? sm : pf;
+	struct run r;
+	char *ids;
+	size_t len = 0;
+
+	if (run(argv, 1, &r) < 0) {
+		report("cannot list the hold queue", argv, &r);
+		return NULL;
+	}
+	/* Sendmail's -bp exits non-zero for an empty queue on some
+	 * versions; what it prints is what counts. */
+	if (r.status != 0 && !cfg->mta_sendmail) {
+		report("cannot list the hold queue", argv, &r);
+		return NULL;
+	}
+	if ((ids = calloc(1, 1)) != NULL && r.out != NULL)
+		ids = cfg->mta_sendmail ? sendmail_ids(r.out, ids, &len) :
+		    postfix_ids(r.out, ids, &len);
+	free(r.out);
+	if (ids == NULL)
+		fprintf(stderr, "floodgatectl: out of memory listing the hold queue\n");
+	return ids;
+}
+
+int
+ctl_release_one(const struct fg_config *cfg, const char *qid)
+{
+	char id[FG_QID_MAX + 8];
+	struct run r;
+
+	if (!fg_qid_valid(qid)) {
+		fprintf(stderr, "floodgatectl: \"%s\": not a queue ID; not released\n",
+		    qid);
+		return -1;
+	}
+	if (cfg->mta_sendmail) {
+		char *unq[] = { cfg->sendmail_path, "-C", cfg->sendmail_config,
+		    "-Q", "-qQ", id, NULL };
+		char *now[] = { cfg->sendmail_path, "-C", cfg->sendmail_config,
+		    "-qf", id, NULL };
+
+		/* Without -qQ, -Q silently does nothing. -qI matches
+		 * substrings: a valid ID of Sendmail's fixed length matches
+		 * only itself. */
+		snprintf(id, sizeof(id), "-qI%s", qid);
+		if (run(unq, 0, &r) < 0 || r.status != 0) {
+			report("release", unq, &r);
+			return -1;
+		}
+		if (run(now, 0, &r) < 0 || r.status != 0)
+			report("released, but not delivered now", now, &r);
+		return 0;
+	} else {
+		char *su[] = { "postsuper", "-c", cfg->postfix_config, "-H",
+		    (char *)qid, NULL };
+		char *pq[] = { "postqueue", "-c", cfg->postfix_config, "-i",
+		    (char *)qid, NULL };
+
+		if (run(su, 0, &r) < 0 || r.status != 0) {
+			report("release", su, &r);
+			return -1;
+		}
+		/* Now rather than at the next queue run; if this fails the
+		 * message still goes then. */
+		if (run(pq, 0, &r) < 0 || r.status != 0)
+			report("released, but not delivered now", pq, &r);
+		return 0;
+	}
+}
+
+int
+ctl_in_list(const char *ids, const char *qid)
+{
+	char pat[FG_QID_MAX + 3];
+
+	snprintf(pat, sizeof(pat), " %s ", qid);
+	return strstr(ids, pat) != NULL;
+}

@@ -1,0 +1,336 @@
+/*
+ * floodgatectl's output: a reply's records as aligned tables for people,
+ * or as one JSON object. Values come from outside (logins, senders, queue
+ * IDs): a table shows control bytes and bytes that are not UTF-8 as \xHH,
+ * and JSON is always valid UTF-8 (such bytes become U+FFFD), its types
+ * those of the field, never guessed from the value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "util.h"
+
+#define MAX_KEYS	32
+
+struct rec {
+	int n;
+	char *key[MAX_KEYS];
+	char *val[MAX_KEYS];
+};
+
+/* The length of the valid UTF-8 sequence at s (no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0], cp;
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+static void
+json_string(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	putchar('"');
+	while (*s != '\0') {
+		size_t n = utf8_len(s);
+
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			s++;
+		} else if (n > 1) {
+			fwrite(s, 1, n, stdout);
+			s += n;
+		} else {
+			if (*s == '"' || *s == '\\')
+				printf("\\%c", *s);
+			else if (*s < 0x20 || *s == 0x7f)
+				printf("\\u%04x", *s);
+			else
+				putchar(*s);
+			s++;
+		}
+	}
+	putchar('"');
+}
+
+/* A number as JSON may write it: digits, no leading zero. */
+static int
+is_number(const char *s)
+{
+	if (*s == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* For a terminal: control bytes, C1 controls and what is not UTF-8 as
+ * \xHH, so that no value can move the cursor or fake a line. */
+static char *
+table_text(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	char *out = malloc(strlen(str) * 4 + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	while (*s != '\0') {
+		size_t n = utf8_len(s);
+
+		if (n == 1 && *s >= 0x20 && *s != 0x7f)
+			*o++ = (char)*s++;
+		else if (n > 1 && !(n == 2 && s[0] == 0xc2 && s[1] < 0xa0)) {
+			memcpy(o, s, n);
+			o += n;
+			s += n;
+		} else {
+			o += sprintf(o, "\\x%02x", *s);
+			s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static const char *
+get(const struct rec *r, const char *key)
+{
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->key[i], key) == 0)
+			return r->val[i];
+	return NULL;
+}
+
+/* For people: times as local dates, seconds as durations. The value is
+ * replaced by an allocated one. */
+static void
+humanize(struct rec *r)
+{
+	int j;
+
+	for (j = 0; j < r->n; j++) {
+		char buf[64], *v;
+		uint32_t n;
+
+		if (fg_parse_uint(r->val[j], UINT32_MAX, &n) < 0)
+			continue;
+		if (strcmp(r->key[j], "time") == 0 ||
+		    strcmp(r->key[j], "config_loaded") == 0) {
+			time_t t = (time_t)n;
+			struct tm tm;
+
+			localtime_r(&t, &tm);
+			strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+		} else if (strcmp(r->key[j], "uptime") == 0 ||
+		    strcmp(r->key[j], "retry") == 0 ||
+		    strcmp(r->key[j], "age") == 0) {
+			if (n == 0)
+				fg_strlcpy(buf, "-", sizeof(buf));
+			else
+				fg_format_duration(n, buf, sizeof(buf));
+		} else
+			continue;
+		if ((v = fg_strdup(buf)) != NULL) {
+			free(r->val[j]);
+			r->val[j] = v;
+		}
+	}
+}
+
+/* Records of the same type print as one aligned table; a lone record as
+ * "key: value" lines. */
+static void
+print_group(struct rec *r, int n)
+{
+	int i, j, w[MAX_KEYS] = { 0 };
+	const char *type = get(&r[0], "type");
+
+	if (n == 1 && (get(&r[0], "rule") == NULL || type == NULL ||
+	    strcmp(type, "rule") != 0)) {
+		int kw = 0;
+
+		for (j = 0; j < r[0].n; j++)
+			if ((int)strlen(r[0].key[j]) > kw)
+				kw = (int)strlen(r[0].key[j]);
+		for (j = 0; j < r[0].n; j++)
+			if (strcmp(r[0].key[j], "type") != 0)
+				printf("%-*s  %s\n", kw + 1, r[0].key[j], r[0].val[j]);
+		return;
+	}
+	for (j = 0; j < r[0].n; j++)
+		w[j] = (int)strlen(r[0].key[j]);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < r[i].n && j < r[0].n; j++)
+			if ((int)strlen(r[i].val[j]) > w[j])
+				w[j] = (int)strlen(r[i].val[j]);
+	for (j = 0; j < r[0].n; j++)
+		if (strcmp(r[0].key[j], "type") != 0)
+			printf(j + 1 < r[0].n ? "%-*s  " : "%-.*s", j + 1 < r[0].n ?
+			    w[j] : (int)strlen(r[0].key[j]), r[0].key[j]);
+	printf("\n");
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < r[i].n && j < r[0].n; j++)
+			if (strcmp(r[0].key[j], "type") != 0)
+				printf(j + 1 < r[0].n ? "%-*s  " : "%-.*s", j + 1 < r[0].n ?
+				    w[j] : (int)strlen(r[i].val[j]), r[i].val[j]);
+		printf("\n");
+	}
+}
+
+static void
+print_json(const char *cmd, const char *source, struct rec *r, int n)
+{
+	int i, j;
+
+	printf("{\"command\": ");
+	json_string(cmd);
+	printf(", \"source\": ");
+	json_string(source);
+	printf(", \"records\": [");
+	for (i = 0; i < n; i++) {
+		printf("%s{", i ? ", " : "");
+		for (j = 0; j < r[i].n; j++) {
+			printf("%s", j ? ", " : "");
+			json_string(r[i].key[j]);
+			printf(": ");
+			if (fg_ctl_numeric(r[i].key[j]) && is_number(r[i].val[j]))
+				printf("%s", r[i].val[j]);
+			else
+				json_string(r[i].val[j]);
+		}
+		printf("}");
+	}
+	printf("]}\n");
+}
+
+static void
+print_tables(struct rec *r, int n)
+{
+	int i, j, start;
+
+	for (i = 0; i < n; i++) {
+		humanize(&r[i]);
+		for (j = 0; j < r[i].n; j++) {
+			char *v = table_text(r[i].val[j]);
+
+			if (v != NULL) {
+				free(r[i].val[j]);
+				r[i].val[j] = v;
+			}
+		}
+	}
+	for (start = 0, i = 1; i <= n; i++) {
+		const char *a = start < n ? get(&r[start], "type") : NULL;
+		const char *b = i < n ? get(&r[i], "type") : NULL;
+
+		if (i == n || (a == NULL) != (b == NULL) ||
+		    (a && b && strcmp(a, b) != 0)) {
+			if (start > 0)
+				printf("\n");
+			print_group(r + start, i - start);
+			start = i;
+		}
+	}
+	if (n == 0)
+		printf("(nothing)\n");
+}
+
+int
+ctl_render(const char *cmd, const char *source, char *reply, int json)
+{
+	struct rec *r = NULL;
+	char *line, *save = NULL;
+	int n = 0, i, j;
+
+	line = strtok_r(reply, "\n", &save);
+	if (line == NULL) {
+		fprintf(stderr, "floodgatectl: empty reply\n");
+		return 1;
+	}
+	if (strncmp(line, "error ", 6) == 0) {
+		char *t = table_text(line + 6);
+
+		fprintf(stderr, "floodgatectl: %s\n", t != NULL ? t : "error");
+		free(t);
+		return 1;
+	}
+	if (strcmp(line, "ok") != 0) {
+		fprintf(stderr, "floodgatectl: unexpected reply\n");
+		return 1;
+	}
+	while ((line = strtok_r(NULL, "\n", &save)) != NULL && strcmp(line, ".") != 0) {
+		struct rec *nr = realloc(r, (size_t)(n + 1) * sizeof(*r));
+		char *k[MAX_KEYS], *v[MAX_KEYS];
+
+		if (nr == NULL)
+			break;
+		r = nr;
+		r[n].n = fg_ctl_split(line, k, v, MAX_KEYS);
+		for (j = 0; j < r[n].n; j++) {
+			r[n].key[j] = fg_strdup(k[j]);
+			r[n].val[j] = fg_strdup(v[j]);
+			if (r[n].key[j] == NULL || r[n].val[j] == NULL) {
+				free(r[n].key[j]);
+				free(r[n].val[j]);
+				break;
+			}
+		}
+		r[n].n = j;
+		n++;
+	}
+	if (json)
+		print_json(cmd, source, r, n);
+	else
+		print_tables(r, n);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < r[i].n; j++) {
+			free(r[i].key[j]);
+			free(r[i].val[j]);
+		}
+	free(r);
+	return 0;
+}
+
+void
+ctl_held_fields(char *line, const char **qid, const char **acct)
+{
+	char *key[MAX_KEYS], *val[MAX_KEYS];
+	int n = fg_ctl_split(line, key, val, MAX_KEYS), i;
+
+	*qid = NULL;
+	*acct = "";
+	for (i = 0; i < n; i++) {
+		if (strcmp(key[i], "queue_id") == 0)
+			*qid = val[i];
+		else if (strcmp(key[i], "account") == 0)
+			*acct = val[i];
+	}
+}

@@ -1,0 +1,169 @@
+/*
+ * Held mail given back, as floodgatectl release asks: which held messages
+ * may go now (release-plan, reserving their recipients), and what became
+ * of each (release-done). A planned message is charged when floodgatectl
+ * says the MTA has it back, given back when it says it failed, or when it
+ * says nothing for PLAN_TTL seconds (it died). Served by the service
+ * thread, to root only.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#define PLAN_TTL	120
+
+struct pending {
+	struct pending *next;
+	char qid[FG_QID_MAX + 1];
+	time_t deadline;
+	struct fg_msg msg;
+};
+
+static struct pending *pending;
+
+static struct pending *
+pending_find(const char *qid, struct pending ***prev)
+{
+	struct pending **pp, *p;
+
+	for (pp = &pending; (p = *pp) != NULL; pp = &p->next) {
+		if (strcmp(p->qid, qid) == 0) {
+			if (prev != NULL)
+				*prev = pp;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Give back what releases that were never confirmed had reserved. */
+void
+fg_release_tick(time_t now)
+{
+	struct pending **pp = &pending, *p;
+
+	while ((p = *pp) != NULL) {
+		if (p->deadline <= now) {
+			fg_log_warn("release: qid=%s was not confirmed within %d s; its reservation is given back",
+			    p->qid, PLAN_TTL);
+			fg_msg_abort(&p->msg, &fgd.engine);
+			*pp = p->next;
+			free(p);
+		} else
+			pp = &p->next;
+	}
+}
+
+void
+fg_release_stop(void)
+{
+	while (pending != NULL) {
+		struct pending *p = pending;
+
+		pending = p->next;
+		fg_msg_abort(&p->msg, &fgd.engine);
+		free(p);
+	}
+}
+
+/*
+ * release-plan [MAX]: the held messages that may go now, oldest first.
+ * Order is kept per window, not per tenant: a held message that a full
+ * window holds back keeps its place there, so later held messages that
+ * need that window wait behind it, while the rest go as soon as every
+ * rule they need allows them.
+ */
+void
+fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_strset behind = { { NULL, 0, 0 } };
+	struct fg_held_row *h;
+	size_t n, i;
+	char err[FG_ERRLEN];
+	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
+
+	if (req->argc > 1 || (req->argc == 1 &&
+	    (fg_parse_uint(req->argv[0], 100000, &max) < 0 || max == 0))) {
+		fg_ctl_error(o, "release-plan: expected [MAX] from 1 to 100000");
+		return;
+	}
+	fg_service_flush();
+	if (fg_store_held(fgd.store, &h, &n, err, sizeof(err)) < 0) {
+		fg_ctl_error(o, "release-plan: database: %s", err);
+		return;
+	}
+	fg_ctl_ok(o);
+	for (i = 0; i < n && planned < max; i++) {
+		struct pending *p;
+
+		if (pending_find(h[i].queue_id, NULL) != NULL)
+			continue;
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			break;
+		if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
+		    h[i].domains, &behind, now) < 0) {
+			free(p);
+			continue;
+		}
+		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
+		p->deadline = (time_t)now + PLAN_TTL;
+		p->next = pending;
+		pending = p;
+		planned++;
+		fg_ctl_kv(o, "type", "release");
+		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
+		fg_ctl_kv(o, "account", "%s", h[i].account);
+		fg_ctl_kv(o, "recipients", "%u", h[i].recipients);
+		fg_ctl_rec_end(o);
+	}
+	fg_ctl_end(o);
+	fg_strset_free(&behind);
+	fg_store_held_free(h, n);
+}
+
+/* release-done QID released|failed|gone */
+void
+fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct pending **prev = NULL, *p;
+	const char *how;
+	char err[FG_ERRLEN];
+	uint32_t now = (uint32_t)time(NULL);
+
+	if (req->argc != 2 || !fg_qid_valid(req->argv[0]) ||
+	    (strcmp(req->argv[1], "released") && strcmp(req->argv[1], "failed") &&
+	    strcmp(req->argv[1], "gone"))) {
+		fg_ctl_error(o, "release-done: expected QUEUE-ID (letters and digits) released|failed|gone");
+		return;
+	}
+	how = req->argv[1];
+	p = pending_find(req->argv[0], &prev);
+	if (strcmp(how, "released") == 0 && p == NULL) {
+		fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",
+		    req->argv[0]);
+		return;
+	}
+	if (p != NULL) {
+		if (strcmp(how, "released") == 0)
+			fg_msg_commit(&p->msg, &fgd.engine, now);
+		else
+			fg_msg_abort(&p->msg, &fgd.engine);
+		*prev = p->next;
+		free(p);
+	}
+	/* failed: still held, tried again next time. */
+	if (strcmp(how, "failed") != 0 &&
+	    fg_store_held_done(fgd.store, req->argv[0], now, how, err,
+	    sizeof(err)) < 0) {
+		fg_ctl_error(o, "release-done: database: %s", err);
+		return;
+	}
+	fg_log_notice("release: qid=%s %s", req->argv[0], how);
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "queue_id", "%s", req->argv[0]);
+	fg_ctl_kv(o, "result", "%s", how);
+	fg_ctl_end(o);
+}
