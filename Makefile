@@ -56,10 +56,11 @@ all: $(B)/floodgate $(B)/floodgatectl
 deps:
 	@sh tests/install-deps.sh
 
-$(B)/lib/%.o: lib/%.c lib/*.h | $(B)/lib
+# Objects depend on the Makefile too: a change of flags rebuilds them.
+$(B)/lib/%.o: lib/%.c lib/*.h Makefile | $(B)/lib
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/milter/%.o: milter/%.c milter/*.h lib/*.h | $(B)/milter
+$(B)/milter/%.o: milter/%.c milter/*.h lib/*.h Makefile | $(B)/milter
 	$(CC) $(CFLAGS) -Imilter -c -o $@ $<
 
 $(B)/libfloodgate.a: $(LIB_OBJ)
@@ -144,8 +145,14 @@ install: all
 	install -m 0755 $(B)/floodgatectl $(DESTDIR)$(sbindir)/floodgatectl
 	test -e $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf || \
 	    install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf
-	test -e $(DESTDIR)$(sysconfdir)/floodgate/accounts || \
-	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts
+	@# floodgate runs as user floodgate and must read the map: its group
+	@# now if it exists, else tmpfiles.d's "z" line sets it at
+	@# systemd-tmpfiles --create (and at every boot).
+	if [ ! -e $(DESTDIR)$(sysconfdir)/floodgate/accounts ]; then \
+	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts; \
+	    if [ -z "$(DESTDIR)" ] && getent group floodgate >/dev/null; then \
+	        chgrp floodgate $(sysconfdir)/floodgate/accounts; fi; \
+	fi
 	install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf.sample
 	install -m 0644 README.md $(DESTDIR)$(docdir)/README.md
 	install -m 0644 milter/floodgate.8 milter/floodgatectl.8 $(DESTDIR)$(mandir)/man8/
@@ -157,7 +164,9 @@ install: all
 	install -m 0644 systemd/floodgate-release.timer $(DESTDIR)$(unitdir)/floodgate-release.timer
 	chmod 0644 $(DESTDIR)$(unitdir)/floodgate.service $(DESTDIR)$(unitdir)/floodgate-release.service
 	install -m 0644 systemd/floodgate.sysusers $(DESTDIR)$(sysusersdir)/floodgate.conf
-	install -m 0644 systemd/floodgate.tmpfiles $(DESTDIR)$(tmpfilesdir)/floodgate.conf
+	sed 's|@SYSCONFDIR@|$(sysconfdir)|g' systemd/floodgate.tmpfiles.in > \
+	    $(DESTDIR)$(tmpfilesdir)/floodgate.conf
+	chmod 0644 $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 
 clean:
 	rm -rf build build-san

@@ -180,46 +180,48 @@ add_id(char *ids, size_t *len, const char *q)
 
 /* Sendmail -bp -qQ: "ID[*X]  SIZE DATE SENDER" starts a queue entry. */
 static char *
-sendmail_ids(char *out, char *ids, size_t *len)
+sendmail_id(char *line)
 {
-	char *line, *save = NULL;
+	char *e;
 
-	for (line = strtok_r(out, "\n", &save); line != NULL && ids != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *e;
-
-		if (strncmp(line, "Total", 5) == 0)
-			continue;
-		for (e = line; (*e >= '0' && *e <= '9') || (*e >= 'A' &&
-		    *e <= 'Z') || (*e >= 'a' && *e <= 'z'); e++)
-			;
-		if (e == line)
-			continue;
-		*e = '\0';
-		ids = add_id(ids, len, line);
-	}
-	return ids;
+	if (strncmp(line, "Total", 5) == 0)
+		return NULL;
+	for (e = line; (*e >= '0' && *e <= '9') || (*e >= 'A' && *e <= 'Z') ||
+	    (*e >= 'a' && *e <= 'z'); e++)
+		;
+	if (e == line)
+		return NULL;
+	*e = '\0';
+	return line;
 }
 
 /* postqueue -j: one JSON object per message, on one line each. */
 static char *
-postfix_ids(char *out, char *ids, size_t *len)
+postfix_id(char *line)
 {
-	char *line, *save = NULL;
+	char *q, *e;
+
+	if (strstr(line, "\"queue_name\": \"hold\"") == NULL ||
+	    (q = strstr(line, "\"queue_id\": \"")) == NULL)
+		return NULL;
+	q += 13;
+	if ((e = strchr(q, '"')) == NULL)
+		return NULL;
+	*e = '\0';
+	return q;
+}
+
+/* " ID ID ... " of what the command listed, one line at a time. */
+static char *
+queue_ids(char *out, char *(*id_of)(char *line))
+{
+	char *line, *save = NULL, *ids = calloc(1, 1), *q;
+	size_t len = 0;
 
 	for (line = strtok_r(out, "\n", &save); line != NULL && ids != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *q, *e;
-
-		if (strstr(line, "\"queue_name\": \"hold\"") == NULL ||
-		    (q = strstr(line, "\"queue_id\": \"")) == NULL)
-			continue;
-		q += 13;
-		if ((e = strchr(q, '"')) == NULL)
-			continue;
-		*e = '\0';
-		ids = add_id(ids, len, q);
-	}
+	    line = strtok_r(NULL, "\n", &save))
+		if ((q = id_of(line)) != NULL)
+			ids = add_id(ids, &len, q);
 	return ids;
 }
 
@@ -232,7 +234,6 @@ ctl_hold_queue(const struct fg_config *cfg)
 	char *const *argv = cfg->mta_sendmail ? sm : pf;
 	struct run r;
 	char *ids;
-	size_t len = 0;
 
 	if (run(argv, 1, &r) < 0) {
 		report("cannot list the hold queue", argv, &r);
@@ -244,9 +245,8 @@ ctl_hold_queue(const struct fg_config *cfg)
 		report("cannot list the hold queue", argv, &r);
 		return NULL;
 	}
-	if ((ids = calloc(1, 1)) != NULL && r.out != NULL)
-		ids = cfg->mta_sendmail ? sendmail_ids(r.out, ids, &len) :
-		    postfix_ids(r.out, ids, &len);
+	ids = r.out == NULL ? calloc(1, 1) : queue_ids(r.out,
+	    cfg->mta_sendmail ? sendmail_id : postfix_id);
 	free(r.out);
 	if (ids == NULL)
 		fprintf(stderr, "floodgatectl: out of memory listing the hold queue\n");

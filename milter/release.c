@@ -99,7 +99,10 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	for (i = 0; i < n && planned < max; i++) {
 		struct pending *p;
 
-		if (pending_find(h[i].queue_id, NULL) != NULL)
+		/* Only what the MTA could have given floodgate: anything else
+		 * must never reach a postsuper or sendmail command line. */
+		if (!fg_qid_valid(h[i].queue_id) ||
+		    pending_find(h[i].queue_id, NULL) != NULL)
 			continue;
 		if ((p = calloc(1, sizeof(*p))) == NULL)
 			break;

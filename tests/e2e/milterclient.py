@@ -5,7 +5,8 @@ of order, missing macros, NUL bytes, broken and oversized packets,
 clients that stall mid-packet). Each scenario prints one line
 "RESULT name<TAB>got<TAB>want"; the shell test compares them.
 
-    milterclient.py SOCKET
+    milterclient.py SOCKET          the scenarios
+    milterclient.py SOCKET cap N    N connections are served, the next waits
 """
 import os
 import random
@@ -221,6 +222,105 @@ def main():
     result("a client that never reads its replies does not stall the daemon", alive(), True)
     c.close()
 
+    # A macro packet is at most 64 KB: a bigger one costs its connection.
+    c = Conn()
+    c.send(macros(b"M", [(b"{junk}", b"x" * 70000)]))
+    result("a 70 KB macro packet closes that connection", "closed" if c.closed() else "open", "closed")
+    c.close()
+
+    # A packet trickled a byte at a time is closed 10 s after it began,
+    # however the bytes come; other connections are served meanwhile.
+    c = Conn()
+    raw = pkt(b"R", b"<trickle@example.com>\0")
+    t0 = time.monotonic()
+    c.send(raw[:5])
+    closed = False
+    for b in raw[5:]:
+        time.sleep(1)
+        try:
+            c.send(bytes([b]))
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+        c.s.settimeout(0.01)
+        if c.closed():
+            closed = True
+            break
+        if time.monotonic() - t0 > 20:
+            break
+    took = time.monotonic() - t0
+    result("a trickled packet is closed within 10 to 13 s",
+           "closed" if closed and 9 <= took <= 13 else "open after %.0f s" % took, "closed")
+    c.close()
+    result("the daemon served others meanwhile", alive(), True)
+
+    # Many recipients of distinct domains under a count-messages rule:
+    # what the message paid is a set, not a list scanned per recipient.
+    c = Conn()
+    c.mail(b"<bulk@many.example>", [(b"{auth_authen}", b"bulk")])
+    t0 = time.monotonic()
+    answered = 0
+    for start in range(0, 60000, 1000):
+        c.send(b"".join(pkt(b"R", b"<u@d%d.example>\0" % i) for i in range(start, start + 1000)))
+        for _ in range(1000):
+            if code(c.reply()) == "c":
+                answered += 1
+    took = time.monotonic() - t0
+    result("60,000 recipients of distinct domains answered",
+           answered, 60000)
+    result("...within 10 s", took < 10 or "%.1f s" % took, True)
+    c.send(pkt(b"A"))
+    c.close()
+
+    # A login that tries to forge a log line, one that is not UTF-8,
+    # and one of digits: logged, listed and rendered as what they are.
+    for login in (b"x\n2026-11-30T00:00:00 floodgate notice: control: reset account=victim",
+                  b"\xff\xfe-bad", b"12345"):
+        c = Conn()
+        c.mail(b"<w@weird.example>", [(b"{auth_authen}", login)])
+        got = [code(c.rcpt(b"<w%d@example.com>" % i)) for i in range(3)]
+        c.eom()
+        c.close()
+    result("odd logins are decided like any other", ",".join(got), "c,c,451")
+
+    # Local mail to hold, but the MTA sends no queue ID at its end: never
+    # held under an empty ID (which would release every held message).
+    c = Conn()
+    c.mail(b"local@hold.example", [(b"{daemon_port}", b"0")])
+    got = [code(c.rcpt(b"h%d@example.com" % i)) for i in range(3)]
+    result("local recipients are never refused one by one", ",".join(got), "c,c,c")
+    result("held without a queue ID: deferred instead", code(c.eom()), "451")
+    c.close()
+
+
+def cap(n):
+    """n connections are served; the next waits in the listen queue
+    until one of them ends, then is served."""
+    conns = [Conn() for _ in range(n)]
+    result("%d connections negotiated" % n, len(conns), n)
+    waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    waiting.connect(SOCK)
+    waiting.sendall(pkt(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF)))
+    waiting.settimeout(1.5)
+    try:
+        early = waiting.recv(100)
+    except socket.timeout:
+        early = b""
+    result("connection %d waits" % (n + 1), len(early), 0)
+    conns.pop().close()
+    waiting.settimeout(3)
+    try:
+        late = waiting.recv(100)
+    except socket.timeout:
+        late = b""
+    result("and is served once one ends", late[4:5], b"O")
+    waiting.close()
+    for c in conns:
+        c.close()
+
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 3 and sys.argv[2] == "cap":
+        cap(int(sys.argv[3]))
+    else:
+        main()

@@ -38,6 +38,25 @@ expect_eq "Postfix reaches the dropped daemon: 1 deferred" "$(count_replies "$T/
 drain
 expect_eq "sink" "$(sink_count '@example.com')" 2
 stop_floodgate
+# Started as root with `user`, floodgate never changes a socket by path
+# (a link planted in the socket's directory could redirect a chmod or a
+# chown): the mode comes with the socket, the group from the directory.
+if command -v strace >/dev/null; then
+	rm -f "$T/fg/milter.sock"
+	strace -f -qq -e trace=chmod,fchmodat,chown,fchownat,lchown,fchown,chown32 \
+	    -o "$T/strace" "$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
+	STRACE_PID=$!
+	for i in $(seq 1 100); do [ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/control.sock" ] && break; sleep 0.05; done
+	sleep 0.3
+	FG_PID=$(pgrep -P "$STRACE_PID")
+	expect_eq "socket mode and group without chmod or chown" "$(stat -c '%a %G' "$T/fg/milter.sock")" "660 postfix"
+	stop_floodgate
+	wait "$STRACE_PID"
+	expect_eq "no chmod or chown by path" "$(grep -c 'chmod\|chown' "$T/strace")" 0
+	[ "$(grep -c 'chmod\|chown' "$T/strace")" = 0 ] || cat "$T/strace"
+else
+	say "strace is not installed: chmod/chown not traced"
+fi
 [ -s "$T/db/floodgate.db" ] && [ "$(stat -c %U "$T/db/floodgate.db")" = nobody ] &&
     ok "database written as nobody" || fail "database owner: $(stat -c %U "$T/db/floodgate.db" 2>&1)"
 finish

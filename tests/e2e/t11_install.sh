@@ -1,10 +1,24 @@
 #!/bin/bash
 # make install puts the binary, the sample config and the systemd files
 # in place (PREFIX, DESTDIR, sbindir, sysconfdir), and systemd accepts
-# the unit where systemd-analyze is available.
+# the unit where systemd-analyze is available. The binaries are built
+# hardened. Then the installed floodgate runs the way its unit runs it:
+# as user and group floodgate (from the installed sysusers.d file), with
+# the installed account map (its group set by the installed tmpfiles.d
+# file), and floodgatectl answers that user.
 . "$(dirname "$0")/lib.sh"
 T=$(mktemp -d /tmp/floodgate-install.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+CREATED_USER=0
+install_cleanup() {
+	[ -n "$FG_PID" ] && kill "$FG_PID" 2>/dev/null
+	if [ "$CREATED_USER" = 1 ]; then
+		userdel floodgate 2>/dev/null
+		groupdel floodgate 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap install_cleanup EXIT
 P=$T/prefix
 make -s -C "$TOP" install PREFIX="$P" sysconfdir="$P/etc" unitdir="$P/unit" docdir="$P/doc" mandir="$P/man" \
     sysusersdir="$P/sysusers" tmpfilesdir="$P/tmpfiles" >"$T/make.log" 2>&1
@@ -33,6 +47,82 @@ if command -v man >/dev/null; then
 else
 	say "man is not installed: man pages not rendered"
 fi
+# Debian's hardening: PIE, full RELRO, stack protector, fortified calls.
+if command -v readelf >/dev/null; then
+	for b in floodgate floodgatectl; do
+		f=$P/sbin/$b
+		readelf -h "$f" | grep -q 'Type: *DYN' && ok "$b: PIE" || fail "$b: not PIE"
+		readelf -l "$f" | grep -q GNU_RELRO && readelf -d "$f" | grep -q 'BIND_NOW\|FLAGS_1.*NOW' &&
+		    ok "$b: full RELRO" || fail "$b: no full RELRO"
+		readelf -W --dyn-syms "$f" | grep -q __stack_chk_fail && ok "$b: stack protector" ||
+		    fail "$b: no stack protector"
+		if readelf -W --dyn-syms "$f" | grep -q __asan_init; then
+			say "$b: a sanitizer build, which leaves _FORTIFY_SOURCE out"
+		else
+			readelf -W --dyn-syms "$f" | grep -q '__[a-z]*_chk@' && ok "$b: _FORTIFY_SOURCE" ||
+			    fail "$b: no fortified calls"
+		fi
+	done
+fi
+
+# The installed daemon, started as its unit starts it.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	if ! getent passwd floodgate >/dev/null; then
+		if command -v systemd-sysusers >/dev/null; then
+			systemd-sysusers "$P/sysusers/floodgate.conf" >/dev/null 2>&1
+		else
+			useradd --system --user-group --no-create-home --shell /usr/sbin/nologin floodgate
+		fi
+		getent passwd floodgate >/dev/null && CREATED_USER=1
+	fi
+	expect_eq "user floodgate exists" "$(getent passwd floodgate | cut -d: -f1)" floodgate
+	if command -v systemd-tmpfiles >/dev/null; then
+		# Only the installed line for the account map: the others name
+		# the system's own directories.
+		grep '^z .*/accounts ' "$P/tmpfiles/floodgate.conf" > "$T/z.conf"
+		systemd-tmpfiles --create "$T/z.conf"
+	else
+		chgrp floodgate "$P/etc/floodgate/accounts"
+	fi
+	expect_eq "the account map: root, group floodgate, 0640" \
+	    "$(stat -c '%U %G %a' "$P/etc/floodgate/accounts")" "root floodgate 640"
+	mkdir -p "$T/run" "$T/spool" "$T/lib"
+	chown floodgate:floodgate "$T/run" "$T/lib"
+	chmod 750 "$T/run" "$T/lib"
+	chown floodgate:postfix "$T/spool"
+	chmod 2750 "$T/spool"
+	cp "$P/etc/floodgate/floodgate.conf" "$T/fg.conf"
+	sed -i "s|^user .*|user floodgate|; s|^listen .*|listen unix:$T/spool/milter.sock|; s|^control .*|control $T/run/control.sock|;
+	    s|^database .*|database $T/lib/floodgate.db|; s|^account_map .*|account_map $P/etc/floodgate/accounts|" \
+	    "$T/fg.conf"
+	chmod 644 "$T/fg.conf"
+	as_floodgate() { setpriv --reuid=floodgate --regid=floodgate --init-groups "$@"; }
+	as_floodgate "$P/sbin/floodgate" -n -c "$T/fg.conf" > "$T/n2.out" 2>&1
+	expect_eq "floodgate -n as user floodgate" $? 0
+	[ $? -eq 0 ] || cat "$T/n2.out"
+	# setpriv execs floodgate: the pid is floodgate's.
+	setpriv --reuid=floodgate --regid=floodgate --init-groups \
+	    "$P/sbin/floodgate" -f -c "$T/fg.conf" > "$T/fg.log" 2>&1 &
+	FG_PID=$!
+	for i in $(seq 1 100); do
+		grep -q "started:" "$T/fg.log" && break
+		alive "$FG_PID" || break
+		sleep 0.05
+	done
+	grep -q "started:" "$T/fg.log" && ok "the installed daemon starts as floodgate:floodgate" ||
+	    fail "not started: $(cat "$T/fg.log")"
+	expect_eq "its socket: 0660, group postfix" "$(stat -c '%a %U %G' "$T/spool/milter.sock" 2>&1)" "660 floodgate postfix"
+	as_floodgate "$P/sbin/floodgatectl" -c "$T/fg.conf" status > "$T/status" 2>&1
+	expect_eq "floodgatectl status as floodgate" $? 0
+	expect_eq "  ... the store is ok" "$(awk '$1 == "store" {print $2}' "$T/status")" ok
+	kill -TERM "$FG_PID"
+	for i in $(seq 1 100); do alive "$FG_PID" || break; sleep 0.05; done
+	alive "$FG_PID" && fail "did not stop" || ok "stopped on SIGTERM"
+	FG_PID=
+else
+	say "not root or no setpriv: the installed daemon is not started as its user"
+fi
+
 # DESTDIR staging.
 make -s -C "$TOP" install DESTDIR="$T/stage" >"$T/make2.log" 2>&1
 [ -x "$T/stage/usr/local/sbin/floodgate" ] && [ -f "$T/stage/etc/floodgate/floodgate.conf" ] &&

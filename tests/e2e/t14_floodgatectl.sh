@@ -9,6 +9,7 @@ setup
 cat > "$T/accounts" <<EOT
 tenant-a.example  tenant-a
 tenant-b.example  tenant-b
+digits.example    12345
 EOT
 write_conf <<EOT
 account_map $T/accounts
@@ -70,6 +71,12 @@ if command -v python3 >/dev/null; then
 	done
 	expect_eq "--json: numbers are numbers" \
 	    "$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["accepted"] + 0)')" 7
+	# Types follow the field, not the value: an account of digits is text.
+	send "$T/n1" $SMTP_PORT info@digits.example "$(rcpts n example.net 1)"
+	expect_eq "--json: an all-digit account is a string (top)" \
+	    "$(ctl --json top | python3 -c 'import json,sys; print([type(r["account"]).__name__ for r in json.load(sys.stdin)["records"] if r["account"] == "12345"])')" "['str']"
+	expect_eq "--json: an all-digit account is a string (show)" \
+	    "$(ctl --json show 12345 | python3 -c 'import json,sys; r = json.load(sys.stdin)["records"]; print(type(r[0]["account"]).__name__, type(r[1]["used"]).__name__)')" "str int"
 else
 	say "python3 not installed: --json not parsed"
 fi
@@ -111,7 +118,52 @@ PY
 	grep -q "fifth: error too many control connections" "$T/stall" && ok "a fifth connection of one user is refused" || fail "$(cat "$T/stall")"
 	grep -q "stalled closed after [3-9] s with b''" "$T/stall" && ok "a stalled client is dropped after 5 s" || fail "$(cat "$T/stall")"
 	ctl status > /dev/null && ok "the service thread still answers" || fail "status after stalls"
+	# A byte a second keeps no connection: the deadline counts from
+	# the connect, not from the last byte.
+	python3 - "$T/fg/control.sock" > "$T/trickle" 2>&1 <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+t0 = time.time()
+req = b"floodgate/1 status extra-words-to-make-it-long\n"
+try:
+    for b in req:
+        s.send(bytes([b]))
+        s.settimeout(1)
+        try:
+            if s.recv(100) == b"":
+                break
+        except socket.timeout:
+            pass
+except (BrokenPipeError, ConnectionResetError):
+    pass
+print("trickler dropped after %.0f s" % (time.time() - t0))
+PY
+	grep -q "trickler dropped after [4-7] s" "$T/trickle" && ok "a client sending a byte a second is dropped by its 5 s deadline" ||
+	    fail "$(cat "$T/trickle")"
 fi
+
+# The release steps are root's, whatever floodgatectl does: a member of
+# floodgate's group may read the held list but not drop a held message
+# from it or release one.
+chmod o+x "$T/fg"
+chmod 666 "$T/fg/control.sock"
+cat > "$T/ask.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+print(s.makefile("rb").read().decode().splitlines()[0])
+PY
+member() { setpriv --reuid=nobody --regid=0 --clear-groups /usr/bin/python3 "$T/ask.py" "$T/fg/control.sock" "$1"; }
+expect_eq "group member: held is allowed" "$(member "floodgate/1 held")" "ok"
+expect_eq "group member: release-done refused by the daemon" "$(member "floodgate/1 release-done ABC123 gone")" \
+    "error release-done: permission denied: root only"
+expect_eq "group member: release-plan refused by the daemon" "$(member "floodgate/1 release-plan")" \
+    "error release-plan: permission denied: root only"
+wait_log "control: refused release-done from uid=$(id -u nobody): root only" && ok "the refusal is logged" || fail "no log line"
+chmod 660 "$T/fg/control.sock"
+chmod o-x "$T/fg"
 
 ctl reset tenant-a > "$T/reset"
 expect_eq "reset: windows reset" "$(awk '$1 == "windows_reset" {print $2}' "$T/reset")" 1

@@ -45,6 +45,45 @@ expect_eq "reloads counted" "$(metric floodgate_reloads_total)" 1
 grep -q "m\.example" "$T/metrics" &&
     fail "an account appears in /metrics" || ok "no account appears in /metrics"
 get /other | tr -d '\r' | grep -q "^HTTP/1.[01] 404" && ok "other paths: 404" || fail "other path"
+expect_eq "MTA connections gauge" "$(metric floodgate_mta_connections_max)" 2048
+# Slow clients cannot hold the listener: a deadline from the connect
+# (not an idle timer a byte a second resets), and 16 clients at most.
+python3 - "$MPORT" > "$T/slow" 2>&1 <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    return s
+t0 = time.time()
+s = conn()
+req = b"GET /metrics HTTP/1.0\r\nX-Padding: " + b"x" * 20 + b"\r\n\r\n"
+closed = False
+for b in req:
+    try:
+        s.send(bytes([b]))
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+        break
+    s.settimeout(1)
+    try:
+        if s.recv(100) == b"":
+            closed = True
+            break
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True
+        break
+print("trickler %s after %.0f s" % ("dropped" if closed else "served", time.time() - t0))
+held = [conn() for _ in range(16)]
+time.sleep(0.3)
+extra = conn()
+extra.settimeout(3)
+print("17th:", extra.recv(100).split(b"\r\n")[0].decode())
+PY
+grep -q "trickler dropped after [4-7] s" "$T/slow" && ok "a client sending a byte a second is dropped by its deadline" || fail "$(cat "$T/slow")"
+grep -q "17th: HTTP/1.0 503" "$T/slow" && ok "a 17th client at once gets 503" || fail "$(cat "$T/slow")"
+get /metrics | tr -d '\r' | grep -q "^HTTP/1.[01] 200" && ok "then it serves again" || fail "after slow clients"
 stop_floodgate
 sed -i '/^metrics /d' "$T/floodgate.conf"
 start_floodgate 2

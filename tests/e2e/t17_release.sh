@@ -3,6 +3,10 @@
 # and floodgatectl release lets it go oldest first, only as far as the
 # budget allows at each run, charging it then; a held message deleted by
 # hand is noticed and dropped. Nothing is lost, nothing arrives twice.
+# Order is kept per window: a tenant's message held by an hourly window
+# to one domain does not hold back its mail held by another window.
+# Only queue IDs of letters and digits reach postsuper, and a failing
+# MTA command is named with its status and what it said.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -12,9 +16,19 @@ touch -d '-10 seconds' "$T/etc/main.cf"
 write_conf <<EOT
 postfix_config $T/etc
 limit burst per account 2/10s
+limit org   per account to example.org 1/1h
 EOT
 start_floodgate
 start_postfix
+# postsuper as floodgatectl runs it, every call written down.
+mkdir "$T/bin"
+cat > "$T/bin/postsuper" <<EOT
+#!/bin/sh
+echo "\$*" >> "$T/postsuper.calls"
+exec /usr/sbin/postsuper "\$@"
+EOT
+chmod 755 "$T/bin/postsuper"
+release() { PATH="$T/bin:$PATH" ctl release; }
 held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
 unique_at_sink() { cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args:' | sort -u | wc -l; }
 
@@ -22,34 +36,57 @@ for i in 1 2 3 4 5 6; do
 	printf 'Subject: n%s\n\nnewsletter\n' $i | sendmail -C "$T/etc" -f news@list.example "n$i@example.com"
 	sleep 0.2	# keep the submission order
 done
-for i in $(seq 1 50); do [ "$(held_files)" -ge 4 ] && break; sleep 0.1; done
+# Another tenant: one message to example.org passes, the next is held
+# for the hour; one to example.net passes, the next is held by burst.
+for r in a@example.org b@example.org c@example.net d@example.net; do
+	printf 'Subject: %s\n\nshop\n' $r | sendmail -C "$T/etc" -f shop@store.example "$r"
+	sleep 0.2
+done
+for i in $(seq 1 50); do [ "$(held_files)" -ge 6 ] && break; sleep 0.1; done
 drain
-expect_eq "first run: 2 delivered" "$(sink_count)" 2
-expect_eq "4 held" "$(held_files)" 4
-ctl release > "$T/r0"
+expect_eq "first run: 2 delivered" "$(sink_count '@example.com')" 2
+expect_eq "6 held" "$(held_files)" 6
+# Held rows floodgate could never have made: no queue ID, or one that
+# is not letters and digits. They must never reach postsuper.
+sqlite3 "$T/floodgate.db" "INSERT INTO held (queue_id, time, account, rule, recipients, domains)
+    VALUES ('', 1, 'news@list.example', 'burst', 1, 'example.com'),
+           ('-d ALL', 1, 'news@list.example', 'burst', 1, 'example.com')"
+release > "$T/r0"
 expect_eq "release within the same window: nothing" "$(grep -c released "$T/r0")" 0
 sleep 11.5	# the window, plus its one-second slot
-ctl release > "$T/r1"
-expect_eq "release after the window: 2 released" "$(grep -c ' released$' "$T/r1")" 2
+release > "$T/r1"
+expect_eq "release after the window: 2 of news' released" "$(grep -c 'news@list.example *released$' "$T/r1")" 2
+expect_eq "shop's mail held by burst goes, though its older one waits for the hour" \
+    "$(grep -c 'shop@store.example *released$' "$T/r1")" 1
 drain
-expect_eq "sink: 4 now" "$(sink_count)" 4
+expect_eq "sink: 4 now" "$(sink_count '@example.com')" 4
 expect_eq "oldest first" "$(cat "$T"/sink/m.* | grep -c '^X-Rcpt-Args: <n[34]@')" 2
+expect_eq "shop: d@example.net delivered" "$(sink_count '<d@example.net>')" 1
+expect_eq "shop: b@example.org still held" "$(sink_count '<b@example.org>')" 0
+expect_eq "postsuper saw only queue IDs of letters and digits" \
+    "$(grep -cv '^-c [^ ]* -H [0-9A-Za-z][0-9A-Za-z]*$' "$T/postsuper.calls")" 0
 ctl show news@list.example > "$T/show"
 expect_eq "the release was charged" "$(awk '$1 == "burst" {print $5}' "$T/show")" 2
 # An operator deletes one held message by hand.
-victim=$(ctl held | awk 'NR == 2 {print $1}')
+victim=$(ctl held | awk '$1 ~ /^[0-9A-F]+$/ && $2 == "news@list.example" {print $1; exit}')
 postsuper -c "$T/etc" -d "$victim" >/dev/null 2>&1
 sleep 11.5	# the window, plus its one-second slot
-ctl release > "$T/r2"
+release > "$T/r2"
 grep -q "$victim" "$T/r2" && grep -q "gone from the hold queue" "$T/r2" &&
     ok "a message deleted by hand is dropped from the list" || fail "$(cat "$T/r2")"
 expect_eq "the last one released" "$(grep -c ' released$' "$T/r2")" 1
 drain
-expect_eq "held list empty" "$(ctl held | grep -c '^[0-9A-F]\{6,\} ')" 0
-expect_eq "hold queue empty" "$(held_files)" 0
-expect_eq "sink: 5 messages, the deleted one is gone" "$(sink_count)" 5
-expect_eq "no duplicates" "$(unique_at_sink)" 5
-ctl release > "$T/r3"
+expect_eq "held list: only shop's message for the hour" "$(ctl held | grep -c '^[0-9A-Z]\{6,\} ')" 1
+expect_eq "hold queue: that one" "$(held_files)" 1
+expect_eq "sink: 5 of news, the deleted one is gone" "$(sink_count '@example.com')" 5
+expect_eq "no duplicates" "$(unique_at_sink)" 8
+release > "$T/r3"
 expect_eq "nothing is released twice" "$(grep -c released "$T/r3")" 0
-expect_eq "log: each release" "$(log_count 'release: qid=.* released')" 3
+expect_eq "log: each release" "$(log_count 'release: qid=.* released')" 4
+# A failing MTA command is named, with its exit status and its words.
+sed "s|^postfix_config .*|postfix_config $T/nonexistent|" "$T/floodgate.conf" > "$T/bad.conf"
+"$FLOODGATECTL" -c "$T/bad.conf" release > /dev/null 2> "$T/bad.err"
+expect_eq "release with a broken postfix_config: exit 1" $? 1
+grep -q "cannot list the hold queue: postqueue -c $T/nonexistent -j: exit [1-9][0-9]*: .*postqueue: fatal: " "$T/bad.err" &&
+    ok "the error names the command, its status and its stderr" || fail "$(cat "$T/bad.err")"
 finish

@@ -1,5 +1,6 @@
 /* Unit tests of lib/policy.c: one message's decisions, end to end in memory. */
 #include "helpers.h"
+#include "account.h"
 #include "log.h"
 #include "policy.h"
 #include "table.h"
@@ -335,6 +336,91 @@ test_local_mail(void **state)
 	fg_config_unref(c);
 }
 
+
+/*
+ * Every rule applies, however many: 64 loose rules and a 65th that lets
+ * nothing through refuse (rules past the 64th were once ignored), and a
+ * count-messages rule pays once per window across many domains.
+ */
+static void
+test_many_rules(void **state)
+{
+	char *text = malloc(200 * 64 + 64), rcpt[64];
+	size_t o = 0;
+	struct fg_config *c;
+	struct fg_verdict v;
+	struct fg_explain *ex;
+	struct fg_account a;
+	struct fg_msg m;
+	int i, exempt;
+
+	(void)state;
+	for (i = 0; i < 64; i++)
+		o += (size_t)sprintf(text + o, "limit loose%d per account 1000/1h\n", i);
+	strcpy(text + o, "limit block per account 0/1h\n");
+	c = load(text);
+	assert_int_equal(c->nrule, 65);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 1, T0, &v), 1);
+	assert_string_equal(v.text, "floodgate: block limit reached (0/1h), retry in 1h01m");
+	fg_account_named(c, "a@x.example", &a);
+	assert_int_equal(fg_policy_explain(c, eng.limiter, &a, "", "r@example.com",
+	    T0, &ex, &exempt), 65);
+	assert_string_equal(ex[64].rule->name, "block");
+	assert_true(ex[64].check.over);
+	free(ex);
+	fg_config_unref(c);
+	free(text);
+
+	c = load("limit m per account+domain 1/1h count messages\n");
+	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(rcpt, sizeof(rcpt), "<r@d%d.example>", i % 1500);
+		fg_msg_rcpt(&m, &eng, rcpt, T0, &v);
+		assert_int_equal(v.smtp, FG_CONTINUE);
+	}
+	assert_int_equal(fg_strset_count(&m.paid), 1500);
+	fg_msg_commit(&m, &eng, T0);
+	fg_config_unref(c);
+}
+
+/*
+ * Release order is kept per window, not per tenant: a held message that a
+ * full window keeps back does not block the tenant's held mail that needs
+ * other windows; it blocks later held mail that needs the full one.
+ */
+static void
+test_release_per_window(void **state)
+{
+	struct fg_config *c = load("limit org per account to example.org 1/1h\n"
+	    "limit hour per account 10/1h\n");
+	struct fg_strset behind = { { NULL, 0, 0 } };
+	struct fg_msg m, m2;
+
+	(void)state;
+	assert_int_equal(message(c, "<t@x.example>", "example.org", 1, T0, NULL), 0);
+	/* The oldest held message needs example.org: it waits. */
+	assert_int_equal(fg_msg_release(&m, c, &eng, "t@x.example",
+	    "example.org", &behind, T0), -1);
+	assert_false(fg_msg_active(&m));
+	assert_true(fg_strset_has(&behind, "org\037t@x.example"));
+	/* The next one only needs the hourly window: it goes. */
+	assert_int_equal(fg_msg_release(&m, c, &eng, "t@x.example",
+	    "example.com,example.net", &behind, T0), 0);
+	fg_msg_commit(&m, &eng, T0);
+	/* One that needs example.org too waits behind the first. */
+	assert_int_equal(fg_msg_release(&m2, c, &eng, "t@x.example",
+	    "example.com,example.org", &behind, T0), -1);
+	/* Another tenant's mail to example.org has its own window. */
+	assert_int_equal(fg_msg_release(&m2, c, &eng, "u@x.example",
+	    "example.org", &behind, T0), 0);
+	fg_msg_abort(&m2, &eng);
+	/* What a release waits behind is its own: SMTP mail is decided as
+	 * ever (the window is full for it anyway). */
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0, NULL), 0);
+	fg_strset_free(&behind);
+	fg_config_unref(c);
+}
+
 int
 main(void)
 {
@@ -349,6 +435,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_data_charge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_recipients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_mail, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_per_window, setup, teardown),
 	};
 	int rc;
 

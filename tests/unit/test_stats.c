@@ -73,12 +73,36 @@ test_events_bounded(void **state)
 	fg_stats_free(s);
 }
 
+/* An event keeps the whole of a long account, as the held list does. */
+static void
+test_event_long_account(void **state)
+{
+	struct fg_stats *s = fg_stats_new();
+	struct fg_stat_row *rows;
+	struct fg_event *ev, e = { .time = T0 };
+	size_t nrows, nev;
+
+	(void)state;
+	memset(e.account, 'a', FG_ACCOUNT_MAX - 10);
+	strcpy(e.account + FG_ACCOUNT_MAX - 10, "@x.example");
+	strcpy(e.rule, "hour");
+	fg_stats_event(s, &e);
+	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
+	assert_int_equal(nev, 1);
+	assert_int_equal(strlen(ev[0].account), FG_ACCOUNT_MAX);
+	assert_string_equal(ev[0].account + FG_ACCOUNT_MAX - 10, "@x.example");
+	free(ev);
+	free(rows);
+	fg_stats_free(s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_count_and_drain),
 		cmocka_unit_test(test_events_bounded),
+		cmocka_unit_test(test_event_long_account),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -153,6 +153,73 @@ test_errors(void **state)
 	assert_true(err[0] != '\0');
 }
 
+/*
+ * Held mail keeps its whole account (an account may be 511 bytes: a
+ * release against a cut one would charge a phantom window), and a queue
+ * ID that Postfix reuses for a new held message is a new row, not lost.
+ */
+static void
+test_held(void **state)
+{
+	char err[FG_ERRLEN], acct[FG_ACCOUNT_MAX + 1];
+	struct fg_store *s;
+	struct fg_held_row h, *out;
+	size_t n;
+
+	(void)state;
+	memset(acct, 'a', FG_ACCOUNT_MAX - 10);
+	strcpy(acct + FG_ACCOUNT_MAX - 10, "@x.example");
+	assert_int_equal(strlen(acct), FG_ACCOUNT_MAX);
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	memset(&h, 0, sizeof(h));
+	strcpy(h.queue_id, "4AB12C");
+	strcpy(h.account, acct);
+	strcpy(h.rule, "hour");
+	h.time = T0;
+	h.recipients = 2;
+	h.domains = "example.com,example.org";
+	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].account, acct);
+	assert_string_equal(out[0].domains, "example.com,example.org");
+	fg_store_held_free(out, n);
+	/* Released, then the same queue ID held again. */
+	assert_int_equal(fg_store_held_done(s, "4AB12C", T0 + 60, "released",
+	    err, sizeof(err)), 0);
+	h.time = T0 + 120;
+	h.recipients = 1;
+	h.domains = "example.net";
+	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].domains, "example.net");
+	fg_store_held_free(out, n);
+	/* Held again while the old row is still open: the old message left
+	 * the hold queue by other hands; the new one is listed. */
+	h.time = T0 + 180;
+	h.domains = "example.jp";
+	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].domains, "example.jp");
+	fg_store_held_free(out, n);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM held"), 3);
+	assert_int_equal(query("SELECT count(*) FROM held WHERE outcome = 'gone'"), 1);
+	/* Rows of mail that left the hold queue are pruned after 30 days. */
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_int_equal(fg_store_maintain(s, T0 + 29 * 86400, err, sizeof(err)), 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM held"), 3);
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_int_equal(fg_store_maintain(s, T0 + 31 * 86400, err, sizeof(err)), 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM held"), 1);
+	assert_int_equal(query("SELECT count(*) FROM held WHERE released IS NULL"), 1);
+}
+
 /* A file written by an older floodgate is migrated in place, data kept. */
 static void
 test_migration(void **state)
@@ -187,6 +254,42 @@ test_migration(void **state)
 	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
 	assert_int_equal(query("SELECT count(*) FROM held"), 0);
 	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'old'"), 5);
+}
+
+/* Schema 2's held rows (queue ID the key) come through to schema 3. */
+static void
+test_migration_held(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *st;
+	struct fg_held_row *out;
+	size_t n;
+
+	(void)state;
+	st = fg_store_open(path, 0, err, sizeof(err));
+	fg_store_close(st);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	{
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "DROP TABLE held;"
+		    "CREATE TABLE held (queue_id TEXT PRIMARY KEY, time INTEGER NOT NULL,"
+		    " account TEXT NOT NULL, rule TEXT NOT NULL, recipients INTEGER NOT NULL,"
+		    " domains TEXT NOT NULL, released INTEGER, outcome TEXT);"
+		    "INSERT INTO held VALUES ('7C1', 1800000000, 't', 'h', 1, 'a.example', NULL, NULL);"
+		    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	st = fg_store_open(path, 0, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(fg_store_held(st, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(out[0].queue_id, "7C1");
+	fg_store_held_free(out, n);
+	fg_store_close(st);
+	assert_int_equal(query("PRAGMA user_version"), 3);
 }
 
 static void
@@ -224,6 +327,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 	};
 

@@ -1,0 +1,116 @@
+/* Unit tests of lib/lex.c: words, quotes, comments, and errors with file:line. */
+#include "helpers.h"
+#include "lex.h"
+#include "sizes.h"
+
+static void
+test_split(void **state)
+{
+	char err[512] = "", line[] = "limit  a\tper \"x y\\\"z\\\\\" # comment \"q\"";
+	char bad[] = "x \"open", bad2[] = "x \"a\"b", empty[] = "   # only";
+	struct fg_lex lx = { "f.conf", 7, err, sizeof(err), 0 };
+	struct fg_tok t[FG_LEX_MAXTOK];
+
+	(void)state;
+	assert_int_equal(fg_lex_split(&lx, line, t), 4);
+	assert_string_equal(t[0].s, "limit");
+	assert_string_equal(t[2].s, "per");
+	assert_string_equal(t[3].s, "x y\"z\\");
+	assert_true(t[3].quoted);
+	assert_false(t[0].quoted);
+	assert_int_equal(fg_lex_split(&lx, empty, t), 0);
+	assert_int_equal(fg_lex_split(&lx, bad, t), -1);
+	assert_int_equal(fg_lex_split(&lx, bad2, t), -1);
+	assert_int_equal(lx.nerr, 2);
+	assert_non_null(strstr(err, "f.conf:7: unterminated quoted value"));
+	assert_non_null(strstr(err, "\nf.conf:7: expected a blank after the closing quote"));
+}
+
+static void
+test_too_many_words(void **state)
+{
+	char err[512] = "", *line = malloc(FG_LEX_MAXTOK * 2 + 10);
+	struct fg_lex lx = { "f.conf", 1, err, sizeof(err), 0 };
+	struct fg_tok t[FG_LEX_MAXTOK];
+	int i;
+
+	(void)state;
+	for (i = 0; i < FG_LEX_MAXTOK + 1; i++) {
+		line[i * 2] = 'w';
+		line[i * 2 + 1] = ' ';
+	}
+	line[(FG_LEX_MAXTOK + 1) * 2] = '\0';
+	assert_int_equal(fg_lex_split(&lx, line, t), -1);
+	assert_non_null(strstr(err, "more than 256 words"));
+	free(line);
+}
+
+struct seen {
+	int lines;
+	char first[32];
+};
+
+static void
+each(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
+{
+	struct seen *s = arg;
+
+	(void)nt;
+	if (s->lines++ == 0)
+		snprintf(s->first, sizeof(s->first), "%d:%s", lx->line, t[0].s);
+}
+
+static void
+test_file(void **state)
+{
+	char err[512] = "";
+	struct fg_lex lx = { "x", 0, err, sizeof(err), 0 };
+	struct seen s = { 0, "" };
+	char *text = malloc(FG_LEX_MAXLINE + 100);
+
+	(void)state;
+	memset(text, 'a', FG_LEX_MAXLINE + 10);
+	strcpy(text + FG_LEX_MAXLINE + 10, "\n\n# c\none two\n");
+	assert_int_equal(fg_lex_file(&lx, tmpfile_with(text), each, &s), 0);
+	assert_int_equal(s.lines, 1);
+	assert_string_equal(s.first, "4:one");
+	assert_int_equal(lx.nerr, 1);
+	assert_non_null(strstr(err, ":1: line longer than 4096 bytes"));
+	/* Not opened: not reported, the caller says what it was for. */
+	err[0] = '\0';
+	assert_int_equal(fg_lex_file(&lx, "/nonexistent/f", each, &s), -1);
+	assert_string_equal(err, "");
+	free(text);
+}
+
+static void
+test_name(void **state)
+{
+	char longname[FG_NAME_MAX + 2];
+
+	(void)state;
+	assert_true(fg_lex_name("tenant-carrier_2.x"));
+	assert_false(fg_lex_name(""));
+	assert_false(fg_lex_name("bad/name"));
+	memset(longname, 'n', FG_NAME_MAX);
+	longname[FG_NAME_MAX] = '\0';
+	assert_true(fg_lex_name(longname));
+	longname[FG_NAME_MAX] = 'n';
+	longname[FG_NAME_MAX + 1] = '\0';
+	assert_false(fg_lex_name(longname));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_too_many_words),
+		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_name),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+
+	tmpfiles_remove();
+	return rc;
+}

@@ -1,0 +1,310 @@
+/*
+ * Unit tests of milter/session.c: whole milter transactions (MAIL, RCPT,
+ * DATA, end of message, abort) against a session built with an env of
+ * the test's own, each answer checked as the engine would write it.
+ */
+#include "helpers.h"
+#include "log.h"
+#include "session.h"
+#include "table.h"
+
+static struct fg_table *table;
+static struct fg_engine eng;
+static struct fg_config *cfg;
+static int store_up;
+static struct fg_held_row held;
+static char held_domains[256];
+static int nheld;
+
+static struct fg_config *
+env_config(void *arg)
+{
+	(void)arg;
+	return fg_config_ref(cfg);
+}
+
+static int
+env_store_ok(void *arg)
+{
+	(void)arg;
+	return store_up;
+}
+
+static void
+env_held(void *arg, const struct fg_held_row *h)
+{
+	(void)arg;
+	held = *h;
+	snprintf(held_domains, sizeof(held_domains), "%s", h->domains);
+	held.domains = held_domains;
+	nheld++;
+}
+
+static const struct fg_session_env env = {
+	.engine = &eng,
+	.config = env_config,
+	.store_ok = env_store_ok,
+	.held = env_held,
+};
+
+/* Postfix 3.7's offer: every action, every step. */
+static const struct fg_mp_optneg postfix = { 6, 0x1ff, 0x1fffff };
+
+static void
+use(const char *text)
+{
+	char err[FG_CONFIG_ERRLEN];
+
+	fg_config_unref(cfg);
+	if ((cfg = fg_config_load(tmpfile_with(text), err, sizeof(err))) == NULL)
+		fail_msg("%s", err);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	table = fg_table_new();
+	eng.limiter = fg_limiter_new(table);
+	eng.stats = fg_stats_new();
+	store_up = 1;
+	nheld = 0;
+	memset(&held, 0, sizeof(held));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fg_config_unref(cfg);
+	cfg = NULL;
+	fg_limiter_free(eng.limiter);
+	fg_stats_free(eng.stats);
+	fg_table_free(table);
+	return 0;
+}
+
+static struct fg_session *
+session(void)
+{
+	struct fg_session *s = fg_session_new(&env, 0x2a);
+	struct fg_mp_optneg mine;
+	const char *lists[FG_MP_NSTAGES];
+
+	assert_non_null(s);
+	fg_session_negotiate(s, &postfix, &mine, lists);
+	return s;
+}
+
+/* The macros as the MTA sent them for one step. */
+static struct fg_macros
+mac(const char *qid, const char *auth, const char *port)
+{
+	struct fg_macros m = { { NULL } };
+
+	m.v[FG_MAC_QID] = qid;
+	m.v[FG_MAC_AUTH] = auth;
+	m.v[FG_MAC_CLIENT] = "192.0.2.7";
+	m.v[FG_MAC_PORT] = port;
+	return m;
+}
+
+static void
+test_smtp_message(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, NULL, "25"), mq = mac("4AB1", NULL, "25");
+
+	(void)state;
+	use("limit hour per account 2/1h\n");
+	s = session();
+	assert_string_equal(fg_session_id(s), "2a");
+	/* MAIL gets no reply (negotiated away), RCPT does. */
+	assert_true(fg_session_noreply(s, FG_MC_MAIL));
+	assert_false(fg_session_noreply(s, FG_MC_RCPT));
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "<r2@example.com>", &mq, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "<r3@example.com>", &mq, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.rcode, "451");
+	assert_string_equal(a.xcode, "4.7.1");
+	assert_string_equal(a.text, "floodgate: hour limit reached (2/1h), retry in 1h01m");
+	/* charge_at data: charged at DATA, and the MTA told ACCEPT. */
+	fg_session_data(s, &a);
+	assert_int_equal(a.code, FG_MR_ACCEPT);
+	/* A second message in the session: the budget is spent. */
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r4@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	fg_session_free(s);
+}
+
+static void
+test_abort_and_drop(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, "alice", "587");
+
+	(void)state;
+	use("limit hour per account 1/1h\n");
+	s = session();
+	fg_session_mail(s, "<x@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_abort(s);
+	/* RCPT without MAIL after the abort: deferred, not charged. */
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.xcode, "4.5.1");
+	/* The reservation went back: alice (the SASL login counts, not the
+	 * sender) still has her recipient; a dropped connection gives it
+	 * back too. */
+	fg_session_mail(s, "<other@z.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_free(s);
+	s = session();
+	fg_session_mail(s, "<x@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_data(s, &a);
+	assert_int_equal(a.code, FG_MR_ACCEPT);
+	fg_session_mail(s, "<x@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	fg_session_free(s);
+}
+
+/* Local mail: decided at the end of the message, held over a limit. */
+static void
+test_local_hold(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac("7C2D", NULL, "0");
+
+	(void)state;
+	use("limit hour per account 1/1h\n");
+	s = session();
+	fg_session_mail(s, "www@x.example", &m, &a);
+	fg_session_rcpt(s, "r1@example.com", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "r2@example.org", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);	/* never refused per recipient */
+	fg_session_data(s, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);	/* local mail waits for the end */
+	fg_session_eom(s, &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	assert_string_equal(a.quarantine, "floodgate: over hour");
+	assert_int_equal(nheld, 1);
+	assert_string_equal(held.queue_id, "7C2D");
+	assert_string_equal(held.account, "www@x.example");
+	assert_string_equal(held.rule, "hour");
+	assert_int_equal(held.recipients, 2);
+	assert_string_equal(held.domains, "example.com,example.org");
+	fg_session_free(s);
+}
+
+/*
+ * A message to hold whose queue ID the MTA did not send (or sent unfit
+ * for a command line) is deferred, never held under a wrong ID.
+ */
+static void
+test_hold_needs_queue_id(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros none = mac(NULL, NULL, "0"), bad = mac("-qQ", NULL, "0");
+
+	(void)state;
+	use("limit hour per account 0/1h\n");
+	s = session();
+	fg_session_mail(s, "www@x.example", &none, &a);
+	fg_session_rcpt(s, "r1@example.com", &none, &a);
+	fg_session_eom(s, &none, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.rcode, "451");
+	assert_string_equal(a.quarantine, "");
+	fg_session_mail(s, "www@x.example", &bad, &a);
+	fg_session_rcpt(s, "r1@example.com", &bad, &a);
+	fg_session_eom(s, &bad, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.quarantine, "");
+	assert_int_equal(nheld, 0);
+	fg_session_free(s);
+}
+
+static void
+test_tag(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac("9E", NULL, "25");
+
+	(void)state;
+	use("limit t per account 1/1h action tag\nlimit u per account 1/1h action tag\n");
+	s = session();
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_data(s, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);	/* the header is due at the end */
+	fg_session_eom(s, &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	assert_string_equal(a.header, "over t u");
+	fg_session_free(s);
+}
+
+/* on_store_error tempfail with the store down: MAIL defers, and so does
+ * RCPT (MAIL may have had no reply). */
+static void
+test_store_down(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, NULL, "25");
+	struct fg_mp_optneg mine;
+	const char *lists[FG_MP_NSTAGES];
+
+	(void)state;
+	use("on_store_error tempfail\nlimit hour per account 5/1h\n");
+	store_up = 0;
+	s = fg_session_new(&env, 1);
+	fg_session_negotiate(s, &postfix, &mine, lists);
+	assert_false(fg_session_noreply(s, FG_MC_MAIL));
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.xcode, "4.3.0");
+	fg_session_rcpt(s, "<r@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.text, "floodgate: state store unavailable, try again later");
+	fg_session_free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_smtp_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abort_and_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hold_needs_queue_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
+	};
+	int rc;
+
+	fg_log_open("test", 1);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	tmpfiles_remove();
+	return rc;
+}
