@@ -221,8 +221,9 @@ fg_limiter_peek(struct fg_limiter *l, struct fg_check *c, size_t n,
 	}
 }
 
-void
-fg_limiter_commit(struct fg_limiter *l, struct fg_resv *r, uint32_t now)
+/* A transaction's reservations end: spent (commit) or given back. */
+static void
+settle(struct fg_limiter *l, struct fg_resv *r, uint32_t now, int commit)
 {
 	size_t i;
 
@@ -234,29 +235,27 @@ fg_limiter_commit(struct fg_limiter *l, struct fg_resv *r, uint32_t now)
 		e->reserved -= r->item[i].cost;
 		/* Out of memory for one more slot: the slot list grows only
 		 * once per width, so this is rare; count it in the newest. */
-		if (fg_window_add(&e->win, now, r->item[i].cost) < 0 &&
-		    e->win.nslot > 0)
-			e->win.slot[e->win.nslot - 1].n += r->item[i].cost;
-		fg_table_dirty(l->table, sh, e);
+		if (commit) {
+			if (fg_window_add(&e->win, now, r->item[i].cost) < 0 &&
+			    e->win.nslot > 0)
+				e->win.slot[e->win.nslot - 1].n += r->item[i].cost;
+			fg_table_dirty(l->table, sh, e);
+		}
 		fg_table_unlock(l->table, sh);
 	}
 	r->n = 0;
 }
 
 void
+fg_limiter_commit(struct fg_limiter *l, struct fg_resv *r, uint32_t now)
+{
+	settle(l, r, now, 1);
+}
+
+void
 fg_limiter_release(struct fg_limiter *l, struct fg_resv *r)
 {
-	size_t i;
-
-	for (i = 0; i < r->n; i++) {
-		struct fg_entry *e = r->item[i].entry;
-		unsigned sh = fg_table_shard(e->node.hash);
-
-		fg_table_lock(l->table, sh);
-		e->reserved -= r->item[i].cost;
-		fg_table_unlock(l->table, sh);
-	}
-	r->n = 0;
+	settle(l, r, 0, 0);
 }
 
 /* Forget what a key has sent (an operator's reset). Reservations in

@@ -1,6 +1,6 @@
 /*
  * Hourly counters per account and per destination domain, and the log of
- * refusals, collected in memory by the milter threads and handed to the
+ * refusals, collected in memory by the milter loop and handed to the
  * service thread, which writes them to the store.
  */
 #ifndef FG_STATS_H

@@ -115,6 +115,7 @@ col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
 	fg_strlcpy(dst, v != NULL ? v : "", len);
 }
 static int step(struct fg_store *s, enum stmt k);
+static int tx_failed(struct fg_store *s, char *err, size_t errlen);
 
 static int
 migrate(struct fg_store *s, char *err, size_t errlen)
@@ -241,6 +242,16 @@ step(struct fg_store *s, enum stmt k)
 	sqlite3_reset(s->st[k]);
 	sqlite3_clear_bindings(s->st[k]);
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* A write failed: say why, undo what the transaction did. */
+static int
+tx_failed(struct fg_store *s, char *err, size_t errlen)
+{
+	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+	if (!sqlite3_get_autocommit(s->db))
+		step(s, ST_ROLLBACK);
+	return -1;
 }
 
 /* Slots are stored as little-endian (start, n) pairs of 32 bits. */
@@ -382,10 +393,7 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 		goto fail;
 	return 0;
 fail:
-	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-	if (!sqlite3_get_autocommit(s->db))
-		step(s, ST_ROLLBACK);
-	return -1;
+	return tx_failed(s, err, errlen);
 }
 
 /* Hourly: drop what can no longer matter and checkpoint the WAL. */
@@ -544,10 +552,7 @@ fg_store_held_add(struct fg_store *s, const struct fg_held_row *h, char *err,
 		goto fail;
 	return 0;
 fail:
-	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-	if (!sqlite3_get_autocommit(s->db))
-		step(s, ST_ROLLBACK);
-	return -1;
+	return tx_failed(s, err, errlen);
 }
 
 /* Released (outcome "released") or gone from the hold queue ("gone"). */

@@ -29,7 +29,7 @@ start=$(date +%s%N)
 send "$T/c2" $SMTP_PORT a@cont.example "$(rcpts c example.com 3)"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 expect_eq "continue: limits still apply from memory (3 of 3 used: 2 deferred)" "$(count_replies "$T/c2" 451)" 2
-[ "$ms" -lt 1500 ] && ok "continue: no milter thread waits on the locked store (${ms} ms)" || fail "message took ${ms} ms"
+[ "$ms" -lt 1500 ] && ok "continue: the milter loop does not wait on the locked store (${ms} ms)" || fail "message took ${ms} ms"
 wait $LOCK_PID
 wait_log "store: working again" && ok "continue: recovered by itself" || fail "no recovery logged"
 burst_accounted cont 150
