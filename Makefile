@@ -67,7 +67,7 @@ $(B)/libfloodgate.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmilter $(LDLIBS)
 
 $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -96,6 +96,7 @@ static const char *const w_store[] = { "continue", "tempfail", NULL };
 static const char *const w_local[] = { "hold", "tempfail", NULL };
 static const char *const w_charge[] = { "data", "end", NULL };
 static const char *const w_mta[] = { "postfix", "sendmail", NULL };
+static const char *const w_engine[] = { "native", "libmilter", NULL };
 
 #define F(field)	offsetof(struct fg_config, field)
 
@@ -113,6 +114,8 @@ const struct fg_statement fg_statements[] = {
 	    .flags = FG_SF_RESTART },
 	{ .name = "database", .kind = FG_SK_ABSPATH, .off = F(database),
 	    .flags = FG_SF_RESTART },
+	{ .name = "engine", .kind = FG_SK_CHOICE, .off = F(engine_libmilter),
+	    .words = w_engine, .flags = FG_SF_RESTART },
 	{ .name = "exempt", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
 	    .parse = st_exempt },
 	{ .name = "group", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,

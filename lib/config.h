@@ -139,6 +139,7 @@ struct fg_config {
 	int store_tempfail;		/* on_store_error: 0 continue, 1 tempfail */
 	int local_tempfail;		/* local mail over a limit: 0 hold, 1 tempfail */
 	int charge_at_end;		/* 0: SMTP mail is charged at DATA when it can be */
+	int engine_libmilter;		/* engine: 0 native, 1 libmilter */
 	struct fg_group *group;
 	size_t ngroup;
 	struct fg_rule *rule;

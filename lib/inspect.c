@@ -270,3 +270,15 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_end(o);
 	fg_store_held_free(h, n);
 }
+
+fg_inspector
+fg_inspect_for(int verb)
+{
+	switch (verb) {
+	case FG_CTL_TOP: return fg_inspect_top;
+	case FG_CTL_SHOW: return fg_inspect_show;
+	case FG_CTL_EXPLAIN: return fg_inspect_explain;
+	case FG_CTL_HELD: return fg_inspect_held;
+	default: return NULL;
+	}
+}

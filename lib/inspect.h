@@ -30,4 +30,10 @@ void fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
 int fg_parse_since(const char *s, uint32_t *secs);
 
+typedef void (*fg_inspector)(struct fg_inspect *in,
+    const struct fg_ctl_req *req, struct fg_ctl_out *o);
+/* The read-only command for a verb (enum fg_ctl_verb), or NULL: the
+ * daemon and floodgatectl's offline mode answer them alike. */
+fg_inspector fg_inspect_for(int verb);
+
 #endif

@@ -342,23 +342,33 @@ fg_mp_put(char *buf, size_t cap, size_t *len, char cmd, const void *data,
 	return 0;
 }
 
-int
-fg_mp_put_reply(char *buf, size_t cap, size_t *len, const char *rcode,
-    const char *xcode, const char *text)
+void
+fg_mp_reply_text(const char *text, char *out, size_t outlen)
 {
-	char line[FG_MP_MAXREPLY - 5];
-	size_t n, i;
+	size_t n = 0, i;
 
-	n = (size_t)snprintf(line, sizeof(line), "%s %s ", rcode, xcode);
-	for (i = 0; text[i] != '\0' && n + 3 < sizeof(line); i++) {
+	for (i = 0; text[i] != '\0' && n + 3 <= outlen; i++) {
 		unsigned char c = (unsigned char)text[i];
 
 		if (c == '\r' || c == '\n')
 			c = ' ';
 		if (c == '%')
-			line[n++] = '%';
-		line[n++] = (char)c;
+			out[n++] = '%';
+		out[n++] = (char)c;
 	}
-	line[n++] = '\0';
-	return fg_mp_put(buf, cap, len, FG_MR_REPLYCODE, line, n);
+	if (outlen > 0)
+		out[n] = '\0';
+}
+
+int
+fg_mp_put_reply(char *buf, size_t cap, size_t *len, const char *rcode,
+    const char *xcode, const char *text)
+{
+	char line[FG_MP_MAXREPLY - 5];
+	size_t n;
+
+	n = (size_t)snprintf(line, sizeof(line), "%s %s ", rcode, xcode);
+	fg_mp_reply_text(text, line + n, sizeof(line) - n);
+	return fg_mp_put(buf, cap, len, FG_MR_REPLYCODE, line,
+	    strlen(line) + 1);
 }

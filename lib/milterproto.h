@@ -160,7 +160,11 @@ const char *fg_mp_macro_name(enum fg_macro id);
 /* Appends a packet to buf; -1 when it does not fit. */
 int fg_mp_put(char *buf, size_t cap, size_t *len, char cmd,
     const void *data, size_t dlen);
-/* A REPLYCODE packet: "451 4.7.1 text", '%' doubled as the MTA expects. */
+/* A reply's text as the MTA takes it: one line ('\r' and '\n' become
+ * blanks) with '%' doubled; cut to fit out. */
+void fg_mp_reply_text(const char *text, char *out, size_t outlen);
+/* A REPLYCODE packet: "451 4.7.1 text", the text as fg_mp_reply_text
+ * makes it. */
 int fg_mp_put_reply(char *buf, size_t cap, size_t *len, const char *rcode,
     const char *xcode, const char *text);
 

@@ -109,6 +109,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "config_loaded", "%ld", (long)fgd.cfg->loaded);
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
+	fg_ctl_kv(o, "engine", "%s", fgd.milter->name);
 	fg_ctl_kv(o, "rules", "%zu", fgd.cfg->nrule);
 	fg_ctl_kv(o, "database", "%s", fgd.cfg->database);
 	fg_ctl_kv(o, "store", "%s", atomic_load(&fgd.store_ok) ? "ok" : "failing");
@@ -118,7 +119,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "held", "%llu", (unsigned long long)tot[FG_ST_HELD]);
 	fg_ctl_kv(o, "events_dropped", "%llu", (unsigned long long)dropped);
 	fg_ctl_kv(o, "tracked_keys", "%zu", fg_table_count(fgd.table));
-	fg_ctl_kv(o, "connections", "%zu", fg_engine_connections());
+	fg_ctl_kv(o, "connections", "%zu", fgd.milter->connections());
 	fg_ctl_kv(o, "max_connections", "%u", fgd.cfg->max_connections);
 	{
 		struct fg_service_counters sc;
@@ -214,57 +215,10 @@ reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		    fgd.cfg->path);
 }
 
-static struct fg_inspect
-inspect(void)
-{
-	struct fg_inspect in;
-
-	in.cfg = fgd.cfg;
-	in.limiter = fgd.engine.limiter;
-	in.store = fgd.store;
-	in.now = (uint32_t)time(NULL);
-	return in;
-}
-
-static void
-top_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
-{
-	struct fg_inspect in = inspect();
-
-	fg_inspect_top(&in, req, o);
-}
-
-static void
-show_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
-{
-	struct fg_inspect in = inspect();
-
-	fg_inspect_show(&in, req, o);
-}
-
-static void
-explain_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
-{
-	struct fg_inspect in = inspect();
-
-	fg_inspect_explain(&in, req, o);
-}
-
-static void
-held_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
-{
-	struct fg_inspect in = inspect();
-
-	fg_inspect_held(&in, req, o);
-}
-
-/* The daemon's half of the command table; NULL: not the daemon's. */
+/* The daemon's half of the command table, but for the read-only
+ * commands (fg_inspect_for); NULL: not the daemon's. */
 static const handler handlers[FG_CTL_NVERBS] = {
 	[FG_CTL_STATUS] = status_cmd,
-	[FG_CTL_TOP] = top_cmd,
-	[FG_CTL_SHOW] = show_cmd,
-	[FG_CTL_EXPLAIN] = explain_cmd,
-	[FG_CTL_HELD] = held_cmd,
 	[FG_CTL_RESET] = reset_cmd,
 	[FG_CTL_RELOAD] = reload_cmd,
 	[FG_CTL_RELEASE_PLAN] = fg_release_plan,
@@ -275,9 +229,10 @@ static void
 dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	int v = fg_ctl_lookup(req->verb);
+	fg_inspector inspector = v < 0 ? NULL : fg_inspect_for(v);
 	char list[256];
 
-	if (v < 0 || handlers[v] == NULL) {
+	if (v < 0 || (handlers[v] == NULL && inspector == NULL)) {
 		fg_ctl_verbs(list, sizeof(list));
 		if (v < 0)
 			fg_ctl_error(o, "\"%s\": unknown command; expected %s",
@@ -297,7 +252,16 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	if (fg_ctl_cmds[v].flags & FG_CTL_FLUSH)
 		fg_service_flush();	/* history up to this second */
-	handlers[v](req, o);
+	if (inspector != NULL) {
+		struct fg_inspect in;
+
+		in.cfg = fgd.cfg;
+		in.limiter = fgd.engine.limiter;
+		in.store = fgd.store;
+		in.now = (uint32_t)time(NULL);
+		inspector(&in, req, o);
+	} else
+		handlers[v](req, o);
 }
 
 /* One request line; answered by dispatch, or refused as malformed. */

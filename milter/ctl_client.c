@@ -109,35 +109,17 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.now = (uint32_t)time(NULL);
 	if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
 		fg_ctl_error(&o, "database: %s", err);
-	} else {
-		switch (v) {
-		case FG_CTL_STATUS:
-			fg_ctl_ok(&o);
-			fg_ctl_kv(&o, "daemon", "not running");
-			fg_ctl_kv(&o, "config", "%s", cfg->path);
-			fg_ctl_kv(&o, "mode", "%s", cfg->monitor ? "monitor" : "enforce");
-			fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
-			fg_ctl_kv(&o, "database", "%s", cfg->database);
-			fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
-			fg_ctl_end(&o);
-			break;
-		case FG_CTL_TOP:
-			fg_inspect_top(&in, req, &o);
-			break;
-		case FG_CTL_SHOW:
-			fg_inspect_show(&in, req, &o);
-			break;
-		case FG_CTL_EXPLAIN:
-			fg_inspect_explain(&in, req, &o);
-			break;
-		case FG_CTL_HELD:
-			fg_inspect_held(&in, req, &o);
-			break;
-		default:
-			fg_ctl_error(&o, "\"%s\": not answered from the database", req->verb);
-			break;
-		}
-	}
+	} else if (v == FG_CTL_STATUS) {
+		fg_ctl_ok(&o);
+		fg_ctl_kv(&o, "daemon", "not running");
+		fg_ctl_kv(&o, "config", "%s", cfg->path);
+		fg_ctl_kv(&o, "mode", "%s", cfg->monitor ? "monitor" : "enforce");
+		fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
+		fg_ctl_kv(&o, "database", "%s", cfg->database);
+		fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
+		fg_ctl_end(&o);
+	} else
+		fg_inspect_for(v)(&in, req, &o);
 	fg_limiter_free(in.limiter);
 	fg_table_free(t);
 	fg_store_close(st);

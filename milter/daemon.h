@@ -31,6 +31,7 @@ struct fg_daemon {
 	struct fg_table *table;
 	struct fg_engine engine;
 	struct fg_session_env session_env;
+	const struct fg_milter_engine *milter;	/* as at start */
 	struct fg_store *store;
 	atomic_int store_ok;
 	atomic_ulong reloads;
@@ -42,12 +43,28 @@ extern struct fg_daemon fgd;
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
 
-/* The native milter engine: MTA connections on one libevent loop. */
-int fg_engine_listen(const char *spec, char *err, size_t errlen);
-int fg_engine_start(const struct fg_session_env *env);
-void fg_engine_stop(void);
-/* MTA connections open now (status, metrics). */
-size_t fg_engine_connections(void);
+/*
+ * A milter engine: what takes MTA connections and drives a session for
+ * each. engine.c is floodgate's own (one libevent loop), mlfi.c runs
+ * the same sessions behind Sendmail's libmilter. Chosen at start by
+ * `engine`.
+ */
+struct fg_milter_engine {
+	const char *name;
+	/* Before privileges are dropped: the socket, with its mode. */
+	int (*listen)(const char *spec, char *err, size_t errlen);
+	/* Serves MTA connections until stop; when the engine stops by
+	 * itself (libmilter on SIGHUP), it sends SIGTERM to main_thread. */
+	int (*start)(const struct fg_session_env *env, pthread_t main_thread);
+	void (*stop)(void);
+	/* MTA connections open now (status, metrics). */
+	size_t (*connections)(void);
+	/* Whether SIGHUP is floodgate's to take (a reload) or the engine's. */
+	int sighup_reloads;
+};
+
+extern const struct fg_milter_engine fg_engine_native;
+extern const struct fg_milter_engine fg_engine_libmilter;
 
 int fg_service_start(void);
 void fg_service_stop(void);

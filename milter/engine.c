@@ -94,6 +94,11 @@ static int conn_flush(struct conn *c);
 static int room(struct conn *c, size_t need);
 static int put(struct conn *c, char cmd, const void *data, size_t len);
 static int put_answer(struct conn *c, const struct fg_answer *a);
+static int native_listen(const char *spec, char *err, size_t errlen);
+static int native_start(const struct fg_session_env *env,
+    pthread_t main_thread);
+static void native_stop(void);
+static size_t native_connections(void);
 static time_t mono(void);
 static void arm_read(struct conn *c);
 static uint32_t max_connections(struct loop *l);
@@ -104,8 +109,8 @@ static uint32_t max_connections(struct loop *l);
  * set-group-ID directory (README), and nothing is changed by path
  * afterwards.
  */
-int
-fg_engine_listen(const char *spec, char *err, size_t errlen)
+static int
+native_listen(const char *spec, char *err, size_t errlen)
 {
 	const char *path = fg_net_unix_spec(spec);
 
@@ -134,12 +139,13 @@ run(void *arg)
 	return NULL;
 }
 
-int
-fg_engine_start(const struct fg_session_env *env)
+static int
+native_start(const struct fg_session_env *env, pthread_t main_thread)
 {
 	struct timeval idle = { IDLE_TIMEOUT, 0 };
 	struct loop *l = &loop;
 
+	(void)main_thread;	/* the loop only stops when told to */
 	l->env = env;
 	evthread_use_pthreads();
 	/*
@@ -164,8 +170,8 @@ fg_engine_start(const struct fg_session_env *env)
 
 /* Closes every MTA connection: the MTA's milter_default_action covers
  * what was in flight, and no reservation outlives its connection. */
-void
-fg_engine_stop(void)
+static void
+native_stop(void)
 {
 	struct loop *l = &loop;
 
@@ -193,11 +199,20 @@ fg_engine_stop(void)
 		(void)unlink(unix_path);
 }
 
-size_t
-fg_engine_connections(void)
+static size_t
+native_connections(void)
 {
 	return atomic_load(&loop.nconns);
 }
+
+const struct fg_milter_engine fg_engine_native = {
+	.name = "native",
+	.listen = native_listen,
+	.start = native_start,
+	.stop = native_stop,
+	.connections = native_connections,
+	.sighup_reloads = 1,
+};
 
 /* Read at each accept: a reload changes the cap for what follows. */
 static uint32_t
@@ -525,7 +540,7 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		}
 		return 0;
 	case FG_MC_CONNECT: {
-		char addr[64];
+		char addr[FG_CLIENT_MAX + 1];
 
 		if (fg_mp_connect_addr(pkt, addr, sizeof(addr)) < 0) {
 			fg_log_warn("session=%s: malformed CONNECT from the MTA; closing",

@@ -248,7 +248,9 @@ main(int argc, char **argv)
 
 		/* Made with its final mode before privileges are dropped (a
 		 * port may be privileged); never changed by path later. */
-		if (fg_engine_listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
+		fgd.milter = fgd.cfg->engine_libmilter ? &fg_engine_libmilter :
+		    &fg_engine_native;
+		if (fgd.milter->listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
 			die("listen %s", lerr);
 	}
 	raise_fd_limit();
@@ -293,7 +295,8 @@ main(int argc, char **argv)
 	atomic_store(&fgd.store_ok, 1);
 
 	/* Before any thread starts: this thread takes SIGTERM and SIGINT,
-	 * the service thread SIGUSR1 and SIGHUP (reload). */
+	 * the service thread SIGUSR1 and SIGHUP (reload); with libmilter,
+	 * SIGHUP is libmilter's (it stops). */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -304,15 +307,15 @@ main(int argc, char **argv)
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");
 	fgd.started = time(NULL);
-	fg_log_notice("floodgate %s started: listen=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
-	    FG_VERSION, fgd.cfg->listen, fgd.cfg->database, fgd.cfg->nrule,
-	    loaded, fgd.cfg->monitor ? "monitor" : "enforce");
+	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
+	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
+	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	rc = 0;
 	fgd.session_env.engine = &fgd.engine;
 	fgd.session_env.config = env_config;
 	fgd.session_env.store_ok = env_store_ok;
 	fgd.session_env.held = env_held;
-	if (fg_engine_start(&fgd.session_env) < 0) {
+	if (fgd.milter->start(&fgd.session_env, pthread_self()) < 0) {
 		fg_log_err("cannot start the milter engine");
 		rc = 1;
 	} else {
@@ -325,7 +328,7 @@ main(int argc, char **argv)
 		fg_log_notice("stopping on %s", sig == SIGTERM ? "SIGTERM" :
 		    "SIGINT");
 	}
-	fg_engine_stop();
+	fgd.milter->stop();
 	fg_service_stop();
 	fg_store_close(fgd.store);
 	fg_log_notice("floodgate stopped");

@@ -116,7 +116,7 @@ page(struct evbuffer *b)
 	    "# HELP floodgate_mta_connections_max The max_connections cap.\n"
 	    "# TYPE floodgate_mta_connections_max gauge\n"
 	    "floodgate_mta_connections_max %u\n",
-	    fg_engine_connections(), fgd.cfg->max_connections);
+	    fgd.milter->connections(), fgd.cfg->max_connections);
 	free(rc);
 	return 0;
 }

@@ -41,7 +41,7 @@ static void store_failed(const char *what, const char *err);
 static void store_reopen(time_t now);
 static time_t sweep_every(void);
 
-/* Messages put on hold, from the milter threads, for the next flush. */
+/* Messages put on hold, from the milter loop, for the next flush. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fg_held_row *held;
 static size_t nheld, heldcap;
@@ -178,7 +178,7 @@ store_recovered(void)
 /*
  * Write what changed. On failure the window state is kept for the next
  * try (a newer copy of the same entry supersedes it) and the statistics
- * go back to the collector; nothing a milter thread does waits for this.
+ * go back to the collector; nothing the milter loop does waits for this.
  */
 static void
 flush(void)
@@ -327,11 +327,13 @@ run(void *arg)
 	sigset_t set;
 
 	(void)arg;
-	/* SIGUSR1 and SIGHUP are blocked everywhere else: they land here,
-	 * and every reload runs in this thread. */
+	/* SIGUSR1 (and SIGHUP, unless the milter engine takes it) are
+	 * blocked everywhere else: they land here, and every reload runs
+	 * in this thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGHUP);
+	if (fgd.milter->sighup_reloads)
+		sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	event_base_dispatch(base);
 	return NULL;
@@ -340,7 +342,7 @@ run(void *arg)
 int
 fg_service_start(void)
 {
-	struct event *tick, *usr1, *hup;
+	struct event *tick, *usr1, *hup = NULL;
 	struct timeval one = { 1, 0 };
 
 	evthread_use_pthreads();
@@ -348,10 +350,12 @@ fg_service_start(void)
 		return -1;
 	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	usr1 = evsignal_new(base, SIGUSR1, on_usr1, NULL);
-	hup = evsignal_new(base, SIGHUP, on_usr1, NULL);
-	if (tick == NULL || usr1 == NULL || hup == NULL ||
-	    event_add(tick, &one) < 0 || event_add(usr1, NULL) < 0 ||
-	    event_add(hup, NULL) < 0)
+	if (fgd.milter->sighup_reloads &&
+	    ((hup = evsignal_new(base, SIGHUP, on_usr1, NULL)) == NULL ||
+	    event_add(hup, NULL) < 0))
+		return -1;
+	if (tick == NULL || usr1 == NULL || event_add(tick, &one) < 0 ||
+	    event_add(usr1, NULL) < 0)
 		return -1;
 	last_sweep = last_maintain = last_reopen = time(NULL);
 	db_path = fg_strdup(fgd.cfg->database);

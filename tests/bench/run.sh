@@ -2,7 +2,8 @@
 # make bench: floodgate's cost, measured four ways on this machine.
 #  1. End to end: smtp-source -> private Postfix -> smtp-sink, with no
 #     milter, floodgate (nothing refused; charge_at data, the default, and
-#     charge_at end), floodgate refusing half the recipients, a trivial
+#     charge_at end; the native engine and engine libmilter), floodgate
+#     refusing half the recipients, a trivial
 #     accept-all milter, and two do-nothing milters that show the floor
 #     (what any milter of either protocol shape costs);
 #     interleaved runs, medians and min-max; throughput, ratio to no
@@ -36,20 +37,24 @@ cp "$T/floodgate.conf" "$T/fg-pass.conf"
 sed -i "s|^listen .*|listen unix:$T/fg/half.sock|; s|^database .*|database $T/half.db|" "$T/fg-half.conf"
 { cat "$T/fg-pass.conf"; echo "charge_at end"; } > "$T/fg-end.conf"
 sed -i "s|^listen .*|listen unix:$T/fg/end.sock|; s|^database .*|database $T/end.db|; s|^control .*|control $T/fg/end-control.sock|" "$T/fg-end.conf"
+{ cat "$T/fg-pass.conf"; echo "engine libmilter"; } > "$T/fg-lib.conf"
+sed -i "s|^listen .*|listen unix:$T/fg/lib.sock|; s|^database .*|database $T/lib.db|; s|^control .*|control $T/fg/lib-control.sock|" "$T/fg-lib.conf"
 
 "$FLOODGATE" -f -c "$T/fg-pass.conf" 2>"$T/fg-pass.log" & FGP=$!
 "$FLOODGATE" -f -c "$T/fg-half.conf" 2>"$T/fg-half.log" & FGH=$!
 "$FLOODGATE" -f -c "$T/fg-end.conf" 2>"$T/fg-end.log" & FGE=$!
+"$FLOODGATE" -f -c "$T/fg-lib.conf" 2>"$T/fg-lib.log" & FGL=$!
 "$BENCH/bench/nullmilter" "unix:$T/fg/null.sock" & NULLP=$!
 "$BENCH/bench/floormilter" "unix:$T/fg/floor.sock" & FLOORP=$!
 "$BENCH/bench/floormilter" -d "unix:$T/fg/floordata.sock" & FLOORDP=$!
 for i in $(seq 1 100); do
 	[ -S "$T/fg/milter.sock" ] && [ -S "$T/fg/half.sock" ] && [ -S "$T/fg/end.sock" ] &&
+	    [ -S "$T/fg/lib.sock" ] &&
 	    [ -S "$T/fg/null.sock" ] &&
 	    [ -S "$T/fg/floor.sock" ] && [ -S "$T/fg/floordata.sock" ] && break
 	sleep 0.05
 done
-EXTRA_PIDS="$FGP $FGH $FGE $NULLP $FLOORP $FLOORDP"
+EXTRA_PIDS="$FGP $FGH $FGE $FGL $NULLP $FLOORP $FLOORDP"
 for s in null floor floordata; do
 	chgrp postfix "$T/fg/$s.sock"; chmod 660 "$T/fg/$s.sock"
 done
@@ -128,6 +133,7 @@ run_one() {
 	floodgate) mpid=$FGP ;;
 	half) mpid=$FGH ;;
 	fgend) mpid=$FGE ;;
+	fglib) mpid=$FGL ;;
 	null) mpid=$NULLP ;;
 	floor) mpid=$FLOORP ;;
 	floordata) mpid=$FLOORDP ;;
@@ -169,9 +175,10 @@ report ""
 
 # --- 1. end to end ---------------------------------------------------------
 declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [fgend]="unix:$T/fg/end.sock"
+    [fglib]="unix:$T/fg/lib.sock"
     [half]="unix:$T/fg/half.sock" [null]="unix:$T/fg/null.sock"
     [floor]="unix:$T/fg/floor.sock" [floordata]="unix:$T/fg/floordata.sock" )
-MODES=${MODES:-none floodgate fgend half null floor floordata}
+MODES=${MODES:-none floodgate fglib fgend half null floor floordata}
 WORKLOADS=${WORKLOADS:-new reuse rcpt20}
 # Round i starts at the i-th milter: where a run stands in its round
 # (the state of the queue's file system, say) is spread over all of them.
@@ -200,7 +207,8 @@ paired() {
 report "1. End to end: smtp-source (10 sessions, 1 KB) -> Postfix -> smtp-sink, $RUNS interleaved runs each"
 report "   workloads: new = a new session per message; reuse = -d, one session for many; rcpt20 = 20 recipients per message"
 report "   milters: floodgate = sample rules, nothing refused, charge_at data (the default: charged at DATA, answers"
-report "   ACCEPT there, Postfix leaves it out of the rest of the message); fgend = the same with charge_at end;"
+report "   ACCEPT there, Postfix leaves it out of the rest of the message); fglib = the same on engine libmilter;"
+report "   fgend = the same as floodgate with charge_at end;"
 report "   half = floodgate, two senders at once, one to a destination floodgate refuses (half the recipients);"
 report "   null = trivial libmilter milter taking every step; floor = does nothing, fgend's protocol shape (reply at"
 report "   RCPT and end of message); floordata = does nothing, floodgate's shape (reply at RCPT, ACCEPT at DATA)"
@@ -252,6 +260,13 @@ if has floodgate && has floordata && has fgend && has floor; then
 		esum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.fgend" | median)
 		nsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.null" | median)
 		report "           Postfix+milter CPU per message: floodgate $(printf %.3f "$fsum") ms, fgend $(printf %.3f "$esum") ms, trivial milter $(printf %.3f "$nsum") ms ($(awk -v a="$fsum" -v b="$nsum" 'BEGIN {print (a < b) ? "below: met" : "not below: missed"}'))"
+		if has fglib; then
+			lsum=$(awk -v hz="$HZ" '{print ($4 + $5) / hz * 1000 / $2}' "$T/e2e.$wl.fglib" | median)
+			lml=$(awk -v hz="$HZ" '{print $5 / hz * 1000 / $2}' "$T/e2e.$wl.fglib" | median)
+			fml=$(awk -v hz="$HZ" '{print $5 / hz * 1000 / $2}' "$T/e2e.$wl.floodgate" | median)
+			report "           engines: native floodgate/none $(paired "$wl" floodgate none), libmilter fglib/none $(paired "$wl" fglib none); fglib/floodgate $(paired "$wl" fglib floodgate)"
+			report "           milter CPU per message: native $(printf %.3f "$fml") ms, libmilter $(printf %.3f "$lml") ms; Postfix+milter: native $(printf %.3f "$fsum") ms, libmilter $(printf %.3f "$lsum") ms"
+		fi
 	done
 	report ""
 fi
@@ -275,6 +290,10 @@ ml "100 conns, 10 rcpt/msg, flat out" "$T/fg/milter.sock" -c 100 -m 200 -r 10
 ml "100 conns, 10 rcpt/msg, 20 msg/s each" "$T/fg/milter.sock" -c 100 -m 100 -r 10 -p 20
 ml "10 conns, half refused" "$T/fg/half.sock" -c 10 -m 2000 -r 10 -b 50
 ml "10 conns, 200k accounts (flush ~10k rows/s)" "$T/fg/milter.sock" -c 10 -m 3000 -r 10 -a 200000
+ml "engine libmilter: 10 conns, 1 rcpt/msg" "$T/fg/lib.sock" -c 10 -m 5000 -r 1
+ml "engine libmilter: 10 conns, 10 rcpt/msg" "$T/fg/lib.sock" -c 10 -m 2000 -r 10
+ml "engine libmilter: 100 conns, 10 rcpt/msg, flat out" "$T/fg/lib.sock" -c 100 -m 200 -r 10
+ml "engine libmilter: 100 conns, 10 rcpt/msg, 20 msg/s each" "$T/fg/lib.sock" -c 100 -m 100 -r 10 -p 20
 ml "nullmilter: 10 conns, 10 rcpt/msg" "$T/fg/null.sock" -c 10 -m 2000 -r 10
 ml "floormilter (no work): 10 conns, 10 rcpt/msg" "$T/fg/floor.sock" -c 10 -m 2000 -r 10
 ml "floormilter (no work): 100 conns, 20 msg/s each" "$T/fg/floor.sock" -c 100 -m 100 -r 10 -p 20

@@ -238,12 +238,15 @@ start_postfix() {
 }
 
 # write_conf: floodgate.conf from standard input, with the paths of
-# this instance prepended.
+# this instance prepended, and the milter engine when ENGINE is set
+# (native or libmilter; run.sh runs each test that sends mail through an
+# MTA on both).
 write_conf() {
 	{
 		echo "listen   unix:$T/fg/milter.sock"
 		echo "control  $T/fg/control.sock"
 		echo "database $T/floodgate.db"
+		[ -n "${ENGINE:-}" ] && echo "engine   $ENGINE"
 		cat
 	} > "$T/floodgate.conf"
 }

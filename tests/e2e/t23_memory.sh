@@ -3,6 +3,7 @@
 # domains pass through floodgate (driven over the milter protocol by
 # fgload); max_keys caps the table, least recently used windows first,
 # and resident memory stays under the documented bound.
+# engine: native (fgload speaks the milter protocol to the native engine; no MTA)
 . "$(dirname "$0")/lib.sh"
 setup
 [ -x "$FGLOAD" ] || skip "fgload is not built (make $FGLOAD)"

@@ -4,6 +4,8 @@
 # macros, NUL and control bytes, broken and oversized packets, a client
 # stalled mid-packet, 1,000 idle connections, garbage. None may crash or
 # stall the daemon or charge the wrong account.
+# engine: native (the native engine's own handling of the wire protocol: with
+# libmilter, packets, deadlines and connections are libmilter's)
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v python3 >/dev/null || skip "python3 is not installed"

@@ -4,6 +4,7 @@
 # windows; once the windows are empty the entries are freed (within one
 # shortest window), SQLite's page cache for them is given back, and
 # floodgate's resident memory comes back down.
+# engine: native (fgload speaks the milter protocol to the native engine; no MTA)
 . "$(dirname "$0")/lib.sh"
 setup
 [ -x "$FGLOAD" ] || skip "fgload is not built (make $FGLOAD)"

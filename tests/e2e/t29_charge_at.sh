@@ -60,7 +60,7 @@ charge_at end
 limit hour per account 3/1h
 limit soft per account to tag.example 1/1h action tag
 EOT
-kill -HUP "$FG_PID"
+kill -USR1 "$FG_PID"
 wait_log "reload: .* loaded" && ok "reloaded with charge_at end" || fail "no reload line"
 open_data c@three.example s1@example.com
 kill -STOP "$FG_PID"
