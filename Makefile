@@ -12,7 +12,7 @@ sysusersdir ?= /usr/lib/sysusers.d
 tmpfilesdir ?= /usr/lib/tmpfiles.d
 
 CC      ?= cc
-PKGS     = libevent libevent_pthreads sqlite3
+PKGS     = libevent libevent_pthreads sqlite3 libsystemd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib
@@ -44,8 +44,8 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter \
-    $(B)/bench/floormilter
-FUZZ_TARGETS = config address account_map control milter
+    $(B)/bench/floormilter $(B)/bench/fglog
+FUZZ_TARGETS = config address account_map control milter maillog socketmap
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 
@@ -76,10 +76,13 @@ $(B)/tests/%: tests/unit/%.c $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
 	$(CC) $(CFLAGS) -Itests/unit -Imilter $(LDFLAGS) -o $@ $< $(UNIT_MILTER) \
 	    $(B)/libfloodgate.a -lcmocka $(LDLIBS)
 
-$(B)/bench/fgload: tests/bench/fgload.c | $(B)/bench
+$(B)/bench/fgload: tests/bench/fgload.c tests/bench/clock.h | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
 
-$(B)/bench/fgscale: tests/bench/fgscale.c $(B)/libfloodgate.a | $(B)/bench
+$(B)/bench/fgscale: tests/bench/fgscale.c tests/bench/clock.h $(B)/libfloodgate.a | $(B)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+
+$(B)/bench/fglog: tests/bench/fglog.c tests/bench/clock.h $(B)/libfloodgate.a | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/floormilter: tests/bench/floormilter.c $(B)/libfloodgate.a | $(B)/bench

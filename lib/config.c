@@ -23,9 +23,11 @@ struct fg_parser {
 	struct fg_config *c;
 	int *seen;		/* per statement: the line it was first on */
 	int seen_map;
-	/* group references, resolved once the whole file is read */
+	/* group references, resolved once the whole file is read: of a
+	 * rule, or of a backoff */
 	struct pending_ref {
 		size_t rule;
+		int backoff;
 		int line;
 	} *refs;
 	size_t nrefs;
@@ -49,6 +51,11 @@ static void st_limit(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_cap(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_override(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_exempt(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_backoff(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_notify(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
 static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
@@ -59,6 +66,9 @@ void fg_print_account(const struct fg_config *c, FILE *fp);
 void fg_print_account_map(const struct fg_config *c, FILE *fp);
 void fg_print_max_keys(const struct fg_config *c, FILE *fp);
 void fg_print_metrics(const struct fg_config *c, FILE *fp);
+void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
+void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
+void fg_print_notify_from(const struct fg_config *c, FILE *fp);
 
 const struct fg_name fg_scope_names[] = {
 	{ "account", FG_SCOPE_ACCOUNT },
@@ -75,6 +85,7 @@ const struct fg_name fg_action_names[] = {
 	{ "hold", FG_ACT_HOLD },
 	{ "tag", FG_ACT_TAG },
 	{ "log", FG_ACT_LOG },
+	{ "suspend", FG_ACT_SUSPEND },
 	{ NULL, 0 }
 };
 
@@ -85,9 +96,27 @@ const struct fg_name fg_source_names[] = {
 	{ NULL, 0 }
 };
 
-static const struct fg_name count_names[] = {
-	{ "recipients", 0 },
-	{ "messages", 1 },
+const struct fg_name fg_count_names[] = {
+	{ "recipients", FG_COUNT_RECIPIENTS },
+	{ "messages", FG_COUNT_MESSAGES },
+	{ "unknown", FG_COUNT_UNKNOWN },
+	{ "bounces", FG_COUNT_BOUNCES },
+	{ NULL, 0 }
+};
+
+const struct fg_name fg_event_names[] = {
+	{ "suspend", FG_EV_SUSPEND },
+	{ "bounces", FG_EV_BOUNCES },
+	{ "pause", FG_EV_PAUSE },
+	{ "store", FG_EV_STORE },
+	{ "refused", FG_EV_REFUSED },
+	{ NULL, 0 }
+};
+
+static const struct fg_name fail_names[] = {
+	{ "4xx", FG_FAIL_4XX },
+	{ "connect", FG_FAIL_CONNECT },
+	{ "any", FG_FAIL_4XX | FG_FAIL_CONNECT },
 	{ NULL, 0 }
 };
 
@@ -106,6 +135,8 @@ const struct fg_statement fg_statements[] = {
 	    .print = fg_print_account },
 	{ .name = "account_map", .kind = FG_SK_PATH, .off = F(account_map),
 	    .unset = "(none)", .print = fg_print_account_map },
+	{ .name = "backoff", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_backoff },
 	{ .name = "cap", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
 	    .parse = st_cap },
 	{ .name = "charge_at", .kind = FG_SK_CHOICE, .off = F(charge_at_end),
@@ -114,6 +145,12 @@ const struct fg_statement fg_statements[] = {
 	    .flags = FG_SF_RESTART },
 	{ .name = "database", .kind = FG_SK_ABSPATH, .off = F(database),
 	    .flags = FG_SF_RESTART },
+	{ .name = "delivery_log", .kind = FG_SK_CUSTOM, .off = F(delivery_log),
+	    .flags = FG_SF_RESTART, .parse = st_delivery_log,
+	    .print = fg_print_delivery_log },
+	{ .name = "delivery_retention", .kind = FG_SK_DURATION,
+	    .off = F(delivery_retention),
+	    .hint = "a duration such as 5d (Postfix's maximal_queue_lifetime)" },
 	{ .name = "engine", .kind = FG_SK_CHOICE, .off = F(engine_libmilter),
 	    .words = w_engine, .flags = FG_SF_RESTART },
 	{ .name = "exempt", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
@@ -138,12 +175,22 @@ const struct fg_statement fg_statements[] = {
 	    .words = w_mode },
 	{ .name = "mta", .kind = FG_SK_CHOICE, .off = F(mta_sendmail),
 	    .words = w_mta },
+	{ .name = "notify", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
+	    .parse = st_notify },
+	{ .name = "notify_from", .kind = FG_SK_CUSTOM, .off = F(notify_from),
+	    .parse = st_notify_from, .print = fg_print_notify_from },
+	{ .name = "notify_max", .kind = FG_SK_UINT, .off = F(notify_max),
+	    .min = 1, .max = 100000,
+	    .hint = "a number of messages an hour, from 1 up" },
 	{ .name = "on_store_error", .kind = FG_SK_CHOICE, .off = F(store_tempfail),
 	    .words = w_store },
 	{ .name = "override", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
 	    .parse = st_override },
 	{ .name = "postfix_config", .kind = FG_SK_ABSPATH,
 	    .off = F(postfix_config) },
+	{ .name = "postfix_map", .kind = FG_SK_CUSTOM, .off = F(postfix_map),
+	    .flags = FG_SF_RESTART, .parse = st_postfix_map,
+	    .print = fg_print_postfix_map },
 	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_config) },
 	{ .name = "sendmail_path", .kind = FG_SK_ABSPATH,
@@ -206,6 +253,12 @@ const char *
 fg_action_name(enum fg_action a)
 {
 	return fg_name_of(fg_action_names, (int)a);
+}
+
+int
+fg_rule_feedback(const struct fg_rule *r)
+{
+	return r->count == FG_COUNT_UNKNOWN || r->count == FG_COUNT_BOUNCES;
 }
 
 static int
@@ -598,6 +651,14 @@ new_rule(struct fg_parser *p, const char *what, const char *name)
 			return NULL;
 		}
 	}
+	/* Backoffs count in the same table of windows. */
+	for (i = 0; i < c->nbackoff; i++) {
+		if (strcmp(c->backoff[i].name, name) == 0) {
+			perr(p, "%s: \"%s\": name already used by the backoff on line %d",
+			    what, name, c->backoff[i].line);
+			return NULL;
+		}
+	}
 	if ((r = realloc(c->rule, (c->nrule + 1) * sizeof(*r))) == NULL)
 		return NULL;
 	c->rule = r;
@@ -609,11 +670,20 @@ new_rule(struct fg_parser *p, const char *what, const char *name)
 	return r;
 }
 
+/* The destinations a group reference is in: a rule's or a backoff's. */
+static struct fg_dests *
+ref_dests(struct fg_parser *p, const struct pending_ref *r)
+{
+	return r->backoff ? &p->c->backoff[r->rule].dests :
+	    &p->c->rule[r->rule].dests;
+}
+
 /* Rules move while the array grows: remember the index, not a pointer. */
 static void
-remember_refs(struct fg_parser *p, size_t rule)
+remember_refs(struct fg_parser *p, size_t index, int backoff)
 {
-	struct fg_dests *d = &p->c->rule[rule].dests;
+	struct pending_ref ref = { index, backoff, p->lx.line };
+	struct fg_dests *d = ref_dests(p, &ref);
 	size_t i;
 
 	for (i = 0; i < d->n; i++) {
@@ -623,9 +693,7 @@ remember_refs(struct fg_parser *p, size_t rule)
 			if (a == NULL)
 				return;
 			p->refs = a;
-			p->refs[p->nrefs].rule = rule;
-			p->refs[p->nrefs].line = p->lx.line;
-			p->nrefs++;
+			p->refs[p->nrefs++] = ref;
 			return;
 		}
 	}
@@ -653,15 +721,36 @@ opt_action(struct fg_parser *p, struct fg_rule *r, const char *v)
 static int
 opt_count(struct fg_parser *p, struct fg_rule *r, const char *v)
 {
-	int n = fg_name_value(count_names, v);
+	int n = fg_name_value(fg_count_names, v);
 	char list[128];
 
 	if (n < 0) {
-		fg_names_list(count_names, list, sizeof(list));
+		fg_names_list(fg_count_names, list, sizeof(list));
 		perr(p, "limit %s: count \"%s\": expected %s", r->name, v, list);
 		return -1;
 	}
-	r->count_messages = n;
+	r->count = (enum fg_count)n;
+	r->count_messages = n == FG_COUNT_MESSAGES;
+	return 0;
+}
+
+/* ratio P%: with a feedback count, trip only while what it counts is
+ * at least P% of the recipients with a final result in the window. */
+static int
+opt_ratio(struct fg_parser *p, struct fg_rule *r, const char *v)
+{
+	char num[8];
+	size_t len = strlen(v);
+	uint32_t n;
+
+	if (len < 2 || len > sizeof(num) || v[len - 1] != '%' ||
+	    (memcpy(num, v, len - 1), num[len - 1] = '\0',
+	    fg_parse_uint(num, 100, &n) < 0) || n == 0) {
+		perr(p, "limit %s: ratio \"%s\": expected a percentage from 1%% to 100%%, such as 30%%",
+		    r->name, v);
+		return -1;
+	}
+	r->ratio = n;
 	return 0;
 }
 
@@ -699,6 +788,7 @@ static const struct limit_opt {
 } limit_opts[] = {
 	{ "action", opt_action },
 	{ "count", opt_count },
+	{ "ratio", opt_ratio },
 	{ "reply", opt_reply },
 };
 
@@ -713,7 +803,7 @@ st_limit(struct fg_parser *p, struct fg_tok *t, int nt)
 	char list[128];
 
 	if (nt < 4 || strcmp(t[2].s, "per") != 0) {
-		perr(p, "limit: expected limit NAME per SCOPE [to DESTS] N/PERIOD [action A] [count recipients|messages] [reply \"TEXT\"]");
+		perr(p, "limit: expected limit NAME per SCOPE [to DESTS] N/PERIOD [action A] [count recipients|messages|unknown|bounces] [ratio P%%] [reply \"TEXT\"]");
 		return;
 	}
 	memset(&r0, 0, sizeof(r0));
@@ -766,6 +856,26 @@ st_limit(struct fg_parser *p, struct fg_tok *t, int nt)
 		} else if (limit_opts[o].set(p, &r0, v) < 0)
 			bad = 1;
 	}
+	if (!bad && r0.ratio > 0 && !fg_rule_feedback(&r0)) {
+		perr(p, "limit %s: ratio: expected with count unknown or count bounces", t[1].s);
+		bad = 1;
+	}
+	if (!bad && fg_rule_feedback(&r0) && r0.limit == 0) {
+		perr(p, "limit %s: count %s: expected a rate of at least 1 result, such as 20/1h",
+		    t[1].s, fg_name_of(fg_count_names, (int)r0.count));
+		bad = 1;
+	}
+	if (!bad && r0.action == FG_ACT_SUSPEND &&
+	    r0.scope != FG_SCOPE_ACCOUNT && r0.scope != FG_SCOPE_ACCOUNT_DOMAIN) {
+		perr(p, "limit %s: action suspend per %s: expected a scope of account or account+domain (suspend stops one account)",
+		    t[1].s, fg_scope_name(r0.scope));
+		bad = 1;
+	}
+	if (!bad && fg_rule_feedback(&r0) && r0.scope == FG_SCOPE_CLIENT) {
+		perr(p, "limit %s: count %s per client: expected a scope of account, account+domain, domain or server (the delivery log knows no client)",
+		    t[1].s, fg_name_of(fg_count_names, (int)r0.count));
+		bad = 1;
+	}
 	if (bad || (r = new_rule(p, "limit", t[1].s)) == NULL) {
 		free_dests(&r0.dests);
 		free(r0.reply);
@@ -774,7 +884,7 @@ st_limit(struct fg_parser *p, struct fg_tok *t, int nt)
 	r0.name = r->name;
 	r0.line = r->line;
 	*r = r0;
-	remember_refs(p, p->c->nrule++);
+	remember_refs(p, p->c->nrule++, 0);
 }
 
 /* cap NAME [to DESTS] N */
@@ -812,7 +922,7 @@ st_cap(struct fg_parser *p, struct fg_tok *t, int nt)
 	r->dests = d;
 	r->limit = n;
 	r->action = FG_ACT_DEFER;
-	remember_refs(p, p->c->nrule++);
+	remember_refs(p, p->c->nrule++, 0);
 }
 
 /* override RULE ACCOUNT N/PERIOD */
@@ -891,6 +1001,198 @@ st_exempt(struct fg_parser *p, struct fg_tok *t, int nt)
 	}
 }
 
+/* backoff NAME [to DESTS] after N/PERIOD [on 4xx|connect|any] for D [max M] */
+static void
+st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	struct fg_config *c = p->c;
+	struct fg_backoff b;
+	int i = 2, f;
+	size_t k;
+	void *a;
+	char list[64];
+
+	memset(&b, 0, sizeof(b));
+	b.on = FG_FAIL_4XX | FG_FAIL_CONNECT;
+	b.max = FG_DEFAULT_BACKOFF_MAX;
+	if (nt < 6 || !fg_lex_name(t[1].s)) {
+		perr(p, "backoff: expected backoff NAME [to DESTS] after N/PERIOD [on 4xx|connect|any] for DURATION [max DURATION]");
+		return;
+	}
+	for (k = 0; k < c->nbackoff; k++) {
+		if (strcmp(c->backoff[k].name, t[1].s) == 0) {
+			perr(p, "backoff: \"%s\": name already used on line %d",
+			    t[1].s, c->backoff[k].line);
+			return;
+		}
+	}
+	for (k = 0; k < c->nrule; k++) {
+		if (strcmp(c->rule[k].name, t[1].s) == 0) {
+			perr(p, "backoff: \"%s\": name already used by the rule on line %d",
+			    t[1].s, c->rule[k].line);
+			return;
+		}
+	}
+	if (strcmp(t[i].s, "to") == 0) {
+		i++;
+		if (parse_dests(p, t, nt, &i, &b.dests) < 0)
+			goto bad;
+	}
+	if (i + 1 >= nt || strcmp(t[i].s, "after") != 0 ||
+	    fg_parse_rate(t[i + 1].s, &b.limit, &b.period) < 0 || b.limit == 0) {
+		perr(p, "backoff %s: expected after N/PERIOD, the temporary failures that pause a domain, such as after 5/10m",
+		    t[1].s);
+		goto bad;
+	}
+	i += 2;
+	if (i < nt && strcmp(t[i].s, "on") == 0) {
+		if (i + 1 >= nt || (f = fg_name_value(fail_names, t[i + 1].s)) < 0) {
+			fg_names_list(fail_names, list, sizeof(list));
+			perr(p, "backoff %s: on %s%s%s: expected %s", t[1].s,
+			    i + 1 < nt ? "\"" : "", i + 1 < nt ? t[i + 1].s : "nothing",
+			    i + 1 < nt ? "\"" : "", list);
+			goto bad;
+		}
+		b.on = (unsigned)f;
+		i += 2;
+	}
+	if (i + 1 >= nt || strcmp(t[i].s, "for") != 0 ||
+	    fg_parse_duration(t[i + 1].s, &b.duration) < 0) {
+		perr(p, "backoff %s: expected for DURATION, how long a domain is paused, such as for 1h",
+		    t[1].s);
+		goto bad;
+	}
+	i += 2;
+	if (i < nt && strcmp(t[i].s, "max") == 0) {
+		if (i + 1 >= nt || fg_parse_duration(t[i + 1].s, &b.max) < 0) {
+			perr(p, "backoff %s: expected max DURATION, the longest pause, such as max 12h",
+			    t[1].s);
+			goto bad;
+		}
+		i += 2;
+	}
+	if (i != nt) {
+		perr(p, "backoff %s: \"%s\": expected nothing more (max DURATION is the last)",
+		    t[1].s, t[i].s);
+		goto bad;
+	}
+	if (b.max < b.duration)
+		b.max = b.duration;
+	if ((a = realloc(c->backoff, (c->nbackoff + 1) * sizeof(b))) == NULL)
+		goto bad;
+	c->backoff = a;
+	b.name = fg_strdup(t[1].s);
+	b.line = p->lx.line;
+	c->backoff[c->nbackoff] = b;
+	remember_refs(p, c->nbackoff++, 1);
+	return;
+bad:
+	free_dests(&b.dests);
+}
+
+/* delivery_log PATH | journal | journal:DIR */
+static void
+st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	if (nt != 2 || (t[1].s[0] != '/' && strcmp(t[1].s, "journal") != 0 &&
+	    strncmp(t[1].s, "journal:/", 9) != 0)) {
+		perr(p, "delivery_log: %s%s%s: expected an absolute path of the log Postfix writes to (mail.log, maillog_file), journal, or journal:DIR",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value", nt > 1 ? "\"" : "");
+		return;
+	}
+	free(p->c->delivery_log);
+	p->c->delivery_log = fg_strdup(t[1].s);
+}
+
+/* postfix_map unix:PATH: the socketmap server for transport_maps. */
+static void
+st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	const char *path = nt == 2 ? fg_net_unix_spec(t[1].s) : NULL;
+
+	if (path == NULL || path[0] != '/' || strlen(path) > FG_UNIX_PATH_MAX) {
+		perr(p, "postfix_map: %s%s%s: expected unix:PATH, an absolute socket path of at most %zu bytes",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		    nt > 1 ? "\"" : "", FG_UNIX_PATH_MAX);
+		return;
+	}
+	free(p->c->postfix_map);
+	p->c->postfix_map = fg_strdup(t[1].s);
+}
+
+/* notify mailto:ADDRESS|exec:PATH [on EVENT,...] */
+static void
+st_notify(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	struct fg_config *c = p->c;
+	struct fg_notify n;
+	char list[128], *ev, *save = NULL;
+	void *a;
+
+	memset(&n, 0, sizeof(n));
+	n.events = FG_EV_DEFAULT;
+	if (nt != 2 && !(nt == 4 && strcmp(t[2].s, "on") == 0)) {
+		perr(p, "notify: expected notify mailto:ADDRESS|exec:PATH [on EVENT,...]");
+		return;
+	}
+	if (strncmp(t[1].s, "mailto:", 7) == 0) {
+		struct fg_addr addr;
+
+		if (fg_addr_parse(t[1].s + 7, &addr, NULL, 0) != FG_ADDR_OK ||
+		    addr.domain[0] == '\0') {
+			perr(p, "notify: \"%s\": expected mailto:ADDRESS with an address user@domain",
+			    t[1].s);
+			return;
+		}
+		n.mailto = 1;
+	} else if (strncmp(t[1].s, "exec:", 5) != 0 || t[1].s[5] != '/') {
+		perr(p, "notify: \"%s\": expected mailto:ADDRESS or exec:PATH with an absolute path",
+		    t[1].s);
+		return;
+	}
+	if (nt == 4) {
+		n.events = 0;
+		for (ev = strtok_r(t[3].s, ",", &save); ev != NULL;
+		    ev = strtok_r(NULL, ",", &save)) {
+			int e = fg_name_value(fg_event_names, ev);
+
+			if (e < 0) {
+				fg_names_list(fg_event_names, list, sizeof(list));
+				perr(p, "notify: event \"%s\": expected %s", ev, list);
+				return;
+			}
+			n.events |= (unsigned)e;
+		}
+		if (n.events == 0) {
+			perr(p, "notify: on: expected at least one event");
+			return;
+		}
+	}
+	if ((a = realloc(c->notify, (c->nnotify + 1) * sizeof(n))) == NULL)
+		return;
+	c->notify = a;
+	n.target = fg_strdup(t[1].s);
+	n.what = fg_strdup(t[1].s + (n.mailto ? 7 : 5));
+	c->notify[c->nnotify++] = n;
+}
+
+/* notify_from ADDRESS: user@domain, or a local part the MTA completes. */
+static void
+st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	struct fg_addr addr;
+
+	if (nt != 2 || fg_addr_parse(t[1].s, &addr, NULL, 0) != FG_ADDR_OK ||
+	    addr.local[0] == '\0' || strchr(t[1].s, '+') != NULL) {
+		perr(p, "notify_from: %s%s%s: expected an envelope sender such as floodgate@example.jp or floodgate, without a +extension (floodgate adds one)",
+		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		    nt > 1 ? "\"" : "");
+		return;
+	}
+	free(p->c->notify_from);
+	p->c->notify_from = fg_strdup(t[1].s);
+}
+
 /* Expand @group references and attach overrides to their rules. */
 static void
 resolve(struct fg_parser *p)
@@ -899,7 +1201,7 @@ resolve(struct fg_parser *p)
 	size_t i, j, k;
 
 	for (i = 0; i < p->nrefs; i++) {
-		struct fg_dests *d = &c->rule[p->refs[i].rule].dests, nd = { 0 };
+		struct fg_dests *d = ref_dests(p, &p->refs[i]), nd = { 0 };
 
 		p->lx.line = p->refs[i].line;
 		for (j = 0; j < d->n; j++) {
@@ -1009,6 +1311,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->sendmail_config = fg_strdup(FG_DEFAULT_SENDMAIL_CF);
 	c->max_keys = FG_DEFAULT_MAX_KEYS;
 	c->max_connections = FG_DEFAULT_MAX_CONNECTIONS;
+	c->delivery_retention = FG_DEFAULT_RETENTION;
+	c->notify_max = FG_DEFAULT_NOTIFY_MAX;
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
 	c->source[2] = FG_SRC_CLIENT;
@@ -1033,6 +1337,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	resolve(&p);
 	for (i = 0; i < c->nrule; i++)
 		fg_dests_index(&c->rule[i].dests);
+	for (i = 0; i < c->nbackoff; i++)
+		fg_dests_index(&c->backoff[i].dests);
 	fg_dests_index(&c->ex_domain);
 	for (i = 0; i < fg_nstatements; i++)
 		if (strcmp(fg_statements[i].name, "account_map") == 0)
@@ -1080,6 +1386,18 @@ config_free(struct fg_config *c)
 	free(c->path);
 	free(c->listen);
 	free(c->metrics_host);
+	free(c->delivery_log);
+	free(c->postfix_map);
+	for (i = 0; i < c->nbackoff; i++) {
+		free(c->backoff[i].name);
+		free_dests(&c->backoff[i].dests);
+	}
+	free(c->backoff);
+	for (i = 0; i < c->nnotify; i++) {
+		free(c->notify[i].target);
+		free(c->notify[i].what);
+	}
+	free(c->notify);
 	for (i = 0; i < c->ngroup; i++) {
 		for (j = 0; j < c->group[i].n; j++)
 			free(c->group[i].dom[j]);

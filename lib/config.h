@@ -27,6 +27,9 @@
 #define FG_DEFAULT_POSTFIX	"/etc/postfix"
 #define FG_DEFAULT_MAX_KEYS	1000000
 #define FG_DEFAULT_MAX_CONNECTIONS 2048
+#define FG_DEFAULT_RETENTION	(5 * 86400)
+#define FG_DEFAULT_NOTIFY_MAX	20
+#define FG_DEFAULT_BACKOFF_MAX	(12 * 3600)
 #define FG_DEFAULT_SENDMAIL	"/usr/sbin/sendmail"
 #define FG_DEFAULT_SENDMAIL_CF	"/etc/mail/sendmail.cf"
 
@@ -44,8 +47,29 @@ enum fg_action {
 	FG_ACT_TAG,
 	FG_ACT_HOLD,
 	FG_ACT_DEFER,
+	FG_ACT_SUSPEND,		/* defer, and suspend the account */
 	FG_ACT_REJECT
 };
+
+/* What a limit counts: what it lets through, or delivery results. */
+enum fg_count {
+	FG_COUNT_RECIPIENTS,
+	FG_COUNT_MESSAGES,
+	FG_COUNT_UNKNOWN,	/* recipients bounced as nonexistent */
+	FG_COUNT_BOUNCES	/* recipients bounced or expired */
+};
+
+/* Temporary failures a backoff counts (a mask). */
+#define FG_FAIL_4XX	0x1
+#define FG_FAIL_CONNECT	0x2
+
+/* Events a notify target is told of (a mask). */
+#define FG_EV_SUSPEND	0x01
+#define FG_EV_BOUNCES	0x02
+#define FG_EV_PAUSE	0x04
+#define FG_EV_STORE	0x08
+#define FG_EV_REFUSED	0x10
+#define FG_EV_DEFAULT	(FG_EV_SUSPEND | FG_EV_BOUNCES | FG_EV_PAUSE | FG_EV_STORE)
 
 enum fg_source {
 	FG_SRC_SASL,
@@ -64,6 +88,8 @@ struct fg_name {
 extern const struct fg_name fg_scope_names[];
 extern const struct fg_name fg_action_names[];
 extern const struct fg_name fg_source_names[];
+extern const struct fg_name fg_count_names[];
+extern const struct fg_name fg_event_names[];
 
 /* The value of a word, or -1. */
 int fg_name_value(const struct fg_name *t, const char *word);
@@ -97,9 +123,29 @@ struct fg_rule {
 	uint32_t limit, period;	/* a cap has period 0 */
 	enum fg_action action;
 	int count_messages;
+	enum fg_count count;
+	uint32_t ratio;		/* feedback: percent of final results; 0: none */
 	char *reply;
 	struct fg_override *ov;
 	size_t nov;
+};
+
+/* backoff NAME [to DESTS] after N/PERIOD [on 4xx|connect|any] for D [max M] */
+struct fg_backoff {
+	char *name;
+	int line;
+	struct fg_dests dests;
+	uint32_t limit, period;
+	unsigned on;		/* FG_FAIL_* */
+	uint32_t duration, max;
+};
+
+/* notify mailto:ADDRESS|exec:PATH [on EVENT,...] */
+struct fg_notify {
+	char *target;		/* as written */
+	int mailto;		/* else exec */
+	char *what;		/* the address or the program */
+	unsigned events;	/* FG_EV_* */
 };
 
 struct fg_group {
@@ -151,6 +197,16 @@ struct fg_config {
 	struct fg_dests ex_domain;
 	struct fg_mapent *map;
 	size_t nmap;
+	/* Delivery feedback. */
+	char *delivery_log;		/* a file, "journal", or NULL */
+	uint32_t delivery_retention;	/* seconds a queue ID is kept */
+	char *postfix_map;		/* unix:PATH of the socketmap server */
+	struct fg_backoff *backoff;
+	size_t nbackoff;
+	struct fg_notify *notify;
+	size_t nnotify;
+	char *notify_from;
+	uint32_t notify_max;		/* messages an hour */
 };
 
 struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
@@ -159,6 +215,8 @@ void fg_config_unref(struct fg_config *c);
 void fg_config_print(const struct fg_config *c, FILE *fp);
 const char *fg_scope_name(enum fg_scope s);
 const char *fg_action_name(enum fg_action a);
+/* Whether a limit counts delivery results (unknown, bounces). */
+int fg_rule_feedback(const struct fg_rule *r);
 const struct fg_rule *fg_config_rule(const struct fg_config *c, const char *name);
 /* The statements that a reload does not apply and that differ between
  * two configurations, "listen, user"; "" when none. */

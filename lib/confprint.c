@@ -15,6 +15,9 @@ void fg_print_account(const struct fg_config *c, FILE *fp);
 void fg_print_account_map(const struct fg_config *c, FILE *fp);
 void fg_print_max_keys(const struct fg_config *c, FILE *fp);
 void fg_print_metrics(const struct fg_config *c, FILE *fp);
+void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
+void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
+void fg_print_notify_from(const struct fg_config *c, FILE *fp);
 
 #define KW	"%-16s"
 
@@ -60,6 +63,27 @@ fg_print_metrics(const struct fg_config *c, FILE *fp)
 	fprintf(fp, KW "%s%s%s:%u\n", "metrics",
 	    strchr(c->metrics_host, ':') ? "[" : "", c->metrics_host,
 	    strchr(c->metrics_host, ':') ? "]" : "", c->metrics_port);
+}
+
+void
+fg_print_delivery_log(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "delivery_log",
+	    c->delivery_log ? c->delivery_log : "(none: no delivery feedback)");
+}
+
+void
+fg_print_postfix_map(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "postfix_map",
+	    c->postfix_map ? c->postfix_map : "(none: pauses only defer new recipients)");
+}
+
+void
+fg_print_notify_from(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "notify_from",
+	    c->notify_from ? c->notify_from : "floodgate (the MTA adds its domain)");
 }
 
 static void
@@ -129,8 +153,9 @@ print_rule(const struct fg_rule *r, FILE *fp)
 	print_rate(fp, r->limit, r->period);
 	fg_format_duration(fg_window_width(r->period), d, sizeof(d));
 	fprintf(fp, " (slot %s)  action %s  count %s", d,
-	    fg_action_name(r->action),
-	    r->count_messages ? "messages" : "recipients");
+	    fg_action_name(r->action), fg_name_of(fg_count_names, (int)r->count));
+	if (r->ratio > 0)
+		fprintf(fp, "  ratio %u%%", r->ratio);
 	if (r->reply)
 		fprintf(fp, "  reply \"%s\"", r->reply);
 	fprintf(fp, "\n");
@@ -155,6 +180,31 @@ fg_config_print(const struct fg_config *c, FILE *fp)
 		    c->group[i].n);
 	for (i = 0; i < c->nrule; i++)
 		print_rule(&c->rule[i], fp);
+	for (i = 0; i < c->nbackoff; i++) {
+		const struct fg_backoff *b = &c->backoff[i];
+		char per[32], dur[32], max[32];
+
+		fg_format_duration(b->period, per, sizeof(per));
+		fg_format_duration(b->duration, dur, sizeof(dur));
+		fg_format_duration(b->max, max, sizeof(max));
+		fprintf(fp, "backoff %-16s to %s: after %u/%s on %s, pause for %s, doubled on a new trip up to %s\n",
+		    b->name, b->dests.text ? b->dests.text : "*", b->limit, per,
+		    b->on == FG_FAIL_4XX ? "4xx" : b->on == FG_FAIL_CONNECT ?
+		    "connect" : "any", dur, max);
+	}
+	for (i = 0; i < c->nnotify; i++) {
+		size_t k;
+		int first = 1;
+
+		fprintf(fp, "notify          %s on ", c->notify[i].target);
+		for (k = 0; fg_event_names[k].name != NULL; k++)
+			if (c->notify[i].events & (unsigned)fg_event_names[k].value) {
+				fprintf(fp, "%s%s", first ? "" : ",",
+				    fg_event_names[k].name);
+				first = 0;
+			}
+		fprintf(fp, "\n");
+	}
 	for (i = 0; i < c->nex_account; i++)
 		fprintf(fp, "exempt account  %s\n", c->ex_account[i]);
 	for (i = 0; i < c->nex_client; i++) {

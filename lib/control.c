@@ -15,7 +15,7 @@
 const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 	[FG_CTL_STATUS] = { "status", "",
 	    "daemon, store and counts since start", FG_CTL_OFFLINE },
-	[FG_CTL_TOP] = { "top", "[--by account|domain|rule] [--since 1h] [-n 10]",
+	[FG_CTL_TOP] = { "top", "[--by account|domain|rule|unknown|bounces] [--since 1h] [-n 10]",
 	    "who sent most, who was refused most", FG_CTL_OFFLINE | FG_CTL_FLUSH },
 	[FG_CTL_SHOW] = { "show", "ACCOUNT",
 	    "every rule for ACCOUNT, used/limit, recent refusals",
@@ -32,6 +32,16 @@ const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 	    "forget what ACCOUNT sent (all rules, or one)", 0 },
 	[FG_CTL_RELOAD] = { "reload", "",
 	    "reload the configuration (like SIGUSR1)", 0 },
+	[FG_CTL_RESUME] = { "resume", "ACCOUNT",
+	    "lift the suspension of ACCOUNT", 0 },
+	[FG_CTL_PAUSES] = { "pauses", "",
+	    "destination domains paused by a backoff, and until when",
+	    FG_CTL_OFFLINE },
+	[FG_CTL_UNPAUSE] = { "unpause", "DOMAIN",
+	    "end the pause of DOMAIN now", 0 },
+	[FG_CTL_INCIDENTS] = { "incidents", "[--since 7d]",
+	    "incidents open and recent: suspensions, trips, pauses, store",
+	    FG_CTL_OFFLINE },
 	[FG_CTL_RELEASE_PLAN] = { "release-plan", "[MAX]",
 	    "reserve the held messages that may go now", FG_CTL_STEP | FG_CTL_ROOT },
 	[FG_CTL_RELEASE_DONE] = { "release-done", "QUEUE-ID released|failed|gone",
@@ -40,10 +50,13 @@ const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 
 /* Fields whose values are numbers; every other field is text. */
 static const char *const numeric[] = {
-	"accepted", "age", "config_loaded", "connections", "deferred",
-	"events_dropped", "evictions", "held", "limit", "max_connections",
-	"max_keys", "memory_kb", "pid", "recipients", "rejected", "reloads",
-	"retry", "rules", "time", "tracked_keys", "uptime", "used",
+	"accepted", "age", "bounced", "config_loaded", "connections", "count",
+	"deferred", "delivery_lines", "duration", "ended", "events_dropped",
+	"evictions", "held", "id", "incidents_open", "limit",
+	"max_connections", "max_keys", "memory_kb", "pid", "recipients",
+	"rejected", "reloads", "remaining", "results", "retry", "rules",
+	"sent", "since", "started", "suspended_accounts", "paused_domains",
+	"time", "tracked_keys", "trips", "unknown", "until", "uptime", "used",
 	"windows_reset", NULL
 };
 

@@ -40,8 +40,9 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 	size_t nrows, i;
 	char err[FG_ERRLEN];
 
-	if (strcmp(by, "account") && strcmp(by, "domain") && strcmp(by, "rule")) {
-		fg_ctl_error(o, "top: \"%s\": expected account, domain or rule", by);
+	if (strcmp(by, "account") && strcmp(by, "domain") && strcmp(by, "rule") &&
+	    strcmp(by, "unknown") && strcmp(by, "bounces")) {
+		fg_ctl_error(o, "top: \"%s\": expected account, domain, rule, unknown or bounces", by);
 		return;
 	}
 	if (req->argc > 1 && fg_parse_since(req->argv[1], &since) < 0) {
@@ -63,12 +64,22 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < nrows; i++) {
-		fg_ctl_kv(o, by, "%s", rows[i].name);
-		if (strcmp(by, "rule") != 0)
+		int rule = strcmp(by, "rule") == 0;
+
+		/* unknown and bounces rank accounts */
+		fg_ctl_kv(o, rule || strcmp(by, "domain") == 0 ? by : "account",
+		    "%s", rows[i].name);
+		if (!rule)
 			fg_ctl_kv(o, "accepted", "%llu", (unsigned long long)rows[i].v[FG_ST_ACCEPTED]);
 		fg_ctl_kv(o, "deferred", "%llu", (unsigned long long)rows[i].v[FG_ST_DEFERRED]);
 		fg_ctl_kv(o, "rejected", "%llu", (unsigned long long)rows[i].v[FG_ST_REJECTED]);
 		fg_ctl_kv(o, "held", "%llu", (unsigned long long)rows[i].v[FG_ST_HELD]);
+		if (!rule) {
+			/* delivery results, from the delivery log */
+			fg_ctl_kv(o, "sent", "%llu", (unsigned long long)rows[i].v[FG_ST_SENT]);
+			fg_ctl_kv(o, "bounced", "%llu", (unsigned long long)rows[i].v[FG_ST_BOUNCED]);
+			fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)rows[i].v[FG_ST_UNKNOWN]);
+		}
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
@@ -96,22 +107,72 @@ rule_record(struct fg_ctl_out *o, const struct fg_rule *r, const char *key,
 	fg_ctl_rec_end(o);
 }
 
-/* account+domain entries of this account, found by a walk of the table. */
+/* A feedback limit for key: what its windows hold, and whether it is
+ * tripped. */
+static void
+feedback_record(struct fg_inspect *in, struct fg_ctl_out *o,
+    const struct fg_rule *r, const char *account, const char *key)
+{
+	uint64_t final, bounced, unknown;
+	struct fg_check ck;
+	char p[32];
+	int over;
+
+	fg_feedback_counts(in->limiter, r, account, key, in->now, &final,
+	    &bounced, &unknown);
+	over = fg_feedback_over(in->limiter, r, account, key, in->now, &ck, NULL);
+	fg_format_duration(ck.period, p, sizeof(p));
+	fg_ctl_kv(o, "type", "feedback");
+	fg_ctl_kv(o, "rule", "%s", r->name);
+	fg_ctl_kv(o, "scope", "%s", fg_scope_name(r->scope));
+	fg_ctl_kv(o, "to", "%s", r->dests.text ? r->dests.text : "*");
+	fg_ctl_kv(o, "key", "%s", key);
+	fg_ctl_kv(o, "counts", "%s", fg_name_of(fg_count_names, (int)r->count));
+	fg_ctl_kv(o, "results", "%llu", (unsigned long long)final);
+	fg_ctl_kv(o, "sent", "%llu", (unsigned long long)(final > bounced ?
+	    final - bounced : 0));
+	fg_ctl_kv(o, "bounced", "%llu", (unsigned long long)bounced);
+	fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)unknown);
+	fg_ctl_kv(o, "limit", "%u", ck.limit);
+	fg_ctl_kv(o, "period", "%s", p);
+	if (r->ratio > 0)
+		fg_ctl_kv(o, "ratio", "%u%%", r->ratio);
+	else
+		fg_ctl_kv(o, "ratio", "-");
+	fg_ctl_kv(o, "action", "%s", fg_action_name(r->action));
+	fg_ctl_kv(o, "status", "%s", over ? "tripped" : "ok");
+	fg_ctl_kv(o, "retry", "%u", over ? ck.retry : 0);
+	fg_ctl_rec_end(o);
+}
+
+/* account+domain entries of this account, found by a walk of the table;
+ * a feedback limit's by the window of its final results. */
 static void
 scan_entry(const struct fg_entry *e, void *arg)
 {
 	struct scan *sc = arg;
 	const char *key;
-	char rule[FG_NAME_MAX + 1];
+	char rule[FG_WRULE_MAX + 1];
 	const struct fg_rule *r;
 	uint64_t used;
 	uint32_t limit, period, width, retry = 0;
+	size_t rl;
 
 	if (fg_wkey_rule(e->key, rule, &key) < 0 ||
 	    strncmp(key, sc->account, sc->alen) != 0 || key[sc->alen] != '/')
 		return;
+	rl = strlen(rule);
+	if (rl > 4 && strcmp(rule + rl - 4, FG_WRULE_ALL) == 0) {
+		rule[rl - 4] = '\0';
+		r = fg_config_rule(sc->in->cfg, rule);
+		if (r != NULL && fg_rule_feedback(r) &&
+		    r->scope == FG_SCOPE_ACCOUNT_DOMAIN)
+			feedback_record(sc->in, sc->o, r, sc->account, key);
+		return;
+	}
 	r = fg_config_rule(sc->in->cfg, rule);
-	if (r == NULL || r->scope != FG_SCOPE_ACCOUNT_DOMAIN)
+	if (r == NULL || r->scope != FG_SCOPE_ACCOUNT_DOMAIN ||
+	    fg_rule_feedback(r))
 		return;
 	fg_rule_rate(r, sc->account, &limit, &period);
 	used = fg_window_count(&e->win, sc->in->now) + e->reserved;
@@ -145,6 +206,17 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "mapped", "%s", a.mapped ? "yes" : "no");
 	fg_ctl_kv(o, "exempt", "%s", fg_exempt_account(c, a.identity, a.name) ? "yes" : "no");
+	{
+		struct fg_suspension su;
+
+		if (in->blocks != NULL &&
+		    fg_blocks_suspended(in->blocks, a.name, &su)) {
+			fg_ctl_kv(o, "suspended", "yes");
+			fg_ctl_kv(o, "suspended_by", "%s", su.rule);
+			fg_ctl_kv(o, "since", "%u", su.since);
+		} else
+			fg_ctl_kv(o, "suspended", "no");
+	}
 	fg_ctl_rec_end(o);
 	for (i = 0; i < c->nrule; i++) {
 		const struct fg_rule *r = &c->rule[i];
@@ -152,6 +224,10 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 
 		if (r->is_cap || r->scope != FG_SCOPE_ACCOUNT)
 			continue;
+		if (fg_rule_feedback(r)) {
+			feedback_record(in, o, r, a.name, a.name);
+			continue;
+		}
 		fg_rule_rate(r, a.name, &k.limit, &k.period);
 		fg_limiter_peek(in->limiter, &k, 1, in->now);
 		rule_record(o, r, a.name, k.used, k.limit, k.period, k.over,
@@ -271,10 +347,104 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_store_held_free(h, n);
 }
 
+void
+fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
+    int suspensions)
+{
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	size_t ns, np, i;
+
+	if (in->blocks == NULL)
+		return;
+	fg_blocks_rows(in->blocks, &su, &ns, &pa, &np);
+	for (i = 0; suspensions && su != NULL && i < ns; i++) {
+		fg_ctl_kv(o, "type", "suspended");
+		fg_ctl_kv(o, "account", "%s", su[i].account);
+		fg_ctl_kv(o, "rule", "%s", su[i].rule);
+		fg_ctl_kv(o, "since", "%u", su[i].since);
+		fg_ctl_rec_end(o);
+	}
+	for (i = 0; pa != NULL && i < np; i++) {
+		char d[32];
+
+		if (pa[i].until <= in->now)
+			continue;
+		fg_format_duration(pa[i].duration, d, sizeof(d));
+		fg_ctl_kv(o, "type", "paused");
+		fg_ctl_kv(o, "domain", "%s", pa[i].domain);
+		fg_ctl_kv(o, "rule", "%s", pa[i].rule);
+		fg_ctl_kv(o, "since", "%u", pa[i].since);
+		fg_ctl_kv(o, "until", "%u", pa[i].until);
+		fg_ctl_kv(o, "remaining", "%u", pa[i].until - in->now);
+		fg_ctl_kv(o, "trips", "%u", pa[i].trips);
+		fg_ctl_rec_end(o);
+	}
+	free(su);
+	free(pa);
+}
+
+/* pauses: the destination domains paused now. */
+void
+fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o)
+{
+	if (req->argc != 0) {
+		fg_ctl_error(o, "pauses: takes no arguments");
+		return;
+	}
+	fg_ctl_ok(o);
+	fg_inspect_blocks(in, o, 0);
+	fg_ctl_end(o);
+}
+
+/* incidents [SINCE]: open ones, and those that started or ended since
+ * (default 7d). */
+void
+fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o)
+{
+	struct fg_incident *inc;
+	uint32_t since = 7 * 86400;
+	size_t n, i;
+	char err[FG_ERRLEN];
+
+	if (req->argc > 1 || (req->argc == 1 &&
+	    fg_parse_since(req->argv[0], &since) < 0)) {
+		fg_ctl_error(o, "incidents: expected [--since DURATION], such as --since 7d");
+		return;
+	}
+	if (in->store == NULL || fg_store_incidents(in->store, 0,
+	    in->now > since ? in->now - since : 0, 1000, &inc, &n, err,
+	    sizeof(err)) < 0) {
+		fg_ctl_error(o, "incidents: database: %s", in->store ? err : "none");
+		return;
+	}
+	fg_ctl_ok(o);
+	for (i = 0; i < n; i++) {
+		fg_ctl_kv(o, "type", "incident");
+		fg_ctl_kv(o, "id", "%lld", (long long)inc[i].id);
+		fg_ctl_kv(o, "kind", "%s", inc[i].kind);
+		fg_ctl_kv(o, "subject", "%s", inc[i].subject);
+		fg_ctl_kv(o, "state", "%s", inc[i].ended ? "ended" : "open");
+		fg_ctl_kv(o, "started", "%u", inc[i].started);
+		fg_ctl_kv(o, "ended", "%u", inc[i].ended);
+		fg_ctl_kv(o, "count", "%llu", (unsigned long long)inc[i].count);
+		fg_ctl_kv(o, "notified", "%s", inc[i].notified >= 2 ? "start, end" :
+		    inc[i].notified == 1 ? "start" : "not yet");
+		fg_ctl_kv(o, "detail", "%s", inc[i].detail);
+		fg_ctl_rec_end(o);
+	}
+	fg_ctl_end(o);
+	free(inc);
+}
+
 fg_inspector
 fg_inspect_for(int verb)
 {
 	switch (verb) {
+	case FG_CTL_PAUSES: return fg_inspect_pauses;
+	case FG_CTL_INCIDENTS: return fg_inspect_incidents;
 	case FG_CTL_TOP: return fg_inspect_top;
 	case FG_CTL_SHOW: return fg_inspect_show;
 	case FG_CTL_EXPLAIN: return fg_inspect_explain;

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "blocks.h"
 #include "config.h"
 #include "control.h"
 #include "limiter.h"
@@ -17,6 +18,7 @@ struct fg_inspect {
 	struct fg_config *cfg;
 	struct fg_limiter *limiter;
 	struct fg_store *store;		/* NULL: no history */
+	struct fg_blocks *blocks;	/* suspensions and pauses; NULL: none */
 	uint32_t now;
 };
 
@@ -28,6 +30,14 @@ void fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
 void fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
+void fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o);
+void fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
+    struct fg_ctl_out *o);
+/* Records of the suspended accounts and of the domains paused now
+ * (status, pauses). */
+void fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
+    int suspensions);
 int fg_parse_since(const char *s, uint32_t *secs);
 
 typedef void (*fg_inspector)(struct fg_inspect *in,

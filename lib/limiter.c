@@ -279,6 +279,31 @@ fg_limiter_reset(struct fg_limiter *l, const char *rule, const char *key)
 	return e != NULL ? 0 : -1;
 }
 
+int
+fg_limiter_add(struct fg_limiter *l, const char *rule, const char *key,
+    uint32_t period, uint32_t n, uint32_t now)
+{
+	struct fg_check c = { .rule = rule, .key = key };
+	struct located loc;
+	struct fg_entry *e;
+	int rc = -1;
+
+	if (locate(&c, &loc) < 0)
+		return -1;
+	fg_table_lock(l->table, loc.shard);
+	e = fg_table_get(l->table, loc.shard, loc.hash, loc.key, 1);
+	if (e != NULL) {
+		if (e->win.period == 0)
+			fg_window_init(&e->win, period);
+		else if (e->win.period != period)
+			fg_window_set_period(&e->win, period);
+		rc = fg_window_add(&e->win, now, n);
+		fg_table_dirty(l->table, loc.shard, e);
+	}
+	fg_table_unlock(l->table, loc.shard);
+	return rc;
+}
+
 void
 fg_resv_free(struct fg_resv *r)
 {

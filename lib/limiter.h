@@ -54,6 +54,10 @@ void fg_limiter_release(struct fg_limiter *l, struct fg_resv *r);
 void fg_limiter_peek(struct fg_limiter *l, struct fg_check *c, size_t n,
     uint32_t now);
 int fg_limiter_reset(struct fg_limiter *l, const char *rule, const char *key);
+/* Counts n in a window at once, with no reservation: delivery results
+ * for feedback limits and backoffs. -1 without memory. */
+int fg_limiter_add(struct fg_limiter *l, const char *rule, const char *key,
+    uint32_t period, uint32_t n, uint32_t now);
 void fg_resv_free(struct fg_resv *r);
 
 #endif

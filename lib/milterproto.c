@@ -101,6 +101,10 @@ fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail, int data,
 		/* {auth_authen} is the SASL login, i the queue ID. */
 		lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
 		lists[FG_MS_ENVRCPT] = "i";
+		/* Charged at DATA, a message's queue ID is needed there
+		 * (Postfix has one from the first accepted recipient). */
+		if (data)
+			lists[FG_MS_DATA] = "i";
 		lists[FG_MS_EOM] = "i";
 	}
 }

@@ -65,6 +65,7 @@
 #define FG_MS_CONNECT	0
 #define FG_MS_ENVFROM	2
 #define FG_MS_ENVRCPT	3
+#define FG_MS_DATA	4
 #define FG_MS_EOM	5
 
 #define FG_MP_VERSION	6

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,7 +244,8 @@ collect(const struct fg_config *c, const char *account, const char *dom,
 		const struct fg_rule *r = &c->rule[i];
 		struct fg_check *chk = &k->chk[k->n];
 
-		if (r->is_cap || !fg_dests_match(&r->dests, dom))
+		if (r->is_cap || fg_rule_feedback(r) ||
+		    !fg_dests_match(&r->dests, dom))
 			continue;
 		if (fg_rule_key(r, account, dom, client, k->keys[k->n],
 		    sizeof(k->keys[0])) < 0)
@@ -326,16 +328,246 @@ add_tag(struct fg_msg *m, const char *rule)
 	fg_strlcpy(m->tag + used, rule, sizeof(m->tag) - used);
 }
 
+/*
+ * A recipient over a rule that refuses (hold, defer, suspend, reject):
+ * what it gets. 1 when the recipient is accepted all the same (monitor
+ * mode; local mail, held or deferred at the end of the message; a hold),
+ * 0 when v holds the refusal.
+ */
+static int
+over(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
+    const struct fg_rule *r, const struct fg_check *ck, const char *dom,
+    uint32_t now)
+{
+	const struct fg_config *c = m->cfg;
+	char rate[32], retry[32], text[sizeof(v->text)];
+	enum fg_stat st = r->action == FG_ACT_REJECT ? FG_ST_REJECTED :
+	    r->action == FG_ACT_HOLD ? FG_ST_HELD : FG_ST_DEFERRED;
+
+	fg_format_duration(ck->period, rate, sizeof(rate));
+	fg_format_duration(ck->retry, retry, sizeof(retry));
+	if (c->monitor) {
+		/* Said and logged as enforce would, never done. */
+		record(m, e, now, r->name, dom, fg_action_name(r->action),
+		    ck->used, ck->limit, ck->retry);
+		return 1;
+	}
+	/* Logged below as action=suspend; the account's later recipients
+	 * meet the suspension first (action=suspended). */
+	if (r->action == FG_ACT_SUSPEND && e->blocks != NULL)
+		(void)fg_blocks_suspend(e->blocks, m->acct.name, r->name, now);
+	if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
+		/* Decided for the whole message at its end. */
+		record(m, e, now, r->name, dom, "defer-local", ck->used,
+		    ck->limit, ck->retry);
+		if (!m->tempfail) {
+			m->tempfail = 1;
+			fg_strlcpy(m->hold_rule, r->name, sizeof(m->hold_rule));
+		}
+		return 1;
+	}
+	if (r->action == FG_ACT_HOLD || m->local) {
+		/* Local mail over a limit is held, never bounced or deferred
+		 * into pickup's endless retries. */
+		record(m, e, now, r->name, dom, "hold", ck->used, ck->limit,
+		    ck->retry);
+		if (!m->hold) {
+			m->hold = 1;
+			fg_strlcpy(m->hold_rule, r->name, sizeof(m->hold_rule));
+		}
+		return 1;
+	}
+	fg_stats_count(e->stats, now, m->acct.name, dom, st, 1);
+	record(m, e, now, r->name, dom, fg_action_name(r->action),
+	    ck->used, ck->limit, ck->retry);
+	if (r->reply)
+		custom_text(text, sizeof(text), r->reply, retry);
+	else if (r->action == FG_ACT_SUSPEND)
+		snprintf(text, sizeof(text), "floodgate: account suspended (%s)",
+		    r->name);
+	else if (fg_rule_feedback(r))
+		snprintf(text, sizeof(text),
+		    "floodgate: %s: too many %s recipients (%u/%s)%s%s",
+		    r->name, r->count == FG_COUNT_UNKNOWN ? "unknown" : "bounced",
+		    ck->limit, rate, r->action == FG_ACT_REJECT ? "" :
+		    ", retry in ", r->action == FG_ACT_REJECT ? "" : retry);
+	else if (r->action == FG_ACT_REJECT)
+		snprintf(text, sizeof(text),
+		    "floodgate: %s limit reached (%u/%s)",
+		    r->name, ck->limit, rate);
+	else
+		snprintf(text, sizeof(text),
+		    "floodgate: %s limit reached (%u/%s), retry in %s",
+		    r->name, ck->limit, rate, retry);
+	if (r->action == FG_ACT_REJECT)
+		reply(v, FG_REJECT, "550", "5.7.1", "%s", text);
+	else
+		reply(v, FG_TEMPFAIL, "451", "4.7.1", "%s", text);
+	return 0;
+}
+
+/*
+ * What delivery feedback blocks: a suspended account, a paused
+ * destination. 1 with v set when the recipient is refused; local mail
+ * is held instead.
+ */
+static int
+blocked(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
+    const char *dom, uint32_t now)
+{
+	struct fg_suspension s;
+	struct fg_pause p;
+	const char *rule;
+	char until[32];
+	struct tm tm;
+	time_t t;
+
+	if (e->blocks == NULL)
+		return 0;
+	if (dom[0] != '\0' && fg_blocks_paused(e->blocks, dom, now, &p)) {
+		t = (time_t)p.until;
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%H:%M UTC", &tm);
+		rule = p.rule;
+		reply(v, FG_TEMPFAIL, "451", "4.7.1",
+		    "floodgate: %s paused until %s", dom, until);
+		record(m, e, now, rule, dom, "paused", 0, 0, p.until - now);
+	} else if (!m->exempt &&
+	    fg_blocks_suspended(e->blocks, m->acct.name, &s)) {
+		rule = s.rule;
+		reply(v, FG_TEMPFAIL, "451", "4.7.1",
+		    "floodgate: account suspended");
+		record(m, e, now, rule, dom, "suspended", 0, 0, 0);
+	} else
+		return 0;
+	if (m->cfg->monitor) {
+		memset(v, 0, sizeof(*v));
+		v->smtp = FG_CONTINUE;
+		return 0;
+	}
+	if (m->local) {
+		memset(v, 0, sizeof(*v));
+		v->smtp = FG_CONTINUE;
+		if (!m->hold) {
+			m->hold = 1;
+			fg_strlcpy(m->hold_rule, rule, sizeof(m->hold_rule));
+		}
+		return 0;
+	}
+	fg_stats_count(e->stats, now, m->acct.name, dom, FG_ST_DEFERRED, 1);
+	return 1;
+}
+
+int
+fg_feedback_over(struct fg_limiter *l, const struct fg_rule *r,
+    const char *account, const char *key, uint32_t now, struct fg_check *ck,
+    uint64_t *total)
+{
+	char all[FG_WRULE_MAX + 1];
+	struct fg_check tot;
+
+	memset(ck, 0, sizeof(*ck));
+	ck->rule = r->name;
+	ck->key = key;
+	ck->cost = 1;
+	fg_rule_rate(r, account, &ck->limit, &ck->period);
+	fg_limiter_peek(l, ck, 1, now);
+	if (total != NULL)
+		*total = 0;
+	if (r->ratio == 0 && total == NULL)
+		return ck->over;
+	tot = *ck;
+	snprintf(all, sizeof(all), "%s%s", r->name, FG_WRULE_ALL);
+	tot.rule = all;
+	fg_limiter_peek(l, &tot, 1, now);
+	if (total != NULL)
+		*total = tot.used;
+	return ck->over && (r->ratio == 0 ||
+	    ck->used * 100 >= (uint64_t)r->ratio * tot.used);
+}
+
+void
+fg_feedback_counts(struct fg_limiter *l, const struct fg_rule *r,
+    const char *account, const char *key, uint32_t now, uint64_t *final,
+    uint64_t *bounced, uint64_t *unknown)
+{
+	static const char *const sfx[3] = { FG_WRULE_ALL, FG_WRULE_BOUNCED,
+	    FG_WRULE_UNKNOWN };
+	uint64_t *out[3] = { final, bounced, unknown };
+	char name[FG_WRULE_MAX + 1];
+	struct fg_check ck;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		memset(&ck, 0, sizeof(ck));
+		/* The rule's own window counts one of the three. */
+		if ((i == 1 && r->count == FG_COUNT_BOUNCES) ||
+		    (i == 2 && r->count == FG_COUNT_UNKNOWN))
+			fg_strlcpy(name, r->name, sizeof(name));
+		else
+			snprintf(name, sizeof(name), "%s%s", r->name, sfx[i]);
+		ck.rule = name;
+		ck.key = key;
+		ck.cost = 1;
+		fg_rule_rate(r, account, &ck.limit, &ck.period);
+		fg_limiter_peek(l, &ck, 1, now);
+		*out[i] = ck.used;
+	}
+}
+
+/*
+ * The feedback limits that apply: tripped while their window of unknown
+ * or bounced recipients holds N or more (and, with ratio, they are at
+ * least P% of the results in the window). Nothing is charged here: the
+ * delivery log charges them. The worst tripped rule refusing, or -1;
+ * tag and log rules are recorded on the way.
+ */
+static int
+feedback(struct fg_msg *m, struct fg_engine *e, const char *dom,
+    uint32_t now, struct fg_check *worst_ck, char *key, size_t keylen)
+{
+	const struct fg_config *c = m->cfg;
+	int worst = -1;
+	size_t i;
+
+	for (i = 0; i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+		char k[FG_KEY_MAX + 1];
+		struct fg_check ck;
+
+		if (!fg_rule_feedback(r) || !fg_dests_match(&r->dests, dom) ||
+		    fg_rule_key(r, m->acct.name, dom, m->client, k, sizeof(k)) < 0 ||
+		    !fg_feedback_over(e->limiter, r, m->acct.name, k, now, &ck, NULL))
+			continue;
+		if (r->action < FG_ACT_HOLD) {
+			record(m, e, now, r->name, dom, fg_action_name(r->action),
+			    ck.used, ck.limit, ck.retry);
+			if (r->action == FG_ACT_TAG)
+				add_tag(m, r->name);
+			continue;
+		}
+		if (worst < 0 || r->action > c->rule[worst].action) {
+			worst = (int)i;
+			*worst_ck = ck;
+			fg_strlcpy(key, k, keylen);
+			worst_ck->key = key;
+		}
+	}
+	return worst;
+}
+
 void
 fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v)
 {
 	const struct fg_config *c = m->cfg;
 	struct checks k;
+	struct fg_check fck;
+	char fkey[FG_KEY_MAX + 1];
 	struct fg_addr a;
 	const char *dom;
 	size_t i;
-	int rc, worst = -1;
+	int rc, worst = -1, fb;
 
 	memset(v, 0, sizeof(*v));
 	v->smtp = FG_CONTINUE;
@@ -343,6 +575,8 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
 		a.domain[0] = '\0';	/* counted, but no "to" rule matches */
 	dom = a.domain;
+	if (m->own)
+		goto accepted;	/* floodgate's own notification */
 
 	for (i = 0; i < c->nrule; i++) {
 		const struct fg_rule *r = &c->rule[i];
@@ -362,9 +596,17 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 			return;
 		}
 	}
+	/* A paused carrier is paused for everyone, exempt senders too. */
+	if (blocked(m, e, v, dom, now))
+		return;
 	if (m->exempt || (c->ex_domain.n > 0 &&
 	    fg_dests_match(&c->ex_domain, dom)))
 		goto accepted;
+	if ((fb = feedback(m, e, dom, now, &fck, fkey, sizeof(fkey))) >= 0) {
+		if (over(m, e, v, &c->rule[fb], &fck, dom, now))
+			goto accepted;
+		return;
+	}
 
 	if (collect(c, m->acct.name, dom, m->client, &k) < 0) {
 		rc = FG_RESERVE_ERROR;
@@ -403,61 +645,9 @@ error:
 			worst = (int)i;
 	}
 	if (rc == FG_REFUSED) {
-		const struct fg_rule *r = k.rr[worst];
-		const struct fg_check *ck = &k.chk[worst];
-		char rate[32], retry[32], text[sizeof(v->text)];
-		enum fg_stat st = r->action == FG_ACT_REJECT ? FG_ST_REJECTED :
-		    r->action == FG_ACT_HOLD ? FG_ST_HELD : FG_ST_DEFERRED;
-
 		wait_behind(m, &k);
-		fg_format_duration(ck->period, rate, sizeof(rate));
-		fg_format_duration(ck->retry, retry, sizeof(retry));
-		if (c->monitor) {
-			/* Said and logged as enforce would, never done. */
-			record(m, e, now, r->name, dom, fg_action_name(r->action),
-			    ck->used, ck->limit, ck->retry);
+		if (over(m, e, v, k.rr[worst], &k.chk[worst], dom, now))
 			goto accepted;
-		}
-		if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
-			/* Decided for the whole message at its end. */
-			record(m, e, now, r->name, dom, "defer-local", ck->used,
-			    ck->limit, ck->retry);
-			if (!m->tempfail) {
-				m->tempfail = 1;
-				fg_strlcpy(m->hold_rule, r->name,
-				    sizeof(m->hold_rule));
-			}
-			goto accepted;
-		}
-		if (r->action == FG_ACT_HOLD || m->local) {
-			/* Local mail over a limit is held, never bounced or
-			 * deferred into pickup's endless retries. */
-			record(m, e, now, r->name, dom, "hold", ck->used,
-			    ck->limit, ck->retry);
-			if (!m->hold) {
-				m->hold = 1;
-				fg_strlcpy(m->hold_rule, r->name,
-				    sizeof(m->hold_rule));
-			}
-			goto accepted;
-		}
-		fg_stats_count(e->stats, now, m->acct.name, dom, st, 1);
-		record(m, e, now, r->name, dom, fg_action_name(r->action),
-		    ck->used, ck->limit, ck->retry);
-		if (r->reply)
-			custom_text(text, sizeof(text), r->reply, retry);
-		else if (r->action == FG_ACT_REJECT)
-			snprintf(text, sizeof(text),
-			    "floodgate: %s limit reached (%u/%s)",
-			    r->name, ck->limit, rate);
-		else
-			snprintf(text, sizeof(text),
-			    "floodgate: %s limit reached (%u/%s), retry in %s",
-			    r->name, ck->limit, rate, retry);
-		if (r->action == FG_ACT_REJECT)
-			reply(v, FG_REJECT, "550", "5.7.1", "%s", text);
-		else
-			reply(v, FG_TEMPFAIL, "451", "4.7.1", "%s", text);
 		goto out;
 	}
 	for (i = 0; i < k.n; i++)

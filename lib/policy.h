@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "account.h"
+#include "blocks.h"
 #include "config.h"
 #include "htab.h"
 #include "limiter.h"
@@ -38,6 +39,7 @@ struct fg_explain {
 struct fg_engine {
 	struct fg_limiter *limiter;
 	struct fg_stats *stats;
+	struct fg_blocks *blocks;	/* suspensions and pauses; NULL: none */
 };
 
 struct fg_msg {
@@ -47,6 +49,7 @@ struct fg_msg {
 	char session[FG_SESSION_MAX + 1];
 	char queue_id[FG_QID_MAX + 1];
 	int exempt;
+	int own;			/* floodgate's own notification: untouched */
 	struct fg_resv resv;
 	uint32_t *capcount;		/* per rule (caps only) */
 	struct fg_strset paid;		/* windows of messages-count rules */
@@ -77,6 +80,21 @@ int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
 int fg_msg_data_charge(const struct fg_msg *m);
+/*
+ * Whether a feedback limit (count unknown|bounces) is over for key: its
+ * window holds N or more, and, with ratio, that is at least P% of the
+ * recipients with a final result in the window. *ck is what the window
+ * says (used, limit, period, retry; ck->key is key); *total, when not
+ * NULL, the final results.
+ */
+int fg_feedback_over(struct fg_limiter *l, const struct fg_rule *r,
+    const char *account, const char *key, uint32_t now, struct fg_check *ck,
+    uint64_t *total);
+/* What a feedback limit's windows hold for key: recipients with a
+ * final result, of which bounced (or expired), of which unknown. */
+void fg_feedback_counts(struct fg_limiter *l, const struct fg_rule *r,
+    const char *account, const char *key, uint32_t now, uint64_t *final,
+    uint64_t *bounced, uint64_t *unknown);
 /* What every rule that applies says of a recipient, nothing charged:
  * *out is allocated (free it), one fg_explain per rule; returns how
  * many, or -1 without memory. */

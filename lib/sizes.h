@@ -25,8 +25,9 @@
 /* The key a rule counts under: account, domain, "account/domain",
  * client or "*". */
 #define FG_KEY_MAX	(FG_ACCOUNT_MAX + 1 + FG_DOMAIN_MAX)
-/* A window's name in the table and the store: "rule\037key". */
-#define FG_WKEY_MAX	(FG_NAME_MAX + 1 + FG_KEY_MAX)
+/* A window's name in the table and the store: "rule\037key" (the rule
+ * part may carry a 4-byte suffix, wkey.h). */
+#define FG_WKEY_MAX	(FG_NAME_MAX + 4 + 1 + FG_KEY_MAX)
 /* An SMTP reply text floodgate writes (without code). */
 #define FG_REPLY_MAX	255
 

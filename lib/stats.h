@@ -16,6 +16,10 @@ enum fg_stat {
 	FG_ST_DEFERRED,
 	FG_ST_REJECTED,
 	FG_ST_HELD,
+	/* Delivery results from the log (delivery feedback). */
+	FG_ST_SENT,
+	FG_ST_BOUNCED,		/* bounced or expired */
+	FG_ST_UNKNOWN,		/* of which: the recipient does not exist */
 	FG_ST_N
 };
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_int.h"
 #include "util.h"
 #include "wkey.h"
 
@@ -40,10 +40,12 @@ static const char *const sql[ST_N] = {
 	    "SET period = ?3, expires = ?4, slots = ?5",
 	[ST_WIN_DEL] = "DELETE FROM windows WHERE rule = ?1 AND key = ?2",
 	[ST_STAT_ADD] = "INSERT INTO stats (hour, kind, name, accepted, "
-	    "deferred, rejected, held) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	    "deferred, rejected, held, sent, bounced, unknown) VALUES (?1, ?2, "
+	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
 	    "ON CONFLICT (hour, kind, name) DO UPDATE SET "
 	    "accepted = accepted + ?4, deferred = deferred + ?5, "
-	    "rejected = rejected + ?6, held = held + ?7",
+	    "rejected = rejected + ?6, held = held + ?7, sent = sent + ?8, "
+	    "bounced = bounced + ?9, unknown = unknown + ?10",
 	[ST_EVENT_ADD] = "INSERT INTO events (time, session, queue_id, "
 	    "account, rule, destination, action, used, lim, retry) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -95,13 +97,32 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"ALTER TABLE held3 RENAME TO held;"
 	"CREATE INDEX held_queue_id ON held (queue_id);"
 	"CREATE INDEX held_open ON held (released, time);",
+	/* 4: delivery feedback. */
+	"ALTER TABLE stats ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE stats ADD COLUMN bounced INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE stats ADD COLUMN unknown INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE qidmap ("
+	"  queue_id TEXT PRIMARY KEY, account TEXT NOT NULL,"
+	"  time INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX qidmap_time ON qidmap (time);"
+	"CREATE TABLE follow ("
+	"  source TEXT PRIMARY KEY, inode INTEGER NOT NULL DEFAULT 0,"
+	"  offset INTEGER NOT NULL DEFAULT 0, head TEXT, cursor TEXT);"
+	"CREATE TABLE suspended ("
+	"  account TEXT PRIMARY KEY, rule TEXT NOT NULL,"
+	"  since INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE paused ("
+	"  domain TEXT PRIMARY KEY, rule TEXT NOT NULL,"
+	"  since INTEGER NOT NULL, until INTEGER NOT NULL,"
+	"  duration INTEGER NOT NULL, trips INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE incidents ("
+	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,"
+	"  started INTEGER NOT NULL, ended INTEGER,"
+	"  count INTEGER NOT NULL DEFAULT 0, detail TEXT,"
+	"  notified INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX incidents_open ON incidents (ended, kind, subject);",
 };
 
-struct fg_store {
-	sqlite3 *db;
-	sqlite3_stmt *st[ST_N];
-	int readonly;
-};
 
 static int migrate(struct fg_store *s, char *err, size_t errlen);
 static void col_text(sqlite3_stmt *st, int col, char *dst, size_t len);
@@ -115,7 +136,6 @@ col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
 	fg_strlcpy(dst, v != NULL ? v : "", len);
 }
 static int step(struct fg_store *s, enum stmt k);
-static int tx_failed(struct fg_store *s, char *err, size_t errlen);
 
 static int
 migrate(struct fg_store *s, char *err, size_t errlen)
@@ -178,6 +198,11 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 		return NULL;
 	}
 	s->readonly = readonly;
+	if ((s->st = calloc(ST_N, sizeof(*s->st))) == NULL) {
+		free(s);
+		fg_seterr(err, errlen, "out of memory");
+		return NULL;
+	}
 	/* One connection, used by one thread at a time. */
 	flags |= SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
@@ -230,23 +255,44 @@ fg_store_close(struct fg_store *s)
 		return;
 	for (i = 0; i < ST_N; i++)
 		sqlite3_finalize(s->st[i]);
+	for (i = 0; i < FG_FB_STMTS; i++)
+		sqlite3_finalize(s->fb[i]);
+	free(s->st);
 	sqlite3_close(s->db);
 	free(s);
+}
+
+int
+fg_store_step(sqlite3_stmt *q)
+{
+	int rc = sqlite3_step(q);
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
 static int
 step(struct fg_store *s, enum stmt k)
 {
-	int rc = sqlite3_step(s->st[k]);
+	return fg_store_step(s->st[k]);
+}
 
-	sqlite3_reset(s->st[k]);
-	sqlite3_clear_bindings(s->st[k]);
-	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+int
+fg_store_begin(struct fg_store *s)
+{
+	return step(s, ST_BEGIN);
+}
+
+int
+fg_store_commit(struct fg_store *s)
+{
+	return step(s, ST_COMMIT);
 }
 
 /* A write failed: say why, undo what the transaction did. */
-static int
-tx_failed(struct fg_store *s, char *err, size_t errlen)
+int
+fg_store_failed(struct fg_store *s, char *err, size_t errlen)
 {
 	fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 	if (!sqlite3_get_autocommit(s->db))
@@ -393,7 +439,7 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 		goto fail;
 	return 0;
 fail:
-	return tx_failed(s, err, errlen);
+	return fg_store_failed(s, err, errlen);
 }
 
 /* Hourly: drop what can no longer matter and checkpoint the WAL. */
@@ -423,7 +469,9 @@ fg_store_maintain(struct fg_store *s, uint32_t now, char *err, size_t errlen)
 
 /*
  * Who sent most, or was refused most: per account or destination domain
- * from the hourly statistics, per rule from the refusal log.
+ * from the hourly statistics, per rule from the refusal log; by unknown
+ * or bounces, the accounts with the most recipients bounced as
+ * nonexistent, or bounced at all.
  */
 int
 fg_store_top(struct fg_store *s, const char *by, uint32_t since, int limit,
@@ -437,16 +485,25 @@ fg_store_top(struct fg_store *s, const char *by, uint32_t since, int limit,
 
 	*out = NULL;
 	*nout = 0;
+#define COLUMNS	"sum(accepted), sum(deferred), sum(rejected), sum(held), " \
+	"sum(sent), sum(bounced), sum(unknown) FROM stats WHERE kind = ?3 " \
+	"AND hour >= ?1 - ?1 % 3600 GROUP BY name "
 	if (strcmp(by, "rule") == 0)
 		q = "SELECT rule, 0, sum(action IN ('defer', 'cap')), "
-		    "sum(action = 'reject'), sum(action = 'hold') FROM events "
-		    "WHERE time >= ?1 AND action IN ('defer', 'cap', 'reject', 'hold') "
-		    "GROUP BY rule ORDER BY count(*) DESC, rule LIMIT ?2";
+		    "sum(action = 'reject'), sum(action = 'hold'), 0, 0, 0 "
+		    "FROM events WHERE time >= ?1 AND action IN ('defer', "
+		    "'cap', 'reject', 'hold') GROUP BY rule ORDER BY count(*) "
+		    "DESC, rule LIMIT ?2";
+	else if (strcmp(by, "unknown") == 0)
+		q = "SELECT name, " COLUMNS "HAVING sum(unknown) > 0 "
+		    "ORDER BY sum(unknown) DESC, sum(bounced) DESC, name LIMIT ?2";
+	else if (strcmp(by, "bounces") == 0)
+		q = "SELECT name, " COLUMNS "HAVING sum(bounced) > 0 "
+		    "ORDER BY sum(bounced) DESC, sum(unknown) DESC, name LIMIT ?2";
 	else
-		q = "SELECT name, sum(accepted), sum(deferred), sum(rejected), "
-		    "sum(held) FROM stats WHERE kind = ?3 AND hour >= ?1 - ?1 % 3600 "
-		    "GROUP BY name ORDER BY sum(accepted + deferred + rejected + held) "
-		    "DESC, name LIMIT ?2";
+		q = "SELECT name, " COLUMNS "ORDER BY sum(accepted + deferred + "
+		    "rejected + held) DESC, name LIMIT ?2";
+#undef COLUMNS
 	if (sqlite3_prepare_v2(s->db, q, -1, &st, NULL) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
@@ -454,7 +511,8 @@ fg_store_top(struct fg_store *s, const char *by, uint32_t since, int limit,
 	sqlite3_bind_int64(st, 1, since);
 	sqlite3_bind_int(st, 2, limit);
 	if (strcmp(by, "rule") != 0)
-		sqlite3_bind_text(st, 3, by, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, strcmp(by, "domain") == 0 ? "domain" :
+		    "account", -1, SQLITE_STATIC);
 	if ((rows = calloc((size_t)(limit > 0 ? limit : 1), sizeof(*rows))) == NULL) {
 		sqlite3_finalize(st);
 		fg_seterr(err, errlen, "out of memory");
@@ -552,7 +610,7 @@ fg_store_held_add(struct fg_store *s, const struct fg_held_row *h, char *err,
 		goto fail;
 	return 0;
 fail:
-	return tx_failed(s, err, errlen);
+	return fg_store_failed(s, err, errlen);
 }
 
 /* Released (outcome "released") or gone from the hold queue ("gone"). */

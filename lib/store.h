@@ -9,10 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "blocks.h"
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	3
+#define FG_SCHEMA_VERSION	4
 
 struct fg_store;
 
@@ -35,7 +36,8 @@ struct fg_held_row {
 
 struct fg_top_row {
 	char name[FG_ACCOUNT_MAX + 1];	/* an account, domain or rule */
-	uint64_t v[FG_ST_N];	/* accepted, deferred, rejected, held */
+	uint64_t v[FG_ST_N];	/* accepted, deferred, rejected, held, sent,
+				 * bounced, unknown */
 };
 
 struct fg_store *fg_store_open(const char *path, int readonly, char *err,
@@ -63,6 +65,62 @@ int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
     const char *outcome, char *err, size_t errlen);
 void fg_store_held_free(struct fg_held_row *h, size_t n);
 int fg_store_probe(const char *path, char *err, size_t errlen);
+
+/* Delivery feedback (fbstore.c). */
+
+/* A message floodgate charged: whose it is, for the delivery log. */
+struct fg_qid_row {
+	char qid[FG_QID_MAX + 1];
+	char account[FG_ACCOUNT_MAX + 1];
+	uint32_t time;
+};
+
+int fg_store_qids_add(struct fg_store *s, const struct fg_qid_row *r,
+    size_t n, char *err, size_t errlen);
+/* 1 and the account when floodgate charged qid, 0 when not, -1 on an
+ * error. */
+int fg_store_qid(struct fg_store *s, const char *qid,
+    char account[FG_ACCOUNT_MAX + 1]);
+int fg_store_qids_prune(struct fg_store *s, uint32_t before, char *err,
+    size_t errlen);
+
+/* Where the follower of the delivery log was. */
+struct fg_follow_pos {
+	uint64_t inode, offset;
+	char head[65];		/* the file's first bytes, as hex: a new file */
+	char cursor[512];	/* the journal's */
+};
+
+int fg_store_follow_get(struct fg_store *s, const char *source,
+    struct fg_follow_pos *p);
+int fg_store_follow_put(struct fg_store *s, const char *source,
+    const struct fg_follow_pos *p, char *err, size_t errlen);
+
+int fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
+    size_t ns, const struct fg_pause *pa, size_t np, char *err,
+    size_t errlen);
+int fg_store_blocks_load(struct fg_store *s, struct fg_suspension **su,
+    size_t *ns, struct fg_pause **pa, size_t *np, char *err, size_t errlen);
+
+/* An incident: something delivery feedback or the store did that a
+ * person is told of once when it starts and once when it ends. */
+struct fg_incident {
+	int64_t id;			/* 0: not stored yet */
+	char kind[16];			/* suspend, bounces, pause, store, refused */
+	char subject[FG_ACCOUNT_MAX + FG_NAME_MAX + 2];
+	uint32_t started, ended;	/* ended 0: open */
+	uint64_t count;
+	char detail[1024];		/* top destinations, rules: for people */
+	int notified;			/* 1 start told, 2 end told too */
+};
+
+int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
+    char *err, size_t errlen);
+/* Incidents that started or ended since, or are open (open 0); open
+ * ones (1); open ones and those people were not told the end of (2). */
+int fg_store_incidents(struct fg_store *s, int open, uint32_t since,
+    int limit, struct fg_incident **out, size_t *nout, char *err,
+    size_t errlen);
 int fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len);
 
 #endif

@@ -185,3 +185,60 @@ fg_rss_bytes(void)
 	}
 	return rss * sysconf(_SC_PAGESIZE);
 }
+
+/* The length of the valid UTF-8 sequence at s (no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0. */
+size_t
+fg_utf8_len(const unsigned char *s)
+{
+	unsigned c = s[0], cp;
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+void
+fg_json_string(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	putc('"', fp);
+	while (*s != '\0') {
+		size_t n = fg_utf8_len(s);
+
+		if (n == 0) {
+			fputs("\\ufffd", fp);
+			s++;
+		} else if (n > 1) {
+			fwrite(s, 1, n, fp);
+			s += n;
+		} else {
+			if (*s == '"' || *s == '\\')
+				fprintf(fp, "\\%c", *s);
+			else if (*s < 0x20 || *s == 0x7f)
+				fprintf(fp, "\\u%04x", *s);
+			else
+				putc(*s, fp);
+			s++;
+		}
+	}
+	putc('"', fp);
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define FG_ERRLEN 512
 
@@ -22,5 +23,11 @@ void fg_format_duration(uint32_t secs, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
 long fg_rss_bytes(void);
 int fg_qid_valid(const char *qid);
+/* The length of the valid UTF-8 sequence at s (no overlong forms, no
+ * surrogates, at most U+10FFFF), or 0. */
+size_t fg_utf8_len(const unsigned char *s);
+/* str as a JSON string: always valid UTF-8 (a byte that is not becomes
+ * U+FFFD), control characters escaped. */
+void fg_json_string(FILE *fp, const char *str);
 
 #endif

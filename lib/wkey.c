@@ -24,14 +24,14 @@ fg_wkey_split(const char *full, const char **key)
 {
 	const char *sep = strchr(full, FG_WKEY_SEP);
 
-	if (sep == NULL || sep == full || sep - full > FG_NAME_MAX)
+	if (sep == NULL || sep == full || sep - full > FG_WRULE_MAX)
 		return -1;
 	*key = sep + 1;
 	return (int)(sep - full);
 }
 
 int
-fg_wkey_rule(const char *full, char rule[FG_NAME_MAX + 1], const char **key)
+fg_wkey_rule(const char *full, char rule[FG_WRULE_MAX + 1], const char **key)
 {
 	int rl = fg_wkey_split(full, key);
 

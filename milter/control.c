@@ -129,6 +129,74 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_kv(o, "evictions", "%llu", sc.evictions);
 	}
 	fg_ctl_kv(o, "memory_kb", "%ld", fg_rss_bytes() / 1024);
+	{
+		struct fg_feedback_counters fc;
+		size_t paused, susp;
+
+		fg_feedback_counters(&fc);
+		susp = fg_blocks_count(fgd.engine.blocks, &paused, (uint32_t)now);
+		fg_ctl_kv(o, "delivery_log", "%s", fgd.cfg->delivery_log ?
+		    fgd.cfg->delivery_log : "(none)");
+		fg_ctl_kv(o, "delivery_lines", "%llu", (unsigned long long)fc.lines);
+		fg_ctl_kv(o, "sent", "%llu", (unsigned long long)tot[FG_ST_SENT]);
+		fg_ctl_kv(o, "bounced", "%llu", (unsigned long long)tot[FG_ST_BOUNCED]);
+		fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)tot[FG_ST_UNKNOWN]);
+		fg_ctl_kv(o, "suspended_accounts", "%zu", susp);
+		fg_ctl_kv(o, "paused_domains", "%zu", paused);
+		fg_ctl_kv(o, "incidents_open", "%zu", fg_incident_open_count());
+	}
+	fg_ctl_rec_end(o);
+	{
+		struct fg_inspect in = { .blocks = fgd.engine.blocks,
+		    .now = (uint32_t)now };
+
+		fg_inspect_blocks(&in, o, 1);
+	}
+	fg_ctl_end(o);
+}
+
+/* resume ACCOUNT: lift a suspension. */
+static void
+resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_account a;
+
+	if (req->argc != 1) {
+		fg_ctl_error(o, "resume: expected one account");
+		return;
+	}
+	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (!fg_blocks_resume(fgd.engine.blocks, a.name)) {
+		fg_ctl_error(o, "resume: %s is not suspended", a.name);
+		return;
+	}
+	fg_log_notice("control: resume account=%s", a.name);
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "account", "%s", a.name);
+	fg_ctl_kv(o, "suspended", "no");
+	fg_ctl_end(o);
+}
+
+/* unpause DOMAIN: end a pause now; the next trip starts from the base
+ * duration again. */
+static void
+unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	char dom[FG_DOMAIN_MAX + 1];
+
+	if (req->argc != 1 || fg_domain_normalize(req->argv[0], dom,
+	    sizeof(dom)) < 0) {
+		fg_ctl_error(o, "unpause: expected one domain");
+		return;
+	}
+	if (!fg_blocks_unpause(fgd.engine.blocks, dom, (uint32_t)time(NULL))) {
+		fg_ctl_error(o, "unpause: %s is not paused", dom);
+		return;
+	}
+	fg_log_notice("control: unpause domain=%s", dom);
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "domain", "%s", dom);
+	fg_ctl_kv(o, "paused", "no");
 	fg_ctl_end(o);
 }
 
@@ -179,7 +247,7 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	/* Collect first: the walk holds the shard locks reset needs. */
 	fg_table_foreach(fgd.table, (uint32_t)time(NULL), collect_keys, &k);
 	for (i = 0; i < k.n; i++) {
-		char rule[FG_NAME_MAX + 1];
+		char rule[FG_WRULE_MAX + 1];
 		const char *key;
 		const struct fg_rule *r;
 
@@ -221,6 +289,8 @@ static const handler handlers[FG_CTL_NVERBS] = {
 	[FG_CTL_STATUS] = status_cmd,
 	[FG_CTL_RESET] = reset_cmd,
 	[FG_CTL_RELOAD] = reload_cmd,
+	[FG_CTL_RESUME] = resume_cmd,
+	[FG_CTL_UNPAUSE] = unpause_cmd,
 	[FG_CTL_RELEASE_PLAN] = fg_release_plan,
 	[FG_CTL_RELEASE_DONE] = fg_release_done,
 };
@@ -258,6 +328,7 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		in.cfg = fgd.cfg;
 		in.limiter = fgd.engine.limiter;
 		in.store = fgd.store;
+		in.blocks = fgd.engine.blocks;
 		in.now = (uint32_t)time(NULL);
 		inspector(&in, req, o);
 	} else

@@ -106,7 +106,20 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.cfg = cfg;
 	in.limiter = fg_limiter_new(t);
 	in.store = st;
+	in.blocks = fg_blocks_new();
 	in.now = (uint32_t)time(NULL);
+	if (in.blocks != NULL) {
+		struct fg_suspension *su;
+		struct fg_pause *pa;
+		size_t ns, np;
+
+		if (fg_store_blocks_load(st, &su, &ns, &pa, &np, err,
+		    sizeof(err)) == 0) {
+			fg_blocks_load(in.blocks, su, ns, pa, np);
+			free(su);
+			free(pa);
+		}
+	}
 	if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
 		fg_ctl_error(&o, "database: %s", err);
 	} else if (v == FG_CTL_STATUS) {
@@ -117,10 +130,13 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 		fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
 		fg_ctl_kv(&o, "database", "%s", cfg->database);
 		fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
+		fg_ctl_rec_end(&o);
+		fg_inspect_blocks(&in, &o, 1);
 		fg_ctl_end(&o);
 	} else
 		fg_inspect_for(v)(&in, req, &o);
 	fg_limiter_free(in.limiter);
+	fg_blocks_free(in.blocks);
 	fg_table_free(t);
 	fg_store_close(st);
 	*reply = o.buf;

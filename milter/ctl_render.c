@@ -21,63 +21,6 @@ struct rec {
 	char *val[MAX_KEYS];
 };
 
-/* The length of the valid UTF-8 sequence at s (no overlong forms, no
- * surrogates, at most U+10FFFF), or 0. */
-static size_t
-utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0], cp;
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
-
-static void
-json_string(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	putchar('"');
-	while (*s != '\0') {
-		size_t n = utf8_len(s);
-
-		if (n == 0) {
-			fputs("\\ufffd", stdout);
-			s++;
-		} else if (n > 1) {
-			fwrite(s, 1, n, stdout);
-			s += n;
-		} else {
-			if (*s == '"' || *s == '\\')
-				printf("\\%c", *s);
-			else if (*s < 0x20 || *s == 0x7f)
-				printf("\\u%04x", *s);
-			else
-				putchar(*s);
-			s++;
-		}
-	}
-	putchar('"');
-}
-
 /* A number as JSON may write it: digits, no leading zero. */
 static int
 is_number(const char *s)
@@ -101,7 +44,7 @@ table_text(const char *str)
 	if (out == NULL)
 		return NULL;
 	while (*s != '\0') {
-		size_t n = utf8_len(s);
+		size_t n = fg_utf8_len(s);
 
 		if (n == 1 && *s >= 0x20 && *s != 0x7f)
 			*o++ = (char)*s++;
@@ -143,14 +86,23 @@ humanize(struct rec *r)
 		if (fg_parse_uint(r->val[j], UINT32_MAX, &n) < 0)
 			continue;
 		if (strcmp(r->key[j], "time") == 0 ||
-		    strcmp(r->key[j], "config_loaded") == 0) {
+		    strcmp(r->key[j], "config_loaded") == 0 ||
+		    strcmp(r->key[j], "since") == 0 ||
+		    strcmp(r->key[j], "until") == 0 ||
+		    strcmp(r->key[j], "started") == 0 ||
+		    strcmp(r->key[j], "ended") == 0) {
 			time_t t = (time_t)n;
 			struct tm tm;
 
 			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+			if (n == 0)
+				fg_strlcpy(buf, "-", sizeof(buf));
+			else
+				strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
 		} else if (strcmp(r->key[j], "uptime") == 0 ||
 		    strcmp(r->key[j], "retry") == 0 ||
+		    strcmp(r->key[j], "remaining") == 0 ||
+		    strcmp(r->key[j], "duration") == 0 ||
 		    strcmp(r->key[j], "age") == 0) {
 			if (n == 0)
 				fg_strlcpy(buf, "-", sizeof(buf));
@@ -211,20 +163,20 @@ print_json(const char *cmd, const char *source, struct rec *r, int n)
 	int i, j;
 
 	printf("{\"command\": ");
-	json_string(cmd);
+	fg_json_string(stdout, cmd);
 	printf(", \"source\": ");
-	json_string(source);
+	fg_json_string(stdout, source);
 	printf(", \"records\": [");
 	for (i = 0; i < n; i++) {
 		printf("%s{", i ? ", " : "");
 		for (j = 0; j < r[i].n; j++) {
 			printf("%s", j ? ", " : "");
-			json_string(r[i].key[j]);
+			fg_json_string(stdout, r[i].key[j]);
 			printf(": ");
 			if (fg_ctl_numeric(r[i].key[j]) && is_number(r[i].val[j]))
 				printf("%s", r[i].val[j]);
 			else
-				json_string(r[i].val[j]);
+				fg_json_string(stdout, r[i].val[j]);
 		}
 		printf("}");
 	}

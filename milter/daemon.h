@@ -9,6 +9,7 @@
 #define FG_DAEMON_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 #include <time.h>
@@ -80,6 +81,65 @@ void fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 void fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 void fg_release_tick(time_t now);
 void fg_release_stop(void);
+
+/* Delivery feedback (feedback.c), on the service thread. */
+struct fg_feedback_counters {
+	uint64_t lines;			/* read from the delivery log */
+	uint64_t results[5];		/* delivery results of charged mail, by
+					 * enum fg_dstatus */
+	uint64_t ignored;		/* results of mail floodgate did not charge */
+	uint64_t lookup_errors, add_errors;
+	uint64_t qids, qids_dropped;	/* queue IDs recorded, lost */
+	uint64_t trips, pauses;
+	size_t tripped;			/* feedback limits tripped now */
+	int following;
+};
+
+#define FG_TRIP_COUNTERS	256
+
+struct fg_trip_counter {
+	char rule[FG_NAME_MAX + 1];
+	uint64_t n;
+};
+
+int fg_feedback_start(char *err, size_t errlen);
+/* A message floodgate charged (any thread): qid → account. */
+void fg_feedback_charged(const char *qid, const char *account, uint32_t now);
+void fg_feedback_tick(uint32_t now);
+/* At start: a feedback limit an open incident says is tripped
+ * (subject "RULE KEY"), so that its end is noticed. */
+void fg_feedback_tripped(const char *subject, uint32_t since);
+/* Whether the follower left lines for the next tick. */
+int fg_feedback_behind(void);
+void fg_feedback_stop(void);
+void fg_feedback_counters(struct fg_feedback_counters *out);
+size_t fg_feedback_trip_counters(struct fg_trip_counter *out, size_t max);
+
+/*
+ * Incidents (incident.c), on the service thread: kind is one of FG_EV_*.
+ * An incident of a kind and subject starts once and ends once; people
+ * are told of both (notify), at most notify_max messages an hour.
+ */
+void fg_incident_start(unsigned kind, const char *subject,
+    const char *detail, uint32_t now);
+/* Counts n against the open incident (and its destination domain, when
+ * not NULL); nothing when none is open. */
+void fg_incident_add(unsigned kind, const char *subject, const char *domain,
+    uint64_t n, uint32_t now);
+void fg_incident_end(unsigned kind, const char *subject, uint32_t now);
+/* Refusals by rate limits (the events the store just took). */
+void fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now);
+int fg_incident_load(char *err, size_t errlen);
+void fg_incident_tick(uint32_t now);
+void fg_incident_stop(void);
+size_t fg_incident_open_count(void);
+
+/* The socketmap server for Postfix's transport_maps (smap.c): listen
+ * before privileges are dropped, serve once the service loop runs. */
+int fg_smap_listen(const char *spec, char *err, size_t errlen);
+int fg_smap_start(void);
+void fg_smap_stop(void);
+uint64_t fg_smap_lookups(uint64_t *paused);
 
 struct fg_service_counters {
 	double flush_seconds, flush_max;

@@ -567,7 +567,8 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 			return 0;
 		return put_answer(c, &a);
 	case FG_MC_DATA:
-		fg_session_data(c->s, &a);
+		fg_mp_macros_at(&c->mac, pkt->cmd, &mac);
+		fg_session_data(c->s, &mac, &a);
 		if (fg_session_noreply(c->s, pkt->cmd))
 			return 0;
 		return put_answer(c, &a);

@@ -165,6 +165,11 @@ main(int argc, char **argv)
 				json = 1;
 				continue;
 			}
+			/* incidents --since 7d: the one option of its kind */
+			if (v == FG_CTL_INCIDENTS && strcmp(argv[i], "--since") == 0) {
+				if (++i == argc)
+					usage();
+			}
 			if (strpbrk(argv[i], " \t\n\r") != NULL) {
 				fprintf(stderr, "floodgatectl: \"%s\": arguments cannot contain blanks\n", argv[i]);
 				return 2;

@@ -49,6 +49,36 @@ env_held(void *arg, const struct fg_held_row *h)
 
 static void usage(void) __attribute__((noreturn));
 static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
+
+static void
+env_charged(void *arg, const char *qid, const char *account)
+{
+	(void)arg;
+	fg_feedback_charged(qid, account, (uint32_t)time(NULL));
+}
+
+/* Suspensions and pauses survive a restart: in force before the first
+ * recipient. */
+static void
+load_blocks(void)
+{
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	size_t ns, np;
+	char err[FG_ERRLEN];
+
+	if (fg_store_blocks_load(fgd.store, &su, &ns, &pa, &np, err,
+	    sizeof(err)) < 0)
+		die("database %s: cannot load suspensions and pauses: %s",
+		    fgd.cfg->database, err);
+	fg_blocks_load(fgd.engine.blocks, su, ns, pa, np);
+	if (ns + np > 0)
+		fg_log_notice("loaded %zu suspended accounts and %zu pause records",
+		    ns, np);
+	free(su);
+	free(pa);
+}
+
 static void print_errors(const char *errs);
 static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
@@ -252,6 +282,9 @@ main(int argc, char **argv)
 		    &fg_engine_native;
 		if (fgd.milter->listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
 			die("listen %s", lerr);
+		if (fgd.cfg->postfix_map != NULL &&
+		    fg_smap_listen(fgd.cfg->postfix_map, lerr, sizeof(lerr)) < 0)
+			die("postfix_map %s", lerr);
 	}
 	raise_fd_limit();
 	if (!foreground) {
@@ -265,8 +298,9 @@ main(int argc, char **argv)
 	fgd.table = fg_table_new();
 	fgd.engine.limiter = fg_limiter_new(fgd.table);
 	fgd.engine.stats = fg_stats_new();
+	fgd.engine.blocks = fg_blocks_new();
 	if (fgd.table == NULL || fgd.engine.limiter == NULL ||
-	    fgd.engine.stats == NULL)
+	    fgd.engine.stats == NULL || fgd.engine.blocks == NULL)
 		die("out of memory");
 	{
 		char serr[FG_ERRLEN];
@@ -291,6 +325,7 @@ main(int argc, char **argv)
 		    &loaded, serr, sizeof(serr)) < 0)
 			die("database %s: cannot load state: %s",
 			    fgd.cfg->database, serr);
+		load_blocks();
 	}
 	atomic_store(&fgd.store_ok, 1);
 
@@ -315,6 +350,8 @@ main(int argc, char **argv)
 	fgd.session_env.config = env_config;
 	fgd.session_env.store_ok = env_store_ok;
 	fgd.session_env.held = env_held;
+	if (fgd.cfg->delivery_log != NULL)
+		fgd.session_env.charged = env_charged;
 	if (fgd.milter->start(&fgd.session_env, pthread_self()) < 0) {
 		fg_log_err("cannot start the milter engine");
 		rc = 1;
@@ -334,6 +371,7 @@ main(int argc, char **argv)
 	fg_log_notice("floodgate stopped");
 	fg_limiter_free(fgd.engine.limiter);
 	fg_stats_free(fgd.engine.stats);
+	fg_blocks_free(fgd.engine.blocks);
 	fg_table_free(fgd.table);
 	fg_config_unref(fgd.cfg);
 	return rc;

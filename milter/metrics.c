@@ -41,6 +41,96 @@ status(struct evbuffer *out, const char *code, const char *text)
 	    strlen(text), text);
 }
 
+/* A label value as the text format wants it. */
+static void
+label(struct evbuffer *b, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(b, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, v, 1);
+	}
+}
+
+/* Delivery feedback: results, trips, pauses and suspensions (by rule
+ * and domain; an account is never a label). */
+static void
+feedback(struct evbuffer *b)
+{
+	static const char *const status[5] = { NULL, "sent", "deferred",
+	    "bounced", "expired" };
+	struct fg_feedback_counters fc;
+	struct fg_trip_counter *tc;
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	size_t n, i, j, ns, np;
+	uint32_t now = (uint32_t)time(NULL);
+
+	fg_feedback_counters(&fc);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_delivery_lines_total Lines read from the delivery log.\n"
+	    "# TYPE floodgate_delivery_lines_total counter\n"
+	    "floodgate_delivery_lines_total %llu\n"
+	    "# HELP floodgate_delivery_results_total Delivery results of mail floodgate charged, by status.\n"
+	    "# TYPE floodgate_delivery_results_total counter\n",
+	    (unsigned long long)fc.lines);
+	for (i = 1; i < 5; i++)
+		evbuffer_add_printf(b,
+		    "floodgate_delivery_results_total{status=\"%s\"} %llu\n",
+		    status[i], (unsigned long long)fc.results[i]);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_delivery_results_ignored_total Delivery results of mail floodgate did not charge.\n"
+	    "# TYPE floodgate_delivery_results_ignored_total counter\n"
+	    "floodgate_delivery_results_ignored_total %llu\n"
+	    "# HELP floodgate_feedback_trips_total Feedback limits tripped, by rule.\n"
+	    "# TYPE floodgate_feedback_trips_total counter\n",
+	    (unsigned long long)fc.ignored);
+	if ((tc = calloc(FG_TRIP_COUNTERS, sizeof(*tc))) != NULL) {
+		n = fg_feedback_trip_counters(tc, FG_TRIP_COUNTERS);
+		for (i = 0; i < n; i++)
+			evbuffer_add_printf(b,
+			    "floodgate_feedback_trips_total{rule=\"%s\"} %llu\n",
+			    tc[i].rule, (unsigned long long)tc[i].n);
+		free(tc);
+	}
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_pauses_total Destination domains paused by a backoff since start.\n"
+	    "# TYPE floodgate_pauses_total counter\n"
+	    "floodgate_pauses_total %llu\n"
+	    "# HELP floodgate_paused Destination domains paused now, by domain and backoff.\n"
+	    "# TYPE floodgate_paused gauge\n", (unsigned long long)fc.pauses);
+	fg_blocks_rows(fgd.engine.blocks, &su, &ns, &pa, &np);
+	for (i = 0; pa != NULL && i < np; i++) {
+		if (pa[i].until <= now)
+			continue;
+		evbuffer_add_printf(b, "floodgate_paused{domain=\"");
+		label(b, pa[i].domain);
+		evbuffer_add_printf(b, "\",rule=\"%s\"} 1\n", pa[i].rule);
+	}
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_suspended_accounts Accounts suspended now, by the rule that suspended them.\n"
+	    "# TYPE floodgate_suspended_accounts gauge\n");
+	/* Counted by rule: the first of each rule prints the total. */
+	for (i = 0; su != NULL && i < ns; i++) {
+		size_t k = 0;
+
+		for (j = 0; j < i && strcmp(su[j].rule, su[i].rule) != 0; j++)
+			;
+		if (j < i)
+			continue;
+		for (j = i; j < ns; j++)
+			k += strcmp(su[j].rule, su[i].rule) == 0;
+		evbuffer_add_printf(b,
+		    "floodgate_suspended_accounts{rule=\"%s\"} %zu\n",
+		    su[i].rule, k);
+	}
+	free(su);
+	free(pa);
+}
+
 /* The page: every counter floodgate keeps, none per account. */
 static int
 page(struct evbuffer *b)
@@ -117,6 +207,7 @@ page(struct evbuffer *b)
 	    "# TYPE floodgate_mta_connections_max gauge\n"
 	    "floodgate_mta_connections_max %u\n",
 	    fgd.milter->connections(), fgd.cfg->max_connections);
+	feedback(b);
 	free(rc);
 	return 0;
 }

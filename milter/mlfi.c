@@ -61,6 +61,8 @@ static sfsistat on_data(SMFICTX *);
 static sfsistat on_eom(SMFICTX *);
 static sfsistat on_abort(SMFICTX *);
 static sfsistat on_close(SMFICTX *);
+static sfsistat step(SMFICTX *ctx, char cmd, const char *arg);
+static void connection_ended(void);
 
 static struct smfiDesc desc = {
 	.xxfi_name = "floodgate",
@@ -156,6 +158,12 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	(void)f3;
 	if (enter(ctx, &s) < 0)
 		return SMFIS_REJECT;
+	if (s != NULL) {
+		/* Negotiated again on a connection the MTA reuses. */
+		smfi_setpriv(ctx, NULL);
+		fg_session_free(s);
+		atomic_fetch_sub(&nconns, 1);
+	}
 	cfg = env->config(env->arg);
 	max = cfg->max_connections;
 	fg_config_unref(cfg);
@@ -185,165 +193,150 @@ on_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	return SMFIS_CONTINUE;
 }
 
-/* Only when the MTA cannot send {client_addr} at MAIL. */
+/*
+ * Every command after the negotiation: enter the gate, get the session
+ * (tempfail when there is none: the MTA did not negotiate), call the one
+ * session function for the command, write its answer. arg is the
+ * address of MAIL and RCPT, the client's address text of CONNECT.
+ */
 static sfsistat
-on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+step(SMFICTX *ctx, char cmd, const char *arg)
 {
 	struct fg_session *s;
-	char addr[FG_CLIENT_MAX + 1] = "";
+	struct fg_answer a;
+	struct fg_macros m;
+	sfsistat r;
 
-	(void)host;
 	if (enter(ctx, &s) < 0)
-		return SMFIS_TEMPFAIL;
+		return cmd == FG_MC_ABORT || cmd == FG_MC_QUIT ? SMFIS_CONTINUE :
+		    SMFIS_TEMPFAIL;
 	if (s == NULL) {
 		leave();
 		return SMFIS_TEMPFAIL;
 	}
+	memset(&a, 0, sizeof(a));
+	a.code = FG_MR_CONTINUE;
+	if (cmd == FG_MC_MAIL || cmd == FG_MC_RCPT || cmd == FG_MC_DATA ||
+	    cmd == FG_MC_EOM)
+		macros(ctx, &m);
+	switch (cmd) {
+	case FG_MC_CONNECT:
+		fg_session_connect(s, arg);
+		break;
+	case FG_MC_MAIL:
+		fg_session_mail(s, arg, &m, &a);
+		break;
+	case FG_MC_RCPT:
+		fg_session_rcpt(s, arg, &m, &a);
+		break;
+	case FG_MC_DATA:
+		fg_session_data(s, &m, &a);
+		break;
+	case FG_MC_EOM:
+		fg_session_eom(s, &m, &a);
+		if (a.header[0] != '\0' &&
+		    smfi_addheader(ctx, "X-Floodgate", a.header) != MI_SUCCESS)
+			fg_log_warn("session=%s: libmilter could not add the X-Floodgate header",
+			    fg_session_id(s));
+		if (a.quarantine[0] != '\0' &&
+		    smfi_quarantine(ctx, a.quarantine) != MI_SUCCESS) {
+			fg_log_err("session=%s: libmilter could not quarantine the message; deferring it",
+			    fg_session_id(s));
+			a.code = FG_MR_TEMPFAIL;
+			fg_strlcpy(a.rcode, "451", sizeof(a.rcode));
+			fg_strlcpy(a.xcode, "4.7.1", sizeof(a.xcode));
+			fg_strlcpy(a.text, "floodgate: over limit, try again later",
+			    sizeof(a.text));
+		}
+		break;
+	case FG_MC_ABORT:
+		fg_session_abort(s);
+		leave();
+		return SMFIS_CONTINUE;
+	case FG_MC_QUIT:
+		/* The connection is gone: what its transaction reserved goes
+		 * back. */
+		smfi_setpriv(ctx, NULL);
+		fg_session_free(s);
+		connection_ended();
+		leave();
+		return SMFIS_CONTINUE;
+	}
+	r = reply(ctx, s, cmd, &a);
+	leave();
+	return r;
+}
+
+/* Only when the MTA cannot send {client_addr} at MAIL. */
+static sfsistat
+on_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	char addr[FG_CLIENT_MAX + 1] = "";
+
+	(void)host;
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr,
 		    addr, sizeof(addr));
 	else if (sa != NULL && sa->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr,
 		    addr, sizeof(addr));
-	fg_session_connect(s, addr);
-	leave();
-	return fg_session_noreply(s, FG_MC_CONNECT) ? SMFIS_NOREPLY :
-	    SMFIS_CONTINUE;
-}
-
-/* MAIL and RCPT: the address, the macros, the answer. */
-static sfsistat
-envelope(SMFICTX *ctx, char **argv, char cmd)
-{
-	struct fg_session *s;
-	struct fg_answer a;
-	struct fg_macros m;
-	sfsistat r;
-
-	if (enter(ctx, &s) < 0)
-		return SMFIS_TEMPFAIL;
-	if (s == NULL) {
-		leave();
-		return SMFIS_TEMPFAIL;
-	}
-	macros(ctx, &m);
-	if (cmd == FG_MC_MAIL)
-		fg_session_mail(s, argv != NULL ? argv[0] : NULL, &m, &a);
-	else
-		fg_session_rcpt(s, argv != NULL ? argv[0] : NULL, &m, &a);
-	r = reply(ctx, s, cmd, &a);
-	leave();
-	return r;
+	return step(ctx, FG_MC_CONNECT, addr);
 }
 
 static sfsistat
 on_envfrom(SMFICTX *ctx, char **argv)
 {
-	return envelope(ctx, argv, FG_MC_MAIL);
+	return step(ctx, FG_MC_MAIL, argv != NULL ? argv[0] : NULL);
 }
 
 static sfsistat
 on_envrcpt(SMFICTX *ctx, char **argv)
 {
-	return envelope(ctx, argv, FG_MC_RCPT);
+	return step(ctx, FG_MC_RCPT, argv != NULL ? argv[0] : NULL);
 }
 
 static sfsistat
 on_data(SMFICTX *ctx)
 {
-	struct fg_session *s;
-	struct fg_answer a;
-	sfsistat r;
-
-	if (enter(ctx, &s) < 0)
-		return SMFIS_TEMPFAIL;
-	if (s == NULL) {
-		leave();
-		return SMFIS_TEMPFAIL;
-	}
-	fg_session_data(s, &a);
-	r = reply(ctx, s, FG_MC_DATA, &a);
-	leave();
-	return r;
+	return step(ctx, FG_MC_DATA, NULL);
 }
 
-/* The end of the message: the header and the quarantine first. */
 static sfsistat
 on_eom(SMFICTX *ctx)
 {
-	struct fg_session *s;
-	struct fg_answer a;
-	struct fg_macros m;
-	sfsistat r;
-
-	if (enter(ctx, &s) < 0)
-		return SMFIS_TEMPFAIL;
-	if (s == NULL) {
-		leave();
-		return SMFIS_TEMPFAIL;
-	}
-	macros(ctx, &m);
-	fg_session_eom(s, &m, &a);
-	if (a.header[0] != '\0' &&
-	    smfi_addheader(ctx, "X-Floodgate", a.header) != MI_SUCCESS)
-		fg_log_warn("session=%s: libmilter could not add the X-Floodgate header",
-		    fg_session_id(s));
-	if (a.quarantine[0] != '\0' &&
-	    smfi_quarantine(ctx, a.quarantine) != MI_SUCCESS) {
-		fg_log_err("session=%s: libmilter could not quarantine the message; deferring it",
-		    fg_session_id(s));
-		smfi_setreply(ctx, "451", "4.7.1", "floodgate: over limit, try again later");
-		leave();
-		return SMFIS_TEMPFAIL;
-	}
-	r = reply(ctx, s, FG_MC_EOM, &a);
-	leave();
-	return r;
+	return step(ctx, FG_MC_EOM, NULL);
 }
 
 static sfsistat
 on_abort(SMFICTX *ctx)
 {
-	struct fg_session *s;
-
-	if (enter(ctx, &s) < 0)
-		return SMFIS_CONTINUE;
-	if (s == NULL) {
-		leave();
-		return SMFIS_CONTINUE;
-	}
-	fg_session_abort(s);
-	leave();
-	return SMFIS_CONTINUE;
+	return step(ctx, FG_MC_ABORT, NULL);
 }
 
-/* The connection is gone: what its transaction reserved goes back. */
 static sfsistat
 on_close(SMFICTX *ctx)
 {
-	struct fg_session *s;
+	return step(ctx, FG_MC_QUIT, NULL);
+}
 
-	if (enter(ctx, &s) < 0)
-		return SMFIS_CONTINUE;
-	if (s == NULL) {
-		leave();
-		return SMFIS_CONTINUE;
-	}
-	smfi_setpriv(ctx, NULL);
-	fg_session_free(s);
+/* A connection ended: the end of a max_connections incident, once the
+ * count is back under nine tenths of the cap. */
+static void
+connection_ended(void)
+{
+	struct fg_config *cfg;
+	uint32_t max;
+
 	atomic_fetch_sub(&nconns, 1);
-	if (atomic_load(&capped)) {
-		struct fg_config *cfg = env->config(env->arg);
-		uint32_t max = cfg->max_connections;
-
-		fg_config_unref(cfg);
-		if (atomic_load(&nconns) <= max - max / 10 - 1 &&
-		    atomic_exchange(&capped, 0))
-			fg_log_notice("engine: under max_connections again (%zu MTA connections)",
-			    (size_t)atomic_load(&nconns));
-	}
-	leave();
-	return SMFIS_CONTINUE;
+	if (!atomic_load(&capped))
+		return;
+	cfg = env->config(env->arg);
+	max = cfg->max_connections;
+	fg_config_unref(cfg);
+	if (atomic_load(&nconns) <= max - max / 10 - 1 &&
+	    atomic_exchange(&capped, 0))
+		fg_log_notice("engine: under max_connections again (%zu MTA connections)",
+		    (size_t)atomic_load(&nconns));
 }
 
 static int

@@ -150,9 +150,11 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	if (p != NULL) {
-		if (strcmp(how, "released") == 0)
+		if (strcmp(how, "released") == 0) {
+			/* Its deliveries come now: the map starts afresh. */
+			fg_feedback_charged(req->argv[0], p->msg.acct.name, now);
 			fg_msg_commit(&p->msg, &fgd.engine, now);
-		else
+		} else
 			fg_msg_abort(&p->msg, &fgd.engine);
 		*prev = p->next;
 		free(p);

@@ -29,6 +29,8 @@
 #define MAINTAIN_EVERY	3600
 
 static struct event_base *base;
+static struct event *tick;
+static int blocks_retry;	/* the last save of the blocks failed */
 static pthread_t thread;
 static int failing;		/* store errors since the last success */
 static time_t last_sweep, last_maintain, last_reopen;
@@ -238,9 +240,42 @@ flush(void)
 	}
 	if (n + nrows + nev > 0)
 		store_recovered();
+	fg_incident_events(ev, nev, now);
 	fg_table_free_copies(c, n);
 	fg_stats_free_rows(rows, nrows);
 	free(ev);
+}
+
+/*
+ * Suspensions and pauses go to the store whenever they change; pause
+ * records stay as long as the longest backoff period, for doubling.
+ */
+static void
+save_blocks(uint32_t now)
+{
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	size_t ns, np, i;
+	uint32_t keep = 0;
+	char err[FG_ERRLEN];
+
+	for (i = 0; i < fgd.cfg->nbackoff; i++)
+		if (fgd.cfg->backoff[i].period > keep)
+			keep = fgd.cfg->backoff[i].period;
+	fg_blocks_expire(fgd.engine.blocks, now, keep);
+	if (!fg_blocks_changed(fgd.engine.blocks) && !blocks_retry)
+		return;
+	blocks_retry = 0;
+	fg_blocks_rows(fgd.engine.blocks, &su, &ns, &pa, &np);
+	if (su == NULL || pa == NULL ||
+	    fg_store_blocks_save(fgd.store, su, ns, pa, np, err,
+	    sizeof(err)) < 0) {
+		store_failed("suspensions and pauses", su == NULL || pa == NULL ?
+		    "out of memory" : err);
+		blocks_retry = 1;	/* at the next tick */
+	}
+	free(su);
+	free(pa);
 }
 
 static void
@@ -254,6 +289,11 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	fg_release_tick(now);
 	flush();
+	fg_feedback_tick((uint32_t)now);
+	save_blocks((uint32_t)now);
+	fg_incident_tick((uint32_t)now);
+	if (fg_feedback_behind())
+		event_active(tick, EV_TIMEOUT, 0);
 	if (fgd.cfg->max_keys > 0) {
 		size_t ev = fg_table_evict(fgd.table, fgd.cfg->max_keys,
 		    (uint32_t)now);
@@ -342,7 +382,7 @@ run(void *arg)
 int
 fg_service_start(void)
 {
-	struct event *tick, *usr1, *hup = NULL;
+	struct event *usr1, *hup = NULL;
 	struct timeval one = { 1, 0 };
 
 	evthread_use_pthreads();
@@ -369,6 +409,15 @@ fg_service_start(void)
 		    fg_metrics_start(fgd.cfg->metrics_host,
 		    fgd.cfg->metrics_port, err, sizeof(err)) < 0)
 			fg_log_err("%s; no metrics", err);
+		if (fg_smap_start() < 0)
+			fg_log_err("postfix_map: cannot serve %s; Postfix defers the mail it routes through it",
+			    fgd.cfg->postfix_map);
+		if (fg_incident_load(err, sizeof(err)) < 0)
+			fg_log_err("incidents: cannot read them from the store: %s",
+			    err);
+		/* Mail flows without feedback; the operator is told why. */
+		if (fg_feedback_start(err, sizeof(err)) < 0)
+			fg_log_err("%s; delivery feedback is off", err);
 	}
 	if (pthread_create(&thread, NULL, run, NULL) != 0)
 		return -1;
@@ -383,7 +432,11 @@ fg_service_stop(void)
 	pthread_join(thread, NULL);
 	fg_control_stop();
 	fg_metrics_stop();
+	fg_smap_stop();
 	flush();
+	fg_feedback_stop();
+	save_blocks((uint32_t)time(NULL));
+	fg_incident_stop();
 	if (nretry_copy > 0)
 		fg_log_err("store: %zu entries could not be written at exit",
 		    nretry_copy);

@@ -26,6 +26,7 @@ static void queue_id(struct fg_session *s, const struct fg_macros *mac);
 static void answer(struct fg_answer *a, char code, const char *rcode,
     const char *xcode, const char *text);
 static void held_record(struct fg_session *s);
+static void charged(struct fg_session *s);
 
 struct fg_session *
 fg_session_new(const struct fg_session_env *env, unsigned long id)
@@ -126,6 +127,35 @@ queue_id(struct fg_session *s, const struct fg_macros *mac)
 		fg_strlcpy(s->msg.queue_id, q, sizeof(s->msg.queue_id));
 }
 
+/*
+ * floodgate's own notifications come back through the milter as local
+ * mail, their envelope sender extended with a one-time token
+ * ("floodgate+fgn-0123456789abcdef@..."): such a message is let through
+ * untouched, once. A token nobody issued, or one already used, is an
+ * ordinary sender.
+ */
+static void
+own_notification(struct fg_session *s, const char *sender)
+{
+	struct fg_blocks *b = s->env->engine->blocks;
+	const char *t = sender != NULL ? strstr(sender, "+fgn-") : NULL;
+	char token[32];
+	size_t n;
+
+	if (b == NULL || t == NULL)
+		return;
+	t++;
+	for (n = 0; t[n] != '\0' && t[n] != '@' && t[n] != '>' &&
+	    n + 1 < sizeof(token); n++)
+		token[n] = t[n];
+	token[n] = '\0';
+	if (fg_blocks_pass_take(b, token, (uint32_t)time(NULL))) {
+		s->msg.own = 1;
+		fg_log_info("session=%s sender=%s: floodgate's own notification, not limited",
+		    s->id, sender);
+	}
+}
+
 void
 fg_session_mail(struct fg_session *s, const char *sender,
     const struct fg_macros *mac, struct fg_answer *a)
@@ -155,6 +185,8 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH],
 	    sender != NULL ? sender : "", port != NULL && strcmp(port, "0") == 0);
 	fg_config_unref(cfg);
+	if (s->msg.local)
+		own_notification(s, sender);
 	if (s->msg.capcount == NULL) {
 		fg_msg_abort(&s->msg, env->engine);
 		s->mail_error = "floodgate: out of memory, try again later";
@@ -220,17 +252,28 @@ held_record(struct fg_session *s)
 	free(d);
 }
 
+/* Delivery feedback learns whose the message is. */
+static void
+charged(struct fg_session *s)
+{
+	if (s->env->charged != NULL && s->msg.ndom > 0 && !s->msg.own)
+		s->env->charged(s->env->arg, s->msg.queue_id, s->msg.acct.name);
+}
+
 /*
  * With charge_at data, a message that needs nothing at its end is charged
  * now and the MTA told ACCEPT: Postfix then leaves floodgate out of the
  * rest of the message, which spares it most of a milter's cost.
  */
 void
-fg_session_data(struct fg_session *s, struct fg_answer *a)
+fg_session_data(struct fg_session *s, const struct fg_macros *mac,
+    struct fg_answer *a)
 {
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	if (!fg_msg_data_charge(&s->msg))	/* also: no message */
 		return;
+	queue_id(s, mac);
+	charged(s);
 	fg_msg_commit(&s->msg, s->env->engine, (uint32_t)time(NULL));
 	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);
 }
@@ -291,6 +334,7 @@ fg_session_eom(struct fg_session *s, const struct fg_macros *mac,
 		fg_msg_held(&s->msg, e, (uint32_t)time(NULL));
 		held_record(s);
 	}
+	charged(s);
 	fg_msg_commit(&s->msg, e, (uint32_t)time(NULL));
 }
 

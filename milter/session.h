@@ -24,6 +24,9 @@ struct fg_session_env {
 	/* A message went on hold: record it (the row is the callee's to
 	 * copy). */
 	void (*held)(void *arg, const struct fg_held_row *h);
+	/* A message was charged to account under the MTA's queue ID (for
+	 * delivery feedback); NULL when nothing follows the delivery log. */
+	void (*charged)(void *arg, const char *qid, const char *account);
 	void *arg;
 };
 
@@ -52,7 +55,8 @@ void fg_session_mail(struct fg_session *s, const char *sender,
     const struct fg_macros *mac, struct fg_answer *a);
 void fg_session_rcpt(struct fg_session *s, const char *rcpt,
     const struct fg_macros *mac, struct fg_answer *a);
-void fg_session_data(struct fg_session *s, struct fg_answer *a);
+void fg_session_data(struct fg_session *s, const struct fg_macros *mac,
+    struct fg_answer *a);
 void fg_session_eom(struct fg_session *s, const struct fg_macros *mac,
     struct fg_answer *a);
 void fg_session_abort(struct fg_session *s);

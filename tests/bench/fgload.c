@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define SMFIP_NOCONNECT	0x00000001UL
 #define SMFIP_NOEOH	0x00000040UL
 #define SMFIP_NODATA	0x00000200UL
@@ -47,15 +49,6 @@ struct worker {
 	uint64_t refused;
 	int error;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 writen(int fd, const void *buf, size_t n)

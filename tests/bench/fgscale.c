@@ -16,15 +16,7 @@
 #include "store.h"
 #include "table.h"
 #include "util.h"
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
 
 static void
 charge(struct fg_limiter *l, size_t from, size_t to, uint32_t now)

@@ -439,3 +439,67 @@ ctl() {
 	cat "$T/ctl.err" >&2
 	return $rc
 }
+
+# http_get PATH: the HTTP response (headers and body) of floodgate's
+# metrics listener on $MPORT.
+http_get() {
+	local fd
+	exec {fd}<>/dev/tcp/127.0.0.1/$MPORT || return 1
+	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&$fd
+	timeout 5 cat <&$fd
+	exec {fd}>&-
+}
+
+# --- delivery feedback ---------------------------------------------------
+
+# use_feedback_sink: the next hop becomes tests/e2e/sink.py, which
+# refuses recipients named nx* "550 5.1.1 User unknown" and, on a second
+# port ($CARRIER_PORT, where docomo.test is routed), answers 421 for
+# SINK_BLOCK seconds after more than SINK_BURST (N/SECONDS) recipients.
+# Postfix retries deferred mail every second or two. With MAP set, the
+# transport table asks floodgate's socketmap first.
+use_feedback_sink() {
+	kill "$SINK_PID" 2>/dev/null
+	wait "$SINK_PID" 2>/dev/null
+	CARRIER_PORT=$(free_port)
+	python3 "$TOP/tests/e2e/sink.py" --dir "$T/sink" --port "$SINK_PORT" \
+	    --carrier-port "$CARRIER_PORT" --burst "${SINK_BURST:-3/60}" \
+	    --block "${SINK_BLOCK:-5}" 2>>"$T/sink.log" &
+	SINK_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		[ -e "$T/sink/ready" ] && break
+		sleep 0.05
+	done
+	[ -e "$T/sink/ready" ] || { fail "sink.py did not start"; finish; }
+	echo "docomo.test smtp:[127.0.0.1]:$CARRIER_PORT" > "$T/etc/transport"
+	postconf -c "$T/etc" -e \
+	    "transport_maps = ${MAP:+socketmap:unix:$T/fg/map.sock:transport, }texthash:$T/etc/transport" \
+	    "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
+	    "queue_run_delay = 1s"
+	touch -d '-10 seconds' "$T/etc/main.cf"
+}
+
+# delivered ADDRESS-PATTERN [PORT]: recipients sink.py took.
+delivered() {
+	grep -c -- "^${2:-[0-9]*} $1" "$T/sink/delivered" 2>/dev/null || true
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds; 1 when it never did.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# results_read N: floodgate has read at least N delivery results of mail
+# it charged (floodgate_delivery_results_total is on the status line
+# too: sent + bounced).
+results_read() {
+	[ "$(ctl status 2>/dev/null | awk '$1 == "sent" || $1 == "bounced" {n += $2} END {print n + 0}')" -ge "$1" ]
+}

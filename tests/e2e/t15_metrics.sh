@@ -12,13 +12,7 @@ EOT
 start_floodgate
 start_postfix
 
-get() {	# get PATH: the HTTP response, headers and body
-	local fd
-	exec {fd}<>/dev/tcp/127.0.0.1/$MPORT || return 1
-	printf 'GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n' "$1" >&$fd
-	timeout 5 cat <&$fd
-	exec {fd}>&-
-}
+get() { http_get "$@"; }
 metric() {	# metric NAME{LABELS}: its value
 	awk -v m="$1" '$1 == m {print $2}' "$T/metrics"
 }

@@ -2,6 +2,8 @@
 #include "helpers.h"
 #include "account.h"
 #include "config.h"
+#include "confdef.h"
+#include "rules.h"
 
 static struct fg_config *
 load(const char *text, char *err, size_t errlen)
@@ -196,7 +198,7 @@ static const struct {
 } bad[] = {
 	{ "limit a per account \"5/1h\"x\n", ":1: expected a blank after the closing quote" },
 	{ "limit a per account \"5/1h\n", ":1: unterminated quoted value" },
-	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected account, account_map, cap, " },
+	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected account, account_map, backoff, cap, " },
 	{ "max_connections 0\n", ":1: max_connections: \"0\": expected a number of MTA connections, from 1 to 1000000" },
 	{ "max_connections\n", ":1: max_connections: no value: expected a number of MTA connections" },
 	{ "max_connections 5\nmax_connections 6\n", ":2: max_connections: given twice (first on line 1)" },
@@ -250,12 +252,12 @@ static const struct {
 	{ "limit a per acount 5/1h\n", ":1: limit a: \"acount\": expected a scope: account, domain, account+domain, client or server" },
 	{ "limit a per account to x.jp\n", ":1: limit a: expected a rate N/PERIOD such as 200/1h" },
 	{ "limit a per account 5/1q\n", ":1: limit a: \"5/1q\": expected a rate N/PERIOD such as 200/1h" },
-	{ "limit a per account 5/1h action bounce\n", ":1: limit a: action \"bounce\": expected defer, reject, hold, tag or log" },
-	{ "limit a per account 5/1h count bytes\n", ":1: limit a: count \"bytes\": expected recipients or messages" },
+	{ "limit a per account 5/1h action bounce\n", ":1: limit a: action \"bounce\": expected defer, reject, hold, tag, log or suspend" },
+	{ "limit a per account 5/1h count bytes\n", ":1: limit a: count \"bytes\": expected recipients, messages, unknown or bounces" },
 	{ "limit a per account 5/1h reply \"100% sure\"\n", ":1: limit a: reply: expected one line of text" },
 	{ "limit a per account 5/1h action\n", ":1: limit a: \"action\": expected a value after it" },
 	{ "limit a per account 5/1h action defer action reject\n", ":1: limit a: \"action\" given twice" },
-	{ "limit a per account 5/1h speed fast\n", ":1: limit a: \"speed\": expected action, count or reply" },
+	{ "limit a per account 5/1h speed fast\n", ":1: limit a: \"speed\": expected action, count, ratio or reply" },
 	{ "cap\n", ":1: cap: expected cap NAME [to DESTS] N" },
 	{ "cap fan to docomo.ne.jp many\n", ":1: cap fan: \"many\": expected the number of recipients per message" },
 	{ "override a\n", ":1: override: expected override RULE ACCOUNT N/PERIOD" },
@@ -272,7 +274,123 @@ static const struct {
 	{ "exempt sender x\n", ":1: exempt: \"sender\": expected account, client or domain" },
 	{ "limit a per account to @nosuch 5/1h\n", ":1: \"@nosuch\": no such group (define it with: group nosuch DOMAIN...)" },
 	{ "account_map /nonexistent/accounts\n", ":1: account_map: cannot open /nonexistent/accounts" },
+	/* delivery feedback */
+	{ "limit u per account 5/1h ratio 30%\n", ":1: limit u: ratio: expected with count unknown or count bounces" },
+	{ "limit u per account 5/1h count unknown ratio 30\n", ":1: limit u: ratio \"30\": expected a percentage from 1% to 100%" },
+	{ "limit u per account 5/1h count unknown ratio 101%\n", ":1: limit u: ratio \"101%\": expected a percentage" },
+	{ "limit u per account 5/1h count unknown ratio 0%\n", ":1: limit u: ratio \"0%\": expected a percentage" },
+	{ "limit u per client 5/1h count bounces\n", ":1: limit u: count bounces per client: expected a scope of account, account+domain, domain or server" },
+	{ "limit u per domain 5/1h action suspend\n", ":1: limit u: action suspend per domain: expected a scope of account or account+domain" },
+	{ "backoff\n", ":1: backoff: expected backoff NAME [to DESTS] after N/PERIOD" },
+	{ "backoff c to docomo.ne.jp after 5 for 1h\n", ":1: backoff c: expected after N/PERIOD" },
+	{ "backoff c after 0/10m for 1h\n", ":1: backoff c: expected after N/PERIOD" },
+	{ "backoff c after 5/10m on 5xx for 1h\n", ":1: backoff c: on \"5xx\": expected 4xx, connect or any" },
+	{ "backoff c after 5/10m for ever\n", ":1: backoff c: expected for DURATION" },
+	{ "backoff c after 5/10m for 1h max\n", ":1: backoff c: expected max DURATION" },
+	{ "backoff c after 5/10m for 1h max 2h now\n", ":1: backoff c: \"now\": expected nothing more" },
+	{ "backoff c after 5/10m for 1h\nbackoff c after 5/10m for 1h\n", ":2: backoff: \"c\": name already used on line 1" },
+	{ "limit c per account 5/1h\nbackoff c after 5/10m for 1h\n", ":2: backoff: \"c\": name already used by the rule on line 1" },
+	{ "backoff c after 5/10m for 1h\nlimit c per account 5/1h\n", ":2: limit: \"c\": name already used by the backoff on line 1" },
+	{ "backoff c to @nosuch after 5/10m for 1h\n", ":1: \"@nosuch\": no such group" },
+	{ "delivery_log mail.log\n", ":1: delivery_log: \"mail.log\": expected an absolute path" },
+	{ "delivery_log journald\n", ":1: delivery_log: \"journald\": expected an absolute path" },
+	{ "delivery_log /a\ndelivery_log /b\n", ":2: delivery_log: given twice (first on line 1)" },
+	{ "delivery_retention forever\n", ":1: delivery_retention: \"forever\": expected a duration" },
+	{ "postfix_map inet:1234@127.0.0.1\n", ":1: postfix_map: \"inet:1234@127.0.0.1\": expected unix:PATH" },
+	{ "postfix_map unix:relative/map.sock\n", ":1: postfix_map: \"unix:relative/map.sock\": expected unix:PATH, an absolute socket path" },
+	{ "notify pager:123\n", ":1: notify: \"pager:123\": expected mailto:ADDRESS or exec:PATH" },
+	{ "notify exec:alert.sh\n", ":1: notify: \"exec:alert.sh\": expected mailto:ADDRESS or exec:PATH with an absolute path" },
+	{ "notify mailto:postmaster\n", ":1: notify: \"mailto:postmaster\": expected mailto:ADDRESS with an address user@domain" },
+	{ "notify mailto:a@b.jp on fire\n", ":1: notify: event \"fire\": expected suspend, bounces, pause, store or refused" },
+	{ "notify mailto:a@b.jp when pause\n", ":1: notify: expected notify mailto:ADDRESS|exec:PATH [on EVENT,...]" },
+	{ "notify_from fg+x@b.jp\n", ":1: notify_from: \"fg+x@b.jp\": expected an envelope sender" },
+	{ "notify_max 0\n", ":1: notify_max: \"0\": expected a number of messages an hour" },
 };
+
+/* The feedback grammar of issue-level contracts, as operators write it. */
+static void
+test_feedback(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c;
+	const struct fg_rule *r;
+
+	(void)state;
+	c = load("group carriers docomo.ne.jp ezweb.ne.jp au.com softbank.ne.jp\n"
+	    "delivery_log /var/log/mail.log\n"
+	    "delivery_retention 7d\n"
+	    "postfix_map unix:/var/spool/postfix/floodgate/map.sock\n"
+	    "limit unknown per account 20/1h count unknown ratio 30% action suspend\n"
+	    "limit bounces per account+domain to @carriers 10/1h count bounces action hold reply \"too many bounces, retry in %r\"\n"
+	    "limit dombounce per domain 100/1d count bounces action tag\n"
+	    "limit rate per account 200/1h action suspend\n"
+	    "backoff carrier to @carriers after 5/10m on 4xx for 1h max 12h\n"
+	    "backoff any after 20/5m for 10m\n"
+	    "notify mailto:postmaster@example.jp\n"
+	    "notify exec:/usr/local/bin/page on suspend,pause,refused\n"
+	    "notify_from floodgate@example.jp\n"
+	    "notify_max 5\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->delivery_log, "/var/log/mail.log");
+	assert_int_equal(c->delivery_retention, 7 * 86400);
+	assert_string_equal(c->postfix_map, "unix:/var/spool/postfix/floodgate/map.sock");
+	r = fg_config_rule(c, "unknown");
+	assert_int_equal(r->count, FG_COUNT_UNKNOWN);
+	assert_int_equal(r->ratio, 30);
+	assert_int_equal(r->action, FG_ACT_SUSPEND);
+	assert_true(fg_rule_feedback(r));
+	r = fg_config_rule(c, "bounces");
+	assert_int_equal(r->count, FG_COUNT_BOUNCES);
+	assert_int_equal(r->ratio, 0);
+	assert_int_equal(r->action, FG_ACT_HOLD);
+	assert_false(fg_rule_feedback(fg_config_rule(c, "rate")));
+	assert_int_equal(c->nbackoff, 2);
+	assert_string_equal(c->backoff[0].name, "carrier");
+	assert_int_equal(c->backoff[0].limit, 5);
+	assert_int_equal(c->backoff[0].period, 600);
+	assert_int_equal(c->backoff[0].on, FG_FAIL_4XX);
+	assert_int_equal(c->backoff[0].duration, 3600);
+	assert_int_equal(c->backoff[0].max, 12 * 3600);
+	assert_true(fg_dests_match(&c->backoff[0].dests, "docomo.ne.jp"));
+	assert_false(fg_dests_match(&c->backoff[0].dests, "example.com"));
+	assert_int_equal(c->backoff[1].on, FG_FAIL_4XX | FG_FAIL_CONNECT);
+	assert_int_equal(c->backoff[1].max, 12 * 3600);
+	assert_int_equal(c->nnotify, 2);
+	assert_true(c->notify[0].mailto);
+	assert_string_equal(c->notify[0].what, "postmaster@example.jp");
+	assert_int_equal(c->notify[0].events, FG_EV_DEFAULT);
+	assert_false(c->notify[1].mailto);
+	assert_string_equal(c->notify[1].what, "/usr/local/bin/page");
+	assert_int_equal(c->notify[1].events, FG_EV_SUSPEND | FG_EV_PAUSE | FG_EV_REFUSED);
+	assert_string_equal(c->notify_from, "floodgate@example.jp");
+	assert_int_equal(c->notify_max, 5);
+	fg_config_unref(c);
+	/* defaults, and the journal */
+	c = load("delivery_log journal\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->delivery_log, "journal");
+	assert_int_equal(c->delivery_retention, 5 * 86400);
+	assert_int_equal(c->notify_max, 20);
+	assert_null(c->postfix_map);
+	fg_config_unref(c);
+	c = load("delivery_log journal:/var/log/journal/remote\n", err, sizeof(err));
+	assert_non_null(c);
+	fg_config_unref(c);
+}
+
+/* The statement table is searched by bsearch: it must stay sorted. */
+static void
+test_table_sorted(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 1; i < fg_nstatements; i++)
+		if (strcmp(fg_statements[i - 1].name, fg_statements[i].name) >= 0)
+			fail_msg("statement table out of order: %s before %s",
+			    fg_statements[i - 1].name, fg_statements[i].name);
+}
 
 static void
 test_errors(void **state)
@@ -352,6 +470,8 @@ main(void)
 		cmocka_unit_test(test_defaults_and_refs),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_feedback),
+		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_several_errors_and_long_line),

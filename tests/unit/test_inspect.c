@@ -67,7 +67,7 @@ run(void (*fn)(struct fg_inspect *, const struct fg_ctl_req *,
 static void
 test_explain_and_show(void **state)
 {
-	struct fg_engine eng = { in.limiter, stats };
+	struct fg_engine eng = { in.limiter, stats, NULL };
 	struct fg_msg m;
 	struct fg_verdict v;
 	struct fg_entry_copy *c;
@@ -122,13 +122,13 @@ test_top(void **state)
 
 	(void)state;
 	out = run(fg_inspect_top, "floodgate/1 top account 1h 5");
-	assert_non_null(strstr(out, "ok\naccount=t1\taccepted=1\tdeferred=0\trejected=4\theld=0\n.\n"));
+	assert_non_null(strstr(out, "ok\naccount=t1\taccepted=1\tdeferred=0\trejected=4\theld=0\tsent=0\tbounced=0\tunknown=0\n.\n"));
 	free(out);
 	out = run(fg_inspect_top, "floodgate/1 top rule 1d 5");
 	assert_non_null(strstr(out, "rule=car\tdeferred=0\trejected=4"));
 	free(out);
 	out = run(fg_inspect_top, "floodgate/1 top sender");
-	assert_non_null(strstr(out, "error top: \"sender\": expected account, domain or rule"));
+	assert_non_null(strstr(out, "error top: \"sender\": expected account, domain, rule, unknown or bounces"));
 	free(out);
 	out = run(fg_inspect_top, "floodgate/1 top account 1x");
 	assert_non_null(strstr(out, "error top: \"1x\": expected a duration"));

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "policy.h"
 #include "table.h"
+#include "wkey.h"
 
 #define T0 1800000000u
 
@@ -28,6 +29,7 @@ setup(void **state)
 	table = fg_table_new();
 	eng.limiter = fg_limiter_new(table);
 	eng.stats = fg_stats_new();
+	eng.blocks = fg_blocks_new();
 	return 0;
 }
 
@@ -37,6 +39,7 @@ teardown(void **state)
 	(void)state;
 	fg_limiter_free(eng.limiter);
 	fg_stats_free(eng.stats);
+	fg_blocks_free(eng.blocks);
 	fg_table_free(table);
 	return 0;
 }
@@ -337,6 +340,124 @@ test_local_mail(void **state)
 }
 
 
+/* Delivery results of an account, as the delivery log's follower counts
+ * them into a feedback rule's windows: n of them, `bad` bounced. */
+static void
+results(const struct fg_rule *r, const char *key, int n, int bad, uint32_t now)
+{
+	char all[FG_WRULE_MAX + 1];
+
+	snprintf(all, sizeof(all), "%s%s", r->name, FG_WRULE_ALL);
+	assert_int_equal(fg_limiter_add(eng.limiter, all, key, r->period,
+	    (uint32_t)n, now), 0);
+	if (bad > 0)
+		assert_int_equal(fg_limiter_add(eng.limiter, r->name, key,
+		    r->period, (uint32_t)bad, now), 0);
+}
+
+/*
+ * A feedback limit refuses while its window holds N or more, and with
+ * ratio only while that is P% of the final results; nothing at RCPT
+ * charges it.
+ */
+static void
+test_feedback(void **state)
+{
+	struct fg_config *c = load(
+	    "limit unk per account 5/1h count unknown action defer\n"
+	    "limit rat per account 5/1h count bounces ratio 30% action reject\n"
+	    "limit lots per account 100/1h\n");
+	const struct fg_rule *unk = fg_config_rule(c, "unk"), *rat = fg_config_rule(c, "rat");
+	struct fg_verdict v;
+	struct fg_check ck;
+	uint64_t fin, bnc, un;
+
+	(void)state;
+	/* 4 unknown: under the limit, and RCPT counts nothing */
+	results(unk, "a@x.example", 10, 4, T0);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 20, T0, NULL), 0);
+	assert_false(fg_feedback_over(eng.limiter, unk, "a@x.example",
+	    "a@x.example", T0, &ck, NULL));
+	assert_int_equal(ck.used, 4);
+	/* the 5th: refused, with what it is about */
+	results(unk, "a@x.example", 1, 1, T0 + 10);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 1, T0 + 10, &v), 1);
+	assert_string_equal(v.rcode, "451");
+	assert_non_null(strstr(v.text, "floodgate: unk: too many unknown recipients (5/1h), retry in"));
+	/* another tenant is not touched */
+	assert_int_equal(message(c, "<b@y.example>", "example.com", 3, T0 + 10, NULL), 0);
+	/* the window falls below: mail flows again */
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 1, T0 + 3700, NULL), 0);
+
+	/* ratio: 10 bounces of 200 results (5%) leaves a big sender alone */
+	results(rat, "big@x.example", 200, 10, T0);
+	assert_int_equal(message(c, "<big@x.example>", "example.com", 1, T0, NULL), 0);
+	assert_true(fg_feedback_over(eng.limiter, rat, "big@x.example",
+	    "big@x.example", T0, &ck, NULL) == 0);
+	/* 10 of 20 (50%) refuses */
+	results(rat, "list@x.example", 20, 10, T0);
+	assert_int_equal(message(c, "<list@x.example>", "example.com", 1, T0, &v), 1);
+	assert_string_equal(v.rcode, "550");
+	fg_feedback_counts(eng.limiter, rat, "list@x.example", "list@x.example",
+	    T0, &fin, &bnc, &un);
+	assert_int_equal(fin, 20);
+	assert_int_equal(bnc, 10);
+	assert_int_equal(un, 0);
+	fg_config_unref(c);
+}
+
+/*
+ * Suspensions and pauses: a limit with action suspend suspends the
+ * account when it trips; a suspended account's recipients are deferred
+ * and its local mail held; a paused domain is deferred for everyone,
+ * exempt senders too, until the pause ends.
+ */
+static void
+test_suspend_and_pause(void **state)
+{
+	struct fg_config *c = load("limit burst per account 2/1h action suspend\n"
+	    "exempt account vip@x.example\n");
+	struct fg_verdict v;
+	struct fg_msg m;
+
+	(void)state;
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 3, T0, &v), 1);
+	assert_string_equal(v.text, "floodgate: account suspended (burst)");
+	assert_true(fg_blocks_suspended(eng.blocks, "t@x.example", NULL));
+	/* long after the window emptied: still suspended */
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86400, &v), 1);
+	assert_string_equal(v.rcode, "451");
+	assert_string_equal(v.xcode, "4.7.1");
+	assert_string_equal(v.text, "floodgate: account suspended");
+	/* its local mail is held */
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "t@x.example", 1);
+	fg_msg_rcpt(&m, &eng, "r@example.com", T0 + 86400, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_true(m.hold);
+	fg_msg_abort(&m, &eng);
+	/* resumed: mail flows */
+	assert_true(fg_blocks_resume(eng.blocks, "t@x.example"));
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86400, NULL), 0);
+
+	/* a pause: everyone to that domain, nobody elsewhere */
+	assert_true(fg_blocks_pause(eng.blocks, "docomo.ne.jp", "carrier", 3600,
+	    43200, 600, T0, NULL));
+	assert_int_equal(message(c, "<vip@x.example>", "docomo.ne.jp", 1, T0 + 60, &v), 1);
+	assert_string_equal(v.text, "floodgate: docomo.ne.jp paused until 09:00 UTC");
+	assert_int_equal(message(c, "<vip@x.example>", "example.com", 1, T0 + 60, NULL), 0);
+	assert_int_equal(message(c, "<u@x.example>", "docomo.ne.jp", 1, T0 + 3600, NULL), 0);
+	/* floodgate's own notification is never touched */
+	fg_blocks_pause(eng.blocks, "docomo.ne.jp", "carrier", 3600, 43200, 600,
+	    T0 + 7200, NULL);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "floodgate+fgn-1@x.example", 1);
+	m.own = 1;
+	fg_msg_rcpt(&m, &eng, "admin@docomo.ne.jp", T0 + 7200, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_false(m.hold);
+	fg_msg_abort(&m, &eng);
+	fg_config_unref(c);
+}
+
 /*
  * Every rule applies, however many: 64 loose rules and a 65th that lets
  * nothing through refuse (rules past the 64th were once ignored), and a
@@ -437,6 +558,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_local_mail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_per_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_suspend_and_pause, setup, teardown),
 	};
 	int rc;
 

@@ -136,7 +136,7 @@ test_smtp_message(void **state)
 	assert_string_equal(a.xcode, "4.7.1");
 	assert_string_equal(a.text, "floodgate: hour limit reached (2/1h), retry in 1h01m");
 	/* charge_at data: charged at DATA, and the MTA told ACCEPT. */
-	fg_session_data(s, &a);
+	fg_session_data(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_ACCEPT);
 	/* A second message in the session: the budget is spent. */
 	fg_session_mail(s, "<a@x.example>", &m, &a);
@@ -174,7 +174,7 @@ test_abort_and_drop(void **state)
 	fg_session_mail(s, "<x@y.example>", &m, &a);
 	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);
-	fg_session_data(s, &a);
+	fg_session_data(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_ACCEPT);
 	fg_session_mail(s, "<x@y.example>", &m, &a);
 	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
@@ -198,7 +198,7 @@ test_local_hold(void **state)
 	assert_int_equal(a.code, FG_MR_CONTINUE);
 	fg_session_rcpt(s, "r2@example.org", &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);	/* never refused per recipient */
-	fg_session_data(s, &a);
+	fg_session_data(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);	/* local mail waits for the end */
 	fg_session_eom(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);
@@ -256,7 +256,7 @@ test_tag(void **state)
 	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
 	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);
-	fg_session_data(s, &a);
+	fg_session_data(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);	/* the header is due at the end */
 	fg_session_eom(s, &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);

@@ -278,6 +278,12 @@ test_migration_held(void **state)
 		    " account TEXT NOT NULL, rule TEXT NOT NULL, recipients INTEGER NOT NULL,"
 		    " domains TEXT NOT NULL, released INTEGER, outcome TEXT);"
 		    "INSERT INTO held VALUES ('7C1', 1800000000, 't', 'h', 1, 'a.example', NULL, NULL);"
+		    /* and nothing of schema 4 */
+		    "DROP TABLE qidmap; DROP TABLE follow; DROP TABLE suspended;"
+		    "DROP TABLE paused; DROP TABLE incidents;"
+		    "ALTER TABLE stats DROP COLUMN sent;"
+		    "ALTER TABLE stats DROP COLUMN bounced;"
+		    "ALTER TABLE stats DROP COLUMN unknown;"
 		    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(db);
 	}
@@ -289,7 +295,102 @@ test_migration_held(void **state)
 	assert_string_equal(out[0].queue_id, "7C1");
 	fg_store_held_free(out, n);
 	fg_store_close(st);
-	assert_int_equal(query("PRAGMA user_version"), 3);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	assert_int_equal(query("SELECT count(*) FROM qidmap"), 0);
+}
+
+/* Delivery feedback's tables: the queue-ID map, the follower's place,
+ * suspensions and pauses, incidents; all survive closing the file. */
+static void
+test_feedback_tables(void **state)
+{
+	char err[FG_ERRLEN], acct[FG_ACCOUNT_MAX + 1];
+	struct fg_store *s;
+	struct fg_qid_row q[2] = { { "4AbC1", "tenant7", T0 },
+	    { "4AbC2", "tenant8", T0 + 4 * 86400 } };
+	struct fg_follow_pos pos = { 42, 4096, "6e6f7620", "" }, got;
+	struct fg_suspension su = { "tenant7", "unknown", T0 }, *sus;
+	struct fg_pause pa = { "docomo.ne.jp", "carrier", T0, T0 + 3600, 3600, 1 }, *pas;
+	struct fg_incident inc, *incs;
+	size_t ns, np, n;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_qids_add(s, q, 2, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 1);
+	assert_string_equal(acct, "tenant7");
+	assert_int_equal(fg_store_qid(s, "4ZZZ", acct), 0);
+	/* Postfix reuses a queue ID: the new owner wins */
+	q[0].time = T0 + 5;
+	strcpy(q[0].account, "tenant9");
+	assert_int_equal(fg_store_qids_add(s, q, 1, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 1);
+	assert_string_equal(acct, "tenant9");
+	/* kept until delivery_retention */
+	assert_int_equal(fg_store_qids_prune(s, T0 + 86400, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC2", acct), 1);
+
+	assert_int_equal(fg_store_follow_get(s, "/var/log/mail.log", &got), 0);
+	assert_int_equal(fg_store_follow_put(s, "/var/log/mail.log", &pos, err,
+	    sizeof(err)), 0);
+	assert_int_equal(fg_store_blocks_save(s, &su, 1, &pa, 1, err,
+	    sizeof(err)), 0);
+	memset(&inc, 0, sizeof(inc));
+	strcpy(inc.kind, "pause");
+	strcpy(inc.subject, "docomo.ne.jp");
+	strcpy(inc.detail, "backoff carrier");
+	inc.started = T0;
+	inc.notified = 1;
+	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
+	assert_true(inc.id > 0);
+	fg_store_close(s);
+
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_follow_get(s, "/var/log/mail.log", &got), 1);
+	assert_int_equal(got.inode, 42);
+	assert_int_equal(got.offset, 4096);
+	assert_string_equal(got.head, "6e6f7620");
+	assert_int_equal(fg_store_blocks_load(s, &sus, &ns, &pas, &np, err,
+	    sizeof(err)), 0);
+	assert_int_equal(ns, 1);
+	assert_string_equal(sus[0].account, "tenant7");
+	assert_int_equal(np, 1);
+	assert_int_equal(pas[0].until, T0 + 3600);
+	free(sus);
+	free(pas);
+	/* open, then told of its start but not of its end: still pending */
+	assert_int_equal(fg_store_incidents(s, 1, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	free(incs);
+	inc.ended = T0 + 3600;
+	inc.count = 17;
+	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_incidents(s, 1, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	free(incs);
+	assert_int_equal(fg_store_incidents(s, 2, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(incs[0].count, 17);
+	free(incs);
+	inc.notified = 2;
+	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_incidents(s, 2, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	free(incs);
+	/* recent: ended within the last day */
+	assert_int_equal(fg_store_incidents(s, 0, T0 + 1000, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(incs[0].subject, "docomo.ne.jp");
+	free(incs);
+	fg_store_close(s);
 }
 
 static void
@@ -330,6 +431,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migration_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

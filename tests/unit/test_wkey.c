@@ -5,7 +5,7 @@
 static void
 test_join_split(void **state)
 {
-	char w[FG_WKEY_MAX + 1], rule[FG_NAME_MAX + 1], small[8], longrule[80];
+	char w[FG_WKEY_MAX + 1], rule[FG_WRULE_MAX + 1], small[8], longrule[80];
 	const char *key;
 
 	(void)state;
@@ -22,12 +22,16 @@ test_join_split(void **state)
 	 * than any rule name. */
 	assert_int_equal(fg_wkey_split("hour", &key), -1);
 	assert_int_equal(fg_wkey_split("\037key", &key), -1);
-	memset(longrule, 'r', FG_NAME_MAX + 1);
-	longrule[FG_NAME_MAX + 1] = '\037';
-	strcpy(longrule + FG_NAME_MAX + 2, "k");
+	memset(longrule, 'r', FG_WRULE_MAX + 1);
+	longrule[FG_WRULE_MAX + 1] = '\037';
+	strcpy(longrule + FG_WRULE_MAX + 2, "k");
 	assert_int_equal(fg_wkey_rule(longrule, rule, &key), -1);
-	longrule[FG_NAME_MAX] = '\037';
-	assert_int_equal(fg_wkey_rule(longrule, rule, &key), FG_NAME_MAX);
+	longrule[FG_WRULE_MAX] = '\037';
+	assert_int_equal(fg_wkey_rule(longrule, rule, &key), FG_WRULE_MAX);
+	/* A feedback rule's count of final results. */
+	assert_int_equal(fg_wkey_join("bad-list" FG_WRULE_ALL, "t", w, sizeof(w)), 0);
+	assert_int_equal(fg_wkey_rule(w, rule, &key), 12);
+	assert_string_equal(rule, "bad-list+all");
 	/* The key may itself be empty ("*" is the server's, "" a domain
 	 * floodgate could not read). */
 	assert_int_equal(fg_wkey_split("srv\037", &key), 3);

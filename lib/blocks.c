@@ -1,0 +1,428 @@
+/*
+ * Suspended accounts and paused domains (see blocks.h): two small hash
+ * tables behind one lock. There are few of either; every recipient looks
+ * both up, so the lookups are hashed.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "blocks.h"
+#include "htab.h"
+#include "util.h"
+
+struct snode {
+	struct fg_hnode node;
+	struct fg_suspension s;
+};
+
+struct pnode {
+	struct fg_hnode node;
+	struct fg_pause p;
+};
+
+#define PASS_TTL	3600
+
+struct pass {
+	char sender[FG_ADDR_MAX + 1];
+	uint32_t until;
+};
+
+struct fg_blocks {
+	pthread_mutex_t lock;
+	struct fg_htab susp, paus;
+	/* Their counts, read without the lock: with nothing suspended
+	 * or paused (the usual case) a recipient takes no lock here. */
+	atomic_size_t nsusp, npaus;
+	int changed;
+	struct pass pass[FG_PASSES];
+};
+
+/* After a change, with the lock held. */
+static void
+publish(struct fg_blocks *b)
+{
+	atomic_store(&b->nsusp, b->susp.count);
+	atomic_store(&b->npaus, b->paus.count);
+}
+
+static int
+susp_eq(const struct fg_hnode *n, const void *key)
+{
+	return strcmp(((const struct snode *)n)->s.account, key) == 0;
+}
+
+static int
+paus_eq(const struct fg_hnode *n, const void *key)
+{
+	return strcmp(((const struct pnode *)n)->p.domain, key) == 0;
+}
+
+struct fg_blocks *
+fg_blocks_new(void)
+{
+	struct fg_blocks *b = calloc(1, sizeof(*b));
+
+	if (b != NULL)
+		pthread_mutex_init(&b->lock, NULL);
+	return b;
+}
+
+static int
+drop(struct fg_hnode *n, void *arg)
+{
+	(void)arg;
+	free(n);
+	return 1;
+}
+
+void
+fg_blocks_free(struct fg_blocks *b)
+{
+	if (b == NULL)
+		return;
+	fg_htab_walk(&b->susp, drop, NULL);
+	fg_htab_walk(&b->paus, drop, NULL);
+	fg_htab_clear(&b->susp);
+	fg_htab_clear(&b->paus);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+int
+fg_blocks_suspended(struct fg_blocks *b, const char *account,
+    struct fg_suspension *s)
+{
+	struct snode *n;
+
+	if (atomic_load(&b->nsusp) == 0)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	n = b->susp.count == 0 ? NULL : (struct snode *)fg_htab_find(&b->susp,
+	    fg_hash(account), susp_eq, account);
+	if (n != NULL && s != NULL)
+		*s = n->s;
+	pthread_mutex_unlock(&b->lock);
+	return n != NULL;
+}
+
+static int
+add_suspension(struct fg_blocks *b, const struct fg_suspension *s)
+{
+	struct snode *n;
+
+	if (fg_htab_find(&b->susp, fg_hash(s->account), susp_eq, s->account))
+		return 0;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return -1;
+	n->s = *s;
+	n->node.hash = fg_hash(s->account);
+	if (fg_htab_add(&b->susp, &n->node) < 0) {
+		free(n);
+		return -1;
+	}
+	b->changed = 1;
+	return 1;
+}
+
+int
+fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
+    uint32_t now)
+{
+	struct fg_suspension s;
+	int rc;
+
+	memset(&s, 0, sizeof(s));
+	fg_strlcpy(s.account, account, sizeof(s.account));
+	fg_strlcpy(s.rule, rule, sizeof(s.rule));
+	s.since = now;
+	pthread_mutex_lock(&b->lock);
+	rc = add_suspension(b, &s);
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+	return rc > 0;
+}
+
+int
+fg_blocks_resume(struct fg_blocks *b, const char *account)
+{
+	struct fg_hnode *n;
+
+	pthread_mutex_lock(&b->lock);
+	n = fg_htab_find(&b->susp, fg_hash(account), susp_eq, account);
+	if (n != NULL) {
+		fg_htab_unlink(&b->susp, n);
+		free(n);
+		b->changed = 1;
+	}
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+	return n != NULL;
+}
+
+int
+fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
+    struct fg_pause *p)
+{
+	struct pnode *n;
+	int paused;
+
+	if (atomic_load(&b->npaus) == 0)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	n = b->paus.count == 0 ? NULL : (struct pnode *)fg_htab_find(&b->paus,
+	    fg_hash(domain), paus_eq, domain);
+	paused = n != NULL && now < n->p.until;
+	if (paused && p != NULL)
+		*p = n->p;
+	pthread_mutex_unlock(&b->lock);
+	return paused;
+}
+
+int
+fg_blocks_pause(struct fg_blocks *b, const char *domain, const char *rule,
+    uint32_t base, uint32_t max, uint32_t period, uint32_t now,
+    struct fg_pause *p)
+{
+	struct pnode *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&b->lock);
+	n = (struct pnode *)fg_htab_find(&b->paus, fg_hash(domain), paus_eq,
+	    domain);
+	if (n != NULL && now < n->p.until)
+		goto out;		/* paused already */
+	if (n == NULL) {
+		if ((n = calloc(1, sizeof(*n))) == NULL)
+			goto out;
+		fg_strlcpy(n->p.domain, domain, sizeof(n->p.domain));
+		n->node.hash = fg_hash(domain);
+		if (fg_htab_add(&b->paus, &n->node) < 0) {
+			free(n);
+			goto out;
+		}
+	} else if (now - n->p.until < period) {
+		/* It tripped again soon after it resumed: twice as long. */
+		n->p.duration = n->p.duration > max / 2 ? max :
+		    n->p.duration * 2;
+		n->p.trips++;
+	} else
+		n->p.duration = 0;
+	if (n->p.duration == 0) {
+		n->p.duration = base < max ? base : max;
+		n->p.trips = 1;
+	}
+	fg_strlcpy(n->p.rule, rule, sizeof(n->p.rule));
+	n->p.since = now;
+	n->p.until = now + n->p.duration;
+	b->changed = 1;
+	if (p != NULL)
+		*p = n->p;
+	rc = 1;
+out:
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int
+fg_blocks_unpause(struct fg_blocks *b, const char *domain, uint32_t now)
+{
+	struct pnode *n;
+	int was = 0;
+
+	pthread_mutex_lock(&b->lock);
+	n = (struct pnode *)fg_htab_find(&b->paus, fg_hash(domain), paus_eq,
+	    domain);
+	if (n != NULL && now < n->p.until) {
+		/* An operator's end: the next trip starts from the base. */
+		n->p.until = now;
+		n->p.duration = 0;
+		b->changed = 1;
+		was = 1;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return was;
+}
+
+struct rows {
+	struct fg_suspension *s;
+	struct fg_pause *p;
+	size_t ns, np;
+};
+
+static int
+take_susp(struct fg_hnode *n, void *arg)
+{
+	struct rows *r = arg;
+
+	r->s[r->ns++] = ((struct snode *)n)->s;
+	return 0;
+}
+
+static int
+take_paus(struct fg_hnode *n, void *arg)
+{
+	struct rows *r = arg;
+
+	r->p[r->np++] = ((struct pnode *)n)->p;
+	return 0;
+}
+
+void
+fg_blocks_rows(struct fg_blocks *b, struct fg_suspension **s, size_t *ns,
+    struct fg_pause **p, size_t *np)
+{
+	struct rows r = { NULL, NULL, 0, 0 };
+
+	pthread_mutex_lock(&b->lock);
+	r.s = calloc(b->susp.count + 1, sizeof(*r.s));
+	r.p = calloc(b->paus.count + 1, sizeof(*r.p));
+	if (r.s != NULL)
+		fg_htab_walk(&b->susp, take_susp, &r);
+	if (r.p != NULL)
+		fg_htab_walk(&b->paus, take_paus, &r);
+	pthread_mutex_unlock(&b->lock);
+	*s = r.s;
+	*ns = r.ns;
+	*p = r.p;
+	*np = r.np;
+}
+
+void
+fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s, size_t ns,
+    const struct fg_pause *p, size_t np)
+{
+	size_t i;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < ns; i++)
+		(void)add_suspension(b, &s[i]);
+	for (i = 0; i < np; i++) {
+		struct pnode *n = calloc(1, sizeof(*n));
+
+		if (n == NULL)
+			break;
+		n->p = p[i];
+		n->node.hash = fg_hash(p[i].domain);
+		if (fg_htab_find(&b->paus, n->node.hash, paus_eq, p[i].domain) ||
+		    fg_htab_add(&b->paus, &n->node) < 0)
+			free(n);
+	}
+	b->changed = 0;
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+}
+
+int
+fg_blocks_changed(struct fg_blocks *b)
+{
+	int c;
+
+	pthread_mutex_lock(&b->lock);
+	c = b->changed;
+	b->changed = 0;
+	pthread_mutex_unlock(&b->lock);
+	return c;
+}
+
+struct expire {
+	uint32_t now, keep;
+	int dropped;
+};
+
+static int
+expire_visit(struct fg_hnode *n, void *arg)
+{
+	struct pnode *pn = (struct pnode *)n;
+	struct expire *e = arg;
+
+	if (e->now < pn->p.until || e->now - pn->p.until <= e->keep)
+		return 0;
+	free(n);
+	e->dropped = 1;
+	return 1;
+}
+
+void
+fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep)
+{
+	struct expire e = { now, keep, 0 };
+
+	pthread_mutex_lock(&b->lock);
+	fg_htab_walk(&b->paus, expire_visit, &e);
+	if (e.dropped)
+		b->changed = 1;
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+}
+
+struct count {
+	uint32_t now;
+	size_t paused;
+};
+
+static int
+count_visit(struct fg_hnode *n, void *arg)
+{
+	struct count *c = arg;
+
+	if (c->now < ((struct pnode *)n)->p.until)
+		c->paused++;
+	return 0;
+}
+
+size_t
+fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now)
+{
+	struct count c = { now, 0 };
+	size_t n;
+
+	pthread_mutex_lock(&b->lock);
+	fg_htab_walk(&b->paus, count_visit, &c);
+	n = b->susp.count;
+	pthread_mutex_unlock(&b->lock);
+	if (paused_now != NULL)
+		*paused_now = c.paused;
+	return n;
+}
+
+int
+fg_blocks_pass_add(struct fg_blocks *b, const char *sender, uint32_t now)
+{
+	int i, rc = -1;
+
+	if (strlen(sender) > FG_ADDR_MAX)
+		return -1;
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < FG_PASSES; i++) {
+		if (b->pass[i].until > now)
+			continue;
+		fg_strlcpy(b->pass[i].sender, sender, sizeof(b->pass[i].sender));
+		b->pass[i].until = now + PASS_TTL;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int
+fg_blocks_pass_take(struct fg_blocks *b, const char *sender, uint32_t now)
+{
+	int i, rc = 0;
+
+	pthread_mutex_lock(&b->lock);
+	for (i = 0; i < FG_PASSES; i++) {
+		if (b->pass[i].until > now &&
+		    strcasecmp(b->pass[i].sender, sender) == 0) {
+			b->pass[i].until = 0;
+			rc = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}

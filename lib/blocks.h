@@ -1,0 +1,85 @@
+/*
+ * What delivery feedback blocks until someone or some time lifts it:
+ * suspended accounts (until floodgatectl resume) and paused destination
+ * domains (until their pause ends, or floodgatectl unpause). Read by the
+ * milter loop at every recipient and by the socketmap server, written by
+ * the service thread and by a limit with action suspend; locked inside.
+ * The store keeps them (fg_blocks_rows), so that they survive a restart.
+ */
+#ifndef FG_BLOCKS_H
+#define FG_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sizes.h"
+
+struct fg_suspension {
+	char account[FG_ACCOUNT_MAX + 1];
+	char rule[FG_NAME_MAX + 1];	/* what suspended it */
+	uint32_t since;
+};
+
+struct fg_pause {
+	char domain[FG_DOMAIN_MAX + 1];
+	char rule[FG_NAME_MAX + 1];	/* the backoff that paused it */
+	uint32_t since, until;
+	uint32_t duration;		/* of this pause: the next doubles it */
+	uint32_t trips;			/* pauses in a row */
+};
+
+struct fg_blocks;
+
+struct fg_blocks *fg_blocks_new(void);
+void fg_blocks_free(struct fg_blocks *b);
+
+/* 1 when the account is suspended (*s filled when s is not NULL). */
+int fg_blocks_suspended(struct fg_blocks *b, const char *account,
+    struct fg_suspension *s);
+/* 1 when newly suspended, 0 when it already was. */
+int fg_blocks_suspend(struct fg_blocks *b, const char *account,
+    const char *rule, uint32_t now);
+/* 1 when it was suspended. */
+int fg_blocks_resume(struct fg_blocks *b, const char *account);
+
+/* 1 when the domain is paused at now (*p filled when p is not NULL). */
+int fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
+    struct fg_pause *p);
+/*
+ * A backoff tripped for domain: paused for base seconds, or twice its
+ * last pause (at most max) when that ended less than period ago. 1 and
+ * *p when newly paused, 0 when it already was.
+ */
+int fg_blocks_pause(struct fg_blocks *b, const char *domain,
+    const char *rule, uint32_t base, uint32_t max, uint32_t period,
+    uint32_t now, struct fg_pause *p);
+/* Ends a pause now; 1 when the domain was paused. */
+int fg_blocks_unpause(struct fg_blocks *b, const char *domain, uint32_t now);
+
+/* Copies of every suspension and every pause record (expired ones too,
+ * as long as they can still double the next pause); free() both. */
+void fg_blocks_rows(struct fg_blocks *b, struct fg_suspension **s,
+    size_t *ns, struct fg_pause **p, size_t *np);
+/* At start: what the store kept. */
+void fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s,
+    size_t ns, const struct fg_pause *p, size_t np);
+/* Whether something changed since the last call (for the store). */
+int fg_blocks_changed(struct fg_blocks *b);
+/* Forgets pause records that can no longer double a pause (ended more
+ * than keep seconds ago). */
+void fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep);
+size_t fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now);
+
+/*
+ * One-time passes for floodgate's own notifications: the envelope
+ * sender of a notification carries a random token, and the message that
+ * comes back through the milter with it is let through untouched, once.
+ * A pass not taken within an hour lapses. 0, or -1 when FG_PASSES wait
+ * already.
+ */
+#define FG_PASSES	64
+int fg_blocks_pass_add(struct fg_blocks *b, const char *sender, uint32_t now);
+/* 1 when sender holds a pass (which is used up), 0 when not. */
+int fg_blocks_pass_take(struct fg_blocks *b, const char *sender, uint32_t now);
+
+#endif

@@ -1,0 +1,368 @@
+/*
+ * The store's tables for delivery feedback: which account each charged
+ * queue ID belongs to, where the follower of the delivery log was,
+ * suspensions and pauses, incidents. Statements are prepared on first
+ * use and kept with the store's own.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+#include "util.h"
+
+enum fbstmt {
+	FB_QID_PUT,
+	FB_QID_GET,
+	FB_FOLLOW_GET,
+	FB_FOLLOW_PUT,
+	FB_SUSP_DEL,
+	FB_SUSP_PUT,
+	FB_PAUS_DEL,
+	FB_PAUS_PUT,
+	FB_INC_ADD,
+	FB_INC_SET,
+	FB_N
+};
+
+static const char *const fbsql[FB_N] = {
+	/* Postfix reuses a queue ID once its message is gone. */
+	[FB_QID_PUT] = "INSERT OR REPLACE INTO qidmap (queue_id, account, time) "
+	    "VALUES (?1, ?2, ?3)",
+	[FB_QID_GET] = "SELECT account FROM qidmap WHERE queue_id = ?1",
+	[FB_FOLLOW_GET] = "SELECT inode, offset, head, cursor FROM follow "
+	    "WHERE source = ?1",
+	[FB_FOLLOW_PUT] = "INSERT OR REPLACE INTO follow (source, inode, "
+	    "offset, head, cursor) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[FB_SUSP_DEL] = "DELETE FROM suspended",
+	[FB_SUSP_PUT] = "INSERT INTO suspended (account, rule, since) "
+	    "VALUES (?1, ?2, ?3)",
+	[FB_PAUS_DEL] = "DELETE FROM paused",
+	[FB_PAUS_PUT] = "INSERT INTO paused (domain, rule, since, until, "
+	    "duration, trips) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[FB_INC_ADD] = "INSERT INTO incidents (kind, subject, started, ended, "
+	    "count, detail, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[FB_INC_SET] = "UPDATE incidents SET ended = ?2, count = ?3, "
+	    "detail = ?4, notified = ?5 WHERE id = ?1",
+};
+
+static sqlite3_stmt *
+stmt(struct fg_store *s, enum fbstmt k)
+{
+	if (s->fb[k] == NULL && sqlite3_prepare_v3(s->db, fbsql[k], -1,
+	    SQLITE_PREPARE_PERSISTENT, &s->fb[k], NULL) != SQLITE_OK)
+		return NULL;
+	return s->fb[k];
+}
+
+/* A text column into a fixed buffer; NULL leaves it empty. */
+static void
+text(sqlite3_stmt *q, int col, char *dst, size_t len)
+{
+	const char *v = (const char *)sqlite3_column_text(q, col);
+
+	fg_strlcpy(dst, v != NULL ? v : "", len);
+}
+
+int
+fg_store_qids_add(struct fg_store *s, const struct fg_qid_row *r, size_t n,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if ((q = stmt(s, FB_QID_PUT)) == NULL || fg_store_begin(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(q, 1, r[i].qid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, r[i].account, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, r[i].time);
+		if (fg_store_step(q) < 0)
+			return fg_store_failed(s, err, errlen);
+	}
+	if (fg_store_commit(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	return 0;
+}
+
+int
+fg_store_qid(struct fg_store *s, const char *qid,
+    char account[FG_ACCOUNT_MAX + 1])
+{
+	sqlite3_stmt *q = stmt(s, FB_QID_GET);
+	int rc;
+
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		text(q, 0, account, FG_ACCOUNT_MAX + 1);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+fg_store_qids_prune(struct fg_store *s, uint32_t before, char *err,
+    size_t errlen)
+{
+	char q[96];
+	char *msg = NULL;
+
+	snprintf(q, sizeof(q), "DELETE FROM qidmap WHERE time < %u", before);
+	if (sqlite3_exec(s->db, q, NULL, NULL, &msg) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+int
+fg_store_follow_get(struct fg_store *s, const char *source,
+    struct fg_follow_pos *p)
+{
+	sqlite3_stmt *q = stmt(s, FB_FOLLOW_GET);
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		p->inode = (uint64_t)sqlite3_column_int64(q, 0);
+		p->offset = (uint64_t)sqlite3_column_int64(q, 1);
+		text(q, 2, p->head, sizeof(p->head));
+		text(q, 3, p->cursor, sizeof(p->cursor));
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+fg_store_follow_put(struct fg_store *s, const char *source,
+    const struct fg_follow_pos *p, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = stmt(s, FB_FOLLOW_PUT);
+
+	if (q == NULL)
+		return fg_store_failed(s, err, errlen);
+	sqlite3_bind_text(q, 1, source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)p->inode);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)p->offset);
+	sqlite3_bind_text(q, 4, p->head, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, p->cursor, -1, SQLITE_STATIC);
+	if (fg_store_step(q) < 0)
+		return fg_store_failed(s, err, errlen);
+	return 0;
+}
+
+/* Few rows: the whole set is written again when it changes. */
+int
+fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
+    size_t ns, const struct fg_pause *pa, size_t np, char *err, size_t errlen)
+{
+	sqlite3_stmt *ds = stmt(s, FB_SUSP_DEL), *ps = stmt(s, FB_SUSP_PUT);
+	sqlite3_stmt *dp = stmt(s, FB_PAUS_DEL), *pp = stmt(s, FB_PAUS_PUT);
+	size_t i;
+
+	if (ds == NULL || ps == NULL || dp == NULL || pp == NULL ||
+	    fg_store_begin(s) < 0 || fg_store_step(ds) < 0 ||
+	    fg_store_step(dp) < 0)
+		return fg_store_failed(s, err, errlen);
+	for (i = 0; i < ns; i++) {
+		sqlite3_bind_text(ps, 1, su[i].account, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ps, 2, su[i].rule, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(ps, 3, su[i].since);
+		if (fg_store_step(ps) < 0)
+			return fg_store_failed(s, err, errlen);
+	}
+	for (i = 0; i < np; i++) {
+		sqlite3_bind_text(pp, 1, pa[i].domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(pp, 2, pa[i].rule, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(pp, 3, pa[i].since);
+		sqlite3_bind_int64(pp, 4, pa[i].until);
+		sqlite3_bind_int64(pp, 5, pa[i].duration);
+		sqlite3_bind_int64(pp, 6, pa[i].trips);
+		if (fg_store_step(pp) < 0)
+			return fg_store_failed(s, err, errlen);
+	}
+	if (fg_store_commit(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	return 0;
+}
+
+/* Runs a SELECT and grows *rows one element of size sz per result,
+ * filled by fill. */
+static int
+select_rows(struct fg_store *s, sqlite3_stmt *q, void **rows, size_t *n,
+    size_t sz, void (*fill)(sqlite3_stmt *, void *), char *err,
+    size_t errlen)
+{
+	size_t cap = 0;
+	int rc;
+
+	*rows = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (*n == cap) {
+			void *a = realloc(*rows, (cap ? cap * 2 : 16) * sz);
+
+			if (a == NULL)
+				break;
+			*rows = a;
+			cap = cap ? cap * 2 : 16;
+		}
+		memset((char *)*rows + *n * sz, 0, sz);
+		fill(q, (char *)*rows + *n * sz);
+		(*n)++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		free(*rows);
+		*rows = NULL;
+		*n = 0;
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fill_susp(sqlite3_stmt *q, void *row)
+{
+	struct fg_suspension *r = row;
+
+	text(q, 0, r->account, sizeof(r->account));
+	text(q, 1, r->rule, sizeof(r->rule));
+	r->since = (uint32_t)sqlite3_column_int64(q, 2);
+}
+
+static void
+fill_paus(sqlite3_stmt *q, void *row)
+{
+	struct fg_pause *r = row;
+
+	text(q, 0, r->domain, sizeof(r->domain));
+	text(q, 1, r->rule, sizeof(r->rule));
+	r->since = (uint32_t)sqlite3_column_int64(q, 2);
+	r->until = (uint32_t)sqlite3_column_int64(q, 3);
+	r->duration = (uint32_t)sqlite3_column_int64(q, 4);
+	r->trips = (uint32_t)sqlite3_column_int64(q, 5);
+}
+
+static int
+prepare(struct fg_store *s, const char *sql, sqlite3_stmt **q, char *err,
+    size_t errlen)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, q, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
+fg_store_blocks_load(struct fg_store *s, struct fg_suspension **su,
+    size_t *ns, struct fg_pause **pa, size_t *np, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+
+	*su = NULL;
+	*pa = NULL;
+	*ns = *np = 0;
+	if (prepare(s, "SELECT account, rule, since FROM suspended ORDER BY since",
+	    &q, err, errlen) < 0 ||
+	    select_rows(s, q, (void **)su, ns, sizeof(**su), fill_susp, err,
+	    errlen) < 0)
+		return -1;
+	if (prepare(s, "SELECT domain, rule, since, until, duration, trips "
+	    "FROM paused ORDER BY until", &q, err, errlen) < 0 ||
+	    select_rows(s, q, (void **)pa, np, sizeof(**pa), fill_paus, err,
+	    errlen) < 0) {
+		free(*su);
+		*su = NULL;
+		*ns = 0;
+		return -1;
+	}
+	return 0;
+}
+
+int
+fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *q = stmt(s, i->id == 0 ? FB_INC_ADD : FB_INC_SET);
+
+	if (q == NULL)
+		return fg_store_failed(s, err, errlen);
+	if (i->id == 0) {
+		sqlite3_bind_text(q, 1, i->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, i->subject, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, i->started);
+		if (i->ended)
+			sqlite3_bind_int64(q, 4, i->ended);
+		sqlite3_bind_int64(q, 5, (sqlite3_int64)i->count);
+		sqlite3_bind_text(q, 6, i->detail, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 7, i->notified);
+	} else {
+		sqlite3_bind_int64(q, 1, i->id);
+		if (i->ended)
+			sqlite3_bind_int64(q, 2, i->ended);
+		sqlite3_bind_int64(q, 3, (sqlite3_int64)i->count);
+		sqlite3_bind_text(q, 4, i->detail, -1, SQLITE_STATIC);
+		sqlite3_bind_int(q, 5, i->notified);
+	}
+	if (fg_store_step(q) < 0)
+		return fg_store_failed(s, err, errlen);
+	if (i->id == 0)
+		i->id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+static void
+fill_inc(sqlite3_stmt *q, void *row)
+{
+	struct fg_incident *r = row;
+
+	r->id = sqlite3_column_int64(q, 0);
+	text(q, 1, r->kind, sizeof(r->kind));
+	text(q, 2, r->subject, sizeof(r->subject));
+	r->started = (uint32_t)sqlite3_column_int64(q, 3);
+	r->ended = (uint32_t)sqlite3_column_int64(q, 4);
+	r->count = (uint64_t)sqlite3_column_int64(q, 5);
+	text(q, 6, r->detail, sizeof(r->detail));
+	r->notified = sqlite3_column_int(q, 7);
+}
+
+int
+fg_store_incidents(struct fg_store *s, int open, uint32_t since, int limit,
+    struct fg_incident **out, size_t *nout, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+
+	static const char *const sql[] = {
+		/* recent: open, or started or ended since */
+		"SELECT id, kind, subject, started, ended, count, detail, notified "
+		"FROM incidents WHERE ended IS NULL OR ended >= ?1 OR started >= ?1 "
+		"ORDER BY started DESC, id DESC LIMIT ?2",
+		/* open */
+		"SELECT id, kind, subject, started, ended, count, detail, notified "
+		"FROM incidents WHERE ended IS NULL ORDER BY started, id LIMIT ?2",
+		/* open, or not told to its end yet */
+		"SELECT id, kind, subject, started, ended, count, detail, notified "
+		"FROM incidents WHERE ended IS NULL OR notified < 2 "
+		"ORDER BY started, id LIMIT ?2",
+	};
+
+	if (open < 0 || open > 2 || prepare(s, sql[open], &q, err, errlen) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, since);
+	sqlite3_bind_int(q, 2, limit);
+	return select_rows(s, q, (void **)out, nout, sizeof(**out), fill_inc,
+	    err, errlen);
+}

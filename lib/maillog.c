@@ -1,0 +1,384 @@
+/*
+ * Postfix's delivery results in its log (see maillog.h). Every read is
+ * bounded by the line's length: a log line is outside input like any
+ * other (a recipient's address and a remote server's reply are in it).
+ */
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+#include "address.h"
+#include "maillog.h"
+#include "util.h"
+
+/* The programs of Postfix that log a recipient's delivery result, and
+ * qmgr, which logs a message that expired. */
+static const char *const agents[] = {
+	"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
+	"discard", "qmgr", NULL
+};
+
+/* Remote texts that mean "this user does not exist" under the generic
+ * 5.0.0 that some servers and Postfix's own bounces use. */
+static const char *const unknown_texts[] = {
+	"user unknown", "unknown user", "recipient unknown",
+	"unknown recipient", "no such user", "mailbox unavailable",
+	"does not exist", "address rejected", NULL
+};
+
+/* DSN codes of a recipient that does not exist (RFC 3463). */
+static const char *const unknown_dsn[] = {
+	"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", NULL
+};
+
+static const char *
+find(const char *p, const char *end, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (; p + n <= end; p++)
+		if (*p == *what && memcmp(p, what, n) == 0)
+			return p;
+	return NULL;
+}
+
+/* Where "<address>, " ends: its '>', past quoted strings and their
+ * backslash escapes; NULL when it does not. */
+static const char *
+address_end(const char *p, const char *end)
+{
+	int quoted = 0;
+
+	for (; p < end; p++) {
+		if (quoted && *p == '\\' && p + 1 < end)
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (!quoted && *p == '>' && end - p >= 3 && p[1] == ',' &&
+		    p[2] == ' ')
+			return p;
+	}
+	return NULL;
+}
+
+static int
+icontains(const char *p, const char *end, const char *what)
+{
+	size_t n = strlen(what);
+
+	for (; p + n <= end; p++)
+		if (strncasecmp(p, what, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether ident ("postfix/smtp", "postfix-out/local") is a delivery
+ * agent of any Postfix instance. */
+static int
+agent(const char *ident, size_t len, int *qmgr)
+{
+	const char *slash = NULL, *p;
+	size_t i, n;
+
+	for (p = ident; p < ident + len; p++)
+		if (*p == '/')
+			slash = p;
+	if (slash == NULL)
+		return 0;
+	n = (size_t)(ident + len - slash - 1);
+	for (i = 0; agents[i] != NULL; i++) {
+		if (strlen(agents[i]) == n && memcmp(slash + 1, agents[i], n) == 0) {
+			*qmgr = strcmp(agents[i], "qmgr") == 0;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+number(const char *p, int digits, int *out)
+{
+	int i, v = 0;
+
+	for (i = 0; i < digits; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/*
+ * "2026-11-30T06:21:44.123+09:00" or "Nov 30 06:21:44" (RFC 3164: no
+ * year, the most recent one that is not in the future). Returns the
+ * length read, 0 when it is neither.
+ */
+static size_t
+timestamp(const char *p, const char *end, time_t now, time_t *when)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm;
+	const char *q = p;
+	int v, off = 0, sign;
+
+	memset(&tm, 0, sizeof(tm));
+	if (end - p >= 19 && p[4] == '-' && p[7] == '-' && p[10] == 'T' &&
+	    p[13] == ':' && p[16] == ':') {
+		if (number(p, 4, &v) < 0) return 0;
+		tm.tm_year = v - 1900;
+		if (number(p + 5, 2, &tm.tm_mon) < 0 ||
+		    number(p + 8, 2, &tm.tm_mday) < 0 ||
+		    number(p + 11, 2, &tm.tm_hour) < 0 ||
+		    number(p + 14, 2, &tm.tm_min) < 0 ||
+		    number(p + 17, 2, &tm.tm_sec) < 0)
+			return 0;
+		tm.tm_mon--;
+		q = p + 19;
+		if (q < end && *q == '.')
+			for (q++; q < end && isdigit((unsigned char)*q); q++)
+				;
+		if (q < end && (*q == 'Z' || *q == 'z'))
+			q++;
+		else if (end - q >= 6 && (*q == '+' || *q == '-') && q[3] == ':') {
+			int h, m;
+
+			sign = *q == '-' ? -1 : 1;
+			if (number(q + 1, 2, &h) < 0 || number(q + 4, 2, &m) < 0)
+				return 0;
+			off = sign * (h * 3600 + m * 60);
+			q += 6;
+		}
+		*when = timegm(&tm) - off;
+		return (size_t)(q - p);
+	}
+	if (end - p >= 15 && p[3] == ' ' && p[6] == ' ' && p[9] == ':' &&
+	    p[12] == ':') {
+		const char *m;
+		struct tm nt;
+		time_t t;
+
+		for (m = months; *m != '\0'; m += 3)
+			if (memcmp(m, p, 3) == 0)
+				break;
+		if (*m == '\0')
+			return 0;
+		tm.tm_mon = (int)((m - months) / 3);
+		if (number(p + 4 + (p[4] == ' '), p[4] == ' ' ? 1 : 2,
+		    &tm.tm_mday) < 0 ||
+		    number(p + 7, 2, &tm.tm_hour) < 0 ||
+		    number(p + 10, 2, &tm.tm_min) < 0 ||
+		    number(p + 13, 2, &tm.tm_sec) < 0)
+			return 0;
+		gmtime_r(&now, &nt);
+		tm.tm_year = nt.tm_year;
+		tm.tm_isdst = -1;
+		/* Syslog writes local time. */
+		t = mktime(&tm);
+		if (t > now + 86400) {
+			tm.tm_year--;
+			tm.tm_isdst = -1;
+			t = mktime(&tm);
+		}
+		*when = t;
+		return 15;
+	}
+	return 0;
+}
+
+static const char *
+word(const char *p, const char *end)
+{
+	while (p < end && *p != ' ')
+		p++;
+	return p;
+}
+
+/* ident as far as ie, then the message: what both header forms end in. */
+static int
+result(const char *ident, const char *ie, const char *msg, const char *end,
+    time_t when, struct fg_delivery *d)
+{
+	char id[128];
+	int r;
+
+	if (ie <= ident || (size_t)(ie - ident) >= sizeof(id))
+		return 0;
+	memcpy(id, ident, (size_t)(ie - ident));
+	id[ie - ident] = '\0';
+	if ((r = fg_maillog_message(id, msg, (size_t)(end - msg), d)) > 0)
+		d->when = when;
+	return r;
+}
+
+int
+fg_maillog_line(const char *line, size_t len, time_t now,
+    struct fg_delivery *d)
+{
+	const char *p = line, *end = line + len, *ident, *ie, *msg;
+	time_t when = 0;
+	size_t n;
+
+	/* <PRI>, and the version of RFC 5424 as it is on the wire:
+	 * VERSION TIMESTAMP HOST APP PROCID MSGID SD MSG. */
+	if (p < end && *p == '<') {
+		const char *gt = memchr(p, '>', (size_t)(end - p) < 6 ?
+		    (size_t)(end - p) : 6);
+
+		if (gt == NULL)
+			return 0;
+		p = gt + 1;
+		if (end - p >= 2 && p[0] == '1' && p[1] == ' ') {
+			p += 2;
+			(void)timestamp(p, end, now, &when);
+			p = word(p, end);		/* timestamp */
+			if (p++ >= end) return 0;
+			p = word(p, end);		/* host */
+			if (p++ >= end) return 0;
+			ident = p;
+			ie = p = word(p, end);		/* app */
+			if (p++ >= end) return 0;
+			p = word(p, end);		/* procid */
+			if (p++ >= end) return 0;
+			p = word(p, end);		/* msgid */
+			if (p++ >= end) return 0;
+			if (p < end && *p == '[') {	/* structured data */
+				if ((msg = find(p, end, "] ")) == NULL)
+					return 0;
+				p = msg + 1;
+			} else
+				p = word(p, end);
+			if (p++ >= end) return 0;
+			if (end - p >= 3 && (unsigned char)p[0] == 0xef &&
+			    (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
+				p += 3;			/* a BOM */
+			return result(ident, ie, p, end, when, d);
+		}
+	}
+	/* TIMESTAMP HOST TAG[PID]: MSG, the timestamp of RFC 3164 or ISO. */
+	if ((n = timestamp(p, end, now, &when)) == 0)
+		return 0;
+	p += n;
+	if (p >= end || *p++ != ' ')
+		return 0;
+	p = word(p, end);			/* host */
+	if (p++ >= end)
+		return 0;
+	ident = p;
+	if ((msg = find(p, end, ": ")) == NULL)
+		return 0;
+	if ((ie = memchr(ident, '[', (size_t)(msg - ident))) == NULL)
+		ie = msg;
+	return result(ident, ie, msg + 2, end, when, d);
+}
+
+/* The text in parentheses after the status word, "" when none. */
+static void
+reply_text(const char *p, const char *end, const char **t, const char **te)
+{
+	const char *open = find(p, end, "(");
+
+	*t = *te = end;
+	if (open == NULL)
+		return;
+	*t = open + 1;
+	for (*te = end; *te > *t && (*te)[-1] != ')'; (*te)--)
+		;
+	if (*te > *t)
+		(*te)--;
+	else
+		*te = end;
+}
+
+int
+fg_maillog_message(const char *ident, const char *msg, size_t len,
+    struct fg_delivery *d)
+{
+	const char *p = msg, *end = msg + len, *q, *t, *te;
+	size_t n;
+	int qmgr = 0, i;
+
+	memset(d, 0, sizeof(d[0]));
+	if (!agent(ident, strlen(ident), &qmgr))
+		return 0;
+	for (n = 0; p + n < end && isalnum((unsigned char)p[n]); n++)
+		;
+	if (n == 0 || n > FG_QID_MAX || end - p < (long)n + 2 ||
+	    p[n] != ':' || p[n + 1] != ' ')
+		return 0;
+	memcpy(d->qid, p, n);
+	d->qid[n] = '\0';
+	p += n + 2;
+	if (qmgr) {
+		/* "from=<s>, status=expired, returned to sender" */
+		if (end - p < 6 || memcmp(p, "from=<", 6) != 0 ||
+		    find(p, end, ", status=expired") == NULL)
+			return 0;
+		d->status = FG_DS_EXPIRED;
+		return 1;
+	}
+	if (end - p < 4 || memcmp(p, "to=<", 4) != 0)
+		return 0;
+	p += 4;
+	/* The address ends at ">, " outside a quoted local part (which
+	 * may hold both). */
+	if ((q = address_end(p, end)) == NULL)
+		return 0;
+	{
+		const char *at = NULL, *s;
+		char dom[FG_DOMAIN_MAX + 2];
+
+		for (s = p; s < q; s++)
+			if (*s == '@')
+				at = s;
+		if (at != NULL && (size_t)(q - at - 1) < sizeof(dom)) {
+			memcpy(dom, at + 1, (size_t)(q - at - 1));
+			dom[q - at - 1] = '\0';
+			if (fg_domain_normalize(dom, d->domain, sizeof(d->domain)) < 0)
+				d->domain[0] = '\0';
+		}
+	}
+	p = q + 1;
+	if ((q = find(p, end, ", dsn=")) != NULL) {
+		q += 6;
+		for (n = 0; q + n < end && n + 1 < sizeof(d->dsn) &&
+		    (isdigit((unsigned char)q[n]) || q[n] == '.'); n++)
+			d->dsn[n] = q[n];
+		d->dsn[n] = '\0';
+	}
+	if ((q = find(p, end, ", status=")) == NULL)
+		return 0;
+	q += 9;
+	if (end - q >= 4 && memcmp(q, "sent", 4) == 0)
+		d->status = FG_DS_SENT;
+	else if (end - q >= 8 && memcmp(q, "deferred", 8) == 0)
+		d->status = FG_DS_DEFERRED;
+	else if (end - q >= 7 && memcmp(q, "bounced", 7) == 0)
+		d->status = FG_DS_BOUNCED;
+	else if (end - q >= 7 && memcmp(q, "expired", 7) == 0)
+		d->status = FG_DS_EXPIRED;
+	else
+		return 0;
+	reply_text(q, end, &t, &te);
+	if (d->status == FG_DS_BOUNCED) {
+		for (i = 0; unknown_dsn[i] != NULL; i++)
+			if (strcmp(d->dsn, unknown_dsn[i]) == 0)
+				d->unknown = 1;
+		if (strcmp(d->dsn, "5.0.0") == 0)
+			for (i = 0; unknown_texts[i] != NULL; i++)
+				if (icontains(t, te, unknown_texts[i]))
+					d->unknown = 1;
+	} else if (d->status == FG_DS_DEFERRED) {
+		/* "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage, or
+		 * "refused to talk to me: 421 ..." at the greeting */
+		if (find(t, te, " said: 4") != NULL ||
+		    find(t, te, " refused to talk to me: 4") != NULL)
+			d->fail = FG_DF_4XX;
+		else if (find(t, te, "connect to ") != NULL ||
+		    find(t, te, "while receiving the initial server greeting") != NULL ||
+		    find(t, te, "while performing the EHLO handshake") != NULL ||
+		    find(t, te, "while performing the HELO handshake") != NULL)
+			d->fail = FG_DF_CONNECT;
+	}
+	return 1;
+}

@@ -1,0 +1,53 @@
+/*
+ * Postfix's delivery results as its log writes them: "QUEUEID: to=<rcpt>,
+ * relay=..., dsn=X.Y.Z, status=sent|deferred|bounced|expired (text)",
+ * behind a syslog header (RFC 3164, RFC 5424 or its ISO timestamp, or
+ * Postfix's own maillog_file), whatever syslog_name Postfix has. Pure: no
+ * I/O, no state; fuzzed.
+ */
+#ifndef FG_MAILLOG_H
+#define FG_MAILLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sizes.h"
+
+enum fg_dstatus {
+	FG_DS_SENT = 1,
+	FG_DS_DEFERRED,
+	FG_DS_BOUNCED,
+	FG_DS_EXPIRED
+};
+
+/* Why a delivery was deferred, for carrier backoff. */
+enum fg_dfail {
+	FG_DF_OTHER = 0,
+	FG_DF_4XX,		/* the remote server answered 4xx */
+	FG_DF_CONNECT		/* no SMTP conversation: refused, timed out, lost at the greeting */
+};
+
+struct fg_delivery {
+	char qid[FG_QID_MAX + 1];
+	char domain[FG_DOMAIN_MAX + 1];	/* the recipient's; "" for an expired message */
+	char dsn[16];
+	enum fg_dstatus status;
+	int unknown;			/* bounced as a recipient that does not exist */
+	enum fg_dfail fail;
+	time_t when;			/* from the header; 0 when it has none */
+};
+
+/*
+ * One log line (without its newline): 1 and *d filled when it is a
+ * delivery result of Postfix, 0 for any other line. now gives the year
+ * an RFC 3164 timestamp lacks.
+ */
+int fg_maillog_line(const char *line, size_t len, time_t now,
+    struct fg_delivery *d);
+/* The same for a message without a syslog header (the journal's
+ * MESSAGE field), ident the program (SYSLOG_IDENTIFIER, "postfix/smtp"). */
+int fg_maillog_message(const char *ident, const char *msg, size_t len,
+    struct fg_delivery *d);
+
+#endif

@@ -1,0 +1,588 @@
+/*
+ * Delivery feedback, on the service thread: what became of the mail
+ * floodgate charged. Sessions hand over each charged queue ID with its
+ * account (fg_feedback_charged, any thread); every tick they go to the
+ * store, then the follower reads the delivery log's new lines and each
+ * delivery result of a charged message is counted for its account:
+ * hourly statistics, the windows of feedback limits (count unknown or
+ * bounces, and every final result for ratio), and the temporary
+ * failures of each destination domain that backoffs count. A window
+ * reaching its limit trips the rule (logged, an incident, a suspension
+ * with action suspend); a backoff reaching its limit pauses the domain.
+ * The milter loop never waits for any of it: it reads the windows and
+ * the blocks at the next recipient.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "follow.h"
+#include "htab.h"
+#include "log.h"
+#include "maillog.h"
+#include "rules.h"
+#include "util.h"
+#include "wkey.h"
+
+/* Charged queue IDs waiting for the store: bounded, the oldest kept. */
+#define QUEUE_MAX	1000000
+/* Prune the queue-ID map this often. */
+#define PRUNE_EVERY	3600
+
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static struct fg_qid_row *queue;
+static size_t nqueue, qcap;
+static atomic_int active;
+
+static struct fg_follow *follow;
+static time_t last_prune;
+static struct fg_feedback_counters counters;
+
+/* The last queue ID looked up: a message's recipients come together. */
+static char last_qid[FG_QID_MAX + 1];
+static char last_account[FG_ACCOUNT_MAX + 1];
+static int last_found;
+
+/* Feedback limits that tripped, until their window falls below. */
+struct tripped {
+	struct fg_hnode node;
+	char wkey[FG_WKEY_MAX + 1];	/* rule and key */
+	char account[FG_ACCOUNT_MAX + 1];
+	uint32_t since;
+};
+
+static struct fg_htab trips;
+
+/* Trips by rule, for the metrics. */
+static struct fg_trip_counter trip_counts[FG_TRIP_COUNTERS];
+static size_t ntrip_counts;
+
+static void
+count_trip(const char *rule)
+{
+	size_t i;
+
+	for (i = 0; i < ntrip_counts; i++)
+		if (strcmp(trip_counts[i].rule, rule) == 0)
+			break;
+	if (i == ntrip_counts) {
+		if (i == FG_TRIP_COUNTERS)
+			return;
+		fg_strlcpy(trip_counts[i].rule, rule, sizeof(trip_counts[i].rule));
+		ntrip_counts++;
+	}
+	trip_counts[i].n++;
+}
+
+size_t
+fg_feedback_trip_counters(struct fg_trip_counter *out, size_t max)
+{
+	size_t n = ntrip_counts < max ? ntrip_counts : max;
+
+	memcpy(out, trip_counts, n * sizeof(*out));
+	return n;
+}
+
+static int
+untrip_free(struct fg_hnode *n, void *arg)
+{
+	(void)arg;
+	free(n);
+	return 1;
+}
+
+static int
+trip_eq(const struct fg_hnode *n, const void *key)
+{
+	return strcmp(((const struct tripped *)n)->wkey, key) == 0;
+}
+
+void
+fg_feedback_charged(const char *qid, const char *account, uint32_t now)
+{
+	if (!atomic_load(&active) || !fg_qid_valid(qid) || account[0] == '\0')
+		return;
+	pthread_mutex_lock(&qlock);
+	if (nqueue == qcap && qcap < QUEUE_MAX) {
+		size_t cap = qcap ? qcap * 2 : 256;
+		void *p = realloc(queue, cap * sizeof(*queue));
+
+		if (p != NULL) {
+			queue = p;
+			qcap = cap;
+		}
+	}
+	if (nqueue < qcap) {
+		fg_strlcpy(queue[nqueue].qid, qid, sizeof(queue[0].qid));
+		fg_strlcpy(queue[nqueue].account, account,
+		    sizeof(queue[0].account));
+		queue[nqueue].time = now;
+		nqueue++;
+	} else
+		counters.qids_dropped++;
+	pthread_mutex_unlock(&qlock);
+}
+
+/* The queue IDs charged since the last tick, into the store. */
+static void
+flush_qids(void)
+{
+	struct fg_qid_row *q;
+	size_t n;
+	char err[FG_ERRLEN];
+
+	pthread_mutex_lock(&qlock);
+	q = queue;
+	n = nqueue;
+	queue = NULL;
+	nqueue = qcap = 0;
+	pthread_mutex_unlock(&qlock);
+	if (n == 0) {
+		free(q);
+		return;
+	}
+	if (fg_store_qids_add(fgd.store, q, n, err, sizeof(err)) < 0) {
+		size_t i;
+
+		fg_log_err("feedback: cannot record %zu queue IDs: %s; trying again",
+		    n, err);
+		for (i = 0; i < n; i++)
+			fg_feedback_charged(q[i].qid, q[i].account, q[i].time);
+	} else
+		counters.qids += n;
+	free(q);
+}
+
+/* Adds rule and key to the tripped set; 1 when it was not in it. */
+static int
+tripped_add(const char *rule, const char *key, const char *account,
+    uint32_t since)
+{
+	char wkey[FG_WKEY_MAX + 1];
+	struct tripped *t;
+
+	if (fg_wkey_join(rule, key, wkey, sizeof(wkey)) < 0 ||
+	    fg_htab_find(&trips, fg_hash(wkey), trip_eq, wkey) != NULL ||
+	    (t = calloc(1, sizeof(*t))) == NULL)
+		return 0;
+	fg_strlcpy(t->wkey, wkey, sizeof(t->wkey));
+	fg_strlcpy(t->account, account, sizeof(t->account));
+	t->since = since;
+	t->node.hash = fg_hash(wkey);
+	if (fg_htab_add(&trips, &t->node) < 0) {
+		free(t);
+		return 0;
+	}
+	return 1;
+}
+
+static const char *
+count_word(const struct fg_rule *r)
+{
+	return r->count == FG_COUNT_UNKNOWN ? "unknown" : "bounced";
+}
+
+/*
+ * A feedback limit reached its limit for key: logged once, until its
+ * window falls below again; an incident; and with action suspend, the
+ * account that caused it is suspended.
+ */
+static void
+trip(const struct fg_rule *r, const char *key, const char *account,
+    const struct fg_check *ck, uint64_t total, uint32_t now)
+{
+	char period[32], ratio[32], detail[512];
+	char subject[FG_KEY_MAX + FG_NAME_MAX + 2];
+
+	if (!tripped_add(r->name, key, account, now))
+		return;
+	counters.trips++;
+	count_trip(r->name);
+	fg_format_duration(ck->period, period, sizeof(period));
+	snprintf(ratio, sizeof(ratio), r->ratio ? ", ratio %u%%" : "", r->ratio);
+	fg_log_warn("feedback: rule=%s key=%s tripped: %llu %s recipients of %llu final results in %s (limit %u%s) action=%s%s",
+	    r->name, key, (unsigned long long)ck->used, count_word(r),
+	    (unsigned long long)total, period, ck->limit, ratio,
+	    fg_action_name(r->action), fgd.cfg->monitor ? " mode=monitor" : "");
+	snprintf(subject, sizeof(subject), "%s %s", r->name, key);
+	snprintf(detail, sizeof(detail),
+	    "limit %s: %llu %s recipients of %llu with a final result in %s (limit %u%s); action %s",
+	    r->name, (unsigned long long)ck->used, count_word(r),
+	    (unsigned long long)total, period, ck->limit, ratio,
+	    fg_action_name(r->action));
+	fg_incident_start(FG_EV_BOUNCES, subject, detail, now);
+	if (r->action == FG_ACT_SUSPEND && !fgd.cfg->monitor &&
+	    fg_blocks_suspend(fgd.engine.blocks, account, r->name, now))
+		fg_log_warn("feedback: account=%s suspended by rule=%s until floodgatectl resume",
+		    account, r->name);
+}
+
+void
+fg_feedback_tripped(const char *subject, uint32_t since)
+{
+	char rule[FG_NAME_MAX + 1], account[FG_ACCOUNT_MAX + 1];
+	const char *sp = strchr(subject, ' '), *key, *slash;
+
+	if (sp == NULL || (size_t)(sp - subject) >= sizeof(rule))
+		return;
+	memcpy(rule, subject, (size_t)(sp - subject));
+	rule[sp - subject] = '\0';
+	key = sp + 1;
+	/* account+domain keys are "account/domain" */
+	slash = strchr(key, '/');
+	snprintf(account, sizeof(account), "%.*s",
+	    (int)(slash ? slash - key : (long)strlen(key)), key);
+	(void)tripped_add(rule, key, account, since);
+}
+
+/* Tripped rules whose window fell below (or that a reload removed). */
+static int
+untrip_visit(struct fg_hnode *n, void *arg)
+{
+	struct tripped *t = (struct tripped *)n;
+	uint32_t now = *(uint32_t *)arg;
+	char rule[FG_WRULE_MAX + 1], subject[FG_KEY_MAX + FG_NAME_MAX + 2];
+	const struct fg_rule *r;
+	struct fg_check ck;
+	const char *key;
+
+	if (fg_wkey_rule(t->wkey, rule, &key) < 0)
+		return 0;
+	r = fg_config_rule(fgd.cfg, rule);
+	if (r != NULL && fg_rule_feedback(r) &&
+	    fg_feedback_over(fgd.engine.limiter, r, t->account, key, now, &ck,
+	    NULL))
+		return 0;
+	fg_log_notice("feedback: rule=%s key=%s below its limit again after %us",
+	    rule, key, now - t->since);
+	snprintf(subject, sizeof(subject), "%s %s", rule, key);
+	fg_incident_end(FG_EV_BOUNCES, subject, now);
+	free(t);
+	return 1;
+}
+
+/* Windows of feedback limits that results went to this tick. */
+struct touched {
+	char rule[FG_NAME_MAX + 1];
+	char key[FG_KEY_MAX + 1];
+	char account[FG_ACCOUNT_MAX + 1];
+};
+
+static struct touched *touched;
+static size_t ntouched, touchedcap;
+static struct fg_strset touched_set;
+
+static void
+touch(const struct fg_rule *r, const char *key, const char *account)
+{
+	char wkey[FG_WKEY_MAX + 1];
+
+	if (fg_wkey_join(r->name, key, wkey, sizeof(wkey)) < 0 ||
+	    fg_strset_add(&touched_set, wkey) != 1)
+		return;
+	if (ntouched == touchedcap) {
+		size_t cap = touchedcap ? touchedcap * 2 : 64;
+		void *p = realloc(touched, cap * sizeof(*touched));
+
+		if (p == NULL)
+			return;
+		touched = p;
+		touchedcap = cap;
+	}
+	fg_strlcpy(touched[ntouched].rule, r->name, sizeof(touched[0].rule));
+	fg_strlcpy(touched[ntouched].key, key, sizeof(touched[0].key));
+	fg_strlcpy(touched[ntouched].account, account,
+	    sizeof(touched[0].account));
+	ntouched++;
+}
+
+/* One result in a feedback rule's window (suffix "") or a companion. */
+static void
+add(const struct fg_rule *r, const char *suffix, const char *key,
+    uint32_t period, uint32_t now)
+{
+	char name[FG_WRULE_MAX + 1];
+
+	snprintf(name, sizeof(name), "%s%s", r->name, suffix);
+	if (fg_limiter_add(fgd.engine.limiter, name, key, period, 1, now) < 0)
+		counters.add_errors++;
+}
+
+/* A final result (sent, bounced, expired) in the feedback limits. */
+static void
+final(const struct fg_delivery *d, const char *account, uint32_t age,
+    uint32_t now)
+{
+	const struct fg_config *c = fgd.cfg;
+	size_t i;
+
+	for (i = 0; i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+		char key[FG_KEY_MAX + 1];
+		uint32_t limit, period;
+		int counts, bounced;
+
+		if (!fg_rule_feedback(r) || !fg_dests_match(&r->dests, d->domain) ||
+		    fg_rule_key(r, account, d->domain, "", key, sizeof(key)) < 0)
+			continue;
+		fg_rule_rate(r, account, &limit, &period);
+		if (age > period)
+			continue;	/* older than the window */
+		bounced = d->status != FG_DS_SENT;
+		counts = bounced && (r->count == FG_COUNT_BOUNCES || d->unknown);
+		/* Every final result, and what the rule does not count
+		 * itself of bounced and unknown (ratio, show). */
+		add(r, FG_WRULE_ALL, key, period, now);
+		if (r->count == FG_COUNT_BOUNCES && d->unknown)
+			add(r, FG_WRULE_UNKNOWN, key, period, now);
+		if (r->count == FG_COUNT_UNKNOWN && bounced)
+			add(r, FG_WRULE_BOUNCED, key, period, now);
+		if (!counts)
+			continue;
+		add(r, "", key, period, now);
+		touch(r, key, account);
+		{
+			char subject[FG_KEY_MAX + FG_NAME_MAX + 2];
+
+			snprintf(subject, sizeof(subject), "%s %s", r->name, key);
+			fg_incident_add(FG_EV_BOUNCES, subject, d->domain, 1, now);
+		}
+	}
+}
+
+/*
+ * The windows this tick's results went to, checked once they are all
+ * in: Postfix logs a message's refused recipients before its delivered
+ * ones, and a ratio looked at between the two would trip on the
+ * refusals alone.
+ */
+static void
+check_touched(uint32_t now)
+{
+	size_t i;
+
+	for (i = 0; i < ntouched; i++) {
+		const struct fg_rule *r = fg_config_rule(fgd.cfg, touched[i].rule);
+		struct fg_check ck;
+		uint64_t total;
+
+		if (r != NULL && fg_rule_feedback(r) &&
+		    fg_feedback_over(fgd.engine.limiter, r, touched[i].account,
+		    touched[i].key, now, &ck, &total))
+			trip(r, touched[i].key, touched[i].account, &ck, total, now);
+	}
+	ntouched = 0;
+	fg_strset_free(&touched_set);
+}
+
+/* A temporary failure, for the backoffs of its destination. */
+static void
+deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
+{
+	const struct fg_config *c = fgd.cfg;
+	unsigned kind = d->fail == FG_DF_4XX ? FG_FAIL_4XX :
+	    d->fail == FG_DF_CONNECT ? FG_FAIL_CONNECT : 0;
+	size_t i;
+
+	if (d->domain[0] == '\0')
+		return;
+	if (fg_blocks_paused(fgd.engine.blocks, d->domain, now, NULL)) {
+		/* Mail deferred by the pause itself (Postfix's retry), or
+		 * in flight when it began. */
+		fg_incident_add(FG_EV_PAUSE, d->domain, NULL, 1, now);
+		return;
+	}
+	if (kind == 0)
+		return;
+	for (i = 0; i < c->nbackoff; i++) {
+		const struct fg_backoff *b = &c->backoff[i];
+		struct fg_check ck;
+		struct fg_pause p;
+		char dur[32], period[32], until[32], detail[512];
+		struct tm tm;
+		time_t t;
+
+		if (!(b->on & kind) || age > b->period ||
+		    !fg_dests_match(&b->dests, d->domain))
+			continue;
+		(void)fg_limiter_add(fgd.engine.limiter, b->name, d->domain,
+		    b->period, 1, now);
+		memset(&ck, 0, sizeof(ck));
+		ck.rule = b->name;
+		ck.key = d->domain;
+		ck.limit = b->limit;
+		ck.period = b->period;
+		ck.cost = 1;
+		fg_limiter_peek(fgd.engine.limiter, &ck, 1, now);
+		if (!ck.over)
+			continue;
+		fg_format_duration(b->period, period, sizeof(period));
+		if (fgd.cfg->monitor) {
+			fg_log_warn("backoff: domain=%s rule=%s would pause: %llu temporary failures in %s mode=monitor",
+			    d->domain, b->name, (unsigned long long)ck.used, period);
+			(void)fg_limiter_reset(fgd.engine.limiter, b->name,
+			    d->domain);
+			continue;
+		}
+		if (!fg_blocks_pause(fgd.engine.blocks, d->domain, b->name,
+		    b->duration, b->max, b->period, now, &p))
+			continue;
+		/* The next pause takes N new failures after this one. */
+		(void)fg_limiter_reset(fgd.engine.limiter, b->name, d->domain);
+		counters.pauses++;
+		fg_format_duration(p.duration, dur, sizeof(dur));
+		t = (time_t)p.until;
+		gmtime_r(&t, &tm);
+		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		fg_log_warn("backoff: domain=%s paused for %s until %s by rule=%s: %llu temporary failures (%s) in %s, pause %u in a row",
+		    d->domain, dur, until, b->name, (unsigned long long)ck.used,
+		    b->on == FG_FAIL_4XX ? "4xx" : b->on == FG_FAIL_CONNECT ?
+		    "connect" : "4xx or connect", period, p.trips);
+		snprintf(detail, sizeof(detail),
+		    "backoff %s: %llu temporary failures in %s; paused for %s until %s (pause %u in a row); last: dsn %s",
+		    b->name, (unsigned long long)ck.used, period, dur, until,
+		    p.trips, d->dsn[0] ? d->dsn : "-");
+		fg_incident_start(FG_EV_PAUSE, d->domain, detail, now);
+		break;
+	}
+}
+
+/* One delivery result of a message floodgate charged. */
+static void
+apply(const struct fg_delivery *d, const char *account, uint32_t now)
+{
+	uint32_t age = d->when > 0 && (uint32_t)d->when < now ?
+	    now - (uint32_t)d->when : 0;
+	struct fg_stats *st = fgd.engine.stats;
+
+	counters.results[d->status]++;
+	switch (d->status) {
+	case FG_DS_SENT:
+		fg_stats_count(st, now, account, d->domain, FG_ST_SENT, 1);
+		break;
+	case FG_DS_BOUNCED:
+	case FG_DS_EXPIRED:
+		fg_stats_count(st, now, account, d->domain, FG_ST_BOUNCED, 1);
+		if (d->unknown)
+			fg_stats_count(st, now, account, d->domain, FG_ST_UNKNOWN, 1);
+		break;
+	case FG_DS_DEFERRED:
+		deferred(d, age, now);
+		return;
+	}
+	final(d, account, age, now);
+}
+
+struct line_ctx {
+	uint32_t now;
+};
+
+static void
+on_line(const char *ident, const char *line, size_t len, time_t when,
+    void *arg)
+{
+	struct line_ctx *lc = arg;
+	struct fg_delivery d;
+	int rc;
+
+	rc = ident == NULL ? fg_maillog_line(line, len, (time_t)lc->now, &d) :
+	    fg_maillog_message(ident, line, len, &d);
+	if (rc <= 0)
+		return;
+	if (ident != NULL)
+		d.when = when;
+	if (strcmp(d.qid, last_qid) != 0) {
+		fg_strlcpy(last_qid, d.qid, sizeof(last_qid));
+		rc = fg_store_qid(fgd.store, d.qid, last_account);
+		if (rc < 0) {
+			counters.lookup_errors++;
+			rc = 0;
+		}
+		last_found = rc;
+	}
+	if (!last_found) {
+		counters.ignored++;
+		return;
+	}
+	apply(&d, last_account, lc->now);
+}
+
+int
+fg_feedback_start(char *err, size_t errlen)
+{
+	const char *src = fgd.cfg->delivery_log;
+
+	if (src == NULL)
+		return 0;
+	if ((follow = fg_follow_open(src, fgd.store, err, errlen)) == NULL)
+		return -1;
+	atomic_store(&active, 1);
+	last_prune = time(NULL);
+	fg_log_notice("feedback: following %s", src);
+	return 0;
+}
+
+void
+fg_feedback_tick(uint32_t now)
+{
+	struct line_ctx lc = { now };
+	char err[FG_ERRLEN];
+	size_t n;
+
+	fg_htab_walk(&trips, untrip_visit, &now);
+	if (follow == NULL)
+		return;
+	flush_qids();
+	n = fg_follow_read(follow, on_line, &lc);
+	check_touched(now);
+	counters.lines += n;
+	if (n > 0 && fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
+		fg_log_err("feedback: cannot record the position in %s: %s",
+		    fg_follow_source(follow), err);
+	if ((time_t)now - last_prune >= PRUNE_EVERY) {
+		last_prune = now;
+		if (fg_store_qids_prune(fgd.store,
+		    now - fgd.cfg->delivery_retention, err, sizeof(err)) < 0)
+			fg_log_err("feedback: cannot prune the queue ID map: %s",
+			    err);
+	}
+}
+
+int
+fg_feedback_behind(void)
+{
+	return follow != NULL && fg_follow_behind(follow);
+}
+
+void
+fg_feedback_stop(void)
+{
+	if (follow != NULL) {
+		flush_qids();
+		fg_follow_close(follow);
+		follow = NULL;
+	}
+	atomic_store(&active, 0);
+	fg_htab_walk(&trips, untrip_free, NULL);
+	fg_htab_clear(&trips);
+	fg_strset_free(&touched_set);
+	free(touched);
+	touched = NULL;
+	ntouched = touchedcap = 0;
+	free(queue);
+	queue = NULL;
+	nqueue = qcap = 0;
+}
+
+void
+fg_feedback_counters(struct fg_feedback_counters *out)
+{
+	pthread_mutex_lock(&qlock);
+	*out = counters;
+	pthread_mutex_unlock(&qlock);
+	out->tripped = trips.count;
+	out->following = follow != NULL;
+}

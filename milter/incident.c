@@ -1,0 +1,818 @@
+/*
+ * Incidents and the people told of them, on the service thread. An
+ * incident is one thing going wrong for one subject: an account
+ * suspended, a feedback limit tripped, a domain paused, the store
+ * failing, an account refused by rate limits. It starts once and ends
+ * once, with a summary (counts, top destinations, how long); both are
+ * kept in the store, with how far people were told, so that a restart
+ * tells nothing twice. Each `notify` target is told of the kinds it
+ * asked for: exec:PATH runs the program (no shell, the incident as JSON
+ * on stdin, killed after NOTIFY_TIMEOUT), mailto:ADDRESS submits a
+ * message through the MTA's sendmail. At most notify_max messages an
+ * hour; what is left waits for the next hour and goes as one digest.
+ * Nothing here waits for a child: they are reaped at later ticks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "htab.h"
+#include "log.h"
+#include "util.h"
+
+extern char **environ;
+
+#define NOTIFY_TIMEOUT	30	/* seconds a notify program may take */
+#define MAX_CHILDREN	16
+#define REFUSED_QUIET	600	/* a refused incident ends after this */
+#define TOP		5
+#define TOP_TRACK	32
+
+struct tally {
+	char name[FG_ACCOUNT_MAX + 1];
+	uint64_t n;
+};
+
+struct inc {
+	struct fg_hnode node;		/* in the index of open incidents */
+	struct fg_incident i;		/* as stored */
+	unsigned kind;			/* FG_EV_* */
+	uint32_t last;			/* last activity */
+	struct tally top[TOP_TRACK];	/* destinations (accounts, for a pause) */
+	int dirty;
+	struct inc *next;
+};
+
+struct child {
+	pid_t pid;
+	time_t started;
+	int err;			/* its stderr and stdout, non-blocking */
+	char target[FG_ACCOUNT_MAX + 16];
+};
+
+static struct inc *incs;		/* open, or not told to the end yet */
+/* The open ones by kind and subject: every refusal looks one up. */
+static struct fg_htab open_index;
+
+struct inc_key {
+	unsigned kind;
+	const char *subject;
+};
+
+static uint64_t
+inc_hash(unsigned kind, const char *subject)
+{
+	return fg_hash(subject) ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ull);
+}
+
+static int
+inc_eq(const struct fg_hnode *n, const void *key)
+{
+	const struct inc *x = (const struct inc *)n;
+	const struct inc_key *k = key;
+
+	return x->kind == k->kind && strcmp(x->i.subject, k->subject) == 0;
+}
+
+/* Puts an open incident in the index. */
+static void
+index_open(struct inc *x)
+{
+	x->node.hash = inc_hash(x->kind, x->i.subject);
+	if (fg_htab_add(&open_index, &x->node) < 0)
+		fg_log_err("incident: out of memory to index %s %s",
+		    x->i.kind, x->i.subject);
+}
+static struct child children[MAX_CHILDREN];
+static uint32_t hour;			/* of the budget */
+static unsigned sent_this_hour;
+static int have_digest;			/* something waits for the next hour */
+static char host[256];
+
+static const char *
+kind_name(unsigned kind)
+{
+	return fg_name_of(fg_event_names, (int)kind);
+}
+
+/* The open incident of a kind and subject, or NULL. */
+static struct inc *
+find(unsigned kind, const char *subject)
+{
+	struct inc_key k = { kind, subject };
+
+	return (struct inc *)fg_htab_find(&open_index, inc_hash(kind, subject),
+	    inc_eq, &k);
+}
+
+void
+fg_incident_start(unsigned kind, const char *subject, const char *detail,
+    uint32_t now)
+{
+	struct inc *x = find(kind, subject);
+
+	if (x != NULL) {
+		x->last = now;
+		return;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		fg_log_err("incident: out of memory for %s %s", kind_name(kind),
+		    subject);
+		return;
+	}
+	x->kind = kind;
+	fg_strlcpy(x->i.kind, kind_name(kind), sizeof(x->i.kind));
+	fg_strlcpy(x->i.subject, subject, sizeof(x->i.subject));
+	fg_strlcpy(x->i.detail, detail != NULL ? detail : "",
+	    sizeof(x->i.detail));
+	x->i.started = x->last = now;
+	x->dirty = 1;
+	x->next = incs;
+	incs = x;
+	index_open(x);
+	fg_log_notice("incident: started kind=%s subject=\"%s\": %s",
+	    x->i.kind, subject, x->i.detail);
+}
+
+void
+fg_incident_add(unsigned kind, const char *subject, const char *name,
+    uint64_t n, uint32_t now)
+{
+	struct inc *x = find(kind, subject);
+	size_t i, low = 0;
+
+	if (x == NULL)
+		return;
+	x->i.count += n;
+	x->last = now;
+	x->dirty = 1;
+	if (name == NULL || name[0] == '\0')
+		return;
+	for (i = 0; i < TOP_TRACK; i++) {
+		if (x->top[i].n == 0 || strcmp(x->top[i].name, name) == 0)
+			break;
+		if (x->top[i].n < x->top[low].n)
+			low = i;
+	}
+	if (i == TOP_TRACK) {
+		/* Full: the least counted gives its place (an estimate,
+		 * as every bounded top is). */
+		i = low;
+		x->top[i].n = 0;
+	}
+	if (x->top[i].n == 0)
+		fg_strlcpy(x->top[i].name, name, sizeof(x->top[i].name));
+	x->top[i].n += n;
+}
+
+void
+fg_incident_end(unsigned kind, const char *subject, uint32_t now)
+{
+	struct inc *x = find(kind, subject);
+
+	if (x == NULL)
+		return;
+	x->i.ended = now > x->i.started ? now : x->i.started;
+	x->dirty = 1;
+	(void)fg_htab_unlink(&open_index, &x->node);
+	fg_log_notice("incident: ended kind=%s subject=\"%s\" after %us count=%llu",
+	    x->i.kind, subject, x->i.ended - x->i.started,
+	    (unsigned long long)x->i.count);
+}
+
+void
+fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct fg_event *e = &ev[i];
+		const struct fg_rule *r;
+
+		if (strcmp(e->action, "suspended") == 0) {
+			fg_incident_add(FG_EV_SUSPEND, e->account, e->dest, 1, now);
+			continue;
+		}
+		if (strcmp(e->action, "paused") == 0) {
+			fg_incident_add(FG_EV_PAUSE, e->dest, e->account, 1, now);
+			continue;
+		}
+		if (strcmp(e->action, "defer") != 0 &&
+		    strcmp(e->action, "reject") != 0 &&
+		    strcmp(e->action, "hold") != 0 &&
+		    strcmp(e->action, "defer-local") != 0 &&
+		    strcmp(e->action, "suspend") != 0)
+			continue;
+		/* Rate limits only: feedback limits have their own. */
+		r = fg_config_rule(fgd.cfg, e->rule);
+		if (r != NULL && fg_rule_feedback(r))
+			continue;
+		if (find(FG_EV_REFUSED, e->account) == NULL) {
+			char detail[256];
+
+			snprintf(detail, sizeof(detail),
+			    "limit %s: %s (%u of %u), first to %s", e->rule,
+			    e->action, e->used, e->limit,
+			    e->dest[0] ? e->dest : "(local)");
+			fg_incident_start(FG_EV_REFUSED, e->account, detail, now);
+		}
+		fg_incident_add(FG_EV_REFUSED, e->account, e->dest, 1, now);
+	}
+}
+
+/* Suspensions and pauses as the blocks have them now, whoever made or
+ * lifted them (a rule, floodgatectl, the clock). */
+static void
+sync_blocks(uint32_t now)
+{
+	struct fg_suspension *s;
+	struct fg_pause *p;
+	size_t ns, np, i;
+	struct inc *x;
+	char detail[FG_ACCOUNT_MAX * 2 + 256];
+
+	fg_blocks_rows(fgd.engine.blocks, &s, &ns, &p, &np);
+	for (i = 0; s != NULL && i < ns; i++) {
+		if (find(FG_EV_SUSPEND, s[i].account) != NULL)
+			continue;
+		snprintf(detail, sizeof(detail),
+		    "suspended by limit %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
+		    s[i].rule, s[i].account);
+		fg_incident_start(FG_EV_SUSPEND, s[i].account, detail,
+		    s[i].since ? s[i].since : now);
+	}
+	for (i = 0; p != NULL && i < np; i++) {
+		if (p[i].until <= now || find(FG_EV_PAUSE, p[i].domain))
+			continue;
+		snprintf(detail, sizeof(detail), "paused by backoff %s", p[i].rule);
+		fg_incident_start(FG_EV_PAUSE, p[i].domain, detail, p[i].since);
+	}
+	for (x = incs; x != NULL; x = x->next) {
+		int still = 0;
+
+		if (x->i.ended != 0)
+			continue;
+		if (x->kind == FG_EV_SUSPEND) {
+			for (i = 0; s != NULL && i < ns && !still; i++)
+				still = strcmp(s[i].account, x->i.subject) == 0;
+		} else if (x->kind == FG_EV_PAUSE) {
+			for (i = 0; p != NULL && i < np && !still; i++)
+				still = p[i].until > now &&
+				    strcmp(p[i].domain, x->i.subject) == 0;
+		} else if (x->kind == FG_EV_REFUSED)
+			still = now - x->last < REFUSED_QUIET;
+		else
+			continue;
+		if (!still)
+			fg_incident_end(x->kind, x->i.subject, now);
+	}
+	free(s);
+	free(p);
+}
+
+/* The store failing is an incident like the others (service.c). */
+static void
+sync_store(uint32_t now)
+{
+	int ok = atomic_load(&fgd.store_ok);
+	struct inc *x = find(FG_EV_STORE, "store");
+
+	if (!ok && x == NULL)
+		fg_incident_start(FG_EV_STORE, "store",
+		    "the state store cannot be written", now);
+	else if (!ok)
+		fg_incident_add(FG_EV_STORE, "store", NULL, 1, now);
+	else if (x != NULL)
+		fg_incident_end(FG_EV_STORE, "store", now);
+}
+
+/* "1h 2m", "40s" */
+static void
+span(uint32_t secs, char *out, size_t len)
+{
+	if (secs >= 3600)
+		snprintf(out, len, "%uh %um", secs / 3600, secs % 3600 / 60);
+	else if (secs >= 60)
+		snprintf(out, len, "%um %us", secs / 60, secs % 60);
+	else
+		snprintf(out, len, "%us", secs);
+}
+
+static void
+utc(uint32_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The top destinations (or senders) by count, most first. */
+static size_t
+top(const struct inc *x, const struct tally **out)
+{
+	size_t n = 0, i, j;
+
+	for (i = 0; i < TOP_TRACK; i++) {
+		if (x->top[i].n == 0)
+			continue;
+		for (j = n; j > 0 && out[j - 1]->n < x->top[i].n; j--)
+			if (j < TOP)
+				out[j] = out[j - 1];
+		if (j < TOP) {
+			out[j] = &x->top[i];
+			if (n < TOP)
+				n++;
+		}
+	}
+	return n;
+}
+
+/* What a person reads first: one line. */
+static void
+title(const struct inc *x, char *out, size_t len)
+{
+	int end = x->i.ended != 0;
+	const char *s = x->i.subject;
+
+	switch (x->kind) {
+	case FG_EV_SUSPEND:
+		snprintf(out, len, end ? "account %s resumed" :
+		    "account %s suspended", s);
+		break;
+	case FG_EV_BOUNCES:
+		snprintf(out, len, end ? "%s below its limit again" :
+		    "%s: too many bounced recipients", s);
+		break;
+	case FG_EV_PAUSE:
+		snprintf(out, len, end ? "%s resumed" : "%s paused", s);
+		break;
+	case FG_EV_STORE:
+		snprintf(out, len, end ? "the state store works again" :
+		    "the state store fails");
+		break;
+	default:
+		snprintf(out, len, end ? "account %s no longer refused" :
+		    "account %s refused by rate limits", s);
+		break;
+	}
+}
+
+/* What each count means, for people. */
+static const char *
+count_means(unsigned kind)
+{
+	switch (kind) {
+	case FG_EV_SUSPEND: return "recipients deferred while suspended";
+	case FG_EV_BOUNCES: return "bounced recipients counted";
+	case FG_EV_PAUSE: return "deliveries and recipients deferred while paused";
+	case FG_EV_STORE: return "failed writes";
+	default: return "recipients refused";
+	}
+}
+
+static void
+json_incident(FILE *fp, const struct inc *x)
+{
+	const struct tally *t[TOP];
+	char a[32], b[32];
+	size_t n = top(x, t), i;
+
+	utc(x->i.started, a, sizeof(a));
+	fprintf(fp, "{\"event\":\"%s\",\"kind\":\"%s\",\"subject\":",
+	    x->i.ended ? "end" : "start", x->i.kind);
+	fg_json_string(fp, x->i.subject);
+	fprintf(fp, ",\"started\":\"%s\"", a);
+	if (x->i.ended) {
+		utc(x->i.ended, b, sizeof(b));
+		fprintf(fp, ",\"ended\":\"%s\",\"seconds\":%u", b,
+		    x->i.ended - x->i.started);
+	}
+	fprintf(fp, ",\"count\":%llu,\"detail\":", (unsigned long long)x->i.count);
+	fg_json_string(fp, x->i.detail);
+	fputs(",\"top\":[", fp);
+	for (i = 0; i < n; i++) {
+		fputs(i ? ",{\"name\":" : "{\"name\":", fp);
+		fg_json_string(fp, t[i]->name);
+		fprintf(fp, ",\"count\":%llu}", (unsigned long long)t[i]->n);
+	}
+	fputs("]}", fp);
+}
+
+/* A header line's text: printable ASCII only (tenants' names are in
+ * it; no line breaks can get through). */
+static void
+header_text(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++)
+		putc(*s >= 0x20 && *s < 0x7f ? *s : '?', fp);
+}
+
+static void
+text_incident(FILE *fp, const struct inc *x)
+{
+	const struct tally *t[TOP];
+	char a[32], b[32], d[32], ttl[FG_ACCOUNT_MAX + FG_NAME_MAX + 64];
+	size_t n = top(x, t), i;
+
+	title(x, ttl, sizeof(ttl));
+	utc(x->i.started, a, sizeof(a));
+	fprintf(fp, "%s\n\n", ttl);
+	fprintf(fp, "  kind:     %s\n  subject:  %s\n  started:  %s\n",
+	    x->i.kind, x->i.subject, a);
+	if (x->i.ended) {
+		utc(x->i.ended, b, sizeof(b));
+		span(x->i.ended - x->i.started, d, sizeof(d));
+		fprintf(fp, "  ended:    %s (after %s)\n", b, d);
+	} else
+		fprintf(fp, "  ended:    (open)\n");
+	fprintf(fp, "  count:    %llu %s\n  detail:   %s\n",
+	    (unsigned long long)x->i.count, count_means(x->kind), x->i.detail);
+	if (n > 0) {
+		fprintf(fp, "  top %s:\n", x->kind == FG_EV_PAUSE ?
+		    "accounts" : "destinations");
+		for (i = 0; i < n; i++)
+			fprintf(fp, "    %-40s %llu\n", t[i]->name,
+			    (unsigned long long)t[i]->n);
+	}
+	fputc('\n', fp);
+}
+
+/* A child whose stdin is data and whose stderr is kept for the log. */
+static void
+spawn(const char *target, char *const argv[], const char *data, size_t len)
+{
+	posix_spawn_file_actions_t fa;
+	int in[2], err[2], slot;
+	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	pid_t pid;
+	ssize_t w;
+
+	for (slot = 0; slot < MAX_CHILDREN && children[slot].pid != 0; slot++)
+		;
+	if (slot == MAX_CHILDREN) {
+		fg_log_err("notify: %s: %d notifications still running; this one is dropped",
+		    target, MAX_CHILDREN);
+		return;
+	}
+	if (pipe2(in, O_CLOEXEC) < 0)
+		goto fail;
+	if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+		close(in[0]);
+		close(in[1]);
+		goto fail;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+	errno = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(in[0]);
+	close(err[1]);
+	if (errno != 0) {
+		close(in[1]);
+		close(err[0]);
+		goto fail;
+	}
+	/* Far less than a pipe holds: written at once, never waited for. */
+	(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
+	w = write(in[1], data, len);
+	if (w < 0 || (size_t)w < len)
+		fg_log_warn("notify: %s: could write only %zd of %zu bytes to it",
+		    target, w, len);
+	close(in[1]);
+	children[slot].pid = pid;
+	children[slot].started = time(NULL);
+	children[slot].err = err[0];
+	fg_strlcpy(children[slot].target, target, sizeof(children[slot].target));
+	return;
+fail:
+	fg_log_err("notify: %s: cannot run %s: %s", target, argv[0],
+	    strerror(errno));
+}
+
+static void
+reap(time_t now)
+{
+	int i, st;
+
+	for (i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &children[i];
+		char out[512];
+		ssize_t n;
+		pid_t r;
+
+		if (c->pid == 0)
+			continue;
+		r = waitpid(c->pid, &st, WNOHANG);
+		if (r == 0) {
+			if (now - c->started < NOTIFY_TIMEOUT)
+				continue;
+			kill(c->pid, SIGKILL);
+			(void)waitpid(c->pid, &st, 0);
+			fg_log_err("notify: %s: killed after %d s", c->target,
+			    NOTIFY_TIMEOUT);
+		} else if (r == c->pid && (!WIFEXITED(st) ||
+		    WEXITSTATUS(st) != 0)) {
+			n = read(c->err, out, sizeof(out) - 1);
+			out[n > 0 ? n : 0] = '\0';
+			if (n > 0 && out[n - 1] == '\n')
+				out[n - 1] = '\0';
+			fg_log_err("notify: %s: %s %d%s%s", c->target,
+			    WIFEXITED(st) ? "exit" : "signal",
+			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+			    n > 0 ? ": " : "", n > 0 ? out : "");
+		}
+		close(c->err);
+		c->pid = 0;
+	}
+}
+
+/*
+ * The envelope sender of a notification: notify_from with a one-time
+ * token as its extension, which the milter recognizes (fg_blocks_pass)
+ * so that floodgate never limits, holds or defers its own mail.
+ */
+static int
+envelope_sender(char *out, size_t len, char *token, size_t toklen)
+{
+	const char *from = fgd.cfg->notify_from ? fgd.cfg->notify_from :
+	    "floodgate";
+	const char *at = strchr(from, '@');
+	unsigned char r[8];
+	size_t i;
+
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -1;
+	fg_strlcpy(token, "fgn-", toklen);
+	for (i = 0; i < sizeof(r) && 4 + i * 2 + 2 < toklen; i++)
+		snprintf(token + 4 + i * 2, 3, "%02x", r[i]);
+	snprintf(out, len, "%.*s+%s%s", (int)(at ? at - from : (long)strlen(from)),
+	    from, token, at ? at : "");
+	return fg_blocks_pass_add(fgd.engine.blocks, token, (uint32_t)time(NULL));
+}
+
+static void
+send_mail(const struct fg_notify *t, const char *subject, const char *body)
+{
+	const struct fg_config *c = fgd.cfg;
+	char sender[FG_ADDR_MAX + 32], token[32], date[64];
+	char *argv[] = { c->sendmail_path, "-C", c->mta_sendmail ?
+	    c->sendmail_config : c->postfix_config, "-f", sender, "-i", "--",
+	    t->what, NULL };
+	char *msg = NULL;
+	size_t len = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *fp;
+
+	if (envelope_sender(sender, sizeof(sender), token, sizeof(token)) < 0) {
+		fg_log_err("notify: %s: cannot make a one-time sender token; not sent",
+		    t->target);
+		return;
+	}
+	if ((fp = open_memstream(&msg, &len)) == NULL)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	fprintf(fp, "From: floodgate <%s>\nTo: <%s>\nSubject: floodgate on ",
+	    c->notify_from ? c->notify_from : "floodgate", t->what);
+	header_text(fp, host);
+	fputs(": ", fp);
+	header_text(fp, subject);
+	fprintf(fp, "\nDate: %s\nAuto-Submitted: auto-generated\n"
+	    "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: 8bit\n\n%s", date, body);
+	fclose(fp);
+	spawn(t->target, argv, msg, len);
+	free(msg);
+}
+
+static void
+run_exec(const struct fg_notify *t, const char *json)
+{
+	char *argv[] = { t->what, NULL };
+
+	spawn(t->target, argv, json, strlen(json));
+}
+
+/* Tells every target that wants them of n incidents: one of them, or a
+ * digest of several. */
+static void
+tell(struct inc **x, size_t n)
+{
+	const struct fg_config *c = fgd.cfg;
+	size_t t, i;
+
+	for (t = 0; t < c->nnotify; t++) {
+		const struct fg_notify *nt = &c->notify[t];
+		char *buf = NULL, subject[FG_ACCOUNT_MAX + FG_NAME_MAX + 64];
+		size_t len = 0, k = 0;
+		FILE *fp;
+
+		for (i = 0; i < n; i++)
+			k += (nt->events & x[i]->kind) != 0;
+		if (k == 0 || (fp = open_memstream(&buf, &len)) == NULL)
+			continue;
+		if (nt->mailto) {
+			if (k == 1) {
+				for (i = 0; !(nt->events & x[i]->kind); i++)
+					;
+				title(x[i], subject, sizeof(subject));
+			} else {
+				snprintf(subject, sizeof(subject),
+				    "%zu incidents (digest: more than notify_max %u in an hour)",
+				    k, c->notify_max);
+				fprintf(fp, "%s\n\n", subject);
+			}
+			for (i = 0; i < n; i++)
+				if (nt->events & x[i]->kind)
+					text_incident(fp, x[i]);
+			fclose(fp);
+			send_mail(nt, subject, buf);
+		} else {
+			int first = 1;
+
+			if (k > 1)
+				fputs("{\"event\":\"digest\",\"incidents\":[", fp);
+			for (i = 0; i < n; i++) {
+				if (!(nt->events & x[i]->kind))
+					continue;
+				if (!first)
+					putc(',', fp);
+				first = 0;
+				json_incident(fp, x[i]);
+			}
+			fputs(k > 1 ? "]}\n" : "\n", fp);
+			fclose(fp);
+			run_exec(nt, buf);
+		}
+		free(buf);
+	}
+}
+
+/* How far people must be told: 1 the start, 2 the end too. */
+static int
+due(const struct inc *x)
+{
+	return x->i.ended ? 2 : 1;
+}
+
+static int
+wanted(unsigned kind)
+{
+	size_t i;
+
+	for (i = 0; i < fgd.cfg->nnotify; i++)
+		if (fgd.cfg->notify[i].events & kind)
+			return 1;
+	return 0;
+}
+
+static void
+notify(uint32_t now)
+{
+	struct inc *x, *batch[256];
+	size_t n = 0;
+
+	if (now / 3600 != hour) {
+		hour = now / 3600;
+		sent_this_hour = 0;
+		if (have_digest) {
+			/* Everything that waited, in one message. */
+			for (x = incs; x != NULL && n < 256; x = x->next)
+				if (x->i.notified < due(x) && wanted(x->kind))
+					batch[n++] = x;
+			have_digest = 0;
+			if (n > 0) {
+				tell(batch, n);
+				sent_this_hour++;
+				for (; n > 0; n--) {
+					batch[n - 1]->i.notified = due(batch[n - 1]);
+					batch[n - 1]->dirty = 1;
+				}
+			}
+		}
+	}
+	for (x = incs; x != NULL; x = x->next) {
+		if (x->i.notified >= due(x))
+			continue;
+		if (!wanted(x->kind)) {
+			x->i.notified = due(x);
+			x->dirty = 1;
+			continue;
+		}
+		if (sent_this_hour >= fgd.cfg->notify_max) {
+			have_digest = 1;
+			continue;
+		}
+		tell(&x, 1);
+		sent_this_hour++;
+		x->i.notified = due(x);
+		x->dirty = 1;
+	}
+}
+
+/* Writes what changed; ended incidents that people were told of in
+ * full leave memory (the store keeps them). */
+static void
+save(void)
+{
+	struct inc **pp = &incs, *x;
+	char err[FG_ERRLEN];
+
+	while ((x = *pp) != NULL) {
+		if (x->dirty && fg_store_incident_save(fgd.store, &x->i, err,
+		    sizeof(err)) == 0)
+			x->dirty = 0;
+		if (!x->dirty && x->i.ended != 0 && x->i.notified >= 2) {
+			*pp = x->next;
+			free(x);
+			continue;
+		}
+		pp = &x->next;
+	}
+}
+
+int
+fg_incident_load(char *err, size_t errlen)
+{
+	struct fg_incident *rows;
+	size_t n, i;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		fg_strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	hour = (uint32_t)time(NULL) / 3600;
+	if (fg_store_incidents(fgd.store, 2, 0, 10000, &rows, &n, err,
+	    errlen) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct inc *x = calloc(1, sizeof(*x));
+		int k = fg_name_value(fg_event_names, rows[i].kind);
+
+		if (x == NULL || k < 0) {
+			free(x);
+			continue;
+		}
+		x->i = rows[i];
+		x->kind = (unsigned)k;
+		if (x->kind == FG_EV_BOUNCES && x->i.ended == 0)
+			fg_feedback_tripped(x->i.subject, x->i.started);
+		x->last = (uint32_t)time(NULL);
+		x->next = incs;
+		incs = x;
+		if (x->i.ended == 0)
+			index_open(x);
+	}
+	free(rows);
+	return 0;
+}
+
+void
+fg_incident_tick(uint32_t now)
+{
+	reap((time_t)now);
+	sync_blocks(now);
+	sync_store(now);
+	notify(now);
+	save();
+}
+
+void
+fg_incident_stop(void)
+{
+	struct inc *x;
+
+	save();
+	fg_htab_clear(&open_index);
+	while ((x = incs) != NULL) {
+		incs = x->next;
+		free(x);
+	}
+	/* Running notifications finish on their own. */
+	reap(time(NULL));
+}
+
+size_t
+fg_incident_open_count(void)
+{
+	struct inc *x;
+	size_t n = 0;
+
+	for (x = incs; x != NULL; x = x->next)
+		n += x->i.ended == 0;
+	return n;
+}

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Delivery feedback: a tenant mailing a list where 40 % of the addresses
+# do not exist is stopped once its unknown recipients reach the limit
+# (defer, hold and suspend, each), while a clean tenant sending the same
+# volume to the same destinations is not; with ratio, a big sender with a
+# few bounces is left alone and a small one with many is not. Every
+# result comes from Postfix's own log (maillog_file) of deliveries to a
+# next hop that refuses nx* with 550 5.1.1. floodgatectl shows it, one
+# notification per incident reaches the exec target and the mailto one
+# (through the milter, as local mail, never limited), and none is sent
+# again after a restart.
+. "$(dirname "$0")/lib.sh"
+setup
+use_feedback_sink
+postconf -c "$T/etc" -e "non_smtpd_milters = unix:$T/fg/milter.sock"
+touch -d '-10 seconds' "$T/etc/main.cf"
+cat > "$T/notify.sh" <<EOT
+#!/bin/sh
+cat >> "$T/notify-\$1.out"
+EOT
+chmod 755 "$T/notify.sh"
+# An exec target takes no arguments: one wrapper per kind of event.
+printf '#!/bin/sh\nexec %s suspend\n' "$T/notify.sh" > "$T/notify-suspend.sh"
+printf '#!/bin/sh\nexec %s bounces\n' "$T/notify.sh" > "$T/notify-bounces.sh"
+chmod 755 "$T/notify-suspend.sh" "$T/notify-bounces.sh"
+MPORT=$(free_port)
+write_conf <<EOT
+metrics 127.0.0.1:$MPORT
+delivery_log $T/maillog
+postfix_config $T/etc
+notify exec:$T/notify-suspend.sh on suspend
+notify exec:$T/notify-bounces.sh on bounces
+notify mailto:admin@notify.example on suspend
+notify_from floodgate@floodgate.test
+limit fbdefer per account+domain to defer.example 5/1h count unknown action defer
+limit fbhold per account+domain to hold.example 5/1h count unknown action hold
+limit fbsusp per account to susp.example 5/1h count unknown action suspend
+limit ratio per account to ratio.example 8/1h count unknown ratio 30% action defer
+# Local mail to notify.example past one message an hour would be held:
+# floodgate's own notifications never are.
+limit tight per account to notify.example 1/1h
+limit tiny per account to tiny.example 1/1h
+EOT
+start_floodgate
+start_postfix
+
+# list N BAD DOMAIN: N addresses at DOMAIN, BAD of them nonexistent.
+list() {
+	local i out=
+	for i in $(seq 1 "$1"); do
+		if [ "$i" -le "$2" ]; then out="$out${out:+,}nx$i@$3"; else out="$out${out:+,}u$i@$3"; fi
+	done
+	echo "$out"
+}
+
+# 1. Three lists of 15 with 6 unknown, and a clean tenant of the same volume.
+for d in defer hold susp; do
+	send "$T/l-$d" $SMTP_PORT "list@$d.tenant" "$(list 15 6 $d.example)"
+	send "$T/c-$d" $SMTP_PORT clean@c.tenant "$(list 15 0 $d.example)"
+done
+wait_for 30 results_read 90 || fail "floodgate read 90 delivery results (status: $(ctl status | grep -E '^(sent|bounced|unknown|delivery_lines) ' | tr '\n' ' '))"
+expect_eq "unknown recipients counted from the log" "$(ctl status | awk '$1 == "unknown" {print $2}')" 18
+wait_for 5 grep -q "rule=fbsusp key=list@susp.tenant tripped" "$T/floodgate.log" ||
+    fail "the fbsusp rule tripped"
+
+send "$T/l-defer2" $SMTP_PORT list@defer.tenant u100@defer.example
+expect_eq "defer: the list sender's next recipient is deferred" "$(count_replies "$T/l-defer2" 451)" 1
+grep -q "too many unknown recipients (5/1h)" "$T/l-defer2" ||
+    fail "defer: the reply says why: $(grep '451' "$T/l-defer2")"
+send "$T/c-defer2" $SMTP_PORT clean@c.tenant u100@defer.example
+expect_eq "defer: the clean sender's is not" "$(count_replies "$T/c-defer2" 4..)" 0
+
+send "$T/l-hold2" $SMTP_PORT list@hold.tenant u100@hold.example
+expect_eq "hold: the list sender's next message is accepted" "$(count_replies "$T/l-hold2" 4..)" 0
+wait_for 5 sh -c "postqueue -c '$T/etc' -j | grep -q '\"hold\"'" ||
+    fail "hold: the message is in Postfix's hold queue"
+ctl held > "$T/held"
+grep -q "^account *list@hold.tenant" "$T/held" && grep -q "^rule *fbhold" "$T/held" ||
+    fail "hold: floodgatectl held lists it with its rule: $(cat "$T/held")"
+
+send "$T/l-susp2" $SMTP_PORT list@susp.tenant u100@other.example
+expect_eq "suspend: the list sender is deferred to any destination" "$(count_replies "$T/l-susp2" 451)" 1
+grep -q "floodgate: account suspended" "$T/l-susp2" || fail "suspend: 451 4.7.1 floodgate: account suspended"
+send "$T/c-susp2" $SMTP_PORT clean@c.tenant u100@susp.example
+expect_eq "suspend: the clean sender is not" "$(count_replies "$T/c-susp2" 4..)" 0
+ctl status > "$T/status"
+grep -q "^account *list@susp.tenant" "$T/status" && grep -q "^rule *fbsusp" "$T/status" ||
+    fail "status lists the suspension: $(cat "$T/status")"
+ctl show list@susp.tenant > "$T/show"
+grep -q "^suspended *yes" "$T/show" || fail "show: suspended yes"
+grep -q "fbsusp .*15 .*9 .*6 .*6 .*5" "$T/show" ||
+    fail "show: fbsusp's window with results, sent, bounced, unknown, limit: $(grep fbsusp "$T/show")"
+ctl top --by unknown > "$T/top"
+expect_eq "top --by unknown: the three lists, 6 unknown each" \
+    "$(awk '/^list@/ {print $NF}' "$T/top" | sort -u | tr '\n' ' ')" "6 "
+grep -q "^clean@" "$T/top" && fail "top --by unknown: the clean sender is not listed"
+
+# 2. ratio: 9 unknown of 40 (22 %) passes, 9 of 20 (45 %) does not.
+send "$T/big" $SMTP_PORT big@r.tenant "$(list 40 9 ratio.example)"
+send "$T/small" $SMTP_PORT small@r.tenant "$(list 20 9 ratio.example)"
+wait_for 30 results_read 150 || fail "floodgate read the ratio senders' 60 results"
+send "$T/big2" $SMTP_PORT big@r.tenant u100@ratio.example
+expect_eq "ratio: the big sender with 22 % unknown goes on" "$(count_replies "$T/big2" 4..)" 0
+send "$T/small2" $SMTP_PORT small@r.tenant u100@ratio.example
+expect_eq "ratio: the small one with 45 % unknown is deferred" "$(count_replies "$T/small2" 451)" 1
+
+# Metrics: results by status, trips by rule, suspensions by rule; no account.
+http_get /metrics | tr -d '\r' > "$T/metrics"
+metric() { awk -v m="$1" '$1 == m {print $2}' "$T/metrics"; }
+expect_eq "metrics: bounced results" "$(metric 'floodgate_delivery_results_total{status="bounced"}')" 36
+expect_eq "metrics: sent results" "$(metric 'floodgate_delivery_results_total{status="sent"}')" "$(ctl status | awk '$1 == "sent" {print $2}')"
+expect_eq "metrics: trips by rule" "$(metric 'floodgate_feedback_trips_total{rule="fbhold"}') $(metric 'floodgate_feedback_trips_total{rule="ratio"}')" "1 1"
+expect_eq "metrics: suspended accounts by rule" "$(metric 'floodgate_suspended_accounts{rule="fbsusp"}')" 1
+grep -q "tenant" "$T/metrics" && fail "an account appears in /metrics" || ok "no account appears in /metrics"
+
+# A rate limit refusing an account is an incident too (not notified
+# by default).
+send "$T/tiny" $SMTP_PORT x@t.example "$(list 2 0 tiny.example)"
+wait_for 5 sh -c "'$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -q ' refused .*x@t.example'" ||
+    fail "a refused incident for x@t.example: $(ctl incidents)"
+
+# 3. Resume: mail flows again, and the suspension's end is told once.
+ctl resume list@susp.tenant >/dev/null || fail "floodgatectl resume"
+send "$T/l-susp3" $SMTP_PORT list@susp.tenant u101@other.example
+expect_eq "resume: the account sends again" "$(count_replies "$T/l-susp3" 4..)" 0
+wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify-suspend.out' 2>/dev/null) -ge 1 ]" ||
+    fail "the end of the suspension was told"
+expect_eq "exec on suspend: one start, one end" \
+    "$(grep -o '"event":"[a-z]*","kind":"suspend","subject":"list@susp.tenant"' "$T/notify-suspend.out" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "1 1 "
+expect_eq "exec on bounces: one start for each of the four tripped rules" \
+    "$(grep -c '"event":"start","kind":"bounces"' "$T/notify-bounces.out")" 4
+wait_for 20 sh -c "[ \$(grep -c 'admin@notify.example' '$T/sink/delivered') -ge 2 ]"
+expect_eq "mailto: both reached the admin, through the milter" "$(delivered admin@notify.example)" 2
+expect_eq "mailto: floodgate let its own notifications through untouched" \
+    "$(log_count "floodgate's own notification, not limited")" 2
+
+# 4. A restart tells nothing again.
+stop_floodgate
+start_floodgate 2
+sleep 3
+expect_eq "after a restart: still four bounces notifications" \
+    "$(grep -c '"kind":"bounces"' "$T/notify-bounces.out")" 4
+expect_eq "after a restart: still two suspend notifications" \
+    "$(grep -c '"kind":"suspend"' "$T/notify-suspend.out")" 2
+ctl incidents > "$T/incidents"
+expect_eq "incidents: four bounces open, the suspension ended, the refusal open" \
+    "$(grep -c ' bounces .* open ' "$T/incidents") $(grep -c ' suspend .* ended ' "$T/incidents") $(grep -c ' refused .* open ' "$T/incidents")" "4 1 1"
+send "$T/l-defer3" $SMTP_PORT list@defer.tenant u102@defer.example
+expect_eq "after a restart: the window still holds (deferred)" "$(count_replies "$T/l-defer3" 451)" 1
+finish

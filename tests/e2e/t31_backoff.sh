@@ -1,0 +1,80 @@
+#!/bin/bash
+# Carrier backoff: when a carrier's next hop answers 421 after a burst,
+# floodgate reads the deferrals in Postfix's log and pauses that domain
+# only. Through the socketmap in transport_maps Postfix stops delivering
+# to it (no connection reaches the carrier's port during the pause, the
+# queued mail is deferred by Postfix's retry service with floodgate's
+# text) and new recipients are deferred; other domains flow. After the
+# pause the queued mail goes out; a second trip soon after doubles the
+# pause. One notification per pause incident, at its start and end.
+. "$(dirname "$0")/lib.sh"
+setup
+SINK_BURST=3/60 SINK_BLOCK=1.5 MAP=1 use_feedback_sink
+printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+chmod 755 "$T/notify.sh"
+MPORT=$(free_port)
+write_conf <<EOT
+metrics 127.0.0.1:$MPORT
+delivery_log $T/maillog
+postfix_map unix:$T/fg/map.sock
+backoff carrier to docomo.test after 2/1m on 4xx for 3s max 1m
+notify exec:$T/notify.sh on pause
+EOT
+start_floodgate
+start_postfix
+
+# mails PREFIX N DOMAIN: N one-recipient messages, one session each.
+mails() {
+	local i
+	for i in $(seq 1 "$2"); do
+		send "$T/m-$1$i" $SMTP_PORT "sender@t.example" "$1$i@$3"
+	done
+}
+paused_log() { [ "$(log_count "backoff: domain=docomo.test paused")" -ge "$1" ]; }
+
+# 1. A burst of six: four get through, then the carrier answers 421.
+mails a 6 docomo.test
+mails b 3 example.com
+wait_for 20 paused_log 1 || fail "docomo.test was paused (log: $(grep backoff "$T/floodgate.log"))"
+grep -q "backoff: domain=docomo.test paused for 3s .* by rule=carrier: [0-9]* temporary failures (4xx) in 1m, pause 1 in a row" "$T/floodgate.log" ||
+    fail "the pause is logged with why: $(grep 'paused for' "$T/floodgate.log")"
+ctl --json pauses > "$T/pauses.json"
+python3 -c "import json,sys; p=[r for r in json.load(open(sys.argv[1]))['records'] if r['type']=='paused']; print(p[0]['since'], p[0]['until'])" "$T/pauses.json" > "$T/pause1" ||
+    fail "floodgatectl pauses lists it: $(cat "$T/pauses.json")"
+read -r since until < "$T/pause1"
+expect_eq "socketmap: the paused domain gets Postfix's retry transport" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
+    "OK retry:4.7.0 floodgate: docomo.test"
+expect_eq "socketmap: any other domain is not found" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport example.com x@example.com | tr '\n' ' ')" \
+    "NOTFOUND  NOTFOUND  "
+expect_eq "metrics: the paused domain, by domain and backoff" \
+    "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_paused{domain=\"docomo.test\",rule=\"carrier\"}" {print $2}')" 1
+send "$T/new" $SMTP_PORT sender@t.example new@docomo.test
+grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/new" ||
+    fail "a new recipient for the paused domain is deferred: $(grep '^<\*\*' "$T/new")"
+send "$T/other" $SMTP_PORT sender@t.example other@example.com
+expect_eq "another domain is not paused" "$(count_replies "$T/other" 4..)" 0
+
+# 2. During the pause nothing reaches the carrier; afterwards all goes.
+wait_for 20 sh -c "[ \$(grep -c '^$CARRIER_PORT a' '$T/sink/delivered' 2>/dev/null) -ge 6 ]" ||
+    fail "the queued mail went out after the pause: $(grep -c "^$CARRIER_PORT a" "$T/sink/delivered") of 6"
+expect_eq "no connection reached the carrier while it was paused" \
+    "$(awk -v p="$CARRIER_PORT" -v s="$since" -v u="$until" '$1 == p && $2 > s + 0.5 && $2 < u - 0.3' "$T/sink/connections" | wc -l)" 0
+grep -q "status=deferred (floodgate: docomo.test paused until" "$T/maillog" ||
+    fail "Postfix deferred the queued mail with floodgate's text"
+expect_eq "the clean domain's mail was delivered" "$(delivered b '[0-9]*')" 3
+
+# 3. Another burst soon after: paused again, twice as long.
+mails c 4 docomo.test
+wait_for 20 paused_log 2 || fail "docomo.test was paused a second time"
+grep -q "paused for 6s .* pause 2 in a row" "$T/floodgate.log" ||
+    fail "the second pause doubles: $(grep 'paused for' "$T/floodgate.log" | tail -1)"
+wait_for 30 sh -c "[ \$(grep -c '^$CARRIER_PORT c' '$T/sink/delivered' 2>/dev/null) -ge 4 ]" ||
+    fail "the second burst went out after the second pause"
+wait_for 5 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify.out' 2>/dev/null) -ge 2 ]"
+expect_eq "notifications: one start and one end for each pause" \
+    "$(grep -o '"event":"[a-z]*","kind":"pause"' "$T/notify.out" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "2 2 "
+ctl unpause docomo.test > "$T/unpause" 2>&1
+grep -q "not paused" "$T/unpause" || fail "unpause of a domain that is not paused says so: $(cat "$T/unpause")"
+finish

@@ -1,0 +1,102 @@
+#!/bin/bash
+# The delivery-log follower: it starts at the end of the file the first
+# time (older lines are not counted), follows it across rotation by
+# rename (the rest of the old file first) and by copytruncate, and after
+# a restart goes on from where it was, the file rotated meanwhile too:
+# no result counted twice, none missed. Lines of mail floodgate did not
+# charge are ignored. The same through the systemd journal (a journal
+# directory, as systemd-journal-remote writes it), cursor kept across a
+# restart. The results are the test's own lines, for queue IDs of real
+# messages floodgate charged.
+. "$(dirname "$0")/lib.sh"
+setup
+L=$T/fake.log
+echo "Nov 30 00:00:00 mta postfix/smtp[1]: 0AAA: to=<x@example.com>, relay=x, dsn=5.1.1, status=bounced (old)" > "$L"
+write_conf <<EOT
+delivery_log $L
+limit unk per account 1000/1h count unknown
+EOT
+start_floodgate
+start_postfix
+
+# A real message floodgate charges; its queue ID from Postfix's log.
+send "$T/m1" $SMTP_PORT follow@t.example r@example.com
+drain
+QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<r@example.com>.*status=sent.*/\1/p' "$T/maillog" | head -1)
+[ -n "$QID" ] || { fail "a queue ID in Postfix's log"; finish; }
+sleep 1.5	# the queue ID reaches floodgate's map at its next tick
+
+n=0
+# bounce FILE K: K unknown-recipient results for the charged message.
+bounce() {
+	local i
+	for i in $(seq 1 "$2"); do
+		n=$((n + 1))
+		echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<nx$n@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$1"
+	done
+}
+counted() { [ "$(ctl status | awk '$1 == "unknown" {print $2}')" = "$1" ]; }
+stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
+
+bounce "$L" 3
+echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: 9FFFFF: to=<nx@example.com>, relay=x, dsn=5.1.1, status=bounced (not ours)" >> "$L"
+wait_for 5 counted 3 || fail "3 results counted, the old line and the uncharged one not (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+
+# Rotation by rename: the old file gets two more lines after the move
+# (syslog still writing to it), the new one two.
+mv "$L" "$L.1"
+bounce "$L.1" 2
+bounce "$L" 2
+wait_for 5 counted 7 || fail "rename: 7 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+
+# copytruncate
+cp "$L" "$L.2"
+: > "$L"
+bounce "$L" 2
+wait_for 5 counted 9 || fail "copytruncate: 9 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+
+# Down: three more lines, then the file is rotated by rename and the
+# new one gets one. After the restart all four are counted, once.
+stop_floodgate
+bounce "$L" 3
+mv "$L" "$L.3"
+bounce "$L" 1
+start_floodgate 2
+wait_for 5 sh -c "grep -q 'rotated while floodgate was down' '$T/floodgate.log'" ||
+    fail "the follower found the rotated file after the restart"
+sleep 2
+expect_eq "after rename, copytruncate and a restart: every result counted once" "$(stored)" 13
+# Two moves to a new file (the live rename, and after the restart's
+# rest of the rotated one), one truncation.
+expect_eq "the follower logged each rotation" \
+    "$(log_count 'follow: .* was rotated; following the new file') $(log_count 'was truncated; reading it from its start')" "2 1"
+
+# The journal, when systemd-journal-remote can write one here.
+JR=/lib/systemd/systemd-journal-remote
+if [ -x "$JR" ]; then
+	stop_floodgate
+	mkdir -p "$T/journal"
+	# jbounce K: K results as journal entries (export format).
+	jbounce() {
+		local i
+		for i in $(seq 1 "$1"); do
+			n=$((n + 1))
+			printf '__REALTIME_TIMESTAMP=%s\n__MONOTONIC_TIMESTAMP=%s\n_BOOT_ID=0123456789abcdef0123456789abcdef\nSYSLOG_IDENTIFIER=postfix/smtp\nSYSLOG_FACILITY=2\nMESSAGE=%s: to=<nx%s@example.com>, relay=x, dsn=5.1.1, status=bounced (User unknown)\n\n' \
+			    "$(date +%s%6N)" "$n" "$QID" "$n"
+		done | "$JR" --output="$T/journal/remote.journal" - 2>>"$T/jr.log"
+	}
+	jbounce 2	# before floodgate follows the journal: not counted
+	sed -i "s|^delivery_log .*|delivery_log journal:$T/journal|" "$T/floodgate.conf"
+	start_floodgate 3
+	sleep 1.2
+	jbounce 2
+	sleep 1.5
+	stop_floodgate
+	jbounce 1
+	start_floodgate 4
+	sleep 1.5
+	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 16
+else
+	say "no systemd-journal-remote: the journal is not tested here"
+fi
+finish

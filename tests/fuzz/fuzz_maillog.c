@@ -1,0 +1,54 @@
+/* Fuzz target: Postfix's delivery log lines, with and without a syslog
+ * header, as the delivery-log follower reads them. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "maillog.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(const struct fg_delivery *d)
+{
+	/* What a result holds is always a bounded C string and a known
+	 * status; only bounces can be unknown, only deferrals have a kind. */
+	if (strlen(d->qid) == 0 || strlen(d->qid) > FG_QID_MAX ||
+	    strlen(d->domain) > FG_DOMAIN_MAX || strlen(d->dsn) >= sizeof(d->dsn))
+		abort();
+	if (d->status < FG_DS_SENT || d->status > FG_DS_EXPIRED)
+		abort();
+	if (d->unknown && d->status != FG_DS_BOUNCED)
+		abort();
+	if (d->fail != FG_DF_OTHER && d->status != FG_DS_DEFERRED)
+		abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	/* Lines are not C strings: no NUL at the end, and NULs inside. */
+	char *line = malloc(size ? size : 1);
+	struct fg_delivery d;
+	size_t nl;
+
+	if (line == NULL)
+		return 0;
+	memcpy(line, data, size);
+	if (fg_maillog_line(line, size, 1796000000, &d) > 0)
+		check(&d);
+	/* The journal's form: the ident up to the first newline. */
+	for (nl = 0; nl < size && line[nl] != '\n'; nl++)
+		;
+	if (nl < size && nl < 64) {
+		char ident[64];
+
+		memcpy(ident, line, nl);
+		ident[nl] = '\0';
+		if (memchr(ident, '\0', nl) == NULL &&
+		    fg_maillog_message(ident, line + nl + 1, size - nl - 1, &d) > 0)
+			check(&d);
+	}
+	free(line);
+	return 0;
+}

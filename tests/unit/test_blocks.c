@@ -1,0 +1,152 @@
+/* Unit tests of lib/blocks.c: suspensions, pauses that double when a
+ * domain trips again soon after resuming, and one-time passes. */
+#include "blocks.h"
+#include "helpers.h"
+
+#define T0	1800000000u
+
+static void
+test_suspend(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_suspension s;
+
+	(void)state;
+	assert_false(fg_blocks_suspended(b, "t1", NULL));
+	assert_true(fg_blocks_suspend(b, "t1", "unknown", T0));
+	assert_false(fg_blocks_suspend(b, "t1", "other", T0 + 5));
+	assert_true(fg_blocks_suspended(b, "t1", &s));
+	assert_string_equal(s.rule, "unknown");
+	assert_int_equal(s.since, T0);
+	assert_false(fg_blocks_suspended(b, "t2", NULL));
+	assert_true(fg_blocks_changed(b));
+	assert_false(fg_blocks_changed(b));
+	assert_true(fg_blocks_resume(b, "t1"));
+	assert_false(fg_blocks_resume(b, "t1"));
+	assert_false(fg_blocks_suspended(b, "t1", NULL));
+	assert_true(fg_blocks_changed(b));
+	fg_blocks_free(b);
+}
+
+static void
+test_pause_doubles(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_pause p;
+	uint32_t t;
+
+	(void)state;
+	/* 1h, 10m period, max 3h */
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, T0, &p));
+	assert_int_equal(p.until, T0 + 3600);
+	assert_int_equal(p.trips, 1);
+	assert_true(fg_blocks_paused(b, "docomo.ne.jp", T0 + 3599, NULL));
+	assert_false(fg_blocks_paused(b, "docomo.ne.jp", T0 + 3600, NULL));
+	assert_false(fg_blocks_paused(b, "ezweb.ne.jp", T0, NULL));
+	/* while paused, another trip changes nothing */
+	assert_false(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, T0 + 10, NULL));
+	/* trips again within the period after resuming: twice as long */
+	t = T0 + 3600 + 300;
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, t, &p));
+	assert_int_equal(p.until, t + 7200);
+	assert_int_equal(p.trips, 2);
+	/* and again: capped at max */
+	t = p.until + 1;
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, t, &p));
+	assert_int_equal(p.duration, 10800);
+	assert_int_equal(p.trips, 3);
+	/* a trip long after the last pause ended starts over */
+	t = p.until + 601;
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, t, &p));
+	assert_int_equal(p.duration, 3600);
+	assert_int_equal(p.trips, 1);
+	/* an operator's unpause ends it, and the next trip is the base */
+	assert_true(fg_blocks_unpause(b, "docomo.ne.jp", t + 5));
+	assert_false(fg_blocks_paused(b, "docomo.ne.jp", t + 5, NULL));
+	assert_false(fg_blocks_unpause(b, "docomo.ne.jp", t + 6));
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 3600, 10800,
+	    600, t + 10, &p));
+	assert_int_equal(p.duration, 3600);
+	fg_blocks_free(b);
+}
+
+static void
+test_rows_and_expire(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new(), *c = fg_blocks_new();
+	struct fg_suspension *s;
+	struct fg_pause *p;
+	size_t ns, np, paused;
+
+	(void)state;
+	fg_blocks_suspend(b, "t1", "r", T0);
+	fg_blocks_pause(b, "a.jp", "bo", 60, 600, 300, T0, NULL);
+	fg_blocks_pause(b, "b.jp", "bo", 600, 600, 300, T0, NULL);
+	assert_int_equal(fg_blocks_count(b, &paused, T0 + 100), 1);
+	assert_int_equal(paused, 1);
+	fg_blocks_rows(b, &s, &ns, &p, &np);
+	assert_int_equal(ns, 1);
+	assert_int_equal(np, 2);
+	/* what the store kept, loaded at start */
+	fg_blocks_load(c, s, ns, p, np);
+	assert_true(fg_blocks_suspended(c, "t1", NULL));
+	assert_true(fg_blocks_paused(c, "b.jp", T0 + 100, NULL));
+	assert_false(fg_blocks_changed(c));
+	free(s);
+	free(p);
+	/* a.jp ended at T0+60; kept 300 s for doubling, then forgotten */
+	fg_blocks_expire(c, T0 + 300, 300);
+	assert_false(fg_blocks_changed(c));
+	fg_blocks_expire(c, T0 + 361, 300);
+	assert_true(fg_blocks_changed(c));
+	fg_blocks_rows(c, &s, &ns, &p, &np);
+	assert_int_equal(np, 1);
+	assert_string_equal(p[0].domain, "b.jp");
+	free(s);
+	free(p);
+	fg_blocks_free(b);
+	fg_blocks_free(c);
+}
+
+static void
+test_passes(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	char tok[32];
+	int i;
+
+	(void)state;
+	assert_int_equal(fg_blocks_pass_add(b, "fgn-00112233", T0), 0);
+	assert_false(fg_blocks_pass_take(b, "fgn-99", T0));
+	assert_true(fg_blocks_pass_take(b, "fgn-00112233", T0 + 1));
+	/* once */
+	assert_false(fg_blocks_pass_take(b, "fgn-00112233", T0 + 2));
+	/* a pass lapses after an hour */
+	fg_blocks_pass_add(b, "fgn-late", T0);
+	assert_false(fg_blocks_pass_take(b, "fgn-late", T0 + 3600));
+	/* bounded: the table refuses more than it holds */
+	for (i = 0; i < FG_PASSES; i++) {
+		snprintf(tok, sizeof(tok), "fgn-%d", i);
+		assert_int_equal(fg_blocks_pass_add(b, tok, T0 + 4000), 0);
+	}
+	assert_int_equal(fg_blocks_pass_add(b, "fgn-more", T0 + 4000), -1);
+	fg_blocks_free(b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_suspend),
+		cmocka_unit_test(test_pause_doubles),
+		cmocka_unit_test(test_rows_and_expire),
+		cmocka_unit_test(test_passes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,175 @@
+/* Unit tests of lib/maillog.c: Postfix's delivery results in every log
+ * format floodgate follows, and every line it must leave alone. */
+#include <time.h>
+
+#include "helpers.h"
+#include "maillog.h"
+
+/* 2026-11-30 00:00:00 UTC */
+#define NOW	1795996800
+
+static int
+parse(const char *line, struct fg_delivery *d)
+{
+	return fg_maillog_line(line, strlen(line), NOW, d);
+}
+
+static void
+test_formats(void **state)
+{
+	struct fg_delivery d;
+
+	(void)state;
+	/* syslog's RFC 3164, as Postfix's maillog_file writes it too */
+	assert_int_equal(parse("Nov 29 07:05:46 mta postfix/smtp[18944]: 8A980A72713: to=<r@Dest.Example>, relay=127.0.0.1[127.0.0.1]:24381, delay=0.04, delays=0.01/0.02/0.01/0, dsn=2.0.0, status=sent (250 2.0.0 Ok)", &d), 1);
+	assert_string_equal(d.qid, "8A980A72713");
+	assert_string_equal(d.domain, "dest.example");
+	assert_string_equal(d.dsn, "2.0.0");
+	assert_int_equal(d.status, FG_DS_SENT);
+	assert_int_equal(d.unknown, 0);
+	assert_true(d.when > NOW - 86400 - 2 * 86400 && d.when <= NOW);
+	/* rsyslog's ISO timestamp (Debian 12's default) */
+	assert_int_equal(parse("2026-11-30T06:21:44.123456+09:00 mx1 postfix/smtp[1]: 4XyZ1a2B3cD: to=<nobody@example.jp>, relay=mx.example.jp[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=5.1.1, status=bounced (host mx.example.jp[192.0.2.1] said: 550 5.1.1 <nobody@example.jp>: User unknown (in reply to RCPT TO command))", &d), 1);
+	assert_int_equal(d.when, NOW + 6 * 3600 + 21 * 60 + 44 - 9 * 3600);
+	assert_int_equal(d.status, FG_DS_BOUNCED);
+	assert_int_equal(d.unknown, 1);
+	/* RFC 5424 on the wire, another syslog_name */
+	assert_int_equal(parse("<22>1 2026-11-30T06:21:44Z mx1 postfix-out/smtp 1234 - - 4XyZ: to=<a@ezweb.ne.jp>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to lsean.ezweb.ne.jp[111.86.248.1]:25: Connection timed out)", &d), 1);
+	assert_string_equal(d.qid, "4XyZ");
+	assert_int_equal(d.status, FG_DS_DEFERRED);
+	assert_int_equal(d.fail, FG_DF_CONNECT);
+	assert_int_equal(d.when, NOW + 6 * 3600 + 21 * 60 + 44);
+	/* structured data before the message, and a BOM */
+	assert_int_equal(parse("<22>1 2026-11-30T06:21:44Z mx1 postfix/lmtp 1 - [x@1 a=\"b\"] \xef\xbb\xbf" "AB12: to=<u@h.example>, relay=h, dsn=2.0.0, status=sent (ok)", &d), 1);
+	assert_string_equal(d.qid, "AB12");
+	/* the journal: the message alone, with its identifier */
+	{
+		const char *m = "4XyZ: to=<b@au.com>, relay=mx.au.com[5.6.7.8]:25, delay=2, delays=0/0/1/1, dsn=4.2.0, status=deferred (host mx.au.com[5.6.7.8] said: 450 4.2.0 try later (in reply to end of DATA command))";
+
+		assert_int_equal(fg_maillog_message("postfix/smtp", m, strlen(m), &d), 1);
+		assert_string_equal(d.domain, "au.com");
+		assert_int_equal(d.fail, FG_DF_4XX);
+		assert_int_equal(fg_maillog_message("postfix/smtpd", m, strlen(m), &d), 0);
+	}
+}
+
+static void
+test_results(void **state)
+{
+	struct fg_delivery d;
+
+	(void)state;
+	/* a 421 at the greeting is the remote server answering 4xx */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=mfsmax.docomo.ne.jp[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=4.7.0, status=deferred (host mfsmax.docomo.ne.jp[1.2.3.4] refused to talk to me: 421 4.7.0 too many connections)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_4XX);
+	/* lost during the greeting: no SMTP conversation */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=x[1.2.3.4]:25, dsn=4.4.2, status=deferred (lost connection with x[1.2.3.4] while receiving the initial server greeting)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_CONNECT);
+	/* floodgate's own pause: Postfix's retry service, not the carrier */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/retry[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (floodgate: docomo.ne.jp paused until 07:21 UTC)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	/* a 5.0.0 bounce that says the user does not exist */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/local[1]: 4A: to=<x@here.example>, relay=local, dsn=5.0.0, status=bounced (unknown user: \"x\")", &d), 1);
+	assert_int_equal(d.unknown, 1);
+	/* one that does not: a bounce, not an unknown recipient */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<x@h.example>, relay=h, dsn=5.0.0, status=bounced (host h said: 554 message looks like spam)", &d), 1);
+	assert_int_equal(d.unknown, 0);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<x@h.example>, relay=h, dsn=5.7.1, status=bounced (host h said: 550 5.7.1 relaying denied)", &d), 1);
+	assert_int_equal(d.unknown, 0);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<x@h.example>, relay=h, dsn=5.1.10, status=bounced (null MX)", &d), 1);
+	assert_int_equal(d.unknown, 1);
+	/* a message that expired in the queue */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/qmgr[1]: 4A: from=<s@x.example>, status=expired, returned to sender", &d), 1);
+	assert_int_equal(d.status, FG_DS_EXPIRED);
+	assert_string_equal(d.domain, "");
+	/* an address with '>' and ", " in its quoted local part */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<\"a>, b\"@q.example>, relay=q, dsn=2.0.0, status=sent (ok)", &d), 1);
+	assert_string_equal(d.domain, "q.example");
+}
+
+static void
+test_ignored(void **state)
+{
+	static const char *const lines[] = {
+		"",
+		"garbage",
+		"Nov 30 06:21:44 mx1 postfix/smtpd[1]: connect from x[1.2.3.4]",
+		"Nov 30 06:21:44 mx1 postfix/cleanup[1]: 4A: message-id=<x@y>",
+		"Nov 30 06:21:44 mx1 postfix/qmgr[1]: 4A: from=<s@x>, size=300, nrcpt=1 (queue active)",
+		"Nov 30 06:21:44 mx1 postfix/qmgr[1]: 4A: removed",
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b>, relay=x, status=queued (x)",
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b>, relay=x, dsn=2.0.0",
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b",
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: : to=<a@b>, status=sent (x)",
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A-B: to=<a@b>, status=sent (x)",
+		"Nov 30 06:21:44 mx1 sshd[1]: 4A: to=<a@b>, status=sent (x)",
+		"Nov 30 06:21:44 mx1 smtp[1]: 4A: to=<a@b>, status=sent (x)",
+		"Foo 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b>, status=sent (x)",
+		"<22>1 2026-11-30T06:21:44Z mx1 postfix/smtp 1 - [unterminated 4A: to=<a@b>, status=sent (x)",
+		"<22",
+		NULL
+	};
+	struct fg_delivery d;
+	int i;
+
+	(void)state;
+	for (i = 0; lines[i] != NULL; i++)
+		if (parse(lines[i], &d) != 0)
+			fail_msg("line %d was taken as a delivery result: %s", i,
+			    lines[i]);
+}
+
+/* A line is read up to its length, never to a NUL past it. */
+static void
+test_bounded(void **state)
+{
+	const char *full = "Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent (ok)";
+	size_t n = strlen(full), i;
+	struct fg_delivery d;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		char *cut = malloc(i ? i : 1);
+
+		memcpy(cut, full, i);
+		/* cut short before the status word: never a result */
+		if (i < strlen("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent"))
+			assert_int_equal(fg_maillog_line(cut, i, NOW, &d), 0);
+		else
+			(void)fg_maillog_line(cut, i, NOW, &d);
+		free(cut);
+	}
+}
+
+/* RFC 3164 has no year: a December line read in January is last year's. */
+static void
+test_year(void **state)
+{
+	struct fg_delivery d;
+	/* 2027-01-01 00:30 UTC */
+	time_t jan = 1798763400;
+	const char *l = "Dec 31 23:59:00 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent (ok)";
+	struct tm tm;
+
+	(void)state;
+	assert_int_equal(fg_maillog_line(l, strlen(l), jan, &d), 1);
+	localtime_r(&d.when, &tm);
+	assert_int_equal(tm.tm_year + 1900, 2026);
+	assert_int_equal(tm.tm_mon, 11);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_results),
+		cmocka_unit_test(test_ignored),
+		cmocka_unit_test(test_bounded),
+		cmocka_unit_test(test_year),
+	};
+
+	setenv("TZ", "UTC", 1);
+	tzset();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
