@@ -225,7 +225,27 @@ collect_keys(const struct fg_entry *e, void *arg)
 		k->n++;
 }
 
-/* reset ACCOUNT [RULE]: forget what it sent, in every rule or in one. */
+/* The rule a window belongs to: its own, or a feedback limit's
+ * companion ("RULE+all", results for ratio and show). */
+static const struct fg_rule *
+window_rule(const char *wrule)
+{
+	char base[FG_NAME_MAX + 1];
+	const char *plus = strchr(wrule, '+');
+	const struct fg_rule *r;
+
+	if (plus == NULL)
+		return fg_config_rule(fgd.cfg, wrule);
+	if ((size_t)(plus - wrule) >= sizeof(base))
+		return NULL;
+	memcpy(base, wrule, (size_t)(plus - wrule));
+	base[plus - wrule] = '\0';
+	r = fg_config_rule(fgd.cfg, base);
+	return r != NULL && fg_rule_feedback(r) ? r : NULL;
+}
+
+/* reset ACCOUNT [RULE]: forget what it sent, in every rule or in one
+ * (a feedback limit's companion windows with it). */
 static void
 reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
@@ -252,10 +272,10 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		const struct fg_rule *r;
 
 		if (fg_wkey_rule(k.key[i], rule, &key) >= 0 &&
-		    (r = fg_config_rule(fgd.cfg, rule)) != NULL &&
+		    (r = window_rule(rule)) != NULL &&
 		    (r->scope == FG_SCOPE_ACCOUNT ||
 		    r->scope == FG_SCOPE_ACCOUNT_DOMAIN) &&
-		    (req->argc < 2 || strcmp(req->argv[1], rule) == 0) &&
+		    (req->argc < 2 || strcmp(req->argv[1], r->name) == 0) &&
 		    fg_limiter_reset(fgd.engine.limiter, rule, key) == 0)
 			done++;
 		free(k.key[i]);

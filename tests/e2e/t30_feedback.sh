@@ -147,4 +147,7 @@ expect_eq "incidents: four bounces open, the suspension ended, the refusal open"
     "$(grep -c ' bounces .* open ' "$T/incidents") $(grep -c ' suspend .* ended ' "$T/incidents") $(grep -c ' refused .* open ' "$T/incidents")" "4 1 1"
 send "$T/l-defer3" $SMTP_PORT list@defer.tenant u102@defer.example
 expect_eq "after a restart: the window still holds (deferred)" "$(count_replies "$T/l-defer3" 451)" 1
+ctl reset list@defer.tenant > /dev/null || fail "floodgatectl reset"
+send "$T/l-defer4" $SMTP_PORT list@defer.tenant u103@defer.example
+expect_eq "reset clears a feedback window too" "$(count_replies "$T/l-defer4" 4..)" 0
 finish

@@ -71,6 +71,27 @@ expect_eq "after rename, copytruncate and a restart: every result counted once" 
 expect_eq "the follower logged each rotation" \
     "$(log_count 'follow: .* was rotated; following the new file') $(log_count 'was truncated; reading it from its start')" "2 1"
 
+# notify_max: three accounts refused by a rate limit, one message an
+# hour: the first incident is told, the other two wait for the digest.
+stop_floodgate
+printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+chmod 755 "$T/notify.sh"
+cat >> "$T/floodgate.conf" <<EOT
+limit tiny per account to tiny.example 1/1h
+notify exec:$T/notify.sh on refused
+notify_max 1
+EOT
+start_floodgate 3
+for s in r1 r2 r3; do
+	send "$T/$s" $SMTP_PORT "$s@t.example" "a@tiny.example,b@tiny.example"
+done
+wait_for 5 sh -c "[ \$('$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -c ' refused ') -ge 3 ]" ||
+    fail "three refused incidents: $(ctl incidents)"
+sleep 1.5
+expect_eq "notify_max 1: one notification this hour" "$(wc -l < "$T/notify.out")" 1
+expect_eq "notify_max 1: the other two wait for the next hour's digest" \
+    "$(ctl incidents | grep -c ' refused .*not yet')" 2
+
 # The journal, when systemd-journal-remote can write one here.
 JR=/lib/systemd/systemd-journal-remote
 if [ -x "$JR" ]; then
@@ -87,13 +108,13 @@ if [ -x "$JR" ]; then
 	}
 	jbounce 2	# before floodgate follows the journal: not counted
 	sed -i "s|^delivery_log .*|delivery_log journal:$T/journal|" "$T/floodgate.conf"
-	start_floodgate 3
+	start_floodgate 4
 	sleep 1.2
 	jbounce 2
 	sleep 1.5
 	stop_floodgate
 	jbounce 1
-	start_floodgate 4
+	start_floodgate 5
 	sleep 1.5
 	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 16
 else
