@@ -1388,6 +1388,7 @@ config_free(struct fg_config *c)
 	free(c->metrics_host);
 	free(c->delivery_log);
 	free(c->postfix_map);
+	free(c->notify_from);
 	for (i = 0; i < c->nbackoff; i++) {
 		free(c->backoff[i].name);
 		free_dests(&c->backoff[i].dests);
