@@ -45,4 +45,14 @@ struct fg_statement {
 extern const struct fg_statement fg_statements[];
 extern const size_t fg_nstatements;
 
+/* Printers of the statements with a shape of their own (confprint.c). */
+void fg_print_listen(const struct fg_config *c, FILE *fp);
+void fg_print_account(const struct fg_config *c, FILE *fp);
+void fg_print_account_map(const struct fg_config *c, FILE *fp);
+void fg_print_max_keys(const struct fg_config *c, FILE *fp);
+void fg_print_metrics(const struct fg_config *c, FILE *fp);
+void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
+void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
+void fg_print_notify_from(const struct fg_config *c, FILE *fp);
+
 #endif

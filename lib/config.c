@@ -60,16 +60,6 @@ static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
 
-/* Printers of the statements with a shape of their own (confprint.c). */
-void fg_print_listen(const struct fg_config *c, FILE *fp);
-void fg_print_account(const struct fg_config *c, FILE *fp);
-void fg_print_account_map(const struct fg_config *c, FILE *fp);
-void fg_print_max_keys(const struct fg_config *c, FILE *fp);
-void fg_print_metrics(const struct fg_config *c, FILE *fp);
-void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
-void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
-void fg_print_notify_from(const struct fg_config *c, FILE *fp);
-
 const struct fg_name fg_scope_names[] = {
 	{ "account", FG_SCOPE_ACCOUNT },
 	{ "domain", FG_SCOPE_DOMAIN },

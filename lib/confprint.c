@@ -10,15 +10,6 @@
 #include "util.h"
 #include "window.h"
 
-void fg_print_listen(const struct fg_config *c, FILE *fp);
-void fg_print_account(const struct fg_config *c, FILE *fp);
-void fg_print_account_map(const struct fg_config *c, FILE *fp);
-void fg_print_max_keys(const struct fg_config *c, FILE *fp);
-void fg_print_metrics(const struct fg_config *c, FILE *fp);
-void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
-void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
-void fg_print_notify_from(const struct fg_config *c, FILE *fp);
-
 #define KW	"%-16s"
 
 void

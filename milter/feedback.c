@@ -144,6 +144,7 @@ flush_qids(void)
 		free(q);
 		return;
 	}
+	last_qid[0] = '\0';	/* a queue ID looked up in vain may be in now */
 	if (fg_store_qids_add(fgd.store, q, n, err, sizeof(err)) < 0) {
 		size_t i;
 

@@ -279,14 +279,14 @@ fi
 
 # --- 2. milter only --------------------------------------------------------
 report "2. Milter only: fgload -> floodgate (sample rules, nothing refused unless said), no MTA"
-report "$(printf '   %-44s %12s %9s %9s %9s %9s' case decisions/s p50-us p99-us p99.9-us max-us)"
+report "$(printf '   %-56s %12s %9s %9s %9s %9s' case decisions/s p50-us p99-us p99.9-us max-us)"
 ml() {
 	local label=$1 sock=$2
 	shift 2
 	local line
 	line=$("$BENCH/bench/fgload" -S "unix:$sock" "$@")
 	report "$(echo "$line" | awk -v l="$label" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
-	    printf "   %-44s %12s %9s %9s %9s %9s", l, v["decisions_per_s"], v["p50_us"], v["p99_us"], v["p999_us"], v["max_us"]}')"
+	    printf "   %-56s %12s %9s %9s %9s %9s", l, v["decisions_per_s"], v["p50_us"], v["p99_us"], v["p999_us"], v["max_us"]}')"
 }
 ml "1 conn, 10 rcpt/msg" "$T/fg/milter.sock" -c 1 -m 10000 -r 10
 ml "10 conns, 1 rcpt/msg" "$T/fg/milter.sock" -c 10 -m 5000 -r 1
