@@ -451,6 +451,77 @@ deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
 	}
 }
 
+/*
+ * Bounces wait SETTLE seconds before they reach the feedback windows.
+ * Postfix logs a message's refused recipients as the remote server
+ * refuses them at RCPT, and its delivered ones only after DATA: a ratio
+ * judged in between, at a recipient or at a tick, would see the
+ * refusals alone. Waiting errs towards letting a clean sender through;
+ * a list sender is stopped two seconds later.
+ */
+#define SETTLE		2
+#define SETTLE_MAX	20000	/* past it, bounces count at once */
+
+struct settling {
+	struct fg_delivery d;
+	char account[FG_ACCOUNT_MAX + 1];
+	uint32_t age, ready;
+};
+
+static struct settling *settle;
+static size_t nsettle, settlecap, settle_head;
+
+static int
+settle_add(const struct fg_delivery *d, const char *account, uint32_t age,
+    uint32_t now)
+{
+	struct settling *x;
+
+	if (nsettle - settle_head >= SETTLE_MAX)
+		return -1;
+	if (nsettle == settlecap) {
+		size_t cap = settlecap ? settlecap * 2 : 64;
+		void *p;
+
+		if (settle_head > 0) {
+			/* Reuse the room of what was applied. */
+			memmove(settle, settle + settle_head,
+			    (nsettle - settle_head) * sizeof(*settle));
+			nsettle -= settle_head;
+			settle_head = 0;
+		}
+		if (nsettle == settlecap) {
+			if ((p = realloc(settle, cap * sizeof(*settle))) == NULL)
+				return -1;
+			settle = p;
+			settlecap = cap;
+		}
+	}
+	x = &settle[nsettle++];
+	x->d = *d;
+	fg_strlcpy(x->account, account, sizeof(x->account));
+	x->age = age;
+	x->ready = now + SETTLE;
+	return 0;
+}
+
+/* The bounces whose time came (all of them when all is set). */
+static void
+settle_apply(uint32_t now, int all)
+{
+	while (settle_head < nsettle &&
+	    (all || settle[settle_head].ready <= now)) {
+		struct settling *x = &settle[settle_head++];
+		uint32_t since = x->ready - SETTLE;
+
+		/* A clock stepped back does not make an age negative. */
+		final(&x->d, x->account,
+		    x->age + (now > since ? now - since : 0), now);
+	}
+	if (settle_head == nsettle)
+		settle_head = nsettle = 0;
+}
+
 /* One delivery result of a message floodgate charged. */
 static void
 apply(const struct fg_delivery *d, const char *account, uint32_t now)
@@ -474,6 +545,8 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
 		deferred(d, age, now);
 		return;
 	}
+	if (d->status != FG_DS_SENT && settle_add(d, account, age, now) == 0)
+		return;
 	final(d, account, age, now);
 }
 
@@ -538,6 +611,7 @@ fg_feedback_tick(uint32_t now)
 		return;
 	flush_qids();
 	n = fg_follow_read(follow, on_line, &lc);
+	settle_apply(now, 0);
 	check_touched(now);
 	counters.lines += n;
 	if (n > 0 && fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
@@ -563,9 +637,13 @@ fg_feedback_stop(void)
 {
 	if (follow != NULL) {
 		flush_qids();
+		settle_apply((uint32_t)time(NULL), 1);
 		fg_follow_close(follow);
 		follow = NULL;
 	}
+	free(settle);
+	settle = NULL;
+	nsettle = settlecap = settle_head = 0;
 	atomic_store(&active, 0);
 	fg_htab_walk(&trips, untrip_free, NULL);
 	fg_htab_clear(&trips);

@@ -433,8 +433,8 @@ fg_service_stop(void)
 	fg_control_stop();
 	fg_metrics_stop();
 	fg_smap_stop();
+	fg_feedback_stop();	/* its last results into the windows */
 	flush();
-	fg_feedback_stop();
 	save_blocks((uint32_t)time(NULL));
 	fg_incident_stop();
 	if (nretry_copy > 0)

@@ -60,8 +60,12 @@ for d in defer hold susp; do
 done
 wait_for 30 results_read 90 || fail "floodgate read 90 delivery results (status: $(ctl status | grep -E '^(sent|bounced|unknown|delivery_lines) ' | tr '\n' ' '))"
 expect_eq "unknown recipients counted from the log" "$(ctl status | awk '$1 == "unknown" {print $2}')" 18
-wait_for 5 grep -q "rule=fbsusp key=list@susp.tenant tripped" "$T/floodgate.log" ||
-    fail "the fbsusp rule tripped"
+# Bounces reach the windows two seconds after they are read (they wait
+# for the same message's delivered recipients, logged after DATA).
+for k in fbdefer:list@defer.tenant/defer.example fbhold:list@hold.tenant/hold.example fbsusp:list@susp.tenant; do
+	wait_for 8 grep -q "rule=${k%%:*} key=${k#*:} tripped" "$T/floodgate.log" ||
+	    fail "the ${k%%:*} rule tripped for ${k#*:}"
+done
 
 send "$T/l-defer2" $SMTP_PORT list@defer.tenant u100@defer.example
 expect_eq "defer: the list sender's next recipient is deferred" "$(count_replies "$T/l-defer2" 451)" 1
@@ -99,6 +103,9 @@ grep -q "^clean@" "$T/top" && fail "top --by unknown: the clean sender is not li
 send "$T/big" $SMTP_PORT big@r.tenant "$(list 40 9 ratio.example)"
 send "$T/small" $SMTP_PORT small@r.tenant "$(list 20 9 ratio.example)"
 wait_for 30 results_read 150 || fail "floodgate read the ratio senders' 60 results"
+wait_for 8 grep -q "rule=ratio key=small@r.tenant tripped" "$T/floodgate.log" ||
+    fail "the ratio rule tripped for the small sender"
+sleep 1	# the big sender's bounces have settled too
 send "$T/big2" $SMTP_PORT big@r.tenant u100@ratio.example
 expect_eq "ratio: the big sender with 22 % unknown goes on" "$(count_replies "$T/big2" 4..)" 0
 send "$T/small2" $SMTP_PORT small@r.tenant u100@ratio.example

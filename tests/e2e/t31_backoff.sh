@@ -65,7 +65,11 @@ grep -q "status=deferred (floodgate: docomo.test paused until" "$T/maillog" ||
     fail "Postfix deferred the queued mail with floodgate's text"
 expect_eq "the clean domain's mail was delivered" "$(delivered b '[0-9]*')" 3
 
-# 3. Another burst soon after: paused again, twice as long.
+# 3. Another burst soon after: paused again, twice as long. It starts
+# once the first pause's end was told: a trip in the same second the
+# pause ends continues the incident (one pause, told once).
+wait_for 10 sh -c "grep -q '\"event\":\"end\"' '$T/notify.out'" ||
+    fail "the first pause's end was told"
 mails c 4 docomo.test
 wait_for 20 paused_log 2 || fail "docomo.test was paused a second time"
 grep -q "paused for 6s .* pause 2 in a row" "$T/floodgate.log" ||

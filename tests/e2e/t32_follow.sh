@@ -15,6 +15,7 @@ echo "Nov 30 00:00:00 mta postfix/smtp[1]: 0AAA: to=<x@example.com>, relay=x, ds
 write_conf <<EOT
 delivery_log $L
 limit unk per account 1000/1h count unknown
+limit rat per account to ratio.example 3/1h count unknown ratio 50% action defer
 EOT
 start_floodgate
 start_postfix
@@ -71,6 +72,34 @@ expect_eq "after rename, copytruncate and a restart: every result counted once" 
 expect_eq "the follower logged each rotation" \
     "$(log_count 'follow: .* was rotated; following the new file') $(log_count 'was truncated; reading it from its start')" "2 1"
 
+# ratio: Postfix logs a message's refused recipients (at RCPT) before
+# its delivered ones (after DATA). Three refusals read at one tick and
+# seven deliveries at the next are 30 %, not 100 %: no trip. Five more
+# refusals make 8 of 15: it trips.
+# sent FILE K: K delivered results for the charged message.
+sent() {
+	local i
+	for i in $(seq 1 "$2"); do
+		echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<u$i@ratio.example>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)" >> "$1"
+	done
+}
+before=$(ctl status | awk '$1 == "unknown" {print $2}')
+for i in 1 2 3; do
+	n=$((n + 1))
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<nx$n@ratio.example>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$L"
+done
+wait_for 5 counted $((before + 3)) || fail "ratio: the three refusals were read"
+sent "$L" 7
+sleep 3.5
+expect_eq "ratio: refusals read a tick before the same message's deliveries do not trip it" \
+    "$(log_count 'rule=rat key=follow@t.example tripped')" 0
+for i in 1 2 3 4 5; do
+	n=$((n + 1))
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<nx$n@ratio.example>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$L"
+done
+wait_for 6 sh -c "grep -q 'rule=rat key=follow@t.example tripped: 8 unknown recipients of 15 final results' '$T/floodgate.log'" ||
+    fail "ratio: 8 of 15 trips it: $(grep 'rule=rat' "$T/floodgate.log")"
+
 # notify_max: three accounts refused by a rate limit, one message an
 # hour: the first incident is told, the other two wait for the digest.
 stop_floodgate
@@ -116,7 +145,7 @@ if [ -x "$JR" ]; then
 	jbounce 1
 	start_floodgate 5
 	sleep 1.5
-	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 16
+	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 24
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi
