@@ -251,8 +251,10 @@ write_conf() {
 	} > "$T/floodgate.conf"
 }
 
+# start_floodgate [N]: waits for the Nth "started:" line. FG_ENV, when
+# set, is put before the command (env VAR=VALUE ...).
 start_floodgate() {
-	"$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
+	${FG_ENV:-} "$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
 	FG_PID=$!
 	local i
 	for i in $(seq 1 100); do
@@ -478,6 +480,16 @@ use_feedback_sink() {
 	    "minimal_backoff_time = 1s" "maximal_backoff_time = 2s" \
 	    "queue_run_delay = 1s"
 	touch -d '-10 seconds' "$T/etc/main.cf"
+}
+
+# list N BAD DOMAIN: N addresses at DOMAIN, BAD of them nonexistent
+# (sink.py refuses nx*).
+list() {
+	local i out=
+	for i in $(seq 1 "$1"); do
+		if [ "$i" -le "$2" ]; then out="$out${out:+,}nx$i@$3"; else out="$out${out:+,}u$i@$3"; fi
+	done
+	echo "$out"
 }
 
 # delivered ADDRESS-PATTERN [PORT]: recipients sink.py took.

@@ -9,7 +9,8 @@ sent more than N recipients in a window, as Japanese mobile carriers do.
 
 Every port accepts SMTP; a recipient whose local part starts with "nx"
 is refused "550 5.1.1 ... User unknown". Every delivered recipient is
-appended to DIR/delivered ("PORT ADDRESS"), every connection to
+appended to DIR/delivered ("PORT ADDRESS"), every message to
+DIR/messages ("=== PORT RECIPIENTS", then its lines), every connection to
 DIR/connections ("PORT UNIXTIME"). On the carrier port, once more than N
 recipients arrived within SECONDS, every new connection is greeted
 "421 4.7.0" for --block seconds (counted from the last refusal).
@@ -78,10 +79,13 @@ async def session(reader, writer, port, args, carrier):
                     say("554 5.5.1 Error: no valid recipients")
                     continue
                 say("354 End data with <CR><LF>.<CR><LF>")
+                body = []
                 while True:
                     data = await asyncio.wait_for(reader.readline(), 30)
                     if not data or data in (b".\r\n", b".\n"):
                         break
+                    body.append(data.decode("utf-8", "replace").rstrip("\r\n"))
+                log(args.dir + "/messages", "=== %d %s\n%s" % (port, " ".join(rcpts), "\n".join(body)))
                 for a in rcpts:
                     log(args.dir + "/delivered", "%d %s" % (port, a))
                     if carrier is not None:

@@ -44,15 +44,6 @@ EOT
 start_floodgate
 start_postfix
 
-# list N BAD DOMAIN: N addresses at DOMAIN, BAD of them nonexistent.
-list() {
-	local i out=
-	for i in $(seq 1 "$1"); do
-		if [ "$i" -le "$2" ]; then out="$out${out:+,}nx$i@$3"; else out="$out${out:+,}u$i@$3"; fi
-	done
-	echo "$out"
-}
-
 # 1. Three lists of 15 with 6 unknown, and a clean tenant of the same volume.
 for d in defer hold susp; do
 	send "$T/l-$d" $SMTP_PORT "list@$d.tenant" "$(list 15 6 $d.example)"

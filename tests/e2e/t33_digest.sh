@@ -1,0 +1,67 @@
+#!/bin/bash
+# notify_max and the digest: floodgate runs on a clock (libfaketime) a
+# few seconds before an hour turns. Three accounts are refused: the
+# first incident is told at once, the other two wait, and when the hour
+# turns they go together as one digest, to the exec target (one JSON
+# document) and to the mailto one (one message). Nothing is told again
+# after a restart.
+. "$(dirname "$0")/lib.sh"
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+setup
+use_feedback_sink
+printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+chmod 755 "$T/notify.sh"
+write_conf <<EOT
+postfix_config $T/etc
+limit tiny per account to tiny.example 1/1h
+notify exec:$T/notify.sh on refused
+notify mailto:admin@notify.example on refused
+notify_from floodgate@floodgate.test
+notify_max 1
+EOT
+# The faked clock: 20 seconds before the next hour, then running on.
+now=$(date +%s)
+off=$(( (3600 - now % 3600) - 20 ))
+[ "$off" -lt 0 ] && off=$((off + 3600))
+FG_ENV="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+start_floodgate
+start_postfix
+for s in r1 r2 r3; do
+	send "$T/$s" $SMTP_PORT "$s@t.example" "a@tiny.example,b@tiny.example"
+done
+wait_for 5 sh -c "[ \$('$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -c ' refused ') -ge 3 ]" ||
+    fail "three refused incidents: $(ctl incidents)"
+sleep 1.5
+expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/notify.out")" 1
+expect_eq "the other two wait for the digest" "$(ctl incidents | grep -c ' refused .*not yet')" 2
+
+# The hour turns 20 s after the start.
+wait_for 30 sh -c "grep -q '\"event\":\"digest\"' '$T/notify.out'" ||
+    fail "the digest went out when the hour turned"
+expect_eq "exec: the first incident alone, then one digest document with the other two" \
+    "$(python3 -c 'import json,sys
+docs=[json.loads(l) for l in open(sys.argv[1])]
+d=[x for x in docs if x.get("event")=="digest"]
+first=[x["subject"] for x in docs if x.get("event")=="start"]
+print(len(docs), len(d), len(d[0]["incidents"]) if d else "-",
+    sorted(first + [i["subject"] for i in d[0]["incidents"]]) if d else "-")' "$T/notify.out")" \
+    "2 1 2 ['r1@t.example', 'r2@t.example', 'r3@t.example']"
+wait_for 20 sh -c "[ \$(grep -c '^=== [0-9]* admin@notify.example' '$T/sink/messages' 2>/dev/null) -ge 2 ]" ||
+    fail "mailto: two messages reached the admin"
+expect_eq "mailto: one message of the first incident, then one digest of the other two" \
+    "$(python3 -c 'import re,sys
+msgs=[m for m in open(sys.argv[1]).read().split("=== ")[1:] if "admin@notify.example" in m.split("\n")[0]]
+subj=[re.sub(r"^floodgate on [^:]*: ", "", re.search(r"^Subject: (.*)$", m, re.M).group(1)) for m in msgs]
+named=sorted(set(re.findall(r"r[123]@t\.example", msgs[1]))) if len(msgs) > 1 else []
+print(len(msgs), re.sub(r"r[123]@", "R@", subj[0]) if subj else "-", "|", subj[1] if len(subj) > 1 else "-", named)' "$T/sink/messages")" \
+    "2 account R@t.example refused by rate limits | 2 incidents (digest: more than notify_max 1 in an hour) $(python3 -c 'import json,sys
+d=[json.loads(l) for l in open(sys.argv[1])]
+print(sorted(i["subject"] for x in d if x.get("event")=="digest" for i in x["incidents"]))' "$T/notify.out")"
+expect_eq "nothing waits any more" "$(ctl incidents | grep -c 'not yet')" 0
+
+stop_floodgate
+start_floodgate 2
+sleep 2
+expect_eq "after a restart nothing is told again" "$(wc -l < "$T/notify.out")" 2
+finish

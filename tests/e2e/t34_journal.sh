@@ -1,0 +1,95 @@
+#!/bin/bash
+# delivery_log journal: the system journal, as on a Debian 12 with no
+# syslog daemon. The test runs in a private mount namespace with its own
+# systemd-journald (tmpfs over /run/systemd/journal, /run/log/journal and
+# /var/log/journal), and the private Postfix logs through syslog(3), as
+# a stock one does, to that journald. floodgate reads the delivery
+# results from there: a list's unknown recipients are counted, from the
+# end of the journal at the first start, and after a restart from the
+# kept cursor (nothing logged while it was down is missed, nothing is
+# counted twice).
+. "$(dirname "$0")/lib.sh"
+JOURNALD=/lib/systemd/systemd-journald
+if [ -z "${FG_JOURNAL_NS:-}" ]; then
+	need_root
+	[ -x "$JOURNALD" ] || skip "no $JOURNALD (Debian package systemd)"
+	command -v unshare >/dev/null || skip "no unshare (util-linux)"
+	# The namespace's mount points, and /dev/log where there is none (a
+	# link that leads nowhere outside the namespace, as /dev/log did
+	# not before): made for the test, removed after.
+	made=
+	for d in /run/systemd/journal /run/log/journal; do
+		[ -d "$d" ] || { mkdir -p "$d" && made="$made $d"; }
+	done
+	devlog=
+	if ! [ -e /dev/log ] && ! [ -L /dev/log ]; then
+		ln -s /run/systemd/journal/dev-log /dev/log && devlog=1
+	fi
+	unshare --mount --propagation private env FG_JOURNAL_NS=1 bash "$0" "$@"
+	rc=$?
+	[ -n "$devlog" ] && rm -f /dev/log
+	for d in $made; do
+		rmdir -p --ignore-fail-on-non-empty "$d" 2>/dev/null
+	done
+	exit $rc
+fi
+
+# The private journal: tmpfs over its directories, and over /dev/log
+# (when it is the host's own socket) journald's socket.
+for d in /run/systemd/journal /run/log/journal /var/log/journal; do
+	[ -d "$d" ] && mount -t tmpfs -o mode=0755 tmpfs "$d"
+done
+"$JOURNALD" > /tmp/floodgate-journald.$$.log 2>&1 &
+JD_PID=$!
+for i in $(seq 1 100); do
+	[ -S /run/systemd/journal/dev-log ] && break
+	sleep 0.05
+done
+if ! [ -L /dev/log ]; then
+	mount --bind /run/systemd/journal/dev-log /dev/log
+fi
+
+setup
+EXTRA_PIDS="${EXTRA_PIDS:-} $JD_PID"
+trap 'cleanup; rm -f /tmp/floodgate-journald.$$.log' EXIT
+[ -S /run/systemd/journal/dev-log ] ||
+    { cat /tmp/floodgate-journald.$$.log; fail "systemd-journald started"; finish; }
+use_feedback_sink
+# Postfix's own syslog(3) logging: no maillog_file.
+postconf -c "$T/etc" -e "maillog_file =" "maillog_file_prefixes = /var"
+touch -d '-10 seconds' "$T/etc/main.cf"
+write_conf <<EOT
+delivery_log journal
+limit unk per account 1000/1h count unknown
+EOT
+start_floodgate
+start_postfix
+unknown() { ctl status | awk '$1 == "unknown" {print $2}'; }
+stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
+in_journal() { [ "$(journalctl --no-pager -q -t postfix/smtp | grep -cE 'status=(sent|bounced)')" -ge "$1" ]; }
+
+send "$T/l1" $SMTP_PORT list@j.tenant "$(list 10 4 example.com)"
+wait_for 20 in_journal 10 || fail "Postfix logged ten results to the journal: $(journalctl --no-pager -q | tail -5)"
+wait_for 10 results_read 10 || fail "floodgate read ten results from the journal (status: $(ctl status | grep -E '^(sent|bounced|unknown|delivery_lines) ' | tr '\n' ' '))"
+expect_eq "the list's unknown recipients, from the journal" "$(unknown)" 4
+grep -q "feedback: following journal" "$T/floodgate.log" ||
+    fail "floodgate says it follows the journal: $(grep follow "$T/floodgate.log")"
+
+# Results logged while floodgate is down: a second list is charged with
+# Postfix's smtp transport deferred, and goes out once floodgate is
+# stopped; they are read after the restart, once.
+postconf -c "$T/etc" -e "defer_transports = smtp"
+postfix -c "$T/etc" reload >/dev/null 2>&1
+send "$T/l2" $SMTP_PORT list@j.tenant "$(list 6 3 example.com)"
+expect_eq "the second list was accepted" "$(count_replies "$T/l2" 4..)" 0
+sleep 1.5	# its queue ID in floodgate's map
+stop_floodgate
+postconf -c "$T/etc" -e "defer_transports ="
+postfix -c "$T/etc" reload >/dev/null 2>&1
+postqueue -c "$T/etc" -f
+wait_for 20 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
+start_floodgate 2
+wait_for 10 results_read 6 || fail "after the restart floodgate read the six results logged while it was down"
+sleep 1.5
+expect_eq "from the kept cursor: the new results, none of the old ones again" "$(unknown) $(stored)" "3 7"
+finish
