@@ -39,4 +39,15 @@ tmpfiles_remove(void)
 		print_message("could not remove /tmp/fg-unit-*\n");
 }
 
+#ifdef FG_LIMITER_H
+/* A hard check of one unit (the limiter tests, memory and Redis). */
+static inline struct fg_check
+chk(const char *rule, const char *key, uint32_t limit, uint32_t period)
+{
+	struct fg_check c = { .rule = rule, .key = key, .limit = limit,
+	    .period = period, .cost = 1, .hard = true };
+	return c;
+}
+#endif
+
 #endif

@@ -1,8 +1,8 @@
 /* Unit tests of lib/limiter.c: reserve, commit, release, all-or-nothing. */
 #include <pthread.h>
 
-#include "helpers.h"
 #include "limiter.h"
+#include "helpers.h"
 #include "table.h"
 #include "window.h"
 
@@ -33,14 +33,6 @@ teardown(void **state)
 	fg_table_free(e->t);
 	free(e);
 	return 0;
-}
-
-static struct fg_check
-chk(const char *rule, const char *key, uint32_t limit, uint32_t period)
-{
-	struct fg_check c = { .rule = rule, .key = key, .limit = limit,
-	    .period = period, .cost = 1, .hard = true };
-	return c;
 }
 
 static void

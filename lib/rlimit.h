@@ -1,0 +1,100 @@
+/*
+ * The shared limiter's Redis side: the Lua scripts that reserve, commit,
+ * release, peek, add and reset, the commands that call them and the
+ * reading of their replies. No I/O here: the daemon sends the commands
+ * on its own connection, the tests on theirs.
+ */
+#ifndef FG_RLIMIT_H
+#define FG_RLIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limiter.h"
+#include "sizes.h"
+
+/*
+ * Every key of one installation starts with "{PREFIX}:", one hash tag:
+ * on Redis Cluster they all live in one slot, so that a recipient's
+ * checks are reserved all or none by one script.
+ */
+#define FG_RPREFIX_MAX	32
+#define FG_RKEY_MAX	(FG_RPREFIX_MAX + 5 + FG_WKEY_MAX)
+/* A reservation's name: unique per relay and reserve call. */
+#define FG_RMEMBER_MAX	64
+
+enum fg_rscript {
+	FG_RS_RESERVE,
+	FG_RS_COMMIT,
+	FG_RS_RELEASE,
+	FG_RS_ADD,
+	FG_RS_RESET,
+	FG_RS_COUNT
+};
+
+/* The script's source, for SCRIPT LOAD; Redis answers with the SHA1
+ * that EVALSHA names it by (40 hex digits). */
+const char *fg_rscript_source(enum fg_rscript s);
+#define FG_RSHA_LEN	40
+
+/*
+ * One command: argc strings with their lengths, all in one allocation.
+ * fg_rcmd_free releases it.
+ */
+struct fg_rcmd {
+	int argc;
+	const char **argv;
+	size_t *argvlen;
+	char *buf;
+	size_t buflen, bufcap;
+	int cap;
+};
+
+void fg_rcmd_free(struct fg_rcmd *c);
+
+/* One reservation made in Redis: which window, under which name. */
+struct fg_ritem {
+	char wkey[FG_WKEY_MAX + 1];
+	char member[FG_RMEMBER_MAX + 1];
+	uint32_t cost;
+	uint32_t period;
+};
+
+/*
+ * EVALSHA of the reserve script for n checks (peek: charge nothing).
+ * now 0: Redis's own clock (TIME), the one every relay shares. ttl:
+ * seconds a reservation lives if its transaction never ends. member
+ * names this call's reservations. -1 when a key does not fit.
+ */
+int fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix, const struct fg_check *chk, size_t n, uint32_t now,
+    uint32_t ttl, const char *member, int peek);
+/*
+ * Reads the reserve script's reply: an array of 2 + 3n integers,
+ * {reserved, now, then over, used, retry per check}. Fills the checks,
+ * *now with the clock the script used; returns FG_RESERVED, FG_REFUSED,
+ * or FG_RESERVE_ERROR when the reply is not of that shape.
+ */
+int fg_rlimit_reserve_reply(const long long *v, size_t nv,
+    struct fg_check *chk, size_t n, uint32_t *now);
+
+/* Commit (spend, now 0: Redis's clock) or release n reservations. */
+int fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix, const struct fg_ritem *it, size_t n, uint32_t now);
+int fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix, const struct fg_ritem *it, size_t n);
+/* Counts n in a window at once, no reservation (feedback, a merge). */
+int fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix, const char *rule, const char *key, uint32_t period, uint32_t n,
+    uint32_t now);
+/* Forgets what a window counts (reservations in flight stay). */
+int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix, const char *rule, const char *key);
+/* SCRIPT LOAD of one script. */
+int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
+
+/* Whether prefix is usable in a hash tag: 1 to FG_RPREFIX_MAX bytes of
+ * letters, digits, '-', '_', '.'. */
+int fg_rlimit_prefix_ok(const char *prefix);
+
+#endif

@@ -1,0 +1,532 @@
+/*
+ * Unit tests of lib/rlimit.c: the shared limiter's scripts, run by a
+ * real redis-server the test starts on a private port (no persistence),
+ * against the in-memory limiter: the same operations at the same times
+ * give the same decisions, counts and retry times.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "limiter.h"
+#include "helpers.h"
+#include "rlimit.h"
+#include "table.h"
+
+/* Later than any real clock the test runs at: the keys' EXPIREAT lies
+ * in the future, as it does with Redis's own clock. */
+#define T0 1900000020u	/* a multiple of 60 */
+#define PREFIX "fgtest"
+
+struct env {
+	pid_t redis;
+	redisContext *rc;
+	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
+	struct fg_table *t;
+	struct fg_limiter *l;
+	unsigned seq;
+};
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static redisReply *
+run(struct env *e, const struct fg_rcmd *c)
+{
+	redisReply *r = redisCommandArgv(e->rc, c->argc, c->argv, c->argvlen);
+
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("redis: %s", r->str);
+	return r;
+}
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char portarg[16];
+	int port = free_port(), i;
+
+	if (access("/usr/bin/redis-server", X_OK) != 0) {
+		print_message("no /usr/bin/redis-server (Debian package redis-server)\n");
+		free(e);
+		return -1;
+	}
+	snprintf(portarg, sizeof(portarg), "%d", port);
+	*state = e;
+	if ((e->redis = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		/* Its output would hold a pipe open past the test. */
+		if (null >= 0) {
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execl("/usr/bin/redis-server", "redis-server", "--port", portarg,
+		    "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		    "--loglevel", "warning", (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 200; i++) {
+		struct timespec ts = { 0, 20000000 };
+
+		e->rc = redisConnect("127.0.0.1", port);
+		if (e->rc != NULL && !e->rc->err)
+			break;
+		redisFree(e->rc);
+		e->rc = NULL;
+		nanosleep(&ts, NULL);
+	}
+	if (e->rc == NULL)
+		return -1;
+	e->t = fg_table_new();
+	e->l = fg_limiter_new(e->t);
+	for (i = 0; i < FG_RS_COUNT; i++) {
+		struct fg_rcmd c = { 0 };
+		redisReply *r;
+		int ok;
+
+		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) < 0)
+			return -1;
+		r = redisCommandArgv(e->rc, c.argc, c.argv, c.argvlen);
+		fg_rcmd_free(&c);
+		ok = r != NULL && r->type == REDIS_REPLY_STRING &&
+		    r->len == FG_RSHA_LEN;
+		if (ok)
+			memcpy(e->sha[i], r->str, FG_RSHA_LEN);
+		else
+			print_message("SCRIPT LOAD %d: %s\n", i,
+			    r != NULL && r->str != NULL ? r->str : "no reply");
+		freeReplyObject(r);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	if (e == NULL)
+		return 0;
+	if (e->rc != NULL)
+		redisFree(e->rc);
+	if (e->redis > 0) {
+		kill(e->redis, SIGTERM);
+		waitpid(e->redis, NULL, 0);
+	}
+	if (e->l != NULL)
+		fg_limiter_free(e->l);
+	if (e->t != NULL)
+		fg_table_free(e->t);
+	free(e);
+	return 0;
+}
+
+/* Before each test: an empty Redis and an empty in-memory limiter. */
+static int
+fresh(void **state)
+{
+	struct env *e = *state;
+	redisReply *r = redisCommand(e->rc, "FLUSHALL");
+
+	assert_non_null(r);
+	freeReplyObject(r);
+	fg_limiter_free(e->l);
+	fg_table_free(e->t);
+	e->t = fg_table_new();
+	e->l = fg_limiter_new(e->t);
+	return 0;
+}
+
+/* What Redis holds of one transaction's reservations. */
+struct rresv {
+	struct fg_ritem it[32];
+	size_t n;
+};
+
+static int
+rreserve(struct env *e, struct fg_check *chk, size_t n, uint32_t now,
+    uint32_t ttl, int peek, struct rresv *rr)
+{
+	struct fg_rcmd c = { 0 };
+	long long v[2 + 3 * 16];
+	char member[FG_RMEMBER_MAX + 1];
+	redisReply *r;
+	uint32_t used_now;
+	size_t i;
+	int rc;
+
+	assert_true(n <= 16);
+	snprintf(member, sizeof(member), "test.%u", ++e->seq);
+	assert_int_equal(fg_rlimit_reserve_cmd(&c, e->sha[FG_RS_RESERVE], PREFIX,
+	    chk, n, now, ttl, member, peek), 0);
+	r = run(e, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 2 + 3 * n);
+	for (i = 0; i < r->elements; i++) {
+		assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
+		v[i] = r->element[i]->integer;
+	}
+	rc = fg_rlimit_reserve_reply(v, r->elements, chk, n, &used_now);
+	if (now != 0)
+		assert_int_equal(used_now, now);
+	freeReplyObject(r);
+	fg_rcmd_free(&c);
+	if (rc == FG_RESERVED && !peek && rr != NULL) {
+		for (i = 0; i < n; i++) {
+			struct fg_ritem *it;
+
+			if (chk[i].cost == 0)
+				continue;
+			assert_true(rr->n < 32);
+			it = &rr->it[rr->n++];
+			assert_int_equal(fg_wkey_join(chk[i].rule, chk[i].key,
+			    it->wkey, sizeof(it->wkey)), 0);
+			snprintf(it->member, sizeof(it->member), "%s", member);
+			it->cost = chk[i].cost;
+			it->period = chk[i].period;
+		}
+	}
+	return rc;
+}
+
+static void
+rend(struct env *e, struct rresv *rr, uint32_t now, int commit)
+{
+	struct fg_rcmd c = { 0 };
+	redisReply *r;
+
+	if (rr->n == 0)
+		return;
+	if (commit)
+		assert_int_equal(fg_rlimit_commit_cmd(&c, e->sha[FG_RS_COMMIT],
+		    PREFIX, rr->it, rr->n, now), 0);
+	else
+		assert_int_equal(fg_rlimit_release_cmd(&c,
+		    e->sha[FG_RS_RELEASE], PREFIX, rr->it, rr->n), 0);
+	r = run(e, &c);
+	freeReplyObject(r);
+	fg_rcmd_free(&c);
+	rr->n = 0;
+}
+
+static void
+test_reserve_commit_refuse(void **state)
+{
+	struct env *e = *state;
+	struct rresv rr = { .n = 0 };
+	struct fg_check c;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		c = chk("hour", "alice@example.com", 3, 3600);
+		assert_int_equal(rreserve(e, &c, 1, T0 + (uint32_t)i, 600, 0, &rr),
+		    FG_RESERVED);
+		assert_false(c.over);
+		assert_int_equal(c.used, (uint64_t)i);
+	}
+	/* Reservations count before they are committed. */
+	c = chk("hour", "alice@example.com", 3, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 5, 600, 0, NULL), FG_REFUSED);
+	assert_true(c.over);
+	assert_int_equal(c.used, 3);
+	/* Held by transactions in flight: a full period from the next slot. */
+	assert_int_equal(c.retry, 60 + 3600 - 5);
+	rend(e, &rr, T0 + 10, 1);
+	c = chk("hour", "alice@example.com", 3, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 20, 600, 0, NULL), FG_REFUSED);
+	assert_int_equal(c.used, 3);
+	/* In the window: the slot of T0 leaves at T0 + 60 + 3600. */
+	assert_int_equal(c.retry, 60 + 3600 - 20);
+	/* Another key is another budget. */
+	c = chk("hour", "bob@example.com", 3, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 20, 600, 0, NULL), FG_RESERVED);
+	/* And the window is empty once its slot has left. */
+	c = chk("hour", "alice@example.com", 3, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 3660, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 0);
+}
+
+/* One refusing rule: nothing is reserved in the others. */
+static void
+test_all_or_none(void **state)
+{
+	struct env *e = *state;
+	struct rresv rr = { .n = 0 };
+	struct fg_check c[3];
+
+	c[0] = chk("hour", "carol", 100, 3600);
+	c[1] = chk("docomo", "carol/docomo.ne.jp", 1, 3600);
+	assert_int_equal(rreserve(e, c, 2, T0, 600, 0, &rr), FG_RESERVED);
+	rend(e, &rr, T0, 1);
+	c[0] = chk("hour", "carol", 100, 3600);
+	c[1] = chk("docomo", "carol/docomo.ne.jp", 1, 3600);
+	c[2] = chk("day", "carol", 100, 86400);
+	assert_int_equal(rreserve(e, c, 3, T0 + 1, 600, 0, &rr), FG_REFUSED);
+	assert_false(c[0].over);
+	assert_true(c[1].over);
+	assert_false(c[2].over);
+	assert_int_equal(rr.n, 0);
+	c[0] = chk("hour", "carol", 100, 3600);
+	c[2] = chk("day", "carol", 100, 86400);
+	assert_int_equal(rreserve(e, c, 1, T0 + 2, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c[0].used, 1);
+	assert_int_equal(rreserve(e, &c[2], 1, T0 + 2, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c[2].used, 0);
+	/* A soft rule (tag, log) over its limit does not refuse. */
+	c[0] = chk("hour", "carol", 100, 3600);
+	c[1] = chk("docomo", "carol/docomo.ne.jp", 1, 3600);
+	c[1].hard = false;
+	assert_int_equal(rreserve(e, c, 2, T0 + 3, 600, 0, &rr), FG_RESERVED);
+	assert_true(c[1].over);
+	assert_int_equal(rr.n, 2);
+	rend(e, &rr, 0, 0);
+}
+
+/* A relay that never ends its transaction: its reservations go back by
+ * themselves after the TTL; released ones at once. */
+static void
+test_ttl_release(void **state)
+{
+	struct env *e = *state;
+	struct rresv rr = { .n = 0 }, rr2 = { .n = 0 };
+	struct fg_check c;
+
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0, 30, 0, &rr), FG_RESERVED);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 1, 30, 0, &rr2), FG_RESERVED);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 2, 30, 0, NULL), FG_REFUSED);
+	rend(e, &rr2, 0, 0);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 3, 30, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 1);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 29, 30, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 1);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 30, 30, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 0);
+	/* A late commit of an expired reservation still charges. */
+	rend(e, &rr, T0 + 31, 1);
+	c = chk("hour", "dave", 2, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 32, 30, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 1);
+}
+
+/* Given no clock, the scripts take Redis's: the one every relay shares. */
+static void
+test_redis_clock(void **state)
+{
+	struct env *e = *state;
+	struct fg_check c = chk("hour", "erin", 5, 3600);
+	struct fg_rcmd cmd = { 0 };
+	long long v[5];
+	redisReply *r;
+	uint32_t now, t = (uint32_t)time(NULL);
+	size_t i;
+
+	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
+	    PREFIX, &c, 1, 0, 600, "clock.1", 0), 0);
+	r = run(e, &cmd);
+	assert_int_equal(r->elements, 5);
+	for (i = 0; i < 5; i++)
+		v[i] = r->element[i]->integer;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 5, &c, 1, &now), FG_RESERVED);
+	assert_true(now >= t && now <= t + 5);
+	freeReplyObject(r);
+	fg_rcmd_free(&cmd);
+	/* Every key carries the installation's hash tag. */
+	r = redisCommand(e->rc, "KEYS *");
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_true(r->elements >= 1);
+	for (i = 0; i < r->elements; i++)
+		assert_memory_equal(r->element[i]->str, "{" PREFIX "}:", 9);
+	freeReplyObject(r);
+}
+
+/* Replies of the wrong shape are errors, never decisions. */
+static void
+test_bad_replies(void **state)
+{
+	struct fg_check c[2] = { chk("a", "k", 1, 60), chk("b", "k", 1, 60) };
+	long long ok[8] = { 0, T0, 0, 0, 0, 1, 1, 30 };
+	long long v[8];
+	uint32_t now;
+
+	(void)state;
+	assert_int_equal(fg_rlimit_reserve_reply(ok, 8, c, 2, &now), FG_RESERVED);
+	assert_true(c[1].over);
+	assert_int_equal(c[1].retry, 30);
+	assert_int_equal(fg_rlimit_reserve_reply(ok, 5, c, 2, &now), FG_RESERVE_ERROR);
+	memcpy(v, ok, sizeof(v));
+	v[0] = 2;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	memcpy(v, ok, sizeof(v));
+	v[1] = 0;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	memcpy(v, ok, sizeof(v));
+	v[6] = -1;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	assert_true(fg_rlimit_prefix_ok("floodgate"));
+	assert_true(fg_rlimit_prefix_ok("relay-pool_1.example"));
+	assert_false(fg_rlimit_prefix_ok(""));
+	assert_false(fg_rlimit_prefix_ok("a}b"));
+	assert_false(fg_rlimit_prefix_ok("a b"));
+	assert_false(fg_rlimit_prefix_ok("0123456789012345678901234567890123"));
+}
+
+/*
+ * The same random sequence of reserves, commits, releases, resets and
+ * feedback adds, with periods that change (a reload), through both
+ * limiters: every decision, count and retry time is the same.
+ */
+static void
+test_same_as_memory(void **state)
+{
+	static const char *rules[] = { "hour", "day", "docomo", "burst" };
+	static const char *keys[] = { "t1", "t2", "t3/docomo.ne.jp" };
+	static const uint32_t periods[] = { 10, 60, 119, 120, 600, 3600, 86400 };
+	struct env *e = *state;
+	struct fg_resv mr[4] = { { 0 } };
+	struct rresv rr[4];
+	uint32_t now = T0, period[4];
+	unsigned seed = getenv("FG_SEED") ? (unsigned)atoi(getenv("FG_SEED")) : 20261130;
+	unsigned step, decisions = 0, refusals = 0, steps = getenv("FG_STEPS") ? (unsigned)atoi(getenv("FG_STEPS")) : 4000;
+	size_t i;
+
+	memset(rr, 0, sizeof(rr));
+	for (i = 0; i < 4; i++)
+		period[i] = periods[i % 7];
+	for (step = 0; step < steps; step++) {
+		unsigned op = (unsigned)rand_r(&seed) % 100;
+		size_t tx = (size_t)rand_r(&seed) % 4;
+
+		now += (uint32_t)rand_r(&seed) % (rand_r(&seed) % 10 == 0 ? 4000 : 40);
+		if (op < 60) {
+			struct fg_check mc[4], rc2[4];
+			size_t n = 1 + (size_t)rand_r(&seed) % 4, k;
+			int a, b;
+
+			for (k = 0; k < n; k++) {
+				size_t ri = (k + (size_t)rand_r(&seed)) % 4;
+
+				/* One check per rule in a recipient. */
+				for (i = 0; i < k; i++)
+					if (strcmp(mc[i].rule, rules[ri]) == 0)
+						break;
+				if (i < k) {
+					n = k;
+					break;
+				}
+				mc[k] = chk(rules[ri], keys[(size_t)rand_r(&seed) % 3],
+				    1 + (uint32_t)rand_r(&seed) % 12, period[ri]);
+				mc[k].cost = rand_r(&seed) % 8 == 0 ? 0 :
+				    1 + (uint32_t)rand_r(&seed) % 3;
+				mc[k].hard = rand_r(&seed) % 6 != 0;
+			}
+			memcpy(rc2, mc, sizeof(mc));
+			a = fg_limiter_reserve(e->l, mc, n, now, &mr[tx]);
+			b = rreserve(e, rc2, n, now, 100000000, 0, &rr[tx]);
+			assert_int_equal(a, b);
+			for (k = 0; k < n; k++) {
+				if (mc[k].used != rc2[k].used || mc[k].retry != rc2[k].retry)
+					print_message("step %u tx %zu: %s/%s period %u at T0+%u: used %llu/%llu, retry %u/%u (memory/redis)\n",
+					    step, tx, mc[k].rule, mc[k].key, mc[k].period, now - T0,
+					    (unsigned long long)mc[k].used, (unsigned long long)rc2[k].used,
+					    mc[k].retry, rc2[k].retry);
+				assert_int_equal(mc[k].over, rc2[k].over);
+				assert_int_equal(mc[k].used, rc2[k].used);
+				assert_int_equal(mc[k].retry, rc2[k].retry);
+			}
+			decisions++;
+			refusals += a == FG_REFUSED;
+		} else if (op < 75) {
+			fg_limiter_commit(e->l, &mr[tx], now);
+			rend(e, &rr[tx], now, 1);
+		} else if (op < 88) {
+			fg_limiter_release(e->l, &mr[tx]);
+			rend(e, &rr[tx], now, 0);
+		} else if (op < 93) {
+			/* A reload changes a rule's period. */
+			size_t ri = (size_t)rand_r(&seed) % 4;
+
+			period[ri] = periods[(size_t)rand_r(&seed) % 7];
+		} else if (op < 97) {
+			/* Feedback results or a merge: counted at once. */
+			size_t ri = (size_t)rand_r(&seed) % 4;
+			const char *key = keys[(size_t)rand_r(&seed) % 3];
+			uint32_t n = 1 + (uint32_t)rand_r(&seed) % 3;
+			struct fg_rcmd c = { 0 };
+			redisReply *r;
+
+			assert_int_equal(fg_limiter_add(e->l, rules[ri], key,
+			    period[ri], n, now), 0);
+			assert_int_equal(fg_rlimit_add_cmd(&c, e->sha[FG_RS_ADD],
+			    PREFIX, rules[ri], key, period[ri], n, now), 0);
+			r = run(e, &c);
+			freeReplyObject(r);
+			fg_rcmd_free(&c);
+		} else {
+			size_t ri = (size_t)rand_r(&seed) % 4;
+			const char *key = keys[(size_t)rand_r(&seed) % 3];
+			struct fg_rcmd c = { 0 };
+			redisReply *r;
+
+			fg_limiter_reset(e->l, rules[ri], key);
+			assert_int_equal(fg_rlimit_reset_cmd(&c, e->sha[FG_RS_RESET],
+			    PREFIX, rules[ri],
+			    key), 0);
+			r = run(e, &c);
+			freeReplyObject(r);
+			fg_rcmd_free(&c);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		fg_limiter_release(e->l, &mr[i]);
+		fg_resv_free(&mr[i]);
+	}
+	print_message("%u decisions, %u refused, all the same\n", decisions,
+	    refusals);
+	assert_true(refusals > decisions / 10);
+	assert_true(refusals < decisions);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_reserve_commit_refuse, fresh),
+		cmocka_unit_test_setup(test_all_or_none, fresh),
+		cmocka_unit_test_setup(test_ttl_release, fresh),
+		cmocka_unit_test_setup(test_redis_clock, fresh),
+		cmocka_unit_test(test_bad_replies),
+		cmocka_unit_test_setup(test_same_as_memory, fresh),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
