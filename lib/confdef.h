@@ -54,5 +54,8 @@ void fg_print_metrics(const struct fg_config *c, FILE *fp);
 void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
 void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
 void fg_print_notify_from(const struct fg_config *c, FILE *fp);
+void fg_print_store(const struct fg_config *c, FILE *fp);
+void fg_print_redis_timeout(const struct fg_config *c, FILE *fp);
+void fg_print_redis_prefix(const struct fg_config *c, FILE *fp);
 
 #endif

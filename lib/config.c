@@ -15,6 +15,7 @@
 #include "address.h"
 #include "confdef.h"
 #include "net.h"
+#include "rlimit.h"
 #include "rules.h"
 #include "util.h"
 
@@ -56,6 +57,9 @@ static void st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_store(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_redis_timeout(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt);
 static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
@@ -181,10 +185,26 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "postfix_map", .kind = FG_SK_CUSTOM, .off = F(postfix_map),
 	    .flags = FG_SF_RESTART, .parse = st_postfix_map,
 	    .print = fg_print_postfix_map },
+	{ .name = "redis_password_file", .kind = FG_SK_ABSPATH,
+	    .off = F(redis_password_file), .flags = FG_SF_RESTART,
+	    .unset = "(none)" },
+	{ .name = "redis_prefix", .kind = FG_SK_CUSTOM, .off = F(redis_prefix),
+	    .flags = FG_SF_RESTART, .parse = st_redis_prefix,
+	    .print = fg_print_redis_prefix },
+	{ .name = "redis_reservation_ttl", .kind = FG_SK_DURATION,
+	    .off = F(redis_ttl), .flags = FG_SF_RESTART,
+	    .hint = "a duration such as 10m (longer than an SMTP transaction)" },
+	{ .name = "redis_timeout", .kind = FG_SK_CUSTOM, .off = F(redis_timeout),
+	    .parse = st_redis_timeout, .print = fg_print_redis_timeout },
+	{ .name = "relays", .kind = FG_SK_UINT, .off = F(relays),
+	    .min = 1, .max = 1000,
+	    .hint = "the number of relays sharing the store, from 1 to 1000" },
 	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_config) },
 	{ .name = "sendmail_path", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_path) },
+	{ .name = "store", .kind = FG_SK_CUSTOM, .off = F(store),
+	    .flags = FG_SF_RESTART, .parse = st_store, .print = fg_print_store },
 	{ .name = "user", .kind = FG_SK_PATH, .off = F(user),
 	    .flags = FG_SF_RESTART, .unset = "(unchanged)" },
 };
@@ -1094,6 +1114,133 @@ st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->delivery_log = fg_strdup(t[1].s);
 }
 
+/*
+ * store sqlite | redis://HOST:PORT[/DB] | redis+unix:///PATH[?db=N]:
+ * where windows, reservations, feedback counts, suspensions and pauses
+ * live. HOST may be a name, an IPv4 address or [IPv6].
+ */
+static void
+st_store(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	struct fg_config *c = p->c;
+	const char *v = nt == 2 ? t[1].s : NULL, *q;
+	char host[256], *end;
+	unsigned long port, db = 0;
+	size_t hl;
+
+	if (v != NULL && strcmp(v, "sqlite") == 0) {
+		free(c->store);
+		c->store = NULL;
+		return;
+	}
+	if (v != NULL && strncmp(v, "redis://", 8) == 0) {
+		q = v + 8;
+		if (*q == '[') {
+			if ((end = strchr(q, ']')) == NULL)
+				goto bad;
+			hl = (size_t)(end - q - 1);
+			q++;
+			end++;
+		} else {
+			end = strchr(q, ':');
+			if (end == NULL)
+				goto bad;
+			hl = (size_t)(end - q);
+		}
+		if (hl == 0 || hl >= sizeof(host) || *end != ':')
+			goto bad;
+		memcpy(host, q, hl);
+		host[hl] = '\0';
+		q = end + 1;
+		if (*q < '0' || *q > '9')
+			goto bad;
+		port = strtoul(q, &end, 10);
+		if (port == 0 || port > 65535)
+			goto bad;
+		if (*end == '/') {
+			q = end + 1;
+			if (*q < '0' || *q > '9')
+				goto bad;
+			db = strtoul(q, &end, 10);
+		}
+		if (*end != '\0' || db > 1000)
+			goto bad;
+		free(c->redis_host);
+		free(c->redis_path);
+		c->redis_host = fg_strdup(host);
+		c->redis_path = NULL;
+		c->redis_port = (unsigned)port;
+	} else if (v != NULL && strncmp(v, "redis+unix:///", 14) == 0) {
+		q = v + 13;
+		end = strchr(q, '?');
+		hl = end != NULL ? (size_t)(end - q) : strlen(q);
+		if (hl < 2 || hl >= sizeof(host))
+			goto bad;
+		if (end != NULL) {
+			if (strncmp(end, "?db=", 4) != 0 || end[4] < '0' ||
+			    end[4] > '9')
+				goto bad;
+			db = strtoul(end + 4, &end, 10);
+			if (*end != '\0' || db > 1000)
+				goto bad;
+		}
+		memcpy(host, q, hl);
+		host[hl] = '\0';
+		free(c->redis_host);
+		free(c->redis_path);
+		c->redis_host = NULL;
+		c->redis_path = fg_strdup(host);
+		c->redis_port = 0;
+	} else
+		goto bad;
+	c->redis_db = (unsigned)db;
+	free(c->store);
+	c->store = fg_strdup(v);
+	return;
+bad:
+	perr(p, "store: %s%s%s: expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]",
+	    v ? "\"" : "", v ? v : (nt > 2 ? "more than one value" : "no value"),
+	    v ? "\"" : "");
+}
+
+/* redis_timeout 50ms | 2s: how long a decision waits for Redis. */
+static void
+st_redis_timeout(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	const char *v = nt == 2 ? t[1].s : NULL;
+	unsigned long n = 0;
+	char *end = NULL;
+
+	if (v != NULL && *v >= '0' && *v <= '9')
+		n = strtoul(v, &end, 10);
+	if (end != NULL && strcmp(end, "s") == 0 && n <= 10)
+		n *= 1000;
+	else if (end == NULL || strcmp(end, "ms") != 0)
+		n = 0;
+	if (n < 1 || n > 10000) {
+		perr(p, "redis_timeout: %s%s%s: expected a duration from 1ms to 10s, such as 50ms",
+		    v ? "\"" : "", v ? v : "no value", v ? "\"" : "");
+		return;
+	}
+	p->c->redis_timeout = (uint32_t)n;
+}
+
+/* redis_prefix NAME: the hash tag of this installation's keys. */
+static void
+st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	const char *v = nt == 2 ? t[1].s : NULL;
+
+	if (v == NULL || !fg_rlimit_prefix_ok(v)) {
+		perr(p, "redis_prefix: %s%s%s: expected 1 to %d letters, digits, '-', '_' or '.'",
+		    v ? "\"" : "", v ? v : "no value", v ? "\"" : "",
+		    FG_RPREFIX_MAX);
+		return;
+	}
+	free(p->c->redis_prefix);
+	p->c->redis_prefix = fg_strdup(v);
+}
+
 /* postfix_map unix:PATH: the socketmap server for transport_maps. */
 static void
 st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt)
@@ -1303,6 +1450,10 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->max_connections = FG_DEFAULT_MAX_CONNECTIONS;
 	c->delivery_retention = FG_DEFAULT_RETENTION;
 	c->notify_max = FG_DEFAULT_NOTIFY_MAX;
+	c->redis_timeout = FG_DEFAULT_REDIS_TIMEOUT;
+	c->relays = 1;
+	c->redis_ttl = FG_DEFAULT_REDIS_TTL;
+	c->redis_prefix = fg_strdup(FG_DEFAULT_REDIS_PREFIX);
 	c->source[0] = FG_SRC_SASL;
 	c->source[1] = FG_SRC_SENDER;
 	c->source[2] = FG_SRC_CLIENT;
@@ -1379,6 +1530,10 @@ config_free(struct fg_config *c)
 	free(c->delivery_log);
 	free(c->postfix_map);
 	free(c->notify_from);
+	free(c->store);
+	free(c->redis_host);
+	free(c->redis_path);
+	free(c->redis_prefix);
 	for (i = 0; i < c->nbackoff; i++) {
 		free(c->backoff[i].name);
 		free_dests(&c->backoff[i].dests);

@@ -29,6 +29,9 @@
 #define FG_DEFAULT_MAX_CONNECTIONS 2048
 #define FG_DEFAULT_RETENTION	(5 * 86400)
 #define FG_DEFAULT_NOTIFY_MAX	20
+#define FG_DEFAULT_REDIS_TIMEOUT 50	/* milliseconds */
+#define FG_DEFAULT_REDIS_TTL	600	/* seconds a reservation outlives a dead relay */
+#define FG_DEFAULT_REDIS_PREFIX	"floodgate"
 #define FG_DEFAULT_BACKOFF_MAX	(12 * 3600)
 #define FG_DEFAULT_SENDMAIL	"/usr/sbin/sendmail"
 #define FG_DEFAULT_SENDMAIL_CF	"/etc/mail/sendmail.cf"
@@ -207,6 +210,17 @@ struct fg_config {
 	size_t nnotify;
 	char *notify_from;
 	uint32_t notify_max;		/* messages an hour */
+	/* Shared state: store redis://... (NULL: this server alone). */
+	char *store;			/* as written, for -n and status */
+	char *redis_host;		/* NULL with redis+unix */
+	unsigned redis_port;
+	char *redis_path;		/* the unix socket, or NULL */
+	unsigned redis_db;
+	char *redis_password_file;
+	uint32_t redis_timeout;		/* milliseconds */
+	uint32_t relays;		/* a fallback limit is limit / relays */
+	uint32_t redis_ttl;		/* seconds */
+	char *redis_prefix;		/* the keys' hash tag */
 };
 
 struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);

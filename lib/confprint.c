@@ -10,7 +10,7 @@
 #include "util.h"
 #include "window.h"
 
-#define KW	"%-16s"
+#define KW	"%-15s "
 
 void
 fg_print_listen(const struct fg_config *c, FILE *fp)
@@ -61,6 +61,25 @@ fg_print_delivery_log(const struct fg_config *c, FILE *fp)
 {
 	fprintf(fp, KW "%s\n", "delivery_log",
 	    c->delivery_log ? c->delivery_log : "(none: no delivery feedback)");
+}
+
+void
+fg_print_store(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "store",
+	    c->store ? c->store : "sqlite (this server alone)");
+}
+
+void
+fg_print_redis_timeout(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%ums\n", "redis_timeout", c->redis_timeout);
+}
+
+void
+fg_print_redis_prefix(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "redis_prefix", c->redis_prefix);
 }
 
 void

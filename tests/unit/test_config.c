@@ -296,6 +296,22 @@ static const struct {
 	{ "delivery_log journald\n", ":1: delivery_log: \"journald\": expected an absolute path" },
 	{ "delivery_log /a\ndelivery_log /b\n", ":2: delivery_log: given twice (first on line 1)" },
 	{ "delivery_retention forever\n", ":1: delivery_retention: \"forever\": expected a duration" },
+	{ "store redis://localhost\n", ":1: store: \"redis://localhost\": expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]" },
+	{ "store redis://localhost:0\n", ":1: store: \"redis://localhost:0\": expected sqlite" },
+	{ "store redis://localhost:6379/x\n", ":1: store: \"redis://localhost:6379/x\": expected sqlite" },
+	{ "store redis://[::1:6379\n", ":1: store: \"redis://[::1:6379\": expected sqlite" },
+	{ "store redis+unix://run/redis.sock\n", ":1: store: \"redis+unix://run/redis.sock\": expected sqlite" },
+	{ "store redis+unix:///run/redis.sock?database=1\n", ":1: store: \"redis+unix:///run/redis.sock?database=1\": expected sqlite" },
+	{ "store memcached://localhost:11211\n", ":1: store: \"memcached://localhost:11211\": expected sqlite" },
+	{ "store\n", ":1: store: no value: expected sqlite" },
+	{ "store redis://a:1\nstore redis://b:1\n", ":2: store: given twice (first on line 1)" },
+	{ "redis_timeout 50\n", ":1: redis_timeout: \"50\": expected a duration from 1ms to 10s" },
+	{ "redis_timeout 0ms\n", ":1: redis_timeout: \"0ms\": expected a duration from 1ms to 10s" },
+	{ "redis_timeout 1m\n", ":1: redis_timeout: \"1m\": expected a duration from 1ms to 10s" },
+	{ "relays 0\n", ":1: relays: \"0\": expected the number of relays sharing the store, from 1 to 1000" },
+	{ "redis_password_file redis.pass\n", ":1: redis_password_file: \"redis.pass\": expected an absolute path" },
+	{ "redis_prefix {fg}\n", ":1: redis_prefix: \"{fg}\": expected 1 to 32 letters, digits" },
+	{ "redis_reservation_ttl soon\n", ":1: redis_reservation_ttl: \"soon\": expected a duration" },
 	{ "postfix_map inet:1234@127.0.0.1\n", ":1: postfix_map: \"inet:1234@127.0.0.1\": expected unix:PATH" },
 	{ "postfix_map unix:relative/map.sock\n", ":1: postfix_map: \"unix:relative/map.sock\": expected unix:PATH, an absolute socket path" },
 	{ "notify pager:123\n", ":1: notify: \"pager:123\": expected mailto:ADDRESS or exec:PATH" },
@@ -376,6 +392,57 @@ test_feedback(void **state)
 	fg_config_unref(c);
 	c = load("delivery_log journal:/var/log/journal/remote\n", err, sizeof(err));
 	assert_non_null(c);
+	fg_config_unref(c);
+}
+
+/* store: where the shared state lives; SQLite when not given. */
+static void
+test_store(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c;
+
+	(void)state;
+	c = load("limit hour per account 10/1h\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->store);
+	assert_int_equal(c->redis_timeout, 50);
+	assert_int_equal(c->relays, 1);
+	assert_int_equal(c->redis_ttl, 600);
+	assert_string_equal(c->redis_prefix, "floodgate");
+	fg_config_unref(c);
+	c = load("store redis://10.0.0.5:6380/2\nredis_timeout 2s\nrelays 3\n"
+	    "redis_password_file /etc/floodgate/redis.pass\n"
+	    "redis_reservation_ttl 5m\nredis_prefix relays.example\n", err,
+	    sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->store, "redis://10.0.0.5:6380/2");
+	assert_string_equal(c->redis_host, "10.0.0.5");
+	assert_int_equal(c->redis_port, 6380);
+	assert_null(c->redis_path);
+	assert_int_equal(c->redis_db, 2);
+	assert_int_equal(c->redis_timeout, 2000);
+	assert_int_equal(c->relays, 3);
+	assert_string_equal(c->redis_password_file, "/etc/floodgate/redis.pass");
+	assert_int_equal(c->redis_ttl, 300);
+	assert_string_equal(c->redis_prefix, "relays.example");
+	fg_config_unref(c);
+	c = load("store redis://[::1]:6379\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->redis_host, "::1");
+	assert_int_equal(c->redis_db, 0);
+	fg_config_unref(c);
+	c = load("store redis+unix:///run/redis/redis-server.sock?db=4\n", err,
+	    sizeof(err));
+	assert_non_null(c);
+	assert_null(c->redis_host);
+	assert_string_equal(c->redis_path, "/run/redis/redis-server.sock");
+	assert_int_equal(c->redis_db, 4);
+	fg_config_unref(c);
+	c = load("store sqlite\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->store);
 	fg_config_unref(c);
 }
 
@@ -471,6 +538,7 @@ main(void)
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_feedback),
+		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
