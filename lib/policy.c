@@ -556,22 +556,35 @@ feedback(struct fg_msg *m, struct fg_engine *e, const char *dom,
 	return worst;
 }
 
-void
-fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
-    uint32_t now, struct fg_verdict *v)
+/*
+ * A recipient between its checks and their reservation: the in-memory
+ * limiter answers at once, a shared store later. The checks stay where
+ * collect put them, so the struct is not moved.
+ */
+struct fg_pending {
+	struct checks k;
+	char dom[FG_DOMAIN_MAX + 1];
+};
+
+/* Caps, blocks, exemptions, feedback limits: what needs no
+ * reservation. 0 when that decided (v), 1 when the checks in *pp are to
+ * be reserved; -1 out of memory (v says so). */
+int
+fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
+    uint32_t now, struct fg_verdict *v, struct fg_pending **pp)
 {
 	const struct fg_config *c = m->cfg;
-	struct checks k;
+	struct fg_pending *p;
 	struct fg_check fck;
 	char fkey[FG_KEY_MAX + 1];
 	struct fg_addr a;
 	const char *dom;
 	size_t i;
-	int rc, worst = -1, fb;
+	int fb;
 
+	*pp = NULL;
 	memset(v, 0, sizeof(*v));
 	v->smtp = FG_CONTINUE;
-	k.heap = NULL;
 	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
 		a.domain[0] = '\0';	/* counted, but no "to" rule matches */
 	dom = a.domain;
@@ -593,36 +606,71 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 			reply(v, FG_TEMPFAIL, "452", "4.5.3",
 			    "floodgate: too many recipients for %s in one message (cap %s: %u), send the rest in a new message",
 			    dom[0] ? dom : "this destination", r->name, r->limit);
-			return;
+			return 0;
 		}
 	}
 	/* A paused carrier is paused for everyone, exempt senders too. */
 	if (blocked(m, e, v, dom, now))
-		return;
+		return 0;
 	if (m->exempt || (c->ex_domain.n > 0 &&
 	    fg_dests_match(&c->ex_domain, dom)))
 		goto accepted;
 	if ((fb = feedback(m, e, dom, now, &fck, fkey, sizeof(fkey))) >= 0) {
 		if (over(m, e, v, &c->rule[fb], &fck, dom, now))
 			goto accepted;
-		return;
+		return 0;
 	}
-
-	if (collect(c, m->acct.name, dom, m->client, &k) < 0) {
-		rc = FG_RESERVE_ERROR;
-		goto error;
+	if ((p = malloc(sizeof(*p))) == NULL ||
+	    collect(c, m->acct.name, dom, m->client, &p->k) < 0) {
+		free(p);
+		fg_log_err("session=%s account=%s dest=%s: cannot reserve (out of memory)",
+		    m->session, m->acct.name, dom);
+		reply(v, FG_TEMPFAIL, "451", "4.3.0",
+		    "floodgate: temporary failure, try again later");
+		return -1;
 	}
-	if (behind(m, &k)) {
+	fg_strlcpy(p->dom, dom, sizeof(p->dom));
+	if (behind(m, &p->k)) {
 		/* Only a release sets m->behind: it is told "not now". */
 		reply(v, FG_TEMPFAIL, "451", "4.7.1",
 		    "floodgate: waits behind earlier held mail");
-		goto out;
+		checks_free(&p->k);
+		free(p);
+		return 0;
 	}
-	for (i = 0; i < k.n; i++)
-		if (k.rr[i]->count_messages && in_set(&m->paid, &k.chk[i]))
-			k.chk[i].cost = 0;
-	rc = fg_limiter_reserve(e->limiter, k.chk, k.n, now, &m->resv);
-error:
+	for (i = 0; i < p->k.n; i++)
+		if (p->k.rr[i]->count_messages && in_set(&m->paid, &p->k.chk[i]))
+			p->k.chk[i].cost = 0;
+	*pp = p;
+	return 1;
+
+accepted:
+	for (i = 0; i < c->nrule; i++)
+		if (c->rule[i].is_cap && fg_dests_match(&c->rule[i].dests, dom))
+			m->capcount[i]++;
+	remember_domain(m, dom);
+	return 0;
+}
+
+void
+fg_pending_checks(struct fg_pending *p, struct fg_check **chk, size_t *n)
+{
+	*chk = p->k.chk;
+	*n = p->k.n;
+}
+
+/* The reservation's outcome (rc of fg_limiter_reserve, with the checks
+ * filled in) into the verdict. Frees p. */
+void
+fg_msg_rcpt_end(struct fg_msg *m, struct fg_engine *e, struct fg_pending *p,
+    int rc, uint32_t now, struct fg_verdict *v)
+{
+	const struct fg_config *c = m->cfg;
+	struct checks *k = &p->k;
+	const char *dom = p->dom;
+	size_t i;
+	int worst = -1;
+
 	if (rc == FG_RESERVE_ERROR) {
 		fg_log_err("session=%s account=%s dest=%s: cannot reserve (out of memory)",
 		    m->session, m->acct.name, dom);
@@ -630,37 +678,54 @@ error:
 		    "floodgate: temporary failure, try again later");
 		goto out;
 	}
-	for (i = 0; i < k.n; i++) {
-		const struct fg_rule *r = k.rr[i];
+	for (i = 0; i < k->n; i++) {
+		const struct fg_rule *r = k->rr[i];
 
-		if (!k.chk[i].over)
+		if (!k->chk[i].over)
 			continue;
 		if (rc == FG_RESERVED)	/* tag and log rules only */
 			record(m, e, now, r->name, dom, fg_action_name(r->action),
-			    k.chk[i].used, k.chk[i].limit, k.chk[i].retry);
+			    k->chk[i].used, k->chk[i].limit, k->chk[i].retry);
 		if (r->action == FG_ACT_TAG)
 			add_tag(m, r->name);
-		if (k.chk[i].hard && (worst < 0 ||
-		    r->action > k.rr[worst]->action))
+		if (k->chk[i].hard && (worst < 0 ||
+		    r->action > k->rr[worst]->action))
 			worst = (int)i;
 	}
 	if (rc == FG_REFUSED) {
-		wait_behind(m, &k);
-		if (over(m, e, v, k.rr[worst], &k.chk[worst], dom, now))
+		wait_behind(m, k);
+		if (over(m, e, v, k->rr[worst], &k->chk[worst], dom, now))
 			goto accepted;
 		goto out;
 	}
-	for (i = 0; i < k.n; i++)
-		if (k.rr[i]->count_messages && k.chk[i].cost > 0)
-			add_set(&m->paid, &k.chk[i]);
-
+	for (i = 0; i < k->n; i++)
+		if (k->rr[i]->count_messages && k->chk[i].cost > 0)
+			add_set(&m->paid, &k->chk[i]);
 accepted:
 	for (i = 0; i < c->nrule; i++)
 		if (c->rule[i].is_cap && fg_dests_match(&c->rule[i].dests, dom))
 			m->capcount[i]++;
 	remember_domain(m, dom);
 out:
-	checks_free(&k);
+	checks_free(k);
+	free(p);
+}
+
+/* A recipient decided at once, with the in-memory limiter. */
+void
+fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
+    uint32_t now, struct fg_verdict *v)
+{
+	struct fg_pending *p;
+	struct fg_check *chk;
+	size_t n;
+	int rc;
+
+	if (fg_msg_rcpt_begin(m, e, rcpt, now, v, &p) != 1)
+		return;
+	fg_pending_checks(p, &chk, &n);
+	rc = fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
+	fg_msg_rcpt_end(m, e, p, rc, now, v);
 }
 
 /* End of message: what was reserved is now spent. */

@@ -71,6 +71,20 @@ void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
     const char *client, const char *login, const char *sender, int local);
 void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v);
+/*
+ * The same in two halves, for a limiter that answers later (a shared
+ * store): begin decides what needs no reservation (0, v set; -1 out of
+ * memory, v set) or hands back the checks to reserve (1, *pp);
+ * fg_pending_checks says which; end takes the reservation's outcome
+ * (the checks filled in as fg_limiter_reserve fills them) and frees *pp.
+ */
+struct fg_pending;
+int fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
+    uint32_t now, struct fg_verdict *v, struct fg_pending **pp);
+void fg_pending_checks(struct fg_pending *p, struct fg_check **chk,
+    size_t *n);
+void fg_msg_rcpt_end(struct fg_msg *m, struct fg_engine *e,
+    struct fg_pending *p, int rc, uint32_t now, struct fg_verdict *v);
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_refuse(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
