@@ -308,6 +308,9 @@ void
 fg_resv_free(struct fg_resv *r)
 {
 	free(r->item);
+	free(r->ritem);
 	r->item = NULL;
+	r->ritem = NULL;
 	r->n = r->cap = 0;
+	r->nr = r->rcap = 0;
 }

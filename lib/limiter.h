@@ -31,9 +31,14 @@ struct fg_resv_item {
 	uint32_t cost;
 };
 
+struct fg_ritem;
+
 struct fg_resv {
 	struct fg_resv_item *item;
 	size_t n, cap;
+	/* Reserved in a shared store (rlimit.h), ended by its caller. */
+	struct fg_ritem *ritem;
+	size_t nr, rcap;
 };
 
 enum fg_reserve_result {

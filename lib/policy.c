@@ -652,6 +652,16 @@ accepted:
 	return 0;
 }
 
+/* A recipient that will not be decided (its connection is gone). */
+void
+fg_pending_free(struct fg_pending *p)
+{
+	if (p == NULL)
+		return;
+	checks_free(&p->k);
+	free(p);
+}
+
 void
 fg_pending_checks(struct fg_pending *p, struct fg_check **chk, size_t *n)
 {
@@ -671,6 +681,8 @@ fg_msg_rcpt_end(struct fg_msg *m, struct fg_engine *e, struct fg_pending *p,
 	size_t i;
 	int worst = -1;
 
+	memset(v, 0, sizeof(*v));
+	v->smtp = FG_CONTINUE;
 	if (rc == FG_RESERVE_ERROR) {
 		fg_log_err("session=%s account=%s dest=%s: cannot reserve (out of memory)",
 		    m->session, m->acct.name, dom);
@@ -735,6 +747,8 @@ fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 	enum fg_stat st = FG_ST_ACCEPTED;
 	size_t i;
 
+	if (e->shared_end != NULL)
+		e->shared_end(&m->resv, !m->hold, now);
 	if (m->hold) {
 		/* Nothing leaves now: it is charged when it is released. */
 		fg_limiter_release(e->limiter, &m->resv);
@@ -821,6 +835,8 @@ fg_msg_abort(struct fg_msg *m, struct fg_engine *e)
 
 	if (m->cfg == NULL)
 		return;
+	if (e->shared_end != NULL)
+		e->shared_end(&m->resv, 0, 0);
 	fg_limiter_release(e->limiter, &m->resv);
 	fg_resv_free(&m->resv);
 	fg_strset_free(&m->paid);

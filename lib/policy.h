@@ -40,6 +40,11 @@ struct fg_engine {
 	struct fg_limiter *limiter;
 	struct fg_stats *stats;
 	struct fg_blocks *blocks;	/* suspensions and pauses; NULL: none */
+	/* With a shared store: a transaction ends (commit: spent at now,
+	 * else given back). Called before the in-memory limiter settles
+	 * r, which holds what was reserved in memory while the store was
+	 * down. NULL: no shared store. */
+	void (*shared_end)(struct fg_resv *r, int commit, uint32_t now);
 };
 
 struct fg_msg {
@@ -83,6 +88,7 @@ int fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v, struct fg_pending **pp);
 void fg_pending_checks(struct fg_pending *p, struct fg_check **chk,
     size_t *n);
+void fg_pending_free(struct fg_pending *p);
 void fg_msg_rcpt_end(struct fg_msg *m, struct fg_engine *e,
     struct fg_pending *p, int rc, uint32_t now, struct fg_verdict *v);
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);

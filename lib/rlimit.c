@@ -192,6 +192,23 @@ fg_rscript_source(enum fg_rscript s)
 }
 
 int
+fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n)
+{
+	if (r->rcap - r->nr < n) {
+		size_t cap = r->rcap * 2 > r->nr + n ? r->rcap * 2 : r->nr + n + 8;
+		void *p = realloc(r->ritem, cap * sizeof(*r->ritem));
+
+		if (p == NULL)
+			return -1;
+		r->ritem = p;
+		r->rcap = cap;
+	}
+	memcpy(r->ritem + r->nr, it, n * sizeof(*it));
+	r->nr += n;
+	return 0;
+}
+
+int
 fg_rlimit_prefix_ok(const char *prefix)
 {
 	size_t i, n = strlen(prefix);

@@ -93,6 +93,9 @@ int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
 /* SCRIPT LOAD of one script. */
 int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
 
+/* Keeps n shared reservations in a transaction's r; -1 without memory. */
+int fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n);
+
 /* Whether prefix is usable in a hash tag: 1 to FG_RPREFIX_MAX bytes of
  * letters, digits, '-', '_', '.'. */
 int fg_rlimit_prefix_ok(const char *prefix);

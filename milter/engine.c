@@ -57,6 +57,9 @@ struct conn {
 	size_t inlen, incap;
 	char *out;
 	size_t outlen, outoff, outcap;
+	/* A RCPT waits for the shared store: the rest of the input waits
+	 * too; a connection closed meanwhile is freed when it is answered. */
+	int waiting, closing;
 };
 
 struct loop {
@@ -88,6 +91,8 @@ static void on_resume(evutil_socket_t, short, void *);
 static void on_read(evutil_socket_t, short, void *);
 static void on_write(evutil_socket_t, short, void *);
 static void conn_close(struct conn *c);
+static void conn_free(struct conn *c);
+static void on_decided(struct fg_sreserve *r);
 static int conn_process(struct conn *c);
 static int conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt);
 static int conn_flush(struct conn *c);
@@ -180,6 +185,9 @@ native_stop(void)
 		pthread_join(l->thread, NULL);
 		running = 0;
 	}
+	/* Decisions the shared store handed back (it is stopped first). */
+	if (l->base != NULL)
+		event_base_loop(l->base, EVLOOP_NONBLOCK);
 	while (l->conns != NULL)
 		conn_close(l->conns);
 	l->capped = 0;
@@ -328,6 +336,16 @@ conn_close(struct conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	close(c->fd);
+	if (c->waiting) {
+		c->closing = 1;		/* on_decided frees it */
+		return;
+	}
+	conn_free(c);
+}
+
+static void
+conn_free(struct conn *c)
+{
 	fg_session_free(c->s);
 	fg_mp_macros_free(&c->mac);
 	free(c->in);
@@ -381,6 +399,29 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	c->inlen += (size_t)n;
 	/* After QUIT (1), what is pending still goes out. */
 	if ((rc = conn_process(c)) < 0 || conn_flush(c) < 0 || rc > 0) {
+		conn_close(c);
+		return;
+	}
+	arm_read(c);
+}
+
+/* The shared store answered a RCPT (or could not): the answer goes
+ * out, then what the MTA sent meanwhile is taken. */
+static void
+on_decided(struct fg_sreserve *r)
+{
+	struct conn *c = r->arg;
+	struct fg_answer a;
+	int rc;
+
+	c->waiting = 0;
+	fg_session_rcpt_finish(c->s, &a);
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	if ((!fg_session_noreply(c->s, FG_MC_RCPT) && put_answer(c, &a) < 0) ||
+	    (rc = conn_process(c)) < 0 || conn_flush(c) < 0 || rc > 0) {
 		conn_close(c);
 		return;
 	}
@@ -481,6 +522,8 @@ conn_process(struct conn *c)
 	long n;
 	int rc = 0;
 
+	if (c->waiting)
+		return 0;
 	while (off < c->inlen &&
 	    (n = fg_mp_frame(c->in + off, c->inlen - off, &pkt)) != 0) {
 		if (n < 0) {
@@ -491,7 +534,13 @@ conn_process(struct conn *c)
 			    fg_session_id(c->s), ntohl(len));
 			return -1;
 		}
-		if ((rc = conn_dispatch(c, &pkt)) != 0)
+		if ((rc = conn_dispatch(c, &pkt)) == 2) {
+			/* Answered when the shared store is. */
+			off += (size_t)n;
+			rc = 0;
+			break;
+		}
+		if (rc != 0)
 			break;
 		off += (size_t)n;
 		/* A peer that never reads its replies gets cut off. */
@@ -561,7 +610,21 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		fg_mp_macros_at(&c->mac, pkt->cmd, &mac);
 		if (pkt->cmd == FG_MC_MAIL)
 			fg_session_mail(c->s, argv[0], &mac, &a);
-		else
+		else if (c->loop->env->shared_wait != NULL) {
+			struct fg_sreserve *r;
+
+			if (fg_session_rcpt_start(c->s, argv[0], &mac, &a,
+			    &r) == 1) {
+				r->base = c->loop->base;
+				r->done = on_decided;
+				r->arg = c;
+				c->waiting = 1;
+				if (fg_shared_reserve(r) != FG_SHARED_DOWN)
+					return 2;
+				c->waiting = 0;
+				fg_session_rcpt_finish(c->s, &a);
+			}
+		} else
 			fg_session_rcpt(c->s, argv[0], &mac, &a);
 		if (fg_session_noreply(c->s, pkt->cmd))
 			return 0;

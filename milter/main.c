@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "shared.h"
 #include "util.h"
 
 struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER };
@@ -291,6 +292,12 @@ main(int argc, char **argv)
 		fg_log_open("floodgate", 0);
 		daemonize();
 	}
+	{
+		char rerr[FG_ERRLEN];
+
+		if (fg_shared_prepare(fgd.cfg, rerr, sizeof(rerr)) < 0)
+			die("%s", rerr);
+	}
 	if (pw != NULL && getuid() != pw->pw_uid)
 		drop_privileges(pw);
 	umask(027);
@@ -339,6 +346,14 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (fgd.cfg->store != NULL) {
+		char rerr[FG_ERRLEN];
+
+		if (fg_shared_start(fgd.cfg, rerr, sizeof(rerr)) < 0)
+			die("%s", rerr);
+		fgd.engine.shared_end = fg_shared_settle;
+		fgd.session_env.shared_wait = fg_shared_reserve_wait;
+	}
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");
 	fgd.started = time(NULL);
@@ -365,6 +380,9 @@ main(int argc, char **argv)
 		fg_log_notice("stopping on %s", sig == SIGTERM ? "SIGTERM" :
 		    "SIGINT");
 	}
+	/* The shared store first: reserves in flight are answered, from
+	 * memory, while the engine still runs. */
+	fg_shared_stop();
 	fgd.milter->stop();
 	fg_service_stop();
 	fg_store_close(fgd.store);

@@ -20,6 +20,11 @@ struct fg_session {
 	uint32_t protocol;
 	const char *mail_error;	/* MAIL failed without a reply: for RCPT */
 	struct fg_msg msg;
+	/* A recipient waiting for the shared store. */
+	struct fg_pending *pend;
+	struct fg_sreserve sr;
+	struct fg_ritem items[64];
+	uint32_t when;
 };
 
 static void queue_id(struct fg_session *s, const struct fg_macros *mac);
@@ -48,6 +53,7 @@ fg_session_free(struct fg_session *s)
 {
 	if (s == NULL)
 		return;
+	fg_pending_free(s->pend);
 	fg_msg_abort(&s->msg, s->env->engine);
 	free(s);
 }
@@ -196,25 +202,93 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	queue_id(s, mac);
 }
 
-void
-fg_session_rcpt(struct fg_session *s, const char *rcpt,
-    const struct fg_macros *mac, struct fg_answer *a)
+static void
+verdict(struct fg_answer *a, const struct fg_verdict *v)
+{
+	if (v->smtp == FG_CONTINUE)
+		answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
+	else
+		answer(a, v->smtp == FG_REJECT ? FG_MR_REJECT : FG_MR_TEMPFAIL,
+		    v->rcode, v->xcode, v->text);
+}
+
+int
+fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
+    const struct fg_macros *mac, struct fg_answer *a, struct fg_sreserve **r)
 {
 	struct fg_verdict v;
 
+	*r = NULL;
 	if (!fg_msg_active(&s->msg) || rcpt == NULL) {
 		answer(a, FG_MR_TEMPFAIL, "451", s->mail_error ? "4.3.0" :
 		    "4.5.1", s->mail_error ? s->mail_error :
 		    "floodgate: recipient without a sender, try again later");
-		return;
+		return 0;
 	}
 	queue_id(s, mac);
-	fg_msg_rcpt(&s->msg, s->env->engine, rcpt, (uint32_t)time(NULL), &v);
-	if (v.smtp == FG_CONTINUE)
-		answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
+	s->when = (uint32_t)time(NULL);
+	if (fg_msg_rcpt_begin(&s->msg, s->env->engine, rcpt, s->when, &v,
+	    &s->pend) != 1) {
+		verdict(a, &v);
+		return 0;
+	}
+	memset(&s->sr, 0, sizeof(s->sr));
+	fg_pending_checks(s->pend, &s->sr.chk, &s->sr.n);
+	s->sr.items = s->items;
+	*r = &s->sr;
+	return 1;
+}
+
+/*
+ * Redis down or slow: the in-memory windows decide, every limit divided
+ * by the relays sharing it (rounded up), so that together they stay
+ * within it.
+ */
+static int
+fallback(struct fg_session *s)
+{
+	uint32_t relays = s->msg.cfg->relays;
+	size_t i;
+
+	for (i = 0; i < s->sr.n; i++)
+		s->sr.chk[i].limit = (uint32_t)(((uint64_t)s->sr.chk[i].limit +
+		    relays - 1) / relays);
+	return fg_limiter_reserve(s->env->engine->limiter, s->sr.chk, s->sr.n,
+	    s->when, &s->msg.resv);
+}
+
+void
+fg_session_rcpt_finish(struct fg_session *s, struct fg_answer *a)
+{
+	struct fg_verdict v;
+	int rc = s->sr.rc;
+
+	if (rc == FG_SHARED_DOWN)
+		rc = fallback(s);
+	else if (rc == FG_RESERVED && fg_resv_add_ritems(&s->msg.resv,
+	    s->sr.items, s->sr.nitems) < 0) {
+		/* They expire by themselves. */
+		rc = FG_RESERVE_ERROR;
+	}
+	fg_msg_rcpt_end(&s->msg, s->env->engine, s->pend, rc, s->when, &v);
+	s->pend = NULL;
+	verdict(a, &v);
+}
+
+void
+fg_session_rcpt(struct fg_session *s, const char *rcpt,
+    const struct fg_macros *mac, struct fg_answer *a)
+{
+	struct fg_sreserve *r;
+
+	if (fg_session_rcpt_start(s, rcpt, mac, a, &r) != 1)
+		return;
+	if (s->env->shared_wait != NULL)
+		s->env->shared_wait(r);
 	else
-		answer(a, v.smtp == FG_REJECT ? FG_MR_REJECT : FG_MR_TEMPFAIL,
-		    v.rcode, v.xcode, v.text);
+		r->rc = fg_limiter_reserve(s->env->engine->limiter, r->chk, r->n,
+		    s->when, &s->msg.resv);
+	fg_session_rcpt_finish(s, a);
 }
 
 /* What the release will charge: one domain per recipient. */

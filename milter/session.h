@@ -11,6 +11,7 @@
 
 #include "milterproto.h"
 #include "policy.h"
+#include "shared.h"
 #include "store.h"
 
 /* What a session needs from the daemon. */
@@ -27,6 +28,9 @@ struct fg_session_env {
 	/* A message was charged to account under the MTA's queue ID (for
 	 * delivery feedback); NULL when nothing follows the delivery log. */
 	void (*charged)(void *arg, const char *qid, const char *account);
+	/* With a shared store: a reservation made before the call returns
+	 * (libmilter's threads may wait). NULL: decisions from memory. */
+	int (*shared_wait)(struct fg_sreserve *r);
 	void *arg;
 };
 
@@ -55,6 +59,16 @@ void fg_session_mail(struct fg_session *s, const char *sender,
     const struct fg_macros *mac, struct fg_answer *a);
 void fg_session_rcpt(struct fg_session *s, const char *rcpt,
     const struct fg_macros *mac, struct fg_answer *a);
+/*
+ * The same for an engine that does not wait (the native loop): 0 when
+ * answered; 1 when *r is to be reserved in the shared store (the engine
+ * sets r->base, done and arg), then fg_session_rcpt_finish answers.
+ * The session may not be freed in between.
+ */
+int fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
+    const struct fg_macros *mac, struct fg_answer *a,
+    struct fg_sreserve **r);
+void fg_session_rcpt_finish(struct fg_session *s, struct fg_answer *a);
 void fg_session_data(struct fg_session *s, const struct fg_macros *mac,
     struct fg_answer *a);
 void fg_session_eom(struct fg_session *s, const struct fg_macros *mac,

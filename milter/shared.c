@@ -1,0 +1,877 @@
+/*
+ * The shared store: floodgate's one connection to Redis, with hiredis's
+ * asynchronous API on a libevent loop of its own. Reserves from the
+ * milter loop, libmilter's threads and the service thread are sent as
+ * they come, pipelined; each is answered within redis_timeout or told
+ * FG_SHARED_DOWN, and the caller decides from memory with limits divided
+ * by relays. A timeout or a lost connection takes the store down: it
+ * reconnects with backoff (1 s doubling to 30 s), loads the scripts,
+ * adds to the shared windows what was charged meanwhile, and answers
+ * from Redis again.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "log.h"
+#include "shared.h"
+#include "table.h"
+#include "util.h"
+#include "wkey.h"
+
+#define BACKOFF_FIRST	1
+#define BACKOFF_MAX	30
+/* Charges kept for Redis while it is down; past this the oldest go. */
+#define REPLAY_MAX	200000
+
+enum state { ST_DOWN, ST_LOADING, ST_UP };
+enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET };
+
+/* Handed from any thread to the store's. */
+struct op {
+	enum opkind kind;
+	struct fg_sreserve *r;		/* OP_RESERVE */
+	int commit;			/* OP_END */
+	uint32_t now;
+	size_t n;
+	struct op *next;
+	struct fg_ritem it[];		/* OP_END, OP_ADD (one), OP_RESET (one) */
+};
+
+/* A reserve sent: what is needed to give it back if it comes late. */
+struct sreq {
+	struct fg_sreserve *r;		/* NULL once answered by the timeout */
+	struct event *timer;
+	int retried;
+	size_t n;
+	char member[FG_RMEMBER_MAX + 1];
+	struct fg_ritem it[];
+};
+
+struct replay {
+	struct fg_ritem it;
+	uint32_t when;
+};
+
+static struct {
+	/* set at start, read-only after */
+	char *host, *path, *password, prefix[FG_RPREFIX_MAX + 1];
+	unsigned port, db;
+	uint32_t timeout_ms, ttl;
+	char url[256];
+	char relay[40];			/* this relay in reservation names */
+	/* the store's thread */
+	struct event_base *base;
+	struct event *wake, *retry;
+	pthread_t thread;
+	int running;
+	redisAsyncContext *ac;
+	enum state state;
+	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
+	int loaded;
+	unsigned backoff;
+	unsigned long seq;
+	struct replay *replay;
+	size_t nreplay, replaycap, replay_dropped;
+	/* shared between threads */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct op *head, *tail;
+	int accepting;			/* submit() takes ops */
+	int stopping;
+	atomic_int up;
+	atomic_long down_since;
+} sh = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void connect_now(void);
+static void go_down(const char *why);
+
+/* The caller learns its reserve's outcome. */
+static void
+deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct fg_sreserve *r = arg;
+
+	(void)fd;
+	(void)what;
+	r->done(r);
+}
+
+static void
+finish(struct fg_sreserve *r, int rc)
+{
+	struct timeval zero = { 0, 0 };
+
+	r->rc = rc;
+	if (r->base != NULL) {
+		atomic_store(&r->finished, 1);
+		if (event_base_once(r->base, -1, EV_TIMEOUT, deliver, r,
+		    &zero) < 0)
+			fg_log_err("shared store: cannot hand a decision back to the milter loop");
+		return;
+	}
+	pthread_mutex_lock(&sh.lock);
+	atomic_store(&r->finished, 1);
+	pthread_cond_broadcast(&sh.cond);
+	pthread_mutex_unlock(&sh.lock);
+}
+
+static void
+replay_add(const struct fg_ritem *it, uint32_t when)
+{
+	if (sh.nreplay == sh.replaycap) {
+		size_t cap = sh.replaycap ? sh.replaycap * 2 : 256;
+		void *p;
+
+		if (cap > REPLAY_MAX)
+			cap = REPLAY_MAX;
+		if (sh.nreplay == cap) {
+			/* Full: the oldest charge goes (logged at merge). */
+			memmove(sh.replay, sh.replay + 1,
+			    (sh.nreplay - 1) * sizeof(*sh.replay));
+			sh.nreplay--;
+			sh.replay_dropped++;
+		} else {
+			if ((p = realloc(sh.replay, cap * sizeof(*sh.replay))) == NULL) {
+				sh.replay_dropped++;
+				return;
+			}
+			sh.replay = p;
+			sh.replaycap = cap;
+		}
+	}
+	sh.replay[sh.nreplay].it = *it;
+	sh.replay[sh.nreplay].when = when;
+	sh.nreplay++;
+}
+
+static int
+send_cmd(struct fg_rcmd *c, redisCallbackFn *fn, void *priv)
+{
+	int rc = redisAsyncCommandArgv(sh.ac, fn, priv, c->argc, c->argv,
+	    c->argvlen);
+
+	fg_rcmd_free(c);
+	return rc == REDIS_OK ? 0 : -1;
+}
+
+/* Replies nobody waits for: errors are logged, once a second at most. */
+static void
+on_background(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	static time_t logged;
+
+	(void)ac;
+	(void)priv;
+	if (r != NULL && r->type == REDIS_REPLY_ERROR && time(NULL) != logged) {
+		logged = time(NULL);
+		fg_log_err("shared store: %s: %s", sh.url, r->str);
+	}
+}
+
+static void
+send_add(const struct fg_ritem *it, uint32_t when)
+{
+	struct fg_rcmd c = { 0 };
+	char rule[FG_WRULE_MAX + 1];
+	const char *key;
+
+	if (fg_wkey_rule(it->wkey, rule, &key) < 0 ||
+	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
+	    it->period, it->cost, when) < 0 || send_cmd(&c, on_background,
+	    NULL) < 0)
+		fg_log_err("shared store: cannot send a charge to %s", sh.url);
+}
+
+static void on_reserve(redisAsyncContext *ac, void *reply, void *priv);
+
+static int
+send_reserve(struct sreq *q)
+{
+	struct fg_rcmd c = { 0 };
+
+	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix,
+	    q->r->chk, q->r->n, 0, sh.ttl, q->member, 0) < 0) {
+		fg_rcmd_free(&c);
+		return -1;
+	}
+	return send_cmd(&c, on_reserve, q);
+}
+
+static void
+sreq_free(struct sreq *q)
+{
+	if (q->timer != NULL)
+		event_free(q->timer);
+	free(q);
+}
+
+/* A reserve that came back after its timeout gives back what it got. */
+static void
+give_back(struct sreq *q)
+{
+	struct fg_ritem it[64];
+	struct fg_rcmd c = { 0 };
+	size_t i, k = 0;
+
+	for (i = 0; i < q->n && k < 64; i++)
+		if (q->it[i].cost > 0)
+			it[k++] = q->it[i];
+	if (k > 0 && (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE],
+	    sh.prefix, it, k) < 0 || send_cmd(&c, on_background, NULL) < 0))
+		fg_log_err("shared store: cannot give back a late reservation (it expires by itself)");
+}
+
+static void
+on_reserve(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct sreq *q = priv;
+	struct fg_sreserve *r = q->r;
+	redisReply *rep = reply;
+	long long v[2 + 3 * 64];
+	uint32_t now;
+	size_t i;
+	int rc;
+
+	(void)ac;
+	if (rep == NULL) {		/* disconnected */
+		if (r != NULL)
+			finish(r, FG_SHARED_DOWN);
+		sreq_free(q);
+		return;
+	}
+	if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
+	    !q->retried && sh.state == ST_UP && (r != NULL)) {
+		/* Redis restarted or SCRIPT FLUSH: load and send again;
+		 * the connection keeps the order. */
+		struct fg_rcmd c = { 0 };
+
+		fg_log_notice("shared store: %s lost floodgate's scripts; loading them again",
+		    sh.url);
+		for (i = 0; i < FG_RS_COUNT; i++)
+			if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
+				send_cmd(&c, on_background, NULL);
+		q->retried = 1;
+		if (send_reserve(q) == 0)
+			return;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements > 2 + 3 * 64) {
+		if (r != NULL) {
+			fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
+			    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
+			    "not a list");
+			evtimer_del(q->timer);
+			finish(r, FG_SHARED_DOWN);
+		}
+		sreq_free(q);
+		return;
+	}
+	for (i = 0; i < rep->elements; i++)
+		v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ?
+		    rep->element[i]->integer : -1;
+	if (r == NULL) {
+		if (rep->elements >= 1 && v[0] == 0)
+			give_back(q);
+		sreq_free(q);
+		return;
+	}
+	evtimer_del(q->timer);
+	rc = fg_rlimit_reserve_reply(v, rep->elements, r->chk, r->n, &now);
+	r->now = now;
+	r->nitems = 0;
+	if (rc == FG_RESERVED)
+		for (i = 0; i < r->n; i++)
+			if (r->chk[i].cost > 0)
+				r->items[r->nitems++] = q->it[i];
+	if (rc == FG_RESERVE_ERROR)
+		fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
+		    sh.url);
+	finish(r, rc == FG_RESERVE_ERROR ? FG_SHARED_DOWN : rc);
+	sreq_free(q);
+}
+
+static void
+on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sreq *q = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	if (q->r == NULL)
+		return;
+	finish(q->r, FG_SHARED_DOWN);
+	q->r = NULL;	/* the reply, if it comes, gives back */
+	snprintf(why, sizeof(why), "no answer within redis_timeout %ums",
+	    sh.timeout_ms);
+	go_down(why);
+}
+
+static void
+do_reserve(struct fg_sreserve *r)
+{
+	struct timeval tv = { sh.timeout_ms / 1000,
+	    (suseconds_t)(sh.timeout_ms % 1000) * 1000 };
+	struct sreq *q;
+	size_t i;
+
+	if (sh.state != ST_UP || r->n > 64 ||
+	    (q = calloc(1, sizeof(*q) + r->n * sizeof(q->it[0]))) == NULL) {
+		finish(r, FG_SHARED_DOWN);
+		return;
+	}
+	q->r = r;
+	q->n = r->n;
+	snprintf(q->member, sizeof(q->member), "%s.%lu", sh.relay, ++sh.seq);
+	for (i = 0; i < r->n; i++) {
+		if (fg_wkey_join(r->chk[i].rule, r->chk[i].key, q->it[i].wkey,
+		    sizeof(q->it[i].wkey)) < 0) {
+			free(q);
+			finish(r, FG_RESERVE_ERROR);
+			return;
+		}
+		fg_strlcpy(q->it[i].member, q->member, sizeof(q->it[i].member));
+		q->it[i].cost = r->chk[i].cost;
+		q->it[i].period = r->chk[i].period;
+	}
+	if ((q->timer = evtimer_new(sh.base, on_timeout, q)) == NULL ||
+	    send_reserve(q) < 0) {
+		sreq_free(q);
+		finish(r, FG_SHARED_DOWN);
+		return;
+	}
+	evtimer_add(q->timer, &tv);
+}
+
+static void
+do_op(struct op *o)
+{
+	struct fg_rcmd c = { 0 };
+	size_t i;
+
+	switch (o->kind) {
+	case OP_RESERVE:
+		do_reserve(o->r);
+		break;
+	case OP_END:
+		if (sh.state != ST_UP) {
+			/* Reservations expire by themselves; charges wait. */
+			if (o->commit)
+				for (i = 0; i < o->n; i++)
+					replay_add(&o->it[i], o->now ? o->now :
+					    (uint32_t)time(NULL));
+			break;
+		}
+		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
+		    sh.prefix, o->it, o->n, o->now) :
+		    fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+		    o->it, o->n)) < 0 || send_cmd(&c, on_background, NULL) < 0)
+			fg_log_err("shared store: cannot send a %s to %s",
+			    o->commit ? "commit" : "release", sh.url);
+		break;
+	case OP_ADD:
+		if (sh.state != ST_UP)
+			replay_add(&o->it[0], o->now);
+		else
+			send_add(&o->it[0], o->now);
+		break;
+	case OP_RESET: {
+		char rule[FG_WRULE_MAX + 1];
+		const char *key;
+
+		if (sh.state == ST_UP &&
+		    fg_wkey_rule(o->it[0].wkey, rule, &key) == 0 &&
+		    fg_rlimit_reset_cmd(&c, sh.sha[FG_RS_RESET], sh.prefix, rule,
+		    key) == 0)
+			send_cmd(&c, on_background, NULL);
+		else
+			fg_rcmd_free(&c);
+		break;
+	}
+	}
+	free(o);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	struct op *o, *next;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&sh.lock);
+	o = sh.head;
+	sh.head = sh.tail = NULL;
+	pthread_mutex_unlock(&sh.lock);
+	for (; o != NULL; o = next) {
+		next = o->next;
+		do_op(o);
+	}
+}
+
+/* 0 when the store's thread has it; -1 (o freed) when it stops. */
+static int
+submit(struct op *o)
+{
+	o->next = NULL;
+	pthread_mutex_lock(&sh.lock);
+	if (!sh.accepting) {
+		pthread_mutex_unlock(&sh.lock);
+		free(o);
+		return -1;
+	}
+	if (sh.tail != NULL)
+		sh.tail->next = o;
+	else
+		sh.head = o;
+	sh.tail = o;
+	event_active(sh.wake, EV_READ, 0);
+	pthread_mutex_unlock(&sh.lock);
+	return 0;
+}
+
+/* Back: what was charged meanwhile first, then decisions from Redis. */
+static void
+up(void)
+{
+	size_t i;
+
+	for (i = 0; i < sh.nreplay; i++)
+		send_add(&sh.replay[i].it, sh.replay[i].when);
+	if (sh.nreplay > 0 || sh.replay_dropped > 0)
+		fg_log_notice("shared store: added %zu charges made while %s was down%s",
+		    sh.nreplay, sh.url, sh.replay_dropped ?
+		    " (the oldest were dropped: more than 200000)" : "");
+	sh.nreplay = 0;
+	sh.replay_dropped = 0;
+	sh.state = ST_UP;
+	sh.backoff = 0;
+	atomic_store(&sh.up, 1);
+	fg_log_notice("shared store: %s answers; deciding from it", sh.url);
+}
+
+static void
+on_loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	size_t i = (size_t)(uintptr_t)priv;
+
+	(void)ac;
+	if (r == NULL || sh.state != ST_LOADING)
+		return;
+	if (r->type != REDIS_REPLY_STRING || r->len != FG_RSHA_LEN) {
+		fg_log_err("shared store: %s: cannot load floodgate's scripts: %s",
+		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		go_down("scripts not loaded");
+		return;
+	}
+	memcpy(sh.sha[i], r->str, FG_RSHA_LEN);
+	if (++sh.loaded == FG_RS_COUNT)
+		up();
+}
+
+static void
+on_hello(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+
+	(void)ac;
+	if (r != NULL && r->type == REDIS_REPLY_ERROR && sh.state == ST_LOADING) {
+		fg_log_err("shared store: %s: %s %s", sh.url, (const char *)priv,
+		    r->str);
+		go_down("refused");
+	}
+}
+
+static void
+on_connect(const redisAsyncContext *ac, int status)
+{
+	struct fg_rcmd c = { 0 };
+	size_t i;
+
+	if (status != REDIS_OK) {
+		/* hiredis frees the context after this */
+		if (ac == sh.ac)
+			sh.ac = NULL;
+		go_down(ac->errstr);
+		return;
+	}
+	sh.state = ST_LOADING;
+	sh.loaded = 0;
+	if (sh.password != NULL)
+		redisAsyncCommand(sh.ac, on_hello, "AUTH", "AUTH %s",
+		    sh.password);
+	if (sh.db != 0)
+		redisAsyncCommand(sh.ac, on_hello, "SELECT", "SELECT %u", sh.db);
+	for (i = 0; i < FG_RS_COUNT; i++)
+		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
+			redisAsyncCommandArgv(sh.ac, on_loaded, (void *)(uintptr_t)i,
+			    c.argc, c.argv, c.argvlen);
+	fg_rcmd_free(&c);
+}
+
+static void
+on_disconnect(const redisAsyncContext *ac, int status)
+{
+	(void)status;
+	if (ac == sh.ac)
+		sh.ac = NULL;
+	if (sh.stopping) {
+		event_base_loopbreak(sh.base);
+		return;
+	}
+	go_down(ac->err ? ac->errstr : "connection closed");
+}
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	connect_now();
+}
+
+static void
+go_down(const char *why)
+{
+	struct timeval tv = { 0, 0 };
+	int was = sh.state;
+
+	sh.state = ST_DOWN;
+	if (atomic_exchange(&sh.up, 0) || was == ST_LOADING)
+		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying",
+		    sh.url, why);
+	if (atomic_load(&sh.down_since) == 0)
+		atomic_store(&sh.down_since, (long)time(NULL));
+	if (sh.ac != NULL) {
+		redisAsyncContext *ac = sh.ac;
+
+		sh.ac = NULL;
+		redisAsyncDisconnect(ac);	/* pending replies: NULL */
+	}
+	if (!sh.stopping && !evtimer_pending(sh.retry, NULL)) {
+		sh.backoff = sh.backoff ? sh.backoff * 2 : BACKOFF_FIRST;
+		if (sh.backoff > BACKOFF_MAX)
+			sh.backoff = BACKOFF_MAX;
+		tv.tv_sec = sh.backoff;
+		evtimer_add(sh.retry, &tv);
+	}
+}
+
+static void
+connect_now(void)
+{
+	redisAsyncContext *ac;
+
+	ac = sh.path != NULL ? redisAsyncConnectUnix(sh.path) :
+	    redisAsyncConnect(sh.host, (int)sh.port);
+	if (ac == NULL || ac->err) {
+		go_down(ac != NULL ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		return;
+	}
+	sh.ac = ac;
+	sh.state = ST_LOADING;
+	redisLibeventAttach(ac, sh.base);
+	redisAsyncSetConnectCallback(ac, on_connect);
+	redisAsyncSetDisconnectCallback(ac, on_disconnect);
+}
+
+static void *
+run(void *arg)
+{
+	(void)arg;
+	event_base_loop(sh.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static int
+read_password(const char *path, char *err, size_t errlen)
+{
+	char buf[512];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL) {
+		fg_seterr(err, errlen, "redis_password_file %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		fg_seterr(err, errlen, "redis_password_file %s: empty", path);
+		return -1;
+	}
+	sh.password = fg_strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return sh.password != NULL ? 0 : -1;
+}
+
+/* Before privileges are dropped: the password file may be root's. */
+int
+fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen)
+{
+	if (c->store == NULL || c->redis_password_file == NULL)
+		return 0;
+	return read_password(c->redis_password_file, err, errlen);
+}
+
+int
+fg_shared_start(const struct fg_config *c, char *err, size_t errlen)
+{
+	char host[20];
+
+	if (c->store == NULL)
+		return 0;
+	sh.host = c->redis_host ? fg_strdup(c->redis_host) : NULL;
+	sh.path = c->redis_path ? fg_strdup(c->redis_path) : NULL;
+	sh.port = c->redis_port;
+	sh.db = c->redis_db;
+	sh.timeout_ms = c->redis_timeout;
+	sh.ttl = c->redis_ttl;
+	fg_strlcpy(sh.prefix, c->redis_prefix, sizeof(sh.prefix));
+	fg_strlcpy(sh.url, c->store, sizeof(sh.url));
+	if (gethostname(host, sizeof(host)) < 0)
+		fg_strlcpy(host, "relay", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, ".|")] = '\0';
+	snprintf(sh.relay, sizeof(sh.relay), "%s.%ld.%ld", host,
+	    (long)getpid(), (long)time(NULL));
+	atomic_store(&sh.down_since, (long)time(NULL));
+	evthread_use_pthreads();
+	if ((sh.base = event_base_new()) == NULL ||
+	    (sh.wake = event_new(sh.base, -1, 0, on_wake, NULL)) == NULL ||
+	    (sh.retry = evtimer_new(sh.base, on_retry, NULL)) == NULL) {
+		fg_seterr(err, errlen, "shared store: out of memory");
+		return -1;
+	}
+	connect_now();
+	sh.accepting = 1;
+	if (pthread_create(&sh.thread, NULL, run, NULL) != 0) {
+		fg_seterr(err, errlen, "shared store: cannot start its thread");
+		return -1;
+	}
+	sh.running = 1;
+	return 0;
+}
+
+static void
+on_stopped(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(sh.base);
+}
+
+/* The last ops, then a clean disconnect: what is sent gets its answer
+ * (a second at most). */
+static void
+stop_op(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval one = { 1, 0 };
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	on_wake(-1, 0, NULL);
+	sh.stopping = 1;
+	evtimer_del(sh.retry);
+	if (sh.ac == NULL) {
+		event_base_loopbreak(sh.base);
+		return;
+	}
+	sh.state = ST_DOWN;
+	atomic_store(&sh.up, 0);
+	redisAsyncDisconnect(sh.ac);
+	event_base_once(sh.base, -1, EV_TIMEOUT, on_stopped, NULL, &one);
+}
+
+void
+fg_shared_stop(void)
+{
+	struct timeval zero = { 0, 0 };
+
+	if (sh.running) {
+		pthread_mutex_lock(&sh.lock);
+		sh.accepting = 0;
+		pthread_mutex_unlock(&sh.lock);
+		event_base_once(sh.base, -1, EV_TIMEOUT, stop_op, NULL, &zero);
+		pthread_join(sh.thread, NULL);
+		sh.running = 0;
+		if (sh.ac != NULL) {
+			redisAsyncContext *ac = sh.ac;
+
+			sh.ac = NULL;
+			redisAsyncFree(ac);	/* reserves still out: down */
+		}
+		if (sh.nreplay > 0)
+			fg_log_warn("shared store: %zu charges made while %s was down were not added to it",
+			    sh.nreplay, sh.url);
+	}
+	if (sh.wake != NULL)
+		event_free(sh.wake);
+	if (sh.retry != NULL)
+		event_free(sh.retry);
+	if (sh.base != NULL)
+		event_base_free(sh.base);
+	free(sh.host);
+	free(sh.path);
+	if (sh.password != NULL)
+		explicit_bzero(sh.password, strlen(sh.password));
+	free(sh.password);
+	free(sh.replay);
+	sh.wake = sh.retry = NULL;
+	sh.base = NULL;
+	sh.host = sh.path = sh.password = NULL;
+	sh.replay = NULL;
+	sh.nreplay = sh.replaycap = 0;
+}
+
+int
+fg_shared_up(void)
+{
+	return atomic_load(&sh.up);
+}
+
+void
+fg_shared_state(char *buf, size_t len)
+{
+	long since = atomic_load(&sh.down_since);
+
+	if (atomic_load(&sh.up))
+		snprintf(buf, len, "redis %s (up)", sh.url);
+	else
+		snprintf(buf, len, "redis %s (down for %lds: memory, limits divided by relays)",
+		    sh.url, since ? (long)time(NULL) - since : 0L);
+}
+
+int
+fg_shared_reserve(struct fg_sreserve *r)
+{
+	struct op *o;
+
+	atomic_store(&r->finished, 0);
+	r->nitems = 0;
+	if (!atomic_load(&sh.up) || (o = calloc(1, sizeof(*o))) == NULL) {
+		r->rc = FG_SHARED_DOWN;
+		atomic_store(&r->finished, 1);
+		return FG_SHARED_DOWN;
+	}
+	o->kind = OP_RESERVE;
+	o->r = r;
+	if (submit(o) < 0) {
+		r->rc = FG_SHARED_DOWN;
+		atomic_store(&r->finished, 1);
+		return FG_SHARED_DOWN;
+	}
+	return 1;
+}
+
+int
+fg_shared_reserve_wait(struct fg_sreserve *r)
+{
+	r->base = NULL;
+	if (fg_shared_reserve(r) == FG_SHARED_DOWN)
+		return FG_SHARED_DOWN;
+	pthread_mutex_lock(&sh.lock);
+	while (!atomic_load(&r->finished))
+		pthread_cond_wait(&sh.cond, &sh.lock);
+	pthread_mutex_unlock(&sh.lock);
+	return r->rc;
+}
+
+static struct op *
+new_op(enum opkind kind, size_t n)
+{
+	struct op *o = calloc(1, sizeof(*o) + n * sizeof(o->it[0]));
+
+	if (o != NULL) {
+		o->kind = kind;
+		o->n = n;
+	} else
+		fg_log_err("shared store: out of memory for a request");
+	return o;
+}
+
+void
+fg_shared_end(const struct fg_ritem *it, size_t n, int commit, uint32_t now)
+{
+	struct op *o;
+
+	if (n == 0 || (o = new_op(OP_END, n)) == NULL)
+		return;
+	memcpy(o->it, it, n * sizeof(*it));
+	o->commit = commit;
+	o->now = now;
+	(void)submit(o);
+}
+
+void
+fg_shared_merge(const char *wkey, uint32_t period, uint32_t n, uint32_t when)
+{
+	struct op *o;
+
+	if ((o = new_op(OP_ADD, 1)) == NULL)
+		return;
+	fg_strlcpy(o->it[0].wkey, wkey, sizeof(o->it[0].wkey));
+	o->it[0].period = period;
+	o->it[0].cost = n;
+	o->now = when;
+	(void)submit(o);
+}
+
+void
+fg_shared_reset(const char *rule, const char *key)
+{
+	struct op *o;
+
+	if ((o = new_op(OP_RESET, 1)) == NULL)
+		return;
+	if (fg_wkey_join(rule, key, o->it[0].wkey, sizeof(o->it[0].wkey)) < 0) {
+		free(o);
+		return;
+	}
+	(void)submit(o);
+}
+
+/*
+ * fg_engine's shared_end: a transaction's shared reservations end; what
+ * it reserved in memory while the store was down is, when spent, added
+ * to the shared windows once the store answers again.
+ */
+void
+fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
+{
+	size_t i;
+
+	if (r->nr > 0) {
+		fg_shared_end(r->ritem, r->nr, commit, 0);
+		r->nr = 0;
+	}
+	if (!commit)
+		return;
+	for (i = 0; i < r->n; i++) {
+		const struct fg_entry *e = r->item[i].entry;
+
+		fg_shared_merge(e->key, e->win.period, r->item[i].cost, now);
+	}
+}

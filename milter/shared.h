@@ -1,0 +1,70 @@
+/*
+ * The shared store (store redis://...): several relays behind one IP pool
+ * decide from the same windows in Redis. See shared.c.
+ */
+#ifndef FG_SHARED_H
+#define FG_SHARED_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "limiter.h"
+#include "rlimit.h"
+
+struct event_base;
+
+/* The reserve's answer when Redis did not give one in redis_timeout:
+ * decide from memory, limits divided by relays. */
+#define FG_SHARED_DOWN	(-2)
+
+/*
+ * One recipient's reservation in flight. The caller owns it and keeps it
+ * (and chk) until done is called: on base's loop, or, with base NULL,
+ * by fg_shared_reserve_wait's return. done gets rc FG_RESERVED,
+ * FG_REFUSED, FG_RESERVE_ERROR or FG_SHARED_DOWN; with FG_RESERVED the
+ * reservations made are in items.
+ */
+struct fg_sreserve {
+	struct fg_check *chk;
+	size_t n;
+	int rc;
+	uint32_t now;			/* Redis's clock at the decision */
+	struct fg_ritem *items;		/* n of them, filled on FG_RESERVED */
+	size_t nitems;
+	struct event_base *base;
+	void (*done)(struct fg_sreserve *r);
+	void *arg;
+	/* private to shared.c */
+	atomic_int finished;
+};
+
+int fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen);
+int fg_shared_start(const struct fg_config *c, char *err, size_t errlen);
+void fg_shared_stop(void);
+/* Whether Redis answers now (status, metrics, explain). */
+int fg_shared_up(void);
+/* "up", "down since ...", for status. */
+void fg_shared_state(char *buf, size_t len);
+
+/* FG_SHARED_DOWN at once when Redis is known down (done is not
+ * called); 1 when done will be. */
+int fg_shared_reserve(struct fg_sreserve *r);
+/* For threads that may wait (libmilter's): at most redis_timeout. */
+int fg_shared_reserve_wait(struct fg_sreserve *r);
+/* A transaction's reservations end: spent at now (0: Redis's clock)
+ * or given back. Sent in the background; a commit Redis cannot take now
+ * is kept and added once it answers again. */
+void fg_shared_end(const struct fg_ritem *it, size_t n, int commit,
+    uint32_t now);
+/* Charged from memory while Redis was down: added to the shared window
+ * once it answers again. */
+void fg_shared_merge(const char *wkey, uint32_t period, uint32_t n,
+    uint32_t when);
+/* fg_engine's shared_end (policy.h). */
+void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
+/* floodgatectl reset: the shared window too. */
+void fg_shared_reset(const char *rule, const char *key);
+
+#endif
