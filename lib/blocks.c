@@ -38,7 +38,40 @@ struct fg_blocks {
 	atomic_size_t nsusp, npaus;
 	int changed;
 	struct pass pass[FG_PASSES];
+	int journaling;
+	struct fg_block_op *ops;
+	size_t nops, opcap, ops_lost;
 };
+
+/* With the lock held. A journal that cannot grow loses the change for
+ * the other relays only (counted). */
+static void
+journal(struct fg_blocks *b, char kind, const struct fg_suspension *s,
+    const struct fg_pause *p)
+{
+	struct fg_block_op *op;
+
+	if (!b->journaling)
+		return;
+	if (b->nops == b->opcap) {
+		size_t cap = b->opcap ? b->opcap * 2 : 16;
+		void *n = cap > 100000 ? NULL : realloc(b->ops, cap * sizeof(*op));
+
+		if (n == NULL) {
+			b->ops_lost++;
+			return;
+		}
+		b->ops = n;
+		b->opcap = cap;
+	}
+	op = &b->ops[b->nops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	if (s != NULL)
+		op->s = *s;
+	if (p != NULL)
+		op->p = *p;
+}
 
 /* After a change, with the lock held. */
 static void
@@ -88,6 +121,7 @@ fg_blocks_free(struct fg_blocks *b)
 	fg_htab_clear(&b->susp);
 	fg_htab_clear(&b->paus);
 	pthread_mutex_destroy(&b->lock);
+	free(b->ops);
 	free(b);
 }
 
@@ -140,6 +174,8 @@ fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
 	s.since = now;
 	pthread_mutex_lock(&b->lock);
 	rc = add_suspension(b, &s);
+	if (rc > 0)
+		journal(b, 's', &s, NULL);
 	publish(b);
 	pthread_mutex_unlock(&b->lock);
 	return rc > 0;
@@ -153,6 +189,7 @@ fg_blocks_resume(struct fg_blocks *b, const char *account)
 	pthread_mutex_lock(&b->lock);
 	n = fg_htab_find(&b->susp, fg_hash(account), susp_eq, account);
 	if (n != NULL) {
+		journal(b, 'r', &((struct snode *)n)->s, NULL);
 		fg_htab_unlink(&b->susp, n);
 		free(n);
 		b->changed = 1;
@@ -218,6 +255,7 @@ fg_blocks_pause(struct fg_blocks *b, const char *domain, const char *rule,
 	n->p.since = now;
 	n->p.until = now + n->p.duration;
 	b->changed = 1;
+	journal(b, 'p', NULL, &n->p);
 	if (p != NULL)
 		*p = n->p;
 	rc = 1;
@@ -241,6 +279,7 @@ fg_blocks_unpause(struct fg_blocks *b, const char *domain, uint32_t now)
 		n->p.until = now;
 		n->p.duration = 0;
 		b->changed = 1;
+		journal(b, 'p', NULL, &n->p);
 		was = 1;
 	}
 	pthread_mutex_unlock(&b->lock);
@@ -329,6 +368,7 @@ fg_blocks_changed(struct fg_blocks *b)
 }
 
 struct expire {
+	struct fg_blocks *b;
 	uint32_t now, keep;
 	int dropped;
 };
@@ -341,6 +381,7 @@ expire_visit(struct fg_hnode *n, void *arg)
 
 	if (e->now < pn->p.until || e->now - pn->p.until <= e->keep)
 		return 0;
+	journal(e->b, 'x', NULL, &pn->p);
 	free(n);
 	e->dropped = 1;
 	return 1;
@@ -349,12 +390,122 @@ expire_visit(struct fg_hnode *n, void *arg)
 void
 fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep)
 {
-	struct expire e = { now, keep, 0 };
+	struct expire e = { b, now, keep, 0 };
 
 	pthread_mutex_lock(&b->lock);
 	fg_htab_walk(&b->paus, expire_visit, &e);
 	if (e.dropped)
 		b->changed = 1;
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+}
+
+void
+fg_blocks_journal(struct fg_blocks *b, int on)
+{
+	pthread_mutex_lock(&b->lock);
+	b->journaling = on;
+	pthread_mutex_unlock(&b->lock);
+}
+
+size_t
+fg_blocks_take(struct fg_blocks *b, struct fg_block_op **ops)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->lock);
+	*ops = b->ops;
+	n = b->nops;
+	b->ops = NULL;
+	b->nops = b->opcap = 0;
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
+/* Changes taken that could not be sent: back before the newer ones
+ * (frees ops). */
+void
+fg_blocks_untake(struct fg_blocks *b, struct fg_block_op *ops, size_t n)
+{
+	pthread_mutex_lock(&b->lock);
+	if (b->nops > 0) {
+		void *p = realloc(ops, (n + b->nops) * sizeof(*ops));
+
+		if (p == NULL) {
+			b->ops_lost += n;
+			free(ops);
+			pthread_mutex_unlock(&b->lock);
+			return;
+		}
+		ops = p;
+		memcpy(ops + n, b->ops, b->nops * sizeof(*ops));
+		free(b->ops);
+	}
+	b->ops = ops;
+	b->nops += n;
+	b->opcap = b->nops;
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void
+set_pause(struct fg_blocks *b, const struct fg_pause *p)
+{
+	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus,
+	    fg_hash(p->domain), paus_eq, p->domain);
+
+	if (n != NULL) {
+		n->p = *p;
+		return;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return;
+	n->p = *p;
+	n->node.hash = fg_hash(p->domain);
+	if (fg_htab_add(&b->paus, &n->node) < 0)
+		free(n);
+}
+
+static void
+drop_one(struct fg_htab *t, const char *key,
+    int (*eq)(const struct fg_hnode *, const void *))
+{
+	struct fg_hnode *n = fg_htab_find(t, fg_hash(key), eq, key);
+
+	if (n != NULL) {
+		fg_htab_unlink(t, n);
+		free(n);
+	}
+}
+
+void
+fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
+    size_t ns, const struct fg_pause *p, size_t np)
+{
+	size_t i;
+	int changed;
+
+	pthread_mutex_lock(&b->lock);
+	changed = b->changed;	/* the store's copy is not ours to save */
+	fg_htab_walk(&b->susp, drop, NULL);
+	fg_htab_walk(&b->paus, drop, NULL);
+	for (i = 0; i < ns; i++)
+		(void)add_suspension(b, &s[i]);
+	for (i = 0; i < np; i++)
+		set_pause(b, &p[i]);
+	/* Ours, not yet in the store. */
+	for (i = 0; i < b->nops; i++) {
+		const struct fg_block_op *op = &b->ops[i];
+
+		if (op->kind == 's')
+			(void)add_suspension(b, &op->s);
+		else if (op->kind == 'r')
+			drop_one(&b->susp, op->s.account, susp_eq);
+		else if (op->kind == 'p')
+			set_pause(b, &op->p);
+		else if (op->kind == 'x')
+			drop_one(&b->paus, op->p.domain, paus_eq);
+	}
+	b->changed = changed;
 	publish(b);
 	pthread_mutex_unlock(&b->lock);
 }

@@ -71,6 +71,25 @@ void fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep);
 size_t fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now);
 
 /*
+ * Relays sharing a store (store redis) share their blocks: with the
+ * journal on, every change is kept until taken and sent there; what the
+ * store holds then replaces the local view, the changes not yet taken
+ * applied on top.
+ */
+struct fg_block_op {
+	char kind;	/* 's' suspended, 'r' resumed, 'p' pause record set, 'x' dropped */
+	struct fg_suspension s;		/* 's', 'r' (account) */
+	struct fg_pause p;		/* 'p', 'x' (domain) */
+};
+
+void fg_blocks_journal(struct fg_blocks *b, int on);
+/* The changes since the last call, oldest first; free() *ops. */
+size_t fg_blocks_take(struct fg_blocks *b, struct fg_block_op **ops);
+void fg_blocks_untake(struct fg_blocks *b, struct fg_block_op *ops, size_t n);
+void fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
+    size_t ns, const struct fg_pause *p, size_t np);
+
+/*
  * One-time passes for floodgate's own notifications: the envelope
  * sender of a notification carries a random token, and the message that
  * comes back through the milter with it is let through untouched, once.

@@ -461,6 +461,22 @@ fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 }
 
 int
+fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb, const char *prefix,
+    const char *name, const char *field, const char *value)
+{
+	char k[FG_RKEY_MAX + 1];
+	int n = snprintf(k, sizeof(k), "{%s}:%s", prefix, name), rc;
+
+	if (n < 0 || (size_t)n >= sizeof(k))
+		return -1;
+	begin(c);
+	rc = (arg_str(c, verb) < 0 || arg(c, k, (size_t)n) < 0 ||
+	    (field != NULL && arg_str(c, field) < 0) ||
+	    (value != NULL && arg_str(c, value) < 0)) ? -1 : 0;
+	return done(c, rc);
+}
+
+int
 fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s)
 {
 	const char *src = fg_rscript_source(s);

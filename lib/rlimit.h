@@ -90,6 +90,11 @@ int fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha,
 /* Forgets what a window counts (reservations in flight stay). */
 int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const char *rule, const char *key);
+/* VERB "{prefix}:name" [field [value]]: the shared blocks' hashes
+ * (HSET, HSETNX, HDEL, HGETALL). */
+int fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb,
+    const char *prefix, const char *name, const char *field,
+    const char *value);
 /* SCRIPT LOAD of one script. */
 int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
 

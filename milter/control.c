@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "inspect.h"
 #include "log.h"
+#include "shared.h"
 #include "net.h"
 #include "rrserve.h"
 #include "util.h"
@@ -113,6 +114,13 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "rules", "%zu", fgd.cfg->nrule);
 	fg_ctl_kv(o, "database", "%s", fgd.cfg->database);
 	fg_ctl_kv(o, "store", "%s", atomic_load(&fgd.store_ok) ? "ok" : "failing");
+	if (fgd.cfg->store != NULL) {
+		char st[320];
+
+		fg_shared_state(st, sizeof(st));
+		fg_ctl_kv(o, "decisions", "%s", st);
+	} else
+		fg_ctl_kv(o, "decisions", "memory (this server alone)");
 	fg_ctl_kv(o, "accepted", "%llu", (unsigned long long)tot[FG_ST_ACCEPTED]);
 	fg_ctl_kv(o, "deferred", "%llu", (unsigned long long)tot[FG_ST_DEFERRED]);
 	fg_ctl_kv(o, "rejected", "%llu", (unsigned long long)tot[FG_ST_REJECTED]);

@@ -28,6 +28,7 @@
 #include "daemon.h"
 #include "htab.h"
 #include "log.h"
+#include "shared.h"
 #include "util.h"
 
 extern char **environ;
@@ -294,6 +295,18 @@ sync_store(uint32_t now)
 		fg_incident_add(FG_EV_STORE, "store", NULL, 1, now);
 	else if (x != NULL)
 		fg_incident_end(FG_EV_STORE, "store", now);
+	/* The shared store down: decisions from memory, divided limits. */
+	ok = !fg_shared_failing(now);
+	x = find(FG_EV_STORE, "shared");
+	if (!ok && x == NULL) {
+		char detail[300];
+
+		fg_shared_state(detail, sizeof(detail));
+		fg_incident_start(FG_EV_STORE, "shared", detail, now);
+	} else if (!ok)
+		fg_incident_add(FG_EV_STORE, "shared", NULL, 1, now);
+	else if (x != NULL)
+		fg_incident_end(FG_EV_STORE, "shared", now);
 }
 
 /* "1h 2m", "40s" */

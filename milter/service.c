@@ -21,6 +21,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "shared.h"
 #include "util.h"
 
 #define SWEEP_EVERY	60	/* or the shortest window, if shorter */
@@ -263,6 +264,8 @@ save_blocks(uint32_t now)
 		if (fgd.cfg->backoff[i].period > keep)
 			keep = fgd.cfg->backoff[i].period;
 	fg_blocks_expire(fgd.engine.blocks, now, keep);
+	if (fgd.cfg->store != NULL)
+		fg_shared_sync_blocks(fgd.engine.blocks);
 	if (!fg_blocks_changed(fgd.engine.blocks) && !blocks_retry)
 		return;
 	blocks_retry = 0;

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
 
+#include "blocks.h"
 #include "log.h"
 #include "shared.h"
 #include "table.h"
@@ -36,12 +37,25 @@
 #define REPLAY_MAX	200000
 
 enum state { ST_DOWN, ST_LOADING, ST_UP };
-enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET };
+enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET, OP_CALL };
+
+/* A blocking call's commands (fg_shared_call): the caller waits on it. */
+struct call {
+	struct fg_rcmd *cmd;
+	size_t n, got;
+	void (*fn)(void *arg, size_t i, const redisReply *r);
+	void *arg;
+	int rc;
+	int finished;			/* under sh.lock */
+	struct event *timer;
+	int refs;			/* replies still due, plus the caller */
+};
 
 /* Handed from any thread to the store's. */
 struct op {
 	enum opkind kind;
 	struct fg_sreserve *r;		/* OP_RESERVE */
+	struct call *call;		/* OP_CALL */
 	int commit;			/* OP_END */
 	uint32_t now;
 	size_t n;
@@ -91,11 +105,13 @@ static struct {
 	int accepting;			/* submit() takes ops */
 	int stopping;
 	atomic_int up;
+	atomic_int resync;		/* (re)connected: offer our blocks */
 	atomic_long down_since;
 } sh = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void connect_now(void);
 static void go_down(const char *why);
+static int submit(struct op *o);
 
 /* The caller learns its reserve's outcome. */
 static void
@@ -356,6 +372,139 @@ do_reserve(struct fg_sreserve *r)
 }
 
 static void
+call_done(struct call *c, int rc)
+{
+	pthread_mutex_lock(&sh.lock);
+	if (!c->finished) {
+		c->rc = rc;
+		c->finished = 1;
+		pthread_cond_broadcast(&sh.cond);
+	}
+	pthread_mutex_unlock(&sh.lock);
+}
+
+/* The store's thread lets go of a call; the last one frees it. */
+static void
+call_unref(struct call *c)
+{
+	int last;
+
+	pthread_mutex_lock(&sh.lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&sh.lock);
+	if (last) {
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+	}
+}
+
+struct callpart {
+	struct call *c;
+	size_t i;
+};
+
+static void
+on_call(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct callpart *p = priv;
+	struct call *c = p->c;
+	int finished;
+
+	(void)ac;
+	pthread_mutex_lock(&sh.lock);
+	finished = c->finished;
+	pthread_mutex_unlock(&sh.lock);
+	if (!finished) {
+		if (reply == NULL)
+			call_done(c, -1);
+		else {
+			c->fn(c->arg, p->i, reply);
+			if (++c->got == c->n) {
+				evtimer_del(c->timer);
+				call_done(c, 0);
+			}
+		}
+	}
+	free(p);
+	call_unref(c);
+}
+
+static void
+on_call_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	call_done(arg, -1);
+}
+
+static void
+do_call(struct call *c)
+{
+	struct timeval tv = { sh.timeout_ms / 1000,
+	    (suseconds_t)(sh.timeout_ms % 1000) * 1000 };
+	size_t i;
+
+	if (sh.state != ST_UP ||
+	    (c->timer = evtimer_new(sh.base, on_call_timeout, c)) == NULL) {
+		call_done(c, -1);
+		call_unref(c);
+		return;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct callpart *p = malloc(sizeof(*p));
+
+		if (p == NULL || redisAsyncCommandArgv(sh.ac, on_call, p,
+		    c->cmd[i].argc, c->cmd[i].argv, c->cmd[i].argvlen) != REDIS_OK) {
+			free(p);
+			call_done(c, -1);
+			break;
+		}
+		p->c = c;
+		p->i = i;
+		pthread_mutex_lock(&sh.lock);
+		c->refs++;
+		pthread_mutex_unlock(&sh.lock);
+	}
+	evtimer_add(c->timer, &tv);
+	call_unref(c);
+}
+
+int
+fg_shared_call(struct fg_rcmd *cmd, size_t n,
+    void (*fn)(void *arg, size_t i, const redisReply *r), void *arg)
+{
+	struct call *c;
+	struct op *o;
+	int rc;
+
+	if (!atomic_load(&sh.up) || (c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	if ((o = calloc(1, sizeof(*o))) == NULL) {
+		free(c);
+		return -1;
+	}
+	c->cmd = cmd;
+	c->n = n;
+	c->fn = fn;
+	c->arg = arg;
+	c->refs = 2;		/* the caller, and do_call */
+	o->kind = OP_CALL;
+	o->call = c;
+	if (submit(o) < 0) {
+		free(c);
+		return -1;
+	}
+	pthread_mutex_lock(&sh.lock);
+	while (!c->finished)
+		pthread_cond_wait(&sh.cond, &sh.lock);
+	rc = c->rc;
+	pthread_mutex_unlock(&sh.lock);
+	call_unref(c);
+	return rc;
+}
+
+static void
 do_op(struct op *o)
 {
 	struct fg_rcmd c = { 0 };
@@ -364,6 +513,9 @@ do_op(struct op *o)
 	switch (o->kind) {
 	case OP_RESERVE:
 		do_reserve(o->r);
+		break;
+	case OP_CALL:
+		do_call(o->call);
 		break;
 	case OP_END:
 		if (sh.state != ST_UP) {
@@ -459,7 +611,9 @@ up(void)
 	sh.replay_dropped = 0;
 	sh.state = ST_UP;
 	sh.backoff = 0;
+	atomic_store(&sh.resync, 1);
 	atomic_store(&sh.up, 1);
+	atomic_store(&sh.down_since, 0);
 	fg_log_notice("shared store: %s answers; deciding from it", sh.url);
 }
 
@@ -752,6 +906,15 @@ fg_shared_up(void)
 	return atomic_load(&sh.up);
 }
 
+int
+fg_shared_failing(uint32_t now)
+{
+	long since = atomic_load(&sh.down_since);
+
+	return sh.url[0] != '\0' && !atomic_load(&sh.up) && since != 0 &&
+	    (long)now - since >= 2;
+}
+
 void
 fg_shared_state(char *buf, size_t len)
 {
@@ -874,4 +1037,168 @@ fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
 
 		fg_shared_merge(e->key, e->win.period, r->item[i].cost, now);
 	}
+}
+
+/*
+ * Suspensions and pauses, shared: each service tick sends this relay's
+ * changes (HSETNX / HDEL / HSET of "{P}:susp" and "{P}:pause"), then
+ * reads both hashes back, and that becomes every relay's view (what is
+ * not sent yet on top). Down, the changes wait.
+ */
+struct pull {
+	size_t first;			/* the HGETALL of suspensions */
+	struct fg_suspension *s;
+	struct fg_pause *p;
+	size_t ns, np;
+	int bad;
+};
+
+static void
+on_pull(void *arg, size_t i, const redisReply *r)
+{
+	struct pull *pl = arg;
+	size_t k, n;
+
+	if (i < pl->first)
+		return;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+		pl->bad = 1;
+		return;
+	}
+	n = r->elements / 2;
+	if (i == pl->first) {
+		if ((pl->s = calloc(n + 1, sizeof(*pl->s))) == NULL) {
+			pl->bad = 1;
+			return;
+		}
+		for (k = 0; k < n; k++) {
+			struct fg_suspension *x = &pl->s[pl->ns];
+			const char *v = r->element[2 * k + 1]->str;
+			unsigned long since;
+			char rule[FG_NAME_MAX + 1];
+
+			if (v == NULL || r->element[2 * k]->str == NULL ||
+			    sscanf(v, "%64[^|]|%lu", rule, &since) != 2)
+				continue;
+			fg_strlcpy(x->account, r->element[2 * k]->str,
+			    sizeof(x->account));
+			fg_strlcpy(x->rule, rule, sizeof(x->rule));
+			x->since = (uint32_t)since;
+			pl->ns++;
+		}
+		return;
+	}
+	if ((pl->p = calloc(n + 1, sizeof(*pl->p))) == NULL) {
+		pl->bad = 1;
+		return;
+	}
+	for (k = 0; k < n; k++) {
+		struct fg_pause *x = &pl->p[pl->np];
+		const char *v = r->element[2 * k + 1]->str;
+		unsigned long since, until, dur, trips;
+		char rule[FG_NAME_MAX + 1];
+
+		if (v == NULL || r->element[2 * k]->str == NULL ||
+		    sscanf(v, "%64[^|]|%lu|%lu|%lu|%lu", rule, &since, &until,
+		    &dur, &trips) != 5)
+			continue;
+		fg_strlcpy(x->domain, r->element[2 * k]->str, sizeof(x->domain));
+		fg_strlcpy(x->rule, rule, sizeof(x->rule));
+		x->since = (uint32_t)since;
+		x->until = (uint32_t)until;
+		x->duration = (uint32_t)dur;
+		x->trips = (uint32_t)trips;
+		pl->np++;
+	}
+}
+
+static int
+push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
+{
+	char v[FG_NAME_MAX + 64];
+
+	switch (op->kind) {
+	case 's':
+		snprintf(v, sizeof(v), "%s|%u", op->s.rule, op->s.since);
+		return fg_rlimit_hash_cmd(c, "HSETNX", sh.prefix, "susp",
+		    op->s.account, v);
+	case 'r':
+		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "susp",
+		    op->s.account, NULL);
+	case 'p':
+		snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", op->p.rule,
+		    op->p.since, op->p.until, op->p.duration, op->p.trips);
+		return fg_rlimit_hash_cmd(c, "HSET", sh.prefix, "pause",
+		    op->p.domain, v);
+	default:
+		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "pause",
+		    op->p.domain, NULL);
+	}
+}
+
+void
+fg_shared_sync_blocks(struct fg_blocks *b)
+{
+	struct fg_block_op *ops;
+	struct fg_rcmd *cmd;
+	struct pull pl;
+	size_t n, i, k = 0;
+
+	struct fg_suspension *su = NULL;
+	struct fg_pause *pa = NULL;
+	size_t ns = 0, np = 0;
+
+	if (!atomic_load(&sh.up))
+		return;		/* the changes wait in the journal */
+	/* Connected again (Redis may have restarted empty): what this
+	 * relay knows goes in where the store has nothing. */
+	if (atomic_exchange(&sh.resync, 0))
+		fg_blocks_rows(b, &su, &ns, &pa, &np);
+	n = fg_blocks_take(b, &ops);
+	if ((cmd = calloc(ns + np + n + 2, sizeof(*cmd))) == NULL) {
+		fg_blocks_untake(b, ops, n);
+		free(su);
+		free(pa);
+		atomic_store(&sh.resync, 1);
+		return;
+	}
+	for (i = 0; i < ns + np; i++) {
+		struct fg_block_op op;
+		char v[FG_NAME_MAX + 64];
+
+		memset(&op, 0, sizeof(op));
+		if (i < ns) {
+			op.kind = 's';
+			op.s = su[i];
+			if (push_cmd(&cmd[k], &op) == 0)
+				k++;
+			continue;
+		}
+		op.p = pa[i - ns];
+		snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", op.p.rule, op.p.since,
+		    op.p.until, op.p.duration, op.p.trips);
+		if (fg_rlimit_hash_cmd(&cmd[k], "HSETNX", sh.prefix, "pause",
+		    op.p.domain, v) == 0)
+			k++;
+	}
+	free(su);
+	free(pa);
+	for (i = 0; i < n; i++)
+		if (push_cmd(&cmd[k], &ops[i]) == 0)
+			k++;
+	memset(&pl, 0, sizeof(pl));
+	pl.first = k;
+	if (fg_rlimit_hash_cmd(&cmd[k], "HGETALL", sh.prefix, "susp", NULL,
+	    NULL) == 0 && fg_rlimit_hash_cmd(&cmd[k + 1], "HGETALL", sh.prefix,
+	    "pause", NULL, NULL) == 0 &&
+	    fg_shared_call(cmd, k + 2, on_pull, &pl) == 0 && !pl.bad) {
+		fg_blocks_replace(b, pl.s, pl.ns, pl.p, pl.np);
+		free(ops);
+	} else
+		fg_blocks_untake(b, ops, n);
+	for (i = 0; i < k + 2; i++)
+		fg_rcmd_free(&cmd[i]);
+	free(cmd);
+	free(pl.s);
+	free(pl.p);
 }

@@ -45,6 +45,8 @@ int fg_shared_start(const struct fg_config *c, char *err, size_t errlen);
 void fg_shared_stop(void);
 /* Whether Redis answers now (status, metrics, explain). */
 int fg_shared_up(void);
+/* Configured, and not answering for two seconds or more. */
+int fg_shared_failing(uint32_t now);
 /* "up", "down since ...", for status. */
 void fg_shared_state(char *buf, size_t len);
 
@@ -62,6 +64,15 @@ void fg_shared_end(const struct fg_ritem *it, size_t n, int commit,
  * once it answers again. */
 void fg_shared_merge(const char *wkey, uint32_t period, uint32_t n,
     uint32_t when);
+/* Commands sent together, waited for at most redis_timeout (not on the
+ * milter loop); each reply goes to fn on the store's thread. -1 when
+ * Redis is down or late. */
+struct redisReply;
+int fg_shared_call(struct fg_rcmd *cmd, size_t n,
+    void (*fn)(void *arg, size_t i, const struct redisReply *r), void *arg);
+/* The service tick: suspensions and pauses shared with the other relays. */
+struct fg_blocks;
+void fg_shared_sync_blocks(struct fg_blocks *b);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
 /* floodgatectl reset: the shared window too. */

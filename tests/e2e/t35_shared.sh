@@ -7,8 +7,9 @@
 # reservation after redis_reservation_ttl; Redis killed mid-burst: each
 # relay decides from memory with the limit divided by relays, nothing
 # is lost, and once Redis is back what was charged meanwhile is added to
-# the shared windows.
-# engine: native (the asynchronous RCPT is the native engine's)
+# the shared windows. A suspension and a pause made on one relay hold on
+# the other. On both engines: the native loop does not wait for Redis,
+# libmilter's threads do.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -36,15 +37,19 @@ relays 2
 redis_timeout 300ms
 redis_reservation_ttl 3s
 limit hour per account 8/1h
-limit docomo per server to docomo.ne.jp 5/1h"
+limit docomo per server to docomo.ne.jp 5/1h
+limit spam per account to spam.example 1/1h action suspend"
+: > "$T/fake.log"
 write_conf <<EOT
 $RULES
+delivery_log $T/fake.log
+backoff carrier to docomo.test after 2/1m on 4xx for 1m
 EOT
 cat > "$T/fg2.conf" <<EOT
 listen   unix:$T/fg2/milter.sock
 control  $T/fg2/control.sock
 database $T/fg2.db
-engine   native
+engine   ${ENGINE:-native}
 $RULES
 EOT
 start_floodgate
@@ -71,6 +76,9 @@ mails() {
 }
 # refused PREFIX: recipients deferred in those transcripts.
 refused() { cat "$T/$1"-* | grep -c '^<\*\* *451 ' || true; }
+
+expect_eq "status says where decisions come from" \
+    "$(ctl status | awk '$1 == "decisions" {print $2, $3, $4}')" "redis redis://127.0.0.1:$RPORT (up)"
 
 # 1. One budget through both relays.
 mails a a@t1.example r@example.com 12
@@ -108,23 +116,60 @@ start_floodgate 2
 wait_for 5 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 2 ]" ||
     fail "relay 1 back on Redis"
 
-# 4. Redis killed mid-burst, then back.
+# 4. A suspension made on relay 1 holds on relay 2; resumed on relay 2,
+# it is lifted on relay 1.
+send "$T/s-1" $SMTP_PORT s@t5.example "a@spam.example,b@spam.example"
+wait_for 5 grep -q "account=s@t5.example .*rule=spam .*action=suspend" "$T/floodgate.log" ||
+    fail "relay 1 suspended s@t5.example: $(grep spam "$T/floodgate.log")"
+sleep 2.5	# a service tick on each relay
+send "$T/s-2" $SMTP2 s@t5.example r@example.com
+grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
+    fail "relay 2 refuses the suspended account: $(grep '^<\*\*' "$T/s-2")"
+"$FLOODGATECTL" -c "$T/fg2.conf" resume s@t5.example >/dev/null 2>&1 ||
+    fail "floodgatectl resume on relay 2"
+sleep 2.5
+send "$T/s-3" $SMTP_PORT s@t5.example r@example.com
+expect_eq "resumed on relay 2, relay 1 lets it send" "$(count_replies "$T/s-3" 4..)" 0
+
+# 5. A carrier paused by relay 1 (421s in its delivery log) is paused on
+# relay 2 too.
+send "$T/p-1" $SMTP_PORT p@t6.example x@docomo.test
+drain
+QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<x@docomo.test>.*/\1/p' "$T/maillog" | head -1)
+[ -n "$QID" ] || fail "a queue ID for the docomo.test message"
+sleep 1.5	# in relay 1's queue-ID map
+for i in 1 2; do
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[9]: $QID: to=<x$i@docomo.test>, relay=mx.docomo.test[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=4.7.0, status=deferred (host mx.docomo.test[1.2.3.4] refused to talk to me: 421 4.7.0 try again later)" >> "$T/fake.log"
+done
+wait_for 5 grep -q "backoff: domain=docomo.test paused" "$T/floodgate.log" ||
+    fail "relay 1 paused docomo.test: $(grep -i 'backoff\|follow' "$T/floodgate.log")"
+sleep 2.5
+send "$T/p-2" $SMTP2 p@t6.example y@docomo.test
+grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/p-2" ||
+    fail "relay 2 defers the paused domain: $(grep '^<\*\*' "$T/p-2")"
+
+# 6. Redis killed mid-burst, then back.
 mails d1 d@t4.example r@example.com 1
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; done
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4" "$(refused d2)" 2
 expect_eq "logged once" "$(log_count 'shared store: .* is down')" 1
+wait_for 5 grep -q 'incident: started kind=store subject="shared"' "$T/floodgate.log" ||
+    fail "a store incident: $(grep incident "$T/floodgate.log")"
 start_redis
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 3 ]" ||
     fail "relay 1 found Redis again"
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -ge 2 ]" ||
     fail "relay 2 found Redis again"
+wait_for 5 grep -q 'incident: ended kind=store subject="shared"' "$T/floodgate.log" ||
+    fail "the store incident ended"
+expect_eq "one store incident" "$(log_count 'incident: started kind=store')" 1
 grep -q "added 4 charges made while" "$T/floodgate.log" ||
     fail "relay 1 added what it charged meanwhile: $(grep 'shared store' "$T/floodgate.log")"
 for i in $(seq 1 6); do send "$T/d3-$i" $SMTP2 d@t4.example r@example.com; done
 expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(refused d3)" 2
 drain
 expect_eq "nothing lost: every accepted message reached the sink" \
-    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 finish
