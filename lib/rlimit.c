@@ -477,6 +477,17 @@ fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb, const char *prefix,
 }
 
 int
+fg_rcmd_build(struct fg_rcmd *c, int argc, const char *const *argv)
+{
+	int i, rc = 0;
+
+	begin(c);
+	for (i = 0; rc == 0 && i < argc; i++)
+		rc = arg_str(c, argv[i]);
+	return done(c, rc);
+}
+
+int
 fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s)
 {
 	const char *src = fg_rscript_source(s);

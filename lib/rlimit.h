@@ -95,6 +95,8 @@ int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
 int fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb,
     const char *prefix, const char *name, const char *field,
     const char *value);
+/* Any command from its words. */
+int fg_rcmd_build(struct fg_rcmd *c, int argc, const char *const *argv);
 /* SCRIPT LOAD of one script. */
 int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
 

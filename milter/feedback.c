@@ -22,6 +22,7 @@
 #include "follow.h"
 #include "htab.h"
 #include "log.h"
+#include "shared.h"
 #include "maillog.h"
 #include "rules.h"
 #include "util.h"
@@ -312,6 +313,38 @@ add(const struct fg_rule *r, const char *suffix, const char *key,
 		counters.add_errors++;
 }
 
+/* With a shared store: the other relays count it too. */
+static void
+share(const struct fg_rule *r, const char *suffix, const char *key,
+    const char *account, uint32_t period)
+{
+	char name[FG_WRULE_MAX + 1];
+
+	if (fgd.cfg->store == NULL)
+		return;
+	snprintf(name, sizeof(name), "%s%s", r->name, suffix);
+	fg_shared_fb_publish(name, key, account, period, 1);
+}
+
+/* What the other relays counted since the last tick, in our windows. */
+static void
+pull_shared(uint32_t now)
+{
+	struct fg_fbentry *e;
+	size_t n = fg_shared_fb_pull(&e), i;
+
+	for (i = 0; i < n; i++) {
+		const struct fg_rule *r = fg_config_rule(fgd.cfg, e[i].rule);
+
+		if (fg_limiter_add(fgd.engine.limiter, e[i].rule, e[i].key,
+		    e[i].period, e[i].n, now) < 0)
+			counters.add_errors++;
+		if (r != NULL && fg_rule_feedback(r))
+			touch(r, e[i].key, e[i].account);
+	}
+	free(e);
+}
+
 /* A final result (sent, bounced, expired) in the feedback limits. */
 static void
 final(const struct fg_delivery *d, const char *account, uint32_t age,
@@ -337,13 +370,19 @@ final(const struct fg_delivery *d, const char *account, uint32_t age,
 		/* Every final result, and what the rule does not count
 		 * itself of bounced and unknown (ratio, show). */
 		add(r, FG_WRULE_ALL, key, period, now);
-		if (r->count == FG_COUNT_BOUNCES && d->unknown)
+		share(r, FG_WRULE_ALL, key, account, period);
+		if (r->count == FG_COUNT_BOUNCES && d->unknown) {
 			add(r, FG_WRULE_UNKNOWN, key, period, now);
-		if (r->count == FG_COUNT_UNKNOWN && bounced)
+			share(r, FG_WRULE_UNKNOWN, key, account, period);
+		}
+		if (r->count == FG_COUNT_UNKNOWN && bounced) {
 			add(r, FG_WRULE_BOUNCED, key, period, now);
+			share(r, FG_WRULE_BOUNCED, key, account, period);
+		}
 		if (!counts)
 			continue;
 		add(r, "", key, period, now);
+		share(r, "", key, account, period);
 		touch(r, key, account);
 		{
 			char subject[FG_KEY_MAX + FG_NAME_MAX + 2];
@@ -607,8 +646,12 @@ fg_feedback_tick(uint32_t now)
 	size_t n;
 
 	fg_htab_walk(&trips, untrip_visit, &now);
-	if (follow == NULL)
+	if (fgd.cfg->store != NULL)
+		pull_shared(now);
+	if (follow == NULL) {
+		check_touched(now);
 		return;
+	}
 	flush_qids();
 	n = fg_follow_read(follow, on_line, &lc);
 	settle_apply(now, 0);

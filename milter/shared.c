@@ -37,7 +37,7 @@
 #define REPLAY_MAX	200000
 
 enum state { ST_DOWN, ST_LOADING, ST_UP };
-enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET, OP_CALL };
+enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET, OP_CALL, OP_RAW };
 
 /* A blocking call's commands (fg_shared_call): the caller waits on it. */
 struct call {
@@ -56,6 +56,7 @@ struct op {
 	enum opkind kind;
 	struct fg_sreserve *r;		/* OP_RESERVE */
 	struct call *call;		/* OP_CALL */
+	struct fg_rcmd *raw;		/* OP_RAW: sent, its answer ignored */
 	int commit;			/* OP_END */
 	uint32_t now;
 	size_t n;
@@ -112,6 +113,7 @@ static struct {
 static void connect_now(void);
 static void go_down(const char *why);
 static int submit(struct op *o);
+static struct op *new_op(enum opkind kind, size_t n);
 
 /* The caller learns its reserve's outcome. */
 static void
@@ -516,6 +518,12 @@ do_op(struct op *o)
 		break;
 	case OP_CALL:
 		do_call(o->call);
+		break;
+	case OP_RAW:
+		if (sh.state == ST_UP)
+			(void)send_cmd(o->raw, on_background, NULL);
+		fg_rcmd_free(o->raw);
+		free(o->raw);
 		break;
 	case OP_END:
 		if (sh.state != ST_UP) {
@@ -1201,4 +1209,164 @@ fg_shared_sync_blocks(struct fg_blocks *b)
 	free(cmd);
 	free(pl.s);
 	free(pl.p);
+}
+
+/*
+ * Delivery feedback, shared: each relay reads only its own delivery log,
+ * so every result it counts also goes to the stream "{P}:fb" (capped at
+ * about 100,000 entries), and each service tick adds the other relays'
+ * entries to this relay's feedback windows: every relay judges a
+ * tenant's bounces on all of them.
+ */
+#define FB_STREAM_MAX	"100000"
+#define FB_READ_MAX	"10000"
+
+static char fb_last[64];		/* the service thread's */
+
+void
+fg_shared_fb_publish(const char *rule, const char *key, const char *account,
+    uint32_t period, uint32_t n)
+{
+	char k[FG_RKEY_MAX + 1], ps[16], ns[16];
+	const char *argv[18];
+	struct fg_rcmd *c;
+	struct op *o;
+
+	if (!atomic_load(&sh.up) || (o = new_op(OP_RAW, 0)) == NULL)
+		return;
+	snprintf(k, sizeof(k), "{%s}:fb", sh.prefix);
+	snprintf(ps, sizeof(ps), "%u", period);
+	snprintf(ns, sizeof(ns), "%u", n);
+	argv[0] = "XADD"; argv[1] = k; argv[2] = "MAXLEN"; argv[3] = "~";
+	argv[4] = FB_STREAM_MAX; argv[5] = "*";
+	argv[6] = "r"; argv[7] = rule; argv[8] = "k"; argv[9] = key;
+	argv[10] = "a"; argv[11] = account; argv[12] = "p"; argv[13] = ps;
+	argv[14] = "n"; argv[15] = ns; argv[16] = "o"; argv[17] = sh.relay;
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    fg_rcmd_build(c, 18, argv) < 0) {
+		if (c != NULL)
+			fg_rcmd_free(c);
+		free(c);
+		free(o);
+		return;
+	}
+	o->raw = c;
+	(void)submit(o);
+}
+
+struct fbread {
+	struct fg_fbentry *e;
+	size_t n, cap;
+	char last[64];
+	int bad;
+};
+
+static const char *
+field(const redisReply *kv, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < kv->elements; i += 2)
+		if (kv->element[i]->str != NULL &&
+		    strcmp(kv->element[i]->str, name) == 0)
+			return kv->element[i + 1]->str;
+	return NULL;
+}
+
+static void
+on_fbread(void *arg, size_t i, const redisReply *r)
+{
+	struct fbread *fr = arg;
+	const redisReply *list;
+	size_t k;
+
+	(void)i;
+	if (r->type == REDIS_REPLY_NIL)
+		return;			/* nothing new */
+	if (r->type != REDIS_REPLY_ARRAY) {
+		fr->bad = 1;
+		return;
+	}
+	if (fr->cap == (size_t)-1) {
+		/* XREVRANGE: the newest entry's ID, to start after it. */
+		if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+		    r->element[0]->elements == 2 && r->element[0]->element[0]->str)
+			fg_strlcpy(fr->last, r->element[0]->element[0]->str,
+			    sizeof(fr->last));
+		else
+			fg_strlcpy(fr->last, "0-0", sizeof(fr->last));
+		return;
+	}
+	if (r->elements != 1 || r->element[0]->elements != 2) {
+		fr->bad = 1;
+		return;
+	}
+	list = r->element[0]->element[1];
+	if ((fr->e = calloc(list->elements + 1, sizeof(*fr->e))) == NULL) {
+		fr->bad = 1;
+		return;
+	}
+	for (k = 0; k < list->elements; k++) {
+		const redisReply *ent = list->element[k], *kv;
+		const char *rule, *key, *acct, *p, *n, *o;
+		struct fg_fbentry *x;
+
+		if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
+		    ent->element[0]->str == NULL)
+			continue;
+		fg_strlcpy(fr->last, ent->element[0]->str, sizeof(fr->last));
+		kv = ent->element[1];
+		if (kv->type != REDIS_REPLY_ARRAY ||
+		    (rule = field(kv, "r")) == NULL || (key = field(kv, "k")) == NULL ||
+		    (acct = field(kv, "a")) == NULL || (p = field(kv, "p")) == NULL ||
+		    (n = field(kv, "n")) == NULL || (o = field(kv, "o")) == NULL ||
+		    strcmp(o, sh.relay) == 0)
+			continue;	/* malformed, or ours */
+		x = &fr->e[fr->n++];
+		fg_strlcpy(x->rule, rule, sizeof(x->rule));
+		fg_strlcpy(x->key, key, sizeof(x->key));
+		fg_strlcpy(x->account, acct, sizeof(x->account));
+		x->period = (uint32_t)strtoul(p, NULL, 10);
+		x->n = (uint32_t)strtoul(n, NULL, 10);
+	}
+}
+
+size_t
+fg_shared_fb_pull(struct fg_fbentry **out)
+{
+	char k[FG_RKEY_MAX + 1];
+	const char *argv[7];
+	struct fg_rcmd c = { 0 };
+	struct fbread fr;
+	int rc;
+
+	*out = NULL;
+	if (!atomic_load(&sh.up))
+		return 0;
+	memset(&fr, 0, sizeof(fr));
+	snprintf(k, sizeof(k), "{%s}:fb", sh.prefix);
+	if (fb_last[0] == '\0') {
+		argv[0] = "XREVRANGE"; argv[1] = k; argv[2] = "+"; argv[3] = "-";
+		argv[4] = "COUNT"; argv[5] = "1";
+		fr.cap = (size_t)-1;
+		rc = fg_rcmd_build(&c, 6, argv) == 0 ?
+		    fg_shared_call(&c, 1, on_fbread, &fr) : -1;
+		fg_rcmd_free(&c);
+		if (rc == 0 && !fr.bad)
+			fg_strlcpy(fb_last, fr.last, sizeof(fb_last));
+		return 0;
+	}
+	argv[0] = "XREAD"; argv[1] = "COUNT"; argv[2] = FB_READ_MAX;
+	argv[3] = "STREAMS"; argv[4] = k; argv[5] = fb_last;
+	rc = fg_rcmd_build(&c, 6, argv) == 0 ?
+	    fg_shared_call(&c, 1, on_fbread, &fr) : -1;
+	fg_rcmd_free(&c);
+	if (rc < 0 || fr.bad) {
+		free(fr.e);
+		return 0;
+	}
+	if (fr.last[0] != '\0')
+		fg_strlcpy(fb_last, fr.last, sizeof(fb_last));
+	*out = fr.e;
+	return fr.n;
 }

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "limiter.h"
 #include "rlimit.h"
+#include "wkey.h"
 
 struct event_base;
 
@@ -73,6 +74,19 @@ int fg_shared_call(struct fg_rcmd *cmd, size_t n,
 /* The service tick: suspensions and pauses shared with the other relays. */
 struct fg_blocks;
 void fg_shared_sync_blocks(struct fg_blocks *b);
+/* A delivery result counted in a feedback window (rule with its
+ * companion suffix), for the other relays. */
+void fg_shared_fb_publish(const char *rule, const char *key,
+    const char *account, uint32_t period, uint32_t n);
+struct fg_fbentry {
+	char rule[FG_WRULE_MAX + 1];
+	char key[FG_KEY_MAX + 1];
+	char account[FG_ACCOUNT_MAX + 1];
+	uint32_t period, n;
+};
+/* The other relays' results since the last call (the service tick);
+ * free() *out. */
+size_t fg_shared_fb_pull(struct fg_fbentry **out);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
 /* floodgatectl reset: the shared window too. */

@@ -8,7 +8,7 @@
 # relay decides from memory with the limit divided by relays, nothing
 # is lost, and once Redis is back what was charged meanwhile is added to
 # the shared windows. A suspension and a pause made on one relay hold on
-# the other. On both engines: the native loop does not wait for Redis,
+# the other, and delivery results read by one count on the other. On both engines: the native loop does not wait for Redis,
 # libmilter's threads do.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
@@ -38,7 +38,8 @@ redis_timeout 300ms
 redis_reservation_ttl 3s
 limit hour per account 8/1h
 limit docomo per server to docomo.ne.jp 5/1h
-limit spam per account to spam.example 1/1h action suspend"
+limit spam per account to spam.example 1/1h action suspend
+limit unk per account 3/1h count unknown"
 : > "$T/fake.log"
 write_conf <<EOT
 $RULES
@@ -148,7 +149,26 @@ send "$T/p-2" $SMTP2 p@t6.example y@docomo.test
 grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/p-2" ||
     fail "relay 2 defers the paused domain: $(grep '^<\*\*' "$T/p-2")"
 
-# 6. Redis killed mid-burst, then back.
+# 6. Delivery feedback: relay 1 reads three unknown recipients of a
+# tenant's message in its log; relay 2, which reads no log, stops the
+# tenant too.
+send "$T/f-1" $SMTP_PORT f@t7.example list@example.org
+drain
+QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<list@example.org>.*/\1/p' "$T/maillog" | head -1)
+[ -n "$QID" ] || fail "a queue ID for the list message"
+sleep 1.5
+for i in 1 2 3; do
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[9]: $QID: to=<nx$i@example.org>, relay=mx.example.org[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host mx.example.org[1.2.3.4] said: 550 5.1.1 User unknown)" >> "$T/fake.log"
+done
+wait_for 8 grep -q "rule=unk key=f@t7.example tripped" "$T/floodgate.log" ||
+    fail "relay 1 tripped the feedback limit"
+wait_for 5 grep -q "rule=unk key=f@t7.example tripped" "$T/fg2.log" ||
+    fail "relay 2 tripped it on relay 1's results: $(grep feedback "$T/fg2.log")"
+send "$T/f-2" $SMTP2 f@t7.example r@example.com
+grep -q "^<\*\* *451 .*too many unknown recipients" "$T/f-2" ||
+    fail "relay 2 defers the tenant: $(grep '^<\*\*' "$T/f-2")"
+
+# 7. Redis killed mid-burst, then back.
 mails d1 d@t4.example r@example.com 1
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
@@ -171,5 +191,5 @@ for i in $(seq 1 6); do send "$T/d3-$i" $SMTP2 d@t4.example r@example.com; done
 expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(refused d3)" 2
 drain
 expect_eq "nothing lost: every accepted message reached the sink" \
-    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 finish

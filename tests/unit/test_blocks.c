@@ -138,6 +138,75 @@ test_passes(void **state)
 	fg_blocks_free(b);
 }
 
+/* Relays sharing a store: every change journaled, in order; what the
+ * store holds replaces the local view, the changes not yet sent on top. */
+static void
+test_journal_replace(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_block_op *ops;
+	struct fg_suspension s[2];
+	struct fg_pause p[1], got;
+	size_t n;
+
+	(void)state;
+	assert_true(fg_blocks_suspend(b, "before@journal", "r", 100));
+	fg_blocks_journal(b, 1);
+	assert_int_equal(fg_blocks_take(b, &ops), 0);
+	free(ops);
+	assert_true(fg_blocks_suspend(b, "a@t", "spam", 1000));
+	assert_false(fg_blocks_suspend(b, "a@t", "spam", 1001));	/* no change */
+	assert_true(fg_blocks_resume(b, "before@journal"));
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 60, 3600, 600,
+	    1000, NULL));
+	assert_true(fg_blocks_unpause(b, "docomo.ne.jp", 1010));
+	fg_blocks_expire(b, 1010 + 700, 600);
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 5);
+	assert_int_equal(ops[0].kind, 's');
+	assert_string_equal(ops[0].s.account, "a@t");
+	assert_string_equal(ops[0].s.rule, "spam");
+	assert_int_equal(ops[1].kind, 'r');
+	assert_string_equal(ops[1].s.account, "before@journal");
+	assert_int_equal(ops[2].kind, 'p');
+	assert_int_equal(ops[2].p.until, 1060);
+	assert_int_equal(ops[3].kind, 'p');
+	assert_int_equal(ops[3].p.until, 1010);
+	assert_int_equal(ops[4].kind, 'x');
+	assert_string_equal(ops[4].p.domain, "docomo.ne.jp");
+	/* Not sent (the store was down): back, before what came since. */
+	fg_blocks_untake(b, ops, n);
+	assert_true(fg_blocks_suspend(b, "c@t", "spam", 1020));
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 6);
+	assert_string_equal(ops[5].s.account, "c@t");
+	free(ops);
+
+	/* The store's view: another relay's suspension and pause. */
+	memset(s, 0, sizeof(s));
+	memset(p, 0, sizeof(p));
+	snprintf(s[0].account, sizeof(s[0].account), "other@t");
+	snprintf(s[0].rule, sizeof(s[0].rule), "unknown");
+	snprintf(p[0].domain, sizeof(p[0].domain), "ezweb.ne.jp");
+	p[0].since = 2000;
+	p[0].until = 2600;
+	p[0].duration = 600;
+	p[0].trips = 1;
+	assert_true(fg_blocks_suspend(b, "mine@t", "spam", 2000));	/* not sent yet */
+	(void)fg_blocks_changed(b);
+	fg_blocks_replace(b, s, 1, p, 1);
+	assert_true(fg_blocks_suspended(b, "other@t", NULL));
+	assert_true(fg_blocks_suspended(b, "mine@t", NULL));
+	assert_false(fg_blocks_suspended(b, "a@t", NULL));	/* resumed elsewhere */
+	assert_true(fg_blocks_paused(b, "ezweb.ne.jp", 2100, &got));
+	assert_int_equal(got.until, 2600);
+	assert_false(fg_blocks_changed(b));	/* the store's, not ours to save */
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 1);
+	free(ops);
+	fg_blocks_free(b);
+}
+
 int
 main(void)
 {
@@ -146,6 +215,7 @@ main(void)
 		cmocka_unit_test(test_pause_doubles),
 		cmocka_unit_test(test_rows_and_expire),
 		cmocka_unit_test(test_passes),
+		cmocka_unit_test(test_journal_replace),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,7 +67,7 @@ run(void (*fn)(struct fg_inspect *, const struct fg_ctl_req *,
 static void
 test_explain_and_show(void **state)
 {
-	struct fg_engine eng = { in.limiter, stats, NULL };
+	struct fg_engine eng = { .limiter = in.limiter, .stats = stats };
 	struct fg_msg m;
 	struct fg_verdict v;
 	struct fg_entry_copy *c;
