@@ -19,7 +19,16 @@ struct scan {
 	struct fg_ctl_out *o;
 	const char *account;
 	size_t alen;
+	int feedback_only;		/* the rate windows are shared */
 };
+
+/* What a window says: the shared store's when there is one. */
+static void
+peek(struct fg_inspect *in, struct fg_check *c, size_t n)
+{
+	if (in->peek == NULL || in->peek(c, n) < 0)
+		fg_limiter_peek(in->limiter, c, n, in->now);
+}
 
 static void scan_entry(const struct fg_entry *e, void *arg);
 
@@ -172,7 +181,7 @@ scan_entry(const struct fg_entry *e, void *arg)
 	}
 	r = fg_config_rule(sc->in->cfg, rule);
 	if (r == NULL || r->scope != FG_SCOPE_ACCOUNT_DOMAIN ||
-	    fg_rule_feedback(r))
+	    fg_rule_feedback(r) || sc->feedback_only)
 		return;
 	fg_rule_rate(r, sc->account, &limit, &period);
 	used = fg_window_count(&e->win, sc->in->now) + e->reserved;
@@ -184,6 +193,31 @@ scan_entry(const struct fg_entry *e, void *arg)
 			retry = width + period;
 	}
 	rule_record(sc->o, r, key, used, limit, period, 0, retry);
+}
+
+/* One of the account's shared per-destination windows. */
+static void
+shared_window(void *arg, const char *wkey)
+{
+	struct scan *sc = arg;
+	char rule[FG_WRULE_MAX + 1];
+	const struct fg_rule *r;
+	struct fg_check k;
+	const char *key;
+
+	if (fg_wkey_rule(wkey, rule, &key) < 0 ||
+	    (r = fg_config_rule(sc->in->cfg, rule)) == NULL ||
+	    r->scope != FG_SCOPE_ACCOUNT_DOMAIN || fg_rule_feedback(r))
+		return;
+	memset(&k, 0, sizeof(k));
+	k.rule = r->name;
+	k.key = key;
+	k.cost = 1;
+	fg_rule_rate(r, sc->account, &k.limit, &k.period);
+	if (sc->in->peek(&k, 1) < 0)
+		return;
+	rule_record(sc->o, r, key, k.used, k.limit, k.period, 0,
+	    k.used >= k.limit ? k.retry : 0);
 }
 
 /* show ACCOUNT */
@@ -229,7 +263,7 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 			continue;
 		}
 		fg_rule_rate(r, a.name, &k.limit, &k.period);
-		fg_limiter_peek(in->limiter, &k, 1, in->now);
+		peek(in, &k, 1);
 		rule_record(o, r, a.name, k.used, k.limit, k.period, k.over,
 		    k.over ? k.retry : 0);
 	}
@@ -237,6 +271,8 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 	sc.o = o;
 	sc.account = a.name;
 	sc.alen = strlen(a.name);
+	sc.feedback_only = in->windows != NULL && in->peek != NULL &&
+	    in->windows(NULL, a.name, shared_window, &sc) == 0;
 	fg_table_foreach(fg_limiter_table(in->limiter), in->now, scan_entry, &sc);
 	if (in->store != NULL) {
 		struct fg_event *ev;
@@ -286,6 +322,16 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		return;
 	}
 	n = (size_t)nl;
+	if (in->peek != NULL && n > 0) {
+		struct fg_check *c = calloc(n, sizeof(*c));
+
+		for (i = 0; c != NULL && i < n; i++)
+			c[i] = ex[i].check;
+		if (c != NULL && in->peek(c, n) == 0)
+			for (i = 0; i < n; i++)
+				ex[i].check = c[i];
+		free(c);
+	}
 	for (i = 0; i < n && !exempt; i++)
 		if (ex[i].check.over && (worst < 0 ||
 		    ex[i].rule->action > ex[worst].rule->action))

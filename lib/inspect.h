@@ -20,6 +20,12 @@ struct fg_inspect {
 	struct fg_store *store;		/* NULL: no history */
 	struct fg_blocks *blocks;	/* suspensions and pauses; NULL: none */
 	uint32_t now;
+	/* A shared store (store redis): its windows instead of the
+	 * in-memory limiter's; -1 when it cannot answer (memory then).
+	 * NULL: none. */
+	int (*peek)(struct fg_check *c, size_t n);
+	int (*windows)(const char *rule, const char *account,
+	    void (*fn)(void *arg, const char *wkey), void *arg);
 };
 
 void fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,

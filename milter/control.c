@@ -252,6 +252,65 @@ window_rule(const char *wrule)
 	return r != NULL && fg_rule_feedback(r) ? r : NULL;
 }
 
+struct shreset {
+	char (*key)[FG_WKEY_MAX + 1];
+	size_t n;
+};
+
+static void
+collect_shared(void *arg, const char *wkey)
+{
+	struct shreset *s = arg;
+	void *p = realloc(s->key, (s->n + 1) * sizeof(*s->key));
+
+	if (p == NULL)
+		return;
+	s->key = p;
+	fg_strlcpy(s->key[s->n++], wkey, sizeof(s->key[0]));
+}
+
+/* The account's windows in the shared store, for every relay: -1 when
+ * it does not answer. */
+static long
+reset_shared(const struct fg_account *a, const char *only)
+{
+	struct shreset s = { NULL, 0 };
+	long done = 0;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < fgd.cfg->nrule; i++) {
+		const struct fg_rule *r = &fgd.cfg->rule[i];
+
+		if (r->is_cap || fg_rule_feedback(r) ||
+		    (only != NULL && strcmp(only, r->name) != 0))
+			continue;
+		if (r->scope == FG_SCOPE_ACCOUNT) {
+			if ((rc = fg_shared_reset_now(r->name, a->name)) < 0)
+				return -1;
+			done += rc;
+		} else if (r->scope == FG_SCOPE_ACCOUNT_DOMAIN &&
+		    fg_shared_windows(r->name, a->name, collect_shared, &s) < 0) {
+			free(s.key);
+			return -1;
+		}
+	}
+	for (i = 0; i < s.n; i++) {
+		char rule[FG_WRULE_MAX + 1];
+		const char *key;
+
+		if (fg_wkey_rule(s.key[i], rule, &key) < 0)
+			continue;
+		if ((rc = fg_shared_reset_now(rule, key)) < 0) {
+			free(s.key);
+			return -1;
+		}
+		done += rc;
+	}
+	free(s.key);
+	return done;
+}
+
 /* reset ACCOUNT [RULE]: forget what it sent, in every rule or in one
  * (a feedback limit's companion windows with it). */
 static void
@@ -284,11 +343,28 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		    (r->scope == FG_SCOPE_ACCOUNT ||
 		    r->scope == FG_SCOPE_ACCOUNT_DOMAIN) &&
 		    (req->argc < 2 || strcmp(req->argv[1], r->name) == 0) &&
-		    fg_limiter_reset(fgd.engine.limiter, rule, key) == 0)
+		    fg_limiter_reset(fgd.engine.limiter, rule, key) == 0) {
 			done++;
+			/* The other relays' copies of a feedback window. */
+			if (fgd.cfg->store != NULL && fg_rule_feedback(r))
+				fg_shared_fb_publish(rule, key, a.name,
+				    r->period, 0);
+		}
 		free(k.key[i]);
 	}
 	free(k.key);
+	if (fgd.cfg->store != NULL) {
+		long n = reset_shared(&a, req->argc == 2 ? req->argv[1] : NULL);
+
+		if (n < 0) {
+			fg_log_warn("control: reset account=%s: %s does not answer; its windows are kept",
+			    a.name, fgd.cfg->store);
+			fg_ctl_error(o, "reset: %s does not answer: the shared windows are not reset (%zu of this relay's were)",
+			    fgd.cfg->store, done);
+			return;
+		}
+		done += (size_t)n;
+	}
 	fg_log_notice("control: reset account=%s rule=%s windows=%zu", a.name,
 	    req->argc == 2 ? req->argv[1] : "*", done);
 	fg_ctl_ok(o);
@@ -358,6 +434,12 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		in.store = fgd.store;
 		in.blocks = fgd.engine.blocks;
 		in.now = (uint32_t)time(NULL);
+		in.peek = NULL;
+		in.windows = NULL;
+		if (fgd.cfg->store != NULL && fg_shared_up()) {
+			in.peek = fg_shared_peek;
+			in.windows = fg_shared_windows;
+		}
 		inspector(&in, req, o);
 	} else
 		handlers[v](req, o);

@@ -108,6 +108,8 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.store = st;
 	in.blocks = fg_blocks_new();
 	in.now = (uint32_t)time(NULL);
+	in.peek = NULL;		/* the daemon's view of Redis: not offline */
+	in.windows = NULL;
 	if (in.blocks != NULL) {
 		struct fg_suspension *su;
 		struct fg_pause *pa;

@@ -336,6 +336,12 @@ pull_shared(uint32_t now)
 	for (i = 0; i < n; i++) {
 		const struct fg_rule *r = fg_config_rule(fgd.cfg, e[i].rule);
 
+		if (e[i].n == 0) {
+			/* floodgatectl reset on another relay */
+			(void)fg_limiter_reset(fgd.engine.limiter, e[i].rule,
+			    e[i].key);
+			continue;
+		}
 		if (fg_limiter_add(fgd.engine.limiter, e[i].rule, e[i].key,
 		    e[i].period, e[i].n, now) < 0)
 			counters.add_errors++;

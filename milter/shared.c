@@ -215,6 +215,13 @@ send_add(const struct fg_ritem *it, uint32_t when)
 
 static void on_reserve(redisAsyncContext *ac, void *reply, void *priv);
 
+static void
+on_integer(void *arg, size_t i, const redisReply *r)
+{
+	(void)i;
+	*(long long *)arg = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+}
+
 static int
 send_reserve(struct sreq *q)
 {
@@ -1369,4 +1376,146 @@ fg_shared_fb_pull(struct fg_fbentry **out)
 		fg_strlcpy(fb_last, fr.last, sizeof(fb_last));
 	*out = fr.e;
 	return fr.n;
+}
+
+/*
+ * floodgatectl's view of the shared windows (on the service thread, at
+ * most redis_timeout per round trip).
+ */
+struct peekctx {
+	struct fg_check *chk;
+	size_t n;
+	int rc;
+};
+
+static void
+on_peek(void *arg, size_t i, const redisReply *r)
+{
+	struct peekctx *p = arg;
+	long long v[2 + 3 * 64];
+	uint32_t now;
+	size_t k;
+
+	(void)i;
+	p->rc = -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements > 2 + 3 * 64)
+		return;
+	for (k = 0; k < r->elements; k++)
+		v[k] = r->element[k]->type == REDIS_REPLY_INTEGER ?
+		    r->element[k]->integer : -1;
+	if (fg_rlimit_reserve_reply(v, r->elements, p->chk, p->n, &now) !=
+	    FG_RESERVE_ERROR)
+		p->rc = 0;
+}
+
+int
+fg_shared_peek(struct fg_check *chk, size_t n)
+{
+	struct fg_rcmd c = { 0 };
+	struct peekctx p = { chk, n, -1 };
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (n > 64 || fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE],
+	    sh.prefix, chk, n, 0, sh.ttl, "peek", 1) < 0) {
+		fg_rcmd_free(&c);
+		return -1;
+	}
+	rc = fg_shared_call(&c, 1, on_peek, &p);
+	fg_rcmd_free(&c);
+	return rc < 0 ? -1 : p.rc;
+}
+
+struct scanctx {
+	char cursor[32];
+	void (*fn)(void *arg, const char *wkey);
+	void *arg;
+	size_t skip;			/* "{P}:w:" */
+	int bad;
+};
+
+static void
+on_scan(void *arg, size_t i, const redisReply *r)
+{
+	struct scanctx *sc = arg;
+	size_t k;
+
+	(void)i;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->str == NULL ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		sc->bad = 1;
+		return;
+	}
+	fg_strlcpy(sc->cursor, r->element[0]->str, sizeof(sc->cursor));
+	for (k = 0; k < r->element[1]->elements; k++) {
+		const char *key = r->element[1]->element[k]->str;
+
+		if (key != NULL && strlen(key) > sc->skip)
+			sc->fn(sc->arg, key + sc->skip);
+	}
+}
+
+/* Glob characters in an account are matched as themselves. */
+static void
+glob_quote(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in != '\0' && o + 2 < len; in++) {
+		if (strchr("*?[]\\", *in) != NULL)
+			out[o++] = '\\';
+		out[o++] = *in;
+	}
+	out[o] = '\0';
+}
+
+int
+fg_shared_windows(const char *rule, const char *account,
+    void (*fn)(void *arg, const char *wkey), void *arg)
+{
+	char pat[FG_RKEY_MAX * 2 + 8], qa[FG_ACCOUNT_MAX * 2 + 1];
+	struct scanctx sc;
+	int rounds = 0;
+
+	memset(&sc, 0, sizeof(sc));
+	fg_strlcpy(sc.cursor, "0", sizeof(sc.cursor));
+	sc.fn = fn;
+	sc.arg = arg;
+	sc.skip = strlen(sh.prefix) + 5;
+	glob_quote(account, qa, sizeof(qa));
+	snprintf(pat, sizeof(pat), "{%s}:w:%s%c%s/*", sh.prefix,
+	    rule != NULL ? rule : "*", FG_WKEY_SEP, qa);
+	do {
+		const char *argv[6] = { "SCAN", sc.cursor, "MATCH", pat,
+		    "COUNT", "1000" };
+		struct fg_rcmd c = { 0 };
+		int rc;
+
+		rc = fg_rcmd_build(&c, 6, argv) == 0 ?
+		    fg_shared_call(&c, 1, on_scan, &sc) : -1;
+		fg_rcmd_free(&c);
+		if (rc < 0 || sc.bad)
+			return -1;
+	} while (strcmp(sc.cursor, "0") != 0 && ++rounds < 10000);
+	return 0;
+}
+
+/* Forgets one shared window now; 1 when it held something. */
+int
+fg_shared_reset_now(const char *rule, const char *key)
+{
+	struct fg_rcmd c = { 0 };
+	long long n = -1;
+	int rc;
+
+	if (fg_rlimit_reset_cmd(&c, sh.sha[FG_RS_RESET], sh.prefix, rule,
+	    key) < 0) {
+		fg_rcmd_free(&c);
+		return -1;
+	}
+	rc = fg_shared_call(&c, 1, on_integer, &n);
+	fg_rcmd_free(&c);
+	return rc < 0 || n < 0 ? -1 : n > 0;
 }

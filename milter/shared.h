@@ -87,6 +87,14 @@ struct fg_fbentry {
 /* The other relays' results since the last call (the service tick);
  * free() *out. */
 size_t fg_shared_fb_pull(struct fg_fbentry **out);
+/* What the shared windows say of chk (nothing charged); -1 down. */
+int fg_shared_peek(struct fg_check *chk, size_t n);
+/* Each shared window of rule (NULL: any) for account and a destination
+ * ("RULE\037ACCOUNT/DOMAIN"); -1 down. */
+int fg_shared_windows(const char *rule, const char *account,
+    void (*fn)(void *arg, const char *wkey), void *arg);
+/* Forgets a shared window now: 1 when it held something, 0, -1 down. */
+int fg_shared_reset_now(const char *rule, const char *key);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
 /* floodgatectl reset: the shared window too. */

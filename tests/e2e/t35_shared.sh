@@ -87,6 +87,16 @@ expect_eq "a tenant through both relays: 8 of 12 (limit 8/1h), 4 deferred" "$(re
 expect_eq "each relay deferred some" \
     "$(( $(cat "$T"/a-1 "$T"/a-3 "$T"/a-5 "$T"/a-7 "$T"/a-9 "$T"/a-11 | grep -c '^<\*\* *451 ') > 0 && $(cat "$T"/a-2 "$T"/a-4 "$T"/a-6 "$T"/a-8 "$T"/a-10 "$T"/a-12 | grep -c '^<\*\* *451 ') > 0 ))" 1
 
+ctl show a@t1.example > "$T/show-a"
+"$FLOODGATECTL" -c "$T/fg2.conf" explain a@t1.example r@example.com > "$T/explain-a" 2>&1
+expect_eq "show on relay 1: the tenant's whole budget used, through both relays" \
+    "$(awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $9}' "$T/show-a")" "8/8 over"
+grep -q "defer" "$T/explain-a" || fail "explain on relay 2 says defer: $(cat "$T/explain-a")"
+"$FLOODGATECTL" -c "$T/fg2.conf" reset a@t1.example > "$T/reset-a" 2>&1 ||
+    fail "floodgatectl reset on relay 2: $(cat "$T/reset-a")"
+send "$T/a-after" $SMTP_PORT a@t1.example r@example.com
+expect_eq "reset on relay 2 lets the tenant send through relay 1" "$(count_replies "$T/a-after" 4..)" 0
+
 # 2. A carrier's server-wide limit across both relays.
 for b in b1 b2 b3 b4; do
 	mails "$b" "$b@t2.example" "x@docomo.ne.jp" 2
