@@ -202,4 +202,12 @@ expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(re
 drain
 expect_eq "nothing lost: every accepted message reached the sink" \
     "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+# The second relay stops cleanly too (a sanitizer build reports here).
+kill -TERM "$FG2_PID"
+for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
+alive "$FG2_PID" && fail "relay 2 stopped on SIGTERM"
+if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/fg2.log"; then
+	fail "sanitizer report in relay 2's output"
+	grep -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/fg2.log" | head -30
+fi
 finish
