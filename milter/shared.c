@@ -174,12 +174,16 @@ replay_add(const struct fg_ritem *it, uint32_t when)
 	sh.nreplay++;
 }
 
+/* -1 when the connection is gone (a reply that came after a timeout
+ * may still be read while it closes). */
 static int
 send_cmd(struct fg_rcmd *c, redisCallbackFn *fn, void *priv)
 {
-	int rc = redisAsyncCommandArgv(sh.ac, fn, priv, c->argc, c->argv,
-	    c->argvlen);
+	int rc = REDIS_ERR;
 
+	if (sh.ac != NULL && sh.state != ST_DOWN)
+		rc = redisAsyncCommandArgv(sh.ac, fn, priv, c->argc, c->argv,
+		    c->argvlen);
 	fg_rcmd_free(c);
 	return rc == REDIS_OK ? 0 : -1;
 }
@@ -463,7 +467,7 @@ do_call(struct call *c)
 	for (i = 0; i < c->n; i++) {
 		struct callpart *p = malloc(sizeof(*p));
 
-		if (p == NULL || redisAsyncCommandArgv(sh.ac, on_call, p,
+		if (p == NULL || sh.ac == NULL || redisAsyncCommandArgv(sh.ac, on_call, p,
 		    c->cmd[i].argc, c->cmd[i].argv, c->cmd[i].argvlen) != REDIS_OK) {
 			free(p);
 			call_done(c, -1);

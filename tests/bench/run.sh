@@ -12,6 +12,8 @@
 #  3. Scale: 1,000,000 tracked entries (memory, flush, load at start).
 #  4. Delivery feedback: log lines parsed a second, the queue-ID map's cost.
 #  5. Where the instructions go: perf record, by process.
+#  6. Shared store: floodgate deciding in a local redis-server (store
+#     redis) beside the in-memory engine, fgload at 10 and 100 connections.
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
@@ -174,10 +176,58 @@ run_one() {
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%s-%s", mn, mx}'; }
 
+# --- 6. shared store -----------------------------------------------------------
+shared_section() {
+	local rport i c
+	[ -x /usr/bin/redis-server ] || { report "6. Shared store: no redis-server, skipped"; return; }
+	rport=$(free_port)
+	/usr/bin/redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+	    --appendonly no --loglevel warning >"$T/redis.log" 2>&1 &
+	RP=$!
+	EXTRA_PIDS="$EXTRA_PIDS $RP"
+	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$rport) 2>/dev/null"
+	{ cat "$T/fg-pass.conf"; echo "store redis://127.0.0.1:$rport"; echo "relays 2"; } > "$T/fg-redis.conf"
+	sed -i "s|^listen .*|listen unix:$T/fg/redis.sock|; s|^database .*|database $T/redis.db|; s|^control .*|control $T/fg/redis-control.sock|" "$T/fg-redis.conf"
+	"$FLOODGATE" -f -c "$T/fg-redis.conf" 2>"$T/fg-redis.log" & FGR=$!
+	EXTRA_PIDS="$EXTRA_PIDS $FGR"
+	wait_for 10 grep -q "answers; deciding from it" "$T/fg-redis.log" ||
+	    { report "6. Shared store: floodgate did not reach redis-server"; return; }
+	report "6. Shared store: fgload -> floodgate with store redis (local redis-server, sample rules, nothing refused), beside the in-memory engine; medians of 3"
+	report "$(printf '   %-56s %12s %9s %9s %9s' case decisions/s p50-us p99-us max-us)"
+	for c in "10 conns, 10 rcpt/msg|-c 10 -m 2000 -r 10" \
+	    "100 conns, 10 rcpt/msg, flat out|-c 100 -m 200 -r 10" \
+	    "100 conns, 10 rcpt/msg, 20 msg/s each|-c 100 -m 100 -r 10 -p 20"; do
+		for i in 1 2 3; do
+			# shellcheck disable=SC2086
+			"$BENCH/bench/fgload" -S "unix:$T/fg/redis.sock" ${c#*|} >> "$T/sh.redis.$i"
+			# shellcheck disable=SC2086
+			"$BENCH/bench/fgload" -S "unix:$T/fg/milter.sock" ${c#*|} >> "$T/sh.memory.$i"
+		done
+		for b in redis memory; do
+			for i in 1 2 3; do tail -1 "$T/sh.$b.$i"; done > "$T/sh.$b.last"
+			report "$(awk -v l="${c%%|*}: $b" '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
+			    print v["decisions_per_s"], v["p50_us"], v["p99_us"], v["max_us"]}' "$T/sh.$b.last" |
+			    sort -n -k1 | awk -v l="${c%%|*}: $b" 'NR == 2 {printf "   %-56s %12s %9s %9s %9s", l, $1, $2, $3, $4}')"
+		done
+		dr=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "decisions_per_s") print kv[2]}}' "$T/sh.redis.last" | median)
+		dm=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "decisions_per_s") print kv[2]}}' "$T/sh.memory.last" | median)
+		pr=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "p99_us") print kv[2]}}' "$T/sh.redis.last" | median)
+		report "   $(printf '%-56s' "${c%%|*}: redis/memory") $(awk -v a="$dr" -v b="$dm" 'BEGIN {printf "%.3f", a / b}') (decisions/s; target 30,000: $(awk -v a="$dr" 'BEGIN {print (a >= 30000) ? "met" : "missed"}'); p99 target 2,000 us: $(awk -v a="$pr" 'BEGIN {print (a < 2000) ? "met" : "missed"}'))"
+		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
+	done
+	report ""
+}
+
 report "floodgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 report "versions: $("$FLOODGATE" -V), Postfix $(postconf -d -h mail_version 2>/dev/null), libmilter $(dpkg-query -W -f='${Version}' libmilter1.0.1 2>/dev/null), libevent $(dpkg-query -W -f='${Version}' libevent-2.1-7 2>/dev/null), SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null)"
 report ""
+if [ "${BENCH_ONLY:-}" = shared ]; then
+	# make bench BENCH_ONLY=shared: section 6 alone.
+	shared_section
+	cp "$OUT" "$RESULTS/bench-shared-$(date -u +%Y%m%d-%H%M).txt"
+	exit 0
+fi
 
 # --- 1. end to end ---------------------------------------------------------
 declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [fgend]="unix:$T/fg/end.sock"
@@ -320,6 +370,8 @@ report "$(printf '   log lines parsed per second: %.0f (target 200,000; mix of 8
 report "$(printf '   queue-ID map per message: %.2f us to record (batches of 1,000), %.2f us to look up, %s bytes in SQLite' "$(field add_us)" "$(field lookup_us)" "$(field db_bytes_per_message)")"
 report "$(printf '   (200,000 messages mapped: 5 days of a server sending 40,000 a day; the lookup is once per delivery result)')"
 report ""
+shared_section
+
 # --- 5. where the instructions go -------------------------------------------
 # perf record of user-space instructions on the whole machine, one run of
 # 6,000 messages each, from the first connection until the queue is
