@@ -1,10 +1,12 @@
 /*
  * The shared limiter's Lua scripts and the EVALSHA commands that call
- * them. A window is a hash "{P}:w:RULE\037KEY" of slot start -> count
- * (plus "p", its period), the same slots as lib/window.c; a window's
- * reservations a sorted set "{P}:r:RULE\037KEY" of "NAME|COST" scored by
- * when they expire. Every script takes the clock from its caller or,
- * given 0, from Redis (TIME): one clock for every relay.
+ * them. A window is one hash "{P}:w:RULE\037KEY": its slots (slot start
+ * -> count, the same slots as lib/window.c), "p" its period, "e" when the
+ * key expires, and "rX" the units reserved by transactions in flight
+ * that give them back by themselves at X (a bucket of a tenth of the
+ * TTL). One HGETALL reads all a check needs; the writes are a HINCRBY
+ * and, now and then, a cleanup. Every script takes the clock from its
+ * caller or, given 0, from Redis (TIME): one clock for every relay.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,99 +16,123 @@
 #include "wkey.h"
 
 /*
- * Shared by every script. load: a window's live slots, folded to a new
- * period as lib/window.c's fg_window_set_period does, and expired; with
- * how much they hold, whether that changed anything, and the period
- * stored. A window keeps its period ("p") as long as a reservation on it
- * may still be committed (lib/limiter.c keeps the entry): a commit
- * counts in the window's period as it is then, not as it was at RCPT.
+ * Shared by every script. load: a window read in one HGETALL: its live
+ * slots (folded to a new period as lib/window.c's fg_window_set_period
+ * does, and expired), what they hold, what is reserved, the fields to
+ * delete (dead slots and reservations), whether the slots must be
+ * rewritten (a fold), the period and expiry stored. A window keeps its
+ * period as long as a reservation on it may still be committed (as
+ * lib/limiter.c keeps the entry): a commit counts in the window's period
+ * as it is then.
  */
 #define LUA_COMMON \
 "local function width(p) if p >= 120 then return math.floor(p / 60) end return 1 end\n" \
 "local function load(w, period, now)\n" \
 "  local h = redis.call('HGETALL', w)\n" \
-"  local sp, slots = nil, {}\n" \
+"  local r = {sp = nil, e = 0, live = {}, inwin = 0, resv = 0, dead = {}, fold = false, rs = {}}\n" \
+"  local slots = {}\n" \
 "  for j = 1, #h, 2 do\n" \
-"    if h[j] == 'p' then sp = tonumber(h[j + 1])\n" \
-"    else slots[#slots + 1] = {tonumber(h[j]), tonumber(h[j + 1])} end\n" \
+"    local f, v = h[j], h[j + 1]\n" \
+"    local c = string.byte(f, 1)\n" \
+"    if f == 'p' then r.sp = tonumber(v)\n" \
+"    elseif f == 'e' then r.e = tonumber(v)\n" \
+"    elseif c == 114 then\n" \
+"      if tonumber(string.sub(f, 2)) > now then r.resv = r.resv + tonumber(v); r.rs[#r.rs + 1] = {f, v}\n" \
+"      else r.dead[#r.dead + 1] = f end\n" \
+"    else slots[#slots + 1] = {tonumber(f), tonumber(v)} end\n" \
 "  end\n" \
 "  table.sort(slots, function(a, b) return a[1] < b[1] end)\n" \
-"  local wd, changed = width(period), false\n" \
-"  if sp ~= nil and sp ~= period then\n" \
-"    changed = true\n" \
-"    local ow = width(sp)\n" \
-"    if ow ~= wd then\n" \
-"      local f = {}\n" \
-"      for _, s in ipairs(slots) do\n" \
-"        local last = s[1] + ow - 1\n" \
-"        local st = last - last % wd\n" \
-"        if #f > 0 and f[#f][1] == st then f[#f][2] = f[#f][2] + s[2]\n" \
-"        else f[#f + 1] = {st, s[2]} end\n" \
-"      end\n" \
-"      slots = f\n" \
+"  local wd = width(period)\n" \
+"  if r.sp ~= nil and r.sp ~= period and width(r.sp) ~= wd then\n" \
+"    local ow, f = width(r.sp), {}\n" \
+"    for _, s in ipairs(slots) do\n" \
+"      local last = s[1] + ow - 1\n" \
+"      local st = last - last % wd\n" \
+"      if #f > 0 and f[#f][1] == st then f[#f][2] = f[#f][2] + s[2]\n" \
+"      else f[#f + 1] = {st, s[2]} end\n" \
 "    end\n" \
+"    slots = f\n" \
+"    r.fold = true\n" \
 "  end\n" \
-"  local live, inwin = {}, 0\n" \
 "  for _, s in ipairs(slots) do\n" \
-"    if s[1] + wd + period > now then live[#live + 1] = s; inwin = inwin + s[2]\n" \
-"    else changed = true end\n" \
+"    if s[1] + wd + period > now then r.live[#r.live + 1] = s; r.inwin = r.inwin + s[2]\n" \
+"    elseif not r.fold then r.dead[#r.dead + 1] = tostring(s[1]) end\n" \
 "  end\n" \
-"  return live, inwin, changed, sp\n" \
+"  return r\n" \
 "end\n" \
-"local function keep(z)\n" \
-"  local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')\n" \
-"  if #last == 0 then return 0 end\n" \
-"  return tonumber(last[2]) + 1\n" \
+"local function expiry(r, period, extra)\n" \
+"  local x = extra\n" \
+"  if #r.live > 0 then x = math.max(x, r.live[#r.live][1] + width(period) + period + 1) end\n" \
+"  for _, b in ipairs(r.rs) do x = math.max(x, tonumber(string.sub(b[1], 2)) + 1) end\n" \
+"  return x\n" \
 "end\n" \
-"local function save(w, period, live, upto)\n" \
-"  redis.call('DEL', w)\n" \
-"  if #live > 0 then\n" \
-"    upto = math.max(upto, live[#live][1] + width(period) + period + 1)\n" \
+"local function store(w, r, period, extra)\n" \
+"  local x = expiry(r, period, extra)\n" \
+"  if r.fold then\n" \
+"    redis.call('DEL', w)\n" \
+"    if x == 0 then return end\n" \
+"    local a = {'p', period, 'e', x}\n" \
+"    for _, s in ipairs(r.live) do a[#a + 1] = s[1]; a[#a + 1] = s[2] end\n" \
+"    for _, b in ipairs(r.rs) do a[#a + 1] = b[1]; a[#a + 1] = b[2] end\n" \
+"    redis.call('HSET', w, unpack(a))\n" \
+"    redis.call('EXPIREAT', w, x)\n" \
+"    return\n" \
 "  end\n" \
-"  if upto == 0 then return end\n" \
-"  local a = {'p', period}\n" \
-"  for _, s in ipairs(live) do a[#a + 1] = s[1]; a[#a + 1] = s[2] end\n" \
-"  redis.call('HSET', w, unpack(a))\n" \
-"  redis.call('EXPIREAT', w, upto)\n" \
+"  if #r.dead > 0 then redis.call('HDEL', w, unpack(r.dead)) end\n" \
+"  if x == 0 then\n" \
+"    if r.sp ~= nil or r.e ~= 0 then redis.call('DEL', w) end\n" \
+"    return\n" \
+"  end\n" \
+"  if r.sp ~= period or x > r.e then\n" \
+"    redis.call('HSET', w, 'p', period, 'e', math.max(x, r.e))\n" \
+"    if x > r.e then redis.call('EXPIREAT', w, x) end\n" \
+"  end\n" \
 "end\n" \
-"local function charge(w, z, period, now, n)\n" \
-"  local live = load(w, period, now)\n" \
+"local function charge(w, period, now, n)\n" \
+"  local r = load(w, period, now)\n" \
 "  local st = now - now % width(period)\n" \
-"  if #live > 0 and live[#live][1] >= st then live[#live][2] = live[#live][2] + n\n" \
-"  else live[#live + 1] = {st, n} end\n" \
-"  save(w, period, live, keep(z))\n" \
+"  if #r.live > 0 and r.live[#r.live][1] >= st then st = r.live[#r.live][1] end\n" \
+"  if r.fold then\n" \
+"    if #r.live > 0 and r.live[#r.live][1] == st then r.live[#r.live][2] = r.live[#r.live][2] + n\n" \
+"    else r.live[#r.live + 1] = {st, n} end\n" \
+"  else\n" \
+"    redis.call('HINCRBY', w, st, n)\n" \
+"    if #r.live == 0 or r.live[#r.live][1] < st then r.live[#r.live + 1] = {st, n} end\n" \
+"  end\n" \
+"  store(w, r, period, 0)\n" \
 "end\n" \
 "local function clock(a)\n" \
 "  local now = tonumber(a)\n" \
 "  if now == 0 then now = tonumber(redis.call('TIME')[1]) end\n" \
 "  return now\n" \
+"end\n" \
+"local function bucket(now, ttl)\n" \
+"  local b = math.max(1, math.floor(ttl / 10))\n" \
+"  local x = now + ttl\n" \
+"  return 'r' .. (x + (b - x % b) % b)\n" \
 "end\n"
 
 /*
- * KEYS: n windows, then their n reservation sets. ARGV: now, ttl, name,
- * peek, then limit, period, cost, hard per check. Returns {refused,
- * now, over, used, retry per check}; all or none is reserved.
+ * KEYS: n windows. ARGV: now, ttl, name (unused), peek, then limit,
+ * period, cost, hard per check. Returns {refused, now, over, used, retry
+ * per check}; all or none is reserved, in the bucket bucket(now, ttl).
  */
 static const char lua_reserve[] = LUA_COMMON
-"local n = #KEYS / 2\n"
-"local now, ttl, name, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4] == '1'\n"
+"local n = #KEYS\n"
+"local now, ttl, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'\n"
 "local out, refused, st = {0, now}, false, {}\n"
 "for i = 1, n do\n"
 "  local b = 4 + (i - 1) * 4\n"
 "  local limit, period = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])\n"
 "  local c, hard = tonumber(ARGV[b + 3]), ARGV[b + 4] == '1'\n"
-"  local w, z, wd = KEYS[i], KEYS[n + i], width(period)\n"
-"  local live, inwin, changed, sp = load(w, period, now)\n"
-"  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)\n"
-"  local used = inwin\n"
-"  for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do\n"
-"    used = used + tonumber(string.match(m, '|(%d+)$'))\n"
-"  end\n"
+"  local wd = width(period)\n"
+"  local r = load(KEYS[i], period, now)\n"
+"  local used = r.inwin + r.resv\n"
 "  local over, retry = c > 0 and used + c > limit, 0\n"
 "  if over then\n"
 "    local excess, freed = used + c - limit, 0\n"
-"    if excess <= inwin then\n"
-"      for _, s in ipairs(live) do\n"
+"    if excess <= r.inwin then\n"
+"      for _, s in ipairs(r.live) do\n"
 "        freed = freed + s[2]\n"
 "        if freed >= excess then retry = s[1] + wd + period - now; break end\n"
 "      end\n"
@@ -114,61 +140,69 @@ static const char lua_reserve[] = LUA_COMMON
 "    if retry == 0 then retry = now - now % wd + wd + period - now end\n"
 "    if hard then refused = true end\n"
 "  end\n"
-"  st[i] = {c, live, changed or sp ~= period}\n"
+"  st[i] = {c, r, period}\n"
 "  out[#out + 1] = over and 1 or 0\n"
 "  out[#out + 1] = used\n"
 "  out[#out + 1] = retry\n"
 "end\n"
 "if refused then out[1] = 1 end\n"
+"local bk = bucket(now, ttl)\n"
 "for i = 1, n do\n"
-"  local period = tonumber(ARGV[4 + (i - 1) * 4 + 2])\n"
-"  local w, z, c = KEYS[i], KEYS[n + i], st[i][1]\n"
-"  local add = not refused and not peek and c > 0\n"
-"  if add then\n"
-"    redis.call('ZADD', z, now + ttl, name .. '|' .. c)\n"
-"    redis.call('EXPIREAT', z, keep(z))\n"
+"  local c, r, period = st[i][1], st[i][2], st[i][3]\n"
+"  local extra = 0\n"
+"  if not refused and not peek and c > 0 then\n"
+"    if r.fold then\n"
+"      local found = false\n"
+"      for _, x in ipairs(r.rs) do if x[1] == bk then x[2] = tonumber(x[2]) + c; found = true end end\n"
+"      if not found then r.rs[#r.rs + 1] = {bk, c} end\n"
+"    else\n"
+"      redis.call('HINCRBY', KEYS[i], bk, c)\n"
+"      r.rs[#r.rs + 1] = {bk, c}\n"
+"    end\n"
+"    extra = tonumber(string.sub(bk, 2)) + 1\n"
 "  end\n"
-"  if st[i][3] or add then save(w, period, st[i][2], keep(z)) end\n"
+"  if r.fold or #r.dead > 0 or extra > 0 or r.sp ~= period then store(KEYS[i], r, period, extra) end\n"
 "end\n"
 "return out\n";
 
-/* KEYS: n windows, their n reservation sets. ARGV: now, then name,
- * cost, period per reservation. Spent even when it had expired, in the
- * window's period as it is now (a reserve after a reload may have
- * changed it). */
+/* KEYS: n windows. ARGV: now, then bucket, cost, period per
+ * reservation. Spent even when it had expired, in the window's period
+ * as it is now (a reserve after a reload may have changed it). */
 static const char lua_commit[] = LUA_COMMON
-"local n = #KEYS / 2\n"
 "local now = clock(ARGV[1])\n"
-"for i = 1, n do\n"
+"for i = 1, #KEYS do\n"
 "  local b = 1 + (i - 1) * 3\n"
-"  local name, c, period = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
-"  local w, z = KEYS[i], KEYS[n + i]\n"
-"  redis.call('ZREM', z, name .. '|' .. c)\n"
-"  charge(w, z, tonumber(redis.call('HGET', w, 'p')) or period, now, c)\n"
+"  local bk, c, period = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+"  local w = KEYS[i]\n"
+"  if redis.call('HINCRBY', w, bk, -c) <= 0 then redis.call('HDEL', w, bk) end\n"
+"  charge(w, tonumber(redis.call('HGET', w, 'p')) or period, now, c)\n"
 "end\n"
 "return now\n";
 
-/* KEYS: n reservation sets. ARGV: name, cost per reservation. */
+/* KEYS: n windows. ARGV: bucket, cost per reservation. */
 static const char lua_release[] =
 "for i = 1, #KEYS do\n"
-"  redis.call('ZREM', KEYS[i], ARGV[2 * i - 1] .. '|' .. ARGV[2 * i])\n"
+"  if redis.call('HINCRBY', KEYS[i], ARGV[2 * i - 1], -tonumber(ARGV[2 * i])) <= 0 then\n"
+"    redis.call('HDEL', KEYS[i], ARGV[2 * i - 1])\n"
+"  end\n"
 "end\n"
 "return #KEYS\n";
 
-/* KEYS: a window. Its slots go, its period stays (reservations in
- * flight are still committed in it). */
+/* KEYS: a window. Its slots go; its period, expiry and reservations in
+ * flight stay (they are still committed in it). */
 static const char lua_reset[] =
 "local f = {}\n"
 "for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
-"  if k ~= 'p' then f[#f + 1] = k end\n"
+"  local c = string.byte(k, 1)\n"
+"  if k ~= 'p' and k ~= 'e' and c ~= 114 then f[#f + 1] = k end\n"
 "end\n"
 "if #f > 0 then redis.call('HDEL', KEYS[1], unpack(f)) end\n"
 "return #f\n";
 
-/* KEYS: a window, its reservation set. ARGV: now, period, n. */
+/* KEYS: a window. ARGV: now, period, n. */
 static const char lua_add[] = LUA_COMMON
 "local now = clock(ARGV[1])\n"
-"charge(KEYS[1], KEYS[2], tonumber(ARGV[2]), now, tonumber(ARGV[3]))\n"
+"charge(KEYS[1], tonumber(ARGV[2]), now, tonumber(ARGV[3]))\n"
 "return now\n";
 
 const char *
@@ -350,12 +384,10 @@ fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const char *member, int peek)
 {
 	size_t i;
-	int rc = evalsha(c, sha, 2 * n);
+	int rc = evalsha(c, sha, n);
 
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_check_key(c, prefix, 'w', chk[i].rule, chk[i].key);
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = arg_check_key(c, prefix, 'r', chk[i].rule, chk[i].key);
 	if (rc == 0)
 		rc = (arg_u(c, now) < 0 ||
 		    arg_u(c, ttl) < 0 ||
@@ -367,6 +399,15 @@ fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 		    arg_u(c, chk[i].cost) < 0 ||
 		    arg_str(c, chk[i].hard ? "1" : "0") < 0) ? -1 : 0;
 	return done(c, rc);
+}
+
+void
+fg_rlimit_bucket(uint32_t now, uint32_t ttl, char *out, size_t len)
+{
+	uint32_t b = ttl / 10 > 1 ? ttl / 10 : 1;
+	uint64_t x = (uint64_t)now + ttl;
+
+	snprintf(out, len, "r%llu", (unsigned long long)(x + (b - x % b) % b));
 }
 
 int
@@ -401,12 +442,10 @@ fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const struct fg_ritem *it, size_t n, uint32_t now)
 {
 	size_t i;
-	int rc = evalsha(c, sha, 2 * n);
+	int rc = evalsha(c, sha, n);
 
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 'w', it[i].wkey);
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = arg_key(c, prefix, 'r', it[i].wkey);
 	if (rc == 0)
 		rc = arg_u(c, now);
 	for (i = 0; rc == 0 && i < n; i++)
@@ -424,7 +463,7 @@ fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 	int rc = evalsha(c, sha, n);
 
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = arg_key(c, prefix, 'r', it[i].wkey);
+		rc = arg_key(c, prefix, 'w', it[i].wkey);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = (arg_str(c, it[i].member) < 0 ||
 		    arg_u(c, it[i].cost) < 0) ? -1 : 0;
@@ -436,12 +475,10 @@ fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const char *rule, const char *key, uint32_t period, uint32_t n,
     uint32_t now)
 {
-	int rc = evalsha(c, sha, 2);
+	int rc = evalsha(c, sha, 1);
 
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 'w', rule, key);
-	if (rc == 0)
-		rc = arg_check_key(c, prefix, 'r', rule, key);
 	if (rc == 0)
 		rc = (arg_u(c, now) < 0 ||
 		    arg_u(c, period) < 0 ||

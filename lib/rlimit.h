@@ -52,7 +52,8 @@ struct fg_rcmd {
 
 void fg_rcmd_free(struct fg_rcmd *c);
 
-/* One reservation made in Redis: which window, under which name. */
+/* One reservation made in Redis: which window, in which bucket
+ * (fg_rlimit_bucket: the hash field that counts it). */
 struct fg_ritem {
 	char wkey[FG_WKEY_MAX + 1];
 	char member[FG_RMEMBER_MAX + 1];
@@ -63,12 +64,16 @@ struct fg_ritem {
 /*
  * EVALSHA of the reserve script for n checks (peek: charge nothing).
  * now 0: Redis's own clock (TIME), the one every relay shares. ttl:
- * seconds a reservation lives if its transaction never ends. member
- * names this call's reservations. -1 when a key does not fit.
+ * seconds a reservation lives if its transaction never ends (in bucket
+ * fg_rlimit_bucket(now, ttl), now as the reply says). member names the
+ * caller in Redis's slow log only. -1 when a key does not fit.
  */
 int fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const struct fg_check *chk, size_t n, uint32_t now,
     uint32_t ttl, const char *member, int peek);
+/* The field a reservation made at now is counted in: "rX", X when it
+ * lapses (now + ttl, rounded up to a tenth of ttl). */
+void fg_rlimit_bucket(uint32_t now, uint32_t ttl, char *out, size_t len);
 /*
  * Reads the reserve script's reply: an array of 2 + 3n integers,
  * {reserved, now, then over, used, retry per check}. Fills the checks,

@@ -310,8 +310,16 @@ on_reserve(redisAsyncContext *ac, void *reply, void *priv)
 	for (i = 0; i < rep->elements; i++)
 		v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ?
 		    rep->element[i]->integer : -1;
+	if (rep->elements >= 2 && v[1] > 0 && v[1] <= UINT32_MAX) {
+		char bk[FG_RMEMBER_MAX + 1];
+
+		/* The bucket each reservation is counted in. */
+		fg_rlimit_bucket((uint32_t)v[1], sh.ttl, bk, sizeof(bk));
+		for (i = 0; i < q->n; i++)
+			fg_strlcpy(q->it[i].member, bk, sizeof(q->it[i].member));
+	}
 	if (r == NULL) {
-		if (rep->elements >= 1 && v[0] == 0)
+		if (rep->elements >= 2 && v[0] == 0)
 			give_back(q);
 		sreq_free(q);
 		return;
@@ -1046,7 +1054,22 @@ fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
 	size_t i;
 
 	if (r->nr > 0) {
-		fg_shared_end(r->ritem, r->nr, commit, 0);
+		/* A message's recipients reserve the same windows again and
+		 * again: one item per window and bucket. */
+		size_t j, k = 0;
+
+		for (i = 0; i < r->nr; i++) {
+			for (j = 0; j < k; j++)
+				if (r->ritem[j].period == r->ritem[i].period &&
+				    strcmp(r->ritem[j].member, r->ritem[i].member) == 0 &&
+				    strcmp(r->ritem[j].wkey, r->ritem[i].wkey) == 0)
+					break;
+			if (j < k)
+				r->ritem[j].cost += r->ritem[i].cost;
+			else if (k++ != i)
+				r->ritem[k - 1] = r->ritem[i];
+		}
+		fg_shared_end(r->ritem, k, commit, 0);
 		r->nr = 0;
 	}
 	if (!commit)

@@ -205,7 +205,8 @@ rreserve(struct env *e, struct fg_check *chk, size_t n, uint32_t now,
 			it = &rr->it[rr->n++];
 			assert_int_equal(fg_wkey_join(chk[i].rule, chk[i].key,
 			    it->wkey, sizeof(it->wkey)), 0);
-			snprintf(it->member, sizeof(it->member), "%s", member);
+			fg_rlimit_bucket(used_now, ttl, it->member,
+			    sizeof(it->member));
 			it->cost = chk[i].cost;
 			it->period = chk[i].period;
 		}
