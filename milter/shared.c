@@ -104,6 +104,7 @@ static struct {
 	pthread_cond_t cond;
 	struct op *head, *tail;
 	int accepting;			/* submit() takes ops */
+	int told_down;			/* this outage is logged */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */
@@ -638,6 +639,7 @@ up(void)
 	sh.replay_dropped = 0;
 	sh.state = ST_UP;
 	sh.backoff = 0;
+	sh.told_down = 0;
 	atomic_store(&sh.resync, 1);
 	atomic_store(&sh.up, 1);
 	atomic_store(&sh.down_since, 0);
@@ -708,8 +710,13 @@ static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
 	(void)status;
-	if (ac == sh.ac)
-		sh.ac = NULL;
+	if (ac != sh.ac) {
+		/* One we left already (a timeout): hiredis frees it. */
+		if (sh.stopping && sh.ac == NULL)
+			event_base_loopbreak(sh.base);
+		return;
+	}
+	sh.ac = NULL;		/* hiredis frees it */
 	if (sh.stopping) {
 		event_base_loopbreak(sh.base);
 		return;
@@ -730,12 +737,15 @@ static void
 go_down(const char *why)
 {
 	struct timeval tv = { 0, 0 };
-	int was = sh.state;
 
 	sh.state = ST_DOWN;
-	if (atomic_exchange(&sh.up, 0) || was == ST_LOADING)
+	atomic_store(&sh.up, 0);
+	if (!sh.told_down) {
+		/* Once an outage (up again resets it). */
+		sh.told_down = 1;
 		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying",
 		    sh.url, why);
+	}
 	if (atomic_load(&sh.down_since) == 0)
 		atomic_store(&sh.down_since, (long)time(NULL));
 	if (sh.ac != NULL) {

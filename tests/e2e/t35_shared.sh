@@ -178,30 +178,50 @@ send "$T/f-2" $SMTP2 f@t7.example r@example.com
 grep -q "^<\*\* *451 .*too many unknown recipients" "$T/f-2" ||
     fail "relay 2 defers the tenant: $(grep '^<\*\*' "$T/f-2")"
 
-# 7. Redis killed mid-burst, then back.
+# 7. Redis forgot the scripts (SCRIPT FLUSH, as after a restart with
+# persistence): the next reserve loads them again and is answered.
+redis-cli -p "$RPORT" SCRIPT FLUSH >/dev/null
+send "$T/n-1" $SMTP_PORT n@t8.example r@example.com
+expect_eq "after SCRIPT FLUSH the recipient is still decided by Redis" "$(count_replies "$T/n-1" 4..)" 0
+grep -q "lost floodgate's scripts; loading them again" "$T/floodgate.log" ||
+    fail "the scripts were loaded again on NOSCRIPT"
+
+# 8. Redis slow (CLIENT PAUSE): past redis_timeout relay 1 decides from
+# memory, then goes back to Redis by itself.
+redis-cli -p "$RPORT" CLIENT PAUSE 1500 ALL >/dev/null
+send "$T/w-1" $SMTP_PORT w@t9.example r@example.com
+expect_eq "Redis paused: the recipient is decided from memory, not refused" "$(count_replies "$T/w-1" 4..)" 0
+grep -q "is down (no answer within redis_timeout 300ms)" "$T/floodgate.log" ||
+    fail "the timeout is logged: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+wait_for 10 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 3 ]" ||
+    fail "relay 1 went back to Redis after the pause"
+
+# 9. Redis killed mid-burst, then back.
 mails d1 d@t4.example r@example.com 1
+down0=$(log_count 'shared store: .* is down')
+inc0=$(log_count 'incident: started kind=store')
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; done
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4" "$(refused d2)" 2
-expect_eq "logged once" "$(log_count 'shared store: .* is down')" 1
+expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
 wait_for 5 grep -q 'incident: started kind=store subject="shared"' "$T/floodgate.log" ||
     fail "a store incident: $(grep incident "$T/floodgate.log")"
 start_redis
-wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 3 ]" ||
+wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 4 ]" ||
     fail "relay 1 found Redis again"
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -ge 2 ]" ||
     fail "relay 2 found Redis again"
 wait_for 5 grep -q 'incident: ended kind=store subject="shared"' "$T/floodgate.log" ||
     fail "the store incident ended"
-expect_eq "one store incident" "$(log_count 'incident: started kind=store')" 1
+expect_eq "one store incident for the outage" "$(( $(log_count 'incident: started kind=store') - inc0 ))" 1
 grep -q "added 4 charges made while" "$T/floodgate.log" ||
     fail "relay 1 added what it charged meanwhile: $(grep 'shared store' "$T/floodgate.log")"
 for i in $(seq 1 6); do send "$T/d3-$i" $SMTP2 d@t4.example r@example.com; done
 expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(refused d3)" 2
 drain
 expect_eq "nothing lost: every accepted message reached the sink" \
-    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(sink_count)" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
