@@ -723,7 +723,8 @@ out:
 	free(p);
 }
 
-/* A recipient decided at once, with the in-memory limiter. */
+/* A recipient decided at once (the in-memory limiter, or a shared
+ * store's reserve for a thread that may wait). */
 void
 fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v)
@@ -736,7 +737,9 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	if (fg_msg_rcpt_begin(m, e, rcpt, now, v, &p) != 1)
 		return;
 	fg_pending_checks(p, &chk, &n);
-	rc = fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
+	rc = e->shared_reserve != NULL ?
+	    e->shared_reserve(e->limiter, chk, n, now, &m->resv, m->cfg->relays) :
+	    fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
 	fg_msg_rcpt_end(m, e, p, rc, now, v);
 }
 

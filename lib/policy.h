@@ -45,6 +45,11 @@ struct fg_engine {
 	 * r, which holds what was reserved in memory while the store was
 	 * down. NULL: no shared store. */
 	void (*shared_end)(struct fg_resv *r, int commit, uint32_t now);
+	/* With a shared store, fg_msg_rcpt's reservation (a thread that may
+	 * wait: release planning): as fg_limiter_reserve, the store's, or
+	 * memory's with limits divided by relays when it is down. */
+	int (*shared_reserve)(struct fg_limiter *l, struct fg_check *chk,
+	    size_t n, uint32_t now, struct fg_resv *r, uint32_t relays);
 };
 
 struct fg_msg {

@@ -352,6 +352,7 @@ main(int argc, char **argv)
 		if (fg_shared_start(fgd.cfg, rerr, sizeof(rerr)) < 0)
 			die("%s", rerr);
 		fgd.engine.shared_end = fg_shared_settle;
+		fgd.engine.shared_reserve = fg_shared_reserve_now;
 		fg_blocks_journal(fgd.engine.blocks, 1);
 		fgd.session_env.shared_wait = fg_shared_reserve_wait;
 	}

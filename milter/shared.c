@@ -1556,3 +1556,29 @@ fg_shared_reset_now(const char *rule, const char *key)
 	fg_rcmd_free(&c);
 	return rc < 0 || n < 0 ? -1 : n > 0;
 }
+
+/* fg_engine's shared_reserve: release planning, on the service thread. */
+int
+fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk, size_t n,
+    uint32_t now, struct fg_resv *resv, uint32_t relays)
+{
+	struct fg_ritem items[64];
+	struct fg_sreserve r;
+	size_t i;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.chk = chk;
+	r.n = n;
+	r.items = items;
+	rc = n > 64 ? FG_SHARED_DOWN : fg_shared_reserve_wait(&r);
+	if (rc == FG_SHARED_DOWN) {
+		for (i = 0; i < n; i++)
+			chk[i].limit = (uint32_t)(((uint64_t)chk[i].limit +
+			    relays - 1) / relays);
+		return fg_limiter_reserve(l, chk, n, now, resv);
+	}
+	if (rc == FG_RESERVED && fg_resv_add_ritems(resv, items, r.nitems) < 0)
+		return FG_RESERVE_ERROR;
+	return rc;
+}

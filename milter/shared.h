@@ -95,6 +95,9 @@ int fg_shared_windows(const char *rule, const char *account,
     void (*fn)(void *arg, const char *wkey), void *arg);
 /* Forgets a shared window now: 1 when it held something, 0, -1 down. */
 int fg_shared_reset_now(const char *rule, const char *key);
+/* fg_engine's shared_reserve (policy.h). */
+int fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk,
+    size_t n, uint32_t now, struct fg_resv *resv, uint32_t relays);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
 /* floodgatectl reset: the shared window too. */
