@@ -228,6 +228,8 @@ fg_rscript_source(enum fg_rscript s)
 int
 fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (r->rcap - r->nr < n) {
 		size_t cap = r->rcap * 2 > r->nr + n ? r->rcap * 2 : r->nr + n + 8;
 		void *p = realloc(r->ritem, cap * sizeof(*r->ritem));
