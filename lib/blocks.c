@@ -103,21 +103,13 @@ fg_blocks_new(void)
 	return b;
 }
 
-static int
-drop(struct fg_hnode *n, void *arg)
-{
-	(void)arg;
-	free(n);
-	return 1;
-}
-
 void
 fg_blocks_free(struct fg_blocks *b)
 {
 	if (b == NULL)
 		return;
-	fg_htab_walk(&b->susp, drop, NULL);
-	fg_htab_walk(&b->paus, drop, NULL);
+	fg_htab_walk(&b->susp, fg_htab_free_node, NULL);
+	fg_htab_walk(&b->paus, fg_htab_free_node, NULL);
 	fg_htab_clear(&b->susp);
 	fg_htab_clear(&b->paus);
 	pthread_mutex_destroy(&b->lock);
@@ -486,8 +478,8 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 
 	pthread_mutex_lock(&b->lock);
 	changed = b->changed;	/* the store's copy is not ours to save */
-	fg_htab_walk(&b->susp, drop, NULL);
-	fg_htab_walk(&b->paus, drop, NULL);
+	fg_htab_walk(&b->susp, fg_htab_free_node, NULL);
+	fg_htab_walk(&b->paus, fg_htab_free_node, NULL);
 	for (i = 0; i < ns; i++)
 		(void)add_suspension(b, &s[i]);
 	for (i = 0; i < np; i++)

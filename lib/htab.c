@@ -153,8 +153,8 @@ fg_strset_count(const struct fg_strset *s)
 	return s->h.count;
 }
 
-static int
-free_node(struct fg_hnode *n, void *arg)
+int
+fg_htab_free_node(struct fg_hnode *n, void *arg)
 {
 	(void)arg;
 	free(n);
@@ -164,6 +164,6 @@ free_node(struct fg_hnode *n, void *arg)
 void
 fg_strset_free(struct fg_strset *s)
 {
-	fg_htab_walk(&s->h, free_node, NULL);
+	fg_htab_walk(&s->h, fg_htab_free_node, NULL);
 	fg_htab_clear(&s->h);
 }

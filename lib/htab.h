@@ -36,6 +36,9 @@ int fg_htab_add(struct fg_htab *h, struct fg_hnode *n);
 /* Unlinks n; 0, or -1 when n is not in the table. */
 int fg_htab_unlink(struct fg_htab *h, struct fg_hnode *n);
 void fg_htab_walk(struct fg_htab *h, fg_htab_visit fn, void *arg);
+/* A visitor that unlinks and frees every node (allocated whole, the
+ * node at its start). */
+int fg_htab_free_node(struct fg_hnode *n, void *arg);
 /* Frees the buckets only; the nodes are the owner's. */
 void fg_htab_clear(struct fg_htab *h);
 

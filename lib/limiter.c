@@ -314,3 +314,13 @@ fg_resv_free(struct fg_resv *r)
 	r->n = r->cap = 0;
 	r->nr = r->rcap = 0;
 }
+
+void
+fg_checks_share(struct fg_check *c, size_t n, uint32_t relays)
+{
+	size_t i;
+
+	for (i = 0; relays > 1 && i < n; i++)
+		c[i].limit = (uint32_t)(((uint64_t)c[i].limit + relays - 1) /
+		    relays);
+}

@@ -64,5 +64,8 @@ int fg_limiter_reset(struct fg_limiter *l, const char *rule, const char *key);
 int fg_limiter_add(struct fg_limiter *l, const char *rule, const char *key,
     uint32_t period, uint32_t n, uint32_t now);
 void fg_resv_free(struct fg_resv *r);
+/* A relay deciding alone for relays sharing a store that does not
+ * answer: every limit divided by them, rounded up. */
+void fg_checks_share(struct fg_check *c, size_t n, uint32_t relays);
 
 #endif

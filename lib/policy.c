@@ -723,8 +723,19 @@ out:
 	free(p);
 }
 
-/* A recipient decided at once (the in-memory limiter, or a shared
- * store's reserve for a thread that may wait). */
+/* The reservation of a recipient decided at once: the in-memory
+ * limiter's, or a shared store's for a thread that may wait. */
+int
+fg_msg_reserve(struct fg_msg *m, struct fg_engine *e, struct fg_check *chk,
+    size_t n, uint32_t now)
+{
+	if (e->shared_reserve != NULL)
+		return e->shared_reserve(e->limiter, chk, n, now, &m->resv,
+		    m->cfg->relays);
+	return fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
+}
+
+/* A recipient decided at once. */
 void
 fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v)
@@ -737,9 +748,7 @@ fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	if (fg_msg_rcpt_begin(m, e, rcpt, now, v, &p) != 1)
 		return;
 	fg_pending_checks(p, &chk, &n);
-	rc = e->shared_reserve != NULL ?
-	    e->shared_reserve(e->limiter, chk, n, now, &m->resv, m->cfg->relays) :
-	    fg_limiter_reserve(e->limiter, chk, n, now, &m->resv);
+	rc = fg_msg_reserve(m, e, chk, n, now);
 	fg_msg_rcpt_end(m, e, p, rc, now, v);
 }
 

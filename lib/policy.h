@@ -94,6 +94,10 @@ int fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 void fg_pending_checks(struct fg_pending *p, struct fg_check **chk,
     size_t *n);
 void fg_pending_free(struct fg_pending *p);
+/* Between the two: the reservation made at once (fg_limiter_reserve's
+ * results), by the in-memory limiter or the engine's shared_reserve. */
+int fg_msg_reserve(struct fg_msg *m, struct fg_engine *e,
+    struct fg_check *chk, size_t n, uint32_t now);
 void fg_msg_rcpt_end(struct fg_msg *m, struct fg_engine *e,
     struct fg_pending *p, int rc, uint32_t now, struct fg_verdict *v);
 void fg_msg_commit(struct fg_msg *m, struct fg_engine *e, uint32_t now);

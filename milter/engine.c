@@ -610,7 +610,7 @@ conn_dispatch(struct conn *c, const struct fg_mp_packet *pkt)
 		fg_mp_macros_at(&c->mac, pkt->cmd, &mac);
 		if (pkt->cmd == FG_MC_MAIL)
 			fg_session_mail(c->s, argv[0], &mac, &a);
-		else if (c->loop->env->shared_wait != NULL) {
+		else if (c->loop->env->engine->shared_reserve != NULL) {
 			struct fg_sreserve *r;
 
 			if (fg_session_rcpt_start(c->s, argv[0], &mac, &a,

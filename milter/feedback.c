@@ -88,14 +88,6 @@ fg_feedback_trip_counters(struct fg_trip_counter *out, size_t max)
 }
 
 static int
-untrip_free(struct fg_hnode *n, void *arg)
-{
-	(void)arg;
-	free(n);
-	return 1;
-}
-
-static int
 trip_eq(const struct fg_hnode *n, const void *key)
 {
 	return strcmp(((const struct tripped *)n)->wkey, key) == 0;
@@ -694,7 +686,7 @@ fg_feedback_stop(void)
 	settle = NULL;
 	nsettle = settlecap = settle_head = 0;
 	atomic_store(&active, 0);
-	fg_htab_walk(&trips, untrip_free, NULL);
+	fg_htab_walk(&trips, fg_htab_free_node, NULL);
 	fg_htab_clear(&trips);
 	fg_strset_free(&touched_set);
 	free(touched);

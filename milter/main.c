@@ -354,7 +354,6 @@ main(int argc, char **argv)
 		fgd.engine.shared_end = fg_shared_settle;
 		fgd.engine.shared_reserve = fg_shared_reserve_now;
 		fg_blocks_journal(fgd.engine.blocks, 1);
-		fgd.session_env.shared_wait = fg_shared_reserve_wait;
 	}
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");

@@ -239,33 +239,19 @@ fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
 	return 1;
 }
 
-/*
- * Redis down or slow: the in-memory windows decide, every limit divided
- * by the relays sharing it (rounded up), so that together they stay
- * within it.
- */
-static int
-fallback(struct fg_session *s)
-{
-	uint32_t relays = s->msg.cfg->relays;
-	size_t i;
-
-	for (i = 0; i < s->sr.n; i++)
-		s->sr.chk[i].limit = (uint32_t)(((uint64_t)s->sr.chk[i].limit +
-		    relays - 1) / relays);
-	return fg_limiter_reserve(s->env->engine->limiter, s->sr.chk, s->sr.n,
-	    s->when, &s->msg.resv);
-}
-
 void
 fg_session_rcpt_finish(struct fg_session *s, struct fg_answer *a)
 {
 	struct fg_verdict v;
 	int rc = s->sr.rc;
 
-	if (rc == FG_SHARED_DOWN)
-		rc = fallback(s);
-	else if (rc == FG_RESERVED && fg_resv_add_ritems(&s->msg.resv,
+	if (rc == FG_SHARED_DOWN) {
+		/* Redis down or slow: memory decides, the limits divided by
+		 * the relays sharing them. */
+		fg_checks_share(s->sr.chk, s->sr.n, s->msg.cfg->relays);
+		rc = fg_limiter_reserve(s->env->engine->limiter, s->sr.chk,
+		    s->sr.n, s->when, &s->msg.resv);
+	} else if (rc == FG_RESERVED && fg_resv_add_ritems(&s->msg.resv,
 	    s->sr.items, s->sr.nitems) < 0) {
 		/* They expire by themselves. */
 		rc = FG_RESERVE_ERROR;
@@ -275,6 +261,8 @@ fg_session_rcpt_finish(struct fg_session *s, struct fg_answer *a)
 	verdict(a, &v);
 }
 
+/* Decided before the call returns: the in-memory limiter, or with a
+ * shared store (libmilter's threads) the engine's shared_reserve. */
 void
 fg_session_rcpt(struct fg_session *s, const char *rcpt,
     const struct fg_macros *mac, struct fg_answer *a)
@@ -283,11 +271,7 @@ fg_session_rcpt(struct fg_session *s, const char *rcpt,
 
 	if (fg_session_rcpt_start(s, rcpt, mac, a, &r) != 1)
 		return;
-	if (s->env->shared_wait != NULL)
-		s->env->shared_wait(r);
-	else
-		r->rc = fg_limiter_reserve(s->env->engine->limiter, r->chk, r->n,
-		    s->when, &s->msg.resv);
+	r->rc = fg_msg_reserve(&s->msg, s->env->engine, r->chk, r->n, s->when);
 	fg_session_rcpt_finish(s, a);
 }
 

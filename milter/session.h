@@ -28,9 +28,6 @@ struct fg_session_env {
 	/* A message was charged to account under the MTA's queue ID (for
 	 * delivery feedback); NULL when nothing follows the delivery log. */
 	void (*charged)(void *arg, const char *qid, const char *account);
-	/* With a shared store: a reservation made before the call returns
-	 * (libmilter's threads may wait). NULL: decisions from memory. */
-	int (*shared_wait)(struct fg_sreserve *r);
 	void *arg;
 };
 

@@ -1053,6 +1053,19 @@ fg_shared_reset(const char *rule, const char *key)
 	(void)submit(o);
 }
 
+static int
+ritem_cmp(const void *a, const void *b)
+{
+	const struct fg_ritem *x = a, *y = b;
+	int c = strcmp(x->wkey, y->wkey);
+
+	if (c == 0)
+		c = strcmp(x->member, y->member);
+	if (c == 0)
+		c = (x->period > y->period) - (x->period < y->period);
+	return c;
+}
+
 /*
  * fg_engine's shared_end: a transaction's shared reservations end; what
  * it reserved in memory while the store was down is, when spent, added
@@ -1065,19 +1078,16 @@ fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
 
 	if (r->nr > 0) {
 		/* A message's recipients reserve the same windows again and
-		 * again: one item per window and bucket. */
-		size_t j, k = 0;
+		 * again: one item per window and bucket (sorted, then merged,
+		 * so that 10,000 recipients cost no more than their sort). */
+		size_t k = 0;
 
+		qsort(r->ritem, r->nr, sizeof(*r->ritem), ritem_cmp);
 		for (i = 0; i < r->nr; i++) {
-			for (j = 0; j < k; j++)
-				if (r->ritem[j].period == r->ritem[i].period &&
-				    strcmp(r->ritem[j].member, r->ritem[i].member) == 0 &&
-				    strcmp(r->ritem[j].wkey, r->ritem[i].wkey) == 0)
-					break;
-			if (j < k)
-				r->ritem[j].cost += r->ritem[i].cost;
-			else if (k++ != i)
-				r->ritem[k - 1] = r->ritem[i];
+			if (k > 0 && ritem_cmp(&r->ritem[k - 1], &r->ritem[i]) == 0)
+				r->ritem[k - 1].cost += r->ritem[i].cost;
+			else
+				r->ritem[k++] = r->ritem[i];
 		}
 		fg_shared_end(r->ritem, k, commit, 0);
 		r->nr = 0;
@@ -1564,7 +1574,6 @@ fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk, size_t n,
 {
 	struct fg_ritem items[64];
 	struct fg_sreserve r;
-	size_t i;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
@@ -1573,9 +1582,7 @@ fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk, size_t n,
 	r.items = items;
 	rc = n > 64 ? FG_SHARED_DOWN : fg_shared_reserve_wait(&r);
 	if (rc == FG_SHARED_DOWN) {
-		for (i = 0; i < n; i++)
-			chk[i].limit = (uint32_t)(((uint64_t)chk[i].limit +
-			    relays - 1) / relays);
+		fg_checks_share(chk, n, relays);
 		return fg_limiter_reserve(l, chk, n, now, resv);
 	}
 	if (rc == FG_RESERVED && fg_resv_add_ritems(resv, items, r.nitems) < 0)
