@@ -87,7 +87,7 @@ int fg_store_qids_prune(struct fg_store *s, uint32_t before, char *err,
 /* Where the follower of the delivery log was. */
 struct fg_follow_pos {
 	uint64_t inode, offset;
-	char head[65];		/* the file's first bytes, as hex: a new file */
+	char head[513];		/* the file's first bytes, as hex: a new file */
 	char cursor[512];	/* the journal's */
 };
 

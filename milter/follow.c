@@ -25,8 +25,11 @@
 #include "maillog.h"
 #include "util.h"
 
-/* Bytes that identify a file: its first ones, as hex in the store. */
-#define HEAD_BYTES	32
+/* Bytes that identify a file: its first ones, as hex in the store.
+ * Enough for a whole first line: syslog's header alone (time, host,
+ * program) is the same in a file truncated and written again within
+ * the second. */
+#define HEAD_BYTES	256
 /* Read at most this much a tick; the rest waits for the next one. */
 #define CHUNK		(1024 * 1024)
 #define TICK_MAX	(8 * CHUNK)

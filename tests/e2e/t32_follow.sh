@@ -34,7 +34,7 @@ bounce() {
 	local i
 	for i in $(seq 1 "$2"); do
 		n=$((n + 1))
-		echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<nx$n@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$1"
+		echo "${STAMP:-$(date '+%b %e %H:%M:%S')} mta postfix/smtp[2]: $QID: to=<nx$n@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$1"
 	done
 }
 counted() { [ "$(ctl status | awk '$1 == "unknown" {print $2}')" = "$1" ]; }
@@ -51,10 +51,13 @@ bounce "$L.1" 2
 bounce "$L" 2
 wait_for 5 counted 7 || fail "rename: 7 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
 
-# copytruncate
+# copytruncate, the new lines written before floodgate looks again: the
+# file is as long as it was, and begins the same way as far as syslog's
+# header goes (time, host, program); its first line is another.
 cp "$L" "$L.2"
-: > "$L"
-bounce "$L" 2
+STAMP=$(head -c 15 "$L") bounce "$T/new" 2
+cat "$T/new" > "$L"
+[ "$(stat -c %s "$L")" = "$(stat -c %s "$L.2")" ] || fail "copytruncate: the file is as long as before"
 wait_for 5 counted 9 || fail "copytruncate: 9 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
 
 # Down: three more lines, then the file is rotated by rename and the

@@ -217,7 +217,10 @@ grep -q "is down (no answer within redis_timeout 300ms)" "$T/floodgate.log" ||
 wait_for 10 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 3 ]" ||
     fail "relay 1 went back to Redis after the pause"
 
-# 10. Redis killed mid-burst, then back.
+# 10. Redis killed mid-burst, then back. A pause long enough in 9 made
+# an incident of its own; it ends at the next tick after Redis answers.
+wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') = \$(grep -c 'incident: ended kind=store' '$T/floodgate.log') ]" ||
+    fail "no store incident open before Redis is killed: $(grep 'incident: .*kind=store' "$T/floodgate.log")"
 mails d1 d@t4.example r@example.com 1
 down0=$(log_count 'shared store: .* is down')
 inc0=$(log_count 'incident: started kind=store')
@@ -226,14 +229,14 @@ wait "$REDIS_PID" 2>/dev/null
 for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; done
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4" "$(refused d2)" 2
 expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
-wait_for 5 grep -q 'incident: started kind=store subject="shared"' "$T/floodgate.log" ||
+wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store subject=\"shared\"' '$T/floodgate.log') -gt $inc0 ]" ||
     fail "a store incident: $(grep incident "$T/floodgate.log")"
 start_redis
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 4 ]" ||
     fail "relay 1 found Redis again"
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -ge 2 ]" ||
     fail "relay 2 found Redis again"
-wait_for 5 grep -q 'incident: ended kind=store subject="shared"' "$T/floodgate.log" ||
+wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') = \$(grep -c 'incident: ended kind=store' '$T/floodgate.log') ]" ||
     fail "the store incident ended"
 expect_eq "one store incident for the outage" "$(( $(log_count 'incident: started kind=store') - inc0 ))" 1
 grep -q "added 4 charges made while" "$T/floodgate.log" ||
