@@ -48,6 +48,7 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 	struct fg_top_row *rows;
 	size_t nrows, i;
 	char err[FG_ERRLEN];
+	const char *scope = NULL;
 
 	if (strcmp(by, "account") && strcmp(by, "domain") && strcmp(by, "rule") &&
 	    strcmp(by, "unknown") && strcmp(by, "bounces")) {
@@ -62,14 +63,23 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "top: \"%s\": expected a count from 1 to 10000", req->argv[2]);
 		return;
 	}
-	if (in->store == NULL) {
-		fg_ctl_error(o, "top: no database to read history from");
-		return;
-	}
-	if (fg_store_top(in->store, by, in->now > since ? in->now - since : 0,
-	    (int)n, &rows, &nrows, err, sizeof(err)) < 0) {
-		fg_ctl_error(o, "top: database: %s", err);
-		return;
+	/* With a shared store, the pool's; this relay's when Redis cannot
+	 * answer, and each row says which. */
+	if (in->top != NULL && in->top(by, in->now > since ? in->now - since :
+	    0, (int)n, &rows, &nrows) == 0)
+		scope = "pool";
+	else {
+		if (in->store == NULL) {
+			fg_ctl_error(o, "top: no database to read history from");
+			return;
+		}
+		if (fg_store_top(in->store, by, in->now > since ? in->now - since : 0,
+		    (int)n, &rows, &nrows, err, sizeof(err)) < 0) {
+			fg_ctl_error(o, "top: database: %s", err);
+			return;
+		}
+		if (in->cfg->store != NULL)
+			scope = "this relay";
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < nrows; i++) {
@@ -78,6 +88,8 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 		/* unknown and bounces rank accounts */
 		fg_ctl_kv(o, rule || strcmp(by, "domain") == 0 ? by : "account",
 		    "%s", rows[i].name);
+		if (scope != NULL)
+			fg_ctl_kv(o, "from", "%s", scope);
 		if (!rule)
 			fg_ctl_kv(o, "accepted", "%llu", (unsigned long long)rows[i].v[FG_ST_ACCEPTED]);
 		fg_ctl_kv(o, "deferred", "%llu", (unsigned long long)rows[i].v[FG_ST_DEFERRED]);

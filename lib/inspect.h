@@ -26,6 +26,10 @@ struct fg_inspect {
 	int (*peek)(struct fg_check *c, size_t n);
 	int (*windows)(const char *rule, const char *account,
 	    void (*fn)(void *arg, const char *wkey), void *arg);
+	/* Every relay's statistics (store redis): top for the pool, as
+	 * fg_store_top; -1 when it cannot answer (this relay's then). */
+	int (*top)(const char *by, uint32_t since, int limit,
+	    struct fg_top_row **out, size_t *nout);
 };
 
 void fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,

@@ -1,12 +1,19 @@
 /*
  * The shared limiter's Lua scripts and the EVALSHA commands that call
- * them. A window is one hash "{P}:w:RULE\037KEY": its slots (slot start
- * -> count, the same slots as lib/window.c), "p" its period, "e" when the
- * key expires, and "rX" the units reserved by transactions in flight
- * that give them back by themselves at X (a bucket of a tenth of the
- * TTL). One HGETALL reads all a check needs; the writes are a HINCRBY
- * and, now and then, a cleanup. Every script takes the clock from its
- * caller or, given 0, from Redis (TIME): one clock for every relay.
+ * them. A window is two keys. "{P}:w:RULE\037KEY" is a hash of its slots
+ * (slot start -> count, the same slots as lib/window.c).
+ * "{P}:s:RULE\037KEY" sums it up in a few packed bytes (Lua's struct,
+ * little-endian): the period the slots are kept in, when the pair
+ * expires, what the slots hold, the oldest and the latest slot
+ * ("<I4I4dI4I4"), then one "<I4d" per bucket of units reserved by
+ * transactions in flight, which give them back by themselves at its
+ * time (a bucket of a tenth of the TTL). While the oldest slot is in the
+ * window the summary alone answers a check: one MGET for every window
+ * of a recipient, one SET each to reserve, no number parsed from text.
+ * The hash is read (HGETALL) only when a slot leaves, the period
+ * changed, or a refusal needs its retry time. Every script takes the
+ * clock from its caller or, given 0, from Redis (TIME): one clock for
+ * every relay.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,91 +23,20 @@
 #include "wkey.h"
 
 /*
- * Shared by every script. load: a window read in one HGETALL: its live
- * slots (folded to a new period as lib/window.c's fg_window_set_period
- * does, and expired), what they hold, what is reserved, the fields to
- * delete (dead slots and reservations), whether the slots must be
- * rewritten (a fold), the period and expiry stored. A window keeps its
- * period as long as a reservation on it may still be committed (as
- * lib/limiter.c keeps the entry): a commit counts in the window's period
- * as it is then.
+ * Shared by every script. parse: a summary, nil when there is none.
+ * fresh: whether it alone answers for period p at now (every slot in the
+ * window). load: the window from its hash, the slots folded to a new
+ * period as lib/window.c's fg_window_set_period does and the expired
+ * ones deleted, the hash rewritten to match, and its live slots kept for
+ * a retry time (a window of the first format, with "p", "e" and "rX"
+ * fields in the hash, is converted here). charge: n units now. put: the
+ * summary written back, or deleted when nothing in it lives. A window
+ * keeps its period as long as a reservation on it may still be
+ * committed (as lib/limiter.c keeps the entry): a commit counts in the
+ * window's period as it is then.
  */
 #define LUA_COMMON \
 "local function width(p) if p >= 120 then return math.floor(p / 60) end return 1 end\n" \
-"local function load(w, period, now)\n" \
-"  local h = redis.call('HGETALL', w)\n" \
-"  local r = {sp = nil, e = 0, live = {}, inwin = 0, resv = 0, dead = {}, fold = false, rs = {}}\n" \
-"  local slots = {}\n" \
-"  for j = 1, #h, 2 do\n" \
-"    local f, v = h[j], h[j + 1]\n" \
-"    local c = string.byte(f, 1)\n" \
-"    if f == 'p' then r.sp = tonumber(v)\n" \
-"    elseif f == 'e' then r.e = tonumber(v)\n" \
-"    elseif c == 114 then\n" \
-"      if tonumber(string.sub(f, 2)) > now then r.resv = r.resv + tonumber(v); r.rs[#r.rs + 1] = {f, v}\n" \
-"      else r.dead[#r.dead + 1] = f end\n" \
-"    else slots[#slots + 1] = {tonumber(f), tonumber(v)} end\n" \
-"  end\n" \
-"  table.sort(slots, function(a, b) return a[1] < b[1] end)\n" \
-"  local wd = width(period)\n" \
-"  if r.sp ~= nil and r.sp ~= period and width(r.sp) ~= wd then\n" \
-"    local ow, f = width(r.sp), {}\n" \
-"    for _, s in ipairs(slots) do\n" \
-"      local last = s[1] + ow - 1\n" \
-"      local st = last - last % wd\n" \
-"      if #f > 0 and f[#f][1] == st then f[#f][2] = f[#f][2] + s[2]\n" \
-"      else f[#f + 1] = {st, s[2]} end\n" \
-"    end\n" \
-"    slots = f\n" \
-"    r.fold = true\n" \
-"  end\n" \
-"  for _, s in ipairs(slots) do\n" \
-"    if s[1] + wd + period > now then r.live[#r.live + 1] = s; r.inwin = r.inwin + s[2]\n" \
-"    elseif not r.fold then r.dead[#r.dead + 1] = tostring(s[1]) end\n" \
-"  end\n" \
-"  return r\n" \
-"end\n" \
-"local function expiry(r, period, extra)\n" \
-"  local x = extra\n" \
-"  if #r.live > 0 then x = math.max(x, r.live[#r.live][1] + width(period) + period + 1) end\n" \
-"  for _, b in ipairs(r.rs) do x = math.max(x, tonumber(string.sub(b[1], 2)) + 1) end\n" \
-"  return x\n" \
-"end\n" \
-"local function store(w, r, period, extra)\n" \
-"  local x = expiry(r, period, extra)\n" \
-"  if r.fold then\n" \
-"    redis.call('DEL', w)\n" \
-"    if x == 0 then return end\n" \
-"    local a = {'p', period, 'e', x}\n" \
-"    for _, s in ipairs(r.live) do a[#a + 1] = s[1]; a[#a + 1] = s[2] end\n" \
-"    for _, b in ipairs(r.rs) do a[#a + 1] = b[1]; a[#a + 1] = b[2] end\n" \
-"    redis.call('HSET', w, unpack(a))\n" \
-"    redis.call('EXPIREAT', w, x)\n" \
-"    return\n" \
-"  end\n" \
-"  if #r.dead > 0 then redis.call('HDEL', w, unpack(r.dead)) end\n" \
-"  if x == 0 then\n" \
-"    if r.sp ~= nil or r.e ~= 0 then redis.call('DEL', w) end\n" \
-"    return\n" \
-"  end\n" \
-"  if r.sp ~= period or x > r.e then\n" \
-"    redis.call('HSET', w, 'p', period, 'e', math.max(x, r.e))\n" \
-"    if x > r.e then redis.call('EXPIREAT', w, x) end\n" \
-"  end\n" \
-"end\n" \
-"local function charge(w, period, now, n)\n" \
-"  local r = load(w, period, now)\n" \
-"  local st = now - now % width(period)\n" \
-"  if #r.live > 0 and r.live[#r.live][1] >= st then st = r.live[#r.live][1] end\n" \
-"  if r.fold then\n" \
-"    if #r.live > 0 and r.live[#r.live][1] == st then r.live[#r.live][2] = r.live[#r.live][2] + n\n" \
-"    else r.live[#r.live + 1] = {st, n} end\n" \
-"  else\n" \
-"    redis.call('HINCRBY', w, st, n)\n" \
-"    if #r.live == 0 or r.live[#r.live][1] < st then r.live[#r.live + 1] = {st, n} end\n" \
-"  end\n" \
-"  store(w, r, period, 0)\n" \
-"end\n" \
 "local function clock(a)\n" \
 "  local now = tonumber(a)\n" \
 "  if now == 0 then now = tonumber(redis.call('TIME')[1]) end\n" \
@@ -109,100 +45,265 @@
 "local function bucket(now, ttl)\n" \
 "  local b = math.max(1, math.floor(ttl / 10))\n" \
 "  local x = now + ttl\n" \
-"  return 'r' .. (x + (b - x % b) % b)\n" \
+"  return x + (b - x % b) % b\n" \
+"end\n" \
+"local function parse(s, now)\n" \
+"  if not s or #s < 24 or (#s - 24) % 12 ~= 0 then return nil end\n" \
+"  local p, e, n, o, l = struct.unpack('<I4I4dI4I4', s)\n" \
+"  local w = {p = p, e = e, n = n, o = o, l = l, b = {}, r = 0}\n" \
+"  for j = 25, #s, 12 do\n" \
+"    local x, c = struct.unpack('<I4d', s, j)\n" \
+"    w.b[x] = c\n" \
+"    if x > now then w.r = w.r + c end\n" \
+"  end\n" \
+"  return w\n" \
+"end\n" \
+"local function fresh(w, p, now)\n" \
+"  return w ~= nil and w.p == p and (w.n == 0 or w.o + width(p) + p > now)\n" \
+"end\n" \
+"local function load(k, w, period, now)\n" \
+"  local h = redis.call('HGETALL', k)\n" \
+"  local sp, b, slots, old = nil, {}, {}, false\n" \
+"  if w then sp = w.p; b = w.b end\n" \
+"  for j = 1, #h, 2 do\n" \
+"    local f, v = h[j], h[j + 1]\n" \
+"    local c = string.byte(f, 1)\n" \
+"    if c >= 48 and c <= 57 then slots[#slots + 1] = {tonumber(f), tonumber(v), f}\n" \
+"    else\n" \
+"      old = true\n" \
+"      if f == 'p' and sp == nil then sp = tonumber(v)\n" \
+"      elseif c == 114 then\n" \
+"        local x = tonumber(string.sub(f, 2))\n" \
+"        if x then b[x] = (b[x] or 0) + tonumber(v) end\n" \
+"      end\n" \
+"    end\n" \
+"  end\n" \
+"  table.sort(slots, function(a, c) return a[1] < c[1] end)\n" \
+"  local wd, fold = width(period), false\n" \
+"  if sp ~= nil and sp ~= period and width(sp) ~= wd and #slots > 0 then\n" \
+"    local ow, f = width(sp), {}\n" \
+"    for _, s in ipairs(slots) do\n" \
+"      local last = s[1] + ow - 1\n" \
+"      local st = last - last % wd\n" \
+"      if #f > 0 and f[#f][1] == st then f[#f][2] = f[#f][2] + s[2]\n" \
+"      else f[#f + 1] = {st, s[2]} end\n" \
+"    end\n" \
+"    slots = f\n" \
+"    fold = true\n" \
+"  end\n" \
+"  local live, dead, n = {}, {}, 0\n" \
+"  for _, s in ipairs(slots) do\n" \
+"    if s[1] + wd + period > now then live[#live + 1] = s; n = n + s[2]\n" \
+"    elseif not fold then dead[#dead + 1] = s[3] end\n" \
+"  end\n" \
+"  if fold or old then\n" \
+"    redis.call('DEL', k)\n" \
+"    local a = {}\n" \
+"    for _, s in ipairs(live) do a[#a + 1] = s[1]; a[#a + 1] = s[2] end\n" \
+"    if #a > 0 then redis.call('HSET', k, unpack(a)) end\n" \
+"  elseif #dead > 0 then redis.call('HDEL', k, unpack(dead)) end\n" \
+"  local o, l = 0, 0\n" \
+"  if #live > 0 then\n" \
+"    o, l = live[1][1], live[#live][1]\n" \
+"    redis.call('EXPIREAT', k, l + wd + period + 1)\n" \
+"  end\n" \
+"  local r = 0\n" \
+"  for x, c in pairs(b) do if x > now then r = r + c end end\n" \
+"  return {p = period, e = w and w.e or 0, n = n, o = o, l = l, b = b, r = r, live = live, dirty = true}\n" \
+"end\n" \
+"local function charge(k, w, p, now, n)\n" \
+"  if n <= 0 then return end\n" \
+"  local wd = width(p)\n" \
+"  local st = now - now % wd\n" \
+"  if w.n > 0 and w.l >= st then st = w.l end\n" \
+"  redis.call('HINCRBY', k, st, n)\n" \
+"  if w.n == 0 then w.o = st end\n" \
+"  if w.n == 0 or st > w.l then\n" \
+"    w.l = st\n" \
+"    redis.call('EXPIREAT', k, st + wd + p + 1)\n" \
+"  end\n" \
+"  w.n = w.n + n\n" \
+"  w.p = p\n" \
+"  w.dirty = true\n" \
+"end\n" \
+"local function put(k, w, now)\n" \
+"  local e = 0\n" \
+"  if w.n > 0 then e = w.l + width(w.p) + w.p + 1 end\n" \
+"  local a = {''}\n" \
+"  for x, c in pairs(w.b) do\n" \
+"    if x > now and c > 0 then\n" \
+"      a[#a + 1] = struct.pack('<I4d', x, c)\n" \
+"      if x + 1 > e then e = x + 1 end\n" \
+"    end\n" \
+"  end\n" \
+"  if e <= now then redis.call('DEL', k) return end\n" \
+"  local was = w.e or 0\n" \
+"  if e < was then e = was end\n" \
+"  a[1] = struct.pack('<I4I4dI4I4', w.p, e, w.n, w.o, w.l)\n" \
+"  if e == was then redis.call('SET', k, table.concat(a), 'KEEPTTL')\n" \
+"  else redis.call('SET', k, table.concat(a), 'EXAT', e) end\n" \
+"  w.e = e\n" \
 "end\n"
 
 /*
- * KEYS: n windows. ARGV: now, ttl, name (unused), peek, then limit,
- * period, cost, hard per check. Returns {refused, now, over, used, retry
- * per check}; all or none is reserved, in the bucket bucket(now, ttl).
+ * Several recipients' reserves, one after the other as if each were its
+ * own call. KEYS: the hashes of every recipient's windows, in order,
+ * then their summaries in the same order. ARGV: now, ttl, peek, then per
+ * recipient the number of its checks and limit, period, cost, hard per
+ * check. Returns {now, then per recipient: refused, then over, used,
+ * retry per check}; for each recipient all or none is reserved, in the
+ * bucket bucket(now, ttl). A window several recipients share is read
+ * once and written once.
  */
 static const char lua_reserve[] = LUA_COMMON
-"local n = #KEYS\n"
-"local now, ttl, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[4] == '1'\n"
-"local out, refused, st = {0, now}, false, {}\n"
-"for i = 1, n do\n"
-"  local b = 4 + (i - 1) * 4\n"
-"  local limit, period = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])\n"
-"  local c, hard = tonumber(ARGV[b + 3]), ARGV[b + 4] == '1'\n"
-"  local wd = width(period)\n"
-"  local r = load(KEYS[i], period, now)\n"
-"  local used = r.inwin + r.resv\n"
-"  local over, retry = c > 0 and used + c > limit, 0\n"
-"  if over then\n"
-"    local excess, freed = used + c - limit, 0\n"
-"    if excess <= r.inwin then\n"
-"      for _, s in ipairs(r.live) do\n"
-"        freed = freed + s[2]\n"
-"        if freed >= excess then retry = s[1] + wd + period - now; break end\n"
-"      end\n"
-"    end\n"
-"    if retry == 0 then retry = now - now % wd + wd + period - now end\n"
-"    if hard then refused = true end\n"
-"  end\n"
-"  st[i] = {c, r, period}\n"
-"  out[#out + 1] = over and 1 or 0\n"
-"  out[#out + 1] = used\n"
-"  out[#out + 1] = retry\n"
-"end\n"
-"if refused then out[1] = 1 end\n"
+"local nk = #KEYS / 2\n"
+"local now, ttl, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'\n"
+"local ss = redis.call('MGET', unpack(KEYS, nk + 1, 2 * nk))\n"
 "local bk = bucket(now, ttl)\n"
-"for i = 1, n do\n"
-"  local c, r, period = st[i][1], st[i][2], st[i][3]\n"
-"  local extra = 0\n"
-"  if not refused and not peek and c > 0 then\n"
-"    if r.fold then\n"
-"      local found = false\n"
-"      for _, x in ipairs(r.rs) do if x[1] == bk then x[2] = tonumber(x[2]) + c; found = true end end\n"
-"      if not found then r.rs[#r.rs + 1] = {bk, c} end\n"
-"    else\n"
-"      redis.call('HINCRBY', KEYS[i], bk, c)\n"
-"      r.rs[#r.rs + 1] = {bk, c}\n"
+"local out, no, ws, order, a, ki = {now}, 1, {}, {}, 4, 0\n"
+"local sc, sw = {}, {}\n"
+"while ki < nk do\n"
+"  local n = tonumber(ARGV[a])\n"
+"  local refused, at = false, no + 1\n"
+"  no = no + 1\n"
+"  out[no] = 0\n"
+"  a = a + 1\n"
+"  for i = 1, n do\n"
+"    ki = ki + 1\n"
+"    local limit, period, c = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
+"    local hard = ARGV[a + 3] == '1'\n"
+"    a = a + 4\n"
+"    local ks, wd = KEYS[nk + ki], width(period)\n"
+"    local w = ws[ks]\n"
+"    if w == nil then\n"
+"      w = parse(ss[ki], now) or false\n"
+"      order[#order + 1] = ki\n"
 "    end\n"
-"    extra = tonumber(string.sub(bk, 2)) + 1\n"
+"    if not (w and w.p == period and (w.n == 0 or w.o + wd + period > now)) then\n"
+"      w = load(KEYS[ki], w or nil, period, now)\n"
+"    end\n"
+"    ws[ks] = w\n"
+"    local used = w.n + w.r\n"
+"    local over, retry = c > 0 and used + c > limit, 0\n"
+"    if over then\n"
+"      if not w.live then w = load(KEYS[ki], w, period, now); ws[ks] = w end\n"
+"      local excess, freed = used + c - limit, 0\n"
+"      if excess <= w.n then\n"
+"        for _, s in ipairs(w.live) do\n"
+"          freed = freed + s[2]\n"
+"          if freed >= excess then retry = s[1] + wd + period - now; break end\n"
+"        end\n"
+"      end\n"
+"      if retry == 0 then retry = now - now % wd + wd + period - now end\n"
+"      if hard then refused = true end\n"
+"    end\n"
+"    sc[i], sw[i] = c, w\n"
+"    out[no + 1], out[no + 2], out[no + 3] = over and 1 or 0, used, retry\n"
+"    no = no + 3\n"
 "  end\n"
-"  if r.fold or #r.dead > 0 or extra > 0 or r.sp ~= period then store(KEYS[i], r, period, extra) end\n"
+"  if refused then out[at] = 1 end\n"
+"  if not refused and not peek then\n"
+"    for i = 1, n do\n"
+"      local c, w = sc[i], sw[i]\n"
+"      if c > 0 then w.b[bk] = (w.b[bk] or 0) + c; w.r = w.r + c; w.dirty = true end\n"
+"    end\n"
+"  end\n"
+"end\n"
+"for _, i in ipairs(order) do\n"
+"  local w = ws[KEYS[nk + i]]\n"
+"  if w and w.dirty then put(KEYS[nk + i], w, now) end\n"
 "end\n"
 "return out\n";
 
-/* KEYS: n windows. ARGV: now, then bucket, cost, period per
- * reservation. Spent even when it had expired, in the window's period
- * as it is now (a reserve after a reload may have changed it). */
+/* KEYS: n hashes, then their n summaries. ARGV: now, then bucket, cost,
+ * period per reservation. Spent even when it had expired, in the
+ * window's period as it is now (a reserve after a reload may have
+ * changed it). */
 static const char lua_commit[] = LUA_COMMON
+"local n = #KEYS / 2\n"
 "local now = clock(ARGV[1])\n"
-"for i = 1, #KEYS do\n"
+"local ss = redis.call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
+"local ws, order = {}, {}\n"
+"for i = 1, n do\n"
 "  local b = 1 + (i - 1) * 3\n"
-"  local bk, c, period = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
-"  local w = KEYS[i]\n"
-"  if redis.call('HINCRBY', w, bk, -c) <= 0 then redis.call('HDEL', w, bk) end\n"
-"  charge(w, tonumber(redis.call('HGET', w, 'p')) or period, now, c)\n"
+"  local x, c, period = tonumber(string.sub(ARGV[b + 1], 2)), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+"  local ks = KEYS[n + i]\n"
+"  local w = ws[ks]\n"
+"  if w == nil then\n"
+"    w = parse(ss[i], now) or false\n"
+"    order[#order + 1] = i\n"
+"  end\n"
+"  local p = w and w.p or period\n"
+"  if not fresh(w or nil, p, now) then w = load(KEYS[i], w or nil, p, now) end\n"
+"  if w.b[x] then\n"
+"    local left = w.b[x] - c\n"
+"    if left > 0 then w.b[x] = left else w.b[x] = nil end\n"
+"    w.dirty = true\n"
+"  end\n"
+"  charge(KEYS[i], w, p, now, c)\n"
+"  ws[ks] = w\n"
+"end\n"
+"for _, i in ipairs(order) do\n"
+"  local w = ws[KEYS[n + i]]\n"
+"  if w and w.dirty then put(KEYS[n + i], w, now) end\n"
 "end\n"
 "return now\n";
 
-/* KEYS: n windows. ARGV: bucket, cost per reservation. */
-static const char lua_release[] =
+/* KEYS: n summaries. ARGV: bucket, cost per reservation. */
+static const char lua_release[] = LUA_COMMON
+"local now = clock('0')\n"
+"local ss = redis.call('MGET', unpack(KEYS))\n"
+"local ws, order = {}, {}\n"
 "for i = 1, #KEYS do\n"
-"  if redis.call('HINCRBY', KEYS[i], ARGV[2 * i - 1], -tonumber(ARGV[2 * i])) <= 0 then\n"
-"    redis.call('HDEL', KEYS[i], ARGV[2 * i - 1])\n"
+"  local w = ws[KEYS[i]]\n"
+"  if w == nil then\n"
+"    w = parse(ss[i], now) or false\n"
+"    ws[KEYS[i]] = w\n"
+"    order[#order + 1] = KEYS[i]\n"
 "  end\n"
+"  local x, c = tonumber(string.sub(ARGV[2 * i - 1], 2)), tonumber(ARGV[2 * i])\n"
+"  if w and w.b[x] then\n"
+"    local left = w.b[x] - c\n"
+"    if left > 0 then w.b[x] = left else w.b[x] = nil end\n"
+"    w.dirty = true\n"
+"  end\n"
+"end\n"
+"for _, k in ipairs(order) do\n"
+"  if ws[k] and ws[k].dirty then put(k, ws[k], now) end\n"
 "end\n"
 "return #KEYS\n";
 
-/* KEYS: a window. Its slots go; its period, expiry and reservations in
- * flight stay (they are still committed in it). */
-static const char lua_reset[] =
-"local f = {}\n"
-"for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do\n"
-"  local c = string.byte(k, 1)\n"
-"  if k ~= 'p' and k ~= 'e' and c ~= 114 then f[#f + 1] = k end\n"
+/* KEYS: a window's hash and summary. Its slots go; its period and
+ * reservations in flight stay (they are still committed in it).
+ * Returns how many slots it had. */
+static const char lua_reset[] = LUA_COMMON
+"local now = clock('0')\n"
+"local w = parse(redis.call('GET', KEYS[2]), now)\n"
+"local h = redis.call('HGETALL', KEYS[1])\n"
+"local had, b, p = 0, {}, nil\n"
+"for j = 1, #h, 2 do\n"
+"  local f, c = h[j], string.byte(h[j], 1)\n"
+"  if c >= 48 and c <= 57 then had = had + 1\n"
+"  elseif f == 'p' then p = tonumber(h[j + 1])\n"
+"  elseif c == 114 then\n"
+"    local x = tonumber(string.sub(f, 2))\n"
+"    if x then b[x] = (b[x] or 0) + tonumber(h[j + 1]) end\n"
+"  end\n"
 "end\n"
-"if #f > 0 then redis.call('HDEL', KEYS[1], unpack(f)) end\n"
-"return #f\n";
+"redis.call('DEL', KEYS[1])\n"
+"if not w then w = {p = p or 0, e = 0, b = {}} end\n"
+"for x, c in pairs(b) do w.b[x] = (w.b[x] or 0) + c end\n"
+"w.n, w.o, w.l = 0, 0, 0\n"
+"put(KEYS[2], w, now)\n"
+"return had\n";
 
-/* KEYS: a window. ARGV: now, period, n. */
+/* KEYS: a window's hash and summary. ARGV: now, period, n. */
 static const char lua_add[] = LUA_COMMON
-"local now = clock(ARGV[1])\n"
-"charge(KEYS[1], tonumber(ARGV[2]), now, tonumber(ARGV[3]))\n"
+"local now, period = clock(ARGV[1]), tonumber(ARGV[2])\n"
+"local w = parse(redis.call('GET', KEYS[2]), now)\n"
+"if not fresh(w, period, now) then w = load(KEYS[1], w, period, now) end\n"
+"charge(KEYS[1], w, period, now, tonumber(ARGV[3]))\n"
+"put(KEYS[2], w, now)\n"
 "return now\n";
 
 const char *
@@ -382,24 +483,36 @@ evalsha(struct fg_rcmd *c, const char *sha, size_t nkeys)
 
 int
 fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
-    const struct fg_check *chk, size_t n, uint32_t now, uint32_t ttl,
-    const char *member, int peek)
+    const struct fg_rreq *req, size_t k, uint32_t now, uint32_t ttl,
+    int peek)
 {
-	size_t i;
-	int rc = evalsha(c, sha, n);
+	size_t i, j, nk = 0;
+	int rc;
 
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = arg_check_key(c, prefix, 'w', chk[i].rule, chk[i].key);
+	for (i = 0; i < k; i++)
+		nk += req[i].n;
+	rc = evalsha(c, sha, 2 * nk);
+	for (i = 0; rc == 0 && i < k; i++)
+		for (j = 0; rc == 0 && j < req[i].n; j++)
+			rc = arg_check_key(c, prefix, 'w', req[i].chk[j].rule,
+			    req[i].chk[j].key);
+	for (i = 0; rc == 0 && i < k; i++)
+		for (j = 0; rc == 0 && j < req[i].n; j++)
+			rc = arg_check_key(c, prefix, 's', req[i].chk[j].rule,
+			    req[i].chk[j].key);
 	if (rc == 0)
-		rc = (arg_u(c, now) < 0 ||
-		    arg_u(c, ttl) < 0 ||
-		    arg_str(c, member) < 0 ||
+		rc = (arg_u(c, now) < 0 || arg_u(c, ttl) < 0 ||
 		    arg_str(c, peek ? "1" : "0") < 0) ? -1 : 0;
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = (arg_u(c, chk[i].limit) < 0 ||
-		    arg_u(c, chk[i].period) < 0 ||
-		    arg_u(c, chk[i].cost) < 0 ||
-		    arg_str(c, chk[i].hard ? "1" : "0") < 0) ? -1 : 0;
+	for (i = 0; rc == 0 && i < k; i++) {
+		const struct fg_check *chk = req[i].chk;
+
+		rc = arg_u(c, req[i].n);
+		for (j = 0; rc == 0 && j < req[i].n; j++)
+			rc = (arg_u(c, chk[j].limit) < 0 ||
+			    arg_u(c, chk[j].period) < 0 ||
+			    arg_u(c, chk[j].cost) < 0 ||
+			    arg_str(c, chk[j].hard ? "1" : "0") < 0) ? -1 : 0;
+	}
 	return done(c, rc);
 }
 
@@ -413,30 +526,35 @@ fg_rlimit_bucket(uint32_t now, uint32_t ttl, char *out, size_t len)
 }
 
 int
-fg_rlimit_reserve_reply(const long long *v, size_t nv, struct fg_check *chk,
-    size_t n, uint32_t *now)
+fg_rlimit_reserve_reply(const long long *v, size_t nv, struct fg_rreq *req,
+    size_t k, uint32_t *now)
 {
-	size_t i;
+	const long long *t;
+	size_t i, j, need = 1;
 
-	if (nv != 2 + 3 * n || (v[0] != 0 && v[0] != 1) || v[1] <= 0 ||
-	    v[1] > UINT32_MAX)
+	for (i = 0; i < k; i++)
+		need += 1 + 3 * req[i].n;
+	if (nv != need || v[0] <= 0 || v[0] > UINT32_MAX)
 		return FG_RESERVE_ERROR;
-	for (i = 0; i < n; i++) {
-		const long long *t = v + 2 + 3 * i;
-
-		if ((t[0] != 0 && t[0] != 1) || t[1] < 0 || t[2] < 0 ||
-		    t[2] > UINT32_MAX)
+	/* The whole reply is checked before any check is filled. */
+	for (i = 0, t = v + 1; i < k; i++) {
+		if (t[0] != 0 && t[0] != 1)
 			return FG_RESERVE_ERROR;
+		for (j = 0, t++; j < req[i].n; j++, t += 3)
+			if ((t[0] != 0 && t[0] != 1) || t[1] < 0 || t[2] < 0 ||
+			    t[2] > UINT32_MAX)
+				return FG_RESERVE_ERROR;
 	}
-	for (i = 0; i < n; i++) {
-		const long long *t = v + 2 + 3 * i;
-
-		chk[i].over = t[0] == 1;
-		chk[i].used = (uint64_t)t[1];
-		chk[i].retry = (uint32_t)t[2];
+	for (i = 0, t = v + 1; i < k; i++) {
+		req[i].rc = t[0] == 1 ? FG_REFUSED : FG_RESERVED;
+		for (j = 0, t++; j < req[i].n; j++, t += 3) {
+			req[i].chk[j].over = t[0] == 1;
+			req[i].chk[j].used = (uint64_t)t[1];
+			req[i].chk[j].retry = (uint32_t)t[2];
+		}
 	}
-	*now = (uint32_t)v[1];
-	return v[0] == 1 ? FG_REFUSED : FG_RESERVED;
+	*now = (uint32_t)v[0];
+	return 0;
 }
 
 int
@@ -444,10 +562,12 @@ fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const struct fg_ritem *it, size_t n, uint32_t now)
 {
 	size_t i;
-	int rc = evalsha(c, sha, n);
+	int rc = evalsha(c, sha, 2 * n);
 
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 'w', it[i].wkey);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = arg_key(c, prefix, 's', it[i].wkey);
 	if (rc == 0)
 		rc = arg_u(c, now);
 	for (i = 0; rc == 0 && i < n; i++)
@@ -465,7 +585,7 @@ fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 	int rc = evalsha(c, sha, n);
 
 	for (i = 0; rc == 0 && i < n; i++)
-		rc = arg_key(c, prefix, 'w', it[i].wkey);
+		rc = arg_key(c, prefix, 's', it[i].wkey);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = (arg_str(c, it[i].member) < 0 ||
 		    arg_u(c, it[i].cost) < 0) ? -1 : 0;
@@ -477,10 +597,12 @@ fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const char *rule, const char *key, uint32_t period, uint32_t n,
     uint32_t now)
 {
-	int rc = evalsha(c, sha, 1);
+	int rc = evalsha(c, sha, 2);
 
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 'w', rule, key);
+	if (rc == 0)
+		rc = arg_check_key(c, prefix, 's', rule, key);
 	if (rc == 0)
 		rc = (arg_u(c, now) < 0 ||
 		    arg_u(c, period) < 0 ||
@@ -492,10 +614,12 @@ int
 fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const char *rule, const char *key)
 {
-	int rc = evalsha(c, sha, 1);
+	int rc = evalsha(c, sha, 2);
 
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 'w', rule, key);
+	if (rc == 0)
+		rc = arg_check_key(c, prefix, 's', rule, key);
 	return done(c, rc);
 }
 

@@ -61,27 +61,35 @@ struct fg_ritem {
 	uint32_t period;
 };
 
+/* One recipient's checks in a reserve; rc is filled from the reply. */
+struct fg_rreq {
+	struct fg_check *chk;
+	size_t n;
+	int rc;				/* FG_RESERVED or FG_REFUSED */
+};
+
 /*
- * EVALSHA of the reserve script for n checks (peek: charge nothing).
- * now 0: Redis's own clock (TIME), the one every relay shares. ttl:
- * seconds a reservation lives if its transaction never ends (in bucket
- * fg_rlimit_bucket(now, ttl), now as the reply says). member names the
- * caller in Redis's slow log only. -1 when a key does not fit.
+ * EVALSHA of the reserve script for k recipients, each decided as if
+ * alone, in order (peek: charge nothing). now 0: Redis's own clock
+ * (TIME), the one every relay shares. ttl: seconds a reservation lives
+ * if its transaction never ends (in bucket fg_rlimit_bucket(now, ttl),
+ * now as the reply says). -1 when a key does not fit.
  */
 int fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha,
-    const char *prefix, const struct fg_check *chk, size_t n, uint32_t now,
-    uint32_t ttl, const char *member, int peek);
-/* The field a reservation made at now is counted in: "rX", X when it
+    const char *prefix, const struct fg_rreq *req, size_t k, uint32_t now,
+    uint32_t ttl, int peek);
+/* The bucket a reservation made at now is counted in: "rX", X when it
  * lapses (now + ttl, rounded up to a tenth of ttl). */
 void fg_rlimit_bucket(uint32_t now, uint32_t ttl, char *out, size_t len);
 /*
- * Reads the reserve script's reply: an array of 2 + 3n integers,
- * {reserved, now, then over, used, retry per check}. Fills the checks,
- * *now with the clock the script used; returns FG_RESERVED, FG_REFUSED,
- * or FG_RESERVE_ERROR when the reply is not of that shape.
+ * Reads the reserve script's reply: an array of integers, {now, then
+ * per recipient: refused, then over, used, retry per check}. Fills the
+ * checks and each rc, *now with the clock the script used; returns 0,
+ * or FG_RESERVE_ERROR (nothing filled) when the reply is not of that
+ * shape.
  */
 int fg_rlimit_reserve_reply(const long long *v, size_t nv,
-    struct fg_check *chk, size_t n, uint32_t *now);
+    struct fg_rreq *req, size_t k, uint32_t *now);
 
 /* Commit (spend, now 0: Redis's clock) or release n reservations. */
 int fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha,

@@ -436,9 +436,11 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		in.now = (uint32_t)time(NULL);
 		in.peek = NULL;
 		in.windows = NULL;
+		in.top = NULL;
 		if (fgd.cfg->store != NULL && fg_shared_up()) {
 			in.peek = fg_shared_peek;
 			in.windows = fg_shared_windows;
+			in.top = fg_shared_top;
 		}
 		inspector(&in, req, o);
 	} else

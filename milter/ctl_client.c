@@ -110,6 +110,7 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.now = (uint32_t)time(NULL);
 	in.peek = NULL;		/* the daemon's view of Redis: not offline */
 	in.windows = NULL;
+	in.top = NULL;
 	if (in.blocks != NULL) {
 		struct fg_suspension *su;
 		struct fg_pause *pa;

@@ -62,6 +62,10 @@ struct fg_milter_engine {
 	size_t (*connections)(void);
 	/* Whether SIGHUP is floodgate's to take (a reload) or the engine's. */
 	int sighup_reloads;
+	/* The engine's event loop, made before start, for the shared
+	 * store to run on (no hop between threads per recipient); NULL
+	 * when the engine has none (libmilter's threads). */
+	struct event_base *(*loop)(void);
 };
 
 extern const struct fg_milter_engine fg_engine_native;

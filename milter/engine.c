@@ -144,6 +144,18 @@ run(void *arg)
 	return NULL;
 }
 
+/* The loop's base, made early when the shared store runs on it. */
+static struct event_base *
+native_loop(void)
+{
+	struct loop *l = &loop;
+
+	evthread_use_pthreads();
+	if (l->base == NULL)
+		l->base = event_base_new();
+	return l->base;
+}
+
 static int
 native_start(const struct fg_session_env *env, pthread_t main_thread)
 {
@@ -152,7 +164,6 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 
 	(void)main_thread;	/* the loop only stops when told to */
 	l->env = env;
-	evthread_use_pthreads();
 	/*
 	 * One loop. A decision is a few microseconds, so one core decides
 	 * 80,000 recipients a second (make bench), far beyond what an MTA on
@@ -160,7 +171,7 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 	 * (every loop woke for every new MTA connection) and cost Postfix 5
 	 * to 10 % of its throughput with a new session per message.
 	 */
-	if ((l->base = event_base_new()) == NULL ||
+	if (native_loop() == NULL ||
 	    (l->listener = evconnlistener_new(l->base, on_accept, l,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
 	    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
@@ -220,6 +231,7 @@ const struct fg_milter_engine fg_engine_native = {
 	.stop = native_stop,
 	.connections = native_connections,
 	.sighup_reloads = 1,
+	.loop = native_loop,
 };
 
 /* Read at each accept: a reload changes the cap for what follows. */

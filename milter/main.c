@@ -349,7 +349,8 @@ main(int argc, char **argv)
 	if (fgd.cfg->store != NULL) {
 		char rerr[FG_ERRLEN];
 
-		if (fg_shared_start(fgd.cfg, rerr, sizeof(rerr)) < 0)
+		if (fg_shared_start(fgd.cfg, fgd.milter->loop ?
+		    fgd.milter->loop() : NULL, rerr, sizeof(rerr)) < 0)
 			die("%s", rerr);
 		fgd.engine.shared_end = fg_shared_settle;
 		fgd.engine.shared_reserve = fg_shared_reserve_now;

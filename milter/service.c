@@ -241,6 +241,8 @@ flush(void)
 	}
 	if (n + nrows + nev > 0)
 		store_recovered();
+	if (fgd.cfg->store != NULL && nrows + nev > 0)
+		fg_shared_stats_publish(rows, nrows, ev, nev);
 	fg_incident_events(ev, nev, now);
 	fg_table_free_copies(c, n);
 	fg_stats_free_rows(rows, nrows);

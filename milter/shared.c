@@ -27,6 +27,8 @@
 #include "blocks.h"
 #include "log.h"
 #include "shared.h"
+#include "stats.h"
+#include "store.h"
 #include "table.h"
 #include "util.h"
 #include "wkey.h"
@@ -64,14 +66,27 @@ struct op {
 	struct fg_ritem it[];		/* OP_END, OP_ADD (one), OP_RESET (one) */
 };
 
-/* A reserve sent: what is needed to give it back if it comes late. */
+/* A recipient's reserve sent: its checks (a copy the reply fills),
+ * and what is needed to give it back if it comes late. */
 struct sreq {
 	struct fg_sreserve *r;		/* NULL once answered by the timeout */
 	struct event *timer;
-	int retried;
+	struct fg_check *chk;
 	size_t n;
-	char member[FG_RMEMBER_MAX + 1];
 	struct fg_ritem it[];
+};
+
+/*
+ * Reserves that were waiting together go in one script call: Redis runs
+ * the script once for all of them (each decided as if alone, in order),
+ * the recipients of one tenant read and write their windows once.
+ */
+#define BATCH_MAX	64		/* recipients */
+#define BATCH_CHECKS	512
+struct batch {
+	size_t k;
+	int retried;
+	struct sreq *q[BATCH_MAX];
 };
 
 struct replay {
@@ -88,15 +103,16 @@ static struct {
 	char relay[40];			/* this relay in reservation names */
 	/* the store's thread */
 	struct event_base *base;
-	struct event *wake, *retry;
+	struct event *wake, *retry, *stop_timer;
 	pthread_t thread;
 	int running;
+	int own;			/* base and thread are the store's */
+	int stopped;			/* adopted loop: stop is done (lock) */
 	redisAsyncContext *ac;
 	enum state state;
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
-	unsigned long seq;
 	struct replay *replay;
 	size_t nreplay, replaycap, replay_dropped;
 	/* shared between threads */
@@ -113,6 +129,7 @@ static struct {
 
 static void connect_now(void);
 static void go_down(const char *why);
+static void on_stopped(evutil_socket_t fd, short what, void *arg);
 static int submit(struct op *o);
 static struct op *new_op(enum opkind kind, size_t n);
 
@@ -218,7 +235,7 @@ send_add(const struct fg_ritem *it, uint32_t when)
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
 }
 
-static void on_reserve(redisAsyncContext *ac, void *reply, void *priv);
+static void on_batch(redisAsyncContext *ac, void *reply, void *priv);
 
 static void
 on_integer(void *arg, size_t i, const redisReply *r)
@@ -228,16 +245,22 @@ on_integer(void *arg, size_t i, const redisReply *r)
 }
 
 static int
-send_reserve(struct sreq *q)
+send_batch(struct batch *b)
 {
+	struct fg_rreq req[BATCH_MAX];
 	struct fg_rcmd c = { 0 };
+	size_t i;
 
-	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix,
-	    q->r->chk, q->r->n, 0, sh.ttl, q->member, 0) < 0) {
+	for (i = 0; i < b->k; i++) {
+		req[i].chk = b->q[i]->chk;
+		req[i].n = b->q[i]->n;
+	}
+	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix, req,
+	    b->k, 0, sh.ttl, 0) < 0) {
 		fg_rcmd_free(&c);
 		return -1;
 	}
-	return send_cmd(&c, on_reserve, q);
+	return send_cmd(&c, on_batch, b);
 }
 
 static void
@@ -245,6 +268,7 @@ sreq_free(struct sreq *q)
 {
 	if (q->timer != NULL)
 		event_free(q->timer);
+	free(q->chk);
 	free(q);
 }
 
@@ -264,26 +288,37 @@ give_back(struct sreq *q)
 		fg_log_err("shared store: cannot give back a late reservation (it expires by itself)");
 }
 
+/* The batch is over for every recipient still waiting: rc for each. */
 static void
-on_reserve(redisAsyncContext *ac, void *reply, void *priv)
+batch_fail(struct batch *b, int rc)
 {
-	struct sreq *q = priv;
-	struct fg_sreserve *r = q->r;
-	redisReply *rep = reply;
-	long long v[2 + 3 * 64];
-	uint32_t now;
 	size_t i;
-	int rc;
+
+	for (i = 0; i < b->k; i++) {
+		if (b->q[i]->r != NULL)
+			finish(b->q[i]->r, rc);
+		sreq_free(b->q[i]);
+	}
+	free(b);
+}
+
+static void
+on_batch(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct batch *b = priv;
+	struct fg_rreq req[BATCH_MAX];
+	redisReply *rep = reply;
+	long long *v;
+	uint32_t now;
+	size_t i, j;
 
 	(void)ac;
 	if (rep == NULL) {		/* disconnected */
-		if (r != NULL)
-			finish(r, FG_SHARED_DOWN);
-		sreq_free(q);
+		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
 	if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
-	    !q->retried && sh.state == ST_UP && (r != NULL)) {
+	    !b->retried && sh.state == ST_UP) {
 		/* Redis restarted or SCRIPT FLUSH: load and send again;
 		 * the connection keeps the order. */
 		struct fg_rcmd c = { 0 };
@@ -293,51 +328,62 @@ on_reserve(redisAsyncContext *ac, void *reply, void *priv)
 		for (i = 0; i < FG_RS_COUNT; i++)
 			if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
 				send_cmd(&c, on_background, NULL);
-		q->retried = 1;
-		if (send_reserve(q) == 0)
+		b->retried = 1;
+		if (send_batch(b) == 0)
 			return;
 	}
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements > 2 + 3 * 64) {
-		if (r != NULL) {
-			fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
-			    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
-			    "not a list");
-			evtimer_del(q->timer);
-			finish(r, FG_SHARED_DOWN);
-		}
-		sreq_free(q);
+	for (i = 0; i < b->k; i++) {
+		req[i].chk = b->q[i]->chk;
+		req[i].n = b->q[i]->n;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY ||
+	    (v = calloc(rep->elements + 1, sizeof(*v))) == NULL) {
+		fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
+		    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
+		    "not a list");
+		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
 	for (i = 0; i < rep->elements; i++)
 		v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ?
 		    rep->element[i]->integer : -1;
-	if (rep->elements >= 2 && v[1] > 0 && v[1] <= UINT32_MAX) {
+	if (fg_rlimit_reserve_reply(v, rep->elements, req, b->k, &now) < 0) {
+		free(v);
+		fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
+		    sh.url);
+		batch_fail(b, FG_SHARED_DOWN);
+		return;
+	}
+	free(v);
+	for (i = 0; i < b->k; i++) {
+		struct sreq *q = b->q[i];
+		struct fg_sreserve *r = q->r;
 		char bk[FG_RMEMBER_MAX + 1];
 
 		/* The bucket each reservation is counted in. */
-		fg_rlimit_bucket((uint32_t)v[1], sh.ttl, bk, sizeof(bk));
-		for (i = 0; i < q->n; i++)
-			fg_strlcpy(q->it[i].member, bk, sizeof(q->it[i].member));
+		fg_rlimit_bucket(now, sh.ttl, bk, sizeof(bk));
+		for (j = 0; j < q->n; j++)
+			fg_strlcpy(q->it[j].member, bk, sizeof(q->it[j].member));
+		if (r == NULL) {
+			if (req[i].rc == FG_RESERVED)
+				give_back(q);
+			continue;
+		}
+		evtimer_del(q->timer);
+		r->now = now;
+		r->nitems = 0;
+		for (j = 0; j < r->n; j++) {
+			r->chk[j].over = q->chk[j].over;
+			r->chk[j].used = q->chk[j].used;
+			r->chk[j].retry = q->chk[j].retry;
+			if (req[i].rc == FG_RESERVED && r->chk[j].cost > 0)
+				r->items[r->nitems++] = q->it[j];
+		}
+		finish(r, req[i].rc);
 	}
-	if (r == NULL) {
-		if (rep->elements >= 2 && v[0] == 0)
-			give_back(q);
-		sreq_free(q);
-		return;
-	}
-	evtimer_del(q->timer);
-	rc = fg_rlimit_reserve_reply(v, rep->elements, r->chk, r->n, &now);
-	r->now = now;
-	r->nitems = 0;
-	if (rc == FG_RESERVED)
-		for (i = 0; i < r->n; i++)
-			if (r->chk[i].cost > 0)
-				r->items[r->nitems++] = q->it[i];
-	if (rc == FG_RESERVE_ERROR)
-		fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
-		    sh.url);
-	finish(r, rc == FG_RESERVE_ERROR ? FG_SHARED_DOWN : rc);
-	sreq_free(q);
+	for (i = 0; i < b->k; i++)
+		sreq_free(b->q[i]);
+	free(b);
 }
 
 static void
@@ -357,40 +403,82 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	go_down(why);
 }
 
-static void
-do_reserve(struct fg_sreserve *r)
+/* A reserve ready to go in a batch, its timer running; NULL when it
+ * was answered at once (down, or no memory). */
+static struct sreq *
+sreq_new(struct fg_sreserve *r)
 {
 	struct timeval tv = { sh.timeout_ms / 1000,
 	    (suseconds_t)(sh.timeout_ms % 1000) * 1000 };
 	struct sreq *q;
 	size_t i;
 
-	if (sh.state != ST_UP || r->n > 64 ||
+	if (sh.state != ST_UP || r->n > 64 || r->n == 0 ||
 	    (q = calloc(1, sizeof(*q) + r->n * sizeof(q->it[0]))) == NULL) {
 		finish(r, FG_SHARED_DOWN);
-		return;
+		return NULL;
 	}
 	q->r = r;
 	q->n = r->n;
-	snprintf(q->member, sizeof(q->member), "%s.%lu", sh.relay, ++sh.seq);
+	if ((q->chk = malloc(r->n * sizeof(*q->chk))) == NULL) {
+		free(q);
+		finish(r, FG_SHARED_DOWN);
+		return NULL;
+	}
+	memcpy(q->chk, r->chk, r->n * sizeof(*q->chk));
 	for (i = 0; i < r->n; i++) {
 		if (fg_wkey_join(r->chk[i].rule, r->chk[i].key, q->it[i].wkey,
 		    sizeof(q->it[i].wkey)) < 0) {
-			free(q);
+			sreq_free(q);
 			finish(r, FG_RESERVE_ERROR);
-			return;
+			return NULL;
 		}
-		fg_strlcpy(q->it[i].member, q->member, sizeof(q->it[i].member));
 		q->it[i].cost = r->chk[i].cost;
 		q->it[i].period = r->chk[i].period;
 	}
-	if ((q->timer = evtimer_new(sh.base, on_timeout, q)) == NULL ||
-	    send_reserve(q) < 0) {
+	if ((q->timer = evtimer_new(sh.base, on_timeout, q)) == NULL) {
 		sreq_free(q);
 		finish(r, FG_SHARED_DOWN);
-		return;
+		return NULL;
 	}
 	evtimer_add(q->timer, &tv);
+	return q;
+}
+
+/* Sends what was gathered; on failure every recipient in it is down. */
+static void
+flush_batch(struct batch **bp)
+{
+	struct batch *b = *bp;
+
+	*bp = NULL;
+	if (b == NULL)
+		return;
+	if (send_batch(b) < 0)
+		batch_fail(b, FG_SHARED_DOWN);
+}
+
+/* Adds a reserve to the batch being gathered, sending it when full. */
+static void
+gather(struct batch **bp, size_t *checks, struct fg_sreserve *r)
+{
+	struct sreq *q = sreq_new(r);
+
+	if (q == NULL)
+		return;
+	if (*bp != NULL && ((*bp)->k == BATCH_MAX ||
+	    *checks + q->n > BATCH_CHECKS))
+		flush_batch(bp);
+	if (*bp == NULL) {
+		if ((*bp = calloc(1, sizeof(**bp))) == NULL) {
+			finish(r, FG_SHARED_DOWN);
+			sreq_free(q);
+			return;
+		}
+		*checks = 0;
+	}
+	(*bp)->q[(*bp)->k++] = q;
+	*checks += q->n;
 }
 
 static void
@@ -533,8 +621,7 @@ do_op(struct op *o)
 	size_t i;
 
 	switch (o->kind) {
-	case OP_RESERVE:
-		do_reserve(o->r);
+	case OP_RESERVE:		/* gathered by on_wake */
 		break;
 	case OP_CALL:
 		do_call(o->call);
@@ -592,14 +679,26 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	struct batch *b = NULL;
+	size_t checks = 0;
+
 	pthread_mutex_lock(&sh.lock);
 	o = sh.head;
 	sh.head = sh.tail = NULL;
 	pthread_mutex_unlock(&sh.lock);
+	/* Reserves waiting together go in one call; any other op keeps
+	 * its place after those before it. */
 	for (; o != NULL; o = next) {
 		next = o->next;
+		if (o->kind == OP_RESERVE) {
+			gather(&b, &checks, o->r);
+			free(o);
+			continue;
+		}
+		flush_batch(&b);
 		do_op(o);
 	}
+	flush_batch(&b);
 }
 
 /* 0 when the store's thread has it; -1 (o freed) when it stops. */
@@ -706,6 +805,30 @@ on_connect(const redisAsyncContext *ac, int status)
 	fg_rcmd_free(&c);
 }
 
+/*
+ * The store's work is over: its own loop ends; on the engine's loop the
+ * connection is freed here, on the loop's thread, and fg_shared_stop
+ * is told.
+ */
+static void
+stopped(void)
+{
+	if (sh.own) {
+		event_base_loopbreak(sh.base);
+		return;
+	}
+	if (sh.ac != NULL) {
+		redisAsyncContext *ac = sh.ac;
+
+		sh.ac = NULL;
+		redisAsyncFree(ac);	/* reserves still out: down */
+	}
+	pthread_mutex_lock(&sh.lock);
+	sh.stopped = 1;
+	pthread_cond_broadcast(&sh.cond);
+	pthread_mutex_unlock(&sh.lock);
+}
+
 static void
 on_disconnect(const redisAsyncContext *ac, int status)
 {
@@ -713,12 +836,12 @@ on_disconnect(const redisAsyncContext *ac, int status)
 	if (ac != sh.ac) {
 		/* One we left already (a timeout): hiredis frees it. */
 		if (sh.stopping && sh.ac == NULL)
-			event_base_loopbreak(sh.base);
+			stopped();
 		return;
 	}
 	sh.ac = NULL;		/* hiredis frees it */
 	if (sh.stopping) {
-		event_base_loopbreak(sh.base);
+		stopped();
 		return;
 	}
 	go_down(ac->err ? ac->errstr : "connection closed");
@@ -826,7 +949,8 @@ fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen)
 }
 
 int
-fg_shared_start(const struct fg_config *c, char *err, size_t errlen)
+fg_shared_start(const struct fg_config *c, struct event_base *loop,
+    char *err, size_t errlen)
 {
 	char host[20];
 
@@ -848,15 +972,18 @@ fg_shared_start(const struct fg_config *c, char *err, size_t errlen)
 	    (long)getpid(), (long)time(NULL));
 	atomic_store(&sh.down_since, (long)time(NULL));
 	evthread_use_pthreads();
-	if ((sh.base = event_base_new()) == NULL ||
+	sh.own = loop == NULL;
+	sh.stopped = 0;
+	if ((sh.base = sh.own ? event_base_new() : loop) == NULL ||
 	    (sh.wake = event_new(sh.base, -1, 0, on_wake, NULL)) == NULL ||
-	    (sh.retry = evtimer_new(sh.base, on_retry, NULL)) == NULL) {
+	    (sh.retry = evtimer_new(sh.base, on_retry, NULL)) == NULL ||
+	    (sh.stop_timer = evtimer_new(sh.base, on_stopped, NULL)) == NULL) {
 		fg_seterr(err, errlen, "shared store: out of memory");
 		return -1;
 	}
 	connect_now();
 	sh.accepting = 1;
-	if (pthread_create(&sh.thread, NULL, run, NULL) != 0) {
+	if (sh.own && pthread_create(&sh.thread, NULL, run, NULL) != 0) {
 		fg_seterr(err, errlen, "shared store: cannot start its thread");
 		return -1;
 	}
@@ -870,7 +997,7 @@ on_stopped(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	event_base_loopbreak(sh.base);
+	stopped();
 }
 
 /* The last ops, then a clean disconnect: what is sent gets its answer
@@ -887,13 +1014,15 @@ stop_op(evutil_socket_t fd, short what, void *arg)
 	sh.stopping = 1;
 	evtimer_del(sh.retry);
 	if (sh.ac == NULL) {
-		event_base_loopbreak(sh.base);
+		stopped();
 		return;
 	}
 	sh.state = ST_DOWN;
 	atomic_store(&sh.up, 0);
+	evtimer_add(sh.stop_timer, &one);
+	/* Last: with nothing pending it ends here, and fg_shared_stop
+	 * goes on. */
 	redisAsyncDisconnect(sh.ac);
-	event_base_once(sh.base, -1, EV_TIMEOUT, on_stopped, NULL, &one);
 }
 
 void
@@ -906,7 +1035,14 @@ fg_shared_stop(void)
 		sh.accepting = 0;
 		pthread_mutex_unlock(&sh.lock);
 		event_base_once(sh.base, -1, EV_TIMEOUT, stop_op, NULL, &zero);
-		pthread_join(sh.thread, NULL);
+		if (sh.own)
+			pthread_join(sh.thread, NULL);
+		else {
+			pthread_mutex_lock(&sh.lock);
+			while (!sh.stopped)
+				pthread_cond_wait(&sh.cond, &sh.lock);
+			pthread_mutex_unlock(&sh.lock);
+		}
 		sh.running = 0;
 		if (sh.ac != NULL) {
 			redisAsyncContext *ac = sh.ac;
@@ -922,7 +1058,9 @@ fg_shared_stop(void)
 		event_free(sh.wake);
 	if (sh.retry != NULL)
 		event_free(sh.retry);
-	if (sh.base != NULL)
+	if (sh.stop_timer != NULL)
+		event_free(sh.stop_timer);
+	if (sh.base != NULL && sh.own)
 		event_base_free(sh.base);
 	free(sh.host);
 	free(sh.path);
@@ -930,7 +1068,7 @@ fg_shared_stop(void)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
 	free(sh.replay);
-	sh.wake = sh.retry = NULL;
+	sh.wake = sh.retry = sh.stop_timer = NULL;
 	sh.base = NULL;
 	sh.host = sh.path = sh.password = NULL;
 	sh.replay = NULL;
@@ -1275,7 +1413,28 @@ fg_shared_sync_blocks(struct fg_blocks *b)
 #define FB_STREAM_MAX	"100000"
 #define FB_READ_MAX	"10000"
 
-static char fb_last[64];		/* the service thread's */
+static char fb_last[64];		/* One command for the store's thread, its answer ignored. */
+static void
+raw(int argc, const char *const *argv)
+{
+	struct fg_rcmd *c;
+	struct op *o;
+
+	if ((o = new_op(OP_RAW, 0)) == NULL)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL || fg_rcmd_build(c, argc,
+	    argv) < 0) {
+		if (c != NULL)
+			fg_rcmd_free(c);
+		free(c);
+		free(o);
+		return;
+	}
+	o->raw = c;
+	(void)submit(o);
+}
+
+/* the service thread's */
 
 void
 fg_shared_fb_publish(const char *rule, const char *key, const char *account,
@@ -1283,10 +1442,8 @@ fg_shared_fb_publish(const char *rule, const char *key, const char *account,
 {
 	char k[FG_RKEY_MAX + 1], ps[16], ns[16];
 	const char *argv[18];
-	struct fg_rcmd *c;
-	struct op *o;
 
-	if (!atomic_load(&sh.up) || (o = new_op(OP_RAW, 0)) == NULL)
+	if (!atomic_load(&sh.up))
 		return;
 	snprintf(k, sizeof(k), "{%s}:fb", sh.prefix);
 	snprintf(ps, sizeof(ps), "%u", period);
@@ -1296,16 +1453,7 @@ fg_shared_fb_publish(const char *rule, const char *key, const char *account,
 	argv[6] = "r"; argv[7] = rule; argv[8] = "k"; argv[9] = key;
 	argv[10] = "a"; argv[11] = account; argv[12] = "p"; argv[13] = ps;
 	argv[14] = "n"; argv[15] = ns; argv[16] = "o"; argv[17] = sh.relay;
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    fg_rcmd_build(c, 18, argv) < 0) {
-		if (c != NULL)
-			fg_rcmd_free(c);
-		free(c);
-		free(o);
-		return;
-	}
-	o->raw = c;
-	(void)submit(o);
+	raw(18, argv);
 }
 
 struct fbread {
@@ -1430,8 +1578,7 @@ fg_shared_fb_pull(struct fg_fbentry **out)
  * most redis_timeout per round trip).
  */
 struct peekctx {
-	struct fg_check *chk;
-	size_t n;
+	struct fg_rreq q;
 	int rc;
 };
 
@@ -1450,8 +1597,7 @@ on_peek(void *arg, size_t i, const redisReply *r)
 	for (k = 0; k < r->elements; k++)
 		v[k] = r->element[k]->type == REDIS_REPLY_INTEGER ?
 		    r->element[k]->integer : -1;
-	if (fg_rlimit_reserve_reply(v, r->elements, p->chk, p->n, &now) !=
-	    FG_RESERVE_ERROR)
+	if (fg_rlimit_reserve_reply(v, r->elements, &p->q, 1, &now) == 0)
 		p->rc = 0;
 }
 
@@ -1459,13 +1605,13 @@ int
 fg_shared_peek(struct fg_check *chk, size_t n)
 {
 	struct fg_rcmd c = { 0 };
-	struct peekctx p = { chk, n, -1 };
+	struct peekctx p = { { chk, n, 0 }, -1 };
 	int rc;
 
 	if (n == 0)
 		return 0;
 	if (n > 64 || fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE],
-	    sh.prefix, chk, n, 0, sh.ttl, "peek", 1) < 0) {
+	    sh.prefix, &p.q, 1, 0, sh.ttl, 1) < 0) {
 		fg_rcmd_free(&c);
 		return -1;
 	}
@@ -1478,7 +1624,7 @@ struct scanctx {
 	char cursor[32];
 	void (*fn)(void *arg, const char *wkey);
 	void *arg;
-	size_t skip;			/* "{P}:w:" */
+	size_t skip;			/* "{P}:s:" */
 	int bad;
 };
 
@@ -1532,7 +1678,7 @@ fg_shared_windows(const char *rule, const char *account,
 	sc.arg = arg;
 	sc.skip = strlen(sh.prefix) + 5;
 	glob_quote(account, qa, sizeof(qa));
-	snprintf(pat, sizeof(pat), "{%s}:w:%s%c%s/*", sh.prefix,
+	snprintf(pat, sizeof(pat), "{%s}:s:%s%c%s/*", sh.prefix,
 	    rule != NULL ? rule : "*", FG_WKEY_SEP, qa);
 	do {
 		const char *argv[6] = { "SCAN", sc.cursor, "MATCH", pat,
@@ -1588,4 +1734,251 @@ fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk, size_t n,
 	if (rc == FG_RESERVED && fg_resv_add_ritems(resv, items, r.nitems) < 0)
 		return FG_RESERVE_ERROR;
 	return rc;
+}
+
+/*
+ * Statistics for the whole pool: one hash per hour and kind,
+ * "{P}:st:HOUR:a" (accounts), ":d" (destination domains) and ":r"
+ * (refusals by rule), field "NAME\037C" with C one of STAT_CODES (a
+ * rule's: its action), kept as long as a relay keeps its own.
+ */
+#define STAT_CODES	"adrhsbu"	/* enum fg_stat's order */
+#define STATS_KEEP_S	(90u * 86400u)
+
+static void
+stats_key(char *k, size_t len, uint32_t hour, char kind)
+{
+	snprintf(k, len, "{%s}:st:%u:%c", sh.prefix, hour, kind);
+}
+
+/* The hashes written this flush get their expiry once. */
+static void
+stats_expire(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, const char *k,
+    uint32_t hour)
+{
+	char at[16];
+	const char *argv[3] = { "EXPIREAT", k, at };
+	size_t i;
+
+	for (i = 0; i < *nseen; i++)
+		if (strcmp(seen[i], k) == 0)
+			return;
+	if (*nseen < 16)
+		fg_strlcpy(seen[(*nseen)++], k, FG_RKEY_MAX + 1);
+	snprintf(at, sizeof(at), "%u", hour + STATS_KEEP_S);
+	raw(3, argv);
+}
+
+void
+fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
+    const struct fg_event *ev, size_t nev)
+{
+	char seen[16][FG_RKEY_MAX + 1];
+	size_t nseen = 0, i;
+	int k;
+
+	if (!atomic_load(&sh.up))
+		return;
+	for (i = 0; i < nrows; i++) {
+		char key[FG_RKEY_MAX + 1], f[FG_ACCOUNT_MAX + 3], v[16];
+		const char *argv[4] = { "HINCRBY", key, f, v };
+		char kind = rows[i].kind == 'd' ? 'd' : 'a';
+
+		stats_key(key, sizeof(key), rows[i].hour, kind);
+		for (k = 0; k < FG_ST_N; k++) {
+			if (rows[i].v[k] == 0)
+				continue;
+			snprintf(f, sizeof(f), "%s%c%c", rows[i].name,
+			    FG_WKEY_SEP, STAT_CODES[k]);
+			snprintf(v, sizeof(v), "%u", rows[i].v[k]);
+			raw(4, argv);
+		}
+		stats_expire(seen, &nseen, key, rows[i].hour);
+	}
+	for (i = 0; i < nev; i++) {
+		char key[FG_RKEY_MAX + 1], f[FG_NAME_MAX + FG_ACTION_MAX + 2];
+		const char *argv[4] = { "HINCRBY", key, f, "1" };
+		uint32_t hour = ev[i].time - ev[i].time % 3600;
+		const char *a = ev[i].action;
+
+		if (strcmp(a, "defer") && strcmp(a, "cap") &&
+		    strcmp(a, "reject") && strcmp(a, "hold"))
+			continue;
+		stats_key(key, sizeof(key), hour, 'r');
+		snprintf(f, sizeof(f), "%s%c%s", ev[i].rule, FG_WKEY_SEP, a);
+		raw(4, argv);
+		stats_expire(seen, &nseen, key, hour);
+	}
+}
+
+/* The fields of every hour read, before they are summed per name. */
+struct topread {
+	struct topval {
+		char *name;
+		int stat;
+		uint64_t n;
+	} *v;
+	size_t n, cap;
+	int rule, bad;
+};
+
+static void
+on_top(void *arg, size_t i, const redisReply *r)
+{
+	struct topread *t = arg;
+	size_t j;
+
+	(void)i;
+	if (r->type != REDIS_REPLY_ARRAY) {
+		t->bad = 1;
+		return;
+	}
+	for (j = 0; j + 1 < r->elements; j += 2) {
+		const redisReply *f = r->element[j], *v = r->element[j + 1];
+		const char *sep, *code;
+		long long n;
+		int stat = -1;
+
+		if (f->str == NULL || v->str == NULL ||
+		    (sep = strrchr(f->str, FG_WKEY_SEP)) == NULL ||
+		    (n = strtoll(v->str, NULL, 10)) <= 0)
+			continue;
+		code = sep + 1;
+		if (t->rule)
+			stat = strcmp(code, "reject") == 0 ? FG_ST_REJECTED :
+			    strcmp(code, "hold") == 0 ? FG_ST_HELD :
+			    FG_ST_DEFERRED;
+		else if (code[0] != '\0' && code[1] == '\0' &&
+		    strchr(STAT_CODES, code[0]) != NULL)
+			stat = (int)(strchr(STAT_CODES, code[0]) - STAT_CODES);
+		if (stat < 0)
+			continue;
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 256;
+			void *p = realloc(t->v, cap * sizeof(*t->v));
+
+			if (p == NULL) {
+				t->bad = 1;
+				return;
+			}
+			t->v = p;
+			t->cap = cap;
+		}
+		if ((t->v[t->n].name = strndup(f->str,
+		    (size_t)(sep - f->str))) == NULL) {
+			t->bad = 1;
+			return;
+		}
+		t->v[t->n].stat = stat;
+		t->v[t->n].n = (uint64_t)n;
+		t->n++;
+	}
+}
+
+static int
+topval_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct topval *)a)->name,
+	    ((const struct topval *)b)->name);
+}
+
+static uint64_t
+top_sent(const struct fg_top_row *r)
+{
+	return r->v[FG_ST_ACCEPTED] + r->v[FG_ST_DEFERRED] +
+	    r->v[FG_ST_REJECTED] + r->v[FG_ST_HELD];
+}
+
+/* The order of fg_store_top's queries. */
+static int
+toprow_cmp(const void *a, const void *b, void *arg)
+{
+	const struct fg_top_row *x = a, *y = b;
+	const char *top_by = arg;
+	uint64_t p, q, p2 = 0, q2 = 0;
+
+	if (strcmp(top_by, "unknown") == 0) {
+		p = x->v[FG_ST_UNKNOWN];
+		q = y->v[FG_ST_UNKNOWN];
+		p2 = x->v[FG_ST_BOUNCED];
+		q2 = y->v[FG_ST_BOUNCED];
+	} else if (strcmp(top_by, "bounces") == 0) {
+		p = x->v[FG_ST_BOUNCED];
+		q = y->v[FG_ST_BOUNCED];
+		p2 = x->v[FG_ST_UNKNOWN];
+		q2 = y->v[FG_ST_UNKNOWN];
+	} else {
+		p = top_sent(x);
+		q = top_sent(y);
+	}
+	if (p != q)
+		return p > q ? -1 : 1;
+	if (p2 != q2)
+		return p2 > q2 ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int
+fg_shared_top(const char *by, uint32_t since, int limit,
+    struct fg_top_row **out, size_t *nout)
+{
+	struct topread t = { NULL, 0, 0, strcmp(by, "rule") == 0, 0 };
+	char kind = t.rule ? 'r' : strcmp(by, "domain") == 0 ? 'd' : 'a';
+	uint32_t now = (uint32_t)time(NULL), h, first;
+	struct fg_top_row *rows = NULL;
+	struct fg_rcmd *cmd;
+	size_t nh, i, n = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (now > STATS_KEEP_S && since < now - STATS_KEEP_S)
+		since = now - STATS_KEEP_S;
+	first = since - since % 3600;
+	nh = (now - first) / 3600 + 1;
+	if ((cmd = calloc(nh, sizeof(*cmd))) == NULL)
+		return -1;
+	for (i = 0, h = first; i < nh && rc == 0; i++, h += 3600) {
+		char k[FG_RKEY_MAX + 1];
+		const char *argv[2] = { "HGETALL", k };
+
+		stats_key(k, sizeof(k), h, kind);
+		rc = fg_rcmd_build(&cmd[i], 2, argv);
+	}
+	if (rc == 0)
+		rc = fg_shared_call(cmd, nh, on_top, &t);
+	for (i = 0; i < nh; i++)
+		fg_rcmd_free(&cmd[i]);
+	free(cmd);
+	if (rc == 0 && !t.bad && t.n > 0) {
+		/* Summed per name... */
+		qsort(t.v, t.n, sizeof(*t.v), topval_cmp);
+		if ((rows = calloc(t.n, sizeof(*rows))) == NULL)
+			rc = -1;
+		for (i = 0; rows != NULL && i < t.n; i++) {
+			if (n == 0 || strcmp(rows[n - 1].name, t.v[i].name) != 0)
+				fg_strlcpy(rows[n++].name, t.v[i].name,
+				    sizeof(rows[0].name));
+			rows[n - 1].v[t.v[i].stat] += t.v[i].n;
+		}
+	}
+	for (i = 0; i < t.n; i++)
+		free(t.v[i].name);
+	free(t.v);
+	if (rc < 0 || t.bad) {
+		free(rows);
+		return -1;
+	}
+	/* ...kept as the query would (HAVING), in its order. */
+	for (i = 0; i < n; ) {
+		if ((strcmp(by, "unknown") == 0 && rows[i].v[FG_ST_UNKNOWN] == 0) ||
+		    (strcmp(by, "bounces") == 0 && rows[i].v[FG_ST_BOUNCED] == 0))
+			rows[i] = rows[--n];
+		else
+			i++;
+	}
+	qsort_r(rows, n, sizeof(*rows), toprow_cmp, (void *)by);
+	*out = rows;
+	*nout = n > (size_t)limit ? (size_t)limit : n;
+	return 0;
 }

@@ -42,7 +42,10 @@ struct fg_sreserve {
 };
 
 int fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen);
-int fg_shared_start(const struct fg_config *c, char *err, size_t errlen);
+/* loop: the milter engine's event loop to run on (its thread does all
+ * of the store's work), or NULL for a thread and loop of its own. */
+int fg_shared_start(const struct fg_config *c, struct event_base *loop,
+    char *err, size_t errlen);
 void fg_shared_stop(void);
 /* Whether Redis answers now (status, metrics, explain). */
 int fg_shared_up(void);
@@ -102,5 +105,19 @@ int fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk,
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
 /* floodgatectl reset: the shared window too. */
 void fg_shared_reset(const char *rule, const char *key);
+/*
+ * This relay's hourly statistics and refusals, as written to its
+ * database, added to every relay's in Redis (floodgatectl top for the
+ * whole pool); nothing when Redis is down.
+ */
+struct fg_stat_row;
+struct fg_event;
+void fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
+    const struct fg_event *ev, size_t nev);
+/* floodgatectl top from every relay's statistics in Redis (as
+ * fg_store_top); -1 down. */
+struct fg_top_row;
+int fg_shared_top(const char *by, uint32_t since, int limit,
+    struct fg_top_row **out, size_t *nout);
 
 #endif

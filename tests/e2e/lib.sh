@@ -96,6 +96,7 @@ cleanup() {
 	[ -n "$FG_PID" ] && kill "$FG_PID" 2>/dev/null
 	[ -n "$EXTRA_PIDS" ] && kill $EXTRA_PIDS 2>/dev/null
 	postfix -c "$T/etc" stop >/dev/null 2>&1
+	for d in ${POSTFIX_MORE:-}; do postfix -c "$d" stop >/dev/null 2>&1; done
 	[ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
 	wait 2>/dev/null
 	if [ "$KEEP" = 1 ]; then
@@ -284,7 +285,15 @@ stop_floodgate() {
 	local i
 	kill -TERM "$FG_PID" 2>/dev/null
 	for i in $(seq 1 100); do
-		alive "$FG_PID" || { wait "$FG_PID" 2>/dev/null; FG_PID=; return 0; }
+		if ! alive "$FG_PID"; then
+			# A crash on the way out is a failure too.
+			wait "$FG_PID" 2>/dev/null
+			i=$?
+			[ "$i" -lt 128 ] || [ "$i" = 127 ] ||
+			    fail "floodgate died of signal $((i - 128)) on SIGTERM"
+			FG_PID=
+			return 0
+		fi
 		sleep 0.05
 	done
 	fail "floodgate did not stop within 5 s of SIGTERM"
@@ -320,14 +329,17 @@ count_replies() {
 # Wait until Postfix's queue holds nothing but held mail, so the sink
 # has everything that was let through.
 drain() {
-	local i n
+	local i n d
 	for i in $(seq 1 150); do
-		n=$(postqueue -c "$T/etc" -j 2>/dev/null | grep -vc '"queue_name": *"hold"')
+		n=0
+		for d in "$T/etc" ${POSTFIX_MORE:-}; do
+			n=$((n + $(postqueue -c "$d" -j 2>/dev/null | grep -vc '"queue_name": *"hold"')))
+		done
 		[ "$n" = 0 ] && return 0
 		sleep 0.1
 	done
 	fail "Postfix's queue did not drain"
-	postqueue -c "$T/etc" -p | tail -5
+	for d in "$T/etc" ${POSTFIX_MORE:-}; do postqueue -c "$d" -p | tail -5; done
 }
 
 # sink_count [PATTERN]: recipients the sink received (matching PATTERN).

@@ -1,15 +1,16 @@
 #!/bin/bash
-# Several relays, one budget (store redis): two floodgate daemons, each
-# the milter of its own smtpd listener, share one redis-server started
-# here on a private port (no persistence). A tenant sending through both
-# gets exactly its limit in total, and a carrier's server-wide limit
-# holds across both; a relay killed mid-transaction frees its
-# reservation after redis_reservation_ttl; Redis killed mid-burst: each
-# relay decides from memory with the limit divided by relays, nothing
-# is lost, and once Redis is back what was charged meanwhile is added to
-# the shared windows. A suspension and a pause made on one relay hold on
-# the other, and delivery results read by one count on the other. On both engines: the native loop does not wait for Redis,
-# libmilter's threads do.
+# Several relays, one budget (store redis): two Postfix instances, each
+# with its own floodgate, share one redis-server started here on a
+# private port (no persistence). A tenant sending through both gets
+# exactly its limit in total, and a carrier's server-wide limit holds
+# across both; top on either relay ranks the pool; a relay killed
+# mid-transaction frees its reservation after redis_reservation_ttl;
+# Redis killed mid-burst: each relay decides from memory with the limit
+# divided by relays, nothing is lost, and once Redis is back what was
+# charged meanwhile is added to the shared windows. A suspension and a
+# pause made on one relay hold on the other, and delivery results read
+# by one count on the other. On both engines: the native loop does not
+# wait for Redis, libmilter's threads do.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -26,12 +27,25 @@ start_redis() {
 }
 start_redis
 
-# The second relay: its own listener, socket, control socket, database.
+# The second relay: a Postfix instance of its own (configuration, queue,
+# log, one smtpd on SMTP2, the same sink), its own floodgate (socket,
+# control socket, database).
 mkdir -p "$T/fg2"
 chgrp postfix "$T/fg2"
 chmod 2750 "$T/fg2"
-postconf -c "$T/etc" -M "127.0.0.1:$SMTP2/inet=127.0.0.1:$SMTP2 inet n - n - - smtpd -o smtpd_milters=unix:$T/fg2/milter.sock"
-touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
+PF2=$T/pf2
+POSTFIX_MORE=$PF2/etc
+mkdir -p "$PF2/etc" "$PF2/spool" "$PF2/data"
+chown postfix "$PF2/data"
+sed -e "s|^queue_directory = .*|queue_directory = $PF2/spool|" \
+    -e "s|^data_directory = .*|data_directory = $PF2/data|" \
+    -e "s|^maillog_file = .*|maillog_file = $PF2/maillog|" \
+    -e "s|^myhostname = .*|myhostname = mta2.floodgate.test|" \
+    -e "s|^smtpd_milters = .*|smtpd_milters = unix:$T/fg2/milter.sock|" \
+    "$T/etc/main.cf" > "$PF2/etc/main.cf"
+{ grep -v '^127\.0\.0\.1:' "$T/etc/master.cf"
+  echo "127.0.0.1:$SMTP2 inet n - n - - smtpd"; } > "$PF2/etc/master.cf"
+touch -d '-10 seconds' "$PF2/etc/main.cf" "$PF2/etc/master.cf"
 RULES="store redis://127.0.0.1:$RPORT
 relays 2
 redis_timeout 300ms
@@ -53,6 +67,7 @@ listen   unix:$T/fg2/milter.sock
 control  $T/fg2/control.sock
 database $T/fg2.db
 engine   ${ENGINE:-native}
+postfix_config $PF2/etc
 $RULES
 EOT
 start_floodgate
@@ -67,6 +82,10 @@ start_fg2
 wait_for 5 grep -q "answers; deciding from it" "$T/floodgate.log" ||
     fail "relay 1 reached Redis: $(grep shared "$T/floodgate.log")"
 start_postfix
+postfix -c "$PF2/etc" check && postfix -c "$PF2/etc" start >/dev/null 2>&1 ||
+    { fail "the second Postfix instance started"; finish; }
+wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$SMTP2) 2>/dev/null" ||
+    { fail "the second Postfix listens on $SMTP2"; finish; }
 
 # mails PREFIX FROM TO N: N one-recipient messages, alternating relays.
 mails() {
@@ -89,6 +108,18 @@ expect_eq "a tenant through both relays: 8 of 12 (limit 8/1h), 4 deferred" "$(re
 expect_eq "each relay deferred some" \
     "$(( $(cat "$T"/a-1 "$T"/a-3 "$T"/a-5 "$T"/a-7 "$T"/a-9 "$T"/a-11 | grep -c '^<\*\* *451 ') > 0 && $(cat "$T"/a-2 "$T"/a-4 "$T"/a-6 "$T"/a-8 "$T"/a-10 "$T"/a-12 | grep -c '^<\*\* *451 ') > 0 ))" 1
 
+# top on either relay: the pool's statistics, from Redis.
+top_a() {
+	"$FLOODGATECTL" -c "$1" top --json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r.get("account") == "a@t1.example":
+        print(r["from"], r["accepted"], r["deferred"])'
+}
+wait_for 5 sh -c "[ \"\$(\"$FLOODGATECTL\" -c '$T/fg2.conf' top | grep -c 'a@t1.example')\" = 1 ]"
+sleep 1.2	# each relay adds its counts at its next tick
+expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "$T/fg2.conf")" "pool 8 4"
+expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf")" "pool 8 4"
 ctl show a@t1.example > "$T/show-a"
 "$FLOODGATECTL" -c "$T/fg2.conf" explain a@t1.example r@example.com > "$T/explain-a" 2>&1
 expect_eq "show on relay 1: the tenant's whole budget used, through both relays" \
@@ -229,6 +260,8 @@ wait "$REDIS_PID" 2>/dev/null
 for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; done
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4" "$(refused d2)" 2
 expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
+expect_eq "top while Redis is down: this relay's statistics, and it says so" \
+    "$(top_a "$T/floodgate.conf" | cut -d' ' -f1-2)" "this relay"
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store subject=\"shared\"' '$T/floodgate.log') -gt $inc0 ]" ||
     fail "a store incident: $(grep incident "$T/floodgate.log")"
 start_redis
@@ -244,13 +277,16 @@ grep -q "added 4 charges made while" "$T/floodgate.log" ||
 for i in $(seq 1 6); do send "$T/d3-$i" $SMTP2 d@t4.example r@example.com; done
 expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(refused d3)" 2
 drain
-held=$(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"')
+held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
+    $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
     "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
 alive "$FG2_PID" && fail "relay 2 stopped on SIGTERM"
+wait "$FG2_PID" 2>/dev/null
+expect_eq "relay 2 exited cleanly on SIGTERM" "$?" 0
 if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/fg2.log"; then
 	fail "sanitizer report in relay 2's output"
 	grep -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/fg2.log" | head -30

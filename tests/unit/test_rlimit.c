@@ -18,6 +18,8 @@
 #include "helpers.h"
 #include "rlimit.h"
 #include "table.h"
+#include "util.h"
+#include "wkey.h"
 
 /* Later than any real clock the test runs at: the keys' EXPIREAT lies
  * in the future, as it does with Redis's own clock. */
@@ -163,55 +165,69 @@ fresh(void **state)
 
 /* What Redis holds of one transaction's reservations. */
 struct rresv {
-	struct fg_ritem it[32];
+	struct fg_ritem it[256];
 	size_t n;
 };
+
+/* k recipients in one reserve call; the reservations of recipient i,
+ * when it gets them, go to rr[i] (or nowhere, rr NULL). */
+static void
+rreserve_batch(struct env *e, struct fg_rreq *q, size_t k, uint32_t now,
+    uint32_t ttl, int peek, struct rresv **rr)
+{
+	struct fg_rcmd c = { 0 };
+	long long v[256];
+	redisReply *r;
+	uint32_t used_now;
+	size_t i, j, need = 1;
+
+	for (i = 0; i < k; i++)
+		need += 1 + 3 * q[i].n;
+	assert_true(need <= 256);
+	assert_int_equal(fg_rlimit_reserve_cmd(&c, e->sha[FG_RS_RESERVE], PREFIX,
+	    q, k, now, ttl, peek), 0);
+	r = run(e, &c);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, need);
+	for (i = 0; i < r->elements; i++) {
+		assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
+		v[i] = r->element[i]->integer;
+	}
+	assert_int_equal(fg_rlimit_reserve_reply(v, r->elements, q, k,
+	    &used_now), 0);
+	if (now != 0)
+		assert_int_equal(used_now, now);
+	freeReplyObject(r);
+	fg_rcmd_free(&c);
+	for (i = 0; i < k; i++) {
+		if (q[i].rc != FG_RESERVED || peek || rr == NULL || rr[i] == NULL)
+			continue;
+		for (j = 0; j < q[i].n; j++) {
+			struct fg_check *ck = &q[i].chk[j];
+			struct fg_ritem *it;
+
+			if (ck->cost == 0)
+				continue;
+			assert_true(rr[i]->n < 256);
+			it = &rr[i]->it[rr[i]->n++];
+			assert_int_equal(fg_wkey_join(ck->rule, ck->key, it->wkey,
+			    sizeof(it->wkey)), 0);
+			fg_rlimit_bucket(used_now, ttl, it->member,
+			    sizeof(it->member));
+			it->cost = ck->cost;
+			it->period = ck->period;
+		}
+	}
+}
 
 static int
 rreserve(struct env *e, struct fg_check *chk, size_t n, uint32_t now,
     uint32_t ttl, int peek, struct rresv *rr)
 {
-	struct fg_rcmd c = { 0 };
-	long long v[2 + 3 * 16];
-	char member[FG_RMEMBER_MAX + 1];
-	redisReply *r;
-	uint32_t used_now;
-	size_t i;
-	int rc;
+	struct fg_rreq q = { chk, n, 0 };
 
-	assert_true(n <= 16);
-	snprintf(member, sizeof(member), "test.%u", ++e->seq);
-	assert_int_equal(fg_rlimit_reserve_cmd(&c, e->sha[FG_RS_RESERVE], PREFIX,
-	    chk, n, now, ttl, member, peek), 0);
-	r = run(e, &c);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	assert_int_equal(r->elements, 2 + 3 * n);
-	for (i = 0; i < r->elements; i++) {
-		assert_int_equal(r->element[i]->type, REDIS_REPLY_INTEGER);
-		v[i] = r->element[i]->integer;
-	}
-	rc = fg_rlimit_reserve_reply(v, r->elements, chk, n, &used_now);
-	if (now != 0)
-		assert_int_equal(used_now, now);
-	freeReplyObject(r);
-	fg_rcmd_free(&c);
-	if (rc == FG_RESERVED && !peek && rr != NULL) {
-		for (i = 0; i < n; i++) {
-			struct fg_ritem *it;
-
-			if (chk[i].cost == 0)
-				continue;
-			assert_true(rr->n < 32);
-			it = &rr->it[rr->n++];
-			assert_int_equal(fg_wkey_join(chk[i].rule, chk[i].key,
-			    it->wkey, sizeof(it->wkey)), 0);
-			fg_rlimit_bucket(used_now, ttl, it->member,
-			    sizeof(it->member));
-			it->cost = chk[i].cost;
-			it->period = chk[i].period;
-		}
-	}
-	return rc;
+	rreserve_batch(e, &q, 1, now, ttl, peek, &rr);
+	return q.rc;
 }
 
 static void
@@ -339,12 +355,125 @@ test_ttl_release(void **state)
 	assert_int_equal(c.used, 1);
 }
 
+/* Several recipients in one call are decided one after the other, as
+ * if each were its own call: the second sees the first's reservation, a
+ * refused one reserves nothing in any of its windows. */
+static void
+test_batch(void **state)
+{
+	struct env *e = *state;
+	struct fg_check a[2], b[2], c[2], d[1];
+	struct fg_rreq q[4] = { { a, 2, 0 }, { b, 2, 0 }, { c, 2, 0 },
+	    { d, 1, 0 } };
+	struct fg_rcmd cmd = { 0 };
+	long long v[64];
+	redisReply *r;
+	uint32_t now;
+	size_t i;
+
+	a[0] = chk("hour", "gina", 2, 3600);
+	a[1] = chk("day", "gina", 10, 86400);
+	b[0] = chk("hour", "gina", 2, 3600);
+	b[1] = chk("day", "gina", 10, 86400);
+	c[0] = chk("hour", "gina", 2, 3600);	/* the third: over */
+	c[1] = chk("day", "gina", 10, 86400);
+	d[0] = chk("day", "gina", 10, 86400);
+	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
+	    PREFIX, q, 4, T0, 600, 0), 0);
+	r = run(e, &cmd);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_true(r->elements <= 64);
+	for (i = 0; i < r->elements; i++)
+		v[i] = r->element[i]->integer;
+	assert_int_equal(fg_rlimit_reserve_reply(v, r->elements, q, 4, &now),
+	    0);
+	freeReplyObject(r);
+	fg_rcmd_free(&cmd);
+	assert_int_equal(now, T0);
+	assert_int_equal(q[0].rc, FG_RESERVED);
+	assert_int_equal(a[0].used, 0);
+	assert_int_equal(q[1].rc, FG_RESERVED);
+	assert_int_equal(b[0].used, 1);
+	assert_int_equal(b[1].used, 1);
+	assert_int_equal(q[2].rc, FG_REFUSED);
+	assert_true(c[0].over);
+	assert_int_equal(c[1].used, 2);
+	/* The refused recipient reserved nothing in "day". */
+	assert_int_equal(q[3].rc, FG_RESERVED);
+	assert_int_equal(d[0].used, 2);
+	a[1] = chk("day", "gina", 10, 86400);
+	assert_int_equal(rreserve(e, &a[1], 1, T0 + 1, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(a[1].used, 3);
+}
+
+/* A window written by the first format (one hash: slots, "p", "e", "rX"
+ * reservation buckets) is read as it was and converted in place; its
+ * reservation is committed as before. */
+static void
+test_first_format(void **state)
+{
+	struct env *e = *state;
+	struct rresv rr = { .n = 0 };
+	struct fg_check c = chk("hour", "frank", 10, 3600);
+	char w[FG_WKEY_MAX + 1], key[FG_RKEY_MAX + 1], exp[16], slot[16];
+	redisReply *r;
+	size_t i;
+
+	assert_int_equal(fg_wkey_join("hour", "frank", w, sizeof(w)), 0);
+	snprintf(key, sizeof(key), "{%s}:w:%s", PREFIX, w);
+	rr.n = 1;
+	fg_rlimit_bucket(T0, 600, rr.it[0].member, sizeof(rr.it[0].member));
+	fg_strlcpy(rr.it[0].wkey, w, sizeof(rr.it[0].wkey));
+	rr.it[0].cost = 2;
+	rr.it[0].period = 3600;
+	snprintf(exp, sizeof(exp), "%u", T0 + 7200);
+	snprintf(slot, sizeof(slot), "%u", T0);
+	r = redisCommand(e->rc, "HSET %s p 3600 e %s %s 2 %s 3", key, exp,
+	    rr.it[0].member, slot);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	freeReplyObject(r);
+	/* 3 in the window and 2 reserved. */
+	assert_int_equal(rreserve(e, &c, 1, T0 + 10, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 5);
+	/* The hash keeps only slots now. */
+	r = redisCommand(e->rc, "HKEYS %s", key);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 1);
+	assert_string_equal(r->element[0]->str, slot);
+	freeReplyObject(r);
+	/* The old reservation is committed into the window. */
+	rend(e, &rr, T0 + 20, 1);
+	c = chk("hour", "frank", 10, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 30, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 5);
+	/* Reset: the slots go, the summary keeps nothing else. */
+	{
+		struct fg_rcmd cmd = { 0 };
+
+		assert_int_equal(fg_rlimit_reset_cmd(&cmd, e->sha[FG_RS_RESET],
+		    PREFIX, "hour", "frank"), 0);
+		r = run(e, &cmd);
+		assert_int_equal(r->integer, 1);
+		freeReplyObject(r);
+		fg_rcmd_free(&cmd);
+	}
+	c = chk("hour", "frank", 10, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 40, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 0);
+	r = redisCommand(e->rc, "KEYS {%s}:*frank", PREFIX);
+	for (i = 0; i < r->elements; i++)
+		print_message("left: %s\n", r->element[i]->str);
+	assert_int_equal(r->elements, 0);
+	freeReplyObject(r);
+}
+
 /* Given no clock, the scripts take Redis's: the one every relay shares. */
 static void
 test_redis_clock(void **state)
 {
 	struct env *e = *state;
 	struct fg_check c = chk("hour", "erin", 5, 3600);
+	struct fg_rreq q = { &c, 1, 0 };
 	struct fg_rcmd cmd = { 0 };
 	long long v[5];
 	redisReply *r;
@@ -352,12 +481,13 @@ test_redis_clock(void **state)
 	size_t i;
 
 	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
-	    PREFIX, &c, 1, 0, 600, "clock.1", 0), 0);
+	    PREFIX, &q, 1, 0, 600, 0), 0);
 	r = run(e, &cmd);
 	assert_int_equal(r->elements, 5);
 	for (i = 0; i < 5; i++)
 		v[i] = r->element[i]->integer;
-	assert_int_equal(fg_rlimit_reserve_reply(v, 5, &c, 1, &now), FG_RESERVED);
+	assert_int_equal(fg_rlimit_reserve_reply(v, 5, &q, 1, &now), 0);
+	assert_int_equal(q.rc, FG_RESERVED);
 	assert_true(now >= t && now <= t + 5);
 	freeReplyObject(r);
 	fg_rcmd_free(&cmd);
@@ -375,24 +505,29 @@ static void
 test_bad_replies(void **state)
 {
 	struct fg_check c[2] = { chk("a", "k", 1, 60), chk("b", "k", 1, 60) };
-	long long ok[8] = { 0, T0, 0, 0, 0, 1, 1, 30 };
+	struct fg_rreq q = { c, 2, -5 };
+	long long ok[8] = { T0, 0, 0, 0, 0, 1, 1, 30 };
 	long long v[8];
 	uint32_t now;
 
 	(void)state;
-	assert_int_equal(fg_rlimit_reserve_reply(ok, 8, c, 2, &now), FG_RESERVED);
+	assert_int_equal(fg_rlimit_reserve_reply(ok, 8, &q, 1, &now), 0);
+	assert_int_equal(q.rc, FG_RESERVED);
+	assert_int_equal(now, T0);
 	assert_true(c[1].over);
 	assert_int_equal(c[1].retry, 30);
-	assert_int_equal(fg_rlimit_reserve_reply(ok, 5, c, 2, &now), FG_RESERVE_ERROR);
+	assert_int_equal(fg_rlimit_reserve_reply(ok, 5, &q, 1, &now), FG_RESERVE_ERROR);
 	memcpy(v, ok, sizeof(v));
-	v[0] = 2;
-	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	v[1] = 2;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, &q, 1, &now), FG_RESERVE_ERROR);
 	memcpy(v, ok, sizeof(v));
-	v[1] = 0;
-	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	v[0] = 0;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, &q, 1, &now), FG_RESERVE_ERROR);
 	memcpy(v, ok, sizeof(v));
 	v[6] = -1;
-	assert_int_equal(fg_rlimit_reserve_reply(v, 8, c, 2, &now), FG_RESERVE_ERROR);
+	c[1].used = 77;
+	assert_int_equal(fg_rlimit_reserve_reply(v, 8, &q, 1, &now), FG_RESERVE_ERROR);
+	assert_int_equal(c[1].used, 77);	/* nothing filled from a bad reply */
 	assert_true(fg_rlimit_prefix_ok("floodgate"));
 	assert_true(fg_rlimit_prefix_ok("relay-pool_1.example"));
 	assert_false(fg_rlimit_prefix_ok(""));
@@ -429,43 +564,58 @@ test_same_as_memory(void **state)
 
 		now += (uint32_t)rand_r(&seed) % (rand_r(&seed) % 10 == 0 ? 4000 : 40);
 		if (op < 60) {
-			struct fg_check mc[4], rc2[4];
-			size_t n = 1 + (size_t)rand_r(&seed) % 4, k;
-			int a, b;
+			/* One to three recipients, in one call to Redis. */
+			struct fg_check mc[3][4], rc2[3][4];
+			struct fg_rreq q[3];
+			struct rresv *rrs[3];
+			size_t m = 1 + (size_t)rand_r(&seed) % 3, j, k;
+			int a[3];
 
-			for (k = 0; k < n; k++) {
-				size_t ri = (k + (size_t)rand_r(&seed)) % 4;
+			for (j = 0; j < m; j++) {
+				size_t n = 1 + (size_t)rand_r(&seed) % 4;
+				size_t t = (tx + j) % 4;
 
-				/* One check per rule in a recipient. */
-				for (i = 0; i < k; i++)
-					if (strcmp(mc[i].rule, rules[ri]) == 0)
+				for (k = 0; k < n; k++) {
+					size_t ri = (k + (size_t)rand_r(&seed)) % 4;
+
+					/* One check per rule in a recipient. */
+					for (i = 0; i < k; i++)
+						if (strcmp(mc[j][i].rule, rules[ri]) == 0)
+							break;
+					if (i < k) {
+						n = k;
 						break;
-				if (i < k) {
-					n = k;
-					break;
+					}
+					mc[j][k] = chk(rules[ri], keys[(size_t)rand_r(&seed) % 3],
+					    1 + (uint32_t)rand_r(&seed) % 12, period[ri]);
+					mc[j][k].cost = rand_r(&seed) % 8 == 0 ? 0 :
+					    1 + (uint32_t)rand_r(&seed) % 3;
+					mc[j][k].hard = rand_r(&seed) % 6 != 0;
 				}
-				mc[k] = chk(rules[ri], keys[(size_t)rand_r(&seed) % 3],
-				    1 + (uint32_t)rand_r(&seed) % 12, period[ri]);
-				mc[k].cost = rand_r(&seed) % 8 == 0 ? 0 :
-				    1 + (uint32_t)rand_r(&seed) % 3;
-				mc[k].hard = rand_r(&seed) % 6 != 0;
+				memcpy(rc2[j], mc[j], sizeof(mc[j]));
+				a[j] = fg_limiter_reserve(e->l, mc[j], n, now, &mr[t]);
+				q[j].chk = rc2[j];
+				q[j].n = n;
+				rrs[j] = &rr[t];
 			}
-			memcpy(rc2, mc, sizeof(mc));
-			a = fg_limiter_reserve(e->l, mc, n, now, &mr[tx]);
-			b = rreserve(e, rc2, n, now, 100000000, 0, &rr[tx]);
-			assert_int_equal(a, b);
-			for (k = 0; k < n; k++) {
-				if (mc[k].used != rc2[k].used || mc[k].retry != rc2[k].retry)
-					print_message("step %u tx %zu: %s/%s period %u at T0+%u: used %llu/%llu, retry %u/%u (memory/redis)\n",
-					    step, tx, mc[k].rule, mc[k].key, mc[k].period, now - T0,
-					    (unsigned long long)mc[k].used, (unsigned long long)rc2[k].used,
-					    mc[k].retry, rc2[k].retry);
-				assert_int_equal(mc[k].over, rc2[k].over);
-				assert_int_equal(mc[k].used, rc2[k].used);
-				assert_int_equal(mc[k].retry, rc2[k].retry);
+			rreserve_batch(e, q, m, now, 100000000, 0, rrs);
+			for (j = 0; j < m; j++) {
+				assert_int_equal(a[j], q[j].rc);
+				for (k = 0; k < q[j].n; k++) {
+					struct fg_check *x = &mc[j][k], *y = &rc2[j][k];
+
+					if (x->used != y->used || x->retry != y->retry)
+						print_message("step %u recipient %zu of %zu: %s/%s period %u at T0+%u: used %llu/%llu, retry %u/%u (memory/redis)\n",
+						    step, j, m, x->rule, x->key, x->period, now - T0,
+						    (unsigned long long)x->used, (unsigned long long)y->used,
+						    x->retry, y->retry);
+					assert_int_equal(x->over, y->over);
+					assert_int_equal(x->used, y->used);
+					assert_int_equal(x->retry, y->retry);
+				}
+				decisions++;
+				refusals += a[j] == FG_REFUSED;
 			}
-			decisions++;
-			refusals += a == FG_REFUSED;
 		} else if (op < 75) {
 			fg_limiter_commit(e->l, &mr[tx], now);
 			rend(e, &rr[tx], now, 1);
@@ -524,6 +674,8 @@ main(void)
 		cmocka_unit_test_setup(test_reserve_commit_refuse, fresh),
 		cmocka_unit_test_setup(test_all_or_none, fresh),
 		cmocka_unit_test_setup(test_ttl_release, fresh),
+		cmocka_unit_test_setup(test_batch, fresh),
+		cmocka_unit_test_setup(test_first_format, fresh),
 		cmocka_unit_test_setup(test_redis_clock, fresh),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test_setup(test_same_as_memory, fresh),
