@@ -36,23 +36,25 @@
  * window's period as it is then.
  */
 #define LUA_COMMON \
-"local function width(p) if p >= 120 then return math.floor(p / 60) end return 1 end\n" \
+"local tonumber, pairs, ipairs, floor = tonumber, pairs, ipairs, math.floor\n" \
+"local unpack, sunpack, spack, concat, call = unpack, struct.unpack, struct.pack, table.concat, redis.call\n" \
+"local function width(p) if p >= 120 then return floor(p / 60) end return 1 end\n" \
 "local function clock(a)\n" \
 "  local now = tonumber(a)\n" \
-"  if now == 0 then now = tonumber(redis.call('TIME')[1]) end\n" \
+"  if now == 0 then now = tonumber(call('TIME')[1]) end\n" \
 "  return now\n" \
 "end\n" \
 "local function bucket(now, ttl)\n" \
-"  local b = math.max(1, math.floor(ttl / 10))\n" \
+"  local b = math.max(1, floor(ttl / 10))\n" \
 "  local x = now + ttl\n" \
 "  return x + (b - x % b) % b\n" \
 "end\n" \
 "local function parse(s, now)\n" \
 "  if not s or #s < 24 or (#s - 24) % 12 ~= 0 then return nil end\n" \
-"  local p, e, n, o, l = struct.unpack('<I4I4dI4I4', s)\n" \
+"  local p, e, n, o, l = sunpack('<I4I4dI4I4', s)\n" \
 "  local w = {p = p, e = e, n = n, o = o, l = l, b = {}, r = 0}\n" \
 "  for j = 25, #s, 12 do\n" \
-"    local x, c = struct.unpack('<I4d', s, j)\n" \
+"    local x, c = sunpack('<I4d', s, j)\n" \
 "    w.b[x] = c\n" \
 "    if x > now then w.r = w.r + c end\n" \
 "  end\n" \
@@ -62,7 +64,7 @@
 "  return w ~= nil and w.p == p and (w.n == 0 or w.o + width(p) + p > now)\n" \
 "end\n" \
 "local function load(k, w, period, now)\n" \
-"  local h = redis.call('HGETALL', k)\n" \
+"  local h = call('HGETALL', k)\n" \
 "  local sp, b, slots, old = nil, {}, {}, false\n" \
 "  if w then sp = w.p; b = w.b end\n" \
 "  for j = 1, #h, 2 do\n" \
@@ -97,15 +99,15 @@
 "    elseif not fold then dead[#dead + 1] = s[3] end\n" \
 "  end\n" \
 "  if fold or old then\n" \
-"    redis.call('DEL', k)\n" \
+"    call('DEL', k)\n" \
 "    local a = {}\n" \
 "    for _, s in ipairs(live) do a[#a + 1] = s[1]; a[#a + 1] = s[2] end\n" \
-"    if #a > 0 then redis.call('HSET', k, unpack(a)) end\n" \
-"  elseif #dead > 0 then redis.call('HDEL', k, unpack(dead)) end\n" \
+"    if #a > 0 then call('HSET', k, unpack(a)) end\n" \
+"  elseif #dead > 0 then call('HDEL', k, unpack(dead)) end\n" \
 "  local o, l = 0, 0\n" \
 "  if #live > 0 then\n" \
 "    o, l = live[1][1], live[#live][1]\n" \
-"    redis.call('EXPIREAT', k, l + wd + period + 1)\n" \
+"    call('EXPIREAT', k, l + wd + period + 1)\n" \
 "  end\n" \
 "  local r = 0\n" \
 "  for x, c in pairs(b) do if x > now then r = r + c end end\n" \
@@ -116,11 +118,11 @@
 "  local wd = width(p)\n" \
 "  local st = now - now % wd\n" \
 "  if w.n > 0 and w.l >= st then st = w.l end\n" \
-"  redis.call('HINCRBY', k, st, n)\n" \
+"  call('HINCRBY', k, st, n)\n" \
 "  if w.n == 0 then w.o = st end\n" \
 "  if w.n == 0 or st > w.l then\n" \
 "    w.l = st\n" \
-"    redis.call('EXPIREAT', k, st + wd + p + 1)\n" \
+"    call('EXPIREAT', k, st + wd + p + 1)\n" \
 "  end\n" \
 "  w.n = w.n + n\n" \
 "  w.p = p\n" \
@@ -132,16 +134,16 @@
 "  local a = {''}\n" \
 "  for x, c in pairs(w.b) do\n" \
 "    if x > now and c > 0 then\n" \
-"      a[#a + 1] = struct.pack('<I4d', x, c)\n" \
+"      a[#a + 1] = spack('<I4d', x, c)\n" \
 "      if x + 1 > e then e = x + 1 end\n" \
 "    end\n" \
 "  end\n" \
-"  if e <= now then redis.call('DEL', k) return end\n" \
+"  if e <= now then call('DEL', k) return end\n" \
 "  local was = w.e or 0\n" \
 "  if e < was then e = was end\n" \
-"  a[1] = struct.pack('<I4I4dI4I4', w.p, e, w.n, w.o, w.l)\n" \
-"  if e == was then redis.call('SET', k, table.concat(a), 'KEEPTTL')\n" \
-"  else redis.call('SET', k, table.concat(a), 'EXAT', e) end\n" \
+"  a[1] = spack('<I4I4dI4I4', w.p, e, w.n, w.o, w.l)\n" \
+"  if e == was then call('SET', k, concat(a), 'KEEPTTL')\n" \
+"  else call('SET', k, concat(a), 'EXAT', e) end\n" \
 "  w.e = e\n" \
 "end\n"
 
@@ -158,7 +160,7 @@
 static const char lua_reserve[] = LUA_COMMON
 "local nk = #KEYS / 2\n"
 "local now, ttl, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'\n"
-"local ss = redis.call('MGET', unpack(KEYS, nk + 1, 2 * nk))\n"
+"local ss = call('MGET', unpack(KEYS, nk + 1, 2 * nk))\n"
 "local bk = bucket(now, ttl)\n"
 "local out, no, ws, order, a, ki = {now}, 1, {}, {}, 4, 0\n"
 "local sc, sw = {}, {}\n"
@@ -222,7 +224,7 @@ static const char lua_reserve[] = LUA_COMMON
 static const char lua_commit[] = LUA_COMMON
 "local n = #KEYS / 2\n"
 "local now = clock(ARGV[1])\n"
-"local ss = redis.call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
+"local ss = call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
 "local ws, order = {}, {}\n"
 "for i = 1, n do\n"
 "  local b = 1 + (i - 1) * 3\n"
@@ -252,7 +254,7 @@ static const char lua_commit[] = LUA_COMMON
 /* KEYS: n summaries. ARGV: bucket, cost per reservation. */
 static const char lua_release[] = LUA_COMMON
 "local now = clock('0')\n"
-"local ss = redis.call('MGET', unpack(KEYS))\n"
+"local ss = call('MGET', unpack(KEYS))\n"
 "local ws, order = {}, {}\n"
 "for i = 1, #KEYS do\n"
 "  local w = ws[KEYS[i]]\n"
@@ -278,8 +280,8 @@ static const char lua_release[] = LUA_COMMON
  * Returns how many slots it had. */
 static const char lua_reset[] = LUA_COMMON
 "local now = clock('0')\n"
-"local w = parse(redis.call('GET', KEYS[2]), now)\n"
-"local h = redis.call('HGETALL', KEYS[1])\n"
+"local w = parse(call('GET', KEYS[2]), now)\n"
+"local h = call('HGETALL', KEYS[1])\n"
 "local had, b, p = 0, {}, nil\n"
 "for j = 1, #h, 2 do\n"
 "  local f, c = h[j], string.byte(h[j], 1)\n"
@@ -290,7 +292,7 @@ static const char lua_reset[] = LUA_COMMON
 "    if x then b[x] = (b[x] or 0) + tonumber(h[j + 1]) end\n"
 "  end\n"
 "end\n"
-"redis.call('DEL', KEYS[1])\n"
+"call('DEL', KEYS[1])\n"
 "if not w then w = {p = p or 0, e = 0, b = {}} end\n"
 "for x, c in pairs(b) do w.b[x] = (w.b[x] or 0) + c end\n"
 "w.n, w.o, w.l = 0, 0, 0\n"
@@ -300,7 +302,7 @@ static const char lua_reset[] = LUA_COMMON
 /* KEYS: a window's hash and summary. ARGV: now, period, n. */
 static const char lua_add[] = LUA_COMMON
 "local now, period = clock(ARGV[1]), tonumber(ARGV[2])\n"
-"local w = parse(redis.call('GET', KEYS[2]), now)\n"
+"local w = parse(call('GET', KEYS[2]), now)\n"
 "if not fresh(w, period, now) then w = load(KEYS[1], w, period, now) end\n"
 "charge(KEYS[1], w, period, now, tonumber(ARGV[3]))\n"
 "put(KEYS[2], w, now)\n"

@@ -1,10 +1,12 @@
 /*
  * The shared store: floodgate's one connection to Redis, with hiredis's
- * asynchronous API on a libevent loop of its own. Reserves from the
- * milter loop, libmilter's threads and the service thread are sent as
- * they come, pipelined; each is answered within redis_timeout or told
- * FG_SHARED_DOWN, and the caller decides from memory with limits divided
- * by relays. A timeout or a lost connection takes the store down: it
+ * asynchronous API on libevent: on the native engine's loop (its thread
+ * does all of the store's work, so a recipient's reserve never crosses
+ * threads), or on a loop and thread of its own (libmilter). Reserves
+ * from the milter loop, libmilter's threads and the service thread are
+ * gathered per round of the loop into one script call, pipelined; each
+ * is answered within redis_timeout or told FG_SHARED_DOWN, and the
+ * caller decides from memory with limits divided by relays. A timeout or a lost connection takes the store down: it
  * reconnects with backoff (1 s doubling to 30 s), loads the scripts,
  * adds to the shared windows what was charged meanwhile, and answers
  * from Redis again.

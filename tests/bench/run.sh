@@ -197,9 +197,12 @@ shared_section() {
 	for c in "10 conns, 10 rcpt/msg|-c 10 -m 2000 -r 10" \
 	    "100 conns, 10 rcpt/msg, flat out|-c 100 -m 200 -r 10" \
 	    "100 conns, 10 rcpt/msg, 20 msg/s each|-c 100 -m 100 -r 10 -p 20"; do
+		fc=0; rc=0
 		for i in 1 2 3; do
+			f0=$(cpu_of "$FGR"); r0=$(cpu_of "$RP")
 			# shellcheck disable=SC2086
 			"$BENCH/bench/fgload" -S "unix:$T/fg/redis.sock" ${c#*|} >> "$T/sh.redis.$i"
+			fc=$((fc + $(cpu_of "$FGR") - f0)); rc=$((rc + $(cpu_of "$RP") - r0))
 			# shellcheck disable=SC2086
 			"$BENCH/bench/fgload" -S "unix:$T/fg/milter.sock" ${c#*|} >> "$T/sh.memory.$i"
 		done
@@ -213,6 +216,9 @@ shared_section() {
 		dm=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "decisions_per_s") print kv[2]}}' "$T/sh.memory.last" | median)
 		pr=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "p99_us") print kv[2]}}' "$T/sh.redis.last" | median)
 		report "   $(printf '%-56s' "${c%%|*}: redis/memory") $(awk -v a="$dr" -v b="$dm" 'BEGIN {printf "%.3f", a / b}') (decisions/s; target 30,000: $(awk -v a="$dr" 'BEGIN {print (a >= 30000) ? "met" : "missed"}'); p99 target 2,000 us: $(awk -v a="$pr" 'BEGIN {print (a < 2000) ? "met" : "missed"}'))"
+		# CPU per decision, the three redis runs together.
+		nd=$(cat "$T"/sh.redis.? | awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "decisions") s += kv[2]}} END {print s + 0}')
+		report "   $(printf '%-56s' "${c%%|*}: CPU a decision") $(awk -v f="$fc" -v r="$rc" -v n="$nd" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "floodgate %.1f us, redis-server %.1f us", f * 1e6 / hz / n, r * 1e6 / hz / n}')"
 		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
 	done
 	report ""
