@@ -22,12 +22,27 @@ struct scan {
 	int feedback_only;		/* the rate windows are shared */
 };
 
-/* What a window says: the shared store's when there is one. */
-static void
+/*
+ * What a window says: the shared store's when there is one. Returns
+ * where the answer came from, for the record's "from": "pool" (Redis,
+ * every relay), "relay" (a shared store is configured but this relay's
+ * memory answered), NULL (no shared store).
+ */
+static const char *
+from_memory(const struct fg_inspect *in)
+{
+	return in->cfg->store != NULL ? "relay" : NULL;
+}
+
+static const char *
 peek(struct fg_inspect *in, struct fg_check *c, size_t n)
 {
-	if (in->peek == NULL || in->peek(c, n) < 0)
-		fg_limiter_peek(in->limiter, c, n, in->now);
+	if (in->peek != NULL && in->peek(c, n) == 0)
+		return "pool";
+	if (in->relays_down > 1)
+		fg_checks_share(c, n, in->relays_down);
+	fg_limiter_peek(in->limiter, c, n, in->now);
+	return from_memory(in);
 }
 
 static void scan_entry(const struct fg_entry *e, void *arg);
@@ -78,8 +93,7 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 			fg_ctl_error(o, "top: database: %s", err);
 			return;
 		}
-		if (in->cfg->store != NULL)
-			scope = "this relay";
+		scope = from_memory(in);
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < nrows; i++) {
@@ -88,8 +102,6 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 		/* unknown and bounces rank accounts */
 		fg_ctl_kv(o, rule || strcmp(by, "domain") == 0 ? by : "account",
 		    "%s", rows[i].name);
-		if (scope != NULL)
-			fg_ctl_kv(o, "from", "%s", scope);
 		if (!rule)
 			fg_ctl_kv(o, "accepted", "%llu", (unsigned long long)rows[i].v[FG_ST_ACCEPTED]);
 		fg_ctl_kv(o, "deferred", "%llu", (unsigned long long)rows[i].v[FG_ST_DEFERRED]);
@@ -101,6 +113,8 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 			fg_ctl_kv(o, "bounced", "%llu", (unsigned long long)rows[i].v[FG_ST_BOUNCED]);
 			fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)rows[i].v[FG_ST_UNKNOWN]);
 		}
+		if (scope != NULL)
+			fg_ctl_kv(o, "from", "%s", scope);
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
@@ -109,7 +123,8 @@ fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,
 
 static void
 rule_record(struct fg_ctl_out *o, const struct fg_rule *r, const char *key,
-    uint64_t used, uint32_t limit, uint32_t period, int over, uint32_t retry)
+    uint64_t used, uint32_t limit, uint32_t period, int over, uint32_t retry,
+    const char *from)
 {
 	char p[32];
 
@@ -125,6 +140,8 @@ rule_record(struct fg_ctl_out *o, const struct fg_rule *r, const char *key,
 	fg_ctl_kv(o, "action", "%s", fg_action_name(r->action));
 	fg_ctl_kv(o, "status", "%s", over ? "over" : used >= limit ? "full" : "ok");
 	fg_ctl_kv(o, "retry", "%u", retry);
+	if (from != NULL)
+		fg_ctl_kv(o, "from", "%s", from);
 	fg_ctl_rec_end(o);
 }
 
@@ -204,7 +221,8 @@ scan_entry(const struct fg_entry *e, void *arg)
 		if (retry == 0)
 			retry = width + period;
 	}
-	rule_record(sc->o, r, key, used, limit, period, 0, retry);
+	rule_record(sc->o, r, key, used, limit, period, 0, retry,
+	    from_memory(sc->in));
 }
 
 /* One of the account's shared per-destination windows. */
@@ -229,7 +247,7 @@ shared_window(void *arg, const char *wkey)
 	if (sc->in->peek(&k, 1) < 0)
 		return;
 	rule_record(sc->o, r, key, k.used, k.limit, k.period, 0,
-	    k.used >= k.limit ? k.retry : 0);
+	    k.used >= k.limit ? k.retry : 0, "pool");
 }
 
 /* show ACCOUNT */
@@ -240,6 +258,7 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 	const struct fg_config *c = in->cfg;
 	struct fg_account a;
 	struct scan sc;
+	const char *from;
 	size_t i;
 
 	if (req->argc != 1) {
@@ -275,9 +294,9 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 			continue;
 		}
 		fg_rule_rate(r, a.name, &k.limit, &k.period);
-		peek(in, &k, 1);
+		from = peek(in, &k, 1);
 		rule_record(o, r, a.name, k.used, k.limit, k.period, k.over,
-		    k.over ? k.retry : 0);
+		    k.over ? k.retry : 0, from);
 	}
 	sc.in = in;
 	sc.o = o;
@@ -317,6 +336,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 {
 	struct fg_explain *ex;
 	struct fg_account a;
+	const char *from;
 	const char *client = req->argc > 2 ? req->argv[2] : "";
 	int exempt = 0, worst = -1;
 	long nl;
@@ -334,12 +354,13 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		return;
 	}
 	n = (size_t)nl;
-	if (in->peek != NULL && n > 0) {
+	from = from_memory(in);
+	if ((in->peek != NULL || in->relays_down > 1) && n > 0) {
 		struct fg_check *c = calloc(n, sizeof(*c));
 
 		for (i = 0; c != NULL && i < n; i++)
 			c[i] = ex[i].check;
-		if (c != NULL && in->peek(c, n) == 0)
+		if (c != NULL && (from = peek(in, c, n)) != NULL)
 			for (i = 0; i < n; i++)
 				ex[i].check = c[i];
 		free(c);
@@ -367,7 +388,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	for (i = 0; i < n; i++)
 		rule_record(o, ex[i].rule, ex[i].key, ex[i].check.used,
 		    ex[i].check.limit, ex[i].check.period, ex[i].check.over,
-		    ex[i].check.over ? ex[i].check.retry : 0);
+		    ex[i].check.over ? ex[i].check.retry : 0, from);
 	fg_ctl_end(o);
 	free(ex);
 }

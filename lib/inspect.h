@@ -30,6 +30,9 @@ struct fg_inspect {
 	 * fg_store_top; -1 when it cannot answer (this relay's then). */
 	int (*top)(const char *by, uint32_t since, int limit,
 	    struct fg_top_row **out, size_t *nout);
+	/* The shared store is down: this relay decides from memory with
+	 * every limit divided by relays; 0 otherwise. */
+	uint32_t relays_down;
 };
 
 void fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,

@@ -437,6 +437,8 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		in.peek = NULL;
 		in.windows = NULL;
 		in.top = NULL;
+		in.relays_down = fgd.cfg->store != NULL && !fg_shared_up() ?
+		    fgd.cfg->relays : 0;
 		if (fgd.cfg->store != NULL && fg_shared_up()) {
 			in.peek = fg_shared_peek;
 			in.windows = fg_shared_windows;

@@ -111,6 +111,7 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.peek = NULL;		/* the daemon's view of Redis: not offline */
 	in.windows = NULL;
 	in.top = NULL;
+	in.relays_down = 0;
 	if (in.blocks != NULL) {
 		struct fg_suspension *su;
 		struct fg_pause *pa;

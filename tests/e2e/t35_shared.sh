@@ -122,8 +122,8 @@ expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "
 expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf")" "pool 8 4"
 ctl show a@t1.example > "$T/show-a"
 "$FLOODGATECTL" -c "$T/fg2.conf" explain a@t1.example r@example.com > "$T/explain-a" 2>&1
-expect_eq "show on relay 1: the tenant's whole budget used, through both relays" \
-    "$(awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $9}' "$T/show-a")" "8/8 over"
+expect_eq "show on relay 1: the tenant's whole budget used, through both relays, from the pool" \
+    "$(awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $9, $NF}' "$T/show-a")" "8/8 over pool"
 grep -q "defer" "$T/explain-a" || fail "explain on relay 2 says defer: $(cat "$T/explain-a")"
 "$FLOODGATECTL" -c "$T/fg2.conf" reset a@t1.example > "$T/reset-a" 2>&1 ||
     fail "floodgatectl reset on relay 2: $(cat "$T/reset-a")"
@@ -261,7 +261,9 @@ for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; d
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4" "$(refused d2)" 2
 expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
 expect_eq "top while Redis is down: this relay's statistics, and it says so" \
-    "$(top_a "$T/floodgate.conf" | cut -d' ' -f1-2)" "this relay"
+    "$(top_a "$T/floodgate.conf" | cut -d' ' -f1)" "relay"
+expect_eq "explain while Redis is down: this relay's memory answers, with the divided limit, and says so" \
+    "$(ctl explain d@t4.example r@example.com | awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $NF}')" "4/4 relay"
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store subject=\"shared\"' '$T/floodgate.log') -gt $inc0 ]" ||
     fail "a store incident: $(grep incident "$T/floodgate.log")"
 start_redis
