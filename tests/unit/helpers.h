@@ -14,16 +14,33 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+/*
+ * Temporary files of this test: each is removed by tmpfiles_remove, with
+ * the -wal and -shm files SQLite may have made beside it. Only these:
+ * other tests may run at the same time on the same machine.
+ */
+#define TMPFILES_MAX	1024
+static char tmpfiles[TMPFILES_MAX][64];
+static int ntmpfiles;
+
+/* Adds a path of the test's own making to what tmpfiles_remove removes. */
+static inline void
+tmpfile_track(const char *path)
+{
+	assert_true(ntmpfiles < TMPFILES_MAX);
+	snprintf(tmpfiles[ntmpfiles++], sizeof(tmpfiles[0]), "%s", path);
+}
+
 /* Writes `text` to a new temporary file; returns its path (static). */
 static inline const char *
 tmpfile_with(const char *text)
 {
-	static char path[8][64];
-	static int next;
-	char *p = path[next++ % 8];
+	char *p;
 	int fd;
 
-	snprintf(p, 64, "/tmp/fg-unit-XXXXXX");
+	assert_true(ntmpfiles < TMPFILES_MAX);
+	p = tmpfiles[ntmpfiles++];
+	snprintf(p, sizeof(tmpfiles[0]), "/tmp/fg-unit-XXXXXX");
 	fd = mkstemp(p);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -31,12 +48,20 @@ tmpfile_with(const char *text)
 	return p;
 }
 
-/* Removes what tmpfile_with made. */
+/* Removes what tmpfile_with made and tmpfile_track named. */
 static inline void
 tmpfiles_remove(void)
 {
-	if (system("rm -f /tmp/fg-unit-*") != 0)
-		print_message("could not remove /tmp/fg-unit-*\n");
+	static const char *const ext[] = { "", "-wal", "-shm" };
+	char p[80];
+	int i, j;
+
+	for (i = 0; i < ntmpfiles; i++)
+		for (j = 0; j < 3; j++) {
+			snprintf(p, sizeof(p), "%.63s%.4s", tmpfiles[i], ext[j]);
+			unlink(p);
+		}
+	ntmpfiles = 0;
 }
 
 #ifdef FG_LIMITER_H

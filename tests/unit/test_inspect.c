@@ -34,6 +34,7 @@ setup(void **state)
 	fd = mkstemp(dbpath);
 	close(fd);
 	unlink(dbpath);
+	tmpfile_track(dbpath);
 	in.store = fg_store_open(dbpath, 0, err, sizeof(err));
 	return in.store == NULL ? -1 : 0;
 }

@@ -419,6 +419,10 @@ test_probe_and_set_aside(void **state)
 	assert_int_equal(access(aside, F_OK), 0);
 	assert_int_not_equal(access(path, F_OK), 0);
 	unlink(aside);
+	snprintf(p2, sizeof(p2), "%s-wal", aside);
+	unlink(p2);
+	snprintf(p2, sizeof(p2), "%s-shm", aside);
+	unlink(p2);
 }
 
 int
