@@ -349,6 +349,7 @@ main(int argc, char **argv)
 	if (fgd.cfg->store != NULL) {
 		char rerr[FG_ERRLEN];
 
+		fg_shared_shadow(fgd.engine.limiter);
 		if (fg_shared_start(fgd.cfg, fgd.milter->loop ?
 		    fgd.milter->loop() : NULL, rerr, sizeof(rerr)) < 0)
 			die("%s", rerr);

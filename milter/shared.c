@@ -27,12 +27,14 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "blocks.h"
+#include "daemon.h"
 #include "log.h"
 #include "shared.h"
 #include "stats.h"
 #include "store.h"
 #include "table.h"
 #include "util.h"
+#include "window.h"
 #include "wkey.h"
 
 #define BACKOFF_FIRST	1
@@ -41,7 +43,7 @@
 #define REPLAY_MAX	200000
 
 enum state { ST_DOWN, ST_LOADING, ST_UP };
-enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_RESET, OP_CALL, OP_RAW };
+enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_CALL, OP_RAW };
 
 /* A blocking call's commands (fg_shared_call): the caller waits on it. */
 struct call {
@@ -65,7 +67,7 @@ struct op {
 	uint32_t now;
 	size_t n;
 	struct op *next;
-	struct fg_ritem it[];		/* OP_END, OP_ADD (one), OP_RESET (one) */
+	struct fg_ritem it[];		/* OP_END, OP_ADD (one) */
 };
 
 /* A recipient's reserve sent: its checks (a copy the reply fills),
@@ -96,6 +98,15 @@ struct replay {
 	uint32_t when;
 };
 
+/*
+ * This relay's own charges, in memory: every window a commit spends in
+ * Redis is charged here too. During an outage the divided limits count
+ * what the relay sent before it; when Redis comes back empty (restarted
+ * without persistence, flushed) each relay gives it its windows, and the
+ * shared windows are the sum of what every relay sent, not nothing.
+ */
+static struct fg_limiter *shadow;
+
 static struct {
 	/* set at start, read-only after */
 	char *host, *path, *password, prefix[FG_RPREFIX_MAX + 1];
@@ -117,6 +128,10 @@ static struct {
 	unsigned backoff;
 	struct replay *replay;
 	size_t nreplay, replaycap, replay_dropped;
+	/* The keyspace's mark ("{P}:epoch") when this relay last saw it:
+	 * another one, or none, means Redis lost what it had. */
+	char epoch[64];
+	int connected_before;		/* this process reached it once */
 	/* shared between threads */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -130,6 +145,7 @@ static struct {
 } sh = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void connect_now(void);
+static void check_epoch(void);
 static void go_down(const char *why);
 static void on_stopped(evutil_socket_t fd, short what, void *arg);
 static int submit(struct op *o);
@@ -656,19 +672,6 @@ do_op(struct op *o)
 		else
 			send_add(&o->it[0], o->now);
 		break;
-	case OP_RESET: {
-		char rule[FG_WRULE_MAX + 1];
-		const char *key;
-
-		if (sh.state == ST_UP &&
-		    fg_wkey_rule(o->it[0].wkey, rule, &key) == 0 &&
-		    fg_rlimit_reset_cmd(&c, sh.sha[FG_RS_RESET], sh.prefix, rule,
-		    key) == 0)
-			send_cmd(&c, on_background, NULL);
-		else
-			fg_rcmd_free(&c);
-		break;
-	}
 	}
 	free(o);
 }
@@ -724,18 +727,69 @@ submit(struct op *o)
 	return 0;
 }
 
+/* A Redis that came back empty gets this relay's windows, slot by slot
+ * (each added at its slot's time, so it leaves when it would have). */
+struct giveback {
+	struct fg_config *cfg;
+	uint32_t now;
+	size_t windows, slots;
+};
+
+static void
+give_window(const struct fg_entry *e, void *arg)
+{
+	struct giveback *g = arg;
+	const struct fg_rule *r;
+	struct fg_ritem it;
+	char rule[FG_WRULE_MAX + 1];
+	const char *key;
+	uint32_t wd = fg_window_width(e->win.period);
+	uint16_t i;
+	int any = 0;
+
+	/* Rate windows only: feedback windows are shared another way. */
+	if (e->win.period == 0 || fg_wkey_rule(e->key, rule, &key) < 0 ||
+	    g->cfg == NULL || (r = fg_config_rule(g->cfg, rule)) == NULL ||
+	    fg_rule_feedback(r))
+		return;
+	memset(&it, 0, sizeof(it));
+	fg_strlcpy(it.wkey, e->key, sizeof(it.wkey));
+	it.period = e->win.period;
+	for (i = 0; i < e->win.nslot; i++) {
+		const struct fg_slot *sl = &e->win.slot[i];
+
+		if (sl->n == 0 || sl->start + wd + e->win.period <= g->now)
+			continue;
+		it.cost = sl->n;
+		send_add(&it, sl->start);
+		g->slots++;
+		any = 1;
+	}
+	g->windows += any;
+}
+
 /* Back: what was charged meanwhile first, then decisions from Redis. */
 static void
-up(void)
+up(int empty)
 {
 	size_t i;
 
-	for (i = 0; i < sh.nreplay; i++)
-		send_add(&sh.replay[i].it, sh.replay[i].when);
-	if (sh.nreplay > 0 || sh.replay_dropped > 0)
-		fg_log_notice("shared store: added %zu charges made while %s was down%s",
-		    sh.nreplay, sh.url, sh.replay_dropped ?
-		    " (the oldest were dropped: more than 200000)" : "");
+	if (empty && shadow != NULL) {
+		/* The shadow holds the charges made while down too. */
+		struct giveback g = { fgd_config(), (uint32_t)time(NULL), 0, 0 };
+
+		fg_table_foreach(fg_limiter_table(shadow), g.now, give_window, &g);
+		fg_config_unref(g.cfg);
+		fg_log_notice("shared store: %s came back empty; gave it this relay's windows (%zu windows, %zu slots)",
+		    sh.url, g.windows, g.slots);
+	} else {
+		for (i = 0; i < sh.nreplay; i++)
+			send_add(&sh.replay[i].it, sh.replay[i].when);
+		if (sh.nreplay > 0 || sh.replay_dropped > 0)
+			fg_log_notice("shared store: added %zu charges made while %s was down%s",
+			    sh.nreplay, sh.url, sh.replay_dropped ?
+			    " (the oldest were dropped: more than 200000)" : "");
+	}
 	sh.nreplay = 0;
 	sh.replay_dropped = 0;
 	sh.state = ST_UP;
@@ -745,6 +799,43 @@ up(void)
 	atomic_store(&sh.up, 1);
 	atomic_store(&sh.down_since, 0);
 	fg_log_notice("shared store: %s answers; deciding from it", sh.url);
+}
+
+/* The keyspace's mark: set here when there is none (SET NX GET). */
+static void
+on_epoch(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	int empty = 0;
+
+	(void)ac;
+	(void)priv;
+	if (r == NULL || sh.state != ST_LOADING)
+		return;
+	if (r->type == REDIS_REPLY_NIL) {
+		/* None: a new or emptied keyspace, ours now. */
+		empty = 1;
+		fg_strlcpy(sh.epoch, sh.relay, sizeof(sh.epoch));
+	} else if (r->type == REDIS_REPLY_STRING) {
+		empty = sh.epoch[0] != '\0' && strcmp(sh.epoch, r->str) != 0;
+		fg_strlcpy(sh.epoch, r->str, sizeof(sh.epoch));
+	} else
+		fg_log_warn("shared store: %s: cannot tell whether it kept its windows: %s",
+		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+	/* A first connection finds what the relays have shared so far. */
+	up(empty && sh.connected_before);
+	sh.connected_before = 1;
+}
+
+static void
+check_epoch(void)
+{
+	char k[FG_RKEY_MAX + 1];
+
+	snprintf(k, sizeof(k), "{%s}:epoch", sh.prefix);
+	if (redisAsyncCommand(sh.ac, on_epoch, NULL, "SET %s %s NX GET", k,
+	    sh.relay) != REDIS_OK)
+		up(0);
 }
 
 static void
@@ -764,7 +855,7 @@ on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	memcpy(sh.sha[i], r->str, FG_RSHA_LEN);
 	if (++sh.loaded == FG_RS_COUNT)
-		up();
+		check_epoch();
 }
 
 static void
@@ -1040,10 +1131,20 @@ fg_shared_stop(void)
 		if (sh.own)
 			pthread_join(sh.thread, NULL);
 		else {
+			/* The engine's loop does the stop; one that never
+			 * ran (the engine did not start) leaves it here. */
+			struct timespec until;
+			int rc = 0;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 5;
 			pthread_mutex_lock(&sh.lock);
-			while (!sh.stopped)
-				pthread_cond_wait(&sh.cond, &sh.lock);
+			while (!sh.stopped && rc == 0)
+				rc = pthread_cond_timedwait(&sh.cond, &sh.lock,
+				    &until);
 			pthread_mutex_unlock(&sh.lock);
+			if (rc != 0)
+				fg_log_warn("shared store: the milter loop did not run its stop; closing the connection here");
 		}
 		sh.running = 0;
 		if (sh.ac != NULL) {
@@ -1179,20 +1280,6 @@ fg_shared_merge(const char *wkey, uint32_t period, uint32_t n, uint32_t when)
 	(void)submit(o);
 }
 
-void
-fg_shared_reset(const char *rule, const char *key)
-{
-	struct op *o;
-
-	if ((o = new_op(OP_RESET, 1)) == NULL)
-		return;
-	if (fg_wkey_join(rule, key, o->it[0].wkey, sizeof(o->it[0].wkey)) < 0) {
-		free(o);
-		return;
-	}
-	(void)submit(o);
-}
-
 static int
 ritem_cmp(const void *a, const void *b)
 {
@@ -1230,6 +1317,15 @@ fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
 				r->ritem[k++] = r->ritem[i];
 		}
 		fg_shared_end(r->ritem, k, commit, 0);
+		for (i = 0; commit && shadow != NULL && i < k; i++) {
+			char rule[FG_WRULE_MAX + 1];
+			const char *key;
+
+			if (fg_wkey_rule(r->ritem[i].wkey, rule, &key) >= 0)
+				(void)fg_limiter_add(shadow, rule, key,
+				    r->ritem[i].period, r->ritem[i].cost,
+				    now ? now : (uint32_t)time(NULL));
+		}
 		r->nr = 0;
 	}
 	if (!commit)
@@ -1983,4 +2079,10 @@ fg_shared_top(const char *by, uint32_t since, int limit,
 	*out = rows;
 	*nout = n > (size_t)limit ? (size_t)limit : n;
 	return 0;
+}
+
+void
+fg_shared_shadow(struct fg_limiter *l)
+{
+	shadow = l;
 }

@@ -103,8 +103,10 @@ int fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk,
     size_t n, uint32_t now, struct fg_resv *resv, uint32_t relays);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
-/* floodgatectl reset: the shared window too. */
-void fg_shared_reset(const char *rule, const char *key);
+/* The in-memory limiter that keeps this relay's own charges (its
+ * fallback while Redis is down, and what it gives back to a Redis that
+ * came back empty). */
+void fg_shared_shadow(struct fg_limiter *l);
 /*
  * This relay's hourly statistics and refusals, as written to its
  * database, added to every relay's in Redis (floodgatectl top for the
