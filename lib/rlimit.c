@@ -45,7 +45,8 @@
 "  return now\n" \
 "end\n" \
 "local function bucket(now, ttl)\n" \
-"  local b = math.max(1, floor(ttl / 10))\n" \
+"  local b = floor(ttl / 10)\n" \
+"  if b < 1 then b = 1 end\n" \
 "  local x = now + ttl\n" \
 "  return x + (b - x % b) % b\n" \
 "end\n" \
@@ -181,9 +182,7 @@ static const char lua_reserve[] = LUA_COMMON
 "      w = parse(ss[ki], now) or false\n"
 "      order[#order + 1] = ki\n"
 "    end\n"
-"    if not (w and w.p == period and (w.n == 0 or w.o + wd + period > now)) then\n"
-"      w = load(KEYS[ki], w or nil, period, now)\n"
-"    end\n"
+"    if not fresh(w or nil, period, now) then w = load(KEYS[ki], w or nil, period, now) end\n"
 "    ws[ks] = w\n"
 "    local used = w.n + w.r\n"
 "    local over, retry = c > 0 and used + c > limit, 0\n"

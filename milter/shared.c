@@ -91,6 +91,7 @@ struct batch {
 	size_t k;
 	int retried;
 	struct sreq *q[BATCH_MAX];
+	struct fg_rreq req[BATCH_MAX];	/* each q's checks, for the script */
 };
 
 struct replay {
@@ -265,15 +266,9 @@ on_integer(void *arg, size_t i, const redisReply *r)
 static int
 send_batch(struct batch *b)
 {
-	struct fg_rreq req[BATCH_MAX];
 	struct fg_rcmd c = { 0 };
-	size_t i;
 
-	for (i = 0; i < b->k; i++) {
-		req[i].chk = b->q[i]->chk;
-		req[i].n = b->q[i]->n;
-	}
-	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix, req,
+	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix, b->req,
 	    b->k, 0, sh.ttl, 0) < 0) {
 		fg_rcmd_free(&c);
 		return -1;
@@ -324,8 +319,9 @@ static void
 on_batch(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct batch *b = priv;
-	struct fg_rreq req[BATCH_MAX];
+	struct fg_rreq *req = b->req;
 	redisReply *rep = reply;
+	char bk[FG_RMEMBER_MAX + 1];
 	long long *v;
 	uint32_t now;
 	size_t i, j;
@@ -350,10 +346,6 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		if (send_batch(b) == 0)
 			return;
 	}
-	for (i = 0; i < b->k; i++) {
-		req[i].chk = b->q[i]->chk;
-		req[i].n = b->q[i]->n;
-	}
 	if (rep->type != REDIS_REPLY_ARRAY ||
 	    (v = calloc(rep->elements + 1, sizeof(*v))) == NULL) {
 		fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
@@ -373,13 +365,12 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	free(v);
+	/* The bucket every reservation of the call is counted in. */
+	fg_rlimit_bucket(now, sh.ttl, bk, sizeof(bk));
 	for (i = 0; i < b->k; i++) {
 		struct sreq *q = b->q[i];
 		struct fg_sreserve *r = q->r;
-		char bk[FG_RMEMBER_MAX + 1];
 
-		/* The bucket each reservation is counted in. */
-		fg_rlimit_bucket(now, sh.ttl, bk, sizeof(bk));
 		for (j = 0; j < q->n; j++)
 			fg_strlcpy(q->it[j].member, bk, sizeof(q->it[j].member));
 		if (r == NULL) {
@@ -495,7 +486,10 @@ gather(struct batch **bp, size_t *checks, struct fg_sreserve *r)
 		}
 		*checks = 0;
 	}
-	(*bp)->q[(*bp)->k++] = q;
+	(*bp)->q[(*bp)->k] = q;
+	(*bp)->req[(*bp)->k].chk = q->chk;
+	(*bp)->req[(*bp)->k].n = q->n;
+	(*bp)->k++;
 	*checks += q->n;
 }
 
