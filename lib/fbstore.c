@@ -1,7 +1,7 @@
 /*
  * The store's tables for delivery feedback: which account each charged
  * queue ID belongs to, where the follower of the delivery log was,
- * suspensions and pauses, incidents. Statements are prepared on first
+ * suspensions and pauses, incidents, and the marks of other stores. Statements are prepared on first
  * use and kept with the store's own.
  */
 #include <stdio.h>
@@ -22,8 +22,12 @@ enum fbstmt {
 	FB_PAUS_PUT,
 	FB_INC_ADD,
 	FB_INC_SET,
+	FB_MARK_GET,
+	FB_MARK_PUT,
 	FB_N
 };
+
+_Static_assert(FB_N <= FG_FB_STMTS, "fbstore.c: FG_FB_STMTS too small");
 
 static const char *const fbsql[FB_N] = {
 	/* Postfix reuses a queue ID once its message is gone. */
@@ -44,6 +48,9 @@ static const char *const fbsql[FB_N] = {
 	    "count, detail, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[FB_INC_SET] = "UPDATE incidents SET ended = ?2, count = ?3, "
 	    "detail = ?4, notified = ?5 WHERE id = ?1",
+	[FB_MARK_GET] = "SELECT value FROM marks WHERE name = ?1",
+	[FB_MARK_PUT] = "INSERT OR REPLACE INTO marks (name, value) "
+	    "VALUES (?1, ?2)",
 };
 
 static sqlite3_stmt *
@@ -156,6 +163,40 @@ fg_store_follow_put(struct fg_store *s, const char *source,
 	sqlite3_bind_int64(q, 3, (sqlite3_int64)p->offset);
 	sqlite3_bind_text(q, 4, p->head, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 5, p->cursor, -1, SQLITE_STATIC);
+	if (fg_store_step(q) < 0)
+		return fg_store_failed(s, err, errlen);
+	return 0;
+}
+
+int
+fg_store_mark_get(struct fg_store *s, const char *name, char *value,
+    size_t len)
+{
+	sqlite3_stmt *q = stmt(s, FB_MARK_GET);
+	int rc;
+
+	if (len > 0)
+		value[0] = '\0';
+	if (q == NULL)
+		return -1;
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+		text(q, 0, value, len);
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+fg_store_mark_put(struct fg_store *s, const char *name, const char *value,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *q = stmt(s, FB_MARK_PUT);
+
+	if (q == NULL)
+		return fg_store_failed(s, err, errlen);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
 	if (fg_store_step(q) < 0)
 		return fg_store_failed(s, err, errlen);
 	return 0;

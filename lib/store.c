@@ -121,6 +121,10 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"  count INTEGER NOT NULL DEFAULT 0, detail TEXT,"
 	"  notified INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX incidents_open ON incidents (ended, kind, subject);",
+	/* 5: marks of other stores this relay last saw (the shared
+	 * store's keyspace mark). */
+	"CREATE TABLE marks ("
+	"  name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 
 

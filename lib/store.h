@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	4
+#define FG_SCHEMA_VERSION	5
 
 struct fg_store;
 
@@ -95,6 +95,13 @@ int fg_store_follow_get(struct fg_store *s, const char *source,
     struct fg_follow_pos *p);
 int fg_store_follow_put(struct fg_store *s, const char *source,
     const struct fg_follow_pos *p, char *err, size_t errlen);
+
+/* A mark of another store (name -> value): 1 found, 0 none, -1 an
+ * error. */
+int fg_store_mark_get(struct fg_store *s, const char *name, char *value,
+    size_t len);
+int fg_store_mark_put(struct fg_store *s, const char *name,
+    const char *value, char *err, size_t errlen);
 
 int fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
     size_t ns, const struct fg_pause *pa, size_t np, char *err,

@@ -350,6 +350,13 @@ main(int argc, char **argv)
 		char rerr[FG_ERRLEN];
 
 		fg_shared_shadow(fgd.engine.limiter);
+		if (fgd.store != NULL) {
+			char name[512], e[64];
+
+			fg_shared_mark_name(fgd.cfg, name, sizeof(name));
+			if (fg_store_mark_get(fgd.store, name, e, sizeof(e)) == 1)
+				fg_shared_seed_epoch(e);
+		}
 		if (fg_shared_start(fgd.cfg, fgd.milter->loop ?
 		    fgd.milter->loop() : NULL, rerr, sizeof(rerr)) < 0)
 			die("%s", rerr);

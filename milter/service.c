@@ -178,6 +178,24 @@ store_recovered(void)
 	atomic_store(&fgd.store_ok, 1);
 }
 
+/* The shared store's keyspace mark, kept for the next start: a relay
+ * restarted while Redis lost its windows still gives them back. */
+static void
+keep_mark(void)
+{
+	static char kept[64];
+	char e[64], name[512], err[FG_ERRLEN];
+
+	if (!fg_shared_epoch(e, sizeof(e)) || strcmp(e, kept) == 0)
+		return;
+	fg_shared_mark_name(fgd.cfg, name, sizeof(name));
+	if (fg_store_mark_put(fgd.store, name, e, err, sizeof(err)) < 0) {
+		store_failed("keyspace mark", err);
+		return;
+	}
+	fg_strlcpy(kept, e, sizeof(kept));
+}
+
 /*
  * Write what changed. On failure the window state is kept for the next
  * try (a newer copy of the same entry supersedes it) and the statistics
@@ -241,8 +259,10 @@ flush(void)
 	}
 	if (n + nrows + nev > 0)
 		store_recovered();
-	if (fgd.cfg->store != NULL && nrows + nev > 0)
+	if (fgd.cfg->store != NULL) {	/* also what waited for Redis */
 		fg_shared_stats_publish(rows, nrows, ev, nev);
+		keep_mark();
+	}
 	fg_incident_events(ev, nev, now);
 	fg_table_free_copies(c, n);
 	fg_stats_free_rows(rows, nrows);
@@ -440,6 +460,8 @@ fg_service_stop(void)
 	fg_smap_stop();
 	fg_feedback_stop();	/* its last results into the windows */
 	flush();
+	if (fgd.cfg->store != NULL)
+		fg_shared_stats_end();
 	save_blocks((uint32_t)time(NULL));
 	fg_incident_stop();
 	if (nretry_copy > 0)

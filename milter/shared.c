@@ -28,6 +28,7 @@
 
 #include "blocks.h"
 #include "daemon.h"
+#include "htab.h"
 #include "log.h"
 #include "shared.h"
 #include "stats.h"
@@ -108,6 +109,25 @@ struct replay {
  */
 static struct fg_limiter *shadow;
 
+/*
+ * What a relay counts while Redis is down waits here (the service
+ * thread's), summed per hash and field, and goes with the first flush
+ * after it is back: the pool's top counts the outage too. Bounded: past
+ * STASH_MAX fields the rest is dropped, and said.
+ */
+#define STASH_MAX	100000
+
+struct stash {
+	struct fg_hnode node;
+	uint64_t n;
+	uint32_t hour;
+	char kind;
+	char field[];
+};
+
+static struct fg_htab stash;
+static uint64_t stash_dropped;
+
 static struct {
 	/* set at start, read-only after */
 	char *host, *path, *password, prefix[FG_RPREFIX_MAX + 1];
@@ -129,10 +149,13 @@ static struct {
 	unsigned backoff;
 	struct replay *replay;
 	size_t nreplay, replaycap, replay_dropped;
-	/* The keyspace's mark ("{P}:epoch") when this relay last saw it:
-	 * another one, or none, means Redis lost what it had. */
+	/* The keyspace's mark ("{P}:epoch") when this relay last saw it
+	 * (kept in its database across restarts): another one, or none,
+	 * means Redis lost what it had. Written under lock. */
 	char epoch[64];
-	int connected_before;		/* this process reached it once */
+	unsigned epoch_n;		/* marks this relay has set */
+	int epoch_asked;		/* a live check is out */
+	struct event *mark;		/* the live check, each second */
 	/* shared between threads */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -146,7 +169,7 @@ static struct {
 } sh = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static void connect_now(void);
-static void check_epoch(void);
+static void check_epoch(int live);
 static void go_down(const char *why);
 static void on_stopped(evutil_socket_t fd, short what, void *arg);
 static int submit(struct op *o);
@@ -762,20 +785,31 @@ give_window(const struct fg_entry *e, void *arg)
 	g->windows += any;
 }
 
+/* Every window this relay holds, to a Redis that lost them. */
+static void
+give_windows(const char *what)
+{
+	struct giveback g = { fgd_config(), (uint32_t)time(NULL), 0, 0 };
+
+	if (shadow == NULL) {
+		fg_config_unref(g.cfg);
+		return;
+	}
+	fg_table_foreach(fg_limiter_table(shadow), g.now, give_window, &g);
+	fg_config_unref(g.cfg);
+	fg_log_notice("shared store: %s %s; gave it this relay's windows (%zu windows, %zu slots)",
+	    sh.url, what, g.windows, g.slots);
+}
+
 /* Back: what was charged meanwhile first, then decisions from Redis. */
 static void
-up(int empty)
+up(const char *empty)
 {
 	size_t i;
 
-	if (empty && shadow != NULL) {
+	if (empty != NULL && shadow != NULL) {
 		/* The shadow holds the charges made while down too. */
-		struct giveback g = { fgd_config(), (uint32_t)time(NULL), 0, 0 };
-
-		fg_table_foreach(fg_limiter_table(shadow), g.now, give_window, &g);
-		fg_config_unref(g.cfg);
-		fg_log_notice("shared store: %s came back empty; gave it this relay's windows (%zu windows, %zu slots)",
-		    sh.url, g.windows, g.slots);
+		give_windows(empty);
 	} else {
 		for (i = 0; i < sh.nreplay; i++)
 			send_add(&sh.replay[i].it, sh.replay[i].when);
@@ -795,41 +829,79 @@ up(int empty)
 	fg_log_notice("shared store: %s answers; deciding from it", sh.url);
 }
 
-/* The keyspace's mark: set here when there is none (SET NX GET). */
+/*
+ * The keyspace's mark: set here when there is none (SET NX GET), each
+ * time to a value of its own, so that every other relay sees it change.
+ * None means Redis holds no relay's windows (new, restarted empty,
+ * flushed): this relay gives it its own. Another value than the one
+ * this relay last saw means the same, found by another relay first; a
+ * relay that never saw one (its first connection) cannot tell, and
+ * gives nothing. Asked at connect, and each second while up: a Redis
+ * flushed under a live connection loses its windows as surely as one
+ * restarted empty. The charges of the second before it is seen are
+ * then in Redis and in the windows given back: counted twice, stricter,
+ * never looser.
+ */
 static void
 on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
-	int empty = 0;
+	int live = priv != NULL, empty = 0, saw;
 
 	(void)ac;
-	(void)priv;
-	if (r == NULL || sh.state != ST_LOADING)
+	if (live)
+		sh.epoch_asked = 0;
+	if (r == NULL || sh.state != (live ? ST_UP : ST_LOADING))
 		return;
+	pthread_mutex_lock(&sh.lock);
+	saw = sh.epoch[0] != '\0';
 	if (r->type == REDIS_REPLY_NIL) {
-		/* None: a new or emptied keyspace, ours now. */
 		empty = 1;
-		fg_strlcpy(sh.epoch, sh.relay, sizeof(sh.epoch));
+		snprintf(sh.epoch, sizeof(sh.epoch), "%s.%u", sh.relay,
+		    sh.epoch_n);
 	} else if (r->type == REDIS_REPLY_STRING) {
 		empty = sh.epoch[0] != '\0' && strcmp(sh.epoch, r->str) != 0;
 		fg_strlcpy(sh.epoch, r->str, sizeof(sh.epoch));
-	} else
+	}
+	pthread_mutex_unlock(&sh.lock);
+	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING &&
+	    !live)
 		fg_log_warn("shared store: %s: cannot tell whether it kept its windows: %s",
 		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
-	/* A first connection finds what the relays have shared so far. */
-	up(empty && sh.connected_before);
-	sh.connected_before = 1;
+	if (!live)
+		up(!empty ? NULL : saw ? "came back empty" :
+		    "holds no relay's windows yet");
+	else if (empty) {
+		give_windows("lost its windows (flushed)");
+		atomic_store(&sh.resync, 1);
+	}
 }
 
 static void
-check_epoch(void)
+check_epoch(int live)
 {
-	char k[FG_RKEY_MAX + 1];
+	char k[FG_RKEY_MAX + 1], v[sizeof(sh.epoch)];
 
 	snprintf(k, sizeof(k), "{%s}:epoch", sh.prefix);
-	if (redisAsyncCommand(sh.ac, on_epoch, NULL, "SET %s %s NX GET", k,
-	    sh.relay) != REDIS_OK)
-		up(0);
+	snprintf(v, sizeof(v), "%s.%u", sh.relay, ++sh.epoch_n);
+	if (redisAsyncCommand(sh.ac, on_epoch, live ? &sh : NULL,
+	    "SET %s %s NX GET", k, v) != REDIS_OK) {
+		if (!live)
+			up(NULL);
+		return;
+	}
+	if (live)
+		sh.epoch_asked = 1;
+}
+
+static void
+on_mark(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (sh.state == ST_UP && sh.ac != NULL && !sh.epoch_asked)
+		check_epoch(1);
 }
 
 static void
@@ -849,7 +921,7 @@ on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	memcpy(sh.sha[i], r->str, FG_RSHA_LEN);
 	if (++sh.loaded == FG_RS_COUNT)
-		check_epoch();
+		check_epoch(0);
 }
 
 static void
@@ -1039,6 +1111,7 @@ int
 fg_shared_start(const struct fg_config *c, struct event_base *loop,
     char *err, size_t errlen)
 {
+	struct timeval second = { 1, 0 };
 	char host[20];
 
 	if (c->store == NULL)
@@ -1064,7 +1137,9 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 	if ((sh.base = sh.own ? event_base_new() : loop) == NULL ||
 	    (sh.wake = event_new(sh.base, -1, 0, on_wake, NULL)) == NULL ||
 	    (sh.retry = evtimer_new(sh.base, on_retry, NULL)) == NULL ||
-	    (sh.stop_timer = evtimer_new(sh.base, on_stopped, NULL)) == NULL) {
+	    (sh.stop_timer = evtimer_new(sh.base, on_stopped, NULL)) == NULL ||
+	    (sh.mark = event_new(sh.base, -1, EV_PERSIST, on_mark, NULL)) == NULL ||
+	    event_add(sh.mark, &second) < 0) {
 		fg_seterr(err, errlen, "shared store: out of memory");
 		return -1;
 	}
@@ -1100,6 +1175,7 @@ stop_op(evutil_socket_t fd, short what, void *arg)
 	on_wake(-1, 0, NULL);
 	sh.stopping = 1;
 	evtimer_del(sh.retry);
+	event_del(sh.mark);
 	if (sh.ac == NULL) {
 		stopped();
 		return;
@@ -1157,6 +1233,8 @@ fg_shared_stop(void)
 		event_free(sh.retry);
 	if (sh.stop_timer != NULL)
 		event_free(sh.stop_timer);
+	if (sh.mark != NULL)
+		event_free(sh.mark);
 	if (sh.base != NULL && sh.own)
 		event_base_free(sh.base);
 	free(sh.host);
@@ -1165,11 +1243,35 @@ fg_shared_stop(void)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
 	free(sh.replay);
-	sh.wake = sh.retry = sh.stop_timer = NULL;
+	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
+	sh.epoch_asked = 0;
 	sh.base = NULL;
 	sh.host = sh.path = sh.password = NULL;
 	sh.replay = NULL;
 	sh.nreplay = sh.replaycap = 0;
+}
+
+void
+fg_shared_mark_name(const struct fg_config *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "shared %s {%s}:epoch", c->store, c->redis_prefix);
+}
+
+void
+fg_shared_seed_epoch(const char *e)
+{
+	pthread_mutex_lock(&sh.lock);
+	fg_strlcpy(sh.epoch, e, sizeof(sh.epoch));
+	pthread_mutex_unlock(&sh.lock);
+}
+
+int
+fg_shared_epoch(char *buf, size_t len)
+{
+	pthread_mutex_lock(&sh.lock);
+	fg_strlcpy(buf, sh.epoch, len);
+	pthread_mutex_unlock(&sh.lock);
+	return buf[0] != '\0';
 }
 
 int
@@ -1861,46 +1963,141 @@ stats_expire(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, const char *k,
 	raw(3, argv);
 }
 
+
+struct stash_key {
+	uint32_t hour;
+	char kind;
+	const char *field;
+};
+
+static int
+stash_eq(const struct fg_hnode *n, const void *key)
+{
+	const struct stash *a = (const struct stash *)n;
+	const struct stash_key *b = key;
+
+	return a->hour == b->hour && a->kind == b->kind &&
+	    strcmp(a->field, b->field) == 0;
+}
+
+static void
+stash_add(uint32_t hour, char kind, const char *field, uint64_t n)
+{
+	struct stash_key k = { hour, kind, field };
+	uint64_t h = fg_hash(field) ^ ((uint64_t)hour << 8 | (uint8_t)kind);
+	size_t len = strlen(field) + 1;
+	struct stash *x;
+
+	if ((x = (struct stash *)fg_htab_find(&stash, h, stash_eq, &k)) != NULL) {
+		x->n += n;
+		return;
+	}
+	if (stash.count >= STASH_MAX || (x = malloc(sizeof(*x) + len)) == NULL) {
+		stash_dropped += n;
+		return;
+	}
+	x->node.hash = h;
+	x->n = n;
+	x->hour = hour;
+	x->kind = kind;
+	memcpy(x->field, field, len);
+	if (fg_htab_add(&stash, &x->node) < 0) {
+		free(x);
+		stash_dropped += n;
+	}
+}
+
+struct stash_send {
+	char (*seen)[FG_RKEY_MAX + 1];
+	size_t *nseen;
+};
+
+static int
+stash_send(struct fg_hnode *n, void *arg)
+{
+	struct stash_send *ss = arg;
+	struct stash *x = (struct stash *)n;
+	char key[FG_RKEY_MAX + 1], v[24];
+	const char *argv[4] = { "HINCRBY", key, x->field, v };
+
+	stats_key(key, sizeof(key), x->hour, x->kind);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)x->n);
+	raw(4, argv);
+	stats_expire(ss->seen, ss->nseen, key, x->hour);
+	free(x);
+	return 1;
+}
+
+/* One increment: to Redis when it answers, else to the stash. */
+static void
+stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
+    uint32_t hour, char kind, const char *field, uint64_t n)
+{
+	char key[FG_RKEY_MAX + 1], v[24];
+	const char *argv[4] = { "HINCRBY", key, field, v };
+
+	if (!up) {
+		stash_add(hour, kind, field, n);
+		return;
+	}
+	stats_key(key, sizeof(key), hour, kind);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
+	raw(4, argv);
+	stats_expire(seen, nseen, key, hour);
+}
+
 void
 fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
     const struct fg_event *ev, size_t nev)
 {
 	char seen[16][FG_RKEY_MAX + 1];
 	size_t nseen = 0, i;
-	int k;
+	int k, up = atomic_load(&sh.up);
 
-	if (!atomic_load(&sh.up))
-		return;
+	if (up && stash.count + stash_dropped > 0) {
+		struct stash_send ss = { seen, &nseen };
+		size_t was = stash.count;
+
+		fg_htab_walk(&stash, stash_send, &ss);
+		fg_htab_clear(&stash);
+		fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields%s)",
+		    sh.url, was, stash_dropped ? "; some were dropped: more than 100000" : "");
+		stash_dropped = 0;
+	}
 	for (i = 0; i < nrows; i++) {
-		char key[FG_RKEY_MAX + 1], f[FG_ACCOUNT_MAX + 3], v[16];
-		const char *argv[4] = { "HINCRBY", key, f, v };
-		char kind = rows[i].kind == 'd' ? 'd' : 'a';
+		char f[FG_ACCOUNT_MAX + 3];
 
-		stats_key(key, sizeof(key), rows[i].hour, kind);
 		for (k = 0; k < FG_ST_N; k++) {
 			if (rows[i].v[k] == 0)
 				continue;
 			snprintf(f, sizeof(f), "%s%c%c", rows[i].name,
 			    FG_WKEY_SEP, STAT_CODES[k]);
-			snprintf(v, sizeof(v), "%u", rows[i].v[k]);
-			raw(4, argv);
+			stats_incr(seen, &nseen, up, rows[i].hour,
+			    rows[i].kind == 'd' ? 'd' : 'a', f, rows[i].v[k]);
 		}
-		stats_expire(seen, &nseen, key, rows[i].hour);
 	}
 	for (i = 0; i < nev; i++) {
-		char key[FG_RKEY_MAX + 1], f[FG_NAME_MAX + FG_ACTION_MAX + 2];
-		const char *argv[4] = { "HINCRBY", key, f, "1" };
-		uint32_t hour = ev[i].time - ev[i].time % 3600;
+		char f[FG_NAME_MAX + FG_ACTION_MAX + 2];
 		const char *a = ev[i].action;
 
 		if (strcmp(a, "defer") && strcmp(a, "cap") &&
 		    strcmp(a, "reject") && strcmp(a, "hold"))
 			continue;
-		stats_key(key, sizeof(key), hour, 'r');
 		snprintf(f, sizeof(f), "%s%c%s", ev[i].rule, FG_WKEY_SEP, a);
-		raw(4, argv);
-		stats_expire(seen, &nseen, key, hour);
+		stats_incr(seen, &nseen, up, ev[i].time - ev[i].time % 3600,
+		    'r', f, 1);
 	}
+}
+
+void
+fg_shared_stats_end(void)
+{
+	if (stash.count > 0)
+		fg_log_warn("shared store: %zu statistics fields counted while %s was down never reached it (this relay's database has them)",
+		    stash.count, sh.url);
+	fg_htab_walk(&stash, fg_htab_free_node, NULL);
+	fg_htab_clear(&stash);
+	stash_dropped = 0;
 }
 
 /* The fields of every hour read, before they are summed per name. */

@@ -103,6 +103,13 @@ int fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk,
     size_t n, uint32_t now, struct fg_resv *resv, uint32_t relays);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
+/* The keyspace's mark this relay last saw, kept in its database
+ * (fg_store_mark_put under the name fg_shared_mark_name gives): seeded
+ * before fg_shared_start, read by the service thread (1 when there is
+ * one). */
+void fg_shared_mark_name(const struct fg_config *c, char *buf, size_t len);
+void fg_shared_seed_epoch(const char *e);
+int fg_shared_epoch(char *buf, size_t len);
 /* The in-memory limiter that keeps this relay's own charges (its
  * fallback while Redis is down, and what it gives back to a Redis that
  * came back empty). */
@@ -110,12 +117,15 @@ void fg_shared_shadow(struct fg_limiter *l);
 /*
  * This relay's hourly statistics and refusals, as written to its
  * database, added to every relay's in Redis (floodgatectl top for the
- * whole pool); nothing when Redis is down.
+ * whole pool); while Redis is down they wait, summed, for it to come
+ * back. Both the service thread's; fg_shared_stats_end after its last
+ * flush.
  */
 struct fg_stat_row;
 struct fg_event;
 void fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
     const struct fg_event *ev, size_t nev);
+void fg_shared_stats_end(void);
 /* floodgatectl top from every relay's statistics in Redis (as
  * fg_store_top); -1 down. */
 struct fg_top_row;

@@ -7,7 +7,10 @@
 # mid-transaction frees its reservation after redis_reservation_ttl;
 # Redis killed mid-burst: each relay decides from memory with the limit
 # divided by relays (counting what it sent before), nothing is lost,
-# and once Redis is back empty both relays give it their windows. A
+# and once Redis is back empty both relays give it their windows (and
+# relay 1 the statistics of the outage); flushed under live connections,
+# the same; a relay stopped while Redis restarted gives its windows when
+# it starts again. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -72,10 +75,12 @@ $RULES
 EOT
 start_floodgate
 start_fg2() {
+	local n
+	n=$(grep -c 'answers; deciding from it' "$T/fg2.log" 2>/dev/null)
 	"$FLOODGATE" -f -c "$T/fg2.conf" >>"$T/fg2.log" 2>&1 &
 	FG2_PID=$!
 	EXTRA_PIDS="${EXTRA_PIDS:-} $FG2_PID"
-	wait_for 5 sh -c "[ -S '$T/fg2/milter.sock' ] && grep -q 'answers; deciding from it' '$T/fg2.log'" ||
+	wait_for 5 sh -c "[ -S '$T/fg2/milter.sock' ] && [ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt ${n:-0} ]" ||
 	    { cat "$T/fg2.log"; fail "the second relay started"; finish; }
 }
 start_fg2
@@ -109,12 +114,13 @@ expect_eq "each relay deferred some" \
     "$(( $(cat "$T"/a-1 "$T"/a-3 "$T"/a-5 "$T"/a-7 "$T"/a-9 "$T"/a-11 | grep -c '^<\*\* *451 ') > 0 && $(cat "$T"/a-2 "$T"/a-4 "$T"/a-6 "$T"/a-8 "$T"/a-10 "$T"/a-12 | grep -c '^<\*\* *451 ') > 0 ))" 1
 
 # top on either relay: the pool's statistics, from Redis.
+# top_a CONF [ACCOUNT]: where top's numbers come from, accepted, deferred.
 top_a() {
 	"$FLOODGATECTL" -c "$1" top --json | python3 -c '
 import json, sys
 for r in json.load(sys.stdin)["records"]:
-    if r.get("account") == "a@t1.example":
-        print(r["from"], r["accepted"], r["deferred"])'
+    if r.get("account") == sys.argv[1]:
+        print(r["from"], r["accepted"], r["deferred"])' "${2:-a@t1.example}"
 }
 wait_for 5 sh -c "[ \"\$(\"$FLOODGATECTL\" -c '$T/fg2.conf' top | grep -c 'a@t1.example')\" = 1 ]"
 sleep 1.2	# each relay adds its counts at its next tick
@@ -253,6 +259,7 @@ wait_for 10 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') 
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') = \$(grep -c 'incident: ended kind=store' '$T/floodgate.log') ]" ||
     fail "no store incident open before Redis is killed: $(grep 'incident: .*kind=store' "$T/floodgate.log")"
 mails d1 d@t4.example r@example.com 1
+sleep 1.5	# in the pool's statistics before Redis goes
 down0=$(log_count 'shared store: .* is down')
 inc0=$(log_count 'incident: started kind=store')
 kill -9 "$REDIS_PID"
@@ -285,11 +292,53 @@ expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(re
 send "$T/c-1" $SMTP2 c@t11.example y@docomo.ne.jp
 expect_eq "after Redis came back empty, the carrier's window holds what both relays sent" \
     "$(count_replies "$T/c-1" 451)" 1
+# What relay 1 counted while Redis was down reaches the pool's top once
+# it is back (what came before the restart went with Redis's memory):
+# its 3 accepted and 3 deferred, and relay 2's 4 and 2 since.
+top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
+wait_for 5 top_is "$T/fg2.conf" d@t4.example "pool 7 5"
+expect_eq "top on relay 2 counts what relay 1 decided while Redis was down" \
+    "$(top_a "$T/fg2.conf" d@t4.example)" "pool 7 5"
+grep -q "gave .* the statistics counted while it was down" "$T/floodgate.log" ||
+    fail "relay 1 says it gave its outage's statistics: $(grep 'shared store' "$T/floodgate.log")"
+
+# 11. Redis flushed under live connections (FLUSHALL): each relay sees
+# the keyspace's mark gone or changed within a second or two and gives
+# it its windows; the tenant's and the carrier's budgets stay spent.
+redis-cli -p "$RPORT" FLUSHALL >/dev/null
+wait_for 5 grep -q "lost its windows (flushed); gave it this relay's windows" "$T/floodgate.log" ||
+    fail "relay 1 gave the flushed Redis its windows: $(grep 'shared store' "$T/floodgate.log")"
+wait_for 5 grep -q "lost its windows (flushed); gave it this relay's windows" "$T/fg2.log" ||
+    fail "relay 2 gave the flushed Redis its windows: $(grep 'shared store' "$T/fg2.log")"
+send "$T/e-1" $SMTP_PORT d@t4.example r@example.com
+expect_eq "after FLUSHALL the tenant's 8 (4 through each relay) still count" "$(count_replies "$T/e-1" 451)" 1
+send "$T/e-2" $SMTP_PORT c@t11.example z@docomo.ne.jp
+expect_eq "after FLUSHALL the carrier's window is whole" "$(count_replies "$T/e-2" 451)" 1
+
+# 12. Redis restarted empty while relay 2 was stopped: relay 1 finds it
+# first and sets a new mark; relay 2, started again, finds a mark other
+# than the one its database kept, and gives its windows too.
+kill -TERM "$FG2_PID"
+wait "$FG2_PID" 2>/dev/null
+expect_eq "relay 2 stopped cleanly before the restart" "$?" 0
+kill -9 "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null
+back0=$(grep -c "came back empty; gave it this relay's windows" "$T/fg2.log")
+start_redis
+wait_for 20 sh -c "[ \$(grep -c \"came back empty; gave it this relay's windows\" '$T/floodgate.log') -ge 2 ]" ||
+    fail "relay 1 gave the restarted Redis its windows: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+start_fg2
+wait_for 5 sh -c "[ \$(grep -c \"came back empty; gave it this relay's windows\" '$T/fg2.log') -gt $back0 ]"
+expect_eq "relay 2, restarted meanwhile, gave its windows too (the mark in its database)" \
+    "$(( $(grep -c "came back empty; gave it this relay's windows" "$T/fg2.log") - back0 ))" 1
+send "$T/e-3" $SMTP_PORT d@t4.example r@example.com
+expect_eq "after both restarts the tenant's 8 still count" "$(count_replies "$T/e-3" 451)" 1
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done

@@ -254,6 +254,7 @@ test_migration(void **state)
 	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
 	assert_int_equal(query("SELECT count(*) FROM held"), 0);
 	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'old'"), 5);
+	assert_int_equal(query("SELECT count(*) FROM marks"), 0);
 }
 
 /* Schema 2's held rows (queue ID the key) come through to schema 3. */
@@ -281,6 +282,7 @@ test_migration_held(void **state)
 		    /* and nothing of schema 4 */
 		    "DROP TABLE qidmap; DROP TABLE follow; DROP TABLE suspended;"
 		    "DROP TABLE paused; DROP TABLE incidents;"
+		    "DROP TABLE marks;"	/* nor of schema 5 */
 		    "ALTER TABLE stats DROP COLUMN sent;"
 		    "ALTER TABLE stats DROP COLUMN bounced;"
 		    "ALTER TABLE stats DROP COLUMN unknown;"
@@ -300,11 +302,12 @@ test_migration_held(void **state)
 }
 
 /* Delivery feedback's tables: the queue-ID map, the follower's place,
- * suspensions and pauses, incidents; all survive closing the file. */
+ * suspensions and pauses, incidents; and the shared store's marks; all
+ * survive closing the file. */
 static void
 test_feedback_tables(void **state)
 {
-	char err[FG_ERRLEN], acct[FG_ACCOUNT_MAX + 1];
+	char err[FG_ERRLEN], acct[FG_ACCOUNT_MAX + 1], mark[64];
 	struct fg_store *s;
 	struct fg_qid_row q[2] = { { "4AbC1", "tenant7", T0 },
 	    { "4AbC2", "tenant8", T0 + 4 * 86400 } };
@@ -335,6 +338,15 @@ test_feedback_tables(void **state)
 	assert_int_equal(fg_store_follow_get(s, "/var/log/mail.log", &got), 0);
 	assert_int_equal(fg_store_follow_put(s, "/var/log/mail.log", &pos, err,
 	    sizeof(err)), 0);
+	assert_int_equal(fg_store_mark_get(s, "shared r {f}:epoch", mark,
+	    sizeof(mark)), 0);
+	assert_string_equal(mark, "");
+	assert_int_equal(fg_store_mark_put(s, "shared r {f}:epoch", "relay.1.2.1",
+	    err, sizeof(err)), 0);
+	assert_int_equal(fg_store_mark_put(s, "shared r {f}:epoch", "relay.1.2.2",
+	    err, sizeof(err)), 0);
+	assert_int_equal(fg_store_mark_put(s, "shared q {f}:epoch", "other.9.9.1",
+	    err, sizeof(err)), 0);
 	assert_int_equal(fg_store_blocks_save(s, &su, 1, &pa, 1, err,
 	    sizeof(err)), 0);
 	memset(&inc, 0, sizeof(inc));
@@ -353,6 +365,12 @@ test_feedback_tables(void **state)
 	assert_int_equal(got.inode, 42);
 	assert_int_equal(got.offset, 4096);
 	assert_string_equal(got.head, "6e6f7620");
+	/* the last value of each name, and a short buffer cut */
+	assert_int_equal(fg_store_mark_get(s, "shared r {f}:epoch", mark,
+	    sizeof(mark)), 1);
+	assert_string_equal(mark, "relay.1.2.2");
+	assert_int_equal(fg_store_mark_get(s, "shared q {f}:epoch", mark, 6), 1);
+	assert_string_equal(mark, "other");
 	assert_int_equal(fg_store_blocks_load(s, &sus, &ns, &pas, &np, err,
 	    sizeof(err)), 0);
 	assert_int_equal(ns, 1);
