@@ -44,7 +44,7 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter \
-    $(B)/bench/floormilter $(B)/bench/fglog
+    $(B)/bench/floormilter $(B)/bench/fglog $(B)/bench/fgrscript
 FUZZ_TARGETS = config address account_map control milter maillog socketmap
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
@@ -83,6 +83,9 @@ $(B)/bench/fgscale: tests/bench/fgscale.c tests/bench/clock.h $(B)/libfloodgate.
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/fglog: tests/bench/fglog.c tests/bench/clock.h $(B)/libfloodgate.a | $(B)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+
+$(B)/bench/fgrscript: tests/bench/fgrscript.c $(B)/libfloodgate.a | $(B)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/floormilter: tests/bench/floormilter.c $(B)/libfloodgate.a | $(B)/bench

@@ -2100,36 +2100,60 @@ fg_shared_stats_end(void)
 	stash_dropped = 0;
 }
 
-/* The fields of every hour read, before they are summed per name. */
+/*
+ * floodgatectl top from Redis: the hours' hashes are read with HSCAN, a
+ * thousand fields a call, so that a long --since on a large pool never
+ * holds Redis (every relay's reserves wait behind a command) or this
+ * relay's connection for long; each name is summed as it is read.
+ */
+#define TOP_SCAN	"1000"
+
+struct topsum {
+	struct fg_hnode node;
+	struct fg_top_row row;
+};
+
 struct topread {
-	struct topval {
-		char *name;
-		int stat;
-		uint64_t n;
-	} *v;
-	size_t n, cap;
+	struct fg_htab names;
+	char cursor[32];
 	int rule, bad;
 };
 
+static int
+topsum_eq(const struct fg_hnode *n, const void *key)
+{
+	return strcmp(((const struct topsum *)n)->row.name, key) == 0;
+}
+
+/* One HSCAN reply: the next cursor, then field, value, ... */
 static void
 on_top(void *arg, size_t i, const redisReply *r)
 {
 	struct topread *t = arg;
+	const redisReply *kv;
 	size_t j;
 
 	(void)i;
-	if (r->type != REDIS_REPLY_ARRAY) {
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->str == NULL ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
 		t->bad = 1;
 		return;
 	}
-	for (j = 0; j + 1 < r->elements; j += 2) {
-		const redisReply *f = r->element[j], *v = r->element[j + 1];
+	fg_strlcpy(t->cursor, r->element[0]->str, sizeof(t->cursor));
+	kv = r->element[1];
+	for (j = 0; j + 1 < kv->elements; j += 2) {
+		const redisReply *f = kv->element[j], *v = kv->element[j + 1];
+		char name[FG_ACCOUNT_MAX + 1];
 		const char *sep, *code;
+		struct topsum *x;
 		long long n;
+		uint64_t h;
 		int stat = -1;
 
 		if (f->str == NULL || v->str == NULL ||
 		    (sep = strrchr(f->str, FG_WKEY_SEP)) == NULL ||
+		    (size_t)(sep - f->str) >= sizeof(name) ||
 		    (n = strtoll(v->str, NULL, 10)) <= 0)
 			continue;
 		code = sep + 1;
@@ -2142,33 +2166,46 @@ on_top(void *arg, size_t i, const redisReply *r)
 			stat = (int)(strchr(STAT_CODES, code[0]) - STAT_CODES);
 		if (stat < 0)
 			continue;
-		if (t->n == t->cap) {
-			size_t cap = t->cap ? t->cap * 2 : 256;
-			void *p = realloc(t->v, cap * sizeof(*t->v));
-
-			if (p == NULL) {
+		memcpy(name, f->str, (size_t)(sep - f->str));
+		name[sep - f->str] = '\0';
+		h = fg_hash(name);
+		if ((x = (struct topsum *)fg_htab_find(&t->names, h, topsum_eq,
+		    name)) == NULL) {
+			if ((x = calloc(1, sizeof(*x))) == NULL) {
 				t->bad = 1;
 				return;
 			}
-			t->v = p;
-			t->cap = cap;
+			x->node.hash = h;
+			fg_strlcpy(x->row.name, name, sizeof(x->row.name));
+			if (fg_htab_add(&t->names, &x->node) < 0) {
+				free(x);
+				t->bad = 1;
+				return;
+			}
 		}
-		if ((t->v[t->n].name = strndup(f->str,
-		    (size_t)(sep - f->str))) == NULL) {
-			t->bad = 1;
-			return;
-		}
-		t->v[t->n].stat = stat;
-		t->v[t->n].n = (uint64_t)n;
-		t->n++;
+		x->row.v[stat] += (uint64_t)n;
 	}
 }
 
+struct topcollect {
+	struct fg_top_row *rows;
+	size_t n;
+	const char *by;
+};
+
+/* Each name once, kept as the query would (HAVING); the node freed. */
 static int
-topval_cmp(const void *a, const void *b)
+top_collect(struct fg_hnode *n, void *arg)
 {
-	return strcmp(((const struct topval *)a)->name,
-	    ((const struct topval *)b)->name);
+	struct topcollect *c = arg;
+	const struct fg_top_row *r = &((struct topsum *)n)->row;
+
+	if (c->rows != NULL &&
+	    !(strcmp(c->by, "unknown") == 0 && r->v[FG_ST_UNKNOWN] == 0) &&
+	    !(strcmp(c->by, "bounces") == 0 && r->v[FG_ST_BOUNCED] == 0))
+		c->rows[c->n++] = *r;
+	free(n);
+	return 1;
 }
 
 static uint64_t
@@ -2211,64 +2248,46 @@ int
 fg_shared_top(const char *by, uint32_t since, int limit,
     struct fg_top_row **out, size_t *nout)
 {
-	struct topread t = { NULL, 0, 0, strcmp(by, "rule") == 0, 0 };
-	char kind = t.rule ? 'r' : strcmp(by, "domain") == 0 ? 'd' : 'a';
-	uint32_t now = (uint32_t)time(NULL), h, first;
-	struct fg_top_row *rows = NULL;
-	struct fg_rcmd *cmd;
-	size_t nh, i, n = 0;
+	struct topread t;
+	struct topcollect c = { NULL, 0, by };
+	char kind = strcmp(by, "rule") == 0 ? 'r' :
+	    strcmp(by, "domain") == 0 ? 'd' : 'a';
+	uint32_t now = (uint32_t)time(NULL), h;
 	int rc = 0;
 
 	*out = NULL;
 	*nout = 0;
+	memset(&t, 0, sizeof(t));
+	t.rule = kind == 'r';
 	if (now > STATS_KEEP_S && since < now - STATS_KEEP_S)
 		since = now - STATS_KEEP_S;
-	first = since - since % 3600;
-	nh = (now - first) / 3600 + 1;
-	if ((cmd = calloc(nh, sizeof(*cmd))) == NULL)
-		return -1;
-	for (i = 0, h = first; i < nh && rc == 0; i++, h += 3600) {
+	for (h = since - since % 3600; h <= now && rc == 0 && !t.bad; h += 3600) {
 		char k[FG_RKEY_MAX + 1];
-		const char *argv[2] = { "HGETALL", k };
+		const char *argv[5] = { "HSCAN", k, t.cursor, "COUNT", TOP_SCAN };
 
 		stats_key(k, sizeof(k), h, kind);
-		rc = fg_rcmd_build(&cmd[i], 2, argv);
+		fg_strlcpy(t.cursor, "0", sizeof(t.cursor));
+		do {
+			struct fg_rcmd cmd = { 0 };
+
+			rc = fg_rcmd_build(&cmd, 5, argv);
+			if (rc == 0)
+				rc = fg_shared_call(&cmd, 1, on_top, &t);
+			fg_rcmd_free(&cmd);
+		} while (rc == 0 && !t.bad && strcmp(t.cursor, "0") != 0);
 	}
-	if (rc == 0)
-		rc = fg_shared_call(cmd, nh, on_top, &t);
-	for (i = 0; i < nh; i++)
-		fg_rcmd_free(&cmd[i]);
-	free(cmd);
-	if (rc == 0 && !t.bad && t.n > 0) {
-		/* Summed per name... */
-		qsort(t.v, t.n, sizeof(*t.v), topval_cmp);
-		if ((rows = calloc(t.n, sizeof(*rows))) == NULL)
-			rc = -1;
-		for (i = 0; rows != NULL && i < t.n; i++) {
-			if (n == 0 || strcmp(rows[n - 1].name, t.v[i].name) != 0)
-				fg_strlcpy(rows[n++].name, t.v[i].name,
-				    sizeof(rows[0].name));
-			rows[n - 1].v[t.v[i].stat] += t.v[i].n;
-		}
-	}
-	for (i = 0; i < t.n; i++)
-		free(t.v[i].name);
-	free(t.v);
+	if (rc == 0 && !t.bad &&
+	    (c.rows = malloc((t.names.count + 1) * sizeof(*c.rows))) == NULL)
+		rc = -1;
+	fg_htab_walk(&t.names, top_collect, &c);
+	fg_htab_clear(&t.names);
 	if (rc < 0 || t.bad) {
-		free(rows);
+		free(c.rows);
 		return -1;
 	}
-	/* ...kept as the query would (HAVING), in its order. */
-	for (i = 0; i < n; ) {
-		if ((strcmp(by, "unknown") == 0 && rows[i].v[FG_ST_UNKNOWN] == 0) ||
-		    (strcmp(by, "bounces") == 0 && rows[i].v[FG_ST_BOUNCED] == 0))
-			rows[i] = rows[--n];
-		else
-			i++;
-	}
-	qsort_r(rows, n, sizeof(*rows), toprow_cmp, (void *)by);
-	*out = rows;
-	*nout = n > (size_t)limit ? (size_t)limit : n;
+	qsort_r(c.rows, c.n, sizeof(*c.rows), toprow_cmp, (void *)by);
+	*out = c.rows;
+	*nout = c.n > (size_t)limit ? (size_t)limit : c.n;
 	return 0;
 }
 

@@ -221,7 +221,35 @@ shared_section() {
 		report "   $(printf '%-56s' "${c%%|*}: CPU a decision") $(awk -v f="$fc" -v r="$rc" -v n="$nd" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "floodgate %.1f us, redis-server %.1f us", f * 1e6 / hz / n, r * 1e6 / hz / n}')"
 		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
 	done
+	redis_alone "$rport"
 	report ""
+}
+
+# Redis alone: floodgate's reserve script timed by redis-benchmark
+# (pipelined, keys of 1000 accounts), one recipient of the sample rules
+# (three windows) a call, then ten in one call as floodgate batches them
+# under load. Redis's own time a call (INFO commandstats) says what one
+# whole core of Redis could decide, before floodgate or the MTA side
+# take any CPU.
+redis_alone() {
+	local rport=$1 sha us w keys args n r
+	command -v redis-benchmark >/dev/null || { report "   Redis alone: no redis-benchmark, skipped"; return; }
+	"$BENCH/bench/fgrscript" reserve > "$T/reserve.lua"
+	sha=$(redis-cli -p "$rport" -x SCRIPT LOAD < "$T/reserve.lua")
+	for n in 1 10; do
+		keys=; args=
+		for r in $(seq 1 "$n"); do
+			for w in burst hour day; do keys="$keys {floodgate}:w:$w:$r:__rand_int__"; done
+			args="$args 3 100000000 60 1 1 100000000 3600 1 1 100000000 86400 1 1"
+		done
+		# shellcheck disable=SC2086
+		set -- $keys $(echo $keys | sed 's/{floodgate}:w:/{floodgate}:s:/g')
+		redis-cli -p "$rport" CONFIG RESETSTAT >/dev/null
+		# shellcheck disable=SC2086
+		redis-benchmark -p "$rport" -n $((100000 / n)) -c 2 -P 8 -r 1000 evalsha "$sha" $((6 * n)) "$@" 0 600 0 $args >/dev/null 2>&1
+		us=$(redis-cli -p "$rport" INFO commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
+		report "   $(printf '%-56s' "Redis alone, reserve script, $n recipient(s) a call") $(awk -v u="$us" -v n="$n" 'BEGIN {if (u > 0) printf "%.1f us of Redis a recipient: one whole core, at most %.0f decisions/s", u / n, 1e6 * n / u}')"
+	done
 }
 
 report "floodgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -126,6 +126,30 @@ wait_for 5 sh -c "[ \"\$(\"$FLOODGATECTL\" -c '$T/fg2.conf' top | grep -c 'a@t1.
 sleep 1.2	# each relay adds its counts at its next tick
 expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "$T/fg2.conf")" "pool 8 4"
 expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf")" "pool 8 4"
+# top reads each hour's hash a thousand fields at a time, summing per
+# name: 3000 more accounts in this hour's hash (bulkN accepted N), bulk1
+# also in the hour before (1000 more).
+python3 - "$(( $(date +%s) / 3600 * 3600 ))" > "$T/bulk.resp" <<'PY'
+import sys
+h = int(sys.argv[1])
+def cmd(*a):
+    out = "*%d\r\n" % len(a)
+    for x in a:
+        x = str(x)
+        out += "$%d\r\n%s\r\n" % (len(x.encode()), x)
+    return out
+for n in range(1, 3001):
+    sys.stdout.write(cmd("HSET", "{floodgate}:st:%d:a" % h, "bulk%d@x.example\x1fa" % n, n))
+sys.stdout.write(cmd("HSET", "{floodgate}:st:%d:a" % (h - 3600), "bulk1@x.example\x1fa", 1000))
+PY
+redis-cli -p "$RPORT" --pipe < "$T/bulk.resp" > /dev/null
+"$FLOODGATECTL" -c "$T/fg2.conf" top --json --since 2h -n 10000 > "$T/top-bulk" 2>&1
+expect_eq "top over 3000 more accounts: each read once, ranked, summed across hours" \
+    "$(python3 -c '
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["records"] if x["account"].startswith("bulk")]
+print(len(r), r[0]["account"], r[0]["accepted"], [x["accepted"] for x in r if x["account"] == "bulk1@x.example"][0])' "$T/top-bulk")" \
+    "3000 bulk3000@x.example 3000 1001"
 ctl show a@t1.example > "$T/show-a"
 "$FLOODGATECTL" -c "$T/fg2.conf" explain a@t1.example r@example.com > "$T/explain-a" 2>&1
 expect_eq "show on relay 1: the tenant's whole budget used, through both relays, from the pool" \
