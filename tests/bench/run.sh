@@ -13,7 +13,8 @@
 #  4. Delivery feedback: log lines parsed a second, the queue-ID map's cost.
 #  5. Where the instructions go: perf record, by process.
 #  6. Shared store: floodgate deciding in a local redis-server (store
-#     redis) beside the in-memory engine, fgload at 10 and 100 connections.
+#     redis) beside the in-memory engine, fgload at 10 and 100 connections;
+#     then the reserve script alone in Redis (redis-benchmark).
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
