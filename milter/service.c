@@ -179,20 +179,26 @@ store_recovered(void)
 }
 
 /* The shared store's keyspace mark, kept for the next start: a relay
- * restarted while Redis lost its windows still gives them back. */
+ * restarted while Redis lost its windows still gives them back. Not
+ * worth deferring mail for: a failure is logged once, and tried again
+ * at the next tick. */
 static void
 keep_mark(void)
 {
 	static char kept[64];
+	static int warned;
 	char e[64], name[512], err[FG_ERRLEN];
 
 	if (!fg_shared_epoch(e, sizeof(e)) || strcmp(e, kept) == 0)
 		return;
 	fg_shared_mark_name(fgd.cfg, name, sizeof(name));
 	if (fg_store_mark_put(fgd.store, name, e, err, sizeof(err)) < 0) {
-		store_failed("keyspace mark", err);
+		if (!warned++)
+			fg_log_warn("store: cannot keep the shared store's mark: %s",
+			    err);
 		return;
 	}
+	warned = 0;
 	fg_strlcpy(kept, e, sizeof(kept));
 }
 
