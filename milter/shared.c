@@ -2007,27 +2007,6 @@ stash_add(uint32_t hour, char kind, const char *field, uint64_t n)
 	}
 }
 
-struct stash_send {
-	char (*seen)[FG_RKEY_MAX + 1];
-	size_t *nseen;
-};
-
-static int
-stash_send(struct fg_hnode *n, void *arg)
-{
-	struct stash_send *ss = arg;
-	struct stash *x = (struct stash *)n;
-	char key[FG_RKEY_MAX + 1], v[24];
-	const char *argv[4] = { "HINCRBY", key, x->field, v };
-
-	stats_key(key, sizeof(key), x->hour, x->kind);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)x->n);
-	raw(4, argv);
-	stats_expire(ss->seen, ss->nseen, key, x->hour);
-	free(x);
-	return 1;
-}
-
 /* One increment: to Redis when it answers, else to the stash. */
 static void
 stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
@@ -2044,6 +2023,22 @@ stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
 	raw(4, argv);
 	stats_expire(seen, nseen, key, hour);
+}
+
+struct stash_send {
+	char (*seen)[FG_RKEY_MAX + 1];
+	size_t *nseen;
+};
+
+static int
+stash_send(struct fg_hnode *n, void *arg)
+{
+	struct stash_send *ss = arg;
+	struct stash *x = (struct stash *)n;
+
+	stats_incr(ss->seen, ss->nseen, 1, x->hour, x->kind, x->field, x->n);
+	free(x);
+	return 1;
 }
 
 void
