@@ -1,8 +1,8 @@
 /*
  * The store's tables for delivery feedback: which account each charged
  * queue ID belongs to, where the follower of the delivery log was,
- * suspensions and pauses, incidents, and the marks of other stores. Statements are prepared on first
- * use and kept with the store's own.
+ * suspensions and pauses, incidents, and the marks of other stores.
+ * Statements are prepared on first use and kept with the store's own.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -789,12 +789,11 @@ give_window(const struct fg_entry *e, void *arg)
 static void
 give_windows(const char *what)
 {
-	struct giveback g = { fgd_config(), (uint32_t)time(NULL), 0, 0 };
+	struct giveback g = { NULL, (uint32_t)time(NULL), 0, 0 };
 
-	if (shadow == NULL) {
-		fg_config_unref(g.cfg);
+	if (shadow == NULL)
 		return;
-	}
+	g.cfg = fgd_config();
 	fg_table_foreach(fg_limiter_table(shadow), g.now, give_window, &g);
 	fg_config_unref(g.cfg);
 	fg_log_notice("shared store: %s %s; gave it this relay's windows (%zu windows, %zu slots)",
@@ -1814,34 +1813,89 @@ fg_shared_peek(struct fg_check *chk, size_t n)
 	return rc < 0 ? -1 : p.rc;
 }
 
-struct scanctx {
+/*
+ * SCAN and HSCAN to the end, a thousand a call: page() gets each call's
+ * elements (keys; or field, value, ...) and returns -1 to stop. At most
+ * max_calls calls (0: no bound); -1 when a call fails, a reply is not a
+ * page, or page() stopped.
+ */
+#define SCAN_COUNT	"1000"
+
+struct scan {
 	char cursor[32];
-	void (*fn)(void *arg, const char *wkey);
+	int (*page)(void *arg, const redisReply *els);
 	void *arg;
-	size_t skip;			/* "{P}:s:" */
 	int bad;
 };
 
 static void
 on_scan(void *arg, size_t i, const redisReply *r)
 {
-	struct scanctx *sc = arg;
-	size_t k;
+	struct scan *s = arg;
 
 	(void)i;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->str == NULL ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		sc->bad = 1;
+	    r->element[1]->type != REDIS_REPLY_ARRAY ||
+	    s->page(s->arg, r->element[1]) < 0) {
+		s->bad = 1;
 		return;
 	}
-	fg_strlcpy(sc->cursor, r->element[0]->str, sizeof(sc->cursor));
-	for (k = 0; k < r->element[1]->elements; k++) {
-		const char *key = r->element[1]->element[k]->str;
+	fg_strlcpy(s->cursor, r->element[0]->str, sizeof(s->cursor));
+}
 
-		if (key != NULL && strlen(key) > sc->skip)
-			sc->fn(sc->arg, key + sc->skip);
+static int
+scan_all(const char *hash, const char *match, int max_calls,
+    int (*page)(void *arg, const redisReply *els), void *arg)
+{
+	struct scan s = { "0", page, arg, 0 };
+	int calls = 0;
+
+	do {
+		const char *argv[7];
+		struct fg_rcmd c = { 0 };
+		int argc = 0, rc;
+
+		argv[argc++] = hash != NULL ? "HSCAN" : "SCAN";
+		if (hash != NULL)
+			argv[argc++] = hash;
+		argv[argc++] = s.cursor;
+		if (match != NULL) {
+			argv[argc++] = "MATCH";
+			argv[argc++] = match;
+		}
+		argv[argc++] = "COUNT";
+		argv[argc++] = SCAN_COUNT;
+		rc = fg_rcmd_build(&c, argc, argv) == 0 ?
+		    fg_shared_call(&c, 1, on_scan, &s) : -1;
+		fg_rcmd_free(&c);
+		if (rc < 0 || s.bad)
+			return -1;
+	} while (strcmp(s.cursor, "0") != 0 &&
+	    (max_calls == 0 || ++calls < max_calls));
+	return 0;
+}
+
+/* fg_shared_windows: each summary key found, without "{P}:s:". */
+struct winscan {
+	void (*fn)(void *arg, const char *wkey);
+	void *arg;
+	size_t skip;
+};
+
+static int
+win_page(void *arg, const redisReply *keys)
+{
+	struct winscan *w = arg;
+	size_t k;
+
+	for (k = 0; k < keys->elements; k++) {
+		const char *key = keys->element[k]->str;
+
+		if (key != NULL && strlen(key) > w->skip)
+			w->fn(w->arg, key + w->skip);
 	}
+	return 0;
 }
 
 /* Glob characters in an account are matched as themselves. */
@@ -1863,30 +1917,12 @@ fg_shared_windows(const char *rule, const char *account,
     void (*fn)(void *arg, const char *wkey), void *arg)
 {
 	char pat[FG_RKEY_MAX * 2 + 8], qa[FG_ACCOUNT_MAX * 2 + 1];
-	struct scanctx sc;
-	int rounds = 0;
+	struct winscan w = { fn, arg, strlen(sh.prefix) + 5 };
 
-	memset(&sc, 0, sizeof(sc));
-	fg_strlcpy(sc.cursor, "0", sizeof(sc.cursor));
-	sc.fn = fn;
-	sc.arg = arg;
-	sc.skip = strlen(sh.prefix) + 5;
 	glob_quote(account, qa, sizeof(qa));
 	snprintf(pat, sizeof(pat), "{%s}:s:%s%c%s/*", sh.prefix,
 	    rule != NULL ? rule : "*", FG_WKEY_SEP, qa);
-	do {
-		const char *argv[6] = { "SCAN", sc.cursor, "MATCH", pat,
-		    "COUNT", "1000" };
-		struct fg_rcmd c = { 0 };
-		int rc;
-
-		rc = fg_rcmd_build(&c, 6, argv) == 0 ?
-		    fg_shared_call(&c, 1, on_scan, &sc) : -1;
-		fg_rcmd_free(&c);
-		if (rc < 0 || sc.bad)
-			return -1;
-	} while (strcmp(sc.cursor, "0") != 0 && ++rounds < 10000);
-	return 0;
+	return scan_all(NULL, pat, 10000, win_page, &w);
 }
 
 /* Forgets one shared window now; 1 when it held something. */
@@ -2101,7 +2137,6 @@ fg_shared_stats_end(void)
  * holds Redis (every relay's reserves wait behind a command) or this
  * relay's connection for long; each name is summed as it is read.
  */
-#define TOP_SCAN	"1000"
 
 struct topsum {
 	struct fg_hnode node;
@@ -2110,8 +2145,7 @@ struct topsum {
 
 struct topread {
 	struct fg_htab names;
-	char cursor[32];
-	int rule, bad;
+	int rule;
 };
 
 static int
@@ -2120,23 +2154,13 @@ topsum_eq(const struct fg_hnode *n, const void *key)
 	return strcmp(((const struct topsum *)n)->row.name, key) == 0;
 }
 
-/* One HSCAN reply: the next cursor, then field, value, ... */
-static void
-on_top(void *arg, size_t i, const redisReply *r)
+/* One HSCAN page: field, value, ... */
+static int
+top_page(void *arg, const redisReply *kv)
 {
 	struct topread *t = arg;
-	const redisReply *kv;
 	size_t j;
 
-	(void)i;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->str == NULL ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		t->bad = 1;
-		return;
-	}
-	fg_strlcpy(t->cursor, r->element[0]->str, sizeof(t->cursor));
-	kv = r->element[1];
 	for (j = 0; j + 1 < kv->elements; j += 2) {
 		const redisReply *f = kv->element[j], *v = kv->element[j + 1];
 		char name[FG_ACCOUNT_MAX + 1];
@@ -2166,20 +2190,18 @@ on_top(void *arg, size_t i, const redisReply *r)
 		h = fg_hash(name);
 		if ((x = (struct topsum *)fg_htab_find(&t->names, h, topsum_eq,
 		    name)) == NULL) {
-			if ((x = calloc(1, sizeof(*x))) == NULL) {
-				t->bad = 1;
-				return;
-			}
+			if ((x = calloc(1, sizeof(*x))) == NULL)
+				return -1;
 			x->node.hash = h;
 			fg_strlcpy(x->row.name, name, sizeof(x->row.name));
 			if (fg_htab_add(&t->names, &x->node) < 0) {
 				free(x);
-				t->bad = 1;
-				return;
+				return -1;
 			}
 		}
 		x->row.v[stat] += (uint64_t)n;
 	}
+	return 0;
 }
 
 struct topcollect {
@@ -2256,27 +2278,18 @@ fg_shared_top(const char *by, uint32_t since, int limit,
 	t.rule = kind == 'r';
 	if (now > STATS_KEEP_S && since < now - STATS_KEEP_S)
 		since = now - STATS_KEEP_S;
-	for (h = since - since % 3600; h <= now && rc == 0 && !t.bad; h += 3600) {
+	for (h = since - since % 3600; h <= now && rc == 0; h += 3600) {
 		char k[FG_RKEY_MAX + 1];
-		const char *argv[5] = { "HSCAN", k, t.cursor, "COUNT", TOP_SCAN };
 
 		stats_key(k, sizeof(k), h, kind);
-		fg_strlcpy(t.cursor, "0", sizeof(t.cursor));
-		do {
-			struct fg_rcmd cmd = { 0 };
-
-			rc = fg_rcmd_build(&cmd, 5, argv);
-			if (rc == 0)
-				rc = fg_shared_call(&cmd, 1, on_top, &t);
-			fg_rcmd_free(&cmd);
-		} while (rc == 0 && !t.bad && strcmp(t.cursor, "0") != 0);
+		rc = scan_all(k, NULL, 0, top_page, &t);
 	}
-	if (rc == 0 && !t.bad &&
+	if (rc == 0 &&
 	    (c.rows = malloc((t.names.count + 1) * sizeof(*c.rows))) == NULL)
 		rc = -1;
 	fg_htab_walk(&t.names, top_collect, &c);
 	fg_htab_clear(&t.names);
-	if (rc < 0 || t.bad) {
+	if (rc < 0) {
 		free(c.rows);
 		return -1;
 	}
