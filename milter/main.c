@@ -353,9 +353,12 @@ main(int argc, char **argv)
 		if (fgd.store != NULL) {
 			char name[512], e[64];
 
-			fg_shared_mark_name(fgd.cfg, name, sizeof(name));
+			fg_shared_mark_name(fgd.cfg, "epoch", name, sizeof(name));
 			if (fg_store_mark_get(fgd.store, name, e, sizeof(e)) == 1)
 				fg_shared_seed_epoch(e);
+			fg_shared_mark_name(fgd.cfg, "at", name, sizeof(name));
+			if (fg_store_mark_get(fgd.store, name, e, sizeof(e)) == 1)
+				fg_shared_seed_tick(e);
 		}
 		if (fg_shared_start(fgd.cfg, fgd.milter->loop ?
 		    fgd.milter->loop() : NULL, rerr, sizeof(rerr)) < 0)

@@ -178,28 +178,38 @@ store_recovered(void)
 	atomic_store(&fgd.store_ok, 1);
 }
 
-/* The shared store's keyspace mark, kept for the next start: a relay
- * restarted while Redis lost its windows still gives them back. Not
- * worth deferring mail for: a failure is logged once, and tried again
- * at the next tick. */
+/* The shared store's keyspace mark and this relay's own record in it,
+ * kept for the next start: a relay restarted while Redis lost its
+ * windows, or went back in time, still gives them back. Not worth
+ * deferring mail for: a failure is logged once, and tried again at the
+ * next tick. */
 static void
-keep_mark(void)
+keep_one(const char *mark, int (*get)(char *, size_t), char *kept,
+    size_t len)
 {
-	static char kept[64];
 	static int warned;
-	char e[64], name[512], err[FG_ERRLEN];
+	char v[64], name[512], err[FG_ERRLEN];
 
-	if (!fg_shared_epoch(e, sizeof(e)) || strcmp(e, kept) == 0)
+	if (!get(v, sizeof(v)) || strcmp(v, kept) == 0)
 		return;
-	fg_shared_mark_name(fgd.cfg, name, sizeof(name));
-	if (fg_store_mark_put(fgd.store, name, e, err, sizeof(err)) < 0) {
+	fg_shared_mark_name(fgd.cfg, mark, name, sizeof(name));
+	if (fg_store_mark_put(fgd.store, name, v, err, sizeof(err)) < 0) {
 		if (!warned++)
 			fg_log_warn("store: cannot keep the shared store's mark: %s",
 			    err);
 		return;
 	}
 	warned = 0;
-	fg_strlcpy(kept, e, sizeof(kept));
+	fg_strlcpy(kept, v, len);
+}
+
+static void
+keep_mark(void)
+{
+	static char epoch[64], tick[64];
+
+	keep_one("epoch", fg_shared_epoch, epoch, sizeof(epoch));
+	keep_one("at", fg_shared_tick, tick, sizeof(tick));
 }
 
 /*

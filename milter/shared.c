@@ -155,6 +155,17 @@ static struct {
 	char epoch[64];
 	unsigned epoch_n;		/* marks this relay has set */
 	int epoch_asked;		/* a live check is out */
+	int merging;			/* up, giving windows back: not yet */
+	int round_empty;		/* this check's mark: none or another */
+	int round_saw;			/* a mark was known before it */
+	/* This relay's own record in Redis ("{P}:at:ID", ID kept in its
+	 * database across restarts): the time of its last check, written
+	 * with each one after the commits sent before it. Redis giving
+	 * back an older one than this relay last saw acknowledged went
+	 * back in time (a snapshot, a lagging replica): what this relay
+	 * charged since is missing. Written under lock. */
+	char id[40];
+	uint32_t tick_sent, tick_acked;
 	struct event *mark;		/* the live check, each second */
 	/* shared between threads */
 	pthread_mutex_t lock;
@@ -248,19 +259,79 @@ send_cmd(struct fg_rcmd *c, redisCallbackFn *fn, void *priv)
 	return rc == REDIS_OK ? 0 : -1;
 }
 
+/*
+ * An error that says Redis takes no writes at all now, whatever the key:
+ * full (maxmemory with noeviction), a replica, a failed snapshot
+ * (stop-writes-on-bgsave-error), loading, a script too long, a cluster
+ * that moved the slot, a password or ACL. Every reserve would fail the
+ * same way: the store is down (one log line, the incident, divided
+ * limits) until a reconnect finds it taking writes again. why: the
+ * message without the script's position.
+ */
+static int
+refuses_writes(const redisReply *r, char *why, size_t len)
+{
+	static const char *const code[] = { "OOM", "READONLY", "MISCONF",
+	    "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS", "NOAUTH", "NOPERM",
+	    "WRONGPASS", "MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN" };
+	size_t i, n;
+	const char *end;
+
+	if (r == NULL || r->type != REDIS_REPLY_ERROR)
+		return 0;
+	for (i = 0; i < sizeof(code) / sizeof(code[0]); i++) {
+		n = strlen(code[i]);
+		if (strncmp(r->str, code[i], n) == 0 &&
+		    (r->str[n] == ' ' || r->str[n] == '\0'))
+			break;
+	}
+	if (i == sizeof(code) / sizeof(code[0]))
+		return 0;
+	end = strstr(r->str, " script: ");
+	n = end != NULL ? (size_t)(end - r->str) : strlen(r->str);
+	snprintf(why, len, "refuses writes: %.*s", (int)(n < 160 ? n : 160),
+	    r->str);
+	return 1;
+}
+
 /* Replies nobody waits for: errors are logged, once a second at most. */
 static void
 on_background(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
 	static time_t logged;
+	char why[200];
 
 	(void)ac;
 	(void)priv;
-	if (r != NULL && r->type == REDIS_REPLY_ERROR && time(NULL) != logged) {
+	if (refuses_writes(r, why, sizeof(why)))
+		go_down(why);
+	else if (r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    time(NULL) != logged) {
 		logged = time(NULL);
 		fg_log_err("shared store: %s: %s", sh.url, r->str);
 	}
+}
+
+/* A commit's or an added charge's answer (priv: its op): one Redis did
+ * not take is charged again when it takes writes, with the charges made
+ * while it was down. */
+static void
+on_charge(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct op *o = priv;
+	char why[200];
+	size_t i;
+
+	if (refuses_writes(reply, why, sizeof(why))) {
+		for (i = 0; i < o->n; i++)
+			replay_add(&o->it[i], o->now ? o->now :
+			    (uint32_t)time(NULL));
+		go_down(why);
+	} else {
+		on_background(ac, reply, NULL);
+	}
+	free(o);
 }
 
 static void
@@ -269,12 +340,24 @@ send_add(const struct fg_ritem *it, uint32_t when)
 	struct fg_rcmd c = { 0 };
 	char rule[FG_WRULE_MAX + 1];
 	const char *key;
+	struct op *o = calloc(1, sizeof(*o) + sizeof(o->it[0]));
 
-	if (fg_wkey_rule(it->wkey, rule, &key) < 0 ||
+	if (o == NULL || fg_wkey_rule(it->wkey, rule, &key) < 0 ||
 	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
-	    it->period, it->cost, when) < 0 || send_cmd(&c, on_background,
-	    NULL) < 0)
+	    it->period, it->cost, when) < 0) {
+		fg_rcmd_free(&c);
+		free(o);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
+		return;
+	}
+	o->kind = OP_ADD;
+	o->now = when;
+	o->n = 1;
+	o->it[0] = *it;
+	if (send_cmd(&c, on_charge, o) < 0) {
+		free(o);
+		fg_log_err("shared store: cannot send a charge to %s", sh.url);
+	}
 }
 
 static void on_batch(redisAsyncContext *ac, void *reply, void *priv);
@@ -344,7 +427,8 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 	struct batch *b = priv;
 	struct fg_rreq *req = b->req;
 	redisReply *rep = reply;
-	char bk[FG_RMEMBER_MAX + 1];
+	char bk[FG_RMEMBER_MAX + 1], why[200];
+	static time_t logged;
 	long long *v;
 	uint32_t now;
 	size_t i, j;
@@ -369,11 +453,19 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		if (send_batch(b) == 0)
 			return;
 	}
+	if (refuses_writes(rep, why, sizeof(why))) {
+		batch_fail(b, FG_SHARED_DOWN);
+		go_down(why);
+		return;
+	}
 	if (rep->type != REDIS_REPLY_ARRAY ||
 	    (v = calloc(rep->elements + 1, sizeof(*v))) == NULL) {
-		fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
-		    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
-		    "not a list");
+		if (time(NULL) != logged) {	/* once a second at most */
+			logged = time(NULL);
+			fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
+			    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
+			    "not a list");
+		}
 		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
@@ -445,7 +537,7 @@ sreq_new(struct fg_sreserve *r)
 	struct sreq *q;
 	size_t i;
 
-	if (sh.state != ST_UP || r->n > 64 || r->n == 0 ||
+	if (sh.state != ST_UP || sh.merging || r->n > 64 || r->n == 0 ||
 	    (q = calloc(1, sizeof(*q) + r->n * sizeof(q->it[0]))) == NULL) {
 		finish(r, FG_SHARED_DOWN);
 		return NULL;
@@ -679,9 +771,21 @@ do_op(struct op *o)
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
 		    sh.prefix, o->it, o->n, o->now) :
 		    fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
-		    o->it, o->n)) < 0 || send_cmd(&c, on_background, NULL) < 0)
+		    o->it, o->n)) < 0) {
+			fg_rcmd_free(&c);
 			fg_log_err("shared store: cannot send a %s to %s",
 			    o->commit ? "commit" : "release", sh.url);
+		} else if (!o->commit) {
+			if (send_cmd(&c, on_background, NULL) < 0)
+				fg_log_err("shared store: cannot send a release to %s",
+				    sh.url);
+		} else if (send_cmd(&c, on_charge, o) < 0) {
+			for (i = 0; i < o->n; i++)	/* charged when back */
+				replay_add(&o->it[i], o->now ? o->now :
+				    (uint32_t)time(NULL));
+		} else {
+			return;		/* on_charge frees it */
+		}
 		break;
 	case OP_ADD:
 		if (sh.state != ST_UP)
@@ -745,10 +849,15 @@ submit(struct op *o)
 }
 
 /* A Redis that came back empty gets this relay's windows, slot by slot
- * (each added at its slot's time, so it leaves when it would have). */
+ * (each added at its slot's time, so it leaves when it would have); one
+ * that went back in time, the slots that may hold a charge made since
+ * (a slot is given whole: its charges from before count twice, stricter,
+ * never looser). */
+#define GIVE_MARGIN_S	2	/* a commit settled before a check may be sent after it */
+
 struct giveback {
 	struct fg_config *cfg;
-	uint32_t now;
+	uint32_t now, since;
 	size_t windows, slots;
 };
 
@@ -775,7 +884,8 @@ give_window(const struct fg_entry *e, void *arg)
 	for (i = 0; i < e->win.nslot; i++) {
 		const struct fg_slot *sl = &e->win.slot[i];
 
-		if (sl->n == 0 || sl->start + wd + e->win.period <= g->now)
+		if (sl->n == 0 || sl->start + wd + e->win.period <= g->now ||
+		    (uint64_t)sl->start + wd + GIVE_MARGIN_S <= g->since)
 			continue;
 		it.cost = sl->n;
 		send_add(&it, sl->start);
@@ -785,47 +895,132 @@ give_window(const struct fg_entry *e, void *arg)
 	g->windows += any;
 }
 
-/* Every window this relay holds, to a Redis that lost them. */
-static void
-give_windows(const char *what)
+/* This relay's windows, to a Redis that lost them: every slot, or
+ * those that may hold a charge made at since or later. */
+static size_t
+give_windows(const char *what, uint32_t since)
 {
-	struct giveback g = { NULL, (uint32_t)time(NULL), 0, 0 };
+	struct giveback g = { NULL, (uint32_t)time(NULL), since, 0, 0 };
 
 	if (shadow == NULL)
-		return;
+		return 0;
 	g.cfg = fgd_config();
 	fg_table_foreach(fg_limiter_table(shadow), g.now, give_window, &g);
 	fg_config_unref(g.cfg);
-	fg_log_notice("shared store: %s %s; gave it this relay's windows (%zu windows, %zu slots)",
-	    sh.url, what, g.windows, g.slots);
+	if (since == 0)
+		fg_log_notice("shared store: %s %s; gave it this relay's windows (%zu windows, %zu slots)",
+		    sh.url, what, g.windows, g.slots);
+	else
+		fg_log_notice("shared store: %s %s; gave it this relay's charges since %us ago (%zu windows, %zu slots)",
+		    sh.url, what, g.now > since ? g.now - since : 0,
+		    g.windows, g.slots);
+	return g.slots;
 }
 
-/* Back: what was charged meanwhile first, then decisions from Redis. */
-static void
-up(const char *empty)
+static int
+replay_cmp(const void *a, const void *b)
 {
-	size_t i;
+	const struct replay *x = a, *y = b;
+	int c = strcmp(x->it.wkey, y->it.wkey);
 
-	if (empty != NULL && shadow != NULL) {
-		/* The shadow holds the charges made while down too. */
-		give_windows(empty);
-	} else {
-		for (i = 0; i < sh.nreplay; i++)
-			send_add(&sh.replay[i].it, sh.replay[i].when);
-		if (sh.nreplay > 0 || sh.replay_dropped > 0)
-			fg_log_notice("shared store: added %zu charges made while %s was down%s",
-			    sh.nreplay, sh.url, sh.replay_dropped ?
-			    " (the oldest were dropped: more than 200000)" : "");
+	if (c != 0)
+		return c;
+	if (x->it.period != y->it.period)
+		return x->it.period < y->it.period ? -1 : 1;
+	return x->when < y->when ? -1 : x->when > y->when;
+}
+
+/* The charges made while down, one add per window and slot (each at its
+ * slot's start, which counts them as their own times did). */
+static size_t
+send_replay(void)
+{
+	size_t i, k = 0;
+
+	if (sh.nreplay == 0)
+		return 0;
+	for (i = 0; i < sh.nreplay; i++) {
+		struct replay *x = &sh.replay[i];
+		uint32_t wd = fg_window_width(x->it.period);
+
+		if (x->it.period > 0)
+			x->when -= x->when % wd;
 	}
+	qsort(sh.replay, sh.nreplay, sizeof(*sh.replay), replay_cmp);
+	for (i = 0; i < sh.nreplay; i++) {
+		if (k > 0 && replay_cmp(&sh.replay[k - 1], &sh.replay[i]) == 0)
+			sh.replay[k - 1].it.cost += sh.replay[i].it.cost;
+		else
+			sh.replay[k++] = sh.replay[i];
+	}
+	for (i = 0; i < k; i++)
+		send_add(&sh.replay[i].it, sh.replay[i].when);
 	sh.nreplay = 0;
-	sh.replay_dropped = 0;
+	return k;
+}
+
+/* Decisions from Redis again. */
+static void
+up_now(int quiet)
+{
 	sh.state = ST_UP;
 	sh.backoff = 0;
 	sh.told_down = 0;
 	atomic_store(&sh.resync, 1);
 	atomic_store(&sh.up, 1);
 	atomic_store(&sh.down_since, 0);
-	fg_log_notice("shared store: %s answers; deciding from it", sh.url);
+	if (!quiet)
+		fg_log_notice("shared store: %s answers; deciding from it", sh.url);
+}
+
+/* Every charge sent before has its answer: what was charged during the
+ * merge goes too, and decisions come from Redis. priv: not NULL when
+ * the connection was up before (a give-back under it). */
+static void
+on_merged(redisAsyncContext *ac, void *reply, void *priv)
+{
+	int live = priv != NULL;
+
+	(void)ac;
+	if (reply == NULL || sh.state != (live ? ST_UP : ST_LOADING) ||
+	    (live && !sh.merging))
+		return;
+	sh.merging = 0;
+	(void)send_replay();
+	up_now(live);
+}
+
+/*
+ * Back: what was charged meanwhile first, then decisions from Redis.
+ * lost: Redis lost this relay's windows (all of them, or what was
+ * charged since). Until Redis has taken them all (a PING after them
+ * answers), recipients are still decided from memory with divided
+ * limits: a reserve sent behind thousands of adds would wait past
+ * redis_timeout. live: the connection was up (a give-back under it).
+ */
+static void
+merge(const char *lost, uint32_t since, int live)
+{
+	size_t sent = 0;
+
+	if (lost != NULL && shadow != NULL) {
+		/* The shadow holds the charges made while down too. */
+		sent = give_windows(lost, since);
+		sh.nreplay = 0;
+	} else if (sh.nreplay > 0 || sh.replay_dropped > 0) {
+		size_t n = sh.nreplay;
+
+		sent = send_replay();
+		fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)%s",
+		    n, sh.url, sent, sh.replay_dropped ?
+		    " (the oldest were dropped: more than 200000)" : "");
+	}
+	sh.replay_dropped = 0;
+	if (sent > 0 && sh.ac != NULL && redisAsyncCommand(sh.ac, on_merged,
+	    live ? &sh : NULL, "PING") == REDIS_OK)
+		sh.merging = live;
+	else
+		up_now(live);
 }
 
 /*
@@ -840,53 +1035,111 @@ up(const char *empty)
  * restarted empty. The charges of the second before it is seen are
  * then in Redis and in the windows given back: counted twice, stricter,
  * never looser.
+ *
+ * With it goes this relay's own record (SET GET): a Redis that kept the
+ * mark but gives back an older record than the last one it
+ * acknowledged went back in time (restarted from a snapshot, a replica
+ * that lagged promoted): this relay's charges since that record are
+ * missing, and it gives those. The two replies come in order: on_epoch
+ * notes the mark, on_tick decides.
  */
 static void
 on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
-	int live = priv != NULL, empty = 0, saw;
+	int live = priv != NULL;
+	char why[200];
+
+	(void)ac;
+	if (r == NULL || sh.state != (live ? ST_UP : ST_LOADING))
+		return;
+	pthread_mutex_lock(&sh.lock);
+	sh.round_saw = sh.epoch[0] != '\0';
+	sh.round_empty = 0;
+	if (r->type == REDIS_REPLY_NIL) {
+		sh.round_empty = 1;
+		snprintf(sh.epoch, sizeof(sh.epoch), "%s.%u", sh.relay,
+		    sh.epoch_n);
+	} else if (r->type == REDIS_REPLY_STRING) {
+		sh.round_empty = sh.epoch[0] != '\0' &&
+		    strcmp(sh.epoch, r->str) != 0;
+		fg_strlcpy(sh.epoch, r->str, sizeof(sh.epoch));
+	}
+	pthread_mutex_unlock(&sh.lock);
+	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING &&
+	    !live && !refuses_writes(r, why, sizeof(why)))	/* on_tick says */
+		fg_log_warn("shared store: %s: cannot tell whether it kept its windows: %s",
+		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+}
+
+static void
+on_tick(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	int live = priv != NULL, back = 0;
+	uint32_t since = 0, acked;
+	char *end, why[200];
 
 	(void)ac;
 	if (live)
 		sh.epoch_asked = 0;
 	if (r == NULL || sh.state != (live ? ST_UP : ST_LOADING))
 		return;
+	if (refuses_writes(r, why, sizeof(why))) {
+		go_down(why);
+		return;
+	}
 	pthread_mutex_lock(&sh.lock);
-	saw = sh.epoch[0] != '\0';
-	if (r->type == REDIS_REPLY_NIL) {
-		empty = 1;
-		snprintf(sh.epoch, sizeof(sh.epoch), "%s.%u", sh.relay,
-		    sh.epoch_n);
-	} else if (r->type == REDIS_REPLY_STRING) {
-		empty = sh.epoch[0] != '\0' && strcmp(sh.epoch, r->str) != 0;
-		fg_strlcpy(sh.epoch, r->str, sizeof(sh.epoch));
+	acked = sh.tick_acked;
+	if (r->type == REDIS_REPLY_STRING) {
+		unsigned long v = strtoul(r->str, &end, 10);
+
+		if (*end == '\0' && v < acked) {
+			back = 1;
+			since = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
+		}
+	} else if (r->type == REDIS_REPLY_NIL && acked > 0) {
+		back = 1;	/* this relay's record is gone: all of it */
 	}
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL)
+		sh.tick_acked = sh.tick_sent;
 	pthread_mutex_unlock(&sh.lock);
-	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING &&
-	    !live)
-		fg_log_warn("shared store: %s: cannot tell whether it kept its windows: %s",
-		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
-	if (!live)
-		up(!empty ? NULL : saw ? "came back empty" :
-		    "holds no relay's windows yet");
-	else if (empty) {
-		give_windows("lost its windows (flushed)");
-		atomic_store(&sh.resync, 1);
+	if (r->type == REDIS_REPLY_ERROR && !live)
+		fg_log_warn("shared store: %s: cannot keep this relay's record: %s",
+		    sh.url, r->str);
+	if (sh.round_empty || !back) {
+		since = 0;
+		back = 0;
 	}
+	if (!live)
+		merge(sh.round_empty ? (sh.round_saw ? "came back empty" :
+		    "holds no relay's windows yet") : back ?
+		    "went back to an older state" : NULL, since, 0);
+	else if (sh.round_empty || back)
+		merge(sh.round_empty ? "lost its windows (flushed)" :
+		    "went back to an older state", since, 1);
 }
 
 static void
 check_epoch(int live)
 {
-	char k[FG_RKEY_MAX + 1], v[sizeof(sh.epoch)];
+	char k[FG_RKEY_MAX + 1], v[sizeof(sh.epoch)], t[FG_RKEY_MAX + 1];
+	uint32_t now = (uint32_t)time(NULL);
 
 	snprintf(k, sizeof(k), "{%s}:epoch", sh.prefix);
 	snprintf(v, sizeof(v), "%s.%u", sh.relay, ++sh.epoch_n);
+	snprintf(t, sizeof(t), "{%s}:at:%s", sh.prefix, sh.id);
+	/* Never backwards, even when the clock is. */
+	pthread_mutex_lock(&sh.lock);
+	sh.tick_sent = now > sh.tick_acked ? now : sh.tick_acked;
+	pthread_mutex_unlock(&sh.lock);
+	sh.round_empty = 0;
 	if (redisAsyncCommand(sh.ac, on_epoch, live ? &sh : NULL,
-	    "SET %s %s NX GET", k, v) != REDIS_OK) {
+	    "SET %s %s NX GET", k, v) != REDIS_OK ||
+	    redisAsyncCommand(sh.ac, on_tick, live ? &sh : NULL,
+	    "SET %s %u GET", t, sh.tick_sent) != REDIS_OK) {
 		if (!live)
-			up(NULL);
+			merge(NULL, 0, 0);
 		return;
 	}
 	if (live)
@@ -899,7 +1152,8 @@ on_mark(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	if (sh.state == ST_UP && sh.ac != NULL && !sh.epoch_asked)
+	if (sh.state == ST_UP && sh.ac != NULL && !sh.epoch_asked &&
+	    !sh.merging)
 		check_epoch(1);
 }
 
@@ -1020,6 +1274,7 @@ go_down(const char *why)
 	struct timeval tv = { 0, 0 };
 
 	sh.state = ST_DOWN;
+	sh.merging = 0;
 	atomic_store(&sh.up, 0);
 	if (!sh.told_down) {
 		/* Once an outage (up again resets it). */
@@ -1129,6 +1384,10 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 	host[strcspn(host, ".|")] = '\0';
 	snprintf(sh.relay, sizeof(sh.relay), "%s.%ld.%ld", host,
 	    (long)getpid(), (long)time(NULL));
+	pthread_mutex_lock(&sh.lock);
+	if (sh.id[0] == '\0')	/* none kept: this one from now on */
+		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
+	pthread_mutex_unlock(&sh.lock);
 	atomic_store(&sh.down_since, (long)time(NULL));
 	evthread_use_pthreads();
 	sh.own = loop == NULL;
@@ -1180,6 +1439,7 @@ stop_op(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	sh.state = ST_DOWN;
+	sh.merging = 0;
 	atomic_store(&sh.up, 0);
 	evtimer_add(sh.stop_timer, &one);
 	/* Last: with nothing pending it ends here, and fg_shared_stop
@@ -1251,9 +1511,11 @@ fg_shared_stop(void)
 }
 
 void
-fg_shared_mark_name(const struct fg_config *c, char *buf, size_t len)
+fg_shared_mark_name(const struct fg_config *c, const char *mark, char *buf,
+    size_t len)
 {
-	snprintf(buf, len, "shared %s {%s}:epoch", c->store, c->redis_prefix);
+	snprintf(buf, len, "shared %s {%s}:%s", c->store, c->redis_prefix,
+	    mark);
 }
 
 void
@@ -1271,6 +1533,37 @@ fg_shared_epoch(char *buf, size_t len)
 	fg_strlcpy(buf, sh.epoch, len);
 	pthread_mutex_unlock(&sh.lock);
 	return buf[0] != '\0';
+}
+
+/* "ID TIME": the name of this relay's record, and the last one Redis
+ * acknowledged. */
+void
+fg_shared_seed_tick(const char *v)
+{
+	char id[sizeof(sh.id)];
+	unsigned long t;
+	int n = 0;
+
+	if (sscanf(v, "%39s %lu%n", id, &t, &n) != 2 || v[n] != '\0' ||
+	    t > UINT32_MAX)
+		return;
+	pthread_mutex_lock(&sh.lock);
+	fg_strlcpy(sh.id, id, sizeof(sh.id));
+	sh.tick_acked = (uint32_t)t;
+	pthread_mutex_unlock(&sh.lock);
+}
+
+int
+fg_shared_tick(char *buf, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&sh.lock);
+	rc = sh.id[0] != '\0' && sh.tick_acked > 0;
+	if (rc)
+		snprintf(buf, len, "%s %u", sh.id, sh.tick_acked);
+	pthread_mutex_unlock(&sh.lock);
+	return rc;
 }
 
 int

@@ -103,13 +103,16 @@ int fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk,
     size_t n, uint32_t now, struct fg_resv *resv, uint32_t relays);
 /* fg_engine's shared_end (policy.h). */
 void fg_shared_settle(struct fg_resv *r, int commit, uint32_t now);
-/* The keyspace's mark this relay last saw, kept in its database
- * (fg_store_mark_put under the name fg_shared_mark_name gives): seeded
- * before fg_shared_start, read by the service thread (1 when there is
- * one). */
-void fg_shared_mark_name(const struct fg_config *c, char *buf, size_t len);
+/* The keyspace's mark this relay last saw ("epoch"), and its own record
+ * in Redis, "ID TIME" ("at"), kept in its database (fg_store_mark_put
+ * under the name fg_shared_mark_name gives): seeded before
+ * fg_shared_start, read by the service thread (1 when there is one). */
+void fg_shared_mark_name(const struct fg_config *c, const char *mark,
+    char *buf, size_t len);
 void fg_shared_seed_epoch(const char *e);
 int fg_shared_epoch(char *buf, size_t len);
+void fg_shared_seed_tick(const char *v);
+int fg_shared_tick(char *buf, size_t len);
 /* The in-memory limiter that keeps this relay's own charges (its
  * fallback while Redis is down, and what it gives back to a Redis that
  * came back empty). */

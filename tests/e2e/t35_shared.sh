@@ -10,7 +10,10 @@
 # and once Redis is back empty both relays give it their windows (and
 # relay 1 the statistics of the outage); flushed under live connections,
 # the same; a relay stopped while Redis restarted gives its windows when
-# it starts again. A
+# it starts again; restarted from an older snapshot, each relay gives
+# back what it charged since, and only that; full (maxmemory), each
+# relay decides from memory and adds what it charged once Redis takes
+# writes again. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -21,8 +24,9 @@ setup
 RPORT=$(free_port)
 SMTP2=$(free_port)
 start_redis() {
+	mkdir -p "$T/rdata"
 	"$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-	    --loglevel warning >>"$T/redis.log" 2>&1 &
+	    --dir "$T/rdata" --loglevel warning >>"$T/redis.log" 2>&1 &
 	REDIS_PID=$!
 	EXTRA_PIDS="${EXTRA_PIDS:-} $REDIS_PID"
 	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$RPORT) 2>/dev/null" ||
@@ -57,7 +61,8 @@ limit hour per account 8/1h
 limit docomo per server to docomo.ne.jp 5/1h
 limit spam per account to spam.example 1/1h action suspend
 limit unk per account 3/1h count unknown
-limit holdme per account to hold.example 1/1h action hold"
+limit holdme per account to hold.example 1/1h action hold
+limit snap per account to snap.example 4/100s"
 : > "$T/fake.log"
 write_conf <<EOT
 $RULES
@@ -358,11 +363,68 @@ expect_eq "relay 2, restarted meanwhile, gave its windows too (the mark in its d
 send "$T/e-3" $SMTP_PORT d@t4.example r@example.com
 expect_eq "after both restarts the tenant's 8 still count" "$(count_replies "$T/e-3" 451)" 1
 
+# 13. Redis restarted from an older snapshot (SAVE, then killed, its
+# dump loaded again): the mark is the same, but each relay's own record
+# in it is older than the last one it saw acknowledged, so each gives
+# back what it charged since, and only that. The tenant's 1 before the
+# snapshot (in it, more than the margin before) and 2 after (one through
+# each relay) make 3 of 4 in 100s: one more passes, the next waits.
+send "$T/g-1" $SMTP_PORT g@t13.example r@snap.example
+sleep 5
+redis-cli -p "$RPORT" SAVE >/dev/null
+send "$T/g-2" $SMTP_PORT g@t13.example r@snap.example
+send "$T/g-3" $SMTP2 g@t13.example r@snap.example
+expect_eq "three to snap.example before the restart" "$(cat "$T"/g-* | grep -c '^ *<- *250 .*[Qq]ueued')" 3
+old1=$(grep -c "went back to an older state; gave it this relay's charges since" "$T/floodgate.log")
+old2=$(grep -c "went back to an older state; gave it this relay's charges since" "$T/fg2.log")
+empty0=$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c "came back empty")
+sleep 1.5
+kill -9 "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null
+start_redis
+wait_for 20 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/floodgate.log') -gt $old1 ]" ||
+    fail "relay 1 gave Redis back what it charged since the snapshot: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+wait_for 20 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/fg2.log') -gt $old2 ]" ||
+    fail "relay 2 gave Redis back what it charged since the snapshot: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+expect_eq "neither relay took the restored Redis for an empty one" \
+    "$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c "came back empty")" "$empty0"
+send "$T/g-4" $SMTP2 g@t13.example r@snap.example
+expect_eq "after the restore, the fourth of 4 passes (nothing counted twice)" "$(count_replies "$T/g-4" 451)" 0
+send "$T/g-5" $SMTP_PORT g@t13.example r@snap.example
+expect_eq "after the restore, the fifth waits (both relays' charges since the snapshot are back)" "$(count_replies "$T/g-5" 451)" 1
+
+# 14. Redis full (maxmemory reached, noeviction): it answers, but takes
+# no write. Each relay sees it at its next check (a write, each second),
+# says so once, and decides from memory with divided limits; what it
+# charged meanwhile is added when Redis takes writes again, in one add
+# per window and slot.
+inc0=$(log_count 'incident: started kind=store')
+up1=$(log_count 'answers; deciding from it')
+up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
+redis-cli -p "$RPORT" CONFIG SET maxmemory 1 >/dev/null
+wait_for 5 grep -q "is down (refuses writes: OOM" "$T/floodgate.log" ||
+    fail "relay 1 saw Redis refuse writes: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+wait_for 5 grep -q "is down (refuses writes: OOM" "$T/fg2.log" ||
+    fail "relay 2 saw Redis refuse writes: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+mails h1 h@t14.example r@example.com 6
+expect_eq "Redis full: the divided limit (4 a relay) lets 3 through each relay" "$(refused h1)" 0
+wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') -gt $inc0 ]"
+redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
+wait_for 40 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -gt $up1 ] && [ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
+    fail "both relays use Redis again once it takes writes"
+expect_eq "Redis full: said once by each relay" \
+    "$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c 'refuses writes: OOM')" 2
+expect_eq "Redis full: one store incident" "$(( $(log_count 'incident: started kind=store') - inc0 ))" 1
+grep -q "added 3 charges made while .* was down" "$T/floodgate.log" ||
+    fail "relay 1 added what it charged while Redis was full: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+for i in 1 2 3 4; do send "$T/h2-$i" $SMTP_PORT h@t14.example r@example.com; done
+expect_eq "after Redis takes writes again, the tenant's 6 count: 2 more of 8 pass" "$(refused h2)" 2
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
