@@ -299,7 +299,7 @@ sync_store(uint32_t now)
 	ok = !fg_shared_failing(now);
 	x = find(FG_EV_STORE, "shared");
 	if (!ok && x == NULL) {
-		char detail[300];
+		char detail[512];
 
 		fg_shared_state(detail, sizeof(detail));
 		fg_incident_start(FG_EV_STORE, "shared", detail, now);

@@ -42,6 +42,8 @@
 #define BACKOFF_MAX	30
 /* Charges kept for Redis while it is down; past this the oldest go. */
 #define REPLAY_MAX	200000
+#define CONNECT_MAX_S	10	/* from connect to deciding from Redis */
+#define MERGE_MAX_S	60	/* for Redis to take what is given back */
 
 enum state { ST_DOWN, ST_LOADING, ST_UP };
 enum opkind { OP_RESERVE, OP_END, OP_ADD, OP_CALL, OP_RAW };
@@ -155,7 +157,8 @@ static struct {
 	char epoch[64];
 	unsigned epoch_n;		/* marks this relay has set */
 	int epoch_asked;		/* a live check is out */
-	int merging;			/* up, giving windows back: not yet */
+	int merging;			/* giving charges back: not up yet */
+	time_t since;			/* connecting, or merging, since */
 	int round_empty;		/* this check's mark: none or another */
 	int round_saw;			/* a mark was known before it */
 	/* This relay's own record in Redis ("{P}:at:ID", ID kept in its
@@ -173,6 +176,7 @@ static struct {
 	struct op *head, *tail;
 	int accepting;			/* submit() takes ops */
 	int told_down;			/* this outage is logged */
+	char why[200];			/* what started it (status, incident) */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */
@@ -966,6 +970,9 @@ up_now(int quiet)
 	sh.state = ST_UP;
 	sh.backoff = 0;
 	sh.told_down = 0;
+	pthread_mutex_lock(&sh.lock);
+	sh.why[0] = '\0';
+	pthread_mutex_unlock(&sh.lock);
 	atomic_store(&sh.resync, 1);
 	atomic_store(&sh.up, 1);
 	atomic_store(&sh.down_since, 0);
@@ -983,7 +990,7 @@ on_merged(redisAsyncContext *ac, void *reply, void *priv)
 
 	(void)ac;
 	if (reply == NULL || sh.state != (live ? ST_UP : ST_LOADING) ||
-	    (live && !sh.merging))
+	    !sh.merging)
 		return;
 	sh.merging = 0;
 	(void)send_replay();
@@ -1017,10 +1024,12 @@ merge(const char *lost, uint32_t since, int live)
 	}
 	sh.replay_dropped = 0;
 	if (sent > 0 && sh.ac != NULL && redisAsyncCommand(sh.ac, on_merged,
-	    live ? &sh : NULL, "PING") == REDIS_OK)
-		sh.merging = live;
-	else
+	    live ? &sh : NULL, "PING") == REDIS_OK) {
+		sh.merging = 1;
+		sh.since = time(NULL);
+	} else {
 		up_now(live);
+	}
 }
 
 /*
@@ -1149,9 +1158,24 @@ check_epoch(int live)
 static void
 on_mark(evutil_socket_t fd, short what, void *arg)
 {
+	time_t now = time(NULL);
+
 	(void)fd;
 	(void)what;
 	(void)arg;
+	/* hiredis 0.14 has no timeout of its own for a connect, nor do the
+	 * commands of the connect sequence: a Redis that accepts and never
+	 * answers (or a SYN lost to a firewall) would keep the relay
+	 * deciding from memory for good, without retrying. */
+	if (sh.merging && now - sh.since > MERGE_MAX_S) {
+		go_down("no answer to the charges given back within 60s");
+		return;
+	}
+	if (sh.state == ST_LOADING && !sh.merging &&
+	    now - sh.since > CONNECT_MAX_S) {
+		go_down("no answer within 10s of connecting");
+		return;
+	}
 	if (sh.state == ST_UP && sh.ac != NULL && !sh.epoch_asked &&
 	    !sh.merging)
 		check_epoch(1);
@@ -1279,6 +1303,9 @@ go_down(const char *why)
 	if (!sh.told_down) {
 		/* Once an outage (up again resets it). */
 		sh.told_down = 1;
+		pthread_mutex_lock(&sh.lock);
+		fg_strlcpy(sh.why, why, sizeof(sh.why));
+		pthread_mutex_unlock(&sh.lock);
 		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying",
 		    sh.url, why);
 	}
@@ -1314,6 +1341,7 @@ connect_now(void)
 	}
 	sh.ac = ac;
 	sh.state = ST_LOADING;
+	sh.since = time(NULL);
 	redisLibeventAttach(ac, sh.base);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -1585,12 +1613,17 @@ void
 fg_shared_state(char *buf, size_t len)
 {
 	long since = atomic_load(&sh.down_since);
+	char why[sizeof(sh.why)];
 
-	if (atomic_load(&sh.up))
+	if (atomic_load(&sh.up)) {
 		snprintf(buf, len, "redis %s (up)", sh.url);
-	else
-		snprintf(buf, len, "redis %s (down for %lds: memory, limits divided by relays)",
-		    sh.url, since ? (long)time(NULL) - since : 0L);
+		return;
+	}
+	pthread_mutex_lock(&sh.lock);
+	fg_strlcpy(why, sh.why[0] != '\0' ? sh.why : "connecting", sizeof(why));
+	pthread_mutex_unlock(&sh.lock);
+	snprintf(buf, len, "redis %s (down for %lds: %s; memory, limits divided by relays)",
+	    sh.url, since ? (long)time(NULL) - since : 0L, why);
 }
 
 int

@@ -409,11 +409,15 @@ wait_for 5 grep -q "is down (refuses writes: OOM" "$T/fg2.log" ||
 mails h1 h@t14.example r@example.com 6
 expect_eq "Redis full: the divided limit (4 a relay) lets 3 through each relay" "$(refused h1)" 0
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') -gt $inc0 ]"
+expect_eq "Redis full: status says why decisions come from memory" \
+    "$(ctl status | awk '$1 == "decisions"' | grep -c "(down for [0-9]*s: refuses writes: OOM command not allowed when used memory > 'maxmemory'.; memory, limits divided by relays)")" 1
+grep -q 'incident: started kind=store subject="shared": .*refuses writes: OOM' "$T/floodgate.log" ||
+    fail "the store incident says why: $(grep 'incident: started kind=store' "$T/floodgate.log" | tail -1)"
 redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
 wait_for 40 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -gt $up1 ] && [ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
     fail "both relays use Redis again once it takes writes"
 expect_eq "Redis full: said once by each relay" \
-    "$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c 'refuses writes: OOM')" 2
+    "$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c 'is down (refuses writes: OOM')" 2
 expect_eq "Redis full: one store incident" "$(( $(log_count 'incident: started kind=store') - inc0 ))" 1
 grep -q "added 3 charges made while .* was down" "$T/floodgate.log" ||
     fail "relay 1 added what it charged while Redis was full: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
