@@ -347,6 +347,30 @@ fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n)
 }
 
 int
+fg_rlimit_refuses_writes(const char *err, char *why, size_t len)
+{
+	static const char *const code[] = { "OOM", "READONLY", "MISCONF",
+	    "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS", "NOAUTH", "NOPERM",
+	    "WRONGPASS", "MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN" };
+	size_t i, n;
+	const char *end;
+
+	for (i = 0; i < sizeof(code) / sizeof(code[0]); i++) {
+		n = strlen(code[i]);
+		if (strncmp(err, code[i], n) == 0 &&
+		    (err[n] == ' ' || err[n] == '\0'))
+			break;
+	}
+	if (i == sizeof(code) / sizeof(code[0]))
+		return 0;
+	end = strstr(err, " script: ");
+	n = end != NULL ? (size_t)(end - err) : strlen(err);
+	snprintf(why, len, "refuses writes: %.*s", (int)(n < 160 ? n : 160),
+	    err);
+	return 1;
+}
+
+int
 fg_rlimit_prefix_ok(const char *prefix)
 {
 	size_t i, n = strlen(prefix);

@@ -116,6 +116,14 @@ int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
 /* Keeps n shared reservations in a transaction's r; -1 without memory. */
 int fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n);
 
+/* Whether Redis's error err says it takes no writes at all now,
+ * whatever the key: full (maxmemory under noeviction), a replica, a
+ * failed snapshot (stop-writes-on-bgsave-error), loading, a script
+ * running too long, a cluster that moved the slot, a password or ACL.
+ * why: "refuses writes: " and the message without a script's
+ * position. */
+int fg_rlimit_refuses_writes(const char *err, char *why, size_t len);
+
 /* Whether prefix is usable in a hash tag: 1 to FG_RPREFIX_MAX bytes of
  * letters, digits, '-', '_', '.'. */
 int fg_rlimit_prefix_ok(const char *prefix);

@@ -263,39 +263,15 @@ send_cmd(struct fg_rcmd *c, redisCallbackFn *fn, void *priv)
 	return rc == REDIS_OK ? 0 : -1;
 }
 
-/*
- * An error that says Redis takes no writes at all now, whatever the key:
- * full (maxmemory with noeviction), a replica, a failed snapshot
- * (stop-writes-on-bgsave-error), loading, a script too long, a cluster
- * that moved the slot, a password or ACL. Every reserve would fail the
- * same way: the store is down (one log line, the incident, divided
- * limits) until a reconnect finds it taking writes again. why: the
- * message without the script's position.
- */
+/* An error that says Redis takes no writes at all now, whatever the
+ * key: every reserve would fail the same way, so the store is down (one
+ * log line, the incident, divided limits) until a reconnect finds it
+ * taking writes again. */
 static int
 refuses_writes(const redisReply *r, char *why, size_t len)
 {
-	static const char *const code[] = { "OOM", "READONLY", "MISCONF",
-	    "LOADING", "BUSY", "MASTERDOWN", "NOREPLICAS", "NOAUTH", "NOPERM",
-	    "WRONGPASS", "MOVED", "ASK", "CLUSTERDOWN", "TRYAGAIN" };
-	size_t i, n;
-	const char *end;
-
-	if (r == NULL || r->type != REDIS_REPLY_ERROR)
-		return 0;
-	for (i = 0; i < sizeof(code) / sizeof(code[0]); i++) {
-		n = strlen(code[i]);
-		if (strncmp(r->str, code[i], n) == 0 &&
-		    (r->str[n] == ' ' || r->str[n] == '\0'))
-			break;
-	}
-	if (i == sizeof(code) / sizeof(code[0]))
-		return 0;
-	end = strstr(r->str, " script: ");
-	n = end != NULL ? (size_t)(end - r->str) : strlen(r->str);
-	snprintf(why, len, "refuses writes: %.*s", (int)(n < 160 ? n : 160),
-	    r->str);
-	return 1;
+	return r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    fg_rlimit_refuses_writes(r->str, why, len);
 }
 
 /* Replies nobody waits for: errors are logged, once a second at most. */
@@ -317,11 +293,11 @@ on_background(redisAsyncContext *ac, void *reply, void *priv)
 	}
 }
 
-/* A commit's or an added charge's answer (priv: its op): one Redis did
- * not take is charged again when it takes writes, with the charges made
- * while it was down. */
+/* A commit's answer (priv: its op): one Redis did not take is charged
+ * again when it takes writes, with the charges made while it was
+ * down. */
 static void
-on_charge(redisAsyncContext *ac, void *reply, void *priv)
+on_commit(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct op *o = priv;
 	char why[200];
@@ -338,28 +314,56 @@ on_charge(redisAsyncContext *ac, void *reply, void *priv)
 	free(o);
 }
 
+/* An added charge until Redis answers: what replay_add needs, in as
+ * few bytes as its window's name (a give-back may send a million). */
+struct addrec {
+	uint32_t when, cost, period;
+	char wkey[];
+};
+
+static void
+on_add(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct addrec *a = priv;
+	struct fg_ritem it;
+	char why[200];
+
+	if (refuses_writes(reply, why, sizeof(why))) {
+		memset(&it, 0, sizeof(it));
+		fg_strlcpy(it.wkey, a->wkey, sizeof(it.wkey));
+		it.cost = a->cost;
+		it.period = a->period;
+		replay_add(&it, a->when);
+		go_down(why);
+	} else {
+		on_background(ac, reply, NULL);
+	}
+	free(a);
+}
+
 static void
 send_add(const struct fg_ritem *it, uint32_t when)
 {
 	struct fg_rcmd c = { 0 };
 	char rule[FG_WRULE_MAX + 1];
 	const char *key;
-	struct op *o = calloc(1, sizeof(*o) + sizeof(o->it[0]));
+	size_t len = strlen(it->wkey) + 1;
+	struct addrec *a = malloc(sizeof(*a) + len);
 
-	if (o == NULL || fg_wkey_rule(it->wkey, rule, &key) < 0 ||
+	if (a == NULL || fg_wkey_rule(it->wkey, rule, &key) < 0 ||
 	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
 	    it->period, it->cost, when) < 0) {
 		fg_rcmd_free(&c);
-		free(o);
+		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
 		return;
 	}
-	o->kind = OP_ADD;
-	o->now = when;
-	o->n = 1;
-	o->it[0] = *it;
-	if (send_cmd(&c, on_charge, o) < 0) {
-		free(o);
+	a->when = when;
+	a->cost = it->cost;
+	a->period = it->period;
+	memcpy(a->wkey, it->wkey, len);
+	if (send_cmd(&c, on_add, a) < 0) {
+		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
 	}
 }
@@ -783,12 +787,12 @@ do_op(struct op *o)
 			if (send_cmd(&c, on_background, NULL) < 0)
 				fg_log_err("shared store: cannot send a release to %s",
 				    sh.url);
-		} else if (send_cmd(&c, on_charge, o) < 0) {
+		} else if (send_cmd(&c, on_commit, o) < 0) {
 			for (i = 0; i < o->n; i++)	/* charged when back */
 				replay_add(&o->it[i], o->now ? o->now :
 				    (uint32_t)time(NULL));
 		} else {
-			return;		/* on_charge frees it */
+			return;		/* on_commit frees it */
 		}
 		break;
 	case OP_ADD:

@@ -536,6 +536,47 @@ test_bad_replies(void **state)
 	assert_false(fg_rlimit_prefix_ok("0123456789012345678901234567890123"));
 }
 
+/* Redis full, a replica, ...: errors that say no write will pass, told
+ * from those of one key or one script; the real one of a full Redis to
+ * a reserve among them. */
+static void
+test_refuses_writes(void **state)
+{
+	struct env *e = *state;
+	struct fg_check c = chk("hour", "t1", 10, 3600);
+	struct fg_rreq q = { &c, 1, -5 };
+	struct fg_rcmd cmd = { 0 };
+	redisReply *r;
+	char why[200];
+
+	assert_true(fg_rlimit_refuses_writes("READONLY You can't write against a read only replica.", why, sizeof(why)));
+	assert_string_equal(why, "refuses writes: READONLY You can't write against a read only replica.");
+	assert_true(fg_rlimit_refuses_writes("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", why, sizeof(why)));
+	assert_true(fg_rlimit_refuses_writes("LOADING Redis is loading the dataset in memory", why, sizeof(why)));
+	assert_true(fg_rlimit_refuses_writes("MOVED 3999 127.0.0.1:6381", why, sizeof(why)));
+	assert_true(fg_rlimit_refuses_writes("NOAUTH Authentication required.", why, sizeof(why)));
+	assert_false(fg_rlimit_refuses_writes("NOSCRIPT No matching script. Please use EVAL.", why, sizeof(why)));
+	assert_false(fg_rlimit_refuses_writes("WRONGTYPE Operation against a key holding the wrong kind of value", why, sizeof(why)));
+	assert_false(fg_rlimit_refuses_writes("ERR Error running script (call to f_0123): @user_script:12: attempt to compare nil with number", why, sizeof(why)));
+	assert_false(fg_rlimit_refuses_writes("OOMPH not a code", why, sizeof(why)));
+	assert_false(fg_rlimit_refuses_writes("", why, sizeof(why)));
+	/* The real thing: a reserve to a full Redis. */
+	freeReplyObject(redisCommand(e->rc, "CONFIG SET maxmemory 1"));
+	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
+	    PREFIX, &q, 1, T0, 600, 0), 0);
+	r = redisCommandArgv(e->rc, cmd.argc, cmd.argv, cmd.argvlen);
+	fg_rcmd_free(&cmd);
+	freeReplyObject(redisCommand(e->rc, "CONFIG SET maxmemory 0"));
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ERROR);
+	assert_true(fg_rlimit_refuses_writes(r->str, why, sizeof(why)));
+	assert_string_equal(why, "refuses writes: OOM command not allowed when used memory > 'maxmemory'.");
+	freeReplyObject(r);
+	/* Cut to the buffer, never past it. */
+	assert_true(fg_rlimit_refuses_writes("OOM command not allowed", why, 10));
+	assert_string_equal(why, "refuses w");
+}
+
 /*
  * The same random sequence of reserves, commits, releases, resets and
  * feedback adds, with periods that change (a reload), through both
@@ -678,6 +719,7 @@ main(void)
 		cmocka_unit_test_setup(test_first_format, fresh),
 		cmocka_unit_test_setup(test_redis_clock, fresh),
 		cmocka_unit_test(test_bad_replies),
+		cmocka_unit_test_setup(test_refuses_writes, fresh),
 		cmocka_unit_test_setup(test_same_as_memory, fresh),
 	};
 
