@@ -40,7 +40,8 @@
 
 #define BACKOFF_FIRST	1
 #define BACKOFF_MAX	30
-/* Charges kept for Redis while it is down; past this the oldest go. */
+/* Charges kept for Redis while it is down, summed per window and slot;
+ * past this many windows and slots, new ones are dropped (and said). */
 #define REPLAY_MAX	200000
 #define CONNECT_MAX_S	10	/* from connect to deciding from Redis */
 #define MERGE_MAX_S	60	/* for Redis to take what is given back */
@@ -97,9 +98,11 @@ struct batch {
 	struct fg_rreq req[BATCH_MAX];	/* each q's checks, for the script */
 };
 
+/* What one window was charged in one slot while Redis was down. */
 struct replay {
-	struct fg_ritem it;
-	uint32_t when;
+	struct fg_hnode node;
+	uint32_t slot, cost, period;
+	char wkey[];
 };
 
 /*
@@ -149,8 +152,8 @@ static struct {
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
-	struct replay *replay;
-	size_t nreplay, replaycap, replay_dropped;
+	struct fg_htab replay;
+	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	/* The keyspace's mark ("{P}:epoch") when this relay last saw it
 	 * (kept in its database across restarts): another one, or none,
 	 * means Redis lost what it had. Written under lock. */
@@ -220,34 +223,60 @@ finish(struct fg_sreserve *r, int rc)
 	pthread_mutex_unlock(&sh.lock);
 }
 
+struct replay_key {
+	const char *wkey;
+	uint32_t slot, period;
+};
+
+static int
+replay_eq(const struct fg_hnode *n, const void *key)
+{
+	const struct replay *x = (const struct replay *)n;
+	const struct replay_key *k = key;
+
+	return x->slot == k->slot && x->period == k->period &&
+	    strcmp(x->wkey, k->wkey) == 0;
+}
+
+/* A charge made while Redis is down, added to its window's slot (each
+ * add at its slot's start counts as its own time did). */
 static void
 replay_add(const struct fg_ritem *it, uint32_t when)
 {
-	if (sh.nreplay == sh.replaycap) {
-		size_t cap = sh.replaycap ? sh.replaycap * 2 : 256;
-		void *p;
+	struct replay_key k = { it->wkey, when, it->period };
+	struct replay *x;
+	size_t len;
+	uint64_t h;
 
-		if (cap > REPLAY_MAX)
-			cap = REPLAY_MAX;
-		if (sh.nreplay == cap) {
-			/* Full: the oldest charge goes (logged at merge). */
-			memmove(sh.replay, sh.replay + 1,
-			    (sh.nreplay - 1) * sizeof(*sh.replay));
-			sh.nreplay--;
-			sh.replay_dropped++;
-		} else {
-			if ((p = realloc(sh.replay, cap * sizeof(*sh.replay))) == NULL) {
-				sh.replay_dropped++;
-				return;
-			}
-			sh.replay = p;
-			sh.replaycap = cap;
-		}
+	if (it->period > 0)
+		k.slot = when - when % fg_window_width(it->period);
+	h = fg_hash(it->wkey) ^ ((uint64_t)k.slot << 20) ^ it->period;
+	if ((x = (struct replay *)fg_htab_find(&sh.replay, h, replay_eq,
+	    &k)) != NULL) {
+		x->cost += it->cost;
+		sh.nreplay++;
+		return;
 	}
-	sh.replay[sh.nreplay].it = *it;
-	sh.replay[sh.nreplay].when = when;
+	len = strlen(it->wkey) + 1;
+	if (sh.replay.count >= REPLAY_MAX ||
+	    (x = malloc(sizeof(*x) + len)) == NULL) {
+		sh.replay_dropped++;
+		return;
+	}
+	x->node.hash = h;
+	x->slot = k.slot;
+	x->cost = it->cost;
+	x->period = it->period;
+	memcpy(x->wkey, it->wkey, len);
+	if (fg_htab_add(&sh.replay, &x->node) < 0) {
+		free(x);
+		sh.replay_dropped++;
+		return;
+	}
 	sh.nreplay++;
 }
+
+static void replay_clear(void);
 
 /* -1 when the connection is gone (a reply that came after a timeout
  * may still be read while it closes). */
@@ -926,44 +955,37 @@ give_windows(const char *what, uint32_t since)
 }
 
 static int
-replay_cmp(const void *a, const void *b)
+replay_send(struct fg_hnode *n, void *arg)
 {
-	const struct replay *x = a, *y = b;
-	int c = strcmp(x->it.wkey, y->it.wkey);
+	struct replay *x = (struct replay *)n;
+	struct fg_ritem it;
 
-	if (c != 0)
-		return c;
-	if (x->it.period != y->it.period)
-		return x->it.period < y->it.period ? -1 : 1;
-	return x->when < y->when ? -1 : x->when > y->when;
+	memset(&it, 0, sizeof(it));
+	fg_strlcpy(it.wkey, x->wkey, sizeof(it.wkey));
+	it.cost = x->cost;
+	it.period = x->period;
+	send_add(&it, x->slot);
+	(*(size_t *)arg)++;
+	free(x);
+	return 1;
 }
 
-/* The charges made while down, one add per window and slot (each at its
- * slot's start, which counts them as their own times did). */
+static void
+replay_clear(void)
+{
+	fg_htab_walk(&sh.replay, fg_htab_free_node, NULL);
+	fg_htab_clear(&sh.replay);
+	sh.nreplay = 0;
+}
+
+/* The charges made while down, one add per window and slot. */
 static size_t
 send_replay(void)
 {
-	size_t i, k = 0;
+	size_t k = 0;
 
-	if (sh.nreplay == 0)
-		return 0;
-	for (i = 0; i < sh.nreplay; i++) {
-		struct replay *x = &sh.replay[i];
-		uint32_t wd = fg_window_width(x->it.period);
-
-		if (x->it.period > 0)
-			x->when -= x->when % wd;
-	}
-	qsort(sh.replay, sh.nreplay, sizeof(*sh.replay), replay_cmp);
-	for (i = 0; i < sh.nreplay; i++) {
-		if (k > 0 && replay_cmp(&sh.replay[k - 1], &sh.replay[i]) == 0)
-			sh.replay[k - 1].it.cost += sh.replay[i].it.cost;
-		else
-			sh.replay[k++] = sh.replay[i];
-	}
-	for (i = 0; i < k; i++)
-		send_add(&sh.replay[i].it, sh.replay[i].when);
-	sh.nreplay = 0;
+	fg_htab_walk(&sh.replay, replay_send, &k);
+	replay_clear();
 	return k;
 }
 
@@ -1017,14 +1039,17 @@ merge(const char *lost, uint32_t since, int live)
 	if (lost != NULL && shadow != NULL) {
 		/* The shadow holds the charges made while down too. */
 		sent = give_windows(lost, since);
-		sh.nreplay = 0;
+		replay_clear();
 	} else if (sh.nreplay > 0 || sh.replay_dropped > 0) {
 		size_t n = sh.nreplay;
 
 		sent = send_replay();
-		fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)%s",
-		    n, sh.url, sent, sh.replay_dropped ?
-		    " (the oldest were dropped: more than 200000)" : "");
+		if (sh.replay_dropped > 0)
+			fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than 200000 windows and slots)",
+			    n, sh.url, sent, sh.replay_dropped);
+		else
+			fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)",
+			    n, sh.url, sent);
 	}
 	sh.replay_dropped = 0;
 	if (sent > 0 && sh.ac != NULL && redisAsyncCommand(sh.ac, on_merged,
@@ -1533,13 +1558,12 @@ fg_shared_stop(void)
 	if (sh.password != NULL)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
-	free(sh.replay);
+	replay_clear();
 	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
 	sh.epoch_asked = 0;
 	sh.base = NULL;
 	sh.host = sh.path = sh.password = NULL;
-	sh.replay = NULL;
-	sh.nreplay = sh.replaycap = 0;
+	sh.replay_dropped = 0;
 }
 
 void
