@@ -241,23 +241,23 @@ replay_eq(const struct fg_hnode *n, const void *key)
 /* A charge made while Redis is down, added to its window's slot (each
  * add at its slot's start counts as its own time did). */
 static void
-replay_add(const struct fg_ritem *it, uint32_t when)
+replay_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
 {
-	struct replay_key k = { it->wkey, when, it->period };
+	struct replay_key k = { wkey, when, period };
 	struct replay *x;
 	size_t len;
 	uint64_t h;
 
-	if (it->period > 0)
-		k.slot = when - when % fg_window_width(it->period);
-	h = fg_hash(it->wkey) ^ ((uint64_t)k.slot << 20) ^ it->period;
+	if (period > 0)
+		k.slot = when - when % fg_window_width(period);
+	h = fg_hash(wkey) ^ ((uint64_t)k.slot << 20) ^ period;
 	if ((x = (struct replay *)fg_htab_find(&sh.replay, h, replay_eq,
 	    &k)) != NULL) {
-		x->cost += it->cost;
+		x->cost += cost;
 		sh.nreplay++;
 		return;
 	}
-	len = strlen(it->wkey) + 1;
+	len = strlen(wkey) + 1;
 	if (sh.replay.count >= REPLAY_MAX ||
 	    (x = malloc(sizeof(*x) + len)) == NULL) {
 		sh.replay_dropped++;
@@ -265,9 +265,9 @@ replay_add(const struct fg_ritem *it, uint32_t when)
 	}
 	x->node.hash = h;
 	x->slot = k.slot;
-	x->cost = it->cost;
-	x->period = it->period;
-	memcpy(x->wkey, it->wkey, len);
+	x->cost = cost;
+	x->period = period;
+	memcpy(x->wkey, wkey, len);
 	if (fg_htab_add(&sh.replay, &x->node) < 0) {
 		free(x);
 		sh.replay_dropped++;
@@ -276,7 +276,16 @@ replay_add(const struct fg_ritem *it, uint32_t when)
 	sh.nreplay++;
 }
 
-static void replay_clear(void);
+/* A commit's charges, kept for when Redis takes them. */
+static void
+replay_op(const struct op *o)
+{
+	uint32_t when = o->now ? o->now : (uint32_t)time(NULL);
+	size_t i;
+
+	for (i = 0; i < o->n; i++)
+		replay_add(o->it[i].wkey, o->it[i].period, o->it[i].cost, when);
+}
 
 /* -1 when the connection is gone (a reply that came after a timeout
  * may still be read while it closes). */
@@ -330,12 +339,9 @@ on_commit(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct op *o = priv;
 	char why[200];
-	size_t i;
 
 	if (refuses_writes(reply, why, sizeof(why))) {
-		for (i = 0; i < o->n; i++)
-			replay_add(&o->it[i], o->now ? o->now :
-			    (uint32_t)time(NULL));
+		replay_op(o);
 		go_down(why);
 	} else {
 		on_background(ac, reply, NULL);
@@ -354,15 +360,10 @@ static void
 on_add(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct addrec *a = priv;
-	struct fg_ritem it;
 	char why[200];
 
 	if (refuses_writes(reply, why, sizeof(why))) {
-		memset(&it, 0, sizeof(it));
-		fg_strlcpy(it.wkey, a->wkey, sizeof(it.wkey));
-		it.cost = a->cost;
-		it.period = a->period;
-		replay_add(&it, a->when);
+		replay_add(a->wkey, a->period, a->cost, a->when);
 		go_down(why);
 	} else {
 		on_background(ac, reply, NULL);
@@ -371,26 +372,26 @@ on_add(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 static void
-send_add(const struct fg_ritem *it, uint32_t when)
+send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
 {
 	struct fg_rcmd c = { 0 };
 	char rule[FG_WRULE_MAX + 1];
 	const char *key;
-	size_t len = strlen(it->wkey) + 1;
+	size_t len = strlen(wkey) + 1;
 	struct addrec *a = malloc(sizeof(*a) + len);
 
-	if (a == NULL || fg_wkey_rule(it->wkey, rule, &key) < 0 ||
+	if (a == NULL || fg_wkey_rule(wkey, rule, &key) < 0 ||
 	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
-	    it->period, it->cost, when) < 0) {
+	    period, cost, when) < 0) {
 		fg_rcmd_free(&c);
 		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
 		return;
 	}
 	a->when = when;
-	a->cost = it->cost;
-	a->period = it->period;
-	memcpy(a->wkey, it->wkey, len);
+	a->cost = cost;
+	a->period = period;
+	memcpy(a->wkey, wkey, len);
 	if (send_cmd(&c, on_add, a) < 0) {
 		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
@@ -782,7 +783,6 @@ static void
 do_op(struct op *o)
 {
 	struct fg_rcmd c = { 0 };
-	size_t i;
 
 	switch (o->kind) {
 	case OP_RESERVE:		/* gathered by on_wake */
@@ -800,9 +800,7 @@ do_op(struct op *o)
 		if (sh.state != ST_UP) {
 			/* Reservations expire by themselves; charges wait. */
 			if (o->commit)
-				for (i = 0; i < o->n; i++)
-					replay_add(&o->it[i], o->now ? o->now :
-					    (uint32_t)time(NULL));
+				replay_op(o);
 			break;
 		}
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
@@ -817,18 +815,18 @@ do_op(struct op *o)
 				fg_log_err("shared store: cannot send a release to %s",
 				    sh.url);
 		} else if (send_cmd(&c, on_commit, o) < 0) {
-			for (i = 0; i < o->n; i++)	/* charged when back */
-				replay_add(&o->it[i], o->now ? o->now :
-				    (uint32_t)time(NULL));
+			replay_op(o);	/* charged when back */
 		} else {
 			return;		/* on_commit frees it */
 		}
 		break;
 	case OP_ADD:
 		if (sh.state != ST_UP)
-			replay_add(&o->it[0], o->now);
+			replay_add(o->it[0].wkey, o->it[0].period,
+			    o->it[0].cost, o->now);
 		else
-			send_add(&o->it[0], o->now);
+			send_add(o->it[0].wkey, o->it[0].period, o->it[0].cost,
+			    o->now);
 		break;
 	}
 	free(o);
@@ -903,7 +901,6 @@ give_window(const struct fg_entry *e, void *arg)
 {
 	struct giveback *g = arg;
 	const struct fg_rule *r;
-	struct fg_ritem it;
 	char rule[FG_WRULE_MAX + 1];
 	const char *key;
 	uint32_t wd = fg_window_width(e->win.period);
@@ -915,17 +912,13 @@ give_window(const struct fg_entry *e, void *arg)
 	    g->cfg == NULL || (r = fg_config_rule(g->cfg, rule)) == NULL ||
 	    fg_rule_feedback(r))
 		return;
-	memset(&it, 0, sizeof(it));
-	fg_strlcpy(it.wkey, e->key, sizeof(it.wkey));
-	it.period = e->win.period;
 	for (i = 0; i < e->win.nslot; i++) {
 		const struct fg_slot *sl = &e->win.slot[i];
 
 		if (sl->n == 0 || sl->start + wd + e->win.period <= g->now ||
 		    (uint64_t)sl->start + wd + GIVE_MARGIN_S <= g->since)
 			continue;
-		it.cost = sl->n;
-		send_add(&it, sl->start);
+		send_add(e->key, e->win.period, sl->n, sl->start);
 		g->slots++;
 		any = 1;
 	}
@@ -958,13 +951,8 @@ static int
 replay_send(struct fg_hnode *n, void *arg)
 {
 	struct replay *x = (struct replay *)n;
-	struct fg_ritem it;
 
-	memset(&it, 0, sizeof(it));
-	fg_strlcpy(it.wkey, x->wkey, sizeof(it.wkey));
-	it.cost = x->cost;
-	it.period = x->period;
-	send_add(&it, x->slot);
+	send_add(x->wkey, x->period, x->cost, x->slot);
 	(*(size_t *)arg)++;
 	free(x);
 	return 1;
