@@ -121,14 +121,17 @@ expect_eq "each relay deferred some" \
 # top on either relay: the pool's statistics, from Redis.
 # top_a CONF [ACCOUNT]: where top's numbers come from, accepted, deferred.
 top_a() {
-	"$FLOODGATECTL" -c "$1" top --json | python3 -c '
+	"$FLOODGATECTL" -c "$1" top --json -n 10000 | python3 -c '
 import json, sys
 for r in json.load(sys.stdin)["records"]:
     if r.get("account") == sys.argv[1]:
         print(r["from"], r["accepted"], r["deferred"])' "${2:-a@t1.example}"
 }
-wait_for 5 sh -c "[ \"\$(\"$FLOODGATECTL\" -c '$T/fg2.conf' top | grep -c 'a@t1.example')\" = 1 ]"
-sleep 1.2	# each relay adds its counts at its next tick
+# top_is CONF ACCOUNT "FROM ACCEPTED DEFERRED"
+top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
+# Each relay adds its counts at its next tick.
+both_top() { top_is "$T/fg2.conf" "$1" "$2" && top_is "$T/floodgate.conf" "$1" "$2"; }
+wait_for 5 both_top a@t1.example "pool 8 4"
 expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "$T/fg2.conf")" "pool 8 4"
 expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf")" "pool 8 4"
 # top reads each hour's hash a thousand fields at a time, summing per
@@ -294,7 +297,8 @@ wait_for 10 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') 
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log') = \$(grep -c 'incident: ended kind=store' '$T/floodgate.log') ]" ||
     fail "no store incident open before Redis is killed: $(grep 'incident: .*kind=store' "$T/floodgate.log")"
 mails d1 d@t4.example r@example.com 1
-sleep 1.5	# in the pool's statistics before Redis goes
+wait_for 5 top_is "$T/fg2.conf" d@t4.example "pool 1 0" ||	# before Redis goes
+    fail "the pool's top counts d's message before Redis goes: $(top_a "$T/fg2.conf" d@t4.example)"
 down0=$(log_count 'shared store: .* is down')
 inc0=$(log_count 'incident: started kind=store')
 kill -9 "$REDIS_PID"
@@ -330,7 +334,6 @@ expect_eq "after Redis came back empty, the carrier's window holds what both rel
 # What relay 1 counted while Redis was down reaches the pool's top once
 # it is back (what came before the restart went with Redis's memory):
 # its 3 accepted and 3 deferred, and relay 2's 4 and 2 since.
-top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
 wait_for 5 top_is "$T/fg2.conf" d@t4.example "pool 7 5"
 expect_eq "top on relay 2 counts what relay 1 decided while Redis was down" \
     "$(top_a "$T/fg2.conf" d@t4.example)" "pool 7 5"
