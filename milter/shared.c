@@ -98,11 +98,16 @@ struct batch {
 	struct fg_rreq req[BATCH_MAX];	/* each q's checks, for the script */
 };
 
-/* What one window was charged in one slot while Redis was down. */
-struct replay {
+/*
+ * Counts kept while Redis is down, summed per name and two numbers: a
+ * window's charges per slot and period (the service's replay), the
+ * pool's statistics per hour and kind (the stash).
+ */
+struct tally {
 	struct fg_hnode node;
-	uint32_t slot, cost, period;
-	char wkey[];
+	uint32_t a, b;
+	uint64_t n;
+	char name[];
 };
 
 /*
@@ -122,15 +127,7 @@ static struct fg_limiter *shadow;
  */
 #define STASH_MAX	100000
 
-struct stash {
-	struct fg_hnode node;
-	uint64_t n;
-	uint32_t hour;
-	char kind;
-	char field[];
-};
-
-static struct fg_htab stash;
+static struct fg_htab stash;	/* name: field, a: hour, b: kind */
 static uint64_t stash_dropped;
 
 static struct {
@@ -223,19 +220,48 @@ finish(struct fg_sreserve *r, int rc)
 	pthread_mutex_unlock(&sh.lock);
 }
 
-struct replay_key {
-	const char *wkey;
-	uint32_t slot, period;
+struct tally_key {
+	const char *name;
+	uint32_t a, b;
 };
 
 static int
-replay_eq(const struct fg_hnode *n, const void *key)
+tally_eq(const struct fg_hnode *n, const void *key)
 {
-	const struct replay *x = (const struct replay *)n;
-	const struct replay_key *k = key;
+	const struct tally *x = (const struct tally *)n;
+	const struct tally_key *k = key;
 
-	return x->slot == k->slot && x->period == k->period &&
-	    strcmp(x->wkey, k->wkey) == 0;
+	return x->a == k->a && x->b == k->b && strcmp(x->name, k->name) == 0;
+}
+
+/* Adds n to (name, a, b) in t; -1 when it is not kept (t holds max
+ * already, or no memory). */
+static int
+tally_add(struct fg_htab *t, size_t max, const char *name, uint32_t a,
+    uint32_t b, uint64_t n)
+{
+	struct tally_key k = { name, a, b };
+	uint64_t h = fg_hash(name) ^ ((uint64_t)a << 20) ^ b;
+	size_t len;
+	struct tally *x;
+
+	if ((x = (struct tally *)fg_htab_find(t, h, tally_eq, &k)) != NULL) {
+		x->n += n;
+		return 0;
+	}
+	len = strlen(name) + 1;
+	if (t->count >= max || (x = malloc(sizeof(*x) + len)) == NULL)
+		return -1;
+	x->node.hash = h;
+	x->a = a;
+	x->b = b;
+	x->n = n;
+	memcpy(x->name, name, len);
+	if (fg_htab_add(t, &x->node) < 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
 }
 
 /* A charge made while Redis is down, added to its window's slot (each
@@ -243,37 +269,13 @@ replay_eq(const struct fg_hnode *n, const void *key)
 static void
 replay_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
 {
-	struct replay_key k = { wkey, when, period };
-	struct replay *x;
-	size_t len;
-	uint64_t h;
+	uint32_t slot = period > 0 ? when - when % fg_window_width(period) :
+	    when;
 
-	if (period > 0)
-		k.slot = when - when % fg_window_width(period);
-	h = fg_hash(wkey) ^ ((uint64_t)k.slot << 20) ^ period;
-	if ((x = (struct replay *)fg_htab_find(&sh.replay, h, replay_eq,
-	    &k)) != NULL) {
-		x->cost += cost;
+	if (tally_add(&sh.replay, REPLAY_MAX, wkey, slot, period, cost) < 0)
+		sh.replay_dropped++;
+	else
 		sh.nreplay++;
-		return;
-	}
-	len = strlen(wkey) + 1;
-	if (sh.replay.count >= REPLAY_MAX ||
-	    (x = malloc(sizeof(*x) + len)) == NULL) {
-		sh.replay_dropped++;
-		return;
-	}
-	x->node.hash = h;
-	x->slot = k.slot;
-	x->cost = cost;
-	x->period = period;
-	memcpy(x->wkey, wkey, len);
-	if (fg_htab_add(&sh.replay, &x->node) < 0) {
-		free(x);
-		sh.replay_dropped++;
-		return;
-	}
-	sh.nreplay++;
 }
 
 /* A commit's charges, kept for when Redis takes them. */
@@ -950,9 +952,9 @@ give_windows(const char *what, uint32_t since)
 static int
 replay_send(struct fg_hnode *n, void *arg)
 {
-	struct replay *x = (struct replay *)n;
+	struct tally *x = (struct tally *)n;
 
-	send_add(x->wkey, x->period, x->cost, x->slot);
+	send_add(x->name, x->b, (uint32_t)x->n, x->a);
 	(*(size_t *)arg)++;
 	free(x);
 	return 1;
@@ -2342,49 +2344,6 @@ stats_expire(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, const char *k,
 }
 
 
-struct stash_key {
-	uint32_t hour;
-	char kind;
-	const char *field;
-};
-
-static int
-stash_eq(const struct fg_hnode *n, const void *key)
-{
-	const struct stash *a = (const struct stash *)n;
-	const struct stash_key *b = key;
-
-	return a->hour == b->hour && a->kind == b->kind &&
-	    strcmp(a->field, b->field) == 0;
-}
-
-static void
-stash_add(uint32_t hour, char kind, const char *field, uint64_t n)
-{
-	struct stash_key k = { hour, kind, field };
-	uint64_t h = fg_hash(field) ^ ((uint64_t)hour << 8 | (uint8_t)kind);
-	size_t len = strlen(field) + 1;
-	struct stash *x;
-
-	if ((x = (struct stash *)fg_htab_find(&stash, h, stash_eq, &k)) != NULL) {
-		x->n += n;
-		return;
-	}
-	if (stash.count >= STASH_MAX || (x = malloc(sizeof(*x) + len)) == NULL) {
-		stash_dropped += n;
-		return;
-	}
-	x->node.hash = h;
-	x->n = n;
-	x->hour = hour;
-	x->kind = kind;
-	memcpy(x->field, field, len);
-	if (fg_htab_add(&stash, &x->node) < 0) {
-		free(x);
-		stash_dropped += n;
-	}
-}
-
 /* One increment: to Redis when it answers, else to the stash. */
 static void
 stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
@@ -2394,7 +2353,9 @@ stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
 	const char *argv[4] = { "HINCRBY", key, field, v };
 
 	if (!up) {
-		stash_add(hour, kind, field, n);
+		if (tally_add(&stash, STASH_MAX, field, hour, (uint8_t)kind,
+		    n) < 0)
+			stash_dropped += n;
 		return;
 	}
 	stats_key(key, sizeof(key), hour, kind);
@@ -2412,9 +2373,9 @@ static int
 stash_send(struct fg_hnode *n, void *arg)
 {
 	struct stash_send *ss = arg;
-	struct stash *x = (struct stash *)n;
+	struct tally *x = (struct tally *)n;
 
-	stats_incr(ss->seen, ss->nseen, 1, x->hour, x->kind, x->field, x->n);
+	stats_incr(ss->seen, ss->nseen, 1, x->a, (char)x->b, x->name, x->n);
 	free(x);
 	return 1;
 }
