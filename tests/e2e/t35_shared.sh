@@ -180,8 +180,10 @@ expect_eq "docomo.ne.jp for the whole pool: 5 of 8, 3 deferred" \
 # step 2 would lose its share of the carrier's window, which step 10
 # gives back to an empty Redis. b3's message, relay 1's last to the
 # carrier, was written with it.
-wait_for 5 sh -c "[ \"\$(sqlite3 '$T/floodgate.db' \"SELECT count(*) FROM windows WHERE rule = 'hour' AND key = 'b3@t2.example'\" 2>/dev/null)\" = 1 ]" ||
-    fail "relay 1 wrote its windows to its database"
+b3_written() {
+	[ "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM windows WHERE rule = 'hour' AND key = 'b3@t2.example'" 2>/dev/null)" = 1 ]
+}
+wait_for 5 b3_written || fail "relay 1 wrote its windows to its database"
 mails k1 k@t3.example r@example.com 1
 for i in 2 3 4 5 6 7; do send "$T/k-$i" $SMTP2 k@t3.example r@example.com; done
 exec {fd}<>/dev/tcp/127.0.0.1/$SMTP_PORT
