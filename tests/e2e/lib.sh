@@ -70,13 +70,18 @@ need_root() {
 
 # A port nothing listens on, below the kernel's ephemeral range: a port
 # in that range may be held by a connection in TIME_WAIT, and bind fails.
+# Nor one this test was given already ($T/ports): setup takes three
+# before any server listens, and the same random pick twice made Postfix
+# relay to its own smtpd instead of the sink.
 free_port() {
 	local p low
 	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
 	[ -n "$low" ] && [ "$low" -gt 12000 ] || low=32768
 	while :; do
 		p=$((10000 + RANDOM % (low - 10000)))
+		grep -qx "$p" "${T:?}/ports" 2>/dev/null && continue
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+			echo "$p" >> "$T/ports"
 			echo $p
 			return
 		fi
