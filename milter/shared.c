@@ -1035,8 +1035,8 @@ merge(const char *lost, uint32_t since, int live)
 
 		sent = send_replay();
 		if (sh.replay_dropped > 0)
-			fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than 200000 windows and slots)",
-			    n, sh.url, sent, sh.replay_dropped);
+			fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than %d windows and slots)",
+			    n, sh.url, sent, sh.replay_dropped, REPLAY_MAX);
 		else
 			fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)",
 			    n, sh.url, sent);
@@ -2394,8 +2394,12 @@ fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
 
 		fg_htab_walk(&stash, stash_send, &ss);
 		fg_htab_clear(&stash);
-		fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields%s)",
-		    sh.url, was, stash_dropped ? "; some were dropped: more than 100000" : "");
+		if (stash_dropped)
+			fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields; some were dropped: more than %d)",
+			    sh.url, was, STASH_MAX);
+		else
+			fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields)",
+			    sh.url, was);
 		stash_dropped = 0;
 	}
 	for (i = 0; i < nrows; i++) {
