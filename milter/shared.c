@@ -43,6 +43,10 @@
 /* Charges kept for Redis while it is down, summed per window and slot;
  * past this many windows and slots, new ones are dropped (and said). */
 #define REPLAY_MAX	200000
+/* Reservations in Redis whose transaction ended while it was down,
+ * summed per window and bucket; past this many, the rest lapse by
+ * themselves (redis_reservation_ttl). */
+#define UNRESERVE_MAX	100000
 #define CONNECT_MAX_S	10	/* from connect to deciding from Redis */
 #define MERGE_MAX_S	60	/* for Redis to take what is given back */
 
@@ -151,6 +155,8 @@ static struct {
 	unsigned backoff;
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
+	struct fg_htab unres;		/* reservations to give back */
+	size_t unres_dropped;
 	/* The keyspace's mark ("{P}:epoch") when this relay last saw it
 	 * (kept in its database across restarts): another one, or none,
 	 * means Redis lost what it had. Written under lock. */
@@ -158,6 +164,7 @@ static struct {
 	unsigned epoch_n;		/* marks this relay has set */
 	int epoch_asked;		/* a live check is out */
 	int merging;			/* giving charges back: not up yet */
+	int merge_lost;			/* ... to a Redis that lost data */
 	time_t since;			/* connecting, or merging, since */
 	int round_empty;		/* this check's mark: none or another */
 	int round_saw;			/* a mark was known before it */
@@ -289,6 +296,47 @@ replay_op(const struct op *o)
 		replay_add(o->it[i].wkey, o->it[i].period, o->it[i].cost, when);
 }
 
+/*
+ * A transaction that ended while Redis was down (or that Redis refused
+ * to end) still has its reservations there, if Redis kept its data:
+ * they would count beside the charges of its commit, added when Redis
+ * answers, until they lapse after redis_reservation_ttl. They are
+ * given back then too, summed per window and bucket. A Redis that lost
+ * its data, or went back in time, is told nothing (unreserve_clear): a
+ * bucket it restored may hold other relays' reservations only.
+ */
+static void
+unreserve_op(const struct op *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++) {
+		const char *m = o->it[i].member;
+		unsigned long long b;
+		char *end;
+
+		if (m[0] != 'r' || o->it[i].cost == 0)
+			continue;
+		errno = 0;
+		b = strtoull(m + 1, &end, 10);
+		if (errno != 0 || end == m + 1 || *end != '\0' || b > UINT32_MAX)
+			continue;
+		if (tally_add(&sh.unres, UNRESERVE_MAX, o->it[i].wkey,
+		    (uint32_t)b, 0, o->it[i].cost) < 0)
+			sh.unres_dropped++;
+	}
+}
+
+/* A commit or release Redis did not take: its charges wait with the
+ * outage's, its reservations to be given back. */
+static void
+keep_end(const struct op *o)
+{
+	if (o->commit)
+		replay_op(o);
+	unreserve_op(o);
+}
+
 /* -1 when the connection is gone (a reply that came after a timeout
  * may still be read while it closes). */
 static int
@@ -333,17 +381,16 @@ on_background(redisAsyncContext *ac, void *reply, void *priv)
 	}
 }
 
-/* A commit's answer (priv: its op): one Redis did not take is charged
- * again when it takes writes, with the charges made while it was
- * down. */
+/* A commit's or a release's answer (priv: its op): one Redis did not
+ * take is kept (keep_end) for when it takes writes again. */
 static void
-on_commit(redisAsyncContext *ac, void *reply, void *priv)
+on_end(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct op *o = priv;
 	char why[200];
 
 	if (refuses_writes(reply, why, sizeof(why))) {
-		replay_op(o);
+		keep_end(o);
 		go_down(why);
 	} else {
 		on_background(ac, reply, NULL);
@@ -800,9 +847,7 @@ do_op(struct op *o)
 		break;
 	case OP_END:
 		if (sh.state != ST_UP) {
-			/* Reservations expire by themselves; charges wait. */
-			if (o->commit)
-				replay_op(o);
+			keep_end(o);	/* until Redis answers */
 			break;
 		}
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
@@ -812,14 +857,10 @@ do_op(struct op *o)
 			fg_rcmd_free(&c);
 			fg_log_err("shared store: cannot send a %s to %s",
 			    o->commit ? "commit" : "release", sh.url);
-		} else if (!o->commit) {
-			if (send_cmd(&c, on_background, NULL) < 0)
-				fg_log_err("shared store: cannot send a release to %s",
-				    sh.url);
-		} else if (send_cmd(&c, on_commit, o) < 0) {
-			replay_op(o);	/* charged when back */
+		} else if (send_cmd(&c, on_end, o) < 0) {
+			keep_end(o);	/* until Redis answers */
 		} else {
-			return;		/* on_commit frees it */
+			return;		/* on_end frees it */
 		}
 		break;
 	case OP_ADD:
@@ -979,6 +1020,87 @@ send_replay(void)
 	return k;
 }
 
+static void
+unreserve_clear(void)
+{
+	fg_htab_walk(&sh.unres, fg_htab_free_node, NULL);
+	fg_htab_clear(&sh.unres);
+	sh.unres_dropped = 0;
+}
+
+/* Releases of up to UNRESERVE_BATCH reservations go in one call. */
+#define UNRESERVE_BATCH	100
+
+struct unreserve {
+	struct fg_ritem *it;
+	size_t n;
+	uint32_t now;
+	size_t sent;			/* reservations given back */
+};
+
+static void
+unreserve_flush(struct unreserve *u)
+{
+	struct fg_rcmd c = { 0 };
+
+	if (u->n == 0)
+		return;
+	if (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+	    u->it, u->n) < 0 || send_cmd(&c, on_background, NULL) < 0) {
+		fg_rcmd_free(&c);
+		fg_log_err("shared store: cannot send a release to %s", sh.url);
+	} else {
+		u->sent += u->n;
+	}
+	u->n = 0;
+}
+
+static int
+unreserve_send(struct fg_hnode *n, void *arg)
+{
+	struct tally *x = (struct tally *)n;
+	struct unreserve *u = arg;
+
+	/* A bucket whose time has passed has lapsed already. */
+	if (x->a > u->now && u->it != NULL) {
+		struct fg_ritem *it = &u->it[u->n++];
+
+		fg_strlcpy(it->wkey, x->name, sizeof(it->wkey));
+		snprintf(it->member, sizeof(it->member), "r%u", x->a);
+		it->cost = x->n > UINT32_MAX ? UINT32_MAX : (uint32_t)x->n;
+		it->period = 0;
+		if (u->n == UNRESERVE_BATCH)
+			unreserve_flush(u);
+	}
+	free(x);
+	return 1;
+}
+
+/* The reservations kept by unreserve_op, given back; quiet: not logged
+ * (a few more, kept while the merge was under way). */
+static void
+send_unreserved(int quiet)
+{
+	struct unreserve u = { NULL, 0, (uint32_t)time(NULL), 0 };
+	size_t dropped = sh.unres_dropped;
+
+	if (sh.unres.count == 0 && dropped == 0)
+		return;
+	if ((u.it = calloc(UNRESERVE_BATCH, sizeof(*u.it))) == NULL)
+		fg_log_err("shared store: out of memory to give reservations back to %s; they lapse by themselves",
+		    sh.url);
+	fg_htab_walk(&sh.unres, unreserve_send, &u);
+	unreserve_flush(&u);
+	free(u.it);
+	unreserve_clear();
+	if (dropped > 0)
+		fg_log_warn("shared store: gave %s back %zu reservations of transactions that ended while it was down; %zu more lapse by themselves (more than %d windows and buckets)",
+		    sh.url, u.sent, dropped, UNRESERVE_MAX);
+	else if (!quiet && u.sent > 0)
+		fg_log_notice("shared store: gave %s back %zu reservations of transactions that ended while it was down",
+		    sh.url, u.sent);
+}
+
 /* Decisions from Redis again. */
 static void
 up_now(int quiet)
@@ -1010,6 +1132,10 @@ on_merged(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	sh.merging = 0;
 	(void)send_replay();
+	if (sh.merge_lost)
+		unreserve_clear();
+	else
+		send_unreserved(1);
 	up_now(live);
 }
 
@@ -1042,9 +1168,14 @@ merge(const char *lost, uint32_t since, int live)
 			    n, sh.url, sent);
 	}
 	sh.replay_dropped = 0;
+	if (lost != NULL)
+		unreserve_clear();
+	else
+		send_unreserved(0);
 	if (sent > 0 && sh.ac != NULL && redisAsyncCommand(sh.ac, on_merged,
 	    live ? &sh : NULL, "PING") == REDIS_OK) {
 		sh.merging = 1;
+		sh.merge_lost = lost != NULL;
 		sh.since = time(NULL);
 	} else {
 		up_now(live);
@@ -1549,6 +1680,7 @@ fg_shared_stop(void)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
 	replay_clear();
+	unreserve_clear();
 	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
 	sh.epoch_asked = 0;
 	sh.base = NULL;

@@ -13,7 +13,8 @@
 # it starts again; restarted from an older snapshot, each relay gives
 # back what it charged since, and only that; full (maxmemory), each
 # relay decides from memory and adds what it charged once Redis takes
-# writes again. A
+# writes again (and gives back the reservation of a transaction that
+# ended meanwhile). A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -106,6 +107,17 @@ mails() {
 		send "$T/$1-$i" $port "$2" "$3"
 	done
 }
+# open_rcpt PORT FROM TO FILE: an SMTP session left open after its
+# RCPT, on file descriptor $SESS; the last reply in FILE.
+open_rcpt() {
+	local cmd
+	exec {SESS}<>/dev/tcp/127.0.0.1/$1
+	read_reply $SESS >/dev/null
+	for cmd in "EHLO relay.test" "MAIL FROM:<$2>" "RCPT TO:<$3>"; do
+		printf '%s\r\n' "$cmd" >&$SESS
+		read_reply $SESS > "$4"
+	done
+}
 # refused PREFIX: recipients deferred in those transcripts.
 refused() { cat "$T/$1"-* | grep -c '^<\*\* *451 ' || true; }
 
@@ -186,12 +198,7 @@ b3_written() {
 wait_for 5 b3_written || fail "relay 1 wrote its windows to its database"
 mails k1 k@t3.example r@example.com 1
 for i in 2 3 4 5 6 7; do send "$T/k-$i" $SMTP2 k@t3.example r@example.com; done
-exec {fd}<>/dev/tcp/127.0.0.1/$SMTP_PORT
-read_reply $fd >/dev/null
-for cmd in "EHLO relay.test" "MAIL FROM:<k@t3.example>" "RCPT TO:<r8@example.com>"; do
-	printf '%s\r\n' "$cmd" >&$fd
-	read_reply $fd > "$T/k-open"
-done
+open_rcpt $SMTP_PORT k@t3.example r8@example.com "$T/k-open"
 grep -q "^250" "$T/k-open" || fail "the 8th recipient was reserved on relay 1: $(cat "$T/k-open")"
 kill -9 "$FG_PID"
 wait "$FG_PID" 2>/dev/null
@@ -201,7 +208,7 @@ expect_eq "while the dead relay's reservation lives, the limit holds" "$(count_r
 sleep 3.5
 send "$T/k-10" $SMTP2 k@t3.example r@example.com
 expect_eq "after redis_reservation_ttl it is free again" "$(count_replies "$T/k-10" 4..)" 0
-exec {fd}>&-
+exec {SESS}>&-
 start_floodgate 2
 wait_for 5 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 2 ]" ||
     fail "relay 1 back on Redis"
@@ -463,11 +470,49 @@ expect_eq "after the restore, relay 2's two since the snapshot count: the fourth
 send "$T/q-5" $SMTP_PORT k@t15.example r@snap.example
 expect_eq "and the fifth waits" "$(count_replies "$T/q-5" 451)" 1
 
+# 16. A transaction that ends while Redis is down: its commit is charged
+# once Redis takes writes again, and its reservation, still in Redis, is
+# given back then too, rather than counting beside the charge until
+# redis_reservation_ttl (a minute on relay 2 for this step, so that only
+# the give-back can empty it in time).
+kill -TERM "$FG2_PID"
+wait "$FG2_PID" 2>/dev/null
+sed -i 's/^redis_reservation_ttl .*/redis_reservation_ttl 1m/' "$T/fg2.conf"
+start_fg2
+# used_hour CONF ACCOUNT: the pool's hour window for the account, with
+# reservations in flight, as floodgatectl explain shows it.
+used_hour() {
+	"$FLOODGATECTL" -c "$1" explain "$2" r@example.com 2>&1 |
+	    awk '$1 == "hour" && $2 == "account" {print $5, $NF}'
+}
+open_rcpt $SMTP2 u@t16.example r@example.com "$T/u-open"
+grep -q "^250" "$T/u-open" || fail "the recipient was reserved on relay 2: $(cat "$T/u-open")"
+expect_eq "the reservation is in the pool's window" "$(used_hour "$T/fg2.conf" u@t16.example)" "1 pool"
+down2=$(grep -c 'is down (refuses writes: OOM' "$T/fg2.log")
+up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
+redis-cli -p "$RPORT" CONFIG SET maxmemory 1 >/dev/null
+wait_for 5 sh -c "[ \$(grep -c 'is down (refuses writes: OOM' '$T/fg2.log') -gt $down2 ]" ||
+    fail "relay 2 saw Redis refuse writes: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+printf 'DATA\r\n' >&$SESS
+read_reply $SESS >> "$T/u-open"
+printf 'Subject: floodgate e2e\r\n\r\ntest\r\n.\r\n' >&$SESS
+read_reply $SESS | sed 's/^/<- /' > "$T/u-1"
+printf 'QUIT\r\n' >&$SESS
+exec {SESS}>&-
+grep -q "250 .*queued" "$T/u-1" || fail "the message was accepted while Redis was full: $(cat "$T/u-1")"
+redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
+wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
+    fail "relay 2 uses Redis again once it takes writes"
+grep -q "gave redis://127.0.0.1:$RPORT back 1 reservations of transactions that ended while it was down" "$T/fg2.log" ||
+    fail "relay 2 gave its reservation back: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+expect_eq "after Redis takes writes again, the window holds the charge, not the reservation too" \
+    "$(used_hour "$T/fg2.conf" u@t16.example)" "1 pool"
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
