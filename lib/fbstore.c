@@ -1,7 +1,8 @@
 /*
  * The store's tables for delivery feedback: which account each charged
  * queue ID belongs to, where the follower of the delivery log was,
- * suspensions and pauses, incidents, and the marks of other stores.
+ * suspensions and pauses, incidents, the marks of other stores, and
+ * what a relay still owed the shared store when it stopped.
  * Statements are prepared on first use and kept with the store's own.
  */
 #include <stdio.h>
@@ -24,6 +25,7 @@ enum fbstmt {
 	FB_INC_SET,
 	FB_MARK_GET,
 	FB_MARK_PUT,
+	FB_PEND_PUT,
 	FB_N
 };
 
@@ -51,6 +53,9 @@ static const char *const fbsql[FB_N] = {
 	[FB_MARK_GET] = "SELECT value FROM marks WHERE name = ?1",
 	[FB_MARK_PUT] = "INSERT OR REPLACE INTO marks (name, value) "
 	    "VALUES (?1, ?2)",
+	[FB_PEND_PUT] = "INSERT INTO pending (store, kind, name, a, b, n) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (store, kind, name, "
+	    "a, b) DO UPDATE SET n = n + excluded.n",
 };
 
 static sqlite3_stmt *
@@ -406,4 +411,87 @@ fg_store_incidents(struct fg_store *s, int open, uint32_t since, int limit,
 	sqlite3_bind_int(q, 2, limit);
 	return select_rows(s, q, (void **)out, nout, sizeof(**out), fill_inc,
 	    err, errlen);
+}
+
+int
+fg_store_pending_save(struct fg_store *s, const char *store,
+    const struct fg_pending *p, size_t n, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = stmt(s, FB_PEND_PUT);
+	char kind[2] = { 0, 0 };
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if (q == NULL || fg_store_begin(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	for (i = 0; i < n; i++) {
+		kind[0] = p[i].kind;
+		sqlite3_bind_text(q, 1, store, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, kind, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(q, 3, p[i].name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 4, p[i].a);
+		sqlite3_bind_int64(q, 5, p[i].b);
+		sqlite3_bind_int64(q, 6, p[i].n > INT64_MAX ? INT64_MAX :
+		    (sqlite3_int64)p[i].n);
+		if (fg_store_step(q) < 0)
+			return fg_store_failed(s, err, errlen);
+	}
+	if (fg_store_commit(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	return 0;
+}
+
+int
+fg_store_pending_take(struct fg_store *s, const char *store,
+    void (*fn)(void *arg, const struct fg_pending *p), void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *q = NULL, *d = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (fg_store_begin(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	if (prepare(s, "SELECT kind, name, a, b, n FROM pending WHERE store = ?1",
+	    &q, err, errlen) < 0 ||
+	    prepare(s, "DELETE FROM pending WHERE store = ?1", &d, err,
+	    errlen) < 0) {
+		sqlite3_finalize(q);
+		(void)fg_store_failed(s, NULL, 0);
+		return -1;
+	}
+	sqlite3_bind_text(q, 1, store, -1, SQLITE_STATIC);
+	sqlite3_bind_text(d, 1, store, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(q, 0);
+		const char *name = (const char *)sqlite3_column_text(q, 1);
+		sqlite3_int64 a = sqlite3_column_int64(q, 2);
+		sqlite3_int64 b = sqlite3_column_int64(q, 3);
+		sqlite3_int64 v = sqlite3_column_int64(q, 4);
+		struct fg_pending p;
+
+		/* A row this version cannot read is dropped with the rest. */
+		if (k == NULL || name == NULL || a < 0 || a > UINT32_MAX ||
+		    b < 0 || b > UINT32_MAX || v <= 0)
+			continue;
+		p.kind = k[0];
+		p.name = name;
+		p.a = (uint32_t)a;
+		p.b = (uint32_t)b;
+		p.n = (uint64_t)v;
+		fn(arg, &p);
+		n++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE || sqlite3_step(d) != SQLITE_DONE) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		sqlite3_finalize(d);
+		(void)fg_store_failed(s, NULL, 0);
+		return -1;
+	}
+	sqlite3_finalize(d);
+	if (fg_store_commit(s) < 0)
+		return fg_store_failed(s, err, errlen);
+	return (int)(n > INT32_MAX ? INT32_MAX : n);
 }

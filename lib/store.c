@@ -125,6 +125,11 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	 * store's keyspace mark). */
 	"CREATE TABLE marks ("
 	"  name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+	/* 6: what a relay still owed the shared store when it stopped. */
+	"CREATE TABLE pending ("
+	"  store TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"
+	"  a INTEGER NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,"
+	"  PRIMARY KEY (store, kind, name, a, b)) WITHOUT ROWID;",
 };
 
 

@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	5
+#define FG_SCHEMA_VERSION	6
 
 struct fg_store;
 
@@ -102,6 +102,26 @@ int fg_store_mark_get(struct fg_store *s, const char *name, char *value,
     size_t len);
 int fg_store_mark_put(struct fg_store *s, const char *name,
     const char *value, char *err, size_t errlen);
+
+/*
+ * What a relay still owed the shared store (its URL and prefix) when it
+ * stopped: kind 'c' a charge of an outage (name a window, a its slot, b
+ * its period), 'u' a reservation to give back (a its bucket), 's' a
+ * statistic (a its hour, b its kind); n how many. Saved rows are summed
+ * with any already there; take hands each to fn once and deletes them
+ * (the number taken, or -1).
+ */
+struct fg_pending {
+	char kind;
+	const char *name;
+	uint32_t a, b;
+	uint64_t n;
+};
+int fg_store_pending_save(struct fg_store *s, const char *store,
+    const struct fg_pending *p, size_t n, char *err, size_t errlen);
+int fg_store_pending_take(struct fg_store *s, const char *store,
+    void (*fn)(void *arg, const struct fg_pending *p), void *arg, char *err,
+    size_t errlen);
 
 int fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
     size_t ns, const struct fg_pause *pa, size_t np, char *err,

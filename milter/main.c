@@ -359,6 +359,7 @@ main(int argc, char **argv)
 			fg_shared_mark_name(fgd.cfg, "at", name, sizeof(name));
 			if (fg_store_mark_get(fgd.store, name, e, sizeof(e)) == 1)
 				fg_shared_seed_tick(e);
+			fg_shared_load_pending(fgd.store, fgd.cfg);
 		}
 		if (fg_shared_start(fgd.cfg, fgd.milter->loop ?
 		    fgd.milter->loop() : NULL, rerr, sizeof(rerr)) < 0)

@@ -477,7 +477,7 @@ fg_service_stop(void)
 	fg_feedback_stop();	/* its last results into the windows */
 	flush();
 	if (fgd.cfg->store != NULL)
-		fg_shared_stats_end();
+		fg_shared_save_pending(fgd.store, fgd.cfg);
 	save_blocks((uint32_t)time(NULL));
 	fg_incident_stop();
 	if (nretry_copy > 0)

@@ -182,6 +182,7 @@ static struct {
 	pthread_cond_t cond;
 	struct op *head, *tail;
 	int accepting;			/* submit() takes ops */
+	struct op *late;		/* ends and adds after it stopped */
 	int told_down;			/* this outage is logged */
 	char why[200];			/* what started it (status, incident) */
 	int stopping;
@@ -912,8 +913,16 @@ submit(struct op *o)
 	o->next = NULL;
 	pthread_mutex_lock(&sh.lock);
 	if (!sh.accepting) {
+		/* Stopping: a transaction that ends now still owes Redis its
+		 * charges (fg_shared_save_pending keeps them); the rest is
+		 * answered from memory. */
+		if (sh.url[0] != '\0' &&
+		    (o->kind == OP_END || o->kind == OP_ADD)) {
+			o->next = sh.late;
+			sh.late = o;
+		} else
+			free(o);
 		pthread_mutex_unlock(&sh.lock);
-		free(o);
 		return -1;
 	}
 	if (sh.tail != NULL)
@@ -1660,9 +1669,6 @@ fg_shared_stop(void)
 			sh.ac = NULL;
 			redisAsyncFree(ac);	/* reserves still out: down */
 		}
-		if (sh.nreplay > 0)
-			fg_log_warn("shared store: %zu charges made while %s was down were not added to it",
-			    sh.nreplay, sh.url);
 	}
 	if (sh.wake != NULL)
 		event_free(sh.wake);
@@ -1679,13 +1685,11 @@ fg_shared_stop(void)
 	if (sh.password != NULL)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
-	replay_clear();
-	unreserve_clear();
+	/* What Redis is still owed stays for fg_shared_save_pending. */
 	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
 	sh.epoch_asked = 0;
 	sh.base = NULL;
 	sh.host = sh.path = sh.password = NULL;
-	sh.replay_dropped = 0;
 }
 
 void
@@ -2559,15 +2563,144 @@ fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
 	}
 }
 
-void
-fg_shared_stats_end(void)
+/*
+ * What this relay still owes Redis when it stops (the charges of an
+ * outage, reservations to give back, statistics counted while Redis was
+ * down, the ends of transactions that came after the store stopped)
+ * goes to its database, and back into memory at its next start: added
+ * when Redis answers, as if the outage had gone on meanwhile.
+ */
+struct pending {
+	struct fg_pending *p;
+	size_t n, cap;
+	char kind;
+};
+
+static int
+pending_row(struct fg_hnode *n, void *arg)
 {
-	if (stash.count > 0)
-		fg_log_warn("shared store: %zu statistics fields counted while %s was down never reached it (this relay's database has them)",
-		    stash.count, sh.url);
+	struct tally *x = (struct tally *)n;
+	struct pending *pl = arg;
+
+	if (pl->n == pl->cap) {
+		size_t cap = pl->cap ? pl->cap * 2 : 256;
+		void *a = realloc(pl->p, cap * sizeof(*pl->p));
+
+		if (a == NULL)
+			return 0;
+		pl->p = a;
+		pl->cap = cap;
+	}
+	pl->p[pl->n].kind = pl->kind;
+	pl->p[pl->n].name = x->name;
+	pl->p[pl->n].a = x->a;
+	pl->p[pl->n].b = x->b;
+	pl->p[pl->n].n = x->n;
+	pl->n++;
+	return 0;
+}
+
+static void
+stash_clear(void)
+{
 	fg_htab_walk(&stash, fg_htab_free_node, NULL);
 	fg_htab_clear(&stash);
 	stash_dropped = 0;
+}
+
+void
+fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
+{
+	struct pending pl = { NULL, 0, 0, 0 };
+	struct op *o, *next;
+	char name[512], err[FG_ERRLEN];
+	size_t nc, nu, ns;
+
+	/* Every thread that submits has stopped: no lock needed after. */
+	pthread_mutex_lock(&sh.lock);
+	o = sh.late;
+	sh.late = NULL;
+	pthread_mutex_unlock(&sh.lock);
+	for (; o != NULL; o = next) {
+		next = o->next;
+		if (o->kind == OP_END)
+			keep_end(o);
+		else
+			replay_add(o->it[0].wkey, o->it[0].period,
+			    o->it[0].cost, o->now);
+		free(o);
+	}
+	pl.kind = 'c';
+	fg_htab_walk(&sh.replay, pending_row, &pl);
+	nc = pl.n;
+	pl.kind = 'u';
+	fg_htab_walk(&sh.unres, pending_row, &pl);
+	nu = pl.n - nc;
+	pl.kind = 's';
+	fg_htab_walk(&stash, pending_row, &pl);
+	ns = pl.n - nc - nu;
+	fg_shared_mark_name(c, "pending", name, sizeof(name));
+	if (pl.n < sh.replay.count + sh.unres.count + stash.count)
+		fg_log_err("shared store: out of memory to keep what %s is owed; %zu charges, reservations and statistics lost",
+		    sh.url, sh.replay.count + sh.unres.count + stash.count -
+		    pl.n);
+	if (st == NULL || fg_store_pending_save(st, name, pl.p, pl.n, err,
+	    sizeof(err)) < 0)
+		fg_log_err("shared store: cannot keep what %s is owed in the database (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields lost): %s",
+		    sh.url, nc, nu, ns, st == NULL ? "no database" : err);
+	else if (pl.n > 0)
+		fg_log_notice("shared store: kept what %s is owed in the database for the next start (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields)",
+		    sh.url, nc, nu, ns);
+	free(pl.p);
+	replay_clear();
+	sh.replay_dropped = 0;
+	unreserve_clear();
+	stash_clear();
+}
+
+static void
+pending_load(void *arg, const struct fg_pending *p)
+{
+	size_t *n = arg;
+	int rc = 0;
+
+	switch (p->kind) {
+	case 'c':
+		rc = tally_add(&sh.replay, REPLAY_MAX, p->name, p->a, p->b,
+		    p->n);
+		if (rc == 0)
+			sh.nreplay += (size_t)p->n;
+		break;
+	case 'u':
+		rc = tally_add(&sh.unres, UNRESERVE_MAX, p->name, p->a, 0,
+		    p->n);
+		break;
+	case 's':
+		rc = tally_add(&stash, STASH_MAX, p->name, p->a, p->b, p->n);
+		break;
+	default:
+		return;
+	}
+	if (rc == 0)
+		n[0]++;
+	else
+		n[1]++;
+}
+
+void
+fg_shared_load_pending(struct fg_store *st, const struct fg_config *c)
+{
+	char name[512], err[FG_ERRLEN];
+	size_t n[2] = { 0, 0 };
+
+	fg_shared_mark_name(c, "pending", name, sizeof(name));
+	if (fg_store_pending_take(st, name, pending_load, n, err,
+	    sizeof(err)) < 0)
+		fg_log_err("shared store: cannot read what %s was owed at the last stop: %s",
+		    c->store, err);
+	else if (n[0] + n[1] > 0)
+		fg_log_notice("shared store: %zu rows of charges, reservations and statistics owed to %s since the last stop; given when it answers%s",
+		    n[0], c->store, n[1] > 0 ? " (some dropped: too many)" : "");
 }
 
 /*

@@ -121,14 +121,19 @@ void fg_shared_shadow(struct fg_limiter *l);
  * This relay's hourly statistics and refusals, as written to its
  * database, added to every relay's in Redis (floodgatectl top for the
  * whole pool); while Redis is down they wait, summed, for it to come
- * back. Both the service thread's; fg_shared_stats_end after its last
- * flush.
+ * back. The service thread's.
  */
 struct fg_stat_row;
 struct fg_event;
 void fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
     const struct fg_event *ev, size_t nev);
-void fg_shared_stats_end(void);
+/* What Redis is still owed (an outage's charges, reservations to give
+ * back, statistics, transactions that ended after fg_shared_stop) to
+ * the database, at stop after the service's last flush; back into
+ * memory before fg_shared_start. */
+struct fg_store;
+void fg_shared_save_pending(struct fg_store *st, const struct fg_config *c);
+void fg_shared_load_pending(struct fg_store *st, const struct fg_config *c);
 /* floodgatectl top from every relay's statistics in Redis (as
  * fg_store_top); -1 down. */
 struct fg_top_row;

@@ -14,7 +14,8 @@
 # back what it charged since, and only that; full (maxmemory), each
 # relay decides from memory and adds what it charged once Redis takes
 # writes again (and gives back the reservation of a transaction that
-# ended meanwhile). A
+# ended meanwhile); stopped while Redis is down, a relay keeps what it
+# owes Redis in its database and gives it after its next start. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -508,11 +509,37 @@ grep -q "gave redis://127.0.0.1:$RPORT back 1 reservations of transactions that 
 expect_eq "after Redis takes writes again, the window holds the charge, not the reservation too" \
     "$(used_hour "$T/fg2.conf" u@t16.example)" "1 pool"
 
+# 17. A relay stopped while Redis is down keeps what it owes Redis (the
+# outage's charges and statistics) in its database, and gives it when
+# Redis answers after its next start.
+down2=$(grep -c 'is down (refuses writes: OOM' "$T/fg2.log")
+redis-cli -p "$RPORT" CONFIG SET maxmemory 1 >/dev/null
+wait_for 5 sh -c "[ \$(grep -c 'is down (refuses writes: OOM' '$T/fg2.log') -gt $down2 ]" ||
+    fail "relay 2 saw Redis refuse writes: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+for i in 1 2; do send "$T/v-$i" $SMTP2 v@t17.example r@example.com; done
+expect_eq "Redis full: relay 2 lets the tenant's 2 through" "$(refused v)" 0
+kill -TERM "$FG2_PID"
+wait "$FG2_PID" 2>/dev/null
+grep -q "kept what redis://127.0.0.1:$RPORT is owed in the database for the next start (charges in 1 windows and slots" "$T/fg2.log" ||
+    fail "relay 2 kept the outage's charges at its stop: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+expect_eq "relay 2's database holds them" \
+    "$(sqlite3 "$T/fg2.db" "SELECT sum(n) FROM pending WHERE kind = 'c' AND name LIKE 'hour%v@t17.example'")" 2
+redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
+added2=$(grep -c 'added 2 charges made while' "$T/fg2.log")
+start_fg2
+wait_for 10 sh -c "[ \$(grep -c 'added 2 charges made while' '$T/fg2.log') -gt $added2 ]" ||
+    fail "relay 2 added them once Redis answered: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+expect_eq "the pool's window holds the 2 charged while Redis was full" \
+    "$(used_hour "$T/fg2.conf" v@t17.example)" "2 pool"
+expect_eq "and the database no longer" "$(sqlite3 "$T/fg2.db" "SELECT count(*) FROM pending")" 0
+wait_for 5 top_is "$T/floodgate.conf" v@t17.example "pool 2 0" ||
+    fail "the pool's statistics count them: $(top_a "$T/floodgate.conf" v@t17.example)"
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done

@@ -255,6 +255,7 @@ test_migration(void **state)
 	assert_int_equal(query("SELECT count(*) FROM held"), 0);
 	assert_int_equal(query("SELECT accepted FROM stats WHERE name = 'old'"), 5);
 	assert_int_equal(query("SELECT count(*) FROM marks"), 0);
+	assert_int_equal(query("SELECT count(*) FROM pending"), 0);
 }
 
 /* Schema 2's held rows (queue ID the key) come through to schema 3. */
@@ -283,6 +284,7 @@ test_migration_held(void **state)
 		    "DROP TABLE qidmap; DROP TABLE follow; DROP TABLE suspended;"
 		    "DROP TABLE paused; DROP TABLE incidents;"
 		    "DROP TABLE marks;"	/* nor of schema 5 */
+		    "DROP TABLE pending;"	/* nor of schema 6 */
 		    "ALTER TABLE stats DROP COLUMN sent;"
 		    "ALTER TABLE stats DROP COLUMN bounced;"
 		    "ALTER TABLE stats DROP COLUMN unknown;"
@@ -443,6 +445,95 @@ test_probe_and_set_aside(void **state)
 	unlink(p2);
 }
 
+/* What a relay owed the shared store at its stop: summed with what is
+ * there, handed back once per store, and gone after. */
+struct got {
+	char kind[8];
+	char name[8][32];
+	uint32_t a[8], b[8];
+	uint64_t n[8];
+	size_t k;
+};
+
+static void
+take(void *arg, const struct fg_pending *p)
+{
+	struct got *g = arg;
+
+	assert_true(g->k < 8);
+	g->kind[g->k] = p->kind;
+	fg_strlcpy(g->name[g->k], p->name, sizeof(g->name[0]));
+	g->a[g->k] = p->a;
+	g->b[g->k] = p->b;
+	g->n[g->k] = p->n;
+	g->k++;
+}
+
+static void
+test_pending(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct got g;
+	const struct fg_pending one[] = {
+		{ 'c', "hour\037t@x.example", T0, 3600, 2 },
+		{ 'u', "hour\037t@x.example", T0 + 600, 0, 1 },
+		{ 's', "t@x.example\037a", T0 - T0 % 3600, 'a', 5 },
+	}, again[] = {
+		{ 'c', "hour\037t@x.example", T0, 3600, 3 },
+	}, other[] = {
+		{ 'c', "day\037u@y.example", T0, 86400, 7 },
+	};
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(fg_store_pending_save(s, "shared r {f}:pending", one,
+	    3, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_pending_save(s, "shared r {f}:pending",
+	    again, 1, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_pending_save(s, "shared q {f}:pending",
+	    other, 1, err, sizeof(err)), 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT n FROM pending WHERE kind = 'c' AND store = 'shared r {f}:pending'"), 5);
+
+	s = fg_store_open(path, 0, err, sizeof(err));
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(fg_store_pending_take(s, "shared r {f}:pending", take,
+	    &g, err, sizeof(err)), 3);
+	assert_int_equal(g.k, 3);
+	for (size_t i = 0; i < g.k; i++) {
+		switch (g.kind[i]) {
+		case 'c':
+			assert_string_equal(g.name[i], "hour\037t@x.example");
+			assert_int_equal(g.a[i], T0);
+			assert_int_equal(g.b[i], 3600);
+			assert_int_equal(g.n[i], 5);	/* 2 + 3 */
+			break;
+		case 'u':
+			assert_int_equal(g.a[i], T0 + 600);
+			assert_int_equal(g.n[i], 1);
+			break;
+		case 's':
+			assert_string_equal(g.name[i], "t@x.example\037a");
+			assert_int_equal(g.b[i], 'a');
+			assert_int_equal(g.n[i], 5);
+			break;
+		default:
+			fail_msg("kind %c", g.kind[i]);
+		}
+	}
+	/* taken once; another store's rows stay */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(fg_store_pending_take(s, "shared r {f}:pending", take,
+	    &g, err, sizeof(err)), 0);
+	assert_int_equal(g.k, 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM pending"), 1);
+	assert_int_equal(query("SELECT n FROM pending WHERE store = 'shared q {f}:pending'"), 7);
+}
+
 int
 main(void)
 {
@@ -454,6 +545,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
