@@ -104,8 +104,9 @@ struct batch {
 
 /*
  * Counts kept while Redis is down, summed per name and two numbers: a
- * window's charges per slot and period (the service's replay), the
- * pool's statistics per hour and kind (the stash).
+ * window's charges per slot and period (replay), reservations to give
+ * back per window and bucket (unres), the pool's statistics per hour and
+ * kind (the stash).
  */
 struct tally {
 	struct fg_hnode node;
@@ -272,6 +273,13 @@ tally_add(struct fg_htab *t, size_t max, const char *name, uint32_t a,
 	return 0;
 }
 
+static void
+tally_clear(struct fg_htab *t)
+{
+	fg_htab_walk(t, fg_htab_free_node, NULL);
+	fg_htab_clear(t);
+}
+
 /* A charge made while Redis is down, added to its window's slot (each
  * add at its slot's start counts as its own time did). */
 static void
@@ -336,6 +344,18 @@ keep_end(const struct op *o)
 	if (o->commit)
 		replay_op(o);
 	unreserve_op(o);
+}
+
+/* An end or an add Redis cannot take now (down, or the store stopped):
+ * kept for when it answers. */
+static void
+keep_op(const struct op *o)
+{
+	if (o->kind == OP_END)
+		keep_end(o);
+	else if (o->kind == OP_ADD)
+		replay_add(o->it[0].wkey, o->it[0].period, o->it[0].cost,
+		    o->now);
 }
 
 /* -1 when the connection is gone (a reply that came after a timeout
@@ -848,7 +868,7 @@ do_op(struct op *o)
 		break;
 	case OP_END:
 		if (sh.state != ST_UP) {
-			keep_end(o);	/* until Redis answers */
+			keep_op(o);	/* until Redis answers */
 			break;
 		}
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
@@ -866,8 +886,7 @@ do_op(struct op *o)
 		break;
 	case OP_ADD:
 		if (sh.state != ST_UP)
-			replay_add(o->it[0].wkey, o->it[0].period,
-			    o->it[0].cost, o->now);
+			keep_op(o);
 		else
 			send_add(o->it[0].wkey, o->it[0].period, o->it[0].cost,
 			    o->now);
@@ -1013,8 +1032,7 @@ replay_send(struct fg_hnode *n, void *arg)
 static void
 replay_clear(void)
 {
-	fg_htab_walk(&sh.replay, fg_htab_free_node, NULL);
-	fg_htab_clear(&sh.replay);
+	tally_clear(&sh.replay);
 	sh.nreplay = 0;
 }
 
@@ -1032,8 +1050,7 @@ send_replay(void)
 static void
 unreserve_clear(void)
 {
-	fg_htab_walk(&sh.unres, fg_htab_free_node, NULL);
-	fg_htab_clear(&sh.unres);
+	tally_clear(&sh.unres);
 	sh.unres_dropped = 0;
 }
 
@@ -1085,16 +1102,19 @@ unreserve_send(struct fg_hnode *n, void *arg)
 	return 1;
 }
 
-/* The reservations kept by unreserve_op, given back; quiet: not logged
- * (a few more, kept while the merge was under way). */
+/* The reservations kept by unreserve_op, given back, or forgotten
+ * when Redis lost its data (lost); quiet: not logged (a few more, kept
+ * while the merge was under way). */
 static void
-send_unreserved(int quiet)
+send_unreserved(int lost, int quiet)
 {
 	struct unreserve u = { NULL, 0, (uint32_t)time(NULL), 0 };
 	size_t dropped = sh.unres_dropped;
 
-	if (sh.unres.count == 0 && dropped == 0)
+	if (lost || (sh.unres.count == 0 && dropped == 0)) {
+		unreserve_clear();
 		return;
+	}
 	if ((u.it = calloc(UNRESERVE_BATCH, sizeof(*u.it))) == NULL)
 		fg_log_err("shared store: out of memory to give reservations back to %s; they lapse by themselves",
 		    sh.url);
@@ -1141,10 +1161,7 @@ on_merged(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	sh.merging = 0;
 	(void)send_replay();
-	if (sh.merge_lost)
-		unreserve_clear();
-	else
-		send_unreserved(1);
+	send_unreserved(sh.merge_lost, 1);
 	up_now(live);
 }
 
@@ -1177,10 +1194,7 @@ merge(const char *lost, uint32_t since, int live)
 			    n, sh.url, sent);
 	}
 	sh.replay_dropped = 0;
-	if (lost != NULL)
-		unreserve_clear();
-	else
-		send_unreserved(0);
+	send_unreserved(lost != NULL, 0);
 	if (sent > 0 && sh.ac != NULL && redisAsyncCommand(sh.ac, on_merged,
 	    live ? &sh : NULL, "PING") == REDIS_OK) {
 		sh.merging = 1;
@@ -2570,6 +2584,17 @@ fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
  * goes to its database, and back into memory at its next start: added
  * when Redis answers, as if the outage had gone on meanwhile.
  */
+static const struct owed {
+	char kind;			/* struct fg_pending's */
+	struct fg_htab *t;
+	size_t max;
+} owed[] = {
+	{ 'c', &sh.replay, REPLAY_MAX },
+	{ 'u', &sh.unres, UNRESERVE_MAX },
+	{ 's', &stash, STASH_MAX },
+};
+#define NOWED	(sizeof(owed) / sizeof(owed[0]))
+
 struct pending {
 	struct fg_pending *p;
 	size_t n, cap;
@@ -2600,21 +2625,13 @@ pending_row(struct fg_hnode *n, void *arg)
 	return 0;
 }
 
-static void
-stash_clear(void)
-{
-	fg_htab_walk(&stash, fg_htab_free_node, NULL);
-	fg_htab_clear(&stash);
-	stash_dropped = 0;
-}
-
 void
 fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 {
 	struct pending pl = { NULL, 0, 0, 0 };
 	struct op *o, *next;
 	char name[512], err[FG_ERRLEN];
-	size_t nc, nu, ns;
+	size_t n[NOWED], want = 0, i;
 
 	/* Every thread that submits has stopped: no lock needed after. */
 	pthread_mutex_lock(&sh.lock);
@@ -2623,68 +2640,52 @@ fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 	pthread_mutex_unlock(&sh.lock);
 	for (; o != NULL; o = next) {
 		next = o->next;
-		if (o->kind == OP_END)
-			keep_end(o);
-		else
-			replay_add(o->it[0].wkey, o->it[0].period,
-			    o->it[0].cost, o->now);
+		keep_op(o);
 		free(o);
 	}
-	pl.kind = 'c';
-	fg_htab_walk(&sh.replay, pending_row, &pl);
-	nc = pl.n;
-	pl.kind = 'u';
-	fg_htab_walk(&sh.unres, pending_row, &pl);
-	nu = pl.n - nc;
-	pl.kind = 's';
-	fg_htab_walk(&stash, pending_row, &pl);
-	ns = pl.n - nc - nu;
+	for (i = 0; i < NOWED; i++) {
+		size_t was = pl.n;
+
+		pl.kind = owed[i].kind;
+		want += owed[i].t->count;
+		fg_htab_walk(owed[i].t, pending_row, &pl);
+		n[i] = pl.n - was;
+	}
 	fg_shared_mark_name(c, "pending", name, sizeof(name));
-	if (pl.n < sh.replay.count + sh.unres.count + stash.count)
+	if (pl.n < want)
 		fg_log_err("shared store: out of memory to keep what %s is owed; %zu charges, reservations and statistics lost",
-		    sh.url, sh.replay.count + sh.unres.count + stash.count -
-		    pl.n);
+		    sh.url, want - pl.n);
 	if (st == NULL || fg_store_pending_save(st, name, pl.p, pl.n, err,
 	    sizeof(err)) < 0)
 		fg_log_err("shared store: cannot keep what %s is owed in the database (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields lost): %s",
-		    sh.url, nc, nu, ns, st == NULL ? "no database" : err);
+		    sh.url, n[0], n[1], n[2], st == NULL ? "no database" : err);
 	else if (pl.n > 0)
 		fg_log_notice("shared store: kept what %s is owed in the database for the next start (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields)",
-		    sh.url, nc, nu, ns);
+		    sh.url, n[0], n[1], n[2]);
 	free(pl.p);
-	replay_clear();
-	sh.replay_dropped = 0;
-	unreserve_clear();
-	stash_clear();
+	for (i = 0; i < NOWED; i++)
+		tally_clear(owed[i].t);
+	sh.nreplay = sh.replay_dropped = sh.unres_dropped = 0;
+	stash_dropped = 0;
 }
 
 static void
 pending_load(void *arg, const struct fg_pending *p)
 {
-	size_t *n = arg;
-	int rc = 0;
+	size_t *n = arg, i;
 
-	switch (p->kind) {
-	case 'c':
-		rc = tally_add(&sh.replay, REPLAY_MAX, p->name, p->a, p->b,
-		    p->n);
-		if (rc == 0)
-			sh.nreplay += (size_t)p->n;
-		break;
-	case 'u':
-		rc = tally_add(&sh.unres, UNRESERVE_MAX, p->name, p->a, 0,
-		    p->n);
-		break;
-	case 's':
-		rc = tally_add(&stash, STASH_MAX, p->name, p->a, p->b, p->n);
-		break;
-	default:
+	for (i = 0; i < NOWED && owed[i].kind != p->kind; i++)
+		;
+	if (i == NOWED)
+		return;		/* a kind this version does not know */
+	if (tally_add(owed[i].t, owed[i].max, p->name, p->a, p->b,
+	    p->n) < 0) {
+		n[1]++;
 		return;
 	}
-	if (rc == 0)
-		n[0]++;
-	else
-		n[1]++;
+	if (owed[i].t == &sh.replay)
+		sh.nreplay += (size_t)p->n;
+	n[0]++;
 }
 
 void
