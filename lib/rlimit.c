@@ -129,6 +129,7 @@
 "  w.p = p\n" \
 "  w.dirty = true\n" \
 "end\n" \
+"local function mark(k, seq) if k then call('SET', k, seq, 'EX', 86400) end end\n" \
 "local function put(k, w, now)\n" \
 "  local e = 0\n" \
 "  if w.n > 0 then e = w.l + width(w.p) + w.p + 1 end\n" \
@@ -216,12 +217,12 @@ static const char lua_reserve[] = LUA_COMMON
 "end\n"
 "return out\n";
 
-/* KEYS: n hashes, then their n summaries. ARGV: now, then bucket, cost,
- * period per reservation. Spent even when it had expired, in the
- * window's period as it is now (a reserve after a reload may have
- * changed it). */
+/* KEYS: n hashes, then their n summaries, then the mark's key if any.
+ * ARGV: now, then bucket, cost, period per reservation, then the mark.
+ * Spent even when it had expired, in the window's period as it is now
+ * (a reserve after a reload may have changed it). */
 static const char lua_commit[] = LUA_COMMON
-"local n = #KEYS / 2\n"
+"local n = floor(#KEYS / 2)\n"
 "local now = clock(ARGV[1])\n"
 "local ss = call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
 "local ws, order = {}, {}\n"
@@ -248,14 +249,16 @@ static const char lua_commit[] = LUA_COMMON
 "  local w = ws[KEYS[n + i]]\n"
 "  if w and w.dirty then put(KEYS[n + i], w, now) end\n"
 "end\n"
+"if #KEYS > 2 * n then mark(KEYS[#KEYS], ARGV[#ARGV]) end\n"
 "return now\n";
 
-/* KEYS: n summaries. ARGV: bucket, cost per reservation. */
+/* KEYS: n summaries, then the mark's key if any. ARGV: bucket, cost
+ * per reservation, then the mark. */
 static const char lua_release[] = LUA_COMMON
-"local now = clock('0')\n"
-"local ss = call('MGET', unpack(KEYS))\n"
+"local now, n = clock('0'), floor(#ARGV / 2)\n"
+"local ss = call('MGET', unpack(KEYS, 1, n))\n"
 "local ws, order = {}, {}\n"
-"for i = 1, #KEYS do\n"
+"for i = 1, n do\n"
 "  local w = ws[KEYS[i]]\n"
 "  if w == nil then\n"
 "    w = parse(ss[i], now) or false\n"
@@ -272,7 +275,8 @@ static const char lua_release[] = LUA_COMMON
 "for _, k in ipairs(order) do\n"
 "  if ws[k] and ws[k].dirty then put(k, ws[k], now) end\n"
 "end\n"
-"return #KEYS\n";
+"if #KEYS > n then mark(KEYS[n + 1], ARGV[#ARGV]) end\n"
+"return n\n";
 
 /* KEYS: a window's hash and summary. Its slots go; its period and
  * reservations in flight stay (they are still committed in it).
@@ -298,13 +302,15 @@ static const char lua_reset[] = LUA_COMMON
 "put(KEYS[2], w, now)\n"
 "return had\n";
 
-/* KEYS: a window's hash and summary. ARGV: now, period, n. */
+/* KEYS: a window's hash and summary, then the mark's key if any. ARGV:
+ * now, period, n, then the mark. */
 static const char lua_add[] = LUA_COMMON
 "local now, period = clock(ARGV[1]), tonumber(ARGV[2])\n"
 "local w = parse(call('GET', KEYS[2]), now)\n"
 "if not fresh(w, period, now) then w = load(KEYS[1], w, period, now) end\n"
 "charge(KEYS[1], w, period, now, tonumber(ARGV[3]))\n"
 "put(KEYS[2], w, now)\n"
+"mark(KEYS[3], ARGV[4])\n"
 "return now\n";
 
 const char *
@@ -582,57 +588,79 @@ fg_rlimit_reserve_reply(const long long *v, size_t nv, struct fg_rreq *req,
 	return 0;
 }
 
+/* The mark's key after the other keys (rc 0 so far), or nothing. */
+static int
+mark_key(struct fg_rcmd *c, int rc, const struct fg_rmark *m)
+{
+	if (rc < 0 || m == NULL || m->key == NULL)
+		return rc;
+	return arg_str(c, m->key);
+}
+
+/* The mark's number after the other arguments, or nothing. */
+static int
+mark_seq(struct fg_rcmd *c, int rc, const struct fg_rmark *m)
+{
+	if (rc < 0 || m == NULL || m->key == NULL)
+		return rc;
+	return arg_u(c, m->seq);
+}
+
 int
 fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
-    const struct fg_ritem *it, size_t n, uint32_t now)
+    const struct fg_ritem *it, size_t n, uint32_t now,
+    const struct fg_rmark *m)
 {
 	size_t i;
-	int rc = evalsha(c, sha, 2 * n);
+	int rc = evalsha(c, sha, 2 * n + (m != NULL && m->key != NULL));
 
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 'w', it[i].wkey);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 's', it[i].wkey);
+	rc = mark_key(c, rc, m);
 	if (rc == 0)
 		rc = arg_u(c, now);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = (arg_str(c, it[i].member) < 0 ||
 		    arg_u(c, it[i].cost) < 0 ||
 		    arg_u(c, it[i].period) < 0) ? -1 : 0;
-	return done(c, rc);
+	return done(c, mark_seq(c, rc, m));
 }
 
 int
 fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
-    const struct fg_ritem *it, size_t n)
+    const struct fg_ritem *it, size_t n, const struct fg_rmark *m)
 {
 	size_t i;
-	int rc = evalsha(c, sha, n);
+	int rc = evalsha(c, sha, n + (m != NULL && m->key != NULL));
 
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 's', it[i].wkey);
+	rc = mark_key(c, rc, m);
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = (arg_str(c, it[i].member) < 0 ||
 		    arg_u(c, it[i].cost) < 0) ? -1 : 0;
-	return done(c, rc);
+	return done(c, mark_seq(c, rc, m));
 }
 
 int
 fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const char *rule, const char *key, uint32_t period, uint32_t n,
-    uint32_t now)
+    uint32_t now, const struct fg_rmark *m)
 {
-	int rc = evalsha(c, sha, 2);
+	int rc = evalsha(c, sha, 2 + (m != NULL && m->key != NULL));
 
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 'w', rule, key);
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 's', rule, key);
+	rc = mark_key(c, rc, m);
 	if (rc == 0)
 		rc = (arg_u(c, now) < 0 ||
 		    arg_u(c, period) < 0 ||
 		    arg_u(c, n) < 0) ? -1 : 0;
-	return done(c, rc);
+	return done(c, mark_seq(c, rc, m));
 }
 
 int

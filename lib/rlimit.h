@@ -91,15 +91,30 @@ void fg_rlimit_bucket(uint32_t now, uint32_t ttl, char *out, size_t len);
 int fg_rlimit_reserve_reply(const long long *v, size_t nv,
     struct fg_rreq *req, size_t k, uint32_t *now);
 
+/*
+ * A call that changes windows may leave its number in a key of its own
+ * connection when Redis applies it ("SET key seq EX 86400", in the same
+ * script): the calls of one connection are applied in order, so once
+ * the connection is lost, the key says which of those whose answers
+ * never came were applied (seq up to its value) and which were not.
+ * NULL: none left.
+ */
+struct fg_rmark {
+	const char *key;
+	uint64_t seq;
+};
+
 /* Commit (spend, now 0: Redis's clock) or release n reservations. */
 int fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha,
-    const char *prefix, const struct fg_ritem *it, size_t n, uint32_t now);
+    const char *prefix, const struct fg_ritem *it, size_t n, uint32_t now,
+    const struct fg_rmark *m);
 int fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha,
-    const char *prefix, const struct fg_ritem *it, size_t n);
+    const char *prefix, const struct fg_ritem *it, size_t n,
+    const struct fg_rmark *m);
 /* Counts n in a window at once, no reservation (feedback, a merge). */
 int fg_rlimit_add_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const char *rule, const char *key, uint32_t period, uint32_t n,
-    uint32_t now);
+    uint32_t now, const struct fg_rmark *m);
 /* Forgets what a window counts (reservations in flight stay). */
 int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const char *rule, const char *key);

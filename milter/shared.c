@@ -8,8 +8,9 @@
  * is answered within redis_timeout or told FG_SHARED_DOWN, and the
  * caller decides from memory with limits divided by relays. A timeout or a lost connection takes the store down: it
  * reconnects with backoff (1 s doubling to 30 s), loads the scripts,
- * adds to the shared windows what was charged meanwhile, and answers
- * from Redis again.
+ * learns which calls in flight on a lost connection Redis applied, adds
+ * to the shared windows what was charged meanwhile (and what it did not
+ * apply), and answers from Redis again.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -72,7 +73,10 @@ struct op {
 	struct call *call;		/* OP_CALL */
 	struct fg_rcmd *raw;		/* OP_RAW: sent, its answer ignored */
 	int commit;			/* OP_END */
+	int retried;			/* sent again after NOSCRIPT */
 	uint32_t now;
+	uint32_t gen;			/* sent on connection gen, */
+	uint64_t seq;			/* ... its seq'th call (a mark) */
 	size_t n;
 	struct op *next;
 	struct fg_ritem it[];		/* OP_END, OP_ADD (one) */
@@ -178,6 +182,16 @@ static struct {
 	char id[40];
 	uint32_t tick_sent, tick_acked;
 	struct event *mark;		/* the live check, each second */
+	/* Each connection's calls that change windows leave their number
+	 * in a key of the connection's own, "{P}:q:ID.STAMP.GEN" (STAMP:
+	 * this process's start): those whose answers were lost with it
+	 * wait in doubt until the next connection reads the key. */
+	char stamp[24];
+	uint32_t gen;			/* connections made */
+	uint64_t seq;			/* calls marked on this one */
+	struct op *doubt, *doubt_tail;
+	size_t ndoubt;
+	int reloading;			/* scripts sent again, not answered */
 	/* shared between threads */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -358,6 +372,144 @@ keep_op(const struct op *o)
 		    o->now);
 }
 
+/* The key connection gen's marked calls leave their number in. */
+static void
+mark_name(uint32_t gen, char *buf, size_t len)
+{
+	snprintf(buf, len, "{%s}:q:%s.%s.%u", sh.prefix, sh.id, sh.stamp, gen);
+}
+
+/* The mark of the next call on this connection (buf: its key). */
+static const struct fg_rmark *
+next_mark(struct fg_rmark *m, char *buf, size_t len, uint32_t *gen,
+    uint64_t *seq)
+{
+	mark_name(sh.gen, buf, len);
+	m->key = buf;
+	m->seq = ++sh.seq;
+	*gen = sh.gen;
+	*seq = m->seq;
+	return m;
+}
+
+/* An end or an add whose answer was lost with its connection: Redis
+ * may have applied it or not; the next connection reads its mark (or,
+ * past REPLAY_MAX of them, or at the stop, it is kept as not applied:
+ * counted twice at worst, stricter, never looser). Takes o. */
+static void
+doubt(struct op *o)
+{
+	if (sh.ndoubt >= REPLAY_MAX) {
+		keep_op(o);
+		free(o);
+		return;
+	}
+	o->next = NULL;
+	if (sh.doubt_tail != NULL)
+		sh.doubt_tail->next = o;
+	else
+		sh.doubt = o;
+	sh.doubt_tail = o;
+	sh.ndoubt++;
+}
+
+/* Those in doubt from connection gen: up to seq was applied, the rest
+ * is kept for when Redis answers (or sent again, up). */
+static void
+settle_doubt(uint32_t gen, uint64_t seq)
+{
+	struct op *o, *next, *keep = NULL, *tail = NULL;
+	size_t applied = 0, again = 0;
+
+	for (o = sh.doubt; o != NULL; o = next) {
+		next = o->next;
+		if (o->gen != gen) {
+			o->next = NULL;
+			if (tail != NULL)
+				tail->next = o;
+			else
+				keep = o;
+			tail = o;
+			continue;
+		}
+		sh.ndoubt--;
+		if (o->seq <= seq) {
+			applied++;
+		} else {
+			keep_op(o);
+			again++;
+		}
+		free(o);
+	}
+	sh.doubt = keep;
+	sh.doubt_tail = tail;
+	fg_log_notice("shared store: %zu calls to %s had no answer when a connection was lost: %zu were applied, %zu are kept to be sent again",
+	    applied + again, sh.url, applied, again);
+}
+
+static void
+on_doubt(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	uint32_t gen = (uint32_t)(uintptr_t)priv;
+	unsigned long long v = 0;
+	char *end;
+
+	(void)ac;
+	if (r == NULL || sh.state != ST_LOADING)
+		return;		/* the next connection asks again */
+	if (r->type == REDIS_REPLY_STRING) {
+		errno = 0;
+		v = strtoull(r->str, &end, 10);
+		if (errno != 0 || end == r->str || *end != '\0')
+			v = 0;	/* not a mark: as if none had been applied */
+	} else if (r->type != REDIS_REPLY_NIL) {
+		fg_log_warn("shared store: %s: cannot tell which calls it applied before a connection was lost: %s",
+		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		return;
+	}
+	settle_doubt(gen, v);
+}
+
+/* Asks for the marks of the connections with calls in doubt (a few at
+ * a time): answered before on_tick, whose merge then sends what was not
+ * applied with the outage's charges. */
+static void
+ask_doubt(void)
+{
+	uint32_t asked[8];
+	size_t na = 0, i;
+	char k[FG_RKEY_MAX + 1];
+	struct op *o;
+
+	for (o = sh.doubt; o != NULL && na < 8; o = o->next) {
+		for (i = 0; i < na && asked[i] != o->gen; i++)
+			;
+		if (i < na || o->gen == sh.gen)
+			continue;
+		asked[na++] = o->gen;
+		mark_name(o->gen, k, sizeof(k));
+		if (redisAsyncCommand(sh.ac, on_doubt, (void *)(uintptr_t)o->gen,
+		    "GET %s", k) != REDIS_OK)
+			return;
+	}
+}
+
+/* At the stop: whatever is still in doubt counts as not applied. */
+static void
+doubt_keep_all(void)
+{
+	struct op *o, *next;
+
+	for (o = sh.doubt; o != NULL; o = next) {
+		next = o->next;
+		keep_op(o);
+		free(o);
+	}
+	sh.doubt = sh.doubt_tail = NULL;
+	sh.ndoubt = 0;
+}
+
 /* -1 when the connection is gone (a reply that came after a timeout
  * may still be read while it closes). */
 static int
@@ -402,6 +554,47 @@ on_background(redisAsyncContext *ac, void *reply, void *priv)
 	}
 }
 
+static void
+on_reloaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+	(void)priv;
+	if (ac == sh.ac)
+		sh.reloading = 0;
+	on_background(ac, reply, NULL);
+}
+
+/*
+ * Redis forgot floodgate's scripts (SCRIPT FLUSH; a restart with
+ * persistence comes with a new connection, which loads them): loaded
+ * again, then the call that was told so is sent again (the connection
+ * keeps the order). The calls sent before the load that are told so
+ * too need no load of their own.
+ */
+static int
+noscript(const redisReply *r)
+{
+	struct fg_rcmd c = { 0 };
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
+	    strncmp(r->str, "NOSCRIPT", 8) != 0 || sh.state == ST_DOWN)
+		return 0;
+	if (sh.reloading)
+		return 1;
+	fg_log_notice("shared store: %s lost floodgate's scripts; loading them again",
+	    sh.url);
+	for (i = 0; i < FG_RS_COUNT; i++)
+		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
+			send_cmd(&c, i + 1 < FG_RS_COUNT ? on_background :
+			    on_reloaded, NULL);
+	sh.reloading = 1;
+	return 1;
+}
+
+static void do_op(struct op *o);
+static void send_add(const char *wkey, uint32_t period, uint32_t cost,
+    uint32_t when, int retried);
+
 /* A commit's or a release's answer (priv: its op): one Redis did not
  * take is kept (keep_end) for when it takes writes again. */
 static void
@@ -410,6 +603,15 @@ on_end(redisAsyncContext *ac, void *reply, void *priv)
 	struct op *o = priv;
 	char why[200];
 
+	if (reply == NULL) {
+		doubt(o);	/* the connection was lost */
+		return;
+	}
+	if (!o->retried && noscript(reply)) {
+		o->retried = 1;
+		do_op(o);	/* sent again, or kept */
+		return;
+	}
 	if (refuses_writes(reply, why, sizeof(why))) {
 		keep_end(o);
 		go_down(why);
@@ -422,7 +624,9 @@ on_end(redisAsyncContext *ac, void *reply, void *priv)
 /* An added charge until Redis answers: what replay_add needs, in as
  * few bytes as its window's name (a give-back may send a million). */
 struct addrec {
-	uint32_t when, cost, period;
+	uint32_t when, cost, period, gen;
+	uint64_t seq;
+	int retried;			/* sent again after NOSCRIPT */
 	char wkey[];
 };
 
@@ -430,9 +634,24 @@ static void
 on_add(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct addrec *a = priv;
+	struct op *o;
 	char why[200];
 
-	if (refuses_writes(reply, why, sizeof(why))) {
+	if (reply == NULL) {		/* the connection was lost */
+		if ((o = new_op(OP_ADD, 1)) == NULL) {
+			replay_add(a->wkey, a->period, a->cost, a->when);
+		} else {
+			fg_strlcpy(o->it[0].wkey, a->wkey, sizeof(o->it[0].wkey));
+			o->it[0].cost = a->cost;
+			o->it[0].period = a->period;
+			o->now = a->when;
+			o->gen = a->gen;
+			o->seq = a->seq;
+			doubt(o);
+		}
+	} else if (!a->retried && noscript(reply)) {
+		send_add(a->wkey, a->period, a->cost, a->when, 1);
+	} else if (refuses_writes(reply, why, sizeof(why))) {
 		replay_add(a->wkey, a->period, a->cost, a->when);
 		go_down(why);
 	} else {
@@ -441,18 +660,23 @@ on_add(redisAsyncContext *ac, void *reply, void *priv)
 	free(a);
 }
 
+/* A charge added now (retried: sent again after NOSCRIPT); one that
+ * cannot be sent is kept for when Redis answers. */
 static void
-send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
+send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when,
+    int retried)
 {
 	struct fg_rcmd c = { 0 };
-	char rule[FG_WRULE_MAX + 1];
+	struct fg_rmark m;
+	char rule[FG_WRULE_MAX + 1], mk[FG_RKEY_MAX + 1];
 	const char *key;
 	size_t len = strlen(wkey) + 1;
 	struct addrec *a = malloc(sizeof(*a) + len);
 
 	if (a == NULL || fg_wkey_rule(wkey, rule, &key) < 0 ||
 	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
-	    period, cost, when) < 0) {
+	    period, cost, when, next_mark(&m, mk, sizeof(mk), &a->gen,
+	    &a->seq)) < 0) {
 		fg_rcmd_free(&c);
 		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
@@ -461,10 +685,11 @@ send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
 	a->when = when;
 	a->cost = cost;
 	a->period = period;
+	a->retried = retried;
 	memcpy(a->wkey, wkey, len);
 	if (send_cmd(&c, on_add, a) < 0) {
+		replay_add(wkey, period, cost, when);
 		free(a);
-		fg_log_err("shared store: cannot send a charge to %s", sh.url);
 	}
 }
 
@@ -511,7 +736,7 @@ give_back(struct sreq *q)
 		if (q->it[i].cost > 0)
 			it[k++] = q->it[i];
 	if (k > 0 && (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE],
-	    sh.prefix, it, k) < 0 || send_cmd(&c, on_background, NULL) < 0))
+	    sh.prefix, it, k, NULL) < 0 || send_cmd(&c, on_background, NULL) < 0))
 		fg_log_err("shared store: cannot give back a late reservation (it expires by itself)");
 }
 
@@ -546,17 +771,7 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
-	if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 &&
-	    !b->retried && sh.state == ST_UP) {
-		/* Redis restarted or SCRIPT FLUSH: load and send again;
-		 * the connection keeps the order. */
-		struct fg_rcmd c = { 0 };
-
-		fg_log_notice("shared store: %s lost floodgate's scripts; loading them again",
-		    sh.url);
-		for (i = 0; i < FG_RS_COUNT; i++)
-			if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
-				send_cmd(&c, on_background, NULL);
+	if (!b->retried && noscript(rep)) {
 		b->retried = 1;
 		if (send_batch(b) == 0)
 			return;
@@ -853,6 +1068,8 @@ static void
 do_op(struct op *o)
 {
 	struct fg_rcmd c = { 0 };
+	struct fg_rmark m;
+	char mk[FG_RKEY_MAX + 1];
 
 	switch (o->kind) {
 	case OP_RESERVE:		/* gathered by on_wake */
@@ -871,10 +1088,11 @@ do_op(struct op *o)
 			keep_op(o);	/* until Redis answers */
 			break;
 		}
+		next_mark(&m, mk, sizeof(mk), &o->gen, &o->seq);
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
-		    sh.prefix, o->it, o->n, o->now) :
+		    sh.prefix, o->it, o->n, o->now, &m) :
 		    fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
-		    o->it, o->n)) < 0) {
+		    o->it, o->n, &m)) < 0) {
 			fg_rcmd_free(&c);
 			fg_log_err("shared store: cannot send a %s to %s",
 			    o->commit ? "commit" : "release", sh.url);
@@ -889,7 +1107,7 @@ do_op(struct op *o)
 			keep_op(o);
 		else
 			send_add(o->it[0].wkey, o->it[0].period, o->it[0].cost,
-			    o->now);
+			    o->now, 0);
 		break;
 	}
 	free(o);
@@ -989,7 +1207,7 @@ give_window(const struct fg_entry *e, void *arg)
 		if (sl->n == 0 || sl->start + wd + e->win.period <= g->now ||
 		    (uint64_t)sl->start + wd + GIVE_MARGIN_S <= g->since)
 			continue;
-		send_add(e->key, e->win.period, sl->n, sl->start);
+		send_add(e->key, e->win.period, sl->n, sl->start, 0);
 		g->slots++;
 		any = 1;
 	}
@@ -1023,7 +1241,7 @@ replay_send(struct fg_hnode *n, void *arg)
 {
 	struct tally *x = (struct tally *)n;
 
-	send_add(x->name, x->b, (uint32_t)x->n, x->a);
+	send_add(x->name, x->b, (uint32_t)x->n, x->a, 0);
 	(*(size_t *)arg)++;
 	free(x);
 	return 1;
@@ -1072,7 +1290,7 @@ unreserve_flush(struct unreserve *u)
 	if (u->n == 0)
 		return;
 	if (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
-	    u->it, u->n) < 0 || send_cmd(&c, on_background, NULL) < 0) {
+	    u->it, u->n, NULL) < 0 || send_cmd(&c, on_background, NULL) < 0) {
 		fg_rcmd_free(&c);
 		fg_log_err("shared store: cannot send a release to %s", sh.url);
 	} else {
@@ -1370,8 +1588,10 @@ on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	memcpy(sh.sha[i], r->str, FG_RSHA_LEN);
-	if (++sh.loaded == FG_RS_COUNT)
+	if (++sh.loaded == FG_RS_COUNT) {
+		ask_doubt();
 		check_epoch(0);
+	}
 }
 
 static void
@@ -1515,6 +1735,9 @@ connect_now(void)
 	sh.ac = ac;
 	sh.state = ST_LOADING;
 	sh.since = time(NULL);
+	sh.gen++;		/* its marks, numbered from 1 */
+	sh.seq = 0;
+	sh.reloading = 0;
 	redisLibeventAttach(ac, sh.base);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_disconnect);
@@ -1567,6 +1790,7 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
     char *err, size_t errlen)
 {
 	struct timeval second = { 1, 0 };
+	struct timespec ts;
 	char host[20];
 
 	if (c->store == NULL)
@@ -1585,6 +1809,9 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 	host[strcspn(host, ".|")] = '\0';
 	snprintf(sh.relay, sizeof(sh.relay), "%s.%ld.%ld", host,
 	    (long)getpid(), (long)time(NULL));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(sh.stamp, sizeof(sh.stamp), "%lld%06ld", (long long)ts.tv_sec,
+	    ts.tv_nsec / 1000);
 	pthread_mutex_lock(&sh.lock);
 	if (sh.id[0] == '\0')	/* none kept: this one from now on */
 		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
@@ -2643,6 +2870,7 @@ fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 		keep_op(o);
 		free(o);
 	}
+	doubt_keep_all();
 	for (i = 0; i < NOWED; i++) {
 		size_t was = pl.n;
 

@@ -15,7 +15,9 @@
 # relay decides from memory and adds what it charged once Redis takes
 # writes again (and gives back the reservation of a transaction that
 # ended meanwhile); stopped while Redis is down, a relay keeps what it
-# owes Redis in its database and gives it after its next start. A
+# owes Redis in its database and gives it after its next start; a
+# commit whose answer was lost with its connection is added again when
+# the connection's mark says Redis did not apply it. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -121,6 +123,23 @@ open_rcpt() {
 }
 # refused PREFIX: recipients deferred in those transcripts.
 refused() { cat "$T/$1"-* | grep -c '^<\*\* *451 ' || true; }
+# charged ACCOUNT: the charges in the pool's hour window for the
+# account (its slots in Redis, without reservations in flight).
+charged() {
+	redis-cli -p "$RPORT" HVALS "{floodgate}:w:hour"$'\037'"$1" |
+	    awk '{s += $1} END {print s + 0}'
+}
+charged_is() { [ "$(charged "$1")" = "$2" ]; }
+# finish_data FILE: the open session's message and QUIT; the reply to
+# the message in FILE.
+finish_data() {
+	printf 'DATA\r\n' >&$SESS
+	read_reply $SESS >/dev/null
+	printf 'Subject: floodgate e2e\r\n\r\ntest\r\n.\r\n' >&$SESS
+	read_reply $SESS | sed 's/^/<- /' > "$1"
+	printf 'QUIT\r\n' >&$SESS
+	exec {SESS}>&-
+}
 
 expect_eq "status says where decisions come from" \
     "$(ctl status | awk '$1 == "decisions" {print $2, $3, $4}')" "redis redis://127.0.0.1:$RPORT (up)"
@@ -291,6 +310,14 @@ send "$T/n-1" $SMTP_PORT n@t8.example r@example.com
 expect_eq "after SCRIPT FLUSH the recipient is still decided by Redis" "$(count_replies "$T/n-1" 4..)" 0
 grep -q "lost floodgate's scripts; loading them again" "$T/floodgate.log" ||
     fail "the scripts were loaded again on NOSCRIPT"
+# A commit that meets NOSCRIPT (the scripts flushed while its
+# transaction was open) loads them and is sent again: charged once.
+open_rcpt $SMTP_PORT y@t8.example r@example.com "$T/y-open"
+redis-cli -p "$RPORT" SCRIPT FLUSH >/dev/null
+finish_data "$T/y-1"
+grep -q "250 .*queued" "$T/y-1" || fail "the message was accepted: $(cat "$T/y-1")"
+wait_for 5 charged_is y@t8.example 1 ||
+    fail "the commit was charged after NOSCRIPT: $(charged y@t8.example)"
 
 # 9. Redis slow (CLIENT PAUSE): past redis_timeout relay 1 decides from
 # memory, then goes back to Redis by itself.
@@ -494,12 +521,7 @@ up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
 redis-cli -p "$RPORT" CONFIG SET maxmemory 1 >/dev/null
 wait_for 5 sh -c "[ \$(grep -c 'is down (refuses writes: OOM' '$T/fg2.log') -gt $down2 ]" ||
     fail "relay 2 saw Redis refuse writes: $(grep 'shared store' "$T/fg2.log" | tail -3)"
-printf 'DATA\r\n' >&$SESS
-read_reply $SESS >> "$T/u-open"
-printf 'Subject: floodgate e2e\r\n\r\ntest\r\n.\r\n' >&$SESS
-read_reply $SESS | sed 's/^/<- /' > "$T/u-1"
-printf 'QUIT\r\n' >&$SESS
-exec {SESS}>&-
+finish_data "$T/u-1"
 grep -q "250 .*queued" "$T/u-1" || fail "the message was accepted while Redis was full: $(cat "$T/u-1")"
 redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
@@ -535,11 +557,34 @@ expect_eq "and the database no longer" "$(sqlite3 "$T/fg2.db" "SELECT count(*) F
 wait_for 5 top_is "$T/floodgate.conf" v@t17.example "pool 2 0" ||
     fail "the pool's statistics count them: $(top_a "$T/floodgate.conf" v@t17.example)"
 
+# 18. A commit whose answer is lost with its connection: Redis, paused
+# for writes, holds the commit unrun when relay 2's connection is
+# killed. The next connection reads the lost connection's mark, learns
+# that the commit was not applied, and adds its charge (and gives its
+# reservation back) with the outage's, where it used to be lost.
+open_rcpt $SMTP2 x@t18.example r@example.com "$T/x-open"
+grep -q "^250" "$T/x-open" || fail "the recipient was reserved on relay 2: $(cat "$T/x-open")"
+up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
+redis-cli -p "$RPORT" CLIENT PAUSE 20000 WRITE >/dev/null
+finish_data "$T/x-1"
+grep -q "250 .*queued" "$T/x-1" || fail "the message was accepted while Redis held its commit: $(cat "$T/x-1")"
+sleep 1		# the commit reaches Redis, which holds it
+conn2=$(ss -tnpH "dport = :$RPORT" | awk -v p="pid=$FG2_PID," 'index($0, p) {print $4}')
+[ -n "$conn2" ] || fail "relay 2's connection to Redis is there: $(ss -tnp "dport = :$RPORT")"
+redis-cli -p "$RPORT" CLIENT KILL ADDR "$conn2" >/dev/null
+redis-cli -p "$RPORT" CLIENT UNPAUSE >/dev/null
+wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
+    fail "relay 2 uses Redis again after its connection was killed: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+grep -q "1 calls to redis://127.0.0.1:$RPORT had no answer when a connection was lost: 0 were applied, 1 are kept to be sent again" "$T/fg2.log" ||
+    fail "relay 2 learned the commit was not applied: $(grep 'shared store' "$T/fg2.log" | tail -4)"
+expect_eq "the pool's window holds the commit's charge" "$(charged x@t18.example)" 1
+expect_eq "and not its reservation besides" "$(used_hour "$T/fg2.conf" x@t18.example)" "1 pool"
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done

@@ -230,8 +230,11 @@ rreserve(struct env *e, struct fg_check *chk, size_t n, uint32_t now,
 	return q.rc;
 }
 
+/* Commits or releases a transaction's reservations, leaving m (or no
+ * mark). */
 static void
-rend(struct env *e, struct rresv *rr, uint32_t now, int commit)
+rend_marked(struct env *e, struct rresv *rr, uint32_t now, int commit,
+    const struct fg_rmark *m)
 {
 	struct fg_rcmd c = { 0 };
 	redisReply *r;
@@ -240,14 +243,20 @@ rend(struct env *e, struct rresv *rr, uint32_t now, int commit)
 		return;
 	if (commit)
 		assert_int_equal(fg_rlimit_commit_cmd(&c, e->sha[FG_RS_COMMIT],
-		    PREFIX, rr->it, rr->n, now), 0);
+		    PREFIX, rr->it, rr->n, now, m), 0);
 	else
 		assert_int_equal(fg_rlimit_release_cmd(&c,
-		    e->sha[FG_RS_RELEASE], PREFIX, rr->it, rr->n), 0);
+		    e->sha[FG_RS_RELEASE], PREFIX, rr->it, rr->n, m), 0);
 	r = run(e, &c);
 	freeReplyObject(r);
 	fg_rcmd_free(&c);
 	rr->n = 0;
+}
+
+static void
+rend(struct env *e, struct rresv *rr, uint32_t now, int commit)
+{
+	rend_marked(e, rr, now, commit, NULL);
 }
 
 static void
@@ -353,6 +362,69 @@ test_ttl_release(void **state)
 	c = chk("hour", "dave", 2, 3600);
 	assert_int_equal(rreserve(e, &c, 1, T0 + 32, 30, 1, NULL), FG_RESERVED);
 	assert_int_equal(c.used, 1);
+}
+
+/* The value of a mark's key and its TTL (-2: none). */
+static long long
+mark_value(struct env *e, const char *key, long long *ttl)
+{
+	redisReply *r = redisCommand(e->rc, "GET %s", key);
+	long long v = -1;
+
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	r = redisCommand(e->rc, "TTL %s", key);
+	assert_non_null(r);
+	*ttl = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+/* A commit, release or add given a mark leaves its number in the mark's
+ * key, for a day, in the same script that changes the windows; one
+ * given none leaves it alone. The windows count the same either way. */
+static void
+test_mark(void **state)
+{
+	struct env *e = *state;
+	struct rresv rr = { .n = 0 }, rr2 = { .n = 0 }, rr3 = { .n = 0 };
+	struct fg_rmark m = { "{" PREFIX "}:q:relay1.17", 7 };
+	struct fg_rcmd cmd = { 0 };
+	struct fg_check c;
+	long long ttl;
+	redisReply *r;
+
+	assert_int_equal(mark_value(e, m.key, &ttl), -1);
+	assert_int_equal(ttl, -2);
+	c = chk("hour", "mia", 5, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0, 600, 0, &rr), FG_RESERVED);
+	c = chk("hour", "mia", 5, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0, 600, 0, &rr2), FG_RESERVED);
+	rend_marked(e, &rr, T0 + 1, 1, &m);
+	assert_int_equal(mark_value(e, m.key, &ttl), 7);
+	assert_true(ttl > 86000 && ttl <= 86400);
+	m.seq = 8;
+	rend_marked(e, &rr2, 0, 0, &m);
+	assert_int_equal(mark_value(e, m.key, &ttl), 8);
+	c = chk("hour", "mia", 5, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 2, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 1);	/* the commit, not the release */
+	m.seq = 9;
+	assert_int_equal(fg_rlimit_add_cmd(&cmd, e->sha[FG_RS_ADD], PREFIX,
+	    "hour", "mia", 3600, 2, T0 + 3, &m), 0);
+	r = run(e, &cmd);
+	freeReplyObject(r);
+	fg_rcmd_free(&cmd);
+	assert_int_equal(mark_value(e, m.key, &ttl), 9);
+	c = chk("hour", "mia", 5, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 4, 600, 0, &rr3), FG_RESERVED);
+	rend(e, &rr3, T0 + 4, 1);
+	assert_int_equal(mark_value(e, m.key, &ttl), 9);
+	c = chk("hour", "mia", 5, 3600);
+	assert_int_equal(rreserve(e, &c, 1, T0 + 5, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c.used, 4);
 }
 
 /* Several recipients in one call are decided one after the other, as
@@ -679,7 +751,7 @@ test_same_as_memory(void **state)
 			assert_int_equal(fg_limiter_add(e->l, rules[ri], key,
 			    period[ri], n, now), 0);
 			assert_int_equal(fg_rlimit_add_cmd(&c, e->sha[FG_RS_ADD],
-			    PREFIX, rules[ri], key, period[ri], n, now), 0);
+			    PREFIX, rules[ri], key, period[ri], n, now, NULL), 0);
 			r = run(e, &c);
 			freeReplyObject(r);
 			fg_rcmd_free(&c);
@@ -716,6 +788,7 @@ main(void)
 		cmocka_unit_test_setup(test_all_or_none, fresh),
 		cmocka_unit_test_setup(test_ttl_release, fresh),
 		cmocka_unit_test_setup(test_batch, fresh),
+		cmocka_unit_test_setup(test_mark, fresh),
 		cmocka_unit_test_setup(test_first_format, fresh),
 		cmocka_unit_test_setup(test_redis_clock, fresh),
 		cmocka_unit_test(test_bad_replies),
