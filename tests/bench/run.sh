@@ -13,8 +13,9 @@
 #  4. Delivery feedback: log lines parsed a second, the queue-ID map's cost.
 #  5. Where the instructions go: perf record, by process.
 #  6. Shared store: floodgate deciding in a local redis-server (store
-#     redis) beside the in-memory engine, fgload at 10 and 100 connections;
-#     then the reserve script alone in Redis (redis-benchmark).
+#     redis) beside the in-memory engine, fgload at 10 and 100 connections,
+#     then end to end through Postfix (redis/memory ratio); then the
+#     reserve script alone in Redis (redis-benchmark).
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
@@ -143,6 +144,7 @@ run_one() {
 	half) mpid=$FGH ;;
 	fgend) mpid=$FGE ;;
 	fglib) mpid=$FGL ;;
+	redis) mpid=$FGR ;;
 	null) mpid=$NULLP ;;
 	floor) mpid=$FLOORP ;;
 	floordata) mpid=$FLOORDP ;;
@@ -176,6 +178,22 @@ run_one() {
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6g\n", (a[NR/2]+a[NR/2+1])/2}'; }
 minmax() { sort -n | awk 'NR==1{mn=$1} {mx=$1} END {printf "%s-%s", mn, mx}'; }
+
+# Round i starts at the i-th milter: where a run stands in its round
+# (the state of the queue's file system, say) is spread over all of them.
+rotate() { local n=$1; shift; local a=("$@"); echo "${a[@]:n % $#}" "${a[@]:0:n % $#}"; }
+
+# Round i of milter A against round i of milter B, msg/s over msg/s:
+# ratios WORKLOAD A B writes one per round to $T/ratios; paired prints
+# their median and range.
+ratios() {
+	paste -d ' ' "$T/e2e.$1.$2" "$T/e2e.$1.$3" |
+	    awk '{print ($2 / $1) / ($9 / $8)}' > "$T/ratios"
+}
+paired() {
+	ratios "$@"
+	printf '%.3f (%s)' "$(median < "$T/ratios")" "$(awk '{printf "%.2f\n", $1}' "$T/ratios" | minmax)"
+}
 
 # --- 6. shared store -----------------------------------------------------------
 shared_section() {
@@ -222,8 +240,39 @@ shared_section() {
 		report "   $(printf '%-56s' "${c%%|*}: CPU a decision") $(awk -v f="$fc" -v r="$rc" -v n="$nd" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "floodgate %.1f us, redis-server %.1f us", f * 1e6 / hz / n, r * 1e6 / hz / n}')"
 		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
 	done
+	shared_e2e
 	redis_alone "$rport"
 	report ""
+}
+
+# End to end through the same Postfix (smtp-source -> Postfix ->
+# smtp-sink): floodgate deciding in Redis beside floodgate in memory,
+# interleaved rounds; what Postfix's own cost leaves of the difference.
+shared_e2e() {
+	local wl mode i r0 n=${SHARED_RUNS:-5}
+	declare -A sock=( [floodgate]="unix:$T/fg/milter.sock" [redis]="unix:$T/fg/redis.sock" )
+	for wl in new rcpt20; do
+		for i in $(seq 1 "$n"); do
+			for mode in $(rotate "$i" floodgate redis); do
+				use_milter "${sock[$mode]}"
+				r0=$(cpu_of "$RP")
+				run_one "$mode" "$wl" >> "$T/e2e.$wl.$mode"
+				echo $(( $(cpu_of "$RP") - r0 )) >> "$T/e2e.$wl.$mode.redis"
+			done
+		done
+	done
+	report "   end to end: smtp-source (10 sessions, 1 KB) -> Postfix -> smtp-sink, $n interleaved runs; memory = floodgate in memory, redis = store redis"
+	report "$(printf '   %-8s %-8s %8s %11s %8s %9s %9s %9s' workload backend msg/s min-max rcpt/s pf-ms/msg fg-ms/msg redis-ms)"
+	for wl in new rcpt20; do
+		for mode in floodgate redis; do
+			report "$(paste -d ' ' "$T/e2e.$wl.$mode" "$T/e2e.$wl.$mode.redis" |
+			    awk -v hz="$HZ" '{m = $2 * 1e6 / $1; print m, $3 * 1e6 / $1, $4 * 1e3 / hz / $2, $5 * 1e3 / hz / $2, $8 * 1e3 / hz / $2}' |
+			    sort -n -k1 | awk -v w="$wl" -v b="${mode/floodgate/memory}" '{v[NR] = $0; m[NR] = $1}
+			    END {split(v[int((NR + 1) / 2)], x, " ");
+			    printf "   %-8s %-8s %8.0f %5.0f-%-5.0f %8.0f %9.3f %9.3f %9.3f", w, b, x[1], m[1], m[NR], x[2], x[3], x[4], x[5]}')"
+		done
+		report "   $(printf '%-8s' "$wl") redis/memory msg/s $(paired "$wl" redis floodgate) (median of the rounds' ratios, range)"
+	done
 }
 
 # Redis alone: floodgate's reserve script timed by redis-benchmark
@@ -271,9 +320,6 @@ declare -A MIL=( [none]="" [floodgate]="unix:$T/fg/milter.sock" [fgend]="unix:$T
     [floor]="unix:$T/fg/floor.sock" [floordata]="unix:$T/fg/floordata.sock" )
 MODES=${MODES:-none floodgate fglib fgend half null floor floordata}
 WORKLOADS=${WORKLOADS:-new reuse rcpt20}
-# Round i starts at the i-th milter: where a run stands in its round
-# (the state of the queue's file system, say) is spread over all of them.
-rotate() { local n=$1; shift; local a=("$@"); echo "${a[@]:n % $#}" "${a[@]:0:n % $#}"; }
 for wl in $WORKLOADS; do
 	for i in $(seq 1 "$RUNS"); do
 		for mode in $(rotate "$i" $MODES); do
@@ -283,17 +329,6 @@ for wl in $WORKLOADS; do
 	done
 done
 
-# Round i of milter A against round i of milter B, msg/s over msg/s:
-# ratios WORKLOAD A B writes one per round to $T/ratios; paired prints
-# their median and range.
-ratios() {
-	paste -d ' ' "$T/e2e.$1.$2" "$T/e2e.$1.$3" |
-	    awk '{print ($2 / $1) / ($9 / $8)}' > "$T/ratios"
-}
-paired() {
-	ratios "$@"
-	printf '%.3f (%s)' "$(median < "$T/ratios")" "$(awk '{printf "%.2f\n", $1}' "$T/ratios" | minmax)"
-}
 
 report "1. End to end: smtp-source (10 sessions, 1 KB) -> Postfix -> smtp-sink, $RUNS interleaved runs each"
 report "   workloads: new = a new session per message; reuse = -d, one session for many; rcpt20 = 20 recipients per message"
