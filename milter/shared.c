@@ -189,7 +189,7 @@ static struct {
 	char stamp[24];
 	uint32_t gen;			/* connections made */
 	uint64_t seq;			/* calls marked on this one */
-	struct op *doubt, *doubt_tail;
+	struct doubt *doubt, *doubt_tail;
 	size_t ndoubt;
 	int reloading;			/* scripts sent again, not answered */
 	/* shared between threads */
@@ -392,54 +392,89 @@ next_mark(struct fg_rmark *m, char *buf, size_t len, uint32_t *gen,
 	return m;
 }
 
-/* An end or an add whose answer was lost with its connection: Redis
- * may have applied it or not; the next connection reads its mark (or,
- * past REPLAY_MAX of them, or at the stop, it is kept as not applied:
- * counted twice at worst, stricter, never looser). Takes o. */
+/* An added charge until Redis answers: what replay_add needs, in as
+ * few bytes as its window's name (a give-back may send a million). */
+struct addrec {
+	uint32_t when, cost, period, gen;
+	uint64_t seq;
+	int retried;			/* sent again after NOSCRIPT */
+	char wkey[];
+};
+
+/* A call whose answer was lost with its connection: an end (o) or an
+ * add (a), whichever it was. */
+struct doubt {
+	struct doubt *next;
+	uint32_t gen;
+	uint64_t seq;
+	struct op *o;
+	struct addrec *a;
+};
+
+/* An end (o) or an add (a) kept as not applied (keep_op, replay_add),
+ * or dropped as applied; freed either way. */
 static void
-doubt(struct op *o)
+doubt_end(struct op *o, struct addrec *a, int applied)
 {
-	if (sh.ndoubt >= REPLAY_MAX) {
+	if (!applied && o != NULL)
 		keep_op(o);
-		free(o);
+	else if (!applied)
+		replay_add(a->wkey, a->period, a->cost, a->when);
+	free(o);
+	free(a);
+}
+
+/* An end (o) or an add (a) whose answer was lost with its connection:
+ * Redis may have applied it or not; the next connection reads its mark
+ * (past REPLAY_MAX of them, or at the stop, one is kept as not
+ * applied: counted twice at worst, stricter, never looser). Takes it. */
+static void
+doubt(struct op *o, struct addrec *a)
+{
+	struct doubt *d = NULL;
+
+	if (sh.ndoubt >= REPLAY_MAX || (d = calloc(1, sizeof(*d))) == NULL) {
+		doubt_end(o, a, 0);
 		return;
 	}
-	o->next = NULL;
+	d->o = o;
+	d->a = a;
+	d->gen = o != NULL ? o->gen : a->gen;
+	d->seq = o != NULL ? o->seq : a->seq;
 	if (sh.doubt_tail != NULL)
-		sh.doubt_tail->next = o;
+		sh.doubt_tail->next = d;
 	else
-		sh.doubt = o;
-	sh.doubt_tail = o;
+		sh.doubt = d;
+	sh.doubt_tail = d;
 	sh.ndoubt++;
 }
 
 /* Those in doubt from connection gen: up to seq was applied, the rest
- * is kept for when Redis answers (or sent again, up). */
+ * is kept for when Redis answers. */
 static void
 settle_doubt(uint32_t gen, uint64_t seq)
 {
-	struct op *o, *next, *keep = NULL, *tail = NULL;
+	struct doubt *d, *next, *keep = NULL, *tail = NULL;
 	size_t applied = 0, again = 0;
 
-	for (o = sh.doubt; o != NULL; o = next) {
-		next = o->next;
-		if (o->gen != gen) {
-			o->next = NULL;
+	for (d = sh.doubt; d != NULL; d = next) {
+		next = d->next;
+		if (d->gen != gen) {
+			d->next = NULL;
 			if (tail != NULL)
-				tail->next = o;
+				tail->next = d;
 			else
-				keep = o;
-			tail = o;
+				keep = d;
+			tail = d;
 			continue;
 		}
 		sh.ndoubt--;
-		if (o->seq <= seq) {
+		if (d->seq <= seq)
 			applied++;
-		} else {
-			keep_op(o);
+		else
 			again++;
-		}
-		free(o);
+		doubt_end(d->o, d->a, d->seq <= seq);
+		free(d);
 	}
 	sh.doubt = keep;
 	sh.doubt_tail = tail;
@@ -480,16 +515,16 @@ ask_doubt(void)
 	uint32_t asked[8];
 	size_t na = 0, i;
 	char k[FG_RKEY_MAX + 1];
-	struct op *o;
+	struct doubt *d;
 
-	for (o = sh.doubt; o != NULL && na < 8; o = o->next) {
-		for (i = 0; i < na && asked[i] != o->gen; i++)
+	for (d = sh.doubt; d != NULL && na < 8; d = d->next) {
+		for (i = 0; i < na && asked[i] != d->gen; i++)
 			;
-		if (i < na || o->gen == sh.gen)
+		if (i < na || d->gen == sh.gen)
 			continue;
-		asked[na++] = o->gen;
-		mark_name(o->gen, k, sizeof(k));
-		if (redisAsyncCommand(sh.ac, on_doubt, (void *)(uintptr_t)o->gen,
+		asked[na++] = d->gen;
+		mark_name(d->gen, k, sizeof(k));
+		if (redisAsyncCommand(sh.ac, on_doubt, (void *)(uintptr_t)d->gen,
 		    "GET %s", k) != REDIS_OK)
 			return;
 	}
@@ -499,12 +534,12 @@ ask_doubt(void)
 static void
 doubt_keep_all(void)
 {
-	struct op *o, *next;
+	struct doubt *d, *next;
 
-	for (o = sh.doubt; o != NULL; o = next) {
-		next = o->next;
-		keep_op(o);
-		free(o);
+	for (d = sh.doubt; d != NULL; d = next) {
+		next = d->next;
+		doubt_end(d->o, d->a, 0);
+		free(d);
 	}
 	sh.doubt = sh.doubt_tail = NULL;
 	sh.ndoubt = 0;
@@ -604,7 +639,7 @@ on_end(redisAsyncContext *ac, void *reply, void *priv)
 	char why[200];
 
 	if (reply == NULL) {
-		doubt(o);	/* the connection was lost */
+		doubt(o, NULL);	/* the connection was lost */
 		return;
 	}
 	if (!o->retried && noscript(reply)) {
@@ -621,35 +656,17 @@ on_end(redisAsyncContext *ac, void *reply, void *priv)
 	free(o);
 }
 
-/* An added charge until Redis answers: what replay_add needs, in as
- * few bytes as its window's name (a give-back may send a million). */
-struct addrec {
-	uint32_t when, cost, period, gen;
-	uint64_t seq;
-	int retried;			/* sent again after NOSCRIPT */
-	char wkey[];
-};
-
 static void
 on_add(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct addrec *a = priv;
-	struct op *o;
 	char why[200];
 
 	if (reply == NULL) {		/* the connection was lost */
-		if ((o = new_op(OP_ADD, 1)) == NULL) {
-			replay_add(a->wkey, a->period, a->cost, a->when);
-		} else {
-			fg_strlcpy(o->it[0].wkey, a->wkey, sizeof(o->it[0].wkey));
-			o->it[0].cost = a->cost;
-			o->it[0].period = a->period;
-			o->now = a->when;
-			o->gen = a->gen;
-			o->seq = a->seq;
-			doubt(o);
-		}
-	} else if (!a->retried && noscript(reply)) {
+		doubt(NULL, a);
+		return;
+	}
+	if (!a->retried && noscript(reply)) {
 		send_add(a->wkey, a->period, a->cost, a->when, 1);
 	} else if (refuses_writes(reply, why, sizeof(why))) {
 		replay_add(a->wkey, a->period, a->cost, a->when);
