@@ -17,7 +17,8 @@
 # ended meanwhile); stopped while Redis is down, a relay keeps what it
 # owes Redis in its database and gives it after its next start; a
 # commit whose answer was lost with its connection is added again when
-# the connection's mark says Redis did not apply it. A
+# the connection's mark says Redis did not apply it, and so is each add
+# of a give-back cut short by a lost connection. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -579,6 +580,55 @@ grep -q "1 calls to redis://127.0.0.1:$RPORT had no answer when a connection was
     fail "relay 2 learned the commit was not applied: $(grep 'shared store' "$T/fg2.log" | tail -4)"
 expect_eq "the pool's window holds the commit's charge" "$(charged x@t18.example)" 1
 expect_eq "and not its reservation besides" "$(used_hour "$T/fg2.conf" x@t18.example)" "1 pool"
+
+# 19. A give-back cut short: after FLUSHALL relay 2 gives Redis its
+# windows (12,000 tenants' hour windows, charged over the milter
+# protocol by fgload: about half a second of Redis), Redis is paused for writes while they are under way and
+# both relays' connections are killed. The adds Redis held unrun, and
+# those sent after, are in doubt: the next connection reads the mark and
+# sends again exactly those Redis did not apply. The tenants' hour
+# windows sum to what was charged, where they used to lose what was in
+# flight.
+"$FGLOAD" -S "unix:$T/fg2/milter.sock" -c 2 -m 6000 -r 1 -a 1000000 > "$T/load" 2>&1
+load_ok=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}} END {print v["decisions"] - v["refused"]}' "$T/load")
+expect_eq "fgload through relay 2: no protocol error" \
+    "$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^errors=/) print substr($i, 8)}' "$T/load")" 0
+# pool_hours: the charges of fgload's tenants in the pool's hour windows.
+pool_hours() {
+	redis-cli -p "$RPORT" EVAL "local s, c = 0, '0'
+	    repeat
+	      local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
+	      c = r[1]
+	      for _, k in ipairs(r[2]) do
+	        for _, v in ipairs(redis.call('HVALS', k)) do s = s + tonumber(v) end
+	      end
+	    until c == '0'
+	    return s" 0 "{floodgate}:w:hour"$'\037'"user@tenant*"
+}
+pool_hours_are() { [ "$(pool_hours)" = "$1" ]; }
+wait_for 10 pool_hours_are "$load_ok" ||
+    fail "the pool's hour windows hold fgload's $load_ok: $(pool_hours)"
+flushed2=$(grep -c 'lost its windows (flushed)' "$T/fg2.log")
+doubt2=$(grep -c 'had no answer when a connection was lost' "$T/fg2.log")
+up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
+redis-cli -p "$RPORT" FLUSHALL >/dev/null
+# Polled closely: the pause must come while the adds are under way.
+for i in $(seq 1 500); do
+	[ "$(grep -c 'lost its windows (flushed)' "$T/fg2.log")" -gt "$flushed2" ] && break
+	sleep 0.01
+done
+[ "$(grep -c 'lost its windows (flushed)' "$T/fg2.log")" -gt "$flushed2" ] ||
+    fail "relay 2 gave its windows back after FLUSHALL: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+redis-cli -p "$RPORT" CLIENT PAUSE 10000 WRITE >/dev/null
+redis-cli -p "$RPORT" CLIENT KILL TYPE normal SKIPME yes >/dev/null
+redis-cli -p "$RPORT" CLIENT UNPAUSE >/dev/null
+wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
+    fail "relay 2 uses Redis again: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+[ "$(grep -c 'had no answer when a connection was lost' "$T/fg2.log")" -gt "$doubt2" ] ||
+    fail "relay 2 had adds in doubt: $(grep 'shared store' "$T/fg2.log" | tail -4)"
+wait_for 10 pool_hours_are "$load_ok" ||
+    fail "after the cut give-back, the pool's hour windows hold fgload's $load_ok: $(pool_hours) ($(grep 'shared store' "$T/fg2.log" | tail -4))"
+expect_eq "after the cut give-back, the tenants' hour windows hold what was charged" "$(pool_hours)" "$load_ok"
 
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
