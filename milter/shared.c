@@ -178,9 +178,17 @@ static struct {
 	 * with each one after the commits sent before it. Redis giving
 	 * back an older one than this relay last saw acknowledged went
 	 * back in time (a snapshot, a lagging replica): what this relay
-	 * charged since is missing. Written under lock. */
+	 * charged since is missing. Written under lock. The record names
+	 * the process that wrote it (its STAMP): another live relay writing
+	 * under the same ID (started from a copy of this one's database)
+	 * would make each take the other's clock for Redis going back, so
+	 * the younger of the two takes a new name (tick_mine: this process
+	 * has written the record; foreign: reads in a row that found an
+	 * older process's). */
 	char id[40];
 	uint32_t tick_sent, tick_acked;
+	int tick_mine, foreign;
+	char markid[40];		/* the ID in the marks' keys */
 	struct event *mark;		/* the live check, each second */
 	/* Each connection's calls that change windows leave their number
 	 * in a key of the connection's own, "{P}:q:ID.STAMP.GEN" (STAMP:
@@ -188,6 +196,7 @@ static struct {
 	 * wait in doubt until the next connection reads the key. */
 	char stamp[24];
 	uint32_t gen;			/* connections made */
+	char markkey[FG_RKEY_MAX + 1];	/* this one's key */
 	uint64_t seq;			/* calls marked on this one */
 	struct doubt *doubt, *doubt_tail;
 	size_t ndoubt;
@@ -376,16 +385,15 @@ keep_op(const struct op *o)
 static void
 mark_name(uint32_t gen, char *buf, size_t len)
 {
-	snprintf(buf, len, "{%s}:q:%s.%s.%u", sh.prefix, sh.id, sh.stamp, gen);
+	snprintf(buf, len, "{%s}:q:%s.%s.%u", sh.prefix, sh.markid, sh.stamp,
+	    gen);
 }
 
-/* The mark of the next call on this connection (buf: its key). */
+/* The mark of the next call on this connection. */
 static const struct fg_rmark *
-next_mark(struct fg_rmark *m, char *buf, size_t len, uint32_t *gen,
-    uint64_t *seq)
+next_mark(struct fg_rmark *m, uint32_t *gen, uint64_t *seq)
 {
-	mark_name(sh.gen, buf, len);
-	m->key = buf;
+	m->key = sh.markkey;
 	m->seq = ++sh.seq;
 	*gen = sh.gen;
 	*seq = m->seq;
@@ -405,11 +413,22 @@ struct addrec {
  * add (a), whichever it was. */
 struct doubt {
 	struct doubt *next;
-	uint32_t gen;
-	uint64_t seq;
 	struct op *o;
 	struct addrec *a;
 };
+
+/* The connection a call in doubt was sent on, and its number there. */
+static uint32_t
+doubt_gen(const struct doubt *d)
+{
+	return d->o != NULL ? d->o->gen : d->a->gen;
+}
+
+static uint64_t
+doubt_seq(const struct doubt *d)
+{
+	return d->o != NULL ? d->o->seq : d->a->seq;
+}
 
 /* An end (o) or an add (a) kept as not applied (keep_op, replay_add),
  * or dropped as applied; freed either way. */
@@ -439,8 +458,6 @@ doubt(struct op *o, struct addrec *a)
 	}
 	d->o = o;
 	d->a = a;
-	d->gen = o != NULL ? o->gen : a->gen;
-	d->seq = o != NULL ? o->seq : a->seq;
 	if (sh.doubt_tail != NULL)
 		sh.doubt_tail->next = d;
 	else
@@ -459,7 +476,7 @@ settle_doubt(uint32_t gen, uint64_t seq)
 
 	for (d = sh.doubt; d != NULL; d = next) {
 		next = d->next;
-		if (d->gen != gen) {
+		if (doubt_gen(d) != gen) {
 			d->next = NULL;
 			if (tail != NULL)
 				tail->next = d;
@@ -469,11 +486,11 @@ settle_doubt(uint32_t gen, uint64_t seq)
 			continue;
 		}
 		sh.ndoubt--;
-		if (d->seq <= seq)
+		if (doubt_seq(d) <= seq)
 			applied++;
 		else
 			again++;
-		doubt_end(d->o, d->a, d->seq <= seq);
+		doubt_end(d->o, d->a, doubt_seq(d) <= seq);
 		free(d);
 	}
 	sh.doubt = keep;
@@ -518,13 +535,15 @@ ask_doubt(void)
 	struct doubt *d;
 
 	for (d = sh.doubt; d != NULL && na < 8; d = d->next) {
-		for (i = 0; i < na && asked[i] != d->gen; i++)
+		uint32_t gen = doubt_gen(d);
+
+		for (i = 0; i < na && asked[i] != gen; i++)
 			;
-		if (i < na || d->gen == sh.gen)
+		if (i < na || gen == sh.gen)
 			continue;
-		asked[na++] = d->gen;
-		mark_name(d->gen, k, sizeof(k));
-		if (redisAsyncCommand(sh.ac, on_doubt, (void *)(uintptr_t)d->gen,
+		asked[na++] = gen;
+		mark_name(gen, k, sizeof(k));
+		if (redisAsyncCommand(sh.ac, on_doubt, (void *)(uintptr_t)gen,
 		    "GET %s", k) != REDIS_OK)
 			return;
 	}
@@ -589,6 +608,20 @@ on_background(redisAsyncContext *ac, void *reply, void *priv)
 	}
 }
 
+/* SCRIPT LOAD of each script (priv: its number), the last one's answer
+ * to last, the others' to each. */
+static void
+load_scripts(redisCallbackFn *each, redisCallbackFn *last)
+{
+	struct fg_rcmd c = { 0 };
+	size_t i;
+
+	for (i = 0; i < FG_RS_COUNT; i++)
+		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
+			(void)send_cmd(&c, i + 1 < FG_RS_COUNT ? each : last,
+			    (void *)(uintptr_t)i);
+}
+
 static void
 on_reloaded(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -608,9 +641,6 @@ on_reloaded(redisAsyncContext *ac, void *reply, void *priv)
 static int
 noscript(const redisReply *r)
 {
-	struct fg_rcmd c = { 0 };
-	size_t i;
-
 	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 	    strncmp(r->str, "NOSCRIPT", 8) != 0 || sh.state == ST_DOWN)
 		return 0;
@@ -618,10 +648,7 @@ noscript(const redisReply *r)
 		return 1;
 	fg_log_notice("shared store: %s lost floodgate's scripts; loading them again",
 	    sh.url);
-	for (i = 0; i < FG_RS_COUNT; i++)
-		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
-			send_cmd(&c, i + 1 < FG_RS_COUNT ? on_background :
-			    on_reloaded, NULL);
+	load_scripts(on_background, on_reloaded);
 	sh.reloading = 1;
 	return 1;
 }
@@ -685,15 +712,14 @@ send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when,
 {
 	struct fg_rcmd c = { 0 };
 	struct fg_rmark m;
-	char rule[FG_WRULE_MAX + 1], mk[FG_RKEY_MAX + 1];
+	char rule[FG_WRULE_MAX + 1];
 	const char *key;
 	size_t len = strlen(wkey) + 1;
 	struct addrec *a = malloc(sizeof(*a) + len);
 
 	if (a == NULL || fg_wkey_rule(wkey, rule, &key) < 0 ||
 	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
-	    period, cost, when, next_mark(&m, mk, sizeof(mk), &a->gen,
-	    &a->seq)) < 0) {
+	    period, cost, when, next_mark(&m, &a->gen, &a->seq)) < 0) {
 		fg_rcmd_free(&c);
 		free(a);
 		fg_log_err("shared store: cannot send a charge to %s", sh.url);
@@ -1086,7 +1112,6 @@ do_op(struct op *o)
 {
 	struct fg_rcmd c = { 0 };
 	struct fg_rmark m;
-	char mk[FG_RKEY_MAX + 1];
 
 	switch (o->kind) {
 	case OP_RESERVE:		/* gathered by on_wake */
@@ -1105,7 +1130,7 @@ do_op(struct op *o)
 			keep_op(o);	/* until Redis answers */
 			break;
 		}
-		next_mark(&m, mk, sizeof(mk), &o->gen, &o->seq);
+		next_mark(&m, &o->gen, &o->seq);
 		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
 		    sh.prefix, o->it, o->n, o->now, &m) :
 		    fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
@@ -1489,13 +1514,22 @@ on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 }
 
+/* Whether process stamp a started after b (both decimal µs). */
+static int
+stamp_after(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	return la != lb ? la > lb : strcmp(a, b) > 0;
+}
+
 static void
 on_tick(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
 	int live = priv != NULL, back = 0;
 	uint32_t since = 0, acked;
-	char *end, why[200];
+	char *end, why[200], old[sizeof(sh.id)] = "";
 
 	(void)ac;
 	if (live)
@@ -1510,17 +1544,38 @@ on_tick(redisAsyncContext *ac, void *reply, void *priv)
 	acked = sh.tick_acked;
 	if (r->type == REDIS_REPLY_STRING) {
 		unsigned long v = strtoul(r->str, &end, 10);
+		const char *who = *end == ' ' ? end + 1 : NULL;
+		int theirs = who != NULL && strcmp(who, sh.stamp) != 0;
+		/* A younger process's record tells its clock, not Redis's
+		 * past; it takes a new name when it reads this one's. */
+		int younger = theirs && stamp_after(who, sh.stamp);
 
-		if (*end == '\0' && v < acked) {
+		if (!younger && (*end == '\0' || who != NULL) && v < acked) {
 			back = 1;
 			since = v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
 		}
+		sh.foreign = theirs && !younger && sh.tick_mine ?
+		    sh.foreign + 1 : 0;
 	} else if (r->type == REDIS_REPLY_NIL && acked > 0) {
 		back = 1;	/* this relay's record is gone: all of it */
 	}
-	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL)
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) {
 		sh.tick_acked = sh.tick_sent;
+		sh.tick_mine = 1;
+	}
+	if (sh.foreign >= 2) {
+		/* Twice in a row: not a restore (the record written after
+		 * one is this process's), another relay of this name. */
+		fg_strlcpy(old, sh.id, sizeof(old));
+		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
+		sh.tick_acked = sh.tick_sent = 0;
+		sh.tick_mine = sh.foreign = 0;
+		back = 0;
+	}
 	pthread_mutex_unlock(&sh.lock);
+	if (old[0] != '\0')
+		fg_log_err("shared store: another relay writes this relay's record in %s ({%s}:at:%s; started from a copy of this relay's database?): this relay is %s from now on",
+		    sh.url, sh.prefix, old, sh.relay);
 	if (r->type == REDIS_REPLY_ERROR && !live)
 		fg_log_warn("shared store: %s: cannot keep this relay's record: %s",
 		    sh.url, r->str);
@@ -1541,6 +1596,7 @@ static void
 check_epoch(int live)
 {
 	char k[FG_RKEY_MAX + 1], v[sizeof(sh.epoch)], t[FG_RKEY_MAX + 1];
+	char rec[48];
 	uint32_t now = (uint32_t)time(NULL);
 
 	snprintf(k, sizeof(k), "{%s}:epoch", sh.prefix);
@@ -1549,12 +1605,13 @@ check_epoch(int live)
 	/* Never backwards, even when the clock is. */
 	pthread_mutex_lock(&sh.lock);
 	sh.tick_sent = now > sh.tick_acked ? now : sh.tick_acked;
+	snprintf(rec, sizeof(rec), "%u %s", sh.tick_sent, sh.stamp);
 	pthread_mutex_unlock(&sh.lock);
 	sh.round_empty = 0;
 	if (redisAsyncCommand(sh.ac, on_epoch, live ? &sh : NULL,
 	    "SET %s %s NX GET", k, v) != REDIS_OK ||
 	    redisAsyncCommand(sh.ac, on_tick, live ? &sh : NULL,
-	    "SET %s %u GET", t, sh.tick_sent) != REDIS_OK) {
+	    "SET %s %s GET", t, rec) != REDIS_OK) {
 		if (!live)
 			merge(NULL, 0, 0);
 		return;
@@ -1627,9 +1684,6 @@ on_hello(redisAsyncContext *ac, void *reply, void *priv)
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
-	struct fg_rcmd c = { 0 };
-	size_t i;
-
 	if (status != REDIS_OK) {
 		/* hiredis frees the context after this */
 		if (ac == sh.ac)
@@ -1644,11 +1698,7 @@ on_connect(const redisAsyncContext *ac, int status)
 		    sh.password);
 	if (sh.db != 0)
 		redisAsyncCommand(sh.ac, on_hello, "SELECT", "SELECT %u", sh.db);
-	for (i = 0; i < FG_RS_COUNT; i++)
-		if (fg_rlimit_load_cmd(&c, (enum fg_rscript)i) == 0)
-			redisAsyncCommandArgv(sh.ac, on_loaded, (void *)(uintptr_t)i,
-			    c.argc, c.argv, c.argvlen);
-	fg_rcmd_free(&c);
+	load_scripts(on_loaded, on_loaded);
 }
 
 /*
@@ -1753,6 +1803,7 @@ connect_now(void)
 	sh.state = ST_LOADING;
 	sh.since = time(NULL);
 	sh.gen++;		/* its marks, numbered from 1 */
+	mark_name(sh.gen, sh.markkey, sizeof(sh.markkey));
 	sh.seq = 0;
 	sh.reloading = 0;
 	redisLibeventAttach(ac, sh.base);
@@ -1832,6 +1883,7 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 	pthread_mutex_lock(&sh.lock);
 	if (sh.id[0] == '\0')	/* none kept: this one from now on */
 		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
+	fg_strlcpy(sh.markid, sh.id, sizeof(sh.markid));
 	pthread_mutex_unlock(&sh.lock);
 	atomic_store(&sh.down_since, (long)time(NULL));
 	evthread_use_pthreads();

@@ -18,7 +18,8 @@
 # owes Redis in its database and gives it after its next start; a
 # commit whose answer was lost with its connection is added again when
 # the connection's mark says Redis did not apply it, and so is each add
-# of a give-back cut short by a lost connection. A
+# of a give-back cut short by a lost connection. A relay started with
+# another's name (a copied database) takes one of its own. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
 # native loop does not wait for Redis, libmilter's threads do.
@@ -629,6 +630,39 @@ wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $u
 wait_for 10 pool_hours_are "$load_ok" ||
     fail "after the cut give-back, the pool's hour windows hold fgload's $load_ok: $(pool_hours) ($(grep 'shared store' "$T/fg2.log" | tail -4))"
 expect_eq "after the cut give-back, the tenants' hour windows hold what was charged" "$(pool_hours)" "$load_ok"
+
+# 20. Two relays under one name: relay 2 restarted from a copy of relay
+# 1's record in its database (as a relay built from a copy of another's
+# disk is). Each check would read the other's record, and a clock a
+# moment behind reads as Redis going back in time; the younger process
+# takes a name of its own, the older keeps its name. Then another copy
+# of relay 1, older, with a clock 5 s behind (its writes made here):
+# relay 1 gives back at most once before it takes a new name.
+# at_mark DB: the relay's name and last acknowledged record it keeps.
+at_mark() { sqlite3 -cmd '.timeout 3000' "$1" "SELECT value FROM marks WHERE name = 'shared redis://127.0.0.1:$RPORT {floodgate}:at'"; }
+kill -TERM "$FG2_PID"
+wait "$FG2_PID" 2>/dev/null
+id1=$(at_mark "$T/floodgate.db" | cut -d' ' -f1)
+[ -n "$id1" ] && [ "$id1" != "$(at_mark "$T/fg2.db" | cut -d' ' -f1)" ] ||
+    fail "each relay keeps a name of its own: $(at_mark "$T/floodgate.db") / $(at_mark "$T/fg2.db")"
+sqlite3 "$T/fg2.db" "UPDATE marks SET value = '$(at_mark "$T/floodgate.db")' WHERE name = 'shared redis://127.0.0.1:$RPORT {floodgate}:at'"
+clash="another relay writes this relay's record in redis://127.0.0.1:$RPORT ({floodgate}:at:$id1; started from a copy of this relay's database?): this relay is"
+start_fg2
+wait_for 10 grep -qF "$clash" "$T/fg2.log" ||
+    fail "relay 2, a copy of relay 1, took a name of its own: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+renamed2() { at_mark "$T/fg2.db" | grep -q . && ! at_mark "$T/fg2.db" | grep -q "^$id1 "; }
+wait_for 5 renamed2 || fail "relay 2 keeps its new name: $(at_mark "$T/fg2.db")"
+expect_eq "relay 1, the older, kept its name" "$(grep -cF "$clash" "$T/floodgate.log")" 0
+backs1=$(log_count 'went back to an older state')
+for i in $(seq 1 20); do
+	redis-cli -p "$RPORT" SET "{floodgate}:at:$id1" "$(( $(date +%s) - 5 )) 1000000000000000" >/dev/null
+	grep -qF "$clash" "$T/floodgate.log" && break
+	sleep 0.3
+done
+wait_for 5 grep -qF "$clash" "$T/floodgate.log" ||
+    fail "relay 1 took a new name beside an older copy of itself: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+expect_eq "meanwhile relay 1 took the copy's clock for Redis going back at most once" \
+    "$(( $(log_count 'went back to an older state') - backs1 <= 1 ))" 1
 
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
