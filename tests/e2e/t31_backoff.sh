@@ -70,9 +70,17 @@ expect_eq "another domain is not paused" "$(count_replies "$T/other" 4..)" 0
 # Together with a slow machine that exceeded 75 s once (CI, under the
 # sanitizers).
 MAXWAIT=150
+# why_queued PREFIX: what Postfix did with those messages, what the map
+# answers now and floodgate's pauses (printed when they stay queued).
+why_queued() {
+	{ grep -E "$1[0-9]@docomo.test|skipped" "$T/maillog" | tail -12 | cut -c1-200
+	  echo "map now: $(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test)"
+	  grep -E "backoff:|incident: (started|ended) kind=pause" "$T/floodgate.log" | cut -c1-160
+	  postqueue -c "$T/etc" -p | tail -12; } 2>&1 | sed 's/^/    /'
+}
 wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT a' '$T/sink/delivered' 2>/dev/null) -ge 6 ]" ||
     { fail "the queued mail went out after the pause: $(grep -c "^$CARRIER_PORT a" "$T/sink/delivered") of 6"
-      grep -E "a[0-9]@docomo.test|skipped" "$T/maillog" | tail -12 | cut -c1-200 | sed 's/^/    /'; }
+      why_queued a; }
 expect_eq "no connection reached the carrier while it was paused" \
     "$(awk -v p="$CARRIER_PORT" -v s="$since" -v u="$until" '$1 == p && $2 > s + 1.5 && $2 < u - 0.3' "$T/sink/connections" | wc -l)" 0
 grep -q "status=deferred (floodgate: docomo.test paused until" "$T/maillog" ||
@@ -90,7 +98,7 @@ grep -q "paused for 6s .* pause 2 in a row" "$T/floodgate.log" ||
     fail "the second pause doubles: $(grep 'paused for' "$T/floodgate.log" | tail -1)"
 wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT c' '$T/sink/delivered' 2>/dev/null) -ge 4 ]" ||
     { fail "the second burst went out after the second pause: $(grep -c "^$CARRIER_PORT c" "$T/sink/delivered") of 4"
-      grep -E "c[0-9]@docomo.test|skipped" "$T/maillog" | tail -12 | cut -c1-200 | sed 's/^/    /'; }
+      why_queued c; }
 wait_for 5 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify.out' 2>/dev/null) -ge 2 ]"
 expect_eq "notifications: one start and one end for each pause" \
     "$(grep -o '"event":"[a-z]*","kind":"pause"' "$T/notify.out" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "2 2 "
