@@ -248,6 +248,8 @@ shared_section() {
 # End to end through the same Postfix (smtp-source -> Postfix ->
 # smtp-sink): floodgate deciding in Redis beside floodgate in memory,
 # interleaved rounds; what Postfix's own cost leaves of the difference.
+# Its rounds go to files of their own (e2e.WORKLOAD.shMODE): section 1's
+# floodgate rounds are in e2e.WORKLOAD.floodgate.
 shared_e2e() {
 	local wl mode i r0 n=${SHARED_RUNS:-5}
 	declare -A sock=( [floodgate]="unix:$T/fg/milter.sock" [redis]="unix:$T/fg/redis.sock" )
@@ -256,8 +258,8 @@ shared_e2e() {
 			for mode in $(rotate "$i" floodgate redis); do
 				use_milter "${sock[$mode]}"
 				r0=$(cpu_of "$RP")
-				run_one "$mode" "$wl" >> "$T/e2e.$wl.$mode"
-				echo $(( $(cpu_of "$RP") - r0 )) >> "$T/e2e.$wl.$mode.redis"
+				run_one "$mode" "$wl" >> "$T/e2e.$wl.sh$mode"
+				echo $(( $(cpu_of "$RP") - r0 )) >> "$T/e2e.$wl.sh$mode.redis"
 			done
 		done
 	done
@@ -265,13 +267,13 @@ shared_e2e() {
 	report "$(printf '   %-8s %-8s %8s %11s %8s %9s %9s %9s' workload backend msg/s min-max rcpt/s pf-ms/msg fg-ms/msg redis-ms)"
 	for wl in new rcpt20; do
 		for mode in floodgate redis; do
-			report "$(paste -d ' ' "$T/e2e.$wl.$mode" "$T/e2e.$wl.$mode.redis" |
+			report "$(paste -d ' ' "$T/e2e.$wl.sh$mode" "$T/e2e.$wl.sh$mode.redis" |
 			    awk -v hz="$HZ" '{m = $2 * 1e6 / $1; print m, $3 * 1e6 / $1, $4 * 1e3 / hz / $2, $5 * 1e3 / hz / $2, $8 * 1e3 / hz / $2}' |
 			    sort -n -k1 | awk -v w="$wl" -v b="${mode/floodgate/memory}" '{v[NR] = $0; m[NR] = $1}
 			    END {split(v[int((NR + 1) / 2)], x, " ");
 			    printf "   %-8s %-8s %8.0f %5.0f-%-5.0f %8.0f %9.3f %9.3f %9.3f", w, b, x[1], m[1], m[NR], x[2], x[3], x[4], x[5]}')"
 		done
-		report "   $(printf '%-8s' "$wl") redis/memory msg/s $(paired "$wl" redis floodgate) (median of the rounds' ratios, range)"
+		report "   $(printf '%-8s' "$wl") redis/memory msg/s $(paired "$wl" shredis shfloodgate) (median of the rounds' ratios, range)"
 	done
 }
 
