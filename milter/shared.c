@@ -473,6 +473,7 @@ settle_doubt(uint32_t gen, uint64_t seq)
 {
 	struct doubt *d, *next, *keep = NULL, *tail = NULL;
 	size_t applied = 0, again = 0;
+	int done;
 
 	for (d = sh.doubt; d != NULL; d = next) {
 		next = d->next;
@@ -485,12 +486,13 @@ settle_doubt(uint32_t gen, uint64_t seq)
 			tail = d;
 			continue;
 		}
+		done = doubt_seq(d) <= seq;
 		sh.ndoubt--;
-		if (doubt_seq(d) <= seq)
+		if (done)
 			applied++;
 		else
 			again++;
-		doubt_end(d->o, d->a, doubt_seq(d) <= seq);
+		doubt_end(d->o, d->a, done);
 		free(d);
 	}
 	sh.doubt = keep;
