@@ -338,25 +338,31 @@ replay_op(const struct op *o)
  * bucket it restored may hold other relays' reservations only.
  */
 static void
-unreserve_op(const struct op *o)
+unreserve_items(const struct fg_ritem *it, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < o->n; i++) {
-		const char *m = o->it[i].member;
+	for (i = 0; i < n; i++) {
+		const char *m = it[i].member;
 		unsigned long long b;
 		char *end;
 
-		if (m[0] != 'r' || o->it[i].cost == 0)
+		if (m[0] != 'r' || it[i].cost == 0)
 			continue;
 		errno = 0;
 		b = strtoull(m + 1, &end, 10);
 		if (errno != 0 || end == m + 1 || *end != '\0' || b > UINT32_MAX)
 			continue;
-		if (tally_add(&sh.unres, UNRESERVE_MAX, o->it[i].wkey,
-		    (uint32_t)b, 0, o->it[i].cost) < 0)
+		if (tally_add(&sh.unres, UNRESERVE_MAX, it[i].wkey,
+		    (uint32_t)b, 0, it[i].cost) < 0)
 			sh.unres_dropped++;
 	}
+}
+
+static void
+unreserve_op(const struct op *o)
+{
+	unreserve_items(o->it, o->n);
 }
 
 /* A commit or release Redis did not take: its charges wait with the
@@ -769,7 +775,15 @@ sreq_free(struct sreq *q)
 	free(q);
 }
 
-/* A reserve that came back after its timeout gives back what it got. */
+/*
+ * A reserve answered after redis_timeout gives back what it got: its
+ * recipient was decided from memory. The timeout took the store down,
+ * so it is kept with the reservations of transactions that ended
+ * meanwhile and given back when Redis answers again (never to a Redis
+ * that lost its data); it used to be dropped, and counted in the pool's
+ * window until redis_reservation_ttl. Sent at once only if the store is
+ * up again by the time the answer comes.
+ */
 static void
 give_back(struct sreq *q)
 {
@@ -780,9 +794,15 @@ give_back(struct sreq *q)
 	for (i = 0; i < q->n && k < 64; i++)
 		if (q->it[i].cost > 0)
 			it[k++] = q->it[i];
-	if (k > 0 && (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE],
-	    sh.prefix, it, k, NULL) < 0 || send_cmd(&c, on_background, NULL) < 0))
-		fg_log_err("shared store: cannot give back a late reservation (it expires by itself)");
+	if (k == 0)
+		return;
+	if (sh.state == ST_UP && !sh.merging) {
+		if (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+		    it, k, NULL) == 0 && send_cmd(&c, on_background, NULL) == 0)
+			return;
+		fg_rcmd_free(&c);
+	}
+	unreserve_items(it, k);
 }
 
 /* The batch is over for every recipient still waiting: rc for each. */
@@ -1385,10 +1405,10 @@ send_unreserved(int lost, int quiet)
 	free(u.it);
 	unreserve_clear();
 	if (dropped > 0)
-		fg_log_warn("shared store: gave %s back %zu reservations of transactions that ended while it was down; %zu more lapse by themselves (more than %d windows and buckets)",
+		fg_log_warn("shared store: gave %s back %zu reservations left from while it was down (transactions that ended, reserves answered after redis_timeout); %zu more lapse by themselves (more than %d windows and buckets)",
 		    sh.url, u.sent, dropped, UNRESERVE_MAX);
 	else if (!quiet && u.sent > 0)
-		fg_log_notice("shared store: gave %s back %zu reservations of transactions that ended while it was down",
+		fg_log_notice("shared store: gave %s back %zu reservations left from while it was down (transactions that ended, reserves answered after redis_timeout)",
 		    sh.url, u.sent);
 }
 

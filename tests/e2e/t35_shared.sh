@@ -18,7 +18,9 @@
 # owes Redis in its database and gives it after its next start; a
 # commit whose answer was lost with its connection is added again when
 # the connection's mark says Redis did not apply it, and so is each add
-# of a give-back cut short by a lost connection. A relay started with
+# of a give-back cut short by a lost connection; a reserve Redis
+# answers after redis_timeout has its reservation given back once Redis
+# answers again. A relay started with
 # another's name (a copied database) takes one of its own. A
 # suspension and a pause made on one relay hold on the other, and
 # delivery results read by one count on the other. On both engines: the
@@ -528,7 +530,7 @@ grep -q "250 .*queued" "$T/u-1" || fail "the message was accepted while Redis wa
 redis-cli -p "$RPORT" CONFIG SET maxmemory 0 >/dev/null
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
     fail "relay 2 uses Redis again once it takes writes"
-grep -q "gave redis://127.0.0.1:$RPORT back 1 reservations of transactions that ended while it was down" "$T/fg2.log" ||
+grep -q "gave redis://127.0.0.1:$RPORT back 1 reservations left from while it was down" "$T/fg2.log" ||
     fail "relay 2 gave its reservation back: $(grep 'shared store' "$T/fg2.log" | tail -3)"
 expect_eq "after Redis takes writes again, the window holds the charge, not the reservation too" \
     "$(used_hour "$T/fg2.conf" u@t16.example)" "1 pool"
@@ -664,11 +666,42 @@ wait "$copy" 2>/dev/null
 expect_eq "meanwhile relay 1 took the copy's clock for Redis going back at most once" \
     "$(( $(log_count 'went back to an older state') - backs1 <= 1 ))" 1
 
+# 21. A reserve answered after redis_timeout: Redis, paused for a
+# second, holds relay 2's reserve; the recipient is decided from memory
+# and the store goes down; then Redis makes the reservation and answers,
+# before relay 2 tries to reconnect (a second after the timeout). The
+# relay gives that reservation back once Redis answers again, with the
+# reservations of transactions that ended meanwhile, where it used to
+# count in the pool's window until redis_reservation_ttl (a minute on
+# relay 2).
+up2=$(grep -c 'answers; deciding from it' "$T/fg2.log")
+slow2=$(grep -c 'is down (no answer within redis_timeout 300ms)' "$T/fg2.log")
+exec {SESS}<>/dev/tcp/127.0.0.1/$SMTP2
+read_reply $SESS >/dev/null
+for cmd in "EHLO relay.test" "MAIL FROM:<l@t21.example>"; do
+	printf '%s\r\n' "$cmd" >&$SESS
+	read_reply $SESS >/dev/null
+done
+redis-cli -p "$RPORT" CLIENT PAUSE 1000 ALL >/dev/null
+printf 'RCPT TO:<r@example.com>\r\n' >&$SESS
+read_reply $SESS > "$T/l-open"
+grep -q "^250" "$T/l-open" || fail "the recipient was accepted while Redis was paused: $(cat "$T/l-open")"
+finish_data "$T/l-1"
+grep -q "250 .*[Qq]ueued" "$T/l-1" || fail "the message was accepted while Redis was paused: $(cat "$T/l-1")"
+expect_eq "relay 2 decided the recipient from memory" \
+    "$(( $(grep -c 'is down (no answer within redis_timeout 300ms)' "$T/fg2.log") - slow2 ))" 1
+wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -gt $up2 ]" ||
+    fail "relay 2 uses Redis again after the pause: $(grep 'shared store' "$T/fg2.log" | tail -3)"
+late_given() { [ "$(used_hour "$T/fg2.conf" l@t21.example)" = "1 pool" ]; }
+wait_for 5 late_given
+expect_eq "the pool's window holds the message's charge, not the late reserve's reservation too" \
+    "$(used_hour "$T/fg2.conf" l@t21.example)" "1 pool"
+
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* | grep -c '^ *<- *250 .*[Qq]ueued')"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done
