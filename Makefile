@@ -49,7 +49,7 @@ FUZZ_TARGETS = config address account_map control milter maillog socketmap
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps check unit e2e demo bench fuzz install clean
+.PHONY: all deps check unit e2e demo bench fuzz soak install clean
 
 all: $(B)/floodgate $(B)/floodgatectl
 
@@ -124,6 +124,14 @@ demo: deps
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	@BENCH=$(abspath $(B)) bash tests/bench/run.sh
+
+# Not part of check: the shared store under random faults, SOAK_SECONDS
+# (default 300); SANITIZE=1 runs it on the sanitizer build.
+SOAK_SECONDS ?= 300
+soak: deps
+	$(MAKE) all $(B)/bench/fgload
+	@FLOODGATE=$(abspath $(B)/floodgate) SOAK_SECONDS=$(SOAK_SECONDS) \
+	    bash tests/e2e/soak_shared.sh
 
 # libFuzzer (clang): each target for FUZZ_SECONDS (default 600). New
 # inputs go to build/fuzz-work; crashes to tests/fuzz/crashes/TARGET/,

@@ -526,6 +526,18 @@ wait_for() {
 	return 1
 }
 
+# start_redis: a private redis-server ($REDIS) on $RPORT, no persistence
+# unless asked (SAVE), its files in $T/rdata; REDIS_PID.
+start_redis() {
+	mkdir -p "$T/rdata"
+	"$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+	    --dir "$T/rdata" --loglevel warning >>"$T/redis.log" 2>&1 &
+	REDIS_PID=$!
+	EXTRA_PIDS="${EXTRA_PIDS:-} $REDIS_PID"
+	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$RPORT) 2>/dev/null" ||
+	    { fail "redis-server started"; finish; }
+}
+
 # results_read N: floodgate has read at least N delivery results of mail
 # it charged (floodgate_delivery_results_total is on the status line
 # too: sent + bounced).

@@ -31,15 +31,6 @@ REDIS=/usr/bin/redis-server
 setup
 RPORT=$(free_port)
 SMTP2=$(free_port)
-start_redis() {
-	mkdir -p "$T/rdata"
-	"$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-	    --dir "$T/rdata" --loglevel warning >>"$T/redis.log" 2>&1 &
-	REDIS_PID=$!
-	EXTRA_PIDS="${EXTRA_PIDS:-} $REDIS_PID"
-	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$RPORT) 2>/dev/null" ||
-	    { fail "redis-server started"; finish; }
-}
 start_redis
 
 # The second relay: a Postfix instance of its own (configuration, queue,
