@@ -780,9 +780,9 @@ sreq_free(struct sreq *q)
  * recipient was decided from memory. The timeout took the store down,
  * so it is kept with the reservations of transactions that ended
  * meanwhile and given back when Redis answers again (never to a Redis
- * that lost its data); it used to be dropped, and counted in the pool's
- * window until redis_reservation_ttl. Sent at once only if the store is
- * up again by the time the answer comes.
+ * that lost its data) rather than left to count in the pool's window
+ * until redis_reservation_ttl. Sent at once only if the store is up
+ * again by the time the answer comes.
  */
 static void
 give_back(struct sreq *q)
