@@ -630,6 +630,12 @@ fg_feedback_start(char *err, size_t errlen)
 		return 0;
 	if ((follow = fg_follow_open(src, fgd.store, err, errlen)) == NULL)
 		return -1;
+	/* A first start's position is kept at once (each tick tries
+	 * again if this fails). */
+	if (fg_follow_fresh(follow) &&
+	    fg_follow_save(follow, fgd.store, err, errlen) < 0)
+		fg_log_err("feedback: cannot record the position in %s: %s",
+		    src, err);
 	atomic_store(&active, 1);
 	last_prune = time(NULL);
 	fg_log_notice("feedback: following %s", src);
@@ -655,7 +661,7 @@ fg_feedback_tick(uint32_t now)
 	settle_apply(now, 0);
 	check_touched(now);
 	counters.lines += n;
-	if (n > 0 && fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
+	if ((n > 0 || fg_follow_fresh(follow)) && fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
 		fg_log_err("feedback: cannot record the position in %s: %s",
 		    fg_follow_source(follow), err);
 	if ((time_t)now - last_prune >= PRUNE_EVERY) {

@@ -39,6 +39,7 @@ struct fg_follow {
 	char *source;			/* the path, or "journal[:DIR]" */
 	struct fg_follow_pos pos;
 	int saved;			/* pos is in the store */
+	int fresh;			/* pos taken at the first start, not yet saved */
 	/* a file */
 	int fd;
 	char *buf;
@@ -149,6 +150,7 @@ fg_follow_open(const char *source, struct fg_store *store, char *err,
 {
 	struct fg_follow *f = calloc(1, sizeof(*f));
 	struct stat st;
+	char *cursor;
 	int rc;
 
 	if (f == NULL || (f->source = fg_strdup(source)) == NULL) {
@@ -176,12 +178,36 @@ fg_follow_open(const char *source, struct fg_store *store, char *err,
 		(void)sd_journal_get_fd(f->j);
 		if (f->saved && f->pos.cursor[0] != '\0' &&
 		    sd_journal_seek_cursor(f->j, f->pos.cursor) >= 0) {
-			if (sd_journal_next(f->j) > 0 &&
+			/* On the entry read last, the next one is new. Where
+			 * that entry is gone (vacuumed), or the position is a
+			 * time (below), the seek is made again: the next step
+			 * lands on the first entry after it. */
+			if (sd_journal_next(f->j) <= 0 ||
 			    sd_journal_test_cursor(f->j, f->pos.cursor) <= 0)
-				(void)sd_journal_previous(f->j);
+				(void)sd_journal_seek_cursor(f->j, f->pos.cursor);
+			return f;
+		}
+		/* First start: from the end. Not from the tail itself: the
+		 * library's first step from there lands on the last entry
+		 * written meanwhile and skips those before it (systemd 252).
+		 * From the last entry there is, or, when the journal holds
+		 * none of the mail system's yet, from its head (each one
+		 * that comes is new). The position is noted at once (a
+		 * time, in the second case), so that a restart before the
+		 * first line misses nothing logged in between. */
+		(void)sd_journal_seek_tail(f->j);
+		if (sd_journal_previous(f->j) > 0) {
+			if (sd_journal_get_cursor(f->j, &cursor) >= 0) {
+				fg_strlcpy(f->pos.cursor, cursor,
+				    sizeof(f->pos.cursor));
+				free(cursor);
+				f->fresh = 1;
+			}
 		} else {
-			(void)sd_journal_seek_tail(f->j);
-			(void)sd_journal_previous(f->j);
+			(void)sd_journal_seek_head(f->j);
+			snprintf(f->pos.cursor, sizeof(f->pos.cursor), "t=%llx",
+			    (unsigned long long)time(NULL) * 1000000ULL);
+			f->fresh = 1;
 		}
 		return f;
 	}
@@ -205,7 +231,8 @@ fg_follow_open(const char *source, struct fg_store *store, char *err,
 		    source, strerror(errno));
 		f->pos.inode = 0;
 		f->pos.offset = 0;
-	}
+	} else
+		f->fresh = 1;
 	return f;
 }
 
@@ -329,7 +356,16 @@ int
 fg_follow_save(struct fg_follow *f, struct fg_store *store, char *err,
     size_t errlen)
 {
-	return fg_store_follow_put(store, f->source, &f->pos, err, errlen);
+	if (fg_store_follow_put(store, f->source, &f->pos, err, errlen) < 0)
+		return -1;
+	f->fresh = 0;
+	return 0;
+}
+
+int
+fg_follow_fresh(const struct fg_follow *f)
+{
+	return f->fresh;
 }
 
 uint64_t

@@ -32,6 +32,8 @@ size_t fg_follow_read(struct fg_follow *f, fg_follow_fn fn, void *arg);
 int fg_follow_behind(const struct fg_follow *f);
 int fg_follow_save(struct fg_follow *f, struct fg_store *store, char *err,
     size_t errlen);
+/* Whether the position was taken at a first start and not saved yet. */
+int fg_follow_fresh(const struct fg_follow *f);
 uint64_t fg_follow_lines(const struct fg_follow *f);
 const char *fg_follow_source(const struct fg_follow *f);
 

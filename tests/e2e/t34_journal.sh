@@ -7,7 +7,8 @@
 # results from there: a list's unknown recipients are counted, from the
 # end of the journal at the first start, and after a restart from the
 # kept cursor (nothing logged while it was down is missed, nothing is
-# counted twice).
+# counted twice); and before the first line (a burst into a journal that
+# held no mail line at the first start, a restart before any line).
 . "$(dirname "$0")/lib.sh"
 JOURNALD=/lib/systemd/systemd-journald
 if [ -z "${FG_JOURNAL_NS:-}" ]; then
@@ -63,6 +64,29 @@ delivery_log journal
 limit unk per account 1000/1h count unknown
 EOT
 start_floodgate
+lines() { ctl status | awk '$1 == "delivery_lines" {print $2}'; }
+lines_at_least() { [ "$(lines)" -ge "$1" ]; }
+# Before the first line. A first start when the journal holds no line
+# of the mail system yet, and a burst between two reads: read whole,
+# not from its last line.
+seq 1 20 | sed 's/^/probe burst /' | logger -p mail.info -t postfix/smtp
+wait_for 10 lines_at_least 20
+sleep 1.2	# and no more
+expect_eq "a first start with no mail line in the journal, then a burst: all 20 read" "$(lines)" 20
+# A first start (the database removed) stopped before it read a line:
+# its position was kept, so what is logged while it is down is read
+# after the restart.
+stop_floodgate
+rm -f "$T"/floodgate.db*
+start_floodgate 2
+stop_floodgate
+for i in 1 2 3 4 5; do
+	logger -p mail.info -t postfix/smtp "probe $i, logged while floodgate is down"
+done
+start_floodgate 3
+wait_for 10 lines_at_least 5
+sleep 1.2
+expect_eq "a first start stopped before it read a line: the 5 logged while it was down, read after the restart" "$(lines)" 5
 start_postfix
 unknown() { ctl status | awk '$1 == "unknown" {print $2}'; }
 stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
@@ -88,7 +112,7 @@ postconf -c "$T/etc" -e "defer_transports ="
 postfix -c "$T/etc" reload >/dev/null 2>&1
 postqueue -c "$T/etc" -f
 wait_for 20 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
-start_floodgate 2
+start_floodgate 4
 wait_for 10 results_read 6 || fail "after the restart floodgate read the six results logged while it was down"
 sleep 1.5
 expect_eq "from the kept cursor: the new results, none of the old ones again" "$(unknown) $(stored)" "3 7"
