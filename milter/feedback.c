@@ -625,6 +625,7 @@ int
 fg_feedback_start(char *err, size_t errlen)
 {
 	const char *src = fgd.cfg->delivery_log;
+	char serr[FG_ERRLEN];
 
 	if (src == NULL)
 		return 0;
@@ -633,9 +634,9 @@ fg_feedback_start(char *err, size_t errlen)
 	/* A first start's position is kept at once (each tick tries
 	 * again if this fails). */
 	if (fg_follow_fresh(follow) &&
-	    fg_follow_save(follow, fgd.store, err, errlen) < 0)
+	    fg_follow_save(follow, fgd.store, serr, sizeof(serr)) < 0)
 		fg_log_err("feedback: cannot record the position in %s: %s",
-		    src, err);
+		    src, serr);
 	atomic_store(&active, 1);
 	last_prune = time(NULL);
 	fg_log_notice("feedback: following %s", src);
@@ -661,7 +662,8 @@ fg_feedback_tick(uint32_t now)
 	settle_apply(now, 0);
 	check_touched(now);
 	counters.lines += n;
-	if ((n > 0 || fg_follow_fresh(follow)) && fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
+	if ((n > 0 || fg_follow_fresh(follow)) &&
+	    fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
 		fg_log_err("feedback: cannot record the position in %s: %s",
 		    fg_follow_source(follow), err);
 	if ((time_t)now - last_prune >= PRUNE_EVERY) {
