@@ -131,7 +131,17 @@ EOS
 }
 
 sendmail_cleanup() {
+	# SM_PID is the shell that started the daemon; the daemon's own
+	# PID is in its pid file (it would outlive the test otherwise).
+	local pid=
+	[ -s "$T/sm/sendmail.pid" ] && pid=$(head -n 1 "$T/sm/sendmail.pid")
 	[ -n "${SM_PID:-}" ] && kill "$SM_PID" 2>/dev/null
+	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+	fi
 	[ -n "$SASL_CREATED" ] && rm -f "$SASL_CREATED"
 	[ -n "$SASL_DIR_CREATED" ] && rmdir /etc/sasl2 2>/dev/null
 	cleanup
