@@ -55,13 +55,12 @@ struct fg_milter_engine {
 	/* Before privileges are dropped: the socket, with its mode. */
 	int (*listen)(const char *spec, char *err, size_t errlen);
 	/* Serves MTA connections until stop; when the engine stops by
-	 * itself (libmilter on SIGHUP), it sends SIGTERM to main_thread. */
+	 * itself (libmilter's signal thread), it sends SIGTERM to
+	 * main_thread. */
 	int (*start)(const struct fg_session_env *env, pthread_t main_thread);
 	void (*stop)(void);
 	/* MTA connections open now (status, metrics). */
 	size_t (*connections)(void);
-	/* Whether SIGHUP is floodgate's to take (a reload) or the engine's. */
-	int sighup_reloads;
 	/* The engine's event loop, made before start, for the shared
 	 * store to run on (no hop between threads per recipient); NULL
 	 * when the engine has none (libmilter's threads). */

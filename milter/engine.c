@@ -230,7 +230,6 @@ const struct fg_milter_engine fg_engine_native = {
 	.start = native_start,
 	.stop = native_stop,
 	.connections = native_connections,
-	.sighup_reloads = 1,
 	.loop = native_loop,
 };
 

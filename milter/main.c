@@ -58,6 +58,24 @@ env_charged(void *arg, const char *qid, const char *account)
 	fg_feedback_charged(qid, account, (uint32_t)time(NULL));
 }
 
+/*
+ * SIGHUP reloads, as SIGUSR1 does: it is turned into a SIGUSR1 to the
+ * process, which the service thread takes. None of floodgate's threads
+ * blocks it (SA_NODEFER: not even while in here), so the kernel hands it
+ * to the main thread, the one kill(2) with the process ID names, or to
+ * another of floodgate's, rather than to a thread that waits for it:
+ * libmilter's signal thread waits for SIGHUP to stop the milter.
+ */
+static void
+on_hup(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	(void)kill(getpid(), SIGUSR1);
+	errno = saved;
+}
+
 /* Suspensions and pauses survive a restart: in force before the first
  * recipient. */
 static void
@@ -231,6 +249,7 @@ main(int argc, char **argv)
 	char *err;
 	size_t loaded = 0;
 	struct passwd *pw = NULL;
+	struct sigaction sa;
 	sigset_t set;
 	int rc, sig = 0;
 
@@ -337,14 +356,18 @@ main(int argc, char **argv)
 	atomic_store(&fgd.store_ok, 1);
 
 	/* Before any thread starts: this thread takes SIGTERM and SIGINT,
-	 * the service thread SIGUSR1 and SIGHUP (reload); with libmilter,
-	 * SIGHUP is libmilter's (it stops). */
+	 * the service thread SIGUSR1 (reload); SIGHUP's handler makes it
+	 * a SIGUSR1 (on_hup). */
 	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sa.sa_flags = SA_RESTART | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (fgd.cfg->store != NULL) {
 		char rerr[FG_ERRLEN];

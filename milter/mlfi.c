@@ -4,7 +4,8 @@
  * milter protocol. Each callback reads what libmilter has, calls one
  * session function and turns its answer into libmilter's; nothing is
  * decided here. libmilter runs a thread per MTA connection (or a pool)
- * and its own signal thread, which stops it on SIGHUP, SIGTERM and SIGINT.
+ * and its own signal thread, which stops it on SIGHUP, SIGTERM and SIGINT
+ * (floodgate's main thread takes all three first: see on_hup in main.c).
  */
 #include <arpa/inet.h>
 #include <libmilter/mfapi.h>
@@ -401,8 +402,8 @@ run(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	(void)smfi_main();
 	atomic_store(&finished, 1);
-	/* libmilter stopped by itself (its signal thread took SIGHUP,
-	 * SIGTERM or SIGINT): the daemon stops too. */
+	/* libmilter stopped by itself (its signal thread took a signal
+	 * before floodgate's main thread): the daemon stops too. */
 	if (!atomic_load(&stopping)) {
 		fg_log_notice("engine: libmilter stopped; stopping floodgate");
 		pthread_kill(main_thread, SIGTERM);
@@ -473,5 +474,4 @@ const struct fg_milter_engine fg_engine_libmilter = {
 	.start = libmilter_start,
 	.stop = libmilter_stop,
 	.connections = libmilter_connections,
-	.sighup_reloads = 0,
 };

@@ -1,8 +1,8 @@
 /*
  * The service thread: a libevent loop that writes state behind to SQLite
  * (one transaction a second at most), expires idle entries, reloads the
- * config on SIGUSR1 and SIGHUP, and serves the control socket and the
- * metrics listener. The milter loop never waits for it.
+ * config on SIGUSR1 (SIGHUP comes as one), and serves the control socket
+ * and the metrics listener. The milter loop never waits for it.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -408,13 +408,11 @@ run(void *arg)
 	sigset_t set;
 
 	(void)arg;
-	/* SIGUSR1 (and SIGHUP, unless the milter engine takes it) are
-	 * blocked everywhere else: they land here, and every reload runs
-	 * in this thread. */
+	/* SIGUSR1 is blocked everywhere else: it lands here (SIGHUP
+	 * too, turned into SIGUSR1 by the main thread), and every reload
+	 * runs in this thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
-	if (fgd.milter->sighup_reloads)
-		sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	event_base_dispatch(base);
 	return NULL;
@@ -423,7 +421,7 @@ run(void *arg)
 int
 fg_service_start(void)
 {
-	struct event *usr1, *hup = NULL;
+	struct event *usr1;
 	struct timeval one = { 1, 0 };
 
 	evthread_use_pthreads();
@@ -431,10 +429,6 @@ fg_service_start(void)
 		return -1;
 	tick = event_new(base, -1, EV_PERSIST, on_tick, NULL);
 	usr1 = evsignal_new(base, SIGUSR1, on_usr1, NULL);
-	if (fgd.milter->sighup_reloads &&
-	    ((hup = evsignal_new(base, SIGHUP, on_usr1, NULL)) == NULL ||
-	    event_add(hup, NULL) < 0))
-		return -1;
 	if (tick == NULL || usr1 == NULL || event_add(tick, &one) < 0 ||
 	    event_add(usr1, NULL) < 0)
 		return -1;

@@ -4,7 +4,7 @@
 # while every second or so Redis is killed and started again empty, shut
 # down, flushed, paused for all commands or for writes, filled
 # (maxmemory), its clients or scripts thrown away, the relays reloaded
-# (SIGUSR1), and floodgatectl asked on relay 1. For SOAK_SECONDS
+# (SIGUSR1, SIGHUP), and floodgatectl asked on relay 1. For SOAK_SECONDS
 # (default 300).
 # Checks: no protocol error and no stalled run in any fgload run, both
 # relays alive throughout and back on Redis once the faults stop, every
@@ -87,7 +87,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		timeout 30 "$FLOODGATECTL" -c "$T/floodgate.conf" $c >/dev/null 2>>"$T/ctl.log" ||
 		    echo "$c: exit $?" >> "$T/ctl-failed"
 	   done ;;
-	8) kill -USR1 "$FG_PID" "$FG2_PID" ;;
+	8) kill -USR1 "$FG_PID"; kill -HUP "$FG2_PID" ;;
 	9) rcli CLIENT PAUSE 3000 WRITE; sleep 0.5
 	   rcli CLIENT KILL TYPE normal; sleep 1; rcli CLIENT UNPAUSE ;;
 	esac
