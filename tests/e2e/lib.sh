@@ -347,6 +347,20 @@ drain() {
 	for d in "$T/etc" ${POSTFIX_MORE:-}; do postqueue -c "$d" -p | tail -5; done
 }
 
+# maillog_settled: Postfix's log lines reach $T/maillog through postlogd,
+# a little after the event: wait until the file has stopped growing
+# (before counting lines of mail that just drained).
+maillog_settled() {
+	local i a b
+	b=$(stat -c %s "$T/maillog" 2>/dev/null)
+	for i in $(seq 1 30); do
+		sleep 0.1
+		a=$b
+		b=$(stat -c %s "$T/maillog" 2>/dev/null)
+		[ "$a" = "$b" ] && return 0
+	done
+}
+
 # sink_count [PATTERN]: recipients the sink received (matching PATTERN).
 sink_count() {
 	cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args: ' |

@@ -32,6 +32,7 @@ wait $src
 drain
 grep -q "entries_loaded=1" "$T/floodgate.log" && ok "counts resumed from the store" || fail "no state loaded"
 # Queued by Postfix (past every milter check) = handed to qmgr.
+maillog_settled
 accepted=$(grep 'postfix/qmgr.*: from=' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
 sent_ids=$(grep 'status=sent' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
 expect_eq "every message Postfix accepted was delivered" "$sent_ids" "$accepted"
@@ -59,6 +60,7 @@ burst_accounted corrupt 300
 expect_eq "the burst on fresh state: all 300 at the sink" "$(sink_count 'corrupt@burst\.example')" 300
 
 # SIGUSR1 storm during a burst: every reload is taken, no message lost.
+maillog_settled
 before=$(grep -c 'postfix/qmgr.*: from=' "$T/maillog")
 smtp-source -A -s 4 -m 300 -l 512 -f storm@k.example -t s@example.org \
     127.0.0.1:$SMTP_PORT > "$T/storm.out" 2>&1 &
@@ -68,6 +70,7 @@ wait $src
 drain
 alive "$FG_PID" && ok "SIGUSR1 storm: still running" || fail "died in the storm"
 [ "$(log_count 'reload: .* loaded')" -ge 5 ] && ok "reloads taken: $(log_count 'reload: .* loaded')" || fail "reloads: $(log_count 'reload: .* loaded')"
+maillog_settled
 queued=$(( $(grep -c 'postfix/qmgr.*: from=' "$T/maillog") - before ))
 expect_eq "SIGUSR1 storm: every message accepted (300)" "$queued" 300
 expect_eq "SIGUSR1 storm: all at the sink" "$(sink_count '@example\.org')" 300

@@ -44,13 +44,16 @@ send "$T/t1" $SMTP_PORT first@ro2.example r2@example.com
 wait_log "store: write failed" 2 && ok "the second incident is logged" || fail "no second incident"
 smtp-source -A -s 2 -m 20 -l 512 -f burst@ro2.example -t b2@example.com \
     127.0.0.1:$SMTP_PORT > "$T/burst2.out" 2>&1
-deferred=$(grep -c "451 4.3.0.*from=<burst@ro2.example>" "$T/maillog")
+# What the client was told (Postfix's log of the last one may still be
+# on its way to the maillog file).
+deferred=$(grep -c "451 4.3.0" "$T/burst2.out")
 [ "$deferred" -ge 1 ] && ok "tempfail: mail deferred with 451 4.3.0 ($deferred)" || fail "nothing deferred with 4.3.0"
 chattr -i "$T/floodgate.db" "$T/floodgate.db-wal"
 wait_log "store: working again" 2 && ok "recovered by itself again" || fail "no second recovery"
 send "$T/t2" $SMTP_PORT after@ro2.example r2@example.com
 expect_eq "after recovery mail flows" "$(count_replies "$T/t2" 451)" 0
 drain
+maillog_settled
 accepted=$(grep -c "postfix/qmgr.*from=<burst@ro2.example>" "$T/maillog")
 expect_eq "tempfail: every message at the sink or deferred to its client" \
     "$(( $(sink_count 'b2@example\.com') + deferred ))" 20

@@ -53,6 +53,7 @@ wait $stall
 expect_eq "the stalled clients that finished were accepted" "$(grep -c '^data 250' "$T/stall.out")" 5
 
 drain
+maillog_settled
 for t in 1 2 3 4 5; do
 	expect_eq "tenant$t: exactly its budget at the sink" "$(sink_count "@dest$t\.example")" 300
 	expect_eq "tenant$t: the rest deferred by floodgate" \
