@@ -5,7 +5,7 @@
  * session function and turns its answer into libmilter's; nothing is
  * decided here. libmilter runs a thread per MTA connection (or a pool)
  * and its own signal thread, which stops it on SIGHUP, SIGTERM and SIGINT
- * (floodgate's main thread takes all three first: see on_hup in main.c).
+ * (floodgate's own threads take all three first: see main.c, on_hup).
  */
 #include <arpa/inet.h>
 #include <libmilter/mfapi.h>

@@ -409,8 +409,8 @@ run(void *arg)
 
 	(void)arg;
 	/* SIGUSR1 is blocked everywhere else: it lands here (SIGHUP
-	 * too, turned into SIGUSR1 by the main thread), and every reload
-	 * runs in this thread. */
+	 * too, turned into SIGUSR1 by on_hup in main.c), and every
+	 * reload runs in this thread. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
