@@ -138,7 +138,7 @@ sendmail_cleanup() {
 	[ -n "${SM_PID:-}" ] && kill "$SM_PID" 2>/dev/null
 	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
 		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
+			alive "$pid" || break
 			sleep 0.05
 		done
 	fi
