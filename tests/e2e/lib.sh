@@ -169,12 +169,17 @@ smtpd_sasl_local_domain = floodgate.test
 biff = no
 delay_warning_time = 0
 EOT
+	# qmgr's wakeup is 10 s, not the usual 300: a deferred file qmgr
+	# meets while a delivery agent still holds it ("skipped, still being
+	# delivered") goes to the incoming queue dated 60 s ahead, and the
+	# incoming queue is scanned on new mail or this wakeup only; with
+	# 300 s such a message sat there for up to 5 minutes.
 	cat > "$T/etc/master.cf" <<EOT
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
 127.0.0.1:$SUB_PORT inet n - n - - smtpd -o smtpd_sasl_auth_enable=yes
 pickup     unix  n - n 60   1 pickup
 cleanup    unix  n - n -    0 cleanup
-qmgr       unix  n - n 300  1 qmgr
+qmgr       unix  n - n 10   1 qmgr
 rewrite    unix  - - n -    - trivial-rewrite
 bounce     unix  - - n -    0 bounce
 defer      unix  - - n -    0 bounce
