@@ -102,6 +102,7 @@ static void print_errors(const char *errs);
 static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
+static int check_password_file(const struct fg_config *c);
 
 static void
 usage(void)
@@ -229,6 +230,27 @@ drop_privileges(const struct passwd *pw)
 		die("dropped to %s but could regain root", pw->pw_name);
 }
 
+/* floodgate -n: the password file must be there, and should be root's
+ * alone (a warning, as at start). */
+static int
+check_password_file(const struct fg_config *c)
+{
+	char msg[512];
+	struct stat st;
+
+	if (c->store == NULL || c->redis_password_file == NULL)
+		return 0;
+	if (stat(c->redis_password_file, &st) < 0) {
+		fprintf(stderr, "%s: redis_password_file %s: %s\n", fgd.cfg_path,
+		    c->redis_password_file, strerror(errno));
+		return 1;
+	}
+	if (fg_shared_password_open(c->redis_password_file, st.st_mode, msg,
+	    sizeof(msg)))
+		fprintf(stderr, "%s: warning: %s\n", fgd.cfg_path, msg);
+	return 0;
+}
+
 /* One descriptor per MTA connection: let the hard limit decide. */
 static void
 raise_fd_limit(void)
@@ -288,7 +310,7 @@ main(int argc, char **argv)
 			    cfg_path, fgd.cfg->user);
 			return 1;
 		}
-		return 0;
+		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
 		die("%s: user \"%s\": no such user", cfg_path, fgd.cfg->user);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -158,6 +159,7 @@ static struct {
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
+	char hello_err[200];		/* AUTH's or SELECT's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	struct fg_htab unres;		/* reservations to give back */
@@ -1419,6 +1421,7 @@ up_now(int quiet)
 	sh.state = ST_UP;
 	sh.backoff = 0;
 	sh.told_down = 0;
+	sh.hello_err[0] = '\0';
 	pthread_mutex_lock(&sh.lock);
 	sh.why[0] = '\0';
 	pthread_mutex_unlock(&sh.lock);
@@ -1694,12 +1697,20 @@ static void
 on_hello(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
+	char why[sizeof(sh.hello_err)];
 
 	(void)ac;
 	if (r != NULL && r->type == REDIS_REPLY_ERROR && sh.state == ST_LOADING) {
-		fg_log_err("shared store: %s: %s %s", sh.url, (const char *)priv,
-		    r->str);
-		go_down("refused");
+		/* A wrong password is told once, not at every retry. */
+		snprintf(why, sizeof(why), "%s refused: %.*s",
+		    (const char *)priv, (int)strcspn(r->str, "\r\n"), r->str);
+		if (why[0] != '\0' && why[strlen(why) - 1] == '.')
+			why[strlen(why) - 1] = '\0';
+		if (strcmp(why, sh.hello_err) != 0) {
+			fg_log_err("shared store: %s: %s", sh.url, why);
+			fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
+		}
+		go_down(why);
 	}
 }
 
@@ -1846,6 +1857,7 @@ read_password(const char *path, char *err, size_t errlen)
 {
 	char buf[512];
 	FILE *fp = fopen(path, "r");
+	struct stat st;
 	size_t n;
 
 	if (fp == NULL) {
@@ -1853,6 +1865,9 @@ read_password(const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
+	if (fstat(fileno(fp), &st) == 0 &&
+	    fg_shared_password_open(path, st.st_mode, buf, sizeof(buf)))
+		fg_log_warn("%s", buf);
 	n = fread(buf, 1, sizeof(buf) - 1, fp);
 	fclose(fp);
 	buf[n] = '\0';
@@ -1864,6 +1879,16 @@ read_password(const char *path, char *err, size_t errlen)
 	sh.password = fg_strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return sh.password != NULL ? 0 : -1;
+}
+
+int
+fg_shared_password_open(const char *path, mode_t mode, char *msg, size_t len)
+{
+	if ((mode & S_IRWXO) == 0)
+		return 0;
+	snprintf(msg, len, "redis_password_file %s is open to every local user (mode %04o): a tenant with a shell could read Redis's password and spend or clear any budget; make it root's alone (chmod 600)",
+	    path, (unsigned)(mode & 07777));
+	return 1;
 }
 
 /* Before privileges are dropped: the password file may be root's. */

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "limiter.h"
@@ -42,6 +43,10 @@ struct fg_sreserve {
 };
 
 int fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen);
+/* 1, with the warning in msg, when the password file's mode lets every
+ * local user in. */
+int fg_shared_password_open(const char *path, mode_t mode, char *msg,
+    size_t len);
 /* loop: the milter engine's event loop to run on (its thread does all
  * of the store's work), or NULL for a thread and loop of its own. */
 int fg_shared_start(const struct fg_config *c, struct event_base *loop,

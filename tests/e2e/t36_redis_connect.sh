@@ -1,0 +1,136 @@
+#!/bin/bash
+# engine: native (the store's connection is the same code on both engines)
+# The ways to reach Redis: store redis+unix:///PATH?db=N and
+# redis://HOST:PORT/DB with redis_password_file, against a redis-server
+# that wants a password (requirepass). Decided from Redis, the keys in
+# the database named and no other; a password file every local user can
+# read is warned about (at start and by floodgate -n) and still used; a
+# wrong password or a database Redis does not have is told once, not at
+# every retry, status says why, and mail is decided from memory with the
+# divided limit; a missing password file stops the start with its name.
+. "$(dirname "$0")/lib.sh"
+REDIS=/usr/bin/redis-server
+[ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
+setup
+RPORT=$(free_port)
+# A space, printf's % and a quote: AUTH must send it as one argument.
+PASS='p w%s"x'
+mkdir -p "$T/r"
+"$REDIS" --port "$RPORT" --bind 127.0.0.1 --unixsocket "$T/r/redis.sock" \
+    --unixsocketperm 700 --requirepass "$PASS" --save '' --appendonly no \
+    --dir "$T/r" --loglevel warning >>"$T/redis.log" 2>&1 &
+REDIS_PID=$!
+EXTRA_PIDS="$REDIS_PID"
+wait_for 5 test -S "$T/r/redis.sock" || { fail "redis-server started"; finish; }
+rcli() { redis-cli -s "$T/r/redis.sock" -a "$PASS" --no-auth-warning "$@"; }
+printf '%s\n' "$PASS" > "$T/redis.pass"
+chmod 600 "$T/redis.pass"
+OPEN="is open to every local user"
+
+# conf STORE PASSWORD-FILE: floodgate.conf for this store.
+conf() {
+	write_conf <<EOT
+store $1
+redis_password_file $2
+relays 2
+limit hour per account 3/1h
+EOT
+}
+decisions() { ctl status 2>/dev/null | awk '$1 == "decisions" {sub(/^decisions */, ""); print}'; }
+# sent NAME FROM N: N recipients in one message; prints how many got 451.
+sent() {
+	send "$T/$1" $SMTP_PORT "$2" "$(rcpts r example.com "$3")"
+	count_replies "$T/$1" 451
+}
+
+# 1. Over the Unix socket, database 3, with the password.
+conf "redis+unix://$T/r/redis.sock?db=3" "$T/redis.pass"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
+expect_eq "floodgate -n: a root-only password file passes, nothing said" \
+    "$?:$(cat "$T/check.err")" "0:"
+start_floodgate
+start_postfix
+wait_log "answers; deciding from it" ||
+    fail "Redis answered over its socket: $(grep shared "$T/floodgate.log")"
+expect_eq "unix socket: the fourth recipient over 3/1h is deferred" "$(sent u1 a@t1.example 4)" 1
+decisions | grep -q "^redis redis+unix://.*?db=3 (up)$" &&
+    ok "status: decided by Redis over the socket" ||
+    fail "status: decided by Redis over the socket: $(decisions)"
+# windows DB ACCOUNT: the account's windows in that database.
+windows() { rcli -n "$1" --scan --pattern "{floodgate}:w:*$2*" | grep -c .; }
+expect_eq "unix socket: the window is in database 3, nothing in 0" \
+    "$(windows 3 a@t1.example) $(rcli -n 0 dbsize)" "1 0"
+expect_eq "no warning for a root-only password file" "$(log_count "$OPEN")" 0
+
+# 2. Over TCP, database 5 (empty: the relay gives it its windows, so
+# the tenant's three stay counted).
+stop_floodgate
+conf "redis://127.0.0.1:$RPORT/5" "$T/redis.pass"
+start_floodgate 2
+wait_log "answers; deciding from it" 2 ||
+    fail "Redis answered over TCP: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "TCP, database 5: the relay's windows given to it, 3 of 3 used" "$(sent t1 a@t1.example 1)" 1
+expect_eq "TCP, database 5: another tenant's 3 pass, the fourth is deferred" "$(sent t2 c@t3.example 4)" 1
+expect_eq "TCP: that tenant's window is in database 5, not in 3" \
+    "$(windows 5 c@t3.example) $(windows 3 c@t3.example)" "1 0"
+
+# 3. A password file every local user can read: said, and still used.
+chmod 644 "$T/redis.pass"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
+rc=$?
+grep -q "warning: redis_password_file $T/redis.pass $OPEN (mode 0644)" "$T/check.err" ||
+    fail "floodgate -n warns of the open password file: $(cat "$T/check.err")"
+expect_eq "floodgate -n: a warning, not an error" "$rc" 0
+stop_floodgate
+start_floodgate 3
+wait_log "answers; deciding from it" 3 || fail "the open password file is still used"
+expect_eq "the open password file is warned about at start, once" "$(log_count "$OPEN (mode 0644)")" 1
+
+# 4. A wrong password: told once however often floodgate retries; mail
+# is decided from memory with 3/1h divided by 2 relays.
+printf 'wrong\n' > "$T/bad.pass"
+chmod 600 "$T/bad.pass"
+stop_floodgate
+conf "redis://127.0.0.1:$RPORT/5" "$T/bad.pass"
+rcli acl log reset >/dev/null
+# refusals: failed AUTHs in Redis's ACL log (one entry, counted).
+refusals() { rcli acl log 1 | awk 'p {print; exit} $0 == "count" {p = 1}'; }
+start_floodgate 4
+wait_log "AUTH refused: WRONGPASS" || fail "the refused password is logged: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "wrong password: from memory, 3/1h over 2 relays lets 2 through" "$(sent w1 b@t2.example 3)" 1
+decisions | grep -q "down for .*AUTH refused: WRONGPASS .*memory, limits divided by relays" &&
+    ok "status says why Redis is not used" ||
+    fail "status says why Redis is not used: $(decisions)"
+# Retries at 1 s and 3 s after the first refusal.
+three_refusals() { [ "$(refusals)" -ge 3 ] 2>/dev/null; }
+wait_for 8 three_refusals && ok "floodgate retried: $(refusals) refusals so far" ||
+    fail "floodgate retried the connection: $(refusals) refusals"
+expect_eq "wrong password: one error line for three refusals" \
+    "$(grep -c "error: shared store: redis://127.0.0.1:$RPORT/5: AUTH refused: WRONGPASS" "$T/floodgate.log")" 1
+expect_eq "no 5xx while Redis refuses floodgate" "$(count_replies "$T/w1" 5..)" 0
+
+# 5. A database Redis does not have (16 by default).
+stop_floodgate
+conf "redis+unix://$T/r/redis.sock?db=99" "$T/redis.pass"
+chmod 600 "$T/redis.pass"
+start_floodgate 5
+wait_log "SELECT refused: ERR DB index is out of range" ||
+    fail "the refused database is logged: $(grep shared "$T/floodgate.log" | tail -3)"
+decisions | grep -q "SELECT refused: ERR DB index is out of range" &&
+    ok "status says the database was refused" ||
+    fail "status says the database was refused: $(decisions)"
+
+# 6. A missing password file: no start, and the file is named.
+stop_floodgate
+conf "redis://127.0.0.1:$RPORT/5" "$T/none.pass"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
+rc=$?
+grep -q "redis_password_file $T/none.pass: No such file or directory" "$T/check.err" ||
+    fail "floodgate -n names the missing file: $(cat "$T/check.err")"
+expect_eq "floodgate -n: a missing password file is an error" "$rc" 1
+timeout 10 "$FLOODGATE" -f -c "$T/floodgate.conf" >"$T/nostart.log" 2>&1
+rc=$?
+grep -q "redis_password_file $T/none.pass: No such file or directory" "$T/nostart.log" ||
+    fail "the start names the missing file: $(cat "$T/nostart.log")"
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "floodgate does not start without its password file (exit $rc)"
+finish
