@@ -295,7 +295,10 @@ sync_store(uint32_t now)
 		fg_incident_add(FG_EV_STORE, "store", NULL, 1, now);
 	else if (x != NULL)
 		fg_incident_end(FG_EV_STORE, "store", now);
-	/* The shared store down: decisions from memory, divided limits. */
+	/* The shared store down: decisions from memory, divided limits.
+	 * One left open by the last run ends when Redis answers, not while
+	 * this run still connects (a restart during an outage continues
+	 * it, told once). */
 	ok = !fg_shared_failing(now);
 	x = find(FG_EV_STORE, "shared");
 	if (!ok && x == NULL) {
@@ -305,7 +308,7 @@ sync_store(uint32_t now)
 		fg_incident_start(FG_EV_STORE, "shared", detail, now);
 	} else if (!ok)
 		fg_incident_add(FG_EV_STORE, "shared", NULL, 1, now);
-	else if (x != NULL)
+	else if (x != NULL && !fg_shared_waiting())
 		fg_incident_end(FG_EV_STORE, "shared", now);
 }
 

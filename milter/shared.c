@@ -2120,6 +2120,12 @@ fg_shared_failing(uint32_t now)
 	    (long)now - since >= 2;
 }
 
+int
+fg_shared_waiting(void)
+{
+	return sh.url[0] != '\0' && !atomic_load(&sh.up);
+}
+
 void
 fg_shared_state(char *buf, size_t len)
 {

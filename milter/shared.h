@@ -56,6 +56,8 @@ void fg_shared_stop(void);
 int fg_shared_up(void);
 /* Configured, and not answering for two seconds or more. */
 int fg_shared_failing(uint32_t now);
+/* Configured, and not answering yet or any more. */
+int fg_shared_waiting(void);
 /* "up", "down since ...", for status. */
 void fg_shared_state(char *buf, size_t len);
 

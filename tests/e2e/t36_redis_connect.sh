@@ -7,7 +7,11 @@
 # read is warned about (at start and by floodgate -n) and still used; a
 # wrong password or a database Redis does not have is told once, not at
 # every retry, status says why, and mail is decided from memory with the
-# divided limit; a missing password file stops the start with its name.
+# divided limit; a restart meanwhile continues the store incident; a
+# missing password file stops the start with its name.
+# On a Redis Cluster of two masters every key lands on the node that
+# serves the installation's hash tag, and a prefix served elsewhere is
+# an outage (MOVED).
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -108,12 +112,22 @@ wait_for 8 three_refusals && ok "floodgate retried: $(refusals) refusals so far"
 expect_eq "wrong password: one error line for three refusals" \
     "$(grep -c "error: shared store: redis://127.0.0.1:$RPORT/5: AUTH refused: WRONGPASS" "$T/floodgate.log")" 1
 expect_eq "no 5xx while Redis refuses floodgate" "$(count_replies "$T/w1" 5..)" 0
+# A restart during the outage continues its incident (told once).
+INC='incident: started kind=store subject="shared"'
+END='incident: ended kind=store subject="shared"'
+wait_log "$INC" || fail "the outage is an incident: $(grep incident "$T/floodgate.log")"
+stop_floodgate
+start_floodgate 5
+wait_log "AUTH refused: WRONGPASS" 3 || fail "the restarted relay is refused too"
+sleep 3
+expect_eq "a restart while Redis refuses: the same incident, not ended and started again" \
+    "$(log_count "$INC") $(log_count "$END")" "1 0"
 
 # 5. A database Redis does not have (16 by default).
 stop_floodgate
 conf "redis+unix://$T/r/redis.sock?db=99" "$T/redis.pass"
 chmod 600 "$T/redis.pass"
-start_floodgate 5
+start_floodgate 6
 wait_log "SELECT refused: ERR DB index is out of range" ||
     fail "the refused database is logged: $(grep shared "$T/floodgate.log" | tail -3)"
 decisions | grep -q "SELECT refused: ERR DB index is out of range" &&
@@ -133,4 +147,67 @@ rc=$?
 grep -q "redis_password_file $T/none.pass: No such file or directory" "$T/nostart.log" ||
     fail "the start names the missing file: $(cat "$T/nostart.log")"
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "floodgate does not start without its password file (exit $rc)"
+
+# 7. Redis Cluster, two masters, the slots split in halves: every key of
+# an installation carries the hash tag {floodgate} (slot 4522), so the
+# node that serves that slot holds them all and the scripts run there.
+# A prefix whose slot another node serves is told MOVED: an outage,
+# decided from memory.
+for n in 1 2; do
+	p=$(free_port)
+	b=$(free_port)		# the cluster bus
+	eval "CPORT$n=$p CBUS$n=$b"
+	mkdir -p "$T/c$n"
+	"$REDIS" --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+	    --cluster-port "$b" --cluster-config-file "$T/c$n/nodes.conf" \
+	    --save '' --appendonly no --dir "$T/c$n" --loglevel warning >>"$T/redis.log" 2>&1 &
+	EXTRA_PIDS="$EXTRA_PIDS $!"
+	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null" ||
+	    { fail "cluster node $n started"; finish; }
+done
+c1() { redis-cli -p "$CPORT1" "$@"; }
+c2() { redis-cli -p "$CPORT2" "$@"; }
+expect_eq "cluster: the hash tags' slots" \
+    "$(c1 cluster keyslot '{floodgate}:epoch') $(c1 cluster keyslot '{other}:epoch')" "4522 11361"
+c1 cluster addslotsrange 0 8191 >/dev/null
+c2 cluster addslotsrange 8192 16383 >/dev/null
+c1 cluster meet 127.0.0.1 "$CPORT2" "$CBUS2" >/dev/null
+cluster_ok() { c1 cluster info | tr -d '\r' | grep -qx "cluster_state:ok" &&
+    c2 cluster info | tr -d '\r' | grep -qx "cluster_state:ok"; }
+wait_for 10 cluster_ok || { fail "the cluster formed: $(c1 cluster info | head -1)"; finish; }
+write_conf <<EOT
+store redis://127.0.0.1:$CPORT1
+relays 2
+limit hour per account 3/1h
+EOT
+start_floodgate 7
+wait_log "answers; deciding from it" 4 ||
+    fail "cluster: the node with the tag's slot answered: $(grep shared "$T/floodgate.log" | tail -3)"
+wait_log "$END" && ok "the incident ends when Redis answers" ||
+    fail "the incident ends when Redis answers: $(grep incident "$T/floodgate.log")"
+expect_eq "cluster: the fourth recipient over 3/1h is deferred" "$(sent k1 k@t9.example 4)" 1
+expect_eq "cluster: every key on the node that serves the tag's slot, none on the other" \
+    "$(c1 --scan --pattern '{floodgate}:*' | grep -c .) $(c1 dbsize) $(c2 dbsize)" \
+    "$(c1 dbsize) $(c1 dbsize) 0"
+# top_is ROW: the tenant's accepted, deferred and source in top (the
+# statistics reach Redis with the next second's flush).
+top_k() {
+	ctl --json top 2>/dev/null | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r.get("account") == "k@t9.example":
+        print(r["from"], r["accepted"], r["deferred"])'
+}
+top_is() { [ "$(top_k)" = "$1" ]; }
+wait_for 5 top_is "pool 3 1" && ok "cluster: top counts the tenant from Redis (pool 3 1)" ||
+    fail "cluster: top counts the tenant from Redis: $(top_k)"
+ctl reset k@t9.example >/dev/null 2>&1 || fail "cluster: reset"
+expect_eq "cluster: reset cleared the tenant's window in Redis" "$(sent k2 k@t9.example 3)" 0
+stop_floodgate
+echo "redis_prefix other" >> "$T/floodgate.conf"
+start_floodgate 8
+wait_log "is down (refuses writes: MOVED 11361 " ||
+    fail "cluster: another node's slot is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "cluster: told MOVED, decided from memory, no 5xx" \
+    "$(sent m1 m@t9.example 3) $(count_replies "$T/m1" 5..)" "1 0"
 finish
