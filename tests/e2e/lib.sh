@@ -545,17 +545,33 @@ wait_for() {
 	return 1
 }
 
-# start_redis: a private redis-server ($REDIS) on $RPORT, no persistence
-# unless asked (SAVE), its files in $T/rdata; REDIS_PID.
+# start_redis [PORT [OPTION...]]: a private redis-server ($REDIS) on PORT
+# ($RPORT), no persistence unless asked (SAVE), its files in $T/rdata;
+# each OPTION is added to its command line (a later one wins: --dir);
+# REDIS_PID.
 start_redis() {
+	local port=${1:-$RPORT}
+	[ $# -gt 0 ] && shift
 	mkdir -p "$T/rdata"
-	"$REDIS" --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-	    --dir "$T/rdata" --loglevel warning >>"$T/redis.log" 2>&1 &
+	"$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+	    --dir "$T/rdata" --loglevel warning "$@" >>"$T/redis.log" 2>&1 &
 	REDIS_PID=$!
 	EXTRA_PIDS="${EXTRA_PIDS:-} $REDIS_PID"
-	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$RPORT) 2>/dev/null" ||
-	    { fail "redis-server started"; finish; }
+	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" ||
+	    { fail "redis-server started on $port"; finish; }
 }
+
+# top_a CONF ACCOUNT: where floodgatectl top's numbers for ACCOUNT come
+# from (pool or relay), accepted, deferred.
+top_a() {
+	"$FLOODGATECTL" -c "$1" top --json -n 10000 | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r.get("account") == sys.argv[1]:
+        print(r["from"], r["accepted"], r["deferred"])' "$2"
+}
+# top_is CONF ACCOUNT "FROM ACCEPTED DEFERRED"
+top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
 
 # results_read N: floodgate has read at least N delivery results of mail
 # it charged (floodgate_delivery_results_total is on the status line

@@ -145,22 +145,12 @@ expect_eq "a tenant through both relays: 8 of 12 (limit 8/1h), 4 deferred" "$(re
 expect_eq "each relay deferred some" \
     "$(( $(cat "$T"/a-1 "$T"/a-3 "$T"/a-5 "$T"/a-7 "$T"/a-9 "$T"/a-11 | grep -c '^<\*\* *451 ') > 0 && $(cat "$T"/a-2 "$T"/a-4 "$T"/a-6 "$T"/a-8 "$T"/a-10 "$T"/a-12 | grep -c '^<\*\* *451 ') > 0 ))" 1
 
-# top on either relay: the pool's statistics, from Redis.
-# top_a CONF [ACCOUNT]: where top's numbers come from, accepted, deferred.
-top_a() {
-	"$FLOODGATECTL" -c "$1" top --json -n 10000 | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["records"]:
-    if r.get("account") == sys.argv[1]:
-        print(r["from"], r["accepted"], r["deferred"])' "${2:-a@t1.example}"
-}
-# top_is CONF ACCOUNT "FROM ACCEPTED DEFERRED"
-top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
-# Each relay adds its counts at its next tick.
+# top on either relay (lib.sh's top_a): the pool's statistics, from
+# Redis. Each relay adds its counts at its next tick.
 both_top() { top_is "$T/fg2.conf" "$1" "$2" && top_is "$T/floodgate.conf" "$1" "$2"; }
 wait_for 5 both_top a@t1.example "pool 8 4"
-expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "$T/fg2.conf")" "pool 8 4"
-expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf")" "pool 8 4"
+expect_eq "top on relay 2: the tenant's messages through both relays" "$(top_a "$T/fg2.conf" a@t1.example)" "pool 8 4"
+expect_eq "top on relay 1: the same" "$(top_a "$T/floodgate.conf" a@t1.example)" "pool 8 4"
 # top reads each hour's hash a thousand fields at a time, summing per
 # name: 3000 more accounts in this hour's hash (bulkN accepted N), bulk1
 # also in the hour before (1000 more).
@@ -339,7 +329,7 @@ for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; d
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4, its message from before counted" "$(refused d2)" 3
 expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
 expect_eq "top while Redis is down: this relay's statistics, and it says so" \
-    "$(top_a "$T/floodgate.conf" | cut -d' ' -f1)" "relay"
+    "$(top_a "$T/floodgate.conf" a@t1.example | cut -d' ' -f1)" "relay"
 expect_eq "explain while Redis is down: this relay's memory answers, with the divided limit, and says so" \
     "$(ctl explain d@t4.example r@example.com | awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $NF}')" "4/4 relay"
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store subject=\"shared\"' '$T/floodgate.log') -gt $inc0 ]" ||

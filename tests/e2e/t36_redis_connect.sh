@@ -19,14 +19,10 @@ setup
 RPORT=$(free_port)
 # A space, printf's % and a quote: AUTH must send it as one argument.
 PASS='p w%s"x'
-mkdir -p "$T/r"
-"$REDIS" --port "$RPORT" --bind 127.0.0.1 --unixsocket "$T/r/redis.sock" \
-    --unixsocketperm 700 --requirepass "$PASS" --save '' --appendonly no \
-    --dir "$T/r" --loglevel warning >>"$T/redis.log" 2>&1 &
-REDIS_PID=$!
-EXTRA_PIDS="$REDIS_PID"
-wait_for 5 test -S "$T/r/redis.sock" || { fail "redis-server started"; finish; }
-rcli() { redis-cli -s "$T/r/redis.sock" -a "$PASS" --no-auth-warning "$@"; }
+start_redis "$RPORT" --unixsocket "$T/rdata/redis.sock" --unixsocketperm 700 \
+    --requirepass "$PASS"
+wait_for 5 test -S "$T/rdata/redis.sock" || { fail "redis-server made its socket"; finish; }
+rcli() { redis-cli -s "$T/rdata/redis.sock" -a "$PASS" --no-auth-warning "$@"; }
 printf '%s\n' "$PASS" > "$T/redis.pass"
 chmod 600 "$T/redis.pass"
 OPEN="is open to every local user"
@@ -48,7 +44,7 @@ sent() {
 }
 
 # 1. Over the Unix socket, database 3, with the password.
-conf "redis+unix://$T/r/redis.sock?db=3" "$T/redis.pass"
+conf "redis+unix://$T/rdata/redis.sock?db=3" "$T/redis.pass"
 "$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
 expect_eq "floodgate -n: a root-only password file passes, nothing said" \
     "$?:$(cat "$T/check.err")" "0:"
@@ -125,7 +121,7 @@ expect_eq "a restart while Redis refuses: the same incident, not ended and start
 
 # 5. A database Redis does not have (16 by default).
 stop_floodgate
-conf "redis+unix://$T/r/redis.sock?db=99" "$T/redis.pass"
+conf "redis+unix://$T/rdata/redis.sock?db=99" "$T/redis.pass"
 chmod 600 "$T/redis.pass"
 start_floodgate 6
 wait_log "SELECT refused: ERR DB index is out of range" ||
@@ -158,12 +154,8 @@ for n in 1 2; do
 	b=$(free_port)		# the cluster bus
 	eval "CPORT$n=$p CBUS$n=$b"
 	mkdir -p "$T/c$n"
-	"$REDIS" --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
-	    --cluster-port "$b" --cluster-config-file "$T/c$n/nodes.conf" \
-	    --save '' --appendonly no --dir "$T/c$n" --loglevel warning >>"$T/redis.log" 2>&1 &
-	EXTRA_PIDS="$EXTRA_PIDS $!"
-	wait_for 5 bash -c "(exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null" ||
-	    { fail "cluster node $n started"; finish; }
+	start_redis "$p" --cluster-enabled yes --cluster-port "$b" \
+	    --cluster-config-file "$T/c$n/nodes.conf" --dir "$T/c$n"
 done
 c1() { redis-cli -p "$CPORT1" "$@"; }
 c2() { redis-cli -p "$CPORT2" "$@"; }
@@ -189,18 +181,10 @@ expect_eq "cluster: the fourth recipient over 3/1h is deferred" "$(sent k1 k@t9.
 expect_eq "cluster: every key on the node that serves the tag's slot, none on the other" \
     "$(c1 --scan --pattern '{floodgate}:*' | grep -c .) $(c1 dbsize) $(c2 dbsize)" \
     "$(c1 dbsize) $(c1 dbsize) 0"
-# top_is ROW: the tenant's accepted, deferred and source in top (the
-# statistics reach Redis with the next second's flush).
-top_k() {
-	ctl --json top 2>/dev/null | python3 -c '
-import json, sys
-for r in json.load(sys.stdin)["records"]:
-    if r.get("account") == "k@t9.example":
-        print(r["from"], r["accepted"], r["deferred"])'
-}
-top_is() { [ "$(top_k)" = "$1" ]; }
-wait_for 5 top_is "pool 3 1" && ok "cluster: top counts the tenant from Redis (pool 3 1)" ||
-    fail "cluster: top counts the tenant from Redis: $(top_k)"
+# The statistics reach Redis with the next second's flush.
+wait_for 5 top_is "$T/floodgate.conf" k@t9.example "pool 3 1" &&
+    ok "cluster: top counts the tenant from Redis (pool 3 1)" ||
+    fail "cluster: top counts the tenant from Redis: $(top_a "$T/floodgate.conf" k@t9.example)"
 ctl reset k@t9.example >/dev/null 2>&1 || fail "cluster: reset"
 expect_eq "cluster: reset cleared the tenant's window in Redis" "$(sent k2 k@t9.example 3)" 0
 stop_floodgate
