@@ -1861,8 +1861,12 @@ read_password(const char *path, char *err, size_t errlen)
 	size_t n;
 
 	if (fp == NULL) {
-		fg_seterr(err, errlen, "redis_password_file %s: %s", path,
-		    strerror(errno));
+		int e = errno;
+
+		/* The unit starts floodgate as its own user, not as root. */
+		fg_seterr(err, errlen, "redis_password_file %s: %s%s", path,
+		    strerror(e), e == EACCES ? " (read as floodgate's user: "
+		    "chown root:floodgate, chmod 640)" : "");
 		return -1;
 	}
 	if (fstat(fileno(fp), &st) == 0 &&
@@ -1886,7 +1890,7 @@ fg_shared_password_open(const char *path, mode_t mode, char *msg, size_t len)
 {
 	if ((mode & S_IRWXO) == 0)
 		return 0;
-	snprintf(msg, len, "redis_password_file %s is open to every local user (mode %04o): a tenant with a shell could read Redis's password and spend or clear any budget; make it root's alone (chmod 600)",
+	snprintf(msg, len, "redis_password_file %s is open to every local user (mode %04o): a tenant with a shell could read Redis's password and spend or clear any budget; chmod 640 (owner root, group floodgate's)",
 	    path, (unsigned)(mode & 07777));
 	return 1;
 }
