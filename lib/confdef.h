@@ -57,5 +57,6 @@ void fg_print_notify_from(const struct fg_config *c, FILE *fp);
 void fg_print_store(const struct fg_config *c, FILE *fp);
 void fg_print_redis_timeout(const struct fg_config *c, FILE *fp);
 void fg_print_redis_prefix(const struct fg_config *c, FILE *fp);
+void fg_print_redis_user(const struct fg_config *c, FILE *fp);
 
 #endif

@@ -60,6 +60,7 @@ static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_store(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_redis_timeout(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt);
 static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
@@ -196,6 +197,9 @@ const struct fg_statement fg_statements[] = {
 	    .hint = "a duration such as 10m (longer than an SMTP transaction)" },
 	{ .name = "redis_timeout", .kind = FG_SK_CUSTOM, .off = F(redis_timeout),
 	    .parse = st_redis_timeout, .print = fg_print_redis_timeout },
+	{ .name = "redis_user", .kind = FG_SK_CUSTOM, .off = F(redis_user),
+	    .flags = FG_SF_RESTART, .parse = st_redis_user,
+	    .print = fg_print_redis_user },
 	{ .name = "relays", .kind = FG_SK_UINT, .off = F(relays),
 	    .min = 1, .max = 1000,
 	    .hint = "the number of relays sharing the store, from 1 to 1000" },
@@ -1114,6 +1118,23 @@ st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->delivery_log = fg_strdup(t[1].s);
 }
 
+/* Whether a redis URL names a user or password (USER[:PASSWORD]@ before
+ * the host, or before the socket's path). */
+static int
+userinfo(const char *v)
+{
+	const char *a, *end;
+
+	if (strncmp(v, "redis://", 8) == 0)
+		a = v + 8;
+	else if (strncmp(v, "redis+unix://", 13) == 0)
+		a = v + 13;
+	else
+		return 0;
+	end = a + strcspn(a, "/?");
+	return memchr(a, '@', (size_t)(end - a)) != NULL;
+}
+
 /*
  * store sqlite | redis://HOST:PORT[/DB] | redis+unix:///PATH[?db=N]:
  * where windows, reservations, feedback counts, suspensions and pauses
@@ -1131,6 +1152,11 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 	if (v != NULL && strcmp(v, "sqlite") == 0) {
 		free(c->store);
 		c->store = NULL;
+		return;
+	}
+	if (v != NULL && userinfo(v)) {
+		/* Not echoed: the value may hold a password. */
+		perr(p, "store: a user or password in the URL is not read (nor logged): write redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH");
 		return;
 	}
 	if (v != NULL && strncmp(v, "redis://", 8) == 0) {
@@ -1239,6 +1265,27 @@ st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt)
 	}
 	free(p->c->redis_prefix);
 	p->c->redis_prefix = fg_strdup(v);
+}
+
+/*
+ * redis_user NAME: the ACL user floodgate logs in as (AUTH NAME
+ * PASSWORD), with the password of redis_password_file.
+ */
+static void
+st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	const char *v = nt == 2 ? t[1].s : NULL, *s;
+
+	for (s = v; s != NULL && *s > ' ' && *s < 0x7f; s++)
+		;
+	if (v == NULL || *v == '\0' || *s != '\0' || s - v > FG_RUSER_MAX) {
+		perr(p, "redis_user: %s%s%s: expected a Redis ACL user name, 1 to %d printable characters without spaces",
+		    v ? "\"" : "", v ? v : (nt > 2 ? "more than one value" : "no value"),
+		    v ? "\"" : "", FG_RUSER_MAX);
+		return;
+	}
+	free(p->c->redis_user);
+	p->c->redis_user = fg_strdup(v);
 }
 
 /* postfix_map unix:PATH: the socketmap server for transport_maps. */
@@ -1424,6 +1471,18 @@ load_map(struct fg_parser *p, const char *cfgpath)
 		perr(p, "account_map: cannot open %s: %s", mpath, strerror(errno));
 }
 
+/* The line a statement was given on, or 0. */
+static int
+seen(const struct fg_parser *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < fg_nstatements; i++)
+		if (strcmp(fg_statements[i].name, name) == 0)
+			return p->seen[i];
+	return 0;
+}
+
 struct fg_config *
 fg_config_load(const char *path, char *err, size_t errlen)
 {
@@ -1481,11 +1540,14 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	for (i = 0; i < c->nbackoff; i++)
 		fg_dests_index(&c->backoff[i].dests);
 	fg_dests_index(&c->ex_domain);
-	for (i = 0; i < fg_nstatements; i++)
-		if (strcmp(fg_statements[i].name, "account_map") == 0)
-			p.seen_map = p.seen[i];
+	p.seen_map = seen(&p, "account_map");
 	if (c->account_map != NULL)
 		load_map(&p, path);
+	if (c->redis_user != NULL && c->redis_password_file == NULL) {
+		p.lx.line = seen(&p, "redis_user");
+		perr(&p, "redis_user %s: needs redis_password_file (Redis takes a user's password with its name)",
+		    c->redis_user);
+	}
 	free(p.seen);
 	free(p.refs);
 	for (i = 0; i < p.novs; i++) {
@@ -1533,6 +1595,7 @@ config_free(struct fg_config *c)
 	free(c->store);
 	free(c->redis_host);
 	free(c->redis_path);
+	free(c->redis_user);
 	free(c->redis_prefix);
 	for (i = 0; i < c->nbackoff; i++) {
 		free(c->backoff[i].name);

@@ -216,12 +216,15 @@ struct fg_config {
 	unsigned redis_port;
 	char *redis_path;		/* the unix socket, or NULL */
 	unsigned redis_db;
+	char *redis_user;		/* the ACL user, or NULL (default) */
 	char *redis_password_file;
 	uint32_t redis_timeout;		/* milliseconds */
 	uint32_t relays;		/* a fallback limit is limit / relays */
 	uint32_t redis_ttl;		/* seconds */
 	char *redis_prefix;		/* the keys' hash tag */
 };
+
+#define FG_RUSER_MAX	128	/* bytes of a redis_user name */
 
 struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
 struct fg_config *fg_config_ref(struct fg_config *c);

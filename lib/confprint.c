@@ -83,6 +83,13 @@ fg_print_redis_prefix(const struct fg_config *c, FILE *fp)
 }
 
 void
+fg_print_redis_user(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "redis_user",
+	    c->redis_user ? c->redis_user : "(none: Redis's default user)");
+}
+
+void
 fg_print_postfix_map(const struct fg_config *c, FILE *fp)
 {
 	fprintf(fp, KW "%s\n", "postfix_map",

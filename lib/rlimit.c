@@ -352,6 +352,8 @@ fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n)
 	return 0;
 }
 
+#define SCRIPT_ACL	"ERR The user executing the script can't "
+
 int
 fg_rlimit_refuses_writes(const char *err, char *why, size_t len)
 {
@@ -367,7 +369,9 @@ fg_rlimit_refuses_writes(const char *err, char *why, size_t len)
 		    (err[n] == ' ' || err[n] == '\0'))
 			break;
 	}
-	if (i == sizeof(code) / sizeof(code[0]))
+	/* An ACL refusal inside a script is an ERR (Redis 7.0). */
+	if (i == sizeof(code) / sizeof(code[0]) &&
+	    strncmp(err, SCRIPT_ACL, sizeof(SCRIPT_ACL) - 1) != 0)
 		return 0;
 	end = strstr(err, " script: ");
 	n = end != NULL ? (size_t)(end - err) : strlen(err);

@@ -134,7 +134,8 @@ int fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n);
 /* Whether Redis's error err says it takes no writes at all now,
  * whatever the key: full (maxmemory under noeviction), a replica, a
  * failed snapshot (stop-writes-on-bgsave-error), loading, a script
- * running too long, a cluster that moved the slot, a password or ACL.
+ * running too long, a cluster that moved the slot, a password or ACL
+ * (an ACL user refused a command or key, in a script or not).
  * why: "refuses writes: " and the message without a script's
  * position. */
 int fg_rlimit_refuses_writes(const char *err, char *why, size_t len);

@@ -142,7 +142,7 @@ static uint64_t stash_dropped;
 
 static struct {
 	/* set at start, read-only after */
-	char *host, *path, *password, prefix[FG_RPREFIX_MAX + 1];
+	char *host, *path, *user, *password, prefix[FG_RPREFIX_MAX + 1];
 	unsigned port, db;
 	uint32_t timeout_ms, ttl;
 	char url[256];
@@ -1726,7 +1726,10 @@ on_connect(const redisAsyncContext *ac, int status)
 	}
 	sh.state = ST_LOADING;
 	sh.loaded = 0;
-	if (sh.password != NULL)
+	if (sh.user != NULL && sh.password != NULL)
+		redisAsyncCommand(sh.ac, on_hello, "AUTH", "AUTH %s %s",
+		    sh.user, sh.password);
+	else if (sh.password != NULL)
 		redisAsyncCommand(sh.ac, on_hello, "AUTH", "AUTH %s",
 		    sh.password);
 	if (sh.db != 0)
@@ -1916,6 +1919,7 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 		return 0;
 	sh.host = c->redis_host ? fg_strdup(c->redis_host) : NULL;
 	sh.path = c->redis_path ? fg_strdup(c->redis_path) : NULL;
+	sh.user = c->redis_user ? fg_strdup(c->redis_user) : NULL;
 	sh.port = c->redis_port;
 	sh.db = c->redis_db;
 	sh.timeout_ms = c->redis_timeout;
@@ -2043,6 +2047,7 @@ fg_shared_stop(void)
 		event_base_free(sh.base);
 	free(sh.host);
 	free(sh.path);
+	free(sh.user);
 	if (sh.password != NULL)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
@@ -2050,7 +2055,7 @@ fg_shared_stop(void)
 	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
 	sh.epoch_asked = 0;
 	sh.base = NULL;
-	sh.host = sh.path = sh.password = NULL;
+	sh.host = sh.path = sh.user = sh.password = NULL;
 }
 
 void

@@ -573,6 +573,14 @@ for r in json.load(sys.stdin)["records"]:
 # top_is CONF ACCOUNT "FROM ACCEPTED DEFERRED"
 top_is() { [ "$(top_a "$1" "$2")" = "$3" ]; }
 
+# readme_acl PASSWORD: the README's ACL rule for floodgate's own Redis
+# user (ACL SETUSER floodgate ...), its password filled in: the tests
+# run the line operators copy.
+readme_acl() {
+	grep -m1 '^    ACL SETUSER floodgate ' "$TOP/README.md" |
+	    sed -e 's/^ *//' -e "s/>PASSWORD />$1 /"
+}
+
 # results_read N: floodgate has read at least N delivery results of mail
 # it charged (floodgate_delivery_results_total is on the status line
 # too: sent + bounced).

@@ -23,15 +23,25 @@
 # answers again. A relay started with
 # another's name (a copied database) takes one of its own. A
 # suspension and a pause made on one relay hold on the other, and
-# delivery results read by one count on the other. On both engines: the
-# native loop does not wait for Redis, libmilter's threads do.
+# delivery results read by one count on the other. Both relays log in as
+# an ACL user made with the README's rule (redis_user), which lets all
+# of this through: Redis refuses nothing. On both engines: the native
+# loop does not wait for Redis, libmilter's threads do.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
 setup
 RPORT=$(free_port)
 SMTP2=$(free_port)
-start_redis
+# floodgate's own ACL user, in an ACL file so that it outlives every
+# restart below; the test's redis-cli stays the default user.
+printf 'acl-pw\n' > "$T/redis.pass"
+chmod 600 "$T/redis.pass"
+readme_acl acl-pw | sed 's/^ACL SETUSER /user /' > "$T/users.acl"
+grep -q '^user floodgate on >acl-pw ' "$T/users.acl" ||
+    { fail "the README gives floodgate's ACL rule: $(cat "$T/users.acl")"; finish; }
+redis_up() { start_redis "$RPORT" --aclfile "$T/users.acl"; }
+redis_up
 
 # The second relay: a Postfix instance of its own (configuration, queue,
 # log, one smtpd on SMTP2, the same sink), its own floodgate (socket,
@@ -53,6 +63,8 @@ sed -e "s|^queue_directory = .*|queue_directory = $PF2/spool|" \
   echo "127.0.0.1:$SMTP2 inet n - n - - smtpd"; } > "$PF2/etc/master.cf"
 touch -d '-10 seconds' "$PF2/etc/main.cf" "$PF2/etc/master.cf"
 RULES="store redis://127.0.0.1:$RPORT
+redis_user floodgate
+redis_password_file $T/redis.pass
 relays 2
 redis_timeout 300ms
 redis_reservation_ttl 3s
@@ -90,6 +102,8 @@ start_fg2() {
 start_fg2
 wait_for 5 grep -q "answers; deciding from it" "$T/floodgate.log" ||
     fail "relay 1 reached Redis: $(grep shared "$T/floodgate.log")"
+expect_eq "both relays logged in as the ACL user floodgate" \
+    "$(redis-cli -p "$RPORT" CLIENT LIST | grep -c ' user=floodgate ')" 2
 start_postfix
 postfix -c "$PF2/etc" check && postfix -c "$PF2/etc" start >/dev/null 2>&1 ||
     { fail "the second Postfix instance started"; finish; }
@@ -334,7 +348,7 @@ expect_eq "explain while Redis is down: this relay's memory answers, with the di
     "$(ctl explain d@t4.example r@example.com | awk '$1 == "hour" && $2 == "account" {print $5 "/" $6, $NF}')" "4/4 relay"
 wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store subject=\"shared\"' '$T/floodgate.log') -gt $inc0 ]" ||
     fail "a store incident: $(grep incident "$T/floodgate.log")"
-start_redis
+redis_up
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 4 ]" ||
     fail "relay 1 found Redis again"
 wait_for 20 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/fg2.log') -ge 2 ]" ||
@@ -384,7 +398,7 @@ expect_eq "relay 2 stopped cleanly before the restart" "$?" 0
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 back0=$(grep -c "came back empty; gave it this relay's windows" "$T/fg2.log")
-start_redis
+redis_up
 wait_for 20 sh -c "[ \$(grep -c \"came back empty; gave it this relay's windows\" '$T/floodgate.log') -ge 2 ]" ||
     fail "relay 1 gave the restarted Redis its windows: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
 start_fg2
@@ -412,7 +426,7 @@ empty0=$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c "came back empty")
 sleep 1.5
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
-start_redis
+redis_up
 wait_for 20 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/floodgate.log') -gt $old1 ]" ||
     fail "relay 1 gave Redis back what it charged since the snapshot: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
 wait_for 20 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/fg2.log') -gt $old2 ]" ||
@@ -472,7 +486,7 @@ old2=$(grep -c "went back to an older state; gave it this relay's charges since"
 up1=$(log_count 'answers; deciding from it')
 kill -9 "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
-start_redis
+redis_up
 start_fg2
 wait_for 10 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/fg2.log') -gt $old2 ]" ||
     fail "relay 2, restarted meanwhile, gave back what it charged since the snapshot: $(grep 'shared store' "$T/fg2.log" | tail -3)"
@@ -677,6 +691,11 @@ late_given() { [ "$(used_hour "$T/fg2.conf" l@t21.example)" = "1 pool" ]; }
 wait_for 5 late_given
 expect_eq "the pool's window holds the message's charge, not the late reserve's reservation too" \
     "$(used_hour "$T/fg2.conf" l@t21.example)" "1 pool"
+
+# The ACL user let every command through (since the last restart, in
+# Redis's log; over the whole test, in both relays' logs).
+expect_eq "the README's ACL rule: Redis refused floodgate nothing" \
+    "$(redis-cli -p "$RPORT" ACL LOG | grep -c .) $(cat "$T/floodgate.log" "$T/fg2.log" | grep -c "NOPERM\|executing the script can't")" "0 0"
 
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +

@@ -12,6 +12,11 @@
 # On a Redis Cluster of two masters every key lands on the node that
 # serves the installation's hash tag, and a prefix served elsewhere is
 # an outage (MOVED).
+# An ACL user of floodgate's own (redis_user, the README's rule): the
+# relay logs in as it; should the rule lose a command a script runs,
+# Redis's refusal from inside the script is an outage whose charges are
+# kept and added once the ACL lets them through. A user or password in
+# the store URL is refused, and not echoed.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -194,4 +199,48 @@ wait_log "is down (refuses writes: MOVED 11361 " ||
     fail "cluster: another node's slot is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "cluster: told MOVED, decided from memory, no 5xx" \
     "$(sent m1 m@t9.example 3) $(count_replies "$T/m1" 5..)" "1 0"
+
+# 8. An ACL user of its own, made with the README's rule.
+stop_floodgate
+printf 'acl-pw\n' > "$T/acl.pass"
+chmod 600 "$T/acl.pass"
+read -ra rule <<< "$(readme_acl acl-pw)"
+[ "${rule[*]:0:3}" = "ACL SETUSER floodgate" ] ||
+    { fail "the README gives floodgate's ACL rule: ${rule[*]}"; finish; }
+expect_eq "the README's ACL rule is taken" "$(rcli "${rule[@]}")" OK
+write_conf <<EOT
+store redis://floodgate:acl-pw@127.0.0.1:$RPORT/6
+redis_password_file $T/acl.pass
+EOT
+"$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
+rc=$?
+grep -q "store: a user or password in the URL is not read" "$T/check.err" &&
+    ! grep -q "acl-pw" "$T/check.err" &&
+    ok "a password in the URL: refused, not echoed" ||
+    fail "a password in the URL: refused, not echoed: $(cat "$T/check.err")"
+expect_eq "floodgate -n: a password in the URL is an error" "$rc" 1
+write_conf <<EOT
+store redis://127.0.0.1:$RPORT/6
+redis_user floodgate
+redis_password_file $T/acl.pass
+relays 2
+limit hour per account 3/1h
+EOT
+start_floodgate 9
+wait_log "answers; deciding from it" 5 ||
+    fail "the ACL user got in: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "the relay's connection is the ACL user floodgate" \
+    "$(rcli client list | grep -c ' user=floodgate ')" 1
+# The commit script's HINCRBY refused (the reserve needs none).
+rcli acl setuser floodgate -hincrby >/dev/null
+expect_eq "ACL without HINCRBY: the recipient passes" "$(sent a1 acl@t1.example 1)" 0
+wait_log "is down (refuses writes: ERR The user executing the script can't run this command or subcommand)" ||
+    fail "the refusal inside the commit script is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
+rcli acl setuser floodgate +hincrby >/dev/null
+wait_log "answers; deciding from it" 6 ||
+    fail "the relay uses Redis again once the ACL lets it: $(grep shared "$T/floodgate.log" | tail -3)"
+wait_log "shared store: added 1 charges made while" ||
+    fail "the refused commit's charge is added: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "the refused commit counts: 1 + 2 of 3/1h pass, the third is deferred" \
+    "$(sent a2 acl@t1.example 3) $(count_replies "$T/a1" 5..) $(count_replies "$T/a2" 5..)" "1 0 0"
 finish

@@ -311,6 +311,12 @@ static const struct {
 	{ "relays 0\n", ":1: relays: \"0\": expected the number of relays sharing the store, from 1 to 1000" },
 	{ "redis_password_file redis.pass\n", ":1: redis_password_file: \"redis.pass\": expected an absolute path" },
 	{ "redis_prefix {fg}\n", ":1: redis_prefix: \"{fg}\": expected 1 to 32 letters, digits" },
+	{ "store redis://floodgate:s3cret@10.0.0.5:6379/2\n", ":1: store: a user or password in the URL is not read (nor logged): write redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH" },
+	{ "store redis://:s3cret@10.0.0.5:6379\n", ":1: store: a user or password in the URL is not read" },
+	{ "store redis+unix://floodgate@/run/redis.sock\n", ":1: store: a user or password in the URL is not read" },
+	{ "store redis://10.0.0.5:6379\nredis_password_file /p\nredis_user \"a b\"\n", ":3: redis_user: \"a b\": expected a Redis ACL user name, 1 to 128 printable characters without spaces" },
+	{ "redis_user\n", ":1: redis_user: no value: expected a Redis ACL user name" },
+	{ "store redis://10.0.0.5:6379\n\nredis_user floodgate\n", ":3: redis_user floodgate: needs redis_password_file (Redis takes a user's password with its name)" },
 	{ "redis_reservation_ttl soon\n", ":1: redis_reservation_ttl: \"soon\": expected a duration" },
 	{ "postfix_map inet:1234@127.0.0.1\n", ":1: postfix_map: \"inet:1234@127.0.0.1\": expected unix:PATH" },
 	{ "postfix_map unix:relative/map.sock\n", ":1: postfix_map: \"unix:relative/map.sock\": expected unix:PATH, an absolute socket path" },
@@ -427,6 +433,14 @@ test_store(void **state)
 	assert_string_equal(c->redis_password_file, "/etc/floodgate/redis.pass");
 	assert_int_equal(c->redis_ttl, 300);
 	assert_string_equal(c->redis_prefix, "relays.example");
+	assert_null(c->redis_user);
+	fg_config_unref(c);
+	c = load("store redis+unix:///run/redis/redis-server.sock\n"
+	    "redis_user floodgate-relays\n"
+	    "redis_password_file /etc/floodgate/redis.pass\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->redis_user, "floodgate-relays");
 	fg_config_unref(c);
 	c = load("store redis://[::1]:6379\n", err, sizeof(err));
 	assert_non_null(c);

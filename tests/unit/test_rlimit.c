@@ -644,6 +644,22 @@ test_refuses_writes(void **state)
 	assert_true(fg_rlimit_refuses_writes(r->str, why, sizeof(why)));
 	assert_string_equal(why, "refuses writes: OOM command not allowed when used memory > 'maxmemory'.");
 	freeReplyObject(r);
+	/* An ACL user refused a command: at the top, and inside a script
+	 * (where Redis 7.0 says ERR). */
+	assert_true(fg_rlimit_refuses_writes("NOPERM this user has no permissions to run the 'hincrby' command", why, sizeof(why)));
+	freeReplyObject(redisCommand(e->rc, "ACL SETUSER fgnohincr on >pw ~* +@all -hincrby"));
+	freeReplyObject(redisCommand(e->rc, "AUTH fgnohincr pw"));
+	assert_int_equal(fg_rlimit_add_cmd(&cmd, e->sha[FG_RS_ADD], PREFIX,
+	    "hour", "acl", 3600, 2, T0, NULL), 0);
+	r = redisCommandArgv(e->rc, cmd.argc, cmd.argv, cmd.argvlen);
+	fg_rcmd_free(&cmd);
+	freeReplyObject(redisCommand(e->rc, "AUTH default any"));
+	freeReplyObject(redisCommand(e->rc, "ACL DELUSER fgnohincr"));
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ERROR);
+	assert_true(fg_rlimit_refuses_writes(r->str, why, sizeof(why)));
+	assert_string_equal(why, "refuses writes: ERR The user executing the script can't run this command or subcommand");
+	freeReplyObject(r);
 	/* Cut to the buffer, never past it. */
 	assert_true(fg_rlimit_refuses_writes("OOM command not allowed", why, 10));
 	assert_string_equal(why, "refuses w");
