@@ -477,6 +477,23 @@ fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_end(o);
 }
 
+static void
+incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
+{
+	fg_ctl_kv(o, "type", "incident");
+	fg_ctl_kv(o, "id", "%lld", (long long)x->id);	/* 0: not stored */
+	fg_ctl_kv(o, "kind", "%s", x->kind);
+	fg_ctl_kv(o, "subject", "%s", x->subject);
+	fg_ctl_kv(o, "state", "%s", x->ended ? "ended" : "open");
+	fg_ctl_kv(o, "started", "%u", x->started);
+	fg_ctl_kv(o, "ended", "%u", x->ended);
+	fg_ctl_kv(o, "count", "%llu", (unsigned long long)x->count);
+	fg_ctl_kv(o, "notified", "%s", x->notified >= 2 ? "start, end" :
+	    x->notified == 1 ? "start" : "not yet");
+	fg_ctl_kv(o, "detail", "%s", x->detail);
+	fg_ctl_rec_end(o);
+}
+
 /* incidents [SINCE]: open ones, and those that started or ended since
  * (default 7d). */
 void
@@ -500,19 +517,19 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		return;
 	}
 	fg_ctl_ok(o);
+	/* Not in the database yet (id 0): the newest. */
+	for (i = 0; i < in->nlive; i++)
+		if (in->live[i].id == 0 && (in->live[i].ended == 0 ||
+		    in->live[i].ended + since >= in->now))
+			incident_rec(o, &in->live[i]);
 	for (i = 0; i < n; i++) {
-		fg_ctl_kv(o, "type", "incident");
-		fg_ctl_kv(o, "id", "%lld", (long long)inc[i].id);
-		fg_ctl_kv(o, "kind", "%s", inc[i].kind);
-		fg_ctl_kv(o, "subject", "%s", inc[i].subject);
-		fg_ctl_kv(o, "state", "%s", inc[i].ended ? "ended" : "open");
-		fg_ctl_kv(o, "started", "%u", inc[i].started);
-		fg_ctl_kv(o, "ended", "%u", inc[i].ended);
-		fg_ctl_kv(o, "count", "%llu", (unsigned long long)inc[i].count);
-		fg_ctl_kv(o, "notified", "%s", inc[i].notified >= 2 ? "start, end" :
-		    inc[i].notified == 1 ? "start" : "not yet");
-		fg_ctl_kv(o, "detail", "%s", inc[i].detail);
-		fg_ctl_rec_end(o);
+		const struct fg_incident *x = &inc[i];
+		size_t j;
+
+		for (j = 0; j < in->nlive; j++)
+			if (in->live[j].id == x->id)
+				x = &in->live[j];	/* as it is now */
+		incident_rec(o, x);
 	}
 	fg_ctl_end(o);
 	free(inc);

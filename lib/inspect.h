@@ -33,6 +33,11 @@ struct fg_inspect {
 	/* The shared store is down: this relay decides from memory with
 	 * every limit divided by relays; 0 otherwise. */
 	uint32_t relays_down;
+	/* The daemon's incidents its database does not hold as they are
+	 * (not written yet: the database failing, or the next second's
+	 * save); NULL: none. */
+	const struct fg_incident *live;
+	size_t nlive;
 };
 
 void fg_inspect_top(struct fg_inspect *in, const struct fg_ctl_req *req,

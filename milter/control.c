@@ -428,6 +428,7 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_service_flush();	/* history up to this second */
 	if (inspector != NULL) {
 		struct fg_inspect in;
+		struct fg_incident *live;
 
 		in.cfg = fgd.cfg;
 		in.limiter = fgd.engine.limiter;
@@ -439,12 +440,16 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		in.top = NULL;
 		in.relays_down = fgd.cfg->store != NULL && !fg_shared_up() ?
 		    fgd.cfg->relays : 0;
+		live = NULL;
+		in.nlive = v == FG_CTL_INCIDENTS ? fg_incident_unsaved(&live) : 0;
+		in.live = live;
 		if (fgd.cfg->store != NULL && fg_shared_up()) {
 			in.peek = fg_shared_peek;
 			in.windows = fg_shared_windows;
 			in.top = fg_shared_top;
 		}
 		inspector(&in, req, o);
+		free(live);
 	} else
 		handlers[v](req, o);
 }

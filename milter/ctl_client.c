@@ -112,6 +112,8 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.windows = NULL;
 	in.top = NULL;
 	in.relays_down = 0;
+	in.live = NULL;
+	in.nlive = 0;
 	if (in.blocks != NULL) {
 		struct fg_suspension *su;
 		struct fg_pause *pa;

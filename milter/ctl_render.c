@@ -108,6 +108,8 @@ humanize(struct rec *r)
 				fg_strlcpy(buf, "-", sizeof(buf));
 			else
 				fg_format_duration(n, buf, sizeof(buf));
+		} else if (strcmp(r->key[j], "id") == 0 && n == 0) {
+			fg_strlcpy(buf, "-", sizeof(buf));	/* not stored yet */
 		} else
 			continue;
 		if ((v = fg_strdup(buf)) != NULL) {

@@ -136,6 +136,9 @@ int fg_incident_load(char *err, size_t errlen);
 void fg_incident_tick(uint32_t now);
 void fg_incident_stop(void);
 size_t fg_incident_open_count(void);
+/* Copies of the incidents the database does not hold as they are now
+ * (*out: malloc'd, NULL when none); how many. */
+size_t fg_incident_unsaved(struct fg_incident **out);
 
 /* The socketmap server for Postfix's transport_maps (smap.c): listen
  * before privileges are dropped, serve once the service loop runs. */

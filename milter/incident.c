@@ -823,6 +823,23 @@ fg_incident_stop(void)
 }
 
 size_t
+fg_incident_unsaved(struct fg_incident **out)
+{
+	struct inc *x;
+	size_t n = 0, i = 0;
+
+	*out = NULL;
+	for (x = incs; x != NULL; x = x->next)
+		n += x->dirty;
+	if (n == 0 || (*out = calloc(n, sizeof(**out))) == NULL)
+		return 0;
+	for (x = incs; x != NULL && i < n; x = x->next)
+		if (x->dirty)
+			(*out)[i++] = x->i;
+	return i;
+}
+
+size_t
 fg_incident_open_count(void)
 {
 	struct inc *x;

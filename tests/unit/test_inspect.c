@@ -139,12 +139,55 @@ test_top(void **state)
 	free(out);
 }
 
+/* incidents: the database's, with the daemon's own not written yet
+ * first and its newer copy of a stored one instead of the row. */
+static void
+test_incidents(void **state)
+{
+	struct fg_incident st = { .kind = "suspend", .subject = "t1",
+	    .count = 1 }, live[3];
+	char *out, err[FG_ERRLEN], want[128];
+	const char *a, *b;
+
+	(void)state;
+	st.started = in.now - 60;
+	assert_int_equal(fg_store_incident_save(in.store, &st, err, sizeof(err)), 0);
+	assert_true(st.id > 0);
+	memset(live, 0, sizeof(live));
+	live[0] = st;
+	live[0].count = 5;			/* grown since it was written */
+	fg_strlcpy(live[1].kind, "store", sizeof(live[1].kind));
+	fg_strlcpy(live[1].subject, "store", sizeof(live[1].subject));
+	live[1].started = in.now - 10;
+	live[1].count = 2;
+	live[2] = live[1];			/* ended before --since */
+	live[2].started = in.now - 7200;
+	live[2].ended = in.now - 3600;
+	in.live = live;
+	in.nlive = 3;
+	out = run(fg_inspect_incidents, "floodgate/1 incidents 1800");
+	in.live = NULL;
+	in.nlive = 0;
+	a = strstr(out, "id=0\tkind=store\tsubject=store\tstate=open\t");
+	snprintf(want, sizeof(want), "id=%lld\tkind=suspend\tsubject=t1\tstate=open\t",
+	    (long long)st.id);
+	b = strstr(out, want);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	assert_non_null(strstr(b, "count=5\t"));
+	assert_null(strstr(out, "count=1\t"));
+	assert_null(strstr(a + 1, "id=0\t"));	/* the old one left out */
+	free(out);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_explain_and_show),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_incidents),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
