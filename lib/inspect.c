@@ -501,7 +501,7 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
 {
 	struct fg_incident *inc;
-	uint32_t since = 7 * 86400;
+	uint32_t since = 7 * 86400, from;
 	size_t n, i;
 	char err[FG_ERRLEN];
 
@@ -518,9 +518,10 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	fg_ctl_ok(o);
 	/* Not in the database yet (id 0): the newest. */
+	from = in->now > since ? in->now - since : 0;
 	for (i = 0; i < in->nlive; i++)
 		if (in->live[i].id == 0 && (in->live[i].ended == 0 ||
-		    in->live[i].ended + since >= in->now))
+		    in->live[i].ended >= from))
 			incident_rec(o, &in->live[i]);
 	for (i = 0; i < n; i++) {
 		const struct fg_incident *x = &inc[i];
