@@ -172,6 +172,9 @@ static struct {
 	int epoch_asked;		/* a live check is out */
 	int merging;			/* giving charges back: not up yet */
 	int merge_lost;			/* ... to a Redis that lost data */
+	/* The outage's charges sent by the merge, told once Redis took
+	 * them (a refused add takes the store down again, untold). */
+	size_t merge_n, merge_adds, merge_dropped;
 	time_t since;			/* connecting, or merging, since */
 	int round_empty;		/* this check's mark: none or another */
 	int round_saw;			/* a mark was known before it */
@@ -1432,6 +1435,20 @@ up_now(int quiet)
 		fg_log_notice("shared store: %s answers; deciding from it", sh.url);
 }
 
+/* The merge's adds of the outage's charges, once Redis took them. */
+static void
+tell_added(void)
+{
+	if (sh.merge_dropped > 0)
+		fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than %d windows and slots)",
+		    sh.merge_n, sh.url, sh.merge_adds, sh.merge_dropped,
+		    REPLAY_MAX);
+	else if (sh.merge_adds > 0)
+		fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)",
+		    sh.merge_n, sh.url, sh.merge_adds);
+	sh.merge_n = sh.merge_adds = sh.merge_dropped = 0;
+}
+
 /* Every charge sent before has its answer: what was charged during the
  * merge goes too, and decisions come from Redis. priv: not NULL when
  * the connection was up before (a give-back under it). */
@@ -1445,6 +1462,7 @@ on_merged(redisAsyncContext *ac, void *reply, void *priv)
 	    !sh.merging)
 		return;
 	sh.merging = 0;
+	tell_added();
 	(void)send_replay();
 	send_unreserved(sh.merge_lost, 1);
 	up_now(live);
@@ -1463,20 +1481,15 @@ merge(const char *lost, uint32_t since, int live)
 {
 	size_t sent = 0;
 
+	sh.merge_n = sh.merge_adds = sh.merge_dropped = 0;
 	if (lost != NULL && shadow != NULL) {
 		/* The shadow holds the charges made while down too. */
 		sent = give_windows(lost, since);
 		replay_clear();
 	} else if (sh.nreplay > 0 || sh.replay_dropped > 0) {
-		size_t n = sh.nreplay;
-
-		sent = send_replay();
-		if (sh.replay_dropped > 0)
-			fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than %d windows and slots)",
-			    n, sh.url, sent, sh.replay_dropped, REPLAY_MAX);
-		else
-			fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)",
-			    n, sh.url, sent);
+		sh.merge_n = sh.nreplay;
+		sh.merge_adds = sent = send_replay();
+		sh.merge_dropped = sh.replay_dropped;
 	}
 	sh.replay_dropped = 0;
 	send_unreserved(lost != NULL, 0);
@@ -1486,6 +1499,7 @@ merge(const char *lost, uint32_t since, int live)
 		sh.merge_lost = lost != NULL;
 		sh.since = time(NULL);
 	} else {
+		tell_added();
 		up_now(live);
 	}
 }
