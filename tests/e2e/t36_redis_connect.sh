@@ -208,10 +208,7 @@ read -ra rule <<< "$(readme_acl acl-pw)"
 [ "${rule[*]:0:3}" = "ACL SETUSER floodgate" ] ||
     { fail "the README gives floodgate's ACL rule: ${rule[*]}"; finish; }
 expect_eq "the README's ACL rule is taken" "$(rcli "${rule[@]}")" OK
-write_conf <<EOT
-store redis://floodgate:acl-pw@127.0.0.1:$RPORT/6
-redis_password_file $T/acl.pass
-EOT
+conf "redis://floodgate:acl-pw@127.0.0.1:$RPORT/6" "$T/acl.pass"
 "$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
 rc=$?
 grep -q "store: a user or password in the URL is not read" "$T/check.err" &&
@@ -219,13 +216,8 @@ grep -q "store: a user or password in the URL is not read" "$T/check.err" &&
     ok "a password in the URL: refused, not echoed" ||
     fail "a password in the URL: refused, not echoed: $(cat "$T/check.err")"
 expect_eq "floodgate -n: a password in the URL is an error" "$rc" 1
-write_conf <<EOT
-store redis://127.0.0.1:$RPORT/6
-redis_user floodgate
-redis_password_file $T/acl.pass
-relays 2
-limit hour per account 3/1h
-EOT
+conf "redis://127.0.0.1:$RPORT/6" "$T/acl.pass"
+echo "redis_user floodgate" >> "$T/floodgate.conf"
 start_floodgate 9
 wait_log "answers; deciding from it" 5 ||
     fail "the ACL user got in: $(grep shared "$T/floodgate.log" | tail -3)"
