@@ -109,7 +109,7 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	    $(B)/fuzz/replay_$$t tests/fuzz/corpus/$$t tests/fuzz/crashes/$$t; done
 
 e2e: all
-	@FLOODGATE=$(abspath $(B)/floodgate) sh tests/e2e/run.sh
+	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/run.sh
 
 check: deps
 	$(MAKE) all $(UNIT_BIN) $(FUZZ_REPLAY) $(B)/bench/fgload

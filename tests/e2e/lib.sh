@@ -72,13 +72,18 @@ need_root() {
 # in that range may be held by a connection in TIME_WAIT, and bind fails.
 # Nor one this test was given already ($T/ports): setup takes three
 # before any server listens, and the same random pick twice made Postfix
-# relay to its own smtpd instead of the sink.
+# relay to its own smtpd instead of the sink. Tests that run.sh runs at
+# the same time pick from shares of the range that do not meet (E2E_SLOT
+# of E2E_SLOTS): between one's check and its server's bind, the other
+# could have taken the same port.
 free_port() {
-	local p low
+	local p low base width
 	low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
 	[ -n "$low" ] && [ "$low" -gt 12000 ] || low=32768
+	width=$(((low - 10000) / ${E2E_SLOTS:-1}))
+	base=$((10000 + ${E2E_SLOT:-0} * width))
 	while :; do
-		p=$((10000 + RANDOM % (low - 10000)))
+		p=$((base + RANDOM % width))
 		grep -qx "$p" "${T:?}/ports" 2>/dev/null && continue
 		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
 			echo "$p" >> "$T/ports"

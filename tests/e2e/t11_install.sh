@@ -7,6 +7,7 @@
 # the installed account map (its group set by the installed tmpfiles.d
 # file), and floodgatectl answers that user.
 # engine: native (installing is the same for both engines; no mail goes through an MTA)
+# alone: makes and removes the system user floodgate
 . "$(dirname "$0")/lib.sh"
 T=$(mktemp -d /tmp/floodgate-install.XXXXXX)
 chmod 755 "$T"

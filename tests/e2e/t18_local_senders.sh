@@ -3,6 +3,7 @@
 # login use only its own senders, so a tenant cannot send under another
 # tenant's sender (Postfix refuses it, exit 75), and its own local mail
 # is charged to its own tenant through the account map.
+# alone: makes system users, and /etc/postfix/main.cf when there is none
 . "$(dirname "$0")/lib.sh"
 setup
 command -v useradd >/dev/null || skip "useradd is not available"

@@ -4,6 +4,7 @@
 # SMTP, a second tenant unaffected, a SASL login counted as one account
 # whatever its MAIL FROM; then hold (Sendmail's quarantined
 # queue files) and floodgatectl release the Sendmail way.
+# alone: puts its own /etc/sasl2/Sendmail.conf in place
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup

@@ -4,6 +4,7 @@
 # fgload); max_keys caps the table, least recently used windows first,
 # and resident memory stays under the documented bound.
 # engine: native (fgload speaks the milter protocol to the native engine; no MTA)
+# alone: fgload loads both cores, and resident memory is measured
 . "$(dirname "$0")/lib.sh"
 setup
 [ -x "$FGLOAD" ] || skip "fgload is not built (make $FGLOAD)"

@@ -5,6 +5,7 @@
 # exactly its budget, nobody's mail waits for the stalled clients, a
 # client that vanishes mid-transaction is never charged, and every message
 # is at the sink or was deferred to its client.
+# alone: 500 SMTP sessions at once load both cores
 . "$(dirname "$0")/lib.sh"
 setup
 command -v smtp-source >/dev/null || skip "smtp-source is not installed"

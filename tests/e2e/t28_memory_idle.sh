@@ -5,6 +5,7 @@
 # shortest window), SQLite's page cache for them is given back, and
 # floodgate's resident memory comes back down.
 # engine: native (fgload speaks the milter protocol to the native engine; no MTA)
+# alone: fgload loads both cores, and resident memory is measured
 . "$(dirname "$0")/lib.sh"
 setup
 [ -x "$FGLOAD" ] || skip "fgload is not built (make $FGLOAD)"
