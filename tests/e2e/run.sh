@@ -18,10 +18,14 @@
 # purpose (fgload, 500 sessions, resident memory measured) says why on a
 # line "# alone: why" and runs with no other test beside it, after the
 # others. A test's output is printed whole when it ends, with its line
-# "== e2e TEST (ENGINE): N s".
+# "== e2e TEST (ENGINE): N s". A test still running after E2E_TIMEOUT
+# seconds (default 600; the longest takes under two minutes) is stopped
+# (SIGTERM to its processes, on which it cleans up) and counted failed.
 cd "$(dirname "$0")" || exit 1
 jobs=${JOBS:-2}
 case $jobs in '' | *[!0-9]* | 0) echo "run.sh: JOBS must be a number from 1" >&2; exit 2 ;; esac
+limit=${E2E_TIMEOUT:-600}
+case $limit in '' | *[!0-9]* | 0) echo "run.sh: E2E_TIMEOUT must be seconds, from 1" >&2; exit 2 ;; esac
 pass=0 failed=0 skipped=0 names=""
 out=$(mktemp -d /tmp/floodgate-e2e-run.XXXXXX) || exit 1
 trap 'rm -rf "$out"' EXIT
@@ -64,6 +68,7 @@ result() {
 	local id=$1 rc=$2 secs=$3 t=${what[$1]% *} engine=${what[$1]#* }
 	echo "== e2e $t ($engine)"
 	cat "$out/$id"
+	[ "$rc" = 124 ] && echo "  FAIL stopped after E2E_TIMEOUT ($limit s)"
 	echo "== e2e $t ($engine): $secs s"
 	case $rc in
 	0) pass=$((pass + 1)) ;;
@@ -76,7 +81,8 @@ result() {
 declare -A what start slot_of id_of busy
 launch() {
 	local id=$1 t=${what[$1]% *} engine=${what[$1]#* }
-	ENGINE=$engine E2E_SLOT=$2 E2E_SLOTS=$3 bash "./$t" > "$out/$id" 2>&1 &
+	ENGINE=$engine E2E_SLOT=$2 E2E_SLOTS=$3 \
+	    timeout -k 30 "$limit" bash "./$t" > "$out/$id" 2>&1 &
 	id_of[$!]=$id
 	slot_of[$!]=$2
 	start[$id]=$(date +%s)
