@@ -36,10 +36,10 @@ trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; exit 130' INT TERM
 
 # The runs to make, "TEST ENGINE" each: those that may share the machine,
 # and those that run alone. JOBS=1: one at a time, in name order, a
-# test's engines one after the other. Several at once, the longest tests (the
-# highest numbers) start first, to run beside the short ones rather than
-# alone at the end, and each engine's runs come one after another; a
-# test's two runs never run at the same time.
+# test's engines one after the other. Several at once: the longest
+# tests (the highest numbers) start first, to run beside the short ones
+# rather than alone at the end; each engine's runs come one after
+# another; a test's two runs never run at the same time.
 shared=() alone=()
 add() {	# add TEST ENGINE
 	local only
@@ -117,7 +117,14 @@ while [ "${#waiting[@]}" -gt 0 ] || [ "$running" -gt 0 ]; do
 	pid=
 	wait -n -p pid
 	rc=$?
-	[ -n "$pid" ] || continue
+	if [ -z "$pid" ]; then
+		# Interrupted; or no run left to wait for, which counting
+		# cannot explain: say so rather than wait forever.
+		[ -n "$(jobs -p)" ] && continue
+		echo "run.sh: lost track of $running running tests" >&2
+		failed=$((failed + running))
+		break
+	fi
 	id=${id_of[$pid]}
 	result "$id" "$rc" $(($(date +%s) - start[$id]))
 	slots[${slot_of[$pid]}]=

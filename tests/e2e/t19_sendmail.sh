@@ -13,11 +13,13 @@ write_conf <<EOT
 limit tenant-hour per account 3/1h
 EOT
 start_floodgate
+# Set before the daemon starts: a daemon that did start but too late
+# must not outlive the test (cleanup waits for its children).
+trap sendmail_cleanup EXIT
 sendmail_setup || { fail "sendmail set-up"; finish; }
 sasl=1
 sendmail_sasl carol 'S3cret!' || sasl=0
 sendmail_start || { fail "sendmail did not start"; finish; }
-trap sendmail_cleanup EXIT
 
 send "$T/a" $SM_PORT news@a.example "$(rcpts a example.com 5)"
 expect_eq "Sendmail: the excess recipients get 451" "$(count_replies "$T/a" 451)" 2
