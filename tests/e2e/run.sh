@@ -11,7 +11,7 @@
 # runs the tests whose names start so.
 #
 # The tests mostly wait (for Postfix's queue, a window's slot, a service
-# tick), so JOBS of them (default 2) run at once, each with its own
+# tick), so E2E_JOBS of them (default 2) run at once, each with its own
 # Postfix, floodgate and directory, and its own share of the ports
 # free_port picks from (E2E_SLOT of E2E_SLOTS). A test that changes what
 # is shared by the whole machine (system users, /etc) or loads it on
@@ -22,8 +22,8 @@
 # seconds (default 600; the longest takes under two minutes) is stopped
 # (SIGTERM to its processes, on which it cleans up) and counted failed.
 cd "$(dirname "$0")" || exit 1
-jobs=${JOBS:-2}
-case $jobs in '' | *[!0-9]* | 0) echo "run.sh: JOBS must be a number from 1" >&2; exit 2 ;; esac
+jobs=${E2E_JOBS:-2}
+case $jobs in '' | *[!0-9]* | 0) echo "run.sh: E2E_JOBS must be a number from 1" >&2; exit 2 ;; esac
 limit=${E2E_TIMEOUT:-600}
 case $limit in '' | *[!0-9]* | 0) echo "run.sh: E2E_TIMEOUT must be seconds, from 1" >&2; exit 2 ;; esac
 pass=0 failed=0 skipped=0 names=""
@@ -35,7 +35,7 @@ trap 'rm -rf "$out"' EXIT
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; exit 130' INT TERM
 
 # The runs to make, "TEST ENGINE" each: those that may share the machine,
-# and those that run alone. JOBS=1: one at a time, in name order, a
+# and those that run alone. E2E_JOBS=1: one at a time, in name order, a
 # test's engines one after the other. Several at once: the longest
 # tests (the highest numbers) start first, to run beside the short ones
 # rather than alone at the end; each engine's runs come one after
@@ -88,7 +88,7 @@ launch() {
 	start[$id]=$(date +%s)
 }
 
-# Shared runs, up to JOBS at once, each in a slot (its share of the
+# Shared runs, up to E2E_JOBS at once, each in a slot (its share of the
 # ports); the next to start is the first waiting whose test is not
 # running already.
 n=0 waiting=()
