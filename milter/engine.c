@@ -192,7 +192,8 @@ native_stop(void)
 	struct loop *l = &loop;
 
 	if (running) {
-		event_base_loopbreak(l->base);
+		/* As the service thread's: the loop may not have started. */
+		event_base_loopexit(l->base, NULL);
 		pthread_join(l->thread, NULL);
 		running = 0;
 	}

@@ -463,7 +463,9 @@ fg_service_start(void)
 void
 fg_service_stop(void)
 {
-	event_base_loopbreak(base);
+	/* Not loopbreak: a loop that has not started yet (a SIGTERM just
+	 * after the start) would clear it when it starts, and run on. */
+	event_base_loopexit(base, NULL);
 	pthread_join(thread, NULL);
 	fg_control_stop();
 	fg_metrics_stop();

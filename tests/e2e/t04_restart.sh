@@ -33,4 +33,32 @@ expect_eq "stats: accepted this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(a
 expect_eq "stats: deferred this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(deferred) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 2
 expect_eq "stats per destination domain" "$(sqlite3 "$T/floodgate.db" "SELECT sum(accepted) FROM stats WHERE kind='domain' AND name='example.com'")" 10
 expect_eq "events: one row per refusal" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='bulk@r.example' AND rule='tenant-hour' AND action='defer'")" 2
+
+# A SIGTERM right after the start, before the event loops run: each
+# loop's start delayed 300 ms by a preloaded shim, as a loaded machine
+# can delay a new thread. A stop told to a loop that had not started
+# was lost, and floodgate never stopped.
+cat > "$T/late.c" <<'EOC'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <unistd.h>
+struct event_base;
+int
+event_base_dispatch(struct event_base *b)
+{
+	int (*real)(struct event_base *) =
+	    (int (*)(struct event_base *))dlsym(RTLD_NEXT, "event_base_dispatch");
+
+	usleep(300000);
+	return real(b);
+}
+EOC
+cc -shared -fPIC -o "$T/late.so" "$T/late.c" -ldl || { fail "the shim builds"; finish; }
+FG_ENV="env LD_PRELOAD=$T/late.so ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+start_floodgate 3
+FG_ENV=
+stops=$(grep -c "floodgate stopped" "$T/floodgate.log")
+stop_floodgate
+expect_eq "a SIGTERM before the event loops ran: floodgate stopped" \
+    "$(( $(grep -c "floodgate stopped" "$T/floodgate.log") - stops ))" 1
 finish
