@@ -371,6 +371,19 @@ maillog_settled() {
 	done
 }
 
+# smtp_qid RCPT [STATUS]: the queue ID of Postfix's delivery line to
+# RCPT (with status=STATUS), waited for up to 5 s: postlogd may write it
+# after the queue has drained.
+smtp_qid() {
+	local i q
+	for i in $(seq 1 50); do
+		q=$(sed -n "s/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<$1>.*status=${2:-}.*/\1/p" "$T/maillog" | head -1)
+		[ -n "$q" ] && { echo "$q"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
 # sink_count [PATTERN]: recipients the sink received (matching PATTERN).
 sink_count() {
 	cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args: ' |
@@ -394,6 +407,7 @@ burst_accounted() {
 	eval "pid=\$BURST_$1"
 	wait "$pid"
 	drain
+	maillog_settled
 	sink=$(sink_count "$1@burst\.example")
 	queued=$(postqueue -c "$T/etc" -j 2>/dev/null | grep -c "$1@burst\.example")
 	refused=$(grep -c "NOQUEUE: .*from=<$1@load.example>" "$T/maillog")

@@ -24,7 +24,7 @@ start_postfix
 # A real message floodgate charges; its queue ID from Postfix's log.
 send "$T/m1" $SMTP_PORT follow@t.example r@example.com
 drain
-QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<r@example.com>.*status=sent.*/\1/p' "$T/maillog" | head -1)
+QID=$(smtp_qid r@example.com sent)
 [ -n "$QID" ] || { fail "a queue ID in Postfix's log"; finish; }
 sleep 1.5	# the queue ID reaches floodgate's map at its next tick
 

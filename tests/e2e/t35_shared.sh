@@ -251,7 +251,7 @@ expect_eq "resumed on relay 2, relay 1 lets it send" "$(count_replies "$T/s-3" 4
 # relay 2 too.
 send "$T/p-1" $SMTP_PORT p@t6.example x@docomo.test
 drain
-QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<x@docomo.test>.*/\1/p' "$T/maillog" | head -1)
+QID=$(smtp_qid x@docomo.test)
 [ -n "$QID" ] || fail "a queue ID for the docomo.test message"
 sleep 1.5	# in relay 1's queue-ID map
 for i in 1 2; do
@@ -269,7 +269,7 @@ grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/p-2" ||
 # tenant too.
 send "$T/f-1" $SMTP_PORT f@t7.example list@example.org
 drain
-QID=$(sed -n 's/.*postfix\/smtp\[[0-9]*\]: \([0-9A-F]*\): to=<list@example.org>.*/\1/p' "$T/maillog" | head -1)
+QID=$(smtp_qid list@example.org)
 [ -n "$QID" ] || fail "a queue ID for the list message"
 sleep 1.5
 for i in 1 2 3; do
