@@ -269,6 +269,12 @@ write_conf() {
 
 # start_floodgate [N]: waits for the Nth "started:" line. FG_ENV, when
 # set, is put before the command (env VAR=VALUE ...).
+# preload LIB: an FG_ENV that starts floodgate with LIB preloaded (a
+# sanitizer build then lets LIB come before its runtime).
+preload() {
+	echo "env LD_PRELOAD=$1 ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+}
+
 start_floodgate() {
 	${FG_ENV:-} "$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
 	FG_PID=$!
@@ -460,10 +466,11 @@ read_reply() {
 	return 1
 }
 
-# wait_log PATTERN [N]: until the floodgate log has N lines matching.
+# wait_log PATTERN [N [SECONDS]]: until the floodgate log has N lines
+# matching (5 s at most unless told).
 wait_log() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((${3:-5} * 20))); do
 		[ "$(log_count "$1")" -ge "${2:-1}" ] && return 0
 		sleep 0.05
 	done

@@ -54,7 +54,7 @@ event_base_dispatch(struct event_base *b)
 }
 EOC
 cc -shared -fPIC -o "$T/late.so" "$T/late.c" -ldl || { fail "the shim builds"; finish; }
-FG_ENV="env LD_PRELOAD=$T/late.so ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+FG_ENV=$(preload "$T/late.so")
 start_floodgate 3
 FG_ENV=
 stops=$(grep -c "floodgate stopped" "$T/floodgate.log")

@@ -24,7 +24,7 @@ EOT
 now=$(date +%s)
 off=$(( (3600 - now % 3600) - 20 ))
 [ "$off" -lt 0 ] && off=$((off + 3600))
-FG_ENV="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1 ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_floodgate
 start_postfix
 for s in r1 r2 r3; do

@@ -248,8 +248,7 @@ expect_eq "while the ACL refuses: the windows given to an emptied Redis, refused
     "$(($(log_count "came back empty; gave it this relay's windows") - gave0)) $(log_count "added [0-9]* charges made while")" "1 0"
 # Its next try is 8 s after that one.
 rcli acl setuser floodgate +hincrby >/dev/null
-up_again() { [ "$(log_count "answers; deciding from it")" -ge 6 ]; }
-wait_for 12 up_again ||
+wait_log "answers; deciding from it" 6 12 ||
     fail "the relay uses Redis again once the ACL lets it: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "the refused commit's charge and the windows given are added, and told so once" \
     "$(log_count "shared store: added [0-9]* charges made while")" 1
