@@ -23,19 +23,26 @@
 #include "wkey.h"
 
 /*
- * Shared by every script. parse: a summary, nil when there is none.
- * fresh: whether it alone answers for period p at now (every slot in the
- * window). load: the window from its hash, the slots folded to a new
- * period as lib/window.c's fg_window_set_period does and the expired
- * ones deleted, the hash rewritten to match, and its live slots kept for
- * a retry time (a window of the first format, with "p", "e" and "rX"
- * fields in the hash, is converted here). charge: n units now. put: the
- * summary written back, or deleted when nothing in it lives. A window
- * keeps its period as long as a reservation on it may still be
- * committed (as lib/limiter.c keeps the entry): a commit counts in the
- * window's period as it is then.
+ * Shared by every script. parse: a summary, nil when there is none
+ * (want: a bucket whose offset in it is kept, w.bo, so that a reserve
+ * that only adds to that bucket rewrites its 8 bytes, SETRANGE, not
+ * the whole summary). fresh: whether it alone answers for period p at
+ * now (every slot in the window). load: the window from its hash, the
+ * slots folded to a new period as lib/window.c's fg_window_set_period
+ * does and the expired ones deleted, the hash rewritten to match, and
+ * its live slots kept for a retry time (a window of the first format,
+ * with "p", "e" and "rX" fields in the hash, is converted here).
+ * charge: n units now. put: the summary written back, or deleted when
+ * nothing in it lives. A window keeps its period as long as a
+ * reservation on it may still be committed (as lib/limiter.c keeps the
+ * entry): a commit counts in the window's period as it is then.
+ *
+ * Redis runs a script's Lua slowly (a table, a closure or a tonumber()
+ * costs about a thousand machine instructions, a redis.call several
+ * thousand), so the reserve script, run for every recipient, defines
+ * only the functions it calls and takes its numbers packed (below).
  */
-#define LUA_COMMON \
+#define LUA_BASE \
 "local tonumber, pairs, ipairs, floor = tonumber, pairs, ipairs, math.floor\n" \
 "local unpack, sunpack, spack, concat, call = unpack, struct.unpack, struct.pack, table.concat, redis.call\n" \
 "local function width(p) if p >= 120 then return floor(p / 60) end return 1 end\n" \
@@ -50,19 +57,17 @@
 "  local x = now + ttl\n" \
 "  return x + (b - x % b) % b\n" \
 "end\n" \
-"local function parse(s, now)\n" \
+"local function parse(s, now, want)\n" \
 "  if not s or #s < 24 or (#s - 24) % 12 ~= 0 then return nil end\n" \
 "  local p, e, n, o, l = sunpack('<I4I4dI4I4', s)\n" \
 "  local w = {p = p, e = e, n = n, o = o, l = l, b = {}, r = 0}\n" \
 "  for j = 25, #s, 12 do\n" \
 "    local x, c = sunpack('<I4d', s, j)\n" \
 "    w.b[x] = c\n" \
+"    if x == want then w.bo = j end\n" \
 "    if x > now then w.r = w.r + c end\n" \
 "  end\n" \
 "  return w\n" \
-"end\n" \
-"local function fresh(w, p, now)\n" \
-"  return w ~= nil and w.p == p and (w.n == 0 or w.o + width(p) + p > now)\n" \
 "end\n" \
 "local function load(k, w, period, now)\n" \
 "  local h = call('HGETALL', k)\n" \
@@ -114,22 +119,6 @@
 "  for x, c in pairs(b) do if x > now then r = r + c end end\n" \
 "  return {p = period, e = w and w.e or 0, n = n, o = o, l = l, b = b, r = r, live = live, dirty = true}\n" \
 "end\n" \
-"local function charge(k, w, p, now, n)\n" \
-"  if n <= 0 then return end\n" \
-"  local wd = width(p)\n" \
-"  local st = now - now % wd\n" \
-"  if w.n > 0 and w.l >= st then st = w.l end\n" \
-"  call('HINCRBY', k, st, n)\n" \
-"  if w.n == 0 then w.o = st end\n" \
-"  if w.n == 0 or st > w.l then\n" \
-"    w.l = st\n" \
-"    call('EXPIREAT', k, st + wd + p + 1)\n" \
-"  end\n" \
-"  w.n = w.n + n\n" \
-"  w.p = p\n" \
-"  w.dirty = true\n" \
-"end\n" \
-"local function mark(k, seq) if k then call('SET', k, seq, 'EX', 86400) end end\n" \
 "local function put(k, w, now)\n" \
 "  local e = 0\n" \
 "  if w.n > 0 then e = w.l + width(w.p) + w.p + 1 end\n" \
@@ -149,41 +138,67 @@
 "  w.e = e\n" \
 "end\n"
 
+#define LUA_MORE \
+"local function fresh(w, p, now)\n" \
+"  return w ~= nil and w.p == p and (w.n == 0 or w.o + width(p) + p > now)\n" \
+"end\n" \
+"local function charge(k, w, p, now, n)\n" \
+"  if n <= 0 then return end\n" \
+"  local wd = width(p)\n" \
+"  local st = now - now % wd\n" \
+"  if w.n > 0 and w.l >= st then st = w.l end\n" \
+"  call('HINCRBY', k, st, n)\n" \
+"  if w.n == 0 then w.o = st end\n" \
+"  if w.n == 0 or st > w.l then\n" \
+"    w.l = st\n" \
+"    call('EXPIREAT', k, st + wd + p + 1)\n" \
+"  end\n" \
+"  w.n = w.n + n\n" \
+"  w.p = p\n" \
+"  w.dirty = true\n" \
+"end\n" \
+"local function mark(k, seq) if k then call('SET', k, seq, 'EX', 86400) end end\n"
+#define LUA_COMMON LUA_BASE LUA_MORE
+
 /*
  * Several recipients' reserves, one after the other as if each were its
  * own call. KEYS: the hashes of every recipient's windows, in order,
- * then their summaries in the same order. ARGV: now, ttl, peek, then per
- * recipient the number of its checks and limit, period, cost, hard per
- * check. Returns {now, then per recipient: refused, then over, used,
- * retry per check}; for each recipient all or none is reserved, in the
- * bucket bucket(now, ttl). A window several recipients share is read
- * once and written once.
+ * then their summaries in the same order. ARGV: now, ttl, peek, then
+ * one per recipient: its checks packed, the number of checks (a byte),
+ * then limit, period, cost (little-endian 32 bits each) and hard (a
+ * byte) per check. Returns {now, then per recipient: refused, then
+ * over, used, retry per check}; for each recipient all or none is
+ * reserved, in the bucket bucket(now, ttl). A window several recipients
+ * share is read once and written once; one whose summary already holds
+ * that bucket and that needs nothing else written gets the bucket's new
+ * count alone.
  */
-static const char lua_reserve[] = LUA_COMMON
+static const char lua_reserve[] = LUA_BASE
 "local nk = #KEYS / 2\n"
 "local now, ttl, peek = clock(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'\n"
 "local ss = call('MGET', unpack(KEYS, nk + 1, 2 * nk))\n"
 "local bk = bucket(now, ttl)\n"
-"local out, no, ws, order, a, ki = {now}, 1, {}, {}, 4, 0\n"
+"local out, no, ws, order, ki = {now}, 1, {}, {}, 0\n"
 "local sc, sw = {}, {}\n"
-"while ki < nk do\n"
-"  local n = tonumber(ARGV[a])\n"
+"for a = 4, #ARGV do\n"
+"  local s = ARGV[a]\n"
+"  local n, pos = sunpack('<B', s)\n"
 "  local refused, at = false, no + 1\n"
 "  no = no + 1\n"
 "  out[no] = 0\n"
-"  a = a + 1\n"
 "  for i = 1, n do\n"
 "    ki = ki + 1\n"
-"    local limit, period, c = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
-"    local hard = ARGV[a + 3] == '1'\n"
-"    a = a + 4\n"
+"    local limit, period, c, hard\n"
+"    limit, period, c, hard, pos = sunpack('<I4I4I4B', s, pos)\n"
 "    local ks, wd = KEYS[nk + ki], width(period)\n"
 "    local w = ws[ks]\n"
 "    if w == nil then\n"
-"      w = parse(ss[ki], now) or false\n"
+"      w = parse(ss[ki], now, bk) or false\n"
 "      order[#order + 1] = ki\n"
 "    end\n"
-"    if not fresh(w or nil, period, now) then w = load(KEYS[ki], w or nil, period, now) end\n"
+"    if not (w and w.p == period and (w.n == 0 or w.o + wd + period > now)) then\n"
+"      w = load(KEYS[ki], w or nil, period, now)\n"
+"    end\n"
 "    ws[ks] = w\n"
 "    local used = w.n + w.r\n"
 "    local over, retry = c > 0 and used + c > limit, 0\n"
@@ -191,29 +206,36 @@ static const char lua_reserve[] = LUA_COMMON
 "      if not w.live then w = load(KEYS[ki], w, period, now); ws[ks] = w end\n"
 "      local excess, freed = used + c - limit, 0\n"
 "      if excess <= w.n then\n"
-"        for _, s in ipairs(w.live) do\n"
-"          freed = freed + s[2]\n"
-"          if freed >= excess then retry = s[1] + wd + period - now; break end\n"
+"        for _, x in ipairs(w.live) do\n"
+"          freed = freed + x[2]\n"
+"          if freed >= excess then retry = x[1] + wd + period - now; break end\n"
 "        end\n"
 "      end\n"
 "      if retry == 0 then retry = now - now % wd + wd + period - now end\n"
-"      if hard then refused = true end\n"
+"      if hard == 1 then refused = true end\n"
 "    end\n"
 "    sc[i], sw[i] = c, w\n"
 "    out[no + 1], out[no + 2], out[no + 3] = over and 1 or 0, used, retry\n"
 "    no = no + 3\n"
 "  end\n"
-"  if refused then out[at] = 1 end\n"
-"  if not refused and not peek then\n"
+"  if refused then out[at] = 1\n"
+"  elseif not peek then\n"
 "    for i = 1, n do\n"
 "      local c, w = sc[i], sw[i]\n"
-"      if c > 0 then w.b[bk] = (w.b[bk] or 0) + c; w.r = w.r + c; w.dirty = true end\n"
+"      if c > 0 then\n"
+"        w.b[bk] = (w.b[bk] or 0) + c; w.r = w.r + c\n"
+"        if w.bo and not w.dirty then w.patch = true else w.dirty = true end\n"
+"      end\n"
 "    end\n"
 "  end\n"
 "end\n"
 "for _, i in ipairs(order) do\n"
-"  local w = ws[KEYS[nk + i]]\n"
-"  if w and w.dirty then put(KEYS[nk + i], w, now) end\n"
+"  local k = KEYS[nk + i]\n"
+"  local w = ws[k]\n"
+"  if w then\n"
+"    if w.dirty then put(k, w, now)\n"
+"    elseif w.patch then call('SETRANGE', k, w.bo + 3, spack('<d', w.b[bk])) end\n"
+"  end\n"
 "end\n"
 "return out\n";
 
@@ -516,6 +538,20 @@ evalsha(struct fg_rcmd *c, const char *sha, size_t nkeys)
 	return 0;
 }
 
+/* A recipient's checks in the reserve script's arguments: at most a
+ * byte's worth. */
+#define RESERVE_CHECKS_MAX	255
+
+static unsigned char *
+put_u32(unsigned char *q, uint32_t v)
+{
+	q[0] = (unsigned char)v;
+	q[1] = (unsigned char)(v >> 8);
+	q[2] = (unsigned char)(v >> 16);
+	q[3] = (unsigned char)(v >> 24);
+	return q + 4;
+}
+
 int
 fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
     const struct fg_rreq *req, size_t k, uint32_t now, uint32_t ttl,
@@ -540,13 +576,18 @@ fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 		    arg_str(c, peek ? "1" : "0") < 0) ? -1 : 0;
 	for (i = 0; rc == 0 && i < k; i++) {
 		const struct fg_check *chk = req[i].chk;
+		unsigned char b[1 + RESERVE_CHECKS_MAX * 13], *q = b;
 
-		rc = arg_u(c, req[i].n);
-		for (j = 0; rc == 0 && j < req[i].n; j++)
-			rc = (arg_u(c, chk[j].limit) < 0 ||
-			    arg_u(c, chk[j].period) < 0 ||
-			    arg_u(c, chk[j].cost) < 0 ||
-			    arg_str(c, chk[j].hard ? "1" : "0") < 0) ? -1 : 0;
+		if (req[i].n == 0 || req[i].n > RESERVE_CHECKS_MAX)
+			return done(c, -1);
+		*q++ = (unsigned char)req[i].n;
+		for (j = 0; j < req[i].n; j++) {
+			q = put_u32(q, chk[j].limit);
+			q = put_u32(q, chk[j].period);
+			q = put_u32(q, chk[j].cost);
+			*q++ = chk[j].hard ? 1 : 0;
+		}
+		rc = arg(c, (const char *)b, (size_t)(q - b));
 	}
 	return done(c, rc);
 }

@@ -73,7 +73,8 @@ struct fg_rreq {
  * alone, in order (peek: charge nothing). now 0: Redis's own clock
  * (TIME), the one every relay shares. ttl: seconds a reservation lives
  * if its transaction never ends (in bucket fg_rlimit_bucket(now, ttl),
- * now as the reply says). -1 when a key does not fit.
+ * now as the reply says). -1 when a key does not fit, or a recipient
+ * has no check or more than 255.
  */
 int fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const struct fg_rreq *req, size_t k, uint32_t now,

@@ -154,6 +154,16 @@ expect_eq "status says where decisions come from" \
     "$(ctl status | awk '$1 == "decisions" {print $2, $3, $4}')" "redis redis://127.0.0.1:$RPORT (up)"
 
 # 1. One budget through both relays.
+# A message of three recipients: the second and third reserve in the
+# bucket the first one's reservation made, which rewrites that bucket
+# alone (SETRANGE, in the README's rule).
+send "$T/multi" $SMTP_PORT m@t0.example "r1@example.com,r2@example.com,r3@example.com"
+expect_eq "a message of three recipients, all accepted" \
+    "$(count_replies "$T/multi" 4..) $(count_replies "$T/multi" 5..)" "0 0"
+wait_for 5 charged_is m@t0.example 3 ||
+    fail "the three recipients charged once each in the pool: $(charged m@t0.example)"
+grep -q "is down" "$T/floodgate.log" &&
+    fail "Redis refused the reserve of a message of three recipients: $(grep "is down" "$T/floodgate.log" | head -2)"
 mails a a@t1.example r@example.com 12
 expect_eq "a tenant through both relays: 8 of 12 (limit 8/1h), 4 deferred" "$(refused a)" 4
 expect_eq "each relay deferred some" \
@@ -700,8 +710,10 @@ expect_eq "the README's ACL rule: Redis refused floodgate nothing" \
 drain
 held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') +
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
+# (the sink counts recipients: the message of three, three times)
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* | grep -c '^ *<- *250 .*[Qq]ueued')"
+    "$(( $(sink_count) + held ))" "$(( $(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* | grep -c '^ *<- *250 .*[Qq]ueued') +
+    3 * $(grep -c '^ *<- *250 .*[Qq]ueued' "$T/multi") ))"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
 for i in $(seq 1 50); do alive "$FG2_PID" || break; sleep 0.1; done

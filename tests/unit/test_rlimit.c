@@ -572,6 +572,105 @@ test_redis_clock(void **state)
 	freeReplyObject(r);
 }
 
+/* The summary's bytes as the scripts write them (Lua's struct, "<"). */
+static uint32_t
+le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/* A window's summary (GET) or its expiry in ms (PEXPIRETIME). */
+static redisReply *
+summary(struct env *e, const char *cmd, const char *rule, const char *key)
+{
+	char w[FG_WKEY_MAX + 1];
+	redisReply *r;
+
+	assert_int_equal(fg_wkey_join(rule, key, w, sizeof(w)), 0);
+	r = redisCommand(e->rc, "%s {%s}:s:%s", cmd, PREFIX, w);
+	assert_non_null(r);
+	return r;
+}
+
+/*
+ * The reserve's numbers travel packed (little-endian): a limit past 2^24
+ * and one of 1 read as such. A second reserve in a bucket the summary
+ * already holds rewrites that bucket's count alone: the rest of the
+ * summary and its expiry stay as they were.
+ */
+static void
+test_packed_and_patched(void **state)
+{
+	struct env *e = *state;
+	struct fg_check big = chk("day", "gina", 4000000000u, 86400);
+	struct fg_check one = chk("hour", "gina", 1, 3600);
+	struct fg_check none[256];
+	struct fg_rreq q = { none, 0, 0 };
+	struct fg_rcmd cmd = { 0 };
+	double got;
+	redisReply *a, *b, *t1, *t2, *st;
+	unsigned char *p;
+	uint64_t u;
+	size_t i;
+
+	big.cost = 70000;
+	/* T0 + 1 to T0 + 60: one bucket (a tenth of the TTL). */
+	assert_int_equal(rreserve(e, &big, 1, T0 + 1, 600, 0, NULL),
+	    FG_RESERVED);
+	assert_false(big.over);
+	assert_int_equal(big.used, 0);
+	assert_int_equal(rreserve(e, &big, 1, T0 + 2, 600, 0, NULL),
+	    FG_RESERVED);
+	assert_int_equal(big.used, 70000);
+	assert_int_equal(rreserve(e, &one, 1, T0, 600, 0, NULL), FG_RESERVED);
+	assert_int_equal(rreserve(e, &one, 1, T0, 600, 0, NULL), FG_REFUSED);
+	assert_true(one.over);
+	assert_int_equal(one.used, 1);
+
+	/* The same bucket again: 24 bytes of head, one bucket of 12. */
+	a = summary(e, "GET", "day", "gina");
+	t1 = summary(e, "PEXPIRETIME", "day", "gina");
+	assert_int_equal(a->type, REDIS_REPLY_STRING);
+	assert_int_equal(a->len, 36);
+	st = redisCommand(e->rc, "CONFIG RESETSTAT");
+	freeReplyObject(st);
+	assert_int_equal(rreserve(e, &big, 1, T0 + 3, 600, 0, NULL),
+	    FG_RESERVED);
+	assert_int_equal(big.used, 140000);
+	st = redisCommand(e->rc, "INFO commandstats");
+	assert_int_equal(st->type, REDIS_REPLY_STRING);
+	assert_non_null(strstr(st->str, "cmdstat_setrange:calls=1,"));
+	assert_null(strstr(st->str, "cmdstat_set:"));
+	freeReplyObject(st);
+	b = summary(e, "GET", "day", "gina");
+	t2 = summary(e, "PEXPIRETIME", "day", "gina");
+	assert_int_equal(b->len, 36);
+	assert_memory_equal(a->str, b->str, 28);	/* head, bucket's time */
+	p = (unsigned char *)b->str;
+	assert_int_equal(le32(p + 24), le32((unsigned char *)a->str + 24));
+	u = le32(p + 28) | (uint64_t)le32(p + 32) << 32;
+	memcpy(&got, &u, sizeof(got));
+	assert_true(got == 210000.0);
+	assert_int_equal(t1->type, REDIS_REPLY_INTEGER);
+	assert_true(t1->integer > 0);
+	assert_int_equal(t1->integer, t2->integer);
+	freeReplyObject(a);
+	freeReplyObject(b);
+	freeReplyObject(t1);
+	freeReplyObject(t2);
+
+	/* A recipient of no check, or of more than a byte's worth. */
+	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
+	    PREFIX, &q, 1, T0, 600, 0), -1);
+	for (i = 0; i < 256; i++)
+		none[i] = chk("hour", "gina", 5, 3600);
+	q.n = 256;
+	assert_int_equal(fg_rlimit_reserve_cmd(&cmd, e->sha[FG_RS_RESERVE],
+	    PREFIX, &q, 1, T0, 600, 0), -1);
+	fg_rcmd_free(&cmd);
+}
+
 /* Replies of the wrong shape are errors, never decisions. */
 static void
 test_bad_replies(void **state)
@@ -807,6 +906,7 @@ main(void)
 		cmocka_unit_test_setup(test_mark, fresh),
 		cmocka_unit_test_setup(test_first_format, fresh),
 		cmocka_unit_test_setup(test_redis_clock, fresh),
+		cmocka_unit_test_setup(test_packed_and_patched, fresh),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test_setup(test_refuses_writes, fresh),
 		cmocka_unit_test_setup(test_same_as_memory, fresh),
