@@ -397,8 +397,11 @@ fg_rlimit_refuses_writes(const char *err, char *why, size_t len)
 		return 0;
 	end = strstr(err, " script: ");
 	n = end != NULL ? (size_t)(end - err) : strlen(err);
-	snprintf(why, len, "refuses writes: %.*s", (int)(n < 160 ? n : 160),
-	    err);
+	/* Redis does not name the command a script was refused; its
+	 * ACL LOG does. */
+	snprintf(why, len, "refuses writes: %.*s%s", (int)(n < 160 ? n : 160),
+	    err, i == sizeof(code) / sizeof(code[0]) ?
+	    " (ACL LOG in Redis names it)" : "");
 	return 1;
 }
 

@@ -138,7 +138,8 @@ int fg_resv_add_ritems(struct fg_resv *r, const struct fg_ritem *it, size_t n);
  * running too long, a cluster that moved the slot, a password or ACL
  * (an ACL user refused a command or key, in a script or not).
  * why: "refuses writes: " and the message without a script's
- * position. */
+ * position (for a command refused inside a script, a pointer to Redis's
+ * ACL LOG, which names it). */
 int fg_rlimit_refuses_writes(const char *err, char *why, size_t len);
 
 /* Whether prefix is usable in a hash tag: 1 to FG_RPREFIX_MAX bytes of

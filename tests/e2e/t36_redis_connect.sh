@@ -228,7 +228,7 @@ expect_eq "the relay's connection is the ACL user floodgate" \
 # The commit script's HINCRBY refused (the reserve needs none).
 rcli acl setuser floodgate -hincrby >/dev/null
 expect_eq "ACL without HINCRBY: the recipient passes" "$(sent a1 acl@t1.example 1)" 0
-wait_log "is down (refuses writes: ERR The user executing the script can't run this command or subcommand)" ||
+wait_log "is down (refuses writes: ERR The user executing the script can't run this command or subcommand (ACL LOG in Redis names it))" ||
     fail "the refusal inside the commit script is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
 # Retried at 1 s and 3 s, refused again: the charge stays kept, and
 # nothing says it was added.

@@ -756,7 +756,7 @@ test_refuses_writes(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_ERROR);
 	assert_true(fg_rlimit_refuses_writes(r->str, why, sizeof(why)));
-	assert_string_equal(why, "refuses writes: ERR The user executing the script can't run this command or subcommand");
+	assert_string_equal(why, "refuses writes: ERR The user executing the script can't run this command or subcommand (ACL LOG in Redis names it)");
 	freeReplyObject(r);
 	/* Cut to the buffer, never past it. */
 	assert_true(fg_rlimit_refuses_writes("OOM command not allowed", why, 10));
