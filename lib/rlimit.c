@@ -196,6 +196,7 @@ static const char lua_reserve[] = LUA_BASE
 "      w = parse(ss[ki], now, bk) or false\n"
 "      order[#order + 1] = ki\n"
 "    end\n"
+"    -- fresh(w, period, now) written out: a call costs as much as the test\n"
 "    if not (w and w.p == period and (w.n == 0 or w.o + wd + period > now)) then\n"
 "      w = load(KEYS[ki], w or nil, period, now)\n"
 "    end\n"
@@ -563,8 +564,11 @@ fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 	size_t i, j, nk = 0;
 	int rc;
 
-	for (i = 0; i < k; i++)
+	for (i = 0; i < k; i++) {
+		if (req[i].n == 0 || req[i].n > RESERVE_CHECKS_MAX)
+			return -1;
 		nk += req[i].n;
+	}
 	rc = evalsha(c, sha, 2 * nk);
 	for (i = 0; rc == 0 && i < k; i++)
 		for (j = 0; rc == 0 && j < req[i].n; j++)
@@ -581,8 +585,6 @@ fg_rlimit_reserve_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 		const struct fg_check *chk = req[i].chk;
 		unsigned char b[1 + RESERVE_CHECKS_MAX * 13], *q = b;
 
-		if (req[i].n == 0 || req[i].n > RESERVE_CHECKS_MAX)
-			return done(c, -1);
 		*q++ = (unsigned char)req[i].n;
 		for (j = 0; j < req[i].n; j++) {
 			q = put_u32(q, chk[j].limit);

@@ -80,8 +80,8 @@ call(int port, int rcpts, long calls)
 			}
 			if (fg_rlimit_reserve_cmd(&c, sha, "floodgate", req,
 			    (size_t)rcpts, 0, 600, 0) < 0 ||
-			    redisAppendCommandArgv(rc, c.argc,
-			    (const char **)c.argv, c.argvlen) != REDIS_OK) {
+			    redisAppendCommandArgv(rc, c.argc, c.argv,
+			    c.argvlen) != REDIS_OK) {
 				fprintf(stderr, "fgrscript: cannot build a call\n");
 				return 1;
 			}
