@@ -336,6 +336,22 @@ static const char lua_add[] = LUA_COMMON
 "mark(KEYS[3], ARGV[4])\n"
 "return now\n";
 
+/* KEYS: a key under floodgate's prefix that none of its keys is. Every
+ * command the scripts above run (with a key of floodgate's where it
+ * takes one), checked as the caller's ACL user; returns the names of
+ * those it may not run. Redis before 7 has no redis.acl_check_cmd:
+ * none named. */
+static const char lua_probe[] =
+"local k, no = KEYS[1], {}\n"
+"if not redis.acl_check_cmd then return no end\n"
+"for _, a in ipairs({{'time'}, {'get', k}, {'mget', k}, {'set', k, 'v'},\n"
+"    {'setrange', k, '0', 'v'}, {'del', k}, {'expireat', k, '1'},\n"
+"    {'hgetall', k}, {'hset', k, 'f', 'v'}, {'hdel', k, 'f'},\n"
+"    {'hincrby', k, 'f', '1'}}) do\n"
+"  if not redis.acl_check_cmd(unpack(a)) then no[#no + 1] = a[1] end\n"
+"end\n"
+"return no\n";
+
 const char *
 fg_rscript_source(enum fg_rscript s)
 {
@@ -350,6 +366,8 @@ fg_rscript_source(enum fg_rscript s)
 		return lua_add;
 	case FG_RS_RESET:
 		return lua_reset;
+	case FG_RS_PROBE:
+		return lua_probe;
 	case FG_RS_COUNT:
 		break;
 	}
@@ -723,6 +741,20 @@ fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 		rc = arg_check_key(c, prefix, 'w', rule, key);
 	if (rc == 0)
 		rc = arg_check_key(c, prefix, 's', rule, key);
+	return done(c, rc);
+}
+
+int
+fg_rlimit_probe_cmd(struct fg_rcmd *c, const char *sha, const char *prefix)
+{
+	char k[FG_RKEY_MAX + 1];
+	int n = snprintf(k, sizeof(k), "{%s}:probe", prefix), rc;
+
+	if (n < 0 || (size_t)n >= sizeof(k))
+		return -1;
+	rc = evalsha(c, sha, 1);
+	if (rc == 0)
+		rc = arg(c, k, (size_t)n);
 	return done(c, rc);
 }
 

@@ -29,6 +29,7 @@ enum fg_rscript {
 	FG_RS_RELEASE,
 	FG_RS_ADD,
 	FG_RS_RESET,
+	FG_RS_PROBE,
 	FG_RS_COUNT
 };
 
@@ -126,6 +127,13 @@ int fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb,
     const char *value);
 /* Any command from its words. */
 int fg_rcmd_build(struct fg_rcmd *c, int argc, const char *const *argv);
+/* The commands the scripts run that the connection's ACL user may not
+ * run on floodgate's keys (Redis answers a list of their names, empty
+ * when all may run, or before Redis 7, which cannot tell). Redis's own
+ * refusal inside a script does not name the command; this does, at
+ * connect. */
+int fg_rlimit_probe_cmd(struct fg_rcmd *c, const char *sha,
+    const char *prefix);
 /* SCRIPT LOAD of one script. */
 int fg_rlimit_load_cmd(struct fg_rcmd *c, enum fg_rscript s);
 

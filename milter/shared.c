@@ -1685,6 +1685,71 @@ on_mark(evutil_socket_t fd, short what, void *arg)
 		check_epoch(1);
 }
 
+/*
+ * The probe's answer: the commands of the scripts that the ACL user may
+ * not run. Any is an outage at connect, its reason naming them (Redis's
+ * refusal inside a script would not, and would come with the first
+ * recipient that needs it); logged once while it stays the same, as a
+ * refused AUTH. A probe that fails otherwise lets the relay go on.
+ */
+static void
+on_probe(redisAsyncContext *ac, void *reply, void *priv)
+{
+	redisReply *r = reply;
+	char why[sizeof(sh.hello_err)], cmds[120] = "", plus[120] = "";
+	const char *user = sh.user != NULL ? sh.user : "default";
+	size_t i, n = 0;
+
+	(void)ac;
+	(void)priv;
+	if (r == NULL || sh.state != ST_LOADING)
+		return;
+	if (refuses_writes(r, why, sizeof(why))) {
+		go_down(why);
+		return;
+	}
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+
+		if (e->type != REDIS_REPLY_STRING || e->len > 20)
+			continue;
+		n++;
+		snprintf(cmds + strlen(cmds), sizeof(cmds) - strlen(cmds),
+		    "%s%s", n > 1 ? ", " : "", e->str);
+		snprintf(plus + strlen(plus), sizeof(plus) - strlen(plus),
+		    " +%s", e->str);
+	}
+	if (r->type == REDIS_REPLY_ERROR)
+		fg_log_warn("shared store: %s: cannot check the ACL user's commands: %s",
+		    sh.url, r->str);
+	if (n == 0) {
+		ask_doubt();
+		check_epoch(0);
+		return;
+	}
+	snprintf(why, sizeof(why),
+	    "ACL user %s may not run %s (ACL SETUSER %s%s)", user, cmds,
+	    user, plus);
+	if (strcmp(why, sh.hello_err) != 0) {
+		fg_log_err("shared store: %s: %s", sh.url, why);
+		fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
+	}
+	go_down(why);
+}
+
+/* Sends the probe; -1 when it cannot (the connect goes on without). */
+static int
+probe(void)
+{
+	struct fg_rcmd c = { 0 };
+
+	if (fg_rlimit_probe_cmd(&c, sh.sha[FG_RS_PROBE], sh.prefix) < 0) {
+		fg_rcmd_free(&c);
+		return -1;
+	}
+	return send_cmd(&c, on_probe, NULL);
+}
+
 static void
 on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -1701,7 +1766,7 @@ on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	memcpy(sh.sha[i], r->str, FG_RSHA_LEN);
-	if (++sh.loaded == FG_RS_COUNT) {
+	if (++sh.loaded == FG_RS_COUNT && probe() < 0) {
 		ask_doubt();
 		check_epoch(0);
 	}

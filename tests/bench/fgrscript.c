@@ -2,7 +2,7 @@
  * fgrscript: floodgate's Lua scripts for the shared store, for make
  * bench.
  *
- *   fgrscript reserve | commit | release | add | reset
+ *   fgrscript reserve | commit | release | add | reset | probe
  *	prints that script.
  *   fgrscript call PORT RECIPIENTS CALLS
  *	loads the reserve script into the redis-server on 127.0.0.1:PORT
@@ -105,7 +105,7 @@ main(int argc, char **argv)
 	static const char *const names[FG_RS_COUNT] = {
 		[FG_RS_RESERVE] = "reserve", [FG_RS_COMMIT] = "commit",
 		[FG_RS_RELEASE] = "release", [FG_RS_ADD] = "add",
-		[FG_RS_RESET] = "reset",
+		[FG_RS_RESET] = "reset", [FG_RS_PROBE] = "probe",
 	};
 	int i;
 
@@ -126,7 +126,7 @@ main(int argc, char **argv)
 			fputs(fg_rscript_source((enum fg_rscript)i), stdout);
 			return 0;
 		}
-	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset\n"
+	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset|probe\n"
 	    "       fgrscript call PORT RECIPIENTS CALLS\n");
 	return 2;
 }

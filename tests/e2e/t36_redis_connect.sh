@@ -17,8 +17,10 @@
 # Redis's refusal from inside the script is an outage whose charges are
 # kept and added once the ACL lets them through (with the relay's
 # windows, given to a Redis emptied meanwhile and refused too), told as
-# added once. A user or password in the store URL is refused, and not
-# echoed.
+# added once. A command of the scripts the user may not run is named at
+# connect (the probe), as after an upgrade under a user made by an
+# earlier README. A user or password in the store URL is refused, and
+# not echoed.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -230,25 +232,31 @@ rcli acl setuser floodgate -hincrby >/dev/null
 expect_eq "ACL without HINCRBY: the recipient passes" "$(sent a1 acl@t1.example 1)" 0
 wait_log "is down (refuses writes: ERR The user executing the script can't run this command or subcommand (ACL LOG in Redis names it))" ||
     fail "the refusal inside the commit script is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
-# Retried at 1 s and 3 s, refused again: the charge stays kept, and
-# nothing says it was added.
+# Retried at 1 s and 3 s: each try's probe finds HINCRBY refused and
+# names it (once in the log), the charge stays kept, and nothing says
+# it was added.
 sleep 4
 expect_eq "while the ACL refuses: retried, no charge told as added" \
     "$(log_count "is down (refuses writes: ERR The user executing") $(log_count "added [0-9]* charges made while")" "1 0"
-# Redis loses its windows meanwhile (FLUSHDB): at its next try the
-# relay finds no mark, sets it and gives Redis its windows, and the ACL
-# refuses them too: kept with the commit's charge, none told as added.
+expect_eq "the retries name the command the ACL refuses, once" \
+    "$(log_count "error: shared store: redis://127.0.0.1:$RPORT/6: ACL user floodgate may not run hincrby (ACL SETUSER floodgate +hincrby)$")" 1
+# HINCRBY back, the windows' keys not (every other key of floodgate's
+# is): the probe lets the relay in; Redis lost its windows meanwhile
+# (FLUSHDB), so it finds no mark, sets it and gives Redis its windows,
+# which the ACL refuses: kept with the commit's charge, none told as
+# added.
 marked() { [ "$(rcli -n 6 EXISTS "{floodgate}:epoch")" = 1 ]; }
 gave0=$(log_count "came back empty; gave it this relay's windows")
 rcli -n 6 FLUSHDB >/dev/null
-wait_for 10 marked ||
+rcli acl setuser floodgate +hincrby resetkeys '~{floodgate}:epoch' \
+    '~{floodgate}:at:*' '~{floodgate}:q:*' '~{floodgate}:probe' >/dev/null
+wait_for 20 marked ||
     fail "the relay tried again and set the mark Redis lost"
 sleep 0.5
 expect_eq "while the ACL refuses: the windows given to an emptied Redis, refused, are not told as added" \
     "$(($(log_count "came back empty; gave it this relay's windows") - gave0)) $(log_count "added [0-9]* charges made while")" "1 0"
-# Its next try is 8 s after that one.
-rcli acl setuser floodgate +hincrby >/dev/null
-wait_log "answers; deciding from it" 6 12 ||
+rcli acl setuser floodgate resetkeys '~{floodgate}:*' >/dev/null
+wait_log "answers; deciding from it" 6 40 ||
     fail "the relay uses Redis again once the ACL lets it: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "the refused commit's charge and the windows given are added, and told so once" \
     "$(log_count "shared store: added [0-9]* charges made while")" 1
@@ -260,4 +268,21 @@ expect_eq "every slot given while refused is added" \
     "$(grep "shared store: added [0-9]* charges made while" "$T/floodgate.log" | sed -n 's/.*(\([0-9]*\) adds)$/\1/p')" "$given"
 expect_eq "the refused commit counts: 1 + 2 of 3/1h pass, the third is deferred" \
     "$(sent a2 acl@t1.example 3) $(count_replies "$T/a1" 5..) $(count_replies "$T/a2" 5..)" "1 0 0"
+
+# 9. A relay upgraded under a user made by an earlier README, without
+# SETRANGE: at connect the probe names the command and the fix, mail
+# is decided from memory (the divided limit), nothing reaches the ACL
+# log; once the command is added the relay decides from Redis again.
+stop_floodgate
+rcli acl setuser floodgate -setrange >/dev/null
+rcli acl log reset >/dev/null
+up0=$(log_count "answers; deciding from it")
+start_floodgate 10
+wait_log "is down (ACL user floodgate may not run setrange (ACL SETUSER floodgate +setrange))" ||
+    fail "without SETRANGE: the relay names it at connect: $(grep shared "$T/floodgate.log" | tail -3)"
+expect_eq "without SETRANGE: told once as an error, decided from memory, 3/1h divided by 2: the third of three deferred, none refused" \
+    "$(log_count "error: .*ACL user floodgate may not run setrange") $(sent a3 acl@t2.example 3) $(count_replies "$T/a3" 5..) $(rcli acl log | grep -c .)" "1 1 0 0"
+rcli acl setuser floodgate +setrange >/dev/null
+wait_log "answers; deciding from it" $((up0 + 1)) 40 ||
+    fail "SETRANGE added: the relay decides from Redis again: $(grep shared "$T/floodgate.log" | tail -3)"
 finish

@@ -5,6 +5,7 @@
  * give the same decisions, counts and retry times.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -763,6 +764,76 @@ test_refuses_writes(void **state)
 	assert_string_equal(why, "refuses w");
 }
 
+/* The probe's answer as one line of names, run as ACL user user. */
+static void
+probe_as(struct env *e, const char *user, char *out, size_t len)
+{
+	struct fg_rcmd cmd = { 0 };
+	redisReply *r;
+	size_t i;
+
+	if (user != NULL)
+		freeReplyObject(redisCommand(e->rc, "AUTH %s pw", user));
+	assert_int_equal(fg_rlimit_probe_cmd(&cmd, e->sha[FG_RS_PROBE], PREFIX), 0);
+	r = run(e, &cmd);
+	fg_rcmd_free(&cmd);
+	if (user != NULL)
+		freeReplyObject(redisCommand(e->rc, "AUTH default any"));
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	out[0] = '\0';
+	for (i = 0; i < r->elements; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s",
+		    i > 0 ? " " : "", r->element[i]->str);
+	freeReplyObject(r);
+}
+
+/*
+ * The probe names the commands of the scripts an ACL user may not run
+ * on floodgate's keys, and none for a user that may run them all; every
+ * command a script runs is one it checks.
+ */
+static void
+test_probe(void **state)
+{
+	struct env *e = *state;
+	char names[200];
+	int s;
+
+	probe_as(e, NULL, names, sizeof(names));
+	assert_string_equal(names, "");
+	freeReplyObject(redisCommand(e->rc,
+	    "ACL SETUSER fgall on >pw ~{" PREFIX "}:* -@all +evalsha +time +get +set +setrange +mget +del +expireat +hgetall +hset +hdel +hincrby"));
+	probe_as(e, "fgall", names, sizeof(names));
+	assert_string_equal(names, "");
+	/* A user made before the reserve wrote with SETRANGE, and one that
+	 * also lost HDEL and TIME. */
+	freeReplyObject(redisCommand(e->rc, "ACL SETUSER fgall -setrange"));
+	probe_as(e, "fgall", names, sizeof(names));
+	assert_string_equal(names, "setrange");
+	freeReplyObject(redisCommand(e->rc, "ACL SETUSER fgall -hdel -time"));
+	probe_as(e, "fgall", names, sizeof(names));
+	assert_string_equal(names, "time setrange hdel");
+	freeReplyObject(redisCommand(e->rc, "ACL DELUSER fgall"));
+	/* Each call('CMD' of every script is among the probe's. */
+	for (s = 0; s < FG_RS_COUNT; s++) {
+		const char *p = fg_rscript_source((enum fg_rscript)s);
+
+		while ((p = strstr(p, "call('")) != NULL) {
+			char want[40];
+			size_t n = strcspn(p + 6, "'");
+
+			assert_true(n > 0 && n < 20);
+			snprintf(want, sizeof(want), "{'%.*s'", (int)n, p + 6);
+			for (size_t i = 0; want[i] != '\0'; i++)
+				want[i] = (char)tolower((unsigned char)want[i]);
+			if (strstr(fg_rscript_source(FG_RS_PROBE), want) == NULL)
+				fail_msg("script %d runs %s, which the probe does not check",
+				    s, want + 2);
+			p += 6 + n;
+		}
+	}
+}
+
 /*
  * The same random sequence of reserves, commits, releases, resets and
  * feedback adds, with periods that change (a reload), through both
@@ -908,6 +979,7 @@ main(void)
 		cmocka_unit_test_setup(test_packed_and_patched, fresh),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test_setup(test_refuses_writes, fresh),
+		cmocka_unit_test_setup(test_probe, fresh),
 		cmocka_unit_test_setup(test_same_as_memory, fresh),
 	};
 
