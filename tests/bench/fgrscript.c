@@ -11,15 +11,27 @@
  *	rules' three windows per recipient (1m, 1h, 1d), accounts drawn
  *	from 1,000, 16 calls in flight. Redis's own time a call is then in
  *	INFO commandstats (evalsha).
+ *   fgrscript calls PORT
+ *	what Redis's SLOWLOG holds of floodgate's script calls (run with
+ *	slowlog-log-slower-than 0), per script: calls, median and mean
+ *	microseconds a call and, for the reserve, recipients a call.
+ *	The SLOWLOG times a call inside Redis, its own commands included.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <hiredis/hiredis.h>
 
 #include "limiter.h"
 #include "rlimit.h"
+
+static const char *const names[FG_RS_COUNT] = {
+	[FG_RS_RESERVE] = "reserve", [FG_RS_COMMIT] = "commit",
+	[FG_RS_RELEASE] = "release", [FG_RS_ADD] = "add",
+	[FG_RS_RESET] = "reset", [FG_RS_PROBE] = "probe",
+};
 
 #define DEPTH		16
 #define RCPT_MAX	64
@@ -99,14 +111,112 @@ call(int port, int rcpts, long calls)
 	return 0;
 }
 
+static int
+cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* An argument's count as SLOWLOG keeps them: at most 32, the last one
+ * then "... (N more arguments)". */
+static long
+slow_argc(const redisReply *a)
+{
+	const redisReply *l;
+	long more;
+
+	if (a->elements == 0)
+		return 0;
+	l = a->element[a->elements - 1];
+	if (l->type == REDIS_REPLY_STRING &&
+	    sscanf(l->str, "... (%ld more arguments)", &more) == 1)
+		return (long)a->elements - 1 + more;
+	return (long)a->elements;
+}
+
+static int
+calls(int port)
+{
+	char sha[FG_RS_COUNT][41];
+	long long *us[FG_RS_COUNT] = { 0 };
+	size_t n[FG_RS_COUNT] = { 0 }, i;
+	double rcpts = 0;
+	redisContext *rc = redisConnect("127.0.0.1", port);
+	redisReply *r;
+	int s;
+
+	if (rc == NULL || rc->err) {
+		fprintf(stderr, "fgrscript: cannot connect to 127.0.0.1:%d\n",
+		    port);
+		return 1;
+	}
+	for (s = 0; s < FG_RS_COUNT; s++) {
+		r = redisCommand(rc, "SCRIPT LOAD %s",
+		    fg_rscript_source((enum fg_rscript)s));
+		if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
+			(void)reply_ok(r);
+			return 1;
+		}
+		memcpy(sha[s], r->str, 41);
+		freeReplyObject(r);
+	}
+	r = redisCommand(rc, "SLOWLOG GET -1");
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		(void)reply_ok(r);
+		fprintf(stderr, "fgrscript: SLOWLOG GET failed\n");
+		return 1;
+	}
+	for (s = 0; s < FG_RS_COUNT; s++)
+		us[s] = calloc(r->elements + 1, sizeof(*us[s]));
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i], *a;
+		long nk;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+		    (a = e->element[3])->type != REDIS_REPLY_ARRAY ||
+		    a->elements < 3 || strcasecmp(a->element[0]->str, "evalsha") != 0)
+			continue;
+		for (s = 0; s < FG_RS_COUNT; s++)
+			if (us[s] != NULL && strcmp(a->element[1]->str, sha[s]) == 0)
+				break;
+		if (s == FG_RS_COUNT)
+			continue;
+		us[s][n[s]++] = e->element[2]->integer;
+		nk = atol(a->element[2]->str);
+		/* EVALSHA sha numkeys, the keys, now ttl peek, then one
+		 * argument a recipient. */
+		if (s == FG_RS_RESERVE)
+			rcpts += (double)(slow_argc(a) - 6 - nk);
+	}
+	for (s = 0; s < FG_RS_COUNT; s++) {
+		long long sum = 0;
+
+		if (us[s] == NULL || n[s] == 0) {
+			free(us[s]);
+			continue;
+		}
+		qsort(us[s], n[s], sizeof(*us[s]), cmp_ll);
+		for (i = 0; i < n[s]; i++)
+			sum += us[s][i];
+		printf("script=%s calls=%zu median_us=%lld mean_us=%.1f",
+		    names[s], n[s], us[s][n[s] / 2],
+		    (double)sum / (double)n[s]);
+		if (s == FG_RS_RESERVE)
+			printf(" rcpts_per_call=%.1f us_per_rcpt=%.1f",
+			    rcpts / (double)n[s], (double)sum / rcpts);
+		printf("\n");
+		free(us[s]);
+	}
+	freeReplyObject(r);
+	redisFree(rc);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	static const char *const names[FG_RS_COUNT] = {
-		[FG_RS_RESERVE] = "reserve", [FG_RS_COMMIT] = "commit",
-		[FG_RS_RELEASE] = "release", [FG_RS_ADD] = "add",
-		[FG_RS_RESET] = "reset", [FG_RS_PROBE] = "probe",
-	};
 	int i;
 
 	if (argc == 5 && strcmp(argv[1], "call") == 0) {
@@ -121,12 +231,22 @@ main(int argc, char **argv)
 		}
 		return call(port, n, calls);
 	}
+	if (argc == 3 && strcmp(argv[1], "calls") == 0) {
+		int port = atoi(argv[2]);
+
+		if (port <= 0 || port > 65535) {
+			fprintf(stderr, "fgrscript: calls PORT\n");
+			return 2;
+		}
+		return calls(port);
+	}
 	for (i = 0; argc == 2 && i < FG_RS_COUNT; i++)
 		if (strcmp(argv[1], names[i]) == 0) {
 			fputs(fg_rscript_source((enum fg_rscript)i), stdout);
 			return 0;
 		}
 	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset|probe\n"
-	    "       fgrscript call PORT RECIPIENTS CALLS\n");
+	    "       fgrscript call PORT RECIPIENTS CALLS\n"
+	    "       fgrscript calls PORT\n");
 	return 2;
 }

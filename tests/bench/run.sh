@@ -14,8 +14,9 @@
 #  5. Where the instructions go: perf record, by process.
 #  6. Shared store: floodgate deciding in a local redis-server (store
 #     redis) beside the in-memory engine, fgload at 10 and 100 connections,
-#     then end to end through Postfix (redis/memory ratio); then the
-#     reserve script alone in Redis (fgrscript).
+#     Redis's time a call of each script (SLOWLOG), then end to end
+#     through Postfix (redis/memory ratio); then the reserve script
+#     alone in Redis (fgrscript).
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
@@ -239,12 +240,34 @@ shared_section() {
 		nd=$(cat "$T"/sh.redis.? | awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); if (kv[1] == "decisions") s += kv[2]}} END {print s + 0}')
 		report "   $(printf '%-56s' "${c%%|*}: CPU a decision") $(awk -v f="$fc" -v r="$rc" -v n="$nd" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "floodgate %.1f us, redis-server %.1f us", f * 1e6 / hz / n, r * 1e6 / hz / n}')"
 		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
+		script_calls "${c%%|*}" "${c#*|}"
 	done
 	shared_e2e
 	# Redis alone: floodgate's own calls would count in Redis's figures.
 	kill "$FGR" 2>/dev/null; wait "$FGR" 2>/dev/null
 	redis_alone "$rport"
 	report ""
+}
+
+# One more run of the case with Redis's SLOWLOG timing every command
+# (which slows Redis by about a quarter): Redis's time a call of each
+# script and the reserve's recipients a call, the split that INFO
+# commandstats (one evalsha line) cannot give. The last 200,000
+# commands of the run, the scripts' own among them.
+script_calls() {
+	local what=$1 args=$2
+	redis-cli -p "$rport" CONFIG SET slowlog-max-len 200000 >/dev/null
+	redis-cli -p "$rport" SLOWLOG RESET >/dev/null
+	redis-cli -p "$rport" CONFIG SET slowlog-log-slower-than 0 >/dev/null
+	# shellcheck disable=SC2086
+	"$BENCH/bench/fgload" -S "unix:$T/fg/redis.sock" $args > /dev/null
+	redis-cli -p "$rport" CONFIG SET slowlog-log-slower-than 10000 >/dev/null
+	"$BENCH/bench/fgrscript" calls "$rport" | grep -E "^script=(reserve|commit) " |
+	    while read -r line; do
+		report "   $(printf '%-56s' "$what: in Redis (SLOWLOG)") $line"
+	    done
+	redis-cli -p "$rport" SLOWLOG RESET >/dev/null
+	redis-cli -p "$rport" CONFIG SET slowlog-max-len 128 >/dev/null
 }
 
 # End to end through the same Postfix (smtp-source -> Postfix ->
