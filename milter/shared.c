@@ -159,7 +159,7 @@ static struct {
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
-	char hello_err[200];		/* AUTH's or SELECT's, last logged */
+	char hello_err[200];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	struct fg_htab unres;		/* reservations to give back */
