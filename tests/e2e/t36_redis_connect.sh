@@ -282,6 +282,9 @@ wait_log "is down (ACL user floodgate may not run setrange (ACL SETUSER floodgat
     fail "without SETRANGE: the relay names it at connect: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "without SETRANGE: told once as an error, decided from memory, 3/1h divided by 2: the third of three deferred, none refused" \
     "$(log_count "error: .*ACL user floodgate may not run setrange") $(sent a3 acl@t2.example 3) $(count_replies "$T/a3" 5..) $(rcli acl log | grep -c .)" "1 1 0 0"
+decisions | grep -q "down for .*ACL user floodgate may not run setrange (ACL SETUSER floodgate +setrange).*memory, limits divided by relays" &&
+    ok "without SETRANGE: status names the command and the fix" ||
+    fail "without SETRANGE: status names the command and the fix: $(decisions)"
 rcli acl setuser floodgate +setrange >/dev/null
 wait_log "answers; deciding from it" $((up0 + 1)) 40 ||
     fail "SETRANGE added: the relay decides from Redis again: $(grep shared "$T/floodgate.log" | tail -3)"
