@@ -157,6 +157,7 @@ calls(int port)
 		    fg_rscript_source((enum fg_rscript)s));
 		if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
 			(void)reply_ok(r);
+			redisFree(rc);
 			return 1;
 		}
 		memcpy(sha[s], r->str, 41);
@@ -166,6 +167,7 @@ calls(int port)
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		(void)reply_ok(r);
 		fprintf(stderr, "fgrscript: SLOWLOG GET failed\n");
+		redisFree(rc);
 		return 1;
 	}
 	for (s = 0; s < FG_RS_COUNT; s++)
