@@ -6,11 +6,13 @@
  * from the milter loop, libmilter's threads and the service thread are
  * gathered per round of the loop into one script call, pipelined; each
  * is answered within redis_timeout or told FG_SHARED_DOWN, and the
- * caller decides from memory with limits divided by relays. A timeout or a lost connection takes the store down: it
- * reconnects with backoff (1 s doubling to 30 s), loads the scripts,
- * learns which calls in flight on a lost connection Redis applied, adds
- * to the shared windows what was charged meanwhile (and what it did not
- * apply), and answers from Redis again.
+ * caller decides from memory with limits divided by relays. A timeout
+ * or a lost connection takes the store down: it reconnects with backoff
+ * (1 s doubling to 30 s), loads the scripts, checks that the ACL user
+ * may run what they run (the probe), learns which calls in flight on a
+ * lost connection Redis applied, adds to the shared windows what was
+ * charged meanwhile (and what it did not apply), and answers from Redis
+ * again.
  */
 #include <errno.h>
 #include <event2/event.h>
