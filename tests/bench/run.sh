@@ -242,6 +242,9 @@ shared_section() {
 		rm -f "$T"/sh.redis.? "$T"/sh.memory.?
 		script_calls "${c%%|*}" "${c#*|}"
 	done
+	# A reserve past redis_timeout is decided from memory: such
+	# decisions would flatter the figures above.
+	report "   $(printf '%-56s' "store redis: outages during these runs") $(grep -c "is down" "$T/fg-redis.log") (0: every decision above from Redis)"
 	shared_e2e
 	# Redis alone: floodgate's own calls would count in Redis's figures.
 	kill "$FGR" 2>/dev/null; wait "$FGR" 2>/dev/null
