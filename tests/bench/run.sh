@@ -1,5 +1,5 @@
 #!/bin/bash
-# make bench: floodgate's cost, measured five ways on this machine.
+# make bench: floodgate's cost, measured six ways on this machine.
 #  1. End to end: smtp-source -> private Postfix -> smtp-sink, with no
 #     milter, floodgate (nothing refused; charge_at data, the default, and
 #     charge_at end; the native engine and engine libmilter), floodgate
