@@ -1688,11 +1688,26 @@ on_mark(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * Redis refused the relay while it connects (AUTH, SELECT, the probe):
+ * an outage whose reason is logged as an error once while it stays the
+ * same, not at every retry (forgotten once the relay is up).
+ */
+static void
+refused_at_connect(const char *why)
+{
+	if (strcmp(why, sh.hello_err) != 0) {
+		fg_log_err("shared store: %s: %s", sh.url, why);
+		fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
+	}
+	go_down(why);
+}
+
+/*
  * The probe's answer: the commands of the scripts that the ACL user may
  * not run. Any is an outage at connect, its reason naming them (Redis's
  * refusal inside a script would not, and would come with the first
- * recipient that needs it); logged once while it stays the same, as a
- * refused AUTH. A probe that fails otherwise lets the relay go on.
+ * recipient that needs it). A probe that fails otherwise lets the
+ * relay go on.
  */
 static void
 on_probe(redisAsyncContext *ac, void *reply, void *priv)
@@ -1732,11 +1747,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 	snprintf(why, sizeof(why),
 	    "ACL user %s may not run %s (ACL SETUSER %s%s)", user, cmds,
 	    user, plus);
-	if (strcmp(why, sh.hello_err) != 0) {
-		fg_log_err("shared store: %s: %s", sh.url, why);
-		fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
-	}
-	go_down(why);
+	refused_at_connect(why);
 }
 
 /* Sends the probe; -1 when it cannot (the connect goes on without). */
@@ -1787,11 +1798,7 @@ on_hello(redisAsyncContext *ac, void *reply, void *priv)
 		    (const char *)priv, (int)strcspn(r->str, "\r\n"), r->str);
 		if (why[0] != '\0' && why[strlen(why) - 1] == '.')
 			why[strlen(why) - 1] = '\0';
-		if (strcmp(why, sh.hello_err) != 0) {
-			fg_log_err("shared store: %s: %s", sh.url, why);
-			fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
-		}
-		go_down(why);
+		refused_at_connect(why);
 	}
 }
 

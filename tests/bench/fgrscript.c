@@ -47,6 +47,24 @@ reply_ok(redisReply *r)
 	return ok;
 }
 
+/* SCRIPT LOAD of script s; its SHA1 in sha (41 bytes). */
+static int
+load_script(redisContext *rc, enum fg_rscript s, char *sha)
+{
+	redisReply *r = redisCommand(rc, "SCRIPT LOAD %s",
+	    fg_rscript_source(s));
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
+		(void)reply_ok(r);
+		fprintf(stderr, "fgrscript: SCRIPT LOAD of %s failed\n",
+		    names[s]);
+		return -1;
+	}
+	memcpy(sha, r->str, 41);
+	freeReplyObject(r);
+	return 0;
+}
+
 static int
 call(int port, int rcpts, long calls)
 {
@@ -55,7 +73,6 @@ call(int port, int rcpts, long calls)
 	struct fg_check chk[RCPT_MAX][3];
 	struct fg_rreq req[RCPT_MAX];
 	char key[RCPT_MAX][16], sha[41];
-	const char *src = fg_rscript_source(FG_RS_RESERVE);
 	redisContext *rc = redisConnect("127.0.0.1", port);
 	redisReply *r;
 	struct fg_rcmd c;
@@ -67,14 +84,10 @@ call(int port, int rcpts, long calls)
 		    port);
 		return 1;
 	}
-	r = redisCommand(rc, "SCRIPT LOAD %s", src);
-	if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
-		(void)reply_ok(r);
-		fprintf(stderr, "fgrscript: SCRIPT LOAD failed\n");
+	if (load_script(rc, FG_RS_RESERVE, sha) < 0) {
+		redisFree(rc);
 		return 1;
 	}
-	memcpy(sha, r->str, 41);
-	freeReplyObject(r);
 	memset(&c, 0, sizeof(c));
 	srandom(1);
 	while (got < calls) {
@@ -152,17 +165,11 @@ calls(int port)
 		    port);
 		return 1;
 	}
-	for (s = 0; s < FG_RS_COUNT; s++) {
-		r = redisCommand(rc, "SCRIPT LOAD %s",
-		    fg_rscript_source((enum fg_rscript)s));
-		if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != 40) {
-			(void)reply_ok(r);
+	for (s = 0; s < FG_RS_COUNT; s++)
+		if (load_script(rc, (enum fg_rscript)s, sha[s]) < 0) {
 			redisFree(rc);
 			return 1;
 		}
-		memcpy(sha[s], r->str, 41);
-		freeReplyObject(r);
-	}
 	r = redisCommand(rc, "SLOWLOG GET -1");
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		(void)reply_ok(r);

@@ -252,8 +252,8 @@ shared_section() {
 	report ""
 }
 
-# One more run of the case with Redis's SLOWLOG timing every command
-# (which slows Redis by about a quarter): Redis's time a call of each
+# One more run of the case, apart from the timed ones above, with
+# Redis's SLOWLOG timing every command: Redis's time a call of each
 # script and the reserve's recipients a call, the split that INFO
 # commandstats (one evalsha line) cannot give. The last 200,000
 # commands of the run, the scripts' own among them.
