@@ -253,6 +253,30 @@ start_postfix() {
 	finish
 }
 
+# reload_postfix: postfix reload, returning once it has taken effect
+# (the queue manager that ran on the old settings gone, another
+# running). A reload is asynchronous: master rereads main.cf, and the
+# old queue manager may still take a flush (postqueue -f) or run the
+# deferred queue, move mail to its active queue and leave; the new one
+# puts what it finds there back in the incoming queue dated a minute
+# ahead, and a queue run leaves it there that minute. A flush sent
+# after reload_postfix is taken by the new one, and ignores those dates.
+qmgr_pids() {
+	pgrep -P "$(tr -d ' ' < "$T/spool/pid/master.pid")" -x qmgr
+}
+reload_postfix() {
+	local old
+	old=$(qmgr_pids)
+	postfix -c "$T/etc" reload >/dev/null 2>&1 || fail "postfix reload"
+	wait_for 20 qmgr_replaced "$old" ||
+	    fail "Postfix's queue manager restarted on the reload (was ${old:-none}, now $(qmgr_pids | tr '\n' ' '))"
+}
+qmgr_replaced() {
+	local now
+	now=$(qmgr_pids)
+	[ -n "$now" ] && ! printf '%s\n' "$now" | grep -qxF -e "${1:-none}"
+}
+
 # write_conf: floodgate.conf from standard input, with the paths of
 # this instance prepended, and the milter engine when ENGINE is set
 # (native or libmilter; run.sh runs each test that sends mail through an

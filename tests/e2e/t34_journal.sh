@@ -9,7 +9,6 @@
 # kept cursor (nothing logged while it was down is missed, nothing is
 # counted twice); and before the first line (a burst into a journal that
 # held no mail line at the first start, a restart before any line).
-# alone: beside another test, Postfix took over 20 s to send the mail flushed just after two reloads
 . "$(dirname "$0")/lib.sh"
 JOURNALD=/lib/systemd/systemd-journald
 if [ -z "${FG_JOURNAL_NS:-}" ]; then
@@ -104,13 +103,13 @@ grep -q "feedback: following journal" "$T/floodgate.log" ||
 # Postfix's smtp transport deferred, and goes out once floodgate is
 # stopped; they are read after the restart, once.
 postconf -c "$T/etc" -e "defer_transports = smtp"
-postfix -c "$T/etc" reload >/dev/null 2>&1
+reload_postfix
 send "$T/l2" $SMTP_PORT list@j.tenant "$(list 6 3 example.com)"
 expect_eq "the second list was accepted" "$(count_replies "$T/l2" 4..)" 0
 sleep 1.5	# its queue ID in floodgate's map
 stop_floodgate
 postconf -c "$T/etc" -e "defer_transports ="
-postfix -c "$T/etc" reload >/dev/null 2>&1
+reload_postfix
 postqueue -c "$T/etc" -f
 wait_for 20 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
 start_floodgate 4

@@ -155,8 +155,8 @@ expect_eq "status says where decisions come from" \
 
 # 1. One budget through both relays.
 # A message of three recipients: the second and third reserve in the
-# bucket the first one's reservation made, which rewrites that bucket
-# alone (SETRANGE, in the README's rule).
+# bucket the first one's reservation made, which rewrites only that
+# bucket (SETRANGE, in the README's rule).
 send "$T/multi" $SMTP_PORT m@t0.example "r1@example.com,r2@example.com,r3@example.com"
 expect_eq "a message of three recipients, all accepted" \
     "$(count_replies "$T/multi" 4..) $(count_replies "$T/multi" 5..)" "0 0"
