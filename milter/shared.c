@@ -44,6 +44,13 @@
 
 #define BACKOFF_FIRST	1
 #define BACKOFF_MAX	30
+/* A Redis that goes down again sooner after the relay came back than
+ * the relay had waited for it (and at least this many milliseconds):
+ * the backoff goes on doubling, rather than the relay coming back and
+ * going down every second with a merge each time (a Redis that takes
+ * the connection but, under load, answers the reserves too late). Up
+ * longer, the backoff starts over. */
+#define BACKOFF_FLAP_MS	2000
 /* Charges kept for Redis while it is down, summed per window and slot;
  * past this many windows and slots, new ones are dropped (and said). */
 #define REPLAY_MAX	200000
@@ -161,6 +168,7 @@ static struct {
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
+	long long up_at;		/* monotonic ms; 0: not up */
 	char hello_err[200];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
@@ -1419,12 +1427,22 @@ send_unreserved(int lost, int quiet)
 		    sh.url, u.sent);
 }
 
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
 /* Decisions from Redis again. */
 static void
 up_now(int quiet)
 {
 	sh.state = ST_UP;
-	sh.backoff = 0;
+	if (sh.up_at == 0)
+		sh.up_at = mono_ms();
 	sh.told_down = 0;
 	sh.hello_err[0] = '\0';
 	pthread_mutex_lock(&sh.lock);
@@ -1880,18 +1898,31 @@ static void
 go_down(const char *why)
 {
 	struct timeval tv = { 0, 0 };
+	int retry = !sh.stopping && !evtimer_pending(sh.retry, NULL);
 
 	sh.state = ST_DOWN;
 	sh.merging = 0;
 	atomic_store(&sh.up, 0);
+	if (sh.up_at != 0) {
+		long long up = mono_ms() - sh.up_at;
+
+		if (up >= BACKOFF_FLAP_MS && up >= (long long)sh.backoff * 1000)
+			sh.backoff = 0;
+		sh.up_at = 0;
+	}
+	if (retry) {
+		sh.backoff = sh.backoff ? sh.backoff * 2 : BACKOFF_FIRST;
+		if (sh.backoff > BACKOFF_MAX)
+			sh.backoff = BACKOFF_MAX;
+	}
 	if (!sh.told_down) {
 		/* Once an outage (up again resets it). */
 		sh.told_down = 1;
 		pthread_mutex_lock(&sh.lock);
 		fg_strlcpy(sh.why, why, sizeof(sh.why));
 		pthread_mutex_unlock(&sh.lock);
-		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying",
-		    sh.url, why);
+		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying in %us",
+		    sh.url, why, sh.backoff);
 	}
 	if (atomic_load(&sh.down_since) == 0)
 		atomic_store(&sh.down_since, (long)time(NULL));
@@ -1901,10 +1932,7 @@ go_down(const char *why)
 		sh.ac = NULL;
 		redisAsyncDisconnect(ac);	/* pending replies: NULL */
 	}
-	if (!sh.stopping && !evtimer_pending(sh.retry, NULL)) {
-		sh.backoff = sh.backoff ? sh.backoff * 2 : BACKOFF_FIRST;
-		if (sh.backoff > BACKOFF_MAX)
-			sh.backoff = BACKOFF_MAX;
+	if (retry) {
 		tv.tv_sec = sh.backoff;
 		evtimer_add(sh.retry, &tv);
 	}

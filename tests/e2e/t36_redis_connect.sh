@@ -20,7 +20,9 @@
 # added once. A command of the scripts the user may not run is named at
 # connect (the probe), as after an upgrade under a user made by an
 # earlier README. A user or password in the store URL is refused, and
-# not echoed.
+# not echoed. A connection Redis drops soon after each reconnect: the
+# backoff goes on doubling (1 s, 2 s, 4 s, said in the log), and starts
+# over once Redis has answered longer than the relay had waited.
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
 [ -x "$REDIS" ] || skip "no $REDIS (Debian package redis-server)"
@@ -288,4 +290,32 @@ decisions | grep -q "down for .*ACL user floodgate may not run setrange (ACL SET
 rcli acl setuser floodgate +setrange >/dev/null
 wait_log "answers; deciding from it" $((up0 + 1)) 40 ||
     fail "SETRANGE added: the relay decides from Redis again: $(grep shared "$T/floodgate.log" | tail -3)"
+
+# 10. Redis drops the relay's connection soon after each reconnect (as a
+# Redis that takes the connection but, under load, answers the reserves
+# too late): the backoff goes on doubling, 1 s, 2 s, 4 s, and the log
+# says it; the relay does not come back and go down every second. Once
+# Redis has answered longer than the relay had waited (and 2 s), it
+# starts over at 1 s.
+up=$(log_count "answers; deciding from it")
+# dropped DELAY: the relay's connection killed; it says it retries in
+# DELAY seconds, and is back after that.
+dropped() {
+	local n
+	n=$(log_count "is down (.*); deciding from memory with limits divided by relays, retrying in $1s\$")
+	rcli client kill user floodgate >/dev/null
+	wait_log "is down (.*); deciding from memory with limits divided by relays, retrying in $1s\$" $((n + 1)) 5 ||
+	    fail "$2: retrying in $1s: $(grep 'is down' "$T/floodgate.log" | tail -1)"
+	wait_log "answers; deciding from it" $((up + 1)) $(($1 + 10)) ||
+	    fail "$2: back after $1s: $(grep shared "$T/floodgate.log" | tail -2)"
+	up=$((up + 1))
+}
+sleep 10.5
+dropped 1 "dropped after 10 s up"
+dropped 2 "dropped again at once"
+dropped 4 "and again"
+sleep 5
+dropped 1 "dropped after 5 s up, longer than the 4 s waited: the backoff starts over"
+expect_eq "the last four outages, one line each: retried in 1 s, 2 s and 4 s in a row, then 1 s again" \
+    "$(grep "is down" "$T/floodgate.log" | tail -4 | sed -n 's/.*retrying in \([0-9]*\)s$/\1/p' | tr '\n' ' ')" "1 2 4 1 "
 finish
