@@ -44,12 +44,11 @@
 
 #define BACKOFF_FIRST	1
 #define BACKOFF_MAX	30
-/* A Redis that goes down again sooner after the relay came back than
- * the relay had waited for it (and at least this many milliseconds):
- * the backoff goes on doubling, rather than the relay coming back and
- * going down every second with a merge each time (a Redis that takes
- * the connection but, under load, answers the reserves too late). Up
- * longer, the backoff starts over. */
+/* A Redis that goes down again within this many milliseconds of the
+ * relay coming back: the backoff goes on doubling, rather than the
+ * relay coming back and going down every second with a merge each time
+ * (a Redis that takes the connection but, under load, answers the
+ * reserves too late). Up longer, the backoff starts over. */
 #define BACKOFF_FLAP_MS	2000
 /* Charges kept for Redis while it is down, summed per window and slot;
  * past this many windows and slots, new ones are dropped (and said). */
@@ -1906,7 +1905,7 @@ go_down(const char *why)
 	if (sh.up_at != 0) {
 		long long up = mono_ms() - sh.up_at;
 
-		if (up >= BACKOFF_FLAP_MS && up >= (long long)sh.backoff * 1000)
+		if (up >= BACKOFF_FLAP_MS)
 			sh.backoff = 0;
 		sh.up_at = 0;
 	}
