@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sizes.h"
@@ -169,6 +170,15 @@ fg_qid_valid(const char *qid)
 		    (qid[i] >= 'a' && qid[i] <= 'z')))
 			return 0;
 	return i > 0;
+}
+
+int64_t
+fg_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + 1;
 }
 
 /* Resident memory of this process, from /proc; 0 when unknown. */

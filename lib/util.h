@@ -22,6 +22,9 @@ int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
 void fg_format_duration(uint32_t secs, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
 long fg_rss_bytes(void);
+/* Microseconds on the monotonic clock, for durations and deadlines; never
+ * 0, so 0 can stand for "not set". */
+int64_t fg_mono_us(void);
 int fg_qid_valid(const char *qid);
 /* The length of the valid UTF-8 sequence at s (no overlong forms, no
  * surrogates, at most U+10FFFF), or 0. */

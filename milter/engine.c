@@ -104,7 +104,6 @@ static int native_start(const struct fg_session_env *env,
     pthread_t main_thread);
 static void native_stop(void);
 static size_t native_connections(void);
-static time_t mono(void);
 static void arm_read(struct conn *c);
 static uint32_t max_connections(struct loop *l);
 
@@ -124,15 +123,6 @@ native_listen(const char *spec, char *err, size_t errlen)
 	if (path != NULL)
 		fg_strlcpy(unix_path, path, sizeof(unix_path));
 	return 0;
-}
-
-static time_t
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 static void *
@@ -459,7 +449,7 @@ arm_read(struct conn *c)
 		}
 		return;
 	}
-	now = mono();
+	now = (time_t)(fg_mono_us() / 1000000);
 	if (c->partial == 0)
 		c->partial = now;
 	tv.tv_sec = c->partial + PACKET_TIMEOUT - now;

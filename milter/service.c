@@ -108,15 +108,6 @@ fg_service_counters(struct fg_service_counters *out)
 	*out = counters;
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void flush(void);
 
 struct event_base *
@@ -226,7 +217,7 @@ flush(void)
 	size_t n = 0, nrows = 0, nev = 0;
 	char err[FG_ERRLEN];
 	uint32_t now = (uint32_t)time(NULL);
-	double t0;
+	int64_t t0;
 	int rc;
 
 	if (fgd.store == NULL)
@@ -249,11 +240,11 @@ flush(void)
 		nretry_copy = 0;
 	}
 	store_reopen((time_t)now);
-	t0 = now_s();
+	t0 = fg_mono_us();
 	rc = fg_store_flush(fgd.store, c, n, rows, nrows, ev, nev, err,
 	    sizeof(err));
 	if (n + nrows + nev > 0) {
-		double d = now_s() - t0;
+		double d = (double)(fg_mono_us() - t0) / 1e6;
 
 		counters.flushes++;
 		counters.flush_seconds += d;

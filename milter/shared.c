@@ -167,7 +167,7 @@ static struct {
 	char sha[FG_RS_COUNT][FG_RSHA_LEN + 1];
 	int loaded;
 	unsigned backoff;
-	long long up_at;		/* monotonic ms; 0: not up */
+	int64_t up_at;		/* fg_mono_us(); 0: not up */
 	char hello_err[200];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
@@ -1426,22 +1426,13 @@ send_unreserved(int lost, int quiet)
 		    sh.url, u.sent);
 }
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
-}
-
 /* Decisions from Redis again. */
 static void
 up_now(int quiet)
 {
 	sh.state = ST_UP;
 	if (sh.up_at == 0)
-		sh.up_at = mono_ms();
+		sh.up_at = fg_mono_us();
 	sh.told_down = 0;
 	sh.hello_err[0] = '\0';
 	pthread_mutex_lock(&sh.lock);
@@ -1903,7 +1894,7 @@ go_down(const char *why)
 	sh.merging = 0;
 	atomic_store(&sh.up, 0);
 	if (sh.up_at != 0) {
-		long long up = mono_ms() - sh.up_at;
+		int64_t up = (fg_mono_us() - sh.up_at) / 1000;
 
 		if (up >= BACKOFF_FLAP_MS)
 			sh.backoff = 0;

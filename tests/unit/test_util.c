@@ -1,4 +1,6 @@
-/* Unit tests of lib/util.c: durations, rates, bounded copies. */
+/* Unit tests of lib/util.c: durations, rates, bounded copies, the clock. */
+#include <time.h>
+
 #include "helpers.h"
 #include "util.h"
 
@@ -70,6 +72,35 @@ test_strlcpy(void **state)
 	assert_int_not_equal(fg_hash("a"), fg_hash("b"));
 }
 
+static int64_t
+clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Microseconds of CLOCK_MONOTONIC (not milliseconds, not the wall clock),
+ * never 0, and a sleep shows in full. */
+static void
+test_mono(void **state)
+{
+	struct timespec nap = { 0, 20 * 1000 * 1000 };
+	int64_t lo, a, hi, b;
+
+	(void)state;
+	lo = clock_us();
+	a = fg_mono_us();
+	hi = clock_us();
+	assert_true(a != 0);
+	assert_true(a >= lo && a <= hi + 1);
+	nanosleep(&nap, NULL);
+	b = fg_mono_us();
+	assert_true(b - a >= 20000);
+	assert_true(b <= clock_us() + 1);
+}
+
 int
 main(void)
 {
@@ -78,6 +109,7 @@ main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_strlcpy),
+		cmocka_unit_test(test_mono),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
