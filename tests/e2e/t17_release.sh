@@ -31,16 +31,25 @@ chmod 755 "$T/bin/postsuper"
 release() { PATH="$T/bin:$PATH" ctl release; }
 held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
 unique_at_sink() { cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args:' | sort -u | wc -l; }
+# Submit one message and wait until pickup has taken it: pickup reads
+# maildrop in directory order, not submission order, so two files
+# waiting there together could reach floodgate the other way round.
+submit() {
+	sendmail -C "$T/etc" -f "$1" "$2"
+	for _ in $(seq 1 100); do
+		[ -z "$(find "$T/spool/maildrop" -type f 2>/dev/null)" ] && return
+		sleep 0.05
+	done
+	fail "pickup did not take the message to $2 within 5 s"
+}
 
 for i in 1 2 3 4 5 6; do
-	printf 'Subject: n%s\n\nnewsletter\n' $i | sendmail -C "$T/etc" -f news@list.example "n$i@example.com"
-	sleep 0.2	# keep the submission order
+	printf 'Subject: n%s\n\nnewsletter\n' $i | submit news@list.example "n$i@example.com"
 done
 # Another tenant: one message to example.org passes, the next is held
 # for the hour; one to example.net passes, the next is held by burst.
 for r in a@example.org b@example.org c@example.net d@example.net; do
-	printf 'Subject: %s\n\nshop\n' $r | sendmail -C "$T/etc" -f shop@store.example "$r"
-	sleep 0.2
+	printf 'Subject: %s\n\nshop\n' $r | submit shop@store.example "$r"
 done
 for i in $(seq 1 50); do [ "$(held_files)" -ge 6 ] && break; sleep 0.1; done
 drain
