@@ -21,17 +21,22 @@ notify_from floodgate@floodgate.test
 notify_max 1
 EOT
 # The faked clock: 20 seconds before the next hour, then running on.
+# Postfix starts first, so the 20 seconds are only floodgate's start and
+# the three sends.
+start_postfix
 now=$(date +%s)
 off=$(( (3600 - now % 3600) - 20 ))
 [ "$off" -lt 0 ] && off=$((off + 3600))
 FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_floodgate
-start_postfix
 for s in r1 r2 r3; do
 	send "$T/$s" $SMTP_PORT "$s@t.example" "a@tiny.example,b@tiny.example"
 done
 wait_for 5 sh -c "[ \$('$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -c ' refused ') -ge 3 ]" ||
     fail "three refused incidents: $(ctl incidents)"
+took=$(( $(date +%s) - now ))
+[ "$took" -lt 18 ] ||
+    fail "floodgate's start and the three sends took ${took}s: the faked hour may have turned before the checks below"
 sleep 1.5
 expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/notify.out")" 1
 expect_eq "the other two wait for the digest" "$(ctl incidents | grep -c ' refused .*not yet')" 2
