@@ -336,19 +336,42 @@ static const char lua_add[] = LUA_COMMON
 "mark(KEYS[3], ARGV[4])\n"
 "return now\n";
 
-/* KEYS: a key under floodgate's prefix that none of its keys is. Every
- * command the scripts above run (with a key of floodgate's where it
- * takes one), checked as the caller's ACL user; returns the names of
- * those it may not run. Redis before 7 has no redis.acl_check_cmd:
- * none named. */
+const char *const fg_rkey_families[] = {
+	"w:*", "s:*", "q:*", "at:*", "st:*", "epoch", "fb", "susp", "pause",
+	NULL
+};
+
+/* ARGV: a key under floodgate's prefix that none of its keys is, then
+ * each family of keys floodgate uses. Every command the scripts above
+ * run (with that key where it takes one) is checked as the caller's ACL
+ * user: the names of those it may not run. Then each family, read (GET)
+ * and written (SET) as the first key was: "~" and the family ("~w:*")
+ * for one the user may not. "~*" when no command could run on the
+ * first key (most likely no key pattern of floodgate's at all). The
+ * keys go in ARGV, not KEYS: Redis would refuse the call itself, naming
+ * nothing, on a key the user may not touch. Redis before 7 has no
+ * redis.acl_check_cmd: none named. */
 static const char lua_probe[] =
-"local k, no = KEYS[1], {}\n"
+"local k, no, ok, keyed = ARGV[1], {}, {}, 0\n"
 "if not redis.acl_check_cmd then return no end\n"
 "for _, a in ipairs({{'time'}, {'get', k}, {'mget', k}, {'set', k, 'v'},\n"
 "    {'setrange', k, '0', 'v'}, {'del', k}, {'expireat', k, '1'},\n"
 "    {'hgetall', k}, {'hset', k, 'f', 'v'}, {'hdel', k, 'f'},\n"
 "    {'hincrby', k, 'f', '1'}}) do\n"
-"  if not redis.acl_check_cmd(unpack(a)) then no[#no + 1] = a[1] end\n"
+"  if redis.acl_check_cmd(unpack(a)) then\n"
+"    ok[a[1]] = true\n"
+"    if a[2] then keyed = keyed + 1 end\n"
+"  else no[#no + 1] = a[1] end\n"
+"end\n"
+"if keyed == 0 then no[#no + 1] = '~*' return no end\n"
+"local p = string.sub(k, 1, -6)\n"
+"for i = 2, #ARGV do\n"
+"  local f = ARGV[i]\n"
+"  local key = p .. string.gsub(f, '%*', 'probe')\n"
+"  if (ok.get and not redis.acl_check_cmd('get', key)) or\n"
+"      (ok.set and not redis.acl_check_cmd('set', key, 'v')) then\n"
+"    no[#no + 1] = '~' .. f\n"
+"  end\n"
 "end\n"
 "return no\n";
 
@@ -749,12 +772,15 @@ fg_rlimit_probe_cmd(struct fg_rcmd *c, const char *sha, const char *prefix)
 {
 	char k[FG_RKEY_MAX + 1];
 	int n = snprintf(k, sizeof(k), "{%s}:probe", prefix), rc;
+	size_t i;
 
 	if (n < 0 || (size_t)n >= sizeof(k))
 		return -1;
-	rc = evalsha(c, sha, 1);
+	rc = evalsha(c, sha, 0);
 	if (rc == 0)
 		rc = arg(c, k, (size_t)n);
+	for (i = 0; rc == 0 && fg_rkey_families[i] != NULL; i++)
+		rc = arg(c, fg_rkey_families[i], strlen(fg_rkey_families[i]));
 	return done(c, rc);
 }
 

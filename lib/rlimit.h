@@ -20,6 +20,12 @@
  */
 #define FG_RPREFIX_MAX	32
 #define FG_RKEY_MAX	(FG_RPREFIX_MAX + 5 + FG_WKEY_MAX)
+/* The families of keys under "{PREFIX}:" (a "*" stands for any name):
+ * windows (w), their summaries (s), the marks of calls in doubt (q),
+ * the relays' records (at), the pool's hourly statistics (st), the
+ * epoch, the feedback stream (fb), suspensions and pauses. NULL ends
+ * the list. */
+extern const char *const fg_rkey_families[];
 /* A reservation's name: unique per relay and reserve call. */
 #define FG_RMEMBER_MAX	64
 
@@ -128,10 +134,12 @@ int fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb,
 /* Any command from its words. */
 int fg_rcmd_build(struct fg_rcmd *c, int argc, const char *const *argv);
 /* The commands the scripts run that the connection's ACL user may not
- * run on floodgate's keys (Redis answers a list of their names, empty
- * when all may run, or before Redis 7, which cannot tell). Redis's own
- * refusal inside a script does not name the command; this does, at
- * connect. */
+ * run on floodgate's keys, and the families of keys it may not read or
+ * write (Redis answers a list: the commands' names, then "~" and each
+ * family, "~*" when no command could run on floodgate's keys at all;
+ * empty when all is allowed, or before Redis 7, which cannot tell).
+ * Redis's own refusal, inside a script or of a script's keys, does not
+ * name the command or the key; this does, at connect. */
 int fg_rlimit_probe_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix);
 /* SCRIPT LOAD of one script. */

@@ -115,7 +115,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "database", "%s", fgd.cfg->database);
 	fg_ctl_kv(o, "store", "%s", atomic_load(&fgd.store_ok) ? "ok" : "failing");
 	if (fgd.cfg->store != NULL) {
-		char st[512];
+		char st[768];
 
 		fg_shared_state(st, sizeof(st));
 		fg_ctl_kv(o, "decisions", "%s", st);

@@ -302,7 +302,7 @@ sync_store(uint32_t now)
 	ok = !fg_shared_failing(now);
 	x = find(FG_EV_STORE, "shared");
 	if (!ok && x == NULL) {
-		char detail[512];
+		char detail[768];
 
 		fg_shared_state(detail, sizeof(detail));
 		fg_incident_start(FG_EV_STORE, "shared", detail, now);

@@ -168,7 +168,7 @@ static struct {
 	int loaded;
 	unsigned backoff;
 	int64_t up_at;		/* fg_mono_us(); 0: not up */
-	char hello_err[200];		/* AUTH's, SELECT's or the probe's, last logged */
+	char hello_err[320];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	struct fg_htab unres;		/* reservations to give back */
@@ -222,7 +222,7 @@ static struct {
 	int accepting;			/* submit() takes ops */
 	struct op *late;		/* ends and adds after it stopped */
 	int told_down;			/* this outage is logged */
-	char why[200];			/* what started it (status, incident) */
+	char why[320];			/* what started it (status, incident) */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */
@@ -1698,7 +1698,9 @@ on_mark(evutil_socket_t fd, short what, void *arg)
 /*
  * Redis refused the relay while it connects (AUTH, SELECT, the probe):
  * an outage whose reason is logged as an error once while it stays the
- * same, not at every retry (forgotten once the relay is up).
+ * same, not at every retry (forgotten once the relay is up). It is what
+ * the operator must mend, so status gives it, even in an outage that
+ * began otherwise (a lost connection, then a refusal at each retry).
  */
 static void
 refused_at_connect(const char *why)
@@ -1708,22 +1710,27 @@ refused_at_connect(const char *why)
 		fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
 	}
 	go_down(why);
+	pthread_mutex_lock(&sh.lock);
+	fg_strlcpy(sh.why, why, sizeof(sh.why));
+	pthread_mutex_unlock(&sh.lock);
 }
 
 /*
  * The probe's answer: the commands of the scripts that the ACL user may
- * not run. Any is an outage at connect, its reason naming them (Redis's
- * refusal inside a script would not, and would come with the first
- * recipient that needs it). A probe that fails otherwise lets the
- * relay go on.
+ * not run, and the families of floodgate's keys it may not read or
+ * write. Any is an outage at connect, its reason naming them (Redis's
+ * refusal, inside a script or of a script's keys, would not, and would
+ * come with the first recipient that needs it). A probe that fails
+ * otherwise lets the relay go on.
  */
 static void
 on_probe(redisAsyncContext *ac, void *reply, void *priv)
 {
 	redisReply *r = reply;
 	char why[sizeof(sh.hello_err)], cmds[120] = "", plus[120] = "";
+	char keys[200] = "";
 	const char *user = sh.user != NULL ? sh.user : "default";
-	size_t i, n = 0;
+	size_t i, n = 0, nk = 0;
 
 	(void)ac;
 	(void)priv;
@@ -1738,6 +1745,13 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 
 		if (e->type != REDIS_REPLY_STRING || e->len > 20)
 			continue;
+		if (e->str[0] == '~') {
+			nk++;
+			snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys),
+			    "%s{%s}:%s", nk > 1 ? ", " : "", sh.prefix,
+			    e->str + 1);
+			continue;
+		}
 		n++;
 		snprintf(cmds + strlen(cmds), sizeof(cmds) - strlen(cmds),
 		    "%s%s", n > 1 ? ", " : "", e->str);
@@ -1747,14 +1761,20 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 	if (r->type == REDIS_REPLY_ERROR)
 		fg_log_warn("shared store: %s: cannot check the ACL user's commands: %s",
 		    sh.url, r->str);
-	if (n == 0) {
+	if (n + nk == 0) {
 		ask_doubt();
 		check_epoch(0);
 		return;
 	}
-	snprintf(why, sizeof(why),
-	    "ACL user %s may not run %s (ACL SETUSER %s%s)", user, cmds,
-	    user, plus);
+	if (nk == 0)
+		snprintf(why, sizeof(why),
+		    "ACL user %s may not run %s (ACL SETUSER %s%s)", user,
+		    cmds, user, plus);
+	else
+		snprintf(why, sizeof(why),
+		    "ACL user %s may not %s%s%suse the keys %s (ACL SETUSER %s%s ~{%s}:*)",
+		    user, n > 0 ? "run " : "", cmds, n > 0 ? " nor " : "",
+		    keys, user, plus, sh.prefix);
 	refused_at_connect(why);
 }
 

@@ -242,22 +242,26 @@ expect_eq "while the ACL refuses: retried, no charge told as added" \
     "$(log_count "is down (refuses writes: ERR The user executing") $(log_count "added [0-9]* charges made while")" "1 0"
 expect_eq "the retries name the command the ACL refuses, once" \
     "$(log_count "error: shared store: redis://127.0.0.1:$RPORT/6: ACL user floodgate may not run hincrby (ACL SETUSER floodgate +hincrby)$")" 1
-# HINCRBY back, the windows' keys not (every other key of floodgate's
-# is): the probe lets the relay in; Redis lost its windows meanwhile
-# (FLUSHDB), so it finds no mark, sets it and gives Redis its windows,
+# HINCRBY back, the windows' keys given only in a selector without
+# EVALSHA (every other key of floodgate's as before): commands may read
+# and write them, so the probe lets the relay in, but Redis refuses the
+# scripts that name them. Redis lost its windows meanwhile (FLUSHDB),
+# so the relay finds no mark, sets it and gives Redis its windows,
 # which the ACL refuses: kept with the commit's charge, none told as
 # added.
 marked() { [ "$(rcli -n 6 EXISTS "{floodgate}:epoch")" = 1 ]; }
 gave0=$(log_count "came back empty; gave it this relay's windows")
 rcli -n 6 FLUSHDB >/dev/null
 rcli acl setuser floodgate +hincrby resetkeys '~{floodgate}:epoch' \
-    '~{floodgate}:at:*' '~{floodgate}:q:*' '~{floodgate}:probe' >/dev/null
+    '~{floodgate}:at:*' '~{floodgate}:q:*' '~{floodgate}:probe' \
+    '~{floodgate}:st:*' '~{floodgate}:fb' '~{floodgate}:susp' \
+    '~{floodgate}:pause' '(~{floodgate}:w:* ~{floodgate}:s:* +get +set)' >/dev/null
 wait_for 20 marked ||
     fail "the relay tried again and set the mark Redis lost"
 sleep 0.5
 expect_eq "while the ACL refuses: the windows given to an emptied Redis, refused, are not told as added" \
     "$(($(log_count "came back empty; gave it this relay's windows") - gave0)) $(log_count "added [0-9]* charges made while")" "1 0"
-rcli acl setuser floodgate resetkeys '~{floodgate}:*' >/dev/null
+rcli acl setuser floodgate resetkeys '~{floodgate}:*' clearselectors >/dev/null
 wait_log "answers; deciding from it" 6 40 ||
     fail "the relay uses Redis again once the ACL lets it: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "the refused commit's charge and the windows given are added, and told so once" \
@@ -290,6 +294,24 @@ decisions | grep -q "down for .*ACL user floodgate may not run setrange (ACL SET
 rcli acl setuser floodgate +setrange >/dev/null
 wait_log "answers; deciding from it" $((up0 + 1)) 40 ||
     fail "SETRANGE added: the relay decides from Redis again: $(grep shared "$T/floodgate.log" | tail -3)"
+# A key pattern that leaves out the windows' keys and lets the marks
+# be read only (every other family of floodgate's allowed): named at
+# the next connect too, with the fix, once.
+sleep 2.5	# up long enough that the backoff starts over at 1 s
+rcli acl setuser floodgate resetkeys '~{floodgate}:probe' '~{floodgate}:epoch' \
+    '~{floodgate}:at:*' '%R~{floodgate}:q:*' '~{floodgate}:s:*' '~{floodgate}:st:*' \
+    '~{floodgate}:fb' '~{floodgate}:susp' '~{floodgate}:pause' >/dev/null
+rcli client kill user floodgate >/dev/null
+KEYS_WHY="ACL user floodgate may not use the keys {floodgate}:w:\\*, {floodgate}:q:\\* (ACL SETUSER floodgate ~{floodgate}:\\*)"
+wait_log "error: .*$KEYS_WHY" 1 10 ||
+    fail "keys left out: the relay names them at connect: $(grep shared "$T/floodgate.log" | tail -3)"
+sleep 3.5	# two more connects
+# The outage began with the connection lost; status gives the refusal.
+expect_eq "keys left out: told once as an error, and status gives it as the reason" \
+    "$(log_count "error: .*$KEYS_WHY") $(decisions | grep -c "down for .*: $KEYS_WHY; memory")" "1 1"
+rcli acl setuser floodgate resetkeys '~{floodgate}:*' >/dev/null
+wait_log "answers; deciding from it" $((up0 + 2)) 40 ||
+    fail "the keys allowed: the relay decides from Redis again: $(grep shared "$T/floodgate.log" | tail -3)"
 
 # 10. Redis drops the relay's connection soon after each reconnect (as a
 # Redis that takes the connection but, under load, answers the reserves

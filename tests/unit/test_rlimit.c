@@ -801,18 +801,30 @@ test_probe(void **state)
 
 	probe_as(e, NULL, names, sizeof(names));
 	assert_string_equal(names, "");
-	freeReplyObject(redisCommand(e->rc,
-	    "ACL SETUSER fgall on >pw ~{" PREFIX "}:* -@all +evalsha +time +get +set +setrange +mget +del +expireat +hgetall +hset +hdel +hincrby"));
-	probe_as(e, "fgall", names, sizeof(names));
-	assert_string_equal(names, "");
+/* The ACL command (a literal: hiredis splits it), then the probe. */
+#define PROBE_AFTER(acl, user, want) do {				\
+	freeReplyObject(redisCommand(e->rc, acl));			\
+	probe_as(e, user, names, sizeof(names));			\
+	assert_string_equal(names, want);				\
+} while (0)
+	PROBE_AFTER("ACL SETUSER fgall on >pw ~{" PREFIX "}:* -@all +evalsha +time +get +set +setrange +mget +del +expireat +hgetall +hset +hdel +hincrby",
+	    "fgall", "");
 	/* A user made before the reserve wrote with SETRANGE, and one that
 	 * also lost HDEL and TIME. */
-	freeReplyObject(redisCommand(e->rc, "ACL SETUSER fgall -setrange"));
-	probe_as(e, "fgall", names, sizeof(names));
-	assert_string_equal(names, "setrange");
-	freeReplyObject(redisCommand(e->rc, "ACL SETUSER fgall -hdel -time"));
-	probe_as(e, "fgall", names, sizeof(names));
-	assert_string_equal(names, "time setrange hdel");
+	PROBE_AFTER("ACL SETUSER fgall -setrange", "fgall", "setrange");
+	PROBE_AFTER("ACL SETUSER fgall -hdel -time", "fgall", "time setrange hdel");
+	/* Every command, but a key pattern that leaves out the windows and
+	 * their summaries, and one that lets the marks be read only. */
+	PROBE_AFTER("ACL SETUSER fgall +hdel +time +setrange resetkeys ~{" PREFIX "}:probe ~{" PREFIX "}:at:* ~{" PREFIX "}:st:* ~{" PREFIX "}:epoch ~{" PREFIX "}:fb ~{" PREFIX "}:susp ~{" PREFIX "}:pause %%R~{" PREFIX "}:q:*",
+	    "fgall", "~w:* ~s:* ~q:*");
+	/* Keys of another prefix only, and SETRANGE missing too: every
+	 * command on the probe's key is refused, which says nothing of
+	 * which commands are missing: all named, and the keys. */
+	PROBE_AFTER("ACL SETUSER fgall resetkeys ~{other}:* -setrange", "fgall",
+	    "get mget set setrange del expireat hgetall hset hdel hincrby ~*");
+	/* The families' keys allowed: only SETRANGE. */
+	PROBE_AFTER("ACL SETUSER fgall ~{" PREFIX "}:*", "fgall", "setrange");
+#undef PROBE_AFTER
 	freeReplyObject(redisCommand(e->rc, "ACL DELUSER fgall"));
 	/* Each call('CMD' of every script is among the probe's. */
 	for (s = 0; s < FG_RS_COUNT; s++) {
