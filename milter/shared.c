@@ -222,7 +222,7 @@ static struct {
 	int accepting;			/* submit() takes ops */
 	struct op *late;		/* ends and adds after it stopped */
 	int told_down;			/* this outage is logged */
-	char why[320];			/* what started it (status, incident) */
+	char why[320];			/* what started it, or a later refusal at connect (status) */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */
