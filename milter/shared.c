@@ -168,7 +168,7 @@ static struct {
 	int loaded;
 	unsigned backoff;
 	int64_t up_at;		/* fg_mono_us(); 0: not up */
-	char hello_err[320];		/* AUTH's, SELECT's or the probe's, last logged */
+	char hello_err[512];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	struct fg_htab unres;		/* reservations to give back */
@@ -222,7 +222,7 @@ static struct {
 	int accepting;			/* submit() takes ops */
 	struct op *late;		/* ends and adds after it stopped */
 	int told_down;			/* this outage is logged */
-	char why[320];			/* what started it, or a later refusal at connect (status) */
+	char why[512];			/* what started it, or a later refusal at connect (status) */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */
@@ -1746,10 +1746,11 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 		if (e->type != REDIS_REPLY_STRING || e->len > 20)
 			continue;
 		if (e->str[0] == '~') {
-			nk++;
-			snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys),
-			    "%s{%s}:%s", nk > 1 ? ", " : "", sh.prefix,
-			    e->str + 1);
+			/* Three named at most: the line stays whole. */
+			if (++nk <= 3)
+				snprintf(keys + strlen(keys),
+				    sizeof(keys) - strlen(keys), "%s{%s}:%s",
+				    nk > 1 ? ", " : "", sh.prefix, e->str + 1);
 			continue;
 		}
 		n++;
@@ -1766,6 +1767,9 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 		check_epoch(0);
 		return;
 	}
+	if (nk > 3)
+		snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys),
+		    " and %zu more", nk - 3);
 	if (nk == 0)
 		snprintf(why, sizeof(why),
 		    "ACL user %s may not run %s (ACL SETUSER %s%s)", user,
