@@ -495,3 +495,55 @@ fg_store_pending_take(struct fg_store *s, const char *store,
 		return fg_store_failed(s, err, errlen);
 	return (int)(n > INT32_MAX ? INT32_MAX : n);
 }
+
+/* The end of a statement stepped to rc: finalized; -1 with err unless
+ * it ran to the end. */
+static int
+finished(struct fg_store *s, sqlite3_stmt *q, int rc, char *err,
+    size_t errlen)
+{
+	if (rc != SQLITE_DONE)
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+fg_store_pending_others(struct fg_store *s, const char *store,
+    uint32_t now, void (*fn)(void *arg, const char *other, long long rows,
+    long long until), void *arg, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	long long passed = 0;
+	int rc;
+
+	if (prepare(s, "SELECT store, sum(a + b > ?2), max(a + b), "
+	    "sum(a + b <= ?2) FROM pending WHERE kind = 'c' AND "
+	    "(?1 IS NULL OR store <> ?1) GROUP BY store ORDER BY store", &q,
+	    err, errlen) < 0)
+		return -1;
+	if (store != NULL)
+		sqlite3_bind_text(q, 1, store, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *other = (const char *)sqlite3_column_text(q, 0);
+		long long live = sqlite3_column_int64(q, 1);
+
+		passed += sqlite3_column_int64(q, 3);
+		if (other != NULL && live > 0)
+			fn(arg, other, live, sqlite3_column_int64(q, 2));
+	}
+	if (finished(s, q, rc, err, errlen) < 0)
+		return -1;
+	/* Only with something to drop: a read-only database is no error
+	 * here. */
+	if (passed == 0)
+		return 0;
+	if (prepare(s, "DELETE FROM pending WHERE kind = 'c' AND a + b <= ?2 "
+	    "AND (?1 IS NULL OR store <> ?1)", &q, err, errlen) < 0)
+		return -1;
+	if (store != NULL)
+		sqlite3_bind_text(q, 1, store, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, now);
+	return finished(s, q, sqlite3_step(q), err, errlen);
+}

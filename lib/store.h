@@ -122,6 +122,13 @@ int fg_store_pending_save(struct fg_store *s, const char *store,
 int fg_store_pending_take(struct fg_store *s, const char *store,
     void (*fn)(void *arg, const struct fg_pending *p), void *arg, char *err,
     size_t errlen);
+/* Charges kept for stores other than store (NULL: any): those whose
+ * window has passed by now are dropped (they count nowhere any more);
+ * fn once for each store with some left, with how many and when the
+ * last of their windows passes. 0, or -1. */
+int fg_store_pending_others(struct fg_store *s, const char *store,
+    uint32_t now, void (*fn)(void *arg, const char *other, long long rows,
+    long long until), void *arg, char *err, size_t errlen);
 
 int fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
     size_t ns, const struct fg_pause *pa, size_t np, char *err,

@@ -413,6 +413,9 @@ main(int argc, char **argv)
 		fgd.engine.shared_reserve = fg_shared_reserve_now;
 		fg_blocks_journal(fgd.engine.blocks, 1);
 	}
+	if (fgd.store != NULL)
+		fg_shared_pending_elsewhere(fgd.store, fgd.cfg,
+		    (uint32_t)time(NULL));
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");
 	fgd.started = time(NULL);

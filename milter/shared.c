@@ -3194,6 +3194,54 @@ fg_shared_load_pending(struct fg_store *st, const struct fg_config *c)
 }
 
 /*
+ * Charges kept for another store (the `store` URL or `redis_prefix`
+ * changed since, or `store` removed) are never given to this one: a new
+ * URL may be another Redis. While their windows last, each start says
+ * so, so that an operator who gave the same Redis a new address can
+ * move them; once their windows have passed they are dropped.
+ */
+struct elsewhere {
+	const struct fg_config *c;
+	uint32_t now;
+};
+
+static void
+other_pending(void *arg, const char *other, long long rows,
+    long long until)
+{
+	const struct elsewhere *e = arg;
+	size_t len = strlen(other), skip = 0;
+	char left[32], mine[FG_ERRLEN] = "this configuration has none";
+
+	if (strncmp(other, "shared ", 7) == 0)
+		skip = 7;
+	if (len - skip > 8 && strcmp(other + len - 8, ":pending") == 0)
+		len -= 8;
+	fg_format_duration(until > e->now ? (uint32_t)(until - e->now) : 1,
+	    left, sizeof(left));
+	if (e->c->store != NULL)
+		snprintf(mine, sizeof(mine), "not given to %s {%s}",
+		    e->c->store, e->c->redis_prefix);
+	fg_log_warn("shared store: charges in %lld windows and slots owed to %.*s at an earlier stop wait in the database for a start with that store (the last of their windows passes in %s); %s",
+	    rows, (int)(len - skip), other + skip, left, mine);
+}
+
+void
+fg_shared_pending_elsewhere(struct fg_store *st, const struct fg_config *c,
+    uint32_t now)
+{
+	struct elsewhere e = { c, now };
+	char name[512], err[FG_ERRLEN];
+
+	if (c->store != NULL)
+		fg_shared_mark_name(c, "pending", name, sizeof(name));
+	if (fg_store_pending_others(st, c->store != NULL ? name : NULL, now,
+	    other_pending, &e, err, sizeof(err)) < 0)
+		fg_log_err("shared store: cannot look through the charges kept for other stores: %s",
+		    err);
+}
+
+/*
  * floodgatectl top from Redis: the hours' hashes are read with HSCAN, a
  * thousand fields a call, so that a long --since on a large pool never
  * holds Redis (every relay's reserves wait behind a command) or this

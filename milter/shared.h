@@ -141,6 +141,11 @@ void fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
 struct fg_store;
 void fg_shared_save_pending(struct fg_store *st, const struct fg_config *c);
 void fg_shared_load_pending(struct fg_store *st, const struct fg_config *c);
+/* Warns of charges the database keeps for another store than c's (or
+ * for any, without one) whose windows have not passed by now: they wait
+ * for a start with that store. Those whose windows have are dropped. */
+void fg_shared_pending_elsewhere(struct fg_store *st,
+    const struct fg_config *c, uint32_t now);
 /* floodgatectl top from every relay's statistics in Redis (as
  * fg_store_top); -1 down. */
 struct fg_top_row;

@@ -137,6 +137,11 @@ chmod 600 "$T/redis.pass"
 start_floodgate 6
 wait_log "SELECT refused: ERR DB index is out of range" ||
     fail "the refused database is logged: $(grep shared "$T/floodgate.log" | tail -3)"
+# The charges the relay still owed the store of step 4 (it never
+# answered) wait in the database for a start with that store, within
+# their hour; each start says so.
+expect_eq "charges owed to another store: said at start, not given to this one" \
+    "$(log_count "warning: shared store: charges in 1 windows and slots owed to redis://127.0.0.1:$RPORT/5 {floodgate} at an earlier stop wait in the database for a start with that store (the last of their windows passes in [0-9hms]*); not given to redis+unix://$T/rdata/redis.sock?db=99 {floodgate}$")" 1
 decisions | grep -q "SELECT refused: ERR DB index is out of range" &&
     ok "status says the database was refused" ||
     fail "status says the database was refused: $(decisions)"

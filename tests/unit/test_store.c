@@ -470,9 +470,18 @@ take(void *arg, const struct fg_pending *p)
 }
 
 static void
+others(void *arg, const char *other, long long rows, long long until)
+{
+	char *out = arg;
+
+	snprintf(out + strlen(out), 200 - strlen(out), "%s%s=%lld@%lld",
+	    out[0] != '\0' ? " " : "", other, rows, until - T0);
+}
+
+static void
 test_pending(void **state)
 {
-	char err[FG_ERRLEN];
+	char err[FG_ERRLEN], out[200];
 	struct fg_store *s;
 	struct got g;
 	const struct fg_pending one[] = {
@@ -499,6 +508,16 @@ test_pending(void **state)
 	assert_int_equal(query("SELECT n FROM pending WHERE kind = 'c' AND store = 'shared r {f}:pending'"), 5);
 
 	s = fg_store_open(path, 0, err, sizeof(err));
+	/* The charges kept for stores other than r's (the store's other
+	 * rows are not charges); for any, without a store. */
+	out[0] = '\0';
+	assert_int_equal(fg_store_pending_others(s, "shared r {f}:pending",
+	    T0 + 60, others, out, err, sizeof(err)), 0);
+	assert_string_equal(out, "shared q {f}:pending=1@86400");
+	out[0] = '\0';
+	assert_int_equal(fg_store_pending_others(s, NULL, T0 + 60, others, out,
+	    err, sizeof(err)), 0);
+	assert_string_equal(out, "shared q {f}:pending=1@86400 shared r {f}:pending=1@3600");
 	memset(&g, 0, sizeof(g));
 	assert_int_equal(fg_store_pending_take(s, "shared r {f}:pending", take,
 	    &g, err, sizeof(err)), 3);
@@ -529,9 +548,22 @@ test_pending(void **state)
 	assert_int_equal(fg_store_pending_take(s, "shared r {f}:pending", take,
 	    &g, err, sizeof(err)), 0);
 	assert_int_equal(g.k, 0);
+	/* Once its window has passed, q's charge counts nowhere: dropped,
+	 * and not told of. */
+	out[0] = '\0';
+	assert_int_equal(fg_store_pending_others(s, "shared r {f}:pending",
+	    T0 + 86399, others, out, err, sizeof(err)), 0);
+	assert_string_equal(out, "shared q {f}:pending=1@86400");
 	fg_store_close(s);
 	assert_int_equal(query("SELECT count(*) FROM pending"), 1);
 	assert_int_equal(query("SELECT n FROM pending WHERE store = 'shared q {f}:pending'"), 7);
+	s = fg_store_open(path, 0, err, sizeof(err));
+	out[0] = '\0';
+	assert_int_equal(fg_store_pending_others(s, "shared r {f}:pending",
+	    T0 + 86400, others, out, err, sizeof(err)), 0);
+	assert_string_equal(out, "");
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM pending"), 0);
 }
 
 int
