@@ -336,7 +336,12 @@ static const char lua_add[] = LUA_COMMON
 "mark(KEYS[3], ARGV[4])\n"
 "return now\n";
 
-const char *const fg_rkey_families[] = {
+/* The families of keys under "{PREFIX}:" (a "*" stands for any name),
+ * which the probe checks: windows (w), their summaries (s), the marks
+ * of calls in doubt (q), the relays' records (at), the pool's hourly
+ * statistics (st), the epoch, the feedback stream (fb), suspensions and
+ * pauses. */
+static const char *const key_families[] = {
 	"w:*", "s:*", "q:*", "at:*", "st:*", "epoch", "fb", "susp", "pause",
 	NULL
 };
@@ -779,8 +784,8 @@ fg_rlimit_probe_cmd(struct fg_rcmd *c, const char *sha, const char *prefix)
 	rc = evalsha(c, sha, 0);
 	if (rc == 0)
 		rc = arg(c, k, (size_t)n);
-	for (i = 0; rc == 0 && fg_rkey_families[i] != NULL; i++)
-		rc = arg(c, fg_rkey_families[i], strlen(fg_rkey_families[i]));
+	for (i = 0; rc == 0 && key_families[i] != NULL; i++)
+		rc = arg(c, key_families[i], strlen(key_families[i]));
 	return done(c, rc);
 }
 

@@ -20,12 +20,6 @@
  */
 #define FG_RPREFIX_MAX	32
 #define FG_RKEY_MAX	(FG_RPREFIX_MAX + 5 + FG_WKEY_MAX)
-/* The families of keys under "{PREFIX}:" (a "*" stands for any name):
- * windows (w), their summaries (s), the marks of calls in doubt (q),
- * the relays' records (at), the pool's hourly statistics (st), the
- * epoch, the feedback stream (fb), suspensions and pauses. NULL ends
- * the list. */
-extern const char *const fg_rkey_families[];
 /* A reservation's name: unique per relay and reserve call. */
 #define FG_RMEMBER_MAX	64
 
