@@ -241,17 +241,18 @@ static const char lua_reserve[] = LUA_BASE
 "return out\n";
 
 /* KEYS: n hashes, then their n summaries, then the mark's key if any.
- * ARGV: now, then bucket, cost, period per reservation, then the mark.
+ * ARGV: now; the reservations packed, bucket, cost and period of each
+ * (little-endian 32 bits, as the reserve's checks); then the mark.
  * Spent even when it had expired, in the window's period as it is now
  * (a reserve after a reload may have changed it). */
 static const char lua_commit[] = LUA_COMMON
 "local n = floor(#KEYS / 2)\n"
-"local now = clock(ARGV[1])\n"
+"local now, s, pos = clock(ARGV[1]), ARGV[2], 1\n"
 "local ss = call('MGET', unpack(KEYS, n + 1, 2 * n))\n"
 "local ws, order = {}, {}\n"
 "for i = 1, n do\n"
-"  local b = 1 + (i - 1) * 3\n"
-"  local x, c, period = tonumber(string.sub(ARGV[b + 1], 2)), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])\n"
+"  local x, c, period\n"
+"  x, c, period, pos = sunpack('<I4I4I4', s, pos)\n"
 "  local ks = KEYS[n + i]\n"
 "  local w = ws[ks]\n"
 "  if w == nil then\n"
@@ -259,7 +260,8 @@ static const char lua_commit[] = LUA_COMMON
 "    order[#order + 1] = i\n"
 "  end\n"
 "  local p = w and w.p or period\n"
-"  if not fresh(w or nil, p, now) then w = load(KEYS[i], w or nil, p, now) end\n"
+"  -- fresh(w, p, now) written out, as in the reserve\n"
+"  if not (w and (w.n == 0 or w.o + width(p) + p > now)) then w = load(KEYS[i], w or nil, p, now) end\n"
 "  if w.b[x] then\n"
 "    local left = w.b[x] - c\n"
 "    if left > 0 then w.b[x] = left else w.b[x] = nil end\n"
@@ -272,13 +274,15 @@ static const char lua_commit[] = LUA_COMMON
 "  local w = ws[KEYS[n + i]]\n"
 "  if w and w.dirty then put(KEYS[n + i], w, now) end\n"
 "end\n"
-"if #KEYS > 2 * n then mark(KEYS[#KEYS], ARGV[#ARGV]) end\n"
+"if #KEYS > 2 * n then mark(KEYS[#KEYS], ARGV[3]) end\n"
 "return now\n";
 
-/* KEYS: n summaries, then the mark's key if any. ARGV: bucket, cost
- * per reservation, then the mark. */
+/* KEYS: n summaries, then the mark's key if any. ARGV: the
+ * reservations packed, bucket and cost of each (as the commit's); then
+ * the mark. */
 static const char lua_release[] = LUA_COMMON
-"local now, n = clock('0'), floor(#ARGV / 2)\n"
+"local s, pos = ARGV[1], 1\n"
+"local now, n = clock('0'), floor(#s / 8)\n"
 "local ss = call('MGET', unpack(KEYS, 1, n))\n"
 "local ws, order = {}, {}\n"
 "for i = 1, n do\n"
@@ -288,7 +292,8 @@ static const char lua_release[] = LUA_COMMON
 "    ws[KEYS[i]] = w\n"
 "    order[#order + 1] = KEYS[i]\n"
 "  end\n"
-"  local x, c = tonumber(string.sub(ARGV[2 * i - 1], 2)), tonumber(ARGV[2 * i])\n"
+"  local x, c\n"
+"  x, c, pos = sunpack('<I4I4', s, pos)\n"
 "  if w and w.b[x] then\n"
 "    local left = w.b[x] - c\n"
 "    if left > 0 then w.b[x] = left else w.b[x] = nil end\n"
@@ -298,7 +303,7 @@ static const char lua_release[] = LUA_COMMON
 "for _, k in ipairs(order) do\n"
 "  if ws[k] and ws[k].dirty then put(k, ws[k], now) end\n"
 "end\n"
-"if #KEYS > n then mark(KEYS[n + 1], ARGV[#ARGV]) end\n"
+"if #KEYS > n then mark(KEYS[n + 1], ARGV[2]) end\n"
 "return n\n";
 
 /* KEYS: a window's hash and summary. Its slots go; its period and
@@ -684,6 +689,39 @@ fg_rlimit_reserve_reply(const long long *v, size_t nv, struct fg_rreq *req,
 	return 0;
 }
 
+/* A commit's or a release's reservations in one argument: bucket and
+ * cost (and the period, for a commit) as little-endian 32 bits each.
+ * The bucket is the number in the member ("r" and its time). */
+static int
+arg_items(struct fg_rcmd *c, const struct fg_ritem *it, size_t n,
+    int period)
+{
+	size_t i, w = period ? 12 : 8;
+	unsigned char *b, *q;
+	char *end;
+	int rc;
+
+	if (n == 0 || (b = malloc(n * w)) == NULL)
+		return -1;
+	for (i = 0, q = b; i < n; i++) {
+		const char *d = it[i].member + 1;
+		unsigned long x = strtoul(d, &end, 10);
+
+		if (it[i].member[0] != 'r' || *d < '0' || *d > '9' ||
+		    *end != '\0' || x > UINT32_MAX) {
+			free(b);
+			return -1;
+		}
+		q = put_u32(q, (uint32_t)x);
+		q = put_u32(q, it[i].cost);
+		if (period)
+			q = put_u32(q, it[i].period);
+	}
+	rc = arg(c, (const char *)b, n * w);
+	free(b);
+	return rc;
+}
+
 /* The mark's key after the other keys (rc 0 so far), or nothing. */
 static int
 mark_key(struct fg_rcmd *c, int rc, const struct fg_rmark *m)
@@ -717,10 +755,8 @@ fg_rlimit_commit_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 	rc = mark_key(c, rc, m);
 	if (rc == 0)
 		rc = arg_u(c, now);
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = (arg_str(c, it[i].member) < 0 ||
-		    arg_u(c, it[i].cost) < 0 ||
-		    arg_u(c, it[i].period) < 0) ? -1 : 0;
+	if (rc == 0)
+		rc = arg_items(c, it, n, 1);
 	return done(c, mark_seq(c, rc, m));
 }
 
@@ -734,9 +770,8 @@ fg_rlimit_release_cmd(struct fg_rcmd *c, const char *sha, const char *prefix,
 	for (i = 0; rc == 0 && i < n; i++)
 		rc = arg_key(c, prefix, 's', it[i].wkey);
 	rc = mark_key(c, rc, m);
-	for (i = 0; rc == 0 && i < n; i++)
-		rc = (arg_str(c, it[i].member) < 0 ||
-		    arg_u(c, it[i].cost) < 0) ? -1 : 0;
+	if (rc == 0)
+		rc = arg_items(c, it, n, 0);
 	return done(c, mark_seq(c, rc, m));
 }
 

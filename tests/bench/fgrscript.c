@@ -11,6 +11,12 @@
  *	rules' three windows per recipient (1m, 1h, 1d), accounts drawn
  *	from 1,000, 16 calls in flight. Redis's own time a call is then in
  *	INFO commandstats (evalsha).
+ *   fgrscript message PORT MESSAGES
+ *	a message of one recipient as an MTA sends most of them: the
+ *	reserve (the same windows and accounts as call), then, on its
+ *	answer, the commit of its reservations with a mark, as floodgate
+ *	sends them; one message at a time. Redis's time a message is then
+ *	twice evalsha's time a call in INFO commandstats.
  *   fgrscript calls PORT
  *	what Redis's SLOWLOG holds of floodgate's script calls (run with
  *	slowlog-log-slower-than 0), per script: calls, median and mean
@@ -26,6 +32,7 @@
 
 #include "limiter.h"
 #include "rlimit.h"
+#include "wkey.h"
 
 static const char *const names[FG_RS_COUNT] = {
 	[FG_RS_RESERVE] = "reserve", [FG_RS_COMMIT] = "commit",
@@ -65,11 +72,27 @@ load_script(redisContext *rc, enum fg_rscript s, char *sha)
 	return 0;
 }
 
+static const char *const rule[3] = { "burst", "hour", "day" };
+static const uint32_t period[3] = { 60, 3600, 86400 };
+
+/* A recipient's checks: the sample rules' three windows for an account
+ * drawn from 1,000, with limits nothing reaches. */
+static void
+recipient(struct fg_check *chk, char *key, size_t len, struct fg_rreq *req)
+{
+	int j;
+
+	snprintf(key, len, "a%ld", random() % 1000);
+	for (j = 0; j < 3; j++)
+		chk[j] = (struct fg_check){ .rule = rule[j], .key = key,
+		    .limit = 100000000, .period = period[j], .cost = 1,
+		    .hard = true };
+	*req = (struct fg_rreq){ .chk = chk, .n = 3 };
+}
+
 static int
 call(int port, int rcpts, long calls)
 {
-	static const char *const rule[3] = { "burst", "hour", "day" };
-	static const uint32_t period[3] = { 60, 3600, 86400 };
 	struct fg_check chk[RCPT_MAX][3];
 	struct fg_rreq req[RCPT_MAX];
 	char key[RCPT_MAX][16], sha[41];
@@ -77,7 +100,7 @@ call(int port, int rcpts, long calls)
 	redisReply *r;
 	struct fg_rcmd c;
 	long sent = 0, got = 0;
-	int i, j;
+	int i;
 
 	if (rc == NULL || rc->err) {
 		fprintf(stderr, "fgrscript: cannot connect to 127.0.0.1:%d\n",
@@ -92,17 +115,9 @@ call(int port, int rcpts, long calls)
 	srandom(1);
 	while (got < calls) {
 		while (sent < calls && sent - got < DEPTH) {
-			for (i = 0; i < rcpts; i++) {
-				snprintf(key[i], sizeof(key[i]), "a%ld",
-				    random() % 1000);
-				for (j = 0; j < 3; j++)
-					chk[i][j] = (struct fg_check){
-						.rule = rule[j], .key = key[i],
-						.limit = 100000000,
-						.period = period[j],
-						.cost = 1, .hard = true };
-				req[i] = (struct fg_rreq){ .chk = chk[i], .n = 3 };
-			}
+			for (i = 0; i < rcpts; i++)
+				recipient(chk[i], key[i], sizeof(key[i]),
+				    &req[i]);
 			if (fg_rlimit_reserve_cmd(&c, sha, "floodgate", req,
 			    (size_t)rcpts, 0, 600, 0) < 0 ||
 			    redisAppendCommandArgv(rc, c.argc, c.argv,
@@ -122,6 +137,88 @@ call(int port, int rcpts, long calls)
 	fg_rcmd_free(&c);
 	redisFree(rc);
 	return 0;
+}
+
+/* One call and its reply, which must be an array (a reserve) or
+ * anything but an error (a commit); NULL when it failed. */
+static redisReply *
+roundtrip(redisContext *rc, const struct fg_rcmd *c, int array)
+{
+	redisReply *r = redisCommandArgv(rc, c->argc,
+	    (const char **)c->argv, c->argvlen);
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR ||
+	    (array && r->type != REDIS_REPLY_ARRAY)) {
+		(void)reply_ok(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int
+message(int port, long messages)
+{
+	struct fg_check chk[3];
+	struct fg_rreq req;
+	struct fg_ritem it[3];
+	struct fg_rmark m = { "{floodgate}:q:fgrscript.1.1", 0 };
+	char key[16], sha[2][41];
+	redisContext *rc = redisConnect("127.0.0.1", port);
+	redisReply *r;
+	struct fg_rcmd c;
+	long long v[1 + 1 + 3 * 3];
+	uint32_t now;
+	long k;
+	size_t i;
+	int j;
+
+	if (rc == NULL || rc->err) {
+		fprintf(stderr, "fgrscript: cannot connect to 127.0.0.1:%d\n",
+		    port);
+		return 1;
+	}
+	if (load_script(rc, FG_RS_RESERVE, sha[0]) < 0 ||
+	    load_script(rc, FG_RS_COMMIT, sha[1]) < 0) {
+		redisFree(rc);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	srandom(1);
+	for (k = 0; k < messages; k++) {
+		recipient(chk, key, sizeof(key), &req);
+		if (fg_rlimit_reserve_cmd(&c, sha[0], "floodgate", &req, 1, 0,
+		    600, 0) < 0 || (r = roundtrip(rc, &c, 1)) == NULL)
+			goto fail;
+		for (i = 0; i < r->elements && i < sizeof(v) / sizeof(v[0]);
+		    i++)
+			v[i] = r->element[i]->integer;
+		j = fg_rlimit_reserve_reply(v, r->elements, &req, 1, &now);
+		freeReplyObject(r);
+		if (j < 0 || req.rc != FG_RESERVED)
+			goto fail;
+		for (j = 0; j < 3; j++) {
+			if (fg_wkey_join(rule[j], key, it[j].wkey,
+			    sizeof(it[j].wkey)) < 0)
+				goto fail;
+			fg_rlimit_bucket(now, 600, it[j].member,
+			    sizeof(it[j].member));
+			it[j].cost = 1;
+			it[j].period = period[j];
+		}
+		m.seq = (uint64_t)k + 1;
+		if (fg_rlimit_commit_cmd(&c, sha[1], "floodgate", it, 3, 0,
+		    &m) < 0 || (r = roundtrip(rc, &c, 0)) == NULL)
+			goto fail;
+		freeReplyObject(r);
+	}
+	fg_rcmd_free(&c);
+	redisFree(rc);
+	return 0;
+fail:
+	fprintf(stderr, "fgrscript: message %ld failed\n", k + 1);
+	fg_rcmd_free(&c);
+	redisFree(rc);
+	return 1;
 }
 
 static int
@@ -240,6 +337,16 @@ main(int argc, char **argv)
 		}
 		return call(port, n, calls);
 	}
+	if (argc == 4 && strcmp(argv[1], "message") == 0) {
+		int port = atoi(argv[2]);
+		long messages = atol(argv[3]);
+
+		if (port <= 0 || port > 65535 || messages < 1) {
+			fprintf(stderr, "fgrscript: message PORT MESSAGES\n");
+			return 2;
+		}
+		return message(port, messages);
+	}
 	if (argc == 3 && strcmp(argv[1], "calls") == 0) {
 		int port = atoi(argv[2]);
 
@@ -256,6 +363,7 @@ main(int argc, char **argv)
 		}
 	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset|probe\n"
 	    "       fgrscript call PORT RECIPIENTS CALLS\n"
+	    "       fgrscript message PORT MESSAGES\n"
 	    "       fgrscript calls PORT\n");
 	return 2;
 }

@@ -310,7 +310,8 @@ shared_e2e() {
 # recipient of the sample rules (three windows) a call, then ten in one
 # call as floodgate batches them under load. Redis's own time a call
 # (INFO commandstats) says what one whole core of Redis could decide,
-# before floodgate or the MTA side take any CPU.
+# before floodgate or the MTA side take any CPU. Then messages of one
+# recipient, reserve and commit.
 redis_alone() {
 	local rport=$1 us n
 	for n in 1 10; do
@@ -322,6 +323,14 @@ redis_alone() {
 		us=$(redis-cli -p "$rport" INFO commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
 		report "   $(printf '%-56s' "Redis alone, reserve script, $n recipient(s) a call") $(awk -v u="$us" -v n="$n" 'BEGIN {if (u > 0) printf "%.1f us of Redis a recipient: one whole core, at most %.0f decisions/s", u / n, 1e6 * n / u}')"
 	done
+	# A message of one recipient, as most come through an MTA: its
+	# reserve, then its commit (with a mark), one message at a time.
+	redis-cli -p "$rport" FLUSHALL >/dev/null
+	"$BENCH/bench/fgrscript" message "$rport" 2000 || { report "   Redis alone: fgrscript failed"; return; }
+	redis-cli -p "$rport" CONFIG RESETSTAT >/dev/null
+	"$BENCH/bench/fgrscript" message "$rport" 20000 || { report "   Redis alone: fgrscript failed"; return; }
+	us=$(redis-cli -p "$rport" INFO commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
+	report "   $(printf '%-56s' "Redis alone, a message of 1 recipient (reserve, commit)") $(awk -v u="$us" 'BEGIN {if (u > 0) printf "%.1f us of Redis a message: one whole core, at most %.0f messages/s", 2 * u, 1e6 / (2 * u)}')"
 }
 
 report "floodgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"

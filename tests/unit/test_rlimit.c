@@ -671,6 +671,80 @@ test_packed_and_patched(void **state)
 	fg_rcmd_free(&cmd);
 }
 
+/*
+ * A commit's and a release's reservations travel in one argument too:
+ * bucket, cost (and period) little-endian, the bucket read from the
+ * member; a member that is not "r" and a number is refused, never sent.
+ */
+static void
+test_end_packed(void **state)
+{
+	struct env *e = *state;
+	struct fg_check c[2] = { chk("hour", "hana", 10, 3600),
+	    chk("day", "hana", 10, 86400) };
+	struct rresv rr = { 0 };
+	struct fg_ritem it[2];
+	struct fg_rmark m = { "{" PREFIX "}:q:test.1.1", 7 };
+	static const char *const bad[] = { "x1900000600", "r19000006x",
+	    "r", "r-5", "r 5", "r99999999999" };
+	struct fg_rcmd cmd = { 0 };
+	const unsigned char *p;
+	size_t i;
+
+	c[0].cost = 2;
+	c[1].cost = 3;
+	assert_int_equal(rreserve(e, c, 2, T0, 600, 0, &rr), FG_RESERVED);
+	assert_int_equal(rr.n, 2);
+	memcpy(it, rr.it, sizeof(it));
+	/* EVALSHA sha 5, 2 hashes, 2 summaries, the mark; now, the items,
+	 * the mark's number. */
+	assert_int_equal(fg_rlimit_commit_cmd(&cmd, e->sha[FG_RS_COMMIT],
+	    PREFIX, it, 2, T0 + 5, &m), 0);
+	assert_int_equal(cmd.argc, 3 + 5 + 3);
+	assert_string_equal(cmd.argv[2], "5");
+	assert_string_equal(cmd.argv[7], m.key);
+	assert_string_equal(cmd.argv[8], "1900000025");
+	assert_int_equal(cmd.argvlen[9], 24);
+	p = (const unsigned char *)cmd.argv[9];
+	for (i = 0; i < 2; i++, p += 12) {
+		assert_int_equal(le32(p), strtoul(it[i].member + 1, NULL, 10));
+		assert_int_equal(le32(p + 4), it[i].cost);
+		assert_int_equal(le32(p + 8), it[i].period);
+	}
+	assert_string_equal(cmd.argv[10], "7");
+	assert_int_equal(fg_rlimit_release_cmd(&cmd, e->sha[FG_RS_RELEASE],
+	    PREFIX, it, 2, NULL), 0);
+	assert_int_equal(cmd.argc, 3 + 2 + 1);
+	assert_int_equal(cmd.argvlen[5], 16);
+	p = (const unsigned char *)cmd.argv[5];
+	assert_int_equal(le32(p + 8), strtoul(it[1].member + 1, NULL, 10));
+	assert_int_equal(le32(p + 12), 3);
+
+	/* Redis takes them: spent in both windows, the mark left. */
+	rend_marked(e, &rr, T0 + 5, 1, &m);
+	c[0].cost = c[1].cost = 0;
+	assert_int_equal(rreserve(e, c, 2, T0 + 6, 600, 1, NULL), FG_RESERVED);
+	assert_int_equal(c[0].used, 2);
+	assert_int_equal(c[1].used, 3);
+	{
+		redisReply *r = redisCommand(e->rc, "GET %s", m.key);
+
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_string_equal(r->str, "7");
+		freeReplyObject(r);
+	}
+
+	/* Members floodgate never makes, by both builders. */
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		fg_strlcpy(it[1].member, bad[i], sizeof(it[1].member));
+		assert_int_equal(fg_rlimit_commit_cmd(&cmd,
+		    e->sha[FG_RS_COMMIT], PREFIX, it, 2, T0, NULL), -1);
+		assert_int_equal(fg_rlimit_release_cmd(&cmd,
+		    e->sha[FG_RS_RELEASE], PREFIX, it, 2, NULL), -1);
+	}
+	fg_rcmd_free(&cmd);
+}
+
 /* Replies of the wrong shape are errors, never decisions. */
 static void
 test_bad_replies(void **state)
@@ -989,6 +1063,7 @@ main(void)
 		cmocka_unit_test_setup(test_first_format, fresh),
 		cmocka_unit_test_setup(test_redis_clock, fresh),
 		cmocka_unit_test_setup(test_packed_and_patched, fresh),
+		cmocka_unit_test_setup(test_end_packed, fresh),
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test_setup(test_refuses_writes, fresh),
 		cmocka_unit_test_setup(test_probe, fresh),
