@@ -180,6 +180,7 @@ static struct {
 	unsigned epoch_n;		/* marks this relay has set */
 	int epoch_asked;		/* a live check is out */
 	int merging;			/* giving charges back: not up yet */
+	int up_at_stop;			/* Redis answered when the store stopped */
 	int merge_lost;			/* ... to a Redis that lost data */
 	/* The outage's charges sent by the merge, told once Redis took
 	 * them (a refused add takes the store down again, untold). */
@@ -2113,6 +2114,7 @@ stop_op(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	on_wake(-1, 0, NULL);
+	sh.up_at_stop = sh.ac != NULL && sh.state == ST_UP && !sh.merging;
 	sh.stopping = 1;
 	evtimer_del(sh.retry);
 	event_del(sh.mark);
@@ -2175,16 +2177,22 @@ fg_shared_stop(void)
 		event_free(sh.mark);
 	if (sh.base != NULL && sh.own)
 		event_base_free(sh.base);
+	/* What Redis is still owed stays for fg_shared_save_pending, and
+	 * the connection's parameters for its last statistics. */
+	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
+	sh.epoch_asked = 0;
+	sh.base = NULL;
+}
+
+static void
+forget_params(void)
+{
 	free(sh.host);
 	free(sh.path);
 	free(sh.user);
 	if (sh.password != NULL)
 		explicit_bzero(sh.password, strlen(sh.password));
 	free(sh.password);
-	/* What Redis is still owed stays for fg_shared_save_pending. */
-	sh.wake = sh.retry = sh.stop_timer = sh.mark = NULL;
-	sh.epoch_asked = 0;
-	sh.base = NULL;
 	sh.host = sh.path = sh.user = sh.password = NULL;
 }
 
@@ -2588,13 +2596,29 @@ fg_shared_sync_blocks(struct fg_blocks *b)
 #define FB_STREAM_MAX	"100000"
 #define FB_READ_MAX	"10000"
 
-static char fb_last[64];		/* One command for the store's thread, its answer ignored. */
+static char fb_last[64];
+
+/* At the stop, the connection the last statistics go on (final_stats);
+ * the commands appended to it, and whether one could not be. */
+static redisContext *final_rc;
+static size_t final_sent;
+static int final_failed;
+
+/* One command for the store's thread, its answer ignored. */
 static void
 raw(int argc, const char *const *argv)
 {
 	struct fg_rcmd *c;
 	struct op *o;
 
+	if (final_rc != NULL) {
+		if (redisAppendCommandArgv(final_rc, argc, (const char **)argv,
+		    NULL) == REDIS_OK)
+			final_sent++;
+		else
+			final_failed = 1;
+		return;
+	}
 	if ((o = new_op(OP_RAW, 0)) == NULL)
 		return;
 	if ((c = calloc(1, sizeof(*c))) == NULL || fg_rcmd_build(c, argc,
@@ -3066,6 +3090,100 @@ fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
 }
 
 /*
+ * The last statistics, at a clean stop. The service's last flush comes
+ * after the store's connection closed (it lives on the engine's loop,
+ * which stops after it), so when Redis answered at the stop they go on
+ * a connection of their own, a second at most for each step. Taken
+ * whole or kept whole: a reply lost midway keeps them all for the next
+ * start (a field Redis had taken then counts twice in the pool's
+ * statistics, never in a limit).
+ */
+#define FINAL_TIMEOUT_S	1
+
+static int
+final_ok(redisReply *r, char *why, size_t len)
+{
+	int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+
+	if (!ok)
+		fg_strlcpy(why, r != NULL ? r->str : final_rc->errstr[0] ?
+		    final_rc->errstr : "no answer", len);
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok;
+}
+
+static int
+final_append(struct fg_hnode *n, void *arg)
+{
+	struct stash_send *ss = arg;
+	struct tally *x = (struct tally *)n;
+
+	stats_incr(ss->seen, ss->nseen, 1, x->a, (char)x->b, x->name, x->n);
+	return 0;
+}
+
+static void
+final_stats(void)
+{
+	struct timeval tv = { FINAL_TIMEOUT_S, 0 };
+	char seen[16][FG_RKEY_MAX + 1], why[256] = "";
+	size_t nseen = 0, fields = stash.count;
+	struct stash_send ss = { seen, &nseen };
+	const char *auth[3] = { "AUTH", sh.user, sh.password };
+	void *r;
+	int ok = 1;
+
+	if (!sh.up_at_stop || fields == 0 || stash_dropped > 0 ||
+	    (sh.host == NULL && sh.path == NULL))
+		return;
+	final_rc = sh.path != NULL ? redisConnectUnixWithTimeout(sh.path, tv) :
+	    redisConnectWithTimeout(sh.host, (int)sh.port, tv);
+	if (final_rc == NULL || final_rc->err ||
+	    redisSetTimeout(final_rc, tv) != REDIS_OK) {
+		fg_strlcpy(why, final_rc != NULL ? final_rc->errstr :
+		    "out of memory", sizeof(why));
+		ok = 0;
+	}
+	if (ok && sh.password != NULL) {
+		if (sh.user == NULL)
+			auth[1] = sh.password;
+		ok = final_ok(redisCommandArgv(final_rc, sh.user ? 3 : 2, auth,
+		    NULL), why, sizeof(why));
+	}
+	if (ok && sh.db != 0)
+		ok = final_ok(redisCommand(final_rc, "SELECT %u", sh.db), why,
+		    sizeof(why));
+	final_sent = 0;
+	final_failed = 0;
+	if (ok) {
+		fg_htab_walk(&stash, final_append, &ss);
+		if (final_failed) {
+			fg_strlcpy(why, "out of memory", sizeof(why));
+			ok = 0;
+		}
+	}
+	for (; ok && final_sent > 0; final_sent--) {
+		r = NULL;
+		ok = redisGetReply(final_rc, &r) == REDIS_OK &&
+		    final_ok(r, why, sizeof(why));
+		if (!ok && why[0] == '\0')
+			fg_strlcpy(why, final_rc->errstr, sizeof(why));
+	}
+	if (final_rc != NULL)
+		redisFree(final_rc);
+	final_rc = NULL;
+	if (ok) {
+		tally_clear(&stash);
+		fg_log_notice("shared store: gave %s the statistics of the stop (%zu fields)",
+		    sh.url, fields);
+	} else {
+		fg_log_warn("shared store: cannot give %s the statistics of the stop (%s); kept for the next start",
+		    sh.url, why);
+	}
+}
+
+/*
  * What this relay still owes Redis when it stops (the charges of an
  * outage, reservations to give back, statistics counted while Redis was
  * down, the ends of transactions that came after the store stopped)
@@ -3132,6 +3250,8 @@ fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 		free(o);
 	}
 	doubt_keep_all();
+	final_stats();
+	forget_params();
 	for (i = 0; i < NOWED; i++) {
 		size_t was = pl.n;
 

@@ -8,7 +8,9 @@
 # wrong password or a database Redis does not have is told once, not at
 # every retry, status says why, and mail is decided from memory with the
 # divided limit; a restart meanwhile continues the store incident; a
-# missing password file stops the start with its name.
+# missing password file stops the start with its name. A clean stop
+# while Redis answers gives it the last second's statistics and keeps
+# nothing owed.
 # On a Redis Cluster of two masters every key lands on the node that
 # serves the installation's hash tag, and a prefix served elsewhere is
 # an outage (MOVED).
@@ -72,10 +74,30 @@ windows() { rcli -n "$1" --scan --pattern "{floodgate}:w:*$2*" | grep -c .; }
 expect_eq "unix socket: the window is in database 3, nothing in 0" \
     "$(windows 3 a@t1.example) $(rcli -n 0 dbsize)" "1 0"
 expect_eq "no warning for a root-only password file" "$(log_count "$OPEN")" 0
+# A clean stop while Redis answers: the statistics of the service's
+# last flush, which comes after the store's connection closed, go to
+# Redis at the stop (on a connection of their own, with the password,
+# in database 3); nothing is left owed in the database. A message just
+# before the stop makes that flush hold some (unless a tick took them
+# first: then there is nothing to give, and nothing is kept either).
+expect_eq "a message just before the stop passes" "$(sent u1b b@t1.example 1)" 0
+stop_floodgate
+expect_eq "the stop keeps nothing owed in the database" \
+    "$(log_count "is owed in the database") $(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM pending")" "0 0"
+expect_eq "and cannot give nothing" "$(log_count "cannot give")" 0
+# The account's accepted messages over the pool's hours (one, unless
+# the hour turned meanwhile).
+pool_a() {
+	local k
+	for k in $(rcli -n 3 --scan --pattern '{floodgate}:st:*:a'); do
+		rcli -n 3 hget "$k" "$1"$'\037'a
+	done | awk '{n += $1} END {print n + 0}'
+}
+expect_eq "the pool's statistics in database 3 count the message" \
+    "$(pool_a b@t1.example)" 1
 
 # 2. Over TCP, database 5 (empty: the relay gives it its windows, so
 # the tenant's three stay counted).
-stop_floodgate
 conf "redis://127.0.0.1:$RPORT/5" "$T/redis.pass"
 start_floodgate 2
 wait_log "answers; deciding from it" 2 ||
