@@ -2114,7 +2114,7 @@ stop_op(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	on_wake(-1, 0, NULL);
-	sh.up_at_stop = sh.ac != NULL && sh.state == ST_UP && !sh.merging;
+	sh.up_at_stop = sh.ac != NULL && atomic_load(&sh.up);
 	sh.stopping = 1;
 	evtimer_del(sh.retry);
 	event_del(sh.mark);
@@ -3031,14 +3031,24 @@ struct stash_send {
 	size_t *nseen;
 };
 
+/* One stashed field to Redis (on the store's connection, or at the
+ * stop on final_stats's); kept in the stash. */
 static int
-stash_send(struct fg_hnode *n, void *arg)
+stash_incr(struct fg_hnode *n, void *arg)
 {
 	struct stash_send *ss = arg;
 	struct tally *x = (struct tally *)n;
 
 	stats_incr(ss->seen, ss->nseen, 1, x->a, (char)x->b, x->name, x->n);
-	free(x);
+	return 0;
+}
+
+/* Sends one stashed field and forgets it. */
+static int
+stash_send(struct fg_hnode *n, void *arg)
+{
+	stash_incr(n, arg);
+	free(n);
 	return 1;
 }
 
@@ -3113,16 +3123,6 @@ final_ok(redisReply *r, char *why, size_t len)
 	return ok;
 }
 
-static int
-final_append(struct fg_hnode *n, void *arg)
-{
-	struct stash_send *ss = arg;
-	struct tally *x = (struct tally *)n;
-
-	stats_incr(ss->seen, ss->nseen, 1, x->a, (char)x->b, x->name, x->n);
-	return 0;
-}
-
 static void
 final_stats(void)
 {
@@ -3130,7 +3130,6 @@ final_stats(void)
 	char seen[16][FG_RKEY_MAX + 1], why[256] = "";
 	size_t nseen = 0, fields = stash.count;
 	struct stash_send ss = { seen, &nseen };
-	const char *auth[3] = { "AUTH", sh.user, sh.password };
 	void *r;
 	int ok = 1;
 
@@ -3145,19 +3144,18 @@ final_stats(void)
 		    "out of memory", sizeof(why));
 		ok = 0;
 	}
-	if (ok && sh.password != NULL) {
-		if (sh.user == NULL)
-			auth[1] = sh.password;
-		ok = final_ok(redisCommandArgv(final_rc, sh.user ? 3 : 2, auth,
-		    NULL), why, sizeof(why));
-	}
+	if (ok && sh.password != NULL)	/* as on_connect logs in */
+		ok = final_ok(sh.user != NULL ?
+		    redisCommand(final_rc, "AUTH %s %s", sh.user, sh.password) :
+		    redisCommand(final_rc, "AUTH %s", sh.password), why,
+		    sizeof(why));
 	if (ok && sh.db != 0)
 		ok = final_ok(redisCommand(final_rc, "SELECT %u", sh.db), why,
 		    sizeof(why));
 	final_sent = 0;
 	final_failed = 0;
 	if (ok) {
-		fg_htab_walk(&stash, final_append, &ss);
+		fg_htab_walk(&stash, stash_incr, &ss);
 		if (final_failed) {
 			fg_strlcpy(why, "out of memory", sizeof(why));
 			ok = 0;
