@@ -5,6 +5,7 @@
  * a file are reported at once, like a compiler does.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -54,6 +55,7 @@ static void st_override(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_exempt(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_backoff(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_log_users(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
@@ -143,6 +145,9 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "delivery_log", .kind = FG_SK_CUSTOM, .off = F(delivery_log),
 	    .flags = FG_SF_RESTART, .parse = st_delivery_log,
 	    .print = fg_print_delivery_log },
+	{ .name = "delivery_log_users", .kind = FG_SK_CUSTOM, .off = F(log_users),
+	    .flags = FG_SF_RESTART, .parse = st_log_users,
+	    .print = fg_print_log_users },
 	{ .name = "delivery_retention", .kind = FG_SK_DURATION,
 	    .off = F(delivery_retention),
 	    .hint = "a duration such as 5d (Postfix's maximal_queue_lifetime)" },
@@ -1118,6 +1123,48 @@ st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->delivery_log = fg_strdup(t[1].s);
 }
 
+/* A user name as useradd takes it: a letter or _ first, then letters,
+ * digits, _, - and ., at most 32 bytes. */
+static int
+user_name(const char *s)
+{
+	size_t i;
+
+	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
+		return 0;
+	for (i = 1; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("_-.", s[i]) == NULL)
+			return 0;
+	return i <= 32;
+}
+
+/* delivery_log_users USER...: whose journal entries are the mail
+ * system's (the journal knows who wrote an entry; a file does not). */
+static void
+st_log_users(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	char buf[FG_LOG_USERS_MAX * 33];
+	size_t o = 0;
+	int i;
+
+	if (nt < 2 || nt > FG_LOG_USERS_MAX + 1) {
+		perr(p, "delivery_log_users: expected one to %d user names (the users the mail system logs as, such as root postfix)",
+		    FG_LOG_USERS_MAX);
+		return;
+	}
+	for (i = 1; i < nt; i++) {
+		if (!user_name(t[i].s)) {
+			perr(p, "delivery_log_users: \"%s\": expected a user name (the users the mail system logs as, such as root postfix)",
+			    t[i].s);
+			return;
+		}
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s",
+		    i > 1 ? " " : "", t[i].s);
+	}
+	free(p->c->log_users);
+	p->c->log_users = fg_strdup(buf);
+}
+
 /* Whether a redis URL names a user or password (USER[:PASSWORD]@ before
  * the host, or before the socket's path). */
 static int
@@ -1590,6 +1637,7 @@ config_free(struct fg_config *c)
 	free(c->listen);
 	free(c->metrics_host);
 	free(c->delivery_log);
+	free(c->log_users);
 	free(c->postfix_map);
 	free(c->notify_from);
 	free(c->store);

@@ -202,6 +202,8 @@ struct fg_config {
 	size_t nmap;
 	/* Delivery feedback. */
 	char *delivery_log;		/* a file, "journal", or NULL */
+	char *log_users;		/* delivery_log_users, names joined by
+					 * spaces; NULL: root and postfix */
 	uint32_t delivery_retention;	/* seconds a queue ID is kept */
 	char *postfix_map;		/* unix:PATH of the socketmap server */
 	struct fg_backoff *backoff;
@@ -225,6 +227,7 @@ struct fg_config {
 };
 
 #define FG_RUSER_MAX	128	/* bytes of a redis_user name */
+#define FG_LOG_USERS_MAX 16	/* names in delivery_log_users */
 
 struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
 struct fg_config *fg_config_ref(struct fg_config *c);

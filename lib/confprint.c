@@ -64,6 +64,13 @@ fg_print_delivery_log(const struct fg_config *c, FILE *fp)
 }
 
 void
+fg_print_log_users(const struct fg_config *c, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", "delivery_log_users",
+	    c->log_users ? c->log_users : "root postfix (postfix where that user exists)");
+}
+
+void
 fg_print_store(const struct fg_config *c, FILE *fp)
 {
 	fprintf(fp, KW "%s\n", "store",

@@ -91,6 +91,8 @@ struct fg_feedback_counters {
 	uint64_t results[5];		/* delivery results of charged mail, by
 					 * enum fg_dstatus */
 	uint64_t ignored;		/* results of mail floodgate did not charge */
+	uint64_t untrusted;		/* results in the journal from a user not
+					 * in delivery_log_users */
 	uint64_t lookup_errors, add_errors;
 	uint64_t qids, qids_dropped;	/* queue IDs recorded, lost */
 	uint64_t trips, pauses;
@@ -106,6 +108,9 @@ struct fg_trip_counter {
 };
 
 int fg_feedback_start(char *err, size_t errlen);
+/* Resolves delivery_log_users (names joined by spaces; NULL: root, and
+ * postfix where that user exists), before privileges are dropped. */
+int fg_feedback_users(const char *names, char *err, size_t errlen);
 /* A message floodgate charged (any thread): qid → account. */
 void fg_feedback_charged(const char *qid, const char *account, uint32_t now);
 void fg_feedback_tick(uint32_t now);

@@ -13,6 +13,7 @@
  * the blocks at the next recipient.
  */
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,14 @@ static struct fg_feedback_counters counters;
 static char last_qid[FG_QID_MAX + 1];
 static char last_account[FG_ACCOUNT_MAX + 1];
 static int last_found;
+
+/* Whose journal entries are the mail system's, and the users whose
+ * forged results were told of (each once a run). */
+static uid_t users[FG_LOG_USERS_MAX + 1];
+static size_t nusers;
+#define WARNED_MAX	16
+static long warned[WARNED_MAX];
+static size_t nwarned;
 
 /* Feedback limits that tripped, until their window falls below. */
 struct tripped {
@@ -587,13 +596,84 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
 	final(d, account, age, now);
 }
 
+/* The user's ID; -1 when there is no such user. getpwnam_r: the
+ * caller may hold getpwnam's answer for the daemon's own user. */
+static long
+user_id(const char *name)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return -1;
+	return (long)pw.pw_uid;
+}
+
+int
+fg_feedback_users(const char *names, char *err, size_t errlen)
+{
+	char buf[FG_LOG_USERS_MAX * 33], *save = NULL, *w;
+	long uid;
+
+	nusers = 0;
+	if (names == NULL) {
+		users[nusers++] = 0;
+		if ((uid = user_id("postfix")) > 0)
+			users[nusers++] = (uid_t)uid;
+		return 0;
+	}
+	fg_strlcpy(buf, names, sizeof(buf));
+	for (w = strtok_r(buf, " ", &save); w != NULL && nusers < FG_LOG_USERS_MAX;
+	    w = strtok_r(NULL, " ", &save)) {
+		if ((uid = user_id(w)) < 0) {
+			fg_seterr(err, errlen, "delivery_log_users: \"%s\": no such user", w);
+			return -1;
+		}
+		users[nusers++] = (uid_t)uid;
+	}
+	return 0;
+}
+
+/*
+ * Whether a delivery result may be believed. A line in a file cannot
+ * say who wrote it; a journal entry can: any local user may log as
+ * "postfix/smtp", but not as root or postfix. A tenant who forged
+ * deferrals of its own queue IDs could pause a carrier for every
+ * tenant, or clear its own feedback windows' ratios with forged
+ * deliveries.
+ */
+static int
+trusted(const char *ident, const char *qid, long uid)
+{
+	size_t i;
+
+	if (uid >= 0)
+		for (i = 0; i < nusers; i++)
+			if ((long)users[i] == uid)
+				return 1;
+	counters.untrusted++;
+	for (i = 0; i < nwarned; i++)
+		if (warned[i] == uid)
+			return 0;
+	if (nwarned == WARNED_MAX)
+		return 0;
+	warned[nwarned++] = uid;
+	if (uid < 0)
+		fg_log_warn("feedback: ignored a delivery result in the journal as %s (queue ID %s) in an entry without _UID, which does not say who logged it; others of the kind are counted, not logged",
+		    ident, qid);
+	else
+		fg_log_warn("feedback: ignored a delivery result in the journal as %s (queue ID %s) logged by uid %ld, not one of delivery_log_users; others from that uid are counted, not logged",
+		    ident, qid, uid);
+	return 0;
+}
+
 struct line_ctx {
 	uint32_t now;
 };
 
 static void
 on_line(const char *ident, const char *line, size_t len, time_t when,
-    void *arg)
+    long uid, void *arg)
 {
 	struct line_ctx *lc = arg;
 	struct fg_delivery d;
@@ -601,7 +681,7 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 
 	rc = ident == NULL ? fg_maillog_line(line, len, (time_t)lc->now, &d) :
 	    fg_maillog_message(ident, line, len, &d);
-	if (rc <= 0)
+	if (rc <= 0 || (ident != NULL && !trusted(ident, d.qid, uid)))
 		return;
 	if (ident != NULL)
 		d.when = when;

@@ -284,7 +284,7 @@ read_file(struct fg_follow *f, fg_follow_fn fn, void *arg)
 		end = f->buf + f->len + r;
 		for (p = f->buf; (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
 		    p = nl + 1) {
-			fn(NULL, p, (size_t)(nl - p), 0, arg);
+			fn(NULL, p, (size_t)(nl - p), 0, -1, arg);
 			n++;
 		}
 		f->pos.offset += (uint64_t)(p - f->buf);
@@ -308,6 +308,29 @@ read_file(struct fg_follow *f, fg_follow_fn fn, void *arg)
 	}
 	f->lines += n;
 	return n;
+}
+
+/* The entry's _UID: the journal takes it from the kernel (the sender's
+ * credentials on its socket), not from the message. */
+static long
+entry_uid(sd_journal *j)
+{
+	const void *d;
+	size_t len;
+	char buf[16];
+	char *end;
+	long v;
+
+	if (sd_journal_get_data(j, "_UID", &d, &len) < 0 || len <= 5 ||
+	    len - 5 >= sizeof(buf))
+		return -1;
+	memcpy(buf, (const char *)d + 5, len - 5);
+	buf[len - 5] = '\0';
+	errno = 0;
+	v = strtol(buf, &end, 10);
+	if (errno != 0 || *end != '\0' || end == buf || v < 0)
+		return -1;
+	return v;
 }
 
 static size_t
@@ -334,7 +357,7 @@ read_journal(struct fg_follow *f, fg_follow_fn fn, void *arg)
 		ident[il] = '\0';
 		(void)sd_journal_get_realtime_usec(f->j, &usec);
 		fn(ident, (const char *)m + 8, ml - 8,
-		    (time_t)(usec / 1000000), arg);
+		    (time_t)(usec / 1000000), entry_uid(f->j), arg);
 		n++;
 	}
 	f->behind = n >= JOURNAL_MAX;

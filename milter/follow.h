@@ -13,11 +13,14 @@
 
 /*
  * One line. From a file: the whole line with its syslog header, ident
- * NULL, when 0. From the journal: the message alone, ident the program
- * that logged it ("postfix/smtp"), when the entry's time.
+ * NULL, when 0, uid -1 (a file does not say who wrote a line). From the
+ * journal: the message alone, ident the program that logged it
+ * ("postfix/smtp"), when the entry's time, uid the user of the process
+ * that logged it (the journal's own _UID field, which the writer cannot
+ * choose; -1 when the entry has none).
  */
 typedef void fg_follow_fn(const char *ident, const char *line, size_t len,
-    time_t when, void *arg);
+    time_t when, long uid, void *arg);
 
 struct fg_follow;
 

@@ -271,6 +271,7 @@ main(int argc, char **argv)
 	char *err;
 	size_t loaded = 0;
 	struct passwd *pw = NULL;
+	char uerr[FG_ERRLEN];
 	struct sigaction sa;
 	sigset_t set;
 	int rc, sig = 0;
@@ -310,10 +311,16 @@ main(int argc, char **argv)
 			    cfg_path, fgd.cfg->user);
 			return 1;
 		}
+		if (fg_feedback_users(fgd.cfg->log_users, uerr, sizeof(uerr)) < 0) {
+			fprintf(stderr, "%s: %s\n", cfg_path, uerr);
+			return 1;
+		}
 		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
 		die("%s: user \"%s\": no such user", cfg_path, fgd.cfg->user);
+	if (fg_feedback_users(fgd.cfg->log_users, uerr, sizeof(uerr)) < 0)
+		die("%s: %s", cfg_path, uerr);
 
 	{
 		char lerr[FG_ERRLEN];

@@ -85,9 +85,12 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_results_ignored_total Delivery results of mail floodgate did not charge.\n"
 	    "# TYPE floodgate_delivery_results_ignored_total counter\n"
 	    "floodgate_delivery_results_ignored_total %llu\n"
+	    "# HELP floodgate_delivery_results_untrusted_total Delivery results in the journal logged by a user not in delivery_log_users, ignored.\n"
+	    "# TYPE floodgate_delivery_results_untrusted_total counter\n"
+	    "floodgate_delivery_results_untrusted_total %llu\n"
 	    "# HELP floodgate_feedback_trips_total Feedback limits tripped, by rule.\n"
 	    "# TYPE floodgate_feedback_trips_total counter\n",
-	    (unsigned long long)fc.ignored);
+	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted);
 	if ((tc = calloc(FG_TRIP_COUNTERS, sizeof(*tc))) != NULL) {
 		n = fg_feedback_trip_counters(tc, FG_TRIP_COUNTERS);
 		for (i = 0; i < n; i++)

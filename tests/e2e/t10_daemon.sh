@@ -21,6 +21,13 @@ expect_eq "-n: exit 1 on a bad file" $? 1
 grep -q "bad.conf:1: limit x: \"5/1q\": expected a rate N/PERIOD" "$T/bad.out" && ok "-n names file:line and the token" || fail "$(cat "$T/bad.out")"
 "$FLOODGATE" -f -c "$T/bad.conf" 2> "$T/bad2.out"
 expect_eq "a bad config stops the daemon from starting" $? 1
+# A user floodgate cannot find: -n and the start both say which.
+{ cat "$T/floodgate.conf"; echo "delivery_log_users root no-such-mta-user"; } > "$T/users.conf"
+"$FLOODGATE" -n -c "$T/users.conf" > /dev/null 2> "$T/users.out"
+expect_eq "-n: exit 1 on a delivery_log_users user that does not exist" $? 1
+"$FLOODGATE" -f -c "$T/users.conf" 2> "$T/users2.out"
+expect_eq "and the daemon does not start" $? 1
+expect_eq "both name the user" "$(grep -c 'users.conf: delivery_log_users: "no-such-mta-user": no such user' "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
 
 # Without -f floodgate detaches; the parent returns at once.
 "$FLOODGATE" -c "$T/floodgate.conf"

@@ -109,12 +109,14 @@ JR=/lib/systemd/systemd-journal-remote
 if [ -x "$JR" ]; then
 	stop_floodgate
 	mkdir -p "$T/journal"
-	# jbounce K: K results as journal entries (export format).
+	# jbounce K [UID]: K results as journal entries (export format),
+	# logged by UID (default 0, root; "none": no _UID field).
 	jbounce() {
-		local i
+		local i uid="_UID=${2:-0}\n"
+		[ "${2:-}" = none ] && uid=
 		for i in $(seq 1 "$1"); do
 			n=$((n + 1))
-			printf '__REALTIME_TIMESTAMP=%s\n__MONOTONIC_TIMESTAMP=%s\n_BOOT_ID=0123456789abcdef0123456789abcdef\nSYSLOG_IDENTIFIER=postfix/smtp\nSYSLOG_FACILITY=2\nMESSAGE=%s: to=<nx%s@example.com>, relay=x, dsn=5.1.1, status=bounced (User unknown)\n\n' \
+			printf "__REALTIME_TIMESTAMP=%s\\n__MONOTONIC_TIMESTAMP=%s\\n_BOOT_ID=0123456789abcdef0123456789abcdef\\n${uid}SYSLOG_IDENTIFIER=postfix/smtp\\nSYSLOG_FACILITY=2\\nMESSAGE=%s: to=<nx%s@example.com>, relay=x, dsn=5.1.1, status=bounced (User unknown)\\n\\n" \
 			    "$(date +%s%6N)" "$n" "$QID" "$n"
 		done | "$JR" --output="$T/journal/remote.journal" - 2>>"$T/jr.log"
 	}
@@ -129,6 +131,16 @@ if [ -x "$JR" ]; then
 	start_floodgate 4
 	sleep 1.5
 	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 24
+	# Entries of a user not in delivery_log_users (a tenant's logger
+	# -t postfix/smtp), or without _UID: not counted, told once each.
+	jbounce 3 1000
+	jbounce 2 none
+	jbounce 1
+	sleep 1.5
+	expect_eq "journal: only root's entry counted, not uid 1000's nor those without _UID" \
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "25 5"
+	expect_eq "journal: each untrusted writer told of once" \
+	    "$(grep -c 'logged by uid 1000, not one of delivery_log_users' "$T/floodgate.log") $(grep -c 'in an entry without _UID' "$T/floodgate.log")" "1 1"
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi

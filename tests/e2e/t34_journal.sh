@@ -99,6 +99,23 @@ expect_eq "the list's unknown recipients, from the journal" "$(unknown)" 4
 grep -q "feedback: following journal" "$T/floodgate.log" ||
     fail "floodgate says it follows the journal: $(grep follow "$T/floodgate.log")"
 
+# A tenant forging results: any local user may log as postfix/smtp, but
+# the journal records who did (_UID). Three unknown recipients of a
+# queue ID floodgate charged, logged by nobody: not counted, told once.
+qid=$(journalctl --no-pager -q -t postfix/smtp | grep -m 1 -o '[0-9A-F]\{6,\}: to=' | cut -d: -f1)
+forge() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    logger -p mail.info -t postfix/smtp "$qid: to=<nx$1@example.com>, relay=x[192.0.2.1]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x[192.0.2.1] said: 550 5.1.1 User unknown)"
+}
+untrusted() { ctl status | awk '$1 == "delivery_untrusted" {print $2}'; }
+untrusted_at_least() { [ "$(untrusted)" -ge "$1" ]; }
+for i in 1 2 3; do forge "$i"; done
+wait_for 10 untrusted_at_least 3 || fail "floodgate saw the three forged results (delivery_untrusted $(untrusted))"
+sleep 1.2
+expect_eq "results forged by nobody: none counted" "$(unknown) $(untrusted)" "4 3"
+expect_eq "the forger told of once, by uid" \
+    "$(grep -c "queue ID $qid) logged by uid $(id -u nobody), not one of delivery_log_users" "$T/floodgate.log")" 1
+
 # Results logged while floodgate is down: a second list is charged with
 # Postfix's smtp transport deferred, and goes out once floodgate is
 # stopped; they are read after the restart, once.
@@ -116,4 +133,14 @@ start_floodgate 4
 wait_for 10 results_read 6 || fail "after the restart floodgate read the six results logged while it was down"
 sleep 1.5
 expect_eq "from the kept cursor: the new results, none of the old ones again" "$(unknown) $(stored)" "3 7"
+
+# delivery_log_users names whose entries are believed: with nobody in
+# it, the same forged line counts (its queue ID is still in the map).
+stop_floodgate
+echo "delivery_log_users root postfix nobody" >> "$T/floodgate.conf"
+start_floodgate 5
+forge 9
+wait_for 10 results_read 1 || fail "floodgate read the line of a user named in delivery_log_users"
+sleep 1.2
+expect_eq "a line of a user in delivery_log_users is counted" "$(unknown) $(stored) $(untrusted)" "1 8 0"
 finish

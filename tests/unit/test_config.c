@@ -295,6 +295,12 @@ static const struct {
 	{ "delivery_log mail.log\n", ":1: delivery_log: \"mail.log\": expected an absolute path" },
 	{ "delivery_log journald\n", ":1: delivery_log: \"journald\": expected an absolute path" },
 	{ "delivery_log /a\ndelivery_log /b\n", ":2: delivery_log: given twice (first on line 1)" },
+	{ "delivery_log_users\n", ":1: delivery_log_users: expected one to 16 user names" },
+	{ "delivery_log_users root 1postfix\n", ":1: delivery_log_users: \"1postfix\": expected a user name" },
+	{ "delivery_log_users a;b\n", ":1: delivery_log_users: \"a;b\": expected a user name" },
+	{ "delivery_log_users a b c d e f g h i j k l m n o p q\n", ":1: delivery_log_users: expected one to 16 user names" },
+	{ "delivery_log_users aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":1: delivery_log_users: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": expected a user name" },
+	{ "delivery_log_users root\ndelivery_log_users postfix\n", ":2: delivery_log_users: given twice (first on line 1)" },
 	{ "delivery_retention forever\n", ":1: delivery_retention: \"forever\": expected a duration" },
 	{ "store redis://localhost\n", ":1: store: \"redis://localhost\": expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]" },
 	{ "store redis://localhost:0\n", ":1: store: \"redis://localhost:0\": expected sqlite" },
@@ -395,9 +401,12 @@ test_feedback(void **state)
 	assert_int_equal(c->delivery_retention, 5 * 86400);
 	assert_int_equal(c->notify_max, 20);
 	assert_null(c->postfix_map);
+	assert_null(c->log_users);
 	fg_config_unref(c);
-	c = load("delivery_log journal:/var/log/journal/remote\n", err, sizeof(err));
+	c = load("delivery_log journal:/var/log/journal/remote\n"
+	    "delivery_log_users root  postfix-out _mta.2\n", err, sizeof(err));
 	assert_non_null(c);
+	assert_string_equal(c->log_users, "root postfix-out _mta.2");
 	fg_config_unref(c);
 }
 
