@@ -1115,7 +1115,7 @@ st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	if (nt != 2 || (t[1].s[0] != '/' && strcmp(t[1].s, "journal") != 0 &&
 	    strncmp(t[1].s, "journal:/", 9) != 0)) {
-		perr(p, "delivery_log: %s%s%s: expected an absolute path of the log Postfix writes to (mail.log, maillog_file), journal, or journal:DIR",
+		perr(p, "delivery_log: %s%s%s: expected an absolute path of the log the MTA writes to (mail.log, maillog_file), journal, or journal:DIR",
 		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value", nt > 1 ? "\"" : "");
 		return;
 	}

@@ -1,5 +1,6 @@
 /*
- * Postfix's delivery results in its log (see maillog.h). Every read is
+ * Postfix's and Sendmail's delivery results in their logs (see
+ * maillog.h). Every read is
  * bounded by the line's length: a log line is outside input like any
  * other (a recipient's address and a remote server's reply are in it).
  */
@@ -194,10 +195,11 @@ word(const char *p, const char *end)
 	return p;
 }
 
-/* ident as far as ie, then the message: what both header forms end in. */
+/* ident as far as ie, then the message: what both header forms end in.
+ * The other recipients' places are made the line's. */
 static int
-result(const char *ident, const char *ie, const char *msg, const char *end,
-    time_t when, struct fg_delivery *d)
+result(const char *line, const char *ident, const char *ie, const char *msg,
+    const char *end, time_t when, struct fg_delivery *d)
 {
 	char id[128];
 	int r;
@@ -206,8 +208,13 @@ result(const char *ident, const char *ie, const char *msg, const char *end,
 		return 0;
 	memcpy(id, ident, (size_t)(ie - ident));
 	id[ie - ident] = '\0';
-	if ((r = fg_maillog_message(id, msg, (size_t)(end - msg), d)) > 0)
+	if ((r = fg_maillog_message(id, msg, (size_t)(end - msg), d)) > 0) {
 		d->when = when;
+		if (d->next != 0) {
+			d->next += (size_t)(msg - line);
+			d->end += (size_t)(msg - line);
+		}
+	}
 	return r;
 }
 
@@ -252,7 +259,7 @@ fg_maillog_line(const char *line, size_t len, time_t now,
 			if (end - p >= 3 && (unsigned char)p[0] == 0xef &&
 			    (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
 				p += 3;			/* a BOM */
-			return result(ident, ie, p, end, when, d);
+			return result(line, ident, ie, p, end, when, d);
 		}
 	}
 	/* TIMESTAMP HOST TAG[PID]: MSG, the timestamp of RFC 3164 or ISO. */
@@ -269,7 +276,219 @@ fg_maillog_line(const char *line, size_t len, time_t now,
 		return 0;
 	if ((ie = memchr(ident, '[', (size_t)(msg - ident))) == NULL)
 		ie = msg;
-	return result(ident, ie, msg + 2, end, when, d);
+	return result(line, ident, ie, msg + 2, end, when, d);
+}
+
+/* The domain of the address in [p, e) (after its last '@'), "" when it
+ * has none or it is not a domain. */
+static void
+set_domain(struct fg_delivery *d, const char *p, const char *e)
+{
+	const char *at = NULL, *s;
+	char dom[FG_DOMAIN_MAX + 2];
+
+	d->domain[0] = '\0';
+	for (s = p; s < e; s++)
+		if (*s == '@')
+			at = s;
+	if (at != NULL && (size_t)(e - at - 1) < sizeof(dom)) {
+		memcpy(dom, at + 1, (size_t)(e - at - 1));
+		dom[e - at - 1] = '\0';
+		if (fg_domain_normalize(dom, d->domain, sizeof(d->domain)) < 0)
+			d->domain[0] = '\0';
+	}
+}
+
+/* The DSN code of ", dsn=X.Y.Z" after p, "" when there is none. */
+static void
+take_dsn(struct fg_delivery *d, const char *p, const char *end)
+{
+	const char *q = find(p, end, ", dsn=");
+	size_t n = 0;
+
+	if (q != NULL)
+		for (q += 6; q + n < end && n + 1 < sizeof(d->dsn) &&
+		    (isdigit((unsigned char)q[n]) || q[n] == '.'); n++)
+			d->dsn[n] = q[n];
+	d->dsn[n] = '\0';
+}
+
+/* Whether a bounce with this DSN code and reply text [t, te) is a
+ * recipient that does not exist. */
+static int
+unknown(const char *dsn, const char *t, const char *te)
+{
+	int i;
+
+	for (i = 0; unknown_dsn[i] != NULL; i++)
+		if (strcmp(dsn, unknown_dsn[i]) == 0)
+			return 1;
+	if (strcmp(dsn, "5.0.0") == 0)
+		for (i = 0; unknown_texts[i] != NULL; i++)
+			if (icontains(t, te, unknown_texts[i]))
+				return 1;
+	return 0;
+}
+
+/* Where the recipient at p ends in Sendmail's list: at the ',' after
+ * it outside quotes and angle brackets (an address's quoted local part
+ * may hold both), or at end. */
+static const char *
+item_end(const char *p, const char *end)
+{
+	int quoted = 0, angle = 0;
+
+	for (; p < end; p++) {
+		if (quoted) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			else if (*p == '"')
+				quoted = 0;
+		} else if (*p == '"')
+			quoted = 1;
+		else if (*p == '<')
+			angle = 1;
+		else if (*p == '>')
+			angle = 0;
+		else if (*p == ',' && !angle)
+			return p;
+	}
+	return end;
+}
+
+/* The ',' of the ", " that ends Sendmail's list of recipients; NULL
+ * when it does not end. */
+static const char *
+list_end(const char *p, const char *end)
+{
+	for (;;) {
+		const char *e = item_end(p, end);
+
+		if (e >= end)
+			return NULL;
+		if (e + 1 < end && e[1] == ' ')
+			return e;
+		p = e + 1;
+	}
+}
+
+/* The address of a recipient in the list: inside its angle brackets,
+ * or the whole item. */
+static void
+item_domain(struct fg_delivery *d, const char *p, const char *e)
+{
+	const char *lt = memchr(p, '<', (size_t)(e - p)), *gt;
+
+	if (lt != NULL) {
+		for (gt = e; gt > lt + 1 && gt[-1] != '>'; gt--)
+			;
+		if (gt > lt + 1)
+			set_domain(d, lt + 1, gt - 1);
+		else
+			d->domain[0] = '\0';
+	} else
+		set_domain(d, p, e);
+}
+
+static int
+starts(const char *p, const char *end, const char *what)
+{
+	size_t n = strlen(what);
+
+	return (size_t)(end - p) >= n && memcmp(p, what, n) == 0;
+}
+
+/* Sendmail's texts of a deferral that had no SMTP conversation. */
+static const char *const sm_connect[] = {
+	"Deferred: Connection refused", "Deferred: Connection timed out",
+	"Deferred: Connection reset", "Deferred: Network is unreachable",
+	"Deferred: No route to host", "Deferred: Host is down", NULL
+};
+
+/*
+ * Sendmail's result, after "QID: ": "to=RCPT[,RCPT...][, [more]],
+ * ctladdr=..., delay=..., xdelay=..., mailer=..., pri=..., relay=...,
+ * dsn=X.Y.Z, reply=..., stat=Sent (...)|Deferred: ...|TEXT" (one line
+ * for the recipients that went together), or the end of a message it
+ * gave up on: "NEWQID: DSN: Cannot send message for 5 days". The
+ * status is the DSN's class; without one, stat's first word (Sent,
+ * Deferred), and no result for anything else (stat=queued).
+ */
+static int
+sendmail_message(const char *msg, const char *p, const char *end,
+    struct fg_delivery *d)
+{
+	const char *le, *e, *q, *t;
+	size_t n;
+	int i;
+
+	if (!starts(p, end, "to=")) {
+		for (n = 0; p + n < end && isalnum((unsigned char)p[n]); n++)
+			;
+		if (n == 0 || !starts(p + n, end, ": "))
+			return 0;
+		q = p + n + 2;
+		if (!starts(q, end, "DSN: Cannot send message for ") &&
+		    !starts(q, end, "return to sender: Cannot send message for "))
+			return 0;
+		d->status = FG_DS_EXPIRED;
+		return 1;
+	}
+	p += 3;
+	if ((le = list_end(p, end)) == NULL || (e = item_end(p, le)) == p)
+		return 0;
+	item_domain(d, p, e);
+	if (e + 1 < le) {
+		d->next = (size_t)(e + 1 - msg);
+		d->end = (size_t)(le - msg);
+	}
+	/* What comes before dsn= is the relay's own (delay, mailer, the
+	 * host's name); reply= and stat= hold the remote server's text. */
+	take_dsn(d, le, end);
+	if ((t = find(le, end, ", stat=")) == NULL)
+		return 0;
+	t += 7;
+	if (d->dsn[0] == '2' || (d->dsn[0] == '\0' && starts(t, end, "Sent")))
+		d->status = FG_DS_SENT;
+	else if (d->dsn[0] == '4' ||
+	    (d->dsn[0] == '\0' && starts(t, end, "Deferred")))
+		d->status = FG_DS_DEFERRED;
+	else if (d->dsn[0] == '5')
+		d->status = FG_DS_BOUNCED;
+	else
+		return 0;
+	if (d->status == FG_DS_BOUNCED)
+		d->unknown = unknown(d->dsn, le, end);
+	else if (d->status == FG_DS_DEFERRED) {
+		/* "Deferred: 421 4.7.0 ...": the remote server's reply, at
+		 * any stage */
+		if (starts(t, end, "Deferred: 4") && end - t >= 14 &&
+		    isdigit((unsigned char)t[11]) &&
+		    isdigit((unsigned char)t[12]) && t[13] == ' ')
+			d->fail = FG_DF_4XX;
+		else
+			for (i = 0; sm_connect[i] != NULL; i++)
+				if (starts(t, end, sm_connect[i]))
+					d->fail = FG_DF_CONNECT;
+	}
+	return 1;
+}
+
+int
+fg_maillog_next(const char *buf, size_t len, struct fg_delivery *d)
+{
+	while (d->next != 0 && d->next < d->end && d->end <= len) {
+		const char *p = buf + d->next, *le = buf + d->end;
+		const char *e = item_end(p, le);
+
+		d->next = e + 1 < le ? (size_t)(e + 1 - buf) : 0;
+		if (e > p) {
+			item_domain(d, p, e);
+			return 1;
+		}
+	}
+	d->next = 0;
+	return 0;
 }
 
 /* The text in parentheses after the status word, "" when none. */
@@ -296,10 +515,11 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 {
 	const char *p = msg, *end = msg + len, *q, *t, *te;
 	size_t n;
-	int qmgr = 0, i;
+	int qmgr = 0, sendmail;
 
 	memset(d, 0, sizeof(d[0]));
-	if (!agent(ident, strlen(ident), &qmgr))
+	sendmail = strchr(ident, '/') == NULL;
+	if (!sendmail && !agent(ident, strlen(ident), &qmgr))
 		return 0;
 	for (n = 0; p + n < end && isalnum((unsigned char)p[n]); n++)
 		;
@@ -309,6 +529,8 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	memcpy(d->qid, p, n);
 	d->qid[n] = '\0';
 	p += n + 2;
+	if (sendmail)
+		return sendmail_message(msg, p, end, d);
 	if (qmgr) {
 		/* "from=<s>, status=expired, returned to sender" */
 		if (end - p < 6 || memcmp(p, "from=<", 6) != 0 ||
@@ -324,28 +546,9 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	 * may hold both). */
 	if ((q = address_end(p, end)) == NULL)
 		return 0;
-	{
-		const char *at = NULL, *s;
-		char dom[FG_DOMAIN_MAX + 2];
-
-		for (s = p; s < q; s++)
-			if (*s == '@')
-				at = s;
-		if (at != NULL && (size_t)(q - at - 1) < sizeof(dom)) {
-			memcpy(dom, at + 1, (size_t)(q - at - 1));
-			dom[q - at - 1] = '\0';
-			if (fg_domain_normalize(dom, d->domain, sizeof(d->domain)) < 0)
-				d->domain[0] = '\0';
-		}
-	}
+	set_domain(d, p, q);
 	p = q + 1;
-	if ((q = find(p, end, ", dsn=")) != NULL) {
-		q += 6;
-		for (n = 0; q + n < end && n + 1 < sizeof(d->dsn) &&
-		    (isdigit((unsigned char)q[n]) || q[n] == '.'); n++)
-			d->dsn[n] = q[n];
-		d->dsn[n] = '\0';
-	}
+	take_dsn(d, p, end);
 	if ((q = find(p, end, ", status=")) == NULL)
 		return 0;
 	q += 9;
@@ -360,15 +563,9 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	else
 		return 0;
 	reply_text(q, end, &t, &te);
-	if (d->status == FG_DS_BOUNCED) {
-		for (i = 0; unknown_dsn[i] != NULL; i++)
-			if (strcmp(d->dsn, unknown_dsn[i]) == 0)
-				d->unknown = 1;
-		if (strcmp(d->dsn, "5.0.0") == 0)
-			for (i = 0; unknown_texts[i] != NULL; i++)
-				if (icontains(t, te, unknown_texts[i]))
-					d->unknown = 1;
-	} else if (d->status == FG_DS_DEFERRED) {
+	if (d->status == FG_DS_BOUNCED)
+		d->unknown = unknown(d->dsn, t, te);
+	else if (d->status == FG_DS_DEFERRED) {
 		/* "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage, or
 		 * "refused to talk to me: 421 ..." at the greeting */
 		if (find(t, te, " said: 4") != NULL ||

@@ -1,9 +1,12 @@
 /*
- * Postfix's delivery results as its log writes them: "QUEUEID: to=<rcpt>,
- * relay=..., dsn=X.Y.Z, status=sent|deferred|bounced|expired (text)",
- * behind a syslog header (RFC 3164, RFC 5424 or its ISO timestamp, or
- * Postfix's own maillog_file), whatever syslog_name Postfix has. Pure: no
- * I/O, no state; fuzzed.
+ * Delivery results as the MTA's log writes them, behind a syslog header
+ * (RFC 3164, RFC 5424 or its ISO timestamp, or Postfix's own
+ * maillog_file): Postfix's "QUEUEID: to=<rcpt>, relay=..., dsn=X.Y.Z,
+ * status=sent|deferred|bounced|expired (text)" from its delivery agents
+ * ("postfix/smtp", whatever syslog_name Postfix has), and Sendmail's
+ * "QUEUEID: to=<rcpt>,<rcpt>, delay=..., mailer=..., relay=...,
+ * dsn=X.Y.Z, stat=..." from a program named without a slash (sm-mta,
+ * sendmail). Pure: no I/O, no state; fuzzed.
  */
 #ifndef FG_MAILLOG_H
 #define FG_MAILLOG_H
@@ -36,6 +39,10 @@ struct fg_delivery {
 	int unknown;			/* bounced as a recipient that does not exist */
 	enum fg_dfail fail;
 	time_t when;			/* from the header; 0 when it has none */
+	/* Sendmail logs the recipients that went together on one line:
+	 * where the next one is in what was parsed, and where the list
+	 * ends (fg_maillog_next); next is 0 when there is none. */
+	size_t next, end;
 };
 
 /*
@@ -49,5 +56,9 @@ int fg_maillog_line(const char *line, size_t len, time_t now,
  * MESSAGE field), ident the program (SYSLOG_IDENTIFIER, "postfix/smtp"). */
 int fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d);
+/* The next recipient of the same result, in the same line or message
+ * (buf and len as given to the call that filled d): 1 and d's domain
+ * set, 0 when there is none. */
+int fg_maillog_next(const char *buf, size_t len, struct fg_delivery *d);
 
 #endif

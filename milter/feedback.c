@@ -694,11 +694,14 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 		}
 		last_found = rc;
 	}
-	if (!last_found) {
-		counters.ignored++;
-		return;
-	}
-	apply(&d, last_account, lc->now);
+	/* Each recipient of the line (Sendmail logs those that went
+	 * together on one). */
+	do {
+		if (last_found)
+			apply(&d, last_account, lc->now);
+		else
+			counters.ignored++;
+	} while (fg_maillog_next(line, len, &d) > 0);
 }
 
 int

@@ -1,6 +1,6 @@
 /*
  * The follower of the delivery log, on the service thread: a file that
- * Postfix's log reaches (syslog's mail.log, Postfix's maillog_file), or
+ * the MTA's log reaches (syslog's mail.log, Postfix's maillog_file), or
  * the systemd journal. It starts at the end the first time, and from
  * where it was after a restart: the position (inode, offset, the file's
  * first bytes; the journal's cursor) is kept in the store. It follows

@@ -1,5 +1,5 @@
 /*
- * The follower of the delivery log (follow.c): Postfix's log lines, from
+ * The follower of the delivery log (follow.c): the MTA's log lines, from
  * a file or the systemd journal, from where floodgate left off.
  */
 #ifndef FG_FOLLOW_H

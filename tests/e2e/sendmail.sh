@@ -18,7 +18,8 @@ sendmail_fetch() {
 	rm -rf "$d"
 }
 
-# sendmail_setup: writes $T/sm (config, binary, preload) for port SM_PORT.
+# sendmail_setup: writes $T/sm (config, binary, preload) for port SM_PORT;
+# SM_MC_EXTRA, if set, goes into the .mc before the mailers.
 sendmail_setup() {
 	SM_PORT=$(free_port)
 	mkdir -p "$T/sm" "$T/smq"
@@ -26,8 +27,16 @@ sendmail_setup() {
 	cp "$SMROOT/usr/libexec/sendmail/sendmail" "$T/sm/sendmail"
 	chmod 755 "$T/sm/sendmail"	# not setgid: the loader must honour LD_*
 	# When gethostname() has no dot sendmail sleeps 60 s at start.
+	# There is no syslog daemon here, and Sendmail logs only through
+	# syslog(3): the same preload writes what it logs to $T/sm/maillog
+	# as rsyslog writes mail.log (RFC 3164 header, local time), the
+	# message as Sendmail made it.
 	cat > "$T/sm/host.c" <<'EOC'
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 int gethostname(char *name, size_t len)
 {
@@ -37,8 +46,69 @@ int gethostname(char *name, size_t len)
 	strcpy(name, h);
 	return 0;
 }
+static char ident[64] = "sendmail";
+void openlog(const char *id, int option, int facility)
+{
+	(void)option;
+	(void)facility;
+	if (id != NULL)
+		snprintf(ident, sizeof(ident), "%s", id);
+}
+void closelog(void)
+{
+}
+static void out(const char *fmt, va_list ap)
+{
+	char msg[4096], line[4300], ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+	int fd, n;
+
+	localtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%b %e %H:%M:%S", &tm);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = snprintf(line, sizeof(line), "%s mta.floodgate.test %s[%d]: %s\n",
+	    ts, ident, (int)getpid(), msg);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	if ((fd = open(MAILLOG, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) >= 0) {
+		if (write(fd, line, (size_t)n) < 0)
+			n = 0;
+		close(fd);
+	}
+}
+void vsyslog(int pri, const char *fmt, va_list ap)
+{
+	(void)pri;
+	out(fmt, ap);
+}
+void __vsyslog_chk(int pri, int flag, const char *fmt, va_list ap)
+{
+	(void)pri;
+	(void)flag;
+	out(fmt, ap);
+}
+void syslog(int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)pri;
+	va_start(ap, fmt);
+	out(fmt, ap);
+	va_end(ap);
+}
+void __syslog_chk(int pri, int flag, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)pri;
+	(void)flag;
+	va_start(ap, fmt);
+	out(fmt, ap);
+	va_end(ap);
+}
 EOC
-	cc -shared -fPIC -o "$T/sm/host.so" "$T/sm/host.c" || return 1
+	cc -shared -fPIC -DMAILLOG="\"$T/sm/maillog\"" -o "$T/sm/host.so" "$T/sm/host.c" || return 1
 	printf 'hosts files\npasswd files\naliases files\n' > "$T/sm/service.switch"
 	printf 'postmaster: root\n' > "$T/sm/aliases"
 	: > "$T/sm/statistics"
@@ -82,6 +152,7 @@ define(\`confMILTER_MACROS_CONNECT', \`j, {daemon_name}, {client_addr}')dnl
 define(\`confMILTER_MACROS_ENVFROM', \`i, {auth_authen}, {client_addr}, {daemon_port}')dnl
 define(\`confMILTER_MACROS_ENVRCPT', \`i')dnl
 define(\`confMILTER_MACROS_EOM', \`i')dnl
+${SM_MC_EXTRA:-}dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl
 EOM

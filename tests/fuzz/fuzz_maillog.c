@@ -1,5 +1,5 @@
-/* Fuzz target: Postfix's delivery log lines, with and without a syslog
- * header, as the delivery-log follower reads them. */
+/* Fuzz target: Postfix's and Sendmail's delivery log lines, with and
+ * without a syslog header, as the delivery-log follower reads them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
-check(const struct fg_delivery *d)
+check_one(const struct fg_delivery *d)
 {
 	/* What a result holds is always a bounded C string and a known
 	 * status; only bounces can be unknown, only deferrals have a kind. */
@@ -21,6 +21,24 @@ check(const struct fg_delivery *d)
 	if (d->unknown && d->status != FG_DS_BOUNCED)
 		abort();
 	if (d->fail != FG_DF_OTHER && d->status != FG_DS_DEFERRED)
+		abort();
+}
+
+/* The result, then every other recipient of its line, each within it. */
+static void
+check(const char *buf, size_t len, struct fg_delivery *d)
+{
+	size_t n = 0;
+
+	check_one(d);
+	if (d->next != 0 && (d->next >= d->end || d->end > len))
+		abort();
+	while (fg_maillog_next(buf, len, d) > 0) {
+		check_one(d);
+		if (++n > len)
+			abort();
+	}
+	if (d->next != 0)
 		abort();
 }
 
@@ -36,7 +54,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(line, data, size);
 	if (fg_maillog_line(line, size, 1796000000, &d) > 0)
-		check(&d);
+		check(line, size, &d);
 	/* The journal's form: the ident up to the first newline. */
 	for (nl = 0; nl < size && line[nl] != '\n'; nl++)
 		;
@@ -47,7 +65,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ident[nl] = '\0';
 		if (memchr(ident, '\0', nl) == NULL &&
 		    fg_maillog_message(ident, line + nl + 1, size - nl - 1, &d) > 0)
-			check(&d);
+			check(line + nl + 1, size - nl - 1, &d);
 	}
 	free(line);
 	return 0;

@@ -1,5 +1,6 @@
-/* Unit tests of lib/maillog.c: Postfix's delivery results in every log
- * format floodgate follows, and every line it must leave alone. */
+/* Unit tests of lib/maillog.c: Postfix's and Sendmail's delivery results
+ * in every log format floodgate follows, and every line it must leave
+ * alone. */
 #include <time.h>
 
 #include "helpers.h"
@@ -87,6 +88,66 @@ test_results(void **state)
 	assert_string_equal(d.domain, "q.example");
 }
 
+/* Sendmail 8.17's lines, as it logged them here (t38). */
+static void
+test_sendmail(void **state)
+{
+	static const char more[] = "Dec  2 15:58:35 mta.floodgate.test sendmail[23192]: 6B2FwZ1T023190: to=<long-recipient-14@example.com>,<long-recipient-13@example.com>, [more], delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=1801981, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (2.0.0 Ok: queued)";
+	struct fg_delivery d;
+	const char *l;
+
+	(void)state;
+	/* three recipients that went together: one line */
+	l = "Dec  2 15:55:24 mta.floodgate.test sendmail[22516]: 6B2FtOTw022514: to=<u3@Example.NET>,<u2@example.com>,<u9@example.com>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=120252, relay=[127.0.0.1] [127.0.0.1], dsn=2.0.0, stat=Sent (2.0.0 Ok: queued)";
+	assert_int_equal(parse(l, &d), 1);
+	assert_string_equal(d.qid, "6B2FtOTw022514");
+	assert_string_equal(d.domain, "example.net");
+	assert_int_equal(d.status, FG_DS_SENT);
+	assert_int_equal(fg_maillog_next(l, strlen(l), &d), 1);
+	assert_string_equal(d.domain, "example.com");
+	assert_int_equal(d.status, FG_DS_SENT);
+	assert_string_equal(d.qid, "6B2FtOTw022514");
+	assert_int_equal(fg_maillog_next(l, strlen(l), &d), 1);
+	assert_int_equal(fg_maillog_next(l, strlen(l), &d), 0);
+	assert_int_equal(fg_maillog_next(l, strlen(l), &d), 0);
+	/* a list too long for one line: each part has its result */
+	assert_int_equal(parse(more, &d), 1);
+	assert_int_equal(fg_maillog_next(more, strlen(more), &d), 1);
+	assert_string_equal(d.domain, "example.com");
+	assert_int_equal(fg_maillog_next(more, strlen(more), &d), 0);
+	/* refused at RCPT as unknown, with the remote's reply */
+	assert_int_equal(parse("Dec  2 15:55:24 mta.floodgate.test sendmail[22516]: 6B2FtOTw022514: to=<nx4@example.net>, delay=00:00:00, xdelay=00:00:00, mailer=esmtp, pri=120252, relay=[127.0.0.1] [127.0.0.1], dsn=5.1.1, reply=550 5.1.1 <nx4@example.net>: Recipient address rejected: User unknown in local recipient table, stat=User unknown", &d), 1);
+	assert_int_equal(d.status, FG_DS_BOUNCED);
+	assert_int_equal(d.unknown, 1);
+	assert_int_equal(d.next, 0);
+	/* 421 at the greeting (Sendmail says dsn=4.5.0) */
+	assert_int_equal(parse("Dec  2 15:58:32 mta.floodgate.test sendmail[23180]: 6B2FwWf0023178: to=<b1@docomo.test>, delay=00:00:00, xdelay=00:00:00, mailer=smtp8, pri=60221, relay=[127.0.0.1] [127.0.0.1], dsn=4.5.0, reply=421 4.7.0 sink.carrier.test Service unavailable, too many messages, try again later, stat=Deferred: 421 4.7.0 sink.carrier.test Service unavailable, too many messages, try again later", &d), 1);
+	assert_int_equal(d.status, FG_DS_DEFERRED);
+	assert_int_equal(d.fail, FG_DF_4XX);
+	assert_string_equal(d.domain, "docomo.test");
+	/* no SMTP conversation */
+	assert_int_equal(parse("Dec  2 15:58:32 mta.floodgate.test sendmail[23180]: 6B2FwWf0023178: to=<b2@refused.test>, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=60221, relay=[127.0.0.1] [127.0.0.1], dsn=4.4.1, stat=Deferred: Connection refused by [127.0.0.1]", &d), 1);
+	assert_int_equal(d.fail, FG_DF_CONNECT);
+	/* a deferral of its own: neither */
+	assert_int_equal(parse("Dec  2 15:58:32 mta.floodgate.test sm-mta[1]: 6B2FwWf0023178: to=<b2@x.test>, delay=00:00:00, mailer=esmtp, pri=60221, relay=x.test, dsn=4.0.0, stat=Deferred: Name server: x.test.: host name lookup failure", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	/* a message it gave up on, and the journal's form (Debian: sm-mta) */
+	assert_int_equal(parse("Dec  2 15:58:08 mta.floodgate.test sendmail[22974]: 6B2FvBNS022972: 6B2Fw8NT022974: DSN: Cannot send message for 20 seconds", &d), 1);
+	assert_int_equal(d.status, FG_DS_EXPIRED);
+	assert_string_equal(d.qid, "6B2FvBNS022972");
+	assert_string_equal(d.domain, "");
+	{
+		const char *m = "6B2FvBNS022972: to=<\"a,b>, c\"@q.example>,x@bare.example, delay=5+00:00:00, mailer=esmtp, pri=1, relay=q, dsn=5.0.0, stat=Service unavailable: no such user";
+
+		assert_int_equal(fg_maillog_message("sm-mta", m, strlen(m), &d), 1);
+		assert_string_equal(d.domain, "q.example");
+		assert_int_equal(d.unknown, 1);
+		assert_int_equal(fg_maillog_next(m, strlen(m), &d), 1);
+		assert_string_equal(d.domain, "bare.example");
+		assert_int_equal(fg_maillog_next(m, strlen(m), &d), 0);
+	}
+}
+
 static void
 test_ignored(void **state)
 {
@@ -107,6 +168,16 @@ test_ignored(void **state)
 		"Foo 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b>, status=sent (x)",
 		"<22>1 2026-11-30T06:21:44Z mx1 postfix/smtp 1 - [unterminated 4A: to=<a@b>, status=sent (x)",
 		"<22",
+		/* Sendmail: what is not a result */
+		"Dec  2 15:55:24 mta sendmail[22514]: 6B2FtOTw022514: from=<news@a.example>, size=252, class=0, nrcpts=4, msgid=<x@vm>, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
+		"Dec  2 15:57:08 mta sendmail[22965]: 6B2Fv84g022965: to=<a1@docomo.test>, delay=00:00:00, mailer=dsmtp, pri=90235, stat=queued",
+		"Dec  2 15:55:24 mta sendmail[22516]: 6B2FtOTw022514: 6B2FtOTw022516: DSN: User unknown",
+		"Dec  2 15:55:24 mta sendmail[22516]: 6B2FtOTw022514: 6B2FtOTw022516: DSN: Warning: could not send message for past 4 hours",
+		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=<a@b>, delay=0, mailer=esmtp, dsn=2.0.0",
+		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=<a@b, delay=0, dsn=2.0.0, stat=Sent",
+		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=, delay=0, dsn=2.0.0, stat=Sent",
+		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=<a@b>, delay=0, dsn=3.0.0, stat=Sent",
+		"Dec  2 15:55:24 mta sendmail[1]: starting daemon (8.17.1.9): SMTP+queueing@00:01:00",
 		NULL
 	};
 	struct fg_delivery d;
@@ -123,21 +194,31 @@ test_ignored(void **state)
 static void
 test_bounded(void **state)
 {
-	const char *full = "Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent (ok)";
-	size_t n = strlen(full), i;
+	static const char *const full[] = {
+		"Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent (ok)",
+		"Dec  2 15:55:24 mta sm-mta[1]: 6B2F: to=<a@b.example>,<c@d.example>, delay=0, mailer=esmtp, dsn=2.0.0, stat=Sent (ok)",
+	};
+	/* cut short before these, never a result */
+	static const char *const word[] = { ", status=sent", ", stat=" };
 	struct fg_delivery d;
+	size_t k, i;
 
 	(void)state;
-	for (i = 0; i < n; i++) {
-		char *cut = malloc(i ? i : 1);
+	for (k = 0; k < 2; k++) {
+		size_t n = strlen(full[k]);
+		size_t at = (size_t)(strstr(full[k], word[k]) - full[k]) + strlen(word[k]);
 
-		memcpy(cut, full, i);
-		/* cut short before the status word: never a result */
-		if (i < strlen("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@b.example>, relay=x, dsn=2.0.0, status=sent"))
-			assert_int_equal(fg_maillog_line(cut, i, NOW, &d), 0);
-		else
-			(void)fg_maillog_line(cut, i, NOW, &d);
-		free(cut);
+		for (i = 0; i < n; i++) {
+			char *cut = malloc(i ? i : 1);
+
+			memcpy(cut, full[k], i);
+			if (i < at)
+				assert_int_equal(fg_maillog_line(cut, i, NOW, &d), 0);
+			else if (fg_maillog_line(cut, i, NOW, &d) > 0)
+				while (fg_maillog_next(cut, i, &d) > 0)
+					assert_true(d.next == 0 || d.next < i);
+			free(cut);
+		}
 	}
 }
 
@@ -164,6 +245,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_formats),
 		cmocka_unit_test(test_results),
+		cmocka_unit_test(test_sendmail),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_year),
