@@ -1123,13 +1123,17 @@ st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->delivery_log = fg_strdup(t[1].s);
 }
 
-/* A user name as useradd takes it: a letter or _ first, then letters,
- * digits, _, - and ., at most 32 bytes. */
+/* A user name as useradd takes it (a letter or _ first, then letters,
+ * digits, _, - and ., at most 32 bytes), or a user ID (digits: the
+ * journal of another machine, whose users this one may not have). */
 static int
 user_name(const char *s)
 {
+	uint32_t uid;
 	size_t i;
 
+	if (isdigit((unsigned char)s[0]))
+		return fg_parse_uint(s, 4294967294u, &uid) == 0;
 	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
 		return 0;
 	for (i = 1; s[i] != '\0'; i++)
@@ -1148,13 +1152,13 @@ st_log_users(struct fg_parser *p, struct fg_tok *t, int nt)
 	int i;
 
 	if (nt < 2 || nt > FG_LOG_USERS_MAX + 1) {
-		perr(p, "delivery_log_users: expected one to %d user names (the users the mail system logs as, such as root postfix)",
+		perr(p, "delivery_log_users: expected one to %d user names or IDs (the users the mail system logs as, such as root postfix)",
 		    FG_LOG_USERS_MAX);
 		return;
 	}
 	for (i = 1; i < nt; i++) {
 		if (!user_name(t[i].s)) {
-			perr(p, "delivery_log_users: \"%s\": expected a user name (the users the mail system logs as, such as root postfix)",
+			perr(p, "delivery_log_users: \"%s\": expected a user name or ID (the users the mail system logs as, such as root postfix)",
 			    t[i].s);
 			return;
 		}

@@ -12,6 +12,7 @@
  * The milter loop never waits for any of it: it reads the windows and
  * the blocks at the next recipient.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -625,7 +626,9 @@ fg_feedback_users(const char *names, char *err, size_t errlen)
 	fg_strlcpy(buf, names, sizeof(buf));
 	for (w = strtok_r(buf, " ", &save); w != NULL && nusers < FG_LOG_USERS_MAX;
 	    w = strtok_r(NULL, " ", &save)) {
-		if ((uid = user_id(w)) < 0) {
+		if (isdigit((unsigned char)w[0]))
+			uid = strtol(w, NULL, 10);	/* checked by the parser */
+		else if ((uid = user_id(w)) < 0) {
 			fg_seterr(err, errlen, "delivery_log_users: \"%s\": no such user", w);
 			return -1;
 		}

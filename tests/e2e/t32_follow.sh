@@ -141,6 +141,14 @@ if [ -x "$JR" ]; then
 	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "25 5"
 	expect_eq "journal: each untrusted writer told of once" \
 	    "$(grep -c 'logged by uid 1000, not one of delivery_log_users' "$T/floodgate.log") $(grep -c 'in an entry without _UID' "$T/floodgate.log")" "1 1"
+	# Another machine's users, by number.
+	stop_floodgate
+	echo "delivery_log_users 0 1000" >> "$T/floodgate.conf"
+	start_floodgate 5
+	jbounce 2 1000
+	sleep 1.5
+	expect_eq "journal: uid 1000's entries counted once delivery_log_users names it" \
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "27 0"
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi

@@ -90,7 +90,8 @@ expect_eq "a first start stopped before it read a line: the 5 logged while it wa
 start_postfix
 unknown() { ctl status | awk '$1 == "unknown" {print $2}'; }
 stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
-in_journal() { [ "$(journalctl --no-pager -q -t postfix/smtp | grep -cE 'status=(sent|bounced)')" -ge "$1" ]; }
+# Postfix's own results (not the forged ones below, relay 192.0.2.1).
+in_journal() { [ "$(journalctl --no-pager -q -t postfix/smtp | grep -E 'status=(sent|bounced)' | grep -vc '\[192\.0\.2\.1\]')" -ge "$1" ]; }
 
 send "$T/l1" $SMTP_PORT list@j.tenant "$(list 10 4 example.com)"
 wait_for 20 in_journal 10 || fail "Postfix logged ten results to the journal: $(journalctl --no-pager -q | tail -5)"
@@ -124,11 +125,20 @@ reload_postfix
 send "$T/l2" $SMTP_PORT list@j.tenant "$(list 6 3 example.com)"
 expect_eq "the second list was accepted" "$(count_replies "$T/l2" 4..)" 0
 sleep 1.5	# its queue ID in floodgate's map
+# Reloaded only once the queue manager has deferred it: one stopped by
+# the reload while the message is still in its active queue leaves it
+# there, and the next one puts it back in the incoming queue dated a
+# minute ahead (lib.sh, reload_postfix), where the flush does not reach
+# it (seen once in CI beside another test: 20 s later it was still
+# there). The wait for the results allows that minute all the same.
+q2=$(sed -n 's/.*queued as \([0-9A-F]*\).*/\1/p' "$T/l2" | head -1)
+deferred_q2() { [ -n "$(find "$T/spool/deferred" -name "$q2" 2>/dev/null)" ]; }
+wait_for 20 deferred_q2 || fail "the second list ($q2) was deferred by defer_transports"
 stop_floodgate
 postconf -c "$T/etc" -e "defer_transports ="
 reload_postfix
 postqueue -c "$T/etc" -f
-wait_for 20 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
+wait_for 80 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
 start_floodgate 4
 wait_for 10 results_read 6 || fail "after the restart floodgate read the six results logged while it was down"
 sleep 1.5

@@ -295,11 +295,13 @@ static const struct {
 	{ "delivery_log mail.log\n", ":1: delivery_log: \"mail.log\": expected an absolute path" },
 	{ "delivery_log journald\n", ":1: delivery_log: \"journald\": expected an absolute path" },
 	{ "delivery_log /a\ndelivery_log /b\n", ":2: delivery_log: given twice (first on line 1)" },
-	{ "delivery_log_users\n", ":1: delivery_log_users: expected one to 16 user names" },
-	{ "delivery_log_users root 1postfix\n", ":1: delivery_log_users: \"1postfix\": expected a user name" },
-	{ "delivery_log_users a;b\n", ":1: delivery_log_users: \"a;b\": expected a user name" },
-	{ "delivery_log_users a b c d e f g h i j k l m n o p q\n", ":1: delivery_log_users: expected one to 16 user names" },
-	{ "delivery_log_users aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":1: delivery_log_users: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": expected a user name" },
+	{ "delivery_log_users\n", ":1: delivery_log_users: expected one to 16 user names or IDs" },
+	{ "delivery_log_users root 1postfix\n", ":1: delivery_log_users: \"1postfix\": expected a user name or ID" },
+	{ "delivery_log_users a;b\n", ":1: delivery_log_users: \"a;b\": expected a user name or ID" },
+	{ "delivery_log_users a b c d e f g h i j k l m n o p q\n", ":1: delivery_log_users: expected one to 16 user names or IDs" },
+	{ "delivery_log_users aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", ":1: delivery_log_users: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": expected a user name or ID" },
+	{ "delivery_log_users 107x\n", ":1: delivery_log_users: \"107x\": expected a user name or ID" },
+	{ "delivery_log_users 4294967295\n", ":1: delivery_log_users: \"4294967295\": expected a user name or ID" },
 	{ "delivery_log_users root\ndelivery_log_users postfix\n", ":2: delivery_log_users: given twice (first on line 1)" },
 	{ "delivery_retention forever\n", ":1: delivery_retention: \"forever\": expected a duration" },
 	{ "store redis://localhost\n", ":1: store: \"redis://localhost\": expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]" },
@@ -404,9 +406,9 @@ test_feedback(void **state)
 	assert_null(c->log_users);
 	fg_config_unref(c);
 	c = load("delivery_log journal:/var/log/journal/remote\n"
-	    "delivery_log_users root  postfix-out _mta.2\n", err, sizeof(err));
+	    "delivery_log_users root  postfix-out _mta.2 107\n", err, sizeof(err));
 	assert_non_null(c);
-	assert_string_equal(c->log_users, "root postfix-out _mta.2");
+	assert_string_equal(c->log_users, "root postfix-out _mta.2 107");
 	fg_config_unref(c);
 }
 
