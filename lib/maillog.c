@@ -1,8 +1,8 @@
 /*
  * Postfix's and Sendmail's delivery results in their logs (see
- * maillog.h). Every read is
- * bounded by the line's length: a log line is outside input like any
- * other (a recipient's address and a remote server's reply are in it).
+ * maillog.h). Every read is bounded by the line's length: a log line is
+ * outside input like any other (a recipient's address and a remote
+ * server's reply are in it).
  */
 #include <ctype.h>
 #include <string.h>

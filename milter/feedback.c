@@ -654,7 +654,6 @@ trusted(const char *ident, const char *qid, long uid)
 		for (i = 0; i < nusers; i++)
 			if ((long)users[i] == uid)
 				return 1;
-	counters.untrusted++;
 	for (i = 0; i < nwarned; i++)
 		if (warned[i] == uid)
 			return 0;
@@ -684,8 +683,14 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 
 	rc = ident == NULL ? fg_maillog_line(line, len, (time_t)lc->now, &d) :
 	    fg_maillog_message(ident, line, len, &d);
-	if (rc <= 0 || (ident != NULL && !trusted(ident, d.qid, uid)))
+	if (rc <= 0)
 		return;
+	if (ident != NULL && !trusted(ident, d.qid, uid)) {
+		do
+			counters.untrusted++;
+		while (fg_maillog_next(line, len, &d) > 0);
+		return;
+	}
 	if (ident != NULL)
 		d.when = when;
 	if (strcmp(d.qid, last_qid) != 0) {

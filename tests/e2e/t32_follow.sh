@@ -133,12 +133,21 @@ if [ -x "$JR" ]; then
 	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 24
 	# Entries of a user not in delivery_log_users (a tenant's logger
 	# -t postfix/smtp), or without _UID: not counted, told once each.
+	# jsendmail UID: Sendmail's form (sm-mta), two unknown recipients on
+	# one line.
+	jsendmail() {
+		n=$((n + 2))
+		printf '__REALTIME_TIMESTAMP=%s\n__MONOTONIC_TIMESTAMP=%s\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_UID=%s\nSYSLOG_IDENTIFIER=sm-mta\nSYSLOG_FACILITY=2\nMESSAGE=%s: to=<nx%s@example.com>,<nx%s@example.com>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120403, relay=x. [192.0.2.1], dsn=5.1.1, stat=User unknown\n\n' \
+		    "$(date +%s%6N)" "$n" "$1" "$QID" "$n" "$((n - 1))" |
+		    "$JR" --output="$T/journal/remote.journal" - 2>>"$T/jr.log"
+	}
 	jbounce 3 1000
 	jbounce 2 none
+	jsendmail 1000
 	jbounce 1
 	sleep 1.5
-	expect_eq "journal: only root's entry counted, not uid 1000's nor those without _UID" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "25 5"
+	expect_eq "journal: only root's entry counted, not uid 1000's nor those without _UID (each recipient of a line)" \
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "25 7"
 	expect_eq "journal: each untrusted writer told of once" \
 	    "$(grep -c 'logged by uid 1000, not one of delivery_log_users' "$T/floodgate.log") $(grep -c 'in an entry without _UID' "$T/floodgate.log")" "1 1"
 	# Another machine's users, by number.
@@ -146,9 +155,10 @@ if [ -x "$JR" ]; then
 	echo "delivery_log_users 0 1000" >> "$T/floodgate.conf"
 	start_floodgate 5
 	jbounce 2 1000
+	jsendmail 1000
 	sleep 1.5
-	expect_eq "journal: uid 1000's entries counted once delivery_log_users names it" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "27 0"
+	expect_eq "journal: uid 1000's entries counted once delivery_log_users names it, Sendmail's two recipients each" \
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "29 0"
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi
