@@ -1133,7 +1133,7 @@ user_name(const char *s)
 	size_t i;
 
 	if (isdigit((unsigned char)s[0]))
-		return fg_parse_uint(s, 4294967294u, &uid) == 0;
+		return fg_parse_uint(s, FG_UID_MAX, &uid) == 0;
 	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
 		return 0;
 	for (i = 1; s[i] != '\0'; i++)

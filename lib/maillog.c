@@ -533,13 +533,13 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 		return sendmail_message(msg, p, end, d);
 	if (qmgr) {
 		/* "from=<s>, status=expired, returned to sender" */
-		if (end - p < 6 || memcmp(p, "from=<", 6) != 0 ||
+		if (!starts(p, end, "from=<") ||
 		    find(p, end, ", status=expired") == NULL)
 			return 0;
 		d->status = FG_DS_EXPIRED;
 		return 1;
 	}
-	if (end - p < 4 || memcmp(p, "to=<", 4) != 0)
+	if (!starts(p, end, "to=<"))
 		return 0;
 	p += 4;
 	/* The address ends at ">, " outside a quoted local part (which
@@ -552,13 +552,13 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	if ((q = find(p, end, ", status=")) == NULL)
 		return 0;
 	q += 9;
-	if (end - q >= 4 && memcmp(q, "sent", 4) == 0)
+	if (starts(q, end, "sent"))
 		d->status = FG_DS_SENT;
-	else if (end - q >= 8 && memcmp(q, "deferred", 8) == 0)
+	else if (starts(q, end, "deferred"))
 		d->status = FG_DS_DEFERRED;
-	else if (end - q >= 7 && memcmp(q, "bounced", 7) == 0)
+	else if (starts(q, end, "bounced"))
 		d->status = FG_DS_BOUNCED;
-	else if (end - q >= 7 && memcmp(q, "expired", 7) == 0)
+	else if (starts(q, end, "expired"))
 		d->status = FG_DS_EXPIRED;
 	else
 		return 0;

@@ -21,6 +21,8 @@ int fg_parse_duration(const char *s, uint32_t *secs);
 int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
 void fg_format_duration(uint32_t secs, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
+/* The highest user ID, for fg_parse_uint: (uid_t)-1 is no user. */
+#define FG_UID_MAX	4294967294u
 long fg_rss_bytes(void);
 /* Microseconds on the monotonic clock, for durations and deadlines; never
  * 0, so 0 can stand for "not set". */

@@ -12,7 +12,6 @@
  * The milter loop never waits for any of it: it reads the windows and
  * the blocks at the next recipient.
  */
-#include <ctype.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -614,6 +613,7 @@ int
 fg_feedback_users(const char *names, char *err, size_t errlen)
 {
 	char buf[FG_LOG_USERS_MAX * 33], *save = NULL, *w;
+	uint32_t id;
 	long uid;
 
 	nusers = 0;
@@ -626,8 +626,8 @@ fg_feedback_users(const char *names, char *err, size_t errlen)
 	fg_strlcpy(buf, names, sizeof(buf));
 	for (w = strtok_r(buf, " ", &save); w != NULL && nusers < FG_LOG_USERS_MAX;
 	    w = strtok_r(NULL, " ", &save)) {
-		if (isdigit((unsigned char)w[0]))
-			uid = strtol(w, NULL, 10);	/* checked by the parser */
+		if (fg_parse_uint(w, FG_UID_MAX, &id) == 0)
+			uid = (long)id;		/* an ID, as the parser took it */
 		else if ((uid = user_id(w)) < 0) {
 			fg_seterr(err, errlen, "delivery_log_users: \"%s\": no such user", w);
 			return -1;

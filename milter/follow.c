@@ -318,19 +318,14 @@ entry_uid(sd_journal *j)
 	const void *d;
 	size_t len;
 	char buf[16];
-	char *end;
-	long v;
+	uint32_t v;
 
 	if (sd_journal_get_data(j, "_UID", &d, &len) < 0 || len <= 5 ||
 	    len - 5 >= sizeof(buf))
 		return -1;
 	memcpy(buf, (const char *)d + 5, len - 5);
 	buf[len - 5] = '\0';
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno != 0 || *end != '\0' || end == buf || v < 0)
-		return -1;
-	return v;
+	return fg_parse_uint(buf, FG_UID_MAX, &v) < 0 ? -1 : (long)v;
 }
 
 static size_t
