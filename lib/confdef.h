@@ -54,6 +54,7 @@ void fg_print_metrics(const struct fg_config *c, FILE *fp);
 void fg_print_delivery_log(const struct fg_config *c, FILE *fp);
 void fg_print_log_users(const struct fg_config *c, FILE *fp);
 void fg_print_postfix_map(const struct fg_config *c, FILE *fp);
+void fg_print_sendmail_map(const struct fg_config *c, FILE *fp);
 void fg_print_notify_from(const struct fg_config *c, FILE *fp);
 void fg_print_store(const struct fg_config *c, FILE *fp);
 void fg_print_redis_timeout(const struct fg_config *c, FILE *fp);

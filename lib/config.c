@@ -56,7 +56,7 @@ static void st_exempt(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_backoff(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_log_users(struct fg_parser *p, struct fg_tok *t, int nt);
-static void st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_mta_map(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_store(struct fg_parser *p, struct fg_tok *t, int nt);
@@ -189,7 +189,7 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "postfix_config", .kind = FG_SK_ABSPATH,
 	    .off = F(postfix_config) },
 	{ .name = "postfix_map", .kind = FG_SK_CUSTOM, .off = F(postfix_map),
-	    .flags = FG_SF_RESTART, .parse = st_postfix_map,
+	    .flags = FG_SF_RESTART, .parse = st_mta_map,
 	    .print = fg_print_postfix_map },
 	{ .name = "redis_password_file", .kind = FG_SK_ABSPATH,
 	    .off = F(redis_password_file), .flags = FG_SF_RESTART,
@@ -210,6 +210,9 @@ const struct fg_statement fg_statements[] = {
 	    .hint = "the number of relays sharing the store, from 1 to 1000" },
 	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_config) },
+	{ .name = "sendmail_map", .kind = FG_SK_CUSTOM, .off = F(sendmail_map),
+	    .flags = FG_SF_RESTART, .parse = st_mta_map,
+	    .print = fg_print_sendmail_map },
 	{ .name = "sendmail_path", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_path) },
 	{ .name = "store", .kind = FG_SK_CUSTOM, .off = F(store),
@@ -1339,20 +1342,23 @@ st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->redis_user = fg_strdup(v);
 }
 
-/* postfix_map unix:PATH: the socketmap server for transport_maps. */
+/* postfix_map unix:PATH (the socketmap server for transport_maps) and
+ * sendmail_map unix:PATH (for Sendmail's ruleset 0). */
 static void
-st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt)
+st_mta_map(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	const char *path = nt == 2 ? fg_net_unix_spec(t[1].s) : NULL;
+	char **to = t[0].s[0] == 'p' ? &p->c->postfix_map :
+	    &p->c->sendmail_map;
 
 	if (path == NULL || path[0] != '/' || strlen(path) > FG_UNIX_PATH_MAX) {
-		perr(p, "postfix_map: %s%s%s: expected unix:PATH, an absolute socket path of at most %zu bytes",
-		    nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
+		perr(p, "%s: %s%s%s: expected unix:PATH, an absolute socket path of at most %zu bytes",
+		    t[0].s, nt > 1 ? "\"" : "", nt > 1 ? t[1].s : "no value",
 		    nt > 1 ? "\"" : "", FG_UNIX_PATH_MAX);
 		return;
 	}
-	free(p->c->postfix_map);
-	p->c->postfix_map = fg_strdup(t[1].s);
+	free(*to);
+	*to = fg_strdup(t[1].s);
 }
 
 /* notify mailto:ADDRESS|exec:PATH [on EVENT,...] */
@@ -1594,6 +1600,13 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	p.seen_map = seen(&p, "account_map");
 	if (c->account_map != NULL)
 		load_map(&p, path);
+	if (c->postfix_map != NULL && c->sendmail_map != NULL &&
+	    strcmp(fg_net_unix_spec(c->postfix_map),
+	    fg_net_unix_spec(c->sendmail_map)) == 0) {
+		p.lx.line = seen(&p, "sendmail_map");
+		perr(&p, "sendmail_map %s: postfix_map serves that socket already (each needs its own)",
+		    c->sendmail_map);
+	}
 	if (c->redis_user != NULL && c->redis_password_file == NULL) {
 		p.lx.line = seen(&p, "redis_user");
 		perr(&p, "redis_user %s: needs redis_password_file (Redis takes a user's password with its name)",
@@ -1643,6 +1656,7 @@ config_free(struct fg_config *c)
 	free(c->delivery_log);
 	free(c->log_users);
 	free(c->postfix_map);
+	free(c->sendmail_map);
 	free(c->notify_from);
 	free(c->store);
 	free(c->redis_host);

@@ -206,6 +206,7 @@ struct fg_config {
 					 * spaces; NULL: root and postfix */
 	uint32_t delivery_retention;	/* seconds a queue ID is kept */
 	char *postfix_map;		/* unix:PATH of the socketmap server */
+	char *sendmail_map;		/* the same, answering Sendmail */
 	struct fg_backoff *backoff;
 	size_t nbackoff;
 	struct fg_notify *notify;

@@ -96,11 +96,23 @@ fg_print_redis_user(const struct fg_config *c, FILE *fp)
 	    c->redis_user ? c->redis_user : "(none: Redis's default user)");
 }
 
+static void
+print_mta_map(const char *name, const char *v, FILE *fp)
+{
+	fprintf(fp, KW "%s\n", name,
+	    v ? v : "(none: pauses only defer new recipients)");
+}
+
 void
 fg_print_postfix_map(const struct fg_config *c, FILE *fp)
 {
-	fprintf(fp, KW "%s\n", "postfix_map",
-	    c->postfix_map ? c->postfix_map : "(none: pauses only defer new recipients)");
+	print_mta_map("postfix_map", c->postfix_map, fp);
+}
+
+void
+fg_print_sendmail_map(const struct fg_config *c, FILE *fp)
+{
+	print_mta_map("sendmail_map", c->sendmail_map, fp);
 }
 
 void

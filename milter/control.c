@@ -153,6 +153,14 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)tot[FG_ST_UNKNOWN]);
 		fg_ctl_kv(o, "suspended_accounts", "%zu", susp);
 		fg_ctl_kv(o, "paused_domains", "%zu", paused);
+		for (int m = 0; m < FG_SMAP_N; m++) {
+			uint64_t asked, said;
+
+			asked = fg_smap_lookups(m, &said);
+			fg_ctl_kv(o, m == FG_SMAP_POSTFIX ? "postfix_map" :
+			    "sendmail_map", "%llu lookups, %llu paused",
+			    (unsigned long long)asked, (unsigned long long)said);
+		}
 		fg_ctl_kv(o, "incidents_open", "%zu", fg_incident_open_count());
 	}
 	fg_ctl_rec_end(o);

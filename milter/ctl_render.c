@@ -13,7 +13,7 @@
 #include "ctl.h"
 #include "util.h"
 
-#define MAX_KEYS	32
+#define MAX_KEYS	64	/* fields of one record (status has 34) */
 
 struct rec {
 	int n;

@@ -145,12 +145,18 @@ size_t fg_incident_open_count(void);
  * (*out: malloc'd, NULL when none); how many. */
 size_t fg_incident_unsaved(struct fg_incident **out);
 
-/* The socketmap server for Postfix's transport_maps (smap.c): listen
- * before privileges are dropped, serve once the service loop runs. */
-int fg_smap_listen(const char *spec, char *err, size_t errlen);
-int fg_smap_start(void);
+/* The socketmap servers for Postfix's transport_maps and Sendmail's
+ * ruleset 0 (smap.c): listen before privileges are dropped, serve once
+ * the service loop runs (a listener that cannot is logged). */
+#define FG_SMAP_POSTFIX		0
+#define FG_SMAP_SENDMAIL	1
+#define FG_SMAP_N		2
+int fg_smap_listen(int mta, const char *spec, char *err, size_t errlen);
+void fg_smap_start(void);
 void fg_smap_stop(void);
-uint64_t fg_smap_lookups(uint64_t *paused);
+/* Questions MTA asked and how many were answered "paused" (service
+ * thread only). */
+uint64_t fg_smap_lookups(int mta, uint64_t *paused);
 
 struct fg_service_counters {
 	double flush_seconds, flush_max;

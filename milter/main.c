@@ -332,8 +332,13 @@ main(int argc, char **argv)
 		if (fgd.milter->listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
 			die("listen %s", lerr);
 		if (fgd.cfg->postfix_map != NULL &&
-		    fg_smap_listen(fgd.cfg->postfix_map, lerr, sizeof(lerr)) < 0)
+		    fg_smap_listen(FG_SMAP_POSTFIX, fgd.cfg->postfix_map, lerr,
+		    sizeof(lerr)) < 0)
 			die("postfix_map %s", lerr);
+		if (fgd.cfg->sendmail_map != NULL &&
+		    fg_smap_listen(FG_SMAP_SENDMAIL, fgd.cfg->sendmail_map,
+		    lerr, sizeof(lerr)) < 0)
+			die("sendmail_map %s", lerr);
 	}
 	raise_fd_limit();
 	if (!foreground) {

@@ -88,9 +88,24 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_results_untrusted_total Delivery results in the journal logged by a user not in delivery_log_users, ignored.\n"
 	    "# TYPE floodgate_delivery_results_untrusted_total counter\n"
 	    "floodgate_delivery_results_untrusted_total %llu\n"
-	    "# HELP floodgate_feedback_trips_total Feedback limits tripped, by rule.\n"
-	    "# TYPE floodgate_feedback_trips_total counter\n",
+	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
+	    "# TYPE floodgate_map_lookups_total counter\n",
 	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted);
+	for (i = 0; i < FG_SMAP_N; i++) {
+		uint64_t asked, said;
+
+		asked = fg_smap_lookups((int)i, &said);
+		evbuffer_add_printf(b,
+		    "floodgate_map_lookups_total{mta=\"%s\",answer=\"notfound\"} %llu\n"
+		    "floodgate_map_lookups_total{mta=\"%s\",answer=\"paused\"} %llu\n",
+		    i == FG_SMAP_POSTFIX ? "postfix" : "sendmail",
+		    (unsigned long long)(asked - said),
+		    i == FG_SMAP_POSTFIX ? "postfix" : "sendmail",
+		    (unsigned long long)said);
+	}
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_feedback_trips_total Feedback limits tripped, by rule.\n"
+	    "# TYPE floodgate_feedback_trips_total counter\n");
 	if ((tc = calloc(FG_TRIP_COUNTERS, sizeof(*tc))) != NULL) {
 		n = fg_feedback_trip_counters(tc, FG_TRIP_COUNTERS);
 		for (i = 0; i < n; i++)

@@ -435,9 +435,7 @@ fg_service_start(void)
 		    fg_metrics_start(fgd.cfg->metrics_host,
 		    fgd.cfg->metrics_port, err, sizeof(err)) < 0)
 			fg_log_err("%s; no metrics", err);
-		if (fg_smap_start() < 0)
-			fg_log_err("postfix_map: cannot serve %s; Postfix defers the mail it routes through it",
-			    fgd.cfg->postfix_map);
+		fg_smap_start();
 		if (fg_incident_load(err, sizeof(err)) < 0)
 			fg_log_err("incidents: cannot read them from the store: %s",
 			    err);

@@ -1,13 +1,18 @@
 /*
- * The socketmap server for Postfix's transport_maps (postfix_map
- * unix:PATH), on the service thread's loop. Postfix asks it "transport
- * user@domain" or "transport domain"; for a domain a backoff paused,
- * floodgate answers "OK retry:4.7.0 floodgate: DOMAIN paused until
- * HH:MM UTC" (Postfix's retry service then defers the mail without
- * connecting), for anything else "NOTFOUND ". Postfix keeps its
- * connections open and asks one question at a time on each; a client
- * that sends what is not a request is answered PERM and closed, one that
- * says nothing for IDLE seconds is closed.
+ * The socketmap servers, on the service thread's loop: one for Postfix's
+ * transport_maps (postfix_map unix:PATH), one for a Sendmail socket map
+ * that ruleset 0 asks of each envelope recipient's domain (sendmail_map
+ * unix:PATH). Postfix asks "transport user@domain" or "transport
+ * domain", Sendmail "NAME domain". For a domain a backoff paused,
+ * floodgate answers Postfix "OK retry:4.7.0 floodgate: DOMAIN paused
+ * until HH:MM UTC" (Postfix's retry service then defers the mail without
+ * connecting) and Sendmail "OK error:4.7.0:\"451 floodgate: ...\"" (the
+ * rule turns it into Sendmail's error mailer with a temporary status: a
+ * recipient at RCPT gets 451, a queued one stays queued); for anything
+ * else "NOTFOUND ". Both keep their connections open and ask one
+ * question at a time on each; a client that sends what is not a request
+ * is answered PERM and closed, one that says nothing for IDLE seconds is
+ * closed.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,27 +40,33 @@
 struct client {
 	struct bufferevent *bev;
 	struct client *prev, *next;
+	int mta;		/* FG_SMAP_POSTFIX or FG_SMAP_SENDMAIL */
 	int closing;		/* the last reply is on its way */
 };
 
-static int listen_fd = -1;
-static struct evconnlistener *lev;
+static const char *const stmt[FG_SMAP_N] = { "postfix_map", "sendmail_map" };
+static const char *const mta_name[FG_SMAP_N] = { "Postfix", "Sendmail" };
+static int listen_fd[FG_SMAP_N] = { -1, -1 };
+static char sock_path[FG_SMAP_N][FG_UNIX_PATH_MAX + 1];
+static struct evconnlistener *lev[FG_SMAP_N];
 static struct client *clients;
 static int nclients;
-static uint64_t lookups, paused_answers;
+static uint64_t lookups[FG_SMAP_N], paused_answers[FG_SMAP_N];
 static time_t full_logged;
 
 int
-fg_smap_listen(const char *spec, char *err, size_t errlen)
+fg_smap_listen(int mta, const char *spec, char *err, size_t errlen)
 {
 	const char *path = fg_net_unix_spec(spec);
 
 	if (path == NULL) {
-		fg_seterr(err, errlen, "postfix_map %s: expected unix:PATH", spec);
+		fg_seterr(err, errlen, "%s %s: expected unix:PATH", stmt[mta],
+		    spec);
 		return -1;
 	}
-	if ((listen_fd = fg_net_listen_unix(path, err, errlen)) < 0)
+	if ((listen_fd[mta] = fg_net_listen_unix(path, err, errlen)) < 0)
 		return -1;
+	fg_strlcpy(sock_path[mta], path, sizeof(sock_path[mta]));
 	return 0;
 }
 
@@ -72,9 +84,20 @@ client_free(struct client *c)
 	nclients--;
 }
 
-/* What floodgate says of one key. */
+/* A domain Sendmail's rules can carry inside a quoted string. */
+static int
+plain_domain(const char *d)
+{
+	for (; *d != '\0'; d++)
+		if (!isalnum((unsigned char)*d) && *d != '.' && *d != '-' &&
+		    *d != '_')
+			return 0;
+	return 1;
+}
+
+/* What floodgate says of one key to MTA. */
 static void
-answer(const char *key, char *text, size_t len)
+answer(int mta, const char *key, char *text, size_t len)
 {
 	char dom[FG_DOMAIN_MAX + 1], until[32];
 	const char *at = strrchr(key, '@');
@@ -83,21 +106,31 @@ answer(const char *key, char *text, size_t len)
 	time_t t;
 	size_t i;
 
-	lookups++;
+	lookups[mta]++;
 	fg_strlcpy(dom, at != NULL ? at + 1 : key, sizeof(dom));
 	for (i = 0; dom[i] != '\0'; i++)
 		dom[i] = (char)tolower((unsigned char)dom[i]);
+	if (i > 1 && dom[i - 1] == '.')
+		dom[i - 1] = '\0';	/* a fully qualified "domain." */
 	if (dom[0] == '\0' || !fg_blocks_paused(fgd.engine.blocks, dom,
 	    (uint32_t)time(NULL), &p)) {
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;
 	}
-	paused_answers++;
+	paused_answers[mta]++;
 	t = (time_t)p.until;
 	gmtime_r(&t, &tm);
 	strftime(until, sizeof(until), "%H:%M UTC", &tm);
-	snprintf(text, len, "OK retry:4.7.0 floodgate: %s paused until %s",
-	    dom, until);
+	if (mta == FG_SMAP_POSTFIX)
+		snprintf(text, len, "OK retry:4.7.0 floodgate: %s paused until %s",
+		    dom, until);
+	else
+		/* The quotes keep the text one token: Sendmail would drop
+		 * the space after "floodgate:". */
+		snprintf(text, len,
+		    "OK error:4.7.0:\"451 floodgate: %s%spaused until %s\"",
+		    plain_domain(dom) ? dom : "", plain_domain(dom) ? " " : "",
+		    until);
 }
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -142,12 +175,13 @@ on_read(struct bufferevent *bev, void *arg)
 		if (used == 0)
 			return;		/* the rest is on its way */
 		if (used < 0) {
-			fg_log_warn("postfix_map: a client sent what is not a socketmap request; closing it");
+			fg_log_warn("%s: a client sent what is not a socketmap request; closing it",
+			    stmt[c->mta]);
 			fg_strlcpy(text, "PERM floodgate: malformed request", sizeof(text));
 			c->closing = 1;
 		} else {
 			evbuffer_drain(in, (size_t)used);
-			answer(key, text, sizeof(text));
+			answer(c->mta, key, text, sizeof(text));
 		}
 		if ((n = fg_sm_reply(out, sizeof(out), text)) > 0)
 			bufferevent_write(bev, out, (size_t)n);
@@ -177,11 +211,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 
 	(void)sa;
 	(void)salen;
-	(void)arg;
 	if (nclients >= MAX_CLIENTS) {
 		if (full_logged + 3600 <= time(NULL)) {
-			fg_log_warn("postfix_map: %d clients connected; refusing more (logged once an hour)",
-			    MAX_CLIENTS);
+			fg_log_warn("%s: %d clients connected; refusing more (logged once an hour)",
+			    stmt[(intptr_t)arg], MAX_CLIENTS);
 			full_logged = time(NULL);
 		}
 		close(fd);
@@ -194,6 +227,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	c->mta = (int)(intptr_t)arg;
 	bufferevent_setcb(c->bev, on_read, on_written, on_event, c);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	bufferevent_enable(c->bev, EV_READ);
@@ -204,36 +238,54 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	nclients++;
 }
 
-int
+void
 fg_smap_start(void)
 {
-	if (listen_fd < 0)
-		return 0;
-	lev = evconnlistener_new(fg_service_base(), on_accept, NULL,
-	    LEV_OPT_CLOSE_ON_FREE, -1, listen_fd);
-	if (lev == NULL)
-		return -1;
-	listen_fd = -1;
-	return 0;
+	int m;
+
+	for (m = 0; m < FG_SMAP_N; m++) {
+		if (listen_fd[m] < 0)
+			continue;
+		lev[m] = evconnlistener_new(fg_service_base(), on_accept,
+		    (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE, -1,
+		    listen_fd[m]);
+		if (lev[m] == NULL) {
+			fg_log_err("%s: cannot serve %s; %s defers the mail it routes through it",
+			    stmt[m], m == FG_SMAP_POSTFIX ?
+			    fgd.cfg->postfix_map : fgd.cfg->sendmail_map,
+			    mta_name[m]);
+			continue;
+		}
+		listen_fd[m] = -1;
+	}
 }
 
 void
 fg_smap_stop(void)
 {
-	if (lev != NULL)
-		evconnlistener_free(lev);
-	lev = NULL;
+	int m;
+
+	for (m = 0; m < FG_SMAP_N; m++) {
+		if (lev[m] != NULL)
+			evconnlistener_free(lev[m]);
+		lev[m] = NULL;
+		if (listen_fd[m] >= 0)
+			close(listen_fd[m]);
+		listen_fd[m] = -1;
+		/* As the milter socket: gone with floodgate (the MTA
+		 * defers what it routes through the map meanwhile). */
+		if (sock_path[m][0] != '\0')
+			(void)unlink(sock_path[m]);
+		sock_path[m][0] = '\0';
+	}
 	while (clients != NULL)
 		client_free(clients);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	listen_fd = -1;
 }
 
 uint64_t
-fg_smap_lookups(uint64_t *paused)
+fg_smap_lookups(int mta, uint64_t *paused)
 {
 	if (paused != NULL)
-		*paused = paused_answers;
-	return lookups;
+		*paused = paused_answers[mta];
+	return lookups[mta];
 }

@@ -19,7 +19,8 @@ sendmail_fetch() {
 }
 
 # sendmail_setup: writes $T/sm (config, binary, preload) for port SM_PORT;
-# SM_MC_EXTRA, if set, goes into the .mc before the mailers.
+# SM_MC_EXTRA, if set, goes into the .mc before the mailers, SM_MC_TAIL
+# after them (where sendmail.mc's own rules go).
 sendmail_setup() {
 	SM_PORT=$(free_port)
 	mkdir -p "$T/sm" "$T/smq"
@@ -155,6 +156,7 @@ define(\`confMILTER_MACROS_EOM', \`i')dnl
 ${SM_MC_EXTRA:-}dnl
 MAILER(\`local')dnl
 MAILER(\`smtp')dnl
+${SM_MC_TAIL:-}
 EOM
 	local m4=m4
 	command -v m4 >/dev/null || m4=$SMROOT/usr/bin/m4

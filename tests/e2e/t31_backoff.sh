@@ -54,6 +54,9 @@ expect_eq "socketmap: any other domain is not found" \
     "NOTFOUND  NOTFOUND  "
 expect_eq "metrics: the paused domain, by domain and backoff" \
     "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_paused{domain=\"docomo.test\",rule=\"carrier\"}" {print $2}')" 1
+[ "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_map_lookups_total{mta=\"postfix\",answer=\"paused\"}" {print $2}')" -ge 1 ] 2>/dev/null &&
+    ok "metrics: the socketmap's paused answers are counted" ||
+    fail "metrics: $(http_get /metrics | grep map_lookups)"
 send "$T/new" $SMTP_PORT sender@t.example new@docomo.test
 grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/new" ||
     fail "a new recipient for the paused domain is deferred: $(grep '^<\*\*' "$T/new")"

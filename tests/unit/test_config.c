@@ -328,6 +328,9 @@ static const struct {
 	{ "redis_reservation_ttl soon\n", ":1: redis_reservation_ttl: \"soon\": expected a duration" },
 	{ "postfix_map inet:1234@127.0.0.1\n", ":1: postfix_map: \"inet:1234@127.0.0.1\": expected unix:PATH" },
 	{ "postfix_map unix:relative/map.sock\n", ":1: postfix_map: \"unix:relative/map.sock\": expected unix:PATH, an absolute socket path" },
+	{ "sendmail_map /run/floodgate/sendmail-map.sock\n", ":1: sendmail_map: \"/run/floodgate/sendmail-map.sock\": expected unix:PATH, an absolute socket path" },
+	{ "sendmail_map\n", ":1: sendmail_map: no value: expected unix:PATH" },
+	{ "postfix_map unix:/run/fg/map.sock\n\nsendmail_map unix:/run/fg/map.sock\n", ":3: sendmail_map unix:/run/fg/map.sock: postfix_map serves that socket already (each needs its own)" },
 	{ "notify pager:123\n", ":1: notify: \"pager:123\": expected mailto:ADDRESS or exec:PATH" },
 	{ "notify exec:alert.sh\n", ":1: notify: \"exec:alert.sh\": expected mailto:ADDRESS or exec:PATH with an absolute path" },
 	{ "notify mailto:postmaster\n", ":1: notify: \"mailto:postmaster\": expected mailto:ADDRESS with an address user@domain" },
@@ -350,6 +353,7 @@ test_feedback(void **state)
 	    "delivery_log /var/log/mail.log\n"
 	    "delivery_retention 7d\n"
 	    "postfix_map unix:/var/spool/postfix/floodgate/map.sock\n"
+	    "sendmail_map unix:/run/floodgate/sendmail-map.sock\n"
 	    "limit unknown per account 20/1h count unknown ratio 30% action suspend\n"
 	    "limit bounces per account+domain to @carriers 10/1h count bounces action hold reply \"too many bounces, retry in %r\"\n"
 	    "limit dombounce per domain 100/1d count bounces action tag\n"
@@ -365,6 +369,7 @@ test_feedback(void **state)
 	assert_string_equal(c->delivery_log, "/var/log/mail.log");
 	assert_int_equal(c->delivery_retention, 7 * 86400);
 	assert_string_equal(c->postfix_map, "unix:/var/spool/postfix/floodgate/map.sock");
+	assert_string_equal(c->sendmail_map, "unix:/run/floodgate/sendmail-map.sock");
 	r = fg_config_rule(c, "unknown");
 	assert_int_equal(r->count, FG_COUNT_UNKNOWN);
 	assert_int_equal(r->ratio, 30);
@@ -403,6 +408,7 @@ test_feedback(void **state)
 	assert_int_equal(c->delivery_retention, 5 * 86400);
 	assert_int_equal(c->notify_max, 20);
 	assert_null(c->postfix_map);
+	assert_null(c->sendmail_map);
 	assert_null(c->log_users);
 	fg_config_unref(c);
 	c = load("delivery_log journal:/var/log/journal/remote\n"
