@@ -5,9 +5,10 @@
 # 8.17: mail queued for a carrier that answered 421 stays queued during
 # the pause with floodgate's text and no connection reaches the carrier;
 # a new recipient gets 451 from Sendmail itself; a sender at the paused
-# domain is not held; with floodgate down the queue run keeps the mail
-# queued (no connection); after floodgatectl unpause the queue run
-# delivers it.
+# domain is not held; with floodgate stalled or down the queue run keeps
+# the mail queued (no connection); after floodgatectl unpause the queue
+# run delivers it. Queue runs are `sendmail -q -v`: without -v the run
+# goes on in a child after the command returns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
@@ -63,7 +64,7 @@ printf 'Subject: queued\n\nqueued\n' | sm_run -odq -f local@d.example b3@docomo.
 # with floodgate's text.
 sleep 8.5	# the carrier would take mail again
 before=$(carrier_conns)
-sm_run -q > "$T/qrun1" 2>&1
+sm_run -q -v < /dev/null > "$T/qrun1" 2>&1
 expect_eq "a queue run during the pause makes no connection to the carrier" "$(carrier_conns)" "$before"
 expect_eq "the queued mail stays queued" "$(queued 'b[123]@docomo.test')" 3
 queue | grep -q "(floodgate: docomo.test paused until [0-9][0-9]:[0-9][0-9] UTC)" &&
@@ -86,21 +87,35 @@ read -r asked said < "$T/asked"
     ok "floodgatectl status counts Sendmail's questions ($asked, $said answered paused)" ||
     fail "status: $(ctl status | grep _map)"
 
-# 4. floodgate down: the queue run keeps the mail queued, no connection.
+# 4. floodgate stalled: each question waits at most the rules' 5 s
+# (-d5s), and the mail stays queued.
+kill -STOP "$FG_PID"
+t0=$(date +%s)
+sm_run -q -v < /dev/null > "$T/qrun-stalled" 2>&1
+t1=$(date +%s)
+kill -CONT "$FG_PID"
+expect_eq "with floodgate stalled a queue run makes no connection to the carrier" "$(carrier_conns)" "$before"
+expect_eq "and the mail stays queued" "$(queued 'b[123]@docomo.test')" 3
+[ $((t1 - t0)) -ge 4 ] && [ $((t1 - t0)) -le 20 ] &&
+    grep -q 'socket_map_lookup(floodgate): read timeout' "$T/sm/maillog" &&
+    ok "Sendmail gave up on the stalled map ($((t1 - t0)) s for the run)" ||
+    fail "stalled map: $((t1 - t0)) s, $(tail -2 "$T/sm/maillog")"
+
+# 5. floodgate down: the queue run keeps the mail queued, no connection.
 stop_floodgate
-sm_run -q > "$T/qrun2" 2>&1
+sm_run -q -v < /dev/null > "$T/qrun2" 2>&1
 expect_eq "with floodgate down a queue run makes no connection to the carrier" "$(carrier_conns)" "$before"
 expect_eq "and the mail stays queued" "$(queued 'b[123]@docomo.test')" 3
 grep -q 'SYSERR(root): socket map "floodgate"' "$T/sm/maillog" &&
     ok "Sendmail logs the map it cannot reach" || fail "$(tail -3 "$T/sm/maillog")"
 
-# 5. floodgate back (the pause is kept), then unpaused: the next queue
+# 6. floodgate back (the pause is kept), then unpaused: the next queue
 # run delivers.
 start_floodgate
 expect_eq "the pause survives the restart" \
     "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/sendmail-map.sock" floodgate docomo.test | cut -d' ' -f1)" "OK"
 ctl unpause docomo.test >/dev/null || fail "floodgatectl unpause"
-sm_run -q > "$T/qrun3" 2>&1
+sm_run -q -v < /dev/null > "$T/qrun3" 2>&1
 wait_for 20 took 'b[123]@docomo.test' "$CARRIER_PORT" 3 &&
     ok "after unpause the queue run delivers the held mail" ||
     fail "b1, b2 after unpause: $(queue) $(cat "$T/qrun3")"
