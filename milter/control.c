@@ -157,8 +157,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 			uint64_t asked, said;
 
 			asked = fg_smap_lookups(m, &said);
-			fg_ctl_kv(o, m == FG_SMAP_POSTFIX ? "postfix_map" :
-			    "sendmail_map", "%llu lookups, %llu paused",
+			fg_ctl_kv(o, fg_smap_statement(m), "%llu lookups, %llu paused",
 			    (unsigned long long)asked, (unsigned long long)said);
 		}
 		fg_ctl_kv(o, "incidents_open", "%zu", fg_incident_open_count());

@@ -157,6 +157,8 @@ void fg_smap_stop(void);
 /* Questions MTA asked and how many were answered "paused" (service
  * thread only). */
 uint64_t fg_smap_lookups(int mta, uint64_t *paused);
+/* "postfix_map" or "sendmail_map". */
+const char *fg_smap_statement(int mta);
 
 struct fg_service_counters {
 	double flush_seconds, flush_max;

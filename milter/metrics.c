@@ -92,16 +92,15 @@ feedback(struct evbuffer *b)
 	    "# TYPE floodgate_map_lookups_total counter\n",
 	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted);
 	for (i = 0; i < FG_SMAP_N; i++) {
+		const char *mta = i == FG_SMAP_POSTFIX ? "postfix" : "sendmail";
 		uint64_t asked, said;
 
 		asked = fg_smap_lookups((int)i, &said);
 		evbuffer_add_printf(b,
 		    "floodgate_map_lookups_total{mta=\"%s\",answer=\"notfound\"} %llu\n"
 		    "floodgate_map_lookups_total{mta=\"%s\",answer=\"paused\"} %llu\n",
-		    i == FG_SMAP_POSTFIX ? "postfix" : "sendmail",
-		    (unsigned long long)(asked - said),
-		    i == FG_SMAP_POSTFIX ? "postfix" : "sendmail",
-		    (unsigned long long)said);
+		    mta, (unsigned long long)(asked - said),
+		    mta, (unsigned long long)said);
 	}
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_feedback_trips_total Feedback limits tripped, by rule.\n"

@@ -105,6 +105,7 @@ answer(int mta, const char *key, char *text, size_t len)
 	struct tm tm;
 	time_t t;
 	size_t i;
+	int plain;
 
 	lookups[mta]++;
 	fg_strlcpy(dom, at != NULL ? at + 1 : key, sizeof(dom));
@@ -121,6 +122,7 @@ answer(int mta, const char *key, char *text, size_t len)
 	t = (time_t)p.until;
 	gmtime_r(&t, &tm);
 	strftime(until, sizeof(until), "%H:%M UTC", &tm);
+	plain = plain_domain(dom);
 	if (mta == FG_SMAP_POSTFIX)
 		snprintf(text, len, "OK retry:4.7.0 floodgate: %s paused until %s",
 		    dom, until);
@@ -129,8 +131,7 @@ answer(int mta, const char *key, char *text, size_t len)
 		 * the space after "floodgate:". */
 		snprintf(text, len,
 		    "OK error:4.7.0:\"451 floodgate: %s%spaused until %s\"",
-		    plain_domain(dom) ? dom : "", plain_domain(dom) ? " " : "",
-		    until);
+		    plain ? dom : "", plain ? " " : "", until);
 }
 
 static void on_read(struct bufferevent *bev, void *arg);
@@ -251,9 +252,7 @@ fg_smap_start(void)
 		    listen_fd[m]);
 		if (lev[m] == NULL) {
 			fg_log_err("%s: cannot serve %s; %s defers the mail it routes through it",
-			    stmt[m], m == FG_SMAP_POSTFIX ?
-			    fgd.cfg->postfix_map : fgd.cfg->sendmail_map,
-			    mta_name[m]);
+			    stmt[m], sock_path[m], mta_name[m]);
 			continue;
 		}
 		listen_fd[m] = -1;
@@ -280,6 +279,12 @@ fg_smap_stop(void)
 	}
 	while (clients != NULL)
 		client_free(clients);
+}
+
+const char *
+fg_smap_statement(int mta)
+{
+	return stmt[mta];
 }
 
 uint64_t
