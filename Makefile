@@ -39,7 +39,7 @@ CTL_OBJ  = $(CTL_SRC:milter/%.c=$(B)/milter/%.o)
 D_SRC    = $(filter-out $(CTL_SRC),$(wildcard milter/*.c))
 D_OBJ    = $(D_SRC:milter/%.c=$(B)/milter/%.o)
 # milter/ modules with unit tests of their own: linked into those tests.
-UNIT_MILTER = $(B)/milter/session.o
+UNIT_MILTER = $(B)/milter/session.o $(B)/milter/ctl_render.o
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 

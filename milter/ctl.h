@@ -21,8 +21,9 @@ char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);
 int ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply);
 
 /* ctl_render.c */
-/* Prints a reply for people (aligned tables) or as JSON; 0, or 1 when
- * the reply is an error. */
+/* Prints a reply for people (aligned tables) or as JSON, every field of
+ * every record; 0, or 1 after saying why on stderr when the reply is an
+ * error or memory runs out. */
 int ctl_render(const char *cmd, const char *source, char *reply, int json);
 /* The queue ID and account of a record line (split in place). */
 void ctl_held_fields(char *line, const char **qid, const char **acct);

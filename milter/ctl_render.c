@@ -13,12 +13,11 @@
 #include "ctl.h"
 #include "util.h"
 
-#define MAX_KEYS	64	/* fields of one record (status has 34) */
-
+/* One record of a reply: as many fields as the line holds. */
 struct rec {
 	int n;
-	char *key[MAX_KEYS];
-	char *val[MAX_KEYS];
+	char **key;
+	char **val;
 };
 
 /* A number as JSON may write it: digits, no leading zero. */
@@ -120,11 +119,11 @@ humanize(struct rec *r)
 }
 
 /* Records of the same type print as one aligned table; a lone record as
- * "key: value" lines. */
-static void
+ * "key: value" lines. -1: out of memory, nothing printed. */
+static int
 print_group(struct rec *r, int n)
 {
-	int i, j, w[MAX_KEYS] = { 0 };
+	int i, j, *w;
 	const char *type = get(&r[0], "type");
 
 	if (n == 1 && (get(&r[0], "rule") == NULL || type == NULL ||
@@ -137,8 +136,10 @@ print_group(struct rec *r, int n)
 		for (j = 0; j < r[0].n; j++)
 			if (strcmp(r[0].key[j], "type") != 0)
 				printf("%-*s  %s\n", kw + 1, r[0].key[j], r[0].val[j]);
-		return;
+		return 0;
 	}
+	if ((w = calloc((size_t)r[0].n + 1, sizeof(*w))) == NULL)
+		return -1;
 	for (j = 0; j < r[0].n; j++)
 		w[j] = (int)strlen(r[0].key[j]);
 	for (i = 0; i < n; i++)
@@ -157,6 +158,8 @@ print_group(struct rec *r, int n)
 				    w[j] : (int)strlen(r[i].val[j]), r[i].val[j]);
 		printf("\n");
 	}
+	free(w);
+	return 0;
 }
 
 static void
@@ -185,7 +188,8 @@ print_json(const char *cmd, const char *source, struct rec *r, int n)
 	printf("]}\n");
 }
 
-static void
+/* -1: out of memory (a value that could not be made safe is not shown). */
+static int
 print_tables(struct rec *r, int n)
 {
 	int i, j, start;
@@ -195,10 +199,10 @@ print_tables(struct rec *r, int n)
 		for (j = 0; j < r[i].n; j++) {
 			char *v = table_text(r[i].val[j]);
 
-			if (v != NULL) {
-				free(r[i].val[j]);
-				r[i].val[j] = v;
-			}
+			if (v == NULL)
+				return -1;
+			free(r[i].val[j]);
+			r[i].val[j] = v;
 		}
 	}
 	for (start = 0, i = 1; i <= n; i++) {
@@ -209,12 +213,58 @@ print_tables(struct rec *r, int n)
 		    (a && b && strcmp(a, b) != 0)) {
 			if (start > 0)
 				printf("\n");
-			print_group(r + start, i - start);
+			if (print_group(r + start, i - start) < 0)
+				return -1;
 			start = i;
 		}
 	}
 	if (n == 0)
 		printf("(nothing)\n");
+	return 0;
+}
+
+static void
+rec_free(struct rec *r)
+{
+	int j;
+
+	for (j = 0; j < r->n; j++) {
+		free(r->key[j]);
+		free(r->val[j]);
+	}
+	free(r->key);
+	free(r->val);
+}
+
+/* A record line's fields, each copied: there are at most one more than
+ * the line's tabs. -1: out of memory, nothing kept. */
+static int
+rec_parse(char *line, struct rec *r)
+{
+	size_t max = 1;
+	const char *t;
+	int n, j;
+
+	for (t = line; (t = strchr(t, '\t')) != NULL; t++)
+		max++;
+	r->n = 0;
+	r->key = calloc(max, sizeof(*r->key));
+	r->val = calloc(max, sizeof(*r->val));
+	if (r->key == NULL || r->val == NULL) {
+		rec_free(r);
+		return -1;
+	}
+	n = fg_ctl_split(line, r->key, r->val, (int)max);
+	for (j = 0; j < n; j++) {
+		r->key[j] = fg_strdup(r->key[j]);
+		r->val[j] = fg_strdup(r->val[j]);
+		r->n = j + 1;
+		if (r->key[j] == NULL || r->val[j] == NULL) {
+			rec_free(r);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int
@@ -222,7 +272,7 @@ ctl_render(const char *cmd, const char *source, char *reply, int json)
 {
 	struct rec *r = NULL;
 	char *line, *save = NULL;
-	int n = 0, i, j;
+	int n = 0, i, rc = 0;
 
 	line = strtok_r(reply, "\n", &save);
 	if (line == NULL) {
@@ -242,49 +292,46 @@ ctl_render(const char *cmd, const char *source, char *reply, int json)
 	}
 	while ((line = strtok_r(NULL, "\n", &save)) != NULL && strcmp(line, ".") != 0) {
 		struct rec *nr = realloc(r, (size_t)(n + 1) * sizeof(*r));
-		char *k[MAX_KEYS], *v[MAX_KEYS];
 
-		if (nr == NULL)
+		if (nr == NULL || rec_parse(line, &nr[n]) < 0) {
+			r = nr != NULL ? nr : r;
+			rc = -1;
 			break;
-		r = nr;
-		r[n].n = fg_ctl_split(line, k, v, MAX_KEYS);
-		for (j = 0; j < r[n].n; j++) {
-			r[n].key[j] = fg_strdup(k[j]);
-			r[n].val[j] = fg_strdup(v[j]);
-			if (r[n].key[j] == NULL || r[n].val[j] == NULL) {
-				free(r[n].key[j]);
-				free(r[n].val[j]);
-				break;
-			}
 		}
-		r[n].n = j;
+		r = nr;
 		n++;
 	}
-	if (json)
-		print_json(cmd, source, r, n);
-	else
-		print_tables(r, n);
+	if (rc == 0) {
+		if (json)
+			print_json(cmd, source, r, n);
+		else
+			rc = print_tables(r, n);
+	}
 	for (i = 0; i < n; i++)
-		for (j = 0; j < r[i].n; j++) {
-			free(r[i].key[j]);
-			free(r[i].val[j]);
-		}
+		rec_free(&r[i]);
 	free(r);
+	if (rc < 0) {
+		fflush(stdout);
+		fprintf(stderr, "floodgatectl: out of memory showing the reply\n");
+		return 1;
+	}
 	return 0;
 }
 
+/* The queue ID and account of a held message's record. */
 void
 ctl_held_fields(char *line, const char **qid, const char **acct)
 {
-	char *key[MAX_KEYS], *val[MAX_KEYS];
-	int n = fg_ctl_split(line, key, val, MAX_KEYS), i;
+	char *f, *save = NULL;
 
 	*qid = NULL;
 	*acct = "";
-	for (i = 0; i < n; i++) {
-		if (strcmp(key[i], "queue_id") == 0)
-			*qid = val[i];
-		else if (strcmp(key[i], "account") == 0)
-			*acct = val[i];
+	line[strcspn(line, "\n")] = '\0';
+	for (f = strtok_r(line, "\t", &save); f != NULL;
+	    f = strtok_r(NULL, "\t", &save)) {
+		if (strncmp(f, "queue_id=", 9) == 0)
+			*qid = f + 9;
+		else if (strncmp(f, "account=", 8) == 0)
+			*acct = f + 8;
 	}
 }
