@@ -56,7 +56,8 @@ static void st_exempt(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_backoff(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_delivery_log(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_log_users(struct fg_parser *p, struct fg_tok *t, int nt);
-static void st_mta_map(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_sendmail_map(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_notify_from(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_store(struct fg_parser *p, struct fg_tok *t, int nt);
@@ -189,7 +190,7 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "postfix_config", .kind = FG_SK_ABSPATH,
 	    .off = F(postfix_config) },
 	{ .name = "postfix_map", .kind = FG_SK_CUSTOM, .off = F(postfix_map),
-	    .flags = FG_SF_RESTART, .parse = st_mta_map,
+	    .flags = FG_SF_RESTART, .parse = st_postfix_map,
 	    .print = fg_print_postfix_map },
 	{ .name = "redis_password_file", .kind = FG_SK_ABSPATH,
 	    .off = F(redis_password_file), .flags = FG_SF_RESTART,
@@ -211,7 +212,7 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_config) },
 	{ .name = "sendmail_map", .kind = FG_SK_CUSTOM, .off = F(sendmail_map),
-	    .flags = FG_SF_RESTART, .parse = st_mta_map,
+	    .flags = FG_SF_RESTART, .parse = st_sendmail_map,
 	    .print = fg_print_sendmail_map },
 	{ .name = "sendmail_path", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_path) },
@@ -1342,14 +1343,11 @@ st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->redis_user = fg_strdup(v);
 }
 
-/* postfix_map unix:PATH (the socketmap server for transport_maps) and
- * sendmail_map unix:PATH (for Sendmail's ruleset 0). */
+/* A socket-map statement's unix:PATH, into *to. */
 static void
-st_mta_map(struct fg_parser *p, struct fg_tok *t, int nt)
+mta_map(struct fg_parser *p, struct fg_tok *t, int nt, char **to)
 {
 	const char *path = nt == 2 ? fg_net_unix_spec(t[1].s) : NULL;
-	char **to = t[0].s[0] == 'p' ? &p->c->postfix_map :
-	    &p->c->sendmail_map;
 
 	if (path == NULL || path[0] != '/' || strlen(path) > FG_UNIX_PATH_MAX) {
 		perr(p, "%s: %s%s%s: expected unix:PATH, an absolute socket path of at most %zu bytes",
@@ -1359,6 +1357,20 @@ st_mta_map(struct fg_parser *p, struct fg_tok *t, int nt)
 	}
 	free(*to);
 	*to = fg_strdup(t[1].s);
+}
+
+/* postfix_map unix:PATH (the socketmap server for transport_maps) */
+static void
+st_postfix_map(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	mta_map(p, t, nt, &p->c->postfix_map);
+}
+
+/* sendmail_map unix:PATH (the socket map of Sendmail's ruleset 0) */
+static void
+st_sendmail_map(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	mta_map(p, t, nt, &p->c->sendmail_map);
 }
 
 /* notify mailto:ADDRESS|exec:PATH [on EVENT,...] */
