@@ -146,16 +146,15 @@ size_t fg_incident_open_count(void);
 size_t fg_incident_unsaved(struct fg_incident **out);
 
 /* The socketmap servers for Postfix's transport_maps and Sendmail's
- * ruleset 0 (smap.c): listen before privileges are dropped, serve once
- * the service loop runs (a listener that cannot is logged). */
+ * ruleset 0 (smap.c): listen before privileges are dropped, serve from a
+ * thread of their own once started (a listener that cannot is logged). */
 #define FG_SMAP_POSTFIX		0
 #define FG_SMAP_SENDMAIL	1
 #define FG_SMAP_N		2
 int fg_smap_listen(int mta, const char *spec, char *err, size_t errlen);
 void fg_smap_start(void);
 void fg_smap_stop(void);
-/* Questions MTA asked and how many were answered "paused" (service
- * thread only). */
+/* Questions MTA asked and how many were answered "paused" (any thread). */
 uint64_t fg_smap_lookups(int mta, uint64_t *paused);
 /* "postfix_map" or "sendmail_map". */
 const char *fg_smap_statement(int mta);

@@ -1,5 +1,5 @@
 /*
- * The socketmap servers, on the service thread's loop: one for Postfix's
+ * The socketmap servers, on a loop and thread of their own: one for Postfix's
  * transport_maps (postfix_map unix:PATH), one for a Sendmail socket map
  * that ruleset 0 asks of each envelope recipient's domain (sendmail_map
  * unix:PATH). Postfix asks "transport user@domain" or "transport
@@ -13,6 +13,13 @@
  * question at a time on each; a client that sends what is not a request
  * is answered PERM and closed, one that says nothing for IDLE seconds is
  * closed.
+ *
+ * Not on the service thread: Postfix asks transport_maps for every
+ * recipient it resolves (trivial-rewrite, one process for all of
+ * Postfix's smtpd), so an answer that waited for a flush to a busy or
+ * locked database, the hourly maintenance, a reload or a floodgatectl
+ * query would hold up every RCPT on the server. An answer needs only the
+ * pauses in memory (struct fg_blocks has its own lock).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +27,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,11 +57,16 @@ static const char *const stmt[FG_SMAP_N] = { "postfix_map", "sendmail_map" };
 static const char *const mta_name[FG_SMAP_N] = { "Postfix", "Sendmail" };
 static int listen_fd[FG_SMAP_N] = { -1, -1 };
 static char sock_path[FG_SMAP_N][FG_UNIX_PATH_MAX + 1];
+/* The map thread's; fg_smap_stop frees them once it has ended. */
+static struct event_base *base;
+static pthread_t thread;
+static int running;
 static struct evconnlistener *lev[FG_SMAP_N];
 static struct client *clients;
 static int nclients;
-static uint64_t lookups[FG_SMAP_N], paused_answers[FG_SMAP_N];
 static time_t full_logged;
+/* Read by status and /metrics on the service thread. */
+static atomic_uint_least64_t lookups[FG_SMAP_N], paused_answers[FG_SMAP_N];
 
 int
 fg_smap_listen(int mta, const char *spec, char *err, size_t errlen)
@@ -107,7 +121,7 @@ answer(int mta, const char *key, char *text, size_t len)
 	size_t i;
 	int plain;
 
-	lookups[mta]++;
+	atomic_fetch_add_explicit(&lookups[mta], 1, memory_order_relaxed);
 	fg_strlcpy(dom, at != NULL ? at + 1 : key, sizeof(dom));
 	for (i = 0; dom[i] != '\0'; i++)
 		dom[i] = (char)tolower((unsigned char)dom[i]);
@@ -118,7 +132,7 @@ answer(int mta, const char *key, char *text, size_t len)
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;
 	}
-	paused_answers[mta]++;
+	atomic_fetch_add_explicit(&paused_answers[mta], 1, memory_order_relaxed);
 	t = (time_t)p.until;
 	gmtime_r(&t, &tm);
 	strftime(until, sizeof(until), "%H:%M UTC", &tm);
@@ -239,24 +253,51 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	nclients++;
 }
 
+static void *
+run(void *arg)
+{
+	(void)arg;
+	event_base_dispatch(base);
+	return NULL;
+}
+
 void
 fg_smap_start(void)
 {
-	int m;
+	int m, serving = 0;
 
+	if (listen_fd[FG_SMAP_POSTFIX] < 0 && listen_fd[FG_SMAP_SENDMAIL] < 0)
+		return;
+	base = event_base_new();
 	for (m = 0; m < FG_SMAP_N; m++) {
 		if (listen_fd[m] < 0)
 			continue;
-		lev[m] = evconnlistener_new(fg_service_base(), on_accept,
-		    (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE, -1,
-		    listen_fd[m]);
+		if (base != NULL)
+			lev[m] = evconnlistener_new(base, on_accept,
+			    (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE, -1,
+			    listen_fd[m]);
 		if (lev[m] == NULL) {
 			fg_log_err("%s: cannot serve %s; %s defers the mail it routes through it",
 			    stmt[m], sock_path[m], mta_name[m]);
+			close(listen_fd[m]);	/* refused, not left waiting */
+			listen_fd[m] = -1;
 			continue;
 		}
 		listen_fd[m] = -1;
+		serving++;
 	}
+	if (serving > 0 && pthread_create(&thread, NULL, run, NULL) != 0) {
+		for (m = 0; m < FG_SMAP_N; m++) {
+			if (lev[m] == NULL)
+				continue;
+			fg_log_err("%s: cannot start its thread; %s defers the mail it routes through it",
+			    stmt[m], mta_name[m]);
+			evconnlistener_free(lev[m]);	/* closes it */
+			lev[m] = NULL;
+		}
+		return;
+	}
+	running = serving > 0;
 }
 
 void
@@ -264,6 +305,12 @@ fg_smap_stop(void)
 {
 	int m;
 
+	if (running) {
+		/* Not loopbreak: the loop may not have started yet. */
+		event_base_loopexit(base, NULL);
+		pthread_join(thread, NULL);
+		running = 0;
+	}
 	for (m = 0; m < FG_SMAP_N; m++) {
 		if (lev[m] != NULL)
 			evconnlistener_free(lev[m]);
@@ -279,6 +326,9 @@ fg_smap_stop(void)
 	}
 	while (clients != NULL)
 		client_free(clients);
+	if (base != NULL)
+		event_base_free(base);
+	base = NULL;
 }
 
 const char *
@@ -291,6 +341,7 @@ uint64_t
 fg_smap_lookups(int mta, uint64_t *paused)
 {
 	if (paused != NULL)
-		*paused = paused_answers[mta];
-	return lookups[mta];
+		*paused = atomic_load_explicit(&paused_answers[mta],
+		    memory_order_relaxed);
+	return atomic_load_explicit(&lookups[mta], memory_order_relaxed);
 }

@@ -3,7 +3,9 @@
 # `continue` keeps limiting from memory and `tempfail` defers new mail
 # with 451 4.3.0; both log once and recover by themselves when the lock
 # goes, and nothing decided meanwhile is lost from the store; an
-# smtp-source burst during each lock loses nothing.
+# smtp-source burst during each lock loses nothing. The socket map
+# (postfix_map, which Postfix asks for every recipient it resolves)
+# answers at once while the store waits on the lock.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -16,6 +18,7 @@ lock_db() {	# lock_db SECONDS: hold a write lock in the background
 write_conf <<EOT
 on_store_error continue
 limit tenant-hour per account 3/1h
+postfix_map unix:$T/fg/map.sock
 EOT
 start_floodgate
 start_postfix
@@ -35,6 +38,23 @@ wait_log "store: working again" && ok "continue: recovered by itself" || fail "n
 burst_accounted cont 150
 expect_eq "continue: the burst's account got exactly its 3" "$(sink_count 'cont@burst\.example')" 3
 expect_eq "continue: one failure line per incident" "$(log_count 'store: write failed')" 1
+# Locked again with a decision to write: the flush waits on the lock
+# each second, and the map must not wait with it.
+lock_db 8
+sleep 0.5
+send "$T/c3" $SMTP_PORT m@map.example "$(rcpts g map.example 1)"
+wait_log "store: write failed" 2 || fail "the second lock's failure is logged"
+start=$(date +%s%N)
+answer=$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test 2>&1)
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_eq "continue: the socket map answers while the store waits on the lock" "$answer" "NOTFOUND "
+if [ "$ms" -lt 1500 ] && kill -0 "$LOCK_PID" 2>/dev/null; then
+	ok "continue: the map answered at once (${ms} ms), the lock still held"
+else
+	fail "the map's answer took ${ms} ms (or the lock had ended)"
+fi
+wait $LOCK_PID
+wait_log "store: working again" 2 || fail "recovered from the second lock"
 stop_floodgate
 expect_eq "continue: state written after recovery" \
     "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM windows WHERE key='a@cont.example'")" 1
@@ -52,7 +72,7 @@ send "$T/t2" $SMTP_PORT b@temp.example "$(rcpts e example.com 1)"
 grep -q "^<\*\* *451 4.3.0 floodgate: state store unavailable" "$T/t2" &&
     ok "tempfail: new mail deferred with 451 4.3.0" || fail "reply: $(grep '<\*\*' "$T/t2" | head -1)"
 wait $LOCK_PID
-wait_log "store: working again" 2 && ok "tempfail: recovered by itself" || fail "no recovery"
+wait_log "store: working again" 3 && ok "tempfail: recovered by itself" || fail "no recovery"
 burst_accounted temp 150
 send "$T/t3" $SMTP_PORT b@temp.example "$(rcpts f example.com 1)"
 expect_eq "tempfail: mail flows again" "$(grep -c '^<\*\*' "$T/t3")" 0
