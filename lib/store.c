@@ -219,7 +219,7 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(s->db, 2000);
+	sqlite3_busy_timeout(s->db, FG_STORE_WAIT_MS);
 	if (!readonly && sqlite3_exec(s->db,
 	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 	    /* A flush updates rows all over the windows table: keep its
@@ -246,6 +246,13 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 fail:
 	fg_store_close(s);
 	return NULL;
+}
+
+void
+fg_store_set_wait(struct fg_store *s, int ms)
+{
+	if (s != NULL)
+		sqlite3_busy_timeout(s->db, ms);
 }
 
 void

@@ -40,8 +40,14 @@ struct fg_top_row {
 				 * bounced, unknown */
 };
 
+/* How long a statement waits for another process's lock on the file
+ * before it fails (SQLite's busy timeout), unless fg_store_set_wait
+ * says otherwise. */
+#define FG_STORE_WAIT_MS	2000
+
 struct fg_store *fg_store_open(const char *path, int readonly, char *err,
     size_t errlen);
+void fg_store_set_wait(struct fg_store *s, int ms);
 void fg_store_close(struct fg_store *s);
 int fg_store_load(struct fg_store *s, struct fg_table *t, uint32_t now,
     size_t *loaded, char *err, size_t errlen);

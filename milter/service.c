@@ -27,6 +27,14 @@
 #define SWEEP_EVERY	60	/* or the shortest window, if shorter */
 #define SWEEP_MIN	5
 #define REOPEN_EVERY	5	/* while the store fails */
+/*
+ * How long a write waits for another process's lock once writes have
+ * failed: the first failure waited FG_STORE_WAIT_MS, and a tick that
+ * waited as long again for each of its writes (state, held mail,
+ * suspensions) would leave this loop no time for floodgatectl, /metrics
+ * and the delivery log while the lock lasts.
+ */
+#define WAIT_FAILING_MS	100
 #define MAINTAIN_EVERY	3600
 
 static struct event_base *base;
@@ -134,6 +142,7 @@ store_failed(const char *what, const char *err)
 		fg_log_err("store: %s failed: %s; %s until it works again",
 		    what, err, fgd.cfg->store_tempfail ?
 		    "new mail is deferred" : "limits are kept in memory");
+	fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
 	atomic_store(&fgd.store_ok, 0);
 }
 
@@ -157,14 +166,17 @@ store_reopen(time_t now)
 	}
 	fg_store_close(fgd.store);
 	fgd.store = ns;
+	fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
 }
 
 static void
 store_recovered(void)
 {
-	if (failing > 0)
+	if (failing > 0) {
 		fg_log_notice("store: working again after %d failed flushes",
 		    failing);
+		fg_store_set_wait(fgd.store, FG_STORE_WAIT_MS);
+	}
 	failing = 0;
 	atomic_store(&fgd.store_ok, 1);
 }

@@ -5,7 +5,8 @@
 # goes, and nothing decided meanwhile is lost from the store; an
 # smtp-source burst during each lock loses nothing. The socket map
 # (postfix_map, which Postfix asks for every recipient it resolves)
-# answers at once while the store waits on the lock.
+# answers at once while the store waits on the lock, and floodgatectl
+# within a few seconds.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -52,6 +53,18 @@ if [ "$ms" -lt 1500 ] && kill -0 "$LOCK_PID" 2>/dev/null; then
 	ok "continue: the map answered at once (${ms} ms), the lock still held"
 else
 	fail "the map's answer took ${ms} ms (or the lock had ended)"
+fi
+# floodgatectl is answered too: after the first failure a write waits
+# for the lock briefly, not its full 2 s at each try.
+start=$(date +%s%N)
+ctl status > "$T/status.locked"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+expect_eq "continue: status says the store is failing" \
+    "$(awk '$1 == "store" {print $2}' "$T/status.locked")" failing
+if [ "$ms" -lt 3000 ] && kill -0 "$LOCK_PID" 2>/dev/null; then
+	ok "continue: floodgatectl status answered in ${ms} ms, the lock still held"
+else
+	fail "floodgatectl status took ${ms} ms (or the lock had ended)"
 fi
 wait $LOCK_PID
 wait_log "store: working again" 2 || fail "recovered from the second lock"
