@@ -11,9 +11,16 @@
 #include "control.h"
 
 /* ctl_client.c */
+/* The longest floodgatectl waits for the daemon's whole reply (-t). */
+#define CTL_TIMEOUT_DEFAULT	60
+#define CTL_TIMEOUT_MAX		3600
+extern int ctl_timeout;
 /* The daemon's whole reply to request (a line ending in \n); -1 with
- * errno when it cannot be reached. */
+ * errno when it cannot be reached, ETIMEDOUT when it did not answer
+ * within ctl_timeout seconds. */
 int ctl_talk(const char *sock, const char *request, char **reply);
+/* errno after ctl_talk, as a message ("no answer within 60 s"). */
+const char *ctl_why(void);
 /* The same, for a command floodgatectl builds itself: on "ok" the reply,
  * else NULL after saying why on stderr. */
 char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);

@@ -3,6 +3,7 @@
  * read-only answers from the database when the daemon is down.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,14 @@
 #include "table.h"
 #include "util.h"
 
+int ctl_timeout = CTL_TIMEOUT_DEFAULT;
+
 int
 ctl_talk(const char *sock, const char *request, char **reply)
 {
 	char buf[8192];
 	size_t len = 0, cap = 0;
+	int64_t deadline = fg_mono_us() + (int64_t)ctl_timeout * 1000000;
 	ssize_t n;
 	int fd;
 
@@ -35,7 +39,27 @@ ctl_talk(const char *sock, const char *request, char **reply)
 		close(fd);
 		return -1;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - fg_mono_us();
+		int rc;
+
+		/* A daemon that stopped answering (stopped, or stuck on a
+		 * disk) must not hold a script or a timer unit forever. */
+		if (left <= 0 || (rc = poll(&pfd, 1, (int)((left + 999) / 1000))) == 0) {
+			free(*reply);
+			*reply = NULL;
+			close(fd);
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if ((n = read(fd, buf, sizeof(buf))) <= 0)
+			break;
 		if (len + (size_t)n + 1 > cap) {
 			char *p;
 
@@ -54,6 +78,18 @@ ctl_talk(const char *sock, const char *request, char **reply)
 	return *reply != NULL ? 0 : -1;
 }
 
+/* Why the daemon could not be asked, for a message. */
+const char *
+ctl_why(void)
+{
+	static char why[64];
+
+	if (errno != ETIMEDOUT)
+		return strerror(errno);
+	snprintf(why, sizeof(why), "no answer within %d s", ctl_timeout);
+	return why;
+}
+
 char *
 ctl_ask(const char *sock, const char *fmt, ...)
 {
@@ -65,8 +101,10 @@ ctl_ask(const char *sock, const char *fmt, ...)
 	va_end(ap);
 	strcat(req, "\n");
 	if (ctl_talk(sock, req, &reply) < 0) {
+		int e = errno;
+
 		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
-		    sock, strerror(errno), errno == ENOENT || errno == ECONNREFUSED ?
+		    sock, ctl_why(), e == ENOENT || e == ECONNREFUSED ?
 		    " (release needs the daemon)" : "");
 		return NULL;
 	}

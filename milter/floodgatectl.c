@@ -22,7 +22,7 @@ usage(void)
 {
 	int i;
 
-	fprintf(stderr, "usage: floodgatectl [-c FILE] [-s SOCKET] [--json] COMMAND [ARGS]\n");
+	fprintf(stderr, "usage: floodgatectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] COMMAND [ARGS]\n");
 	for (i = 0; i < FG_CTL_NVERBS; i++) {
 		const struct fg_ctl_cmd *c = &fg_ctl_cmds[i];
 		char head[128];
@@ -36,8 +36,9 @@ usage(void)
 		else
 			fprintf(stderr, "  %-32s  %s\n", head, c->help);
 	}
-	fprintf(stderr, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n",
-	    FG_DEFAULT_CONFIG);
+	fprintf(stderr, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n"
+	    "-t: the longest to wait for floodgate's answer (default %d s)\n",
+	    FG_DEFAULT_CONFIG, CTL_TIMEOUT_DEFAULT);
 	exit(2);
 }
 
@@ -128,6 +129,16 @@ main(int argc, char **argv)
 			cfg_path = argv[++i];
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			sock = argv[++i];
+		else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
+			uint32_t t;
+
+			if (fg_parse_uint(argv[++i], CTL_TIMEOUT_MAX, &t) < 0 || t == 0) {
+				fprintf(stderr, "floodgatectl: -t %s: expected seconds, 1 to %d\n",
+				    argv[i], CTL_TIMEOUT_MAX);
+				return 2;
+			}
+			ctl_timeout = (int)t;
+		}
 		else if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
 			json = 1;
 		else
@@ -207,7 +218,7 @@ main(int argc, char **argv)
 		rc = ctl_offline(cfg, &req, &reply) < 0 ? 1 :
 		    ctl_render(req.verb, "database", reply, json);
 	} else {
-		fprintf(stderr, "floodgatectl: %s: %s\n", sock, strerror(errno));
+		fprintf(stderr, "floodgatectl: %s: %s\n", sock, ctl_why());
 		rc = 1;
 	}
 	free(reply);

@@ -2,7 +2,8 @@
 # floodgatectl after a real burst: status, top, show and explain report
 # exactly what the clients were told and the sink received; explain
 # charges nothing; reset lets a refused tenant send at once; --json
-# parses; an unprivileged user is refused; with the daemon stopped, the
+# parses; an unprivileged user is refused; a daemon that does not
+# answer is given up on after -t seconds; with the daemon stopped, the
 # read-only commands read the database.
 . "$(dirname "$0")/lib.sh"
 setup
@@ -186,6 +187,20 @@ print(s.makefile("rb").read().decode())' "$T/fg/control.sock" > "$T/unknown2"
 grep -q '^error "frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, resume, pauses, unpause or incidents' "$T/unknown2" &&
     ok "the daemon names the commands too" || fail "$(cat "$T/unknown2")"
 drain
+
+# A daemon that does not answer (stopped): floodgatectl gives up after
+# -t seconds with a reason, rather than wait for ever.
+kill -STOP "$FG_PID"
+start=$(date +%s)
+ctl -t 2 status > /dev/null 2> "$T/stopped.err"
+rc=$? took=$(( $(date +%s) - start ))
+kill -CONT "$FG_PID"
+expect_eq "stopped daemon: exit 1" "$rc" 1
+grep -q "^floodgatectl: $T/fg/control.sock: no answer within 2 s$" "$T/stopped.err" &&
+    ok "stopped daemon: says it had no answer within 2 s" || fail "$(cat "$T/stopped.err")"
+[ "$took" -ge 2 ] && [ "$took" -le 6 ] && ok "stopped daemon: gave up after ${took} s" ||
+    fail "gave up after ${took} s"
+ctl status > /dev/null && ok "resumed daemon: answers again" || fail "status after SIGCONT"
 
 stop_floodgate
 ctl show tenant-a > "$T/off" 2> "$T/off.err"
