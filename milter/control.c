@@ -387,6 +387,10 @@ static void
 reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	(void)req;
+	if (!atomic_load(&fgd.up)) {
+		fg_ctl_error(o, "reload: floodgate is still starting; try again in a second");
+		return;
+	}
 	if (fgd_reload() == 0) {
 		fg_ctl_ok(o);
 		fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);

@@ -37,6 +37,9 @@ struct fg_daemon {
 	atomic_int store_ok;
 	atomic_ulong reloads;
 	time_t started;
+	/* The main thread is done starting and reads fgd.cfg no more:
+	 * reloads may replace it (one asked for earlier waits for it). */
+	atomic_int up;
 };
 
 extern struct fg_daemon fgd;

@@ -274,7 +274,7 @@ main(int argc, char **argv)
 	char uerr[FG_ERRLEN];
 	struct sigaction sa;
 	sigset_t set;
-	int rc, sig = 0;
+	int rc, engine_rc, sig = 0;
 
 	while ((ch = getopt(argc, argv, "c:dfnVh")) != -1) {
 		switch (ch) {
@@ -428,20 +428,24 @@ main(int argc, char **argv)
 	if (fgd.store != NULL)
 		fg_shared_pending_elsewhere(fgd.store, fgd.cfg,
 		    (uint32_t)time(NULL));
-	if (fg_service_start() < 0)
-		die("cannot start the service thread");
 	fgd.started = time(NULL);
-	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
-	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
-	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
-	rc = 0;
 	fgd.session_env.engine = &fgd.engine;
 	fgd.session_env.config = env_config;
 	fgd.session_env.store_ok = env_store_ok;
 	fgd.session_env.held = env_held;
 	if (fgd.cfg->delivery_log != NULL)
 		fgd.session_env.charged = env_charged;
-	if (fgd.milter->start(&fgd.session_env, pthread_self()) < 0) {
+	if (fg_service_start() < 0)
+		die("cannot start the service thread");
+	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
+	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
+	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
+	rc = 0;
+	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());
+	/* This thread is done with fgd.cfg until the service thread has
+	 * stopped: a reload may replace it from now on. */
+	atomic_store(&fgd.up, 1);
+	if (engine_rc < 0) {
 		fg_log_err("cannot start the milter engine");
 		rc = 1;
 	} else {

@@ -132,6 +132,8 @@ fg_service_flush(void)
 }
 static void on_tick(evutil_socket_t, short, void *);
 static void on_usr1(evutil_socket_t, short, void *);
+/* A reload signalled while the main thread was still starting. */
+static int reload_pending;
 static void *run(void *);
 
 static void
@@ -331,6 +333,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (reload_pending && atomic_load(&fgd.up)) {
+		reload_pending = 0;
+		fgd_reload();
+	}
 	fg_release_tick(now);
 	flush();
 	fg_feedback_tick((uint32_t)now);
@@ -402,6 +408,10 @@ on_usr1(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (!atomic_load(&fgd.up)) {
+		reload_pending = 1;	/* at the first tick after */
+		return;
+	}
 	fgd_reload();
 }
 
