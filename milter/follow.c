@@ -124,7 +124,9 @@ find_rotated(struct fg_follow *f)
 	while ((d = readdir(dp)) != NULL) {
 		if ((uint64_t)d->d_ino != f->pos.inode)
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, d->d_name);
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, d->d_name) >=
+		    sizeof(p))
+			continue;	/* no such path: not the file */
 		if ((fd = open(p, O_RDONLY | O_CLOEXEC)) >= 0 &&
 		    fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
 		    same_head(fd, f->pos.head) &&
