@@ -26,12 +26,16 @@ ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 else
 CFLAGS  += -D_FORTIFY_SOURCE=2
 endif
 
-# A sanitizer build lives apart, so that the two never mix objects.
-B        = build$(if $(filter 1,$(SANITIZE)),-san)
+# A sanitizer build lives apart, so that the builds never mix objects:
+# build-san (SANITIZE=1: ASan and UBSan), build-tsan (SANITIZE=thread).
+B        = build$(if $(filter 1,$(SANITIZE)),-san)$(if $(filter thread,$(SANITIZE)),-tsan)
 LIB_SRC  = $(wildcard lib/*.c)
 LIB_OBJ  = $(LIB_SRC:lib/%.c=$(B)/lib/%.o)
 CTL_SRC  = milter/floodgatectl.c $(wildcard milter/ctl_*.c)
@@ -183,4 +187,4 @@ install: all
 	chmod 0644 $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
