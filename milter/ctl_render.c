@@ -236,25 +236,37 @@ rec_free(struct rec *r)
 	free(r->val);
 }
 
-/* A record line's fields, each copied: there are at most one more than
- * the line's tabs. -1: out of memory, nothing kept. */
+/* A record line's fields, split in place by fg_ctl_split into arrays
+ * as long as the line needs (at most one field more than its tabs).
+ * -1: out of memory. */
 static int
-rec_parse(char *line, struct rec *r)
+split_fields(char *line, char ***key, char ***val)
 {
 	size_t max = 1;
 	const char *t;
-	int n, j;
 
 	for (t = line; (t = strchr(t, '\t')) != NULL; t++)
 		max++;
-	r->n = 0;
-	r->key = calloc(max, sizeof(*r->key));
-	r->val = calloc(max, sizeof(*r->val));
-	if (r->key == NULL || r->val == NULL) {
-		rec_free(r);
+	*key = calloc(max, sizeof(**key));
+	*val = calloc(max, sizeof(**val));
+	if (*key == NULL || *val == NULL) {
+		free(*key);
+		free(*val);
+		*key = *val = NULL;
 		return -1;
 	}
-	n = fg_ctl_split(line, r->key, r->val, (int)max);
+	return fg_ctl_split(line, *key, *val, (int)max);
+}
+
+/* A record line's fields, each copied. -1: out of memory, nothing kept. */
+static int
+rec_parse(char *line, struct rec *r)
+{
+	int n, j;
+
+	r->n = 0;
+	if ((n = split_fields(line, &r->key, &r->val)) < 0)
+		return -1;
 	for (j = 0; j < n; j++) {
 		r->key[j] = fg_strdup(r->key[j]);
 		r->val[j] = fg_strdup(r->val[j]);
@@ -322,16 +334,21 @@ ctl_render(const char *cmd, const char *source, char *reply, int json)
 void
 ctl_held_fields(char *line, const char **qid, const char **acct)
 {
-	char *f, *save = NULL;
+	char **key, **val;
+	int n = split_fields(line, &key, &val), i;
 
 	*qid = NULL;
 	*acct = "";
-	line[strcspn(line, "\n")] = '\0';
-	for (f = strtok_r(line, "\t", &save); f != NULL;
-	    f = strtok_r(NULL, "\t", &save)) {
-		if (strncmp(f, "queue_id=", 9) == 0)
-			*qid = f + 9;
-		else if (strncmp(f, "account=", 8) == 0)
-			*acct = f + 8;
+	if (n < 0) {
+		fprintf(stderr, "floodgatectl: out of memory reading a held message's record\n");
+		return;
 	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(key[i], "queue_id") == 0)
+			*qid = val[i];
+		else if (strcmp(key[i], "account") == 0)
+			*acct = val[i];
+	}
+	free(key);
+	free(val);
 }
