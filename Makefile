@@ -53,7 +53,7 @@ FUZZ_TARGETS = config address account_map control milter maillog socketmap
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps check unit e2e demo bench fuzz soak install clean
+.PHONY: all deps check unit e2e demo bench fuzz soak install clean FORCE
 
 all: $(B)/floodgate $(B)/floodgatectl
 
@@ -106,6 +106,15 @@ $(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libfloodgate.a 
 
 $(B)/lib $(B)/milter $(B)/tests $(B)/bench $(B)/fuzz:
 	mkdir -p $@
+
+# floodgate and floodgatectl name the default configuration,
+# $(sysconfdir)/floodgate/floodgate.conf: a make with another sysconfdir
+# (make install sysconfdir=... after make) rebuilds the two objects that
+# name it. The file changes only when the path does.
+$(B)/milter/sysconfdir: FORCE | $(B)/milter
+	@echo '$(sysconfdir)' | cmp -s - $@ || echo '$(sysconfdir)' > $@
+$(B)/milter/main.o $(B)/milter/floodgatectl.o: $(B)/milter/sysconfdir
+FORCE:
 
 unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done

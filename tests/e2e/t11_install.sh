@@ -1,6 +1,7 @@
 #!/bin/bash
 # make install puts the binary, the sample config and the systemd files
-# in place (PREFIX, DESTDIR, sbindir, sysconfdir), and systemd accepts
+# in place (PREFIX, DESTDIR, sbindir, sysconfdir; the binaries' default
+# config follows sysconfdir even after a make without it), and systemd accepts
 # the unit where systemd-analyze is available. The binaries are built
 # hardened. Then the installed floodgate runs the way its unit runs it:
 # as user and group floodgate (from the installed sysusers.d file), with
@@ -32,6 +33,13 @@ for f in sbin/floodgate etc/floodgate/floodgate.conf etc/floodgate/accounts \
 	[ -e "$P/$f" ] && ok "installed $f" || fail "missing $f"
 done
 [ -x "$P/sbin/floodgate" ] && ok "binary is executable" || fail "binary mode"
+# Both name the installed configuration as their default, though the
+# tree was built for /etc before (the objects that name it are rebuilt).
+expect_eq "floodgate's default config is the installed one" \
+    "$("$P/sbin/floodgate" -h 2>&1 | sed -n 's/.*-c FILE  configuration (default \(.*\))$/\1/p')" \
+    "$P/etc/floodgate/floodgate.conf"
+expect_eq "floodgatectl's default config is the installed one" \
+    "$("$P/sbin/floodgatectl" -h 2>&1 | sed -n 's/.*Default FILE: //p')" "$P/etc/floodgate/floodgate.conf"
 grep -q "^ExecStart=$P/sbin/floodgate -f -c $P/etc/floodgate/floodgate.conf$" "$P/unit/floodgate.service" &&
     ok "unit names the installed paths" || fail "ExecStart: $(grep ExecStart "$P/unit/floodgate.service")"
 # The installed sample is a valid config (with its map next to it).
@@ -129,6 +137,8 @@ fi
 make -s -C "$TOP" install DESTDIR="$T/stage" >"$T/make2.log" 2>&1
 [ -x "$T/stage/usr/local/sbin/floodgate" ] && [ -f "$T/stage/etc/floodgate/floodgate.conf" ] &&
     ok "DESTDIR staging" || fail "DESTDIR: $(find "$T/stage" -type f | head)"
+expect_eq "  ... its floodgatectl defaults to /etc/floodgate/floodgate.conf" \
+    "$("$T/stage/usr/local/sbin/floodgatectl" -h 2>&1 | sed -n 's/.*Default FILE: //p')" /etc/floodgate/floodgate.conf
 if command -v systemd-analyze >/dev/null; then
 	out=$(systemd-analyze verify "$P/unit/floodgate.service" 2>&1)
 	expect_eq "systemd-analyze verify finds nothing" "$out" ""
