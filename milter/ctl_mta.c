@@ -44,12 +44,19 @@ append(char **buf, size_t *len, const char *data, size_t n)
 	return 0;
 }
 
-/* Runs argv, collecting stdout (if want_out) and stderr; 0 when it ran
- * (whatever its status), -1 when it could not be started. */
+/*
+ * Runs argv, collecting stdout (if want_out) and stderr; 0 when it ran
+ * (whatever its status), -1 when it could not be started or did not
+ * end within ctl_timeout seconds (-t): then it is killed (SIGKILL: the
+ * MTA's queue survives a killed command, as it survives a crash), so
+ * that a hung postqueue or postsuper never holds the release timer.
+ */
 static int
 run(char *const argv[], int want_out, struct run *r)
 {
-	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, nfd;
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i;
+	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
+	int64_t deadline = fg_mono_us() + (int64_t)ctl_timeout * 1000000;
 	struct pollfd pfd[2];
 	pid_t pid;
 
@@ -79,17 +86,21 @@ run(char *const argv[], int want_out, struct run *r)
 	pfd[0].fd = po[0];
 	pfd[1].fd = pe[0];
 	pfd[0].events = pfd[1].events = POLLIN;
-	nfd = 2;
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
 		char buf[4096];
+		int64_t left = deadline - fg_mono_us();
 		ssize_t n;
-		int i;
+		int rc;
 
-		if (poll(pfd, (nfds_t)nfd, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		if (left <= 0) {
+			gave_up = 1;
 			break;
 		}
+		rc = poll(pfd, 2, (int)((left + 999) / 1000));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			break;
 		for (i = 0; i < 2; i++) {
 			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
 				continue;
@@ -111,8 +122,36 @@ run(char *const argv[], int want_out, struct run *r)
 			}
 		}
 	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/* Its output ended; it may still not exit. */
+	while (!gave_up) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			snprintf(r->how, sizeof(r->how), "waitpid: %s",
+			    strerror(errno));
+			gave_up = -1;
+		} else if (fg_mono_us() >= deadline)
+			gave_up = 1;
+		else if (w == 0)
+			usleep(10000);
+	}
+	for (i = 0; i < 2; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+	if (gave_up) {
+		if (gave_up > 0) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			snprintf(r->how, sizeof(r->how),
+			    "no end within %d s, killed", ctl_timeout);
+		}
+		free(r->out);
+		r->out = NULL;
+		return -1;
+	}
 	if (WIFEXITED(st)) {
 		r->status = WEXITSTATUS(st);
 		snprintf(r->how, sizeof(r->how), "exit %d", r->status);

@@ -37,7 +37,8 @@ usage(void)
 			fprintf(stderr, "  %-32s  %s\n", head, c->help);
 	}
 	fprintf(stderr, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n"
-	    "-t: the longest to wait for floodgate's answer (default %d s)\n",
+	    "-t: the longest to wait for floodgate's answer, and for each MTA command\n"
+	    "    release runs (default %d s)\n",
 	    FG_DEFAULT_CONFIG, CTL_TIMEOUT_DEFAULT);
 	exit(2);
 }

@@ -6,7 +6,8 @@
 # Order is kept per window: a tenant's message held by an hourly window
 # to one domain does not hold back its mail held by another window.
 # Only queue IDs of letters and digits reach postsuper, and a failing
-# MTA command is named with its status and what it said.
+# MTA command is named with its status and what it said; a hung one is
+# killed after floodgatectl's -t.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -98,4 +99,19 @@ sed "s|^postfix_config .*|postfix_config $T/nonexistent|" "$T/floodgate.conf" > 
 expect_eq "release with a broken postfix_config: exit 1" $? 1
 grep -q "cannot list the hold queue: postqueue -c $T/nonexistent -j: exit [1-9][0-9]*: .*postqueue: fatal: " "$T/bad.err" &&
     ok "the error names the command, its status and its stderr" || fail "$(cat "$T/bad.err")"
+# A hung MTA command is killed after -t seconds: it never holds the
+# release timer's unit.
+mkdir "$T/hang"
+printf '#!/bin/sh\nexec sleep 61.5\n' > "$T/hang/postqueue"
+chmod 755 "$T/hang/postqueue"
+t0=$(date +%s%N)
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" -t 2 release > /dev/null 2> "$T/hang.err"
+expect_eq "release with a hung postqueue, -t 2: exit 1" $? 1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -ge 1900 ] && [ "$ms" -lt 5000 ] && ok "  ... after 2 s ($ms ms)" || fail "  ... after $ms ms"
+grep -q "cannot list the hold queue: postqueue -c $T/etc -j: no end within 2 s, killed$" "$T/hang.err" &&
+    ok "  ... the error names the command and the limit" || fail "$(cat "$T/hang.err")"
+expect_eq "  ... the hung command was killed" "$(pgrep -fc '^sleep 61\.5$')" 0
+release > "$T/r4"
+expect_eq "the next release runs" $? 0
 finish
