@@ -21,6 +21,9 @@
 /* What a command printed on stderr is kept up to this much. */
 #define ERR_KEEP	2048
 
+/* A command of the MTA's was killed for not ending within -t. */
+static int stalled;
+
 struct run {
 	char *out;		/* stdout, whole (NULL when not wanted) */
 	size_t outlen;
@@ -142,6 +145,7 @@ run(char *const argv[], int want_out, struct run *r)
 			close(pfd[i].fd);
 	if (gave_up) {
 		if (gave_up > 0) {
+			stalled = 1;
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;
@@ -303,6 +307,8 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		    qid);
 		return -1;
 	}
+	if (stalled)
+		return -1;
 	if (cfg->mta_sendmail) {
 		char *unq[] = { cfg->sendmail_path, "-C", cfg->sendmail_config,
 		    "-Q", "-qQ", id, NULL };
@@ -336,6 +342,12 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 			report("released, but not delivered now", pq, &r);
 		return 0;
 	}
+}
+
+int
+ctl_mta_stalled(void)
+{
+	return stalled;
 }
 
 int

@@ -94,19 +94,24 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	    line = strtok_r(NULL, "\n", &save)) {
 		const char *qid, *acct;
 		char *r;
-		int ok;
+		int ok, skip;
 
 		ctl_held_fields(line, &qid, &acct);
 		if (qid == NULL || !fg_qid_valid(qid))
 			continue;
-		ok = ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
+		skip = ctl_mta_stalled();
+		ok = !skip && ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
 		r = ctl_ask(sock, "floodgate/1 release-done %s %s", qid,
 		    ok ? "released" : "failed");
 		free(r);
 		fg_ctl_kv(&o, "queue_id", "%s", qid);
 		fg_ctl_kv(&o, "account", "%s", acct);
-		fg_ctl_kv(&o, "result", "%s", ok ? "released" : "failed, still held");
+		fg_ctl_kv(&o, "result", "%s", ok ? "released" : skip ?
+		    "not tried, still held" : "failed, still held");
 		fg_ctl_rec_end(&o);
+		if (!skip && ctl_mta_stalled())
+			fprintf(stderr, "floodgatectl: the MTA did not answer within %d s; the rest of this run's releases are left for the next run\n",
+			    ctl_timeout);
 	}
 	free(plan);
 	free(ids);
@@ -213,6 +218,8 @@ main(int argc, char **argv)
 	if (v == FG_CTL_RELEASE) {
 		rc = release(cfg, sock, &reply) < 0 ? 1 :
 		    ctl_render("release", "daemon", reply, json);
+		if (ctl_mta_stalled())
+			rc = 1;	/* the unit shows it failed */
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {

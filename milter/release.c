@@ -2,8 +2,10 @@
  * Held mail given back, as floodgatectl release asks: which held messages
  * may go now (release-plan, reserving their recipients), and what became
  * of each (release-done). A planned message is charged when floodgatectl
- * says the MTA has it back, given back when it says it failed, or when it
- * says nothing for PLAN_TTL seconds (it died). Served by the service
+ * says the MTA has it back, given back when it says it failed, or when
+ * no release step has come for PLAN_TTL seconds (floodgatectl died):
+ * each step is a sign of life that keeps every plan still open, however
+ * long the MTA's commands take for a large plan. Served by the service
  * thread, to root only.
  */
 #include <stdlib.h>
@@ -13,7 +15,9 @@
 #include "log.h"
 #include "util.h"
 
-#define PLAN_TTL	120
+/* More than floodgatectl's default -t (60 s) twice over: the release of
+ * one message runs two of the MTA's commands. */
+#define PLAN_TTL	300
 
 struct pending {
 	struct pending *next;
@@ -47,7 +51,7 @@ fg_release_tick(time_t now)
 
 	while ((p = *pp) != NULL) {
 		if (p->deadline <= now) {
-			fg_log_warn("release: qid=%s was not confirmed within %d s; its reservation is given back",
+			fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 			    p->qid, PLAN_TTL);
 			fg_msg_abort(&p->msg, &fgd.engine);
 			*pp = p->next;
@@ -143,6 +147,9 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	how = req->argv[1];
+	/* The releaser is alive: what it has still to confirm waits. */
+	for (p = pending; p != NULL; p = p->next)
+		p->deadline = (time_t)now + PLAN_TTL;
 	p = pending_find(req->argv[0], &prev);
 	if (strcmp(how, "released") == 0 && p == NULL) {
 		fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",

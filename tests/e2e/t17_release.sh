@@ -114,4 +114,33 @@ grep -q "cannot list the hold queue: postqueue -c $T/etc -j: no end within 2 s, 
 expect_eq "  ... the hung command was killed" "$(pgrep -fc '^sleep 61\.5$')" 0
 release > "$T/r4"
 expect_eq "the next release runs" $? 0
+# A postsuper that hangs mid-plan: killed after -t, and the rest of the
+# plan is not tried (each would hang as long); all of it stays held,
+# and the next run releases it.
+ctl reset news@list.example > /dev/null
+for i in 7 8 9 10; do
+	printf 'Subject: n%s\n\nnewsletter\n' $i | submit news@list.example "n$i@example.com"
+done
+for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
+expect_eq "two more of news' held" "$(held_files)" 3
+ctl reset news@list.example > /dev/null
+printf '#!/bin/sh\nexec sleep 61.6\n' > "$T/hang/postsuper"
+chmod 755 "$T/hang/postsuper"
+rm "$T/hang/postqueue"
+t0=$(date +%s%N)
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" -t 2 release > "$T/r5" 2> "$T/r5.err"
+expect_eq "release with a hung postsuper: exit 1" $? 1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -ge 1900 ] && [ "$ms" -lt 3500 ] && ok "  ... after one -t, not one a message ($ms ms)" || fail "  ... after $ms ms"
+expect_eq "  ... the first failed" "$(grep -c 'news@list.example *failed, still held$' "$T/r5")" 1
+expect_eq "  ... the second not tried" "$(grep -c 'news@list.example *not tried, still held$' "$T/r5")" 1
+grep -q "release: postsuper -c $T/etc -H [0-9A-Z]*: no end within 2 s, killed$" "$T/r5.err" &&
+    grep -q "the MTA did not answer within 2 s; the rest of this run's releases are left for the next run" "$T/r5.err" &&
+    ok "  ... said so" || fail "$(cat "$T/r5.err")"
+expect_eq "  ... still held" "$(held_files)" 3
+release > "$T/r6"
+expect_eq "the next run releases both" "$(grep -c 'news@list.example *released$' "$T/r6")" 2
+drain
+expect_eq "sink: 9 of news, once each" "$(sink_count '@example.com')" 9
+expect_eq "no duplicates" "$(unique_at_sink)" 12
 finish
