@@ -90,6 +90,15 @@ ctl_why(void)
 	return why;
 }
 
+/* ctl_ask could not reach the daemon, or it did not answer. */
+static int lost;
+
+int
+ctl_daemon_lost(void)
+{
+	return lost;
+}
+
 char *
 ctl_ask(const char *sock, const char *fmt, ...)
 {
@@ -103,6 +112,7 @@ ctl_ask(const char *sock, const char *fmt, ...)
 	if (ctl_talk(sock, req, &reply) < 0) {
 		int e = errno;
 
+		lost = 1;
 		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
 		    sock, ctl_why(), e == ENOENT || e == ECONNREFUSED ?
 		    " (release needs the daemon)" : "");

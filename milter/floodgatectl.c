@@ -54,6 +54,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 {
 	struct fg_ctl_out o = { 0 };
 	char *ids, *held, *plan, *line, *save = NULL;
+	int said = 0;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "floodgatectl: release must run as root\n");
@@ -81,10 +82,12 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 			fg_ctl_kv(&o, "result", "gone from the hold queue");
 			fg_ctl_rec_end(&o);
 			free(r);
-		}
+		} else if (ctl_daemon_lost())
+			break;
 	}
 	free(held);
-	if ((plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL) {
+	if (ctl_daemon_lost() ||
+	    (plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL) {
 		free(ids);
 		fg_ctl_out_free(&o);
 		return -1;
@@ -99,19 +102,28 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		ctl_held_fields(line, &qid, &acct);
 		if (qid == NULL || !fg_qid_valid(qid))
 			continue;
-		skip = ctl_mta_stalled();
+		/* A command of the MTA's killed, or the daemon silent: each
+		 * of the rest would wait as long (and a release floodgate
+		 * is not told of goes uncharged). */
+		skip = ctl_mta_stalled() || ctl_daemon_lost();
+		if (skip && !said) {
+			fprintf(stderr, "floodgatectl: %s did not answer within %d s; the rest of this run's releases are left for the next run\n",
+			    ctl_daemon_lost() ? "floodgate" : "the MTA", ctl_timeout);
+			said = 1;
+		}
 		ok = !skip && ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
-		r = ctl_ask(sock, "floodgate/1 release-done %s %s", qid,
-		    ok ? "released" : "failed");
-		free(r);
+		if (!ctl_daemon_lost()) {
+			r = ctl_ask(sock, "floodgate/1 release-done %s %s", qid,
+			    ok ? "released" : "failed");
+			free(r);
+		}
 		fg_ctl_kv(&o, "queue_id", "%s", qid);
 		fg_ctl_kv(&o, "account", "%s", acct);
-		fg_ctl_kv(&o, "result", "%s", ok ? "released" : skip ?
-		    "not tried, still held" : "failed, still held");
+		fg_ctl_kv(&o, "result", "%s", !ok ? (skip ?
+		    "not tried, still held" : "failed, still held") :
+		    ctl_daemon_lost() ? "released, floodgate not told" :
+		    "released");
 		fg_ctl_rec_end(&o);
-		if (!skip && ctl_mta_stalled())
-			fprintf(stderr, "floodgatectl: the MTA did not answer within %d s; the rest of this run's releases are left for the next run\n",
-			    ctl_timeout);
 	}
 	free(plan);
 	free(ids);
@@ -218,7 +230,7 @@ main(int argc, char **argv)
 	if (v == FG_CTL_RELEASE) {
 		rc = release(cfg, sock, &reply) < 0 ? 1 :
 		    ctl_render("release", "daemon", reply, json);
-		if (ctl_mta_stalled())
+		if (ctl_mta_stalled() || ctl_daemon_lost())
 			rc = 1;	/* the unit shows it failed */
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);

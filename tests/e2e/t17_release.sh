@@ -7,7 +7,8 @@
 # to one domain does not hold back its mail held by another window.
 # Only queue IDs of letters and digits reach postsuper, and a failing
 # MTA command is named with its status and what it said; a hung one is
-# killed after floodgatectl's -t.
+# killed after floodgatectl's -t, and the rest of the run waits for the
+# next one, as it does when floodgate stops answering mid-run.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -114,16 +115,23 @@ grep -q "cannot list the hold queue: postqueue -c $T/etc -j: no end within 2 s, 
 expect_eq "  ... the hung command was killed" "$(pgrep -fc '^sleep 61\.5$')" 0
 release > "$T/r4"
 expect_eq "the next release runs" $? 0
+# hold_two_more N: news sends n<N> to n<N+3>, two pass and two are held
+# (beside shop's for the hour), then news' budget is free again for
+# their release.
+hold_two_more() {
+	local i
+	ctl reset news@list.example > /dev/null
+	for i in $1 $(($1 + 1)) $(($1 + 2)) $(($1 + 3)); do
+		printf 'Subject: n%s\n\nnewsletter\n' "$i" | submit news@list.example "n$i@example.com"
+	done
+	for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
+	expect_eq "two more of news' held" "$(held_files)" 3
+	ctl reset news@list.example > /dev/null
+}
 # A postsuper that hangs mid-plan: killed after -t, and the rest of the
 # plan is not tried (each would hang as long); all of it stays held,
 # and the next run releases it.
-ctl reset news@list.example > /dev/null
-for i in 7 8 9 10; do
-	printf 'Subject: n%s\n\nnewsletter\n' $i | submit news@list.example "n$i@example.com"
-done
-for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
-expect_eq "two more of news' held" "$(held_files)" 3
-ctl reset news@list.example > /dev/null
+hold_two_more 7
 printf '#!/bin/sh\nexec sleep 61.6\n' > "$T/hang/postsuper"
 chmod 755 "$T/hang/postsuper"
 rm "$T/hang/postqueue"
@@ -143,4 +151,23 @@ expect_eq "the next run releases both" "$(grep -c 'news@list.example *released$'
 drain
 expect_eq "sink: 9 of news, once each" "$(sink_count '@example.com')" 9
 expect_eq "no duplicates" "$(unique_at_sink)" 12
+# floodgate stops answering mid-run (stopped by the first postsuper):
+# the rest of the plan is not tried, since floodgate could not be told
+# of it and would not charge it.
+hold_two_more 11
+printf '#!/bin/sh\nkill -STOP %s\nexec /usr/sbin/postsuper "$@"\n' "$FG_PID" > "$T/hang/postsuper"
+t0=$(date +%s%N)
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" -t 2 release > "$T/r7" 2> "$T/r7.err"
+expect_eq "release with floodgate stopped mid-run: exit 1" $? 1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$FG_PID"
+[ "$ms" -ge 1900 ] && [ "$ms" -lt 3500 ] && ok "  ... after one -t ($ms ms)" || fail "  ... after $ms ms"
+expect_eq "  ... the first released, floodgate not told" \
+    "$(grep -c 'news@list.example *released, floodgate not told$' "$T/r7")" 1
+expect_eq "  ... the second not tried" "$(grep -c 'news@list.example *not tried, still held$' "$T/r7")" 1
+grep -q "floodgate did not answer within 2 s; the rest of this run's releases are left for the next run" "$T/r7.err" &&
+    ok "  ... said so" || fail "$(cat "$T/r7.err")"
+drain
+expect_eq "  ... one still held" "$(held_files)" 2
+expect_eq "sink: the released one" "$(sink_count '@example.com')" 12
 finish
