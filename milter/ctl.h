@@ -44,7 +44,8 @@ char *ctl_hold_queue(const struct fg_config *cfg);
 /* Gives a held message back to its MTA and has it delivered now; -1
  * after saying on stderr which command failed. Once a command of the
  * MTA's has been killed for not ending within ctl_timeout (the MTA does
- * not answer), -1 at once: the rest wait for the next run. */
+ * not answer; not Sendmail's delivery in the foreground, which waits on
+ * the next hop), -1 at once: the rest wait for the next run. */
 int ctl_release_one(const struct fg_config *cfg, const char *qid);
 /* Whether a command of the MTA's had to be killed in this run. */
 int ctl_mta_stalled(void);

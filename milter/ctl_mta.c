@@ -21,7 +21,7 @@
 /* What a command printed on stderr is kept up to this much. */
 #define ERR_KEEP	2048
 
-/* A command of the MTA's was killed for not ending within -t. */
+/* A command of the MTA's own was killed for not ending within -t. */
 static int stalled;
 
 struct run {
@@ -30,6 +30,7 @@ struct run {
 	char err[ERR_KEEP];	/* stderr, the first ERR_KEEP bytes */
 	size_t errlen;
 	int status;		/* exit status, or -1: killed or not run */
+	int killed;		/* killed for not ending within ctl_timeout */
 	char how[64];		/* "exit 1", "killed by signal 9", ... */
 };
 
@@ -145,7 +146,7 @@ run(char *const argv[], int want_out, struct run *r)
 			close(pfd[i].fd);
 	if (gave_up) {
 		if (gave_up > 0) {
-			stalled = 1;
+			r->killed = 1;
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;
@@ -279,6 +280,7 @@ ctl_hold_queue(const struct fg_config *cfg)
 	char *ids;
 
 	if (run(argv, 1, &r) < 0) {
+		stalled |= r.killed;
 		report("cannot list the hold queue", argv, &r);
 		return NULL;
 	}
@@ -320,9 +322,14 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		 * only itself. */
 		snprintf(id, sizeof(id), "-qI%s", qid);
 		if (run(unq, 0, &r) < 0 || r.status != 0) {
+			stalled |= r.killed;
 			report("release", unq, &r);
 			return -1;
 		}
+		/* A delivery in the foreground, as long as the next hop
+		 * takes: killed after -t, the message waits for Sendmail's
+		 * next queue run, and the others still go (the next hop is
+		 * slow, not Sendmail). */
 		if (run(now, 0, &r) < 0 || r.status != 0)
 			report("released, but not delivered now", now, &r);
 		return 0;
@@ -333,13 +340,18 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		    (char *)qid, NULL };
 
 		if (run(su, 0, &r) < 0 || r.status != 0) {
+			stalled |= r.killed;
 			report("release", su, &r);
 			return -1;
 		}
 		/* Now rather than at the next queue run; if this fails the
-		 * message still goes then. */
-		if (run(pq, 0, &r) < 0 || r.status != 0)
+		 * message still goes then. postqueue only asks Postfix's
+		 * flush service: one that does not end, Postfix does not
+		 * answer. */
+		if (run(pq, 0, &r) < 0 || r.status != 0) {
+			stalled |= r.killed;
 			report("released, but not delivered now", pq, &r);
+		}
 		return 0;
 	}
 }

@@ -46,8 +46,13 @@ fi
 
 # Hold and release.
 stop_floodgate
+# The first delivery floodgatectl asks for (-qf) never ends: a next hop
+# that hangs.
 cat > "$T/sm/sendmail-wrap" <<EOW
 #!/bin/sh
+case "\$*" in *-qf*)
+	[ -e "$T/sm/slow.done" ] || { touch "$T/sm/slow.done"; exec sleep 30.7; } ;;
+esac
 LD_PRELOAD="$T/sm/host.so" LD_LIBRARY_PATH="$SMROOT/usr/lib/x86_64-linux-gnu:$SMROOT/lib/x86_64-linux-gnu" exec "$T/sm/sendmail" "\$@"
 EOW
 chmod 755 "$T/sm/sendmail-wrap"
@@ -71,8 +76,13 @@ for q in $(awk 'NR > 1 {print $1}' "$T/held"); do
 	[ -f "$T/smq/hf$q" ] && ok "held $q is Sendmail's quarantined hf$q" || fail "no hf$q"
 done
 sleep 11.5	# the window, plus its one-second slot
-ctl release > "$T/rel"
+ctl -t 2 release > "$T/rel"
 expect_eq "release: both go" "$(grep -c ' released$' "$T/rel")" 2
+grep -q "released, but not delivered now: $T/sm/sendmail-wrap -C $T/sm/sendmail.cf -qf -qI[0-9A-Za-z]*: no end within 2 s, killed" "$T/ctl.err" &&
+    ok "  ... the delivery that hung killed after -t, the other delivered still" || fail "$(cat "$T/ctl.err")"
+for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 3 ] && break; sleep 0.1; done
+expect_eq "  ... delivered at once: one" "$(sink_count '@example\.org')" 3
+sm_run -q < /dev/null > /dev/null 2>&1	# the next queue run
 for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 4 ] && break; sleep 0.1; done
 expect_eq "sink: all 4, once each" "$(cat "$T"/sink/m.* | grep '^X-Rcpt-Args: <h[1-4]@' | sort -u | wc -l).$(sink_count '@example\.org')" 4.4
 expect_eq "no quarantined file left" "$(ls "$T/smq" | grep -c '^hf')" 0
