@@ -15,8 +15,8 @@
 #include "log.h"
 #include "util.h"
 
-/* More than floodgatectl's default -t (60 s) twice over: the release of
- * one message runs two of the MTA's commands. */
+/* Longer than the release of one message can take with floodgatectl's
+ * default -t: two of the MTA's commands, 60 s each at most. */
 #define PLAN_TTL	300
 
 struct pending {
