@@ -24,8 +24,9 @@ const char *ctl_why(void);
 /* The same, for a command floodgatectl builds itself: on "ok" the reply,
  * else NULL after saying why on stderr. */
 char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);
-/* Whether a ctl_ask found the daemon unreachable or silent. */
-int ctl_daemon_lost(void);
+/* Why a ctl_ask found the daemon unreachable or silent ("no answer
+ * within 60 s"); NULL while it never did. */
+const char *ctl_daemon_lost(void);
 /* The daemon is down: the reply from the database, opened read-only. */
 int ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply);
 

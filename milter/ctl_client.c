@@ -90,13 +90,14 @@ ctl_why(void)
 	return why;
 }
 
-/* ctl_ask could not reach the daemon, or it did not answer. */
-static int lost;
+/* Why a ctl_ask could not reach the daemon, or got no answer; empty
+ * while every one did. */
+static char lost[80];
 
-int
+const char *
 ctl_daemon_lost(void)
 {
-	return lost;
+	return lost[0] != '\0' ? lost : NULL;
 }
 
 char *
@@ -112,9 +113,9 @@ ctl_ask(const char *sock, const char *fmt, ...)
 	if (ctl_talk(sock, req, &reply) < 0) {
 		int e = errno;
 
-		lost = 1;
+		fg_strlcpy(lost, ctl_why(), sizeof(lost));
 		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
-		    sock, ctl_why(), e == ENOENT || e == ECONNREFUSED ?
+		    sock, lost, e == ENOENT || e == ECONNREFUSED ?
 		    " (release needs the daemon)" : "");
 		return NULL;
 	}

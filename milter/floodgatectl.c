@@ -107,8 +107,12 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		 * is not told of goes uncharged). */
 		skip = ctl_mta_stalled() || ctl_daemon_lost();
 		if (skip && !said) {
-			fprintf(stderr, "floodgatectl: %s did not answer within %d s; the rest of this run's releases are left for the next run\n",
-			    ctl_daemon_lost() ? "floodgate" : "the MTA", ctl_timeout);
+			if (ctl_daemon_lost())
+				fprintf(stderr, "floodgatectl: floodgate: %s; the rest of this run's releases are left for the next run\n",
+				    ctl_daemon_lost());
+			else
+				fprintf(stderr, "floodgatectl: the MTA did not answer within %d s; the rest of this run's releases are left for the next run\n",
+				    ctl_timeout);
 			said = 1;
 		}
 		ok = !skip && ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
@@ -230,7 +234,7 @@ main(int argc, char **argv)
 	if (v == FG_CTL_RELEASE) {
 		rc = release(cfg, sock, &reply) < 0 ? 1 :
 		    ctl_render("release", "daemon", reply, json);
-		if (ctl_mta_stalled() || ctl_daemon_lost())
+		if (ctl_mta_stalled() || ctl_daemon_lost() != NULL)
 			rc = 1;	/* the unit shows it failed */
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);

@@ -165,7 +165,7 @@ kill -CONT "$FG_PID"
 expect_eq "  ... the first released, floodgate not told" \
     "$(grep -c 'news@list.example *released, floodgate not told$' "$T/r7")" 1
 expect_eq "  ... the second not tried" "$(grep -c 'news@list.example *not tried, still held$' "$T/r7")" 1
-grep -q "floodgate did not answer within 2 s; the rest of this run's releases are left for the next run" "$T/r7.err" &&
+grep -q "floodgatectl: floodgate: no answer within 2 s; the rest of this run's releases are left for the next run" "$T/r7.err" &&
     ok "  ... said so" || fail "$(cat "$T/r7.err")"
 drain
 expect_eq "  ... one still held" "$(held_files)" 2
