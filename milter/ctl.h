@@ -7,6 +7,9 @@
 #ifndef FG_CTL_H
 #define FG_CTL_H
 
+#include <poll.h>
+#include <stdint.h>
+
 #include "config.h"
 #include "control.h"
 
@@ -15,6 +18,10 @@
 #define CTL_TIMEOUT_DEFAULT	60
 #define CTL_TIMEOUT_MAX		3600
 extern int ctl_timeout;
+/* ctl_timeout seconds from now, on fg_mono_us's clock. */
+int64_t ctl_deadline(void);
+/* poll(2) until deadline; 0 once it has passed. */
+int ctl_poll(struct pollfd *pfd, nfds_t n, int64_t deadline);
 /* The daemon's whole reply to request (a line ending in \n); -1 with
  * errno when it cannot be reached, ETIMEDOUT when it did not answer
  * within ctl_timeout seconds. */

@@ -21,12 +21,26 @@
 
 int ctl_timeout = CTL_TIMEOUT_DEFAULT;
 
+int64_t
+ctl_deadline(void)
+{
+	return fg_mono_us() + (int64_t)ctl_timeout * 1000000;
+}
+
+int
+ctl_poll(struct pollfd *pfd, nfds_t n, int64_t deadline)
+{
+	int64_t left = deadline - fg_mono_us();
+
+	return left <= 0 ? 0 : poll(pfd, n, (int)((left + 999) / 1000));
+}
+
 int
 ctl_talk(const char *sock, const char *request, char **reply)
 {
 	char buf[8192];
 	size_t len = 0, cap = 0;
-	int64_t deadline = fg_mono_us() + (int64_t)ctl_timeout * 1000000;
+	int64_t deadline = ctl_deadline();
 	ssize_t n;
 	int fd;
 
@@ -41,12 +55,11 @@ ctl_talk(const char *sock, const char *request, char **reply)
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - fg_mono_us();
 		int rc;
 
 		/* A daemon that stopped answering (stopped, or stuck on a
 		 * disk) must not hold a script or a timer unit forever. */
-		if (left <= 0 || (rc = poll(&pfd, 1, (int)((left + 999) / 1000))) == 0) {
+		if ((rc = ctl_poll(&pfd, 1, deadline)) == 0) {
 			free(*reply);
 			*reply = NULL;
 			close(fd);

@@ -60,7 +60,7 @@ run(char *const argv[], int want_out, struct run *r)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i;
 	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
-	int64_t deadline = fg_mono_us() + (int64_t)ctl_timeout * 1000000;
+	int64_t deadline = ctl_deadline();
 	struct pollfd pfd[2];
 	pid_t pid;
 
@@ -92,15 +92,13 @@ run(char *const argv[], int want_out, struct run *r)
 	pfd[0].events = pfd[1].events = POLLIN;
 	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
 		char buf[4096];
-		int64_t left = deadline - fg_mono_us();
 		ssize_t n;
-		int rc;
+		int rc = ctl_poll(pfd, 2, deadline);
 
-		if (left <= 0) {
+		if (rc == 0) {
 			gave_up = 1;
 			break;
 		}
-		rc = poll(pfd, 2, (int)((left + 999) / 1000));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
