@@ -24,13 +24,17 @@
 /* A command of the MTA's own was killed for not ending within -t. */
 static int stalled;
 
+/* run()'s flags: keep its stdout; it waits on the next hop (a delivery
+ * in the foreground), so being killed says nothing of the MTA. */
+#define RUN_OUT		1
+#define RUN_NEXT_HOP	2
+
 struct run {
 	char *out;		/* stdout, whole (NULL when not wanted) */
 	size_t outlen;
 	char err[ERR_KEEP];	/* stderr, the first ERR_KEEP bytes */
 	size_t errlen;
 	int status;		/* exit status, or -1: killed or not run */
-	int killed;		/* killed for not ending within ctl_timeout */
 	char how[64];		/* "exit 1", "killed by signal 9", ... */
 };
 
@@ -49,14 +53,15 @@ append(char **buf, size_t *len, const char *data, size_t n)
 }
 
 /*
- * Runs argv, collecting stdout (if want_out) and stderr; 0 when it ran
+ * Runs argv, collecting stdout (with RUN_OUT) and stderr; 0 when it ran
  * (whatever its status), -1 when it could not be started or did not
  * end within ctl_timeout seconds (-t): then it is killed (SIGKILL: the
  * MTA's queue survives a killed command, as it survives a crash), so
- * that a hung postqueue or postsuper never holds the release timer.
+ * that a hung postqueue or postsuper never holds the release timer, and
+ * unless it waited on the next hop, the MTA is taken for stalled.
  */
 static int
-run(char *const argv[], int want_out, struct run *r)
+run(char *const argv[], int flags, struct run *r)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i;
 	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
@@ -110,7 +115,7 @@ run(char *const argv[], int want_out, struct run *r)
 			if (n <= 0) {
 				close(pfd[i].fd);
 				pfd[i].fd = -1;
-			} else if (i == 0 && want_out) {
+			} else if (i == 0 && (flags & RUN_OUT)) {
 				if (append(&r->out, &r->outlen, buf, (size_t)n) < 0) {
 					kill(pid, SIGTERM);
 				}
@@ -144,7 +149,8 @@ run(char *const argv[], int want_out, struct run *r)
 			close(pfd[i].fd);
 	if (gave_up) {
 		if (gave_up > 0) {
-			r->killed = 1;
+			if (!(flags & RUN_NEXT_HOP))
+				stalled = 1;
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;
@@ -277,8 +283,7 @@ ctl_hold_queue(const struct fg_config *cfg)
 	struct run r;
 	char *ids;
 
-	if (run(argv, 1, &r) < 0) {
-		stalled |= r.killed;
+	if (run(argv, RUN_OUT, &r) < 0) {
 		report("cannot list the hold queue", argv, &r);
 		return NULL;
 	}
@@ -320,7 +325,6 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		 * only itself. */
 		snprintf(id, sizeof(id), "-qI%s", qid);
 		if (run(unq, 0, &r) < 0 || r.status != 0) {
-			stalled |= r.killed;
 			report("release", unq, &r);
 			return -1;
 		}
@@ -328,7 +332,7 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		 * takes: killed after -t, the message waits for Sendmail's
 		 * next queue run, and the others still go (the next hop is
 		 * slow, not Sendmail). */
-		if (run(now, 0, &r) < 0 || r.status != 0)
+		if (run(now, RUN_NEXT_HOP, &r) < 0 || r.status != 0)
 			report("released, but not delivered now", now, &r);
 		return 0;
 	} else {
@@ -338,7 +342,6 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		    (char *)qid, NULL };
 
 		if (run(su, 0, &r) < 0 || r.status != 0) {
-			stalled |= r.killed;
 			report("release", su, &r);
 			return -1;
 		}
@@ -346,10 +349,8 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		 * message still goes then. postqueue only asks Postfix's
 		 * flush service: one that does not end, Postfix does not
 		 * answer. */
-		if (run(pq, 0, &r) < 0 || r.status != 0) {
-			stalled |= r.killed;
+		if (run(pq, 0, &r) < 0 || r.status != 0)
 			report("released, but not delivered now", pq, &r);
-		}
 		return 0;
 	}
 }
