@@ -1190,17 +1190,20 @@ userinfo(const char *v)
 	return memchr(a, '@', (size_t)(end - a)) != NULL;
 }
 
+#define REDIS_PORT	6379
+
 /*
- * store sqlite | redis://HOST:PORT[/DB] | redis+unix:///PATH[?db=N]:
+ * store sqlite | redis://HOST[:PORT][/DB] | redis+unix:///PATH[?db=N]:
  * where windows, reservations, feedback counts, suspensions and pauses
- * live. HOST may be a name, an IPv4 address or [IPv6].
+ * live. HOST may be a name, an IPv4 address or [IPv6]; PORT defaults to
+ * Redis's own (6379), as in redis-cli's URLs.
  */
 static void
 st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_config *c = p->c;
-	const char *v = nt == 2 ? t[1].s : NULL, *q;
-	char host[256], *end;
+	const char *v = nt == 2 ? t[1].s : NULL, *q, *after;
+	char host[256], url[sizeof(host) + 32], *end;
 	unsigned long port, db = 0;
 	size_t hl;
 
@@ -1211,7 +1214,7 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 	}
 	if (v != NULL && userinfo(v)) {
 		/* Not echoed: the value may hold a password. */
-		perr(p, "store: a user or password in the URL is not read (nor logged): write redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH");
+		perr(p, "store: a user or password in the URL is not read (nor logged): write redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH");
 		return;
 	}
 	if (v != NULL && strncmp(v, "redis://", 8) == 0) {
@@ -1223,21 +1226,24 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 			q++;
 			end++;
 		} else {
-			end = strchr(q, ':');
-			if (end == NULL)
-				goto bad;
+			end = (char *)q + strcspn(q, ":/");
 			hl = (size_t)(end - q);
 		}
-		if (hl == 0 || hl >= sizeof(host) || *end != ':')
+		if (hl == 0 || hl >= sizeof(host) ||
+		    (*end != ':' && *end != '/' && *end != '\0'))
 			goto bad;
 		memcpy(host, q, hl);
 		host[hl] = '\0';
-		q = end + 1;
-		if (*q < '0' || *q > '9')
-			goto bad;
-		port = strtoul(q, &end, 10);
-		if (port == 0 || port > 65535)
-			goto bad;
+		after = end;
+		port = 0;
+		if (*end == ':') {
+			q = end + 1;
+			if (*q < '0' || *q > '9')
+				goto bad;
+			port = strtoul(q, &end, 10);
+			if (port == 0 || port > 65535)
+				goto bad;
+		}
 		if (*end == '/') {
 			q = end + 1;
 			if (*q < '0' || *q > '9')
@@ -1246,6 +1252,17 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 		}
 		if (*end != '\0' || db > 1000)
 			goto bad;
+		if (port == 0) {
+			/* Named with the port, as one that gave it: the
+			 * same Redis is the same store (its marks and the
+			 * charges kept for it are under this name). */
+			if ((size_t)snprintf(url, sizeof(url), "%.*s:%u%s",
+			    (int)(after - v), v, REDIS_PORT, after) >=
+			    sizeof(url))
+				goto bad;
+			v = url;
+			port = REDIS_PORT;
+		}
 		free(c->redis_host);
 		free(c->redis_path);
 		c->redis_host = fg_strdup(host);
@@ -1279,7 +1296,7 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 	c->store = fg_strdup(v);
 	return;
 bad:
-	perr(p, "store: %s%s%s: expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]",
+	perr(p, "store: %s%s%s: expected sqlite, redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=N]",
 	    v ? "\"" : "", v ? v : (nt > 2 ? "more than one value" : "no value"),
 	    v ? "\"" : "");
 }

@@ -304,7 +304,10 @@ static const struct {
 	{ "delivery_log_users 4294967295\n", ":1: delivery_log_users: \"4294967295\": expected a user name or ID" },
 	{ "delivery_log_users root\ndelivery_log_users postfix\n", ":2: delivery_log_users: given twice (first on line 1)" },
 	{ "delivery_retention forever\n", ":1: delivery_retention: \"forever\": expected a duration" },
-	{ "store redis://localhost\n", ":1: store: \"redis://localhost\": expected sqlite, redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N]" },
+	{ "store redis://localhost:\n", ":1: store: \"redis://localhost:\": expected sqlite, redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=N]" },
+	{ "store redis://localhost/\n", ":1: store: \"redis://localhost/\": expected sqlite" },
+	{ "store redis:///0\n", ":1: store: \"redis:///0\": expected sqlite" },
+	{ "store redis://[::1]x\n", ":1: store: \"redis://[::1]x\": expected sqlite" },
 	{ "store redis://localhost:0\n", ":1: store: \"redis://localhost:0\": expected sqlite" },
 	{ "store redis://localhost:6379/x\n", ":1: store: \"redis://localhost:6379/x\": expected sqlite" },
 	{ "store redis://[::1:6379\n", ":1: store: \"redis://[::1:6379\": expected sqlite" },
@@ -319,7 +322,7 @@ static const struct {
 	{ "relays 0\n", ":1: relays: \"0\": expected the number of relays sharing the store, from 1 to 1000" },
 	{ "redis_password_file redis.pass\n", ":1: redis_password_file: \"redis.pass\": expected an absolute path" },
 	{ "redis_prefix {fg}\n", ":1: redis_prefix: \"{fg}\": expected 1 to 32 letters, digits" },
-	{ "store redis://floodgate:s3cret@10.0.0.5:6379/2\n", ":1: store: a user or password in the URL is not read (nor logged): write redis://HOST:PORT[/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH" },
+	{ "store redis://floodgate:s3cret@10.0.0.5:6379/2\n", ":1: store: a user or password in the URL is not read (nor logged): write redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=N], with redis_user NAME and redis_password_file PATH" },
 	{ "store redis://:s3cret@10.0.0.5:6379\n", ":1: store: a user or password in the URL is not read" },
 	{ "store redis+unix://floodgate@/run/redis.sock\n", ":1: store: a user or password in the URL is not read" },
 	{ "store redis://10.0.0.5:6379\nredis_password_file /p\nredis_user \"a b\"\n", ":3: redis_user: \"a b\": expected a Redis ACL user name, 1 to 128 printable characters without spaces" },
@@ -463,6 +466,23 @@ test_store(void **state)
 	assert_non_null(c);
 	assert_string_equal(c->redis_host, "::1");
 	assert_int_equal(c->redis_db, 0);
+	fg_config_unref(c);
+	/* Without a port, Redis's own. */
+	c = load("store redis://redis.example\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->store, "redis://redis.example:6379");
+	assert_string_equal(c->redis_host, "redis.example");
+	assert_int_equal(c->redis_port, 6379);
+	assert_int_equal(c->redis_db, 0);
+	fg_config_unref(c);
+	c = load("store redis://[::1]/3\n", err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->store, "redis://[::1]:6379/3");
+	assert_string_equal(c->redis_host, "::1");
+	assert_int_equal(c->redis_port, 6379);
+	assert_int_equal(c->redis_db, 3);
 	fg_config_unref(c);
 	c = load("store redis+unix:///run/redis/redis-server.sock?db=4\n", err,
 	    sizeof(err));
