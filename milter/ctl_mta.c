@@ -82,6 +82,9 @@ run(char *const argv[], int flags, struct run *r)
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDONLY);
 
+		/* Out of the terminal's reach: ^C stops floodgatectl
+		 * between two messages, not this command in one. */
+		setpgid(0, 0);
 		if (null >= 0)
 			dup2(null, 0);
 		dup2(po[1], 1);

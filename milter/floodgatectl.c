@@ -43,6 +43,61 @@ usage(void)
 	exit(2);
 }
 
+/* The signal that stopped a release run: SIGTERM (systemd stops the
+ * unit, or its start timed out), SIGINT (^C) or SIGHUP. */
+static volatile sig_atomic_t stop_sig;
+
+static void
+on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+/*
+ * A release run stops between two messages, not in one: the message in
+ * hand is released and floodgate told (or it would go uncharged); the
+ * MTA's commands run in a process group of their own, which ^C does not
+ * reach. A second signal stops at once.
+ */
+static void
+stop_between_messages(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sa.sa_flags = SA_RESTART | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* Whether the rest of the run is left for the next one (a signal, the
+ * daemon silent, a command of the MTA's killed); why is said once. */
+static int
+cut_short(int *said)
+{
+	char why[128];
+
+	if (stop_sig)
+		snprintf(why, sizeof(why), "stopped by SIG%s",
+		    sigabbrev_np(stop_sig) ? sigabbrev_np(stop_sig) : "?");
+	else if (ctl_daemon_lost())
+		snprintf(why, sizeof(why), "floodgate: %s", ctl_daemon_lost());
+	else if (ctl_mta_stalled())
+		snprintf(why, sizeof(why), "the MTA did not answer within %d s",
+		    ctl_timeout);
+	else
+		return 0;
+	if (!*said)
+		fprintf(stderr, "floodgatectl: %s; the rest of this run's releases are left for the next run\n",
+		    why);
+	*said = 1;
+	return 1;
+}
+
 /*
  * release: drop what left the hold queue by other hands, then release
  * what floodgate plans (oldest first, as each window allows): the MTA
@@ -53,13 +108,14 @@ static int
 release(struct fg_config *cfg, const char *sock, char **reply)
 {
 	struct fg_ctl_out o = { 0 };
-	char *ids, *held, *plan, *line, *save = NULL;
+	char *ids, *held, *plan = NULL, *line, *save = NULL;
 	int said = 0;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "floodgatectl: release must run as root\n");
 		return -1;
 	}
+	stop_between_messages();
 	if ((ids = ctl_hold_queue(cfg)) == NULL)
 		return -1;
 	if ((held = ctl_ask(sock, "floodgate/1 held")) == NULL) {
@@ -72,6 +128,8 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		const char *qid, *acct;
 		char *r;
 
+		if (stop_sig)
+			break;
 		ctl_held_fields(line, &qid, &acct);
 		if (qid == NULL || !fg_qid_valid(qid) || ctl_in_list(ids, qid))
 			continue;
@@ -86,15 +144,15 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 			break;
 	}
 	free(held);
-	if (ctl_daemon_lost() ||
-	    (plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL) {
+	if (ctl_daemon_lost() || (!stop_sig &&
+	    (plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL)) {
 		free(ids);
 		fg_ctl_out_free(&o);
 		return -1;
 	}
 	save = NULL;
-	for (line = strtok_r(plan + 3, "\n", &save); line && strcmp(line, ".");
-	    line = strtok_r(NULL, "\n", &save)) {
+	for (line = plan != NULL ? strtok_r(plan + 3, "\n", &save) : NULL;
+	    line && strcmp(line, "."); line = strtok_r(NULL, "\n", &save)) {
 		const char *qid, *acct;
 		char *r;
 		int ok, skip;
@@ -104,17 +162,9 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 			continue;
 		/* A command of the MTA's killed, or the daemon silent: each
 		 * of the rest would wait as long (and a release floodgate
-		 * is not told of goes uncharged). */
-		skip = ctl_mta_stalled() || ctl_daemon_lost();
-		if (skip && !said) {
-			if (ctl_daemon_lost())
-				fprintf(stderr, "floodgatectl: floodgate: %s; the rest of this run's releases are left for the next run\n",
-				    ctl_daemon_lost());
-			else
-				fprintf(stderr, "floodgatectl: the MTA did not answer within %d s; the rest of this run's releases are left for the next run\n",
-				    ctl_timeout);
-			said = 1;
-		}
+		 * is not told of goes uncharged). Stopped: the rest are
+		 * given back to floodgate unreleased. */
+		skip = cut_short(&said);
 		ok = !skip && ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
 		if (!ctl_daemon_lost()) {
 			r = ctl_ask(sock, "floodgate/1 release-done %s %s", qid,
@@ -129,6 +179,8 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		    "released");
 		fg_ctl_rec_end(&o);
 	}
+	if (stop_sig)
+		cut_short(&said);	/* after the last message, or before any */
 	free(plan);
 	free(ids);
 	fg_ctl_end(&o);
@@ -236,6 +288,16 @@ main(int argc, char **argv)
 		    ctl_render("release", "daemon", reply, json);
 		if (ctl_mta_stalled() || ctl_daemon_lost() != NULL)
 			rc = 1;	/* the unit shows it failed */
+		if (stop_sig) {
+			/* Ends as the signal would have ended it: a shell,
+			 * or systemd stopping the unit, sees that. */
+			free(reply);
+			fg_config_unref(cfg);
+			fflush(stdout);
+			signal(stop_sig, SIG_DFL);
+			raise(stop_sig);
+			return 1;
+		}
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {

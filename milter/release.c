@@ -2,8 +2,9 @@
  * Held mail given back, as floodgatectl release asks: which held messages
  * may go now (release-plan, reserving their recipients), and what became
  * of each (release-done). A planned message is charged when floodgatectl
- * says the MTA has it back, given back when it says it failed, or when
- * no release step has come for PLAN_TTL seconds (floodgatectl died):
+ * says the MTA has it back (or that it left the hold queue meanwhile),
+ * given back when it says it failed, or when no release step has come
+ * for PLAN_TTL seconds (floodgatectl died):
  * each step is a sign of life that keeps every plan still open, however
  * long the MTA's commands take for a large plan. Served by the service
  * thread, to root only.
@@ -136,7 +137,7 @@ void
 fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	struct pending **prev = NULL, *p;
-	const char *how;
+	const char *how, *said;
 	char err[FG_ERRLEN];
 	uint32_t now = (uint32_t)time(NULL);
 
@@ -146,7 +147,7 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "release-done: expected QUEUE-ID (letters and digits) released|failed|gone");
 		return;
 	}
-	how = req->argv[1];
+	how = said = req->argv[1];
 	/* The releaser is alive: what it has still to confirm waits. */
 	for (p = pending; p != NULL; p = p->next)
 		p->deadline = (time_t)now + PLAN_TTL;
@@ -157,10 +158,18 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	if (p != NULL) {
-		if (strcmp(how, "released") == 0) {
+		/* Gone while its release was planned: a run released it and
+		 * could not say so (floodgate stopped answering, or the run
+		 * was killed), or another run did meanwhile; charged, since
+		 * mail that went uncharged would let its tenant past the
+		 * limit (a message deleted by hand just then is charged
+		 * too: stricter). */
+		if (strcmp(how, "failed") != 0) {
 			/* Its deliveries come now: the map starts afresh. */
 			fg_feedback_charged(req->argv[0], p->msg.acct.name, now);
 			fg_msg_commit(&p->msg, &fgd.engine, now);
+			if (strcmp(how, "gone") == 0)
+				said = "gone while its release was planned; charged";
 		} else
 			fg_msg_abort(&p->msg, &fgd.engine);
 		*prev = p->next;
@@ -173,9 +182,9 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "release-done: database: %s", err);
 		return;
 	}
-	fg_log_notice("release: qid=%s %s", req->argv[0], how);
+	fg_log_notice("release: qid=%s %s", req->argv[0], said);
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "queue_id", "%s", req->argv[0]);
-	fg_ctl_kv(o, "result", "%s", how);
+	fg_ctl_kv(o, "result", "%s", said);
 	fg_ctl_end(o);
 }

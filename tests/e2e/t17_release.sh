@@ -8,7 +8,9 @@
 # Only queue IDs of letters and digits reach postsuper, and a failing
 # MTA command is named with its status and what it said; a hung one is
 # killed after floodgatectl's -t, and the rest of the run waits for the
-# next one, as it does when floodgate stops answering mid-run.
+# next one, as it does when floodgate stops answering mid-run or the
+# run is sent a signal (after the message in hand); a release the run
+# could not confirm is charged when the next run finds it gone.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -115,23 +117,23 @@ grep -q "cannot list the hold queue: postqueue -c $T/etc -j: no end within 2 s, 
 expect_eq "  ... the hung command was killed" "$(pgrep -fc '^sleep 61\.5$')" 0
 release > "$T/r4"
 expect_eq "the next release runs" $? 0
-# hold_two_more N: news sends n<N> to n<N+3>, two pass and two are held
-# (beside shop's for the hour), then news' budget is free again for
-# their release.
+# hold_two_more N HELD: news sends n<N> to n<N+3>, two pass and two are
+# held (HELD in the hold queue then), then news' budget is free again
+# for their release.
 hold_two_more() {
 	local i
 	ctl reset news@list.example > /dev/null
 	for i in $1 $(($1 + 1)) $(($1 + 2)) $(($1 + 3)); do
 		printf 'Subject: n%s\n\nnewsletter\n' "$i" | submit news@list.example "n$i@example.com"
 	done
-	for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
-	expect_eq "two more of news' held" "$(held_files)" 3
+	for i in $(seq 1 50); do [ "$(held_files)" -ge "$2" ] && break; sleep 0.1; done
+	expect_eq "two more of news' held" "$(held_files)" "$2"
 	ctl reset news@list.example > /dev/null
 }
 # A postsuper that hangs mid-plan: killed after -t, and the rest of the
 # plan is not tried (each would hang as long); all of it stays held,
 # and the next run releases it.
-hold_two_more 7
+hold_two_more 7 3
 printf '#!/bin/sh\nexec sleep 61.6\n' > "$T/hang/postsuper"
 chmod 755 "$T/hang/postsuper"
 rm "$T/hang/postqueue"
@@ -151,10 +153,52 @@ expect_eq "the next run releases both" "$(grep -c 'news@list.example *released$'
 drain
 expect_eq "sink: 9 of news, once each" "$(sink_count '@example.com')" 9
 expect_eq "no duplicates" "$(unique_at_sink)" 12
+# A run stopped by a signal (systemd stopping the unit, ^C) finishes the
+# message in hand, tells floodgate, gives the rest back to it still
+# held, and ends by that signal. The first postsuper signals the run.
+hold_two_more 11 3
+printf '#!/bin/sh\nif mkdir %s 2>/dev/null; then kill -TERM $PPID; sleep 1; fi\nexec /usr/sbin/postsuper "$@"\n' \
+    "$T/signalled" > "$T/hang/postsuper"
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > "$T/r9" 2> "$T/r9.err"
+expect_eq "release stopped by SIGTERM: ends by it" $? 143
+expect_eq "  ... the message in hand released" "$(grep -c 'news@list.example *released$' "$T/r9")" 1
+expect_eq "  ... the next not tried" "$(grep -c 'news@list.example *not tried, still held$' "$T/r9")" 1
+grep -q "^floodgatectl: stopped by SIGTERM; the rest of this run's releases are left for the next run$" "$T/r9.err" &&
+    ok "  ... said so" || fail "$(cat "$T/r9.err")"
+ctl show news@list.example > "$T/show2"
+expect_eq "  ... the released one charged, the other given back" "$(awk '$1 == "burst" {print $5}' "$T/show2")" 1
+release > "$T/r10"
+expect_eq "  ... the next run releases the other at once" "$(grep -c ' released$' "$T/r10")" 1
+# A run killed (SIGKILL) just after the MTA had a message back, before
+# floodgate was told: the next run finds it gone from the hold queue
+# while its release was planned, and charges it then.
+hold_two_more 15 3
+cat > "$T/hang/postsuper" <<EOT
+#!/bin/sh
+echo "\$*" >> "$T/killed.calls"
+/usr/sbin/postsuper "\$@"; rc=\$?
+[ "\$(wc -l < "$T/killed.calls")" -eq 2 ] && kill -KILL \$PPID
+exit \$rc
+EOT
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > /dev/null 2>&1
+expect_eq "release killed after the second postsuper" $? 137
+q=$(sed -n '2s/.* //p' "$T/killed.calls")
+release > "$T/r11"
+grep -q "^queue_id  *$q$" "$T/r11" && grep -q "^result  *gone from the hold queue$" "$T/r11" &&
+    ok "  ... the next run: gone from the hold queue" || fail "$(cat "$T/r11")"
+expect_eq "  ... charged then" "$(log_count "release: qid=$q gone while its release was planned; charged")" 1
+ctl show news@list.example > "$T/show3"
+expect_eq "  ... both in news' window" "$(awk '$1 == "burst" {print $5}' "$T/show3")" 2
+# Out of the hold queue but not flushed (the run died first): Postfix
+# would send it at its next deferred queue run.
+postqueue -c "$T/etc" -i "$q"
+drain
+expect_eq "sink: 17 of news, once each" "$(sink_count '@example.com')" 17
+expect_eq "no duplicates" "$(unique_at_sink)" 20
 # floodgate stops answering mid-run (stopped by the first postsuper):
 # the rest of the plan is not tried, since floodgate could not be told
 # of it and would not charge it.
-hold_two_more 11
+hold_two_more 19 3
 printf '#!/bin/sh\nkill -STOP %s\nexec /usr/sbin/postsuper "$@"\n' "$FG_PID" > "$T/hang/postsuper"
 t0=$(date +%s%N)
 PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" -t 2 release > "$T/r7" 2> "$T/r7.err"
@@ -169,5 +213,5 @@ grep -q "floodgatectl: floodgate: no answer within 2 s; the rest of this run's r
     ok "  ... said so" || fail "$(cat "$T/r7.err")"
 drain
 expect_eq "  ... one still held" "$(held_files)" 2
-expect_eq "sink: the released one" "$(sink_count '@example.com')" 12
+expect_eq "sink: the released one" "$(sink_count '@example.com')" 20
 finish
