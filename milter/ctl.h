@@ -45,6 +45,11 @@ int ctl_render(const char *cmd, const char *source, char *reply, int json);
 /* The queue ID and account of a record line (split in place). */
 void ctl_held_fields(char *line, const char **qid, const char **acct);
 
+/* floodgatectl.c */
+/* The signal stopping a release run (it ends after the message in
+ * hand), or 0. */
+int ctl_stopping(void);
+
 /* ctl_mta.c */
 /* The MTA's hold queue as " ID ID ... "; NULL after saying on stderr
  * which command failed, how, and what it printed. */

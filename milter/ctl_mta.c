@@ -334,7 +334,10 @@ ctl_release_one(const struct fg_config *cfg, const char *qid)
 		/* A delivery in the foreground, as long as the next hop
 		 * takes: killed after -t, the message waits for Sendmail's
 		 * next queue run, and the others still go (the next hop is
-		 * slow, not Sendmail). */
+		 * slow, not Sendmail). A run being stopped leaves it to
+		 * that queue run at once. */
+		if (ctl_stopping())
+			return 0;
 		if (run(now, RUN_NEXT_HOP, &r) < 0 || r.status != 0)
 			report("released, but not delivered now", now, &r);
 		return 0;

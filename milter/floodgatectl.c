@@ -53,6 +53,12 @@ on_stop(int sig)
 	stop_sig = sig;
 }
 
+int
+ctl_stopping(void)
+{
+	return stop_sig;
+}
+
 /*
  * A release run stops between two messages, not in one: the message in
  * hand is released and floodgate told (or it would go uncharged); the

@@ -47,11 +47,14 @@ fi
 # Hold and release.
 stop_floodgate
 # The first delivery floodgatectl asks for (-qf) never ends: a next hop
-# that hangs.
+# that hangs. Once armed, the next unquarantine (-Q) sends the run
+# SIGTERM.
 cat > "$T/sm/sendmail-wrap" <<EOW
 #!/bin/sh
 case "\$*" in *-qf*)
 	[ -e "$T/sm/slow.done" ] || { touch "$T/sm/slow.done"; exec sleep 30.7; } ;;
+*" -Q "*)
+	rm "$T/sm/stop.armed" 2>/dev/null && kill -TERM \$PPID ;;
 esac
 LD_PRELOAD="$T/sm/host.so" LD_LIBRARY_PATH="$SMROOT/usr/lib/x86_64-linux-gnu:$SMROOT/lib/x86_64-linux-gnu" exec "$T/sm/sendmail" "\$@"
 EOW
@@ -86,4 +89,23 @@ sm_run -q < /dev/null > /dev/null 2>&1	# the next queue run
 for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 4 ] && break; sleep 0.1; done
 expect_eq "sink: all 4, once each" "$(cat "$T"/sink/m.* | grep '^X-Rcpt-Args: <h[1-4]@' | sort -u | wc -l).$(sink_count '@example\.org')" 4.4
 expect_eq "no quarantined file left" "$(ls "$T/smq" | grep -c '^hf')" 0
+# A run stopped by SIGTERM during its first -Q: that message is given
+# back to Sendmail but not delivered now (its next queue run does), the
+# other planned one is not tried. The window is full: all four held.
+for i in 5 6 7 8; do
+	send "$T/h$i" $SM_PORT list@c.example "h$i@example.org"
+done
+expect_eq "four more held" "$(ls "$T/smq" | grep -c '^hf')" 4
+sleep 11.5	# the window, plus its one-second slot
+touch "$T/sm/stop.armed"
+ctl -t 2 release > "$T/rel2"
+expect_eq "release stopped by SIGTERM: ends by it" $? 143
+expect_eq "  ... one released" "$(grep -c ' released$' "$T/rel2")" 1
+expect_eq "  ... one not tried" "$(grep -c 'not tried, still held$' "$T/rel2")" 1
+expect_eq "  ... three still quarantined" "$(ls "$T/smq" | grep -c '^hf')" 3
+sleep 1
+expect_eq "  ... not delivered now" "$(sink_count '@example\.org')" 4
+sm_run -q < /dev/null > /dev/null 2>&1	# the next queue run
+for i in $(seq 1 100); do [ "$(sink_count '@example\.org')" -ge 5 ] && break; sleep 0.1; done
+expect_eq "  ... delivered at the next queue run" "$(sink_count '@example\.org')" 5
 finish
