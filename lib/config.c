@@ -1190,7 +1190,7 @@ userinfo(const char *v)
 	return memchr(a, '@', (size_t)(end - a)) != NULL;
 }
 
-#define REDIS_PORT	6379
+#define REDIS_PORT	6379u
 
 /*
  * store sqlite | redis://HOST[:PORT][/DB] | redis+unix:///PATH[?db=N]:
