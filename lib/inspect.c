@@ -427,6 +427,20 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 }
 
 void
+fg_inspect_on_hold(struct fg_store *st, struct fg_ctl_out *o)
+{
+	char err[FG_ERRLEN];
+	uint64_t n;
+	uint32_t oldest;
+
+	if (st == NULL || fg_store_on_hold(st, &n, &oldest, err,
+	    sizeof(err)) < 0)
+		return;
+	fg_ctl_kv(o, "on_hold", "%llu", (unsigned long long)n);
+	fg_ctl_kv(o, "on_hold_since", "%lu", (unsigned long)oldest);
+}
+
+void
 fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
     int suspensions)
 {

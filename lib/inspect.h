@@ -56,6 +56,9 @@ void fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
  * (status, pauses). */
 void fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
     int suspensions);
+/* on_hold and on_hold_since (status): the messages on hold now and the
+ * oldest one's time; nothing when the database cannot say. */
+void fg_inspect_on_hold(struct fg_store *st, struct fg_ctl_out *o);
 int fg_parse_since(const char *s, uint32_t *secs);
 
 typedef void (*fg_inspector)(struct fg_inspect *in,

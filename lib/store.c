@@ -655,6 +655,32 @@ fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
 	return sqlite3_changes(s->db) > 0 ? 0 : 1;
 }
 
+int
+fg_store_on_hold(struct fg_store *s, uint64_t *n, uint32_t *oldest,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	*oldest = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*), coalesce(min(time), 0) "
+	    "FROM held WHERE released IS NULL", -1, &st, NULL) != SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+		*oldest = (uint32_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
 void
 fg_store_held_free(struct fg_held_row *h, size_t n)
 {

@@ -70,6 +70,10 @@ int fg_store_held_add(struct fg_store *s, const struct fg_held_row *h,
 int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
     const char *outcome, char *err, size_t errlen);
 void fg_store_held_free(struct fg_held_row *h, size_t n);
+/* How many messages are on hold now, and since when the oldest (0:
+ * none). */
+int fg_store_on_hold(struct fg_store *s, uint64_t *n, uint32_t *oldest,
+    char *err, size_t errlen);
 int fg_store_probe(const char *path, char *err, size_t errlen);
 
 /* Delivery feedback (fbstore.c). */

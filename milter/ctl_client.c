@@ -198,6 +198,7 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 		fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);
 		fg_ctl_kv(&o, "database", "%s", cfg->database);
 		fg_ctl_kv(&o, "tracked_keys", "%zu", loaded);
+		fg_inspect_on_hold(st, &o);
 		fg_ctl_rec_end(&o);
 		fg_inspect_blocks(&in, &o, 1);
 		fg_ctl_end(&o);

@@ -87,6 +87,7 @@ humanize(struct rec *r)
 		if (strcmp(r->key[j], "time") == 0 ||
 		    strcmp(r->key[j], "config_loaded") == 0 ||
 		    strcmp(r->key[j], "since") == 0 ||
+		    strcmp(r->key[j], "on_hold_since") == 0 ||
 		    strcmp(r->key[j], "until") == 0 ||
 		    strcmp(r->key[j], "started") == 0 ||
 		    strcmp(r->key[j], "ended") == 0) {

@@ -154,7 +154,9 @@ page(struct evbuffer *b)
 {
 	struct fg_rule_counter *rc;
 	struct fg_service_counters sc;
-	uint64_t tot[FG_ST_N], dropped = 0;
+	uint64_t tot[FG_ST_N], dropped = 0, held;
+	uint32_t oldest;
+	char err[FG_ERRLEN];
 	size_t n, i;
 
 	if ((rc = calloc(FG_RULE_COUNTERS, sizeof(*rc))) == NULL)
@@ -216,6 +218,18 @@ page(struct evbuffer *b)
 	    (unsigned long long)dropped,
 	    (unsigned long)atomic_load(&fgd.reloads),
 	    (long)(time(NULL) - fgd.started));
+	if (fgd.store != NULL &&
+	    fg_store_on_hold(fgd.store, &held, &oldest, err, sizeof(err)) == 0)
+		evbuffer_add_printf(b,
+		    "# HELP floodgate_on_hold_messages Messages floodgate holds now (the MTA's hold queue), waiting for floodgatectl release.\n"
+		    "# TYPE floodgate_on_hold_messages gauge\n"
+		    "floodgate_on_hold_messages %llu\n"
+		    "# HELP floodgate_on_hold_oldest_seconds How long the oldest message on hold has waited (0: none).\n"
+		    "# TYPE floodgate_on_hold_oldest_seconds gauge\n"
+		    "floodgate_on_hold_oldest_seconds %ld\n",
+		    (unsigned long long)held, oldest != 0 &&
+		    time(NULL) > (time_t)oldest ?
+		    (long)(time(NULL) - (time_t)oldest) : 0L);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_mta_connections MTA connections open now.\n"
 	    "# TYPE floodgate_mta_connections gauge\n"

@@ -17,7 +17,9 @@ cat >> "$T/etc/main.cf" <<EOT
 non_smtpd_milters = unix:$T/fg/milter.sock
 EOT
 touch -d '-10 seconds' "$T/etc/main.cf"
+MPORT=$(free_port)
 write_conf <<EOT
+metrics 127.0.0.1:$MPORT
 postfix_config $T/etc
 limit burst per account 2/10s
 limit org   per account to example.org 1/1h
@@ -59,6 +61,18 @@ for i in $(seq 1 50); do [ "$(held_files)" -ge 6 ] && break; sleep 0.1; done
 drain
 expect_eq "first run: 2 delivered" "$(sink_count '@example.com')" 2
 expect_eq "6 held" "$(held_files)" 6
+# On hold now, in status and /metrics (as of the last flush, each second).
+sleep 1.2
+ctl status > "$T/status"
+expect_eq "status: 6 on hold" "$(awk '$1 == "on_hold" {print $2}' "$T/status")" 6
+oldest=$(sqlite3 "$T/floodgate.db" "SELECT min(time) FROM held WHERE released IS NULL")
+expect_eq "  ... since the oldest" "$(awk '$1 == "on_hold_since" {print $2 " " $3}' "$T/status")" \
+    "$(date -d "@$oldest" '+%Y-%m-%d %H:%M:%S')"
+http_get /metrics | tr -d '\r' > "$T/metrics"
+expect_eq "metrics: 6 on hold" "$(awk '$1 == "floodgate_on_hold_messages" {print $2}' "$T/metrics")" 6
+age=$(awk '$1 == "floodgate_on_hold_oldest_seconds" {print $2}' "$T/metrics")
+[ -n "$age" ] && [ "$age" -ge 0 ] && [ "$age" -le $(( $(date +%s) - oldest )) ] &&
+    ok "  ... the oldest's age ($age s)" || fail "  ... the oldest's age: '$age'"
 # Held rows floodgate could never have made: no queue ID, or one that
 # is not letters and digits. They must never reach postsuper.
 sqlite3 "$T/floodgate.db" "INSERT INTO held (queue_id, time, account, rule, recipients, domains)
@@ -91,6 +105,9 @@ expect_eq "the last one released" "$(grep -c ' released$' "$T/r2")" 1
 drain
 expect_eq "held list: only shop's message for the hour" "$(ctl held | grep -c '^[0-9A-Z]\{6,\} ')" 1
 expect_eq "hold queue: that one" "$(held_files)" 1
+ctl --json status > "$T/status.json"
+expect_eq "status: 1 on hold (and the two odd rows)" \
+    "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["on_hold"])' < "$T/status.json")" 3
 expect_eq "sink: 5 of news, the deleted one is gone" "$(sink_count '@example.com')" 5
 expect_eq "no duplicates" "$(unique_at_sink)" 8
 release > "$T/r3"
@@ -214,4 +231,14 @@ grep -q "floodgatectl: floodgate: no answer within 2 s; the rest of this run's r
 drain
 expect_eq "  ... one still held" "$(held_files)" 2
 expect_eq "sink: the released one" "$(sink_count '@example.com')" 20
+# The request floodgatectl gave up on was still on the socket: floodgate,
+# running again, read it and charged the release.
+told=$(awk '/released, floodgate not told$/ {print $1}' "$T/r7")
+expect_eq "  ... charged once floodgate ran again" "$(log_count "release: qid=$told released")" 1
+# floodgatectl status with the daemon down reads on_hold from the
+# database: the two held and the two odd rows.
+stop_floodgate
+ctl status > "$T/status.off"
+expect_eq "status, daemon down: on hold from the database" \
+    "$(awk '$1 == "daemon" || $1 == "on_hold" {print $2}' "$T/status.off" | tr '\n' ' ')" "not 4 "
 finish

@@ -165,6 +165,8 @@ test_held(void **state)
 	struct fg_store *s;
 	struct fg_held_row h, *out;
 	size_t n;
+	uint64_t on_hold;
+	uint32_t oldest;
 
 	(void)state;
 	memset(acct, 'a', FG_ACCOUNT_MAX - 10);
@@ -172,6 +174,10 @@ test_held(void **state)
 	assert_int_equal(strlen(acct), FG_ACCOUNT_MAX);
 	s = fg_store_open(path, 0, err, sizeof(err));
 	assert_non_null(s);
+	assert_int_equal(fg_store_on_hold(s, &on_hold, &oldest, err,
+	    sizeof(err)), 0);
+	assert_int_equal(on_hold, 0);
+	assert_int_equal(oldest, 0);
 	memset(&h, 0, sizeof(h));
 	strcpy(h.queue_id, "4AB12C");
 	strcpy(h.account, acct);
@@ -188,10 +194,24 @@ test_held(void **state)
 	/* Released, then the same queue ID held again. */
 	assert_int_equal(fg_store_held_done(s, "4AB12C", T0 + 60, "released",
 	    err, sizeof(err)), 0);
+	assert_int_equal(fg_store_on_hold(s, &on_hold, &oldest, err,
+	    sizeof(err)), 0);
+	assert_int_equal(on_hold, 0);
 	h.time = T0 + 120;
 	h.recipients = 1;
 	h.domains = "example.net";
 	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	strcpy(h.queue_id, "5CD34E");
+	h.time = T0 + 150;
+	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	/* On hold now: the open rows, since the oldest of them. */
+	assert_int_equal(fg_store_on_hold(s, &on_hold, &oldest, err,
+	    sizeof(err)), 0);
+	assert_int_equal(on_hold, 2);
+	assert_int_equal(oldest, T0 + 120);
+	assert_int_equal(fg_store_held_done(s, "5CD34E", T0 + 160, "gone",
+	    err, sizeof(err)), 0);
+	strcpy(h.queue_id, "4AB12C");
 	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].domains, "example.net");
@@ -206,13 +226,13 @@ test_held(void **state)
 	assert_string_equal(out[0].domains, "example.jp");
 	fg_store_held_free(out, n);
 	fg_store_close(s);
-	assert_int_equal(query("SELECT count(*) FROM held"), 3);
-	assert_int_equal(query("SELECT count(*) FROM held WHERE outcome = 'gone'"), 1);
+	assert_int_equal(query("SELECT count(*) FROM held"), 4);
+	assert_int_equal(query("SELECT count(*) FROM held WHERE outcome = 'gone'"), 2);
 	/* Rows of mail that left the hold queue are pruned after 30 days. */
 	s = fg_store_open(path, 0, err, sizeof(err));
 	assert_int_equal(fg_store_maintain(s, T0 + 29 * 86400, err, sizeof(err)), 0);
 	fg_store_close(s);
-	assert_int_equal(query("SELECT count(*) FROM held"), 3);
+	assert_int_equal(query("SELECT count(*) FROM held"), 4);
 	s = fg_store_open(path, 0, err, sizeof(err));
 	assert_int_equal(fg_store_maintain(s, T0 + 31 * 86400, err, sizeof(err)), 0);
 	fg_store_close(s);
