@@ -58,6 +58,7 @@ void fg_print_sendmail_map(const struct fg_config *c, FILE *fp);
 void fg_print_notify_from(const struct fg_config *c, FILE *fp);
 void fg_print_store(const struct fg_config *c, FILE *fp);
 void fg_print_redis_timeout(const struct fg_config *c, FILE *fp);
+void fg_print_release_alarm(const struct fg_config *c, FILE *fp);
 void fg_print_redis_prefix(const struct fg_config *c, FILE *fp);
 void fg_print_redis_user(const struct fg_config *c, FILE *fp);
 

@@ -64,6 +64,7 @@ static void st_store(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_redis_timeout(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt);
 static void st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt);
+static void st_release_alarm(struct fg_parser *p, struct fg_tok *t, int nt);
 static void resolve(struct fg_parser *p);
 static void free_dests(struct fg_dests *d);
 static void config_free(struct fg_config *c);
@@ -108,6 +109,7 @@ const struct fg_name fg_event_names[] = {
 	{ "pause", FG_EV_PAUSE },
 	{ "store", FG_EV_STORE },
 	{ "refused", FG_EV_REFUSED },
+	{ "release", FG_EV_RELEASE },
 	{ NULL, 0 }
 };
 
@@ -209,6 +211,8 @@ const struct fg_statement fg_statements[] = {
 	{ .name = "relays", .kind = FG_SK_UINT, .off = F(relays),
 	    .min = 1, .max = 1000,
 	    .hint = "the number of relays sharing the store, from 1 to 1000" },
+	{ .name = "release_alarm", .kind = FG_SK_CUSTOM, .off = F(release_alarm),
+	    .parse = st_release_alarm, .print = fg_print_release_alarm },
 	{ .name = "sendmail_config", .kind = FG_SK_ABSPATH,
 	    .off = F(sendmail_config) },
 	{ .name = "sendmail_map", .kind = FG_SK_CUSTOM, .off = F(sendmail_map),
@@ -1323,6 +1327,27 @@ st_redis_timeout(struct fg_parser *p, struct fg_tok *t, int nt)
 	p->c->redis_timeout = (uint32_t)n;
 }
 
+/*
+ * release_alarm 10m | off: how long held mail may wait with no
+ * floodgatectl release run before floodgate says so (a `release`
+ * incident).
+ */
+static void
+st_release_alarm(struct fg_parser *p, struct fg_tok *t, int nt)
+{
+	const char *v = nt == 2 ? t[1].s : NULL;
+	uint32_t secs;
+
+	if (v != NULL && strcmp(v, "off") == 0)
+		secs = 0;
+	else if (v == NULL || fg_parse_duration(v, &secs) < 0) {
+		perr(p, "release_alarm: %s%s%s: expected a duration such as 10m, or off",
+		    v ? "\"" : "", v ? v : "no value", v ? "\"" : "");
+		return;
+	}
+	p->c->release_alarm = secs;
+}
+
 /* redis_prefix NAME: the hash tag of this installation's keys. */
 static void
 st_redis_prefix(struct fg_parser *p, struct fg_tok *t, int nt)
@@ -1595,6 +1620,7 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	c->max_connections = FG_DEFAULT_MAX_CONNECTIONS;
 	c->delivery_retention = FG_DEFAULT_RETENTION;
 	c->notify_max = FG_DEFAULT_NOTIFY_MAX;
+	c->release_alarm = FG_DEFAULT_RELEASE_ALARM;
 	c->redis_timeout = FG_DEFAULT_REDIS_TIMEOUT;
 	c->relays = 1;
 	c->redis_ttl = FG_DEFAULT_REDIS_TTL;

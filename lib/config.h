@@ -29,6 +29,7 @@
 #define FG_DEFAULT_MAX_CONNECTIONS 2048
 #define FG_DEFAULT_RETENTION	(5 * 86400)
 #define FG_DEFAULT_NOTIFY_MAX	20
+#define FG_DEFAULT_RELEASE_ALARM	600	/* seconds */
 #define FG_DEFAULT_REDIS_TIMEOUT 50	/* milliseconds */
 #define FG_DEFAULT_REDIS_TTL	600	/* seconds a reservation outlives a dead relay */
 #define FG_DEFAULT_REDIS_PREFIX	"floodgate"
@@ -72,7 +73,9 @@ enum fg_count {
 #define FG_EV_PAUSE	0x04
 #define FG_EV_STORE	0x08
 #define FG_EV_REFUSED	0x10
-#define FG_EV_DEFAULT	(FG_EV_SUSPEND | FG_EV_BOUNCES | FG_EV_PAUSE | FG_EV_STORE)
+#define FG_EV_RELEASE	0x20
+#define FG_EV_DEFAULT	(FG_EV_SUSPEND | FG_EV_BOUNCES | FG_EV_PAUSE | FG_EV_STORE | \
+			 FG_EV_RELEASE)
 
 enum fg_source {
 	FG_SRC_SASL,
@@ -213,6 +216,8 @@ struct fg_config {
 	size_t nnotify;
 	char *notify_from;
 	uint32_t notify_max;		/* messages an hour */
+	uint32_t release_alarm;		/* seconds held mail may wait for a
+					 * release run unsaid; 0: off */
 	/* Shared state: store redis://... (NULL: this server alone). */
 	char *store;			/* as written, for -n and status */
 	char *redis_host;		/* NULL with redis+unix */

@@ -84,6 +84,19 @@ fg_print_redis_timeout(const struct fg_config *c, FILE *fp)
 }
 
 void
+fg_print_release_alarm(const struct fg_config *c, FILE *fp)
+{
+	char d[32];
+
+	if (c->release_alarm == 0)
+		fprintf(fp, KW "off\n", "release_alarm");
+	else {
+		fg_format_duration(c->release_alarm, d, sizeof(d));
+		fprintf(fp, KW "%s\n", "release_alarm", d);
+	}
+}
+
+void
 fg_print_redis_prefix(const struct fg_config *c, FILE *fp)
 {
 	fprintf(fp, KW "%s\n", "redis_prefix", c->redis_prefix);

@@ -36,6 +36,7 @@ extern char **environ;
 #define NOTIFY_TIMEOUT	30	/* seconds a notify program may take */
 #define MAX_CHILDREN	16
 #define REFUSED_QUIET	600	/* a refused incident ends after this */
+#define RELEASE_CHECK	30	/* seconds between looks at the held mail */
 #define TOP		5
 #define TOP_TRACK	32
 
@@ -324,6 +325,46 @@ span(uint32_t secs, char *out, size_t len)
 		snprintf(out, len, "%us", secs);
 }
 
+/*
+ * Held mail that no release run comes for: floodgatectl release (its
+ * timer) stopped, or was never enabled. It starts once the oldest held
+ * message and the last release-plan are both release_alarm old, and
+ * ends at the next release-plan or when nothing is on hold; a restart
+ * continues it rather than starting the wait afresh.
+ */
+static void
+sync_release(uint32_t now)
+{
+	static uint32_t next;
+	struct inc *x = find(FG_EV_RELEASE, "release");
+	uint32_t alarm = fgd.cfg->release_alarm, oldest, last, check;
+	uint64_t n;
+	char err[FG_ERRLEN], detail[256], waited[32], quiet[32];
+
+	check = alarm != 0 && alarm < RELEASE_CHECK ? alarm : RELEASE_CHECK;
+	if (now < next || (x == NULL && alarm == 0))
+		return;
+	next = now + check;
+	if (fg_store_on_hold(fgd.store, &n, &oldest, err, sizeof(err)) < 0)
+		return;		/* the store incident says why */
+	last = (uint32_t)fg_release_last();
+	if (x != NULL) {
+		if (n == 0 || last >= x->i.started)
+			fg_incident_end(FG_EV_RELEASE, "release", now);
+		return;
+	}
+	if (n == 0 || now < oldest + alarm || now < last + alarm)
+		return;
+	span(now - oldest, waited, sizeof(waited));
+	span(now - last, quiet, sizeof(quiet));
+	snprintf(detail, sizeof(detail),
+	    "%llu messages on hold, the oldest for %s, and no floodgatectl release for %s: is floodgate-release.timer running?",
+	    (unsigned long long)n, waited, quiet);
+	fg_log_warn("release: %s", detail);
+	fg_incident_start(FG_EV_RELEASE, "release", detail, now);
+	fg_incident_add(FG_EV_RELEASE, "release", NULL, n, now);
+}
+
 static void
 utc(uint32_t t, char *out, size_t len)
 {
@@ -378,6 +419,10 @@ title(const struct inc *x, char *out, size_t len)
 		snprintf(out, len, end ? "the state store works again" :
 		    "the state store fails");
 		break;
+	case FG_EV_RELEASE:
+		snprintf(out, len, end ? "held mail is released again" :
+		    "held mail waits: floodgatectl release does not run");
+		break;
 	default:
 		snprintf(out, len, end ? "account %s no longer refused" :
 		    "account %s refused by rate limits", s);
@@ -394,6 +439,7 @@ count_means(unsigned kind)
 	case FG_EV_BOUNCES: return "bounced recipients counted";
 	case FG_EV_PAUSE: return "deliveries and recipients deferred while paused";
 	case FG_EV_STORE: return "failed writes";
+	case FG_EV_RELEASE: return "messages on hold when it started";
 	default: return "recipients refused";
 	}
 }
@@ -803,6 +849,7 @@ fg_incident_tick(uint32_t now)
 	reap((time_t)now);
 	sync_blocks(now);
 	sync_store(now);
+	sync_release(now);
 	notify(now);
 	save();
 }

@@ -28,6 +28,14 @@ struct pending {
 };
 
 static struct pending *pending;
+/* The last release-plan: the release timer's sign of life. */
+static time_t last_plan;
+
+time_t
+fg_release_last(void)
+{
+	return last_plan > fgd.started ? last_plan : fgd.started;
+}
 
 static struct pending *
 pending_find(const char *qid, struct pending ***prev)
@@ -95,6 +103,7 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "release-plan: expected [MAX] from 1 to 100000");
 		return;
 	}
+	last_plan = (time_t)now;
 	fg_service_flush();
 	if (fg_store_held(fgd.store, &h, &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "release-plan: database: %s", err);

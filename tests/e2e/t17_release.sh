@@ -18,8 +18,16 @@ non_smtpd_milters = unix:$T/fg/milter.sock
 EOT
 touch -d '-10 seconds' "$T/etc/main.cf"
 MPORT=$(free_port)
+cat > "$T/notify.sh" <<EOT
+#!/bin/sh
+cat >> "$T/notify.out"
+echo >> "$T/notify.out"
+EOT
+chmod 755 "$T/notify.sh"
 write_conf <<EOT
 metrics 127.0.0.1:$MPORT
+release_alarm 3s
+notify exec:$T/notify.sh on release
 postfix_config $T/etc
 limit burst per account 2/10s
 limit org   per account to example.org 1/1h
@@ -85,6 +93,25 @@ release > "$T/r1"
 expect_eq "release after the window: 2 of news' released" "$(grep -c 'news@list.example *released$' "$T/r1")" 2
 expect_eq "shop's mail held by burst goes, though its older one waits for the hour" \
     "$(grep -c 'shop@store.example *released$' "$T/r1")" 1
+# Mail waited on hold through the 11.5 s above with no release run,
+# longer than release_alarm (3s): floodgate said so, and the run ended
+# it (every release incident started is ended by a run).
+for i in $(seq 1 80); do
+	[ "$(log_count 'incident: ended kind=release')" -ge 1 ] &&
+	    [ "$(log_count 'incident: ended kind=release')" = "$(log_count 'incident: started kind=release')" ] &&
+	    grep -q '"event":"end","kind":"release"' "$T/notify.out" 2>/dev/null && break
+	sleep 0.1
+done
+[ "$(log_count 'release: [0-9]* messages on hold, the oldest for [0-9hms ]*, and no floodgatectl release for [0-9hms ]*: is floodgate-release.timer running?')" -ge 1 ] &&
+    ok "release alarm: held mail waited, no release run: said so" || fail "$(grep 'release' "$T/floodgate.log" | tail -5)"
+expect_eq "  ... each release incident ended by a release run" \
+    "$(log_count 'incident: ended kind=release')" "$(log_count 'incident: started kind=release')"
+grep -q '"event":"start","kind":"release","subject":"release"' "$T/notify.out" &&
+    grep -q '"event":"end","kind":"release","subject":"release"' "$T/notify.out" &&
+    ok "  ... notify told of its start and end" || fail "$(cat "$T/notify.out" 2>&1)"
+ctl incidents > "$T/incidents"
+grep -q "release .*held mail\|release  *release" "$T/incidents" &&
+    ok "  ... listed by floodgatectl incidents" || fail "$(cat "$T/incidents")"
 drain
 expect_eq "sink: 4 now" "$(sink_count '@example.com')" 4
 expect_eq "oldest first" "$(cat "$T"/sink/m.* | grep -c '^X-Rcpt-Args: <n[34]@')" 2

@@ -316,6 +316,8 @@ static const struct {
 	{ "store memcached://localhost:11211\n", ":1: store: \"memcached://localhost:11211\": expected sqlite" },
 	{ "store\n", ":1: store: no value: expected sqlite" },
 	{ "store redis://a:1\nstore redis://b:1\n", ":2: store: given twice (first on line 1)" },
+	{ "release_alarm 0\n", ":1: release_alarm: \"0\": expected a duration such as 10m, or off" },
+	{ "release_alarm\n", ":1: release_alarm: no value: expected a duration such as 10m, or off" },
 	{ "redis_timeout 50\n", ":1: redis_timeout: \"50\": expected a duration from 1ms to 10s" },
 	{ "redis_timeout 0ms\n", ":1: redis_timeout: \"0ms\": expected a duration from 1ms to 10s" },
 	{ "redis_timeout 1m\n", ":1: redis_timeout: \"1m\": expected a duration from 1ms to 10s" },
@@ -337,7 +339,7 @@ static const struct {
 	{ "notify pager:123\n", ":1: notify: \"pager:123\": expected mailto:ADDRESS or exec:PATH" },
 	{ "notify exec:alert.sh\n", ":1: notify: \"exec:alert.sh\": expected mailto:ADDRESS or exec:PATH with an absolute path" },
 	{ "notify mailto:postmaster\n", ":1: notify: \"mailto:postmaster\": expected mailto:ADDRESS with an address user@domain" },
-	{ "notify mailto:a@b.jp on fire\n", ":1: notify: event \"fire\": expected suspend, bounces, pause, store or refused" },
+	{ "notify mailto:a@b.jp on fire\n", ":1: notify: event \"fire\": expected suspend, bounces, pause, store, refused or release" },
 	{ "notify mailto:a@b.jp when pause\n", ":1: notify: expected notify mailto:ADDRESS|exec:PATH [on EVENT,...]" },
 	{ "notify_from fg+x@b.jp\n", ":1: notify_from: \"fg+x@b.jp\": expected an envelope sender" },
 	{ "notify_max 0\n", ":1: notify_max: \"0\": expected a number of messages an hour" },
@@ -404,12 +406,24 @@ test_feedback(void **state)
 	assert_string_equal(c->notify_from, "floodgate@example.jp");
 	assert_int_equal(c->notify_max, 5);
 	fg_config_unref(c);
+	c = load("release_alarm off\n", err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->release_alarm, 0);
+	fg_config_unref(c);
+	c = load("release_alarm 2h\nnotify exec:/usr/local/bin/page on release\n",
+	    err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->release_alarm, 7200);
+	assert_int_equal(c->notify[0].events, FG_EV_RELEASE);
+	fg_config_unref(c);
 	/* defaults, and the journal */
 	c = load("delivery_log journal\n", err, sizeof(err));
 	assert_non_null(c);
 	assert_string_equal(c->delivery_log, "journal");
 	assert_int_equal(c->delivery_retention, 5 * 86400);
 	assert_int_equal(c->notify_max, 20);
+	assert_int_equal(c->release_alarm, 600);
 	assert_null(c->postfix_map);
 	assert_null(c->sendmail_map);
 	assert_null(c->log_users);
