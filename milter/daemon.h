@@ -87,7 +87,8 @@ void fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 void fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o);
 void fg_release_tick(time_t now);
 void fg_release_stop(void);
-/* When floodgatectl release last asked for a plan (since this start). */
+/* When floodgatectl release last asked for a plan; 0: not since this
+ * start. */
 time_t fg_release_last(void);
 
 /* Delivery feedback (feedback.c), on the service thread. */

@@ -349,10 +349,14 @@ sync_release(uint32_t now)
 		return;		/* the store incident says why */
 	last = (uint32_t)fg_release_last();
 	if (x != NULL) {
-		if (n == 0 || last >= x->i.started)
+		/* A run since it started; not the start of this process,
+		 * which continues one left open. */
+		if (n == 0 || (last != 0 && last >= x->i.started))
 			fg_incident_end(FG_EV_RELEASE, "release", now);
 		return;
 	}
+	if (last == 0)
+		last = (uint32_t)fgd.started;	/* the wait starts afresh */
 	if (n == 0 || now < oldest + alarm || now < last + alarm)
 		return;
 	span(now - oldest, waited, sizeof(waited));

@@ -34,7 +34,7 @@ static time_t last_plan;
 time_t
 fg_release_last(void)
 {
-	return last_plan > fgd.started ? last_plan : fgd.started;
+	return last_plan;
 }
 
 static struct pending *

@@ -262,10 +262,24 @@ expect_eq "sink: the released one" "$(sink_count '@example.com')" 20
 # running again, read it and charged the release.
 told=$(awk '/released, floodgate not told$/ {print $1}' "$T/r7")
 expect_eq "  ... charged once floodgate ran again" "$(log_count "release: qid=$told released")" 1
+# Mail still on hold and no run since: a release incident open again.
+ended=$(log_count 'incident: ended kind=release')
+wait_log 'incident: started kind=release' $((ended + 1)) 10 ||
+    fail "no release incident while mail waits on hold"
 # floodgatectl status with the daemon down reads on_hold from the
 # database: the two held and the two odd rows.
 stop_floodgate
 ctl status > "$T/status.off"
 expect_eq "status, daemon down: on hold from the database" \
     "$(awk '$1 == "daemon" || $1 == "on_hold" {print $2}' "$T/status.off" | tr '\n' ' ')" "not 4 "
+# A restart continues the open release incident (its checks come every
+# 3 s here): not ended, not started again, until a run.
+start_floodgate
+sleep 4
+expect_eq "after a restart: the release incident continues" \
+    "$(log_count 'incident: started kind=release') $(log_count 'incident: ended kind=release')" \
+    "$((ended + 1)) $ended"
+release > /dev/null
+wait_log 'incident: ended kind=release' $((ended + 1)) 10 &&
+    ok "  ... and the next run ends it" || fail "$(grep 'kind=release' "$T/floodgate.log" | tail -3)"
 finish
