@@ -1230,7 +1230,8 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 			q++;
 			end++;
 		} else {
-			end = (char *)q + strcspn(q, ":/");
+			if ((end = strpbrk(q, ":/")) == NULL)
+				end = strchr(q, '\0');
 			hl = (size_t)(end - q);
 		}
 		if (hl == 0 || hl >= sizeof(host) ||
