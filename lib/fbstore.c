@@ -258,8 +258,14 @@ select_rows(struct fg_store *s, sqlite3_stmt *q, void **rows, size_t *n,
 		if (*n == cap) {
 			void *a = realloc(*rows, (cap ? cap * 2 : 16) * sz);
 
-			if (a == NULL)
-				break;
+			if (a == NULL) {
+				sqlite3_finalize(q);
+				free(*rows);
+				*rows = NULL;
+				*n = 0;
+				fg_seterr(err, errlen, "out of memory");
+				return -1;
+			}
 			*rows = a;
 			cap = cap ? cap * 2 : 16;
 		}

@@ -715,8 +715,13 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 		if (n == cap) {
 			void *p = realloc(h, (cap ? cap * 2 : 64) * sizeof(*h));
 
-			if (p == NULL)
-				break;
+			if (p == NULL) {
+				/* Never a list cut short as if whole. */
+				sqlite3_finalize(st);
+				fg_store_held_free(h, n);
+				fg_seterr(err, errlen, "out of memory");
+				return -1;
+			}
 			h = p;
 			cap = cap ? cap * 2 : 64;
 		}
@@ -731,7 +736,7 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 		n++;
 	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+	if (rc != SQLITE_DONE) {
 		fg_store_held_free(h, n);
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
