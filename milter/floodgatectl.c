@@ -294,16 +294,6 @@ main(int argc, char **argv)
 		    ctl_render("release", "daemon", reply, json);
 		if (ctl_mta_stalled() || ctl_daemon_lost() != NULL)
 			rc = 1;	/* the unit shows it failed */
-		if (stop_sig) {
-			/* Ends as the signal would have ended it: a shell,
-			 * or systemd stopping the unit, sees that. */
-			free(reply);
-			fg_config_unref(cfg);
-			fflush(stdout);
-			signal(stop_sig, SIG_DFL);
-			raise(stop_sig);
-			return 1;
-		}
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {
@@ -315,5 +305,13 @@ main(int argc, char **argv)
 	}
 	free(reply);
 	fg_config_unref(cfg);
+	if (stop_sig) {
+		/* A release run stopped by a signal ends as the signal
+		 * would have ended it: a shell, or systemd stopping the
+		 * unit, sees that. */
+		fflush(stdout);
+		signal(stop_sig, SIG_DFL);
+		raise(stop_sig);
+	}
 	return rc;
 }
