@@ -53,7 +53,9 @@ stop_floodgate
 sed -i '1a local_action tempfail' "$T/floodgate.conf"
 start_floodgate 2
 local_send cron@shop.example t1@example.com
-for i in $(seq 1 50); do [ "$(log_count 'action=defer-local')" -ge 1 ] && break; sleep 0.1; done
+# Wait for the end-of-message line itself: the recipient's decision is
+# logged a moment before it.
+for i in $(seq 1 50); do [ "$(log_count 'action=defer-local recipients=')" -ge 1 ] && break; sleep 0.1; done
 expect_eq "tempfail: refused at the end of the message" "$(log_count 'account=shop rule=tenant-hour action=defer-local recipients=1')" 1
 expect_eq "tempfail: the message stays in maildrop" "$(maildrop_files)" 1
 # Any other submission makes pickup present it again, under a new ID.

@@ -21,7 +21,7 @@ start_floodgate
 start_postfix
 
 # Ten clients hold a reservation each (the staller's whole budget).
-python3 "$(dirname "$0")/smtpstall.py" $SMTP_PORT 10 staller@slow.example 25 > "$T/stall.out" 2>&1 &
+python3 "$(dirname "$0")/smtpstall.py" $SMTP_PORT 10 staller@slow.example 35 > "$T/stall.out" 2>&1 &
 stall=$!
 for i in $(seq 1 100); do [ "$(grep -c '^rcpt' "$T/stall.out")" -ge 10 ] && break; sleep 0.1; done
 expect_eq "ten stalled transactions hold a recipient each" "$(grep -c '^rcpt 250' "$T/stall.out")" 10
@@ -29,13 +29,14 @@ send "$T/eleventh" $SMTP_PORT staller@slow.example more@example.net
 expect_eq "their reservations count: the 11th is deferred" "$(count_replies "$T/eleventh" 451)" 1
 
 # 500 sessions at once, 100 per tenant, each kept for its 4 messages
-# a second apart.
+# two seconds apart: long enough for Postfix to have spawned most of the
+# 500 smtpd before the first sessions end, even on a loaded machine.
 peak=0
 ( while :; do ls /proc/$FG_PID/fd 2>/dev/null | wc -l; sleep 0.2; done ) > "$T/fds" &
 sampler=$!
 start=$(date +%s)
 for t in 1 2 3 4 5; do
-	smtp-source -A -d -w 1 -s 100 -m 400 -l 512 -f "bulk@tenant$t.example" -t "r@dest$t.example" \
+	smtp-source -A -d -w 2 -s 100 -m 400 -l 512 -f "bulk@tenant$t.example" -t "r@dest$t.example" \
 	    127.0.0.1:$SMTP_PORT > "$T/src$t.out" 2>&1 &
 	eval src$t=$!
 done
@@ -43,9 +44,11 @@ wait $src1 $src2 $src3 $src4 $src5
 secs=$(( $(date +%s) - start ))
 kill $sampler
 peak=$(sort -n "$T/fds" | tail -1)
-# How many are open at once depends on how fast Postfix spawns smtpd on
-# a busy machine (about 430 on a quiet one, 350 on a loaded one).
-[ "${peak:-0}" -ge 250 ] && ok "floodgate held $peak descriptors at the peak (the MTA connections)" ||
+# How many are open at once depends on how fast Postfix spawns smtpd.
+# With messages a second apart it was 410 to 500 on a quiet machine and
+# down to 238 on a loaded one; two seconds apart, 384 to 452 in a spell
+# where a second apart gave 293 to 299. 200 still says hundreds at once.
+[ "${peak:-0}" -ge 200 ] && ok "floodgate held $peak descriptors at the peak (the MTA connections)" ||
 	fail "at most ${peak:-0} descriptors: the sessions were not concurrent"
 alive "$FG_PID" && ok "floodgate still running" || fail "floodgate died"
 kill -0 $stall 2>/dev/null && ok "the burst finished (${secs}s) while the stalled clients still waited" ||
