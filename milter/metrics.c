@@ -158,6 +158,7 @@ page(struct evbuffer *b)
 	uint32_t oldest;
 	char err[FG_ERRLEN];
 	size_t n, i;
+	time_t now = time(NULL);
 
 	if ((rc = calloc(FG_RULE_COUNTERS, sizeof(*rc))) == NULL)
 		return -1;
@@ -217,7 +218,7 @@ page(struct evbuffer *b)
 	    (unsigned long long)sc.errors, atomic_load(&fgd.store_ok) ? 1 : 0,
 	    (unsigned long long)dropped,
 	    (unsigned long)atomic_load(&fgd.reloads),
-	    (long)(time(NULL) - fgd.started));
+	    (long)(now - fgd.started));
 	if (fgd.store != NULL &&
 	    fg_store_on_hold(fgd.store, &held, &oldest, err, sizeof(err)) == 0)
 		evbuffer_add_printf(b,
@@ -228,8 +229,7 @@ page(struct evbuffer *b)
 		    "# TYPE floodgate_on_hold_oldest_seconds gauge\n"
 		    "floodgate_on_hold_oldest_seconds %ld\n",
 		    (unsigned long long)held, oldest != 0 &&
-		    time(NULL) > (time_t)oldest ?
-		    (long)(time(NULL) - (time_t)oldest) : 0L);
+		    now > (time_t)oldest ? (long)(now - (time_t)oldest) : 0L);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_mta_connections MTA connections open now.\n"
 	    "# TYPE floodgate_mta_connections gauge\n"

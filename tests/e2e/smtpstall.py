@@ -4,16 +4,19 @@
     smtpstall.py PORT N SENDER HOLD_SECONDS
 
 Opens N sessions, each EHLO, MAIL FROM SENDER, RCPT TO one recipient,
-then waits HOLD_SECONDS with the transaction open. Afterwards the first
+then waits with the transaction open, HOLD_SECONDS or until SIGUSR1,
+whichever comes first. Afterwards the first
 half drop the connection without a word, the second half send DATA and
 finish. Prints "rcpt CODE" per session, then "data CODE" per finished
 one.
 """
+import signal
 import socket
 import sys
-import time
 
 port, n, sender, hold = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+# Blocked from the start, so that a SIGUSR1 sent early is kept for the wait.
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
 
 
 def reply(f):
@@ -36,7 +39,7 @@ for i in range(n):
     s.sendall(b"RCPT TO:<stall%d@example.net>\r\n" % i)
     print("rcpt", reply(f), flush=True)
     sessions.append((s, f))
-time.sleep(hold)
+signal.sigtimedwait([signal.SIGUSR1], hold)
 for i, (s, f) in enumerate(sessions):
     if i < n // 2:
         s.close()           # gone mid-transaction, no QUIT
