@@ -610,12 +610,13 @@ fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 		}
 	}
 	/* A paused carrier is paused for everyone, exempt senders too. */
-	if (blocked(m, e, v, dom, now))
+	if (!m->force && blocked(m, e, v, dom, now))
 		return 0;
 	if (m->exempt || (c->ex_domain.n > 0 &&
 	    fg_dests_match(&c->ex_domain, dom)))
 		goto accepted;
-	if ((fb = feedback(m, e, dom, now, &fck, fkey, sizeof(fkey))) >= 0) {
+	if (!m->force &&
+	    (fb = feedback(m, e, dom, now, &fck, fkey, sizeof(fkey))) >= 0) {
 		if (over(m, e, v, &c->rule[fb], &fck, dom, now))
 			goto accepted;
 		return 0;
@@ -638,9 +639,12 @@ fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 		free(p);
 		return 0;
 	}
-	for (i = 0; i < p->k.n; i++)
+	for (i = 0; i < p->k.n; i++) {
 		if (p->k.rr[i]->count_messages && in_set(&m->paid, &p->k.chk[i]))
 			p->k.chk[i].cost = 0;
+		if (m->force)
+			p->k.chk[i].hard = false;	/* reserved, never refused */
+	}
 	*pp = p;
 	return 1;
 
@@ -786,15 +790,12 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 	fg_stats_event(e->stats, &ev);
 }
 
-/*
- * A held message, to be released now if its account's budget allows all
- * of its recipients (one domain each in `domains`). On 0 the message is
- * reserved: commit once the MTA has it back, abort otherwise.
- */
-int
-fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
+/* A held message's recipients (one domain each in `domains`) reserved
+ * for its release, or over any limit with `force`. */
+static int
+release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
     const char *account, const char *domains, struct fg_strset *behind,
-    uint32_t now)
+    int force, uint32_t now)
 {
 	struct fg_verdict v;
 	char rcpt[FG_DOMAIN_MAX + 16];
@@ -806,6 +807,7 @@ fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
 		return -1;
 	}
 	m->quiet = 1;
+	m->force = force;
 	m->behind = behind;
 	fg_strlcpy(m->acct.name, account, sizeof(m->acct.name));
 	fg_strlcpy(m->acct.identity, account, sizeof(m->acct.identity));
@@ -826,6 +828,27 @@ fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
 		p = comma ? comma + 1 : NULL;
 	} while (p != NULL);
 	return 0;
+}
+
+/*
+ * A held message, to be released now if its account's budget allows all
+ * of its recipients (one domain each in `domains`). On 0 the message is
+ * reserved: commit once the MTA has it back, abort otherwise.
+ */
+int
+fg_msg_release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
+    const char *account, const char *domains, struct fg_strset *behind,
+    uint32_t now)
+{
+	return release(m, cfg, e, account, domains, behind, 0, now);
+}
+
+int
+fg_msg_release_lost(struct fg_msg *m, struct fg_config *cfg,
+    struct fg_engine *e, const char *account, const char *domains,
+    uint32_t now)
+{
+	return release(m, cfg, e, account, domains, NULL, 1, now);
 }
 
 /* Local mail over a limit with local_action tempfail: nothing is charged

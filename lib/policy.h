@@ -71,6 +71,7 @@ struct fg_msg {
 	size_t ndom, domcap;
 	int local;			/* submitted on this host (sendmail, pickup) */
 	int quiet;			/* a release being planned: no log, no events */
+	int force;			/* mail that went already: charged over any limit */
 	int hold;
 	int tempfail;			/* local mail over a limit, local_action tempfail */
 	char hold_rule[FG_NAME_MAX + 1];
@@ -106,6 +107,12 @@ void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
     struct fg_engine *e, const char *account, const char *domains,
     struct fg_strset *behind, uint32_t now);
+/* A held message the MTA has back with no reservation floodgate still
+ * knows of (its plan was lost to a restart): reserved over any limit,
+ * pause or suspension, to be committed, as mail that went is spent. */
+int fg_msg_release_lost(struct fg_msg *m, struct fg_config *cfg,
+    struct fg_engine *e, const char *account, const char *domains,
+    uint32_t now);
 void fg_msg_abort(struct fg_msg *m, struct fg_engine *e);
 int fg_msg_active(const struct fg_msg *m);
 int fg_msg_data_charge(const struct fg_msg *m);

@@ -130,6 +130,9 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	"  store TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,"
 	"  a INTEGER NOT NULL, b INTEGER NOT NULL, n INTEGER NOT NULL,"
 	"  PRIMARY KEY (store, kind, name, a, b)) WITHOUT ROWID;",
+	/* 7: a held message's release planned, which a restart must not
+	 * forget (the MTA may have it back already). */
+	"ALTER TABLE held ADD COLUMN planned INTEGER;",
 };
 
 
@@ -656,6 +659,33 @@ fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
 }
 
 int
+fg_store_held_planned(struct fg_store *s, const char *qid, uint32_t when,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "UPDATE held SET planned = ?2 "
+	    "WHERE queue_id = ?1 AND released IS NULL", -1, &q, NULL) !=
+	    SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
+	if (when != 0)
+		sqlite3_bind_int64(q, 2, when);
+	else
+		sqlite3_bind_null(q, 2);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+int
 fg_store_on_hold(struct fg_store *s, uint64_t *n, uint32_t *oldest,
     char *err, size_t errlen)
 {
@@ -691,6 +721,56 @@ fg_store_held_free(struct fg_held_row *h, size_t n)
 	free(h);
 }
 
+#define HELD_COLUMNS	"queue_id, time, account, rule, recipients, " \
+	"domains, coalesce(planned, 0)"
+
+/* A row of HELD_COLUMNS; 0, or -1 out of memory. */
+static int
+held_row(sqlite3_stmt *st, struct fg_held_row *h)
+{
+	const char *d;
+
+	memset(h, 0, sizeof(*h));
+	col_text(st, 0, h->queue_id, sizeof(h->queue_id));
+	h->time = (uint32_t)sqlite3_column_int64(st, 1);
+	col_text(st, 2, h->account, sizeof(h->account));
+	col_text(st, 3, h->rule, sizeof(h->rule));
+	h->recipients = (uint32_t)sqlite3_column_int64(st, 4);
+	d = (const char *)sqlite3_column_text(st, 5);
+	h->planned = (uint32_t)sqlite3_column_int64(st, 6);
+	return (h->domains = fg_strdup(d ? d : "")) != NULL ? 0 : -1;
+}
+
+/* The open row of one queue ID: 1 (*h filled; free h->domains), 0 none. */
+int
+fg_store_held_find(struct fg_store *s, const char *qid,
+    struct fg_held_row *h, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT " HELD_COLUMNS " FROM held "
+	    "WHERE queue_id = ?1 AND released IS NULL", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, qid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		rc = held_row(st, h) == 0 ? 1 : -1;
+		if (rc < 0)
+			fg_seterr(err, errlen, "out of memory");
+	} else if (rc == SQLITE_DONE)
+		rc = 0;
+	else {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		rc = -1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Messages on hold, oldest first. */
 int
 fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
@@ -703,15 +783,13 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 
 	*out = NULL;
 	*nout = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT queue_id, time, account, rule, "
-	    "recipients, domains FROM held WHERE released IS NULL "
-	    "ORDER BY time, id", -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(s->db, "SELECT " HELD_COLUMNS " FROM held "
+	    "WHERE released IS NULL ORDER BY time, id", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *d;
-
 		if (n == cap) {
 			void *p = realloc(h, (cap ? cap * 2 : 64) * sizeof(*h));
 
@@ -725,14 +803,12 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 			h = p;
 			cap = cap ? cap * 2 : 64;
 		}
-		memset(&h[n], 0, sizeof(h[n]));
-		col_text(st, 0, h[n].queue_id, sizeof(h[n].queue_id));
-		h[n].time = (uint32_t)sqlite3_column_int64(st, 1);
-		col_text(st, 2, h[n].account, sizeof(h[n].account));
-		col_text(st, 3, h[n].rule, sizeof(h[n].rule));
-		h[n].recipients = (uint32_t)sqlite3_column_int64(st, 4);
-		d = (const char *)sqlite3_column_text(st, 5);
-		h[n].domains = fg_strdup(d ? d : "");
+		if (held_row(st, &h[n]) < 0) {
+			sqlite3_finalize(st);
+			fg_store_held_free(h, n);
+			fg_seterr(err, errlen, "out of memory");
+			return -1;
+		}
 		n++;
 	}
 	sqlite3_finalize(st);

@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	6
+#define FG_SCHEMA_VERSION	7
 
 struct fg_store;
 
@@ -32,6 +32,8 @@ struct fg_held_row {
 	char rule[FG_NAME_MAX + 1];
 	uint32_t recipients;
 	char *domains;
+	uint32_t planned;	/* its release planned then (0: not), kept
+				 * across a restart of floodgate */
 };
 
 struct fg_top_row {
@@ -69,6 +71,13 @@ int fg_store_held_add(struct fg_store *s, const struct fg_held_row *h,
     char *err, size_t errlen);
 int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
     const char *outcome, char *err, size_t errlen);
+/* The open row of one queue ID: 1 (*h filled; free h->domains), 0 none. */
+int fg_store_held_find(struct fg_store *s, const char *qid,
+    struct fg_held_row *h, char *err, size_t errlen);
+/* Marks an open held message's release as planned at `when` (0: no
+ * longer planned). */
+int fg_store_held_planned(struct fg_store *s, const char *qid,
+    uint32_t when, char *err, size_t errlen);
 void fg_store_held_free(struct fg_held_row *h, size_t n);
 /* How many messages are on hold now, and since when the oldest (0:
  * none). */

@@ -8,6 +8,10 @@
  * each step is a sign of life that keeps every plan still open, however
  * long the MTA's commands take for a large plan. Served by the service
  * thread, to root only.
+ *
+ * The plans and their reservations live here, in memory; the database
+ * marks each planned message too, so that one the MTA has back after a
+ * restart of floodgate is still charged (over any limit: it went).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +56,19 @@ pending_find(const char *qid, struct pending ***prev)
 	return NULL;
 }
 
+/* The database's mark of a planned release, set (when) or cleared (0). A
+ * mark that cannot be written leaves that message to the in-memory plan
+ * alone, as before the marks: logged, not an error of the release. */
+static void
+mark(const char *qid, uint32_t when)
+{
+	char err[FG_ERRLEN];
+
+	if (fg_store_held_planned(fgd.store, qid, when, err, sizeof(err)) < 0)
+		fg_log_warn("release: qid=%s: cannot %s its plan in the database: %s",
+		    qid, when ? "record" : "clear", err);
+}
+
 /* Give back what releases that were never confirmed had reserved. */
 void
 fg_release_tick(time_t now)
@@ -62,6 +79,7 @@ fg_release_tick(time_t now)
 		if (p->deadline <= now) {
 			fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 			    p->qid, PLAN_TTL);
+			mark(p->qid, 0);
 			fg_msg_abort(&p->msg, &fgd.engine);
 			*pp = p->next;
 			free(p);
@@ -110,21 +128,26 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	fg_ctl_ok(o);
-	for (i = 0; i < n && planned < max; i++) {
-		struct pending *p;
+	for (i = 0; i < n; i++) {
+		struct pending *p = NULL;
 
 		/* Only what the MTA could have given floodgate: anything else
 		 * must never reach a postsuper or sendmail command line. */
 		if (!fg_qid_valid(h[i].queue_id) ||
 		    pending_find(h[i].queue_id, NULL) != NULL)
 			continue;
-		if ((p = calloc(1, sizeof(*p))) == NULL)
-			break;
-		if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
+		if (planned >= max || (p = calloc(1, sizeof(*p))) == NULL ||
+		    fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
 		    h[i].domains, &behind, now) < 0) {
+			/* Still on hold (floodgatectl dropped what left the
+			 * hold queue before it asked): a plan an earlier
+			 * floodgate made for it did not release it. */
+			if (h[i].planned != 0)
+				mark(h[i].queue_id, 0);
 			free(p);
 			continue;
 		}
+		mark(h[i].queue_id, now);
 		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
 		p->deadline = (time_t)now + PLAN_TTL;
 		p->next = pending;
@@ -139,6 +162,42 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 	fg_strset_free(&behind);
 	fg_store_held_free(h, n);
+}
+
+/*
+ * A message floodgate has no plan for, released or gone: if the database
+ * says a plan was made (by floodgate before a restart), the MTA may well
+ * have it back, so it is charged now, over any limit. 1 charged, 0
+ * nothing to charge (not on hold, or never planned: gone by other
+ * hands), -1 it could not be charged (logged).
+ */
+static int
+charge_lost(const char *qid, uint32_t now)
+{
+	struct fg_held_row h;
+	struct fg_msg m;
+	char err[FG_ERRLEN];
+	int rc;
+
+	if ((rc = fg_store_held_find(fgd.store, qid, &h, err, sizeof(err))) < 0) {
+		fg_log_err("release: qid=%s: database: %s", qid, err);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
+	if (h.planned == 0)
+		rc = 0;
+	else if (fg_msg_release_lost(&m, fgd.cfg, &fgd.engine, h.account,
+	    h.domains, now) == 0) {
+		fg_feedback_charged(qid, m.acct.name, now);
+		fg_msg_commit(&m, &fgd.engine, now);
+	} else {
+		fg_log_err("release: qid=%s: its release was planned before a restart, and it cannot be charged now (out of memory, or the shared store failed): account=%s recipients=%u",
+		    qid, h.account, h.recipients);
+		rc = -1;
+	}
+	free(h.domains);
+	return rc;
 }
 
 /* release-done QID released|failed|gone */
@@ -161,10 +220,24 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	for (p = pending; p != NULL; p = p->next)
 		p->deadline = (time_t)now + PLAN_TTL;
 	p = pending_find(req->argv[0], &prev);
-	if (strcmp(how, "released") == 0 && p == NULL) {
-		fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",
-		    req->argv[0]);
-		return;
+	if (p == NULL && strcmp(how, "failed") != 0) {
+		int lost = charge_lost(req->argv[0], now);
+
+		if (lost < 0) {
+			/* Still open: the next run's "gone" tries again. */
+			fg_ctl_error(o, "release-done: %s cannot be charged now (see floodgate's log)",
+			    req->argv[0]);
+			return;
+		}
+		if (lost == 0 && strcmp(how, "released") == 0) {
+			fg_ctl_error(o, "release-done: %s was not planned (or its plan expired)",
+			    req->argv[0]);
+			return;
+		}
+		if (lost == 1)
+			said = strcmp(how, "gone") == 0 ?
+			    "gone while its release was planned, before floodgate restarted; charged" :
+			    "released as planned before floodgate restarted; charged";
 	}
 	if (p != NULL) {
 		/* Gone while its release was planned: a run released it and
@@ -179,11 +252,14 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 			fg_msg_commit(&p->msg, &fgd.engine, now);
 			if (strcmp(how, "gone") == 0)
 				said = "gone while its release was planned; charged";
-		} else
+		} else {
 			fg_msg_abort(&p->msg, &fgd.engine);
+			mark(p->qid, 0);
+		}
 		*prev = p->next;
 		free(p);
-	}
+	} else if (strcmp(how, "failed") == 0)
+		mark(req->argv[0], 0);
 	/* failed: still held, tried again next time. */
 	if (strcmp(how, "failed") != 0 &&
 	    fg_store_held_done(fgd.store, req->argv[0], now, how, err,

@@ -10,7 +10,9 @@
 # killed after floodgatectl's -t, and the rest of the run waits for the
 # next one, as it does when floodgate stops answering mid-run or the
 # run is sent a signal (after the message in hand); a release the run
-# could not confirm is charged when the next run finds it gone.
+# could not confirm is charged when the next run finds it gone, also
+# after a restart of floodgate (the plan is marked in its database), and
+# a release that failed is no longer planned.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -282,4 +284,74 @@ expect_eq "after a restart: the release incident continues" \
 release > /dev/null
 wait_log 'incident: ended kind=release' $((ended + 1)) 10 &&
     ok "  ... and the next run ends it" || fail "$(grep 'kind=release' "$T/floodgate.log" | tail -3)"
+# floodgate restarted mid-run, while the MTA was giving a message back:
+# the plan was the old floodgate's, but the database marks it, so the
+# new one charges what the run says it released, over any limit.
+restart_floodgate() {
+	local n
+	n=$(log_count 'started:')
+	stop_floodgate
+	start_floodgate $((n + 1))
+}
+hold_two_more 23 $(($(held_files) + 2))
+cat > "$T/hang/postsuper" <<EOT
+#!/bin/sh
+/usr/sbin/postsuper "\$@"; rc=\$?
+if mkdir "$T/restarting" 2>/dev/null; then
+	while [ ! -e "$T/restarted" ]; do sleep 0.1; done
+fi
+exit \$rc
+EOT
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > "$T/r12" 2> "$T/r12.err" &
+rel=$!
+for i in $(seq 1 100); do [ -d "$T/restarting" ] && break; sleep 0.1; done
+restart_floodgate
+touch "$T/restarted"
+wait $rel
+expect_eq "release across a restart of floodgate: exit 0" $? 0
+expect_eq "  ... both of news released" "$(grep -c 'news@list.example *released$' "$T/r12")" 2
+expect_eq "  ... charged by the new floodgate" \
+    "$(log_count 'released as planned before floodgate restarted; charged')" 2
+ctl show news@list.example > "$T/show4"
+expect_eq "  ... both in news' window" "$(awk '$1 == "burst" {print $5}' "$T/show4")" 2
+# A run killed just after the MTA had a message back, and floodgate
+# restarted before the next run: that run finds it gone, and the new
+# floodgate charges it; the other, planned but never tried, is planned
+# afresh and released.
+hold_two_more 27 $(($(held_files) + 2))
+cat > "$T/hang/postsuper" <<EOT
+#!/bin/sh
+echo "\$*" >> "$T/killed2.calls"
+/usr/sbin/postsuper "\$@"; rc=\$?
+kill -KILL \$PPID
+exit \$rc
+EOT
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > /dev/null 2>&1
+expect_eq "release killed after its first postsuper" $? 137
+q=$(sed -n '1s/.* //p' "$T/killed2.calls")
+restart_floodgate
+release > "$T/r13"
+expect_eq "  ... after a restart, the next run finds it gone and floodgate charges it" \
+    "$(log_count "release: qid=$q gone while its release was planned, before floodgate restarted; charged")" 1
+expect_eq "  ... and releases the other" "$(grep -c 'news@list.example *released$' "$T/r13")" 1
+ctl show news@list.example > "$T/show5"
+expect_eq "  ... both in news' window" "$(awk '$1 == "burst" {print $5}' "$T/show5")" 2
+postqueue -c "$T/etc" -i "$q"
+drain
+# A release that failed is no longer planned: deleted by hand afterwards,
+# the message is dropped uncharged.
+hold_two_more 31 $(($(held_files) + 2))
+printf '#!/bin/sh\necho "postsuper: fatal: test" >&2\nexit 1\n' > "$T/hang/postsuper"
+PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > "$T/r14" 2>&1
+expect_eq "a failing postsuper: both of news still held" "$(grep -c 'news@list.example *failed, still held$' "$T/r14")" 2
+q=$(awk '/news@list.example *failed, still held$/ {print $1; exit}' "$T/r14")
+postsuper -c "$T/etc" -d "$q" 2> /dev/null
+release > "$T/r15"
+expect_eq "  ... one deleted by hand then: dropped, not charged" \
+    "$(log_count "release: qid=$q gone$") $(grep -c 'news@list.example *released$' "$T/r15")" "1 1"
+ctl show news@list.example > "$T/show6"
+expect_eq "  ... news' window holds the other alone" "$(awk '$1 == "burst" {print $5}' "$T/show6")" 1
+drain
+expect_eq "sink: every message of news, once each" "$(sink_count '@example\.com')" 32
+expect_eq "no duplicates" "$(unique_at_sink)" 35
 finish

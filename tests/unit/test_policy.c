@@ -542,6 +542,45 @@ test_release_per_window(void **state)
 	fg_config_unref(c);
 }
 
+/*
+ * A held message the MTA has back after floodgate lost its plan (a
+ * restart) is charged over any limit, a pause or a suspension: it went.
+ * An exempt account is not charged, as ever.
+ */
+static void
+test_release_lost(void **state)
+{
+	struct fg_config *c = load("limit hour per account 10/1h\n"
+	    "limit org per account to example.org 1/1h\n"
+	    "exempt account vip@x.example\n");
+	struct fg_msg m;
+
+	(void)state;
+	/* example.org's window full (hour: 1 of 10), the account
+	 * suspended, example.net paused. */
+	assert_int_equal(message(c, "<t@x.example>", "example.org", 1, T0, NULL), 0);
+	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example", "hour", T0), 1);
+	assert_true(fg_blocks_pause(eng.blocks, "example.net", "carrier", 3600,
+	    43200, 600, T0, NULL));
+	/* A planned release would wait; one that went is charged. */
+	assert_int_equal(fg_msg_release(&m, c, &eng, "t@x.example",
+	    "example.org", NULL, T0 + 1), -1);
+	assert_int_equal(fg_msg_release_lost(&m, c, &eng, "t@x.example",
+	    "example.org,example.net,example.com", T0 + 1), 0);
+	assert_false(m.hold);
+	fg_msg_commit(&m, &eng, T0 + 1);
+	/* All three recipients are in the hour's window: 4 of 10, so 6 of
+	 * the next 10 go. */
+	assert_true(fg_blocks_resume(eng.blocks, "t@x.example"));
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 10, T0 + 2, NULL), 4);
+	/* Exempt: nothing charged, nothing refused. */
+	assert_int_equal(fg_msg_release_lost(&m, c, &eng, "vip@x.example",
+	    "example.org,example.org", T0 + 2), 0);
+	fg_msg_commit(&m, &eng, T0 + 2);
+	assert_int_equal(message(c, "<vip@x.example>", "example.org", 1, T0 + 2, NULL), 0);
+	fg_config_unref(c);
+}
+
 int
 main(void)
 {
@@ -558,6 +597,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_local_mail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_rules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_per_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_suspend_and_pause, setup, teardown),
 	};

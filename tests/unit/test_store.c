@@ -224,6 +224,36 @@ test_held(void **state)
 	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].domains, "example.jp");
+	assert_int_equal(out[0].planned, 0);
+	fg_store_held_free(out, n);
+	/* A planned release is marked, kept across a reopen (a restart),
+	 * and cleared; a closed row is never marked. */
+	assert_int_equal(fg_store_held_planned(s, "4AB12C", T0 + 200, err,
+	    sizeof(err)), 0);
+	assert_int_equal(fg_store_held_planned(s, "5CD34E", T0 + 200, err,
+	    sizeof(err)), 0);
+	fg_store_close(s);
+	assert_int_equal(query("SELECT count(*) FROM held WHERE planned IS NOT NULL"), 1);
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].planned, T0 + 200);
+	fg_store_held_free(out, n);
+	/* One queue ID's open row; none for a closed or unknown one. */
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(fg_store_held_find(s, "4AB12C", &h, err, sizeof(err)), 1);
+	assert_string_equal(h.account, acct);
+	assert_string_equal(h.domains, "example.jp");
+	assert_int_equal(h.time, T0 + 180);
+	assert_int_equal(h.planned, T0 + 200);
+	free(h.domains);
+	assert_int_equal(fg_store_held_find(s, "5CD34E", &h, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held_find(s, "9XY", &h, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held_planned(s, "4AB12C", 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(out[0].planned, 0);
 	fg_store_held_free(out, n);
 	fg_store_close(s);
 	assert_int_equal(query("SELECT count(*) FROM held"), 4);
