@@ -58,15 +58,18 @@ pending_find(const char *qid, struct pending ***prev)
 
 /* The database's mark of a planned release, set (when) or cleared (0). A
  * mark that cannot be written leaves that message to the in-memory plan
- * alone, as before the marks: logged, not an error of the release. */
-static void
+ * alone (uncharged if floodgate restarts before its release is
+ * confirmed): logged, not an error of the release. -1 on failure. */
+static int
 mark(const char *qid, uint32_t when)
 {
 	char err[FG_ERRLEN];
 
-	if (fg_store_held_planned(fgd.store, qid, when, err, sizeof(err)) < 0)
-		fg_log_warn("release: qid=%s: cannot %s its plan in the database: %s",
-		    qid, when ? "record" : "clear", err);
+	if (fg_store_held_planned(fgd.store, qid, when, err, sizeof(err)) == 0)
+		return 0;
+	fg_log_warn("release: qid=%s: cannot %s its plan in the database: %s",
+	    qid, when ? "record" : "clear", err);
+	return -1;
 }
 
 /* Give back what releases that were never confirmed had reserved. */
@@ -115,6 +118,9 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	size_t n, i;
 	char err[FG_ERRLEN];
 	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
+	/* Once a mark failed (a foreign lock on the file: each write waits
+	 * FG_STORE_WAIT_MS), the rest of this plan is not marked. */
+	int marking = 1;
 
 	if (req->argc > 1 || (req->argc == 1 &&
 	    (fg_parse_uint(req->argv[0], 100000, &max) < 0 || max == 0))) {
@@ -142,12 +148,14 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 			/* Still on hold (floodgatectl dropped what left the
 			 * hold queue before it asked): a plan an earlier
 			 * floodgate made for it did not release it. */
-			if (h[i].planned != 0)
-				mark(h[i].queue_id, 0);
+			if (h[i].planned != 0 && marking &&
+			    mark(h[i].queue_id, 0) < 0)
+				marking = 0;
 			free(p);
 			continue;
 		}
-		mark(h[i].queue_id, now);
+		if (marking && mark(h[i].queue_id, now) < 0)
+			marking = 0;
 		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
 		p->deadline = (time_t)now + PLAN_TTL;
 		p->next = pending;
