@@ -210,7 +210,7 @@ shared_section() {
 	sed -i "s|^listen .*|listen unix:$T/fg/redis.sock|; s|^database .*|database $T/redis.db|; s|^control .*|control $T/fg/redis-control.sock|" "$T/fg-redis.conf"
 	"$FLOODGATE" -f -c "$T/fg-redis.conf" 2>"$T/fg-redis.log" & FGR=$!
 	EXTRA_PIDS="$EXTRA_PIDS $FGR"
-	wait_for 10 grep -q "answers; deciding from it" "$T/fg-redis.log" ||
+	wait_for 10 grep -qs "answers; deciding from it" "$T/fg-redis.log" ||
 	    { report "6. Shared store: floodgate did not reach redis-server"; return; }
 	report "6. Shared store: fgload -> floodgate with store redis (local redis-server, sample rules, nothing refused), beside the in-memory engine; medians of 3"
 	report "$(printf '   %-56s %12s %9s %9s %9s' case decisions/s p50-us p99-us max-us)"
