@@ -172,6 +172,15 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_store_held_free(h, n);
 }
 
+/* A release the MTA has: what was reserved for it is spent, and its
+ * deliveries come now (the queue-ID map starts afresh). */
+static void
+charge(const char *qid, struct fg_msg *m, uint32_t now)
+{
+	fg_feedback_charged(qid, m->acct.name, now);
+	fg_msg_commit(m, &fgd.engine, now);
+}
+
 /*
  * A message floodgate has no plan for, released or gone: if the database
  * says a plan was made (by floodgate before a restart), the MTA may well
@@ -196,10 +205,9 @@ charge_lost(const char *qid, uint32_t now)
 	if (h.planned == 0)
 		rc = 0;
 	else if (fg_msg_release_lost(&m, fgd.cfg, &fgd.engine, h.account,
-	    h.domains, now) == 0) {
-		fg_feedback_charged(qid, m.acct.name, now);
-		fg_msg_commit(&m, &fgd.engine, now);
-	} else {
+	    h.domains, now) == 0)
+		charge(qid, &m, now);
+	else {
 		fg_log_err("release: qid=%s: its release was planned before a restart, and it cannot be charged now (out of memory, or the shared store failed): account=%s recipients=%u",
 		    qid, h.account, h.recipients);
 		rc = -1;
@@ -255,22 +263,18 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		 * limit (a message deleted by hand just then is charged
 		 * too: stricter). */
 		if (strcmp(how, "failed") != 0) {
-			/* Its deliveries come now: the map starts afresh. */
-			fg_feedback_charged(req->argv[0], p->msg.acct.name, now);
-			fg_msg_commit(&p->msg, &fgd.engine, now);
+			charge(req->argv[0], &p->msg, now);
 			if (strcmp(how, "gone") == 0)
 				said = "gone while its release was planned; charged";
-		} else {
+		} else
 			fg_msg_abort(&p->msg, &fgd.engine);
-			mark(p->qid, 0);
-		}
 		*prev = p->next;
 		free(p);
-	} else if (strcmp(how, "failed") == 0)
+	}
+	/* failed: still held, no longer planned, tried again next time. */
+	if (strcmp(how, "failed") == 0)
 		mark(req->argv[0], 0);
-	/* failed: still held, tried again next time. */
-	if (strcmp(how, "failed") != 0 &&
-	    fg_store_held_done(fgd.store, req->argv[0], now, how, err,
+	else if (fg_store_held_done(fgd.store, req->argv[0], now, how, err,
 	    sizeof(err)) < 0) {
 		fg_ctl_error(o, "release-done: database: %s", err);
 		return;
