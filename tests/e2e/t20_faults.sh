@@ -33,8 +33,8 @@ drain
 grep -q "entries_loaded=1" "$T/floodgate.log" && ok "counts resumed from the store" || fail "no state loaded"
 # Queued by Postfix (past every milter check) = handed to qmgr.
 maillog_settled
-accepted=$(grep 'postfix/qmgr.*: from=' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
-sent_ids=$(grep 'status=sent' "$T/maillog" | awk '{print $6}' | sort -u | wc -l)
+accepted=$(queued_messages)
+sent_ids=$(sent_messages)
 expect_eq "every message Postfix accepted was delivered" "$sent_ids" "$accepted"
 expect_eq "the sink got each exactly once" "$(ls "$T"/sink/m.* | wc -l)" "$accepted"
 refused=$(grep -c 'milter-reject\|Service unavailable\|4.7.1\|4.3' "$T/maillog" || true)
