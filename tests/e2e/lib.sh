@@ -414,6 +414,22 @@ smtp_qid() {
 	return 1
 }
 
+# held_files: the messages in the private Postfix's hold queue.
+held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
+
+# submit SENDER RCPT: submit one local message (stdin) with sendmail(1)
+# and wait until pickup has taken it: pickup reads maildrop in
+# directory order, not submission order, so two files waiting there
+# together could reach floodgate the other way round.
+submit() {
+	sendmail -C "$T/etc" -f "$1" "$2"
+	for _ in $(seq 1 100); do
+		[ -z "$(find "$T/spool/maildrop" -type f 2>/dev/null)" ] && return
+		sleep 0.05
+	done
+	fail "pickup did not take the message to $2 within 5 s"
+}
+
 # sink_count [PATTERN]: recipients the sink received (matching PATTERN).
 sink_count() {
 	cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args: ' |

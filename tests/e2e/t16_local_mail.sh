@@ -25,7 +25,6 @@ local_send() {	# local_send FROM TO...
 	shift
 	printf 'Subject: local\n\nfrom a script\n' | sendmail -C "$T/etc" -f "$from" "$@"
 }
-held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
 maildrop_files() { find "$T/spool/maildrop" -type f 2>/dev/null | wc -l; }
 
 for i in 1 2 3 4 5; do

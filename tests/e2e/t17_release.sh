@@ -45,19 +45,7 @@ exec /usr/sbin/postsuper "\$@"
 EOT
 chmod 755 "$T/bin/postsuper"
 release() { PATH="$T/bin:$PATH" ctl release; }
-held_files() { find "$T/spool/hold" -type f 2>/dev/null | wc -l; }
 unique_at_sink() { cat "$T"/sink/m.* 2>/dev/null | grep '^X-Rcpt-Args:' | sort -u | wc -l; }
-# Submit one message and wait until pickup has taken it: pickup reads
-# maildrop in directory order, not submission order, so two files
-# waiting there together could reach floodgate the other way round.
-submit() {
-	sendmail -C "$T/etc" -f "$1" "$2"
-	for _ in $(seq 1 100); do
-		[ -z "$(find "$T/spool/maildrop" -type f 2>/dev/null)" ] && return
-		sleep 0.05
-	done
-	fail "pickup did not take the message to $2 within 5 s"
-}
 
 for i in 1 2 3 4 5 6; do
 	printf 'Subject: n%s\n\nnewsletter\n' $i | submit news@list.example "n$i@example.com"
