@@ -28,6 +28,8 @@ enum stmt {
 	ST_EVENT_ADD,
 	ST_HELD_GONE,
 	ST_HELD_ADD,
+	ST_HELD_DONE,
+	ST_HELD_MARK,
 	ST_N
 };
 
@@ -56,6 +58,10 @@ static const char *const sql[ST_N] = {
 	    "WHERE queue_id = ?1 AND released IS NULL",
 	[ST_HELD_ADD] = "INSERT INTO held (queue_id, time, account, "
 	    "rule, recipients, domains) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_HELD_DONE] = "UPDATE held SET released = ?2, outcome = ?3 "
+	    "WHERE queue_id = ?1 AND released IS NULL",
+	[ST_HELD_MARK] = "UPDATE held SET planned = ?2 "
+	    "WHERE queue_id = ?1 AND released IS NULL",
 };
 
 /* Migrations, one per schema version; user_version says how far a file is. */
@@ -637,51 +643,38 @@ int
 fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
     const char *outcome, char *err, size_t errlen)
 {
-	sqlite3_stmt *q;
-	int rc;
+	sqlite3_stmt *q = s->st[ST_HELD_DONE];
 
-	if (sqlite3_prepare_v2(s->db, "UPDATE held SET released = ?2, "
-	    "outcome = ?3 WHERE queue_id = ?1 AND released IS NULL", -1, &q,
-	    NULL) != SQLITE_OK) {
-		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-		return -1;
-	}
 	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, outcome, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-		return -1;
-	}
+	if (step(s, ST_HELD_DONE) < 0)
+		return fg_store_failed(s, err, errlen);
 	return sqlite3_changes(s->db) > 0 ? 0 : 1;
 }
 
 int
-fg_store_held_planned(struct fg_store *s, const char *qid, uint32_t when,
-    char *err, size_t errlen)
+fg_store_held_mark(struct fg_store *s, const struct fg_held_mark *m,
+    size_t n, char *err, size_t errlen)
 {
-	sqlite3_stmt *q;
-	int rc;
+	sqlite3_stmt *q = s->st[ST_HELD_MARK];
+	size_t i;
 
-	if (sqlite3_prepare_v2(s->db, "UPDATE held SET planned = ?2 "
-	    "WHERE queue_id = ?1 AND released IS NULL", -1, &q, NULL) !=
-	    SQLITE_OK) {
-		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-		return -1;
+	if (n == 0)
+		return 0;
+	if (step(s, ST_BEGIN) < 0)
+		return fg_store_failed(s, err, errlen);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(q, 1, m[i].queue_id, -1, SQLITE_STATIC);
+		if (m[i].when != 0)
+			sqlite3_bind_int64(q, 2, m[i].when);
+		else
+			sqlite3_bind_null(q, 2);
+		if (step(s, ST_HELD_MARK) < 0)
+			return fg_store_failed(s, err, errlen);
 	}
-	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
-	if (when != 0)
-		sqlite3_bind_int64(q, 2, when);
-	else
-		sqlite3_bind_null(q, 2);
-	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
-		return -1;
-	}
+	if (step(s, ST_COMMIT) < 0)
+		return fg_store_failed(s, err, errlen);
 	return 0;
 }
 

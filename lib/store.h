@@ -74,10 +74,15 @@ int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,
 /* The open row of one queue ID: 1 (*h filled; free h->domains), 0 none. */
 int fg_store_held_find(struct fg_store *s, const char *qid,
     struct fg_held_row *h, char *err, size_t errlen);
-/* Marks an open held message's release as planned at `when` (0: no
- * longer planned). */
-int fg_store_held_planned(struct fg_store *s, const char *qid,
-    uint32_t when, char *err, size_t errlen);
+/* An open held message's release planned at `when` (0: no longer
+ * planned); fg_store_held_mark writes n of them in one transaction,
+ * all or none. */
+struct fg_held_mark {
+	const char *queue_id;
+	uint32_t when;
+};
+int fg_store_held_mark(struct fg_store *s, const struct fg_held_mark *m,
+    size_t n, char *err, size_t errlen);
 void fg_store_held_free(struct fg_held_row *h, size_t n);
 /* How many messages are on hold now, and since when the oldest (0:
  * none). */

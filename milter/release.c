@@ -56,20 +56,18 @@ pending_find(const char *qid, struct pending ***prev)
 	return NULL;
 }
 
-/* The database's mark of a planned release, set (when) or cleared (0). A
- * mark that cannot be written leaves that message to the in-memory plan
- * alone (uncharged if floodgate restarts before its release is
- * confirmed): logged, not an error of the release. -1 on failure. */
-static int
-mark(const char *qid, uint32_t when)
+/* The database's mark of a planned release, cleared (the release failed,
+ * or its plan lapsed). One that cannot be cleared is logged: a restart
+ * would then charge the message if a later run found it gone. */
+static void
+unmark(const char *qid)
 {
+	struct fg_held_mark m = { qid, 0 };
 	char err[FG_ERRLEN];
 
-	if (fg_store_held_planned(fgd.store, qid, when, err, sizeof(err)) == 0)
-		return 0;
-	fg_log_warn("release: qid=%s: cannot %s its plan in the database: %s",
-	    qid, when ? "record" : "clear", err);
-	return -1;
+	if (fg_store_held_mark(fgd.store, &m, 1, err, sizeof(err)) < 0)
+		fg_log_warn("release: qid=%s: cannot clear its plan in the database: %s",
+		    qid, err);
 }
 
 /* Give back what releases that were never confirmed had reserved. */
@@ -82,7 +80,7 @@ fg_release_tick(time_t now)
 		if (p->deadline <= now) {
 			fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 			    p->qid, PLAN_TTL);
-			mark(p->qid, 0);
+			unmark(p->qid);
 			fg_msg_abort(&p->msg, &fgd.engine);
 			*pp = p->next;
 			free(p);
@@ -117,10 +115,9 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	struct fg_held_row *h;
 	size_t n, i;
 	char err[FG_ERRLEN];
+	struct fg_held_mark *marks;
+	size_t nmarks = 0;
 	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
-	/* Once a mark failed (a foreign lock on the file: each write waits
-	 * FG_STORE_WAIT_MS), the rest of this plan is not marked. */
-	int marking = 1;
 
 	if (req->argc > 1 || (req->argc == 1 &&
 	    (fg_parse_uint(req->argv[0], 100000, &max) < 0 || max == 0))) {
@@ -133,6 +130,8 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "release-plan: database: %s", err);
 		return;
 	}
+	/* The plan's marks, written together before floodgatectl sees it. */
+	marks = n > 0 ? calloc(n, sizeof(*marks)) : NULL;
 	fg_ctl_ok(o);
 	for (i = 0; i < n; i++) {
 		struct pending *p = NULL;
@@ -148,14 +147,15 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 			/* Still on hold (floodgatectl dropped what left the
 			 * hold queue before it asked): a plan an earlier
 			 * floodgate made for it did not release it. */
-			if (h[i].planned != 0 && marking &&
-			    mark(h[i].queue_id, 0) < 0)
-				marking = 0;
+			if (h[i].planned != 0 && marks != NULL)
+				marks[nmarks++] = (struct fg_held_mark){
+				    h[i].queue_id, 0 };
 			free(p);
 			continue;
 		}
-		if (marking && mark(h[i].queue_id, now) < 0)
-			marking = 0;
+		if (marks != NULL)
+			marks[nmarks++] = (struct fg_held_mark){ h[i].queue_id,
+			    now };
 		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
 		p->deadline = (time_t)now + PLAN_TTL;
 		p->next = pending;
@@ -168,6 +168,16 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
+	/* Not written: the plan stands in memory alone, and a restart before
+	 * its releases are confirmed leaves them uncharged. */
+	if (marks == NULL && planned > 0)
+		fg_log_warn("release: cannot record the plan of %u messages in the database: out of memory",
+		    planned);
+	else if (marks != NULL && fg_store_held_mark(fgd.store, marks, nmarks,
+	    err, sizeof(err)) < 0)
+		fg_log_warn("release: cannot record the plan of %u messages in the database: %s",
+		    planned, err);
+	free(marks);
 	fg_strset_free(&behind);
 	fg_store_held_free(h, n);
 }
@@ -273,7 +283,7 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	/* failed: still held, no longer planned, tried again next time. */
 	if (strcmp(how, "failed") == 0)
-		mark(req->argv[0], 0);
+		unmark(req->argv[0]);
 	else if (fg_store_held_done(fgd.store, req->argv[0], now, how, err,
 	    sizeof(err)) < 0) {
 		fg_ctl_error(o, "release-done: database: %s", err);

@@ -226,12 +226,40 @@ test_held(void **state)
 	assert_string_equal(out[0].domains, "example.jp");
 	assert_int_equal(out[0].planned, 0);
 	fg_store_held_free(out, n);
-	/* A planned release is marked, kept across a reopen (a restart),
-	 * and cleared; a closed row is never marked. */
-	assert_int_equal(fg_store_held_planned(s, "4AB12C", T0 + 200, err,
-	    sizeof(err)), 0);
-	assert_int_equal(fg_store_held_planned(s, "5CD34E", T0 + 200, err,
-	    sizeof(err)), 0);
+	/* A plan's marks are written together, or none while another
+	 * process holds the file's write lock (the store's connection
+	 * usable again after it); kept across a reopen (a restart), and
+	 * cleared; a closed row is never marked. */
+	{
+		struct fg_held_mark m[2] = { { "4AB12C", T0 + 200 },
+		    { "5CD34E", T0 + 200 } };
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+		    NULL), SQLITE_OK);
+		fg_store_set_wait(s, 10);
+		assert_int_equal(fg_store_held_mark(s, m, 2, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "locked"));
+		assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+		    SQLITE_OK);
+		fg_store_set_wait(s, FG_STORE_WAIT_MS);
+		/* The second write (a clear) refused: the first undone with
+		 * it. */
+		assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER refuse BEFORE "
+		    "UPDATE OF planned ON held WHEN NEW.planned IS NULL "
+		    "BEGIN SELECT RAISE(ABORT, 'refused'); END", NULL, NULL,
+		    NULL), SQLITE_OK);
+		assert_int_equal(fg_store_held_mark(s, (struct fg_held_mark[]){
+		    { "4AB12C", T0 + 200 }, { "4AB12C", 0 } }, 2, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "refused"));
+		assert_int_equal(query("SELECT count(*) FROM held WHERE planned IS NOT NULL"), 0);
+		assert_int_equal(sqlite3_exec(db, "DROP TRIGGER refuse", NULL,
+		    NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		assert_int_equal(fg_store_held_mark(s, m, 2, err, sizeof(err)), 0);
+	}
 	fg_store_close(s);
 	assert_int_equal(query("SELECT count(*) FROM held WHERE planned IS NOT NULL"), 1);
 	s = fg_store_open(path, 0, err, sizeof(err));
@@ -250,8 +278,8 @@ test_held(void **state)
 	free(h.domains);
 	assert_int_equal(fg_store_held_find(s, "5CD34E", &h, err, sizeof(err)), 0);
 	assert_int_equal(fg_store_held_find(s, "9XY", &h, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_held_planned(s, "4AB12C", 0, err,
-	    sizeof(err)), 0);
+	assert_int_equal(fg_store_held_mark(s,
+	    &(struct fg_held_mark){ "4AB12C", 0 }, 1, err, sizeof(err)), 0);
 	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(out[0].planned, 0);
 	fg_store_held_free(out, n);
