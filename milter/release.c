@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "htab.h"
 #include "log.h"
 #include "util.h"
 
@@ -24,16 +25,20 @@
  * default -t: two of the MTA's commands, 60 s each at most. */
 #define PLAN_TTL	300
 
+/* A planned release, found by its queue ID. */
 struct pending {
-	struct pending *next;
+	struct fg_hnode node;	/* first: the table's link */
 	char qid[FG_QID_MAX + 1];
-	time_t deadline;
+	time_t planned;
 	struct fg_msg msg;
 };
 
-static struct pending *pending;
+static struct fg_htab pending;
 /* The last release-plan: the release timer's sign of life. */
 static time_t last_plan;
+/* The last release-done: a plan lapses PLAN_TTL seconds after the later
+ * of its own making and this. */
+static time_t last_step;
 
 time_t
 fg_release_last(void)
@@ -41,19 +46,17 @@ fg_release_last(void)
 	return last_plan;
 }
 
-static struct pending *
-pending_find(const char *qid, struct pending ***prev)
+static int
+pending_eq(const struct fg_hnode *n, const void *qid)
 {
-	struct pending **pp, *p;
+	return strcmp(((const struct pending *)n)->qid, qid) == 0;
+}
 
-	for (pp = &pending; (p = *pp) != NULL; pp = &p->next) {
-		if (strcmp(p->qid, qid) == 0) {
-			if (prev != NULL)
-				*prev = pp;
-			return p;
-		}
-	}
-	return NULL;
+static struct pending *
+pending_find(const char *qid)
+{
+	return (struct pending *)fg_htab_find(&pending, fg_hash(qid),
+	    pending_eq, qid);
 }
 
 /* The database's mark of a planned release, cleared (the release failed,
@@ -71,34 +74,44 @@ unmark(const char *qid)
 }
 
 /* Give back what releases that were never confirmed had reserved. */
+static int
+lapse(struct fg_hnode *n, void *arg)
+{
+	struct pending *p = (struct pending *)n;
+	time_t now = *(const time_t *)arg;
+
+	if ((p->planned > last_step ? p->planned : last_step) + PLAN_TTL > now)
+		return 0;
+	fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
+	    p->qid, PLAN_TTL);
+	unmark(p->qid);
+	fg_msg_abort(&p->msg, &fgd.engine);
+	free(p);
+	return 1;
+}
+
 void
 fg_release_tick(time_t now)
 {
-	struct pending **pp = &pending, *p;
+	fg_htab_walk(&pending, lapse, &now);
+}
 
-	while ((p = *pp) != NULL) {
-		if (p->deadline <= now) {
-			fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
-			    p->qid, PLAN_TTL);
-			unmark(p->qid);
-			fg_msg_abort(&p->msg, &fgd.engine);
-			*pp = p->next;
-			free(p);
-		} else
-			pp = &p->next;
-	}
+static int
+drop(struct fg_hnode *n, void *arg)
+{
+	struct pending *p = (struct pending *)n;
+
+	(void)arg;
+	fg_msg_abort(&p->msg, &fgd.engine);
+	free(p);
+	return 1;
 }
 
 void
 fg_release_stop(void)
 {
-	while (pending != NULL) {
-		struct pending *p = pending;
-
-		pending = p->next;
-		fg_msg_abort(&p->msg, &fgd.engine);
-		free(p);
-	}
+	fg_htab_walk(&pending, drop, NULL);
+	fg_htab_clear(&pending);
 }
 
 /*
@@ -139,27 +152,34 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		/* Only what the MTA could have given floodgate: anything else
 		 * must never reach a postsuper or sendmail command line. */
 		if (!fg_qid_valid(h[i].queue_id) ||
-		    pending_find(h[i].queue_id, NULL) != NULL)
+		    pending_find(h[i].queue_id) != NULL)
 			continue;
-		if (planned >= max || (p = calloc(1, sizeof(*p))) == NULL ||
-		    fg_msg_release(&p->msg, fgd.cfg, &fgd.engine, h[i].account,
-		    h[i].domains, &behind, now) < 0) {
+		if (planned < max && (p = calloc(1, sizeof(*p))) != NULL) {
+			fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
+			p->node.hash = fg_hash(p->qid);
+			p->planned = (time_t)now;
+			if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine,
+			    h[i].account, h[i].domains, &behind, now) < 0) {
+				free(p);
+				p = NULL;
+			} else if (fg_htab_add(&pending, &p->node) < 0) {
+				fg_msg_abort(&p->msg, &fgd.engine);
+				free(p);
+				p = NULL;
+			}
+		}
+		if (p == NULL) {
 			/* Still on hold (floodgatectl dropped what left the
 			 * hold queue before it asked): a plan an earlier
 			 * floodgate made for it did not release it. */
 			if (h[i].planned != 0 && marks != NULL)
 				marks[nmarks++] = (struct fg_held_mark){
 				    h[i].queue_id, 0 };
-			free(p);
 			continue;
 		}
 		if (marks != NULL)
 			marks[nmarks++] = (struct fg_held_mark){ h[i].queue_id,
 			    now };
-		fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
-		p->deadline = (time_t)now + PLAN_TTL;
-		p->next = pending;
-		pending = p;
 		planned++;
 		fg_ctl_kv(o, "type", "release");
 		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
@@ -230,7 +250,7 @@ charge_lost(const char *qid, uint32_t now)
 void
 fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
-	struct pending **prev = NULL, *p;
+	struct pending *p;
 	const char *how, *said;
 	char err[FG_ERRLEN];
 	uint32_t now = (uint32_t)time(NULL);
@@ -243,9 +263,8 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	how = said = req->argv[1];
 	/* The releaser is alive: what it has still to confirm waits. */
-	for (p = pending; p != NULL; p = p->next)
-		p->deadline = (time_t)now + PLAN_TTL;
-	p = pending_find(req->argv[0], &prev);
+	last_step = (time_t)now;
+	p = pending_find(req->argv[0]);
 	if (p == NULL && strcmp(how, "failed") != 0) {
 		int lost = charge_lost(req->argv[0], now);
 
@@ -278,7 +297,7 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 				said = "gone while its release was planned; charged";
 		} else
 			fg_msg_abort(&p->msg, &fgd.engine);
-		*prev = p->next;
+		fg_htab_unlink(&pending, &p->node);
 		free(p);
 	}
 	/* failed: still held, no longer planned, tried again next time. */

@@ -17,6 +17,8 @@
 #     Redis's time a call of each script (SLOWLOG), then end to end
 #     through Postfix (redis/memory ratio); then the reserve script
 #     alone in Redis (fgrscript).
+#  7. Hold and release: one release-plan over 10,000 and 100,000 held
+#     messages, as open plans pile up.
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
@@ -333,6 +335,63 @@ redis_alone() {
 	report "   $(printf '%-56s' "Redis alone, a message of 1 recipient (reserve, commit)") $(awk -v u="$us" 'BEGIN {if (u > 0) printf "%.1f us of Redis a message: one whole core, at most %.0f messages/s", 2 * u, 1e6 / (2 * u)}')"
 }
 
+# --- 7. hold and release ------------------------------------------------------
+# floodgate on a database of N held messages (50 tenants, each under a
+# budget of 1,000 an hour): three release-plan requests in a row, each
+# planning the default 1,000 more while the earlier plans stay open
+# (nobody confirms them). The time is the daemon's answer, read whole.
+release_section() {
+	local d=$T/release n pid k
+	report "7. Hold and release: one release-plan (1,000 messages planned) over the held list, with 0, 1,000 and 2,000 plans still open"
+	if [ "$(id -u)" -ne 0 ]; then
+		report "   not measured: release-plan is served to root only"
+		report ""
+		return
+	fi
+	mkdir -p "$d/fg"
+	cat > "$d/fg.conf" <<EOT
+listen   unix:$d/fg/milter.sock
+control  $d/fg/control.sock
+database $d/floodgate.db
+limit tenant per account 1000/1h
+EOT
+	for n in 10000 100000; do
+		rm -f "$d"/floodgate.db*
+		: > "$d/fg.log"
+		"$FLOODGATE" -f -c "$d/fg.conf" >> "$d/fg.log" 2>&1 & pid=$!
+		for k in $(seq 1 100); do grep -q 'started:' "$d/fg.log" && break; sleep 0.1; done
+		kill "$pid"; wait "$pid"
+		python3 - "$d/floodgate.db" "$n" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+now = int(time.time())
+db.executemany("INSERT INTO held (queue_id, time, account, rule, recipients, domains) VALUES (?, ?, ?, ?, 1, 'example.com')",
+    (("%X" % (0x10000000 + i), now - 3600 + i * 3600 // int(sys.argv[2]), "t%d@tenant.example" % (i % 50), "tenant-hour")
+     for i in range(int(sys.argv[2]))))
+db.commit()
+PY
+		"$FLOODGATE" -f -c "$d/fg.conf" >> "$d/fg.log" 2>&1 & pid=$!
+		for k in $(seq 1 100); do [ "$(grep -c 'started:' "$d/fg.log")" -ge 2 ] && break; sleep 0.1; done
+		report "$(printf '   %7d held: %s' "$n" "$(for k in 1 2 3; do python3 - "$d/fg/control.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+t = time.monotonic()
+s.sendall(b"floodgate/1 release-plan\n")
+buf = b""
+while not (buf.endswith(b"\n.\n") or buf.startswith(b"error")):
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+print("%.0f ms (%d planned)" % ((time.monotonic() - t) * 1000, buf.count(b"\tqueue_id=")))
+PY
+		done | paste -sd ';' | sed 's/;/; /g')")"
+		kill "$pid"; wait "$pid"
+	done
+	report ""
+}
+
 report "floodgate benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 report "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 report "versions: $("$FLOODGATE" -V), Postfix $(postconf -d -h mail_version 2>/dev/null), libmilter $(dpkg-query -W -f='${Version}' libmilter1.0.1 2>/dev/null), libevent $(dpkg-query -W -f='${Version}' libevent-2.1-7 2>/dev/null), SQLite $(dpkg-query -W -f='${Version}' libsqlite3-0 2>/dev/null)"
@@ -341,6 +400,11 @@ if [ "${BENCH_ONLY:-}" = shared ]; then
 	# make bench BENCH_ONLY=shared: section 6 alone.
 	shared_section
 	cp "$OUT" "$RESULTS/bench-shared-$(date -u +%Y%m%d-%H%M).txt"
+	exit 0
+fi
+if [ "${BENCH_ONLY:-}" = release ]; then
+	# make bench BENCH_ONLY=release: section 7 alone (not kept).
+	release_section
 	exit 0
 fi
 
@@ -472,6 +536,7 @@ report "$(printf '   queue-ID map per message: %.2f us to record (batches of 1,0
 report "$(printf '   (200,000 messages mapped: 5 days of a server sending 40,000 a day; the lookup is once per delivery result)')"
 report ""
 shared_section
+release_section
 
 # --- 5. where the instructions go -------------------------------------------
 # perf record of user-space instructions on the whole machine, one run of
