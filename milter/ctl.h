@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "htab.h"
 
 /* ctl_client.c */
 /* The longest floodgatectl waits for the daemon's whole reply (-t). */
@@ -51,9 +52,10 @@ void ctl_held_fields(char *line, const char **qid, const char **acct);
 int ctl_stopping(void);
 
 /* ctl_mta.c */
-/* The MTA's hold queue as " ID ID ... "; NULL after saying on stderr
- * which command failed, how, and what it printed. */
-char *ctl_hold_queue(const struct fg_config *cfg);
+/* The IDs in the MTA's hold queue; NULL after saying on stderr which
+ * command failed, how, and what it printed. */
+struct fg_strset *ctl_hold_queue(const struct fg_config *cfg);
+void ctl_hold_queue_free(struct fg_strset *ids);
 /* Gives a held message back to its MTA and has it delivered now; -1
  * after saying on stderr which command failed. Once a command of the
  * MTA's has been killed for not ending within ctl_timeout (the MTA does
@@ -63,6 +65,6 @@ int ctl_release_one(const struct fg_config *cfg, const char *qid);
 /* Whether a command of the MTA's had to be killed in this run. */
 int ctl_mta_stalled(void);
 /* Whether qid is in a list from ctl_hold_queue. */
-int ctl_in_list(const char *ids, const char *qid);
+int ctl_in_list(const struct fg_strset *ids, const char *qid);
 
 #endif

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,12 @@ append(char **buf, size_t *len, const char *data, size_t n)
 static int
 run(char *const argv[], int flags, struct run *r)
 {
-	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i;
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i, rc;
 	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
 	int64_t deadline = ctl_deadline();
 	struct pollfd pfd[2];
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
 	pid_t pid;
 
 	memset(r, 0, sizeof(*r));
@@ -75,23 +78,35 @@ run(char *const argv[], int flags, struct run *r)
 		snprintf(r->how, sizeof(r->how), "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	if ((pid = fork()) < 0) {
-		snprintf(r->how, sizeof(r->how), "fork: %s", strerror(errno));
+	/* posix_spawn, not fork: a run over a large hold queue holds tens
+	 * of megabytes, which fork would copy the page tables of for each
+	 * of the MTA's commands. In a process group of its own, out of the
+	 * terminal's reach: ^C stops floodgatectl between two messages,
+	 * not this command in one. */
+	if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
+		    strerror(rc));
 		goto fail;
 	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		/* Out of the terminal's reach: ^C stops floodgatectl
-		 * between two messages, not this command in one. */
-		setpgid(0, 0);
-		if (null >= 0)
-			dup2(null, 0);
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		execvp(argv[0], argv);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
+	if ((rc = posix_spawnattr_init(&at)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
+		    strerror(rc));
+		goto fail;
+	}
+	if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+	    O_RDONLY, 0)) == 0 &&
+	    (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
+	    (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0 &&
+	    (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP)) == 0 &&
+	    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)
+		rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (rc != 0) {
+		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
+		    strerror(rc));
+		goto fail;
 	}
 	close(po[1]);
 	close(pe[1]);
@@ -214,21 +229,6 @@ report(const char *what, char *const argv[], const struct run *r)
 	free(r->out);
 }
 
-static char *
-add_id(char *ids, size_t *len, const char *q)
-{
-	char *n;
-
-	if (!fg_qid_valid(q))
-		return ids;	/* never ours: floodgate holds only such IDs */
-	if ((n = realloc(ids, *len + strlen(q) + 3)) == NULL) {
-		free(ids);
-		return NULL;
-	}
-	*len += (size_t)sprintf(n + *len, " %s ", q);
-	return n;
-}
-
 /* Sendmail -bp -qQ: "ID[*X]  SIZE DATE SENDER" starts a queue entry. */
 static char *
 sendmail_id(char *line)
@@ -262,21 +262,23 @@ postfix_id(char *line)
 	return q;
 }
 
-/* " ID ID ... " of what the command listed, one line at a time. */
-static char *
-queue_ids(char *out, char *(*id_of)(char *line))
+/* The IDs the command listed, one a line; only IDs of letters and
+ * digits (never floodgate's otherwise: it holds only such IDs). -1 out
+ * of memory. */
+static int
+queue_ids(struct fg_strset *ids, char *out, char *(*id_of)(char *line))
 {
-	char *line, *save = NULL, *ids = calloc(1, 1), *q;
-	size_t len = 0;
+	char *line, *save = NULL, *q;
 
-	for (line = strtok_r(out, "\n", &save); line != NULL && ids != NULL;
+	for (line = strtok_r(out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save))
-		if ((q = id_of(line)) != NULL)
-			ids = add_id(ids, &len, q);
-	return ids;
+		if ((q = id_of(line)) != NULL && fg_qid_valid(q) &&
+		    fg_strset_add(ids, q) < 0)
+			return -1;
+	return 0;
 }
 
-char *
+struct fg_strset *
 ctl_hold_queue(const struct fg_config *cfg)
 {
 	char *pf[] = { "postqueue", "-c", cfg->postfix_config, "-j", NULL };
@@ -284,7 +286,7 @@ ctl_hold_queue(const struct fg_config *cfg)
 	    "-qQ", NULL };
 	char *const *argv = cfg->mta_sendmail ? sm : pf;
 	struct run r;
-	char *ids;
+	struct fg_strset *ids;
 
 	if (run(argv, RUN_OUT, &r) < 0) {
 		report("cannot list the hold queue", argv, &r);
@@ -296,12 +298,23 @@ ctl_hold_queue(const struct fg_config *cfg)
 		report("cannot list the hold queue", argv, &r);
 		return NULL;
 	}
-	ids = r.out == NULL ? calloc(1, 1) : queue_ids(r.out,
-	    cfg->mta_sendmail ? sendmail_id : postfix_id);
-	free(r.out);
-	if (ids == NULL)
+	if ((ids = calloc(1, sizeof(*ids))) == NULL || (r.out != NULL &&
+	    queue_ids(ids, r.out, cfg->mta_sendmail ? sendmail_id :
+	    postfix_id) < 0)) {
+		ctl_hold_queue_free(ids);
+		ids = NULL;
 		fprintf(stderr, "floodgatectl: out of memory listing the hold queue\n");
+	}
+	free(r.out);
 	return ids;
+}
+
+void
+ctl_hold_queue_free(struct fg_strset *ids)
+{
+	if (ids != NULL)
+		fg_strset_free(ids);
+	free(ids);
 }
 
 int
@@ -368,10 +381,7 @@ ctl_mta_stalled(void)
 }
 
 int
-ctl_in_list(const char *ids, const char *qid)
+ctl_in_list(const struct fg_strset *ids, const char *qid)
 {
-	char pat[FG_QID_MAX + 3];
-
-	snprintf(pat, sizeof(pat), " %s ", qid);
-	return strstr(ids, pat) != NULL;
+	return fg_strset_has(ids, qid);
 }

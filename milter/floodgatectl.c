@@ -114,7 +114,8 @@ static int
 release(struct fg_config *cfg, const char *sock, char **reply)
 {
 	struct fg_ctl_out o = { 0 };
-	char *ids, *held, *plan = NULL, *line, *save = NULL;
+	struct fg_strset *ids;
+	char *held, *plan = NULL, *line, *save = NULL;
 	int said = 0;
 
 	if (geteuid() != 0) {
@@ -125,7 +126,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	if ((ids = ctl_hold_queue(cfg)) == NULL)
 		return -1;
 	if ((held = ctl_ask(sock, "floodgate/1 held")) == NULL) {
-		free(ids);
+		ctl_hold_queue_free(ids);
 		return -1;
 	}
 	fg_ctl_ok(&o);
@@ -152,7 +153,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	free(held);
 	if (ctl_daemon_lost() || (!stop_sig &&
 	    (plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL)) {
-		free(ids);
+		ctl_hold_queue_free(ids);
 		fg_ctl_out_free(&o);
 		return -1;
 	}
@@ -188,7 +189,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	if (stop_sig)
 		cut_short(&said);	/* after the last message, or before any */
 	free(plan);
-	free(ids);
+	ctl_hold_queue_free(ids);
 	fg_ctl_end(&o);
 	*reply = o.buf;
 	return o.buf != NULL ? 0 : -1;

@@ -340,15 +340,22 @@ redis_alone() {
 # budget of 1,000 an hour): three release-plan requests in a row, each
 # planning the default 1,000 more while the earlier plans stay open
 # (nobody confirms them). The time is the daemon's answer, read whole.
+# Then one whole floodgatectl release, the MTA's commands stubbed:
+# postqueue -j lists every held message in the hold queue, postsuper
+# and postqueue -i do nothing (two execs of sh a message).
 release_section() {
-	local d=$T/release n pid k
-	report "7. Hold and release: one release-plan (1,000 messages planned) over the held list, with 0, 1,000 and 2,000 plans still open"
+	local d=$T/release n pid k t0
+	report "7. Hold and release: one release-plan (1,000 messages planned) over the held list, with 0, 1,000 and 2,000 plans still open;"
+	report "   then a whole floodgatectl release (its MTA commands stubbed: 2,000 execs of sh)"
 	if [ "$(id -u)" -ne 0 ]; then
 		report "   not measured: release-plan is served to root only"
 		report ""
 		return
 	fi
-	mkdir -p "$d/fg"
+	mkdir -p "$d/fg" "$d/bin"
+	printf '#!/bin/sh\n[ "$3" = -j ] && exec cat %s\nexit 0\n' "$d/queue.json" > "$d/bin/postqueue"
+	printf '#!/bin/sh\nexit 0\n' > "$d/bin/postsuper"
+	chmod 755 "$d/bin/postqueue" "$d/bin/postsuper"
 	cat > "$d/fg.conf" <<EOT
 listen   unix:$d/fg/milter.sock
 control  $d/fg/control.sock
@@ -369,6 +376,9 @@ db.executemany("INSERT INTO held (queue_id, time, account, rule, recipients, dom
     (("%X" % (0x10000000 + i), now - 3600 + i * 3600 // int(sys.argv[2]), "t%d@tenant.example" % (i % 50), "tenant-hour")
      for i in range(int(sys.argv[2]))))
 db.commit()
+with open(sys.argv[1].replace("floodgate.db", "queue.json"), "w") as f:
+    for i in range(int(sys.argv[2])):
+        f.write('{"queue_name": "hold", "queue_id": "%X", "arrival_time": 1800000000}\n' % (0x10000000 + i))
 PY
 		"$FLOODGATE" -f -c "$d/fg.conf" >> "$d/fg.log" 2>&1 & pid=$!
 		for k in $(seq 1 100); do [ "$(grep -c 'started:' "$d/fg.log")" -ge 2 ] && break; sleep 0.1; done
@@ -387,6 +397,12 @@ while not (buf.endswith(b"\n.\n") or buf.startswith(b"error")):
 print("%.0f ms (%d planned)" % ((time.monotonic() - t) * 1000, buf.count(b"\tqueue_id=")))
 PY
 		done | paste -sd ';' | sed 's/;/; /g')")"
+		t0=$(date +%s%N)
+		PATH="$d/bin:$PATH" "$FLOODGATECTL" -c "$d/fg.conf" release > "$d/release.out" 2>&1
+		k=$?
+		report "$(printf '   %7s       floodgatectl release: %.1f s (exit %s, %d released)' "" \
+		    "$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN {print (b - a) / 1e9}')" "$k" \
+		    "$(grep -c ' released$' "$d/release.out")")"
 		kill "$pid"; wait "$pid"
 	done
 	report ""
