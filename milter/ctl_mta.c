@@ -83,26 +83,21 @@ run(char *const argv[], int flags, struct run *r)
 	 * of the MTA's commands. In a process group of its own, out of the
 	 * terminal's reach: ^C stops floodgatectl between two messages,
 	 * not this command in one. */
-	if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
-		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
-		    strerror(rc));
-		goto fail;
-	}
-	if ((rc = posix_spawnattr_init(&at)) != 0) {
+	if ((rc = posix_spawn_file_actions_init(&fa)) == 0 &&
+	    (rc = posix_spawnattr_init(&at)) != 0)
 		posix_spawn_file_actions_destroy(&fa);
-		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
-		    strerror(rc));
-		goto fail;
+	if (rc == 0) {
+		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+		    O_RDONLY, 0)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0 &&
+		    (rc = posix_spawnattr_setflags(&at,
+		    POSIX_SPAWN_SETPGROUP)) == 0 &&
+		    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)
+			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
 	}
-	if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-	    O_RDONLY, 0)) == 0 &&
-	    (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
-	    (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0 &&
-	    (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP)) == 0 &&
-	    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)
-		rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
 	if (rc != 0) {
 		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
 		    strerror(rc));
