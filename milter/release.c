@@ -3,11 +3,11 @@
  * may go now (release-plan, reserving their recipients), and what became
  * of each (release-done). A planned message is charged when floodgatectl
  * says the MTA has it back (or that it left the hold queue meanwhile),
- * given back when it says it failed, or when no release step has come
- * for PLAN_TTL seconds (floodgatectl died):
- * each step is a sign of life that keeps every plan still open, however
- * long the MTA's commands take for a large plan. Served by the service
- * thread, to root only.
+ * given back when it says it failed, or when no step of its run has
+ * come for PLAN_TTL seconds (floodgatectl died): each step is a sign of
+ * life that keeps every plan of its run open, however long the MTA's
+ * commands take for a large plan. Served by the service thread, to root
+ * only.
  *
  * The plans and their reservations live here, in memory; the database
  * marks each planned message too, so that one the MTA has back after a
@@ -25,20 +25,27 @@
  * default -t: two of the MTA's commands, 60 s each at most. */
 #define PLAN_TTL	300
 
+/* One release-plan's plans. They lapse PLAN_TTL seconds after the plan
+ * or the last step confirmed of any of them: a run keeps its own plans
+ * open, not those of a run that died, which later runs' steps would
+ * otherwise keep reserved (and their mail held) for as long as runs
+ * went on. */
+struct batch {
+	time_t last;
+	unsigned refs;		/* its plans still open */
+};
+
 /* A planned release, found by its queue ID. */
 struct pending {
 	struct fg_hnode node;	/* first: the table's link */
 	char qid[FG_QID_MAX + 1];
-	time_t planned;
+	struct batch *batch;
 	struct fg_msg msg;
 };
 
 static struct fg_htab pending;
 /* The last release-plan: the release timer's sign of life. */
 static time_t last_plan;
-/* The last release-done: a plan lapses PLAN_TTL seconds after the later
- * of its own making and this. */
-static time_t last_step;
 
 time_t
 fg_release_last(void)
@@ -73,6 +80,15 @@ unmark(const char *qid)
 		    qid, err);
 }
 
+/* A plan done with (out of the table): its batch goes with its last. */
+static void
+forget(struct pending *p)
+{
+	if (--p->batch->refs == 0)
+		free(p->batch);
+	free(p);
+}
+
 /* Give back what releases that were never confirmed had reserved. */
 static int
 lapse(struct fg_hnode *n, void *arg)
@@ -80,13 +96,13 @@ lapse(struct fg_hnode *n, void *arg)
 	struct pending *p = (struct pending *)n;
 	time_t now = *(const time_t *)arg;
 
-	if ((p->planned > last_step ? p->planned : last_step) + PLAN_TTL > now)
+	if (p->batch->last + PLAN_TTL > now)
 		return 0;
 	fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 	    p->qid, PLAN_TTL);
 	unmark(p->qid);
 	fg_msg_abort(&p->msg, &fgd.engine);
-	free(p);
+	forget(p);
 	return 1;
 }
 
@@ -103,7 +119,7 @@ drop(struct fg_hnode *n, void *arg)
 
 	(void)arg;
 	fg_msg_abort(&p->msg, &fgd.engine);
-	free(p);
+	forget(p);
 	return 1;
 }
 
@@ -129,6 +145,7 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	size_t n, i;
 	char err[FG_ERRLEN];
 	struct fg_held_mark *marks;
+	struct batch *b;
 	size_t nmarks = 0;
 	uint32_t max = 1000, planned = 0, now = (uint32_t)time(NULL);
 
@@ -143,6 +160,13 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "release-plan: database: %s", err);
 		return;
 	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		fg_store_held_free(h, n);
+		fg_ctl_error(o, "release-plan: out of memory");
+		return;
+	}
+	b->last = (time_t)now;
+	b->refs = 1;	/* this function's, until its end */
 	/* The plan's marks, written together before floodgatectl sees it. */
 	marks = n > 0 ? calloc(n, sizeof(*marks)) : NULL;
 	fg_ctl_ok(o);
@@ -157,7 +181,7 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		if (planned < max && (p = calloc(1, sizeof(*p))) != NULL) {
 			fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
 			p->node.hash = fg_hash(p->qid);
-			p->planned = (time_t)now;
+			p->batch = b;
 			if (fg_msg_release(&p->msg, fgd.cfg, &fgd.engine,
 			    h[i].account, h[i].domains, &behind, now) < 0) {
 				free(p);
@@ -166,7 +190,8 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 				fg_msg_abort(&p->msg, &fgd.engine);
 				free(p);
 				p = NULL;
-			}
+			} else
+				b->refs++;
 		}
 		if (p == NULL) {
 			/* Still on hold (floodgatectl dropped what left the
@@ -198,6 +223,8 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_log_warn("release: cannot record the plan of %u messages in the database: %s",
 		    planned, err);
 	free(marks);
+	if (--b->refs == 0)
+		free(b);
 	fg_strset_free(&behind);
 	fg_store_held_free(h, n);
 }
@@ -263,8 +290,8 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	how = said = req->argv[1];
 	/* The releaser is alive: what it has still to confirm waits. */
-	last_step = (time_t)now;
-	p = pending_find(req->argv[0]);
+	if ((p = pending_find(req->argv[0])) != NULL)
+		p->batch->last = (time_t)now;
 	if (p == NULL && strcmp(how, "failed") != 0) {
 		int lost = charge_lost(req->argv[0], now);
 
@@ -298,7 +325,7 @@ fg_release_done(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		} else
 			fg_msg_abort(&p->msg, &fgd.engine);
 		fg_htab_unlink(&pending, &p->node);
-		free(p);
+		forget(p);
 	}
 	/* failed: still held, no longer planned, tried again next time. */
 	if (strcmp(how, "failed") == 0)

@@ -1,10 +1,11 @@
 #!/bin/bash
 # A release plan nobody confirms lapses: what it reserved is given back
 # and its database marks are cleared five minutes (PLAN_TTL, 300 s)
-# after the run's last step, not before; and a long run keeps its later
-# plans open, since each step it confirms moves every open plan's
-# deadline. floodgate runs on a clock (libfaketime) the test moves
-# forward through a file.
+# after its run's last step, not before, however many steps later runs
+# confirm meanwhile; and a long run keeps its later plans open, since
+# each step it confirms moves the deadline of every plan of that run.
+# floodgate runs on a clock (libfaketime) the test moves forward
+# through a file.
 . "$(dirname "$0")/lib.sh"
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 [ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
@@ -35,8 +36,11 @@ clock_ahead() {
 for i in 1 2 3 4 5; do
 	printf 'Subject: n%s\n\nnewsletter\n' $i | submit news@list.example "n$i@example.com"
 done
-for i in $(seq 1 50); do [ "$(held_files)" -ge 2 ] && break; sleep 0.1; done
-expect_eq "3 sent, 2 held" "$(held_files)" 2
+for i in 1 2 3 4; do
+	printf 'Subject: s%s\n\nshop\n' $i | submit shop@store.example "s$i@example.com"
+done
+for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
+expect_eq "6 sent, 3 held (news 2, shop 1)" "$(held_files)" 3
 ctl reset news@list.example > /dev/null
 
 # A run killed before its first postsuper: both messages planned, their
@@ -48,8 +52,15 @@ PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > /dev/null 
 expect_eq "release killed before its first postsuper" $? 137
 expect_eq "  ... both planned: reserved" "$(used)" 2
 expect_eq "  ... and marked" "$(marked)" 2
-clock_ahead 290
-expect_eq "290 s on: still planned" "$(log_count 'was not confirmed') $(used) $(marked)" "0 2 2"
+# 200 s later another run releases shop's message: its steps keep its
+# own plan open, not the dead run's.
+clock_ahead 200
+ctl reset shop@store.example > /dev/null
+ctl release > "$T/r0"
+expect_eq "200 s on: another run releases shop's message, not news'" \
+    "$(grep -c '^account  *shop@store.example$' "$T/r0") $(grep -c '^result  *released$' "$T/r0") $(grep -c 'news@' "$T/r0")" "1 1 0"
+clock_ahead 90
+expect_eq "290 s on: news' still planned" "$(log_count 'was not confirmed') $(used) $(marked)" "0 2 2"
 clock_ahead 11
 wait_log 'was not confirmed: no release step for 300 s; its reservation is given back' 2 5 &&
     ok "301 s on: both plans lapsed" || fail "$(grep 'release:' "$T/floodgate.log")"
@@ -74,5 +85,5 @@ expect_eq "  ... both charged" "$(used)" 2
 expect_eq "  ... no mark left" "$(marked)" 0
 drain
 expect_eq "sink: every message, once each" \
-    "$(sink_count '@example\.com') $(cat "$T"/sink/m.* | grep '^X-Rcpt-Args:' | sort -u | wc -l)" "5 5"
+    "$(sink_count '@example\.com') $(cat "$T"/sink/m.* | grep '^X-Rcpt-Args:' | sort -u | wc -l)" "9 9"
 finish
