@@ -126,6 +126,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "rejected", "%llu", (unsigned long long)tot[FG_ST_REJECTED]);
 	fg_ctl_kv(o, "held", "%llu", (unsigned long long)tot[FG_ST_HELD]);
 	fg_inspect_on_hold(fgd.store, o);
+	fg_ctl_kv(o, "release_planned", "%zu", fg_release_planned());
 	fg_ctl_kv(o, "events_dropped", "%llu", (unsigned long long)dropped);
 	fg_ctl_kv(o, "tracked_keys", "%zu", fg_table_count(fgd.table));
 	fg_ctl_kv(o, "connections", "%zu", fgd.milter->connections());

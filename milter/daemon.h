@@ -90,6 +90,9 @@ void fg_release_stop(void);
 /* When floodgatectl release last asked for a plan; 0: not since this
  * start. */
 time_t fg_release_last(void);
+/* Held messages planned for release whose release is not yet confirmed
+ * (nor lapsed). */
+size_t fg_release_planned(void);
 
 /* Delivery feedback (feedback.c), on the service thread. */
 struct fg_feedback_counters {

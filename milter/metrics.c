@@ -231,6 +231,10 @@ page(struct evbuffer *b)
 		    (unsigned long long)held, oldest != 0 &&
 		    now > (time_t)oldest ? (long)(now - (time_t)oldest) : 0L);
 	evbuffer_add_printf(b,
+	    "# HELP floodgate_release_planned Held messages a floodgatectl release run planned and has not confirmed yet (released, failed, or gone); a plan lapses 300 s after its run's last step.\n"
+	    "# TYPE floodgate_release_planned gauge\n"
+	    "floodgate_release_planned %zu\n", fg_release_planned());
+	evbuffer_add_printf(b,
 	    "# HELP floodgate_mta_connections MTA connections open now.\n"
 	    "# TYPE floodgate_mta_connections gauge\n"
 	    "floodgate_mta_connections %zu\n"

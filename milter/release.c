@@ -53,6 +53,12 @@ fg_release_last(void)
 	return last_plan;
 }
 
+size_t
+fg_release_planned(void)
+{
+	return pending.count;
+}
+
 static int
 pending_eq(const struct fg_hnode *n, const void *qid)
 {

@@ -68,6 +68,7 @@ expect_eq "  ... since the oldest" "$(awk '$1 == "on_hold_since" {print $2 " " $
     "$(date -d "@$oldest" '+%Y-%m-%d %H:%M:%S')"
 http_get /metrics | tr -d '\r' > "$T/metrics"
 expect_eq "metrics: 6 on hold" "$(awk '$1 == "floodgate_on_hold_messages" {print $2}' "$T/metrics")" 6
+expect_eq "  ... none planned for release" "$(awk '$1 == "floodgate_release_planned" {print $2}' "$T/metrics")" 0
 age=$(awk '$1 == "floodgate_on_hold_oldest_seconds" {print $2}' "$T/metrics")
 [ -n "$age" ] && [ "$age" -ge 0 ] && [ "$age" -le $(( $(date +%s) - oldest )) ] &&
     ok "  ... the oldest's age ($age s)" || fail "  ... the oldest's age: '$age'"

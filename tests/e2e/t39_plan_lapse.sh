@@ -26,6 +26,7 @@ start_floodgate
 start_postfix
 marked() { sqlite3 "$T/floodgate.db" "SELECT count(*) FROM held WHERE released IS NULL AND planned IS NOT NULL"; }
 used() { ctl show news@list.example | awk '$1 == "day" {print $5}'; }
+planned() { ctl status | awk '$1 == "release_planned" {print $2}'; }
 # clock_ahead S: floodgate's clock S seconds further on, then one service
 # tick (each second) at that time.
 clock_ahead() {
@@ -52,6 +53,7 @@ PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" release > /dev/null 
 expect_eq "release killed before its first postsuper" $? 137
 expect_eq "  ... both planned: reserved" "$(used)" 2
 expect_eq "  ... and marked" "$(marked)" 2
+expect_eq "  ... status: 2 planned for release" "$(planned)" 2
 # 200 s later another run releases shop's message: its steps keep its
 # own plan open, not the dead run's.
 clock_ahead 200
@@ -66,6 +68,7 @@ wait_log 'was not confirmed: no release step for 300 s; its reservation is given
     ok "301 s on: both plans lapsed" || fail "$(grep 'release:' "$T/floodgate.log")"
 expect_eq "  ... their budget given back" "$(used)" 0
 expect_eq "  ... their marks cleared" "$(marked)" 0
+expect_eq "  ... status: none planned" "$(planned)" 0
 expect_eq "  ... still held" "$(held_files)" 2
 
 # A slow run: 200 s of floodgate's clock go by before each postsuper, so
