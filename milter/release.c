@@ -95,6 +95,19 @@ forget(struct pending *p)
 	free(p);
 }
 
+/* A plan given up: its reservation goes back (the table's walk
+ * unlinks it). */
+static int
+drop(struct fg_hnode *n, void *arg)
+{
+	struct pending *p = (struct pending *)n;
+
+	(void)arg;
+	fg_msg_abort(&p->msg, &fgd.engine);
+	forget(p);
+	return 1;
+}
+
 /* Give back what releases that were never confirmed had reserved. */
 static int
 lapse(struct fg_hnode *n, void *arg)
@@ -107,26 +120,13 @@ lapse(struct fg_hnode *n, void *arg)
 	fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 	    p->qid, PLAN_TTL);
 	unmark(p->qid);
-	fg_msg_abort(&p->msg, &fgd.engine);
-	forget(p);
-	return 1;
+	return drop(n, NULL);
 }
 
 void
 fg_release_tick(time_t now)
 {
 	fg_htab_walk(&pending, lapse, &now);
-}
-
-static int
-drop(struct fg_hnode *n, void *arg)
-{
-	struct pending *p = (struct pending *)n;
-
-	(void)arg;
-	fg_msg_abort(&p->msg, &fgd.engine);
-	forget(p);
-	return 1;
 }
 
 void

@@ -18,7 +18,8 @@
 #     through Postfix (redis/memory ratio); then the reserve script
 #     alone in Redis (fgrscript).
 #  7. Hold and release: one release-plan over 10,000 and 100,000 held
-#     messages, as open plans pile up.
+#     messages, as open plans pile up; then a whole floodgatectl release
+#     with the MTA's commands stubbed.
 # Prints a table and writes it to tests/bench/results/.
 . "$(dirname "$0")/../e2e/lib.sh"
 NAME=bench
@@ -366,7 +367,7 @@ EOT
 		rm -f "$d"/floodgate.db*
 		: > "$d/fg.log"
 		"$FLOODGATE" -f -c "$d/fg.conf" >> "$d/fg.log" 2>&1 & pid=$!
-		for k in $(seq 1 100); do grep -q 'started:' "$d/fg.log" && break; sleep 0.1; done
+		wait_for 10 grep -qs 'started:' "$d/fg.log"
 		kill "$pid"; wait "$pid"
 		python3 - "$d/floodgate.db" "$n" <<'PY'
 import sqlite3, sys, time
@@ -380,8 +381,9 @@ with open(sys.argv[1].replace("floodgate.db", "queue.json"), "w") as f:
     for i in range(int(sys.argv[2])):
         f.write('{"queue_name": "hold", "queue_id": "%X", "arrival_time": 1800000000}\n' % (0x10000000 + i))
 PY
+		: > "$d/fg.log"
 		"$FLOODGATE" -f -c "$d/fg.conf" >> "$d/fg.log" 2>&1 & pid=$!
-		for k in $(seq 1 100); do [ "$(grep -c 'started:' "$d/fg.log")" -ge 2 ] && break; sleep 0.1; done
+		wait_for 10 grep -qs 'started:' "$d/fg.log"
 		report "$(printf '   %7d held: %s' "$n" "$(for k in 1 2 3; do python3 - "$d/fg/control.sock" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX)
