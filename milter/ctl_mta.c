@@ -66,6 +66,7 @@ run(char *const argv[], int flags, struct run *r)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i, rc;
 	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
+	useconds_t nap;
 	int64_t deadline = ctl_deadline();
 	struct pollfd pfd[2];
 	posix_spawn_file_actions_t fa;
@@ -142,8 +143,10 @@ run(char *const argv[], int flags, struct run *r)
 			}
 		}
 	}
-	/* Its output ended; it may still not exit. */
-	while (!gave_up) {
+	/* Its output ended; it may still not exit. A command that closed
+	 * its output by exiting is a zombie within microseconds: look again
+	 * after 100 us, then twice as long each time, up to 10 ms. */
+	for (nap = 100; !gave_up; nap = nap < 5000 ? nap * 2 : 10000) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 
 		if (w == pid)
@@ -155,7 +158,7 @@ run(char *const argv[], int flags, struct run *r)
 		} else if (fg_mono_us() >= deadline)
 			gave_up = 1;
 		else if (w == 0)
-			usleep(10000);
+			usleep(nap);
 	}
 	for (i = 0; i < 2; i++)
 		if (pfd[i].fd >= 0)
