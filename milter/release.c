@@ -108,25 +108,75 @@ drop(struct fg_hnode *n, void *arg)
 	return 1;
 }
 
+/* The plans that lapse now: their batch's last sign of life is
+ * PLAN_TTL seconds old. */
+struct lapsing {
+	time_t now;
+	struct fg_held_mark *marks;	/* NULL: only count them */
+	size_t n;
+	int one_by_one;		/* no room for marks: cleared one by one */
+};
+
+static int
+lapsed(const struct pending *p, time_t now)
+{
+	return p->batch->last + PLAN_TTL <= now;
+}
+
+static int
+gather(struct fg_hnode *n, void *arg)
+{
+	struct pending *p = (struct pending *)n;
+	struct lapsing *l = arg;
+
+	if (!lapsed(p, l->now))
+		return 0;
+	if (l->marks != NULL)
+		l->marks[l->n] = (struct fg_held_mark){ p->qid, 0 };
+	l->n++;
+	return 0;
+}
+
 /* Give back what releases that were never confirmed had reserved. */
 static int
 lapse(struct fg_hnode *n, void *arg)
 {
 	struct pending *p = (struct pending *)n;
-	time_t now = *(const time_t *)arg;
+	const struct lapsing *l = arg;
 
-	if (p->batch->last + PLAN_TTL > now)
+	if (!lapsed(p, l->now))
 		return 0;
 	fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 	    p->qid, PLAN_TTL);
-	unmark(p->qid);
+	if (l->one_by_one)
+		unmark(p->qid);
 	return drop(n, NULL);
 }
 
+/* The lapsed plans' marks are cleared in one transaction (a run killed
+ * early leaves up to a thousand), before the plans go. */
 void
 fg_release_tick(time_t now)
 {
-	fg_htab_walk(&pending, lapse, &now);
+	struct lapsing l = { now, NULL, 0, 0 };
+	char err[FG_ERRLEN];
+	size_t n;
+
+	fg_htab_walk(&pending, gather, &l);
+	if ((n = l.n) == 0)
+		return;
+	l.n = 0;
+	if ((l.marks = calloc(n, sizeof(*l.marks))) == NULL)
+		l.one_by_one = 1;
+	else {
+		fg_htab_walk(&pending, gather, &l);
+		if (fg_store_held_mark(fgd.store, l.marks, l.n, err,
+		    sizeof(err)) < 0)
+			fg_log_warn("release: cannot clear the plans of %zu lapsed messages in the database: %s",
+			    l.n, err);
+	}
+	fg_htab_walk(&pending, lapse, &l);
+	free(l.marks);
 }
 
 void
