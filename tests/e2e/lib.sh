@@ -342,8 +342,15 @@ stop_floodgate() {
 		sleep 0.05
 	done
 	fail "floodgate did not stop within 5 s of SIGTERM"
-	kill -9 "$FG_PID"
+	kill_hard "$FG_PID"
 	FG_PID=
+}
+
+# kill_hard PID: SIGKILL a child of the test and reap it, without bash's
+# "Killed" line (printed when it reaps, which may be before a `wait` of
+# its own had its stderr redirected): a kill the test meant is no news.
+kill_hard() {
+	{ kill -9 "$1"; wait "$1"; } 2>/dev/null
 }
 
 # --- clients and counting --------------------------------------------

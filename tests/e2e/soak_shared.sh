@@ -71,7 +71,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 	a=$((RANDOM % 10))
 	echo "$(date +%T) $a" >> "$T/actions"
 	case $a in
-	0) kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null
+	0) kill_hard "$REDIS_PID"
 	   sleep $((RANDOM % 4)); start_redis ;;
 	1) rcli CLIENT KILL TYPE normal ;;
 	2) rcli SCRIPT FLUSH ;;

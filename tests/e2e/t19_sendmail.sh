@@ -98,8 +98,10 @@ done
 expect_eq "four more held" "$(ls "$T/smq" | grep -c '^hf')" 4
 sleep 11.5	# the window, plus its one-second slot
 touch "$T/sm/stop.armed"
-ctl -t 2 release > "$T/rel2"
+{ ctl -t 2 release > "$T/rel2" 2> "$T/rel2.err"; } 2>/dev/null	# bash's "Terminated"
 expect_eq "release stopped by SIGTERM: ends by it" $? 143
+grep -q "^floodgatectl: stopped by SIGTERM; the rest of this run's releases are left for the next run$" "$T/rel2.err" &&
+    ok "  ... said so" || fail "$(cat "$T/rel2.err")"
 expect_eq "  ... one released" "$(grep -c ' released$' "$T/rel2")" 1
 expect_eq "  ... one not tried" "$(grep -c 'not tried, still held$' "$T/rel2")" 1
 expect_eq "  ... three still quarantined" "$(ls "$T/smq" | grep -c '^hf')" 3

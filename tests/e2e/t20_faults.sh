@@ -23,8 +23,7 @@ for i in $(seq 1 300); do
 	[ "$(sqlite3 "$T/floodgate.db" "SELECT coalesce(sum(accepted), 0) FROM stats WHERE kind = 'account'" 2>/dev/null || echo 0)" -ge 200 ] && break
 	sleep 0.05
 done
-kill -9 "$FG_PID"
-wait "$FG_PID" 2>/dev/null
+kill_hard "$FG_PID"
 ok "floodgate killed with SIGKILL after $(sink_count) deliveries"
 sleep 1
 start_floodgate 2

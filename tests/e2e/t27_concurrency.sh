@@ -22,6 +22,7 @@ start_postfix
 
 # Ten clients hold a reservation each (the staller's whole budget), until
 # the burst below is over (SIGUSR1) or two minutes have passed.
+: > "$T/stall.out"	# there before the loop below reads it
 python3 "$(dirname "$0")/smtpstall.py" $SMTP_PORT 10 staller@slow.example 120 > "$T/stall.out" 2>&1 &
 stall=$!
 for i in $(seq 1 100); do [ "$(grep -c '^rcpt' "$T/stall.out")" -ge 10 ] && break; sleep 0.1; done

@@ -229,8 +229,7 @@ mails k1 k@t3.example r@example.com 1
 for i in 2 3 4 5 6 7; do send "$T/k-$i" $SMTP2 k@t3.example r@example.com; done
 open_rcpt $SMTP_PORT k@t3.example r8@example.com "$T/k-open"
 grep -q "^250" "$T/k-open" || fail "the 8th recipient was reserved on relay 1: $(cat "$T/k-open")"
-kill -9 "$FG_PID"
-wait "$FG_PID" 2>/dev/null
+kill_hard "$FG_PID"
 FG_PID=
 send "$T/k-9" $SMTP2 k@t3.example r@example.com
 expect_eq "while the dead relay's reservation lives, the limit holds" "$(count_replies "$T/k-9" 451)" 1
@@ -347,8 +346,7 @@ wait_for 5 top_is "$T/fg2.conf" d@t4.example "pool 1 0" ||	# before Redis goes
     fail "the pool's top counts d's message before Redis goes: $(top_a "$T/fg2.conf" d@t4.example)"
 down0=$(log_count 'shared store: .* is down')
 inc0=$(log_count 'incident: started kind=store')
-kill -9 "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
+kill_hard "$REDIS_PID"
 for i in $(seq 1 6); do send "$T/d2-$i" $SMTP_PORT d@t4.example r@example.com; done
 expect_eq "Redis down: relay 1 decides alone with 8/2 = 4, its message from before counted" "$(refused d2)" 3
 expect_eq "logged once" "$(( $(log_count 'shared store: .* is down') - down0 ))" 1
@@ -405,8 +403,7 @@ expect_eq "after FLUSHALL the carrier's window is whole" "$(count_replies "$T/e-
 kill -TERM "$FG2_PID"
 wait "$FG2_PID" 2>/dev/null
 expect_eq "relay 2 stopped cleanly before the restart" "$?" 0
-kill -9 "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
+kill_hard "$REDIS_PID"
 back0=$(grep -c "came back empty; gave it this relay's windows" "$T/fg2.log")
 redis_up
 wait_for 20 sh -c "[ \$(grep -c \"came back empty; gave it this relay's windows\" '$T/floodgate.log') -ge 2 ]" ||
@@ -434,8 +431,7 @@ old1=$(grep -c "went back to an older state; gave it this relay's charges since"
 old2=$(grep -c "went back to an older state; gave it this relay's charges since" "$T/fg2.log")
 empty0=$(cat "$T/floodgate.log" "$T/fg2.log" | grep -c "came back empty")
 sleep 1.5
-kill -9 "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
+kill_hard "$REDIS_PID"
 redis_up
 wait_for 20 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/floodgate.log') -gt $old1 ]" ||
     fail "relay 1 gave Redis back what it charged since the snapshot: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
@@ -494,8 +490,7 @@ wait "$FG2_PID" 2>/dev/null
 expect_eq "relay 2 stopped cleanly before the restore" "$?" 0
 old2=$(grep -c "went back to an older state; gave it this relay's charges since" "$T/fg2.log")
 up1=$(log_count 'answers; deciding from it')
-kill -9 "$REDIS_PID"
-wait "$REDIS_PID" 2>/dev/null
+kill_hard "$REDIS_PID"
 redis_up
 start_fg2
 wait_for 10 sh -c "[ \$(grep -c \"went back to an older state; gave it this relay's charges since\" '$T/fg2.log') -gt $old2 ]" ||
