@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* floodgate's version, as floodgate -V and floodgatectl -V print it. */
+#define FG_VERSION "0.2.0"
+
 #define FG_ERRLEN 512
 
 #define FG_PRINTF(a, b) __attribute__((format(printf, a, b)))

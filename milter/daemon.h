@@ -23,8 +23,6 @@ struct event_base;
 #include "store.h"
 #include "table.h"
 
-#define FG_VERSION "0.2.0"
-
 struct fg_daemon {
 	pthread_mutex_t cfg_lock;
 	struct fg_config *cfg;

@@ -14,15 +14,18 @@
 #include "ctl.h"
 #include "util.h"
 
-static void usage(void) __attribute__((noreturn));
+static void usage(int status) __attribute__((noreturn));
 static int release(struct fg_config *cfg, const char *sock, char **reply);
 
+/* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
-usage(void)
+usage(int status)
 {
+	FILE *f = status == 0 ? stdout : stderr;
 	int i;
 
-	fprintf(stderr, "usage: floodgatectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] COMMAND [ARGS]\n");
+	fprintf(f, "usage: floodgatectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] COMMAND [ARGS]\n"
+	    "       floodgatectl -V|--version | -h|--help\n");
 	for (i = 0; i < FG_CTL_NVERBS; i++) {
 		const struct fg_ctl_cmd *c = &fg_ctl_cmds[i];
 		char head[128];
@@ -32,15 +35,15 @@ usage(void)
 		snprintf(head, sizeof(head), "%s%s%s", c->verb,
 		    c->args[0] ? " " : "", c->args);
 		if (strlen(head) > 32)
-			fprintf(stderr, "  %s\n  %-32s  %s\n", head, "", c->help);
+			fprintf(f, "  %s\n  %-32s  %s\n", head, "", c->help);
 		else
-			fprintf(stderr, "  %-32s  %s\n", head, c->help);
+			fprintf(f, "  %-32s  %s\n", head, c->help);
 	}
-	fprintf(stderr, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n"
+	fprintf(f, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n"
 	    "-t: the longest to wait for floodgate's answer, and for each MTA command\n"
 	    "    release runs (default %d s)\n",
 	    FG_DEFAULT_CONFIG, CTL_TIMEOUT_DEFAULT);
-	exit(2);
+	exit(status);
 }
 
 /* The signal that stopped a release run: SIGTERM (systemd stops the
@@ -222,11 +225,16 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
 			json = 1;
-		else
-			usage();
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			usage(0);
+		else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("floodgatectl %s\n", FG_VERSION);
+			return 0;
+		} else
+			usage(2);
 	}
 	if (i >= argc)
-		usage();
+		usage(2);
 	if ((v = fg_ctl_lookup(argv[i])) < 0 || (fg_ctl_cmds[v].flags & FG_CTL_STEP)) {
 		char list[256];
 
@@ -247,7 +255,7 @@ main(int argc, char **argv)
 			else if (strcmp(argv[i], "--json") == 0)
 				json = 1;
 			else
-				usage();
+				usage(2);
 		}
 		o += snprintf(request + o, sizeof(request) - (size_t)o, " %s %s %s",
 		    by ? by : "account", since ? since : "1h", count ? count : "10");
@@ -260,7 +268,7 @@ main(int argc, char **argv)
 			/* incidents --since 7d: the one option of its kind */
 			if (v == FG_CTL_INCIDENTS && strcmp(argv[i], "--since") == 0) {
 				if (++i == argc)
-					usage();
+					usage(2);
 			}
 			if (strpbrk(argv[i], " \t\n\r") != NULL) {
 				fprintf(stderr, "floodgatectl: \"%s\": arguments cannot contain blanks\n", argv[i]);

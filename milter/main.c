@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -48,7 +49,7 @@ env_held(void *arg, const struct fg_held_row *h)
 	fg_service_held(h);
 }
 
-static void usage(void) __attribute__((noreturn));
+static void usage(int status) __attribute__((noreturn));
 static void die(const char *fmt, ...) FG_PRINTF(1, 2) __attribute__((noreturn));
 
 static void
@@ -104,17 +105,19 @@ static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
 static int check_password_file(const struct fg_config *c);
 
+/* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
-usage(void)
+usage(int status)
 {
-	fprintf(stderr,
+	fprintf(status == 0 ? stdout : stderr,
 	    "usage: floodgate [-f] [-d] [-c FILE]   run the milter\n"
 	    "       floodgate -n [-c FILE]          check FILE, print the resolved rules\n"
-	    "       floodgate -V                    print the version\n"
+	    "       floodgate -V|--version          print the version\n"
+	    "       floodgate -h|--help             print this\n"
 	    "  -c FILE  configuration (default %s)\n"
 	    "  -f       stay in the foreground and log to stderr (for systemd)\n"
 	    "  -d       also log debug messages\n", FG_DEFAULT_CONFIG);
-	exit(2);
+	exit(status);
 }
 
 static void
@@ -263,6 +266,12 @@ raise_fd_limit(void)
 	}
 }
 
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
 int
 main(int argc, char **argv)
 {
@@ -276,18 +285,19 @@ main(int argc, char **argv)
 	sigset_t set;
 	int rc, engine_rc, sig = 0;
 
-	while ((ch = getopt(argc, argv, "c:dfnVh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dfnVh", long_opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': cfg_path = optarg; break;
 		case 'd': debug = 1; break;
 		case 'f': foreground = 1; break;
 		case 'n': check = 1; break;
 		case 'V': printf("floodgate %s\n", FG_VERSION); return 0;
-		default: usage();
+		case 'h': usage(0);
+		default: usage(2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(2);
 	fg_log_open("floodgate", 1);
 	fg_log_set_debug(debug);
 	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)

@@ -186,6 +186,15 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.b
 print(s.makefile("rb").read().decode())' "$T/fg/control.sock" > "$T/unknown2"
 grep -q '^error "frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, resume, pauses, unpause or incidents' "$T/unknown2" &&
     ok "the daemon names the commands too" || fail "$(cat "$T/unknown2")"
+# Asked for, the usage is no error: stdout, exit 0; the version is
+# floodgate's own.
+"$FLOODGATECTL" --help > "$T/help" 2> "$T/help.err"
+expect_eq "--help: exit 0, the usage on stdout, nothing on stderr" \
+    "$? $(grep -c '^usage: floodgatectl ' "$T/help") $(grep -c '^  incidents ' "$T/help") $(wc -c < "$T/help.err")" "0 1 1 0"
+expect_eq "--version: floodgate's" "$("$FLOODGATECTL" --version) $("$FLOODGATECTL" -V)" \
+    "floodgatectl ${FG_VERSION:=$("$FLOODGATE" --version | sed -n 's/^floodgate \([0-9][0-9.]*\)$/\1/p')} floodgatectl $FG_VERSION"
+"$FLOODGATECTL" -x > /dev/null 2> "$T/bad-opt"
+expect_eq "an unknown option: the usage on stderr, exit 2" "$? $(grep -c '^usage: floodgatectl ' "$T/bad-opt")" "2 1"
 drain
 
 # A daemon that does not answer (stopped): floodgatectl gives up after
