@@ -44,6 +44,7 @@ extern struct fg_daemon fgd;
 
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
+void fgd_notify(const char *fmt, ...) FG_PRINTF(1, 2);
 
 /*
  * A milter engine: what takes MTA connections and drives a session for

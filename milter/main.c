@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -130,7 +131,28 @@ die(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	fg_log_err("%s", msg);
+	fgd_notify("STATUS=not started: %s", msg);
 	exit(1);
+}
+
+/*
+ * Tell systemd (Type=notify) how floodgate stands: READY=1 once the MTA
+ * is served, RELOADING=1 and READY=1 around a reload, STOPPING=1, and a
+ * STATUS= line that `systemctl status` shows. Nothing without
+ * NOTIFY_SOCKET (not started by systemd, or detached).
+ */
+void
+fgd_notify(const char *fmt, ...)
+{
+	char msg[FG_ERRLEN * 2];
+	va_list ap;
+
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void)sd_notify(0, msg);
 }
 
 static void
@@ -159,6 +181,17 @@ fgd_config(void)
 	return c;
 }
 
+/* What `systemctl status` says while floodgate serves the MTA. */
+static char serving[FG_ERRLEN];
+
+static void
+serving_status(const struct fg_config *c)
+{
+	snprintf(serving, sizeof(serving), "serving %s: %zu rules, mode %s, engine %s",
+	    c->listen, c->nrule, c->monitor ? "monitor" : "enforce",
+	    fgd.milter->name);
+}
+
 /*
  * Build the new config aside and swap it in; transactions in flight keep
  * theirs. Window state is keyed by rule name, so renamed rules start
@@ -173,11 +206,14 @@ fgd_reload(void)
 
 	if (err == NULL)
 		return -1;
+	fgd_notify("RELOADING=1");
 	nc = fg_config_load(fgd.cfg_path, err, FG_CONFIG_ERRLEN);
 	if (nc == NULL) {
 		print_errors(err);
 		fg_log_err("reload: %s has errors; keeping the running configuration",
 		    fgd.cfg_path);
+		fgd_notify("READY=1\nSTATUS=%s; the last reload failed: %s has errors (see the log)",
+		    serving, fgd.cfg_path);
 		free(err);
 		return -1;
 	}
@@ -193,6 +229,8 @@ fgd_reload(void)
 	atomic_fetch_add(&fgd.reloads, 1);
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
+	serving_status(nc);
+	fgd_notify("READY=1\nSTATUS=%s", serving);
 	fg_config_unref(old);
 	return 0;
 }
@@ -375,6 +413,7 @@ main(int argc, char **argv)
 	{
 		char serr[FG_ERRLEN];
 
+		fgd_notify("STATUS=loading %s", fgd.cfg->database);
 		/* A corrupt file must not keep mail from flowing: keep it
 		 * aside for the operator and start with fresh counts. */
 		if (fg_store_probe(fgd.cfg->database, serr, sizeof(serr)) ==
@@ -451,12 +490,16 @@ main(int argc, char **argv)
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	rc = 0;
+	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());
-	/* This thread is done with fgd.cfg until the service thread has
-	 * stopped: a reload may replace it from now on. */
+	if (engine_rc == 0)
+		fgd_notify("READY=1\nSTATUS=%s", serving);
+	/* This thread is done with fgd.cfg and serving until the service
+	 * thread has stopped: a reload may replace them from now on. */
 	atomic_store(&fgd.up, 1);
 	if (engine_rc < 0) {
 		fg_log_err("cannot start the milter engine");
+		fgd_notify("STATUS=not started: cannot start the milter engine");
 		rc = 1;
 	} else {
 		sigemptyset(&set);
@@ -467,6 +510,8 @@ main(int argc, char **argv)
 			;
 		fg_log_notice("stopping on %s", sig == SIGTERM ? "SIGTERM" :
 		    "SIGINT");
+		fgd_notify("STOPPING=1\nSTATUS=stopping on %s",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
 	/* The shared store first: reserves in flight are answered, from
 	 * memory, while the engine still runs. */

@@ -1,0 +1,89 @@
+#!/bin/bash
+# floodgate under systemd's Type=notify: READY=1 once the MTA is served
+# (its socket answers by then, and mail flows), RELOADING=1 and READY=1
+# around each reload with a STATUS= line that says whether the last
+# reload failed, STOPPING=1 at the stop, and a start that fails says
+# why in STATUS= without READY=1. The test plays systemd's part: a
+# datagram socket named by NOTIFY_SOCKET.
+. "$(dirname "$0")/lib.sh"
+setup
+write_conf <<EOT
+limit tenant-hour per account 3/1h
+EOT
+cp "$T/floodgate.conf" "$T/floodgate.conf.good"
+
+# notified: every message so far, one a line, its own newlines as "|";
+# at READY=1 the receiver says whether the milter socket took a
+# connection then.
+cat > "$T/notify.py" <<'EOT'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a", buffering=1)
+while True:
+    msg = s.recv(4096).decode()
+    line = msg.replace("\n", "|")
+    if "READY=1" in msg.split("\n"):
+        c = socket.socket(socket.AF_UNIX)
+        try:
+            c.connect(sys.argv[3])
+            line += " [milter socket answers]"
+        except OSError as e:
+            line += " [milter socket: %s]" % e
+        c.close()
+    out.write(line + "\n")
+EOT
+python3 "$T/notify.py" "$T/notify.sock" "$T/notified" "$T/fg/milter.sock" &
+EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+wait_for 5 test -S "$T/notify.sock" || { fail "the test's notify socket"; finish; }
+chmod 666 "$T/notify.sock"
+notified() { cat "$T/notified" 2>/dev/null; }
+count() { grep -c -- "$1" "$T/notified" 2>/dev/null || true; }
+readies() { [ "$(count '^READY=1')" -ge "$1" ]; }	# for wait_for
+told_since() { [ "$(count '')" -gt "$1" ]; }
+
+FG_ENV="env NOTIFY_SOCKET=$T/notify.sock"
+start_floodgate
+start_postfix
+wait_for 5 grep -q "READY=1" "$T/notified" || fail "no READY=1: $(notified)"
+expect_eq "at start: loading, then ready once, the milter socket answering" \
+    "$(sed -n '1{s/|.*//;p;}' "$T/notified") $(count '^READY=1|STATUS=serving unix:.*/milter.sock: 1 rules, mode enforce, engine '"${ENGINE:-native}"' \[milter socket answers\]$')" \
+    "STATUS=loading $T/floodgate.db 1"
+send "$T/m1" $SMTP_PORT a@t1.example "$(rcpts r example.com 4)"
+expect_eq "mail flows: 3 accepted, the 4th deferred" "$(count_replies "$T/m1" 451)" 1
+
+# A reload by floodgatectl, then a broken file by SIGHUP, then mended by
+# SIGUSR1: each one RELOADING=1 then READY=1; a failed one says so.
+ctl reload > /dev/null
+wait_for 5 readies 2 || fail "reload: no READY=1: $(notified)"
+expect_eq "floodgatectl reload: RELOADING=1, then READY=1 serving" \
+    "$(sed -n '3,4p' "$T/notified" | sed 's/ \[.*//' | tr '\n' ' ')" \
+    "RELOADING=1 READY=1|STATUS=serving unix:$T/fg/milter.sock: 1 rules, mode enforce, engine ${ENGINE:-native} "
+echo "limit broken per account 3/1x" >> "$T/floodgate.conf"
+kill -HUP "$FG_PID"
+wait_for 5 readies 3 || fail "failed reload: no READY=1: $(notified)"
+expect_eq "a reload that fails: still ready, STATUS says so" \
+    "$(sed -n '5,6p' "$T/notified" | sed 's/ \[.*//' | tr '\n' ' ')" \
+    "RELOADING=1 READY=1|STATUS=serving unix:$T/fg/milter.sock: 1 rules, mode enforce, engine ${ENGINE:-native}; the last reload failed: $T/floodgate.conf has errors (see the log) "
+cp "$T/floodgate.conf.good" "$T/floodgate.conf"
+echo "limit second per account 10/1d" >> "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_for 5 readies 4 || fail "mended reload: no READY=1: $(notified)"
+expect_eq "mended: the failure is no longer said, the new rule counted" \
+    "$(sed -n '8p' "$T/notified" | sed 's/ \[.*//')" \
+    "READY=1|STATUS=serving unix:$T/fg/milter.sock: 2 rules, mode enforce, engine ${ENGINE:-native}"
+
+stop_floodgate
+expect_eq "at the stop: STOPPING=1, and nothing after it" \
+    "$(tail -1 "$T/notified") $(count 'STOPPING=1')" "STOPPING=1|STATUS=stopping on SIGTERM 1"
+
+# A start that fails (its socket's directory is missing) never says
+# READY=1, and says why.
+n=$(count '')
+sed -i "s|^listen .*|listen unix:$T/nowhere/milter.sock|" "$T/floodgate.conf"
+env NOTIFY_SOCKET="$T/notify.sock" "$FLOODGATE" -f -c "$T/floodgate.conf" >> "$T/floodgate.log" 2>&1
+expect_eq "a failed start: exit 1" $? 1
+wait_for 5 told_since "$n" || fail "a failed start told nothing: $(notified)"
+expect_eq "  ... no READY=1, STATUS= names the cause" \
+    "$(tail -n +$((n + 1)) "$T/notified" | grep -c READY=1) $(tail -1 "$T/notified" | grep -c "^STATUS=not started: listen .*$T/nowhere/milter.sock: ")" "0 1"
+finish
