@@ -38,6 +38,8 @@ struct fg_daemon {
 	/* The main thread is done starting and reads fgd.cfg no more:
 	 * reloads may replace it (one asked for earlier waits for it). */
 	atomic_int up;
+	/* systemd's WatchdogSec in microseconds (WATCHDOG_USEC); 0: off. */
+	uint64_t watchdog_us;
 };
 
 extern struct fg_daemon fgd;
@@ -67,6 +69,9 @@ struct fg_milter_engine {
 	 * store to run on (no hop between threads per recipient); NULL
 	 * when the engine has none (libmilter's threads). */
 	struct event_base *(*loop)(void);
+	/* When the engine's own loop last ran (fg_mono_us), for the
+	 * watchdog; NULL when it has none. */
+	int64_t (*beat)(void);
 };
 
 extern const struct fg_milter_engine fg_engine_native;

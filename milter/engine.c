@@ -67,6 +67,7 @@ struct loop {
 	struct event_base *base;
 	struct evconnlistener *listener;
 	struct event *resume;		/* accepting again after EMFILE */
+	struct event *beat;		/* the watchdog's sign of life */
 	const struct timeval *idle;
 	struct conn *conns;
 	atomic_size_t nconns;		/* also read by the service thread */
@@ -81,6 +82,7 @@ struct loop {
 
 static struct loop loop;
 static int running;		/* the loop's thread was started */
+static atomic_llong beat_us;	/* the loop's last beat: fg_mono_us() */
 static int listen_fd = -1;
 static char unix_path[FG_UNIX_PATH_MAX + 1];
 
@@ -146,10 +148,27 @@ native_loop(void)
 	return l->base;
 }
 
+/* Once a second while the loop runs: the service thread tells systemd's
+ * watchdog floodgate is alive only while this goes on. */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	atomic_store(&beat_us, fg_mono_us());
+}
+
+static int64_t
+native_beat(void)
+{
+	return atomic_load(&beat_us);
+}
+
 static int
 native_start(const struct fg_session_env *env, pthread_t main_thread)
 {
-	struct timeval idle = { IDLE_TIMEOUT, 0 };
+	struct timeval idle = { IDLE_TIMEOUT, 0 }, one = { 1, 0 };
 	struct loop *l = &loop;
 
 	(void)main_thread;	/* the loop only stops when told to */
@@ -165,8 +184,11 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 	    (l->listener = evconnlistener_new(l->base, on_accept, l,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
 	    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
+	    (l->beat = event_new(l->base, -1, EV_PERSIST, on_beat, NULL)) == NULL ||
+	    event_add(l->beat, &one) < 0 ||
 	    (l->idle = event_base_init_common_timeout(l->base, &idle)) == NULL)
 		return -1;
+	atomic_store(&beat_us, fg_mono_us());
 	evconnlistener_set_error_cb(l->listener, on_accept_error);
 	if (pthread_create(&l->thread, NULL, run, l) != 0)
 		return -1;
@@ -197,6 +219,8 @@ native_stop(void)
 		evconnlistener_free(l->listener);
 	if (l->resume != NULL)
 		event_free(l->resume);
+	if (l->beat != NULL)
+		event_free(l->beat);
 	if (l->base != NULL)
 		event_base_free(l->base);
 	memset(l, 0, sizeof(*l));
@@ -222,6 +246,7 @@ const struct fg_milter_engine fg_engine_native = {
 	.stop = native_stop,
 	.connections = native_connections,
 	.loop = native_loop,
+	.beat = native_beat,
 };
 
 /* Read at each accept: a reload changes the cap for what follows. */

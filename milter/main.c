@@ -484,6 +484,13 @@ main(int argc, char **argv)
 	fgd.session_env.held = env_held;
 	if (fgd.cfg->delivery_log != NULL)
 		fgd.session_env.charged = env_charged;
+	{
+		uint64_t us;
+
+		/* With -f under systemd: WATCHDOG_USEC, for this process. */
+		if (sd_watchdog_enabled(0, &us) > 0)
+			fgd.watchdog_us = us;
+	}
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");
 	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",

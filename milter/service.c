@@ -324,12 +324,43 @@ save_blocks(uint32_t now)
 	free(pa);
 }
 
+/*
+ * systemd's watchdog (WatchdogSec): told floodgate is alive at each tick
+ * of this thread while the milter engine's loop has run within half the
+ * watchdog's time. A loop or this thread that hangs stops the pings, and
+ * systemd kills floodgate and starts it again (Restart=on-failure); the
+ * stall is logged once, in case floodgate can still say so.
+ */
+static void
+watchdog(void)
+{
+	static int64_t told;
+	static int stalled;
+	int64_t now = fg_mono_us(), beat;
+
+	if (fgd.watchdog_us == 0 || now - told < 1000000)
+		return;
+	beat = fgd.milter->beat != NULL ? fgd.milter->beat() : 0;
+	if (beat == 0)		/* no loop of its own, or not started yet */
+		beat = now;
+	if ((uint64_t)(now - beat) < fgd.watchdog_us / 2) {
+		fgd_notify("WATCHDOG=1");
+		told = now;
+		stalled = 0;
+	} else if (!stalled) {
+		fg_log_err("watchdog: the milter engine's loop has not run for %lld s; systemd is no longer told floodgate is alive",
+		    (long long)((now - beat) / 1000000));
+		stalled = 1;
+	}
+}
+
 static void
 on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	time_t now = time(NULL);
 	char err[FG_ERRLEN];
 
+	watchdog();
 	(void)fd;
 	(void)what;
 	(void)arg;

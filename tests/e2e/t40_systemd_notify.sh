@@ -2,8 +2,9 @@
 # floodgate under systemd's Type=notify: READY=1 once the MTA is served
 # (its socket answers by then, and mail flows), RELOADING=1 and READY=1
 # around each reload with a STATUS= line that says whether the last
-# reload failed, STOPPING=1 at the stop, and a start that fails says
-# why in STATUS= without READY=1. The test plays systemd's part: a
+# reload failed, STOPPING=1 at the stop, WATCHDOG=1 each second when
+# systemd's watchdog asks for it, and a start that fails says why in
+# STATUS= without READY=1. The test plays systemd's part: a
 # datagram socket named by NOTIFY_SOCKET.
 . "$(dirname "$0")/lib.sh"
 setup
@@ -76,6 +77,23 @@ expect_eq "mended: the failure is no longer said, the new rule counted" \
 stop_floodgate
 expect_eq "at the stop: STOPPING=1, and nothing after it" \
     "$(tail -1 "$T/notified") $(count 'STOPPING=1')" "STOPPING=1|STATUS=stopping on SIGTERM 1"
+
+# systemd's watchdog: with WATCHDOG_USEC (and no WATCHDOG_PID, or this
+# process's), a WATCHDOG=1 about each second while the milter engine
+# runs; none without it (above), none for another process's.
+expect_eq "no watchdog asked for: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" 0
+FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000"
+start_floodgate 2
+watchdogs() { [ "$(count '^WATCHDOG=1$')" -ge "$1" ]; }
+wait_for 10 watchdogs 3 && ok "WATCHDOG_USEC=4000000: WATCHDOG=1 again and again" ||
+    fail "WATCHDOG_USEC=4000000: fewer than three WATCHDOG=1 in 10 s: $(notified)"
+stop_floodgate
+n=$(count '^WATCHDOG=1$')
+FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000 WATCHDOG_PID=1"
+start_floodgate 3
+sleep 2.5
+stop_floodgate
+expect_eq "WATCHDOG_PID another process's: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" "$n"
 
 # A start that fails (its socket's directory is missing) never says
 # READY=1, and says why.
