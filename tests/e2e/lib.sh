@@ -4,6 +4,9 @@
 # README.md for the quirks worked around here.
 
 set -u
+# A test started by a systemd service must not pass its notify socket or
+# watchdog on to the floodgates it starts (t40 sets its own).
+unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 FLOODGATE=${FLOODGATE:-$TOP/build/floodgate}
