@@ -139,7 +139,8 @@ die(const char *fmt, ...)
  * Tell systemd (Type=notify) how floodgate stands: READY=1 once the MTA
  * is served, RELOADING=1 and READY=1 around a reload, STOPPING=1, and a
  * STATUS= line that `systemctl status` shows. Nothing without
- * NOTIFY_SOCKET (not started by systemd, or detached).
+ * NOTIFY_SOCKET (not started by systemd; detached, floodgate drops it:
+ * systemd listens to the process it started only).
  */
 void
 fgd_notify(const char *fmt, ...)
@@ -392,6 +393,9 @@ main(int argc, char **argv)
 	if (!foreground) {
 		fg_log_open("floodgate", 0);
 		daemonize();
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_USEC");
+		unsetenv("WATCHDOG_PID");
 	}
 	{
 		char rerr[FG_ERRLEN];
