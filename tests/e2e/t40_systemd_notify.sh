@@ -3,8 +3,8 @@
 # (its socket answers by then, and mail flows), RELOADING=1 and READY=1
 # around each reload with a STATUS= line that says whether the last
 # reload failed, STOPPING=1 at the stop, WATCHDOG=1 each second when
-# systemd's watchdog asks for it, and a start that fails says why in
-# STATUS= without READY=1. The test plays systemd's part: a
+# systemd's watchdog asks for it, nothing once detached (no -f), and a
+# start that fails says why in STATUS= without READY=1. The test plays systemd's part: a
 # datagram socket named by NOTIFY_SOCKET.
 . "$(dirname "$0")/lib.sh"
 setup
@@ -94,6 +94,20 @@ start_floodgate 3
 sleep 2.5
 stop_floodgate
 expect_eq "WATCHDOG_PID another process's: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" "$n"
+
+# Detached (no -f), floodgate is not the process systemd started and
+# listens to: it tells nothing, watchdog or not.
+n=$(count '')
+env NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=4000000 "$FLOODGATE" -c "$T/floodgate.conf" 2>> "$T/floodgate.log" &&
+    wait_for 10 pgrep -f "^$FLOODGATE -c $T/floodgate.conf\$" > /dev/null ||
+    fail "floodgate detached"
+p=$(pgrep -f "^$FLOODGATE -c $T/floodgate.conf\$")
+EXTRA_PIDS="${EXTRA_PIDS:-} $p"
+wait_for 10 ctl status > /dev/null
+sleep 2.5
+kill -TERM $p
+wait_for 10 sh -c "! kill -0 $p 2>/dev/null" || fail "detached floodgate stopped on SIGTERM"
+expect_eq "detached: nothing told" "$(count '')" "$n"
 
 # A start that fails (its socket's directory is missing) never says
 # READY=1, and says why.
