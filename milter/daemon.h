@@ -167,6 +167,8 @@ size_t fg_incident_unsaved(struct fg_incident **out);
 int fg_smap_listen(int mta, const char *spec, char *err, size_t errlen);
 void fg_smap_start(void);
 void fg_smap_stop(void);
+/* When the socket maps' loop last ran (fg_mono_us); 0: not serving. */
+int64_t fg_smap_beat(void);
 /* Questions MTA asked and how many were answered "paused" (any thread). */
 uint64_t fg_smap_lookups(int mta, uint64_t *paused);
 /* "postfix_map" or "sendmail_map". */

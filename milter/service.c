@@ -326,30 +326,38 @@ save_blocks(uint32_t now)
 
 /*
  * systemd's watchdog (WatchdogSec): told floodgate is alive at each tick
- * of this thread while the milter engine's loop has run within half the
- * watchdog's time. A loop or this thread that hangs stops the pings, and
- * systemd kills floodgate and starts it again (Restart=on-failure); the
- * stall is logged once, in case floodgate can still say so.
+ * of this thread while the loops the mail waits on, the milter engine's
+ * and the socket maps', have run within half the watchdog's time. A loop
+ * or this thread that hangs stops the pings, and systemd kills floodgate
+ * and starts it again (Restart=on-failure); the stall is logged once, in
+ * case floodgate can still say so.
  */
 static void
 watchdog(void)
 {
 	static int64_t told;
 	static int stalled;
-	int64_t now = fg_mono_us(), beat;
+	int64_t now = fg_mono_us(), beat[2];
+	const char *what[2] = { "the milter engine's loop", "the socket maps' loop" };
+	int i;
 
 	if (fgd.watchdog_us == 0 || now - told < 1000000)
 		return;
-	beat = fgd.milter->beat != NULL ? fgd.milter->beat() : 0;
-	if (beat == 0)		/* no loop of its own, or not started yet */
-		beat = now;
-	if ((uint64_t)(now - beat) < fgd.watchdog_us / 2) {
+	/* 0: no loop of floodgate's own (libmilter), not started yet, or
+	 * no socket map served. */
+	beat[0] = fgd.milter->beat != NULL ? fgd.milter->beat() : 0;
+	beat[1] = fg_smap_beat();
+	for (i = 0; i < 2; i++)
+		if (beat[i] != 0 &&
+		    (uint64_t)(now - beat[i]) >= fgd.watchdog_us / 2)
+			break;
+	if (i == 2) {
 		fgd_notify("WATCHDOG=1");
 		told = now;
 		stalled = 0;
 	} else if (!stalled) {
-		fg_log_err("watchdog: the milter engine's loop has not run for %lld s; systemd is no longer told floodgate is alive",
-		    (long long)((now - beat) / 1000000));
+		fg_log_err("watchdog: %s has not run for %lld s; systemd is no longer told floodgate is alive",
+		    what[i], (long long)((now - beat[i]) / 1000000));
 		stalled = 1;
 	}
 }

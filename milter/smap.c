@@ -62,6 +62,8 @@ static struct event_base *base;
 static pthread_t thread;
 static int running;
 static struct evconnlistener *lev[FG_SMAP_N];
+static struct event *beat;	/* the watchdog's sign of life */
+static atomic_llong beat_us;	/* its last: fg_mono_us(); 0: not serving */
 static struct client *clients;
 static int nclients;
 static time_t full_logged;
@@ -261,9 +263,26 @@ run(void *arg)
 	return NULL;
 }
 
+/* Once a second while the loop runs, for the watchdog (service.c). */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	atomic_store(&beat_us, fg_mono_us());
+}
+
+int64_t
+fg_smap_beat(void)
+{
+	return atomic_load(&beat_us);
+}
+
 void
 fg_smap_start(void)
 {
+	struct timeval one = { 1, 0 };
 	int m, serving = 0;
 
 	if (listen_fd[FG_SMAP_POSTFIX] < 0 && listen_fd[FG_SMAP_SENDMAIL] < 0)
@@ -298,6 +317,9 @@ fg_smap_start(void)
 		return;
 	}
 	running = serving > 0;
+	if (running && (beat = event_new(base, -1, EV_PERSIST, on_beat,
+	    NULL)) != NULL && event_add(beat, &one) == 0)
+		atomic_store(&beat_us, fg_mono_us());
 }
 
 void
@@ -326,6 +348,10 @@ fg_smap_stop(void)
 	}
 	while (clients != NULL)
 		client_free(clients);
+	atomic_store(&beat_us, 0);
+	if (beat != NULL)
+		event_free(beat);
+	beat = NULL;
 	if (base != NULL)
 		event_base_free(base);
 	base = NULL;

@@ -10,6 +10,7 @@
 setup
 write_conf <<EOT
 limit tenant-hour per account 3/1h
+postfix_map unix:$T/fg/map.sock
 EOT
 cp "$T/floodgate.conf" "$T/floodgate.conf.good"
 
@@ -79,8 +80,9 @@ expect_eq "at the stop: STOPPING=1, and nothing after it" \
     "$(tail -1 "$T/notified") $(count 'STOPPING=1')" "STOPPING=1|STATUS=stopping on SIGTERM 1"
 
 # systemd's watchdog: with WATCHDOG_USEC (and no WATCHDOG_PID, or this
-# process's), a WATCHDOG=1 about each second while the milter engine
-# runs; none without it (above), none for another process's.
+# process's), a WATCHDOG=1 about each second while the milter engine's
+# loop and the socket map's run; none without it (above), none for
+# another process's.
 expect_eq "no watchdog asked for: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" 0
 FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000"
 start_floodgate 2
