@@ -47,6 +47,9 @@ extern struct fg_daemon fgd;
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
 void fgd_notify(const char *fmt, ...) FG_PRINTF(1, 2);
+/* The event callback a loop beats with for the watchdog (service.c):
+ * arg is its atomic_llong of fg_mono_us(). */
+void fgd_beat(int fd, short what, void *arg);
 
 /*
  * A milter engine: what takes MTA connections and drives a session for

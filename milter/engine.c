@@ -148,17 +148,6 @@ native_loop(void)
 	return l->base;
 }
 
-/* Once a second while the loop runs: the service thread tells systemd's
- * watchdog floodgate is alive only while this goes on. */
-static void
-on_beat(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	atomic_store(&beat_us, fg_mono_us());
-}
-
 static int64_t
 native_beat(void)
 {
@@ -184,7 +173,7 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 	    (l->listener = evconnlistener_new(l->base, on_accept, l,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
 	    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
-	    (l->beat = event_new(l->base, -1, EV_PERSIST, on_beat, NULL)) == NULL ||
+	    (l->beat = event_new(l->base, -1, EV_PERSIST, fgd_beat, &beat_us)) == NULL ||
 	    event_add(l->beat, &one) < 0 ||
 	    (l->idle = event_base_init_common_timeout(l->base, &idle)) == NULL)
 		return -1;

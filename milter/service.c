@@ -324,6 +324,16 @@ save_blocks(uint32_t now)
 	free(pa);
 }
 
+/* A loop's beat for the watchdog: a persistent one-second event whose
+ * argument is the loop's atomic_llong, set to fg_mono_us(). */
+void
+fgd_beat(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	atomic_store((atomic_llong *)arg, fg_mono_us());
+}
+
 /*
  * systemd's watchdog (WatchdogSec): told floodgate is alive at each tick
  * of this thread while the loops the mail waits on, the milter engine's

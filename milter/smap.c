@@ -263,16 +263,6 @@ run(void *arg)
 	return NULL;
 }
 
-/* Once a second while the loop runs, for the watchdog (service.c). */
-static void
-on_beat(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	atomic_store(&beat_us, fg_mono_us());
-}
-
 int64_t
 fg_smap_beat(void)
 {
@@ -317,8 +307,8 @@ fg_smap_start(void)
 		return;
 	}
 	running = serving > 0;
-	if (running && (beat = event_new(base, -1, EV_PERSIST, on_beat,
-	    NULL)) != NULL && event_add(beat, &one) == 0)
+	if (running && (beat = event_new(base, -1, EV_PERSIST, fgd_beat,
+	    &beat_us)) != NULL && event_add(beat, &one) == 0)
 		atomic_store(&beat_us, fg_mono_us());
 }
 
