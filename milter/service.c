@@ -351,7 +351,9 @@ watchdog(void)
 	const char *what[2] = { "the milter engine's loop", "the socket maps' loop" };
 	int i;
 
-	if (fgd.watchdog_us == 0 || now - told < 1000000)
+	/* Each tick, once a second (a tick the delivery log's backlog
+	 * brings early does not ping again). */
+	if (fgd.watchdog_us == 0 || now - told < 500000)
 		return;
 	/* 0: no loop of floodgate's own (libmilter), not started yet, or
 	 * no socket map served. */

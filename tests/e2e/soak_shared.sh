@@ -8,8 +8,9 @@
 # (default 300).
 # Checks: no protocol error and no stalled run in any fgload run, both
 # relays alive throughout and back on Redis once the faults stop, every
-# floodgatectl command answered, clean exits on SIGTERM, and (with make
-# soak SANITIZE=1) no sanitizer report. Random by design: a failure
+# floodgatectl command answered, systemd's watchdog (played by a socket
+# of the test's) pinged all along by both, clean exits on SIGTERM, and
+# (with make soak SANITIZE=1) no sanitizer report. Random by design: a failure
 # prints the actions that led to it ($T/actions).
 . "$(dirname "$0")/lib.sh"
 REDIS=/usr/bin/redis-server
@@ -39,8 +40,23 @@ database $T/fg2.db
 engine   ${ENGINE:-native}
 $RULES
 EOT
+# systemd's part for the watchdog, one socket a relay: WATCHDOG=1 is
+# sent only while the milter loop has run within 5 s (half of 10 s).
+for r in 1 2; do
+	python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a", buffering=1)
+while True:
+    out.write(s.recv(4096).decode().replace("\n", "|") + "\n")' "$T/notify$r.sock" "$T/notified$r" &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+done
+wait_for 5 test -S "$T/notify2.sock" || { fail "the test's notify sockets"; finish; }
+watched() { echo "env NOTIFY_SOCKET=$T/notify$1.sock WATCHDOG_USEC=10000000"; }
+FG_ENV=$(watched 1)
 start_floodgate
-"$FLOODGATE" -f -c "$T/fg2.conf" >>"$T/fg2.log" 2>&1 &
+$(watched 2) "$FLOODGATE" -f -c "$T/fg2.conf" >>"$T/fg2.log" 2>&1 &
 FG2_PID=$!
 EXTRA_PIDS="${EXTRA_PIDS:-} $FG2_PID"
 up_on() { grep -q "answers; deciding from it" "$1"; }
@@ -108,6 +124,10 @@ expect_eq "no protocol error in any run" \
     "$(cat "$T"/load1.* "$T"/load2.* | grep -c 'errors=[1-9]')" 0
 expect_eq "no run stalled" "$(wc -l < "$T/stalls")" 0
 expect_eq "floodgatectl answered every command" "$(cat "$T/ctl-failed")" ""
+# The soak's length in pings, give or take the start and the end.
+pings() { grep -c '^WATCHDOG=1$' "$T/notified$1" 2>/dev/null || true; }
+expect_eq "the watchdog pinged by both, about each second ($(pings 1) and $(pings 2) in ${SOAK_SECONDS:-300} s), no stall logged" \
+    "$([ "$(pings 1)" -ge $((${SOAK_SECONDS:-300} * 9 / 10)) ] && [ "$(pings 2)" -ge $((${SOAK_SECONDS:-300} * 9 / 10)) ] && echo yes) $(cat "$T/floodgate.log" "$T/fg2.log" | grep -c 'watchdog: ')" "yes 0"
 # Once the faults stop, both relays decide from Redis again.
 back_up() {
 	[ "$(ctl status | awk '$1 == "decisions" {print $4}')" = "(up)" ] &&
