@@ -380,10 +380,10 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	time_t now = time(NULL);
 	char err[FG_ERRLEN];
 
-	watchdog();
 	(void)fd;
 	(void)what;
 	(void)arg;
+	watchdog();
 	if (reload_pending && atomic_load(&fgd.up)) {
 		reload_pending = 0;
 		fgd_reload();

@@ -4,8 +4,8 @@
 # around each reload with a STATUS= line that says whether the last
 # reload failed, STOPPING=1 at the stop, WATCHDOG=1 each second when
 # systemd's watchdog asks for it, nothing once detached (no -f), and a
-# start that fails says why in STATUS= without READY=1. The test plays systemd's part: a
-# datagram socket named by NOTIFY_SOCKET.
+# start that fails says why in STATUS= without READY=1. The test plays
+# systemd's part: a datagram socket named by NOTIFY_SOCKET.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
