@@ -364,6 +364,8 @@ watchdog(void)
 		    (uint64_t)(now - beat[i]) >= fgd.watchdog_us / 2)
 			break;
 	if (i == 2) {
+		if (stalled)
+			fg_log_notice("watchdog: every loop runs again; systemd is told floodgate is alive");
 		fgd_notify("WATCHDOG=1");
 		told = now;
 		stalled = 0;
