@@ -111,6 +111,8 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
 	fg_ctl_kv(o, "engine", "%s", fgd.milter->name);
+	/* systemd's WatchdogSec, in seconds; 0: no watchdog. */
+	fg_ctl_kv(o, "watchdog", "%g", (double)fgd.watchdog_us / 1e6);
 	fg_ctl_kv(o, "rules", "%zu", fgd.cfg->nrule);
 	fg_ctl_kv(o, "database", "%s", fgd.cfg->database);
 	fg_ctl_kv(o, "store", "%s", atomic_load(&fgd.store_ok) ? "ok" : "failing");

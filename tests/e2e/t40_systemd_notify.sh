@@ -51,6 +51,7 @@ wait_for 5 grep -q "READY=1" "$T/notified" || fail "no READY=1: $(notified)"
 expect_eq "at start: loading, then ready once, the milter socket answering" \
     "$(sed -n '1{s/|.*//;p;}' "$T/notified") $(count '^READY=1|STATUS=serving unix:.*/milter.sock: 1 rules, mode enforce, engine '"${ENGINE:-native}"' \[milter socket answers\]$')" \
     "STATUS=loading $T/floodgate.db 1"
+ctl status > "$T/status0"
 send "$T/m1" $SMTP_PORT a@t1.example "$(rcpts r example.com 4)"
 expect_eq "mail flows: 3 accepted, the 4th deferred" "$(count_replies "$T/m1" 451)" 1
 
@@ -84,11 +85,13 @@ expect_eq "at the stop: STOPPING=1, and nothing after it" \
 # loop and the socket map's run; none without it (above), none for
 # another process's.
 expect_eq "no watchdog asked for: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" 0
+expect_eq "  ... status says none (the last run's answer)" "$(awk '$1 == "watchdog" {print $2}' "$T/status0")" 0
 FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000"
 start_floodgate 2
 watchdogs() { [ "$(count '^WATCHDOG=1$')" -ge "$1" ]; }
 wait_for 10 watchdogs 3 && ok "WATCHDOG_USEC=4000000: WATCHDOG=1 again and again" ||
     fail "WATCHDOG_USEC=4000000: fewer than three WATCHDOG=1 in 10 s: $(notified)"
+expect_eq "  ... status says the watchdog's time" "$(ctl status | awk '$1 == "watchdog" {print $2}')" 4
 stop_floodgate
 n=$(count '^WATCHDOG=1$')
 FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000 WATCHDOG_PID=1"
