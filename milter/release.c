@@ -112,9 +112,10 @@ drop(struct fg_hnode *n, void *arg)
  * PLAN_TTL seconds old. */
 struct lapsing {
 	time_t now;
-	struct fg_held_mark *marks;	/* NULL: only count them */
+	/* NULL: gather only counts them; at the lapse, there was no room
+	 * to gather them, and each mark is cleared on its own. */
+	struct fg_held_mark *marks;
 	size_t n;
-	int one_by_one;		/* no room for marks: cleared one by one */
 };
 
 static int
@@ -148,7 +149,7 @@ lapse(struct fg_hnode *n, void *arg)
 		return 0;
 	fg_log_warn("release: qid=%s was not confirmed: no release step for %d s; its reservation is given back",
 	    p->qid, PLAN_TTL);
-	if (l->one_by_one)
+	if (l->marks == NULL)
 		unmark(p->qid);
 	return drop(n, NULL);
 }
@@ -158,7 +159,7 @@ lapse(struct fg_hnode *n, void *arg)
 void
 fg_release_tick(time_t now)
 {
-	struct lapsing l = { now, NULL, 0, 0 };
+	struct lapsing l = { now, NULL, 0 };
 	char err[FG_ERRLEN];
 	size_t n;
 
@@ -166,9 +167,7 @@ fg_release_tick(time_t now)
 	if ((n = l.n) == 0)
 		return;
 	l.n = 0;
-	if ((l.marks = calloc(n, sizeof(*l.marks))) == NULL)
-		l.one_by_one = 1;
-	else {
+	if ((l.marks = calloc(n, sizeof(*l.marks))) != NULL) {
 		fg_htab_walk(&pending, gather, &l);
 		if (fg_store_held_mark(fgd.store, l.marks, l.n, err,
 		    sizeof(err)) < 0)
