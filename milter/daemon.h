@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct event;
 struct event_base;
 
 #include "config.h"
@@ -47,9 +48,10 @@ extern struct fg_daemon fgd;
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
 void fgd_notify(const char *fmt, ...) FG_PRINTF(1, 2);
-/* The event callback a loop beats with for the watchdog (service.c):
- * arg is its atomic_llong of fg_mono_us(). */
-void fgd_beat(int fd, short what, void *arg);
+/* A loop's beat for the watchdog (service.c): an event that sets *at to
+ * fg_mono_us() each second while the loop runs, set now too; NULL when
+ * it cannot be made. event_free() it before the loop. */
+struct event *fgd_beat_start(struct event_base *loop, atomic_llong *at);
 
 /*
  * A milter engine: what takes MTA connections and drives a session for

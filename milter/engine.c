@@ -157,7 +157,7 @@ native_beat(void)
 static int
 native_start(const struct fg_session_env *env, pthread_t main_thread)
 {
-	struct timeval idle = { IDLE_TIMEOUT, 0 }, one = { 1, 0 };
+	struct timeval idle = { IDLE_TIMEOUT, 0 };
 	struct loop *l = &loop;
 
 	(void)main_thread;	/* the loop only stops when told to */
@@ -173,11 +173,9 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 	    (l->listener = evconnlistener_new(l->base, on_accept, l,
 	    LEV_OPT_CLOSE_ON_EXEC, 0, listen_fd)) == NULL ||
 	    (l->resume = evtimer_new(l->base, on_resume, l)) == NULL ||
-	    (l->beat = event_new(l->base, -1, EV_PERSIST, fgd_beat, &beat_us)) == NULL ||
-	    event_add(l->beat, &one) < 0 ||
+	    (l->beat = fgd_beat_start(l->base, &beat_us)) == NULL ||
 	    (l->idle = event_base_init_common_timeout(l->base, &idle)) == NULL)
 		return -1;
-	atomic_store(&beat_us, fg_mono_us());
 	evconnlistener_set_error_cb(l->listener, on_accept_error);
 	if (pthread_create(&l->thread, NULL, run, l) != 0)
 		return -1;

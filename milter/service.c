@@ -324,14 +324,27 @@ save_blocks(uint32_t now)
 	free(pa);
 }
 
-/* A loop's beat for the watchdog: a persistent one-second event whose
- * argument is the loop's atomic_llong, set to fg_mono_us(). */
-void
-fgd_beat(evutil_socket_t fd, short what, void *arg)
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	atomic_store((atomic_llong *)arg, fg_mono_us());
+}
+
+struct event *
+fgd_beat_start(struct event_base *loop, atomic_llong *at)
+{
+	struct timeval one = { 1, 0 };
+	struct event *ev = event_new(loop, -1, EV_PERSIST, on_beat, at);
+
+	if (ev != NULL && event_add(ev, &one) < 0) {
+		event_free(ev);
+		ev = NULL;
+	}
+	if (ev != NULL)
+		atomic_store(at, fg_mono_us());
+	return ev;
 }
 
 /*

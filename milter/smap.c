@@ -272,7 +272,6 @@ fg_smap_beat(void)
 void
 fg_smap_start(void)
 {
-	struct timeval one = { 1, 0 };
 	int m, serving = 0;
 
 	if (listen_fd[FG_SMAP_POSTFIX] < 0 && listen_fd[FG_SMAP_SENDMAIL] < 0)
@@ -307,9 +306,8 @@ fg_smap_start(void)
 		return;
 	}
 	running = serving > 0;
-	if (running && (beat = event_new(base, -1, EV_PERSIST, fgd_beat,
-	    &beat_us)) != NULL && event_add(beat, &one) == 0)
-		atomic_store(&beat_us, fg_mono_us());
+	if (running)
+		beat = fgd_beat_start(base, &beat_us);
 }
 
 void
