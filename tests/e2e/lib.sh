@@ -349,6 +349,14 @@ stop_floodgate() {
 	FG_PID=
 }
 
+# notify_socket SOCKET OUT [MILTER_SOCKET]: play systemd's notify
+# socket (notifysock.py) until the test ends; each message a line of OUT.
+notify_socket() {
+	python3 "$(dirname "$0")/notifysock.py" "$@" &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+	wait_for 5 test -S "$1" || { fail "the test's notify socket $1"; finish; }
+}
+
 # kill_hard PID: SIGKILL a child of the test and reap it, without bash's
 # "Killed" line (printed when it reaps, which may be before a `wait` of
 # its own had its stderr redirected): a kill the test meant is no news.

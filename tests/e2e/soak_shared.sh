@@ -42,17 +42,8 @@ $RULES
 EOT
 # systemd's part for the watchdog, one socket a relay: WATCHDOG=1 is
 # sent only while the milter loop has run within 5 s (half of 10 s).
-for r in 1 2; do
-	python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-out = open(sys.argv[2], "a", buffering=1)
-while True:
-    out.write(s.recv(4096).decode().replace("\n", "|") + "\n")' "$T/notify$r.sock" "$T/notified$r" &
-	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-done
-wait_for 5 test -S "$T/notify2.sock" || { fail "the test's notify sockets"; finish; }
+notify_socket "$T/notify1.sock" "$T/notified1"
+notify_socket "$T/notify2.sock" "$T/notified2"
 watched() { echo "env NOTIFY_SOCKET=$T/notify$1.sock WATCHDOG_USEC=10000000"; }
 FG_ENV=$(watched 1)
 start_floodgate

@@ -17,27 +17,7 @@ cp "$T/floodgate.conf" "$T/floodgate.conf.good"
 # notified: every message so far, one a line, its own newlines as "|";
 # at READY=1 the receiver says whether the milter socket took a
 # connection then.
-cat > "$T/notify.py" <<'EOT'
-import os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-out = open(sys.argv[2], "a", buffering=1)
-while True:
-    msg = s.recv(4096).decode()
-    line = msg.replace("\n", "|")
-    if "READY=1" in msg.split("\n"):
-        c = socket.socket(socket.AF_UNIX)
-        try:
-            c.connect(sys.argv[3])
-            line += " [milter socket answers]"
-        except OSError as e:
-            line += " [milter socket: %s]" % e
-        c.close()
-    out.write(line + "\n")
-EOT
-python3 "$T/notify.py" "$T/notify.sock" "$T/notified" "$T/fg/milter.sock" &
-EXTRA_PIDS="${EXTRA_PIDS:-} $!"
-wait_for 5 test -S "$T/notify.sock" || { fail "the test's notify socket"; finish; }
+notify_socket "$T/notify.sock" "$T/notified" "$T/fg/milter.sock"
 chmod 666 "$T/notify.sock"
 notified() { cat "$T/notified" 2>/dev/null; }
 count() { grep -c -- "$1" "$T/notified" 2>/dev/null || true; }
