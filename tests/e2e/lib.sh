@@ -46,9 +46,9 @@ finish() {
 	if [ -n "$FG_PID" ]; then
 		stop_floodgate
 	fi
-	if grep -q "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null; then
+	if grep -q "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null; then
 		fail "sanitizer report in floodgate's or floodgatectl's output"
-		grep -h -A5 "AddressSanitizer\|LeakSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null | head -30
+		grep -h -A5 "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null | head -30
 	fi
 	if [ "$FAILS" -gt 0 ]; then
 		say "$FAILS of $CHECKS checks failed (state kept in $T)"
