@@ -210,6 +210,26 @@ fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
 	return paused;
 }
 
+/* The domain's pause record, a blank one when it had none; NULL out of
+ * memory. Under the lock. */
+static struct pnode *
+pause_record(struct fg_blocks *b, const char *domain)
+{
+	struct pnode *n;
+
+	n = (struct pnode *)fg_htab_find(&b->paus, fg_hash(domain), paus_eq,
+	    domain);
+	if (n != NULL || (n = calloc(1, sizeof(*n))) == NULL)
+		return n;
+	fg_strlcpy(n->p.domain, domain, sizeof(n->p.domain));
+	n->node.hash = fg_hash(domain);
+	if (fg_htab_add(&b->paus, &n->node) < 0) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
 int
 fg_blocks_pause(struct fg_blocks *b, const char *domain, const char *rule,
     uint32_t base, uint32_t max, uint32_t period, uint32_t now,
@@ -219,20 +239,10 @@ fg_blocks_pause(struct fg_blocks *b, const char *domain, const char *rule,
 	int rc = 0;
 
 	pthread_mutex_lock(&b->lock);
-	n = (struct pnode *)fg_htab_find(&b->paus, fg_hash(domain), paus_eq,
-	    domain);
-	if (n != NULL && now < n->p.until)
-		goto out;		/* paused already */
-	if (n == NULL) {
-		if ((n = calloc(1, sizeof(*n))) == NULL)
-			goto out;
-		fg_strlcpy(n->p.domain, domain, sizeof(n->p.domain));
-		n->node.hash = fg_hash(domain);
-		if (fg_htab_add(&b->paus, &n->node) < 0) {
-			free(n);
-			goto out;
-		}
-	} else if (now - n->p.until < period) {
+	if ((n = pause_record(b, domain)) == NULL || now < n->p.until)
+		goto out;		/* out of memory, or paused already */
+	if (n->p.duration != 0 && now - n->p.until < period &&
+	    strcmp(n->p.rule, FG_BY_OPERATOR) != 0) {
 		/* It tripped again soon after it resumed: twice as long. */
 		n->p.duration = n->p.duration > max / 2 ? max :
 		    n->p.duration * 2;
@@ -251,6 +261,34 @@ fg_blocks_pause(struct fg_blocks *b, const char *domain, const char *rule,
 	if (p != NULL)
 		*p = n->p;
 	rc = 1;
+out:
+	publish(b);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int
+fg_blocks_pause_for(struct fg_blocks *b, const char *domain, uint32_t secs,
+    uint32_t now, struct fg_pause *p)
+{
+	struct pnode *n;
+	int rc = -1;
+
+	pthread_mutex_lock(&b->lock);
+	if ((n = pause_record(b, domain)) == NULL)
+		goto out;
+	rc = now < n->p.until ? 0 : 1;
+	if (rc == 1) {
+		n->p.since = now;
+		n->p.trips = 1;
+	}
+	fg_strlcpy(n->p.rule, FG_BY_OPERATOR, sizeof(n->p.rule));
+	n->p.duration = secs;
+	n->p.until = now + secs;
+	b->changed = 1;
+	journal(b, 'p', NULL, &n->p);
+	if (p != NULL)
+		*p = n->p;
 out:
 	publish(b);
 	pthread_mutex_unlock(&b->lock);

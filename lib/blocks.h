@@ -28,6 +28,10 @@ struct fg_pause {
 	uint32_t trips;			/* pauses in a row */
 };
 
+/* The rule of a suspension or pause an operator made (floodgatectl
+ * suspend, floodgatectl pause): no rule is named so in floodgate.conf. */
+#define FG_BY_OPERATOR	"floodgatectl"
+
 struct fg_blocks;
 
 struct fg_blocks *fg_blocks_new(void);
@@ -53,6 +57,15 @@ int fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
 int fg_blocks_pause(struct fg_blocks *b, const char *domain,
     const char *rule, uint32_t base, uint32_t max, uint32_t period,
     uint32_t now, struct fg_pause *p);
+/*
+ * An operator's pause (rule FG_BY_OPERATOR): the domain is paused from
+ * now for secs, whatever pause it had (one still running keeps its
+ * start). A backoff's trip after it starts from its own base again. 1
+ * when newly paused, 0 when it was paused and only its end moved, -1
+ * out of memory.
+ */
+int fg_blocks_pause_for(struct fg_blocks *b, const char *domain,
+    uint32_t secs, uint32_t now, struct fg_pause *p);
 /* Ends a pause now; 1 when the domain was paused. */
 int fg_blocks_unpause(struct fg_blocks *b, const char *domain, uint32_t now);
 

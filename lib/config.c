@@ -14,6 +14,7 @@
 
 #include "account.h"
 #include "address.h"
+#include "blocks.h"
 #include "confdef.h"
 #include "net.h"
 #include "rlimit.h"
@@ -671,6 +672,11 @@ new_rule(struct fg_parser *p, const char *what, const char *name)
 		    what, name, FG_NAME_MAX);
 		return NULL;
 	}
+	if (strcmp(name, FG_BY_OPERATOR) == 0) {
+		perr(p, "%s: \"%s\": the name of suspensions and pauses made by floodgatectl; expected another rule name",
+		    what, name);
+		return NULL;
+	}
 	for (i = 0; i < c->nrule; i++) {
 		if (strcmp(c->rule[i].name, name) == 0) {
 			perr(p, "%s: \"%s\": rule name already used on line %d",
@@ -1044,6 +1050,11 @@ st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
 	b.max = FG_DEFAULT_BACKOFF_MAX;
 	if (nt < 6 || !fg_lex_name(t[1].s)) {
 		perr(p, "backoff: expected backoff NAME [to DESTS] after N/PERIOD [on 4xx|connect|any] for DURATION [max DURATION]");
+		return;
+	}
+	if (strcmp(t[1].s, FG_BY_OPERATOR) == 0) {
+		perr(p, "backoff: \"%s\": the name of suspensions and pauses made by floodgatectl; expected another name",
+		    t[1].s);
 		return;
 	}
 	for (k = 0; k < c->nbackoff; k++) {

@@ -130,6 +130,17 @@ fg_parse_rate(const char *s, uint32_t *n, uint32_t *period)
 	return fg_parse_duration(slash + 1, period);
 }
 
+void
+fg_format_utc(uint32_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	if (strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0 && len > 0)
+		buf[0] = '\0';
+}
+
 /* Rounded up, so "retry in 7m" is never too early. */
 void
 fg_format_duration(uint32_t secs, char *buf, size_t len)

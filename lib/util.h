@@ -23,6 +23,8 @@ uint64_t fg_hash(const char *s);
 int fg_parse_duration(const char *s, uint32_t *secs);
 int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
 void fg_format_duration(uint32_t secs, char *buf, size_t len);
+/* "2026-12-03 15:28:09 UTC" */
+void fg_format_utc(uint32_t t, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
 /* The highest user ID, for fg_parse_uint: (uid_t)-1 is no user. */
 #define FG_UID_MAX	4294967294u

@@ -176,6 +176,36 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
+/* suspend ACCOUNT: what a rule with action suspend does, by hand. */
+static void
+suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	struct fg_account a;
+	struct fg_suspension su;
+
+	if (req->argc != 1) {
+		fg_ctl_error(o, "suspend: expected one account");
+		return;
+	}
+	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (fg_blocks_suspended(fgd.engine.blocks, a.name, &su)) {
+		fg_ctl_error(o, "suspend: %s is suspended already (by %s)",
+		    a.name, su.rule);
+		return;
+	}
+	if (!fg_blocks_suspend(fgd.engine.blocks, a.name, FG_BY_OPERATOR,
+	    (uint32_t)time(NULL))) {
+		fg_ctl_error(o, "suspend: out of memory");
+		return;
+	}
+	fg_log_notice("control: suspend account=%s until floodgatectl resume%s",
+	    a.name, fgd.cfg->monitor ? " mode=monitor" : "");
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "account", "%s", a.name);
+	fg_ctl_kv(o, "suspended", "yes");
+	fg_ctl_end(o);
+}
+
 /* resume ACCOUNT: lift a suspension. */
 static void
 resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
@@ -195,6 +225,44 @@ resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "no");
+	fg_ctl_end(o);
+}
+
+/* pause DOMAIN DURATION: what a backoff does, by hand and for as long
+ * as the operator says (a pause already running gets that end). */
+static void
+pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	char dom[FG_DOMAIN_MAX + 1], dur[32], until[32];
+	uint32_t secs, now = (uint32_t)time(NULL);
+	struct fg_pause pa;
+	int rc;
+
+	if (req->argc != 2 || fg_domain_normalize(req->argv[0], dom,
+	    sizeof(dom)) < 0) {
+		fg_ctl_error(o, "pause: expected a domain and a duration, such as pause docomo.ne.jp 10h");
+		return;
+	}
+	if (fg_parse_duration(req->argv[1], &secs) < 0) {
+		fg_ctl_error(o, "pause: \"%s\": expected a duration from 1s to 366d, such as 10h",
+		    req->argv[1]);
+		return;
+	}
+	if ((rc = fg_blocks_pause_for(fgd.engine.blocks, dom, secs, now,
+	    &pa)) < 0) {
+		fg_ctl_error(o, "pause: out of memory");
+		return;
+	}
+	fg_format_duration(secs, dur, sizeof(dur));
+	fg_format_utc(pa.until, until, sizeof(until));
+	fg_log_notice("control: pause domain=%s for %s until %s%s%s", dom, dur,
+	    until, rc == 0 ? " (it was paused: its end moved)" : "",
+	    fgd.cfg->monitor ? " mode=monitor" : "");
+	fg_ctl_ok(o);
+	fg_ctl_kv(o, "domain", "%s", dom);
+	fg_ctl_kv(o, "paused", "yes");
+	fg_ctl_kv(o, "since", "%u", pa.since);
+	fg_ctl_kv(o, "until", "%u", pa.until);
 	fg_ctl_end(o);
 }
 
@@ -410,7 +478,9 @@ static const handler handlers[FG_CTL_NVERBS] = {
 	[FG_CTL_STATUS] = status_cmd,
 	[FG_CTL_RESET] = reset_cmd,
 	[FG_CTL_RELOAD] = reload_cmd,
+	[FG_CTL_SUSPEND] = suspend_cmd,
 	[FG_CTL_RESUME] = resume_cmd,
+	[FG_CTL_PAUSE] = pause_cmd,
 	[FG_CTL_UNPAUSE] = unpause_cmd,
 	[FG_CTL_RELEASE_PLAN] = fg_release_plan,
 	[FG_CTL_RELEASE_DONE] = fg_release_done,

@@ -449,8 +449,6 @@ deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
 		struct fg_check ck;
 		struct fg_pause p;
 		char dur[32], period[32], until[32], detail[512];
-		struct tm tm;
-		time_t t;
 
 		if (!(b->on & kind) || age > b->period ||
 		    !fg_dests_match(&b->dests, d->domain))
@@ -481,9 +479,7 @@ deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
 		(void)fg_limiter_reset(fgd.engine.limiter, b->name, d->domain);
 		counters.pauses++;
 		fg_format_duration(p.duration, dur, sizeof(dur));
-		t = (time_t)p.until;
-		gmtime_r(&t, &tm);
-		strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		fg_format_utc(p.until, until, sizeof(until));
 		fg_log_warn("backoff: domain=%s paused for %s until %s by rule=%s: %llu temporary failures (%s) in %s, pause %u in a row",
 		    d->domain, dur, until, b->name, (unsigned long long)ck.used,
 		    b->on == FG_FAIL_4XX ? "4xx" : b->on == FG_FAIL_CONNECT ?

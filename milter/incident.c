@@ -247,16 +247,29 @@ sync_blocks(uint32_t now)
 	for (i = 0; s != NULL && i < ns; i++) {
 		if (find(FG_EV_SUSPEND, s[i].account) != NULL)
 			continue;
+		char by[FG_NAME_MAX + 16];
+
+		snprintf(by, sizeof(by), strcmp(s[i].rule, FG_BY_OPERATOR) == 0 ?
+		    "floodgatectl suspend" : "limit %s", s[i].rule);
 		snprintf(detail, sizeof(detail),
-		    "suspended by limit %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
-		    s[i].rule, s[i].account);
+		    "suspended by %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
+		    by, s[i].account);
 		fg_incident_start(FG_EV_SUSPEND, s[i].account, detail,
 		    s[i].since ? s[i].since : now);
 	}
 	for (i = 0; p != NULL && i < np; i++) {
 		if (p[i].until <= now || find(FG_EV_PAUSE, p[i].domain))
 			continue;
-		snprintf(detail, sizeof(detail), "paused by backoff %s", p[i].rule);
+		if (strcmp(p[i].rule, FG_BY_OPERATOR) == 0) {
+			char until[32];
+
+			fg_format_utc(p[i].until, until, sizeof(until));
+			snprintf(detail, sizeof(detail),
+			    "paused by floodgatectl pause until %s; new recipients are deferred, queued mail waits, until then or floodgatectl unpause %s",
+			    until, p[i].domain);
+		} else
+			snprintf(detail, sizeof(detail), "paused by backoff %s",
+			    p[i].rule);
 		fg_incident_start(FG_EV_PAUSE, p[i].domain, detail, p[i].since);
 	}
 	for (x = incs; x != NULL; x = x->next) {

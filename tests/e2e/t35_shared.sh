@@ -252,9 +252,21 @@ grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
     fail "relay 2 refuses the suspended account: $(grep '^<\*\*' "$T/s-2")"
 "$FLOODGATECTL" -c "$T/fg2.conf" resume s@t5.example >/dev/null 2>&1 ||
     fail "floodgatectl resume on relay 2"
+# Made by hand on relay 2 (floodgatectl suspend and pause): relay 1
+# holds them too.
+"$FLOODGATECTL" -c "$T/fg2.conf" suspend h@t5.example >/dev/null 2>&1 ||
+    fail "floodgatectl suspend on relay 2"
+"$FLOODGATECTL" -c "$T/fg2.conf" pause hand.test 1h >/dev/null 2>&1 ||
+    fail "floodgatectl pause on relay 2"
 sleep 2.5
 send "$T/s-3" $SMTP_PORT s@t5.example r@example.com
 expect_eq "resumed on relay 2, relay 1 lets it send" "$(count_replies "$T/s-3" 4..)" 0
+send "$T/h-1" $SMTP_PORT h@t5.example "r@example.com"
+send "$T/h-2" $SMTP_PORT s@t5.example "r@hand.test"
+expect_eq "suspended and paused by hand on relay 2: relay 1 defers both" \
+    "$(count_replies "$T/h-1" 451) $(grep -c '^<\*\* *45[01] .*hand.test paused until' "$T/h-2")" "1 1"
+ctl resume h@t5.example >/dev/null || fail "floodgatectl resume on relay 1"
+ctl unpause hand.test >/dev/null || fail "floodgatectl unpause on relay 1"
 
 # 5. A carrier paused by relay 1 (421s in its delivery log) is paused on
 # relay 2 too.

@@ -75,6 +75,57 @@ test_pause_doubles(void **state)
 	fg_blocks_free(b);
 }
 
+/* An operator's pause: as long as said, over a running pause too, and
+ * no doubling of the next trip from it. */
+static void
+test_pause_for(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_block_op *ops;
+	struct fg_pause p;
+	uint32_t t;
+
+	(void)state;
+	fg_blocks_journal(b, 1);
+	assert_int_equal(fg_blocks_pause_for(b, "docomo.ne.jp", 36000, T0, &p), 1);
+	assert_string_equal(p.rule, FG_BY_OPERATOR);
+	assert_int_equal(p.since, T0);
+	assert_int_equal(p.until, T0 + 36000);
+	assert_true(fg_blocks_paused(b, "docomo.ne.jp", T0 + 35999, NULL));
+	assert_false(fg_blocks_paused(b, "docomo.ne.jp", T0 + 36000, NULL));
+	assert_true(fg_blocks_changed(b));
+	assert_int_equal(fg_blocks_take(b, &ops), 1);
+	assert_int_equal(ops[0].kind, 'p');
+	assert_string_equal(ops[0].p.rule, FG_BY_OPERATOR);
+	free(ops);
+	/* a backoff's trip meanwhile changes nothing */
+	assert_false(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 60, 3600,
+	    600, T0 + 10, NULL));
+	/* said again: a shorter end, the same start */
+	assert_int_equal(fg_blocks_pause_for(b, "docomo.ne.jp", 60, T0 + 20, &p), 0);
+	assert_int_equal(p.since, T0);
+	assert_int_equal(p.until, T0 + 80);
+	/* a backoff's trip soon after starts from the backoff's base */
+	t = T0 + 100;
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 600, 3600,
+	    600, t, &p));
+	assert_int_equal(p.duration, 600);
+	assert_int_equal(p.trips, 1);
+	assert_string_equal(p.rule, "carrier");
+	/* over a backoff's pause: the operator's end, then unpause ends it */
+	assert_int_equal(fg_blocks_pause_for(b, "docomo.ne.jp", 7200, t + 5, &p), 0);
+	assert_int_equal(p.since, t);
+	assert_int_equal(p.until, t + 5 + 7200);
+	assert_string_equal(p.rule, FG_BY_OPERATOR);
+	assert_true(fg_blocks_unpause(b, "docomo.ne.jp", t + 6));
+	assert_false(fg_blocks_paused(b, "docomo.ne.jp", t + 6, NULL));
+	/* after its end: a new pause, its own start */
+	assert_int_equal(fg_blocks_pause_for(b, "docomo.ne.jp", 30, t + 9, &p), 1);
+	assert_int_equal(p.since, t + 9);
+	assert_int_equal(p.trips, 1);
+	fg_blocks_free(b);
+}
+
 static void
 test_rows_and_expire(void **state)
 {
@@ -213,6 +264,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suspend),
 		cmocka_unit_test(test_pause_doubles),
+		cmocka_unit_test(test_pause_for),
 		cmocka_unit_test(test_rows_and_expire),
 		cmocka_unit_test(test_passes),
 		cmocka_unit_test(test_journal_replace),

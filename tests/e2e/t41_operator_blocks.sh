@@ -1,0 +1,117 @@
+#!/bin/bash
+# An operator's own stop, before any rule trips: floodgatectl suspend
+# ACCOUNT defers that tenant's new recipients and holds its local mail
+# until floodgatectl resume, while every other tenant's mail flows; it
+# survives a restart, is an incident told like a rule's, and the held
+# mail goes at the first release after the resume. floodgatectl pause
+# DOMAIN DURATION defers new recipients for the domain and answers the
+# socketmap paused, for as long as said (said again: a new end), then
+# mail to it goes again.
+. "$(dirname "$0")/lib.sh"
+setup
+SINK_BLOCK=1 MAP=1 use_feedback_sink
+postconf -c "$T/etc" -e "non_smtpd_milters = unix:$T/fg/milter.sock"
+touch -d '-10 seconds' "$T/etc/main.cf"
+printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+chmod 755 "$T/notify.sh"
+MPORT=$(free_port)
+write_conf <<EOT
+metrics 127.0.0.1:$MPORT
+postfix_config $T/etc
+postfix_map unix:$T/fg/map.sock
+notify exec:$T/notify.sh on suspend,pause
+limit tenant-hour per account 100/1h
+EOT
+start_floodgate
+start_postfix
+told() {	# told EVENT KIND SUBJECT: notifications of that kind
+	grep -c "\"event\":\"$1\",\"kind\":\"$2\",\"subject\":\"$3\"" "$T/notify.out" 2>/dev/null || true
+}
+
+# 1. suspend: the tenant stops at once, the other goes on.
+ctl suspend bad@bad.tenant > "$T/suspend" 2>&1 ||
+    fail "floodgatectl suspend: $(cat "$T/suspend")"
+grep -q "^suspended *yes" "$T/suspend" || fail "suspend says so: $(cat "$T/suspend")"
+grep -q "control: suspend account=bad@bad.tenant until floodgatectl resume" "$T/floodgate.log" ||
+    fail "the suspension is logged: $(grep control: "$T/floodgate.log")"
+ctl suspend bad@bad.tenant > "$T/suspend2" 2>&1 &&
+    fail "a second suspend of the same account fails"
+grep -q "bad@bad.tenant is suspended already (by floodgatectl)" "$T/suspend2" ||
+    fail "a second suspend says why: $(cat "$T/suspend2")"
+send "$T/bad1" $SMTP_PORT bad@bad.tenant u1@example.com
+expect_eq "suspended: the tenant's recipient is deferred" "$(count_replies "$T/bad1" 451)" 1
+grep -q "451 4.7.1 floodgate: account suspended" "$T/bad1" ||
+    fail "suspended: the reply says so: $(grep '^<\*\*' "$T/bad1")"
+send "$T/good1" $SMTP_PORT good@good.tenant u2@example.com
+expect_eq "another tenant is not held back" "$(count_replies "$T/good1" 4..)" 0
+printf 'Subject: local\n\nfrom a script\n' | submit bad@bad.tenant u3@example.com
+wait_for 5 sh -c "[ \$(find '$T/spool/hold' -type f | wc -l) -ge 1 ]" ||
+    fail "suspended: the tenant's local mail is held"
+ctl held > "$T/held"
+grep -q "^account *bad@bad.tenant" "$T/held" && grep -q "^rule *floodgatectl" "$T/held" ||
+    fail "held lists it, held by floodgatectl: $(cat "$T/held")"
+ctl show bad@bad.tenant > "$T/show"
+grep -q "^suspended *yes" "$T/show" && grep -q "^suspended_by *floodgatectl" "$T/show" ||
+    fail "show: suspended by floodgatectl: $(head -5 "$T/show")"
+wait_for 10 sh -c "grep -q '\"event\":\"start\",\"kind\":\"suspend\"' '$T/notify.out'" ||
+    fail "the suspension is told"
+grep -q '"detail":"suspended by floodgatectl suspend; ' "$T/notify.out" ||
+    fail "the notification says who suspended: $(cat "$T/notify.out")"
+expect_eq "metrics: the suspension, by floodgatectl" \
+    "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_suspended_accounts{rule=\"floodgatectl\"}" {print $2}')" 1
+
+# 2. A restart keeps it; resume lifts it and the held mail goes.
+stop_floodgate
+start_floodgate 2
+send "$T/bad2" $SMTP_PORT bad@bad.tenant u4@example.com
+expect_eq "after a restart: still suspended" "$(count_replies "$T/bad2" 451)" 1
+ctl resume bad@bad.tenant > /dev/null || fail "floodgatectl resume"
+send "$T/bad3" $SMTP_PORT bad@bad.tenant u5@example.com
+expect_eq "resumed: the tenant sends again" "$(count_replies "$T/bad3" 4..)" 0
+ctl release > "$T/release" 2>&1 || fail "floodgatectl release: $(cat "$T/release")"
+wait_for 20 sh -c "[ \$(grep -c ' u3@example.com' '$T/sink/delivered' 2>/dev/null) -ge 1 ]" ||
+    fail "the held local mail went at the release after the resume: $(cat "$T/release")"
+wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\"' '$T/notify.out' 2>/dev/null) -ge 1 ]" ||
+    fail "the resume is told"
+expect_eq "suspend told once at its start and once at its end, across the restart" \
+    "$(told start suspend bad@bad.tenant) $(told end suspend bad@bad.tenant)" "1 1"
+
+# 3. pause: the carrier asked for a stop; nothing new is taken for it.
+ctl pause docomo.test 1h > "$T/pause" 2>&1 || fail "floodgatectl pause: $(cat "$T/pause")"
+grep -q "^paused *yes" "$T/pause" || fail "pause says so: $(cat "$T/pause")"
+grep -q "control: pause domain=docomo.test for 1h until " "$T/floodgate.log" ||
+    fail "the pause is logged: $(grep control: "$T/floodgate.log")"
+send "$T/p1" $SMTP_PORT good@good.tenant a1@docomo.test
+grep -q "^<\*\* *45[01] .*floodgate: docomo.test paused until" "$T/p1" ||
+    fail "paused: a new recipient is deferred: $(grep '^<\*\*' "$T/p1")"
+send "$T/p2" $SMTP_PORT good@good.tenant a2@example.com
+expect_eq "paused: another domain is not" "$(count_replies "$T/p2" 4..)" 0
+expect_eq "paused: the socketmap holds the queued mail" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
+    "OK retry:4.7.0 floodgate: docomo.test"
+ctl pauses > "$T/pauses"
+grep -q "^domain *docomo.test" "$T/pauses" && grep -q "^rule *floodgatectl" "$T/pauses" ||
+    fail "pauses lists it, by floodgatectl: $(cat "$T/pauses")"
+wait_for 10 sh -c "grep -q '\"event\":\"start\",\"kind\":\"pause\"' '$T/notify.out'" ||
+    fail "the pause is told"
+grep -q '"detail":"paused by floodgatectl pause until ' "$T/notify.out" ||
+    fail "the notification says who paused: $(grep pause "$T/notify.out")"
+# Said again, a shorter end; then mail to the domain goes again.
+ctl pause docomo.test 2s > "$T/pause2" 2>&1 || fail "pause again: $(cat "$T/pause2")"
+grep -q "it was paused: its end moved" "$T/floodgate.log" || fail "the new end is logged"
+sleep 3
+send "$T/p3" $SMTP_PORT good@good.tenant a3@docomo.test
+expect_eq "after the pause's end: the domain takes mail again" "$(count_replies "$T/p3" 4..)" 0
+wait_for 20 sh -c "[ \$(grep -c ' a3@docomo.test' '$T/sink/delivered' 2>/dev/null) -ge 1 ]" ||
+    fail "the message for the domain was delivered after the pause"
+wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"pause\"' '$T/notify.out' 2>/dev/null) -ge 1 ]" ||
+    fail "the pause's end is told"
+expect_eq "pause told once at its start and once at its end" \
+    "$(told start pause docomo.test) $(told end pause docomo.test)" "1 1"
+
+# 4. What floodgatectl refuses.
+for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "suspend"; do
+	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
+	grep -q "expected" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
+done
+finish
