@@ -25,6 +25,7 @@
 #include "shared.h"
 #include "net.h"
 #include "rrserve.h"
+#include "rules.h"
 #include "util.h"
 #include "wkey.h"
 
@@ -188,6 +189,12 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (fg_exempt_account(fgd.cfg, a.identity, a.name)) {
+		/* The exemption is checked first: it would not stop. */
+		fg_ctl_error(o, "suspend: %s is exempt (floodgate.conf's exempt account): a suspension would not stop it",
+		    a.name);
+		return;
+	}
 	if (fg_blocks_suspended(fgd.engine.blocks, a.name, &su)) {
 		fg_ctl_error(o, "suspend: %s is suspended already (by %s)",
 		    a.name, su.rule);

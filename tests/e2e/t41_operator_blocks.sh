@@ -21,6 +21,7 @@ postfix_config $T/etc
 postfix_map unix:$T/fg/map.sock
 notify exec:$T/notify.sh on suspend,pause
 limit tenant-hour per account 100/1h
+exempt account monitor@good.tenant
 EOT
 start_floodgate
 start_postfix
@@ -110,6 +111,9 @@ expect_eq "pause told once at its start and once at its end" \
     "$(told start pause docomo.test) $(told end pause docomo.test)" "1 1"
 
 # 4. What floodgatectl refuses.
+ctl suspend monitor@good.tenant > "$T/bad" 2>&1 && fail "suspend of an exempt account is refused"
+grep -q "monitor@good.tenant is exempt (floodgate.conf's exempt account): a suspension would not stop it" "$T/bad" ||
+    fail "suspend of an exempt account says why: $(cat "$T/bad")"
 for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "suspend"; do
 	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
 	grep -q "expected" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
