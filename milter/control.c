@@ -177,6 +177,18 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
+/* With mode monitor floodgate refuses nothing, and its rules suspend
+ * and pause nothing: neither does an operator. 1 when refused so. */
+static int
+monitor_refuses(struct fg_ctl_out *o, const char *verb, const char *does)
+{
+	if (!fgd.cfg->monitor)
+		return 0;
+	fg_ctl_error(o, "%s: mode monitor refuses no mail, so it %s nothing either; set mode enforce first",
+	    verb, does);
+	return 1;
+}
+
 /* suspend ACCOUNT: what a rule with action suspend does, by hand. */
 static void
 suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
@@ -188,6 +200,8 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "suspend: expected one account");
 		return;
 	}
+	if (monitor_refuses(o, "suspend", "suspends"))
+		return;
 	fg_account_named(fgd.cfg, req->argv[0], &a);
 	if (fg_exempt_account(fgd.cfg, a.identity, a.name)) {
 		/* The exemption is checked first: it would not stop. */
@@ -205,8 +219,8 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "suspend: out of memory");
 		return;
 	}
-	fg_log_notice("control: suspend account=%s until floodgatectl resume%s",
-	    a.name, fgd.cfg->monitor ? " mode=monitor" : "");
+	fg_log_notice("control: suspend account=%s until floodgatectl resume",
+	    a.name);
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "yes");
@@ -250,6 +264,8 @@ pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "pause: expected a domain and a duration, such as pause docomo.ne.jp 10h");
 		return;
 	}
+	if (monitor_refuses(o, "pause", "pauses"))
+		return;
 	if (fg_parse_duration(req->argv[1], &secs) < 0) {
 		fg_ctl_error(o, "pause: \"%s\": expected a duration from 1s to 366d, such as 10h",
 		    req->argv[1]);
@@ -262,9 +278,8 @@ pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	fg_format_duration(secs, dur, sizeof(dur));
 	fg_format_utc(pa.until, until, sizeof(until));
-	fg_log_notice("control: pause domain=%s for %s until %s%s%s", dom, dur,
-	    until, rc == 0 ? " (it was paused: its end moved)" : "",
-	    fgd.cfg->monitor ? " mode=monitor" : "");
+	fg_log_notice("control: pause domain=%s for %s until %s%s", dom, dur,
+	    until, rc == 0 ? " (it was paused: its end moved)" : "");
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "domain", "%s", dom);
 	fg_ctl_kv(o, "paused", "yes");

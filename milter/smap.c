@@ -111,6 +111,19 @@ plain_domain(const char *d)
 	return 1;
 }
 
+/* mode monitor holds no mail: a pause kept from before (a reload from
+ * enforce, or the database at start) lets the MTA deliver. Asked for
+ * paused domains only. */
+static int
+monitor(void)
+{
+	struct fg_config *c = fgd_config();
+	int on = c->monitor;
+
+	fg_config_unref(c);
+	return on;
+}
+
 /* What floodgate says of one key to MTA. */
 static void
 answer(int mta, const char *key, char *text, size_t len)
@@ -130,7 +143,7 @@ answer(int mta, const char *key, char *text, size_t len)
 	if (i > 1 && dom[i - 1] == '.')
 		dom[i - 1] = '\0';	/* a fully qualified "domain." */
 	if (dom[0] == '\0' || !fg_blocks_paused(fgd.engine.blocks, dom,
-	    (uint32_t)time(NULL), &p)) {
+	    (uint32_t)time(NULL), &p) || monitor()) {
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;
 	}

@@ -6,7 +6,7 @@
 # mail goes at the first release after the resume. floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
 # socketmap paused, for as long as said (said again: a new end), then
-# mail to it goes again.
+# mail to it goes again. With mode monitor both are refused.
 . "$(dirname "$0")/lib.sh"
 setup
 SINK_BLOCK=1 MAP=1 use_feedback_sink
@@ -118,4 +118,21 @@ for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "
 	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
 	grep -q "expected" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
 done
+# 5. With mode monitor floodgate refuses no mail: neither command is
+# taken, and a pause made before the reload holds nothing, at RCPT or in
+# the socketmap (Postfix's queue).
+ctl pause docomo.test 1h > /dev/null || fail "pause before mode monitor"
+echo "mode monitor" >> "$T/floodgate.conf"
+ctl reload > /dev/null || fail "reload to mode monitor"
+for c in "suspend bad@bad.tenant" "pause docomo.test 1h"; do
+	ctl $c > "$T/bad" 2>&1 && fail "floodgatectl $c is refused in mode monitor"
+	grep -q "mode monitor refuses no mail, so it [a-z]* nothing either; set mode enforce first" "$T/bad" ||
+	    fail "floodgatectl $c in mode monitor says why: $(cat "$T/bad")"
+done
+expect_eq "mode monitor: the socketmap lets the paused domain through" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1)" NOTFOUND
+send "$T/m1" $SMTP_PORT good@good.tenant a4@docomo.test
+expect_eq "mode monitor: a recipient for the paused domain is accepted" "$(count_replies "$T/m1" 4..)" 0
+grep -q "account=good@good.tenant .*rule=floodgatectl dest=docomo.test action=paused .*mode=monitor" "$T/floodgate.log" ||
+    fail "mode monitor: logged as the pause would have refused it: $(grep 'a4\|dest=docomo.test' "$T/floodgate.log" | tail -2)"
 finish
