@@ -177,14 +177,14 @@ ctl reload > /dev/null
 expect_eq "reload" $? 0
 ctl frobnicate > /dev/null 2> "$T/unknown"
 expect_eq "unknown command: a usage error, exit 2" $? 2
-grep -q '"frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, resume, pauses, unpause or incidents' "$T/unknown" &&
+grep -q '"frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, suspend, resume, pauses, pause, unpause or incidents' "$T/unknown" &&
     ok "unknown command: says so, with the commands from the table" || fail "$(cat "$T/unknown")"
 # The daemon's own answer to a verb it does not know lists the same.
 printf 'floodgate/1 frobnicate\n' | python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.stdin.buffer.read())
 print(s.makefile("rb").read().decode())' "$T/fg/control.sock" > "$T/unknown2"
-grep -q '^error "frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, resume, pauses, unpause or incidents' "$T/unknown2" &&
+grep -q '^error "frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, suspend, resume, pauses, pause, unpause or incidents' "$T/unknown2" &&
     ok "the daemon names the commands too" || fail "$(cat "$T/unknown2")"
 # Asked for, the usage is no error: stdout, exit 0; the version is
 # floodgate's own.
