@@ -6,10 +6,11 @@
 # mail goes at the first release after the resume. floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
 # socketmap paused, for as long as said (said again: a new end), then
-# mail to it goes again. With mode monitor both are refused.
+# mail to it goes again. With mode monitor both are refused, and a
+# pause kept from enforce mode holds nothing, socketmap included.
 . "$(dirname "$0")/lib.sh"
 setup
-SINK_BLOCK=1 MAP=1 use_feedback_sink
+MAP=1 use_feedback_sink
 postconf -c "$T/etc" -e "non_smtpd_milters = unix:$T/fg/milter.sock"
 touch -d '-10 seconds' "$T/etc/main.cf"
 printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
