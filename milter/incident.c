@@ -241,16 +241,17 @@ sync_blocks(uint32_t now)
 	struct fg_pause *p;
 	size_t ns, np, i;
 	struct inc *x;
-	char detail[FG_ACCOUNT_MAX * 2 + 256];
+	char detail[FG_ACCOUNT_MAX * 2 + 256], by[FG_NAME_MAX + 16];
+	char until[32];
 
 	fg_blocks_rows(fgd.engine.blocks, &s, &ns, &p, &np);
 	for (i = 0; s != NULL && i < ns; i++) {
 		if (find(FG_EV_SUSPEND, s[i].account) != NULL)
 			continue;
-		char by[FG_NAME_MAX + 16];
-
-		snprintf(by, sizeof(by), strcmp(s[i].rule, FG_BY_OPERATOR) == 0 ?
-		    "floodgatectl suspend" : "limit %s", s[i].rule);
+		if (strcmp(s[i].rule, FG_BY_OPERATOR) == 0)
+			fg_strlcpy(by, "floodgatectl suspend", sizeof(by));
+		else
+			snprintf(by, sizeof(by), "limit %s", s[i].rule);
 		snprintf(detail, sizeof(detail),
 		    "suspended by %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
 		    by, s[i].account);
@@ -261,8 +262,6 @@ sync_blocks(uint32_t now)
 		if (p[i].until <= now || find(FG_EV_PAUSE, p[i].domain))
 			continue;
 		if (strcmp(p[i].rule, FG_BY_OPERATOR) == 0) {
-			char until[32];
-
 			fg_format_utc(p[i].until, until, sizeof(until));
 			snprintf(detail, sizeof(detail),
 			    "paused by floodgatectl pause until %s; new recipients are deferred, queued mail waits, until then or floodgatectl unpause %s",
