@@ -249,65 +249,154 @@ resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
-/* pause DOMAIN DURATION: what a backoff does, by hand and for as long
- * as the operator says (a pause already running gets that end). */
-static void
-pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+/*
+ * What pause and unpause name: one domain, or @GROUP, floodgate.conf's
+ * group, whose domains are taken one by one (its *.patterns are not: a
+ * pause is of one domain). The group, or NULL and the domain in dom; -1
+ * when arg is neither, with usage or the missing group said.
+ */
+static int
+pause_target(const char *verb, const char *arg, const char *usage,
+    const struct fg_group **g, char *dom, size_t len, struct fg_ctl_out *o)
 {
-	char dom[FG_DOMAIN_MAX + 1], dur[32], until[32];
-	uint32_t secs, now = (uint32_t)time(NULL);
+	size_t i;
+
+	*g = NULL;
+	if (arg[0] != '@') {
+		if (fg_domain_normalize(arg, dom, len) == 0)
+			return 0;
+		fg_ctl_error(o, "%s", usage);
+		return -1;
+	}
+	for (i = 0; i < fgd.cfg->ngroup; i++)
+		if (strcmp(fgd.cfg->group[i].name, arg + 1) == 0)
+			*g = &fgd.cfg->group[i];
+	if (*g == NULL) {
+		fg_ctl_error(o, "%s: \"%s\": no such group in %s", verb, arg,
+		    fgd.cfg->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A group's i-th domain into dom; 0 for a pattern, which has no pause
+ * of its own. */
+static int
+group_domain(const struct fg_group *g, size_t i, char *dom, size_t len)
+{
+	return strncmp(g->dom[i], "*.", 2) != 0 &&
+	    fg_domain_normalize(g->dom[i], dom, len) == 0;
+}
+
+/* One domain of a pause: done, logged and its record written. */
+static void
+pause_one(struct fg_ctl_out *o, const char *dom, uint32_t secs,
+    uint32_t now)
+{
+	char dur[32], until[32];
 	struct fg_pause pa;
 	int rc;
 
-	if (req->argc != 2 || fg_domain_normalize(req->argv[0], dom,
-	    sizeof(dom)) < 0) {
-		fg_ctl_error(o, "pause: expected a domain and a duration, such as pause docomo.ne.jp 10h");
-		return;
-	}
-	if (monitor_refuses(o, "pause", "pauses"))
-		return;
-	if (fg_parse_duration(req->argv[1], &secs) < 0) {
-		fg_ctl_error(o, "pause: \"%s\": expected a duration from 1s to 366d, such as 10h",
-		    req->argv[1]);
-		return;
-	}
+	fg_ctl_kv(o, "domain", "%s", dom);
 	if ((rc = fg_blocks_pause_for(fgd.engine.blocks, dom, secs, now,
 	    &pa)) < 0) {
-		fg_ctl_error(o, "pause: out of memory");
+		fg_ctl_kv(o, "paused", "no: out of memory");
+		fg_ctl_rec_end(o);
 		return;
 	}
 	fg_format_duration(secs, dur, sizeof(dur));
 	fg_format_utc(pa.until, until, sizeof(until));
 	fg_log_notice("control: pause domain=%s for %s until %s%s", dom, dur,
 	    until, rc == 0 ? " (it was paused: its end moved)" : "");
-	fg_ctl_ok(o);
-	fg_ctl_kv(o, "domain", "%s", dom);
 	fg_ctl_kv(o, "paused", "yes");
 	fg_ctl_kv(o, "since", "%u", pa.since);
 	fg_ctl_kv(o, "until", "%u", pa.until);
+	fg_ctl_rec_end(o);
+}
+
+/* pause DOMAIN|@GROUP DURATION: what a backoff does, by hand and for as
+ * long as the operator says (a pause already running gets that end). */
+static void
+pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
+{
+	static const char usage[] =
+	    "pause: expected a domain or @GROUP and a duration, such as pause docomo.ne.jp 10h";
+	char dom[FG_DOMAIN_MAX + 1];
+	uint32_t secs, now = (uint32_t)time(NULL);
+	const struct fg_group *g;
+	size_t i;
+
+	if (req->argc != 2) {
+		fg_ctl_error(o, "%s", usage);
+		return;
+	}
+	if (pause_target("pause", req->argv[0], usage, &g, dom, sizeof(dom),
+	    o) < 0 || monitor_refuses(o, "pause", "pauses"))
+		return;
+	if (fg_parse_duration(req->argv[1], &secs) < 0) {
+		fg_ctl_error(o, "pause: \"%s\": expected a duration from 1s to 366d, such as 10h",
+		    req->argv[1]);
+		return;
+	}
+	fg_ctl_ok(o);
+	if (g == NULL)
+		pause_one(o, dom, secs, now);
+	for (i = 0; g != NULL && i < g->n; i++) {
+		if (group_domain(g, i, dom, sizeof(dom))) {
+			pause_one(o, dom, secs, now);
+			continue;
+		}
+		fg_ctl_kv(o, "domain", "%s", g->dom[i]);
+		fg_ctl_kv(o, "paused", "no: a pattern; pause its domains one by one");
+		fg_ctl_rec_end(o);
+	}
 	fg_ctl_end(o);
 }
 
-/* unpause DOMAIN: end a pause now; the next trip starts from the base
- * duration again. */
+/* unpause DOMAIN|@GROUP: end a pause now; the next trip starts from the
+ * base duration again. A group's domains that are not paused are left
+ * out; none paused is an error, as for one domain. */
 static void
 unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
+	static const char usage[] = "unpause: expected one domain or @GROUP";
 	char dom[FG_DOMAIN_MAX + 1];
+	uint32_t now = (uint32_t)time(NULL);
+	const struct fg_group *g;
+	size_t i, n;
 
-	if (req->argc != 1 || fg_domain_normalize(req->argv[0], dom,
-	    sizeof(dom)) < 0) {
-		fg_ctl_error(o, "unpause: expected one domain");
+	if (req->argc != 1) {
+		fg_ctl_error(o, "%s", usage);
 		return;
 	}
-	if (!fg_blocks_unpause(fgd.engine.blocks, dom, (uint32_t)time(NULL))) {
-		fg_ctl_error(o, "unpause: %s is not paused", dom);
+	if (pause_target("unpause", req->argv[0], usage, &g, dom, sizeof(dom),
+	    o) < 0)
+		return;
+	n = g != NULL ? g->n : 1;
+	for (i = 0; g != NULL && i < g->n; i++)
+		if (group_domain(g, i, dom, sizeof(dom)) &&
+		    fg_blocks_paused(fgd.engine.blocks, dom, now, NULL))
+			break;
+	if (g != NULL ? i == g->n :
+	    !fg_blocks_paused(fgd.engine.blocks, dom, now, NULL)) {
+		if (g != NULL)
+			fg_ctl_error(o, "unpause: no domain of %s is paused",
+			    req->argv[0]);
+		else
+			fg_ctl_error(o, "unpause: %s is not paused", dom);
 		return;
 	}
-	fg_log_notice("control: unpause domain=%s", dom);
 	fg_ctl_ok(o);
-	fg_ctl_kv(o, "domain", "%s", dom);
-	fg_ctl_kv(o, "paused", "no");
+	for (i = 0; i < n; i++) {
+		if (g != NULL && !group_domain(g, i, dom, sizeof(dom)))
+			continue;
+		if (!fg_blocks_unpause(fgd.engine.blocks, dom, now))
+			continue;	/* not paused (or ended meanwhile) */
+		fg_log_notice("control: unpause domain=%s", dom);
+		fg_ctl_kv(o, "domain", "%s", dom);
+		fg_ctl_kv(o, "paused", "no");
+		fg_ctl_rec_end(o);
+	}
 	fg_ctl_end(o);
 }
 

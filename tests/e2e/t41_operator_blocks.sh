@@ -23,6 +23,7 @@ postfix_map unix:$T/fg/map.sock
 notify exec:$T/notify.sh on suspend,pause
 limit tenant-hour per account 100/1h
 exempt account monitor@good.tenant
+group kddi ezweb.test au.test *.ezweb.test
 EOT
 start_floodgate
 start_postfix
@@ -111,13 +112,27 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"pause\"' '$T/notif
 expect_eq "pause told once at its start and once at its end" \
     "$(told start pause docomo.test) $(told end pause docomo.test)" "1 1"
 
+# A group's domains at once; its pattern cannot be paused, and says so.
+ctl pause @kddi 1h > "$T/gpause" 2>&1 || fail "pause @kddi: $(cat "$T/gpause")"
+expect_eq "pause @GROUP: each of its domains paused, the pattern not" \
+    "$(awk 'NR > 1 {print $1, $2}' "$T/gpause" | tr '\n' ',')" \
+    "ezweb.test yes,au.test yes,*.ezweb.test no:,"
+send "$T/g1" $SMTP_PORT good@good.tenant a5@au.test
+grep -q "^<\*\* *45[01] .*floodgate: au.test paused until" "$T/g1" ||
+    fail "pause @GROUP: a recipient for one of its domains is deferred: $(grep '^<\*\*' "$T/g1")"
+ctl unpause @kddi > "$T/gunpause" 2>&1 || fail "unpause @kddi: $(cat "$T/gunpause")"
+expect_eq "unpause @GROUP: each paused domain ended" \
+    "$(awk 'NR > 1 {print $1, $2}' "$T/gunpause" | tr '\n' ',')" "ezweb.test no,au.test no,"
+ctl unpause @kddi > "$T/gunpause2" 2>&1 && fail "unpause @GROUP with none paused fails"
+grep -q "no domain of @kddi is paused" "$T/gunpause2" || fail "unpause @GROUP says none is: $(cat "$T/gunpause2")"
+
 # 4. What floodgatectl refuses.
 ctl suspend monitor@good.tenant > "$T/bad" 2>&1 && fail "suspend of an exempt account is refused"
 grep -q "monitor@good.tenant is exempt (floodgate.conf's exempt account): a suspension would not stop it" "$T/bad" ||
     fail "suspend of an exempt account says why: $(cat "$T/bad")"
-for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "suspend"; do
+for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "pause @nosuchgroup 1h" "suspend"; do
 	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
-	grep -q "expected" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
+	grep -q "expected\|no such group in" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
 done
 # 5. With mode monitor floodgate refuses no mail: neither command is
 # taken, and a pause made before the reload holds nothing, at RCPT or in
