@@ -353,6 +353,22 @@ pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
+/* Whether the domain (g NULL), or a domain of the group, is paused now;
+ * a group's leaves dom changed. */
+static int
+target_paused(const struct fg_group *g, char *dom, size_t len, uint32_t now)
+{
+	size_t i;
+
+	if (g == NULL)
+		return fg_blocks_paused(fgd.engine.blocks, dom, now, NULL);
+	for (i = 0; i < g->n; i++)
+		if (group_domain(g, i, dom, len) &&
+		    fg_blocks_paused(fgd.engine.blocks, dom, now, NULL))
+			return 1;
+	return 0;
+}
+
 /* unpause DOMAIN|@GROUP: end a pause now; the next trip starts from the
  * base duration again. A group's domains that are not paused are left
  * out; none paused is an error, as for one domain. */
@@ -363,7 +379,7 @@ unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	char dom[FG_DOMAIN_MAX + 1];
 	uint32_t now = (uint32_t)time(NULL);
 	const struct fg_group *g;
-	size_t i, n;
+	size_t i;
 
 	if (req->argc != 1) {
 		fg_ctl_error(o, "%s", usage);
@@ -372,13 +388,7 @@ unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	if (pause_target("unpause", req->argv[0], usage, &g, dom, sizeof(dom),
 	    o) < 0)
 		return;
-	n = g != NULL ? g->n : 1;
-	for (i = 0; g != NULL && i < g->n; i++)
-		if (group_domain(g, i, dom, sizeof(dom)) &&
-		    fg_blocks_paused(fgd.engine.blocks, dom, now, NULL))
-			break;
-	if (g != NULL ? i == g->n :
-	    !fg_blocks_paused(fgd.engine.blocks, dom, now, NULL)) {
+	if (!target_paused(g, dom, sizeof(dom), now)) {
 		if (g != NULL)
 			fg_ctl_error(o, "unpause: no domain of %s is paused",
 			    req->argv[0]);
@@ -387,7 +397,7 @@ unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		return;
 	}
 	fg_ctl_ok(o);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < (g != NULL ? g->n : 1); i++) {
 		if (g != NULL && !group_domain(g, i, dom, sizeof(dom)))
 			continue;
 		if (!fg_blocks_unpause(fgd.engine.blocks, dom, now))
