@@ -620,7 +620,7 @@ static void
 st_group(struct fg_parser *p, struct fg_tok *t, int nt)
 {
 	struct fg_config *c = p->c;
-	struct fg_group *g = NULL;
+	struct fg_group *g;
 	struct fg_dests d = { 0 };
 	size_t i;
 	int k;
@@ -633,9 +633,7 @@ st_group(struct fg_parser *p, struct fg_tok *t, int nt)
 		perr(p, "group: \"%s\": expected a name of letters, digits, '-', '_', '.'", t[1].s);
 		return;
 	}
-	for (i = 0; i < c->ngroup; i++)
-		if (strcmp(c->group[i].name, t[1].s) == 0)
-			g = &c->group[i];
+	g = fg_config_group(c, t[1].s);	/* repeated lines append */
 	for (k = 2; k < nt; k++) {
 		if (t[k].s[0] == '@') {
 			perr(p, "group: \"%s\": groups cannot contain groups", t[k].s);
@@ -1512,16 +1510,13 @@ resolve(struct fg_parser *p)
 
 		p->lx.line = p->refs[i].line;
 		for (j = 0; j < d->n; j++) {
-			struct fg_group *g = NULL;
+			const struct fg_group *g;
 
 			if (d->pat[j][0] != '@') {
 				push_str(&nd.pat, &nd.n, d->pat[j]);
 				continue;
 			}
-			for (k = 0; k < c->ngroup; k++)
-				if (strcmp(c->group[k].name, d->pat[j] + 1) == 0)
-					g = &c->group[k];
-			if (g == NULL) {
+			if ((g = fg_config_group(c, d->pat[j] + 1)) == NULL) {
 				perr(p, "\"%s\": no such group (define it with: group %s DOMAIN...)",
 				    d->pat[j], d->pat[j] + 1);
 				continue;
@@ -1789,6 +1784,17 @@ fg_config_rule(const struct fg_config *c, const char *name)
 	for (i = 0; i < c->nrule; i++)
 		if (strcmp(c->rule[i].name, name) == 0)
 			return &c->rule[i];
+	return NULL;
+}
+
+struct fg_group *
+fg_config_group(const struct fg_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->ngroup; i++)
+		if (strcmp(c->group[i].name, name) == 0)
+			return &c->group[i];
 	return NULL;
 }
 

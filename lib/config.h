@@ -244,6 +244,8 @@ const char *fg_action_name(enum fg_action a);
 /* Whether a limit counts delivery results (unknown, bounces). */
 int fg_rule_feedback(const struct fg_rule *r);
 const struct fg_rule *fg_config_rule(const struct fg_config *c, const char *name);
+/* The group of that name (without its @), or NULL. */
+struct fg_group *fg_config_group(const struct fg_config *c, const char *name);
 /* The statements that a reload does not apply and that differ between
  * two configurations, "listen, user"; "" when none. */
 void fg_config_restart_changes(const struct fg_config *old,

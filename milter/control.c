@@ -259,8 +259,6 @@ static int
 pause_target(const char *verb, const char *arg, const char *usage,
     const struct fg_group **g, char *dom, size_t len, struct fg_ctl_out *o)
 {
-	size_t i;
-
 	*g = NULL;
 	if (arg[0] != '@') {
 		if (fg_domain_normalize(arg, dom, len) == 0)
@@ -268,10 +266,7 @@ pause_target(const char *verb, const char *arg, const char *usage,
 		fg_ctl_error(o, "%s", usage);
 		return -1;
 	}
-	for (i = 0; i < fgd.cfg->ngroup; i++)
-		if (strcmp(fgd.cfg->group[i].name, arg + 1) == 0)
-			*g = &fgd.cfg->group[i];
-	if (*g == NULL) {
+	if ((*g = fg_config_group(fgd.cfg, arg + 1)) == NULL) {
 		fg_ctl_error(o, "%s: \"%s\": no such group in %s", verb, arg,
 		    fgd.cfg->path);
 		return -1;
