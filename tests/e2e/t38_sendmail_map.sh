@@ -7,8 +7,9 @@
 # a new recipient gets 451 from Sendmail itself; a sender at the paused
 # domain is not held; with floodgate stalled or down the queue run keeps
 # the mail queued (no connection); after floodgatectl unpause the queue
-# run delivers it. Queue runs are `sendmail -q -v`: without -v the run
-# goes on in a child after the command returns.
+# run delivers it. floodgatectl pause and suspend, by hand, do the same
+# through the map and the milter. Queue runs are `sendmail -q -v`:
+# without -v the run goes on in a child after the command returns.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
@@ -119,4 +120,39 @@ sm_run -q -v < /dev/null > "$T/qrun3" 2>&1
 wait_for 20 took 'b[123]@docomo.test' "$CARRIER_PORT" 3 &&
     ok "after unpause the queue run delivers the held mail" ||
     fail "b1, b2 after unpause: $(queue) $(cat "$T/qrun3")"
+
+# 7. The operator's own stops, with Sendmail: floodgatectl pause holds
+# the queued mail of a domain no backoff names, and floodgatectl suspend
+# stops one tenant at Sendmail's RCPT while the others send.
+ctl pause example.net 1h > "$T/pause" 2>&1 || fail "floodgatectl pause: $(cat "$T/pause")"
+expect_eq "pause by hand: sendmail_map answers the domain paused" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/sendmail-map.sock" floodgate example.net | cut -d' ' -f1-4)" \
+    "OK error:4.7.0:\"451 floodgate: example.net"
+printf 'Subject: queued\n\nqueued\n' | sm_run -odq -f local@d.example e1@example.net > "$T/e1.out" 2>&1 ||
+    fail "queueing e1 from the command line"
+sm_run -q -v < /dev/null > "$T/qrun4" 2>&1
+expect_eq "pause by hand: a queue run keeps the domain's mail queued" "$(queued e1@example.net)" 1
+took e1@example.net "$SINK_PORT" 1 && fail "pause by hand: e1@example.net was delivered during the pause"
+send "$T/e2" $SM_PORT shop@d.example "e2@example.net"
+grep -q "^<\*\* *451 4.7.0 floodgate: example.net paused until [0-9:]* UTC" "$T/e2" &&
+    ok "pause by hand: a new recipient gets 451 4.7.0 from Sendmail's rule" ||
+    fail "pause by hand: a new recipient gets 451 4.7.0: $(grep '^<\*\*' "$T/e2")"
+ctl unpause example.net > /dev/null || fail "floodgatectl unpause example.net"
+sm_run -q -v < /dev/null > "$T/qrun5" 2>&1
+wait_for 20 took e1@example.net "$SINK_PORT" 1 &&
+    ok "pause by hand: after unpause the queue run delivers" ||
+    fail "e1 after unpause: $(queue) $(cat "$T/qrun5")"
+
+ctl suspend shop@d.example > "$T/suspend" 2>&1 || fail "floodgatectl suspend: $(cat "$T/suspend")"
+send "$T/s1" $SM_PORT shop@d.example "s1@example.com"
+grep -q "^<\*\* *451 4.7.1 floodgate: account suspended" "$T/s1" &&
+    ok "suspend by hand: Sendmail defers the tenant's recipient with floodgate's reply" ||
+    fail "suspend by hand: $(grep '^<\*\*' "$T/s1")"
+send "$T/s2" $SM_PORT other@e.example "s2@example.com"
+expect_eq "suspend by hand: another tenant sends" "$(count_replies "$T/s2" 4..)" 0
+ctl resume shop@d.example > /dev/null || fail "floodgatectl resume"
+send "$T/s3" $SM_PORT shop@d.example "s3@example.com"
+expect_eq "resumed: the tenant sends again" "$(count_replies "$T/s3" 4..)" 0
+wait_for 20 took 's[23]@example.com' "$SINK_PORT" 2 ||
+    fail "s2, s3 delivered: $(grep 's[23]@' "$T/sm/maillog")"
 finish
