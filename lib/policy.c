@@ -419,15 +419,11 @@ blocked(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
 	struct fg_pause p;
 	const char *rule;
 	char until[32];
-	struct tm tm;
-	time_t t;
 
 	if (e->blocks == NULL)
 		return 0;
 	if (dom[0] != '\0' && fg_blocks_paused(e->blocks, dom, now, &p)) {
-		t = (time_t)p.until;
-		gmtime_r(&t, &tm);
-		strftime(until, sizeof(until), "%H:%M UTC", &tm);
+		fg_format_until(p.until, now, until, sizeof(until));
 		rule = p.rule;
 		reply(v, FG_TEMPFAIL, "451", "4.7.1",
 		    "floodgate: %s paused until %s", dom, until);

@@ -141,6 +141,18 @@ fg_format_utc(uint32_t t, char *buf, size_t len)
 		buf[0] = '\0';
 }
 
+void
+fg_format_until(uint32_t until, uint32_t now, char *buf, size_t len)
+{
+	time_t t = (time_t)((uint64_t)until + 59) / 60 * 60;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(buf, len, t < (time_t)now + 86400 - 60 ?
+	    "%H:%M UTC" : "%Y-%m-%d %H:%M UTC", &tm) == 0 && len > 0)
+		buf[0] = '\0';
+}
+
 /* Rounded up, so "retry in 7m" is never too early. */
 void
 fg_format_duration(uint32_t secs, char *buf, size_t len)

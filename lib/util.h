@@ -25,6 +25,10 @@ int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);
 void fg_format_duration(uint32_t secs, char *buf, size_t len);
 /* "2026-12-03 15:28:09 UTC" */
 void fg_format_utc(uint32_t t, char *buf, size_t len);
+/* When a pause ends, as a reply says it to a sender: "08:21 UTC" while
+ * that is less than a day after now, "2026-12-05 08:21 UTC" after;
+ * rounded up to the minute, so never earlier than the end. */
+void fg_format_until(uint32_t until, uint32_t now, char *buf, size_t len);
 int fg_parse_uint(const char *s, uint32_t max, uint32_t *out);
 /* The highest user ID, for fg_parse_uint: (uid_t)-1 is no user. */
 #define FG_UID_MAX	4294967294u

@@ -130,9 +130,8 @@ answer(int mta, const char *key, char *text, size_t len)
 {
 	char dom[FG_DOMAIN_MAX + 1], until[32];
 	const char *at = strrchr(key, '@');
+	uint32_t now = (uint32_t)time(NULL);
 	struct fg_pause p;
-	struct tm tm;
-	time_t t;
 	size_t i;
 	int plain;
 
@@ -142,15 +141,13 @@ answer(int mta, const char *key, char *text, size_t len)
 		dom[i] = (char)tolower((unsigned char)dom[i]);
 	if (i > 1 && dom[i - 1] == '.')
 		dom[i - 1] = '\0';	/* a fully qualified "domain." */
-	if (dom[0] == '\0' || !fg_blocks_paused(fgd.engine.blocks, dom,
-	    (uint32_t)time(NULL), &p) || monitor()) {
+	if (dom[0] == '\0' || !fg_blocks_paused(fgd.engine.blocks, dom, now, &p) ||
+	    monitor()) {
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;
 	}
 	atomic_fetch_add_explicit(&paused_answers[mta], 1, memory_order_relaxed);
-	t = (time_t)p.until;
-	gmtime_r(&t, &tm);
-	strftime(until, sizeof(until), "%H:%M UTC", &tm);
+	fg_format_until(p.until, now, until, sizeof(until));
 	plain = plain_domain(dom);
 	if (mta == FG_SMAP_POSTFIX)
 		snprintf(text, len, "OK retry:4.7.0 floodgate: %s paused until %s",

@@ -5,9 +5,10 @@
 # survives a restart, is an incident told like a rule's, and the held
 # mail goes at the first release after the resume. floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
-# socketmap paused, for as long as said (said again: a new end), then
-# mail to it goes again. With mode monitor both are refused, and a
-# pause kept from enforce mode holds nothing, socketmap included.
+# socketmap paused, for as long as said (said again: a new end; a pause
+# of days says its end's date), then mail to it goes again. With mode
+# monitor both are refused, and a pause kept from enforce mode holds
+# nothing, socketmap included.
 . "$(dirname "$0")/lib.sh"
 setup
 MAP=1 use_feedback_sink
@@ -125,6 +126,19 @@ expect_eq "unpause @GROUP: each paused domain ended" \
     "$(awk 'NR > 1 {print $1, $2}' "$T/gunpause" | tr '\n' ',')" "ezweb.test no,au.test no,"
 ctl unpause @kddi > "$T/gunpause2" 2>&1 && fail "unpause @GROUP with none paused fails"
 grep -q "no domain of @kddi is paused" "$T/gunpause2" || fail "unpause @GROUP says none is: $(cat "$T/gunpause2")"
+# A pause of days: the replies say the end's date as well.
+ctl pause au.test 2d > /dev/null || fail "pause au.test 2d"
+send "$T/g2" $SMTP_PORT good@good.tenant a6@au.test
+# (rounded up to the minute: a pause begun in the last minute of a day
+# ends on the next)
+end="($(date -u -d '+2 days' +%Y-%m-%d)|$(date -u -d '+2 days 2 minutes' +%Y-%m-%d))"
+grep -qE "^<\*\* *45[01] .*floodgate: au.test paused until $end [0-9]{2}:[0-9]{2} UTC" "$T/g2" &&
+    ok "a pause of 2d: the reply says its end's date ($end)" ||
+    fail "a pause of 2d: $(grep '^<\*\*' "$T/g2")"
+expect_eq "a pause of 2d: so does the socketmap" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@au.test |
+    grep -cE "^OK retry:4.7.0 floodgate: au.test paused until $end [0-9]{2}:[0-9]{2} UTC\$")" 1
+ctl unpause au.test > /dev/null || fail "unpause au.test"
 
 # 4. What floodgatectl refuses.
 ctl suspend monitor@good.tenant > "$T/bad" 2>&1 && fail "suspend of an exempt account is refused"

@@ -446,6 +446,11 @@ test_suspend_and_pause(void **state)
 	assert_string_equal(v.text, "floodgate: docomo.ne.jp paused until 09:00 UTC");
 	assert_int_equal(message(c, "<vip@x.example>", "example.com", 1, T0 + 60, NULL), 0);
 	assert_int_equal(message(c, "<u@x.example>", "docomo.ne.jp", 1, T0 + 3600, NULL), 0);
+	/* a pause of days says its date */
+	assert_int_equal(fg_blocks_pause_for(eng.blocks, "au.example", 2 * 86400, T0, NULL), 1);
+	assert_int_equal(message(c, "<u@x.example>", "au.example", 1, T0 + 60, &v), 1);
+	assert_string_equal(v.text, "floodgate: au.example paused until 2027-01-17 08:00 UTC");
+	assert_true(fg_blocks_unpause(eng.blocks, "au.example", T0 + 60));
 	/* floodgate's own notification is never touched */
 	fg_blocks_pause(eng.blocks, "docomo.ne.jp", "carrier", 3600, 43200, 600,
 	    T0 + 7200, NULL);

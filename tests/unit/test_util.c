@@ -57,6 +57,20 @@ test_format(void **state)
 	fg_format_duration(7199, b, sizeof(b)); assert_string_equal(b, "2h");
 	fg_format_duration(86400, b, sizeof(b)); assert_string_equal(b, "1d");
 	fg_format_duration(90000, b, sizeof(b)); assert_string_equal(b, "1d01h");
+
+	/* 1796288400 is 2026-12-03 09:00:00 UTC. */
+	fg_format_until(1796288400u + 3600, 1796288400u, b, sizeof(b));
+	assert_string_equal(b, "10:00 UTC");
+	fg_format_until(1796288400u + 3601, 1796288400u, b, sizeof(b));
+	assert_string_equal(b, "10:01 UTC");		/* never early */
+	fg_format_until(1796288400u + 86400 - 120, 1796288400u, b, sizeof(b));
+	assert_string_equal(b, "08:58 UTC");		/* tomorrow, said by the clock */
+	fg_format_until(1796288400u + 86400 - 30, 1796288400u + 10, b, sizeof(b));
+	assert_string_equal(b, "2026-12-04 09:00 UTC");	/* now's own clock time */
+	fg_format_until(1796288400u + 2 * 86400, 1796288400u, b, sizeof(b));
+	assert_string_equal(b, "2026-12-05 09:00 UTC");
+	fg_format_until(1796288400u + 3600, 1796288400u, b, 6);
+	assert_string_equal(b, "");			/* too short: nothing */
 }
 
 static void
