@@ -658,38 +658,53 @@ out:
 	free_dests(&d);
 }
 
+/*
+ * 1 after saying why when name cannot name a new rule or backoff (what
+ * is its statement): floodgatectl's own, or taken by another. Rules and
+ * backoffs count in the same table of windows, so one name is one of
+ * them.
+ */
+static int
+name_taken(struct fg_parser *p, const char *what, const char *name)
+{
+	struct fg_config *c = p->c;
+	size_t i;
+
+	if (strcmp(name, FG_BY_OPERATOR) == 0) {
+		perr(p, "%s: \"%s\": the name of suspensions and pauses made by floodgatectl; expected another name",
+		    what, name);
+		return 1;
+	}
+	for (i = 0; i < c->nrule; i++) {
+		if (strcmp(c->rule[i].name, name) == 0) {
+			perr(p, "%s: \"%s\": name already used by the rule on line %d",
+			    what, name, c->rule[i].line);
+			return 1;
+		}
+	}
+	for (i = 0; i < c->nbackoff; i++) {
+		if (strcmp(c->backoff[i].name, name) == 0) {
+			perr(p, "%s: \"%s\": name already used by the backoff on line %d",
+			    what, name, c->backoff[i].line);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static struct fg_rule *
 new_rule(struct fg_parser *p, const char *what, const char *name)
 {
 	struct fg_config *c = p->c;
 	struct fg_rule *r;
-	size_t i;
 
 	if (!fg_lex_name(name)) {
 		perr(p, "%s: \"%s\": expected a rule name of letters, digits, '-', '_', '.' (at most %d)",
 		    what, name, FG_NAME_MAX);
 		return NULL;
 	}
-	if (strcmp(name, FG_BY_OPERATOR) == 0) {
-		perr(p, "%s: \"%s\": the name of suspensions and pauses made by floodgatectl; expected another rule name",
-		    what, name);
+	if (name_taken(p, what, name))
 		return NULL;
-	}
-	for (i = 0; i < c->nrule; i++) {
-		if (strcmp(c->rule[i].name, name) == 0) {
-			perr(p, "%s: \"%s\": rule name already used on line %d",
-			    what, name, c->rule[i].line);
-			return NULL;
-		}
-	}
-	/* Backoffs count in the same table of windows. */
-	for (i = 0; i < c->nbackoff; i++) {
-		if (strcmp(c->backoff[i].name, name) == 0) {
-			perr(p, "%s: \"%s\": name already used by the backoff on line %d",
-			    what, name, c->backoff[i].line);
-			return NULL;
-		}
-	}
 	if ((r = realloc(c->rule, (c->nrule + 1) * sizeof(*r))) == NULL)
 		return NULL;
 	c->rule = r;
@@ -1039,7 +1054,6 @@ st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
 	struct fg_config *c = p->c;
 	struct fg_backoff b;
 	int i = 2, f;
-	size_t k;
 	void *a;
 	char list[64];
 
@@ -1050,25 +1064,8 @@ st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
 		perr(p, "backoff: expected backoff NAME [to DESTS] after N/PERIOD [on 4xx|connect|any] for DURATION [max DURATION]");
 		return;
 	}
-	if (strcmp(t[1].s, FG_BY_OPERATOR) == 0) {
-		perr(p, "backoff: \"%s\": the name of suspensions and pauses made by floodgatectl; expected another name",
-		    t[1].s);
+	if (name_taken(p, "backoff", t[1].s))
 		return;
-	}
-	for (k = 0; k < c->nbackoff; k++) {
-		if (strcmp(c->backoff[k].name, t[1].s) == 0) {
-			perr(p, "backoff: \"%s\": name already used on line %d",
-			    t[1].s, c->backoff[k].line);
-			return;
-		}
-	}
-	for (k = 0; k < c->nrule; k++) {
-		if (strcmp(c->rule[k].name, t[1].s) == 0) {
-			perr(p, "backoff: \"%s\": name already used by the rule on line %d",
-			    t[1].s, c->rule[k].line);
-			return;
-		}
-	}
 	if (strcmp(t[i].s, "to") == 0) {
 		i++;
 		if (parse_dests(p, t, nt, &i, &b.dests) < 0)
