@@ -39,6 +39,28 @@ static int admit(int fd, uid_t *uid);
 static int request(uid_t uid, struct evbuffer *in, struct evbuffer *out);
 static void dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o);
 
+/* Who asked for the command being served (dispatch sets it), named in
+ * the log lines of the commands that change something. */
+static uid_t asker;
+static char asker_name[96];
+
+static const char *
+asked_by(void)
+{
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+
+	if (asker_name[0] != '\0')
+		return asker_name;
+	if (getpwuid_r(asker, &pw, buf, sizeof(buf), &pwp) == 0 && pwp != NULL)
+		snprintf(asker_name, sizeof(asker_name), "uid=%u (%s)",
+		    (unsigned)asker, pw.pw_name);
+	else
+		snprintf(asker_name, sizeof(asker_name), "uid=%u",
+		    (unsigned)asker);
+	return asker_name;
+}
+
 static const struct fg_rr_ops ops = {
 	.name = "control",
 	.max_clients = 32,
@@ -219,8 +241,8 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "suspend: out of memory");
 		return;
 	}
-	fg_log_notice("control: suspend account=%s until floodgatectl resume",
-	    a.name);
+	fg_log_notice("control: suspend account=%s until floodgatectl resume; asked by %s",
+	    a.name, asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "yes");
@@ -242,7 +264,8 @@ resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "resume: %s is not suspended", a.name);
 		return;
 	}
-	fg_log_notice("control: resume account=%s", a.name);
+	fg_log_notice("control: resume account=%s; asked by %s", a.name,
+	    asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "no");
@@ -301,8 +324,9 @@ pause_one(struct fg_ctl_out *o, const char *dom, uint32_t secs,
 	}
 	fg_format_duration(secs, dur, sizeof(dur));
 	fg_format_utc(pa.until, until, sizeof(until));
-	fg_log_notice("control: pause domain=%s for %s until %s%s", dom, dur,
-	    until, rc == 0 ? " (it was paused: its end moved)" : "");
+	fg_log_notice("control: pause domain=%s for %s until %s%s; asked by %s",
+	    dom, dur, until, rc == 0 ? " (it was paused: its end moved)" : "",
+	    asked_by());
 	fg_ctl_kv(o, "paused", "yes");
 	fg_ctl_kv(o, "since", "%u", pa.since);
 	fg_ctl_kv(o, "until", "%u", pa.until);
@@ -397,7 +421,8 @@ unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 			continue;
 		if (!fg_blocks_unpause(fgd.engine.blocks, dom, now))
 			continue;	/* not paused (or ended meanwhile) */
-		fg_log_notice("control: unpause domain=%s", dom);
+		fg_log_notice("control: unpause domain=%s; asked by %s", dom,
+		    asked_by());
 		fg_ctl_kv(o, "domain", "%s", dom);
 		fg_ctl_kv(o, "paused", "no");
 		fg_ctl_rec_end(o);
@@ -554,16 +579,16 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		long n = reset_shared(&a, req->argc == 2 ? req->argv[1] : NULL);
 
 		if (n < 0) {
-			fg_log_warn("control: reset account=%s: %s does not answer; its windows are kept",
-			    a.name, fgd.cfg->store);
+			fg_log_warn("control: reset account=%s: %s does not answer; its windows are kept; asked by %s",
+			    a.name, fgd.cfg->store, asked_by());
 			fg_ctl_error(o, "reset: %s does not answer: the shared windows are not reset (%zu of this relay's were)",
 			    fgd.cfg->store, done);
 			return;
 		}
 		done += (size_t)n;
 	}
-	fg_log_notice("control: reset account=%s rule=%s windows=%zu", a.name,
-	    req->argc == 2 ? req->argv[1] : "*", done);
+	fg_log_notice("control: reset account=%s rule=%s windows=%zu; asked by %s",
+	    a.name, req->argc == 2 ? req->argv[1] : "*", done, asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "rule", "%s", req->argc == 2 ? req->argv[1] : "*");
@@ -579,6 +604,8 @@ reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "reload: floodgate is still starting; try again in a second");
 		return;
 	}
+	fg_log_notice("control: reload of %s; asked by %s", fgd.cfg->path,
+	    asked_by());
 	if (fgd_reload() == 0) {
 		fg_ctl_ok(o);
 		fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);
@@ -627,6 +654,8 @@ dispatch(uid_t uid, const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "%s: permission denied: root only", req->verb);
 		return;
 	}
+	asker = uid;
+	asker_name[0] = '\0';
 	if (fg_ctl_cmds[v].flags & FG_CTL_FLUSH)
 		fg_service_flush();	/* history up to this second */
 	if (inspector != NULL) {

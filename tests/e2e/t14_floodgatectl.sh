@@ -163,6 +163,9 @@ expect_eq "group member: release-done refused by the daemon" "$(member "floodgat
 expect_eq "group member: release-plan refused by the daemon" "$(member "floodgate/1 release-plan")" \
     "error release-plan: permission denied: root only"
 wait_log "control: refused release-done from uid=$(id -u nobody): root only" && ok "the refusal is logged" || fail "no log line"
+expect_eq "group member: reset is allowed" "$(member "floodgate/1 reset tenant-c")" "ok"
+wait_log "control: reset account=tenant-c rule=\* windows=0; asked by uid=$(id -u nobody) (nobody)" &&
+    ok "the reset is logged with who asked" || fail "reset: $(grep 'control: reset' "$T/floodgate.log")"
 chmod 660 "$T/fg/control.sock"
 chmod o-x "$T/fg"
 
@@ -175,6 +178,8 @@ send "$T/b2" $SMTP_PORT info@tenant-b.example "$(rcpts d docomo.ne.jp 2)"
 expect_eq "reset of one rule: tenant-b's carrier budget is back" "$(count_replies "$T/b2" 451)" 0
 ctl reload > /dev/null
 expect_eq "reload" $? 0
+wait_log "control: reload of $T/floodgate.conf; asked by uid=0 (root)" &&
+    ok "the reload is logged with who asked" || fail "reload: $(grep 'control: reload' "$T/floodgate.log")"
 ctl frobnicate > /dev/null 2> "$T/unknown"
 expect_eq "unknown command: a usage error, exit 2" $? 2
 grep -q '"frobnicate": unknown command; expected status, top, show, explain, held, release, reset, reload, suspend, resume, pauses, pause, unpause or incidents' "$T/unknown" &&

@@ -36,7 +36,7 @@ told() {	# told EVENT KIND SUBJECT: notifications of that kind
 ctl suspend bad@bad.tenant > "$T/suspend" 2>&1 ||
     fail "floodgatectl suspend: $(cat "$T/suspend")"
 grep -q "^suspended *yes" "$T/suspend" || fail "suspend says so: $(cat "$T/suspend")"
-grep -q "control: suspend account=bad@bad.tenant until floodgatectl resume" "$T/floodgate.log" ||
+grep -q "control: suspend account=bad@bad.tenant until floodgatectl resume; asked by uid=0 (root)" "$T/floodgate.log" ||
     fail "the suspension is logged: $(grep control: "$T/floodgate.log")"
 ctl suspend bad@bad.tenant > "$T/suspend2" 2>&1 &&
     fail "a second suspend of the same account fails"
@@ -83,7 +83,7 @@ expect_eq "suspend told once at its start and once at its end, across the restar
 # 3. pause: the carrier asked for a stop; nothing new is taken for it.
 ctl pause docomo.test 1h > "$T/pause" 2>&1 || fail "floodgatectl pause: $(cat "$T/pause")"
 grep -q "^paused *yes" "$T/pause" || fail "pause says so: $(cat "$T/pause")"
-grep -q "control: pause domain=docomo.test for 1h until " "$T/floodgate.log" ||
+grep -q "control: pause domain=docomo.test for 1h until .*; asked by uid=0 (root)" "$T/floodgate.log" ||
     fail "the pause is logged: $(grep control: "$T/floodgate.log")"
 send "$T/p1" $SMTP_PORT good@good.tenant a1@docomo.test
 grep -q "^<\*\* *45[01] .*floodgate: docomo.test paused until" "$T/p1" ||
