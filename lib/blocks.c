@@ -118,7 +118,7 @@ fg_blocks_free(struct fg_blocks *b)
 }
 
 int
-fg_blocks_suspended(struct fg_blocks *b, const char *account,
+fg_blocks_suspended(struct fg_blocks *b, const char *account, uint32_t now,
     struct fg_suspension *s)
 {
 	struct snode *n;
@@ -128,6 +128,9 @@ fg_blocks_suspended(struct fg_blocks *b, const char *account,
 	pthread_mutex_lock(&b->lock);
 	n = b->susp.count == 0 ? NULL : (struct snode *)fg_htab_find(&b->susp,
 	    fg_hash(account), susp_eq, account);
+	/* One whose time has come is over before the service drops it. */
+	if (n != NULL && n->s.until != 0 && n->s.until <= now)
+		n = NULL;
 	if (n != NULL && s != NULL)
 		*s = n->s;
 	pthread_mutex_unlock(&b->lock);
@@ -155,16 +158,26 @@ add_suspension(struct fg_blocks *b, const struct fg_suspension *s)
 
 int
 fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
-    uint32_t now)
+    uint32_t now, uint32_t until)
 {
 	struct fg_suspension s;
+	struct snode *old;
 	int rc;
 
 	memset(&s, 0, sizeof(s));
 	fg_strlcpy(s.account, account, sizeof(s.account));
 	fg_strlcpy(s.rule, rule, sizeof(s.rule));
 	s.since = now;
+	s.until = until;
 	pthread_mutex_lock(&b->lock);
+	old = (struct snode *)fg_htab_find(&b->susp, fg_hash(account), susp_eq,
+	    account);
+	if (old != NULL && old->s.until != 0 && old->s.until <= now) {
+		/* Over, not dropped yet: this one takes its place. */
+		journal(b, 'r', &old->s, NULL);
+		fg_htab_unlink(&b->susp, &old->node);
+		free(old);
+	}
 	rc = add_suspension(b, &s);
 	if (rc > 0)
 		journal(b, 's', &s, NULL);
@@ -417,12 +430,27 @@ expire_visit(struct fg_hnode *n, void *arg)
 	return 1;
 }
 
+static int
+expire_susp_visit(struct fg_hnode *n, void *arg)
+{
+	struct snode *sn = (struct snode *)n;
+	struct expire *e = arg;
+
+	if (sn->s.until == 0 || e->now < sn->s.until)
+		return 0;
+	journal(e->b, 'r', &sn->s, NULL);
+	free(n);
+	e->dropped = 1;
+	return 1;
+}
+
 void
 fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep)
 {
 	struct expire e = { b, now, keep, 0 };
 
 	pthread_mutex_lock(&b->lock);
+	fg_htab_walk(&b->susp, expire_susp_visit, &e);
 	fg_htab_walk(&b->paus, expire_visit, &e);
 	if (e.dropped)
 		b->changed = 1;
@@ -542,7 +570,7 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 
 struct count {
 	uint32_t now;
-	size_t paused;
+	size_t paused, suspended;
 };
 
 static int
@@ -555,19 +583,29 @@ count_visit(struct fg_hnode *n, void *arg)
 	return 0;
 }
 
+static int
+count_susp_visit(struct fg_hnode *n, void *arg)
+{
+	struct count *c = arg;
+	uint32_t until = ((struct snode *)n)->s.until;
+
+	if (until == 0 || c->now < until)
+		c->suspended++;
+	return 0;
+}
+
 size_t
 fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now)
 {
-	struct count c = { now, 0 };
-	size_t n;
+	struct count c = { now, 0, 0 };
 
 	pthread_mutex_lock(&b->lock);
 	fg_htab_walk(&b->paus, count_visit, &c);
-	n = b->susp.count;
+	fg_htab_walk(&b->susp, count_susp_visit, &c);
 	pthread_mutex_unlock(&b->lock);
 	if (paused_now != NULL)
 		*paused_now = c.paused;
-	return n;
+	return c.suspended;
 }
 
 int

@@ -18,6 +18,7 @@ struct fg_suspension {
 	char account[FG_ACCOUNT_MAX + 1];
 	char rule[FG_NAME_MAX + 1];	/* what suspended it */
 	uint32_t since;
+	uint32_t until;			/* 0: until floodgatectl resume */
 };
 
 struct fg_pause {
@@ -37,12 +38,15 @@ struct fg_blocks;
 struct fg_blocks *fg_blocks_new(void);
 void fg_blocks_free(struct fg_blocks *b);
 
-/* 1 when the account is suspended (*s filled when s is not NULL). */
+/* 1 when the account is suspended at now (*s filled when s is not
+ * NULL). */
 int fg_blocks_suspended(struct fg_blocks *b, const char *account,
-    struct fg_suspension *s);
-/* 1 when newly suspended, 0 when it already was. */
+    uint32_t now, struct fg_suspension *s);
+/* Suspended from now until resumed, or until until when that is not 0
+ * (floodgatectl suspend ACCOUNT DURATION). 1 when newly suspended, 0
+ * when it already was. */
 int fg_blocks_suspend(struct fg_blocks *b, const char *account,
-    const char *rule, uint32_t now);
+    const char *rule, uint32_t now, uint32_t until);
 /* 1 when it was suspended. */
 int fg_blocks_resume(struct fg_blocks *b, const char *account);
 
@@ -78,8 +82,9 @@ void fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s,
     size_t ns, const struct fg_pause *p, size_t np);
 /* Whether something changed since the last call (for the store). */
 int fg_blocks_changed(struct fg_blocks *b);
-/* Forgets pause records that can no longer double a pause (ended more
- * than keep seconds ago). */
+/* Ends the suspensions whose time has come, and forgets pause records
+ * that can no longer double a pause (ended more than keep seconds
+ * ago). */
 void fg_blocks_expire(struct fg_blocks *b, uint32_t now, uint32_t keep);
 size_t fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now);
 

@@ -41,8 +41,8 @@ static const char *const fbsql[FB_N] = {
 	[FB_FOLLOW_PUT] = "INSERT OR REPLACE INTO follow (source, inode, "
 	    "offset, head, cursor) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[FB_SUSP_DEL] = "DELETE FROM suspended",
-	[FB_SUSP_PUT] = "INSERT INTO suspended (account, rule, since) "
-	    "VALUES (?1, ?2, ?3)",
+	[FB_SUSP_PUT] = "INSERT INTO suspended (account, rule, since, until) "
+	    "VALUES (?1, ?2, ?3, ?4)",
 	[FB_PAUS_DEL] = "DELETE FROM paused",
 	[FB_PAUS_PUT] = "INSERT INTO paused (domain, rule, since, until, "
 	    "duration, trips) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -224,6 +224,7 @@ fg_store_blocks_save(struct fg_store *s, const struct fg_suspension *su,
 		sqlite3_bind_text(ps, 1, su[i].account, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ps, 2, su[i].rule, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(ps, 3, su[i].since);
+		sqlite3_bind_int64(ps, 4, su[i].until);
 		if (fg_store_step(ps) < 0)
 			return fg_store_failed(s, err, errlen);
 	}
@@ -292,6 +293,7 @@ fill_susp(sqlite3_stmt *q, void *row)
 	text(q, 0, r->account, sizeof(r->account));
 	text(q, 1, r->rule, sizeof(r->rule));
 	r->since = (uint32_t)sqlite3_column_int64(q, 2);
+	r->until = (uint32_t)sqlite3_column_int64(q, 3);
 }
 
 static void
@@ -327,7 +329,8 @@ fg_store_blocks_load(struct fg_store *s, struct fg_suspension **su,
 	*su = NULL;
 	*pa = NULL;
 	*ns = *np = 0;
-	if (prepare(s, "SELECT account, rule, since FROM suspended ORDER BY since",
+	if (prepare(s, "SELECT account, rule, since, until FROM suspended "
+	    "ORDER BY since",
 	    &q, err, errlen) < 0 ||
 	    select_rows(s, q, (void **)su, ns, sizeof(**su), fill_susp, err,
 	    errlen) < 0)

@@ -275,10 +275,11 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 		struct fg_suspension su;
 
 		if (in->blocks != NULL &&
-		    fg_blocks_suspended(in->blocks, a.name, &su)) {
+		    fg_blocks_suspended(in->blocks, a.name, in->now, &su)) {
 			fg_ctl_kv(o, "suspended", "yes");
 			fg_ctl_kv(o, "suspended_by", "%s", su.rule);
 			fg_ctl_kv(o, "since", "%u", su.since);
+			fg_ctl_kv(o, "until", "%u", su.until);
 		} else
 			fg_ctl_kv(o, "suspended", "no");
 	}
@@ -452,10 +453,13 @@ fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
 		return;
 	fg_blocks_rows(in->blocks, &su, &ns, &pa, &np);
 	for (i = 0; suspensions && su != NULL && i < ns; i++) {
+		if (su[i].until != 0 && su[i].until <= in->now)
+			continue;	/* over */
 		fg_ctl_kv(o, "type", "suspended");
 		fg_ctl_kv(o, "account", "%s", su[i].account);
 		fg_ctl_kv(o, "rule", "%s", su[i].rule);
 		fg_ctl_kv(o, "since", "%u", su[i].since);
+		fg_ctl_kv(o, "until", "%u", su[i].until);
 		fg_ctl_rec_end(o);
 	}
 	for (i = 0; pa != NULL && i < np; i++) {

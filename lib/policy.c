@@ -355,7 +355,7 @@ over(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
 	/* Logged below as action=suspend; the account's later recipients
 	 * meet the suspension first (action=suspended). */
 	if (r->action == FG_ACT_SUSPEND && e->blocks != NULL)
-		(void)fg_blocks_suspend(e->blocks, m->acct.name, r->name, now);
+		(void)fg_blocks_suspend(e->blocks, m->acct.name, r->name, now, 0);
 	if (m->local && r->action != FG_ACT_HOLD && c->local_tempfail) {
 		/* Decided for the whole message at its end. */
 		record(m, e, now, r->name, dom, "defer-local", ck->used,
@@ -429,7 +429,7 @@ blocked(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
 		    "floodgate: %s paused until %s", dom, until);
 		record(m, e, now, rule, dom, "paused", 0, 0, p.until - now);
 	} else if (!m->exempt &&
-	    fg_blocks_suspended(e->blocks, m->acct.name, &s)) {
+	    fg_blocks_suspended(e->blocks, m->acct.name, now, &s)) {
 		rule = s.rule;
 		reply(v, FG_TEMPFAIL, "451", "4.7.1",
 		    "floodgate: account suspended");

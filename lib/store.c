@@ -139,6 +139,9 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	/* 7: a held message's release planned, which a restart must not
 	 * forget (the MTA may have it back already). */
 	"ALTER TABLE held ADD COLUMN planned INTEGER;",
+	/* 8: a suspension that ends by itself (floodgatectl suspend
+	 * ACCOUNT DURATION); 0 until resumed. */
+	"ALTER TABLE suspended ADD COLUMN until INTEGER NOT NULL DEFAULT 0;",
 };
 
 

@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	7
+#define FG_SCHEMA_VERSION	8
 
 struct fg_store;
 

@@ -211,19 +211,27 @@ monitor_refuses(struct fg_ctl_out *o, const char *verb, const char *does)
 	return 1;
 }
 
-/* suspend ACCOUNT: what a rule with action suspend does, by hand. */
+/* suspend ACCOUNT [DURATION]: what a rule with action suspend does, by
+ * hand: until resume, or for DURATION. */
 static void
 suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	struct fg_account a;
 	struct fg_suspension su;
+	uint32_t secs = 0, now = (uint32_t)time(NULL);
+	char dur[32], until[32];
 
-	if (req->argc != 1) {
-		fg_ctl_error(o, "suspend: expected one account");
+	if (req->argc != 1 && req->argc != 2) {
+		fg_ctl_error(o, "suspend: expected an account and, for a suspension that ends by itself, a duration, such as suspend tenant42 2h");
 		return;
 	}
 	if (monitor_refuses(o, "suspend", "suspends"))
 		return;
+	if (req->argc == 2 && fg_parse_duration(req->argv[1], &secs) < 0) {
+		fg_ctl_error(o, "suspend: \"%s\": expected a duration from 1s to 366d, such as 2h",
+		    req->argv[1]);
+		return;
+	}
 	fg_account_named(fgd.cfg, req->argv[0], &a);
 	if (fg_exempt_account(fgd.cfg, a.identity, a.name)) {
 		/* The exemption is checked first: it would not stop. */
@@ -231,21 +239,28 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		    a.name);
 		return;
 	}
-	if (fg_blocks_suspended(fgd.engine.blocks, a.name, &su)) {
-		fg_ctl_error(o, "suspend: %s is suspended already (by %s)",
+	if (fg_blocks_suspended(fgd.engine.blocks, a.name, now, &su)) {
+		fg_ctl_error(o, "suspend: %s is suspended already (by %s); floodgatectl resume it first to suspend it anew",
 		    a.name, su.rule);
 		return;
 	}
-	if (!fg_blocks_suspend(fgd.engine.blocks, a.name, FG_BY_OPERATOR,
-	    (uint32_t)time(NULL))) {
+	if (!fg_blocks_suspend(fgd.engine.blocks, a.name, FG_BY_OPERATOR, now,
+	    secs != 0 ? now + secs : 0)) {
 		fg_ctl_error(o, "suspend: out of memory");
 		return;
 	}
-	fg_log_notice("control: suspend account=%s until floodgatectl resume; asked by %s",
-	    a.name, asked_by());
+	if (secs != 0) {
+		fg_format_duration(secs, dur, sizeof(dur));
+		fg_format_utc(now + secs, until, sizeof(until));
+		fg_log_notice("control: suspend account=%s for %s until %s; asked by %s",
+		    a.name, dur, until, asked_by());
+	} else
+		fg_log_notice("control: suspend account=%s until floodgatectl resume; asked by %s",
+		    a.name, asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "yes");
+	fg_ctl_kv(o, "until", "%u", secs != 0 ? now + secs : 0);
 	fg_ctl_end(o);
 }
 

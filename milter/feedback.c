@@ -218,7 +218,7 @@ trip(const struct fg_rule *r, const char *key, const char *account,
 	    fg_action_name(r->action));
 	fg_incident_start(FG_EV_BOUNCES, subject, detail, now);
 	if (r->action == FG_ACT_SUSPEND && !fgd.cfg->monitor &&
-	    fg_blocks_suspend(fgd.engine.blocks, account, r->name, now))
+	    fg_blocks_suspend(fgd.engine.blocks, account, r->name, now, 0))
 		fg_log_warn("feedback: account=%s suspended by rule=%s until floodgatectl resume",
 		    account, r->name);
 }

@@ -246,15 +246,22 @@ sync_blocks(uint32_t now)
 
 	fg_blocks_rows(fgd.engine.blocks, &s, &ns, &p, &np);
 	for (i = 0; s != NULL && i < ns; i++) {
-		if (find(FG_EV_SUSPEND, s[i].account) != NULL)
+		if ((s[i].until != 0 && s[i].until <= now) ||
+		    find(FG_EV_SUSPEND, s[i].account) != NULL)
 			continue;
 		if (strcmp(s[i].rule, FG_BY_OPERATOR) == 0)
 			fg_strlcpy(by, "floodgatectl suspend", sizeof(by));
 		else
 			snprintf(by, sizeof(by), "limit %s", s[i].rule);
-		snprintf(detail, sizeof(detail),
-		    "suspended by %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
-		    by, s[i].account);
+		if (s[i].until != 0) {
+			fg_format_utc(s[i].until, until, sizeof(until));
+			snprintf(detail, sizeof(detail),
+			    "suspended by %s until %s; new recipients are deferred, local mail is held, until then or floodgatectl resume %s",
+			    by, until, s[i].account);
+		} else
+			snprintf(detail, sizeof(detail),
+			    "suspended by %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
+			    by, s[i].account);
 		fg_incident_start(FG_EV_SUSPEND, s[i].account, detail,
 		    s[i].since ? s[i].since : now);
 	}
@@ -278,7 +285,8 @@ sync_blocks(uint32_t now)
 			continue;
 		if (x->kind == FG_EV_SUSPEND) {
 			for (i = 0; s != NULL && i < ns && !still; i++)
-				still = strcmp(s[i].account, x->i.subject) == 0;
+				still = (s[i].until == 0 || s[i].until > now) &&
+				    strcmp(s[i].account, x->i.subject) == 0;
 		} else if (x->kind == FG_EV_PAUSE) {
 			for (i = 0; p != NULL && i < np && !still; i++)
 				still = p[i].until > now &&

@@ -2457,16 +2457,20 @@ on_pull(void *arg, size_t i, const redisReply *r)
 		for (k = 0; k < n; k++) {
 			struct fg_suspension *x = &pl->s[pl->ns];
 			const char *v = r->element[2 * k + 1]->str;
-			unsigned long since;
+			unsigned long since, until = 0;
 			char rule[FG_NAME_MAX + 1];
 
+			/* "rule|since|until"; a relay before suspensions
+			 * could end wrote "rule|since". */
 			if (v == NULL || r->element[2 * k]->str == NULL ||
-			    sscanf(v, "%64[^|]|%lu", rule, &since) != 2)
+			    sscanf(v, "%64[^|]|%lu|%lu", rule, &since,
+			    &until) < 2)
 				continue;
 			fg_strlcpy(x->account, r->element[2 * k]->str,
 			    sizeof(x->account));
 			fg_strlcpy(x->rule, rule, sizeof(x->rule));
 			x->since = (uint32_t)since;
+			x->until = (uint32_t)until;
 			pl->ns++;
 		}
 		return;
@@ -2502,7 +2506,8 @@ push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
 
 	switch (op->kind) {
 	case 's':
-		snprintf(v, sizeof(v), "%s|%u", op->s.rule, op->s.since);
+		snprintf(v, sizeof(v), "%s|%u|%u", op->s.rule, op->s.since,
+		    op->s.until);
 		return fg_rlimit_hash_cmd(c, "HSETNX", sh.prefix, "susp",
 		    op->s.account, v);
 	case 'r':

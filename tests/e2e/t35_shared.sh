@@ -22,8 +22,8 @@
 # answers after redis_timeout has its reservation given back once Redis
 # answers again. A relay started with
 # another's name (a copied database) takes one of its own. A
-# suspension and a pause made on one relay hold on the other, and
-# delivery results read by one count on the other. Both relays log in as
+# suspension and a pause made on one relay hold on the other (one for a
+# while ends on both, and leaves Redis), and delivery results read by one count on the other. Both relays log in as
 # an ACL user made with the README's rule (redis_user), which lets all
 # of this through: Redis refuses nothing. On both engines: the native
 # loop does not wait for Redis, libmilter's threads do.
@@ -258,6 +258,9 @@ grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
     fail "floodgatectl suspend on relay 2"
 "$FLOODGATECTL" -c "$T/fg2.conf" pause hand.test 1h >/dev/null 2>&1 ||
     fail "floodgatectl pause on relay 2"
+"$FLOODGATECTL" -c "$T/fg2.conf" suspend t@t5.example 5s >/dev/null 2>&1 ||
+    fail "floodgatectl suspend for 5s on relay 2"
+t_end=$(($(date +%s) + 5))
 sleep 2.5
 send "$T/s-3" $SMTP_PORT s@t5.example r@example.com
 expect_eq "resumed on relay 2, relay 1 lets it send" "$(count_replies "$T/s-3" 4..)" 0
@@ -267,6 +270,19 @@ expect_eq "suspended and paused by hand on relay 2: relay 1 defers both" \
     "$(count_replies "$T/h-1" 451) $(grep -c '^<\*\* *45[01] .*hand.test paused until' "$T/h-2")" "1 1"
 ctl resume h@t5.example >/dev/null || fail "floodgatectl resume on relay 1"
 ctl unpause hand.test >/dev/null || fail "floodgatectl unpause on relay 1"
+# The suspension for 5s: held on relay 1 with its end, over on both at
+# that end, and gone from Redis.
+send "$T/t-1" $SMTP_PORT t@t5.example "r@example.com"
+ctl --json show t@t5.example | python3 -c 'import json,sys; r=json.load(sys.stdin)["records"][0]; print(r["suspended"], -1 <= r["until"] - int(sys.argv[1]) <= 0)' "$t_end" > "$T/tshow"
+expect_eq "suspended for 5s on relay 2: relay 1 defers it and knows its end" \
+    "$(count_replies "$T/t-1" 451) $(cat "$T/tshow")" "1 yes True"
+while [ "$(date +%s)" -le "$t_end" ]; do sleep 0.2; done
+send "$T/t-2" $SMTP_PORT t@t5.example "r@example.com"
+send "$T/t-3" $SMTP2 t@t5.example "r@example.com"
+expect_eq "after its end both relays let it send" "$(count_replies "$T/t-2" 4..) $(count_replies "$T/t-3" 4..)" "0 0"
+wait_for 5 sh -c "! redis-cli -p $RPORT HEXISTS '{floodgate}:susp' t@t5.example | grep -q 1" &&
+    ok "the ended suspension is gone from Redis" ||
+    fail "still in Redis: $(redis-cli -p "$RPORT" HGETALL '{floodgate}:susp')"
 
 # 5. A carrier paused by relay 1 (421s in its delivery log) is paused on
 # relay 2 too.
@@ -719,7 +735,7 @@ held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 # (the sink counts recipients: the message of three, three times)
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(( $(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* | grep -c '^ *<- *250 .*[Qq]ueued') +
+    "$(( $(sink_count) + held ))" "$(( $(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* "$T"/t-* | grep -c '^ *<- *250 .*[Qq]ueued') +
     3 * $(grep -c '^ *<- *250 .*[Qq]ueued' "$T/multi") ))"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"

@@ -3,7 +3,8 @@
 # ACCOUNT defers that tenant's new recipients and holds its local mail
 # until floodgatectl resume, while every other tenant's mail flows; it
 # survives a restart, is an incident told like a rule's, and the held
-# mail goes at the first release after the resume. floodgatectl pause
+# mail goes at the first release after the resume; suspend ACCOUNT
+# DURATION ends by itself. floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
 # socketmap paused, for as long as said (said again: a new end; a pause
 # of days says its end's date), then mail to it goes again. With mode
@@ -80,6 +81,25 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\"' '$T/not
 expect_eq "suspend told once at its start and once at its end, across the restart" \
     "$(told start suspend bad@bad.tenant) $(told end suspend bad@bad.tenant)" "1 1"
 
+# A suspension for a while: over by itself at its end, told as ended.
+ctl suspend timed@bad.tenant 3s > "$T/tsuspend" 2>&1 || fail "suspend for 3s: $(cat "$T/tsuspend")"
+grep -q "control: suspend account=timed@bad.tenant for 3s until .* UTC; asked by uid=0 (root)" "$T/floodgate.log" ||
+    fail "the suspension for 3s is logged: $(grep 'control: suspend' "$T/floodgate.log")"
+ctl --json show timed@bad.tenant > "$T/tshow"
+python3 -c 'import json,sys,time; r=json.load(open(sys.argv[1]))["records"][0]; sys.exit(0 if r["suspended"] == "yes" and 0 < r["until"] - time.time() <= 3 else 1)' "$T/tshow" &&
+    ok "show: suspended, until its end" || fail "show: $(cat "$T/tshow")"
+send "$T/t1" $SMTP_PORT timed@bad.tenant u6@example.com
+expect_eq "suspended for 3s: the tenant's recipient is deferred" "$(count_replies "$T/t1" 451)" 1
+sleep 3.5
+send "$T/t2" $SMTP_PORT timed@bad.tenant u7@example.com
+expect_eq "after its end: the tenant sends again, no resume needed" "$(count_replies "$T/t2" 4..)" 0
+wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\",\"subject\":\"timed@bad.tenant\"' '$T/notify.out' 2>/dev/null) -ge 1 ]" ||
+    fail "the end of the suspension for 3s is told"
+grep -q '"detail":"suspended by floodgatectl suspend until [0-9-]* [0-9:]* UTC; ' "$T/notify.out" ||
+    fail "the notification says until when: $(grep timed@ "$T/notify.out")"
+ctl status > "$T/tstatus"
+grep -q "timed@bad.tenant" "$T/tstatus" && fail "status still lists the ended suspension: $(cat "$T/tstatus")"
+
 # 3. pause: the carrier asked for a stop; nothing new is taken for it.
 ctl pause docomo.test 1h > "$T/pause" 2>&1 || fail "floodgatectl pause: $(cat "$T/pause")"
 grep -q "^paused *yes" "$T/pause" || fail "pause says so: $(cat "$T/pause")"
@@ -144,7 +164,7 @@ ctl unpause au.test > /dev/null || fail "unpause au.test"
 ctl suspend monitor@good.tenant > "$T/bad" 2>&1 && fail "suspend of an exempt account is refused"
 grep -q "monitor@good.tenant is exempt (floodgate.conf's exempt account): a suspension would not stop it" "$T/bad" ||
     fail "suspend of an exempt account says why: $(cat "$T/bad")"
-for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "pause @nosuchgroup 1h" "suspend"; do
+for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "pause docomo.test soon" "pause @@ 1h" "pause @nosuchgroup 1h" "suspend" "suspend bad@bad.tenant soon" "suspend bad@bad.tenant 0s" "suspend bad@bad.tenant 1h extra"; do
 	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
 	grep -q "expected\|no such group in" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
 done

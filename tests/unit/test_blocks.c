@@ -12,19 +12,67 @@ test_suspend(void **state)
 	struct fg_suspension s;
 
 	(void)state;
-	assert_false(fg_blocks_suspended(b, "t1", NULL));
-	assert_true(fg_blocks_suspend(b, "t1", "unknown", T0));
-	assert_false(fg_blocks_suspend(b, "t1", "other", T0 + 5));
-	assert_true(fg_blocks_suspended(b, "t1", &s));
+	assert_false(fg_blocks_suspended(b, "t1", T0, NULL));
+	assert_true(fg_blocks_suspend(b, "t1", "unknown", T0, 0));
+	assert_false(fg_blocks_suspend(b, "t1", "other", T0 + 5, 0));
+	assert_true(fg_blocks_suspended(b, "t1", T0, &s));
 	assert_string_equal(s.rule, "unknown");
 	assert_int_equal(s.since, T0);
-	assert_false(fg_blocks_suspended(b, "t2", NULL));
+	assert_false(fg_blocks_suspended(b, "t2", T0, NULL));
 	assert_true(fg_blocks_changed(b));
 	assert_false(fg_blocks_changed(b));
 	assert_true(fg_blocks_resume(b, "t1"));
 	assert_false(fg_blocks_resume(b, "t1"));
-	assert_false(fg_blocks_suspended(b, "t1", NULL));
+	assert_false(fg_blocks_suspended(b, "t1", T0, NULL));
 	assert_true(fg_blocks_changed(b));
+	fg_blocks_free(b);
+}
+
+/* floodgatectl suspend ACCOUNT DURATION: over at its end, then dropped
+ * by the service's expiry (and told to the other relays); a suspension
+ * over but not dropped yet gives way to a new one. */
+static void
+test_suspend_for(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_block_op *ops;
+	struct fg_suspension s;
+	size_t n, paused;
+
+	(void)state;
+	fg_blocks_journal(b, 1);
+	assert_true(fg_blocks_suspend(b, "t1", FG_BY_OPERATOR, T0, T0 + 3600));
+	assert_true(fg_blocks_suspend(b, "t2", "unknown", T0, 0));
+	assert_true(fg_blocks_suspended(b, "t1", T0 + 3599, &s));
+	assert_int_equal(s.until, T0 + 3600);
+	assert_false(fg_blocks_suspended(b, "t1", T0 + 3600, NULL));
+	assert_true(fg_blocks_suspended(b, "t2", T0 + 86400, NULL));
+	assert_int_equal(fg_blocks_count(b, &paused, T0 + 3599), 2);
+	assert_int_equal(fg_blocks_count(b, &paused, T0 + 3600), 1);
+	(void)fg_blocks_changed(b);
+	fg_blocks_expire(b, T0 + 3599, 0);
+	assert_false(fg_blocks_changed(b));
+	fg_blocks_expire(b, T0 + 3600, 0);
+	assert_true(fg_blocks_changed(b));
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 3);
+	assert_int_equal(ops[0].kind, 's');
+	assert_int_equal(ops[0].s.until, T0 + 3600);
+	assert_int_equal(ops[2].kind, 'r');
+	assert_string_equal(ops[2].s.account, "t1");
+	free(ops);
+	assert_true(fg_blocks_suspended(b, "t2", T0 + 3600, NULL));
+
+	/* Over, not dropped yet: suspended anew in its place. */
+	assert_true(fg_blocks_suspend(b, "t3", FG_BY_OPERATOR, T0, T0 + 60));
+	assert_true(fg_blocks_suspend(b, "t3", "unknown", T0 + 60, 0));
+	assert_true(fg_blocks_suspended(b, "t3", T0 + 86400, &s));
+	assert_string_equal(s.rule, "unknown");
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 3);
+	assert_int_equal(ops[1].kind, 'r');
+	assert_int_equal(ops[2].kind, 's');
+	free(ops);
 	fg_blocks_free(b);
 }
 
@@ -135,7 +183,7 @@ test_rows_and_expire(void **state)
 	size_t ns, np, paused;
 
 	(void)state;
-	fg_blocks_suspend(b, "t1", "r", T0);
+	fg_blocks_suspend(b, "t1", "r", T0, 0);
 	fg_blocks_pause(b, "a.jp", "bo", 60, 600, 300, T0, NULL);
 	fg_blocks_pause(b, "b.jp", "bo", 600, 600, 300, T0, NULL);
 	assert_int_equal(fg_blocks_count(b, &paused, T0 + 100), 1);
@@ -145,7 +193,7 @@ test_rows_and_expire(void **state)
 	assert_int_equal(np, 2);
 	/* what the store kept, loaded at start */
 	fg_blocks_load(c, s, ns, p, np);
-	assert_true(fg_blocks_suspended(c, "t1", NULL));
+	assert_true(fg_blocks_suspended(c, "t1", T0, NULL));
 	assert_true(fg_blocks_paused(c, "b.jp", T0 + 100, NULL));
 	assert_false(fg_blocks_changed(c));
 	free(s);
@@ -201,12 +249,12 @@ test_journal_replace(void **state)
 	size_t n;
 
 	(void)state;
-	assert_true(fg_blocks_suspend(b, "before@journal", "r", 100));
+	assert_true(fg_blocks_suspend(b, "before@journal", "r", 100, 0));
 	fg_blocks_journal(b, 1);
 	assert_int_equal(fg_blocks_take(b, &ops), 0);
 	free(ops);
-	assert_true(fg_blocks_suspend(b, "a@t", "spam", 1000));
-	assert_false(fg_blocks_suspend(b, "a@t", "spam", 1001));	/* no change */
+	assert_true(fg_blocks_suspend(b, "a@t", "spam", 1000, 0));
+	assert_false(fg_blocks_suspend(b, "a@t", "spam", 1001, 0));	/* no change */
 	assert_true(fg_blocks_resume(b, "before@journal"));
 	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 60, 3600, 600,
 	    1000, NULL));
@@ -227,7 +275,7 @@ test_journal_replace(void **state)
 	assert_string_equal(ops[4].p.domain, "docomo.ne.jp");
 	/* Not sent (the store was down): back, before what came since. */
 	fg_blocks_untake(b, ops, n);
-	assert_true(fg_blocks_suspend(b, "c@t", "spam", 1020));
+	assert_true(fg_blocks_suspend(b, "c@t", "spam", 1020, 0));
 	n = fg_blocks_take(b, &ops);
 	assert_int_equal(n, 6);
 	assert_string_equal(ops[5].s.account, "c@t");
@@ -243,12 +291,12 @@ test_journal_replace(void **state)
 	p[0].until = 2600;
 	p[0].duration = 600;
 	p[0].trips = 1;
-	assert_true(fg_blocks_suspend(b, "mine@t", "spam", 2000));	/* not sent yet */
+	assert_true(fg_blocks_suspend(b, "mine@t", "spam", 2000, 0));	/* not sent yet */
 	(void)fg_blocks_changed(b);
 	fg_blocks_replace(b, s, 1, p, 1);
-	assert_true(fg_blocks_suspended(b, "other@t", NULL));
-	assert_true(fg_blocks_suspended(b, "mine@t", NULL));
-	assert_false(fg_blocks_suspended(b, "a@t", NULL));	/* resumed elsewhere */
+	assert_true(fg_blocks_suspended(b, "other@t", T0, NULL));
+	assert_true(fg_blocks_suspended(b, "mine@t", T0, NULL));
+	assert_false(fg_blocks_suspended(b, "a@t", T0, NULL));	/* resumed elsewhere */
 	assert_true(fg_blocks_paused(b, "ezweb.ne.jp", 2100, &got));
 	assert_int_equal(got.until, 2600);
 	assert_false(fg_blocks_changed(b));	/* the store's, not ours to save */
@@ -263,6 +311,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suspend),
+		cmocka_unit_test(test_suspend_for),
 		cmocka_unit_test(test_pause_doubles),
 		cmocka_unit_test(test_pause_for),
 		cmocka_unit_test(test_rows_and_expire),

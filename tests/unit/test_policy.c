@@ -423,7 +423,7 @@ test_suspend_and_pause(void **state)
 	(void)state;
 	assert_int_equal(message(c, "<t@x.example>", "example.com", 3, T0, &v), 1);
 	assert_string_equal(v.text, "floodgate: account suspended (burst)");
-	assert_true(fg_blocks_suspended(eng.blocks, "t@x.example", NULL));
+	assert_true(fg_blocks_suspended(eng.blocks, "t@x.example", T0, NULL));
 	/* long after the window emptied: still suspended */
 	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86400, &v), 1);
 	assert_string_equal(v.rcode, "451");
@@ -564,7 +564,7 @@ test_release_lost(void **state)
 	/* example.org's window full (hour: 1 of 10), the account
 	 * suspended, example.net paused. */
 	assert_int_equal(message(c, "<t@x.example>", "example.org", 1, T0, NULL), 0);
-	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example", "hour", T0), 1);
+	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example", "hour", T0, 0), 1);
 	assert_true(fg_blocks_pause(eng.blocks, "example.net", "carrier", 3600,
 	    43200, 600, T0, NULL));
 	/* A planned release would wait; one that went is charged. */

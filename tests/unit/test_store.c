@@ -381,6 +381,42 @@ test_migration_held(void **state)
 	assert_int_equal(query("SELECT count(*) FROM qidmap"), 0);
 }
 
+/* Schema 7's suspensions (no end) come through to schema 8 as lasting
+ * until resumed. */
+static void
+test_migration_suspended(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *st;
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	size_t ns, np;
+	sqlite3 *db;
+
+	(void)state;
+	st = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(st);
+	fg_store_close(st);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE suspended DROP COLUMN until;"
+	    "INSERT INTO suspended VALUES ('tenant7', 'unknown', 1800000000);"
+	    "PRAGMA user_version = 7;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = fg_store_open(path, 0, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	assert_int_equal(fg_store_blocks_load(st, &su, &ns, &pa, &np, err,
+	    sizeof(err)), 0);
+	assert_int_equal(ns, 1);
+	assert_string_equal(su[0].account, "tenant7");
+	assert_int_equal(su[0].since, 1800000000);
+	assert_int_equal(su[0].until, 0);
+	free(su);
+	free(pa);
+	fg_store_close(st);
+}
+
 /* Delivery feedback's tables: the queue-ID map, the follower's place,
  * suspensions and pauses, incidents; and the shared store's marks; all
  * survive closing the file. */
@@ -392,7 +428,8 @@ test_feedback_tables(void **state)
 	struct fg_qid_row q[2] = { { "4AbC1", "tenant7", T0 },
 	    { "4AbC2", "tenant8", T0 + 4 * 86400 } };
 	struct fg_follow_pos pos = { 42, 4096, "6e6f7620", "" }, got;
-	struct fg_suspension su = { "tenant7", "unknown", T0 }, *sus;
+	struct fg_suspension su[2] = { { "tenant7", "unknown", T0, 0 },
+	    { "tenant8", "floodgatectl", T0 + 1, T0 + 7200 } }, *sus;
 	struct fg_pause pa = { "docomo.ne.jp", "carrier", T0, T0 + 3600, 3600, 1 }, *pas;
 	struct fg_incident inc, *incs;
 	size_t ns, np, n;
@@ -427,7 +464,7 @@ test_feedback_tables(void **state)
 	    err, sizeof(err)), 0);
 	assert_int_equal(fg_store_mark_put(s, "shared q {f}:epoch", "other.9.9.1",
 	    err, sizeof(err)), 0);
-	assert_int_equal(fg_store_blocks_save(s, &su, 1, &pa, 1, err,
+	assert_int_equal(fg_store_blocks_save(s, su, 2, &pa, 1, err,
 	    sizeof(err)), 0);
 	memset(&inc, 0, sizeof(inc));
 	strcpy(inc.kind, "pause");
@@ -453,8 +490,11 @@ test_feedback_tables(void **state)
 	assert_string_equal(mark, "other");
 	assert_int_equal(fg_store_blocks_load(s, &sus, &ns, &pas, &np, err,
 	    sizeof(err)), 0);
-	assert_int_equal(ns, 1);
+	assert_int_equal(ns, 2);
 	assert_string_equal(sus[0].account, "tenant7");
+	assert_int_equal(sus[0].until, 0);
+	assert_string_equal(sus[1].account, "tenant8");
+	assert_int_equal(sus[1].until, T0 + 7200);
 	assert_int_equal(np, 1);
 	assert_int_equal(pas[0].until, T0 + 3600);
 	free(sus);
@@ -652,6 +692,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
