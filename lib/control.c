@@ -33,7 +33,7 @@ const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 	[FG_CTL_RELOAD] = { "reload", "",
 	    "reload the configuration (like SIGUSR1)", 0 },
 	[FG_CTL_SUSPEND] = { "suspend", "ACCOUNT [DURATION]",
-	    "defer ACCOUNT's mail until resume or for DURATION (as action suspend)", 0 },
+	    "defer ACCOUNT's mail until resume, or for DURATION", 0 },
 	[FG_CTL_RESUME] = { "resume", "ACCOUNT",
 	    "lift the suspension of ACCOUNT", 0 },
 	[FG_CTL_PAUSES] = { "pauses", "",
