@@ -17,7 +17,8 @@ stop_floodgate
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 [ "$ms" -lt 3000 ] && ok "SIGTERM: flushed and exited in ${ms} ms" || fail "SIGTERM took ${ms} ms"
 grep -q "floodgate stopped" "$T/floodgate.log" && ok "clean stop logged" || fail "no stop line"
-expect_eq "schema version" "$(sqlite3 "$T/floodgate.db" 'PRAGMA user_version')" 7
+expect_eq "schema version: the one this floodgate writes" "$(sqlite3 "$T/floodgate.db" 'PRAGMA user_version')" \
+    "$(awk '$2 == "FG_SCHEMA_VERSION" {print $3}' "$TOP/lib/store.h")"
 expect_eq "window row written" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM windows WHERE rule='tenant-hour' AND key='bulk@r.example'")" 1
 # While floodgate is down, Postfix defers (milter_default_action).
 send "$T/r2" $SMTP_PORT bulk@r.example "$(rcpts b example.com 1)"
