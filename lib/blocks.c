@@ -204,23 +204,41 @@ fg_blocks_resume(struct fg_blocks *b, const char *account)
 	return n != NULL;
 }
 
+/* The running pause of key, NULL when none. Under the lock. */
+static struct pnode *
+running(struct fg_blocks *b, const char *key, uint32_t now)
+{
+	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus, fg_hash(key),
+	    paus_eq, key);
+
+	return n != NULL && now < n->p.until ? n : NULL;
+}
+
 int
 fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
     struct fg_pause *p)
 {
+	char pat[FG_DOMAIN_MAX + 2];
+	const char *dot;
 	struct pnode *n;
-	int paused;
 
 	if (atomic_load(&b->npaus) == 0)
 		return 0;
 	pthread_mutex_lock(&b->lock);
-	n = b->paus.count == 0 ? NULL : (struct pnode *)fg_htab_find(&b->paus,
-	    fg_hash(domain), paus_eq, domain);
-	paused = n != NULL && now < n->p.until;
-	if (paused && p != NULL)
+	n = b->paus.count == 0 ? NULL : running(b, domain, now);
+	/* A pause of "*.example.jp" holds its subdomains, the nearest
+	 * first; a pattern itself is looked up as it is. */
+	if (n == NULL && b->paus.count > 0 && domain[0] != '*' &&
+	    domain[0] != '.')
+		for (dot = strchr(domain, '.'); n == NULL && dot != NULL;
+		    dot = strchr(dot + 1, '.'))
+			if ((size_t)snprintf(pat, sizeof(pat), "*%s", dot) <
+			    sizeof(pat))
+				n = running(b, pat, now);
+	if (n != NULL && p != NULL)
 		*p = n->p;
 	pthread_mutex_unlock(&b->lock);
-	return paused;
+	return n != NULL;
 }
 
 /* The domain's pause record, a blank one when it had none; NULL out of

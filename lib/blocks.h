@@ -50,7 +50,9 @@ int fg_blocks_suspend(struct fg_blocks *b, const char *account,
 /* 1 when it was suspended. */
 int fg_blocks_resume(struct fg_blocks *b, const char *account);
 
-/* 1 when the domain is paused at now (*p filled when p is not NULL). */
+/* 1 when the domain is paused at now, by its own pause or by one of a
+ * pattern "*.example.jp" of a domain above it (*p filled with that
+ * pause when p is not NULL). */
 int fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
     struct fg_pause *p);
 /*

@@ -40,7 +40,7 @@ const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 	    "domains paused (by a backoff or pause), and until when",
 	    FG_CTL_OFFLINE },
 	[FG_CTL_PAUSE] = { "pause", "DOMAIN|@GROUP DURATION",
-	    "defer mail to DOMAIN (or GROUP's domains) for DURATION", 0 },
+	    "defer mail to DOMAIN (*.DOMAIN: subdomains) for DURATION", 0 },
 	[FG_CTL_UNPAUSE] = { "unpause", "DOMAIN|@GROUP",
 	    "end the pause of DOMAIN (or GROUP's domains) now", 0 },
 	[FG_CTL_INCIDENTS] = { "incidents", "[--since 7d]",

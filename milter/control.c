@@ -287,11 +287,25 @@ resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_end(o);
 }
 
+/* A domain, or a pattern "*.example.jp" (its subdomains), normalized
+ * into key as the pause's record names it; -1 when it is neither. */
+static int
+pause_key(const char *arg, char *key, size_t len)
+{
+	if (strncmp(arg, "*.", 2) != 0)
+		return fg_domain_normalize(arg, key, len);
+	if (len < 3 || fg_domain_normalize(arg + 2, key + 2, len - 2) < 0)
+		return -1;
+	key[0] = '*';
+	key[1] = '.';
+	return 0;
+}
+
 /*
- * What pause and unpause name: one domain, or @GROUP, floodgate.conf's
- * group, whose domains are taken one by one (its *.patterns are not: a
- * pause is of one domain). The group, or NULL and the domain in dom; -1
- * when arg is neither, with usage or the missing group said.
+ * What pause and unpause name: one domain or pattern, or @GROUP,
+ * floodgate.conf's group, whose domains and patterns are taken one by
+ * one. The group, or NULL and the domain in dom; -1 when arg is
+ * neither, with usage or the missing group said.
  */
 static int
 pause_target(const char *verb, const char *arg, const char *usage,
@@ -299,7 +313,7 @@ pause_target(const char *verb, const char *arg, const char *usage,
 {
 	*g = NULL;
 	if (arg[0] != '@') {
-		if (fg_domain_normalize(arg, dom, len) == 0)
+		if (pause_key(arg, dom, len) == 0)
 			return 0;
 		fg_ctl_error(o, "%s", usage);
 		return -1;
@@ -310,15 +324,6 @@ pause_target(const char *verb, const char *arg, const char *usage,
 		return -1;
 	}
 	return 0;
-}
-
-/* A group's i-th domain into dom; 0 for a pattern, which has no pause
- * of its own. */
-static int
-group_domain(const struct fg_group *g, size_t i, char *dom, size_t len)
-{
-	return strncmp(g->dom[i], "*.", 2) != 0 &&
-	    fg_domain_normalize(g->dom[i], dom, len) == 0;
 }
 
 /* One domain of a pause: done, logged and its record written. */
@@ -354,7 +359,7 @@ static void
 pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	static const char usage[] =
-	    "pause: expected a domain or @GROUP and a duration, such as pause docomo.ne.jp 10h";
+	    "pause: expected a domain, *.domain (its subdomains) or @GROUP and a duration, such as pause docomo.ne.jp 10h";
 	char dom[FG_DOMAIN_MAX + 1];
 	uint32_t secs, now = (uint32_t)time(NULL);
 	const struct fg_group *g;
@@ -375,30 +380,34 @@ pause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_ok(o);
 	if (g == NULL)
 		pause_one(o, dom, secs, now);
-	for (i = 0; g != NULL && i < g->n; i++) {
-		if (group_domain(g, i, dom, sizeof(dom))) {
+	for (i = 0; g != NULL && i < g->n; i++)
+		if (pause_key(g->dom[i], dom, sizeof(dom)) == 0)
 			pause_one(o, dom, secs, now);
-			continue;
-		}
-		fg_ctl_kv(o, "domain", "%s", g->dom[i]);
-		fg_ctl_kv(o, "paused", "no: a pattern; pause its domains one by one");
-		fg_ctl_rec_end(o);
-	}
 	fg_ctl_end(o);
+}
+
+/* Whether key has a pause of its own now (not only a pattern's above
+ * it, which unpause of key would not end); *by gets the pause's name. */
+static int
+paused_itself(const char *key, uint32_t now, struct fg_pause *by)
+{
+	return fg_blocks_paused(fgd.engine.blocks, key, now, by) &&
+	    strcmp(by->domain, key) == 0;
 }
 
 /* Whether the domain (g NULL), or a domain of the group, is paused now;
  * a group's leaves dom changed. */
 static int
-target_paused(const struct fg_group *g, char *dom, size_t len, uint32_t now)
+target_paused(const struct fg_group *g, char *dom, size_t len, uint32_t now,
+    struct fg_pause *by)
 {
 	size_t i;
 
 	if (g == NULL)
-		return fg_blocks_paused(fgd.engine.blocks, dom, now, NULL);
+		return paused_itself(dom, now, by);
 	for (i = 0; i < g->n; i++)
-		if (group_domain(g, i, dom, len) &&
-		    fg_blocks_paused(fgd.engine.blocks, dom, now, NULL))
+		if (pause_key(g->dom[i], dom, len) == 0 &&
+		    paused_itself(dom, now, by))
 			return 1;
 	return 0;
 }
@@ -409,10 +418,12 @@ target_paused(const struct fg_group *g, char *dom, size_t len, uint32_t now)
 static void
 unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
-	static const char usage[] = "unpause: expected one domain or @GROUP";
+	static const char usage[] =
+	    "unpause: expected one domain, *.domain (its subdomains) or @GROUP";
 	char dom[FG_DOMAIN_MAX + 1];
 	uint32_t now = (uint32_t)time(NULL);
 	const struct fg_group *g;
+	struct fg_pause by;
 	size_t i;
 
 	if (req->argc != 1) {
@@ -422,17 +433,21 @@ unpause_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	if (pause_target("unpause", req->argv[0], usage, &g, dom, sizeof(dom),
 	    o) < 0)
 		return;
-	if (!target_paused(g, dom, sizeof(dom), now)) {
+	memset(&by, 0, sizeof(by));
+	if (!target_paused(g, dom, sizeof(dom), now, &by)) {
 		if (g != NULL)
 			fg_ctl_error(o, "unpause: no domain of %s is paused",
 			    req->argv[0]);
+		else if (by.domain[0] != '\0')
+			fg_ctl_error(o, "unpause: %s is paused by the pause of %s; unpause %s",
+			    dom, by.domain, by.domain);
 		else
 			fg_ctl_error(o, "unpause: %s is not paused", dom);
 		return;
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < (g != NULL ? g->n : 1); i++) {
-		if (g != NULL && !group_domain(g, i, dom, sizeof(dom)))
+		if (g != NULL && pause_key(g->dom[i], dom, sizeof(dom)) < 0)
 			continue;
 		if (!fg_blocks_unpause(fgd.engine.blocks, dom, now))
 			continue;	/* not paused (or ended meanwhile) */

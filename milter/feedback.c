@@ -432,14 +432,16 @@ deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
 	const struct fg_config *c = fgd.cfg;
 	unsigned kind = d->fail == FG_DF_4XX ? FG_FAIL_4XX :
 	    d->fail == FG_DF_CONNECT ? FG_FAIL_CONNECT : 0;
+	struct fg_pause held;
 	size_t i;
 
 	if (d->domain[0] == '\0')
 		return;
-	if (fg_blocks_paused(fgd.engine.blocks, d->domain, now, NULL)) {
+	if (fg_blocks_paused(fgd.engine.blocks, d->domain, now, &held)) {
 		/* Mail deferred by the pause itself (Postfix's retry), or
-		 * in flight when it began. */
-		fg_incident_add(FG_EV_PAUSE, d->domain, NULL, 1, now);
+		 * in flight when it began; counted on the pause, which may
+		 * be a pattern's. */
+		fg_incident_add(FG_EV_PAUSE, held.domain, NULL, 1, now);
 		return;
 	}
 	if (kind == 0)

@@ -206,7 +206,13 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 			continue;
 		}
 		if (strcmp(e->action, "paused") == 0) {
-			fg_incident_add(FG_EV_PAUSE, e->dest, e->account, 1, now);
+			struct fg_pause p;
+
+			/* Counted on the pause, which may be a pattern's
+			 * ("*.example.jp" for a.example.jp). */
+			fg_incident_add(FG_EV_PAUSE,
+			    fg_blocks_paused(fgd.engine.blocks, e->dest, now,
+			    &p) ? p.domain : e->dest, e->account, 1, now);
 			continue;
 		}
 		if (strcmp(e->action, "defer") != 0 &&

@@ -7,7 +7,8 @@
 # DURATION ends by itself. floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
 # socketmap paused, for as long as said (said again: a new end; a pause
-# of days says its end's date), then mail to it goes again. With mode
+# of days says its end's date), then mail to it goes again; a pattern
+# *.DOMAIN pauses the subdomains. With mode
 # monitor both are refused, and a pause kept from enforce mode holds
 # nothing, socketmap included.
 . "$(dirname "$0")/lib.sh"
@@ -133,17 +134,39 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"pause\"' '$T/notif
 expect_eq "pause told once at its start and once at its end" \
     "$(told start pause docomo.test) $(told end pause docomo.test)" "1 1"
 
-# A group's domains at once; its pattern cannot be paused, and says so.
+# A group's domains and patterns at once.
 ctl pause @kddi 1h > "$T/gpause" 2>&1 || fail "pause @kddi: $(cat "$T/gpause")"
-expect_eq "pause @GROUP: each of its domains paused, the pattern not" \
+expect_eq "pause @GROUP: each of its domains and patterns paused" \
     "$(awk 'NR > 1 {print $1, $2}' "$T/gpause" | tr '\n' ',')" \
-    "ezweb.test yes,au.test yes,*.ezweb.test no:,"
+    "ezweb.test yes,au.test yes,*.ezweb.test yes,"
 send "$T/g1" $SMTP_PORT good@good.tenant a5@au.test
 grep -q "^<\*\* *45[01] .*floodgate: au.test paused until" "$T/g1" ||
     fail "pause @GROUP: a recipient for one of its domains is deferred: $(grep '^<\*\*' "$T/g1")"
+send "$T/g3" $SMTP_PORT good@good.tenant a7@x.ezweb.test
+grep -q "^<\*\* *45[01] .*floodgate: x.ezweb.test paused until" "$T/g3" &&
+    ok "pause @GROUP: a recipient at a subdomain its pattern names is deferred" ||
+    fail "pause @GROUP, pattern: $(grep '^<\*\*' "$T/g3")"
 ctl unpause @kddi > "$T/gunpause" 2>&1 || fail "unpause @kddi: $(cat "$T/gunpause")"
 expect_eq "unpause @GROUP: each paused domain ended" \
-    "$(awk 'NR > 1 {print $1, $2}' "$T/gunpause" | tr '\n' ',')" "ezweb.test no,au.test no,"
+    "$(awk 'NR > 1 {print $1, $2}' "$T/gunpause" | tr '\n' ',')" "ezweb.test no,au.test no,*.ezweb.test no,"
+
+# A pattern typed: its subdomains, not the domain itself.
+ctl pause '*.pdx.test' 1h > "$T/ppause" 2>&1 || fail "pause *.pdx.test: $(cat "$T/ppause")"
+send "$T/q1" $SMTP_PORT good@good.tenant a8@b.pdx.test
+send "$T/q2" $SMTP_PORT good@good.tenant a9@pdx.test
+expect_eq "pause *.pdx.test: b.pdx.test deferred, pdx.test not" \
+    "$(grep -c '^<\*\* *45[01] .*floodgate: b.pdx.test paused until' "$T/q1") $(count_replies "$T/q2" 4..)" "1 0"
+expect_eq "pause *.pdx.test: the socketmap holds a subdomain's queued mail" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@c.pdx.test | cut -d' ' -f1-4)" \
+    "OK retry:4.7.0 floodgate: c.pdx.test"
+wait_for 10 grep -q 'incident: started kind=pause subject="\*.pdx.test"' "$T/floodgate.log" ||
+    fail "the pattern's pause is one incident: $(grep 'incident:' "$T/floodgate.log" | tail -2)"
+ctl unpause b.pdx.test > "$T/punpause" 2>&1 && fail "unpause of a subdomain held by a pattern is refused"
+grep -q "b.pdx.test is paused by the pause of \*.pdx.test; unpause \*.pdx.test" "$T/punpause" ||
+    fail "unpause of a subdomain says whose pause holds it: $(cat "$T/punpause")"
+ctl unpause '*.pdx.test' > /dev/null || fail "unpause *.pdx.test"
+wait_for 10 sh -c "grep -q '\"event\":\"end\",\"kind\":\"pause\",\"subject\":\"\\*.pdx.test\"' '$T/notify.out'" ||
+    fail "the pattern's pause is told as ended: $(grep pdx "$T/notify.out")"
 ctl unpause @kddi > "$T/gunpause2" 2>&1 && fail "unpause @GROUP with none paused fails"
 grep -q "no domain of @kddi is paused" "$T/gunpause2" || fail "unpause @GROUP says none is: $(cat "$T/gunpause2")"
 # A pause of days: the replies say the end's date as well.

@@ -76,6 +76,43 @@ test_suspend_for(void **state)
 	fg_blocks_free(b);
 }
 
+/* A pause of "*.example.jp" holds the subdomains, not the domain; a
+ * domain's own pause is found first. */
+static void
+test_pause_pattern(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_pause p;
+
+	(void)state;
+	assert_int_equal(fg_blocks_pause_for(b, "*.vodafone.ne.jp", 3600, T0,
+	    NULL), 1);
+	assert_true(fg_blocks_paused(b, "t.vodafone.ne.jp", T0 + 1, &p));
+	assert_string_equal(p.domain, "*.vodafone.ne.jp");
+	assert_true(fg_blocks_paused(b, "x.t.vodafone.ne.jp", T0 + 1, NULL));
+	assert_true(fg_blocks_paused(b, "*.vodafone.ne.jp", T0 + 1, NULL));
+	assert_false(fg_blocks_paused(b, "vodafone.ne.jp", T0 + 1, NULL));
+	assert_false(fg_blocks_paused(b, "tvodafone.ne.jp", T0 + 1, NULL));
+	assert_false(fg_blocks_paused(b, ".vodafone.ne.jp", T0 + 1, NULL));
+	assert_false(fg_blocks_paused(b, "t.vodafone.ne.jp", T0 + 3600, NULL));
+	/* the nearest first: a subdomain's own pattern, then its domain's */
+	assert_int_equal(fg_blocks_pause_for(b, "*.vodafone.ne.jp", 3600,
+	    T0 + 10, NULL), 0);	/* paused: its end moved */
+	assert_int_equal(fg_blocks_pause_for(b, "*.t.vodafone.ne.jp", 60,
+	    T0 + 10, NULL), 1);
+	assert_true(fg_blocks_paused(b, "x.t.vodafone.ne.jp", T0 + 20, &p));
+	assert_string_equal(p.domain, "*.t.vodafone.ne.jp");
+	assert_true(fg_blocks_paused(b, "x.t.vodafone.ne.jp", T0 + 100, &p));
+	assert_string_equal(p.domain, "*.vodafone.ne.jp");
+	assert_true(fg_blocks_pause(b, "t.vodafone.ne.jp", "carrier", 60, 600,
+	    600, T0 + 100, NULL));
+	assert_true(fg_blocks_paused(b, "t.vodafone.ne.jp", T0 + 101, &p));
+	assert_string_equal(p.domain, "t.vodafone.ne.jp");
+	assert_true(fg_blocks_unpause(b, "*.vodafone.ne.jp", T0 + 200));
+	assert_false(fg_blocks_paused(b, "c.vodafone.ne.jp", T0 + 200, NULL));
+	fg_blocks_free(b);
+}
+
 static void
 test_pause_doubles(void **state)
 {
@@ -312,6 +349,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suspend),
 		cmocka_unit_test(test_suspend_for),
+		cmocka_unit_test(test_pause_pattern),
 		cmocka_unit_test(test_pause_doubles),
 		cmocka_unit_test(test_pause_for),
 		cmocka_unit_test(test_rows_and_expire),
