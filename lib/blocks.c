@@ -36,6 +36,7 @@ struct fg_blocks {
 	/* Their counts, read without the lock: with nothing suspended
 	 * or paused (the usual case) a recipient takes no lock here. */
 	atomic_size_t nsusp, npaus;
+	size_t npattern;	/* pause records of a "*.domain" (locked) */
 	int changed;
 	struct pass pass[FG_PASSES];
 	int journaling;
@@ -73,12 +74,22 @@ journal(struct fg_blocks *b, char kind, const struct fg_suspension *s,
 		op->p = *p;
 }
 
+static int
+count_pattern(struct fg_hnode *n, void *arg)
+{
+	if (((struct pnode *)n)->p.domain[0] == '*')
+		(*(size_t *)arg)++;
+	return 0;
+}
+
 /* After a change, with the lock held. */
 static void
 publish(struct fg_blocks *b)
 {
 	atomic_store(&b->nsusp, b->susp.count);
 	atomic_store(&b->npaus, b->paus.count);
+	b->npattern = 0;
+	fg_htab_walk(&b->paus, count_pattern, &b->npattern);
 }
 
 static int
@@ -228,7 +239,7 @@ fg_blocks_paused(struct fg_blocks *b, const char *domain, uint32_t now,
 	n = b->paus.count == 0 ? NULL : running(b, domain, now);
 	/* A pause of "*.example.jp" holds its subdomains, the nearest
 	 * first; a pattern itself is looked up as it is. */
-	if (n == NULL && b->paus.count > 0 && domain[0] != '*' &&
+	if (n == NULL && b->npattern > 0 && domain[0] != '*' &&
 	    domain[0] != '.')
 		for (dot = strchr(domain, '.'); n == NULL && dot != NULL;
 		    dot = strchr(dot + 1, '.'))
