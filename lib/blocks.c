@@ -129,6 +129,12 @@ fg_blocks_free(struct fg_blocks *b)
 }
 
 int
+fg_suspension_on(const struct fg_suspension *s, uint32_t now)
+{
+	return s->until == 0 || now < s->until;
+}
+
+int
 fg_blocks_suspended(struct fg_blocks *b, const char *account, uint32_t now,
     struct fg_suspension *s)
 {
@@ -140,7 +146,7 @@ fg_blocks_suspended(struct fg_blocks *b, const char *account, uint32_t now,
 	n = b->susp.count == 0 ? NULL : (struct snode *)fg_htab_find(&b->susp,
 	    fg_hash(account), susp_eq, account);
 	/* One whose time has come is over before the service drops it. */
-	if (n != NULL && n->s.until != 0 && n->s.until <= now)
+	if (n != NULL && !fg_suspension_on(&n->s, now))
 		n = NULL;
 	if (n != NULL && s != NULL)
 		*s = n->s;
@@ -183,7 +189,7 @@ fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
 	pthread_mutex_lock(&b->lock);
 	old = (struct snode *)fg_htab_find(&b->susp, fg_hash(account), susp_eq,
 	    account);
-	if (old != NULL && old->s.until != 0 && old->s.until <= now) {
+	if (old != NULL && !fg_suspension_on(&old->s, now)) {
 		/* Over, not dropped yet: this one takes its place. */
 		journal(b, 'r', &old->s, NULL);
 		fg_htab_unlink(&b->susp, &old->node);
@@ -465,7 +471,7 @@ expire_susp_visit(struct fg_hnode *n, void *arg)
 	struct snode *sn = (struct snode *)n;
 	struct expire *e = arg;
 
-	if (sn->s.until == 0 || e->now < sn->s.until)
+	if (fg_suspension_on(&sn->s, e->now))
 		return 0;
 	journal(e->b, 'r', &sn->s, NULL);
 	free(n);
@@ -616,9 +622,8 @@ static int
 count_susp_visit(struct fg_hnode *n, void *arg)
 {
 	struct count *c = arg;
-	uint32_t until = ((struct snode *)n)->s.until;
 
-	if (until == 0 || c->now < until)
+	if (fg_suspension_on(&((struct snode *)n)->s, c->now))
 		c->suspended++;
 	return 0;
 }

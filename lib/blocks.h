@@ -38,6 +38,9 @@ struct fg_blocks;
 struct fg_blocks *fg_blocks_new(void);
 void fg_blocks_free(struct fg_blocks *b);
 
+/* 1 while the suspension runs at now: until resumed, or before its
+ * until. */
+int fg_suspension_on(const struct fg_suspension *s, uint32_t now);
 /* 1 when the account is suspended at now (*s filled when s is not
  * NULL). */
 int fg_blocks_suspended(struct fg_blocks *b, const char *account,

@@ -453,7 +453,7 @@ fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
 		return;
 	fg_blocks_rows(in->blocks, &su, &ns, &pa, &np);
 	for (i = 0; suspensions && su != NULL && i < ns; i++) {
-		if (su[i].until != 0 && su[i].until <= in->now)
+		if (!fg_suspension_on(&su[i], in->now))
 			continue;	/* over */
 		fg_ctl_kv(o, "type", "suspended");
 		fg_ctl_kv(o, "account", "%s", su[i].account);

@@ -252,7 +252,7 @@ sync_blocks(uint32_t now)
 
 	fg_blocks_rows(fgd.engine.blocks, &s, &ns, &p, &np);
 	for (i = 0; s != NULL && i < ns; i++) {
-		if ((s[i].until != 0 && s[i].until <= now) ||
+		if (!fg_suspension_on(&s[i], now) ||
 		    find(FG_EV_SUSPEND, s[i].account) != NULL)
 			continue;
 		if (strcmp(s[i].rule, FG_BY_OPERATOR) == 0)
@@ -291,7 +291,7 @@ sync_blocks(uint32_t now)
 			continue;
 		if (x->kind == FG_EV_SUSPEND) {
 			for (i = 0; s != NULL && i < ns && !still; i++)
-				still = (s[i].until == 0 || s[i].until > now) &&
+				still = fg_suspension_on(&s[i], now) &&
 				    strcmp(s[i].account, x->i.subject) == 0;
 		} else if (x->kind == FG_EV_PAUSE) {
 			for (i = 0; p != NULL && i < np && !still; i++)
