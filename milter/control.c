@@ -219,7 +219,7 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	struct fg_account a;
 	struct fg_suspension su;
 	uint32_t secs = 0, now = (uint32_t)time(NULL);
-	char dur[32], until[32];
+	char dur[32], until[32], how[80] = "until floodgatectl resume";
 
 	if (req->argc != 1 && req->argc != 2) {
 		fg_ctl_error(o, "suspend: expected an account and, for a suspension that ends by itself, a duration, such as suspend tenant42 2h");
@@ -252,11 +252,10 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	if (secs != 0) {
 		fg_format_duration(secs, dur, sizeof(dur));
 		fg_format_utc(now + secs, until, sizeof(until));
-		fg_log_notice("control: suspend account=%s for %s until %s; asked by %s",
-		    a.name, dur, until, asked_by());
-	} else
-		fg_log_notice("control: suspend account=%s until floodgatectl resume; asked by %s",
-		    a.name, asked_by());
+		snprintf(how, sizeof(how), "for %s until %s", dur, until);
+	}
+	fg_log_notice("control: suspend account=%s %s; asked by %s", a.name,
+	    how, asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "yes");

@@ -248,7 +248,7 @@ sync_blocks(uint32_t now)
 	size_t ns, np, i;
 	struct inc *x;
 	char detail[FG_ACCOUNT_MAX * 2 + 256], by[FG_NAME_MAX + 16];
-	char until[32];
+	char until[32], end[40];
 
 	fg_blocks_rows(fgd.engine.blocks, &s, &ns, &p, &np);
 	for (i = 0; s != NULL && i < ns; i++) {
@@ -259,15 +259,14 @@ sync_blocks(uint32_t now)
 			fg_strlcpy(by, "floodgatectl suspend", sizeof(by));
 		else
 			snprintf(by, sizeof(by), "limit %s", s[i].rule);
+		end[0] = '\0';
 		if (s[i].until != 0) {
 			fg_format_utc(s[i].until, until, sizeof(until));
-			snprintf(detail, sizeof(detail),
-			    "suspended by %s until %s; new recipients are deferred, local mail is held, until then or floodgatectl resume %s",
-			    by, until, s[i].account);
-		} else
-			snprintf(detail, sizeof(detail),
-			    "suspended by %s; new recipients are deferred, local mail is held, until floodgatectl resume %s",
-			    by, s[i].account);
+			snprintf(end, sizeof(end), " until %s", until);
+		}
+		snprintf(detail, sizeof(detail),
+		    "suspended by %s%s; new recipients are deferred, local mail is held, until %sfloodgatectl resume %s",
+		    by, end, s[i].until != 0 ? "then or " : "", s[i].account);
 		fg_incident_start(FG_EV_SUSPEND, s[i].account, detail,
 		    s[i].since ? s[i].since : now);
 	}
