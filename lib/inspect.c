@@ -330,6 +330,78 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_end(o);
 }
 
+/* What explain says first: the rule that decides, or none. */
+struct decides {
+	const char *verdict;	/* NULL: nothing refuses */
+	char rule[FG_NAME_MAX + 1];
+	uint32_t retry;
+	char reason[FG_DOMAIN_MAX + 16];
+};
+
+/* The feedback limits that apply to the recipient: each as a record
+ * into o, or (o NULL) the tripped one that refuses most into d, as the
+ * RCPT path would decide. */
+static void
+explain_feedback(struct fg_inspect *in, struct fg_ctl_out *o,
+    const char *account, const char *dom, const char *client,
+    struct decides *d)
+{
+	const struct fg_rule *worst = NULL;
+	struct fg_check ck;
+	char key[FG_KEY_MAX + 1];
+	size_t i;
+
+	for (i = 0; i < in->cfg->nrule; i++) {
+		const struct fg_rule *r = &in->cfg->rule[i];
+
+		if (!fg_rule_feedback(r) || !fg_dests_match(&r->dests, dom) ||
+		    fg_rule_key(r, account, dom, client, key, sizeof(key)) < 0)
+			continue;
+		if (o != NULL) {
+			feedback_record(in, o, r, account, key);
+			continue;
+		}
+		if (!fg_feedback_over(in->limiter, r, account,
+		    key, in->now, &ck, NULL) || r->action < FG_ACT_HOLD ||
+		    (worst != NULL && r->action <= worst->action))
+			continue;
+		worst = r;
+		d->verdict = fg_action_name(r->action);
+		fg_strlcpy(d->rule, r->name, sizeof(d->rule));
+		d->retry = ck.retry;
+		fg_strlcpy(d->reason, "feedback", sizeof(d->reason));
+	}
+}
+
+/*
+ * What decides before any limit, in the RCPT path's order: a pause of
+ * the recipient's domain (for everyone), a suspension of the account
+ * (but of an exempt sender). 1 with d set when one does.
+ */
+static int
+explain_blocks(struct fg_inspect *in, const char *account, const char *dom,
+    int exempt, struct decides *d)
+{
+	struct fg_suspension su;
+	struct fg_pause p;
+
+	if (in->blocks == NULL)
+		return 0;
+	if (dom[0] != '\0' && fg_blocks_paused(in->blocks, dom, in->now, &p)) {
+		fg_strlcpy(d->rule, p.rule, sizeof(d->rule));
+		d->retry = p.until - in->now;
+		snprintf(d->reason, sizeof(d->reason), "paused %s", p.domain);
+	} else if (!(exempt & FG_EXEMPT_SENDER) &&
+	    fg_blocks_suspended(in->blocks, account, in->now, &su)) {
+		fg_strlcpy(d->rule, su.rule, sizeof(d->rule));
+		d->retry = su.until != 0 ? su.until - in->now : 0;
+		fg_strlcpy(d->reason, "suspended", sizeof(d->reason));
+	} else
+		return 0;
+	d->verdict = fg_action_name(FG_ACT_DEFER);
+	return 1;
+}
+
 /* explain ACCOUNT RECIPIENT [CLIENT] */
 void
 fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
@@ -337,9 +409,11 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 {
 	struct fg_explain *ex;
 	struct fg_account a;
+	struct decides d = { 0 };
 	const char *from;
 	const char *client = req->argc > 2 ? req->argv[2] : "";
-	int exempt = 0, worst = -1;
+	char dom[FG_DOMAIN_MAX + 1];
+	int exempt = 0, worst = -1, blocked;
 	long nl;
 	size_t n, i;
 
@@ -349,7 +423,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	fg_account_named(in->cfg, req->argv[0], &a);
 	nl = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
-	    in->now, &ex, &exempt);
+	    in->now, &ex, &exempt, dom);
 	if (nl < 0) {
 		fg_ctl_error(o, "explain: out of memory");
 		return;
@@ -366,6 +440,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 				ex[i].check = c[i];
 		free(c);
 	}
+	blocked = explain_blocks(in, a.name, dom, exempt, &d);
 	for (i = 0; i < n && !exempt; i++)
 		if (ex[i].check.over && (worst < 0 ||
 		    ex[i].rule->action > ex[worst].rule->action))
@@ -374,15 +449,24 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_kv(o, "type", "verdict");
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "recipient", "%s", req->argv[1]);
-	if (exempt)
-		fg_ctl_kv(o, "verdict", "pass (exempt)");
-	else if (worst < 0)
-		fg_ctl_kv(o, "verdict", "pass");
-	else {
-		fg_ctl_kv(o, "verdict", "%s", fg_action_name(ex[worst].rule->action));
-		fg_ctl_kv(o, "rule", "%s", ex[worst].rule->name);
-		fg_ctl_kv(o, "retry", "%u", ex[worst].check.retry);
+	/* A tripped feedback limit decides before any limit. */
+	if (!blocked && !exempt)
+		explain_feedback(in, NULL, a.name, dom, client, &d);
+	if (d.verdict == NULL && worst >= 0) {
+		d.verdict = fg_action_name(ex[worst].rule->action);
+		fg_strlcpy(d.rule, ex[worst].rule->name, sizeof(d.rule));
+		d.retry = ex[worst].check.retry;
+		fg_strlcpy(d.reason, "limit", sizeof(d.reason));
 	}
+	if (d.verdict != NULL) {
+		fg_ctl_kv(o, "verdict", "%s", d.verdict);
+		fg_ctl_kv(o, "rule", "%s", d.rule);
+		fg_ctl_kv(o, "retry", "%u", d.retry);
+		fg_ctl_kv(o, "reason", "%s", d.reason);
+	} else if (exempt)
+		fg_ctl_kv(o, "verdict", "pass (exempt)");
+	else
+		fg_ctl_kv(o, "verdict", "pass");
 	if (in->cfg->monitor)
 		fg_ctl_kv(o, "mode", "monitor");
 	fg_ctl_rec_end(o);
@@ -390,6 +474,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		rule_record(o, ex[i].rule, ex[i].key, ex[i].check.used,
 		    ex[i].check.limit, ex[i].check.period, ex[i].check.over,
 		    ex[i].check.over ? ex[i].check.retry : 0, from);
+	explain_feedback(in, o, a.name, dom, client, NULL);
 	fg_ctl_end(o);
 	free(ex);
 }

@@ -272,7 +272,7 @@ checks_free(struct checks *k)
 long
 fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
     const struct fg_account *acct, const char *client, const char *rcpt,
-    uint32_t now, struct fg_explain **out, int *exempt)
+    uint32_t now, struct fg_explain **out, int *exempt, char *dom)
 {
 	struct checks k;
 	struct fg_addr a;
@@ -281,9 +281,13 @@ fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
 	*out = NULL;
 	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
 		a.domain[0] = '\0';
-	*exempt = fg_exempt_account(c, acct->identity, acct->name) ||
-	    fg_exempt_client(c, client) ||
-	    (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, a.domain));
+	fg_strlcpy(dom, a.domain, FG_DOMAIN_MAX + 1);
+	*exempt = 0;
+	if (fg_exempt_account(c, acct->identity, acct->name) ||
+	    fg_exempt_client(c, client))
+		*exempt |= FG_EXEMPT_SENDER;
+	if (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, a.domain))
+		*exempt |= FG_EXEMPT_DEST;
 	if (collect(c, acct->name, a.domain, client ? client : "", &k) < 0)
 		return -1;
 	if ((*out = calloc(k.n ? k.n : 1, sizeof(**out))) == NULL) {
@@ -430,10 +434,18 @@ blocked(struct fg_msg *m, struct fg_engine *e, struct fg_verdict *v,
 		record(m, e, now, rule, dom, "paused", 0, 0, p.until - now);
 	} else if (!m->exempt &&
 	    fg_blocks_suspended(e->blocks, m->acct.name, now, &s)) {
+		/* A suspension that ends by itself says when, as a pause
+		 * does; one until resume says nothing more. */
 		rule = s.rule;
-		reply(v, FG_TEMPFAIL, "451", "4.7.1",
-		    "floodgate: account suspended");
-		record(m, e, now, rule, dom, "suspended", 0, 0, 0);
+		if (s.until != 0) {
+			fg_format_until(s.until, now, until, sizeof(until));
+			reply(v, FG_TEMPFAIL, "451", "4.7.1",
+			    "floodgate: account suspended until %s", until);
+		} else
+			reply(v, FG_TEMPFAIL, "451", "4.7.1",
+			    "floodgate: account suspended");
+		record(m, e, now, rule, dom, "suspended", 0, 0,
+		    s.until != 0 ? s.until - now : 0);
 	} else
 		return 0;
 	if (m->cfg->monitor) {

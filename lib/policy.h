@@ -131,11 +131,17 @@ int fg_feedback_over(struct fg_limiter *l, const struct fg_rule *r,
 void fg_feedback_counts(struct fg_limiter *l, const struct fg_rule *r,
     const char *account, const char *key, uint32_t now, uint64_t *final,
     uint64_t *bounced, uint64_t *unknown);
-/* What every rule that applies says of a recipient, nothing charged:
- * *out is allocated (free it), one fg_explain per rule; returns how
- * many, or -1 without memory. */
+/* What exempts a recipient (fg_policy_explain's *exempt): the sender
+ * (exempt account or client; a suspension does not stop it either) or
+ * the destination (exempt domain). A pause stops both. */
+#define FG_EXEMPT_SENDER	1
+#define FG_EXEMPT_DEST		2
+/* What every limit rule that applies says of a recipient, nothing
+ * charged: *out is allocated (free it), one fg_explain per rule; the
+ * recipient's domain into dom (FG_DOMAIN_MAX + 1 bytes; empty when it
+ * has none); returns how many, or -1 without memory. */
 long fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
     const struct fg_account *acct, const char *client, const char *rcpt,
-    uint32_t now, struct fg_explain **out, int *exempt);
+    uint32_t now, struct fg_explain **out, int *exempt, char *dom);
 
 #endif

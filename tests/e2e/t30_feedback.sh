@@ -64,6 +64,14 @@ grep -q "too many unknown recipients (5/1h)" "$T/l-defer2" ||
     fail "defer: the reply says why: $(grep '451' "$T/l-defer2")"
 send "$T/c-defer2" $SMTP_PORT clean@c.tenant u100@defer.example
 expect_eq "defer: the clean sender's is not" "$(count_replies "$T/c-defer2" 4..)" 0
+ctl explain list@defer.tenant u101@defer.example > "$T/explain-defer"
+expect_eq "explain: the tripped feedback limit decides, and says so" \
+    "$(awk 'NF == 0 {exit} $1 ~ /^(verdict|rule|reason)$/ {print $2}' "$T/explain-defer" | tr '\n' ' ')" "defer fbdefer feedback "
+expect_eq "explain shows the feedback limit's window" \
+    "$(sed '1,/^$/d' "$T/explain-defer" | awk '$1 ~ /^(rule|key|unknown|limit|status)$/ {print $2}' | tr '\n' ' ')" \
+    "fbdefer list@defer.tenant/defer.example 6 5 tripped "
+ctl explain clean@c.tenant u101@defer.example > "$T/explain-clean"
+grep -q "^verdict *pass$" "$T/explain-clean" || fail "explain: the clean sender passes: $(cat "$T/explain-clean")"
 
 send "$T/l-hold2" $SMTP_PORT list@hold.tenant u100@hold.example
 expect_eq "hold: the list sender's next message is accepted" "$(count_replies "$T/l-hold2" 4..)" 0
@@ -76,6 +84,8 @@ grep -q "^account *list@hold.tenant" "$T/held" && grep -q "^rule *fbhold" "$T/he
 send "$T/l-susp2" $SMTP_PORT list@susp.tenant u100@other.example
 expect_eq "suspend: the list sender is deferred to any destination" "$(count_replies "$T/l-susp2" 451)" 1
 grep -q "floodgate: account suspended" "$T/l-susp2" || fail "suspend: 451 4.7.1 floodgate: account suspended"
+expect_eq "explain: the suspension decides, by its rule" \
+    "$(ctl explain list@susp.tenant u101@other.example | awk 'NF == 0 {exit} $1 ~ /^(verdict|rule|reason)$/ {print $2}' | tr '\n' ' ')" "defer fbsusp suspended "
 send "$T/c-susp2" $SMTP_PORT clean@c.tenant u100@susp.example
 expect_eq "suspend: the clean sender is not" "$(count_replies "$T/c-susp2" 4..)" 0
 ctl status > "$T/status"

@@ -48,6 +48,9 @@ send "$T/bad1" $SMTP_PORT bad@bad.tenant u1@example.com
 expect_eq "suspended: the tenant's recipient is deferred" "$(count_replies "$T/bad1" 451)" 1
 grep -q "451 4.7.1 floodgate: account suspended" "$T/bad1" ||
     fail "suspended: the reply says so: $(grep '^<\*\*' "$T/bad1")"
+ctl explain bad@bad.tenant u1@example.com > "$T/explain1"
+expect_eq "explain: the suspension decides" \
+    "$(awk 'NF == 0 {exit} $1 ~ /^(verdict|rule|retry|reason)$/ {print $2}' "$T/explain1" | tr '\n' ' ')" "defer floodgatectl - suspended "
 send "$T/good1" $SMTP_PORT good@good.tenant u2@example.com
 expect_eq "another tenant is not held back" "$(count_replies "$T/good1" 4..)" 0
 printf 'Subject: local\n\nfrom a script\n' | submit bad@bad.tenant u3@example.com
@@ -91,6 +94,8 @@ python3 -c 'import json,sys,time; r=json.load(open(sys.argv[1]))["records"][0]; 
     ok "show: suspended, until its end" || fail "show: $(cat "$T/tshow")"
 send "$T/t1" $SMTP_PORT timed@bad.tenant u6@example.com
 expect_eq "suspended for 3s: the tenant's recipient is deferred" "$(count_replies "$T/t1" 451)" 1
+grep -q "^<\*\* *451 4.7.1 floodgate: account suspended until [0-9][0-9]:[0-9][0-9] UTC" "$T/t1" ||
+    fail "suspended for 3s: the reply says until when: $(grep '^<\*\*' "$T/t1")"
 sleep 3.5
 send "$T/t2" $SMTP_PORT timed@bad.tenant u7@example.com
 expect_eq "after its end: the tenant sends again, no resume needed" "$(count_replies "$T/t2" 4..)" 0
@@ -109,6 +114,9 @@ grep -q "control: pause domain=docomo.test for 1h until .*; asked by uid=0 (root
 send "$T/p1" $SMTP_PORT good@good.tenant a1@docomo.test
 grep -q "^<\*\* *45[01] .*floodgate: docomo.test paused until" "$T/p1" ||
     fail "paused: a new recipient is deferred: $(grep '^<\*\*' "$T/p1")"
+ctl explain monitor@good.tenant a1@docomo.test > "$T/explain2"
+expect_eq "explain: the pause decides, for an exempt sender too" \
+    "$(awk 'NF == 0 {exit} $1 ~ /^(verdict|rule|reason)$/ {$1 = ""; print substr($0, 2)}' "$T/explain2" | tr '\n' ' ')" "defer floodgatectl paused docomo.test "
 send "$T/p2" $SMTP_PORT good@good.tenant a2@example.com
 expect_eq "paused: another domain is not" "$(count_replies "$T/p2" 4..)" 0
 expect_eq "paused: the socketmap holds the queued mail" \

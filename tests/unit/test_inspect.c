@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "blocks.h"
 #include "inspect.h"
 #include "log.h"
 #include "policy.h"
@@ -181,6 +182,90 @@ test_incidents(void **state)
 	free(out);
 }
 
+/*
+ * explain weighs what the RCPT path weighs before any limit, in its
+ * order: a pause (for everyone, exempt senders too), a suspension (not
+ * of an exempt sender; an exempt domain does not lift it), a tripped
+ * feedback limit; each says so as the reason.
+ */
+static void
+test_explain_blocks(void **state)
+{
+	struct fg_config *cfg = in.cfg;
+	struct fg_limiter *lim = in.limiter;
+	struct fg_table *t = fg_table_new();
+	char err[FG_CONFIG_ERRLEN], *out;
+	uint32_t now = in.now;
+
+	(void)state;
+	in.cfg = fg_config_load(tmpfile_with(
+	    "limit hour per account 100/1h\n"
+	    "limit unk per account 3/1h count unknown action hold\n"
+	    "exempt account vip\n"
+	    "exempt domain free.example\n"), err, sizeof(err));
+	assert_non_null(in.cfg);
+	in.limiter = fg_limiter_new(t);
+	in.blocks = fg_blocks_new();
+
+	/* three unknown recipients of four results trip unk for t2 */
+	assert_int_equal(fg_limiter_add(in.limiter, "unk" FG_WRULE_ALL, "t2",
+	    3600, 4, now), 0);
+	assert_int_equal(fg_limiter_add(in.limiter, "unk", "t2", 3600, 3, now), 0);
+	out = run(fg_inspect_explain, "floodgate/1 explain t2 x@example.com");
+	assert_non_null(strstr(out, "verdict=hold\trule=unk\tretry="));
+	assert_non_null(strstr(out, "\treason=feedback\n"));
+	assert_non_null(strstr(out, "type=feedback\trule=unk\t"));
+	assert_non_null(strstr(out, "\tunknown=3\tlimit=3\t"));
+	assert_non_null(strstr(out, "\tstatus=tripped\t"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
+	assert_non_null(strstr(out, "verdict=pass\n"));
+	assert_non_null(strstr(out, "type=feedback\trule=unk\t"));
+	assert_non_null(strstr(out, "\tstatus=ok\t"));
+	free(out);
+
+	/* t3 suspended for an hour; vip too, but exempt */
+	assert_int_equal(fg_blocks_suspend(in.blocks, "t3", FG_BY_OPERATOR,
+	    now, now + 3600), 1);
+	assert_int_equal(fg_blocks_suspend(in.blocks, "vip", "unk", now, 0), 1);
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@free.example");
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain vip x@example.com");
+	assert_non_null(strstr(out, "verdict=pass (exempt)\n"));
+	free(out);
+
+	/* a pattern's pause stops everyone, before a suspension */
+	assert_int_equal(fg_blocks_pause_for(in.blocks, "*.pdx.test", 600, now,
+	    NULL), 1);
+	out = run(fg_inspect_explain, "floodgate/1 explain vip x@a.pdx.test");
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=600\treason=paused *.pdx.test\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@a.pdx.test");
+	assert_non_null(strstr(out, "reason=paused *.pdx.test\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@pdx.test");
+	assert_non_null(strstr(out, "reason=suspended\n"));
+	free(out);
+	/* a suspension's end passed: the limits decide again */
+	in.now = now + 3600;
+	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
+	assert_non_null(strstr(out, "verdict=pass\n"));
+	free(out);
+
+	in.now = now;
+	fg_blocks_free(in.blocks);
+	in.blocks = NULL;
+	fg_limiter_free(in.limiter);
+	fg_table_free(t);
+	fg_config_unref(in.cfg);
+	in.cfg = cfg;
+	in.limiter = lim;
+}
+
 int
 main(void)
 {
@@ -188,6 +273,7 @@ main(void)
 		cmocka_unit_test(test_explain_and_show),
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_incidents),
+		cmocka_unit_test(test_explain_blocks),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -438,6 +438,14 @@ test_suspend_and_pause(void **state)
 	/* resumed: mail flows */
 	assert_true(fg_blocks_resume(eng.blocks, "t@x.example"));
 	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86400, NULL), 0);
+	/* suspended for two hours by hand: the reply says until when, and
+	 * after it mail flows without a resume */
+	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example",
+	    FG_BY_OPERATOR, T0 + 86400, T0 + 86400 + 7200), 1);
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86460, &v), 1);
+	assert_string_equal(v.rcode, "451");
+	assert_string_equal(v.text, "floodgate: account suspended until 10:00 UTC");
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 86400 + 7200, NULL), 0);
 
 	/* a pause: everyone to that domain, nobody elsewhere */
 	assert_true(fg_blocks_pause(eng.blocks, "docomo.ne.jp", "carrier", 3600,
@@ -471,7 +479,7 @@ test_suspend_and_pause(void **state)
 static void
 test_many_rules(void **state)
 {
-	char *text = malloc(200 * 64 + 64), rcpt[64];
+	char *text = malloc(200 * 64 + 64), rcpt[64], dom[FG_DOMAIN_MAX + 1];
 	size_t o = 0;
 	struct fg_config *c;
 	struct fg_verdict v;
@@ -490,7 +498,9 @@ test_many_rules(void **state)
 	assert_string_equal(v.text, "floodgate: block limit reached (0/1h), retry in 1h01m");
 	fg_account_named(c, "a@x.example", &a);
 	assert_int_equal(fg_policy_explain(c, eng.limiter, &a, "", "r@example.com",
-	    T0, &ex, &exempt), 65);
+	    T0, &ex, &exempt, dom), 65);
+	assert_string_equal(dom, "example.com");
+	assert_int_equal(exempt, 0);
 	assert_string_equal(ex[64].rule->name, "block");
 	assert_true(ex[64].check.over);
 	free(ex);
