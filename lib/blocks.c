@@ -204,6 +204,29 @@ fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
 }
 
 int
+fg_blocks_suspend_anew(struct fg_blocks *b, const char *account,
+    uint32_t now, uint32_t until, struct fg_suspension *was)
+{
+	struct snode *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&b->lock);
+	n = (struct snode *)fg_htab_find(&b->susp, fg_hash(account), susp_eq,
+	    account);
+	if (n != NULL && fg_suspension_on(&n->s, now)) {
+		if (was != NULL)
+			*was = n->s;
+		fg_strlcpy(n->s.rule, FG_BY_OPERATOR, sizeof(n->s.rule));
+		n->s.until = until;
+		b->changed = 1;
+		journal(b, 'u', &n->s, NULL);
+		rc = 1;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+int
 fg_blocks_resume(struct fg_blocks *b, const char *account)
 {
 	struct fg_hnode *n;
@@ -591,6 +614,10 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 
 		if (op->kind == 's')
 			(void)add_suspension(b, &op->s);
+		else if (op->kind == 'u') {
+			drop_one(&b->susp, op->s.account, susp_eq);
+			(void)add_suspension(b, &op->s);
+		}
 		else if (op->kind == 'r')
 			drop_one(&b->susp, op->s.account, susp_eq);
 		else if (op->kind == 'p')

@@ -50,6 +50,14 @@ int fg_blocks_suspended(struct fg_blocks *b, const char *account,
  * when it already was. */
 int fg_blocks_suspend(struct fg_blocks *b, const char *account,
     const char *rule, uint32_t now, uint32_t until);
+/*
+ * An operator's suspension of an account suspended already (by a rule or
+ * by hand): it becomes the operator's (rule FG_BY_OPERATOR), keeps its
+ * start and ends at until (0: at resume). 1 with *was (when not NULL)
+ * the suspension as it was; 0 when the account is not suspended.
+ */
+int fg_blocks_suspend_anew(struct fg_blocks *b, const char *account,
+    uint32_t now, uint32_t until, struct fg_suspension *was);
 /* 1 when it was suspended. */
 int fg_blocks_resume(struct fg_blocks *b, const char *account);
 
@@ -100,8 +108,10 @@ size_t fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now);
  * applied on top.
  */
 struct fg_block_op {
-	char kind;	/* 's' suspended, 'r' resumed, 'p' pause record set, 'x' dropped */
-	struct fg_suspension s;		/* 's', 'r' (account) */
+	/* 's' suspended, 'u' a suspension's end set anew, 'r' resumed,
+	 * 'p' pause record set, 'x' dropped */
+	char kind;
+	struct fg_suspension s;		/* 's', 'u', 'r' (account) */
 	struct fg_pause p;		/* 'p', 'x' (domain) */
 };
 

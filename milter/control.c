@@ -212,14 +212,17 @@ monitor_refuses(struct fg_ctl_out *o, const char *verb, const char *does)
 }
 
 /* suspend ACCOUNT [DURATION]: what a rule with action suspend does, by
- * hand: until resume, or for DURATION. */
+ * hand: until resume, or for DURATION. An account suspended already
+ * gets that end instead, as a paused domain does. */
 static void
 suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	struct fg_account a;
 	struct fg_suspension su;
-	uint32_t secs = 0, now = (uint32_t)time(NULL);
+	uint32_t secs = 0, end, now = (uint32_t)time(NULL);
 	char dur[32], until[32], how[80] = "until floodgatectl resume";
+	char moved[FG_NAME_MAX + 48] = "";
+	int was;
 
 	if (req->argc != 1 && req->argc != 2) {
 		fg_ctl_error(o, "suspend: expected an account and, for a suspension that ends by itself, a duration, such as suspend tenant42 2h");
@@ -239,27 +242,35 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		    a.name);
 		return;
 	}
-	if (fg_blocks_suspended(fgd.engine.blocks, a.name, now, &su)) {
-		fg_ctl_error(o, "suspend: %s is suspended already (by %s); floodgatectl resume it first to suspend it anew",
+	end = secs != 0 ? now + secs : 0;
+	was = fg_blocks_suspended(fgd.engine.blocks, a.name, now, &su);
+	if (was && su.until == 0 && end == 0) {
+		fg_ctl_error(o, "suspend: %s is suspended already (by %s) until floodgatectl resume; give a duration for it to end by itself",
 		    a.name, su.rule);
 		return;
 	}
-	if (!fg_blocks_suspend(fgd.engine.blocks, a.name, FG_BY_OPERATOR, now,
-	    secs != 0 ? now + secs : 0)) {
+	if (was && fg_blocks_suspend_anew(fgd.engine.blocks, a.name, now, end,
+	    &su))
+		snprintf(moved, sizeof(moved),
+		    " (it was suspended by %s: its end moved)", su.rule);
+	else if (!fg_blocks_suspend(fgd.engine.blocks, a.name, FG_BY_OPERATOR,
+	    now, end)) {
 		fg_ctl_error(o, "suspend: out of memory");
 		return;
-	}
+	} else
+		su.since = now;
 	if (secs != 0) {
 		fg_format_duration(secs, dur, sizeof(dur));
-		fg_format_utc(now + secs, until, sizeof(until));
+		fg_format_utc(end, until, sizeof(until));
 		snprintf(how, sizeof(how), "for %s until %s", dur, until);
 	}
-	fg_log_notice("control: suspend account=%s %s; asked by %s", a.name,
-	    how, asked_by());
+	fg_log_notice("control: suspend account=%s %s%s; asked by %s", a.name,
+	    how, moved, asked_by());
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "suspended", "yes");
-	fg_ctl_kv(o, "until", "%u", secs != 0 ? now + secs : 0);
+	fg_ctl_kv(o, "since", "%u", su.since);
+	fg_ctl_kv(o, "until", "%u", end);
 	fg_ctl_end(o);
 }
 

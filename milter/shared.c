@@ -2506,10 +2506,13 @@ push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
 
 	switch (op->kind) {
 	case 's':
+	case 'u':
+		/* A new suspension does not replace another relay's; a
+		 * new end, set by hand, does. */
 		snprintf(v, sizeof(v), "%s|%u|%u", op->s.rule, op->s.since,
 		    op->s.until);
-		return fg_rlimit_hash_cmd(c, "HSETNX", sh.prefix, "susp",
-		    op->s.account, v);
+		return fg_rlimit_hash_cmd(c, op->kind == 's' ? "HSETNX" :
+		    "HSET", sh.prefix, "susp", op->s.account, v);
 	case 'r':
 		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "susp",
 		    op->s.account, NULL);

@@ -127,10 +127,21 @@ send "$T/tiny" $SMTP_PORT x@t.example "$(list 2 0 tiny.example)"
 wait_for 5 sh -c "'$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -q ' refused .*x@t.example'" ||
     fail "a refused incident for x@t.example: $(ctl incidents)"
 
-# 3. Resume: mail flows again, and the suspension's end is told once.
-ctl resume list@susp.tenant >/dev/null || fail "floodgatectl resume"
+# 3. The operator gives the rule's suspension an end (floodgatectl
+# suspend ACCOUNT DURATION, no resume): it is the operator's then, and
+# over at that end; mail flows again, and the suspension's end is told
+# once.
+ctl suspend list@susp.tenant 2s > "$T/susp-end" 2>&1 || fail "suspend for 2s: $(cat "$T/susp-end")"
+grep -q "control: suspend account=list@susp.tenant for 2s until .* UTC (it was suspended by fbsusp: its end moved); asked by" "$T/floodgate.log" ||
+    fail "the new end is logged: $(grep 'control: suspend' "$T/floodgate.log")"
+expect_eq "suspended, now by floodgatectl with an end" \
+    "$(ctl show list@susp.tenant | awk 'NF == 0 {exit} $1 == "suspended_by" {print $2} $1 == "until" {print ($2 != "-")}' | tr '\n' ' ')" "floodgatectl 1 "
+send "$T/l-susp3a" $SMTP_PORT list@susp.tenant u102@other.example
+grep -q "^<\*\* *451 4.7.1 floodgate: account suspended until " "$T/l-susp3a" ||
+    fail "until its end, deferred with the end said: $(grep '^<\*\*' "$T/l-susp3a")"
+sleep 2.5
 send "$T/l-susp3" $SMTP_PORT list@susp.tenant u101@other.example
-expect_eq "resume: the account sends again" "$(count_replies "$T/l-susp3" 4..)" 0
+expect_eq "after the end set by hand: the account sends again" "$(count_replies "$T/l-susp3" 4..)" 0
 wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify-suspend.out' 2>/dev/null) -ge 1 ]" ||
     fail "the end of the suspension was told"
 expect_eq "exec on suspend: one start, one end" \

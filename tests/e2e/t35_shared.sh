@@ -258,10 +258,13 @@ grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
     fail "floodgatectl suspend on relay 2"
 "$FLOODGATECTL" -c "$T/fg2.conf" pause hand.test 1h >/dev/null 2>&1 ||
     fail "floodgatectl pause on relay 2"
-"$FLOODGATECTL" -c "$T/fg2.conf" suspend t@t5.example 5s >/dev/null 2>&1 ||
-    fail "floodgatectl suspend for 5s on relay 2"
-t_end=$(($(date +%s) + 5))
+"$FLOODGATECTL" -c "$T/fg2.conf" suspend t@t5.example 1h >/dev/null 2>&1 ||
+    fail "floodgatectl suspend for 1h on relay 2"
 sleep 2.5
+# Its end set anew on relay 1: relay 2 follows.
+ctl suspend t@t5.example 5s >/dev/null 2>&1 ||
+    fail "floodgatectl suspend for 5s on relay 1, of the suspension for 1h"
+t_end=$(($(date +%s) + 5))
 send "$T/s-3" $SMTP_PORT s@t5.example r@example.com
 expect_eq "resumed on relay 2, relay 1 lets it send" "$(count_replies "$T/s-3" 4..)" 0
 send "$T/h-1" $SMTP_PORT h@t5.example "r@example.com"
@@ -270,8 +273,9 @@ expect_eq "suspended and paused by hand on relay 2: relay 1 defers both" \
     "$(count_replies "$T/h-1" 451) $(grep -c '^<\*\* *45[01] .*hand.test paused until' "$T/h-2")" "1 1"
 ctl resume h@t5.example >/dev/null || fail "floodgatectl resume on relay 1"
 ctl unpause hand.test >/dev/null || fail "floodgatectl unpause on relay 1"
-# The suspension for 5s: held on relay 1 with its end, over on both at
-# that end, and gone from Redis.
+# The suspension for 5s (made for 1h on relay 2, its end moved on
+# relay 1): held on relay 1 with its end, over on both at that end, and
+# gone from Redis.
 send "$T/t-1" $SMTP_PORT t@t5.example "r@example.com"
 ctl --json show t@t5.example | python3 -c 'import json,sys; r=json.load(sys.stdin)["records"][0]; print(r["suspended"], -1 <= r["until"] - int(sys.argv[1]) <= 0)' "$t_end" > "$T/tshow"
 expect_eq "suspended for 5s on relay 2: relay 1 defers it and knows its end" \
@@ -279,7 +283,7 @@ expect_eq "suspended for 5s on relay 2: relay 1 defers it and knows its end" \
 while [ "$(date +%s)" -le "$t_end" ]; do sleep 0.2; done
 send "$T/t-2" $SMTP_PORT t@t5.example "r@example.com"
 send "$T/t-3" $SMTP2 t@t5.example "r@example.com"
-expect_eq "after its end both relays let it send" "$(count_replies "$T/t-2" 4..) $(count_replies "$T/t-3" 4..)" "0 0"
+expect_eq "after the end set on relay 1, both relays let it send" "$(count_replies "$T/t-2" 4..) $(count_replies "$T/t-3" 4..)" "0 0"
 wait_for 5 sh -c "! redis-cli -p $RPORT HEXISTS '{floodgate}:susp' t@t5.example | grep -q 1" &&
     ok "the ended suspension is gone from Redis" ||
     fail "still in Redis: $(redis-cli -p "$RPORT" HGETALL '{floodgate}:susp')"

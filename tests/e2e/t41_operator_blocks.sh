@@ -4,7 +4,7 @@
 # until floodgatectl resume, while every other tenant's mail flows; it
 # survives a restart, is an incident told like a rule's, and the held
 # mail goes at the first release after the resume; suspend ACCOUNT
-# DURATION ends by itself. floodgatectl pause
+# DURATION ends by itself (said again, at a new end). floodgatectl pause
 # DOMAIN DURATION defers new recipients for the domain and answers the
 # socketmap paused, for as long as said (said again: a new end; a pause
 # of days says its end's date), then mail to it goes again; a pattern
@@ -42,7 +42,7 @@ grep -q "control: suspend account=bad@bad.tenant until floodgatectl resume; aske
     fail "the suspension is logged: $(grep control: "$T/floodgate.log")"
 ctl suspend bad@bad.tenant > "$T/suspend2" 2>&1 &&
     fail "a second suspend of the same account fails"
-grep -q "bad@bad.tenant is suspended already (by floodgatectl)" "$T/suspend2" ||
+grep -q "bad@bad.tenant is suspended already (by floodgatectl) until floodgatectl resume; give a duration" "$T/suspend2" ||
     fail "a second suspend says why: $(cat "$T/suspend2")"
 send "$T/bad1" $SMTP_PORT bad@bad.tenant u1@example.com
 expect_eq "suspended: the tenant's recipient is deferred" "$(count_replies "$T/bad1" 451)" 1
@@ -85,10 +85,14 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\"' '$T/not
 expect_eq "suspend told once at its start and once at its end, across the restart" \
     "$(told start suspend bad@bad.tenant) $(told end suspend bad@bad.tenant)" "1 1"
 
-# A suspension for a while: over by itself at its end, told as ended.
-ctl suspend timed@bad.tenant 3s > "$T/tsuspend" 2>&1 || fail "suspend for 3s: $(cat "$T/tsuspend")"
-grep -q "control: suspend account=timed@bad.tenant for 3s until .* UTC; asked by uid=0 (root)" "$T/floodgate.log" ||
-    fail "the suspension for 3s is logged: $(grep 'control: suspend' "$T/floodgate.log")"
+# A suspension for a while: said again, a new end; over by itself at
+# that end, told as one incident ended.
+ctl suspend timed@bad.tenant 1h > "$T/tsuspend" 2>&1 || fail "suspend for 1h: $(cat "$T/tsuspend")"
+grep -q "control: suspend account=timed@bad.tenant for 1h until .* UTC; asked by uid=0 (root)" "$T/floodgate.log" ||
+    fail "the suspension for 1h is logged: $(grep 'control: suspend' "$T/floodgate.log")"
+ctl suspend timed@bad.tenant 3s > "$T/tsuspend" 2>&1 || fail "suspend again for 3s: $(cat "$T/tsuspend")"
+grep -q "control: suspend account=timed@bad.tenant for 3s until .* UTC (it was suspended by floodgatectl: its end moved); asked by uid=0 (root)" "$T/floodgate.log" ||
+    fail "the new end is logged: $(grep 'control: suspend' "$T/floodgate.log")"
 ctl --json show timed@bad.tenant > "$T/tshow"
 python3 -c 'import json,sys,time; r=json.load(open(sys.argv[1]))["records"][0]; sys.exit(0 if r["suspended"] == "yes" and 0 < r["until"] - time.time() <= 3 else 1)' "$T/tshow" &&
     ok "show: suspended, until its end" || fail "show: $(cat "$T/tshow")"
@@ -103,6 +107,8 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\",\"subjec
     fail "the end of the suspension for 3s is told"
 grep -q '"detail":"suspended by floodgatectl suspend until [0-9-]* [0-9:]* UTC; ' "$T/notify.out" ||
     fail "the notification says until when: $(grep timed@ "$T/notify.out")"
+expect_eq "the suspension whose end moved is told once at its start and once at its end" \
+    "$(told start suspend timed@bad.tenant) $(told end suspend timed@bad.tenant)" "1 1"
 ctl status > "$T/tstatus"
 grep -q "timed@bad.tenant" "$T/tstatus" && fail "status still lists the ended suspension: $(cat "$T/tstatus")"
 

@@ -76,6 +76,62 @@ test_suspend_for(void **state)
 	fg_blocks_free(b);
 }
 
+/*
+ * An operator's suspend of an account suspended already sets its end
+ * anew (sooner, later, or at resume), keeps its start and makes it the
+ * operator's; journaled as 'u', which a store's older view does not
+ * undo while it is not sent.
+ */
+static void
+test_suspend_anew(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_block_op *ops;
+	struct fg_suspension s, old;
+	size_t n;
+
+	(void)state;
+	assert_false(fg_blocks_suspend_anew(b, "t1", T0, T0 + 60, NULL));
+	assert_true(fg_blocks_suspend(b, "t1", "spam", T0, 0));
+	fg_blocks_journal(b, 1);
+	(void)fg_blocks_changed(b);
+	assert_true(fg_blocks_suspend_anew(b, "t1", T0 + 10, T0 + 3600, &s));
+	assert_string_equal(s.rule, "spam");		/* as it was */
+	assert_int_equal(s.until, 0);
+	assert_true(fg_blocks_changed(b));
+	assert_true(fg_blocks_suspended(b, "t1", T0 + 3599, &s));
+	assert_string_equal(s.rule, FG_BY_OPERATOR);
+	assert_int_equal(s.since, T0);
+	assert_int_equal(s.until, T0 + 3600);
+	assert_false(fg_blocks_suspended(b, "t1", T0 + 3600, NULL));
+	/* sooner */
+	assert_true(fg_blocks_suspend_anew(b, "t1", T0 + 20, T0 + 30, NULL));
+	assert_false(fg_blocks_suspended(b, "t1", T0 + 30, NULL));
+	/* over: nothing to set anew */
+	assert_false(fg_blocks_suspend_anew(b, "t1", T0 + 30, 0, NULL));
+	/* until resume */
+	assert_true(fg_blocks_suspend_anew(b, "t1", T0 + 29, 0, NULL));
+	assert_true(fg_blocks_suspended(b, "t1", T0 + 86400, NULL));
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 3);
+	assert_int_equal(ops[0].kind, 'u');
+	assert_int_equal(ops[0].s.until, T0 + 3600);
+	assert_int_equal(ops[2].kind, 'u');
+	assert_int_equal(ops[2].s.until, 0);
+	fg_blocks_untake(b, ops, n);
+
+	/* The store still has the rule's suspension: ours stands. */
+	memset(&old, 0, sizeof(old));
+	snprintf(old.account, sizeof(old.account), "t1");
+	snprintf(old.rule, sizeof(old.rule), "spam");
+	old.since = T0;
+	old.until = T0 + 5;
+	fg_blocks_replace(b, &old, 1, NULL, 0);
+	assert_true(fg_blocks_suspended(b, "t1", T0 + 86400, &s));
+	assert_string_equal(s.rule, FG_BY_OPERATOR);
+	fg_blocks_free(b);
+}
+
 /* A pause of "*.example.jp" holds the subdomains, not the domain; a
  * domain's own pause is found first. */
 static void
@@ -349,6 +405,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_suspend),
 		cmocka_unit_test(test_suspend_for),
+		cmocka_unit_test(test_suspend_anew),
 		cmocka_unit_test(test_pause_pattern),
 		cmocka_unit_test(test_pause_doubles),
 		cmocka_unit_test(test_pause_for),
