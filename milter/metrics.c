@@ -57,6 +57,13 @@ label(struct evbuffer *b, const char *v)
 
 /* Delivery feedback: results, trips, pauses and suspensions (by rule
  * and domain; an account is never a label). */
+static int
+by_rule(const void *a, const void *b)
+{
+	return strcmp(((const struct fg_suspension *)a)->rule,
+	    ((const struct fg_suspension *)b)->rule);
+}
+
 static void
 feedback(struct evbuffer *b)
 {
@@ -130,19 +137,19 @@ feedback(struct evbuffer *b)
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_suspended_accounts Accounts suspended now, by the rule that suspended them.\n"
 	    "# TYPE floodgate_suspended_accounts gauge\n");
-	/* Counted by rule: the first of each rule prints the total. */
-	for (i = 0; su != NULL && i < ns; i++) {
+	/* Counted by rule, in runs of the rows sorted by it; one whose end
+	 * has passed is over, though the tick drops it only later. */
+	if (su != NULL)
+		qsort(su, ns, sizeof(*su), by_rule);
+	for (i = 0; su != NULL && i < ns; i = j) {
 		size_t k = 0;
 
-		for (j = 0; j < i && strcmp(su[j].rule, su[i].rule) != 0; j++)
-			;
-		if (j < i)
-			continue;
-		for (j = i; j < ns; j++)
-			k += strcmp(su[j].rule, su[i].rule) == 0;
-		evbuffer_add_printf(b,
-		    "floodgate_suspended_accounts{rule=\"%s\"} %zu\n",
-		    su[i].rule, k);
+		for (j = i; j < ns && strcmp(su[j].rule, su[i].rule) == 0; j++)
+			k += fg_suspension_on(&su[j], now);
+		if (k > 0)
+			evbuffer_add_printf(b,
+			    "floodgate_suspended_accounts{rule=\"%s\"} %zu\n",
+			    su[i].rule, k);
 	}
 	free(su);
 	free(pa);

@@ -68,6 +68,16 @@ grep -q '"detail":"suspended by floodgatectl suspend; ' "$T/notify.out" ||
     fail "the notification says who suspended: $(cat "$T/notify.out")"
 expect_eq "metrics: the suspension, by floodgatectl" \
     "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_suspended_accounts{rule=\"floodgatectl\"}" {print $2}')" 1
+ctl suspend other@bad.tenant > /dev/null || fail "suspend a second account"
+brief_end=$(ctl --json suspend brief@bad.tenant 3s | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["until"])') ||
+    fail "suspend a third account for 3s"
+expect_eq "metrics: the suspensions by floodgatectl, counted once each" \
+    "$(http_get /metrics | tr -d '\r' | grep -c '^floodgate_suspended_accounts{') $(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_suspended_accounts{rule=\"floodgatectl\"}" {print $2}')" "1 3"
+# At its end, before the next service tick drops it.
+python3 -c 'import sys,time; time.sleep(max(0, int(sys.argv[1]) - time.time() + 0.02))' "$brief_end"
+expect_eq "metrics: one whose end passed is not counted" \
+    "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_suspended_accounts{rule=\"floodgatectl\"}" {print $2}')" 2
+ctl resume other@bad.tenant > /dev/null || fail "resume the second account"
 
 # 2. A restart keeps it; resume lifts it and the held mail goes.
 stop_floodgate
