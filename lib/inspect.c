@@ -485,13 +485,16 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
 {
 	struct fg_held_row *h;
+	struct fg_account a;
 	size_t n, i;
 	char err[FG_ERRLEN];
 
-	if (req->argc != 0) {
-		fg_ctl_error(o, "held: takes no arguments");
+	if (req->argc > 1) {
+		fg_ctl_error(o, "held: expected nothing, or one account");
 		return;
 	}
+	if (req->argc == 1)
+		fg_account_named(in->cfg, req->argv[0], &a);
 	if (in->store == NULL || fg_store_held(in->store, &h, &n, err,
 	    sizeof(err)) < 0) {
 		fg_ctl_error(o, "held: database: %s", in->store ? err : "none");
@@ -499,6 +502,8 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < n; i++) {
+		if (req->argc == 1 && strcmp(h[i].account, a.name) != 0)
+			continue;
 		fg_ctl_kv(o, "type", "held");
 		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
 		fg_ctl_kv(o, "account", "%s", h[i].account);

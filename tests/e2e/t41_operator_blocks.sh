@@ -59,6 +59,8 @@ wait_for 5 sh -c "[ \$(find '$T/spool/hold' -type f | wc -l) -ge 1 ]" ||
 ctl held > "$T/held"
 grep -q "^account *bad@bad.tenant" "$T/held" && grep -q "^rule *floodgatectl" "$T/held" ||
     fail "held lists it, held by floodgatectl: $(cat "$T/held")"
+expect_eq "held ACCOUNT: the tenant's held mail, and none of another's" \
+    "$(ctl held bad@bad.tenant | awk '$1 == "account" {print $2}') $(ctl held good@good.tenant)" "bad@bad.tenant (nothing)"
 ctl show bad@bad.tenant > "$T/show"
 grep -q "^suspended *yes" "$T/show" && grep -q "^suspended_by *floodgatectl" "$T/show" ||
     fail "show: suspended by floodgatectl: $(head -5 "$T/show")"
