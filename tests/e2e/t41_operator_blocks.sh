@@ -71,6 +71,15 @@ grep -q '"detail":"suspended by floodgatectl suspend; ' "$T/notify.out" ||
 expect_eq "metrics: the suspension, by floodgatectl" \
     "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_suspended_accounts{rule=\"floodgatectl\"}" {print $2}')" 1
 ctl suspend other@bad.tenant > /dev/null || fail "suspend a second account"
+# The README's way to drop what a suspended tenant's script queued.
+printf 'Subject: spam\n\nfrom a script\n' | submit other@bad.tenant u9@example.com
+wait_for 5 sh -c "[ \$(find '$T/spool/hold' -type f | wc -l) -ge 2 ]" ||
+    fail "the second tenant's local mail is held"
+ctl --json held other@bad.tenant |
+    python3 -c 'import json,sys; [print(r["queue_id"]) for r in json.load(sys.stdin)["records"]]' |
+    postsuper -c "$T/etc" -d - 2> "$T/postsuper.err"
+grep -q "postsuper: Deleted: 1 message" "$T/postsuper.err" ||
+    fail "postsuper -d of the tenant's held mail: $(cat "$T/postsuper.err")"
 brief_end=$(ctl --json suspend brief@bad.tenant 3s | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["until"])') ||
     fail "suspend a third account for 3s"
 expect_eq "metrics: the suspensions by floodgatectl, counted once each" \
@@ -92,6 +101,8 @@ expect_eq "resumed: the tenant sends again" "$(count_replies "$T/bad3" 4..)" 0
 ctl release > "$T/release" 2>&1 || fail "floodgatectl release: $(cat "$T/release")"
 wait_for 20 sh -c "[ \$(grep -c ' u3@example.com' '$T/sink/delivered' 2>/dev/null) -ge 1 ]" ||
     fail "the held local mail went at the release after the resume: $(cat "$T/release")"
+expect_eq "the held mail deleted by hand: gone from the list at the release, never sent" \
+    "$(grep -c 'gone from the hold queue' "$T/release") $(ctl held other@bad.tenant) $(grep -c ' u9@example.com' "$T/sink/delivered")" "1 (nothing) 0"
 wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\",\"kind\":\"suspend\"' '$T/notify.out' 2>/dev/null) -ge 1 ]" ||
     fail "the resume is told"
 expect_eq "suspend told once at its start and once at its end, across the restart" \
