@@ -21,7 +21,7 @@ write_conf <<EOT
 metrics 127.0.0.1:$MPORT
 delivery_log $T/maillog
 postfix_map unix:$T/fg/map.sock
-backoff carrier to docomo.test after 2/5m on 4xx for 3s max 1m
+backoff carrier to docomo.test after 2/5m on 4xx for 5s max 1m
 notify exec:$T/notify.sh on pause
 EOT
 start_floodgate
@@ -40,7 +40,16 @@ paused_log() { [ "$(log_count "backoff: domain=docomo.test paused")" -ge "$1" ];
 mails a 6 docomo.test
 mails b 3 example.com
 wait_for 20 paused_log 1 || fail "docomo.test was paused (log: $(grep backoff "$T/floodgate.log"))"
-grep -q "backoff: domain=docomo.test paused for 3s .* by rule=carrier: [0-9]* temporary failures (4xx) in 5m, pause 1 in a row" "$T/floodgate.log" ||
+# A pause counts from the second it starts in, so 5s may run just over
+# 4 s: the checks that need it running come first (a run under the
+# sanitizer, with a 3s pause, once reached the new recipient only after
+# the pause had ended).
+send "$T/new" $SMTP_PORT sender@t.example new@docomo.test
+grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/new" ||
+    fail "a new recipient for the paused domain is deferred: $(grep '^<\*\*' "$T/new")"
+send "$T/other" $SMTP_PORT sender@t.example other@example.com
+expect_eq "another domain is not paused" "$(count_replies "$T/other" 4..)" 0
+grep -q "backoff: domain=docomo.test paused for 5s .* by rule=carrier: [0-9]* temporary failures (4xx) in 5m, pause 1 in a row" "$T/floodgate.log" ||
     fail "the pause is logged with why: $(grep 'paused for' "$T/floodgate.log")"
 ctl --json pauses > "$T/pauses.json"
 python3 -c "import json,sys; p=[r for r in json.load(open(sys.argv[1]))['records'] if r['type']=='paused']; print(p[0]['since'], p[0]['until'])" "$T/pauses.json" > "$T/pause1" ||
@@ -57,11 +66,6 @@ expect_eq "metrics: the paused domain, by domain and backoff" \
 [ "$(http_get /metrics | tr -d '\r' | awk '$1 == "floodgate_map_lookups_total{mta=\"postfix\",answer=\"paused\"}" {print $2}')" -ge 1 ] 2>/dev/null &&
     ok "metrics: the socketmap's paused answers are counted" ||
     fail "metrics: $(http_get /metrics | grep map_lookups)"
-send "$T/new" $SMTP_PORT sender@t.example new@docomo.test
-grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/new" ||
-    fail "a new recipient for the paused domain is deferred: $(grep '^<\*\*' "$T/new")"
-send "$T/other" $SMTP_PORT sender@t.example other@example.com
-expect_eq "another domain is not paused" "$(count_replies "$T/other" 4..)" 0
 
 # 2. During the pause nothing reaches the carrier; afterwards all goes.
 # The pause's start is known to the second, and the burst that caused
@@ -102,7 +106,7 @@ wait_for 10 sh -c "grep -q '\"event\":\"end\"' '$T/notify.out'" ||
     fail "the first pause's end was told"
 mails c 4 docomo.test
 wait_for 20 paused_log 2 || fail "docomo.test was paused a second time"
-grep -q "paused for 6s .* pause 2 in a row" "$T/floodgate.log" ||
+grep -q "paused for 10s .* pause 2 in a row" "$T/floodgate.log" ||
     fail "the second pause doubles: $(grep 'paused for' "$T/floodgate.log" | tail -1)"
 wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT c' '$T/sink/delivered' 2>/dev/null) -ge 4 ]" ||
     { fail "the second burst went out after the second pause: $(grep -c "^$CARRIER_PORT c" "$T/sink/delivered") of 4"
