@@ -617,8 +617,7 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 		else if (op->kind == 'u') {
 			drop_one(&b->susp, op->s.account, susp_eq);
 			(void)add_suspension(b, &op->s);
-		}
-		else if (op->kind == 'r')
+		} else if (op->kind == 'r')
 			drop_one(&b->susp, op->s.account, susp_eq);
 		else if (op->kind == 'p')
 			set_pause(b, &op->p);
