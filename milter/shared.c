@@ -2499,28 +2499,41 @@ on_pull(void *arg, size_t i, const redisReply *r)
 	}
 }
 
+/* The values in "{P}:susp" ("rule|since|until") and "{P}:pause"
+ * ("rule|since|until|duration|trips"), which on_pull() reads. */
 static int
-push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
+susp_cmd(struct fg_rcmd *c, const char *verb, const struct fg_suspension *s)
 {
 	char v[FG_NAME_MAX + 64];
 
+	snprintf(v, sizeof(v), "%s|%u|%u", s->rule, s->since, s->until);
+	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "susp", s->account, v);
+}
+
+static int
+pause_cmd(struct fg_rcmd *c, const char *verb, const struct fg_pause *p)
+{
+	char v[FG_NAME_MAX + 64];
+
+	snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", p->rule, p->since, p->until,
+	    p->duration, p->trips);
+	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "pause", p->domain, v);
+}
+
+static int
+push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
+{
 	switch (op->kind) {
 	case 's':
 	case 'u':
 		/* A new suspension does not replace another relay's; a
 		 * new end, set by hand, does. */
-		snprintf(v, sizeof(v), "%s|%u|%u", op->s.rule, op->s.since,
-		    op->s.until);
-		return fg_rlimit_hash_cmd(c, op->kind == 's' ? "HSETNX" :
-		    "HSET", sh.prefix, "susp", op->s.account, v);
+		return susp_cmd(c, op->kind == 's' ? "HSETNX" : "HSET", &op->s);
 	case 'r':
 		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "susp",
 		    op->s.account, NULL);
 	case 'p':
-		snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", op->p.rule,
-		    op->p.since, op->p.until, op->p.duration, op->p.trips);
-		return fg_rlimit_hash_cmd(c, "HSET", sh.prefix, "pause",
-		    op->p.domain, v);
+		return pause_cmd(c, "HSET", &op->p);
 	default:
 		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "pause",
 		    op->p.domain, NULL);
@@ -2553,25 +2566,12 @@ fg_shared_sync_blocks(struct fg_blocks *b)
 		atomic_store(&sh.resync, 1);
 		return;
 	}
-	for (i = 0; i < ns + np; i++) {
-		struct fg_block_op op;
-		char v[FG_NAME_MAX + 64];
-
-		memset(&op, 0, sizeof(op));
-		if (i < ns) {
-			op.kind = 's';
-			op.s = su[i];
-			if (push_cmd(&cmd[k], &op) == 0)
-				k++;
-			continue;
-		}
-		op.p = pa[i - ns];
-		snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", op.p.rule, op.p.since,
-		    op.p.until, op.p.duration, op.p.trips);
-		if (fg_rlimit_hash_cmd(&cmd[k], "HSETNX", sh.prefix, "pause",
-		    op.p.domain, v) == 0)
+	for (i = 0; i < ns; i++)
+		if (susp_cmd(&cmd[k], "HSETNX", &su[i]) == 0)
 			k++;
-	}
+	for (i = 0; i < np; i++)
+		if (pause_cmd(&cmd[k], "HSETNX", &pa[i]) == 0)
+			k++;
 	free(su);
 	free(pa);
 	for (i = 0; i < n; i++)

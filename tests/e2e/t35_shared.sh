@@ -376,6 +376,14 @@ wait_for 5 sh -c "[ \$(grep -c 'incident: started kind=store' '$T/floodgate.log'
 mails d1 d@t4.example r@example.com 1
 wait_for 5 top_is "$T/fg2.conf" d@t4.example "pool 1 0" ||	# before Redis goes
     fail "the pool's top counts d's message before Redis goes: $(top_a "$T/fg2.conf" d@t4.example)"
+# A pause and a suspension made by hand before the restart: the relays,
+# which still hold them, write them back as they were.
+ctl pause kept.test 1h >/dev/null || fail "floodgatectl pause kept.test"
+ctl suspend kept@t4.example 1h >/dev/null || fail "floodgatectl suspend kept@t4.example"
+kept() { redis-cli -p "$RPORT" HGET '{floodgate}:pause' kept.test; redis-cli -p "$RPORT" HGET '{floodgate}:susp' kept@t4.example; }
+kept_both() { [ "$(kept | grep -c .)" = 2 ]; }
+wait_for 5 kept_both || fail "the pause and the suspension reached Redis: $(kept)"
+kept0=$(kept)
 down0=$(log_count 'shared store: .* is down')
 inc0=$(log_count 'incident: started kind=store')
 kill_hard "$REDIS_PID"
@@ -400,6 +408,11 @@ grep -q "came back empty; gave it this relay's windows" "$T/floodgate.log" ||
     fail "relay 1 gave the empty Redis its windows: $(grep 'shared store' "$T/floodgate.log")"
 grep -q "came back empty; gave it this relay's windows" "$T/fg2.log" ||
     fail "relay 2 gave the empty Redis its windows: $(grep 'shared store' "$T/fg2.log")"
+wait_for 5 kept_both
+expect_eq "Redis came back empty: the relays gave it the pause and the suspension as they were" \
+    "$(kept | tr '\n' ' ')" "$(echo "$kept0" | tr '\n' ' ')"
+ctl unpause kept.test >/dev/null || fail "floodgatectl unpause kept.test"
+ctl resume kept@t4.example >/dev/null || fail "floodgatectl resume kept@t4.example"
 for i in $(seq 1 6); do send "$T/d3-$i" $SMTP2 d@t4.example r@example.com; done
 expect_eq "shared again: relay 2 sees relay 1's 4 (Redis restarted empty)" "$(refused d3)" 2
 # What both relays sent before the restart is whole again: docomo.ne.jp's
