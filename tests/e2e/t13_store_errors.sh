@@ -40,16 +40,17 @@ burst_accounted cont 150
 expect_eq "continue: the burst's account got exactly its 3" "$(sink_count 'cont@burst\.example')" 3
 expect_eq "continue: one failure line per incident" "$(log_count 'store: write failed')" 1
 # Locked again with a decision to write: the flush waits on the lock
-# each second, and the map must not wait with it.
+# each second, and the map must not wait with it (timed by smapq.py
+# from its connect: Python's own start takes up to a second here when
+# the machine is busy).
 lock_db 8
 sleep 0.5
 send "$T/c3" $SMTP_PORT m@map.example "$(rcpts g map.example 1)"
 wait_log "store: write failed" 2 || fail "the second lock's failure is logged"
-start=$(date +%s%N)
-answer=$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test 2>&1)
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
+answer=$(python3 "$TOP/tests/e2e/smapq.py" -t "$T/map.ms" "$T/fg/map.sock" transport x@docomo.test 2>&1)
+ms=$(cat "$T/map.ms" 2>/dev/null)
 expect_eq "continue: the socket map answers while the store waits on the lock" "$answer" "NOTFOUND "
-if [ "$ms" -lt 1500 ] && kill -0 "$LOCK_PID" 2>/dev/null; then
+if [ "${ms:-9999}" -lt 500 ] && kill -0 "$LOCK_PID" 2>/dev/null; then
 	ok "continue: the map answered at once (${ms} ms), the lock still held"
 else
 	fail "the map's answer took ${ms} ms (or the lock had ended)"
