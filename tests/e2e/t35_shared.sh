@@ -241,12 +241,23 @@ start_floodgate 2
 wait_for 5 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 2 ]" ||
     fail "relay 1 back on Redis"
 
+# reason CONF ACCOUNT RECIPIENT: why that relay would defer the
+# recipient now (explain's reason: suspended, paused DOMAIN, ...), or
+# nothing. A stop made on one relay reaches the other at its next
+# service tick (each second).
+reason() {
+	"$FLOODGATECTL" -c "$1" explain "$2" "$3" 2>/dev/null |
+	    awk 'NF == 0 {exit} $1 == "reason" {$1 = ""; print substr($0, 2)}'
+}
+reason_is() { [ "$(reason "$1" "$2" "$3")" = "$4" ]; }
+
 # 4. A suspension made on relay 1 holds on relay 2; resumed on relay 2,
 # it is lifted on relay 1.
 send "$T/s-1" $SMTP_PORT s@t5.example "a@spam.example,b@spam.example"
 wait_for 5 grep -q "account=s@t5.example .*rule=spam .*action=suspend" "$T/floodgate.log" ||
     fail "relay 1 suspended s@t5.example: $(grep spam "$T/floodgate.log")"
-sleep 2.5	# a service tick on each relay
+wait_for 5 reason_is "$T/fg2.conf" s@t5.example r@example.com suspended ||
+    fail "relay 2 holds the suspension: $(reason "$T/fg2.conf" s@t5.example r@example.com)"
 send "$T/s-2" $SMTP2 s@t5.example r@example.com
 grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
     fail "relay 2 refuses the suspended account: $(grep '^<\*\*' "$T/s-2")"
@@ -260,7 +271,12 @@ grep -q "^<\*\* *451 .*account suspended" "$T/s-2" ||
     fail "floodgatectl pause on relay 2"
 "$FLOODGATECTL" -c "$T/fg2.conf" suspend t@t5.example 1h >/dev/null 2>&1 ||
     fail "floodgatectl suspend for 1h on relay 2"
-sleep 2.5
+hand_held() {
+	reason_is "$T/floodgate.conf" h@t5.example r@example.com suspended &&
+	    reason_is "$T/floodgate.conf" t@t5.example r@example.com suspended &&
+	    reason_is "$T/floodgate.conf" s@t5.example r@hand.test "paused hand.test"
+}
+wait_for 5 hand_held || fail "relay 1 holds relay 2's stops: $(reason "$T/floodgate.conf" h@t5.example r@example.com), $(reason "$T/floodgate.conf" s@t5.example r@hand.test)"
 # Its end set anew on relay 1: relay 2 follows.
 ctl suspend t@t5.example 5s >/dev/null 2>&1 ||
     fail "floodgatectl suspend for 5s on relay 1, of the suspension for 1h"
@@ -300,7 +316,8 @@ for i in 1 2; do
 done
 wait_for 5 grep -q "backoff: domain=docomo.test paused" "$T/floodgate.log" ||
     fail "relay 1 paused docomo.test: $(grep -i 'backoff\|follow' "$T/floodgate.log")"
-sleep 2.5
+wait_for 5 reason_is "$T/fg2.conf" p@t6.example y@docomo.test "paused docomo.test" ||
+    fail "relay 2 holds the pause: $(reason "$T/fg2.conf" p@t6.example y@docomo.test)"
 send "$T/p-2" $SMTP2 p@t6.example y@docomo.test
 grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/p-2" ||
     fail "relay 2 defers the paused domain: $(grep '^<\*\*' "$T/p-2")"

@@ -358,12 +358,12 @@ dropped() {
 	    fail "$2: back after $1s: $(grep shared "$T/floodgate.log" | tail -2)"
 	up=$((up + 1))
 }
-sleep 10.5
-dropped 1 "dropped after 10 s up"
+sleep 3		# up for more than 2 s: the backoff starts over
+dropped 1 "dropped after 3 s up"
 dropped 2 "dropped again at once"
 dropped 4 "and again"
-sleep 5
-dropped 1 "dropped after 5 s up: the backoff starts over"
+sleep 3
+dropped 1 "dropped after 3 s up: the backoff starts over"
 expect_eq "the last four outages, one line each: retried in 1 s, 2 s and 4 s in a row, then 1 s again" \
     "$(grep "is down" "$T/floodgate.log" | tail -4 | sed -n 's/.*retrying in \([0-9]*\)s$/\1/p' | tr '\n' ' ')" "1 2 4 1 "
 finish
