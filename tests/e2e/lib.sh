@@ -7,10 +7,6 @@ set -u
 # A test started by a systemd service must not pass its notify socket or
 # watchdog on to the floodgates it starts (t40 sets its own).
 unset NOTIFY_SOCKET WATCHDOG_USEC WATCHDOG_PID
-# Debian's Python where it is installed: a version manager's shim found
-# first in PATH (pyenv's, a shell script) spends a quarter of a second
-# at each start, which the tests' polling loops pay again and again.
-[ -x /usr/bin/python3 ] && python3() { /usr/bin/python3 "$@"; }
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 FLOODGATE=${FLOODGATE:-$TOP/build/floodgate}
