@@ -123,6 +123,16 @@ setup() {
 	need_root
 	T=$(mktemp -d /tmp/floodgate-e2e.XXXXXX)
 	chmod 755 "$T"
+	# Debian's Python, found first in PATH, where another python3 comes
+	# before it (pyenv's shim, a shell script, spends about 0.25 s at
+	# each start, paid at every poll of a loop that reads JSON). A
+	# command in PATH, not a shell function: "python3 ... &" must give
+	# Python's own PID in $!.
+	if [ -x /usr/bin/python3 ] && [ "$(command -v python3)" != /usr/bin/python3 ]; then
+		mkdir "$T/python"
+		ln -s /usr/bin/python3 "$T/python/python3"
+		PATH="$T/python:$PATH"
+	fi
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	SMTP_PORT=$(free_port)
