@@ -495,15 +495,13 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	if (req->argc == 1)
 		fg_account_named(in->cfg, req->argv[0], &a);
-	if (in->store == NULL || fg_store_held(in->store, &h, &n, err,
-	    sizeof(err)) < 0) {
+	if (in->store == NULL || fg_store_held(in->store, req->argc == 1 ?
+	    a.name : NULL, &h, &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "held: database: %s", in->store ? err : "none");
 		return;
 	}
 	fg_ctl_ok(o);
 	for (i = 0; i < n; i++) {
-		if (req->argc == 1 && strcmp(h[i].account, a.name) != 0)
-			continue;
 		fg_ctl_kv(o, "type", "held");
 		fg_ctl_kv(o, "queue_id", "%s", h[i].queue_id);
 		fg_ctl_kv(o, "account", "%s", h[i].account);

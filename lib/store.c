@@ -767,10 +767,10 @@ fg_store_held_find(struct fg_store *s, const char *qid,
 	return rc;
 }
 
-/* Messages on hold, oldest first. */
+/* Messages on hold, oldest first: every account's, or account's only. */
 int
-fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
-    char *err, size_t errlen)
+fg_store_held(struct fg_store *s, const char *account,
+    struct fg_held_row **out, size_t *nout, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	struct fg_held_row *h = NULL;
@@ -780,11 +780,13 @@ fg_store_held(struct fg_store *s, struct fg_held_row **out, size_t *nout,
 	*out = NULL;
 	*nout = 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT " HELD_COLUMNS " FROM held "
-	    "WHERE released IS NULL ORDER BY time, id", -1, &st, NULL) !=
-	    SQLITE_OK) {
+	    "WHERE released IS NULL AND (?1 IS NULL OR account = ?1) "
+	    "ORDER BY time, id", -1, &st, NULL) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
 	}
+	if (account != NULL)
+		sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
 			void *p = realloc(h, (cap ? cap * 2 : 64) * sizeof(*h));

@@ -65,8 +65,8 @@ int fg_store_top(struct fg_store *s, const char *by, uint32_t since,
     size_t errlen);
 int fg_store_events(struct fg_store *s, const char *account, int limit,
     struct fg_event **out, size_t *nout, char *err, size_t errlen);
-int fg_store_held(struct fg_store *s, struct fg_held_row **out,
-    size_t *nout, char *err, size_t errlen);
+int fg_store_held(struct fg_store *s, const char *account,
+    struct fg_held_row **out, size_t *nout, char *err, size_t errlen);
 int fg_store_held_add(struct fg_store *s, const struct fg_held_row *h,
     char *err, size_t errlen);
 int fg_store_held_done(struct fg_store *s, const char *qid, uint32_t now,

@@ -211,7 +211,7 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	last_plan = (time_t)now;
 	fg_service_flush();
-	if (fg_store_held(fgd.store, &h, &n, err, sizeof(err)) < 0) {
+	if (fg_store_held(fgd.store, NULL, &h, &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "release-plan: database: %s", err);
 		return;
 	}

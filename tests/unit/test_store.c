@@ -186,7 +186,7 @@ test_held(void **state)
 	h.recipients = 2;
 	h.domains = "example.com,example.org";
 	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].account, acct);
 	assert_string_equal(out[0].domains, "example.com,example.org");
@@ -212,7 +212,7 @@ test_held(void **state)
 	assert_int_equal(fg_store_held_done(s, "5CD34E", T0 + 160, "gone",
 	    err, sizeof(err)), 0);
 	strcpy(h.queue_id, "4AB12C");
-	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].domains, "example.net");
 	fg_store_held_free(out, n);
@@ -221,7 +221,7 @@ test_held(void **state)
 	h.time = T0 + 180;
 	h.domains = "example.jp";
 	assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].domains, "example.jp");
 	assert_int_equal(out[0].planned, 0);
@@ -264,7 +264,7 @@ test_held(void **state)
 	assert_int_equal(query("SELECT count(*) FROM held WHERE planned IS NOT NULL"), 1);
 	s = fg_store_open(path, 0, err, sizeof(err));
 	assert_non_null(s);
-	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].planned, T0 + 200);
 	fg_store_held_free(out, n);
@@ -280,7 +280,7 @@ test_held(void **state)
 	assert_int_equal(fg_store_held_find(s, "9XY", &h, err, sizeof(err)), 0);
 	assert_int_equal(fg_store_held_mark(s,
 	    &(struct fg_held_mark){ "4AB12C", 0 }, 1, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_held(s, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(out[0].planned, 0);
 	fg_store_held_free(out, n);
 	fg_store_close(s);
@@ -296,6 +296,61 @@ test_held(void **state)
 	fg_store_close(s);
 	assert_int_equal(query("SELECT count(*) FROM held"), 1);
 	assert_int_equal(query("SELECT count(*) FROM held WHERE released IS NULL"), 1);
+}
+
+/*
+ * One account's held mail: its open rows only, oldest first, none of
+ * another account's (a name that is a prefix of another is not it).
+ */
+static void
+test_held_account(void **state)
+{
+	static const struct {
+		const char *qid, *account;
+		uint32_t time;
+	} rows[] = {
+		{ "1A", "bob@b.example", T0 + 30 },
+		{ "2B", "alice", T0 + 20 },
+		{ "3C", "alice2", T0 + 10 },
+		{ "4D", "alice", T0 + 40 },
+		{ "5E", "alice", T0 },
+	};
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct fg_held_row h, *out;
+	size_t n, i;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&h, 0, sizeof(h));
+		strcpy(h.queue_id, rows[i].qid);
+		strcpy(h.account, rows[i].account);
+		strcpy(h.rule, "hour");
+		h.time = rows[i].time;
+		h.recipients = 1;
+		h.domains = "example.com";
+		assert_int_equal(fg_store_held_add(s, &h, err, sizeof(err)), 0);
+	}
+	assert_int_equal(fg_store_held_done(s, "5E", T0 + 60, "released",
+	    err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(s, "alice", &out, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(out[0].queue_id, "2B");
+	assert_string_equal(out[1].queue_id, "4D");
+	assert_string_equal(out[1].account, "alice");
+	fg_store_held_free(out, n);
+	assert_int_equal(fg_store_held(s, "carol", &out, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	assert_int_equal(fg_store_held(s, NULL, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(out[0].queue_id, "3C");
+	fg_store_held_free(out, n);
+	fg_store_close(s);
 }
 
 /* A file written by an older floodgate is migrated in place, data kept. */
@@ -372,7 +427,7 @@ test_migration_held(void **state)
 	st = fg_store_open(path, 0, err, sizeof(err));
 	if (st == NULL)
 		fail_msg("%s", err);
-	assert_int_equal(fg_store_held(st, &out, &n, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_held(st, NULL, &out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].queue_id, "7C1");
 	fg_store_held_free(out, n);
@@ -694,6 +749,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migration_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_suspended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_account, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
