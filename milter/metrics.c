@@ -124,7 +124,7 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_pauses_total Destination domains paused by a backoff since start.\n"
 	    "# TYPE floodgate_pauses_total counter\n"
 	    "floodgate_pauses_total %llu\n"
-	    "# HELP floodgate_paused Destination domains paused now, by domain and backoff.\n"
+	    "# HELP floodgate_paused Destination domains paused now, by domain and the backoff (or floodgatectl) that paused them.\n"
 	    "# TYPE floodgate_paused gauge\n", (unsigned long long)fc.pauses);
 	fg_blocks_rows(fgd.engine.blocks, &su, &ns, &pa, &np);
 	for (i = 0; pa != NULL && i < np; i++) {

@@ -36,6 +36,15 @@ kill -USR1 "$FG_PID"
 wait_log "reload: .* loaded"
 get /metrics | tr -d '\r' > "$T/metrics"
 expect_eq "reloads counted" "$(metric floodgate_reloads_total)" 1
+# Every family the README's table names is on the page with the type the
+# table gives it, and the page has none the table leaves out.
+sed -n 's/^| `\(floodgate_[a-z_]*\)[^`]*` | \([a-z]*\) |.*/\1 \2/p' "$TOP/README.md" |
+    sort > "$T/families.readme"
+sed -n 's/^# TYPE \(floodgate_[a-z_]*\) \([a-z]*\)$/\1 \2/p' "$T/metrics" | sort > "$T/families.page"
+[ "$(wc -l < "$T/families.readme")" -ge 25 ] &&
+    diff "$T/families.readme" "$T/families.page" > "$T/families.diff" &&
+    ok "every family in the README's table is served, with its type, and no other" ||
+    fail "README (<) and /metrics (>) differ: $(cat "$T/families.diff")"
 grep -q "m\.example" "$T/metrics" &&
     fail "an account appears in /metrics" || ok "no account appears in /metrics"
 get /other | tr -d '\r' | grep -q "^HTTP/1.[01] 404" && ok "other paths: 404" || fail "other path"

@@ -154,6 +154,9 @@ expect_eq "paused: the socketmap holds the queued mail" \
 ctl pauses > "$T/pauses"
 grep -q "^domain *docomo.test" "$T/pauses" && grep -q "^rule *floodgatectl" "$T/pauses" ||
     fail "pauses lists it, by floodgatectl: $(cat "$T/pauses")"
+http_get /metrics | tr -d '\r' > "$T/metrics.pause"
+expect_eq "metrics: the pause is in floodgate_paused, by floodgatectl, not counted as a backoff's" \
+    "$(awk '$1 == "floodgate_paused{domain=\"docomo.test\",rule=\"floodgatectl\"}" || $1 == "floodgate_pauses_total" {print $2}' "$T/metrics.pause" | tr '\n' ' ')" "0 1 "
 wait_for 10 sh -c "grep -q '\"event\":\"start\",\"kind\":\"pause\"' '$T/notify.out'" ||
     fail "the pause is told"
 grep -q '"detail":"paused by floodgatectl pause until ' "$T/notify.out" ||
