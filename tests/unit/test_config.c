@@ -1,4 +1,6 @@
 /* Unit tests of lib/config.c: every statement, and every error path. */
+#include <errno.h>
+
 #include "helpers.h"
 #include "account.h"
 #include "config.h"
@@ -527,6 +529,70 @@ test_table_sorted(void **state)
 			    fg_statements[i - 1].name, fg_statements[i].name);
 }
 
+/* Is word the first word of a code span in the first cell of a table
+ * row of the README, or a whole word of a man page's .TP tag (the line
+ * after .TP)? The files are read from the top of the tree, where make
+ * runs the tests. */
+static int
+documented(const char *file, int man, const char *word)
+{
+	char line[4096];
+	size_t n = strlen(word);
+	int found = 0, tag = 0;
+	FILE *fp = fopen(file, "r");
+
+	if (fp == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		const char *p = line;
+		char *end;
+
+		if (man) {
+			int was_tag = tag;
+
+			tag = strncmp(line, ".TP", 3) == 0;
+			if (!was_tag)
+				continue;
+			while (!found && (p = strstr(p, word)) != NULL) {
+				found = p > line && strchr(" \"", p[-1]) != NULL &&
+				    strchr(" \"\n", p[n]) != NULL;
+				p += n;
+			}
+			continue;
+		}
+		if (strncmp(line, "| `", 3) != 0 ||
+		    (end = strstr(line + 2, " | ")) == NULL)
+			continue;
+		*end = '\0';
+		while (!found && (p = strstr(p, word)) != NULL) {
+			found = p > line && p[-1] == '`' &&
+			    strchr(" `", p[n]) != NULL;
+			p += n;
+		}
+	}
+	fclose(fp);
+	return found;
+}
+
+/* Every statement has its row in the README's tables and its entry in
+ * floodgate.conf(5). */
+static void
+test_statements_documented(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < fg_nstatements; i++) {
+		if (!documented("README.md", 0, fg_statements[i].name))
+			fail_msg("README.md: no table row names \"%s\"",
+			    fg_statements[i].name);
+		if (!documented("conf/floodgate.conf.5", 1,
+		    fg_statements[i].name))
+			fail_msg("conf/floodgate.conf.5: no .TP entry names \"%s\"",
+			    fg_statements[i].name);
+	}
+}
+
 static void
 test_errors(void **state)
 {
@@ -608,6 +674,7 @@ main(void)
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_table_sorted),
+		cmocka_unit_test(test_statements_documented),
 		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_several_errors_and_long_line),
