@@ -4,6 +4,7 @@
 #ifndef FG_TEST_HELPERS_H
 #define FG_TEST_HELPERS_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -62,6 +63,51 @@ tmpfiles_remove(void)
 			unlink(p);
 		}
 	ntmpfiles = 0;
+}
+
+/* Is word the first word of a code span in the first cell of a table
+ * row of the README, or a whole word of a man page's .TP tag (the line
+ * after .TP)? The files are read from the top of the tree, where make
+ * runs the tests. */
+static inline int
+documented(const char *file, int man, const char *word)
+{
+	char line[4096];
+	size_t n = strlen(word);
+	int found = 0, tag = 0;
+	FILE *fp = fopen(file, "r");
+
+	if (fp == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+		const char *p = line;
+		char *end;
+
+		if (man) {
+			int was_tag = tag;
+
+			tag = strncmp(line, ".TP", 3) == 0;
+			if (!was_tag)
+				continue;
+			while (!found && (p = strstr(p, word)) != NULL) {
+				found = p > line && strchr(" \"", p[-1]) != NULL &&
+				    strchr(" \"\n", p[n]) != NULL;
+				p += n;
+			}
+			continue;
+		}
+		if (strncmp(line, "| `", 3) != 0 ||
+		    (end = strstr(line + 2, " | ")) == NULL)
+			continue;
+		*end = '\0';
+		while (!found && (p = strstr(p, word)) != NULL) {
+			found = p > line && p[-1] == '`' &&
+			    strchr(" `", p[n]) != NULL;
+			p += n;
+		}
+	}
+	fclose(fp);
+	return found;
 }
 
 #ifdef FG_LIMITER_H

@@ -1,6 +1,4 @@
 /* Unit tests of lib/config.c: every statement, and every error path. */
-#include <errno.h>
-
 #include "helpers.h"
 #include "account.h"
 #include "config.h"
@@ -527,51 +525,6 @@ test_table_sorted(void **state)
 		if (strcmp(fg_statements[i - 1].name, fg_statements[i].name) >= 0)
 			fail_msg("statement table out of order: %s before %s",
 			    fg_statements[i - 1].name, fg_statements[i].name);
-}
-
-/* Is word the first word of a code span in the first cell of a table
- * row of the README, or a whole word of a man page's .TP tag (the line
- * after .TP)? The files are read from the top of the tree, where make
- * runs the tests. */
-static int
-documented(const char *file, int man, const char *word)
-{
-	char line[4096];
-	size_t n = strlen(word);
-	int found = 0, tag = 0;
-	FILE *fp = fopen(file, "r");
-
-	if (fp == NULL)
-		fail_msg("%s: %s", file, strerror(errno));
-	while (!found && fgets(line, sizeof(line), fp) != NULL) {
-		const char *p = line;
-		char *end;
-
-		if (man) {
-			int was_tag = tag;
-
-			tag = strncmp(line, ".TP", 3) == 0;
-			if (!was_tag)
-				continue;
-			while (!found && (p = strstr(p, word)) != NULL) {
-				found = p > line && strchr(" \"", p[-1]) != NULL &&
-				    strchr(" \"\n", p[n]) != NULL;
-				p += n;
-			}
-			continue;
-		}
-		if (strncmp(line, "| `", 3) != 0 ||
-		    (end = strstr(line + 2, " | ")) == NULL)
-			continue;
-		*end = '\0';
-		while (!found && (p = strstr(p, word)) != NULL) {
-			found = p > line && p[-1] == '`' &&
-			    strchr(" `", p[n]) != NULL;
-			p += n;
-		}
-	}
-	fclose(fp);
-	return found;
 }
 
 /* Every statement has its row in the README's tables and its entry in

@@ -88,6 +88,27 @@ test_output(void **state)
 	fg_ctl_out_free(&o);
 }
 
+/* Every command floodgatectl takes (not the release's own steps) has
+ * its row in the README's table and its entry in floodgatectl(8). */
+static void
+test_commands_documented(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < FG_CTL_NVERBS; i++) {
+		if (fg_ctl_cmds[i].flags & FG_CTL_STEP)
+			continue;
+		if (!documented("README.md", 0, fg_ctl_cmds[i].verb))
+			fail_msg("README.md: no table row names \"%s\"",
+			    fg_ctl_cmds[i].verb);
+		if (!documented("milter/floodgatectl.8", 1,
+		    fg_ctl_cmds[i].verb))
+			fail_msg("milter/floodgatectl.8: no .TP entry names \"%s\"",
+			    fg_ctl_cmds[i].verb);
+	}
+}
+
 int
 main(void)
 {
@@ -95,6 +116,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_output),
+		cmocka_unit_test(test_commands_documented),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
