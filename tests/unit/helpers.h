@@ -65,12 +65,57 @@ tmpfiles_remove(void)
 	ntmpfiles = 0;
 }
 
-/* Is word the first word of a code span in the first cell of a table
- * row of the README, or a whole word of a man page's .TP tag (the line
- * after .TP)? The files are read from the top of the tree, where make
- * runs the tests. */
+/*
+ * The documents, read from the top of the tree (where make runs the
+ * tests). table_words: the first word of each code span in the first
+ * cell of the rows of file's table whose header line is header; up to
+ * max of them, returns how many. man_tag: is word a whole word of a
+ * .TP entry's tag (the line after .TP) in file?
+ */
+#define DOC_WORD_MAX	64
+static inline size_t
+table_words(const char *file, const char *header,
+    char (*words)[DOC_WORD_MAX], size_t max)
+{
+	char line[4096];
+	size_t n = 0;
+	int in = 0;
+	FILE *fp = fopen(file, "r");
+
+	if (fp == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char *p, *end;
+
+		if (!in) {
+			in = strncmp(line, header, strlen(header)) == 0 &&
+			    line[strlen(header)] == '\n';
+			continue;
+		}
+		if (line[0] != '|')
+			break;
+		if (strncmp(line, "| ---", 5) == 0 ||
+		    (end = strstr(line + 1, " | ")) == NULL)
+			continue;
+		*end = '\0';
+		for (p = line; (p = strchr(p, '`')) != NULL && n < max; ) {
+			size_t k = strcspn(++p, " `");
+
+			if (k < DOC_WORD_MAX) {
+				memcpy(words[n], p, k);
+				words[n++][k] = '\0';
+			}
+			if ((p = strchr(p, '`')) == NULL)
+				break;
+			p++;
+		}
+	}
+	fclose(fp);
+	return n;
+}
+
 static inline int
-documented(const char *file, int man, const char *word)
+man_tag(const char *file, const char *word)
 {
 	char line[4096];
 	size_t n = strlen(word);
@@ -81,28 +126,14 @@ documented(const char *file, int man, const char *word)
 		fail_msg("%s: %s", file, strerror(errno));
 	while (!found && fgets(line, sizeof(line), fp) != NULL) {
 		const char *p = line;
-		char *end;
+		int was_tag = tag;
 
-		if (man) {
-			int was_tag = tag;
-
-			tag = strncmp(line, ".TP", 3) == 0;
-			if (!was_tag)
-				continue;
-			while (!found && (p = strstr(p, word)) != NULL) {
-				found = p > line && strchr(" \"", p[-1]) != NULL &&
-				    strchr(" \"\n", p[n]) != NULL;
-				p += n;
-			}
+		tag = strncmp(line, ".TP", 3) == 0;
+		if (!was_tag)
 			continue;
-		}
-		if (strncmp(line, "| `", 3) != 0 ||
-		    (end = strstr(line + 2, " | ")) == NULL)
-			continue;
-		*end = '\0';
 		while (!found && (p = strstr(p, word)) != NULL) {
-			found = p > line && p[-1] == '`' &&
-			    strchr(" `", p[n]) != NULL;
+			found = p > line && strchr(" \"", p[-1]) != NULL &&
+			    p[n] != '\0' && strchr(" \"\n", p[n]) != NULL;
 			p += n;
 		}
 	}
