@@ -877,8 +877,11 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		    rep->element[i]->integer : -1;
 	if (fg_rlimit_reserve_reply(v, rep->elements, req, b->k, &now) < 0) {
 		free(v);
-		fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
-		    sh.url);
+		if (time(NULL) != logged) {
+			logged = time(NULL);
+			fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
+			    sh.url);
+		}
 		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
