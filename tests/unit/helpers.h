@@ -141,6 +141,44 @@ man_tag(const char *file, const char *word)
 	return found;
 }
 
+/* Is s one of the n strings of list? */
+static inline int
+listed(const char *const *list, size_t n, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return 1;
+	return 0;
+}
+
+/* The README's table headed header has a row for each of the n names
+ * and for nothing else (what: "statement", "command"), and each name
+ * is in a .TP tag of the man page man. */
+static inline void
+documented(const char *const *names, size_t n, const char *header,
+    const char *what, const char *man)
+{
+	char words[128][DOC_WORD_MAX];
+	const char *w[128];
+	size_t nw = table_words("README.md", header, words, 128), i;
+
+	for (i = 0; i < nw; i++)
+		w[i] = words[i];
+	for (i = 0; i < nw; i++)
+		if (!listed(names, n, w[i]))
+			fail_msg("README.md: the %s table has \"%s\", which is no %s",
+			    what, w[i], what);
+	for (i = 0; i < n; i++) {
+		if (!listed(w, nw, names[i]))
+			fail_msg("README.md: no row of the %s table names \"%s\"",
+			    what, names[i]);
+		if (!man_tag(man, names[i]))
+			fail_msg("%s: no .TP entry names \"%s\"", man, names[i]);
+	}
+}
+
 #ifdef FG_LIMITER_H
 /* A hard check of one unit (the limiter tests, memory and Redis). */
 static inline struct fg_check

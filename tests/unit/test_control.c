@@ -94,33 +94,15 @@ test_output(void **state)
 static void
 test_commands_documented(void **state)
 {
-	char words[64][DOC_WORD_MAX];
-	size_t n, i, j;
+	const char *names[FG_CTL_NVERBS];
+	size_t i, n = 0;
 
 	(void)state;
-	n = table_words("README.md", "| command | answers |", words, 64);
-	for (j = 0; j < n; j++) {
-		for (i = 0; i < FG_CTL_NVERBS; i++)
-			if (!(fg_ctl_cmds[i].flags & FG_CTL_STEP) &&
-			    strcmp(words[j], fg_ctl_cmds[i].verb) == 0)
-				break;
-		if (i == FG_CTL_NVERBS)
-			fail_msg("README.md: the command table has \"%s\", which is no command",
-			    words[j]);
-	}
-	for (i = 0; i < FG_CTL_NVERBS; i++) {
-		if (fg_ctl_cmds[i].flags & FG_CTL_STEP)
-			continue;
-		for (j = 0; j < n; j++)
-			if (strcmp(words[j], fg_ctl_cmds[i].verb) == 0)
-				break;
-		if (j == n)
-			fail_msg("README.md: no row of the command table names \"%s\"",
-			    fg_ctl_cmds[i].verb);
-		if (!man_tag("milter/floodgatectl.8", fg_ctl_cmds[i].verb))
-			fail_msg("milter/floodgatectl.8: no .TP entry names \"%s\"",
-			    fg_ctl_cmds[i].verb);
-	}
+	for (i = 0; i < FG_CTL_NVERBS; i++)
+		if (!(fg_ctl_cmds[i].flags & FG_CTL_STEP))
+			names[n++] = fg_ctl_cmds[i].verb;
+	documented(names, n, "| command | answers |", "command",
+	    "milter/floodgatectl.8");
 }
 
 int
