@@ -543,6 +543,234 @@ test_statements_documented(void **state)
 	    "statement", "conf/floodgate.conf.5");
 }
 
+/*
+ * The cells of a README table row, split at each `|` that is not
+ * escaped (`\|` inside a code span), trimmed; returns how many.
+ */
+static size_t
+row_cells(char *line, char **cell, size_t max)
+{
+	size_t n = 0;
+	char *p = line, *start, *e;
+
+	if (*p++ != '|')
+		return 0;
+	for (start = p; *p != '\0' && *p != '\n' && n < max; p++) {
+		if (*p == '\\' && p[1] == '|') {
+			p++;
+			continue;
+		}
+		if (*p != '|')
+			continue;
+		*p = '\0';
+		while (*start == ' ')
+			start++;
+		for (e = p; e > start && e[-1] == ' '; )
+			*--e = '\0';
+		cell[n++] = start;
+		start = p + 1;
+	}
+	return n;
+}
+
+/* The span-th code span of s (from 0), copied into out; 0 if none. */
+static int
+code_span(const char *s, int span, char *out, size_t len)
+{
+	const char *end;
+
+	for (;;) {
+		if ((s = strchr(s, '`')) == NULL ||
+		    (end = strchr(++s, '`')) == NULL)
+			return 0;
+		if (span-- == 0)
+			break;
+		s = end + 1;
+	}
+	snprintf(out, len, "%.*s", (int)(end - s), s);
+	return 1;
+}
+
+/*
+ * One line of a man page as it reads: a font macro's arguments (joined
+ * without blanks for the alternating ones, .BR and the like), other
+ * requests dropped, \fB-like font escapes removed, appended to out.
+ */
+static void
+man_text(const char *line, char *out, size_t len)
+{
+	size_t n = strlen(out);
+	int alternate = 0, quoted = 0;
+	const char *p = line;
+
+	if (line[0] == '.') {
+		size_t m = strcspn(line + 1, " \n");
+
+		if (m < 1 || m > 2 || strchr("BIR", line[1]) == NULL ||
+		    (m == 2 && strchr("BIR", line[2]) == NULL))
+			return;
+		alternate = m == 2;
+		p = line + 1 + m;
+		p += strspn(p, " ");
+	}
+	if (n > 0 && n + 1 < len)
+		out[n++] = ' ';
+	for (; *p != '\0' && *p != '\n' && n + 1 < len; p++) {
+		if (p[0] == '\\' && p[1] == 'f' && p[2] != '\0') {
+			p += 2;
+			continue;
+		}
+		if (p[0] == '\\' && p[1] == '-')
+			p++;
+		if (line[0] == '.' && *p == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (alternate && *p == ' ' && !quoted)
+			continue;
+		out[n++] = *p;
+	}
+	out[n] = '\0';
+}
+
+/* The text of the .TP entry of floodgate.conf(5) whose tag names word
+ * (as man_tag finds it), to the next entry or section; 0 if none. */
+static int
+man_entry(const char *word, char *out, size_t len)
+{
+	char line[4096];
+	size_t n = strlen(word);
+	int tag = 0, in = 0;
+	FILE *fp = fopen("conf/floodgate.conf.5", "r");
+
+	if (fp == NULL)
+		fail_msg("conf/floodgate.conf.5: %s", strerror(errno));
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		const char *p = line;
+		int was_tag = tag;
+
+		tag = strncmp(line, ".TP", 3) == 0;
+		if (in) {
+			if (tag || strncmp(line, ".S", 2) == 0 ||
+			    strncmp(line, ".PP", 3) == 0)
+				break;
+			man_text(line, out, len);
+			continue;
+		}
+		while (was_tag && !in && (p = strstr(p, word)) != NULL) {
+			in = p > line && strchr(" \"", p[-1]) != NULL &&
+			    p[n] != '\0' && strchr(" \"\n", p[n]) != NULL;
+			p += n;
+		}
+	}
+	fclose(fp);
+	return in;
+}
+
+/* Is word in text, between blanks or punctuation? */
+static int
+has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = text; (p = strstr(p, word)) != NULL; p++)
+		if ((p == text || strchr(" (", p[-1]) != NULL) &&
+		    (p[n] == '\0' || strchr(" ),;.:", p[n]) != NULL))
+			return 1;
+	return 0;
+}
+
+/*
+ * Each default the README's statement table gives is what floodgate
+ * applies: what `floodgate -n` prints for a configuration that sets
+ * nothing. A default in a code span is the printed value (or its
+ * start, before a parenthesis that explains it), and floodgate.conf(5)
+ * gives it in the statement's entry; `none` and `off` are a printed
+ * "(...)"; a statement with no default (a repeatable one) is not
+ * printed.
+ */
+static void
+test_defaults_documented(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], line[4096], *buf = NULL, *cell[4];
+	size_t len = 0;
+	int in = 0, names = 0;
+	struct fg_config *c = load("", err, sizeof(err));
+	FILE *out = open_memstream(&buf, &len), *fp;
+
+	(void)state;
+	assert_non_null(c);
+	fputc('\n', out);	/* each setting's line starts after a newline */
+	fg_config_print(c, out);
+	fclose(out);
+	fp = fopen("README.md", "r");
+	if (fp == NULL)
+		fail_msg("README.md: %s", strerror(errno));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		char name[64], def[256], want[80], text[4096];
+		int i;
+
+		if (!in) {
+			in = strcmp(line, "| statement | default | meaning |\n") == 0;
+			continue;
+		}
+		if (line[0] != '|')
+			break;
+		if (strncmp(line, "| ---", 5) == 0)
+			continue;
+		if (row_cells(line, cell, 4) < 3)
+			fail_msg("README.md: a statement row without three cells");
+		for (i = 0; code_span(cell[0], i, name, sizeof(name)); i++) {
+			const char *got;
+
+			name[strcspn(name, " ")] = '\0';
+			names++;
+			snprintf(want, sizeof(want), "\n%s ", name);
+			got = strstr(buf, want);
+			if (got != NULL)
+				got += strspn(got + strlen(want), " ") + strlen(want);
+			if (!code_span(cell[1], i, def, sizeof(def)))
+				snprintf(def, sizeof(def), "%s", cell[1]);
+			if (def[0] == '\0') {
+				if (got != NULL)
+					fail_msg("README.md: %s's row gives no default, "
+					    "floodgate -n prints \"%.*s\"", name,
+					    (int)strcspn(got, "\n"), got);
+			} else if (got == NULL) {
+				fail_msg("README.md: %s's default is %s, floodgate -n "
+				    "prints no value for it", name, def);
+			} else if (code_span(cell[1], i, def, sizeof(def))) {
+				size_t n = strlen(def);
+
+				if (strncmp(got, def, n) != 0 ||
+				    (got[n] != '\n' && strncmp(got + n, " (", 2) != 0))
+					fail_msg("README.md: %s's default is `%s`, "
+					    "floodgate -n prints \"%.*s\"", name, def,
+					    (int)strcspn(got, "\n"), got);
+				if (!man_entry(name, text, sizeof(text)))
+					fail_msg("conf/floodgate.conf.5: no entry for %s", name);
+				if (strcasestr(text, "default") == NULL ||
+				    !has_word(text, def))
+					fail_msg("conf/floodgate.conf.5: %s's entry does not "
+					    "give its default, %s: \"%s\"", name, def, text);
+			} else if (strcmp(def, "none") != 0 && strcmp(def, "off") != 0) {
+				fail_msg("README.md: %s's default \"%s\": expected "
+				    "a code span, none, off or nothing", name, def);
+			} else if (got[0] != '(') {
+				fail_msg("README.md: %s's default is %s, "
+				    "floodgate -n prints \"%.*s\"", name, def,
+				    (int)strcspn(got, "\n"), got);
+			}
+		}
+	}
+	fclose(fp);
+	free(buf);
+	fg_config_unref(c);
+	assert_int_equal(names, (int)fg_nstatements);
+}
+
 static void
 test_errors(void **state)
 {
@@ -625,6 +853,7 @@ main(void)
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_statements_documented),
+		cmocka_unit_test(test_defaults_documented),
 		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_several_errors_and_long_line),
