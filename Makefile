@@ -76,7 +76,7 @@ $(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
 $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
+$(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
 	$(CC) $(CFLAGS) -Itests/unit -Imilter $(LDFLAGS) -o $@ $< $(UNIT_MILTER) \
 	    $(B)/libfloodgate.a -lcmocka $(LDLIBS)
 

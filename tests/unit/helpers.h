@@ -141,6 +141,39 @@ man_tag(const char *file, const char *word)
 	return found;
 }
 
+/* The first word of each .TP entry's tag in file (the word after the
+ * font macro), up to max; returns how many. */
+static inline size_t
+man_tags(const char *file, char (*words)[DOC_WORD_MAX], size_t max)
+{
+	char line[4096];
+	size_t n = 0;
+	int tag = 0;
+	FILE *fp = fopen(file, "r");
+
+	if (fp == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	while (n < max && fgets(line, sizeof(line), fp) != NULL) {
+		const char *p = line;
+		size_t k;
+		int was_tag = tag;
+
+		tag = strncmp(line, ".TP", 3) == 0;
+		if (!was_tag)
+			continue;
+		if (*p == '.')
+			p += strcspn(p, " \n");
+		p += strspn(p, " \"");
+		k = strcspn(p, " \"\n");
+		if (k > 0 && k < DOC_WORD_MAX) {
+			memcpy(words[n], p, k);
+			words[n++][k] = '\0';
+		}
+	}
+	fclose(fp);
+	return n;
+}
+
 /* Is s one of the n strings of list? */
 static inline int
 listed(const char *const *list, size_t n, const char *s)
@@ -155,7 +188,8 @@ listed(const char *const *list, size_t n, const char *s)
 
 /* The README's table headed header has a row for each of the n names
  * and for nothing else (what: "statement", "command"), and each name
- * is in a .TP tag of the man page man. */
+ * is in a .TP tag of the man page man, whose tags name nothing else
+ * (but options, `\-c`). */
 static inline void
 documented(const char *const *names, size_t n, const char *header,
     const char *what, const char *man)
@@ -177,6 +211,11 @@ documented(const char *const *names, size_t n, const char *header,
 		if (!man_tag(man, names[i]))
 			fail_msg("%s: no .TP entry names \"%s\"", man, names[i]);
 	}
+	nw = man_tags(man, words, 128);
+	for (i = 0; i < nw; i++)
+		if (words[i][0] != '\\' && !listed(names, n, words[i]))
+			fail_msg("%s: a .TP entry names \"%s\", which is no %s",
+			    man, words[i], what);
 }
 
 #ifdef FG_LIMITER_H
