@@ -402,6 +402,30 @@ explain_blocks(struct fg_inspect *in, const char *account, const char *dom,
 	return 1;
 }
 
+/*
+ * What local mail (non_smtpd_milters) from the account to the recipient
+ * would get now, where the SMTP verdict is d's: a message cannot be
+ * refused per recipient, so what stops a recipient holds the message,
+ * or with local_action tempfail leaves it in maildrop, as the policy's
+ * end of message does (a pause, a suspension and a hold rule hold it
+ * either way).
+ */
+static const char *
+explain_local(const struct fg_config *c, const struct decides *d, int exempt)
+{
+	if (d->verdict == NULL)
+		return exempt ? "pass (exempt)" : "pass";
+	if (strcmp(d->verdict, fg_action_name(FG_ACT_TAG)) == 0 ||
+	    strcmp(d->verdict, fg_action_name(FG_ACT_LOG)) == 0)
+		return d->verdict;
+	if (c->local_tempfail &&
+	    strcmp(d->verdict, fg_action_name(FG_ACT_HOLD)) != 0 &&
+	    strcmp(d->reason, "suspended") != 0 &&
+	    strncmp(d->reason, "paused ", 7) != 0)
+		return "tempfail";
+	return "hold";
+}
+
 /* explain ACCOUNT RECIPIENT [CLIENT] */
 void
 fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
@@ -467,6 +491,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_kv(o, "verdict", "pass (exempt)");
 	else
 		fg_ctl_kv(o, "verdict", "pass");
+	fg_ctl_kv(o, "local", "%s", explain_local(in->cfg, &d, exempt));
 	if (in->cfg->monitor)
 		fg_ctl_kv(o, "mode", "monitor");
 	fg_ctl_rec_end(o);

@@ -43,6 +43,9 @@ for q in $(awk 'NR > 1 {print $1}' "$T/held"); do
 done
 ctl show shop > "$T/show"
 expect_eq "held mail charged nothing" "$(awk '$1 == "tenant-hour" {print $5}' "$T/show")" 3
+# explain: SMTP mail is deferred, local mail held.
+expect_eq "explain: deferred over SMTP, held as local mail" \
+    "$(ctl explain shop r6@example.com | awk 'NF == 0 {exit} $1 ~ /^(verdict|local)$/ {print $2}' | tr '\n' ' ')" "defer hold "
 
 # SMTP mail of the same tenant is still refused per recipient.
 send "$T/s1" $SMTP_PORT news@shop.example "$(rcpts s example.org 2)"
@@ -57,6 +60,8 @@ local_send cron@shop.example t1@example.com
 for i in $(seq 1 50); do [ "$(log_count 'action=defer-local recipients=')" -ge 1 ] && break; sleep 0.1; done
 expect_eq "tempfail: refused at the end of the message" "$(log_count 'account=shop rule=tenant-hour action=defer-local recipients=1')" 1
 expect_eq "tempfail: the message stays in maildrop" "$(maildrop_files)" 1
+expect_eq "explain: local mail is left in maildrop (local_action tempfail)" \
+    "$(ctl explain shop r7@example.com | awk '$1 == "local" {print $2}')" tempfail
 # Any other submission makes pickup present it again, under a new ID.
 local_send other@elsewhere.example o1@example.net
 local_send other@elsewhere.example o2@example.net

@@ -96,14 +96,16 @@ test_explain_and_show(void **state)
 
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@docomo.ne.jp");
 	assert_non_null(strstr(out, "verdict=reject\trule=car"));
+	/* local mail over a rejecting rule is held (local_action hold) */
+	assert_non_null(strstr(out, "\treason=limit\tlocal=hold\n"));
 	assert_non_null(strstr(out, "rule=hour\tscope=account\tto=*\tkey=t1\tused=1\tlimit=3"));
 	assert_non_null(strstr(out, "rule=car\tscope=account+domain\tto=@carriers\tkey=t1/docomo.ne.jp\tused=1\tlimit=1"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@example.com");
-	assert_non_null(strstr(out, "verdict=pass"));
+	assert_non_null(strstr(out, "verdict=pass\tlocal=pass\n"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain vip x@docomo.ne.jp");
-	assert_non_null(strstr(out, "verdict=pass (exempt)"));
+	assert_non_null(strstr(out, "verdict=pass (exempt)\tlocal=pass (exempt)\n"));
 	free(out);
 	/* explain charged nothing */
 	out = run(fg_inspect_show, "floodgate/1 show t1");
@@ -213,13 +215,13 @@ test_explain_blocks(void **state)
 	assert_int_equal(fg_limiter_add(in.limiter, "unk", "t2", 3600, 3, now), 0);
 	out = run(fg_inspect_explain, "floodgate/1 explain t2 x@example.com");
 	assert_non_null(strstr(out, "verdict=hold\trule=unk\tretry="));
-	assert_non_null(strstr(out, "\treason=feedback\n"));
+	assert_non_null(strstr(out, "\treason=feedback\tlocal=hold\n"));
 	assert_non_null(strstr(out, "type=feedback\trule=unk\t"));
 	assert_non_null(strstr(out, "\tunknown=3\tlimit=3\t"));
 	assert_non_null(strstr(out, "\tstatus=tripped\t"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
-	assert_non_null(strstr(out, "verdict=pass\n"));
+	assert_non_null(strstr(out, "verdict=pass\tlocal=pass\n"));
 	assert_non_null(strstr(out, "type=feedback\trule=unk\t"));
 	assert_non_null(strstr(out, "\tstatus=ok\t"));
 	free(out);
@@ -229,34 +231,100 @@ test_explain_blocks(void **state)
 	    now, now + 3600), 1);
 	assert_int_equal(fg_blocks_suspend(in.blocks, "vip", "unk", now, 0), 1);
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
-	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\n"));
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\tlocal=hold\n"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@free.example");
-	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\n"));
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=3600\treason=suspended\tlocal=hold\n"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain vip x@example.com");
-	assert_non_null(strstr(out, "verdict=pass (exempt)\n"));
+	assert_non_null(strstr(out, "verdict=pass (exempt)\tlocal=pass (exempt)\n"));
 	free(out);
 
 	/* a pattern's pause stops everyone, before a suspension */
 	assert_int_equal(fg_blocks_pause_for(in.blocks, "*.pdx.test", 600, now,
 	    NULL), 1);
 	out = run(fg_inspect_explain, "floodgate/1 explain vip x@a.pdx.test");
-	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=600\treason=paused *.pdx.test\n"));
+	assert_non_null(strstr(out, "verdict=defer\trule=floodgatectl\tretry=600\treason=paused *.pdx.test\tlocal=hold\n"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@a.pdx.test");
-	assert_non_null(strstr(out, "reason=paused *.pdx.test\n"));
+	assert_non_null(strstr(out, "reason=paused *.pdx.test\tlocal=hold\n"));
 	free(out);
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@pdx.test");
-	assert_non_null(strstr(out, "reason=suspended\n"));
+	assert_non_null(strstr(out, "reason=suspended\tlocal=hold\n"));
 	free(out);
 	/* a suspension's end passed: the limits decide again */
 	in.now = now + 3600;
 	out = run(fg_inspect_explain, "floodgate/1 explain t3 x@example.com");
-	assert_non_null(strstr(out, "verdict=pass\n"));
+	assert_non_null(strstr(out, "verdict=pass\tlocal=pass\n"));
 	free(out);
 
 	in.now = now;
+	fg_blocks_free(in.blocks);
+	in.blocks = NULL;
+	fg_limiter_free(in.limiter);
+	fg_table_free(t);
+	fg_config_unref(in.cfg);
+	in.cfg = cfg;
+	in.limiter = lim;
+}
+
+/*
+ * explain's local: what local mail would get. With local_action
+ * tempfail a refusing limit leaves the message in maildrop, but a hold
+ * rule, a suspension and a pause hold it; tag and log pass it as SMTP
+ * mail.
+ */
+static void
+test_explain_local(void **state)
+{
+	struct fg_config *cfg = in.cfg;
+	struct fg_limiter *lim = in.limiter;
+	struct fg_table *t = fg_table_new();
+	struct fg_engine eng;
+	struct fg_msg m;
+	struct fg_verdict v;
+	char err[FG_CONFIG_ERRLEN], *out;
+	uint32_t now = in.now;
+
+	(void)state;
+	in.cfg = fg_config_load(tmpfile_with(
+	    "local_action tempfail\n"
+	    "limit hour per account 1/1h\n"
+	    "limit big per account to big.example 0/1h action hold\n"
+	    "limit watch per account to watch.example 0/1h action tag\n"),
+	    err, sizeof(err));
+	assert_non_null(in.cfg);
+	in.limiter = fg_limiter_new(t);
+	in.blocks = fg_blocks_new();
+	eng = (struct fg_engine){ .limiter = in.limiter, .stats = stats };
+	fg_msg_begin(&m, in.cfg, "s", "", "t4", "<a@b.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r@example.org>", now, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	fg_msg_commit(&m, &eng, now);
+
+	out = run(fg_inspect_explain, "floodgate/1 explain t4 x@example.org");
+	assert_non_null(strstr(out, "verdict=defer\trule=hour\t"));
+	assert_non_null(strstr(out, "\treason=limit\tlocal=tempfail\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t5 x@big.example");
+	assert_non_null(strstr(out, "verdict=hold\trule=big\t"));
+	assert_non_null(strstr(out, "\tlocal=hold\n"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t5 x@watch.example");
+	assert_non_null(strstr(out, "verdict=tag\trule=watch\t"));
+	assert_non_null(strstr(out, "\tlocal=tag\n"));
+	free(out);
+	assert_int_equal(fg_blocks_pause_for(in.blocks, "paused.example", 600,
+	    now, NULL), 1);
+	out = run(fg_inspect_explain, "floodgate/1 explain t5 x@paused.example");
+	assert_non_null(strstr(out, "\treason=paused paused.example\tlocal=hold\n"));
+	free(out);
+	assert_int_equal(fg_blocks_suspend(in.blocks, "t5", FG_BY_OPERATOR,
+	    now, 0), 1);
+	out = run(fg_inspect_explain, "floodgate/1 explain t5 x@example.org");
+	assert_non_null(strstr(out, "\treason=suspended\tlocal=hold\n"));
+	free(out);
+
 	fg_blocks_free(in.blocks);
 	in.blocks = NULL;
 	fg_limiter_free(in.limiter);
@@ -274,6 +342,7 @@ main(void)
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_incidents),
 		cmocka_unit_test(test_explain_blocks),
+		cmocka_unit_test(test_explain_local),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
