@@ -1824,3 +1824,38 @@ fg_config_restart_changes(const struct fg_config *old,
 			    o ? ", " : "", st->name);
 	}
 }
+
+void
+fg_config_warnings(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char msg[512];
+	size_t i;
+
+	for (i = 0; c->delivery_log == NULL && i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+
+		if (!fg_rule_feedback(r))
+			continue;
+		snprintf(msg, sizeof(msg), "limit %s counts %s recipients, which floodgate reads from the MTA's log: without delivery_log it never trips",
+		    r->name, r->count == FG_COUNT_UNKNOWN ? "unknown" : "bounced");
+		say(arg, r->line, msg);
+	}
+	for (i = 0; c->delivery_log == NULL && i < c->nbackoff; i++) {
+		snprintf(msg, sizeof(msg), "backoff %s counts temporary failures, which floodgate reads from the MTA's log: without delivery_log it never pauses",
+		    c->backoff[i].name);
+		say(arg, c->backoff[i].line, msg);
+	}
+	/* Once, at the first backoff: it holds for every one. */
+	if (c->delivery_log != NULL && c->nbackoff > 0 &&
+	    c->postfix_map == NULL && c->sendmail_map == NULL) {
+		snprintf(msg, sizeof(msg), "backoff %s: without postfix_map (or sendmail_map) a pause defers only new recipients, and the MTA keeps retrying its queued mail to the paused domain",
+		    c->backoff[0].name);
+		say(arg, c->backoff[0].line, msg);
+	}
+	if (c->store == NULL && c->relays > 1) {
+		snprintf(msg, sizeof(msg), "relays %u does nothing with store sqlite: it divides the limits while a shared Redis store is down",
+		    (unsigned)c->relays);
+		say(arg, 0, msg);
+	}
+}

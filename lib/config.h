@@ -250,5 +250,11 @@ struct fg_group *fg_config_group(const struct fg_config *c, const char *name);
  * two configurations, "listen, user"; "" when none. */
 void fg_config_restart_changes(const struct fg_config *old,
     const struct fg_config *new, char *buf, size_t len);
+/* What the configuration asks for that cannot happen as written (a
+ * feedback limit or a backoff without delivery_log, a backoff without a
+ * map, relays without Redis): each warning one line, given to say with
+ * the line of the statement it is about (0: none). */
+void fg_config_warnings(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg);
 
 #endif

@@ -171,6 +171,27 @@ print_errors(const char *errs)
 	}
 }
 
+/* A configuration's warnings (fg_config_warnings): to the log, or with
+ * floodgate -n to stderr; arg is the file's path. */
+static void
+warn_log(void *arg, int line, const char *msg)
+{
+	if (line > 0)
+		fg_log_warn("%s:%d: %s", (const char *)arg, line, msg);
+	else
+		fg_log_warn("%s: %s", (const char *)arg, msg);
+}
+
+static void
+warn_stderr(void *arg, int line, const char *msg)
+{
+	if (line > 0)
+		fprintf(stderr, "%s:%d: warning: %s\n", (const char *)arg, line,
+		    msg);
+	else
+		fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
+}
+
 struct fg_config *
 fgd_config(void)
 {
@@ -230,6 +251,7 @@ fgd_reload(void)
 	atomic_fetch_add(&fgd.reloads, 1);
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
+	fg_config_warnings(nc, warn_log, (void *)fgd.cfg_path);
 	serving_status(nc);
 	fgd_notify("READY=1\nSTATUS=%s", serving);
 	fg_config_unref(old);
@@ -355,6 +377,7 @@ main(int argc, char **argv)
 	free(err);
 	if (check) {
 		fg_config_print(fgd.cfg, stdout);
+		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		if (fgd.cfg->user != NULL && getpwnam(fgd.cfg->user) == NULL) {
 			fprintf(stderr, "%s: user \"%s\": no such user\n",
 			    cfg_path, fgd.cfg->user);
@@ -500,6 +523,7 @@ main(int argc, char **argv)
 	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
+	fg_config_warnings(fgd.cfg, warn_log, (void *)cfg_path);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());

@@ -49,4 +49,21 @@ alive "$FG_PID" && ok "  ... and floodgate runs on" || fail "SIGHUP stopped floo
 expect_eq "  ... the engine did not stop" "$(log_count 'engine: libmilter stopped')" 0
 send "$T/h4" $SMTP_PORT app@h.example "$(rcpts d example.com 1)"
 expect_eq "  ... and still decides (the reloaded 5/1h, 8 used): deferred" "$(count_replies "$T/h4" 451)" 1
+# What cannot work as written is loaded, with a warning naming file:line.
+printf 'limit unk per account 5/1h count unknown\nrelays 2\n' >> "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" 8 && ok "a configuration with warnings is loaded" || fail "not reloaded"
+line=$(grep -n '^limit unk ' "$T/floodgate.conf" | cut -d: -f1)
+expect_eq "the reload warns of a feedback limit without delivery_log, at its line" \
+    "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips")" 1
+expect_eq "  ... and of relays without Redis" \
+    "$(log_count "warning: $T/floodgate.conf: relays 2 does nothing with store sqlite")" 1
+"$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/check.err"
+rc=$?
+expect_eq "floodgate -n: the same warnings on stderr, and exit 0" \
+    "$rc:$(grep -c "^$T/floodgate.conf:[0-9:]* warning: " "$T/check.err")" 0:2
+stop_floodgate
+start_floodgate 2
+expect_eq "a start warns as a reload does" \
+    "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")" 2
 finish

@@ -514,6 +514,64 @@ test_store(void **state)
 	fg_config_unref(c);
 }
 
+/* fg_config_warnings' lines, "LINE: MESSAGE\n" each, into a buffer. */
+static void
+collect_warning(void *arg, int line, const char *msg)
+{
+	char *buf = arg;
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, 4096 - n, "%d: %s\n", line, msg);
+}
+
+static void
+warnings_of(const char *text, char *buf)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c = load(text, err, sizeof(err));
+
+	if (c == NULL)
+		fail_msg("%s", err);
+	buf[0] = '\0';
+	fg_config_warnings(c, collect_warning, buf);
+	fg_config_unref(c);
+}
+
+/* What cannot work as written is warned about, with the statement's
+ * line: feedback limits and backoffs without the log they count from,
+ * a backoff without a map (once), relays without Redis. */
+static void
+test_warnings(void **state)
+{
+	char buf[4096];
+
+	(void)state;
+	warnings_of("relays 3\n"
+	    "limit a per account 10/1h\n"
+	    "limit u per account 5/1h count unknown action suspend\n"
+	    "limit b per account 5/1d count bounces ratio 10%\n"
+	    "backoff car after 5/10m for 1h\n", buf);
+	assert_string_equal(buf,
+	    "3: limit u counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips\n"
+	    "4: limit b counts bounced recipients, which floodgate reads from the MTA's log: without delivery_log it never trips\n"
+	    "5: backoff car counts temporary failures, which floodgate reads from the MTA's log: without delivery_log it never pauses\n"
+	    "0: relays 3 does nothing with store sqlite: it divides the limits while a shared Redis store is down\n");
+	warnings_of("delivery_log journal\n"
+	    "limit u per account 5/1h count unknown\n"
+	    "backoff car after 5/10m for 1h\n"
+	    "backoff unr after 20/10m on connect for 10m\n", buf);
+	assert_string_equal(buf,
+	    "3: backoff car: without postfix_map (or sendmail_map) a pause defers only new recipients, and the MTA keeps retrying its queued mail to the paused domain\n");
+	warnings_of("delivery_log journal\n"
+	    "sendmail_map unix:/run/floodgate/map.sock\n"
+	    "limit u per account 5/1h count unknown\n"
+	    "backoff car after 5/10m for 1h\n", buf);
+	assert_string_equal(buf, "");
+	warnings_of("store redis://10.0.0.5\nrelays 3\n"
+	    "limit a per account 10/1h\n", buf);
+	assert_string_equal(buf, "");
+}
+
 /* The statement table is searched by bsearch: it must stay sorted. */
 static void
 test_table_sorted(void **state)
@@ -851,6 +909,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
+		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_statements_documented),
 		cmocka_unit_test(test_defaults_documented),
