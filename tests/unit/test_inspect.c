@@ -184,6 +184,41 @@ test_incidents(void **state)
 	free(out);
 }
 
+/* The inspector's own configuration and limiter, set aside while a
+ * test runs explain under another (with blocks of its own). */
+struct aside {
+	struct fg_config *cfg;
+	struct fg_limiter *limiter;
+	struct fg_table *table;
+};
+
+static void
+swap_in(struct aside *a, const char *conf)
+{
+	char err[FG_CONFIG_ERRLEN];
+
+	a->cfg = in.cfg;
+	a->limiter = in.limiter;
+	a->table = fg_table_new();
+	in.cfg = fg_config_load(tmpfile_with(conf), err, sizeof(err));
+	if (in.cfg == NULL)
+		fail_msg("%s", err);
+	in.limiter = fg_limiter_new(a->table);
+	in.blocks = fg_blocks_new();
+}
+
+static void
+swap_back(struct aside *a)
+{
+	fg_blocks_free(in.blocks);
+	in.blocks = NULL;
+	fg_limiter_free(in.limiter);
+	fg_table_free(a->table);
+	fg_config_unref(in.cfg);
+	in.cfg = a->cfg;
+	in.limiter = a->limiter;
+}
+
 /*
  * explain weighs what the RCPT path weighs before any limit, in its
  * order: a pause (for everyone, exempt senders too), a suspension (not
@@ -193,21 +228,15 @@ test_incidents(void **state)
 static void
 test_explain_blocks(void **state)
 {
-	struct fg_config *cfg = in.cfg;
-	struct fg_limiter *lim = in.limiter;
-	struct fg_table *t = fg_table_new();
-	char err[FG_CONFIG_ERRLEN], *out;
+	struct aside a;
+	char *out;
 	uint32_t now = in.now;
 
 	(void)state;
-	in.cfg = fg_config_load(tmpfile_with(
-	    "limit hour per account 100/1h\n"
+	swap_in(&a, "limit hour per account 100/1h\n"
 	    "limit unk per account 3/1h count unknown action hold\n"
 	    "exempt account vip\n"
-	    "exempt domain free.example\n"), err, sizeof(err));
-	assert_non_null(in.cfg);
-	in.limiter = fg_limiter_new(t);
-	in.blocks = fg_blocks_new();
+	    "exempt domain free.example\n");
 
 	/* three unknown recipients of four results trip unk for t2 */
 	assert_int_equal(fg_limiter_add(in.limiter, "unk" FG_WRULE_ALL, "t2",
@@ -259,13 +288,7 @@ test_explain_blocks(void **state)
 	free(out);
 
 	in.now = now;
-	fg_blocks_free(in.blocks);
-	in.blocks = NULL;
-	fg_limiter_free(in.limiter);
-	fg_table_free(t);
-	fg_config_unref(in.cfg);
-	in.cfg = cfg;
-	in.limiter = lim;
+	swap_back(&a);
 }
 
 /*
@@ -277,25 +300,18 @@ test_explain_blocks(void **state)
 static void
 test_explain_local(void **state)
 {
-	struct fg_config *cfg = in.cfg;
-	struct fg_limiter *lim = in.limiter;
-	struct fg_table *t = fg_table_new();
+	struct aside a;
 	struct fg_engine eng;
 	struct fg_msg m;
 	struct fg_verdict v;
-	char err[FG_CONFIG_ERRLEN], *out;
+	char *out;
 	uint32_t now = in.now;
 
 	(void)state;
-	in.cfg = fg_config_load(tmpfile_with(
-	    "local_action tempfail\n"
+	swap_in(&a, "local_action tempfail\n"
 	    "limit hour per account 1/1h\n"
 	    "limit big per account to big.example 0/1h action hold\n"
-	    "limit watch per account to watch.example 0/1h action tag\n"),
-	    err, sizeof(err));
-	assert_non_null(in.cfg);
-	in.limiter = fg_limiter_new(t);
-	in.blocks = fg_blocks_new();
+	    "limit watch per account to watch.example 0/1h action tag\n");
 	eng = (struct fg_engine){ .limiter = in.limiter, .stats = stats };
 	fg_msg_begin(&m, in.cfg, "s", "", "t4", "<a@b.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r@example.org>", now, &v);
@@ -324,14 +340,7 @@ test_explain_local(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain t5 x@example.org");
 	assert_non_null(strstr(out, "\treason=suspended\tlocal=hold\n"));
 	free(out);
-
-	fg_blocks_free(in.blocks);
-	in.blocks = NULL;
-	fg_limiter_free(in.limiter);
-	fg_table_free(t);
-	fg_config_unref(in.cfg);
-	in.cfg = cfg;
-	in.limiter = lim;
+	swap_back(&a);
 }
 
 int
