@@ -114,28 +114,35 @@ table_words(const char *file, const char *header,
 	return n;
 }
 
+/* Does a tag line name word, as a whole word (between blanks and
+ * quotes)? */
+static inline int
+tag_names(const char *line, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = line; (p = strstr(p, word)) != NULL; p += n)
+		if (p > line && strchr(" \"", p[-1]) != NULL &&
+		    p[n] != '\0' && strchr(" \"\n", p[n]) != NULL)
+			return 1;
+	return 0;
+}
+
 static inline int
 man_tag(const char *file, const char *word)
 {
 	char line[4096];
-	size_t n = strlen(word);
 	int found = 0, tag = 0;
 	FILE *fp = fopen(file, "r");
 
 	if (fp == NULL)
 		fail_msg("%s: %s", file, strerror(errno));
 	while (!found && fgets(line, sizeof(line), fp) != NULL) {
-		const char *p = line;
 		int was_tag = tag;
 
 		tag = strncmp(line, ".TP", 3) == 0;
-		if (!was_tag)
-			continue;
-		while (!found && (p = strstr(p, word)) != NULL) {
-			found = p > line && strchr(" \"", p[-1]) != NULL &&
-			    p[n] != '\0' && strchr(" \"\n", p[n]) != NULL;
-			p += n;
-		}
+		found = was_tag && tag_names(line, word);
 	}
 	fclose(fp);
 	return found;

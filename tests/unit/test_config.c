@@ -692,12 +692,11 @@ man_text(const char *line, char *out, size_t len)
 }
 
 /* The text of the .TP entry of floodgate.conf(5) whose tag names word
- * (as man_tag finds it), to the next entry or section; 0 if none. */
+ * (tag_names), to the next entry or section; 0 if none. */
 static int
 man_entry(const char *word, char *out, size_t len)
 {
 	char line[4096];
-	size_t n = strlen(word);
 	int tag = 0, in = 0;
 	FILE *fp = fopen("conf/floodgate.conf.5", "r");
 
@@ -705,7 +704,6 @@ man_entry(const char *word, char *out, size_t len)
 		fail_msg("conf/floodgate.conf.5: %s", strerror(errno));
 	out[0] = '\0';
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		const char *p = line;
 		int was_tag = tag;
 
 		tag = strncmp(line, ".TP", 3) == 0;
@@ -714,13 +712,8 @@ man_entry(const char *word, char *out, size_t len)
 			    strncmp(line, ".PP", 3) == 0)
 				break;
 			man_text(line, out, len);
-			continue;
-		}
-		while (was_tag && !in && (p = strstr(p, word)) != NULL) {
-			in = p > line && strchr(" \"", p[-1]) != NULL &&
-			    p[n] != '\0' && strchr(" \"\n", p[n]) != NULL;
-			p += n;
-		}
+		} else
+			in = was_tag && tag_names(line, word);
 	}
 	fclose(fp);
 	return in;
