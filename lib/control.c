@@ -54,14 +54,14 @@ const struct fg_ctl_cmd fg_ctl_cmds[FG_CTL_NVERBS] = {
 
 /* Fields whose values are numbers; every other field is text. */
 static const char *const numeric[] = {
-	"accepted", "age", "bounced", "config_loaded", "connections", "count",
-	"deferred", "delivery_lines", "duration", "ended", "events_dropped",
-	"evictions", "held", "id", "incidents_open", "limit",
-	"max_connections", "max_keys", "memory_kb", "pid", "recipients",
-	"rejected", "reloads", "remaining", "results", "retry", "rules",
-	"sent", "since", "started", "suspended_accounts", "paused_domains",
-	"time", "tracked_keys", "trips", "unknown", "until", "uptime", "used",
-	"windows_reset", NULL
+	"accepted", "age", "bounced", "config_loaded", "config_warnings",
+	"connections", "count", "deferred", "delivery_lines", "duration",
+	"ended", "events_dropped", "evictions", "held", "id", "incidents_open",
+	"limit", "line", "max_connections", "max_keys", "memory_kb", "pid",
+	"recipients", "rejected", "reloads", "remaining", "results", "retry",
+	"rules", "sent", "since", "started", "suspended_accounts",
+	"paused_domains", "time", "tracked_keys", "trips", "unknown", "until",
+	"uptime", "used", "windows_reset", NULL
 };
 
 int

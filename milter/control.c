@@ -117,20 +117,44 @@ admit(int fd, uid_t *uid)
 	return 0;
 }
 
+/* The running configuration's warnings (fg_config_warnings): counted,
+ * then each a record of status. */
+static void
+count_warning(void *arg, int line, const char *msg)
+{
+	(void)line;
+	(void)msg;
+	++*(size_t *)arg;
+}
+
+static void
+warning_record(void *arg, int line, const char *msg)
+{
+	struct fg_ctl_out *o = arg;
+
+	fg_ctl_kv(o, "type", "warning");
+	fg_ctl_kv(o, "line", "%d", line);
+	fg_ctl_kv(o, "warning", "%s", msg);
+	fg_ctl_rec_end(o);
+}
+
 static void
 status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	uint64_t tot[FG_ST_N], dropped = 0;
 	time_t now = time(NULL);
+	size_t warnings = 0;
 
 	(void)req;
 	fg_stats_totals(fgd.engine.stats, tot, &dropped);
+	fg_config_warnings(fgd.cfg, count_warning, &warnings);
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "version", "%s", FG_VERSION);
 	fg_ctl_kv(o, "pid", "%d", (int)getpid());
 	fg_ctl_kv(o, "uptime", "%ld", (long)(now - fgd.started));
 	fg_ctl_kv(o, "config", "%s", fgd.cfg->path);
 	fg_ctl_kv(o, "config_loaded", "%ld", (long)fgd.cfg->loaded);
+	fg_ctl_kv(o, "config_warnings", "%zu", warnings);
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
 	fg_ctl_kv(o, "engine", "%s", fgd.milter->name);
@@ -190,6 +214,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_kv(o, "incidents_open", "%zu", fg_incident_open_count());
 	}
 	fg_ctl_rec_end(o);
+	fg_config_warnings(fgd.cfg, warning_record, o);
 	{
 		struct fg_inspect in = { .blocks = fgd.engine.blocks,
 		    .now = (uint32_t)now };

@@ -108,8 +108,10 @@ humanize(struct rec *r)
 				fg_strlcpy(buf, "-", sizeof(buf));
 			else
 				fg_format_duration(n, buf, sizeof(buf));
-		} else if (strcmp(r->key[j], "id") == 0 && n == 0) {
-			fg_strlcpy(buf, "-", sizeof(buf));	/* not stored yet */
+		} else if ((strcmp(r->key[j], "id") == 0 ||
+		    strcmp(r->key[j], "line") == 0) && n == 0) {
+			/* an incident not stored yet; a warning of no line */
+			fg_strlcpy(buf, "-", sizeof(buf));
 		} else
 			continue;
 		if ((v = fg_strdup(buf)) != NULL) {

@@ -58,6 +58,14 @@ expect_eq "the reload warns of a feedback limit without delivery_log, at its lin
     "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips")" 1
 expect_eq "  ... and of relays without Redis" \
     "$(log_count "warning: $T/floodgate.conf: relays 2 does nothing with store sqlite")" 1
+ctl --json status > "$T/status.json"
+expect_eq "status counts the running configuration's warnings and lists each with its line" \
+    "$(python3 -c '
+import json, sys
+recs = json.load(open(sys.argv[1]))["records"]
+w = [r for r in recs if r.get("type") == "warning"]
+print(recs[0]["config_warnings"], " ".join("%d:%s" % (r["line"], r["warning"].split()[0]) for r in w))' "$T/status.json")" \
+    "2 $line:limit 0:relays"
 "$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/check.err"
 rc=$?
 expect_eq "floodgate -n: the same warnings on stderr, and exit 0" \
