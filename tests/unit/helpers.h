@@ -67,51 +67,119 @@ tmpfiles_remove(void)
 
 /*
  * The documents, read from the top of the tree (where make runs the
- * tests). table_words: the first word of each code span in the first
- * cell of the rows of file's table whose header line is header; up to
- * max of them, returns how many. man_tag: is word a whole word of a
- * .TP entry's tag (the line after .TP) in file?
+ * tests). table_each: fn on each row of file's table whose header line
+ * is header (the separator row left out), the row writable.
  */
-#define DOC_WORD_MAX	64
-static inline size_t
-table_words(const char *file, const char *header,
-    char (*words)[DOC_WORD_MAX], size_t max)
+static inline void
+table_each(const char *file, const char *header,
+    void (*fn)(char *row, void *arg), void *arg)
 {
 	char line[4096];
-	size_t n = 0;
+	size_t hl = strlen(header);
 	int in = 0;
 	FILE *fp = fopen(file, "r");
 
 	if (fp == NULL)
 		fail_msg("%s: %s", file, strerror(errno));
 	while (fgets(line, sizeof(line), fp) != NULL) {
-		char *p, *end;
-
 		if (!in) {
-			in = strncmp(line, header, strlen(header)) == 0 &&
-			    line[strlen(header)] == '\n';
+			in = strncmp(line, header, hl) == 0 && line[hl] == '\n';
 			continue;
 		}
 		if (line[0] != '|')
 			break;
-		if (strncmp(line, "| ---", 5) == 0 ||
-		    (end = strstr(line + 1, " | ")) == NULL)
-			continue;
-		*end = '\0';
-		for (p = line; (p = strchr(p, '`')) != NULL && n < max; ) {
-			size_t k = strcspn(++p, " `");
-
-			if (k < DOC_WORD_MAX) {
-				memcpy(words[n], p, k);
-				words[n++][k] = '\0';
-			}
-			if ((p = strchr(p, '`')) == NULL)
-				break;
-			p++;
-		}
+		if (strncmp(line, "| ---", 5) != 0)
+			fn(line, arg);
 	}
 	fclose(fp);
+}
+
+/*
+ * The cells of a table row, split at each `|` that is not escaped
+ * (`\|` inside a code span), trimmed; returns how many.
+ */
+static inline size_t
+row_cells(char *line, char **cell, size_t max)
+{
+	size_t n = 0;
+	char *p = line, *start, *e;
+
+	if (*p++ != '|')
+		return 0;
+	for (start = p; *p != '\0' && *p != '\n' && n < max; p++) {
+		if (*p == '\\' && p[1] == '|') {
+			p++;
+			continue;
+		}
+		if (*p != '|')
+			continue;
+		*p = '\0';
+		while (*start == ' ')
+			start++;
+		for (e = p; e > start && e[-1] == ' '; )
+			*--e = '\0';
+		cell[n++] = start;
+		start = p + 1;
+	}
 	return n;
+}
+
+/* The span-th code span of s (from 0), copied into out; 0 if none. */
+static inline int
+code_span(const char *s, int span, char *out, size_t len)
+{
+	const char *end;
+
+	for (;;) {
+		if ((s = strchr(s, '`')) == NULL ||
+		    (end = strchr(++s, '`')) == NULL)
+			return 0;
+		if (span-- == 0)
+			break;
+		s = end + 1;
+	}
+	snprintf(out, len, "%.*s", (int)(end - s), s);
+	return 1;
+}
+
+#define DOC_WORD_MAX	64
+struct doc_words {
+	char (*w)[DOC_WORD_MAX];
+	size_t n, max;
+};
+
+/* A word for doc_words, unless it is too long for one or full. */
+static inline void
+doc_word(struct doc_words *d, const char *word, size_t k)
+{
+	if (k > 0 && k < DOC_WORD_MAX && d->n < d->max) {
+		memcpy(d->w[d->n], word, k);
+		d->w[d->n++][k] = '\0';
+	}
+}
+
+static inline void
+first_words(char *row, void *arg)
+{
+	char *cell[2], span[4096];
+	int i;
+
+	if (row_cells(row, cell, 2) < 2)
+		return;
+	for (i = 0; code_span(cell[0], i, span, sizeof(span)); i++)
+		doc_word(arg, span, strcspn(span, " "));
+}
+
+/* The first word of each code span in the first cell of the rows of
+ * file's table headed header; up to max of them, returns how many. */
+static inline size_t
+table_words(const char *file, const char *header,
+    char (*words)[DOC_WORD_MAX], size_t max)
+{
+	struct doc_words d = { words, 0, max };
+
+	table_each(file, header, first_words, &d);
+	return d.n;
 }
 
 /* Does a tag line name word, as a whole word (between blanks and
@@ -129,23 +197,52 @@ tag_names(const char *line, const char *word)
 	return 0;
 }
 
+/* fn on each .TP entry's tag (the line after .TP) in file, until it
+ * returns 1; returns whether it did. */
 static inline int
-man_tag(const char *file, const char *word)
+man_each_tag(const char *file, int (*fn)(const char *tag, void *arg),
+    void *arg)
 {
 	char line[4096];
-	int found = 0, tag = 0;
+	int tag = 0, done = 0;
 	FILE *fp = fopen(file, "r");
 
 	if (fp == NULL)
 		fail_msg("%s: %s", file, strerror(errno));
-	while (!found && fgets(line, sizeof(line), fp) != NULL) {
+	while (!done && fgets(line, sizeof(line), fp) != NULL) {
 		int was_tag = tag;
 
 		tag = strncmp(line, ".TP", 3) == 0;
-		found = was_tag && tag_names(line, word);
+		done = was_tag && fn(line, arg);
 	}
 	fclose(fp);
-	return found;
+	return done;
+}
+
+static inline int
+names_word(const char *tag, void *arg)
+{
+	return tag_names(tag, arg);
+}
+
+/* Is word a whole word of a .TP entry's tag in file? */
+static inline int
+man_tag(const char *file, const char *word)
+{
+	return man_each_tag(file, names_word, (void *)word);
+}
+
+/* The word after the font macro, for doc_words. */
+static inline int
+tag_word(const char *tag, void *arg)
+{
+	const char *p = tag;
+
+	if (*p == '.')
+		p += strcspn(p, " \n");
+	p += strspn(p, " \"");
+	doc_word(arg, p, strcspn(p, " \"\n"));
+	return 0;
 }
 
 /* The first word of each .TP entry's tag in file (the word after the
@@ -153,32 +250,10 @@ man_tag(const char *file, const char *word)
 static inline size_t
 man_tags(const char *file, char (*words)[DOC_WORD_MAX], size_t max)
 {
-	char line[4096];
-	size_t n = 0;
-	int tag = 0;
-	FILE *fp = fopen(file, "r");
+	struct doc_words d = { words, 0, max };
 
-	if (fp == NULL)
-		fail_msg("%s: %s", file, strerror(errno));
-	while (n < max && fgets(line, sizeof(line), fp) != NULL) {
-		const char *p = line;
-		size_t k;
-		int was_tag = tag;
-
-		tag = strncmp(line, ".TP", 3) == 0;
-		if (!was_tag)
-			continue;
-		if (*p == '.')
-			p += strcspn(p, " \n");
-		p += strspn(p, " \"");
-		k = strcspn(p, " \"\n");
-		if (k > 0 && k < DOC_WORD_MAX) {
-			memcpy(words[n], p, k);
-			words[n++][k] = '\0';
-		}
-	}
-	fclose(fp);
-	return n;
+	man_each_tag(file, tag_word, &d);
+	return d.n;
 }
 
 /* Is s one of the n strings of list? */

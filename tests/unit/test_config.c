@@ -602,54 +602,6 @@ test_statements_documented(void **state)
 }
 
 /*
- * The cells of a README table row, split at each `|` that is not
- * escaped (`\|` inside a code span), trimmed; returns how many.
- */
-static size_t
-row_cells(char *line, char **cell, size_t max)
-{
-	size_t n = 0;
-	char *p = line, *start, *e;
-
-	if (*p++ != '|')
-		return 0;
-	for (start = p; *p != '\0' && *p != '\n' && n < max; p++) {
-		if (*p == '\\' && p[1] == '|') {
-			p++;
-			continue;
-		}
-		if (*p != '|')
-			continue;
-		*p = '\0';
-		while (*start == ' ')
-			start++;
-		for (e = p; e > start && e[-1] == ' '; )
-			*--e = '\0';
-		cell[n++] = start;
-		start = p + 1;
-	}
-	return n;
-}
-
-/* The span-th code span of s (from 0), copied into out; 0 if none. */
-static int
-code_span(const char *s, int span, char *out, size_t len)
-{
-	const char *end;
-
-	for (;;) {
-		if ((s = strchr(s, '`')) == NULL ||
-		    (end = strchr(++s, '`')) == NULL)
-			return 0;
-		if (span-- == 0)
-			break;
-		s = end + 1;
-	}
-	snprintf(out, len, "%.*s", (int)(end - s), s);
-	return 1;
-}
-
-/*
  * One line of a man page as it reads: a font macro's arguments (joined
  * without blanks for the alternating ones, .BR and the like), other
  * requests dropped, \fB-like font escapes removed, appended to out.
@@ -733,6 +685,13 @@ has_word(const char *text, const char *word)
 	return 0;
 }
 
+/* What a statement row is checked against: floodgate -n's output for
+ * an empty configuration, each line after a newline; the names seen. */
+struct defaults {
+	const char *printed;
+	int names;
+};
+
 /*
  * Each default the README's statement table gives is what floodgate
  * applies: what `floodgate -n` prints for a configuration that sets
@@ -743,83 +702,80 @@ has_word(const char *text, const char *word)
  * printed.
  */
 static void
+default_row(char *row, void *arg)
+{
+	struct defaults *d = arg;
+	char name[64], def[256], want[80], text[4096], *cell[4];
+	int i;
+
+	if (row_cells(row, cell, 4) < 3)
+		fail_msg("README.md: a statement row without three cells");
+	for (i = 0; code_span(cell[0], i, name, sizeof(name)); i++) {
+		const char *got;
+		int spanned;
+
+		name[strcspn(name, " ")] = '\0';
+		d->names++;
+		snprintf(want, sizeof(want), "\n%s ", name);
+		got = strstr(d->printed, want);
+		if (got != NULL)
+			got += strspn(got + strlen(want), " ") + strlen(want);
+		spanned = code_span(cell[1], i, def, sizeof(def));
+		if (!spanned)
+			snprintf(def, sizeof(def), "%s", cell[1]);
+		if (def[0] == '\0') {
+			if (got != NULL)
+				fail_msg("README.md: %s's row gives no default, "
+				    "floodgate -n prints \"%.*s\"", name,
+				    (int)strcspn(got, "\n"), got);
+		} else if (got == NULL) {
+			fail_msg("README.md: %s's default is %s, floodgate -n "
+			    "prints no value for it", name, def);
+		} else if (spanned) {
+			size_t n = strlen(def);
+
+			if (strncmp(got, def, n) != 0 ||
+			    (got[n] != '\n' && strncmp(got + n, " (", 2) != 0))
+				fail_msg("README.md: %s's default is `%s`, "
+				    "floodgate -n prints \"%.*s\"", name, def,
+				    (int)strcspn(got, "\n"), got);
+			if (!man_entry(name, text, sizeof(text)))
+				fail_msg("conf/floodgate.conf.5: no entry for %s", name);
+			if (strcasestr(text, "default") == NULL ||
+			    !has_word(text, def))
+				fail_msg("conf/floodgate.conf.5: %s's entry does not "
+				    "give its default, %s: \"%s\"", name, def, text);
+		} else if (strcmp(def, "none") != 0 && strcmp(def, "off") != 0) {
+			fail_msg("README.md: %s's default \"%s\": expected "
+			    "a code span, none, off or nothing", name, def);
+		} else if (got[0] != '(') {
+			fail_msg("README.md: %s's default is %s, "
+			    "floodgate -n prints \"%.*s\"", name, def,
+			    (int)strcspn(got, "\n"), got);
+		}
+	}
+}
+
+static void
 test_defaults_documented(void **state)
 {
-	char err[FG_CONFIG_ERRLEN], line[4096], *buf = NULL, *cell[4];
+	char err[FG_CONFIG_ERRLEN], *buf = NULL;
 	size_t len = 0;
-	int in = 0, names = 0;
 	struct fg_config *c = load("", err, sizeof(err));
-	FILE *out = open_memstream(&buf, &len), *fp;
+	FILE *out = open_memstream(&buf, &len);
+	struct defaults d = { NULL, 0 };
 
 	(void)state;
 	assert_non_null(c);
 	fputc('\n', out);	/* each setting's line starts after a newline */
 	fg_config_print(c, out);
 	fclose(out);
-	fp = fopen("README.md", "r");
-	if (fp == NULL)
-		fail_msg("README.md: %s", strerror(errno));
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		char name[64], def[256], want[80], text[4096];
-		int i;
-
-		if (!in) {
-			in = strcmp(line, "| statement | default | meaning |\n") == 0;
-			continue;
-		}
-		if (line[0] != '|')
-			break;
-		if (strncmp(line, "| ---", 5) == 0)
-			continue;
-		if (row_cells(line, cell, 4) < 3)
-			fail_msg("README.md: a statement row without three cells");
-		for (i = 0; code_span(cell[0], i, name, sizeof(name)); i++) {
-			const char *got;
-
-			name[strcspn(name, " ")] = '\0';
-			names++;
-			snprintf(want, sizeof(want), "\n%s ", name);
-			got = strstr(buf, want);
-			if (got != NULL)
-				got += strspn(got + strlen(want), " ") + strlen(want);
-			if (!code_span(cell[1], i, def, sizeof(def)))
-				snprintf(def, sizeof(def), "%s", cell[1]);
-			if (def[0] == '\0') {
-				if (got != NULL)
-					fail_msg("README.md: %s's row gives no default, "
-					    "floodgate -n prints \"%.*s\"", name,
-					    (int)strcspn(got, "\n"), got);
-			} else if (got == NULL) {
-				fail_msg("README.md: %s's default is %s, floodgate -n "
-				    "prints no value for it", name, def);
-			} else if (code_span(cell[1], i, def, sizeof(def))) {
-				size_t n = strlen(def);
-
-				if (strncmp(got, def, n) != 0 ||
-				    (got[n] != '\n' && strncmp(got + n, " (", 2) != 0))
-					fail_msg("README.md: %s's default is `%s`, "
-					    "floodgate -n prints \"%.*s\"", name, def,
-					    (int)strcspn(got, "\n"), got);
-				if (!man_entry(name, text, sizeof(text)))
-					fail_msg("conf/floodgate.conf.5: no entry for %s", name);
-				if (strcasestr(text, "default") == NULL ||
-				    !has_word(text, def))
-					fail_msg("conf/floodgate.conf.5: %s's entry does not "
-					    "give its default, %s: \"%s\"", name, def, text);
-			} else if (strcmp(def, "none") != 0 && strcmp(def, "off") != 0) {
-				fail_msg("README.md: %s's default \"%s\": expected "
-				    "a code span, none, off or nothing", name, def);
-			} else if (got[0] != '(') {
-				fail_msg("README.md: %s's default is %s, "
-				    "floodgate -n prints \"%.*s\"", name, def,
-				    (int)strcspn(got, "\n"), got);
-			}
-		}
-	}
-	fclose(fp);
+	d.printed = buf;
+	table_each("README.md", "| statement | default | meaning |",
+	    default_row, &d);
 	free(buf);
 	fg_config_unref(c);
-	assert_int_equal(names, (int)fg_nstatements);
+	assert_int_equal(d.names, (int)fg_nstatements);
 }
 
 static void
