@@ -90,7 +90,8 @@ test_output(void **state)
 
 /* The README's command table has a row for every command floodgatectl
  * takes (not the release's own steps) and for nothing else;
- * floodgatectl(8) has an entry for each. */
+ * floodgatectl(8) has an entry for each, and its entries name nothing
+ * else (its options aside). */
 static void
 test_commands_documented(void **state)
 {
