@@ -173,7 +173,8 @@ const struct fg_statement fg_statements[] = {
 	    .hint = "a number of MTA connections, from 1 to 1000000" },
 	{ .name = "max_keys", .kind = FG_SK_CUSTOM, .parse = st_max_keys,
 	    .print = fg_print_max_keys },
-	{ .name = "metrics", .kind = FG_SK_CUSTOM, .parse = st_metrics,
+	{ .name = "metrics", .kind = FG_SK_CUSTOM, .off = F(metrics),
+	    .flags = FG_SF_RESTART, .parse = st_metrics,
 	    .print = fg_print_metrics },
 	{ .name = "mode", .kind = FG_SK_CHOICE, .off = F(monitor),
 	    .words = w_mode },
@@ -567,8 +568,10 @@ st_metrics(struct fg_parser *p, struct fg_tok *t, int nt)
 	if (inet_pton(AF_INET, host, a) != 1 && inet_pton(AF_INET6, host, a) != 1)
 		goto bad;
 	free(p->c->metrics_host);
+	free(p->c->metrics);
 	p->c->metrics_host = fg_strdup(host);
 	p->c->metrics_port = port;
+	p->c->metrics = fg_strdup(t[1].s);
 	return;
 bad:
 	perr(p, "metrics: \"%s\": expected HOST:PORT with an IP address, such as 127.0.0.1:9465", t[1].s);
@@ -1712,6 +1715,7 @@ config_free(struct fg_config *c)
 	free(c->path);
 	free(c->listen);
 	free(c->metrics_host);
+	free(c->metrics);
 	free(c->delivery_log);
 	free(c->log_users);
 	free(c->postfix_map);
@@ -1795,6 +1799,21 @@ fg_config_group(const struct fg_config *c, const char *name)
 	return NULL;
 }
 
+/* A statement a reload does not apply is a number (an int-sized
+ * choice, count or duration) or a string, at its offset. */
+static int
+restart_number(const struct fg_statement *st)
+{
+	return st->kind == FG_SK_CHOICE || st->kind == FG_SK_UINT ||
+	    st->kind == FG_SK_DURATION;
+}
+
+static const char *
+restart_string(const struct fg_config *c, const struct fg_statement *st)
+{
+	return *(char *const *)(const void *)((const char *)c + st->off);
+}
+
 void
 fg_config_restart_changes(const struct fg_config *old,
     const struct fg_config *new, char *buf, size_t len)
@@ -1809,13 +1828,12 @@ fg_config_restart_changes(const struct fg_config *old,
 
 		if (!(st->flags & FG_SF_RESTART))
 			continue;
-		if (st->kind == FG_SK_CHOICE || st->kind == FG_SK_UINT ||
-		    st->kind == FG_SK_DURATION)
+		if (restart_number(st))
 			differ = memcmp((const char *)old + st->off,
 			    (const char *)new + st->off, sizeof(int)) != 0;
 		else {
-			a = *(char *const *)(const void *)((const char *)old + st->off);
-			b = *(char *const *)(const void *)((const char *)new + st->off);
+			a = restart_string(old, st);
+			b = restart_string(new, st);
 			differ = (a == NULL) != (b == NULL) ||
 			    (a != NULL && strcmp(a, b) != 0);
 		}
@@ -1823,6 +1841,47 @@ fg_config_restart_changes(const struct fg_config *old,
 			o += (size_t)snprintf(buf + o, len - o, "%s%s",
 			    o ? ", " : "", st->name);
 	}
+}
+
+/* A copy of s, NULL for NULL; -1 when out of memory. */
+static int
+dup_or_null(char **to, const char *s)
+{
+	char *d = NULL;
+
+	if (s != NULL && (d = fg_strdup(s)) == NULL)
+		return -1;
+	free(*to);
+	*to = d;
+	return 0;
+}
+
+int
+fg_config_keep_start(struct fg_config *c, const struct fg_config *running)
+{
+	size_t i;
+
+	for (i = 0; i < fg_nstatements; i++) {
+		const struct fg_statement *st = &fg_statements[i];
+
+		if (!(st->flags & FG_SF_RESTART))
+			continue;
+		if (restart_number(st))
+			memcpy((char *)c + st->off,
+			    (const char *)running + st->off, sizeof(int));
+		else if (dup_or_null((char **)(void *)((char *)c + st->off),
+		    restart_string(running, st)) < 0)
+			return -1;
+	}
+	/* What metrics and the store's URL were read into. */
+	c->metrics_port = running->metrics_port;
+	c->redis_port = running->redis_port;
+	c->redis_db = running->redis_db;
+	if (dup_or_null(&c->metrics_host, running->metrics_host) < 0 ||
+	    dup_or_null(&c->redis_host, running->redis_host) < 0 ||
+	    dup_or_null(&c->redis_path, running->redis_path) < 0)
+		return -1;
+	return 0;
 }
 
 void

@@ -178,7 +178,8 @@ struct fg_config {
 	char *path;
 	time_t loaded;
 	char *listen, *control, *database, *user, *account_map;
-	char *metrics_host;		/* NULL: no metrics listener */
+	char *metrics;			/* as written, NULL: no metrics listener */
+	char *metrics_host;		/* what it was read into */
 	char *postfix_config;		/* for floodgatectl release */
 	uint32_t max_keys;		/* 0: no cap */
 	uint32_t max_connections;	/* MTA connections served at once */
@@ -250,6 +251,13 @@ struct fg_group *fg_config_group(const struct fg_config *c, const char *name);
  * two configurations, "listen, user"; "" when none. */
 void fg_config_restart_changes(const struct fg_config *old,
     const struct fg_config *new, char *buf, size_t len);
+/* A reloaded configuration c takes the running one's values of the
+ * statements a reload does not apply (and what metrics and the store's
+ * URL were read into), so that what reads the configuration sees what is in effect
+ * until the next restart. 0, or -1 when out of memory (c then half
+ * done: dropped). */
+int fg_config_keep_start(struct fg_config *c,
+    const struct fg_config *running);
 /* What the configuration asks for that cannot happen as written (a
  * feedback limit or a backoff without delivery_log, a backoff without a
  * map, relays without Redis): each warning one line, given to say with

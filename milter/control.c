@@ -138,6 +138,13 @@ warning_record(void *arg, int line, const char *msg)
 	fg_ctl_rec_end(o);
 }
 
+/* What the file changes that waits for a restart, or "none". */
+static const char *
+restart_pending(void)
+{
+	return fgd.restart_pending[0] != '\0' ? fgd.restart_pending : "none";
+}
+
 static void
 status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
@@ -156,6 +163,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "config_loaded", "%ld", (long)fgd.cfg->loaded);
 	fg_ctl_kv(o, "config_warnings", "%zu", warnings);
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
+	fg_ctl_kv(o, "restart_pending", "%s", restart_pending());
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
 	fg_ctl_kv(o, "engine", "%s", fgd.milter->name);
 	/* systemd's WatchdogSec, in seconds; 0: no watchdog. */
@@ -672,8 +680,13 @@ reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_log_notice("control: reload of %s; asked by %s", fgd.cfg->path,
 	    asked_by());
 	if (fgd_reload() == 0) {
+		size_t warnings = 0;
+
+		fg_config_warnings(fgd.cfg, count_warning, &warnings);
 		fg_ctl_ok(o);
 		fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);
+		fg_ctl_kv(o, "config_warnings", "%zu", warnings);
+		fg_ctl_kv(o, "restart_pending", "%s", restart_pending());
 		fg_ctl_end(o);
 	} else
 		fg_ctl_error(o, "reload: %s has errors; the running configuration is kept (see the log)",

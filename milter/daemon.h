@@ -35,6 +35,10 @@ struct fg_daemon {
 	struct fg_store *store;
 	atomic_int store_ok;
 	atomic_ulong reloads;
+	/* What the file changes that waits for a restart, "store, listen"
+	 * ("" when nothing): written by a reload, read by status, both on
+	 * the service thread. */
+	char restart_pending[256];
 	time_t started;
 	/* The main thread is done starting and reads fgd.cfg no more:
 	 * reloads may replace it (one asked for earlier waits for it). */

@@ -240,8 +240,20 @@ fgd_reload(void)
 		return -1;
 	}
 	free(err);
+	/* old has the values the daemon started with of what a reload
+	 * does not apply: the file's differ until a restart, and each
+	 * reload says so again. */
 	old = fgd.cfg;
 	fg_config_restart_changes(old, nc, restart, sizeof(restart));
+	if (fg_config_keep_start(nc, old) < 0) {
+		fg_config_unref(nc);
+		fg_log_err("reload: %s: out of memory; keeping the running configuration",
+		    fgd.cfg_path);
+		fgd_notify("READY=1\nSTATUS=%s; the last reload failed: out of memory",
+		    serving);
+		return -1;
+	}
+	fg_strlcpy(fgd.restart_pending, restart, sizeof(fgd.restart_pending));
 	if (restart[0] != '\0')
 		fg_log_warn("reload: %s changed: takes effect at the next restart",
 		    restart);

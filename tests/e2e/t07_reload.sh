@@ -4,7 +4,8 @@
 # config deleted and reloaded under an smtp-source burst changes nothing.
 # SIGHUP reloads like SIGUSR1 on both engines (with libmilter, whose
 # own signal thread waits for SIGHUP to stop the milter, too), also
-# several in a row.
+# several in a row. What cannot work as written is warned about; what a
+# reload does not apply (store, delivery_log) keeps its running value.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
@@ -70,8 +71,40 @@ print(recs[0]["config_warnings"], " ".join("%d:%s" % (r["line"], r["warning"].sp
 rc=$?
 expect_eq "floodgate -n: the same warnings on stderr, and exit 0" \
     "$rc:$(grep -c "^$T/floodgate.conf:[0-9:]* warning: " "$T/check.err")" 0:2
+# What a reload does not apply keeps its running value until a restart:
+# the shared store and the delivery log stay off, status says what
+# waits, and reset still works (it would ask a Redis never connected).
+cp "$T/floodgate.conf" "$T/warn.conf"
+printf 'store redis://127.0.0.1:1\ndelivery_log journal\n' >> "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" 9 && ok "a file that changes store and delivery_log is loaded" || fail "not reloaded"
+expect_eq "  ... and the reload says they wait for a restart" \
+    "$(log_count 'reload: delivery_log, store changed: takes effect at the next restart')" 1
+ctl --json status > "$T/status.json"
+expect_eq "  ... status: restart_pending, and the decisions, delivery log and warnings of what runs" \
+    "$(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["records"][0]
+print("%s|%s|%s|%d" % (r["restart_pending"], r["decisions"], r["delivery_log"], r["config_warnings"]))' "$T/status.json")" \
+    "delivery_log, store|memory (this server alone)|(none)|2"
+ctl reset app@h.example > /dev/null && ok "  ... reset answers from this server's windows" ||
+    fail "reset after the reload: $(cat "$T/ctl.err")"
+expect_eq "  ... floodgatectl reload says what waits, and the warnings" \
+    "$(ctl --json reload | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["records"][0]
+print("%s|%d" % (r["restart_pending"], r["config_warnings"]))')" "delivery_log, store|2"
+wait_log "reload: .* loaded" 10 && expect_eq "  ... and the log again, at each reload" \
+    "$(log_count 'reload: delivery_log, store changed')" 2
+cp "$T/warn.conf" "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" 11 || fail "the file as it runs: not reloaded"
+expect_eq "the file back as it runs: nothing waits" \
+    "$(log_count 'changed: takes effect at the next restart'):$(ctl --json status | python3 -c 'import json, sys; print(json.load(sys.stdin)["records"][0]["restart_pending"])')" \
+    "2:none"
+warned=$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")
 stop_floodgate
 start_floodgate 2
 expect_eq "a start warns as a reload does" \
-    "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")" 2
+    "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")" $((warned + 1))
 finish

@@ -572,6 +572,91 @@ test_warnings(void **state)
 	assert_string_equal(buf, "");
 }
 
+/*
+ * A reload keeps the running values of what it does not apply: a file
+ * that sets every such statement differs in each of them (the list is
+ * the table's, so a new one must be set here too), and none once
+ * fg_config_keep_start() has taken the running ones, while what a
+ * reload applies stays the file's; what metrics and the store's URL
+ * were read into follow them both ways.
+ */
+static void
+test_keep_start(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], text[2048], want[512], got[512];
+	const char *pw = tmpfile_with("secret\n");
+	struct fg_config *running, *file, *back;
+	size_t i, o = 0;
+
+	(void)state;
+	running = load("limit a per account 10/1h\n", err, sizeof(err));
+	assert_non_null(running);
+	snprintf(text, sizeof(text),
+	    "listen inet:8891@127.0.0.1\n"
+	    "control /run/fg2/control.sock\n"
+	    "database /var/lib/fg2/floodgate.db\n"
+	    "user nobody\n"
+	    "engine libmilter\n"
+	    "delivery_log journal\n"
+	    "delivery_log_users root\n"
+	    "postfix_map unix:/run/fg2/postfix.sock\n"
+	    "sendmail_map unix:/run/fg2/sendmail.sock\n"
+	    "store redis://10.0.0.5:6380/2\n"
+	    "redis_password_file %s\n"
+	    "redis_user fg\n"
+	    "redis_prefix fg2\n"
+	    "redis_reservation_ttl 20m\n"
+	    "metrics 127.0.0.1:9465\n"
+	    "relays 3\n"
+	    "mode monitor\n"
+	    "limit a per account 20/1h\n", pw);
+	file = load(text, err, sizeof(err));
+	if (file == NULL)
+		fail_msg("%s", err);
+	want[0] = '\0';
+	for (i = 0; i < fg_nstatements; i++)
+		if (fg_statements[i].flags & FG_SF_RESTART)
+			o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s",
+			    o ? ", " : "", fg_statements[i].name);
+	fg_config_restart_changes(running, file, got, sizeof(got));
+	assert_string_equal(got, want);
+
+	assert_int_equal(fg_config_keep_start(file, running), 0);
+	fg_config_restart_changes(running, file, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_null(file->store);
+	assert_null(file->redis_host);
+	assert_null(file->delivery_log);
+	assert_null(file->metrics_host);
+	assert_int_equal(file->engine_libmilter, 0);
+	assert_string_equal(file->database, running->database);
+	/* What a reload applies is the file's. */
+	assert_int_equal(file->relays, 3);
+	assert_int_equal(file->monitor, 1);
+	assert_int_equal(file->rule[0].limit, 20);
+
+	/* The other way: a daemon that started with Redis. */
+	fg_config_unref(file);
+	file = load(text, err, sizeof(err));
+	assert_non_null(file);
+	back = load("limit a per account 10/1h\n", err, sizeof(err));
+	assert_non_null(back);
+	assert_int_equal(fg_config_keep_start(back, file), 0);
+	fg_config_restart_changes(file, back, got, sizeof(got));
+	assert_string_equal(got, "");
+	assert_string_equal(back->store, "redis://10.0.0.5:6380/2");
+	assert_string_equal(back->redis_host, "10.0.0.5");
+	assert_int_equal(back->redis_port, 6380);
+	assert_int_equal(back->redis_db, 2);
+	assert_int_equal(back->redis_ttl, 1200);
+	assert_string_equal(back->metrics_host, "127.0.0.1");
+	assert_int_equal(back->metrics_port, 9465);
+	assert_int_equal(back->relays, 1);
+	fg_config_unref(back);
+	fg_config_unref(file);
+	fg_config_unref(running);
+}
+
 /* The statement table is searched by bsearch: it must stay sorted. */
 static void
 test_table_sorted(void **state)
@@ -731,6 +816,37 @@ gives_default(const char *text, const char *def)
 	return 0;
 }
 
+/*
+ * A statement a reload does not apply says "Takes effect at start" in
+ * its README row (meaning) and its floodgate.conf(5) entry, and no
+ * other says it.
+ */
+static void
+start_documented(const char *name, const char *meaning)
+{
+	static const char said[] = "Takes effect at start";
+	char text[4096];
+	size_t i;
+	int restart = -1;
+
+	for (i = 0; i < fg_nstatements; i++)
+		if (strcmp(fg_statements[i].name, name) == 0)
+			restart = (fg_statements[i].flags & FG_SF_RESTART) != 0;
+	if (restart < 0)
+		fail_msg("README.md: the statement table has \"%s\", which is no statement",
+		    name);
+	if ((strstr(meaning, said) != NULL) != restart)
+		fail_msg("README.md: %s's row %s \"%s\", and a reload %s it",
+		    name, restart ? "does not say" : "says", said,
+		    restart ? "does not apply" : "applies");
+	if (!man_entry(name, text, sizeof(text)))
+		fail_msg("conf/floodgate.conf.5: no entry for %s", name);
+	if ((strstr(text, said) != NULL) != restart)
+		fail_msg("conf/floodgate.conf.5: %s's entry %s \"%s\", and a reload %s it",
+		    name, restart ? "does not say" : "says", said,
+		    restart ? "does not apply" : "applies");
+}
+
 /* What a statement row is checked against: floodgate -n's output for
  * an empty configuration, each line after a newline; the names seen. */
 struct defaults {
@@ -745,7 +861,8 @@ struct defaults {
  * start, before a parenthesis that explains it), and floodgate.conf(5)
  * gives it in the statement's entry; `none` and `off` are a printed
  * "(...)"; a statement with no default (a repeatable one) is not
- * printed.
+ * printed. Each row says "Takes effect at start" where it should
+ * (start_documented).
  */
 static void
 default_row(char *row, void *arg)
@@ -762,6 +879,7 @@ default_row(char *row, void *arg)
 
 		name[strcspn(name, " ")] = '\0';
 		d->names++;
+		start_documented(name, cell[2]);
 		snprintf(want, sizeof(want), "\n%s ", name);
 		got = strstr(d->printed, want);
 		if (got != NULL)
@@ -904,6 +1022,7 @@ main(void)
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_keep_start),
 		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_statements_documented),
 		cmocka_unit_test(test_defaults_documented),
