@@ -254,6 +254,8 @@ fgd_reload(void)
 		return -1;
 	}
 	fg_strlcpy(fgd.restart_pending, restart, sizeof(fgd.restart_pending));
+	if (nc->store != NULL)
+		fg_shared_set_timeout(nc->redis_timeout);
 	if (restart[0] != '\0')
 		fg_log_warn("reload: %s changed: takes effect at the next restart",
 		    restart);

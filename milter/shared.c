@@ -152,9 +152,12 @@ static struct {
 	/* set at start, read-only after */
 	char *host, *path, *user, *password, prefix[FG_RPREFIX_MAX + 1];
 	unsigned port, db;
-	uint32_t timeout_ms, ttl;
+	uint32_t ttl;
 	char url[256];
 	char relay[40];			/* this relay in reservation names */
+	/* redis_timeout: set at start and by each reload
+	 * (fg_shared_set_timeout), read by the store's thread */
+	atomic_uint timeout_ms;
 	/* the store's thread */
 	struct event_base *base;
 	struct event *wake, *retry, *stop_timer;
@@ -916,6 +919,16 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 	free(b);
 }
 
+/* How long a reserve or a call waits for Redis: redis_timeout. */
+static struct timeval
+timeout_tv(void)
+{
+	uint32_t ms = atomic_load(&sh.timeout_ms);
+	struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
+
+	return tv;
+}
+
 static void
 on_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -929,7 +942,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	finish(q->r, FG_SHARED_DOWN);
 	q->r = NULL;	/* the reply, if it comes, gives back */
 	snprintf(why, sizeof(why), "no answer within redis_timeout %ums",
-	    sh.timeout_ms);
+	    atomic_load(&sh.timeout_ms));
 	go_down(why);
 }
 
@@ -938,8 +951,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 static struct sreq *
 sreq_new(struct fg_sreserve *r)
 {
-	struct timeval tv = { sh.timeout_ms / 1000,
-	    (suseconds_t)(sh.timeout_ms % 1000) * 1000 };
+	struct timeval tv = timeout_tv();
 	struct sreq *q;
 	size_t i;
 
@@ -1084,8 +1096,7 @@ on_call_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 do_call(struct call *c)
 {
-	struct timeval tv = { sh.timeout_ms / 1000,
-	    (suseconds_t)(sh.timeout_ms % 1000) * 1000 };
+	struct timeval tv = timeout_tv();
 	size_t i;
 
 	if (sh.state != ST_UP ||
@@ -2056,7 +2067,7 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 	sh.user = c->redis_user ? fg_strdup(c->redis_user) : NULL;
 	sh.port = c->redis_port;
 	sh.db = c->redis_db;
-	sh.timeout_ms = c->redis_timeout;
+	atomic_store(&sh.timeout_ms, c->redis_timeout);
 	sh.ttl = c->redis_ttl;
 	fg_strlcpy(sh.prefix, c->redis_prefix, sizeof(sh.prefix));
 	fg_strlcpy(sh.url, c->store, sizeof(sh.url));
@@ -2291,6 +2302,12 @@ fg_shared_state(char *buf, size_t len)
 	pthread_mutex_unlock(&sh.lock);
 	snprintf(buf, len, "redis %s (down for %lds: %s; memory, limits divided by relays)",
 	    sh.url, since ? (long)time(NULL) - since : 0L, why);
+}
+
+void
+fg_shared_set_timeout(uint32_t ms)
+{
+	atomic_store(&sh.timeout_ms, ms);
 }
 
 int

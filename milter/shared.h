@@ -60,6 +60,9 @@ int fg_shared_failing(uint32_t now);
 int fg_shared_waiting(void);
 /* "up", "down since ...", for status. */
 void fg_shared_state(char *buf, size_t len);
+/* redis_timeout anew (a reload): for the reserves and calls sent from
+ * now on. */
+void fg_shared_set_timeout(uint32_t ms);
 
 /* FG_SHARED_DOWN at once when Redis is known down (done is not
  * called); 1 when done will be. */

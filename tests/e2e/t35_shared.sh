@@ -377,12 +377,16 @@ wait_for 5 charged_is y@t8.example 1 ||
     fail "the commit was charged after NOSCRIPT: $(charged y@t8.example)"
 
 # 9. Redis slow (CLIENT PAUSE): past redis_timeout relay 1 decides from
-# memory, then goes back to Redis by itself.
+# memory, then goes back to Redis by itself. A reload sets its
+# redis_timeout first (300ms to 400ms).
+sed -i 's/^redis_timeout 300ms$/redis_timeout 400ms/' "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" || fail "relay 1 reloaded"
 redis-cli -p "$RPORT" CLIENT PAUSE 1500 ALL >/dev/null
 send "$T/w-1" $SMTP_PORT w@t9.example r@example.com
 expect_eq "Redis paused: the recipient is decided from memory, not refused" "$(count_replies "$T/w-1" 4..)" 0
-grep -q "is down (no answer within redis_timeout 300ms)" "$T/floodgate.log" ||
-    fail "the timeout is logged: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
+grep -q "is down (no answer within redis_timeout 400ms)" "$T/floodgate.log" ||
+    fail "the timeout, as reloaded, is logged: $(grep 'shared store' "$T/floodgate.log" | tail -3)"
 wait_for 10 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 3 ]" ||
     fail "relay 1 went back to Redis after the pause"
 
