@@ -40,6 +40,9 @@ struct fg_parser {
 		struct fg_override ov;
 	} *ovs;
 	size_t novs;
+	/* fg_config_load_only: the statements read; the rest skipped */
+	const char *const *only;
+	size_t nonly;
 };
 
 #define perr(p, ...)	fg_lex_error(&(p)->lx, __VA_ARGS__)
@@ -320,6 +323,14 @@ statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	char *base;
 	size_t idx;
 
+	if (p->only != NULL) {
+		size_t i;
+
+		for (i = 0; i < p->nonly && strcmp(p->only[i], kw) != 0; i++)
+			continue;
+		if (i == p->nonly)
+			return;
+	}
 	st = bsearch(kw, fg_statements, fg_nstatements, sizeof(*st), stcmp);
 	if (st == NULL) {
 		char list[1024];
@@ -1601,8 +1612,9 @@ seen(const struct fg_parser *p, const char *name)
 	return 0;
 }
 
-struct fg_config *
-fg_config_load(const char *path, char *err, size_t errlen)
+static struct fg_config *
+load(const char *path, const char *const *only, size_t nonly, char *err,
+    size_t errlen)
 {
 	struct fg_parser p;
 	struct fg_config *c;
@@ -1641,6 +1653,8 @@ fg_config_load(const char *path, char *err, size_t errlen)
 	p.lx.err = err;
 	p.lx.errlen = errlen;
 	p.c = c;
+	p.only = only;
+	p.nonly = nonly;
 	if ((p.seen = calloc(fg_nstatements, sizeof(*p.seen))) == NULL) {
 		fg_seterr(err, errlen, "out of memory");
 		config_free(c);
@@ -1686,6 +1700,19 @@ fg_config_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	return c;
+}
+
+struct fg_config *
+fg_config_load(const char *path, char *err, size_t errlen)
+{
+	return load(path, NULL, 0, err, errlen);
+}
+
+struct fg_config *
+fg_config_load_only(const char *path, const char *const *only, size_t n,
+    char *err, size_t errlen)
+{
+	return load(path, only, n, err, errlen);
 }
 
 static void

@@ -237,6 +237,12 @@ struct fg_config {
 #define FG_LOG_USERS_MAX 16	/* names in delivery_log_users */
 
 struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
+/* The same, reading only the n statements named (every other line is
+ * skipped, unknown words too; an error of the lexer on any line still
+ * counts), the rest left at their defaults: for floodgatectl, which
+ * must reach the daemon while the file has errors elsewhere. */
+struct fg_config *fg_config_load_only(const char *path,
+    const char *const *only, size_t n, char *err, size_t errlen);
 struct fg_config *fg_config_ref(struct fg_config *c);
 void fg_config_unref(struct fg_config *c);
 void fg_config_print(const struct fg_config *c, FILE *fp);

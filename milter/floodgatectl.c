@@ -198,6 +198,12 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	return o.buf != NULL ? 0 : -1;
 }
 
+/* What floodgatectl needs of a file with errors elsewhere: the socket,
+ * and how release gives held mail back. */
+static const char *const ctl_statements[] = {
+	"control", "mta", "postfix_config", "sendmail_config", "sendmail_path",
+};
+
 int
 main(int argc, char **argv)
 {
@@ -206,7 +212,7 @@ main(int argc, char **argv)
 	const char *by = NULL, *since = NULL, *count = NULL;
 	struct fg_config *cfg;
 	struct fg_ctl_req req;
-	int i, v, rc, o = 0, json = 0;
+	int i, v, rc, o = 0, json = 0, partial = 0;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -285,9 +291,23 @@ main(int argc, char **argv)
 	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)
 		return 1;
 	if ((cfg = fg_config_load(cfg_path, err, FG_CONFIG_ERRLEN)) == NULL) {
-		fprintf(stderr, "%s\nfloodgatectl: %s: configuration has errors\n", err, cfg_path);
-		free(err);
-		return 1;
+		char ignored[FG_ERRLEN];
+
+		/* floodgate runs the configuration it last loaded: reach it
+		 * (and release held mail) with what this file says of the
+		 * socket and the MTA, if those lines are sound. */
+		cfg = fg_config_load_only(cfg_path, ctl_statements,
+		    sizeof(ctl_statements) / sizeof(ctl_statements[0]), ignored,
+		    sizeof(ignored));
+		fprintf(stderr, "%s\nfloodgatectl: %s: configuration has errors", err,
+		    cfg_path);
+		if (cfg == NULL) {
+			fputc('\n', stderr);
+			free(err);
+			return 1;
+		}
+		fprintf(stderr, " (floodgate runs the one it last loaded); only its control, mta, postfix_config, sendmail_path and sendmail_config are read\n");
+		partial = 1;
 	}
 	free(err);
 	if (sock == NULL)
@@ -305,6 +325,10 @@ main(int argc, char **argv)
 			rc = 1;	/* the unit shows it failed */
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);
+	} else if ((errno == ENOENT || errno == ECONNREFUSED) && partial) {
+		fprintf(stderr, "floodgatectl: %s: floodgate is not running, and its database is read here only with a configuration without errors\n",
+		    sock);
+		rc = 1;
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {
 		rc = ctl_offline(cfg, &req, &reply) < 0 ? 1 :
 		    ctl_render(req.verb, "database", reply, json);

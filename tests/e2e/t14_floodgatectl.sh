@@ -3,8 +3,9 @@
 # exactly what the clients were told and the sink received; explain
 # charges nothing; reset lets a refused tenant send at once; --json
 # parses; an unprivileged user is refused; a daemon that does not
-# answer is given up on after -t seconds; with the daemon stopped, the
-# read-only commands read the database.
+# answer is given up on after -t seconds; a file with errors elsewhere
+# still reaches the daemon; with the daemon stopped, the read-only
+# commands read the database.
 . "$(dirname "$0")/lib.sh"
 setup
 cat > "$T/accounts" <<EOT
@@ -216,7 +217,26 @@ grep -q "^floodgatectl: $T/fg/control.sock: no answer within 2 s$" "$T/stopped.e
     fail "gave up after ${took} s"
 ctl status > /dev/null && ok "resumed daemon: answers again" || fail "status after SIGCONT"
 
+# A file with an error elsewhere: floodgate runs the one it last loaded,
+# and floodgatectl still reaches it by the file's sound control line,
+# and runs release with its MTA's settings; without the daemon it stops
+# and says why.
+cp "$T/floodgate.conf" "$T/good.conf"
+printf 'postfix_config %s\nlimit broken per acount 1/1h\n' "$T/etc" >> "$T/floodgate.conf"
+ctl show tenant-a > "$T/broken" 2> "$T/broken.err"
+expect_eq "a file with errors: show answers from the daemon, exit 0" \
+    "$?:$(awk '$1 == "tenant-hour" {print $5}' "$T/broken")" "0:2"
+grep -q "floodgate.conf:[0-9]*: limit broken: \"acount\": expected a scope" "$T/broken.err" &&
+    grep -q "configuration has errors (floodgate runs the one it last loaded); only its control, mta, postfix_config, sendmail_path and sendmail_config are read$" "$T/broken.err" &&
+    ok "  ... and says what is wrong, and what it read" || fail "$(cat "$T/broken.err")"
+ctl release > "$T/broken-rel" 2> /dev/null
+expect_eq "  ... release runs" $? 0
 stop_floodgate
+ctl status > /dev/null 2> "$T/broken-off.err"
+expect_eq "  ... without the daemon: exit 1" $? 1
+grep -q "floodgate is not running, and its database is read here only with a configuration without errors$" "$T/broken-off.err" &&
+    ok "  ... and says why" || fail "$(cat "$T/broken-off.err")"
+cp "$T/good.conf" "$T/floodgate.conf"
 ctl show tenant-a > "$T/off" 2> "$T/off.err"
 expect_eq "offline show: exit 0" $? 0
 grep -q "floodgate is not running; reading $T/floodgate.db (read-only)" "$T/off.err" &&

@@ -657,6 +657,46 @@ test_keep_start(void **state)
 	fg_config_unref(running);
 }
 
+/* fg_config_load_only reads the statements named and skips the rest,
+ * errors and unknown words included; an error in one it reads, or of
+ * the lexer anywhere, still fails the load. */
+static void
+test_load_only(void **state)
+{
+	static const char *const only[] = { "control", "mta" };
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c;
+
+	(void)state;
+	c = fg_config_load_only(tmpfile_with(
+	    "limit broken per acount 1/1h\n"
+	    "no_such_statement 3\n"
+	    "control /run/fg3/control.sock\n"
+	    "mta sendmail\n"
+	    "database relative.db\n"), only, 2, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->control, "/run/fg3/control.sock");
+	assert_int_equal(c->mta_sendmail, 1);
+	assert_int_equal(c->nrule, 0);
+	assert_string_equal(c->database, "/var/lib/floodgate/floodgate.db");
+	fg_config_unref(c);
+
+	c = fg_config_load_only(tmpfile_with(
+	    "limit broken per acount 1/1h\n"
+	    "mta exim\n"), only, 2, err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, ":2: "));
+	assert_non_null(strstr(err, "exim"));
+	assert_null(strstr(err, "acount"));
+
+	c = fg_config_load_only(tmpfile_with(
+	    "limit broken per account 1/1h reply \"open\n"
+	    "mta sendmail\n"), only, 2, err, sizeof(err));
+	assert_null(c);
+	assert_non_null(strstr(err, ":1: "));
+}
+
 /* The statement table is searched by bsearch: it must stay sorted. */
 static void
 test_table_sorted(void **state)
@@ -1023,6 +1063,7 @@ main(void)
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
 		cmocka_unit_test(test_keep_start),
+		cmocka_unit_test(test_load_only),
 		cmocka_unit_test(test_table_sorted),
 		cmocka_unit_test(test_statements_documented),
 		cmocka_unit_test(test_defaults_documented),
