@@ -170,16 +170,18 @@ install: all
 	    $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) $(DESTDIR)$(tmpfilesdir)
 	install -m 0755 $(B)/floodgate $(DESTDIR)$(sbindir)/floodgate
 	install -m 0755 $(B)/floodgatectl $(DESTDIR)$(sbindir)/floodgatectl
-	test -e $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf || \
-	    install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf
-	@# floodgate runs as user floodgate and must read the map: its group
-	@# now if it exists, else tmpfiles.d's "z" line sets it at
+	@# floodgate runs as user floodgate and must read the configuration
+	@# and the map, which tenants must not (they name accounts): their
+	@# group now if it exists, else tmpfiles.d's "z" lines set it at
 	@# systemd-tmpfiles --create (and at every boot).
-	if [ ! -e $(DESTDIR)$(sysconfdir)/floodgate/accounts ]; then \
-	    install -m 0640 conf/accounts.example $(DESTDIR)$(sysconfdir)/floodgate/accounts; \
-	    if [ -z "$(DESTDIR)" ] && getent group floodgate >/dev/null; then \
-	        chgrp floodgate $(sysconfdir)/floodgate/accounts; fi; \
-	fi
+	for f in floodgate.conf:conf/floodgate.conf accounts:conf/accounts.example; do \
+	    to=$(DESTDIR)$(sysconfdir)/floodgate/$${f%%:*}; \
+	    if [ ! -e $$to ]; then \
+	        install -m 0640 $${f#*:} $$to || exit 1; \
+	        if [ -z "$(DESTDIR)" ] && getent group floodgate >/dev/null; then \
+	            chgrp floodgate $$to || exit 1; fi; \
+	    fi; \
+	done
 	install -m 0644 conf/floodgate.conf $(DESTDIR)$(sysconfdir)/floodgate/floodgate.conf.sample
 	install -m 0644 README.md $(DESTDIR)$(docdir)/README.md
 	install -m 0644 milter/floodgate.8 milter/floodgatectl.8 $(DESTDIR)$(mandir)/man8/

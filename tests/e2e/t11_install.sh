@@ -5,8 +5,9 @@
 # the unit where systemd-analyze is available. The binaries are built
 # hardened. Then the installed floodgate runs the way its unit runs it:
 # as user and group floodgate (from the installed sysusers.d file), with
-# the installed account map (its group set by the installed tmpfiles.d
-# file), and floodgatectl answers that user.
+# the installed account map and configuration (their group set by the
+# installed tmpfiles.d file; another user cannot read them), and
+# floodgatectl answers that user.
 # engine: native (installing is the same for both engines; no mail goes through an MTA)
 # alone: makes and removes the system user floodgate
 . "$(dirname "$0")/lib.sh"
@@ -87,15 +88,21 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	fi
 	expect_eq "user floodgate exists" "$(getent passwd floodgate | cut -d: -f1)" floodgate
 	if command -v systemd-tmpfiles >/dev/null; then
-		# Only the installed line for the account map: the others name
-		# the system's own directories.
-		grep '^z .*/accounts ' "$P/tmpfiles/floodgate.conf" > "$T/z.conf"
+		# Only the installed lines for the configuration and the
+		# account map: the others name the system's own directories.
+		grep -E '^z .*/(accounts|floodgate\.conf) ' "$P/tmpfiles/floodgate.conf" > "$T/z.conf"
+		expect_eq "tmpfiles.d has a line for each" "$(wc -l < "$T/z.conf")" 2
 		systemd-tmpfiles --create "$T/z.conf"
 	else
-		chgrp floodgate "$P/etc/floodgate/accounts"
+		chgrp floodgate "$P/etc/floodgate/accounts" "$P/etc/floodgate/floodgate.conf"
 	fi
-	expect_eq "the account map: root, group floodgate, 0640" \
-	    "$(stat -c '%U %G %a' "$P/etc/floodgate/accounts")" "root floodgate 640"
+	expect_eq "the account map and the configuration: root, group floodgate, 0640" \
+	    "$(stat -c '%U %G %a' "$P/etc/floodgate/accounts" "$P/etc/floodgate/floodgate.conf" | sort -u)" \
+	    "root floodgate 640"
+	expect_eq "  ... which another user (a tenant) cannot read" \
+	    "$(for f in floodgate.conf accounts floodgate.conf.sample; do
+		setpriv --reuid=nobody --regid=nogroup --clear-groups cat "$P/etc/floodgate/$f" > /dev/null 2>&1 &&
+		    echo "$f"; done | tr '\n' ' ')" "floodgate.conf.sample "
 	mkdir -p "$T/run" "$T/spool" "$T/lib"
 	chown floodgate:floodgate "$T/run" "$T/lib"
 	chmod 750 "$T/run" "$T/lib"
@@ -105,7 +112,8 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	sed -i "s|^user .*|user floodgate|; s|^listen .*|listen unix:$T/spool/milter.sock|; s|^control .*|control $T/run/control.sock|;
 	    s|^database .*|database $T/lib/floodgate.db|; s|^account_map .*|account_map $P/etc/floodgate/accounts|" \
 	    "$T/fg.conf"
-	chmod 644 "$T/fg.conf"
+	chgrp floodgate "$T/fg.conf"
+	chmod 640 "$T/fg.conf"
 	as_floodgate() { setpriv --reuid=floodgate --regid=floodgate --init-groups "$@"; }
 	as_floodgate "$P/sbin/floodgate" -n -c "$T/fg.conf" > "$T/n2.out" 2>&1
 	expect_eq "floodgate -n as user floodgate" $? 0
@@ -137,6 +145,9 @@ fi
 make -s -C "$TOP" install DESTDIR="$T/stage" >"$T/make2.log" 2>&1
 [ -x "$T/stage/usr/local/sbin/floodgate" ] && [ -f "$T/stage/etc/floodgate/floodgate.conf" ] &&
     ok "DESTDIR staging" || fail "DESTDIR: $(find "$T/stage" -type f | head)"
+expect_eq "  ... the configuration and the map 0640 as installed, the sample 0644" \
+    "$(cd "$T/stage/etc/floodgate" && stat -c '%n %a' floodgate.conf accounts floodgate.conf.sample | tr '\n' ' ')" \
+    "floodgate.conf 640 accounts 640 floodgate.conf.sample 644 "
 expect_eq "  ... its floodgatectl defaults to /etc/floodgate/floodgate.conf" \
     "$("$T/stage/usr/local/sbin/floodgatectl" -h 2>&1 | sed -n 's/.*Default FILE: //p')" /etc/floodgate/floodgate.conf
 if command -v systemd-analyze >/dev/null; then
