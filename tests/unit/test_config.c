@@ -816,9 +816,9 @@ has_word(const char *text, const char *word)
  * clause after a "default" (`default 20`, `Default: sasl sender
  * client`, `defaults /usr/sbin/sendmail and ...`, to a parenthesis,
  * comma, semicolon or full stop), or just before one within the same
- * parenthesis (`data (the default)`, `hold (quarantine, the default)`). Any
- * other place would take a number of the entry, `1` in `from 1 to
- * 1000000`, for its default.
+ * parenthesis (`data (the default)`, `hold (quarantine, the
+ * default)`). Any other place would take a number of the entry, `1` in
+ * `from 1 to 1000000`, for its default.
  */
 static int
 gives_default(const char *text, const char *def)
@@ -828,6 +828,7 @@ gives_default(const char *text, const char *def)
 
 	for (p = text; (p = strcasestr(p, "default")) != NULL; p++) {
 		char clause[256];
+		const char *stop;
 		size_t len;
 
 		d = p + strlen("default");
@@ -835,8 +836,8 @@ gives_default(const char *text, const char *def)
 			d++;
 		d += strspn(d, ": (");
 		len = strcspn(d, "),;");
-		if (strstr(d, ". ") != NULL && (size_t)(strstr(d, ". ") - d) < len)
-			len = (size_t)(strstr(d, ". ") - d);
+		if ((stop = strstr(d, ". ")) != NULL && (size_t)(stop - d) < len)
+			len = (size_t)(stop - d);
 		if (len >= sizeof(clause))
 			len = sizeof(clause) - 1;
 		memcpy(clause, d, len);
