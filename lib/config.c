@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "account.h"
 #include "address.h"
@@ -1012,6 +1013,8 @@ st_override(struct fg_parser *p, struct fg_tok *t, int nt)
 	o->rule = fg_strdup(t[1].s);
 	o->ov.line = p->lx.line;
 	p->novs++;
+	if (p->c->names_line == 0)
+		p->c->names_line = p->lx.line;
 }
 
 /* exempt account|client|domain VALUE... */
@@ -1033,6 +1036,8 @@ st_exempt(struct fg_parser *p, struct fg_tok *t, int nt)
 				perr(p, "exempt account: \"%s\": expected a login, address or tenant name", t[i].s);
 				continue;
 			}
+			if (c->names_line == 0)
+				c->names_line = p->lx.line;
 			push_str(&c->ex_account, &c->nex_account, k);
 			free(k);
 		} else if (strcmp(t[1].s, "client") == 0) {
@@ -1629,6 +1634,12 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 	atomic_init(&c->refs, 1);
 	c->path = fg_strdup(path);
 	c->loaded = time(NULL);
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0)
+			c->mode = (unsigned)(st.st_mode & 07777);
+	}
 	c->listen = fg_strdup(FG_DEFAULT_LISTEN);
 	c->control = fg_strdup(FG_DEFAULT_CONTROL);
 	c->database = fg_strdup(FG_DEFAULT_DATABASE);
@@ -1943,5 +1954,10 @@ fg_config_warnings(const struct fg_config *c,
 		snprintf(msg, sizeof(msg), "relays %u does nothing with store sqlite: it divides the limits while a shared Redis store is down",
 		    (unsigned)c->relays);
 		say(arg, 0, msg);
+	}
+	if (c->names_line > 0 && (c->mode & S_IROTH)) {
+		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",
+		    c->mode);
+		say(arg, c->names_line, msg);
 	}
 }

@@ -177,6 +177,10 @@ struct fg_config {
 	atomic_int refs;
 	char *path;
 	time_t loaded;
+	unsigned mode;			/* the file's permission bits */
+	int names_line;			/* the first exempt account or
+					 * override (0: none): it names
+					 * accounts */
 	char *listen, *control, *database, *user, *account_map;
 	char *metrics;			/* as written, NULL: no metrics listener */
 	char *metrics_host;		/* what it was read into */
@@ -266,8 +270,9 @@ int fg_config_keep_start(struct fg_config *c,
     const struct fg_config *running);
 /* What the configuration asks for that cannot happen as written (a
  * feedback limit or a backoff without delivery_log, a backoff without a
- * map, relays without Redis): each warning one line, given to say with
- * the line of the statement it is about (0: none). */
+ * map, relays without Redis), and a file every local user may read
+ * that names accounts: each warning one line, given to say with the
+ * line of the statement it is about (0: none). */
 void fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg);
 

@@ -51,7 +51,8 @@ expect_eq "  ... the engine did not stop" "$(log_count 'engine: libmilter stoppe
 send "$T/h4" $SMTP_PORT app@h.example "$(rcpts d example.com 1)"
 expect_eq "  ... and still decides (the reloaded 5/1h, 8 used): deferred" "$(count_replies "$T/h4" 451)" 1
 # What cannot work as written is loaded, with a warning naming file:line.
-printf 'limit unk per account 5/1h count unknown\nrelays 2\n' >> "$T/floodgate.conf"
+printf 'limit unk per account 5/1h count unknown\nrelays 2\nexempt account vip@h.example\n' >> "$T/floodgate.conf"
+chmod 644 "$T/floodgate.conf"
 kill -USR1 "$FG_PID"
 wait_log "reload: .* loaded" 8 && ok "a configuration with warnings is loaded" || fail "not reloaded"
 line=$(grep -n '^limit unk ' "$T/floodgate.conf" | cut -d: -f1)
@@ -59,6 +60,9 @@ expect_eq "the reload warns of a feedback limit without delivery_log, at its lin
     "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips")" 1
 expect_eq "  ... and of relays without Redis" \
     "$(log_count "warning: $T/floodgate.conf: relays 2 does nothing with store sqlite")" 1
+xline=$(grep -n '^exempt account ' "$T/floodgate.conf" | cut -d: -f1)
+expect_eq "  ... and of a file every user may read that names an exempt account, at its line" \
+    "$(log_count "warning: $T/floodgate.conf:$xline: every local user may read this file (mode 0644), which names the accounts it exempts or gives another rate")" 1
 ctl --json status > "$T/status.json"
 expect_eq "status counts the running configuration's warnings and lists each with its line" \
     "$(python3 -c '
@@ -66,11 +70,11 @@ import json, sys
 recs = json.load(open(sys.argv[1]))["records"]
 w = [r for r in recs if r.get("type") == "warning"]
 print(recs[0]["config_warnings"], " ".join("%d:%s" % (r["line"], r["warning"].split()[0]) for r in w))' "$T/status.json")" \
-    "2 $line:limit 0:relays"
+    "3 $line:limit 0:relays $xline:every"
 "$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/check.err"
 rc=$?
 expect_eq "floodgate -n: the same warnings on stderr, and exit 0" \
-    "$rc:$(grep -c "^$T/floodgate.conf:[0-9:]* warning: " "$T/check.err")" 0:2
+    "$rc:$(grep -c "^$T/floodgate.conf:[0-9:]* warning: " "$T/check.err")" 0:3
 # What a reload does not apply keeps its running value until a restart:
 # the shared store and the delivery log stay off, status says what
 # waits, and reset still works (it would ask a Redis never connected).
@@ -86,14 +90,14 @@ expect_eq "  ... status: restart_pending, and the decisions, delivery log and wa
 import json, sys
 r = json.load(open(sys.argv[1]))["records"][0]
 print("%s|%s|%s|%d" % (r["restart_pending"], r["decisions"], r["delivery_log"], r["config_warnings"]))' "$T/status.json")" \
-    "delivery_log, store|memory (this server alone)|(none)|2"
+    "delivery_log, store|memory (this server alone)|(none)|3"
 ctl reset app@h.example > /dev/null && ok "  ... reset answers from this server's windows" ||
     fail "reset after the reload: $(cat "$T/ctl.err")"
 expect_eq "  ... floodgatectl reload says what waits, and the warnings" \
     "$(ctl --json reload | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["records"][0]
-print("%s|%d" % (r["restart_pending"], r["config_warnings"]))')" "delivery_log, store|2"
+print("%s|%d" % (r["restart_pending"], r["config_warnings"]))')" "delivery_log, store|3"
 wait_log "reload: .* loaded" 10 && expect_eq "  ... and the log again, at each reload" \
     "$(log_count 'reload: delivery_log, store changed')" 2
 cp "$T/warn.conf" "$T/floodgate.conf"

@@ -1,4 +1,6 @@
 /* Unit tests of lib/config.c: every statement, and every error path. */
+#include <sys/stat.h>
+
 #include "helpers.h"
 #include "account.h"
 #include "config.h"
@@ -572,6 +574,42 @@ test_warnings(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* A file that names accounts (exempt account, override) and that
+ * every local user may read is warned about at the first such line;
+ * not at mode 0640, nor when it names none. */
+static void
+test_warn_readable(void **state)
+{
+	static const char *const text[] = {
+		"limit a per account 10/1h\nexempt client 10.0.0.1\n"
+		"override a bulk@example.com 100/1h\nexempt account vip\n",
+		"limit a per account 10/1h\nexempt account vip@example.com\n",
+		"limit a per account 10/1h\nexempt client 10.0.0.1\n",
+	};
+	static const char *const want[][2] = {
+		{ "3: every local user may read this file (mode 0644), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)\n", "" },
+		{ "2: every local user may read this file (mode 0644), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)\n", "" },
+		{ "", "" },
+	};
+	char err[FG_CONFIG_ERRLEN], buf[4096];
+	size_t i, m;
+
+	(void)state;
+	for (i = 0; i < 3; i++)
+		for (m = 0; m < 2; m++) {
+			const char *path = tmpfile_with(text[i]);
+			struct fg_config *c;
+
+			assert_int_equal(chmod(path, m == 0 ? 0644 : 0640), 0);
+			if ((c = fg_config_load(path, err, sizeof(err))) == NULL)
+				fail_msg("%s", err);
+			buf[0] = '\0';
+			fg_config_warnings(c, collect_warning, buf);
+			assert_string_equal(buf, want[i][m]);
+			fg_config_unref(c);
+		}
+}
+
 /*
  * A reload keeps the running values of what it does not apply: a file
  * that sets every such statement differs in each of them (the list is
@@ -1063,6 +1101,7 @@ main(void)
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_warn_readable),
 		cmocka_unit_test(test_keep_start),
 		cmocka_unit_test(test_load_only),
 		cmocka_unit_test(test_table_sorted),
