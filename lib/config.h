@@ -182,7 +182,7 @@ struct fg_config {
 					 * override (0: none): it names
 					 * accounts */
 	char *listen, *control, *database, *user, *account_map;
-	char *metrics;			/* as written, NULL: no metrics listener */
+	char *metrics;			/* as written; NULL: no listener */
 	char *metrics_host;		/* what it was read into */
 	char *postfix_config;		/* for floodgatectl release */
 	uint32_t max_keys;		/* 0: no cap */
@@ -263,9 +263,9 @@ void fg_config_restart_changes(const struct fg_config *old,
     const struct fg_config *new, char *buf, size_t len);
 /* A reloaded configuration c takes the running one's values of the
  * statements a reload does not apply (and what metrics and the store's
- * URL were read into), so that what reads the configuration sees what is in effect
- * until the next restart. 0, or -1 when out of memory (c then half
- * done: dropped). */
+ * URL were read into), so that what reads the configuration sees what
+ * is in effect until the next restart. 0, or -1 when out of memory (c
+ * then half done: dropped). */
 int fg_config_keep_start(struct fg_config *c,
     const struct fg_config *running);
 /* What the configuration asks for that cannot happen as written (a

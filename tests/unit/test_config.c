@@ -601,7 +601,8 @@ test_warn_readable(void **state)
 			struct fg_config *c;
 
 			assert_int_equal(chmod(path, m == 0 ? 0644 : 0640), 0);
-			if ((c = fg_config_load(path, err, sizeof(err))) == NULL)
+			c = fg_config_load(path, err, sizeof(err));
+			if (c == NULL)
 				fail_msg("%s", err);
 			buf[0] = '\0';
 			fg_config_warnings(c, collect_warning, buf);
