@@ -293,7 +293,7 @@ qmgr_replaced() {
 # write_conf: floodgate.conf from standard input, with the paths of
 # this instance prepended, and the milter engine when ENGINE is set
 # (native or libmilter; run.sh runs each test that sends mail through an
-# MTA on both).
+# MTA on both); mode 0640, as installed, since it may name accounts.
 write_conf() {
 	{
 		echo "listen   unix:$T/fg/milter.sock"
@@ -302,6 +302,7 @@ write_conf() {
 		[ -n "${ENGINE:-}" ] && echo "engine   $ENGINE"
 		cat
 	} > "$T/floodgate.conf"
+	chmod 0640 "$T/floodgate.conf"
 }
 
 # start_floodgate [N]: waits for the Nth "started:" line. FG_ENV, when
