@@ -42,6 +42,11 @@ enum fg_ctl_verb {
 #define FG_CTL_STEP	0x8	/* a step of another command: not in the usage */
 #define FG_CTL_FLUSH	0x10	/* the daemon writes its state first */
 
+/* The database's mark of the socket the daemon listens on (its control
+ * at start; a reload does not move it): floodgatectl asks there when
+ * nothing listens where the file now says. */
+#define FG_CTL_MARK	"control"
+
 struct fg_ctl_cmd {
 	const char *verb;
 	const char *args;	/* as floodgatectl takes them */

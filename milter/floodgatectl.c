@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "net.h"
+#include "store.h"
 #include "util.h"
 
 static void usage(int status) __attribute__((noreturn));
@@ -198,17 +201,45 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	return o.buf != NULL ? 0 : -1;
 }
 
-/* What floodgatectl needs of a file with errors elsewhere: the socket,
- * and how release gives held mail back. */
+/* What floodgatectl needs of a file with errors elsewhere: the socket
+ * (and the database, which says where floodgate listens), and how
+ * release gives held mail back. */
 static const char *const ctl_statements[] = {
-	"control", "mta", "postfix_config", "sendmail_config", "sendmail_path",
+	"control", "database", "mta", "postfix_config", "sendmail_config",
+	"sendmail_path",
 };
+
+/* The socket to ask. control takes effect at start: after a reload of
+ * a file that moves it, floodgate still listens where it started, and
+ * nothing where the file now says. The daemon records its socket in
+ * its database; that one is asked, and the operator told. */
+static const char *
+running_socket(const struct fg_config *cfg, char *buf, size_t len)
+{
+	struct fg_store *st;
+	struct stat sb;
+	char err[FG_ERRLEN];
+	int found;
+
+	if (stat(cfg->control, &sb) == 0 || errno != ENOENT ||
+	    (st = fg_store_open(cfg->database, 1, err, sizeof(err))) == NULL)
+		return cfg->control;
+	found = fg_store_mark_get(st, FG_CTL_MARK, buf, len) == 1;
+	fg_store_close(st);
+	if (!found || strcmp(buf, cfg->control) == 0 || stat(buf, &sb) < 0 ||
+	    !S_ISSOCK(sb.st_mode))
+		return cfg->control;
+	fprintf(stderr, "floodgatectl: nothing at %s (control in %s): floodgate listens on %s, where it started, until its restart\n",
+	    cfg->control, cfg->path, buf);
+	return buf;
+}
 
 int
 main(int argc, char **argv)
 {
 	const char *cfg_path = FG_DEFAULT_CONFIG, *sock = NULL;
 	char *err, request[FG_CTL_MAXREQ + 64], *reply = NULL, rerr[FG_ERRLEN];
+	char running[FG_UNIX_PATH_MAX + 1];
 	const char *by = NULL, *since = NULL, *count = NULL;
 	struct fg_config *cfg;
 	struct fg_ctl_req req;
@@ -306,12 +337,12 @@ main(int argc, char **argv)
 			free(err);
 			return 1;
 		}
-		fprintf(stderr, " (floodgate runs the one it last loaded); only its control, mta, postfix_config, sendmail_path and sendmail_config are read\n");
+		fprintf(stderr, " (floodgate runs the one it last loaded); only its control, database, mta, postfix_config, sendmail_path and sendmail_config are read\n");
 		partial = 1;
 	}
 	free(err);
 	if (sock == NULL)
-		sock = cfg->control;
+		sock = running_socket(cfg, running, sizeof(running));
 	if (fg_ctl_parse(request, strlen(request), &req, rerr, sizeof(rerr)) < 0) {
 		fprintf(stderr, "floodgatectl: %s\n", rerr);
 		fg_config_unref(cfg);

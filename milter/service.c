@@ -519,6 +519,10 @@ fg_service_start(void)
 		/* floodgatectl is a convenience; mail flows without it. */
 		if (fg_control_start(fgd.cfg->control, err, sizeof(err)) < 0)
 			fg_log_err("%s; floodgatectl can only read the database", err);
+		else if (fgd.store != NULL && fg_store_mark_put(fgd.store,
+		    FG_CTL_MARK, fgd.cfg->control, err, sizeof(err)) < 0)
+			fg_log_warn("store: cannot record the control socket for floodgatectl: %s",
+			    err);
 		if (fgd.cfg->metrics_host != NULL &&
 		    fg_metrics_start(fgd.cfg->metrics_host,
 		    fgd.cfg->metrics_port, err, sizeof(err)) < 0)

@@ -5,7 +5,8 @@
 # SIGHUP reloads like SIGUSR1 on both engines (with libmilter, whose
 # own signal thread waits for SIGHUP to stop the milter, too), also
 # several in a row. What cannot work as written is warned about; what a
-# reload does not apply (store, delivery_log) keeps its running value.
+# reload does not apply (store, delivery_log, control) keeps its
+# running value, and floodgatectl finds the socket floodgate listens on.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
@@ -106,6 +107,27 @@ wait_log "reload: .* loaded" 11 || fail "the file as it runs: not reloaded"
 expect_eq "the file back as it runs: nothing waits" \
     "$(log_count 'changed: takes effect at the next restart'):$(ctl --json status | python3 -c 'import json, sys; print(json.load(sys.stdin)["records"][0]["restart_pending"])')" \
     "2:none"
+# control too takes effect at start: after a reload of a file that
+# moves it, floodgatectl finds floodgate where it started (its database
+# says where) and says so; the release timer and scripts keep working.
+sed -i "s|^control .*|control  $T/fg/moved.sock|" "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" 12 || fail "the moved control: not reloaded"
+expect_eq "a reload that moves control says it waits for a restart" \
+    "$(log_count 'reload: control changed: takes effect at the next restart')" 1
+expect_eq "  ... floodgatectl asks floodgate where it listens" \
+    "$(ctl --json status | python3 -c 'import json, sys; r = json.load(sys.stdin)["records"][0]; print(r.get("daemon", "running"), r.get("restart_pending"))')" \
+    "running control"
+grep -q "^floodgatectl: nothing at $T/fg/moved.sock (control in $T/floodgate.conf): floodgate listens on $T/fg/control.sock, where it started, until its restart$" "$T/ctl.err" &&
+    ok "  ... and tells the operator where, and why" || fail "floodgatectl's stderr: $(cat "$T/ctl.err")"
+ctl pause moved.example 1m > /dev/null && ok "  ... a command that changes something reaches it too" ||
+    fail "pause after the move: $(cat "$T/ctl.err")"
+cp "$T/warn.conf" "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: .* loaded" 13 || fail "the file as it runs: not reloaded"
+expect_eq "  ... and with the file back, floodgatectl says nothing of it" \
+    "$(ctl --json pauses | python3 -c 'import json, sys; print(" ".join(r["domain"] for r in json.load(sys.stdin)["records"] if "domain" in r))'):$(cat "$T/ctl.err")" \
+    "moved.example:"
 warned=$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")
 stop_floodgate
 start_floodgate 2

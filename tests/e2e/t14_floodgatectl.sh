@@ -227,7 +227,7 @@ ctl show tenant-a > "$T/broken" 2> "$T/broken.err"
 expect_eq "a file with errors: show answers from the daemon, exit 0" \
     "$?:$(awk '$1 == "tenant-hour" {print $5}' "$T/broken")" "0:2"
 grep -q "floodgate.conf:[0-9]*: limit broken: \"acount\": expected a scope" "$T/broken.err" &&
-    grep -q "configuration has errors (floodgate runs the one it last loaded); only its control, mta, postfix_config, sendmail_path and sendmail_config are read$" "$T/broken.err" &&
+    grep -q "configuration has errors (floodgate runs the one it last loaded); only its control, database, mta, postfix_config, sendmail_path and sendmail_config are read$" "$T/broken.err" &&
     ok "  ... and says what is wrong, and what it read" || fail "$(cat "$T/broken.err")"
 ctl release > "$T/broken-rel" 2> /dev/null
 expect_eq "  ... release runs" $? 0
