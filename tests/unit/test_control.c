@@ -106,6 +106,100 @@ test_commands_documented(void **state)
 	    "milter/floodgatectl.8");
 }
 
+/* file's text, for the checks below (freed by the caller); a
+ * paragraph's lines joined by blanks if join. */
+static char *
+doc_text(const char *file, int join)
+{
+	FILE *fp = fopen(file, "r");
+	char *buf = calloc(1, 1 << 20), *p;
+	size_t n;
+
+	if (fp == NULL || buf == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	n = fread(buf, 1, (1 << 20) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	for (p = buf; join && (p = strchr(p, '\n')) != NULL; p++)
+		if (p[1] != '\n')
+			*p = ' ';
+	return buf;
+}
+
+/* Is verb a code span of the text from s to end? */
+static int
+spans_name(const char *s, const char *end, const char *verb)
+{
+	char text[4096], span[64];
+	int i;
+
+	snprintf(text, sizeof(text), "%.*s", (int)(end - s), s);
+	for (i = 0; code_span(text, i, span, sizeof(span)); i++)
+		if (strcmp(span, verb) == 0)
+			return 1;
+	return 0;
+}
+
+/* The README's and floodgatectl(8)'s lists of the commands answered
+ * from the database while floodgate is down, and the README's of those
+ * that need the daemon, say what the command table says. */
+static void
+test_offline_documented(void **state)
+{
+	static const char para[] = "When floodgate is not running, `";
+	char *readme = doc_text("README.md", 1);
+	char *man = doc_text("milter/floodgatectl.8", 0);
+	char *a = NULL, *b = NULL, *e = NULL, *m, *p, word[32];
+	size_t i, k;
+	int quoted = 0, nman = 0, v;
+
+	(void)state;
+	if ((a = strstr(readme, para)) == NULL ||
+	    (b = strstr(a, "read the database directly")) == NULL ||
+	    (e = strstr(b, "need the daemon")) == NULL)
+		fail_msg("README.md: no paragraph \"%s... read the database directly ... need the daemon\"",
+		    para);
+	for (i = 0; i < FG_CTL_NVERBS; i++) {
+		const struct fg_ctl_cmd *c = &fg_ctl_cmds[i];
+		int offline = spans_name(a, b, c->verb),
+		    daemon = spans_name(b, e, c->verb);
+
+		if (c->flags & FG_CTL_STEP)
+			continue;
+		if (offline != !!(c->flags & FG_CTL_OFFLINE))
+			fail_msg("README.md: \"%s\" should %sbe among the commands that read the database while floodgate is down",
+			    c->verb, offline ? "not " : "");
+		if (offline == daemon)
+			fail_msg("README.md: \"%s\" is %s among the commands that need the daemon",
+			    c->verb, daemon ? "also" : "not");
+	}
+	/* The man page: the bold words of the line after its sentence. */
+	if ((m = strstr(man, "When floodgate is not running, the read-only commands\n.RB ")) == NULL)
+		fail_msg("milter/floodgatectl.8: no list of the read-only commands");
+	m = strchr(m, '\n') + 5;
+	for (p = m; *p != '\n' && *p != '\0'; p++) {
+		if (*p == '"')
+			quoted = !quoted;
+		if (quoted || strchr("abcdefghijklmnopqrstuvwxyz-", *p) == NULL)
+			continue;
+		k = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+		snprintf(word, sizeof(word), "%.*s", (int)k, p);
+		p += k - 1;
+		nman++;
+		if ((v = fg_ctl_lookup(word)) < 0 ||
+		    !(fg_ctl_cmds[v].flags & FG_CTL_OFFLINE))
+			fail_msg("milter/floodgatectl.8: \"%s\" is listed as read from the database, and is not",
+			    word);
+	}
+	for (i = 0, k = 0; i < FG_CTL_NVERBS; i++)
+		k += (fg_ctl_cmds[i].flags & FG_CTL_OFFLINE) != 0;
+	if ((size_t)nman != k)
+		fail_msg("milter/floodgatectl.8: %d read-only commands listed, the table has %zu",
+		    nman, k);
+	free(readme);
+	free(man);
+}
+
 int
 main(void)
 {
@@ -114,6 +208,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_output),
 		cmocka_unit_test(test_commands_documented),
+		cmocka_unit_test(test_offline_documented),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
