@@ -25,6 +25,8 @@ enum fg_stkind {
 
 #define FG_SF_REPEAT	0x1	/* may be given more than once */
 #define FG_SF_RESTART	0x2	/* a reload does not apply it */
+#define FG_SF_LIST	0x4	/* takes several values (every other, but
+				   the repeated ones, takes one) */
 
 struct fg_parser;
 

@@ -136,8 +136,8 @@ static const char *const w_engine[] = { "native", "libmilter", NULL };
 
 /* Sorted by name (bsearch). */
 const struct fg_statement fg_statements[] = {
-	{ .name = "account", .kind = FG_SK_CUSTOM, .parse = st_account,
-	    .print = fg_print_account },
+	{ .name = "account", .kind = FG_SK_CUSTOM, .flags = FG_SF_LIST,
+	    .parse = st_account, .print = fg_print_account },
 	{ .name = "account_map", .kind = FG_SK_PATH, .off = F(account_map),
 	    .unset = "(none)", .print = fg_print_account_map },
 	{ .name = "backoff", .kind = FG_SK_CUSTOM, .flags = FG_SF_REPEAT,
@@ -154,7 +154,7 @@ const struct fg_statement fg_statements[] = {
 	    .flags = FG_SF_RESTART, .parse = st_delivery_log,
 	    .print = fg_print_delivery_log },
 	{ .name = "delivery_log_users", .kind = FG_SK_CUSTOM, .off = F(log_users),
-	    .flags = FG_SF_RESTART, .parse = st_log_users,
+	    .flags = FG_SF_RESTART | FG_SF_LIST, .parse = st_log_users,
 	    .print = fg_print_log_users },
 	{ .name = "delivery_retention", .kind = FG_SK_DURATION,
 	    .off = F(delivery_retention),
@@ -352,6 +352,12 @@ statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 			return;
 		}
 		p->seen[idx] = lx->line;
+	}
+	/* A word too many is named as such, not blamed on the value. */
+	if (!(st->flags & (FG_SF_REPEAT | FG_SF_LIST)) && nt > 2) {
+		perr(p, "%s: \"%s\": expected the end of the line (%s takes one value)",
+		    kw, t[2].s, kw);
+		return;
 	}
 	base = (char *)p->c;
 	switch (st->kind) {
@@ -899,7 +905,12 @@ st_limit(struct fg_parser *p, struct fg_tok *t, int nt)
 		for (o = 0; o < NLIMIT_OPTS; o++)
 			if (strcmp(k, limit_opts[o].name) == 0)
 				break;
-		if (o == NLIMIT_OPTS) {
+		if (o == NLIMIT_OPTS && strcmp(k, "to") == 0) {
+			perr(p, "limit %s: \"to\": expected before the rate (limit NAME per SCOPE [to DESTS] N/PERIOD ...)",
+			    t[1].s);
+			bad = 1;
+			break;		/* the rest are its destinations */
+		} else if (o == NLIMIT_OPTS) {
 			const char *w[NLIMIT_OPTS + 1];
 
 			for (o = 0; o < NLIMIT_OPTS; o++)
@@ -968,6 +979,12 @@ st_cap(struct fg_parser *p, struct fg_tok *t, int nt)
 			return;
 		}
 	}
+	if (i < nt - 1 && fg_parse_uint(t[i].s, 1000000, &n) == 0 && n > 0) {
+		perr(p, "cap %s: \"%s\": expected the end of the line (cap NAME [to DESTS] N: a cap has no options)",
+		    t[1].s, t[i + 1].s);
+		free_dests(&d);
+		return;
+	}
 	if (i != nt - 1 || fg_parse_uint(t[i].s, 1000000, &n) < 0 || n == 0) {
 		perr(p, "cap %s: %s%s%s: expected the number of recipients per message, such as 100",
 		    t[1].s, i < nt ? "\"" : "", i < nt ? t[nt - 1].s : "nothing",
@@ -993,6 +1010,11 @@ st_override(struct fg_parser *p, struct fg_tok *t, int nt)
 	struct pending_ov *o;
 	void *a;
 
+	if (nt > 4) {
+		perr(p, "override %s: \"%s\": expected the end of the line (override RULE ACCOUNT N/PERIOD)",
+		    t[1].s, t[4].s);
+		return;
+	}
 	if (nt != 4) {
 		perr(p, "override: expected override RULE ACCOUNT N/PERIOD");
 		return;
@@ -1119,6 +1141,11 @@ st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
 		if (i + 1 >= nt || fg_parse_duration(t[i + 1].s, &b.max) < 0) {
 			perr(p, "backoff %s: expected max DURATION, the longest pause, such as max 12h",
 			    t[1].s);
+			goto bad;
+		}
+		if (b.max < b.duration) {
+			perr(p, "backoff %s: max %s: expected the longest pause, at least the first (for %s)",
+			    t[1].s, t[i + 1].s, t[i - 1].s);
 			goto bad;
 		}
 		i += 2;
@@ -1327,7 +1354,7 @@ st_store(struct fg_parser *p, struct fg_tok *t, int nt)
 	return;
 bad:
 	perr(p, "store: %s%s%s: expected sqlite, redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=N]",
-	    v ? "\"" : "", v ? v : (nt > 2 ? "more than one value" : "no value"),
+	    v ? "\"" : "", v ? v : "no value",
 	    v ? "\"" : "");
 }
 
@@ -1403,7 +1430,7 @@ st_redis_user(struct fg_parser *p, struct fg_tok *t, int nt)
 		;
 	if (v == NULL || *v == '\0' || *s != '\0' || s - v > FG_RUSER_MAX) {
 		perr(p, "redis_user: %s%s%s: expected a Redis ACL user name, 1 to %d printable characters without spaces",
-		    v ? "\"" : "", v ? v : (nt > 2 ? "more than one value" : "no value"),
+		    v ? "\"" : "", v ? v : "no value",
 		    v ? "\"" : "", FG_RUSER_MAX);
 		return;
 	}
@@ -1607,14 +1634,20 @@ load_map(struct fg_parser *p, const char *cfgpath)
 
 /* The line a statement was given on, or 0. */
 static int
-seen(const struct fg_parser *p, const char *name)
+seen(const int *lines, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < fg_nstatements; i++)
+	for (i = 0; lines != NULL && i < fg_nstatements; i++)
 		if (strcmp(fg_statements[i].name, name) == 0)
-			return p->seen[i];
+			return lines[i];
 	return 0;
+}
+
+int
+fg_config_line(const struct fg_config *c, const char *name)
+{
+	return seen(c->lines, name);
 }
 
 static struct fg_config *
@@ -1684,22 +1717,22 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 	for (i = 0; i < c->nbackoff; i++)
 		fg_dests_index(&c->backoff[i].dests);
 	fg_dests_index(&c->ex_domain);
-	p.seen_map = seen(&p, "account_map");
+	p.seen_map = seen(p.seen, "account_map");
 	if (c->account_map != NULL)
 		load_map(&p, path);
 	if (c->postfix_map != NULL && c->sendmail_map != NULL &&
 	    strcmp(fg_net_unix_spec(c->postfix_map),
 	    fg_net_unix_spec(c->sendmail_map)) == 0) {
-		p.lx.line = seen(&p, "sendmail_map");
+		p.lx.line = seen(p.seen, "sendmail_map");
 		perr(&p, "sendmail_map %s: postfix_map serves that socket already (each needs its own)",
 		    c->sendmail_map);
 	}
 	if (c->redis_user != NULL && c->redis_password_file == NULL) {
-		p.lx.line = seen(&p, "redis_user");
+		p.lx.line = seen(p.seen, "redis_user");
 		perr(&p, "redis_user %s: needs redis_password_file (Redis takes a user's password with its name)",
 		    c->redis_user);
 	}
-	free(p.seen);
+	c->lines = p.seen;
 	free(p.refs);
 	for (i = 0; i < p.novs; i++) {
 		free(p.ovs[i].rule);
@@ -1751,6 +1784,7 @@ config_free(struct fg_config *c)
 			free(*(char **)(void *)((char *)c + st->off));
 	}
 	free(c->path);
+	free(c->lines);
 	free(c->listen);
 	free(c->metrics_host);
 	free(c->metrics);

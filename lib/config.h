@@ -181,6 +181,9 @@ struct fg_config {
 	int names_line;			/* the first exempt account or
 					 * override (0: none): it names
 					 * accounts */
+	int *lines;			/* per statement, in fg_statements'
+					 * order: the line it is on (0: not
+					 * given); see fg_config_line */
 	char *listen, *control, *database, *user, *account_map;
 	char *metrics;			/* as written; NULL: no listener */
 	char *metrics_host;		/* what it was read into */
@@ -247,6 +250,8 @@ struct fg_config *fg_config_load(const char *path, char *err, size_t errlen);
  * must reach the daemon while the file has errors elsewhere. */
 struct fg_config *fg_config_load_only(const char *path,
     const char *const *only, size_t n, char *err, size_t errlen);
+/* The line of c's file statement name is on; 0 if not given. */
+int fg_config_line(const struct fg_config *c, const char *name);
 struct fg_config *fg_config_ref(struct fg_config *c);
 void fg_config_unref(struct fg_config *c);
 void fg_config_print(const struct fg_config *c, FILE *fp);

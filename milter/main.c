@@ -319,13 +319,15 @@ check_password_file(const struct fg_config *c)
 	if (c->store == NULL || c->redis_password_file == NULL)
 		return 0;
 	if (stat(c->redis_password_file, &st) < 0) {
-		fprintf(stderr, "%s: redis_password_file %s: %s\n", fgd.cfg_path,
+		fprintf(stderr, "%s:%d: redis_password_file %s: %s\n",
+		    fgd.cfg_path, fg_config_line(c, "redis_password_file"),
 		    c->redis_password_file, strerror(errno));
 		return 1;
 	}
 	if (fg_shared_password_open(c->redis_password_file, st.st_mode, msg,
 	    sizeof(msg)))
-		fprintf(stderr, "%s: warning: %s\n", fgd.cfg_path, msg);
+		warn_stderr((void *)fgd.cfg_path,
+		    fg_config_line(c, "redis_password_file"), msg);
 	return 0;
 }
 
@@ -393,20 +395,24 @@ main(int argc, char **argv)
 		fg_config_print(fgd.cfg, stdout);
 		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		if (fgd.cfg->user != NULL && getpwnam(fgd.cfg->user) == NULL) {
-			fprintf(stderr, "%s: user \"%s\": no such user\n",
-			    cfg_path, fgd.cfg->user);
+			fprintf(stderr, "%s:%d: user \"%s\": no such user\n",
+			    cfg_path, fg_config_line(fgd.cfg, "user"),
+			    fgd.cfg->user);
 			return 1;
 		}
 		if (fg_feedback_users(fgd.cfg->log_users, uerr, sizeof(uerr)) < 0) {
-			fprintf(stderr, "%s: %s\n", cfg_path, uerr);
+			fprintf(stderr, "%s:%d: %s\n", cfg_path,
+			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
 		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
-		die("%s: user \"%s\": no such user", cfg_path, fgd.cfg->user);
+		die("%s:%d: user \"%s\": no such user", cfg_path,
+		    fg_config_line(fgd.cfg, "user"), fgd.cfg->user);
 	if (fg_feedback_users(fgd.cfg->log_users, uerr, sizeof(uerr)) < 0)
-		die("%s: %s", cfg_path, uerr);
+		die("%s:%d: %s", cfg_path,
+		    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 
 	{
 		char lerr[FG_ERRLEN];
@@ -438,7 +444,8 @@ main(int argc, char **argv)
 		char rerr[FG_ERRLEN];
 
 		if (fg_shared_prepare(fgd.cfg, rerr, sizeof(rerr)) < 0)
-			die("%s", rerr);
+			die("%s:%d: %s", cfg_path,
+			    fg_config_line(fgd.cfg, "redis_password_file"), rerr);
 	}
 	if (pw != NULL && getuid() != pw->pw_uid)
 		drop_privileges(pw);

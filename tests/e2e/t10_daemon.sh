@@ -27,7 +27,8 @@ expect_eq "a bad config stops the daemon from starting" $? 1
 expect_eq "-n: exit 1 on a delivery_log_users user that does not exist" $? 1
 "$FLOODGATE" -f -c "$T/users.conf" 2> "$T/users2.out"
 expect_eq "and the daemon does not start" $? 1
-expect_eq "both name the user" "$(grep -c 'users.conf: delivery_log_users: "no-such-mta-user": no such user' "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
+n=$(wc -l < "$T/users.conf")
+expect_eq "both name the user, at its line" "$(grep -c "users.conf:$n: delivery_log_users: \"no-such-mta-user\": no such user" "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
 
 # Without -f floodgate detaches; the parent returns at once.
 "$FLOODGATE" -c "$T/floodgate.conf"

@@ -173,13 +173,14 @@ stop_floodgate
 conf "redis://127.0.0.1:$RPORT/5" "$T/none.pass"
 "$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
 rc=$?
-grep -q "redis_password_file $T/none.pass: No such file or directory" "$T/check.err" ||
-    fail "floodgate -n names the missing file: $(cat "$T/check.err")"
+pline=$(grep -n '^redis_password_file ' "$T/floodgate.conf" | cut -d: -f1)
+grep -q "^$T/floodgate.conf:$pline: redis_password_file $T/none.pass: No such file or directory" "$T/check.err" ||
+    fail "floodgate -n names the missing file, at its line: $(cat "$T/check.err")"
 expect_eq "floodgate -n: a missing password file is an error" "$rc" 1
 timeout 10 "$FLOODGATE" -f -c "$T/floodgate.conf" >"$T/nostart.log" 2>&1
 rc=$?
-grep -q "redis_password_file $T/none.pass: No such file or directory" "$T/nostart.log" ||
-    fail "the start names the missing file: $(cat "$T/nostart.log")"
+grep -q "$T/floodgate.conf:$pline: redis_password_file $T/none.pass: No such file or directory" "$T/nostart.log" ||
+    fail "the start names the missing file, at its line: $(cat "$T/nostart.log")"
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "floodgate does not start without its password file (exit $rc)"
 
 # 7. Redis Cluster, two masters, the slots split in halves: every key of

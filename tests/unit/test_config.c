@@ -234,7 +234,13 @@ static const struct {
 	{ "local_action hold\nlocal_action hold\n", ":2: local_action: given twice (first on line 1)" },
 	{ "charge_at rcpt\n", ":1: charge_at: \"rcpt\": expected data or end" },
 	{ "charge_at\n", ":1: charge_at: no value: expected data or end" },
-	{ "charge_at data end\n", ":1: charge_at: \"data\": expected data or end" },
+	{ "cap c 10 action reject\n", ":1: cap c: \"action\": expected the end of the line (cap NAME [to DESTS] N: a cap has no options)" },
+	{ "cap c to docomo.ne.jp 10 20\n", ":1: cap c: \"20\": expected the end of the line" },
+	{ "cap c to docomo.ne.jp ten\n", ":1: cap c: \"ten\": expected the number of recipients per message" },
+	{ "limit r per account 5/1h\noverride r a@b.example 9/1h x\n", ":2: override r: \"x\": expected the end of the line (override RULE ACCOUNT N/PERIOD)" },
+	{ "backoff b to docomo.ne.jp after 5/10m for 10h max 5h\n", ":1: backoff b: max 5h: expected the longest pause, at least the first (for 10h)" },
+	{ "limit b per account 5/1h to docomo.ne.jp action reject\n", ":1: limit b: \"to\": expected before the rate (limit NAME per SCOPE [to DESTS] N/PERIOD ...)" },
+	{ "charge_at data end\n", ":1: charge_at: \"end\": expected the end of the line (charge_at takes one value)" },
 	{ "charge_at end\ncharge_at data\n", ":2: charge_at: given twice (first on line 1)" },
 	{ "metrics\n", ":1: metrics: expected one value, HOST:PORT such as 127.0.0.1:9465" },
 	{ "metrics localhost:9465\n", ":1: metrics: \"localhost:9465\": expected HOST:PORT with an IP address" },
@@ -1040,6 +1046,43 @@ test_errors(void **state)
 	}
 }
 
+/* A statement that takes one value names a second as the word too
+ * many, whatever the first; the lists and the repeated ones take more. */
+static void
+test_one_value(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], text[128], want[160];
+	struct fg_config *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < fg_nstatements; i++) {
+		const struct fg_statement *st = &fg_statements[i];
+
+		if (st->flags & (FG_SF_REPEAT | FG_SF_LIST))
+			continue;
+		snprintf(text, sizeof(text), "\n%s a extra\n", st->name);
+		snprintf(want, sizeof(want),
+		    ":2: %s: \"extra\": expected the end of the line (%s takes one value)",
+		    st->name, st->name);
+		if ((c = load(text, err, sizeof(err))) != NULL)
+			fail_msg("accepted: %s", text);
+		if (strstr(err, want) == NULL)
+			fail_msg("for %s\nwant: %s\ngot:  %s", text, want, err);
+	}
+	c = load("account sasl sender\n\ndelivery_log_users root 0\n", err,
+	    sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	/* fg_config_line: where each statement is, for errors found after
+	 * the parse (a user looked up at start). */
+	assert_int_equal(fg_config_line(c, "account"), 1);
+	assert_int_equal(fg_config_line(c, "delivery_log_users"), 3);
+	assert_int_equal(fg_config_line(c, "user"), 0);
+	assert_int_equal(fg_config_line(c, "no_such_statement"), 0);
+	fg_config_unref(c);
+}
+
 /* Found by the fuzzer: a destination word longer than the text kept for
  * messages read before the start of that buffer. */
 static void
@@ -1099,6 +1142,7 @@ main(void)
 		cmocka_unit_test(test_defaults_and_refs),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_one_value),
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
