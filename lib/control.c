@@ -114,6 +114,7 @@ fg_ctl_parse(const char *line, size_t len, struct fg_ctl_req *req, char *err,
 {
 	char *p, *tok, *save = NULL;
 	size_t i;
+	int v;
 
 	memset(req, 0, sizeof(*req));
 	if (len > 0 && line[len - 1] == '\n')
@@ -156,6 +157,14 @@ fg_ctl_parse(const char *line, size_t len, struct fg_ctl_req *req, char *err,
 			return -1;
 		}
 		req->argv[req->argc++] = tok;
+	}
+	/* A command that takes nothing must not run as if the word after
+	 * it were not there (release extra, status tenant42). */
+	if ((v = fg_ctl_lookup(req->verb)) >= 0 &&
+	    fg_ctl_cmds[v].args[0] == '\0' && req->argc > 0) {
+		fg_seterr(err, errlen, "%s: \"%s\": expected no argument",
+		    req->verb, req->argv[0]);
+		return -1;
 	}
 	return 0;
 }

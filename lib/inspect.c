@@ -445,6 +445,14 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "explain: expected ACCOUNT RECIPIENT [CLIENT-IP]");
 		return;
 	}
+	/* A domain typed for an address would be a recipient no domain's
+	 * rule matches: a pass that says nothing of that domain. */
+	if (strchr(req->argv[1], '@') == NULL) {
+		fg_ctl_error(o, "explain: \"%s\": expected a recipient address, such as someone@%s",
+		    req->argv[1], strchr(req->argv[1], '.') != NULL ?
+		    req->argv[1] : "docomo.ne.jp");
+		return;
+	}
 	fg_account_named(in->cfg, req->argv[0], &a);
 	nl = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
 	    in->now, &ex, &exempt, dom);

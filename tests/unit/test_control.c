@@ -39,6 +39,11 @@ test_malformed(void **state)
 		{ "floodgate/1 a 1 2 3 4 5 6 7 8 9\n", "more than 8 arguments" },
 		{ "floodgate/1 show a\001b\n", "control character in request" },
 		{ "floodgate/1 show a\0b\n", "control character in request" },
+		/* what takes nothing refuses a word after it */
+		{ "floodgate/1 status tenant42\n", "status: \"tenant42\": expected no argument" },
+		{ "floodgate/1 release now\n", "release: \"now\": expected no argument" },
+		{ "floodgate/1 reload x\n", "reload: \"x\": expected no argument" },
+		{ "floodgate/1 pauses x\n", "pauses: \"x\": expected no argument" },
 	};
 	size_t i;
 

@@ -107,6 +107,10 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain vip x@docomo.ne.jp");
 	assert_non_null(strstr(out, "verdict=pass (exempt)\tlocal=pass (exempt)\n"));
 	free(out);
+	/* a domain typed for a recipient is refused, not passed */
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 docomo.ne.jp");
+	assert_non_null(strstr(out, "error explain: \"docomo.ne.jp\": expected a recipient address, such as someone@docomo.ne.jp"));
+	free(out);
 	/* explain charged nothing */
 	out = run(fg_inspect_show, "floodgate/1 show t1");
 	assert_non_null(strstr(out, "type=account\taccount=t1"));
