@@ -23,7 +23,10 @@ fg_lex_error(struct fg_lex *lx, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	lx->nerr++;
-	if (used + 1 < lx->errlen)
+	if (used + 1 < lx->errlen && lx->line == 0)	/* of the whole file */
+		snprintf(lx->err + used, lx->errlen - used, "%s%s: %s",
+		    used ? "\n" : "", lx->file, msg);
+	else if (used + 1 < lx->errlen)
 		snprintf(lx->err + used, lx->errlen - used, "%s%s:%d: %s",
 		    used ? "\n" : "", lx->file, lx->line, msg);
 }

@@ -1046,6 +1046,17 @@ test_errors(void **state)
 	}
 }
 
+/* An error of the whole file names no line. */
+static void
+test_file_error(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+
+	(void)state;
+	assert_null(fg_config_load("/tmp", err, sizeof(err)));
+	assert_string_equal(err, "/tmp: read error: Is a directory");
+}
+
 /* A statement that takes one value names a second as the word too
  * many, whatever the first; the lists and the repeated ones take more. */
 static void
@@ -1143,6 +1154,7 @@ main(void)
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_one_value),
+		cmocka_unit_test(test_file_error),
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
