@@ -142,6 +142,26 @@ code_span(const char *s, int span, char *out, size_t len)
 	return 1;
 }
 
+/* file's whole text (freed by the caller); a paragraph's lines joined
+ * by blanks if join. */
+static inline char *
+doc_text(const char *file, int join)
+{
+	FILE *fp = fopen(file, "r");
+	char *buf = calloc(1, 1 << 20), *p;
+	size_t n;
+
+	if (fp == NULL || buf == NULL)
+		fail_msg("%s: %s", file, strerror(errno));
+	n = fread(buf, 1, (1 << 20) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	for (p = buf; join && (p = strchr(p, '\n')) != NULL; p++)
+		if (p[1] != '\n')
+			*p = ' ';
+	return buf;
+}
+
 #define DOC_WORD_MAX	64
 struct doc_words {
 	char (*w)[DOC_WORD_MAX];

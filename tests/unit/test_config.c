@@ -1046,6 +1046,36 @@ test_errors(void **state)
 	}
 }
 
+/* The README's Running section lists the statements that take effect
+ * at start: those of the table, and no other. */
+static void
+test_restart_list(void **state)
+{
+	char *readme = doc_text("README.md", 1), *a, *e, list[4096], span[64];
+	size_t i, listed = 0, restart = 0;
+	int k;
+
+	(void)state;
+	if ((a = strstr(readme, "The statements marked \"Takes effect at start\"")) == NULL ||
+	    (a = strchr(a, '(')) == NULL || (e = strchr(a, ')')) == NULL)
+		fail_msg("README.md: no list of the statements marked \"Takes effect at start\"");
+	snprintf(list, sizeof(list), "%.*s", (int)(e - a), a);
+	for (k = 0; code_span(list, k, span, sizeof(span)); k++, listed++) {
+		for (i = 0; i < fg_nstatements &&
+		    strcmp(fg_statements[i].name, span) != 0; i++)
+			continue;
+		if (i == fg_nstatements || !(fg_statements[i].flags & FG_SF_RESTART))
+			fail_msg("README.md: Running lists \"%s\" among the statements that take effect at start, and it is not one",
+			    span);
+	}
+	for (i = 0; i < fg_nstatements; i++)
+		restart += (fg_statements[i].flags & FG_SF_RESTART) != 0;
+	if (listed != restart)
+		fail_msg("README.md: Running lists %zu statements that take effect at start, of %zu",
+		    listed, restart);
+	free(readme);
+}
+
 /* An error of the whole file names no line. */
 static void
 test_file_error(void **state)
@@ -1155,6 +1185,7 @@ main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_one_value),
 		cmocka_unit_test(test_file_error),
+		cmocka_unit_test(test_restart_list),
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),

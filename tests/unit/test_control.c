@@ -111,26 +111,6 @@ test_commands_documented(void **state)
 	    "milter/floodgatectl.8");
 }
 
-/* file's text, for the checks below (freed by the caller); a
- * paragraph's lines joined by blanks if join. */
-static char *
-doc_text(const char *file, int join)
-{
-	FILE *fp = fopen(file, "r");
-	char *buf = calloc(1, 1 << 20), *p;
-	size_t n;
-
-	if (fp == NULL || buf == NULL)
-		fail_msg("%s: %s", file, strerror(errno));
-	n = fread(buf, 1, (1 << 20) - 1, fp);
-	buf[n] = '\0';
-	fclose(fp);
-	for (p = buf; join && (p = strchr(p, '\n')) != NULL; p++)
-		if (p[1] != '\n')
-			*p = ' ';
-	return buf;
-}
-
 /* Is verb a code span of the text from s to end? */
 static int
 spans_name(const char *s, const char *end, const char *verb)
