@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "account.h"
+#include "address.h"
 #include "inspect.h"
 #include "policy.h"
 #include "rules.h"
@@ -433,6 +434,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 {
 	struct fg_explain *ex;
 	struct fg_account a;
+	struct fg_addr ra;
 	struct decides d = { 0 };
 	const char *from;
 	const char *client = req->argc > 2 ? req->argv[2] : "";
@@ -445,12 +447,16 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "explain: expected ACCOUNT RECIPIENT [CLIENT-IP]");
 		return;
 	}
-	/* A domain typed for an address would be a recipient no domain's
-	 * rule matches: a pass that says nothing of that domain. */
-	if (strchr(req->argv[1], '@') == NULL) {
+	/* A domain typed for an address (or an address without one) would
+	 * be a recipient no domain's rule matches: a pass that says
+	 * nothing of that domain. */
+	if (fg_addr_parse(req->argv[1], &ra, NULL, 0) != FG_ADDR_OK ||
+	    ra.local[0] == '\0' || ra.domain[0] == '\0') {
+		const char *at = strrchr(req->argv[1], '@');
+		const char *d = at != NULL ? at + 1 : req->argv[1];
+
 		fg_ctl_error(o, "explain: \"%s\": expected a recipient address, such as someone@%s",
-		    req->argv[1], strchr(req->argv[1], '.') != NULL ?
-		    req->argv[1] : "docomo.ne.jp");
+		    req->argv[1], strchr(d, '.') != NULL ? d : "docomo.ne.jp");
 		return;
 	}
 	fg_account_named(in->cfg, req->argv[0], &a);

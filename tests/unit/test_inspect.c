@@ -111,6 +111,12 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 docomo.ne.jp");
 	assert_non_null(strstr(out, "error explain: \"docomo.ne.jp\": expected a recipient address, such as someone@docomo.ne.jp"));
 	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 @ezweb.ne.jp");
+	assert_non_null(strstr(out, "error explain: \"@ezweb.ne.jp\": expected a recipient address, such as someone@ezweb.ne.jp"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@");
+	assert_non_null(strstr(out, "error explain: \"x@\": expected a recipient address, such as someone@docomo.ne.jp"));
+	free(out);
 	/* explain charged nothing */
 	out = run(fg_inspect_show, "floodgate/1 show t1");
 	assert_non_null(strstr(out, "type=account\taccount=t1"));
