@@ -1960,6 +1960,16 @@ void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
+	static const char redis[] = "with store sqlite: only a shared Redis store reads it";
+	static const struct {
+		const char *name, *why;
+	} unread[] = {
+		{ "redis_password_file", redis }, { "redis_prefix", redis },
+		{ "redis_reservation_ttl", redis }, { "redis_timeout", redis },
+		{ "redis_user", redis },
+		{ "notify_from", "without a notify statement (it is the notices' sender)" },
+		{ "notify_max", "without a notify statement (it caps the notices sent an hour)" },
+	};
 	char msg[512];
 	size_t i;
 
@@ -1987,7 +1997,19 @@ fg_config_warnings(const struct fg_config *c,
 	if (c->store == NULL && c->relays > 1) {
 		snprintf(msg, sizeof(msg), "relays %u does nothing with store sqlite: it divides the limits while a shared Redis store is down",
 		    (unsigned)c->relays);
-		say(arg, 0, msg);
+		say(arg, fg_config_line(c, "relays"), msg);
+	}
+	/* Written, and read by nothing this file has: a statement meant
+	 * for a setup the file does not make. */
+	for (i = 0; i < sizeof(unread) / sizeof(unread[0]); i++) {
+		int line = fg_config_line(c, unread[i].name);
+
+		if (line == 0 || (unread[i].why == redis ? c->store != NULL :
+		    c->nnotify > 0))
+			continue;
+		snprintf(msg, sizeof(msg), "%s does nothing %s", unread[i].name,
+		    unread[i].why);
+		say(arg, line, msg);
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",

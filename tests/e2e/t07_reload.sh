@@ -59,8 +59,9 @@ wait_log "reload: .* loaded" 8 && ok "a configuration with warnings is loaded" |
 line=$(grep -n '^limit unk ' "$T/floodgate.conf" | cut -d: -f1)
 expect_eq "the reload warns of a feedback limit without delivery_log, at its line" \
     "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips")" 1
-expect_eq "  ... and of relays without Redis" \
-    "$(log_count "warning: $T/floodgate.conf: relays 2 does nothing with store sqlite")" 1
+rline=$(grep -n '^relays ' "$T/floodgate.conf" | cut -d: -f1)
+expect_eq "  ... and of relays without Redis, at its line" \
+    "$(log_count "warning: $T/floodgate.conf:$rline: relays 2 does nothing with store sqlite")" 1
 xline=$(grep -n '^exempt account ' "$T/floodgate.conf" | cut -d: -f1)
 expect_eq "  ... and of a file every user may read that names an exempt account, at its line" \
     "$(log_count "warning: $T/floodgate.conf:$xline: every local user may read this file (mode 0644), which names the accounts it exempts or gives another rate")" 1
@@ -71,7 +72,7 @@ import json, sys
 recs = json.load(open(sys.argv[1]))["records"]
 w = [r for r in recs if r.get("type") == "warning"]
 print(recs[0]["config_warnings"], " ".join("%d:%s" % (r["line"], r["warning"].split()[0]) for r in w))' "$T/status.json")" \
-    "3 $line:limit 0:relays $xline:every"
+    "3 $line:limit $rline:relays $xline:every"
 "$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/check.err"
 rc=$?
 expect_eq "floodgate -n: the same warnings on stderr, and exit 0" \

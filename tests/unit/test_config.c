@@ -547,7 +547,8 @@ warnings_of(const char *text, char *buf)
 
 /* What cannot work as written is warned about, with the statement's
  * line: feedback limits and backoffs without the log they count from,
- * a backoff without a map (once), relays without Redis. */
+ * a backoff without a map (once), relays and the redis_* statements
+ * without Redis, notify_from and notify_max without a notify. */
 static void
 test_warnings(void **state)
 {
@@ -563,7 +564,7 @@ test_warnings(void **state)
 	    "3: limit u counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips\n"
 	    "4: limit b counts bounced recipients, which floodgate reads from the MTA's log: without delivery_log it never trips\n"
 	    "5: backoff car counts temporary failures, which floodgate reads from the MTA's log: without delivery_log it never pauses\n"
-	    "0: relays 3 does nothing with store sqlite: it divides the limits while a shared Redis store is down\n");
+	    "1: relays 3 does nothing with store sqlite: it divides the limits while a shared Redis store is down\n");
 	warnings_of("delivery_log journal\n"
 	    "limit u per account 5/1h count unknown\n"
 	    "backoff car after 5/10m for 1h\n"
@@ -577,6 +578,18 @@ test_warnings(void **state)
 	assert_string_equal(buf, "");
 	warnings_of("store redis://10.0.0.5\nrelays 3\n"
 	    "limit a per account 10/1h\n", buf);
+	assert_string_equal(buf, "");
+	/* What only Redis or a notify reads, written without either; its
+	 * defaults are no warning. */
+	warnings_of("redis_timeout 100ms\nnotify_max 5\nredis_prefix x\n"
+	    "notify_from fg\n", buf);
+	assert_string_equal(buf,
+	    "3: redis_prefix does nothing with store sqlite: only a shared Redis store reads it\n"
+	    "1: redis_timeout does nothing with store sqlite: only a shared Redis store reads it\n"
+	    "4: notify_from does nothing without a notify statement (it is the notices' sender)\n"
+	    "2: notify_max does nothing without a notify statement (it caps the notices sent an hour)\n");
+	warnings_of("store redis://10.0.0.5\nredis_timeout 100ms\n"
+	    "notify mailto:ops@example.com\nnotify_max 5\n", buf);
 	assert_string_equal(buf, "");
 }
 
