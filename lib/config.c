@@ -1960,15 +1960,18 @@ void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	static const char redis[] = "with store sqlite: only a shared Redis store reads it";
+	static const char redis[] =
+	    "with store sqlite: only a shared Redis store reads it";
 	static const struct {
 		const char *name, *why;
 	} unread[] = {
 		{ "redis_password_file", redis }, { "redis_prefix", redis },
 		{ "redis_reservation_ttl", redis }, { "redis_timeout", redis },
 		{ "redis_user", redis },
-		{ "notify_from", "without a notify statement (it is the notices' sender)" },
-		{ "notify_max", "without a notify statement (it caps the notices sent an hour)" },
+		{ "notify_from",
+		    "without a notify statement (it is the notices' sender)" },
+		{ "notify_max",
+		    "without a notify statement (it caps the notices sent an hour)" },
 	};
 	char msg[512];
 	size_t i;
