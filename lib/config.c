@@ -1960,19 +1960,6 @@ void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	static const char redis[] =
-	    "with store sqlite: only a shared Redis store reads it";
-	static const struct {
-		const char *name, *why;
-	} unread[] = {
-		{ "redis_password_file", redis }, { "redis_prefix", redis },
-		{ "redis_reservation_ttl", redis }, { "redis_timeout", redis },
-		{ "redis_user", redis },
-		{ "notify_from",
-		    "without a notify statement (it is the notices' sender)" },
-		{ "notify_max",
-		    "without a notify statement (it caps the notices sent an hour)" },
-	};
 	char msg[512];
 	size_t i;
 
@@ -2003,15 +1990,22 @@ fg_config_warnings(const struct fg_config *c,
 		say(arg, fg_config_line(c, "relays"), msg);
 	}
 	/* Written, and read by nothing this file has: a statement meant
-	 * for a setup the file does not make. */
-	for (i = 0; i < sizeof(unread) / sizeof(unread[0]); i++) {
-		int line = fg_config_line(c, unread[i].name);
+	 * for a setup the file does not make (the redis_* ones with
+	 * SQLite, notify_from and notify_max without a notify). */
+	for (i = 0; i < fg_nstatements; i++) {
+		const char *name = fg_statements[i].name;
+		int line = c->lines != NULL ? c->lines[i] : 0;
 
-		if (line == 0 || (unread[i].why == redis ? c->store != NULL :
-		    c->nnotify > 0))
+		if (line == 0)
 			continue;
-		snprintf(msg, sizeof(msg), "%s does nothing %s", unread[i].name,
-		    unread[i].why);
+		if (strncmp(name, "redis_", 6) == 0 && c->store == NULL)
+			snprintf(msg, sizeof(msg), "%s does nothing with store sqlite: only a shared Redis store reads it",
+			    name);
+		else if (strncmp(name, "notify_", 7) == 0 && c->nnotify == 0)
+			snprintf(msg, sizeof(msg), "%s does nothing without a notify statement: it is read only to send notices",
+			    name);
+		else
+			continue;
 		say(arg, line, msg);
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {

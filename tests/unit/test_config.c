@@ -584,10 +584,10 @@ test_warnings(void **state)
 	warnings_of("redis_timeout 100ms\nnotify_max 5\nredis_prefix x\n"
 	    "notify_from fg\n", buf);
 	assert_string_equal(buf,
+	    "4: notify_from does nothing without a notify statement: it is read only to send notices\n"
+	    "2: notify_max does nothing without a notify statement: it is read only to send notices\n"
 	    "3: redis_prefix does nothing with store sqlite: only a shared Redis store reads it\n"
-	    "1: redis_timeout does nothing with store sqlite: only a shared Redis store reads it\n"
-	    "4: notify_from does nothing without a notify statement (it is the notices' sender)\n"
-	    "2: notify_max does nothing without a notify statement (it caps the notices sent an hour)\n");
+	    "1: redis_timeout does nothing with store sqlite: only a shared Redis store reads it\n");
 	warnings_of("store redis://10.0.0.5\nredis_timeout 100ms\n"
 	    "notify mailto:ops@example.com\nnotify_max 5\n", buf);
 	assert_string_equal(buf, "");
