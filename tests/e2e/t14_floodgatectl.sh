@@ -83,18 +83,21 @@ else
 	say "python3 not installed: --json not parsed"
 fi
 
-# An unprivileged user: the socket's directory already keeps it out;
-# open the path and floodgate itself refuses it (SO_PEERCRED).
+# An unprivileged user: the configuration (0640, as installed) and the
+# socket's directory already keep it out; open both and floodgate
+# itself refuses it (SO_PEERCRED).
 out=$(su nobody -s /bin/sh -c "$FLOODGATECTL -c $T/floodgate.conf status" 2>&1)
 expect_eq "unprivileged: refused" "$?" 1
 chmod o+x "$T/fg"
 chmod 666 "$T/fg/control.sock"
+chmod 644 "$T/floodgate.conf"
 out=$(su nobody -s /bin/sh -c "$FLOODGATECTL -c $T/floodgate.conf status" 2>&1)
 echo "$out" | grep -q "permission denied: the control socket is for root and the floodgate group" &&
     ok "unprivileged: refused by floodgate's peer check" || fail "nobody got: $out"
 wait_log "control: refused uid=$(id -u nobody)" && ok "the refusal is logged" || fail "no log line"
 chmod 660 "$T/fg/control.sock"
 chmod o-x "$T/fg"
+chmod 640 "$T/floodgate.conf"
 
 # Slow and greedy clients cannot stall the service thread.
 if command -v python3 >/dev/null; then
