@@ -96,6 +96,7 @@ struct op {
 struct sreq {
 	struct fg_sreserve *r;		/* NULL once answered by the timeout */
 	struct event *timer;
+	uint32_t timeout_ms;		/* what the timer was set to */
 	struct fg_check *chk;
 	size_t n;
 	struct fg_ritem it[];
@@ -919,11 +920,11 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 	free(b);
 }
 
-/* How long a reserve or a call waits for Redis: redis_timeout. */
+/* How long a reserve or a call waits for Redis: redis_timeout, as it
+ * is when the wait starts (a reload may change it meanwhile). */
 static struct timeval
-timeout_tv(void)
+timeout_tv(uint32_t ms)
 {
-	uint32_t ms = atomic_load(&sh.timeout_ms);
 	struct timeval tv = { ms / 1000, (suseconds_t)(ms % 1000) * 1000 };
 
 	return tv;
@@ -942,7 +943,7 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 	finish(q->r, FG_SHARED_DOWN);
 	q->r = NULL;	/* the reply, if it comes, gives back */
 	snprintf(why, sizeof(why), "no answer within redis_timeout %ums",
-	    atomic_load(&sh.timeout_ms));
+	    (unsigned)q->timeout_ms);
 	go_down(why);
 }
 
@@ -951,7 +952,8 @@ on_timeout(evutil_socket_t fd, short what, void *arg)
 static struct sreq *
 sreq_new(struct fg_sreserve *r)
 {
-	struct timeval tv = timeout_tv();
+	uint32_t ms = atomic_load(&sh.timeout_ms);
+	struct timeval tv = timeout_tv(ms);
 	struct sreq *q;
 	size_t i;
 
@@ -962,6 +964,7 @@ sreq_new(struct fg_sreserve *r)
 	}
 	q->r = r;
 	q->n = r->n;
+	q->timeout_ms = ms;
 	if ((q->chk = malloc(r->n * sizeof(*q->chk))) == NULL) {
 		free(q);
 		finish(r, FG_SHARED_DOWN);
@@ -1096,7 +1099,7 @@ on_call_timeout(evutil_socket_t fd, short what, void *arg)
 static void
 do_call(struct call *c)
 {
-	struct timeval tv = timeout_tv();
+	struct timeval tv = timeout_tv(atomic_load(&sh.timeout_ms));
 	size_t i;
 
 	if (sh.state != ST_UP ||
