@@ -979,16 +979,16 @@ st_cap(struct fg_parser *p, struct fg_tok *t, int nt)
 			return;
 		}
 	}
-	if (i < nt - 1 && fg_parse_uint(t[i].s, 1000000, &n) == 0 && n > 0) {
-		perr(p, "cap %s: \"%s\": expected the end of the line (cap NAME [to DESTS] N: a cap has no options)",
-		    t[1].s, t[i + 1].s);
-		free_dests(&d);
-		return;
-	}
-	if (i != nt - 1 || fg_parse_uint(t[i].s, 1000000, &n) < 0 || n == 0) {
+	if (i >= nt || fg_parse_uint(t[i].s, 1000000, &n) < 0 || n == 0) {
 		perr(p, "cap %s: %s%s%s: expected the number of recipients per message, such as 100",
 		    t[1].s, i < nt ? "\"" : "", i < nt ? t[nt - 1].s : "nothing",
 		    i < nt ? "\"" : "");
+		free_dests(&d);
+		return;
+	}
+	if (i != nt - 1) {
+		perr(p, "cap %s: \"%s\": expected the end of the line (cap NAME [to DESTS] N: a cap has no options)",
+		    t[1].s, t[i + 1].s);
 		free_dests(&d);
 		return;
 	}
