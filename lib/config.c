@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "account.h"
@@ -1479,6 +1480,7 @@ st_notify(struct fg_parser *p, struct fg_tok *t, int nt)
 
 	memset(&n, 0, sizeof(n));
 	n.events = FG_EV_DEFAULT;
+	n.line = p->lx.line;
 	if (nt != 2 && !(nt == 4 && strcmp(t[2].s, "on") == 0)) {
 		perr(p, "notify: expected notify mailto:ADDRESS|exec:PATH [on EVENT,...]");
 		return;
@@ -2007,6 +2009,34 @@ fg_config_warnings(const struct fg_config *c,
 		else
 			continue;
 		say(arg, line, msg);
+	}
+	/* The same target twice with an event in common: its people would
+	 * be told of each such incident twice. */
+	for (i = 0; i < c->nnotify; i++) {
+		const struct fg_notify *n = &c->notify[i];
+		size_t j;
+
+		for (j = 0; j < i; j++) {
+			const struct fg_notify *m = &c->notify[j];
+			unsigned both = n->events & m->events;
+
+			if (n->mailto != m->mailto || !(both) || (n->mailto ?
+			    strcasecmp(n->what, m->what) : strcmp(n->what, m->what)) != 0)
+				continue;
+			size_t o, k, sep = 0;
+
+			o = (size_t)snprintf(msg, sizeof(msg), "notify %s: also at line %d, so each incident of ",
+			    n->target, m->line);
+			for (k = 0; fg_event_names[k].name != NULL; k++)
+				if ((both & (unsigned)fg_event_names[k].value) &&
+				    o < sizeof(msg))
+					o += (size_t)snprintf(msg + o, sizeof(msg) - o,
+					    "%s%s", sep++ ? "," : "", fg_event_names[k].name);
+			if (o < sizeof(msg))
+				snprintf(msg + o, sizeof(msg) - o, " is told to it twice");
+			say(arg, n->line, msg);
+			break;
+		}
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",

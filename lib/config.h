@@ -152,6 +152,7 @@ struct fg_notify {
 	int mailto;		/* else exec */
 	char *what;		/* the address or the program */
 	unsigned events;	/* FG_EV_* */
+	int line;
 };
 
 struct fg_group {

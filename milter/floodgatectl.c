@@ -302,10 +302,16 @@ main(int argc, char **argv)
 				json = 1;
 				continue;
 			}
-			/* incidents --since 7d: the one option of its kind */
-			if (v == FG_CTL_INCIDENTS && strcmp(argv[i], "--since") == 0) {
-				if (++i == argc)
-					usage(2);
+			/* incidents --since 7d: the one option of its kind;
+			 * a bare word is not taken for it (nor a second one) */
+			if (v == FG_CTL_INCIDENTS) {
+				if (strcmp(argv[i], "--since") != 0 || i + 1 == argc ||
+				    since != NULL) {
+					fprintf(stderr, "floodgatectl: incidents: \"%s\": expected --since DURATION (once), such as --since 7d\n",
+					    argv[i]);
+					return 2;
+				}
+				since = argv[++i];
 			}
 			if (strpbrk(argv[i], " \t\n\r") != NULL) {
 				fprintf(stderr, "floodgatectl: \"%s\": arguments cannot contain blanks\n", argv[i]);

@@ -202,6 +202,16 @@ expect_eq "--help: exit 0, the usage on stdout, nothing on stderr" \
     "$? $(grep -c '^usage: floodgatectl ' "$T/help") $(grep -c '^  incidents ' "$T/help") $(wc -c < "$T/help.err")" "0 1 1 0"
 expect_eq "--version: floodgate's" "$("$FLOODGATECTL" --version) $("$FLOODGATECTL" -V)" \
     "floodgatectl ${FG_VERSION:=$("$FLOODGATE" --version | sed -n 's/^floodgate \([0-9][0-9.]*\)$/\1/p')} floodgatectl $FG_VERSION"
+# incidents takes its duration after --since only: a bare word was
+# sent on as if --since stood before it.
+ctl incidents 7d > /dev/null 2> "$T/inc-bare"
+expect_eq "incidents 7d: a usage error, exit 2, naming the word" \
+    "$? $(grep -c 'incidents: "7d": expected --since DURATION' "$T/inc-bare")" "2 1"
+ctl incidents --since 7d --since 1d > /dev/null 2> "$T/inc-twice"
+expect_eq "incidents with --since twice: exit 2" \
+    "$? $(grep -c 'incidents: "--since": expected --since DURATION (once)' "$T/inc-twice")" "2 1"
+ctl incidents --since 7d > "$T/inc-ok"
+expect_eq "incidents --since 7d answers" $? 0
 "$FLOODGATECTL" -x > /dev/null 2> "$T/bad-opt"
 expect_eq "an unknown option: the usage on stderr, exit 2" "$? $(grep -c '^usage: floodgatectl ' "$T/bad-opt")" "2 1"
 drain

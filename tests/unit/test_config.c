@@ -591,6 +591,17 @@ test_warnings(void **state)
 	warnings_of("store redis://10.0.0.5\nredis_timeout 100ms\n"
 	    "notify mailto:ops@example.com\nnotify_max 5\n", buf);
 	assert_string_equal(buf, "");
+	/* A target named twice with an event in common is told twice;
+	 * the same target for other events, or another target, is not. */
+	warnings_of("notify mailto:ops@example.com\n"
+	    "notify exec:/usr/local/bin/page on suspend\n"
+	    "notify mailto:OPS@example.com on pause,refused,store\n"
+	    "notify exec:/usr/local/bin/page on pause\n"
+	    "notify exec:/usr/local/bin/other on suspend\n"
+	    "notify mailto:ops@example.com on refused\n", buf);
+	assert_string_equal(buf,
+	    "3: notify mailto:OPS@example.com: also at line 1, so each incident of pause,store is told to it twice\n"
+	    "6: notify mailto:ops@example.com: also at line 3, so each incident of refused is told to it twice\n");
 }
 
 /* A file that names accounts (exempt account, override) and that

@@ -87,6 +87,25 @@ test_defer_reply(void **state)
 	fg_config_unref(c);
 }
 
+/* A limit of 0 is a block: every recipient it matches is refused, at
+ * once and a day later, told to retry after the period; what it does
+ * not match passes. */
+static void
+test_zero_limit(void **state)
+{
+	struct fg_config *c = load("limit blocked per account to docomo.ne.jp 0/1h\n"
+	    "limit hour per account 100/1h\n");
+	struct fg_verdict v;
+
+	(void)state;
+	assert_int_equal(message(c, "<a@x.example>", "docomo.ne.jp", 3, T0, &v), 3);
+	assert_int_equal(v.smtp, FG_TEMPFAIL);
+	assert_string_equal(v.text, "floodgate: blocked limit reached (0/1h), retry in 1h01m");
+	assert_int_equal(message(c, "<a@x.example>", "docomo.ne.jp", 1, T0 + 86400, NULL), 1);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 3, T0, NULL), 0);
+	fg_config_unref(c);
+}
+
 static void
 test_reject_and_custom_reply(void **state)
 {
@@ -601,6 +620,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defer_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reject_and_custom_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_messages, setup, teardown),
