@@ -399,6 +399,80 @@ test_journal_replace(void **state)
 	fg_blocks_free(b);
 }
 
+/*
+ * What the store has not been sent yet stands over its view: a change
+ * made while taken changes were out (the send failed) comes after
+ * them; a resume, a pause and an unpause not yet sent hold over the
+ * store's suspension, absence of a pause, and pause.
+ */
+static void
+test_journal_pending(void **state)
+{
+	struct fg_blocks *b = fg_blocks_new();
+	struct fg_block_op *ops;
+	struct fg_suspension s[1], *su;
+	struct fg_pause p[1], *pa;
+	size_t n, ns, np;
+
+	(void)state;
+	assert_true(fg_blocks_suspend(b, "gone@t", "spam", 1000, 0));
+	assert_true(fg_blocks_pause(b, "au.com", "carrier", 600, 3600, 600,
+	    1000, NULL));
+	fg_blocks_journal(b, 1);
+	assert_true(fg_blocks_resume(b, "gone@t"));
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 1);
+	/* while those were out */
+	assert_true(fg_blocks_pause(b, "docomo.ne.jp", "carrier", 600, 3600,
+	    600, 1010, NULL));
+	assert_true(fg_blocks_unpause(b, "au.com", 1010));
+	fg_blocks_untake(b, ops, n);
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 3);
+	assert_int_equal(ops[0].kind, 'r');
+	assert_string_equal(ops[0].s.account, "gone@t");
+	assert_int_equal(ops[1].kind, 'p');
+	assert_string_equal(ops[1].p.domain, "docomo.ne.jp");
+	assert_int_equal(ops[2].kind, 'p');	/* an unpause ends it now */
+	assert_string_equal(ops[2].p.domain, "au.com");
+	assert_int_equal(ops[2].p.until, 1010);
+	fg_blocks_untake(b, ops, n);
+
+	/* The store still has gone@t suspended and au.com paused, and has
+	 * no docomo pause: ours stand until sent. */
+	memset(s, 0, sizeof(s));
+	memset(p, 0, sizeof(p));
+	snprintf(s[0].account, sizeof(s[0].account), "gone@t");
+	snprintf(s[0].rule, sizeof(s[0].rule), "spam");
+	s[0].since = 1000;
+	snprintf(p[0].domain, sizeof(p[0].domain), "au.com");
+	p[0].since = 1000;
+	p[0].until = 1600;
+	p[0].duration = 600;
+	p[0].trips = 1;
+	fg_blocks_replace(b, s, 1, p, 1);
+	assert_false(fg_blocks_suspended(b, "gone@t", 1020, NULL));
+	assert_false(fg_blocks_paused(b, "au.com", 1020, NULL));
+	assert_true(fg_blocks_paused(b, "docomo.ne.jp", 1020, NULL));
+	/* sent: the store's view is the whole truth again */
+	n = fg_blocks_take(b, &ops);
+	free(ops);
+	fg_blocks_replace(b, s, 1, p, 1);
+	assert_true(fg_blocks_suspended(b, "gone@t", 1020, NULL));
+	assert_true(fg_blocks_paused(b, "au.com", 1020, NULL));
+	assert_false(fg_blocks_paused(b, "docomo.ne.jp", 1020, NULL));
+	/* au.com's record past its trip memory: dropped, also from a view
+	 * of the store that has not heard of it yet */
+	fg_blocks_expire(b, 1600 + 601, 600);
+	fg_blocks_replace(b, s, 1, p, 1);
+	fg_blocks_rows(b, &su, &ns, &pa, &np);
+	assert_int_equal(ns, 1);
+	assert_int_equal(np, 0);
+	free(su);
+	free(pa);
+	fg_blocks_free(b);
+}
+
 int
 main(void)
 {
@@ -412,6 +486,7 @@ main(void)
 		cmocka_unit_test(test_rows_and_expire),
 		cmocka_unit_test(test_passes),
 		cmocka_unit_test(test_journal_replace),
+		cmocka_unit_test(test_journal_pending),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

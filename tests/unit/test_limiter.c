@@ -72,6 +72,28 @@ test_reserve_commit(void **state)
 	fg_resv_free(&r);
 }
 
+/* Divided among relays, a limit is rounded up (the relays together may
+ * overshoot by less than one each), never to 0 from a limit above 0;
+ * one relay, or a limit of 0, keeps it. */
+static void
+test_checks_share(void **state)
+{
+	static const uint32_t limit[] = { 10, 9, 1, 0, 100, UINT32_MAX };
+	static const uint32_t three[] = { 4, 3, 1, 0, 34, 1431655765 };
+	struct fg_check c[6];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 6; i++)
+		c[i] = chk("hour", "alice", limit[i], 3600);
+	fg_checks_share(c, 6, 1);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(c[i].limit, limit[i]);
+	fg_checks_share(c, 6, 3);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(c[i].limit, three[i]);
+}
+
 static void
 test_release_costs_nothing(void **state)
 {
@@ -249,6 +271,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reserve_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_costs_nothing, setup, teardown),
+		cmocka_unit_test(test_checks_share),
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_soft_and_cost_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),

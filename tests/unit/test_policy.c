@@ -426,6 +426,79 @@ test_feedback(void **state)
 }
 
 /*
+ * A tripped feedback limit with action tag or log refuses nothing: tag
+ * marks the message (X-Floodgate names the rule), log only records;
+ * beside a tripped defer one, the defer decides.
+ */
+static void
+test_feedback_tag_log(void **state)
+{
+	struct fg_config *c = load(
+	    "limit unkt per account 5/1h count unknown action tag\n"
+	    "limit unkl per account 5/1h count unknown action log\n"
+	    "limit bnc per account 20/1h count bounces action defer\n");
+	const struct fg_rule *unkt = fg_config_rule(c, "unkt"),
+	    *unkl = fg_config_rule(c, "unkl"), *bnc = fg_config_rule(c, "bnc");
+	struct fg_verdict v;
+	struct fg_msg m;
+
+	(void)state;
+	results(unkt, "a@x.example", 10, 6, T0);
+	results(unkl, "a@x.example", 10, 6, T0);
+	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0 + 10, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_string_equal(m.tag, "unkt");
+	fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0 + 10, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_string_equal(m.tag, "unkt");	/* named once */
+	fg_msg_commit(&m, &eng, T0 + 10);
+	/* another tenant: no tag */
+	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0 + 10, &v);
+	assert_string_equal(m.tag, "");
+	fg_msg_abort(&m, &eng);
+	/* a tripped defer limit beside them refuses */
+	results(bnc, "a@x.example", 40, 20, T0);
+	assert_int_equal(message(c, "<a@x.example>", "example.com", 1, T0 + 20, &v), 1);
+	assert_string_equal(v.rcode, "451");
+	assert_non_null(strstr(v.text, "floodgate: bnc: too many bounced recipients (20/1h)"));
+	fg_config_unref(c);
+}
+
+/*
+ * mode monitor decides and refuses nothing: a suspended account's
+ * mail and mail to a paused domain pass, as a limit's over-limit
+ * recipients do, and local mail is not held.
+ */
+static void
+test_monitor_blocks(void **state)
+{
+	struct fg_config *c = load("mode monitor\nlimit h per account 1/1h\n");
+	struct fg_verdict v;
+	struct fg_msg m;
+
+	(void)state;
+	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example",
+	    FG_BY_OPERATOR, T0, 0), 1);
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 3, T0, NULL), 0);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "t@x.example", 1);
+	fg_msg_rcpt(&m, &eng, "r@example.com", T0, &v);
+	assert_int_equal(v.smtp, FG_CONTINUE);
+	assert_false(m.hold);
+	fg_msg_abort(&m, &eng);
+	assert_int_equal(fg_blocks_pause_for(eng.blocks, "docomo.ne.jp", 3600, T0, NULL), 1);
+	assert_int_equal(message(c, "<u@x.example>", "docomo.ne.jp", 2, T0 + 60, NULL), 0);
+	fg_config_unref(c);
+	/* the same blocks in enforce mode refuse */
+	c = load("limit h per account 1/1h\n");
+	assert_int_equal(message(c, "<t@x.example>", "example.com", 1, T0 + 60, &v), 1);
+	assert_string_equal(v.text, "floodgate: account suspended");
+	assert_int_equal(message(c, "<u@x.example>", "docomo.ne.jp", 1, T0 + 60, &v), 1);
+	fg_config_unref(c);
+}
+
+/*
  * Suspensions and pauses: a limit with action suspend suspends the
  * account when it trips; a suspended account's recipients are deferred
  * and its local mail held; a paused domain is deferred for everyone,
@@ -621,6 +694,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defer_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feedback_tag_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_monitor_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reject_and_custom_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_messages, setup, teardown),
