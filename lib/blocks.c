@@ -191,7 +191,7 @@ fg_blocks_suspend(struct fg_blocks *b, const char *account, const char *rule,
 	    account);
 	if (old != NULL && !fg_suspension_on(&old->s, now)) {
 		/* Over, not dropped yet: this one takes its place. */
-		journal(b, 'r', &old->s, NULL);
+		journal(b, 'e', &old->s, NULL);
 		fg_htab_unlink(&b->susp, &old->node);
 		free(old);
 	}
@@ -496,7 +496,7 @@ expire_susp_visit(struct fg_hnode *n, void *arg)
 
 	if (fg_suspension_on(&sn->s, e->now))
 		return 0;
-	journal(e->b, 'r', &sn->s, NULL);
+	journal(e->b, 'e', &sn->s, NULL);
 	free(n);
 	e->dropped = 1;
 	return 1;
@@ -593,6 +593,35 @@ drop_one(struct fg_htab *t, const char *key,
 	}
 }
 
+/* An ended record ours drops: the store's, if it is still that one;
+ * one another relay set since stands. */
+static void
+drop_ended_susp(struct fg_blocks *b, const struct fg_suspension *s)
+{
+	struct snode *n = (struct snode *)fg_htab_find(&b->susp,
+	    fg_hash(s->account), susp_eq, s->account);
+
+	if (n != NULL && strcmp(n->s.rule, s->rule) == 0 &&
+	    n->s.since == s->since && n->s.until == s->until) {
+		fg_htab_unlink(&b->susp, &n->node);
+		free(n);
+	}
+}
+
+static void
+drop_ended_pause(struct fg_blocks *b, const struct fg_pause *p)
+{
+	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus,
+	    fg_hash(p->domain), paus_eq, p->domain);
+
+	if (n != NULL && strcmp(n->p.rule, p->rule) == 0 &&
+	    n->p.since == p->since && n->p.until == p->until &&
+	    n->p.duration == p->duration && n->p.trips == p->trips) {
+		fg_htab_unlink(&b->paus, &n->node);
+		free(n);
+	}
+}
+
 void
 fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
     size_t ns, const struct fg_pause *p, size_t np)
@@ -619,10 +648,12 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 			(void)add_suspension(b, &op->s);
 		} else if (op->kind == 'r')
 			drop_one(&b->susp, op->s.account, susp_eq);
+		else if (op->kind == 'e')
+			drop_ended_susp(b, &op->s);
 		else if (op->kind == 'p')
 			set_pause(b, &op->p);
 		else if (op->kind == 'x')
-			drop_one(&b->paus, op->p.domain, paus_eq);
+			drop_ended_pause(b, &op->p);
 	}
 	b->changed = changed;
 	publish(b);

@@ -109,9 +109,12 @@ size_t fg_blocks_count(struct fg_blocks *b, size_t *paused_now, uint32_t now);
  */
 struct fg_block_op {
 	/* 's' suspended, 'u' a suspension's end set anew, 'r' resumed,
-	 * 'p' pause record set, 'x' dropped */
+	 * 'e' an ended suspension dropped, 'p' pause record set, 'x' an
+	 * ended pause record dropped. 'e' and 'x' carry the record as it
+	 * ended: the store drops it only while it is still that one (not
+	 * one another relay set since). */
 	char kind;
-	struct fg_suspension s;		/* 's', 'u', 'r' (account) */
+	struct fg_suspension s;		/* 's', 'u', 'r', 'e' (account) */
 	struct fg_pause p;		/* 'p', 'x' (domain) */
 };
 

@@ -30,6 +30,7 @@ enum fg_rscript {
 	FG_RS_ADD,
 	FG_RS_RESET,
 	FG_RS_PROBE,
+	FG_RS_FORGET,
 	FG_RS_COUNT
 };
 
@@ -123,6 +124,12 @@ int fg_rlimit_reset_cmd(struct fg_rcmd *c, const char *sha,
 /* VERB "{prefix}:name" [field [value]]: the shared blocks' hashes
  * (HSET, HSETNX, HDEL, HGETALL). */
 int fg_rlimit_hash_cmd(struct fg_rcmd *c, const char *verb,
+    const char *prefix, const char *name, const char *field,
+    const char *value);
+/* Deletes field of "{prefix}:name" only while it still holds value (a
+ * record this relay saw end, which another relay may have set anew
+ * since: that one is kept). Redis answers 1 when it deleted. */
+int fg_rlimit_forget_cmd(struct fg_rcmd *c, const char *sha,
     const char *prefix, const char *name, const char *field,
     const char *value);
 /* Any command from its words. */

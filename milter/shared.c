@@ -2465,8 +2465,12 @@ on_pull(void *arg, size_t i, const redisReply *r)
 	struct pull *pl = arg;
 	size_t k, n;
 
-	if (i < pl->first)
+	if (i < pl->first) {
+		/* A change's answer: only a lost script matters (an ended
+		 * record's drop, tried again at the next tick once loaded). */
+		(void)noscript(r);
 		return;
+	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
 		pl->bad = 1;
 		return;
@@ -2524,28 +2528,44 @@ on_pull(void *arg, size_t i, const redisReply *r)
 
 /* The values in "{P}:susp" ("rule|since|until") and "{P}:pause"
  * ("rule|since|until|duration|trips"), which on_pull() reads. */
+#define BLOCK_VALUE_MAX	(FG_NAME_MAX + 64)
+
+static void
+susp_value(char *v, const struct fg_suspension *s)
+{
+	snprintf(v, BLOCK_VALUE_MAX, "%s|%u|%u", s->rule, s->since, s->until);
+}
+
+static void
+pause_value(char *v, const struct fg_pause *p)
+{
+	snprintf(v, BLOCK_VALUE_MAX, "%s|%u|%u|%u|%u", p->rule, p->since,
+	    p->until, p->duration, p->trips);
+}
+
 static int
 susp_cmd(struct fg_rcmd *c, const char *verb, const struct fg_suspension *s)
 {
-	char v[FG_NAME_MAX + 64];
+	char v[BLOCK_VALUE_MAX];
 
-	snprintf(v, sizeof(v), "%s|%u|%u", s->rule, s->since, s->until);
+	susp_value(v, s);
 	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "susp", s->account, v);
 }
 
 static int
 pause_cmd(struct fg_rcmd *c, const char *verb, const struct fg_pause *p)
 {
-	char v[FG_NAME_MAX + 64];
+	char v[BLOCK_VALUE_MAX];
 
-	snprintf(v, sizeof(v), "%s|%u|%u|%u|%u", p->rule, p->since, p->until,
-	    p->duration, p->trips);
+	pause_value(v, p);
 	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "pause", p->domain, v);
 }
 
 static int
 push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
 {
+	char v[BLOCK_VALUE_MAX];
+
 	switch (op->kind) {
 	case 's':
 	case 'u':
@@ -2555,11 +2575,18 @@ push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
 	case 'r':
 		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "susp",
 		    op->s.account, NULL);
+	case 'e':
+		/* Ended here: gone from the store only if no relay has set
+		 * it anew since this relay last read it. */
+		susp_value(v, &op->s);
+		return fg_rlimit_forget_cmd(c, sh.sha[FG_RS_FORGET], sh.prefix,
+		    "susp", op->s.account, v);
 	case 'p':
 		return pause_cmd(c, "HSET", &op->p);
 	default:
-		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "pause",
-		    op->p.domain, NULL);
+		pause_value(v, &op->p);
+		return fg_rlimit_forget_cmd(c, sh.sha[FG_RS_FORGET], sh.prefix,
+		    "pause", op->p.domain, v);
 	}
 }
 

@@ -2,7 +2,7 @@
  * fgrscript: floodgate's Lua scripts for the shared store, for make
  * bench.
  *
- *   fgrscript reserve | commit | release | add | reset | probe
+ *   fgrscript reserve | commit | release | add | reset | probe | forget
  *	prints that script.
  *   fgrscript call PORT RECIPIENTS CALLS
  *	loads the reserve script into the redis-server on 127.0.0.1:PORT
@@ -38,6 +38,7 @@ static const char *const names[FG_RS_COUNT] = {
 	[FG_RS_RESERVE] = "reserve", [FG_RS_COMMIT] = "commit",
 	[FG_RS_RELEASE] = "release", [FG_RS_ADD] = "add",
 	[FG_RS_RESET] = "reset", [FG_RS_PROBE] = "probe",
+	[FG_RS_FORGET] = "forget",
 };
 
 #define DEPTH		16
@@ -361,7 +362,7 @@ main(int argc, char **argv)
 			fputs(fg_rscript_source((enum fg_rscript)i), stdout);
 			return 0;
 		}
-	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset|probe\n"
+	fprintf(stderr, "usage: fgrscript reserve|commit|release|add|reset|probe|forget\n"
 	    "       fgrscript call PORT RECIPIENTS CALLS\n"
 	    "       fgrscript message PORT MESSAGES\n"
 	    "       fgrscript calls PORT\n");

@@ -303,6 +303,22 @@ expect_eq "after the end set on relay 1, both relays let it send" "$(count_repli
 wait_for 5 sh -c "! redis-cli -p $RPORT HEXISTS '{floodgate}:susp' t@t5.example | grep -q 1" &&
     ok "the ended suspension is gone from Redis" ||
     fail "still in Redis: $(redis-cli -p "$RPORT" HGETALL '{floodgate}:susp')"
+# A relay drops a suspension it saw end only as it ended: one set anew
+# in Redis since its last read (a third relay's, written here while
+# both relays are stopped) stands, on both.
+ctl suspend e@t5.example 3s >/dev/null || fail "floodgatectl suspend e@t5.example 3s"
+e_end=$(($(date +%s) + 3))
+wait_for 5 reason_is "$T/fg2.conf" e@t5.example r@example.com suspended ||
+    fail "relay 2 holds e@t5.example's suspension"
+kill -STOP "$FG_PID" "$FG2_PID"
+redis-cli -p "$RPORT" HSET '{floodgate}:susp' e@t5.example "spam|$e_end|0" >/dev/null
+while [ "$(date +%s)" -le "$((e_end + 1))" ]; do sleep 0.2; done
+kill -CONT "$FG_PID" "$FG2_PID"
+sleep 2
+expect_eq "a suspension set anew in Redis as the relays' copy ended: kept there, held by both relays" \
+    "$(redis-cli -p "$RPORT" HGET '{floodgate}:susp' e@t5.example), $(reason "$T/floodgate.conf" e@t5.example r@example.com), $(reason "$T/fg2.conf" e@t5.example r@example.com)" \
+    "spam|$e_end|0, suspended, suspended"
+ctl resume e@t5.example >/dev/null || fail "floodgatectl resume e@t5.example"
 
 # 5. A carrier paused by relay 1 (421s in its delivery log) is paused on
 # relay 2 too.

@@ -58,7 +58,7 @@ test_suspend_for(void **state)
 	assert_int_equal(n, 3);
 	assert_int_equal(ops[0].kind, 's');
 	assert_int_equal(ops[0].s.until, T0 + 3600);
-	assert_int_equal(ops[2].kind, 'r');
+	assert_int_equal(ops[2].kind, 'e');
 	assert_string_equal(ops[2].s.account, "t1");
 	free(ops);
 	assert_true(fg_blocks_suspended(b, "t2", T0 + 3600, NULL));
@@ -70,7 +70,7 @@ test_suspend_for(void **state)
 	assert_string_equal(s.rule, "unknown");
 	n = fg_blocks_take(b, &ops);
 	assert_int_equal(n, 3);
-	assert_int_equal(ops[1].kind, 'r');
+	assert_int_equal(ops[1].kind, 'e');
 	assert_int_equal(ops[2].kind, 's');
 	free(ops);
 	fg_blocks_free(b);

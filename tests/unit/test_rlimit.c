@@ -920,6 +920,51 @@ test_probe(void **state)
 	}
 }
 
+/* The forget script's answer for field and value of "{PREFIX}:name". */
+static long long
+forget(struct env *e, const char *name, const char *field, const char *value)
+{
+	struct fg_rcmd c = { 0 };
+	redisReply *r;
+	long long n;
+
+	assert_int_equal(fg_rlimit_forget_cmd(&c, e->sha[FG_RS_FORGET], PREFIX,
+	    name, field, value), 0);
+	r = run(e, &c);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	n = r->integer;
+	freeReplyObject(r);
+	fg_rcmd_free(&c);
+	return n;
+}
+
+/* A record is forgotten only while it holds the value it ended with:
+ * one another relay set since, or a field never there, is kept. */
+static void
+test_forget(void **state)
+{
+	struct env *e = *state;
+	redisReply *r;
+
+	freeReplyObject(redisCommand(e->rc, "HSET {" PREFIX "}:susp a@t spam|100|200 b@t x|1|2"));
+	/* set anew since: kept */
+	assert_int_equal(forget(e, "susp", "a@t", "floodgatectl|50|100"), 0);
+	/* as it ended: gone, the other field kept */
+	assert_int_equal(forget(e, "susp", "a@t", "spam|100|200"), 1);
+	/* not there (any more) */
+	assert_int_equal(forget(e, "susp", "a@t", "spam|100|200"), 0);
+	r = redisCommand(e->rc, "HGETALL {" PREFIX "}:susp");
+	assert_int_equal(r->elements, 2);
+	assert_string_equal(r->element[0]->str, "b@t");
+	freeReplyObject(r);
+	/* a value that reads like the field is not taken for it */
+	freeReplyObject(redisCommand(e->rc, "HSET {" PREFIX "}:pause x.jp c.jp c.jp v1"));
+	assert_int_equal(forget(e, "pause", "c.jp", "c.jp"), 0);
+	r = redisCommand(e->rc, "HLEN {" PREFIX "}:pause");
+	assert_int_equal(r->integer, 2);
+	freeReplyObject(r);
+}
+
 /*
  * The same random sequence of reserves, commits, releases, resets and
  * feedback adds, with periods that change (a reload), through both
@@ -1067,6 +1112,7 @@ main(void)
 		cmocka_unit_test(test_bad_replies),
 		cmocka_unit_test_setup(test_refuses_writes, fresh),
 		cmocka_unit_test_setup(test_probe, fresh),
+		cmocka_unit_test_setup(test_forget, fresh),
 		cmocka_unit_test_setup(test_same_as_memory, fresh),
 	};
 
