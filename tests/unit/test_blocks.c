@@ -470,6 +470,29 @@ test_journal_pending(void **state)
 	assert_int_equal(np, 0);
 	free(su);
 	free(pa);
+
+	/* An ended suspension not yet dropped from the store: the store's
+	 * copy of it goes, one set anew there (another relay's) stays. */
+	assert_true(fg_blocks_resume(b, "gone@t"));
+	assert_true(fg_blocks_suspend(b, "t@t", FG_BY_OPERATOR, 3000, 3060));
+	n = fg_blocks_take(b, &ops);
+	free(ops);
+	fg_blocks_expire(b, 3060, 0);
+	n = fg_blocks_take(b, &ops);
+	assert_int_equal(n, 1);
+	assert_int_equal(ops[0].kind, 'e');
+	s[0] = ops[0].s;	/* as the store has it */
+	fg_blocks_untake(b, ops, n);
+	fg_blocks_replace(b, s, 1, NULL, 0);
+	fg_blocks_rows(b, &su, &ns, &pa, &np);
+	assert_int_equal(ns, 0);
+	free(su);
+	free(pa);
+	snprintf(s[0].rule, sizeof(s[0].rule), "spam");
+	s[0].since = 3060;
+	s[0].until = 0;
+	fg_blocks_replace(b, s, 1, NULL, 0);
+	assert_true(fg_blocks_suspended(b, "t@t", 3100, NULL));
 	fg_blocks_free(b);
 }
 
