@@ -115,6 +115,37 @@ test_mono(void **state)
 	assert_true(b <= clock_us() + 1);
 }
 
+/* fg_json_string: quotes, backslashes and control characters escaped;
+ * valid UTF-8 kept as it is; every byte of an invalid sequence
+ * (truncated, overlong, a surrogate, past U+10FFFF) one U+FFFD. */
+static void
+test_json_string(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "a\"b\\c\x01\x7f/", "\"a\\\"b\\\\c\\u0001\\u007f/\"" },
+		{ "\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+		    "\"\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80\"" },
+		{ "x\xc3", "\"x\\ufffd\"" },
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },
+		{ "\xe0\x80\x80", "\"\\ufffd\\ufffd\\ufffd\"" },
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },
+		{ "\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+		{ "\xe6\x97!", "\"\\ufffd\\ufffd!\"" },
+	};
+	char buf[128];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FILE *fp = fmemopen(buf, sizeof(buf), "w");
+
+		assert_non_null(fp);
+		fg_json_string(fp, cases[i][0]);
+		fclose(fp);
+		assert_string_equal(buf, cases[i][1]);
+	}
+}
+
 int
 main(void)
 {
@@ -124,6 +155,7 @@ main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_strlcpy),
 		cmocka_unit_test(test_mono),
+		cmocka_unit_test(test_json_string),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
