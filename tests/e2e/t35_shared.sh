@@ -73,7 +73,8 @@ limit docomo per server to docomo.ne.jp 5/1h
 limit spam per account to spam.example 1/1h action suspend
 limit unk per account 3/1h count unknown
 limit holdme per account to hold.example 1/1h action hold
-limit snap per account to snap.example 4/100s"
+limit snap per account to snap.example 4/100s
+limit pair per account+domain to pair.example,pair2.example 1/1h"
 : > "$T/fake.log"
 write_conf <<EOT
 $RULES
@@ -208,6 +209,23 @@ grep -q "defer" "$T/explain-a" || fail "explain on relay 2 says defer: $(cat "$T
     fail "floodgatectl reset on relay 2: $(cat "$T/reset-a")"
 send "$T/a-after" $SMTP_PORT a@t1.example r@example.com
 expect_eq "reset on relay 2 lets the tenant send through relay 1" "$(count_replies "$T/a-after" 4..)" 0
+# A rule per account+domain: the tenant's windows, one a domain, are
+# found in Redis and reset for the pool (that rule's only).
+send "$T/pair-1" $SMTP_PORT a@t1.example r@pair.example
+send "$T/pair-2" $SMTP2 a@t1.example r@pair.example
+send "$T/pair-3" $SMTP2 a@t1.example r@pair2.example
+expect_eq "per account+domain through both relays: one a domain" \
+    "$(count_replies "$T/pair-1" 4..) $(count_replies "$T/pair-2" 451) $(count_replies "$T/pair-3" 4..)" "0 1 0"
+"$FLOODGATECTL" -c "$T/fg2.conf" reset a@t1.example pair > "$T/reset-pair" 2>&1 ||
+    fail "floodgatectl reset ACCOUNT pair on relay 2: $(cat "$T/reset-pair")"
+pair_used() {
+	"$FLOODGATECTL" -c "$T/floodgate.conf" explain a@t1.example "r@$1" |
+	    awk '$1 == "pair" {print $5, $NF}'
+}
+expect_eq "reset of pair on relay 2: relay 1 reads both domains' windows empty in the pool" \
+    "$(pair_used pair.example), $(pair_used pair2.example)" "0 pool, 0 pool"
+send "$T/pair-4" $SMTP_PORT a@t1.example r@pair.example
+expect_eq "and the tenant sends to that domain again" "$(count_replies "$T/pair-4" 4..)" 0
 
 # 2. A carrier's server-wide limit across both relays.
 for b in b1 b2 b3 b4; do
@@ -789,7 +807,7 @@ held=$(( $(postqueue -c "$T/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"
     $(postqueue -c "$PF2/etc" -j 2>/dev/null | grep -c '"queue_name": *"hold"') ))
 # (the sink counts recipients: the message of three, three times)
 expect_eq "nothing lost: every accepted message reached the sink or waits in the hold queue" \
-    "$(( $(sink_count) + held ))" "$(( $(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* "$T"/t-* | grep -c '^ *<- *250 .*[Qq]ueued') +
+    "$(( $(sink_count) + held ))" "$(( $(cat "$T"/a-* "$T"/b?-* "$T"/k-* "$T"/k1-* "$T"/s-* "$T"/p-* "$T"/f-* "$T"/h-* "$T"/n-* "$T"/w-* "$T"/d1-* "$T"/d2-* "$T"/d3-* "$T"/c-* "$T"/e-* "$T"/g-* "$T"/h?-* "$T"/q-* "$T"/u-* "$T"/v-* "$T"/x-* "$T"/y-* "$T"/l-* "$T"/t-* "$T"/pair-* | grep -c '^ *<- *250 .*[Qq]ueued') +
     3 * $(grep -c '^ *<- *250 .*[Qq]ueued' "$T/multi") ))"
 # The second relay stops cleanly too (a sanitizer build reports here).
 kill -TERM "$FG2_PID"
