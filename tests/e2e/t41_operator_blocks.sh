@@ -231,6 +231,13 @@ for bad in "pause docomo.test" "pause docomo.test 0s" "pause docomo.test 400d" "
 	ctl $bad > "$T/bad" 2>&1 && fail "floodgatectl $bad is refused"
 	grep -q "expected\|no such group in" "$T/bad" || fail "floodgatectl $bad: says what it expected: $(cat "$T/bad")"
 done
+# Lifting what is not there: an error (exit 1) that says so.
+ctl resume never@bad.tenant > /dev/null 2> "$T/bad"
+expect_eq "resume of an account not suspended: exit 1, says so" \
+    "$? $(grep -c 'resume: never@bad.tenant is not suspended' "$T/bad")" "1 1"
+ctl unpause never.test > /dev/null 2> "$T/bad"
+expect_eq "unpause of a domain not paused: exit 1, says so" \
+    "$? $(grep -c 'unpause: never.test is not paused' "$T/bad")" "1 1"
 # 5. With mode monitor floodgate refuses no mail: neither command is
 # taken, and a pause made before the reload holds nothing, at RCPT or in
 # the socketmap (Postfix's queue).
