@@ -223,6 +223,26 @@ expect_eq "a pause of 2d: so does the socketmap" \
     grep -cE "^OK retry:4.7.0 floodgate: au.test paused until $end [0-9]{2}:[0-9]{2} UTC\$")" 1
 ctl unpause au.test > /dev/null || fail "unpause au.test"
 
+# A client that sends what is not a socketmap request is answered PERM
+# and closed; the map goes on answering others.
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+s.sendall(b"x1:transport a@b.test,")
+got = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    got += d
+print(got.decode())' "$T/fg/map.sock" > "$T/smap-bad" 2>&1
+expect_eq "socketmap: a malformed request gets PERM, then the connection is closed" \
+    "$(cat "$T/smap-bad")" "33:PERM floodgate: malformed request,"
+expect_eq "socketmap: and the map still answers" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@example.com | cut -d" " -f1)" NOTFOUND
+grep -q "postfix_map: a client sent what is not a socketmap request; closing it" "$T/floodgate.log" ||
+    fail "socketmap: the malformed request is logged: $(grep -i socketmap "$T/floodgate.log" | tail -2)"
+
 # 4. What floodgatectl refuses.
 ctl suspend monitor@good.tenant > "$T/bad" 2>&1 && fail "suspend of an exempt account is refused"
 grep -q "monitor@good.tenant is exempt (floodgate.conf's exempt account): a suspension would not stop it" "$T/bad" ||
