@@ -1958,6 +1958,17 @@ fg_config_keep_start(struct fg_config *c, const struct fg_config *running)
 	return 0;
 }
 
+/* Two notify lines that reach the same people (an address's case
+ * aside). */
+static int
+same_target(const struct fg_notify *a, const struct fg_notify *b)
+{
+	if (a->mailto != b->mailto)
+		return 0;
+	return (a->mailto ? strcasecmp(a->what, b->what) :
+	    strcmp(a->what, b->what)) == 0;
+}
+
 void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
@@ -2013,30 +2024,25 @@ fg_config_warnings(const struct fg_config *c,
 	/* The same target twice with an event in common: its people would
 	 * be told of each such incident twice. */
 	for (i = 0; i < c->nnotify; i++) {
-		const struct fg_notify *n = &c->notify[i];
-		size_t j;
+		const struct fg_notify *n = &c->notify[i], *m = NULL;
+		unsigned both = 0;
+		size_t j, o;
 
-		for (j = 0; j < i; j++) {
-			const struct fg_notify *m = &c->notify[j];
-			unsigned both = n->events & m->events;
-
-			if (n->mailto != m->mailto || !(both) || (n->mailto ?
-			    strcasecmp(n->what, m->what) : strcmp(n->what, m->what)) != 0)
-				continue;
-			size_t o, k, sep = 0;
-
-			o = (size_t)snprintf(msg, sizeof(msg), "notify %s: also at line %d, so each incident of ",
-			    n->target, m->line);
-			for (k = 0; fg_event_names[k].name != NULL; k++)
-				if ((both & (unsigned)fg_event_names[k].value) &&
-				    o < sizeof(msg))
-					o += (size_t)snprintf(msg + o, sizeof(msg) - o,
-					    "%s%s", sep++ ? "," : "", fg_event_names[k].name);
-			if (o < sizeof(msg))
-				snprintf(msg + o, sizeof(msg) - o, " is told to it twice");
-			say(arg, n->line, msg);
-			break;
-		}
+		for (j = 0; j < i && m == NULL; j++)
+			if ((both = n->events & c->notify[j].events) != 0 &&
+			    same_target(n, &c->notify[j]))
+				m = &c->notify[j];
+		if (m == NULL)
+			continue;
+		o = (size_t)snprintf(msg, sizeof(msg), "notify %s: also at line %d, so each incident of ",
+		    n->target, m->line);
+		for (j = 0; fg_event_names[j].name != NULL && o < sizeof(msg); j++)
+			if (both & (unsigned)fg_event_names[j].value)
+				o += (size_t)snprintf(msg + o, sizeof(msg) - o, "%s%s",
+				    msg[o - 1] == ' ' ? "" : ",", fg_event_names[j].name);
+		if (o < sizeof(msg))
+			snprintf(msg + o, sizeof(msg) - o, " is told to it twice");
+		say(arg, n->line, msg);
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",
