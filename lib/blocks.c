@@ -104,6 +104,30 @@ paus_eq(const struct fg_hnode *n, const void *key)
 	return strcmp(((const struct pnode *)n)->p.domain, key) == 0;
 }
 
+/* The same record, not only the same name: an ended record this relay
+ * drops from the store's view is that one only, not one another relay
+ * set since. */
+static int
+susp_same(const struct fg_hnode *n, const void *key)
+{
+	const struct fg_suspension *a = &((const struct snode *)n)->s, *b = key;
+
+	return strcmp(a->account, b->account) == 0 &&
+	    strcmp(a->rule, b->rule) == 0 && a->since == b->since &&
+	    a->until == b->until;
+}
+
+static int
+paus_same(const struct fg_hnode *n, const void *key)
+{
+	const struct fg_pause *a = &((const struct pnode *)n)->p, *b = key;
+
+	return strcmp(a->domain, b->domain) == 0 &&
+	    strcmp(a->rule, b->rule) == 0 && a->since == b->since &&
+	    a->until == b->until && a->duration == b->duration &&
+	    a->trips == b->trips;
+}
+
 struct fg_blocks *
 fg_blocks_new(void)
 {
@@ -581,43 +605,16 @@ set_pause(struct fg_blocks *b, const struct fg_pause *p)
 		free(n);
 }
 
+/* Drops the record filed under name that eq finds for key: the name
+ * itself, or a whole record (susp_same, paus_same). */
 static void
-drop_one(struct fg_htab *t, const char *key,
-    int (*eq)(const struct fg_hnode *, const void *))
+drop_one(struct fg_htab *t, const char *name,
+    int (*eq)(const struct fg_hnode *, const void *), const void *key)
 {
-	struct fg_hnode *n = fg_htab_find(t, fg_hash(key), eq, key);
+	struct fg_hnode *n = fg_htab_find(t, fg_hash(name), eq, key);
 
 	if (n != NULL) {
 		fg_htab_unlink(t, n);
-		free(n);
-	}
-}
-
-/* An ended record ours drops: the store's, if it is still that one;
- * one another relay set since stands. */
-static void
-drop_ended_susp(struct fg_blocks *b, const struct fg_suspension *s)
-{
-	struct snode *n = (struct snode *)fg_htab_find(&b->susp,
-	    fg_hash(s->account), susp_eq, s->account);
-
-	if (n != NULL && strcmp(n->s.rule, s->rule) == 0 &&
-	    n->s.since == s->since && n->s.until == s->until) {
-		fg_htab_unlink(&b->susp, &n->node);
-		free(n);
-	}
-}
-
-static void
-drop_ended_pause(struct fg_blocks *b, const struct fg_pause *p)
-{
-	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus,
-	    fg_hash(p->domain), paus_eq, p->domain);
-
-	if (n != NULL && strcmp(n->p.rule, p->rule) == 0 &&
-	    n->p.since == p->since && n->p.until == p->until &&
-	    n->p.duration == p->duration && n->p.trips == p->trips) {
-		fg_htab_unlink(&b->paus, &n->node);
 		free(n);
 	}
 }
@@ -644,16 +641,16 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 		if (op->kind == 's')
 			(void)add_suspension(b, &op->s);
 		else if (op->kind == 'u') {
-			drop_one(&b->susp, op->s.account, susp_eq);
+			drop_one(&b->susp, op->s.account, susp_eq, op->s.account);
 			(void)add_suspension(b, &op->s);
 		} else if (op->kind == 'r')
-			drop_one(&b->susp, op->s.account, susp_eq);
+			drop_one(&b->susp, op->s.account, susp_eq, op->s.account);
 		else if (op->kind == 'e')
-			drop_ended_susp(b, &op->s);
+			drop_one(&b->susp, op->s.account, susp_same, &op->s);
 		else if (op->kind == 'p')
 			set_pause(b, &op->p);
 		else if (op->kind == 'x')
-			drop_ended_pause(b, &op->p);
+			drop_one(&b->paus, op->p.domain, paus_same, &op->p);
 	}
 	b->changed = changed;
 	publish(b);
