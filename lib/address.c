@@ -3,8 +3,10 @@
  * brackets, source routes, quoted local parts, trailing dots, "<>".
  * Normalised forms are what floodgate counts by.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "address.h"
 #include "util.h"
@@ -202,4 +204,35 @@ fg_domain_match(const char *domain, const char *pattern)
 		return dl > sl && strcmp(domain + dl - sl, pattern + 1) == 0;
 	}
 	return strcmp(domain, pattern) == 0;
+}
+
+/*
+ * A client's IP address as floodgate keys and matches it, whichever MTA
+ * gave it: Sendmail's "IPv6:" tag dropped, IPv6 in its shortest
+ * lowercase form (RFC 5952), an IPv4-mapped IPv6 address as the IPv4
+ * one. 1 when IN is an address; 0 when it is not, and IN is copied as
+ * it is.
+ */
+int
+fg_client_addr(const char *in, char *out, size_t outlen)
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	unsigned char a[16];
+	char buf[INET6_ADDRSTRLEN];
+	const char *p = strncasecmp(in, "IPv6:", 5) == 0 ? in + 5 : in;
+
+	if (inet_pton(AF_INET, p, a) == 1)
+		inet_ntop(AF_INET, a, buf, sizeof(buf));
+	else if (inet_pton(AF_INET6, p, a) == 1 && memcmp(a, mapped, 12) == 0)
+		inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
+	else if (inet_pton(AF_INET6, p, a) == 1)
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
+	else {
+		fg_strlcpy(out, in, outlen);
+		return 0;
+	}
+	fg_strlcpy(out, buf, outlen);
+	return 1;
 }

@@ -437,7 +437,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	struct fg_addr ra;
 	struct decides d = { 0 };
 	const char *from;
-	const char *client = req->argc > 2 ? req->argv[2] : "";
+	char client[FG_CLIENT_MAX + 1] = "";
 	char dom[FG_DOMAIN_MAX + 1];
 	int exempt = 0, worst = -1, blocked;
 	long nl;
@@ -457,6 +457,13 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 
 		fg_ctl_error(o, "explain: \"%s\": expected a recipient address, such as someone@%s",
 		    req->argv[1], strchr(d, '.') != NULL ? d : "docomo.ne.jp");
+		return;
+	}
+	/* Keyed as the session keys the MTA's {client_addr}. */
+	if (req->argc > 2 && fg_client_addr(req->argv[2], client,
+	    sizeof(client)) == 0) {
+		fg_ctl_error(o, "explain: \"%s\": expected the client's IP address, such as 192.0.2.1 or 2001:db8::1",
+		    req->argv[2]);
 		return;
 	}
 	fg_account_named(in->cfg, req->argv[0], &a);

@@ -172,10 +172,7 @@ fg_mp_connect_addr(const struct fg_mp_packet *pkt, char *out, size_t outlen)
 	if (end - p < 3 || end[-1] != '\0')
 		return -1;
 	p += 2;			/* port */
-	fg_strlcpy(out, p, outlen);
-	/* Sendmail writes IPv6 addresses as "IPv6:..." */
-	if (strncmp(out, "IPv6:", 5) == 0)
-		memmove(out, out + 5, strlen(out + 5) + 1);
+	fg_strlcpy(out, p, outlen);	/* the session normalizes it */
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "address.h"
 #include "log.h"
 #include "session.h"
 #include "util.h"
@@ -119,7 +120,7 @@ fg_session_noreply(const struct fg_session *s, char cmd)
 void
 fg_session_connect(struct fg_session *s, const char *addr)
 {
-	fg_strlcpy(s->client, addr, sizeof(s->client));
+	fg_client_addr(addr, s->client, sizeof(s->client));
 }
 
 /* The queue ID, once the MTA has one (Postfix: after the first accepted
@@ -174,7 +175,8 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	s->mail_error = NULL;
 	fg_msg_abort(&s->msg, env->engine);	/* a missed abort */
 	if (mac->v[FG_MAC_CLIENT] != NULL)
-		fg_strlcpy(s->client, mac->v[FG_MAC_CLIENT], sizeof(s->client));
+		fg_client_addr(mac->v[FG_MAC_CLIENT], s->client,
+		    sizeof(s->client));
 	cfg = env->config(env->arg);
 	if (cfg->store_tempfail && !env->store_ok(env->arg)) {
 		fg_config_unref(cfg);

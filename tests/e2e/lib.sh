@@ -515,10 +515,11 @@ log_count() {
 # smtp_session PORT CMD...: a raw SMTP dialogue for what swaks cannot do
 # (RSET mid-transaction, a dropped connection). "DATA" sends a small
 # message; "DROP" closes the connection without QUIT. Replies on stdout.
+# SMTP_HOST: another address than 127.0.0.1 (::1).
 smtp_session() {
 	local port=$1 fd cmd
 	shift
-	exec {fd}<>/dev/tcp/127.0.0.1/$port || return 1
+	exec {fd}<>/dev/tcp/${SMTP_HOST:-127.0.0.1}/$port || return 1
 	read_reply $fd
 	for cmd in "$@"; do
 		case $cmd in

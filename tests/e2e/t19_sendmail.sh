@@ -11,11 +11,18 @@ setup
 sendmail_fetch || skip "cannot fetch Debian's sendmail packages"
 write_conf <<EOT
 limit tenant-hour per account 3/1h
+exempt client ::1
 EOT
 start_floodgate
 # Set before the daemon starts: a daemon that did start but too late
 # must not outlive the test (cleanup waits for its children).
 trap sendmail_cleanup EXIT
+# Sendmail hands an IPv6 client over as {client_addr} "IPv6:::1".
+V6_PORT=
+if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
+	V6_PORT=$(free_port)
+	SM_MC_EXTRA="DAEMON_OPTIONS(\`Family=inet6, Addr=::1, Port=$V6_PORT, Name=MTA6')"
+fi
 sendmail_setup || { fail "sendmail set-up"; finish; }
 sasl=1
 sendmail_sasl carol 'S3cret!' || sasl=0
@@ -42,6 +49,18 @@ if [ "$sasl" = 1 ]; then
 	    ok "Sendmail SASL: counted by login" || fail "$(grep source= "$T/floodgate.log" | tail -2)"
 else
 	say "an /etc/sasl2/Sendmail.conf exists already: Sendmail SASL not tested"
+fi
+
+if [ -n "$V6_PORT" ]; then
+	SMTP_HOST=::1 smtp_session $V6_PORT "EHLO v6.example" "MAIL FROM:<v6@a.example>" \
+	    "RCPT TO:<v1@example.net>" "RCPT TO:<v2@example.net>" "RCPT TO:<v3@example.net>" \
+	    "RCPT TO:<v4@example.net>" DATA QUIT > "$T/v6"
+	expect_eq "Sendmail over IPv6: exempt client ::1 matches its IPv6:::1, none deferred" \
+	    "$(grep -c '^250 2.1.5 ' "$T/v6").$(grep -c '^4' "$T/v6")" 4.0
+	for i in $(seq 1 100); do [ "$(sink_count '<v[1-4]@example\.net>')" -ge 4 ] && break; sleep 0.1; done
+	expect_eq "  ... delivered" "$(sink_count '<v[1-4]@example\.net>')" 4
+else
+	say "no IPv6 loopback: Sendmail's IPv6 client not tested"
 fi
 
 # Hold and release.

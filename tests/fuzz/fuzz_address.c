@@ -1,4 +1,5 @@
-/* Fuzz target: address and domain normalisation, and folding into keys. */
+/* Fuzz target: address, domain and client address normalisation, and
+ * folding into keys. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1), key[FG_ADDR_MAX + 1], dom[FG_DOMAIN_MAX + 1];
-	char err[128];
+	char err[128], ip[FG_CLIENT_MAX + 1], ip2[FG_CLIENT_MAX + 1];
 	struct fg_addr a;
 
 	if (s == NULL)
@@ -26,6 +27,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)fg_domain_match(a.domain, "*.example.jp");
 	}
 	(void)fg_domain_normalize(s, dom, sizeof(dom));
+	if (fg_client_addr(s, ip, sizeof(ip)) == 1 &&
+	    (fg_client_addr(ip, ip2, sizeof(ip2)) != 1 || strcmp(ip, ip2) != 0))
+		abort();	/* a client's address has one spelling */
 	free(s);
 	return 0;
 }

@@ -115,6 +115,39 @@ test_domain_match(void **state)
 	assert_int_equal(fg_domain_normalize("example.jp", d, 5), -1);
 }
 
+/* One client, one key: Sendmail's "IPv6:" tag, case and spelling of an
+ * IPv6 address, an IPv4-mapped one. */
+static void
+test_client_addr(void **state)
+{
+	char c[64];
+
+	(void)state;
+	assert_int_equal(fg_client_addr("192.0.2.7", c, sizeof(c)), 1);
+	assert_string_equal(c, "192.0.2.7");
+	assert_int_equal(fg_client_addr("IPv6:2001:DB8:0:0::1", c, sizeof(c)), 1);
+	assert_string_equal(c, "2001:db8::1");
+	assert_int_equal(fg_client_addr("ipv6:::1", c, sizeof(c)), 1);
+	assert_string_equal(c, "::1");
+	assert_int_equal(fg_client_addr("2001:db8:0:0:1:0:0:1", c, sizeof(c)), 1);
+	assert_string_equal(c, "2001:db8::1:0:0:1");
+	assert_int_equal(fg_client_addr("::ffff:192.0.2.7", c, sizeof(c)), 1);
+	assert_string_equal(c, "192.0.2.7");
+	assert_int_equal(fg_client_addr("IPv6:::FFFF:c000:207", c, sizeof(c)), 1);
+	assert_string_equal(c, "192.0.2.7");
+	/* Not an address: kept as given, said so. */
+	assert_int_equal(fg_client_addr("", c, sizeof(c)), 0);
+	assert_string_equal(c, "");
+	assert_int_equal(fg_client_addr("unknown", c, sizeof(c)), 0);
+	assert_string_equal(c, "unknown");
+	assert_int_equal(fg_client_addr("IPv6:banana", c, sizeof(c)), 0);
+	assert_string_equal(c, "IPv6:banana");
+	assert_int_equal(fg_client_addr("192.0.2.7.", c, sizeof(c)), 0);
+	assert_int_equal(fg_client_addr("fe80::1%eth0", c, sizeof(c)), 0);
+	assert_int_equal(fg_client_addr("IPv6:2001:db8::1", c, 6), 1);
+	assert_string_equal(c, "2001:");
+}
+
 int
 main(void)
 {
@@ -123,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_null_and_bad),
 		cmocka_unit_test(test_key_folding),
 		cmocka_unit_test(test_domain_match),
+		cmocka_unit_test(test_client_addr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

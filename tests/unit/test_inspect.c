@@ -117,6 +117,16 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@");
 	assert_non_null(strstr(out, "error explain: \"x@\": expected a recipient address, such as someone@docomo.ne.jp"));
 	free(out);
+	/* the client's address: an address, in any of its spellings */
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@example.com banana");
+	assert_string_equal(out, "error explain: \"banana\": expected the client's IP address, such as 192.0.2.1 or 2001:db8::1\n.\n");
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@example.com 300.1.1.1");
+	assert_non_null(strstr(out, "error explain: \"300.1.1.1\": expected the client's IP address"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@example.com IPv6:2001:DB8::7");
+	assert_non_null(strstr(out, "verdict=pass\tlocal=pass\n"));
+	free(out);
 	/* explain charged nothing */
 	out = run(fg_inspect_show, "floodgate/1 show t1");
 	assert_non_null(strstr(out, "type=account\taccount=t1"));

@@ -182,6 +182,54 @@ test_abort_and_drop(void **state)
 	fg_session_free(s);
 }
 
+/* A client is one key and one match however its MTA spells it:
+ * Sendmail's {client_addr} "IPv6:2001:db8::7", another session's
+ * connect address "2001:DB8:0::7", an IPv4-mapped one. */
+static void
+test_client_forms(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, NULL, "25");
+	const char *v4 = "::ffff:192.0.2.9";
+
+	(void)state;
+	use("limit per-client per client 2/1h\n"
+	    "limit hour per account 1/1h\n"
+	    "exempt client 2001:db8:1::/48 192.0.2.9\n");
+	s = session();
+	m.v[FG_MAC_CLIENT] = "IPv6:2001:db8::7";
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_data(s, &m, &a);
+	fg_session_free(s);
+	s = session();
+	fg_session_connect(s, "2001:DB8:0::7");
+	m.v[FG_MAC_CLIENT] = NULL;	/* the connect address stands */
+	fg_session_mail(s, "<b@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.text, "floodgate: per-client limit reached (2/1h), retry in 1h01m");
+	fg_session_free(s);
+	/* exempt client matches Sendmail's IPv6 and a mapped IPv4 */
+	s = session();
+	m.v[FG_MAC_CLIENT] = "IPv6:2001:DB8:1::25";
+	fg_session_mail(s, "<c@z.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	m.v[FG_MAC_CLIENT] = v4;
+	fg_session_mail(s, "<c@z.example>", &m, &a);
+	fg_session_rcpt(s, "<r4@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r5@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_free(s);
+}
+
 /* Local mail: decided at the end of the message, held over a limit. */
 static void
 test_local_hold(void **state)
@@ -296,6 +344,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_smtp_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_drop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_needs_queue_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
