@@ -208,7 +208,8 @@ fg_domain_match(const char *domain, const char *pattern)
 
 /*
  * A client's IP address as floodgate keys and matches it, whichever MTA
- * gave it: Sendmail's "IPv6:" tag dropped, IPv6 in its shortest
+ * gave it: the "IPv6:" tag Postfix's and Sendmail's {client_addr} put
+ * before an IPv6 address dropped, IPv6 in its shortest
  * lowercase form (RFC 5952), an IPv4-mapped IPv6 address as the IPv4
  * one. 1 when IN is an address; 0 when it is not, and IN is copied as
  * it is.

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Actions and options through a real Postfix: reject, tag, count
 # messages, override, exempt (account, client, domain), scope client and
-# server, and a custom reply.
+# server, and a custom reply. Postfix also listens on ::1, where it
+# hands floodgate the client as {client_addr} "IPv6:::1".
 . "$(dirname "$0")/lib.sh"
 setup
 cat > "$T/accounts" <<EOT
@@ -19,8 +20,16 @@ limit serverwide per server to server.example 4/1h
 override plan bigtenant 5/1h
 exempt account vip@one.example
 exempt domain  internal.example
+exempt client  ::1
 EOT
 start_floodgate
+V6_PORT=
+if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
+	V6_PORT=$(free_port)
+	postconf -c "$T/etc" -e "inet_protocols = all" "inet_interfaces = 127.0.0.1, [::1]" \
+	    "mynetworks = 127.0.0.0/8, [::1]/128"
+	echo "[::1]:$V6_PORT inet n - n - - smtpd" >> "$T/etc/master.cf"
+fi
 start_postfix
 
 send "$T/rj" $SMTP_PORT a@one.example "$(rcpts r reject.example 3)"
@@ -54,6 +63,19 @@ expect_eq "scope client: two senders, one IP share 3" "$(count_replies "$T/cl2" 
 send "$T/sv1" $SMTP_PORT a@one.example "$(rcpts s server.example 3)"
 send "$T/sv2" $SMTP_PORT b@three.example "$(rcpts u server.example 3)"
 expect_eq "scope server: everybody shares 4" "$(count_replies "$T/sv2" 451)" 2
+if [ -n "$V6_PORT" ]; then
+	# The hard limit is spent for a@one.example: only the exemption
+	# lets these through.
+	SMTP_HOST=::1 smtp_session $V6_PORT "EHLO v6.example" "MAIL FROM:<a@one.example>" \
+	    "RCPT TO:<x1@reject.example>" "RCPT TO:<x2@reject.example>" RSET QUIT > "$T/v6"
+	expect_eq "exempt client ::1 over IPv6 (Postfix's IPv6:::1): none refused" \
+	    "$(grep -c '^250 2.1.5 ' "$T/v6").$(grep -c '^[45]' "$T/v6")" 2.0	# RSET: not sent
+	ctl explain a@one.example x@reject.example 'IPv6:::1' > "$T/v6x"
+	grep -q '^verdict *pass (exempt)' "$T/v6x" && ok "  ... explain with IPv6:::1 says exempt" ||
+	    fail "$(cat "$T/v6x")"
+else
+	say "no IPv6 loopback: exempt client over IPv6 not tested"
+fi
 drain
 expect_eq "sink: tagged message carries X-Floodgate" "$(grep -l '^X-Floodgate: over soft' "$T"/sink/m.* | wc -l)" 1
 expect_eq "sink: reject.example" "$(sink_count '@reject\.example')" 6

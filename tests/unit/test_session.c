@@ -182,9 +182,9 @@ test_abort_and_drop(void **state)
 	fg_session_free(s);
 }
 
-/* A client is one key and one match however its MTA spells it:
- * Sendmail's {client_addr} "IPv6:2001:db8::7", another session's
- * connect address "2001:DB8:0::7", an IPv4-mapped one. */
+/* A client is one key and one match however its MTA spells it: the
+ * {client_addr} "IPv6:2001:db8::7" of Postfix and Sendmail, another
+ * session's connect address "2001:DB8:0::7", an IPv4-mapped one. */
 static void
 test_client_forms(void **state)
 {
@@ -214,7 +214,7 @@ test_client_forms(void **state)
 	assert_int_equal(a.code, FG_MR_TEMPFAIL);
 	assert_string_equal(a.text, "floodgate: per-client limit reached (2/1h), retry in 1h01m");
 	fg_session_free(s);
-	/* exempt client matches Sendmail's IPv6 and a mapped IPv4 */
+	/* exempt client matches the MTAs' IPv6 form and a mapped IPv4 */
 	s = session();
 	m.v[FG_MAC_CLIENT] = "IPv6:2001:DB8:1::25";
 	fg_session_mail(s, "<c@z.example>", &m, &a);
