@@ -206,6 +206,17 @@ fg_domain_match(const char *domain, const char *pattern)
 	return strcmp(domain, pattern) == 0;
 }
 
+/* Whether the IPv6 address a is an IPv4-mapped one (::ffff:a.b.c.d). */
+int
+fg_ip_mapped(const unsigned char a[16])
+{
+	static const unsigned char mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+
+	return memcmp(a, mapped, sizeof(mapped)) == 0;
+}
+
 /*
  * A client's IP address as floodgate keys and matches it, whichever MTA
  * gave it: the "IPv6:" tag Postfix's and Sendmail's {client_addr} put
@@ -217,16 +228,13 @@ fg_domain_match(const char *domain, const char *pattern)
 int
 fg_client_addr(const char *in, char *out, size_t outlen)
 {
-	static const unsigned char mapped[12] = {
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-	};
 	unsigned char a[16];
 	char buf[INET6_ADDRSTRLEN];
 	const char *p = strncasecmp(in, "IPv6:", 5) == 0 ? in + 5 : in;
 
 	if (inet_pton(AF_INET, p, a) == 1)
 		inet_ntop(AF_INET, a, buf, sizeof(buf));
-	else if (inet_pton(AF_INET6, p, a) == 1 && memcmp(a, mapped, 12) == 0)
+	else if (inet_pton(AF_INET6, p, a) == 1 && fg_ip_mapped(a))
 		inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
 	else if (inet_pton(AF_INET6, p, a) == 1)
 		inet_ntop(AF_INET6, a, buf, sizeof(buf));

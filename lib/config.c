@@ -487,12 +487,17 @@ parse_dests(struct fg_parser *p, struct fg_tok *t, int nt, int *i,
 	return rc;
 }
 
+/* An address or ADDRESS/BITS, read as sessions read a client (see
+ * fg_client_addr()): an "IPv6:" tag dropped, an IPv4-mapped network
+ * taken as the IPv4 one. */
 static int
 parse_cidr(const char *s, struct fg_cidr *out)
 {
 	char buf[64], *slash;
 	int max;
 
+	if (strncasecmp(s, "IPv6:", 5) == 0)
+		s += 5;
 	if (fg_strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
 		return -1;
 	if ((slash = strchr(buf, '/')) != NULL)
@@ -513,6 +518,13 @@ parse_cidr(const char *s, struct fg_cidr *out)
 		if (fg_parse_uint(slash, (uint32_t)max, &b) < 0)
 			return -1;
 		out->bits = (int)b;
+	}
+	if (out->family == AF_INET6 && out->bits >= 96 &&
+	    fg_ip_mapped(out->addr)) {
+		memmove(out->addr, out->addr + 12, 4);
+		memset(out->addr + 4, 0, 12);
+		out->family = AF_INET;
+		out->bits -= 96;
 	}
 	return 0;
 }

@@ -21,6 +21,7 @@ setup(void **state)
 	    "override all Tenant42 99/1d\n"
 	    "exempt account postmaster@example.jp ops\n"
 	    "exempt client 192.0.2.0/24 2001:db8::/33 198.51.100.7 10.0.0.0/8\n"
+	    "exempt client IPv6:2001:db8:1:2::9 ::ffff:203.0.113.0/120\n"
 	    "exempt domain internal.example\n"), err, sizeof(err));
 	return cfg == NULL ? -1 : 0;
 }
@@ -164,6 +165,10 @@ test_exempt(void **state)
 	assert_false(fg_exempt_client(cfg, "2001:db8:8000::1"));
 	assert_true(fg_exempt_client(cfg, "10.255.1.1"));
 	assert_false(fg_exempt_client(cfg, "11.0.0.1"));
+	/* written as the MTAs write a client: the tag, a mapped network */
+	assert_true(fg_exempt_client(cfg, "2001:db8:1:2::9"));
+	assert_true(fg_exempt_client(cfg, "203.0.113.77"));
+	assert_false(fg_exempt_client(cfg, "203.0.114.1"));
 	assert_false(fg_exempt_client(cfg, "not-an-ip"));
 	assert_false(fg_exempt_client(cfg, ""));
 	assert_false(fg_exempt_client(cfg, NULL));
