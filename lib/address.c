@@ -219,11 +219,10 @@ fg_ip_mapped(const unsigned char a[16])
 
 /*
  * A client's IP address as floodgate keys and matches it, whichever MTA
- * gave it: the "IPv6:" tag Postfix's and Sendmail's {client_addr} put
- * before an IPv6 address dropped, IPv6 in its shortest
- * lowercase form (RFC 5952), an IPv4-mapped IPv6 address as the IPv4
- * one. 1 when IN is an address; 0 when it is not, and IN is copied as
- * it is.
+ * gave it: the "IPv6:" tag that Postfix's and Sendmail's {client_addr}
+ * put before an IPv6 address dropped, IPv6 in its shortest lowercase
+ * form (RFC 5952), an IPv4-mapped IPv6 address as the IPv4 one. 1 when
+ * IN is an address; 0 when it is not, and IN is copied as it is.
  */
 int
 fg_client_addr(const char *in, char *out, size_t outlen)
@@ -234,14 +233,13 @@ fg_client_addr(const char *in, char *out, size_t outlen)
 
 	if (inet_pton(AF_INET, p, a) == 1)
 		inet_ntop(AF_INET, a, buf, sizeof(buf));
-	else if (inet_pton(AF_INET6, p, a) == 1 && fg_ip_mapped(a))
-		inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
-	else if (inet_pton(AF_INET6, p, a) == 1)
-		inet_ntop(AF_INET6, a, buf, sizeof(buf));
-	else {
+	else if (inet_pton(AF_INET6, p, a) != 1) {
 		fg_strlcpy(out, in, outlen);
 		return 0;
-	}
+	} else if (fg_ip_mapped(a))
+		inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
+	else
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
 	fg_strlcpy(out, buf, outlen);
 	return 1;
 }

@@ -138,7 +138,8 @@ int fg_mp_optneg_reply(const struct fg_mp_optneg *o,
 /* Splits NUL-terminated strings in place of pointers; data must end in
  * NUL. Returns the number of strings, -1 when malformed. */
 int fg_mp_args(const struct fg_mp_packet *pkt, const char **argv, int max);
-/* CONNECT: the client's address as text, "" for a local or unknown one. */
+/* CONNECT: the client's address as the MTA wrote it (Sendmail: "IPv6:..."),
+ * "" for a local or unknown one. */
 int fg_mp_connect_addr(const struct fg_mp_packet *pkt, char *out,
     size_t outlen);
 

@@ -115,7 +115,7 @@ test_domain_match(void **state)
 	assert_int_equal(fg_domain_normalize("example.jp", d, 5), -1);
 }
 
-/* One client, one key: Sendmail's "IPv6:" tag, case and spelling of an
+/* One client, one key: the MTAs' "IPv6:" tag, case and spelling of an
  * IPv6 address, an IPv4-mapped one. */
 static void
 test_client_addr(void **state)
