@@ -99,7 +99,8 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 
 /*
  * An account as an operator names it (floodgatectl): a tenant name, a
- * login, or an address, which the account map may turn into a tenant.
+ * login, an address or a client's IP address, which the account map may
+ * turn into a tenant.
  */
 void
 fg_account_named(const struct fg_config *c, const char *name,
@@ -115,6 +116,11 @@ fg_account_named(const struct fg_config *c, const char *name,
 		out->source = FG_SRC_SENDER;
 		if ((tenant = fg_map_lookup(c, out->identity)) == NULL)
 			tenant = map_domain(c, a.domain);
+	} else if (fg_client_addr(name, out->identity,
+	    sizeof(out->identity)) == 1) {
+		/* A client's address, in the spelling sessions key it by. */
+		out->source = FG_SRC_CLIENT;
+		tenant = fg_map_lookup(c, out->identity);
 	} else {
 		lower_copy(out->identity, name, sizeof(out->identity));
 		out->source = FG_SRC_SASL;
@@ -143,7 +149,7 @@ fg_account_key(const char *in)
 		if (fg_addr_parse(in, &a, NULL, 0) != FG_ADDR_OK)
 			return NULL;
 		fg_addr_key(&a, buf, sizeof(buf));
-	} else {
+	} else if (fg_client_addr(in, buf, sizeof(buf)) == 0) {
 		if (strlen(in) >= sizeof(buf))
 			return NULL;
 		lower_copy(buf, in, sizeof(buf));
@@ -182,7 +188,7 @@ map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	void *a;
 
 	if (nt != 2) {
-		fg_lex_error(lx, "expected KEY TENANT (a login, address or domain, then a tenant name)");
+		fg_lex_error(lx, "expected KEY TENANT (a login, address, domain or client IP address, then a tenant name)");
 		return;
 	}
 	if (!fg_lex_name(t[1].s) && strchr(t[1].s, '@') == NULL) {
@@ -191,7 +197,7 @@ map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	}
 	key = fg_account_key(t[0].s[0] == '@' ? t[0].s + 1 : t[0].s);
 	if (key == NULL || key[0] == '\0') {
-		fg_lex_error(lx, "\"%s\": expected a login, an address or a domain", t[0].s);
+		fg_lex_error(lx, "\"%s\": expected a login, an address, a domain or a client IP address", t[0].s);
 		free(key);
 		return;
 	}

@@ -42,7 +42,7 @@ usage(int status)
 		else
 			fprintf(f, "  %-32s  %s\n", head, c->help);
 	}
-	fprintf(f, "ACCOUNT is a tenant name, a login or a sender address. Default FILE: %s\n"
+	fprintf(f, "ACCOUNT is a tenant name, a login, a sender or a client IP address.\nDefault FILE: %s\n"
 	    "-t: the longest to wait for floodgate's answer, and for each MTA command\n"
 	    "    release runs (default %d s)\n",
 	    FG_DEFAULT_CONFIG, CTL_TIMEOUT_DEFAULT);

@@ -8,7 +8,8 @@ load(const char *conf_tail)
 	char err[FG_CONFIG_ERRLEN], text[512];
 	const char *map = tmpfile_with(
 	    "example.jp tenant42\nalice tenant7\nbob@other.example tenant8\n"
-	    "192.0.2.5 tenant9\ncarol@floodgate.test tenant10\nrealm.example tenant11\n");
+	    "192.0.2.5 tenant9\ncarol@floodgate.test tenant10\nrealm.example tenant11\n"
+	    "2001:DB8:0::7 tenant12\n::ffff:198.51.100.9 tenant13\n");
 	struct fg_config *c;
 
 	snprintf(text, sizeof(text), "account_map %s\n%s", map, conf_tail);
@@ -54,6 +55,36 @@ test_order(void **state)
 	expect(c, NULL, "<>", "192.0.2.5", "tenant9", FG_SRC_CLIENT);
 	expect(c, NULL, "<broken@@x>", "192.0.2.6", "192.0.2.6", FG_SRC_CLIENT);
 	expect(c, NULL, NULL, NULL, "unknown", FG_SRC_CLIENT);
+	/* A client's address in the map, in any spelling: sessions give
+	 * it in one (fg_client_addr()). */
+	expect(c, NULL, "<>", "2001:db8::7", "tenant12", FG_SRC_CLIENT);
+	expect(c, NULL, "<>", "198.51.100.9", "tenant13", FG_SRC_CLIENT);
+	fg_config_unref(c);
+}
+
+/* floodgatectl's names: a client's address in any spelling is the
+ * account sessions make of it. */
+static void
+test_named(void **state)
+{
+	struct fg_config *c = load("");
+	struct fg_account a;
+
+	(void)state;
+	fg_account_named(c, "IPv6:2001:DB8::7", &a);
+	assert_string_equal(a.name, "tenant12");
+	assert_int_equal(a.source, FG_SRC_CLIENT);
+	fg_account_named(c, "2001:DB8:0:0::99", &a);
+	assert_string_equal(a.name, "2001:db8::99");
+	assert_false(a.mapped);
+	fg_account_named(c, "::ffff:198.51.100.9", &a);
+	assert_string_equal(a.name, "tenant13");
+	fg_account_named(c, "Alice", &a);
+	assert_string_equal(a.name, "tenant7");
+	assert_int_equal(a.source, FG_SRC_SASL);
+	fg_account_named(c, "tenant42", &a);
+	assert_string_equal(a.name, "tenant42");
+	assert_true(a.mapped);
 	fg_config_unref(c);
 }
 
@@ -77,6 +108,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_configured_order),
+		cmocka_unit_test(test_named),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

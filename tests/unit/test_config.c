@@ -1176,7 +1176,7 @@ test_map_errors(void **state)
 	assert_null(load(text, err, sizeof(err)));
 	assert_non_null(strstr(err, ":2: expected KEY TENANT"));
 	assert_non_null(strstr(err, ":3: \"bad/tenant\": expected a tenant name"));
-	assert_non_null(strstr(err, ":4: \"<@x>\": expected a login, an address or a domain"));
+	assert_non_null(strstr(err, ":4: \"<@x>\": expected a login, an address, a domain or a client IP address"));
 	assert_non_null(strstr(err, ":5: \"a.example\" is listed more than once (also on line 1)"));
 	assert_non_null(strstr(err, map));
 }
