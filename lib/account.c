@@ -116,23 +116,22 @@ fg_account_named(const struct fg_config *c, const char *name,
 		out->source = FG_SRC_SENDER;
 		if ((tenant = fg_map_lookup(c, out->identity)) == NULL)
 			tenant = map_domain(c, a.domain);
-	} else if (fg_client_addr(name, out->identity,
-	    sizeof(out->identity)) == 1) {
-		/* A client's address, in the spelling sessions key it by. */
-		out->source = FG_SRC_CLIENT;
-		tenant = fg_map_lookup(c, out->identity);
 	} else {
-		lower_copy(out->identity, name, sizeof(out->identity));
-		out->source = FG_SRC_SASL;
-		tenant = fg_map_lookup(c, out->identity);
-		if (tenant == NULL) {
-			size_t i;
+		size_t i;
 
-			/* Already a tenant name, as the logs show it. */
-			for (i = 0; i < c->nmap; i++)
-				if (strcmp(c->map[i].tenant, name) == 0)
-					tenant = c->map[i].tenant;
+		/* A client's address in the spelling sessions key it by. */
+		if (fg_client_addr(name, out->identity,
+		    sizeof(out->identity)) == 1)
+			out->source = FG_SRC_CLIENT;
+		else {
+			lower_copy(out->identity, name, sizeof(out->identity));
+			out->source = FG_SRC_SASL;
 		}
+		tenant = fg_map_lookup(c, out->identity);
+		/* Already a tenant name, as the logs show it. */
+		for (i = 0; tenant == NULL && i < c->nmap; i++)
+			if (strcmp(c->map[i].tenant, name) == 0)
+				tenant = c->map[i].tenant;
 	}
 	out->mapped = tenant != NULL;
 	fg_strlcpy(out->name, tenant ? tenant : out->identity, sizeof(out->name));

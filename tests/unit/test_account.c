@@ -9,7 +9,8 @@ load(const char *conf_tail)
 	const char *map = tmpfile_with(
 	    "example.jp tenant42\nalice tenant7\nbob@other.example tenant8\n"
 	    "192.0.2.5 tenant9\ncarol@floodgate.test tenant10\nrealm.example tenant11\n"
-	    "2001:DB8:0::7 tenant12\n::ffff:198.51.100.9 tenant13\n");
+	    "2001:DB8:0::7 tenant12\n::ffff:198.51.100.9 tenant13\n"
+	    "shop.example 203.0.113.4\n");
 	struct fg_config *c;
 
 	snprintf(text, sizeof(text), "account_map %s\n%s", map, conf_tail);
@@ -84,6 +85,10 @@ test_named(void **state)
 	assert_int_equal(a.source, FG_SRC_SASL);
 	fg_account_named(c, "tenant42", &a);
 	assert_string_equal(a.name, "tenant42");
+	assert_true(a.mapped);
+	/* a tenant named like an address is still a tenant */
+	fg_account_named(c, "203.0.113.4", &a);
+	assert_string_equal(a.name, "203.0.113.4");
 	assert_true(a.mapped);
 	fg_config_unref(c);
 }
