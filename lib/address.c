@@ -217,6 +217,14 @@ fg_ip_mapped(const unsigned char a[16])
 	return memcmp(a, mapped, sizeof(mapped)) == 0;
 }
 
+/* Past the "IPv6:" tag Postfix and Sendmail put before an IPv6 address
+ * (and an operator may copy from a Received header), if s has it. */
+const char *
+fg_ip_untag(const char *s)
+{
+	return strncasecmp(s, "IPv6:", 5) == 0 ? s + 5 : s;
+}
+
 /*
  * A client's IP address as floodgate keys and matches it, whichever MTA
  * gave it: the "IPv6:" tag that Postfix's and Sendmail's {client_addr}
@@ -229,7 +237,7 @@ fg_client_addr(const char *in, char *out, size_t outlen)
 {
 	unsigned char a[16];
 	char buf[INET6_ADDRSTRLEN];
-	const char *p = strncasecmp(in, "IPv6:", 5) == 0 ? in + 5 : in;
+	const char *p = fg_ip_untag(in);
 
 	if (inet_pton(AF_INET, p, a) == 1)
 		inet_ntop(AF_INET, a, buf, sizeof(buf));

@@ -25,6 +25,7 @@ int fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 int fg_domain_normalize(const char *in, char *out, size_t outlen);
 void fg_addr_key(const struct fg_addr *a, char *out, size_t outlen);
 int fg_domain_match(const char *domain, const char *pattern);
+const char *fg_ip_untag(const char *s);
 int fg_ip_mapped(const unsigned char a[16]);
 int fg_client_addr(const char *in, char *out, size_t outlen);
 

@@ -496,9 +496,7 @@ parse_cidr(const char *s, struct fg_cidr *out)
 	char buf[64], *slash;
 	int max;
 
-	if (strncasecmp(s, "IPv6:", 5) == 0)
-		s += 5;
-	if (fg_strlcpy(buf, s, sizeof(buf)) >= sizeof(buf))
+	if (fg_strlcpy(buf, fg_ip_untag(s), sizeof(buf)) >= sizeof(buf))
 		return -1;
 	if ((slash = strchr(buf, '/')) != NULL)
 		*slash++ = '\0';

@@ -120,30 +120,33 @@ test_domain_match(void **state)
 static void
 test_client_addr(void **state)
 {
+	static const struct {
+		const char *in;
+		int addr;
+		const char *out;
+	} cases[] = {
+		{ "192.0.2.7", 1, "192.0.2.7" },
+		{ "IPv6:2001:DB8:0:0::1", 1, "2001:db8::1" },
+		{ "ipv6:::1", 1, "::1" },
+		{ "2001:db8:0:0:1:0:0:1", 1, "2001:db8::1:0:0:1" },
+		{ "::ffff:192.0.2.7", 1, "192.0.2.7" },
+		{ "IPv6:::FFFF:c000:207", 1, "192.0.2.7" },
+		/* Not an address: kept as given, said so. */
+		{ "", 0, "" },
+		{ "unknown", 0, "unknown" },
+		{ "IPv6:banana", 0, "IPv6:banana" },
+		{ "192.0.2.7.", 0, "192.0.2.7." },
+		{ "fe80::1%eth0", 0, "fe80::1%eth0" },
+	};
 	char c[64];
+	size_t i;
 
 	(void)state;
-	assert_int_equal(fg_client_addr("192.0.2.7", c, sizeof(c)), 1);
-	assert_string_equal(c, "192.0.2.7");
-	assert_int_equal(fg_client_addr("IPv6:2001:DB8:0:0::1", c, sizeof(c)), 1);
-	assert_string_equal(c, "2001:db8::1");
-	assert_int_equal(fg_client_addr("ipv6:::1", c, sizeof(c)), 1);
-	assert_string_equal(c, "::1");
-	assert_int_equal(fg_client_addr("2001:db8:0:0:1:0:0:1", c, sizeof(c)), 1);
-	assert_string_equal(c, "2001:db8::1:0:0:1");
-	assert_int_equal(fg_client_addr("::ffff:192.0.2.7", c, sizeof(c)), 1);
-	assert_string_equal(c, "192.0.2.7");
-	assert_int_equal(fg_client_addr("IPv6:::FFFF:c000:207", c, sizeof(c)), 1);
-	assert_string_equal(c, "192.0.2.7");
-	/* Not an address: kept as given, said so. */
-	assert_int_equal(fg_client_addr("", c, sizeof(c)), 0);
-	assert_string_equal(c, "");
-	assert_int_equal(fg_client_addr("unknown", c, sizeof(c)), 0);
-	assert_string_equal(c, "unknown");
-	assert_int_equal(fg_client_addr("IPv6:banana", c, sizeof(c)), 0);
-	assert_string_equal(c, "IPv6:banana");
-	assert_int_equal(fg_client_addr("192.0.2.7.", c, sizeof(c)), 0);
-	assert_int_equal(fg_client_addr("fe80::1%eth0", c, sizeof(c)), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(fg_client_addr(cases[i].in, c, sizeof(c)),
+		    cases[i].addr);
+		assert_string_equal(c, cases[i].out);
+	}
 	assert_int_equal(fg_client_addr("IPv6:2001:db8::1", c, 6), 1);
 	assert_string_equal(c, "2001:");
 }
