@@ -1,17 +1,31 @@
 #!/bin/bash
 # (g) a SASL-authenticated tenant is counted by its login however its
-# MAIL FROM varies; an unauthenticated sender is its own account.
+# MAIL FROM varies; an unauthenticated sender is its own account. All of
+# it goes through an after-queue content filter (Postfix's smtp client
+# to a listener written as the README's, with no_milters): floodgate
+# sees each message once, as it entered, and the senders a login wrote
+# are never charged on the mail's way back.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v saslpasswd2 >/dev/null || skip "saslpasswd2 (sasl2-bin) is not installed"
 add_sasl_user alice 'S3cret!'
 cat > "$T/accounts" <<EOT
 alice@floodgate.test  tenant7
+y.example             tenant8
 EOT
 write_conf <<EOT
 account_map $T/accounts
 limit tenant-hour per account 5/1h
 EOT
+# The README's listener for mail coming back from a content filter, on
+# a port of this test's; the filter is Postfix's own smtp client, which
+# gives the mail back unchanged.
+REINJ_PORT=$(free_port)
+sed -n '/^    127\.0\.0\.1:10025 inet /,/^$/p' "$TOP/README.md" | sed -e 's/^    //' -e "s/^127\.0\.0\.1:10025 /127.0.0.1:$REINJ_PORT /" > "$T/reinject.cf"
+grep -q 'no_milters' "$T/reinject.cf" || fail "the README's reinjection listener: $(cat "$T/reinject.cf")"
+cat "$T/reinject.cf" >> "$T/etc/master.cf"
+echo "content_filter = smtp:[127.0.0.1]:$REINJ_PORT" >> "$T/etc/main.cf"
+touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
 start_floodgate
 start_postfix
 auth="--auth PLAIN --auth-user alice@floodgate.test --auth-password S3cret!"
@@ -27,4 +41,12 @@ send "$T/s4" $SMTP_PORT a@x.example "$(rcpts d example.com 3)"
 expect_eq "the same MAIL FROM without AUTH is another account" "$(count_replies "$T/s4" 451)" 0
 drain
 expect_eq "sink: 5 + 3 recipients" "$(sink_count '@example.com')" 8
+maillog_settled
+expect_eq "every message went through the content filter" \
+    "$(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent" "$T/maillog")" 8
+expect_eq "floodgate decided each recipient once: 8 accepted, 1 deferred" \
+    "$(ctl status | awk '$1 == "accepted" || $1 == "deferred" {print $2}' | tr '\n' ' ')" "8 1 "
+ctl show tenant8 > "$T/show8"
+expect_eq "the login's MAIL FROM b@y.example charged nothing to tenant8" \
+    "$(awk '$1 == "tenant-hour" {print $5}' "$T/show8")" 0
 finish
