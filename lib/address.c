@@ -251,3 +251,15 @@ fg_client_addr(const char *in, char *out, size_t outlen)
 	fg_strlcpy(out, buf, outlen);
 	return 1;
 }
+
+/* Whether s is an address of this host's loopback (127.0.0.0/8, ::1),
+ * in any spelling fg_client_addr reads. */
+int
+fg_ip_loopback(const char *s)
+{
+	char n[INET6_ADDRSTRLEN];
+
+	if (!fg_client_addr(s, n, sizeof(n)))
+		return 0;
+	return strncmp(n, "127.", 4) == 0 || strcmp(n, "::1") == 0;
+}

@@ -28,5 +28,6 @@ int fg_domain_match(const char *domain, const char *pattern);
 const char *fg_ip_untag(const char *s);
 int fg_ip_mapped(const unsigned char a[16]);
 int fg_client_addr(const char *in, char *out, size_t outlen);
+int fg_ip_loopback(const char *s);
 
 #endif

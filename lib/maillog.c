@@ -509,6 +509,62 @@ reply_text(const char *p, const char *end, const char **t, const char **te)
 		*te = end;
 }
 
+/* Whether the host in "NAME[ADDR]..." at p (before end) is on this
+ * host's loopback. */
+static int
+loopback_at(const char *p, const char *end)
+{
+	const char *open, *close;
+	char addr[64];
+
+	if ((open = memchr(p, '[', (size_t)(end - p))) == NULL ||
+	    (close = memchr(open, ']', (size_t)(end - open))) == NULL ||
+	    (size_t)(close - open - 1) >= sizeof(addr))
+		return 0;
+	memcpy(addr, open + 1, (size_t)(close - open - 1));
+	addr[close - open - 1] = '\0';
+	return fg_ip_loopback(addr);
+}
+
+/*
+ * A message Postfix handed to a content filter on this host (amavisd-new,
+ * or any after-queue filter reached over SMTP on the loopback; another
+ * Postfix instance there too), which took it and gave it back to the
+ * MTA: the relay is on the loopback ("relay=127.0.0.1[127.0.0.1]:10024")
+ * and its reply ends in the queue ID the mail came back under,
+ * Postfix's "250 2.0.0 Ok: queued as ID", also behind amavisd-new's
+ * "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): ". p is just past the
+ * recipient's address.
+ */
+static void
+requeued(struct fg_delivery *d, const char *p, const char *end,
+    const char *t, const char *te)
+{
+	const char *r, *re, *q, *last = NULL;
+	size_t n;
+
+	/* The address before the relay's is a client's: past it, as past
+	 * the recipient's, whatever its quoted local part holds. */
+	if (starts(p, end, ", orig_to=<") &&
+	    (q = address_end(p + 11, end)) != NULL)
+		p = q + 1;
+	if (!starts(p, end, ", relay="))
+		return;
+	r = p + 8;
+	if ((re = find(r, end, ", ")) == NULL || !loopback_at(r, re))
+		return;
+	for (q = t; (q = find(q, te, "queued as ")) != NULL; q += 10)
+		last = q + 10;
+	if (last == NULL)
+		return;
+	for (n = 0; last + n < te && isalnum((unsigned char)last[n]); n++)
+		;
+	if (n > 0 && n <= FG_QID_MAX) {
+		memcpy(d->requeued, last, n);
+		d->requeued[n] = '\0';
+	}
+}
+
 int
 fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d)
@@ -563,7 +619,9 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	else
 		return 0;
 	reply_text(q, end, &t, &te);
-	if (d->status == FG_DS_BOUNCED)
+	if (d->status == FG_DS_SENT)
+		requeued(d, p, end, t, te);
+	else if (d->status == FG_DS_BOUNCED)
 		d->unknown = unknown(d->dsn, t, te);
 	else if (d->status == FG_DS_DEFERRED) {
 		/* "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage, or
@@ -571,10 +629,13 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 		if (find(t, te, " said: 4") != NULL ||
 		    find(t, te, " refused to talk to me: 4") != NULL)
 			d->fail = FG_DF_4XX;
-		else if (find(t, te, "connect to ") != NULL ||
+		else if ((find(t, te, "connect to ") != NULL ||
 		    find(t, te, "while receiving the initial server greeting") != NULL ||
 		    find(t, te, "while performing the EHLO handshake") != NULL ||
-		    find(t, te, "while performing the HELO handshake") != NULL)
+		    find(t, te, "while performing the HELO handshake") != NULL) &&
+		    !loopback_at(t, te))
+			/* A server on this host's loopback out of reach is a
+			 * content filter that is down, never a destination. */
 			d->fail = FG_DF_CONNECT;
 	}
 	return 1;

@@ -38,6 +38,9 @@ struct fg_delivery {
 	enum fg_dstatus status;
 	int unknown;			/* bounced as a recipient that does not exist */
 	enum fg_dfail fail;
+	/* Sent to a content filter on this host's loopback, which gave
+	 * the mail back to the MTA under this queue ID ("" otherwise). */
+	char requeued[FG_QID_MAX + 1];
 	time_t when;			/* from the header; 0 when it has none */
 	/* Sendmail logs the recipients that went together on one line:
 	 * where the next one is in what was parsed, and where the list

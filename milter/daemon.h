@@ -117,6 +117,8 @@ struct fg_feedback_counters {
 					 * in delivery_log_users */
 	uint64_t lookup_errors, add_errors;
 	uint64_t qids, qids_dropped;	/* queue IDs recorded, lost */
+	uint64_t requeued;		/* queue IDs mail came back under from a
+					 * content filter, recorded */
 	uint64_t trips, pauses;
 	size_t tripped;			/* feedback limits tripped now */
 	int following;

@@ -594,6 +594,41 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
 	final(d, account, age, now);
 }
 
+/*
+ * A message Postfix gave to a content filter on this host (or another
+ * Postfix instance there), which gave it back under another queue ID:
+ * that ID's results are the same account's. The hop itself is no
+ * delivery and counts nothing. A queue ID floodgate knows already (the
+ * filter's listener runs floodgate too) keeps its own account.
+ */
+static void
+requeued(const struct fg_delivery *d, const char *account, uint32_t now)
+{
+	char known[FG_ACCOUNT_MAX + 1], err[FG_ERRLEN];
+	struct fg_qid_row r;
+	int rc;
+
+	if ((rc = fg_store_qid(fgd.store, d->requeued, known)) != 0) {
+		if (rc < 0)
+			counters.lookup_errors++;
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	fg_strlcpy(r.qid, d->requeued, sizeof(r.qid));
+	fg_strlcpy(r.account, account, sizeof(r.account));
+	r.time = now;
+	if (fg_store_qids_add(fgd.store, &r, 1, err, sizeof(err)) < 0) {
+		fg_log_err("feedback: cannot record %s (%s given back by a content filter): %s; trying again",
+		    d->requeued, d->qid, err);
+		fg_feedback_charged(d->requeued, account, now);
+		return;
+	}
+	counters.requeued++;
+	if (counters.requeued == 1)
+		fg_log_notice("feedback: %s came back from a content filter as %s: its results count for account=%s",
+		    d->qid, d->requeued, account);
+}
+
 /* The user's ID; -1 when there is no such user. getpwnam_r: the
  * caller may hold getpwnam's answer for the daemon's own user. */
 static long
@@ -703,7 +738,9 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 	/* Each recipient of the line (Sendmail logs those that went
 	 * together on one). */
 	do {
-		if (last_found)
+		if (last_found && d.requeued[0] != '\0')
+			requeued(&d, last_account, lc->now);
+		else if (last_found)
 			apply(&d, last_account, lc->now);
 		else
 			counters.ignored++;

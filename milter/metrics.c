@@ -95,9 +95,13 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_results_untrusted_total Delivery results in the journal logged by a user not in delivery_log_users, ignored.\n"
 	    "# TYPE floodgate_delivery_results_untrusted_total counter\n"
 	    "floodgate_delivery_results_untrusted_total %llu\n"
+	    "# HELP floodgate_delivery_requeued_total Charged messages a content filter on this host gave back to the MTA under another queue ID, whose results are followed there.\n"
+	    "# TYPE floodgate_delivery_requeued_total counter\n"
+	    "floodgate_delivery_requeued_total %llu\n"
 	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
 	    "# TYPE floodgate_map_lookups_total counter\n",
-	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted);
+	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted,
+	    (unsigned long long)fc.requeued);
 	for (i = 0; i < FG_SMAP_N; i++) {
 		const char *mta = i == FG_SMAP_POSTFIX ? "postfix" : "sendmail";
 		uint64_t asked, said;

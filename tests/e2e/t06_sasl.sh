@@ -3,8 +3,10 @@
 # MAIL FROM varies; an unauthenticated sender is its own account. All of
 # it goes through an after-queue content filter (Postfix's smtp client
 # to a listener written as the README's, with no_milters): floodgate
-# sees each message once, as it entered, and the senders a login wrote
-# are never charged on the mail's way back.
+# sees each message once, as it entered, the senders a login wrote are
+# never charged on the mail's way back, and delivery feedback follows
+# each message to the queue ID it came back under: what the next hop
+# (sink.py) refused counts for the account that sent it.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v saslpasswd2 >/dev/null || skip "saslpasswd2 (sasl2-bin) is not installed"
@@ -13,9 +15,11 @@ cat > "$T/accounts" <<EOT
 alice@floodgate.test  tenant7
 y.example             tenant8
 EOT
+use_feedback_sink
 write_conf <<EOT
 account_map $T/accounts
 limit tenant-hour per account 5/1h
+delivery_log $T/maillog
 EOT
 # The README's listener for mail coming back from a content filter, on
 # a port of this test's; the filter is Postfix's own smtp client, which
@@ -37,10 +41,10 @@ grep -q "235 2.7.0 Authentication successful" "$T/s1" && ok "AUTH PLAIN succeede
 expect_eq "first two senders: nothing refused" "$(cat "$T/s1" "$T/s2" | count_replies /dev/stdin 451)" 0
 expect_eq "third sender (null): 6th recipient of the login refused" "$(count_replies "$T/s3" 451)" 1
 expect_eq "log: counted as tenant7 by SASL" "$(log_count 'account=tenant7 source=sasl rule=tenant-hour')" 1
-send "$T/s4" $SMTP_PORT a@x.example "$(rcpts d example.com 3)"
+send "$T/s4" $SMTP_PORT a@x.example "d1@example.com,d2@example.com,nx3@example.com"
 expect_eq "the same MAIL FROM without AUTH is another account" "$(count_replies "$T/s4" 451)" 0
 drain
-expect_eq "sink: 5 + 3 recipients" "$(sink_count '@example.com')" 8
+expect_eq "next hop: 5 + 2 recipients delivered, nx3 refused there" "$(delivered '[^ ]*@example\.com')" 7
 maillog_settled
 expect_eq "every message went through the content filter" \
     "$(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent" "$T/maillog")" 8
@@ -49,4 +53,16 @@ expect_eq "floodgate decided each recipient once: 8 accepted, 1 deferred" \
 ctl show tenant8 > "$T/show8"
 expect_eq "the login's MAIL FROM b@y.example charged nothing to tenant8" \
     "$(awk '$1 == "tenant-hour" {print $5}' "$T/show8")" 0
+# Results come from the queue IDs the mail came back under: the hop to
+# the filter is no delivery (sent once a recipient, not twice), and the
+# next hop's 550 5.1.1 counts for the sender (before floodgate followed
+# the filter, a@x.example had sent 3, bounced 0).
+results() { ctl top | awk -v a="$1" '$1 == a {print $6, $7, $8}'; }
+results_are() { [ "$(results "$1")" = "$2" ]; }
+wait_for 10 results_are a@x.example "2 1 1" &&
+    ok "a@x.example: 2 sent, nx3 bounced as unknown at the next hop" ||
+    fail "a@x.example: sent, bounced, unknown: got '$(results a@x.example)', want '2 1 1'"
+expect_eq "tenant7: 5 sent (sent, bounced, unknown)" "$(results tenant7)" "5 0 0"
+[ "$(log_count 'feedback: .* came back from a content filter as .*: its results count for account=')" -ge 1 ] &&
+    ok "the log says the first message followed" || fail "no 'came back from a content filter' line"
 finish

@@ -1,5 +1,6 @@
 /* Fuzz target: Postfix's and Sendmail's delivery log lines, with and
  * without a syslog header, as the delivery-log follower reads them. */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,14 @@ check_one(const struct fg_delivery *d)
 		abort();
 	if (d->fail != FG_DF_OTHER && d->status != FG_DS_DEFERRED)
 		abort();
+	/* Only a sent message comes back from a filter, under a queue ID:
+	 * letters and digits. */
+	if (strlen(d->requeued) > FG_QID_MAX ||
+	    (d->requeued[0] != '\0' && d->status != FG_DS_SENT))
+		abort();
+	for (const char *p = d->requeued; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p))
+			abort();
 }
 
 /* The result, then every other recipient of its line, each within it. */

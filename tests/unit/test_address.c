@@ -149,6 +149,17 @@ test_client_addr(void **state)
 	}
 	assert_int_equal(fg_client_addr("IPv6:2001:db8::1", c, 6), 1);
 	assert_string_equal(c, "2001:");
+	/* This host's loopback, in any spelling, and what is not. */
+	assert_true(fg_ip_loopback("127.0.0.1"));
+	assert_true(fg_ip_loopback("127.1.2.3"));
+	assert_true(fg_ip_loopback("::1"));
+	assert_true(fg_ip_loopback("IPv6:0:0::1"));
+	assert_true(fg_ip_loopback("::ffff:127.0.0.1"));
+	assert_false(fg_ip_loopback("128.0.0.1"));
+	assert_false(fg_ip_loopback("::2"));
+	assert_false(fg_ip_loopback("192.0.2.7"));
+	assert_false(fg_ip_loopback("localhost"));
+	assert_false(fg_ip_loopback(""));
 }
 
 int

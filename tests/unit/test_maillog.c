@@ -66,6 +66,14 @@ test_results(void **state)
 	/* lost during the greeting: no SMTP conversation */
 	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=x[1.2.3.4]:25, dsn=4.4.2, status=deferred (lost connection with x[1.2.3.4] while receiving the initial server greeting)", &d), 1);
 	assert_int_equal(d.fail, FG_DF_CONNECT);
+	/* a content filter on this host that is down is no destination
+	 * refusing connections; a remote one that does is */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=0.1, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=localhost[::1]:10024, dsn=4.4.2, status=deferred (lost connection with localhost[::1] while receiving the initial server greeting)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=0.1, dsn=4.4.1, status=deferred (connect to mfsmax.docomo.ne.jp[203.0.113.5]:25: Connection refused)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_CONNECT);
 	/* floodgate's own pause: Postfix's retry service, not the carrier */
 	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/retry[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (floodgate: docomo.ne.jp paused until 07:21 UTC)", &d), 1);
 	assert_int_equal(d.fail, FG_DF_OTHER);
@@ -190,6 +198,59 @@ test_ignored(void **state)
 			    lines[i]);
 }
 
+/* A message a content filter on this host took and gave back to the
+ * MTA: the queue ID it came back under, from the hop's line. */
+static void
+test_requeued(void **state)
+{
+	static const struct {
+		const char *line;
+		const char *requeued;
+	} cases[] = {
+		/* Postfix's own listener behind the filter */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: A90E8A72186: to=<a1@docomo.test>, relay=127.0.0.1[127.0.0.1]:10025, delay=0.05, delays=0.02/0.01/0.01/0.01, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as B10F3A72190)", "B10F3A72190" },
+		/* amavisd-new, which passes on the reply of Postfix's; a long
+		 * queue ID; the alias a recipient was before */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4Pq0XS1TqCz9sQN: to=<x@docomo.ne.jp>, orig_to=<fwd@hosted.example>, relay=127.0.0.1[127.0.0.1]:10024, delay=1.2, delays=0.1/0/0/1.1, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 4Pq0XT2VvRz9sQP)", "4Pq0XT2VvRz9sQP" },
+		/* over IPv6, and the loopback's other addresses */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=localhost[::1]:10024, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5B)", "5B" },
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=filter[127.0.0.2]:10024, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5B)", "5B" },
+		/* a remote server's queue ID is its own */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@docomo.ne.jp>, relay=mfsmax.docomo.ne.jp[203.0.113.5]:25, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 5B)", "" },
+		/* a final delivery on the loopback (LMTP) names none */
+		{ "Dec  4 19:13:48 mta postfix/lmtp[9]: 4A: to=<u@hosted.example>, relay=127.0.0.1[127.0.0.1]:24, dsn=2.0.0, status=sent (250 2.0.0 <u@hosted.example> Ly6oOlqbq1+xKgAAPmn9sw Saved)", "" },
+		/* not taken, or not sent */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=127.0.0.1[127.0.0.1]:10024, dsn=4.5.0, status=deferred (host 127.0.0.1[127.0.0.1] said: 451 4.5.0 queued as nothing (in reply to end of DATA command))", "" },
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=none, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)", "" },
+		/* a client's quoted local part, in the recipient or the alias
+		 * it was, is never taken for the relay */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<\"x, relay=f[127.0.0.1]:1, \"@docomo.ne.jp>, relay=mx.docomo.ne.jp[203.0.113.5]:25, dsn=2.0.0, status=sent (250 ok: queued as 5B)", "" },
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<x@docomo.ne.jp>, orig_to=<\">, relay=f[127.0.0.1]:1, \"@h.example>, relay=mx.docomo.ne.jp[203.0.113.5]:25, dsn=2.0.0, status=sent (250 ok: queued as 5B)", "" },
+		/* what is not a queue ID */
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=127.0.0.1[127.0.0.1]:10025, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as )", "" },
+		{ "Dec  4 19:13:48 mta postfix/smtp[9]: 4A: to=<a@b.example>, relay=127.0.0.1[127.0.0.1]:10025, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 0123456789012345678901234567890123456789012345678901234567890123456789)", "" },
+	};
+	struct fg_delivery d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(cases[i].line, &d) != 1)
+			fail_msg("case %zu: not a delivery result", i);
+		if (strcmp(d.requeued, cases[i].requeued) != 0)
+			fail_msg("case %zu: requeued \"%s\", want \"%s\"", i,
+			    d.requeued, cases[i].requeued);
+	}
+	/* the journal's message alone reads the same */
+	{
+		const char *m = "A9: to=<a@b.example>, relay=127.0.0.1[127.0.0.1]:10025, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as C7)";
+
+		assert_int_equal(fg_maillog_message("postfix/smtp", m, strlen(m), &d), 1);
+		assert_string_equal(d.requeued, "C7");
+		assert_int_equal(d.status, FG_DS_SENT);
+	}
+}
+
 /* A line is read up to its length, never to a NUL past it. */
 static void
 test_bounded(void **state)
@@ -247,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_results),
 		cmocka_unit_test(test_sendmail),
 		cmocka_unit_test(test_ignored),
+		cmocka_unit_test(test_requeued),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_year),
 	};
