@@ -29,6 +29,8 @@ struct fg_session {
 };
 
 static void queue_id(struct fg_session *s, const struct fg_macros *mac);
+static void defer_hold(struct fg_session *s, struct fg_answer *a,
+    const char *why);
 static void answer(struct fg_answer *a, char code, const char *rcode,
     const char *xcode, const char *text);
 static void held_record(struct fg_session *s);
@@ -330,9 +332,26 @@ fg_session_data(struct fg_session *s, const struct fg_macros *mac,
     struct fg_answer *a)
 {
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
-	if (!fg_msg_data_charge(&s->msg))	/* also: no message */
+	if (!fg_msg_active(&s->msg))
 		return;
 	queue_id(s, mac);
+	if (!fg_msg_data_charge(&s->msg)) {
+		/* Due at the end of the message, which comes with its queue
+		 * ID. SMTP mail without one at DATA is Postfix's behind a
+		 * pre-queue filter (smtpd_proxy_filter), which tells a
+		 * milter no end of message: what was due there is decided
+		 * now, a hold deferred (it could not be held), a tag left
+		 * out (the message is charged as tag charges). */
+		if (s->msg.local || s->msg.queue_id[0] != '\0' ||
+		    s->msg.cfg->charge_at_end)
+			return;
+		if (s->msg.hold) {
+			defer_hold(s, a, "no queue ID at DATA: behind a pre-queue filter (smtpd_proxy_filter) a milter is told no end of message, and the message cannot be held");
+			return;
+		}
+		fg_log_warn("session=%s account=%s: no queue ID at DATA: behind a pre-queue filter (smtpd_proxy_filter) a milter is told no end of message, and the message is charged untagged (over %s)",
+		    s->id, s->msg.acct.name, s->msg.tag);
+	}
 	charged(s);
 	fg_msg_commit(&s->msg, s->env->engine, (uint32_t)time(NULL));
 	answer(a, FG_MR_ACCEPT, NULL, NULL, NULL);

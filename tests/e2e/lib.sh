@@ -690,6 +690,17 @@ readme_acl() {
 	    sed -e 's/^ *//' -e "s/>PASSWORD />$1 /"
 }
 
+# add_return_listener PORT: the README's master.cf listener for mail a
+# content filter gives back (no_milters), on PORT, added to this
+# Postfix's master.cf: the tests run the lines operators copy.
+add_return_listener() {
+	sed -n '/^    127\.0\.0\.1:10025 inet /,/^$/p' "$TOP/README.md" |
+	    sed -e 's/^    //' -e "s/^127\.0\.0\.1:10025 /127.0.0.1:$1 /" > "$T/return.cf"
+	grep -q 'no_milters' "$T/return.cf" || fail "the README's listener: $(cat "$T/return.cf")"
+	cat "$T/return.cf" >> "$T/etc/master.cf"
+	touch -d '-10 seconds' "$T/etc/master.cf"
+}
+
 # results_read N: floodgate has read at least N delivery results of mail
 # it charged (floodgate_delivery_results_total is on the status line
 # too: sent + bounced).

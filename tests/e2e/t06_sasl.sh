@@ -25,11 +25,9 @@ EOT
 # a port of this test's; the filter is Postfix's own smtp client, which
 # gives the mail back unchanged.
 REINJ_PORT=$(free_port)
-sed -n '/^    127\.0\.0\.1:10025 inet /,/^$/p' "$TOP/README.md" | sed -e 's/^    //' -e "s/^127\.0\.0\.1:10025 /127.0.0.1:$REINJ_PORT /" > "$T/reinject.cf"
-grep -q 'no_milters' "$T/reinject.cf" || fail "the README's reinjection listener: $(cat "$T/reinject.cf")"
-cat "$T/reinject.cf" >> "$T/etc/master.cf"
+add_return_listener $REINJ_PORT
 echo "content_filter = smtp:[127.0.0.1]:$REINJ_PORT" >> "$T/etc/main.cf"
-touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
+touch -d '-10 seconds' "$T/etc/main.cf"
 start_floodgate
 start_postfix
 auth="--auth PLAIN --auth-user alice@floodgate.test --auth-password S3cret!"

@@ -312,6 +312,61 @@ test_tag(void **state)
 	fg_session_free(s);
 }
 
+/*
+ * Postfix behind a pre-queue filter (smtpd_proxy_filter): SMTP mail has
+ * no queue ID at DATA, and no end of message ever reaches a milter. A
+ * hold due there is deferred at DATA, a tag left out and the message
+ * charged; with a queue ID, both wait for the end as before.
+ */
+static void
+test_no_end(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, NULL, "25"), mq = mac("5D", NULL, "25");
+
+	(void)state;
+	use("limit hour per account 1/1h action hold\n");
+	s = session();
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	fg_session_data(s, &m, &a);
+	assert_int_equal(a.code, FG_MR_ACCEPT);		/* nothing due at the end */
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);	/* to be held */
+	fg_session_data(s, &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.rcode, "451");
+	assert_string_equal(a.quarantine, "");
+	assert_int_equal(nheld, 0);
+	/* the same with its queue ID: held at the end */
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r3@example.com>", &mq, &a);
+	fg_session_data(s, &mq, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_eom(s, &mq, &a);
+	assert_string_equal(a.quarantine, "floodgate: over hour");
+	assert_int_equal(nheld, 1);
+	fg_session_free(s);
+
+	use("limit t per account 1/1h action tag\nlimit hour per account 2/1h\n");
+	s = session();
+	fg_session_mail(s, "<b@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);	/* tagged, not refused */
+	fg_session_data(s, &m, &a);
+	assert_int_equal(a.code, FG_MR_ACCEPT);
+	assert_string_equal(a.header, "");
+	/* charged at DATA: the hour's two are spent */
+	fg_session_mail(s, "<b@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.text, "floodgate: hour limit reached (2/1h), retry in 1h01m");
+	fg_session_free(s);
+}
+
 /* on_store_error tempfail with the store down: MAIL defers, and so does
  * RCPT (MAIL may have had no reply). */
 static void
@@ -347,6 +402,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_needs_queue_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
 	};
