@@ -565,11 +565,48 @@ requeued(struct fg_delivery *d, const char *p, const char *end,
 	}
 }
 
+/*
+ * Local(8)'s forwarding of a message (an alias or a .forward naming
+ * other addresses): "status=sent (forwarded as ID)", the copies sent as a
+ * new message under that queue ID. No SMTP reply reads so: a server's
+ * starts with its code.
+ */
+static void
+forwarded(struct fg_delivery *d, const char *t, const char *te)
+{
+	size_t n;
+
+	if (!starts(t, te, "forwarded as "))
+		return;
+	t += 13;
+	for (n = 0; t + n < te && isalnum((unsigned char)t[n]); n++)
+		;
+	if (n > 0 && n <= FG_QID_MAX && t + n == te) {
+		memcpy(d->requeued, t, n);
+		d->requeued[n] = '\0';
+		d->forwarded = 1;
+	}
+}
+
+/* The address [p, e) into d's forwarder, when it fits, has an '@' and
+ * no NUL (a line is not a C string). */
+static void
+take_forwarder(struct fg_delivery *d, const char *p, const char *e)
+{
+	size_t n = (size_t)(e - p);
+
+	if (n < sizeof(d->forwarder) && memchr(p, '\0', n) == NULL &&
+	    memchr(p, '@', n) != NULL) {
+		memcpy(d->forwarder, p, n);
+		d->forwarder[n] = '\0';
+	}
+}
+
 int
 fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d)
 {
-	const char *p = msg, *end = msg + len, *q, *t, *te;
+	const char *p = msg, *end = msg + len, *q, *r, *t, *te;
 	size_t n;
 	int qmgr = 0, sendmail;
 
@@ -603,7 +640,11 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	if ((q = address_end(p, end)) == NULL)
 		return 0;
 	set_domain(d, p, q);
+	r = p;
 	p = q + 1;
+	if (starts(p, end, ", orig_to=<") &&
+	    (q = address_end(p + 11, end)) != NULL)
+		take_forwarder(d, p + 11, q);
 	take_dsn(d, p, end);
 	if ((q = find(p, end, ", status=")) == NULL)
 		return 0;
@@ -619,8 +660,19 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	else
 		return 0;
 	reply_text(q, end, &t, &te);
-	if (d->status == FG_DS_SENT)
+	if (d->status == FG_DS_SENT) {
 		requeued(d, p, end, t, te);
+		if (d->requeued[0] == '\0')
+			forwarded(d, t, te);
+		/* The message went on from the recipient itself; without
+		 * an address to count it for, it is not followed. */
+		if (d->forwarded && d->forwarder[0] == '\0')
+			take_forwarder(d, r, p - 1);
+		if (d->forwarded && d->forwarder[0] == '\0') {
+			d->forwarded = 0;
+			d->requeued[0] = '\0';
+		}
+	}
 	else if (d->status == FG_DS_BOUNCED)
 		d->unknown = unknown(d->dsn, t, te);
 	else if (d->status == FG_DS_DEFERRED) {

@@ -39,8 +39,17 @@ struct fg_delivery {
 	int unknown;			/* bounced as a recipient that does not exist */
 	enum fg_dfail fail;
 	/* Sent to a content filter on this host's loopback, which gave
-	 * the mail back to the MTA under this queue ID ("" otherwise). */
+	 * the mail back to the MTA under this queue ID, or forwarded by
+	 * Postfix's local(8) (an alias, a .forward) as a new message under
+	 * it (forwarded set); "" otherwise. */
 	char requeued[FG_QID_MAX + 1];
+	int forwarded;
+	/* Who forwarded this recipient (Postfix): the address the sender
+	 * wrote, when the MTA sent to another in its place (orig_to=: an
+	 * alias, a virtual alias, a .forward); on local(8)'s line that
+	 * forwarded the message, that address or else the recipient's.
+	 * "" when there is none or it has no '@'. */
+	char forwarder[FG_ADDR_MAX + 1];
 	time_t when;			/* from the header; 0 when it has none */
 	/* Sendmail logs the recipients that went together on one line:
 	 * where the next one is in what was parsed, and where the list

@@ -119,6 +119,8 @@ struct fg_feedback_counters {
 	uint64_t qids, qids_dropped;	/* queue IDs recorded, lost */
 	uint64_t requeued;		/* queue IDs mail came back under from a
 					 * content filter, recorded */
+	uint64_t forwarded;		/* queue IDs local delivery forwarded
+					 * charged mail as, recorded */
 	uint64_t trips, pauses;
 	size_t tripped;			/* feedback limits tripped now */
 	int following;

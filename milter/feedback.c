@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "account.h"
 #include "daemon.h"
 #include "follow.h"
 #include "htab.h"
@@ -597,20 +598,28 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
 /*
  * A message Postfix gave to a content filter on this host (or another
  * Postfix instance there), which gave it back under another queue ID:
- * that ID's results are the same account's. The hop itself is no
+ * that ID's results are the same account's. Or local(8) forwarded it
+ * (an alias, a .forward) as a new message: that one's results are the
+ * forwarder's (account is the forwarder's then). The hop itself is no
  * delivery and counts nothing. A queue ID floodgate knows already (the
  * filter's listener runs floodgate too) keeps its own account.
  */
 static void
 requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 {
+	static char last[FG_QID_MAX + 1];
 	char known[FG_ACCOUNT_MAX + 1], err[FG_ERRLEN];
 	struct fg_qid_row r;
 	int rc;
 
+	/* A filter's hop is logged once a recipient, under one new ID. */
+	if (strcmp(d->requeued, last) == 0)
+		return;
 	if ((rc = fg_store_qid(fgd.store, d->requeued, known)) != 0) {
 		if (rc < 0)
 			counters.lookup_errors++;
+		else
+			fg_strlcpy(last, d->requeued, sizeof(last));
 		return;
 	}
 	memset(&r, 0, sizeof(r));
@@ -618,15 +627,47 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 	fg_strlcpy(r.account, account, sizeof(r.account));
 	r.time = now;
 	if (fg_store_qids_add(fgd.store, &r, 1, err, sizeof(err)) < 0) {
-		fg_log_err("feedback: cannot record %s (%s given back by a content filter): %s; trying again",
-		    d->requeued, d->qid, err);
+		fg_log_err("feedback: cannot record %s (%s %s): %s; trying again",
+		    d->requeued, d->qid, d->forwarded ?
+		    "forwarded by local delivery" : "given back by a content filter",
+		    err);
 		fg_feedback_charged(d->requeued, account, now);
 		return;
 	}
-	counters.requeued++;
-	if (counters.requeued == 1)
+	fg_strlcpy(last, d->requeued, sizeof(last));
+	if (d->forwarded) {
+		if (counters.forwarded++ == 0)
+			fg_log_notice("feedback: %s was forwarded by local delivery (%s) as %s: its results count for account=%s",
+			    d->qid, d->forwarder, d->requeued, account);
+	} else if (counters.requeued++ == 0)
 		fg_log_notice("feedback: %s came back from a content filter as %s: its results count for account=%s",
 		    d->qid, d->requeued, account);
+}
+
+/*
+ * Whose a recipient's result is: a copy an alias, a virtual alias or a
+ * .forward sent in place of the address the sender wrote is the
+ * forwarder's, the account that address is counted as when it sends
+ * (the tenant that owns it in the account map, or the address itself):
+ * the sender chose the address, not where it forwards. A tenant's
+ * forwarding to addresses that bounce never spends its senders'
+ * feedback budgets. Anything else is the charged message's account.
+ */
+static const char *
+result_account(const struct fg_delivery *d, const char *charged,
+    char *buf, size_t buflen)
+{
+	struct fg_account a;
+	struct fg_addr addr;
+
+	if (d->forwarder[0] == '\0' ||
+	    fg_addr_parse(d->forwarder, &addr, NULL, 0) != FG_ADDR_OK)
+		return charged;
+	fg_account_named(fgd.cfg, d->forwarder, &a);
+	if (a.name[0] == '\0')
+		return charged;
+	fg_strlcpy(buf, a.name, buflen);
+	return buf;
 }
 
 /* The user's ID; -1 when there is no such user. getpwnam_r: the
@@ -738,12 +779,19 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 	/* Each recipient of the line (Sendmail logs those that went
 	 * together on one). */
 	do {
-		if (last_found && d.requeued[0] != '\0')
-			requeued(&d, last_account, lc->now);
-		else if (last_found)
-			apply(&d, last_account, lc->now);
-		else
+		char buf[FG_ACCOUNT_MAX + 1];
+
+		if (!last_found)
 			counters.ignored++;
+		else if (d.requeued[0] != '\0' && !d.forwarded)
+			/* What a filter gives back is the whole message. */
+			requeued(&d, last_account, lc->now);
+		else if (d.requeued[0] != '\0')
+			requeued(&d, result_account(&d, last_account, buf,
+			    sizeof(buf)), lc->now);
+		else
+			apply(&d, result_account(&d, last_account, buf,
+			    sizeof(buf)), lc->now);
 	} while (fg_maillog_next(line, len, &d) > 0);
 }
 

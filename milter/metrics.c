@@ -98,10 +98,13 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_requeued_total Charged messages a content filter on this host gave back to the MTA under another queue ID, whose results are followed there.\n"
 	    "# TYPE floodgate_delivery_requeued_total counter\n"
 	    "floodgate_delivery_requeued_total %llu\n"
+	    "# HELP floodgate_delivery_forwarded_total Messages Postfix's local delivery forwarded (an alias, a .forward) as a new message from mail floodgate charged, whose results are followed there for the forwarding address's account.\n"
+	    "# TYPE floodgate_delivery_forwarded_total counter\n"
+	    "floodgate_delivery_forwarded_total %llu\n"
 	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
 	    "# TYPE floodgate_map_lookups_total counter\n",
 	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted,
-	    (unsigned long long)fc.requeued);
+	    (unsigned long long)fc.requeued, (unsigned long long)fc.forwarded);
 	for (i = 0; i < FG_SMAP_N; i++) {
 		const char *mta = i == FG_SMAP_POSTFIX ? "postfix" : "sendmail";
 		uint64_t asked, said;

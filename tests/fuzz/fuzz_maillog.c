@@ -31,6 +31,13 @@ check_one(const struct fg_delivery *d)
 	for (const char *p = d->requeued; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p))
 			abort();
+	/* Local delivery's forwarding names a new queue ID and who
+	 * forwarded; a forwarder is a bounded address. */
+	if (d->forwarded && (d->requeued[0] == '\0' || d->forwarder[0] == '\0'))
+		abort();
+	if (strlen(d->forwarder) > FG_ADDR_MAX ||
+	    (d->forwarder[0] != '\0' && strchr(d->forwarder, '@') == NULL))
+		abort();
 }
 
 /* The result, then every other recipient of its line, each within it. */

@@ -1,6 +1,7 @@
 /* Unit tests of lib/maillog.c: Postfix's and Sendmail's delivery results
  * in every log format floodgate follows, and every line it must leave
  * alone. */
+#include <stdio.h>
 #include <time.h>
 
 #include "helpers.h"
@@ -251,6 +252,83 @@ test_requeued(void **state)
 	}
 }
 
+/* Forwarding: local(8)'s hop that forwarded a message as a new one (an
+ * alias, a .forward), and the address a copy was sent in place of. */
+static void
+test_forwarded(void **state)
+{
+	static const struct {
+		const char *line;
+		int status;
+		const char *requeued;
+		int forwarded;
+		const char *forwarder;
+	} cases[] = {
+		/* an alias of outside addresses, as Postfix 3.7 logged it */
+		{ "Dec  4 22:09:08 mta postfix/local[32194]: 4DBB0A76013: to=<team@hosted.test>, relay=local, delay=0.1, delays=0.02/0.06/0/0.02, dsn=2.0.0, status=sent (forwarded as 5EB78A76063)", FG_DS_SENT, "5EB78A76063", 1, "team@hosted.test" },
+		/* a .forward reached through a virtual alias: the address the
+		 * sender wrote */
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<fwduser@hosted.test>, orig_to=<Info@Virt.test>, relay=local, delay=0.1, dsn=2.0.0, status=sent (forwarded as 5B)", FG_DS_SENT, "5B", 1, "Info@Virt.test" },
+		/* the copies, under the new ID */
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<u1@docomo.test>, orig_to=<fwduser@hosted.test>, relay=127.0.0.1[127.0.0.1]:10732, delay=0.06, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued)", FG_DS_SENT, "", 0, "fwduser@hosted.test" },
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<nx3@example.com>, orig_to=<team@hosted.test>, relay=mx[192.0.2.1]:25, dsn=5.1.1, status=bounced (host mx[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command))", FG_DS_BOUNCED, "", 0, "team@hosted.test" },
+		/* a quoted local part that holds what ends an address */
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<a@b.example>, orig_to=<\"x>, y\"@h.example>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)", FG_DS_SENT, "", 0, "\"x>, y\"@h.example" },
+		/* an address without a domain names no forwarder */
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<bob@h.example>, orig_to=<bob>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)", FG_DS_SENT, "", 0, "" },
+		/* local delivery that forwards nothing */
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<u@hosted.test>, relay=local, delay=0.1, dsn=2.0.0, status=sent (delivered to mailbox)", FG_DS_SENT, "", 0, "" },
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<u@hosted.test>, orig_to=<v@hosted.test>, relay=local, dsn=2.0.0, status=sent (delivered to command: procmail)", FG_DS_SENT, "", 0, "v@hosted.test" },
+		/* a server's reply that says so is no forwarding */
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 4A: to=<a@b.example>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 2.0.0 forwarded as 5B)", FG_DS_SENT, "", 0, "" },
+		/* not a queue ID, or more after it */
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<t@hosted.test>, relay=local, dsn=2.0.0, status=sent (forwarded as )", FG_DS_SENT, "", 0, "" },
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<t@hosted.test>, relay=local, dsn=2.0.0, status=sent (forwarded as 5B and more)", FG_DS_SENT, "", 0, "" },
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<t@hosted.test>, relay=local, dsn=2.0.0, status=sent (forwarded as 0123456789012345678901234567890123456789)", FG_DS_SENT, "", 0, "" },
+		/* a recipient without a domain names no one to count for:
+		 * not followed */
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<team>, relay=local, dsn=2.0.0, status=sent (forwarded as 5B)", FG_DS_SENT, "", 0, "" },
+		/* a forwarding that failed forwards nothing */
+		{ "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<t@hosted.test>, relay=local, dsn=4.3.0, status=deferred (forwarded as 5B)", FG_DS_DEFERRED, "", 0, "" },
+	};
+	struct fg_delivery d;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse(cases[i].line, &d) != 1)
+			fail_msg("case %zu: not a delivery result", i);
+		if ((int)d.status != cases[i].status ||
+		    strcmp(d.requeued, cases[i].requeued) != 0 ||
+		    d.forwarded != cases[i].forwarded ||
+		    strcmp(d.forwarder, cases[i].forwarder) != 0)
+			fail_msg("case %zu: status %d, requeued \"%s\", forwarded %d, forwarder \"%s\"",
+			    i, (int)d.status, d.requeued, d.forwarded, d.forwarder);
+	}
+	/* an address longer than any is none */
+	{
+		char line[1024];
+
+		snprintf(line, sizeof(line), "Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<t@hosted.test>, orig_to=<%0600d@h.example>, relay=local, dsn=2.0.0, status=sent (forwarded as 5B)", 0);
+		assert_int_equal(parse(line, &d), 1);
+		assert_string_equal(d.requeued, "5B");
+		assert_string_equal(d.forwarder, "t@hosted.test");
+	}
+	/* the journal's message alone reads the same; Sendmail names none */
+	{
+		const char *m = "4A: to=<team@hosted.test>, relay=local, dsn=2.0.0, status=sent (forwarded as 5B)";
+		const char *sm = "Dec  2 15:55:24 mta sm-mta[1]: 6B2F: to=<a@b.example>, ctladdr=<team@hosted.test> (1/1), delay=0, mailer=esmtp, dsn=2.0.0, stat=Sent (ok)";
+
+		assert_int_equal(fg_maillog_message("postfix/local", m, strlen(m), &d), 1);
+		assert_string_equal(d.requeued, "5B");
+		assert_int_equal(d.forwarded, 1);
+		assert_string_equal(d.forwarder, "team@hosted.test");
+		assert_int_equal(parse(sm, &d), 1);
+		assert_string_equal(d.forwarder, "");
+		assert_int_equal(d.forwarded, 0);
+	}
+}
+
 /* A line is read up to its length, never to a NUL past it. */
 static void
 test_bounded(void **state)
@@ -309,6 +387,7 @@ main(void)
 		cmocka_unit_test(test_sendmail),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_requeued),
+		cmocka_unit_test(test_forwarded),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_year),
 	};

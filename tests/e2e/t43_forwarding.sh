@@ -1,0 +1,76 @@
+#!/bin/bash
+# Forwarding: the copies an alias (local delivery's forwarding, as a
+# new message) and a virtual alias send in place of the address a sender
+# wrote are followed in the delivery log, and their results count for
+# the account that address belongs to (the tenant whose forwarding it
+# is), never for the sender: a tenant's forwarding to addresses that do
+# not exist spends no other tenant's feedback budget. A carrier's 421s
+# to forwarded copies count for its backoff.
+. "$(dirname "$0")/lib.sh"
+setup
+# The carrier takes one connection a minute and refuses the next for
+# 30 seconds after the last refusal.
+SINK_BURST=1/60 SINK_BLOCK=30 use_feedback_sink
+echo "team: a1@docomo.test, a2@docomo.test, nx3@example.com" > "$T/etc/aliases"
+postalias -c "$T/etc" "hash:$T/etc/aliases" || fail "postalias"
+echo "info@virt.test v1@example.com, nx2@example.com" > "$T/etc/virtual"
+postconf -c "$T/etc" -e "mydestination = hosted.test" \
+    "alias_maps = hash:$T/etc/aliases" "virtual_alias_maps = texthash:$T/etc/virtual"
+touch -d '-10 seconds' "$T/etc/main.cf"
+cat > "$T/accounts" <<EOT
+hosted.test  tenant-b
+virt.test    tenant-v
+EOT
+write_conf <<EOT
+account_map $T/accounts
+delivery_log $T/maillog
+backoff carrier to docomo.test after 2/5m on 4xx for 1m
+limit unknowns per account 1/1h count unknown action defer
+EOT
+start_floodgate
+start_postfix
+
+send "$T/s1" $SMTP_PORT x@sender.example team@hosted.test,info@virt.test,d1@example.com
+expect_eq "the sender's three recipients accepted" "$(count_replies "$T/s1" 451)" 0
+drain
+maillog_settled
+grep -Eq "postfix/local\[[0-9]+\]: [0-9A-F]+: to=<team@hosted\.test>, relay=local, .*status=sent \(forwarded as [0-9A-F]+\)" "$T/maillog" &&
+    ok "local delivery forwarded the alias as a new message" ||
+    fail "no 'forwarded as' line: $(grep 'postfix/local' "$T/maillog" | tail -2)"
+# sent, bounced, unknown in floodgatectl top
+results() {
+	ctl top --json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r["account"] == sys.argv[1]:
+        print(r["sent"], r["bounced"], r["unknown"])' "$1"
+}
+results_are() { [ "$(results "$1")" = "$2" ]; }
+wait_for 10 results_are tenant-b "2 1 1" &&
+    ok "tenant-b: the alias's copies, two sent and nx3 unknown" ||
+    fail "tenant-b: sent, bounced, unknown: got '$(results tenant-b)', want '2 1 1'"
+wait_for 10 results_are tenant-v "1 1 1" &&
+    ok "tenant-v: the virtual alias's copies, v1 sent and nx2 unknown" ||
+    fail "tenant-v: got '$(results tenant-v)', want '1 1 1'"
+# Before floodgate followed forwarding: "3 1 1" (the hop to the alias
+# counted as sent, the virtual alias's copies as the sender's).
+expect_eq "the sender: its one recipient outside, sent" "$(results x@sender.example)" "1 0 0"
+wait_for 5 grep -q "feedback: rule=unknowns key=tenant-v tripped" "$T/floodgate.log" &&
+    ok "the virtual alias's unknown recipient tripped tenant-v's feedback limit" ||
+    fail "tenant-v's limit: $(grep 'rule=unknowns' "$T/floodgate.log")"
+expect_eq "the sender's feedback limit never tripped" "$(log_count 'rule=unknowns key=x@sender.example')" 0
+send "$T/s3" $SMTP_PORT x@sender.example d2@example.com
+expect_eq "the sender's next recipient accepted" "$(count_replies "$T/s3" 451)" 0
+[ "$(log_count 'feedback: [0-9A-F]* was forwarded by local delivery (team@hosted.test) as [0-9A-F]*: its results count for account=tenant-b')" -eq 1 ] &&
+    ok "the log says whose the forwarded message is" ||
+    fail "no 'forwarded by local delivery' line: $(grep 'feedback:' "$T/floodgate.log")"
+expect_eq "nothing paused yet" "$(log_count 'backoff: domain=docomo.test paused')" 0
+
+# A second message to the alias, past Postfix's connection cache: the
+# carrier refuses its copies (421), which pause it.
+sleep 3
+send "$T/s2" $SMTP_PORT x@sender.example team@hosted.test
+paused() { [ "$(log_count 'backoff: domain=docomo.test paused for 1m .* by rule=carrier: 2 temporary failures (4xx)')" -ge 1 ]; }
+wait_for 20 paused && ok "the carrier's 421s to forwarded copies paused docomo.test" ||
+    fail "docomo.test was not paused: $(grep -E 'backoff|docomo' "$T/floodgate.log" | tail -3)"
+finish
