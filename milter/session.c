@@ -342,15 +342,17 @@ fg_session_data(struct fg_session *s, const struct fg_macros *mac,
 		 * milter no end of message: what was due there is decided
 		 * now, a hold deferred (it could not be held), a tag left
 		 * out (the message is charged as tag charges). */
+#define NO_END	"no queue ID at DATA: behind a pre-queue filter (smtpd_proxy_filter) a milter is told no end of message, and the message"
 		if (s->msg.local || s->msg.queue_id[0] != '\0' ||
 		    s->msg.cfg->charge_at_end)
 			return;
 		if (s->msg.hold) {
-			defer_hold(s, a, "no queue ID at DATA: behind a pre-queue filter (smtpd_proxy_filter) a milter is told no end of message, and the message cannot be held");
+			defer_hold(s, a, NO_END " cannot be held");
 			return;
 		}
-		fg_log_warn("session=%s account=%s: no queue ID at DATA: behind a pre-queue filter (smtpd_proxy_filter) a milter is told no end of message, and the message is charged untagged (over %s)",
+		fg_log_warn("session=%s account=%s: " NO_END " is charged untagged (over %s)",
 		    s->id, s->msg.acct.name, s->msg.tag);
+#undef NO_END
 	}
 	charged(s);
 	fg_msg_commit(&s->msg, s->env->engine, (uint32_t)time(NULL));
