@@ -606,7 +606,7 @@ int
 fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d)
 {
-	const char *p = msg, *end = msg + len, *q, *r, *t, *te;
+	const char *p = msg, *end = msg + len, *q, *rcpt, *t, *te;
 	size_t n;
 	int qmgr = 0, sendmail;
 
@@ -640,7 +640,7 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	if ((q = address_end(p, end)) == NULL)
 		return 0;
 	set_domain(d, p, q);
-	r = p;
+	rcpt = p;
 	p = q + 1;
 	if (starts(p, end, ", orig_to=<") &&
 	    (q = address_end(p + 11, end)) != NULL)
@@ -667,7 +667,7 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 		/* The message went on from the recipient itself; without
 		 * an address to count it for, it is not followed. */
 		if (d->forwarded && d->forwarder[0] == '\0')
-			take_forwarder(d, r, p - 1);
+			take_forwarder(d, rcpt, p - 1);
 		if (d->forwarded && d->forwarder[0] == '\0') {
 			d->forwarded = 0;
 			d->requeued[0] = '\0';

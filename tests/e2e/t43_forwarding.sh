@@ -5,12 +5,13 @@
 # the account that address belongs to (the tenant whose forwarding it
 # is), never for the sender: a tenant's forwarding to addresses that do
 # not exist spends no other tenant's feedback budget. A carrier's 421s
-# to forwarded copies count for its backoff.
+# to forwarded copies count for its backoff, whose pause then holds
+# them in Postfix's queue through postfix_map.
 . "$(dirname "$0")/lib.sh"
 setup
 # The carrier takes one connection a minute and refuses the next for
 # 30 seconds after the last refusal.
-SINK_BURST=1/60 SINK_BLOCK=30 use_feedback_sink
+SINK_BURST=1/60 SINK_BLOCK=30 MAP=1 use_feedback_sink
 echo "team: a1@docomo.test, a2@docomo.test, nx3@example.com" > "$T/etc/aliases"
 postalias -c "$T/etc" "hash:$T/etc/aliases" || fail "postalias"
 echo "info@virt.test v1@example.com, nx2@example.com" > "$T/etc/virtual"
@@ -24,6 +25,7 @@ EOT
 write_conf <<EOT
 account_map $T/accounts
 delivery_log $T/maillog
+postfix_map unix:$T/fg/map.sock
 backoff carrier to docomo.test after 2/5m on 4xx for 1m
 limit unknowns per account 1/1h count unknown action defer
 EOT
@@ -73,4 +75,9 @@ send "$T/s2" $SMTP_PORT x@sender.example team@hosted.test
 paused() { [ "$(log_count 'backoff: domain=docomo.test paused for 1m .* by rule=carrier: 2 temporary failures (4xx)')" -ge 1 ]; }
 wait_for 20 paused && ok "the carrier's 421s to forwarded copies paused docomo.test" ||
     fail "docomo.test was not paused: $(grep -E 'backoff|docomo' "$T/floodgate.log" | tail -3)"
+held() {
+	grep -Eq "to=<a[12]@docomo\.test>, orig_to=<team@hosted\.test>, .*status=deferred \(floodgate: docomo\.test paused until" "$T/maillog"
+}
+wait_for 20 held && ok "the pause holds the forwarded copies in Postfix's queue" ||
+    fail "no forwarded copy deferred by the pause: $(grep 'docomo' "$T/maillog" | tail -2)"
 finish
