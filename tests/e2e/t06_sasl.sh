@@ -6,7 +6,10 @@
 # sees each message once, as it entered, the senders a login wrote are
 # never charged on the mail's way back, and delivery feedback follows
 # each message to the queue ID it came back under: what the next hop
-# (sink.py) refused counts for the account that sent it.
+# (sink.py) refused counts for the account that sent it, and what it
+# refused of a virtual alias's copies (expanded after the filter, main.cf
+# with no_address_mappings as the README gives it) for the alias's
+# tenant.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v saslpasswd2 >/dev/null || skip "saslpasswd2 (sasl2-bin) is not installed"
@@ -14,7 +17,9 @@ add_sasl_user alice 'S3cret!'
 cat > "$T/accounts" <<EOT
 alice@floodgate.test  tenant7
 y.example             tenant8
+virt.test             tenant9
 EOT
+echo "fwd@virt.test nx9@example.com" > "$T/etc/virtual"
 use_feedback_sink
 write_conf <<EOT
 account_map $T/accounts
@@ -27,6 +32,10 @@ EOT
 REINJ_PORT=$(free_port)
 add_return_listener $REINJ_PORT
 echo "content_filter = smtp:[127.0.0.1]:$REINJ_PORT" >> "$T/etc/main.cf"
+echo "virtual_alias_maps = texthash:$T/etc/virtual" >> "$T/etc/main.cf"
+grep -q '`receive_override_options = no_address_mappings`' "$TOP/README.md" ||
+    fail "the README gives main.cf no_address_mappings behind a filter"
+echo "receive_override_options = no_address_mappings" >> "$T/etc/main.cf"
 touch -d '-10 seconds' "$T/etc/main.cf"
 start_floodgate
 start_postfix
@@ -39,15 +48,15 @@ grep -q "235 2.7.0 Authentication successful" "$T/s1" && ok "AUTH PLAIN succeede
 expect_eq "first two senders: nothing refused" "$(cat "$T/s1" "$T/s2" | count_replies /dev/stdin 451)" 0
 expect_eq "third sender (null): 6th recipient of the login refused" "$(count_replies "$T/s3" 451)" 1
 expect_eq "log: counted as tenant7 by SASL" "$(log_count 'account=tenant7 source=sasl rule=tenant-hour')" 1
-send "$T/s4" $SMTP_PORT a@x.example "d1@example.com,d2@example.com,nx3@example.com"
+send "$T/s4" $SMTP_PORT a@x.example "d1@example.com,d2@example.com,nx3@example.com,fwd@virt.test"
 expect_eq "the same MAIL FROM without AUTH is another account" "$(count_replies "$T/s4" 451)" 0
 drain
 expect_eq "next hop: 5 + 2 recipients delivered, nx3 refused there" "$(delivered '[^ ]*@example\.com')" 7
 maillog_settled
 expect_eq "every message went through the content filter" \
-    "$(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent" "$T/maillog")" 8
-expect_eq "floodgate decided each recipient once: 8 accepted, 1 deferred" \
-    "$(ctl status | awk '$1 == "accepted" || $1 == "deferred" {print $2}' | tr '\n' ' ')" "8 1 "
+    "$(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent" "$T/maillog")" 9
+expect_eq "floodgate decided each recipient once: 9 accepted, 1 deferred" \
+    "$(ctl status | awk '$1 == "accepted" || $1 == "deferred" {print $2}' | tr '\n' ' ')" "9 1 "
 ctl show tenant8 > "$T/show8"
 expect_eq "the login's MAIL FROM b@y.example charged nothing to tenant8" \
     "$(awk '$1 == "tenant-hour" {print $5}' "$T/show8")" 0
@@ -61,6 +70,11 @@ wait_for 10 results_are a@x.example "2 1 1" &&
     ok "a@x.example: 2 sent, nx3 bounced as unknown at the next hop" ||
     fail "a@x.example: sent, bounced, unknown: got '$(results a@x.example)', want '2 1 1'"
 expect_eq "tenant7: 5 sent (sent, bounced, unknown)" "$(results tenant7)" "5 0 0"
+# The virtual alias's copy, refused by the next hop, is its tenant's:
+# expanded before the filter it would be the sender's.
+wait_for 10 results_are tenant9 "0 1 1" &&
+    ok "tenant9: fwd@virt.test's copy unknown at the next hop" ||
+    fail "tenant9: sent, bounced, unknown: got '$(results tenant9)', want '0 1 1'"
 [ "$(log_count 'feedback: .* came back from a content filter as .*: its results count for account=')" -ge 1 ] &&
     ok "the log says the first message followed" || fail "no 'came back from a content filter' line"
 finish
