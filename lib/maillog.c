@@ -526,6 +526,18 @@ loopback_at(const char *p, const char *end)
 	return fg_ip_loopback(addr);
 }
 
+/* The length of the queue ID at p: its letters and digits; 0 when there
+ * are none, or more than a queue ID has. */
+static size_t
+qid_len(const char *p, const char *end)
+{
+	size_t n;
+
+	for (n = 0; p + n < end && isalnum((unsigned char)p[n]); n++)
+		;
+	return n <= FG_QID_MAX ? n : 0;
+}
+
 /*
  * A message Postfix handed to a content filter on this host (amavisd-new,
  * or any after-queue filter reached over SMTP on the loopback; another
@@ -534,7 +546,7 @@ loopback_at(const char *p, const char *end)
  * and its reply ends in the queue ID the mail came back under,
  * Postfix's "250 2.0.0 Ok: queued as ID", also behind amavisd-new's
  * "250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): ". p is just past the
- * recipient's address.
+ * recipient's address (and the one it was before, orig_to).
  */
 static void
 requeued(struct fg_delivery *d, const char *p, const char *end,
@@ -543,11 +555,6 @@ requeued(struct fg_delivery *d, const char *p, const char *end,
 	const char *r, *re, *q, *last = NULL;
 	size_t n;
 
-	/* The address before the relay's is a client's: past it, as past
-	 * the recipient's, whatever its quoted local part holds. */
-	if (starts(p, end, ", orig_to=<") &&
-	    (q = address_end(p + 11, end)) != NULL)
-		p = q + 1;
 	if (!starts(p, end, ", relay="))
 		return;
 	r = p + 8;
@@ -557,34 +564,9 @@ requeued(struct fg_delivery *d, const char *p, const char *end,
 		last = q + 10;
 	if (last == NULL)
 		return;
-	for (n = 0; last + n < te && isalnum((unsigned char)last[n]); n++)
-		;
-	if (n > 0 && n <= FG_QID_MAX) {
+	if ((n = qid_len(last, te)) > 0) {
 		memcpy(d->requeued, last, n);
 		d->requeued[n] = '\0';
-	}
-}
-
-/*
- * Local(8)'s forwarding of a message (an alias or a .forward naming
- * other addresses): "status=sent (forwarded as ID)", the copies sent as a
- * new message under that queue ID. No SMTP reply reads so: a server's
- * starts with its code.
- */
-static void
-forwarded(struct fg_delivery *d, const char *t, const char *te)
-{
-	size_t n;
-
-	if (!starts(t, te, "forwarded as "))
-		return;
-	t += 13;
-	for (n = 0; t + n < te && isalnum((unsigned char)t[n]); n++)
-		;
-	if (n > 0 && n <= FG_QID_MAX && t + n == te) {
-		memcpy(d->requeued, t, n);
-		d->requeued[n] = '\0';
-		d->forwarded = 1;
 	}
 }
 
@@ -602,11 +584,39 @@ take_forwarder(struct fg_delivery *d, const char *p, const char *e)
 	}
 }
 
+/*
+ * Local(8)'s forwarding of a message (an alias or a .forward naming
+ * other addresses): "status=sent (forwarded as ID)", the copies sent as a
+ * new message under that queue ID. No SMTP reply reads so: a server's
+ * starts with its code. The message went on from the recipient
+ * [rcpt, rcpt_end) unless orig_to named another; without an address to
+ * count it for, it is not followed.
+ */
+static void
+forwarded(struct fg_delivery *d, const char *t, const char *te,
+    const char *rcpt, const char *rcpt_end)
+{
+	size_t n;
+
+	if (!starts(t, te, "forwarded as "))
+		return;
+	t += 13;
+	if ((n = qid_len(t, te)) == 0 || t + n != te)
+		return;
+	if (d->forwarder[0] == '\0')
+		take_forwarder(d, rcpt, rcpt_end);
+	if (d->forwarder[0] == '\0')
+		return;
+	memcpy(d->requeued, t, n);
+	d->requeued[n] = '\0';
+	d->forwarded = 1;
+}
+
 int
 fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d)
 {
-	const char *p = msg, *end = msg + len, *q, *rcpt, *t, *te;
+	const char *p = msg, *end = msg + len, *q, *rcpt, *rcpt_end, *t, *te;
 	size_t n;
 	int qmgr = 0, sendmail;
 
@@ -614,9 +624,8 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	sendmail = strchr(ident, '/') == NULL;
 	if (!sendmail && !agent(ident, strlen(ident), &qmgr))
 		return 0;
-	for (n = 0; p + n < end && isalnum((unsigned char)p[n]); n++)
-		;
-	if (n == 0 || n > FG_QID_MAX || end - p < (long)n + 2 ||
+	n = qid_len(p, end);
+	if (n == 0 || end - p < (long)n + 2 ||
 	    p[n] != ':' || p[n + 1] != ' ')
 		return 0;
 	memcpy(d->qid, p, n);
@@ -641,10 +650,16 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 		return 0;
 	set_domain(d, p, q);
 	rcpt = p;
+	rcpt_end = q;
 	p = q + 1;
+	/* The address the recipient was before the MTA rewrote it: past
+	 * it, as past the recipient's, whatever its quoted local part
+	 * holds (it is a client's). */
 	if (starts(p, end, ", orig_to=<") &&
-	    (q = address_end(p + 11, end)) != NULL)
+	    (q = address_end(p + 11, end)) != NULL) {
 		take_forwarder(d, p + 11, q);
+		p = q + 1;
+	}
 	take_dsn(d, p, end);
 	if ((q = find(p, end, ", status=")) == NULL)
 		return 0;
@@ -663,17 +678,8 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	if (d->status == FG_DS_SENT) {
 		requeued(d, p, end, t, te);
 		if (d->requeued[0] == '\0')
-			forwarded(d, t, te);
-		/* The message went on from the recipient itself; without
-		 * an address to count it for, it is not followed. */
-		if (d->forwarded && d->forwarder[0] == '\0')
-			take_forwarder(d, rcpt, p - 1);
-		if (d->forwarded && d->forwarder[0] == '\0') {
-			d->forwarded = 0;
-			d->requeued[0] = '\0';
-		}
-	}
-	else if (d->status == FG_DS_BOUNCED)
+			forwarded(d, t, te, rcpt, rcpt_end);
+	} else if (d->status == FG_DS_BOUNCED)
 		d->unknown = unknown(d->dsn, t, te);
 	else if (d->status == FG_DS_DEFERRED) {
 		/* "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage, or

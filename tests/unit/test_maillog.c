@@ -274,6 +274,8 @@ test_forwarded(void **state)
 		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<nx3@example.com>, orig_to=<team@hosted.test>, relay=mx[192.0.2.1]:25, dsn=5.1.1, status=bounced (host mx[192.0.2.1] said: 550 5.1.1 User unknown (in reply to RCPT TO command))", FG_DS_BOUNCED, "", 0, "team@hosted.test" },
 		/* a quoted local part that holds what ends an address */
 		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<a@b.example>, orig_to=<\"x>, y\"@h.example>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)", FG_DS_SENT, "", 0, "\"x>, y\"@h.example" },
+		/* nor one that holds a result of its own */
+		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<a@b.example>, orig_to=<\"x, dsn=5.1.1, status=bounced (y\"@h.example>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)", FG_DS_SENT, "", 0, "\"x, dsn=5.1.1, status=bounced (y\"@h.example" },
 		/* an address without a domain names no forwarder */
 		{ "Dec  4 22:09:08 mta postfix/smtp[1]: 5B: to=<bob@h.example>, orig_to=<bob>, relay=mx[192.0.2.1]:25, dsn=2.0.0, status=sent (250 ok)", FG_DS_SENT, "", 0, "" },
 		/* local delivery that forwards nothing */
