@@ -701,6 +701,19 @@ add_return_listener() {
 	touch -d '-10 seconds' "$T/etc/master.cf"
 }
 
+# results ACCOUNT: the delivery results floodgatectl top has for
+# ACCOUNT, "SENT BOUNCED UNKNOWN" ("" when it has none; top's table
+# becomes a record when it lists one account, so its JSON is read).
+# results_are ACCOUNT "SENT BOUNCED UNKNOWN"
+results() {
+	ctl top --json | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["records"]:
+    if r["account"] == sys.argv[1]:
+        print(r["sent"], r["bounced"], r["unknown"])' "$1"
+}
+results_are() { [ "$(results "$1")" = "$2" ]; }
+
 # results_read N: floodgate has read at least N delivery results of mail
 # it charged (floodgate_delivery_results_total is on the status line
 # too: sent + bounced).

@@ -64,8 +64,6 @@ expect_eq "the login's MAIL FROM b@y.example charged nothing to tenant8" \
 # the filter is no delivery (sent once a recipient, not twice), and the
 # next hop's 550 5.1.1 counts for the sender (before floodgate followed
 # the filter, a@x.example had sent 3, bounced 0).
-results() { ctl top | awk -v a="$1" '$1 == a {print $6, $7, $8}'; }
-results_are() { [ "$(results "$1")" = "$2" ]; }
 wait_for 10 results_are a@x.example "2 1 1" &&
     ok "a@x.example: 2 sent, nx3 bounced as unknown at the next hop" ||
     fail "a@x.example: sent, bounced, unknown: got '$(results a@x.example)', want '2 1 1'"
