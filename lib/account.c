@@ -1,6 +1,6 @@
 /*
- * Who is responsible for a message: SASL login, envelope sender or client
- * address, in the order of the `account` statement, turned into a tenant
+ * Who is responsible for a message: SASL login, local user, envelope
+ * sender or client address, in the order of the `account` statement, turned into a tenant
  * name by the account map.
  */
 #include <ctype.h>
@@ -50,7 +50,8 @@ map_domain(const struct fg_config *c, const char *dom)
 
 void
 fg_account_resolve(const struct fg_config *c, const char *login,
-    const char *sender, const char *client, struct fg_account *out)
+    const char *user, const char *sender, const char *client,
+    struct fg_account *out)
 {
 	const char *tenant = NULL;
 	size_t i;
@@ -66,6 +67,14 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 			if (tenant == NULL && strchr(out->identity, '@'))
 				tenant = map_domain(c,
 				    strchr(out->identity, '@') + 1);
+			break;
+		case FG_SRC_UID:
+			/* Keyed as a login: a user who also logs in with
+			 * SASL under its own name is one account. */
+			if (user == NULL || user[0] == '\0')
+				continue;
+			lower_copy(out->identity, user, sizeof(out->identity));
+			tenant = fg_map_lookup(c, out->identity);
 			break;
 		case FG_SRC_SENDER: {
 			struct fg_addr a;

@@ -1,6 +1,6 @@
 /*
- * Who is responsible for a message: SASL login, envelope sender or client
- * address, in the order of the `account` statement, turned into a tenant
+ * Who is responsible for a message: SASL login, local user, envelope
+ * sender or client address, in the order of the `account` statement, turned into a tenant
  * name by the account map.
  */
 #ifndef FG_ACCOUNT_H
@@ -17,8 +17,11 @@ struct fg_account {
 	int mapped;
 };
 
+/* user: the name of the local user whose socket the client's end of the
+ * connection is (the uid source), NULL when none is known. */
 void fg_account_resolve(const struct fg_config *c, const char *login,
-    const char *sender, const char *client, struct fg_account *out);
+    const char *user, const char *sender, const char *client,
+    struct fg_account *out);
 const char *fg_source_name(enum fg_source s);
 void fg_account_named(const struct fg_config *c, const char *name,
     struct fg_account *out);

@@ -98,6 +98,7 @@ const struct fg_name fg_source_names[] = {
 	{ "sasl", FG_SRC_SASL },
 	{ "sender", FG_SRC_SENDER },
 	{ "client", FG_SRC_CLIENT },
+	{ "uid", FG_SRC_UID },
 	{ NULL, 0 }
 };
 
@@ -609,18 +610,18 @@ bad:
 static void
 st_account(struct fg_parser *p, struct fg_tok *t, int nt)
 {
-	int i, used[3] = { 0, 0, 0 };
+	int i, used[4] = { 0, 0, 0, 0 };
 	size_t n = 0;
 
-	if (nt < 2 || nt > 4) {
-		perr(p, "account: expected one to three of sasl, sender, client");
+	if (nt < 2 || nt > 5) {
+		perr(p, "account: expected one to four of sasl, uid, sender, client");
 		return;
 	}
 	for (i = 1; i < nt; i++) {
 		int s = fg_name_value(fg_source_names, t[i].s);
 
 		if (s < 0) {
-			perr(p, "account: \"%s\": expected sasl, sender or client", t[i].s);
+			perr(p, "account: \"%s\": expected sasl, uid, sender or client", t[i].s);
 			return;
 		}
 		if (used[s]++) {

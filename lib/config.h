@@ -80,7 +80,8 @@ enum fg_count {
 enum fg_source {
 	FG_SRC_SASL,
 	FG_SRC_SENDER,
-	FG_SRC_CLIENT
+	FG_SRC_CLIENT,
+	FG_SRC_UID
 };
 
 /* The words of the scopes, actions and account sources, for the parser,
@@ -194,7 +195,7 @@ struct fg_config {
 	int mta_sendmail;		/* mta sendmail: release the Sendmail way */
 	char *sendmail_path, *sendmail_config;
 	unsigned metrics_port;
-	enum fg_source source[3];
+	enum fg_source source[4];
 	size_t nsource;
 	int monitor;			/* mode: 0 enforce, 1 monitor */
 	int store_tempfail;		/* on_store_error: 0 continue, 1 tempfail */

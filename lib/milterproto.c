@@ -76,7 +76,7 @@ fg_mp_optneg_parse(const struct fg_mp_packet *pkt, struct fg_mp_optneg *out)
 
 void
 fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail, int data,
-    struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
+    int ends, struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES])
 {
 	uint32_t skip = FG_MP_NOCONNECT | FG_MP_NOHELO | FG_MP_NOHDRS |
 	    FG_MP_NOEOH | FG_MP_NOBODY | FG_MP_NOUNKNOWN;
@@ -99,7 +99,9 @@ fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail, int data,
 		reply->protocol &= ~FG_MP_NOCONNECT;
 	} else {
 		/* {auth_authen} is the SASL login, i the queue ID. */
-		lists[FG_MS_ENVFROM] = "i {auth_authen} {client_addr} {daemon_port}";
+		lists[FG_MS_ENVFROM] = ends ?
+		    "i {auth_authen} {client_addr} {daemon_port} {client_port} {daemon_addr}" :
+		    "i {auth_authen} {client_addr} {daemon_port}";
 		lists[FG_MS_ENVRCPT] = "i";
 		/* Charged at DATA, a message's queue ID is needed there
 		 * (Postfix has one from the first accepted recipient). */
@@ -181,6 +183,8 @@ static const char *const macro_name[FG_MAC_N] = {
 	[FG_MAC_AUTH] = "{auth_authen}",
 	[FG_MAC_CLIENT] = "{client_addr}",
 	[FG_MAC_PORT] = "{daemon_port}",
+	[FG_MAC_CPORT] = "{client_port}",
+	[FG_MAC_DADDR] = "{daemon_addr}",
 };
 
 const char *

@@ -94,6 +94,8 @@ enum fg_macro {
 	FG_MAC_AUTH,		/* {auth_authen} */
 	FG_MAC_CLIENT,		/* {client_addr} */
 	FG_MAC_PORT,		/* {daemon_port} */
+	FG_MAC_CPORT,		/* {client_port} */
+	FG_MAC_DADDR,		/* {daemon_addr} */
 	FG_MAC_N
 };
 
@@ -124,12 +126,15 @@ int fg_mp_optneg_parse(const struct fg_mp_packet *pkt,
  * (the client address comes as {client_addr} at MAIL, when the MTA can
  * send macro lists), HELO, headers or body, no DATA unless data (to
  * charge the message there and answer ACCEPT), and no reply to MAIL
- * unless reply_mail (a failing store must be able to defer it). Fills
- * reply and lists (macro list per stage or NULL). The daemon and the
- * benchmark's do-nothing milter both negotiate through this.
+ * unless reply_mail (a failing store must be able to defer it), the
+ * client's port and the server's address at MAIL only when ends (the
+ * uid account: whose socket the client's end is). Fills reply and lists
+ * (macro list per stage or NULL). The daemon and the benchmark's
+ * do-nothing milter both negotiate through this.
  */
 void fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail,
-    int data, struct fg_mp_optneg *reply, const char *lists[FG_MP_NSTAGES]);
+    int data, int ends, struct fg_mp_optneg *reply,
+    const char *lists[FG_MP_NSTAGES]);
 /* The reply to OPTNEG; lists[i] is the macro list for stage i or NULL. */
 int fg_mp_optneg_reply(const struct fg_mp_optneg *o,
     const char *const lists[FG_MP_NSTAGES], char *buf, size_t cap,

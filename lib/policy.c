@@ -64,14 +64,15 @@ reply(struct fg_verdict *v, enum fg_smtp smtp, const char *rcode,
 
 void
 fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
-    const char *client, const char *login, const char *sender, int local)
+    const char *client, const char *login, const char *user,
+    const char *sender, int local)
 {
 	memset(m, 0, sizeof(*m));
 	m->local = local;
 	m->cfg = fg_config_ref(cfg);
 	fg_strlcpy(m->session, session, sizeof(m->session));
 	fg_strlcpy(m->client, client ? client : "", sizeof(m->client));
-	fg_account_resolve(cfg, login, sender, client, &m->acct);
+	fg_account_resolve(cfg, login, user, sender, client, &m->acct);
 	m->exempt = fg_exempt_account(cfg, m->acct.identity, m->acct.name) ||
 	    fg_exempt_client(cfg, client);
 	m->capcount = calloc(cfg->nrule ? cfg->nrule : 1, sizeof(*m->capcount));
@@ -809,7 +810,7 @@ release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
 	char rcpt[FG_DOMAIN_MAX + 16];
 	const char *p = domains, *comma;
 
-	fg_msg_begin(m, cfg, "release", "", NULL, NULL, 1);
+	fg_msg_begin(m, cfg, "release", "", NULL, NULL, NULL, 1);
 	if (m->capcount == NULL) {
 		fg_msg_abort(m, e);
 		return -1;

@@ -78,8 +78,11 @@ struct fg_msg {
 	char tag[FG_REPLY_MAX + 1];	/* rules to name in X-Floodgate */
 };
 
+/* user: the local user behind the client's connection (account uid),
+ * NULL when not known. */
 void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
-    const char *client, const char *login, const char *sender, int local);
+    const char *client, const char *login, const char *user,
+    const char *sender, int local);
 void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v);
 /*

@@ -3,6 +3,9 @@
  * the message in progress. Reads the macros, calls the policy, maps its
  * verdict to an answer the engine writes. Nothing is decided here.
  */
+#include <ctype.h>
+#include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "address.h"
 #include "log.h"
 #include "session.h"
+#include "sockowner.h"
 #include "util.h"
 
 struct fg_session {
@@ -35,6 +39,10 @@ static void answer(struct fg_answer *a, char code, const char *rcode,
     const char *xcode, const char *text);
 static void held_record(struct fg_session *s);
 static void charged(struct fg_session *s);
+static int uid_account(const struct fg_config *c);
+static const char *local_user(struct fg_session *s,
+    const struct fg_config *c, const struct fg_macros *mac, char *buf,
+    size_t len);
 
 struct fg_session *
 fg_session_new(const struct fg_session_env *env, unsigned long id)
@@ -88,8 +96,8 @@ fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
 {
 	struct fg_config *cfg = s->env->config(s->env->arg);
 
-	fg_mp_negotiate(mta, cfg->store_tempfail, !cfg->charge_at_end, reply,
-	    lists);
+	fg_mp_negotiate(mta, cfg->store_tempfail, !cfg->charge_at_end,
+	    uid_account(cfg), reply, lists);
 	fg_config_unref(cfg);
 	if (!(mta->actions & FG_MA_QUARANTINE))
 		fg_log_warn("session=%s: the MTA does not offer quarantine: rules with action hold will defer instead",
@@ -165,13 +173,77 @@ own_notification(struct fg_session *s, const char *sender)
 	}
 }
 
+static int
+uid_account(const struct fg_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsource; i++)
+		if (c->source[i] == FG_SRC_UID)
+			return 1;
+	return 0;
+}
+
+/*
+ * The local user whose socket the client's end of the connection is,
+ * for the uid account; NULL for a client on another host, and for a
+ * system user the account map does not name (root, the MSP's queue
+ * runner, a list server: they send for others, whom the next source
+ * tells apart). A kernel that cannot be asked is logged once until it
+ * answers again, and the account falls through to the next source.
+ */
+static const char *
+local_user(struct fg_session *s, const struct fg_config *c,
+    const struct fg_macros *mac, char *buf, size_t len)
+{
+	static atomic_int failing;
+	const char *cport = mac->v[FG_MAC_CPORT], *port = mac->v[FG_MAC_PORT];
+	uid_t uid;
+	int r;
+
+	if (s->client[0] == '\0' || cport == NULL || port == NULL)
+		return NULL;
+	r = fg_sockowner_smtp(s->client, (unsigned)strtoul(cport, NULL, 10),
+	    mac->v[FG_MAC_DADDR], (unsigned)strtoul(port, NULL, 10), &uid);
+	if (r < 0) {
+		if (!atomic_exchange(&failing, 1))
+			fg_log_warn("session=%s: account uid: cannot ask the kernel whose connection %s:%s is: %s (the next source of the account statement counts; logged once until it works again)",
+			    s->id, s->client, cport, strerror(errno));
+		return NULL;
+	}
+	if (atomic_exchange(&failing, 0))
+		fg_log_info("session=%s: account uid: the kernel answers again",
+		    s->id);
+	if (r == 0)
+		return NULL;
+	fg_user_name(uid, buf, len);
+	if (buf[0] == '\0') {
+		fg_log_warn("session=%s: account uid: no name for uid %lu: %s",
+		    s->id, (unsigned long)uid, strerror(errno));
+		return NULL;
+	}
+	if (!fg_uid_regular(uid)) {
+		char key[FG_ACCOUNT_MAX + 1];
+		size_t i;
+
+		for (i = 0; buf[i] != '\0' && i + 1 < sizeof(key); i++)
+			key[i] = (char)tolower((unsigned char)buf[i]);
+		key[i] = '\0';
+		if (fg_map_lookup(c, key) == NULL)
+			return NULL;
+	}
+	return buf;
+}
+
 void
 fg_session_mail(struct fg_session *s, const char *sender,
     const struct fg_macros *mac, struct fg_answer *a)
 {
 	const struct fg_session_env *env = s->env;
 	struct fg_config *cfg;
-	const char *port = mac->v[FG_MAC_PORT];
+	const char *port = mac->v[FG_MAC_PORT], *user = NULL;
+	char ubuf[FG_ACCOUNT_MAX + 1];
+	int local = port != NULL && strcmp(port, "0") == 0;
 
 	answer(a, FG_MR_CONTINUE, NULL, NULL, NULL);
 	s->mail_error = NULL;
@@ -192,8 +264,10 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	 * with {daemon_port} 0; smtpd always has its listening port. A MAIL
 	 * without an address is the null sender to floodgate.
 	 */
-	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH],
-	    sender != NULL ? sender : "", port != NULL && strcmp(port, "0") == 0);
+	if (!local && uid_account(cfg))
+		user = local_user(s, cfg, mac, ubuf, sizeof(ubuf));
+	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH], user,
+	    sender != NULL ? sender : "", local);
 	fg_config_unref(cfg);
 	if (s->msg.local)
 		own_notification(s, sender);

@@ -69,7 +69,7 @@ serve(struct conn *c)
 			if (fg_mp_optneg_parse(&pkt, &mta) < 0)
 				return -1;
 			/* Exactly what floodgate asks for. */
-			fg_mp_negotiate(&mta, 0, at_data, &mine, lists);
+			fg_mp_negotiate(&mta, 0, at_data, 0, &mine, lists);
 			c->protocol = mine.protocol;
 			rc = fg_mp_optneg_reply(&mine, lists, out, sizeof(out),
 			    &olen);

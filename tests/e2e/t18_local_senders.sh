@@ -2,7 +2,9 @@
 # Who sent local mail: with local_login_sender_maps, postdrop lets each
 # login use only its own senders, so a tenant cannot send under another
 # tenant's sender (Postfix refuses it, exit 75), and its own local mail
-# is charged to its own tenant through the account map.
+# is charged to its own tenant through the account map. A tenant's
+# script that talks SMTP to the local Postfix instead is known by its
+# Unix user (account uid), whatever sender it claims.
 # alone: makes system users, and /etc/postfix/main.cf when there is none
 . "$(dirname "$0")/lib.sh"
 setup
@@ -35,8 +37,11 @@ touch -d '-10 seconds' "$T/etc/main.cf"
 cat > "$T/accounts" <<EOT
 shop.example  shop
 blog.example  blog
+$U1  shop
+$U2  blog
 EOT
 write_conf <<EOT
+account sasl uid sender client
 account_map $T/accounts
 limit tenant-hour per account 10/1h
 EOT
@@ -63,4 +68,22 @@ ctl show shop > "$T/shop"
 ctl show blog > "$T/blog"
 expect_eq "shop's mail charged to shop" "$(awk '$1 == "tenant-hour" {print $5}' "$T/shop")" 1
 expect_eq "blog's mail charged to blog" "$(awk '$1 == "tenant-hour" {print $5}' "$T/blog")" 1
+
+# SMTP from a tenant's script: Postfix's mynetworks lets any local
+# process relay under any sender; floodgate asks the kernel whose the
+# client's socket is.
+su -s /bin/sh $U2 -c "swaks --server 127.0.0.1:$SMTP_PORT --from www@shop.example --to $(rcpts s example.com 10) --body test" > "$T/smtp.out" 2>&1
+expect_eq "the tenant's tenth recipient this hour deferred" "$(count_replies "$T/smtp.out" 451)" 1
+[ "$(log_count 'account=blog source=uid rule=tenant-hour .*action=defer')" = 1 ] &&
+    ok "logged as the tenant's own mail, source=uid" ||
+    fail "no source=uid line: $(grep 'source=' "$T/floodgate.log" | tail -2)"
+ctl show shop > "$T/shop"
+ctl show blog > "$T/blog"
+expect_eq "the forged sender's tenant not charged" "$(awk '$1 == "tenant-hour" {print $5}' "$T/shop")" 1
+expect_eq "the Unix user's tenant charged" "$(awk '$1 == "tenant-hour" {print $5}' "$T/blog")" 10
+# root is a system user: its connections carry others' mail (as the
+# MSP's queue runner's do), so its sender counts.
+send "$T/root.out" $SMTP_PORT cron@shop.example r5@example.com
+expect_eq "root's SMTP mail accepted" "$(count_replies "$T/root.out" 451)" 0
+expect_eq "root's SMTP mail counted for its sender's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 2
 finish

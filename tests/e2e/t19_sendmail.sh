@@ -2,21 +2,28 @@
 # The same binary as a Sendmail filter (INPUT_MAIL_FILTER), against the
 # real Sendmail 8.17 from Debian's packages: per-recipient deferral over
 # SMTP, a second tenant unaffected, a SASL login counted as one account
-# whatever its MAIL FROM; then hold (Sendmail's quarantined
-# queue files) and floodgatectl release the Sendmail way.
-# alone: puts its own /etc/sasl2/Sendmail.conf in place
+# whatever its MAIL FROM; a tenant's mail through the message
+# submission program (the sendmail command) counted by its Unix user
+# (account uid) whatever sender it claims; then hold (Sendmail's
+# quarantined queue files) and floodgatectl release the Sendmail way.
+# alone: puts its own /etc/sasl2/Sendmail.conf in place, makes a system user
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
 sendmail_fetch || skip "cannot fetch Debian's sendmail packages"
+U1=fgtest-msp
+command -v useradd >/dev/null && { id $U1 >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin $U1; }
+echo "$U1  tenant-msp" > "$T/accounts"
 write_conf <<EOT
+account sasl uid sender client
+account_map $T/accounts
 limit tenant-hour per account 3/1h
 exempt client ::1
 EOT
 start_floodgate
 # Set before the daemon starts: a daemon that did start but too late
 # must not outlive the test (cleanup waits for its children).
-trap sendmail_cleanup EXIT
+trap 'sendmail_cleanup; userdel $U1 2>/dev/null' EXIT
 # Sendmail hands an IPv6 client over as {client_addr} "IPv6:::1".
 V6_PORT=
 if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
@@ -61,6 +68,23 @@ if [ -n "$V6_PORT" ]; then
 	expect_eq "  ... delivered" "$(sink_count '<v[1-4]@example\.net>')" 4
 else
 	say "no IPv6 loopback: Sendmail's IPv6 client not tested"
+fi
+
+# The sendmail command submits over SMTP to the MTA as the user who ran
+# it: counted for that user's tenant, not for the sender it claims
+# (news@a.example, whose 3/1h is spent already).
+if id $U1 >/dev/null 2>&1 && sendmail_msp; then
+	for i in 1 2 3 4; do
+		printf 'Subject: msp %s\n\nhello\n' $i | sm_submit $U1 -f news@a.example m$i@example.com > "$T/msp$i" 2>&1 ||
+		    fail "the sendmail command failed: $(cat "$T/msp$i")"
+	done
+	for i in $(seq 1 100); do [ "$(sink_count '<m[1-4]@example\.com>')" -ge 3 ] && break; sleep 0.1; done
+	expect_eq "MSP: the tenant's first 3 delivered under the spent sender" "$(sink_count '<m[1-4]@example\.com>')" 3
+	expect_eq "  ... the 4th deferred, counted for the Unix user's tenant" \
+	    "$(log_count 'account=tenant-msp source=uid rule=tenant-hour .*action=defer')" 1
+	expect_eq "  ... and kept in the MSP's queue" "$(ls "$T/smcq" | grep -c '^qf')" 1
+else
+	fail "no MSP set-up (useradd, m4)"
 fi
 
 # Hold and release.

@@ -28,8 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((err = malloc(FG_CONFIG_ERRLEN)) == NULL)
 		goto out;
 	if ((c = fg_config_load(conf, err, FG_CONFIG_ERRLEN)) != NULL) {
-		fg_account_resolve(c, "Alice", "<Bob+x@Shop.Example.JP.>", "192.0.2.1", &a);
-		fg_account_resolve(c, NULL, "<>", "192.0.2.1", &a);
+		fg_account_resolve(c, "Alice", NULL, "<Bob+x@Shop.Example.JP.>", "192.0.2.1", &a);
+		fg_account_resolve(c, NULL, "alice", "<>", "192.0.2.1", &a);
 		fg_account_named(c, "tenant42", &a);
 		fg_account_named(c, "carol@example.com", &a);
 		fg_config_unref(c);

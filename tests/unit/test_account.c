@@ -26,7 +26,18 @@ expect(struct fg_config *c, const char *login, const char *sender,
 {
 	struct fg_account a;
 
-	fg_account_resolve(c, login, sender, client, &a);
+	fg_account_resolve(c, login, NULL, sender, client, &a);
+	assert_string_equal(a.name, name);
+	assert_int_equal(a.source, src);
+}
+
+static void
+expect_user(struct fg_config *c, const char *login, const char *user,
+    const char *sender, const char *name, enum fg_source src)
+{
+	struct fg_account a;
+
+	fg_account_resolve(c, login, user, sender, "127.0.0.1", &a);
 	assert_string_equal(a.name, name);
 	assert_int_equal(a.source, src);
 }
@@ -107,6 +118,28 @@ test_configured_order(void **state)
 	fg_config_unref(c);
 }
 
+/* The local user whose socket the client's end is: keyed as a login,
+ * ahead of whatever the sender claims. */
+static void
+test_uid(void **state)
+{
+	struct fg_config *c = load("account sasl uid sender client\n");
+
+	(void)state;
+	expect_user(c, NULL, "alice", "<bob@other.example>", "tenant7", FG_SRC_UID);
+	expect_user(c, NULL, "www-shop", "<bob@other.example>", "www-shop", FG_SRC_UID);
+	expect_user(c, NULL, "Alice", "<>", "tenant7", FG_SRC_UID);
+	/* A login still wins; no local user falls through to the sender. */
+	expect_user(c, "carol@floodgate.test", "alice", "<x@y.z>", "tenant10", FG_SRC_SASL);
+	expect_user(c, NULL, NULL, "<bob@other.example>", "tenant8", FG_SRC_SENDER);
+	expect_user(c, NULL, "", "<bob@other.example>", "tenant8", FG_SRC_SENDER);
+	fg_config_unref(c);
+	/* Without uid in the account statement the user is not asked. */
+	c = load("");
+	expect_user(c, NULL, "alice", "<bob@other.example>", "tenant8", FG_SRC_SENDER);
+	fg_config_unref(c);
+}
+
 int
 main(void)
 {
@@ -114,6 +147,7 @@ main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_configured_order),
 		cmocka_unit_test(test_named),
+		cmocka_unit_test(test_uid),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -83,7 +83,7 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 x@docomo.ne.jp");
 	assert_non_null(strstr(out, "verdict=pass"));
 	free(out);
-	fg_msg_begin(&m, in.cfg, "s", "", "t1", "<a@b.example>", 0);
+	fg_msg_begin(&m, in.cfg, "s", "", "t1", NULL, "<a@b.example>", 0);
 	for (i = 0; i < 5; i++)
 		fg_msg_rcpt(&m, &eng, "<r@docomo.ne.jp>", in.now, &v);
 	fg_msg_commit(&m, &eng, in.now);
@@ -333,7 +333,7 @@ test_explain_local(void **state)
 	    "limit big per account to big.example 0/1h action hold\n"
 	    "limit watch per account to watch.example 0/1h action tag\n");
 	eng = (struct fg_engine){ .limiter = in.limiter, .stats = stats };
-	fg_msg_begin(&m, in.cfg, "s", "", "t4", "<a@b.example>", 0);
+	fg_msg_begin(&m, in.cfg, "s", "", "t4", NULL, "<a@b.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r@example.org>", now, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	fg_msg_commit(&m, &eng, now);

@@ -76,7 +76,7 @@ test_negotiate(void **state)
 	int i;
 
 	(void)state;
-	fg_mp_negotiate(&postfix, 0, 0, &r, lists);
+	fg_mp_negotiate(&postfix, 0, 0, 0, &r, lists);
 	assert_int_equal(r.version, 6);
 	assert_int_equal(r.actions,
 	    FG_MA_ADDHDRS | FG_MA_QUARANTINE | FG_MA_SETSYMLIST);
@@ -88,17 +88,22 @@ test_negotiate(void **state)
 	assert_null(lists[FG_MS_CONNECT]);
 
 	/* A store that may defer MAIL needs MAIL's reply. */
-	fg_mp_negotiate(&postfix, 1, 0, &r, lists);
+	fg_mp_negotiate(&postfix, 1, 0, 0, &r, lists);
 	assert_int_equal(r.protocol, steps);
 
 	/* Charging at DATA: DATA comes, and needs a reply. */
-	fg_mp_negotiate(&postfix, 0, 1, &r, lists);
+	fg_mp_negotiate(&postfix, 0, 1, 0, &r, lists);
 	assert_int_equal(r.protocol, (steps & ~FG_MP_NODATA) | FG_MP_NR_MAIL);
 	assert_string_equal(lists[FG_MS_ENVFROM],
 	    "i {auth_authen} {client_addr} {daemon_port}");
 
+	/* The uid account: both ends of the connection at MAIL. */
+	fg_mp_negotiate(&postfix, 0, 0, 1, &r, lists);
+	assert_string_equal(lists[FG_MS_ENVFROM],
+	    "i {auth_authen} {client_addr} {daemon_port} {client_port} {daemon_addr}");
+
 	/* No macro lists: CONNECT must come, for the client's address. */
-	fg_mp_negotiate(&old, 0, 0, &r, lists);
+	fg_mp_negotiate(&old, 0, 0, 0, &r, lists);
 	assert_int_equal(r.version, 2);
 	assert_int_equal(r.actions, FG_MA_ADDHDRS);
 	assert_int_equal(r.protocol, 0x7f & steps & ~FG_MP_NOCONNECT);
@@ -234,6 +239,8 @@ test_macros(void **state)
 	assert_string_equal(at.v[FG_MAC_CLIENT], "192.0.2.1");
 	assert_null(at.v[FG_MAC_PORT]);
 	assert_string_equal(fg_mp_macro_name(FG_MAC_PORT), "{daemon_port}");
+	assert_string_equal(fg_mp_macro_name(FG_MAC_CPORT), "{client_port}");
+	assert_string_equal(fg_mp_macro_name(FG_MAC_DADDR), "{daemon_addr}");
 	/* A new MAIL forgets the last message's macros, not the client's. */
 	assert_int_equal(fg_mp_macros_set(&m, &mail2), 0);
 	assert_string_equal(fg_mp_macro(&m, 'R', "i"), "5CD");

@@ -54,7 +54,7 @@ message(struct fg_config *c, const char *sender, const char *dom, int n,
 	char rcpt[128];
 	int i, refused = 0;
 
-	fg_msg_begin(&m, c, "s1", "192.0.2.1", NULL, sender, 0);
+	fg_msg_begin(&m, c, "s1", "192.0.2.1", NULL, NULL, sender, 0);
 	for (i = 0; i < n; i++) {
 		snprintf(rcpt, sizeof(rcpt), "<u%d@%s>", i, dom);
 		fg_msg_rcpt(&m, &eng, rcpt, now, &v);
@@ -184,7 +184,7 @@ test_abort_releases(void **state)
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
-		fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+		fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 		fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 		fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
 		fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
@@ -206,7 +206,7 @@ test_hold_and_tag(void **state)
 	uint64_t tot[FG_ST_N];
 
 	(void)state;
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	assert_false(m.hold);
@@ -218,7 +218,7 @@ test_hold_and_tag(void **state)
 	fg_stats_totals(eng.stats, tot, NULL);
 	assert_int_equal(tot[FG_ST_HELD], 2);
 	/* Held mail is charged when released, not now: the budget is intact. */
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r3@example.com>", T0, &v);
 	assert_false(m.hold);
 	fg_msg_rcpt(&m, &eng, "<r4@example.com>", T0, &v);
@@ -227,7 +227,7 @@ test_hold_and_tag(void **state)
 	fg_config_unref(c);
 
 	c = load("limit t per account 1/1h action tag\n");
-	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<b@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_string_equal(m.tag, "");
 	fg_msg_rcpt(&m, &eng, "<r2@example.com>", T0, &v);
@@ -254,7 +254,7 @@ test_data_charge(void **state)
 	(void)state;
 	memset(&m, 0, sizeof(m));
 	assert_false(fg_msg_data_charge(&m));	/* no message */
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@defer.example>", T0, &v);
 	fg_msg_rcpt(&m, &eng, "<r2@defer.example>", T0, &v);
 	assert_int_equal(v.smtp, FG_TEMPFAIL);	/* refused: nothing to wait for */
@@ -265,7 +265,7 @@ test_data_charge(void **state)
 	assert_false(fg_msg_data_charge(&m));	/* the header is added at the end */
 	fg_msg_abort(&m, &eng);
 
-	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<b@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@hold.example>", T0, &v);
 	assert_true(fg_msg_data_charge(&m));
 	fg_msg_rcpt(&m, &eng, "<r2@hold.example>", T0, &v);
@@ -273,14 +273,14 @@ test_data_charge(void **state)
 	assert_false(fg_msg_data_charge(&m));	/* quarantined at the end */
 	fg_msg_abort(&m, &eng);
 
-	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "<c@x.example>", 1);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "<c@x.example>", 1);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_false(fg_msg_data_charge(&m));	/* local mail: at the end */
 	fg_msg_abort(&m, &eng);
 	fg_config_unref(c);
 
 	c = load("charge_at end\nlimit h per account 1/1h\n");
-	fg_msg_begin(&m, c, "s", "", NULL, "<d@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<d@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0, &v);
 	assert_false(fg_msg_data_charge(&m));
 	fg_msg_abort(&m, &eng);
@@ -299,7 +299,7 @@ test_hostile_recipients(void **state)
 	(void)state;
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, big, T0, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	fg_msg_rcpt(&m, &eng, "<\"unterminated@docomo.ne.jp>", T0, &v);
@@ -327,7 +327,7 @@ test_local_mail(void **state)
 	fg_stats_totals(eng.stats, tot, NULL);
 	before = tot[FG_ST_HELD];
 	/* Never refused per recipient; over the limit, the message is held. */
-	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "www@x.example", 1);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "www@x.example", 1);
 	for (i = 0; i < 3; i++) {
 		fg_msg_rcpt(&m, &eng, "r@docomo.ne.jp", T0, &v);
 		assert_int_equal(v.smtp, FG_CONTINUE);	/* no cap either */
@@ -346,7 +346,7 @@ test_local_mail(void **state)
 	 * often pickup presents it again. */
 	c = load("local_action tempfail\nlimit h per account 1/1h\n");
 	for (i = 0; i < 5; i++) {
-		fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "cron@y.example", 1);
+		fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "cron@y.example", 1);
 		fg_msg_rcpt(&m, &eng, "a@example.com", T0, &v);
 		fg_msg_rcpt(&m, &eng, "b@example.com", T0, &v);
 		assert_int_equal(v.smtp, FG_CONTINUE);
@@ -445,7 +445,7 @@ test_feedback_tag_log(void **state)
 	(void)state;
 	results(unkt, "a@x.example", 10, 6, T0);
 	results(unkl, "a@x.example", 10, 6, T0);
-	fg_msg_begin(&m, c, "s", "", NULL, "<a@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<a@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0 + 10, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	assert_string_equal(m.tag, "unkt");
@@ -454,7 +454,7 @@ test_feedback_tag_log(void **state)
 	assert_string_equal(m.tag, "unkt");	/* named once */
 	fg_msg_commit(&m, &eng, T0 + 10);
 	/* another tenant: no tag */
-	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<b@x.example>", 0);
 	fg_msg_rcpt(&m, &eng, "<r1@example.com>", T0 + 10, &v);
 	assert_string_equal(m.tag, "");
 	fg_msg_abort(&m, &eng);
@@ -482,7 +482,7 @@ test_monitor_blocks(void **state)
 	assert_int_equal(fg_blocks_suspend(eng.blocks, "t@x.example",
 	    FG_BY_OPERATOR, T0, 0), 1);
 	assert_int_equal(message(c, "<t@x.example>", "example.com", 3, T0, NULL), 0);
-	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "t@x.example", 1);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "t@x.example", 1);
 	fg_msg_rcpt(&m, &eng, "r@example.com", T0, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	assert_false(m.hold);
@@ -522,7 +522,7 @@ test_suspend_and_pause(void **state)
 	assert_string_equal(v.xcode, "4.7.1");
 	assert_string_equal(v.text, "floodgate: account suspended");
 	/* its local mail is held */
-	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "t@x.example", 1);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "t@x.example", 1);
 	fg_msg_rcpt(&m, &eng, "r@example.com", T0 + 86400, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
 	assert_true(m.hold);
@@ -554,7 +554,7 @@ test_suspend_and_pause(void **state)
 	/* floodgate's own notification is never touched */
 	fg_blocks_pause(eng.blocks, "docomo.ne.jp", "carrier", 3600, 43200, 600,
 	    T0 + 7200, NULL);
-	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, "floodgate+fgn-1@x.example", 1);
+	fg_msg_begin(&m, c, "s", "127.0.0.1", NULL, NULL, "floodgate+fgn-1@x.example", 1);
 	m.own = 1;
 	fg_msg_rcpt(&m, &eng, "admin@docomo.ne.jp", T0 + 7200, &v);
 	assert_int_equal(v.smtp, FG_CONTINUE);
@@ -600,7 +600,7 @@ test_many_rules(void **state)
 	free(text);
 
 	c = load("limit m per account+domain 1/1h count messages\n");
-	fg_msg_begin(&m, c, "s", "", NULL, "<b@x.example>", 0);
+	fg_msg_begin(&m, c, "s", "", NULL, NULL, "<b@x.example>", 0);
 	for (i = 0; i < 3000; i++) {
 		snprintf(rcpt, sizeof(rcpt), "<r@d%d.example>", i % 1500);
 		fg_msg_rcpt(&m, &eng, rcpt, T0, &v);

@@ -1,0 +1,202 @@
+/*
+ * The local user behind an SMTP connection (see sockowner.h), asked of
+ * the kernel's sock_diag netlink interface: one exact lookup of the
+ * client's end of the connection, a hash lookup in the kernel, answered
+ * before the request's send returns.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "sockowner.h"
+#include "util.h"
+
+struct ip {
+	int family;
+	unsigned char a[16];	/* 4 bytes for AF_INET */
+};
+
+static int ip_parse(const char *s, struct ip *ip);
+static int ip_any(const struct ip *ip);
+static int ask(const struct ip *c, unsigned cport, const struct ip *s,
+    unsigned sport, uid_t *uid);
+
+/* An address in fg_client_addr's spelling: a v4-mapped one as IPv4. */
+static int
+ip_parse(const char *s, struct ip *ip)
+{
+	char n[INET6_ADDRSTRLEN];
+
+	memset(ip, 0, sizeof(*ip));
+	if (s == NULL || !fg_client_addr(s, n, sizeof(n)))
+		return -1;
+	ip->family = strchr(n, ':') != NULL ? AF_INET6 : AF_INET;
+	return inet_pton(ip->family, n, ip->a) == 1 ? 0 : -1;
+}
+
+static int
+ip_any(const struct ip *ip)
+{
+	static const unsigned char zero[16];
+
+	return memcmp(ip->a, zero, ip->family == AF_INET ? 4 : 16) == 0;
+}
+
+/*
+ * One exact lookup: the kernel finds the socket whose own end is c:cport
+ * and whose peer is s:sport. A listener on c:cport would match too when
+ * no connection does; only a connected socket answers here. A socket a
+ * dual-stack client made (::ffff:127.0.0.1) is found as IPv4: the kernel
+ * keys such a connection by its IPv4 addresses.
+ */
+static int
+ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
+    uid_t *uid)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req;
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	union {
+		char buf[8192];
+		struct nlmsghdr align;
+	} rep;
+	const struct nlmsghdr *h;
+	size_t alen = c->family == AF_INET ? 4 : 16;
+	ssize_t n;
+	int fd, ret = 0, e;
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = sizeof(req);
+	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.r.sdiag_family = (unsigned char)c->family;
+	req.r.sdiag_protocol = IPPROTO_TCP;
+	req.r.idiag_states = ~0u;
+	req.r.id.idiag_sport = htons((uint16_t)cport);
+	req.r.id.idiag_dport = htons((uint16_t)sport);
+	memcpy(req.r.id.idiag_src, c->a, alen);
+	memcpy(req.r.id.idiag_dst, s->a, alen);
+	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+	    NETLINK_SOCK_DIAG)) < 0)
+		return -1;
+	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
+	    sizeof(nl)) != (ssize_t)sizeof(req)) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	/* Answered within the send: never wait for it. */
+	n = recv(fd, rep.buf, sizeof(rep.buf), MSG_DONTWAIT);
+	e = errno;
+	close(fd);
+	if (n < 0) {
+		errno = e;
+		return -1;
+	}
+	for (h = &rep.align; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *err = NLMSG_DATA(h);
+
+			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*err))) {
+				errno = EPROTO;
+				return -1;
+			}
+			if (err->error == -ENOENT)
+				return 0;
+			errno = -err->error;
+			return -1;
+		}
+		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (m->idiag_state == TCP_LISTEN ||
+			    m->id.idiag_sport != req.r.id.idiag_sport ||
+			    m->id.idiag_dport != req.r.id.idiag_dport)
+				return 0;
+			*uid = (uid_t)m->idiag_uid;
+			ret = 1;
+		}
+	}
+	return ret;
+}
+
+int
+fg_sockowner(const char *client, unsigned cport, const char *server,
+    unsigned sport, uid_t *uid)
+{
+	struct ip c, s;
+
+	if (ip_parse(client, &c) < 0 || ip_parse(server, &s) < 0 ||
+	    c.family != s.family || cport == 0 || cport > 65535 ||
+	    sport == 0 || sport > 65535)
+		return 0;
+	return ask(&c, cport, &s, sport, uid);
+}
+
+int
+fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
+    unsigned sport, uid_t *uid)
+{
+	struct ip c, t[3];
+	size_t i, j, n = 0;
+	int r;
+
+	if (ip_parse(client, &c) < 0 || cport == 0 || cport > 65535 ||
+	    sport == 0 || sport > 65535)
+		return 0;
+	if (ip_parse(server, &t[n]) == 0 && !ip_any(&t[n]) &&
+	    t[n].family == c.family)
+		n++;
+	/* A local client connects from the address it connects to, unless
+	 * it bound another; to the loopback from any address of the host. */
+	t[n++] = c;
+	ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &t[n++]);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i && memcmp(&t[j], &t[i], sizeof(t[i])); j++)
+			;
+		if (j == i && (r = ask(&c, cport, &t[i], sport, uid)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+fg_uid_regular(uid_t uid)
+{
+	return uid >= FG_USER_UID_MIN && uid <= FG_USER_UID_MAX;
+}
+
+void
+fg_user_name(uid_t uid, char *out, size_t outlen)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+	int e;
+
+	e = getpwuid_r(uid, &pw, buf, sizeof(buf), &res);
+	if (res != NULL)
+		fg_strlcpy(out, pw.pw_name, outlen);
+	else if (e == 0 || e == ENOENT || e == ESRCH)
+		snprintf(out, outlen, "%lu", (unsigned long)uid);
+	else {
+		errno = e;
+		out[0] = '\0';
+	}
+}

@@ -1,0 +1,202 @@
+/* Unit tests of lib/sockowner.c: the kernel's answer for real loopback
+ * connections made by the test itself. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "sockowner.h"
+
+/* A listener on the loopback (family's), its port in *port. */
+static int
+listener(int family, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = socket(family, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		close(fd);
+		return -1;	/* no IPv6 loopback here */
+	}
+	assert_int_equal(listen(fd, 4), 0);
+	len = sizeof(ss);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+}
+
+/* A client connected to addr:port; its own port in *cport. */
+static int
+client(int family, const char *addr, unsigned port, unsigned *cport)
+{
+	struct sockaddr_in6 in6;
+	struct sockaddr_in in;
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	int fd = socket(family, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	if (family == AF_INET) {
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		in.sin_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET, addr, &in.sin_addr), 1);
+		assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	} else {
+		memset(&in6, 0, sizeof(in6));
+		in6.sin6_family = AF_INET6;
+		in6.sin6_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET6, addr, &in6.sin6_addr), 1);
+		assert_int_equal(connect(fd, (struct sockaddr *)&in6, sizeof(in6)), 0);
+	}
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+	*cport = ntohs(me.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&me)->sin_port :
+	    ((struct sockaddr_in6 *)&me)->sin6_port);
+	return fd;
+}
+
+/* A connection made on this host: listener, client and accepted ends. */
+struct conn {
+	int l, c, a;
+	unsigned port, cport;
+};
+
+/* Connects a family client to addr on a listener of lfamily; 0 when
+ * this host has no such loopback. */
+static int
+conn_open(struct conn *k, int lfamily, int cfamily, const char *addr)
+{
+	if ((k->l = listener(lfamily, &k->port)) < 0)
+		return 0;
+	k->c = client(cfamily, addr, k->port, &k->cport);
+	k->a = accept(k->l, NULL, NULL);
+	assert_true(k->a >= 0);
+	return 1;
+}
+
+static void
+conn_close(struct conn *k)
+{
+	close(k->a);
+	close(k->c);
+	close(k->l);
+}
+
+static void
+test_ipv4(void **state)
+{
+	struct conn k;
+	unsigned port, cport;
+	uid_t uid = (uid_t)-1;
+
+	(void)state;
+	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
+	port = k.port;
+	cport = k.cport;
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	/* In the spellings MTAs give. */
+	uid = (uid_t)-1;
+	assert_int_equal(fg_sockowner_smtp("::ffff:127.0.0.1", cport, "IPv6:::ffff:127.0.0.1", port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	/* Sendmail's listening address, a wildcard: the client's own
+	 * address answers. */
+	uid = (uid_t)-1;
+	assert_int_equal(fg_sockowner_smtp("127.0.0.1", cport, "0.0.0.0", port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	uid = (uid_t)-1;
+	assert_int_equal(fg_sockowner_smtp("127.0.0.1", cport, NULL, port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	/* A port nobody connected from or to. */
+	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "127.0.0.1", port, &uid), 0);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), 0);
+	/* A client on another host: no socket here. */
+	assert_int_equal(fg_sockowner_smtp("192.0.2.1", cport, "127.0.0.1", port, &uid), 0);
+	/* Not addresses, or no ports: nobody's, the kernel not asked. */
+	assert_int_equal(fg_sockowner("localhost", cport, "127.0.0.1", port, &uid), 0);
+	assert_int_equal(fg_sockowner("127.0.0.1", 0, "127.0.0.1", port, &uid), 0);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "::1", port, &uid), 0);
+	assert_int_equal(fg_sockowner_smtp("127.0.0.1", 70000, "127.0.0.1", port, &uid), 0);
+	close(k.a);
+	close(k.c);
+	/* The listener itself is nobody's client. */
+	assert_int_equal(fg_sockowner("127.0.0.1", port, "0.0.0.0", 0, &uid), 0);
+	close(k.l);
+}
+
+/* A dual-stack client connecting to an IPv4 server through a mapped
+ * address: the kernel keys it by its IPv4 addresses, as the MTA names
+ * it. And a connection over the IPv6 loopback. */
+static void
+test_ipv6(void **state)
+{
+	struct conn k;
+	uid_t uid = (uid_t)-1;
+
+	(void)state;
+	assert_true(conn_open(&k, AF_INET, AF_INET6, "::ffff:127.0.0.1"));
+	assert_int_equal(fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	conn_close(&k);
+
+	if (!conn_open(&k, AF_INET6, AF_INET6, "::1")) {
+		print_message("no IPv6 loopback: skipped\n");
+		return;
+	}
+	uid = (uid_t)-1;
+	assert_int_equal(fg_sockowner_smtp("IPv6:::1", k.cport, "::", k.port, &uid), 1);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(fg_sockowner_smtp("2001:db8::1", k.cport, "::1", k.port, &uid), 0);
+	conn_close(&k);
+}
+
+static void
+test_user_name(void **state)
+{
+	char name[64];
+
+	(void)state;
+	assert_false(fg_uid_regular(0));
+	assert_false(fg_uid_regular(33));	/* www-data */
+	assert_false(fg_uid_regular(999));
+	assert_true(fg_uid_regular(1000));
+	assert_true(fg_uid_regular(60000));
+	assert_false(fg_uid_regular(65534));	/* nobody */
+	fg_user_name(0, name, sizeof(name));
+	assert_string_equal(name, "root");
+	/* No passwd entry: the number, as ps(1) shows it. */
+	fg_user_name(3999999, name, sizeof(name));
+	assert_string_equal(name, "3999999");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4),
+		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_user_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
