@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "milterproto.h"
+#include "sockowner.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +45,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 'R':
 			if (fg_mp_args(&p, argv, 2) > 0) {
 				const char *i = fg_mp_macro(&m, p.cmd, "i");
+				const char *cp = fg_mp_macro(&m, p.cmd, "{client_port}");
+				uid_t uid;
+
+				/* account uid: whatever the MTA says the ends
+				 * of the connection are. */
+				if (cp != NULL)
+					(void)fg_sockowner_smtp(
+					    fg_mp_macro(&m, p.cmd, "{client_addr}"),
+					    (unsigned)strtoul(cp, NULL, 10),
+					    fg_mp_macro(&m, p.cmd, "{daemon_addr}"),
+					    25, &uid);
 
 				/* Every reply must fit a packet, any text. */
 				if (fg_mp_put_reply(out, sizeof(out), &len, "451",
