@@ -48,6 +48,17 @@ map_domain(const struct fg_config *c, const char *dom)
 	return NULL;
 }
 
+int
+fg_account_uses(const struct fg_config *c, enum fg_source s)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsource; i++)
+		if (c->source[i] == s)
+			return 1;
+	return 0;
+}
+
 void
 fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,

@@ -23,6 +23,8 @@ void fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,
     struct fg_account *out);
 const char *fg_source_name(enum fg_source s);
+/* Whether the account statement names source s. */
+int fg_account_uses(const struct fg_config *c, enum fg_source s);
 void fg_account_named(const struct fg_config *c, const char *name,
     struct fg_account *out);
 /* An account as floodgate counts it, from how an operator writes it in

@@ -29,6 +29,10 @@ int fg_sockowner(const char *client, unsigned cport, const char *server,
  */
 int fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);
+/* Whether the kernel can be asked at all (a netlink socket may be
+ * forbidden, e.g. by a unit's RestrictAddressFamilies): 0, or -1 with
+ * errno. */
+int fg_sockowner_probe(void);
 /*
  * Whether uid is a regular user's, as useradd(8) makes them (Debian's
  * login.defs: UID_MIN 1000 to UID_MAX 60000): a tenant. Below are system

@@ -39,7 +39,6 @@ static void answer(struct fg_answer *a, char code, const char *rcode,
     const char *xcode, const char *text);
 static void held_record(struct fg_session *s);
 static void charged(struct fg_session *s);
-static int uid_account(const struct fg_config *c);
 static const char *local_user(struct fg_session *s,
     const struct fg_config *c, const struct fg_macros *mac, char *buf,
     size_t len);
@@ -97,7 +96,7 @@ fg_session_negotiate(struct fg_session *s, const struct fg_mp_optneg *mta,
 	struct fg_config *cfg = s->env->config(s->env->arg);
 
 	fg_mp_negotiate(mta, cfg->store_tempfail, !cfg->charge_at_end,
-	    uid_account(cfg), reply, lists);
+	    fg_account_uses(cfg, FG_SRC_UID), reply, lists);
 	fg_config_unref(cfg);
 	if (!(mta->actions & FG_MA_QUARANTINE))
 		fg_log_warn("session=%s: the MTA does not offer quarantine: rules with action hold will defer instead",
@@ -171,17 +170,6 @@ own_notification(struct fg_session *s, const char *sender)
 		fg_log_info("session=%s sender=%s: floodgate's own notification, not limited",
 		    s->id, sender);
 	}
-}
-
-static int
-uid_account(const struct fg_config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->nsource; i++)
-		if (c->source[i] == FG_SRC_UID)
-			return 1;
-	return 0;
 }
 
 /*
@@ -264,7 +252,7 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	 * with {daemon_port} 0; smtpd always has its listening port. A MAIL
 	 * without an address is the null sender to floodgate.
 	 */
-	if (!local && uid_account(cfg))
+	if (!local && fg_account_uses(cfg, FG_SRC_UID))
 		user = local_user(s, cfg, mac, ubuf, sizeof(ubuf));
 	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH], user,
 	    sender != NULL ? sender : "", local);

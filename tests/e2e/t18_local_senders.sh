@@ -45,6 +45,25 @@ account sasl uid sender client
 account_map $T/accounts
 limit tenant-hour per account 10/1h
 EOT
+# A kernel floodgate may not ask (a unit without AF_NETLINK): said at
+# once, with the account statement's line.
+cat > "$T/nonl.c" <<'EOC'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int socket(int d, int t, int p)
+{
+	static int (*real)(int, int, int);
+	if (d == AF_NETLINK) { errno = EAFNOSUPPORT; return -1; }
+	if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+	return real(d, t, p);
+}
+EOC
+cc -shared -fPIC -o "$T/nonl.so" "$T/nonl.c" -ldl || fail "cc"
+$(preload "$T/nonl.so") "$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/n.err"
+grep -q "floodgate.conf:$(grep -n '^account ' "$T/floodgate.conf" | cut -d: -f1): warning: account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: Address family not supported by protocol): the next source counts every SMTP client" "$T/n.err" &&
+    ok "floodgate -n: no netlink socket, said with the account line" || fail "floodgate -n: $(cat "$T/n.err")"
 start_floodgate
 start_postfix
 

@@ -126,6 +126,7 @@ test_uid(void **state)
 	struct fg_config *c = load("account sasl uid sender client\n");
 
 	(void)state;
+	assert_true(fg_account_uses(c, FG_SRC_UID));
 	expect_user(c, NULL, "alice", "<bob@other.example>", "tenant7", FG_SRC_UID);
 	expect_user(c, NULL, "www-shop", "<bob@other.example>", "www-shop", FG_SRC_UID);
 	expect_user(c, NULL, "Alice", "<>", "tenant7", FG_SRC_UID);
@@ -136,6 +137,7 @@ test_uid(void **state)
 	fg_config_unref(c);
 	/* Without uid in the account statement the user is not asked. */
 	c = load("");
+	assert_false(fg_account_uses(c, FG_SRC_UID));
 	expect_user(c, NULL, "alice", "<bob@other.example>", "tenant8", FG_SRC_SENDER);
 	fg_config_unref(c);
 }

@@ -110,6 +110,7 @@ test_ipv4(void **state)
 	uid_t uid = (uid_t)-1;
 
 	(void)state;
+	assert_int_equal(fg_sockowner_probe(), 0);
 	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
 	port = k.port;
 	cport = k.cport;
