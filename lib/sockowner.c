@@ -154,27 +154,25 @@ int
 fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid)
 {
-	struct ip c, t[3];
-	size_t i, j, n = 0;
+	struct ip c, s, lo;
 	int r;
 
 	if (ip_parse(client, &c) < 0 || cport == 0 || cport > 65535 ||
 	    sport == 0 || sport > 65535)
 		return 0;
-	if (ip_parse(server, &t[n]) == 0 && !ip_any(&t[n]) &&
-	    t[n].family == c.family)
-		n++;
-	/* A local client connects from the address it connects to, unless
-	 * it bound another; to the loopback from any address of the host. */
-	t[n++] = c;
-	ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &t[n++]);
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < i && memcmp(&t[j], &t[i], sizeof(t[i])); j++)
-			;
-		if (j == i && (r = ask(&c, cport, &t[i], sport, uid)) != 0)
-			return r;
-	}
-	return 0;
+	/* The connection's own server address (Postfix's, or a listener
+	 * bound to one address) is the one answer there is. */
+	if (ip_parse(server, &s) == 0 && !ip_any(&s))
+		return s.family == c.family ? ask(&c, cport, &s, sport, uid) : 0;
+	/* A wildcard: a local client connects from the address it connects
+	 * to, unless it bound another; to the loopback from any address of
+	 * the host. */
+	if ((r = ask(&c, cport, &c, sport, uid)) != 0)
+		return r;
+	ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &lo);
+	if (memcmp(&lo, &c, sizeof(c)) == 0)
+		return 0;
+	return ask(&c, cport, &lo, sport, uid);
 }
 
 int

@@ -23,9 +23,10 @@ int fg_sockowner(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);
 /*
  * The same, for a connection to the MTA whose server end is server (the
- * MTA's {daemon_addr}: Sendmail gives its listening address, which may
- * be a wildcard, so the client's own address and the loopback address
- * are tried too, where a local client connects from and to).
+ * MTA's {daemon_addr}): one lookup. Sendmail gives its listening
+ * address, which may be a wildcard (or none may come): then the
+ * client's own address and the loopback address are tried, where a
+ * local client connects from and to.
  */
 int fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);
