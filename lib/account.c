@@ -1,7 +1,7 @@
 /*
  * Who is responsible for a message: SASL login, local user, envelope
- * sender or client address, in the order of the `account` statement, turned into a tenant
- * name by the account map.
+ * sender or client address, in the order of the `account` statement,
+ * turned into a tenant name by the account map.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -46,6 +46,24 @@ map_domain(const struct fg_config *c, const char *dom)
 			break;	/* never map a whole TLD */
 	}
 	return NULL;
+}
+
+/*
+ * System users send for others (root's scripts, Sendmail's MSP queue
+ * runner, a list server, every site of a web server's PHP module): the
+ * next source tells those apart, unless the operator made the user a
+ * tenant in the map.
+ */
+int
+fg_account_user_counts(const struct fg_config *c, const char *user,
+    int regular)
+{
+	char key[FG_ACCOUNT_MAX + 1];
+
+	if (regular)
+		return 1;
+	lower_copy(key, user, sizeof(key));
+	return fg_map_lookup(c, key) != NULL;
 }
 
 int

@@ -23,6 +23,11 @@ void fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,
     struct fg_account *out);
 const char *fg_source_name(enum fg_source s);
+/* Whether a local user (the uid source) is an account: a regular user
+ * (regular: its UID in the range useradd gives), or a system user the
+ * account map names. */
+int fg_account_user_counts(const struct fg_config *c, const char *user,
+    int regular);
 /* Whether the account statement names source s. */
 int fg_account_uses(const struct fg_config *c, enum fg_source s);
 void fg_account_named(const struct fg_config *c, const char *name,

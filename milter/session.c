@@ -3,7 +3,6 @@
  * the message in progress. Reads the macros, calls the policy, maps its
  * verdict to an answer the engine writes. Nothing is decided here.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -175,10 +174,9 @@ own_notification(struct fg_session *s, const char *sender)
 /*
  * The local user whose socket the client's end of the connection is,
  * for the uid account; NULL for a client on another host, and for a
- * system user the account map does not name (root, the MSP's queue
- * runner, a list server: they send for others, whom the next source
- * tells apart). A kernel that cannot be asked is logged once until it
- * answers again, and the account falls through to the next source.
+ * user that is no account (fg_account_user_counts). A kernel that
+ * cannot be asked is logged once until it answers again, and the
+ * account falls through to the next source.
  */
 static const char *
 local_user(struct fg_session *s, const struct fg_config *c,
@@ -210,17 +208,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		    s->id, (unsigned long)uid, strerror(errno));
 		return NULL;
 	}
-	if (!fg_uid_regular(uid)) {
-		char key[FG_ACCOUNT_MAX + 1];
-		size_t i;
-
-		for (i = 0; buf[i] != '\0' && i + 1 < sizeof(key); i++)
-			key[i] = (char)tolower((unsigned char)buf[i]);
-		key[i] = '\0';
-		if (fg_map_lookup(c, key) == NULL)
-			return NULL;
-	}
-	return buf;
+	return fg_account_user_counts(c, buf, fg_uid_regular(uid)) ? buf : NULL;
 }
 
 void

@@ -4,7 +4,9 @@
 #ifndef FG_TEST_HELPERS_H
 #define FG_TEST_HELPERS_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -330,5 +333,102 @@ chk(const char *rule, const char *key, uint32_t limit, uint32_t period)
 	return c;
 }
 #endif
+
+/* Real TCP connections on this host's loopback, for the tests that ask
+ * the kernel about them. */
+/* A listener on the loopback (family's), its port in *port. */
+static inline int
+listener(int family, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = socket(family, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		len = sizeof(*in6);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+		close(fd);
+		return -1;	/* no IPv6 loopback here */
+	}
+	assert_int_equal(listen(fd, 4), 0);
+	len = sizeof(ss);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+}
+
+/* A client connected to addr:port; its own port in *cport. */
+static inline int
+client(int family, const char *addr, unsigned port, unsigned *cport)
+{
+	struct sockaddr_in6 in6;
+	struct sockaddr_in in;
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	int fd = socket(family, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	if (family == AF_INET) {
+		memset(&in, 0, sizeof(in));
+		in.sin_family = AF_INET;
+		in.sin_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET, addr, &in.sin_addr), 1);
+		assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+	} else {
+		memset(&in6, 0, sizeof(in6));
+		in6.sin6_family = AF_INET6;
+		in6.sin6_port = htons((uint16_t)port);
+		assert_int_equal(inet_pton(AF_INET6, addr, &in6.sin6_addr), 1);
+		assert_int_equal(connect(fd, (struct sockaddr *)&in6, sizeof(in6)), 0);
+	}
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+	*cport = ntohs(me.ss_family == AF_INET ?
+	    ((struct sockaddr_in *)&me)->sin_port :
+	    ((struct sockaddr_in6 *)&me)->sin6_port);
+	return fd;
+}
+
+/* A connection made on this host: listener, client and accepted ends. */
+struct conn {
+	int l, c, a;
+	unsigned port, cport;
+};
+
+/* Connects a family client to addr on a listener of lfamily; 0 when
+ * this host has no such loopback. */
+static inline int
+conn_open(struct conn *k, int lfamily, int cfamily, const char *addr)
+{
+	memset(k, 0, sizeof(*k));
+	k->c = k->a = -1;
+	if ((k->l = listener(lfamily, &k->port)) < 0)
+		return 0;
+	k->c = client(cfamily, addr, k->port, &k->cport);
+	k->a = accept(k->l, NULL, NULL);
+	assert_true(k->a >= 0);
+	return 1;
+}
+
+static inline void
+conn_close(struct conn *k)
+{
+	close(k->a);
+	close(k->c);
+	close(k->l);
+}
 
 #endif

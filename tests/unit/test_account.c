@@ -134,6 +134,10 @@ test_uid(void **state)
 	expect_user(c, "carol@floodgate.test", "alice", "<x@y.z>", "tenant10", FG_SRC_SASL);
 	expect_user(c, NULL, NULL, "<bob@other.example>", "tenant8", FG_SRC_SENDER);
 	expect_user(c, NULL, "", "<bob@other.example>", "tenant8", FG_SRC_SENDER);
+	/* A system user is an account only when the map names it. */
+	assert_true(fg_account_user_counts(c, "www-shop", 1));
+	assert_false(fg_account_user_counts(c, "www-data", 0));
+	assert_true(fg_account_user_counts(c, "Alice", 0));
 	fg_config_unref(c);
 	/* Without uid in the account statement the user is not asked. */
 	c = load("");

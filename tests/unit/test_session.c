@@ -3,6 +3,8 @@
  * DATA, end of message, abort) against a session built with an env of
  * the test's own, each answer checked as the engine would write it.
  */
+#include <pwd.h>
+
 #include "helpers.h"
 #include "log.h"
 #include "session.h"
@@ -230,6 +232,61 @@ test_client_forms(void **state)
 	fg_session_free(s);
 }
 
+/*
+ * account uid: a client on this host (a real loopback connection the
+ * test makes) counts for the user the test runs as, whatever sender it
+ * claims; a client elsewhere for its sender. The user is named in the
+ * map, so that a system user (root) counts too.
+ */
+static void
+test_uid_account(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac(NULL, NULL, NULL);
+	struct passwd *pw = getpwuid(getuid());
+	struct fg_mp_optneg mine;
+	const char *lists[FG_MP_NSTAGES];
+	char text[256], map[128], cport[8], port[8];
+	struct conn k;
+
+	(void)state;
+	assert_non_null(pw);
+	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
+	snprintf(cport, sizeof(cport), "%u", k.cport);
+	snprintf(port, sizeof(port), "%u", k.port);
+	snprintf(map, sizeof(map), "%s tenant-me\n", pw->pw_name);
+	snprintf(text, sizeof(text), "account sasl uid sender client\n"
+	    "account_map %s\nlimit hour per account 1/1h\n",
+	    tmpfile_with(map));
+	use(text);
+	s = fg_session_new(&env, 0x2b);
+	fg_session_negotiate(s, &postfix, &mine, lists);
+	assert_string_equal(lists[FG_MS_ENVFROM],
+	    "i {auth_authen} {client_addr} {daemon_port} {client_port} {daemon_addr}");
+	m.v[FG_MAC_CLIENT] = "127.0.0.1";
+	m.v[FG_MAC_CPORT] = cport;
+	m.v[FG_MAC_DADDR] = "127.0.0.1";
+	m.v[FG_MAC_PORT] = port;
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	fg_session_rcpt(s, "<r1@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_data(s, &m, &a);
+	/* Another sender from the same socket: the same account, spent. */
+	fg_session_mail(s, "<b@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r2@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	fg_session_free(s);
+	/* The same sender from another host: its own account. */
+	s = session();
+	m.v[FG_MAC_CLIENT] = "192.0.2.7";
+	fg_session_mail(s, "<b@y.example>", &m, &a);
+	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_free(s);
+	conn_close(&k);
+}
+
 /* Local mail: decided at the end of the message, held over a limit. */
 static void
 test_local_hold(void **state)
@@ -400,6 +457,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_smtp_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_drop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_forms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uid_account, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_hold, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_needs_queue_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_end, setup, teardown),
