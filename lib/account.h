@@ -23,6 +23,10 @@ void fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,
     struct fg_account *out);
 const char *fg_source_name(enum fg_source s);
+/* The uid source's account for a client on this host whose socket was
+ * closed before floodgate asked: its user is unknown, so every such
+ * client shares this one (':' is in no Unix user's name). */
+#define FG_ACCOUNT_CLOSED	"uid:closed"
 /* Whether a local user (the uid source) is an account: a regular user
  * (regular: its UID in the range useradd gives), or a system user the
  * account map names. */

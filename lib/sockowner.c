@@ -129,9 +129,14 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 			if (m->idiag_state == TCP_LISTEN ||
 			    m->id.idiag_sport != req.r.id.idiag_sport ||
 			    m->id.idiag_dport != req.r.id.idiag_dport)
-				return 0;
+				return FG_SOCK_NONE;
+			/* A socket its process closed becomes, once its FIN
+			 * is acknowledged, a time-wait remnant that the kernel
+			 * reports with no inode and uid 0: not root's. */
+			if (m->idiag_inode == 0 && m->idiag_uid == 0)
+				return FG_SOCK_CLOSED;
 			*uid = (uid_t)m->idiag_uid;
-			ret = 1;
+			ret = FG_SOCK_OWNED;
 		}
 	}
 	return ret;

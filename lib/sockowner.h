@@ -12,12 +12,22 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* What the kernel says of a client's end, besides -1 (not asked). */
+#define FG_SOCK_NONE	0	/* not on this host */
+#define FG_SOCK_OWNED	1	/* on this host; *uid made it */
+#define FG_SOCK_CLOSED	2	/* on this host, closed by whoever made it:
+				 * the kernel keeps its ports for a while,
+				 * not its owner */
+
 /*
  * The user owning the socket at client:cport connected to server:sport
- * (addresses in any spelling fg_client_addr reads): 1 and *uid when this
- * host (floodgate's network namespace) holds that socket; 0 when it does
- * not (a client on another host) or an address is not an IP address; -1
- * when the kernel could not be asked, errno kept.
+ * (addresses in any spelling fg_client_addr reads): FG_SOCK_OWNED and
+ * *uid when this host (floodgate's network namespace) holds that socket;
+ * FG_SOCK_CLOSED when it holds what is left of it after its process
+ * closed it (a client that wrote a whole transaction and went, before
+ * the MTA read its MAIL); FG_SOCK_NONE when it does not (a client on
+ * another host) or an address is not an IP address; -1 when the kernel
+ * could not be asked, errno kept.
  */
 int fg_sockowner(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);

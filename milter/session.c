@@ -174,7 +174,8 @@ own_notification(struct fg_session *s, const char *sender)
 /*
  * The local user whose socket the client's end of the connection is,
  * for the uid account; NULL for a client on another host, and for a
- * user that is no account (fg_account_user_counts). A kernel that
+ * user that is no account (fg_account_user_counts); FG_ACCOUNT_CLOSED
+ * for a socket closed before floodgate asked. A kernel that
  * cannot be asked is logged once until it answers again, and the
  * account falls through to the next source.
  */
@@ -200,8 +201,16 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	if (atomic_exchange(&failing, 0))
 		fg_log_info("session=%s: account uid: the kernel answers again",
 		    s->id);
-	if (r == 0)
+	if (r == FG_SOCK_NONE)
 		return NULL;
+	if (r == FG_SOCK_CLOSED) {
+		/* Written whole and closed before the MTA read MAIL: no
+		 * MTA client does that, a script that hides can. */
+		fg_log_notice("session=%s: account uid: the client's socket %s:%s was closed before its MAIL was read, its user unknown: counted as account %s",
+		    s->id, s->client, cport, FG_ACCOUNT_CLOSED);
+		fg_strlcpy(buf, FG_ACCOUNT_CLOSED, len);
+		return buf;
+	}
 	fg_user_name(uid, buf, len);
 	if (buf[0] == '\0') {
 		fg_log_warn("session=%s: account uid: no name for uid %lu: %s",

@@ -64,6 +64,12 @@ cc -shared -fPIC -o "$T/nonl.so" "$T/nonl.c" -ldl || fail "cc"
 $(preload "$T/nonl.so") "$FLOODGATE" -n -c "$T/floodgate.conf" > /dev/null 2> "$T/n.err"
 grep -q "floodgate.conf:$(grep -n '^account ' "$T/floodgate.conf" | cut -d: -f1): warning: account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: Address family not supported by protocol): the next source counts every SMTP client" "$T/n.err" &&
     ok "floodgate -n: no netlink socket, said with the account line" || fail "floodgate -n: $(cat "$T/n.err")"
+# A listener that reads a client's MAIL only a second after it came (a
+# busy server): a script that writes its whole transaction and closes
+# at once is gone by then.
+SLOW_PORT=$(free_port)
+echo "127.0.0.1:$SLOW_PORT inet n - n - - smtpd -o smtpd_client_restrictions=sleep,1 -o smtpd_delay_reject=no" >> "$T/etc/master.cf"
+touch -d '-10 seconds' "$T/etc/master.cf"
 start_floodgate
 start_postfix
 
@@ -100,6 +106,27 @@ ctl show shop > "$T/shop"
 ctl show blog > "$T/blog"
 expect_eq "the forged sender's tenant not charged" "$(awk '$1 == "tenant-hour" {print $5}' "$T/shop")" 1
 expect_eq "the Unix user's tenant charged" "$(awk '$1 == "tenant-hour" {print $5}' "$T/blog")" 10
+# A script that writes a whole transaction and closes before Postfix
+# read its MAIL leaves the kernel a remnant of its socket without an
+# owner: counted as uid:closed, one account for every such client, not
+# for the sender it claims.
+cat > "$T/blast.py" <<'EOP'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"EHLO x\r\nMAIL FROM:<www@shop.example>\r\nRCPT TO:<b%s@example.com>\r\n"
+    b"DATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n" % sys.argv[2].encode())
+s.close()
+EOP
+chmod 644 "$T/blast.py"
+chmod 755 "$T"
+for i in 1 2; do su -s /bin/sh $U2 -c "python3 $T/blast.py $SLOW_PORT $i"; done
+closed_logged() {
+	[ "$(log_count 'account uid: the client.s socket 127.0.0.1:[0-9]* was closed before its MAIL was read, its user unknown: counted as account uid:closed')" = 2 ]
+}
+wait_for 10 closed_logged &&
+    ok "a client gone before its MAIL was read: logged" || fail "$(grep 'account uid' "$T/floodgate.log")"
+expect_eq "  ... counted as uid:closed" "$(ctl show uid:closed | awk '$1 == "tenant-hour" {print $5}')" 2
+expect_eq "  ... not for the sender it claimed" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 1
 # root is a system user: its connections carry others' mail (as the
 # MSP's queue runner's do), so its sender counts.
 send "$T/root.out" $SMTP_PORT cron@shop.example r5@example.com

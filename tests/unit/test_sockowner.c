@@ -46,6 +46,30 @@ test_ipv4(void **state)
 	close(k.l);
 }
 
+/* A client that closes its socket while the server still reads (a
+ * transaction written whole, then gone): once its FIN is acknowledged
+ * the kernel keeps a remnant with the ports and no owner. */
+static void
+test_closed(void **state)
+{
+	struct conn k;
+	uid_t uid = (uid_t)-1;
+	int r = -1, i;
+
+	(void)state;
+	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
+	close(k.c);
+	for (i = 0; i < 100; i++) {
+		r = fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid);
+		if (r != FG_SOCK_OWNED)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(r, FG_SOCK_CLOSED);
+	close(k.a);
+	close(k.l);
+}
+
 /* A dual-stack client connecting to an IPv4 server through a mapped
  * address: the kernel keys it by its IPv4 addresses, as the MTA names
  * it. And a connection over the IPv6 loopback. */
@@ -96,6 +120,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipv4),
+		cmocka_unit_test(test_closed),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_user_name),
 	};
