@@ -2,12 +2,14 @@
  * The local user behind an SMTP connection (see sockowner.h), asked of
  * the kernel's sock_diag netlink interface: one exact lookup of the
  * client's end of the connection, a hash lookup in the kernel, answered
- * before the request's send returns.
+ * before the request's send returns; when none is found, a route lookup
+ * says whether the client's address is this host's all the same.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,10 +28,19 @@ struct ip {
 	unsigned char a[16];	/* 4 bytes for AF_INET */
 };
 
+/* A netlink reply, aligned for its headers. */
+union nl_reply {
+	char buf[8192];
+	struct nlmsghdr h;
+};
+
 static int ip_parse(const char *s, struct ip *ip);
 static int ip_any(const struct ip *ip);
 static int ask(const struct ip *c, unsigned cport, const struct ip *s,
     unsigned sport, uid_t *uid);
+static int nl_ask(int proto, const void *req, size_t len, void *rep,
+    size_t cap);
+static int local_addr(const struct ip *a);
 
 /* An address in fg_client_addr's spelling: a v4-mapped one as IPv4. */
 static int
@@ -53,6 +64,75 @@ ip_any(const struct ip *ip)
 }
 
 /*
+ * One netlink request and its reply (the kernel answers sock_diag and
+ * route requests within the send: never wait for it). The reply's
+ * length, or -1 with errno.
+ */
+static int
+nl_ask(int proto, const void *req, size_t len, void *rep, size_t cap)
+{
+	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
+	ssize_t n;
+	int fd, e;
+
+	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, proto)) < 0)
+		return -1;
+	if (sendto(fd, req, len, 0, (struct sockaddr *)&nl, sizeof(nl)) !=
+	    (ssize_t)len) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	n = recv(fd, rep, cap, MSG_DONTWAIT);
+	e = errno;
+	close(fd);
+	errno = e;
+	return n < 0 ? -1 : (int)n;
+}
+
+/*
+ * Whether a is an address of this host, as its routing table says (a
+ * bind test would be fooled by ip_nonlocal_bind): 1, 0, or -1.
+ */
+static int
+local_addr(const struct ip *a)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct rtmsg rt;
+		struct rtattr dst;
+		unsigned char addr[16];
+	} req;
+	union nl_reply rep;
+	const struct nlmsghdr *h;
+	size_t alen = a->family == AF_INET ? 4 : 16;
+	int n;
+
+	memset(&req, 0, sizeof(req));
+	req.nlh.nlmsg_len = NLMSG_LENGTH(sizeof(req.rt)) + RTA_LENGTH(alen);
+	req.nlh.nlmsg_type = RTM_GETROUTE;
+	req.nlh.nlmsg_flags = NLM_F_REQUEST;
+	req.rt.rtm_family = (unsigned char)a->family;
+	req.rt.rtm_dst_len = (unsigned char)(alen * 8);
+	req.dst.rta_len = (unsigned short)RTA_LENGTH(alen);
+	req.dst.rta_type = RTA_DST;
+	memcpy(req.addr, a->a, alen);
+	if ((n = nl_ask(NETLINK_ROUTE, &req, req.nlh.nlmsg_len, rep.buf,
+	    sizeof(rep.buf))) < 0)
+		return -1;
+	for (h = &rep.h; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_type == NLMSG_ERROR)
+			return 0;	/* no route: not ours */
+		if (h->nlmsg_type == RTM_NEWROUTE &&
+		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct rtmsg)))
+			return ((const struct rtmsg *)NLMSG_DATA(h))->rtm_type ==
+			    RTN_LOCAL;
+	}
+	return 0;
+}
+
+/*
  * One exact lookup: the kernel finds the socket whose own end is c:cport
  * and whose peer is s:sport. A listener on c:cport would match too when
  * no connection does; only a connected socket answers here. A socket a
@@ -67,15 +147,11 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 r;
 	} req;
-	struct sockaddr_nl nl = { .nl_family = AF_NETLINK };
-	union {
-		char buf[8192];
-		struct nlmsghdr align;
-	} rep;
+	union nl_reply rep;
 	const struct nlmsghdr *h;
 	size_t alen = c->family == AF_INET ? 4 : 16;
 	ssize_t n;
-	int fd, ret = 0, e;
+	int ret = 0;
 
 	memset(&req, 0, sizeof(req));
 	req.nlh.nlmsg_len = sizeof(req);
@@ -91,25 +167,10 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
-	if ((fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
-	    NETLINK_SOCK_DIAG)) < 0)
+	if ((n = nl_ask(NETLINK_SOCK_DIAG, &req, sizeof(req), rep.buf,
+	    sizeof(rep.buf))) < 0)
 		return -1;
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&nl,
-	    sizeof(nl)) != (ssize_t)sizeof(req)) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	/* Answered within the send: never wait for it. */
-	n = recv(fd, rep.buf, sizeof(rep.buf), MSG_DONTWAIT);
-	e = errno;
-	close(fd);
-	if (n < 0) {
-		errno = e;
-		return -1;
-	}
-	for (h = &rep.align; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+	for (h = &rep.h; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 		if (h->nlmsg_type == NLMSG_ERROR) {
 			const struct nlmsgerr *err = NLMSG_DATA(h);
 
@@ -118,7 +179,7 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 				return -1;
 			}
 			if (err->error == -ENOENT)
-				return 0;
+				return FG_SOCK_NONE;
 			errno = -err->error;
 			return -1;
 		}
@@ -164,20 +225,30 @@ fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
 
 	if (ip_parse(client, &c) < 0 || cport == 0 || cport > 65535 ||
 	    sport == 0 || sport > 65535)
-		return 0;
-	/* The connection's own server address (Postfix's, or a listener
-	 * bound to one address) is the one answer there is. */
-	if (ip_parse(server, &s) == 0 && !ip_any(&s))
-		return s.family == c.family ? ask(&c, cport, &s, sport, uid) : 0;
-	/* A wildcard: a local client connects from the address it connects
-	 * to, unless it bound another; to the loopback from any address of
-	 * the host. */
-	if ((r = ask(&c, cport, &c, sport, uid)) != 0)
+		return FG_SOCK_NONE;
+	if (ip_parse(server, &s) == 0 && !ip_any(&s)) {
+		/* The connection's own server address (Postfix's, or a
+		 * listener bound to one address): the one answer there is. */
+		if (s.family != c.family)
+			return FG_SOCK_NONE;
+		r = ask(&c, cport, &s, sport, uid);
+	} else {
+		/* A wildcard: a local client connects from the address it
+		 * connects to, unless it bound another; to the loopback from
+		 * any address of the host. */
+		r = ask(&c, cport, &c, sport, uid);
+		ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &lo);
+		if (r == FG_SOCK_NONE && memcmp(&lo, &c, sizeof(c)) != 0)
+			r = ask(&c, cport, &lo, sport, uid);
+	}
+	if (r != FG_SOCK_NONE)
 		return r;
-	ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &lo);
-	if (memcmp(&lo, &c, sizeof(c)) == 0)
-		return 0;
-	return ask(&c, cport, &lo, sport, uid);
+	/* A client whose address is this host's, and no socket: it was
+	 * reset (closed at once, SO_LINGER 0) before the MTA read its
+	 * MAIL, and nothing of it is left. */
+	if ((r = local_addr(&c)) < 0)
+		return -1;
+	return r ? FG_SOCK_GONE : FG_SOCK_NONE;
 }
 
 int

@@ -18,6 +18,8 @@
 #define FG_SOCK_CLOSED	2	/* on this host, closed by whoever made it:
 				 * the kernel keeps its ports for a while,
 				 * not its owner */
+#define FG_SOCK_GONE	3	/* from an address of this host, and no
+				 * socket left: reset by its process */
 
 /*
  * The user owning the socket at client:cport connected to server:sport
@@ -36,7 +38,8 @@ int fg_sockowner(const char *client, unsigned cport, const char *server,
  * MTA's {daemon_addr}): one lookup. Sendmail gives its listening
  * address, which may be a wildcard (or none may come): then the
  * client's own address and the loopback address are tried, where a
- * local client connects from and to.
+ * local client connects from and to. No socket found for a client
+ * whose address is this host's: FG_SOCK_GONE.
  */
 int fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);

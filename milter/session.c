@@ -203,11 +203,14 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		    s->id);
 	if (r == FG_SOCK_NONE)
 		return NULL;
-	if (r == FG_SOCK_CLOSED) {
-		/* Written whole and closed before the MTA read MAIL: no
-		 * MTA client does that, a script that hides can. */
-		fg_log_notice("session=%s: account uid: the client's socket %s:%s was closed before its MAIL was read, its user unknown: counted as account %s",
-		    s->id, s->client, cport, FG_ACCOUNT_CLOSED);
+	if (r == FG_SOCK_CLOSED || r == FG_SOCK_GONE) {
+		/* Written whole and closed (or reset) before the MTA read
+		 * MAIL: no MTA client does that, a script that hides can. */
+		fg_log_notice("session=%s: account uid: the client's socket %s:%s %s, its user unknown: counted as account %s",
+		    s->id, s->client, cport, r == FG_SOCK_CLOSED ?
+		    "was closed before its MAIL was read" :
+		    "is gone (reset before its MAIL was read, or floodgate runs in another network namespace than the MTA)",
+		    FG_ACCOUNT_CLOSED);
 		fg_strlcpy(buf, FG_ACCOUNT_CLOSED, len);
 		return buf;
 	}

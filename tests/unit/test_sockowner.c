@@ -33,7 +33,7 @@ test_ipv4(void **state)
 	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "127.0.0.1", port, &uid), 0);
 	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), 0);
 	/* A client on another host: no socket here. */
-	assert_int_equal(fg_sockowner_smtp("192.0.2.1", cport, "127.0.0.1", port, &uid), 0);
+	assert_int_equal(fg_sockowner_smtp("192.0.2.1", cport, "127.0.0.1", port, &uid), FG_SOCK_NONE);
 	/* Not addresses, or no ports: nobody's, the kernel not asked. */
 	assert_int_equal(fg_sockowner("localhost", cport, "127.0.0.1", port, &uid), 0);
 	assert_int_equal(fg_sockowner("127.0.0.1", 0, "127.0.0.1", port, &uid), 0);
@@ -66,6 +66,24 @@ test_closed(void **state)
 		usleep(10000);
 	}
 	assert_int_equal(r, FG_SOCK_CLOSED);
+	close(k.a);
+	close(k.l);
+
+	/* Reset instead (SO_LINGER 0): nothing is left of the client's
+	 * socket, and its address is this host's. */
+	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
+	{
+		struct linger lg = { 1, 0 };
+
+		assert_int_equal(setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg)), 0);
+	}
+	close(k.c);
+	assert_int_equal(fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid),
+	    FG_SOCK_GONE);
+	/* The same for a client on another host: not ours, nobody's. */
+	assert_int_equal(fg_sockowner_smtp("192.0.2.1", k.cport, "127.0.0.1", k.port, &uid),
+	    FG_SOCK_NONE);
 	close(k.a);
 	close(k.l);
 }
