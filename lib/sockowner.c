@@ -2,8 +2,8 @@
  * The local user behind an SMTP connection (see sockowner.h), asked of
  * the kernel's sock_diag netlink interface: one exact lookup of the
  * client's end of the connection, a hash lookup in the kernel, answered
- * before the request's send returns; when none is found, a route lookup
- * says whether the client's address is this host's all the same.
+ * before the request's send returns, for a client whose address the
+ * routing table says is this host's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -226,6 +226,13 @@ fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
 	if (ip_parse(client, &c) < 0 || cport == 0 || cport > 65535 ||
 	    sport == 0 || sport > 65535)
 		return FG_SOCK_NONE;
+	/* Most clients are on other hosts: the routing table tells, one
+	 * question; the loopback is this host's without asking. */
+	ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &lo);
+	if (!(c.family == AF_INET ? c.a[0] == 127 :
+	    memcmp(&c, &lo, sizeof(c)) == 0) &&
+	    (r = local_addr(&c)) != 1)
+		return r;
 	if (ip_parse(server, &s) == 0 && !ip_any(&s)) {
 		/* The connection's own server address (Postfix's, or a
 		 * listener bound to one address): the one answer there is. */
@@ -237,18 +244,13 @@ fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
 		 * connects to, unless it bound another; to the loopback from
 		 * any address of the host. */
 		r = ask(&c, cport, &c, sport, uid);
-		ip_parse(c.family == AF_INET ? "127.0.0.1" : "::1", &lo);
 		if (r == FG_SOCK_NONE && memcmp(&lo, &c, sizeof(c)) != 0)
 			r = ask(&c, cport, &lo, sport, uid);
 	}
-	if (r != FG_SOCK_NONE)
-		return r;
-	/* A client whose address is this host's, and no socket: it was
-	 * reset (closed at once, SO_LINGER 0) before the MTA read its
-	 * MAIL, and nothing of it is left. */
-	if ((r = local_addr(&c)) < 0)
-		return -1;
-	return r ? FG_SOCK_GONE : FG_SOCK_NONE;
+	/* A client of this host's address, and no socket: it was reset
+	 * (closed at once, SO_LINGER 0) before the MTA read its MAIL, and
+	 * nothing of it is left. */
+	return r == FG_SOCK_NONE ? FG_SOCK_GONE : r;
 }
 
 int
