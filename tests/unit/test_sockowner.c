@@ -1,5 +1,7 @@
 /* Unit tests of lib/sockowner.c: the kernel's answer for real loopback
  * connections made by the test itself. */
+#include <ifaddrs.h>
+
 #include "helpers.h"
 #include "sockowner.h"
 
@@ -88,6 +90,52 @@ test_closed(void **state)
 	close(k.l);
 }
 
+/* A client of another of the host's addresses (the routing table says
+ * it is this host's), when the host has one. */
+static void
+test_host_address(void **state)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	socklen_t len = sizeof(in);
+	struct ifaddrs *ifs, *i;
+	char addr[INET_ADDRSTRLEN] = "";
+	unsigned port, cport;
+	uid_t uid = (uid_t)-1;
+	int l, c, a;
+
+	(void)state;
+	assert_int_equal(getifaddrs(&ifs), 0);
+	for (i = ifs; i != NULL && addr[0] == '\0'; i = i->ifa_next)
+		if (i->ifa_addr != NULL && i->ifa_addr->sa_family == AF_INET &&
+		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr !=
+		    htonl(INADDR_LOOPBACK))
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+			    addr, sizeof(addr));
+	freeifaddrs(ifs);
+	if (addr[0] == '\0') {
+		print_message("no address but the loopback: skipped\n");
+		return;
+	}
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&in, sizeof(in)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&in, &len), 0);
+	port = ntohs(in.sin_port);
+	c = client(AF_INET, addr, port, &cport);
+	a = accept(l, NULL, NULL);
+	assert_true(a >= 0);
+	/* Sendmail's wildcard and Postfix's own address alike. */
+	assert_int_equal(fg_sockowner_smtp(addr, cport, "0.0.0.0", port, &uid), FG_SOCK_OWNED);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(fg_sockowner_smtp(addr, cport, addr, port, &uid), FG_SOCK_OWNED);
+	/* This host's address, a port with no socket: gone. */
+	assert_int_equal(fg_sockowner_smtp(addr, cport + 1 > 65535 ? 1 : cport + 1, addr, port, &uid),
+	    FG_SOCK_GONE);
+	close(a);
+	close(c);
+	close(l);
+}
+
 /* A dual-stack client connecting to an IPv4 server through a mapped
  * address: the kernel keys it by its IPv4 addresses, as the MTA names
  * it. And a connection over the IPv6 loopback. */
@@ -139,6 +187,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ipv4),
 		cmocka_unit_test(test_closed),
+		cmocka_unit_test(test_host_address),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_user_name),
 	};
