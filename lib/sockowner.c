@@ -207,19 +207,6 @@ int
 fg_sockowner(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid)
 {
-	struct ip c, s;
-
-	if (ip_parse(client, &c) < 0 || ip_parse(server, &s) < 0 ||
-	    c.family != s.family || cport == 0 || cport > 65535 ||
-	    sport == 0 || sport > 65535)
-		return 0;
-	return ask(&c, cport, &s, sport, uid);
-}
-
-int
-fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
-    unsigned sport, uid_t *uid)
-{
 	struct ip c, s, lo;
 	int r;
 

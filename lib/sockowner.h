@@ -22,26 +22,21 @@
 				 * socket left: reset by its process */
 
 /*
- * The user owning the socket at client:cport connected to server:sport
- * (addresses in any spelling fg_client_addr reads): FG_SOCK_OWNED and
- * *uid when this host (floodgate's network namespace) holds that socket;
- * FG_SOCK_CLOSED when it holds what is left of it after its process
- * closed it (a client that wrote a whole transaction and went, before
- * the MTA read its MAIL); FG_SOCK_NONE when it does not (a client on
- * another host) or an address is not an IP address; -1 when the kernel
- * could not be asked, errno kept.
+ * The user owning the client's end (client:cport, in any spelling
+ * fg_client_addr reads) of a connection to the MTA at server:sport (the
+ * MTA's {daemon_addr} and {daemon_port}), in floodgate's network
+ * namespace: FG_SOCK_OWNED and *uid; FG_SOCK_CLOSED when what is left of
+ * it after its process closed it is found (a client that wrote a whole
+ * transaction and went before the MTA read its MAIL); FG_SOCK_GONE when
+ * the client's address is this host's and no socket is left (reset);
+ * FG_SOCK_NONE for a client on another host, or values that are no
+ * addresses and ports; -1 when the kernel could not be asked, errno
+ * kept. One connection lookup when server is the connection's own
+ * address (Postfix's); Sendmail gives its listening address, which may
+ * be a wildcard (or none may come): then the client's own address and
+ * the loopback are tried, where a local client connects from and to.
  */
 int fg_sockowner(const char *client, unsigned cport, const char *server,
-    unsigned sport, uid_t *uid);
-/*
- * The same, for a connection to the MTA whose server end is server (the
- * MTA's {daemon_addr}): one lookup. Sendmail gives its listening
- * address, which may be a wildcard (or none may come): then the
- * client's own address and the loopback address are tried, where a
- * local client connects from and to. No socket found for a client
- * whose address is this host's: FG_SOCK_GONE.
- */
-int fg_sockowner_smtp(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid);
 /* Whether the kernel can be asked at all (a netlink socket may be
  * forbidden, e.g. by a unit's RestrictAddressFamilies): 0, or -1 with

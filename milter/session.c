@@ -190,7 +190,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 
 	if (s->client[0] == '\0' || cport == NULL || port == NULL)
 		return NULL;
-	r = fg_sockowner_smtp(s->client, (unsigned)strtoul(cport, NULL, 10),
+	r = fg_sockowner(s->client, (unsigned)strtoul(cport, NULL, 10),
 	    mac->v[FG_MAC_DADDR], (unsigned)strtoul(port, NULL, 10), &uid);
 	if (r < 0) {
 		if (!atomic_exchange(&failing, 1))

@@ -51,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				/* account uid: whatever the MTA says the ends
 				 * of the connection are. */
 				if (cp != NULL)
-					(void)fg_sockowner_smtp(
+					(void)fg_sockowner(
 					    fg_mp_macro(&m, p.cmd, "{client_addr}"),
 					    (unsigned)strtoul(cp, NULL, 10),
 					    fg_mp_macro(&m, p.cmd, "{daemon_addr}"),

@@ -17,34 +17,35 @@ test_ipv4(void **state)
 	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
 	port = k.port;
 	cport = k.cport;
-	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port, &uid), 1);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
 	/* In the spellings MTAs give. */
 	uid = (uid_t)-1;
-	assert_int_equal(fg_sockowner_smtp("::ffff:127.0.0.1", cport, "IPv6:::ffff:127.0.0.1", port, &uid), 1);
+	assert_int_equal(fg_sockowner("::ffff:127.0.0.1", cport, "IPv6:::ffff:127.0.0.1", port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
 	/* Sendmail's listening address, a wildcard: the client's own
 	 * address answers. */
 	uid = (uid_t)-1;
-	assert_int_equal(fg_sockowner_smtp("127.0.0.1", cport, "0.0.0.0", port, &uid), 1);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "0.0.0.0", port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
 	uid = (uid_t)-1;
-	assert_int_equal(fg_sockowner_smtp("127.0.0.1", cport, NULL, port, &uid), 1);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, NULL, port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
-	/* A port nobody connected from or to. */
-	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "127.0.0.1", port, &uid), 0);
-	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), 0);
+	/* A loopback port with no socket: reset and gone. */
+	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "127.0.0.1", port, &uid), FG_SOCK_GONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), FG_SOCK_GONE);
 	/* A client on another host: no socket here. */
-	assert_int_equal(fg_sockowner_smtp("192.0.2.1", cport, "127.0.0.1", port, &uid), FG_SOCK_NONE);
+	assert_int_equal(fg_sockowner("192.0.2.1", cport, "127.0.0.1", port, &uid), FG_SOCK_NONE);
 	/* Not addresses, or no ports: nobody's, the kernel not asked. */
-	assert_int_equal(fg_sockowner("localhost", cport, "127.0.0.1", port, &uid), 0);
-	assert_int_equal(fg_sockowner("127.0.0.1", 0, "127.0.0.1", port, &uid), 0);
-	assert_int_equal(fg_sockowner("127.0.0.1", cport, "::1", port, &uid), 0);
-	assert_int_equal(fg_sockowner_smtp("127.0.0.1", 70000, "127.0.0.1", port, &uid), 0);
+	assert_int_equal(fg_sockowner("localhost", cport, "127.0.0.1", port, &uid), FG_SOCK_NONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", 0, "127.0.0.1", port, &uid), FG_SOCK_NONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "::1", port, &uid), FG_SOCK_NONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", 70000, "127.0.0.1", port, &uid), FG_SOCK_NONE);
 	close(k.a);
 	close(k.c);
-	/* The listener itself is nobody's client. */
-	assert_int_equal(fg_sockowner("127.0.0.1", port, "0.0.0.0", 0, &uid), 0);
+	/* The listener itself is nobody's client (the kernel would find
+	 * it for want of a connection): the loopback's, so gone. */
+	assert_int_equal(fg_sockowner("127.0.0.1", port, "127.0.0.1", 1, &uid), FG_SOCK_GONE);
 	close(k.l);
 }
 
@@ -62,7 +63,7 @@ test_closed(void **state)
 	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
 	close(k.c);
 	for (i = 0; i < 100; i++) {
-		r = fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid);
+		r = fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid);
 		if (r != FG_SOCK_OWNED)
 			break;
 		usleep(10000);
@@ -81,10 +82,10 @@ test_closed(void **state)
 		    sizeof(lg)), 0);
 	}
 	close(k.c);
-	assert_int_equal(fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid),
+	assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid),
 	    FG_SOCK_GONE);
 	/* The same for a client on another host: not ours, nobody's. */
-	assert_int_equal(fg_sockowner_smtp("192.0.2.1", k.cport, "127.0.0.1", k.port, &uid),
+	assert_int_equal(fg_sockowner("192.0.2.1", k.cport, "127.0.0.1", k.port, &uid),
 	    FG_SOCK_NONE);
 	close(k.a);
 	close(k.l);
@@ -125,11 +126,11 @@ test_host_address(void **state)
 	a = accept(l, NULL, NULL);
 	assert_true(a >= 0);
 	/* Sendmail's wildcard and Postfix's own address alike. */
-	assert_int_equal(fg_sockowner_smtp(addr, cport, "0.0.0.0", port, &uid), FG_SOCK_OWNED);
+	assert_int_equal(fg_sockowner(addr, cport, "0.0.0.0", port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
-	assert_int_equal(fg_sockowner_smtp(addr, cport, addr, port, &uid), FG_SOCK_OWNED);
+	assert_int_equal(fg_sockowner(addr, cport, addr, port, &uid), FG_SOCK_OWNED);
 	/* This host's address, a port with no socket: gone. */
-	assert_int_equal(fg_sockowner_smtp(addr, cport + 1 > 65535 ? 1 : cport + 1, addr, port, &uid),
+	assert_int_equal(fg_sockowner(addr, cport + 1 > 65535 ? 1 : cport + 1, addr, port, &uid),
 	    FG_SOCK_GONE);
 	close(a);
 	close(c);
@@ -147,7 +148,7 @@ test_ipv6(void **state)
 
 	(void)state;
 	assert_true(conn_open(&k, AF_INET, AF_INET6, "::ffff:127.0.0.1"));
-	assert_int_equal(fg_sockowner_smtp("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid), 1);
+	assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
 	conn_close(&k);
 
@@ -156,9 +157,9 @@ test_ipv6(void **state)
 		return;
 	}
 	uid = (uid_t)-1;
-	assert_int_equal(fg_sockowner_smtp("IPv6:::1", k.cport, "::", k.port, &uid), 1);
+	assert_int_equal(fg_sockowner("IPv6:::1", k.cport, "::", k.port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
-	assert_int_equal(fg_sockowner_smtp("2001:db8::1", k.cport, "::1", k.port, &uid), 0);
+	assert_int_equal(fg_sockowner("2001:db8::1", k.cport, "::1", k.port, &uid), FG_SOCK_NONE);
 	conn_close(&k);
 }
 
