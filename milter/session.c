@@ -184,17 +184,20 @@ local_user(struct fg_session *s, const struct fg_config *c,
     const struct fg_macros *mac, char *buf, size_t len)
 {
 	static atomic_int failing;
-	const char *cport = mac->v[FG_MAC_CPORT], *port = mac->v[FG_MAC_PORT];
+	const char *port = mac->v[FG_MAC_PORT];
+	unsigned cport;
 	uid_t uid;
 	int r;
 
-	if (s->client[0] == '\0' || cport == NULL || port == NULL)
+	if (s->client[0] == '\0' || mac->v[FG_MAC_CPORT] == NULL || port == NULL)
 		return NULL;
-	r = fg_sockowner(s->client, (unsigned)strtoul(cport, NULL, 10),
-	    mac->v[FG_MAC_DADDR], (unsigned)strtoul(port, NULL, 10), &uid);
+	/* Logged as the number it was read as: the macro is the MTA's. */
+	cport = (unsigned)strtoul(mac->v[FG_MAC_CPORT], NULL, 10);
+	r = fg_sockowner(s->client, cport, mac->v[FG_MAC_DADDR],
+	    (unsigned)strtoul(port, NULL, 10), &uid);
 	if (r < 0) {
 		if (!atomic_exchange(&failing, 1))
-			fg_log_warn("session=%s: account uid: cannot ask the kernel whose connection %s:%s is: %s (the next source of the account statement counts; logged once until it works again)",
+			fg_log_warn("session=%s: account uid: cannot ask the kernel whose connection %s:%u is: %s (the next source of the account statement counts; logged once until it works again)",
 			    s->id, s->client, cport, strerror(errno));
 		return NULL;
 	}
@@ -206,7 +209,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	if (r == FG_SOCK_CLOSED || r == FG_SOCK_GONE) {
 		/* Written whole and closed (or reset) before the MTA read
 		 * MAIL: no MTA client does that, a script that hides can. */
-		fg_log_notice("session=%s: account uid: the client's socket %s:%s %s, its user unknown: counted as account %s",
+		fg_log_notice("session=%s: account uid: the client's socket %s:%u %s, its user unknown: counted as account %s",
 		    s->id, s->client, cport, r == FG_SOCK_CLOSED ?
 		    "was closed before its MAIL was read" :
 		    "is gone (reset before its MAIL was read, or floodgate runs in another network namespace than the MTA)",
