@@ -230,14 +230,19 @@ FEATURE(\`msp', \`[127.0.0.1]')dnl
 EOM
 	command -v m4 >/dev/null || m4=$SMROOT/usr/bin/m4
 	$m4 -D_CF_DIR_="$cf/" "$cf/m4/cf.m4" "$T/sm/submit.mc" > "$T/sm/submit.cf" || return 1
-	chmod 755 "$T" "$T/sm"
+	# The user reads nothing under the source tree, which may sit in a
+	# home directory it cannot enter: the one library the binary takes
+	# from the unpacked packages (libwrap) is copied beside it.
+	mkdir -p "$T/sm/lib"
+	cp "$SMROOT"/usr/lib/x86_64-linux-gnu/libwrap.so* "$T/sm/lib/" || return 1
+	chmod 755 "$T" "$T/sm" "$T/sm/lib"
 	chmod 644 "$T/sm/submit.cf" "$T/sm/host.so"
 }
 
 sm_submit() {
 	local u=$1
 	shift
-	su -s /bin/sh "$u" -c "LD_PRELOAD=$T/sm/host.so LD_LIBRARY_PATH=$SMROOT/usr/lib/x86_64-linux-gnu:$SMROOT/lib/x86_64-linux-gnu $T/sm/sendmail -C $T/sm/submit.cf $*"
+	su -s /bin/sh "$u" -c "LD_PRELOAD=$T/sm/host.so LD_LIBRARY_PATH=$T/sm/lib $T/sm/sendmail -C $T/sm/submit.cf $*"
 }
 
 sendmail_cleanup() {
