@@ -97,14 +97,6 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 				tenant = map_domain(c,
 				    strchr(out->identity, '@') + 1);
 			break;
-		case FG_SRC_UID:
-			/* Keyed as a login: a user who also logs in with
-			 * SASL under its own name is one account. */
-			if (user == NULL || user[0] == '\0')
-				continue;
-			lower_copy(out->identity, user, sizeof(out->identity));
-			tenant = fg_map_lookup(c, out->identity);
-			break;
 		case FG_SRC_SENDER: {
 			struct fg_addr a;
 
@@ -117,12 +109,19 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 				tenant = map_domain(c, a.domain);
 			break;
 		}
-		case FG_SRC_CLIENT:
-			if (client == NULL || client[0] == '\0')
+		case FG_SRC_UID:	/* keyed as a login: a user who also
+					 * logs in with SASL under its own
+					 * name is one account */
+		case FG_SRC_CLIENT: {
+			const char *v = c->source[i] == FG_SRC_UID ? user :
+			    client;
+
+			if (v == NULL || v[0] == '\0')
 				continue;
-			lower_copy(out->identity, client, sizeof(out->identity));
+			lower_copy(out->identity, v, sizeof(out->identity));
 			tenant = fg_map_lookup(c, out->identity);
 			break;
+		}
 		}
 		out->source = c->source[i];
 		out->mapped = tenant != NULL;

@@ -1,7 +1,7 @@
 /*
  * Who is responsible for a message: SASL login, local user, envelope
- * sender or client address, in the order of the `account` statement, turned into a tenant
- * name by the account map.
+ * sender or client address, in the order of the `account` statement,
+ * turned into a tenant name by the account map.
  */
 #ifndef FG_ACCOUNT_H
 #define FG_ACCOUNT_H

@@ -193,14 +193,18 @@ warn_stderr(void *arg, int line, const char *msg)
 		fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
 }
 
-/* account uid needs the kernel's answer: say at once when it cannot
- * be had, not at the first SMTP client. */
+/*
+ * A configuration's warnings (fg_config_warnings), and what only the
+ * running system can tell: account uid needs the kernel's answer, said
+ * at once when it cannot be had, not at the first SMTP client.
+ */
 static void
-uid_probe(const struct fg_config *c, void (*say)(void *, int, const char *),
+warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
     void *arg)
 {
 	char msg[256];
 
+	fg_config_warnings(c, say, arg);
 	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
 		return;
 	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",
@@ -281,8 +285,7 @@ fgd_reload(void)
 	atomic_fetch_add(&fgd.reloads, 1);
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
-	fg_config_warnings(nc, warn_log, (void *)fgd.cfg_path);
-	uid_probe(nc, warn_log, (void *)fgd.cfg_path);
+	warnings(nc, warn_log, (void *)fgd.cfg_path);
 	serving_status(nc);
 	fgd_notify("READY=1\nSTATUS=%s", serving);
 	fg_config_unref(old);
@@ -410,8 +413,7 @@ main(int argc, char **argv)
 	free(err);
 	if (check) {
 		fg_config_print(fgd.cfg, stdout);
-		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
-		uid_probe(fgd.cfg, warn_stderr, (void *)cfg_path);
+		warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		if (fgd.cfg->user != NULL && getpwnam(fgd.cfg->user) == NULL) {
 			fprintf(stderr, "%s:%d: user \"%s\": no such user\n",
 			    cfg_path, fg_config_line(fgd.cfg, "user"),
@@ -562,8 +564,7 @@ main(int argc, char **argv)
 	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
-	fg_config_warnings(fgd.cfg, warn_log, (void *)cfg_path);
-	uid_probe(fgd.cfg, warn_log, (void *)cfg_path);
+	warnings(fgd.cfg, warn_log, (void *)cfg_path);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());
