@@ -2001,6 +2001,25 @@ fg_config_warnings(const struct fg_config *c,
 		    c->backoff[i].name);
 		say(arg, c->backoff[i].line, msg);
 	}
+	/* A notify that names bounces without a feedback limit: no
+	 * bounces incident ever comes (without delivery_log the limits
+	 * are warned about above; a line that leaves its events to the
+	 * default asked for none by name). */
+	for (i = 0; i < c->nnotify; i++) {
+		const struct fg_notify *n = &c->notify[i];
+		size_t j;
+
+		if (n->events == FG_EV_DEFAULT ||
+		    !(n->events & FG_EV_BOUNCES))
+			continue;
+		for (j = 0; j < c->nrule && !fg_rule_feedback(&c->rule[j]); j++)
+			;
+		if (j < c->nrule)
+			continue;
+		snprintf(msg, sizeof(msg), "notify %s on bounces: no limit counts unknown or bounced recipients, so no bounces incident ever comes",
+		    n->target);
+		say(arg, n->line, msg);
+	}
 	/* Once, at the first backoff: it holds for every one. */
 	if (c->delivery_log != NULL && c->nbackoff > 0 &&
 	    c->postfix_map == NULL && c->sendmail_map == NULL) {

@@ -602,6 +602,22 @@ test_warnings(void **state)
 	assert_string_equal(buf,
 	    "3: notify mailto:OPS@example.com: also at line 1, so each incident of pause,store is told to it twice\n"
 	    "6: notify mailto:ops@example.com: also at line 3, so each incident of refused is told to it twice\n");
+	/* bounces named without a feedback limit; by default, or with
+	 * one (whose own line says when the log is missing), no such
+	 * warning. */
+	warnings_of("notify mailto:ops@example.com on suspend,bounces\n"
+	    "limit a per account 10/1h\n"
+	    "notify exec:/usr/local/bin/page\n", buf);
+	assert_string_equal(buf,
+	    "1: notify mailto:ops@example.com on bounces: no limit counts unknown or bounced recipients, so no bounces incident ever comes\n");
+	warnings_of("notify exec:/usr/local/bin/page on bounces\n"
+	    "limit u per account 5/1h count unknown\n", buf);
+	assert_string_equal(buf,
+	    "2: limit u counts unknown recipients, which floodgate reads from the MTA's log: without delivery_log it never trips\n");
+	warnings_of("delivery_log journal\n"
+	    "notify exec:/usr/local/bin/page on bounces\n"
+	    "limit u per account 5/1h count unknown\n", buf);
+	assert_string_equal(buf, "");
 }
 
 /* A file that names accounts (exempt account, override) and that
