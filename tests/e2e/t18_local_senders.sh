@@ -69,7 +69,18 @@ grep -q "floodgate.conf:$(grep -n '^account ' "$T/floodgate.conf" | cut -d: -f1)
 # closes at once is gone by then.
 SLOW_PORT=$(free_port)
 echo "127.0.0.1:$SLOW_PORT inet n - n - - smtpd -o smtpd_helo_restrictions=sleep,1 -o smtpd_delay_reject=no" >> "$T/etc/master.cf"
-touch -d '-10 seconds' "$T/etc/master.cf"
+# postscreen in front of smtpd, as on many servers' port 25: it hands
+# the client's connection on to smtpd, and the socket stays the
+# client's.
+PS_PORT=$(free_port)
+cat >> "$T/etc/master.cf" <<EOT
+127.0.0.1:$PS_PORT inet n - n - 1 postscreen
+smtpd      pass  - - n - - smtpd
+dnsblog    unix  - - n - 0 dnsblog
+tlsproxy   unix  - - n - 0 tlsproxy
+EOT
+echo "postscreen_cache_map = btree:\$data_directory/postscreen_cache" >> "$T/etc/main.cf"
+touch -d '-10 seconds' "$T/etc/master.cf" "$T/etc/main.cf"
 start_floodgate
 start_postfix
 
@@ -139,4 +150,9 @@ expect_eq "  ... not for the sender it claimed" "$(ctl show shop | awk '$1 == "t
 send "$T/root.out" $SMTP_PORT cron@shop.example r5@example.com
 expect_eq "root's SMTP mail accepted" "$(count_replies "$T/root.out" 451)" 0
 expect_eq "root's SMTP mail counted for its sender's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 2
+su -s /bin/sh $U1 -c "swaks --server 127.0.0.1:$PS_PORT --from wp@blog.example --to ps@example.com --body test" > "$T/ps.out" 2>&1
+grep -q "^<-  250 .*queued as" "$T/ps.out" || fail "through postscreen: $(tail -3 "$T/ps.out")"
+grep -q "postscreen.*ALLOWLISTED \[127.0.0.1\]" "$T/maillog" || fail "postscreen did not take the connection"
+expect_eq "through postscreen: counted for the Unix user's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 3
+expect_eq "  ... not for the sender it claimed" "$(ctl show blog | awk '$1 == "tenant-hour" {print $5}')" 10
 finish
