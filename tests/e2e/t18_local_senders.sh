@@ -79,6 +79,10 @@ smtpd      pass  - - n - - smtpd
 dnsblog    unix  - - n - 0 dnsblog
 tlsproxy   unix  - - n - 0 tlsproxy
 EOT
+# And behind a proxy that speaks HAProxy's PROXY protocol: smtpd takes
+# the client's and the proxy's own address from it.
+PX_PORT=$(free_port)
+echo "127.0.0.1:$PX_PORT inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy" >> "$T/etc/master.cf"
 echo "postscreen_cache_map = btree:\$data_directory/postscreen_cache" >> "$T/etc/main.cf"
 touch -d '-10 seconds' "$T/etc/master.cf" "$T/etc/main.cf"
 start_floodgate
@@ -154,5 +158,36 @@ su -s /bin/sh $U1 -c "swaks --server 127.0.0.1:$PS_PORT --from wp@blog.example -
 grep -q "^<-  250 .*queued as" "$T/ps.out" || fail "through postscreen: $(tail -3 "$T/ps.out")"
 grep -q "postscreen.*ALLOWLISTED \[127.0.0.1\]" "$T/maillog" || fail "postscreen did not take the connection"
 expect_eq "through postscreen: counted for the Unix user's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 3
+expect_eq "  ... not for the sender it claimed" "$(ctl show blog | awk '$1 == "tenant-hour" {print $5}')" 10
+# The proxy as HAProxy's `send-proxy` does it: a PROXY v1 line with
+# the client's address and port and its own, then the bytes both ways.
+cat > "$T/proxy.py" <<'EOP'
+import socket, sys, threading
+ls = socket.create_server(("127.0.0.1", 0))
+print(ls.getsockname()[1], flush=True)
+def pump(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    try:
+        b.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+while True:
+    c, (ca, cp) = ls.accept()
+    sa, sp = c.getsockname()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    u.sendall(b"PROXY TCP4 %s %s %d %d\r\n" % (ca.encode(), sa.encode(), cp, sp))
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+EOP
+coproc PROXY { exec /usr/bin/python3 "$T/proxy.py" "$PX_PORT"; }
+read -r -t 5 front <&"${PROXY[0]}" || fail "the proxy did not start"
+su -s /bin/sh $U1 -c "swaks --server 127.0.0.1:$front --from wp@blog.example --to px@example.com --body test" > "$T/px.out" 2>&1
+kill "$PROXY_PID"
+grep -q "^<-  250 .*queued as" "$T/px.out" || fail "through the proxy: $(tail -3 "$T/px.out")"
+expect_eq "through a PROXY-protocol proxy: counted for the Unix user's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 4
 expect_eq "  ... not for the sender it claimed" "$(ctl show blog | awk '$1 == "tenant-hour" {print $5}')" 10
 finish
