@@ -36,8 +36,12 @@ union nl_reply {
 
 static int ip_parse(const char *s, struct ip *ip);
 static int ip_any(const struct ip *ip);
+static int diag(const struct ip *a, unsigned aport, const struct ip *p,
+    unsigned pport, struct inet_diag_msg *m);
 static int ask(const struct ip *c, unsigned cport, const struct ip *s,
     unsigned sport, uid_t *uid);
+static int mta_here(const struct ip *s, unsigned sport, const struct ip *c,
+    unsigned cport);
 static int nl_ask(int proto, const void *req, size_t len, void *rep,
     size_t cap);
 static int local_addr(const struct ip *a);
@@ -133,15 +137,13 @@ local_addr(const struct ip *a)
 }
 
 /*
- * One exact lookup: the kernel finds the socket whose own end is c:cport
- * and whose peer is s:sport. A listener on c:cport would match too when
- * no connection does; only a connected socket answers here. A socket a
- * dual-stack client made (::ffff:127.0.0.1) is found as IPv4: the kernel
- * keys such a connection by its IPv4 addresses.
+ * One exact lookup of the socket whose own end is a:aport and whose peer
+ * is p:pport, or, for want of one, of a listener on a:aport: 1 and *m
+ * filled, 0 when there is neither, -1 with errno.
  */
 static int
-ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
-    uid_t *uid)
+diag(const struct ip *a, unsigned aport, const struct ip *p, unsigned pport,
+    struct inet_diag_msg *m)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -149,21 +151,20 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 	} req;
 	union nl_reply rep;
 	const struct nlmsghdr *h;
-	size_t alen = c->family == AF_INET ? 4 : 16;
+	size_t alen = a->family == AF_INET ? 4 : 16;
 	ssize_t n;
-	int ret = 0;
 
 	memset(&req, 0, sizeof(req));
 	req.nlh.nlmsg_len = sizeof(req);
 	req.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	req.nlh.nlmsg_flags = NLM_F_REQUEST;
-	req.r.sdiag_family = (unsigned char)c->family;
+	req.r.sdiag_family = (unsigned char)a->family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = ~0u;
-	req.r.id.idiag_sport = htons((uint16_t)cport);
-	req.r.id.idiag_dport = htons((uint16_t)sport);
-	memcpy(req.r.id.idiag_src, c->a, alen);
-	memcpy(req.r.id.idiag_dst, s->a, alen);
+	req.r.id.idiag_sport = htons((uint16_t)aport);
+	req.r.id.idiag_dport = htons((uint16_t)pport);
+	memcpy(req.r.id.idiag_src, a->a, alen);
+	memcpy(req.r.id.idiag_dst, p->a, alen);
 	req.r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	req.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
 
@@ -179,28 +180,61 @@ ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
 				return -1;
 			}
 			if (err->error == -ENOENT)
-				return FG_SOCK_NONE;
+				return 0;
 			errno = -err->error;
 			return -1;
 		}
 		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
-		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-			const struct inet_diag_msg *m = NLMSG_DATA(h);
-
-			if (m->idiag_state == TCP_LISTEN ||
-			    m->id.idiag_sport != req.r.id.idiag_sport ||
-			    m->id.idiag_dport != req.r.id.idiag_dport)
-				return FG_SOCK_NONE;
-			/* A socket its process closed becomes, once its FIN
-			 * is acknowledged, a time-wait remnant that the kernel
-			 * reports with no inode and uid 0: not root's. */
-			if (m->idiag_inode == 0 && m->idiag_uid == 0)
-				return FG_SOCK_CLOSED;
-			*uid = (uid_t)m->idiag_uid;
-			ret = FG_SOCK_OWNED;
+		    h->nlmsg_len >= NLMSG_LENGTH(sizeof(*m))) {
+			memcpy(m, NLMSG_DATA(h), sizeof(*m));
+			return 1;
 		}
 	}
-	return ret;
+	return 0;
+}
+
+/*
+ * The client's end: the socket whose own end is c:cport and whose peer
+ * is s:sport. A listener on c:cport would match too when no connection
+ * does; only a connected socket answers here. A socket a dual-stack
+ * client made (::ffff:127.0.0.1) is found as IPv4: the kernel keys such
+ * a connection by its IPv4 addresses.
+ */
+static int
+ask(const struct ip *c, unsigned cport, const struct ip *s, unsigned sport,
+    uid_t *uid)
+{
+	struct inet_diag_msg m;
+	int r;
+
+	if ((r = diag(c, cport, s, sport, &m)) <= 0)
+		return r < 0 ? -1 : FG_SOCK_NONE;
+	if (m.idiag_state == TCP_LISTEN ||
+	    m.id.idiag_sport != htons((uint16_t)cport) ||
+	    m.id.idiag_dport != htons((uint16_t)sport))
+		return FG_SOCK_NONE;
+	/* A socket its process closed becomes, once its FIN is
+	 * acknowledged, a time-wait remnant that the kernel reports with no
+	 * inode and uid 0: not root's. */
+	if (m.idiag_inode == 0 && m.idiag_uid == 0)
+		return FG_SOCK_CLOSED;
+	*uid = (uid_t)m.idiag_uid;
+	return FG_SOCK_OWNED;
+}
+
+/*
+ * Whether the MTA's end is in floodgate's network namespace: its end of
+ * the connection, or at least the listener the client reached (s:sport,
+ * which a wildcard listener answers for any of the host's addresses).
+ * 1, 0, or -1.
+ */
+static int
+mta_here(const struct ip *s, unsigned sport, const struct ip *c,
+    unsigned cport)
+{
+	struct inet_diag_msg m;
+
+	return diag(s, sport, c, cport, &m);
 }
 
 int
@@ -208,7 +242,7 @@ fg_sockowner(const char *client, unsigned cport, const char *server,
     unsigned sport, uid_t *uid)
 {
 	struct ip c, s, lo;
-	int r;
+	int r, also_lo = 0;
 
 	if (ip_parse(client, &c) < 0 || cport == 0 || cport > 65535 ||
 	    sport == 0 || sport > 65535)
@@ -230,14 +264,24 @@ fg_sockowner(const char *client, unsigned cport, const char *server,
 		/* A wildcard: a local client connects from the address it
 		 * connects to, unless it bound another; to the loopback from
 		 * any address of the host. */
+		s = c;
+		also_lo = memcmp(&lo, &c, sizeof(c)) != 0;
 		r = ask(&c, cport, &c, sport, uid);
-		if (r == FG_SOCK_NONE && memcmp(&lo, &c, sizeof(c)) != 0)
+		if (r == FG_SOCK_NONE && also_lo)
 			r = ask(&c, cport, &lo, sport, uid);
 	}
+	if (r != FG_SOCK_NONE)
+		return r;
 	/* A client of this host's address, and no socket: it was reset
 	 * (closed at once, SO_LINGER 0) before the MTA read its MAIL, and
-	 * nothing of it is left. */
-	return r == FG_SOCK_NONE ? FG_SOCK_GONE : r;
+	 * nothing of it is left; unless the MTA's end is not here either,
+	 * when floodgate looks in another network namespace than the
+	 * MTA's, where no client's socket can be found. */
+	if ((r = mta_here(&s, sport, &c, cport)) == 0 && also_lo)
+		r = mta_here(&lo, sport, &c, cport);
+	if (r < 0)
+		return -1;
+	return r ? FG_SOCK_GONE : FG_SOCK_ELSEWHERE;
 }
 
 int

@@ -20,6 +20,10 @@
 				 * not its owner */
 #define FG_SOCK_GONE	3	/* from an address of this host, and no
 				 * socket left: reset by its process */
+#define FG_SOCK_ELSEWHERE 4	/* from an address of this host, and
+				 * neither its socket nor the MTA's end or
+				 * listener here: floodgate is in another
+				 * network namespace than the MTA */
 
 /*
  * The user owning the client's end (client:cport, in any spelling
@@ -29,7 +33,9 @@
  * it after its process closed it is found (a client that wrote a whole
  * transaction and went before the MTA read its MAIL); FG_SOCK_GONE when
  * the client's address is this host's and no socket is left (reset);
- * FG_SOCK_NONE for a client on another host, or values that are no
+ * FG_SOCK_ELSEWHERE when the MTA's end of the connection and its
+ * listener are not found either (floodgate runs in another network
+ * namespace than the MTA, and no local client can be told); FG_SOCK_NONE for a client on another host, or values that are no
  * addresses and ports; -1 when the kernel could not be asked, errno
  * kept. One connection lookup when server is the connection's own
  * address (Postfix's); Sendmail gives its listening address, which may

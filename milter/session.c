@@ -183,7 +183,7 @@ static const char *
 local_user(struct fg_session *s, const struct fg_config *c,
     const struct fg_macros *mac, char *buf, size_t len)
 {
-	static atomic_int failing;
+	static atomic_int failing, elsewhere;
 	const char *port = mac->v[FG_MAC_PORT];
 	unsigned cport;
 	uid_t uid;
@@ -204,6 +204,19 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	if (atomic_exchange(&failing, 0))
 		fg_log_info("session=%s: account uid: the kernel answers again",
 		    s->id);
+	if (r == FG_SOCK_ELSEWHERE) {
+		/* Neither the client's end nor the MTA's is here: a setup
+		 * that loses every local client, not a client that hides. */
+		if (!atomic_exchange(&elsewhere, 1))
+			fg_log_warn("session=%s: account uid: neither the client's socket %s:%u nor the MTA's listener at %s:%s is in floodgate's network namespace: floodgate runs in another one than the MTA (a container of its own, systemd's PrivateNetwork=) and cannot tell whose a local client's socket is; the next source of the account statement counts (logged once until a client is found again)",
+			    s->id, s->client, cport,
+			    mac->v[FG_MAC_DADDR] != NULL ? mac->v[FG_MAC_DADDR] : "?",
+			    port);
+		return NULL;
+	}
+	if (r != FG_SOCK_NONE && atomic_exchange(&elsewhere, 0))
+		fg_log_info("session=%s: account uid: a local client's socket is found again",
+		    s->id);
 	if (r == FG_SOCK_NONE)
 		return NULL;
 	if (r == FG_SOCK_CLOSED || r == FG_SOCK_GONE) {
@@ -212,7 +225,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		fg_log_notice("session=%s: account uid: the client's socket %s:%u %s, its user unknown: counted as account %s",
 		    s->id, s->client, cport, r == FG_SOCK_CLOSED ?
 		    "was closed before its MAIL was read" :
-		    "is gone (reset before its MAIL was read, or floodgate runs in another network namespace than the MTA)",
+		    "is gone (reset before its MAIL was read)",
 		    FG_ACCOUNT_CLOSED);
 		fg_strlcpy(buf, FG_ACCOUNT_CLOSED, len);
 		return buf;

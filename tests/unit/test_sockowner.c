@@ -1,6 +1,8 @@
 /* Unit tests of lib/sockowner.c: the kernel's answer for real loopback
  * connections made by the test itself. */
 #include <ifaddrs.h>
+#include <sched.h>
+#include <sys/wait.h>
 
 #include "helpers.h"
 #include "sockowner.h"
@@ -31,9 +33,12 @@ test_ipv4(void **state)
 	uid = (uid_t)-1;
 	assert_int_equal(fg_sockowner("127.0.0.1", cport, NULL, port, &uid), FG_SOCK_OWNED);
 	assert_int_equal(uid, getuid());
-	/* A loopback port with no socket: reset and gone. */
+	/* A loopback port with no socket, the listener here: reset and
+	 * gone. Nothing at the server's port either: not this namespace's
+	 * MTA. */
 	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "127.0.0.1", port, &uid), FG_SOCK_GONE);
-	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), FG_SOCK_GONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport + 1 > 65535 ? 1 : cport + 1, "0.0.0.0", port, &uid), FG_SOCK_GONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", cport, "127.0.0.1", port + 1 > 65535 ? 1 : port + 1, &uid), FG_SOCK_ELSEWHERE);
 	/* A client on another host: no socket here. */
 	assert_int_equal(fg_sockowner("192.0.2.1", cport, "127.0.0.1", port, &uid), FG_SOCK_NONE);
 	/* Not addresses, or no ports: nobody's, the kernel not asked. */
@@ -45,7 +50,7 @@ test_ipv4(void **state)
 	close(k.c);
 	/* The listener itself is nobody's client (the kernel would find
 	 * it for want of a connection): the loopback's, so gone. */
-	assert_int_equal(fg_sockowner("127.0.0.1", port, "127.0.0.1", 1, &uid), FG_SOCK_GONE);
+	assert_int_equal(fg_sockowner("127.0.0.1", port, "127.0.0.1", port, &uid), FG_SOCK_GONE);
 	close(k.l);
 }
 
@@ -163,6 +168,53 @@ test_ipv6(void **state)
 	conn_close(&k);
 }
 
+/*
+ * floodgate in a network namespace of its own (systemd's PrivateNetwork=)
+ * asked of a connection made in the host's: neither end is found there,
+ * which is told apart from a client that reset; a client of the host's
+ * other addresses is not this namespace's at all. Asked from a child
+ * that made the namespace (root only: skipped otherwise).
+ */
+static void
+test_elsewhere(void **state)
+{
+	struct conn k, k6;
+	uid_t uid;
+	pid_t pid;
+	int st, six;
+
+	(void)state;
+	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
+	six = conn_open(&k6, AF_INET6, AF_INET6, "::1");
+	if ((pid = fork()) == 0) {
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(77);
+		if (fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid) != FG_SOCK_ELSEWHERE)
+			_exit(1);
+		/* Sendmail's wildcard: the loopback's listener is not here
+		 * either. */
+		if (fg_sockowner("127.0.0.1", k.cport, "0.0.0.0", k.port, &uid) != FG_SOCK_ELSEWHERE)
+			_exit(2);
+		if (six && fg_sockowner("::1", k6.cport, "::1", k6.port, &uid) != FG_SOCK_ELSEWHERE)
+			_exit(3);
+		if (fg_sockowner("192.0.2.1", k.cport, "127.0.0.1", k.port, &uid) != FG_SOCK_NONE)
+			_exit(4);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		print_message("no network namespace of its own (not root?): skipped\n");
+	else
+		assert_int_equal(WEXITSTATUS(st), 0);
+	/* Back in the host's: the same connection is found. */
+	assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid), FG_SOCK_OWNED);
+	conn_close(&k);
+	if (six)
+		conn_close(&k6);
+}
+
 static void
 test_user_name(void **state)
 {
@@ -190,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_closed),
 		cmocka_unit_test(test_host_address),
 		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_elsewhere),
 		cmocka_unit_test(test_user_name),
 	};
 
