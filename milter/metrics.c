@@ -168,6 +168,7 @@ page(struct evbuffer *b)
 {
 	struct fg_rule_counter *rc;
 	struct fg_service_counters sc;
+	unsigned long long uid[FG_UID_N];
 	uint64_t tot[FG_ST_N], dropped = 0, held;
 	uint32_t oldest;
 	char err[FG_ERRLEN];
@@ -179,6 +180,7 @@ page(struct evbuffer *b)
 	fg_stats_totals(fgd.engine.stats, tot, &dropped);
 	n = fg_stats_rule_counters(fgd.engine.stats, rc, FG_RULE_COUNTERS);
 	fg_service_counters(&sc);
+	fg_session_uid_counts(uid);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_recipients_total Recipients decided since start, by outcome.\n"
 	    "# TYPE floodgate_recipients_total counter\n"
@@ -248,6 +250,13 @@ page(struct evbuffer *b)
 	    "# HELP floodgate_release_planned Held messages a floodgatectl release run planned and has not confirmed yet (released, failed, or gone); a plan lapses 300 s after its run's last step.\n"
 	    "# TYPE floodgate_release_planned gauge\n"
 	    "floodgate_release_planned %zu\n", fg_release_planned());
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_uid_lookups_total What account uid found at each SMTP MAIL, by result.\n"
+	    "# TYPE floodgate_uid_lookups_total counter\n");
+	for (i = 0; i < FG_UID_N; i++)
+		evbuffer_add_printf(b,
+		    "floodgate_uid_lookups_total{result=\"%s\"} %llu\n",
+		    fg_uid_result_names[i], uid[i]);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_mta_connections MTA connections open now.\n"
 	    "# TYPE floodgate_mta_connections gauge\n"

@@ -31,6 +31,11 @@ struct fg_session {
 	uint32_t when;
 };
 
+const char *const fg_uid_result_names[FG_UID_N] = {
+	"user", "system", "remote", "closed", "elsewhere", "failed",
+};
+static atomic_ullong uid_counts[FG_UID_N];
+
 static void queue_id(struct fg_session *s, const struct fg_macros *mac);
 static void defer_hold(struct fg_session *s, struct fg_answer *a,
     const char *why);
@@ -183,19 +188,28 @@ static const char *
 local_user(struct fg_session *s, const struct fg_config *c,
     const struct fg_macros *mac, char *buf, size_t len)
 {
-	static atomic_int failing, elsewhere;
+	static atomic_int failing, elsewhere, unsent;
 	const char *port = mac->v[FG_MAC_PORT];
 	unsigned cport;
 	uid_t uid;
 	int r;
 
-	if (s->client[0] == '\0' || mac->v[FG_MAC_CPORT] == NULL || port == NULL)
+	if (s->client[0] == '\0' || mac->v[FG_MAC_CPORT] == NULL || port == NULL) {
+		/* Asked for at the negotiation; an MTA too old to honour
+		 * the request sends the defaults only. */
+		atomic_fetch_add(&uid_counts[FG_UID_FAILED], 1);
+		if (!atomic_exchange(&unsent, 1))
+			fg_log_warn("session=%s: account uid: the MTA sent no %s at MAIL: the next source of the account statement counts (logged once)",
+			    s->id, s->client[0] == '\0' ? "{client_addr}" :
+			    port == NULL ? "{daemon_port}" : "{client_port}");
 		return NULL;
+	}
 	/* Logged as the number it was read as: the macro is the MTA's. */
 	cport = (unsigned)strtoul(mac->v[FG_MAC_CPORT], NULL, 10);
 	r = fg_sockowner(s->client, cport, mac->v[FG_MAC_DADDR],
 	    (unsigned)strtoul(port, NULL, 10), &uid);
 	if (r < 0) {
+		atomic_fetch_add(&uid_counts[FG_UID_FAILED], 1);
 		if (!atomic_exchange(&failing, 1))
 			fg_log_warn("session=%s: account uid: cannot ask the kernel whose connection %s:%u is: %s (the next source of the account statement counts; logged once until it works again)",
 			    s->id, s->client, cport, strerror(errno));
@@ -205,6 +219,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		fg_log_info("session=%s: account uid: the kernel answers again",
 		    s->id);
 	if (r == FG_SOCK_ELSEWHERE) {
+		atomic_fetch_add(&uid_counts[FG_UID_ELSEWHERE], 1);
 		/* Neither the client's end nor the MTA's is here: a setup
 		 * that loses every local client, not a client that hides. */
 		if (!atomic_exchange(&elsewhere, 1))
@@ -217,9 +232,12 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	if (r != FG_SOCK_NONE && atomic_exchange(&elsewhere, 0))
 		fg_log_info("session=%s: account uid: a local client's socket is found again",
 		    s->id);
-	if (r == FG_SOCK_NONE)
+	if (r == FG_SOCK_NONE) {
+		atomic_fetch_add(&uid_counts[FG_UID_REMOTE], 1);
 		return NULL;
+	}
 	if (r == FG_SOCK_CLOSED || r == FG_SOCK_GONE) {
+		atomic_fetch_add(&uid_counts[FG_UID_CLOSED], 1);
 		/* Written whole and closed (or reset) before the MTA read
 		 * MAIL: no MTA client does that, a script that hides can. */
 		fg_log_notice("session=%s: account uid: the client's socket %s:%u %s, its user unknown: counted as account %s",
@@ -232,11 +250,26 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	}
 	fg_user_name(uid, buf, len);
 	if (buf[0] == '\0') {
+		atomic_fetch_add(&uid_counts[FG_UID_FAILED], 1);
 		fg_log_warn("session=%s: account uid: no name for uid %lu: %s",
 		    s->id, (unsigned long)uid, strerror(errno));
 		return NULL;
 	}
-	return fg_account_user_counts(c, buf, fg_uid_regular(uid)) ? buf : NULL;
+	if (!fg_account_user_counts(c, buf, fg_uid_regular(uid))) {
+		atomic_fetch_add(&uid_counts[FG_UID_SYSTEM], 1);
+		return NULL;
+	}
+	atomic_fetch_add(&uid_counts[FG_UID_USER], 1);
+	return buf;
+}
+
+void
+fg_session_uid_counts(unsigned long long out[FG_UID_N])
+{
+	size_t i;
+
+	for (i = 0; i < FG_UID_N; i++)
+		out[i] = atomic_load(&uid_counts[i]);
 }
 
 void

@@ -72,4 +72,18 @@ void fg_session_eom(struct fg_session *s, const struct fg_macros *mac,
     struct fg_answer *a);
 void fg_session_abort(struct fg_session *s);
 
+/*
+ * What `account ... uid` found at each SMTP MAIL since start: the
+ * client's Unix user counted, a system user's socket (the next source
+ * counts), a client on another host, one counted as uid:closed, no end
+ * of the connection in floodgate's network namespace, or the kernel or
+ * the user database could not answer.
+ */
+enum fg_uid_result {
+	FG_UID_USER, FG_UID_SYSTEM, FG_UID_REMOTE, FG_UID_CLOSED,
+	FG_UID_ELSEWHERE, FG_UID_FAILED, FG_UID_N
+};
+extern const char *const fg_uid_result_names[FG_UID_N];
+void fg_session_uid_counts(unsigned long long out[FG_UID_N]);
+
 #endif

@@ -42,10 +42,12 @@ blog.example  blog
 $U1  shop
 $U2  blog
 EOT
+MPORT=$(free_port)
 write_conf <<EOT
 account sasl uid sender client
 account_map $T/accounts
 limit tenant-hour per account 10/1h
+metrics 127.0.0.1:$MPORT
 EOT
 # A kernel floodgate may not ask (a unit without AF_NETLINK): said at
 # once, with the account statement's line.
@@ -192,6 +194,14 @@ kill "$PROXY_PID"
 grep -q "^<-  250 .*queued as" "$T/px.out" || fail "through the proxy: $(tail -3 "$T/px.out")"
 expect_eq "through a PROXY-protocol proxy: counted for the Unix user's tenant" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 4
 expect_eq "  ... not for the sender it claimed" "$(ctl show blog | awk '$1 == "tenant-hour" {print $5}')" 10
+# What the lookups found, in /metrics: the tenants' scripts (port 25,
+# postscreen, the proxy), the three that hid, root.
+http_get /metrics | tr -d '\r' > "$T/metrics"
+uid_found() { awk -v m="floodgate_uid_lookups_total{result=\"$1\"}" '$1 == m {print $2}' "$T/metrics"; }
+expect_eq "/metrics: MAILs counted for their Unix user" "$(uid_found user)" 3
+expect_eq "/metrics: ... as uid:closed" "$(uid_found closed)" 3
+expect_eq "/metrics: ... from a system user" "$(uid_found system)" 1
+expect_eq "/metrics: ... none elsewhere or failed" "$(uid_found elsewhere) $(uid_found failed)" "0 0"
 # floodgate in a network namespace of its own (systemd's PrivateNetwork=
 # beside a Unix milter socket) finds neither end of any connection: it
 # says so once, and the sender counts, not uid:closed.

@@ -248,9 +248,11 @@ test_uid_account(void **state)
 	struct fg_mp_optneg mine;
 	const char *lists[FG_MP_NSTAGES];
 	char text[256], map[128], cport[8], port[8];
+	unsigned long long n0[FG_UID_N], n[FG_UID_N];
 	struct conn k;
 
 	(void)state;
+	fg_session_uid_counts(n0);
 	assert_non_null(pw);
 	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
 	snprintf(cport, sizeof(cport), "%u", k.cport);
@@ -284,6 +286,20 @@ test_uid_account(void **state)
 	fg_session_rcpt(s, "<r3@example.com>", &m, &a);
 	assert_int_equal(a.code, FG_MR_CONTINUE);
 	fg_session_free(s);
+	/* An MTA that sends no {client_port}: the sender counts. */
+	s = session();
+	m.v[FG_MAC_CPORT] = NULL;
+	fg_session_mail(s, "<c@z.example>", &m, &a);
+	fg_session_rcpt(s, "<r4@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_free(s);
+	/* Each MAIL counted by what was found (the metrics' counters). */
+	fg_session_uid_counts(n);
+	assert_int_equal(n[FG_UID_USER] - n0[FG_UID_USER], 2);
+	assert_int_equal(n[FG_UID_REMOTE] - n0[FG_UID_REMOTE], 1);
+	assert_int_equal(n[FG_UID_FAILED] - n0[FG_UID_FAILED], 1);
+	assert_int_equal(n[FG_UID_SYSTEM] - n0[FG_UID_SYSTEM], 0);
+	assert_int_equal(n[FG_UID_CLOSED] - n0[FG_UID_CLOSED], 0);
 	conn_close(&k);
 }
 
