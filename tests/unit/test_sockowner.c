@@ -94,6 +94,43 @@ test_closed(void **state)
 	    FG_SOCK_NONE);
 	close(k.a);
 	close(k.l);
+
+	/* Reset on a dual-stack wildcard listener ([::], as Sendmail's
+	 * Family=inet6 gives it): that listener answers for the IPv4
+	 * loopback too, so the client is gone, not elsewhere. */
+	{
+		struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
+		struct linger lg = { 1, 0 };
+		socklen_t len = sizeof(in6);
+		int off = 0;
+
+		k.l = socket(AF_INET6, SOCK_STREAM, 0);
+		assert_true(k.l >= 0);
+		assert_int_equal(setsockopt(k.l, IPPROTO_IPV6, IPV6_V6ONLY, &off,
+		    sizeof(off)), 0);
+		if (bind(k.l, (struct sockaddr *)&in6, sizeof(in6)) < 0) {
+			print_message("no IPv6: dual-stack case skipped\n");
+			close(k.l);
+			return;
+		}
+		assert_int_equal(listen(k.l, 4), 0);
+		assert_int_equal(getsockname(k.l, (struct sockaddr *)&in6, &len), 0);
+		k.port = ntohs(in6.sin6_port);
+		k.c = client(AF_INET, "127.0.0.1", k.port, &k.cport);
+		k.a = accept(k.l, NULL, NULL);
+		assert_true(k.a >= 0);
+		assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "::", k.port, &uid),
+		    FG_SOCK_OWNED);
+		assert_int_equal(setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg,
+		    sizeof(lg)), 0);
+		close(k.c);
+		assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "::", k.port, &uid),
+		    FG_SOCK_GONE);
+		assert_int_equal(fg_sockowner("IPv6:::ffff:127.0.0.1", k.cport, "IPv6:::", k.port, &uid),
+		    FG_SOCK_GONE);
+		close(k.a);
+		close(k.l);
+	}
 }
 
 /* A client of another of the host's addresses (the routing table says
