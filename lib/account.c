@@ -49,10 +49,13 @@ map_domain(const struct fg_config *c, const char *dom)
 }
 
 /*
- * System users send for others (root's scripts, Sendmail's MSP queue
- * runner, a list server, every site of a web server's PHP module): the
- * next source tells those apart, unless the operator made the user a
- * tenant in the map.
+ * System users send for others (root's scripts, a list server, every
+ * site of a web server's PHP module): the next source tells those apart,
+ * unless the operator made the user a tenant in the map. Sendmail's MSP
+ * queue runner is the exception: what it sends, every user queued
+ * through the sendmail command under whatever sender each claimed with
+ * -f (mail queued with -odq meets floodgate only then), so it is one
+ * account of its own, and no claimed sender pays.
  */
 int
 fg_account_user_counts(const struct fg_config *c, const char *user,
@@ -60,7 +63,7 @@ fg_account_user_counts(const struct fg_config *c, const char *user,
 {
 	char key[FG_ACCOUNT_MAX + 1];
 
-	if (regular)
+	if (regular || strcmp(user, FG_ACCOUNT_MSP) == 0)
 		return 1;
 	lower_copy(key, user, sizeof(key));
 	return fg_map_lookup(c, key) != NULL;

@@ -27,9 +27,12 @@ const char *fg_source_name(enum fg_source s);
  * closed before floodgate asked: its user is unknown, so every such
  * client shares this one (':' is in no Unix user's name). */
 #define FG_ACCOUNT_CLOSED	"uid:closed"
+/* Sendmail's MSP queue runner (the RunAsUser of FEATURE(msp)'s
+ * submit.cf): the uid source makes it an account of its own. */
+#define FG_ACCOUNT_MSP		"smmsp"
 /* Whether a local user (the uid source) is an account: a regular user
- * (regular: its UID in the range useradd gives), or a system user the
- * account map names. */
+ * (regular: its UID in the range useradd gives), the MSP's queue runner,
+ * or a system user the account map names. */
 int fg_account_user_counts(const struct fg_config *c, const char *user,
     int regular);
 /* Whether the account statement names source s. */

@@ -209,8 +209,10 @@ EOS
 
 # sendmail_msp: $T/sm/submit.cf, the message submission program's
 # configuration as Debian builds it (FEATURE msp), relaying to the test's
-# Sendmail, its client queue in $T/smcq; sm_submit USER ARGS... runs the
-# sendmail command as USER with it, the message on stdin.
+# Sendmail, its client queue in $T/smcq, its queue runner user smmsp
+# (which the caller makes); sm_submit USER ARGS... runs the sendmail
+# command as USER with it, the message on stdin; msp_queue_run runs the
+# client queue as Debian's sm-msp-queue does, as smmsp.
 sendmail_msp() {
 	local cf=$SMROOT/usr/share/sendmail/cf m4=m4
 	mkdir -p "$T/smcq"
@@ -224,8 +226,9 @@ define(\`confPID_FILE', \`$T/smcq/sm-client.pid')dnl
 define(\`STATUS_FILE', \`$T/smcq/sm-client.st')dnl
 define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
 define(\`RELAY_MAILER_ARGS', \`TCP \$h $SM_PORT')dnl
-dnl Debian's smmsp does not exist here; only root would switch to it.
-define(\`confRUN_AS_USER', \`daemon')dnl
+dnl The queue runner's user, as Debian's: the caller makes it (only root
+dnl switches to it; a user's sendmail command stays that user).
+define(\`confRUN_AS_USER', \`smmsp')dnl
 FEATURE(\`msp', \`[127.0.0.1]')dnl
 EOM
 	command -v m4 >/dev/null || m4=$SMROOT/usr/bin/m4
@@ -243,6 +246,14 @@ sm_submit() {
 	local u=$1
 	shift
 	su -s /bin/sh "$u" -c "LD_PRELOAD=$T/sm/host.so LD_LIBRARY_PATH=$T/sm/lib $T/sm/sendmail -C $T/sm/submit.cf $*"
+}
+
+msp_queue_run() {
+	# Debian's sendmail command is setgid smmsp and its client queue
+	# group smmsp; this one runs as the user alone, so the files it
+	# queued are given to smmsp here.
+	chown -R smmsp "$T/smcq"
+	LD_PRELOAD=$T/sm/host.so LD_LIBRARY_PATH=$T/sm/lib $T/sm/sendmail -C $T/sm/submit.cf -q
 }
 
 sendmail_cleanup() {

@@ -4,15 +4,21 @@
 # SMTP, a second tenant unaffected, a SASL login counted as one account
 # whatever its MAIL FROM; a tenant's mail through the message
 # submission program (the sendmail command) counted by its Unix user
-# (account uid) whatever sender it claims; then hold (Sendmail's
-# quarantined queue files) and floodgatectl release the Sendmail way.
-# alone: puts its own /etc/sasl2/Sendmail.conf in place, makes a system user
+# (account uid) whatever sender it claims, and what the MSP's queue
+# runner sends counted for smmsp; then hold (Sendmail's quarantined
+# queue files) and floodgatectl release the Sendmail way.
+# alone: puts its own /etc/sasl2/Sendmail.conf in place, makes system users
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
 sendmail_fetch || skip "cannot fetch Debian's sendmail packages"
 U1=fgtest-msp
-command -v useradd >/dev/null && { id $U1 >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin $U1; }
+made_smmsp=
+command -v useradd >/dev/null && {
+	id $U1 >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin $U1
+	# The MSP's queue runner, as Debian's sendmail packages make it.
+	id smmsp >/dev/null 2>&1 || { useradd -r -M -d /nonexistent -s /usr/sbin/nologin smmsp && made_smmsp=1; }
+}
 echo "$U1  tenant-msp" > "$T/accounts"
 write_conf <<EOT
 account sasl uid sender client
@@ -23,7 +29,7 @@ EOT
 start_floodgate
 # Set before the daemon starts: a daemon that did start but too late
 # must not outlive the test (cleanup waits for its children).
-trap 'sendmail_cleanup; userdel $U1 2>/dev/null' EXIT
+trap 'sendmail_cleanup; userdel $U1 2>/dev/null; [ -z "$made_smmsp" ] || userdel smmsp' EXIT
 # Sendmail hands an IPv6 client over as {client_addr} "IPv6:::1".
 V6_PORT=
 if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
@@ -83,6 +89,19 @@ if id $U1 >/dev/null 2>&1 && sendmail_msp; then
 	expect_eq "  ... the 4th deferred, counted for the Unix user's tenant" \
 	    "$(log_count 'account=tenant-msp source=uid rule=tenant-hour .*action=defer')" 1
 	expect_eq "  ... and kept in the MSP's queue" "$(ls "$T/smcq" | grep -c '^qf')" 1
+	# Queued without a try (-odq) under the same spent sender: it meets
+	# floodgate only with the MSP's queue runner, as the deferred 4th
+	# does. Both count for the runner's own account, not for the
+	# sender they claim (whose limit would have deferred them).
+	printf 'Subject: msp queued\n\nhello\n' | sm_submit $U1 -odq -f news@a.example m5@example.com > "$T/msp5" 2>&1 ||
+	    fail "sendmail -odq failed: $(cat "$T/msp5")"
+	expect_eq "-odq: queued, not sent" "$(ls "$T/smcq" | grep -c '^qf')" 2
+	msp_queue_run > "$T/mspq" 2>&1 || fail "the MSP's queue run: $(tail -3 "$T/mspq")"
+	for i in $(seq 1 100); do [ "$(sink_count '<m[1-5]@example\.com>')" -ge 5 ] && break; sleep 0.1; done
+	expect_eq "MSP queue run: the 4th and the queued one delivered" "$(sink_count '<m[1-5]@example\.com>')" 5
+	expect_eq "  ... counted for smmsp's own account" "$(ctl show smmsp | awk '$1 == "tenant-hour" {print $5}')" 2
+	expect_eq "  ... the sender they claim not charged" "$(ctl show news@a.example | awk '$1 == "tenant-hour" {print $5}')" 3
+	expect_eq "  ... the MSP's queue empty" "$(ls "$T/smcq" | grep -c '^qf')" 0
 else
 	fail "no MSP set-up (useradd, m4)"
 fi

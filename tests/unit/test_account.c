@@ -134,10 +134,14 @@ test_uid(void **state)
 	expect_user(c, "carol@floodgate.test", "alice", "<x@y.z>", "tenant10", FG_SRC_SASL);
 	expect_user(c, NULL, NULL, "<bob@other.example>", "tenant8", FG_SRC_SENDER);
 	expect_user(c, NULL, "", "<bob@other.example>", "tenant8", FG_SRC_SENDER);
-	/* A system user is an account only when the map names it. */
+	/* A system user is an account only when the map names it, or
+	 * when it is Sendmail's MSP queue runner: one account of its own,
+	 * whatever sender its mail claims. */
 	assert_true(fg_account_user_counts(c, "www-shop", 1));
 	assert_false(fg_account_user_counts(c, "www-data", 0));
 	assert_true(fg_account_user_counts(c, "Alice", 0));
+	assert_true(fg_account_user_counts(c, "smmsp", 0));
+	expect_user(c, NULL, "smmsp", "<bob@other.example>", "smmsp", FG_SRC_UID);
 	fg_config_unref(c);
 	/* Without uid in the account statement the user is not asked. */
 	c = load("");
