@@ -205,12 +205,16 @@ expect_eq "/metrics: ... none elsewhere or failed" "$(uid_found elsewhere) $(uid
 # floodgate in a network namespace of its own (systemd's PrivateNetwork=
 # beside a Unix milter socket) finds neither end of any connection: it
 # says so once, and the sender counts, not uid:closed.
-stop_floodgate
-FG_ENV="unshare -n" start_floodgate 2
-for i in 1 2; do
-	su -s /bin/sh $U2 -c "swaks --server 127.0.0.1:$SMTP_PORT --from news@shop.example --to ns$i@example.com --body test" > "$T/ns$i.out" 2>&1
-done
-expect_eq "another namespace: the sender's tenant counts" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 6
-expect_eq "  ... said once" "$(log_count "account uid: neither the client's socket 127.0.0.1:[0-9]* nor the MTA's listener at 127.0.0.1:$SMTP_PORT is in floodgate's network namespace")" 1
-expect_eq "  ... no client counted as uid:closed" "$(ctl show uid:closed | awk '$1 == "tenant-hour" {print $5}')" 3
+if unshare -n true 2>/dev/null; then
+	stop_floodgate
+	FG_ENV="unshare -n" start_floodgate 2
+	for i in 1 2; do
+		su -s /bin/sh $U2 -c "swaks --server 127.0.0.1:$SMTP_PORT --from news@shop.example --to ns$i@example.com --body test" > "$T/ns$i.out" 2>&1
+	done
+	expect_eq "another namespace: the sender's tenant counts" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 6
+	expect_eq "  ... said once" "$(log_count "account uid: neither the client's socket 127.0.0.1:[0-9]* nor the MTA's listener at 127.0.0.1:$SMTP_PORT is in floodgate's network namespace")" 1
+	expect_eq "  ... no client counted as uid:closed" "$(ctl show uid:closed | awk '$1 == "tenant-hour" {print $5}')" 3
+else
+	say "no network namespace can be made here: floodgate in another one not tested"
+fi
 finish
