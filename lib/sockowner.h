@@ -35,7 +35,8 @@
  * the client's address is this host's and no socket is left (reset);
  * FG_SOCK_ELSEWHERE when the MTA's end of the connection and its
  * listener are not found either (floodgate runs in another network
- * namespace than the MTA, and no local client can be told); FG_SOCK_NONE for a client on another host, or values that are no
+ * namespace than the MTA, and no local client can be told);
+ * FG_SOCK_NONE for a client on another host, or values that are no
  * addresses and ports; -1 when the kernel could not be asked, errno
  * kept. One connection lookup when server is the connection's own
  * address (Postfix's); Sendmail gives its listening address, which may

@@ -219,14 +219,19 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		fg_log_info("session=%s: account uid: the kernel answers again",
 		    s->id);
 	if (r == FG_SOCK_ELSEWHERE) {
+		char daddr[FG_CLIENT_MAX + 1];
+
 		atomic_fetch_add(&uid_counts[FG_UID_ELSEWHERE], 1);
 		/* Neither the client's end nor the MTA's is here: a setup
-		 * that loses every local client, not a client that hides. */
+		 * that loses every local client, not a client that hides.
+		 * The MTA's address logged as read, as the ports are. */
+		if (mac->v[FG_MAC_DADDR] == NULL ||
+		    !fg_client_addr(mac->v[FG_MAC_DADDR], daddr, sizeof(daddr)))
+			fg_strlcpy(daddr, "?", sizeof(daddr));
 		if (!atomic_exchange(&elsewhere, 1))
-			fg_log_warn("session=%s: account uid: neither the client's socket %s:%u nor the MTA's listener at %s:%s is in floodgate's network namespace: floodgate runs in another one than the MTA (a container of its own, systemd's PrivateNetwork=) and cannot tell whose a local client's socket is; the next source of the account statement counts (logged once until a client is found again)",
-			    s->id, s->client, cport,
-			    mac->v[FG_MAC_DADDR] != NULL ? mac->v[FG_MAC_DADDR] : "?",
-			    port);
+			fg_log_warn("session=%s: account uid: neither the client's socket %s:%u nor the MTA's listener at %s:%lu is in floodgate's network namespace: floodgate runs in another one than the MTA (a container of its own, systemd's PrivateNetwork=) and cannot tell whose a local client's socket is; the next source of the account statement counts (logged once until a client is found again)",
+			    s->id, s->client, cport, daddr,
+			    strtoul(port, NULL, 10));
 		return NULL;
 	}
 	if (r != FG_SOCK_NONE && atomic_exchange(&elsewhere, 0))
