@@ -111,8 +111,9 @@ grep -q 'SYSERR(root): socket map "floodgate"' "$T/sm/maillog" &&
     ok "Sendmail logs the map it cannot reach" || fail "$(tail -3 "$T/sm/maillog")"
 
 # 6. floodgate back (the pause is kept), then unpaused: the next queue
-# run delivers.
-start_floodgate
+# run delivers. The log holds the first start's line: wait for the
+# second (its sockets are made before it).
+start_floodgate 2
 expect_eq "the pause survives the restart" \
     "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/sendmail-map.sock" floodgate docomo.test | cut -d' ' -f1)" "OK"
 ctl unpause docomo.test >/dev/null || fail "floodgatectl unpause"
