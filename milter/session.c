@@ -190,7 +190,7 @@ local_user(struct fg_session *s, const struct fg_config *c,
 {
 	static atomic_int failing, elsewhere, unsent;
 	const char *port = mac->v[FG_MAC_PORT];
-	unsigned cport;
+	unsigned cport, sport;
 	uid_t uid;
 	int r;
 
@@ -206,8 +206,8 @@ local_user(struct fg_session *s, const struct fg_config *c,
 	}
 	/* Logged as the number it was read as: the macro is the MTA's. */
 	cport = (unsigned)strtoul(mac->v[FG_MAC_CPORT], NULL, 10);
-	r = fg_sockowner(s->client, cport, mac->v[FG_MAC_DADDR],
-	    (unsigned)strtoul(port, NULL, 10), &uid);
+	sport = (unsigned)strtoul(port, NULL, 10);
+	r = fg_sockowner(s->client, cport, mac->v[FG_MAC_DADDR], sport, &uid);
 	if (r < 0) {
 		atomic_fetch_add(&uid_counts[FG_UID_FAILED], 1);
 		if (!atomic_exchange(&failing, 1))
@@ -229,9 +229,8 @@ local_user(struct fg_session *s, const struct fg_config *c,
 		    !fg_client_addr(mac->v[FG_MAC_DADDR], daddr, sizeof(daddr)))
 			fg_strlcpy(daddr, "?", sizeof(daddr));
 		if (!atomic_exchange(&elsewhere, 1))
-			fg_log_warn("session=%s: account uid: neither the client's socket %s:%u nor the MTA's listener at %s:%lu is in floodgate's network namespace: floodgate runs in another one than the MTA (a container of its own, systemd's PrivateNetwork=) and cannot tell whose a local client's socket is; the next source of the account statement counts (logged once until a client is found again)",
-			    s->id, s->client, cport, daddr,
-			    strtoul(port, NULL, 10));
+			fg_log_warn("session=%s: account uid: neither the client's socket %s:%u nor the MTA's listener at %s:%u is in floodgate's network namespace: floodgate runs in another one than the MTA (a container of its own, systemd's PrivateNetwork=) and cannot tell whose a local client's socket is; the next source of the account statement counts (logged once until a client is found again)",
+			    s->id, s->client, cport, daddr, sport);
 		return NULL;
 	}
 	if (r != FG_SOCK_NONE && atomic_exchange(&elsewhere, 0))

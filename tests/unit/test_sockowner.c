@@ -7,6 +7,18 @@
 #include "helpers.h"
 #include "sockowner.h"
 
+/* Closes fd at once with a reset (SO_LINGER 0): nothing of its socket
+ * is left. */
+static void
+reset_close(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg,
+	    sizeof(lg)), 0);
+	close(fd);
+}
+
 static void
 test_ipv4(void **state)
 {
@@ -80,13 +92,7 @@ test_closed(void **state)
 	/* Reset instead (SO_LINGER 0): nothing is left of the client's
 	 * socket, and its address is this host's. */
 	assert_true(conn_open(&k, AF_INET, AF_INET, "127.0.0.1"));
-	{
-		struct linger lg = { 1, 0 };
-
-		assert_int_equal(setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg,
-		    sizeof(lg)), 0);
-	}
-	close(k.c);
+	reset_close(k.c);
 	assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "127.0.0.1", k.port, &uid),
 	    FG_SOCK_GONE);
 	/* The same for a client on another host: not ours, nobody's. */
@@ -100,7 +106,6 @@ test_closed(void **state)
 	 * loopback too, so the client is gone, not elsewhere. */
 	{
 		struct sockaddr_in6 in6 = { .sin6_family = AF_INET6 };
-		struct linger lg = { 1, 0 };
 		socklen_t len = sizeof(in6);
 		int off = 0;
 
@@ -121,9 +126,7 @@ test_closed(void **state)
 		assert_true(k.a >= 0);
 		assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "::", k.port, &uid),
 		    FG_SOCK_OWNED);
-		assert_int_equal(setsockopt(k.c, SOL_SOCKET, SO_LINGER, &lg,
-		    sizeof(lg)), 0);
-		close(k.c);
+		reset_close(k.c);
 		assert_int_equal(fg_sockowner("127.0.0.1", k.cport, "::", k.port, &uid),
 		    FG_SOCK_GONE);
 		assert_int_equal(fg_sockowner("IPv6:::ffff:127.0.0.1", k.cport, "IPv6:::", k.port, &uid),
