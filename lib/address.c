@@ -170,6 +170,94 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 }
 
 /*
+ * Whether the MTA sends an address where it is written. The old routing
+ * operators in a local part ("user%dest@host", "dest!user",
+ * "\"user@dest\"@host") send it on to another domain when the one
+ * written is the MTA's own (Postfix's allow_percent_hack, swap_bangpath
+ * and resolve_dequoted_address, on by default; Sendmail's rules alike):
+ * a tenant could reach a carrier under the MTA's own name. 1 for a plain
+ * address (or "<>"), 0 for a routed or unreadable one.
+ */
+int
+fg_addr_plain(const char *in)
+{
+	struct fg_addr a;
+	int rc = fg_addr_parse(in, &a, NULL, 0);
+
+	if (rc == FG_ADDR_NULL)
+		return 1;
+	return rc == FG_ADDR_OK && strpbrk(a.local, "%!@") == NULL;
+}
+
+/*
+ * An address with an '@' in its local part left unquoted
+ * ("user@dest@host", which Postfix takes): the domain after the last
+ * '@' into written, the address before it into routed. FG_ADDR_OK when
+ * both read.
+ */
+static int
+split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
+{
+	char buf[FG_ADDR_MAX + 3], *at;
+	size_t n = strlen(in);
+
+	if (n >= sizeof(buf))
+		return FG_ADDR_BAD;
+	memcpy(buf, in, n + 1);
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
+	    buf[n - 1] == '>'))
+		buf[--n] = '\0';
+	if ((at = strrchr(buf, '@')) == NULL ||
+	    fg_domain_normalize(at + 1, written->domain,
+	    sizeof(written->domain)) < 0) {
+		written->domain[0] = '\0';
+		return FG_ADDR_BAD;
+	}
+	*at = '\0';
+	if (fg_addr_parse(buf[0] == '<' ? buf + 1 : buf, routed, NULL, 0) !=
+	    FG_ADDR_OK || routed->domain[0] == '\0')
+		return FG_ADDR_BAD;
+	return FG_ADDR_OK;
+}
+
+/*
+ * Where a routed address goes when the domain written is the MTA's own:
+ * one step of its route, as Postfix takes it, the rightmost '@' of the
+ * local part, else the first '!' ("dest!user"), else the rightmost '%'.
+ * written gets the address as written (its domain "" when unreadable),
+ * routed the step. FG_ADDR_OK when there is a step to a readable domain.
+ */
+int
+fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
+{
+	char local[FG_LOCAL_MAX + 1], *op, *dom, *user;
+
+	if (fg_addr_parse(in, written, NULL, 0) != FG_ADDR_OK) {
+		written->local[0] = written->domain[0] = '\0';
+		return split_last_at(in, written, routed);
+	}
+	memcpy(local, written->local, sizeof(local));
+	if ((op = strrchr(local, '@')) == NULL &&
+	    (op = strchr(local, '!')) != NULL) {
+		/* "dest!user": the domain comes first */
+		*op = '\0';
+		dom = local;
+		user = op + 1;
+	} else {
+		if (op == NULL && (op = strrchr(local, '%')) == NULL)
+			return FG_ADDR_BAD;
+		*op = '\0';
+		dom = op + 1;
+		user = local;
+	}
+	if (*user == '\0' ||
+	    fg_domain_normalize(dom, routed->domain, sizeof(routed->domain)) < 0)
+		return FG_ADDR_BAD;
+	fg_strlcpy(routed->local, user, sizeof(routed->local));
+	return FG_ADDR_OK;
+}
+
+/*
  * The key an address is counted by. Case and "+extension" are folded so
  * that a tenant cannot split itself into many keys with Bob+1@X.JP,
  * bob+2@x.jp, ...

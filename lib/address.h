@@ -22,6 +22,9 @@ struct fg_addr {
 };
 
 int fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen);
+int fg_addr_plain(const char *in);
+int fg_addr_route(const char *in, struct fg_addr *written,
+    struct fg_addr *routed);
 int fg_domain_normalize(const char *in, char *out, size_t outlen);
 void fg_addr_key(const struct fg_addr *a, char *out, size_t outlen);
 int fg_domain_match(const char *domain, const char *pattern);

@@ -434,7 +434,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 {
 	struct fg_explain *ex;
 	struct fg_account a;
-	struct fg_addr ra;
+	struct fg_addr ra, rr;
 	struct decides d = { 0 };
 	const char *from;
 	char client[FG_CLIENT_MAX + 1] = "";
@@ -450,8 +450,9 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	/* A domain typed for an address (or an address without one) would
 	 * be a recipient no domain's rule matches: a pass that says
 	 * nothing of that domain. */
-	if (fg_addr_parse(req->argv[1], &ra, NULL, 0) != FG_ADDR_OK ||
-	    ra.local[0] == '\0' || ra.domain[0] == '\0') {
+	if (fg_addr_route(req->argv[1], &ra, &rr) != FG_ADDR_OK &&
+	    (fg_addr_parse(req->argv[1], &ra, NULL, 0) != FG_ADDR_OK ||
+	    ra.local[0] == '\0' || ra.domain[0] == '\0')) {
 		const char *at = strrchr(req->argv[1], '@');
 		const char *d = at != NULL ? at + 1 : req->argv[1];
 
@@ -494,6 +495,9 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_kv(o, "type", "verdict");
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "recipient", "%s", req->argv[1]);
+	/* "user%dest@host", "dest!user": the domain it counts for. */
+	if (!fg_addr_plain(req->argv[1]))
+		fg_ctl_kv(o, "routed_to", "%s", dom);
 	/* A tripped feedback limit decides before any limit. */
 	if (!blocked && !exempt)
 		explain_feedback(in, NULL, a.name, dom, client, &d);

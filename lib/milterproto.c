@@ -102,7 +102,8 @@ fg_mp_negotiate(const struct fg_mp_optneg *mta, int reply_mail, int data,
 		lists[FG_MS_ENVFROM] = ends ?
 		    "i {auth_authen} {client_addr} {daemon_port} {client_port} {daemon_addr}" :
 		    "i {auth_authen} {client_addr} {daemon_port}";
-		lists[FG_MS_ENVRCPT] = "i";
+		/* {rcpt_addr}: a routed recipient's destination. */
+		lists[FG_MS_ENVRCPT] = "i {rcpt_addr}";
 		/* Charged at DATA, a message's queue ID is needed there
 		 * (Postfix has one from the first accepted recipient). */
 		if (data)
@@ -185,6 +186,7 @@ static const char *const macro_name[FG_MAC_N] = {
 	[FG_MAC_PORT] = "{daemon_port}",
 	[FG_MAC_CPORT] = "{client_port}",
 	[FG_MAC_DADDR] = "{daemon_addr}",
+	[FG_MAC_RADDR] = "{rcpt_addr}",
 };
 
 const char *

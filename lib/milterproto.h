@@ -96,6 +96,7 @@ enum fg_macro {
 	FG_MAC_PORT,		/* {daemon_port} */
 	FG_MAC_CPORT,		/* {client_port} */
 	FG_MAC_DADDR,		/* {daemon_addr} */
+	FG_MAC_RADDR,		/* {rcpt_addr}: where the MTA resolved RCPT */
 	FG_MAC_N
 };
 

@@ -280,7 +280,10 @@ fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
 	size_t i;
 
 	*out = NULL;
-	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
+	/* A routed recipient, as the milter counts one the MTA has not
+	 * resolved. */
+	if (fg_addr_plain(rcpt) ? fg_addr_parse(rcpt, &a, NULL, 0) !=
+	    FG_ADDR_OK : !fg_route_domain(c, rcpt, &a))
 		a.domain[0] = '\0';
 	fg_strlcpy(dom, a.domain, FG_DOMAIN_MAX + 1);
 	*exempt = 0;

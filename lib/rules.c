@@ -169,3 +169,44 @@ fg_exempt_client(const struct fg_config *c, const char *ip)
 	}
 	return 0;
 }
+
+/* Whether a limit or a backoff names the domain in a destination list
+ * of its own (a rule for every domain names none). */
+static int
+named(const struct fg_config *c, const char *domain)
+{
+	size_t i;
+
+	if (domain[0] == '\0')
+		return 0;
+	for (i = 0; i < c->nrule; i++)
+		if (c->rule[i].dests.n > 0 &&
+		    fg_dests_match(&c->rule[i].dests, domain))
+			return 1;
+	for (i = 0; i < c->nbackoff; i++)
+		if (c->backoff[i].dests.n > 0 &&
+		    fg_dests_match(&c->backoff[i].dests, domain))
+			return 1;
+	return 0;
+}
+
+/*
+ * The domain a routed recipient ("user%dest@host", "dest!user") counts
+ * for when the MTA has not said where it goes: it goes to the domain its
+ * route names if the domain written is the MTA's own, else to the one
+ * written, and floodgate cannot tell which. The one a rule names, so
+ * that neither way passes a carrier's limit; the route's when both or
+ * neither are, the one written when the route names no domain. out gets
+ * the address chosen; 1 when it has a domain.
+ */
+int
+fg_route_domain(const struct fg_config *c, const char *rcpt,
+    struct fg_addr *out)
+{
+	struct fg_addr routed;
+
+	if (fg_addr_route(rcpt, out, &routed) == FG_ADDR_OK &&
+	    (!named(c, out->domain) || named(c, routed.domain)))
+		*out = routed;
+	return out->domain[0] != '\0';
+}

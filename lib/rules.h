@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "address.h"
 #include "config.h"
 
 /* Sorts the patterns for fg_dests_match, once the config is read: a
@@ -22,5 +23,7 @@ int fg_rule_key(const struct fg_rule *r, const char *account,
 int fg_exempt_account(const struct fg_config *c, const char *identity,
     const char *account);
 int fg_exempt_client(const struct fg_config *c, const char *ip);
+int fg_route_domain(const struct fg_config *c, const char *rcpt,
+    struct fg_addr *out);
 
 #endif

@@ -658,10 +658,10 @@ result_account(const struct fg_delivery *d, const char *charged,
     char *buf, size_t buflen)
 {
 	struct fg_account a;
-	struct fg_addr addr;
 
-	if (d->forwarder[0] == '\0' ||
-	    fg_addr_parse(d->forwarder, &addr, NULL, 0) != FG_ADDR_OK)
+	/* A routed address ("user%dest@this.host") that Postfix sent on
+	 * has the sender's address as orig_to, no forwarder's. */
+	if (d->forwarder[0] == '\0' || !fg_addr_plain(d->forwarder))
 		return charged;
 	fg_account_named(fgd.cfg, d->forwarder, &a);
 	if (a.name[0] == '\0')

@@ -12,6 +12,7 @@
 
 #include "address.h"
 #include "log.h"
+#include "rules.h"
 #include "session.h"
 #include "sockowner.h"
 #include "util.h"
@@ -321,6 +322,39 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	queue_id(s, mac);
 }
 
+/*
+ * The address a recipient is counted by: as written, unless its local
+ * part routes it on ("user%docomo.ne.jp@this.host", "docomo.ne.jp!user",
+ * "\"user@docomo.ne.jp\"@this.host"), which the MTA sends to the domain
+ * inside when the one written is its own. Then where the MTA resolved it
+ * over SMTP ({rcpt_addr}: Postfix's smtpd resolves it, as its queue
+ * manager will; Sendmail its ruleset 0), and otherwise (Postfix's local
+ * submission hands the address as written) fg_route_domain's choice.
+ * Each is logged: no mail client writes such an address today.
+ */
+static const char *
+destination(struct fg_session *s, const char *rcpt,
+    const struct fg_macros *mac, char *buf, size_t len)
+{
+	const char *ra = mac->v[FG_MAC_RADDR], *how;
+	struct fg_addr a;
+
+	if (fg_addr_plain(rcpt))
+		return rcpt;
+	if (!s->msg.local && ra != NULL &&
+	    fg_addr_parse(ra, &a, NULL, 0) == FG_ADDR_OK && a.domain[0] != '\0')
+		how = "where the MTA resolved it";
+	else if (fg_route_domain(s->msg.cfg, rcpt, &a))
+		how = "the MTA did not say where it goes";
+	else
+		return rcpt;	/* unreadable: counted, no "to" rule matches */
+	snprintf(buf, len, "r@%s", a.domain);
+	fg_log_notice("session=%s qid=%s account=%s: recipient %s is routed on: counted for domain %s (%s)",
+	    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
+	    s->msg.acct.name, rcpt, a.domain, how);
+	return buf;
+}
+
 static void
 verdict(struct fg_answer *a, const struct fg_verdict *v)
 {
@@ -336,6 +370,7 @@ fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
     const struct fg_macros *mac, struct fg_answer *a, struct fg_sreserve **r)
 {
 	struct fg_verdict v;
+	char dest[FG_ADDR_MAX + 1];
 
 	*r = NULL;
 	if (!fg_msg_active(&s->msg) || rcpt == NULL) {
@@ -346,6 +381,7 @@ fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
 	}
 	queue_id(s, mac);
 	s->when = (uint32_t)time(NULL);
+	rcpt = destination(s, rcpt, mac, dest, sizeof(dest));
 	if (fg_msg_rcpt_begin(&s->msg, s->env->engine, rcpt, s->when, &v,
 	    &s->pend) != 1) {
 		verdict(a, &v);

@@ -151,6 +151,7 @@ TRUST_AUTH_MECH(\`PLAIN LOGIN')dnl
 INPUT_MAIL_FILTER(\`floodgate', \`S=unix:$T/fg/milter.sock, F=T, T=S:10s;R:10s;E:30s')dnl
 define(\`confMILTER_MACROS_CONNECT', \`j, {daemon_name}, {client_addr}')dnl
 define(\`confMILTER_MACROS_ENVFROM', \`i, {auth_authen}, {client_addr}, {daemon_port}, {client_port}, {daemon_addr}')dnl
+dnl Without {rcpt_addr}: floodgate's request at negotiation brings it (t19).
 define(\`confMILTER_MACROS_ENVRCPT', \`i')dnl
 define(\`confMILTER_MACROS_EOM', \`i')dnl
 ${SM_MC_EXTRA:-}dnl

@@ -24,10 +24,19 @@ send "$T/c4" $SMTP_PORT one@c1.example "$(rcpts w example.com 8)"
 expect_eq "c1: non-carrier domain not affected" "$(count_replies "$T/c4" 451)" 0
 send "$T/c5" $SMTP_PORT three@c3.example "$(rcpts v ezweb.ne.jp 2)"
 expect_eq "c3: another carrier domain has its own server budget" "$(count_replies "$T/c5" 451)" 0
+# Routed recipients: Postfix sends "user%dest@host" (host its own: here
+# its address literal), "dest!user" and "\"user@dest\"@host" on to dest,
+# and a route to another host's domain to that host: each counts where
+# Postfix resolved it ({rcpt_addr}), never as written.
+send "$T/c6" $SMTP_PORT four@c4.example 'e1%ezweb.ne.jp@[127.0.0.1],ezweb.ne.jp!e2,"e3@ezweb.ne.jp"@[127.0.0.1],e4%ezweb.ne.jp,e5%x.example@ezweb.ne.jp'
+expect_eq "c4: routed to ezweb, its 5th deferred (tenant-carrier)" "$(count_replies "$T/c6" 451)" 1
+grep -q "^ *-> RCPT TO:<e5%x.example@ezweb.ne.jp>" "$T/c6" && [ "$(grep -A1 '^ *-> RCPT TO:<e5%' "$T/c6" | grep -c '^<\*\* *451 ')" = 1 ] &&
+    ok "c4: the route to ezweb's own host counts for ezweb" || fail "c4: $(grep -A1 'RCPT TO' "$T/c6" | tail -4)"
+expect_eq "log: the routed recipients, counted for ezweb.ne.jp" "$(log_count 'account=four@c4.example: recipient <.*> is routed on: counted for domain ezweb.ne.jp (where the MTA resolved it)')" 5
 drain
 expect_eq "sink: docomo recipients" "$(sink_count '@docomo\.ne\.jp')" 6
 expect_eq "sink: vodafone recipients" "$(sink_count 'vodafone.ne.jp')" 2
 expect_eq "sink: example.com recipients" "$(sink_count '@example.com')" 8
-expect_eq "sink: ezweb recipients" "$(sink_count '@ezweb.ne.jp')" 2
+expect_eq "sink: ezweb recipients, 4 routed there" "$(sink_count '@ezweb\.ne\.jp>')" 6
 expect_eq "log: carrier-server refusals name the domain" "$(log_count 'rule=carrier-server dest=docomo.ne.jp action=defer')" 3
 finish

@@ -16,6 +16,7 @@ EOT
 write_conf <<EOT
 account_map $T/accounts
 limit tenant-hour per account 3/1h
+limit carrier per domain to docomo.test 1/1h
 EOT
 start_floodgate
 start_postfix
@@ -51,6 +52,20 @@ expect_eq "explain: deferred over SMTP, held as local mail" \
 send "$T/s1" $SMTP_PORT news@shop.example "$(rcpts s example.org 2)"
 expect_eq "SMTP: deferred per recipient" "$(count_replies "$T/s1" 451)" 2
 
+# Routed recipients of local mail: cleanup hands floodgate the address
+# as written ({rcpt_addr} too), and Postfix sends "user%dest@host" (host
+# its own: its address literal) on to dest; the domain a rule names
+# counts.
+local_send app@routed.example 'x1%docomo.test@[127.0.0.1]'
+local_send app@routed.example '"x2@docomo.test"@[127.0.0.1]'
+for i in $(seq 1 50); do [ "$(held_files)" -ge 3 ] && break; sleep 0.1; done
+drain
+expect_eq "local: routed to docomo.test, the 2nd held (carrier 1/1h)" "$(log_count 'account=app@routed.example rule=carrier action=held recipients=1')" 1
+expect_eq "sink: the 1st, sent on to docomo.test" "$(sink_count '<x1@docomo\.test>')" 1
+ctl explain app@routed.example 'x3%docomo.test@[127.0.0.1]' > "$T/explain-routed"
+expect_eq "explain: a routed recipient, the domain it counts for and its verdict" \
+    "$(awk 'NF == 0 {exit} $1 ~ /^(routed_to|verdict|rule)$/ {print $2}' "$T/explain-routed" | tr '\n' ' ')" "docomo.test defer carrier "
+
 stop_floodgate
 sed -i '1a local_action tempfail' "$T/floodgate.conf"
 start_floodgate 2
@@ -74,5 +89,5 @@ local_send other@elsewhere.example o3@example.net
 for i in $(seq 1 50); do [ "$(maildrop_files)" -eq 0 ] && break; sleep 0.1; done
 drain
 expect_eq "after reset: the deferred message is delivered" "$(sink_count 't1@example\.com')" 1
-expect_eq "nothing lost: 3 + 1 + 3 others at the sink, 2 on hold" "$(sink_count).$(held_files)" 7.2
+expect_eq "nothing lost: 3 + 1 + 1 + 3 others at the sink, 3 on hold" "$(sink_count).$(held_files)" 8.3
 finish

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The same binary as a Sendmail filter (INPUT_MAIL_FILTER), against the
 # real Sendmail 8.17 from Debian's packages: per-recipient deferral over
-# SMTP, a second tenant unaffected, a SASL login counted as one account
+# SMTP, a second tenant unaffected, routed recipients counted where
+# Sendmail sends them, a SASL login counted as one account
 # whatever its MAIL FROM; a tenant's mail through the message
 # submission program (the sendmail command) counted by its Unix user
 # (account uid) whatever sender it claims, and what the MSP's queue
@@ -24,6 +25,7 @@ write_conf <<EOT
 account sasl uid sender client
 account_map $T/accounts
 limit tenant-hour per account 3/1h
+limit carrier per domain to docomo.test 1/1h
 exempt client ::1
 EOT
 start_floodgate
@@ -51,6 +53,16 @@ for i in $(seq 1 100); do [ "$(sink_count)" -ge 6 ] && break; sleep 0.1; done
 expect_eq "sink: 3 + 3" "$(sink_count)" 6
 grep -q "account=news@a.example source=sender rule=tenant-hour .*action=defer" "$T/floodgate.log" &&
     ok "the refusal is logged with its account" || fail "$(tail -3 "$T/floodgate.log")"
+
+# Routed recipients: Sendmail's ruleset 0 sends "user%dest@host" (host
+# its own) and "dest!user" on to dest, a route to another host's domain
+# to that host; floodgate counts each where Sendmail resolved it
+# ({rcpt_addr}).
+send "$T/r" $SM_PORT route@r.example 'x1%docomo.test@mta.floodgate.test,docomo.test!x2,x3%other.test@docomo.test'
+expect_eq "Sendmail: routed to docomo.test, 2 of 3 deferred (carrier 1/1h)" "$(count_replies "$T/r" 451)" 2
+for i in $(seq 1 100); do [ "$(sink_count '<x1@docomo\.test>')" -ge 1 ] && break; sleep 0.1; done
+expect_eq "  ... the 1st sent on to docomo.test" "$(sink_count '<x1@docomo\.test>')" 1
+expect_eq "  ... each counted where Sendmail resolved it" "$(log_count 'account=route@r.example: recipient <.*> is routed on: counted for domain docomo.test (where the MTA resolved it)')" 3
 
 if [ "$sasl" = 1 ]; then
 	auth="--auth PLAIN --auth-user carol --auth-password S3cret!"

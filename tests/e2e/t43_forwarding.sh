@@ -3,7 +3,8 @@
 # new message) and a virtual alias send in place of the address a sender
 # wrote are followed in the delivery log, and their results count for
 # the account that address belongs to (the tenant whose forwarding it
-# is), never for the sender: a tenant's forwarding to addresses that do
+# is), never for the sender (a routed address, user%dest@host, is no
+# forwarding): a tenant's forwarding to addresses that do
 # not exist spends no other tenant's feedback budget. A carrier's 421s
 # to forwarded copies count for its backoff, whose pause then holds
 # them in Postfix's queue through postfix_map.
@@ -32,8 +33,10 @@ EOT
 start_floodgate
 start_postfix
 
-send "$T/s1" $SMTP_PORT x@sender.example team@hosted.test,info@virt.test,d1@example.com
-expect_eq "the sender's three recipients accepted" "$(count_replies "$T/s1" 451)" 0
+# d5%example.com@hosted.test: routed on to example.com (hosted.test is
+# Postfix's own), logged with orig_to as a forwarded copy is: the sender's.
+send "$T/s1" $SMTP_PORT x@sender.example 'team@hosted.test,info@virt.test,d1@example.com,d5%example.com@hosted.test'
+expect_eq "the sender's four recipients accepted" "$(count_replies "$T/s1" 451)" 0
 drain
 maillog_settled
 grep -Eq "postfix/local\[[0-9]+\]: [0-9A-F]+: to=<team@hosted\.test>, relay=local, .*status=sent \(forwarded as [0-9A-F]+\)" "$T/maillog" &&
@@ -47,7 +50,10 @@ wait_for 10 results_are tenant-v "1 1 1" &&
     fail "tenant-v: got '$(results tenant-v)', want '1 1 1'"
 # Before floodgate followed forwarding: "3 1 1" (the hop to the alias
 # counted as sent, the virtual alias's copies as the sender's).
-expect_eq "the sender: its one recipient outside, sent" "$(results x@sender.example)" "1 0 0"
+# With the routed one as tenant-b's (hosted.test's): "1 0 0" and "3 1 1".
+wait_for 5 results_are x@sender.example "2 0 0" &&
+    ok "the sender: its two recipients outside (one routed there), sent" ||
+    fail "the sender: got '$(results x@sender.example)', want '2 0 0'"
 wait_for 5 grep -q "feedback: rule=unknowns key=tenant-v tripped" "$T/floodgate.log" &&
     ok "the virtual alias's unknown recipient tripped tenant-v's feedback limit" ||
     fail "tenant-v's limit: $(grep 'rule=unknowns' "$T/floodgate.log")"

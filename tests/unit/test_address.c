@@ -162,11 +162,68 @@ test_client_addr(void **state)
 	assert_false(fg_ip_loopback(""));
 }
 
+/* The old routing operators: where the MTA may send the address on. */
+static void
+route(const char *in, int rc, const char *wdomain, const char *local,
+    const char *domain)
+{
+	struct fg_addr w, r;
+
+	assert_int_equal(fg_addr_route(in, &w, &r), rc);
+	assert_string_equal(w.domain, wdomain);
+	if (rc == FG_ADDR_OK) {
+		assert_string_equal(r.local, local);
+		assert_string_equal(r.domain, domain);
+	}
+}
+
+static void
+test_routed(void **state)
+{
+	(void)state;
+	assert_true(fg_addr_plain("<bob@docomo.ne.jp>"));
+	assert_true(fg_addr_plain("<\"john doe\"@docomo.ne.jp>"));
+	assert_true(fg_addr_plain("<@relay.example:bob@docomo.ne.jp>"));
+	assert_true(fg_addr_plain("<>"));
+	assert_true(fg_addr_plain("postmaster"));
+	assert_false(fg_addr_plain("<bob%docomo.ne.jp@mta.example>"));
+	assert_false(fg_addr_plain("<docomo.ne.jp!bob>"));
+	assert_false(fg_addr_plain("<bob%docomo.ne.jp>"));
+	assert_false(fg_addr_plain("<\"bob@docomo.ne.jp\"@[127.0.0.1]>"));
+	assert_false(fg_addr_plain("<bob@docomo.ne.jp@[127.0.0.1]>"));
+	assert_false(fg_addr_plain("<bob@exa mple.jp>"));	/* unreadable */
+
+	/* One step, as Postfix takes it when the domain written is its own. */
+	route("<bob%docomo.ne.jp@mta.example>", FG_ADDR_OK, "mta.example",
+	    "bob", "docomo.ne.jp");
+	route("<a%b.example%DoCoMo.NE.JP.@mta.example>", FG_ADDR_OK,
+	    "mta.example", "a%b.example", "docomo.ne.jp");	/* the rightmost '%' */
+	route("<bob%docomo.ne.jp>", FG_ADDR_OK, "", "bob", "docomo.ne.jp");
+	route("<docomo.ne.jp!bob>", FG_ADDR_OK, "", "bob", "docomo.ne.jp");
+	route("<docomo.ne.jp!bob%x.example>", FG_ADDR_OK, "", "bob%x.example",
+	    "docomo.ne.jp");	/* '!' before '%' */
+	route("<\"bob@docomo.ne.jp\"@[127.0.0.1]>", FG_ADDR_OK, "[127.0.0.1]",
+	    "bob", "docomo.ne.jp");
+	route("<\"a!b%c@docomo.ne.jp\"@[127.0.0.1]>", FG_ADDR_OK,
+	    "[127.0.0.1]", "a!b%c", "docomo.ne.jp");	/* '@' first */
+	route("<bob@docomo.ne.jp@[127.0.0.1]>", FG_ADDR_OK, "[127.0.0.1]",
+	    "bob", "docomo.ne.jp");
+	/* No route, or none to a domain. */
+	route("<bob@docomo.ne.jp>", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
+	route("<bob%@mta.example>", FG_ADDR_BAD, "mta.example", NULL, NULL);
+	route("<%docomo.ne.jp@mta.example>", FG_ADDR_BAD, "mta.example", NULL, NULL);
+	route("<bob%docomo..jp@mta.example>", FG_ADDR_BAD, "mta.example", NULL, NULL);
+	route("<!bob>", FG_ADDR_BAD, "", NULL, NULL);
+	route("<bob@exa mple.jp>", FG_ADDR_BAD, "", NULL, NULL);
+	route("<b\x01ob@x.jp@docomo.ne.jp>", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forms),
+		cmocka_unit_test(test_routed),
 		cmocka_unit_test(test_null_and_bad),
 		cmocka_unit_test(test_key_folding),
 		cmocka_unit_test(test_domain_match),

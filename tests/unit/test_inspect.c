@@ -107,6 +107,14 @@ test_explain_and_show(void **state)
 	out = run(fg_inspect_explain, "floodgate/1 explain vip x@docomo.ne.jp");
 	assert_non_null(strstr(out, "verdict=pass (exempt)\tlocal=pass (exempt)\n"));
 	free(out);
+	/* a routed recipient: the domain the milter would count it for */
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 x%docomo.ne.jp@mta.example");
+	assert_non_null(strstr(out, "\trecipient=x%docomo.ne.jp@mta.example\trouted_to=docomo.ne.jp\t"));
+	assert_non_null(strstr(out, "key=t1/docomo.ne.jp\tused=1\tlimit=1"));
+	free(out);
+	out = run(fg_inspect_explain, "floodgate/1 explain t1 docomo.ne.jp!x");
+	assert_non_null(strstr(out, "\trouted_to=docomo.ne.jp\t"));
+	free(out);
 	/* a domain typed for a recipient is refused, not passed */
 	out = run(fg_inspect_explain, "floodgate/1 explain t1 docomo.ne.jp");
 	assert_non_null(strstr(out, "error explain: \"docomo.ne.jp\": expected a recipient address, such as someone@docomo.ne.jp"));

@@ -83,7 +83,7 @@ test_negotiate(void **state)
 	assert_int_equal(r.protocol, steps | FG_MP_NR_MAIL);
 	assert_string_equal(lists[FG_MS_ENVFROM],
 	    "i {auth_authen} {client_addr} {daemon_port}");
-	assert_string_equal(lists[FG_MS_ENVRCPT], "i");
+	assert_string_equal(lists[FG_MS_ENVRCPT], "i {rcpt_addr}");
 	assert_string_equal(lists[FG_MS_EOM], "i");
 	assert_null(lists[FG_MS_CONNECT]);
 
@@ -216,6 +216,8 @@ test_macros(void **state)
 	struct fg_mp_packet mail = { 'D', "Mi\0" "4AB\0{auth_authen}\0alice\0", 27 };
 	struct fg_mp_packet rcpt = { 'D', "Ri\0" "4AB\0", 7 };
 	struct fg_mp_packet mail2 = { 'D', "Mi\0" "5CD\0", 7 };
+	struct fg_mp_packet rcpt2 = { 'D',
+	    "Ri\0" "4AB\0{rcpt_addr}\0bob@docomo.ne.jp\0", 36 };
 	struct fg_macros at;
 
 	(void)state;
@@ -238,9 +240,16 @@ test_macros(void **state)
 	assert_string_equal(at.v[FG_MAC_AUTH], "alice");
 	assert_string_equal(at.v[FG_MAC_CLIENT], "192.0.2.1");
 	assert_null(at.v[FG_MAC_PORT]);
+	assert_null(at.v[FG_MAC_RADDR]);
+	/* Each RCPT's own {rcpt_addr}: a packet without it forgets it. */
+	assert_int_equal(fg_mp_macros_set(&m, &rcpt2), 0);
+	assert_string_equal(fg_mp_macro(&m, 'R', "rcpt_addr"), "bob@docomo.ne.jp");
+	assert_int_equal(fg_mp_macros_set(&m, &rcpt), 0);
+	assert_null(fg_mp_macro(&m, 'R', "rcpt_addr"));
 	assert_string_equal(fg_mp_macro_name(FG_MAC_PORT), "{daemon_port}");
 	assert_string_equal(fg_mp_macro_name(FG_MAC_CPORT), "{client_port}");
 	assert_string_equal(fg_mp_macro_name(FG_MAC_DADDR), "{daemon_addr}");
+	assert_string_equal(fg_mp_macro_name(FG_MAC_RADDR), "{rcpt_addr}");
 	/* A new MAIL forgets the last message's macros, not the client's. */
 	assert_int_equal(fg_mp_macros_set(&m, &mail2), 0);
 	assert_string_equal(fg_mp_macro(&m, 'R', "i"), "5CD");

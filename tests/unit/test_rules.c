@@ -176,6 +176,47 @@ test_exempt(void **state)
 	assert_false(fg_dests_match(&cfg->ex_domain, "external.example"));
 }
 
+/* Where a routed recipient counts when the MTA has not said. */
+static void
+route_is(const struct fg_config *c, const char *rcpt, int rc,
+    const char *domain)
+{
+	struct fg_addr a;
+
+	assert_int_equal(fg_route_domain(c, rcpt, &a), rc);
+	if (rc)
+		assert_string_equal(a.domain, domain);
+}
+
+static void
+test_route_domain(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *b;
+
+	(void)state;
+	/* The domain a rule names, whichever way the route goes. */
+	route_is(cfg, "<bob%docomo.ne.jp@mta.example>", 1, "docomo.ne.jp");
+	route_is(cfg, "<bob%gmail.example@docomo.ne.jp>", 1, "docomo.ne.jp");
+	route_is(cfg, "<docomo.ne.jp!bob>", 1, "docomo.ne.jp");
+	/* Both named, or neither: the route's. */
+	route_is(cfg, "<bob%docomo.ne.jp@example.org>", 1, "docomo.ne.jp");
+	route_is(cfg, "<bob%gmail.example@mta.example>", 1, "gmail.example");
+	/* A route to no domain: the one written. */
+	route_is(cfg, "<bob%@docomo.ne.jp>", 1, "docomo.ne.jp");
+	route_is(cfg, "<bob%>", 0, NULL);
+	route_is(cfg, "<bob@exa mple.jp>", 0, NULL);
+	/* A backoff's destinations count as named too. */
+	b = fg_config_load(tmpfile_with(
+	    "limit all per account 10/1h\n"
+	    "backoff carrier to ezweb.ne.jp after 2/10m for 1h\n"), err,
+	    sizeof(err));
+	assert_non_null(b);
+	route_is(b, "<bob%x.example@ezweb.ne.jp>", 1, "ezweb.ne.jp");
+	route_is(b, "<bob%x.example@y.example>", 1, "x.example");
+	fg_config_unref(b);
+}
+
 int
 main(void)
 {
@@ -185,6 +226,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_exempt),
+		cmocka_unit_test(test_route_domain),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 

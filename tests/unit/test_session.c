@@ -466,6 +466,59 @@ test_store_down(void **state)
 	fg_session_free(s);
 }
 
+/*
+ * A routed recipient ("user%dest@host", "dest!user") counts where the
+ * MTA resolved it over SMTP ({rcpt_addr}); local mail's {rcpt_addr} is
+ * the address as written, and the route decides.
+ */
+static void
+test_routed(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac("5E1", NULL, "25"), ml = mac("5E2", NULL, "0");
+
+	(void)state;
+	use("limit carrier per domain to docomo.ne.jp 1/1h\n");
+	s = session();
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	m.v[FG_MAC_RADDR] = "a1@docomo.ne.jp";
+	fg_session_rcpt(s, "<a1%docomo.ne.jp@mta.example>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	m.v[FG_MAC_RADDR] = "a2@docomo.ne.jp";
+	fg_session_rcpt(s, "<docomo.ne.jp!a2>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.text, "floodgate: carrier limit reached (1/1h), retry in 1h01m");
+	/* Postfix leaves a route to another host's domain as written. */
+	m.v[FG_MAC_RADDR] = "a3%docomo.ne.jp@relay.example";
+	fg_session_rcpt(s, "<a3%docomo.ne.jp@relay.example>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	/* A plain address counts as written, whatever the macro says. */
+	m.v[FG_MAC_RADDR] = "a5@docomo.ne.jp";
+	fg_session_rcpt(s, "<a5@example.com>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	/* Without the macro: the domain a rule names. */
+	m.v[FG_MAC_RADDR] = NULL;
+	fg_session_rcpt(s, "<a4%gmail.example@docomo.ne.jp>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	fg_session_data(s, &m, &a);	/* docomo.ne.jp's one charged */
+	assert_int_equal(a.code, FG_MR_ACCEPT);
+	fg_session_free(s);
+
+	/* Local mail: the macro is the address as written. */
+	s = session();
+	fg_session_mail(s, "www@x.example", &ml, &a);
+	ml.v[FG_MAC_RADDR] = "x%docomo.ne.jp@mta.example";
+	fg_session_rcpt(s, "x%docomo.ne.jp@mta.example", &ml, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_data(s, &ml, &a);
+	fg_session_eom(s, &ml, &a);
+	assert_string_equal(a.quarantine, "floodgate: over carrier");
+	assert_int_equal(nheld, 1);
+	assert_string_equal(held.domains, "docomo.ne.jp");
+	fg_session_free(s);
+}
+
 int
 main(void)
 {
@@ -479,6 +532,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routed, setup, teardown),
 	};
 	int rc;
 
