@@ -1,13 +1,20 @@
 #!/bin/bash
 # Local mail through non_smtpd_milters (sendmail(1) -> pickup -> cleanup):
 # told apart from SMTP mail by {daemon_port} 0 and decided at the end of
-# the message. Over a limit it is held (Postfix's hold queue, listed by
+# the message; Postfix's own bounces too (internal_mail_filter_classes). Over a limit it is held (Postfix's hold queue, listed by
 # floodgatectl held) and charges nothing; with local_action tempfail it
 # stays in maildrop, and pickup's retries charge nothing either.
 . "$(dirname "$0")/lib.sh"
 setup
+# Postfix's own bounces pass the milter too (see the README), and mail
+# to nobody@bounce.test, accepted, bounces (an alias to an error).
+echo "err.test error:5.1.1 no such user" > "$T/etc/transport"
+echo "nobody@bounce.test x@err.test" > "$T/etc/virtual"
 cat >> "$T/etc/main.cf" <<EOT
 non_smtpd_milters = unix:$T/fg/milter.sock
+internal_mail_filter_classes = bounce
+transport_maps = texthash:$T/etc/transport
+virtual_alias_maps = texthash:$T/etc/virtual
 EOT
 touch -d '-10 seconds' "$T/etc/main.cf"
 cat > "$T/accounts" <<EOT
@@ -63,6 +70,15 @@ drain
 expect_eq "local: routed to docomo.test, the 2nd held (carrier 1/1h)" "$(log_count 'account=app@routed.example rule=carrier action=held recipients=1')" 1
 expect_eq "sink: the 1st, sent on to docomo.test" "$(sink_count '<x1@docomo\.test>')" 1
 ctl explain app@routed.example 'x3%docomo.test@[127.0.0.1]' > "$T/explain-routed"
+# A tenant that forges a carrier address as its sender makes Postfix
+# bounce there for each message that fails: the bounce is local mail to
+# floodgate, of the null sender (client 127.0.0.1, Postfix's own), held
+# while the carrier's limit is spent.
+send "$T/b1" $SMTP_PORT victim@docomo.test nobody@bounce.test
+wait_for 10 grep -q 'account=127.0.0.1 rule=carrier action=held recipients=1' "$T/floodgate.log" &&
+    ok "Postfix's bounce to the forged carrier sender held (carrier 1/1h)" ||
+    fail "bounce: $(grep -i 'bounce\|127.0.0.1' "$T/floodgate.log" | tail -3)"
+expect_eq "  ... and not sent" "$(sink_count 'victim@docomo')" 0
 expect_eq "explain: a routed recipient, the domain it counts for and its verdict" \
     "$(awk 'NF == 0 {exit} $1 ~ /^(routed_to|verdict|rule)$/ {print $2}' "$T/explain-routed" | tr '\n' ' ')" "docomo.test defer carrier "
 
@@ -89,5 +105,5 @@ local_send other@elsewhere.example o3@example.net
 for i in $(seq 1 50); do [ "$(maildrop_files)" -eq 0 ] && break; sleep 0.1; done
 drain
 expect_eq "after reset: the deferred message is delivered" "$(sink_count 't1@example\.com')" 1
-expect_eq "nothing lost: 3 + 1 + 1 + 3 others at the sink, 3 on hold" "$(sink_count).$(held_files)" 8.3
+expect_eq "nothing lost: 3 + 1 + 1 + 3 others at the sink, 4 on hold" "$(sink_count).$(held_files)" 8.4
 finish
