@@ -33,9 +33,9 @@ _Static_assert(FB_N <= FG_FB_STMTS, "fbstore.c: FG_FB_STMTS too small");
 
 static const char *const fbsql[FB_N] = {
 	/* Postfix reuses a queue ID once its message is gone. */
-	[FB_QID_PUT] = "INSERT OR REPLACE INTO qidmap (queue_id, account, time) "
-	    "VALUES (?1, ?2, ?3)",
-	[FB_QID_GET] = "SELECT account FROM qidmap WHERE queue_id = ?1",
+	[FB_QID_PUT] = "INSERT OR REPLACE INTO qidmap (queue_id, account, time, "
+	    "notice) VALUES (?1, ?2, ?3, ?4)",
+	[FB_QID_GET] = "SELECT account, notice FROM qidmap WHERE queue_id = ?1",
 	[FB_FOLLOW_GET] = "SELECT inode, offset, head, cursor FROM follow "
 	    "WHERE source = ?1",
 	[FB_FOLLOW_PUT] = "INSERT OR REPLACE INTO follow (source, inode, "
@@ -91,6 +91,7 @@ fg_store_qids_add(struct fg_store *s, const struct fg_qid_row *r, size_t n,
 		sqlite3_bind_text(q, 1, r[i].qid, -1, SQLITE_STATIC);
 		sqlite3_bind_text(q, 2, r[i].account, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 3, r[i].time);
+		sqlite3_bind_int(q, 4, r[i].notice != 0);
 		if (fg_store_step(q) < 0)
 			return fg_store_failed(s, err, errlen);
 	}
@@ -101,7 +102,7 @@ fg_store_qids_add(struct fg_store *s, const struct fg_qid_row *r, size_t n,
 
 int
 fg_store_qid(struct fg_store *s, const char *qid,
-    char account[FG_ACCOUNT_MAX + 1])
+    char account[FG_ACCOUNT_MAX + 1], int *notice)
 {
 	sqlite3_stmt *q = stmt(s, FB_QID_GET);
 	int rc;
@@ -110,8 +111,11 @@ fg_store_qid(struct fg_store *s, const char *qid,
 		return -1;
 	sqlite3_bind_text(q, 1, qid, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
 		text(q, 0, account, FG_ACCOUNT_MAX + 1);
+		if (notice != NULL)
+			*notice = sqlite3_column_int(q, 1) != 0;
+	}
 	sqlite3_reset(q);
 	sqlite3_clear_bindings(q);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;

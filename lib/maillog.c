@@ -12,11 +12,21 @@
 #include "maillog.h"
 #include "util.h"
 
-/* The programs of Postfix that log a recipient's delivery result, and
- * qmgr, which logs a message that expired. */
+/* The programs of Postfix that log a recipient's delivery result,
+ * qmgr, which logs a message that expired, and bounce, which logs the
+ * notice it sent the sender. */
 static const char *const agents[] = {
 	"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry",
-	"discard", "qmgr", NULL
+	"discard", "qmgr", "bounce", NULL
+};
+
+enum { AG_DELIVERY, AG_QMGR, AG_BOUNCE };
+
+/* bounce(8)'s notices to a message's sender, each followed by the new
+ * message's queue ID (those to the postmaster are not the sender's). */
+static const char *const notices[] = {
+	"sender non-delivery notification: ", "sender delay notification: ",
+	"sender delivery status notification: ", NULL
 };
 
 /* Remote texts that mean "this user does not exist" under the generic
@@ -76,7 +86,7 @@ icontains(const char *p, const char *end, const char *what)
 /* Whether ident ("postfix/smtp", "postfix-out/local") is a delivery
  * agent of any Postfix instance. */
 static int
-agent(const char *ident, size_t len, int *qmgr)
+agent(const char *ident, size_t len, int *kind)
 {
 	const char *slash = NULL, *p;
 	size_t i, n;
@@ -89,7 +99,9 @@ agent(const char *ident, size_t len, int *qmgr)
 	n = (size_t)(ident + len - slash - 1);
 	for (i = 0; agents[i] != NULL; i++) {
 		if (strlen(agents[i]) == n && memcmp(slash + 1, agents[i], n) == 0) {
-			*qmgr = strcmp(agents[i], "qmgr") == 0;
+			*kind = strcmp(agents[i], "qmgr") == 0 ? AG_QMGR :
+			    strcmp(agents[i], "bounce") == 0 ? AG_BOUNCE :
+			    AG_DELIVERY;
 			return 1;
 		}
 	}
@@ -428,10 +440,23 @@ sendmail_message(const char *msg, const char *p, const char *end,
 		if (n == 0 || !starts(p + n, end, ": "))
 			return 0;
 		q = p + n + 2;
-		if (!starts(q, end, "DSN: Cannot send message for ") &&
-		    !starts(q, end, "return to sender: Cannot send message for "))
+		/* "ID: NEWID: DSN: ...": the sender's notice, a new message;
+		 * "Cannot send message for" also says this one expired. */
+		if (!starts(q, end, "DSN: ") &&
+		    !starts(q, end, "return to sender: "))
 			return 0;
-		d->status = FG_DS_EXPIRED;
+		if (n <= FG_QID_MAX) {
+			memcpy(d->requeued, p, n);
+			d->requeued[n] = '\0';
+			d->notice = 1;
+		}
+		if (starts(q, end, "DSN: Cannot send message for ") ||
+		    starts(q, end, "return to sender: Cannot send message for "))
+			d->status = FG_DS_EXPIRED;
+		else if (d->notice)
+			d->status = FG_DS_SENT;	/* the hop counts nothing */
+		else
+			return 0;
 		return 1;
 	}
 	p += 3;
@@ -612,17 +637,37 @@ forwarded(struct fg_delivery *d, const char *t, const char *te,
 	d->forwarded = 1;
 }
 
+/* "TEXT ID" (the whole rest of the line) into d as the queue ID of the
+ * MTA's notice about d's message; 1 when it is one. */
+static int
+notice(struct fg_delivery *d, const char *p, const char *end,
+    const char *text)
+{
+	size_t n;
+
+	if (!starts(p, end, text))
+		return 0;
+	p += strlen(text);
+	if ((n = qid_len(p, end)) == 0 || p + n != end)
+		return 0;
+	memcpy(d->requeued, p, n);
+	d->requeued[n] = '\0';
+	d->notice = 1;
+	d->status = FG_DS_SENT;		/* the hop counts nothing */
+	return 1;
+}
+
 int
 fg_maillog_message(const char *ident, const char *msg, size_t len,
     struct fg_delivery *d)
 {
 	const char *p = msg, *end = msg + len, *q, *rcpt, *rcpt_end, *t, *te;
 	size_t n;
-	int qmgr = 0, sendmail;
+	int kind = AG_DELIVERY, sendmail, i;
 
 	memset(d, 0, sizeof(d[0]));
 	sendmail = strchr(ident, '/') == NULL;
-	if (!sendmail && !agent(ident, strlen(ident), &qmgr))
+	if (!sendmail && !agent(ident, strlen(ident), &kind))
 		return 0;
 	n = qid_len(p, end);
 	if (n == 0 || end - p < (long)n + 2 ||
@@ -633,7 +678,13 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	p += n + 2;
 	if (sendmail)
 		return sendmail_message(msg, p, end, d);
-	if (qmgr) {
+	if (kind == AG_BOUNCE) {
+		for (i = 0; notices[i] != NULL; i++)
+			if (notice(d, p, end, notices[i]))
+				return 1;
+		return 0;
+	}
+	if (kind == AG_QMGR) {
 		/* "from=<s>, status=expired, returned to sender" */
 		if (!starts(p, end, "from=<") ||
 		    find(p, end, ", status=expired") == NULL)

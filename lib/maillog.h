@@ -44,6 +44,12 @@ struct fg_delivery {
 	 * it (forwarded set); "" otherwise. */
 	char requeued[FG_QID_MAX + 1];
 	int forwarded;
+	/* The MTA's own notice to the message's sender went out under
+	 * requeued: Postfix's bounce(8) ("sender non-delivery
+	 * notification: ID", a delay or a delivery notice), Sendmail's
+	 * DSN ("ID: DSN: ..."). Its results are the message's account's;
+	 * what it delivers is no mail of the account's. */
+	int notice;
 	/* Who forwarded this recipient (Postfix): the address the sender
 	 * wrote, when the MTA sent to another in its place (orig_to=: an
 	 * alias, a virtual alias, a .forward); on local(8)'s line that

@@ -142,6 +142,9 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	/* 8: a suspension that ends by itself (floodgatectl suspend
 	 * ACCOUNT DURATION); 0 until resumed. */
 	"ALTER TABLE suspended ADD COLUMN until INTEGER NOT NULL DEFAULT 0;",
+	/* 9: a queue ID followed as the MTA's notice (a bounce) about a
+	 * charged message. */
+	"ALTER TABLE qidmap ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;",
 };
 
 

@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	8
+#define FG_SCHEMA_VERSION	9
 
 struct fg_store;
 
@@ -97,14 +97,15 @@ struct fg_qid_row {
 	char qid[FG_QID_MAX + 1];
 	char account[FG_ACCOUNT_MAX + 1];
 	uint32_t time;
+	int notice;		/* the MTA's notice about another message */
 };
 
 int fg_store_qids_add(struct fg_store *s, const struct fg_qid_row *r,
     size_t n, char *err, size_t errlen);
-/* 1 and the account when floodgate charged qid, 0 when not, -1 on an
- * error. */
+/* 1 and the account (and whether qid is a notice) when floodgate
+ * charged or followed qid, 0 when not, -1 on an error. */
 int fg_store_qid(struct fg_store *s, const char *qid,
-    char account[FG_ACCOUNT_MAX + 1]);
+    char account[FG_ACCOUNT_MAX + 1], int *notice);
 int fg_store_qids_prune(struct fg_store *s, uint32_t before, char *err,
     size_t errlen);
 

@@ -121,6 +121,9 @@ struct fg_feedback_counters {
 					 * content filter, recorded */
 	uint64_t forwarded;		/* queue IDs local delivery forwarded
 					 * charged mail as, recorded */
+	uint64_t notices;		/* queue IDs of the MTA's notices
+					 * (bounces) about charged mail,
+					 * recorded */
 	uint64_t trips, pauses;
 	size_t tripped;			/* feedback limits tripped now */
 	int following;

@@ -47,7 +47,7 @@ static struct fg_feedback_counters counters;
 /* The last queue ID looked up: a message's recipients come together. */
 static char last_qid[FG_QID_MAX + 1];
 static char last_account[FG_ACCOUNT_MAX + 1];
-static int last_found;
+static int last_found, last_notice;
 
 /* Whose journal entries are the mail system's, and the users whose
  * forged results were told of (each once a run). */
@@ -601,8 +601,11 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
  * that ID's results are the same account's. Or local(8) forwarded it
  * (an alias, a .forward) as a new message: that one's results are the
  * forwarder's (account is the forwarder's then). The hop itself is no
- * delivery and counts nothing. A queue ID floodgate knows already (the
- * filter's listener runs floodgate too) keeps its own account.
+ * delivery and counts nothing. Or the MTA sent the message's sender a
+ * notice about it (a bounce, a DSN; d->notice): the notice's failures
+ * are the same account's, its deliveries nobody's. A queue ID floodgate
+ * knows already (the filter's listener runs floodgate too) keeps its
+ * own account.
  */
 static void
 requeued(const struct fg_delivery *d, const char *account, uint32_t now)
@@ -615,7 +618,7 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 	/* A filter's hop is logged once a recipient, under one new ID. */
 	if (strcmp(d->requeued, last) == 0)
 		return;
-	if ((rc = fg_store_qid(fgd.store, d->requeued, known)) != 0) {
+	if ((rc = fg_store_qid(fgd.store, d->requeued, known, NULL)) != 0) {
 		if (rc < 0)
 			counters.lookup_errors++;
 		else
@@ -626,16 +629,24 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 	fg_strlcpy(r.qid, d->requeued, sizeof(r.qid));
 	fg_strlcpy(r.account, account, sizeof(r.account));
 	r.time = now;
+	r.notice = d->notice;
 	if (fg_store_qids_add(fgd.store, &r, 1, err, sizeof(err)) < 0) {
 		fg_log_err("feedback: cannot record %s (%s %s): %s; trying again",
 		    d->requeued, d->qid, d->forwarded ?
-		    "forwarded by local delivery" : "given back by a content filter",
-		    err);
+		    "forwarded by local delivery" : d->notice ?
+		    "the MTA's notice to its sender" :
+		    "given back by a content filter", err);
+		/* Followed as the account's own mail then: its delivery
+		 * counts as sent. */
 		fg_feedback_charged(d->requeued, account, now);
 		return;
 	}
 	fg_strlcpy(last, d->requeued, sizeof(last));
-	if (d->forwarded) {
+	if (d->notice) {
+		if (counters.notices++ == 0)
+			fg_log_notice("feedback: the MTA's notice about %s (a bounce) went to its sender as %s: its failures count for account=%s",
+			    d->qid, d->requeued, account);
+	} else if (d->forwarded) {
 		if (counters.forwarded++ == 0)
 			fg_log_notice("feedback: %s was forwarded by local delivery (%s) as %s: its results count for account=%s",
 			    d->qid, d->forwarder, d->requeued, account);
@@ -769,7 +780,8 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 		d.when = when;
 	if (strcmp(d.qid, last_qid) != 0) {
 		fg_strlcpy(last_qid, d.qid, sizeof(last_qid));
-		rc = fg_store_qid(fgd.store, d.qid, last_account);
+		last_notice = 0;
+		rc = fg_store_qid(fgd.store, d.qid, last_account, &last_notice);
 		if (rc < 0) {
 			counters.lookup_errors++;
 			rc = 0;
@@ -783,12 +795,21 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 
 		if (!last_found)
 			counters.ignored++;
-		else if (d.requeued[0] != '\0' && !d.forwarded)
-			/* What a filter gives back is the whole message. */
+		else if (d.requeued[0] != '\0' && !d.forwarded) {
+			/* What a filter gives back is the whole message; a
+			 * notice is about it. Sendmail's DSN of a message
+			 * that expired says both. */
 			requeued(&d, last_account, lc->now);
-		else if (d.requeued[0] != '\0')
+			if (d.notice && d.status == FG_DS_EXPIRED)
+				apply(&d, last_account, lc->now);
+		} else if (d.requeued[0] != '\0')
 			requeued(&d, result_account(&d, last_account, buf,
 			    sizeof(buf)), lc->now);
+		else if (last_notice && d.status == FG_DS_SENT)
+			/* A notice delivered is no mail of the account's
+			 * (its ratios would thin); what it meets on the
+			 * way, a 421, a user unknown, counts. */
+			counters.ignored++;
 		else
 			apply(&d, result_account(&d, last_account, buf,
 			    sizeof(buf)), lc->now);

@@ -101,10 +101,14 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_forwarded_total Messages Postfix's local delivery forwarded (an alias, a .forward) as a new message from mail floodgate charged, whose results are followed there for the forwarding address's account.\n"
 	    "# TYPE floodgate_delivery_forwarded_total counter\n"
 	    "floodgate_delivery_forwarded_total %llu\n"
+	    "# HELP floodgate_delivery_notices_total The MTA's notices to the sender of mail floodgate charged (bounces, Sendmail's DSNs), whose failures are followed for the message's account.\n"
+	    "# TYPE floodgate_delivery_notices_total counter\n"
+	    "floodgate_delivery_notices_total %llu\n"
 	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
 	    "# TYPE floodgate_map_lookups_total counter\n",
 	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted,
-	    (unsigned long long)fc.requeued, (unsigned long long)fc.forwarded);
+	    (unsigned long long)fc.requeued, (unsigned long long)fc.forwarded,
+	    (unsigned long long)fc.notices);
 	for (i = 0; i < FG_SMAP_N; i++) {
 		const char *mta = i == FG_SMAP_POSTFIX ? "postfix" : "sendmail";
 		uint64_t asked, said;

@@ -9,7 +9,9 @@
 # delivered recipients of a grouped line count one each; a carrier's
 # 421 at the greeting and a host that refuses connections each pause
 # their domain (backoff on 4xx, on connect), and the paused domain's
-# new recipients are deferred at RCPT.
+# new recipients are deferred at RCPT; Sendmail's DSN to the sender is
+# followed for the message's account (its failure counts, its delivery
+# does not).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
 setup
@@ -77,4 +79,13 @@ expect_eq "Sendmail logged both on one line" "$(logged 'to=<x[12]@refused.test>,
 expect_eq "two domains paused, no other" "$(st paused_domains)" 2
 send "$T/o1" $SM_PORT shop@d.example "o1@example.com"
 expect_eq "the same sender's mail to other domains flows" "$(count_replies "$T/o1" 4..)" 0
+
+# 4. Sendmail's DSN to a sender that does not exist ("ID: NEWID: DSN:"):
+# followed for the message's account, its failure counted; the DSNs
+# delivered above (to news@list.example) counted nothing.
+send "$T/n1" $SM_PORT nxsender@n.example "nx9@example.com"
+wait_for 20 results_are nxsender@n.example "0 2 2" &&
+    ok "Sendmail's DSN that failed counts for the message's account" ||
+    fail "nxsender: sent, bounced, unknown: got '$(results nxsender@n.example)', want '0 2 2' ($(grep 'DSN' "$T/sm/maillog" | tail -2))"
+expect_eq "the list's sender: its DSN delivered counted nothing" "$(results news@list.example)" "4 6 6"
 finish

@@ -7,7 +7,8 @@
 # forwarding): a tenant's forwarding to addresses that do
 # not exist spends no other tenant's feedback budget. A carrier's 421s
 # to forwarded copies count for its backoff, whose pause then holds
-# them in Postfix's queue through postfix_map.
+# them in Postfix's queue through postfix_map. Postfix's bounce to a
+# sender a login forged is followed for the login.
 . "$(dirname "$0")/lib.sh"
 setup
 # The carrier takes one connection a minute and refuses the next for
@@ -29,7 +30,11 @@ delivery_log $T/maillog
 postfix_map unix:$T/fg/map.sock
 backoff carrier to docomo.test after 2/5m on 4xx for 1m
 limit unknowns per account 1/1h count unknown action defer
+override unknowns forger@floodgate.test 100/1h
+limit notices per account to example.net 1/1h count unknown action defer
 EOT
+add_sasl_user forger 'F0rged!'
+
 start_floodgate
 start_postfix
 
@@ -77,4 +82,21 @@ held() {
 }
 wait_for 20 held && ok "the pause holds the forwarded copies in Postfix's queue" ||
     fail "no forwarded copy deferred by the pause: $(grep 'docomo' "$T/maillog" | tail -2)"
+
+# The MTA's own notices: a login that forges its sender makes Postfix
+# bounce to that address for each of its messages that fails. The
+# bounce is followed for the login: its failure (a sender that does not
+# exist) counts, its delivery does not (the login's ratios would thin).
+auth="--auth PLAIN --auth-user forger@floodgate.test --auth-password F0rged!"
+send "$T/f1" $SUB_PORT nxv1@example.net nx5@example.com $auth
+send "$T/f2" $SUB_PORT ok1@example.net nx6@example.com $auth
+wait_for 20 grep -q "feedback: rule=notices key=forger@floodgate.test tripped" "$T/floodgate.log" &&
+    ok "the bounce to a forged sender that does not exist tripped the login's limit" ||
+    fail "notices: $(grep -E 'feedback:|forger' "$T/floodgate.log" | tail -3)"
+wait_for 10 results_are forger@floodgate.test "0 3 3" &&
+    ok "the login: its two messages and the one bounce that failed, not the one delivered" ||
+    fail "forger: sent, bounced, unknown: got '$(results forger@floodgate.test)', want '0 3 3'"
+# (The first notice was the alias's or the virtual alias's bounce.)
+expect_eq "the log names the first notice, once" \
+    "$(log_count 'feedback: the MTA.s notice about [0-9A-F]* (a bounce) went to its sender as [0-9A-F]*: its failures count for account=')" 1
 finish

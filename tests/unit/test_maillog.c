@@ -145,6 +145,8 @@ test_sendmail(void **state)
 	assert_int_equal(d.status, FG_DS_EXPIRED);
 	assert_string_equal(d.qid, "6B2FvBNS022972");
 	assert_string_equal(d.domain, "");
+	assert_string_equal(d.requeued, "6B2Fw8NT022974");	/* its DSN */
+	assert_int_equal(d.notice, 1);
 	{
 		const char *m = "6B2FvBNS022972: to=<\"a,b>, c\"@q.example>,x@bare.example, delay=5+00:00:00, mailer=esmtp, pri=1, relay=q, dsn=5.0.0, stat=Service unavailable: no such user";
 
@@ -180,8 +182,6 @@ test_ignored(void **state)
 		/* Sendmail: what is not a result */
 		"Dec  2 15:55:24 mta sendmail[22514]: 6B2FtOTw022514: from=<news@a.example>, size=252, class=0, nrcpts=4, msgid=<x@vm>, proto=ESMTP, daemon=MTA, relay=localhost [127.0.0.1]",
 		"Dec  2 15:57:08 mta sendmail[22965]: 6B2Fv84g022965: to=<a1@docomo.test>, delay=00:00:00, mailer=dsmtp, pri=90235, stat=queued",
-		"Dec  2 15:55:24 mta sendmail[22516]: 6B2FtOTw022514: 6B2FtOTw022516: DSN: User unknown",
-		"Dec  2 15:55:24 mta sendmail[22516]: 6B2FtOTw022514: 6B2FtOTw022516: DSN: Warning: could not send message for past 4 hours",
 		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=<a@b>, delay=0, mailer=esmtp, dsn=2.0.0",
 		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=<a@b, delay=0, dsn=2.0.0, stat=Sent",
 		"Dec  2 15:55:24 mta sendmail[1]: 6B2F: to=, delay=0, dsn=2.0.0, stat=Sent",
@@ -331,6 +331,61 @@ test_forwarded(void **state)
 	}
 }
 
+/* The MTA's notices to a message's sender: a new message to follow. */
+static void
+test_notices(void **state)
+{
+	struct fg_delivery d;
+	static const struct {
+		const char *line;
+		int rc;
+		const char *qid, *requeued;
+	} cases[] = {
+		{ "Dec  5 07:11:47 mta postfix/bounce[6003]: 6E347A723F1: sender non-delivery notification: 7DCF4A72334", 1, "6E347A723F1", "7DCF4A72334" },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: sender delay notification: 5B", 1, "4A", "5B" },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: sender delivery status notification: 5B", 1, "4A", "5B" },
+		{ "Dec  5 07:11:47 mta postfix-out/bounce[1]: 4A: sender non-delivery notification: 5B", 1, "4A", "5B" },
+		{ "Dec  5 07:15:13 mta.floodgate.test sendmail[11962]: 6B57FDRn011960: 6B57FDRn011962: DSN: User unknown", 1, "6B57FDRn011960", "6B57FDRn011962" },
+		{ "Dec  5 07:15:13 mta sm-mta[1]: 6B57FDRn011960: 6B57FDRn011962: return to sender: User unknown", 1, "6B57FDRn011960", "6B57FDRn011962" },
+		{ "Dec  2 15:55:24 mta sendmail[22516]: 6B2FtOTw022514: 6B2FtOTw022516: DSN: Warning: could not send message for past 4 hours", 1, "6B2FtOTw022514", "6B2FtOTw022516" },
+		/* to the postmaster: no sender's */
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: postmaster non-delivery notification: 5B", 0, NULL, NULL },
+		/* anything else bounce logs, or a queue ID that is none */
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: sender non-delivery notification: ", 0, NULL, NULL },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: sender non-delivery notification: 5B and more", 0, NULL, NULL },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: sender non-delivery notification: 0123456789012345678901234567890123456789", 0, NULL, NULL },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: warning: 4A: cannot create notice", 0, NULL, NULL },
+		{ "Dec  5 07:11:47 mta postfix/bounce[1]: 4A: to=<a@b.example>, relay=none, status=bounced (x)", 0, NULL, NULL },
+		{ "Dec  5 07:15:13 mta sendmail[1]: 6B57FDRn011960: 6B57FDRn011962: postmaster notify: User unknown", 0, NULL, NULL },
+		{ "Dec  5 07:15:13 mta sendmail[1]: 6B57FDRn011960: : DSN: User unknown", 0, NULL, NULL },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = parse(cases[i].line, &d);
+
+		if (rc != cases[i].rc)
+			fail_msg("case %zu: %d, want %d", i, rc, cases[i].rc);
+		if (rc == 1 && (strcmp(d.qid, cases[i].qid) != 0 ||
+		    strcmp(d.requeued, cases[i].requeued) != 0 || !d.notice ||
+		    d.forwarded || d.status != FG_DS_SENT))
+			fail_msg("case %zu: qid \"%s\", requeued \"%s\", notice %d, status %d",
+			    i, d.qid, d.requeued, d.notice, (int)d.status);
+	}
+	/* the journal's message alone reads the same */
+	{
+		const char *m = "6E347A723F1: sender non-delivery notification: 7DCF4A72334";
+
+		assert_int_equal(fg_maillog_message("postfix/bounce", m, strlen(m), &d), 1);
+		assert_string_equal(d.requeued, "7DCF4A72334");
+		assert_int_equal(d.notice, 1);
+	}
+	/* what is no notice says so */
+	assert_int_equal(parse("Dec  4 22:09:08 mta postfix/local[1]: 4A: to=<team@hosted.test>, relay=local, dsn=2.0.0, status=sent (forwarded as 5B)", &d), 1);
+	assert_int_equal(d.notice, 0);
+}
+
 /* A line is read up to its length, never to a NUL past it. */
 static void
 test_bounded(void **state)
@@ -390,6 +445,7 @@ main(void)
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_requeued),
 		cmocka_unit_test(test_forwarded),
+		cmocka_unit_test(test_notices),
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_year),
 	};

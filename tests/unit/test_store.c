@@ -437,7 +437,7 @@ test_migration_held(void **state)
 }
 
 /* Schema 7's suspensions (no end) come through to schema 8 as lasting
- * until resumed. */
+ * until resumed; and 9, the queue-ID map's notices. */
 static void
 test_migration_suspended(void **state)
 {
@@ -454,7 +454,9 @@ test_migration_suspended(void **state)
 	fg_store_close(st);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "ALTER TABLE suspended DROP COLUMN until;"
+	    "ALTER TABLE qidmap DROP COLUMN notice;"
 	    "INSERT INTO suspended VALUES ('tenant7', 'unknown', 1800000000);"
+	    "INSERT INTO qidmap VALUES ('4AbC1', 'tenant7', 1800000000);"
 	    "PRAGMA user_version = 7;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	st = fg_store_open(path, 0, err, sizeof(err));
@@ -468,6 +470,15 @@ test_migration_suspended(void **state)
 	assert_int_equal(su[0].since, 1800000000);
 	assert_int_equal(su[0].until, 0);
 	free(su);
+	/* 9: a queue ID recorded before is no notice */
+	{
+		char acct[FG_ACCOUNT_MAX + 1];
+		int notice = -1;
+
+		assert_int_equal(fg_store_qid(st, "4AbC1", acct, &notice), 1);
+		assert_string_equal(acct, "tenant7");
+		assert_int_equal(notice, 0);
+	}
 	free(pa);
 	fg_store_close(st);
 }
@@ -480,32 +491,41 @@ test_feedback_tables(void **state)
 {
 	char err[FG_ERRLEN], acct[FG_ACCOUNT_MAX + 1], mark[64];
 	struct fg_store *s;
-	struct fg_qid_row q[2] = { { "4AbC1", "tenant7", T0 },
-	    { "4AbC2", "tenant8", T0 + 4 * 86400 } };
+	struct fg_qid_row q[2] = { { "4AbC1", "tenant7", T0, 0 },
+	    { "4AbC2", "tenant8", T0 + 4 * 86400, 0 } };
 	struct fg_follow_pos pos = { 42, 4096, "6e6f7620", "" }, got;
 	struct fg_suspension su[2] = { { "tenant7", "unknown", T0, 0 },
 	    { "tenant8", "floodgatectl", T0 + 1, T0 + 7200 } }, *sus;
 	struct fg_pause pa = { "docomo.ne.jp", "carrier", T0, T0 + 3600, 3600, 1 }, *pas;
 	struct fg_incident inc, *incs;
 	size_t ns, np, n;
+	int notice = -1;
 
 	(void)state;
 	s = fg_store_open(path, 0, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(fg_store_qids_add(s, q, 2, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 1);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct, &notice), 1);
 	assert_string_equal(acct, "tenant7");
-	assert_int_equal(fg_store_qid(s, "4ZZZ", acct), 0);
-	/* Postfix reuses a queue ID: the new owner wins */
+	assert_int_equal(notice, 0);
+	assert_int_equal(fg_store_qid(s, "4ZZZ", acct, NULL), 0);
+	/* Postfix reuses a queue ID: the new owner wins; a notice (a
+	 * bounce) about a message is one */
 	q[0].time = T0 + 5;
+	q[0].notice = 1;
 	strcpy(q[0].account, "tenant9");
 	assert_int_equal(fg_store_qids_add(s, q, 1, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 1);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct, &notice), 1);
 	assert_string_equal(acct, "tenant9");
+	assert_int_equal(notice, 1);
+	q[0].notice = 0;
+	assert_int_equal(fg_store_qids_add(s, q, 1, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct, &notice), 1);
+	assert_int_equal(notice, 0);
 	/* kept until delivery_retention */
 	assert_int_equal(fg_store_qids_prune(s, T0 + 86400, err, sizeof(err)), 0);
-	assert_int_equal(fg_store_qid(s, "4AbC1", acct), 0);
-	assert_int_equal(fg_store_qid(s, "4AbC2", acct), 1);
+	assert_int_equal(fg_store_qid(s, "4AbC1", acct, NULL), 0);
+	assert_int_equal(fg_store_qid(s, "4AbC2", acct, NULL), 1);
 
 	assert_int_equal(fg_store_follow_get(s, "/var/log/mail.log", &got), 0);
 	assert_int_equal(fg_store_follow_put(s, "/var/log/mail.log", &pos, err,
