@@ -24,9 +24,13 @@ check_one(const struct fg_delivery *d)
 	if (d->fail != FG_DF_OTHER && d->status != FG_DS_DEFERRED)
 		abort();
 	/* Only a sent message comes back from a filter, under a queue ID:
-	 * letters and digits. */
+	 * letters and digits; the MTA's notice (a bounce) names one too,
+	 * and Sendmail's DSN of a message that expired says both. */
 	if (strlen(d->requeued) > FG_QID_MAX ||
-	    (d->requeued[0] != '\0' && d->status != FG_DS_SENT))
+	    (d->requeued[0] != '\0' && d->status != FG_DS_SENT &&
+	    !(d->notice && d->status == FG_DS_EXPIRED)))
+		abort();
+	if (d->notice && (d->requeued[0] == '\0' || d->forwarded))
 		abort();
 	for (const char *p = d->requeued; *p != '\0'; p++)
 		if (!isalnum((unsigned char)*p))
