@@ -123,6 +123,7 @@ fg_feedback_charged(const char *qid, const char *account, uint32_t now)
 		fg_strlcpy(queue[nqueue].account, account,
 		    sizeof(queue[0].account));
 		queue[nqueue].time = now;
+		queue[nqueue].notice = 0;	/* charged: the account's own */
 		nqueue++;
 	} else
 		counters.qids_dropped++;
