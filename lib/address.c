@@ -199,9 +199,13 @@ static int
 split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 {
 	char buf[FG_ADDR_MAX + 3], *at;
-	size_t n = strlen(in);
+	size_t n;
 
-	if (n >= sizeof(buf))
+	while (*in == ' ' || *in == '\t')
+		in++;
+	if (*in == '<')
+		in++;
+	if ((n = strlen(in)) >= sizeof(buf))
 		return FG_ADDR_BAD;
 	memcpy(buf, in, n + 1);
 	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
@@ -214,8 +218,8 @@ split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 		return FG_ADDR_BAD;
 	}
 	*at = '\0';
-	if (fg_addr_parse(buf[0] == '<' ? buf + 1 : buf, routed, NULL, 0) !=
-	    FG_ADDR_OK || routed->domain[0] == '\0')
+	if (fg_addr_parse(buf, routed, NULL, 0) != FG_ADDR_OK ||
+	    routed->domain[0] == '\0')
 		return FG_ADDR_BAD;
 	return FG_ADDR_OK;
 }

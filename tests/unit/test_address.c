@@ -208,6 +208,10 @@ test_routed(void **state)
 	    "[127.0.0.1]", "a!b%c", "docomo.ne.jp");	/* '@' first */
 	route("<bob@docomo.ne.jp@[127.0.0.1]>", FG_ADDR_OK, "[127.0.0.1]",
 	    "bob", "docomo.ne.jp");
+	route("  <bob@docomo.ne.jp@[127.0.0.1]> ", FG_ADDR_OK, "[127.0.0.1]",
+	    "bob", "docomo.ne.jp");
+	route("bob@docomo.ne.jp@mta.example", FG_ADDR_OK, "mta.example",
+	    "bob", "docomo.ne.jp");	/* local mail: no brackets */
 	/* No route, or none to a domain. */
 	route("<bob@docomo.ne.jp>", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
 	route("<bob%@mta.example>", FG_ADDR_BAD, "mta.example", NULL, NULL);
