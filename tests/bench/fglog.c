@@ -106,7 +106,7 @@ main(int argc, char **argv)
 		char q[32];
 
 		snprintf(q, sizeof(q), "4X%08zuA", (i * 7919) % nmsg);
-		found += fg_store_qid(s, q, acct) == 1;
+		found += fg_store_qid(s, q, acct, NULL) == 1;
 	}
 	get_s = now_s() - t0;
 	fg_store_close(s);
