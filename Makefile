@@ -124,8 +124,10 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 e2e: all
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/run.sh
 
+# Every bench tool is built too, so that a change of the library they
+# call cannot leave make bench broken unseen.
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(FUZZ_REPLAY) $(B)/bench/fgload
+	$(MAKE) all $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
 	$(MAKE) unit
 	$(MAKE) e2e
 
