@@ -12,7 +12,7 @@ sysusersdir ?= /usr/lib/sysusers.d
 tmpfilesdir ?= /usr/lib/tmpfiles.d
 
 CC      ?= cc
-PKGS     = libevent libevent_pthreads sqlite3 libsystemd hiredis
+PKGS     = libevent libevent_pthreads sqlite3 libsystemd hiredis libidn2
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
 #include "address.h"
 #include "util.h"
 
@@ -28,13 +30,13 @@ lower(char c)
 }
 
 /*
- * Lowercase, drop one trailing dot, check the characters. UTF-8 (IDN in
- * SMTPUTF8 mail) is kept as bytes; address literals [1.2.3.4] are kept.
+ * Lowercase, drop one trailing dot, check the characters of an ASCII
+ * domain or an address literal [1.2.3.4] (kept as written).
  */
-int
-fg_domain_normalize(const char *in, char *out, size_t outlen)
+static int
+ascii_domain(const char *in, size_t len, char *out, size_t outlen)
 {
-	size_t len = strlen(in), i;
+	size_t i;
 
 	if (len > 0 && in[len - 1] == '.')
 		len--;
@@ -68,14 +70,72 @@ fg_domain_normalize(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+/*
+ * A domain as the MTA resolves it. A name in UTF-8 (SMTPUTF8 mail) is
+ * looked up by its ASCII form, UTS #46 non-transitional as Postfix
+ * does it (ICU there, libidn2 here): fullwidth letters, ideographic
+ * full stops and ignored characters such as the soft hyphen map to
+ * ASCII, so "x@ｄｏｃｏｍｏ.ne.jp" reaches docomo.ne.jp and counts
+ * there, and 例え.jp counts as xn--r8jz45g.jp. A name UTS #46 refuses
+ * (bytes that are not UTF-8, characters it disallows) resolves nowhere
+ * and is kept as bytes. An ASCII name, xn-- labels included, is taken
+ * as written, as the MTA takes it.
+ */
 int
-fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
+fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
+{
+	char buf[FG_ADDR_IN_MAX + 1], *a = NULL;
+	size_t i;
+	int rc;
+
+	if (len > FG_ADDR_IN_MAX)
+		return -1;
+	for (i = 0; i < len && (unsigned char)in[i] < 0x80; i++)
+		;
+	if (i == len || in[0] == '[')
+		return ascii_domain(in, len, out, outlen);
+	memcpy(buf, in, len);
+	buf[len] = '\0';
+	if (idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL) != IDN2_OK) {
+		idn2_free(a);
+		return ascii_domain(in, len, out, outlen);
+	}
+	rc = ascii_domain(a, strlen(a), out, outlen);
+	idn2_free(a);
+	return rc;
+}
+
+int
+fg_domain_normalize(const char *in, char *out, size_t outlen)
+{
+	return fg_domain_normalize_n(in, strlen(in), out, outlen);
+}
+
+/* One byte of a local part: kept in out (cut at FG_LOCAL_MAX) and, when
+ * asked, whole in full. */
+static void
+put_local(struct fg_addr *out, char *full, size_t fulllen, size_t n, char c)
+{
+	if (n < FG_LOCAL_MAX)
+		out->local[n] = c;
+	if (full != NULL && n + 1 < fulllen)
+		full[n] = c;
+}
+
+/*
+ * An address read: its local part unquoted, cut to FG_LOCAL_MAX in out
+ * and whole in full (when not NULL), its domain normalised.
+ */
+static int
+read_addr(const char *in, struct fg_addr *out, char *full, size_t fulllen,
+    char *err, size_t errlen)
 {
 	const char *p = in, *end;
 	size_t n = 0;
-	char dom[FG_DOMAIN_MAX + 2];
 
 	out->local[0] = out->domain[0] = '\0';
+	if (full != NULL && fulllen > 0)
+		full[0] = '\0';
 	while (*p == ' ' || *p == '\t')
 		p++;
 	end = p + strlen(p);
@@ -91,9 +151,9 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 	}
 	if (p == end)
 		return FG_ADDR_NULL;
-	if ((size_t)(end - p) > FG_ADDR_MAX) {
+	if ((size_t)(end - p) > FG_ADDR_IN_MAX) {
 		fg_seterr(err, errlen, "address longer than %d bytes",
-		    FG_ADDR_MAX);
+		    FG_ADDR_IN_MAX);
 		return FG_ADDR_BAD;
 	}
 	/* Source route "@a,@b:user@dom": the route is obsolete; drop it. */
@@ -114,11 +174,7 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 				fg_seterr(err, errlen, "control character");
 				return FG_ADDR_BAD;
 			}
-			if (n >= FG_LOCAL_MAX) {
-				fg_seterr(err, errlen, "local part too long");
-				return FG_ADDR_BAD;
-			}
-			out->local[n++] = *p;
+			put_local(out, full, fulllen, n++, *p);
 		}
 		if (p >= end) {
 			fg_seterr(err, errlen, "unterminated quoted local part");
@@ -137,14 +193,12 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 				    "invalid character in local part");
 				return FG_ADDR_BAD;
 			}
-			if (n >= FG_LOCAL_MAX) {
-				fg_seterr(err, errlen, "local part too long");
-				return FG_ADDR_BAD;
-			}
-			out->local[n++] = *p;
+			put_local(out, full, fulllen, n++, *p);
 		}
 	}
-	out->local[n] = '\0';
+	out->local[n < FG_LOCAL_MAX ? n : FG_LOCAL_MAX] = '\0';
+	if (full != NULL && fulllen > 0)
+		full[n < fulllen ? n : fulllen - 1] = '\0';
 	if (p == end) {
 		if (n == 0) {
 			fg_seterr(err, errlen, "empty address");
@@ -153,13 +207,7 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 		return FG_ADDR_OK;	/* local recipient such as "postmaster" */
 	}
 	p++;	/* '@' */
-	if ((size_t)(end - p) >= sizeof(dom)) {
-		fg_seterr(err, errlen, "domain too long");
-		return FG_ADDR_BAD;
-	}
-	memcpy(dom, p, (size_t)(end - p));
-	dom[end - p] = '\0';
-	if (n == 0 || fg_domain_normalize(dom, out->domain,
+	if (n == 0 || fg_domain_normalize_n(p, (size_t)(end - p), out->domain,
 	    sizeof(out->domain)) < 0) {
 		fg_seterr(err, errlen, n == 0 ? "empty local part" :
 		    "invalid domain");
@@ -167,6 +215,12 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
 		return FG_ADDR_BAD;
 	}
 	return FG_ADDR_OK;
+}
+
+int
+fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
+{
+	return read_addr(in, out, NULL, 0, err, errlen);
 }
 
 /*
@@ -182,11 +236,12 @@ int
 fg_addr_plain(const char *in)
 {
 	struct fg_addr a;
-	int rc = fg_addr_parse(in, &a, NULL, 0);
+	char local[FG_ADDR_IN_MAX + 1];
+	int rc = read_addr(in, &a, local, sizeof(local), NULL, 0);
 
 	if (rc == FG_ADDR_NULL)
 		return 1;
-	return rc == FG_ADDR_OK && strpbrk(a.local, "%!@") == NULL;
+	return rc == FG_ADDR_OK && strpbrk(local, "%!@") == NULL;
 }
 
 /*
@@ -198,7 +253,7 @@ fg_addr_plain(const char *in)
 static int
 split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 {
-	char buf[FG_ADDR_MAX + 3], *at;
+	char buf[FG_ADDR_IN_MAX + 3], *at;
 	size_t n;
 
 	while (*in == ' ' || *in == '\t')
@@ -234,13 +289,14 @@ split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 int
 fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
 {
-	char local[FG_LOCAL_MAX + 1], *op, *dom, *user;
+	char local[FG_ADDR_IN_MAX + 1], *op, *dom, *user;
 
-	if (fg_addr_parse(in, written, NULL, 0) != FG_ADDR_OK) {
+	/* The whole local part: an operator past FG_LOCAL_MAX routes too. */
+	if (read_addr(in, written, local, sizeof(local), NULL, 0) !=
+	    FG_ADDR_OK) {
 		written->local[0] = written->domain[0] = '\0';
 		return split_last_at(in, written, routed);
 	}
-	memcpy(local, written->local, sizeof(local));
 	if ((op = strrchr(local, '@')) == NULL &&
 	    (op = strchr(local, '!')) != NULL) {
 		/* "dest!user": the domain comes first */

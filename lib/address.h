@@ -17,7 +17,7 @@ enum fg_addr_status {
 };
 
 struct fg_addr {
-	char local[FG_LOCAL_MAX + 1];	/* unquoted */
+	char local[FG_LOCAL_MAX + 1];	/* unquoted, cut at FG_LOCAL_MAX */
 	char domain[FG_DOMAIN_MAX + 1];	/* lowercase, no trailing dot; "" if none */
 };
 
@@ -26,6 +26,8 @@ int fg_addr_plain(const char *in);
 int fg_addr_route(const char *in, struct fg_addr *written,
     struct fg_addr *routed);
 int fg_domain_normalize(const char *in, char *out, size_t outlen);
+int fg_domain_normalize_n(const char *in, size_t len, char *out,
+    size_t outlen);
 void fg_addr_key(const struct fg_addr *a, char *out, size_t outlen);
 int fg_domain_match(const char *domain, const char *pattern);
 const char *fg_ip_untag(const char *s);

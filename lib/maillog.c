@@ -297,18 +297,14 @@ static void
 set_domain(struct fg_delivery *d, const char *p, const char *e)
 {
 	const char *at = NULL, *s;
-	char dom[FG_DOMAIN_MAX + 2];
 
 	d->domain[0] = '\0';
 	for (s = p; s < e; s++)
 		if (*s == '@')
 			at = s;
-	if (at != NULL && (size_t)(e - at - 1) < sizeof(dom)) {
-		memcpy(dom, at + 1, (size_t)(e - at - 1));
-		dom[e - at - 1] = '\0';
-		if (fg_domain_normalize(dom, d->domain, sizeof(d->domain)) < 0)
-			d->domain[0] = '\0';
-	}
+	if (at != NULL && fg_domain_normalize_n(at + 1, (size_t)(e - at - 1),
+	    d->domain, sizeof(d->domain)) < 0)
+		d->domain[0] = '\0';
 }
 
 /* The DSN code of ", dsn=X.Y.Z" after p, "" when there is none. */

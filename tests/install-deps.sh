@@ -7,7 +7,7 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev libmilter-dev libevent-dev libsqlite3-dev
 libcmocka-dev sqlite3 postfix swaks sasl2-bin libsasl2-modules procps python3 man-db
 m4 e2fsprogs strace binutils util-linux libsystemd-dev systemd systemd-journal-remote
-faketime libhiredis-dev redis-server"
+faketime libhiredis-dev redis-server libidn2-dev"
 
 missing=""
 for p in $PKGS; do

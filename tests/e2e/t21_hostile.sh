@@ -28,13 +28,28 @@ smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<c@h.example>" \
     "RCPT TO:<u1@docomo.ne.jp>" "RCPT TO:<u2@DoCoMo.NE.JP>" "RCPT TO:<u3@docomo.ne.jp.>" \
     "RCPT TO:<u4@DOCOMO.ne.jp>" DATA QUIT > "$T/case"
 expect_eq "case variants and a trailing dot are one domain: 4th deferred" "$(grep -c '^451 4.7.1' "$T/case")" 1
-# IDN: floodgate does not convert between the UTF-8 form (SMTPUTF8) and
-# punycode; each is counted under its own spelling (a rule lists both).
+# IDN: a domain in UTF-8 (SMTPUTF8) counts as the name Postfix resolves
+# (UTS #46): 例え.jp is xn--r8jz45g.jp, and fullwidth letters, an
+# ideographic full stop or a soft hyphen spell docomo.ne.jp, whose 3 are
+# spent above. Before, each spelling had a budget of its own.
 smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<i@h.example> SMTPUTF8" \
     "RCPT TO:<u1@例え.jp>" "RCPT TO:<u2@xn--r8jz45g.jp>" "RCPT TO:<u3@XN--R8JZ45G.JP>" \
-    "RCPT TO:<u4@xn--r8jz45g.jp>" "RCPT TO:<u5@xn--r8jz45g.jp>" DATA QUIT > "$T/idn"
-expect_eq "punycode in any case is one domain: its 4th recipient deferred" "$(grep -c '^451 4.7.1' "$T/idn")" 1
-grep -q "^250 2.1.5" "$T/idn" && ok "a UTF-8 domain is accepted and counted" || fail "$(cat "$T/idn")"
+    "RCPT TO:<u4@例え.jp>" "RCPT TO:<f1@ｄｏｃｏｍｏ.ne.jp>" "RCPT TO:<f2@ＤＯＣＯＭＯ．ＮＥ．ＪＰ>" \
+    "RCPT TO:<f3@docomo。ne.jp>" "RCPT TO:<f4@doc$(printf '\xc2\xad')omo.ne.jp>" \
+    "RCPT TO:<f5@ｅｘａｍｐｌｅ.org>" DATA QUIT > "$T/idn"
+expect_eq "one domain in UTF-8 and punycode: its 4th deferred; 4 spellings of docomo deferred" \
+    "$(grep -c '^451 4.7.1 floodgate: carrier limit reached' "$T/idn")" 5
+expect_eq "log: the fullwidth and dotted spellings deferred for docomo.ne.jp" "$(log_count 'account=i@h.example .*rule=carrier dest=docomo.ne.jp action=defer')" 4
+grep -q "^250 2.0.0 Ok: queued" "$T/idn" && ok "a UTF-8 domain is accepted and counted" || fail "$(cat "$T/idn")"
+# A local part past 255 bytes (RFC 5321 says 64; Postfix takes it): the
+# domain is still read. Before, such an address was unreadable and
+# passed every carrier limit.
+long600=$(printf 'p%.0s' $(seq 1 600))
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<p@h.example>" \
+    "RCPT TO:<$long600@docomo.ne.jp>" "RCPT TO:<$long600%docomo.ne.jp@[127.0.0.1]>" \
+    "RCPT TO:<$long600@example.org>" DATA QUIT > "$T/long"
+expect_eq "600-byte local parts, plain and routed, to docomo: deferred" "$(grep -c '^451 4.7.1 floodgate: carrier limit reached' "$T/long")" 2
+grep -q "^250 2.0.0 Ok: queued" "$T/long" && ok "... and to example.org accepted" || fail "$(cut -c1-80 "$T/long")"
 
 long64=$(printf 'l%.0s' $(seq 1 64))
 long200=$(printf 'm%.0s' $(seq 1 200))
@@ -50,5 +65,6 @@ grep -q "^250 2.0.0 Ok: queued" "$T/null" && ok "the null sender" || fail "$(tai
 drain
 alive "$FG_PID" && ok "floodgate is still running" || fail "floodgate died"
 expect_eq "sink: every accepted recipient" "$(sink_count '@example\.com')/$(sink_count '@example\.net')" 1000/10000
+expect_eq "sink: no docomo recipient past the 3" "$(sink_count 'docomo')" 3
 ctl show h.example > /dev/null && ok "floodgatectl still answers" || fail "ctl"
 finish

@@ -9,7 +9,7 @@ expect(const char *in, int rc, const char *local, const char *domain)
 	char err[128] = "";
 
 	assert_int_equal(fg_addr_parse(in, &a, err, sizeof(err)), rc);
-	if (rc == FG_ADDR_OK) {
+	if (rc == FG_ADDR_OK && local != NULL) {
 		assert_string_equal(a.local, local);
 		assert_string_equal(a.domain, domain);
 	} else if (rc == FG_ADDR_BAD)
@@ -32,13 +32,72 @@ test_forms(void **state)
 	expect("postmaster", FG_ADDR_OK, "postmaster", "");
 	expect("<user@[192.0.2.1]>", FG_ADDR_OK, "user", "[192.0.2.1]");
 	expect("<user@xn--r8jz45g.jp>", FG_ADDR_OK, "user", "xn--r8jz45g.jp");
-	expect("<user@\xe4\xbe\x8b\xe3\x81\x88.jp>", FG_ADDR_OK, "user", "\xe4\xbe\x8b\xe3\x81\x88.jp");
+	/* A UTF-8 domain counts as the MTA resolves it (UTS #46). */
+	expect("<user@\xe4\xbe\x8b\xe3\x81\x88.jp>", FG_ADDR_OK, "user", "xn--r8jz45g.jp");
+}
+
+/*
+ * Spellings of a carrier's domain a tenant could write in SMTPUTF8 mail,
+ * each of which Postfix looks up as docomo.ne.jp: one domain to count.
+ */
+static void
+test_idn(void **state)
+{
+	static const char *const same[] = {
+		"\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d\xef\xbd\x8f.ne.jp",	/* fullwidth */
+		"\xef\xbc\xa4\xef\xbc\xaf\xef\xbc\xa3\xef\xbc\xaf\xef\xbc\xad\xef\xbc\xaf.NE.JP",	/* fullwidth capitals */
+		"docomo\xe3\x80\x82ne\xef\xbc\x8ejp",	/* ideographic, fullwidth full stops */
+		"docomo\xef\xbd\xa1ne.jp\xe3\x80\x82",	/* halfwidth; a trailing one */
+		"doc\xc2\xadomo.ne.jp",	/* a soft hyphen (ignored) */
+		"d\xe2\x80\x8bocomo.ne.jp",	/* a zero width space (ignored) */
+		"\xe2\x93\x93ocomo.ne.jp",	/* a circled letter */
+		"\xf0\x9d\x90\x9docomo.ne.jp",	/* mathematical bold: 4 bytes */
+	};
+	char d[FG_DOMAIN_MAX + 1], pad[FG_ADDR_IN_MAX + 1];
+	struct fg_addr a;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		assert_int_equal(fg_domain_normalize(same[i], d, sizeof(d)), 0);
+		assert_string_equal(d, "docomo.ne.jp");
+	}
+	/* Longer than a domain as written, not once mapped: 1,000 soft
+	 * hyphens, 2,012 bytes. */
+	pad[0] = '\0';
+	for (i = 0; i < 1000; i++)
+		strcat(pad, "\xc2\xad");
+	strcat(pad, "docomo.ne.jp");
+	assert_int_equal(fg_domain_normalize(pad, d, sizeof(d)), 0);
+	assert_string_equal(d, "docomo.ne.jp");
+	/* ... in an address too. */
+	memmove(pad + 3, pad, strlen(pad) + 1);
+	memcpy(pad, "<x@", 3);
+	strcat(pad, ">");
+	expect(pad, FG_ADDR_OK, "x", "docomo.ne.jp");
+	/* Not mapped to anything else: a name of its own, or as written
+	 * when UTS #46 refuses it (the MTA cannot resolve it either). */
+	assert_int_equal(fg_domain_normalize("\xc3\x9f.de", d, sizeof(d)), 0);
+	assert_string_equal(d, "xn--zca.de");	/* non-transitional */
+	assert_int_equal(fg_domain_normalize("d\xff.jp", d, sizeof(d)), 0);
+	assert_string_equal(d, "d\xff.jp");	/* not UTF-8 */
+	assert_int_equal(fg_domain_normalize("\xef\xbd\x81\xef\xbc\x8f\xef\xbd\x82.jp", d, sizeof(d)), -1);	/* a/b.jp */
+	assert_int_equal(fg_domain_normalize("\xef\xbd\x84..jp", d, sizeof(d)), -1);
+	/* ASCII names are taken as written, xn-- labels too. */
+	assert_int_equal(fg_domain_normalize("XN--R8JZ45G.JP", d, sizeof(d)), 0);
+	assert_string_equal(d, "xn--r8jz45g.jp");
+	assert_int_equal(fg_addr_parse("<u@\xef\xbd\x84.ne.jp>", &a, NULL, 0), FG_ADDR_OK);
+	assert_string_equal(a.domain, "d.ne.jp");
+	/* The address literal is not a name. */
+	assert_int_equal(fg_domain_normalize("[\xef\xbc\x91.2.3.4]", d, sizeof(d)), 0);
+	assert_string_equal(d, "[\xef\xbc\x91.2.3.4]");
 }
 
 static void
 test_null_and_bad(void **state)
 {
-	char big[1200];
+	char big[1200], *huge;
+	struct fg_addr a;
 
 	(void)state;
 	expect("<>", FG_ADDR_NULL, NULL, NULL);
@@ -56,19 +115,37 @@ test_null_and_bad(void **state)
 	expect("<bo\x01" "b@example.jp>", FG_ADDR_BAD, NULL, NULL);
 	expect("<bob@exa\x7fmple.jp>", FG_ADDR_BAD, NULL, NULL);
 	expect("<bob@a@b.jp>", FG_ADDR_BAD, NULL, NULL);
-	/* Over the limits. */
+	/* Over RFC 5321's limits, as Postfix takes them: a local part is
+	 * cut to FG_LOCAL_MAX, the domain read whatever it follows. */
 	memset(big, 'a', sizeof(big));
 	big[0] = '<';
-	big[300] = '@';
-	strcpy(big + 301, "example.jp>");
-	expect(big, FG_ADDR_BAD, NULL, NULL);
+	big[1000] = '@';
+	strcpy(big + 1001, "Docomo.NE.jp>");
+	assert_int_equal(fg_addr_parse(big, &a, NULL, 0), FG_ADDR_OK);
+	assert_int_equal(strlen(a.local), FG_LOCAL_MAX);
+	assert_string_equal(a.domain, "docomo.ne.jp");
+	big[1] = '"';
+	big[999] = '"';
+	assert_int_equal(fg_addr_parse(big, &a, NULL, 0), FG_ADDR_OK);
+	assert_string_equal(a.domain, "docomo.ne.jp");
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	expect(big, FG_ADDR_BAD, NULL, NULL);
+	expect(big, FG_ADDR_OK, NULL, NULL);	/* a local recipient */
 	big[0] = 'x';
 	big[1] = '@';
 	big[300] = '\0';	/* a 298-byte domain */
 	expect(big, FG_ADDR_BAD, NULL, NULL);
+	/* Past what floodgate reads of an address. */
+	huge = malloc(FG_ADDR_IN_MAX + 20);
+	assert_non_null(huge);
+	memset(huge, 'a', FG_ADDR_IN_MAX + 20);
+	strcpy(huge + FG_ADDR_IN_MAX, "@docomo.jp");
+	expect(huge, FG_ADDR_BAD, NULL, NULL);
+	huge[FG_ADDR_IN_MAX - 10] = '\0';
+	strcat(huge, "@docomo.jp");	/* 4,096 bytes: read */
+	assert_int_equal(fg_addr_parse(huge, &a, NULL, 0), FG_ADDR_OK);
+	assert_string_equal(a.domain, "docomo.jp");
+	free(huge);
 }
 
 static void
@@ -222,12 +299,42 @@ test_routed(void **state)
 	route("<b\x01ob@x.jp@docomo.ne.jp>", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
 }
 
+/* A routing operator past the FG_LOCAL_MAX bytes kept of a local part
+ * still routes. */
+static void
+test_routed_long(void **state)
+{
+	char in[700], user[301];
+	struct fg_addr w, r;
+
+	(void)state;
+	memset(user, 'u', 300);
+	user[300] = '\0';
+	snprintf(in, sizeof(in), "<%s%%docomo.ne.jp@mta.example>", user);
+	assert_false(fg_addr_plain(in));
+	assert_int_equal(fg_addr_route(in, &w, &r), FG_ADDR_OK);
+	assert_string_equal(w.domain, "mta.example");
+	assert_string_equal(r.domain, "docomo.ne.jp");
+	assert_int_equal(strlen(r.local), FG_LOCAL_MAX);
+	snprintf(in, sizeof(in), "<\"%s@docomo.ne.jp\"@[127.0.0.1]>", user);
+	assert_false(fg_addr_plain(in));
+	assert_int_equal(fg_addr_route(in, &w, &r), FG_ADDR_OK);
+	assert_string_equal(r.domain, "docomo.ne.jp");
+	snprintf(in, sizeof(in), "<%s@docomo.ne.jp@[127.0.0.1]>", user);
+	assert_int_equal(fg_addr_route(in, &w, &r), FG_ADDR_OK);
+	assert_string_equal(r.domain, "docomo.ne.jp");
+	snprintf(in, sizeof(in), "<%s@docomo.ne.jp>", user);
+	assert_true(fg_addr_plain(in));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forms),
+		cmocka_unit_test(test_idn),
 		cmocka_unit_test(test_routed),
+		cmocka_unit_test(test_routed_long),
 		cmocka_unit_test(test_null_and_bad),
 		cmocka_unit_test(test_key_folding),
 		cmocka_unit_test(test_domain_match),

@@ -171,6 +171,26 @@ test_defaults_and_refs(void **state)
 	fg_config_unref(c);
 }
 
+/* A domain written in UTF-8 is the name the MTA resolves. */
+static void
+test_idn_domains(void **state)
+{
+	char err[FG_CONFIG_ERRLEN];
+	struct fg_config *c = load("limit carrier per domain to "
+	    "\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d\xef\xbd\x8f.ne.jp, "
+	    "*.\xe4\xbe\x8b\xe3\x81\x88.jp 3/1h\n", err, sizeof(err));
+	const struct fg_rule *r;
+
+	(void)state;
+	assert_non_null(c);
+	r = fg_config_rule(c, "carrier");
+	assert_non_null(r);
+	assert_int_equal(r->dests.n, 2);
+	assert_string_equal(r->dests.pat[0], "docomo.ne.jp");
+	assert_string_equal(r->dests.pat[1], "*.xn--r8jz45g.jp");
+	fg_config_unref(c);
+}
+
 static void
 test_print(void **state)
 {
@@ -1222,6 +1242,7 @@ main(void)
 		cmocka_unit_test(test_every_statement),
 		cmocka_unit_test(test_defaults_and_refs),
 		cmocka_unit_test(test_print),
+		cmocka_unit_test(test_idn_domains),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_one_value),
 		cmocka_unit_test(test_file_error),

@@ -95,6 +95,10 @@ test_results(void **state)
 	/* an address with '>' and ", " in its quoted local part */
 	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<\"a>, b\"@q.example>, relay=q, dsn=2.0.0, status=sent (ok)", &d), 1);
 	assert_string_equal(d.domain, "q.example");
+	/* a carrier's domain in fullwidth letters (SMTPUTF8 mail, logged
+	 * as written): its 421 is the carrier's */
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<x@\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d\xef\xbd\x8f.ne.jp>, relay=mx, dsn=4.0.0, status=deferred (host mx said: 421 try later)", &d), 1);
+	assert_string_equal(d.domain, "docomo.ne.jp");
 }
 
 /* Sendmail 8.17's lines, as it logged them here (t38). */
