@@ -219,12 +219,32 @@ struct map_load {
 	size_t n;
 };
 
+static int
+map_add(struct fg_lex *lx, struct map_load *ml, char *key,
+    const char *tenant, int alias)
+{
+	void *a;
+
+	if ((a = realloc(ml->map, (ml->n + 1) * sizeof(*ml->map))) == NULL) {
+		free(key);
+		fg_lex_error(lx, "out of memory");
+		return -1;
+	}
+	ml->map = a;
+	ml->map[ml->n].key = key;
+	ml->map[ml->n].tenant = fg_strdup(tenant);
+	ml->map[ml->n].line = lx->line;
+	ml->map[ml->n].alias = alias;
+	ml->n++;
+	return 0;
+}
+
 static void
 map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 {
 	struct map_load *ml = arg;
-	char *key;
-	void *a;
+	const char *name, *s;
+	char *key, dom[FG_DOMAIN_MAX + 1];
 
 	if (nt != 2) {
 		fg_lex_error(lx, "expected KEY TENANT (a login, address, domain or client IP address, then a tenant name)");
@@ -234,22 +254,24 @@ map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 		fg_lex_error(lx, "\"%s\": expected a tenant name of letters, digits, '-', '_', '.'", t[1].s);
 		return;
 	}
-	key = fg_account_key(t[0].s[0] == '@' ? t[0].s + 1 : t[0].s);
+	name = t[0].s[0] == '@' ? t[0].s + 1 : t[0].s;
+	key = fg_account_key(name);
 	if (key == NULL || key[0] == '\0') {
 		fg_lex_error(lx, "\"%s\": expected a login, an address, a domain or a client IP address", t[0].s);
 		free(key);
 		return;
 	}
-	if ((a = realloc(ml->map, (ml->n + 1) * sizeof(*ml->map))) == NULL) {
-		free(key);
-		fg_lex_error(lx, "out of memory");
+	if (map_add(lx, ml, key, t[1].s, 0) < 0)
 		return;
-	}
-	ml->map = a;
-	ml->map[ml->n].key = key;
-	ml->map[ml->n].tenant = fg_strdup(t[1].s);
-	ml->map[ml->n].line = lx->line;
-	ml->n++;
+	/* A domain in UTF-8 is also its ASCII form, as senders' domains
+	 * are read (fg_domain_normalize()); the key as written stays, for
+	 * a login that looks like a domain. */
+	for (s = name; *s != '\0' && (unsigned char)*s < 0x80; s++)
+		;
+	if (*s != '\0' && strchr(name, '@') == NULL &&
+	    fg_domain_normalize(name, dom, sizeof(dom)) == 0 &&
+	    strcmp(dom, key) != 0)
+		(void)map_add(lx, ml, fg_strdup(dom), t[1].s, 1);
 }
 
 int
@@ -258,7 +280,7 @@ fg_account_map_load(struct fg_lex *lx, const char *path,
 {
 	struct fg_lex ml = *lx;
 	struct map_load st = { NULL, 0 };
-	size_t i;
+	size_t i, j;
 	int rc;
 
 	rc = fg_lex_file(&ml, path, map_line, &st);
@@ -268,15 +290,28 @@ fg_account_map_load(struct fg_lex *lx, const char *path,
 	}
 	if (st.n > 1)
 		qsort(st.map, st.n, sizeof(*st.map), mapcmp);
-	for (i = 1; i < st.n; i++) {
-		if (strcmp(st.map[i].key, st.map[i - 1].key) == 0) {
-			int a = st.map[i].line, b = st.map[i - 1].line;
+	for (i = j = 0; i < st.n; i++) {
+		struct fg_mapent *e = &st.map[i], *p = j ? &st.map[j - 1] : NULL;
 
+		if (p != NULL && strcmp(e->key, p->key) == 0) {
+			int a = e->line, b = p->line;
+
+			/* A domain listed in both spellings for one tenant. */
+			if ((e->alias || p->alias) &&
+			    strcmp(e->tenant, p->tenant) == 0) {
+				p->alias = p->alias && e->alias;
+				free(e->key);
+				free(e->tenant);
+				continue;
+			}
 			ml.line = a > b ? a : b;
-			fg_lex_error(&ml, "\"%s\" is listed more than once (also on line %d)",
-			    st.map[i].key, a > b ? b : a);
+			fg_lex_error(&ml, "\"%s\" is listed more than once (also on line %d%s)",
+			    e->key, a > b ? b : a, e->alias || p->alias ?
+			    ", in UTF-8: the same domain" : "");
 		}
+		st.map[j++] = *e;
 	}
+	st.n = j;
 	lx->nerr = ml.nerr;
 	*map = st.map;
 	*n = st.n;

@@ -173,6 +173,7 @@ struct fg_mapent {
 	char *key;
 	char *tenant;
 	int line;
+	int alias;	/* a UTF-8 domain's ASCII form, added by the loader */
 };
 
 struct fg_config {

@@ -104,6 +104,36 @@ test_named(void **state)
 	fg_config_unref(c);
 }
 
+/* A domain in UTF-8 in the map is the domain senders' addresses name,
+ * in either spelling; listed in both for one tenant it is one entry. */
+static void
+test_idn_map(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], text[512];
+	struct fg_config *c;
+
+	(void)state;
+	snprintf(text, sizeof(text), "account_map %s\n", tmpfile_with(
+	    "\xe4\xbe\x8b\xe3\x81\x88.jp tenant1\n"
+	    "@\xef\xbd\x93\xef\xbd\x88\xef\xbd\x8f\xef\xbd\x90.example tenant2\n"
+	    "xn--r8jz45g.jp tenant1\n"));
+	c = fg_config_load(tmpfile_with(text), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	expect(c, NULL, "<a@\xe4\xbe\x8b\xe3\x81\x88.jp>", NULL, "tenant1", FG_SRC_SENDER);
+	expect(c, NULL, "<b@mail.xn--r8jz45g.jp>", NULL, "tenant1", FG_SRC_SENDER);
+	expect(c, NULL, "<c@shop.example>", NULL, "tenant2", FG_SRC_SENDER);
+	/* as written too: a login may look like a domain */
+	expect(c, "\xe4\xbe\x8b\xe3\x81\x88.jp", NULL, NULL, "tenant1", FG_SRC_SASL);
+	assert_int_equal(c->nmap, 4);
+	fg_config_unref(c);
+	/* Two tenants for one domain in two spellings. */
+	snprintf(text, sizeof(text), "account_map %s\n", tmpfile_with(
+	    "xn--r8jz45g.jp tenant1\n\xe4\xbe\x8b\xe3\x81\x88.jp tenant2\n"));
+	assert_null(fg_config_load(tmpfile_with(text), err, sizeof(err)));
+	assert_non_null(strstr(err, ":2: \"xn--r8jz45g.jp\" is listed more than once (also on line 1, in UTF-8: the same domain)"));
+}
+
 static void
 test_configured_order(void **state)
 {
@@ -157,6 +187,7 @@ main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_configured_order),
 		cmocka_unit_test(test_named),
+		cmocka_unit_test(test_idn_map),
 		cmocka_unit_test(test_uid),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
