@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "daemon.h"
 #include "log.h"
 #include "net.h"
@@ -132,16 +133,14 @@ answer(int mta, const char *key, char *text, size_t len)
 	const char *at = strrchr(key, '@');
 	uint32_t now = (uint32_t)time(NULL);
 	struct fg_pause p;
-	size_t i;
 	int plain;
 
 	atomic_fetch_add_explicit(&lookups[mta], 1, memory_order_relaxed);
-	fg_strlcpy(dom, at != NULL ? at + 1 : key, sizeof(dom));
-	for (i = 0; dom[i] != '\0'; i++)
-		dom[i] = (char)tolower((unsigned char)dom[i]);
-	if (i > 1 && dom[i - 1] == '.')
-		dom[i - 1] = '\0';	/* a fully qualified "domain." */
-	if (dom[0] == '\0' || !fg_blocks_paused(fgd.engine.blocks, dom, now, &p) ||
+	/* As recipients' domains are counted: case, a trailing dot, UTF-8
+	 * (the MTA's SMTPUTF8 lookups) as its ASCII form. */
+	if (fg_domain_normalize(at != NULL ? at + 1 : key, dom,
+	    sizeof(dom)) < 0 ||
+	    !fg_blocks_paused(fgd.engine.blocks, dom, now, &p) ||
 	    monitor()) {
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;

@@ -151,6 +151,9 @@ expect_eq "paused: another domain is not" "$(count_replies "$T/p2" 4..)" 0
 expect_eq "paused: the socketmap holds the queued mail" \
     "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
     "OK retry:4.7.0 floodgate: docomo.test"
+expect_eq "paused: in fullwidth letters (an SMTPUTF8 lookup) and capitals too" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@ｄｏｃｏｍｏ.test DOCOMO.TEST. | cut -d' ' -f1-4 | tr '\n' ' ')" \
+    "OK retry:4.7.0 floodgate: docomo.test OK retry:4.7.0 floodgate: docomo.test "
 ctl pauses > "$T/pauses"
 grep -q "^domain *docomo.test" "$T/pauses" && grep -q "^rule *floodgatectl" "$T/pauses" ||
     fail "pauses lists it, by floodgatectl: $(cat "$T/pauses")"
