@@ -280,14 +280,43 @@ split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 }
 
 /*
+ * An address that ends in the null domain ("\"user@dest\"@",
+ * "user@dest@"), without it: Postfix's resolver strips a trailing '@'
+ * as it strips its own domain, then routes what is left. 1 when there
+ * was one and something is left.
+ */
+static int
+strip_null_domain(const char *in, char *out, size_t outlen)
+{
+	size_t n;
+
+	while (*in == ' ' || *in == '\t')
+		in++;
+	if (*in == '<')
+		in++;
+	if ((n = strlen(in)) >= outlen)
+		return 0;
+	memcpy(out, in, n + 1);
+	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t' ||
+	    out[n - 1] == '>'))
+		out[--n] = '\0';
+	if (n == 0 || out[n - 1] != '@')
+		return 0;
+	while (n > 0 && out[n - 1] == '@')
+		out[--n] = '\0';
+	return n > 0;
+}
+
+/*
  * Where a routed address goes when the domain written is the MTA's own:
  * one step of its route, as Postfix takes it, the rightmost '@' of the
  * local part, else the first '!' ("dest!user"), else the rightmost '%'.
  * written gets the address as written (its domain "" when unreadable),
  * routed the step. FG_ADDR_OK when there is a step to a readable domain.
  */
-int
-fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
+static int
+route(const char *in, struct fg_addr *written, struct fg_addr *routed,
+    int strip)
 {
 	char local[FG_ADDR_IN_MAX + 1], *op, *dom, *user;
 
@@ -295,6 +324,8 @@ fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
 	if (read_addr(in, written, local, sizeof(local), NULL, 0) !=
 	    FG_ADDR_OK) {
 		written->local[0] = written->domain[0] = '\0';
+		if (strip && strip_null_domain(in, local, sizeof(local)))
+			return route(local, written, routed, 0);
 		return split_last_at(in, written, routed);
 	}
 	if ((op = strrchr(local, '@')) == NULL &&
@@ -315,6 +346,12 @@ fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
 		return FG_ADDR_BAD;
 	fg_strlcpy(routed->local, user, sizeof(routed->local));
 	return FG_ADDR_OK;
+}
+
+int
+fg_addr_route(const char *in, struct fg_addr *written, struct fg_addr *routed)
+{
+	return route(in, written, routed, 1);
 }
 
 /*

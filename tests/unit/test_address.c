@@ -297,6 +297,16 @@ test_routed(void **state)
 	route("<!bob>", FG_ADDR_BAD, "", NULL, NULL);
 	route("<bob@exa mple.jp>", FG_ADDR_BAD, "", NULL, NULL);
 	route("<b\x01ob@x.jp@docomo.ne.jp>", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
+	/* The null domain: Postfix strips a trailing '@' as its own domain
+	 * (the sendmail command writes x@docomo.ne.jp@ so, quoted). */
+	assert_false(fg_addr_plain("\"x@docomo.ne.jp\"@"));
+	route("\"x@docomo.ne.jp\"@", FG_ADDR_OK, "", "x", "docomo.ne.jp");
+	route("<\"x@docomo.ne.jp\"@@> ", FG_ADDR_OK, "", "x", "docomo.ne.jp");
+	route("x@docomo.ne.jp@", FG_ADDR_BAD, "docomo.ne.jp", NULL, NULL);
+	route("x%docomo.ne.jp@", FG_ADDR_OK, "", "x", "docomo.ne.jp");
+	route("@", FG_ADDR_BAD, "", NULL, NULL);
+	route("<@>", FG_ADDR_BAD, "", NULL, NULL);
+	route("x@>@", FG_ADDR_BAD, "", NULL, NULL);	/* stripped once */
 }
 
 /* A routing operator past the FG_LOCAL_MAX bytes kept of a local part
