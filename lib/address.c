@@ -71,29 +71,21 @@ ascii_domain(const char *in, size_t len, char *out, size_t outlen)
 }
 
 /*
- * A domain as the MTA resolves it. A name in UTF-8 (SMTPUTF8 mail) is
- * looked up by its ASCII form, UTS #46 non-transitional as Postfix
- * does it (ICU there, libidn2 here): fullwidth letters, ideographic
- * full stops and ignored characters such as the soft hyphen map to
- * ASCII, so "x@ｄｏｃｏｍｏ.ne.jp" reaches docomo.ne.jp and counts
- * there, and 例え.jp counts as xn--r8jz45g.jp. A name UTS #46 refuses
- * (bytes that are not UTF-8, characters it disallows) resolves nowhere
- * and is kept as bytes. An ASCII name, xn-- labels included, is taken
- * as written, as the MTA takes it.
+ * A name in UTF-8 (SMTPUTF8 mail) as the MTA looks it up: by its ASCII
+ * form, UTS #46 non-transitional as Postfix does it (ICU there,
+ * libidn2 here): fullwidth letters, ideographic full stops and ignored
+ * characters such as the soft hyphen map to ASCII, so
+ * "x@ｄｏｃｏｍｏ.ne.jp" reaches docomo.ne.jp and counts there, and
+ * 例え.jp counts as xn--r8jz45g.jp. A name UTS #46 refuses (bytes that
+ * are not UTF-8, characters it disallows) resolves nowhere and is kept
+ * as bytes.
  */
-int
-fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
+static int
+idna_domain(const char *in, size_t len, char *out, size_t outlen)
 {
 	char buf[FG_ADDR_IN_MAX + 1], *a = NULL;
-	size_t i;
 	int rc;
 
-	if (len > FG_ADDR_IN_MAX)
-		return -1;
-	for (i = 0; i < len && (unsigned char)in[i] < 0x80; i++)
-		;
-	if (i == len || in[0] == '[')
-		return ascii_domain(in, len, out, outlen);
 	memcpy(buf, in, len);
 	buf[len] = '\0';
 	if (idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL) != IDN2_OK) {
@@ -103,6 +95,22 @@ fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
 	rc = ascii_domain(a, strlen(a), out, outlen);
 	idn2_free(a);
 	return rc;
+}
+
+/* A domain as the MTA resolves it: an ASCII name (xn-- labels too) or an
+ * address literal as written, a name in UTF-8 by idna_domain(). */
+int
+fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t i;
+
+	if (len > FG_ADDR_IN_MAX)
+		return -1;
+	for (i = 0; i < len && (unsigned char)in[i] < 0x80; i++)
+		;
+	if (i == len || in[0] == '[')
+		return ascii_domain(in, len, out, outlen);
+	return idna_domain(in, len, out, outlen);
 }
 
 int
@@ -245,6 +253,28 @@ fg_addr_plain(const char *in)
 }
 
 /*
+ * The address without the blanks and angle brackets an MTA leaves around
+ * it, into buf: its length, or -1 when it does not fit.
+ */
+static int
+bare(const char *in, char *buf, size_t len)
+{
+	size_t n;
+
+	while (*in == ' ' || *in == '\t')
+		in++;
+	if (*in == '<')
+		in++;
+	if ((n = strlen(in)) >= len)
+		return -1;
+	memcpy(buf, in, n + 1);
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
+	    buf[n - 1] == '>'))
+		buf[--n] = '\0';
+	return (int)n;
+}
+
+/*
  * An address with an '@' in its local part left unquoted
  * ("user@dest@host", which Postfix takes): the domain after the last
  * '@' into written, the address before it into routed. FG_ADDR_OK when
@@ -254,19 +284,9 @@ static int
 split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 {
 	char buf[FG_ADDR_IN_MAX + 3], *at;
-	size_t n;
 
-	while (*in == ' ' || *in == '\t')
-		in++;
-	if (*in == '<')
-		in++;
-	if ((n = strlen(in)) >= sizeof(buf))
-		return FG_ADDR_BAD;
-	memcpy(buf, in, n + 1);
-	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t' ||
-	    buf[n - 1] == '>'))
-		buf[--n] = '\0';
-	if ((at = strrchr(buf, '@')) == NULL ||
+	if (bare(in, buf, sizeof(buf)) < 0 ||
+	    (at = strrchr(buf, '@')) == NULL ||
 	    fg_domain_normalize(at + 1, written->domain,
 	    sizeof(written->domain)) < 0) {
 		written->domain[0] = '\0';
@@ -288,19 +308,9 @@ split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 static int
 strip_null_domain(const char *in, char *out, size_t outlen)
 {
-	size_t n;
+	int n = bare(in, out, outlen);
 
-	while (*in == ' ' || *in == '\t')
-		in++;
-	if (*in == '<')
-		in++;
-	if ((n = strlen(in)) >= outlen)
-		return 0;
-	memcpy(out, in, n + 1);
-	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t' ||
-	    out[n - 1] == '>'))
-		out[--n] = '\0';
-	if (n == 0 || out[n - 1] != '@')
+	if (n <= 0 || out[n - 1] != '@')
 		return 0;
 	while (n > 0 && out[n - 1] == '@')
 		out[--n] = '\0';
