@@ -30,6 +30,7 @@ struct fg_session {
 	struct fg_sreserve sr;
 	struct fg_ritem items[64];
 	uint32_t when;
+	unsigned unreadable;	/* recipients not read, this session */
 };
 
 const char *const fg_uid_result_names[FG_UID_N] = {
@@ -330,7 +331,9 @@ fg_session_mail(struct fg_session *s, const char *sender,
  * over SMTP ({rcpt_addr}: Postfix's smtpd resolves it, as its queue
  * manager will; Sendmail its ruleset 0), and otherwise (Postfix's local
  * submission hands the address as written) fg_route_domain's choice.
- * Each is logged: no mail client writes such an address today.
+ * Each is logged: no mail client writes such an address today. An
+ * address read neither way matches no "to" rule: the first of a
+ * session is logged.
  */
 static const char *
 destination(struct fg_session *s, const char *rcpt,
@@ -346,8 +349,13 @@ destination(struct fg_session *s, const char *rcpt,
 		how = "where the MTA resolved it";
 	else if (fg_route_domain(s->msg.cfg, rcpt, &a))
 		how = "the MTA did not say where it goes";
-	else
-		return rcpt;	/* unreadable: counted, no "to" rule matches */
+	else {
+		if (s->unreadable++ == 0)
+			fg_log_notice("session=%s qid=%s account=%s: recipient %s cannot be read: counted by the rules without destinations only (logged once a session)",
+			    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
+			    s->msg.acct.name, rcpt);
+		return rcpt;
+	}
 	snprintf(buf, len, "r@%s", a.domain);
 	fg_log_notice("session=%s qid=%s account=%s: recipient %s is routed on: counted for domain %s (%s)",
 	    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",

@@ -36,6 +36,8 @@ expect_eq "no forged log line" "$(grep -ci '^2026-11-30T00:00:00 floodgate notic
 grep -q 'account=x\\x0a2026-11-30t00:00:00 floodgate notice: control: reset account=victim source=sasl' "$T/floodgate.log" &&
     ok "the login is logged escaped, on its own line" || fail "$(grep -a 'victim' "$T/floodgate.log" | head -3)"
 expect_eq "the hold without a queue ID is logged" "$(log_count 'action=defer: the MTA sent no usable queue ID')" 1
+expect_eq "a recipient that cannot be read is logged, once a session" \
+    "$(log_count 'recipient <a cannot be read: counted by the rules without destinations only')" 1
 expect_eq "and nothing was recorded as held" "$(ctl held | grep -c hold.example)" 0
 
 # What floodgatectl prints of such accounts: JSON that parses, a string
