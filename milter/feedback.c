@@ -103,11 +103,11 @@ trip_eq(const struct fg_hnode *n, const void *key)
 	return strcmp(((const struct tripped *)n)->wkey, key) == 0;
 }
 
-void
-fg_feedback_charged(const char *qid, const char *account, uint32_t now)
+/* A queue ID to record at the next tick: a charged message's (notice
+ * 0), or one the store could not take at once, as it came. */
+static void
+enqueue(const char *qid, const char *account, uint32_t now, int notice)
 {
-	if (!atomic_load(&active) || !fg_qid_valid(qid) || account[0] == '\0')
-		return;
 	pthread_mutex_lock(&qlock);
 	if (nqueue == qcap && qcap < QUEUE_MAX) {
 		size_t cap = qcap ? qcap * 2 : 256;
@@ -123,11 +123,19 @@ fg_feedback_charged(const char *qid, const char *account, uint32_t now)
 		fg_strlcpy(queue[nqueue].account, account,
 		    sizeof(queue[0].account));
 		queue[nqueue].time = now;
-		queue[nqueue].notice = 0;	/* charged: the account's own */
+		queue[nqueue].notice = notice;
 		nqueue++;
 	} else
 		counters.qids_dropped++;
 	pthread_mutex_unlock(&qlock);
+}
+
+void
+fg_feedback_charged(const char *qid, const char *account, uint32_t now)
+{
+	if (!atomic_load(&active) || !fg_qid_valid(qid) || account[0] == '\0')
+		return;
+	enqueue(qid, account, now, 0);	/* charged: the account's own */
 }
 
 /* The queue IDs charged since the last tick, into the store. */
@@ -155,7 +163,7 @@ flush_qids(void)
 		fg_log_err("feedback: cannot record %zu queue IDs: %s; trying again",
 		    n, err);
 		for (i = 0; i < n; i++)
-			fg_feedback_charged(q[i].qid, q[i].account, q[i].time);
+			enqueue(q[i].qid, q[i].account, q[i].time, q[i].notice);
 	} else
 		counters.qids += n;
 	free(q);
@@ -637,9 +645,8 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 		    "forwarded by local delivery" : d->notice ?
 		    "the MTA's notice to its sender" :
 		    "given back by a content filter", err);
-		/* Followed as the account's own mail then: its delivery
-		 * counts as sent. */
-		fg_feedback_charged(d->requeued, account, now);
+		/* Recorded at the next tick, a notice as a notice. */
+		enqueue(d->requeued, account, now, d->notice);
 		return;
 	}
 	fg_strlcpy(last, d->requeued, sizeof(last));

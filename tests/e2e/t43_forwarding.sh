@@ -8,7 +8,8 @@
 # not exist spends no other tenant's feedback budget. A carrier's 421s
 # to forwarded copies count for its backoff, whose pause then holds
 # them in Postfix's queue through postfix_map. Postfix's bounce to a
-# sender a login forged is followed for the login.
+# sender a login forged is followed for the login, also when the
+# database is locked as its line is read.
 . "$(dirname "$0")/lib.sh"
 setup
 # The carrier takes one connection a minute and refuses the next for
@@ -99,4 +100,38 @@ wait_for 10 results_are forger@floodgate.test "0 3 3" &&
 # (The first notice was the alias's or the virtual alias's bounce.)
 expect_eq "the log names the first notice, once" \
     "$(log_count 'feedback: the MTA.s notice about [0-9A-F]* (a bounce) went to its sender as [0-9A-F]*: its failures count for account=')" 1
+# A notice whose queue ID the database cannot take at once (another
+# process holds it locked) is recorded once the lock goes, still as a
+# notice: its delivery counts for nobody, its failure for the account.
+send "$T/n1" $SMTP_PORT late@sender.example d3@example.com
+wait_for 10 results_are late@sender.example "1 0 0" ||
+    fail "late@sender.example: got '$(results late@sender.example)', want '1 0 0'"
+qid=$(grep -Eo "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<d3@example\.com>" "$T/maillog" | grep -Eo "[0-9A-F]{6,}" | tail -1)
+[ -n "$qid" ] || fail "no queue ID for late@sender.example's message"
+stamp() { date '+%b %e %T'; }
+( echo "BEGIN EXCLUSIVE;"; sleep 4; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
+lock=$!
+sleep 0.5
+{
+	echo "$(stamp) mta postfix/bounce[9001]: $qid: sender non-delivery notification: 7A1B2C3D4E1"
+	echo "$(stamp) mta postfix/bounce[9002]: $qid: sender non-delivery notification: 7A1B2C3D4E2"
+} >> "$T/maillog"
+wait_log "feedback: cannot record 7A1B2C3D4E1 ($qid the MTA's notice to its sender): .*; trying again" 1 10 &&
+    ok "a notice the locked database cannot take is retried" ||
+    fail "no retry: $(grep -E 'feedback:|store:' "$T/floodgate.log" | tail -3)"
+wait $lock
+notices() {
+	sqlite3 "$T/floodgate.db" "SELECT group_concat(queue_id || ':' || notice, ' ') FROM (SELECT queue_id, notice FROM qidmap WHERE queue_id LIKE '7A1B2C3D4E_' ORDER BY queue_id)" 2>/dev/null
+}
+recorded() { [ "$(notices)" = "7A1B2C3D4E1:1 7A1B2C3D4E2:1" ]; }
+wait_for 15 recorded && ok "both recorded after the lock, as notices" ||
+    fail "the queue-ID map after the lock: '$(notices)', want '7A1B2C3D4E1:1 7A1B2C3D4E2:1'"
+{
+	echo "$(stamp) mta postfix/smtp[9003]: 7A1B2C3D4E1: to=<late@sender.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+	echo "$(stamp) mta postfix/smtp[9003]: 7A1B2C3D4E2: to=<late@sender.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <late@sender.example>: User unknown (in reply to RCPT TO command))"
+} >> "$T/maillog"
+# The failure is read after the delivery: once it counts, both were read.
+wait_for 10 results_are late@sender.example "1 1 1" &&
+    ok "the notices' results: the failure counts, the delivery does not" ||
+    fail "late@sender.example: got '$(results late@sender.example)', want '1 1 1'"
 finish
