@@ -1,7 +1,8 @@
 #!/bin/bash
 # Actions and options through a real Postfix: reject, tag, count
 # messages, override, exempt (account, client, domain), scope client and
-# server, and a custom reply. Postfix also listens on ::1, where it
+# server, and a custom reply; smtpd_milter_maps leaving mail from off
+# this host on port 25 alone. Postfix also listens on ::1, where it
 # hands floodgate the client as {client_addr} "IPv6:::1".
 . "$(dirname "$0")/lib.sh"
 setup
@@ -17,6 +18,7 @@ limit plan      per account to plan.example   1/1h
 limit polite    per account to polite.example 1/1h reply "Slow down please, try again in %r"
 limit clientwide per client to client.example 3/1h
 limit serverwide per server to server.example 4/1h
+limit hosted    per account to hosted.example 1/1h
 override plan bigtenant 5/1h
 exempt account vip@one.example
 exempt domain  internal.example
@@ -30,6 +32,16 @@ if grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null; then
 	    "mynetworks = 127.0.0.0/8, [::1]/128"
 	echo "[::1]:$V6_PORT inet n - n - - smtpd" >> "$T/etc/master.cf"
 fi
+# Port 25 takes mail from the Internet too: smtpd_milter_maps attaches
+# floodgate there for this host's clients only (127.0.0.2 stands in for
+# the Internet). The submission port has no map: every login is decided.
+cat > "$T/etc/floodgate_clients" <<EOT
+127.0.0.1/32  unix:$T/fg/milter.sock
+0.0.0.0/0     DISABLE
+EOT
+postconf -c "$T/etc" -P "127.0.0.1:$SMTP_PORT/inet/smtpd_milter_maps=cidr:$T/etc/floodgate_clients"
+touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
+add_sasl_user hostuser 'H0sted!'
 start_postfix
 
 send "$T/rj" $SMTP_PORT a@one.example "$(rcpts r reject.example 3)"
@@ -63,6 +75,16 @@ expect_eq "scope client: two senders, one IP share 3" "$(count_replies "$T/cl2" 
 send "$T/sv1" $SMTP_PORT a@one.example "$(rcpts s server.example 3)"
 send "$T/sv2" $SMTP_PORT b@three.example "$(rcpts u server.example 3)"
 expect_eq "scope server: everybody shares 4" "$(count_replies "$T/sv2" 451)" 2
+hosted_used() { ctl show "$1" | awk '$1 == "hosted" {print $5}'; }
+send "$T/mx" $SMTP_PORT outside@remote.example "$(rcpts h hosted.example 3)" --local-interface 127.0.0.2
+expect_eq "smtpd_milter_maps: a client off this host on port 25 passes without floodgate" \
+    "$(count_replies "$T/mx" 4..).$(hosted_used outside@remote.example)" 0.0
+send "$T/mxl" $SMTP_PORT outside@remote.example "$(rcpts k hosted.example 3)"
+expect_eq "  ... the same sender from this host is decided" "$(count_replies "$T/mxl" 451)" 2
+send "$T/mxs" $SUB_PORT outside@remote.example "$(rcpts l hosted.example 3)" --local-interface 127.0.0.2 \
+    --auth PLAIN --auth-user hostuser@floodgate.test --auth-password 'H0sted!'
+expect_eq "  ... a login on the submission port from off this host is decided" \
+    "$(count_replies "$T/mxs" 451).$(hosted_used hostuser@floodgate.test)" 2.1
 if [ -n "$V6_PORT" ]; then
 	# The hard limit is spent for a@one.example: only the exemption
 	# lets these through.
@@ -81,5 +103,6 @@ expect_eq "sink: tagged message carries X-Floodgate" "$(grep -l '^X-Floodgate: o
 expect_eq "sink: reject.example" "$(sink_count '@reject\.example')" 6
 expect_eq "sink: msgs.example" "$(sink_count '@msgs\.example')" 6
 expect_eq "sink: internal.example" "$(sink_count '@internal\.example')" 3
+expect_eq "sink: hosted.example (3 from off this host, 1 from it, 1 login)" "$(sink_count '@hosted\.example')" 5
 expect_eq "log: tag decision" "$(log_count 'rule=soft dest=tag.example action=tag')" 1
 finish
