@@ -903,9 +903,14 @@ fg_feedback_stop(void)
 	free(touched);
 	touched = NULL;
 	ntouched = touchedcap = 0;
+	pthread_mutex_lock(&qlock);
+	if (nqueue > 0)
+		fg_log_err("feedback: %zu queue IDs could not be recorded at exit: their delivery results will not count",
+		    nqueue);
 	free(queue);
 	queue = NULL;
 	nqueue = qcap = 0;
+	pthread_mutex_unlock(&qlock);
 }
 
 void

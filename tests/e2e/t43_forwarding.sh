@@ -9,7 +9,8 @@
 # to forwarded copies count for its backoff, whose pause then holds
 # them in Postfix's queue through postfix_map. Postfix's bounce to a
 # sender a login forged is followed for the login, also when the
-# database is locked as its line is read.
+# database is locked as its line is read; and a queue ID still unrecorded
+# at a stop is logged as lost.
 . "$(dirname "$0")/lib.sh"
 setup
 # The carrier takes one connection a minute and refuses the next for
@@ -134,4 +135,17 @@ wait_for 15 recorded && ok "both recorded after the lock, as notices" ||
 wait_for 10 results_are late@sender.example "1 1 1" &&
     ok "the notices' results: the failure counts, the delivery does not" ||
     fail "late@sender.example: got '$(results late@sender.example)', want '1 1 1'"
+# Stopped while the database is locked: a charged message's queue ID
+# that could not be recorded is said to be lost, not left unsaid.
+( echo "BEGIN EXCLUSIVE;"; sleep 8; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
+lock=$!
+sleep 0.3
+send "$T/n3" $SMTP_PORT late@sender.example d5@example.com
+kill -TERM "$FG_PID"
+for i in $(seq 1 300); do alive "$FG_PID" || break; sleep 0.05; done
+alive "$FG_PID" && fail "floodgate did not stop within 15 s with the database locked"
+FG_PID=
+wait $lock
+expect_eq "stopped with the database locked: the queue ID not recorded is logged" \
+    "$(log_count 'feedback: 1 queue IDs could not be recorded at exit: their delivery results will not count')" 1
 finish
