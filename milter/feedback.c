@@ -138,6 +138,20 @@ fg_feedback_charged(const char *qid, const char *account, uint32_t now)
 	enqueue(qid, account, now, 0);	/* charged: the account's own */
 }
 
+/* Since when the store takes no queue ID (0: it does): the first
+ * failure is logged, and the first write after. */
+static time_t qfail_since;
+
+static void
+qid_failed(const char *what, const char *err)
+{
+	if (qfail_since != 0)
+		return;
+	qfail_since = time(NULL);
+	fg_log_err("feedback: cannot record %s: %s; trying again each second (logged again once it works)",
+	    what, err);
+}
+
 /* The queue IDs charged since the last tick, into the store. */
 static void
 flush_qids(void)
@@ -158,14 +172,21 @@ flush_qids(void)
 	}
 	last_qid[0] = '\0';	/* a queue ID looked up in vain may be in now */
 	if (fg_store_qids_add(fgd.store, q, n, err, sizeof(err)) < 0) {
+		char what[64];
 		size_t i;
 
-		fg_log_err("feedback: cannot record %zu queue IDs: %s; trying again",
-		    n, err);
+		snprintf(what, sizeof(what), "%zu queue IDs", n);
+		qid_failed(what, err);
 		for (i = 0; i < n; i++)
 			enqueue(q[i].qid, q[i].account, q[i].time, q[i].notice);
-	} else
+	} else {
 		counters.qids += n;
+		if (qfail_since != 0) {
+			fg_log_notice("feedback: queue IDs recorded again after %lds",
+			    (long)(time(NULL) - qfail_since));
+			qfail_since = 0;
+		}
+	}
 	free(q);
 }
 
@@ -640,11 +661,13 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 	r.time = now;
 	r.notice = d->notice;
 	if (fg_store_qids_add(fgd.store, &r, 1, err, sizeof(err)) < 0) {
-		fg_log_err("feedback: cannot record %s (%s %s): %s; trying again",
-		    d->requeued, d->qid, d->forwarded ?
-		    "forwarded by local delivery" : d->notice ?
+		char what[FG_QID_MAX * 2 + 64];
+
+		snprintf(what, sizeof(what), "%s (%s %s)", d->requeued, d->qid,
+		    d->forwarded ? "forwarded by local delivery" : d->notice ?
 		    "the MTA's notice to its sender" :
-		    "given back by a content filter", err);
+		    "given back by a content filter");
+		qid_failed(what, err);
 		/* Recorded at the next tick, a notice as a notice. */
 		enqueue(d->requeued, account, now, d->notice);
 		return;
@@ -903,6 +926,7 @@ fg_feedback_stop(void)
 	free(touched);
 	touched = NULL;
 	ntouched = touchedcap = 0;
+	qfail_since = 0;
 	pthread_mutex_lock(&qlock);
 	if (nqueue > 0)
 		fg_log_err("feedback: %zu queue IDs could not be recorded at exit: their delivery results will not count",

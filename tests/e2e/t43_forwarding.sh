@@ -110,7 +110,7 @@ wait_for 10 results_are late@sender.example "1 0 0" ||
 qid=$(grep -Eo "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<d3@example\.com>" "$T/maillog" | grep -Eo "[0-9A-F]{6,}" | tail -1)
 [ -n "$qid" ] || fail "no queue ID for late@sender.example's message"
 stamp() { date '+%b %e %T'; }
-( echo "BEGIN EXCLUSIVE;"; sleep 4; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
+( echo "BEGIN EXCLUSIVE;"; sleep 7; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
 lock=$!
 sleep 0.5
 {
@@ -127,6 +127,9 @@ notices() {
 recorded() { [ "$(notices)" = "7A1B2C3D4E1:1 7A1B2C3D4E2:1" ]; }
 wait_for 15 recorded && ok "both recorded after the lock, as notices" ||
     fail "the queue-ID map after the lock: '$(notices)', want '7A1B2C3D4E1:1 7A1B2C3D4E2:1'"
+wait_log "feedback: queue IDs recorded again after [0-9]*s" 1 5 ||
+    fail "no line when the queue IDs were recorded again"
+expect_eq "the failure logged once for the lock's seconds of retries" "$(log_count 'feedback: cannot record .*; trying again')" 1
 {
 	echo "$(stamp) mta postfix/smtp[9003]: 7A1B2C3D4E1: to=<late@sender.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
 	echo "$(stamp) mta postfix/smtp[9003]: 7A1B2C3D4E2: to=<late@sender.example>, relay=127.0.0.1[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <late@sender.example>: User unknown (in reply to RCPT TO command))"
