@@ -12,6 +12,7 @@
  * The milter loop never waits for any of it: it reads the windows and
  * the blocks at the next recipient.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -138,18 +139,32 @@ fg_feedback_charged(const char *qid, const char *account, uint32_t now)
 	enqueue(qid, account, now, 0);	/* charged: the account's own */
 }
 
-/* Since when the store takes no queue ID (0: it does): the first
- * failure is logged, and the first write after. */
-static time_t qfail_since;
+/* A write the store keeps refusing is logged at its first failure
+ * and at the first success after: since is 0 while it works. */
+struct outage {
+	time_t since;
+};
+
+static struct outage qid_outage, pos_outage;
 
 static void
-qid_failed(const char *what, const char *err)
+outage_failed(struct outage *o, const char *what, const char *err)
 {
-	if (qfail_since != 0)
+	if (o->since != 0)
 		return;
-	qfail_since = time(NULL);
+	o->since = time(NULL);
 	fg_log_err("feedback: cannot record %s: %s; trying again each second (logged again once it works)",
 	    what, err);
+}
+
+static void
+outage_ended(struct outage *o, const char *what)
+{
+	if (o->since == 0)
+		return;
+	fg_log_notice("feedback: %s recorded again after %lds", what,
+	    (long)(time(NULL) - o->since));
+	o->since = 0;
 }
 
 /* The queue IDs charged since the last tick, into the store. */
@@ -176,16 +191,12 @@ flush_qids(void)
 		size_t i;
 
 		snprintf(what, sizeof(what), "%zu queue IDs", n);
-		qid_failed(what, err);
+		outage_failed(&qid_outage, what, err);
 		for (i = 0; i < n; i++)
 			enqueue(q[i].qid, q[i].account, q[i].time, q[i].notice);
 	} else {
 		counters.qids += n;
-		if (qfail_since != 0) {
-			fg_log_notice("feedback: queue IDs recorded again after %lds",
-			    (long)(time(NULL) - qfail_since));
-			qfail_since = 0;
-		}
+		outage_ended(&qid_outage, "queue IDs");
 	}
 	free(q);
 }
@@ -667,7 +678,7 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 		    d->forwarded ? "forwarded by local delivery" : d->notice ?
 		    "the MTA's notice to its sender" :
 		    "given back by a content filter");
-		qid_failed(what, err);
+		outage_failed(&qid_outage, what, err);
 		/* Recorded at the next tick, a notice as a notice. */
 		enqueue(d->requeued, account, now, d->notice);
 		return;
@@ -847,11 +858,23 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 	} while (fg_maillog_next(line, len, &d) > 0);
 }
 
+/* Where the follower is in the log, into the store. */
+static void
+save_position(struct fg_follow *f)
+{
+	char what[PATH_MAX + 32], err[FG_ERRLEN];
+
+	snprintf(what, sizeof(what), "the position in %s", fg_follow_source(f));
+	if (fg_follow_save(f, fgd.store, err, sizeof(err)) < 0)
+		outage_failed(&pos_outage, what, err);
+	else
+		outage_ended(&pos_outage, what);
+}
+
 int
 fg_feedback_start(char *err, size_t errlen)
 {
 	const char *src = fgd.cfg->delivery_log;
-	char serr[FG_ERRLEN];
 
 	if (src == NULL)
 		return 0;
@@ -859,10 +882,8 @@ fg_feedback_start(char *err, size_t errlen)
 		return -1;
 	/* A first start's position is kept at once (each tick tries
 	 * again if this fails). */
-	if (fg_follow_fresh(follow) &&
-	    fg_follow_save(follow, fgd.store, serr, sizeof(serr)) < 0)
-		fg_log_err("feedback: cannot record the position in %s: %s",
-		    src, serr);
+	if (fg_follow_fresh(follow))
+		save_position(follow);
 	atomic_store(&active, 1);
 	last_prune = time(NULL);
 	fg_log_notice("feedback: following %s", src);
@@ -888,10 +909,8 @@ fg_feedback_tick(uint32_t now)
 	settle_apply(now, 0);
 	check_touched(now);
 	counters.lines += n;
-	if ((n > 0 || fg_follow_fresh(follow)) &&
-	    fg_follow_save(follow, fgd.store, err, sizeof(err)) < 0)
-		fg_log_err("feedback: cannot record the position in %s: %s",
-		    fg_follow_source(follow), err);
+	if (n > 0 || fg_follow_fresh(follow))
+		save_position(follow);
 	if ((time_t)now - last_prune >= PRUNE_EVERY) {
 		last_prune = now;
 		if (fg_store_qids_prune(fgd.store,
@@ -926,7 +945,7 @@ fg_feedback_stop(void)
 	free(touched);
 	touched = NULL;
 	ntouched = touchedcap = 0;
-	qfail_since = 0;
+	qid_outage.since = pos_outage.since = 0;
 	pthread_mutex_lock(&qlock);
 	if (nqueue > 0)
 		fg_log_err("feedback: %zu queue IDs could not be recorded at exit: their delivery results will not count",
