@@ -2,8 +2,9 @@
 # Actions and options through a real Postfix: reject, tag, count
 # messages, override, exempt (account, client, domain), scope client and
 # server, and a custom reply; smtpd_milter_maps leaving mail from off
-# this host on port 25 alone. Postfix also listens on ::1, where it
-# hands floodgate the client as {client_addr} "IPv6:::1".
+# this host on port 25 alone, also behind postscreen. Postfix also
+# listens on ::1, where it hands floodgate the client as {client_addr}
+# "IPv6:::1".
 . "$(dirname "$0")/lib.sh"
 setup
 cat > "$T/accounts" <<EOT
@@ -40,6 +41,16 @@ cat > "$T/etc/floodgate_clients" <<EOT
 0.0.0.0/0     DISABLE
 EOT
 postconf -c "$T/etc" -P "127.0.0.1:$SMTP_PORT/inet/smtpd_milter_maps=cidr:$T/etc/floodgate_clients"
+# The same with postscreen on port 25: the map goes on the smtpd it
+# hands each client to.
+PS_PORT=$(free_port)
+cat >> "$T/etc/master.cf" <<EOT
+127.0.0.1:$PS_PORT inet n - n - 1 postscreen
+smtpd      pass  - - n - - smtpd -o smtpd_milter_maps=cidr:$T/etc/floodgate_clients
+dnsblog    unix  - - n - 0 dnsblog
+tlsproxy   unix  - - n - 0 tlsproxy
+EOT
+echo "postscreen_cache_map = btree:\$data_directory/postscreen_cache" >> "$T/etc/main.cf"
 touch -d '-10 seconds' "$T/etc/main.cf" "$T/etc/master.cf"
 add_sasl_user hostuser 'H0sted!'
 start_postfix
@@ -85,6 +96,12 @@ send "$T/mxs" $SUB_PORT outside@remote.example "$(rcpts l hosted.example 3)" --l
     --auth PLAIN --auth-user hostuser@floodgate.test --auth-password 'H0sted!'
 expect_eq "  ... a login on the submission port from off this host is decided" \
     "$(count_replies "$T/mxs" 451).$(hosted_used hostuser@floodgate.test)" 2.1
+send "$T/psx" $PS_PORT far@remote.example "$(rcpts n hosted.example 3)" --local-interface 127.0.0.2
+send "$T/psl" $PS_PORT far@remote.example "$(rcpts o hosted.example 3)"
+expect_eq "  ... through postscreen: off this host undecided, from this host decided" \
+    "$(count_replies "$T/psx" 4..).$(count_replies "$T/psl" 451).$(hosted_used far@remote.example)" 0.2.1
+grep -q "postscreen.*CONNECT from \[127.0.0.2\].*to \[127.0.0.1\]:$PS_PORT" "$T/maillog" ||
+    fail "postscreen did not take the connection from 127.0.0.2"
 if [ -n "$V6_PORT" ]; then
 	# The hard limit is spent for a@one.example: only the exemption
 	# lets these through.
@@ -103,6 +120,6 @@ expect_eq "sink: tagged message carries X-Floodgate" "$(grep -l '^X-Floodgate: o
 expect_eq "sink: reject.example" "$(sink_count '@reject\.example')" 6
 expect_eq "sink: msgs.example" "$(sink_count '@msgs\.example')" 6
 expect_eq "sink: internal.example" "$(sink_count '@internal\.example')" 3
-expect_eq "sink: hosted.example (3 from off this host, 1 from it, 1 login)" "$(sink_count '@hosted\.example')" 5
+expect_eq "sink: hosted.example (3 + 3 from off this host, 1 + 1 from it, 1 login)" "$(sink_count '@hosted\.example')" 9
 expect_eq "log: tag decision" "$(log_count 'rule=soft dest=tag.example action=tag')" 1
 finish
