@@ -305,8 +305,10 @@ write_conf() {
 	chmod 0640 "$T/floodgate.conf"
 }
 
-# start_floodgate [N]: waits for the Nth "started:" line. FG_ENV, when
-# set, is put before the command (env VAR=VALUE ...).
+# start_floodgate: starts floodgate and waits for its own "started:"
+# line (one more than the log held before), so that a restart never
+# takes the last start's line for its own. FG_ENV, when set, is put
+# before the command (env VAR=VALUE ...).
 # preload LIB: an FG_ENV that starts floodgate with LIB preloaded (a
 # sanitizer build then lets LIB come before its runtime).
 preload() {
@@ -314,12 +316,13 @@ preload() {
 }
 
 start_floodgate() {
+	local i n
+	n=$(log_count "started:")
+	n=${n:-0}	# no log yet
 	${FG_ENV:-} "$FLOODGATE" -f -c "$T/floodgate.conf" >>"$T/floodgate.log" 2>&1 &
 	FG_PID=$!
-	local i
 	for i in $(seq 1 100); do
-		if [ -S "$T/fg/milter.sock" ] && grep -q "started:" "$T/floodgate.log" 2>/dev/null &&
-		    [ "$(grep -c "started:" "$T/floodgate.log")" -ge "${1:-1}" ]; then
+		if [ -S "$T/fg/milter.sock" ] && [ "$(log_count "started:")" -gt "$n" ]; then
 			return 0
 		fi
 		if ! alive "$FG_PID"; then

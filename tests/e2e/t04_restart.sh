@@ -23,7 +23,7 @@ expect_eq "window row written" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FRO
 # While floodgate is down, Postfix defers (milter_default_action).
 send "$T/r2" $SMTP_PORT bulk@r.example "$(rcpts b example.com 1)"
 grep -q "^<\*\* *4[0-9][0-9] " "$T/r2" && ok "floodgate down: Postfix answers 4xx" || fail "floodgate down: $(grep '<\*\*' "$T/r2" | head -1)"
-start_floodgate 2
+start_floodgate
 grep -q "entries_loaded=1" "$T/floodgate.log" && ok "state loaded at start" || fail "no entries loaded"
 send "$T/r3" $SMTP_PORT bulk@r.example "$(rcpts c example.com 6)"
 expect_eq "after the restart: 4 pass, 2 deferred" "$(count_replies "$T/r3" 451)" 2
@@ -56,7 +56,7 @@ event_base_dispatch(struct event_base *b)
 EOC
 cc -shared -fPIC -o "$T/late.so" "$T/late.c" -ldl || { fail "the shim builds"; finish; }
 FG_ENV=$(preload "$T/late.so")
-start_floodgate 3
+start_floodgate
 FG_ENV=
 stops=$(grep -c "floodgate stopped" "$T/floodgate.log")
 stop_floodgate

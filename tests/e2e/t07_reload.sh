@@ -131,7 +131,7 @@ expect_eq "  ... and with the file back, floodgatectl says nothing of it" \
     "moved.example:"
 warned=$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")
 stop_floodgate
-start_floodgate 2
+start_floodgate
 expect_eq "a start warns as a reload does" \
     "$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")" $((warned + 1))
 finish

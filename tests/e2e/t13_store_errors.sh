@@ -76,7 +76,7 @@ expect_eq "continue: every refusal is in the events table" \
     "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='a@cont.example'")" 2
 
 sed -i 's/^on_store_error continue/on_store_error tempfail/' "$T/floodgate.conf"
-start_floodgate 2
+start_floodgate
 lock_db 6
 sleep 0.5
 send "$T/t1" $SMTP_PORT b@temp.example "$(rcpts d example.com 1)"

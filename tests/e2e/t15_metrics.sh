@@ -89,6 +89,6 @@ grep -q "17th: HTTP/1.0 503" "$T/slow" && ok "a 17th client at once gets 503" ||
 get /metrics | tr -d '\r' | grep -q "^HTTP/1.[01] 200" && ok "then it serves again" || fail "after slow clients"
 stop_floodgate
 sed -i '/^metrics /d' "$T/floodgate.conf"
-start_floodgate 2
+start_floodgate
 (exec 3<>/dev/tcp/127.0.0.1/$MPORT) 2>/dev/null && fail "metrics listening without the statement" || ok "off by default"
 finish

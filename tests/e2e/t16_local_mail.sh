@@ -87,7 +87,7 @@ expect_eq "explain: a routed recipient, the domain it counts for and its verdict
 
 stop_floodgate
 sed -i '1a local_action tempfail' "$T/floodgate.conf"
-start_floodgate 2
+start_floodgate
 local_send cron@shop.example t1@example.com
 # Wait for the end-of-message line itself: the recipient's decision is
 # logged a moment before it.

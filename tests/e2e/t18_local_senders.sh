@@ -207,7 +207,7 @@ expect_eq "/metrics: ... none elsewhere or failed" "$(uid_found elsewhere) $(uid
 # says so once, and the sender counts, not uid:closed.
 if unshare -n true 2>/dev/null; then
 	stop_floodgate
-	FG_ENV="unshare -n" start_floodgate 2
+	FG_ENV="unshare -n" start_floodgate
 	for i in 1 2; do
 		su -s /bin/sh $U2 -c "swaks --server 127.0.0.1:$SMTP_PORT --from news@shop.example --to ns$i@example.com --body test" > "$T/ns$i.out" 2>&1
 	done

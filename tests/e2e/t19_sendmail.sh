@@ -139,7 +139,7 @@ sendmail_path $T/sm/sendmail-wrap
 sendmail_config $T/sm/sendmail.cf
 limit burst per account 2/10s action hold
 EOT
-start_floodgate 2
+start_floodgate
 for i in 1 2 3 4; do
 	send "$T/h$i" $SM_PORT list@c.example "h$i@example.org"
 done

@@ -26,7 +26,7 @@ done
 kill_hard "$FG_PID"
 ok "floodgate killed with SIGKILL after $(sink_count) deliveries"
 sleep 1
-start_floodgate 2
+start_floodgate
 wait $src
 drain
 grep -q "entries_loaded=1" "$T/floodgate.log" && ok "counts resumed from the store" || fail "no state loaded"
@@ -48,7 +48,7 @@ used=$(awk '$1 == "tenant-hour" {print $5}' "$T/show")
 stop_floodgate
 printf 'this is not an SQLite database, whatever its name says.........' > "$T/floodgate.db"
 rm -f "$T/floodgate.db-wal" "$T/floodgate.db-shm"
-start_floodgate 3
+start_floodgate
 burst corrupt 300
 wait_log "is corrupt .* kept aside as $T/floodgate.db.corrupt-[0-9]*; starting with fresh state" &&
     ok "corrupt database: said loudly" || fail "$(grep -i corrupt "$T/floodgate.log")"

@@ -62,7 +62,7 @@ expect_eq "nothing accepted twice" "$accepted" "$(sink_count 'b2@example\.com')"
 # A database read-only when floodgate starts: it runs, and recovers.
 stop_floodgate
 chattr +i "$T/floodgate.db"
-start_floodgate 2
+start_floodgate
 send "$T/s1" $SMTP_PORT start@ro3.example r3@example.com
 expect_eq "started on a read-only database: mail flows (tempfail mode defers only MAIL while it fails)" \
     "$(grep -c '^<\*\* *5' "$T/s1")" 0

@@ -156,7 +156,7 @@ expect_eq "mailto: floodgate let its own notifications through untouched" \
 
 # 4. A restart tells nothing again.
 stop_floodgate
-start_floodgate 2
+start_floodgate
 sleep 3
 expect_eq "after a restart: still four bounces notifications" \
     "$(grep -c '"kind":"bounces"' "$T/notify-bounces.out")" 4

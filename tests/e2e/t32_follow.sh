@@ -66,7 +66,7 @@ stop_floodgate
 bounce "$L" 3
 mv "$L" "$L.3"
 bounce "$L" 1
-start_floodgate 2
+start_floodgate
 wait_for 5 sh -c "grep -q 'rotated while floodgate was down' '$T/floodgate.log'" ||
     fail "the follower found the rotated file after the restart"
 sleep 2
@@ -129,13 +129,13 @@ if [ -x "$JR" ]; then
 	}
 	jbounce 2	# before floodgate follows the journal: not counted
 	sed -i "s|^delivery_log .*|delivery_log journal:$T/journal|" "$T/floodgate.conf"
-	start_floodgate 3
+	start_floodgate
 	sleep 1.2
 	jbounce 2
 	sleep 1.5
 	stop_floodgate
 	jbounce 1
-	start_floodgate 4
+	start_floodgate
 	sleep 1.5
 	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 24
 	# Entries of a user not in delivery_log_users (a tenant's logger
@@ -160,7 +160,7 @@ if [ -x "$JR" ]; then
 	# Another machine's users, by number.
 	stop_floodgate
 	echo "delivery_log_users 0 1000" >> "$T/floodgate.conf"
-	start_floodgate 5
+	start_floodgate
 	jbounce 2 1000
 	jsendmail 1000
 	sleep 1.5

@@ -66,7 +66,7 @@ print(sorted(i["subject"] for x in d if x.get("event")=="digest" for i in x["inc
 expect_eq "nothing waits any more" "$(ctl incidents | grep -c 'not yet')" 0
 
 stop_floodgate
-start_floodgate 2
+start_floodgate
 sleep 2
 expect_eq "after a restart nothing is told again" "$(wc -l < "$T/notify.out")" 2
 finish

@@ -78,12 +78,12 @@ expect_eq "a first start with no mail line in the journal, then a burst: all 20 
 # after the restart.
 stop_floodgate
 rm -f "$T"/floodgate.db*
-start_floodgate 2
+start_floodgate
 stop_floodgate
 for i in 1 2 3 4 5; do
 	logger -p mail.info -t postfix/smtp "probe $i, logged while floodgate is down"
 done
-start_floodgate 3
+start_floodgate
 wait_for 10 lines_at_least 5
 sleep 1.2
 expect_eq "a first start stopped before it read a line: the 5 logged while it was down, read after the restart" "$(lines)" 5
@@ -140,7 +140,7 @@ postconf -c "$T/etc" -e "defer_transports ="
 reload_postfix
 postqueue -c "$T/etc" -f
 wait_for 80 in_journal 16 || fail "Postfix logged six more results while floodgate was down"
-start_floodgate 4
+start_floodgate
 wait_for 10 results_read 6 || fail "after the restart floodgate read the six results logged while it was down"
 sleep 1.5
 expect_eq "from the kept cursor: the new results, none of the old ones again" "$(unknown) $(stored)" "3 7"
@@ -149,7 +149,7 @@ expect_eq "from the kept cursor: the new results, none of the old ones again" "$
 # it, the same forged line counts (its queue ID is still in the map).
 stop_floodgate
 echo "delivery_log_users root postfix nobody" >> "$T/floodgate.conf"
-start_floodgate 5
+start_floodgate
 forge 9
 wait_for 10 results_read 1 || fail "floodgate read the line of a user named in delivery_log_users"
 sleep 1.2

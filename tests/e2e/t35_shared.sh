@@ -255,7 +255,7 @@ sleep 3.5
 send "$T/k-10" $SMTP2 k@t3.example r@example.com
 expect_eq "after redis_reservation_ttl it is free again" "$(count_replies "$T/k-10" 4..)" 0
 exec {SESS}>&-
-start_floodgate 2
+start_floodgate
 wait_for 5 sh -c "[ \$(grep -c 'answers; deciding from it' '$T/floodgate.log') -ge 2 ]" ||
     fail "relay 1 back on Redis"
 

@@ -99,7 +99,7 @@ expect_eq "the pool's statistics in database 3 count the message" \
 # 2. Over TCP, database 5 (empty: the relay gives it its windows, so
 # the tenant's three stay counted).
 conf "redis://127.0.0.1:$RPORT/5" "$T/redis.pass"
-start_floodgate 2
+start_floodgate
 wait_log "answers; deciding from it" 2 ||
     fail "Redis answered over TCP: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "TCP, database 5: the relay's windows given to it, 3 of 3 used" "$(sent t1 a@t1.example 1)" 1
@@ -115,7 +115,7 @@ grep -q "warning: redis_password_file $T/redis.pass $OPEN (mode 0644)" "$T/check
     fail "floodgate -n warns of the open password file: $(cat "$T/check.err")"
 expect_eq "floodgate -n: a warning, not an error" "$rc" 0
 stop_floodgate
-start_floodgate 3
+start_floodgate
 wait_log "answers; deciding from it" 3 || fail "the open password file is still used"
 expect_eq "the open password file is warned about at start, once" "$(log_count "$OPEN (mode 0644)")" 1
 
@@ -128,7 +128,7 @@ conf "redis://127.0.0.1:$RPORT/5" "$T/bad.pass"
 rcli acl log reset >/dev/null
 # refusals: failed AUTHs in Redis's ACL log (one entry, counted).
 refusals() { rcli acl log 1 | awk 'p {print; exit} $0 == "count" {p = 1}'; }
-start_floodgate 4
+start_floodgate
 wait_log "AUTH refused: WRONGPASS" || fail "the refused password is logged: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "wrong password: from memory, 3/1h over 2 relays lets 2 through" "$(sent w1 b@t2.example 3)" 1
 decisions | grep -q "down for .*AUTH refused: WRONGPASS .*memory, limits divided by relays" &&
@@ -146,7 +146,7 @@ INC='incident: started kind=store subject="shared"'
 END='incident: ended kind=store subject="shared"'
 wait_log "$INC" || fail "the outage is an incident: $(grep incident "$T/floodgate.log")"
 stop_floodgate
-start_floodgate 5
+start_floodgate
 wait_log "AUTH refused: WRONGPASS" 3 || fail "the restarted relay is refused too"
 sleep 3
 expect_eq "a restart while Redis refuses: the same incident, not ended and started again" \
@@ -156,7 +156,7 @@ expect_eq "a restart while Redis refuses: the same incident, not ended and start
 stop_floodgate
 conf "redis+unix://$T/rdata/redis.sock?db=99" "$T/redis.pass"
 chmod 600 "$T/redis.pass"
-start_floodgate 6
+start_floodgate
 wait_log "SELECT refused: ERR DB index is out of range" ||
     fail "the refused database is logged: $(grep shared "$T/floodgate.log" | tail -3)"
 # The charges the relay still owed the store of step 4 (it never
@@ -211,7 +211,7 @@ store redis://127.0.0.1:$CPORT1
 relays 2
 limit hour per account 3/1h
 EOT
-start_floodgate 7
+start_floodgate
 wait_log "answers; deciding from it" 4 ||
     fail "cluster: the node with the tag's slot answered: $(grep shared "$T/floodgate.log" | tail -3)"
 wait_log "$END" && ok "the incident ends when Redis answers" ||
@@ -228,7 +228,7 @@ ctl reset k@t9.example >/dev/null 2>&1 || fail "cluster: reset"
 expect_eq "cluster: reset cleared the tenant's window in Redis" "$(sent k2 k@t9.example 3)" 0
 stop_floodgate
 echo "redis_prefix other" >> "$T/floodgate.conf"
-start_floodgate 8
+start_floodgate
 wait_log "is down (refuses writes: MOVED 11361 " ||
     fail "cluster: another node's slot is an outage: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "cluster: told MOVED, decided from memory, no 5xx" \
@@ -252,7 +252,7 @@ grep -q "store: a user or password in the URL is not read" "$T/check.err" &&
 expect_eq "floodgate -n: a password in the URL is an error" "$rc" 1
 conf "redis://127.0.0.1:$RPORT/6" "$T/acl.pass"
 echo "redis_user floodgate" >> "$T/floodgate.conf"
-start_floodgate 9
+start_floodgate
 wait_log "answers; deciding from it" 5 ||
     fail "the ACL user got in: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "the relay's connection is the ACL user floodgate" \
@@ -311,7 +311,7 @@ stop_floodgate
 rcli acl setuser floodgate -setrange >/dev/null
 rcli acl log reset >/dev/null
 up0=$(log_count "answers; deciding from it")
-start_floodgate 10
+start_floodgate
 wait_log "is down (ACL user floodgate may not run setrange (ACL SETUSER floodgate +setrange))" ||
     fail "without SETRANGE: the relay names it at connect: $(grep shared "$T/floodgate.log" | tail -3)"
 expect_eq "without SETRANGE: told once as an error, decided from memory, 3/1h divided by 2: the third of three deferred, none refused" \

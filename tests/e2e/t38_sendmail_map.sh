@@ -113,7 +113,7 @@ grep -q 'SYSERR(root): socket map "floodgate"' "$T/sm/maillog" &&
 # 6. floodgate back (the pause is kept), then unpaused: the next queue
 # run delivers. The log holds the first start's line: wait for the
 # second (its sockets are made before it).
-start_floodgate 2
+start_floodgate
 expect_eq "the pause survives the restart" \
     "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/sendmail-map.sock" floodgate docomo.test | cut -d' ' -f1)" "OK"
 ctl unpause docomo.test >/dev/null || fail "floodgatectl unpause"

@@ -67,7 +67,7 @@ expect_eq "at the stop: STOPPING=1, and nothing after it" \
 expect_eq "no watchdog asked for: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" 0
 expect_eq "  ... status says none (the last run's answer)" "$(awk '$1 == "watchdog" {print $2}' "$T/status0")" 0
 FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000"
-start_floodgate 2
+start_floodgate
 watchdogs() { [ "$(count '^WATCHDOG=1$')" -ge "$1" ]; }
 wait_for 10 watchdogs 3 && ok "WATCHDOG_USEC=4000000: WATCHDOG=1 again and again" ||
     fail "WATCHDOG_USEC=4000000: fewer than three WATCHDOG=1 in 10 s: $(notified)"
@@ -75,7 +75,7 @@ expect_eq "  ... status says the watchdog's time" "$(ctl status | awk '$1 == "wa
 stop_floodgate
 n=$(count '^WATCHDOG=1$')
 FG_ENV="env NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=4000000 WATCHDOG_PID=1"
-start_floodgate 3
+start_floodgate
 sleep 2.5
 stop_floodgate
 expect_eq "WATCHDOG_PID another process's: no WATCHDOG=1" "$(count '^WATCHDOG=1$')" "$n"

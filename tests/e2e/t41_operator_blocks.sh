@@ -92,7 +92,7 @@ ctl resume other@bad.tenant > /dev/null || fail "resume the second account"
 
 # 2. A restart keeps it; resume lifts it and the held mail goes.
 stop_floodgate
-start_floodgate 2
+start_floodgate
 send "$T/bad2" $SMTP_PORT bad@bad.tenant u4@example.com
 expect_eq "after a restart: still suspended" "$(count_replies "$T/bad2" 451)" 1
 ctl resume bad@bad.tenant > /dev/null || fail "floodgatectl resume"
