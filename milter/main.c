@@ -10,6 +10,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +19,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "pfcheck.h"
 #include "shared.h"
 #include "sockowner.h"
 #include "util.h"
@@ -351,6 +354,116 @@ check_password_file(const struct fg_config *c)
 	return 0;
 }
 
+/* What a command writes on its standard output (its stderr to
+ * /dev/null), NUL-terminated, in a buffer to free; NULL, with why,
+ * when it cannot be run or fails. */
+static char *
+output_of(char *const argv[], char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	int p[2], rc, st = -1, full = 0;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return NULL;
+	}
+	if ((rc = posix_spawn_file_actions_init(&fa)) == 0) {
+		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+		    O_RDONLY, 0)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1)) == 0 &&
+		    (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
+		    O_WRONLY, 0)) == 0)
+			rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv,
+			    environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		snprintf(why, whylen, "cannot run it: %s", strerror(rc));
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (len + 1 >= cap) {
+			char *o = realloc(out, cap = cap ? cap * 2 : 4096);
+
+			if (o == NULL) {
+				full = 1;
+				break;
+			}
+			out = o;
+		}
+		if ((n = read(p[0], out + len, cap - len - 1)) > 0)
+			len += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (full || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (full)
+			snprintf(why, whylen, "it wrote more than floodgate could hold");
+		else if (WIFEXITED(st))
+			snprintf(why, whylen, "exit %d (run it to see why)",
+			    WEXITSTATUS(st));
+		else
+			snprintf(why, whylen, "it did not exit (status %d)", st);
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * floodgate -n with mta postfix: what Postfix's own settings let past
+ * floodgate (pfcheck.h), as warnings. postconf answers for the
+ * postfix_config directory; a Postfix that is not on this host (no
+ * main.cf there) is not asked.
+ */
+static void
+check_postfix(const struct fg_config *c, const char *cfg_path)
+{
+	char main_cf[PATH_MAX], why[256], found[8][FG_PF_TEXT];
+	char *vals, *master, *line[3] = { NULL, NULL, NULL }, *p;
+	char *ask[] = { "postconf", "-c", c->postfix_config, "-h",
+	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
+	    NULL };
+	char *askp[] = { "postconf", "-c", c->postfix_config, "-P", NULL };
+	struct fg_pf_conf pf;
+	size_t i, n;
+
+	snprintf(main_cf, sizeof(main_cf), "%s/main.cf", c->postfix_config);
+	if (c->mta_sendmail || access(main_cf, F_OK) < 0)
+		return;
+	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
+	    (master = output_of(askp, why, sizeof(why))) == NULL) {
+		fprintf(stderr, "%s: warning: Postfix's settings not checked: postconf -c %s: %s\n",
+		    cfg_path, c->postfix_config, why);
+		free(vals);
+		return;
+	}
+	/* One value a line, as asked. */
+	for (p = vals, i = 0; i < 3 && p != NULL; i++) {
+		line[i] = p;
+		if ((p = strchr(p, '\n')) != NULL)
+			*p++ = '\0';
+	}
+	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master };
+	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
+	for (i = 0; i < n; i++)
+		fprintf(stderr, "%s: warning: Postfix (%s): %s\n", cfg_path,
+		    c->postfix_config, found[i]);
+	free(vals);
+	free(master);
+}
+
 /* One descriptor per MTA connection: let the hard limit decide. */
 static void
 raise_fd_limit(void)
@@ -425,6 +538,7 @@ main(int argc, char **argv)
 			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
+		check_postfix(fgd.cfg, cfg_path);
 		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The daemon: drops to `user` after creating the socket (which Postfix
 # can still connect to), runs detached without -f, refuses a bad config
-# at start with file:line, and -n checks a file.
+# at start with file:line, and -n checks a file (and what Postfix's
+# settings let past floodgate).
 . "$(dirname "$0")/lib.sh"
 setup
 mkdir "$T/db"
@@ -29,6 +30,30 @@ expect_eq "-n: exit 1 on a delivery_log_users user that does not exist" $? 1
 expect_eq "and the daemon does not start" $? 1
 n=$(wc -l < "$T/users.conf")
 expect_eq "both name the user, at its line" "$(grep -c "users.conf:$n: delivery_log_users: \"no-such-mta-user\": no such user" "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
+# Postfix's own settings that let mail past floodgate, asked of
+# postconf for postfix_config: this test's main.cf has no
+# non_smtpd_milters; then one service defaults to accept.
+{ cat "$T/floodgate.conf"; echo "postfix_config $T/etc"; } > "$T/pf.conf"
+pf_warnings() { "$FLOODGATE" -n -c "$T/pf.conf" 2>&1 >/dev/null | grep "warning: Postfix ($T/etc): "; }
+pf_warnings > "$T/pf.out"
+expect_eq "-n: Postfix's empty non_smtpd_milters said, nothing else" \
+    "$(grep -c "main.cf: non_smtpd_milters is empty: local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -e "non_smtpd_milters = \$smtpd_milters"
+postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/milter_default_action=accept"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a service of master.cf that accepts without floodgate said, named" \
+    "$(grep -c "master.cf: 127.0.0.1:$SUB_PORT/inet sets milter_default_action = accept: Postfix takes every message without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X -P "127.0.0.1:$SUB_PORT/inet/milter_default_action"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once both are mended" "$(wc -l < "$T/pf.out")" 0
+mkdir "$T/badpf" && echo "this is not a setting" > "$T/badpf/main.cf"
+sed -i "s|^postfix_config .*|postfix_config $T/badpf|" "$T/pf.conf"
+"$FLOODGATE" -n -c "$T/pf.conf" > /dev/null 2> "$T/pf.err"
+expect_eq "  ... a main.cf postconf refuses: not checked, said, exit 0" \
+    "$?.$(grep -c "warning: Postfix's settings not checked: postconf -c $T/badpf: exit 1" "$T/pf.err")" 0.1
+sed -i "s|^postfix_config .*|postfix_config $T/none|" "$T/pf.conf"
+"$FLOODGATE" -n -c "$T/pf.conf" > /dev/null 2> "$T/pf.err"
+expect_eq "  ... and no Postfix asked where there is no main.cf" "$?.$(grep -c Postfix "$T/pf.err")" 0.0
 
 # Without -f floodgate detaches; the parent returns at once.
 "$FLOODGATE" -c "$T/floodgate.conf"
