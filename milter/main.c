@@ -422,15 +422,17 @@ output_of(char *const argv[], char *why, size_t whylen)
 }
 
 /*
- * floodgate -n with mta postfix: what Postfix's own settings let past
- * floodgate (pfcheck.h), as warnings. postconf answers for the
- * postfix_config directory; a Postfix that is not on this host (no
- * main.cf there) is not asked.
+ * With mta postfix, what Postfix's own settings let past floodgate
+ * (pfcheck.h), as warnings (warn_stderr for floodgate -n, warn_log at
+ * start). postconf answers for the postfix_config directory; a Postfix
+ * that is not on this host (no main.cf there) is not asked.
  */
 static void
-check_postfix(const struct fg_config *c, const char *cfg_path)
+check_postfix(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
 {
 	char main_cf[PATH_MAX], why[256], found[8][FG_PF_TEXT];
+	char msg[FG_PF_TEXT + PATH_MAX + 64];
 	char *vals, *master, *line[3] = { NULL, NULL, NULL }, *p;
 	char *ask[] = { "postconf", "-c", c->postfix_config, "-h",
 	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
@@ -444,8 +446,9 @@ check_postfix(const struct fg_config *c, const char *cfg_path)
 		return;
 	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
 	    (master = output_of(askp, why, sizeof(why))) == NULL) {
-		fprintf(stderr, "%s: warning: Postfix's settings not checked: postconf -c %s: %s\n",
-		    cfg_path, c->postfix_config, why);
+		snprintf(msg, sizeof(msg), "Postfix's settings not checked: postconf -c %s: %s",
+		    c->postfix_config, why);
+		say(arg, 0, msg);
 		free(vals);
 		return;
 	}
@@ -457,9 +460,11 @@ check_postfix(const struct fg_config *c, const char *cfg_path)
 	}
 	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master };
 	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
-	for (i = 0; i < n; i++)
-		fprintf(stderr, "%s: warning: Postfix (%s): %s\n", cfg_path,
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg), "Postfix (%s): %s",
 		    c->postfix_config, found[i]);
+		say(arg, 0, msg);
+	}
 	free(vals);
 	free(master);
 }
@@ -538,7 +543,7 @@ main(int argc, char **argv)
 			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
-		check_postfix(fgd.cfg, cfg_path);
+		check_postfix(fgd.cfg, warn_stderr, (void *)cfg_path);
 		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
@@ -679,6 +684,7 @@ main(int argc, char **argv)
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	warnings(fgd.cfg, warn_log, (void *)cfg_path);
+	check_postfix(fgd.cfg, warn_log, (void *)cfg_path);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());

@@ -38,6 +38,13 @@ pf_warnings() { "$FLOODGATE" -n -c "$T/pf.conf" 2>&1 >/dev/null | grep "warning:
 pf_warnings > "$T/pf.out"
 expect_eq "-n: Postfix's empty non_smtpd_milters said, nothing else" \
     "$(grep -c "main.cf: non_smtpd_milters is empty: local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+# The same at start, in the log (here standard error, with -f).
+"$FLOODGATE" -f -c "$T/pf.conf" 2> "$T/pf.log" &
+pf_pid=$!
+wait_for 5 grep -q "started:" "$T/pf.log" &&
+    wait_for 5 grep -q "warning: $T/pf.conf: Postfix ($T/etc): main.cf: non_smtpd_milters is empty" "$T/pf.log" &&
+    ok "  ... and at start, in the log" || fail "the start's log: $(cat "$T/pf.log")"
+kill "$pf_pid"; wait "$pf_pid"
 postconf -c "$T/etc" -e "non_smtpd_milters = \$smtpd_milters"
 postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/milter_default_action=accept"
 pf_warnings > "$T/pf.out"
