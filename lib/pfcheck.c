@@ -33,15 +33,6 @@ is_accept(const char *s, size_t n)
 	return n == 6 && strncasecmp(s, "accept", 6) == 0;
 }
 
-static int
-blank(const char *s, size_t n)
-{
-	for (; n > 0; s++, n--)
-		if (!isspace((unsigned char)*s))
-			return 0;
-	return 1;
-}
-
 /* Whether a milter list gives one of its milters "default_action =
  * accept" (Postfix 3.0's "{ unix:..., default_action = accept }"). */
 static int
@@ -149,7 +140,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		    ACCEPT_WHY);
 	if (pf->non_smtpd_milters != NULL) {
 		trim(pf->non_smtpd_milters, &b, &e);
-		local = !blank(b, (size_t)(e - b));
+		local = e > b;
 		if (per_milter_accept(b, (size_t)(e - b)))
 			add(&f, "main.cf: non_smtpd_milters gives a milter default_action = accept: if it is floodgate, %s",
 			    ACCEPT_WHY);
