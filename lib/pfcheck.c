@@ -60,6 +60,13 @@ per_milter_accept(const char *s, size_t n)
 	return 0;
 }
 
+/* Whether the n bytes at name are the parameter called want. */
+static int
+named(const char *name, size_t n, const char *want)
+{
+	return strlen(want) == n && memcmp(name, want, n) == 0;
+}
+
 struct found {
 	char (*out)[FG_PF_TEXT];
 	size_t n, max;
@@ -106,17 +113,16 @@ master_lines(const char *m, struct found *f, int *local_milters)
 			;
 		while (ve > v && isspace((unsigned char)ve[-1]))
 			ve--;
-		if (n == 21 && strncmp(name, "milter_default_action", n) == 0 &&
+		if (named(name, n, "milter_default_action") &&
 		    is_accept(v, (size_t)(ve - v)))
 			add(f, "master.cf: %s sets milter_default_action = accept: %s",
 			    svc, ACCEPT_WHY);
-		else if (((n == 13 && strncmp(name, "smtpd_milters", n) == 0) ||
-		    (n == 17 && strncmp(name, "non_smtpd_milters", n) == 0)) &&
+		else if ((named(name, n, "smtpd_milters") ||
+		    named(name, n, "non_smtpd_milters")) &&
 		    per_milter_accept(v, (size_t)(ve - v)))
 			add(f, "master.cf: %s gives a milter default_action = accept: if it is floodgate, %s",
 			    svc, ACCEPT_WHY);
-		if (n == 17 && strncmp(name, "non_smtpd_milters", n) == 0 &&
-		    v < ve)
+		if (named(name, n, "non_smtpd_milters") && v < ve)
 			*local_milters = 1;
 	}
 }
