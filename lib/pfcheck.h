@@ -11,14 +11,20 @@
 #define FG_PF_TEXT	512	/* one finding's text */
 
 /* Postfix's settings that decide whether floodgate sees the mail: the
- * values of `postconf -h milter_default_action non_smtpd_milters
- * smtpd_milters`, and `postconf -P` (master.cf's per-service settings,
- * "service/type/name = value" a line). */
+ * values of `postconf -x -h milter_default_action non_smtpd_milters
+ * smtpd_milters queue_directory smtpd_milter_maps`, and `postconf -x
+ * -P` (master.cf's per-service settings, "service/type/name = value" a
+ * line); listen is floodgate's own socket as its configuration writes
+ * it. A NULL is a value not asked: nothing is said of it (with listen
+ * NULL, only an empty non_smtpd_milters is said of the milter lists). */
 struct fg_pf_conf {
 	const char *default_action;
 	const char *non_smtpd_milters;
 	const char *smtpd_milters;
 	const char *master;
+	const char *queue_directory;
+	const char *smtpd_milter_maps;
+	const char *listen;
 };
 
 /* Up to max findings into out, each one line for people; returns how

@@ -2,7 +2,8 @@
 # The daemon: drops to `user` after creating the socket (which Postfix
 # can still connect to), runs detached without -f, refuses a bad config
 # at start with file:line, and -n checks a file (and what Postfix's
-# settings let past floodgate).
+# settings let past floodgate: the default action, milter lists that
+# are empty or name no socket of floodgate's).
 . "$(dirname "$0")/lib.sh"
 setup
 mkdir "$T/db"
@@ -53,6 +54,20 @@ expect_eq "  ... a service of master.cf that accepts without floodgate said, nam
 postconf -c "$T/etc" -X -P "127.0.0.1:$SUB_PORT/inet/milter_default_action"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once both are mended" "$(wc -l < "$T/pf.out")" 0
+# Milter lists that name some other socket only: each said; a
+# service's list that names floodgate's (another spelling of its path)
+# makes up for main.cf's.
+pf_smtpd=$(postconf -c "$T/etc" -h smtpd_milters)
+postconf -c "$T/etc" -e "smtpd_milters = inet:localhost:8891"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... milter lists that name another socket only said, both" \
+    "$(grep -c "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a master.cf service's: local mail" "$T/pf.out").$(grep -c "main.cf: smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a master.cf service's or smtpd_milter_maps: mail over SMTP" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
+postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/smtpd_milters=inet:localhost:8891,unix:$T/fg//./milter.sock"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a service's list that names floodgate's socket makes up for SMTP's" \
+    "$(grep -c "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X -P "127.0.0.1:$SUB_PORT/inet/smtpd_milters"
+postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd"
 mkdir "$T/badpf" && echo "this is not a setting" > "$T/badpf/main.cf"
 sed -i "s|^postfix_config .*|postfix_config $T/badpf|" "$T/pf.conf"
 "$FLOODGATE" -n -c "$T/pf.conf" > /dev/null 2> "$T/pf.err"

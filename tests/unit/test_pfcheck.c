@@ -11,7 +11,8 @@ static size_t
 check(const char *action, const char *local, const char *smtpd,
     const char *master)
 {
-	struct fg_pf_conf pf = { action, local, smtpd, master };
+	struct fg_pf_conf pf = { action, local, smtpd, master, NULL, NULL,
+	    NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -86,7 +87,8 @@ test_local(void **state)
 	assert_non_null(strstr(out[0], "milter_default_action = accept"));
 	assert_non_null(strstr(out[1], "non_smtpd_milters is empty"));
 	{
-		struct fg_pf_conf pf = { "accept", "", "", "" };
+		struct fg_pf_conf pf = { "accept", "", "", "", NULL, NULL,
+		    NULL };
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 1), 1);
@@ -109,6 +111,95 @@ test_master_lines(void **state)
 	assert_non_null(strstr(out[1], "master.cf: x/y sets"));
 }
 
+/* Whether the milter lists name floodgate's socket: listen and
+ * queue_directory given, as floodgate asks. */
+static size_t
+reach(const char *local, const char *smtpd, const char *master,
+    const char *maps, const char *listen)
+{
+	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
+	    "/var/spool/postfix/", maps, listen };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+#define FG_SOCK "unix:/var/spool/postfix/floodgate/milter.sock"
+
+static void
+test_names_ours(void **state)
+{
+	(void)state;
+	/* Each way Postfix reaches the socket: relative to
+	 * queue_directory, absolute from outside a chroot or inside one,
+	 * in braces, among others, with "//" and "./". */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "inet:localhost:8891, unix:floodgate/milter.sock", "", "",
+	    FG_SOCK), 0);
+	assert_int_equal(reach("unix:/var/spool/postfix/floodgate/milter.sock",
+	    "{ unix:/floodgate/milter.sock, default_action = tempfail }",
+	    "", "", FG_SOCK), 0);
+	assert_int_equal(reach("unix:.//floodgate/./milter.sock",
+	    "inet:127.0.0.1:8891,{unix:floodgate/milter.sock}", NULL, NULL,
+	    "local:/var/spool/postfix//floodgate/milter.sock"), 0);
+	/* An inet listener: its port, whatever the host is called. */
+	assert_int_equal(reach("inet:localhost:10030", "inet:[::1]:10030",
+	    "", "", "inet:10030@127.0.0.1"), 0);
+	/* Forms not read here are taken as floodgate's. */
+	assert_int_equal(reach("unix:../postfix/floodgate/milter.sock",
+	    "$floodgate", "", "", FG_SOCK), 0);
+	/* smtpd_milter_maps may name it, in main.cf or a service. */
+	assert_int_equal(reach("unix:floodgate/milter.sock", "", "",
+	    "cidr:/etc/postfix/milters", FG_SOCK), 0);
+	assert_int_equal(reach("unix:floodgate/milter.sock", "",
+	    "smtp/inet/smtpd_milter_maps = cidr:/etc/postfix/milters\n", "",
+	    FG_SOCK), 0);
+	/* Given to services in master.cf only. */
+	assert_int_equal(reach("inet:localhost:8891", "",
+	    "submission/inet/smtpd_milters = unix:floodgate/milter.sock\n"
+	    "cleanup/unix/non_smtpd_milters = inet:localhost:8891, unix:floodgate/milter.sock\n",
+	    "", FG_SOCK), 0);
+}
+
+static void
+test_names_other(void **state)
+{
+	(void)state;
+	/* Local mail through OpenDKIM only. */
+	assert_int_equal(reach("inet:localhost:8891",
+	    "unix:floodgate/milter.sock", "", "", FG_SOCK), 1);
+	assert_string_equal(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:floodgate/milter.sock), nor does a master.cf service's: local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited");
+	/* A service's list that names another does not make up for it. */
+	assert_int_equal(reach("inet:localhost:8891", "unix:floodgate/milter.sock",
+	    "cleanup/unix/non_smtpd_milters = unix:opendkim/opendkim.sock\n",
+	    "", FG_SOCK), 1);
+	/* SMTP's milters: another socket, a port that is not floodgate's,
+	 * an absolute path outside the queue directory. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "unix:/run/floodgate/milter.sock, { unix:floodgate/milter.socket }",
+	    "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "main.cf: smtpd_milters = unix:/run/floodgate/milter.sock, { unix:floodgate/milter.socket } names no socket of floodgate's (unix:floodgate/milter.sock), nor does a master.cf service's or smtpd_milter_maps: mail over SMTP"));
+	assert_int_equal(reach("inet:localhost:10031", "inet:localhost:10031",
+	    "", "", "inet:10030@127.0.0.1"), 2);
+	assert_non_null(strstr(out[0], "(inet:127.0.0.1:10030)"));
+	/* Both empty: each said, with the name to write. */
+	assert_int_equal(reach("", "", "", "", FG_SOCK), 2);
+	assert_string_equal(out[0], "main.cf: non_smtpd_milters is empty: local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited; name floodgate's socket there too (unix:floodgate/milter.sock)");
+	assert_string_equal(out[1], "main.cf: smtpd_milters is empty and no master.cf service sets it: mail over SMTP (SASL logins, webmail) goes out without floodgate, unlimited; name floodgate's socket there (unix:floodgate/milter.sock)");
+	/* A socket outside the queue directory is named by its path. */
+	assert_int_equal(reach("", "unix:/run/fg.sock", "", "",
+	    "unix:/run/fg.sock"), 1);
+	assert_non_null(strstr(out[0], "there too (unix:/run/fg.sock)"));
+	/* A long list is cut in the text. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "inet:localhost:8891, inet:localhost:8892, inet:localhost:8893, inet:localhost:8894, inet:localhost:8895",
+	    "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "inet:localhost:8893, inet:localhost:88... names no socket"));
+	/* A listen that is not read (relative): only emptiness is said. */
+	assert_int_equal(reach("inet:localhost:8891", "inet:localhost:8891",
+	    "", "", "unix:milter.sock"), 0);
+}
+
 int
 main(void)
 {
@@ -117,6 +208,8 @@ main(void)
 		cmocka_unit_test(test_accept),
 		cmocka_unit_test(test_local),
 		cmocka_unit_test(test_master_lines),
+		cmocka_unit_test(test_names_ours),
+		cmocka_unit_test(test_names_other),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
