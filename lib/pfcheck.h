@@ -1,7 +1,9 @@
 /*
- * What Postfix's own configuration says that lets mail past floodgate,
- * for floodgate -n: read from postconf's answers, never from the files
- * themselves (postconf knows Postfix's defaults and master.cf's -o).
+ * What the MTA's own configuration says that lets mail past floodgate,
+ * for floodgate -n and each start: Postfix's read from postconf's
+ * answers, never from the files themselves (postconf knows Postfix's
+ * defaults and master.cf's -o); Sendmail's from sendmail.cf, the file
+ * Sendmail itself reads.
  */
 #ifndef FG_PFCHECK_H
 #define FG_PFCHECK_H
@@ -31,5 +33,10 @@ struct fg_pf_conf {
  * many there were (max at most). */
 size_t fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT],
     size_t max);
+
+/* Sendmail's: cf is sendmail.cf's text, listen floodgate's own socket
+ * as its configuration writes it. */
+size_t fg_sm_check(const char *cf, const char *listen,
+    char out[][FG_PF_TEXT], size_t max);
 
 #endif

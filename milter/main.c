@@ -443,7 +443,7 @@ check_postfix(const struct fg_config *c,
 	size_t i, n;
 
 	snprintf(main_cf, sizeof(main_cf), "%s/main.cf", c->postfix_config);
-	if (c->mta_sendmail || access(main_cf, F_OK) < 0)
+	if (access(main_cf, F_OK) < 0)
 		return;
 	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
 	    (master = output_of(askp, why, sizeof(why))) == NULL) {
@@ -469,6 +469,64 @@ check_postfix(const struct fg_config *c,
 	}
 	free(vals);
 	free(master);
+}
+
+#define SM_CF_MAX	(8u << 20)	/* more is not a sendmail.cf */
+
+/*
+ * With mta sendmail, the same of Sendmail's settings, read from
+ * sendmail_config (the sendmail.cf Sendmail reads); none there, no
+ * Sendmail on this host to ask.
+ */
+static void
+check_sendmail(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char found[8][FG_PF_TEXT], msg[FG_PF_TEXT + PATH_MAX + 64], *cf = NULL;
+	struct stat st = { 0 };
+	size_t i, n, len = 0;
+	FILE *fp;
+
+	if ((fp = fopen(c->sendmail_config, "re")) == NULL) {
+		if (errno != ENOENT) {
+			snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
+			    c->sendmail_config, strerror(errno));
+			say(arg, 0, msg);
+		}
+		return;
+	}
+	if (fstat(fileno(fp), &st) < 0 || st.st_size > (off_t)SM_CF_MAX ||
+	    (cf = malloc((size_t)st.st_size + 1)) == NULL ||
+	    (len = fread(cf, 1, (size_t)st.st_size, fp)) != (size_t)st.st_size) {
+		snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
+		    c->sendmail_config, st.st_size > (off_t)SM_CF_MAX ?
+		    "larger than 8 MiB" : "cannot read it");
+		say(arg, 0, msg);
+		fclose(fp);
+		free(cf);
+		return;
+	}
+	fclose(fp);
+	cf[len] = '\0';
+	n = fg_sm_check(cf, c->listen, found, sizeof(found) / sizeof(found[0]));
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg), "Sendmail (%s): %s",
+		    c->sendmail_config, found[i]);
+		say(arg, 0, msg);
+	}
+	free(cf);
+}
+
+/* What the MTA's own settings let past floodgate, Postfix's or
+ * Sendmail's as mta says. */
+static void
+check_mta(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	if (c->mta_sendmail)
+		check_sendmail(c, say, arg);
+	else
+		check_postfix(c, say, arg);
 }
 
 /* One descriptor per MTA connection: let the hard limit decide. */
@@ -545,7 +603,7 @@ main(int argc, char **argv)
 			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
-		check_postfix(fgd.cfg, warn_stderr, (void *)cfg_path);
+		check_mta(fgd.cfg, warn_stderr, (void *)cfg_path);
 		return check_password_file(fgd.cfg);
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
@@ -686,7 +744,7 @@ main(int argc, char **argv)
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	warnings(fgd.cfg, warn_log, (void *)cfg_path);
-	check_postfix(fgd.cfg, warn_log, (void *)cfg_path);
+	check_mta(fgd.cfg, warn_log, (void *)cfg_path);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());

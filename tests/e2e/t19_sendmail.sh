@@ -7,7 +7,8 @@
 # submission program (the sendmail command) counted by its Unix user
 # (account uid) whatever sender it claims, and what the MSP's queue
 # runner sends counted for smmsp; then hold (Sendmail's quarantined
-# queue files) and floodgatectl release the Sendmail way.
+# queue files) and floodgatectl release the Sendmail way, and what
+# Sendmail's sendmail.cf lets past floodgate (floodgate -n).
 # alone: puts its own /etc/sasl2/Sendmail.conf in place, makes system users
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sendmail.sh"
@@ -140,6 +141,23 @@ sendmail_config $T/sm/sendmail.cf
 limit burst per account 2/10s action hold
 EOT
 start_floodgate
+# What Sendmail's settings let past floodgate, read from sendmail.cf
+# by floodgate -n (and at each start, the same code as t10's Postfix
+# check): nothing in this one (INPUT_MAIL_FILTER with F=T); a filter
+# without F=T, and InputMailFilters that leaves floodgate out, each
+# said.
+sm_check() {	# sm_check SED: floodgate -n on sendmail.cf edited by SED
+	sed "$1" "$T/sm/sendmail.cf" > "$T/sm/check.cf"
+	sed "s|^sendmail_config .*|sendmail_config $T/sm/check.cf|" "$T/floodgate.conf" > "$T/check.conf"
+	"$FLOODGATE" -n -c "$T/check.conf" 2>&1 >/dev/null | grep "warning: Sendmail ($T/sm/check.cf): "
+}
+expect_eq "Sendmail's settings: nothing said of this sendmail.cf" "$(sm_check 's/^X/X/' | wc -l)" 0
+sm_check 's/^\(Xfloodgate, .*\), F=T,/\1,/' > "$T/smc.out"
+expect_eq "  ... a filter without F=T said" \
+    "$(grep -c "sendmail.cf: filter floodgate (floodgate's socket) has no F=T: while floodgate is stopped or does not answer in time, Sendmail sends every message without it, unlimited" "$T/smc.out").$(wc -l < "$T/smc.out")" 1.1
+sm_check 's/^O InputMailFilters=.*/O InputMailFilters=other/' > "$T/smc.out"
+expect_eq "  ... InputMailFilters without floodgate said, for the daemon" \
+    "$(grep -c "sendmail.cf: daemon MTA: InputMailFilters leaves out floodgate's filter" "$T/smc.out")" 1
 for i in 1 2 3 4; do
 	send "$T/h$i" $SM_PORT list@c.example "h$i@example.org"
 done
