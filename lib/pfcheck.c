@@ -1,5 +1,6 @@
 /*
- * Postfix's settings that let mail past floodgate (see pfcheck.h).
+ * The MTA's settings that let mail past floodgate (see pfcheck.h),
+ * Postfix's first, then Sendmail's (at the end of this file).
  * What each finding tells is only what is certain from the settings:
  * an empty non_smtpd_milters is no milter for local mail, whatever
  * floodgate's socket is called; a milter list names floodgate's socket
@@ -433,7 +434,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 struct sm_filter {
 	char name[SM_NAME];
 	char flags[16];
-	int ours;		/* list_names_ours()'s answer for its socket */
+	int ours;		/* sm_socket_is_ours()'s answer for its S= */
 };
 
 #define SM_LIST		512
