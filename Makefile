@@ -49,7 +49,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter \
     $(B)/bench/floormilter $(B)/bench/fglog $(B)/bench/fgrscript
-FUZZ_TARGETS = config address account_map control milter maillog socketmap
+FUZZ_TARGETS = config address account_map control milter maillog socketmap mtacheck
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 

@@ -1,0 +1,60 @@
+/* Fuzz target: the MTA's settings floodgate reads for what lets mail
+ * past it (lib/pfcheck.c): the input as sendmail.cf, and as postconf's
+ * answers (its first five lines the values asked with -h, the rest
+ * master.cf's lines as -P gives them), against a UNIX socket inside
+ * Postfix's queue directory and an inet one. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pfcheck.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX	8
+
+/* Every finding is one NUL-terminated, non-empty line. */
+static void
+check(char out[][FG_PF_TEXT], size_t n)
+{
+	size_t i;
+
+	if (n > MAX)
+		abort();
+	for (i = 0; i < n; i++)
+		if (out[i][0] == '\0' || memchr(out[i], '\0', FG_PF_TEXT) ==
+		    NULL || strchr(out[i], '\n') != NULL)
+			abort();
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *listen[] = {
+		"unix:/var/spool/postfix/floodgate/milter.sock",
+		"inet:10030@127.0.0.1",
+	};
+	char out[MAX][FG_PF_TEXT], *text, *line[5] = { "", "", "", "", "" };
+	char *p;
+	size_t i, k;
+
+	if ((text = malloc(size + 1)) == NULL)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	for (k = 0; k < 2; k++)
+		check(out, fg_sm_check(text, listen[k], out, MAX));
+	for (p = text, i = 0; i < 5 && p != NULL; i++) {
+		line[i] = p;
+		if ((p = strchr(p, '\n')) != NULL)
+			*p++ = '\0';
+	}
+	for (k = 0; k < 2; k++) {
+		struct fg_pf_conf pf = { line[0], line[1], line[2],
+		    p != NULL ? p : "", line[3], line[4], listen[k] };
+
+		check(out, fg_pf_check(&pf, out, MAX));
+	}
+	free(text);
+	return 0;
+}
