@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "net.h"
 #include "pfcheck.h"
 
 #define ACCEPT_WHY "Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail"
@@ -140,8 +141,7 @@ read_ours(const struct fg_pf_conf *pf, struct ours *o)
 		o->qdir[0] = '\0';
 	if (l == NULL)
 		return;
-	if ((strncmp(l, "unix:", 5) == 0 && (p = l + 5)) ||
-	    (strncmp(l, "local:", 6) == 0 && (p = l + 6))) {
+	if ((p = fg_net_unix_spec(l)) != NULL) {
 		if (*p != '/' || normalize(p, strlen(p), o->path,
 		    sizeof(o->path)) < 0)
 			return;
