@@ -510,6 +510,17 @@ burst_accounted() {
 	    "$sink" "$((accepted - queued))"
 }
 
+# lock_db SECONDS: another process holds floodgate's database locked
+# for writing for SECONDS, in the background (its PID in LOCK_PID);
+# returns once the lock is held, whatever the machine's load.
+lock_db() {
+	rm -f "$T/db-locked"
+	( echo ".timeout 5000"; echo "BEGIN EXCLUSIVE;"; echo ".system touch '$T/db-locked'"
+	  sleep "$1"; echo "COMMIT;" ) | sqlite3 -bail "$T/floodgate.db" &
+	LOCK_PID=$!
+	wait_for 10 test -e "$T/db-locked" || fail "the database could not be locked"
+}
+
 # log_count PATTERN: floodgate log lines matching PATTERN.
 log_count() {
 	grep -c -- "$1" "$T/floodgate.log" 2>/dev/null || true

@@ -11,11 +11,6 @@
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
 
-lock_db() {	# lock_db SECONDS: hold a write lock in the background
-	( echo "BEGIN EXCLUSIVE;"; sleep "$1"; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
-	LOCK_PID=$!
-}
-
 write_conf <<EOT
 on_store_error continue
 limit tenant-hour per account 3/1h

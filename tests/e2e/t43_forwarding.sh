@@ -110,9 +110,7 @@ wait_for 10 results_are late@sender.example "1 0 0" ||
 qid=$(grep -Eo "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<d3@example\.com>" "$T/maillog" | grep -Eo "[0-9A-F]{6,}" | tail -1)
 [ -n "$qid" ] || fail "no queue ID for late@sender.example's message"
 stamp() { date '+%b %e %T'; }
-( echo "BEGIN EXCLUSIVE;"; sleep 7; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
-lock=$!
-sleep 0.5
+lock_db 7
 {
 	echo "$(stamp) mta postfix/bounce[9001]: $qid: sender non-delivery notification: 7A1B2C3D4E1"
 	echo "$(stamp) mta postfix/bounce[9002]: $qid: sender non-delivery notification: 7A1B2C3D4E2"
@@ -126,7 +124,7 @@ busy=$!
 wait_log "feedback: cannot record 7A1B2C3D4E1 ($qid the MTA's notice to its sender): .*; trying again" 1 10 &&
     ok "a notice the locked database cannot take is retried" ||
     fail "no retry: $(grep -E 'feedback:|store:' "$T/floodgate.log" | tail -3)"
-wait $lock $busy
+wait $LOCK_PID $busy
 notices() {
 	sqlite3 "$T/floodgate.db" "SELECT group_concat(queue_id || ':' || notice, ' ') FROM (SELECT queue_id, notice FROM qidmap WHERE queue_id LIKE '7A1B2C3D4E_' ORDER BY queue_id)" 2>/dev/null
 }
@@ -150,15 +148,13 @@ wait_for 10 results_are late@sender.example "1 1 1" &&
     fail "late@sender.example: got '$(results late@sender.example)', want '1 1 1'"
 # Stopped while the database is locked: a charged message's queue ID
 # that could not be recorded is said to be lost, not left unsaid.
-( echo "BEGIN EXCLUSIVE;"; sleep 8; echo "COMMIT;" ) | sqlite3 "$T/floodgate.db" &
-lock=$!
-sleep 0.3
+lock_db 8
 send "$T/n3" $SMTP_PORT late@sender.example d5@example.com
 kill -TERM "$FG_PID"
 for i in $(seq 1 300); do alive "$FG_PID" || break; sleep 0.05; done
 alive "$FG_PID" && fail "floodgate did not stop within 15 s with the database locked"
 FG_PID=
-wait $lock
+wait $LOCK_PID
 expect_eq "stopped with the database locked: the queue ID not recorded is logged" \
     "$(log_count 'feedback: 1 queue IDs could not be recorded at exit: their delivery results will not count')" 1
 finish
