@@ -11,7 +11,8 @@
 # runs the tests whose names start so.
 #
 # The tests mostly wait (for Postfix's queue, a window's slot, a service
-# tick), so E2E_JOBS of them (default 2) run at once, each with its own
+# tick), so E2E_JOBS of them (default 3: on 2 cores a third of the CPU
+# still idle with the sanitizer build) run at once, each with its own
 # Postfix, floodgate and directory, and its own share of the ports
 # free_port picks from (E2E_SLOT of E2E_SLOTS). A test that changes what
 # is shared by the whole machine (system users, /etc) or loads it on
@@ -22,7 +23,7 @@
 # seconds (default 600; the longest takes under two minutes) is stopped
 # (SIGTERM to its processes, on which it cleans up) and counted failed.
 cd "$(dirname "$0")" || exit 1
-jobs=${E2E_JOBS:-2}
+jobs=${E2E_JOBS:-3}
 case $jobs in '' | *[!0-9]* | 0) echo "run.sh: E2E_JOBS must be a number from 1" >&2; exit 2 ;; esac
 limit=${E2E_TIMEOUT:-600}
 case $limit in '' | *[!0-9]* | 0) echo "run.sh: E2E_TIMEOUT must be seconds, from 1" >&2; exit 2 ;; esac
