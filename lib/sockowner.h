@@ -10,6 +10,7 @@
 #define FG_SOCKOWNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* What the kernel says of a client's end, besides -1 (not asked). */
@@ -58,8 +59,19 @@ int fg_sockowner_probe(void);
 #define FG_USER_UID_MIN	1000
 #define FG_USER_UID_MAX	60000
 int fg_uid_regular(uid_t uid);
-/* The user's name, or its number when it has none; "" when not found
- * for another reason than a missing entry (errno kept). */
+/*
+ * The user's name, or its number when it has none; "" when not found
+ * for another reason than a missing entry (errno kept). An answer is
+ * kept FG_USER_NAME_TTL seconds (a failure is not): a user renamed or
+ * removed is seen within that time, or at once after
+ * fg_user_names_forget() (a reload). Thread-safe.
+ */
+#define FG_USER_NAME_TTL	60
 void fg_user_name(uid_t uid, char *out, size_t outlen);
+/* fg_user_name() at fg_mono_us() now_us (for tests). */
+void fg_user_name_at(uid_t uid, int64_t now_us, char *out, size_t outlen);
+void fg_user_names_forget(void);
+/* Answers from what was kept, and lookups made, since the start. */
+void fg_user_name_counts(unsigned long long *hits, unsigned long long *asked);
 
 #endif

@@ -286,6 +286,7 @@ fgd_reload(void)
 	fgd.cfg = nc;
 	pthread_mutex_unlock(&fgd.cfg_lock);
 	atomic_fetch_add(&fgd.reloads, 1);
+	fg_user_names_forget();	/* a user renamed: seen from now on */
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
 	warnings(nc, warn_log, (void *)fgd.cfg_path);

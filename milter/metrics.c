@@ -15,6 +15,7 @@
 #include "log.h"
 #include "net.h"
 #include "rrserve.h"
+#include "sockowner.h"
 #include "util.h"
 
 /* Request line and headers; a GET has no body. */
@@ -172,7 +173,7 @@ page(struct evbuffer *b)
 {
 	struct fg_rule_counter *rc;
 	struct fg_service_counters sc;
-	unsigned long long uid[FG_UID_N];
+	unsigned long long uid[FG_UID_N], kept, asked;
 	uint64_t tot[FG_ST_N], dropped = 0, held;
 	uint32_t oldest;
 	char err[FG_ERRLEN];
@@ -261,6 +262,13 @@ page(struct evbuffer *b)
 		evbuffer_add_printf(b,
 		    "floodgate_uid_lookups_total{result=\"%s\"} %llu\n",
 		    fg_uid_result_names[i], uid[i]);
+	fg_user_name_counts(&kept, &asked);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_uid_names_total Names of the local users account uid found: from those floodgate keeps (%d s), or asked of the user database.\n"
+	    "# TYPE floodgate_uid_names_total counter\n"
+	    "floodgate_uid_names_total{from=\"kept\"} %llu\n"
+	    "floodgate_uid_names_total{from=\"asked\"} %llu\n",
+	    FG_USER_NAME_TTL, kept, asked);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_mta_connections MTA connections open now.\n"
 	    "# TYPE floodgate_mta_connections gauge\n"

@@ -5,7 +5,8 @@
 # is charged to its own tenant through the account map. A tenant's
 # script that talks SMTP to the local Postfix instead is known by its
 # Unix user (account uid), whatever sender it claims, also through
-# postscreen or a PROXY-protocol proxy; floodgate in a network namespace
+# postscreen or a PROXY-protocol proxy (its name kept until a reload
+# when the user is renamed); floodgate in a network namespace
 # of its own says it cannot tell, and lets the sender count.
 # alone: makes system users, and /etc/postfix/main.cf when there is none
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +27,7 @@ echo "alternate_config_directories = $T/etc" >> $MAINCF
 restore() {
 	if [ "$created_maincf" = 1 ]; then rm -f $MAINCF; else cp "$T/main.cf.orig" $MAINCF; fi
 	userdel "$U1" 2>/dev/null
+	userdel "$U1-new" 2>/dev/null
 	userdel "$U2" 2>/dev/null
 	cleanup
 }
@@ -202,6 +204,22 @@ expect_eq "/metrics: MAILs counted for their Unix user" "$(uid_found user)" 3
 expect_eq "/metrics: ... as uid:closed" "$(uid_found closed)" 3
 expect_eq "/metrics: ... from a system user" "$(uid_found system)" 1
 expect_eq "/metrics: ... none elsewhere or failed" "$(uid_found elsewhere) $(uid_found failed)" "0 0"
+name_from() { awk -v m="floodgate_uid_names_total{from=\"$1\"}" '$1 == m {print $2}' "$T/metrics"; }
+# The tenants' scripts and root's: $U1's second MAIL (the proxy's) came
+# within a minute of its first and found the name kept.
+expect_eq "/metrics: the users' names, kept and asked, one a lookup" "$(( $(name_from kept) + $(name_from asked) ))" 4
+[ "$(name_from kept)" -ge 1 ] && ok "/metrics: a name kept ($(name_from kept))" ||
+    fail "/metrics: no name kept: $(grep uid_names "$T/metrics")"
+# A user renamed: the name floodgate keeps counts until a reload, then
+# the new one (an account of its own: the map names the old one).
+usermod -l "$U1-new" "$U1" || fail "usermod -l"
+su -s /bin/sh "$U1-new" -c "swaks --server 127.0.0.1:$SMTP_PORT --from wp@blog.example --to rn1@example.com --body test" > "$T/rn1.out" 2>&1
+expect_eq "renamed: the name kept still counts (shop)" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 5
+ctl reload > /dev/null || fail "floodgatectl reload"
+su -s /bin/sh "$U1-new" -c "swaks --server 127.0.0.1:$SMTP_PORT --from wp@blog.example --to rn2@example.com --body test" > "$T/rn2.out" 2>&1
+expect_eq "renamed: after a reload, the new name" "$(ctl show "$U1-new" | awk '$1 == "tenant-hour" {print $5}')" 1
+expect_eq "  ... and no more for shop" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 5
+usermod -l "$U1" "$U1-new" || fail "usermod -l back"
 # floodgate in a network namespace of its own (systemd's PrivateNetwork=
 # beside a Unix milter socket) finds neither end of any connection: it
 # says so once, and the sender counts, not uid:closed.
@@ -211,7 +229,7 @@ if unshare -n true 2>/dev/null; then
 	for i in 1 2; do
 		su -s /bin/sh $U2 -c "swaks --server 127.0.0.1:$SMTP_PORT --from news@shop.example --to ns$i@example.com --body test" > "$T/ns$i.out" 2>&1
 	done
-	expect_eq "another namespace: the sender's tenant counts" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 6
+	expect_eq "another namespace: the sender's tenant counts" "$(ctl show shop | awk '$1 == "tenant-hour" {print $5}')" 7
 	expect_eq "  ... said once" "$(log_count "account uid: neither the client's socket 127.0.0.1:[0-9]* nor the MTA's listener at 127.0.0.1:$SMTP_PORT is in floodgate's network namespace")" 1
 	expect_eq "  ... no client counted as uid:closed" "$(ctl show uid:closed | awk '$1 == "tenant-hour" {print $5}')" 3
 else

@@ -2,6 +2,8 @@
  * connections made by the test itself. */
 #include <ifaddrs.h>
 #include <sched.h>
+#include <stdio.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 
 #include "helpers.h"
@@ -274,6 +276,123 @@ test_user_name(void **state)
 	assert_string_equal(name, "3999999");
 }
 
+/*
+ * Names are kept FG_USER_NAME_TTL seconds, a number for a uid without
+ * a name too, four uids to a set; forgetting (a reload) asks again.
+ * The user database is an /etc/passwd of the test's, bound over the
+ * real one in a mount namespace of a child's (root only: skipped
+ * otherwise).
+ */
+static int
+passwd_as(const char *dir, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/passwd", dir);
+	unlink(path);
+	if ((f = fopen(path, "w")) == NULL)
+		return -1;
+	fprintf(f, "root:x:0:0:root:/root:/bin/sh\n%s", text);
+	if (fclose(f) != 0)
+		return -1;
+	umount2("/etc/passwd", MNT_DETACH);
+	return mount(path, "/etc/passwd", NULL, MS_BIND, NULL);
+}
+
+/* The name at now_us, and whether it was kept (1) or asked (0). */
+static int
+name_is(uid_t uid, int64_t now_us, const char *want, int kept)
+{
+	unsigned long long h0, a0, h1, a1;
+	char name[64];
+
+	fg_user_name_counts(&h0, &a0);
+	fg_user_name_at(uid, now_us, name, sizeof(name));
+	fg_user_name_counts(&h1, &a1);
+	return strcmp(name, want) == 0 && h1 - h0 == (unsigned long long)kept &&
+	    a1 - a0 == (unsigned long long)!kept;
+}
+
+static void
+test_user_name_kept(void **state)
+{
+	const int64_t s = 1000000, t0 = 5000 * s,
+	    ttl = (int64_t)FG_USER_NAME_TTL * s;
+	const uid_t u = 3999000;	/* a multiple of the 512 sets */
+	char dir[] = "/tmp/fg-passwd-XXXXXX", line[512];
+	pid_t pid;
+	int st;
+	size_t i;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	if ((pid = fork()) == 0) {
+		if (unshare(CLONE_NEWNS) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(77);
+		fg_user_names_forget();
+		if (passwd_as(dir, "alice:x:3999000:3999000::/:/bin/false\n") < 0)
+			_exit(77);
+		if (!name_is(u, t0, "alice", 0) || !name_is(u, t0 + s, "alice", 1))
+			_exit(1);
+		/* Renamed: the old name until it is FG_USER_NAME_TTL old. */
+		if (passwd_as(dir, "carol:x:3999000:3999000::/:/bin/false\n") < 0)
+			_exit(10);
+		if (!name_is(u, t0 + ttl - 1, "alice", 1) ||
+		    !name_is(u, t0 + ttl, "carol", 0) ||
+		    !name_is(u, t0 + ttl + s, "carol", 1))
+			_exit(2);
+		/* A reload forgets at once. */
+		if (passwd_as(dir, "dave:x:3999000:3999000::/:/bin/false\n") < 0)
+			_exit(10);
+		fg_user_names_forget();
+		if (!name_is(u, t0 + ttl + 2 * s, "dave", 0))
+			_exit(3);
+		/* No name: the number, kept as long. */
+		if (!name_is(u + 1, t0, "3999001", 0) ||
+		    !name_is(u + 1, t0 + s, "3999001", 1))
+			_exit(4);
+		/* Five uids of one set: the oldest makes way for the fifth,
+		 * the four others are kept. */
+		fg_user_names_forget();
+		line[0] = '\0';
+		for (i = 0; i < 5; i++)
+			snprintf(line + strlen(line), sizeof(line) - strlen(line),
+			    "u%zu:x:%lu:100::/:/bin/false\n", i,
+			    (unsigned long)(u + 512 * i));
+		if (passwd_as(dir, line) < 0)
+			_exit(10);
+		for (i = 0; i < 5; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "u%zu", i);
+			if (!name_is(u + 512 * (uid_t)i, t0 + (int64_t)i * s, want, 0))
+				_exit(5);
+		}
+		for (i = 1; i < 5; i++) {
+			char want[16];
+
+			snprintf(want, sizeof(want), "u%zu", i);
+			if (!name_is(u + 512 * (uid_t)i, t0 + 6 * s, want, 1))
+				_exit(6);
+		}
+		if (!name_is(u, t0 + 6 * s, "u0", 0))
+			_exit(7);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	snprintf(line, sizeof(line), "%s/passwd", dir);
+	unlink(line);
+	rmdir(dir);
+	assert_true(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		print_message("no mount namespace of its own (not root?): skipped\n");
+	else
+		assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int
 main(void)
 {
@@ -284,6 +403,7 @@ main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_elsewhere),
 		cmocka_unit_test(test_user_name),
+		cmocka_unit_test(test_user_name_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
