@@ -40,33 +40,6 @@ is_accept(const char *s, size_t n)
 	return n == 6 && strncasecmp(s, "accept", 6) == 0;
 }
 
-/* Whether a milter list gives one of its milters "default_action =
- * accept" (Postfix 3.0's "{ unix:..., default_action = accept }"). */
-static int
-per_milter_accept(const char *s, size_t n)
-{
-	static const char key[] = "default_action";
-	const char *p = s, *end = s + n, *v;
-	size_t k = sizeof(key) - 1;
-
-	for (; p + k <= end; p++) {
-		if (strncasecmp(p, key, k) != 0 ||
-		    (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_')))
-			continue;
-		v = p + k;
-		while (v < end && isspace((unsigned char)*v))
-			v++;
-		if (v >= end || *v != '=')
-			continue;
-		for (v++; v < end && isspace((unsigned char)*v); v++)
-			;
-		if (end - v >= 6 && strncasecmp(v, "accept", 6) == 0 &&
-		    (end - v == 6 || !isalnum((unsigned char)v[6])))
-			return 1;
-	}
-	return 0;
-}
-
 /* Whether the n bytes at name are the parameter called want. */
 static int
 named(const char *name, size_t n, const char *want)
@@ -230,6 +203,72 @@ entry_is_ours(const char *e, size_t n, const struct ours *o)
 	return same_socket(in, o);
 }
 
+/* Whether the n bytes at s hold "default_action = accept" (a
+ * "{ ... }" group's settings). */
+static int
+sets_accept(const char *s, size_t n)
+{
+	static const char key[] = "default_action";
+	const char *p = s, *end = s + n, *v;
+	size_t k = sizeof(key) - 1;
+
+	for (; p + k <= end; p++) {
+		if (strncasecmp(p, key, k) != 0 ||
+		    (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_')))
+			continue;
+		v = p + k;
+		while (v < end && isspace((unsigned char)*v))
+			v++;
+		if (v >= end || *v != '=')
+			continue;
+		for (v++; v < end && isspace((unsigned char)*v); v++)
+			;
+		if (end - v >= 6 && strncasecmp(v, "accept", 6) == 0 &&
+		    (end - v == 6 || !isalnum((unsigned char)v[6])))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Whether a milter list gives floodgate's milter "default_action =
+ * accept" (Postfix 3.0's "{ unix:..., default_action = accept }"): 1
+ * yes, -1 a milter that may be floodgate's (listen not known, or a
+ * name not read), 0 no (none does, or only other milters: OpenDKIM's
+ * guides give it that). The milter's name, for the finding, in
+ * [*nb, *ne).
+ */
+static int
+group_accept(const char *s, size_t n, const struct ours *o,
+    const char **nb, const char **ne)
+{
+	const char *p = s, *end = s + n, *b, *t, *close;
+	int r = 0, one;
+
+	while ((p = memchr(p, '{', (size_t)(end - p))) != NULL) {
+		close = memchr(p, '}', (size_t)(end - p));
+		if (close == NULL)
+			close = end;
+		for (b = p + 1; b < close &&
+		    (isspace((unsigned char)*b) || *b == ','); b++)
+			;
+		for (t = b; t < close && !isspace((unsigned char)*t) &&
+		    *t != ','; t++)
+			;
+		p = close < end ? close + 1 : end;
+		if (!sets_accept(t, (size_t)(close - t)))
+			continue;
+		one = o->known ? entry_is_ours(b, (size_t)(t - b), o) : -1;
+		if (one == 0 || (one < 0 && r < 0))
+			continue;
+		*nb = b;
+		*ne = t;
+		if ((r = one) == 1)
+			break;
+	}
+	return r;
+}
+
 /* Whether a milter list names floodgate's socket: 1 yes, 0 no, -1
  * cannot tell. Entries are separated by blanks or commas; "{ name,
  * key = value, ... }" is one, its name the first word. */
@@ -291,6 +330,27 @@ add(struct found *f, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A milter list's own "default_action = accept" for floodgate, said
+ * of where (main.cf's parameter, or master.cf's service). */
+static void
+milter_accept(struct found *f, const char *file, const char *where,
+    const char *v, size_t vn, const struct ours *o)
+{
+	const char *nb = NULL, *ne = NULL;
+
+	switch (group_accept(v, vn, o, &nb, &ne)) {
+	case 1:
+		add(f, "%s%s gives floodgate's milter (%.*s) default_action = accept: %s",
+		    file, where, (int)(ne - nb), nb, ACCEPT_WHY);
+		break;
+	case -1:
+		add(f, "%s%s gives the milter %.*s default_action = accept: if it is floodgate, %s",
+		    file, where, (int)(ne - nb > 120 ? 120 : ne - nb), nb,
+		    ACCEPT_WHY);
+		break;
+	}
+}
+
 /* Whether a list of milters is there at all, and whether one of them
  * is floodgate (list_names_ours()'s answer), over every place that
  * sets it. */
@@ -342,11 +402,9 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		if (named(name, n, "milter_default_action") && is_accept(v, vn))
 			add(f, "master.cf: %s sets milter_default_action = accept: %s",
 			    svc, ACCEPT_WHY);
-		else if ((named(name, n, "smtpd_milters") ||
-		    named(name, n, "non_smtpd_milters")) &&
-		    per_milter_accept(v, vn))
-			add(f, "master.cf: %s gives a milter default_action = accept: if it is floodgate, %s",
-			    svc, ACCEPT_WHY);
+		else if (named(name, n, "smtpd_milters") ||
+		    named(name, n, "non_smtpd_milters"))
+			milter_accept(f, "master.cf: ", svc, v, vn, o);
 		if (named(name, n, "non_smtpd_milters"))
 			reach_add(local, v, vn, o);
 		else if (named(name, n, "smtpd_milters"))
@@ -363,9 +421,7 @@ main_list(struct found *f, const char *name, const char *v,
     const char **b, const char **e, struct reach *r, const struct ours *o)
 {
 	trim(v, b, e);
-	if (per_milter_accept(*b, (size_t)(*e - *b)))
-		add(f, "main.cf: %s gives a milter default_action = accept: if it is floodgate, %s",
-		    name, ACCEPT_WHY);
+	milter_accept(f, "main.cf: ", name, *b, (size_t)(*e - *b), o);
 	reach_add(r, *b, (size_t)(*e - *b), o);
 }
 

@@ -54,10 +54,20 @@ expect_eq "  ... a service of master.cf that accepts without floodgate said, nam
 postconf -c "$T/etc" -X -P "127.0.0.1:$SUB_PORT/inet/milter_default_action"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once both are mended" "$(wc -l < "$T/pf.out")" 0
+# A milter's own default_action = accept: OpenDKIM's (as its guides
+# give it) is not floodgate's affair; floodgate's own is said.
+pf_smtpd=$(postconf -c "$T/etc" -h smtpd_milters)
+postconf -c "$T/etc" -e "smtpd_milters = { inet:localhost:8891, default_action = accept }, $pf_smtpd"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... another milter's own default_action = accept not said" "$(wc -l < "$T/pf.out")" 0
+postconf -c "$T/etc" -e "smtpd_milters = inet:localhost:8891, { $pf_smtpd, command_timeout = 30s, default_action = accept }"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... floodgate's own said, named, for both lists (local mail's is \$smtpd_milters)" \
+    "$(grep -c "main.cf: \(non_\)\?smtpd_milters gives floodgate's milter ($pf_smtpd) default_action = accept: Postfix takes every message without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 2.2
+postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd"
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.
-pf_smtpd=$(postconf -c "$T/etc" -h smtpd_milters)
 postconf -c "$T/etc" -e "smtpd_milters = inet:localhost:8891"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... milter lists that name another socket only said, both" \

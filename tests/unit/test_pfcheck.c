@@ -60,13 +60,16 @@ test_accept(void **state)
 	assert_int_equal(check("tempfail", "$smtpd_milters",
 	    "{ unix:floodgate/milter.sock, connect_timeout = 10s, default_action=accept }", ""), 1);
 	assert_non_null(strstr(out[0],
-	    "main.cf: smtpd_milters gives a milter default_action = accept: if it is floodgate"));
+	    "main.cf: smtpd_milters gives the milter unix:floodgate/milter.sock default_action = accept: if it is floodgate"));
 	assert_int_equal(check("tempfail",
 	    "{ unix:floodgate/milter.sock, default_action = Accept }", "", ""), 1);
-	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters gives a milter"));
+	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters gives the milter unix:floodgate/milter.sock default_action"));
 	assert_int_equal(check("tempfail", "$smtpd_milters", "",
 	    "smtp/inet/smtpd_milters = { inet:127.0.0.1:8891, default_action = accept }\n"), 1);
-	assert_non_null(strstr(out[0], "master.cf: smtp/inet gives a milter default_action = accept"));
+	assert_non_null(strstr(out[0], "master.cf: smtp/inet gives the milter inet:127.0.0.1:8891 default_action = accept: if it is floodgate"));
+	/* Outside a group, no milter's own setting. */
+	assert_int_equal(check("tempfail", "$smtpd_milters",
+	    "unix:fg.sock, default_action=accept", ""), 0);
 	/* milter_default_action itself is not a milter's default_action. */
 	assert_int_equal(check("tempfail", "$smtpd_milters",
 	    "unix:fg.sock, milter_default_action=accept", ""), 0);
@@ -200,6 +203,55 @@ test_names_other(void **state)
 	    "", "", "unix:milter.sock"), 0);
 }
 
+/* A milter's own default_action = accept is said when the milter is
+ * floodgate's, or may be; another milter's (OpenDKIM's guides give it)
+ * is its own affair. */
+static void
+test_group_accept(void **state)
+{
+	(void)state;
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ inet:localhost:8891, default_action = accept }, unix:floodgate/milter.sock",
+	    "", "", FG_SOCK), 0);
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "unix:floodgate/milter.sock", "smtp/inet/smtpd_milters = "
+	    "{ inet:localhost:8891, default_action = accept } { unix:floodgate/milter.sock }\n",
+	    "", FG_SOCK), 0);
+	/* floodgate's own, in main.cf or a service, named. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ inet:localhost:8891, default_action = accept }, "
+	    "{ unix:/var/spool/postfix/floodgate/milter.sock, command_timeout = 30s, default_action = accept }",
+	    "", "", FG_SOCK), 1);
+	assert_string_equal(out[0], "main.cf: smtpd_milters gives floodgate's milter (unix:/var/spool/postfix/floodgate/milter.sock) default_action = accept: Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail");
+	assert_int_equal(reach("inet:localhost:10030", "inet:localhost:10030",
+	    "submission/inet/smtpd_milters = {inet:localhost:10030,default_action=accept}\n",
+	    "", "inet:10030@127.0.0.1"), 1);
+	assert_non_null(strstr(out[0], "master.cf: submission/inet gives floodgate's milter (inet:localhost:10030) default_action = accept: "));
+	/* A name not read may be floodgate's: said so, floodgate's own
+	 * first when both are there. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ $floodgate, default_action = accept }", "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "gives the milter $floodgate default_action = accept: if it is floodgate, "));
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ $other, default_action = accept }, { unix:floodgate/milter.sock, default_action = accept }",
+	    "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "gives floodgate's milter (unix:floodgate/milter.sock)"));
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ unix:floodgate/milter.sock, default_action = accept }, { $other, default_action = accept }",
+	    "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "gives floodgate's milter (unix:floodgate/milter.sock)"));
+	/* Another's after one not read: the one not read is said. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ $other, default_action = accept }, { inet:localhost:8891, default_action = accept }",
+	    "", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "gives the milter $other default_action = accept: if it is floodgate"));
+	/* A group left open still has its name read. */
+	assert_int_equal(reach("unix:floodgate/milter.sock",
+	    "{ unix:floodgate/milter.sock, default_action = accept", "", "",
+	    FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "gives floodgate's milter (unix:floodgate/milter.sock)"));
+}
+
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
 #define SM_SOCK "unix:/run/floodgate/milter.sock"
 #define SM_X "Xfloodgate, S=unix:/run/floodgate/milter.sock, F=T, T=S:10s;R:10s;E:30s\n"
@@ -283,6 +335,7 @@ main(void)
 		cmocka_unit_test(test_master_lines),
 		cmocka_unit_test(test_names_ours),
 		cmocka_unit_test(test_names_other),
+		cmocka_unit_test(test_group_accept),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
