@@ -21,6 +21,8 @@
 #include "pfcheck.h"
 
 #define ACCEPT_WHY "Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail"
+#define NO_MILTERS_LOCAL "Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited"
+#define NO_MILTERS_WHY "Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)"
 
 /* A value with its blanks around it dropped: [*b, *e). */
 static void
@@ -38,6 +40,29 @@ static int
 is_accept(const char *s, size_t n)
 {
 	return n == 6 && strncasecmp(s, "accept", 6) == 0;
+}
+
+/* Whether a receive_override_options value (n bytes at s) holds
+ * no_milters, which turns every milter off for the mail the service
+ * receives. */
+static int
+no_milters(const char *s, size_t n)
+{
+	const char *p = s, *end = s + n, *t;
+
+	while (p < end) {
+		if (isspace((unsigned char)*p) || *p == ',') {
+			p++;
+			continue;
+		}
+		for (t = p; t < end && !isspace((unsigned char)*t) && *t != ',';
+		    t++)
+			;
+		if (t - p == 10 && strncasecmp(p, "no_milters", 10) == 0)
+			return 1;
+		p = t;
+	}
+	return 0;
 }
 
 /* Whether the n bytes at name are the parameter called want. */
@@ -405,6 +430,12 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		else if (named(name, n, "smtpd_milters") ||
 		    named(name, n, "non_smtpd_milters"))
 			milter_accept(f, "master.cf: ", svc, v, vn, o);
+		/* pickup hands local mail to cleanup; a listener given
+		 * no_milters is a content filter's way back, on purpose. */
+		if (named(name, n, "receive_override_options") &&
+		    strcmp(svc, "pickup/unix") == 0 && no_milters(v, vn))
+			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
+			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
 		if (named(name, n, "non_smtpd_milters"))
 			reach_add(local, v, vn, o);
 		else if (named(name, n, "smtpd_milters"))
@@ -442,6 +473,12 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		if (is_accept(b, (size_t)(e - b)))
 			add(&f, "main.cf: milter_default_action = accept: %s",
 			    ACCEPT_WHY);
+	}
+	if (pf->receive_override_options != NULL) {
+		trim(pf->receive_override_options, &b, &e);
+		if (no_milters(b, (size_t)(e - b)))
+			add(&f, "main.cf: receive_override_options = %.*s: %s",
+			    (int)(e - b > 80 ? 80 : e - b), b, NO_MILTERS_WHY);
 	}
 	if (pf->smtpd_milters != NULL)
 		main_list(&f, "smtpd_milters", pf->smtpd_milters, &sb, &se,
@@ -718,7 +755,8 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
     size_t max)
 {
 	struct sm_conf c;
-	struct fg_pf_conf pf = { NULL, NULL, NULL, NULL, NULL, NULL, listen };
+	struct fg_pf_conf pf = { NULL, NULL, NULL, NULL, NULL, NULL, listen,
+	    NULL };
 	struct found f = { out, 0, max };
 	struct ours o;
 	const char *l, *e, *nl;

@@ -14,7 +14,8 @@
 
 /* Postfix's settings that decide whether floodgate sees the mail: the
  * values of `postconf -x -h milter_default_action non_smtpd_milters
- * smtpd_milters queue_directory smtpd_milter_maps`, and `postconf -x
+ * smtpd_milters queue_directory smtpd_milter_maps
+ * receive_override_options`, and `postconf -x
  * -P` (master.cf's per-service settings, "service/type/name = value" a
  * line); listen is floodgate's own socket as its configuration writes
  * it. A NULL is a value not asked: nothing is said of it (with listen
@@ -27,6 +28,7 @@ struct fg_pf_conf {
 	const char *queue_directory;
 	const char *smtpd_milter_maps;
 	const char *listen;
+	const char *receive_override_options;
 };
 
 /* Up to max findings into out, each one line for people; returns how

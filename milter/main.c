@@ -434,10 +434,11 @@ check_postfix(const struct fg_config *c,
 {
 	char main_cf[PATH_MAX], why[256], found[8][FG_PF_TEXT];
 	char msg[FG_PF_TEXT + PATH_MAX + 64];
-	char *vals, *master, *line[5] = { NULL, NULL, NULL, NULL, NULL }, *p;
+	char *vals, *master, *line[6] = { NULL }, *p;
 	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
 	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
-	    "queue_directory", "smtpd_milter_maps", NULL };
+	    "queue_directory", "smtpd_milter_maps", "receive_override_options",
+	    NULL };
 	char *askp[] = { "postconf", "-c", c->postfix_config, "-x", "-P",
 	    NULL };
 	struct fg_pf_conf pf;
@@ -455,13 +456,13 @@ check_postfix(const struct fg_config *c,
 		return;
 	}
 	/* One value a line, as asked. */
-	for (p = vals, i = 0; i < 5 && p != NULL; i++) {
+	for (p = vals, i = 0; i < 6 && p != NULL; i++) {
 		line[i] = p;
 		if ((p = strchr(p, '\n')) != NULL)
 			*p++ = '\0';
 	}
 	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master, line[3],
-	    line[4], c->listen };
+	    line[4], c->listen, line[5] };
 	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
 	for (i = 0; i < n; i++) {
 		snprintf(msg, sizeof(msg), "Postfix (%s): %s",

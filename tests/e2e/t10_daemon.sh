@@ -65,6 +65,19 @@ pf_warnings > "$T/pf.out"
 expect_eq "  ... floodgate's own said, named, for both lists (local mail's is \$smtpd_milters)" \
     "$(grep -c "main.cf: \(non_\)\?smtpd_milters gives floodgate's milter ($pf_smtpd) default_action = accept: Postfix takes every message without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 2.2
 postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd"
+# no_milters turns every milter off: in main.cf for all mail, on pickup
+# for local mail; on a content filter's way back (the README's
+# listener) on purpose, not said.
+postconf -c "$T/etc" -e "receive_override_options = no_header_body_checks, no_milters"
+postconf -c "$T/etc" -P "pickup/unix/receive_override_options=no_milters" \
+    "127.0.0.1:$SUB_PORT/inet/receive_override_options=no_unknown_recipient_checks,no_milters"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... receive_override_options with no_milters said, in main.cf and on pickup" \
+    "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail it receives" "$T/pf.out").$(grep -c "master.cf: pickup/unix sets receive_override_options = no_milters: Postfix runs no milter on local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
+postconf -c "$T/etc" -X "receive_override_options"
+postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options" "127.0.0.1:$SUB_PORT/inet/receive_override_options"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once taken away" "$(wc -l < "$T/pf.out")" 0
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.

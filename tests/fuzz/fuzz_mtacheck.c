@@ -50,8 +50,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			*p++ = '\0';
 	}
 	for (k = 0; k < 2; k++) {
+		/* The first line is receive_override_options too. */
 		struct fg_pf_conf pf = { line[0], line[1], line[2],
-		    p != NULL ? p : "", line[3], line[4], listen[k] };
+		    p != NULL ? p : "", line[3], line[4], listen[k], line[0] };
 
 		check(out, fg_pf_check(&pf, out, MAX));
 	}

@@ -12,7 +12,7 @@ check(const char *action, const char *local, const char *smtpd,
     const char *master)
 {
 	struct fg_pf_conf pf = { action, local, smtpd, master, NULL, NULL,
-	    NULL };
+	    NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -91,7 +91,7 @@ test_local(void **state)
 	assert_non_null(strstr(out[1], "non_smtpd_milters is empty"));
 	{
 		struct fg_pf_conf pf = { "accept", "", "", "", NULL, NULL,
-		    NULL };
+		    NULL, NULL };
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 1), 1);
@@ -121,7 +121,7 @@ reach(const char *local, const char *smtpd, const char *master,
     const char *maps, const char *listen)
 {
 	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
-	    "/var/spool/postfix/", maps, listen };
+	    "/var/spool/postfix/", maps, listen, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -252,6 +252,37 @@ test_group_accept(void **state)
 	assert_non_null(strstr(out[0], "gives floodgate's milter (unix:floodgate/milter.sock)"));
 }
 
+/* receive_override_options with no_milters: in main.cf every milter
+ * is off for what Postfix receives; on pickup, for local mail; on
+ * another service (a content filter's way back), on purpose. */
+static size_t
+overrides(const char *value, const char *master)
+{
+	struct fg_pf_conf pf = { "tempfail", "$smtpd_milters",
+	    "unix:floodgate/milter.sock", master, "/var/spool/postfix", "",
+	    FG_SOCK, value };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+static void
+test_no_milters(void **state)
+{
+	(void)state;
+	assert_int_equal(overrides("", ""), 0);
+	assert_int_equal(overrides("no_address_mappings", ""), 0);
+	assert_int_equal(overrides("no_unknown_recipient_checks,no_milters_x", ""), 0);
+	assert_int_equal(overrides(" no_header_body_checks, No_Milters ", ""), 1);
+	assert_string_equal(out[0], "main.cf: receive_override_options = no_header_body_checks, No_Milters: Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)");
+	/* The README's content filter listener: on purpose, not said. */
+	assert_int_equal(overrides("", "127.0.0.1:10025/inet/receive_override_options = no_unknown_recipient_checks,no_header_body_checks,no_milters\n"), 0);
+	/* pickup's: local mail. */
+	assert_int_equal(overrides("", "pickup/unix/receive_override_options = no_milters no_address_mappings\n"), 1);
+	assert_string_equal(out[0], "master.cf: pickup/unix sets receive_override_options = no_milters no_address_mappings: Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited");
+	assert_int_equal(overrides("", "pickup/unix/receive_override_options = no_header_body_checks\n"), 0);
+}
+
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
 #define SM_SOCK "unix:/run/floodgate/milter.sock"
 #define SM_X "Xfloodgate, S=unix:/run/floodgate/milter.sock, F=T, T=S:10s;R:10s;E:30s\n"
@@ -336,6 +367,7 @@ main(void)
 		cmocka_unit_test(test_names_ours),
 		cmocka_unit_test(test_names_other),
 		cmocka_unit_test(test_group_accept),
+		cmocka_unit_test(test_no_milters),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
