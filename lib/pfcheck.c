@@ -22,6 +22,7 @@
 
 #define ACCEPT_WHY "Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail"
 #define NO_MILTERS_LOCAL "Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited"
+#define SUBMIT_WHY "mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited"
 #define NO_MILTERS_WHY "Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)"
 
 /* A value with its blanks around it dropped: [*b, *e). */
@@ -393,6 +394,56 @@ reach_add(struct reach *r, const char *v, size_t n, const struct ours *o)
 		r->ours = either(r->ours, list_names_ours(v, n, o));
 }
 
+/* Whether a master.cf service ("name/type") is where tenants submit
+ * mail with a login: submission (587), submissions or smtps (465), by
+ * port name or number, with a host or without. Port 25's smtp is not
+ * one: the README's own set-up may leave floodgate out there (mail
+ * from the Internet). */
+static int
+submission_service(const char *svc)
+{
+	static const char *const ports[] = { "submission", "submissions",
+	    "smtps", "587", "465" };
+	const char *slash = strchr(svc, '/'), *p = svc, *c;
+	size_t n, i;
+
+	if (slash == NULL || strcmp(slash, "/inet") != 0)
+		return 0;
+	for (c = svc; c < slash; c++)
+		if (*c == ':')
+			p = c + 1;
+	n = (size_t)(slash - p);
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (strlen(ports[i]) == n && memcmp(ports[i], p, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether master.cf's lines m give service svc a non-empty name. */
+static int
+service_sets(const char *m, const char *svc, const char *name)
+{
+	char key[320];
+	const char *p, *v;
+	int k = snprintf(key, sizeof(key), "%s/%s", svc, name);
+
+	if (k <= 0 || (size_t)k >= sizeof(key))
+		return 0;
+	for (p = m; (p = strstr(p, key)) != NULL; p += k) {
+		if (p != m && p[-1] != '\n')
+			continue;
+		for (v = p + k; *v == ' ' || *v == '\t'; v++)
+			;
+		if (*v++ != '=')
+			continue;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v != '\0' && *v != '\n')
+			return 1;
+	}
+	return 0;
+}
+
 /* master.cf's settings: "service/type/name = value" a line. */
 static void
 master_lines(const char *m, struct found *f, const struct ours *o,
@@ -436,6 +487,22 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		    strcmp(svc, "pickup/unix") == 0 && no_milters(v, vn))
 			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
 			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
+		/* Where logins submit, floodgate left out is no purpose. */
+		if (submission_service(svc) &&
+		    !service_sets(m, svc, "smtpd_milter_maps")) {
+			if (named(name, n, "smtpd_milters") && o->known &&
+			    list_names_ours(v, vn, o) == 0)
+				add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
+				    SUBMIT_WHY, svc, vn > 0 ? "= " : "empty",
+				    (int)(vn > 80 ? 80 : vn), v,
+				    vn > 80 ? "..." : "",
+				    vn > 0 ? ", which names no socket of floodgate's (" : "",
+				    vn > 0 ? o->name : "", vn > 0 ? ")" : "");
+			else if (named(name, n, "receive_override_options") &&
+			    no_milters(v, vn))
+				add(f, "master.cf: %s sets receive_override_options = %.*s: "
+				    SUBMIT_WHY, svc, (int)(vn > 80 ? 80 : vn), v);
+		}
 		if (named(name, n, "non_smtpd_milters"))
 			reach_add(local, v, vn, o);
 		else if (named(name, n, "smtpd_milters"))

@@ -78,6 +78,17 @@ postconf -c "$T/etc" -X "receive_override_options"
 postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options" "127.0.0.1:$SUB_PORT/inet/receive_override_options"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once taken away" "$(wc -l < "$T/pf.out")" 0
+# A submission service whose own list leaves floodgate out is said,
+# though main.cf names it (Postfix is not running yet: the service is
+# never listened on).
+postconf -c "$T/etc" -Me "127.0.0.1:submission/inet=127.0.0.1:submission inet n - n - - smtpd"
+postconf -c "$T/etc" -P "127.0.0.1:submission/inet/smtpd_milters=inet:localhost:8891"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a submission service's list without floodgate said" \
+    "$(grep -c "master.cf: 127.0.0.1:submission/inet sets smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:$T/fg/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -MX "127.0.0.1:submission/inet"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once the service is gone" "$(wc -l < "$T/pf.out")" 0
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.

@@ -281,6 +281,52 @@ test_no_milters(void **state)
 	assert_int_equal(overrides("", "pickup/unix/receive_override_options = no_milters no_address_mappings\n"), 1);
 	assert_string_equal(out[0], "master.cf: pickup/unix sets receive_override_options = no_milters no_address_mappings: Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited");
 	assert_int_equal(overrides("", "pickup/unix/receive_override_options = no_header_body_checks\n"), 0);
+	/* On a submission service, by name or port: logins' mail. */
+	assert_int_equal(overrides("", "submission/inet/receive_override_options = no_milters\n"
+	    "127.0.0.1:smtps/inet/receive_override_options=no_milters\n"), 2);
+	assert_string_equal(out[0], "master.cf: submission/inet sets receive_override_options = no_milters: mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	assert_non_null(strstr(out[1], "master.cf: 127.0.0.1:smtps/inet sets receive_override_options = no_milters: mail submitted"));
+}
+
+/* A submission service (587, 465, by name or number) whose own
+ * smtpd_milters leaves floodgate out is said, even where main.cf names
+ * it: logins submit there. Port 25's smtp, a content filter's
+ * listener, and a service with its own smtpd_milter_maps are not. */
+static void
+test_submission(void **state)
+{
+	(void)state;
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "submission/inet/smtpd_milters = inet:localhost:8891\n"
+	    "[::1]:465/inet/smtpd_milters =\n"
+	    "smtps/inet/smtpd_milters = inet:localhost:8891, unix:floodgate/milter.sock\n"
+	    "smtp/inet/smtpd_milters =\n"
+	    "127.0.0.1:10025/inet/smtpd_milters =\n"
+	    "submissions/unix/smtpd_milters =\n", "", FG_SOCK), 2);
+	assert_string_equal(out[0], "master.cf: submission/inet sets smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:floodgate/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	assert_string_equal(out[1], "master.cf: [::1]:465/inet sets smtpd_milters empty: mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	/* Its own map may name floodgate, before or after the list. */
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "submission/inet/smtpd_milters =\n"
+	    "submission/inet/smtpd_milter_maps = cidr:/etc/postfix/milters\n"
+	    "587/inet/smtpd_milter_maps = cidr:/etc/postfix/milters\n"
+	    "587/inet/smtpd_milters =\n", "", FG_SOCK), 0);
+	/* Another service's map, whose name ends as this one's, is not
+	 * this one's. */
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "10587/inet/smtpd_milter_maps = cidr:/etc/postfix/milters\n"
+	    "587/inet/smtpd_milters =\n", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "master.cf: 587/inet sets smtpd_milters empty"));
+	/* An empty map is no map. */
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "submission/inet/smtpd_milter_maps =\n"
+	    "submission/inet/smtpd_milters =\n", "", FG_SOCK), 1);
+	/* A name not read may be floodgate's; listen not read, nothing. */
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "submission/inet/smtpd_milters = $floodgate\n", "", FG_SOCK), 0);
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "submission/inet/smtpd_milters = inet:localhost:8891\n", "",
+	    "unix:milter.sock"), 0);
 }
 
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
@@ -368,6 +414,7 @@ main(void)
 		cmocka_unit_test(test_names_other),
 		cmocka_unit_test(test_group_accept),
 		cmocka_unit_test(test_no_milters),
+		cmocka_unit_test(test_submission),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
