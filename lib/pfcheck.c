@@ -229,6 +229,44 @@ entry_is_ours(const char *e, size_t n, const struct ours *o)
 	return same_socket(in, o);
 }
 
+/*
+ * The next entry of a milter list, from *p up to end: separated by
+ * blanks or commas, "{ name, key = value, ... }" one entry whose name
+ * is its first word. Its name in [*b, *t), a group's settings after it
+ * up to *set (*t for a bare name); 0 when no entry is left.
+ */
+static int
+next_entry(const char **p, const char *end, const char **b,
+    const char **t, const char **set)
+{
+	const char *q = *p, *close;
+
+	while (q < end && (isspace((unsigned char)*q) || *q == ','))
+		q++;
+	if (q >= end)
+		return 0;
+	if (*q == '{') {
+		close = memchr(q, '}', (size_t)(end - q));
+		if (close == NULL)
+			close = end;
+		for (*b = q + 1; *b < close &&
+		    (isspace((unsigned char)**b) || **b == ','); (*b)++)
+			;
+		for (*t = *b; *t < close && !isspace((unsigned char)**t) &&
+		    **t != ','; (*t)++)
+			;
+		*set = close;
+		*p = close < end ? close + 1 : end;
+	} else {
+		for (*b = *t = q; *t < end && !isspace((unsigned char)**t) &&
+		    **t != ',' && **t != '{'; (*t)++)
+			;
+		*set = *t;
+		*p = *t;
+	}
+	return 1;
+}
+
 /* Whether the n bytes at s hold "default_action = accept" (a
  * "{ ... }" group's settings). */
 static int
@@ -268,21 +306,11 @@ static int
 group_accept(const char *s, size_t n, const struct ours *o,
     const char **nb, const char **ne)
 {
-	const char *p = s, *end = s + n, *b, *t, *close;
+	const char *p = s, *end = s + n, *b, *t, *set;
 	int r = 0, one;
 
-	while ((p = memchr(p, '{', (size_t)(end - p))) != NULL) {
-		close = memchr(p, '}', (size_t)(end - p));
-		if (close == NULL)
-			close = end;
-		for (b = p + 1; b < close &&
-		    (isspace((unsigned char)*b) || *b == ','); b++)
-			;
-		for (t = b; t < close && !isspace((unsigned char)*t) &&
-		    *t != ','; t++)
-			;
-		p = close < end ? close + 1 : end;
-		if (!sets_accept(t, (size_t)(close - t)))
+	while (next_entry(&p, end, &b, &t, &set)) {
+		if (!sets_accept(t, (size_t)(set - t)))
 			continue;
 		one = o->known ? entry_is_ours(b, (size_t)(t - b), o) : -1;
 		if (one == 0 || (one < 0 && r < 0))
@@ -295,35 +323,15 @@ group_accept(const char *s, size_t n, const struct ours *o,
 	return r;
 }
 
-/* Whether a milter list names floodgate's socket: 1 yes, 0 no, -1
- * cannot tell. Entries are separated by blanks or commas; "{ name,
- * key = value, ... }" is one, its name the first word. */
+/* Whether a milter list names floodgate's socket, one of its entries
+ * (next_entry()) by name: 1 yes, 0 no, -1 cannot tell. */
 static int
 list_names_ours(const char *s, size_t n, const struct ours *o)
 {
-	const char *p = s, *end = s + n, *b, *t, *close;
+	const char *p = s, *end = s + n, *b, *t, *set;
 	int r = 0, one;
 
-	while (p < end) {
-		if (isspace((unsigned char)*p) || *p == ',') {
-			p++;
-			continue;
-		}
-		if (*p == '{') {
-			close = memchr(p, '}', (size_t)(end - p));
-			for (b = p + 1; b < (close ? close : end) &&
-			    (isspace((unsigned char)*b) || *b == ','); b++)
-				;
-			for (t = b; t < (close ? close : end) &&
-			    !isspace((unsigned char)*t) && *t != ','; t++)
-				;
-			p = close != NULL ? close + 1 : end;
-		} else {
-			for (b = t = p; t < end && !isspace((unsigned char)*t) &&
-			    *t != ',' && *t != '{'; t++)
-				;
-			p = t;
-		}
+	while (next_entry(&p, end, &b, &t, &set)) {
 		if ((one = entry_is_ours(b, (size_t)(t - b), o)) == 1)
 			return 1;
 		if (one < 0)
@@ -488,7 +496,9 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
 			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
 		/* Where logins submit, floodgate left out is no purpose. */
-		if (submission_service(svc) &&
+		if ((named(name, n, "smtpd_milters") ||
+		    named(name, n, "receive_override_options")) &&
+		    submission_service(svc) &&
 		    !service_sets(m, svc, "smtpd_milter_maps")) {
 			if (named(name, n, "smtpd_milters") && o->known &&
 			    list_names_ours(v, vn, o) == 0)

@@ -328,6 +328,18 @@ static unsigned names_gen;	/* one more at each forgetting */
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ullong names_hits, names_asked;
 
+/* The slot of a set that holds uid, however old; NULL if none does. */
+static struct name_slot *
+slot_of(struct name_slot *set, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < NAME_WAYS; i++)
+		if (set[i].at != 0 && set[i].uid == uid)
+			return &set[i];
+	return NULL;
+}
+
 static void
 user_name_asked(uid_t uid, char *out, size_t outlen)
 {
@@ -359,14 +371,13 @@ fg_user_name_at(uid_t uid, int64_t now_us, char *out, size_t outlen)
 	if (outlen == 0)
 		return;
 	pthread_mutex_lock(&names_lock);
-	for (i = 0; i < NAME_WAYS; i++)
-		if (set[i].at != 0 && set[i].uid == uid &&
-		    now_us >= set[i].at && now_us - set[i].at < ttl) {
-			fg_strlcpy(out, set[i].name, outlen);
-			pthread_mutex_unlock(&names_lock);
-			atomic_fetch_add(&names_hits, 1);
-			return;
-		}
+	if ((old = slot_of(set, uid)) != NULL && now_us >= old->at &&
+	    now_us - old->at < ttl) {
+		fg_strlcpy(out, old->name, outlen);
+		pthread_mutex_unlock(&names_lock);
+		atomic_fetch_add(&names_hits, 1);
+		return;
+	}
 	gen = names_gen;
 	pthread_mutex_unlock(&names_lock);
 	/* Asked with the lock released: a slow directory holds up this
@@ -382,14 +393,11 @@ fg_user_name_at(uid_t uid, int64_t now_us, char *out, size_t outlen)
 	pthread_mutex_lock(&names_lock);
 	/* Not when forgotten meanwhile: the answer may be older. */
 	if (gen == names_gen) {
-		for (old = &set[0], i = 0; i < NAME_WAYS; i++) {
-			if (set[i].at != 0 && set[i].uid == uid) {
-				old = &set[i];
-				break;
-			}
-			if (set[i].at < old->at)
-				old = &set[i];
-		}
+		/* Its own slot, else the set's oldest (or an empty one). */
+		if ((old = slot_of(set, uid)) == NULL)
+			for (old = &set[0], i = 1; i < NAME_WAYS; i++)
+				if (set[i].at < old->at)
+					old = &set[i];
 		old->uid = uid;
 		old->at = now_us > 0 ? now_us : 1;
 		fg_strlcpy(old->name, name, sizeof(old->name));

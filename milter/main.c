@@ -456,7 +456,8 @@ check_postfix(const struct fg_config *c,
 		return;
 	}
 	/* One value a line, as asked. */
-	for (p = vals, i = 0; i < 6 && p != NULL; i++) {
+	for (p = vals, i = 0; i < sizeof(line) / sizeof(line[0]) && p != NULL;
+	    i++) {
 		line[i] = p;
 		if ((p = strchr(p, '\n')) != NULL)
 			*p++ = '\0';
