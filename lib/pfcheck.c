@@ -402,37 +402,14 @@ reach_add(struct reach *r, const char *v, size_t n, const struct ours *o)
 		r->ours = either(r->ours, list_names_ours(v, n, o));
 }
 
-/* Whether a master.cf service ("name/type") is where tenants submit
- * mail with a login: submission (587), submissions or smtps (465), by
- * port name or number, with a host or without. Port 25's smtp is not
- * one: the README's own set-up may leave floodgate out there (mail
- * from the Internet). */
+/* The value master.cf's lines m give service svc's parameter name,
+ * blanks dropped, in [*vb, *ve); 0 when they give it none. */
 static int
-submission_service(const char *svc)
-{
-	static const char *const ports[] = { "submission", "submissions",
-	    "smtps", "587", "465" };
-	const char *slash = strchr(svc, '/'), *p = svc, *c;
-	size_t n, i;
-
-	if (slash == NULL || strcmp(slash, "/inet") != 0)
-		return 0;
-	for (c = svc; c < slash; c++)
-		if (*c == ':')
-			p = c + 1;
-	n = (size_t)(slash - p);
-	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-		if (strlen(ports[i]) == n && memcmp(ports[i], p, n) == 0)
-			return 1;
-	return 0;
-}
-
-/* Whether master.cf's lines m give service svc a non-empty name. */
-static int
-service_sets(const char *m, const char *svc, const char *name)
+service_value(const char *m, const char *svc, const char *name,
+    const char **vb, const char **ve)
 {
 	char key[320];
-	const char *p, *v;
+	const char *p, *v, *e;
 	int k = snprintf(key, sizeof(key), "%s/%s", svc, name);
 
 	if (k <= 0 || (size_t)k >= sizeof(key))
@@ -446,10 +423,52 @@ service_sets(const char *m, const char *svc, const char *name)
 			continue;
 		while (*v == ' ' || *v == '\t')
 			v++;
-		if (*v != '\0' && *v != '\n')
-			return 1;
+		for (e = v; *e != '\0' && *e != '\n'; e++)
+			;
+		while (e > v && isspace((unsigned char)e[-1]))
+			e--;
+		*vb = v;
+		*ve = e;
+		return 1;
 	}
 	return 0;
+}
+
+/* Whether master.cf's lines m give service svc a non-empty name. */
+static int
+service_sets(const char *m, const char *svc, const char *name)
+{
+	const char *v, *e;
+
+	return service_value(m, svc, name, &v, &e) && e > v;
+}
+
+/* Whether a master.cf service ("name/type") is where tenants submit
+ * mail with a login: submission (587), submissions or smtps (465), by
+ * port name or number, with a host or without, or any SMTP listener
+ * whose own -o turns SASL on (an extra port such as 2525). Port 25's
+ * smtp is not one by its name: the README's own set-up may leave
+ * floodgate out there (mail from the Internet), with no logins. */
+static int
+login_service(const char *m, const char *svc)
+{
+	static const char *const ports[] = { "submission", "submissions",
+	    "smtps", "587", "465" };
+	const char *slash = strchr(svc, '/'), *p = svc, *c, *v, *e;
+	size_t n, i;
+
+	if (slash == NULL || strcmp(slash, "/inet") != 0)
+		return 0;
+	for (c = svc; c < slash; c++)
+		if (*c == ':')
+			p = c + 1;
+	n = (size_t)(slash - p);
+	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+		if (strlen(ports[i]) == n && memcmp(ports[i], p, n) == 0)
+			return 1;
+	/* Postfix reads a boolean as yes in any case, else no. */
+	return service_value(m, svc, "smtpd_sasl_auth_enable", &v, &e) &&
+	    e - v == 3 && strncasecmp(v, "yes", 3) == 0;
 }
 
 /* master.cf's settings: "service/type/name = value" a line. */
@@ -498,7 +517,7 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		/* Where logins submit, floodgate left out is no purpose. */
 		if ((named(name, n, "smtpd_milters") ||
 		    named(name, n, "receive_override_options")) &&
-		    submission_service(svc) &&
+		    login_service(m, svc) &&
 		    !service_sets(m, svc, "smtpd_milter_maps")) {
 			if (named(name, n, "smtpd_milters") && o->known &&
 			    list_names_ours(v, vn, o) == 0)

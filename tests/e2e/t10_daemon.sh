@@ -69,13 +69,16 @@ postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd"
 # for local mail; on a content filter's way back (the README's
 # listener) on purpose, not said.
 postconf -c "$T/etc" -e "receive_override_options = no_header_body_checks, no_milters"
+postconf -c "$T/etc" -Me "127.0.0.1:10025/inet=127.0.0.1:10025 inet n - n - - smtpd"
 postconf -c "$T/etc" -P "pickup/unix/receive_override_options=no_milters" \
-    "127.0.0.1:$SUB_PORT/inet/receive_override_options=no_unknown_recipient_checks,no_milters"
+    "127.0.0.1:10025/inet/content_filter=" \
+    "127.0.0.1:10025/inet/receive_override_options=no_unknown_recipient_checks,no_milters"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... receive_override_options with no_milters said, in main.cf and on pickup" \
     "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail it receives" "$T/pf.out").$(grep -c "master.cf: pickup/unix sets receive_override_options = no_milters: Postfix runs no milter on local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
 postconf -c "$T/etc" -X "receive_override_options"
-postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options" "127.0.0.1:$SUB_PORT/inet/receive_override_options"
+postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options"
+postconf -c "$T/etc" -MX "127.0.0.1:10025/inet"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once taken away" "$(wc -l < "$T/pf.out")" 0
 # A submission service whose own list leaves floodgate out is said,
@@ -87,8 +90,16 @@ pf_warnings > "$T/pf.out"
 expect_eq "  ... a submission service's list without floodgate said" \
     "$(grep -c "master.cf: 127.0.0.1:submission/inet sets smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:$T/fg/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
 postconf -c "$T/etc" -MX "127.0.0.1:submission/inet"
+# Any other listener whose own -o turns SASL on takes logins too.
+postconf -c "$T/etc" -Me "127.0.0.1:2525/inet=127.0.0.1:2525 inet n - n - - smtpd"
+postconf -c "$T/etc" -P "127.0.0.1:2525/inet/smtpd_sasl_auth_enable=yes" \
+    "127.0.0.1:2525/inet/smtpd_milters="
 pf_warnings > "$T/pf.out"
-expect_eq "  ... and nothing once the service is gone" "$(wc -l < "$T/pf.out")" 0
+expect_eq "  ... so is another port's with its own SASL" \
+    "$(grep -c "master.cf: 127.0.0.1:2525/inet sets smtpd_milters empty: mail submitted there (SASL logins, webmail) goes out without floodgate" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -MX "127.0.0.1:2525/inet"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once the services are gone" "$(wc -l < "$T/pf.out")" 0
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.

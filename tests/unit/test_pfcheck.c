@@ -288,9 +288,9 @@ test_no_milters(void **state)
 	assert_non_null(strstr(out[1], "master.cf: 127.0.0.1:smtps/inet sets receive_override_options = no_milters: mail submitted"));
 }
 
-/* A submission service (587, 465, by name or number) whose own
- * smtpd_milters leaves floodgate out is said, even where main.cf names
- * it: logins submit there. Port 25's smtp, a content filter's
+/* A submission service (587, 465, by name or number, or any listener
+ * with its own SASL) whose own smtpd_milters leaves floodgate out is
+ * said, even where main.cf names it: logins submit there. Port 25's smtp, a content filter's
  * listener, and a service with its own smtpd_milter_maps are not. */
 static void
 test_submission(void **state)
@@ -321,6 +321,27 @@ test_submission(void **state)
 	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
 	    "submission/inet/smtpd_milter_maps =\n"
 	    "submission/inet/smtpd_milters =\n", "", FG_SOCK), 1);
+	/* Any listener whose own -o turns SASL on takes logins: an extra
+	 * port (2525), port 25 given SASL; not one that turns it off, nor
+	 * main.cf's (not read here), nor a unix service. */
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "2525/inet/smtpd_sasl_auth_enable = yes\n"
+	    "2525/inet/smtpd_milters = inet:localhost:8891\n"
+	    "smtp/inet/smtpd_milters =\n"
+	    "smtp/inet/smtpd_sasl_auth_enable = YES \n"
+	    "2526/inet/smtpd_sasl_auth_enable = no\n"
+	    "2526/inet/smtpd_milters =\n"
+	    "2527/inet/smtpd_sasl_auth_enable = yess\n"
+	    "2527/inet/smtpd_milters =\n"
+	    "12525/inet/smtpd_milters =\n"
+	    "relay/unix/smtpd_sasl_auth_enable = yes\n"
+	    "relay/unix/smtpd_milters =\n", "", FG_SOCK), 2);
+	assert_string_equal(out[0], "master.cf: 2525/inet sets smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:floodgate/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	assert_string_equal(out[1], "master.cf: smtp/inet sets smtpd_milters empty: mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
+	    "2525/inet/smtpd_sasl_auth_enable=yes\n"
+	    "2525/inet/receive_override_options = no_milters\n", "", FG_SOCK), 1);
+	assert_non_null(strstr(out[0], "master.cf: 2525/inet sets receive_override_options = no_milters: mail submitted"));
 	/* A name not read may be floodgate's; listen not read, nothing. */
 	assert_int_equal(reach("$smtpd_milters", "unix:floodgate/milter.sock",
 	    "submission/inet/smtpd_milters = $floodgate\n", "", FG_SOCK), 0);
