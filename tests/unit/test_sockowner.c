@@ -1,6 +1,8 @@
 /* Unit tests of lib/sockowner.c: the kernel's answer for real loopback
  * connections made by the test itself. */
+#include <dlfcn.h>
 #include <ifaddrs.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/mount.h>
@@ -300,6 +302,30 @@ passwd_as(const char *dir, const char *text)
 	return mount(path, "/etc/passwd", NULL, MS_BIND, NULL);
 }
 
+/* The C library's getpwuid_r, with a reload that lands while it
+ * answers when reload_in_lookup is set (this program's definition is
+ * the one lib/sockowner.c calls). */
+static int reload_in_lookup;
+
+int
+getpwuid_r(uid_t uid, struct passwd *pw, char *buf, size_t len,
+    struct passwd **res)
+{
+	static int (*libc)(uid_t, struct passwd *, char *, size_t,
+	    struct passwd **);
+	int e;
+
+	if (libc == NULL && (libc = (int (*)(uid_t, struct passwd *, char *,
+	    size_t, struct passwd **))dlsym(RTLD_NEXT, "getpwuid_r")) == NULL)
+		abort();
+	e = libc(uid, pw, buf, len, res);
+	if (reload_in_lookup) {
+		reload_in_lookup = 0;
+		fg_user_names_forget();
+	}
+	return e;
+}
+
 /* The name at now_us, and whether it was kept (1) or asked (0). */
 static int
 name_is(uid_t uid, int64_t now_us, const char *want, int kept)
@@ -349,6 +375,14 @@ test_user_name_kept(void **state)
 		fg_user_names_forget();
 		if (!name_is(u, t0 + ttl + 2 * s, "dave", 0))
 			_exit(3);
+		/* A reload while the directory answers: the answer is given
+		 * but not kept (it may be older than the reload). */
+		fg_user_names_forget();
+		reload_in_lookup = 1;
+		if (!name_is(u, t0 + ttl + 3 * s, "dave", 0) ||
+		    !name_is(u, t0 + ttl + 4 * s, "dave", 0) ||
+		    !name_is(u, t0 + ttl + 5 * s, "dave", 1))
+			_exit(8);
 		/* No name: the number, kept as long. */
 		if (!name_is(u + 1, t0, "3999001", 0) ||
 		    !name_is(u + 1, t0 + s, "3999001", 1))
