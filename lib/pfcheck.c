@@ -7,7 +7,9 @@
  * only if one of its entries is that socket as Postfix reaches it (a
  * path relative to queue_directory, or an absolute one seen from the
  * chroot or from outside it, or an inet port), and a form not read
- * here (a $name left, a path with ..) is taken as naming it.
+ * here (a $name left, a path with ..) is taken as naming it. An SMTP
+ * service that takes logins is judged by its own settings, else by
+ * main.cf's, as Postfix reads them.
  */
 #include <ctype.h>
 #include <limits.h>
@@ -43,26 +45,35 @@ is_accept(const char *s, size_t n)
 	return n == 6 && strncasecmp(s, "accept", 6) == 0;
 }
 
+/* The next word of a list (blanks and commas between words) from *p
+ * to end, in [*b, *t); 0 at the list's end. */
+static int
+next_word(const char **p, const char *end, const char **b, const char **t)
+{
+	const char *s = *p;
+
+	while (s < end && (isspace((unsigned char)*s) || *s == ','))
+		s++;
+	if (s >= end)
+		return 0;
+	*b = s;
+	while (s < end && !isspace((unsigned char)*s) && *s != ',')
+		s++;
+	*t = *p = s;
+	return 1;
+}
+
 /* Whether a receive_override_options value (n bytes at s) holds
  * no_milters, which turns every milter off for the mail the service
  * receives. */
 static int
 no_milters(const char *s, size_t n)
 {
-	const char *p = s, *end = s + n, *t;
+	const char *p = s, *b, *t;
 
-	while (p < end) {
-		if (isspace((unsigned char)*p) || *p == ',') {
-			p++;
-			continue;
-		}
-		for (t = p; t < end && !isspace((unsigned char)*t) && *t != ',';
-		    t++)
-			;
-		if (t - p == 10 && strncasecmp(p, "no_milters", 10) == 0)
+	while (next_word(&p, s + n, &b, &t))
+		if (t - b == 10 && strncasecmp(b, "no_milters", 10) == 0)
 			return 1;
-		p = t;
-	}
 	return 0;
 }
 
@@ -434,27 +445,15 @@ service_value(const char *m, const char *svc, const char *name,
 	return 0;
 }
 
-/* Whether master.cf's lines m give service svc a non-empty name. */
+/* Whether a master.cf service ("name/type") is a submission service
+ * by its name: submission (587), submissions or smtps (465), by port
+ * name or number, with a host or without. */
 static int
-service_sets(const char *m, const char *svc, const char *name)
-{
-	const char *v, *e;
-
-	return service_value(m, svc, name, &v, &e) && e > v;
-}
-
-/* Whether a master.cf service ("name/type") is where tenants submit
- * mail with a login: submission (587), submissions or smtps (465), by
- * port name or number, with a host or without, or any SMTP listener
- * whose own -o turns SASL on (an extra port such as 2525). Port 25's
- * smtp is not one by its name: the README's own set-up may leave
- * floodgate out there (mail from the Internet), with no logins. */
-static int
-login_service(const char *m, const char *svc)
+submission_named(const char *svc)
 {
 	static const char *const ports[] = { "submission", "submissions",
 	    "smtps", "587", "465" };
-	const char *slash = strchr(svc, '/'), *p = svc, *c, *v, *e;
+	const char *slash = strchr(svc, '/'), *p = svc, *c;
 	size_t n, i;
 
 	if (slash == NULL || strcmp(slash, "/inet") != 0)
@@ -466,9 +465,62 @@ login_service(const char *m, const char *svc)
 	for (i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
 		if (strlen(ports[i]) == n && memcmp(ports[i], p, n) == 0)
 			return 1;
-	/* Postfix reads a boolean as yes in any case, else no. */
-	return service_value(m, svc, "smtpd_sasl_auth_enable", &v, &e) &&
-	    e - v == 3 && strncasecmp(v, "yes", 3) == 0;
+	return 0;
+}
+
+/* Postfix reads a boolean as yes in any case, anything else as no. */
+static int
+is_yes(const char *s, size_t n)
+{
+	return n == 3 && strncasecmp(s, "yes", 3) == 0;
+}
+
+/* Whether an address (n bytes at s) is the loopback's. */
+static int
+loopback_word(const char *s, size_t n)
+{
+	if (n > 1 && s[0] == '[' && s[n - 1] == ']') {
+		s++;
+		n -= 2;
+	}
+	return (n == 9 && strncasecmp(s, "localhost", 9) == 0) ||
+	    (n == 3 && memcmp(s, "::1", 3) == 0) ||
+	    (n > 4 && memcmp(s, "127.", 4) == 0);
+}
+
+/* Whether every address of a list (inet_interfaces) is the loopback's;
+ * "all" and an empty list are not. */
+static int
+loopback_list(const char *s)
+{
+	const char *p, *e, *b, *t;
+	int any = 0;
+
+	trim(s, &p, &e);
+	if (e - p == 13 && strncasecmp(p, "loopback-only", 13) == 0)
+		return 1;
+	while (next_word(&p, e, &b, &t)) {
+		if (!loopback_word(b, (size_t)(t - b)))
+			return 0;
+		any = 1;
+	}
+	return any;
+}
+
+/* Whether service name (n bytes: "host:port", "port") listens on the
+ * loopback only: its host, or without one every address Postfix
+ * listens on (inet_interfaces, unknown: no). */
+static int
+loopback_listener(const char *name, size_t n, const char *interfaces)
+{
+	const char *c = NULL, *p;
+
+	for (p = name; p < name + n; p++)
+		if (*p == ':')
+			c = p;
+	if (c != NULL && c > name)
+		return loopback_word(name, (size_t)(c - name));
+	return interfaces != NULL && loopback_list(interfaces);
 }
 
 /* master.cf's settings: "service/type/name = value" a line. */
@@ -514,24 +566,6 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		    strcmp(svc, "pickup/unix") == 0 && no_milters(v, vn))
 			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
 			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
-		/* Where logins submit, floodgate left out is no purpose. */
-		if ((named(name, n, "smtpd_milters") ||
-		    named(name, n, "receive_override_options")) &&
-		    login_service(m, svc) &&
-		    !service_sets(m, svc, "smtpd_milter_maps")) {
-			if (named(name, n, "smtpd_milters") && o->known &&
-			    list_names_ours(v, vn, o) == 0)
-				add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
-				    SUBMIT_WHY, svc, vn > 0 ? "= " : "empty",
-				    (int)(vn > 80 ? 80 : vn), v,
-				    vn > 80 ? "..." : "",
-				    vn > 0 ? ", which names no socket of floodgate's (" : "",
-				    vn > 0 ? o->name : "", vn > 0 ? ")" : "");
-			else if (named(name, n, "receive_override_options") &&
-			    no_milters(v, vn))
-				add(f, "master.cf: %s sets receive_override_options = %.*s: "
-				    SUBMIT_WHY, svc, (int)(vn > 80 ? 80 : vn), v);
-		}
 		if (named(name, n, "non_smtpd_milters"))
 			reach_add(local, v, vn, o);
 		else if (named(name, n, "smtpd_milters"))
@@ -550,6 +584,118 @@ main_list(struct found *f, const char *name, const char *v,
 	trim(v, b, e);
 	milter_accept(f, "main.cf: ", name, *b, (size_t)(*e - *b), o);
 	reach_add(r, *b, (size_t)(*e - *b), o);
+}
+
+/*
+ * The SMTP services where logins submit (master.cf's smtpd on an inet
+ * listener, or the one postscreen hands its clients to), from postconf
+ * -M: a submission service by its name, or a service where SASL is on
+ * (its own -o, else main.cf's). Where its milters (its own list, else
+ * main.cf's) name no socket of floodgate's, or its own
+ * receive_override_options turns them off, and no map (its own, else
+ * main.cf's) may name it, its logins' mail goes out unlimited. A
+ * listener on the loopback only that has SASL from main.cf alone is
+ * not said: a local client may relay there without a login anyway (a
+ * content filter's listener; the README's firewall keeps tenants off
+ * it). main_said: main.cf's own list was said for all of SMTP already.
+ */
+/* Whether main.cf's value v (NULL: not asked) is yes; is not empty. */
+static int
+main_yes(const char *v)
+{
+	const char *b, *e;
+
+	if (v == NULL)
+		return 0;
+	trim(v, &b, &e);
+	return is_yes(b, (size_t)(e - b));
+}
+
+static int
+main_set(const char *v)
+{
+	const char *b, *e;
+
+	if (v == NULL)
+		return 0;
+	trim(v, &b, &e);
+	return e > b;
+}
+
+#define LOGIN_MAIN "; it takes logins by main.cf's smtpd_sasl_auth_enable = yes: turn SASL off there (-o smtpd_sasl_auth_enable=no) or name floodgate's socket"
+
+static void
+login_services(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, int main_said)
+{
+	const char *m = pf->master != NULL ? pf->master : "", *line, *nl, *le;
+	const char *fld[8], *fe[8], *p, *v, *ve, *mb = "", *me = "";
+	char svc[256];
+	int named_sub, own_sasl, sasl, k;
+
+	if (pf->services == NULL || !o->known)
+		return;
+	if (pf->smtpd_milters != NULL)
+		trim(pf->smtpd_milters, &mb, &me);
+	for (line = pf->services; line != NULL && *line != '\0';
+	    line = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		le = nl != NULL ? nl : line + strlen(line);
+		/* name type private unpriv chroot wakeup maxproc command */
+		for (p = line, k = 0; k < 8; k++) {
+			while (p < le && isspace((unsigned char)*p))
+				p++;
+			fld[k] = p;
+			while (p < le && !isspace((unsigned char)*p))
+				p++;
+			fe[k] = p;
+		}
+		if (fe[7] - fld[7] != 5 || memcmp(fld[7], "smtpd", 5) != 0 ||
+		    !((fe[1] - fld[1] == 4 && memcmp(fld[1], "inet", 4) == 0) ||
+		    (fe[1] - fld[1] == 4 && memcmp(fld[1], "pass", 4) == 0)) ||
+		    snprintf(svc, sizeof(svc), "%.*s/%.*s", (int)(fe[0] - fld[0]),
+		    fld[0], (int)(fe[1] - fld[1]), fld[1]) >= (int)sizeof(svc))
+			continue;
+		named_sub = submission_named(svc);
+		own_sasl = service_value(m, svc, "smtpd_sasl_auth_enable", &v, &ve);
+		sasl = own_sasl ? is_yes(v, (size_t)(ve - v)) :
+		    main_yes(pf->smtpd_sasl_auth_enable);
+		if (!named_sub && !sasl)
+			continue;
+		/* SASL from main.cf alone, on the loopback only (postscreen's
+		 * clients: wherever Postfix listens). */
+		if (!named_sub && !own_sasl && (fld[1][0] == 'i' ?
+		    loopback_listener(fld[0], (size_t)(fe[0] - fld[0]),
+		    pf->inet_interfaces) : pf->inet_interfaces != NULL &&
+		    loopback_list(pf->inet_interfaces)))
+			continue;
+		if (service_value(m, svc, "smtpd_milter_maps", &v, &ve) ?
+		    ve > v : main_set(pf->smtpd_milter_maps))
+			continue;
+		if (service_value(m, svc, "smtpd_milters", &v, &ve)) {
+			size_t vn = (size_t)(ve - v);
+
+			if (list_names_ours(v, vn, o) == 0)
+				add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
+				    SUBMIT_WHY "%s", svc, vn > 0 ? "= " : "empty",
+				    (int)(vn > 80 ? 80 : vn), v,
+				    vn > 80 ? "..." : "",
+				    vn > 0 ? ", which names no socket of floodgate's (" : "",
+				    vn > 0 ? o->name : "", vn > 0 ? ")" : "",
+				    named_sub || own_sasl ? "" : LOGIN_MAIN);
+		} else if (!main_said && pf->smtpd_milters != NULL &&
+		    list_names_ours(mb, (size_t)(me - mb), o) == 0)
+			add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
+			    SUBMIT_WHY "%s", svc, me > mb ? "= " : "(empty)",
+			    (int)(me - mb > 80 ? 80 : me - mb), mb,
+			    me - mb > 80 ? "..." : "", o->name,
+			    named_sub || own_sasl ? "" : LOGIN_MAIN);
+		if (service_value(m, svc, "receive_override_options", &v, &ve) &&
+		    no_milters(v, (size_t)(ve - v)))
+			add(f, "master.cf: %s sets receive_override_options = %.*s: "
+			    SUBMIT_WHY "%s", svc, (int)(ve - v > 80 ? 80 : ve - v),
+			    v, named_sub || own_sasl ? "" : LOGIN_MAIN);
+	}
 }
 
 #define LOCAL_WHY "local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited"
@@ -579,16 +725,15 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 	if (pf->smtpd_milters != NULL)
 		main_list(&f, "smtpd_milters", pf->smtpd_milters, &sb, &se,
 		    &smtpd, &o);
-	if (pf->smtpd_milter_maps != NULL) {
-		trim(pf->smtpd_milter_maps, &b, &e);
-		if (e > b)
-			smtpd.ours = either(smtpd.ours, -1);
-	}
+	if (main_set(pf->smtpd_milter_maps))
+		smtpd.ours = either(smtpd.ours, -1);
 	if (pf->non_smtpd_milters != NULL)
 		main_list(&f, "non_smtpd_milters", pf->non_smtpd_milters, &lb,
 		    &le, &local, &o);
 	if (pf->master != NULL)
 		master_lines(pf->master, &f, &o, &local, &smtpd);
+	login_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
+	    smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
 		add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY
 		    "; name floodgate's socket there too%s%s%s",
@@ -851,8 +996,7 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
     size_t max)
 {
 	struct sm_conf c;
-	struct fg_pf_conf pf = { NULL, NULL, NULL, NULL, NULL, NULL, listen,
-	    NULL };
+	struct fg_pf_conf pf = { .listen = listen };
 	struct found f = { out, 0, max };
 	struct ours o;
 	const char *l, *e, *nl;

@@ -15,11 +15,14 @@
 /* Postfix's settings that decide whether floodgate sees the mail: the
  * values of `postconf -x -h milter_default_action non_smtpd_milters
  * smtpd_milters queue_directory smtpd_milter_maps
- * receive_override_options`, and `postconf -x
- * -P` (master.cf's per-service settings, "service/type/name = value" a
- * line); listen is floodgate's own socket as its configuration writes
- * it. A NULL is a value not asked: nothing is said of it (with listen
- * NULL, only an empty non_smtpd_milters is said of the milter lists). */
+ * receive_override_options smtpd_sasl_auth_enable inet_interfaces`,
+ * `postconf -x -P` (master.cf's per-service settings,
+ * "service/type/name = value" a line) and `postconf -x -M` (master.cf's
+ * services, "name type private unpriv chroot wakeup maxproc command
+ * [args]" a line); listen is floodgate's own socket as its
+ * configuration writes it. A NULL is a value not asked: nothing is said
+ * of it (with listen NULL, only an empty non_smtpd_milters is said of
+ * the milter lists; with services NULL, no service's logins). */
 struct fg_pf_conf {
 	const char *default_action;
 	const char *non_smtpd_milters;
@@ -29,6 +32,9 @@ struct fg_pf_conf {
 	const char *smtpd_milter_maps;
 	const char *listen;
 	const char *receive_override_options;
+	const char *services;
+	const char *smtpd_sasl_auth_enable;
+	const char *inet_interfaces;
 };
 
 /* Up to max findings into out, each one line for people; returns how

@@ -434,12 +434,14 @@ check_postfix(const struct fg_config *c,
 {
 	char main_cf[PATH_MAX], why[256], found[8][FG_PF_TEXT];
 	char msg[FG_PF_TEXT + PATH_MAX + 64];
-	char *vals, *master, *line[6] = { NULL }, *p;
+	char *vals, *master = NULL, *services = NULL, *line[8] = { NULL }, *p;
 	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
 	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
 	    "queue_directory", "smtpd_milter_maps", "receive_override_options",
-	    NULL };
+	    "smtpd_sasl_auth_enable", "inet_interfaces", NULL };
 	char *askp[] = { "postconf", "-c", c->postfix_config, "-x", "-P",
+	    NULL };
+	char *askm[] = { "postconf", "-c", c->postfix_config, "-x", "-M",
 	    NULL };
 	struct fg_pf_conf pf;
 	size_t i, n;
@@ -448,11 +450,13 @@ check_postfix(const struct fg_config *c,
 	if (access(main_cf, F_OK) < 0)
 		return;
 	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
-	    (master = output_of(askp, why, sizeof(why))) == NULL) {
+	    (master = output_of(askp, why, sizeof(why))) == NULL ||
+	    (services = output_of(askm, why, sizeof(why))) == NULL) {
 		snprintf(msg, sizeof(msg), "Postfix's settings not checked: postconf -c %s: %s",
 		    c->postfix_config, why);
 		say(arg, 0, msg);
 		free(vals);
+		free(master);
 		return;
 	}
 	/* One value a line, as asked. */
@@ -463,7 +467,7 @@ check_postfix(const struct fg_config *c,
 			*p++ = '\0';
 	}
 	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master, line[3],
-	    line[4], c->listen, line[5] };
+	    line[4], c->listen, line[5], services, line[6], line[7] };
 	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
 	for (i = 0; i < n; i++) {
 		snprintf(msg, sizeof(msg), "Postfix (%s): %s",
@@ -472,6 +476,7 @@ check_postfix(const struct fg_config *c,
 	}
 	free(vals);
 	free(master);
+	free(services);
 }
 
 #define SM_CF_MAX	(8u << 20)	/* more is not a sendmail.cf */

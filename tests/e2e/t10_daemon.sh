@@ -100,6 +100,26 @@ expect_eq "  ... so is another port's with its own SASL" \
 postconf -c "$T/etc" -MX "127.0.0.1:2525/inet"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once the services are gone" "$(wc -l < "$T/pf.out")" 0
+# floodgate on the submission service only (its own list), SASL on in
+# main.cf: a listener on every address takes logins without it; the
+# test's own listeners, on the loopback, are not said.
+postconf -c "$T/etc" -e "smtpd_sasl_auth_enable = yes" "smtpd_milters =" \
+    "non_smtpd_milters = unix:$T/fg/milter.sock" "inet_interfaces = all"
+postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/smtpd_milters=unix:$T/fg/milter.sock"
+postconf -c "$T/etc" -Me "2526/inet=2526 inet n - n - - smtpd"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a listener given SASL by main.cf, floodgate on submission only, said" \
+    "$(grep -c "master.cf: 2526/inet has no smtpd_milters of its own, and main.cf's (empty) names no socket of floodgate's (unix:$T/fg/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited; it takes logins by main.cf's smtpd_sasl_auth_enable = yes" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -P "2526/inet/smtpd_sasl_auth_enable=no"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... not once it turns SASL off" "$(wc -l < "$T/pf.out")" 0
+postconf -c "$T/etc" -MX "2526/inet"
+postconf -c "$T/etc" -X -P "127.0.0.1:$SUB_PORT/inet/smtpd_milters"
+postconf -c "$T/etc" -X "smtpd_sasl_auth_enable"
+postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd" \
+    "non_smtpd_milters = \$smtpd_milters" "inet_interfaces = 127.0.0.1"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once put back" "$(wc -l < "$T/pf.out")" 0
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.

@@ -1,8 +1,9 @@
 /* Fuzz target: the MTA's settings floodgate reads for what lets mail
  * past it (lib/pfcheck.c): the input as sendmail.cf, and as postconf's
- * answers (its first five lines the values asked with -h, the rest
- * master.cf's lines as -P gives them), against a UNIX socket inside
- * Postfix's queue directory and an inet one. */
+ * answers (its first seven lines the values asked with -h, then
+ * master.cf's lines as -P gives them up to an empty line, then its
+ * services as -M gives them), against a UNIX socket inside Postfix's
+ * queue directory and an inet one. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		"unix:/var/spool/postfix/floodgate/milter.sock",
 		"inet:10030@127.0.0.1",
 	};
-	char out[MAX][FG_PF_TEXT], *text, *line[5] = { "", "", "", "", "" };
-	char *p;
+	char out[MAX][FG_PF_TEXT], *text, *p, *services = NULL;
+	char *line[7] = { "", "", "", "", "", "", "" };
 	size_t i, k;
 
 	if ((text = malloc(size + 1)) == NULL)
@@ -44,15 +45,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	for (k = 0; k < 2; k++)
 		check(out, fg_sm_check(text, listen[k], out, MAX));
-	for (p = text, i = 0; i < 5 && p != NULL; i++) {
+	for (p = text, i = 0; i < 7 && p != NULL; i++) {
 		line[i] = p;
 		if ((p = strchr(p, '\n')) != NULL)
 			*p++ = '\0';
 	}
+	if (p != NULL && (services = strstr(p, "\n\n")) != NULL) {
+		*services = '\0';
+		services += 2;
+	}
 	for (k = 0; k < 2; k++) {
 		/* The first line is receive_override_options too. */
 		struct fg_pf_conf pf = { line[0], line[1], line[2],
-		    p != NULL ? p : "", line[3], line[4], listen[k], line[0] };
+		    p != NULL ? p : "", line[3], line[4], listen[k], line[0],
+		    services, line[5], line[6] };
 
 		check(out, fg_pf_check(&pf, out, MAX));
 	}

@@ -11,8 +11,9 @@ static size_t
 check(const char *action, const char *local, const char *smtpd,
     const char *master)
 {
-	struct fg_pf_conf pf = { action, local, smtpd, master, NULL, NULL,
-	    NULL, NULL };
+	struct fg_pf_conf pf = { .default_action = action,
+	    .non_smtpd_milters = local, .smtpd_milters = smtpd,
+	    .master = master };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -90,8 +91,9 @@ test_local(void **state)
 	assert_non_null(strstr(out[0], "milter_default_action = accept"));
 	assert_non_null(strstr(out[1], "non_smtpd_milters is empty"));
 	{
-		struct fg_pf_conf pf = { "accept", "", "", "", NULL, NULL,
-		    NULL, NULL };
+		struct fg_pf_conf pf = { .default_action = "accept",
+		    .non_smtpd_milters = "", .smtpd_milters = "",
+		    .master = "" };
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 1), 1);
@@ -114,6 +116,31 @@ test_master_lines(void **state)
 	assert_non_null(strstr(out[1], "master.cf: x/y sets"));
 }
 
+/* postconf -M's lines for the services master (postconf -P's lines)
+ * gives settings, each an smtpd. */
+static const char *
+services_of(const char *master)
+{
+	static char m[4096];
+	char svc[256], find[260];
+	const char *l, *nl, *s1, *s2;
+
+	m[0] = '\0';
+	for (l = master; l != NULL && *l != '\0'; l = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(l, '\n');
+		if ((s1 = strchr(l, '/')) == NULL || (nl != NULL && s1 > nl) ||
+		    (s2 = strchr(s1 + 1, '/')) == NULL || (nl != NULL && s2 > nl))
+			continue;
+		snprintf(svc, sizeof(svc), "%.*s %.*s", (int)(s1 - l), l,
+		    (int)(s2 - s1 - 1), s1 + 1);
+		snprintf(find, sizeof(find), "\n%s ", svc);
+		if (strstr(m, find) == NULL)
+			snprintf(m + strlen(m), sizeof(m) - strlen(m),
+			    "\n%s - - y - - smtpd", svc);
+	}
+	return m;
+}
+
 /* Whether the milter lists name floodgate's socket: listen and
  * queue_directory given, as floodgate asks. */
 static size_t
@@ -121,7 +148,8 @@ reach(const char *local, const char *smtpd, const char *master,
     const char *maps, const char *listen)
 {
 	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
-	    "/var/spool/postfix/", maps, listen, NULL };
+	    "/var/spool/postfix/", maps, listen, NULL, services_of(master),
+	    NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -260,7 +288,7 @@ overrides(const char *value, const char *master)
 {
 	struct fg_pf_conf pf = { "tempfail", "$smtpd_milters",
 	    "unix:floodgate/milter.sock", master, "/var/spool/postfix", "",
-	    FG_SOCK, value };
+	    FG_SOCK, value, services_of(master), NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -350,6 +378,95 @@ test_submission(void **state)
 	    "unix:milter.sock"), 0);
 }
 
+/* The services of postconf -M where logins submit: by name, by their
+ * own SASL, or by main.cf's SASL on a listener off the loopback; each
+ * judged by its own milter list and map, else main.cf's. */
+static size_t
+logins(const char *smtpd, const char *maps, const char *master,
+    const char *services, const char *sasl, const char *interfaces)
+{
+	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
+	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, "", services,
+	    sasl, interfaces };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+#define SUB_OURS "submission/inet/smtpd_milters = unix:floodgate/milter.sock\n"
+#define M_SMTP "smtp      inet  n       -       y       -       -       smtpd\n"
+#define M_SUB "submission inet n       -       y       -       -       smtpd -o smtpd_milters=unix:floodgate/milter.sock\n"
+
+static void
+test_login_services(void **state)
+{
+	(void)state;
+	/* The README's set-up on the submission service only, SASL on in
+	 * main.cf: port 25 takes logins without floodgate. */
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, "yes", "all"), 1);
+	assert_string_equal(out[0], "master.cf: smtp/inet has no smtpd_milters of its own, and main.cf's (empty) names no socket of floodgate's (unix:floodgate/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited; it takes logins by main.cf's smtpd_sasl_auth_enable = yes: turn SASL off there (-o smtpd_sasl_auth_enable=no) or name floodgate's socket");
+	assert_int_equal(logins(" inet:localhost:8891 ", "", SUB_OURS,
+	    M_SMTP M_SUB, " YES ", NULL), 1);
+	assert_non_null(strstr(out[0], "master.cf: smtp/inet has no smtpd_milters of its own, and main.cf's = inet:localhost:8891 names no socket"));
+	/* SASL off there, or off in main.cf: not said. */
+	assert_int_equal(logins("", "", SUB_OURS
+	    "smtp/inet/smtpd_sasl_auth_enable = no\n", M_SMTP M_SUB, "yes",
+	    "all"), 0);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, "no", "all"), 0);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, NULL, "all"), 0);
+	/* Its own list without floodgate, SASL from main.cf: said. */
+	assert_int_equal(logins("", "", SUB_OURS
+	    "smtp/inet/smtpd_milters = inet:localhost:8891\n", M_SMTP M_SUB,
+	    "yes", "all"), 1);
+	assert_non_null(strstr(out[0], "master.cf: smtp/inet sets smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:floodgate/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited; it takes logins by main.cf's"));
+	/* A map, its own or main.cf's, may name floodgate. */
+	assert_int_equal(logins("", "", SUB_OURS
+	    "smtp/inet/smtpd_milter_maps = cidr:/etc/postfix/milters\n",
+	    M_SMTP M_SUB, "yes", "all"), 0);
+	assert_int_equal(logins("", "cidr:/etc/postfix/milters", SUB_OURS,
+	    M_SMTP M_SUB, "yes", "all"), 0);
+	/* main.cf's list names floodgate: nothing. */
+	assert_int_equal(logins("unix:floodgate/milter.sock", "", "",
+	    M_SMTP M_SUB, "yes", "all"), 0);
+	/* On the loopback only (its host, or inet_interfaces): a local
+	 * client relays there anyway; not said. postscreen's smtpd
+	 * listens wherever Postfix does. */
+	assert_int_equal(logins("", "", SUB_OURS,
+	    "127.0.0.1:10025 inet n - n - - smtpd\n"
+	    "[::1]:10025 inet n - n - - smtpd\n"
+	    "localhost:10026 inet n - n - - smtpd\n" M_SUB, "yes", "all"), 0);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB
+	    "smtpd pass - - y - - smtpd\n", "yes", "loopback-only"), 0);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, "yes",
+	    "127.0.0.1, [::1]"), 0);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, "yes",
+	    "127.0.0.1, 192.0.2.1"), 1);
+	assert_int_equal(logins("", "", SUB_OURS, M_SMTP M_SUB, "yes", " "), 1);
+	assert_int_equal(logins("", "", SUB_OURS,
+	    "smtp inet n - y - 1 postscreen\n"
+	    "smtpd pass - - y - - smtpd\n" M_SUB, "yes", "all"), 1);
+	assert_non_null(strstr(out[0], "master.cf: smtpd/pass has no smtpd_milters of its own"));
+	/* Its own SASL or its name makes a loopback listener one, and
+	 * needs no main.cf SASL said. */
+	assert_int_equal(logins("", "", SUB_OURS
+	    "127.0.0.1:2525/inet/smtpd_sasl_auth_enable = yes\n",
+	    "127.0.0.1:2525 inet n - n - - smtpd\n" M_SUB, "no", "all"), 1);
+	assert_string_equal(out[0], "master.cf: 127.0.0.1:2525/inet has no smtpd_milters of its own, and main.cf's (empty) names no socket of floodgate's (unix:floodgate/milter.sock): mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited");
+	/* A submission service left out when the others name floodgate. */
+	assert_int_equal(logins("", "", SUB_OURS,
+	    "smtps inet n - y - - smtpd\n" M_SUB, NULL, NULL), 1);
+	assert_non_null(strstr(out[0], "master.cf: smtps/inet has no smtpd_milters of its own"));
+	/* Where no service names floodgate, main.cf's list is said for
+	 * all of SMTP, once. */
+	assert_int_equal(logins("", "", "", M_SMTP
+	    "submission inet n - y - - smtpd\n", "yes", "all"), 1);
+	assert_non_null(strstr(out[0], "main.cf: smtpd_milters is empty and no master.cf service sets it"));
+	/* Odd lines: too few fields, another command, a unix smtpd. */
+	assert_int_equal(logins("", "", SUB_OURS, "\n \nsmtp inet\n"
+	    "smtp inet n - y - - smtpdx\nrelay unix n - y - - smtpd\n"
+	    "x inet n - y - -\n" M_SUB, "yes", "all"), 0);
+}
+
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
 #define SM_SOCK "unix:/run/floodgate/milter.sock"
 #define SM_X "Xfloodgate, S=unix:/run/floodgate/milter.sock, F=T, T=S:10s;R:10s;E:30s\n"
@@ -436,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_group_accept),
 		cmocka_unit_test(test_no_milters),
 		cmocka_unit_test(test_submission),
+		cmocka_unit_test(test_login_services),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
