@@ -586,31 +586,7 @@ main_list(struct found *f, const char *name, const char *v,
 	reach_add(r, *b, (size_t)(*e - *b), o);
 }
 
-/*
- * The SMTP services where logins submit (master.cf's smtpd on an inet
- * listener, or the one postscreen hands its clients to), from postconf
- * -M: a submission service by its name, or a service where SASL is on
- * (its own -o, else main.cf's). Where its milters (its own list, else
- * main.cf's) name no socket of floodgate's, or its own
- * receive_override_options turns them off, and no map (its own, else
- * main.cf's) may name it, its logins' mail goes out unlimited. A
- * listener on the loopback only that has SASL from main.cf alone is
- * not said: a local client may relay there without a login anyway (a
- * content filter's listener; the README's firewall keeps tenants off
- * it). main_said: main.cf's own list was said for all of SMTP already.
- */
-/* Whether main.cf's value v (NULL: not asked) is yes; is not empty. */
-static int
-main_yes(const char *v)
-{
-	const char *b, *e;
-
-	if (v == NULL)
-		return 0;
-	trim(v, &b, &e);
-	return is_yes(b, (size_t)(e - b));
-}
-
+/* Whether main.cf's value v (NULL: not asked) is not empty. */
 static int
 main_set(const char *v)
 {
@@ -622,21 +598,130 @@ main_set(const char *v)
 	return e > b;
 }
 
+/* An smtpd of master.cf's (postconf -M): on an inet listener, or the
+ * one postscreen hands its clients to ("pass"). */
+struct smtpd_svc {
+	char svc[256];		/* "name/type", as postconf -P writes it */
+	const char *name;	/* the listener, "host:port" or "port" */
+	size_t n;
+	int inet;
+};
+
+/* This service's own value of name in [*v, *ve) (1), else main.cf's,
+ * trimmed (0; *v NULL when it was not asked). */
+static int
+own_else_main(const struct fg_pf_conf *pf, const struct smtpd_svc *sv,
+    const char *name, const char *main_value, const char **v,
+    const char **ve)
+{
+	if (service_value(pf->master != NULL ? pf->master : "", sv->svc, name,
+	    v, ve))
+		return 1;
+	*v = *ve = NULL;
+	if (main_value != NULL)
+		trim(main_value, v, ve);
+	return 0;
+}
+
+/*
+ * Where logins submit: a submission service by its name, or a service
+ * where SASL is on (its own -o, else main.cf's). Where its milters (its
+ * own list, else main.cf's) name no socket of floodgate's, or its own
+ * receive_override_options turns them off, and no map (its own, else
+ * main.cf's) may name it, its logins' mail goes out unlimited. A
+ * listener on the loopback only that has SASL from main.cf alone is
+ * not said: a local client may relay there without a login anyway (a
+ * content filter's listener; the README's firewall keeps tenants off
+ * it). main_said: main.cf's own list was said for all of SMTP already.
+ */
 #define LOGIN_MAIN "; it takes logins by main.cf's smtpd_sasl_auth_enable = yes: turn SASL off there (-o smtpd_sasl_auth_enable=no) or name floodgate's socket"
 
 static void
-login_services(struct found *f, const struct fg_pf_conf *pf,
+login_service(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, const struct smtpd_svc *sv, int main_said)
+{
+	const char *v, *ve, *why;
+	int named_sub = submission_named(sv->svc), own_sasl;
+
+	own_sasl = own_else_main(pf, sv, "smtpd_sasl_auth_enable",
+	    pf->smtpd_sasl_auth_enable, &v, &ve);
+	if (!named_sub && (v == NULL || !is_yes(v, (size_t)(ve - v))))
+		return;
+	/* SASL from main.cf alone, on the loopback only (postscreen's
+	 * clients: wherever Postfix listens). */
+	if (!named_sub && !own_sasl && (sv->inet ?
+	    loopback_listener(sv->name, sv->n, pf->inet_interfaces) :
+	    pf->inet_interfaces != NULL && loopback_list(pf->inet_interfaces)))
+		return;
+	(void)own_else_main(pf, sv, "smtpd_milter_maps", pf->smtpd_milter_maps,
+	    &v, &ve);
+	if (v != NULL && ve > v)
+		return;
+	why = named_sub || own_sasl ? "" : LOGIN_MAIN;
+	if (own_else_main(pf, sv, "smtpd_milters", pf->smtpd_milters, &v, &ve)) {
+		size_t vn = (size_t)(ve - v);
+
+		if (list_names_ours(v, vn, o) == 0)
+			add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
+			    SUBMIT_WHY "%s", sv->svc, vn > 0 ? "= " : "empty",
+			    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "",
+			    vn > 0 ? ", which names no socket of floodgate's (" : "",
+			    vn > 0 ? o->name : "", vn > 0 ? ")" : "", why);
+	} else if (!main_said && v != NULL &&
+	    list_names_ours(v, (size_t)(ve - v), o) == 0)
+		add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
+		    SUBMIT_WHY "%s", sv->svc, ve > v ? "= " : "(empty)",
+		    (int)(ve - v > 80 ? 80 : ve - v), v, ve - v > 80 ? "..." : "",
+		    o->name, why);
+	if (own_else_main(pf, sv, "receive_override_options", NULL, &v, &ve) &&
+	    no_milters(v, (size_t)(ve - v)))
+		add(f, "master.cf: %s sets receive_override_options = %.*s: "
+		    SUBMIT_WHY "%s", sv->svc, (int)(ve - v > 80 ? 80 : ve - v), v,
+		    why);
+}
+
+/*
+ * Where a content filter gives mail back (its own content_filter or
+ * smtpd_proxy_filter set empty, as FILTER_README and the README write
+ * that listener): milters that name floodgate's socket there, not
+ * turned off by no_milters, decide each message a second time.
+ */
+static void
+filter_return(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, const struct smtpd_svc *sv)
+{
+	const char *v, *ve, *src;
+
+	if (!((own_else_main(pf, sv, "content_filter", NULL, &v, &ve) &&
+	    ve == v) || (own_else_main(pf, sv, "smtpd_proxy_filter", NULL, &v,
+	    &ve) && ve == v)))
+		return;
+	(void)own_else_main(pf, sv, "receive_override_options",
+	    pf->receive_override_options, &v, &ve);
+	if (v != NULL && no_milters(v, (size_t)(ve - v)))
+		return;
+	(void)own_else_main(pf, sv, "smtpd_milter_maps", pf->smtpd_milter_maps,
+	    &v, &ve);
+	if (v != NULL && ve > v)
+		return;
+	src = own_else_main(pf, sv, "smtpd_milters", pf->smtpd_milters, &v,
+	    &ve) ? "its own smtpd_milters" : "main.cf's smtpd_milters";
+	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
+		add(f, "master.cf: %s takes mail back from a content filter, and %s names floodgate's socket (%s): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
+		    sv->svc, src, o->name);
+}
+
+/* master.cf's smtpd services, from postconf -M's lines. */
+static void
+smtpd_services(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, int main_said)
 {
-	const char *m = pf->master != NULL ? pf->master : "", *line, *nl, *le;
-	const char *fld[8], *fe[8], *p, *v, *ve, *mb = "", *me = "";
-	char svc[256];
-	int named_sub, own_sasl, sasl, k;
+	const char *line, *nl, *le, *fld[8], *fe[8], *p;
+	struct smtpd_svc sv;
+	int k;
 
 	if (pf->services == NULL || !o->known)
 		return;
-	if (pf->smtpd_milters != NULL)
-		trim(pf->smtpd_milters, &mb, &me);
 	for (line = pf->services; line != NULL && *line != '\0';
 	    line = nl != NULL ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
@@ -651,50 +736,16 @@ login_services(struct found *f, const struct fg_pf_conf *pf,
 			fe[k] = p;
 		}
 		if (fe[7] - fld[7] != 5 || memcmp(fld[7], "smtpd", 5) != 0 ||
-		    !((fe[1] - fld[1] == 4 && memcmp(fld[1], "inet", 4) == 0) ||
-		    (fe[1] - fld[1] == 4 && memcmp(fld[1], "pass", 4) == 0)) ||
-		    snprintf(svc, sizeof(svc), "%.*s/%.*s", (int)(fe[0] - fld[0]),
-		    fld[0], (int)(fe[1] - fld[1]), fld[1]) >= (int)sizeof(svc))
+		    fe[1] - fld[1] != 4 || (memcmp(fld[1], "inet", 4) != 0 &&
+		    memcmp(fld[1], "pass", 4) != 0) ||
+		    snprintf(sv.svc, sizeof(sv.svc), "%.*s/%.*s",
+		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >= (int)sizeof(sv.svc))
 			continue;
-		named_sub = submission_named(svc);
-		own_sasl = service_value(m, svc, "smtpd_sasl_auth_enable", &v, &ve);
-		sasl = own_sasl ? is_yes(v, (size_t)(ve - v)) :
-		    main_yes(pf->smtpd_sasl_auth_enable);
-		if (!named_sub && !sasl)
-			continue;
-		/* SASL from main.cf alone, on the loopback only (postscreen's
-		 * clients: wherever Postfix listens). */
-		if (!named_sub && !own_sasl && (fld[1][0] == 'i' ?
-		    loopback_listener(fld[0], (size_t)(fe[0] - fld[0]),
-		    pf->inet_interfaces) : pf->inet_interfaces != NULL &&
-		    loopback_list(pf->inet_interfaces)))
-			continue;
-		if (service_value(m, svc, "smtpd_milter_maps", &v, &ve) ?
-		    ve > v : main_set(pf->smtpd_milter_maps))
-			continue;
-		if (service_value(m, svc, "smtpd_milters", &v, &ve)) {
-			size_t vn = (size_t)(ve - v);
-
-			if (list_names_ours(v, vn, o) == 0)
-				add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
-				    SUBMIT_WHY "%s", svc, vn > 0 ? "= " : "empty",
-				    (int)(vn > 80 ? 80 : vn), v,
-				    vn > 80 ? "..." : "",
-				    vn > 0 ? ", which names no socket of floodgate's (" : "",
-				    vn > 0 ? o->name : "", vn > 0 ? ")" : "",
-				    named_sub || own_sasl ? "" : LOGIN_MAIN);
-		} else if (!main_said && pf->smtpd_milters != NULL &&
-		    list_names_ours(mb, (size_t)(me - mb), o) == 0)
-			add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
-			    SUBMIT_WHY "%s", svc, me > mb ? "= " : "(empty)",
-			    (int)(me - mb > 80 ? 80 : me - mb), mb,
-			    me - mb > 80 ? "..." : "", o->name,
-			    named_sub || own_sasl ? "" : LOGIN_MAIN);
-		if (service_value(m, svc, "receive_override_options", &v, &ve) &&
-		    no_milters(v, (size_t)(ve - v)))
-			add(f, "master.cf: %s sets receive_override_options = %.*s: "
-			    SUBMIT_WHY "%s", svc, (int)(ve - v > 80 ? 80 : ve - v),
-			    v, named_sub || own_sasl ? "" : LOGIN_MAIN);
+		sv.name = fld[0];
+		sv.n = (size_t)(fe[0] - fld[0]);
+		sv.inet = fld[1][0] == 'i';
+		login_service(f, pf, o, &sv, main_said);
+		filter_return(f, pf, o, &sv);
 	}
 }
 
@@ -732,7 +783,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		    &le, &local, &o);
 	if (pf->master != NULL)
 		master_lines(pf->master, &f, &o, &local, &smtpd);
-	login_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
+	smtpd_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
 	    smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
 		add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY

@@ -78,9 +78,15 @@ expect_eq "  ... receive_override_options with no_milters said, in main.cf and o
     "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail it receives" "$T/pf.out").$(grep -c "master.cf: pickup/unix sets receive_override_options = no_milters: Postfix runs no milter on local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
 postconf -c "$T/etc" -X "receive_override_options"
 postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options"
-postconf -c "$T/etc" -MX "127.0.0.1:10025/inet"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once taken away" "$(wc -l < "$T/pf.out")" 0
+# Without no_milters there, the content filter's way back decides each
+# message a second time.
+postconf -c "$T/etc" -P "127.0.0.1:10025/inet/receive_override_options=no_unknown_recipient_checks"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a content filter's way back that runs floodgate said" \
+    "$(grep -c "master.cf: 127.0.0.1:10025/inet takes mail back from a content filter, and main.cf's smtpd_milters names floodgate's socket (unix:$T/fg/milter.sock): every message is decided and charged a second time there" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -MX "127.0.0.1:10025/inet"
 # A submission service whose own list leaves floodgate out is said,
 # though main.cf names it (Postfix is not running yet: the service is
 # never listened on).

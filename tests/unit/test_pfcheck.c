@@ -467,6 +467,54 @@ test_login_services(void **state)
 	    "x inet n - y - -\n" M_SUB, "yes", "all"), 0);
 }
 
+/* Where a content filter gives mail back (its own content_filter or
+ * smtpd_proxy_filter empty): floodgate's milter there, not turned off
+ * by no_milters, decides each message twice. */
+static size_t
+returns(const char *smtpd, const char *rov, const char *maps,
+    const char *master)
+{
+	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
+	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, rov,
+	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+#define RET "127.0.0.1:10025/inet/content_filter =\n"
+#define OURS "unix:floodgate/milter.sock"
+
+static void
+test_filter_return(void **state)
+{
+	(void)state;
+	/* The README's listener: no_milters, nothing said. */
+	assert_int_equal(returns(OURS, "", "", RET
+	    "127.0.0.1:10025/inet/receive_override_options = no_unknown_recipient_checks,no_header_body_checks,no_milters\n"), 0);
+	/* Without it, main.cf's list decides each message again. */
+	assert_int_equal(returns(OURS, "", "", RET
+	    "127.0.0.1:10025/inet/receive_override_options = no_unknown_recipient_checks,no_header_body_checks\n"), 1);
+	assert_string_equal(out[0], "master.cf: 127.0.0.1:10025/inet takes mail back from a content filter, and main.cf's smtpd_milters names floodgate's socket (unix:floodgate/milter.sock): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters");
+	/* Its own list, or behind a proxy filter. */
+	assert_int_equal(returns("", "", "",
+	    "127.0.0.1:10025/inet/smtpd_proxy_filter=\n"
+	    "127.0.0.1:10025/inet/smtpd_milters = inet:localhost:8891, " OURS "\n"), 1);
+	assert_non_null(strstr(out[0], "master.cf: 127.0.0.1:10025/inet takes mail back from a content filter, and its own smtpd_milters names floodgate's socket"));
+	/* Its own empty list, main.cf's no_milters (said as such), a map,
+	 * a list not read: not said. */
+	assert_int_equal(returns(OURS, "", "", RET
+	    "127.0.0.1:10025/inet/smtpd_milters =\n"), 0);
+	assert_int_equal(returns(OURS, "no_milters", "", RET), 1);
+	assert_null(strstr(out[0], "takes mail back"));
+	assert_int_equal(returns(OURS, "", "cidr:/etc/postfix/milters", RET), 0);
+	assert_int_equal(returns("$floodgate", "", "", RET), 0);
+	/* A service that sends to a filter is not one it gives back to. */
+	assert_int_equal(returns(OURS, "", "",
+	    "127.0.0.1:10025/inet/content_filter = smtp-amavis:[127.0.0.1]:10024\n"), 0);
+	assert_int_equal(returns(OURS, "", "", ""), 0);
+}
+
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
 #define SM_SOCK "unix:/run/floodgate/milter.sock"
 #define SM_X "Xfloodgate, S=unix:/run/floodgate/milter.sock, F=T, T=S:10s;R:10s;E:30s\n"
@@ -554,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_no_milters),
 		cmocka_unit_test(test_submission),
 		cmocka_unit_test(test_login_services),
+		cmocka_unit_test(test_filter_return),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
