@@ -1,5 +1,6 @@
 /*
- * The MTA's settings that let mail past floodgate (see pfcheck.h),
+ * The MTA's settings that let mail past floodgate, or have it decide a
+ * message twice (see pfcheck.h),
  * Postfix's first, then Sendmail's (at the end of this file).
  * What each finding tells is only what is certain from the settings:
  * an empty non_smtpd_milters is no milter for local mail, whatever
@@ -610,11 +611,11 @@ struct smtpd_svc {
 /* This service's own value of name in [*v, *ve) (1), else main.cf's,
  * trimmed (0; *v NULL when it was not asked). */
 static int
-own_else_main(const struct fg_pf_conf *pf, const struct smtpd_svc *sv,
+own_else_main(const struct fg_pf_conf *pf, const char *svc,
     const char *name, const char *main_value, const char **v,
     const char **ve)
 {
-	if (service_value(pf->master != NULL ? pf->master : "", sv->svc, name,
+	if (service_value(pf->master != NULL ? pf->master : "", svc, name,
 	    v, ve))
 		return 1;
 	*v = *ve = NULL;
@@ -643,7 +644,7 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 	const char *v, *ve, *why;
 	int named_sub = submission_named(sv->svc), own_sasl;
 
-	own_sasl = own_else_main(pf, sv, "smtpd_sasl_auth_enable",
+	own_sasl = own_else_main(pf, sv->svc, "smtpd_sasl_auth_enable",
 	    pf->smtpd_sasl_auth_enable, &v, &ve);
 	if (!named_sub && (v == NULL || !is_yes(v, (size_t)(ve - v))))
 		return;
@@ -653,12 +654,12 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 	    loopback_listener(sv->name, sv->n, pf->inet_interfaces) :
 	    pf->inet_interfaces != NULL && loopback_list(pf->inet_interfaces)))
 		return;
-	(void)own_else_main(pf, sv, "smtpd_milter_maps", pf->smtpd_milter_maps,
+	(void)own_else_main(pf, sv->svc, "smtpd_milter_maps", pf->smtpd_milter_maps,
 	    &v, &ve);
 	if (v != NULL && ve > v)
 		return;
 	why = named_sub || own_sasl ? "" : LOGIN_MAIN;
-	if (own_else_main(pf, sv, "smtpd_milters", pf->smtpd_milters, &v, &ve)) {
+	if (own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v, &ve)) {
 		size_t vn = (size_t)(ve - v);
 
 		if (list_names_ours(v, vn, o) == 0)
@@ -673,7 +674,7 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 		    SUBMIT_WHY "%s", sv->svc, ve > v ? "= " : "(empty)",
 		    (int)(ve - v > 80 ? 80 : ve - v), v, ve - v > 80 ? "..." : "",
 		    o->name, why);
-	if (own_else_main(pf, sv, "receive_override_options", NULL, &v, &ve) &&
+	if (own_else_main(pf, sv->svc, "receive_override_options", NULL, &v, &ve) &&
 	    no_milters(v, (size_t)(ve - v)))
 		add(f, "master.cf: %s sets receive_override_options = %.*s: "
 		    SUBMIT_WHY "%s", sv->svc, (int)(ve - v > 80 ? 80 : ve - v), v,
@@ -692,28 +693,120 @@ filter_return(struct found *f, const struct fg_pf_conf *pf,
 {
 	const char *v, *ve, *src;
 
-	if (!((own_else_main(pf, sv, "content_filter", NULL, &v, &ve) &&
-	    ve == v) || (own_else_main(pf, sv, "smtpd_proxy_filter", NULL, &v,
+	if (!((own_else_main(pf, sv->svc, "content_filter", NULL, &v, &ve) &&
+	    ve == v) || (own_else_main(pf, sv->svc, "smtpd_proxy_filter", NULL, &v,
 	    &ve) && ve == v)))
 		return;
-	(void)own_else_main(pf, sv, "receive_override_options",
+	(void)own_else_main(pf, sv->svc, "receive_override_options",
 	    pf->receive_override_options, &v, &ve);
 	if (v != NULL && no_milters(v, (size_t)(ve - v)))
 		return;
-	(void)own_else_main(pf, sv, "smtpd_milter_maps", pf->smtpd_milter_maps,
+	(void)own_else_main(pf, sv->svc, "smtpd_milter_maps", pf->smtpd_milter_maps,
 	    &v, &ve);
 	if (v != NULL && ve > v)
 		return;
-	src = own_else_main(pf, sv, "smtpd_milters", pf->smtpd_milters, &v,
+	src = own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v,
 	    &ve) ? "its own smtpd_milters" : "main.cf's smtpd_milters";
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
 		add(f, "master.cf: %s takes mail back from a content filter, and %s names floodgate's socket (%s): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
 		    sv->svc, src, o->name);
 }
 
-/* master.cf's smtpd services, from postconf -M's lines. */
+/* Whether a content_filter value (n bytes at v: "transport:nexthop")
+ * names the transport t. */
+static int
+filter_is(const char *v, size_t n, const char *t, size_t tn)
+{
+	const char *c = memchr(v, ':', n);
+
+	if (c != NULL)
+		n = (size_t)(c - v);
+	return n == tn && memcmp(v, t, tn) == 0;
+}
+
+/* Whether main.cf's content_filter or a service's own (postconf -P's
+ * "service/type/content_filter = value") names the transport t. */
+static int
+content_filter_names(const struct fg_pf_conf *pf, const char *t, size_t tn)
+{
+	const char *b, *e, *line, *nl, *eq, *k;
+
+	if (pf->content_filter != NULL) {
+		trim(pf->content_filter, &b, &e);
+		if (filter_is(b, (size_t)(e - b), t, tn))
+			return 1;
+	}
+	for (line = pf->master; line != NULL && *line != '\0';
+	    line = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		e = nl != NULL ? nl : line + strlen(line);
+		if ((eq = memchr(line, '=', (size_t)(e - line))) == NULL)
+			continue;
+		for (k = eq; k > line && isspace((unsigned char)k[-1]); k--)
+			;
+		if (k - line < 15 || memcmp(k - 15, "/content_filter", 15) != 0)
+			continue;
+		for (b = eq + 1; b < e && isspace((unsigned char)*b); b++)
+			;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (filter_is(b, (size_t)(e - b), t, tn))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether a pipe's arguments [p, e) run the sendmail command: a word
+ * that ends in "/sendmail" or "=sendmail", or is "sendmail". */
+static int
+runs_sendmail(const char *p, const char *e)
+{
+	const char *b, *t;
+
+	while (p < e) {
+		while (p < e && isspace((unsigned char)*p))
+			p++;
+		for (b = p; p < e && !isspace((unsigned char)*p); p++)
+			;
+		for (t = p; t > b && t[-1] != '/' && t[-1] != '='; t--)
+			;
+		if (p - t == 8 && memcmp(t, "sendmail", 8) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A content filter run by pipe(8) that gives the mail back through the
+ * sendmail command (FILTER_README's simple filter, spamc -e sendmail):
+ * it comes back as local mail, through pickup, whose milters (its own
+ * non_smtpd_milters, else main.cf's) naming floodgate's socket decide
+ * each message a second time. pickup's no_milters is said on its own.
+ */
 static void
-smtpd_services(struct found *f, const struct fg_pf_conf *pf,
+pipe_filter(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, const char *name, size_t n, const char *args,
+    const char *end)
+{
+	const char *v, *ve;
+
+	if (!content_filter_names(pf, name, n) || !runs_sendmail(args, end))
+		return;
+	(void)own_else_main(pf, "pickup/unix", "receive_override_options",
+	    pf->receive_override_options, &v, &ve);
+	if (v != NULL && no_milters(v, (size_t)(ve - v)))
+		return;
+	(void)own_else_main(pf, "pickup/unix", "non_smtpd_milters",
+	    pf->non_smtpd_milters, &v, &ve);
+	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
+		add(f, "master.cf: %.*s/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (%s): every message it filters is decided and charged a second time, as local mail; give the mail back over SMTP to a listener with no_milters (the README's Content filters)",
+		    (int)(n > 80 ? 80 : n), name, o->name);
+}
+
+/* master.cf's services, from postconf -M's lines: each smtpd and each
+ * pipe looked at. */
+static void
+master_services(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, int main_said)
 {
 	const char *line, *nl, *le, *fld[8], *fe[8], *p;
@@ -735,8 +828,16 @@ smtpd_services(struct found *f, const struct fg_pf_conf *pf,
 				p++;
 			fe[k] = p;
 		}
+		if (fe[1] - fld[1] != 4)
+			continue;
+		if (fe[7] - fld[7] == 4 && memcmp(fld[7], "pipe", 4) == 0 &&
+		    memcmp(fld[1], "unix", 4) == 0) {
+			pipe_filter(f, pf, o, fld[0], (size_t)(fe[0] - fld[0]),
+			    fe[7], le);
+			continue;
+		}
 		if (fe[7] - fld[7] != 5 || memcmp(fld[7], "smtpd", 5) != 0 ||
-		    fe[1] - fld[1] != 4 || (memcmp(fld[1], "inet", 4) != 0 &&
+		    (memcmp(fld[1], "inet", 4) != 0 &&
 		    memcmp(fld[1], "pass", 4) != 0) ||
 		    snprintf(sv.svc, sizeof(sv.svc), "%.*s/%.*s",
 		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >= (int)sizeof(sv.svc))
@@ -783,7 +884,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		    &le, &local, &o);
 	if (pf->master != NULL)
 		master_lines(pf->master, &f, &o, &local, &smtpd);
-	smtpd_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
+	master_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
 	    smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
 		add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY

@@ -1,6 +1,6 @@
 /*
  * What the MTA's own configuration says that lets mail past floodgate,
- * for floodgate -n and each start: Postfix's read from postconf's
+ * or has it decide a message twice, for floodgate -n and each start: Postfix's read from postconf's
  * answers, never from the files themselves (postconf knows Postfix's
  * defaults and master.cf's -o); Sendmail's from sendmail.cf, the file
  * Sendmail itself reads.
@@ -15,7 +15,8 @@
 /* Postfix's settings that decide whether floodgate sees the mail: the
  * values of `postconf -x -h milter_default_action non_smtpd_milters
  * smtpd_milters queue_directory smtpd_milter_maps
- * receive_override_options smtpd_sasl_auth_enable inet_interfaces`,
+ * receive_override_options smtpd_sasl_auth_enable inet_interfaces
+ * content_filter`,
  * `postconf -x -P` (master.cf's per-service settings,
  * "service/type/name = value" a line) and `postconf -x -M` (master.cf's
  * services, "name type private unpriv chroot wakeup maxproc command
@@ -35,6 +36,7 @@ struct fg_pf_conf {
 	const char *services;
 	const char *smtpd_sasl_auth_enable;
 	const char *inet_interfaces;
+	const char *content_filter;
 };
 
 /* Up to max findings into out, each one line for people; returns how

@@ -87,6 +87,18 @@ pf_warnings > "$T/pf.out"
 expect_eq "  ... a content filter's way back that runs floodgate said" \
     "$(grep -c "master.cf: 127.0.0.1:10025/inet takes mail back from a content filter, and main.cf's smtpd_milters names floodgate's socket (unix:$T/fg/milter.sock): every message is decided and charged a second time there" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
 postconf -c "$T/etc" -MX "127.0.0.1:10025/inet"
+# A content filter run by pipe that gives the mail back through the
+# sendmail command: local mail's milters (floodgate's here) decide it
+# again.
+postconf -c "$T/etc" -Me "spamassassin/unix=spamassassin unix - n n - - pipe user=nobody argv=/usr/bin/spamc -f -e /usr/sbin/sendmail -oi -f \${sender} \${recipient}"
+postconf -c "$T/etc" -e "content_filter = spamassassin"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a pipe filter that gives mail back by sendmail said" \
+    "$(grep -c "master.cf: spamassassin/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (unix:$T/fg/milter.sock): every message it filters is decided and charged a second time" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X "content_filter"
+postconf -c "$T/etc" -MX "spamassassin/unix"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... and nothing once both are gone" "$(wc -l < "$T/pf.out")" 0
 # A submission service whose own list leaves floodgate out is said,
 # though main.cf names it (Postfix is not running yet: the service is
 # never listened on).

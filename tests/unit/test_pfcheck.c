@@ -149,7 +149,7 @@ reach(const char *local, const char *smtpd, const char *master,
 {
 	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
 	    "/var/spool/postfix/", maps, listen, NULL, services_of(master),
-	    NULL, NULL };
+	    NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -288,7 +288,7 @@ overrides(const char *value, const char *master)
 {
 	struct fg_pf_conf pf = { "tempfail", "$smtpd_milters",
 	    "unix:floodgate/milter.sock", master, "/var/spool/postfix", "",
-	    FG_SOCK, value, services_of(master), NULL, NULL };
+	    FG_SOCK, value, services_of(master), NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -387,7 +387,7 @@ logins(const char *smtpd, const char *maps, const char *master,
 {
 	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
 	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, "", services,
-	    sasl, interfaces };
+	    sasl, interfaces, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -476,7 +476,7 @@ returns(const char *smtpd, const char *rov, const char *maps,
 {
 	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
 	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, rov,
-	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL };
+	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -513,6 +513,63 @@ test_filter_return(void **state)
 	assert_int_equal(returns(OURS, "", "",
 	    "127.0.0.1:10025/inet/content_filter = smtp-amavis:[127.0.0.1]:10024\n"), 0);
 	assert_int_equal(returns(OURS, "", "", ""), 0);
+}
+
+/* A content filter run by pipe that gives mail back through the
+ * sendmail command: local mail's milters decide it a second time. */
+static size_t
+pipes(const char *local, const char *filter, const char *master,
+    const char *services)
+{
+	struct fg_pf_conf pf = { "tempfail", local, OURS, master,
+	    "/var/spool/postfix", "", FG_SOCK, "", services, NULL, NULL,
+	    filter };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+#define SPAMC "spamassassin unix - n n - - pipe user=debian-spamd argv=/usr/bin/spamc -f -e /usr/sbin/sendmail -oi -f ${sender} ${recipient}\n"
+
+static void
+test_pipe_filter(void **state)
+{
+	(void)state;
+	/* Debian's spamc guide, by main.cf or by a service's -o. */
+	assert_int_equal(pipes(OURS, "spamassassin", "", SPAMC), 1);
+	assert_string_equal(out[0], "master.cf: spamassassin/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (unix:floodgate/milter.sock): every message it filters is decided and charged a second time, as local mail; give the mail back over SMTP to a listener with no_milters (the README's Content filters)");
+	assert_int_equal(pipes(OURS, " ",
+	    "smtp/inet/content_filter = spamassassin:dummy\n", SPAMC), 1);
+	/* FILTER_README's simple filter, its own script; sendmail named
+	 * by itself or after argv=. */
+	assert_int_equal(pipes(OURS, "filter:dummy", "",
+	    "filter unix - n n - 10 pipe flags=Rq user=filter null_sender=\n"
+	    "scan unix - n n - - pipe argv=sendmail -G -i\n"), 0);
+	assert_int_equal(pipes(OURS, "scan", "",
+	    "scan unix - n n - - pipe user=f argv=sendmail -G -i\n"), 1);
+	/* Not named by a content filter; no sendmail; another command;
+	 * another word ending so. */
+	assert_int_equal(pipes(OURS, "", "", SPAMC), 0);
+	assert_int_equal(pipes(OURS, "spamassassin", "",
+	    "spamassassin unix - n n - - pipe argv=/usr/bin/spamc -e /usr/sbin/sendmailx -oi\n"), 0);
+	assert_int_equal(pipes(OURS, "smtp-amavis:[127.0.0.1]:10024", "",
+	    "smtp-amavis unix - - n - 2 smtp -o argv=/usr/sbin/sendmail\n"), 0);
+	assert_int_equal(pipes(OURS, "spamassassin2", "", SPAMC), 0);
+	assert_int_equal(pipes(OURS, "",
+	    "smtp/inet/syslog_name = spamassassin\n"
+	    "smtp/inet/xcontent_filter = spamassassin\n", SPAMC), 0);
+	/* Local mail's milters without floodgate (said as such), or
+	 * turned off on pickup (said as such): not this. */
+	assert_int_equal(pipes("inet:localhost:8891", "spamassassin", "",
+	    SPAMC), 1);
+	assert_null(strstr(out[0], "content filter"));
+	assert_int_equal(pipes(OURS, "spamassassin",
+	    "pickup/unix/receive_override_options = no_milters\n", SPAMC), 1);
+	assert_null(strstr(out[0], "content filter"));
+	/* pickup's own list is the one local mail meets. */
+	assert_int_equal(pipes("inet:localhost:8891", "spamassassin",
+	    "pickup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
+	assert_non_null(strstr(out[0], "master.cf: spamassassin/unix, a content filter"));
 }
 
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
@@ -603,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_submission),
 		cmocka_unit_test(test_login_services),
 		cmocka_unit_test(test_filter_return),
+		cmocka_unit_test(test_pipe_filter),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
