@@ -682,10 +682,12 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 }
 
 /*
- * Where a content filter gives mail back (its own content_filter or
- * smtpd_proxy_filter set empty, as FILTER_README and the README write
- * that listener): milters that name floodgate's socket there, not
- * turned off by no_milters, decide each message a second time.
+ * Where a content filter gives mail back (a listener on the loopback
+ * only whose own content_filter or smtpd_proxy_filter is set empty, as
+ * FILTER_README and the README write it; a submission service or one
+ * with SASL of its own that skips the filter is not one): milters that
+ * name floodgate's socket there, not turned off by no_milters, decide
+ * each message a second time.
  */
 static void
 filter_return(struct found *f, const struct fg_pf_conf *pf,
@@ -693,6 +695,11 @@ filter_return(struct found *f, const struct fg_pf_conf *pf,
 {
 	const char *v, *ve, *src;
 
+	if (!sv->inet || !loopback_listener(sv->name, sv->n,
+	    pf->inet_interfaces) || submission_named(sv->svc) ||
+	    (own_else_main(pf, sv->svc, "smtpd_sasl_auth_enable", NULL, &v,
+	    &ve) && is_yes(v, (size_t)(ve - v))))
+		return;
 	if (!((own_else_main(pf, sv->svc, "content_filter", NULL, &v, &ve) &&
 	    ve == v) || (own_else_main(pf, sv->svc, "smtpd_proxy_filter", NULL, &v,
 	    &ve) && ve == v)))

@@ -509,6 +509,31 @@ test_filter_return(void **state)
 	assert_null(strstr(out[0], "takes mail back"));
 	assert_int_equal(returns(OURS, "", "cidr:/etc/postfix/milters", RET), 0);
 	assert_int_equal(returns("$floodgate", "", "", RET), 0);
+	/* Services that skip the filter: a submission service, one with
+	 * SASL of its own, one off the loopback. */
+	{
+		struct fg_pf_conf pf = { "tempfail", OURS, OURS,
+		    "submission/inet/content_filter =\n"
+		    "127.0.0.1:2525/inet/content_filter =\n"
+		    "127.0.0.1:2525/inet/smtpd_sasl_auth_enable = yes\n"
+		    "2526/inet/content_filter =\n"
+		    "192.0.2.1:2527/inet/content_filter =\n"
+		    "smtpd/pass/content_filter =\n",
+		    "/var/spool/postfix", "", FG_SOCK, "",
+		    "submission inet n - y - - smtpd\n"
+		    "127.0.0.1:2525 inet n - y - - smtpd\n"
+		    "2526 inet n - y - - smtpd\n"
+		    "192.0.2.1:2527 inet n - y - - smtpd\n"
+		    "smtpd pass - - y - - smtpd\n", NULL, "all", NULL };
+
+		memset(out, 0, sizeof(out));
+		assert_int_equal(fg_pf_check(&pf, out, 8), 0);
+		/* Listening on the loopback only, the one without a host
+		 * is. */
+		pf.inet_interfaces = "loopback-only";
+		assert_int_equal(fg_pf_check(&pf, out, 8), 1);
+		assert_non_null(strstr(out[0], "master.cf: 2526/inet takes mail back from a content filter"));
+	}
 	/* A service that sends to a filter is not one it gives back to. */
 	assert_int_equal(returns(OURS, "", "",
 	    "127.0.0.1:10025/inet/content_filter = smtp-amavis:[127.0.0.1]:10024\n"), 0);
