@@ -624,6 +624,48 @@ own_else_main(const struct fg_pf_conf *pf, const char *svc,
 	return 0;
 }
 
+/* Whether svc's own name is set empty; is yes. */
+static int
+own_empty(const struct fg_pf_conf *pf, const char *svc, const char *name)
+{
+	const char *v, *ve;
+
+	return own_else_main(pf, svc, name, NULL, &v, &ve) && ve == v;
+}
+
+static int
+own_yes(const struct fg_pf_conf *pf, const char *svc, const char *name)
+{
+	const char *v, *ve;
+
+	return own_else_main(pf, svc, name, NULL, &v, &ve) &&
+	    is_yes(v, (size_t)(ve - v));
+}
+
+/* Whether no_milters (in svc's own receive_override_options, else
+ * main.cf's) turns svc's milters off. */
+static int
+milters_off(const struct fg_pf_conf *pf, const char *svc)
+{
+	const char *v, *ve;
+
+	(void)own_else_main(pf, svc, "receive_override_options",
+	    pf->receive_override_options, &v, &ve);
+	return v != NULL && no_milters(v, (size_t)(ve - v));
+}
+
+/* Whether a map (svc's own smtpd_milter_maps, else main.cf's) may name
+ * floodgate's socket for some clients. */
+static int
+has_map(const struct fg_pf_conf *pf, const char *svc)
+{
+	const char *v, *ve;
+
+	(void)own_else_main(pf, svc, "smtpd_milter_maps",
+	    pf->smtpd_milter_maps, &v, &ve);
+	return v != NULL && ve > v;
+}
+
 /*
  * Where logins submit: a submission service by its name, or a service
  * where SASL is on (its own -o, else main.cf's). Where its milters (its
@@ -654,12 +696,11 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 	    loopback_listener(sv->name, sv->n, pf->inet_interfaces) :
 	    pf->inet_interfaces != NULL && loopback_list(pf->inet_interfaces)))
 		return;
-	(void)own_else_main(pf, sv->svc, "smtpd_milter_maps", pf->smtpd_milter_maps,
-	    &v, &ve);
-	if (v != NULL && ve > v)
+	if (has_map(pf, sv->svc))
 		return;
 	why = named_sub || own_sasl ? "" : LOGIN_MAIN;
-	if (own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v, &ve)) {
+	if (own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v,
+	    &ve)) {
 		size_t vn = (size_t)(ve - v);
 
 		if (list_names_ours(v, vn, o) == 0)
@@ -674,8 +715,8 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 		    SUBMIT_WHY "%s", sv->svc, ve > v ? "= " : "(empty)",
 		    (int)(ve - v > 80 ? 80 : ve - v), v, ve - v > 80 ? "..." : "",
 		    o->name, why);
-	if (own_else_main(pf, sv->svc, "receive_override_options", NULL, &v, &ve) &&
-	    no_milters(v, (size_t)(ve - v)))
+	if (own_else_main(pf, sv->svc, "receive_override_options", NULL, &v,
+	    &ve) && no_milters(v, (size_t)(ve - v)))
 		add(f, "master.cf: %s sets receive_override_options = %.*s: "
 		    SUBMIT_WHY "%s", sv->svc, (int)(ve - v > 80 ? 80 : ve - v), v,
 		    why);
@@ -697,23 +738,13 @@ filter_return(struct found *f, const struct fg_pf_conf *pf,
 
 	if (!sv->inet || !loopback_listener(sv->name, sv->n,
 	    pf->inet_interfaces) || submission_named(sv->svc) ||
-	    (own_else_main(pf, sv->svc, "smtpd_sasl_auth_enable", NULL, &v,
-	    &ve) && is_yes(v, (size_t)(ve - v))))
+	    own_yes(pf, sv->svc, "smtpd_sasl_auth_enable") ||
+	    !(own_empty(pf, sv->svc, "content_filter") ||
+	    own_empty(pf, sv->svc, "smtpd_proxy_filter")) ||
+	    has_map(pf, sv->svc) || milters_off(pf, sv->svc))
 		return;
-	if (!((own_else_main(pf, sv->svc, "content_filter", NULL, &v, &ve) &&
-	    ve == v) || (own_else_main(pf, sv->svc, "smtpd_proxy_filter", NULL, &v,
-	    &ve) && ve == v)))
-		return;
-	(void)own_else_main(pf, sv->svc, "receive_override_options",
-	    pf->receive_override_options, &v, &ve);
-	if (v != NULL && no_milters(v, (size_t)(ve - v)))
-		return;
-	(void)own_else_main(pf, sv->svc, "smtpd_milter_maps", pf->smtpd_milter_maps,
-	    &v, &ve);
-	if (v != NULL && ve > v)
-		return;
-	src = own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v,
-	    &ve) ? "its own smtpd_milters" : "main.cf's smtpd_milters";
+	src = own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters,
+	    &v, &ve) ? "its own smtpd_milters" : "main.cf's smtpd_milters";
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
 		add(f, "master.cf: %s takes mail back from a content filter, and %s names floodgate's socket (%s): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
 		    sv->svc, src, o->name);
@@ -799,9 +830,7 @@ pipe_filter(struct found *f, const struct fg_pf_conf *pf,
 
 	if (!content_filter_names(pf, name, n) || !runs_sendmail(args, end))
 		return;
-	(void)own_else_main(pf, "pickup/unix", "receive_override_options",
-	    pf->receive_override_options, &v, &ve);
-	if (v != NULL && no_milters(v, (size_t)(ve - v)))
+	if (milters_off(pf, "pickup/unix"))
 		return;
 	(void)own_else_main(pf, "pickup/unix", "non_smtpd_milters",
 	    pf->non_smtpd_milters, &v, &ve);
@@ -847,7 +876,8 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 		    (memcmp(fld[1], "inet", 4) != 0 &&
 		    memcmp(fld[1], "pass", 4) != 0) ||
 		    snprintf(sv.svc, sizeof(sv.svc), "%.*s/%.*s",
-		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >= (int)sizeof(sv.svc))
+		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >=
+		    (int)sizeof(sv.svc))
 			continue;
 		sv.name = fld[0];
 		sv.n = (size_t)(fe[0] - fld[0]);
