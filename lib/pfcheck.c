@@ -524,10 +524,11 @@ loopback_listener(const char *name, size_t n, const char *interfaces)
 	return interfaces != NULL && loopback_list(interfaces);
 }
 
-/* master.cf's settings: "service/type/name = value" a line. */
+/* master.cf's settings: "service/type/name = value" a line; cleanup is
+ * the service local mail goes through (local_cleanup()). */
 static void
 master_lines(const char *m, struct found *f, const struct ours *o,
-    struct reach *local, struct reach *smtpd)
+    const char *cleanup, struct reach *local, struct reach *smtpd)
 {
 	char svc[256];
 	const char *line, *nl, *eq, *slash, *name, *v, *ve;
@@ -567,9 +568,11 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		    strcmp(svc, "pickup/unix") == 0 && no_milters(v, vn))
 			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
 			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
-		if (named(name, n, "non_smtpd_milters"))
-			reach_add(local, v, vn, o);
-		else if (named(name, n, "smtpd_milters"))
+		/* Local mail's list: the one its cleanup service reads. */
+		if (named(name, n, "non_smtpd_milters")) {
+			if (strcmp(svc, cleanup) == 0)
+				reach_add(local, v, vn, o);
+		} else if (named(name, n, "smtpd_milters"))
 			reach_add(smtpd, v, vn, o);
 		else if (named(name, n, "smtpd_milter_maps") && vn > 0)
 			smtpd->ours = either(smtpd->ours, -1);
@@ -750,6 +753,23 @@ filter_return(struct found *f, const struct fg_pf_conf *pf,
 		    sv->svc, src, o->name);
 }
 
+/* The cleanup service ("name/unix") pickup hands local mail to: its
+ * own cleanup_service_name, else main.cf's, else "cleanup". Its
+ * non_smtpd_milters are local mail's: cleanup reads them, pickup does
+ * not. */
+static void
+local_cleanup(const struct fg_pf_conf *pf, char *out, size_t len)
+{
+	const char *v, *ve;
+
+	(void)own_else_main(pf, "pickup/unix", "cleanup_service_name",
+	    pf->cleanup_service_name, &v, &ve);
+	if (v == NULL || ve == v)
+		v = "cleanup", ve = v + 7;
+	snprintf(out, len, "%.*s/unix", (int)(ve - v > 200 ? 200 : ve - v),
+	    v);
+}
+
 /* Whether a content_filter value (n bytes at v: "transport:nexthop")
  * names the transport t. */
 static int
@@ -817,22 +837,26 @@ runs_sendmail(const char *p, const char *e)
 /*
  * A content filter run by pipe(8) that gives the mail back through the
  * sendmail command (FILTER_README's simple filter, spamc -e sendmail):
- * it comes back as local mail, through pickup, whose milters (its own
- * non_smtpd_milters, else main.cf's) naming floodgate's socket decide
- * each message a second time. pickup's no_milters is said on its own.
+ * it comes back as local mail, through pickup and the cleanup service
+ * pickup hands it to (pickup's own cleanup_service_name, else
+ * main.cf's), whose milters (that service's own non_smtpd_milters, else
+ * main.cf's: cleanup reads them, pickup does not) naming floodgate's
+ * socket decide each message a second time. pickup's no_milters is
+ * said on its own.
  */
 static void
 pipe_filter(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, const char *name, size_t n, const char *args,
     const char *end)
 {
+	char cleanup[256];
 	const char *v, *ve;
 
-	if (!content_filter_names(pf, name, n) || !runs_sendmail(args, end))
+	if (!content_filter_names(pf, name, n) || !runs_sendmail(args, end) ||
+	    milters_off(pf, "pickup/unix"))
 		return;
-	if (milters_off(pf, "pickup/unix"))
-		return;
-	(void)own_else_main(pf, "pickup/unix", "non_smtpd_milters",
+	local_cleanup(pf, cleanup, sizeof(cleanup));
+	(void)own_else_main(pf, cleanup, "non_smtpd_milters",
 	    pf->non_smtpd_milters, &v, &ve);
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
 		add(f, "master.cf: %.*s/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (%s): every message it filters is decided and charged a second time, as local mail; give the mail back over SMTP to a listener with no_milters (the README's Content filters)",
@@ -890,15 +914,41 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 #define LOCAL_WHY "local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited"
 #define SMTPD_WHY "mail over SMTP (SASL logins, webmail) goes out without floodgate, unlimited"
 
+/* The cleanup service local mail goes through, given a list of its own
+ * that names no socket of floodgate's, where main.cf's does (else that
+ * was said of main.cf). */
+static void
+cleanup_list(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, int local_said)
+{
+	char cleanup[256];
+	const char *v, *ve;
+	size_t vn;
+
+	if (local_said || !o->known)
+		return;
+	local_cleanup(pf, cleanup, sizeof(cleanup));
+	if (!own_else_main(pf, cleanup, "non_smtpd_milters", NULL, &v, &ve) ||
+	    list_names_ours(v, vn = (size_t)(ve - v), o) != 0)
+		return;
+	add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s%.*s%s%s%s%s: "
+	    LOCAL_WHY, cleanup, vn > 0 ? "= " : "empty",
+	    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "",
+	    vn > 0 ? ", which names no socket of floodgate's (" : "",
+	    vn > 0 ? o->name : "", vn > 0 ? ")" : "");
+}
+
 size_t
 fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 {
 	struct found f = { out, 0, max };
 	struct reach local = { 0, 0 }, smtpd = { 0, 0 };
 	struct ours o;
+	char cleanup[256];
 	const char *b, *e, *lb = "", *le = "", *sb = "", *se = "";
 
 	read_ours(pf, &o);
+	local_cleanup(pf, cleanup, sizeof(cleanup));
 	if (pf->default_action != NULL) {
 		trim(pf->default_action, &b, &e);
 		if (is_accept(b, (size_t)(e - b)))
@@ -920,7 +970,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		main_list(&f, "non_smtpd_milters", pf->non_smtpd_milters, &lb,
 		    &le, &local, &o);
 	if (pf->master != NULL)
-		master_lines(pf->master, &f, &o, &local, &smtpd);
+		master_lines(pf->master, &f, &o, cleanup, &local, &smtpd);
 	master_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
 	    smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
@@ -931,6 +981,8 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's: "
 		    LOCAL_WHY, (int)(le - lb > 80 ? 80 : le - lb), lb,
 		    le - lb > 80 ? "..." : "", o.name);
+	cleanup_list(&f, pf, &o, pf->non_smtpd_milters != NULL &&
+	    (!local.set || (o.known && local.ours == 0)));
 	if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0 &&
 	    !smtpd.set)
 		add(&f, "main.cf: smtpd_milters is empty and no master.cf service sets it: "

@@ -16,7 +16,7 @@
  * values of `postconf -x -h milter_default_action non_smtpd_milters
  * smtpd_milters queue_directory smtpd_milter_maps
  * receive_override_options smtpd_sasl_auth_enable inet_interfaces
- * content_filter`,
+ * content_filter cleanup_service_name`,
  * `postconf -x -P` (master.cf's per-service settings,
  * "service/type/name = value" a line) and `postconf -x -M` (master.cf's
  * services, "name type private unpriv chroot wakeup maxproc command
@@ -37,6 +37,7 @@ struct fg_pf_conf {
 	const char *smtpd_sasl_auth_enable;
 	const char *inet_interfaces;
 	const char *content_filter;
+	const char *cleanup_service_name;
 };
 
 /* Up to max findings into out, each one line for people; returns how

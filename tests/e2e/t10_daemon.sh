@@ -87,6 +87,13 @@ pf_warnings > "$T/pf.out"
 expect_eq "  ... a content filter's way back that runs floodgate said" \
     "$(grep -c "master.cf: 127.0.0.1:10025/inet takes mail back from a content filter, and main.cf's smtpd_milters names floodgate's socket (unix:$T/fg/milter.sock): every message is decided and charged a second time there" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
 postconf -c "$T/etc" -MX "127.0.0.1:10025/inet"
+# Local mail's milters are those its cleanup service reads: its own
+# list without floodgate is said, though main.cf names it.
+postconf -c "$T/etc" -P "cleanup/unix/non_smtpd_milters=inet:localhost:8891"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... the cleanup service's own non_smtpd_milters without floodgate said" \
+    "$(grep -c "master.cf: cleanup/unix, the cleanup service local mail goes through, sets non_smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:$T/fg/milter.sock): local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X -P "cleanup/unix/non_smtpd_milters"
 # A content filter run by pipe that gives the mail back through the
 # sendmail command: local mail's milters (floodgate's here) decide it
 # again.

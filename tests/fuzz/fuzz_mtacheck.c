@@ -1,6 +1,6 @@
 /* Fuzz target: the MTA's settings floodgate reads for what lets mail
  * past it (lib/pfcheck.c): the input as sendmail.cf, and as postconf's
- * answers (its first eight lines the values asked with -h, then
+ * answers (its first nine lines the values asked with -h, then
  * master.cf's lines as -P gives them up to an empty line, then its
  * services as -M gives them), against a UNIX socket inside Postfix's
  * queue directory and an inet one. */
@@ -36,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		"inet:10030@127.0.0.1",
 	};
 	char out[MAX][FG_PF_TEXT], *text, *p, *services = NULL;
-	char *line[8] = { "", "", "", "", "", "", "", "" };
+	char *line[9] = { "", "", "", "", "", "", "", "", "" };
 	size_t i, k;
 
 	if ((text = malloc(size + 1)) == NULL)
@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	for (k = 0; k < 2; k++)
 		check(out, fg_sm_check(text, listen[k], out, MAX));
-	for (p = text, i = 0; i < 8 && p != NULL; i++) {
+	for (p = text, i = 0; i < 9 && p != NULL; i++) {
 		line[i] = p;
 		if ((p = strchr(p, '\n')) != NULL)
 			*p++ = '\0';
@@ -58,7 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* The first line is receive_override_options too. */
 		struct fg_pf_conf pf = { line[0], line[1], line[2],
 		    p != NULL ? p : "", line[3], line[4], listen[k], line[0],
-		    services, line[5], line[6], line[7] };
+		    services, line[5], line[6], line[7], line[8] };
 
 		check(out, fg_pf_check(&pf, out, MAX));
 	}

@@ -149,7 +149,7 @@ reach(const char *local, const char *smtpd, const char *master,
 {
 	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
 	    "/var/spool/postfix/", maps, listen, NULL, services_of(master),
-	    NULL, NULL, NULL };
+	    NULL, NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -288,7 +288,7 @@ overrides(const char *value, const char *master)
 {
 	struct fg_pf_conf pf = { "tempfail", "$smtpd_milters",
 	    "unix:floodgate/milter.sock", master, "/var/spool/postfix", "",
-	    FG_SOCK, value, services_of(master), NULL, NULL, NULL };
+	    FG_SOCK, value, services_of(master), NULL, NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -387,7 +387,7 @@ logins(const char *smtpd, const char *maps, const char *master,
 {
 	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
 	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, "", services,
-	    sasl, interfaces, NULL };
+	    sasl, interfaces, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -476,7 +476,7 @@ returns(const char *smtpd, const char *rov, const char *maps,
 {
 	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
 	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, rov,
-	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL, NULL };
+	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL, NULL, NULL };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -524,7 +524,7 @@ test_filter_return(void **state)
 		    "127.0.0.1:2525 inet n - y - - smtpd\n"
 		    "2526 inet n - y - - smtpd\n"
 		    "192.0.2.1:2527 inet n - y - - smtpd\n"
-		    "smtpd pass - - y - - smtpd\n", NULL, "all", NULL };
+		    "smtpd pass - - y - - smtpd\n", NULL, "all", NULL, NULL };
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 8), 0);
@@ -548,7 +548,7 @@ pipes(const char *local, const char *filter, const char *master,
 {
 	struct fg_pf_conf pf = { "tempfail", local, OURS, master,
 	    "/var/spool/postfix", "", FG_SOCK, "", services, NULL, NULL,
-	    filter };
+	    filter, "cleanup" };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -591,10 +591,60 @@ test_pipe_filter(void **state)
 	assert_int_equal(pipes(OURS, "spamassassin",
 	    "pickup/unix/receive_override_options = no_milters\n", SPAMC), 1);
 	assert_null(strstr(out[0], "content filter"));
-	/* pickup's own list is the one local mail meets. */
+	/* The cleanup service's own list is the one local mail meets
+	 * (cleanup reads it; on pickup it does nothing), the service
+	 * pickup names if it names one. */
+	assert_int_equal(pipes("inet:localhost:8891", "spamassassin",
+	    "cleanup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
+	assert_non_null(strstr(out[0], "master.cf: spamassassin/unix, a content filter"));
 	assert_int_equal(pipes("inet:localhost:8891", "spamassassin",
 	    "pickup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
+	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket"));
+	assert_int_equal(pipes(OURS, "spamassassin",
+	    "pickup/unix/cleanup_service_name = pre-cleanup\n"
+	    "pre-cleanup/unix/non_smtpd_milters =\n", SPAMC), 1);
+	assert_null(strstr(out[0], "content filter"));
+	assert_int_equal(pipes("", "spamassassin",
+	    "pickup/unix/cleanup_service_name = pre-cleanup\n"
+	    "pre-cleanup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
 	assert_non_null(strstr(out[0], "master.cf: spamassassin/unix, a content filter"));
+}
+
+/* The cleanup service local mail goes through (pickup's) reads
+ * non_smtpd_milters: its own list without floodgate is local mail
+ * unlimited, whatever main.cf says; the same set on pickup does
+ * nothing. */
+static void
+test_cleanup_list(void **state)
+{
+	(void)state;
+	assert_int_equal(pipes(OURS, "", "cleanup/unix/non_smtpd_milters =\n",
+	    ""), 1);
+	assert_string_equal(out[0], "master.cf: cleanup/unix, the cleanup service local mail goes through, sets non_smtpd_milters empty: local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited");
+	assert_int_equal(pipes(OURS, "",
+	    "cleanup/unix/non_smtpd_milters = inet:localhost:8891\n", ""), 1);
+	assert_non_null(strstr(out[0], "master.cf: cleanup/unix, the cleanup service local mail goes through, sets non_smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:floodgate/milter.sock): local mail"));
+	/* Its own naming floodgate; another cleanup service's; none. */
+	assert_int_equal(pipes("", "", "cleanup/unix/non_smtpd_milters = "
+	    OURS "\n", ""), 0);
+	assert_int_equal(pipes(OURS, "",
+	    "pre-cleanup/unix/non_smtpd_milters =\n", ""), 0);
+	assert_int_equal(pipes(OURS, "", "", ""), 0);
+	assert_int_equal(pipes(OURS, "",
+	    "cleanup/unix/non_smtpd_milters = $floodgate\n", ""), 0);
+	/* The service pickup names. */
+	assert_int_equal(pipes(OURS, "",
+	    "pickup/unix/cleanup_service_name = pre-cleanup\n"
+	    "pre-cleanup/unix/non_smtpd_milters = inet:localhost:8891\n", ""), 1);
+	assert_non_null(strstr(out[0], "master.cf: pre-cleanup/unix, the cleanup service local mail goes through"));
+	/* Neither main.cf's nor its own: main.cf's said, once. */
+	assert_int_equal(pipes("inet:localhost:8891", "",
+	    "cleanup/unix/non_smtpd_milters = inet:localhost:8891\n", ""), 1);
+	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket"));
+	/* pickup's own list is none of cleanup's. */
+	assert_int_equal(pipes("", "", "pickup/unix/non_smtpd_milters = "
+	    OURS "\n", ""), 1);
+	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters is empty"));
 }
 
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
@@ -686,6 +736,7 @@ main(void)
 		cmocka_unit_test(test_login_services),
 		cmocka_unit_test(test_filter_return),
 		cmocka_unit_test(test_pipe_filter),
+		cmocka_unit_test(test_cleanup_list),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
 	};
