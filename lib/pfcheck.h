@@ -1,9 +1,9 @@
 /*
  * What the MTA's own configuration says that lets mail past floodgate,
- * or has it decide a message twice, for floodgate -n and each start: Postfix's read from postconf's
- * answers, never from the files themselves (postconf knows Postfix's
- * defaults and master.cf's -o); Sendmail's from sendmail.cf, the file
- * Sendmail itself reads.
+ * or has it decide a message twice, for floodgate -n and each start:
+ * Postfix's read from postconf's answers, never from the files
+ * themselves (postconf knows Postfix's defaults and master.cf's -o);
+ * Sendmail's from sendmail.cf, the file Sendmail itself reads.
  */
 #ifndef FG_PFCHECK_H
 #define FG_PFCHECK_H
@@ -23,7 +23,8 @@
  * [args]" a line); listen is floodgate's own socket as its
  * configuration writes it. A NULL is a value not asked: nothing is said
  * of it (with listen NULL, only an empty non_smtpd_milters is said of
- * the milter lists; with services NULL, no service's logins). */
+ * the milter lists; with services NULL, master.cf's services are not
+ * judged one by one). */
 struct fg_pf_conf {
 	const char *default_action;
 	const char *non_smtpd_milters;
