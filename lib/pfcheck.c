@@ -361,7 +361,7 @@ either(int a, int b)
 
 struct found {
 	char (*out)[FG_PF_TEXT];
-	size_t n, max;
+	size_t n, max, more;	/* more: findings past max */
 };
 
 static void __attribute__((format(printf, 2, 3)))
@@ -369,11 +369,25 @@ add(struct found *f, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (f->n >= f->max)
+	if (f->n >= f->max) {
+		f->more++;
 		return;
+	}
 	va_start(ap, fmt);
 	vsnprintf(f->out[f->n++], FG_PF_TEXT, fmt, ap);
 	va_end(ap);
+}
+
+/* How many findings there are to say: past max, the last place says
+ * how many more there were, so that none goes unnoticed. */
+static size_t
+found_n(struct found *f)
+{
+	if (f->more > 0 && f->max > 0)
+		snprintf(f->out[f->max - 1], FG_PF_TEXT,
+		    "%zu more findings not shown: mend those above and run floodgate -n again",
+		    f->more + 1);
+	return f->n;
 }
 
 /* A milter list's own "default_action = accept" for floodgate, said
@@ -941,7 +955,7 @@ cleanup_list(struct found *f, const struct fg_pf_conf *pf,
 size_t
 fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 {
-	struct found f = { out, 0, max };
+	struct found f = { out, 0, max, 0 };
 	struct reach local = { 0, 0 }, smtpd = { 0, 0 };
 	struct ours o;
 	char cleanup[256];
@@ -991,7 +1005,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		add(&f, "main.cf: smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's or smtpd_milter_maps: "
 		    SMTPD_WHY, (int)(se - sb > 80 ? 80 : se - sb), sb,
 		    se - sb > 80 ? "..." : "", o.name);
-	return f.n;
+	return found_n(&f);
 }
 
 /*
@@ -1238,7 +1252,7 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
 {
 	struct sm_conf c;
 	struct fg_pf_conf pf = { .listen = listen };
-	struct found f = { out, 0, max };
+	struct found f = { out, 0, max, 0 };
 	struct ours o;
 	const char *l, *e, *nl;
 	char line[4096];
@@ -1288,7 +1302,7 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
 	if (any == 0) {
 		add(&f, "sendmail.cf: no filter on floodgate's socket (%s): Sendmail sends mail without floodgate, unlimited; add INPUT_MAIL_FILTER to sendmail.mc",
 		    listen);
-		return f.n;
+		return found_n(&f);
 	}
 	if (c.nd == 0 && (!c.has_global || !sm_list_ours(&c, c.global)))
 		add(&f, "sendmail.cf: InputMailFilters leaves out floodgate's filter: Sendmail does not use it (MAIL_FILTER defines a filter, INPUT_MAIL_FILTER also lists it), mail goes out without floodgate, unlimited");
@@ -1302,5 +1316,5 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
 		    d->label, d->has_list ? "its InputMailFilters" :
 		    "InputMailFilters");
 	}
-	return f.n;
+	return found_n(&f);
 }

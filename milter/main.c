@@ -432,7 +432,7 @@ static void
 check_postfix(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	char main_cf[PATH_MAX], why[256], found[8][FG_PF_TEXT];
+	char main_cf[PATH_MAX], why[256], found[16][FG_PF_TEXT];
 	char msg[FG_PF_TEXT + PATH_MAX + 64];
 	char *vals, *master = NULL, *services = NULL, *line[10] = { NULL }, *p;
 	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
@@ -492,7 +492,7 @@ static void
 check_sendmail(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	char found[8][FG_PF_TEXT], msg[FG_PF_TEXT + PATH_MAX + 64], *cf = NULL;
+	char found[16][FG_PF_TEXT], msg[FG_PF_TEXT + PATH_MAX + 64], *cf = NULL;
 	struct stat st = { 0 };
 	size_t i, n, len = 0;
 	FILE *fp;

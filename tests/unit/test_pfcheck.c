@@ -97,7 +97,21 @@ test_local(void **state)
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 1), 1);
+		assert_string_equal(out[0], "2 more findings not shown: mend those above and run floodgate -n again");
 		assert_string_equal(out[1], "");
+		assert_int_equal(fg_pf_check(&pf, out, 2), 2);
+		assert_non_null(strstr(out[1], "non_smtpd_milters is empty"));
+	}
+	/* Three past a max of two: the first, then how many more. */
+	{
+		struct fg_pf_conf pf = { .default_action = "accept",
+		    .non_smtpd_milters = "", .smtpd_milters = "",
+		    .master = "x/y/milter_default_action = accept\n" };
+
+		memset(out, 0, sizeof(out));
+		assert_int_equal(fg_pf_check(&pf, out, 2), 2);
+		assert_non_null(strstr(out[0], "main.cf: milter_default_action = accept"));
+		assert_string_equal(out[1], "2 more findings not shown: mend those above and run floodgate -n again");
 	}
 	/* Not asked (NULL): nothing said of it. */
 	assert_int_equal(check(NULL, NULL, NULL, NULL), 0);
