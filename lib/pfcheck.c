@@ -992,9 +992,9 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		    "; name floodgate's socket there too%s%s%s",
 		    o.known ? " (" : "", o.name, o.known ? ")" : "");
 	else if (pf->non_smtpd_milters != NULL && o.known && local.ours == 0)
-		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's: "
+		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a list of %s's own (the cleanup service local mail goes through): "
 		    LOCAL_WHY, (int)(le - lb > 80 ? 80 : le - lb), lb,
-		    le - lb > 80 ? "..." : "", o.name);
+		    le - lb > 80 ? "..." : "", o.name, cleanup);
 	cleanup_list(&f, pf, &o, pf->non_smtpd_milters != NULL &&
 	    (!local.set || (o.known && local.ours == 0)));
 	if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0 &&

@@ -151,7 +151,7 @@ expect_eq "  ... and nothing once put back" "$(wc -l < "$T/pf.out")" 0
 postconf -c "$T/etc" -e "smtpd_milters = inet:localhost:8891"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... milter lists that name another socket only said, both" \
-    "$(grep -c "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a master.cf service's: local mail" "$T/pf.out").$(grep -c "main.cf: smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a master.cf service's or smtpd_milter_maps: mail over SMTP" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
+    "$(grep -c "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a list of cleanup/unix's own (the cleanup service local mail goes through): local mail" "$T/pf.out").$(grep -c "main.cf: smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:$T/fg/milter.sock), nor does a master.cf service's or smtpd_milter_maps: mail over SMTP" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
 postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/smtpd_milters=inet:localhost:8891,unix:$T/fg//./milter.sock"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... a service's list that names floodgate's socket makes up for SMTP's" \

@@ -213,7 +213,7 @@ test_names_other(void **state)
 	/* Local mail through OpenDKIM only. */
 	assert_int_equal(reach("inet:localhost:8891",
 	    "unix:floodgate/milter.sock", "", "", FG_SOCK), 1);
-	assert_string_equal(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:floodgate/milter.sock), nor does a master.cf service's: local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited");
+	assert_string_equal(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket of floodgate's (unix:floodgate/milter.sock), nor does a list of cleanup/unix's own (the cleanup service local mail goes through): local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited");
 	/* A service's list that names another does not make up for it. */
 	assert_int_equal(reach("inet:localhost:8891", "unix:floodgate/milter.sock",
 	    "cleanup/unix/non_smtpd_milters = unix:opendkim/opendkim.sock\n",
