@@ -538,38 +538,67 @@ loopback_listener(const char *name, size_t n, const char *interfaces)
 	return interfaces != NULL && loopback_list(interfaces);
 }
 
-/* master.cf's settings: "service/type/name = value" a line; cleanup is
- * the service local mail goes through (local_cleanup()). */
-static void
-master_lines(const char *m, struct found *f, const struct ours *o,
-    const char *cleanup, struct reach *local, struct reach *smtpd)
-{
+/* One of master.cf's settings as postconf -P gives them, a line
+ * "service/type/name = value": the service, the name after the last
+ * '/' before the '=', the value trimmed. */
+struct setting {
 	char svc[256];
-	const char *line, *nl, *eq, *slash, *name, *v, *ve;
+	const char *name, *v;
 	size_t n, vn;
+};
 
-	for (line = m; line != NULL && *line != '\0';
+/* The next such line from *p (lines that are not one skipped) into s;
+ * 0 at the end. */
+static int
+next_setting(const char **p, struct setting *s)
+{
+	const char *line, *nl, *eq, *slash, *name, *v, *ve;
+
+	for (line = *p; line != NULL && *line != '\0';
 	    line = nl != NULL ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		ve = nl != NULL ? nl : line + strlen(line);
 		if ((eq = memchr(line, '=', (size_t)(ve - line))) == NULL)
 			continue;
-		/* The name: what follows the last '/' before the '='. */
 		for (slash = NULL, name = line; name < eq; name++)
 			if (*name == '/')
 				slash = name;
 		if (slash == NULL)
 			continue;
-		name = slash + 1;
-		n = (size_t)(eq - name);
-		while (n > 0 && isspace((unsigned char)name[n - 1]))
-			n--;
-		snprintf(svc, sizeof(svc), "%.*s", (int)(slash - line), line);
+		s->name = slash + 1;
+		s->n = (size_t)(eq - s->name);
+		while (s->n > 0 && isspace((unsigned char)s->name[s->n - 1]))
+			s->n--;
+		snprintf(s->svc, sizeof(s->svc), "%.*s", (int)(slash - line),
+		    line);
 		for (v = eq + 1; v < ve && isspace((unsigned char)*v); v++)
 			;
 		while (ve > v && isspace((unsigned char)ve[-1]))
 			ve--;
-		vn = (size_t)(ve - v);
+		s->v = v;
+		s->vn = (size_t)(ve - v);
+		*p = nl != NULL ? nl + 1 : NULL;
+		return 1;
+	}
+	*p = NULL;
+	return 0;
+}
+
+/* master.cf's settings, each said or counted; cleanup is the service
+ * local mail goes through (local_cleanup()). */
+static void
+master_lines(const char *m, struct found *f, const struct ours *o,
+    const char *cleanup, struct reach *local, struct reach *smtpd)
+{
+	struct setting st;
+	const char *p = m, *svc = st.svc, *name, *v;
+	size_t n, vn;
+
+	while (next_setting(&p, &st)) {
+		name = st.name;
+		n = st.n;
+		v = st.v;
+		vn = st.vn;
 		if (named(name, n, "milter_default_action") && is_accept(v, vn))
 			add(f, "master.cf: %s sets milter_default_action = accept: %s",
 			    svc, ACCEPT_WHY);
@@ -604,6 +633,21 @@ main_list(struct found *f, const char *name, const char *v,
 	reach_add(r, *b, (size_t)(*e - *b), o);
 }
 
+/* A list a service sets, as said: "empty", or "= LIST, which names no
+ * socket of floodgate's (SOCKET)". */
+static const char *
+list_text(char *buf, size_t len, const char *v, size_t vn,
+    const struct ours *o)
+{
+	if (vn == 0)
+		return "empty";
+	/* Cut at len, as add() cuts a whole finding. */
+	return snprintf(buf, len,
+	    "= %.*s%s, which names no socket of floodgate's (%s)",
+	    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "", o->name) < 0 ?
+	    "" : buf;
+}
+
 /* Whether main.cf's value v (NULL: not asked) is not empty. */
 static int
 main_set(const char *v)
@@ -620,8 +664,8 @@ main_set(const char *v)
  * one postscreen hands its clients to ("pass"). */
 struct smtpd_svc {
 	char svc[256];		/* "name/type", as postconf -P writes it */
-	const char *name;	/* the listener, "host:port" or "port" */
-	size_t n;
+	const char *name;	/* the listener, "host:port" or "port"; */
+	size_t n;		/* 0 for pass: wherever Postfix listens */
 	int inet;
 };
 
@@ -700,6 +744,7 @@ static void
 login_service(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, const struct smtpd_svc *sv, int main_said)
 {
+	char text[FG_PF_TEXT];
 	const char *v, *ve, *why;
 	int named_sub = submission_named(sv->svc), own_sasl;
 
@@ -707,25 +752,19 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 	    pf->smtpd_sasl_auth_enable, &v, &ve);
 	if (!named_sub && (v == NULL || !is_yes(v, (size_t)(ve - v))))
 		return;
-	/* SASL from main.cf alone, on the loopback only (postscreen's
-	 * clients: wherever Postfix listens). */
-	if (!named_sub && !own_sasl && (sv->inet ?
-	    loopback_listener(sv->name, sv->n, pf->inet_interfaces) :
-	    pf->inet_interfaces != NULL && loopback_list(pf->inet_interfaces)))
+	/* SASL from main.cf alone, on the loopback only. */
+	if (!named_sub && !own_sasl &&
+	    loopback_listener(sv->name, sv->n, pf->inet_interfaces))
 		return;
 	if (has_map(pf, sv->svc))
 		return;
 	why = named_sub || own_sasl ? "" : LOGIN_MAIN;
 	if (own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v,
 	    &ve)) {
-		size_t vn = (size_t)(ve - v);
-
-		if (list_names_ours(v, vn, o) == 0)
-			add(f, "master.cf: %s sets smtpd_milters %s%.*s%s%s%s%s: "
-			    SUBMIT_WHY "%s", sv->svc, vn > 0 ? "= " : "empty",
-			    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "",
-			    vn > 0 ? ", which names no socket of floodgate's (" : "",
-			    vn > 0 ? o->name : "", vn > 0 ? ")" : "", why);
+		if (list_names_ours(v, (size_t)(ve - v), o) == 0)
+			add(f, "master.cf: %s sets smtpd_milters %s: "
+			    SUBMIT_WHY "%s", sv->svc, list_text(text,
+			    sizeof(text), v, (size_t)(ve - v), o), why);
 	} else if (!main_said && v != NULL &&
 	    list_names_ours(v, (size_t)(ve - v), o) == 0)
 		add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
@@ -801,30 +840,18 @@ filter_is(const char *v, size_t n, const char *t, size_t tn)
 static int
 content_filter_names(const struct fg_pf_conf *pf, const char *t, size_t tn)
 {
-	const char *b, *e, *line, *nl, *eq, *k;
+	struct setting st;
+	const char *b, *e, *p = pf->master;
 
 	if (pf->content_filter != NULL) {
 		trim(pf->content_filter, &b, &e);
 		if (filter_is(b, (size_t)(e - b), t, tn))
 			return 1;
 	}
-	for (line = pf->master; line != NULL && *line != '\0';
-	    line = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		e = nl != NULL ? nl : line + strlen(line);
-		if ((eq = memchr(line, '=', (size_t)(e - line))) == NULL)
-			continue;
-		for (k = eq; k > line && isspace((unsigned char)k[-1]); k--)
-			;
-		if (k - line < 15 || memcmp(k - 15, "/content_filter", 15) != 0)
-			continue;
-		for (b = eq + 1; b < e && isspace((unsigned char)*b); b++)
-			;
-		while (e > b && isspace((unsigned char)e[-1]))
-			e--;
-		if (filter_is(b, (size_t)(e - b), t, tn))
+	while (next_setting(&p, &st))
+		if (named(st.name, st.n, "content_filter") &&
+		    filter_is(st.v, st.vn, t, tn))
 			return 1;
-	}
 	return 0;
 }
 
@@ -860,16 +887,14 @@ runs_sendmail(const char *p, const char *e)
  */
 static void
 pipe_filter(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const char *name, size_t n, const char *args,
-    const char *end)
+    const struct ours *o, const char *cleanup, const char *name, size_t n,
+    const char *args, const char *end)
 {
-	char cleanup[256];
 	const char *v, *ve;
 
 	if (!content_filter_names(pf, name, n) || !runs_sendmail(args, end) ||
 	    milters_off(pf, "pickup/unix"))
 		return;
-	local_cleanup(pf, cleanup, sizeof(cleanup));
 	(void)own_else_main(pf, cleanup, "non_smtpd_milters",
 	    pf->non_smtpd_milters, &v, &ve);
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
@@ -878,10 +903,10 @@ pipe_filter(struct found *f, const struct fg_pf_conf *pf,
 }
 
 /* master.cf's services, from postconf -M's lines: each smtpd and each
- * pipe looked at. */
+ * pipe looked at; cleanup as for master_lines(). */
 static void
 master_services(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, int main_said)
+    const struct ours *o, const char *cleanup, int main_said)
 {
 	const char *line, *nl, *le, *fld[8], *fe[8], *p;
 	struct smtpd_svc sv;
@@ -906,8 +931,8 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 			continue;
 		if (fe[7] - fld[7] == 4 && memcmp(fld[7], "pipe", 4) == 0 &&
 		    memcmp(fld[1], "unix", 4) == 0) {
-			pipe_filter(f, pf, o, fld[0], (size_t)(fe[0] - fld[0]),
-			    fe[7], le);
+			pipe_filter(f, pf, o, cleanup, fld[0],
+			    (size_t)(fe[0] - fld[0]), fe[7], le);
 			continue;
 		}
 		if (fe[7] - fld[7] != 5 || memcmp(fld[7], "smtpd", 5) != 0 ||
@@ -917,9 +942,9 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >=
 		    (int)sizeof(sv.svc))
 			continue;
-		sv.name = fld[0];
-		sv.n = (size_t)(fe[0] - fld[0]);
 		sv.inet = fld[1][0] == 'i';
+		sv.name = fld[0];
+		sv.n = sv.inet ? (size_t)(fe[0] - fld[0]) : 0;
 		login_service(f, pf, o, &sv, main_said);
 		filter_return(f, pf, o, &sv);
 	}
@@ -933,23 +958,18 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
  * was said of main.cf). */
 static void
 cleanup_list(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, int local_said)
+    const struct ours *o, const char *cleanup, int local_said)
 {
-	char cleanup[256];
+	char text[FG_PF_TEXT];
 	const char *v, *ve;
-	size_t vn;
 
-	if (local_said || !o->known)
+	if (local_said || !o->known ||
+	    !own_else_main(pf, cleanup, "non_smtpd_milters", NULL, &v, &ve) ||
+	    list_names_ours(v, (size_t)(ve - v), o) != 0)
 		return;
-	local_cleanup(pf, cleanup, sizeof(cleanup));
-	if (!own_else_main(pf, cleanup, "non_smtpd_milters", NULL, &v, &ve) ||
-	    list_names_ours(v, vn = (size_t)(ve - v), o) != 0)
-		return;
-	add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s%.*s%s%s%s%s: "
-	    LOCAL_WHY, cleanup, vn > 0 ? "= " : "empty",
-	    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "",
-	    vn > 0 ? ", which names no socket of floodgate's (" : "",
-	    vn > 0 ? o->name : "", vn > 0 ? ")" : "");
+	add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s: "
+	    LOCAL_WHY, cleanup, list_text(text, sizeof(text), v,
+	    (size_t)(ve - v), o));
 }
 
 size_t
@@ -985,8 +1005,8 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		    &le, &local, &o);
 	if (pf->master != NULL)
 		master_lines(pf->master, &f, &o, cleanup, &local, &smtpd);
-	master_services(&f, pf, &o, pf->smtpd_milters != NULL && o.known &&
-	    smtpd.ours == 0);
+	master_services(&f, pf, &o, cleanup, pf->smtpd_milters != NULL &&
+	    o.known && smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
 		add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY
 		    "; name floodgate's socket there too%s%s%s",
@@ -995,7 +1015,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a list of %s's own (the cleanup service local mail goes through): "
 		    LOCAL_WHY, (int)(le - lb > 80 ? 80 : le - lb), lb,
 		    le - lb > 80 ? "..." : "", o.name, cleanup);
-	cleanup_list(&f, pf, &o, pf->non_smtpd_milters != NULL &&
+	cleanup_list(&f, pf, &o, cleanup, pf->non_smtpd_milters != NULL &&
 	    (!local.set || (o.known && local.ours == 0)));
 	if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0 &&
 	    !smtpd.set)
