@@ -600,8 +600,8 @@ main(int argc, char **argv)
 	}
 	free(err);
 	if (check) {
-		fg_config_print(fgd.cfg, stdout);
-		warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
+		/* What this host lacks first: a file that names a missing
+		 * user or password file is not printed as OK. */
 		if (fgd.cfg->user != NULL && getpwnam(fgd.cfg->user) == NULL) {
 			fprintf(stderr, "%s:%d: user \"%s\": no such user\n",
 			    cfg_path, fg_config_line(fgd.cfg, "user"),
@@ -613,8 +613,12 @@ main(int argc, char **argv)
 			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
+		if (check_password_file(fgd.cfg))
+			return 1;
+		fg_config_print(fgd.cfg, stdout);
+		warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		check_mta(fgd.cfg, warn_stderr, (void *)cfg_path);
-		return check_password_file(fgd.cfg);
+		return 0;
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
 		die("%s:%d: user \"%s\": no such user", cfg_path,

@@ -25,8 +25,9 @@ grep -q "bad.conf:1: limit x: \"5/1q\": expected a rate N/PERIOD" "$T/bad.out" &
 expect_eq "a bad config stops the daemon from starting" $? 1
 # A user floodgate cannot find: -n and the start both say which.
 { cat "$T/floodgate.conf"; echo "delivery_log_users root no-such-mta-user"; } > "$T/users.conf"
-"$FLOODGATE" -n -c "$T/users.conf" > /dev/null 2> "$T/users.out"
+"$FLOODGATE" -n -c "$T/users.conf" > "$T/users.print" 2> "$T/users.out"
 expect_eq "-n: exit 1 on a delivery_log_users user that does not exist" $? 1
+expect_eq "and does not print the file as OK" "$(grep -c ': OK$' "$T/users.print")" 0
 "$FLOODGATE" -f -c "$T/users.conf" 2> "$T/users2.out"
 expect_eq "and the daemon does not start" $? 1
 n=$(wc -l < "$T/users.conf")

@@ -171,8 +171,9 @@ decisions | grep -q "SELECT refused: ERR DB index is out of range" &&
 # 6. A missing password file: no start, and the file is named.
 stop_floodgate
 conf "redis://127.0.0.1:$RPORT/5" "$T/none.pass"
-"$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >"$T/check.out" 2>"$T/check.err"
 rc=$?
+expect_eq "floodgate -n: not printed as OK" "$(grep -c ": OK$" "$T/check.out")" 0
 pline=$(grep -n '^redis_password_file ' "$T/floodgate.conf" | cut -d: -f1)
 grep -q "^$T/floodgate.conf:$pline: redis_password_file $T/none.pass: No such file or directory" "$T/check.err" ||
     fail "floodgate -n names the missing file, at its line: $(cat "$T/check.err")"
