@@ -310,6 +310,19 @@ push_str(char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
+/* Sets (*arr)[i], the array grown to i + 1. */
+static int
+push_line(int **arr, size_t i, int line)
+{
+	int *a = realloc(*arr, (i + 1) * sizeof(**arr));
+
+	if (a == NULL)
+		return -1;
+	*arr = a;
+	a[i] = line;
+	return 0;
+}
+
 static int
 stcmp(const void *key, const void *row)
 {
@@ -1072,7 +1085,9 @@ st_exempt(struct fg_parser *p, struct fg_tok *t, int nt)
 			}
 			if (c->names_line == 0)
 				c->names_line = p->lx.line;
-			push_str(&c->ex_account, &c->nex_account, k);
+			if (push_line(&c->ex_account_line, c->nex_account,
+			    p->lx.line) == 0)
+				push_str(&c->ex_account, &c->nex_account, k);
 			free(k);
 		} else if (strcmp(t[1].s, "client") == 0) {
 			struct fg_cidr cidr;
@@ -1842,6 +1857,7 @@ config_free(struct fg_config *c)
 	for (i = 0; i < c->nex_account; i++)
 		free(c->ex_account[i]);
 	free(c->ex_account);
+	free(c->ex_account_line);
 	free(c->ex_client);
 	free_dests(&c->ex_domain);
 	fg_account_map_free(c->map, c->nmap);
@@ -1980,6 +1996,93 @@ same_target(const struct fg_notify *a, const struct fg_notify *b)
 	    strcmp(a->what, b->what)) == 0;
 }
 
+/* The length of an enhanced status code ("5.7.1") at s, else 0. */
+static size_t
+status_code_len(const char *s)
+{
+	size_t n = 1;
+	int part;
+
+	if (*s != '4' && *s != '5')
+		return 0;
+	for (part = 0; part < 2; part++) {
+		size_t d = 0;
+
+		if (s[n++] != '.')
+			return 0;
+		while (d < 3 && isdigit((unsigned char)s[n]))
+			d++, n++;
+		if (d == 0)
+			return 0;
+	}
+	return s[n] == '\0' || s[n] == ' ' ? n : 0;
+}
+
+/*
+ * The length of the code a reply's text begins with, else 0: an
+ * enhanced status code ("5.7.1 ..."), or a reply code alone, before
+ * '-' or before one ("550", "550 5.7.1 ..."); "500 an hour" is text.
+ */
+static size_t
+reply_code_len(const char *s)
+{
+	size_t n;
+
+	if ((n = status_code_len(s)) > 0)
+		return n;
+	if ((*s != '4' && *s != '5') || !isdigit((unsigned char)s[1]) ||
+	    !isdigit((unsigned char)s[2]))
+		return 0;
+	if (s[3] == '\0' || s[3] == '-')
+		return 3;
+	return s[3] == ' ' && (n = status_code_len(s + 4)) > 0 ? 4 + n : 0;
+}
+
+/* A rule's reply that cannot read as its writer meant: one that never
+ * goes out (the action refuses nothing), or one that begins with a
+ * code of its own after the code floodgate writes for the action. */
+static void
+reply_warnings(const struct fg_rule *r,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char msg[512];
+	size_t n;
+
+	if (r->reply == NULL)
+		return;
+	if (r->action == FG_ACT_LOG || r->action == FG_ACT_TAG ||
+	    r->action == FG_ACT_HOLD) {
+		snprintf(msg, sizeof(msg), "limit %s: reply is never sent: action %s refuses no recipient",
+		    r->name, fg_action_name(r->action));
+		say(arg, r->line, msg);
+	} else if ((n = reply_code_len(r->reply)) > 0) {
+		snprintf(msg, sizeof(msg), "limit %s: reply begins with a code (%.*s): floodgate writes action %s's own before the text (\"%s %.*s ...\"); leave the code out",
+		    r->name, (int)n, r->reply, fg_action_name(r->action),
+		    r->action == FG_ACT_REJECT ? "550 5.7.1" : "451 4.7.1",
+		    (int)n, r->reply);
+		say(arg, r->line, msg);
+	}
+}
+
+/*
+ * An account written as a pattern: exempt account and override match a
+ * tenant, login or address whole, so "*", "*@example.jp" or
+ * "@example.jp" match no sender; a domain's senders are one account
+ * when the account map gives the domain a tenant.
+ */
+static void
+account_pattern(const char *acct, const char *what, int line,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char msg[512];
+
+	if (acct[0] != '@' && strchr(acct, '*') == NULL)
+		return;
+	snprintf(msg, sizeof(msg), "%s %s matches no sender: an account is matched whole (a tenant, login or address), with no patterns; for a domain's senders, map the domain to a tenant in account_map and name the tenant",
+	    what, acct);
+	say(arg, line, msg);
+}
+
 void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
@@ -1996,6 +2099,8 @@ fg_config_warnings(const struct fg_config *c,
 		    r->name, r->count == FG_COUNT_UNKNOWN ? "unknown" : "bounced");
 		say(arg, r->line, msg);
 	}
+	for (i = 0; i < c->nrule; i++)
+		reply_warnings(&c->rule[i], say, arg);
 	for (i = 0; c->delivery_log == NULL && i < c->nbackoff; i++) {
 		snprintf(msg, sizeof(msg), "backoff %s counts temporary failures, which floodgate reads from the MTA's log: without delivery_log it never pauses",
 		    c->backoff[i].name);
@@ -2073,6 +2178,17 @@ fg_config_warnings(const struct fg_config *c,
 		if (o < sizeof(msg))
 			snprintf(msg + o, sizeof(msg) - o, " is told to it twice");
 		say(arg, n->line, msg);
+	}
+	for (i = 0; i < c->nex_account; i++)
+		account_pattern(c->ex_account[i], "exempt account",
+		    c->ex_account_line[i], say, arg);
+	for (i = 0; i < c->nrule; i++) {
+		const struct fg_rule *r = &c->rule[i];
+		size_t j;
+
+		for (j = 0; j < r->nov; j++)
+			account_pattern(r->ov[j].account, "override",
+			    r->ov[j].line, say, arg);
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",

@@ -208,6 +208,7 @@ struct fg_config {
 	struct fg_rule *rule;
 	size_t nrule;
 	char **ex_account;
+	int *ex_account_line;		/* each one's line */
 	size_t nex_account;
 	struct fg_cidr *ex_client;
 	size_t nex_client;

@@ -640,6 +640,60 @@ test_warnings(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* A reply that never goes out, or that begins with a code after the
+ * one floodgate writes; text that only looks like one is no warning. */
+static void
+test_warn_reply(void **state)
+{
+	char buf[4096];
+
+	(void)state;
+	warnings_of("limit a per account 1/1h action tag reply \"x\"\n"
+	    "limit b per account 1/1h action log reply \"x\"\n"
+	    "limit c per account 1/1h action hold reply \"x\"\n"
+	    "limit d per account 1/1h reply \"550 5.7.1 no more\"\n"
+	    "limit e per account 1/1h action reject reply \"5.7.1 no more\"\n"
+	    "limit f per account 1/1h action suspend reply \"421\"\n"
+	    "limit g per account 1/1h reply \"451-4.7.1 slow\"\n", buf);
+	assert_string_equal(buf,
+	    "1: limit a: reply is never sent: action tag refuses no recipient\n"
+	    "2: limit b: reply is never sent: action log refuses no recipient\n"
+	    "3: limit c: reply is never sent: action hold refuses no recipient\n"
+	    "4: limit d: reply begins with a code (550 5.7.1): floodgate writes action defer's own before the text (\"451 4.7.1 550 5.7.1 ...\"); leave the code out\n"
+	    "5: limit e: reply begins with a code (5.7.1): floodgate writes action reject's own before the text (\"550 5.7.1 5.7.1 ...\"); leave the code out\n"
+	    "6: limit f: reply begins with a code (421): floodgate writes action suspend's own before the text (\"451 4.7.1 421 ...\"); leave the code out\n"
+	    "7: limit g: reply begins with a code (451): floodgate writes action defer's own before the text (\"451 4.7.1 451 ...\"); leave the code out\n");
+	warnings_of("limit a per account 1/1h reply \"1000 per hour at most\"\n"
+	    "limit b per account 1/1h reply \"55 5 per hour\"\n"
+	    "limit c per account 1/1h reply \"5.7 per cent\"\n"
+	    "limit d per account 1/1h reply \"4.7.1x\"\n"
+	    "limit e per account 1/1h reply \"600 per day\"\n"
+	    "limit f per account 1/1h action reject reply \"Try in %r\"\n"
+	    "limit g per account 1/1h reply \"500 an hour at most\"\n"
+	    "limit h per account 1/1h reply \"250 5.7 per cent\"\n"
+	    "limit i per account 1/1h reply \"3.7.1 x\"\n", buf);
+	assert_string_equal(buf, "");
+}
+
+/* An account written as a pattern matches no sender: said at its
+ * line, for exempt account and override; a plain one is not. */
+static void
+test_warn_account_pattern(void **state)
+{
+	char buf[4096];
+
+	(void)state;
+	warnings_of("limit day per account 10/1d\n"
+	    "exempt account postmaster@example.jp *@example.jp\n"
+	    "override day @example.jp 50/1d\n"
+	    "exempt account tenant42 *\n"
+	    "override day tenant7 50/1d\n", buf);
+	assert_string_equal(buf,
+	    "2: exempt account *@example.jp matches no sender: an account is matched whole (a tenant, login or address), with no patterns; for a domain's senders, map the domain to a tenant in account_map and name the tenant\n"
+	    "4: exempt account * matches no sender: an account is matched whole (a tenant, login or address), with no patterns; for a domain's senders, map the domain to a tenant in account_map and name the tenant\n"
+	    "3: override @example.jp matches no sender: an account is matched whole (a tenant, login or address), with no patterns; for a domain's senders, map the domain to a tenant in account_map and name the tenant\n");
+}
+
 /* A file that names accounts (exempt account, override) and that
  * every local user may read is warned about at the first such line;
  * not at mode 0640, nor when it names none. */
@@ -1250,6 +1304,8 @@ main(void)
 		cmocka_unit_test(test_feedback),
 		cmocka_unit_test(test_store),
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_warn_reply),
+		cmocka_unit_test(test_warn_account_pattern),
 		cmocka_unit_test(test_warn_readable),
 		cmocka_unit_test(test_keep_start),
 		cmocka_unit_test(test_load_only),
