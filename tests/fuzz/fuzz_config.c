@@ -1,4 +1,5 @@
-/* Fuzz target: the config parser, on whole files. */
+/* Fuzz target: the config parser, on whole files: the resolved
+ * configuration printed and its warnings made. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,14 @@
 #include "config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+drop(void *arg, int line, const char *msg)
+{
+	(void)arg;
+	(void)line;
+	(void)msg;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -31,6 +40,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fg_config_print(c, fp);
 				fclose(fp);
 			}
+			fg_config_warnings(c, drop, NULL);
 			fg_config_unref(c);
 		}
 		free(err);
