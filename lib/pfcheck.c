@@ -955,8 +955,8 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 
 /* The cleanup service local mail goes through, given a list of its own
  * that names no socket of floodgate's, where main.cf's does (else that
- * was said of main.cf). */
-static void
+ * was said of main.cf); 1 when said. */
+static int
 cleanup_list(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, const char *cleanup, int local_said)
 {
@@ -966,10 +966,26 @@ cleanup_list(struct found *f, const struct fg_pf_conf *pf,
 	if (local_said || !o->known ||
 	    !own_else_main(pf, cleanup, "non_smtpd_milters", NULL, &v, &ve) ||
 	    list_names_ours(v, (size_t)(ve - v), o) != 0)
-		return;
+		return 0;
 	add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s: "
 	    LOCAL_WHY, cleanup, list_text(text, sizeof(text), v,
 	    (size_t)(ve - v), o));
+	return 1;
+}
+
+/* Where local mail misses floodgate, a list on pickup that names it:
+ * pickup never reads non_smtpd_milters (the cleanup service does). */
+static void
+pickup_list(struct found *f, const struct fg_pf_conf *pf,
+    const struct ours *o, const char *cleanup)
+{
+	const char *v, *ve;
+
+	if (!own_else_main(pf, "pickup/unix", "non_smtpd_milters", NULL, &v,
+	    &ve) || list_names_ours(v, (size_t)(ve - v), o) != 1)
+		return;
+	add(f, "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it: local mail's milters are the ones %s (the cleanup service it goes through) reads, its own or main.cf's; set it there",
+	    cleanup);
 }
 
 size_t
@@ -980,6 +996,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 	struct ours o;
 	char cleanup[256];
 	const char *b, *e, *lb = "", *le = "", *sb = "", *se = "";
+	int local_said;
 
 	read_ours(pf, &o);
 	local_cleanup(pf, cleanup, sizeof(cleanup));
@@ -1015,8 +1032,11 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a list of %s's own (the cleanup service local mail goes through): "
 		    LOCAL_WHY, (int)(le - lb > 80 ? 80 : le - lb), lb,
 		    le - lb > 80 ? "..." : "", o.name, cleanup);
-	cleanup_list(&f, pf, &o, cleanup, pf->non_smtpd_milters != NULL &&
-	    (!local.set || (o.known && local.ours == 0)));
+	local_said = pf->non_smtpd_milters != NULL &&
+	    (!local.set || (o.known && local.ours == 0));
+	if ((cleanup_list(&f, pf, &o, cleanup, local_said) || local_said) &&
+	    o.known)
+		pickup_list(&f, pf, &o, cleanup);
 	if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0 &&
 	    !smtpd.set)
 		add(&f, "main.cf: smtpd_milters is empty and no master.cf service sets it: "

@@ -95,6 +95,16 @@ pf_warnings > "$T/pf.out"
 expect_eq "  ... the cleanup service's own non_smtpd_milters without floodgate said" \
     "$(grep -c "master.cf: cleanup/unix, the cleanup service local mail goes through, sets non_smtpd_milters = inet:localhost:8891, which names no socket of floodgate's (unix:$T/fg/milter.sock): local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
 postconf -c "$T/etc" -X -P "cleanup/unix/non_smtpd_milters"
+# The same list given to pickup, which never reads it: said where local
+# mail misses floodgate (main.cf's list empty).
+pf_local=$(postconf -c "$T/etc" -h non_smtpd_milters)
+postconf -c "$T/etc" -e "non_smtpd_milters ="
+postconf -c "$T/etc" -P "pickup/unix/non_smtpd_milters=unix:$T/fg/milter.sock"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... a list on pickup said as read by no one" \
+    "$(grep -c "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it: local mail's milters are the ones cleanup/unix (the cleanup service it goes through) reads" "$T/pf.out").$(grep -c "main.cf: non_smtpd_milters is empty" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
+postconf -c "$T/etc" -X -P "pickup/unix/non_smtpd_milters"
+postconf -c "$T/etc" -e "non_smtpd_milters = $pf_local"
 # A content filter run by pipe that gives the mail back through the
 # sendmail command: local mail's milters (floodgate's here) decide it
 # again.

@@ -612,8 +612,9 @@ test_pipe_filter(void **state)
 	    "cleanup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
 	assert_non_null(strstr(out[0], "master.cf: spamassassin/unix, a content filter"));
 	assert_int_equal(pipes("inet:localhost:8891", "spamassassin",
-	    "pickup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 1);
+	    "pickup/unix/non_smtpd_milters = " OURS "\n", SPAMC), 2);
 	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket"));
+	assert_non_null(strstr(out[1], "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it"));
 	assert_int_equal(pipes(OURS, "spamassassin",
 	    "pickup/unix/cleanup_service_name = pre-cleanup\n"
 	    "pre-cleanup/unix/non_smtpd_milters =\n", SPAMC), 1);
@@ -627,7 +628,7 @@ test_pipe_filter(void **state)
 /* The cleanup service local mail goes through (pickup's) reads
  * non_smtpd_milters: its own list without floodgate is local mail
  * unlimited, whatever main.cf says; the same set on pickup does
- * nothing. */
+ * nothing, and is said as such where local mail misses floodgate. */
 static void
 test_cleanup_list(void **state)
 {
@@ -655,10 +656,34 @@ test_cleanup_list(void **state)
 	assert_int_equal(pipes("inet:localhost:8891", "",
 	    "cleanup/unix/non_smtpd_milters = inet:localhost:8891\n", ""), 1);
 	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters = inet:localhost:8891 names no socket"));
-	/* pickup's own list is none of cleanup's. */
+	/* pickup's own list is none of cleanup's: where local mail
+	 * misses floodgate, one that names it is said as read by no one. */
 	assert_int_equal(pipes("", "", "pickup/unix/non_smtpd_milters = "
-	    OURS "\n", ""), 1);
+	    OURS "\n", ""), 2);
 	assert_non_null(strstr(out[0], "main.cf: non_smtpd_milters is empty"));
+	assert_string_equal(out[1], "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it: local mail's milters are the ones cleanup/unix (the cleanup service it goes through) reads, its own or main.cf's; set it there");
+	assert_int_equal(pipes(OURS, "", "cleanup/unix/non_smtpd_milters =\n"
+	    "pickup/unix/non_smtpd_milters = " OURS "\n", ""), 2);
+	assert_non_null(strstr(out[0], "master.cf: cleanup/unix, the cleanup service local mail goes through"));
+	assert_non_null(strstr(out[1], "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it"));
+	assert_int_equal(pipes("inet:localhost:8891", "",
+	    "pickup/unix/cleanup_service_name = pre-cleanup\n"
+	    "pickup/unix/non_smtpd_milters = inet:localhost:8891, " OURS "\n",
+	    ""), 2);
+	assert_non_null(strstr(out[1], "are the ones pre-cleanup/unix (the cleanup service it goes through) reads"));
+	/* Not where local mail reaches floodgate, nor for a list on
+	 * pickup without it. */
+	assert_int_equal(pipes(OURS, "", "pickup/unix/non_smtpd_milters = "
+	    OURS "\n", ""), 0);
+	assert_int_equal(pipes("", "", "pickup/unix/non_smtpd_milters = "
+	    "inet:localhost:8891\n", ""), 1);
+	assert_int_equal(pipes("", "", "pickup/unix/non_smtpd_milters =\n",
+	    ""), 1);
+	assert_int_equal(pipes("", "", "pickup/unix/non_smtpd_milters = "
+	    "$floodgate\n", ""), 1);
+	/* main.cf's list is not pickup's own. */
+	assert_int_equal(pipes(OURS, "", "cleanup/unix/non_smtpd_milters =\n",
+	    ""), 1);
 }
 
 /* Sendmail's sendmail.cf, as m4 writes it from sendmail.mc. */
