@@ -902,15 +902,34 @@ pipe_filter(struct found *f, const struct fg_pf_conf *pf,
 		    (int)(n > 80 ? 80 : n), name, o->name);
 }
 
+/* One of postconf -M's lines, [line, le): its first eight fields (name
+ * type private unpriv chroot wakeup maxproc command) in [fld[k], fe[k]),
+ * empty past its end. */
+static void
+service_fields(const char *line, const char *le, const char *fld[8],
+    const char *fe[8])
+{
+	const char *p = line;
+	int k;
+
+	for (k = 0; k < 8; k++) {
+		while (p < le && isspace((unsigned char)*p))
+			p++;
+		fld[k] = p;
+		while (p < le && !isspace((unsigned char)*p))
+			p++;
+		fe[k] = p;
+	}
+}
+
 /* master.cf's services, from postconf -M's lines: each smtpd and each
  * pipe looked at; cleanup as for master_lines(). */
 static void
 master_services(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, const char *cleanup, int main_said)
 {
-	const char *line, *nl, *le, *fld[8], *fe[8], *p;
+	const char *line, *nl, *le, *fld[8], *fe[8];
 	struct smtpd_svc sv;
-	int k;
 
 	if (pf->services == NULL || !o->known)
 		return;
@@ -918,15 +937,7 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 	    line = nl != NULL ? nl + 1 : NULL) {
 		nl = strchr(line, '\n');
 		le = nl != NULL ? nl : line + strlen(line);
-		/* name type private unpriv chroot wakeup maxproc command */
-		for (p = line, k = 0; k < 8; k++) {
-			while (p < le && isspace((unsigned char)*p))
-				p++;
-			fld[k] = p;
-			while (p < le && !isspace((unsigned char)*p))
-				p++;
-			fe[k] = p;
-		}
+		service_fields(line, le, fld, fe);
 		if (fe[1] - fld[1] != 4)
 			continue;
 		if (fe[7] - fld[7] == 4 && memcmp(fld[7], "pipe", 4) == 0 &&
@@ -948,6 +959,73 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 		login_service(f, pf, o, &sv, main_said);
 		filter_return(f, pf, o, &sv);
 	}
+}
+
+/* Whether master.cf's services (postconf -M's lines; NULL: not asked,
+ * the stock ones) have name (n bytes) of type unix run command. */
+static int
+service_runs(const char *services, const char *name, size_t n,
+    const char *command)
+{
+	const char *line, *nl, *le, *fld[8], *fe[8];
+	size_t cn = strlen(command);
+
+	if (services == NULL)
+		return n == cn && memcmp(name, command, n) == 0;
+	for (line = services; line != NULL && *line != '\0';
+	    line = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		le = nl != NULL ? nl : line + strlen(line);
+		service_fields(line, le, fld, fe);
+		if ((size_t)(fe[0] - fld[0]) == n &&
+		    memcmp(fld[0], name, n) == 0 && fe[1] - fld[1] == 4 &&
+		    memcmp(fld[1], "unix", 4) == 0 &&
+		    (size_t)(fe[7] - fld[7]) == cn &&
+		    memcmp(fld[7], command, cn) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+#define FORWARD_WHY "a user's .forward sends each message the user gets on to every address in it, copies floodgate never decides (one message to the user's own address, a hundred out); with account uid, users run their own code here"
+
+/*
+ * With account uid, .forward files: the local(8) that local_transport
+ * names (main.cf's mydestination not empty) reads them when its
+ * forward_path (its own, else main.cf's) is not empty.
+ */
+static void
+forward_files(struct found *f, const struct fg_pf_conf *pf)
+{
+	char svc[256];
+	const char *t, *te, *c, *v, *ve;
+	int own;
+
+	if (!pf->uid_accounts || !main_set(pf->mydestination) ||
+	    pf->local_transport == NULL)
+		return;
+	trim(pf->local_transport, &t, &te);
+	if ((c = memchr(t, ':', (size_t)(te - t))) != NULL)
+		te = c;
+	if (!service_runs(pf->services, t, (size_t)(te - t), "local") ||
+	    snprintf(svc, sizeof(svc), "%.*s/unix", (int)(te - t), t) >=
+	    (int)sizeof(svc))
+		return;
+	own = own_else_main(pf, svc, "forward_path", pf->forward_path, &v,
+	    &ve);
+	if (v == NULL || ve == v)
+		return;
+	/* Not its value: postconf -x -P has made "$home/.forward" of a
+	 * service's "/.forward". */
+	if (own)
+		add(f, "master.cf: %s sets a forward_path of its own: " FORWARD_WHY
+		    "; set it empty (-o forward_path=) to turn .forward files off",
+		    svc);
+	else
+		add(f, "main.cf: forward_path = %.*s%s: " FORWARD_WHY
+		    "; set forward_path = (empty) to turn .forward files off",
+		    (int)(ve - v > 80 ? 80 : ve - v), v,
+		    ve - v > 80 ? "..." : "");
 }
 
 #define LOCAL_WHY "local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited"
@@ -1045,6 +1123,7 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		add(&f, "main.cf: smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's or smtpd_milter_maps: "
 		    SMTPD_WHY, (int)(se - sb > 80 ? 80 : se - sb), sb,
 		    se - sb > 80 ? "..." : "", o.name);
+	forward_files(&f, pf);
 	return found_n(&f);
 }
 
@@ -1081,6 +1160,9 @@ struct sm_conf {
 	size_t nd;
 	int has_global;
 	char global[SM_LIST];	/* O InputMailFilters's value */
+	int has_forward;
+	char forward[SM_LIST];	/* O ForwardPath's value, cut at 80 */
+	size_t forward_n;	/* its length */
 };
 
 /* Whether a Sendmail socket (libmilter's syntax, as floodgate's listen)
@@ -1206,7 +1288,8 @@ d_field(const char *s, size_t n, void *arg)
 }
 
 /* Whether l (n bytes) is the option "O NAME=value", blanks allowed
- * around the name and the '='; its value then in *v, *vn. */
+ * around the name and the '=', or "O NAME" (what sendmail.mc's define
+ * of an option to nothing writes: empty); its value then in *v, *vn. */
 static int
 option(const char *l, size_t n, const char *name, const char **v,
     size_t *vn)
@@ -1222,10 +1305,13 @@ option(const char *l, size_t n, const char *name, const char **v,
 		return 0;
 	for (p += k; p < end && isspace((unsigned char)*p); p++)
 		;
-	if (p >= end || *p != '=')
-		return 0;
-	for (p++; p < end && isspace((unsigned char)*p); p++)
-		;
+	if (p < end) {
+		if (*p != '=')
+			return 0;
+		p++;
+	}
+	while (p < end && isspace((unsigned char)*p))
+		p++;
 	*v = p;
 	*vn = (size_t)(end - p);
 	return 1;
@@ -1243,6 +1329,11 @@ sm_line(struct sm_conf *c, const char *l, size_t n, const struct ours *o)
 		struct xline x = { &c->f[c->nf++], o, 1 };
 
 		fields(l + 1, n - 1, x_field, &x);
+	} else if (option(l, n, "ForwardPath", &v, &vn)) {
+		c->has_forward = 1;
+		c->forward_n = vn;
+		snprintf(c->forward, sizeof(c->forward), "%.*s",
+		    (int)(vn > 80 ? 80 : vn), v);
 	} else if (option(l, n, "InputMailFilters", &v, &vn)) {
 		c->has_global = 1;
 		c->global[0] = '\0';
@@ -1287,8 +1378,8 @@ sm_list_ours(const struct sm_conf *c, const char *s)
 #define SM_ACCEPT_WHY "while floodgate is stopped or does not answer in time, Sendmail sends every message without it, unlimited; give it F=T"
 
 size_t
-fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
-    size_t max)
+fg_sm_check(const char *cf, const char *listen, int uid_accounts,
+    char out[][FG_PF_TEXT], size_t max)
 {
 	struct sm_conf c;
 	struct fg_pf_conf pf = { .listen = listen };
@@ -1356,5 +1447,11 @@ fg_sm_check(const char *cf, const char *listen, char out[][FG_PF_TEXT],
 		    d->label, d->has_list ? "its InputMailFilters" :
 		    "InputMailFilters");
 	}
+	/* Without the option, Sendmail's own default reads them. */
+	if (uid_accounts && (!c.has_forward || c.forward[0] != '\0'))
+		add(&f, "sendmail.cf: %s%s%s: " FORWARD_WHY
+		    "; define(`confFORWARD_PATH', `') in sendmail.mc turns .forward files off",
+		    c.has_forward ? "O ForwardPath=" : "no ForwardPath option (Sendmail's default, $z/.forward.$w:$z/.forward)",
+		    c.forward, c.forward_n > 80 ? "..." : "");
 	return found_n(&f);
 }

@@ -16,7 +16,8 @@
  * values of `postconf -x -h milter_default_action non_smtpd_milters
  * smtpd_milters queue_directory smtpd_milter_maps
  * receive_override_options smtpd_sasl_auth_enable inet_interfaces
- * content_filter cleanup_service_name`,
+ * content_filter cleanup_service_name forward_path mydestination
+ * local_transport`,
  * `postconf -x -P` (master.cf's per-service settings,
  * "service/type/name = value" a line) and `postconf -x -M` (master.cf's
  * services, "name type private unpriv chroot wakeup maxproc command
@@ -24,7 +25,8 @@
  * configuration writes it. A NULL is a value not asked: nothing is said
  * of it (with listen NULL, only an empty non_smtpd_milters is said of
  * the milter lists; with services NULL, master.cf's services are not
- * judged one by one). */
+ * judged one by one). uid_accounts: floodgate's account statement
+ * names uid, so tenants run their own code here as their own users. */
 struct fg_pf_conf {
 	const char *default_action;
 	const char *non_smtpd_milters;
@@ -39,6 +41,10 @@ struct fg_pf_conf {
 	const char *inet_interfaces;
 	const char *content_filter;
 	const char *cleanup_service_name;
+	const char *forward_path;
+	const char *mydestination;
+	const char *local_transport;
+	int uid_accounts;
 };
 
 /* Up to max findings into out, each one line for people; returns how
@@ -47,8 +53,8 @@ size_t fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT],
     size_t max);
 
 /* Sendmail's: cf is sendmail.cf's text, listen floodgate's own socket
- * as its configuration writes it. */
-size_t fg_sm_check(const char *cf, const char *listen,
+ * as its configuration writes it, uid_accounts as above. */
+size_t fg_sm_check(const char *cf, const char *listen, int uid_accounts,
     char out[][FG_PF_TEXT], size_t max);
 
 #endif

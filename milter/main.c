@@ -434,12 +434,13 @@ check_postfix(const struct fg_config *c,
 {
 	char main_cf[PATH_MAX], why[256], found[16][FG_PF_TEXT];
 	char msg[FG_PF_TEXT + PATH_MAX + 64];
-	char *vals, *master = NULL, *services = NULL, *line[10] = { NULL }, *p;
+	char *vals, *master = NULL, *services = NULL, *line[13] = { NULL }, *p;
 	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
 	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
 	    "queue_directory", "smtpd_milter_maps", "receive_override_options",
 	    "smtpd_sasl_auth_enable", "inet_interfaces", "content_filter",
-	    "cleanup_service_name", NULL };
+	    "cleanup_service_name", "forward_path", "mydestination",
+	    "local_transport", NULL };
 	char *askp[] = { "postconf", "-c", c->postfix_config, "-x", "-P",
 	    NULL };
 	char *askm[] = { "postconf", "-c", c->postfix_config, "-x", "-M",
@@ -469,7 +470,8 @@ check_postfix(const struct fg_config *c,
 	}
 	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master, line[3],
 	    line[4], c->listen, line[5], services, line[6], line[7],
-	    line[8], line[9] };
+	    line[8], line[9], line[10], line[11], line[12],
+	    fg_account_uses(c, FG_SRC_UID) };
 	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
 	for (i = 0; i < n; i++) {
 		snprintf(msg, sizeof(msg), "Postfix (%s): %s",
@@ -518,7 +520,8 @@ check_sendmail(const struct fg_config *c,
 	}
 	fclose(fp);
 	cf[len] = '\0';
-	n = fg_sm_check(cf, c->listen, found, sizeof(found) / sizeof(found[0]));
+	n = fg_sm_check(cf, c->listen, fg_account_uses(c, FG_SRC_UID), found,
+	    sizeof(found) / sizeof(found[0]));
 	for (i = 0; i < n; i++) {
 		snprintf(msg, sizeof(msg), "Sendmail (%s): %s",
 		    c->sendmail_config, found[i]);

@@ -156,6 +156,30 @@ postconf -c "$T/etc" -e "smtpd_milters = $pf_smtpd" \
     "non_smtpd_milters = \$smtpd_milters" "inet_interfaces = 127.0.0.1"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once put back" "$(wc -l < "$T/pf.out")" 0
+# With account uid (tenants run their own code as their own users),
+# .forward files: Postfix's default forward_path, once mydestination
+# gives local(8) mail; not with forward_path empty, in main.cf or on
+# local(8)'s own line.
+{ cat "$T/pf.conf"; echo "account sasl uid sender client"; } > "$T/pfuid.conf"
+pf_uid() { "$FLOODGATE" -n -c "$T/pfuid.conf" 2>&1 >/dev/null | grep "warning: Postfix ($T/etc): "; }
+pf_uid > "$T/pf.out"
+expect_eq "  ... account uid, no local domain: nothing" "$(wc -l < "$T/pf.out")" 0
+postconf -c "$T/etc" -e "mydestination = localhost"
+pf_uid > "$T/pf.out"
+expect_eq "  ... account uid and a local domain: .forward files said" \
+    "$(grep -c 'main.cf: forward_path = $home/.forward${recipient_delimiter}${extension}, $home/.forward: a user.s .forward sends each message the user gets on to every address in it, copies floodgate never decides' "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+pf_warnings > "$T/pf.out"
+expect_eq "  ... not without account uid" "$(wc -l < "$T/pf.out")" 0
+postconf -c "$T/etc" -P "local/unix/forward_path=\$home/.forward"
+postconf -c "$T/etc" -e "forward_path ="
+pf_uid > "$T/pf.out"
+expect_eq "  ... local(8)'s own forward_path said as its own" \
+    "$(grep -c 'master.cf: local/unix sets a forward_path of its own: a user.s .forward sends' "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X -P "local/unix/forward_path"
+pf_uid > "$T/pf.out"
+expect_eq "  ... and nothing with forward_path empty" "$(wc -l < "$T/pf.out")" 0
+postconf -c "$T/etc" -X "forward_path"
+postconf -c "$T/etc" -e "mydestination ="
 # Milter lists that name some other socket only: each said; a
 # service's list that names floodgate's (another spelling of its path)
 # makes up for main.cf's.

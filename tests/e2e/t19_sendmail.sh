@@ -158,6 +158,24 @@ expect_eq "  ... a filter without F=T said" \
 sm_check 's/^O InputMailFilters=.*/O InputMailFilters=other/' > "$T/smc.out"
 expect_eq "  ... InputMailFilters without floodgate said, for the daemon" \
     "$(grep -c "sendmail.cf: daemon MTA: InputMailFilters leaves out floodgate's filter" "$T/smc.out")" 1
+# With account uid, .forward files: this sendmail.cf's ForwardPath
+# reads them, and so does Sendmail's default where the line is
+# commented out (sendmail.mc without confFORWARD_PATH); defined empty,
+# it writes "O ForwardPath": nothing said.
+sm_uid() {	# sm_uid SED: sm_check's, with account uid
+	sed "$1" "$T/sm/sendmail.cf" > "$T/sm/check.cf"
+	{ sed "s|^sendmail_config .*|sendmail_config $T/sm/check.cf|" "$T/floodgate.conf"
+	  echo "account sasl uid sender client"; } > "$T/check.conf"
+	"$FLOODGATE" -n -c "$T/check.conf" 2>&1 >/dev/null | grep "warning: Sendmail ($T/sm/check.cf): "
+}
+sm_uid 's/^X/X/' > "$T/smc.out"
+expect_eq "  ... account uid: ForwardPath said" \
+    "$(grep -c "sendmail.cf: O ForwardPath=\$z/.forward.\$w:\$z/.forward: a user's .forward sends each message the user gets on to every address in it" "$T/smc.out").$(wc -l < "$T/smc.out")" 1.1
+sm_uid 's/^O ForwardPath=/#O ForwardPath=/' > "$T/smc.out"
+expect_eq "  ... Sendmail's default too" \
+    "$(grep -c "sendmail.cf: no ForwardPath option (Sendmail's default, \$z/.forward.\$w:\$z/.forward): a user's .forward" "$T/smc.out").$(wc -l < "$T/smc.out")" 1.1
+expect_eq "  ... not once defined empty" "$(sm_uid 's/^O ForwardPath=.*/O ForwardPath/' | wc -l)" 0
+expect_eq "  ... nor without account uid" "$(sm_check 's/^X/X/' | wc -l)" 0
 for i in 1 2 3 4; do
 	send "$T/h$i" $SM_PORT list@c.example "h$i@example.org"
 done

@@ -1,6 +1,6 @@
 /* Fuzz target: the MTA's settings floodgate reads for what lets mail
  * past it (lib/pfcheck.c): the input as sendmail.cf, and as postconf's
- * answers (its first nine lines the values asked with -h, then
+ * answers (its first nine lines values asked with -h, then
  * master.cf's lines as -P gives them up to an empty line, then its
  * services as -M gives them), against a UNIX socket inside Postfix's
  * queue directory and an inet one. */
@@ -44,7 +44,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 	for (k = 0; k < 2; k++)
-		check(out, fg_sm_check(text, listen[k], out, MAX));
+		check(out, fg_sm_check(text, listen[k], (int)k, out, MAX));
 	for (p = text, i = 0; i < 9 && p != NULL; i++) {
 		line[i] = p;
 		if ((p = strchr(p, '\n')) != NULL)
@@ -55,10 +55,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		services += 2;
 	}
 	for (k = 0; k < 2; k++) {
-		/* The first line is receive_override_options too. */
+		/* The first line is receive_override_options too, and the
+		 * three after it forward_path, mydestination and
+		 * local_transport; account uid with the inet socket. */
 		struct fg_pf_conf pf = { line[0], line[1], line[2],
 		    p != NULL ? p : "", line[3], line[4], listen[k], line[0],
-		    services, line[5], line[6], line[7], line[8] };
+		    services, line[5], line[6], line[7], line[8], line[1],
+		    line[2], line[3], (int)k };
 
 		check(out, fg_pf_check(&pf, out, MAX));
 	}

@@ -161,9 +161,11 @@ static size_t
 reach(const char *local, const char *smtpd, const char *master,
     const char *maps, const char *listen)
 {
-	struct fg_pf_conf pf = { "tempfail", local, smtpd, master,
-	    "/var/spool/postfix/", maps, listen, NULL, services_of(master),
-	    NULL, NULL, NULL, NULL };
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = local, .smtpd_milters = smtpd,
+	    .master = master, .queue_directory = "/var/spool/postfix/",
+	    .smtpd_milter_maps = maps, .listen = listen,
+	    .services = services_of(master) };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -300,9 +302,12 @@ test_group_accept(void **state)
 static size_t
 overrides(const char *value, const char *master)
 {
-	struct fg_pf_conf pf = { "tempfail", "$smtpd_milters",
-	    "unix:floodgate/milter.sock", master, "/var/spool/postfix", "",
-	    FG_SOCK, value, services_of(master), NULL, NULL, NULL, NULL };
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = "$smtpd_milters",
+	    .smtpd_milters = "unix:floodgate/milter.sock", .master = master,
+	    .queue_directory = "/var/spool/postfix", .smtpd_milter_maps = "",
+	    .listen = FG_SOCK, .receive_override_options = value,
+	    .services = services_of(master) };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -399,9 +404,13 @@ static size_t
 logins(const char *smtpd, const char *maps, const char *master,
     const char *services, const char *sasl, const char *interfaces)
 {
-	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
-	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, "", services,
-	    sasl, interfaces, NULL, NULL };
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = "unix:floodgate/milter.sock",
+	    .smtpd_milters = smtpd, .master = master,
+	    .queue_directory = "/var/spool/postfix", .smtpd_milter_maps = maps,
+	    .listen = FG_SOCK, .receive_override_options = "",
+	    .services = services, .smtpd_sasl_auth_enable = sasl,
+	    .inet_interfaces = interfaces };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -488,9 +497,12 @@ static size_t
 returns(const char *smtpd, const char *rov, const char *maps,
     const char *master)
 {
-	struct fg_pf_conf pf = { "tempfail", "unix:floodgate/milter.sock",
-	    smtpd, master, "/var/spool/postfix", maps, FG_SOCK, rov,
-	    "127.0.0.1:10025 inet n - n - - smtpd\n", NULL, NULL, NULL, NULL };
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = "unix:floodgate/milter.sock",
+	    .smtpd_milters = smtpd, .master = master,
+	    .queue_directory = "/var/spool/postfix", .smtpd_milter_maps = maps,
+	    .listen = FG_SOCK, .receive_override_options = rov,
+	    .services = "127.0.0.1:10025 inet n - n - - smtpd\n" };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -526,19 +538,23 @@ test_filter_return(void **state)
 	/* Services that skip the filter: a submission service, one with
 	 * SASL of its own, one off the loopback. */
 	{
-		struct fg_pf_conf pf = { "tempfail", OURS, OURS,
-		    "submission/inet/content_filter =\n"
+		struct fg_pf_conf pf = { .default_action = "tempfail",
+		    .non_smtpd_milters = OURS, .smtpd_milters = OURS,
+		    .master = "submission/inet/content_filter =\n"
 		    "127.0.0.1:2525/inet/content_filter =\n"
 		    "127.0.0.1:2525/inet/smtpd_sasl_auth_enable = yes\n"
 		    "2526/inet/content_filter =\n"
 		    "192.0.2.1:2527/inet/content_filter =\n"
 		    "smtpd/pass/content_filter =\n",
-		    "/var/spool/postfix", "", FG_SOCK, "",
-		    "submission inet n - y - - smtpd\n"
+		    .queue_directory = "/var/spool/postfix",
+		    .smtpd_milter_maps = "", .listen = FG_SOCK,
+		    .receive_override_options = "",
+		    .services = "submission inet n - y - - smtpd\n"
 		    "127.0.0.1:2525 inet n - y - - smtpd\n"
 		    "2526 inet n - y - - smtpd\n"
 		    "192.0.2.1:2527 inet n - y - - smtpd\n"
-		    "smtpd pass - - y - - smtpd\n", NULL, "all", NULL, NULL };
+		    "smtpd pass - - y - - smtpd\n",
+		    .inet_interfaces = "all" };
 
 		memset(out, 0, sizeof(out));
 		assert_int_equal(fg_pf_check(&pf, out, 8), 0);
@@ -560,9 +576,12 @@ static size_t
 pipes(const char *local, const char *filter, const char *master,
     const char *services)
 {
-	struct fg_pf_conf pf = { "tempfail", local, OURS, master,
-	    "/var/spool/postfix", "", FG_SOCK, "", services, NULL, NULL,
-	    filter, "cleanup" };
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = local, .smtpd_milters = OURS, .master = master,
+	    .queue_directory = "/var/spool/postfix", .smtpd_milter_maps = "",
+	    .listen = FG_SOCK, .receive_override_options = "",
+	    .services = services, .content_filter = filter,
+	    .cleanup_service_name = "cleanup" };
 
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
@@ -694,7 +713,7 @@ static size_t
 sm(const char *cf, const char *listen)
 {
 	memset(out, 0, sizeof(out));
-	return fg_sm_check(cf, listen, out, 8);
+	return fg_sm_check(cf, listen, 0, out, 8);
 }
 
 static void
@@ -759,6 +778,100 @@ test_sendmail_findings(void **state)
 	assert_int_equal(sm("O InputMailFilters=floodgate\n#" SM_X, SM_SOCK), 1);
 }
 
+/* .forward files, said with account uid only: Postfix's local(8)
+ * (the service local_transport names, where mydestination is set)
+ * with a forward_path, its own or main.cf's. */
+static size_t
+forward(const char *fwd, const char *mydest, const char *transport,
+    const char *master, const char *services, int uid)
+{
+	struct fg_pf_conf pf = { .default_action = "tempfail",
+	    .non_smtpd_milters = OURS, .smtpd_milters = OURS,
+	    .master = master, .queue_directory = "/var/spool/postfix",
+	    .listen = FG_SOCK, .services = services, .forward_path = fwd,
+	    .mydestination = mydest, .local_transport = transport,
+	    .uid_accounts = uid };
+
+	memset(out, 0, sizeof(out));
+	return fg_pf_check(&pf, out, 8);
+}
+
+#define FWD "$home/.forward${recipient_delimiter}${extension}, $home/.forward"
+#define MYDEST "$myhostname, localhost.$mydomain, localhost"
+#define LOCAL_SVC "local unix - n n - - local\n"
+
+static void
+test_forward(void **state)
+{
+	(void)state;
+	assert_int_equal(forward(FWD, MYDEST, "local:$myhostname", "",
+	    LOCAL_SVC, 1), 1);
+	assert_string_equal(out[0], "main.cf: forward_path = $home/.forward${recipient_delimiter}${extension}, $home/.forward: a user's .forward sends each message the user gets on to every address in it, copies floodgate never decides (one message to the user's own address, a hundred out); with account uid, users run their own code here; set forward_path = (empty) to turn .forward files off");
+	/* Without account uid; forward_path empty; no local domain. */
+	assert_int_equal(forward(FWD, MYDEST, "local:$myhostname", "",
+	    LOCAL_SVC, 0), 0);
+	assert_int_equal(forward(" ", MYDEST, "local:$myhostname", "",
+	    LOCAL_SVC, 1), 0);
+	assert_int_equal(forward(FWD, "", "local:$myhostname", "",
+	    LOCAL_SVC, 1), 0);
+	/* Local mail delivered by another agent than local(8); the
+	 * stock services when master.cf's were not asked. */
+	assert_int_equal(forward(FWD, MYDEST, "virtual", "",
+	    LOCAL_SVC "virtual unix - n n - - virtual\n", 1), 0);
+	assert_int_equal(forward(FWD, MYDEST, "error:no local mail", "",
+	    LOCAL_SVC, 1), 0);
+	assert_int_equal(forward(FWD, MYDEST, "local", "", NULL, 1), 1);
+	assert_int_equal(forward(FWD, MYDEST, "local2", "", NULL, 1), 0);
+	/* Another name for local(8); a service named local running
+	 * something else, or of another type. */
+	assert_int_equal(forward(FWD, MYDEST, "mylocal", "",
+	    "mylocal unix - n n - - local\n", 1), 1);
+	assert_int_equal(forward(FWD, MYDEST, "local", "",
+	    "local unix - n n - - pipe flags=R argv=/bin/true\n", 1), 0);
+	assert_int_equal(forward(FWD, MYDEST, "local", "",
+	    "local inet - n n - - local\n", 1), 0);
+	/* local(8)'s own forward_path, empty or set, decides. */
+	assert_int_equal(forward(FWD, MYDEST, "local", "local/unix/forward_path =\n",
+	    LOCAL_SVC, 1), 0);
+	assert_int_equal(forward("", MYDEST, "local",
+	    "local/unix/forward_path = $home/.forward\n", LOCAL_SVC, 1), 1);
+	assert_string_equal(out[0], "master.cf: local/unix sets a forward_path of its own: a user's .forward sends each message the user gets on to every address in it, copies floodgate never decides (one message to the user's own address, a hundred out); with account uid, users run their own code here; set it empty (-o forward_path=) to turn .forward files off");
+	/* Not asked: nothing said. */
+	assert_int_equal(forward(NULL, MYDEST, "local", "", LOCAL_SVC, 1), 0);
+	assert_int_equal(forward(FWD, NULL, "local", "", LOCAL_SVC, 1), 0);
+	assert_int_equal(forward(FWD, MYDEST, NULL, "", LOCAL_SVC, 1), 0);
+}
+
+/* Sendmail's ForwardPath: unset (commented out, as sendmail.mc's
+ * default writes it) is Sendmail's own default, which reads them. */
+static void
+test_sendmail_forward(void **state)
+{
+	const char *cf = "O InputMailFilters=floodgate\n" SM_X;
+	char buf[1024];
+
+	(void)state;
+	memset(out, 0, sizeof(out));
+	snprintf(buf, sizeof(buf), "%s#O ForwardPath=/var/forward/$u:$z/.forward.$w:$z/.forward\n", cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 1);
+	assert_string_equal(out[0], "sendmail.cf: no ForwardPath option (Sendmail's default, $z/.forward.$w:$z/.forward): a user's .forward sends each message the user gets on to every address in it, copies floodgate never decides (one message to the user's own address, a hundred out); with account uid, users run their own code here; define(`confFORWARD_PATH', `') in sendmail.mc turns .forward files off");
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 0, out, 8), 0);
+	snprintf(buf, sizeof(buf), "%sO ForwardPath=$z/.forward\n", cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 1);
+	assert_non_null(strstr(out[0], "sendmail.cf: O ForwardPath=$z/.forward: a user's .forward"));
+	/* confFORWARD_PATH defined empty writes the option bare. */
+	snprintf(buf, sizeof(buf), "%sO ForwardPath\n", cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 0);
+	snprintf(buf, sizeof(buf), "%sO ForwardPath = \n", cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 0);
+	/* Another option's name that begins the same is not it. */
+	snprintf(buf, sizeof(buf), "%sO ForwardPath\nO ForwardPathX=$z/.f\n",
+	    cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 0);
+	snprintf(buf, sizeof(buf), "%sO ForwardPathX\n", cf);
+	assert_int_equal(fg_sm_check(buf, SM_SOCK, 1, out, 8), 1);
+}
+
 int
 main(void)
 {
@@ -778,6 +891,8 @@ main(void)
 		cmocka_unit_test(test_cleanup_list),
 		cmocka_unit_test(test_sendmail_clean),
 		cmocka_unit_test(test_sendmail_findings),
+		cmocka_unit_test(test_forward),
+		cmocka_unit_test(test_sendmail_forward),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
