@@ -26,7 +26,9 @@
 #define ACCEPT_WHY "Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail"
 #define NO_MILTERS_LOCAL "Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited"
 #define SUBMIT_WHY "mail submitted there (SASL logins, webmail) goes out without floodgate, unlimited"
-#define NO_MILTERS_WHY "Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)"
+#define NO_MILTERS_HINT "give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)"
+#define NO_MILTERS_WHY "Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; " NO_MILTERS_HINT
+#define NO_MILTERS_SMTP "Postfix runs no milter on the mail its SMTP services receive (those with no receive_override_options of their own), floodgate's included: it goes out unlimited; " NO_MILTERS_HINT
 
 /* A value with its blanks around it dropped: [*b, *e). */
 static void
@@ -922,6 +924,18 @@ service_fields(const char *line, const char *le, const char *fld[8],
 	}
 }
 
+/* Whether a service's fields are an SMTP service, an smtpd on an inet
+ * listener or postscreen's pass; its "name/type" then in svc. */
+static int
+smtp_service(const char *fld[8], const char *fe[8], char *svc, size_t len)
+{
+	return fe[7] - fld[7] == 5 && memcmp(fld[7], "smtpd", 5) == 0 &&
+	    fe[1] - fld[1] == 4 && (memcmp(fld[1], "inet", 4) == 0 ||
+	    memcmp(fld[1], "pass", 4) == 0) &&
+	    snprintf(svc, len, "%.*s/%.*s", (int)(fe[0] - fld[0]), fld[0], 4,
+	    fld[1]) < (int)len;
+}
+
 /* master.cf's services, from postconf -M's lines: each smtpd and each
  * pipe looked at; cleanup as for master_lines(). */
 static void
@@ -946,12 +960,7 @@ master_services(struct found *f, const struct fg_pf_conf *pf,
 			    (size_t)(fe[0] - fld[0]), fe[7], le);
 			continue;
 		}
-		if (fe[7] - fld[7] != 5 || memcmp(fld[7], "smtpd", 5) != 0 ||
-		    (memcmp(fld[1], "inet", 4) != 0 &&
-		    memcmp(fld[1], "pass", 4) != 0) ||
-		    snprintf(sv.svc, sizeof(sv.svc), "%.*s/%.*s",
-		    (int)(fe[0] - fld[0]), fld[0], 4, fld[1]) >=
-		    (int)sizeof(sv.svc))
+		if (!smtp_service(fld, fe, sv.svc, sizeof(sv.svc)))
 			continue;
 		sv.inet = fld[1][0] == 'i';
 		sv.name = fld[0];
@@ -1028,6 +1037,52 @@ forward_files(struct found *f, const struct fg_pf_conf *pf)
 		    ve - v > 80 ? "..." : "");
 }
 
+/* Whether an SMTP service (master.cf's smtpd on inet or pass; the
+ * stock smtp when master.cf's were not asked) sets no
+ * receive_override_options of its own. */
+static int
+smtpd_inherits(const struct fg_pf_conf *pf)
+{
+	const char *line, *nl, *le, *fld[8], *fe[8], *v, *ve;
+	char svc[256];
+
+	if (pf->services == NULL)
+		return 1;
+	for (line = pf->services; line != NULL && *line != '\0';
+	    line = nl != NULL ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		le = nl != NULL ? nl : line + strlen(line);
+		service_fields(line, le, fld, fe);
+		if (smtp_service(fld, fe, svc, sizeof(svc)) &&
+		    !own_else_main(pf, svc, "receive_override_options", NULL,
+		    &v, &ve))
+			return 1;
+	}
+	return 0;
+}
+
+/* main.cf's no_milters, said of what takes it: the SMTP services and
+ * pickup that set no receive_override_options of their own. */
+static void
+main_no_milters(struct found *f, const struct fg_pf_conf *pf)
+{
+	const char *b, *e, *v, *ve, *why;
+	int smtp, local;
+
+	trim(pf->receive_override_options, &b, &e);
+	if (!no_milters(b, (size_t)(e - b)))
+		return;
+	smtp = smtpd_inherits(pf);
+	local = !own_else_main(pf, "pickup/unix", "receive_override_options",
+	    NULL, &v, &ve);
+	if (!smtp && !local)
+		return;
+	why = !smtp ? NO_MILTERS_LOCAL " (every SMTP service sets its own receive_override_options)" :
+	    !local ? NO_MILTERS_SMTP : NO_MILTERS_WHY;
+	add(f, "main.cf: receive_override_options = %.*s: %s",
+	    (int)(e - b > 80 ? 80 : e - b), b, why);
+}
+
 #define LOCAL_WHY "local mail (the sendmail command, PHP's mail(), cron) goes out without floodgate, unlimited"
 #define SMTPD_WHY "mail over SMTP (SASL logins, webmail) goes out without floodgate, unlimited"
 
@@ -1084,12 +1139,8 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 			add(&f, "main.cf: milter_default_action = accept: %s",
 			    ACCEPT_WHY);
 	}
-	if (pf->receive_override_options != NULL) {
-		trim(pf->receive_override_options, &b, &e);
-		if (no_milters(b, (size_t)(e - b)))
-			add(&f, "main.cf: receive_override_options = %.*s: %s",
-			    (int)(e - b > 80 ? 80 : e - b), b, NO_MILTERS_WHY);
-	}
+	if (pf->receive_override_options != NULL)
+		main_no_milters(&f, pf);
 	if (pf->smtpd_milters != NULL)
 		main_list(&f, "smtpd_milters", pf->smtpd_milters, &sb, &se,
 		    &smtpd, &o);

@@ -75,10 +75,13 @@ postconf -c "$T/etc" -P "pickup/unix/receive_override_options=no_milters" \
     "127.0.0.1:10025/inet/content_filter=" \
     "127.0.0.1:10025/inet/receive_override_options=no_unknown_recipient_checks,no_milters"
 pf_warnings > "$T/pf.out"
-expect_eq "  ... receive_override_options with no_milters said, in main.cf and on pickup" \
-    "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail it receives" "$T/pf.out").$(grep -c "master.cf: pickup/unix sets receive_override_options = no_milters: Postfix runs no milter on local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
-postconf -c "$T/etc" -X "receive_override_options"
+expect_eq "  ... receive_override_options with no_milters said, in main.cf (SMTP: pickup has its own) and on pickup" \
+    "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail its SMTP services receive (those with no receive_override_options of their own)" "$T/pf.out").$(grep -c "master.cf: pickup/unix sets receive_override_options = no_milters: Postfix runs no milter on local mail" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1.2
 postconf -c "$T/etc" -X -P "pickup/unix/receive_override_options"
+pf_warnings > "$T/pf.out"
+expect_eq "  ... main.cf's alone: all mail" \
+    "$(grep -c "main.cf: receive_override_options = no_header_body_checks, no_milters: Postfix runs no milter on the mail it receives (over SMTP and local)" "$T/pf.out").$(wc -l < "$T/pf.out")" 1.1
+postconf -c "$T/etc" -X "receive_override_options"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... and nothing once taken away" "$(wc -l < "$T/pf.out")" 0
 # Without no_milters there, the content filter's way back decides each

@@ -302,13 +302,19 @@ test_group_accept(void **state)
 static size_t
 overrides(const char *value, const char *master)
 {
+	char services[4200];
 	struct fg_pf_conf pf = { .default_action = "tempfail",
 	    .non_smtpd_milters = "$smtpd_milters",
 	    .smtpd_milters = "unix:floodgate/milter.sock", .master = master,
 	    .queue_directory = "/var/spool/postfix", .smtpd_milter_maps = "",
 	    .listen = FG_SOCK, .receive_override_options = value,
-	    .services = services_of(master) };
+	    .services = services };
 
+	/* Port 25's smtp besides those master gives settings. */
+	snprintf(services, sizeof(services), "%s%s", services_of(master),
+	    strstr(master, "smtp/inet/") == master ||
+	    strstr(master, "\nsmtp/inet/") != NULL ? "" :
+	    "\nsmtp inet n - y - - smtpd");
 	memset(out, 0, sizeof(out));
 	return fg_pf_check(&pf, out, 8);
 }
@@ -322,6 +328,46 @@ test_no_milters(void **state)
 	assert_int_equal(overrides("no_unknown_recipient_checks,no_milters_x", ""), 0);
 	assert_int_equal(overrides(" no_header_body_checks, No_Milters ", ""), 1);
 	assert_string_equal(out[0], "main.cf: receive_override_options = no_header_body_checks, No_Milters: Postfix runs no milter on the mail it receives (over SMTP and local), floodgate's included: every message goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)");
+	/* Said of what takes main.cf's: a service with its own does not
+	 * (the content filter's way back, with its own no_milters, is no
+	 * SMTP service that takes main.cf's). */
+	assert_int_equal(overrides("no_milters",
+	    "smtp/inet/receive_override_options = no_address_mappings\n"), 1);
+	assert_string_equal(out[0], "main.cf: receive_override_options = no_milters: Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited (every SMTP service sets its own receive_override_options)");
+	assert_int_equal(overrides("no_milters",
+	    "pickup/unix/receive_override_options = no_address_mappings\n"
+	    "127.0.0.1:10025/inet/receive_override_options = no_milters\n"), 1);
+	assert_string_equal(out[0], "main.cf: receive_override_options = no_milters: Postfix runs no milter on the mail its SMTP services receive (those with no receive_override_options of their own), floodgate's included: it goes out unlimited; give no_milters only to the listener a content filter gives mail back to (-o on that service in master.cf)");
+	assert_int_equal(overrides("no_milters",
+	    "pickup/unix/receive_override_options =\n"
+	    "smtp/inet/receive_override_options =\n"), 0);
+	assert_int_equal(overrides("no_milters",
+	    "pickup/unix/receive_override_options =\n"
+	    "smtp/inet/receive_override_options =\n"
+	    "submission/inet/syslog_name = postfix/submission\n"), 1);
+	assert_non_null(strstr(out[0], "on the mail its SMTP services receive"));
+	/* Only smtpd: a pipe or a unix smtpd takes no SMTP mail. */
+	{
+		struct fg_pf_conf pf = { .receive_override_options = "no_milters",
+		    .master = "pickup/unix/receive_override_options =\n",
+		    .services = "smtp inet n - y - - postscreen\n"
+		    "smtpd pass - - y - - smtpd\n"
+		    "lmtp unix - - y - - lmtp\n" };
+
+		memset(out, 0, sizeof(out));
+		assert_int_equal(fg_pf_check(&pf, out, 8), 1);
+		assert_non_null(strstr(out[0], "on the mail its SMTP services receive"));
+		pf.services = "smtp inet n - y - - postscreen\n"
+		    "tlsproxy unix - - y - 0 tlsproxy\n"
+		    "relay unix - - y - - smtpd\n"
+		    "filter unix - n n - - pipe argv=/bin/smtpd\n"
+		    "628 inet n - - - - qmqpd\n";
+		assert_int_equal(fg_pf_check(&pf, out, 8), 0);
+		/* master.cf's services not asked: port 25's stock smtpd. */
+		pf.services = NULL;
+		assert_int_equal(fg_pf_check(&pf, out, 8), 1);
+		assert_non_null(strstr(out[0], "on the mail its SMTP services receive"));
+	}
 	/* The README's content filter listener: on purpose, not said. */
 	assert_int_equal(overrides("", "127.0.0.1:10025/inet/receive_override_options = no_unknown_recipient_checks,no_header_body_checks,no_milters\n"), 0);
 	/* pickup's: local mail. */
