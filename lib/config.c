@@ -1656,8 +1656,16 @@ load_map(struct fg_parser *p, const char *cfgpath)
 		fg_strlcpy(mpath, c->account_map, sizeof(mpath));
 	p->lx.file = cfgpath;
 	p->lx.line = p->seen_map;
-	if (fg_account_map_load(&p->lx, mpath, &c->map, &c->nmap) < 0)
+	if (fg_account_map_load(&p->lx, mpath, &c->map, &c->nmap) < 0) {
 		perr(p, "account_map: cannot open %s: %s", mpath, strerror(errno));
+		return;
+	}
+	{
+		struct stat st;
+
+		if (stat(mpath, &st) == 0)
+			c->map_mode = (unsigned)(st.st_mode & 07777);
+	}
 }
 
 /* The line a statement was given on, or 0. */
@@ -2189,6 +2197,11 @@ fg_config_warnings(const struct fg_config *c,
 		for (j = 0; j < r->nov; j++)
 			account_pattern(r->ov[j].account, "override",
 			    r->ov[j].line, say, arg);
+	}
+	if (c->nmap > 0 && (c->map_mode & S_IROTH)) {
+		snprintf(msg, sizeof(msg), "account_map %s: every local user may read it (mode %04o), and it names every tenant's logins and addresses; chmod 640 (owner root, group floodgate's)",
+		    c->account_map, c->map_mode);
+		say(arg, fg_config_line(c, "account_map"), msg);
 	}
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",

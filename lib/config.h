@@ -181,6 +181,7 @@ struct fg_config {
 	char *path;
 	time_t loaded;
 	unsigned mode;			/* the file's permission bits */
+	unsigned map_mode;		/* the account map's */
 	int names_line;			/* the first exempt account or
 					 * override (0: none): it names
 					 * accounts */

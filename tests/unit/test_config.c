@@ -731,6 +731,39 @@ test_warn_readable(void **state)
 		}
 }
 
+/* An account map every local user may read names every tenant's
+ * logins and addresses: said at its statement's line; not at 0640,
+ * nor for an empty map. */
+static void
+test_warn_readable_map(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], buf[4096], text[256];
+	const char *map = tmpfile_with("bob@example.jp tenant7\n");
+	const char *empty = tmpfile_with("# none yet\n");
+	struct fg_config *c;
+	int m;
+
+	(void)state;
+	for (m = 0; m < 3; m++) {
+		snprintf(text, sizeof(text), "limit a per account 10/1h\n"
+		    "account_map %s\n", m == 2 ? empty : map);
+		assert_int_equal(chmod(m == 2 ? empty : map,
+		    m == 1 ? 0640 : 0644), 0);
+		c = fg_config_load(tmpfile_with(text), err, sizeof(err));
+		if (c == NULL)
+			fail_msg("%s", err);
+		buf[0] = '\0';
+		fg_config_warnings(c, collect_warning, buf);
+		if (m == 0) {
+			snprintf(text, sizeof(text), "2: account_map %s: every local user may read it (mode 0644), and it names every tenant's logins and addresses; chmod 640 (owner root, group floodgate's)\n",
+			    map);
+			assert_string_equal(buf, text);
+		} else
+			assert_string_equal(buf, "");
+		fg_config_unref(c);
+	}
+}
+
 /*
  * A reload keeps the running values of what it does not apply: a file
  * that sets every such statement differs in each of them (the list is
@@ -1307,6 +1340,7 @@ main(void)
 		cmocka_unit_test(test_warn_reply),
 		cmocka_unit_test(test_warn_account_pattern),
 		cmocka_unit_test(test_warn_readable),
+		cmocka_unit_test(test_warn_readable_map),
 		cmocka_unit_test(test_keep_start),
 		cmocka_unit_test(test_load_only),
 		cmocka_unit_test(test_table_sorted),
