@@ -904,24 +904,31 @@ pipe_filter(struct found *f, const struct fg_pf_conf *pf,
 		    (int)(n > 80 ? 80 : n), name, o->name);
 }
 
-/* One of postconf -M's lines, [line, le): its first eight fields (name
- * type private unpriv chroot wakeup maxproc command) in [fld[k], fe[k]),
- * empty past its end. */
-static void
-service_fields(const char *line, const char *le, const char *fld[8],
-    const char *fe[8])
+/* The next of postconf -M's lines from *p (NULL or at the end: 0): its
+ * first eight fields (name type private unpriv chroot wakeup maxproc
+ * command) in [fld[k], fe[k]), empty past its end, and the line's end in
+ * *le. */
+static int
+next_service(const char **p, const char *fld[8], const char *fe[8],
+    const char **le)
 {
-	const char *p = line;
+	const char *line = *p, *nl, *q;
 	int k;
 
-	for (k = 0; k < 8; k++) {
-		while (p < le && isspace((unsigned char)*p))
-			p++;
-		fld[k] = p;
-		while (p < le && !isspace((unsigned char)*p))
-			p++;
-		fe[k] = p;
+	if (line == NULL || *line == '\0')
+		return 0;
+	nl = strchr(line, '\n');
+	*le = nl != NULL ? nl : line + strlen(line);
+	for (q = line, k = 0; k < 8; k++) {
+		while (q < *le && isspace((unsigned char)*q))
+			q++;
+		fld[k] = q;
+		while (q < *le && !isspace((unsigned char)*q))
+			q++;
+		fe[k] = q;
 	}
+	*p = nl != NULL ? nl + 1 : NULL;
+	return 1;
 }
 
 /* Whether a service's fields are an SMTP service, an smtpd on an inet
@@ -942,16 +949,12 @@ static void
 master_services(struct found *f, const struct fg_pf_conf *pf,
     const struct ours *o, const char *cleanup, int main_said)
 {
-	const char *line, *nl, *le, *fld[8], *fe[8];
+	const char *p = pf->services, *le, *fld[8], *fe[8];
 	struct smtpd_svc sv;
 
 	if (pf->services == NULL || !o->known)
 		return;
-	for (line = pf->services; line != NULL && *line != '\0';
-	    line = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		le = nl != NULL ? nl : line + strlen(line);
-		service_fields(line, le, fld, fe);
+	while (next_service(&p, fld, fe, &le)) {
 		if (fe[1] - fld[1] != 4)
 			continue;
 		if (fe[7] - fld[7] == 4 && memcmp(fld[7], "pipe", 4) == 0 &&
@@ -976,23 +979,18 @@ static int
 service_runs(const char *services, const char *name, size_t n,
     const char *command)
 {
-	const char *line, *nl, *le, *fld[8], *fe[8];
+	const char *p = services, *le, *fld[8], *fe[8];
 	size_t cn = strlen(command);
 
 	if (services == NULL)
 		return n == cn && memcmp(name, command, n) == 0;
-	for (line = services; line != NULL && *line != '\0';
-	    line = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		le = nl != NULL ? nl : line + strlen(line);
-		service_fields(line, le, fld, fe);
+	while (next_service(&p, fld, fe, &le))
 		if ((size_t)(fe[0] - fld[0]) == n &&
 		    memcmp(fld[0], name, n) == 0 && fe[1] - fld[1] == 4 &&
 		    memcmp(fld[1], "unix", 4) == 0 &&
 		    (size_t)(fe[7] - fld[7]) == cn &&
 		    memcmp(fld[7], command, cn) == 0)
 			return 1;
-	}
 	return 0;
 }
 
@@ -1043,21 +1041,16 @@ forward_files(struct found *f, const struct fg_pf_conf *pf)
 static int
 smtpd_inherits(const struct fg_pf_conf *pf)
 {
-	const char *line, *nl, *le, *fld[8], *fe[8], *v, *ve;
+	const char *p = pf->services, *le, *fld[8], *fe[8], *v, *ve;
 	char svc[256];
 
 	if (pf->services == NULL)
 		return 1;
-	for (line = pf->services; line != NULL && *line != '\0';
-	    line = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(line, '\n');
-		le = nl != NULL ? nl : line + strlen(line);
-		service_fields(line, le, fld, fe);
+	while (next_service(&p, fld, fe, &le))
 		if (smtp_service(fld, fe, svc, sizeof(svc)) &&
 		    !own_else_main(pf, svc, "receive_override_options", NULL,
 		    &v, &ve))
 			return 1;
-	}
 	return 0;
 }
 
