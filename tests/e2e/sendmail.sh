@@ -230,6 +230,9 @@ define(\`RELAY_MAILER_ARGS', \`TCP \$h $SM_PORT')dnl
 dnl The queue runner's user, as Debian's: the caller makes it (only root
 dnl switches to it; a user's sendmail command stays that user).
 define(\`confRUN_AS_USER', \`smmsp')dnl
+dnl As the MTA's: the MSP delivers at once whatever the load (with its
+dnl default QueueLA it only queued, under a loaded CI run: seen).
+define(\`confQUEUE_LA', \`1000')dnl
 FEATURE(\`msp', \`[127.0.0.1]')dnl
 EOM
 	command -v m4 >/dev/null || m4=$SMROOT/usr/bin/m4
