@@ -205,9 +205,25 @@ static void
 warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
     void *arg)
 {
-	char msg[256];
+	char msg[PATH_MAX + 256];
+	struct stat st;
+	size_t i;
 
 	fg_config_warnings(c, say, arg);
+	/* A notify whose program is not there: its incidents would be
+	 * lost unseen, each logged only when it comes. */
+	for (i = 0; i < c->nnotify; i++) {
+		const struct fg_notify *n = &c->notify[i];
+		const char *prog = n->mailto ? c->sendmail_path : n->what;
+		int gone = stat(prog, &st) < 0;
+
+		if (!gone && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			continue;
+		snprintf(msg, sizeof(msg), "notify %s: %s %s: %s; the incidents told to it would be lost",
+		    n->target, n->mailto ? "sendmail_path" : "program", prog,
+		    gone ? strerror(errno) : "not an executable file");
+		say(arg, n->line, msg);
+	}
 	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
 		return;
 	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",

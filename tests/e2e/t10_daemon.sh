@@ -32,6 +32,23 @@ expect_eq "and does not print the file as OK" "$(grep -c ': OK$' "$T/users.print
 expect_eq "and the daemon does not start" $? 1
 n=$(wc -l < "$T/users.conf")
 expect_eq "both name the user, at its line" "$(grep -c "users.conf:$n: delivery_log_users: \"no-such-mta-user\": no such user" "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
+# A notify whose program is missing or cannot run: warned of at its
+# line (exit 0); an executable one, and mailto with a sendmail that is
+# there, not.
+printf '#!/bin/sh\ncat > /dev/null\n' > "$T/alert"
+chmod 755 "$T/alert"
+printf 'echo\n' > "$T/alert.txt"
+{ cat "$T/floodgate.conf"; echo "notify exec:$T/no-such-alert"
+  echo "notify exec:$T/alert.txt on pause"; echo "notify exec:$T/alert on store"
+  echo "notify mailto:ops@example.com on suspend"; } > "$T/notify.conf"
+"$FLOODGATE" -n -c "$T/notify.conf" > /dev/null 2> "$T/notify.out"
+rc=$?
+n=$(wc -l < "$T/floodgate.conf")
+expect_eq "-n: a notify program missing or not executable said at its line, exit 0" \
+    "$rc.$(grep -c "notify.conf:$((n + 1)): warning: notify exec:$T/no-such-alert: program $T/no-such-alert: No such file or directory; the incidents told to it would be lost" "$T/notify.out").$(grep -c "notify.conf:$((n + 2)): warning: notify exec:$T/alert.txt: program $T/alert.txt: not an executable file" "$T/notify.out").$(grep -c "warning: notify" "$T/notify.out")" 0.1.1.2
+sed -i "s|^notify exec:$T/alert on store|sendmail_path $T/no-sendmail|" "$T/notify.conf"
+"$FLOODGATE" -n -c "$T/notify.conf" 2>&1 >/dev/null | grep -c "warning: notify mailto:ops@example.com: sendmail_path $T/no-sendmail: No such file or directory" > "$T/notify.n"
+expect_eq "  ... and mailto where sendmail_path is missing" "$(cat "$T/notify.n")" 1
 # Postfix's own settings that let mail past floodgate, asked of
 # postconf for postfix_config: this test's main.cf has no
 # non_smtpd_milters; then one service defaults to accept.
