@@ -138,6 +138,28 @@ warning_record(void *arg, int line, const char *msg)
 	fg_ctl_rec_end(o);
 }
 
+/* What the start or the last reload found around floodgate
+ * (fgd.found): counted, or each line a record of status. */
+static size_t
+found_records(struct fg_ctl_out *o)
+{
+	const char *p, *nl;
+	size_t n = 0;
+
+	pthread_mutex_lock(&fgd.found_lock);
+	for (p = fgd.found; p != NULL && *p != '\0'; p = nl + 1, n++) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+		if (o != NULL) {
+			fg_ctl_kv(o, "type", "system_warning");
+			fg_ctl_kv(o, "warning", "%.*s", (int)(nl - p), p);
+			fg_ctl_rec_end(o);
+		}
+	}
+	pthread_mutex_unlock(&fgd.found_lock);
+	return n;
+}
+
 /* What the file changes that waits for a restart, or "none". */
 static const char *
 restart_pending(void)
@@ -162,6 +184,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "config", "%s", fgd.cfg->path);
 	fg_ctl_kv(o, "config_loaded", "%ld", (long)fgd.cfg->loaded);
 	fg_ctl_kv(o, "config_warnings", "%zu", warnings);
+	fg_ctl_kv(o, "system_warnings", "%zu", found_records(NULL));
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
 	fg_ctl_kv(o, "restart_pending", "%s", restart_pending());
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
@@ -223,6 +246,7 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	fg_ctl_rec_end(o);
 	fg_config_warnings(fgd.cfg, warning_record, o);
+	(void)found_records(o);
 	{
 		struct fg_inspect in = { .blocks = fgd.engine.blocks,
 		    .now = (uint32_t)now };

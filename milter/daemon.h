@@ -39,6 +39,12 @@ struct fg_daemon {
 	 * ("" when nothing): written by a reload, read by status, both on
 	 * the service thread. */
 	char restart_pending[256];
+	/* What the start or the last reload found around floodgate (the
+	 * MTA's settings, notify programs, the kernel's answer for
+	 * account uid), as logged, a line each; NULL: nothing. Written by
+	 * the main thread at start and by reloads, read by status. */
+	pthread_mutex_t found_lock;
+	char *found;
 	time_t started;
 	/* The main thread is done starting and reads fgd.cfg no more:
 	 * reloads may replace it (one asked for earlier waits for it). */

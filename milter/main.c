@@ -30,7 +30,8 @@
 #include "sockowner.h"
 #include "util.h"
 
-struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER };
+struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER,
+    .found_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* What the milter session may use of the daemon (session.h). */
 static struct fg_config *
@@ -109,6 +110,7 @@ static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
 static int check_password_file(const struct fg_config *c);
+static void found_update(const struct fg_config *c);
 
 /* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
@@ -197,19 +199,19 @@ warn_stderr(void *arg, int line, const char *msg)
 }
 
 /*
- * A configuration's warnings (fg_config_warnings), and what only the
- * running system can tell: account uid needs the kernel's answer, said
- * at once when it cannot be had, not at the first SMTP client.
+ * What only the running system can tell of a configuration: a notify
+ * whose program is not there, and account uid, which needs the
+ * kernel's answer, said at once when it cannot be had, not at the
+ * first SMTP client.
  */
 static void
-warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
-    void *arg)
+system_warnings(const struct fg_config *c,
+    void (*say)(void *, int, const char *), void *arg)
 {
 	char msg[PATH_MAX + 256];
 	struct stat st;
 	size_t i;
 
-	fg_config_warnings(c, say, arg);
 	/* A notify whose program is not there: its incidents would be
 	 * lost unseen, each logged only when it comes. */
 	for (i = 0; i < c->nnotify; i++) {
@@ -229,6 +231,15 @@ warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
 	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",
 	    strerror(errno));
 	say(arg, fg_config_line(c, "account"), msg);
+}
+
+/* A configuration's warnings (fg_config_warnings), then the system's. */
+static void
+warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
+    void *arg)
+{
+	fg_config_warnings(c, say, arg);
+	system_warnings(c, say, arg);
 }
 
 struct fg_config *
@@ -305,7 +316,8 @@ fgd_reload(void)
 	fg_user_names_forget();	/* a user renamed: seen from now on */
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
-	warnings(nc, warn_log, (void *)fgd.cfg_path);
+	fg_config_warnings(nc, warn_log, (void *)fgd.cfg_path);
+	found_update(nc);
 	serving_status(nc);
 	fgd_notify("READY=1\nSTATUS=%s", serving);
 	fg_config_unref(old);
@@ -558,6 +570,52 @@ check_mta(const struct fg_config *c,
 		check_postfix(c, say, arg);
 }
 
+/* What found_update() gathers: each line logged, and kept. */
+struct found_lines {
+	const char *path;
+	FILE *fp;
+};
+
+static void
+found_keep(void *arg, int line, const char *msg)
+{
+	struct found_lines *k = arg;
+
+	warn_log((void *)k->path, line, msg);
+	if (k->fp == NULL)
+		return;
+	if (line > 0)
+		fprintf(k->fp, "%s:%d: %s\n", k->path, line, msg);
+	else
+		fprintf(k->fp, "%s\n", msg);
+}
+
+/*
+ * At start and at each reload: the system's warnings and the MTA's
+ * settings looked at again, logged, and kept for status in place of the
+ * last ones (the MTA's settings may have changed since).
+ */
+static void
+found_update(const struct fg_config *c)
+{
+	struct found_lines k = { fgd.cfg_path, NULL };
+	char *buf = NULL, *old;
+	size_t len = 0;
+
+	k.fp = open_memstream(&buf, &len);
+	system_warnings(c, found_keep, &k);
+	check_mta(c, found_keep, &k);
+	if (k.fp == NULL || fclose(k.fp) != 0 || len == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	pthread_mutex_lock(&fgd.found_lock);
+	old = fgd.found;
+	fgd.found = buf;
+	pthread_mutex_unlock(&fgd.found_lock);
+	free(old);
+}
+
 /* One descriptor per MTA connection: let the hard limit decide. */
 static void
 raise_fd_limit(void)
@@ -776,8 +834,8 @@ main(int argc, char **argv)
 	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
-	warnings(fgd.cfg, warn_log, (void *)cfg_path);
-	check_mta(fgd.cfg, warn_log, (void *)cfg_path);
+	fg_config_warnings(fgd.cfg, warn_log, (void *)cfg_path);
+	found_update(fgd.cfg);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());

@@ -64,7 +64,22 @@ wait_for 5 grep -q "started:" "$T/pf.log" &&
     wait_for 5 grep -q "warning: $T/pf.conf: Postfix ($T/etc): main.cf: non_smtpd_milters is empty" "$T/pf.log" &&
     ok "  ... and at start, in the log" || fail "the start's log: $(cat "$T/pf.log")"
 kill "$pf_pid"; wait "$pf_pid"
+# floodgatectl status lists it (system_warnings), and a reload looks
+# again: mended in main.cf, gone. (As root: user nobody cannot make
+# the control socket in this test's directory.)
+grep -v '^user ' "$T/pf.conf" > "$T/pfs.conf"
+"$FLOODGATE" -f -c "$T/pfs.conf" 2> "$T/pfs.log" &
+pf_pid=$!
+wait_for 5 grep -q "started:" "$T/pfs.log" || fail "no start: $(cat "$T/pfs.log")"
+ctl status > "$T/pf.status"
+expect_eq "  ... and in floodgatectl status" \
+    "$(awk '$1 == "system_warnings" {print $2}' "$T/pf.status").$(grep -c "Postfix ($T/etc): main.cf: non_smtpd_milters is empty: local mail" "$T/pf.status")" 1.1
 postconf -c "$T/etc" -e "non_smtpd_milters = \$smtpd_milters"
+kill -USR1 "$pf_pid"
+wait_for 5 grep -q "reload: .* loaded" "$T/pfs.log" || fail "no reload: $(tail -3 "$T/pfs.log")"
+expect_eq "  ... a reload looks again: mended, none" \
+    "$(ctl status | awk '$1 == "system_warnings" {print $2}')" 0
+kill "$pf_pid"; wait "$pf_pid"
 postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/milter_default_action=accept"
 pf_warnings > "$T/pf.out"
 expect_eq "  ... a service of master.cf that accepts without floodgate said, named" \
