@@ -233,15 +233,6 @@ system_warnings(const struct fg_config *c,
 	say(arg, fg_config_line(c, "account"), msg);
 }
 
-/* A configuration's warnings (fg_config_warnings), then the system's. */
-static void
-warnings(const struct fg_config *c, void (*say)(void *, int, const char *),
-    void *arg)
-{
-	fg_config_warnings(c, say, arg);
-	system_warnings(c, say, arg);
-}
-
 struct fg_config *
 fgd_config(void)
 {
@@ -570,6 +561,16 @@ check_mta(const struct fg_config *c,
 		check_postfix(c, say, arg);
 }
 
+/* What floodgate -n, the start and each reload say of what lies around
+ * a configuration: the system's warnings, then the MTA's settings. */
+static void
+around_warnings(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	system_warnings(c, say, arg);
+	check_mta(c, say, arg);
+}
+
 /* What found_update() gathers: each line logged, and kept. */
 struct found_lines {
 	const char *path;
@@ -603,8 +604,7 @@ found_update(const struct fg_config *c)
 	size_t len = 0;
 
 	k.fp = open_memstream(&buf, &len);
-	system_warnings(c, found_keep, &k);
-	check_mta(c, found_keep, &k);
+	around_warnings(c, found_keep, &k);
 	if (k.fp == NULL || fclose(k.fp) != 0 || len == 0) {
 		free(buf);
 		buf = NULL;
@@ -693,8 +693,8 @@ main(int argc, char **argv)
 		if (check_password_file(fgd.cfg))
 			return 1;
 		fg_config_print(fgd.cfg, stdout);
-		warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
-		check_mta(fgd.cfg, warn_stderr, (void *)cfg_path);
+		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
+		around_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		return 0;
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
