@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,4 +275,22 @@ fg_json_string(FILE *fp, const char *str)
 		}
 	}
 	putc('"', fp);
+}
+
+int
+fg_spawnattr_init(posix_spawnattr_t *at)
+{
+	sigset_t none, all;
+	int rc;
+
+	if ((rc = posix_spawnattr_init(at)) != 0)
+		return rc;
+	sigemptyset(&none);
+	sigfillset(&all);
+	if ((rc = posix_spawnattr_setsigmask(at, &none)) != 0 ||
+	    (rc = posix_spawnattr_setsigdefault(at, &all)) != 0 ||
+	    (rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK |
+	    POSIX_SPAWN_SETSIGDEF)) != 0)
+		posix_spawnattr_destroy(at);
+	return rc;
 }

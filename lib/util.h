@@ -5,6 +5,7 @@
 #ifndef FG_UTIL_H
 #define FG_UTIL_H
 
+#include <spawn.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,5 +44,12 @@ size_t fg_utf8_len(const unsigned char *s);
 /* str as a JSON string: always valid UTF-8 (a byte that is not becomes
  * U+FFFD), control characters escaped. */
 void fg_json_string(FILE *fp, const char *str);
+/* posix_spawn() attributes that start a child as a fresh process
+ * starts: no signal blocked, every one at its default. A daemon's
+ * threads block the signals it waits for and it ignores SIGPIPE; a
+ * child would keep both across exec (a notify script's pipeline
+ * would not end on SIGPIPE, nor a program on SIGTERM). 0, or an
+ * errno; posix_spawnattr_destroy() it after. */
+int fg_spawnattr_init(posix_spawnattr_t *at);
 
 #endif

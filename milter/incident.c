@@ -545,6 +545,7 @@ static void
 spawn(const char *target, char *const argv[], const char *data, size_t len)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
 	int in[2], err[2], slot;
 	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	pid_t pid;
@@ -568,7 +569,10 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	errno = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	if ((errno = fg_spawnattr_init(&at)) == 0) {
+		errno = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
+		posix_spawnattr_destroy(&at);
+	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(err[1]);

@@ -10,7 +10,11 @@ FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 [ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
 setup
 use_feedback_sink
-printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+# The program also keeps the signals it was started with blocked and
+# ignored: none, as a fresh process's (floodgate's own threads block
+# SIGTERM and ignore SIGPIPE, which a child would keep across exec).
+printf '#!/bin/sh\ngrep -E "^Sig(Blk|Ign):" /proc/$$/status >> %s\ncat >> %s\n' \
+    "$T/notify.sig" "$T/notify.out" > "$T/notify.sh"
 chmod 755 "$T/notify.sh"
 write_conf <<EOT
 postfix_config $T/etc
@@ -39,6 +43,9 @@ took=$(( $(date +%s) - now ))
     fail "floodgate's start and the three sends took ${took}s: the faked hour may have turned before the checks below"
 sleep 1.5
 expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/notify.out")" 1
+# Signals 1 to 31: glibc's posix_spawn ignores its own (32 and 33).
+expect_eq "the notify program starts with no signal blocked or ignored" \
+    "$(sort -u "$T/notify.sig" | while read -r k v; do printf '%s%x ' "$k" $((0x$v & 0x7fffffff)); done)" "SigBlk:0 SigIgn:0 "
 expect_eq "the other two wait for the digest" "$(ctl incidents | grep -c ' refused .*not yet')" 2
 
 # The hour turns 20 s after the start.

@@ -1,5 +1,10 @@
-/* Unit tests of lib/util.c: durations, rates, bounded copies, the clock. */
+/* Unit tests of lib/util.c: durations, rates, bounded copies, the clock,
+ * JSON strings, a child's signals. */
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "util.h"
@@ -146,6 +151,70 @@ test_json_string(void **state)
 	}
 }
 
+/* What grep, spawned with attr, reads of its own signals in
+ * /proc/self/status: signals 1 to 31 blocked and ignored (glibc's
+ * posix_spawn ignores its own, 32 and 33). */
+static void
+child_signals(const posix_spawnattr_t *attr, unsigned long *blk,
+    unsigned long *ign)
+{
+	char *argv[] = { "grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status",
+	    NULL };
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	char buf[256], *p;
+	ssize_t n;
+	size_t len = 0;
+	int fd[2], st;
+	pid_t pid;
+
+	assert_int_equal(pipe(fd), 0);
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	assert_int_equal(posix_spawn_file_actions_adddup2(&fa, fd[1], 1), 0);
+	assert_int_equal(posix_spawnp(&pid, argv[0], &fa, attr, argv, environ),
+	    0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(fd[1]);
+	while ((n = read(fd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd[0]);
+	buf[len] = '\0';
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_non_null(p = strstr(buf, "SigBlk:"));
+	*blk = strtoul(p + 7, NULL, 16) & 0x7fffffffUL;
+	assert_non_null(p = strstr(buf, "SigIgn:"));
+	*ign = strtoul(p + 7, NULL, 16) & 0x7fffffffUL;
+}
+
+/* fg_spawnattr_init: a child of a process that blocks SIGTERM and
+ * ignores SIGPIPE (as floodgate's threads do) starts with neither,
+ * where one spawned without it keeps both. */
+static void
+test_spawnattr(void **state)
+{
+	unsigned long blk, ign;
+	posix_spawnattr_t at;
+	sigset_t term, old;
+	void (*was)(int);
+
+	(void)state;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &term, &old), 0);
+	was = signal(SIGPIPE, SIG_IGN);
+	child_signals(NULL, &blk, &ign);
+	assert_true(blk & (1UL << (SIGTERM - 1)));
+	assert_true(ign & (1UL << (SIGPIPE - 1)));
+	assert_int_equal(fg_spawnattr_init(&at), 0);
+	child_signals(&at, &blk, &ign);
+	posix_spawnattr_destroy(&at);
+	assert_int_equal(blk, 0);
+	assert_int_equal(ign, 0);
+	signal(SIGPIPE, was);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int
 main(void)
 {
@@ -156,6 +225,7 @@ main(void)
 		cmocka_unit_test(test_strlcpy),
 		cmocka_unit_test(test_mono),
 		cmocka_unit_test(test_json_string),
+		cmocka_unit_test(test_spawnattr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
