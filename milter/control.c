@@ -139,24 +139,20 @@ warning_record(void *arg, int line, const char *msg)
 }
 
 /* What the start or the last reload found around floodgate
- * (fgd.found): counted, or each line a record of status. */
+ * (fg_around_found): counted, or each line a record of status. */
 static size_t
-found_records(struct fg_ctl_out *o)
+found_records(const char *found, struct fg_ctl_out *o)
 {
 	const char *p, *nl;
 	size_t n = 0;
 
-	pthread_mutex_lock(&fgd.found_lock);
-	for (p = fgd.found; p != NULL && *p != '\0'; p = nl + 1, n++) {
-		if ((nl = strchr(p, '\n')) == NULL)
-			break;
+	for (p = found; p != NULL && (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1, n++)
 		if (o != NULL) {
 			fg_ctl_kv(o, "type", "system_warning");
 			fg_ctl_kv(o, "warning", "%.*s", (int)(nl - p), p);
 			fg_ctl_rec_end(o);
 		}
-	}
-	pthread_mutex_unlock(&fgd.found_lock);
 	return n;
 }
 
@@ -173,6 +169,8 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	uint64_t tot[FG_ST_N], dropped = 0;
 	time_t now = time(NULL);
 	size_t warnings = 0;
+	int looking;
+	char *found = fg_around_found(&looking);
 
 	(void)req;
 	fg_stats_totals(fgd.engine.stats, tot, &dropped);
@@ -184,7 +182,9 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "config", "%s", fgd.cfg->path);
 	fg_ctl_kv(o, "config_loaded", "%ld", (long)fgd.cfg->loaded);
 	fg_ctl_kv(o, "config_warnings", "%zu", warnings);
-	fg_ctl_kv(o, "system_warnings", "%zu", found_records(NULL));
+	fg_ctl_kv(o, "system_warnings", "%zu", found_records(found, NULL));
+	/* running: the lines are the last look's, a new one is coming */
+	fg_ctl_kv(o, "system_check", "%s", looking ? "running" : "done");
 	fg_ctl_kv(o, "reloads", "%lu", (unsigned long)atomic_load(&fgd.reloads));
 	fg_ctl_kv(o, "restart_pending", "%s", restart_pending());
 	fg_ctl_kv(o, "mode", "%s", fgd.cfg->monitor ? "monitor" : "enforce");
@@ -246,7 +246,8 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	}
 	fg_ctl_rec_end(o);
 	fg_config_warnings(fgd.cfg, warning_record, o);
-	(void)found_records(o);
+	(void)found_records(found, o);
+	free(found);
 	{
 		struct fg_inspect in = { .blocks = fgd.engine.blocks,
 		    .now = (uint32_t)now };

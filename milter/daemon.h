@@ -39,12 +39,6 @@ struct fg_daemon {
 	 * ("" when nothing): written by a reload, read by status, both on
 	 * the service thread. */
 	char restart_pending[256];
-	/* What the start or the last reload found around floodgate (the
-	 * MTA's settings, notify programs, the kernel's answer for
-	 * account uid), as logged, a line each; NULL: nothing. Written by
-	 * the main thread at start and by reloads, read by status. */
-	pthread_mutex_t found_lock;
-	char *found;
 	time_t started;
 	/* The main thread is done starting and reads fgd.cfg no more:
 	 * reloads may replace it (one asked for earlier waits for it). */
@@ -97,6 +91,22 @@ void fg_service_stop(void);
 void fg_service_flush(void);
 void fg_service_held(const struct fg_held_row *h);
 struct event_base *fg_service_base(void);
+
+/*
+ * What lies around floodgate (around.c): notify programs, the kernel's
+ * answer for account uid, the MTA's own settings. fg_around_warnings()
+ * says it at once (floodgate -n); at a start and each reload,
+ * fg_around_look() asks the looking thread to, which logs it and keeps
+ * it for status: fg_around_found() gives a copy of what it kept, a line
+ * each (NULL: nothing, or no memory), and whether a look is asked for
+ * or under way (*busy).
+ */
+void fg_around_warnings(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg);
+int fg_around_start(void);
+void fg_around_look(struct fg_config *c);
+void fg_around_stop(void);
+char *fg_around_found(int *busy);
 
 int fg_control_start(const char *path, char *err, size_t errlen);
 void fg_control_stop(void);

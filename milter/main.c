@@ -3,14 +3,12 @@
  * drops privileges, opens the store, starts the service thread and the
  * milter engine, and waits for SIGTERM.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +17,16 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
-#include "pfcheck.h"
 #include "shared.h"
 #include "sockowner.h"
 #include "util.h"
 
-struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER,
-    .found_lock = PTHREAD_MUTEX_INITIALIZER };
+struct fg_daemon fgd = { .cfg_lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* What the milter session may use of the daemon (session.h). */
 static struct fg_config *
@@ -110,7 +105,6 @@ static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
 static int check_password_file(const struct fg_config *c);
-static void found_update(const struct fg_config *c);
 
 /* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
@@ -198,41 +192,6 @@ warn_stderr(void *arg, int line, const char *msg)
 		fprintf(stderr, "%s: warning: %s\n", (const char *)arg, msg);
 }
 
-/*
- * What only the running system can tell of a configuration: a notify
- * whose program is not there, and account uid, which needs the
- * kernel's answer, said at once when it cannot be had, not at the
- * first SMTP client.
- */
-static void
-system_warnings(const struct fg_config *c,
-    void (*say)(void *, int, const char *), void *arg)
-{
-	char msg[PATH_MAX + 256];
-	struct stat st;
-	size_t i;
-
-	/* A notify whose program is not there: its incidents would be
-	 * lost unseen, each logged only when it comes. */
-	for (i = 0; i < c->nnotify; i++) {
-		const struct fg_notify *n = &c->notify[i];
-		const char *prog = n->mailto ? c->sendmail_path : n->what;
-		int gone = stat(prog, &st) < 0;
-
-		if (!gone && S_ISREG(st.st_mode) && (st.st_mode & 0111))
-			continue;
-		snprintf(msg, sizeof(msg), "notify %s: %s %s: %s; the incidents told to it would be lost",
-		    n->target, n->mailto ? "sendmail_path" : "program", prog,
-		    gone ? strerror(errno) : "not an executable file");
-		say(arg, n->line, msg);
-	}
-	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
-		return;
-	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",
-	    strerror(errno));
-	say(arg, fg_config_line(c, "account"), msg);
-}
-
 struct fg_config *
 fgd_config(void)
 {
@@ -308,7 +267,7 @@ fgd_reload(void)
 	fg_log_notice("reload: %s loaded: %zu rules, %zu account map entries, mode %s",
 	    nc->path, nc->nrule, nc->nmap, nc->monitor ? "monitor" : "enforce");
 	fg_config_warnings(nc, warn_log, (void *)fgd.cfg_path);
-	found_update(nc);
+	fg_around_look(nc);
 	serving_status(nc);
 	fgd_notify("READY=1\nSTATUS=%s", serving);
 	fg_config_unref(old);
@@ -372,248 +331,6 @@ check_password_file(const struct fg_config *c)
 		warn_stderr((void *)fgd.cfg_path,
 		    fg_config_line(c, "redis_password_file"), msg);
 	return 0;
-}
-
-/* What a command writes on its standard output (its stderr to
- * /dev/null), NUL-terminated, in a buffer to free; NULL, with why,
- * when it cannot be run or fails. */
-static char *
-output_of(char *const argv[], char *why, size_t whylen)
-{
-	posix_spawn_file_actions_t fa;
-	char *out = NULL;
-	size_t len = 0, cap = 0;
-	int p[2], rc, st = -1, full = 0;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		return NULL;
-	}
-	if ((rc = posix_spawn_file_actions_init(&fa)) == 0) {
-		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0)) == 0 &&
-		    (rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1)) == 0 &&
-		    (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-		    O_WRONLY, 0)) == 0)
-			rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv,
-			    environ);
-		posix_spawn_file_actions_destroy(&fa);
-	}
-	close(p[1]);
-	if (rc != 0) {
-		close(p[0]);
-		snprintf(why, whylen, "cannot run it: %s", strerror(rc));
-		return NULL;
-	}
-	for (;;) {
-		ssize_t n;
-
-		if (len + 1 >= cap) {
-			char *o = realloc(out, cap = cap ? cap * 2 : 4096);
-
-			if (o == NULL) {
-				full = 1;
-				break;
-			}
-			out = o;
-		}
-		if ((n = read(p[0], out + len, cap - len - 1)) > 0)
-			len += (size_t)n;
-		else if (n == 0 || errno != EINTR)
-			break;
-	}
-	close(p[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (full || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		if (full)
-			snprintf(why, whylen, "it wrote more than floodgate could hold");
-		else if (WIFEXITED(st))
-			snprintf(why, whylen, "exit %d (run it to see why)",
-			    WEXITSTATUS(st));
-		else
-			snprintf(why, whylen, "it did not exit (status %d)", st);
-		free(out);
-		return NULL;
-	}
-	out[len] = '\0';
-	return out;
-}
-
-/*
- * With mta postfix, what Postfix's own settings let past floodgate
- * (pfcheck.h), as warnings (warn_stderr for floodgate -n, warn_log at
- * start). postconf answers for the postfix_config directory; a Postfix
- * that is not on this host (no main.cf there) is not asked.
- */
-static void
-check_postfix(const struct fg_config *c,
-    void (*say)(void *arg, int line, const char *msg), void *arg)
-{
-	char main_cf[PATH_MAX], why[256], found[16][FG_PF_TEXT];
-	char msg[FG_PF_TEXT + PATH_MAX + 64];
-	char *vals, *master = NULL, *services = NULL, *line[13] = { NULL }, *p;
-	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
-	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
-	    "queue_directory", "smtpd_milter_maps", "receive_override_options",
-	    "smtpd_sasl_auth_enable", "inet_interfaces", "content_filter",
-	    "cleanup_service_name", "forward_path", "mydestination",
-	    "local_transport", NULL };
-	char *askp[] = { "postconf", "-c", c->postfix_config, "-x", "-P",
-	    NULL };
-	char *askm[] = { "postconf", "-c", c->postfix_config, "-x", "-M",
-	    NULL };
-	struct fg_pf_conf pf;
-	size_t i, n;
-
-	snprintf(main_cf, sizeof(main_cf), "%s/main.cf", c->postfix_config);
-	if (access(main_cf, F_OK) < 0)
-		return;
-	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
-	    (master = output_of(askp, why, sizeof(why))) == NULL ||
-	    (services = output_of(askm, why, sizeof(why))) == NULL) {
-		snprintf(msg, sizeof(msg), "Postfix's settings not checked: postconf -c %s: %s",
-		    c->postfix_config, why);
-		say(arg, 0, msg);
-		free(vals);
-		free(master);
-		return;
-	}
-	/* One value a line, as asked. */
-	for (p = vals, i = 0; i < sizeof(line) / sizeof(line[0]) && p != NULL;
-	    i++) {
-		line[i] = p;
-		if ((p = strchr(p, '\n')) != NULL)
-			*p++ = '\0';
-	}
-	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master, line[3],
-	    line[4], c->listen, line[5], services, line[6], line[7],
-	    line[8], line[9], line[10], line[11], line[12],
-	    fg_account_uses(c, FG_SRC_UID) };
-	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
-	for (i = 0; i < n; i++) {
-		snprintf(msg, sizeof(msg), "Postfix (%s): %s",
-		    c->postfix_config, found[i]);
-		say(arg, 0, msg);
-	}
-	free(vals);
-	free(master);
-	free(services);
-}
-
-#define SM_CF_MAX	(8u << 20)	/* more is not a sendmail.cf */
-
-/*
- * With mta sendmail, the same of Sendmail's settings, read from
- * sendmail_config (the sendmail.cf Sendmail reads); none there, no
- * Sendmail on this host to ask.
- */
-static void
-check_sendmail(const struct fg_config *c,
-    void (*say)(void *arg, int line, const char *msg), void *arg)
-{
-	char found[16][FG_PF_TEXT], msg[FG_PF_TEXT + PATH_MAX + 64], *cf = NULL;
-	struct stat st = { 0 };
-	size_t i, n, len = 0;
-	FILE *fp;
-
-	if ((fp = fopen(c->sendmail_config, "re")) == NULL) {
-		if (errno != ENOENT) {
-			snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
-			    c->sendmail_config, strerror(errno));
-			say(arg, 0, msg);
-		}
-		return;
-	}
-	if (fstat(fileno(fp), &st) < 0 || st.st_size > (off_t)SM_CF_MAX ||
-	    (cf = malloc((size_t)st.st_size + 1)) == NULL ||
-	    (len = fread(cf, 1, (size_t)st.st_size, fp)) != (size_t)st.st_size) {
-		snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
-		    c->sendmail_config, st.st_size > (off_t)SM_CF_MAX ?
-		    "larger than 8 MiB" : "cannot read it");
-		say(arg, 0, msg);
-		fclose(fp);
-		free(cf);
-		return;
-	}
-	fclose(fp);
-	cf[len] = '\0';
-	n = fg_sm_check(cf, c->listen, fg_account_uses(c, FG_SRC_UID), found,
-	    sizeof(found) / sizeof(found[0]));
-	for (i = 0; i < n; i++) {
-		snprintf(msg, sizeof(msg), "Sendmail (%s): %s",
-		    c->sendmail_config, found[i]);
-		say(arg, 0, msg);
-	}
-	free(cf);
-}
-
-/* What the MTA's own settings let past floodgate, Postfix's or
- * Sendmail's as mta says. */
-static void
-check_mta(const struct fg_config *c,
-    void (*say)(void *arg, int line, const char *msg), void *arg)
-{
-	if (c->mta_sendmail)
-		check_sendmail(c, say, arg);
-	else
-		check_postfix(c, say, arg);
-}
-
-/* What floodgate -n, the start and each reload say of what lies around
- * a configuration: the system's warnings, then the MTA's settings. */
-static void
-around_warnings(const struct fg_config *c,
-    void (*say)(void *arg, int line, const char *msg), void *arg)
-{
-	system_warnings(c, say, arg);
-	check_mta(c, say, arg);
-}
-
-/* What found_update() gathers: each line logged, and kept. */
-struct found_lines {
-	const char *path;
-	FILE *fp;
-};
-
-static void
-found_keep(void *arg, int line, const char *msg)
-{
-	struct found_lines *k = arg;
-
-	warn_log((void *)k->path, line, msg);
-	if (k->fp == NULL)
-		return;
-	if (line > 0)
-		fprintf(k->fp, "%s:%d: %s\n", k->path, line, msg);
-	else
-		fprintf(k->fp, "%s\n", msg);
-}
-
-/*
- * At start and at each reload: the system's warnings and the MTA's
- * settings looked at again, logged, and kept for status in place of the
- * last ones (the MTA's settings may have changed since).
- */
-static void
-found_update(const struct fg_config *c)
-{
-	struct found_lines k = { fgd.cfg_path, NULL };
-	char *buf = NULL, *old;
-	size_t len = 0;
-
-	k.fp = open_memstream(&buf, &len);
-	around_warnings(c, found_keep, &k);
-	if (k.fp == NULL || fclose(k.fp) != 0 || len == 0) {
-		free(buf);
-		buf = NULL;
-	}
-	pthread_mutex_lock(&fgd.found_lock);
-	old = fgd.found;
-	fgd.found = buf;
-	pthread_mutex_unlock(&fgd.found_lock);
-	free(old);
 }
 
 /* One descriptor per MTA connection: let the hard limit decide. */
@@ -694,7 +411,7 @@ main(int argc, char **argv)
 			return 1;
 		fg_config_print(fgd.cfg, stdout);
 		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
-		around_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
+		fg_around_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
 		return 0;
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)
@@ -835,7 +552,9 @@ main(int argc, char **argv)
 	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
 	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	fg_config_warnings(fgd.cfg, warn_log, (void *)cfg_path);
-	found_update(fgd.cfg);
+	if (fg_around_start() < 0)
+		fg_log_err("cannot start the thread that looks at the MTA's settings: looking here, before serving");
+	fg_around_look(fgd.cfg);
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());
@@ -860,6 +579,7 @@ main(int argc, char **argv)
 		fgd_notify("STOPPING=1\nSTATUS=stopping on %s",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	}
+	fg_around_stop();	/* a postconf under way is killed */
 	/* The shared store first: reserves in flight are answered, from
 	 * memory, while the engine still runs. */
 	fg_shared_stop();

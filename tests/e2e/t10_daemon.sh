@@ -71,24 +71,26 @@ grep -v '^user ' "$T/pf.conf" > "$T/pfs.conf"
 "$FLOODGATE" -f -c "$T/pfs.conf" 2> "$T/pfs.log" &
 pf_pid=$!
 wait_for 5 grep -q "started:" "$T/pfs.log" || fail "no start: $(cat "$T/pfs.log")"
-# The check runs after the start's line (postconf three times): status
-# has it once it is done.
-for i in $(seq 1 100); do
-	ctl status > "$T/pf.status"
-	[ "$(awk '$1 == "system_warnings" {print $2}' "$T/pf.status")" = 1 ] && break
-	sleep 0.1
-done
+# The check runs beside serving (postconf three times): status says
+# system_check running until it is done.
+checked() {
+	for i in $(seq 1 100); do
+		ctl status > "$T/pf.status"
+		[ "$(awk '$1 == "system_check" {print $2}' "$T/pf.status")" = done ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+checked || fail "status: the start's check not done: $(grep system_ "$T/pf.status")"
 expect_eq "  ... and in floodgatectl status" \
     "$(awk '$1 == "system_warnings" {print $2}' "$T/pf.status").$(grep -c "Postfix ($T/etc): main.cf: non_smtpd_milters is empty: local mail" "$T/pf.status")" 1.1
 postconf -c "$T/etc" -e "non_smtpd_milters = \$smtpd_milters"
 kill -USR1 "$pf_pid"
 wait_for 5 grep -q "reload: .* loaded" "$T/pfs.log" || fail "no reload: $(tail -3 "$T/pfs.log")"
-for i in $(seq 1 100); do
-	pf_n=$(ctl status | awk '$1 == "system_warnings" {print $2}')
-	[ "$pf_n" = 0 ] && break
-	sleep 0.1
-done
-expect_eq "  ... a reload looks again: mended, none" "$pf_n" 0
+checked || fail "status: the reload's check not done: $(grep system_ "$T/pf.status")"
+expect_eq "  ... a reload looks again: mended, none" \
+    "$(awk '$1 == "reloads" || $1 == "system_warnings" {print $1 "=" $2}' "$T/pf.status" | sort | tr '\n' ' ')" "reloads=1 system_warnings=0 "
 kill "$pf_pid"; wait "$pf_pid"
 postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/milter_default_action=accept"
 pf_warnings > "$T/pf.out"
@@ -263,6 +265,37 @@ expect_eq "Postfix reaches the dropped daemon: 1 deferred" "$(count_replies "$T/
 drain
 expect_eq "sink" "$(sink_count '@example.com')" 2
 stop_floodgate
+# A postconf that hangs (a file system gone away): the look at
+# Postfix's settings runs beside serving, so that status answers and
+# mail goes through meanwhile; it is killed after 5 s and said. A
+# reload does not wait for the next look, nor does a stop.
+mkdir "$T/slowbin"
+printf '#!/bin/sh\necho $$ >> "%s/slow.pids"\nexec sleep 30\n' "$T" > "$T/slowbin/postconf"
+chmod 755 "$T/slowbin/postconf"
+{ grep -v '^user ' "$T/floodgate.conf"; echo "postfix_config $T/etc"; } > "$T/slow.conf"
+PATH="$T/slowbin:$PATH" "$FLOODGATE" -f -c "$T/slow.conf" 2> "$T/slow.log" &
+FG_PID=$!
+wait_for 5 grep -q "started:" "$T/slow.log" || fail "no start: $(cat "$T/slow.log")"
+ctl status > "$T/slow.status"
+expect_eq "postconf hangs: status answers, the check running, nothing found yet" \
+    "$(awk '$1 == "system_check" || $1 == "system_warnings" {print $1 "=" $2}' "$T/slow.status" | sort | tr '\n' ' ')" "system_check=running system_warnings=0 "
+send "$T/d2" $SMTP_PORT b@d.example "$(rcpts b example.com 1)"
+expect_eq "  ... mail goes through meanwhile" "$(grep -c "^<- *250 .*queued as" "$T/d2")" 1
+wait_for 15 grep -q "warning: $T/slow.conf: Postfix's settings not checked: postconf -c $T/etc: it did not answer in 5 s (killed)" "$T/slow.log" &&
+    ok "  ... killed after 5 s, said in the log" || fail "the log: $(tail -3 "$T/slow.log")"
+checked || fail "status: the check not done after postconf was killed"
+expect_eq "  ... and in status" "$(grep -c "Postfix's settings not checked: postconf -c $T/etc: it did not answer in 5 s" "$T/pf.status")" 1
+kill -USR1 "$FG_PID"
+wait_for 5 grep -q "reload: .* loaded" "$T/slow.log" || fail "no reload: $(tail -3 "$T/slow.log")"
+ctl status > "$T/slow.status"
+expect_eq "  ... a reload does not wait for its look" \
+    "$(awk '$1 == "reloads" || $1 == "system_check" {print $1 "=" $2}' "$T/slow.status" | sort | tr '\n' ' ')" "reloads=1 system_check=running "
+kill "$FG_PID"
+gone() { ! alive "$1"; }
+wait_for 3 gone "$FG_PID" && ok "  ... nor a stop" || fail "floodgate still running 3 s after SIGTERM"
+wait "$FG_PID"
+expect_eq "  ... which ends postconf; a look cut short is not said" \
+    "$(for p in $(cat "$T/slow.pids"); do kill -0 "$p" 2>/dev/null && echo "$p"; done | wc -l).$(wc -l < "$T/slow.pids").$(grep -c "not checked" "$T/slow.log")" 0.2.1
 # Started as root with `user`, floodgate never changes a socket by path
 # (a link planted in the socket's directory could redirect a chmod or a
 # chown): the mode comes with the socket, the group from the directory.

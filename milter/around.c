@@ -1,0 +1,436 @@
+/*
+ * What lies around floodgate: what only the running system can tell of
+ * a configuration (a notify program that is not there, the kernel's
+ * answer for account uid) and what the MTA's own settings let past
+ * floodgate (Postfix's through postconf, Sendmail's sendmail.cf). Said
+ * at once by floodgate -n. At a start and at each reload a thread of
+ * its own looks, logs and keeps what it found for floodgatectl status:
+ * neither the milter's start nor the service thread (flushes, the
+ * control socket, the watchdog's beat) waits for postconf.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "pfcheck.h"
+#include "sockowner.h"
+#include "util.h"
+
+extern char **environ;
+
+#define OUTPUT_SECONDS	5	/* a postconf may take, then is killed */
+#define SM_CF_MAX	(8u << 20)	/* more is not a sendmail.cf */
+
+/*
+ * The looking thread's state, under lock: the newest configuration to
+ * look around with (a reload during a look asks for one more, not one
+ * a reload), and what the last look found, a line each as logged.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+	int started;
+	struct fg_config *want;
+	int busy;		/* a look asked for or under way */
+	char *found;		/* NULL: nothing */
+	atomic_int stop;
+} look = { .lock = PTHREAD_MUTEX_INITIALIZER,
+    .wake = PTHREAD_COND_INITIALIZER, .busy = 1 /* the start's */ };
+
+/*
+ * What only the running system can tell of a configuration: a notify
+ * whose program is not there, and account uid, which needs the
+ * kernel's answer, said at once when it cannot be had, not at the
+ * first SMTP client.
+ */
+static void
+system_warnings(const struct fg_config *c,
+    void (*say)(void *, int, const char *), void *arg)
+{
+	char msg[PATH_MAX + 256];
+	struct stat st;
+	size_t i;
+
+	/* A notify whose program is not there: its incidents would be
+	 * lost unseen, each logged only when it comes. */
+	for (i = 0; i < c->nnotify; i++) {
+		const struct fg_notify *n = &c->notify[i];
+		const char *prog = n->mailto ? c->sendmail_path : n->what;
+		int gone = stat(prog, &st) < 0;
+
+		if (!gone && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			continue;
+		snprintf(msg, sizeof(msg), "notify %s: %s %s: %s; the incidents told to it would be lost",
+		    n->target, n->mailto ? "sendmail_path" : "program", prog,
+		    gone ? strerror(errno) : "not an executable file");
+		say(arg, n->line, msg);
+	}
+	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
+		return;
+	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",
+	    strerror(errno));
+	say(arg, fg_config_line(c, "account"), msg);
+}
+
+/* What a command writes on its standard output (its stderr to
+ * /dev/null), NUL-terminated, in a buffer to free; NULL, with why,
+ * when it cannot be run, fails, or takes more than OUTPUT_SECONDS (a
+ * postconf stuck on a hung file system: killed, said). */
+static char *
+output_of(char *const argv[], char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	int p[2], rc, st = -1, full = 0, late = 0;
+	int64_t until = fg_mono_us() + OUTPUT_SECONDS * 1000000LL;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return NULL;
+	}
+	if ((rc = posix_spawn_file_actions_init(&fa)) == 0 &&
+	    (rc = fg_spawnattr_init(&at)) != 0)
+		posix_spawn_file_actions_destroy(&fa);
+	if (rc == 0) {
+		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
+		    O_RDONLY, 0)) == 0 &&
+		    (rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1)) == 0 &&
+		    (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
+		    O_WRONLY, 0)) == 0)
+			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv,
+			    environ);
+		posix_spawn_file_actions_destroy(&fa);
+		posix_spawnattr_destroy(&at);
+	}
+	close(p[1]);
+	if (rc != 0) {
+		close(p[0]);
+		snprintf(why, whylen, "cannot run it: %s", strerror(rc));
+		return NULL;
+	}
+	for (;;) {
+		struct pollfd pfd = { p[0], POLLIN, 0 };
+		int64_t left = until - fg_mono_us();
+		ssize_t n;
+
+		/* A slice at a time: floodgate stopping does not wait for
+		 * the rest of a slow command. */
+		if (left <= 0 || atomic_load(&look.stop)) {
+			late = 1;
+			break;
+		}
+		if (poll(&pfd, 1, left > 100000 ? 100 : (int)(left / 1000) + 1)
+		    <= 0)
+			continue;
+		if (len + 1 >= cap) {
+			char *o = realloc(out, cap = cap ? cap * 2 : 4096);
+
+			if (o == NULL) {
+				full = 1;
+				break;
+			}
+			out = o;
+		}
+		if ((n = read(p[0], out + len, cap - len - 1)) > 0)
+			len += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
+	close(p[0]);
+	if (late)
+		(void)kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (late || full || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		if (late && atomic_load(&look.stop))
+			snprintf(why, whylen, "stopped with floodgate");
+		else if (late)
+			snprintf(why, whylen, "it did not answer in %d s (killed)",
+			    OUTPUT_SECONDS);
+		else if (full)
+			snprintf(why, whylen, "it wrote more than floodgate could hold");
+		else if (WIFEXITED(st))
+			snprintf(why, whylen, "exit %d (run it to see why)",
+			    WEXITSTATUS(st));
+		else
+			snprintf(why, whylen, "it did not exit (status %d)", st);
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * With mta postfix, what Postfix's own settings let past floodgate
+ * (pfcheck.h), as warnings. postconf answers for the postfix_config
+ * directory; a Postfix that is not on this host (no main.cf there) is
+ * not asked.
+ */
+static void
+check_postfix(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char main_cf[PATH_MAX], why[256], found[16][FG_PF_TEXT];
+	char msg[FG_PF_TEXT + PATH_MAX + 64];
+	char *vals, *master = NULL, *services = NULL, *line[13] = { NULL }, *p;
+	char *ask[] = { "postconf", "-c", c->postfix_config, "-x", "-h",
+	    "milter_default_action", "non_smtpd_milters", "smtpd_milters",
+	    "queue_directory", "smtpd_milter_maps", "receive_override_options",
+	    "smtpd_sasl_auth_enable", "inet_interfaces", "content_filter",
+	    "cleanup_service_name", "forward_path", "mydestination",
+	    "local_transport", NULL };
+	char *askp[] = { "postconf", "-c", c->postfix_config, "-x", "-P",
+	    NULL };
+	char *askm[] = { "postconf", "-c", c->postfix_config, "-x", "-M",
+	    NULL };
+	struct fg_pf_conf pf;
+	size_t i, n;
+
+	snprintf(main_cf, sizeof(main_cf), "%s/main.cf", c->postfix_config);
+	if (access(main_cf, F_OK) < 0)
+		return;
+	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
+	    (master = output_of(askp, why, sizeof(why))) == NULL ||
+	    (services = output_of(askm, why, sizeof(why))) == NULL) {
+		snprintf(msg, sizeof(msg), "Postfix's settings not checked: postconf -c %s: %s",
+		    c->postfix_config, why);
+		say(arg, 0, msg);
+		free(vals);
+		free(master);
+		return;
+	}
+	/* One value a line, as asked. */
+	for (p = vals, i = 0; i < sizeof(line) / sizeof(line[0]) && p != NULL;
+	    i++) {
+		line[i] = p;
+		if ((p = strchr(p, '\n')) != NULL)
+			*p++ = '\0';
+	}
+	pf = (struct fg_pf_conf){ line[0], line[1], line[2], master, line[3],
+	    line[4], c->listen, line[5], services, line[6], line[7],
+	    line[8], line[9], line[10], line[11], line[12],
+	    fg_account_uses(c, FG_SRC_UID) };
+	n = fg_pf_check(&pf, found, sizeof(found) / sizeof(found[0]));
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg), "Postfix (%s): %s",
+		    c->postfix_config, found[i]);
+		say(arg, 0, msg);
+	}
+	free(vals);
+	free(master);
+	free(services);
+}
+
+/*
+ * With mta sendmail, the same of Sendmail's settings, read from
+ * sendmail_config (the sendmail.cf Sendmail reads); none there, no
+ * Sendmail on this host to ask.
+ */
+static void
+check_sendmail(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char found[16][FG_PF_TEXT], msg[FG_PF_TEXT + PATH_MAX + 64], *cf = NULL;
+	struct stat st = { 0 };
+	size_t i, n, len = 0;
+	FILE *fp;
+
+	if ((fp = fopen(c->sendmail_config, "re")) == NULL) {
+		if (errno != ENOENT) {
+			snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
+			    c->sendmail_config, strerror(errno));
+			say(arg, 0, msg);
+		}
+		return;
+	}
+	if (fstat(fileno(fp), &st) < 0 || st.st_size > (off_t)SM_CF_MAX ||
+	    (cf = malloc((size_t)st.st_size + 1)) == NULL ||
+	    (len = fread(cf, 1, (size_t)st.st_size, fp)) != (size_t)st.st_size) {
+		snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
+		    c->sendmail_config, st.st_size > (off_t)SM_CF_MAX ?
+		    "larger than 8 MiB" : "cannot read it");
+		say(arg, 0, msg);
+		fclose(fp);
+		free(cf);
+		return;
+	}
+	fclose(fp);
+	cf[len] = '\0';
+	n = fg_sm_check(cf, c->listen, fg_account_uses(c, FG_SRC_UID), found,
+	    sizeof(found) / sizeof(found[0]));
+	for (i = 0; i < n; i++) {
+		snprintf(msg, sizeof(msg), "Sendmail (%s): %s",
+		    c->sendmail_config, found[i]);
+		say(arg, 0, msg);
+	}
+	free(cf);
+}
+
+/* What the MTA's own settings let past floodgate, Postfix's or
+ * Sendmail's as mta says. */
+static void
+check_mta(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	if (c->mta_sendmail)
+		check_sendmail(c, say, arg);
+	else
+		check_postfix(c, say, arg);
+}
+
+/* What floodgate -n, the start and each reload say of what lies around
+ * a configuration: the system's warnings, then the MTA's settings. */
+void
+fg_around_warnings(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	system_warnings(c, say, arg);
+	check_mta(c, say, arg);
+}
+
+/* What a look gathers: each line logged, and kept. */
+struct found_lines {
+	const char *path;
+	FILE *fp;
+};
+
+static void
+found_keep(void *arg, int line, const char *msg)
+{
+	struct found_lines *k = arg;
+
+	if (atomic_load(&look.stop))
+		return;		/* a look cut short by a stop: not said */
+	if (line > 0)
+		fg_log_warn("%s:%d: %s", k->path, line, msg);
+	else
+		fg_log_warn("%s: %s", k->path, msg);
+	if (k->fp == NULL)
+		return;
+	if (line > 0)
+		fprintf(k->fp, "%s:%d: %s\n", k->path, line, msg);
+	else
+		fprintf(k->fp, "%s\n", msg);
+}
+
+/* One look with c: logged, and kept in place of the last one's (the
+ * MTA's settings may have changed since). */
+static void
+look_once(const struct fg_config *c)
+{
+	struct found_lines k = { c->path, NULL };
+	char *buf = NULL, *old;
+	size_t len = 0;
+
+	k.fp = open_memstream(&buf, &len);
+	fg_around_warnings(c, found_keep, &k);
+	if (k.fp == NULL || fclose(k.fp) != 0 || len == 0) {
+		free(buf);
+		buf = NULL;
+	}
+	pthread_mutex_lock(&look.lock);
+	old = look.found;
+	look.found = buf;
+	look.busy = look.want != NULL;
+	pthread_mutex_unlock(&look.lock);
+	free(old);
+}
+
+static void *
+run(void *arg)
+{
+	struct fg_config *c;
+
+	(void)arg;
+	pthread_mutex_lock(&look.lock);
+	for (;;) {
+		while (look.want == NULL && !atomic_load(&look.stop))
+			pthread_cond_wait(&look.wake, &look.lock);
+		if (atomic_load(&look.stop))
+			break;
+		c = look.want;
+		look.want = NULL;
+		pthread_mutex_unlock(&look.lock);
+		look_once(c);
+		fg_config_unref(c);
+		pthread_mutex_lock(&look.lock);
+	}
+	pthread_mutex_unlock(&look.lock);
+	return NULL;
+}
+
+int
+fg_around_start(void)
+{
+	if (pthread_create(&look.thread, NULL, run, NULL) != 0)
+		return -1;
+	look.started = 1;
+	return 0;
+}
+
+void
+fg_around_look(struct fg_config *c)
+{
+	struct fg_config *older;
+
+	if (!look.started) {	/* no thread: here, and waited for */
+		look_once(c);
+		return;
+	}
+	pthread_mutex_lock(&look.lock);
+	older = look.want;
+	look.want = fg_config_ref(c);
+	look.busy = 1;
+	pthread_cond_signal(&look.wake);
+	pthread_mutex_unlock(&look.lock);
+	fg_config_unref(older);
+}
+
+void
+fg_around_stop(void)
+{
+	if (look.started) {
+		pthread_mutex_lock(&look.lock);
+		atomic_store(&look.stop, 1);
+		pthread_cond_signal(&look.wake);
+		pthread_mutex_unlock(&look.lock);
+		pthread_join(look.thread, NULL);
+		look.started = 0;
+	}
+	fg_config_unref(look.want);
+	look.want = NULL;
+	free(look.found);
+	look.found = NULL;
+}
+
+char *
+fg_around_found(int *busy)
+{
+	char *copy = NULL;
+
+	pthread_mutex_lock(&look.lock);
+	if (look.found != NULL)
+		copy = strdup(look.found);
+	*busy = look.busy;
+	pthread_mutex_unlock(&look.lock);
+	return copy;
+}
