@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -52,6 +53,97 @@ static struct {
 } look = { .lock = PTHREAD_MUTEX_INITIALIZER,
     .wake = PTHREAD_COND_INITIALIZER, .busy = 1 /* the start's */ };
 
+/* "user NAME" (or "uid N"): the user this process runs as, floodgate's
+ * at a start and in floodgate -n's look. */
+static void
+whoami(char *buf, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	char pwbuf[1024];
+
+	if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &found) == 0 &&
+	    found != NULL)
+		snprintf(buf, len, "user %s", pw.pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)geteuid());
+}
+
+/*
+ * What floodgate's user must be allowed to do with path (access(2)'s
+ * mode): when it may not, says at line "WHAT: user NAME cannot VERB
+ * (why): THEN". Only a refusal is said: a path that is not there yet
+ * may be made by systemd (StateDirectory=, RuntimeDirectory=) at the
+ * start, and the start says what it lacks then.
+ */
+static void
+need(const char *path, int mode, const char *what, const char *verb,
+    const char *then, int line,
+    void (*say)(void *, int, const char *), void *arg)
+{
+	char msg[2 * PATH_MAX + 256], who[96];
+	int e;
+
+	if (access(path, mode) == 0 ||
+	    ((e = errno) != EACCES && e != EPERM && e != EROFS))
+		return;
+	whoami(who, sizeof(who));
+	snprintf(msg, sizeof(msg), "%s%s%s cannot %s (%s): %s",
+	    what != NULL ? what : "", what != NULL ? ": " : "", who, verb,
+	    strerror(e), then);
+	say(arg, line, msg);
+}
+
+/* The directory of path ("." for a bare name), in buf. */
+static const char *
+dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return ".";
+	if (slash == path)
+		return "/";
+	snprintf(buf, len, "%.*s", (int)(slash - path), path);
+	return buf;
+}
+
+/*
+ * floodgate -n's look as floodgate's user at what a start needs of it
+ * and does not find until then: the database and its directory written
+ * (or floodgate does not start), the control socket made in its
+ * directory, the delivery log read.
+ */
+void
+fg_around_start_needs(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char dir[PATH_MAX], what[PATH_MAX + 32], verb[PATH_MAX + 64];
+
+	snprintf(what, sizeof(what), "database %s", c->database);
+	snprintf(verb, sizeof(verb), "write its directory %s",
+	    dir_of(c->database, dir, sizeof(dir)));
+	need(dir_of(c->database, dir, sizeof(dir)), W_OK | X_OK, what, verb,
+	    "floodgate would not start", fg_config_line(c, "database"), say,
+	    arg);
+	need(c->database, R_OK | W_OK, what, "write it",
+	    "floodgate would not start", fg_config_line(c, "database"), say,
+	    arg);
+	if (c->control != NULL) {
+		snprintf(what, sizeof(what), "control %s", c->control);
+		snprintf(verb, sizeof(verb), "make the socket in %s",
+		    dir_of(c->control, dir, sizeof(dir)));
+		need(dir_of(c->control, dir, sizeof(dir)), W_OK | X_OK, what,
+		    verb, "floodgatectl would reach the database only",
+		    fg_config_line(c, "control"), say, arg);
+	}
+	if (c->delivery_log != NULL && strcmp(c->delivery_log, "journal") != 0) {
+		snprintf(what, sizeof(what), "delivery_log %s", c->delivery_log);
+		need(c->delivery_log, R_OK, what, "read it",
+		    "no delivery feedback until it can",
+		    fg_config_line(c, "delivery_log"), say, arg);
+	}
+}
+
 /*
  * What only the running system can tell of a configuration: a notify
  * whose program is not there, and account uid, which needs the
@@ -71,14 +163,38 @@ system_warnings(const struct fg_config *c,
 	for (i = 0; i < c->nnotify; i++) {
 		const struct fg_notify *n = &c->notify[i];
 		const char *prog = n->mailto ? c->sendmail_path : n->what;
-		int gone = stat(prog, &st) < 0;
+		char why[128];
 
-		if (!gone && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+		if (stat(prog, &st) < 0)
+			fg_strlcpy(why, strerror(errno), sizeof(why));
+		else if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+			fg_strlcpy(why, "not an executable file", sizeof(why));
+		else if (access(prog, X_OK) < 0) {
+			char who[96];
+			int e = errno;
+
+			whoami(who, sizeof(who));
+			snprintf(why, sizeof(why), "%s cannot run it (%s)", who,
+			    strerror(e));
+		} else
 			continue;
 		snprintf(msg, sizeof(msg), "notify %s: %s %s: %s; the incidents told to it would be lost",
 		    n->target, n->mailto ? "sendmail_path" : "program", prog,
-		    gone ? strerror(errno) : "not an executable file");
+		    why);
 		say(arg, n->line, msg);
+	}
+	/* Read as root at a start (but under systemd's User=), as
+	 * floodgate's user at each reload. */
+	need(c->path, R_OK, NULL, "read it",
+	    "every reload (SIGUSR1, floodgatectl reload) would fail and keep the running configuration",
+	    0, say, arg);
+	if (c->account_map != NULL) {
+		char what[PATH_MAX + 32];
+
+		snprintf(what, sizeof(what), "account_map %s", c->account_map);
+		need(c->account_map, R_OK, what, "read it",
+		    "every reload would fail and keep the running configuration",
+		    fg_config_line(c, "account_map"), say, arg);
 	}
 	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
 		return;
@@ -348,8 +464,12 @@ look_once(const struct fg_config *c)
 		buf = NULL;
 	}
 	pthread_mutex_lock(&look.lock);
-	old = look.found;
-	look.found = buf;
+	if (atomic_load(&look.stop)) {	/* after fg_around_stop(): dropped */
+		old = buf;
+	} else {
+		old = look.found;
+		look.found = buf;
+	}
 	look.busy = look.want != NULL;
 	pthread_mutex_unlock(&look.lock);
 	free(old);
@@ -392,11 +512,17 @@ fg_around_look(struct fg_config *c)
 {
 	struct fg_config *older;
 
+	if (atomic_load(&look.stop))
+		return;		/* stopping: no more looks */
 	if (!look.started) {	/* no thread: here, and waited for */
 		look_once(c);
 		return;
 	}
 	pthread_mutex_lock(&look.lock);
+	if (atomic_load(&look.stop)) {
+		pthread_mutex_unlock(&look.lock);
+		return;
+	}
 	older = look.want;
 	look.want = fg_config_ref(c);
 	look.busy = 1;
@@ -405,21 +531,28 @@ fg_around_look(struct fg_config *c)
 	fg_config_unref(older);
 }
 
+/* At a stop, before the service thread's: a reload meanwhile asks for
+ * no look. */
 void
 fg_around_stop(void)
 {
-	if (look.started) {
-		pthread_mutex_lock(&look.lock);
-		atomic_store(&look.stop, 1);
-		pthread_cond_signal(&look.wake);
-		pthread_mutex_unlock(&look.lock);
+	struct fg_config *c;
+	char *found;
+
+	pthread_mutex_lock(&look.lock);
+	atomic_store(&look.stop, 1);
+	pthread_cond_signal(&look.wake);
+	pthread_mutex_unlock(&look.lock);
+	if (look.started)
 		pthread_join(look.thread, NULL);
-		look.started = 0;
-	}
-	fg_config_unref(look.want);
+	pthread_mutex_lock(&look.lock);
+	c = look.want;
 	look.want = NULL;
-	free(look.found);
+	found = look.found;
 	look.found = NULL;
+	pthread_mutex_unlock(&look.lock);
+	fg_config_unref(c);
+	free(found);
 }
 
 char *

@@ -103,6 +103,11 @@ struct event_base *fg_service_base(void);
  */
 void fg_around_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg);
+/* floodgate -n: what a start needs of floodgate's user that it finds
+ * only then (the database written, the control socket made, the
+ * delivery log read), refused to the user this process runs as. */
+void fg_around_start_needs(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg);
 int fg_around_start(void);
 void fg_around_look(struct fg_config *c);
 void fg_around_stop(void);

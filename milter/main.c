@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -105,6 +106,7 @@ static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
 static int check_password_file(const struct fg_config *c);
+static void around_as_user(const struct fg_config *c, const char *path);
 
 /* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
@@ -310,6 +312,54 @@ drop_privileges(const struct passwd *pw)
 		die("dropped to %s but could regain root", pw->pw_name);
 }
 
+/*
+ * floodgate -n as root looks around as floodgate's user, as a start
+ * does once it has dropped to it: a notify program, a sendmail.cf, the
+ * file itself or its account map that user cannot run or read is said
+ * as the start or a reload would say it, and what the start needs of
+ * it (the database, the control socket's directory, the delivery log).
+ * In a child, which drops privileges for good.
+ */
+static void
+say_around(const struct fg_config *c, const char *path)
+{
+	fg_around_warnings(c, warn_stderr, (void *)path);
+	fg_around_start_needs(c, warn_stderr, (void *)path);
+}
+
+static void
+around_as_user(const struct fg_config *c, const char *path)
+{
+	struct passwd *pw;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0 || c->user == NULL ||
+	    (pw = getpwnam(c->user)) == NULL) {
+		say_around(c, path);
+		return;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	if ((pid = fork()) < 0) {
+		fprintf(stderr, "%s: warning: cannot look around as user %s (fork: %s): looking as root\n",
+		    path, c->user, strerror(errno));
+		say_around(c, path);
+		return;
+	}
+	if (pid == 0) {
+		drop_privileges(pw);
+		say_around(c, path);
+		fflush(stderr);
+		_exit(0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st))
+		fprintf(stderr, "%s: warning: the look around floodgate as user %s ended on signal %d: its warnings may be cut short\n",
+		    path, c->user, WTERMSIG(st));
+}
+
 /* floodgate -n: the password file must be there, and should be root's
  * alone (a warning, as at start). */
 static int
@@ -411,7 +461,7 @@ main(int argc, char **argv)
 			return 1;
 		fg_config_print(fgd.cfg, stdout);
 		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
-		fg_around_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
+		around_as_user(fgd.cfg, cfg_path);
 		return 0;
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)

@@ -114,6 +114,17 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 	    "$T/fg.conf"
 	chgrp floodgate "$T/fg.conf"
 	chmod 640 "$T/fg.conf"
+	# Run as root, -n looks as floodgate's user: the installed files
+	# and these directories give it all it needs; a database directory
+	# of root's is said (the start would fail).
+	"$P/sbin/floodgate" -n -c "$T/fg.conf" > /dev/null 2> "$T/n3.out"
+	expect_eq "floodgate -n as root: nothing user floodgate cannot read or write" \
+	    "$(grep -c "user floodgate cannot" "$T/n3.out")" 0
+	chown root "$T/lib"
+	"$P/sbin/floodgate" -n -c "$T/fg.conf" > /dev/null 2> "$T/n3.out"
+	expect_eq "  ... a database directory of root's said" \
+	    "$(grep -c "$T/fg.conf:$(awk '/^database/ {print NR}' "$T/fg.conf"): warning: database $T/lib/floodgate.db: user floodgate cannot write its directory $T/lib (Permission denied): floodgate would not start" "$T/n3.out")" 1
+	chown floodgate "$T/lib"
 	as_floodgate() { setpriv --reuid=floodgate --regid=floodgate --init-groups "$@"; }
 	as_floodgate "$P/sbin/floodgate" -n -c "$T/fg.conf" > "$T/n2.out" 2>&1
 	expect_eq "floodgate -n as user floodgate" $? 0
