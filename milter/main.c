@@ -440,6 +440,7 @@ main(int argc, char **argv)
 			print_errors(err);
 		fprintf(stderr, "floodgate: %s: configuration has errors, not starting\n",
 		    cfg_path);
+		free(err);
 		return 1;
 	}
 	free(err);

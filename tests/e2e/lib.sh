@@ -46,9 +46,17 @@ finish() {
 	if [ -n "$FG_PID" ]; then
 		stop_floodgate
 	fi
-	if grep -q "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null; then
-		fail "sanitizer report in floodgate's or floodgatectl's output"
-		grep -h -A5 "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" "$T/floodgate.log" "$T/ctl.log" 2>/dev/null | head -30
+	# Every file the test kept its programs' output in, not only the
+	# daemon's log: a floodgate -n, a second daemon or floodgatectl
+	# whose stderr went elsewhere (regular files only: a socket or a
+	# FIFO would hang grep).
+	local reports
+	reports=$(find "$T" -maxdepth 1 -type f -print0 |
+	    xargs -0 grep -l "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" 2>/dev/null)
+	if [ -n "$reports" ]; then
+		fail "sanitizer report in $(echo $reports | tr ' ' ',')"
+		# shellcheck disable=SC2086
+		grep -h -A5 "AddressSanitizer\|LeakSanitizer\|ThreadSanitizer\|runtime error:" $reports | head -30
 	fi
 	if [ "$FAILS" -gt 0 ]; then
 		say "$FAILS of $CHECKS checks failed (state kept in $T)"
