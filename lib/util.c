@@ -294,3 +294,9 @@ fg_spawnattr_init(posix_spawnattr_t *at)
 		posix_spawnattr_destroy(at);
 	return rc;
 }
+
+int
+fg_spawn_close_rest(posix_spawn_file_actions_t *fa)
+{
+	return posix_spawn_file_actions_addclosefrom_np(fa, 3);
+}

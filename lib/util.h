@@ -51,5 +51,11 @@ void fg_json_string(FILE *fp, const char *str);
  * would not end on SIGPIPE, nor a program on SIGTERM). 0, or an
  * errno; posix_spawnattr_destroy() it after. */
 int fg_spawnattr_init(posix_spawnattr_t *at);
+/* The last of a child's file actions, after those that set its fds 0
+ * to 2: every other descriptor closed, not only the close-on-exec ones
+ * (libmilter's sockets are not: a notify program would hold an MTA's
+ * connection, or floodgatectl's, open for as long as it runs). 0, or
+ * an errno. */
+int fg_spawn_close_rest(posix_spawn_file_actions_t *fa);
 
 #endif

@@ -230,7 +230,8 @@ output_of(char *const argv[], char *why, size_t whylen)
 		    O_RDONLY, 0)) == 0 &&
 		    (rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1)) == 0 &&
 		    (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-		    O_WRONLY, 0)) == 0)
+		    O_WRONLY, 0)) == 0 &&
+		    (rc = fg_spawn_close_rest(&fa)) == 0)
 			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv,
 			    environ);
 		posix_spawn_file_actions_destroy(&fa);

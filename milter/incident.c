@@ -569,7 +569,8 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-	if ((errno = fg_spawnattr_init(&at)) == 0) {
+	if ((errno = fg_spawn_close_rest(&fa)) == 0 &&
+	    (errno = fg_spawnattr_init(&at)) == 0) {
 		errno = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
 		posix_spawnattr_destroy(&at);
 	}

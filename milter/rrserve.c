@@ -52,7 +52,7 @@ fg_rr_start(int fd, const struct fg_rr_ops *ops, char *err, size_t errlen)
 	}
 	srv->ops = ops;
 	srv->listener = evconnlistener_new(fg_service_base(), on_accept, srv,
-	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (srv->listener == NULL) {
 		fg_seterr(err, errlen, "%s: cannot listen", ops->name);
 		close(fd);

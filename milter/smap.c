@@ -291,8 +291,8 @@ fg_smap_start(void)
 			continue;
 		if (base != NULL)
 			lev[m] = evconnlistener_new(base, on_accept,
-			    (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE, -1,
-			    listen_fd[m]);
+			    (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE |
+			    LEV_OPT_CLOSE_ON_EXEC, -1, listen_fd[m]);
 		if (lev[m] == NULL) {
 			fg_log_err("%s: cannot serve %s; %s defers the mail it routes through it",
 			    stmt[m], sock_path[m], mta_name[m]);

@@ -1,5 +1,6 @@
 /* Unit tests of lib/util.c: durations, rates, bounded copies, the clock,
  * JSON strings, a child's signals. */
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -215,6 +216,45 @@ test_spawnattr(void **state)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* Whether a shell spawned with (or without) fg_spawn_close_rest() has
+ * fd open. */
+static int
+child_has_fd(int close_rest, int fd)
+{
+	char cmd[64], *argv[] = { "sh", "-c", cmd, NULL };
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "test -e /proc/self/fd/%d", fd);
+	assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
+	if (close_rest)
+		assert_int_equal(fg_spawn_close_rest(&fa), 0);
+	assert_int_equal(posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ),
+	    0);
+	posix_spawn_file_actions_destroy(&fa);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st) == 0;
+}
+
+/* fg_spawn_close_rest: a descriptor open without close-on-exec (as
+ * libmilter's sockets are) reaches a child spawned without it, not one
+ * spawned with it; 0 to 2 stay. */
+static void
+test_spawn_close_rest(void **state)
+{
+	int fd = open("/dev/null", O_RDONLY);
+
+	(void)state;
+	assert_true(fd > 2);
+	assert_true(child_has_fd(0, fd));
+	assert_false(child_has_fd(1, fd));
+	assert_true(child_has_fd(1, 2));
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -226,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_mono),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_spawnattr),
+		cmocka_unit_test(test_spawn_close_rest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
