@@ -117,23 +117,22 @@ void
 fg_around_start_needs(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	char dir[PATH_MAX], what[PATH_MAX + 32], verb[PATH_MAX + 64];
+	char buf[PATH_MAX], what[PATH_MAX + 32], verb[PATH_MAX + 64];
+	const char *dir = dir_of(c->database, buf, sizeof(buf));
 
 	snprintf(what, sizeof(what), "database %s", c->database);
-	snprintf(verb, sizeof(verb), "write its directory %s",
-	    dir_of(c->database, dir, sizeof(dir)));
-	need(dir_of(c->database, dir, sizeof(dir)), W_OK | X_OK, what, verb,
-	    "floodgate would not start", fg_config_line(c, "database"), say,
-	    arg);
+	snprintf(verb, sizeof(verb), "write its directory %s", dir);
+	need(dir, W_OK | X_OK, what, verb, "floodgate would not start",
+	    fg_config_line(c, "database"), say, arg);
 	need(c->database, R_OK | W_OK, what, "write it",
 	    "floodgate would not start", fg_config_line(c, "database"), say,
 	    arg);
 	if (c->control != NULL) {
+		dir = dir_of(c->control, buf, sizeof(buf));
 		snprintf(what, sizeof(what), "control %s", c->control);
-		snprintf(verb, sizeof(verb), "make the socket in %s",
-		    dir_of(c->control, dir, sizeof(dir)));
-		need(dir_of(c->control, dir, sizeof(dir)), W_OK | X_OK, what,
-		    verb, "floodgatectl would reach the database only",
+		snprintf(verb, sizeof(verb), "make the socket in %s", dir);
+		need(dir, W_OK | X_OK, what, verb,
+		    "floodgatectl would reach the database only",
 		    fg_config_line(c, "control"), say, arg);
 	}
 	if (c->delivery_log != NULL && strcmp(c->delivery_log, "journal") != 0) {
