@@ -13,8 +13,16 @@ use_feedback_sink
 # The program also keeps the signals it was started with blocked and
 # ignored: none, as a fresh process's (floodgate's own threads block
 # SIGTERM and ignore SIGPIPE, which a child would keep across exec).
-printf '#!/bin/sh\ngrep -E "^Sig(Blk|Ign):" /proc/$$/status >> %s\ncat >> %s\n' \
-    "$T/notify.sig" "$T/notify.out" > "$T/notify.sh"
+# The shell reads its own status with builtins, before it forks: dash
+# blocks every signal around each vfork of its own, so a child reading
+# the shell's status could see that instead.
+cat > "$T/notify.sh" <<EOT
+#!/bin/sh
+while read -r k v; do
+	case \$k in SigBlk:|SigIgn:) echo "\$k \$v" ;; esac
+done < /proc/self/status >> "$T/notify.sig"
+cat >> "$T/notify.out"
+EOT
 chmod 755 "$T/notify.sh"
 write_conf <<EOT
 postfix_config $T/etc
