@@ -106,7 +106,6 @@ static void daemonize(void);
 static void drop_privileges(const struct passwd *pw);
 static void raise_fd_limit(void);
 static int check_password_file(const struct fg_config *c);
-static void around_as_user(const struct fg_config *c, const char *path);
 
 /* Asked for (-h): on stdout, exit 0; a wrong command line: stderr, 2. */
 static void
@@ -318,8 +317,17 @@ drop_privileges(const struct passwd *pw)
  * file itself or its account map that user cannot run or read is said
  * as the start or a reload would say it, and what the start needs of
  * it (the database, the control socket's directory, the delivery log).
- * In a child, which drops privileges for good.
+ * In a child, which drops privileges for good (unless floodgate runs
+ * as that user already, when the start does not change user either):
+ * it becomes the user first and says so (a start that could not would
+ * fail, and so does -n, before it prints the file as OK), then waits
+ * for the parent's own output to be out before it says its own.
  */
+struct around_child {
+	pid_t pid;		/* 0: the look is this process's own */
+	int fd;			/* the socket to the child */
+};
+
 static void
 say_around(const struct fg_config *c, const char *path)
 {
@@ -327,34 +335,79 @@ say_around(const struct fg_config *c, const char *path)
 	fg_around_start_needs(c, warn_stderr, (void *)path);
 }
 
-static void
-around_as_user(const struct fg_config *c, const char *path)
+static int
+around_child_start(const struct fg_config *c, const char *path,
+    struct around_child *ch)
 {
 	struct passwd *pw;
-	pid_t pid;
+	char b = 0;
+	int sv[2], st;
+
+	ch->pid = 0;
+	ch->fd = -1;
+	if (geteuid() != 0 || c->user == NULL ||
+	    (pw = getpwnam(c->user)) == NULL || getuid() == pw->pw_uid)
+		return 0;
+	fflush(stdout);
+	fflush(stderr);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		fprintf(stderr, "%s: warning: cannot look around as user %s (socketpair: %s): looking as root\n",
+		    path, c->user, strerror(errno));
+		return 0;
+	}
+	if ((ch->pid = fork()) < 0) {
+		fprintf(stderr, "%s: warning: cannot look around as user %s (fork: %s): looking as root\n",
+		    path, c->user, strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		ch->pid = 0;
+		return 0;
+	}
+	if (ch->pid == 0) {
+		close(sv[0]);
+		drop_privileges(pw);
+		if (send(sv[1], "u", 1, MSG_NOSIGNAL) == 1 &&
+		    read(sv[1], &b, 1) == 1)
+			say_around(c, path);
+		fflush(stderr);
+		_exit(0);
+	}
+	close(sv[1]);
+	ch->fd = sv[0];
+	while (read(ch->fd, &b, 1) < 0 && errno == EINTR)
+		;
+	if (b == 'u')
+		return 0;
+	close(ch->fd);
+	while (waitpid(ch->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(st)) {
+		fprintf(stderr, "%s: warning: the look around floodgate as user %s ended on signal %d before it began: looking as root\n",
+		    path, c->user, WTERMSIG(st));
+		ch->pid = 0;
+		return 0;
+	}
+	fprintf(stderr, "%s:%d: user %s: floodgate cannot become that user (said above): it would not start\n",
+	    path, fg_config_line(c, "user"), c->user);
+	return -1;
+}
+
+static void
+around_child_finish(const struct fg_config *c, const char *path,
+    struct around_child *ch)
+{
 	int st;
 
-	if (geteuid() != 0 || c->user == NULL ||
-	    (pw = getpwnam(c->user)) == NULL) {
+	if (ch->pid == 0) {
 		say_around(c, path);
 		return;
 	}
 	fflush(stdout);
 	fflush(stderr);
-	if ((pid = fork()) < 0) {
-		fprintf(stderr, "%s: warning: cannot look around as user %s (fork: %s): looking as root\n",
-		    path, c->user, strerror(errno));
-		say_around(c, path);
-		return;
-	}
-	if (pid == 0) {
-		drop_privileges(pw);
-		say_around(c, path);
-		fflush(stderr);
-		_exit(0);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	(void)send(ch->fd, "g", 1, MSG_NOSIGNAL);
+	while (waitpid(ch->pid, &st, 0) < 0 && errno == EINTR)
 		;
+	close(ch->fd);
 	if (WIFSIGNALED(st))
 		fprintf(stderr, "%s: warning: the look around floodgate as user %s ended on signal %d: its warnings may be cut short\n",
 		    path, c->user, WTERMSIG(st));
@@ -409,6 +462,7 @@ main(int argc, char **argv)
 	char *err;
 	size_t loaded = 0;
 	struct passwd *pw = NULL;
+	struct around_child child;
 	char uerr[FG_ERRLEN];
 	struct sigaction sa;
 	sigset_t set;
@@ -458,11 +512,12 @@ main(int argc, char **argv)
 			    fg_config_line(fgd.cfg, "delivery_log_users"), uerr);
 			return 1;
 		}
-		if (check_password_file(fgd.cfg))
+		if (check_password_file(fgd.cfg) ||
+		    around_child_start(fgd.cfg, cfg_path, &child) < 0)
 			return 1;
 		fg_config_print(fgd.cfg, stdout);
 		fg_config_warnings(fgd.cfg, warn_stderr, (void *)cfg_path);
-		around_as_user(fgd.cfg, cfg_path);
+		around_child_finish(fgd.cfg, cfg_path, &child);
 		return 0;
 	}
 	if (fgd.cfg->user != NULL && (pw = getpwnam(fgd.cfg->user)) == NULL)

@@ -25,6 +25,14 @@ grep -q "limit tenant-hour .*per account .*2/1h (slot 1m)" "$T/check.out" && ok 
 "$FLOODGATE" -n -c "$T/floodgate.conf" 2> "$T/needs.out" > /dev/null
 expect_eq "-n as root: what user nobody cannot read or write, said, nothing else" \
     "$(grep -c "^$T/floodgate.conf: warning: user nobody cannot read it (Permission denied): every reload (SIGUSR1, floodgatectl reload) would fail and keep the running configuration$" "$T/needs.out").$(grep -c "^$T/floodgate.conf:2: warning: control $T/fg/control.sock: user nobody cannot make the socket in $T/fg (Permission denied): floodgatectl would reach the database only$" "$T/needs.out").$(grep -v "warning: Postfix" "$T/needs.out" | grep -c warning)" 1.1.2
+# Run as root without the right to change user (as in a container
+# that drops CAP_SETUID and CAP_SETGID), the start cannot become user
+# nobody and fails; -n fails too, before it prints the file as OK.
+setpriv --bounding-set -setuid,-setgid "$FLOODGATE" -n -c "$T/floodgate.conf" > "$T/nouser.print" 2> "$T/nouser.out"
+expect_eq "-n that cannot become user nobody: exit 1, the file not printed as OK, said at the user line" \
+    "$?.$(grep -c ': OK$' "$T/nouser.print").$(grep -c "^$T/floodgate.conf:$(grep -n '^user ' "$T/floodgate.conf" | cut -d: -f1): user nobody: floodgate cannot become that user (said above): it would not start$" "$T/nouser.out").$(grep -c "cannot become user nobody: Operation not permitted" "$T/nouser.out")" 1.0.1.1
+setpriv --bounding-set -setuid,-setgid "$FLOODGATE" -f -c "$T/floodgate.conf" 2> "$T/nouser2.out"
+expect_eq "  ... as the start does" "$?.$(grep -c "cannot become user nobody: Operation not permitted" "$T/nouser2.out")" 1.1
 printf 'limit x per account 5/1q\n' > "$T/bad.conf"
 "$FLOODGATE" -n -c "$T/bad.conf" 2> "$T/bad.out"
 expect_eq "-n: exit 1 on a bad file" $? 1

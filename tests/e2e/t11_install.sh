@@ -47,6 +47,8 @@ grep -q "^ExecStart=$P/sbin/floodgate -f -c $P/etc/floodgate/floodgate.conf$" "$
 sed -i "s|^account_map .*|account_map $P/etc/floodgate/accounts|; s|^user .*|user root|" "$P/etc/floodgate/floodgate.conf"
 "$P/sbin/floodgate" -n -c "$P/etc/floodgate/floodgate.conf" >"$T/n.out" 2>&1
 expect_eq "the sample config checks clean" $? 0
+# As root with user root, -n looks as root, as the start runs: no error.
+expect_eq "  ... with no error said" "$(grep -c ' error: ' "$T/n.out")" 0
 grep -q "cap   carrier-fanout" "$T/n.out" && ok "sample has the carrier cap" || fail "$(cat "$T/n.out")"
 if command -v man >/dev/null; then
 	for m in man8/floodgate.8 man8/floodgatectl.8 man5/floodgate.conf.5; do
