@@ -555,6 +555,17 @@ fg_around_stop(void)
 	free(found);
 }
 
+int
+fg_around_busy(void)
+{
+	int busy;
+
+	pthread_mutex_lock(&look.lock);
+	busy = look.busy;
+	pthread_mutex_unlock(&look.lock);
+	return busy;
+}
+
 char *
 fg_around_found(int *busy)
 {

@@ -706,9 +706,7 @@ reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	    asked_by());
 	if (fgd_reload() == 0) {
 		size_t warnings = 0;
-		int looking;
 
-		free(fg_around_found(&looking));
 		fg_config_warnings(fgd.cfg, count_warning, &warnings);
 		fg_ctl_ok(o);
 		fg_ctl_kv(o, "reloaded", "%s", fgd.cfg->path);
@@ -716,7 +714,8 @@ reload_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_kv(o, "restart_pending", "%s", restart_pending());
 		/* The MTA's settings are looked at again beside serving:
 		 * what that finds is in status (system_warnings). */
-		fg_ctl_kv(o, "system_check", "%s", looking ? "running" : "done");
+		fg_ctl_kv(o, "system_check", "%s",
+		    fg_around_busy() ? "running" : "done");
 		fg_ctl_end(o);
 	} else
 		fg_ctl_error(o, "reload: %s has errors; the running configuration is kept (see the log)",

@@ -99,7 +99,7 @@ struct event_base *fg_service_base(void);
  * fg_around_look() asks the looking thread to, which logs it and keeps
  * it for status: fg_around_found() gives a copy of what it kept, a line
  * each (NULL: nothing, or no memory), and whether a look is asked for
- * or under way (*busy).
+ * or under way (*busy; fg_around_busy() alone).
  */
 void fg_around_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg);
@@ -112,6 +112,7 @@ int fg_around_start(void);
 void fg_around_look(struct fg_config *c);
 void fg_around_stop(void);
 char *fg_around_found(int *busy);
+int fg_around_busy(void);
 
 int fg_control_start(const char *path, char *err, size_t errlen);
 void fg_control_stop(void);
