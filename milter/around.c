@@ -8,6 +8,7 @@
  * neither the milter's start nor the service thread (flushes, the
  * control socket, the watchdog's beat) waits for postconf.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -144,10 +146,103 @@ fg_around_start_needs(const struct fg_config *c,
 }
 
 /*
+ * The journal files (NAME.journal) in dir and, depth levels down, its
+ * directories: *found set if there is one, and the first this process
+ * may not read (or dir itself) in unread.
+ */
+static void
+journal_files(const char *dir, int depth, char *unread, size_t len,
+    int *found)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	size_t n;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL) {
+		if (errno == EACCES && unread[0] == '\0') {
+			*found = 1;
+			fg_strlcpy(unread, dir, len);
+		}
+		return;
+	}
+	while ((e = readdir(d)) != NULL && unread[0] == '\0') {
+		if (e->d_name[0] == '.' || (size_t)snprintf(path, sizeof(path),
+		    "%s/%s", dir, e->d_name) >= sizeof(path))
+			continue;
+		n = strlen(e->d_name);
+		if (n > 8 && strcmp(e->d_name + n - 8, ".journal") == 0) {
+			*found = 1;
+			if (access(path, R_OK) < 0 &&
+			    (errno == EACCES || errno == EPERM))
+				fg_strlcpy(unread, path, len);
+		} else if (depth > 0 && stat(path, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			journal_files(path, depth - 1, unread, len, found);
+	}
+	closedir(d);
+}
+
+/*
+ * delivery_log journal: sd_journal_open() run by a user outside groups
+ * systemd-journal and adm opens only the files that user may read,
+ * and none is no error: the system journal's are root's and those
+ * groups' (0640), so floodgate would follow an empty journal and get
+ * no delivery feedback, unsaid. No journal file at all (no journald
+ * here) is said too.
+ */
+static void
+journal_check(const struct fg_config *c,
+    void (*say)(void *, int, const char *), void *arg)
+{
+	const char *src = c->delivery_log, *dir;
+	char msg[2 * PATH_MAX + 256], who[96], unread[PATH_MAX] = "";
+	uint64_t bytes = 0;
+	sd_journal *j;
+	int rc, found = 0;
+
+	if (src == NULL || strncmp(src, "journal", 7) != 0)
+		return;
+	dir = src[7] == ':' ? src + 8 : NULL;
+	rc = dir != NULL ? sd_journal_open_directory(&j, dir, 0) :
+	    sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+	if (rc < 0) {
+		snprintf(msg, sizeof(msg), "delivery_log %s: cannot open the journal (%s): no delivery feedback until it can",
+		    src, strerror(-rc));
+		say(arg, fg_config_line(c, "delivery_log"), msg);
+		return;
+	}
+	rc = sd_journal_get_usage(j, &bytes);
+	sd_journal_close(j);
+	if (rc < 0 || bytes > 0)
+		return;
+	if (dir != NULL)
+		journal_files(dir, 1, unread, sizeof(unread), &found);
+	else {
+		journal_files("/run/log/journal", 1, unread, sizeof(unread),
+		    &found);
+		journal_files("/var/log/journal", 1, unread, sizeof(unread),
+		    &found);
+	}
+	if (unread[0] != '\0') {
+		whoami(who, sizeof(who));
+		snprintf(msg, sizeof(msg), "delivery_log %s: %s cannot read %s (Permission denied): no delivery feedback until it can; add the user to group systemd-journal (or adm)",
+		    src, who, unread);
+	} else if (!found)
+		snprintf(msg, sizeof(msg), "delivery_log %s: no journal file in %s: no delivery feedback until there is one%s",
+		    src, dir != NULL ? dir : "/run/log/journal or /var/log/journal",
+		    dir != NULL ? "" : " (is systemd-journald running?)");
+	else
+		return;
+	say(arg, fg_config_line(c, "delivery_log"), msg);
+}
+
+/*
  * What only the running system can tell of a configuration: a notify
- * whose program is not there, and account uid, which needs the
- * kernel's answer, said at once when it cannot be had, not at the
- * first SMTP client.
+ * whose program is not there, a journal floodgate's user cannot read,
+ * and account uid, which needs the kernel's answer, said at once when
+ * it cannot be had, not at the first SMTP client.
  */
 static void
 system_warnings(const struct fg_config *c,
@@ -195,6 +290,7 @@ system_warnings(const struct fg_config *c,
 		    "every reload would fail and keep the running configuration",
 		    fg_config_line(c, "account_map"), say, arg);
 	}
+	journal_check(c, say, arg);
 	if (!fg_account_uses(c, FG_SRC_UID) || fg_sockowner_probe() == 0)
 		return;
 	snprintf(msg, sizeof(msg), "account uid: cannot ask the kernel whose a client's socket is (netlink sock_diag: %s): the next source counts every SMTP client",

@@ -63,6 +63,34 @@ write_conf <<EOT
 delivery_log journal
 limit unk per account 1000/1h count unknown
 EOT
+# floodgate's user must be able to read the journal: the system
+# journal's files (and here the machine's directory) are root's and
+# group systemd-journal's, and user nobody, in neither group, reads
+# none of them; sd_journal_open() calls that no error. -n run as root with user nobody says it at the
+# delivery_log line; as root alone, nothing of the journal. An empty
+# journal directory is said too.
+dl_line=$(grep -n '^delivery_log ' "$T/floodgate.conf" | cut -d: -f1)
+{ cat "$T/floodgate.conf"; echo "user nobody"; } > "$T/nobody.conf"
+"$FLOODGATE" -n -c "$T/nobody.conf" 2> "$T/nobody.out" > /dev/null
+expect_eq "-n with user nobody: the system journal it cannot read, said at the delivery_log line" \
+    "$(grep -cE "^$T/nobody.conf:$dl_line: warning: delivery_log journal: user nobody cannot read /(run|var)/log/journal/[0-9a-f]{32}(/[^ ]+\.journal)? \(Permission denied\): no delivery feedback until it can; add the user to group systemd-journal \(or adm\)$" "$T/nobody.out")" 1
+"$FLOODGATE" -n -c "$T/floodgate.conf" 2> "$T/root.out" > /dev/null
+expect_eq "  ... as root: nothing said of the journal" "$(grep -c 'delivery_log journal' "$T/root.out")" 0
+mkdir "$T/nojournal"
+sed "s|^delivery_log .*|delivery_log journal:$T/nojournal|" "$T/floodgate.conf" > "$T/empty.conf"
+"$FLOODGATE" -n -c "$T/empty.conf" 2> "$T/empty.out" > /dev/null
+expect_eq "  ... a journal directory with no journal file in it, said" \
+    "$(grep -c "^$T/empty.conf:$dl_line: warning: delivery_log journal:$T/nojournal: no journal file in $T/nojournal: no delivery feedback until there is one$" "$T/empty.out")" 1
+# A start as user nobody says it in the log, as each reload would.
+mkdir "$T/nb"
+chown nobody "$T/nb"
+sed "s|$T/fg/|$T/nb/|; s|^database .*|database $T/nb/floodgate.db|" "$T/nobody.conf" > "$T/nb.conf"
+"$FLOODGATE" -f -c "$T/nb.conf" 2> "$T/nb.log" &
+nb_pid=$!
+wait_for 10 grep -q "warning: $T/nb.conf:$dl_line: delivery_log journal: user nobody cannot read" "$T/nb.log" &&
+    ok "  ... and a start as user nobody, in the log" || fail "the start's log: $(cat "$T/nb.log")"
+kill "$nb_pid"
+wait "$nb_pid"
 start_floodgate
 lines() { ctl status | awk '$1 == "delivery_lines" {print $2}'; }
 lines_at_least() { [ "$(lines)" -ge "$1" ]; }
