@@ -24,10 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "follow.h"
 #include "log.h"
 #include "pfcheck.h"
 #include "sockowner.h"
@@ -197,26 +197,22 @@ journal_check(const struct fg_config *c,
     void (*say)(void *, int, const char *), void *arg)
 {
 	const char *src = c->delivery_log, *dir;
-	char msg[2 * PATH_MAX + 256], who[96], unread[PATH_MAX] = "";
-	uint64_t bytes = 0;
-	sd_journal *j;
-	int rc, found = 0;
+	char msg[2 * PATH_MAX + 256], what[PATH_MAX + 32],
+	    verb[PATH_MAX + 16], unread[PATH_MAX] = "";
+	uint64_t bytes;
+	int rc, found = 0, line = fg_config_line(c, "delivery_log");
 
 	if (src == NULL || strncmp(src, "journal", 7) != 0)
 		return;
-	dir = src[7] == ':' ? src + 8 : NULL;
-	rc = dir != NULL ? sd_journal_open_directory(&j, dir, 0) :
-	    sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
-	if (rc < 0) {
+	if ((rc = fg_follow_journal_usage(src, &bytes)) < 0) {
 		snprintf(msg, sizeof(msg), "delivery_log %s: cannot open the journal (%s): no delivery feedback until it can",
 		    src, strerror(-rc));
-		say(arg, fg_config_line(c, "delivery_log"), msg);
+		say(arg, line, msg);
 		return;
 	}
-	rc = sd_journal_get_usage(j, &bytes);
-	sd_journal_close(j);
-	if (rc < 0 || bytes > 0)
+	if (bytes > 0)
 		return;
+	dir = src[7] == ':' ? src + 8 : NULL;
 	if (dir != NULL)
 		journal_files(dir, 1, unread, sizeof(unread), &found);
 	else {
@@ -226,16 +222,17 @@ journal_check(const struct fg_config *c,
 		    &found);
 	}
 	if (unread[0] != '\0') {
-		whoami(who, sizeof(who));
-		snprintf(msg, sizeof(msg), "delivery_log %s: %s cannot read %s (Permission denied): no delivery feedback until it can; add the user to group systemd-journal (or adm)",
-		    src, who, unread);
-	} else if (!found)
+		snprintf(what, sizeof(what), "delivery_log %s", src);
+		snprintf(verb, sizeof(verb), "read %s", unread);
+		need(unread, R_OK, what, verb,
+		    "no delivery feedback until it can; add the user to group systemd-journal (or adm)",
+		    line, say, arg);
+	} else if (!found) {
 		snprintf(msg, sizeof(msg), "delivery_log %s: no journal file in %s: no delivery feedback until there is one%s",
 		    src, dir != NULL ? dir : "/run/log/journal or /var/log/journal",
 		    dir != NULL ? "" : " (is systemd-journald running?)");
-	else
-		return;
-	say(arg, fg_config_line(c, "delivery_log"), msg);
+		say(arg, line, msg);
+	}
 }
 
 /*

@@ -146,6 +146,31 @@ find_rotated(struct fg_follow *f)
 	return 0;
 }
 
+/* The journal a "journal" or "journal:DIR" source names, opened as
+ * the follower reads it: 0, or sd-journal's negative errno. */
+static int
+journal_open(sd_journal **j, const char *source)
+{
+	const char *dir = source[7] == ':' ? source + 8 : NULL;
+
+	return dir != NULL ? sd_journal_open_directory(j, dir, 0) :
+	    sd_journal_open(j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
+}
+
+int
+fg_follow_journal_usage(const char *source, uint64_t *bytes)
+{
+	sd_journal *j;
+	int rc;
+
+	*bytes = 0;
+	if ((rc = journal_open(&j, source)) < 0)
+		return rc;
+	rc = sd_journal_get_usage(j, bytes);
+	sd_journal_close(j);
+	return rc < 0 ? rc : 0;
+}
+
 struct fg_follow *
 fg_follow_open(const char *source, struct fg_store *store, char *err,
     size_t errlen)
@@ -163,11 +188,7 @@ fg_follow_open(const char *source, struct fg_store *store, char *err,
 	f->fd = -1;
 	f->saved = fg_store_follow_get(store, source, &f->pos) == 1;
 	if (strncmp(source, "journal", 7) == 0) {
-		const char *dir = source[7] == ':' ? source + 8 : NULL;
-
-		rc = dir != NULL ? sd_journal_open_directory(&f->j, dir, 0) :
-		    sd_journal_open(&f->j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
-		if (rc < 0) {
+		if ((rc = journal_open(&f->j, source)) < 0) {
 			fg_seterr(err, errlen, "delivery_log %s: cannot open the journal: %s",
 			    source, strerror(-rc));
 			fg_follow_close(f);

@@ -39,5 +39,9 @@ int fg_follow_save(struct fg_follow *f, struct fg_store *store, char *err,
 int fg_follow_fresh(const struct fg_follow *f);
 uint64_t fg_follow_lines(const struct fg_follow *f);
 const char *fg_follow_source(const struct fg_follow *f);
+/* The bytes of journal files a "journal" or "journal:DIR" source gives
+ * this process, opened as the follower opens it (0: none it may read,
+ * or none there), in *bytes: 0, or sd-journal's negative errno. */
+int fg_follow_journal_usage(const char *source, uint64_t *bytes);
 
 #endif
