@@ -155,7 +155,7 @@ fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang and libclang-rt-14-dev"; exit 1; }
 	@mkdir -p build/fuzz-bin
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	    clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined \
+	    clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-bin/fuzz_$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) $(LDLIBS); \
 	done
 	@set -e; for t in $(FUZZ_TARGETS); do \

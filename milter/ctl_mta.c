@@ -83,17 +83,23 @@ run(char *const argv[], int flags, struct run *r)
 	 * of megabytes, which fork would copy the page tables of for each
 	 * of the MTA's commands. In a process group of its own, out of the
 	 * terminal's reach: ^C stops floodgatectl between two messages,
-	 * not this command in one. */
+	 * not this command in one. It starts as from a shell: no signal
+	 * blocked or ignored (floodgatectl ignores SIGPIPE), none of
+	 * floodgatectl's descriptors. */
 	if ((rc = posix_spawn_file_actions_init(&fa)) == 0 &&
-	    (rc = posix_spawnattr_init(&at)) != 0)
+	    (rc = fg_spawnattr_init(&at)) != 0)
 		posix_spawn_file_actions_destroy(&fa);
 	if (rc == 0) {
+		short fl = 0;
+
 		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
 		    O_RDONLY, 0)) == 0 &&
 		    (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
 		    (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0 &&
+		    (rc = fg_spawn_close_rest(&fa)) == 0 &&
+		    (rc = posix_spawnattr_getflags(&at, &fl)) == 0 &&
 		    (rc = posix_spawnattr_setflags(&at,
-		    POSIX_SPAWN_SETPGROUP)) == 0 &&
+		    fl | POSIX_SPAWN_SETPGROUP)) == 0 &&
 		    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)
 			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
 		posix_spawn_file_actions_destroy(&fa);

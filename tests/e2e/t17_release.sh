@@ -38,8 +38,13 @@ start_floodgate
 start_postfix
 # postsuper as floodgatectl runs it, every call written down.
 mkdir "$T/bin"
+# And what it starts with: its signals, read with builtins before it
+# forks anything (dash blocks every signal around a fork of its own).
 cat > "$T/bin/postsuper" <<EOT
 #!/bin/sh
+while read -r k v; do
+	case \$k in SigBlk:|SigIgn:) echo "\$k \$v" ;; esac
+done < /proc/self/status >> "$T/postsuper.sig"
 echo "\$*" >> "$T/postsuper.calls"
 exec /usr/sbin/postsuper "\$@"
 EOT
@@ -110,6 +115,9 @@ expect_eq "shop: d@example.net delivered" "$(sink_count '<d@example.net>')" 1
 expect_eq "shop: b@example.org still held" "$(sink_count '<b@example.org>')" 0
 expect_eq "postsuper saw only queue IDs of letters and digits" \
     "$(grep -cv '^-c [^ ]* -H [0-9A-Za-z][0-9A-Za-z]*$' "$T/postsuper.calls")" 0
+# Signals 1 to 31: glibc's posix_spawn ignores its own (32 and 33).
+expect_eq "the MTA's commands start with no signal blocked or ignored (floodgatectl ignores SIGPIPE)" \
+    "$(sort -u "$T/postsuper.sig" | while read -r k v; do printf '%s%x ' "$k" $((0x$v & 0x7fffffff)); done)" "SigBlk:0 SigIgn:0 "
 ctl show news@list.example > "$T/show"
 expect_eq "the release was charged" "$(awk '$1 == "burst" {print $5}' "$T/show")" 2
 # An operator deletes one held message by hand.
