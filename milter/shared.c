@@ -12,7 +12,8 @@
  * may run what they run (the probe), learns which calls in flight on a
  * lost connection Redis applied, adds to the shared windows what was
  * charged meanwhile (and what it did not apply), and answers from Redis
- * again.
+ * again. The service thread's other calls on this connection are in
+ * shared_ctl.c, the pool's statistics in shared_stats.c.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -30,12 +31,11 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
 
-#include "blocks.h"
 #include "daemon.h"
 #include "htab.h"
 #include "log.h"
 #include "shared.h"
-#include "stats.h"
+#include "shared_int.h"
 #include "store.h"
 #include "table.h"
 #include "util.h"
@@ -117,19 +117,6 @@ struct batch {
 };
 
 /*
- * Counts kept while Redis is down, summed per name and two numbers: a
- * window's charges per slot and period (replay), reservations to give
- * back per window and bucket (unres), the pool's statistics per hour and
- * kind (the stash).
- */
-struct tally {
-	struct fg_hnode node;
-	uint32_t a, b;
-	uint64_t n;
-	char name[];
-};
-
-/*
  * This relay's own charges, in memory: every window a commit spends in
  * Redis is charged here too. During an outage the divided limits count
  * what the relay sent before it; when Redis comes back empty (restarted
@@ -138,24 +125,9 @@ struct tally {
  */
 static struct fg_limiter *shadow;
 
-/*
- * What a relay counts while Redis is down waits here (the service
- * thread's), summed per hash and field, and goes with the first flush
- * after it is back: the pool's top counts the outage too. Bounded: past
- * STASH_MAX fields the rest is dropped, and said.
- */
-#define STASH_MAX	100000
-
-static struct fg_htab stash;	/* name: field, a: hour, b: kind */
-static uint64_t stash_dropped;
+struct shared_conf shc;
 
 static struct {
-	/* set at start, read-only after */
-	char *host, *path, *user, *password, prefix[FG_RPREFIX_MAX + 1];
-	unsigned port, db;
-	uint32_t ttl;
-	char url[256];
-	char relay[40];			/* this relay in reservation names */
 	/* redis_timeout: set at start and by each reload
 	 * (fg_shared_set_timeout), read by the store's thread */
 	atomic_uint timeout_ms;
@@ -279,24 +251,22 @@ struct tally_key {
 static int
 tally_eq(const struct fg_hnode *n, const void *key)
 {
-	const struct tally *x = (const struct tally *)n;
+	const struct shared_tally *x = (const struct shared_tally *)n;
 	const struct tally_key *k = key;
 
 	return x->a == k->a && x->b == k->b && strcmp(x->name, k->name) == 0;
 }
 
-/* Adds n to (name, a, b) in t; -1 when it is not kept (t holds max
- * already, or no memory). */
-static int
-tally_add(struct fg_htab *t, size_t max, const char *name, uint32_t a,
+int
+shared_tally_add(struct fg_htab *t, size_t max, const char *name, uint32_t a,
     uint32_t b, uint64_t n)
 {
 	struct tally_key k = { name, a, b };
 	uint64_t h = fg_hash(name) ^ ((uint64_t)a << 20) ^ b;
 	size_t len;
-	struct tally *x;
+	struct shared_tally *x;
 
-	if ((x = (struct tally *)fg_htab_find(t, h, tally_eq, &k)) != NULL) {
+	if ((x = (struct shared_tally *)fg_htab_find(t, h, tally_eq, &k)) != NULL) {
 		x->n += n;
 		return 0;
 	}
@@ -315,8 +285,8 @@ tally_add(struct fg_htab *t, size_t max, const char *name, uint32_t a,
 	return 0;
 }
 
-static void
-tally_clear(struct fg_htab *t)
+void
+shared_tally_clear(struct fg_htab *t)
 {
 	fg_htab_walk(t, fg_htab_free_node, NULL);
 	fg_htab_clear(t);
@@ -330,7 +300,7 @@ replay_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when)
 	uint32_t slot = period > 0 ? when - when % fg_window_width(period) :
 	    when;
 
-	if (tally_add(&sh.replay, REPLAY_MAX, wkey, slot, period, cost) < 0)
+	if (shared_tally_add(&sh.replay, REPLAY_MAX, wkey, slot, period, cost) < 0)
 		sh.replay_dropped++;
 	else
 		sh.nreplay++;
@@ -372,7 +342,7 @@ unreserve_items(const struct fg_ritem *it, size_t n)
 		b = strtoull(m + 1, &end, 10);
 		if (errno != 0 || end == m + 1 || *end != '\0' || b > UINT32_MAX)
 			continue;
-		if (tally_add(&sh.unres, UNRESERVE_MAX, it[i].wkey,
+		if (shared_tally_add(&sh.unres, UNRESERVE_MAX, it[i].wkey,
 		    (uint32_t)b, 0, it[i].cost) < 0)
 			sh.unres_dropped++;
 	}
@@ -410,7 +380,7 @@ keep_op(const struct op *o)
 static void
 mark_name(uint32_t gen, char *buf, size_t len)
 {
-	snprintf(buf, len, "{%s}:q:%s.%s.%u", sh.prefix, sh.markid, sh.stamp,
+	snprintf(buf, len, "{%s}:q:%s.%s.%u", shc.prefix, sh.markid, sh.stamp,
 	    gen);
 }
 
@@ -523,7 +493,7 @@ settle_doubt(uint32_t gen, uint64_t seq)
 	sh.doubt = keep;
 	sh.doubt_tail = tail;
 	fg_log_notice("shared store: %zu calls to %s had no answer when a connection was lost: %zu were applied, %zu are kept to be sent again",
-	    applied + again, sh.url, applied, again);
+	    applied + again, shc.url, applied, again);
 }
 
 static void
@@ -544,7 +514,7 @@ on_doubt(redisAsyncContext *ac, void *reply, void *priv)
 			v = 0;	/* not a mark: as if none had been applied */
 	} else if (r->type != REDIS_REPLY_NIL) {
 		fg_log_warn("shared store: %s: cannot tell which calls it applied before a connection was lost: %s",
-		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		    shc.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 		return;
 	}
 	settle_doubt(gen, v);
@@ -631,7 +601,7 @@ on_background(redisAsyncContext *ac, void *reply, void *priv)
 	else if (r != NULL && r->type == REDIS_REPLY_ERROR &&
 	    time(NULL) != logged) {
 		logged = time(NULL);
-		fg_log_err("shared store: %s: %s", sh.url, r->str);
+		fg_log_err("shared store: %s: %s", shc.url, r->str);
 	}
 }
 
@@ -665,8 +635,8 @@ on_reloaded(redisAsyncContext *ac, void *reply, void *priv)
  * keeps the order). The calls sent before the load that are told so
  * too need no load of their own.
  */
-static int
-noscript(const redisReply *r)
+int
+shared_noscript(const redisReply *r)
 {
 	if (r == NULL || r->type != REDIS_REPLY_ERROR ||
 	    strncmp(r->str, "NOSCRIPT", 8) != 0 || sh.state == ST_DOWN)
@@ -674,7 +644,7 @@ noscript(const redisReply *r)
 	if (sh.reloading)
 		return 1;
 	fg_log_notice("shared store: %s lost floodgate's scripts; loading them again",
-	    sh.url);
+	    shc.url);
 	load_scripts(on_background, on_reloaded);
 	sh.reloading = 1;
 	return 1;
@@ -696,7 +666,7 @@ on_end(redisAsyncContext *ac, void *reply, void *priv)
 		doubt(o, NULL);	/* the connection was lost */
 		return;
 	}
-	if (!o->retried && noscript(reply)) {
+	if (!o->retried && shared_noscript(reply)) {
 		o->retried = 1;
 		do_op(o);	/* sent again, or kept */
 		return;
@@ -720,7 +690,7 @@ on_add(redisAsyncContext *ac, void *reply, void *priv)
 		doubt(NULL, a);
 		return;
 	}
-	if (!a->retried && noscript(reply)) {
+	if (!a->retried && shared_noscript(reply)) {
 		send_add(a->wkey, a->period, a->cost, a->when, 1);
 	} else if (refuses_writes(reply, why, sizeof(why))) {
 		replay_add(a->wkey, a->period, a->cost, a->when);
@@ -745,11 +715,11 @@ send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when,
 	struct addrec *a = malloc(sizeof(*a) + len);
 
 	if (a == NULL || fg_wkey_rule(wkey, rule, &key) < 0 ||
-	    fg_rlimit_add_cmd(&c, sh.sha[FG_RS_ADD], sh.prefix, rule, key,
+	    fg_rlimit_add_cmd(&c, shared_sha(FG_RS_ADD), shc.prefix, rule, key,
 	    period, cost, when, next_mark(&m, &a->gen, &a->seq)) < 0) {
 		fg_rcmd_free(&c);
 		free(a);
-		fg_log_err("shared store: cannot send a charge to %s", sh.url);
+		fg_log_err("shared store: cannot send a charge to %s", shc.url);
 		return;
 	}
 	a->when = when;
@@ -765,8 +735,8 @@ send_add(const char *wkey, uint32_t period, uint32_t cost, uint32_t when,
 
 static void on_batch(redisAsyncContext *ac, void *reply, void *priv);
 
-static void
-on_integer(void *arg, size_t i, const redisReply *r)
+void
+shared_on_integer(void *arg, size_t i, const redisReply *r)
 {
 	(void)i;
 	*(long long *)arg = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -777,8 +747,8 @@ send_batch(struct batch *b)
 {
 	struct fg_rcmd c = { 0 };
 
-	if (fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE], sh.prefix, b->req,
-	    b->k, 0, sh.ttl, 0) < 0) {
+	if (fg_rlimit_reserve_cmd(&c, shared_sha(FG_RS_RESERVE), shc.prefix, b->req,
+	    b->k, 0, shc.ttl, 0) < 0) {
 		fg_rcmd_free(&c);
 		return -1;
 	}
@@ -816,7 +786,7 @@ give_back(struct sreq *q)
 	if (k == 0)
 		return;
 	if (sh.state == ST_UP && !sh.merging) {
-		if (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+		if (fg_rlimit_release_cmd(&c, shared_sha(FG_RS_RELEASE), shc.prefix,
 		    it, k, NULL) == 0 && send_cmd(&c, on_background, NULL) == 0)
 			return;
 		fg_rcmd_free(&c);
@@ -855,7 +825,7 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
-	if (!b->retried && noscript(rep)) {
+	if (!b->retried && shared_noscript(rep)) {
 		b->retried = 1;
 		if (send_batch(b) == 0)
 			return;
@@ -870,7 +840,7 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		if (time(NULL) != logged) {	/* once a second at most */
 			logged = time(NULL);
 			fg_log_err("shared store: %s: unexpected answer to a reserve: %s",
-			    sh.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
+			    shc.url, rep->type == REDIS_REPLY_ERROR ? rep->str :
 			    "not a list");
 		}
 		batch_fail(b, FG_SHARED_DOWN);
@@ -884,14 +854,14 @@ on_batch(redisAsyncContext *ac, void *reply, void *priv)
 		if (time(NULL) != logged) {
 			logged = time(NULL);
 			fg_log_err("shared store: %s: a reserve's answer has the wrong shape",
-			    sh.url);
+			    shc.url);
 		}
 		batch_fail(b, FG_SHARED_DOWN);
 		return;
 	}
 	free(v);
 	/* The bucket every reservation of the call is counted in. */
-	fg_rlimit_bucket(now, sh.ttl, bk, sizeof(bk));
+	fg_rlimit_bucket(now, shc.ttl, bk, sizeof(bk));
 	for (i = 0; i < b->k; i++) {
 		struct sreq *q = b->q[i];
 		struct fg_sreserve *r = q->r;
@@ -1185,13 +1155,13 @@ do_op(struct op *o)
 			break;
 		}
 		next_mark(&m, &o->gen, &o->seq);
-		if ((o->commit ? fg_rlimit_commit_cmd(&c, sh.sha[FG_RS_COMMIT],
-		    sh.prefix, o->it, o->n, o->now, &m) :
-		    fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+		if ((o->commit ? fg_rlimit_commit_cmd(&c, shared_sha(FG_RS_COMMIT),
+		    shc.prefix, o->it, o->n, o->now, &m) :
+		    fg_rlimit_release_cmd(&c, shared_sha(FG_RS_RELEASE), shc.prefix,
 		    o->it, o->n, &m)) < 0) {
 			fg_rcmd_free(&c);
 			fg_log_err("shared store: cannot send a %s to %s",
-			    o->commit ? "commit" : "release", sh.url);
+			    o->commit ? "commit" : "release", shc.url);
 		} else if (send_cmd(&c, on_end, o) < 0) {
 			keep_end(o);	/* until Redis answers */
 		} else {
@@ -1249,7 +1219,7 @@ submit(struct op *o)
 		/* Stopping: a transaction that ends now still owes Redis its
 		 * charges (fg_shared_save_pending keeps them); the rest is
 		 * answered from memory. */
-		if (sh.url[0] != '\0' &&
+		if (shc.url[0] != '\0' &&
 		    (o->kind == OP_END || o->kind == OP_ADD)) {
 			o->next = sh.late;
 			sh.late = o;
@@ -1324,10 +1294,10 @@ give_windows(const char *what, uint32_t since)
 	fg_config_unref(g.cfg);
 	if (since == 0)
 		fg_log_notice("shared store: %s %s; gave it this relay's windows (%zu windows, %zu slots)",
-		    sh.url, what, g.windows, g.slots);
+		    shc.url, what, g.windows, g.slots);
 	else
 		fg_log_notice("shared store: %s %s; gave it this relay's charges since %us ago (%zu windows, %zu slots)",
-		    sh.url, what, g.now > since ? g.now - since : 0,
+		    shc.url, what, g.now > since ? g.now - since : 0,
 		    g.windows, g.slots);
 	return g.slots;
 }
@@ -1335,7 +1305,7 @@ give_windows(const char *what, uint32_t since)
 static int
 replay_send(struct fg_hnode *n, void *arg)
 {
-	struct tally *x = (struct tally *)n;
+	struct shared_tally *x = (struct shared_tally *)n;
 
 	send_add(x->name, x->b, (uint32_t)x->n, x->a, 0);
 	(*(size_t *)arg)++;
@@ -1346,7 +1316,7 @@ replay_send(struct fg_hnode *n, void *arg)
 static void
 replay_clear(void)
 {
-	tally_clear(&sh.replay);
+	shared_tally_clear(&sh.replay);
 	sh.nreplay = 0;
 }
 
@@ -1364,7 +1334,7 @@ send_replay(void)
 static void
 unreserve_clear(void)
 {
-	tally_clear(&sh.unres);
+	shared_tally_clear(&sh.unres);
 	sh.unres_dropped = 0;
 }
 
@@ -1385,10 +1355,10 @@ unreserve_flush(struct unreserve *u)
 
 	if (u->n == 0)
 		return;
-	if (fg_rlimit_release_cmd(&c, sh.sha[FG_RS_RELEASE], sh.prefix,
+	if (fg_rlimit_release_cmd(&c, shared_sha(FG_RS_RELEASE), shc.prefix,
 	    u->it, u->n, NULL) < 0 || send_cmd(&c, on_background, NULL) < 0) {
 		fg_rcmd_free(&c);
-		fg_log_err("shared store: cannot send a release to %s", sh.url);
+		fg_log_err("shared store: cannot send a release to %s", shc.url);
 	} else {
 		u->sent += u->n;
 	}
@@ -1398,7 +1368,7 @@ unreserve_flush(struct unreserve *u)
 static int
 unreserve_send(struct fg_hnode *n, void *arg)
 {
-	struct tally *x = (struct tally *)n;
+	struct shared_tally *x = (struct shared_tally *)n;
 	struct unreserve *u = arg;
 
 	/* A bucket whose time has passed has lapsed already. */
@@ -1431,17 +1401,17 @@ send_unreserved(int lost, int quiet)
 	}
 	if ((u.it = calloc(UNRESERVE_BATCH, sizeof(*u.it))) == NULL)
 		fg_log_err("shared store: out of memory to give reservations back to %s; they lapse by themselves",
-		    sh.url);
+		    shc.url);
 	fg_htab_walk(&sh.unres, unreserve_send, &u);
 	unreserve_flush(&u);
 	free(u.it);
 	unreserve_clear();
 	if (dropped > 0)
 		fg_log_warn("shared store: gave %s back %zu reservations left from while it was down (transactions that ended, reserves answered after redis_timeout); %zu more lapse by themselves (more than %d windows and buckets)",
-		    sh.url, u.sent, dropped, UNRESERVE_MAX);
+		    shc.url, u.sent, dropped, UNRESERVE_MAX);
 	else if (!quiet && u.sent > 0)
 		fg_log_notice("shared store: gave %s back %zu reservations left from while it was down (transactions that ended, reserves answered after redis_timeout)",
-		    sh.url, u.sent);
+		    shc.url, u.sent);
 }
 
 /* Decisions from Redis again. */
@@ -1460,7 +1430,7 @@ up_now(int quiet)
 	atomic_store(&sh.up, 1);
 	atomic_store(&sh.down_since, 0);
 	if (!quiet)
-		fg_log_notice("shared store: %s answers; deciding from it", sh.url);
+		fg_log_notice("shared store: %s answers; deciding from it", shc.url);
 }
 
 /* The merge's adds of the outage's charges, once Redis took them. */
@@ -1469,11 +1439,11 @@ tell_added(void)
 {
 	if (sh.merge_dropped > 0)
 		fg_log_warn("shared store: added %zu charges made while %s was down (%zu adds); %zu more were dropped (more than %d windows and slots)",
-		    sh.merge_n, sh.url, sh.merge_adds, sh.merge_dropped,
+		    sh.merge_n, shc.url, sh.merge_adds, sh.merge_dropped,
 		    REPLAY_MAX);
 	else if (sh.merge_adds > 0)
 		fg_log_notice("shared store: added %zu charges made while %s was down (%zu adds)",
-		    sh.merge_n, sh.url, sh.merge_adds);
+		    sh.merge_n, shc.url, sh.merge_adds);
 	sh.merge_n = sh.merge_adds = sh.merge_dropped = 0;
 }
 
@@ -1567,7 +1537,7 @@ on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 	sh.round_empty = 0;
 	if (r->type == REDIS_REPLY_NIL) {
 		sh.round_empty = 1;
-		snprintf(sh.epoch, sizeof(sh.epoch), "%s.%u", sh.relay,
+		snprintf(sh.epoch, sizeof(sh.epoch), "%s.%u", shc.relay,
 		    sh.epoch_n);
 	} else if (r->type == REDIS_REPLY_STRING) {
 		sh.round_empty = sh.epoch[0] != '\0' &&
@@ -1578,7 +1548,7 @@ on_epoch(redisAsyncContext *ac, void *reply, void *priv)
 	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING &&
 	    !live && !refuses_writes(r, why, sizeof(why)))	/* on_tick says */
 		fg_log_warn("shared store: %s: cannot tell whether it kept its windows: %s",
-		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		    shc.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 }
 
 /* Whether process stamp a started after b (both decimal µs). */
@@ -1634,7 +1604,7 @@ on_tick(redisAsyncContext *ac, void *reply, void *priv)
 		/* Twice in a row: not a restore (the record written after
 		 * one is this process's), another relay of this name. */
 		fg_strlcpy(old, sh.id, sizeof(old));
-		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
+		fg_strlcpy(sh.id, shc.relay, sizeof(sh.id));
 		sh.tick_acked = sh.tick_sent = 0;
 		sh.tick_mine = sh.foreign = 0;
 		back = 0;
@@ -1642,10 +1612,10 @@ on_tick(redisAsyncContext *ac, void *reply, void *priv)
 	pthread_mutex_unlock(&sh.lock);
 	if (old[0] != '\0')
 		fg_log_err("shared store: another relay writes this relay's record in %s ({%s}:at:%s; started from a copy of this relay's database?): this relay is %s from now on",
-		    sh.url, sh.prefix, old, sh.relay);
+		    shc.url, shc.prefix, old, shc.relay);
 	if (r->type == REDIS_REPLY_ERROR && !live)
 		fg_log_warn("shared store: %s: cannot keep this relay's record: %s",
-		    sh.url, r->str);
+		    shc.url, r->str);
 	if (sh.round_empty || !back) {
 		since = 0;
 		back = 0;
@@ -1666,9 +1636,9 @@ check_epoch(int live)
 	char rec[48];
 	uint32_t now = (uint32_t)time(NULL);
 
-	snprintf(k, sizeof(k), "{%s}:epoch", sh.prefix);
-	snprintf(v, sizeof(v), "%s.%u", sh.relay, ++sh.epoch_n);
-	snprintf(t, sizeof(t), "{%s}:at:%s", sh.prefix, sh.id);
+	snprintf(k, sizeof(k), "{%s}:epoch", shc.prefix);
+	snprintf(v, sizeof(v), "%s.%u", shc.relay, ++sh.epoch_n);
+	snprintf(t, sizeof(t), "{%s}:at:%s", shc.prefix, sh.id);
 	/* Never backwards, even when the clock is. */
 	pthread_mutex_lock(&sh.lock);
 	sh.tick_sent = now > sh.tick_acked ? now : sh.tick_acked;
@@ -1724,7 +1694,7 @@ static void
 refused_at_connect(const char *why)
 {
 	if (strcmp(why, sh.hello_err) != 0) {
-		fg_log_err("shared store: %s: %s", sh.url, why);
+		fg_log_err("shared store: %s: %s", shc.url, why);
 		fg_strlcpy(sh.hello_err, why, sizeof(sh.hello_err));
 	}
 	go_down(why);
@@ -1747,7 +1717,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 	redisReply *r = reply;
 	char why[sizeof(sh.hello_err)], cmds[120] = "", plus[120] = "";
 	char keys[200] = "";
-	const char *user = sh.user != NULL ? sh.user : "default";
+	const char *user = shc.user != NULL ? shc.user : "default";
 	size_t i, n = 0, nk = 0;
 
 	(void)ac;
@@ -1768,7 +1738,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 			if (++nk <= 3)
 				snprintf(keys + strlen(keys),
 				    sizeof(keys) - strlen(keys), "%s{%s}:%s",
-				    nk > 1 ? ", " : "", sh.prefix, e->str + 1);
+				    nk > 1 ? ", " : "", shc.prefix, e->str + 1);
 			continue;
 		}
 		n++;
@@ -1779,7 +1749,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 	}
 	if (r->type == REDIS_REPLY_ERROR)
 		fg_log_warn("shared store: %s: cannot check the ACL user's commands: %s",
-		    sh.url, r->str);
+		    shc.url, r->str);
 	if (n + nk == 0) {
 		ask_doubt();
 		check_epoch(0);
@@ -1796,7 +1766,7 @@ on_probe(redisAsyncContext *ac, void *reply, void *priv)
 		snprintf(why, sizeof(why),
 		    "ACL user %s may not %s%s%suse the keys %s (ACL SETUSER %s%s ~{%s}:*)",
 		    user, n > 0 ? "run " : "", cmds, n > 0 ? " nor " : "",
-		    keys, user, plus, sh.prefix);
+		    keys, user, plus, shc.prefix);
 	refused_at_connect(why);
 }
 
@@ -1806,7 +1776,7 @@ probe(void)
 {
 	struct fg_rcmd c = { 0 };
 
-	if (fg_rlimit_probe_cmd(&c, sh.sha[FG_RS_PROBE], sh.prefix) < 0) {
+	if (fg_rlimit_probe_cmd(&c, shared_sha(FG_RS_PROBE), shc.prefix) < 0) {
 		fg_rcmd_free(&c);
 		return -1;
 	}
@@ -1824,7 +1794,7 @@ on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	if (r->type != REDIS_REPLY_STRING || r->len != FG_RSHA_LEN) {
 		fg_log_err("shared store: %s: cannot load floodgate's scripts: %s",
-		    sh.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
+		    shc.url, r->type == REDIS_REPLY_ERROR ? r->str : "odd reply");
 		go_down("scripts not loaded");
 		return;
 	}
@@ -1864,14 +1834,14 @@ on_connect(const redisAsyncContext *ac, int status)
 	}
 	sh.state = ST_LOADING;
 	sh.loaded = 0;
-	if (sh.user != NULL && sh.password != NULL)
+	if (shc.user != NULL && shc.password != NULL)
 		redisAsyncCommand(sh.ac, on_hello, "AUTH", "AUTH %s %s",
-		    sh.user, sh.password);
-	else if (sh.password != NULL)
+		    shc.user, shc.password);
+	else if (shc.password != NULL)
 		redisAsyncCommand(sh.ac, on_hello, "AUTH", "AUTH %s",
-		    sh.password);
-	if (sh.db != 0)
-		redisAsyncCommand(sh.ac, on_hello, "SELECT", "SELECT %u", sh.db);
+		    shc.password);
+	if (shc.db != 0)
+		redisAsyncCommand(sh.ac, on_hello, "SELECT", "SELECT %u", shc.db);
 	load_scripts(on_loaded, on_loaded);
 }
 
@@ -1954,7 +1924,7 @@ go_down(const char *why)
 		fg_strlcpy(sh.why, why, sizeof(sh.why));
 		pthread_mutex_unlock(&sh.lock);
 		fg_log_warn("shared store: %s is down (%s); deciding from memory with limits divided by relays, retrying in %us",
-		    sh.url, why, sh.backoff);
+		    shc.url, why, sh.backoff);
 	}
 	if (atomic_load(&sh.down_since) == 0)
 		atomic_store(&sh.down_since, (long)time(NULL));
@@ -1975,8 +1945,8 @@ connect_now(void)
 {
 	redisAsyncContext *ac;
 
-	ac = sh.path != NULL ? redisAsyncConnectUnix(sh.path) :
-	    redisAsyncConnect(sh.host, (int)sh.port);
+	ac = shc.path != NULL ? redisAsyncConnectUnix(shc.path) :
+	    redisAsyncConnect(shc.host, (int)shc.port);
 	if (ac == NULL || ac->err) {
 		go_down(ac != NULL ? ac->errstr : "out of memory");
 		if (ac != NULL)
@@ -2031,9 +2001,9 @@ read_password(const char *path, char *err, size_t errlen)
 		fg_seterr(err, errlen, "redis_password_file %s: empty", path);
 		return -1;
 	}
-	sh.password = fg_strdup(buf);
+	shc.password = fg_strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
-	return sh.password != NULL ? 0 : -1;
+	return shc.password != NULL ? 0 : -1;
 }
 
 int
@@ -2065,27 +2035,27 @@ fg_shared_start(const struct fg_config *c, struct event_base *loop,
 
 	if (c->store == NULL)
 		return 0;
-	sh.host = c->redis_host ? fg_strdup(c->redis_host) : NULL;
-	sh.path = c->redis_path ? fg_strdup(c->redis_path) : NULL;
-	sh.user = c->redis_user ? fg_strdup(c->redis_user) : NULL;
-	sh.port = c->redis_port;
-	sh.db = c->redis_db;
+	shc.host = c->redis_host ? fg_strdup(c->redis_host) : NULL;
+	shc.path = c->redis_path ? fg_strdup(c->redis_path) : NULL;
+	shc.user = c->redis_user ? fg_strdup(c->redis_user) : NULL;
+	shc.port = c->redis_port;
+	shc.db = c->redis_db;
 	atomic_store(&sh.timeout_ms, c->redis_timeout);
-	sh.ttl = c->redis_ttl;
-	fg_strlcpy(sh.prefix, c->redis_prefix, sizeof(sh.prefix));
-	fg_strlcpy(sh.url, c->store, sizeof(sh.url));
+	shc.ttl = c->redis_ttl;
+	fg_strlcpy(shc.prefix, c->redis_prefix, sizeof(shc.prefix));
+	fg_strlcpy(shc.url, c->store, sizeof(shc.url));
 	if (gethostname(host, sizeof(host)) < 0)
 		fg_strlcpy(host, "relay", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	host[strcspn(host, ".|")] = '\0';
-	snprintf(sh.relay, sizeof(sh.relay), "%s.%ld.%ld", host,
+	snprintf(shc.relay, sizeof(shc.relay), "%s.%ld.%ld", host,
 	    (long)getpid(), (long)time(NULL));
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(sh.stamp, sizeof(sh.stamp), "%lld%06ld", (long long)ts.tv_sec,
 	    ts.tv_nsec / 1000);
 	pthread_mutex_lock(&sh.lock);
 	if (sh.id[0] == '\0')	/* none kept: this one from now on */
-		fg_strlcpy(sh.id, sh.relay, sizeof(sh.id));
+		fg_strlcpy(sh.id, shc.relay, sizeof(sh.id));
 	fg_strlcpy(sh.markid, sh.id, sizeof(sh.markid));
 	pthread_mutex_unlock(&sh.lock);
 	atomic_store(&sh.down_since, (long)time(NULL));
@@ -2204,13 +2174,13 @@ fg_shared_stop(void)
 static void
 forget_params(void)
 {
-	free(sh.host);
-	free(sh.path);
-	free(sh.user);
-	if (sh.password != NULL)
-		explicit_bzero(sh.password, strlen(sh.password));
-	free(sh.password);
-	sh.host = sh.path = sh.user = sh.password = NULL;
+	free(shc.host);
+	free(shc.path);
+	free(shc.user);
+	if (shc.password != NULL)
+		explicit_bzero(shc.password, strlen(shc.password));
+	free(shc.password);
+	shc.host = shc.path = shc.user = shc.password = NULL;
 }
 
 void
@@ -2280,14 +2250,14 @@ fg_shared_failing(uint32_t now)
 {
 	long since = atomic_load(&sh.down_since);
 
-	return sh.url[0] != '\0' && !atomic_load(&sh.up) && since != 0 &&
+	return shc.url[0] != '\0' && !atomic_load(&sh.up) && since != 0 &&
 	    (long)now - since >= 2;
 }
 
 int
 fg_shared_waiting(void)
 {
-	return sh.url[0] != '\0' && !atomic_load(&sh.up);
+	return shc.url[0] != '\0' && !atomic_load(&sh.up);
 }
 
 void
@@ -2297,14 +2267,14 @@ fg_shared_state(char *buf, size_t len)
 	char why[sizeof(sh.why)];
 
 	if (atomic_load(&sh.up)) {
-		snprintf(buf, len, "redis %s (up)", sh.url);
+		snprintf(buf, len, "redis %s (up)", shc.url);
 		return;
 	}
 	pthread_mutex_lock(&sh.lock);
 	fg_strlcpy(why, sh.why[0] != '\0' ? sh.why : "connecting", sizeof(why));
 	pthread_mutex_unlock(&sh.lock);
 	snprintf(buf, len, "redis %s (down for %lds: %s; memory, limits divided by relays)",
-	    sh.url, since ? (long)time(NULL) - since : 0L, why);
+	    shc.url, since ? (long)time(NULL) - since : 0L, why);
 }
 
 void
@@ -2446,800 +2416,6 @@ fg_shared_settle(struct fg_resv *r, int commit, uint32_t now)
 }
 
 /*
- * Suspensions and pauses, shared: each service tick sends this relay's
- * changes (HSETNX / HDEL / HSET of "{P}:susp" and "{P}:pause"), then
- * reads both hashes back, and that becomes every relay's view (what is
- * not sent yet on top). Down, the changes wait.
- */
-struct pull {
-	size_t first;			/* the HGETALL of suspensions */
-	struct fg_suspension *s;
-	struct fg_pause *p;
-	size_t ns, np;
-	int bad;
-};
-
-static void
-on_pull(void *arg, size_t i, const redisReply *r)
-{
-	struct pull *pl = arg;
-	size_t k, n;
-
-	if (i < pl->first) {
-		/* A change's answer: only a lost script matters (an ended
-		 * record's drop, tried again at the next tick once loaded). */
-		(void)noscript(r);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
-		pl->bad = 1;
-		return;
-	}
-	n = r->elements / 2;
-	if (i == pl->first) {
-		if ((pl->s = calloc(n + 1, sizeof(*pl->s))) == NULL) {
-			pl->bad = 1;
-			return;
-		}
-		for (k = 0; k < n; k++) {
-			struct fg_suspension *x = &pl->s[pl->ns];
-			const char *v = r->element[2 * k + 1]->str;
-			unsigned long since, until = 0;
-			char rule[FG_NAME_MAX + 1];
-
-			/* "rule|since|until"; a relay before suspensions
-			 * could end wrote "rule|since". */
-			if (v == NULL || r->element[2 * k]->str == NULL ||
-			    sscanf(v, "%64[^|]|%lu|%lu", rule, &since,
-			    &until) < 2)
-				continue;
-			fg_strlcpy(x->account, r->element[2 * k]->str,
-			    sizeof(x->account));
-			fg_strlcpy(x->rule, rule, sizeof(x->rule));
-			x->since = (uint32_t)since;
-			x->until = (uint32_t)until;
-			pl->ns++;
-		}
-		return;
-	}
-	if ((pl->p = calloc(n + 1, sizeof(*pl->p))) == NULL) {
-		pl->bad = 1;
-		return;
-	}
-	for (k = 0; k < n; k++) {
-		struct fg_pause *x = &pl->p[pl->np];
-		const char *v = r->element[2 * k + 1]->str;
-		unsigned long since, until, dur, trips;
-		char rule[FG_NAME_MAX + 1];
-
-		if (v == NULL || r->element[2 * k]->str == NULL ||
-		    sscanf(v, "%64[^|]|%lu|%lu|%lu|%lu", rule, &since, &until,
-		    &dur, &trips) != 5)
-			continue;
-		fg_strlcpy(x->domain, r->element[2 * k]->str, sizeof(x->domain));
-		fg_strlcpy(x->rule, rule, sizeof(x->rule));
-		x->since = (uint32_t)since;
-		x->until = (uint32_t)until;
-		x->duration = (uint32_t)dur;
-		x->trips = (uint32_t)trips;
-		pl->np++;
-	}
-}
-
-/* The values in "{P}:susp" ("rule|since|until") and "{P}:pause"
- * ("rule|since|until|duration|trips"), which on_pull() reads. */
-#define BLOCK_VALUE_MAX	(FG_NAME_MAX + 64)
-
-static void
-susp_value(char *v, const struct fg_suspension *s)
-{
-	snprintf(v, BLOCK_VALUE_MAX, "%s|%u|%u", s->rule, s->since, s->until);
-}
-
-static void
-pause_value(char *v, const struct fg_pause *p)
-{
-	snprintf(v, BLOCK_VALUE_MAX, "%s|%u|%u|%u|%u", p->rule, p->since,
-	    p->until, p->duration, p->trips);
-}
-
-static int
-susp_cmd(struct fg_rcmd *c, const char *verb, const struct fg_suspension *s)
-{
-	char v[BLOCK_VALUE_MAX];
-
-	susp_value(v, s);
-	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "susp", s->account, v);
-}
-
-static int
-pause_cmd(struct fg_rcmd *c, const char *verb, const struct fg_pause *p)
-{
-	char v[BLOCK_VALUE_MAX];
-
-	pause_value(v, p);
-	return fg_rlimit_hash_cmd(c, verb, sh.prefix, "pause", p->domain, v);
-}
-
-static int
-push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
-{
-	char v[BLOCK_VALUE_MAX];
-
-	switch (op->kind) {
-	case 's':
-	case 'u':
-		/* A new suspension does not replace another relay's; a
-		 * new end, set by hand, does. */
-		return susp_cmd(c, op->kind == 's' ? "HSETNX" : "HSET", &op->s);
-	case 'r':
-		return fg_rlimit_hash_cmd(c, "HDEL", sh.prefix, "susp",
-		    op->s.account, NULL);
-	case 'e':
-		/* Ended here: gone from the store only if no relay has set
-		 * it anew since this relay last read it. */
-		susp_value(v, &op->s);
-		return fg_rlimit_forget_cmd(c, sh.sha[FG_RS_FORGET], sh.prefix,
-		    "susp", op->s.account, v);
-	case 'p':
-		return pause_cmd(c, "HSET", &op->p);
-	default:
-		pause_value(v, &op->p);
-		return fg_rlimit_forget_cmd(c, sh.sha[FG_RS_FORGET], sh.prefix,
-		    "pause", op->p.domain, v);
-	}
-}
-
-void
-fg_shared_sync_blocks(struct fg_blocks *b)
-{
-	struct fg_block_op *ops;
-	struct fg_rcmd *cmd;
-	struct pull pl;
-	size_t n, i, k = 0;
-
-	struct fg_suspension *su = NULL;
-	struct fg_pause *pa = NULL;
-	size_t ns = 0, np = 0;
-
-	if (!atomic_load(&sh.up))
-		return;		/* the changes wait in the journal */
-	/* Connected again (Redis may have restarted empty): what this
-	 * relay knows goes in where the store has nothing. */
-	if (atomic_exchange(&sh.resync, 0))
-		fg_blocks_rows(b, &su, &ns, &pa, &np);
-	n = fg_blocks_take(b, &ops);
-	if ((cmd = calloc(ns + np + n + 2, sizeof(*cmd))) == NULL) {
-		fg_blocks_untake(b, ops, n);
-		free(su);
-		free(pa);
-		atomic_store(&sh.resync, 1);
-		return;
-	}
-	for (i = 0; i < ns; i++)
-		if (susp_cmd(&cmd[k], "HSETNX", &su[i]) == 0)
-			k++;
-	for (i = 0; i < np; i++)
-		if (pause_cmd(&cmd[k], "HSETNX", &pa[i]) == 0)
-			k++;
-	free(su);
-	free(pa);
-	for (i = 0; i < n; i++)
-		if (push_cmd(&cmd[k], &ops[i]) == 0)
-			k++;
-	memset(&pl, 0, sizeof(pl));
-	pl.first = k;
-	if (fg_rlimit_hash_cmd(&cmd[k], "HGETALL", sh.prefix, "susp", NULL,
-	    NULL) == 0 && fg_rlimit_hash_cmd(&cmd[k + 1], "HGETALL", sh.prefix,
-	    "pause", NULL, NULL) == 0 &&
-	    fg_shared_call(cmd, k + 2, on_pull, &pl) == 0 && !pl.bad) {
-		fg_blocks_replace(b, pl.s, pl.ns, pl.p, pl.np);
-		free(ops);
-	} else
-		fg_blocks_untake(b, ops, n);
-	for (i = 0; i < k + 2; i++)
-		fg_rcmd_free(&cmd[i]);
-	free(cmd);
-	free(pl.s);
-	free(pl.p);
-}
-
-/*
- * Delivery feedback, shared: each relay reads only its own delivery log,
- * so every result it counts also goes to the stream "{P}:fb" (capped at
- * about 100,000 entries), and each service tick adds the other relays'
- * entries to this relay's feedback windows: every relay judges a
- * tenant's bounces on all of them.
- */
-#define FB_STREAM_MAX	"100000"
-#define FB_READ_MAX	"10000"
-
-static char fb_last[64];
-
-/* At the stop, the connection the last statistics go on (final_stats);
- * the commands appended to it, and whether one could not be. */
-static redisContext *final_rc;
-static size_t final_sent;
-static int final_failed;
-
-/* One command for the store's thread, its answer ignored. */
-static void
-raw(int argc, const char *const *argv)
-{
-	struct fg_rcmd *c;
-	struct op *o;
-
-	if (final_rc != NULL) {
-		if (redisAppendCommandArgv(final_rc, argc, (const char **)argv,
-		    NULL) == REDIS_OK)
-			final_sent++;
-		else
-			final_failed = 1;
-		return;
-	}
-	if ((o = new_op(OP_RAW, 0)) == NULL)
-		return;
-	if ((c = calloc(1, sizeof(*c))) == NULL || fg_rcmd_build(c, argc,
-	    argv) < 0) {
-		if (c != NULL)
-			fg_rcmd_free(c);
-		free(c);
-		free(o);
-		return;
-	}
-	o->raw = c;
-	(void)submit(o);
-}
-
-/* the service thread's */
-
-void
-fg_shared_fb_publish(const char *rule, const char *key, const char *account,
-    uint32_t period, uint32_t n)
-{
-	char k[FG_RKEY_MAX + 1], ps[16], ns[16];
-	const char *argv[18];
-
-	if (!atomic_load(&sh.up))
-		return;
-	snprintf(k, sizeof(k), "{%s}:fb", sh.prefix);
-	snprintf(ps, sizeof(ps), "%u", period);
-	snprintf(ns, sizeof(ns), "%u", n);
-	argv[0] = "XADD"; argv[1] = k; argv[2] = "MAXLEN"; argv[3] = "~";
-	argv[4] = FB_STREAM_MAX; argv[5] = "*";
-	argv[6] = "r"; argv[7] = rule; argv[8] = "k"; argv[9] = key;
-	argv[10] = "a"; argv[11] = account; argv[12] = "p"; argv[13] = ps;
-	argv[14] = "n"; argv[15] = ns; argv[16] = "o"; argv[17] = sh.relay;
-	raw(18, argv);
-}
-
-struct fbread {
-	struct fg_fbentry *e;
-	size_t n, cap;
-	char last[64];
-	int bad;
-};
-
-static const char *
-field(const redisReply *kv, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < kv->elements; i += 2)
-		if (kv->element[i]->str != NULL &&
-		    strcmp(kv->element[i]->str, name) == 0)
-			return kv->element[i + 1]->str;
-	return NULL;
-}
-
-static void
-on_fbread(void *arg, size_t i, const redisReply *r)
-{
-	struct fbread *fr = arg;
-	const redisReply *list;
-	size_t k;
-
-	(void)i;
-	if (r->type == REDIS_REPLY_NIL)
-		return;			/* nothing new */
-	if (r->type != REDIS_REPLY_ARRAY) {
-		fr->bad = 1;
-		return;
-	}
-	if (fr->cap == (size_t)-1) {
-		/* XREVRANGE: the newest entry's ID, to start after it. */
-		if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-		    r->element[0]->elements == 2 && r->element[0]->element[0]->str)
-			fg_strlcpy(fr->last, r->element[0]->element[0]->str,
-			    sizeof(fr->last));
-		else
-			fg_strlcpy(fr->last, "0-0", sizeof(fr->last));
-		return;
-	}
-	if (r->elements != 1 || r->element[0]->elements != 2) {
-		fr->bad = 1;
-		return;
-	}
-	list = r->element[0]->element[1];
-	if ((fr->e = calloc(list->elements + 1, sizeof(*fr->e))) == NULL) {
-		fr->bad = 1;
-		return;
-	}
-	for (k = 0; k < list->elements; k++) {
-		const redisReply *ent = list->element[k], *kv;
-		const char *rule, *key, *acct, *p, *n, *o;
-		struct fg_fbentry *x;
-
-		if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2 ||
-		    ent->element[0]->str == NULL)
-			continue;
-		fg_strlcpy(fr->last, ent->element[0]->str, sizeof(fr->last));
-		kv = ent->element[1];
-		if (kv->type != REDIS_REPLY_ARRAY ||
-		    (rule = field(kv, "r")) == NULL || (key = field(kv, "k")) == NULL ||
-		    (acct = field(kv, "a")) == NULL || (p = field(kv, "p")) == NULL ||
-		    (n = field(kv, "n")) == NULL || (o = field(kv, "o")) == NULL ||
-		    strcmp(o, sh.relay) == 0)
-			continue;	/* malformed, or ours */
-		x = &fr->e[fr->n++];
-		fg_strlcpy(x->rule, rule, sizeof(x->rule));
-		fg_strlcpy(x->key, key, sizeof(x->key));
-		fg_strlcpy(x->account, acct, sizeof(x->account));
-		x->period = (uint32_t)strtoul(p, NULL, 10);
-		x->n = (uint32_t)strtoul(n, NULL, 10);
-	}
-}
-
-size_t
-fg_shared_fb_pull(struct fg_fbentry **out)
-{
-	char k[FG_RKEY_MAX + 1];
-	const char *argv[7];
-	struct fg_rcmd c = { 0 };
-	struct fbread fr;
-	int rc;
-
-	*out = NULL;
-	if (!atomic_load(&sh.up))
-		return 0;
-	memset(&fr, 0, sizeof(fr));
-	snprintf(k, sizeof(k), "{%s}:fb", sh.prefix);
-	if (fb_last[0] == '\0') {
-		argv[0] = "XREVRANGE"; argv[1] = k; argv[2] = "+"; argv[3] = "-";
-		argv[4] = "COUNT"; argv[5] = "1";
-		fr.cap = (size_t)-1;
-		rc = fg_rcmd_build(&c, 6, argv) == 0 ?
-		    fg_shared_call(&c, 1, on_fbread, &fr) : -1;
-		fg_rcmd_free(&c);
-		if (rc == 0 && !fr.bad)
-			fg_strlcpy(fb_last, fr.last, sizeof(fb_last));
-		return 0;
-	}
-	argv[0] = "XREAD"; argv[1] = "COUNT"; argv[2] = FB_READ_MAX;
-	argv[3] = "STREAMS"; argv[4] = k; argv[5] = fb_last;
-	rc = fg_rcmd_build(&c, 6, argv) == 0 ?
-	    fg_shared_call(&c, 1, on_fbread, &fr) : -1;
-	fg_rcmd_free(&c);
-	if (rc < 0 || fr.bad) {
-		free(fr.e);
-		return 0;
-	}
-	if (fr.last[0] != '\0')
-		fg_strlcpy(fb_last, fr.last, sizeof(fb_last));
-	*out = fr.e;
-	return fr.n;
-}
-
-/*
- * floodgatectl's view of the shared windows (on the service thread, at
- * most redis_timeout per round trip).
- */
-struct peekctx {
-	struct fg_rreq q;
-	int rc;
-};
-
-static void
-on_peek(void *arg, size_t i, const redisReply *r)
-{
-	struct peekctx *p = arg;
-	long long v[2 + 3 * 64];
-	uint32_t now;
-	size_t k;
-
-	(void)i;
-	p->rc = -1;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements > 2 + 3 * 64)
-		return;
-	for (k = 0; k < r->elements; k++)
-		v[k] = r->element[k]->type == REDIS_REPLY_INTEGER ?
-		    r->element[k]->integer : -1;
-	if (fg_rlimit_reserve_reply(v, r->elements, &p->q, 1, &now) == 0)
-		p->rc = 0;
-}
-
-int
-fg_shared_peek(struct fg_check *chk, size_t n)
-{
-	struct fg_rcmd c = { 0 };
-	struct peekctx p = { { chk, n, 0 }, -1 };
-	int rc;
-
-	if (n == 0)
-		return 0;
-	if (n > 64 || fg_rlimit_reserve_cmd(&c, sh.sha[FG_RS_RESERVE],
-	    sh.prefix, &p.q, 1, 0, sh.ttl, 1) < 0) {
-		fg_rcmd_free(&c);
-		return -1;
-	}
-	rc = fg_shared_call(&c, 1, on_peek, &p);
-	fg_rcmd_free(&c);
-	return rc < 0 ? -1 : p.rc;
-}
-
-/*
- * SCAN and HSCAN to the end, a thousand a call: page() gets each call's
- * elements (keys; or field, value, ...) and returns -1 to stop. At most
- * max_calls calls (0: no bound); -1 when a call fails, a reply is not a
- * page, or page() stopped.
- */
-#define SCAN_COUNT	"1000"
-
-struct scan {
-	char cursor[32];
-	int (*page)(void *arg, const redisReply *els);
-	void *arg;
-	int bad;
-};
-
-static void
-on_scan(void *arg, size_t i, const redisReply *r)
-{
-	struct scan *s = arg;
-
-	(void)i;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->str == NULL ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY ||
-	    s->page(s->arg, r->element[1]) < 0) {
-		s->bad = 1;
-		return;
-	}
-	fg_strlcpy(s->cursor, r->element[0]->str, sizeof(s->cursor));
-}
-
-static int
-scan_all(const char *hash, const char *match, int max_calls,
-    int (*page)(void *arg, const redisReply *els), void *arg)
-{
-	struct scan s = { "0", page, arg, 0 };
-	int calls = 0;
-
-	do {
-		const char *argv[7];
-		struct fg_rcmd c = { 0 };
-		int argc = 0, rc;
-
-		argv[argc++] = hash != NULL ? "HSCAN" : "SCAN";
-		if (hash != NULL)
-			argv[argc++] = hash;
-		argv[argc++] = s.cursor;
-		if (match != NULL) {
-			argv[argc++] = "MATCH";
-			argv[argc++] = match;
-		}
-		argv[argc++] = "COUNT";
-		argv[argc++] = SCAN_COUNT;
-		rc = fg_rcmd_build(&c, argc, argv) == 0 ?
-		    fg_shared_call(&c, 1, on_scan, &s) : -1;
-		fg_rcmd_free(&c);
-		if (rc < 0 || s.bad)
-			return -1;
-	} while (strcmp(s.cursor, "0") != 0 &&
-	    (max_calls == 0 || ++calls < max_calls));
-	return 0;
-}
-
-/* fg_shared_windows: each summary key found, without "{P}:s:". */
-struct winscan {
-	void (*fn)(void *arg, const char *wkey);
-	void *arg;
-	size_t skip;
-};
-
-static int
-win_page(void *arg, const redisReply *keys)
-{
-	struct winscan *w = arg;
-	size_t k;
-
-	for (k = 0; k < keys->elements; k++) {
-		const char *key = keys->element[k]->str;
-
-		if (key != NULL && strlen(key) > w->skip)
-			w->fn(w->arg, key + w->skip);
-	}
-	return 0;
-}
-
-/* Glob characters in an account are matched as themselves. */
-static void
-glob_quote(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	for (; *in != '\0' && o + 2 < len; in++) {
-		if (strchr("*?[]\\", *in) != NULL)
-			out[o++] = '\\';
-		out[o++] = *in;
-	}
-	out[o] = '\0';
-}
-
-int
-fg_shared_windows(const char *rule, const char *account,
-    void (*fn)(void *arg, const char *wkey), void *arg)
-{
-	char pat[FG_RKEY_MAX * 2 + 8], qa[FG_ACCOUNT_MAX * 2 + 1];
-	struct winscan w = { fn, arg, strlen(sh.prefix) + 5 };
-
-	glob_quote(account, qa, sizeof(qa));
-	snprintf(pat, sizeof(pat), "{%s}:s:%s%c%s/*", sh.prefix,
-	    rule != NULL ? rule : "*", FG_WKEY_SEP, qa);
-	return scan_all(NULL, pat, 10000, win_page, &w);
-}
-
-/* Forgets one shared window now; 1 when it held something. */
-int
-fg_shared_reset_now(const char *rule, const char *key)
-{
-	struct fg_rcmd c = { 0 };
-	long long n = -1;
-	int rc;
-
-	if (fg_rlimit_reset_cmd(&c, sh.sha[FG_RS_RESET], sh.prefix, rule,
-	    key) < 0) {
-		fg_rcmd_free(&c);
-		return -1;
-	}
-	rc = fg_shared_call(&c, 1, on_integer, &n);
-	fg_rcmd_free(&c);
-	return rc < 0 || n < 0 ? -1 : n > 0;
-}
-
-/* fg_engine's shared_reserve: release planning, on the service thread. */
-int
-fg_shared_reserve_now(struct fg_limiter *l, struct fg_check *chk, size_t n,
-    uint32_t now, struct fg_resv *resv, uint32_t relays)
-{
-	struct fg_ritem items[64];
-	struct fg_sreserve r;
-	int rc;
-
-	memset(&r, 0, sizeof(r));
-	r.chk = chk;
-	r.n = n;
-	r.items = items;
-	rc = n > 64 ? FG_SHARED_DOWN : fg_shared_reserve_wait(&r);
-	if (rc == FG_SHARED_DOWN) {
-		fg_checks_share(chk, n, relays);
-		return fg_limiter_reserve(l, chk, n, now, resv);
-	}
-	if (rc == FG_RESERVED && fg_resv_add_ritems(resv, items, r.nitems) < 0)
-		return FG_RESERVE_ERROR;
-	return rc;
-}
-
-/*
- * Statistics for the whole pool: one hash per hour and kind,
- * "{P}:st:HOUR:a" (accounts), ":d" (destination domains) and ":r"
- * (refusals by rule), field "NAME\037C" with C one of STAT_CODES (a
- * rule's: its action), kept as long as a relay keeps its own.
- */
-#define STAT_CODES	"adrhsbu"	/* enum fg_stat's order */
-#define STATS_KEEP_S	(90u * 86400u)
-
-static void
-stats_key(char *k, size_t len, uint32_t hour, char kind)
-{
-	snprintf(k, len, "{%s}:st:%u:%c", sh.prefix, hour, kind);
-}
-
-/* The hashes written this flush get their expiry once. */
-static void
-stats_expire(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, const char *k,
-    uint32_t hour)
-{
-	char at[16];
-	const char *argv[3] = { "EXPIREAT", k, at };
-	size_t i;
-
-	for (i = 0; i < *nseen; i++)
-		if (strcmp(seen[i], k) == 0)
-			return;
-	if (*nseen < 16)
-		fg_strlcpy(seen[(*nseen)++], k, FG_RKEY_MAX + 1);
-	snprintf(at, sizeof(at), "%u", hour + STATS_KEEP_S);
-	raw(3, argv);
-}
-
-
-/* One increment: to Redis when it answers, else to the stash. */
-static void
-stats_incr(char (*seen)[FG_RKEY_MAX + 1], size_t *nseen, int up,
-    uint32_t hour, char kind, const char *field, uint64_t n)
-{
-	char key[FG_RKEY_MAX + 1], v[24];
-	const char *argv[4] = { "HINCRBY", key, field, v };
-
-	if (!up) {
-		if (tally_add(&stash, STASH_MAX, field, hour, (uint8_t)kind,
-		    n) < 0)
-			stash_dropped += n;
-		return;
-	}
-	stats_key(key, sizeof(key), hour, kind);
-	snprintf(v, sizeof(v), "%llu", (unsigned long long)n);
-	raw(4, argv);
-	stats_expire(seen, nseen, key, hour);
-}
-
-struct stash_send {
-	char (*seen)[FG_RKEY_MAX + 1];
-	size_t *nseen;
-};
-
-/* One stashed field to Redis (on the store's connection, or at the
- * stop on final_stats's); kept in the stash. */
-static int
-stash_incr(struct fg_hnode *n, void *arg)
-{
-	struct stash_send *ss = arg;
-	struct tally *x = (struct tally *)n;
-
-	stats_incr(ss->seen, ss->nseen, 1, x->a, (char)x->b, x->name, x->n);
-	return 0;
-}
-
-/* Sends one stashed field and forgets it. */
-static int
-stash_send(struct fg_hnode *n, void *arg)
-{
-	stash_incr(n, arg);
-	free(n);
-	return 1;
-}
-
-void
-fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
-    const struct fg_event *ev, size_t nev)
-{
-	char seen[16][FG_RKEY_MAX + 1];
-	size_t nseen = 0, i;
-	int k, up = atomic_load(&sh.up);
-
-	if (up && stash.count + stash_dropped > 0) {
-		struct stash_send ss = { seen, &nseen };
-		size_t was = stash.count;
-
-		fg_htab_walk(&stash, stash_send, &ss);
-		fg_htab_clear(&stash);
-		if (stash_dropped)
-			fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields; some were dropped: more than %d)",
-			    sh.url, was, STASH_MAX);
-		else
-			fg_log_notice("shared store: gave %s the statistics counted while it was down (%zu fields)",
-			    sh.url, was);
-		stash_dropped = 0;
-	}
-	for (i = 0; i < nrows; i++) {
-		char f[FG_ACCOUNT_MAX + 3];
-
-		for (k = 0; k < FG_ST_N; k++) {
-			if (rows[i].v[k] == 0)
-				continue;
-			snprintf(f, sizeof(f), "%s%c%c", rows[i].name,
-			    FG_WKEY_SEP, STAT_CODES[k]);
-			stats_incr(seen, &nseen, up, rows[i].hour,
-			    rows[i].kind == 'd' ? 'd' : 'a', f, rows[i].v[k]);
-		}
-	}
-	for (i = 0; i < nev; i++) {
-		char f[FG_NAME_MAX + FG_ACTION_MAX + 2];
-		const char *a = ev[i].action;
-
-		if (strcmp(a, "defer") && strcmp(a, "cap") &&
-		    strcmp(a, "reject") && strcmp(a, "hold"))
-			continue;
-		snprintf(f, sizeof(f), "%s%c%s", ev[i].rule, FG_WKEY_SEP, a);
-		stats_incr(seen, &nseen, up, ev[i].time - ev[i].time % 3600,
-		    'r', f, 1);
-	}
-}
-
-/*
- * The last statistics, at a clean stop. The service's last flush comes
- * after the store's connection closed (it lives on the engine's loop,
- * which stops after it), so when Redis answered at the stop they go on
- * a connection of their own, a second at most for each step. Taken
- * whole or kept whole: a reply lost midway keeps them all for the next
- * start (a field Redis had taken then counts twice in the pool's
- * statistics, never in a limit).
- */
-#define FINAL_TIMEOUT_S	1
-
-static int
-final_ok(redisReply *r, char *why, size_t len)
-{
-	int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-
-	if (!ok)
-		fg_strlcpy(why, r != NULL ? r->str : final_rc->errstr[0] ?
-		    final_rc->errstr : "no answer", len);
-	if (r != NULL)
-		freeReplyObject(r);
-	return ok;
-}
-
-static void
-final_stats(void)
-{
-	struct timeval tv = { FINAL_TIMEOUT_S, 0 };
-	char seen[16][FG_RKEY_MAX + 1], why[256] = "";
-	size_t nseen = 0, fields = stash.count;
-	struct stash_send ss = { seen, &nseen };
-	void *r;
-	int ok = 1;
-
-	if (!sh.up_at_stop || fields == 0 || stash_dropped > 0 ||
-	    (sh.host == NULL && sh.path == NULL))
-		return;
-	final_rc = sh.path != NULL ? redisConnectUnixWithTimeout(sh.path, tv) :
-	    redisConnectWithTimeout(sh.host, (int)sh.port, tv);
-	if (final_rc == NULL || final_rc->err ||
-	    redisSetTimeout(final_rc, tv) != REDIS_OK) {
-		fg_strlcpy(why, final_rc != NULL ? final_rc->errstr :
-		    "out of memory", sizeof(why));
-		ok = 0;
-	}
-	if (ok && sh.password != NULL)	/* as on_connect logs in */
-		ok = final_ok(sh.user != NULL ?
-		    redisCommand(final_rc, "AUTH %s %s", sh.user, sh.password) :
-		    redisCommand(final_rc, "AUTH %s", sh.password), why,
-		    sizeof(why));
-	if (ok && sh.db != 0)
-		ok = final_ok(redisCommand(final_rc, "SELECT %u", sh.db), why,
-		    sizeof(why));
-	final_sent = 0;
-	final_failed = 0;
-	if (ok) {
-		fg_htab_walk(&stash, stash_incr, &ss);
-		if (final_failed) {
-			fg_strlcpy(why, "out of memory", sizeof(why));
-			ok = 0;
-		}
-	}
-	for (; ok && final_sent > 0; final_sent--) {
-		r = NULL;
-		ok = redisGetReply(final_rc, &r) == REDIS_OK &&
-		    final_ok(r, why, sizeof(why));
-		if (!ok && why[0] == '\0')
-			fg_strlcpy(why, final_rc->errstr, sizeof(why));
-	}
-	if (final_rc != NULL)
-		redisFree(final_rc);
-	final_rc = NULL;
-	if (ok) {
-		tally_clear(&stash);
-		fg_log_notice("shared store: gave %s the statistics of the stop (%zu fields)",
-		    sh.url, fields);
-	} else {
-		fg_log_warn("shared store: cannot give %s the statistics of the stop (%s); kept for the next start",
-		    sh.url, why);
-	}
-}
-
-/*
  * What this relay still owes Redis when it stops (the charges of an
  * outage, reservations to give back, statistics counted while Redis was
  * down, the ends of transactions that came after the store stopped)
@@ -3253,7 +2429,7 @@ static const struct owed {
 } owed[] = {
 	{ 'c', &sh.replay, REPLAY_MAX },
 	{ 'u', &sh.unres, UNRESERVE_MAX },
-	{ 's', &stash, STASH_MAX },
+	{ 's', &shared_stash, SHARED_STASH_MAX },
 };
 #define NOWED	(sizeof(owed) / sizeof(owed[0]))
 
@@ -3266,7 +2442,7 @@ struct pending {
 static int
 pending_row(struct fg_hnode *n, void *arg)
 {
-	struct tally *x = (struct tally *)n;
+	struct shared_tally *x = (struct shared_tally *)n;
 	struct pending *pl = arg;
 
 	if (pl->n == pl->cap) {
@@ -3306,7 +2482,7 @@ fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 		free(o);
 	}
 	doubt_keep_all();
-	final_stats();
+	shared_final_stats(sh.up_at_stop);
 	forget_params();
 	for (i = 0; i < NOWED; i++) {
 		size_t was = pl.n;
@@ -3319,19 +2495,19 @@ fg_shared_save_pending(struct fg_store *st, const struct fg_config *c)
 	fg_shared_mark_name(c, "pending", name, sizeof(name));
 	if (pl.n < want)
 		fg_log_err("shared store: out of memory to keep what %s is owed; %zu charges, reservations and statistics lost",
-		    sh.url, want - pl.n);
+		    shc.url, want - pl.n);
 	if (st == NULL || fg_store_pending_save(st, name, pl.p, pl.n, err,
 	    sizeof(err)) < 0)
 		fg_log_err("shared store: cannot keep what %s is owed in the database (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields lost): %s",
-		    sh.url, n[0], n[1], n[2], st == NULL ? "no database" : err);
+		    shc.url, n[0], n[1], n[2], st == NULL ? "no database" : err);
 	else if (pl.n > 0)
 		fg_log_notice("shared store: kept what %s is owed in the database for the next start (charges in %zu windows and slots, reservations in %zu windows and buckets, %zu statistics fields)",
-		    sh.url, n[0], n[1], n[2]);
+		    shc.url, n[0], n[1], n[2]);
 	free(pl.p);
 	for (i = 0; i < NOWED; i++)
-		tally_clear(owed[i].t);
+		shared_tally_clear(owed[i].t);
 	sh.nreplay = sh.replay_dropped = sh.unres_dropped = 0;
-	stash_dropped = 0;
+	shared_stash_dropped = 0;
 }
 
 static void
@@ -3343,7 +2519,7 @@ pending_load(void *arg, const struct fg_pending *p)
 		;
 	if (i == NOWED)
 		return;		/* a kind this version does not know */
-	if (tally_add(owed[i].t, owed[i].max, p->name, p->a, p->b,
+	if (shared_tally_add(owed[i].t, owed[i].max, p->name, p->a, p->b,
 	    p->n) < 0) {
 		n[1]++;
 		return;
@@ -3417,172 +2593,44 @@ fg_shared_pending_elsewhere(struct fg_store *st, const struct fg_config *c,
 		    err);
 }
 
-/*
- * floodgatectl top from Redis: the hours' hashes are read with HSCAN, a
- * thousand fields a call, so that a long --since on a large pool never
- * holds Redis (every relay's reserves wait behind a command) or this
- * relay's connection for long; each name is summed as it is read.
- */
+/* shared_int.h's, for the service thread's calls and statistics */
 
-struct topsum {
-	struct fg_hnode node;
-	struct fg_top_row row;
-};
-
-struct topread {
-	struct fg_htab names;
-	int rule;
-};
-
-static int
-topsum_eq(const struct fg_hnode *n, const void *key)
+void
+shared_raw(int argc, const char *const *argv)
 {
-	return strcmp(((const struct topsum *)n)->row.name, key) == 0;
-}
+	struct fg_rcmd *c;
+	struct op *o;
 
-/* One HSCAN page: field, value, ... */
-static int
-top_page(void *arg, const redisReply *kv)
-{
-	struct topread *t = arg;
-	size_t j;
-
-	for (j = 0; j + 1 < kv->elements; j += 2) {
-		const redisReply *f = kv->element[j], *v = kv->element[j + 1];
-		char name[FG_ACCOUNT_MAX + 1];
-		const char *sep, *code;
-		struct topsum *x;
-		long long n;
-		uint64_t h;
-		int stat = -1;
-
-		if (f->str == NULL || v->str == NULL ||
-		    (sep = strrchr(f->str, FG_WKEY_SEP)) == NULL ||
-		    (size_t)(sep - f->str) >= sizeof(name) ||
-		    (n = strtoll(v->str, NULL, 10)) <= 0)
-			continue;
-		code = sep + 1;
-		if (t->rule)
-			stat = strcmp(code, "reject") == 0 ? FG_ST_REJECTED :
-			    strcmp(code, "hold") == 0 ? FG_ST_HELD :
-			    FG_ST_DEFERRED;
-		else if (code[0] != '\0' && code[1] == '\0' &&
-		    strchr(STAT_CODES, code[0]) != NULL)
-			stat = (int)(strchr(STAT_CODES, code[0]) - STAT_CODES);
-		if (stat < 0)
-			continue;
-		memcpy(name, f->str, (size_t)(sep - f->str));
-		name[sep - f->str] = '\0';
-		h = fg_hash(name);
-		if ((x = (struct topsum *)fg_htab_find(&t->names, h, topsum_eq,
-		    name)) == NULL) {
-			if ((x = calloc(1, sizeof(*x))) == NULL)
-				return -1;
-			x->node.hash = h;
-			fg_strlcpy(x->row.name, name, sizeof(x->row.name));
-			if (fg_htab_add(&t->names, &x->node) < 0) {
-				free(x);
-				return -1;
-			}
-		}
-		x->row.v[stat] += (uint64_t)n;
+	if ((o = new_op(OP_RAW, 0)) == NULL)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL || fg_rcmd_build(c, argc,
+	    argv) < 0) {
+		if (c != NULL)
+			fg_rcmd_free(c);
+		free(c);
+		free(o);
+		return;
 	}
-	return 0;
+	o->raw = c;
+	(void)submit(o);
 }
 
-struct topcollect {
-	struct fg_top_row *rows;
-	size_t n;
-	const char *by;
-};
-
-/* Each name once, kept as the query would (HAVING); the node freed. */
-static int
-top_collect(struct fg_hnode *n, void *arg)
+const char *
+shared_sha(enum fg_rscript s)
 {
-	struct topcollect *c = arg;
-	const struct fg_top_row *r = &((struct topsum *)n)->row;
-
-	if (c->rows != NULL &&
-	    !(strcmp(c->by, "unknown") == 0 && r->v[FG_ST_UNKNOWN] == 0) &&
-	    !(strcmp(c->by, "bounces") == 0 && r->v[FG_ST_BOUNCED] == 0))
-		c->rows[c->n++] = *r;
-	free(n);
-	return 1;
-}
-
-static uint64_t
-top_sent(const struct fg_top_row *r)
-{
-	return r->v[FG_ST_ACCEPTED] + r->v[FG_ST_DEFERRED] +
-	    r->v[FG_ST_REJECTED] + r->v[FG_ST_HELD];
-}
-
-/* The order of fg_store_top's queries. */
-static int
-toprow_cmp(const void *a, const void *b, void *arg)
-{
-	const struct fg_top_row *x = a, *y = b;
-	const char *top_by = arg;
-	uint64_t p, q, p2 = 0, q2 = 0;
-
-	if (strcmp(top_by, "unknown") == 0) {
-		p = x->v[FG_ST_UNKNOWN];
-		q = y->v[FG_ST_UNKNOWN];
-		p2 = x->v[FG_ST_BOUNCED];
-		q2 = y->v[FG_ST_BOUNCED];
-	} else if (strcmp(top_by, "bounces") == 0) {
-		p = x->v[FG_ST_BOUNCED];
-		q = y->v[FG_ST_BOUNCED];
-		p2 = x->v[FG_ST_UNKNOWN];
-		q2 = y->v[FG_ST_UNKNOWN];
-	} else {
-		p = top_sent(x);
-		q = top_sent(y);
-	}
-	if (p != q)
-		return p > q ? -1 : 1;
-	if (p2 != q2)
-		return p2 > q2 ? -1 : 1;
-	return strcmp(x->name, y->name);
+	return sh.sha[s];
 }
 
 int
-fg_shared_top(const char *by, uint32_t since, int limit,
-    struct fg_top_row **out, size_t *nout)
+shared_resync_take(void)
 {
-	struct topread t;
-	struct topcollect c = { NULL, 0, by };
-	char kind = strcmp(by, "rule") == 0 ? 'r' :
-	    strcmp(by, "domain") == 0 ? 'd' : 'a';
-	uint32_t now = (uint32_t)time(NULL), h;
-	int rc = 0;
+	return atomic_exchange(&sh.resync, 0);
+}
 
-	*out = NULL;
-	*nout = 0;
-	memset(&t, 0, sizeof(t));
-	t.rule = kind == 'r';
-	if (now > STATS_KEEP_S && since < now - STATS_KEEP_S)
-		since = now - STATS_KEEP_S;
-	for (h = since - since % 3600; h <= now && rc == 0; h += 3600) {
-		char k[FG_RKEY_MAX + 1];
-
-		stats_key(k, sizeof(k), h, kind);
-		rc = scan_all(k, NULL, 0, top_page, &t);
-	}
-	if (rc == 0 &&
-	    (c.rows = malloc((t.names.count + 1) * sizeof(*c.rows))) == NULL)
-		rc = -1;
-	fg_htab_walk(&t.names, top_collect, &c);
-	fg_htab_clear(&t.names);
-	if (rc < 0) {
-		free(c.rows);
-		return -1;
-	}
-	qsort_r(c.rows, c.n, sizeof(*c.rows), toprow_cmp, (void *)by);
-	*out = c.rows;
-	*nout = c.n > (size_t)limit ? (size_t)limit : c.n;
-	return 0;
+void
+shared_resync_again(void)
+{
+	atomic_store(&sh.resync, 1);
 }
 
 void

@@ -1,6 +1,7 @@
 /*
  * The shared store (store redis://...): several relays behind one IP pool
- * decide from the same windows in Redis. See shared.c.
+ * decide from the same windows in Redis. See shared.c, shared_ctl.c and
+ * shared_stats.c.
  */
 #ifndef FG_SHARED_H
 #define FG_SHARED_H
