@@ -1,7 +1,6 @@
 /*
- * The MTA's settings that let mail past floodgate, or have it decide a
- * message twice (see pfcheck.h),
- * Postfix's first, then Sendmail's (at the end of this file).
+ * Postfix's settings that let mail past floodgate, or have it decide a
+ * message twice (see pfcheck.h; Sendmail's are in smcheck.c).
  * What each finding tells is only what is certain from the settings:
  * an empty non_smtpd_milters is no milter for local mail, whatever
  * floodgate's socket is called; a milter list names floodgate's socket
@@ -22,6 +21,7 @@
 
 #include "net.h"
 #include "pfcheck.h"
+#include "pfcheck_int.h"
 
 #define ACCEPT_WHY "Postfix takes every message without floodgate, unlimited, while floodgate is stopped or does not answer in time; set it to tempfail"
 #define NO_MILTERS_LOCAL "Postfix runs no milter on local mail (the sendmail command, PHP's mail(), cron), floodgate's included: it goes out unlimited"
@@ -87,10 +87,8 @@ named(const char *name, size_t n, const char *want)
 	return strlen(want) == n && memcmp(name, want, n) == 0;
 }
 
-/* A path with its "//", "/./" and trailing "/" dropped, into out; -1
- * when it cannot be compared by its letters (a "..", too long). */
-static int
-normalize(const char *in, size_t n, char *out, size_t outlen)
+int
+fg_pf_normalize(const char *in, size_t n, char *out, size_t outlen)
 {
 	size_t o = 0, i = 0, k;
 
@@ -121,17 +119,8 @@ normalize(const char *in, size_t n, char *out, size_t outlen)
 	return 0;
 }
 
-/* floodgate's socket as Postfix would name it. */
-struct ours {
-	int known;		/* 0: listen not given or not read */
-	char path[PATH_MAX];	/* a UNIX socket, normalized; or "" */
-	char port[16];		/* an inet listener's port; or "" */
-	char qdir[PATH_MAX];	/* queue_directory, normalized; or "" */
-	char name[PATH_MAX + 64];	/* how main.cf would write it */
-};
-
-static int
-digits(const char *s, size_t n)
+int
+fg_pf_digits(const char *s, size_t n)
 {
 	size_t i;
 
@@ -141,21 +130,21 @@ digits(const char *s, size_t n)
 	return n > 0;
 }
 
-static void
-read_ours(const struct fg_pf_conf *pf, struct ours *o)
+void
+fg_pf_ours_read(const struct fg_pf_conf *pf, struct fg_pf_ours *o)
 {
 	const char *l = pf->listen, *p, *at;
 	size_t ql, pl;
 
 	memset(o, 0, sizeof(*o));
 	if (pf->queue_directory != NULL && pf->queue_directory[0] == '/' &&
-	    normalize(pf->queue_directory, strlen(pf->queue_directory),
+	    fg_pf_normalize(pf->queue_directory, strlen(pf->queue_directory),
 	    o->qdir, sizeof(o->qdir)) < 0)
 		o->qdir[0] = '\0';
 	if (l == NULL)
 		return;
 	if ((p = fg_net_unix_spec(l)) != NULL) {
-		if (*p != '/' || normalize(p, strlen(p), o->path,
+		if (*p != '/' || fg_pf_normalize(p, strlen(p), o->path,
 		    sizeof(o->path)) < 0)
 			return;
 		ql = strlen(o->qdir);
@@ -169,7 +158,7 @@ read_ours(const struct fg_pf_conf *pf, struct ours *o)
 	    (strncmp(l, "inet6:", 6) == 0 && (p = l + 6))) {
 		at = strchr(p, '@');
 		pl = at != NULL ? (size_t)(at - p) : strlen(p);
-		if (!digits(p, pl) || pl >= sizeof(o->port))
+		if (!fg_pf_digits(p, pl) || pl >= sizeof(o->port))
 			return;
 		memcpy(o->port, p, pl);
 		o->port[pl] = '\0';
@@ -180,10 +169,8 @@ read_ours(const struct fg_pf_conf *pf, struct ours *o)
 	o->known = 1;
 }
 
-/* Whether the normalized path a is floodgate's socket: by its letters,
- * or as the same file when both are there. */
-static int
-same_socket(const char *a, const struct ours *o)
+int
+fg_pf_same_socket(const char *a, const struct fg_pf_ours *o)
 {
 	struct stat sa, so;
 
@@ -196,7 +183,7 @@ same_socket(const char *a, const struct ours *o)
 /* Whether one entry of a milter list (n bytes at e) is floodgate's
  * socket: 1 yes, 0 no, -1 cannot tell. */
 static int
-entry_is_ours(const char *e, size_t n, const struct ours *o)
+entry_is_ours(const char *e, size_t n, const struct fg_pf_ours *o)
 {
 	char in[PATH_MAX], cand[2 * PATH_MAX + 2];
 	const char *p, *c;
@@ -213,7 +200,7 @@ entry_is_ours(const char *e, size_t n, const struct ours *o)
 			return 0;
 		for (c = e + n; c > e + 5 && c[-1] != ':'; c--)
 			;
-		if (!digits(c, (size_t)(e + n - c)))
+		if (!fg_pf_digits(c, (size_t)(e + n - c)))
 			return -1;
 		return strlen(o->port) == (size_t)(e + n - c) &&
 		    memcmp(o->port, c, (size_t)(e + n - c)) == 0;
@@ -230,17 +217,17 @@ entry_is_ours(const char *e, size_t n, const struct ours *o)
 			return -1;
 		snprintf(cand, sizeof(cand), "%s/%.*s", o->qdir, (int)pl, p);
 	} else {
-		if (normalize(p, pl, in, sizeof(in)) < 0)
+		if (fg_pf_normalize(p, pl, in, sizeof(in)) < 0)
 			return -1;
-		if (same_socket(in, o))
+		if (fg_pf_same_socket(in, o))
 			return 1;
 		if (o->qdir[0] == '\0')
 			return 0;
 		snprintf(cand, sizeof(cand), "%s%s", o->qdir, in);
 	}
-	if (normalize(cand, strlen(cand), in, sizeof(in)) < 0)
+	if (fg_pf_normalize(cand, strlen(cand), in, sizeof(in)) < 0)
 		return -1;
-	return same_socket(in, o);
+	return fg_pf_same_socket(in, o);
 }
 
 /*
@@ -317,7 +304,7 @@ sets_accept(const char *s, size_t n)
  * [*nb, *ne).
  */
 static int
-group_accept(const char *s, size_t n, const struct ours *o,
+group_accept(const char *s, size_t n, const struct fg_pf_ours *o,
     const char **nb, const char **ne)
 {
 	const char *p = s, *end = s + n, *b, *t, *set;
@@ -340,7 +327,7 @@ group_accept(const char *s, size_t n, const struct ours *o,
 /* Whether a milter list names floodgate's socket, one of its entries
  * (next_entry()) by name: 1 yes, 0 no, -1 cannot tell. */
 static int
-list_names_ours(const char *s, size_t n, const struct ours *o)
+list_names_ours(const char *s, size_t n, const struct fg_pf_ours *o)
 {
 	const char *p = s, *end = s + n, *b, *t, *set;
 	int r = 0, one;
@@ -361,13 +348,8 @@ either(int a, int b)
 	return a == 1 || b == 1 ? 1 : a < 0 || b < 0 ? -1 : 0;
 }
 
-struct found {
-	char (*out)[FG_PF_TEXT];
-	size_t n, max, more;	/* more: findings past max */
-};
-
-static void __attribute__((format(printf, 2, 3)))
-add(struct found *f, const char *fmt, ...)
+void
+fg_pf_add(struct fg_pf_found *f, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -380,10 +362,8 @@ add(struct found *f, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* How many findings there are to say: past max, the last place says
- * how many more there were, so that none goes unnoticed. */
-static size_t
-found_n(struct found *f)
+size_t
+fg_pf_found_n(struct fg_pf_found *f)
 {
 	if (f->more > 0 && f->max > 0)
 		snprintf(f->out[f->max - 1], FG_PF_TEXT,
@@ -395,18 +375,18 @@ found_n(struct found *f)
 /* A milter list's own "default_action = accept" for floodgate, said
  * of where (main.cf's parameter, or master.cf's service). */
 static void
-milter_accept(struct found *f, const char *file, const char *where,
-    const char *v, size_t vn, const struct ours *o)
+milter_accept(struct fg_pf_found *f, const char *file, const char *where,
+    const char *v, size_t vn, const struct fg_pf_ours *o)
 {
 	const char *nb = NULL, *ne = NULL;
 
 	switch (group_accept(v, vn, o, &nb, &ne)) {
 	case 1:
-		add(f, "%s%s gives floodgate's milter (%.*s) default_action = accept: %s",
+		fg_pf_add(f, "%s%s gives floodgate's milter (%.*s) default_action = accept: %s",
 		    file, where, (int)(ne - nb), nb, ACCEPT_WHY);
 		break;
 	case -1:
-		add(f, "%s%s gives the milter %.*s default_action = accept: if it is floodgate, %s",
+		fg_pf_add(f, "%s%s gives the milter %.*s default_action = accept: if it is floodgate, %s",
 		    file, where, (int)(ne - nb > 120 ? 120 : ne - nb), nb,
 		    ACCEPT_WHY);
 		break;
@@ -421,7 +401,7 @@ struct reach {
 };
 
 static void
-reach_add(struct reach *r, const char *v, size_t n, const struct ours *o)
+reach_add(struct reach *r, const char *v, size_t n, const struct fg_pf_ours *o)
 {
 	if (n == 0)
 		return;
@@ -589,7 +569,7 @@ next_setting(const char **p, struct setting *s)
 /* master.cf's settings, each said or counted; cleanup is the service
  * local mail goes through (local_cleanup()). */
 static void
-master_lines(const char *m, struct found *f, const struct ours *o,
+master_lines(const char *m, struct fg_pf_found *f, const struct fg_pf_ours *o,
     const char *cleanup, struct reach *local, struct reach *smtpd)
 {
 	struct setting st;
@@ -602,7 +582,7 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		v = st.v;
 		vn = st.vn;
 		if (named(name, n, "milter_default_action") && is_accept(v, vn))
-			add(f, "master.cf: %s sets milter_default_action = accept: %s",
+			fg_pf_add(f, "master.cf: %s sets milter_default_action = accept: %s",
 			    svc, ACCEPT_WHY);
 		else if (named(name, n, "smtpd_milters") ||
 		    named(name, n, "non_smtpd_milters"))
@@ -611,7 +591,7 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 		 * no_milters is a content filter's way back, on purpose. */
 		if (named(name, n, "receive_override_options") &&
 		    strcmp(svc, "pickup/unix") == 0 && no_milters(v, vn))
-			add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
+			fg_pf_add(f, "master.cf: %s sets receive_override_options = %.*s: %s",
 			    svc, (int)(vn > 80 ? 80 : vn), v, NO_MILTERS_LOCAL);
 		/* Local mail's list: the one its cleanup service reads. */
 		if (named(name, n, "non_smtpd_milters")) {
@@ -627,8 +607,8 @@ master_lines(const char *m, struct found *f, const struct ours *o,
 /* One of main.cf's milter lists, value v: a milter's own accept said,
  * and whether it reaches floodgate; its value trimmed in [*b, *e). */
 static void
-main_list(struct found *f, const char *name, const char *v,
-    const char **b, const char **e, struct reach *r, const struct ours *o)
+main_list(struct fg_pf_found *f, const char *name, const char *v,
+    const char **b, const char **e, struct reach *r, const struct fg_pf_ours *o)
 {
 	trim(v, b, e);
 	milter_accept(f, "main.cf: ", name, *b, (size_t)(*e - *b), o);
@@ -639,11 +619,11 @@ main_list(struct found *f, const char *name, const char *v,
  * socket of floodgate's (SOCKET)". */
 static const char *
 list_text(char *buf, size_t len, const char *v, size_t vn,
-    const struct ours *o)
+    const struct fg_pf_ours *o)
 {
 	if (vn == 0)
 		return "empty";
-	/* Cut at len, as add() cuts a whole finding. */
+	/* Cut at len, as fg_pf_add() cuts a whole finding. */
 	return snprintf(buf, len,
 	    "= %.*s%s, which names no socket of floodgate's (%s)",
 	    (int)(vn > 80 ? 80 : vn), v, vn > 80 ? "..." : "", o->name) < 0 ?
@@ -743,8 +723,8 @@ has_map(const struct fg_pf_conf *pf, const char *svc)
 #define LOGIN_MAIN "; it takes logins by main.cf's smtpd_sasl_auth_enable = yes: turn SASL off there (-o smtpd_sasl_auth_enable=no) or name floodgate's socket"
 
 static void
-login_service(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const struct smtpd_svc *sv, int main_said)
+login_service(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const struct smtpd_svc *sv, int main_said)
 {
 	char text[FG_PF_TEXT];
 	const char *v, *ve, *why;
@@ -764,18 +744,18 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
 	if (own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters, &v,
 	    &ve)) {
 		if (list_names_ours(v, (size_t)(ve - v), o) == 0)
-			add(f, "master.cf: %s sets smtpd_milters %s: "
+			fg_pf_add(f, "master.cf: %s sets smtpd_milters %s: "
 			    SUBMIT_WHY "%s", sv->svc, list_text(text,
 			    sizeof(text), v, (size_t)(ve - v), o), why);
 	} else if (!main_said && v != NULL &&
 	    list_names_ours(v, (size_t)(ve - v), o) == 0)
-		add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
+		fg_pf_add(f, "master.cf: %s has no smtpd_milters of its own, and main.cf's %s%.*s%s names no socket of floodgate's (%s): "
 		    SUBMIT_WHY "%s", sv->svc, ve > v ? "= " : "(empty)",
 		    (int)(ve - v > 80 ? 80 : ve - v), v, ve - v > 80 ? "..." : "",
 		    o->name, why);
 	if (own_else_main(pf, sv->svc, "receive_override_options", NULL, &v,
 	    &ve) && no_milters(v, (size_t)(ve - v)))
-		add(f, "master.cf: %s sets receive_override_options = %.*s: "
+		fg_pf_add(f, "master.cf: %s sets receive_override_options = %.*s: "
 		    SUBMIT_WHY "%s", sv->svc, (int)(ve - v > 80 ? 80 : ve - v), v,
 		    why);
 }
@@ -789,8 +769,8 @@ login_service(struct found *f, const struct fg_pf_conf *pf,
  * each message a second time.
  */
 static void
-filter_return(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const struct smtpd_svc *sv)
+filter_return(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const struct smtpd_svc *sv)
 {
 	const char *v, *ve, *src;
 
@@ -804,7 +784,7 @@ filter_return(struct found *f, const struct fg_pf_conf *pf,
 	src = own_else_main(pf, sv->svc, "smtpd_milters", pf->smtpd_milters,
 	    &v, &ve) ? "its own smtpd_milters" : "main.cf's smtpd_milters";
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
-		add(f, "master.cf: %s takes mail back from a content filter, and %s names floodgate's socket (%s): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
+		fg_pf_add(f, "master.cf: %s takes mail back from a content filter, and %s names floodgate's socket (%s): every message is decided and charged a second time there, from the filter without its login (to its envelope sender's account); give it -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
 		    sv->svc, src, o->name);
 }
 
@@ -888,8 +868,8 @@ runs_sendmail(const char *p, const char *e)
  * said on its own.
  */
 static void
-pipe_filter(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const char *cleanup, const char *name, size_t n,
+pipe_filter(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const char *cleanup, const char *name, size_t n,
     const char *args, const char *end)
 {
 	const char *v, *ve;
@@ -900,7 +880,7 @@ pipe_filter(struct found *f, const struct fg_pf_conf *pf,
 	(void)own_else_main(pf, cleanup, "non_smtpd_milters",
 	    pf->non_smtpd_milters, &v, &ve);
 	if (v != NULL && list_names_ours(v, (size_t)(ve - v), o) == 1)
-		add(f, "master.cf: %.*s/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (%s): every message it filters is decided and charged a second time, as local mail; give the mail back over SMTP to a listener with no_milters (the README's Content filters)",
+		fg_pf_add(f, "master.cf: %.*s/unix, a content filter, gives mail back through the sendmail command, and local mail's milters (non_smtpd_milters) name floodgate's socket (%s): every message it filters is decided and charged a second time, as local mail; give the mail back over SMTP to a listener with no_milters (the README's Content filters)",
 		    (int)(n > 80 ? 80 : n), name, o->name);
 }
 
@@ -946,8 +926,8 @@ smtp_service(const char *fld[8], const char *fe[8], char *svc, size_t len)
 /* master.cf's services, from postconf -M's lines: each smtpd and each
  * pipe looked at; cleanup as for master_lines(). */
 static void
-master_services(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const char *cleanup, int main_said)
+master_services(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const char *cleanup, int main_said)
 {
 	const char *p = pf->services, *le, *fld[8], *fe[8];
 	struct smtpd_svc sv;
@@ -994,15 +974,13 @@ service_runs(const char *services, const char *name, size_t n,
 	return 0;
 }
 
-#define FORWARD_WHY "a user's .forward sends each message the user gets on to every address in it, copies floodgate never decides (one message to the user's own address, a hundred out); with account uid, users run their own code here"
-
 /*
  * With account uid, .forward files: the local(8) that local_transport
  * names (main.cf's mydestination not empty) reads them when its
  * forward_path (its own, else main.cf's) is not empty.
  */
 static void
-forward_files(struct found *f, const struct fg_pf_conf *pf)
+forward_files(struct fg_pf_found *f, const struct fg_pf_conf *pf)
 {
 	char svc[256];
 	const char *t, *te, *c, *v, *ve;
@@ -1025,11 +1003,11 @@ forward_files(struct found *f, const struct fg_pf_conf *pf)
 	/* Not its value: postconf -x -P has made "$home/.forward" of a
 	 * service's "/.forward". */
 	if (own)
-		add(f, "master.cf: %s sets a forward_path of its own: " FORWARD_WHY
+		fg_pf_add(f, "master.cf: %s sets a forward_path of its own: " FG_PF_FORWARD_WHY
 		    "; set it empty (-o forward_path=) to turn .forward files off",
 		    svc);
 	else
-		add(f, "main.cf: forward_path = %.*s%s: " FORWARD_WHY
+		fg_pf_add(f, "main.cf: forward_path = %.*s%s: " FG_PF_FORWARD_WHY
 		    "; set forward_path = (empty) to turn .forward files off",
 		    (int)(ve - v > 80 ? 80 : ve - v), v,
 		    ve - v > 80 ? "..." : "");
@@ -1057,7 +1035,7 @@ smtpd_inherits(const struct fg_pf_conf *pf)
 /* main.cf's no_milters, said of what takes it: the SMTP services and
  * pickup that set no receive_override_options of their own. */
 static void
-main_no_milters(struct found *f, const struct fg_pf_conf *pf)
+main_no_milters(struct fg_pf_found *f, const struct fg_pf_conf *pf)
 {
 	const char *b, *e, *v, *ve, *why;
 	int smtp, local;
@@ -1072,7 +1050,7 @@ main_no_milters(struct found *f, const struct fg_pf_conf *pf)
 		return;
 	why = !smtp ? NO_MILTERS_LOCAL " (every SMTP service sets its own receive_override_options)" :
 	    !local ? NO_MILTERS_SMTP : NO_MILTERS_WHY;
-	add(f, "main.cf: receive_override_options = %.*s: %s",
+	fg_pf_add(f, "main.cf: receive_override_options = %.*s: %s",
 	    (int)(e - b > 80 ? 80 : e - b), b, why);
 }
 
@@ -1083,8 +1061,8 @@ main_no_milters(struct found *f, const struct fg_pf_conf *pf)
  * that names no socket of floodgate's, where main.cf's does (else that
  * was said of main.cf); 1 when said. */
 static int
-cleanup_list(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const char *cleanup, int local_said)
+cleanup_list(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const char *cleanup, int local_said)
 {
 	char text[FG_PF_TEXT];
 	const char *v, *ve;
@@ -1093,7 +1071,7 @@ cleanup_list(struct found *f, const struct fg_pf_conf *pf,
 	    !own_else_main(pf, cleanup, "non_smtpd_milters", NULL, &v, &ve) ||
 	    list_names_ours(v, (size_t)(ve - v), o) != 0)
 		return 0;
-	add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s: "
+	fg_pf_add(f, "master.cf: %s, the cleanup service local mail goes through, sets non_smtpd_milters %s: "
 	    LOCAL_WHY, cleanup, list_text(text, sizeof(text), v,
 	    (size_t)(ve - v), o));
 	return 1;
@@ -1102,34 +1080,34 @@ cleanup_list(struct found *f, const struct fg_pf_conf *pf,
 /* Where local mail misses floodgate, a list on pickup that names it:
  * pickup never reads non_smtpd_milters (the cleanup service does). */
 static void
-pickup_list(struct found *f, const struct fg_pf_conf *pf,
-    const struct ours *o, const char *cleanup)
+pickup_list(struct fg_pf_found *f, const struct fg_pf_conf *pf,
+    const struct fg_pf_ours *o, const char *cleanup)
 {
 	const char *v, *ve;
 
 	if (!own_else_main(pf, "pickup/unix", "non_smtpd_milters", NULL, &v,
 	    &ve) || list_names_ours(v, (size_t)(ve - v), o) != 1)
 		return;
-	add(f, "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it: local mail's milters are the ones %s (the cleanup service it goes through) reads, its own or main.cf's; set it there",
+	fg_pf_add(f, "master.cf: pickup/unix sets non_smtpd_milters, naming floodgate's socket, where Postfix never reads it: local mail's milters are the ones %s (the cleanup service it goes through) reads, its own or main.cf's; set it there",
 	    cleanup);
 }
 
 size_t
 fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 {
-	struct found f = { out, 0, max, 0 };
+	struct fg_pf_found f = { out, 0, max, 0 };
 	struct reach local = { 0, 0 }, smtpd = { 0, 0 };
-	struct ours o;
+	struct fg_pf_ours o;
 	char cleanup[256];
 	const char *b, *e, *lb = "", *le = "", *sb = "", *se = "";
 	int local_said;
 
-	read_ours(pf, &o);
+	fg_pf_ours_read(pf, &o);
 	local_cleanup(pf, cleanup, sizeof(cleanup));
 	if (pf->default_action != NULL) {
 		trim(pf->default_action, &b, &e);
 		if (is_accept(b, (size_t)(e - b)))
-			add(&f, "main.cf: milter_default_action = accept: %s",
+			fg_pf_add(&f, "main.cf: milter_default_action = accept: %s",
 			    ACCEPT_WHY);
 	}
 	if (pf->receive_override_options != NULL)
@@ -1147,11 +1125,11 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 	master_services(&f, pf, &o, cleanup, pf->smtpd_milters != NULL &&
 	    o.known && smtpd.ours == 0);
 	if (pf->non_smtpd_milters != NULL && !local.set)
-		add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY
+		fg_pf_add(&f, "main.cf: non_smtpd_milters is empty: " LOCAL_WHY
 		    "; name floodgate's socket there too%s%s%s",
 		    o.known ? " (" : "", o.name, o.known ? ")" : "");
 	else if (pf->non_smtpd_milters != NULL && o.known && local.ours == 0)
-		add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a list of %s's own (the cleanup service local mail goes through): "
+		fg_pf_add(&f, "main.cf: non_smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a list of %s's own (the cleanup service local mail goes through): "
 		    LOCAL_WHY, (int)(le - lb > 80 ? 80 : le - lb), lb,
 		    le - lb > 80 ? "..." : "", o.name, cleanup);
 	local_said = pf->non_smtpd_milters != NULL &&
@@ -1161,341 +1139,12 @@ fg_pf_check(const struct fg_pf_conf *pf, char out[][FG_PF_TEXT], size_t max)
 		pickup_list(&f, pf, &o, cleanup);
 	if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0 &&
 	    !smtpd.set)
-		add(&f, "main.cf: smtpd_milters is empty and no master.cf service sets it: "
+		fg_pf_add(&f, "main.cf: smtpd_milters is empty and no master.cf service sets it: "
 		    SMTPD_WHY "; name floodgate's socket there (%s)", o.name);
 	else if (pf->smtpd_milters != NULL && o.known && smtpd.ours == 0)
-		add(&f, "main.cf: smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's or smtpd_milter_maps: "
+		fg_pf_add(&f, "main.cf: smtpd_milters = %.*s%s names no socket of floodgate's (%s), nor does a master.cf service's or smtpd_milter_maps: "
 		    SMTPD_WHY, (int)(se - sb > 80 ? 80 : se - sb), sb,
 		    se - sb > 80 ? "..." : "", o.name);
 	forward_files(&f, pf);
-	return found_n(&f);
-}
-
-/*
- * Sendmail: sendmail.cf's X lines (a filter: "Xname, S=socket, F=flags,
- * T=timeouts", what INPUT_MAIL_FILTER and MAIL_FILTER write), the
- * filters Sendmail uses ("O InputMailFilters=a, b") and each daemon's
- * own list ("O DaemonPortOptions=..., InputMailFilters=a;b", which
- * takes the place of the other for that daemon). A key of
- * DaemonPortOptions is known by its first letter, as Sendmail reads it.
- */
-#define SM_FILTERS	32
-#define SM_DAEMONS	16
-#define SM_NAME		64
-
-struct sm_filter {
-	char name[SM_NAME];
-	char flags[16];
-	int ours;		/* sm_socket_is_ours()'s answer for its S= */
-};
-
-#define SM_LIST		512
-
-struct sm_daemon {
-	char label[SM_NAME + 8];
-	int has_list;
-	char list[SM_LIST];	/* its InputMailFilters */
-};
-
-struct sm_conf {
-	struct sm_filter f[SM_FILTERS];
-	size_t nf;
-	struct sm_daemon d[SM_DAEMONS];
-	size_t nd;
-	int has_global;
-	char global[SM_LIST];	/* O InputMailFilters's value */
-	int has_forward;
-	char forward[SM_LIST];	/* O ForwardPath's value, cut at 80 */
-	size_t forward_n;	/* its length */
-};
-
-/* Whether a Sendmail socket (libmilter's syntax, as floodgate's listen)
- * is floodgate's: 1 yes, 0 no, -1 cannot tell. */
-static int
-sm_socket_is_ours(const char *s, size_t n, const struct ours *o)
-{
-	char in[PATH_MAX];
-	const char *p, *at;
-	size_t pl;
-
-	if ((n > 5 && strncasecmp(s, "inet:", 5) == 0 && (p = s + 5)) ||
-	    (n > 6 && strncasecmp(s, "inet6:", 6) == 0 && (p = s + 6))) {
-		if (o->port[0] == '\0')
-			return 0;
-		at = memchr(p, '@', (size_t)(s + n - p));
-		pl = (size_t)((at != NULL ? at : s + n) - p);
-		if (!digits(p, pl))
-			return -1;
-		return strlen(o->port) == pl && memcmp(o->port, p, pl) == 0;
-	}
-	if (n > 5 && strncasecmp(s, "unix:", 5) == 0)
-		p = s + 5;
-	else if (n > 6 && strncasecmp(s, "local:", 6) == 0)
-		p = s + 6;
-	else if (n > 0 && *s == '/')
-		p = s;
-	else
-		return -1;
-	if (o->path[0] == '\0')
-		return 0;
-	if (*p != '/' || normalize(p, (size_t)(s + n - p), in, sizeof(in)) < 0)
-		return -1;
-	return same_socket(in, o);
-}
-
-/* The fields of a comma-separated line, each trimmed, to fn; stops
- * when fn returns non-zero. */
-static void
-fields(const char *s, size_t n, void (*fn)(const char *f, size_t n,
-    void *arg), void *arg)
-{
-	const char *end = s + n, *b, *e;
-
-	while (s < end) {
-		for (e = s; e < end && *e != ','; e++)
-			;
-		for (b = s; b < e && isspace((unsigned char)*b); b++)
-			;
-		n = (size_t)(e - b);
-		while (n > 0 && isspace((unsigned char)b[n - 1]))
-			n--;
-		fn(b, n, arg);
-		s = e + 1;
-	}
-}
-
-struct xline {
-	struct sm_filter *f;
-	const struct ours *o;
-	int first;
-};
-
-static void
-x_field(const char *s, size_t n, void *arg)
-{
-	struct xline *x = arg;
-	const char *v;
-
-	if (x->first) {
-		x->first = 0;
-		snprintf(x->f->name, sizeof(x->f->name), "%.*s", (int)n, s);
-		return;
-	}
-	if (n < 2 || s[1] != '=')
-		return;
-	for (v = s + 2; v < s + n && isspace((unsigned char)*v); v++)
-		;
-	if (*s == 'S')
-		x->f->ours = sm_socket_is_ours(v, (size_t)(s + n - v), x->o);
-	else if (*s == 'F')
-		snprintf(x->f->flags, sizeof(x->f->flags), "%.*s",
-		    (int)(s + n - v), v);
-}
-
-struct dline {
-	struct sm_daemon *d;
-	int in_list;
-	char name[SM_NAME], port[16];
-};
-
-/* Adds n bytes at s to a list of names. */
-static void
-list_add(char *list, const char *s, size_t n)
-{
-	size_t l = strlen(list);
-
-	snprintf(list + l, SM_LIST - l, "%s%.*s", l > 0 ? " " : "", (int)n, s);
-}
-
-static void
-d_field(const char *s, size_t n, void *arg)
-{
-	struct dline *x = arg;
-	const char *v = memchr(s, '=', n);
-
-	if (v == NULL) {
-		/* "InputMailFilters=a, b": b is the list's too. */
-		if (x->in_list)
-			list_add(x->d->list, s, n);
-		return;
-	}
-	x->in_list = 0;
-	for (v++; v < s + n && isspace((unsigned char)*v); v++)
-		;
-	if (*s == 'I') {
-		x->d->has_list = x->in_list = 1;
-		list_add(x->d->list, v, (size_t)(s + n - v));
-	} else if (*s == 'N')
-		snprintf(x->name, sizeof(x->name), "%.*s", (int)(s + n - v), v);
-	else if (*s == 'P')
-		snprintf(x->port, sizeof(x->port), "%.*s", (int)(s + n - v), v);
-}
-
-/* Whether l (n bytes) is the option "O NAME=value", blanks allowed
- * around the name and the '=', or "O NAME" (what sendmail.mc's define
- * of an option to nothing writes: empty); its value then in *v, *vn. */
-static int
-option(const char *l, size_t n, const char *name, const char **v,
-    size_t *vn)
-{
-	const char *p = l + 1, *end = l + n;
-	size_t k = strlen(name);
-
-	if (n < 2 || *l != 'O' || !isspace((unsigned char)*p))
-		return 0;
-	while (p < end && isspace((unsigned char)*p))
-		p++;
-	if ((size_t)(end - p) < k || strncasecmp(p, name, k) != 0)
-		return 0;
-	for (p += k; p < end && isspace((unsigned char)*p); p++)
-		;
-	if (p < end) {
-		if (*p != '=')
-			return 0;
-		p++;
-	}
-	while (p < end && isspace((unsigned char)*p))
-		p++;
-	*v = p;
-	*vn = (size_t)(end - p);
-	return 1;
-}
-
-/* One logical line of sendmail.cf (continuations joined by the caller's
- * reading: a line that starts with a blank goes on the one before). */
-static void
-sm_line(struct sm_conf *c, const char *l, size_t n, const struct ours *o)
-{
-	const char *v;
-	size_t vn;
-
-	if (n > 1 && *l == 'X' && c->nf < SM_FILTERS) {
-		struct xline x = { &c->f[c->nf++], o, 1 };
-
-		fields(l + 1, n - 1, x_field, &x);
-	} else if (option(l, n, "ForwardPath", &v, &vn)) {
-		c->has_forward = 1;
-		c->forward_n = vn;
-		snprintf(c->forward, sizeof(c->forward), "%.*s",
-		    (int)(vn > 80 ? 80 : vn), v);
-	} else if (option(l, n, "InputMailFilters", &v, &vn)) {
-		c->has_global = 1;
-		c->global[0] = '\0';
-		list_add(c->global, v, vn);
-	} else if (option(l, n, "DaemonPortOptions", &v, &vn) &&
-	    c->nd < SM_DAEMONS) {
-		struct dline x = { &c->d[c->nd++], 0, "", "" };
-
-		fields(v, vn, d_field, &x);
-		if (x.name[0] != '\0')
-			snprintf(x.d->label, sizeof(x.d->label), "%s", x.name);
-		else
-			snprintf(x.d->label, sizeof(x.d->label), "Port=%s",
-			    x.port[0] != '\0' ? x.port : "25");
-	}
-}
-
-/* Whether a list of filter names names one whose socket may be
- * floodgate's. */
-static int
-sm_list_ours(const struct sm_conf *c, const char *s)
-{
-	const char *end = s + strlen(s), *b;
-	size_t i;
-
-	while (s < end) {
-		while (s < end && (isspace((unsigned char)*s) || *s == ',' ||
-		    *s == ';'))
-			s++;
-		for (b = s; s < end && !isspace((unsigned char)*s) &&
-		    *s != ',' && *s != ';'; s++)
-			;
-		for (i = 0; s > b && i < c->nf; i++)
-			if (c->f[i].ours != 0 && strlen(c->f[i].name) ==
-			    (size_t)(s - b) &&
-			    strncasecmp(c->f[i].name, b, (size_t)(s - b)) == 0)
-				return 1;
-	}
-	return 0;
-}
-
-#define SM_ACCEPT_WHY "while floodgate is stopped or does not answer in time, Sendmail sends every message without it, unlimited; give it F=T"
-
-size_t
-fg_sm_check(const char *cf, const char *listen, int uid_accounts,
-    char out[][FG_PF_TEXT], size_t max)
-{
-	struct sm_conf c;
-	struct fg_pf_conf pf = { .listen = listen };
-	struct found f = { out, 0, max, 0 };
-	struct ours o;
-	const char *l, *e, *nl;
-	char line[4096];
-	size_t n = 0, i, any = 0;
-
-	read_ours(&pf, &o);
-	if (!o.known)
-		return 0;
-	memset(&c, 0, sizeof(c));
-	/* Logical lines: a line that starts with a blank continues the
-	 * one before; comments and blank lines end one. */
-	for (l = cf; l != NULL && *l != '\0'; l = nl != NULL ? nl + 1 : NULL) {
-		nl = strchr(l, '\n');
-		e = nl != NULL ? nl : l + strlen(l);
-		if ((*l == ' ' || *l == '\t') && n > 0) {
-			if (n + (size_t)(e - l) < sizeof(line)) {
-				memcpy(line + n, l, (size_t)(e - l));
-				n += (size_t)(e - l);
-			}
-			continue;
-		}
-		if (n > 0)
-			sm_line(&c, line, n, &o);
-		n = 0;
-		if (*l != '#' && e > l && (size_t)(e - l) < sizeof(line)) {
-			memcpy(line, l, (size_t)(e - l));
-			n = (size_t)(e - l);
-		}
-	}
-	if (n > 0)
-		sm_line(&c, line, n, &o);
-	for (i = 0; i < c.nf; i++) {
-		const char *fl = c.f[i].flags;
-
-		if (c.f[i].ours == 0)
-			continue;
-		any++;
-		if (c.f[i].ours < 0)
-			continue;
-		if (strpbrk(fl, "T4") == NULL && strchr(fl, 'R') != NULL)
-			add(&f, "sendmail.cf: filter %s (floodgate's socket) has F=R: while floodgate is stopped or does not answer in time, Sendmail refuses mail for good (5xx); give it F=T",
-			    c.f[i].name);
-		else if (strpbrk(fl, "RT4") == NULL)
-			add(&f, "sendmail.cf: filter %s (floodgate's socket) has no F=T: %s",
-			    c.f[i].name, SM_ACCEPT_WHY);
-	}
-	if (any == 0) {
-		add(&f, "sendmail.cf: no filter on floodgate's socket (%s): Sendmail sends mail without floodgate, unlimited; add INPUT_MAIL_FILTER to sendmail.mc",
-		    listen);
-		return found_n(&f);
-	}
-	if (c.nd == 0 && (!c.has_global || !sm_list_ours(&c, c.global)))
-		add(&f, "sendmail.cf: InputMailFilters leaves out floodgate's filter: Sendmail does not use it (MAIL_FILTER defines a filter, INPUT_MAIL_FILTER also lists it), mail goes out without floodgate, unlimited");
-	for (i = 0; i < c.nd; i++) {
-		const struct sm_daemon *d = &c.d[i];
-
-		if (d->has_list ? sm_list_ours(&c, d->list) :
-		    c.has_global && sm_list_ours(&c, c.global))
-			continue;
-		add(&f, "sendmail.cf: daemon %s: %s leaves out floodgate's filter: mail to this daemon goes out without floodgate, unlimited",
-		    d->label, d->has_list ? "its InputMailFilters" :
-		    "InputMailFilters");
-	}
-	/* Without the option, Sendmail's own default reads them. */
-	if (uid_accounts && (!c.has_forward || c.forward[0] != '\0'))
-		add(&f, "sendmail.cf: %s%s%s: " FORWARD_WHY
-		    "; define(`confFORWARD_PATH', `') in sendmail.mc turns .forward files off",
-		    c.has_forward ? "O ForwardPath=" : "no ForwardPath option (Sendmail's default, $z/.forward.$w:$z/.forward)",
-		    c.forward, c.forward_n > 80 ? "..." : "");
-	return found_n(&f);
+	return fg_pf_found_n(&f);
 }

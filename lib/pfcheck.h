@@ -1,9 +1,10 @@
 /*
  * What the MTA's own configuration says that lets mail past floodgate,
  * or has it decide a message twice, for floodgate -n and each start:
- * Postfix's read from postconf's answers, never from the files
- * themselves (postconf knows Postfix's defaults and master.cf's -o);
- * Sendmail's from sendmail.cf, the file Sendmail itself reads.
+ * Postfix's (pfcheck.c) read from postconf's answers, never from the
+ * files themselves (postconf knows Postfix's defaults and master.cf's
+ * -o); Sendmail's (smcheck.c) from sendmail.cf, the file Sendmail
+ * itself reads.
  */
 #ifndef FG_PFCHECK_H
 #define FG_PFCHECK_H
