@@ -158,13 +158,20 @@ fuzz: deps
 	    clang -g -O1 -std=c11 -D_GNU_SOURCE -Ilib -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	        -o build/fuzz-bin/fuzz_$$t tests/fuzz/fuzz_$$t.c $(LIB_SRC) $(LDLIBS); \
 	done
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@failed=; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz-work/$$t tests/fuzz/crashes/$$t; \
 	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-	    build/fuzz-bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    if build/fuzz-bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	        -artifact_prefix=tests/fuzz/crashes/$$t/ build/fuzz-work/$$t \
-	        tests/fuzz/corpus/$$t 2>&1 | tail -3; \
-	done
+	        tests/fuzz/corpus/$$t > build/fuzz-work/$$t.log 2>&1; then \
+	        tail -3 build/fuzz-work/$$t.log; \
+	    else \
+	        grep -E -A12 '^==[0-9]+==ERROR|runtime error' build/fuzz-work/$$t.log | head -40; \
+	        echo "fuzz $$t: FAILED, the input kept in tests/fuzz/crashes/$$t/ (build/fuzz-work/$$t.log)"; \
+	        failed="$$failed $$t"; \
+	    fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make fuzz: failed:$$failed"; exit 1; fi
 
 install: all
 	install -d $(DESTDIR)$(sbindir) $(DESTDIR)$(sysconfdir)/floodgate $(DESTDIR)$(docdir) \
