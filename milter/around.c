@@ -10,30 +10,24 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "follow.h"
 #include "log.h"
 #include "pfcheck.h"
+#include "run.h"
 #include "sockowner.h"
 #include "util.h"
-
-extern char **environ;
 
 #define OUTPUT_SECONDS	5	/* a postconf may take, then is killed */
 #define SM_CF_MAX	(8u << 20)	/* more is not a sendmail.cf */
@@ -295,6 +289,13 @@ system_warnings(const struct fg_config *c,
 	say(arg, fg_config_line(c, "account"), msg);
 }
 
+/* A look cut short by floodgate's stop. */
+static int
+look_stopping(void)
+{
+	return atomic_load(&look.stop);
+}
+
 /* What a command writes on its standard output (its stderr to
  * /dev/null), NUL-terminated, in a buffer to free; NULL, with why,
  * when it cannot be run, fails, or takes more than OUTPUT_SECONDS (a
@@ -302,90 +303,26 @@ system_warnings(const struct fg_config *c,
 static char *
 output_of(char *const argv[], char *why, size_t whylen)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	char *out = NULL;
-	size_t len = 0, cap = 0;
-	int p[2], rc, st = -1, full = 0, late = 0;
-	int64_t until = fg_mono_us() + OUTPUT_SECONDS * 1000000LL;
-	pid_t pid;
+	struct fg_run r;
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		return NULL;
-	}
-	if ((rc = posix_spawn_file_actions_init(&fa)) == 0 &&
-	    (rc = fg_spawnattr_init(&at)) != 0)
-		posix_spawn_file_actions_destroy(&fa);
-	if (rc == 0) {
-		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0)) == 0 &&
-		    (rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1)) == 0 &&
-		    (rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-		    O_WRONLY, 0)) == 0 &&
-		    (rc = fg_spawn_close_rest(&fa)) == 0)
-			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv,
-			    environ);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&at);
-	}
-	close(p[1]);
-	if (rc != 0) {
-		close(p[0]);
-		snprintf(why, whylen, "cannot run it: %s", strerror(rc));
-		return NULL;
-	}
-	for (;;) {
-		struct pollfd pfd = { p[0], POLLIN, 0 };
-		int64_t left = until - fg_mono_us();
-		ssize_t n;
-
-		/* A slice at a time: floodgate stopping does not wait for
-		 * the rest of a slow command. */
-		if (left <= 0 || atomic_load(&look.stop)) {
-			late = 1;
-			break;
-		}
-		if (poll(&pfd, 1, left > 100000 ? 100 : (int)(left / 1000) + 1)
-		    <= 0)
-			continue;
-		if (len + 1 >= cap) {
-			char *o = realloc(out, cap = cap ? cap * 2 : 4096);
-
-			if (o == NULL) {
-				full = 1;
-				break;
-			}
-			out = o;
-		}
-		if ((n = read(p[0], out + len, cap - len - 1)) > 0)
-			len += (size_t)n;
-		else if (n == 0 || errno != EINTR)
-			break;
-	}
-	close(p[0]);
-	if (late)
-		(void)kill(pid, SIGKILL);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (late || full || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		if (late && atomic_load(&look.stop))
-			snprintf(why, whylen, "stopped with floodgate");
-		else if (late)
-			snprintf(why, whylen, "it did not answer in %d s (killed)",
-			    OUTPUT_SECONDS);
-		else if (full)
-			snprintf(why, whylen, "it wrote more than floodgate could hold");
-		else if (WIFEXITED(st))
-			snprintf(why, whylen, "exit %d (run it to see why)",
-			    WEXITSTATUS(st));
-		else
-			snprintf(why, whylen, "it did not exit (status %d)", st);
-		free(out);
-		return NULL;
-	}
-	out[len] = '\0';
-	return out;
+	if (fg_run(argv, FG_RUN_OUT, fg_mono_us() + OUTPUT_SECONDS *
+	    1000000LL, look_stopping, &r) < 0)
+		snprintf(why, whylen, "%s", r.how);
+	else if (r.late == 2)
+		snprintf(why, whylen, "stopped with floodgate");
+	else if (r.late)
+		snprintf(why, whylen, "it did not answer in %d s (killed)",
+		    OUTPUT_SECONDS);
+	else if (r.full)
+		snprintf(why, whylen, "it wrote more than floodgate could hold");
+	else if (r.status > 0)
+		snprintf(why, whylen, "exit %d (run it to see why)", r.status);
+	else if (r.status < 0)
+		snprintf(why, whylen, "it did not exit (%s)", r.how);
+	else
+		return r.out != NULL ? r.out : fg_strdup("");
+	free(r.out);
+	return NULL;
 }
 
 /*

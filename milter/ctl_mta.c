@@ -5,22 +5,13 @@
  * Commands run without a shell; when one fails, the error names the
  * command, its exit status and what it wrote to stderr.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "ctl.h"
+#include "run.h"
 #include "util.h"
-
-/* What a command printed on stderr is kept up to this much. */
-#define ERR_KEEP	2048
 
 /* A command of the MTA's own was killed for not ending within -t. */
 static int stalled;
@@ -30,185 +21,44 @@ static int stalled;
 #define RUN_OUT		1
 #define RUN_NEXT_HOP	2
 
-struct run {
-	char *out;		/* stdout, whole (NULL when not wanted) */
-	size_t outlen;
-	char err[ERR_KEEP];	/* stderr, the first ERR_KEEP bytes */
-	size_t errlen;
-	int status;		/* exit status, or -1: killed or not run */
-	char how[64];		/* "exit 1", "killed by signal 9", ... */
-};
-
-static int
-append(char **buf, size_t *len, const char *data, size_t n)
-{
-	char *p = realloc(*buf, *len + n + 1);
-
-	if (p == NULL)
-		return -1;
-	memcpy(p + *len, data, n);
-	*len += n;
-	p[*len] = '\0';
-	*buf = p;
-	return 0;
-}
-
 /*
- * Runs argv, collecting stdout (with RUN_OUT) and stderr; 0 when it ran
- * (whatever its status), -1 when it could not be started or did not
- * end within ctl_timeout seconds (-t): then it is killed (SIGKILL: the
- * MTA's queue survives a killed command, as it survives a crash), so
- * that a hung postqueue or postsuper never holds the release timer, and
- * unless it waited on the next hop, the MTA is taken for stalled.
+ * Runs argv, collecting stdout (with RUN_OUT) and stderr's start; 0
+ * when it ran (whatever its status), -1 when it could not be started or
+ * did not end within ctl_timeout seconds (-t): then it is killed
+ * (SIGKILL: the MTA's queue survives a killed command, as it survives a
+ * crash), so that a hung postqueue or postsuper never holds the release
+ * timer, and unless it waited on the next hop, the MTA is taken for
+ * stalled. posix_spawn, not fork: a run over a large hold queue holds
+ * tens of megabytes, which fork would copy the page tables of for each
+ * of the MTA's commands. In a process group of its own, out of the
+ * terminal's reach: ^C stops floodgatectl between two messages, not
+ * this command in one.
  */
 static int
-run(char *const argv[], int flags, struct run *r)
+run(char *const argv[], int flags, struct fg_run *r)
 {
-	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st, i, rc;
-	int gave_up = 0;	/* 1: past the deadline; -1: waitpid failed */
-	useconds_t nap;
-	int64_t deadline = ctl_deadline();
-	struct pollfd pfd[2];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	pid_t pid;
-
-	memset(r, 0, sizeof(*r));
-	r->status = -1;
-	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
-		snprintf(r->how, sizeof(r->how), "pipe: %s", strerror(errno));
-		goto fail;
-	}
-	/* posix_spawn, not fork: a run over a large hold queue holds tens
-	 * of megabytes, which fork would copy the page tables of for each
-	 * of the MTA's commands. In a process group of its own, out of the
-	 * terminal's reach: ^C stops floodgatectl between two messages,
-	 * not this command in one. It starts as from a shell: no signal
-	 * blocked or ignored (floodgatectl ignores SIGPIPE), none of
-	 * floodgatectl's descriptors. */
-	if ((rc = posix_spawn_file_actions_init(&fa)) == 0 &&
-	    (rc = fg_spawnattr_init(&at)) != 0)
-		posix_spawn_file_actions_destroy(&fa);
-	if (rc == 0) {
-		short fl = 0;
-
-		if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
-		    O_RDONLY, 0)) == 0 &&
-		    (rc = posix_spawn_file_actions_adddup2(&fa, po[1], 1)) == 0 &&
-		    (rc = posix_spawn_file_actions_adddup2(&fa, pe[1], 2)) == 0 &&
-		    (rc = fg_spawn_close_rest(&fa)) == 0 &&
-		    (rc = posix_spawnattr_getflags(&at, &fl)) == 0 &&
-		    (rc = posix_spawnattr_setflags(&at,
-		    fl | POSIX_SPAWN_SETPGROUP)) == 0 &&
-		    (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)
-			rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-		posix_spawn_file_actions_destroy(&fa);
-		posix_spawnattr_destroy(&at);
-	}
-	if (rc != 0) {
-		snprintf(r->how, sizeof(r->how), "cannot run it: %s",
-		    strerror(rc));
-		goto fail;
-	}
-	close(po[1]);
-	close(pe[1]);
-	pfd[0].fd = po[0];
-	pfd[1].fd = pe[0];
-	pfd[0].events = pfd[1].events = POLLIN;
-	while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		char buf[4096];
-		ssize_t n;
-		int rc = ctl_poll(pfd, 2, deadline);
-
-		if (rc == 0) {
-			gave_up = 1;
-			break;
-		}
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc < 0)
-			break;
-		for (i = 0; i < 2; i++) {
-			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			n = read(pfd[i].fd, buf, sizeof(buf));
-			if (n <= 0) {
-				close(pfd[i].fd);
-				pfd[i].fd = -1;
-			} else if (i == 0 && (flags & RUN_OUT)) {
-				if (append(&r->out, &r->outlen, buf, (size_t)n) < 0) {
-					kill(pid, SIGTERM);
-				}
-			} else if (i == 1 && r->errlen + 1 < sizeof(r->err)) {
-				size_t k = (size_t)n < sizeof(r->err) - 1 - r->errlen ?
-				    (size_t)n : sizeof(r->err) - 1 - r->errlen;
-
-				memcpy(r->err + r->errlen, buf, k);
-				r->errlen += k;
-				r->err[r->errlen] = '\0';
-			}
-		}
-	}
-	/* Its output ended; it may still not exit. A command that closed
-	 * its output by exiting is a zombie within microseconds: look again
-	 * after 100 us, then twice as long each time, up to 10 ms. */
-	for (nap = 100; !gave_up; nap = nap < 5000 ? nap * 2 : 10000) {
-		pid_t w = waitpid(pid, &st, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			snprintf(r->how, sizeof(r->how), "waitpid: %s",
-			    strerror(errno));
-			gave_up = -1;
-		} else if (fg_mono_us() >= deadline)
-			gave_up = 1;
-		else if (w == 0)
-			usleep(nap);
-	}
-	for (i = 0; i < 2; i++)
-		if (pfd[i].fd >= 0)
-			close(pfd[i].fd);
-	if (gave_up) {
-		if (gave_up > 0) {
-			if (!(flags & RUN_NEXT_HOP))
-				stalled = 1;
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			snprintf(r->how, sizeof(r->how),
-			    "no end within %d s, killed", ctl_timeout);
-		}
+	if (fg_run(argv, FG_RUN_ERR | FG_RUN_PGROUP |
+	    (flags & RUN_OUT ? FG_RUN_OUT : 0), ctl_deadline(), NULL, r) < 0)
+		return -1;
+	if (r->late) {
+		if (!(flags & RUN_NEXT_HOP))
+			stalled = 1;
+		snprintf(r->how, sizeof(r->how), "no end within %d s, killed",
+		    ctl_timeout);
 		free(r->out);
 		r->out = NULL;
 		return -1;
 	}
-	if (WIFEXITED(st)) {
-		r->status = WEXITSTATUS(st);
-		snprintf(r->how, sizeof(r->how), "exit %d", r->status);
-	} else
-		snprintf(r->how, sizeof(r->how), "killed by signal %d",
-		    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	/* One line for the error message: newlines become "; ". */
 	while (r->errlen > 0 && (r->err[r->errlen - 1] == '\n' ||
 	    r->err[r->errlen - 1] == '\r'))
 		r->err[--r->errlen] = '\0';
 	return 0;
-fail:
-	if (po[0] >= 0) {
-		close(po[0]);
-		close(po[1]);
-	}
-	if (pe[0] >= 0) {
-		close(pe[0]);
-		close(pe[1]);
-	}
-	return -1;
 }
 
 /* "floodgatectl: WHAT: CMD ARGS: exit 1: stderr" */
 static void
-report(const char *what, char *const argv[], const struct run *r)
+report(const char *what, char *const argv[], const struct fg_run *r)
 {
 	size_t i;
 
@@ -289,7 +139,7 @@ ctl_hold_queue(const struct fg_config *cfg)
 	char *sm[] = { cfg->sendmail_path, "-C", cfg->sendmail_config, "-bp",
 	    "-qQ", NULL };
 	char *const *argv = cfg->mta_sendmail ? sm : pf;
-	struct run r;
+	struct fg_run r;
 	struct fg_strset *ids;
 
 	if (run(argv, RUN_OUT, &r) < 0) {
@@ -325,7 +175,7 @@ int
 ctl_release_one(const struct fg_config *cfg, const char *qid)
 {
 	char id[FG_QID_MAX + 8];
-	struct run r;
+	struct fg_run r;
 
 	if (!fg_qid_valid(qid)) {
 		fprintf(stderr, "floodgatectl: \"%s\": not a queue ID; not released\n",
