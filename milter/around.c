@@ -319,8 +319,10 @@ output_of(char *const argv[], char *why, size_t whylen)
 		snprintf(why, whylen, "exit %d (run it to see why)", r.status);
 	else if (r.status < 0)
 		snprintf(why, whylen, "it did not exit (%s)", r.how);
+	else if (r.out != NULL || (r.out = fg_strdup("")) != NULL)
+		return r.out;
 	else
-		return r.out != NULL ? r.out : fg_strdup("");
+		snprintf(why, whylen, "out of memory");
 	free(r.out);
 	return NULL;
 }
