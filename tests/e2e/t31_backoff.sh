@@ -35,6 +35,23 @@ mails() {
 	done
 }
 paused_log() { [ "$(log_count "backoff: domain=docomo.test paused")" -ge "$1" ]; }
+# taken PREFIX N: how many of those N messages Postfix queued, in
+# TAKEN. One submitted after the pause began is deferred at RCPT with
+# the pause's text, as it should be (its client retries later; CI once
+# saw the carrier trip on the third of burst c while the fourth was
+# still being submitted), and is not waited for; any other answer is a
+# failure.
+taken() {
+	local i n=0
+	for i in $(seq 1 "$2"); do
+		if grep -q "^<- *250 .*queued as" "$T/m-$1$i"; then
+			n=$((n + 1))
+		elif ! grep -q "^<\*\* *45[01] .*docomo.test paused until" "$T/m-$1$i"; then
+			fail "message $1$i: queued or deferred as paused: $(grep '^<\*\*' "$T/m-$1$i" | head -2)"
+		fi
+	done
+	TAKEN=$n
+}
 
 # 1. A burst of six: four get through, then the carrier answers 421.
 mails a 6 docomo.test
@@ -90,8 +107,10 @@ why_queued() {
 	  grep -E "backoff:|incident: (started|ended) kind=pause" "$T/floodgate.log" | cut -c1-160
 	  postqueue -c "$T/etc" -p | tail -12; } 2>&1 | sed 's/^/    /'
 }
-wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT a' '$T/sink/delivered' 2>/dev/null) -ge 6 ]" ||
-    { fail "the queued mail went out after the pause: $(grep -c "^$CARRIER_PORT a" "$T/sink/delivered") of 6"
+taken a 6
+na=$TAKEN
+wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT a' '$T/sink/delivered' 2>/dev/null) -ge $na ]" ||
+    { fail "the queued mail went out after the pause: $(grep -c "^$CARRIER_PORT a" "$T/sink/delivered") of $na"
       why_queued a; }
 expect_eq "no connection reached the carrier while it was paused" \
     "$(awk -v p="$CARRIER_PORT" -v s="$since" -v u="$until" '$1 == p && $2 > s + 1.5 && $2 < u - 0.3' "$T/sink/connections" | wc -l)" 0
@@ -108,10 +127,16 @@ mails c 4 docomo.test
 wait_for 20 paused_log 2 || fail "docomo.test was paused a second time"
 grep -q "paused for 10s .* pause 2 in a row" "$T/floodgate.log" ||
     fail "the second pause doubles: $(grep 'paused for' "$T/floodgate.log" | tail -1)"
-wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT c' '$T/sink/delivered' 2>/dev/null) -ge 4 ]" ||
-    { fail "the second burst went out after the second pause: $(grep -c "^$CARRIER_PORT c" "$T/sink/delivered") of 4"
+# The second pause's end first: a message retried alone as the pause
+# began may still go out during it (the resolve cache, README; seen in
+# CI 2 s into it), so its delivery does not say the pause is over.
+wait_for 30 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify.out' 2>/dev/null) -ge 2 ]" ||
+    fail "the second pause's end was told"
+taken c 4
+nc=$TAKEN
+wait_for $MAXWAIT sh -c "[ \$(grep -c '^$CARRIER_PORT c' '$T/sink/delivered' 2>/dev/null) -ge $nc ]" ||
+    { fail "the second burst went out after the second pause: $(grep -c "^$CARRIER_PORT c" "$T/sink/delivered") of $nc queued"
       why_queued c; }
-wait_for 5 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify.out' 2>/dev/null) -ge 2 ]"
 expect_eq "notifications: one start and one end for each pause" \
     "$(grep -o '"event":"[a-z]*","kind":"pause"' "$T/notify.out" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "2 2 "
 ctl unpause docomo.test > "$T/unpause" 2>&1
