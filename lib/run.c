@@ -57,6 +57,17 @@ spawn(char *const argv[], int flags, int out, int err, pid_t *pid)
 	return rc;
 }
 
+/* Kills the command and, in a process group of its own, whatever it
+ * started there (a queue run forked by the MTA's command, a child that
+ * holds its output open): its pid is not reaped yet, so the group's id
+ * is still its own. */
+static void
+kill_it(pid_t pid, int flags)
+{
+	if (!(flags & FG_RUN_PGROUP) || kill(-pid, SIGKILL) < 0)
+		(void)kill(pid, SIGKILL);
+}
+
 /* Whether it is time to kill it: 1 the deadline, 2 stop(). */
 static int
 due(int64_t deadline, int (*stop)(void))
@@ -176,16 +187,17 @@ fg_run(char *const argv[], int flags, int64_t deadline, int (*stop)(void),
 		if ((w = waitpid(pid, &st, WNOHANG)) == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
+			/* ECHILD: reaped elsewhere (SIGCHLD ignored), so its
+			 * pid may be another process's by now: not killed. */
 			snprintf(r->how, sizeof(r->how), "waitpid: %s",
 			    strerror(errno));
-			(void)kill(pid, SIGKILL);
 			return -1;
 		}
 		if ((r->late = due(deadline, stop)) == 0)
 			usleep(nap);
 	}
 	if (r->late || r->full) {
-		(void)kill(pid, SIGKILL);
+		kill_it(pid, flags);
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		snprintf(r->how, sizeof(r->how), "%s, killed",

@@ -29,9 +29,10 @@ struct fg_run {
 /*
  * Runs argv (looked up in PATH) with stdin on /dev/null, no signal
  * blocked or ignored and none of this process's descriptors but its
- * pipes, and waits for its end. It is killed (SIGKILL) at deadline
- * (fg_mono_us()'s clock) or once stop() returns non-zero (asked at
- * least every 100 ms; NULL: never). 0 when it ran, to its end or
+ * pipes, and waits for its end. It is killed (SIGKILL; with
+ * FG_RUN_PGROUP, its whole group) at deadline (fg_mono_us()'s clock)
+ * or once stop() returns non-zero (asked at least every 100 ms; NULL:
+ * never). 0 when it ran, to its end or
  * killed (r says which); -1, with r->how, when it could not be
  * started or waited for. r->out is the caller's to free either way.
  */

@@ -145,10 +145,11 @@ sed "s|^postfix_config .*|postfix_config $T/nonexistent|" "$T/floodgate.conf" > 
 expect_eq "release with a broken postfix_config: exit 1" $? 1
 grep -q "cannot list the hold queue: postqueue -c $T/nonexistent -j: exit [1-9][0-9]*: .*postqueue: fatal: " "$T/bad.err" &&
     ok "the error names the command, its status and its stderr" || fail "$(cat "$T/bad.err")"
-# A hung MTA command is killed after -t seconds: it never holds the
-# release timer's unit.
+# A hung MTA command is killed after -t seconds, with what it started
+# (here a child that holds its output open): it never holds the release
+# timer's unit.
 mkdir "$T/hang"
-printf '#!/bin/sh\nexec sleep 61.5\n' > "$T/hang/postqueue"
+printf '#!/bin/sh\nsleep 61.6 &\nexec sleep 61.5\n' > "$T/hang/postqueue"
 chmod 755 "$T/hang/postqueue"
 t0=$(date +%s%N)
 PATH="$T/hang:$PATH" "$FLOODGATECTL" -c "$T/floodgate.conf" -t 2 release > /dev/null 2> "$T/hang.err"
@@ -158,6 +159,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 grep -q "cannot list the hold queue: postqueue -c $T/etc -j: no end within 2 s, killed$" "$T/hang.err" &&
     ok "  ... the error names the command and the limit" || fail "$(cat "$T/hang.err")"
 expect_eq "  ... the hung command was killed" "$(pgrep -fc '^sleep 61\.5$')" 0
+expect_eq "  ... and the child it started" "$(pgrep -fc '^sleep 61\.6$')" 0
 release > "$T/r4"
 expect_eq "the next release runs" $? 0
 # hold_two_more N HELD: news sends n<N> to n<N+3>, two pass and two are

@@ -72,7 +72,8 @@ static void
 test_deadline(void **state)
 {
 	char *sleep_[] = { "sleep", "30", NULL };
-	/* Closes its output and goes on: not waited for either. */
+	/* Closes its output and goes on: not waited for either (in a group
+	 * of its own, so that the shell's sleep dies with it). */
 	char *quiet[] = { "/bin/sh", "-c", "exec >&- 2>&-; sleep 30", NULL };
 	struct fg_run r;
 	int64_t t0 = fg_mono_us();
@@ -84,8 +85,8 @@ test_deadline(void **state)
 	assert_string_equal(r.how, "past its deadline, killed");
 	assert_true(fg_mono_us() - t0 < 10000000);
 	t0 = fg_mono_us();
-	assert_int_equal(fg_run(quiet, FG_RUN_OUT | FG_RUN_ERR, SOON(300), NULL,
-	    &r), 0);
+	assert_int_equal(fg_run(quiet, FG_RUN_OUT | FG_RUN_ERR | FG_RUN_PGROUP,
+	    SOON(300), NULL, &r), 0);
 	assert_int_equal(r.late, 1);
 	assert_true(fg_mono_us() - t0 < 10000000);
 }
@@ -167,6 +168,59 @@ test_fresh_start(void **state)
 	free(r.out);
 }
 
+/* Whether process pid has ended: gone, or a zombie not reaped yet. */
+static int
+ended(long pid)
+{
+	char path[64], buf[256];
+	const char *p;
+	FILE *f;
+	int gone;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	gone = fgets(buf, sizeof(buf), f) == NULL ||
+	    ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z');
+	fclose(f);
+	return gone;
+}
+
+/*
+ * What a command started in its group dies with it at the deadline
+ * (here a child that holds the output open); without a group of its
+ * own, only the command is killed.
+ */
+static void
+test_group_killed(void **state)
+{
+	char *sh[] = { "/bin/sh", "-c", "sleep 30 & echo $!; wait", NULL };
+	struct fg_run r;
+	long pid;
+	int i;
+
+	(void)state;
+	assert_int_equal(fg_run(sh, FG_RUN_OUT | FG_RUN_PGROUP, SOON(500),
+	    NULL, &r), 0);
+	assert_int_equal(r.late, 1);
+	assert_non_null(r.out);
+	pid = strtol(r.out, NULL, 10);
+	free(r.out);
+	assert_true(pid > 1);
+	for (i = 0; i < 100 && !ended(pid); i++)
+		usleep(10000);
+	assert_true(ended(pid));
+	assert_int_equal(fg_run(sh, FG_RUN_OUT, SOON(500), NULL, &r), 0);
+	assert_int_equal(r.late, 1);
+	assert_non_null(r.out);
+	pid = strtol(r.out, NULL, 10);
+	free(r.out);
+	assert_true(pid > 1);
+	usleep(100000);
+	assert_false(ended(pid));
+	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+}
+
 static void
 test_signal_end(void **state)
 {
@@ -190,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_fresh_start),
+		cmocka_unit_test(test_group_killed),
 		cmocka_unit_test(test_signal_end),
 	};
 
