@@ -57,15 +57,37 @@ spawn(char *const argv[], int flags, int out, int err, pid_t *pid)
 	return rc;
 }
 
-/* Kills the command and, in a process group of its own, whatever it
+/* How long a command told to end (SIGTERM) has before SIGKILL. */
+#define TERM_GRACE_MS	1000
+
+/*
+ * Ends the command and, in a process group of its own, whatever it
  * started there (a queue run forked by the MTA's command, a child that
- * holds its output open): its pid is not reaped yet, so the group's id
- * is still its own. */
+ * holds its output open), as systemd ends a unit: SIGTERM, so that one
+ * that handles it ends cleanly (a local mailer its mailbox), then
+ * SIGKILL once the command has ended or TERM_GRACE_MS has passed, for
+ * what ignored it. The command is not reaped before the SIGKILL, so the
+ * group's id is still its own.
+ */
 static void
-kill_it(pid_t pid, int flags)
+end_it(pid_t pid, int flags)
 {
-	if (!(flags & FG_RUN_PGROUP) || kill(-pid, SIGKILL) < 0)
-		(void)kill(pid, SIGKILL);
+	int64_t until = fg_mono_us() + (int64_t)TERM_GRACE_MS * 1000;
+	pid_t to = flags & FG_RUN_PGROUP ? -pid : pid;
+	siginfo_t si;
+
+	if (kill(to, SIGTERM) < 0 && to != pid) {
+		to = pid;
+		(void)kill(pid, SIGTERM);
+	}
+	while (fg_mono_us() < until) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == pid)
+			break;
+		usleep(10000);
+	}
+	(void)kill(to, SIGKILL);
 }
 
 /* Whether it is time to kill it: 1 the deadline, 2 stop(). */
@@ -197,7 +219,7 @@ fg_run(char *const argv[], int flags, int64_t deadline, int (*stop)(void),
 			usleep(nap);
 	}
 	if (r->late || r->full) {
-		kill_it(pid, flags);
+		end_it(pid, flags);
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		snprintf(r->how, sizeof(r->how), "%s, killed",

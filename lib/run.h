@@ -29,12 +29,13 @@ struct fg_run {
 /*
  * Runs argv (looked up in PATH) with stdin on /dev/null, no signal
  * blocked or ignored and none of this process's descriptors but its
- * pipes, and waits for its end. It is killed (SIGKILL; with
- * FG_RUN_PGROUP, its whole group) at deadline (fg_mono_us()'s clock)
- * or once stop() returns non-zero (asked at least every 100 ms; NULL:
- * never). 0 when it ran, to its end or
- * killed (r says which); -1, with r->how, when it could not be
- * started or waited for. r->out is the caller's to free either way.
+ * pipes, and waits for its end. It is ended (SIGTERM, then SIGKILL
+ * once it has ended or a second later; with FG_RUN_PGROUP, its whole
+ * group) at deadline (fg_mono_us()'s clock) or once stop() returns
+ * non-zero (asked at least every 100 ms; NULL: never). 0 when it ran,
+ * to its end or killed (r says which); -1, with r->how, when it could
+ * not be started or waited for. r->out is the caller's to free either
+ * way.
  */
 int fg_run(char *const argv[], int flags, int64_t deadline,
     int (*stop)(void), struct fg_run *r);

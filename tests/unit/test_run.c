@@ -221,6 +221,51 @@ test_group_killed(void **state)
 	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
 }
 
+/*
+ * At the deadline the command is told to end (SIGTERM) before it is
+ * killed: a command that handles it ends its own way; one that ignores
+ * it is killed a second later, with what it started.
+ */
+static void
+test_term_first(void **state)
+{
+	const char *f = tmpfile_with("");
+	char cmd[256], buf[16] = "";
+	char *sh[] = { "/bin/sh", "-c", cmd, NULL };
+	char *deaf[] = { "/bin/sh", "-c",
+	    "trap '' TERM; sleep 30 & echo $!; wait", NULL };
+	struct fg_run r;
+	int64_t t0;
+	long pid;
+	FILE *in;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd),
+	    "trap 'echo told > %s; exit 7' TERM; sleep 30 & wait", f);
+	assert_int_equal(fg_run(sh, FG_RUN_OUT | FG_RUN_PGROUP, SOON(300),
+	    NULL, &r), 0);
+	free(r.out);
+	assert_int_equal(r.late, 1);
+	assert_non_null(in = fopen(f, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), in));
+	fclose(in);
+	assert_string_equal(buf, "told\n");
+	t0 = fg_mono_us();
+	assert_int_equal(fg_run(deaf, FG_RUN_OUT | FG_RUN_PGROUP, SOON(300),
+	    NULL, &r), 0);
+	assert_int_equal(r.late, 1);
+	assert_string_equal(r.how, "past its deadline, killed");
+	assert_true(fg_mono_us() - t0 >= 1300000);	/* 300 ms, then 1 s */
+	assert_non_null(r.out);
+	pid = strtol(r.out, NULL, 10);
+	free(r.out);
+	assert_true(pid > 1);
+	for (int i = 0; i < 100 && !ended(pid); i++)
+		usleep(10000);
+	assert_true(ended(pid));
+	tmpfiles_remove();
+}
+
 static void
 test_signal_end(void **state)
 {
@@ -245,6 +290,7 @@ main(void)
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_fresh_start),
 		cmocka_unit_test(test_group_killed),
+		cmocka_unit_test(test_term_first),
 		cmocka_unit_test(test_signal_end),
 	};
 
