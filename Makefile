@@ -121,7 +121,8 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz replay $$t"; \
 	    $(B)/fuzz/replay_$$t tests/fuzz/corpus/$$t tests/fuzz/crashes/$$t; done
 
-e2e: all
+# t35 and the soak drive relays with fgload, the bench's load tool.
+e2e: all $(B)/bench/fgload
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/run.sh
 
 # Every bench tool is built too, so that a change of the library they

@@ -692,6 +692,7 @@ expect_eq "and not its reservation besides" "$(used_hour "$T/fg2.conf" x@t18.exa
 # sends again exactly those Redis did not apply. The tenants' hour
 # windows sum to what was charged, where they used to lose what was in
 # flight.
+[ -x "$FGLOAD" ] || fail "fgload is built (make $FGLOAD)"
 "$FGLOAD" -S "unix:$T/fg2/milter.sock" -c 2 -m 6000 -r 1 -a 1000000 > "$T/load" 2>&1
 load_ok=$(awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}} END {print v["decisions"] - v["refused"]}' "$T/load")
 expect_eq "fgload through relay 2: no protocol error" \
