@@ -31,12 +31,11 @@ spawn(char *const argv[], int flags, int out, int err, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	short fl = 0;
 	int rc;
 
 	if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
 		return rc;
-	if ((rc = fg_spawnattr_init(&at)) != 0) {
+	if ((rc = fg_spawnattr_init(&at, flags & FG_RUN_PGROUP)) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
 		return rc;
 	}
@@ -46,11 +45,7 @@ spawn(char *const argv[], int flags, int out, int err, pid_t *pid)
 	    (rc = err >= 0 ? posix_spawn_file_actions_adddup2(&fa, err, 2) :
 	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY,
 	    0)) == 0 &&
-	    (rc = fg_spawn_close_rest(&fa)) == 0 &&
-	    (!(flags & FG_RUN_PGROUP) ||
-	    ((rc = posix_spawnattr_getflags(&at, &fl)) == 0 &&
-	    (rc = posix_spawnattr_setflags(&at, fl | POSIX_SPAWN_SETPGROUP)) ==
-	    0 && (rc = posix_spawnattr_setpgroup(&at, 0)) == 0)))
+	    (rc = fg_spawn_close_rest(&fa)) == 0)
 		rc = posix_spawnp(pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);

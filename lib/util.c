@@ -278,7 +278,7 @@ fg_json_string(FILE *fp, const char *str)
 }
 
 int
-fg_spawnattr_init(posix_spawnattr_t *at)
+fg_spawnattr_init(posix_spawnattr_t *at, int group)
 {
 	sigset_t none, all;
 	int rc;
@@ -290,7 +290,8 @@ fg_spawnattr_init(posix_spawnattr_t *at)
 	if ((rc = posix_spawnattr_setsigmask(at, &none)) != 0 ||
 	    (rc = posix_spawnattr_setsigdefault(at, &all)) != 0 ||
 	    (rc = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF)) != 0)
+	    POSIX_SPAWN_SETSIGDEF | (group ? POSIX_SPAWN_SETPGROUP : 0))) !=
+	    0 || (group && (rc = posix_spawnattr_setpgroup(at, 0)) != 0))
 		posix_spawnattr_destroy(at);
 	return rc;
 }

@@ -48,9 +48,10 @@ void fg_json_string(FILE *fp, const char *str);
  * starts: no signal blocked, every one at its default. A daemon's
  * threads block the signals it waits for and it ignores SIGPIPE; a
  * child would keep both across exec (a notify script's pipeline
- * would not end on SIGPIPE, nor a program on SIGTERM). 0, or an
- * errno; posix_spawnattr_destroy() it after. */
-int fg_spawnattr_init(posix_spawnattr_t *at);
+ * would not end on SIGPIPE, nor a program on SIGTERM). With group, in
+ * a process group of its own, which kill(-pid) ends with whatever it
+ * started. 0, or an errno; posix_spawnattr_destroy() it after. */
+int fg_spawnattr_init(posix_spawnattr_t *at, int group);
 /* The last of a child's file actions, after those that set its fds 0
  * to 2: every other descriptor closed, not only the close-on-exec ones
  * (libmilter's sockets are not: a notify program would hold an MTA's

@@ -56,8 +56,9 @@ struct inc {
 };
 
 struct child {
-	pid_t pid;
+	pid_t pid;			/* and its process group */
 	time_t started;
+	time_t told_to_end;		/* SIGTERM sent, 0 before */
 	int err;			/* its stderr and stdout, non-blocking */
 	char target[FG_ACCOUNT_MAX + 16];
 };
@@ -570,7 +571,7 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	if ((errno = fg_spawn_close_rest(&fa)) == 0 &&
-	    (errno = fg_spawnattr_init(&at)) == 0) {
+	    (errno = fg_spawnattr_init(&at, 1)) == 0) {
 		errno = posix_spawn(&pid, argv[0], &fa, &at, argv, envp);
 		posix_spawnattr_destroy(&at);
 	}
@@ -591,6 +592,7 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	close(in[1]);
 	children[slot].pid = pid;
 	children[slot].started = time(NULL);
+	children[slot].told_to_end = 0;
 	children[slot].err = err[0];
 	fg_strlcpy(children[slot].target, target, sizeof(children[slot].target));
 	return;
@@ -612,14 +614,25 @@ reap(time_t now)
 
 		if (c->pid == 0)
 			continue;
-		r = waitpid(c->pid, &st, WNOHANG);
-		if (r == 0) {
-			if (now - c->started < NOTIFY_TIMEOUT)
+		/* Past NOTIFY_TIMEOUT its group (a script's hung curl too) is
+		 * told to end, and a tick later killed: what ignored SIGTERM,
+		 * and what outlived the program. Not reaped before, so the
+		 * group's id is still the program's. */
+		if (c->told_to_end != 0) {
+			if (now == c->told_to_end)
 				continue;
-			kill(c->pid, SIGKILL);
+			if (kill(-c->pid, SIGKILL) < 0)
+				(void)kill(c->pid, SIGKILL);
 			(void)waitpid(c->pid, &st, 0);
 			fg_log_err("notify: %s: killed after %d s", c->target,
 			    NOTIFY_TIMEOUT);
+		} else if ((r = waitpid(c->pid, &st, WNOHANG)) == 0) {
+			if (now - c->started < NOTIFY_TIMEOUT)
+				continue;
+			c->told_to_end = now;
+			if (kill(-c->pid, SIGTERM) < 0)
+				(void)kill(c->pid, SIGTERM);
+			continue;
 		} else if (r == c->pid && (!WIFEXITED(st) ||
 		    WEXITSTATUS(st) != 0)) {
 			n = read(c->err, out, sizeof(out) - 1);

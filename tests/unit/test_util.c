@@ -207,7 +207,7 @@ test_spawnattr(void **state)
 	child_signals(NULL, &blk, &ign);
 	assert_true(blk & (1UL << (SIGTERM - 1)));
 	assert_true(ign & (1UL << (SIGPIPE - 1)));
-	assert_int_equal(fg_spawnattr_init(&at), 0);
+	assert_int_equal(fg_spawnattr_init(&at, 0), 0);
 	child_signals(&at, &blk, &ign);
 	posix_spawnattr_destroy(&at);
 	assert_int_equal(blk, 0);

@@ -1,0 +1,58 @@
+#!/bin/bash
+# A notify program that has not ended 30 s after it started is ended
+# with what it started (its process group: a script's hung curl too),
+# as systemd ends a unit: SIGTERM, which one that handles it ends on,
+# then SIGKILL a tick later, for what ignored SIGTERM. floodgate runs on
+# a clock ten times as fast (libfaketime), so its 30 s are 3 here; the
+# programs' own clock is real.
+# engine: native (notifications are the service thread's, whichever engine)
+. "$(dirname "$0")/lib.sh"
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+setup
+# polite: ends on SIGTERM, saying so; its child does not handle it.
+cat > "$T/polite.sh" <<EOT
+#!/bin/sh
+cat > /dev/null
+sleep 301 &
+echo \$! > "$T/polite.child"
+trap 'echo told >> "$T/polite.term"; exit 0' TERM
+wait
+EOT
+# deaf: ignores SIGTERM, and so does its child (inherited).
+cat > "$T/deaf.sh" <<EOT
+#!/bin/sh
+cat > /dev/null
+trap '' TERM
+sleep 302 &
+echo \$! > "$T/deaf.child"
+wait
+EOT
+chmod 755 "$T/polite.sh" "$T/deaf.sh"
+write_conf <<EOT
+postfix_config $T/etc
+notify exec:$T/polite.sh on suspend
+notify exec:$T/deaf.sh on suspend
+EOT
+FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+0x10 FAKETIME_DONT_FAKE_MONOTONIC=1"
+start_floodgate
+t0=$(date +%s)
+ctl suspend bad@bad.tenant > "$T/suspend" 2>&1 ||
+    fail "floodgatectl suspend: $(cat "$T/suspend")"
+wait_for 10 sh -c "[ -s '$T/polite.child' ] && [ -s '$T/deaf.child' ]" ||
+    fail "both programs started: $(grep notify "$T/floodgate.log")"
+pc=$(cat "$T/polite.child" 2>/dev/null)
+dc=$(cat "$T/deaf.child" 2>/dev/null)
+gone() { ! alive "$1"; }
+wait_for 20 sh -c "[ \$(grep -c 'notify: exec:.*\.sh: killed after 30 s' '$T/floodgate.log') -ge 2 ]" ||
+    fail "both killed after 30 s, said: $(grep notify "$T/floodgate.log")"
+took=$(( $(date +%s) - t0 ))
+[ "$took" -lt 15 ] && ok "  ... on floodgate's faster clock (${took}s here)" ||
+    fail "  ... after ${took}s: the faked clock did not run faster"
+expect_eq "the polite program was told to end first (SIGTERM)" "$(cat "$T/polite.term" 2>/dev/null)" told
+wait_for 5 gone "$pc"
+expect_eq "  ... and its child ended with it" "$(alive "$pc" && echo running || echo ended)" ended
+wait_for 5 gone "$dc"
+expect_eq "the deaf program's child, which ignored SIGTERM, was killed" "$(alive "$dc" && echo running || echo ended)" ended
+expect_eq "no program of theirs left" "$(pgrep -fc '^sleep 30[12]$')" 0
+finish
