@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "daemon.h"
 #include "htab.h"
 #include "log.h"
@@ -60,6 +62,9 @@ struct child {
 	time_t started;
 	time_t told_to_end;		/* SIGTERM sent, 0 before */
 	int err;			/* its stderr and stdout, non-blocking */
+	struct event *reading;		/* err, read as it comes */
+	char said[512];			/* what it wrote first, for the log */
+	size_t saidlen;
 	char target[FG_ACCOUNT_MAX + 16];
 };
 
@@ -541,7 +546,40 @@ text_incident(FILE *fp, const struct inc *x)
 	fputc('\n', fp);
 }
 
-/* A child whose stdin is data and whose stderr is kept for the log. */
+/*
+ * A child's output, read as it comes: its first bytes kept for the log,
+ * the rest dropped. A program that writes more than a pipe holds (curl
+ * printing a webhook's answer) would otherwise block on it, as if hung,
+ * until killed at NOTIFY_TIMEOUT.
+ */
+static void
+drain(struct child *c)
+{
+	char buf[4096];
+	size_t k;
+	ssize_t n;
+
+	while ((n = read(c->err, buf, sizeof(buf))) > 0) {
+		k = sizeof(c->said) - 1 - c->saidlen;
+		k = (size_t)n < k ? (size_t)n : k;
+		memcpy(c->said + c->saidlen, buf, k);
+		c->saidlen += k;
+	}
+	if (n == 0 && c->reading != NULL) {	/* its end: no more events */
+		event_free(c->reading);
+		c->reading = NULL;
+	}
+}
+
+static void
+on_output(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	drain(arg);
+}
+
+/* A child whose stdin is data and whose output is kept for the log. */
 static void
 spawn(const char *target, char *const argv[], const char *data, size_t len)
 {
@@ -549,6 +587,7 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	posix_spawnattr_t at;
 	int in[2], err[2], slot;
 	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct event_base *base;
 	pid_t pid;
 	ssize_t w;
 
@@ -561,9 +600,18 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	}
 	if (pipe2(in, O_CLOEXEC) < 0)
 		goto fail;
-	if (pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+	/* Non-blocking on floodgate's side only: a program's stdout that
+	 * is too would fail its writes (EAGAIN) once the pipe is full. */
+	if (pipe2(err, O_CLOEXEC) < 0) {
 		close(in[0]);
 		close(in[1]);
+		goto fail;
+	}
+	if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0) {
+		close(in[0]);
+		close(in[1]);
+		close(err[0]);
+		close(err[1]);
 		goto fail;
 	}
 	posix_spawn_file_actions_init(&fa);
@@ -594,7 +642,18 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	children[slot].started = time(NULL);
 	children[slot].told_to_end = 0;
 	children[slot].err = err[0];
+	children[slot].saidlen = 0;
 	fg_strlcpy(children[slot].target, target, sizeof(children[slot].target));
+	/* Without the event (no memory), its output is read at its end:
+	 * a pipe's worth. */
+	base = fg_service_base();
+	children[slot].reading = base == NULL ? NULL : event_new(base, err[0],
+	    EV_READ | EV_PERSIST, on_output, &children[slot]);
+	if (children[slot].reading != NULL &&
+	    event_add(children[slot].reading, NULL) < 0) {
+		event_free(children[slot].reading);
+		children[slot].reading = NULL;
+	}
 	return;
 fail:
 	fg_log_err("notify: %s: cannot run %s: %s", target, argv[0],
@@ -608,8 +667,6 @@ reap(time_t now)
 
 	for (i = 0; i < MAX_CHILDREN; i++) {
 		struct child *c = &children[i];
-		char out[512];
-		ssize_t n;
 		pid_t r;
 
 		if (c->pid == 0)
@@ -635,15 +692,18 @@ reap(time_t now)
 			continue;
 		} else if (r == c->pid && (!WIFEXITED(st) ||
 		    WEXITSTATUS(st) != 0)) {
-			n = read(c->err, out, sizeof(out) - 1);
-			out[n > 0 ? n : 0] = '\0';
-			if (n > 0 && out[n - 1] == '\n')
-				out[n - 1] = '\0';
+			drain(c);
+			while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
+				c->saidlen--;
+			c->said[c->saidlen] = '\0';
 			fg_log_err("notify: %s: %s %d%s%s", c->target,
 			    WIFEXITED(st) ? "exit" : "signal",
 			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-			    n > 0 ? ": " : "", n > 0 ? out : "");
+			    c->saidlen > 0 ? ": " : "", c->said);
 		}
+		if (c->reading != NULL)
+			event_free(c->reading);
+		c->reading = NULL;
 		close(c->err);
 		c->pid = 0;
 	}

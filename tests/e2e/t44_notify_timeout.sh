@@ -4,7 +4,9 @@
 # as systemd ends a unit: SIGTERM, which one that handles it ends on,
 # then SIGKILL a tick later, for what ignored SIGTERM. floodgate runs on
 # a clock ten times as fast (libfaketime), so its 30 s are 3 here; the
-# programs' own clock is real.
+# programs' own clock is real. A program's output is read as it comes:
+# one may write more than a pipe holds; one that fails is logged with
+# its status and what it said.
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
 FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
@@ -28,11 +30,23 @@ sleep 302 &
 echo \$! > "$T/deaf.child"
 wait
 EOT
-chmod 755 "$T/polite.sh" "$T/deaf.sh"
+# chatty: writes more than a pipe holds (curl printing a webhook's
+# answer), then ends well within its time.
+cat > "$T/chatty.sh" <<EOT
+#!/bin/sh
+cat > /dev/null
+if head -c 300000 /dev/zero; then r=wrote; else r="failed \$?"; fi
+echo "\$r" > "$T/chatty.done"
+EOT
+# failing: says why on stderr and exits 3.
+printf '#!/bin/sh\ncat > /dev/null\necho "webhook said no" >&2\nexit 3\n' > "$T/failing.sh"
+chmod 755 "$T/polite.sh" "$T/deaf.sh" "$T/chatty.sh" "$T/failing.sh"
 write_conf <<EOT
 postfix_config $T/etc
 notify exec:$T/polite.sh on suspend
 notify exec:$T/deaf.sh on suspend
+notify exec:$T/chatty.sh on suspend
+notify exec:$T/failing.sh on suspend
 EOT
 FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+0x10 FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_floodgate
@@ -55,4 +69,10 @@ expect_eq "  ... and its child ended with it" "$(alive "$pc" && echo running || 
 wait_for 5 gone "$dc"
 expect_eq "the deaf program's child, which ignored SIGTERM, was killed" "$(alive "$dc" && echo running || echo ended)" ended
 expect_eq "no program of theirs left" "$(pgrep -fc '^sleep 30[12]$')" 0
+expect_eq "a program that wrote 300 kB ended well, its output read as it came" \
+    "$(cat "$T/chatty.done" 2>/dev/null)" wrote
+expect_eq "  ... nothing said of it" "$(grep -c 'notify: exec:.*chatty.sh' "$T/floodgate.log")" 0
+grep -q "notify: exec:$T/failing.sh: exit 3: webhook said no\$" "$T/floodgate.log" &&
+    ok "a program that failed: its status and what it said, logged" ||
+    fail "a program that failed: $(grep failing "$T/floodgate.log")"
 finish
