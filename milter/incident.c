@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -579,17 +580,48 @@ on_output(evutil_socket_t fd, short what, void *arg)
 	drain(arg);
 }
 
+/*
+ * A child's stdin: data in a memory file, read from its start. Not a
+ * pipe: a digest of 256 incidents, or its mail, can be more than a pipe
+ * holds, and nothing here may wait for a program to read it (a pipe's
+ * worth was written and the rest cut off). -1 with errno.
+ */
+static int
+input_of(const char *data, size_t len)
+{
+	size_t off = 0;
+	ssize_t w;
+	int fd, e;
+
+	if ((fd = memfd_create("floodgate-notify", MFD_CLOEXEC)) < 0)
+		return -1;
+	while (off < len) {
+		if ((w = write(fd, data + off, len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		off += (size_t)w;
+	}
+	if (lseek(fd, 0, SEEK_SET) == 0)
+		return fd;
+fail:
+	e = errno;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 /* A child whose stdin is data and whose output is kept for the log. */
 static void
 spawn(const char *target, char *const argv[], const char *data, size_t len)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	int in[2], err[2], slot;
+	int in, err[2], slot;
 	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	struct event_base *base;
 	pid_t pid;
-	ssize_t w;
 
 	for (slot = 0; slot < MAX_CHILDREN && children[slot].pid != 0; slot++)
 		;
@@ -598,24 +630,22 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 		    target, MAX_CHILDREN);
 		return;
 	}
-	if (pipe2(in, O_CLOEXEC) < 0)
+	if ((in = input_of(data, len)) < 0)
 		goto fail;
 	/* Non-blocking on floodgate's side only: a program's stdout that
 	 * is too would fail its writes (EAGAIN) once the pipe is full. */
 	if (pipe2(err, O_CLOEXEC) < 0) {
-		close(in[0]);
-		close(in[1]);
+		close(in);
 		goto fail;
 	}
 	if (fcntl(err[0], F_SETFL, O_NONBLOCK) < 0) {
-		close(in[0]);
-		close(in[1]);
+		close(in);
 		close(err[0]);
 		close(err[1]);
 		goto fail;
 	}
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 	if ((errno = fg_spawn_close_rest(&fa)) == 0 &&
@@ -624,20 +654,12 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 		posix_spawnattr_destroy(&at);
 	}
 	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
+	close(in);
 	close(err[1]);
 	if (errno != 0) {
-		close(in[1]);
 		close(err[0]);
 		goto fail;
 	}
-	/* Far less than a pipe holds: written at once, never waited for. */
-	(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
-	w = write(in[1], data, len);
-	if (w < 0 || (size_t)w < len)
-		fg_log_warn("notify: %s: could write only %zd of %zu bytes to it",
-		    target, w, len);
-	close(in[1]);
 	children[slot].pid = pid;
 	children[slot].started = time(NULL);
 	children[slot].told_to_end = 0;

@@ -313,6 +313,23 @@ write_conf() {
 	chmod 0640 "$T/floodgate.conf"
 }
 
+# A faked clock (libfaketime) for floodgate, for the tests that need one.
+FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+need_faketime() {
+	[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+}
+
+# clock_before_hour SECONDS: an FG_ENV that starts floodgate on a clock
+# SECONDS before the next hour turns, running on from there; NOW is the
+# real second it was asked at.
+clock_before_hour() {
+	local off
+	NOW=$(date +%s)
+	off=$(( (3600 - NOW % 3600) - $1 ))
+	[ "$off" -lt 0 ] && off=$((off + 3600))
+	FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1"
+}
+
 # start_floodgate: starts floodgate and waits for its own "started:"
 # line (one more than the log held before), so that a restart never
 # takes the last start's line for its own. FG_ENV, when set, is put

@@ -6,8 +6,7 @@
 # document) and to the mailto one (one message). Nothing is told again
 # after a restart.
 . "$(dirname "$0")/lib.sh"
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+need_faketime
 setup
 use_feedback_sink
 # The program also keeps the signals it was started with blocked and
@@ -36,17 +35,14 @@ EOT
 # Postfix starts first, so the 20 seconds are only floodgate's start and
 # the three sends.
 start_postfix
-now=$(date +%s)
-off=$(( (3600 - now % 3600) - 20 ))
-[ "$off" -lt 0 ] && off=$((off + 3600))
-FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+$off FAKETIME_DONT_FAKE_MONOTONIC=1"
+clock_before_hour 20
 start_floodgate
 for s in r1 r2 r3; do
 	send "$T/$s" $SMTP_PORT "$s@t.example" "a@tiny.example,b@tiny.example"
 done
 wait_for 5 sh -c "[ \$('$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -c ' refused ') -ge 3 ]" ||
     fail "three refused incidents: $(ctl incidents)"
-took=$(( $(date +%s) - now ))
+took=$(( $(date +%s) - NOW ))
 [ "$took" -lt 18 ] ||
     fail "floodgate's start and the three sends took ${took}s: the faked hour may have turned before the checks below"
 sleep 1.5

@@ -7,8 +7,7 @@
 # floodgate runs on a clock (libfaketime) the test moves forward
 # through a file.
 . "$(dirname "$0")/lib.sh"
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+need_faketime
 setup
 cat >> "$T/etc/main.cf" <<EOT
 non_smtpd_milters = unix:$T/fg/milter.sock

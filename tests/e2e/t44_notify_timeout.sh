@@ -9,8 +9,7 @@
 # its status and what it said.
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
-FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
-[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
+need_faketime
 setup
 # polite: ends on SIGTERM, saying so; its child does not handle it.
 cat > "$T/polite.sh" <<EOT
