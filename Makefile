@@ -121,7 +121,7 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 	@set -e; for t in $(FUZZ_TARGETS); do echo "== fuzz replay $$t"; \
 	    $(B)/fuzz/replay_$$t tests/fuzz/corpus/$$t tests/fuzz/crashes/$$t; done
 
-# t35 and the soak drive relays with fgload, the bench's load tool.
+# t23, t28 and t35 drive floodgate with fgload, the bench's load tool.
 e2e: all $(B)/bench/fgload
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/run.sh
 

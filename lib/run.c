@@ -65,16 +65,12 @@ spawn(char *const argv[], int flags, int out, int err, pid_t *pid)
  * group's id is still its own.
  */
 static void
-end_it(pid_t pid, int flags)
+end_it(pid_t pid)
 {
 	int64_t until = fg_mono_us() + (int64_t)TERM_GRACE_MS * 1000;
-	pid_t to = flags & FG_RUN_PGROUP ? -pid : pid;
 	siginfo_t si;
 
-	if (kill(to, SIGTERM) < 0 && to != pid) {
-		to = pid;
-		(void)kill(pid, SIGTERM);
-	}
+	fg_kill_group(pid, SIGTERM);
 	while (fg_mono_us() < until) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
@@ -82,7 +78,7 @@ end_it(pid_t pid, int flags)
 			break;
 		usleep(10000);
 	}
-	(void)kill(to, SIGKILL);
+	fg_kill_group(pid, SIGKILL);
 }
 
 /* Whether it is time to kill it: 1 the deadline, 2 stop(). */
@@ -129,15 +125,9 @@ take(int fd, int out, int keep, struct fg_run *r)
 		r->outlen += (size_t)n;
 		p[r->outlen] = '\0';
 		r->out = p;
-	} else if (!out && r->errlen + 1 < sizeof(r->err)) {
-		size_t k = sizeof(r->err) - 1 - r->errlen;
-
-		if ((size_t)n < k)
-			k = (size_t)n;
-		memcpy(r->err + r->errlen, buf, k);
-		r->errlen += k;
-		r->err[r->errlen] = '\0';
-	}
+	} else if (!out)
+		fg_keep_first(r->err, sizeof(r->err), &r->errlen, buf,
+		    (size_t)n);
 	return 0;
 }
 
@@ -214,7 +204,7 @@ fg_run(char *const argv[], int flags, int64_t deadline, int (*stop)(void),
 			usleep(nap);
 	}
 	if (r->late || r->full) {
-		end_it(pid, flags);
+		end_it(pid);
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 		snprintf(r->how, sizeof(r->how), "%s, killed",

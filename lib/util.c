@@ -301,3 +301,23 @@ fg_spawn_close_rest(posix_spawn_file_actions_t *fa)
 {
 	return posix_spawn_file_actions_addclosefrom_np(fa, 3);
 }
+
+void
+fg_kill_group(pid_t pid, int sig)
+{
+	if (kill(-pid, sig) < 0)
+		(void)kill(pid, sig);
+}
+
+void
+fg_keep_first(char *buf, size_t size, size_t *len, const char *data,
+    size_t n)
+{
+	size_t k = size - 1 - *len;
+
+	if (n < k)
+		k = n;
+	memcpy(buf + *len, data, k);
+	*len += k;
+	buf[*len] = '\0';
+}

@@ -58,5 +58,14 @@ int fg_spawnattr_init(posix_spawnattr_t *at, int group);
  * connection, or floodgatectl's, open for as long as it runs). 0, or
  * an errno. */
 int fg_spawn_close_rest(posix_spawn_file_actions_t *fa);
+/* Sends sig to the process group a child leads (spawned with
+ * fg_spawnattr_init(at, 1), not reaped yet), or to the child alone when
+ * it leads none (no group has its pid for id then). */
+void fg_kill_group(pid_t pid, int sig);
+/* Appends to buf (size bytes, *len of them used, NUL-terminated) what
+ * fits of data's n bytes, the rest dropped: the first bytes of a
+ * child's output, kept for an error message. */
+void fg_keep_first(char *buf, size_t size, size_t *len, const char *data,
+    size_t n);
 
 #endif

@@ -24,15 +24,16 @@ static int stalled;
 /*
  * Runs argv, collecting stdout (with RUN_OUT) and stderr's start; 0
  * when it ran (whatever its status), -1 when it could not be started or
- * did not end within ctl_timeout seconds (-t): then it is killed
- * (SIGKILL: the MTA's queue survives a killed command, as it survives a
- * crash), so that a hung postqueue or postsuper never holds the release
- * timer, and unless it waited on the next hop, the MTA is taken for
- * stalled. posix_spawn, not fork: a run over a large hold queue holds
- * tens of megabytes, which fork would copy the page tables of for each
- * of the MTA's commands. In a process group of its own, out of the
- * terminal's reach: ^C stops floodgatectl between two messages, not
- * this command in one.
+ * did not end within ctl_timeout seconds (-t): then it is ended with
+ * what it started (fg_run(): SIGTERM, then SIGKILL; the MTA's queue
+ * survives a killed command, as it survives a crash), so that a hung
+ * postqueue or postsuper never holds the release timer, and unless it
+ * waited on the next hop, the MTA is taken for stalled. posix_spawn,
+ * not fork: a run over a large hold queue holds tens of megabytes,
+ * which fork would copy the page tables of for each of the MTA's
+ * commands. In a process group of its own, out of the terminal's
+ * reach: ^C stops floodgatectl between two messages, not this command
+ * in one.
  */
 static int
 run(char *const argv[], int flags, struct fg_run *r)

@@ -557,15 +557,11 @@ static void
 drain(struct child *c)
 {
 	char buf[4096];
-	size_t k;
 	ssize_t n;
 
-	while ((n = read(c->err, buf, sizeof(buf))) > 0) {
-		k = sizeof(c->said) - 1 - c->saidlen;
-		k = (size_t)n < k ? (size_t)n : k;
-		memcpy(c->said + c->saidlen, buf, k);
-		c->saidlen += k;
-	}
+	while ((n = read(c->err, buf, sizeof(buf))) > 0)
+		fg_keep_first(c->said, sizeof(c->said), &c->saidlen, buf,
+		    (size_t)n);
 	if (n == 0 && c->reading != NULL) {	/* its end: no more events */
 		event_free(c->reading);
 		c->reading = NULL;
@@ -665,6 +661,7 @@ spawn(const char *target, char *const argv[], const char *data, size_t len)
 	children[slot].told_to_end = 0;
 	children[slot].err = err[0];
 	children[slot].saidlen = 0;
+	children[slot].said[0] = '\0';
 	fg_strlcpy(children[slot].target, target, sizeof(children[slot].target));
 	/* Without the event (no memory), its output is read at its end:
 	 * a pipe's worth. */
@@ -700,8 +697,7 @@ reap(time_t now)
 		if (c->told_to_end != 0) {
 			if (now == c->told_to_end)
 				continue;
-			if (kill(-c->pid, SIGKILL) < 0)
-				(void)kill(c->pid, SIGKILL);
+			fg_kill_group(c->pid, SIGKILL);
 			(void)waitpid(c->pid, &st, 0);
 			fg_log_err("notify: %s: killed after %d s", c->target,
 			    NOTIFY_TIMEOUT);
@@ -709,15 +705,13 @@ reap(time_t now)
 			if (now - c->started < NOTIFY_TIMEOUT)
 				continue;
 			c->told_to_end = now;
-			if (kill(-c->pid, SIGTERM) < 0)
-				(void)kill(c->pid, SIGTERM);
+			fg_kill_group(c->pid, SIGTERM);
 			continue;
 		} else if (r == c->pid && (!WIFEXITED(st) ||
 		    WEXITSTATUS(st) != 0)) {
 			drain(c);
 			while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
-				c->saidlen--;
-			c->said[c->saidlen] = '\0';
+				c->said[--c->saidlen] = '\0';
 			fg_log_err("notify: %s: %s %d%s%s", c->target,
 			    WIFEXITED(st) ? "exit" : "signal",
 			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),

@@ -186,6 +186,36 @@ ended(long pid)
 	return gone;
 }
 
+/* Whether pid ends within a second. */
+static int
+ends_soon(long pid)
+{
+	int i;
+
+	for (i = 0; i < 100 && !ended(pid); i++)
+		usleep(10000);
+	return ended(pid);
+}
+
+/* Runs sh, which prints the pid of a child it started, to a deadline
+ * ms away, where it is killed; that child's pid. */
+static long
+child_of_killed(char *const sh[], int flags, int ms)
+{
+	struct fg_run r;
+	long pid;
+
+	assert_int_equal(fg_run(sh, FG_RUN_OUT | flags, SOON(ms), NULL, &r),
+	    0);
+	assert_int_equal(r.late, 1);
+	assert_string_equal(r.how, "past its deadline, killed");
+	assert_non_null(r.out);
+	pid = strtol(r.out, NULL, 10);
+	free(r.out);
+	assert_true(pid > 1);
+	return pid;
+}
+
 /*
  * What a command started in its group dies with it at the deadline
  * (here a child that holds the output open); without a group of its
@@ -195,27 +225,11 @@ static void
 test_group_killed(void **state)
 {
 	char *sh[] = { "/bin/sh", "-c", "sleep 30 & echo $!; wait", NULL };
-	struct fg_run r;
 	long pid;
-	int i;
 
 	(void)state;
-	assert_int_equal(fg_run(sh, FG_RUN_OUT | FG_RUN_PGROUP, SOON(500),
-	    NULL, &r), 0);
-	assert_int_equal(r.late, 1);
-	assert_non_null(r.out);
-	pid = strtol(r.out, NULL, 10);
-	free(r.out);
-	assert_true(pid > 1);
-	for (i = 0; i < 100 && !ended(pid); i++)
-		usleep(10000);
-	assert_true(ended(pid));
-	assert_int_equal(fg_run(sh, FG_RUN_OUT, SOON(500), NULL, &r), 0);
-	assert_int_equal(r.late, 1);
-	assert_non_null(r.out);
-	pid = strtol(r.out, NULL, 10);
-	free(r.out);
-	assert_true(pid > 1);
+	assert_true(ends_soon(child_of_killed(sh, FG_RUN_PGROUP, 500)));
+	pid = child_of_killed(sh, 0, 500);
 	usleep(100000);
 	assert_false(ended(pid));
 	assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
@@ -251,18 +265,9 @@ test_term_first(void **state)
 	fclose(in);
 	assert_string_equal(buf, "told\n");
 	t0 = fg_mono_us();
-	assert_int_equal(fg_run(deaf, FG_RUN_OUT | FG_RUN_PGROUP, SOON(300),
-	    NULL, &r), 0);
-	assert_int_equal(r.late, 1);
-	assert_string_equal(r.how, "past its deadline, killed");
+	pid = child_of_killed(deaf, FG_RUN_PGROUP, 300);
 	assert_true(fg_mono_us() - t0 >= 1300000);	/* 300 ms, then 1 s */
-	assert_non_null(r.out);
-	pid = strtol(r.out, NULL, 10);
-	free(r.out);
-	assert_true(pid > 1);
-	for (int i = 0; i < 100 && !ended(pid); i++)
-		usleep(10000);
-	assert_true(ended(pid));
+	assert_true(ends_soon(pid));
 	tmpfiles_remove();
 }
 

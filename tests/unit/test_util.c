@@ -255,6 +255,25 @@ test_spawn_close_rest(void **state)
 	close(fd);
 }
 
+/* fg_keep_first: what fits is kept, NUL-terminated; the rest dropped. */
+static void
+test_keep_first(void **state)
+{
+	char buf[8] = "";
+	size_t len = 0;
+
+	(void)state;
+	fg_keep_first(buf, sizeof(buf), &len, "abc", 3);
+	assert_int_equal(len, 3);
+	assert_string_equal(buf, "abc");
+	fg_keep_first(buf, sizeof(buf), &len, "defghij", 7);
+	assert_int_equal(len, 7);
+	assert_string_equal(buf, "abcdefg");
+	fg_keep_first(buf, sizeof(buf), &len, "k", 1);
+	assert_int_equal(len, 7);
+	assert_string_equal(buf, "abcdefg");
+}
+
 int
 main(void)
 {
@@ -266,6 +285,7 @@ main(void)
 		cmocka_unit_test(test_mono),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_spawnattr),
+		cmocka_unit_test(test_keep_first),
 		cmocka_unit_test(test_spawn_close_rest),
 	};
 
