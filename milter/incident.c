@@ -10,7 +10,8 @@
  * on stdin, killed after NOTIFY_TIMEOUT), mailto:ADDRESS submits a
  * message through the MTA's sendmail. At most notify_max messages an
  * hour; what is left waits for the next hour and goes as one digest.
- * Nothing here waits for a child: they are reaped at later ticks.
+ * Nothing here waits for a child: they are reaped at later ticks, and
+ * at floodgate's stop waited for a few seconds, then ended.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@
 extern char **environ;
 
 #define NOTIFY_TIMEOUT	30	/* seconds a notify program may take */
+#define STOP_WAIT_MS	5000	/* and at floodgate's stop, at most */
+#define STOP_TERM_MS	1000	/* from SIGTERM to SIGKILL at the stop */
 #define MAX_CHILDREN	16
 #define REFUSED_QUIET	600	/* a refused incident ends after this */
 #define RELEASE_CHECK	30	/* seconds between looks at the held mail */
@@ -679,49 +682,149 @@ fail:
 	    strerror(errno));
 }
 
+/* Whether a child still runs: 1, 0 when it has ended, not reaped
+ * (WNOWAIT) so that its group's id stays its own until the group is
+ * ended; its status in *st. */
+static int
+running(const struct child *c, int *st)
+{
+	siginfo_t si;
+
+	*st = 0;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return 0;	/* not ours to wait for any more */
+	if (si.si_pid != c->pid)
+		return 1;
+	*st = si.si_code == CLD_EXITED ? W_EXITCODE(si.si_status, 0) :
+	    si.si_status;
+	return 0;
+}
+
+static void
+forget(struct child *c)
+{
+	int st;
+
+	(void)waitpid(c->pid, &st, 0);
+	if (c->reading != NULL)
+		event_free(c->reading);
+	c->reading = NULL;
+	close(c->err);
+	c->pid = 0;
+}
+
+/* A child that ended on its own: logged when it failed. */
+static void
+finished(struct child *c, int st)
+{
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		drain(c);
+		while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
+			c->said[--c->saidlen] = '\0';
+		fg_log_err("notify: %s: %s %d%s%s", c->target,
+		    WIFEXITED(st) ? "exit" : "signal",
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+		    c->saidlen > 0 ? ": " : "", c->said);
+	}
+	forget(c);
+}
+
+/* A child told to end (SIGTERM to its group): what is left of its group
+ * killed, whether or not the program itself ended (a script's child
+ * that ignored SIGTERM); why is when and why it was told. */
+static void
+put_down(struct child *c, int still, const char *why)
+{
+	fg_kill_group(c->pid, SIGKILL);
+	fg_log_err("notify: %s: %s; %s", c->target, why, still ?
+	    "killed (it ignored SIGTERM)" : "ended on SIGTERM");
+	forget(c);
+}
+
 static void
 reap(time_t now)
 {
+	char why[64];
 	int i, st;
 
+	snprintf(why, sizeof(why), "timed out after %d s", NOTIFY_TIMEOUT);
 	for (i = 0; i < MAX_CHILDREN; i++) {
 		struct child *c = &children[i];
-		pid_t r;
+		int still;
 
 		if (c->pid == 0)
 			continue;
+		still = running(c, &st);
 		/* Past NOTIFY_TIMEOUT its group (a script's hung curl too) is
 		 * told to end, and a tick later killed: what ignored SIGTERM,
-		 * and what outlived the program. Not reaped before, so the
-		 * group's id is still the program's. */
+		 * and what outlived the program. */
 		if (c->told_to_end != 0) {
-			if (now == c->told_to_end)
+			if (still && now == c->told_to_end)
 				continue;
-			fg_kill_group(c->pid, SIGKILL);
-			(void)waitpid(c->pid, &st, 0);
-			fg_log_err("notify: %s: killed after %d s", c->target,
-			    NOTIFY_TIMEOUT);
-		} else if ((r = waitpid(c->pid, &st, WNOHANG)) == 0) {
+			put_down(c, still, why);
+		} else if (still) {
 			if (now - c->started < NOTIFY_TIMEOUT)
 				continue;
 			c->told_to_end = now;
 			fg_kill_group(c->pid, SIGTERM);
-			continue;
-		} else if (r == c->pid && (!WIFEXITED(st) ||
-		    WEXITSTATUS(st) != 0)) {
-			drain(c);
-			while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
-				c->said[--c->saidlen] = '\0';
-			fg_log_err("notify: %s: %s %d%s%s", c->target,
-			    WIFEXITED(st) ? "exit" : "signal",
-			    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-			    c->saidlen > 0 ? ": " : "", c->said);
+		} else {
+			finished(c, st);
 		}
-		if (c->reading != NULL)
-			event_free(c->reading);
-		c->reading = NULL;
-		close(c->err);
-		c->pid = 0;
+	}
+}
+
+/*
+ * At floodgate's stop: the notify programs still running are given
+ * STOP_WAIT_MS more (a message's submission takes far less), then
+ * ended as at their timeout, SIGTERM and, STOP_TERM_MS later, SIGKILL.
+ * Nothing of theirs outlives floodgate, whatever supervises it (the
+ * systemd unit's KillMode=mixed leaves this to floodgate). Their output
+ * is read meanwhile: one that writes on must not block on its pipe.
+ */
+static void
+reap_at_stop(void)
+{
+	const char *why = "still running at floodgate's stop";
+	int64_t t0 = fg_mono_us(), told = 0;
+	int i, st, left;
+
+	for (i = left = 0; i < MAX_CHILDREN; i++)
+		left += children[i].pid != 0;
+	if (left > 0)
+		fg_log_info("notify: %d program%s running; the stop waits up to %d s for %s",
+		    left, left == 1 ? "" : "s", STOP_WAIT_MS / 1000,
+		    left == 1 ? "it" : "them");
+	for (;;) {
+		int64_t now = fg_mono_us();
+
+		left = 0;
+		for (i = 0; i < MAX_CHILDREN; i++) {
+			struct child *c = &children[i];
+			int still;
+
+			if (c->pid == 0)
+				continue;
+			drain(c);
+			still = running(c, &st);
+			if (told != 0 && (!still ||
+			    now - told >= STOP_TERM_MS * 1000))
+				put_down(c, still, why);
+			else if (!still)
+				finished(c, st);
+			else
+				left++;
+		}
+		if (left == 0)
+			return;
+		if (told == 0 && now - t0 >= STOP_WAIT_MS * 1000) {
+			told = now;
+			for (i = 0; i < MAX_CHILDREN; i++)
+				if (children[i].pid != 0)
+					fg_kill_group(children[i].pid, SIGTERM);
+			continue;
+		}
+		usleep(20000);
 	}
 }
 
@@ -988,8 +1091,7 @@ fg_incident_stop(void)
 		incs = x->next;
 		free(x);
 	}
-	/* Running notifications finish on their own. */
-	reap(time(NULL));
+	reap_at_stop();
 }
 
 size_t

@@ -319,6 +319,31 @@ need_faketime() {
 	[ -r "$FAKETIME_LIB" ] || skip "no libfaketime (Debian package faketime)"
 }
 
+# hard_to_end_programs N: two notify programs that outlast their time,
+# $T/polite.sh and $T/deaf.sh. polite ends on SIGTERM, writing "told"
+# to $T/polite.term; its child (sleep 30N, its PID in $T/polite.child)
+# does not handle SIGTERM. deaf ignores SIGTERM, and so does its child
+# (sleep 30N+1, inherited; $T/deaf.child).
+hard_to_end_programs() {
+	cat > "$T/polite.sh" <<EOT
+#!/bin/sh
+cat > /dev/null
+sleep 30$1 &
+echo \$! > "$T/polite.child"
+trap 'echo told >> "$T/polite.term"; exit 0' TERM
+wait
+EOT
+	cat > "$T/deaf.sh" <<EOT
+#!/bin/sh
+cat > /dev/null
+trap '' TERM
+sleep 30$(($1 + 1)) &
+echo \$! > "$T/deaf.child"
+wait
+EOT
+	chmod 755 "$T/polite.sh" "$T/deaf.sh"
+}
+
 # clock_before_hour SECONDS: an FG_ENV that starts floodgate on a clock
 # SECONDS before the next hour turns, running on from there; NOW is the
 # real second it was asked at.

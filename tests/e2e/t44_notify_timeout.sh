@@ -2,7 +2,8 @@
 # A notify program that has not ended 30 s after it started is ended
 # with what it started (its process group: a script's hung curl too),
 # as systemd ends a unit: SIGTERM, which one that handles it ends on,
-# then SIGKILL a tick later, for what ignored SIGTERM. floodgate runs on
+# then SIGKILL a tick later, for what ignored SIGTERM; the log says
+# which. floodgate runs on
 # a clock ten times as fast (libfaketime), so its 30 s are 3 here; the
 # programs' own clock is real. A program's output is read as it comes:
 # one may write more than a pipe holds; one that fails is logged with
@@ -11,24 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 need_faketime
 setup
-# polite: ends on SIGTERM, saying so; its child does not handle it.
-cat > "$T/polite.sh" <<EOT
-#!/bin/sh
-cat > /dev/null
-sleep 301 &
-echo \$! > "$T/polite.child"
-trap 'echo told >> "$T/polite.term"; exit 0' TERM
-wait
-EOT
-# deaf: ignores SIGTERM, and so does its child (inherited).
-cat > "$T/deaf.sh" <<EOT
-#!/bin/sh
-cat > /dev/null
-trap '' TERM
-sleep 302 &
-echo \$! > "$T/deaf.child"
-wait
-EOT
+hard_to_end_programs 1
 # chatty: writes more than a pipe holds (curl printing a webhook's
 # answer), then ends well within its time.
 cat > "$T/chatty.sh" <<EOT
@@ -39,7 +23,7 @@ echo "\$r" > "$T/chatty.done"
 EOT
 # failing: says why on stderr and exits 3.
 printf '#!/bin/sh\ncat > /dev/null\necho "webhook said no" >&2\nexit 3\n' > "$T/failing.sh"
-chmod 755 "$T/polite.sh" "$T/deaf.sh" "$T/chatty.sh" "$T/failing.sh"
+chmod 755 "$T/chatty.sh" "$T/failing.sh"
 write_conf <<EOT
 postfix_config $T/etc
 notify exec:$T/polite.sh on suspend
@@ -57,12 +41,17 @@ wait_for 10 sh -c "[ -s '$T/polite.child' ] && [ -s '$T/deaf.child' ]" ||
 pc=$(cat "$T/polite.child" 2>/dev/null)
 dc=$(cat "$T/deaf.child" 2>/dev/null)
 gone() { ! alive "$1"; }
-wait_for 20 sh -c "[ \$(grep -c 'notify: exec:.*\.sh: killed after 30 s' '$T/floodgate.log') -ge 2 ]" ||
-    fail "both killed after 30 s, said: $(grep notify "$T/floodgate.log")"
+wait_for 20 sh -c "[ \$(grep -c 'notify: exec:.*\.sh: timed out after 30 s; ' '$T/floodgate.log') -ge 2 ]" ||
+    fail "both ended after 30 s, said: $(grep notify "$T/floodgate.log")"
 took=$(( $(date +%s) - t0 ))
 [ "$took" -lt 15 ] && ok "  ... on floodgate's faster clock (${took}s here)" ||
     fail "  ... after ${took}s: the faked clock did not run faster"
 expect_eq "the polite program was told to end first (SIGTERM)" "$(cat "$T/polite.term" 2>/dev/null)" told
+grep -q "notify: exec:$T/polite.sh: timed out after 30 s; ended on SIGTERM\$" "$T/floodgate.log" &&
+    ok "  ... said so" || fail "  ... said: $(grep polite "$T/floodgate.log")"
+grep -q "notify: exec:$T/deaf.sh: timed out after 30 s; killed (it ignored SIGTERM)\$" "$T/floodgate.log" &&
+    ok "the deaf program was killed a tick later, said so" ||
+    fail "the deaf program: $(grep deaf "$T/floodgate.log")"
 wait_for 5 gone "$pc"
 expect_eq "  ... and its child ended with it" "$(alive "$pc" && echo running || echo ended)" ended
 wait_for 5 gone "$dc"
