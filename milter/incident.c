@@ -41,6 +41,7 @@ extern char **environ;
 #define STOP_WAIT_MS	5000	/* and at floodgate's stop, at most */
 #define STOP_TERM_MS	1000	/* from SIGTERM to SIGKILL at the stop */
 #define MAX_CHILDREN	16
+#define DIGEST_MAX	256	/* incidents in one digest */
 #define REFUSED_QUIET	600	/* a refused incident ends after this */
 #define RELEASE_CHECK	30	/* seconds between looks at the held mail */
 #define TOP		5
@@ -109,6 +110,7 @@ static struct child children[MAX_CHILDREN];
 static uint32_t hour;			/* of the budget */
 static unsigned sent_this_hour;
 static int have_digest;			/* something waits for the next hour */
+static int digest_due;			/* the hour turned: digests to send */
 static char host[256];
 
 static const char *
@@ -969,31 +971,86 @@ wanted(unsigned kind)
 	return 0;
 }
 
+/*
+ * Whether the child slots free now can take a notification of these n
+ * incidents: one program for each target that wants any of them. When
+ * they cannot, the incidents wait for a later tick, still owed: a burst
+ * of incidents in one second (accounts suspended together) would
+ * otherwise have had its notifications past MAX_CHILDREN dropped. A
+ * batch that needs more than all of them goes when all are free.
+ */
+static int
+room_for(struct inc **x, size_t n)
+{
+	size_t t, i, need = 0, free_slots = 0;
+
+	for (t = 0; t < fgd.cfg->nnotify; t++)
+		for (i = 0; i < n; i++)
+			if (fgd.cfg->notify[t].events & x[i]->kind) {
+				need++;
+				break;
+			}
+	for (i = 0; i < MAX_CHILDREN; i++)
+		free_slots += children[i].pid == 0;
+	return need <= free_slots || free_slots == MAX_CHILDREN;
+}
+
+static void
+told(struct inc **x, size_t n)
+{
+	tell(x, n);
+	sent_this_hour++;
+	while (n > 0) {
+		n--;
+		x[n]->i.notified = due(x[n]);
+		x[n]->dirty = 1;
+	}
+}
+
+/*
+ * After the hour's turn, everything that waited goes in digests of at
+ * most DIGEST_MAX incidents, each one of the hour's notify_max
+ * messages; what those cannot hold waits for the next hour. Before,
+ * the incidents past one digest's went one message each, through the
+ * new hour's budget. 1 while digests are still to go (no child slot).
+ */
+static int
+send_digests(void)
+{
+	struct inc *x, *batch[DIGEST_MAX];
+	size_t n;
+
+	for (;;) {
+		n = 0;
+		for (x = incs; x != NULL && n < DIGEST_MAX; x = x->next)
+			if (x->i.notified < due(x) && wanted(x->kind))
+				batch[n++] = x;
+		if (n == 0)
+			return 0;
+		if (sent_this_hour >= fgd.cfg->notify_max) {
+			have_digest = 1;
+			return 0;
+		}
+		if (!room_for(batch, n))
+			return 1;
+		told(batch, n);
+	}
+}
+
 static void
 notify(uint32_t now)
 {
-	struct inc *x, *batch[256];
-	size_t n = 0;
+	struct inc *x;
 
 	if (now / 3600 != hour) {
 		hour = now / 3600;
 		sent_this_hour = 0;
-		if (have_digest) {
-			/* Everything that waited, in one message. */
-			for (x = incs; x != NULL && n < 256; x = x->next)
-				if (x->i.notified < due(x) && wanted(x->kind))
-					batch[n++] = x;
-			have_digest = 0;
-			if (n > 0) {
-				tell(batch, n);
-				sent_this_hour++;
-				for (; n > 0; n--) {
-					batch[n - 1]->i.notified = due(batch[n - 1]);
-					batch[n - 1]->dirty = 1;
-				}
-			}
-		}
+		digest_due = have_digest;
+		have_digest = 0;
 	}
+	/* What waited goes first, in digests, before any message of its own. */
+	if (digest_due && (digest_due = send_digests()) != 0)
+		return;
 	for (x = incs; x != NULL; x = x->next) {
 		if (x->i.notified >= due(x))
 			continue;
@@ -1006,10 +1063,9 @@ notify(uint32_t now)
 			have_digest = 1;
 			continue;
 		}
-		tell(&x, 1);
-		sent_this_hour++;
-		x->i.notified = due(x);
-		x->dirty = 1;
+		if (!room_for(&x, 1))
+			return;
+		told(&x, 1);
 	}
 }
 

@@ -1,10 +1,13 @@
 #!/bin/bash
-# A digest larger than a pipe holds (160 incidents of long account
-# names, over 64 kB) reaches an exec program and the admin's mailbox
-# whole: a notify program's stdin is a memory file, where a pipe written
-# once cut the digest at the pipe's 64 kB. floodgate runs on a clock
-# (libfaketime) 50 seconds before an hour turns; notify_max 1 keeps all
-# but the first incident for the digest.
+# Digests larger than a pipe holds reach an exec program and the
+# admin's mailbox whole: a notify program's stdin is a memory file,
+# where a pipe written once cut a digest at the pipe's 64 kB. And what
+# waited goes in digests of at most 256 incidents, each one of the
+# hour's notify_max messages: 601 suspensions of long account names,
+# notify_max 2, so two are told at once and 599 wait; at the hour two
+# digests of 256 go out, and the other 87 wait for the next hour (before,
+# one digest went and the rest one message each). floodgate runs on a
+# clock (libfaketime) 60 seconds before an hour turns.
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
 need_faketime
@@ -17,36 +20,43 @@ postfix_config $T/etc
 notify exec:$T/notify.sh on suspend
 notify mailto:admin@notify.example on suspend
 notify_from floodgate@floodgate.test
-notify_max 1
+notify_max 2
 EOT
 start_postfix
-clock_before_hour 50
+clock_before_hour 60
 start_floodgate
-# 161 operator's suspensions: the first is told at once, 160 wait.
+# 601 operator's suspensions: the first two are told at once, 599 wait.
 long=$(printf 'x%.0s' $(seq 1 200))
-seq 0 160 | xargs -P 4 -I{} "$FLOODGATECTL" -c "$T/floodgate.conf" suspend "${long}{}@t.example" > /dev/null 2> "$T/suspend.err" ||
+seq 0 600 | xargs -P 4 -I{} "$FLOODGATECTL" -c "$T/floodgate.conf" suspend "${long}{}@t.example" > /dev/null 2> "$T/suspend.err" ||
     fail "floodgatectl suspend: $(head -3 "$T/suspend.err")"
 took=$(( $(date +%s) - NOW ))
-[ "$took" -lt 45 ] ||
+[ "$took" -lt 55 ] ||
     fail "the start and the suspensions took ${took}s: the faked hour may have turned before they were all made"
 # Each suspension's incident starts at the service thread's next tick.
-waiting() { [ "$(ctl incidents | grep -c ' suspend .*not yet')" -ge 160 ]; }
-wait_for 10 waiting
-expect_eq "all but the first wait for the digest" "$(ctl incidents | grep -c ' suspend .*not yet')" 160
-wait_for 60 sh -c "grep -q '\"event\":\"digest\"' '$T/notify.out'" ||
-    fail "the digest went out when the hour turned"
-expect_eq "exec: the digest document is whole, its 160 incidents, over 64 kB" \
+waiting() { [ "$(ctl incidents | grep -c ' suspend .*not yet')" -ge "$1" ]; }
+wait_for 10 waiting 599
+expect_eq "all but the first two wait for the digest" "$(ctl incidents | grep -c ' suspend .*not yet')" 599
+wait_for 70 sh -c "[ \$(grep -c '\"event\":\"digest\"' '$T/notify.out') -ge 2 ]" ||
+    fail "the digests went out when the hour turned"
+sleep 2		# two ticks: nothing more may come
+expect_eq "exec: two digest documents, whole, of 256 incidents each, 512 accounts, each over 64 kB; nothing else after the first two" \
     "$(python3 -c 'import json,sys
-docs=[json.loads(l) for l in open(sys.argv[1])]
+lines=open(sys.argv[1]).read().splitlines()
+docs=[json.loads(l) for l in lines]
 d=[x for x in docs if x.get("event")=="digest"]
-size=max(len(l) for l in open(sys.argv[1]))
-print(len(d), len(d[0]["incidents"]) if d else "-", size > 65536)' "$T/notify.out" 2>&1 | tail -1)" \
-    "1 160 True"
-wait_for 30 sh -c "[ \$(grep -c '^=== [0-9]* admin@notify.example' '$T/sink/messages' 2>/dev/null) -ge 2 ]" ||
-    fail "mailto: two messages reached the admin"
-expect_eq "mailto: the digest message names all 160 accounts" \
+names=set(i["subject"] for x in d for i in x["incidents"])
+print(len(docs), [len(x["incidents"]) for x in d], len(names), all(len(l) > 65536 for l in lines if "digest" in l))' "$T/notify.out" 2>&1 | tail -1)" \
+    "4 [256, 256] 512 True"
+expect_eq "the other 87 wait for the next hour" "$(ctl incidents | grep -c ' suspend .*not yet')" 87
+wait_for 30 sh -c "[ \$(grep -c '^=== [0-9]* admin@notify.example' '$T/sink/messages' 2>/dev/null) -ge 4 ]" ||
+    fail "mailto: four messages reached the admin"
+expect_eq "mailto: four messages, the two digests naming 512 accounts" \
     "$(python3 -c 'import email,re,sys
 msgs=[m for m in open(sys.argv[1]).read().split("=== ")[1:] if "admin@notify.example" in m.split("\n")[0]]
-body=email.message_from_string(msgs[1].split("\n", 1)[1]).get_payload(decode=True).decode() if len(msgs) > 1 else ""
-print(len(set(re.findall(r"x{200}([0-9]+)@t\.example", body))))' "$T/sink/messages")" 160
+bodies=[email.message_from_string(m.split("\n", 1)[1]) for m in msgs]
+dig=[b for b in bodies if "digest" in b["Subject"]]
+names=set()
+for b in dig:
+    names |= set(re.findall(r"x{200}([0-9]+)@t\.example", b.get_payload(decode=True).decode()))
+print(len(msgs), len(dig), len(names))' "$T/sink/messages")" "4 2 512"
 finish
