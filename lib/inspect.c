@@ -651,7 +651,8 @@ incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
 }
 
 /* incidents [SINCE]: open ones, and those that started or ended since
- * (default 7d). */
+ * (default 7d), the newest INCIDENTS_MAX of them. */
+#define INCIDENTS_MAX	1000
 void
 fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
@@ -667,8 +668,8 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		return;
 	}
 	if (in->store == NULL || fg_store_incidents(in->store, 0,
-	    in->now > since ? in->now - since : 0, 1000, &inc, &n, err,
-	    sizeof(err)) < 0) {
+	    in->now > since ? in->now - since : 0, INCIDENTS_MAX + 1, &inc,
+	    &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "incidents: database: %s", in->store ? err : "none");
 		return;
 	}
@@ -679,7 +680,7 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		if (in->live[i].id == 0 && (in->live[i].ended == 0 ||
 		    in->live[i].ended >= from))
 			incident_rec(o, &in->live[i]);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && i < INCIDENTS_MAX; i++) {
 		const struct fg_incident *x = &inc[i];
 		size_t j;
 
@@ -687,6 +688,12 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 			if (in->live[j].id == x->id)
 				x = &in->live[j];	/* as it is now */
 		incident_rec(o, x);
+	}
+	if (n > INCIDENTS_MAX) {	/* never cut off unsaid */
+		fg_ctl_kv(o, "type", "more");
+		fg_ctl_kv(o, "listed", "%d", INCIDENTS_MAX);
+		fg_ctl_kv(o, "note", "older incidents are not listed; a shorter --since lists fewer");
+		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
 	free(inc);

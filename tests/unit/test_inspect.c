@@ -212,6 +212,51 @@ test_incidents(void **state)
 	free(out);
 }
 
+static size_t
+count_of(const char *s, const char *what)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, what)) != NULL) {
+		n++;
+		s++;
+	}
+	return n;
+}
+
+/* incidents lists the newest 1000 and says when there are more: never
+ * cut off unsaid. test_incidents left one in the database. */
+static void
+test_incidents_more(void **state)
+{
+	struct fg_incident x = { .kind = "refused", .count = 1 };
+	char *out, err[FG_ERRLEN];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 999; i++) {
+		x.id = 0;
+		snprintf(x.subject, sizeof(x.subject), "a%d", i);
+		x.started = in.now - 3600 + (uint32_t)i;
+		assert_int_equal(fg_store_incident_save(in.store, &x, err,
+		    sizeof(err)), 0);
+	}
+	out = run(fg_inspect_incidents, "floodgate/1 incidents");
+	assert_int_equal(count_of(out, "type=incident\t"), 1000);
+	assert_null(strstr(out, "type=more"));
+	free(out);
+	x.id = 0;
+	fg_strlcpy(x.subject, "newest", sizeof(x.subject));
+	x.started = in.now;
+	assert_int_equal(fg_store_incident_save(in.store, &x, err, sizeof(err)), 0);
+	out = run(fg_inspect_incidents, "floodgate/1 incidents");
+	assert_int_equal(count_of(out, "type=incident\t"), 1000);
+	assert_non_null(strstr(out, "subject=newest\t"));
+	assert_null(strstr(out, "subject=a0\t"));	/* the oldest, cut */
+	assert_non_null(strstr(out, "type=more\tlisted=1000\tnote=older incidents are not listed"));
+	free(out);
+}
+
 /* The inspector's own configuration and limiter, set aside while a
  * test runs explain under another (with blocks of its own). */
 struct aside {
@@ -378,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_explain_and_show),
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_incidents),
+		cmocka_unit_test(test_incidents_more),
 		cmocka_unit_test(test_explain_blocks),
 		cmocka_unit_test(test_explain_local),
 	};
