@@ -42,6 +42,10 @@ extern char **environ;
 #define STOP_TERM_MS	1000	/* from SIGTERM to SIGKILL at the stop */
 #define MAX_CHILDREN	16
 #define DIGEST_MAX	256	/* incidents in one digest */
+/* The hour's budget spent, "HOUR SENT" in the store's marks: a restart
+ * within the hour (a crash loop's every two seconds) must not send
+ * notify_max more. */
+#define BUDGET_MARK	"notify_budget"
 #define REFUSED_QUIET	600	/* a refused incident ends after this */
 #define RELEASE_CHECK	30	/* seconds between looks at the held mail */
 #define TOP		5
@@ -111,6 +115,7 @@ static uint32_t hour;			/* of the budget */
 static unsigned sent_this_hour;
 static int have_digest;			/* something waits for the next hour */
 static int digest_due;			/* the hour turned: digests to send */
+static int budget_dirty;		/* sent_this_hour not in the store yet */
 static char host[256];
 
 static const char *
@@ -1000,6 +1005,7 @@ told(struct inc **x, size_t n)
 {
 	tell(x, n);
 	sent_this_hour++;
+	budget_dirty = 1;
 	while (n > 0) {
 		n--;
 		x[n]->i.notified = due(x[n]);
@@ -1075,8 +1081,12 @@ static void
 save(void)
 {
 	struct inc **pp = &incs, *x;
-	char err[FG_ERRLEN];
+	char err[FG_ERRLEN], v[32];
 
+	snprintf(v, sizeof(v), "%u %u", hour, sent_this_hour);
+	if (budget_dirty && fg_store_mark_put(fgd.store, BUDGET_MARK, v, err,
+	    sizeof(err)) == 0)
+		budget_dirty = 0;
 	while ((x = *pp) != NULL) {
 		if (x->dirty && fg_store_incident_save(fgd.store, &x->i, err,
 		    sizeof(err)) == 0)
@@ -1095,11 +1105,16 @@ fg_incident_load(char *err, size_t errlen)
 {
 	struct fg_incident *rows;
 	size_t n, i;
+	unsigned h, sent;
+	char v[32];
 
 	if (gethostname(host, sizeof(host)) < 0)
 		fg_strlcpy(host, "localhost", sizeof(host));
 	host[sizeof(host) - 1] = '\0';
 	hour = (uint32_t)time(NULL) / 3600;
+	if (fg_store_mark_get(fgd.store, BUDGET_MARK, v, sizeof(v)) == 1 &&
+	    sscanf(v, "%u %u", &h, &sent) == 2 && h == hour)
+		sent_this_hour = sent;
 	if (fg_store_incidents(fgd.store, 2, 0, 10000, &rows, &n, err,
 	    errlen) < 0)
 		return -1;

@@ -3,8 +3,9 @@
 # few seconds before an hour turns. Three accounts are refused: the
 # first incident is told at once, the other two wait, and when the hour
 # turns they go together as one digest, to the exec target (one JSON
-# document) and to the mailto one (one message). Nothing is told again
-# after a restart.
+# document) and to the mailto one (one message). A restart within the
+# hour keeps its budget spent (the two still wait); nothing is told
+# again after a restart.
 . "$(dirname "$0")/lib.sh"
 need_faketime
 setup
@@ -31,11 +32,11 @@ notify mailto:admin@notify.example on refused
 notify_from floodgate@floodgate.test
 notify_max 1
 EOT
-# The faked clock: 20 seconds before the next hour, then running on.
-# Postfix starts first, so the 20 seconds are only floodgate's start and
-# the three sends.
+# The faked clock: 30 seconds before the next hour, then running on.
+# Postfix starts first, so the 30 seconds are only floodgate's start,
+# the three sends and a restart.
 start_postfix
-clock_before_hour 20
+clock_before_hour 30
 start_floodgate
 for s in r1 r2 r3; do
 	send "$T/$s" $SMTP_PORT "$s@t.example" "a@tiny.example,b@tiny.example"
@@ -43,7 +44,7 @@ done
 wait_for 5 sh -c "[ \$('$FLOODGATECTL' -c '$T/floodgate.conf' incidents 2>/dev/null | grep -c ' refused ') -ge 3 ]" ||
     fail "three refused incidents: $(ctl incidents)"
 took=$(( $(date +%s) - NOW ))
-[ "$took" -lt 18 ] ||
+[ "$took" -lt 24 ] ||
     fail "floodgate's start and the three sends took ${took}s: the faked hour may have turned before the checks below"
 sleep 1.5
 expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/notify.out")" 1
@@ -51,8 +52,16 @@ expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/
 expect_eq "the notify program starts with no signal blocked or ignored" \
     "$(sort -u "$T/notify.sig" | while read -r k v; do printf '%s%x ' "$k" $((0x$v & 0x7fffffff)); done)" "SigBlk:0 SigIgn:0 "
 expect_eq "the other two wait for the digest" "$(ctl incidents | grep -c ' refused .*not yet')" 2
+stop_floodgate
+start_floodgate
+sleep 1.5
+took=$(( $(date +%s) - NOW ))
+[ "$took" -lt 28 ] ||
+    fail "the restart ended ${took}s after the start: the faked hour may have turned before the checks below"
+expect_eq "restarted within the hour: its budget still spent, nothing more told" "$(wc -l < "$T/notify.out")" 1
+expect_eq "  ... the two still wait for the digest" "$(ctl incidents | grep -c ' refused .*not yet')" 2
 
-# The hour turns 20 s after the start.
+# The hour turns 30 s after the start.
 wait_for 30 sh -c "grep -q '\"event\":\"digest\"' '$T/notify.out'" ||
     fail "the digest went out when the hour turned"
 expect_eq "exec: the first incident alone, then one digest document with the other two" \
