@@ -721,31 +721,45 @@ forget(struct child *c)
 	c->pid = 0;
 }
 
+/* What a child wrote first, read to its end, for the log: ": TEXT", or
+ * "" when it wrote nothing. */
+static const char *
+said(struct child *c)
+{
+	drain(c);
+	while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
+		c->said[--c->saidlen] = '\0';
+	return c->saidlen > 0 ? ": " : "";
+}
+
 /* A child that ended on its own: logged when it failed. */
 static void
 finished(struct child *c, int st)
 {
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		drain(c);
-		while (c->saidlen > 0 && c->said[c->saidlen - 1] == '\n')
-			c->said[--c->saidlen] = '\0';
+		const char *sep = said(c);
+
 		fg_log_err("notify: %s: %s %d%s%s", c->target,
 		    WIFEXITED(st) ? "exit" : "signal",
-		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-		    c->saidlen > 0 ? ": " : "", c->said);
+		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), sep,
+		    c->said);
 	}
 	forget(c);
 }
 
 /* A child told to end (SIGTERM to its group): what is left of its group
  * killed, whether or not the program itself ended (a script's child
- * that ignored SIGTERM); why is when and why it was told. */
+ * that ignored SIGTERM), and what it wrote logged (a hung curl's
+ * complaint); why is when and why it was told. */
 static void
 put_down(struct child *c, int still, const char *why)
 {
+	const char *sep;
+
 	fg_kill_group(c->pid, SIGKILL);
-	fg_log_err("notify: %s: %s; %s", c->target, why, still ?
-	    "killed (it ignored SIGTERM)" : "ended on SIGTERM");
+	sep = said(c);
+	fg_log_err("notify: %s: %s; %s%s%s", c->target, why, still ?
+	    "killed (it ignored SIGTERM)" : "ended on SIGTERM", sep, c->said);
 	forget(c);
 }
 

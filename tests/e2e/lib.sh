@@ -323,7 +323,8 @@ need_faketime() {
 # $T/polite.sh and $T/deaf.sh. polite ends on SIGTERM, writing "told"
 # to $T/polite.term; its child (sleep 30N, its PID in $T/polite.child)
 # does not handle SIGTERM. deaf ignores SIGTERM, and so does its child
-# (sleep 30N+1, inherited; $T/deaf.child).
+# (sleep 30N+1, inherited; $T/deaf.child); it says "still waiting for
+# the webhook" on stderr.
 hard_to_end_programs() {
 	cat > "$T/polite.sh" <<EOT
 #!/bin/sh
@@ -339,6 +340,7 @@ cat > /dev/null
 trap '' TERM
 sleep 30$(($1 + 1)) &
 echo \$! > "$T/deaf.child"
+echo "still waiting for the webhook" >&2
 wait
 EOT
 	chmod 755 "$T/polite.sh" "$T/deaf.sh"
