@@ -7,7 +7,7 @@
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
 setup
-printf '#!/bin/sh\ncat >> %s\nsleep 4\n' "$T/notify.out" > "$T/notify.sh"
+printf '#!/bin/sh\ncat >> %s\nsleep 8\n' "$T/notify.out" > "$T/notify.sh"
 chmod 755 "$T/notify.sh"
 write_conf <<EOT
 postfix_config $T/etc
@@ -27,7 +27,7 @@ wait_for 5 sh -c "[ \$(cat '$T/notify.out' 2>/dev/null | grep -c .) -ge 16 ]" ||
     fail "the first 16 programs started"
 sleep 1
 expect_eq "16 programs at a time: the first 16 told, 4 owed" "$(told)" 16
-wait_for 15 sh -c "[ \$(cat '$T/notify.out' | grep -c .) -ge 20 ]"
+wait_for 25 sh -c "[ \$(cat '$T/notify.out' | grep -c .) -ge 20 ]"
 expect_eq "the other 4 told once slots freed, each once" "$(told) $(lines)" "20 20"
 expect_eq "none dropped" "$(grep -c 'dropped' "$T/floodgate.log")" 0
 expect_eq "none left owed" "$(ctl incidents | grep -c ' suspend .*not yet')" 0
