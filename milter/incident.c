@@ -568,8 +568,11 @@ drain(struct child *c)
 {
 	char buf[4096];
 	ssize_t n;
+	int i;
 
-	while ((n = read(c->err, buf, sizeof(buf))) > 0)
+	/* At most 64 kB a call: a program that writes without end must
+	 * not hold the service thread; its event fires again. */
+	for (i = 0; i < 16 && (n = read(c->err, buf, sizeof(buf))) > 0; i++)
 		fg_keep_first(c->said, sizeof(c->said), &c->saidlen, buf,
 		    (size_t)n);
 	if (n == 0 && c->reading != NULL) {	/* its end: no more events */
