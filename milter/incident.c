@@ -724,8 +724,9 @@ forget(struct child *c)
 	c->pid = 0;
 }
 
-/* What a child wrote first, read to its end, for the log: ": TEXT", or
- * "" when it wrote nothing. */
+/* What a child wrote first, for the log, after a last read of what its
+ * pipe holds: the separator ": " before it, or "" when it wrote
+ * nothing. */
 static const char *
 said(struct child *c)
 {
