@@ -395,24 +395,27 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
+# stop_floodgate [SECONDS]: SIGTERM, and floodgate's end within SECONDS
+# (default 5); its exit status in FG_STATUS.
 stop_floodgate() {
 	local i
 	kill -TERM "$FG_PID" 2>/dev/null
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((${1:-5} * 20))); do
 		if ! alive "$FG_PID"; then
 			# A crash on the way out is a failure too.
 			wait "$FG_PID" 2>/dev/null
-			i=$?
-			[ "$i" -lt 128 ] || [ "$i" = 127 ] ||
-			    fail "floodgate died of signal $((i - 128)) on SIGTERM"
+			FG_STATUS=$?
+			[ "$FG_STATUS" -lt 128 ] || [ "$FG_STATUS" = 127 ] ||
+			    fail "floodgate died of signal $((FG_STATUS - 128)) on SIGTERM"
 			FG_PID=
 			return 0
 		fi
 		sleep 0.05
 	done
-	fail "floodgate did not stop within 5 s of SIGTERM"
+	fail "floodgate did not stop within ${1:-5} s of SIGTERM"
 	kill_hard "$FG_PID"
 	FG_PID=
+	FG_STATUS=
 }
 
 # notify_socket SOCKET OUT [MILTER_SOCKET]: play systemd's notify

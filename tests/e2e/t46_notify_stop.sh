@@ -33,14 +33,9 @@ wait_for 10 sh -c "[ -s '$T/slow.started' ] && [ -s '$T/polite.child' ] && [ -s 
 pc=$(cat "$T/polite.child" 2>/dev/null)
 dc=$(cat "$T/deaf.child" 2>/dev/null)
 t0=$(date +%s%N)
-kill -TERM "$FG_PID"
-wait_for 20 sh -c "! kill -0 $FG_PID 2>/dev/null || grep -q '^State:.*Z' /proc/$FG_PID/status" ||
-    fail "floodgate stopped within 20 s of SIGTERM"
-wait "$FG_PID"
-rc=$?
-FG_PID=
+stop_floodgate 20
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-expect_eq "floodgate exited 0" "$rc" 0
+expect_eq "floodgate exited 0" "$FG_STATUS" 0
 [ "$ms" -ge 5000 ] && [ "$ms" -lt 12000 ] &&
     ok "the stop waited its 5 s, and a second for SIGKILL, no more (${ms} ms)" ||
     fail "the stop took ${ms} ms: expected 5 to 6 s, 12 at most"

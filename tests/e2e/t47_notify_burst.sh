@@ -25,11 +25,12 @@ took=$(( $(date +%s) - t0 ))
 told() { python3 -c 'import json,sys
 print(len(set(json.loads(l)["subject"] for l in open(sys.argv[1]) if l.strip())))' "$T/notify.out" 2>/dev/null; }
 lines() { cat "$T/notify.out" 2>/dev/null | grep -c .; }
-wait_for 5 sh -c "[ \$(cat '$T/notify.out' 2>/dev/null | grep -c .) -ge 16 ]" ||
+at_least() { [ "$(lines)" -ge "$1" ]; }
+wait_for 5 at_least 16 ||
     fail "the first 16 programs started"
 sleep 1
 expect_eq "16 programs at a time: the first 16 told, 4 owed" "$(told)" 16
-wait_for 25 sh -c "[ \$(cat '$T/notify.out' | grep -c .) -ge 20 ]"
+wait_for 25 at_least 20
 expect_eq "the other 4 told once slots freed, each once" "$(told) $(lines)" "20 20"
 expect_eq "none dropped" "$(grep -c 'dropped' "$T/floodgate.log")" 0
 expect_eq "none left owed" "$(ctl incidents | grep -c ' suspend .*not yet')" 0
