@@ -426,6 +426,27 @@ fg_store_incidents(struct fg_store *s, int open, uint32_t since, int limit,
 	    err, errlen);
 }
 
+/* The open incidents older than one listed (started, id), newest first:
+ * what a listing cut at its limit must still show. */
+int
+fg_store_incidents_open_before(struct fg_store *s, uint32_t started,
+    int64_t id, int limit, struct fg_incident **out, size_t *nout, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *q;
+
+	if (prepare(s, "SELECT id, kind, subject, started, ended, count, detail, notified "
+	    "FROM incidents WHERE ended IS NULL AND "
+	    "(started < ?1 OR (started = ?1 AND id < ?2)) "
+	    "ORDER BY started DESC, id DESC LIMIT ?3", &q, err, errlen) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, started);
+	sqlite3_bind_int64(q, 2, id);
+	sqlite3_bind_int(q, 3, limit);
+	return select_rows(s, q, (void **)out, nout, sizeof(**out), fill_inc,
+	    err, errlen);
+}
+
 int
 fg_store_pending_save(struct fg_store *s, const char *store,
     const struct fg_pending *p, size_t n, char *err, size_t errlen)

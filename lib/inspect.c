@@ -650,16 +650,36 @@ incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
 	fg_ctl_rec_end(o);
 }
 
-/* incidents [SINCE]: open ones, and those that started or ended since
- * (default 7d), the newest INCIDENTS_MAX of them. */
+/* A stored incident as the daemon has it now, when it holds a change
+ * the database has not yet. */
+static void
+stored_rec(struct fg_inspect *in, struct fg_ctl_out *o,
+    const struct fg_incident *x)
+{
+	size_t j;
+
+	for (j = 0; j < in->nlive; j++)
+		if (in->live[j].id == x->id)
+			x = &in->live[j];
+	incident_rec(o, x);
+}
+
+/*
+ * incidents [SINCE]: open ones, and those that started or ended since
+ * (default 7d), newest first: the newest INCIDENTS_MAX of them, then
+ * every older one still open (up to OPEN_MAX): an account suspended
+ * for weeks must not drop out of the list under a burst of newer
+ * incidents. What is cut is said in a last record.
+ */
 #define INCIDENTS_MAX	1000
+#define OPEN_MAX	10000
 void
 fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
 {
-	struct fg_incident *inc;
+	struct fg_incident *inc, *old = NULL;
 	uint32_t since = 7 * 86400, from;
-	size_t n, i;
+	size_t n, nold = 0, i, listed = 0;
 	char err[FG_ERRLEN];
 
 	if (req->argc > 1 || (req->argc == 1 &&
@@ -667,36 +687,44 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "incidents: expected [--since DURATION], such as --since 7d");
 		return;
 	}
-	if (in->store == NULL || fg_store_incidents(in->store, 0,
-	    in->now > since ? in->now - since : 0, INCIDENTS_MAX + 1, &inc,
-	    &n, err, sizeof(err)) < 0) {
+	from = in->now > since ? in->now - since : 0;
+	if (in->store == NULL || fg_store_incidents(in->store, 0, from,
+	    INCIDENTS_MAX + 1, &inc, &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "incidents: database: %s", in->store ? err : "none");
+		return;
+	}
+	if (n > INCIDENTS_MAX && fg_store_incidents_open_before(in->store,
+	    inc[INCIDENTS_MAX - 1].started, inc[INCIDENTS_MAX - 1].id,
+	    OPEN_MAX + 1, &old, &nold, err, sizeof(err)) < 0) {
+		fg_ctl_error(o, "incidents: database: %s", err);
+		free(inc);
 		return;
 	}
 	fg_ctl_ok(o);
 	/* Not in the database yet (id 0): the newest. */
-	from = in->now > since ? in->now - since : 0;
 	for (i = 0; i < in->nlive; i++)
 		if (in->live[i].id == 0 && (in->live[i].ended == 0 ||
-		    in->live[i].ended >= from))
+		    in->live[i].ended >= from)) {
 			incident_rec(o, &in->live[i]);
-	for (i = 0; i < n && i < INCIDENTS_MAX; i++) {
-		const struct fg_incident *x = &inc[i];
-		size_t j;
-
-		for (j = 0; j < in->nlive; j++)
-			if (in->live[j].id == x->id)
-				x = &in->live[j];	/* as it is now */
-		incident_rec(o, x);
-	}
+			listed++;
+		}
+	for (i = 0; i < n && i < INCIDENTS_MAX; i++, listed++)
+		stored_rec(in, o, &inc[i]);
+	for (i = 0; i < nold && i < OPEN_MAX; i++, listed++)
+		stored_rec(in, o, &old[i]);
 	if (n > INCIDENTS_MAX) {	/* never cut off unsaid */
 		fg_ctl_kv(o, "type", "more");
-		fg_ctl_kv(o, "listed", "%d", INCIDENTS_MAX);
-		fg_ctl_kv(o, "note", "older incidents are not listed; a shorter --since lists fewer");
+		fg_ctl_kv(o, "listed", "%zu", listed);
+		if (nold > OPEN_MAX)
+			fg_ctl_kv(o, "note", "older incidents are not listed, and of those still open only the newest %d; a shorter --since lists fewer",
+			    OPEN_MAX);
+		else
+			fg_ctl_kv(o, "note", "older incidents that ended are not listed (every open one is); a shorter --since lists fewer");
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
 	free(inc);
+	free(old);
 }
 
 fg_inspector

@@ -180,6 +180,10 @@ int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
 int fg_store_incidents(struct fg_store *s, int open, uint32_t since,
     int limit, struct fg_incident **out, size_t *nout, char *err,
     size_t errlen);
+/* Open ones older than (started, id), newest first. */
+int fg_store_incidents_open_before(struct fg_store *s, uint32_t started,
+    int64_t id, int limit, struct fg_incident **out, size_t *nout, char *err,
+    size_t errlen);
 int fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len);
 
 #endif

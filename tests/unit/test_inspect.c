@@ -225,12 +225,14 @@ count_of(const char *s, const char *what)
 }
 
 /* incidents lists the newest 1000 and says when there are more: never
- * cut off unsaid. test_incidents left one in the database. */
+ * cut off unsaid; past the 1000, the older ones still open are listed
+ * too, last. test_incidents left one in the database (open). */
 static void
 test_incidents_more(void **state)
 {
 	struct fg_incident x = { .kind = "refused", .count = 1 };
 	char *out, err[FG_ERRLEN];
+	const char *a1, *rec;
 	int i;
 
 	(void)state;
@@ -238,6 +240,7 @@ test_incidents_more(void **state)
 		x.id = 0;
 		snprintf(x.subject, sizeof(x.subject), "a%d", i);
 		x.started = in.now - 3600 + (uint32_t)i;
+		x.ended = i == 1 ? 0 : x.started + 1;	/* a1 is still open */
 		assert_int_equal(fg_store_incident_save(in.store, &x, err,
 		    sizeof(err)), 0);
 	}
@@ -245,15 +248,26 @@ test_incidents_more(void **state)
 	assert_int_equal(count_of(out, "type=incident\t"), 1000);
 	assert_null(strstr(out, "type=more"));
 	free(out);
-	x.id = 0;
-	fg_strlcpy(x.subject, "newest", sizeof(x.subject));
-	x.started = in.now;
-	assert_int_equal(fg_store_incident_save(in.store, &x, err, sizeof(err)), 0);
+	x.ended = 0;
+	for (i = 0; i < 2; i++) {
+		x.id = 0;
+		snprintf(x.subject, sizeof(x.subject), "newest%d", i);
+		x.started = in.now;
+		assert_int_equal(fg_store_incident_save(in.store, &x, err,
+		    sizeof(err)), 0);
+	}
 	out = run(fg_inspect_incidents, "floodgate/1 incidents");
-	assert_int_equal(count_of(out, "type=incident\t"), 1000);
-	assert_non_null(strstr(out, "subject=newest\t"));
-	assert_null(strstr(out, "subject=a0\t"));	/* the oldest, cut */
-	assert_non_null(strstr(out, "type=more\tlisted=1000\tnote=older incidents are not listed"));
+	assert_int_equal(count_of(out, "type=incident\t"), 1001);
+	assert_non_null(strstr(out, "subject=newest0\t"));
+	assert_non_null(strstr(out, "subject=newest1\t"));
+	assert_null(strstr(out, "subject=a0\t"));	/* the oldest, ended: cut */
+	/* a1, open, past the newest 1000: listed, and last */
+	assert_non_null(a1 = strstr(out, "subject=a1\tstate=open\t"));
+	assert_non_null(strstr(out, "subject=a2\t"));
+	assert_true(strstr(out, "subject=a2\t") < a1);
+	for (rec = a1; (rec = strstr(rec + 1, "type=incident\t")) != NULL; )
+		fail_msg("an incident listed after the older open one");
+	assert_non_null(strstr(out, "type=more\tlisted=1001\tnote=older incidents that ended are not listed (every open one is)"));
 	free(out);
 }
 
