@@ -52,7 +52,7 @@ extern char **environ;
 #define TOP_TRACK	32
 
 struct tally {
-	char name[FG_ACCOUNT_MAX + 1];
+	char *name;			/* its own copy: most are short */
 	uint64_t n;
 };
 
@@ -134,6 +134,16 @@ find(unsigned kind, const char *subject)
 	    inc_eq, &k);
 }
 
+static void
+free_inc(struct inc *x)
+{
+	size_t i;
+
+	for (i = 0; i < TOP_TRACK; i++)
+		free(x->top[i].name);
+	free(x);
+}
+
 void
 fg_incident_start(unsigned kind, const char *subject, const char *detail,
     uint32_t now)
@@ -189,8 +199,14 @@ fg_incident_add(unsigned kind, const char *subject, const char *name,
 		i = low;
 		x->top[i].n = 0;
 	}
-	if (x->top[i].n == 0)
-		fg_strlcpy(x->top[i].name, name, sizeof(x->top[i].name));
+	if (x->top[i].n == 0) {
+		char *s = fg_strdup(name);
+
+		if (s == NULL)
+			return;		/* counted, not named */
+		free(x->top[i].name);
+		x->top[i].name = s;
+	}
 	x->top[i].n += n;
 }
 
@@ -1111,7 +1127,7 @@ save(void)
 			x->dirty = 0;
 		if (!x->dirty && x->i.ended != 0 && x->i.notified >= 2) {
 			*pp = x->next;
-			free(x);
+			free_inc(x);
 			continue;
 		}
 		pp = &x->next;
@@ -1178,7 +1194,7 @@ fg_incident_stop(void)
 	fg_htab_clear(&open_index);
 	while ((x = incs) != NULL) {
 		incs = x->next;
-		free(x);
+		free_inc(x);
 	}
 	reap_at_stop();
 }

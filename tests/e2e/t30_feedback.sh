@@ -84,6 +84,10 @@ grep -q "^account *list@hold.tenant" "$T/held" && grep -q "^rule *fbhold" "$T/he
 send "$T/l-susp2" $SMTP_PORT list@susp.tenant u100@other.example
 expect_eq "suspend: the list sender is deferred to any destination" "$(count_replies "$T/l-susp2" 451)" 1
 grep -q "floodgate: account suspended" "$T/l-susp2" || fail "suspend: 451 4.7.1 floodgate: account suspended"
+# What a suspension defers is tallied by destination for its incident:
+# 40 domains more than the incident's 32 places (its end is told below).
+send "$T/l-susp-many" $SMTP_PORT list@susp.tenant "$(seq -f 'u1@d%g.example' 1 40 | paste -sd,)"
+expect_eq "suspend: 40 recipients on 40 domains deferred" "$(count_replies "$T/l-susp-many" 451)" 40
 expect_eq "explain: the suspension decides, by its rule" \
     "$(ctl explain list@susp.tenant u101@other.example | awk 'NF == 0 {exit} $1 ~ /^(verdict|rule|reason)$/ {print $2}' | tr '\n' ' ')" "defer fbsusp suspended "
 send "$T/c-susp2" $SMTP_PORT clean@c.tenant u100@susp.example
@@ -157,6 +161,15 @@ wait_for 10 sh -c "[ \$(grep -c '\"event\":\"end\"' '$T/notify-suspend.out' 2>/d
     fail "the end of the suspension was told"
 expect_eq "exec on suspend: one start, one end" \
     "$(grep -o '"event":"[a-z]*","kind":"suspend","subject":"list@susp.tenant"' "$T/notify-suspend.out" | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')" "1 1 "
+expect_eq "the suspension's end: its count, and its top five destinations of 41" "$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e["event"] == "end" and e["kind"] == "suspend":
+        names = [t["name"] for t in e["top"]]
+        ok = all(n == "other.example" or n.endswith(".example") and n[0] == "d" for n in names)
+        print(e["count"], len(names), len(set(names)), ok, sum(t["count"] for t in e["top"]) <= e["count"])
+' "$T/notify-suspend.out")" "42 5 5 True True"
 expect_eq "exec on bounces: one start for each of the four tripped rules" \
     "$(grep -c '"event":"start","kind":"bounces"' "$T/notify-bounces.out")" 4
 wait_for 20 sh -c "[ \$(grep -c 'admin@notify.example' '$T/sink/delivered') -ge 2 ]"
