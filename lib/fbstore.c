@@ -415,7 +415,7 @@ fg_store_incidents(struct fg_store *s, int open, uint32_t since, int limit,
 		/* open, or not told to its end yet */
 		"SELECT id, kind, subject, started, ended, count, detail, notified "
 		"FROM incidents WHERE ended IS NULL OR notified < 2 "
-		"ORDER BY started, id LIMIT ?2",
+		"ORDER BY started DESC, id DESC LIMIT ?2",
 	};
 
 	if (open < 0 || open > 2 || prepare(s, sql[open], &q, err, errlen) < 0)
@@ -540,6 +540,30 @@ finished(struct fg_store *s, sqlite3_stmt *q, int rc, char *err,
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 	sqlite3_finalize(q);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Past the newest keep of the incidents still owed (open, or not told
+ * to their end), the rest are ended now and told to nobody, their
+ * detail saying why. How many, or -1. */
+int
+fg_store_incidents_untrack(struct fg_store *s, int keep, uint32_t now,
+    const char *why, char *err, size_t errlen)
+{
+	sqlite3_stmt *q;
+
+	if (prepare(s, "UPDATE incidents SET ended = COALESCE(ended, ?1), "
+	    "notified = 2, detail = COALESCE(detail, '') || ?3 "
+	    "WHERE id IN (SELECT id FROM incidents "
+	    "WHERE ended IS NULL OR notified < 2 "
+	    "ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2)",
+	    &q, err, errlen) < 0)
+		return -1;
+	sqlite3_bind_int64(q, 1, now);
+	sqlite3_bind_int(q, 2, keep);
+	sqlite3_bind_text(q, 3, why, -1, SQLITE_STATIC);
+	if (finished(s, q, sqlite3_step(q), err, errlen) < 0)
+		return -1;
+	return sqlite3_changes(s->db);
 }
 
 int

@@ -175,11 +175,16 @@ struct fg_incident {
 
 int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
     char *err, size_t errlen);
-/* Incidents that started or ended since, or are open (open 0); open
- * ones (1); open ones and those people were not told the end of (2). */
+/* Incidents that started or ended since, or are open (open 0), newest
+ * first; open ones (1), oldest first; open ones and those people were
+ * not told the end of (2), newest first. */
 int fg_store_incidents(struct fg_store *s, int open, uint32_t since,
     int limit, struct fg_incident **out, size_t *nout, char *err,
     size_t errlen);
+/* Incidents still owed past the newest keep: ended now, told to nobody,
+ * why added to their detail. How many, or -1. */
+int fg_store_incidents_untrack(struct fg_store *s, int keep, uint32_t now,
+    const char *why, char *err, size_t errlen);
 /* Open ones older than (started, id), newest first. */
 int fg_store_incidents_open_before(struct fg_store *s, uint32_t started,
     int64_t id, int limit, struct fg_incident **out, size_t *nout, char *err,

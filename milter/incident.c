@@ -50,6 +50,7 @@ extern char **environ;
 #define RELEASE_CHECK	30	/* seconds between looks at the held mail */
 #define TOP		5
 #define TOP_TRACK	32
+#define TRACK_MAX	10000	/* incidents still owed a start takes up */
 
 struct tally {
 	char *name;			/* its own copy: most are short */
@@ -1134,6 +1135,32 @@ save(void)
 	}
 }
 
+/*
+ * More incidents still owed (open, or not told to their end) than a
+ * start takes up: the newest TRACK_MAX are, the older ones are ended in
+ * the database now, told to nobody. Left open they would stay open for
+ * good, and a suspension or pause still on would get a second one.
+ * Those still on start again at the next tick, and are told.
+ */
+static void
+untrack(void)
+{
+	char why[128], err[FG_ERRLEN];
+	int n;
+
+	snprintf(why, sizeof(why),
+	    "; ended untold at a start of floodgate, past the newest %d it takes up",
+	    TRACK_MAX);
+	n = fg_store_incidents_untrack(fgd.store, TRACK_MAX, (uint32_t)time(NULL),
+	    why, err, sizeof(err));
+	if (n < 0)
+		fg_log_err("incidents: more than %d open or not told to their end; cannot end the older ones: %s",
+		    TRACK_MAX, err);
+	else
+		fg_log_warn("incidents: more than %d open or not told to their end: the older %d ended untold (floodgatectl incidents lists them)",
+		    TRACK_MAX, n);
+}
+
 int
 fg_incident_load(char *err, size_t errlen)
 {
@@ -1149,10 +1176,15 @@ fg_incident_load(char *err, size_t errlen)
 	if (fg_store_mark_get(fgd.store, BUDGET_MARK, v, sizeof(v)) == 1 &&
 	    sscanf(v, "%u %u", &h, &sent) == 2 && h == hour)
 		sent_this_hour = sent;
-	if (fg_store_incidents(fgd.store, 2, 0, 10000, &rows, &n, err,
+	if (fg_store_incidents(fgd.store, 2, 0, TRACK_MAX + 1, &rows, &n, err,
 	    errlen) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
+	if (n > TRACK_MAX) {
+		untrack();
+		n = TRACK_MAX;
+	}
+	/* Newest first from the store; the list has the newest first too. */
+	for (i = n; i-- > 0; ) {
 		struct inc *x = calloc(1, sizeof(*x));
 		int k = fg_name_value(fg_event_names, rows[i].kind);
 

@@ -606,6 +606,66 @@ test_feedback_tables(void **state)
 	fg_store_close(s);
 }
 
+/* Past the newest incidents still owed a start takes up, the older ones
+ * are ended untold, their detail saying why; the owed come newest
+ * first. */
+static void
+test_incidents_untrack(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct fg_incident inc, *incs;
+	size_t n, i;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	for (i = 0; i < 4; i++) {
+		memset(&inc, 0, sizeof(inc));
+		fg_strlcpy(inc.kind, "refused", sizeof(inc.kind));
+		snprintf(inc.subject, sizeof(inc.subject), "t%zu", i);
+		fg_strlcpy(inc.detail, "refused", sizeof(inc.detail));
+		inc.started = T0 + (uint32_t)i;
+		inc.notified = 1;
+		if (i == 3) {			/* the newest: ended, told */
+			inc.ended = T0 + 10;
+			inc.notified = 2;
+		}
+		assert_int_equal(fg_store_incident_save(s, &inc, err,
+		    sizeof(err)), 0);
+	}
+	/* nothing past the owed ones' count */
+	assert_int_equal(fg_store_incidents_untrack(s, 3, T0 + 20, "; why",
+	    err, sizeof(err)), 0);
+	assert_int_equal(fg_store_incidents_untrack(s, 1, T0 + 20, "; why",
+	    err, sizeof(err)), 2);
+	assert_int_equal(fg_store_incidents(s, 2, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(incs[0].subject, "t2");
+	free(incs);
+	assert_int_equal(fg_store_incidents(s, 0, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	for (i = 0; i < n; i++) {
+		const struct fg_incident *x = &incs[i];
+
+		if (strcmp(x->subject, "t0") == 0 || strcmp(x->subject, "t1") == 0) {
+			assert_int_equal(x->ended, T0 + 20);
+			assert_int_equal(x->notified, 2);
+			assert_string_equal(x->detail, "refused; why");
+		} else if (strcmp(x->subject, "t3") == 0) {
+			assert_int_equal(x->ended, T0 + 10);	/* as it was */
+			assert_string_equal(x->detail, "refused");
+		} else {
+			assert_int_equal(x->ended, 0);
+			assert_string_equal(x->detail, "refused");
+		}
+	}
+	free(incs);
+	fg_store_close(s);
+}
+
 static void
 test_probe_and_set_aside(void **state)
 {
@@ -772,6 +832,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_held_account, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incidents_untrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 	};
 
