@@ -116,6 +116,7 @@ static uint32_t hour;			/* of the budget */
 static unsigned sent_this_hour;
 static int have_digest;			/* something waits for the next hour */
 static int digest_due;			/* the hour turned: digests to send */
+static unsigned digests_this_hour;	/* numbers them in their subject */
 static int budget_dirty;		/* sent_this_hour not in the store yet */
 static char host[256];
 
@@ -939,9 +940,9 @@ run_exec(const struct fg_notify *t, const char *json)
 }
 
 /* Tells every target that wants them of n incidents: one of them, or a
- * digest of several. */
+ * digest of several, numbered within the hour (digest). */
 static void
-tell(struct inc **x, size_t n)
+tell(struct inc **x, size_t n, unsigned digest)
 {
 	const struct fg_config *c = fgd.cfg;
 	size_t t, i;
@@ -963,8 +964,8 @@ tell(struct inc **x, size_t n)
 				title(x[i], subject, sizeof(subject));
 			} else {
 				snprintf(subject, sizeof(subject),
-				    "%zu incidents (digest: more than notify_max %u in an hour)",
-				    k, c->notify_max);
+				    "%zu incidents (digest %u this hour: more than notify_max %u in an hour)",
+				    k, digest, c->notify_max);
 				fprintf(fp, "%s\n\n", subject);
 			}
 			for (i = 0; i < n; i++)
@@ -976,7 +977,8 @@ tell(struct inc **x, size_t n)
 			int first = 1;
 
 			if (k > 1)
-				fputs("{\"event\":\"digest\",\"incidents\":[", fp);
+				fprintf(fp, "{\"event\":\"digest\",\"number\":%u,\"incidents\":[",
+				    digest);
 			for (i = 0; i < n; i++) {
 				if (!(nt->events & x[i]->kind))
 					continue;
@@ -1038,7 +1040,7 @@ room_for(struct inc **x, size_t n)
 static void
 told(struct inc **x, size_t n)
 {
-	tell(x, n);
+	tell(x, n, n > 1 ? ++digests_this_hour : 0);
 	sent_this_hour++;
 	budget_dirty = 1;
 	while (n > 0) {
@@ -1086,6 +1088,7 @@ notify(uint32_t now)
 	if (now / 3600 != hour) {
 		hour = now / 3600;
 		sent_this_hour = 0;
+		digests_this_hour = 0;
 		digest_due = have_digest;
 		have_digest = 0;
 	}

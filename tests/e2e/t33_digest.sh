@@ -64,14 +64,14 @@ expect_eq "  ... the two still wait for the digest" "$(ctl incidents | grep -c '
 # The hour turns 30 s after the start.
 wait_for 30 sh -c "grep -q '\"event\":\"digest\"' '$T/notify.out'" ||
     fail "the digest went out when the hour turned"
-expect_eq "exec: the first incident alone, then one digest document with the other two" \
+expect_eq "exec: the first incident alone, then one digest document (number 1) with the other two" \
     "$(python3 -c 'import json,sys
 docs=[json.loads(l) for l in open(sys.argv[1])]
 d=[x for x in docs if x.get("event")=="digest"]
 first=[x["subject"] for x in docs if x.get("event")=="start"]
-print(len(docs), len(d), len(d[0]["incidents"]) if d else "-",
+print(len(docs), len(d), d[0].get("number") if d else "-", len(d[0]["incidents"]) if d else "-",
     sorted(first + [i["subject"] for i in d[0]["incidents"]]) if d else "-")' "$T/notify.out")" \
-    "2 1 2 ['r1@t.example', 'r2@t.example', 'r3@t.example']"
+    "2 1 1 2 ['r1@t.example', 'r2@t.example', 'r3@t.example']"
 wait_for 20 sh -c "[ \$(grep -c '^=== [0-9]* admin@notify.example' '$T/sink/messages' 2>/dev/null) -ge 2 ]" ||
     fail "mailto: two messages reached the admin"
 expect_eq "mailto: one message of the first incident, then one digest of the other two" \
@@ -80,7 +80,7 @@ msgs=[m for m in open(sys.argv[1]).read().split("=== ")[1:] if "admin@notify.exa
 subj=[re.sub(r"^floodgate on [^:]*: ", "", re.search(r"^Subject: (.*)$", m, re.M).group(1)) for m in msgs]
 named=sorted(set(re.findall(r"r[123]@t\.example", msgs[1]))) if len(msgs) > 1 else []
 print(len(msgs), re.sub(r"r[123]@", "R@", subj[0]) if subj else "-", "|", subj[1] if len(subj) > 1 else "-", named)' "$T/sink/messages")" \
-    "2 account R@t.example refused by rate limits | 2 incidents (digest: more than notify_max 1 in an hour) $(python3 -c 'import json,sys
+    "2 account R@t.example refused by rate limits | 2 incidents (digest 1 this hour: more than notify_max 1 in an hour) $(python3 -c 'import json,sys
 d=[json.loads(l) for l in open(sys.argv[1])]
 print(sorted(i["subject"] for x in d if x.get("event")=="digest" for i in x["incidents"]))' "$T/notify.out")"
 expect_eq "nothing waits any more" "$(ctl incidents | grep -c 'not yet')" 0

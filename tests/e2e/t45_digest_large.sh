@@ -39,18 +39,18 @@ expect_eq "all but the first two wait for the digest" "$(ctl incidents | grep -c
 wait_for 70 sh -c "[ \$(grep -c '\"event\":\"digest\"' '$T/notify.out') -ge 2 ]" ||
     fail "the digests went out when the hour turned"
 sleep 2		# two ticks: nothing more may come
-expect_eq "exec: two digest documents, whole, of 256 incidents each, 512 accounts, each over 64 kB; nothing else after the first two" \
+expect_eq "exec: two digest documents, whole, numbered 1 and 2, of 256 incidents each, 512 accounts, each over 64 kB; nothing else after the first two" \
     "$(python3 -c 'import json,sys
 lines=open(sys.argv[1]).read().splitlines()
 docs=[json.loads(l) for l in lines]
 d=[x for x in docs if x.get("event")=="digest"]
 names=set(i["subject"] for x in d for i in x["incidents"])
-print(len(docs), [len(x["incidents"]) for x in d], len(names), all(len(l) > 65536 for l in lines if "digest" in l))' "$T/notify.out" 2>&1 | tail -1)" \
-    "4 [256, 256] 512 True"
+print(len(docs), [len(x["incidents"]) for x in d], [x.get("number") for x in d], len(names), all(len(l) > 65536 for l in lines if "digest" in l))' "$T/notify.out" 2>&1 | tail -1)" \
+    "4 [256, 256] [1, 2] 512 True"
 expect_eq "the other 87 wait for the next hour" "$(ctl incidents | grep -c ' suspend .*not yet')" 87
 wait_for 30 sh -c "[ \$(grep -c '^=== [0-9]* admin@notify.example' '$T/sink/messages' 2>/dev/null) -ge 4 ]" ||
     fail "mailto: four messages reached the admin"
-expect_eq "mailto: four messages, the two digests naming 512 accounts" \
+expect_eq "mailto: four messages, the two digests naming 512 accounts, numbered in their subject" \
     "$(python3 -c 'import email,re,sys
 msgs=[m for m in open(sys.argv[1]).read().split("=== ")[1:] if "admin@notify.example" in m.split("\n")[0]]
 bodies=[email.message_from_string(m.split("\n", 1)[1]) for m in msgs]
@@ -58,5 +58,6 @@ dig=[b for b in bodies if "digest" in b["Subject"]]
 names=set()
 for b in dig:
     names |= set(re.findall(r"x{200}([0-9]+)@t\.example", b.get_payload(decode=True).decode()))
-print(len(msgs), len(dig), len(names))' "$T/sink/messages")" "4 2 512"
+print(len(msgs), len(dig), len(names), sorted(re.sub(r"^floodgate on [^:]*: ", "", b["Subject"]) for b in dig))' "$T/sink/messages")" \
+    "4 2 512 ['256 incidents (digest 1 this hour: more than notify_max 2 in an hour)', '256 incidents (digest 2 this hour: more than notify_max 2 in an hour)']"
 finish
