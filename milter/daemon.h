@@ -196,6 +196,23 @@ size_t fg_incident_open_count(void);
  * (*out: malloc'd, NULL when none); how many. */
 size_t fg_incident_unsaved(struct fg_incident **out);
 
+/*
+ * The programs that tell people of incidents (notify_run.c), on the
+ * service thread: at most FG_NOTIFY_PROGRAMS at a time; one started
+ * when none is free is dropped and logged. target names it in the log.
+ */
+#define FG_NOTIFY_PROGRAMS	16
+void fg_notify_run(const char *target, char *const argv[], const char *data,
+    size_t len);
+/* How many more may start now. */
+size_t fg_notify_free(void);
+/* At each tick: what ended is logged when it failed; what outlived its
+ * timeout is ended with its process group. */
+void fg_notify_reap(time_t now);
+/* At floodgate's stop: the programs still running get a few seconds,
+ * then are ended with their groups. */
+void fg_notify_stop(void);
+
 /* The socketmap servers for Postfix's transport_maps and Sendmail's
  * ruleset 0 (smap.c): listen before privileges are dropped, serve from a
  * thread of their own once started (a listener that cannot is logged). */
