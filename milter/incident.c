@@ -245,8 +245,18 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 	}
 }
 
+/* For suspensions by account and pauses by domain, each their row's
+ * first member (a key, or a row). */
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
 /* Suspensions and pauses as the blocks have them now, whoever made or
- * lifted them (a rule, floodgatectl, the clock). */
+ * lifted them (a rule, floodgatectl, the clock). Each open incident of
+ * theirs is looked up in them, sorted: thousands of each must not cost
+ * millions of comparisons a second. */
 static void
 sync_blocks(uint32_t now)
 {
@@ -290,19 +300,25 @@ sync_blocks(uint32_t now)
 			    p[i].rule);
 		fg_incident_start(FG_EV_PAUSE, p[i].domain, detail, p[i].since);
 	}
+	if (s != NULL)
+		qsort(s, ns, sizeof(*s), by_name);
+	if (p != NULL)
+		qsort(p, np, sizeof(*p), by_name);
 	for (x = incs; x != NULL; x = x->next) {
 		int still = 0;
 
 		if (x->i.ended != 0)
 			continue;
 		if (x->kind == FG_EV_SUSPEND) {
-			for (i = 0; s != NULL && i < ns && !still; i++)
-				still = fg_suspension_on(&s[i], now) &&
-				    strcmp(s[i].account, x->i.subject) == 0;
+			const struct fg_suspension *f = s == NULL ? NULL :
+			    bsearch(x->i.subject, s, ns, sizeof(*s), by_name);
+
+			still = f != NULL && fg_suspension_on(f, now);
 		} else if (x->kind == FG_EV_PAUSE) {
-			for (i = 0; p != NULL && i < np && !still; i++)
-				still = p[i].until > now &&
-				    strcmp(p[i].domain, x->i.subject) == 0;
+			const struct fg_pause *f = p == NULL ? NULL :
+			    bsearch(x->i.subject, p, np, sizeof(*p), by_name);
+
+			still = f != NULL && f->until > now;
 		} else if (x->kind == FG_EV_REFUSED)
 			still = now - x->last < REFUSED_QUIET;
 		else
