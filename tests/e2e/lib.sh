@@ -566,11 +566,14 @@ burst_accounted() {
 }
 
 # lock_db SECONDS: another process holds floodgate's database locked
-# for writing for SECONDS, in the background (its PID in LOCK_PID);
-# returns once the lock is held, whatever the machine's load.
+# for writing for SECONDS from when it has the lock, in the background
+# (its PID in LOCK_PID); returns once the lock is held, whatever the
+# machine's load (the lock can take a while to get: counted from its
+# start, a loaded machine's lock was seconds shorter than asked).
 lock_db() {
 	rm -f "$T/db-locked"
 	( echo ".timeout 5000"; echo "BEGIN EXCLUSIVE;"; echo ".system touch '$T/db-locked'"
+	  while [ ! -e "$T/db-locked" ]; do sleep 0.05; done
 	  sleep "$1"; echo "COMMIT;" ) | sqlite3 -bail "$T/floodgate.db" &
 	LOCK_PID=$!
 	wait_for 10 test -e "$T/db-locked" || fail "the database could not be locked"
