@@ -50,7 +50,6 @@ struct inc {
 	struct inc *next;
 };
 
-
 static struct inc *incs;		/* open, or not told to the end yet */
 /* The open ones by kind and subject: every refusal looks one up. */
 static struct fg_htab open_index;
@@ -84,6 +83,7 @@ index_open(struct inc *x)
 		fg_log_err("incident: out of memory to index %s %s",
 		    x->i.kind, x->i.subject);
 }
+
 static uint32_t hour;			/* of the budget */
 static unsigned sent_this_hour;
 static int have_digest;			/* something waits for the next hour */
