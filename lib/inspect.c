@@ -667,12 +667,11 @@ stored_rec(struct fg_inspect *in, struct fg_ctl_out *o,
 /*
  * incidents [SINCE]: open ones, and those that started or ended since
  * (default 7d), newest first: the newest INCIDENTS_MAX of them, then
- * every older one still open (up to OPEN_MAX): an account suspended
- * for weeks must not drop out of the list under a burst of newer
- * incidents. What is cut is said in a last record.
+ * every older one still open (up to FG_INCIDENTS_OWED_MAX): an account
+ * suspended for weeks must not drop out of the list under a burst of
+ * newer incidents. What is cut is said in a last record.
  */
 #define INCIDENTS_MAX	1000
-#define OPEN_MAX	10000
 void
 fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
@@ -695,7 +694,7 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 	}
 	if (n > INCIDENTS_MAX && fg_store_incidents_open_before(in->store,
 	    inc[INCIDENTS_MAX - 1].started, inc[INCIDENTS_MAX - 1].id,
-	    OPEN_MAX + 1, &old, &nold, err, sizeof(err)) < 0) {
+	    FG_INCIDENTS_OWED_MAX + 1, &old, &nold, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "incidents: database: %s", err);
 		free(inc);
 		return;
@@ -710,14 +709,14 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		}
 	for (i = 0; i < n && i < INCIDENTS_MAX; i++, listed++)
 		stored_rec(in, o, &inc[i]);
-	for (i = 0; i < nold && i < OPEN_MAX; i++, listed++)
+	for (i = 0; i < nold && i < FG_INCIDENTS_OWED_MAX; i++, listed++)
 		stored_rec(in, o, &old[i]);
 	if (n > INCIDENTS_MAX) {	/* never cut off unsaid */
 		fg_ctl_kv(o, "type", "more");
 		fg_ctl_kv(o, "listed", "%zu", listed);
-		if (nold > OPEN_MAX)
+		if (nold > FG_INCIDENTS_OWED_MAX)
 			fg_ctl_kv(o, "note", "older incidents are not listed, and of those still open only the newest %d; a shorter --since lists fewer",
-			    OPEN_MAX);
+			    FG_INCIDENTS_OWED_MAX);
 		else
 			fg_ctl_kv(o, "note", "older incidents that ended are not listed (every open one is); a shorter --since lists fewer");
 		fg_ctl_rec_end(o);

@@ -175,6 +175,12 @@ struct fg_incident {
 
 int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
     char *err, size_t errlen);
+/* The incidents still owed (open, or not told of their end) the daemon
+ * takes up at its start, and the open ones floodgatectl incidents lists
+ * past its newest 1000: the same bound, so every open incident the
+ * daemon tracks can be listed. */
+#define FG_INCIDENTS_OWED_MAX	10000
+
 /* Incidents that started or ended since, or are open (open 0), newest
  * first; open ones (1), oldest first; open ones and those people were
  * not told the end of (2), newest first. */

@@ -33,7 +33,6 @@
 #define RELEASE_CHECK	30	/* seconds between looks at the held mail */
 #define TOP		5
 #define TOP_TRACK	32
-#define TRACK_MAX	10000	/* incidents still owed a start takes up */
 
 struct tally {
 	char *name;			/* its own copy: most are short */
@@ -831,10 +830,11 @@ save(void)
 
 /*
  * More incidents still owed (open, or not told to their end) than a
- * start takes up: the newest TRACK_MAX are, the older ones are ended in
- * the database now, told to nobody. Left open they would stay open for
- * good, and a suspension or pause still on would get a second one.
- * Those still on start again at the next tick, and are told.
+ * start takes up: the newest FG_INCIDENTS_OWED_MAX are, the older ones
+ * are ended in the database now, told to nobody. Left open they would
+ * stay open for good, and a suspension or pause still on would get a
+ * second one. Those still on start again at the next tick, and are
+ * told.
  */
 static void
 untrack(void)
@@ -844,15 +844,15 @@ untrack(void)
 
 	snprintf(why, sizeof(why),
 	    "; ended untold at a start of floodgate, past the newest %d it takes up",
-	    TRACK_MAX);
-	n = fg_store_incidents_untrack(fgd.store, TRACK_MAX, (uint32_t)time(NULL),
-	    why, err, sizeof(err));
+	    FG_INCIDENTS_OWED_MAX);
+	n = fg_store_incidents_untrack(fgd.store, FG_INCIDENTS_OWED_MAX,
+	    (uint32_t)time(NULL), why, err, sizeof(err));
 	if (n < 0)
 		fg_log_err("incidents: more than %d open or not told to their end; cannot end the older ones: %s",
-		    TRACK_MAX, err);
+		    FG_INCIDENTS_OWED_MAX, err);
 	else
 		fg_log_warn("incidents: more than %d open or not told to their end: the older %d ended untold (floodgatectl incidents lists them)",
-		    TRACK_MAX, n);
+		    FG_INCIDENTS_OWED_MAX, n);
 }
 
 int
@@ -870,12 +870,12 @@ fg_incident_load(char *err, size_t errlen)
 	if (fg_store_mark_get(fgd.store, BUDGET_MARK, v, sizeof(v)) == 1 &&
 	    sscanf(v, "%u %u", &h, &sent) == 2 && h == hour)
 		sent_this_hour = sent;
-	if (fg_store_incidents(fgd.store, 2, 0, TRACK_MAX + 1, &rows, &n, err,
-	    errlen) < 0)
+	if (fg_store_incidents(fgd.store, 2, 0, FG_INCIDENTS_OWED_MAX + 1,
+	    &rows, &n, err, errlen) < 0)
 		return -1;
-	if (n > TRACK_MAX) {
+	if (n > FG_INCIDENTS_OWED_MAX) {
 		untrack();
-		n = TRACK_MAX;
+		n = FG_INCIDENTS_OWED_MAX;
 	}
 	/* Newest first from the store; the list has the newest first too. */
 	for (i = n; i-- > 0; ) {
