@@ -383,6 +383,14 @@ fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
 	return 0;
 }
 
+/* The columns fill_inc() reads, in its order. */
+#define INC_SELECT	"SELECT id, kind, subject, started, ended, count, " \
+	"detail, notified FROM incidents "
+/* The incidents still owed (open, or not told of their end), newest
+ * first: what a start takes up, and past how many it ends the rest. */
+#define INC_OWED	"WHERE ended IS NULL OR notified < 2 " \
+	"ORDER BY started DESC, id DESC "
+
 static void
 fill_inc(sqlite3_stmt *q, void *row)
 {
@@ -406,16 +414,12 @@ fg_store_incidents(struct fg_store *s, int open, uint32_t since, int limit,
 
 	static const char *const sql[] = {
 		/* recent: open, or started or ended since */
-		"SELECT id, kind, subject, started, ended, count, detail, notified "
-		"FROM incidents WHERE ended IS NULL OR ended >= ?1 OR started >= ?1 "
+		INC_SELECT "WHERE ended IS NULL OR ended >= ?1 OR started >= ?1 "
 		"ORDER BY started DESC, id DESC LIMIT ?2",
 		/* open */
-		"SELECT id, kind, subject, started, ended, count, detail, notified "
-		"FROM incidents WHERE ended IS NULL ORDER BY started, id LIMIT ?2",
+		INC_SELECT "WHERE ended IS NULL ORDER BY started, id LIMIT ?2",
 		/* open, or not told to its end yet */
-		"SELECT id, kind, subject, started, ended, count, detail, notified "
-		"FROM incidents WHERE ended IS NULL OR notified < 2 "
-		"ORDER BY started DESC, id DESC LIMIT ?2",
+		INC_SELECT INC_OWED "LIMIT ?2",
 	};
 
 	if (open < 0 || open > 2 || prepare(s, sql[open], &q, err, errlen) < 0)
@@ -435,8 +439,7 @@ fg_store_incidents_open_before(struct fg_store *s, uint32_t started,
 {
 	sqlite3_stmt *q;
 
-	if (prepare(s, "SELECT id, kind, subject, started, ended, count, detail, notified "
-	    "FROM incidents WHERE ended IS NULL AND "
+	if (prepare(s, INC_SELECT "WHERE ended IS NULL AND "
 	    "(started < ?1 OR (started = ?1 AND id < ?2)) "
 	    "ORDER BY started DESC, id DESC LIMIT ?3", &q, err, errlen) < 0)
 		return -1;
@@ -553,9 +556,8 @@ fg_store_incidents_untrack(struct fg_store *s, int keep, uint32_t now,
 
 	if (prepare(s, "UPDATE incidents SET ended = COALESCE(ended, ?1), "
 	    "notified = 2, detail = COALESCE(detail, '') || ?3 "
-	    "WHERE id IN (SELECT id FROM incidents "
-	    "WHERE ended IS NULL OR notified < 2 "
-	    "ORDER BY started DESC, id DESC LIMIT -1 OFFSET ?2)",
+	    "WHERE id IN (SELECT id FROM incidents " INC_OWED
+	    "LIMIT -1 OFFSET ?2)",
 	    &q, err, errlen) < 0)
 		return -1;
 	sqlite3_bind_int64(q, 1, now);

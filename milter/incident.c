@@ -715,7 +715,7 @@ wanted(unsigned kind)
 static int
 room_for(struct inc **x, size_t n)
 {
-	size_t t, i, need = 0, free_slots = 0;
+	size_t t, i, need = 0, free_slots = fg_notify_free();
 
 	for (t = 0; t < fgd.cfg->nnotify; t++)
 		for (i = 0; i < n; i++)
@@ -723,7 +723,6 @@ room_for(struct inc **x, size_t n)
 				need++;
 				break;
 			}
-	free_slots = fg_notify_free();
 	return need <= free_slots || free_slots == FG_NOTIFY_PROGRAMS;
 }
 

@@ -300,8 +300,7 @@ fg_notify_stop(void)
 	int64_t t0 = fg_mono_us(), told = 0;
 	int i, st, left;
 
-	for (i = left = 0; i < MAX_CHILDREN; i++)
-		left += children[i].pid != 0;
+	left = MAX_CHILDREN - (int)fg_notify_free();
 	if (left > 0)
 		fg_log_info("notify: %d program%s running; the stop waits up to %d s for %s",
 		    left, left == 1 ? "" : "s", STOP_WAIT_MS / 1000,
