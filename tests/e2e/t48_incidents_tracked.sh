@@ -12,13 +12,15 @@ cat > "$T/notify.sh" <<EOT
 cat >> "$T/notify.out"
 EOT
 chmod 755 "$T/notify.sh"
+q() { sqlite3 -bail "$T/floodgate.db" "$1"; }
+told_start() { [ "$(grep -cs '"event":"start","kind":"suspend","subject":"old@s.tenant"' "$T/notify.out")" -ge "$1" ]; }
 write_conf <<EOT
 postfix_config $T/etc
 notify exec:$T/notify.sh on suspend
 EOT
 start_floodgate
 ctl suspend old@s.tenant > "$T/suspend" 2>&1 || fail "floodgatectl suspend: $(cat "$T/suspend")"
-wait_for 10 grep -qs '"event":"start","kind":"suspend","subject":"old@s.tenant"' "$T/notify.out" ||
+wait_for 10 told_start 1 ||
     fail "the suspension was told: $(grep notify "$T/floodgate.log")"
 stop_floodgate
 expect_eq "a start with few incidents says nothing of them" "$(log_count 'incidents: more than')" 0
@@ -27,7 +29,7 @@ expect_eq "a start with few incidents says nothing of them" "$(log_count 'incide
 # incidents, open and told of their start, as a long burst of refusals
 # leaves them: 10,002 owed in all.
 now=$(date +%s)
-sqlite3 -bail "$T/floodgate.db" "UPDATE incidents SET started = $now - 86400 WHERE subject = 'old@s.tenant';
+q "UPDATE incidents SET started = $now - 86400 WHERE subject = 'old@s.tenant';
     WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 10001)
     INSERT INTO incidents (kind, subject, started, count, detail, notified)
     SELECT 'refused', 'r' || i || '@r.tenant', $now - 20000 + i, 1, 'refused by limit hour', 1 FROM c;" ||
@@ -35,16 +37,16 @@ sqlite3 -bail "$T/floodgate.db" "UPDATE incidents SET started = $now - 86400 WHE
 start_floodgate
 grep -q "incidents: more than 10000 open or not told to their end: the older 2 ended untold (floodgatectl incidents lists them)" "$T/floodgate.log" &&
     ok "the start says it ended the 2 oldest" || fail "said: $(grep 'incidents:' "$T/floodgate.log")"
-q() { sqlite3 -bail "$T/floodgate.db" "$1"; }
 expect_eq "the oldest refused one ended untold, its detail saying why" \
     "$(q "SELECT ended >= $now, notified, detail FROM incidents WHERE subject = 'r1@r.tenant'")" \
     "1|2|refused by limit hour; ended untold at a start of floodgate, past the newest 10000 it takes up"
 expect_eq "the next one is still open" "$(q "SELECT ended IS NULL FROM incidents WHERE subject = 'r2@r.tenant'")" 1
 # The suspension is still on: its old incident ended, a new one started
 # and told.
-wait_for 10 sh -c "[ \$(grep -c '\"event\":\"start\",\"kind\":\"suspend\",\"subject\":\"old@s.tenant\"' '$T/notify.out') -ge 2 ]" ||
+wait_for 10 told_start 2 ||
     fail "the suspension's new incident was told: $(cat "$T/notify.out")"
-wait_for 5 sh -c "[ \"\$(sqlite3 '$T/floodgate.db' \"SELECT count(*) FROM incidents WHERE subject = 'old@s.tenant' AND ended IS NULL\")\" = 1 ]" ||
+one_open() { [ "$(q "SELECT count(*) FROM incidents WHERE subject = 'old@s.tenant' AND ended IS NULL")" = 1 ]; }
+wait_for 5 one_open ||
     fail "one open incident of the suspension in the database"
 expect_eq "  ... and the old one ended untold" \
     "$(q "SELECT count(*) FROM incidents WHERE subject = 'old@s.tenant' AND ended IS NOT NULL AND notified = 2 AND detail LIKE '%ended untold at a start%'")" 1
