@@ -207,7 +207,8 @@ void fg_notify_run(const char *target, char *const argv[], const char *data,
 /* How many more may start now. */
 size_t fg_notify_free(void);
 /* At each tick: what ended is logged when it failed; what outlived its
- * timeout is ended with its process group. */
+ * timeout is ended with its process group; one killed and not gone
+ * then (stuck in the kernel) is looked at again, nothing waiting. */
 void fg_notify_reap(time_t now);
 /* At floodgate's stop: the programs still running get a few seconds,
  * then are ended with their groups. */

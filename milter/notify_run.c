@@ -4,7 +4,8 @@
  * in a process group of its own with its input in a memory file, its
  * output read as it comes, ended with what it started at its timeout
  * or at floodgate's stop, and how it ended logged. Nothing here waits
- * for a child but the stop: they are looked at at each tick.
+ * for a child but the stop, and that never for one that was killed:
+ * they are looked at at each tick.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,12 +28,14 @@
 #define NOTIFY_TIMEOUT	30	/* seconds a notify program may take */
 #define STOP_WAIT_MS	5000	/* and at floodgate's stop, at most */
 #define STOP_TERM_MS	1000	/* from SIGTERM to SIGKILL at the stop */
+#define REAP_WAIT_MS	100	/* for a killed one to go, then each tick */
 #define MAX_CHILDREN	FG_NOTIFY_PROGRAMS
 
 struct child {
 	pid_t pid;			/* and its process group */
 	time_t started;
 	time_t told_to_end;		/* SIGTERM sent, 0 before */
+	time_t killed;			/* and not gone yet, 0 else */
 	int err;			/* its stderr and stdout, non-blocking */
 	struct event *reading;		/* err, read as it comes */
 	char said[512];			/* what it wrote first, for the log */
@@ -158,6 +161,7 @@ fg_notify_run(const char *target, char *const argv[], const char *data,
 	children[slot].pid = pid;
 	children[slot].started = time(NULL);
 	children[slot].told_to_end = 0;
+	children[slot].killed = 0;
 	children[slot].err = err[0];
 	children[slot].saidlen = 0;
 	children[slot].said[0] = '\0';
@@ -197,17 +201,47 @@ running(const struct child *c, int *st)
 	return 0;
 }
 
+/* Whether a child is gone, reaped now if so (its slot free). */
+static int
+reaped(struct child *c)
+{
+	pid_t r;
+	int st;
+
+	while ((r = waitpid(c->pid, &st, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == 0)
+		return 0;
+	c->pid = 0;		/* r < 0: not ours to wait for any more */
+	return 1;
+}
+
+/*
+ * A child done with: its output closed and, once it is gone, its slot
+ * free. One killed is given REAP_WAIT_MS to go. One still there after
+ * that ends only when what holds it does (a call stuck in the kernel on
+ * a dead NFS mount, a tracer that keeps its end): its slot is kept and
+ * looked at each tick, and nothing waits for it, the stop neither.
+ */
 static void
 forget(struct child *c)
 {
-	int st;
+	int ms;
 
-	(void)waitpid(c->pid, &st, 0);
 	if (c->reading != NULL)
 		event_free(c->reading);
 	c->reading = NULL;
 	close(c->err);
-	c->pid = 0;
+	c->err = -1;
+	for (ms = 0; !reaped(c); ms++) {
+		if (ms == REAP_WAIT_MS) {
+			c->killed = time(NULL);
+			fg_log_err("notify: %s: not gone %d ms after SIGKILL (stuck in the kernel?); its slot is kept until it is",
+			    c->target, REAP_WAIT_MS);
+			return;
+		}
+		usleep(1000);
+	}
 }
 
 /* What a child wrote first, for the log, after a last read of what its
@@ -266,6 +300,12 @@ fg_notify_reap(time_t now)
 
 		if (c->pid == 0)
 			continue;
+		if (c->killed != 0) {
+			if (reaped(c))
+				fg_log_info("notify: %s: gone at last, %lld s after SIGKILL",
+				    c->target, (long long)(now - c->killed));
+			continue;
+		}
 		still = running(c, &st);
 		/* Past NOTIFY_TIMEOUT its group (a script's hung curl too) is
 		 * told to end, and a tick later killed: what ignored SIGTERM,
@@ -292,15 +332,18 @@ fg_notify_reap(time_t now)
  * Nothing of theirs outlives floodgate, whatever supervises it (the
  * systemd unit's KillMode=mixed leaves this to floodgate). Their output
  * is read meanwhile: one that writes on must not block on its pipe.
+ * One killed and not gone (forget()) is not waited for: it is said, and
+ * left to the system.
  */
 void
 fg_notify_stop(void)
 {
 	const char *why = "still running at floodgate's stop";
 	int64_t t0 = fg_mono_us(), told = 0;
-	int i, st, left;
+	int i, st, left = 0;
 
-	left = MAX_CHILDREN - (int)fg_notify_free();
+	for (i = 0; i < MAX_CHILDREN; i++)
+		left += children[i].pid != 0 && children[i].killed == 0;
 	if (left > 0)
 		fg_log_info("notify: %d program%s running; the stop waits up to %d s for %s",
 		    left, left == 1 ? "" : "s", STOP_WAIT_MS / 1000,
@@ -313,7 +356,7 @@ fg_notify_stop(void)
 			struct child *c = &children[i];
 			int still;
 
-			if (c->pid == 0)
+			if (c->pid == 0 || c->killed != 0)
 				continue;
 			drain(c);
 			still = running(c, &st);
@@ -326,16 +369,20 @@ fg_notify_stop(void)
 				left++;
 		}
 		if (left == 0)
-			return;
+			break;
 		if (told == 0 && now - t0 >= STOP_WAIT_MS * 1000) {
 			told = now;
 			for (i = 0; i < MAX_CHILDREN; i++)
-				if (children[i].pid != 0)
+				if (children[i].pid != 0 && children[i].killed == 0)
 					fg_kill_group(children[i].pid, SIGTERM);
 			continue;
 		}
 		usleep(20000);
 	}
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (children[i].pid != 0 && !reaped(&children[i]))
+			fg_log_err("notify: %s: killed, still not gone; left to the system at floodgate's exit",
+			    children[i].target);
 }
 
 size_t

@@ -46,6 +46,7 @@ finish() {
 	if [ -n "$FG_PID" ]; then
 		stop_floodgate
 	fi
+	stuck_let_go
 	# Every file the test kept its programs' output in, not only the
 	# daemon's log: a floodgate -n, a second daemon or floodgatectl
 	# whose stderr went elsewhere (regular files only: a socket or a
@@ -344,6 +345,35 @@ echo "still waiting for the webhook" >&2
 wait
 EOT
 	chmod 755 "$T/polite.sh" "$T/deaf.sh"
+}
+
+# stuck_program: $T/stuck.sh, a notify program that floodgate cannot
+# reap once it has killed it (stuck.py: held by a tracer of its own,
+# which writes its PID to $T/stuck.tracer), as one stuck in the kernel.
+# stuck_held: waits for the tracer; 0 when it holds the program (its PID
+# in STUCK_TRACER), else says why nothing of it is checked here.
+# stuck_let_go: ends the tracer, the program's end then told to
+# floodgate (or, once floodgate has exited, to init).
+stuck_program() {
+	printf '#!/bin/sh\nexec /usr/bin/python3 %s %s\n' \
+	    "$TOP/tests/e2e/stuck.py" "$T" > "$T/stuck.sh"
+	chmod 755 "$T/stuck.sh"
+}
+stuck_held() {
+	wait_for 10 test -s "$T/stuck.tracer"
+	STUCK_TRACER=$(cat "$T/stuck.tracer" 2>/dev/null)
+	case $STUCK_TRACER in
+	[0-9]*) return 0 ;;
+	'') fail "stuck.py's tracer did not start: $(grep stuck "$T/floodgate.log")" ;;
+	*) say "NOT CHECKED here, a program floodgate cannot reap: ptrace $STUCK_TRACER" ;;
+	esac
+	return 1
+}
+stuck_let_go() {
+	case ${STUCK_TRACER:-} in
+	[0-9]*) kill "$STUCK_TRACER" 2>/dev/null ;;
+	esac
+	return 0
 }
 
 # clock_before_hour SECONDS: an FG_ENV that starts floodgate on a clock

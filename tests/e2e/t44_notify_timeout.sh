@@ -8,6 +8,10 @@
 # programs' own clock is real. A program's output is read as it comes:
 # one may write more than a pipe holds; one that fails is logged with
 # its status and what it said.
+# A program that cannot be reaped once killed (stuck in the kernel; here
+# held by a tracer, stuck.py) keeps its slot, said, and holds nothing
+# up: the service thread goes on (another event's program runs), and
+# when it is gone at last that is said.
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
 need_faketime
@@ -27,7 +31,9 @@ EOT
 printf '#!/bin/sh\ncat > /dev/null\nexec yes flooding\n' > "$T/flood.sh"
 # failing: says why on stderr and exits 3.
 printf '#!/bin/sh\ncat > /dev/null\necho "webhook said no" >&2\nexit 3\n' > "$T/failing.sh"
-chmod 755 "$T/chatty.sh" "$T/flood.sh" "$T/failing.sh"
+printf '#!/bin/sh\ncat > /dev/null\necho ran > %s\n' "$T/probe.done" > "$T/probe.sh"
+chmod 755 "$T/chatty.sh" "$T/flood.sh" "$T/failing.sh" "$T/probe.sh"
+stuck_program
 write_conf <<EOT
 postfix_config $T/etc
 notify exec:$T/polite.sh on suspend
@@ -35,6 +41,8 @@ notify exec:$T/deaf.sh on suspend
 notify exec:$T/chatty.sh on suspend
 notify exec:$T/flood.sh on suspend
 notify exec:$T/failing.sh on suspend
+notify exec:$T/stuck.sh on suspend
+notify exec:$T/probe.sh on pause
 EOT
 FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+0x10 FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_floodgate
@@ -71,4 +79,24 @@ expect_eq "  ... nothing said of it" "$(grep -c 'notify: exec:.*chatty.sh' "$T/f
 grep -q "notify: exec:$T/failing.sh: exit 3: webhook said no\$" "$T/floodgate.log" &&
     ok "a program that failed: its status and what it said, logged" ||
     fail "a program that failed: $(grep failing "$T/floodgate.log")"
+if stuck_held; then
+	wait_for 5 grep -q "notify: exec:$T/stuck.sh: timed out after 30 s; killed (it ignored SIGTERM)\$" "$T/floodgate.log" &&
+	    ok "the program held by its tracer was killed at its time" ||
+	    fail "the held program: $(grep stuck "$T/floodgate.log")"
+	wait_for 5 grep -q "notify: exec:$T/stuck.sh: not gone 100 ms after SIGKILL (stuck in the kernel?); its slot is kept until it is\$" "$T/floodgate.log" &&
+	    ok "  ... not gone 100 ms after, said so" ||
+	    fail "  ... not said as not gone: $(grep stuck "$T/floodgate.log")"
+	t1=$(date +%s)
+	ctl pause probe.test 1h > "$T/pause" 2>&1 || fail "floodgatectl pause: $(cat "$T/pause")"
+	wait_for 10 test -s "$T/probe.done"
+	took=$(( $(date +%s) - t1 ))
+	[ -s "$T/probe.done" ] && [ "$took" -lt 10 ] &&
+	    ok "  ... and nothing waits for it: a pause's program ran meanwhile (${took}s)" ||
+	    fail "  ... the pause's program did not run while the killed one was held (${took}s): $(grep notify "$T/floodgate.log" | tail -3)"
+	expect_eq "  ... not said gone while its tracer holds it" "$(grep -c 'stuck.sh: gone at last' "$T/floodgate.log")" 0
+	stuck_let_go
+	wait_for 10 grep -Eq "notify: exec:$T/stuck.sh: gone at last, [0-9]+ s after SIGKILL\$" "$T/floodgate.log" &&
+	    ok "  ... gone once let go, said so" ||
+	    fail "  ... not said gone once let go: $(grep stuck "$T/floodgate.log")"
+fi
 finish
