@@ -596,17 +596,25 @@ burst_accounted() {
 }
 
 # lock_db SECONDS: another process holds floodgate's database locked
-# for writing for SECONDS from when it has the lock, in the background
-# (its PID in LOCK_PID); returns once the lock is held, whatever the
-# machine's load (the lock can take a while to get: counted from its
-# start, a loaded machine's lock was seconds shorter than asked).
+# for writing for SECONDS from when it has the lock, or until unlock_db,
+# in the background (its PID in LOCK_PID); returns once the lock is
+# held, whatever the machine's load (the lock can take a while to get:
+# counted from its start, a loaded machine's lock was seconds shorter
+# than asked). A check of what floodgate does while it is locked is
+# made before unlock_db, not raced against SECONDS.
 lock_db() {
-	rm -f "$T/db-locked"
+	rm -f "$T/db-locked" "$T/db-unlock"
 	( echo ".timeout 5000"; echo "BEGIN EXCLUSIVE;"; echo ".system touch '$T/db-locked'"
 	  while [ ! -e "$T/db-locked" ]; do sleep 0.05; done
-	  sleep "$1"; echo "COMMIT;" ) | sqlite3 -bail "$T/floodgate.db" &
+	  n=$(($1 * 20))
+	  while [ "$n" -gt 0 ] && [ ! -e "$T/db-unlock" ]; do sleep 0.05; n=$((n - 1)); done
+	  echo "COMMIT;" ) | sqlite3 -bail "$T/floodgate.db" &
 	LOCK_PID=$!
 	wait_for 10 test -e "$T/db-locked" || fail "the database could not be locked"
+}
+unlock_db() {
+	touch "$T/db-unlock"
+	wait "$LOCK_PID"
 }
 
 # log_count PATTERN: floodgate log lines matching PATTERN.

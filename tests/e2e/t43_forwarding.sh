@@ -104,17 +104,17 @@ expect_eq "the log names the first notice, once" \
 # A notice whose queue ID the database cannot take at once (another
 # process holds it locked) is recorded once the lock goes, still as a
 # notice: its delivery counts for nobody, its failure for the account.
-# The lock outlasts what comes before the notices' first write: the
-# tick under way, its position's write waiting floodgate's 2 s for the
-# lock, and that write's own 2 s (7 s was too short for a tick under
-# the sanitizers: the notices' first write met the lock's end).
+# The lock is held until floodgate has said that the notices' write and
+# the log position's failed (unlock_db), not for a fixed time: each
+# write waits floodgate's 2 s for the lock, a tick under way first (a
+# 7 s lock once ended before the notices' write under the sanitizers).
 send "$T/n1" $SMTP_PORT late@sender.example d3@example.com
 wait_for 10 results_are late@sender.example "1 0 0" ||
     fail "late@sender.example: got '$(results late@sender.example)', want '1 0 0'"
 qid=$(grep -Eo "postfix/smtp\[[0-9]+\]: [0-9A-F]+: to=<d3@example\.com>" "$T/maillog" | grep -Eo "[0-9A-F]{6,}" | tail -1)
 [ -n "$qid" ] || fail "no queue ID for late@sender.example's message"
 stamp() { date '+%b %e %T'; }
-lock_db 10
+lock_db 60
 {
 	echo "$(stamp) mta postfix/bounce[9001]: $qid: sender non-delivery notification: 7A1B2C3D4E1"
 	echo "$(stamp) mta postfix/bounce[9002]: $qid: sender non-delivery notification: 7A1B2C3D4E2"
@@ -125,10 +125,13 @@ for i in $(seq 1 10); do
 	echo "$(stamp) mta postfix/qmgr[9004]: 7A1B2C3D4F$i: removed" >> "$T/maillog"
 done &
 busy=$!
-wait_log "feedback: cannot record 7A1B2C3D4E1 ($qid the MTA's notice to its sender): .*; trying again" 1 10 &&
+wait_log "feedback: cannot record 7A1B2C3D4E1 ($qid the MTA's notice to its sender): .*; trying again" 1 30 &&
     ok "a notice the locked database cannot take is retried" ||
     fail "no retry: $(grep -E 'feedback:|store:' "$T/floodgate.log" | tail -3)"
-wait $LOCK_PID $busy
+wait_log "feedback: cannot record the position in $T/maillog: .*; trying again" 1 30 ||
+    fail "the position's write did not fail: $(grep -E 'feedback:|store:' "$T/floodgate.log" | tail -3)"
+wait $busy
+unlock_db
 notices() {
 	sqlite3 "$T/floodgate.db" "SELECT group_concat(queue_id || ':' || notice, ' ') FROM (SELECT queue_id, notice FROM qidmap WHERE queue_id LIKE '7A1B2C3D4E_' ORDER BY queue_id)" 2>/dev/null
 }
