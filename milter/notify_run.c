@@ -4,7 +4,7 @@
  * in a process group of its own with its input in a memory file, its
  * output read as it comes, ended with what it started at its timeout
  * or at floodgate's stop, and how it ended logged. Nothing here waits
- * for a child but the stop, and that never for one that was killed:
+ * for a child but the stop, and for one killed REAP_WAIT_MS at most:
  * they are looked at at each tick.
  */
 #include <errno.h>
