@@ -602,6 +602,8 @@ burst_accounted() {
 # counted from its start, a loaded machine's lock was seconds shorter
 # than asked). A check of what floodgate does while it is locked is
 # made before unlock_db, not raced against SECONDS.
+# unlock_db [MIN]: lets go of it, MIN seconds after it was taken at the
+# earliest, and waits for that.
 lock_db() {
 	rm -f "$T/db-locked" "$T/db-unlock"
 	( echo ".timeout 5000"; echo "BEGIN EXCLUSIVE;"; echo ".system touch '$T/db-locked'"
@@ -611,8 +613,11 @@ lock_db() {
 	  echo "COMMIT;" ) | sqlite3 -bail "$T/floodgate.db" &
 	LOCK_PID=$!
 	wait_for 10 test -e "$T/db-locked" || fail "the database could not be locked"
+	LOCK_T0=$(date +%s%N)
 }
 unlock_db() {
+	local left=$(( ${1:-0} * 1000 - ($(date +%s%N) - LOCK_T0) / 1000000 ))
+	[ "$left" -gt 0 ] && sleep "$((left / 1000)).$(printf %03d $((left % 1000)))"
 	touch "$T/db-unlock"
 	wait "$LOCK_PID"
 }
