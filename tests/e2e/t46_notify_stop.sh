@@ -36,8 +36,8 @@ wait_for 10 sh -c "[ -s '$T/slow.started' ] && [ -s '$T/polite.child' ] && [ -s 
     fail "the three programs started: $(grep notify "$T/floodgate.log")"
 pc=$(cat "$T/polite.child" 2>/dev/null)
 dc=$(cat "$T/deaf.child" 2>/dev/null)
-t0=$(date +%s%N)
 stuck_held && held=1 || held=0
+t0=$(date +%s%N)
 stop_floodgate 20
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 expect_eq "floodgate exited 0" "$FG_STATUS" 0
