@@ -244,6 +244,13 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		}
 		fg_ctl_kv(o, "incidents_open", "%zu", fg_incident_open_count());
 	}
+	{
+		size_t run, stuck;
+
+		fg_notify_counts(&run, &stuck);
+		fg_ctl_kv(o, "notify_running", "%zu", run);
+		fg_ctl_kv(o, "notify_not_gone", "%zu", stuck);
+	}
 	fg_ctl_rec_end(o);
 	fg_config_warnings(fgd.cfg, warning_record, o);
 	(void)found_records(found, o);

@@ -206,6 +206,8 @@ void fg_notify_run(const char *target, char *const argv[], const char *data,
     size_t len);
 /* How many more may start now. */
 size_t fg_notify_free(void);
+/* Those running, and those killed and not gone (stuck in the kernel). */
+void fg_notify_counts(size_t *running, size_t *not_gone);
 /* At each tick: what ended is logged when it failed; what outlived its
  * timeout is ended with its process group; one killed and not gone
  * then (stuck in the kernel) is looked at again, nothing waiting. */

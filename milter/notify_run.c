@@ -385,6 +385,17 @@ fg_notify_stop(void)
 			    children[i].target);
 }
 
+void
+fg_notify_counts(size_t *running, size_t *not_gone)
+{
+	size_t i;
+
+	*running = *not_gone = 0;
+	for (i = 0; i < MAX_CHILDREN; i++)
+		if (children[i].pid != 0)
+			++*(children[i].killed != 0 ? not_gone : running);
+}
+
 size_t
 fg_notify_free(void)
 {

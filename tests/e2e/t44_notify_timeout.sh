@@ -94,9 +94,14 @@ if stuck_held; then
 	    ok "  ... and nothing waits for it: a pause's program ran meanwhile (${took}s)" ||
 	    fail "  ... the pause's program did not run while the killed one was held (${took}s): $(grep notify "$T/floodgate.log" | tail -3)"
 	expect_eq "  ... not said gone while its tracer holds it" "$(grep -c 'stuck.sh: gone at last' "$T/floodgate.log")" 0
+	programs() { ctl status | awk '$1 ~ /^notify_(running|not_gone)$/ {printf "%s=%s ", $1, $2}'; }
+	# The pause's program ends by itself, reaped at the next tick.
+	wait_for 5 eval '[ "$(programs)" = "notify_running=0 notify_not_gone=1 " ]'
+	expect_eq "  ... status counts it apart from those running" "$(programs)" "notify_running=0 notify_not_gone=1 "
 	stuck_let_go
 	wait_for 10 grep -Eq "notify: exec:$T/stuck.sh: gone at last, [0-9]+ s after SIGKILL\$" "$T/floodgate.log" &&
 	    ok "  ... gone once let go, said so" ||
 	    fail "  ... not said gone once let go: $(grep stuck "$T/floodgate.log")"
+	expect_eq "  ... and status no longer counts it" "$(ctl status | awk '$1 == "notify_not_gone" {print $2}')" 0
 fi
 finish
