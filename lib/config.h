@@ -77,6 +77,10 @@ enum fg_count {
 #define FG_EV_DEFAULT	(FG_EV_SUSPEND | FG_EV_BOUNCES | FG_EV_PAUSE | FG_EV_STORE | \
 			 FG_EV_RELEASE)
 
+/* Notify programs floodgate runs at a time (a mailto: target's
+ * sendmail is one): an incident's targets past these are not told. */
+#define FG_NOTIFY_PROGRAMS	16
+
 enum fg_source {
 	FG_SRC_SASL,
 	FG_SRC_SENDER,

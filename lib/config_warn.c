@@ -112,6 +112,53 @@ account_pattern(const char *acct, const char *what, int line,
 	say(arg, line, msg);
 }
 
+/* The names of the events in mask, comma-separated, after msg's first
+ * o bytes (which end with a space); where msg ends now. */
+static size_t
+put_events(char *msg, size_t size, size_t o, unsigned mask)
+{
+	size_t j;
+
+	for (j = 0; fg_event_names[j].name != NULL && o < size; j++)
+		if (mask & (unsigned)fg_event_names[j].value)
+			o += (size_t)snprintf(msg + o, size - o, "%s%s",
+			    msg[o - 1] == ' ' ? "" : ",", fg_event_names[j].name);
+	return o;
+}
+
+/*
+ * More targets told of one event than floodgate runs notify programs
+ * at a time: an incident of it is told to the first FG_NOTIFY_PROGRAMS
+ * and never to the others. Said at the first line past them, for the
+ * events it is the first past them of.
+ */
+static void
+too_many_targets(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	char msg[512];
+	size_t i, j, o, count[8] = { 0 };
+
+	for (i = 0; i < c->nnotify; i++) {
+		const struct fg_notify *n = &c->notify[i];
+		unsigned past = 0;
+
+		for (j = 0; fg_event_names[j].name != NULL && j < 8; j++)
+			if ((n->events & (unsigned)fg_event_names[j].value) &&
+			    ++count[j] == FG_NOTIFY_PROGRAMS + 1)
+				past |= (unsigned)fg_event_names[j].value;
+		if (past == 0)
+			continue;
+		o = (size_t)snprintf(msg, sizeof(msg), "notify %s: the %dth target told of ",
+		    n->target, FG_NOTIFY_PROGRAMS + 1);
+		o = put_events(msg, sizeof(msg), o, past);
+		if (o < sizeof(msg))
+			snprintf(msg + o, sizeof(msg) - o, " incidents, and floodgate runs at most %d notify programs at a time (a mailto: target's sendmail is one): it and those after it are never told of them; one program of yours can tell several people",
+			    FG_NOTIFY_PROGRAMS);
+		say(arg, n->line, msg);
+	}
+}
+
 void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
@@ -200,14 +247,12 @@ fg_config_warnings(const struct fg_config *c,
 			continue;
 		o = (size_t)snprintf(msg, sizeof(msg), "notify %s: also at line %d, so each incident of ",
 		    n->target, m->line);
-		for (j = 0; fg_event_names[j].name != NULL && o < sizeof(msg); j++)
-			if (both & (unsigned)fg_event_names[j].value)
-				o += (size_t)snprintf(msg + o, sizeof(msg) - o, "%s%s",
-				    msg[o - 1] == ' ' ? "" : ",", fg_event_names[j].name);
+		o = put_events(msg, sizeof(msg), o, both);
 		if (o < sizeof(msg))
 			snprintf(msg + o, sizeof(msg) - o, " is told to it twice");
 		say(arg, n->line, msg);
 	}
+	too_many_targets(c, say, arg);
 	for (i = 0; i < c->nex_account; i++)
 		account_pattern(c->ex_account[i], "exempt account",
 		    c->ex_account_line[i], say, arg);

@@ -201,7 +201,6 @@ size_t fg_incident_unsaved(struct fg_incident **out);
  * service thread: at most FG_NOTIFY_PROGRAMS at a time; one started
  * when none is free is dropped and logged. target names it in the log.
  */
-#define FG_NOTIFY_PROGRAMS	16
 void fg_notify_run(const char *target, char *const argv[], const char *data,
     size_t len);
 /* How many more may start now. */

@@ -109,6 +109,47 @@ test_warnings(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* More targets told of one event than the notify programs floodgate
+ * runs at a time: said once, at the first line past them, naming the
+ * events it is the first past them of; 16 for an event are no warning,
+ * nor 17 lines of which no 17 share one. */
+static void
+test_warn_many_targets(void **state)
+{
+	char text[4096], buf[4096];
+	size_t o = 0;
+	int i;
+
+	(void)state;
+	/* 1 to 15: suspend,pause; 16: suspend; 17: suspend,pause (the
+	 * 17th of suspend, the 16th of pause); 18: pause (its 17th); 19:
+	 * suspend,refused (past them for suspend already: not said). */
+	for (i = 1; i <= 19; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "notify exec:/usr/local/bin/page%d on %s\n", i,
+		    i <= 15 || i == 17 ? "suspend,pause" : i == 16 ? "suspend" :
+		    i == 18 ? "pause" : "suspend,refused");
+	warnings_of(text, buf);
+	assert_string_equal(buf,
+	    "17: notify exec:/usr/local/bin/page17: the 17th target told of suspend incidents, and floodgate runs at most 16 notify programs at a time (a mailto: target's sendmail is one): it and those after it are never told of them; one program of yours can tell several people\n"
+	    "18: notify exec:/usr/local/bin/page18: the 17th target told of pause incidents, and floodgate runs at most 16 notify programs at a time (a mailto: target's sendmail is one): it and those after it are never told of them; one program of yours can tell several people\n");
+	/* The 17th of both at once. */
+	for (i = 1, o = 0; i <= 17; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "notify %s%d%s on pause,store\n",
+		    i % 2 ? "exec:/usr/local/bin/page" : "mailto:ops", i,
+		    i % 2 ? "" : "@example.com");
+	warnings_of(text, buf);
+	assert_string_equal(buf,
+	    "17: notify exec:/usr/local/bin/page17: the 17th target told of pause,store incidents, and floodgate runs at most 16 notify programs at a time (a mailto: target's sendmail is one): it and those after it are never told of them; one program of yours can tell several people\n");
+	for (i = 1, o = 0; i <= 17; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "notify exec:/usr/local/bin/page%d on %s\n", i,
+		    i <= 16 ? "suspend" : "pause");
+	warnings_of(text, buf);
+	assert_string_equal(buf, "");
+}
+
 /* A reply that never goes out, or that begins with a code after the
  * one floodgate writes; text that only looks like one is no warning. */
 static void
@@ -238,6 +279,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_warnings),
+		cmocka_unit_test(test_warn_many_targets),
 		cmocka_unit_test(test_warn_reply),
 		cmocka_unit_test(test_warn_account_pattern),
 		cmocka_unit_test(test_warn_readable),
