@@ -177,7 +177,7 @@ page(struct evbuffer *b)
 	uint64_t tot[FG_ST_N], dropped = 0, held;
 	uint32_t oldest;
 	char err[FG_ERRLEN];
-	size_t n, i;
+	size_t n, i, run, stuck;
 	time_t now = time(NULL);
 
 	if ((rc = calloc(FG_RULE_COUNTERS, sizeof(*rc))) == NULL)
@@ -251,6 +251,13 @@ page(struct evbuffer *b)
 		    "floodgate_on_hold_oldest_seconds %ld\n",
 		    (unsigned long long)held, oldest != 0 &&
 		    now > (time_t)oldest ? (long)(now - (time_t)oldest) : 0L);
+	fg_notify_counts(&run, &stuck);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_notify_programs Notify programs running now (at most %d at a time), and those killed and not gone (stuck in the kernel), each holding one of the %d.\n"
+	    "# TYPE floodgate_notify_programs gauge\n"
+	    "floodgate_notify_programs{state=\"running\"} %zu\n"
+	    "floodgate_notify_programs{state=\"not_gone\"} %zu\n",
+	    FG_NOTIFY_PROGRAMS, FG_NOTIFY_PROGRAMS, run, stuck);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_release_planned Held messages a floodgatectl release run planned and has not confirmed yet (released, failed, or gone); a plan lapses 300 s after its run's last step.\n"
 	    "# TYPE floodgate_release_planned gauge\n"

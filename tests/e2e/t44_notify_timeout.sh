@@ -16,6 +16,7 @@
 . "$(dirname "$0")/lib.sh"
 need_faketime
 setup
+MPORT=$(free_port)
 hard_to_end_programs 1
 # chatty: writes more than a pipe holds (curl printing a webhook's
 # answer), then ends well within its time.
@@ -35,6 +36,7 @@ printf '#!/bin/sh\ncat > /dev/null\necho ran > %s\n' "$T/probe.done" > "$T/probe
 chmod 755 "$T/chatty.sh" "$T/flood.sh" "$T/failing.sh" "$T/probe.sh"
 stuck_program
 write_conf <<EOT
+metrics 127.0.0.1:$MPORT
 postfix_config $T/etc
 notify exec:$T/polite.sh on suspend
 notify exec:$T/deaf.sh on suspend
@@ -98,6 +100,9 @@ if stuck_held; then
 	# The pause's program ends by itself, reaped at the next tick.
 	wait_for 5 eval '[ "$(programs)" = "notify_running=0 notify_not_gone=1 " ]'
 	expect_eq "  ... status counts it apart from those running" "$(programs)" "notify_running=0 notify_not_gone=1 "
+	expect_eq "  ... and so does /metrics" \
+	    "$(http_get /metrics | tr -d '\r' | awk '$1 ~ /^floodgate_notify_programs/ {printf "%s %s ", $1, $2}')" \
+	    'floodgate_notify_programs{state="running"} 0 floodgate_notify_programs{state="not_gone"} 1 '
 	stuck_let_go
 	wait_for 10 grep -Eq "notify: exec:$T/stuck.sh: gone at last, [0-9]+ s after SIGKILL\$" "$T/floodgate.log" &&
 	    ok "  ... gone once let go, said so" ||
