@@ -126,6 +126,8 @@ put_events(char *msg, size_t size, size_t o, unsigned mask)
 	return o;
 }
 
+#define EVENTS_MAX	8	/* room for fg_event_names' */
+
 /*
  * More targets told of one event than floodgate runs notify programs
  * at a time: an incident of it is told to the first FG_NOTIFY_PROGRAMS
@@ -137,13 +139,13 @@ too_many_targets(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
 	char msg[512];
-	size_t i, j, o, count[8] = { 0 };
+	size_t i, j, o, count[EVENTS_MAX] = { 0 };
 
 	for (i = 0; i < c->nnotify; i++) {
 		const struct fg_notify *n = &c->notify[i];
 		unsigned past = 0;
 
-		for (j = 0; fg_event_names[j].name != NULL && j < 8; j++)
+		for (j = 0; fg_event_names[j].name != NULL && j < EVENTS_MAX; j++)
 			if ((n->events & (unsigned)fg_event_names[j].value) &&
 			    ++count[j] == FG_NOTIFY_PROGRAMS + 1)
 				past |= (unsigned)fg_event_names[j].value;
