@@ -13,7 +13,10 @@
 need_faketime
 setup
 use_feedback_sink
-printf '#!/bin/sh\ncat >> %s\n' "$T/notify.out" > "$T/notify.sh"
+# The two digests' programs run at once, and each document (about 165
+# kB) is more than cat writes at a time (128 kB): without the lock the
+# second's first write can land between the first's two.
+printf '#!/bin/sh\nexec flock %s cat >> %s\n' "$T/notify.lock" "$T/notify.out" > "$T/notify.sh"
 chmod 755 "$T/notify.sh"
 write_conf <<EOT
 postfix_config $T/etc
