@@ -340,14 +340,14 @@ fg_notify_stop(void)
 {
 	const char *why = "still running at floodgate's stop";
 	int64_t t0 = fg_mono_us(), told = 0;
-	int i, st, left = 0;
+	size_t run, not_gone;
+	int i, st, left;
 
-	for (i = 0; i < MAX_CHILDREN; i++)
-		left += children[i].pid != 0 && children[i].killed == 0;
-	if (left > 0)
-		fg_log_info("notify: %d program%s running; the stop waits up to %d s for %s",
-		    left, left == 1 ? "" : "s", STOP_WAIT_MS / 1000,
-		    left == 1 ? "it" : "them");
+	fg_notify_counts(&run, &not_gone);
+	if (run > 0)
+		fg_log_info("notify: %zu program%s running; the stop waits up to %d s for %s",
+		    run, run == 1 ? "" : "s", STOP_WAIT_MS / 1000,
+		    run == 1 ? "it" : "them");
 	for (;;) {
 		int64_t now = fg_mono_us();
 
