@@ -702,6 +702,28 @@ ctl() {
 	return $rc
 }
 
+# suspend_many PREFIX FIRST LAST SUFFIX: suspends the accounts
+# PREFIX{FIRST..LAST}SUFFIX at once, by one client of the control socket
+# asking as floodgatectl does (one request a connection); 1, and the
+# first refusal on standard error, if one is refused. For bursts: each
+# floodgatectl of the sanitizer build takes some 30 to 90 ms of CPU to
+# start, and 599 of them, on a loaded machine, took 59 s.
+suspend_many() {
+	python3 -c 'import socket,sys
+p,a,b,x=sys.argv[2:6]
+for i in range(int(a), int(b) + 1):
+    s=socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(("floodgate/1 suspend %s%d%s\n" % (p, i, x)).encode())
+    r=b""
+    while True:
+        c=s.recv(65536)
+        if not c: break
+        r+=c
+    s.close()
+    if not r.startswith(b"ok\n"): sys.exit("suspend %s%d%s: %r" % (p, i, x, r[:200]))' "$T/fg/control.sock" "$@"
+}
+
 # http_get PATH: the HTTP response (headers and body) of floodgate's
 # metrics listener on $MPORT.
 http_get() {
