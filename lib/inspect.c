@@ -650,17 +650,28 @@ incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
 	fg_ctl_rec_end(o);
 }
 
-/* A stored incident as the daemon has it now, when it holds a change
- * the database has not yet. */
-static void
-stored_rec(struct fg_inspect *in, struct fg_ctl_out *o,
-    const struct fg_incident *x)
+static int
+by_id(const void *a, const void *b)
 {
-	size_t j;
+	int64_t x = (*(const struct fg_incident *const *)a)->id;
+	int64_t y = (*(const struct fg_incident *const *)b)->id;
 
-	for (j = 0; j < in->nlive; j++)
-		if (in->live[j].id == x->id)
-			x = &in->live[j];
+	return (x > y) - (x < y);
+}
+
+/* A stored incident as the daemon has it now, when it holds a change
+ * the database has not yet: looked up in ids, the daemon's stored ones
+ * sorted by id (a database that fails can leave thousands of them
+ * unsaved, each listing looks up to 11,000 records). */
+static void
+stored_rec(struct fg_ctl_out *o, const struct fg_incident *const *ids,
+    size_t nids, const struct fg_incident *x)
+{
+	const struct fg_incident *const *now;
+
+	if (nids > 0 && (now = bsearch(&x, ids, nids, sizeof(*ids),
+	    by_id)) != NULL)
+		x = *now;
 	incident_rec(o, x);
 }
 
@@ -677,8 +688,9 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o)
 {
 	struct fg_incident *inc, *old = NULL;
+	const struct fg_incident **ids = NULL;
 	uint32_t since = 7 * 86400, from;
-	size_t n, nold = 0, i, listed = 0;
+	size_t n, nold = 0, nids = 0, i, listed = 0;
 	char err[FG_ERRLEN];
 
 	if (req->argc > 1 || (req->argc == 1 &&
@@ -699,6 +711,17 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		free(inc);
 		return;
 	}
+	if (in->nlive > 0 && (ids = calloc(in->nlive, sizeof(*ids))) == NULL) {
+		fg_ctl_error(o, "incidents: out of memory");
+		free(inc);
+		free(old);
+		return;
+	}
+	for (i = 0; i < in->nlive; i++)
+		if (in->live[i].id != 0)
+			ids[nids++] = &in->live[i];
+	if (nids > 1)
+		qsort(ids, nids, sizeof(*ids), by_id);
 	fg_ctl_ok(o);
 	/* Not in the database yet (id 0): the newest. */
 	for (i = 0; i < in->nlive; i++)
@@ -708,9 +731,9 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 			listed++;
 		}
 	for (i = 0; i < n && i < INCIDENTS_MAX; i++, listed++)
-		stored_rec(in, o, &inc[i]);
+		stored_rec(o, ids, nids, &inc[i]);
 	for (i = 0; i < nold && i < FG_INCIDENTS_OWED_MAX; i++, listed++)
-		stored_rec(in, o, &old[i]);
+		stored_rec(o, ids, nids, &old[i]);
 	if (n > INCIDENTS_MAX) {	/* never cut off unsaid */
 		fg_ctl_kv(o, "type", "more");
 		fg_ctl_kv(o, "listed", "%zu", listed);
@@ -722,6 +745,7 @@ fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_rec_end(o);
 	}
 	fg_ctl_end(o);
+	free(ids);
 	free(inc);
 	free(old);
 }

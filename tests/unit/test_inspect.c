@@ -230,8 +230,8 @@ count_of(const char *s, const char *what)
 static void
 test_incidents_more(void **state)
 {
-	struct fg_incident x = { .kind = "refused", .count = 1 };
-	char *out, err[FG_ERRLEN];
+	struct fg_incident x = { .kind = "refused", .count = 1 }, live[3];
+	char *out, err[FG_ERRLEN], want[160];
 	const char *a1, *rec;
 	int i;
 
@@ -243,6 +243,8 @@ test_incidents_more(void **state)
 		x.ended = i == 1 ? 0 : x.started + 1;	/* a1 is still open */
 		assert_int_equal(fg_store_incident_save(in.store, &x, err,
 		    sizeof(err)), 0);
+		if (i == 1)
+			live[1] = x;
 	}
 	out = run(fg_inspect_incidents, "floodgate/1 incidents");
 	assert_int_equal(count_of(out, "type=incident\t"), 1000);
@@ -255,6 +257,7 @@ test_incidents_more(void **state)
 		x.started = in.now;
 		assert_int_equal(fg_store_incident_save(in.store, &x, err,
 		    sizeof(err)), 0);
+		live[i == 0 ? 2 : 0] = x;
 	}
 	out = run(fg_inspect_incidents, "floodgate/1 incidents");
 	assert_int_equal(count_of(out, "type=incident\t"), 1001);
@@ -268,6 +271,24 @@ test_incidents_more(void **state)
 	for (rec = a1; (rec = strstr(rec + 1, "type=incident\t")) != NULL; )
 		fail_msg("an incident listed after the older open one");
 	assert_non_null(strstr(out, "type=more\tlisted=1001\tnote=older incidents that ended are not listed (every open one is)"));
+	free(out);
+	/* The daemon's newer copies of three of them, not in the order of
+	 * their ids (newest1, a1, newest0): each listed instead of its row,
+	 * the past-1000 one too. */
+	for (i = 0; i < 3; i++)
+		live[i].count = 6 + (uint64_t)i;
+	in.live = live;
+	in.nlive = 3;
+	out = run(fg_inspect_incidents, "floodgate/1 incidents");
+	in.live = NULL;
+	in.nlive = 0;
+	assert_int_equal(count_of(out, "type=incident\t"), 1001);
+	for (i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "id=%lld\tkind=refused\tsubject=%s\tstate=open\tstarted=%u\tended=0\tcount=%d\t",
+		    (long long)live[i].id, live[i].subject, live[i].started, 6 + i);
+		assert_non_null(strstr(out, want));
+	}
+	assert_int_equal(count_of(out, "\tcount=1\t"), 1001 - 3);
 	free(out);
 }
 
