@@ -710,12 +710,16 @@ wanted(unsigned kind)
  * they cannot, the incidents wait for a later tick, still owed: a burst
  * of incidents in one second (accounts suspended together) would
  * otherwise have had its notifications past FG_NOTIFY_PROGRAMS dropped. A
- * batch that needs more than all of them goes when all are free.
+ * batch that needs more than can be free goes when no program runs: as
+ * many targets told as slots are free, the others dropped, said. Slots
+ * held by programs killed and not gone (stuck in the kernel, for as long
+ * as they are) do not count: waiting for those would hold every
+ * notification after it.
  */
 static int
 room_for(struct inc **x, size_t n)
 {
-	size_t t, i, need = 0, free_slots = fg_notify_free();
+	size_t t, i, need = 0, free_slots = fg_notify_free(), running, not_gone;
 
 	for (t = 0; t < fgd.cfg->nnotify; t++)
 		for (i = 0; i < n; i++)
@@ -723,7 +727,10 @@ room_for(struct inc **x, size_t n)
 				need++;
 				break;
 			}
-	return need <= free_slots || free_slots == FG_NOTIFY_PROGRAMS;
+	if (need <= free_slots)
+		return 1;
+	fg_notify_counts(&running, &not_gone);
+	return running == 0 && free_slots > 0;
 }
 
 static void

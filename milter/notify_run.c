@@ -124,8 +124,11 @@ fg_notify_run(const char *target, char *const argv[], const char *data,
 	for (slot = 0; slot < MAX_CHILDREN && children[slot].pid != 0; slot++)
 		;
 	if (slot == MAX_CHILDREN) {
-		fg_log_err("notify: %s: %d notifications still running; this one is dropped",
-		    target, MAX_CHILDREN);
+		size_t running, not_gone;
+
+		fg_notify_counts(&running, &not_gone);
+		fg_log_err("notify: %s: no notify program slot free (%zu running, %zu killed and not gone, of %d); this one is dropped",
+		    target, running, not_gone, MAX_CHILDREN);
 		return;
 	}
 	if ((in = input_of(data, len)) < 0)

@@ -34,6 +34,14 @@ printf '#!/bin/sh\ncat > /dev/null\nexec yes flooding\n' > "$T/flood.sh"
 printf '#!/bin/sh\ncat > /dev/null\necho "webhook said no" >&2\nexit 3\n' > "$T/failing.sh"
 printf '#!/bin/sh\ncat > /dev/null\necho ran > %s\n' "$T/probe.done" > "$T/probe.sh"
 chmod 755 "$T/chatty.sh" "$T/flood.sh" "$T/failing.sh" "$T/probe.sh"
+# A pause is told to 16 targets: probe.sh and p2.sh to p16.sh. With the
+# held program's slot taken, 15 are free: the 15 first run, the 16th is
+# dropped, said (before, the pause waited for all 16 to be free, and
+# every notification after it with it, as long as the program was held).
+for i in $(seq 2 16); do
+	printf '#!/bin/sh\ncat > /dev/null\necho ran > %s\n' "$T/probe.$i" > "$T/p$i.sh"
+	chmod 755 "$T/p$i.sh"
+done
 stuck_program
 write_conf <<EOT
 metrics 127.0.0.1:$MPORT
@@ -45,6 +53,7 @@ notify exec:$T/flood.sh on suspend
 notify exec:$T/failing.sh on suspend
 notify exec:$T/stuck.sh on suspend
 notify exec:$T/probe.sh on pause
+$(for i in $(seq 2 16); do echo "notify exec:$T/p$i.sh on pause"; done)
 EOT
 FG_ENV="$(preload "$FAKETIME_LIB") FAKETIME=+0x10 FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_floodgate
@@ -95,6 +104,11 @@ if stuck_held; then
 	[ -s "$T/probe.done" ] && [ "$took" -lt 10 ] &&
 	    ok "  ... and nothing waits for it: a pause's program ran meanwhile (${took}s)" ||
 	    fail "  ... the pause's program did not run while the killed one was held (${took}s): $(grep notify "$T/floodgate.log" | tail -3)"
+	wait_for 5 sh -c "[ \$(ls '$T' | grep -c '^probe\.[0-9]*\$') -ge 14 ]"
+	expect_eq "  ... told to 15 of its 16 targets, the 15 slots free" "$(ls "$T" | grep -c '^probe\.[0-9]*$') $(test -e "$T/probe.16" && echo p16 ran)" "14 "
+	grep -Eq "notify: exec:$T/p16.sh: no notify program slot free \([0-9]+ running, 1 killed and not gone, of 16\); this one is dropped\$" "$T/floodgate.log" &&
+	    ok "  ... the 16th dropped, said so" ||
+	    fail "  ... the 16th: $(grep -E 'p16|dropped' "$T/floodgate.log")"
 	expect_eq "  ... not said gone while its tracer holds it" "$(grep -c 'stuck.sh: gone at last' "$T/floodgate.log")" 0
 	programs() { ctl status | awk '$1 ~ /^notify_(running|not_gone)$/ {printf "%s=%s ", $1, $2}'; }
 	# The pause's program ends by itself, reaped at the next tick.

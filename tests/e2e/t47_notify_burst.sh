@@ -3,7 +3,7 @@
 # notify programs are slow: floodgate runs at most 16 at a time, and the
 # notifications past those wait for a free slot, still owed, and go out
 # when one frees; none is dropped (before, the 17th on were, logged
-# "notifications still running; this one is dropped").
+# "...; this one is dropped").
 # engine: native (notifications are the service thread's, whichever engine)
 . "$(dirname "$0")/lib.sh"
 setup
