@@ -662,7 +662,7 @@ by_id(const void *a, const void *b)
 /* A stored incident as the daemon has it now, when it holds a change
  * the database has not yet: looked up in ids, the daemon's stored ones
  * sorted by id (a database that fails can leave thousands of them
- * unsaved, each listing looks up to 11,000 records). */
+ * unsaved, and a listing looks up as many as 11,000 records). */
 static void
 stored_rec(struct fg_ctl_out *o, const struct fg_incident *const *ids,
     size_t nids, const struct fg_incident *x)
