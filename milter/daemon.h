@@ -207,6 +207,14 @@ void fg_notify_run(const char *target, char *const argv[], const char *data,
 size_t fg_notify_free(void);
 /* Those running, and those killed and not gone (stuck in the kernel). */
 void fg_notify_counts(size_t *running, size_t *not_gone);
+/* Notifications that did not reach their target since the start, by how:
+ * dropped (no program slot free), not started (the program could not be
+ * run), failed (it ended with a status other than 0, or on a signal of
+ * its own), timed out (ended by floodgate at its timeout). */
+enum { FG_NOTIFY_DROPPED, FG_NOTIFY_NOT_STARTED, FG_NOTIFY_FAILED,
+    FG_NOTIFY_TIMED_OUT, FG_NOTIFY_FAIL_KINDS };
+void fg_notify_failures(uint64_t out[FG_NOTIFY_FAIL_KINDS]);
+extern const char *const fg_notify_failure_names[FG_NOTIFY_FAIL_KINDS];
 /* At each tick: what ended is logged when it failed; what outlived its
  * timeout is ended with its process group; one killed and not gone
  * then (stuck in the kernel) is looked at again, nothing waiting. */

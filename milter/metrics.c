@@ -174,7 +174,7 @@ page(struct evbuffer *b)
 	struct fg_rule_counter *rc;
 	struct fg_service_counters sc;
 	unsigned long long uid[FG_UID_N], kept, asked;
-	uint64_t tot[FG_ST_N], dropped = 0, held;
+	uint64_t tot[FG_ST_N], dropped = 0, held, nf[FG_NOTIFY_FAIL_KINDS];
 	uint32_t oldest;
 	char err[FG_ERRLEN];
 	size_t n, i, run, stuck;
@@ -258,6 +258,14 @@ page(struct evbuffer *b)
 	    "floodgate_notify_programs{state=\"running\"} %zu\n"
 	    "floodgate_notify_programs{state=\"not_gone\"} %zu\n",
 	    FG_NOTIFY_PROGRAMS, FG_NOTIFY_PROGRAMS, run, stuck);
+	fg_notify_failures(nf);
+	evbuffer_add_printf(b,
+	    "# HELP floodgate_notify_failures_total Notifications that did not reach their target since the start: dropped (no program slot free), not_started (the program could not be run), failed (it ended with a status other than 0, or on a signal), timed_out (ended at its timeout).\n"
+	    "# TYPE floodgate_notify_failures_total counter\n");
+	for (i = 0; i < FG_NOTIFY_FAIL_KINDS; i++)
+		evbuffer_add_printf(b,
+		    "floodgate_notify_failures_total{why=\"%s\"} %llu\n",
+		    fg_notify_failure_names[i], (unsigned long long)nf[i]);
 	evbuffer_add_printf(b,
 	    "# HELP floodgate_release_planned Held messages a floodgatectl release run planned and has not confirmed yet (released, failed, or gone); a plan lapses 300 s after its run's last step.\n"
 	    "# TYPE floodgate_release_planned gauge\n"

@@ -44,6 +44,13 @@ struct child {
 };
 
 static struct child children[MAX_CHILDREN];
+static uint64_t failures[FG_NOTIFY_FAIL_KINDS];
+const char *const fg_notify_failure_names[FG_NOTIFY_FAIL_KINDS] = {
+	[FG_NOTIFY_DROPPED] = "dropped",
+	[FG_NOTIFY_NOT_STARTED] = "not_started",
+	[FG_NOTIFY_FAILED] = "failed",
+	[FG_NOTIFY_TIMED_OUT] = "timed_out",
+};
 
 /*
  * A child's output, read as it comes: its first bytes kept for the log,
@@ -129,6 +136,7 @@ fg_notify_run(const char *target, char *const argv[], const char *data,
 		fg_notify_counts(&running, &not_gone);
 		fg_log_err("notify: %s: no notify program slot free (%zu running, %zu killed and not gone, of %d); this one is dropped",
 		    target, running, not_gone, MAX_CHILDREN);
+		failures[FG_NOTIFY_DROPPED]++;
 		return;
 	}
 	if ((in = input_of(data, len)) < 0)
@@ -183,6 +191,7 @@ fg_notify_run(const char *target, char *const argv[], const char *data,
 fail:
 	fg_log_err("notify: %s: cannot run %s: %s", target, argv[0],
 	    strerror(errno));
+	failures[FG_NOTIFY_NOT_STARTED]++;
 }
 
 /* Whether a child still runs: 1, 0 when it has ended, not reaped
@@ -270,6 +279,7 @@ finished(struct child *c, int st)
 		    WIFEXITED(st) ? "exit" : "signal",
 		    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), sep,
 		    c->said);
+		failures[FG_NOTIFY_FAILED]++;
 	}
 	forget(c);
 }
@@ -317,6 +327,7 @@ fg_notify_reap(time_t now)
 			if (still && now == c->told_to_end)
 				continue;
 			put_down(c, still, why);
+			failures[FG_NOTIFY_TIMED_OUT]++;
 		} else if (still) {
 			if (now - c->started < NOTIFY_TIMEOUT)
 				continue;
@@ -397,6 +408,12 @@ fg_notify_counts(size_t *running, size_t *not_gone)
 	for (i = 0; i < MAX_CHILDREN; i++)
 		if (children[i].pid != 0)
 			++*(children[i].killed != 0 ? not_gone : running);
+}
+
+void
+fg_notify_failures(uint64_t out[FG_NOTIFY_FAIL_KINDS])
+{
+	memcpy(out, failures, sizeof(failures));
 }
 
 size_t

@@ -34,6 +34,9 @@ printf '#!/bin/sh\ncat > /dev/null\nexec yes flooding\n' > "$T/flood.sh"
 printf '#!/bin/sh\ncat > /dev/null\necho "webhook said no" >&2\nexit 3\n' > "$T/failing.sh"
 printf '#!/bin/sh\ncat > /dev/null\necho ran > %s\n' "$T/probe.done" > "$T/probe.sh"
 chmod 755 "$T/chatty.sh" "$T/flood.sh" "$T/failing.sh" "$T/probe.sh"
+# noexec: not executable (warned of at the start), so never started.
+printf '#!/bin/sh\ncat > /dev/null\n' > "$T/noexec.sh"
+chmod 644 "$T/noexec.sh"
 # A pause is told to 16 targets: probe.sh and p2.sh to p16.sh. With the
 # held program's slot taken, 15 are free: the 15 first run, the 16th is
 # dropped, said (before, the pause waited for all 16 to be free, and
@@ -52,6 +55,7 @@ notify exec:$T/chatty.sh on suspend
 notify exec:$T/flood.sh on suspend
 notify exec:$T/failing.sh on suspend
 notify exec:$T/stuck.sh on suspend
+notify exec:$T/noexec.sh on suspend
 notify exec:$T/probe.sh on pause
 $(for i in $(seq 2 16); do echo "notify exec:$T/p$i.sh on pause"; done)
 EOT
@@ -90,6 +94,9 @@ expect_eq "  ... nothing said of it" "$(grep -c 'notify: exec:.*chatty.sh' "$T/f
 grep -q "notify: exec:$T/failing.sh: exit 3: webhook said no\$" "$T/floodgate.log" &&
     ok "a program that failed: its status and what it said, logged" ||
     fail "a program that failed: $(grep failing "$T/floodgate.log")"
+grep -q "notify: exec:$T/noexec.sh: cannot run $T/noexec.sh: Permission denied\$" "$T/floodgate.log" &&
+    ok "a program that cannot be run: said so" ||
+    fail "a program that cannot be run: $(grep noexec "$T/floodgate.log")"
 if stuck_held; then
 	wait_for 5 grep -q "notify: exec:$T/stuck.sh: timed out after 30 s; killed (it ignored SIGTERM)\$" "$T/floodgate.log" &&
 	    ok "the program held by its tracer was killed at its time" ||
@@ -109,6 +116,11 @@ if stuck_held; then
 	grep -Eq "notify: exec:$T/p16.sh: no notify program slot free \([0-9]+ running, 1 killed and not gone, of 16\); this one is dropped\$" "$T/floodgate.log" &&
 	    ok "  ... the 16th dropped, said so" ||
 	    fail "  ... the 16th: $(grep -E 'p16|dropped' "$T/floodgate.log")"
+	# polite, deaf, flood and the held one timed out; failing failed;
+	# noexec never started.
+	expect_eq "  ... /metrics counts the notifications that failed, by how" \
+	    "$(http_get /metrics | tr -d '\r' | awk '$1 ~ /^floodgate_notify_failures_total/ {printf "%s %s ", $1, $2}')" \
+	    'floodgate_notify_failures_total{why="dropped"} 1 floodgate_notify_failures_total{why="not_started"} 1 floodgate_notify_failures_total{why="failed"} 1 floodgate_notify_failures_total{why="timed_out"} 4 '
 	expect_eq "  ... not said gone while its tracer holds it" "$(grep -c 'stuck.sh: gone at last' "$T/floodgate.log")" 0
 	programs() { ctl status | awk '$1 ~ /^notify_(running|not_gone)$/ {printf "%s=%s ", $1, $2}'; }
 	# The pause's program ends by itself, reaped at the next tick.
