@@ -203,9 +203,8 @@ size_t fg_incident_unsaved(struct fg_incident **out);
  */
 void fg_notify_run(const char *target, char *const argv[], const char *data,
     size_t len);
-/* How many more may start now. */
-size_t fg_notify_free(void);
-/* Those running, and those killed and not gone (stuck in the kernel). */
+/* Those running, and those killed and not gone (stuck in the kernel):
+ * FG_NOTIFY_PROGRAMS less both may start now. */
 void fg_notify_counts(size_t *running, size_t *not_gone);
 /* Notifications that did not reach their target since the start, by how:
  * dropped (no program slot free), not started (the program could not be

@@ -719,7 +719,7 @@ wanted(unsigned kind)
 static int
 room_for(struct inc **x, size_t n)
 {
-	size_t t, i, need = 0, free_slots = fg_notify_free(), running, not_gone;
+	size_t t, i, need = 0, free_slots, running, not_gone;
 
 	for (t = 0; t < fgd.cfg->nnotify; t++)
 		for (i = 0; i < n; i++)
@@ -727,10 +727,9 @@ room_for(struct inc **x, size_t n)
 				need++;
 				break;
 			}
-	if (need <= free_slots)
-		return 1;
 	fg_notify_counts(&running, &not_gone);
-	return running == 0 && free_slots > 0;
+	free_slots = FG_NOTIFY_PROGRAMS - running - not_gone;
+	return need <= free_slots || (running == 0 && free_slots > 0);
 }
 
 static void

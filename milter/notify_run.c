@@ -415,13 +415,3 @@ fg_notify_failures(uint64_t out[FG_NOTIFY_FAIL_KINDS])
 {
 	memcpy(out, failures, sizeof(failures));
 }
-
-size_t
-fg_notify_free(void)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < MAX_CHILDREN; i++)
-		n += children[i].pid == 0;
-	return n;
-}
