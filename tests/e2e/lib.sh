@@ -392,9 +392,12 @@ clock_before_hour() {
 # takes the last start's line for its own. FG_ENV, when set, is put
 # before the command (env VAR=VALUE ...).
 # preload LIB: an FG_ENV that starts floodgate with LIB preloaded (a
-# sanitizer build then lets LIB come before its runtime).
+# sanitizer build then lets LIB come before its runtime; a
+# ThreadSanitizer build reads tsan.supp, which names the races inside
+# libfaketime).
 preload() {
-	echo "env LD_PRELOAD=$1 ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
+	echo "env LD_PRELOAD=$1 ASAN_OPTIONS=${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
+	    "TSAN_OPTIONS=${TSAN_OPTIONS:-}${TSAN_OPTIONS:+:}suppressions=$TOP/tests/e2e/tsan.supp"
 }
 
 start_floodgate() {
