@@ -23,7 +23,8 @@ suspend_many tenant 1 20 @t.example 2> "$T/suspend.err" ||
 took=$(( $(date +%s) - t0 ))
 # The programs take 10 s: the burst, and the count a second after the
 # 16th started, must come before the first of them ends.
-[ "$took" -le 5 ] || fail "the suspensions took ${took}s: the burst must come while the first programs run"
+[ "$took" -le 5 ] && ok "the burst of suspensions while the first programs run (${took}s of 5)" ||
+    fail "the suspensions took ${took}s: the burst must come while the first programs run"
 told() { python3 -c 'import json,sys
 print(len(set(json.loads(l)["subject"] for l in open(sys.argv[1]) if l.strip())))' "$T/notify.out" 2>/dev/null; }
 lines() { cat "$T/notify.out" 2>/dev/null | grep -c .; }
