@@ -311,6 +311,9 @@ write_conf() {
 		[ -n "${ENGINE:-}" ] && echo "engine   $ENGINE"
 		cat
 	} > "$T/floodgate.conf"
+	# The tests run floodgate as root, by choice: said so, last (the
+	# lines above keep their numbers), unless the test names a user.
+	grep -q '^user ' "$T/floodgate.conf" || echo "user     root" >> "$T/floodgate.conf"
 	chmod 0640 "$T/floodgate.conf"
 }
 

@@ -39,6 +39,20 @@ expect_eq "-n: exit 1 on a bad file" $? 1
 grep -q "bad.conf:1: limit x: \"5/1q\": expected a rate N/PERIOD" "$T/bad.out" && ok "-n names file:line and the token" || fail "$(cat "$T/bad.out")"
 "$FLOODGATE" -f -c "$T/bad.conf" 2> "$T/bad2.out"
 expect_eq "a bad config stops the daemon from starting" $? 1
+# Without a user statement floodgate keeps the identity it was started
+# with: as root, said by -n (and by a start, slow.conf below), exit 0;
+# with `user root` it is meant, and not said.
+grep -v '^user ' "$T/floodgate.conf" > "$T/root.conf"
+"$FLOODGATE" -n -c "$T/root.conf" > /dev/null 2> "$T/root.out"
+rc=$?
+sed 's/^user .*/user root/' "$T/floodgate.conf" > "$T/rootok.conf"
+"$FLOODGATE" -n -c "$T/rootok.conf" > /dev/null 2> "$T/rootok.out"
+rc2=$?
+install -m 0644 "$T/root.conf" "$T/nobody.conf"
+setpriv --reuid nobody --regid nogroup --clear-groups "$FLOODGATE" -n -c "$T/nobody.conf" > /dev/null 2> "$T/nobody.out"
+rc3=$?
+expect_eq "-n as root with no user statement: said, exit 0; with user root, or as another user, not said" \
+    "$rc.$(grep -c "^$T/root.conf: warning: no user statement, and floodgate runs as root: it keeps root while it reads what every SMTP client sends; name an unprivileged user" "$T/root.out").$rc2.$(grep -c "runs as root" "$T/rootok.out").$rc3.$(grep -c "runs as root" "$T/nobody.out")" 0.1.0.0.0.0
 # A user floodgate cannot find: -n and the start both say which.
 { cat "$T/floodgate.conf"; echo "delivery_log_users root no-such-mta-user"; } > "$T/users.conf"
 "$FLOODGATE" -n -c "$T/users.conf" > "$T/users.print" 2> "$T/users.out"
@@ -87,9 +101,9 @@ wait_for 5 grep -q "started:" "$T/pf.log" &&
     ok "  ... and at start, in the log" || fail "the start's log: $(cat "$T/pf.log")"
 kill "$pf_pid"; wait "$pf_pid"
 # floodgatectl status lists it (system_warnings), and a reload looks
-# again: mended in main.cf, gone. (As root: user nobody cannot make
-# the control socket in this test's directory.)
-grep -v '^user ' "$T/pf.conf" > "$T/pfs.conf"
+# again: mended in main.cf, gone. (As root, by a user statement: user
+# nobody cannot make the control socket in this test's directory.)
+sed 's/^user .*/user root/' "$T/pf.conf" > "$T/pfs.conf"
 "$FLOODGATE" -f -c "$T/pfs.conf" 2> "$T/pfs.log" &
 pf_pid=$!
 wait_for 5 grep -q "started:" "$T/pfs.log" || fail "no start: $(cat "$T/pfs.log")"
@@ -298,6 +312,9 @@ chmod 755 "$T/slowbin/postconf"
 PATH="$T/slowbin:$PATH" "$FLOODGATE" -f -c "$T/slow.conf" 2> "$T/slow.log" &
 FG_PID=$!
 wait_for 5 grep -q "started:" "$T/slow.log" || fail "no start: $(cat "$T/slow.log")"
+wait_for 5 grep -q "warning: $T/slow.conf: no user statement, and floodgate runs as root" "$T/slow.log" &&
+    ok "a start as root with no user statement: said in the log, before Postfix's settings" ||
+    fail "the start as root: $(cat "$T/slow.log")"
 ctl status > "$T/slow.status"
 expect_eq "postconf hangs: status answers, the check running, nothing found yet" \
     "$(awk '$1 == "system_check" || $1 == "system_warnings" {print $1 "=" $2}' "$T/slow.status" | sort | tr '\n' ' ')" "system_check=running system_warnings=0 "

@@ -70,7 +70,7 @@ EOT
 # delivery_log line; as root alone, nothing of the journal. An empty
 # journal directory is said too.
 dl_line=$(grep -n '^delivery_log ' "$T/floodgate.conf" | cut -d: -f1)
-{ cat "$T/floodgate.conf"; echo "user nobody"; } > "$T/nobody.conf"
+sed 's/^user .*/user nobody/' "$T/floodgate.conf" > "$T/nobody.conf"
 "$FLOODGATE" -n -c "$T/nobody.conf" 2> "$T/nobody.out" > /dev/null
 expect_eq "-n with user nobody: the system journal it cannot read, said at the delivery_log line" \
     "$(grep -cE "^$T/nobody.conf:$dl_line: warning: delivery_log journal: user nobody cannot read /(run|var)/log/journal/[0-9a-f]{32}(/[^ ]+\.journal)? \(Permission denied\): no delivery feedback until it can; add the user to group systemd-journal \(or adm\)$" "$T/nobody.out")" 1
