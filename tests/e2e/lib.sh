@@ -302,7 +302,10 @@ qmgr_replaced() {
 # write_conf: floodgate.conf from standard input, with the paths of
 # this instance prepended, and the milter engine when ENGINE is set
 # (native or libmilter; run.sh runs each test that sends mail through an
-# MTA on both); mode 0640, as installed, since it may name accounts.
+# MTA on both), and `user root` appended unless the test names a user
+# (the tests run floodgate as root on purpose; floodgate warns of root
+# without a user statement); mode 0640, as installed, since it may name
+# accounts.
 write_conf() {
 	{
 		echo "listen   unix:$T/fg/milter.sock"
@@ -311,8 +314,7 @@ write_conf() {
 		[ -n "${ENGINE:-}" ] && echo "engine   $ENGINE"
 		cat
 	} > "$T/floodgate.conf"
-	# The tests run floodgate as root, by choice: said so, last (the
-	# lines above keep their numbers), unless the test names a user.
+	# Last: the lines above keep their numbers.
 	grep -q '^user ' "$T/floodgate.conf" || echo "user     root" >> "$T/floodgate.conf"
 	chmod 0640 "$T/floodgate.conf"
 }
