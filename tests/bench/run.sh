@@ -362,6 +362,7 @@ listen   unix:$d/fg/milter.sock
 control  $d/fg/control.sock
 database $d/floodgate.db
 limit tenant per account 1000/1h
+user     root
 EOT
 	for n in 10000 100000; do
 		rm -f "$d"/floodgate.db*

@@ -39,6 +39,7 @@ control  $T/fg2/control.sock
 database $T/fg2.db
 engine   ${ENGINE:-native}
 $RULES
+user     root
 EOT
 # systemd's part for the watchdog, one socket a relay: WATCHDOG=1 is
 # sent only while the milter loop has run within 5 s (half of 10 s).

@@ -89,6 +89,7 @@ database $T/fg2.db
 engine   ${ENGINE:-native}
 postfix_config $PF2/etc
 $RULES
+user     root
 EOT
 start_floodgate
 start_fg2() {
