@@ -208,4 +208,4 @@ install: all
 	chmod 0644 $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-clang

@@ -247,7 +247,9 @@ trip(const struct fg_rule *r, const char *key, const char *account,
 	counters.trips++;
 	count_trip(r->name);
 	fg_format_duration(ck->period, period, sizeof(period));
-	snprintf(ratio, sizeof(ratio), r->ratio ? ", ratio %u%%" : "", r->ratio);
+	ratio[0] = '\0';
+	if (r->ratio)
+		snprintf(ratio, sizeof(ratio), ", ratio %u%%", r->ratio);
 	fg_log_warn("feedback: rule=%s key=%s tripped: %llu %s recipients of %llu final results in %s (limit %u%s) action=%s%s",
 	    r->name, key, (unsigned long long)ck->used, count_word(r),
 	    (unsigned long long)total, period, ck->limit, ratio,

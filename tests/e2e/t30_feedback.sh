@@ -110,6 +110,8 @@ send "$T/small" $SMTP_PORT small@r.tenant "$(list 20 9 ratio.example)"
 wait_for 30 results_read 150 || fail "floodgate read the ratio senders' 60 results"
 wait_for 8 grep -q "rule=ratio key=small@r.tenant tripped" "$T/floodgate.log" ||
     fail "the ratio rule tripped for the small sender"
+expect_eq "  ... its log line names the ratio, a rule without one none" \
+    "$(grep -c "rule=ratio key=small@r.tenant tripped: 9 unknown recipients of 20 final results in 1h (limit 8, ratio 30%) action=defer$" "$T/floodgate.log").$(grep -c "rule=fbdefer key=.* tripped: .* (limit 5) action=defer$" "$T/floodgate.log")" 1.1
 sleep 1	# the big sender's bounces have settled too
 send "$T/big2" $SMTP_PORT big@r.tenant u100@ratio.example
 expect_eq "ratio: the big sender with 22 % unknown goes on" "$(count_replies "$T/big2" 4..)" 0

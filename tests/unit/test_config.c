@@ -974,7 +974,7 @@ test_errors(void **state)
 static void
 test_restart_list(void **state)
 {
-	char *readme = doc_text("README.md", 1), *a, *e, list[4096], span[64];
+	char *readme = doc_text("README.md", 1), *a, *e = NULL, list[4096], span[64];
 	size_t i, listed = 0, restart = 0;
 	int k;
 

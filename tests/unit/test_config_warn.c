@@ -211,8 +211,8 @@ static void
 test_warn_readable(void **state)
 {
 	static const char *const text[] = {
-		"limit a per account 10/1h\nexempt client 10.0.0.1\n"
-		"override a bulk@example.com 100/1h\nexempt account vip\n",
+		("limit a per account 10/1h\nexempt client 10.0.0.1\n"
+		"override a bulk@example.com 100/1h\nexempt account vip\n"),
 		"limit a per account 10/1h\nexempt account vip@example.com\n",
 		"limit a per account 10/1h\nexempt client 10.0.0.1\n",
 	};
