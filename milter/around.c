@@ -270,7 +270,8 @@ system_warnings(const struct fg_config *c,
 	}
 	/* A daemon that reads what any client sends keeps root only when
 	 * told to (user root). Without a user statement the look runs as
-	 * this process: root here is a start as root, or -n as root. */
+	 * this process: root here is a start or reload as root, or -n as
+	 * root. */
 	if (c->user == NULL && geteuid() == 0)
 		say(arg, 0, "no user statement, and floodgate runs as root: it keeps root while it reads what every SMTP client sends; name an unprivileged user (user floodgate, as the sample configuration does; the systemd unit starts floodgate as that user)");
 	/* Read as root at a start (but under systemd's User=), as
