@@ -232,7 +232,9 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 		if (r != NULL && fg_rule_feedback(r))
 			continue;
 		if (find(FG_EV_REFUSED, e->account) == NULL) {
-			char detail[256];
+			/* Room for the longest rule name, action and domain. */
+			char detail[sizeof("limit : (4294967295 of 4294967295), first to ")
+			    + FG_NAME_MAX + FG_ACTION_MAX + FG_DOMAIN_MAX];
 
 			snprintf(detail, sizeof(detail),
 			    "limit %s: %s (%u of %u), first to %s", e->rule,

@@ -144,7 +144,7 @@ static struct {
 	int loaded;
 	unsigned backoff;
 	int64_t up_at;		/* fg_mono_us(); 0: not up */
-	char hello_err[512];		/* AUTH's, SELECT's or the probe's, last logged */
+	char hello_err[1024];		/* AUTH's, SELECT's or the probe's, last logged */
 	struct fg_htab replay;
 	size_t nreplay, replay_dropped;	/* charges kept, and dropped */
 	struct fg_htab unres;		/* reservations to give back */
@@ -199,7 +199,7 @@ static struct {
 	int accepting;			/* submit() takes ops */
 	struct op *late;		/* ends and adds after it stopped */
 	int told_down;			/* this outage is logged */
-	char why[512];			/* what started it, or a later refusal at connect (status) */
+	char why[1024];			/* what started it, or a later refusal at connect (status) */
 	int stopping;
 	atomic_int up;
 	atomic_int resync;		/* (re)connected: offer our blocks */

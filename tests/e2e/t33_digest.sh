@@ -48,6 +48,9 @@ took=$(( $(date +%s) - NOW ))
     fail "floodgate's start and the three sends took ${took}s: the faked hour may have turned before the checks below"
 sleep 1.5
 expect_eq "notify_max 1: one notification before the hour turns" "$(wc -l < "$T/notify.out")" 1
+expect_eq "  ... its detail: the rule, what it did and where" \
+    "$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["detail"])' "$T/notify.out")" \
+    "limit tiny: defer (1 of 1), first to tiny.example"
 # Signals 1 to 31: glibc's posix_spawn ignores its own (32 and 33).
 expect_eq "the notify program starts with no signal blocked or ignored" \
     "$(sort -u "$T/notify.sig" | while read -r k v; do printf '%s%x ' "$k" $((0x$v & 0x7fffffff)); done)" "SigBlk:0 SigIgn:0 "

@@ -231,7 +231,7 @@ static void
 test_incidents_more(void **state)
 {
 	struct fg_incident x = { .kind = "refused", .count = 1 }, live[3];
-	char *out, err[FG_ERRLEN], want[160];
+	char *out, err[FG_ERRLEN], want[sizeof(x.subject) + 128];
 	const char *a1, *rec;
 	int i;
 
