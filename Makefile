@@ -13,25 +13,45 @@ tmpfilesdir ?= /usr/lib/tmpfiles.d
 
 CC      ?= cc
 PKGS     = libevent libevent_pthreads sqlite3 libsystemd hiredis libidn2
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
-           -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread
 
+# CFLAGS, CPPFLAGS and LDFLAGS are the builder's: a distribution's build
+# flags (dpkg-buildflags), make CFLAGS="-Og -g" to debug. Given in the
+# environment or on the command line, they come after floodgate's own,
+# which they never replace.
+CFLAGS  ?= -O2 -g
+FG_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+           -DFG_SYSCONFDIR='"$(sysconfdir)"' -Ilib
+FG_LDFLAGS =
+
 # Debian's hardening: checked buffers, stack protector, PIE, full RELRO.
-# A sanitizer build leaves out _FORTIFY_SOURCE, which ASan replaces.
-CFLAGS  += -fstack-protector-strong -fPIE
-LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now
+# _FORTIFY_SOURCE=2 unless the builder's flags or the compiler set a
+# level already (dpkg-buildflags gives one in CPPFLAGS, Ubuntu's gcc
+# defines one by itself: another value given again is an error under
+# -Werror), and only where it works, with optimisation. A sanitizer build leaves it out, which ASan
+# replaces: after the builder's flags, so that theirs is undone too.
+FG_CFLAGS  += -fstack-protector-strong -fPIE
+FG_LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now
+FG_LATE  =
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+FG_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+FG_LDFLAGS += -fsanitize=address,undefined
+FG_LATE  = -U_FORTIFY_SOURCE
 else ifeq ($(SANITIZE),thread)
-CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=thread
+FG_CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+FG_LDFLAGS += -fsanitize=thread
+FG_LATE  = -U_FORTIFY_SOURCE
 else
-CFLAGS  += -D_FORTIFY_SOURCE=2
+FORTIFY := $(shell printf '\043if defined __OPTIMIZE__ && !defined _FORTIFY_SOURCE\nFORTIFY_UNSET\n\043endif\n' | \
+    $(CC) $(CPPFLAGS) $(CFLAGS) -E -P -x c - 2>/dev/null)
+ifneq ($(findstring FORTIFY_UNSET,$(FORTIFY)),)
+FG_CFLAGS  += -D_FORTIFY_SOURCE=2
 endif
+endif
+# What every compile and link of this Makefile is given.
+ALL_CFLAGS  = $(FG_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(FG_LATE)
+ALL_LDFLAGS = $(FG_LDFLAGS) $(LDFLAGS)
 
 # A sanitizer build lives apart, so that the builds never mix objects:
 # build-san (SANITIZE=1: ASan and UBSan), build-tsan (SANITIZE=thread).
@@ -53,55 +73,59 @@ FUZZ_TARGETS = config address account_map control milter maillog socketmap mtach
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps check unit e2e demo bench fuzz soak install clean FORCE
+.PHONY: all everything deps check flags unit e2e demo bench fuzz soak install clean FORCE
 
 all: $(B)/floodgate $(B)/floodgatectl
+
+# What make check builds: the bench tools too, so that a change of the
+# library they call cannot leave make bench broken unseen.
+everything: all $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
 
 deps:
 	@sh tests/install-deps.sh
 
 # Objects depend on the Makefile too: a change of flags rebuilds them.
 $(B)/lib/%.o: lib/%.c lib/*.h Makefile | $(B)/lib
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(B)/milter/%.o: milter/%.c milter/*.h lib/*.h Makefile | $(B)/milter
-	$(CC) $(CFLAGS) -Imilter -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -Imilter -c -o $@ $<
 
 $(B)/libfloodgate.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lmilter $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lmilter $(LDLIBS)
 
 $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
-	$(CC) $(CFLAGS) -Itests/unit -Imilter $(LDFLAGS) -o $@ $< $(UNIT_MILTER) \
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Imilter $(ALL_LDFLAGS) -o $@ $< $(UNIT_MILTER) \
 	    $(B)/libfloodgate.a -lcmocka $(LDLIBS)
 
 $(B)/bench/fgload: tests/bench/fgload.c tests/bench/clock.h | $(B)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -pthread
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -pthread
 
 $(B)/bench/fgscale: tests/bench/fgscale.c tests/bench/clock.h $(B)/libfloodgate.a | $(B)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/fglog: tests/bench/fglog.c tests/bench/clock.h $(B)/libfloodgate.a | $(B)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/fgrscript: tests/bench/fgrscript.c $(B)/libfloodgate.a | $(B)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/bench/floormilter: tests/bench/floormilter.c $(B)/libfloodgate.a | $(B)/bench
-	$(CC) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $< $(B)/libfloodgate.a
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libfloodgate.a
 
 $(B)/bench/nullmilter: tests/bench/nullmilter.c | $(B)/bench
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lmilter -pthread
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lmilter -pthread
 
 # make check replays every seed and every crash ever found through each
 # fuzz target, built with the ordinary compiler (and sanitizers if asked).
 $(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/libfloodgate.a | $(B)/fuzz
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c \
 	    $(B)/libfloodgate.a $(LDLIBS)
 
 $(B)/lib $(B)/milter $(B)/tests $(B)/bench $(B)/fuzz:
@@ -125,12 +149,16 @@ unit: $(UNIT_BIN) $(FUZZ_REPLAY)
 e2e: all $(B)/bench/fgload
 	@FLOODGATE=$(abspath $(B)/floodgate) bash tests/e2e/run.sh
 
-# Every bench tool is built too, so that a change of the library they
-# call cannot leave make bench broken unseen.
 check: deps
-	$(MAKE) all $(UNIT_BIN) $(FUZZ_REPLAY) $(BENCH_BIN)
+	$(MAKE) everything
+	$(if $(SANITIZE),,$(MAKE) flags)
 	$(MAKE) unit
 	$(MAKE) e2e
+
+# Everything again with a builder's flags (tests/flags.sh; build-flags/).
+flags: all
+	@[ -z "$(SANITIZE)" ] || { echo "make flags: a check of the plain build (no SANITIZE)"; exit 2; }
+	@sh tests/flags.sh "$(MAKE)" $(B)
 
 demo: deps
 	$(MAKE) all
@@ -208,4 +236,4 @@ install: all
 	chmod 0644 $(DESTDIR)$(tmpfilesdir)/floodgate.conf
 
 clean:
-	rm -rf build build-san build-tsan build-clang
+	rm -rf build build-san build-tsan build-clang build-flags build-flags.log
