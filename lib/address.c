@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,6 +16,38 @@
 
 static int is_ctl(unsigned char c);
 static char lower(char c);
+
+/*
+ * Room for a copy of an address, its bytes and 3 more: on the stack
+ * up to FG_ADDR_IN_MAX, else on the heap. An address has no length of
+ * its own here: Postfix takes what its line_length_limit lets through,
+ * and a recipient floodgate could not read would pass every limit
+ * that names a destination.
+ */
+struct room {
+	char *p;
+	size_t len;
+	char stack[FG_ADDR_IN_MAX + 3];
+};
+
+static char *
+room_for(struct room *r, const char *in)
+{
+	r->len = strlen(in) + 3;
+	if (r->len <= sizeof(r->stack))
+		r->p = r->stack;
+	else
+		r->p = malloc(r->len);
+	return r->p;
+}
+
+static void
+room_free(struct room *r)
+{
+	if (r->p != r->stack)
+		free(r->p);
+	r->p = NULL;
+}
 
 static int
 is_ctl(unsigned char c)
@@ -83,17 +116,21 @@ ascii_domain(const char *in, size_t len, char *out, size_t outlen)
 static int
 idna_domain(const char *in, size_t len, char *out, size_t outlen)
 {
-	char buf[FG_ADDR_IN_MAX + 1], *a = NULL;
+	char stack[FG_ADDR_IN_MAX + 1], *buf = stack, *a = NULL;
 	int rc;
 
+	/* Characters UTS #46 ignores make a name of any length. */
+	if (len >= sizeof(stack) && (buf = malloc(len + 1)) == NULL)
+		return -1;
 	memcpy(buf, in, len);
 	buf[len] = '\0';
-	if (idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL) != IDN2_OK) {
-		idn2_free(a);
-		return ascii_domain(in, len, out, outlen);
-	}
-	rc = ascii_domain(a, strlen(a), out, outlen);
+	if (idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
+		rc = ascii_domain(in, len, out, outlen);
+	else
+		rc = ascii_domain(a, strlen(a), out, outlen);
 	idn2_free(a);
+	if (buf != stack)
+		free(buf);
 	return rc;
 }
 
@@ -104,8 +141,6 @@ fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
 {
 	size_t i;
 
-	if (len > FG_ADDR_IN_MAX)
-		return -1;
 	for (i = 0; i < len && (unsigned char)in[i] < 0x80; i++)
 		;
 	if (i == len || in[0] == '[')
@@ -159,11 +194,6 @@ read_addr(const char *in, struct fg_addr *out, char *full, size_t fulllen,
 	}
 	if (p == end)
 		return FG_ADDR_NULL;
-	if ((size_t)(end - p) > FG_ADDR_IN_MAX) {
-		fg_seterr(err, errlen, "address longer than %d bytes",
-		    FG_ADDR_IN_MAX);
-		return FG_ADDR_BAD;
-	}
 	/* Source route "@a,@b:user@dom": the route is obsolete; drop it. */
 	if (*p == '@') {
 		const char *colon = memchr(p, ':', (size_t)(end - p));
@@ -244,12 +274,16 @@ int
 fg_addr_plain(const char *in)
 {
 	struct fg_addr a;
-	char local[FG_ADDR_IN_MAX + 1];
-	int rc = read_addr(in, &a, local, sizeof(local), NULL, 0);
+	struct room local;
+	int rc;
 
-	if (rc == FG_ADDR_NULL)
-		return 1;
-	return rc == FG_ADDR_OK && strpbrk(local, "%!@") == NULL;
+	if (room_for(&local, in) == NULL)
+		return 0;
+	rc = read_addr(in, &a, local.p, local.len, NULL, 0);
+	rc = rc == FG_ADDR_NULL ||
+	    (rc == FG_ADDR_OK && strpbrk(local.p, "%!@") == NULL);
+	room_free(&local);
+	return rc;
 }
 
 /*
@@ -283,20 +317,25 @@ bare(const char *in, char *buf, size_t len)
 static int
 split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 {
-	char buf[FG_ADDR_IN_MAX + 3], *at;
+	struct room buf;
+	char *at;
+	int rc = FG_ADDR_BAD;
 
-	if (bare(in, buf, sizeof(buf)) < 0 ||
-	    (at = strrchr(buf, '@')) == NULL ||
+	if (room_for(&buf, in) == NULL)
+		return FG_ADDR_BAD;
+	if (bare(in, buf.p, buf.len) < 0 ||
+	    (at = strrchr(buf.p, '@')) == NULL ||
 	    fg_domain_normalize(at + 1, written->domain,
-	    sizeof(written->domain)) < 0) {
+	    sizeof(written->domain)) < 0)
 		written->domain[0] = '\0';
-		return FG_ADDR_BAD;
+	else {
+		*at = '\0';
+		if (fg_addr_parse(buf.p, routed, NULL, 0) == FG_ADDR_OK &&
+		    routed->domain[0] != '\0')
+			rc = FG_ADDR_OK;
 	}
-	*at = '\0';
-	if (fg_addr_parse(buf, routed, NULL, 0) != FG_ADDR_OK ||
-	    routed->domain[0] == '\0')
-		return FG_ADDR_BAD;
-	return FG_ADDR_OK;
+	room_free(&buf);
+	return rc;
 }
 
 /*
@@ -328,15 +367,20 @@ static int
 route(const char *in, struct fg_addr *written, struct fg_addr *routed,
     int strip)
 {
-	char local[FG_ADDR_IN_MAX + 1], *op, *dom, *user;
+	struct room room;
+	char *local, *op, *dom, *user;
+	int rc = FG_ADDR_BAD;
 
+	if ((local = room_for(&room, in)) == NULL)
+		return FG_ADDR_BAD;
 	/* The whole local part: an operator past FG_LOCAL_MAX routes too. */
-	if (read_addr(in, written, local, sizeof(local), NULL, 0) !=
-	    FG_ADDR_OK) {
+	if (read_addr(in, written, local, room.len, NULL, 0) != FG_ADDR_OK) {
 		written->local[0] = written->domain[0] = '\0';
-		if (strip && strip_null_domain(in, local, sizeof(local)))
-			return route(local, written, routed, 0);
-		return split_last_at(in, written, routed);
+		if (strip && strip_null_domain(in, local, room.len))
+			rc = route(local, written, routed, 0);
+		else
+			rc = split_last_at(in, written, routed);
+		goto done;
 	}
 	if ((op = strrchr(local, '@')) == NULL &&
 	    (op = strchr(local, '!')) != NULL) {
@@ -346,16 +390,19 @@ route(const char *in, struct fg_addr *written, struct fg_addr *routed,
 		user = op + 1;
 	} else {
 		if (op == NULL && (op = strrchr(local, '%')) == NULL)
-			return FG_ADDR_BAD;
+			goto done;
 		*op = '\0';
 		dom = op + 1;
 		user = local;
 	}
 	if (*user == '\0' ||
 	    fg_domain_normalize(dom, routed->domain, sizeof(routed->domain)) < 0)
-		return FG_ADDR_BAD;
+		goto done;
 	fg_strlcpy(routed->local, user, sizeof(routed->local));
-	return FG_ADDR_OK;
+	rc = FG_ADDR_OK;
+done:
+	room_free(&room);
+	return rc;
 }
 
 int

@@ -10,10 +10,11 @@
 #define FG_LOCAL_MAX	255
 #define FG_DOMAIN_MAX	255
 #define FG_ADDR_MAX	(FG_LOCAL_MAX + 1 + FG_DOMAIN_MAX)
-/* The longest address floodgate reads (Postfix refuses a command or a
- * queue record longer than line_length_limit, 2048 by default). Within
- * it a longer local part is cut to FG_LOCAL_MAX and the domain still
- * read: the MTA delivers such an address, so floodgate counts it. */
+/* The longest address floodgate copies on the stack as it reads one
+ * (Postfix refuses a command or a queue record longer than
+ * line_length_limit, 2048 by default); a longer one is read from the
+ * heap. A local part is cut to FG_LOCAL_MAX and the domain still read:
+ * the MTA delivers such an address, so floodgate counts it. */
 #define FG_ADDR_IN_MAX	4096
 /* An account is a login, a folded address, an IP address or a tenant. */
 #define FG_ACCOUNT_MAX	FG_ADDR_MAX

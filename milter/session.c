@@ -323,6 +323,23 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	queue_id(s, mac);
 }
 
+/* A recipient as a log line shows it: whole up to RCPT_SHOWN bytes, else
+ * its first ones (no UTF-8 character cut) and its length, so that the
+ * line's end, what was decided, is not cut off with the log line. */
+#define RCPT_SHOWN	256
+static const char *
+shown(const char *rcpt, char *buf, size_t len)
+{
+	size_t n = strlen(rcpt), k = RCPT_SHOWN;
+
+	if (n <= RCPT_SHOWN)
+		return rcpt;
+	while (k > 0 && ((unsigned char)rcpt[k] & 0xc0) == 0x80)
+		k--;
+	snprintf(buf, len, "%.*s... (%zu bytes)", (int)k, rcpt, n);
+	return buf;
+}
+
 /*
  * The address a recipient is counted by: as written, unless its local
  * part routes it on ("user%docomo.ne.jp@this.host", "docomo.ne.jp!user",
@@ -340,6 +357,7 @@ destination(struct fg_session *s, const char *rcpt,
     const struct fg_macros *mac, char *buf, size_t len)
 {
 	const char *ra = mac->v[FG_MAC_RADDR], *how;
+	char show[RCPT_SHOWN + 32];
 	struct fg_addr a;
 
 	if (fg_addr_plain(rcpt))
@@ -353,13 +371,13 @@ destination(struct fg_session *s, const char *rcpt,
 		if (s->unreadable++ == 0)
 			fg_log_notice("session=%s qid=%s account=%s: recipient %s cannot be read: counted by the rules without destinations only (logged once a session)",
 			    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
-			    s->msg.acct.name, rcpt);
+			    s->msg.acct.name, shown(rcpt, show, sizeof(show)));
 		return rcpt;
 	}
 	snprintf(buf, len, "r@%s", a.domain);
 	fg_log_notice("session=%s qid=%s account=%s: recipient %s is routed on: counted for domain %s (%s)",
 	    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
-	    s->msg.acct.name, rcpt, a.domain, how);
+	    s->msg.acct.name, shown(rcpt, show, sizeof(show)), a.domain, how);
 	return buf;
 }
 

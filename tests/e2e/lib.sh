@@ -248,8 +248,9 @@ start_sink() {
 		# Benchmarks: accept and forget, as fast as it goes.
 		smtp-sink -u nobody -h sink.floodgate.test 127.0.0.1:$SINK_PORT 1024 &
 	else
+		# Its warnings (a command line too long, from t21) to a file.
 		smtp-sink -u nobody -d "$T/sink/m." -h sink.floodgate.test \
-		    127.0.0.1:$SINK_PORT 256 &
+		    127.0.0.1:$SINK_PORT 256 2>>"$T/sink.log" &
 	fi
 	SINK_PID=$!
 	local i
@@ -258,7 +259,7 @@ start_sink() {
 		alive "$SINK_PID" || break
 		sleep 0.05
 	done
-	fail "smtp-sink did not start on port $SINK_PORT"
+	fail "smtp-sink did not start on port $SINK_PORT: $(tail -3 "$T/sink.log" 2>/dev/null)"
 	finish
 }
 

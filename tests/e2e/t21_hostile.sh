@@ -3,7 +3,8 @@
 # 1,000 and 10,000 recipients in one message, addresses at and past the
 # RFC 5321 limits, quoted local parts, source routes, IDN in UTF-8 and in
 # punycode, case variants and trailing dots of one domain (one budget),
-# the null sender. floodgate never crashes, stalls or charges wrongly.
+# the null sender, a 5,000-byte address. floodgate never crashes, stalls
+# or charges wrongly.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
@@ -67,4 +68,24 @@ alive "$FG_PID" && ok "floodgate is still running" || fail "floodgate died"
 expect_eq "sink: every accepted recipient" "$(sink_count '@example\.com')/$(sink_count '@example\.net')" 1000/10000
 expect_eq "sink: no docomo recipient past the 3" "$(sink_count 'docomo')" 3
 ctl show h.example > /dev/null && ok "floodgatectl still answers" || fail "ctl"
+
+# Past the 4,096 bytes floodgate once read of an address: Postfix
+# refuses the command at its default line_length_limit (2048) and takes
+# it once that is raised; floodgate reads it whole, plain and routed, and
+# docomo's limit (its 3 spent above) defers both. A routed one is logged
+# cut, with its length. Before, both went past the limit.
+long5000=$(printf 'q%.0s' $(seq 1 5000))
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<q@h.example>" \
+    "RCPT TO:<$long5000@docomo.ne.jp>" QUIT > "$T/over"
+expect_eq "a 5,000-byte local part: refused by Postfix (line_length_limit 2048)" \
+    "$(grep -c '^501 ' "$T/over")" 1
+postconf -c "$T/etc" -e "line_length_limit = 8192"
+reload_postfix
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<q@h.example>" \
+    "RCPT TO:<$long5000@docomo.ne.jp>" \
+    "RCPT TO:<$long5000%docomo.ne.jp@[127.0.0.1]>" QUIT > "$T/over"
+expect_eq "  ... with line_length_limit 8192, plain and routed, to docomo: deferred" \
+    "$(grep -c '^451 4.7.1 floodgate: carrier limit reached' "$T/over")" 2
+expect_eq "  ... the routed one logged cut to its first 256 bytes, with its length" \
+    "$(log_count "recipient <${long5000:0:255}\.\.\. (5027 bytes) is routed on: counted for domain docomo.ne.jp")" 1
 finish
