@@ -72,6 +72,7 @@ BENCH_BIN = $(B)/bench/fgload $(B)/bench/fgscale $(B)/bench/nullmilter \
 FUZZ_TARGETS = config address account_map control milter maillog socketmap mtacheck
 FUZZ_REPLAY  = $(FUZZ_TARGETS:%=$(B)/fuzz/replay_%)
 FUZZ_SECONDS ?= 600
+FUZZ_MAX_LEN ?= 4096
 
 .PHONY: all everything deps check flags unit e2e demo bench fuzz soak install clean FORCE
 
@@ -177,7 +178,8 @@ soak: deps
 	@FLOODGATE=$(abspath $(B)/floodgate) SOAK_SECONDS=$(SOAK_SECONDS) \
 	    bash tests/e2e/soak_shared.sh
 
-# libFuzzer (clang): each target for FUZZ_SECONDS (default 600). New
+# libFuzzer (clang): each target for FUZZ_SECONDS (default 600), inputs of
+# FUZZ_MAX_LEN bytes at most (default 4096). New
 # inputs go to build/fuzz-work; crashes to tests/fuzz/crashes/TARGET/,
 # which make check replays from then on.
 fuzz: deps
@@ -190,7 +192,7 @@ fuzz: deps
 	@failed=; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p build/fuzz-work/$$t tests/fuzz/crashes/$$t; \
 	    echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-	    if build/fuzz-bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    if build/fuzz-bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) \
 	        -artifact_prefix=tests/fuzz/crashes/$$t/ build/fuzz-work/$$t \
 	        tests/fuzz/corpus/$$t > build/fuzz-work/$$t.log 2>&1; then \
 	        tail -3 build/fuzz-work/$$t.log; \
