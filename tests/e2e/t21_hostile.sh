@@ -88,4 +88,15 @@ expect_eq "  ... with line_length_limit 8192, plain and routed, to docomo: defer
     "$(grep -c '^451 4.7.1 floodgate: carrier limit reached' "$T/over")" 2
 expect_eq "  ... the routed one logged cut to its first 256 bytes, with its length" \
     "$(log_count "recipient <${long5000:0:255}\.\.\. (5027 bytes) is routed on: counted for domain docomo.ne.jp")" 1
+# Past the 64 kB of a milter packet: the engine (native, or libmilter)
+# closes the connection as a broken peer's, and Postfix defers by its
+# milter_default_action (tempfail). floodgate goes on.
+postconf -c "$T/etc" -e "line_length_limit = 200000"
+reload_postfix
+long70k=$(printf 'q%.0s' $(seq 1 70000))
+smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<q@h.example>" \
+    "RCPT TO:<$long70k@example.org>" QUIT > "$T/over"
+expect_eq "  ... 70,000 bytes, past a milter packet: deferred (milter_default_action)" \
+    "$(grep -c '^451 4.7.1 Service unavailable' "$T/over")" 1
+alive "$FG_PID" && ok "  ... and floodgate goes on" || fail "floodgate died on a 70,000-byte recipient"
 finish
