@@ -84,6 +84,15 @@ wait_for 10 grep -q 'account=127.0.0.1 rule=carrier action=held recipients=1' "$
 expect_eq "  ... and not sent" "$(sink_count 'victim@docomo')" 0
 expect_eq "explain: a routed recipient, the domain it counts for and its verdict" \
     "$(awk 'NF == 0 {exit} $1 ~ /^(routed_to|verdict|rule)$/ {print $2}' "$T/explain-routed" | tr '\n' ' ')" "docomo.test defer carrier "
+# A recipient of 5,000 bytes: the sendmail command writes it once
+# line_length_limit allows (at 2048, postdrop's "illegal length"), and
+# floodgate reads it whole: held by the carrier's spent limit.
+postconf -c "$T/etc" -e "line_length_limit = 8192"
+reload_postfix
+local_send app@routed.example "$(printf 'q%.0s' $(seq 1 5000))@docomo.test"
+for i in $(seq 1 50); do [ "$(held_files)" -ge 6 ] && break; sleep 0.1; done
+expect_eq "local: a 5,000-byte recipient to docomo.test held (carrier 1/1h)" \
+    "$(log_count 'account=app@routed.example rule=carrier action=held recipients=1')" 3
 
 stop_floodgate
 sed -i '1a local_action tempfail' "$T/floodgate.conf"
@@ -108,5 +117,5 @@ local_send other@elsewhere.example o3@example.net
 for i in $(seq 1 50); do [ "$(maildrop_files)" -eq 0 ] && break; sleep 0.1; done
 drain
 expect_eq "after reset: the deferred message is delivered" "$(sink_count 't1@example\.com')" 1
-expect_eq "nothing lost: 3 + 1 + 1 + 3 others at the sink, 5 on hold" "$(sink_count).$(held_files)" 8.5
+expect_eq "nothing lost: 3 + 1 + 1 + 3 others at the sink, 6 on hold" "$(sink_count).$(held_files)" 8.6
 finish
