@@ -28,8 +28,9 @@ FG_LDFLAGS =
 # _FORTIFY_SOURCE=2 unless the builder's flags or the compiler set a
 # level already (dpkg-buildflags gives one in CPPFLAGS, Ubuntu's gcc
 # defines one by itself: another value given again is an error under
-# -Werror), and only where it works, with optimisation. A sanitizer build leaves it out, which ASan
-# replaces: after the builder's flags, so that theirs is undone too.
+# -Werror), and only where it works, with optimisation. A sanitizer
+# build leaves it out, which ASan replaces: after the builder's flags,
+# so that theirs is undone too.
 FG_CFLAGS  += -fstack-protector-strong -fPIE
 FG_LDFLAGS += -pie -Wl,-z,relro -Wl,-z,now
 FG_LATE  =

@@ -18,11 +18,11 @@ static int is_ctl(unsigned char c);
 static char lower(char c);
 
 /*
- * Room for a copy of an address, its bytes and 3 more: on the stack
- * up to FG_ADDR_IN_MAX, else on the heap. An address has no length of
- * its own here: Postfix takes what its line_length_limit lets through,
- * and a recipient floodgate could not read would pass every limit
- * that names a destination.
+ * Room for a copy of an address or a domain: on the stack up to
+ * FG_ADDR_IN_MAX, else on the heap. An address has no length of its
+ * own here: Postfix takes what its line_length_limit lets through, and
+ * a recipient floodgate could not read would pass every limit that
+ * names a destination.
  */
 struct room {
 	char *p;
@@ -30,15 +30,20 @@ struct room {
 	char stack[FG_ADDR_IN_MAX + 3];
 };
 
+/* n bytes of room. */
+static char *
+room_get(struct room *r, size_t n)
+{
+	r->len = n;
+	r->p = n <= sizeof(r->stack) ? r->stack : malloc(n);
+	return r->p;
+}
+
+/* Room for an address, its bytes and 3 more. */
 static char *
 room_for(struct room *r, const char *in)
 {
-	r->len = strlen(in) + 3;
-	if (r->len <= sizeof(r->stack))
-		r->p = r->stack;
-	else
-		r->p = malloc(r->len);
-	return r->p;
+	return room_get(r, strlen(in) + 3);
 }
 
 static void
@@ -116,21 +121,21 @@ ascii_domain(const char *in, size_t len, char *out, size_t outlen)
 static int
 idna_domain(const char *in, size_t len, char *out, size_t outlen)
 {
-	char stack[FG_ADDR_IN_MAX + 1], *buf = stack, *a = NULL;
+	struct room buf;
+	char *a = NULL;
 	int rc;
 
 	/* Characters UTS #46 ignores make a name of any length. */
-	if (len >= sizeof(stack) && (buf = malloc(len + 1)) == NULL)
+	if (room_get(&buf, len + 1) == NULL)
 		return -1;
-	memcpy(buf, in, len);
-	buf[len] = '\0';
-	if (idn2_to_ascii_8z(buf, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
+	memcpy(buf.p, in, len);
+	buf.p[len] = '\0';
+	if (idn2_to_ascii_8z(buf.p, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
 		rc = ascii_domain(in, len, out, outlen);
 	else
 		rc = ascii_domain(a, strlen(a), out, outlen);
 	idn2_free(a);
-	if (buf != stack)
-		free(buf);
+	room_free(&buf);
 	return rc;
 }
 
@@ -275,15 +280,15 @@ fg_addr_plain(const char *in)
 {
 	struct fg_addr a;
 	struct room local;
-	int rc;
+	int rc, plain;
 
 	if (room_for(&local, in) == NULL)
 		return 0;
 	rc = read_addr(in, &a, local.p, local.len, NULL, 0);
-	rc = rc == FG_ADDR_NULL ||
+	plain = rc == FG_ADDR_NULL ||
 	    (rc == FG_ADDR_OK && strpbrk(local.p, "%!@") == NULL);
 	room_free(&local);
-	return rc;
+	return plain;
 }
 
 /*
