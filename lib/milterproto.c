@@ -236,7 +236,10 @@ clear_stage(struct fg_mp_macros *m, int st)
 
 /*
  * Reads the packet once and keeps the values of floodgate's macros; a
- * lookup later costs nothing, however large the packet was.
+ * lookup later costs nothing, however large the packet was. A value is
+ * kept whole, as libmilter hands it: {rcpt_addr} is as long as the
+ * recipient the MTA took (Postfix's line_length_limit may be raised),
+ * and the packet's own bound (FG_MP_MAXDATA) bounds what a stage keeps.
  */
 int
 fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
@@ -263,7 +266,7 @@ fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
 			break;		/* a name without a value */
 		vlen = strlen(val);
 		id = macro_id(p, nlen);
-		if (id >= 0 && vlen <= FG_MP_MACRO_MAX) {
+		if (id >= 0) {
 			char *copy = malloc(vlen + 1);
 
 			if (copy == NULL)

@@ -74,9 +74,6 @@
  * other packet, macro packets included, is far smaller. A longer packet
  * is a broken or hostile peer. */
 #define FG_MP_MAXDATA	(64 * 1024)
-/* A kept macro value longer than this is no queue ID, login, address or
- * port: it is dropped. */
-#define FG_MP_MACRO_MAX	1024
 /* The most floodgate writes in one packet: a negotiation reply or a
  * reply line, 1 KB of data each at most. */
 #define FG_MP_MAXREPLY	(1024 + 5)

@@ -88,6 +88,11 @@ expect_eq "  ... with line_length_limit 8192, plain and routed, to docomo: defer
     "$(grep -c '^451 4.7.1 floodgate: carrier limit reached' "$T/over")" 2
 expect_eq "  ... the routed one logged cut to its first 256 bytes, with its length" \
     "$(log_count "recipient <${long5000:0:255}\.\.\. (5027 bytes) is routed on: counted for domain docomo.ne.jp")" 1
+# The MTA's {rcpt_addr} for it, as long, reaches floodgate on either
+# engine (the native one dropped a macro past 1,024 bytes, and counted
+# such a recipient by its own choice of domain).
+expect_eq "  ... counted where Postfix resolved it" \
+    "$(log_count "(5027 bytes) is routed on: counted for domain docomo.ne.jp (where the MTA resolved it)")" 1
 # Past the 64 kB of a milter packet: the engine (native, or libmilter)
 # closes the connection as a broken peer's, and Postfix defers by its
 # milter_default_action (tempfail). floodgate goes on.

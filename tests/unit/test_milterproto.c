@@ -275,8 +275,11 @@ test_macros_kept(void **state)
 	size_t len = 60000, o = 1, i, kept = 0;
 	char *big = malloc(len);
 	struct fg_mp_packet p = { 'D', big, 0 };
-	char *longval = malloc(FG_MP_MACRO_MAX + 20);
+	size_t vlen = 5000, n;
+	char *longval = malloc(vlen + 32);
 	struct fg_mp_packet lp = { 'D', longval, 0 };
+	struct fg_mp_packet next = { 'D', "Ri\0" "9XY\0{rcpt_addr}\0b@x\0", 23 };
+	const char *v;
 
 	(void)state;
 	big[0] = 'M';
@@ -296,14 +299,20 @@ test_macros_kept(void **state)
 	}
 	assert_int_equal(kept, 1);
 	assert_string_equal(fg_mp_macro(&m, 'R', "i"), "9XY");
-	/* A value no queue ID or login is that long: not kept. */
-	longval[0] = 'M';
-	memcpy(longval + 1, "{auth_authen}", 14);
-	memset(longval + 15, 'a', FG_MP_MACRO_MAX + 1);
-	longval[15 + FG_MP_MACRO_MAX + 1] = '\0';
-	lp.len = 15 + FG_MP_MACRO_MAX + 2;
+	/* A recipient as long as the MTA took it (Postfix with a raised
+	 * line_length_limit): kept whole, as libmilter hands it, until the
+	 * next RCPT's macros replace it. */
+	n = (size_t)sprintf(longval, "R{rcpt_addr}") + 1;
+	memset(longval + n, 'a', vlen);
+	memcpy(longval + n + vlen, "@docomo.ne.jp", 14);
+	lp.len = n + vlen + 14;
 	assert_int_equal(fg_mp_macros_set(&m, &lp), 0);
-	assert_null(fg_mp_macro(&m, 'M', "auth_authen"));
+	v = fg_mp_macro(&m, 'R', "rcpt_addr");
+	assert_non_null(v);
+	assert_int_equal(strlen(v), vlen + 13);
+	assert_string_equal(v + vlen, "@docomo.ne.jp");
+	assert_int_equal(fg_mp_macros_set(&m, &next), 0);
+	assert_string_equal(fg_mp_macro(&m, 'R', "rcpt_addr"), "b@x");
 	fg_mp_macros_free(&m);
 	free(big);
 	free(longval);
