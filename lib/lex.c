@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "lex.h"
 #include "sizes.h"
@@ -82,6 +83,19 @@ fg_lex_split(struct fg_lex *lx, char *line, struct fg_tok *t)
 	}
 }
 
+/* The UTF-8 byte order mark. */
+#define BOM	"\xef\xbb\xbf"
+
+/* Whether a file's first line begins with a UTF-16 byte order mark. */
+static int
+utf16(const char *line, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)line;
+
+	return len >= 2 && ((u[0] == 0xff && u[1] == 0xfe) ||
+	    (u[0] == 0xfe && u[1] == 0xff));
+}
+
 int
 fg_lex_file(struct fg_lex *lx, const char *path,
     void (*fn)(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg),
@@ -90,6 +104,7 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 	struct fg_tok *t;
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 	FILE *fp;
 	int rc = 0;
 
@@ -102,16 +117,32 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 	}
 	lx->file = path;
 	lx->line = 0;
-	while (getline(&line, &cap, fp) > 0) {
+	while ((len = getline(&line, &cap, fp)) > 0) {
+		char *s = line;
 		int nt;
 
 		lx->line++;
-		if (strlen(line) > FG_LEX_MAXLINE) {
+		if (lx->line == 1 && utf16(line, (size_t)len)) {
+			fg_lex_error(lx, "UTF-16 text (its byte order mark): expected UTF-8 or ASCII; save the file as UTF-8");
+			break;
+		}
+		/* Editors on Windows begin a UTF-8 file with a byte order
+		 * mark: not part of the first word (the first key of an
+		 * account map would match nobody). */
+		if (lx->line == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
+			s += 3;
+			len -= 3;
+		}
+		if (memchr(s, '\0', (size_t)len) != NULL) {
+			fg_lex_error(lx, "a NUL byte: expected a line of text");
+			continue;
+		}
+		if ((size_t)len > FG_LEX_MAXLINE) {
 			fg_lex_error(lx, "line longer than %d bytes",
 			    FG_LEX_MAXLINE);
 			continue;
 		}
-		if ((nt = fg_lex_split(lx, line, t)) > 0)
+		if ((nt = fg_lex_split(lx, s, t)) > 0)
 			fn(lx, t, nt, arg);
 	}
 	if (ferror(fp)) {

@@ -33,8 +33,10 @@ void fg_lex_error(struct fg_lex *lx, const char *fmt, ...) FG_PRINTF(2, 3);
  * words, 0 for a blank or comment line, -1 after reporting an error. */
 int fg_lex_split(struct fg_lex *lx, char *line, struct fg_tok *t);
 /* Reads path line by line; fn gets the words of every line that has
- * some. -1 when the file cannot be opened (not reported, errno kept) or
- * read (reported). */
+ * some. A UTF-8 byte order mark at its start is skipped; UTF-16 text, a
+ * line with a NUL byte or one past FG_LEX_MAXLINE is reported. -1 when
+ * the file cannot be opened (not reported, errno kept) or read
+ * (reported). */
 int fg_lex_file(struct fg_lex *lx, const char *path,
     void (*fn)(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg),
     void *arg);

@@ -134,6 +134,27 @@ test_idn_map(void **state)
 	assert_non_null(strstr(err, ":2: \"xn--r8jz45g.jp\" is listed more than once (also on line 1, in UTF-8: the same domain)"));
 }
 
+/* A map saved by a Windows editor, with a UTF-8 byte order mark: its
+ * first key is the login it names (with the mark, it matched nobody,
+ * and that login was an account of its own beside its tenant's). */
+static void
+test_bom_map(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], text[512];
+	struct fg_config *c;
+
+	(void)state;
+	snprintf(text, sizeof(text), "account_map %s\n", tmpfile_with(
+	    "\xef\xbb\xbf" "bob@shop.example tenant7\r\nalice tenant7\r\n"));
+	c = fg_config_load(tmpfile_with(text), err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	expect(c, "alice", NULL, NULL, "tenant7", FG_SRC_SASL);
+	expect(c, NULL, "<bob@shop.example>", NULL, "tenant7", FG_SRC_SENDER);
+	assert_int_equal(c->nmap, 2);
+	fg_config_unref(c);
+}
+
 static void
 test_configured_order(void **state)
 {
@@ -188,6 +209,7 @@ main(void)
 		cmocka_unit_test(test_configured_order),
 		cmocka_unit_test(test_named),
 		cmocka_unit_test(test_idn_map),
+		cmocka_unit_test(test_bom_map),
 		cmocka_unit_test(test_uid),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -83,6 +83,54 @@ test_file(void **state)
 	free(text);
 }
 
+/* A file of n bytes, NULs and all. */
+static const char *
+tmpfile_bytes(const char *b, size_t n)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/fg-unit-XXXXXX");
+	assert_true((fd = mkstemp(path)) >= 0);
+	tmpfile_track(path);
+	assert_int_equal(write(fd, b, n), (ssize_t)n);
+	close(fd);
+	return path;
+}
+
+/* What Windows editors write: a UTF-8 file's byte order mark is not part
+ * of the first word; UTF-16 and NUL bytes are said, not read as words. */
+static void
+test_encodings(void **state)
+{
+	char err[512] = "";
+	struct fg_lex lx = { "x", 0, err, sizeof(err), 0 };
+	struct seen s = { 0, "" };
+	static const char u16[] = "\xff\xfel\0i\0s\0t\0e\0n\0\n\0";
+	static const char nul[] = "a\0b c\nd e\n";
+
+	(void)state;
+	assert_int_equal(fg_lex_file(&lx,
+	    tmpfile_with("\xef\xbb\xbflisten x\n\xef\xbb\xbfy z\n"), each, &s), 0);
+	assert_int_equal(lx.nerr, 0);
+	assert_string_equal(s.first, "1:listen");
+	assert_int_equal(s.lines, 2);	/* only the file's first is a mark */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(fg_lex_file(&lx, tmpfile_bytes(u16, sizeof(u16) - 1),
+	    each, &s), 0);
+	assert_int_equal(s.lines, 0);
+	assert_int_equal(lx.nerr, 1);
+	assert_non_null(strstr(err, ":1: UTF-16 text (its byte order mark): expected UTF-8 or ASCII"));
+	err[0] = '\0';
+	lx.nerr = 0;
+	assert_int_equal(fg_lex_file(&lx, tmpfile_bytes(nul, sizeof(nul) - 1),
+	    each, &s), 0);
+	assert_int_equal(lx.nerr, 1);
+	assert_non_null(strstr(err, ":1: a NUL byte: expected a line of text"));
+	assert_int_equal(s.lines, 1);
+	assert_string_equal(s.first, "2:d");
+}
+
 static void
 test_name(void **state)
 {
@@ -107,6 +155,7 @@ main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_too_many_words),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_name),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
