@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lex.h"
@@ -105,11 +106,17 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
+	struct stat st;
 	FILE *fp;
 	int rc = 0;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return -1;	/* the caller says what the file was for */
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(fp);
+		errno = EISDIR;	/* opened, but not a file to read */
+		return -1;
+	}
 	if ((t = calloc(FG_LEX_MAXTOK, sizeof(*t))) == NULL) {
 		fclose(fp);
 		fg_lex_error(lx, "out of memory");

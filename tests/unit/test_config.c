@@ -1007,7 +1007,7 @@ test_file_error(void **state)
 
 	(void)state;
 	assert_null(fg_config_load("/tmp", err, sizeof(err)));
-	assert_string_equal(err, "/tmp: read error: Is a directory");
+	assert_string_equal(err, "/tmp: cannot open: Is a directory");
 }
 
 /* A statement that takes one value names a second as the word too

@@ -80,6 +80,12 @@ test_file(void **state)
 	err[0] = '\0';
 	assert_int_equal(fg_lex_file(&lx, "/nonexistent/f", each, &s), -1);
 	assert_string_equal(err, "");
+	/* Nor a directory (it was "read error: Is a directory", not
+	 * saying which statement named it). */
+	errno = 0;
+	assert_int_equal(fg_lex_file(&lx, "/tmp", each, &s), -1);
+	assert_int_equal(errno, EISDIR);
+	assert_string_equal(err, "");
 	free(text);
 }
 
