@@ -413,23 +413,24 @@ around_child_finish(const struct fg_config *c, const char *path,
 		    path, c->user, WTERMSIG(st));
 }
 
-/* floodgate -n: the password file must be there, and should be root's
- * alone (a warning, as at start). */
+/* floodgate -n: the password file must read as the start reads it, and
+ * should be root's alone (a warning, as at start). */
 static int
 check_password_file(const struct fg_config *c)
 {
-	char msg[512];
-	struct stat st;
+	char msg[512], pass[FG_REDIS_PASSWORD_MAX + 1], err[FG_ERRLEN];
+	mode_t mode;
 
 	if (c->store == NULL || c->redis_password_file == NULL)
 		return 0;
-	if (stat(c->redis_password_file, &st) < 0) {
-		fprintf(stderr, "%s:%d: redis_password_file %s: %s\n",
-		    fgd.cfg_path, fg_config_line(c, "redis_password_file"),
-		    c->redis_password_file, strerror(errno));
+	if (fg_shared_password_read(c->redis_password_file, pass,
+	    sizeof(pass), &mode, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s:%d: %s\n", fgd.cfg_path,
+		    fg_config_line(c, "redis_password_file"), err);
 		return 1;
 	}
-	if (fg_shared_password_open(c->redis_password_file, st.st_mode, msg,
+	explicit_bzero(pass, sizeof(pass));
+	if (fg_shared_password_open(c->redis_password_file, mode, msg,
 	    sizeof(msg)))
 		warn_stderr((void *)fgd.cfg_path,
 		    fg_config_line(c, "redis_password_file"), msg);

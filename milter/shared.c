@@ -1973,13 +1973,19 @@ run(void *arg)
 	return NULL;
 }
 
-static int
-read_password(const char *path, char *err, size_t errlen)
+/*
+ * The password: the first line of redis_password_file, into buf, and the
+ * file's mode. A line longer than buf is an error: sent cut, Redis would
+ * refuse it as a wrong password.
+ */
+int
+fg_shared_password_read(const char *path, char *buf, size_t len,
+    mode_t *mode, char *err, size_t errlen)
 {
-	char buf[512];
 	FILE *fp = fopen(path, "r");
 	struct stat st;
 	size_t n;
+	int c;
 
 	if (fp == NULL) {
 		int e = errno;
@@ -1990,17 +1996,36 @@ read_password(const char *path, char *err, size_t errlen)
 		    "chown root:floodgate, chmod 640)" : "");
 		return -1;
 	}
-	if (fstat(fileno(fp), &st) == 0 &&
-	    fg_shared_password_open(path, st.st_mode, buf, sizeof(buf)))
-		fg_log_warn("%s", buf);
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
+	*mode = fstat(fileno(fp), &st) == 0 ? st.st_mode : 0;
+	n = fread(buf, 1, len - 1, fp);
 	buf[n] = '\0';
+	c = strcspn(buf, "\r\n") == n && n == len - 1 ? fgetc(fp) : EOF;
+	fclose(fp);
+	if (c != EOF && c != '\r' && c != '\n') {
+		explicit_bzero(buf, len);
+		fg_seterr(err, errlen, "redis_password_file %s: the password (its first line) is longer than %zu bytes",
+		    path, len - 1);
+		return -1;
+	}
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0') {
 		fg_seterr(err, errlen, "redis_password_file %s: empty", path);
 		return -1;
 	}
+	return 0;
+}
+
+static int
+read_password(const char *path, char *err, size_t errlen)
+{
+	char buf[FG_REDIS_PASSWORD_MAX + 1], msg[512];
+	mode_t mode;
+
+	if (fg_shared_password_read(path, buf, sizeof(buf), &mode, err,
+	    errlen) < 0)
+		return -1;
+	if (fg_shared_password_open(path, mode, msg, sizeof(msg)))
+		fg_log_warn("%s", msg);
 	shc.password = fg_strdup(buf);
 	explicit_bzero(buf, sizeof(buf));
 	return shc.password != NULL ? 0 : -1;

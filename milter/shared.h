@@ -44,6 +44,13 @@ struct fg_sreserve {
 };
 
 int fg_shared_prepare(const struct fg_config *c, char *err, size_t errlen);
+/* The longest password floodgate reads from redis_password_file. */
+#define FG_REDIS_PASSWORD_MAX	511
+/* The password file's first line into buf (len: FG_REDIS_PASSWORD_MAX
+ * + 1) and its mode; -1 with err when it cannot be read, is empty or
+ * is longer than buf. */
+int fg_shared_password_read(const char *path, char *buf, size_t len,
+    mode_t *mode, char *err, size_t errlen);
 /* 1, with the warning in msg, when the password file's mode lets every
  * local user in. */
 int fg_shared_password_open(const char *path, mode_t mode, char *msg,

@@ -183,6 +183,19 @@ rc=$?
 grep -q "$T/floodgate.conf:$pline: redis_password_file $T/none.pass: No such file or directory" "$T/nostart.log" ||
     fail "the start names the missing file, at its line: $(cat "$T/nostart.log")"
 [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "floodgate does not start without its password file (exit $rc)"
+# A password longer than floodgate reads is said, not sent cut (Redis
+# would refuse it as a wrong one); one of 511 bytes, CRLF, is read.
+head -c 600 /dev/zero | tr '\0' p > "$T/long.pass"
+chmod 600 "$T/long.pass"
+conf "redis://127.0.0.1:$RPORT/5" "$T/long.pass"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >"$T/check.out" 2>"$T/check.err"
+rc=$?
+grep -q "^$T/floodgate.conf:$pline: redis_password_file $T/long.pass: the password (its first line) is longer than 511 bytes" "$T/check.err" &&
+    [ "$rc" -eq 1 ] && ok "a 600-byte password: an error, at its line" ||
+    fail "a 600-byte password: an error, at its line (exit $rc): $(cat "$T/check.err")"
+{ head -c 511 /dev/zero | tr '\0' p; printf '\r\n'; } > "$T/long.pass"
+"$FLOODGATE" -n -c "$T/floodgate.conf" >"$T/check.out" 2>"$T/check.err"
+expect_eq "  ... one of 511 bytes and CRLF: read" "$?" 0
 
 # 7. Redis Cluster, two masters, the slots split in halves: every key of
 # an installation carries the hash tag {floodgate} (slot 4522), so the
