@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "address.h"
 #include "confdef.h"
 #include "rules.h"
 
@@ -161,6 +162,41 @@ too_many_targets(const struct fg_config *c,
 	}
 }
 
+/*
+ * A milter listener over TCP. The milter protocol has no password:
+ * whoever connects is the MTA to floodgate, and may spend any tenant's
+ * budget with mail it makes up (a unix: socket is the MTA's group's).
+ */
+static void
+listen_warning(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	const char *v = c->listen, *at;
+	char host[256], msg[768];
+	size_t n;
+
+	if (v == NULL ||
+	    (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0))
+		return;
+	host[0] = '\0';
+	if ((at = strchr(v, '@')) != NULL) {
+		fg_strlcpy(host, at + 1, sizeof(host));
+		n = strlen(host);
+		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+			memmove(host, host + 1, n - 2);
+			host[n - 2] = '\0';
+		}
+	}
+	if (strcasecmp(host, "localhost") == 0 || fg_ip_loopback(host))
+		snprintf(msg, sizeof(msg), "listen %s: every local user (a tenant's script too) can connect to the milter over the loopback as if it were the MTA, and spend any tenant's budget with mail it makes up (the milter protocol has no password); listen on unix:PATH, as the sample configuration does, or let only the MTA's users connect (a firewall rule by socket owner, README)",
+		    v);
+	else
+		snprintf(msg, sizeof(msg), "listen %s: every host that reaches %s, and every local user, can connect to the milter as if it were the MTA, and spend any tenant's budget with mail it makes up (the milter protocol has no password); listen on unix:PATH, as the sample configuration does, or let only the MTA connect (a firewall rule, README)",
+		    v, host[0] != '\0' && strcmp(host, "0.0.0.0") != 0 &&
+		    strcmp(host, "::") != 0 ? host : "any address of this host");
+	say(arg, fg_config_line(c, "listen"), msg);
+}
+
 void
 fg_config_warnings(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
@@ -271,6 +307,7 @@ fg_config_warnings(const struct fg_config *c,
 		    c->account_map, c->map_mode);
 		say(arg, fg_config_line(c, "account_map"), msg);
 	}
+	listen_warning(c, say, arg);
 	if (c->names_line > 0 && (c->mode & S_IROTH)) {
 		snprintf(msg, sizeof(msg), "every local user may read this file (mode %04o), which names the accounts it exempts or gives another rate: a tenant could send as one; chmod 640 (owner root, group floodgate's)",
 		    c->mode);

@@ -274,6 +274,35 @@ test_warn_readable_map(void **state)
 	}
 }
 
+/* A milter listener over TCP: whoever connects is the MTA to floodgate.
+ * Said for the loopback in each spelling, for another address and for
+ * every address; a unix: socket (the MTA's group's) is not. */
+static void
+test_warn_listen_tcp(void **state)
+{
+	static const char *const loop[] = { "inet:8890@127.0.0.1",
+	    "inet:8890@localhost", "inet6:8890@[::1]", "inet6:8890@::1" };
+	char buf[4096], text[256], want[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(loop) / sizeof(loop[0]); i++) {
+		snprintf(text, sizeof(text), "user root\nlisten %s\n", loop[i]);
+		warnings_of(text, buf);
+		snprintf(want, sizeof(want), "2: listen %s: every local user (a tenant's script too) can connect to the milter over the loopback as if it were the MTA, and spend any tenant's budget with mail it makes up (the milter protocol has no password); listen on unix:PATH, as the sample configuration does, or let only the MTA's users connect (a firewall rule by socket owner, README)\n",
+		    loop[i]);
+		assert_string_equal(buf, want);
+	}
+	warnings_of("listen inet:8890@192.0.2.7\n", buf);
+	assert_string_equal(buf, "1: listen inet:8890@192.0.2.7: every host that reaches 192.0.2.7, and every local user, can connect to the milter as if it were the MTA, and spend any tenant's budget with mail it makes up (the milter protocol has no password); listen on unix:PATH, as the sample configuration does, or let only the MTA connect (a firewall rule, README)\n");
+	warnings_of("listen inet:8890\n", buf);
+	assert_non_null(strstr(buf, "1: listen inet:8890: every host that reaches any address of this host, and every local user,"));
+	warnings_of("listen inet6:8890@[::]\n", buf);
+	assert_non_null(strstr(buf, "every host that reaches any address of this host,"));
+	warnings_of("listen unix:/run/x/milter.sock\n", buf);
+	assert_string_equal(buf, "");
+}
+
 int
 main(void)
 {
@@ -284,6 +313,7 @@ main(void)
 		cmocka_unit_test(test_warn_account_pattern),
 		cmocka_unit_test(test_warn_readable),
 		cmocka_unit_test(test_warn_readable_map),
+		cmocka_unit_test(test_warn_listen_tcp),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
