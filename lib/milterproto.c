@@ -237,9 +237,12 @@ clear_stage(struct fg_mp_macros *m, int st)
 /*
  * Reads the packet once and keeps the values of floodgate's macros; a
  * lookup later costs nothing, however large the packet was. A value is
- * kept whole, as libmilter hands it: {rcpt_addr} is as long as the
- * recipient the MTA took (Postfix's line_length_limit may be raised),
- * and the packet's own bound (FG_MP_MAXDATA) bounds what a stage keeps.
+ * kept to its first FG_MP_MACRO_MAX bytes (a login longer than an
+ * account is counted by its first FG_ACCOUNT_MAX, as on libmilter's
+ * engine), but {rcpt_addr} whole in the RCPT's own packet: it is read
+ * as an address, as long as the recipient the MTA took (Postfix's
+ * line_length_limit may be raised). What a connection keeps is so one
+ * packet's worth (FG_MP_MAXDATA) and the cut values at most.
  */
 int
 fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
@@ -267,11 +270,16 @@ fg_mp_macros_set(struct fg_mp_macros *m, const struct fg_mp_packet *pkt)
 		vlen = strlen(val);
 		id = macro_id(p, nlen);
 		if (id >= 0) {
-			char *copy = malloc(vlen + 1);
+			size_t keep = vlen;
+			char *copy;
 
-			if (copy == NULL)
+			if (keep > FG_MP_MACRO_MAX && !(id == FG_MAC_RADDR &&
+			    pkt->data[0] == FG_MC_RCPT))
+				keep = FG_MP_MACRO_MAX;
+			if ((copy = malloc(keep + 1)) == NULL)
 				return -1;
-			memcpy(copy, val, vlen + 1);
+			memcpy(copy, val, keep);
+			copy[keep] = '\0';
 			free(m->val[st][id]);
 			m->val[st][id] = copy;
 		}

@@ -74,6 +74,9 @@
  * other packet, macro packets included, is far smaller. A longer packet
  * is a broken or hostile peer. */
 #define FG_MP_MAXDATA	(64 * 1024)
+/* What is kept of a macro's value, but a recipient's {rcpt_addr} in its
+ * RCPT packet: no queue ID, login, address or port is longer. */
+#define FG_MP_MACRO_MAX	1024
 /* The most floodgate writes in one packet: a negotiation reply or a
  * reply line, 1 KB of data each at most. */
 #define FG_MP_MAXREPLY	(1024 + 5)

@@ -313,6 +313,23 @@ test_macros_kept(void **state)
 	assert_string_equal(v + vlen, "@docomo.ne.jp");
 	assert_int_equal(fg_mp_macros_set(&m, &next), 0);
 	assert_string_equal(fg_mp_macro(&m, 'R', "rcpt_addr"), "b@x");
+	/* Any other value, and {rcpt_addr} sent at another step, is cut
+	 * to FG_MP_MACRO_MAX: a connection keeps one packet's worth and
+	 * the cut values at most. */
+	longval[0] = 'M';
+	assert_int_equal(fg_mp_macros_set(&m, &lp), 0);
+	v = fg_mp_macro(&m, 'M', "rcpt_addr");
+	assert_non_null(v);
+	assert_int_equal(strlen(v), FG_MP_MACRO_MAX);
+	n = (size_t)sprintf(longval, "M{auth_authen}") + 1;
+	memset(longval + n, 'L', vlen);
+	longval[n + vlen] = '\0';
+	lp.len = n + vlen + 1;
+	assert_int_equal(fg_mp_macros_set(&m, &lp), 0);
+	v = fg_mp_macro(&m, 'M', "auth_authen");
+	assert_non_null(v);
+	assert_int_equal(strlen(v), FG_MP_MACRO_MAX);
+	assert_int_equal(strspn(v, "L"), FG_MP_MACRO_MAX);
 	fg_mp_macros_free(&m);
 	free(big);
 	free(longval);
