@@ -107,7 +107,9 @@ expect_eq "TCP, database 5: another tenant's 3 pass, the fourth is deferred" "$(
 expect_eq "TCP: that tenant's window is in database 5, not in 3" \
     "$(windows 5 c@t3.example) $(windows 3 c@t3.example)" "1 0"
 
-# 3. A password file every local user can read: said, and still used.
+# 3. A password file every local user can read: said, and still used;
+# written as a Windows editor saves it (a byte order mark, CRLF), read.
+printf '\xef\xbb\xbf%s\r\n' "$PASS" > "$T/redis.pass"
 chmod 644 "$T/redis.pass"
 "$FLOODGATE" -n -c "$T/floodgate.conf" >/dev/null 2>"$T/check.err"
 rc=$?
@@ -116,7 +118,7 @@ grep -q "warning: redis_password_file $T/redis.pass $OPEN (mode 0644)" "$T/check
 expect_eq "floodgate -n: a warning, not an error" "$rc" 0
 stop_floodgate
 start_floodgate
-wait_log "answers; deciding from it" 3 || fail "the open password file is still used"
+wait_log "answers; deciding from it" 3 || fail "the open password file (a mark, CRLF) is still used"
 expect_eq "the open password file is warned about at start, once" "$(log_count "$OPEN (mode 0644)")" 1
 
 # 4. A wrong password: told once however often floodgate retries; mail
