@@ -327,6 +327,62 @@ stcmp(const void *key, const void *row)
 	return strcmp(key, ((const struct fg_statement *)row)->name);
 }
 
+/*
+ * How far apart two short words are: insertions, deletions, changes and
+ * swaps of two neighbours (optimal string alignment), at most 3 told.
+ */
+static size_t
+word_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t d[33][33];
+
+	if (la > 32 || lb > 32 || la > lb + 2 || lb > la + 2)
+		return 3;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+/* An unknown statement: the list, led by the nearest name when a typo
+ * (two edits at most, one for a short word) makes the word. */
+static void
+unknown_statement(struct fg_lex *lx, const char *kw)
+{
+	char list[1024], near[64] = "";
+	size_t i, o = 0, best = strlen(kw) < 5 ? 2 : 3;
+
+	for (i = 0; i < fg_nstatements && o < sizeof(list); i++) {
+		size_t dist = word_distance(kw, fg_statements[i].name);
+
+		if (dist < best) {
+			best = dist;
+			snprintf(near, sizeof(near), " (did you mean %s?)",
+			    fg_statements[i].name);
+		}
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+		    i == 0 ? "" : i + 1 == fg_nstatements ? " or " : ", ",
+		    fg_statements[i].name);
+	}
+	fg_lex_error(lx, "\"%s\": unknown statement%s; expected %s", kw, near,
+	    list);
+}
+
 /* One statement: find its row, check "once", parse by its kind. */
 static void
 statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
@@ -347,14 +403,7 @@ statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	}
 	st = bsearch(kw, fg_statements, fg_nstatements, sizeof(*st), stcmp);
 	if (st == NULL) {
-		char list[1024];
-		size_t i, o = 0;
-
-		for (i = 0; i < fg_nstatements && o < sizeof(list); i++)
-			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-			    i == 0 ? "" : i + 1 == fg_nstatements ? " or " : ", ",
-			    fg_statements[i].name);
-		fg_lex_error(lx, "\"%s\": unknown statement; expected %s", kw, list);
+		unknown_statement(lx, kw);
 		return;
 	}
 	idx = (size_t)(st - fg_statements);

@@ -14,16 +14,53 @@
 #include "lex.h"
 #include "sizes.h"
 
+/*
+ * The longest message of one error. A word it quotes may be a whole line
+ * (FG_LEX_MAXLINE): past this, the message's middle is cut and the cut
+ * said, so that its start (the word's) and its end (what was expected)
+ * are kept.
+ */
+#define MSG_MAX		1024
+#define MSG_HEAD	200
+
+/* Of s, n bytes long: its first MSG_HEAD bytes, the cut, and its end, in
+ * MSG_MAX bytes at most; no UTF-8 character is split. */
+static void
+cut_middle(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t head = MSG_HEAD, tail;
+	char mark[48];
+	int m;
+
+	while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80)
+		head--;
+	tail = n - (MSG_MAX - MSG_HEAD - sizeof(mark));
+	while (tail < n && ((unsigned char)s[tail] & 0xc0) == 0x80)
+		tail++;
+	m = snprintf(mark, sizeof(mark), "[... %zu bytes ...]", tail - head);
+	snprintf(out, outlen, "%.*s%.*s%s", (int)head, s, m, mark, s + tail);
+}
+
 void
 fg_lex_error(struct fg_lex *lx, const char *fmt, ...)
 {
-	char msg[FG_ERRLEN];
+	char msg[MSG_MAX + 1], *full;
 	size_t used = strlen(lx->err);
 	va_list ap;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vasprintf(&full, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		fg_strlcpy(msg, "out of memory", sizeof(msg));
+	else {
+		if ((size_t)n <= MSG_MAX)
+			memcpy(msg, full, (size_t)n + 1);
+		else
+			cut_middle(full, (size_t)n, msg, sizeof(msg));
+		free(full);
+	}
 	lx->nerr++;
 	if (used + 1 < lx->errlen && lx->line == 0)	/* of the whole file */
 		snprintf(lx->err + used, lx->errlen - used, "%s%s: %s",

@@ -219,6 +219,12 @@ static const struct {
 	{ "limit a per account \"5/1h\"x\n", ":1: expected a blank after the closing quote" },
 	{ "limit a per account \"5/1h\n", ":1: unterminated quoted value" },
 	{ "\n\nfrobnicate yes\n", ":3: \"frobnicate\": unknown statement; expected account, account_map, backoff, cap, " },
+	/* A typo of a long name: the list whole (it was cut at 512 bytes,
+	 * before "store or user"), led by the name meant. */
+	{ "max_connection 10\n", ":1: \"max_connection\": unknown statement (did you mean max_connections?); expected account, " },
+	{ "max_connection 10\n", ", sendmail_map, sendmail_path, store or user" },
+	{ "lmit a per account 5/1h\n", ":1: \"lmit\": unknown statement (did you mean limit?); expected " },
+	{ "usr root\n", ":1: \"usr\": unknown statement (did you mean user?); expected " },
 	{ "max_connections 0\n", ":1: max_connections: \"0\": expected a number of MTA connections, from 1 to 1000000" },
 	{ "max_connections\n", ":1: max_connections: no value: expected a number of MTA connections" },
 	{ "max_connections 5\nmax_connections 6\n", ":2: max_connections: given twice (first on line 1)" },

@@ -89,6 +89,36 @@ test_file(void **state)
 	free(text);
 }
 
+/* A message that quotes a word as long as a line keeps its start and its
+ * end (what was expected), its middle cut and said; a shorter one is
+ * whole. No UTF-8 character is split. */
+static void
+test_long_message(void **state)
+{
+	char err[4096] = "", word[3001];
+	struct fg_lex lx = { "x", 7, err, sizeof(err), 0 };
+	const char *cut;
+
+	(void)state;
+	memset(word, 'w', 3000);
+	memcpy(word + 198, "\xe3\x81\x82", 3);	/* a character across the cut */
+	word[3000] = '\0';
+	fg_lex_error(&lx, "\"%s\": expected a login", word);
+	assert_int_equal(lx.nerr, 1);
+	assert_int_equal(strncmp(err, "x:7: \"www", 9), 0);
+	assert_non_null(cut = strstr(err, "[... "));
+	assert_non_null(strstr(cut, " bytes ...]www"));
+	assert_int_equal(((unsigned char)cut[-1] & 0xc0) == 0x80, 0);
+	assert_int_equal(cut[-1], 'w');
+	assert_non_null(strstr(err, "www\": expected a login"));
+	assert_true(strlen(err) <= 5 + 1024);
+	err[0] = '\0';
+	word[700] = '\0';
+	fg_lex_error(&lx, "\"%s\": expected a login", word);
+	assert_int_equal(strlen(err), 5 + 702 + strlen(": expected a login"));
+	assert_null(strstr(err, "[... "));
+}
+
 /* A file of n bytes, NULs and all. */
 static const char *
 tmpfile_bytes(const char *b, size_t n)
@@ -162,6 +192,7 @@ main(void)
 		cmocka_unit_test(test_too_many_words),
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_long_message),
 		cmocka_unit_test(test_name),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
