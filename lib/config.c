@@ -609,14 +609,11 @@ st_listen(struct fg_parser *p, struct fg_tok *t, int nt)
 			return;
 		}
 	} else if (strncmp(v, "inet:", 5) == 0 || strncmp(v, "inet6:", 6) == 0) {
-		const char *port = strchr(v, ':') + 1;
+		char port[FG_NET_PORT_LEN], host[FG_NET_HOST_LEN];
 		uint32_t n;
-		char buf[16];
-		size_t len = strcspn(port, "@");
 
-		if (len == 0 || len >= sizeof(buf) ||
-		    (memcpy(buf, port, len), buf[len] = '\0',
-		    fg_parse_uint(buf, 65535, &n) < 0) || n == 0) {
+		if (fg_net_inet_split(strchr(v, ':') + 1, port, host) < 0 ||
+		    fg_parse_uint(port, 65535, &n) < 0 || n == 0) {
 			perr(p, "listen: \"%s\": expected inet:PORT@HOST with a port number", v);
 			return;
 		}

@@ -13,6 +13,7 @@
 
 #include "address.h"
 #include "confdef.h"
+#include "net.h"
 #include "rules.h"
 
 /* Two notify lines that reach the same people (an address's case
@@ -171,22 +172,13 @@ static void
 listen_warning(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	const char *v = c->listen, *at;
-	char host[256], msg[768];
-	size_t n;
+	const char *v = c->listen;
+	char port[FG_NET_PORT_LEN], host[FG_NET_HOST_LEN], msg[768];
 
 	if (v == NULL ||
-	    (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0))
+	    (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0) ||
+	    fg_net_inet_split(strchr(v, ':') + 1, port, host) < 0)
 		return;
-	host[0] = '\0';
-	if ((at = strchr(v, '@')) != NULL) {
-		fg_strlcpy(host, at + 1, sizeof(host));
-		n = strlen(host);
-		if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-			memmove(host, host + 1, n - 2);
-			host[n - 2] = '\0';
-		}
-	}
 	if (strcasecmp(host, "localhost") == 0 || fg_ip_loopback(host))
 		snprintf(msg, sizeof(msg), "listen %s: every local user (a tenant's script too) can connect to the milter over the loopback as if it were the MTA, and spend any tenant's budget with mail it makes up (the milter protocol has no password); listen on unix:PATH, as the sample configuration does, or let only the MTA's users connect (a firewall rule by socket owner, README)",
 		    v);

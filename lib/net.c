@@ -115,30 +115,40 @@ listen_ai(const char *host, const char *port, int family, const char *what,
 	return fd;
 }
 
-/* PORT@HOST or PORT (every address); HOST may be [v6]. */
 int
-fg_net_listen_inet(const char *spec, int family, char *err, size_t errlen)
+fg_net_inet_split(const char *spec, char port[FG_NET_PORT_LEN],
+    char host[FG_NET_HOST_LEN])
 {
-	char port[16], host[256];
 	const char *at = strchr(spec, '@');
 	size_t plen = at ? (size_t)(at - spec) : strlen(spec);
 
-	if (plen == 0 || plen >= sizeof(port)) {
-		fg_seterr(err, errlen, "%s: expected PORT@HOST", spec);
+	if (plen == 0 || plen >= FG_NET_PORT_LEN)
 		return -1;
-	}
 	memcpy(port, spec, plen);
 	port[plen] = '\0';
 	host[0] = '\0';
 	if (at != NULL) {
 		size_t hl;
 
-		fg_strlcpy(host, at + 1, sizeof(host));
+		fg_strlcpy(host, at + 1, FG_NET_HOST_LEN);
 		hl = strlen(host);
 		if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
 			memmove(host, host + 1, hl - 2);
 			host[hl - 2] = '\0';
 		}
+	}
+	return 0;
+}
+
+/* PORT@HOST or PORT (every address); HOST may be [v6]. */
+int
+fg_net_listen_inet(const char *spec, int family, char *err, size_t errlen)
+{
+	char port[FG_NET_PORT_LEN], host[FG_NET_HOST_LEN];
+
+	if (fg_net_inet_split(spec, port, host) < 0) {
+		fg_seterr(err, errlen, "%s: expected PORT@HOST", spec);
+		return -1;
 	}
 	return listen_ai(host[0] ? host : NULL, port, family, spec, err,
 	    errlen);

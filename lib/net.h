@@ -20,6 +20,13 @@
  * replaced; anything else there is an error.
  */
 int fg_net_listen_unix(const char *path, char *err, size_t errlen);
+/* An inet: or inet6: listener's PORT@HOST, PORT (every address) or
+ * PORT@[v6], without its prefix: PORT, and HOST without brackets ("" for
+ * none); -1 when PORT is empty or longer than a port. */
+#define FG_NET_PORT_LEN	16
+#define FG_NET_HOST_LEN	256
+int fg_net_inet_split(const char *spec, char port[FG_NET_PORT_LEN],
+    char host[FG_NET_HOST_LEN]);
 /* port@host, port, or [v6]@... in libmilter's syntax, on family. */
 int fg_net_listen_inet(const char *spec, int family, char *err,
     size_t errlen);

@@ -98,12 +98,33 @@ test_specs(void **state)
 	assert_int_equal(fg_net_listen("inet:1@no.such.host.invalid", err, sizeof(err)), -1);
 }
 
+/* PORT@HOST as the listener, the config's check and its warning read it. */
+static void
+test_inet_split(void **state)
+{
+	char port[FG_NET_PORT_LEN], host[FG_NET_HOST_LEN];
+
+	(void)state;
+	assert_int_equal(fg_net_inet_split("8890@127.0.0.1", port, host), 0);
+	assert_string_equal(port, "8890");
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(fg_net_inet_split("8890@[::1]", port, host), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(fg_net_inet_split("8890", port, host), 0);
+	assert_string_equal(port, "8890");
+	assert_string_equal(host, "");
+	assert_int_equal(fg_net_inet_split("@h", port, host), -1);
+	assert_int_equal(fg_net_inet_split("1234567890123456@h", port, host), -1);
+	assert_int_equal(fg_net_inet_split("123456789012345@h", port, host), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_unix, setup, teardown),
 		cmocka_unit_test(test_specs),
+		cmocka_unit_test(test_inet_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
