@@ -28,12 +28,10 @@
 static void
 cut_middle(const char *s, size_t n, char *out, size_t outlen)
 {
-	size_t head = MSG_HEAD, tail;
+	size_t head = fg_utf8_start(s, MSG_HEAD), tail;
 	char mark[48];
 	int m;
 
-	while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80)
-		head--;
 	tail = n - (MSG_MAX - MSG_HEAD - sizeof(mark));
 	while (tail < n && ((unsigned char)s[tail] & 0xc0) == 0x80)
 		tail++;
@@ -121,9 +119,6 @@ fg_lex_split(struct fg_lex *lx, char *line, struct fg_tok *t)
 	}
 }
 
-/* The UTF-8 byte order mark. */
-#define BOM	"\xef\xbb\xbf"
-
 /* Whether a file's first line begins with a UTF-16 byte order mark. */
 static int
 utf16(const char *line, size_t len)
@@ -173,7 +168,7 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 		/* Editors on Windows begin a UTF-8 file with a byte order
 		 * mark: not part of the first word (the first key of an
 		 * account map would match nobody). */
-		if (lx->line == 1 && len >= 3 && memcmp(line, BOM, 3) == 0) {
+		if (lx->line == 1 && len >= 3 && memcmp(line, FG_UTF8_BOM, 3) == 0) {
 			s += 3;
 			len -= 3;
 		}

@@ -268,9 +268,8 @@ fg_maillog_line(const char *line, size_t len, time_t now,
 			} else
 				p = word(p, end);
 			if (p++ >= end) return 0;
-			if (end - p >= 3 && (unsigned char)p[0] == 0xef &&
-			    (unsigned char)p[1] == 0xbb && (unsigned char)p[2] == 0xbf)
-				p += 3;			/* a BOM */
+			if (end - p >= 3 && memcmp(p, FG_UTF8_BOM, 3) == 0)
+				p += 3;			/* RFC 5424's BOM */
 			return result(line, ident, ie, p, end, when, d);
 		}
 	}

@@ -249,6 +249,14 @@ fg_utf8_len(const unsigned char *s)
 	return n;
 }
 
+size_t
+fg_utf8_start(const char *s, size_t i)
+{
+	while (i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
 void
 fg_json_string(FILE *fp, const char *str)
 {

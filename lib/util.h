@@ -41,6 +41,11 @@ int fg_qid_valid(const char *qid);
 /* The length of the valid UTF-8 sequence at s (no overlong forms, no
  * surrogates, at most U+10FFFF), or 0. */
 size_t fg_utf8_len(const unsigned char *s);
+/* i, or the start of the UTF-8 character whose bytes i is within: where
+ * s may be cut before i without splitting one. */
+size_t fg_utf8_start(const char *s, size_t i);
+/* The UTF-8 byte order mark some editors begin a file with. */
+#define FG_UTF8_BOM	"\xef\xbb\xbf"
 /* str as a JSON string: always valid UTF-8 (a byte that is not becomes
  * U+FFFD), control characters escaped. */
 void fg_json_string(FILE *fp, const char *str);

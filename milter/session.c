@@ -330,12 +330,11 @@ fg_session_mail(struct fg_session *s, const char *sender,
 static const char *
 shown(const char *rcpt, char *buf, size_t len)
 {
-	size_t n = strlen(rcpt), k = RCPT_SHOWN;
+	size_t n = strlen(rcpt), k;
 
 	if (n <= RCPT_SHOWN)
 		return rcpt;
-	while (k > 0 && ((unsigned char)rcpt[k] & 0xc0) == 0x80)
-		k--;
+	k = fg_utf8_start(rcpt, RCPT_SHOWN);
 	snprintf(buf, len, "%.*s... (%zu bytes)", (int)k, rcpt, n);
 	return buf;
 }

@@ -2008,7 +2008,7 @@ fg_shared_password_read(const char *path, char *buf, size_t len,
 		return -1;
 	}
 	/* A Windows editor's UTF-8 byte order mark is no part of it. */
-	if (n >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+	if (n >= 3 && memcmp(buf, FG_UTF8_BOM, 3) == 0)
 		memmove(buf, buf + 3, n - 2);
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0') {
