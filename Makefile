@@ -102,9 +102,14 @@ $(B)/floodgate: $(D_OBJ) $(B)/libfloodgate.a
 $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/tests/%: tests/unit/%.c tests/unit/helpers.h $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
-	$(CC) $(ALL_CFLAGS) -Itests/unit -Imilter $(ALL_LDFLAGS) -o $@ $< $(UNIT_MILTER) \
-	    $(B)/libfloodgate.a -lcmocka $(LDLIBS)
+# Tests that run floodgate's code out of memory (tests/unit/nomem.h).
+UNIT_NOMEM = test_address test_inspect test_session
+UNIT_WRAP =
+$(UNIT_NOMEM:%=$(B)/tests/%): UNIT_WRAP = -Wl,--wrap=malloc,--wrap=idn2_to_ascii_8z
+
+$(B)/tests/%: tests/unit/%.c tests/unit/*.h $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
+	$(CC) $(ALL_CFLAGS) -Itests/unit -Imilter $(ALL_LDFLAGS) $(UNIT_WRAP) -o $@ $< \
+	    $(UNIT_MILTER) $(B)/libfloodgate.a -lcmocka $(LDLIBS)
 
 $(B)/bench/fgload: tests/bench/fgload.c tests/bench/clock.h | $(B)/bench
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -pthread

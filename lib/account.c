@@ -80,7 +80,7 @@ fg_account_uses(const struct fg_config *c, enum fg_source s)
 	return 0;
 }
 
-void
+int
 fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,
     struct fg_account *out)
@@ -102,9 +102,16 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 			break;
 		case FG_SRC_SENDER: {
 			struct fg_addr a;
+			int rc;
 
-			if (sender == NULL ||
-			    fg_addr_parse(sender, &a, NULL, 0) != FG_ADDR_OK)
+			if (sender == NULL)
+				continue;
+			/* Not read for want of memory, the next source
+			 * would be another account's. */
+			if ((rc = fg_addr_parse(sender, &a, NULL, 0)) ==
+			    FG_ADDR_NOMEM)
+				return -1;
+			if (rc != FG_ADDR_OK)
 				continue;
 			fg_addr_key(&a, out->identity, sizeof(out->identity));
 			tenant = fg_map_lookup(c, out->identity);
@@ -130,11 +137,12 @@ fg_account_resolve(const struct fg_config *c, const char *login,
 		out->mapped = tenant != NULL;
 		fg_strlcpy(out->name, tenant ? tenant : out->identity,
 		    sizeof(out->name));
-		return;
+		return 0;
 	}
 	out->source = FG_SRC_CLIENT;
 	fg_strlcpy(out->identity, "unknown", sizeof(out->identity));
 	fg_strlcpy(out->name, "unknown", sizeof(out->name));
+	return 0;
 }
 
 /*

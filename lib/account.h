@@ -18,8 +18,9 @@ struct fg_account {
 };
 
 /* user: the name of the local user whose socket the client's end of the
- * connection is (the uid source), NULL when none is known. */
-void fg_account_resolve(const struct fg_config *c, const char *login,
+ * connection is (the uid source), NULL when none is known. -1 when out of
+ * memory to read the sender: no account. */
+int fg_account_resolve(const struct fg_config *c, const char *login,
     const char *user, const char *sender, const char *client,
     struct fg_account *out);
 const char *fg_source_name(enum fg_source s);

@@ -22,7 +22,8 @@ static char lower(char c);
  * FG_ADDR_IN_MAX, else on the heap. An address has no length of its
  * own here: Postfix takes what its line_length_limit lets through, and
  * a recipient floodgate could not read would pass every limit that
- * names a destination.
+ * names a destination. Without room (out of memory) the address is not
+ * read at all: FG_ADDR_NOMEM, which the milter turns into a 4xx.
  */
 struct room {
 	char *p;
@@ -116,7 +117,8 @@ ascii_domain(const char *in, size_t len, char *out, size_t outlen)
  * "x@ｄｏｃｏｍｏ.ne.jp" reaches docomo.ne.jp and counts there, and
  * 例え.jp counts as xn--r8jz45g.jp. A name UTS #46 refuses (bytes that
  * are not UTF-8, characters it disallows) resolves nowhere and is kept
- * as bytes.
+ * as bytes. Out of memory, FG_ADDR_NOMEM: the name kept as bytes would
+ * count apart from the one the MTA reaches.
  */
 static int
 idna_domain(const char *in, size_t len, char *out, size_t outlen)
@@ -127,10 +129,13 @@ idna_domain(const char *in, size_t len, char *out, size_t outlen)
 
 	/* Characters UTS #46 ignores make a name of any length. */
 	if (room_get(&buf, len + 1) == NULL)
-		return -1;
+		return FG_ADDR_NOMEM;
 	memcpy(buf.p, in, len);
 	buf.p[len] = '\0';
-	if (idn2_to_ascii_8z(buf.p, &a, IDN2_NONTRANSITIONAL) != IDN2_OK)
+	rc = idn2_to_ascii_8z(buf.p, &a, IDN2_NONTRANSITIONAL);
+	if (rc == IDN2_MALLOC)
+		rc = FG_ADDR_NOMEM;
+	else if (rc != IDN2_OK)
 		rc = ascii_domain(in, len, out, outlen);
 	else
 		rc = ascii_domain(a, strlen(a), out, outlen);
@@ -140,7 +145,8 @@ idna_domain(const char *in, size_t len, char *out, size_t outlen)
 }
 
 /* A domain as the MTA resolves it: an ASCII name (xn-- labels too) or an
- * address literal as written, a name in UTF-8 by idna_domain(). */
+ * address literal as written, a name in UTF-8 by idna_domain(). 0, -1
+ * when it is no domain, FG_ADDR_NOMEM when out of memory. */
 int
 fg_domain_normalize_n(const char *in, size_t len, char *out, size_t outlen)
 {
@@ -180,6 +186,7 @@ read_addr(const char *in, struct fg_addr *out, char *full, size_t fulllen,
 {
 	const char *p = in, *end;
 	size_t n = 0;
+	int rc;
 
 	out->local[0] = out->domain[0] = '\0';
 	if (full != NULL && fulllen > 0)
@@ -250,12 +257,16 @@ read_addr(const char *in, struct fg_addr *out, char *full, size_t fulllen,
 		return FG_ADDR_OK;	/* local recipient such as "postmaster" */
 	}
 	p++;	/* '@' */
-	if (n == 0 || fg_domain_normalize_n(p, (size_t)(end - p), out->domain,
-	    sizeof(out->domain)) < 0) {
-		fg_seterr(err, errlen, n == 0 ? "empty local part" :
+	if (n == 0) {
+		fg_seterr(err, errlen, "empty local part");
+		return FG_ADDR_BAD;
+	}
+	if ((rc = fg_domain_normalize_n(p, (size_t)(end - p), out->domain,
+	    sizeof(out->domain))) < 0) {
+		fg_seterr(err, errlen, rc == FG_ADDR_NOMEM ? "out of memory" :
 		    "invalid domain");
 		out->domain[0] = '\0';
-		return FG_ADDR_BAD;
+		return rc == FG_ADDR_NOMEM ? FG_ADDR_NOMEM : FG_ADDR_BAD;
 	}
 	return FG_ADDR_OK;
 }
@@ -273,7 +284,8 @@ fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen)
  * written is the MTA's own (Postfix's allow_percent_hack, swap_bangpath
  * and resolve_dequoted_address, on by default; Sendmail's rules alike):
  * a tenant could reach a carrier under the MTA's own name. 1 for a plain
- * address (or "<>"), 0 for a routed or unreadable one.
+ * address (or "<>"), 0 for a routed or unreadable one, FG_ADDR_NOMEM
+ * when out of memory.
  */
 int
 fg_addr_plain(const char *in)
@@ -283,10 +295,13 @@ fg_addr_plain(const char *in)
 	int rc, plain;
 
 	if (room_for(&local, in) == NULL)
-		return 0;
+		return FG_ADDR_NOMEM;
 	rc = read_addr(in, &a, local.p, local.len, NULL, 0);
-	plain = rc == FG_ADDR_NULL ||
-	    (rc == FG_ADDR_OK && strpbrk(local.p, "%!@") == NULL);
+	if (rc == FG_ADDR_NOMEM)
+		plain = FG_ADDR_NOMEM;
+	else
+		plain = rc == FG_ADDR_NULL ||
+		    (rc == FG_ADDR_OK && strpbrk(local.p, "%!@") == NULL);
 	room_free(&local);
 	return plain;
 }
@@ -327,17 +342,20 @@ split_last_at(const char *in, struct fg_addr *written, struct fg_addr *routed)
 	int rc = FG_ADDR_BAD;
 
 	if (room_for(&buf, in) == NULL)
-		return FG_ADDR_BAD;
+		return FG_ADDR_NOMEM;
 	if (bare(in, buf.p, buf.len) < 0 ||
 	    (at = strrchr(buf.p, '@')) == NULL ||
-	    fg_domain_normalize(at + 1, written->domain,
-	    sizeof(written->domain)) < 0)
+	    (rc = fg_domain_normalize(at + 1, written->domain,
+	    sizeof(written->domain))) < 0) {
 		written->domain[0] = '\0';
-	else {
+		if (rc != FG_ADDR_NOMEM)
+			rc = FG_ADDR_BAD;
+	} else {
 		*at = '\0';
-		if (fg_addr_parse(buf.p, routed, NULL, 0) == FG_ADDR_OK &&
-		    routed->domain[0] != '\0')
-			rc = FG_ADDR_OK;
+		rc = fg_addr_parse(buf.p, routed, NULL, 0);
+		if (rc == FG_ADDR_NULL ||
+		    (rc == FG_ADDR_OK && routed->domain[0] == '\0'))
+			rc = FG_ADDR_BAD;
 	}
 	room_free(&buf);
 	return rc;
@@ -366,7 +384,8 @@ strip_null_domain(const char *in, char *out, size_t outlen)
  * one step of its route, as Postfix takes it, the rightmost '@' of the
  * local part, else the first '!' ("dest!user"), else the rightmost '%'.
  * written gets the address as written (its domain "" when unreadable),
- * routed the step. FG_ADDR_OK when there is a step to a readable domain.
+ * routed the step. FG_ADDR_OK when there is a step to a readable domain,
+ * FG_ADDR_NOMEM when out of memory.
  */
 static int
 route(const char *in, struct fg_addr *written, struct fg_addr *routed,
@@ -377,16 +396,18 @@ route(const char *in, struct fg_addr *written, struct fg_addr *routed,
 	int rc = FG_ADDR_BAD;
 
 	if ((local = room_for(&room, in)) == NULL)
-		return FG_ADDR_BAD;
+		return FG_ADDR_NOMEM;
 	/* The whole local part: an operator past FG_LOCAL_MAX routes too. */
-	if (read_addr(in, written, local, room.len, NULL, 0) != FG_ADDR_OK) {
+	if ((rc = read_addr(in, written, local, room.len, NULL, 0)) !=
+	    FG_ADDR_OK) {
 		written->local[0] = written->domain[0] = '\0';
-		if (strip && strip_null_domain(in, local, room.len))
-			rc = route(local, written, routed, 0);
-		else
-			rc = split_last_at(in, written, routed);
+		if (rc != FG_ADDR_NOMEM)
+			rc = strip && strip_null_domain(in, local, room.len) ?
+			    route(local, written, routed, 0) :
+			    split_last_at(in, written, routed);
 		goto done;
 	}
+	rc = FG_ADDR_BAD;
 	if ((op = strrchr(local, '@')) == NULL &&
 	    (op = strchr(local, '!')) != NULL) {
 		/* "dest!user": the domain comes first */
@@ -400,9 +421,12 @@ route(const char *in, struct fg_addr *written, struct fg_addr *routed,
 		dom = op + 1;
 		user = local;
 	}
-	if (*user == '\0' ||
-	    fg_domain_normalize(dom, routed->domain, sizeof(routed->domain)) < 0)
+	if (*user == '\0' || (rc = fg_domain_normalize(dom, routed->domain,
+	    sizeof(routed->domain))) < 0) {
+		if (rc != FG_ADDR_NOMEM)
+			rc = FG_ADDR_BAD;
 		goto done;
+	}
 	fg_strlcpy(routed->local, user, sizeof(routed->local));
 	rc = FG_ADDR_OK;
 done:

@@ -13,7 +13,8 @@
 enum fg_addr_status {
 	FG_ADDR_OK = 0,
 	FG_ADDR_NULL = 1,	/* the null sender "<>" */
-	FG_ADDR_BAD = -1
+	FG_ADDR_BAD = -1,
+	FG_ADDR_NOMEM = -2	/* not read: out of memory */
 };
 
 struct fg_addr {
@@ -21,6 +22,11 @@ struct fg_addr {
 	char domain[FG_DOMAIN_MAX + 1];	/* lowercase, no trailing dot; "" if none */
 };
 
+/*
+ * Each of these returns FG_ADDR_NOMEM when it had no memory to read the
+ * address (a name in UTF-8, an address past FG_ADDR_IN_MAX bytes):
+ * neither a good nor a bad one. fg_addr_plain() too, beside its 1 and 0.
+ */
 int fg_addr_parse(const char *in, struct fg_addr *out, char *err, size_t errlen);
 int fg_addr_plain(const char *in);
 int fg_addr_route(const char *in, struct fg_addr *written,

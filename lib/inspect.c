@@ -439,7 +439,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	const char *from;
 	char client[FG_CLIENT_MAX + 1] = "";
 	char dom[FG_DOMAIN_MAX + 1];
-	int exempt = 0, worst = -1, blocked;
+	int exempt = 0, worst = -1, blocked, rc;
 	long nl;
 	size_t n, i;
 
@@ -450,9 +450,16 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	/* A domain typed for an address (or an address without one) would
 	 * be a recipient no domain's rule matches: a pass that says
 	 * nothing of that domain. */
-	if (fg_addr_route(req->argv[1], &ra, &rr) != FG_ADDR_OK &&
-	    (fg_addr_parse(req->argv[1], &ra, NULL, 0) != FG_ADDR_OK ||
-	    ra.local[0] == '\0' || ra.domain[0] == '\0')) {
+	if ((rc = fg_addr_route(req->argv[1], &ra, &rr)) != FG_ADDR_OK &&
+	    rc != FG_ADDR_NOMEM &&
+	    (rc = fg_addr_parse(req->argv[1], &ra, NULL, 0)) == FG_ADDR_OK &&
+	    (ra.local[0] == '\0' || ra.domain[0] == '\0'))
+		rc = FG_ADDR_BAD;
+	if (rc == FG_ADDR_NOMEM) {
+		fg_ctl_error(o, "explain: out of memory");
+		return;
+	}
+	if (rc != FG_ADDR_OK) {
 		const char *at = strrchr(req->argv[1], '@');
 		const char *d = at != NULL ? at + 1 : req->argv[1];
 
@@ -496,7 +503,7 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_kv(o, "account", "%s", a.name);
 	fg_ctl_kv(o, "recipient", "%s", req->argv[1]);
 	/* "user%dest@host", "dest!user": the domain it counts for. */
-	if (!fg_addr_plain(req->argv[1]))
+	if (fg_addr_plain(req->argv[1]) == 0)
 		fg_ctl_kv(o, "routed_to", "%s", dom);
 	/* A tripped feedback limit decides before any limit. */
 	if (!blocked && !exempt)

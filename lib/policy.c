@@ -72,7 +72,12 @@ fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
 	m->cfg = fg_config_ref(cfg);
 	fg_strlcpy(m->session, session, sizeof(m->session));
 	fg_strlcpy(m->client, client ? client : "", sizeof(m->client));
-	fg_account_resolve(cfg, login, user, sender, client, &m->acct);
+	if (fg_account_resolve(cfg, login, user, sender, client,
+	    &m->acct) < 0) {
+		fg_log_err("session=%s: cannot read the sender (out of memory)",
+		    session);
+		return;	/* no capcount: out of memory */
+	}
 	m->exempt = fg_exempt_account(cfg, m->acct.identity, m->acct.name) ||
 	    fg_exempt_client(cfg, client);
 	m->capcount = calloc(cfg->nrule ? cfg->nrule : 1, sizeof(*m->capcount));
@@ -278,12 +283,18 @@ fg_policy_explain(const struct fg_config *c, struct fg_limiter *l,
 	struct checks k;
 	struct fg_addr a;
 	size_t i;
+	int rc;
 
 	*out = NULL;
 	/* A routed recipient, as the milter counts one the MTA has not
 	 * resolved. */
-	if (fg_addr_plain(rcpt) ? fg_addr_parse(rcpt, &a, NULL, 0) !=
-	    FG_ADDR_OK : !fg_route_domain(c, rcpt, &a))
+	if ((rc = fg_addr_plain(rcpt)) == 1)
+		rc = fg_addr_parse(rcpt, &a, NULL, 0);
+	else if (rc == 0)
+		rc = fg_route_domain(c, rcpt, &a);
+	if (rc == FG_ADDR_NOMEM)
+		return -1;
+	if (rc != FG_ADDR_OK)
 		a.domain[0] = '\0';
 	fg_strlcpy(dom, a.domain, FG_DOMAIN_MAX + 1);
 	*exempt = 0;
@@ -597,8 +608,18 @@ fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	*pp = NULL;
 	memset(v, 0, sizeof(*v));
 	v->smtp = FG_CONTINUE;
-	if (fg_addr_parse(rcpt, &a, NULL, 0) != FG_ADDR_OK)
+	switch (fg_addr_parse(rcpt, &a, NULL, 0)) {
+	case FG_ADDR_OK:
+		break;
+	case FG_ADDR_NOMEM:
+		fg_log_err("session=%s qid=%s account=%s: cannot read a recipient (out of memory)",
+		    m->session, m->queue_id[0] ? m->queue_id : "-", m->acct.name);
+		reply(v, FG_TEMPFAIL, "451", "4.3.0",
+		    "floodgate: temporary failure, try again later");
+		return -1;
+	default:
 		a.domain[0] = '\0';	/* counted, but no "to" rule matches */
+	}
 	dom = a.domain;
 	if (m->own)
 		goto accepted;	/* floodgate's own notification */

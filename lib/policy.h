@@ -79,7 +79,8 @@ struct fg_msg {
 };
 
 /* user: the local user behind the client's connection (account uid),
- * NULL when not known. */
+ * NULL when not known. Out of memory (the sender not read, no room to
+ * count), m->capcount is NULL: the caller defers the message. */
 void fg_msg_begin(struct fg_msg *m, struct fg_config *cfg, const char *session,
     const char *client, const char *login, const char *user,
     const char *sender, int local);

@@ -197,16 +197,20 @@ named(const struct fg_config *c, const char *domain)
  * written, and floodgate cannot tell which. The one a rule names, so
  * that neither way passes a carrier's limit; the route's when both or
  * neither are, the one written when the route names no domain. out gets
- * the address chosen; 1 when it has a domain.
+ * the address chosen: FG_ADDR_OK when it has a domain, FG_ADDR_BAD when
+ * not, FG_ADDR_NOMEM when out of memory.
  */
 int
 fg_route_domain(const struct fg_config *c, const char *rcpt,
     struct fg_addr *out)
 {
 	struct fg_addr routed;
+	int rc = fg_addr_route(rcpt, out, &routed);
 
-	if (fg_addr_route(rcpt, out, &routed) == FG_ADDR_OK &&
+	if (rc == FG_ADDR_NOMEM)
+		return rc;
+	if (rc == FG_ADDR_OK &&
 	    (!named(c, out->domain) || named(c, routed.domain)))
 		*out = routed;
-	return out->domain[0] != '\0';
+	return out->domain[0] != '\0' ? FG_ADDR_OK : FG_ADDR_BAD;
 }

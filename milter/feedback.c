@@ -716,7 +716,7 @@ result_account(const struct fg_delivery *d, const char *charged,
 
 	/* A routed address ("user%dest@this.host") that Postfix sent on
 	 * has the sender's address as orig_to, no forwarder's. */
-	if (d->forwarder[0] == '\0' || !fg_addr_plain(d->forwarder))
+	if (d->forwarder[0] == '\0' || fg_addr_plain(d->forwarder) != 1)
 		return charged;
 	fg_account_named(fgd.cfg, d->forwarder, &a);
 	if (a.name[0] == '\0')

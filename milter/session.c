@@ -349,7 +349,7 @@ shown(const char *rcpt, char *buf, size_t len)
  * submission hands the address as written) fg_route_domain's choice.
  * Each is logged: no mail client writes such an address today. An
  * address read neither way matches no "to" rule: the first of a
- * session is logged.
+ * session is logged. NULL when out of memory to read it.
  */
 static const char *
 destination(struct fg_session *s, const char *rcpt,
@@ -358,14 +358,19 @@ destination(struct fg_session *s, const char *rcpt,
 	const char *ra = mac->v[FG_MAC_RADDR], *how;
 	char show[RCPT_SHOWN + 32];
 	struct fg_addr a;
+	int rc;
 
-	if (fg_addr_plain(rcpt))
+	if ((rc = fg_addr_plain(rcpt)) == 1)
 		return rcpt;
-	if (!s->msg.local && ra != NULL &&
-	    fg_addr_parse(ra, &a, NULL, 0) == FG_ADDR_OK && a.domain[0] != '\0')
+	if (rc == 0 && !s->msg.local && ra != NULL &&
+	    (rc = fg_addr_parse(ra, &a, NULL, 0)) == FG_ADDR_OK &&
+	    a.domain[0] != '\0')
 		how = "where the MTA resolved it";
-	else if (fg_route_domain(s->msg.cfg, rcpt, &a))
+	else if (rc != FG_ADDR_NOMEM &&
+	    (rc = fg_route_domain(s->msg.cfg, rcpt, &a)) == FG_ADDR_OK)
 		how = "the MTA did not say where it goes";
+	else if (rc == FG_ADDR_NOMEM)
+		return NULL;
 	else {
 		if (s->unreadable++ == 0)
 			fg_log_notice("session=%s qid=%s account=%s: recipient %s cannot be read: counted by the rules without destinations only (logged once a session)",
@@ -406,7 +411,14 @@ fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
 	}
 	queue_id(s, mac);
 	s->when = (uint32_t)time(NULL);
-	rcpt = destination(s, rcpt, mac, dest, sizeof(dest));
+	if ((rcpt = destination(s, rcpt, mac, dest, sizeof(dest))) == NULL) {
+		fg_log_err("session=%s qid=%s account=%s: cannot read a recipient (out of memory)",
+		    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
+		    s->msg.acct.name);
+		answer(a, FG_MR_TEMPFAIL, "451", "4.3.0",
+		    "floodgate: temporary failure, try again later");
+		return 0;
+	}
 	if (fg_msg_rcpt_begin(&s->msg, s->env->engine, rcpt, s->when, &v,
 	    &s->pend) != 1) {
 		verdict(a, &v);

@@ -8,11 +8,11 @@
  * until HH:MM UTC" (Postfix's retry service then defers the mail without
  * connecting) and Sendmail "OK error:4.7.0:\"451 floodgate: ...\"" (the
  * rule turns it into Sendmail's error mailer with a temporary status: a
- * recipient at RCPT gets 451, a queued one stays queued); for anything
- * else "NOTFOUND ". Both keep their connections open and ask one
- * question at a time on each; a client that sends what is not a request
- * is answered PERM and closed, one that says nothing for IDLE seconds is
- * closed.
+ * recipient at RCPT gets 451, a queued one stays queued); "TEMP" for a
+ * name it had no memory to read; for anything else "NOTFOUND ". Both
+ * keep their connections open and ask one question at a time on each; a
+ * client that sends what is not a request is answered PERM and closed,
+ * one that says nothing for IDLE seconds is closed.
  *
  * Not on the service thread: Postfix asks transport_maps for every
  * recipient it resolves (trivial-rewrite, one process for all of
@@ -133,14 +133,19 @@ answer(int mta, const char *key, char *text, size_t len)
 	const char *at = strrchr(key, '@');
 	uint32_t now = (uint32_t)time(NULL);
 	struct fg_pause p;
-	int plain;
+	int plain, rc;
 
 	atomic_fetch_add_explicit(&lookups[mta], 1, memory_order_relaxed);
 	/* As recipients' domains are counted: case, a trailing dot, UTF-8
-	 * (the MTA's SMTPUTF8 lookups) as its ASCII form. */
-	if (fg_domain_normalize(at != NULL ? at + 1 : key, dom,
-	    sizeof(dom)) < 0 ||
-	    !fg_blocks_paused(fgd.engine.blocks, dom, now, &p) ||
+	 * (the MTA's SMTPUTF8 lookups) as its ASCII form. Not read for
+	 * want of memory, a paused carrier's name in UTF-8 could go out:
+	 * TEMP, which both MTAs take as a failed lookup (the mail waits). */
+	if ((rc = fg_domain_normalize(at != NULL ? at + 1 : key, dom,
+	    sizeof(dom))) == FG_ADDR_NOMEM) {
+		fg_strlcpy(text, "TEMP floodgate: out of memory", len);
+		return;
+	}
+	if (rc < 0 || !fg_blocks_paused(fgd.engine.blocks, dom, now, &p) ||
 	    monitor()) {
 		fg_strlcpy(text, "NOTFOUND ", len);
 		return;

@@ -1,6 +1,7 @@
 /* Unit tests of lib/address.c: what MTAs hand to milters, normalised. */
 #include "helpers.h"
 #include "address.h"
+#include "nomem.h"
 
 static void
 expect(const char *in, int rc, const char *local, const char *domain)
@@ -395,6 +396,96 @@ test_over_stack(void **state)
 	free(dom);
 }
 
+/*
+ * Out of memory, an address is not read: FG_ADDR_NOMEM, never taken for
+ * one that is no address (counted by the rules without destinations) or
+ * for a plain one, nor a carrier's name in UTF-8 kept as its bytes.
+ */
+static void
+test_nomem(void **state)
+{
+	/* ｄｏｃｏｍｏ.ne.jp, fullwidth */
+#define FW_DOCOMO "\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x8f" \
+	"\xef\xbd\x8d\xef\xbd\x8f.ne.jp"
+	static const char *routed[] = {
+		"<%s%%docomo.ne.jp@mta.example>",
+		"<\"%s@docomo.ne.jp\"@[127.0.0.1]>",
+		"<%s@docomo.ne.jp@[127.0.0.1]>", "<docomo.ne.jp!%s>",
+		"\"%s@docomo.ne.jp\"@",
+	};
+	char user[5001], in[5100], dom[FG_DOMAIN_MAX + 1];
+	struct fg_addr a, w, r;
+	size_t i;
+
+	(void)state;
+	memset(user, 'u', 5000);
+	user[5000] = '\0';
+	/* No heap for a copy past the stack's. */
+	nomem_from = FG_ADDR_IN_MAX + 4;
+	snprintf(in, sizeof(in), "<%s@docomo.ne.jp>", user);
+	assert_int_equal(fg_addr_plain(in), FG_ADDR_NOMEM);
+	for (i = 0; i < sizeof(routed) / sizeof(routed[0]); i++) {
+		snprintf(in, sizeof(in), routed[i], user);
+		assert_int_equal(fg_addr_plain(in), FG_ADDR_NOMEM);
+		assert_int_equal(fg_addr_route(in, &w, &r), FG_ADDR_NOMEM);
+	}
+	/* A copy made once the route's own was: the address split at its
+	 * last '@'. */
+	snprintf(in, sizeof(in), "<%s@docomo.ne.jp@[127.0.0.1]>", user);
+	nomem_pass = 1;
+	assert_int_equal(fg_addr_route(in, &w, &r), FG_ADDR_NOMEM);
+	nomem_pass = 0;
+	/* A name in UTF-8 past the stack's room: 2,100 soft hyphens, which
+	 * UTS #46 ignores. */
+	in[0] = '\0';
+	strcat(in, "<x@");
+	for (i = 0; i < 2100; i++)
+		strcat(in, "\xc2\xad");
+	strcat(in, "docomo.ne.jp>");
+	assert_int_equal(fg_addr_parse(in, &a, NULL, 0), FG_ADDR_NOMEM);
+	/* The stack's room is enough for an address that fits it. */
+	assert_int_equal(fg_addr_plain("<u%docomo.ne.jp@mta.example>"), 0);
+	assert_int_equal(fg_addr_route("<u%docomo.ne.jp@mta.example>", &w,
+	    &r), FG_ADDR_OK);
+	nomem_from = SIZE_MAX;
+
+	/* libidn2 out of memory, at its first call or, for an address read
+	 * twice over (split at its last '@'), at its second. */
+	nomem_idn = 1;
+	assert_int_equal(fg_addr_parse("<x@" FW_DOCOMO ">", &a, NULL, 0),
+	    FG_ADDR_NOMEM);
+	nomem_idn = 1;
+	assert_int_equal(fg_domain_normalize(FW_DOCOMO, dom, sizeof(dom)),
+	    FG_ADDR_NOMEM);
+	nomem_idn = 1;
+	assert_int_equal(fg_addr_plain("<x@" FW_DOCOMO ">"), FG_ADDR_NOMEM);
+	nomem_idn = 1;
+	assert_int_equal(fg_addr_route("<x%" FW_DOCOMO "@mta.example>", &w, &r),
+	    FG_ADDR_NOMEM);
+	nomem_idn = 2;
+	assert_int_equal(fg_addr_route("<x@" FW_DOCOMO "@[127.0.0.1]>", &w,
+	    &r), FG_ADDR_NOMEM);
+	nomem_idn = 1;
+	assert_int_equal(fg_addr_route("<x@docomo.ne.jp@" FW_DOCOMO ">", &w,
+	    &r), FG_ADDR_NOMEM);
+	nomem_idn = 2;
+	assert_int_equal(fg_addr_route("<x@docomo.ne.jp@" FW_DOCOMO ">", &w,
+	    &r), FG_ADDR_NOMEM);
+	/* With memory, each reads. */
+	assert_int_equal(nomem_idn, 0);
+	assert_int_equal(fg_addr_parse("<x@" FW_DOCOMO ">", &a, NULL, 0),
+	    FG_ADDR_OK);
+	assert_string_equal(a.domain, "docomo.ne.jp");
+	assert_int_equal(fg_addr_route("<x@" FW_DOCOMO "@[127.0.0.1]>", &w,
+	    &r), FG_ADDR_OK);
+	assert_string_equal(r.domain, "docomo.ne.jp");
+	assert_int_equal(fg_addr_route("<x@docomo.ne.jp@" FW_DOCOMO ">", &w,
+	    &r), FG_ADDR_OK);
+	assert_string_equal(r.domain, "docomo.ne.jp");
+	assert_string_equal(w.domain, "docomo.ne.jp");
+#undef FW_DOCOMO
+}
+
 int
 main(void)
 {
@@ -408,6 +499,7 @@ main(void)
 		cmocka_unit_test(test_key_folding),
 		cmocka_unit_test(test_domain_match),
 		cmocka_unit_test(test_client_addr),
+		cmocka_unit_test(test_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

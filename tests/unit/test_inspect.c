@@ -5,6 +5,7 @@
 #include "blocks.h"
 #include "inspect.h"
 #include "log.h"
+#include "nomem.h"
 #include "policy.h"
 
 static struct fg_inspect in;
@@ -451,6 +452,31 @@ test_explain_local(void **state)
 	swap_back(&a);
 }
 
+/* Out of memory to read the recipient, explain says so: not "expected a
+ * recipient address", nor a verdict for no domain or the wrong one. */
+static void
+test_explain_nomem(void **state)
+{
+	/* ｄｏｃｏｍｏ.ne.jp, fullwidth */
+	const char *line = "floodgate/1 explain t1 x@\xef\xbd\x84\xef\xbd\x8f"
+	    "\xef\xbd\x83\xef\xbd\x8f\xef\xbd\x8d\xef\xbd\x8f.ne.jp";
+	char *out;
+	int i;
+
+	(void)state;
+	/* Read as a route, as an address, then by the policy twice. */
+	for (i = 1; i <= 4; i++) {
+		nomem_idn = i;
+		out = run(fg_inspect_explain, line);
+		assert_string_equal(out, "error explain: out of memory\n.\n");
+		free(out);
+		assert_int_equal(nomem_idn, 0);
+	}
+	out = run(fg_inspect_explain, line);
+	assert_non_null(strstr(out, "\tkey=t1/docomo.ne.jp\t"));
+	free(out);
+}
+
 int
 main(void)
 {
@@ -461,6 +487,7 @@ main(void)
 		cmocka_unit_test(test_incidents_more),
 		cmocka_unit_test(test_explain_blocks),
 		cmocka_unit_test(test_explain_local),
+		cmocka_unit_test(test_explain_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -7,6 +7,7 @@
 
 #include "helpers.h"
 #include "log.h"
+#include "nomem.h"
 #include "session.h"
 #include "table.h"
 
@@ -519,6 +520,86 @@ test_routed(void **state)
 	fg_session_free(s);
 }
 
+/* An answer of floodgate's own fault: 451 4.3.0 and this text. */
+static void
+deferred(const struct fg_answer *a, const char *text)
+{
+	assert_int_equal(a->code, FG_MR_TEMPFAIL);
+	assert_string_equal(a->rcode, "451");
+	assert_string_equal(a->xcode, "4.3.0");
+	assert_string_equal(a->text, text);
+}
+
+/*
+ * Out of memory to read an address, the MTA is told 451 4.3.0 and
+ * nothing is counted: not the sender's (whose account it is: the next
+ * source would be another's) at MAIL, nor a recipient's (which domain's
+ * limits it meets: a carrier's name in UTF-8 kept as its bytes, or none
+ * at all, would pass them) at RCPT.
+ */
+static void
+test_nomem(void **state)
+{
+#define TEMPFAIL "floodgate: temporary failure, try again later"
+#define OOM "floodgate: out of memory, try again later"
+	/* ｄｏｃｏｍｏ.ne.jp, fullwidth */
+#define FW_DOCOMO "\xef\xbd\x84\xef\xbd\x8f\xef\xbd\x83\xef\xbd\x8f" \
+	"\xef\xbd\x8d\xef\xbd\x8f.ne.jp"
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros m = mac("6F1", NULL, "25");
+	char user[5001], big[5100];
+
+	(void)state;
+	use("account sender client\n"
+	    "limit carrier per domain to docomo.ne.jp 1/1h\n");
+	s = session();
+	nomem_idn = 1;
+	fg_session_mail(s, "<a@" FW_DOCOMO ">", &m, &a);
+	deferred(&a, OOM);
+	/* Postfix asks for no reply to MAIL: RCPT is refused instead. */
+	fg_session_rcpt(s, "<r0@example.com>", &m, &a);
+	deferred(&a, OOM);
+
+	fg_session_mail(s, "<a@x.example>", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	/* Whether the recipient is routed, then its domain. */
+	nomem_idn = 1;
+	fg_session_rcpt(s, "<r1@" FW_DOCOMO ">", &m, &a);
+	deferred(&a, TEMPFAIL);
+	nomem_idn = 2;
+	fg_session_rcpt(s, "<r1@" FW_DOCOMO ">", &m, &a);
+	deferred(&a, TEMPFAIL);
+	/* Where the MTA resolved a routed one, or its route. */
+	m.v[FG_MAC_RADDR] = "r2@" FW_DOCOMO;
+	nomem_idn = 1;
+	fg_session_rcpt(s, "<r2%docomo.ne.jp@mta.example>", &m, &a);
+	deferred(&a, TEMPFAIL);
+	m.v[FG_MAC_RADDR] = NULL;
+	nomem_idn = 1;
+	fg_session_rcpt(s, "<r3%" FW_DOCOMO "@mta.example>", &m, &a);
+	deferred(&a, TEMPFAIL);
+	/* A copy of a long address, past the stack's room. */
+	memset(user, 'u', 5000);
+	user[5000] = '\0';
+	snprintf(big, sizeof(big), "<%s@docomo.ne.jp>", user);
+	nomem_from = FG_ADDR_IN_MAX + 4;
+	fg_session_rcpt(s, big, &m, &a);
+	nomem_from = SIZE_MAX;
+	deferred(&a, TEMPFAIL);
+	/* None was counted: docomo.ne.jp's one recipient is left. */
+	assert_int_equal(nomem_idn, 0);
+	fg_session_rcpt(s, "<r4@" FW_DOCOMO ">", &m, &a);
+	assert_int_equal(a.code, FG_MR_CONTINUE);
+	fg_session_rcpt(s, "<r5@docomo.ne.jp>", &m, &a);
+	assert_int_equal(a.code, FG_MR_TEMPFAIL);
+	assert_string_equal(a.xcode, "4.7.1");
+	fg_session_free(s);
+#undef FW_DOCOMO
+#undef TEMPFAIL
+#undef OOM
+}
+
 int
 main(void)
 {
@@ -533,6 +614,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nomem, setup, teardown),
 	};
 	int rc;
 

@@ -1,0 +1,41 @@
+/*
+ * Out of memory on demand, for the unit tests the Makefile links with
+ * UNIT_WRAP (ld's --wrap): the calls of malloc() and of libidn2's
+ * idn2_to_ascii_8z() in floodgate's code come here first.
+ */
+#ifndef FG_TEST_NOMEM_H
+#define FG_TEST_NOMEM_H
+
+#include <idn2.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* A malloc() of this many bytes or more fails, once nomem_pass such
+ * have been let through. */
+static size_t nomem_from = SIZE_MAX;
+static int nomem_pass;
+/* Which call of idn2_to_ascii_8z() from now fails, the first 1; 0, none. */
+static int nomem_idn;
+
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+int __real_idn2_to_ascii_8z(const char *in, char **out, int flags);
+int __wrap_idn2_to_ascii_8z(const char *in, char **out, int flags);
+
+void *
+__wrap_malloc(size_t n)
+{
+	if (n >= nomem_from && nomem_pass-- <= 0)
+		return NULL;
+	return __real_malloc(n);
+}
+
+int
+__wrap_idn2_to_ascii_8z(const char *in, char **out, int flags)
+{
+	if (nomem_idn > 0 && --nomem_idn == 0)
+		return IDN2_MALLOC;
+	return __real_idn2_to_ascii_8z(in, out, flags);
+}
+
+#endif
