@@ -129,18 +129,52 @@ utf16(const char *line, size_t len)
 	    (u[0] == 0xfe && u[1] == 0xff));
 }
 
+/* Room for a line: FG_LEX_MAXLINE bytes, a byte order mark before them
+ * and a NUL after. */
+#define LINE_ROOM	(FG_LEX_MAXLINE + 4)
+
+/*
+ * One line of fp into buf, its '\n' kept and a NUL after: *len is its
+ * whole length, which may be more than buf holds (the rest is read and
+ * dropped, never held: a file of one endless line cannot take the
+ * daemon's memory at a reload). Reading stops at a NUL byte (*nul set):
+ * not text, and /dev/zero would be one endless line. 0 at the end of the
+ * file.
+ */
+static int
+read_line(FILE *fp, char *buf, size_t *len, int *nul)
+{
+	size_t n = 0;
+	int c;
+
+	*nul = 0;
+	while ((c = getc_unlocked(fp)) != EOF) {
+		if (n < LINE_ROOM - 1)
+			buf[n] = (char)c;
+		n++;
+		if (c == '\0') {
+			*nul = 1;
+			break;
+		}
+		if (c == '\n')
+			break;
+	}
+	buf[n < LINE_ROOM - 1 ? n : LINE_ROOM - 1] = '\0';
+	*len = n;
+	return n > 0;
+}
+
 int
 fg_lex_file(struct fg_lex *lx, const char *path,
     void (*fn)(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg),
     void *arg)
 {
 	struct fg_tok *t;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
+	char *line;
+	size_t len;
 	struct stat st;
 	FILE *fp;
-	int rc = 0;
+	int rc = 0, nul;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return -1;	/* the caller says what the file was for */
@@ -149,19 +183,23 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 		errno = EISDIR;	/* opened, but not a file to read */
 		return -1;
 	}
-	if ((t = calloc(FG_LEX_MAXTOK, sizeof(*t))) == NULL) {
+	lx->file = path;
+	lx->line = 0;
+	t = calloc(FG_LEX_MAXTOK, sizeof(*t));
+	line = malloc(LINE_ROOM);
+	if (t == NULL || line == NULL) {
+		free(t);
+		free(line);
 		fclose(fp);
 		fg_lex_error(lx, "out of memory");
 		return -1;
 	}
-	lx->file = path;
-	lx->line = 0;
-	while ((len = getline(&line, &cap, fp)) > 0) {
+	while (read_line(fp, line, &len, &nul)) {
 		char *s = line;
 		int nt;
 
 		lx->line++;
-		if (lx->line == 1 && utf16(line, (size_t)len)) {
+		if (lx->line == 1 && utf16(line, len)) {
 			fg_lex_error(lx, "UTF-16 text (its byte order mark): expected UTF-8 or ASCII; save the file as UTF-8");
 			break;
 		}
@@ -172,11 +210,11 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 			s += 3;
 			len -= 3;
 		}
-		if (memchr(s, '\0', (size_t)len) != NULL) {
-			fg_lex_error(lx, "a NUL byte: expected a line of text");
-			continue;
+		if (nul) {
+			fg_lex_error(lx, "a NUL byte: expected text (not read further)");
+			break;
 		}
-		if ((size_t)len > FG_LEX_MAXLINE) {
+		if (len > FG_LEX_MAXLINE) {
 			fg_lex_error(lx, "line longer than %d bytes",
 			    FG_LEX_MAXLINE);
 			continue;

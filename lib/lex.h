@@ -34,7 +34,8 @@ void fg_lex_error(struct fg_lex *lx, const char *fmt, ...) FG_PRINTF(2, 3);
 int fg_lex_split(struct fg_lex *lx, char *line, struct fg_tok *t);
 /* Reads path line by line; fn gets the words of every line that has
  * some. A UTF-8 byte order mark at its start is skipped; UTF-16 text, a
- * line with a NUL byte or one past FG_LEX_MAXLINE is reported. -1 when
+ * NUL byte (the rest of the file is not read) or a line past
+ * FG_LEX_MAXLINE (not held in memory) is reported. -1 when
  * the file cannot be opened or is a directory (not reported, errno
  * kept) or cannot be read (reported). */
 int fg_lex_file(struct fg_lex *lx, const char *path,

@@ -129,6 +129,29 @@ wait_log "reload: .* loaded" 13 || fail "the file as it runs: not reloaded"
 expect_eq "  ... and with the file back, floodgatectl says nothing of it" \
     "$(ctl --json pauses | python3 -c 'import json, sys; print(" ".join(r["domain"] for r in json.load(sys.stdin)["records"] if "domain" in r))'):$(cat "$T/ctl.err")" \
     "moved.example:"
+# A binary file named by mistake (floodgate's own database), or one
+# that never ends: one error, the file read no further, the running
+# configuration kept. Before, /dev/zero as the account map was read as
+# one endless line, held in memory (hundreds of MB a second).
+kb0=$(kb)
+n=$(log_count "keeping the running configuration")
+for f in "$T/floodgate.db" /dev/zero; do
+	cp "$T/warn.conf" "$T/floodgate.conf"
+	echo "account_map $f" >> "$T/floodgate.conf"
+	kill -USR1 "$FG_PID"
+	n=$((n + 1))
+	wait_log "keeping the running configuration" $n ||
+	    fail "account_map $f: the reload did not end"
+	expect_eq "account_map $f: one error, at its line 1" \
+	    "$(log_count "$f:1: a NUL byte: expected text (not read further)")" 1
+done
+cp "$T/warn.conf" "$T/floodgate.conf"
+kb1=$(kb)
+[ "$kb1" -lt $((kb0 + 51200)) ] && ok "  ... floodgate's memory as before ($kb0 kB, now $kb1 kB)" ||
+    fail "memory: $kb0 kB before, $kb1 kB after"
+"$FLOODGATE" -n -c /dev/zero > /dev/null 2> "$T/zero.err"
+expect_eq "floodgate -n -c /dev/zero: exit 1, one error" \
+    "$?:$(grep -c '^/dev/zero:1: a NUL byte' "$T/zero.err")" 1:1
 warned=$(log_count "warning: $T/floodgate.conf:$line: limit unk counts unknown recipients")
 stop_floodgate
 start_floodgate

@@ -66,7 +66,7 @@ test_file(void **state)
 	char err[512] = "";
 	struct fg_lex lx = { "x", 0, err, sizeof(err), 0 };
 	struct seen s = { 0, "" };
-	char *text = malloc(FG_LEX_MAXLINE + 100);
+	char *text = malloc(2 * FG_LEX_MAXLINE + 100);
 
 	(void)state;
 	memset(text, 'a', FG_LEX_MAXLINE + 10);
@@ -76,6 +76,21 @@ test_file(void **state)
 	assert_string_equal(s.first, "4:one");
 	assert_int_equal(lx.nerr, 1);
 	assert_non_null(strstr(err, ":1: line longer than 4096 bytes"));
+	/* The longest line read, its '\n' counted, a byte order mark
+	 * before it not; one byte more is too long. */
+	err[0] = '\0';
+	lx.nerr = 0;
+	memset(&s, 0, sizeof(s));
+	strcpy(text, "\xef\xbb\xbf");
+	memset(text + 3, 'b', FG_LEX_MAXLINE - 1);
+	strcpy(text + 3 + FG_LEX_MAXLINE - 1, "\n");
+	memset(text + 3 + FG_LEX_MAXLINE, 'c', FG_LEX_MAXLINE);
+	strcpy(text + 3 + 2 * FG_LEX_MAXLINE, "\n");
+	assert_int_equal(fg_lex_file(&lx, tmpfile_with(text), each, &s), 0);
+	assert_int_equal(s.lines, 1);
+	assert_memory_equal(s.first, "1:bbbb", 6);
+	assert_int_equal(lx.nerr, 1);
+	assert_non_null(strstr(err, ":2: line longer than 4096 bytes"));
 	/* Not opened: not reported, the caller says what it was for. */
 	err[0] = '\0';
 	assert_int_equal(fg_lex_file(&lx, "/nonexistent/f", each, &s), -1);
@@ -162,9 +177,15 @@ test_encodings(void **state)
 	assert_int_equal(fg_lex_file(&lx, tmpfile_bytes(nul, sizeof(nul) - 1),
 	    each, &s), 0);
 	assert_int_equal(lx.nerr, 1);
-	assert_non_null(strstr(err, ":1: a NUL byte: expected a line of text"));
-	assert_int_equal(s.lines, 1);
-	assert_string_equal(s.first, "2:d");
+	assert_non_null(strstr(err, ":1: a NUL byte: expected text (not read further)"));
+	assert_int_equal(s.lines, 0);	/* a binary file: no garbage read */
+	/* One endless line of them: read up to its first. */
+	err[0] = '\0';
+	lx.nerr = 0;
+	assert_int_equal(fg_lex_file(&lx, "/dev/zero", each, &s), 0);
+	assert_int_equal(lx.nerr, 1);
+	assert_non_null(strstr(err, "/dev/zero:1: a NUL byte"));
+	assert_int_equal(s.lines, 0);
 }
 
 static void
