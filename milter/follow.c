@@ -44,6 +44,7 @@ struct fg_follow {
 	int fd;
 	char *buf;
 	size_t len;			/* a partial line at the end */
+	int skip;			/* in a line longer than a chunk */
 	/* the journal */
 	sd_journal *j;
 	uint64_t lines;
@@ -92,6 +93,7 @@ open_file(struct fg_follow *f, int from_end)
 		close(f->fd);
 	f->fd = fd;
 	f->len = 0;
+	f->skip = 0;
 	f->pos.inode = (uint64_t)st.st_ino;
 	f->pos.offset = from_end ? (uint64_t)st.st_size : 0;
 	hexhead(fd, f->pos.head, sizeof(f->pos.head));
@@ -279,6 +281,7 @@ read_file(struct fg_follow *f, fg_follow_fn fn, void *arg)
 {
 	struct stat st, now;
 	size_t done = 0, n = 0;
+	char last;
 
 	if (f->fd < 0 && open_file(f, 0) < 0)
 		return 0;
@@ -292,10 +295,17 @@ read_file(struct fg_follow *f, fg_follow_fn fn, void *arg)
 		    f->source);
 		f->pos.offset = 0;
 		f->len = 0;
+		f->skip = 0;
 		f->pos.head[0] = '\0';	/* the new beginning, read below */
 	}
 	if (f->pos.head[0] == '\0' || strlen(f->pos.head) < HEAD_BYTES * 2)
 		hexhead(f->fd, f->pos.head, sizeof(f->pos.head));
+	/* A position inside a line: floodgate stopped while it dropped a
+	 * line too long, whose rest is dropped now. */
+	if (f->len == 0 && !f->skip && f->pos.offset > 0 &&
+	    pread(f->fd, &last, 1, (off_t)(f->pos.offset - 1)) == 1 &&
+	    last != '\n')
+		f->skip = 1;
 	while (done < TICK_MAX) {
 		ssize_t r = pread(f->fd, f->buf + f->len, CHUNK - f->len,
 		    (off_t)(f->pos.offset + f->len));
@@ -307,15 +317,22 @@ read_file(struct fg_follow *f, fg_follow_fn fn, void *arg)
 		end = f->buf + f->len + r;
 		for (p = f->buf; (nl = memchr(p, '\n', (size_t)(end - p))) != NULL;
 		    p = nl + 1) {
+			if (f->skip) {
+				f->skip = 0;	/* the end of a line too long */
+				continue;
+			}
 			fn(NULL, p, (size_t)(nl - p), 0, -1, arg);
 			n++;
 		}
 		f->pos.offset += (uint64_t)(p - f->buf);
 		f->len = (size_t)(end - p);
 		if (f->len == CHUNK) {
-			/* A line longer than a chunk: not a log line. */
+			/* A line longer than a chunk: not a log line, nor is
+			 * its tail, which could be written to read as one
+			 * (a hostile address or reply): dropped to its end. */
 			f->pos.offset += f->len;
 			f->len = 0;
+			f->skip = 1;
 		} else
 			memmove(f->buf, p, f->len);
 	}

@@ -43,13 +43,25 @@ stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
 bounce "$L" 3
 echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: 9FFFFF: to=<nx@example.com>, relay=x, dsn=5.1.1, status=bounced (not ours)" >> "$L"
 wait_for 5 counted 3 || fail "3 results counted, the old line and the uncharged one not (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+# A line longer than the follower's 1 MiB chunk is no log line, nor is
+# its tail, written here as a result of the charged message would be
+# (before, the tail was read as a line and counted); the next is.
+# long RCPT: one result line, for RCPT, of the charged message.
+long() {
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<$1@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)"
+}
+{ head -c 1048576 /dev/zero | tr '\0' x; long tail; long next; } >> "$L"
+wait_for 5 counted 4 || fail "the long line's tail counted: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
+sleep 1
+counted 4 && ok "a line past 1 MiB: its tail not read as a result, the next line counted" ||
+    fail "after the long line: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
 
 # Rotation by rename: the old file gets two more lines after the move
 # (syslog still writing to it), the new one two.
 mv "$L" "$L.1"
 bounce "$L.1" 2
 bounce "$L" 2
-wait_for 5 counted 7 || fail "rename: 7 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+wait_for 5 counted 8 || fail "rename: 8 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
 
 # copytruncate, the new lines written before floodgate looks again: the
 # file is as long as it was, and begins the same way as far as syslog's
@@ -58,11 +70,21 @@ cp "$L" "$L.2"
 STAMP=$(head -c 15 "$L") bounce "$T/new" 2
 cat "$T/new" > "$L"
 [ "$(stat -c %s "$L")" = "$(stat -c %s "$L.2")" ] || fail "copytruncate: the file is as long as before"
-wait_for 5 counted 9 || fail "copytruncate: 9 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+wait_for 5 counted 10 || fail "copytruncate: 10 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
 
 # Down: three more lines, then the file is rotated by rename and the
-# new one gets one. After the restart all four are counted, once.
+# new one gets one. After the restart all four are counted, once. The
+# stop comes inside a line too long, the position kept there (a result
+# and the line's first 1 MiB read at one tick, in one write): the rest
+# of it, a result, is dropped after the restart too.
+{ long before; head -c 1048576 /dev/zero | tr '\0' x; } > "$T/long"
+python3 -c 'import os, sys; d = open(sys.argv[1], "rb").read(); fd = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND); assert os.write(fd, d) == len(d)' "$T/long" "$L"
+size=$(stat -c %s "$L")
+sleep 1.5
 stop_floodgate
+expect_eq "stopped inside the long line: the position kept there" \
+    "$(sqlite3 "$T/floodgate.db" "SELECT offset FROM follow WHERE source = '$L'")" "$size"
+long tail2 >> "$L"
 bounce "$L" 3
 mv "$L" "$L.3"
 bounce "$L" 1
@@ -70,7 +92,7 @@ start_floodgate
 wait_for 5 sh -c "grep -q 'rotated while floodgate was down' '$T/floodgate.log'" ||
     fail "the follower found the rotated file after the restart"
 sleep 2
-expect_eq "after rename, copytruncate and a restart: every result counted once" "$(stored)" 13
+expect_eq "after rename, copytruncate and a restart: every result counted once" "$(stored)" 15
 # Two moves to a new file (the live rename, and after the restart's
 # rest of the rotated one), one truncation.
 expect_eq "the follower logged each rotation" \
@@ -137,7 +159,7 @@ if [ -x "$JR" ]; then
 	jbounce 1
 	start_floodgate
 	sleep 1.5
-	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 24
+	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 26
 	# Entries of a user not in delivery_log_users (a tenant's logger
 	# -t postfix/smtp), or without _UID: not counted, told once each.
 	# jsendmail UID: Sendmail's form (sm-mta), two unknown recipients on
@@ -154,7 +176,7 @@ if [ -x "$JR" ]; then
 	jbounce 1
 	sleep 1.5
 	expect_eq "journal: only root's entry counted, not uid 1000's nor those without _UID (each recipient of a line)" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "25 7"
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "27 7"
 	expect_eq "journal: each untrusted writer told of once" \
 	    "$(grep -c 'logged by uid 1000, not one of delivery_log_users' "$T/floodgate.log") $(grep -c 'in an entry without _UID' "$T/floodgate.log")" "1 1"
 	# Another machine's users, by number.
@@ -165,7 +187,7 @@ if [ -x "$JR" ]; then
 	jsendmail 1000
 	sleep 1.5
 	expect_eq "journal: uid 1000's entries counted once delivery_log_users names it, Sendmail's two recipients each" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "29 0"
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "31 0"
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi
