@@ -28,6 +28,28 @@ fg_net_unix_spec(const char *spec)
 }
 
 int
+fg_net_unix_live(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, rc;
+
+	if (strlen(path) > FG_UNIX_PATH_MAX)
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0)
+		return 0;
+	/* A listener takes the connection, or its backlog is full
+	 * (EAGAIN); a socket nobody listens on refuses it. */
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN;
+	close(fd);
+	return rc;
+}
+
+int
 fg_net_listen_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun;
@@ -44,11 +66,17 @@ fg_net_listen_unix(const char *path, char *err, size_t errlen)
 	sun.sun_family = AF_UNIX;
 	memcpy(sun.sun_path, path, strlen(path) + 1);
 	/* A socket left by an earlier run is ours to replace; anything
-	 * else at that path is not. lstat: a link is not a socket. */
+	 * else at that path is not, nor a socket a process listens on
+	 * (a floodgate running: two would split every budget between
+	 * them). lstat: a link is not a socket. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			fg_seterr(err, errlen, "%s: exists and is not a socket",
 			    path);
+			return -1;
+		}
+		if (fg_net_unix_live(path)) {
+			fg_seterr(err, errlen, "%s: " FG_NET_LIVE, path);
 			return -1;
 		}
 		if (unlink(path) < 0 && errno != ENOENT) {

@@ -17,9 +17,14 @@
  * A UNIX socket at path, mode 0660 from the moment it exists (made by
  * umask at bind, never changed by path afterwards: the directory may
  * belong to someone else). A socket left at path by an earlier run is
- * replaced; anything else there is an error.
+ * replaced; one a process listens on (fg_net_unix_live()), or anything
+ * else there, is an error.
  */
 int fg_net_listen_unix(const char *path, char *err, size_t errlen);
+/* Whether a process listens on the UNIX socket at path: a connection to
+ * it is taken (and closed at once). */
+int fg_net_unix_live(const char *path);
+#define FG_NET_LIVE	"a process listens on this socket (is floodgate running already?); not replacing it"
 /* An inet: or inet6: listener's PORT@HOST, PORT (every address) or
  * PORT@[v6], without its prefix: PORT, and HOST without brackets ("" for
  * none); -1 when PORT is empty or longer than a port. */

@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "net.h"
 #include "util.h"
 
 /* libmilter's default too: an MTA keeps its connection for a session. */
@@ -343,6 +344,7 @@ connection_ended(void)
 static int
 libmilter_listen(const char *where, char *err, size_t errlen)
 {
+	const char *path;
 	mode_t old;
 	int rc;
 
@@ -357,9 +359,14 @@ libmilter_listen(const char *where, char *err, size_t errlen)
 		fg_seterr(err, errlen, "%s: libmilter refused the settings", where);
 		return -1;
 	}
+	/* libmilter replaces an old socket, and only a socket, even one a
+	 * floodgate running listens on: not that one. */
+	if ((path = fg_net_unix_spec(where)) != NULL && fg_net_unix_live(path)) {
+		fg_seterr(err, errlen, "%s: " FG_NET_LIVE, path);
+		return -1;
+	}
 	/* The socket's mode comes from the umask as libmilter makes it
-	 * (0660, the group from a set-group-ID directory); libmilter
-	 * replaces an old socket and only a socket. */
+	 * (0660, the group from a set-group-ID directory). */
 	old = umask(0117);
 	rc = smfi_opensocket(true);
 	umask(old);

@@ -27,13 +27,25 @@ start_floodgate
 grep -q "entries_loaded=1" "$T/floodgate.log" && ok "state loaded at start" || fail "no entries loaded"
 send "$T/r3" $SMTP_PORT bulk@r.example "$(rcpts c example.com 6)"
 expect_eq "after the restart: 4 pass, 2 deferred" "$(count_replies "$T/r3" 451)" 2
+# A second floodgate on the same configuration (started by hand while
+# the service runs) refuses to start. Before, it replaced the milter
+# socket: the MTA reached the second, and the first went on unseen,
+# each with its own count of the same budget.
+"$FLOODGATE" -f -c "$T/floodgate.conf" > "$T/second.out" 2>&1
+expect_eq "a second floodgate on the same socket: exit 1" "$?" 1
+grep -q "listen $T/fg/milter.sock: a process listens on this socket (is floodgate running already?); not replacing it" "$T/second.out" &&
+    ok "  ... saying why" || fail "  ... its output: $(cat "$T/second.out")"
+send "$T/r3b" $SMTP_PORT bulk@r.example "$(rcpts g example.com 1)"
+grep -q "^<\*\* *451 4.7.1 floodgate: tenant-hour limit reached" "$T/r3b" &&
+    ok "  ... the first still answers on its socket (10 of 10 used: deferred)" ||
+    fail "  ... after the second's start: $(grep '<\*\*' "$T/r3b" | head -1)"
 drain
 expect_eq "sink: 10 recipients in all" "$(sink_count '@example.com')" 10
 stop_floodgate
 expect_eq "stats: accepted this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(accepted) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 10
-expect_eq "stats: deferred this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(deferred) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 2
+expect_eq "stats: deferred this hour" "$(sqlite3 "$T/floodgate.db" "SELECT sum(deferred) FROM stats WHERE kind='account' AND name='bulk@r.example'")" 3
 expect_eq "stats per destination domain" "$(sqlite3 "$T/floodgate.db" "SELECT sum(accepted) FROM stats WHERE kind='domain' AND name='example.com'")" 10
-expect_eq "events: one row per refusal" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='bulk@r.example' AND rule='tenant-hour' AND action='defer'")" 2
+expect_eq "events: one row per refusal" "$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account='bulk@r.example' AND rule='tenant-hour' AND action='defer'")" 3
 
 # A SIGTERM right after the start, before the event loops run: each
 # loop's start delayed 300 ms by a preloaded shim, as a loaded machine

@@ -46,11 +46,22 @@ test_unix(void **state)
 	c = fg_net_connect_unix(path);
 	assert_true(c >= 0);
 	close(c);
+	/* One a process listens on is not (a floodgate running), and goes
+	 * on being served. */
+	assert_true(fg_net_unix_live(path));
+	assert_int_equal(fg_net_listen_unix(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "/milter.sock: a process listens on this socket (is floodgate running already?); not replacing it"));
+	c = fg_net_connect_unix(path);
+	assert_true(c >= 0);
+	close(c);
 	/* A socket left by an earlier run is replaced. */
+	close(fd);
+	assert_false(fg_net_unix_live(path));
 	fd2 = fg_net_listen_unix(path, err, sizeof(err));
 	assert_true(fd2 >= 0);
-	close(fd);
+	assert_true(fg_net_unix_live(path));
 	close(fd2);
+	assert_false(fg_net_unix_live("/nonexistent/dir/x.sock"));
 	/* Anything else at the path is not: a file, or a link to one. */
 	unlink(path);
 	close(open(path, O_CREAT | O_WRONLY, 0600));
