@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -134,6 +135,54 @@ die(const char *fmt, ...)
 	fg_log_err("%s", msg);
 	fgd_notify("STATUS=not started: %s", msg);
 	exit(1);
+}
+
+/*
+ * One floodgate to a database. A second on the same file (a copy of the
+ * configuration for another MTA instance that kept its database line)
+ * would load the same windows and each count part of every budget, the
+ * last write winning. An advisory lock on the file, held until exit
+ * (flock: SQLite's own locks are fcntl's, and apart); a floodgate that
+ * is stopping holds it for its last write, which is waited for. Taken
+ * again when the file at the path is another (a corrupt one set aside).
+ */
+#define DB_LOCK_WAIT_MS	5000
+static int db_lock = -1;
+
+static void
+lock_database(const char *path)
+{
+	struct stat held, now;
+	int fd, waited = 0;
+
+	if (db_lock >= 0) {
+		if (fstat(db_lock, &held) == 0 && stat(path, &now) == 0 &&
+		    held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+			return;
+		close(db_lock);
+		db_lock = -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;		/* not made yet: once the store has */
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			fg_log_warn("database %s: cannot lock it (%s): a second floodgate on it would not be refused",
+			    path, strerror(errno));
+			close(fd);
+			return;
+		}
+		if (waited >= DB_LOCK_WAIT_MS)
+			die("database %s: another floodgate uses it (it holds the file's lock), and two would each count part of every budget: stop that one, or give this one a database of its own",
+			    path);
+		if (waited == 0)
+			fg_log_notice("database %s: another floodgate holds it; waiting up to %d s for it to stop",
+			    path, DB_LOCK_WAIT_MS / 1000);
+		usleep(100 * 1000);
+		waited += 100;
+	}
+	db_lock = fd;
 }
 
 /*
@@ -576,6 +625,7 @@ main(int argc, char **argv)
 		char serr[FG_ERRLEN];
 
 		fgd_notify("STATUS=loading %s", fgd.cfg->database);
+		lock_database(fgd.cfg->database);
 		/* A corrupt file must not keep mail from flowing: keep it
 		 * aside for the operator and start with fresh counts. */
 		if (fg_store_probe(fgd.cfg->database, serr, sizeof(serr)) ==
@@ -592,6 +642,7 @@ main(int argc, char **argv)
 		fgd.store = fg_store_open(fgd.cfg->database, 0, serr, sizeof(serr));
 		if (fgd.store == NULL)
 			die("database %s: %s", fgd.cfg->database, serr);
+		lock_database(fgd.cfg->database);
 		if (fg_store_load(fgd.store, fgd.table, (uint32_t)time(NULL),
 		    &loaded, serr, sizeof(serr)) < 0)
 			die("database %s: cannot load state: %s",

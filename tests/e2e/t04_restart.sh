@@ -35,6 +35,18 @@ expect_eq "after the restart: 4 pass, 2 deferred" "$(count_replies "$T/r3" 451)"
 expect_eq "a second floodgate on the same socket: exit 1" "$?" 1
 grep -q "listen $T/fg/milter.sock: a process listens on this socket (is floodgate running already?); not replacing it" "$T/second.out" &&
     ok "  ... saying why" || fail "  ... its output: $(cat "$T/second.out")"
+# ... and on sockets of its own, the same database (a copy of the file
+# for a second MTA instance that kept its database line): it waits 5 s
+# for the first to stop, then stops. Before, both counted in one file.
+sed -e "s|^listen .*|listen   unix:$T/fg/second.sock|" \
+    -e "s|^control .*|control  $T/fg/second-control.sock|" "$T/floodgate.conf" > "$T/second.conf"
+start=$(date +%s)
+"$FLOODGATE" -f -c "$T/second.conf" > "$T/second.out" 2>&1
+expect_eq "a second floodgate on the same database: exit 1" "$?" 1
+grep -q "database $T/floodgate.db: another floodgate holds it; waiting up to 5 s for it to stop" "$T/second.out" &&
+    grep -q "database $T/floodgate.db: another floodgate uses it (it holds the file's lock), and two would each count part of every budget: stop that one, or give this one a database of its own" "$T/second.out" &&
+    ok "  ... waiting for it first, then saying why ($(( $(date +%s) - start )) s)" ||
+    fail "  ... its output: $(cat "$T/second.out")"
 send "$T/r3b" $SMTP_PORT bulk@r.example "$(rcpts g example.com 1)"
 grep -q "^<\*\* *451 4.7.1 floodgate: tenant-hour limit reached" "$T/r3b" &&
     ok "  ... the first still answers on its socket (10 of 10 used: deferred)" ||
@@ -74,4 +86,19 @@ stops=$(grep -c "floodgate stopped" "$T/floodgate.log")
 stop_floodgate
 expect_eq "a SIGTERM before the event loops ran: floodgate stopped" \
     "$(( $(grep -c "floodgate stopped" "$T/floodgate.log") - stops ))" 1
+
+# A floodgate started while the one before still stops (a restart that
+# does not wait) waits for the database, and starts once it is free.
+start_floodgate
+"$FLOODGATE" -f -c "$T/second.conf" > "$T/second.out" 2>&1 &
+pid2=$!
+wait_for 5 grep -q "another floodgate holds it; waiting" "$T/second.out" ||
+    fail "the second did not wait: $(cat "$T/second.out")"
+stop_floodgate
+wait_for 5 grep -q "started:" "$T/second.out" &&
+    ok "a second floodgate waiting for the database starts once the first has stopped" ||
+    fail "the second, after the first stopped: $(cat "$T/second.out")"
+kill -TERM "$pid2" 2>/dev/null
+wait "$pid2"
+expect_eq "  ... and stops cleanly" "$?" 0
 finish
