@@ -139,7 +139,7 @@ answer(int mta, const char *key, char *text, size_t len)
 	/* As recipients' domains are counted: case, a trailing dot, UTF-8
 	 * (the MTA's SMTPUTF8 lookups) as its ASCII form. Not read for
 	 * want of memory, a paused carrier's name in UTF-8 could go out:
-	 * TEMP, which both MTAs take as a failed lookup (the mail waits). */
+	 * TEMP, a failed lookup to the MTA (Postfix defers the recipient). */
 	if ((rc = fg_domain_normalize(at != NULL ? at + 1 : key, dom,
 	    sizeof(dom))) == FG_ADDR_NOMEM) {
 		fg_strlcpy(text, "TEMP floodgate: out of memory", len);
