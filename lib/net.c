@@ -27,26 +27,53 @@ fg_net_unix_spec(const char *spec)
 	return NULL;
 }
 
+/* path as a UNIX socket's address; -1 (ENAMETOOLONG) when too long. */
+static int
+unix_addr(const char *path, struct sockaddr_un *sun)
+{
+	size_t n = strlen(path);
+
+	if (n > FG_UNIX_PATH_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, n + 1);
+	return 0;
+}
+
+/* A client connection to path, close-on-exec, with flags (SOCK_NONBLOCK)
+ * beside; -1 with errno kept. */
+static int
+unix_connect(const char *path, int flags)
+{
+	struct sockaddr_un sun;
+	int fd, e;
+
+	if (unix_addr(path, &sun) < 0 ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int
 fg_net_unix_live(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd, rc;
+	int fd = unix_connect(path, SOCK_NONBLOCK);
 
-	if (strlen(path) > FG_UNIX_PATH_MAX)
-		return 0;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) < 0)
-		return 0;
 	/* A listener takes the connection, or its backlog is full
 	 * (EAGAIN); a socket nobody listens on refuses it. */
-	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
-	    errno == EAGAIN;
+	if (fd < 0)
+		return errno == EAGAIN;
 	close(fd);
-	return rc;
+	return 1;
 }
 
 int
@@ -57,14 +84,11 @@ fg_net_listen_unix(const char *path, char *err, size_t errlen)
 	mode_t old;
 	int fd;
 
-	if (strlen(path) > FG_UNIX_PATH_MAX) {
+	if (unix_addr(path, &sun) < 0) {
 		fg_seterr(err, errlen, "%s: socket path longer than %zu bytes",
 		    path, FG_UNIX_PATH_MAX);
 		return -1;
 	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	/* A socket left by an earlier run is ours to replace; anything
 	 * else at that path is not, nor a socket a process listens on
 	 * (a floodgate running: two would split every budget between
@@ -211,23 +235,5 @@ fg_net_listen(const char *spec, char *err, size_t errlen)
 int
 fg_net_connect_unix(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd, e;
-
-	if (strlen(path) > FG_UNIX_PATH_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
+	return unix_connect(path, 0);
 }
