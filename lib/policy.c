@@ -592,6 +592,15 @@ struct fg_pending {
 /* Caps, blocks, exemptions, feedback limits: what needs no
  * reservation. 0 when that decided (v), 1 when the checks in *pp are to
  * be reserved; -1 out of memory (v says so). */
+void
+fg_msg_rcpt_nomem(const struct fg_msg *m, struct fg_verdict *v)
+{
+	fg_log_err("session=%s qid=%s account=%s: cannot read a recipient (out of memory)",
+	    m->session, m->queue_id[0] ? m->queue_id : "-", m->acct.name);
+	reply(v, FG_TEMPFAIL, "451", "4.3.0",
+	    "floodgate: temporary failure, try again later");
+}
+
 int
 fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v, struct fg_pending **pp)
@@ -612,10 +621,7 @@ fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
 	case FG_ADDR_OK:
 		break;
 	case FG_ADDR_NOMEM:
-		fg_log_err("session=%s qid=%s account=%s: cannot read a recipient (out of memory)",
-		    m->session, m->queue_id[0] ? m->queue_id : "-", m->acct.name);
-		reply(v, FG_TEMPFAIL, "451", "4.3.0",
-		    "floodgate: temporary failure, try again later");
+		fg_msg_rcpt_nomem(m, v);
 		return -1;
 	default:
 		a.domain[0] = '\0';	/* counted, but no "to" rule matches */

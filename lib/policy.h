@@ -94,6 +94,9 @@ void fg_msg_rcpt(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
  * (the checks filled in as fg_limiter_reserve fills them) and frees *pp.
  */
 struct fg_pending;
+/* A recipient not read for want of memory: v is 451 4.3.0, and it is
+ * logged. */
+void fg_msg_rcpt_nomem(const struct fg_msg *m, struct fg_verdict *v);
 int fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v, struct fg_pending **pp);
 void fg_pending_checks(struct fg_pending *p, struct fg_check **chk,

@@ -412,11 +412,8 @@ fg_session_rcpt_start(struct fg_session *s, const char *rcpt,
 	queue_id(s, mac);
 	s->when = (uint32_t)time(NULL);
 	if ((rcpt = destination(s, rcpt, mac, dest, sizeof(dest))) == NULL) {
-		fg_log_err("session=%s qid=%s account=%s: cannot read a recipient (out of memory)",
-		    s->id, s->msg.queue_id[0] ? s->msg.queue_id : "-",
-		    s->msg.acct.name);
-		answer(a, FG_MR_TEMPFAIL, "451", "4.3.0",
-		    "floodgate: temporary failure, try again later");
+		fg_msg_rcpt_nomem(&s->msg, &v);
+		verdict(a, &v);
 		return 0;
 	}
 	if (fg_msg_rcpt_begin(&s->msg, s->env->engine, rcpt, s->when, &v,
