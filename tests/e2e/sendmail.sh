@@ -5,17 +5,31 @@
 
 SMROOT=${SMROOT:-$TOP/build/sendmail-root}
 
+sendmail_fetched() {
+	[ -x "$SMROOT/usr/libexec/sendmail/sendmail" ] && [ -d "$SMROOT/usr/share/sendmail/cf" ]
+}
+
+# Tests run side by side, and the first ones on a fresh machine all find
+# no tree: one fetches under the lock while the others wait, and the tree
+# appears whole or not at all (unpacked beside it, then renamed), so no
+# test copies a binary or loads a library another is still writing.
 sendmail_fetch() {
-	[ -x "$SMROOT/usr/libexec/sendmail/sendmail" ] && [ -d "$SMROOT/usr/share/sendmail/cf" ] && return 0
+	sendmail_fetched && return 0
 	command -v apt-get >/dev/null || return 1
-	local d
-	d=$(mktemp -d /tmp/floodgate-debs.XXXXXX)
-	chmod 777 "$d"
-	( cd "$d" && apt-get download -q sendmail-bin sendmail-base sendmail-cf libwrap0 m4 ) >/dev/null 2>&1 ||
-	    { rm -rf "$d"; return 1; }
-	mkdir -p "$SMROOT"
-	for f in "$d"/*.deb; do dpkg-deb -x "$f" "$SMROOT" || { rm -rf "$d"; return 1; }; done
-	rm -rf "$d"
+	mkdir -p "$(dirname "$SMROOT")" || return 1
+	(
+		flock 9 || exit 1
+		sendmail_fetched && exit 0
+		d=$(mktemp -d /tmp/floodgate-debs.XXXXXX) || exit 1
+		trap 'rm -rf "$d"' EXIT
+		chmod 777 "$d"
+		( cd "$d" && apt-get download -q sendmail-bin sendmail-base sendmail-cf libwrap0 m4 ) >/dev/null 2>&1 ||
+		    exit 1
+		mkdir "$d/root" || exit 1
+		for f in "$d"/*.deb; do dpkg-deb -x "$f" "$d/root" || exit 1; done
+		rm -rf "$SMROOT"	# what an interrupted fetch left
+		mv -T "$d/root" "$SMROOT"
+	) 9> "$SMROOT.lock"
 }
 
 # sendmail_setup: writes $T/sm (config, binary, preload) for port SM_PORT;
