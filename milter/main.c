@@ -24,6 +24,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "net.h"
 #include "shared.h"
 #include "sockowner.h"
 #include "util.h"
@@ -123,6 +124,47 @@ usage(int status)
 	exit(status);
 }
 
+/*
+ * The UNIX sockets this start made (the milter's, the socket maps'). A
+ * start that fails after making them removes them: nothing would serve
+ * them, and an operator looking for a running floodgate would find them.
+ * Each only while its path still holds the socket made here.
+ */
+static struct {
+	char path[FG_UNIX_PATH_MAX + 1];
+	dev_t dev;
+	ino_t ino;
+} made[3];
+static size_t nmade;
+
+static void
+made_socket(const char *spec)
+{
+	const char *path = fg_net_unix_spec(spec);
+	struct stat st;
+
+	if (path == NULL || nmade == sizeof(made) / sizeof(made[0]) ||
+	    strlen(path) >= sizeof(made[0].path) || lstat(path, &st) < 0)
+		return;
+	fg_strlcpy(made[nmade].path, path, sizeof(made[nmade].path));
+	made[nmade].dev = st.st_dev;
+	made[nmade].ino = st.st_ino;
+	nmade++;
+}
+
+static void
+remove_made_sockets(void)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < nmade; i++)
+		if (lstat(made[i].path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == made[i].dev && st.st_ino == made[i].ino)
+			(void)unlink(made[i].path);
+	nmade = 0;
+}
+
 static void
 die(const char *fmt, ...)
 {
@@ -132,6 +174,7 @@ die(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	remove_made_sockets();
 	fg_log_err("%s", msg);
 	fgd_notify("STATUS=not started: %s", msg);
 	exit(1);
@@ -586,14 +629,19 @@ main(int argc, char **argv)
 		    &fg_engine_native;
 		if (fgd.milter->listen(fgd.cfg->listen, lerr, sizeof(lerr)) < 0)
 			die("listen %s", lerr);
-		if (fgd.cfg->postfix_map != NULL &&
-		    fg_smap_listen(FG_SMAP_POSTFIX, fgd.cfg->postfix_map, lerr,
-		    sizeof(lerr)) < 0)
-			die("postfix_map %s", lerr);
-		if (fgd.cfg->sendmail_map != NULL &&
-		    fg_smap_listen(FG_SMAP_SENDMAIL, fgd.cfg->sendmail_map,
-		    lerr, sizeof(lerr)) < 0)
-			die("sendmail_map %s", lerr);
+		made_socket(fgd.cfg->listen);
+		if (fgd.cfg->postfix_map != NULL) {
+			if (fg_smap_listen(FG_SMAP_POSTFIX, fgd.cfg->postfix_map,
+			    lerr, sizeof(lerr)) < 0)
+				die("postfix_map %s", lerr);
+			made_socket(fgd.cfg->postfix_map);
+		}
+		if (fgd.cfg->sendmail_map != NULL) {
+			if (fg_smap_listen(FG_SMAP_SENDMAIL, fgd.cfg->sendmail_map,
+			    lerr, sizeof(lerr)) < 0)
+				die("sendmail_map %s", lerr);
+			made_socket(fgd.cfg->sendmail_map);
+		}
 	}
 	raise_fd_limit();
 	if (!foreground) {

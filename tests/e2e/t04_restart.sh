@@ -40,6 +40,7 @@ grep -q "listen $T/fg/milter.sock: a process listens on this socket (is floodgat
 # for the first to stop, then stops. Before, both counted in one file.
 sed -e "s|^listen .*|listen   unix:$T/fg/second.sock|" \
     -e "s|^control .*|control  $T/fg/second-control.sock|" "$T/floodgate.conf" > "$T/second.conf"
+echo "postfix_map unix:$T/fg/second-map.sock" >> "$T/second.conf"
 start=$(date +%s)
 "$FLOODGATE" -f -c "$T/second.conf" > "$T/second.out" 2>&1
 expect_eq "a second floodgate on the same database: exit 1" "$?" 1
@@ -47,6 +48,9 @@ grep -q "database $T/floodgate.db: another floodgate holds it; waiting up to 5 s
     grep -q "database $T/floodgate.db: another floodgate uses it (it holds the file's lock), and two would each count part of every budget: stop that one, or give this one a database of its own" "$T/second.out" &&
     ok "  ... waiting for it first, then saying why ($(( $(date +%s) - start )) s)" ||
     fail "  ... its output: $(cat "$T/second.out")"
+[ ! -e "$T/fg/second.sock" ] && [ ! -e "$T/fg/second-map.sock" ] &&
+    ok "  ... and removes the sockets it had made (milter, socket map)" ||
+    fail "  ... left its sockets: $(ls -l "$T/fg"/second*.sock)"
 send "$T/r3b" $SMTP_PORT bulk@r.example "$(rcpts g example.com 1)"
 grep -q "^<\*\* *451 4.7.1 floodgate: tenant-hour limit reached" "$T/r3b" &&
     ok "  ... the first still answers on its socket (10 of 10 used: deferred)" ||
