@@ -103,9 +103,9 @@ $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests that run floodgate's code out of memory (tests/unit/nomem.h).
-UNIT_NOMEM = test_address test_inspect test_session
+UNIT_NOMEM = test_address test_config test_inspect test_session
 UNIT_WRAP =
-$(UNIT_NOMEM:%=$(B)/tests/%): UNIT_WRAP = -Wl,--wrap=malloc,--wrap=idn2_to_ascii_8z
+$(UNIT_NOMEM:%=$(B)/tests/%): UNIT_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=idn2_to_ascii_8z
 
 $(B)/tests/%: tests/unit/%.c tests/unit/*.h $(UNIT_MILTER) $(B)/libfloodgate.a | $(B)/tests
 	$(CC) $(ALL_CFLAGS) -Itests/unit -Imilter $(ALL_LDFLAGS) $(UNIT_WRAP) -o $@ $< \

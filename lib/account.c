@@ -225,6 +225,7 @@ fg_map_lookup(const struct fg_config *c, const char *key)
 struct map_load {
 	struct fg_mapent *map;
 	size_t n;
+	unsigned long nomem;	/* fg_nomem_count() as the read began */
 };
 
 static int
@@ -233,7 +234,7 @@ map_add(struct fg_lex *lx, struct map_load *ml, char *key,
 {
 	void *a;
 
-	if ((a = realloc(ml->map, (ml->n + 1) * sizeof(*ml->map))) == NULL) {
+	if ((a = fg_realloc(ml->map, (ml->n + 1) * sizeof(*ml->map))) == NULL) {
 		free(key);
 		fg_lex_error(lx, "out of memory");
 		return -1;
@@ -254,6 +255,8 @@ map_line(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	const char *name, *s;
 	char *key, dom[FG_DOMAIN_MAX + 1];
 
+	if (fg_nomem_count() != ml->nomem)
+		return;		/* the load fails: no use reading on */
 	if (nt != 2) {
 		fg_lex_error(lx, "expected KEY TENANT (a login, address, domain or client IP address, then a tenant name)");
 		return;
@@ -287,7 +290,7 @@ fg_account_map_load(struct fg_lex *lx, const char *path,
     struct fg_mapent **map, size_t *n)
 {
 	struct fg_lex ml = *lx;
-	struct map_load st = { NULL, 0 };
+	struct map_load st = { NULL, 0, fg_nomem_count() };
 	size_t i, j;
 	int rc;
 
@@ -295,6 +298,13 @@ fg_account_map_load(struct fg_lex *lx, const char *path,
 	if (rc < 0 && ml.nerr == lx->nerr) {
 		fg_account_map_free(st.map, st.n);
 		return -1;		/* not opened */
+	}
+	if (fg_nomem_count() != st.nomem) {
+		/* An entry may be missing, or hold no key: none is kept
+		 * (the caller's load fails, saying why). */
+		fg_account_map_free(st.map, st.n);
+		st.map = NULL;
+		st.n = 0;
 	}
 	if (st.n > 1)
 		qsort(st.map, st.n, sizeof(*st.map), mapcmp);

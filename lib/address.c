@@ -36,7 +36,7 @@ static char *
 room_get(struct room *r, size_t n)
 {
 	r->len = n;
-	r->p = n <= sizeof(r->stack) ? r->stack : malloc(n);
+	r->p = n <= sizeof(r->stack) ? r->stack : fg_malloc(n);
 	return r->p;
 }
 
@@ -133,9 +133,10 @@ idna_domain(const char *in, size_t len, char *out, size_t outlen)
 	memcpy(buf.p, in, len);
 	buf.p[len] = '\0';
 	rc = idn2_to_ascii_8z(buf.p, &a, IDN2_NONTRANSITIONAL);
-	if (rc == IDN2_MALLOC)
+	if (rc == IDN2_MALLOC) {
+		fg_nomem_note();
 		rc = FG_ADDR_NOMEM;
-	else if (rc != IDN2_OK)
+	} else if (rc != IDN2_OK)
 		rc = ascii_domain(in, len, out, outlen);
 	else
 		rc = ascii_domain(a, strlen(a), out, outlen);

@@ -43,6 +43,9 @@ struct fg_parser {
 	/* fg_config_load_only: the statements read; the rest skipped */
 	const char *const *only;
 	size_t nonly;
+	/* fg_nomem_count() as the load began: once it has moved, the rest
+	 * of the file is not read (a part may be missing) */
+	unsigned long nomem;
 };
 
 #define perr(p, ...)	fg_lex_error(&(p)->lx, __VA_ARGS__)
@@ -297,7 +300,7 @@ fg_rule_feedback(const struct fg_rule *r)
 static int
 push_str(char ***arr, size_t *n, const char *s)
 {
-	char **a = realloc(*arr, (*n + 1) * sizeof(**arr));
+	char **a = fg_realloc(*arr, (*n + 1) * sizeof(**arr));
 
 	if (a == NULL)
 		return -1;
@@ -312,7 +315,7 @@ push_str(char ***arr, size_t *n, const char *s)
 static int
 push_line(int **arr, size_t i, int line)
 {
-	int *a = realloc(*arr, (i + 1) * sizeof(**arr));
+	int *a = fg_realloc(*arr, (i + 1) * sizeof(**arr));
 
 	if (a == NULL)
 		return -1;
@@ -393,6 +396,8 @@ statement(struct fg_lex *lx, struct fg_tok *t, int nt, void *arg)
 	char *base;
 	size_t idx;
 
+	if (fg_nomem_count() != p->nomem)
+		return;
 	if (p->only != NULL) {
 		size_t i;
 
@@ -732,7 +737,7 @@ st_group(struct fg_parser *p, struct fg_tok *t, int nt)
 		add_pattern(p, &d, t[k].s);
 	}
 	if (g == NULL) {
-		void *a = realloc(c->group, (c->ngroup + 1) * sizeof(*c->group));
+		void *a = fg_realloc(c->group, (c->ngroup + 1) * sizeof(*c->group));
 
 		if (a == NULL)
 			goto out;
@@ -795,7 +800,7 @@ new_rule(struct fg_parser *p, const char *what, const char *name)
 	}
 	if (name_taken(p, what, name))
 		return NULL;
-	if ((r = realloc(c->rule, (c->nrule + 1) * sizeof(*r))) == NULL)
+	if ((r = fg_realloc(c->rule, (c->nrule + 1) * sizeof(*r))) == NULL)
 		return NULL;
 	c->rule = r;
 	r = &c->rule[c->nrule];
@@ -824,7 +829,7 @@ remember_refs(struct fg_parser *p, size_t index, int backoff)
 
 	for (i = 0; i < d->n; i++) {
 		if (d->pat[i][0] == '@') {
-			void *a = realloc(p->refs, (p->nrefs + 1) * sizeof(*p->refs));
+			void *a = fg_realloc(p->refs, (p->nrefs + 1) * sizeof(*p->refs));
 
 			if (a == NULL)
 				return;
@@ -1088,7 +1093,7 @@ st_override(struct fg_parser *p, struct fg_tok *t, int nt)
 		perr(p, "override: expected override RULE ACCOUNT N/PERIOD");
 		return;
 	}
-	if ((a = realloc(p->ovs, (p->novs + 1) * sizeof(*p->ovs))) == NULL)
+	if ((a = fg_realloc(p->ovs, (p->novs + 1) * sizeof(*p->ovs))) == NULL)
 		return;
 	p->ovs = a;
 	o = &p->ovs[p->novs];
@@ -1141,7 +1146,7 @@ st_exempt(struct fg_parser *p, struct fg_tok *t, int nt)
 				perr(p, "exempt client: \"%s\": expected an IP address or ADDRESS/BITS", t[i].s);
 				continue;
 			}
-			a = realloc(c->ex_client, (c->nex_client + 1) * sizeof(cidr));
+			a = fg_realloc(c->ex_client, (c->nex_client + 1) * sizeof(cidr));
 			if (a == NULL)
 				return;
 			c->ex_client = a;
@@ -1228,7 +1233,7 @@ st_backoff(struct fg_parser *p, struct fg_tok *t, int nt)
 	}
 	if (b.max < b.duration)
 		b.max = b.duration;
-	if ((a = realloc(c->backoff, (c->nbackoff + 1) * sizeof(b))) == NULL)
+	if ((a = fg_realloc(c->backoff, (c->nbackoff + 1) * sizeof(b))) == NULL)
 		goto bad;
 	c->backoff = a;
 	b.name = fg_strdup(t[1].s);
@@ -1588,7 +1593,7 @@ st_notify(struct fg_parser *p, struct fg_tok *t, int nt)
 			return;
 		}
 	}
-	if ((a = realloc(c->notify, (c->nnotify + 1) * sizeof(n))) == NULL)
+	if ((a = fg_realloc(c->notify, (c->nnotify + 1) * sizeof(n))) == NULL)
 		return;
 	c->notify = a;
 	n.target = fg_strdup(t[1].s);
@@ -1673,7 +1678,7 @@ resolve(struct fg_parser *p)
 		if (j < r->nov)
 			continue;
 		{
-			void *a = realloc(r->ov, (r->nov + 1) * sizeof(*r->ov));
+			void *a = fg_realloc(r->ov, (r->nov + 1) * sizeof(*r->ov));
 
 			if (a == NULL)
 				continue;
@@ -1736,11 +1741,12 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 {
 	struct fg_parser p;
 	struct fg_config *c;
+	unsigned long nomem = fg_nomem_count();
 	size_t i;
 
 	if (errlen > 0)
 		err[0] = '\0';
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if ((c = fg_calloc(1, sizeof(*c))) == NULL) {
 		fg_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -1779,7 +1785,8 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 	p.c = c;
 	p.only = only;
 	p.nonly = nonly;
-	if ((p.seen = calloc(fg_nstatements, sizeof(*p.seen))) == NULL) {
+	p.nomem = nomem;
+	if ((p.seen = fg_calloc(fg_nstatements, sizeof(*p.seen))) == NULL) {
 		fg_seterr(err, errlen, "out of memory");
 		config_free(c);
 		return NULL;
@@ -1791,12 +1798,14 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 		return NULL;
 	}
 	p.lx.file = path;
-	resolve(&p);
-	for (i = 0; i < c->nrule; i++)
-		fg_dests_index(&c->rule[i].dests);
-	for (i = 0; i < c->nbackoff; i++)
-		fg_dests_index(&c->backoff[i].dests);
-	fg_dests_index(&c->ex_domain);
+	if (fg_nomem_count() == nomem) {
+		resolve(&p);
+		for (i = 0; i < c->nrule; i++)
+			fg_dests_index(&c->rule[i].dests);
+		for (i = 0; i < c->nbackoff; i++)
+			fg_dests_index(&c->backoff[i].dests);
+		fg_dests_index(&c->ex_domain);
+	}
 	p.seen_map = seen(p.seen, "account_map");
 	if (c->account_map != NULL)
 		load_map(&p, path);
@@ -1819,6 +1828,14 @@ load(const char *path, const char *const *only, size_t nonly, char *err,
 		free(p.ovs[i].ov.account);
 	}
 	free(p.ovs);
+	/* Whatever a parser did on meeting it, the configuration may lack
+	 * a part: none of it is used (a reload keeps the one running). */
+	if (fg_nomem_count() != nomem) {
+		fg_seterr(err, errlen, "%s: out of memory while reading it (not loaded)",
+		    path);
+		config_free(c);
+		return NULL;
+	}
 	if (p.lx.nerr > 0) {
 		config_free(c);
 		return NULL;

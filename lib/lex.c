@@ -13,6 +13,7 @@
 
 #include "lex.h"
 #include "sizes.h"
+#include "util.h"
 
 /*
  * The longest message of one error. A word it quotes may be a whole line
@@ -185,8 +186,8 @@ fg_lex_file(struct fg_lex *lx, const char *path,
 	}
 	lx->file = path;
 	lx->line = 0;
-	t = calloc(FG_LEX_MAXTOK, sizeof(*t));
-	line = malloc(LINE_ROOM);
+	t = fg_calloc(FG_LEX_MAXTOK, sizeof(*t));
+	line = fg_malloc(LINE_ROOM);
 	if (t == NULL || line == NULL) {
 		free(t);
 		free(line);

@@ -10,6 +10,7 @@
 
 #include "address.h"
 #include "rules.h"
+#include "util.h"
 
 static int
 cmp_str(const void *a, const void *b)
@@ -32,7 +33,7 @@ fg_dests_index(struct fg_dests *d)
 	d->idx = NULL;
 	d->nexact = 0;
 	/* Without an index (no memory), fg_dests_match scans. */
-	if (d->n == 0 || (d->idx = malloc(d->n * sizeof(*d->idx))) == NULL)
+	if (d->n == 0 || (d->idx = fg_malloc(d->n * sizeof(*d->idx))) == NULL)
 		return;
 	for (i = 0; i < d->n; i++)
 		if (!wildcard(d->pat[i]))

@@ -40,11 +40,55 @@ fg_seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+static _Thread_local unsigned long nomem;
+
+void
+fg_nomem_note(void)
+{
+	nomem++;
+}
+
+unsigned long
+fg_nomem_count(void)
+{
+	return nomem;
+}
+
+void *
+fg_malloc(size_t n)
+{
+	void *p = malloc(n);
+
+	if (p == NULL)
+		nomem++;
+	return p;
+}
+
+void *
+fg_calloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		nomem++;
+	return p;
+}
+
+void *
+fg_realloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	if (q == NULL)
+		nomem++;
+	return q;
+}
+
 char *
 fg_strdup(const char *s)
 {
 	size_t len = strlen(s) + 1;
-	char *p = malloc(len);
+	char *p = fg_malloc(len);
 
 	if (p != NULL)
 		memcpy(p, s, len);

@@ -20,6 +20,18 @@
 size_t fg_strlcpy(char *dst, const char *src, size_t size);
 void fg_seterr(char *err, size_t errlen, const char *fmt, ...) FG_PRINTF(3, 4);
 char *fg_strdup(const char *s);
+/*
+ * malloc(), calloc() and realloc() that count this thread's failures,
+ * as fg_strdup() does: a configuration's load compares the count before
+ * and after, and fails whole on any (an allocation a parser handled by
+ * going on without would leave a rule or an entry out). fg_nomem_note()
+ * counts one met elsewhere (libidn2's).
+ */
+void *fg_malloc(size_t n);
+void *fg_calloc(size_t n, size_t size);
+void *fg_realloc(void *p, size_t n);
+void fg_nomem_note(void);
+unsigned long fg_nomem_count(void);
 uint64_t fg_hash(const char *s);
 int fg_parse_duration(const char *s, uint32_t *secs);
 int fg_parse_rate(const char *s, uint32_t *n, uint32_t *period);

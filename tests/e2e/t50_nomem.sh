@@ -4,8 +4,9 @@
 # next source's account (another tenant's budget), a recipient at a
 # carrier's name in UTF-8 counted by its bytes (apart from the carrier)
 # or by no domain. The socket map answers such a name TEMP, which
-# Postfix takes as a failed lookup: the recipient waits. A preloaded
-# shim makes libidn2 say it is out of memory while $T/oom exists.
+# Postfix takes as a failed lookup: the recipient waits. A reload then
+# fails whole, saying why (not "expected a domain"). A preloaded shim
+# makes libidn2 say it is out of memory while $T/oom exists.
 . "$(dirname "$0")/lib.sh"
 setup
 write_conf <<EOT
@@ -63,6 +64,18 @@ smtp_session $SMTP_PORT "EHLO t" "MAIL FROM:<c@h.example> SMTPUTF8" \
     "RCPT TO:<r4@$FW_DOCOMO>" QUIT > "$T/map"
 grep -q "^451 4.3.0 <r4@$FW_DOCOMO>: Temporary lookup failure" "$T/map" &&
     ok "Postfix: the socket map's TEMP deferred the recipient" || fail "$(cat "$T/map")"
+
+# A reload out of memory (a group's name in UTF-8 not read): the file
+# is not loaded in part, the running configuration is kept and says so.
+cp "$T/floodgate.conf" "$T/good.conf"
+printf 'group carriers docomo.ne.jp %s\nlimit fw per domain to @carriers 1/1h\n' \
+    'ａｕ.example' >> "$T/floodgate.conf"
+kill -USR1 "$FG_PID"
+wait_log "reload: $T/floodgate.conf has errors; keeping the running configuration" &&
+    grep -q "error: $T/floodgate.conf: out of memory while reading it (not loaded)" "$T/floodgate.log" &&
+    ok "a reload out of memory: not loaded, saying so; the running configuration kept" ||
+    fail "the reload: $(grep 'error:' "$T/floodgate.log" | tail -3)"
+cp "$T/good.conf" "$T/floodgate.conf"
 
 # With memory again: nothing was counted, docomo.ne.jp's 2 are whole.
 rm -f "$T/oom"

@@ -1,7 +1,8 @@
 /*
  * Out of memory on demand, for the unit tests the Makefile links with
- * UNIT_WRAP (ld's --wrap): the calls of malloc() and of libidn2's
- * idn2_to_ascii_8z() in floodgate's code come here first.
+ * UNIT_WRAP (ld's --wrap): the calls of malloc(), calloc(), realloc()
+ * and of libidn2's idn2_to_ascii_8z() in floodgate's code come here
+ * first.
  */
 #ifndef FG_TEST_NOMEM_H
 #define FG_TEST_NOMEM_H
@@ -14,25 +15,55 @@
  * have been let through. */
 static size_t nomem_from = SIZE_MAX;
 static int nomem_pass;
-/* Which call of idn2_to_ascii_8z() from now fails, the first 1; 0, none. */
+/* Which call of idn2_to_ascii_8z() from now fails, the first 1; 0, none.
+ * nomem_idn_calls counts them all. */
 static int nomem_idn;
+static long nomem_idn_calls;
+/* Which allocation (malloc, calloc or realloc) from now fails, the first
+ * 1; 0, none. nomem_allocs counts them all. */
+static long nomem_nth;
+static long nomem_allocs;
 
 void *__real_malloc(size_t n);
 void *__wrap_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
 int __real_idn2_to_ascii_8z(const char *in, char **out, int flags);
 int __wrap_idn2_to_ascii_8z(const char *in, char **out, int flags);
+
+static int
+nomem_now(void)
+{
+	nomem_allocs++;
+	return nomem_nth > 0 && --nomem_nth == 0;
+}
 
 void *
 __wrap_malloc(size_t n)
 {
-	if (n >= nomem_from && nomem_pass-- <= 0)
+	if (nomem_now() || (n >= nomem_from && nomem_pass-- <= 0))
 		return NULL;
 	return __real_malloc(n);
+}
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	return nomem_now() ? NULL : __real_calloc(n, size);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	return nomem_now() ? NULL : __real_realloc(p, n);
 }
 
 int
 __wrap_idn2_to_ascii_8z(const char *in, char **out, int flags)
 {
+	nomem_idn_calls++;
 	if (nomem_idn > 0 && --nomem_idn == 0)
 		return IDN2_MALLOC;
 	return __real_idn2_to_ascii_8z(in, out, flags);

@@ -3,6 +3,7 @@
 #include "account.h"
 #include "config.h"
 #include "confdef.h"
+#include "nomem.h"
 #include "rules.h"
 
 static struct fg_config *
@@ -1104,6 +1105,160 @@ test_several_errors_and_long_line(void **state)
 	assert_non_null(strstr(err, "/nonexistent/floodgate.conf: cannot open"));
 }
 
+/* What a configuration holds, written out whole: fg_config_print()'s
+ * lines, and the parts it sums up (each group's and rule's domains, the
+ * account map's entries). */
+static char *
+dump(const struct fg_config *c)
+{
+	char *buf = NULL;
+	size_t len = 0, i, k;
+	FILE *fp = open_memstream(&buf, &len);
+
+	assert_non_null(fp);
+	fg_config_print(c, fp);
+	for (i = 0; i < c->ngroup; i++)
+		for (k = 0; k < c->group[i].n; k++)
+			fprintf(fp, "group %s: %s\n", c->group[i].name,
+			    c->group[i].dom[k]);
+	for (i = 0; i < c->nrule; i++) {
+		for (k = 0; k < c->rule[i].dests.n; k++)
+			fprintf(fp, "rule %s: %s\n", c->rule[i].name,
+			    c->rule[i].dests.pat[k]);
+		for (k = 0; k < c->rule[i].nov; k++)
+			fprintf(fp, "rule %s: override %s %u/%u\n",
+			    c->rule[i].name, c->rule[i].ov[k].account,
+			    c->rule[i].ov[k].limit, c->rule[i].ov[k].period);
+		fprintf(fp, "rule %s: reply %s\n", c->rule[i].name,
+		    c->rule[i].reply ? c->rule[i].reply : "-");
+	}
+	for (i = 0; i < c->nbackoff; i++)
+		for (k = 0; k < c->backoff[i].dests.n; k++)
+			fprintf(fp, "backoff %s: %s\n", c->backoff[i].name,
+			    c->backoff[i].dests.pat[k]);
+	for (i = 0; i < c->ex_domain.n; i++)
+		fprintf(fp, "exempt domain %s\n", c->ex_domain.pat[i]);
+	for (i = 0; i < c->nnotify; i++)
+		fprintf(fp, "notify %s\n", c->notify[i].what);
+	for (i = 0; i < c->nmap; i++)
+		fprintf(fp, "map %s %s %d\n", c->map[i].key, c->map[i].tenant,
+		    c->map[i].alias);
+	fclose(fp);
+	return buf;
+}
+
+/*
+ * Out of memory at any allocation of a load (each one in turn made to
+ * fail): the load fails and says so, or gives the whole configuration.
+ * Never one with a part left out: a rule, a domain of it or an account
+ * map's entry missing would let a tenant's mail past its limit.
+ */
+static void
+test_out_of_memory(void **state)
+{
+	char err[FG_CONFIG_ERRLEN], map[256], text[4096], *want, *got;
+	struct fg_config *c;
+	long n, total, idns, failed = 0;
+
+	(void)state;
+	snprintf(map, sizeof(map), "%s", tmpfile_with(
+	    "example.jp tenant42\n@shop.example.net tenant43\n"
+	    "Alice tenant7\n\xef\xbd\x84ocomo.example tenant8\n"));
+	snprintf(text, sizeof(text),
+	    "listen   unix:/var/spool/postfix/fg/milter.sock\n"
+	    "control  /run/fg/control.sock\n"
+	    "database /var/lib/fg/fg.db\n"
+	    "user     floodgate\n"
+	    "account  sasl sender client\n"
+	    "account_map %s\n"
+	    "mode     enforce\n"
+	    "on_store_error tempfail\n"
+	    "metrics 127.0.0.1:9465\n"
+	    "local_action tempfail\n"
+	    "charge_at end\n"
+	    "engine libmilter\n"
+	    "max_connections 100\n"
+	    "postfix_config /etc/postfix-out\n"
+	    "mta postfix\n"
+	    "max_keys 5000\n"
+	    "sendmail_path /opt/sm/sendmail\n"
+	    "sendmail_config /opt/sm/sendmail.cf\n"
+	    "group carriers docomo.ne.jp *.vodafone.ne.jp \xef\xbd\x85zweb.ne.jp\n"
+	    "limit burst per account 30/1m\n"
+	    "limit carrier per account+domain to @carriers, example.org 5/1h action hold count messages\n"
+	    "limit dom per domain to @carriers 300/1h action reject reply \"Go slow, retry in %%r\"\n"
+	    "limit unknown per account 20/1h count unknown ratio 30%% action suspend\n"
+	    "cap fan to @carriers 100\n"
+	    "override carrier tenant42 50/2h\n"
+	    "exempt account postmaster@Example.JP Admin\n"
+	    "exempt client 192.0.2.0/24 2001:db8::/32\n"
+	    "exempt domain internal.example *.corp.example\n"
+	    "delivery_log journal\n"
+	    "delivery_log_users root postfix\n"
+	    "delivery_retention 7d\n"
+	    "postfix_map unix:/var/spool/postfix/fg/map.sock\n"
+	    "sendmail_map unix:/run/fg/sendmail-map.sock\n"
+	    "backoff pause to @carriers after 5/10m on 4xx for 1h max 12h\n"
+	    "notify mailto:postmaster@example.jp\n"
+	    "notify exec:/usr/local/bin/page on suspend,pause,refused\n"
+	    "notify_from floodgate@example.jp\n"
+	    "notify_max 5\n"
+	    "release_alarm 2h\n"
+	    "store redis://10.0.0.5:6380/2\n"
+	    "redis_user relay\n"
+	    "redis_password_file /etc/floodgate/redis.pass\n"
+	    "redis_timeout 2s\n"
+	    "redis_reservation_ttl 5m\n"
+	    "redis_prefix relays.example\n"
+	    "relays 3\n", map);
+	{
+		const char *path = tmpfile_with(text);
+
+		nomem_allocs = nomem_idn_calls = 0;
+		if ((c = fg_config_load(path, err, sizeof(err))) == NULL)
+			fail_msg("%s", err);
+		total = nomem_allocs;
+		idns = nomem_idn_calls;
+		want = dump(c);
+		fg_config_unref(c);
+		/* Each allocation in turn, then each of libidn2's. */
+		for (n = 1; n <= total + idns; n++) {
+			if (n <= total)
+				nomem_nth = n;
+			else
+				nomem_idn = (int)(n - total);
+			c = fg_config_load(path, err, sizeof(err));
+			nomem_nth = nomem_idn = 0;
+			if (c == NULL) {
+				if (strstr(err, "out of memory") == NULL)
+					fail_msg("failure %ld of %ld: %s", n,
+					    total + idns, err);
+				failed++;
+				continue;
+			}
+			got = dump(c);
+			fg_config_unref(c);
+			if (strcmp(got, want) != 0) {
+				size_t k = 0;
+
+				while (got[k] == want[k])
+					k++;
+				while (k > 0 && want[k - 1] != '\n')
+					k--;
+				fail_msg("failure %ld of %ld, and the load went on without it: from \"%.80s\" where the whole has \"%.80s\"",
+				    n, total + idns, got + k, want + k);
+			}
+			free(got);
+		}
+	}
+	free(want);
+	print_message("%ld allocations and %ld calls of libidn2 in a load, %ld of them said as out of memory when made to fail\n",
+	    total, idns, failed);
+	assert_true(total > 50);
+	assert_true(idns >= 2);		/* the group's and the map's names */
+	assert_true(failed > 0);
+}
+
 int
 main(void)
 {
@@ -1126,6 +1281,7 @@ main(void)
 		cmocka_unit_test(test_long_destination),
 		cmocka_unit_test(test_map_errors),
 		cmocka_unit_test(test_several_errors_and_long_line),
+		cmocka_unit_test(test_out_of_memory),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 
