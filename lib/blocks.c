@@ -455,29 +455,38 @@ fg_blocks_rows(struct fg_blocks *b, struct fg_suspension **s, size_t *ns,
 	*np = r.np;
 }
 
-void
+int
 fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s, size_t ns,
     const struct fg_pause *p, size_t np)
 {
 	size_t i;
+	int rc = 0;
 
 	pthread_mutex_lock(&b->lock);
 	for (i = 0; i < ns; i++)
-		(void)add_suspension(b, &s[i]);
+		if (add_suspension(b, &s[i]) < 0)
+			rc = -1;
 	for (i = 0; i < np; i++) {
-		struct pnode *n = calloc(1, sizeof(*n));
+		uint64_t h = fg_hash(p[i].domain);
+		struct pnode *n;
 
-		if (n == NULL)
-			break;
+		if (fg_htab_find(&b->paus, h, paus_eq, p[i].domain))
+			continue;
+		if ((n = calloc(1, sizeof(*n))) == NULL) {
+			rc = -1;
+			continue;
+		}
 		n->p = p[i];
-		n->node.hash = fg_hash(p[i].domain);
-		if (fg_htab_find(&b->paus, n->node.hash, paus_eq, p[i].domain) ||
-		    fg_htab_add(&b->paus, &n->node) < 0)
+		n->node.hash = h;
+		if (fg_htab_add(&b->paus, &n->node) < 0) {
 			free(n);
+			rc = -1;
+		}
 	}
 	b->changed = 0;
 	publish(b);
 	pthread_mutex_unlock(&b->lock);
+	return rc;
 }
 
 int

@@ -90,8 +90,10 @@ int fg_blocks_unpause(struct fg_blocks *b, const char *domain, uint32_t now);
  * as long as they can still double the next pause); free() both. */
 void fg_blocks_rows(struct fg_blocks *b, struct fg_suspension **s,
     size_t *ns, struct fg_pause **p, size_t *np);
-/* At start: what the store kept. */
-void fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s,
+/* At start: what the store kept. -1 when out of memory for one of them
+ * (the rest loaded): a start must not go on without it, as the
+ * suspended account or the paused domain would be let through. */
+int fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s,
     size_t ns, const struct fg_pause *p, size_t np);
 /* Whether something changed since the last call (for the store). */
 int fg_blocks_changed(struct fg_blocks *b);

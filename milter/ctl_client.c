@@ -151,7 +151,7 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	struct fg_table *t = NULL;
 	char err[FG_ERRLEN];
 	size_t loaded = 0;
-	int v = fg_ctl_lookup(req->verb);
+	int v = fg_ctl_lookup(req->verb), blocks = -1;
 
 	if (v < 0 || !(fg_ctl_cmds[v].flags & FG_CTL_OFFLINE)) {
 		fprintf(stderr, "floodgatectl: floodgate is not running (%s): %s needs the daemon\n",
@@ -176,6 +176,9 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.relays_down = 0;
 	in.live = NULL;
 	in.nlive = 0;
+	/* Without them, an account suspended or a domain paused would be
+	 * shown free: an error, not a partial answer. */
+	fg_seterr(err, sizeof(err), "out of memory");
 	if (in.blocks != NULL) {
 		struct fg_suspension *su;
 		struct fg_pause *pa;
@@ -183,12 +186,16 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 
 		if (fg_store_blocks_load(st, &su, &ns, &pa, &np, err,
 		    sizeof(err)) == 0) {
-			fg_blocks_load(in.blocks, su, ns, pa, np);
+			blocks = fg_blocks_load(in.blocks, su, ns, pa, np);
+			fg_seterr(err, sizeof(err), "out of memory");
 			free(su);
 			free(pa);
 		}
 	}
-	if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
+	if (blocks < 0) {
+		fg_ctl_error(&o, "database: cannot load suspensions and pauses: %s",
+		    err);
+	} else if (fg_store_load(st, t, in.now, &loaded, err, sizeof(err)) < 0) {
 		fg_ctl_error(&o, "database: %s", err);
 	} else if (v == FG_CTL_STATUS) {
 		fg_ctl_ok(&o);

@@ -95,7 +95,9 @@ load_blocks(void)
 	    sizeof(err)) < 0)
 		die("database %s: cannot load suspensions and pauses: %s",
 		    fgd.cfg->database, err);
-	fg_blocks_load(fgd.engine.blocks, su, ns, pa, np);
+	if (fg_blocks_load(fgd.engine.blocks, su, ns, pa, np) < 0)
+		die("database %s: cannot load suspensions and pauses: out of memory",
+		    fgd.cfg->database);
 	if (ns + np > 0)
 		fg_log_notice("loaded %zu suspended accounts and %zu pause records",
 		    ns, np);
