@@ -866,9 +866,9 @@ int
 fg_incident_load(char *err, size_t errlen)
 {
 	struct fg_incident *rows;
-	size_t n, i;
+	size_t n, i, lost = 0;
 	unsigned h, sent;
-	char v[32];
+	char v[32], serr[FG_ERRLEN];
 
 	if (gethostname(host, sizeof(host)) < 0)
 		fg_strlcpy(host, "localhost", sizeof(host));
@@ -878,19 +878,24 @@ fg_incident_load(char *err, size_t errlen)
 	    sscanf(v, "%u %u", &h, &sent) == 2 && h == hour)
 		sent_this_hour = sent;
 	if (fg_store_incidents(fgd.store, 2, 0, FG_INCIDENTS_OWED_MAX + 1,
-	    &rows, &n, err, errlen) < 0)
+	    &rows, &n, serr, sizeof(serr)) < 0) {
+		fg_seterr(err, errlen, "cannot read them from the store: %s",
+		    serr);
 		return -1;
+	}
 	if (n > FG_INCIDENTS_OWED_MAX) {
 		untrack();
 		n = FG_INCIDENTS_OWED_MAX;
 	}
 	/* Newest first from the store; the list has the newest first too. */
 	for (i = n; i-- > 0; ) {
-		struct inc *x = calloc(1, sizeof(*x));
+		struct inc *x;
 		int k = fg_name_value(fg_event_names, rows[i].kind);
 
-		if (x == NULL || k < 0) {
-			free(x);
+		if (k < 0)
+			continue;	/* a kind this version does not know */
+		if ((x = calloc(1, sizeof(*x))) == NULL) {
+			lost++;
 			continue;
 		}
 		x->i = rows[i];
@@ -904,6 +909,11 @@ fg_incident_load(char *err, size_t errlen)
 			index_open(x);
 	}
 	free(rows);
+	if (lost > 0) {
+		fg_seterr(err, errlen, "out of memory for %zu of the %zu open or untold in the store: what is owed of them will not be told",
+		    lost, n);
+		return -1;
+	}
 	return 0;
 }
 

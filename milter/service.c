@@ -529,8 +529,7 @@ fg_service_start(void)
 			fg_log_err("%s; no metrics", err);
 		fg_smap_start();
 		if (fg_incident_load(err, sizeof(err)) < 0)
-			fg_log_err("incidents: cannot read them from the store: %s",
-			    err);
+			fg_log_err("incidents: %s", err);
 		/* Mail flows without feedback; the operator is told why. */
 		if (fg_feedback_start(err, sizeof(err)) < 0)
 			fg_log_err("%s; delivery feedback is off", err);
