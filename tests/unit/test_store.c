@@ -819,6 +819,129 @@ test_pending(void **state)
 	assert_int_equal(query("SELECT count(*) FROM pending"), 0);
 }
 
+/* SQLite's allocator, made to fail the Nth allocation from now (0: none);
+ * sqlite_allocs counts them. */
+static sqlite3_mem_methods real_mem;
+static long sqlite_nth, sqlite_allocs;
+
+static int
+sqlite_fails(void)
+{
+	sqlite_allocs++;
+	return sqlite_nth > 0 && --sqlite_nth == 0;
+}
+
+static void *
+mem_malloc(int n)
+{
+	return sqlite_fails() ? NULL : real_mem.xMalloc(n);
+}
+
+static void *
+mem_realloc(void *p, int n)
+{
+	return sqlite_fails() ? NULL : real_mem.xRealloc(p, n);
+}
+
+/* What fg_store_load() and fg_store_blocks_load() read at a start, with
+ * SQLite's Nth allocation failing (0: none): -1, or the rows read. */
+static int
+start_load(long nth, size_t *windows, size_t *ns, size_t *np)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *s = fg_store_open(path, 0, err, sizeof(err));
+	struct fg_table *t = fg_table_new();
+	struct fg_suspension *su;
+	struct fg_pause *pa;
+	int rc;
+
+	if (s == NULL)
+		fail_msg("%s", err);
+	sqlite_nth = nth;
+	rc = fg_store_load(s, t, T0 + 60, windows, err, sizeof(err));
+	if (rc == 0)
+		rc = fg_store_blocks_load(s, &su, ns, &pa, np, err, sizeof(err));
+	sqlite_nth = 0;
+	if (rc == 0) {
+		free(su);
+		free(pa);
+	}
+	fg_table_free(t);
+	fg_store_close(s);
+	return rc;
+}
+
+/*
+ * SQLite out of memory while a start reads the windows, suspensions and
+ * pauses, at each of its allocations in turn: the load fails, or reads
+ * every row. Never a start with a tenant's window missing (its budget
+ * whole again) or a suspension or a pause dropped.
+ */
+static void
+test_load_out_of_memory(void **state)
+{
+	char err[FG_ERRLEN], sql[400];
+	sqlite3_mem_methods m;
+	struct fg_store *s;
+	sqlite3 *db;
+	size_t w, ns, np;
+	long n, total, said = 0;
+	int i;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("%s", err);
+	fg_store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (i = 0; i < 50; i++) {
+		/* One slot: T0 (0x6b49d200, little-endian), 5 messages. */
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO windows VALUES ('hour', 'tenant%d', 3600, %u, "
+		    "x'00d2496b05000000');"
+		    "INSERT INTO suspended (account, rule, since) VALUES "
+		    "('tenant%d', 'bulk', %u);"
+		    "INSERT INTO paused VALUES ('d%d.jp', 'carrier', %u, %u, 3600, 1);",
+		    i, T0 + 3600, i, T0, i, T0, T0 + 3600);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	}
+	sqlite3_close(db);
+	assert_int_equal(start_load(0, &w, &ns, &np), 0);
+	assert_int_equal(w, 50);
+	assert_int_equal(ns, 50);
+	assert_int_equal(np, 50);
+
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem), SQLITE_OK);
+	m = real_mem;
+	m.xMalloc = mem_malloc;
+	m.xRealloc = mem_realloc;
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &m), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+	/* The count from the load's first allocation: the store is opened
+	 * first, each time. */
+	(void)start_load(-1, &w, &ns, &np);
+	sqlite_allocs = 0;
+	sqlite_nth = 0;
+	assert_int_equal(start_load(0, &w, &ns, &np), 0);
+	total = sqlite_allocs;
+	for (n = 1; n <= total; n++) {
+		if (start_load(n, &w, &ns, &np) < 0) {
+			said++;
+			continue;
+		}
+		if (w != 50 || ns != 50 || np != 50)
+			fail_msg("SQLite's allocation %ld failed: %zu windows, %zu suspensions and %zu pauses read, and not said",
+			    n, w, ns, np);
+	}
+	assert_int_equal(sqlite3_shutdown(), SQLITE_OK);
+	assert_int_equal(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem), SQLITE_OK);
+	assert_int_equal(sqlite3_initialize(), SQLITE_OK);
+	print_message("%ld allocations by SQLite in a start's load, %ld of them said when made to fail\n",
+	    total, said);
+	assert_true(said > 0);
+}
+
 int
 main(void)
 {
@@ -834,6 +957,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents_untrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
