@@ -178,16 +178,18 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	in.nlive = 0;
 	/* Without them, an account suspended or a domain paused would be
 	 * shown free: an error, not a partial answer. */
-	fg_seterr(err, sizeof(err), "out of memory");
-	if (in.blocks != NULL) {
+	if (in.blocks == NULL)
+		fg_seterr(err, sizeof(err), "out of memory");
+	else {
 		struct fg_suspension *su;
 		struct fg_pause *pa;
 		size_t ns, np;
 
 		if (fg_store_blocks_load(st, &su, &ns, &pa, &np, err,
 		    sizeof(err)) == 0) {
-			blocks = fg_blocks_load(in.blocks, su, ns, pa, np);
-			fg_seterr(err, sizeof(err), "out of memory");
+			if ((blocks = fg_blocks_load(in.blocks, su, ns, pa,
+			    np)) < 0)
+				fg_seterr(err, sizeof(err), "out of memory");
 			free(su);
 			free(pa);
 		}
