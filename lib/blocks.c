@@ -455,6 +455,29 @@ fg_blocks_rows(struct fg_blocks *b, struct fg_suspension **s, size_t *ns,
 	*np = r.np;
 }
 
+/* The domain's pause record made p, a new one when it had none; -1 out
+ * of memory (the record not kept). Under the lock. */
+static int
+set_pause(struct fg_blocks *b, const struct fg_pause *p)
+{
+	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus,
+	    fg_hash(p->domain), paus_eq, p->domain);
+
+	if (n != NULL) {
+		n->p = *p;
+		return 0;
+	}
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return -1;
+	n->p = *p;
+	n->node.hash = fg_hash(p->domain);
+	if (fg_htab_add(&b->paus, &n->node) < 0) {
+		free(n);
+		return -1;
+	}
+	return 0;
+}
+
 int
 fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s, size_t ns,
     const struct fg_pause *p, size_t np)
@@ -466,23 +489,9 @@ fg_blocks_load(struct fg_blocks *b, const struct fg_suspension *s, size_t ns,
 	for (i = 0; i < ns; i++)
 		if (add_suspension(b, &s[i]) < 0)
 			rc = -1;
-	for (i = 0; i < np; i++) {
-		uint64_t h = fg_hash(p[i].domain);
-		struct pnode *n;
-
-		if (fg_htab_find(&b->paus, h, paus_eq, p[i].domain))
-			continue;
-		if ((n = calloc(1, sizeof(*n))) == NULL) {
+	for (i = 0; i < np; i++)
+		if (set_pause(b, &p[i]) < 0)
 			rc = -1;
-			continue;
-		}
-		n->p = p[i];
-		n->node.hash = h;
-		if (fg_htab_add(&b->paus, &n->node) < 0) {
-			free(n);
-			rc = -1;
-		}
-	}
 	b->changed = 0;
 	publish(b);
 	pthread_mutex_unlock(&b->lock);
@@ -596,24 +605,6 @@ fg_blocks_untake(struct fg_blocks *b, struct fg_block_op *ops, size_t n)
 	pthread_mutex_unlock(&b->lock);
 }
 
-static void
-set_pause(struct fg_blocks *b, const struct fg_pause *p)
-{
-	struct pnode *n = (struct pnode *)fg_htab_find(&b->paus,
-	    fg_hash(p->domain), paus_eq, p->domain);
-
-	if (n != NULL) {
-		n->p = *p;
-		return;
-	}
-	if ((n = calloc(1, sizeof(*n))) == NULL)
-		return;
-	n->p = *p;
-	n->node.hash = fg_hash(p->domain);
-	if (fg_htab_add(&b->paus, &n->node) < 0)
-		free(n);
-}
-
 /* Drops the record filed under name that eq finds for key: the name
  * itself, or a whole record (susp_same, paus_same). */
 static void
@@ -642,7 +633,7 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 	for (i = 0; i < ns; i++)
 		(void)add_suspension(b, &s[i]);
 	for (i = 0; i < np; i++)
-		set_pause(b, &p[i]);
+		(void)set_pause(b, &p[i]);
 	/* Ours, not yet in the store. */
 	for (i = 0; i < b->nops; i++) {
 		const struct fg_block_op *op = &b->ops[i];
@@ -657,7 +648,7 @@ fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
 		else if (op->kind == 'e')
 			drop_one(&b->susp, op->s.account, susp_same, &op->s);
 		else if (op->kind == 'p')
-			set_pause(b, &op->p);
+			(void)set_pause(b, &op->p);
 		else if (op->kind == 'x')
 			drop_one(&b->paus, op->p.domain, paus_same, &op->p);
 	}
