@@ -589,9 +589,6 @@ struct fg_pending {
 	char dom[FG_DOMAIN_MAX + 1];
 };
 
-/* Caps, blocks, exemptions, feedback limits: what needs no
- * reservation. 0 when that decided (v), 1 when the checks in *pp are to
- * be reserved; -1 out of memory (v says so). */
 void
 fg_msg_rcpt_nomem(const struct fg_msg *m, struct fg_verdict *v)
 {
@@ -601,6 +598,9 @@ fg_msg_rcpt_nomem(const struct fg_msg *m, struct fg_verdict *v)
 	    "floodgate: temporary failure, try again later");
 }
 
+/* Caps, blocks, exemptions, feedback limits: what needs no
+ * reservation. 0 when that decided (v), 1 when the checks in *pp are to
+ * be reserved; -1 out of memory (v says so). */
 int
 fg_msg_rcpt_begin(struct fg_msg *m, struct fg_engine *e, const char *rcpt,
     uint32_t now, struct fg_verdict *v, struct fg_pending **pp)
