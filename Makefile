@@ -103,7 +103,8 @@ $(B)/floodgatectl: $(CTL_OBJ) $(B)/libfloodgate.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Tests that run floodgate's code out of memory (tests/unit/nomem.h).
-UNIT_NOMEM = test_address test_blocks test_config test_inspect test_session
+UNIT_NOMEM = test_address test_blocks test_config test_inspect test_limiter \
+	test_session
 UNIT_WRAP =
 $(UNIT_NOMEM:%=$(B)/tests/%): UNIT_WRAP = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=idn2_to_ascii_8z
 

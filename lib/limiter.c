@@ -176,6 +176,10 @@ fg_limiter_reserve(struct fg_limiter *l, struct fg_check *c, size_t n,
 			}
 			fg_window_init(&e->win, c[i].period);
 		}
+		if (fg_window_ready(&e->win) < 0) {
+			rc = FG_RESERVE_ERROR;
+			break;
+		}
 		e->reserved += c[i].cost;
 		r->item[r->n].entry = e;
 		r->item[r->n].cost = c[i].cost;
@@ -234,7 +238,8 @@ settle(struct fg_limiter *l, struct fg_resv *r, uint32_t now, int commit)
 		fg_table_lock(l->table, sh);
 		e->reserved -= r->item[i].cost;
 		/* Out of memory for one more slot: the slot list grows only
-		 * once per width, so this is rare; count it in the newest. */
+		 * once per width, so this is rare; count it in the newest.
+		 * The first slot's room was had at the reservation. */
 		if (commit) {
 			if (fg_window_add(&e->win, now, r->item[i].cost) < 0 &&
 			    e->win.nslot > 0)
@@ -272,7 +277,8 @@ fg_limiter_reset(struct fg_limiter *l, const char *rule, const char *key)
 	fg_table_lock(l->table, loc.shard);
 	e = fg_table_get(l->table, loc.shard, loc.hash, loc.key, 0);
 	if (e != NULL) {
-		fg_window_free(&e->win);
+		/* Emptied, not freed: reservations in flight commit to it. */
+		e->win.nslot = 0;
 		fg_table_dirty(l->table, loc.shard, e);
 	}
 	fg_table_unlock(l->table, loc.shard);

@@ -49,9 +49,26 @@ fg_window_expire(struct fg_window *w, uint32_t now)
 		return;
 	memmove(w->slot, w->slot + i, (size_t)(w->nslot - i) * sizeof(*w->slot));
 	w->nslot -= i;
-	if (w->nslot == 0) {
-		fg_window_free(w);
-	}
+}
+
+/*
+ * Room for one slot at least, had before a reservation is made on the
+ * window, so that its commit never needs memory for the window's first
+ * slot (a later one falls back to the newest). An emptied window keeps
+ * its room; the table's sweep frees the entry once it is idle.
+ */
+int
+fg_window_ready(struct fg_window *w)
+{
+	struct fg_slot *s;
+
+	if (w->cap > 0)
+		return 0;
+	if ((s = malloc(2 * sizeof(*s))) == NULL)
+		return -1;
+	w->slot = s;
+	w->cap = 2;
+	return 0;
 }
 
 uint64_t

@@ -3,6 +3,7 @@
 
 #include "limiter.h"
 #include "helpers.h"
+#include "nomem.h"
 #include "table.h"
 #include "window.h"
 
@@ -189,6 +190,87 @@ test_reset(void **state)
 	fg_resv_free(&r);
 }
 
+/* The used count of a key's rule, as a reservation would see it. */
+static uint64_t
+used(struct env *e, const char *key, uint32_t now)
+{
+	struct fg_check c = chk("hour", key, 100, 3600);
+
+	fg_limiter_peek(e->l, &c, 1, now);
+	return c.used;
+}
+
+/*
+ * Out of memory: a reservation that cannot have what its commit will
+ * need fails (the MTA is told to try later) and holds nothing; one that
+ * was made is counted at its commit whatever memory there is then,
+ * whether the key is new, its window has emptied since, or an operator
+ * reset it meanwhile.
+ */
+static void
+test_out_of_memory(void **state)
+{
+	struct env *e = *state;
+	struct fg_resv r = { 0 };
+	struct fg_check c;
+	char key[32];
+	long k, errors = 0;
+	int rc;
+
+	for (k = 1; k < 100; k++) {
+		snprintf(key, sizeof(key), "new%ld", k);
+		c = chk("hour", key, 100, 3600);
+		nomem_nth = k;
+		rc = fg_limiter_reserve(e->l, &c, 1, T0, &r);
+		if (nomem_nth == 0) {
+			assert_int_equal(rc, FG_RESERVE_ERROR);
+			assert_int_equal(r.n, 0);
+			assert_int_equal(used(e, key, T0), 0);
+			errors++;
+			continue;
+		}
+		nomem_nth = 0;
+		assert_int_equal(rc, FG_RESERVED);
+		nomem_nth = 1;
+		fg_limiter_commit(e->l, &r, T0);
+		nomem_nth = 0;
+		assert_int_equal(used(e, key, T0), 1);
+		break;
+	}
+	assert_true(errors >= 1);
+	assert_true(k < 100);
+
+	/* A window emptied by time between the reservation and the next
+	 * commit, then one emptied at the reservation itself. */
+	c = chk("hour", "old", 100, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0, &r), FG_RESERVED);
+	fg_limiter_commit(e->l, &r, T0);
+	c = chk("hour", "old", 100, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 3000, &r), FG_RESERVED);
+	nomem_nth = 1;
+	fg_limiter_commit(e->l, &r, T0 + 4000);
+	nomem_nth = 0;
+	assert_int_equal(used(e, "old", T0 + 4000), 1);
+	c = chk("hour", "old", 100, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 9000, &r), FG_RESERVED);
+	assert_int_equal(c.used, 0);
+	nomem_nth = 1;
+	fg_limiter_commit(e->l, &r, T0 + 9000);
+	nomem_nth = 0;
+	assert_int_equal(used(e, "old", T0 + 9000), 1);
+
+	/* Reset with a reservation in flight. */
+	c = chk("hour", "old", 100, 3600);
+	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 9000, &r), FG_RESERVED);
+	assert_int_equal(fg_limiter_reset(e->l, "hour", "old"), 0);
+	assert_int_equal(used(e, "old", T0 + 9000), 1);
+	nomem_nth = 1;
+	fg_limiter_commit(e->l, &r, T0 + 9001);
+	nomem_nth = 0;
+	assert_int_equal(used(e, "old", T0 + 9001), 1);
+	fg_resv_free(&r);
+}
+
 /* Many threads, one budget: exactly `limit` pass, never more. */
 struct race {
 	struct fg_limiter *l;
@@ -275,6 +357,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_soft_and_cost_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_drain_sweep, setup, teardown),
 	};
