@@ -793,6 +793,9 @@ main(int argc, char **argv)
 	fg_shared_stop();
 	fgd.milter->stop();
 	fg_service_stop();
+	/* libmilter leaves its socket where it ran as root, or where its
+	 * listener failed; the native engine and the maps removed theirs. */
+	remove_made_sockets();
 	fg_store_close(fgd.store);
 	fg_log_notice("floodgate stopped");
 	fg_limiter_free(fgd.engine.limiter);

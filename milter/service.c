@@ -534,8 +534,15 @@ fg_service_start(void)
 		if (fg_feedback_start(err, sizeof(err)) < 0)
 			fg_log_err("%s; delivery feedback is off", err);
 	}
-	if (pthread_create(&thread, NULL, run, NULL) != 0)
+	if (pthread_create(&thread, NULL, run, NULL) != 0) {
+		/* The start fails: nothing is left serving, and the control
+		 * socket made above is removed with the others. */
+		fg_control_stop();
+		fg_metrics_stop();
+		fg_smap_stop();
+		fg_feedback_stop();
 		return -1;
+	}
 	return 0;
 }
 

@@ -105,4 +105,58 @@ wait_for 5 grep -q "started:" "$T/second.out" &&
 kill -TERM "$pid2" 2>/dev/null
 wait "$pid2"
 expect_eq "  ... and stops cleanly" "$?" 0
+# A start that fails at any of its threads (one made to fail in turn
+# by a preloaded shim, the first 1), or that goes on without it and is
+# stopped, leaves none of its sockets: the milter's, the socket map's,
+# the control socket. The service thread's
+# failure came after the control socket was made, and left it.
+cat > "$T/nothread.c" <<'EOC'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+static int calls;
+int
+pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*f)(void *),
+    void *arg)
+{
+	int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+	    void *) = dlsym(RTLD_NEXT, "pthread_create");
+	const char *nth = getenv("FG_FAIL_THREAD");
+
+	if (nth != NULL && __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST) == atoi(nth))
+		return EAGAIN;
+	return real(t, a, f, arg);
+}
+EOC
+cc -shared -fPIC -o "$T/nothread.so" "$T/nothread.c" -ldl || { fail "the shim builds"; finish; }
+sed -e "s|^listen .*|listen   unix:$T/fg/third.sock|" \
+    -e "s|^control .*|control  $T/fg/third-control.sock|" \
+    -e "s|^database .*|database $T/third.db|" "$T/floodgate.conf" > "$T/third.conf"
+echo "postfix_map unix:$T/fg/third-map.sock" >> "$T/third.conf"
+service= refused= left=
+for n in $(seq 1 8); do
+	: > "$T/third.out"
+	$(preload "$T/nothread.so") FG_FAIL_THREAD=$n \
+	    "$FLOODGATE" -f -c "$T/third.conf" >> "$T/third.out" 2>&1 &
+	pid3=$!
+	wait_for 10 eval '! kill -0 $pid3 2>/dev/null || grep -q "started:" "$T/third.out"' ||
+	    fail "thread $n made to fail: neither started nor stopped"
+	kill -TERM "$pid3" 2>/dev/null
+	wait "$pid3"
+	rc=$?
+	[ "$rc" -ne 0 ] && refused="$refused $n"
+	grep -q "cannot start the service thread" "$T/third.out" && service=$n
+	for s in third.sock third-map.sock third-control.sock; do
+		[ -e "$T/fg/$s" ] && left="$left $n:$s"
+	done
+	rm -f "$T/fg"/third*.sock
+done
+[ -n "$service" ] &&
+    ok "a start whose service thread cannot be made (thread $service) is refused" ||
+    fail "no thread made to fail refused the start at the service thread: refused at [$refused ]; last output: $(cat "$T/third.out")"
+[ -z "$left" ] &&
+    ok "  ... and no start, refused (threads$refused) or stopped, left a socket" ||
+    fail "  ... sockets left (thread made to fail:socket):$left"
 finish
