@@ -138,15 +138,22 @@ fg_blocks_new(void)
 	return b;
 }
 
+/* Both tables of blocks, emptied (their nodes and buckets freed). */
+static void
+drop_tables(struct fg_htab *susp, struct fg_htab *paus)
+{
+	fg_htab_walk(susp, fg_htab_free_node, NULL);
+	fg_htab_walk(paus, fg_htab_free_node, NULL);
+	fg_htab_clear(susp);
+	fg_htab_clear(paus);
+}
+
 void
 fg_blocks_free(struct fg_blocks *b)
 {
 	if (b == NULL)
 		return;
-	fg_htab_walk(&b->susp, fg_htab_free_node, NULL);
-	fg_htab_walk(&b->paus, fg_htab_free_node, NULL);
-	fg_htab_clear(&b->susp);
-	fg_htab_clear(&b->paus);
+	drop_tables(&b->susp, &b->paus);
 	pthread_mutex_destroy(&b->lock);
 	free(b->ops);
 	free(b);
@@ -619,42 +626,55 @@ drop_one(struct fg_htab *t, const char *name,
 	}
 }
 
-void
+int
 fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
     size_t ns, const struct fg_pause *p, size_t np)
 {
+	struct fg_htab osusp, opaus;
 	size_t i;
-	int changed;
+	int changed, rc = 0;
 
 	pthread_mutex_lock(&b->lock);
 	changed = b->changed;	/* the store's copy is not ours to save */
-	fg_htab_walk(&b->susp, fg_htab_free_node, NULL);
-	fg_htab_walk(&b->paus, fg_htab_free_node, NULL);
+	/* Built aside: out of memory, the copy before stays whole. */
+	osusp = b->susp;
+	opaus = b->paus;
+	memset(&b->susp, 0, sizeof(b->susp));
+	memset(&b->paus, 0, sizeof(b->paus));
 	for (i = 0; i < ns; i++)
-		(void)add_suspension(b, &s[i]);
+		if (add_suspension(b, &s[i]) < 0)
+			rc = -1;
 	for (i = 0; i < np; i++)
-		(void)set_pause(b, &p[i]);
+		if (set_pause(b, &p[i]) < 0)
+			rc = -1;
 	/* Ours, not yet in the store. */
-	for (i = 0; i < b->nops; i++) {
+	for (i = 0; i < b->nops && rc == 0; i++) {
 		const struct fg_block_op *op = &b->ops[i];
 
 		if (op->kind == 's')
-			(void)add_suspension(b, &op->s);
+			rc = add_suspension(b, &op->s) < 0 ? -1 : 0;
 		else if (op->kind == 'u') {
 			drop_one(&b->susp, op->s.account, susp_eq, op->s.account);
-			(void)add_suspension(b, &op->s);
+			rc = add_suspension(b, &op->s) < 0 ? -1 : 0;
 		} else if (op->kind == 'r')
 			drop_one(&b->susp, op->s.account, susp_eq, op->s.account);
 		else if (op->kind == 'e')
 			drop_one(&b->susp, op->s.account, susp_same, &op->s);
 		else if (op->kind == 'p')
-			(void)set_pause(b, &op->p);
+			rc = set_pause(b, &op->p);
 		else if (op->kind == 'x')
 			drop_one(&b->paus, op->p.domain, paus_same, &op->p);
 	}
+	if (rc < 0) {
+		drop_tables(&b->susp, &b->paus);
+		b->susp = osusp;
+		b->paus = opaus;
+	} else
+		drop_tables(&osusp, &opaus);
 	b->changed = changed;
 	publish(b);
 	pthread_mutex_unlock(&b->lock);
+	return rc;
 }
 
 struct count {

@@ -124,7 +124,8 @@ void fg_blocks_journal(struct fg_blocks *b, int on);
 /* The changes since the last call, oldest first; free() *ops. */
 size_t fg_blocks_take(struct fg_blocks *b, struct fg_block_op **ops);
 void fg_blocks_untake(struct fg_blocks *b, struct fg_block_op *ops, size_t n);
-void fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
+/* -1, out of memory: the copy before is kept whole. */
+int fg_blocks_replace(struct fg_blocks *b, const struct fg_suspension *s,
     size_t ns, const struct fg_pause *p, size_t np);
 
 /*

@@ -12,6 +12,7 @@
 
 #include "blocks.h"
 #include "limiter.h"
+#include "log.h"
 #include "shared.h"
 #include "shared_int.h"
 #include "util.h"
@@ -165,6 +166,7 @@ push_cmd(struct fg_rcmd *c, const struct fg_block_op *op)
 void
 fg_shared_sync_blocks(struct fg_blocks *b)
 {
+	static int nomem_said;
 	struct fg_block_op *ops;
 	struct fg_rcmd *cmd;
 	struct pull pl;
@@ -205,7 +207,16 @@ fg_shared_sync_blocks(struct fg_blocks *b)
 	    NULL) == 0 && fg_rlimit_hash_cmd(&cmd[k + 1], "HGETALL", shc.prefix,
 	    "pause", NULL, NULL) == 0 &&
 	    fg_shared_call(cmd, k + 2, on_pull, &pl) == 0 && !pl.bad) {
-		fg_blocks_replace(b, pl.s, pl.ns, pl.p, pl.np);
+		/* Said once a spell: this runs each service tick. */
+		if (fg_blocks_replace(b, pl.s, pl.ns, pl.p, pl.np) < 0) {
+			if (!nomem_said)
+				fg_log_err("shared store: out of memory for its %zu suspensions and %zu pauses; keeping the copy read before",
+				    pl.ns, pl.np);
+			nomem_said = 1;
+		} else if (nomem_said) {
+			fg_log_notice("shared store: its suspensions and pauses read again");
+			nomem_said = 0;
+		}
 		free(ops);
 	} else
 		fg_blocks_untake(b, ops, n);

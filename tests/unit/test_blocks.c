@@ -306,6 +306,25 @@ test_rows_and_expire(void **state)
 	fg_blocks_free(c);
 }
 
+/* tenant0 to tenant39 suspended, d0.jp to d39.jp paused, from T0. */
+static void
+forty_records(struct fg_suspension *s, struct fg_pause *p)
+{
+	int i;
+
+	memset(s, 0, 40 * sizeof(*s));
+	memset(p, 0, 40 * sizeof(*p));
+	for (i = 0; i < 40; i++) {
+		snprintf(s[i].account, sizeof(s[i].account), "tenant%d", i);
+		snprintf(s[i].rule, sizeof(s[i].rule), "bulk");
+		s[i].since = T0;
+		snprintf(p[i].domain, sizeof(p[i].domain), "d%d.jp", i);
+		snprintf(p[i].rule, sizeof(p[i].rule), "carrier");
+		p[i].since = T0;
+		p[i].until = p[i].duration = T0 + 3600;
+	}
+}
+
 /*
  * Out of memory at any allocation while loading what the store kept: the
  * load says so (-1), and a start stops on it. Before, the suspension or
@@ -320,20 +339,10 @@ test_load_out_of_memory(void **state)
 	struct fg_blocks *b;
 	size_t ns, np;
 	long n, total, said = 0;
-	int i, rc;
+	int rc;
 
 	(void)state;
-	memset(s, 0, sizeof(s));
-	memset(p, 0, sizeof(p));
-	for (i = 0; i < 40; i++) {
-		snprintf(s[i].account, sizeof(s[i].account), "tenant%d", i);
-		snprintf(s[i].rule, sizeof(s[i].rule), "bulk");
-		s[i].since = T0;
-		snprintf(p[i].domain, sizeof(p[i].domain), "d%d.jp", i);
-		snprintf(p[i].rule, sizeof(p[i].rule), "carrier");
-		p[i].since = T0;
-		p[i].until = p[i].duration = T0 + 3600;
-	}
+	forty_records(s, p);
 	b = fg_blocks_new();
 	nomem_allocs = 0;
 	assert_int_equal(fg_blocks_load(b, s, 40, p, 40), 0);
@@ -356,6 +365,62 @@ test_load_out_of_memory(void **state)
 		fg_blocks_free(b);
 	}
 	assert_true(said >= 80);	/* each record's own */
+}
+
+/*
+ * Out of memory while a relay takes up the shared store's suspensions
+ * and pauses (each allocation of the copy made to fail in turn): it
+ * says so (-1) and keeps the copy it had, whole, with its own changes
+ * not yet sent. Before, the records that found no room were dropped
+ * until the next read: a suspended account let through meanwhile.
+ */
+static void
+test_replace_out_of_memory(void **state)
+{
+	struct fg_suspension s[40], *rs;
+	struct fg_pause p[40], *rp;
+	struct fg_block_op *ops;
+	struct fg_blocks *b;
+	size_t ns, np;
+	long n, total = 0, kept = 0;
+	int rc;
+
+	(void)state;
+	forty_records(s, p);
+	for (n = 0; n <= total; n++) {
+		b = fg_blocks_new();
+		fg_blocks_journal(b, 1);
+		assert_int_equal(fg_blocks_replace(b, s, 20, p, 20), 0);
+		assert_true(fg_blocks_suspend(b, "mine@t", "spam", T0, 0));
+		nomem_allocs = 0;
+		nomem_nth = n;
+		/* The store's view now: tenant10 to 39, d10 to 39. */
+		rc = fg_blocks_replace(b, s + 10, 30, p + 10, 30);
+		nomem_nth = 0;
+		if (n == 0)
+			total = nomem_allocs;
+		fg_blocks_rows(b, &rs, &ns, &rp, &np);
+		if (rc < 0) {
+			kept++;
+			assert_int_equal(ns, 21);
+			assert_int_equal(np, 20);
+			assert_true(fg_blocks_suspended(b, "tenant0", T0, NULL));
+			assert_false(fg_blocks_suspended(b, "tenant39", T0, NULL));
+		} else {
+			assert_int_equal(ns, 31);
+			assert_int_equal(np, 30);
+			assert_false(fg_blocks_suspended(b, "tenant0", T0, NULL));
+			assert_true(fg_blocks_suspended(b, "tenant39", T0, NULL));
+		}
+		assert_true(fg_blocks_suspended(b, "mine@t", T0, NULL));
+		assert_int_equal(fg_blocks_take(b, &ops), 1);
+		free(ops);
+		free(rs);
+		free(rp);
+		fg_blocks_free(b);
+	}
+	assert_true(total >= 61);
+	assert_true(kept >= 61);	/* each record's own */
 }
 
 static void
@@ -561,6 +626,7 @@ main(void)
 		cmocka_unit_test(test_pause_for),
 		cmocka_unit_test(test_rows_and_expire),
 		cmocka_unit_test(test_load_out_of_memory),
+		cmocka_unit_test(test_replace_out_of_memory),
 		cmocka_unit_test(test_passes),
 		cmocka_unit_test(test_journal_replace),
 		cmocka_unit_test(test_journal_pending),
