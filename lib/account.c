@@ -150,16 +150,20 @@ fg_account_resolve(const struct fg_config *c, const char *login,
  * login, an address or a client's IP address, which the account map may
  * turn into a tenant.
  */
-void
+int
 fg_account_named(const struct fg_config *c, const char *name,
     struct fg_account *out)
 {
 	const char *tenant = NULL;
 	struct fg_addr a;
+	int rc = FG_ADDR_BAD;
 
 	memset(out, 0, sizeof(*out));
+	/* Not read for want of memory: not taken for a login instead. */
 	if (strchr(name, '@') != NULL &&
-	    fg_addr_parse(name, &a, NULL, 0) == FG_ADDR_OK) {
+	    (rc = fg_addr_parse(name, &a, NULL, 0)) == FG_ADDR_NOMEM)
+		return -1;
+	if (rc == FG_ADDR_OK) {
 		fg_addr_key(&a, out->identity, sizeof(out->identity));
 		out->source = FG_SRC_SENDER;
 		if ((tenant = fg_map_lookup(c, out->identity)) == NULL)
@@ -183,6 +187,7 @@ fg_account_named(const struct fg_config *c, const char *name,
 	}
 	out->mapped = tenant != NULL;
 	fg_strlcpy(out->name, tenant ? tenant : out->identity, sizeof(out->name));
+	return 0;
 }
 
 char *

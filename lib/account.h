@@ -38,7 +38,8 @@ int fg_account_user_counts(const struct fg_config *c, const char *user,
     int regular);
 /* Whether the account statement names source s. */
 int fg_account_uses(const struct fg_config *c, enum fg_source s);
-void fg_account_named(const struct fg_config *c, const char *name,
+/* -1 when it had no memory to read the name (an address in UTF-8). */
+int fg_account_named(const struct fg_config *c, const char *name,
     struct fg_account *out);
 /* An account as floodgate counts it, from how an operator writes it in
  * floodgate.conf or the map: addresses folded as senders are (case,

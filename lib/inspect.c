@@ -266,7 +266,10 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "show: expected one account");
 		return;
 	}
-	fg_account_named(c, req->argv[0], &a);
+	if (fg_account_named(c, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "show: out of memory");
+		return;
+	}
 	fg_ctl_ok(o);
 	fg_ctl_kv(o, "type", "account");
 	fg_ctl_kv(o, "account", "%s", a.name);
@@ -474,7 +477,10 @@ fg_inspect_explain(struct fg_inspect *in, const struct fg_ctl_req *req,
 		    req->argv[2]);
 		return;
 	}
-	fg_account_named(in->cfg, req->argv[0], &a);
+	if (fg_account_named(in->cfg, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "explain: out of memory");
+		return;
+	}
 	nl = fg_policy_explain(in->cfg, in->limiter, &a, client, req->argv[1],
 	    in->now, &ex, &exempt, dom);
 	if (nl < 0) {
@@ -550,8 +556,10 @@ fg_inspect_held(struct fg_inspect *in, const struct fg_ctl_req *req,
 		fg_ctl_error(o, "held: expected nothing, or one account");
 		return;
 	}
-	if (req->argc == 1)
-		fg_account_named(in->cfg, req->argv[0], &a);
+	if (req->argc == 1 && fg_account_named(in->cfg, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "held: out of memory");
+		return;
+	}
 	if (in->store == NULL || fg_store_held(in->store, req->argc == 1 ?
 	    a.name : NULL, &h, &n, err, sizeof(err)) < 0) {
 		fg_ctl_error(o, "held: database: %s", in->store ? err : "none");

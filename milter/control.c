@@ -300,7 +300,10 @@ suspend_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		    req->argv[1]);
 		return;
 	}
-	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (fg_account_named(fgd.cfg, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "suspend: out of memory");
+		return;
+	}
 	if (fg_exempt_account(fgd.cfg, a.identity, a.name)) {
 		/* The exemption is checked first: it would not stop. */
 		fg_ctl_error(o, "suspend: %s is exempt (floodgate.conf's exempt account): a suspension would not stop it",
@@ -349,7 +352,10 @@ resume_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "resume: expected one account");
 		return;
 	}
-	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (fg_account_named(fgd.cfg, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "resume: out of memory");
+		return;
+	}
 	if (!fg_blocks_resume(fgd.engine.blocks, a.name)) {
 		fg_ctl_error(o, "resume: %s is not suspended", a.name);
 		return;
@@ -655,7 +661,10 @@ reset_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_error(o, "reset: \"%s\": no such rule", req->argv[1]);
 		return;
 	}
-	fg_account_named(fgd.cfg, req->argv[0], &a);
+	if (fg_account_named(fgd.cfg, req->argv[0], &a) < 0) {
+		fg_ctl_error(o, "reset: out of memory");
+		return;
+	}
 	k.account = a.name;
 	k.alen = strlen(a.name);
 	/* Collect first: the walk holds the shard locks reset needs. */

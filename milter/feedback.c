@@ -718,8 +718,8 @@ result_account(const struct fg_delivery *d, const char *charged,
 	 * has the sender's address as orig_to, no forwarder's. */
 	if (d->forwarder[0] == '\0' || fg_addr_plain(d->forwarder) != 1)
 		return charged;
-	fg_account_named(fgd.cfg, d->forwarder, &a);
-	if (a.name[0] == '\0')
+	if (fg_account_named(fgd.cfg, d->forwarder, &a) < 0 ||
+	    a.name[0] == '\0')
 		return charged;
 	fg_strlcpy(buf, a.name, buflen);
 	return buf;

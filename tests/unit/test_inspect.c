@@ -477,6 +477,43 @@ test_explain_nomem(void **state)
 	free(out);
 }
 
+/* Out of memory to read an account named by its address in UTF-8:
+ * show, explain and held say so. Before, the name was taken for a
+ * login, and the answer was another account's (suspend, resume and
+ * reset in the daemon name theirs the same way). */
+static void
+test_account_nomem(void **state)
+{
+	static const char *const ask[][2] = {
+		{ "floodgate/1 show x@\xef\xbd\x84ocomo.ne.jp", "show" },
+		{ "floodgate/1 explain x@\xef\xbd\x84ocomo.ne.jp y@example.org", "explain" },
+		{ "floodgate/1 held x@\xef\xbd\x84ocomo.ne.jp", "held" },
+	};
+	void (*fn[])(struct fg_inspect *, const struct fg_ctl_req *,
+	    struct fg_ctl_out *) = { fg_inspect_show, fg_inspect_explain,
+	    fg_inspect_held };
+	char want[64], *out;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		nomem_idn = 1;
+		out = run(fn[i], ask[i][0]);
+		assert_int_equal(nomem_idn, 0);
+		snprintf(want, sizeof(want), "error %s: out of memory\n.\n",
+		    ask[i][1]);
+		assert_string_equal(out, want);
+		free(out);
+		out = run(fn[i], ask[i][0]);
+		assert_null(strstr(out, "out of memory"));
+		assert_null(strstr(out, "\xef\xbd\x84"));
+		free(out);
+	}
+	out = run(fg_inspect_show, ask[0][0]);
+	assert_non_null(strstr(out, "type=account\taccount=x@docomo.ne.jp\t"));
+	free(out);
+}
+
 int
 main(void)
 {
@@ -488,6 +525,7 @@ main(void)
 		cmocka_unit_test(test_explain_blocks),
 		cmocka_unit_test(test_explain_local),
 		cmocka_unit_test(test_explain_nomem),
+		cmocka_unit_test(test_account_nomem),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
