@@ -4,6 +4,10 @@
  * a crash may lose the last second of counts, never the file. Statements
  * are prepared once; a flush is one BEGIN IMMEDIATE transaction.
  */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pwd.h>
 #include <sqlite3.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -161,6 +165,89 @@ col_text(sqlite3_stmt *st, int col, char *dst, size_t len)
 }
 static int step(struct fg_store *s, enum stmt k);
 
+/*
+ * Why the file could not be opened or read, for an operator, looked for
+ * by floodgate itself: SQLite says "unable to open database file" for
+ * each cause, and its system error is that of its last try (a read-only
+ * open after a refused create says "No such file or directory").
+ * 0 when nothing was found wrong.
+ */
+static int
+diagnose(const char *path, int readonly, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096], user[300], buf[1024];
+	struct passwd pw, *res = NULL;
+	struct stat st;
+
+	if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 &&
+	    res != NULL)
+		snprintf(user, sizeof(user), "user %s", pw.pw_name);
+	else
+		snprintf(user, sizeof(user), "uid %lu", (unsigned long)geteuid());
+
+	if (slash == NULL)
+		fg_strlcpy(dir, ".", sizeof(dir));
+	else if ((size_t)(slash - path) >= sizeof(dir))
+		return 0;
+	else if (slash == path)
+		fg_strlcpy(dir, "/", sizeof(dir));
+	else {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+	}
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			fg_seterr(err, errlen, "is a directory, not a file");
+			return 1;
+		}
+		if (access(path, readonly ? R_OK : R_OK | W_OK) < 0) {
+			fg_seterr(err, errlen, "%s (as %s)", strerror(errno),
+			    user);
+			return 1;
+		}
+		if (!readonly && access(dir, W_OK | X_OK) < 0) {
+			fg_seterr(err, errlen, "its directory %s: %s (as %s; SQLite makes the file's -wal and -shm beside it)",
+			    dir, strerror(errno), user);
+			return 1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		fg_seterr(err, errlen, "%s (as %s)", strerror(errno),
+		    user);
+		return 1;
+	}
+	if (stat(dir, &st) < 0) {
+		fg_seterr(err, errlen, "its directory %s: %s", dir,
+		    strerror(errno));
+		return 1;
+	}
+	if (readonly) {
+		fg_seterr(err, errlen, "%s", strerror(ENOENT));
+		return 1;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		fg_seterr(err, errlen, "cannot be made in %s: %s (as %s)",
+		    dir, strerror(errno), user);
+		return 1;
+	}
+	return 0;
+}
+
+/* After a failed open or first read: the reason found, where SQLite's
+ * error is one of the file's; else err is left as it is. */
+static void
+open_error(sqlite3 *db, const char *path, int readonly, char *err,
+    size_t errlen)
+{
+	int code = db != NULL ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
+
+	if (code == SQLITE_CANTOPEN || code == SQLITE_IOERR ||
+	    code == SQLITE_PERM || code == SQLITE_READONLY)
+		(void)diagnose(path, readonly, err, errlen);
+}
+
 static int
 migrate(struct fg_store *s, char *err, size_t errlen)
 {
@@ -230,8 +317,9 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 	/* One connection, used by one thread at a time. */
 	flags |= SQLITE_OPEN_NOMUTEX;
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-		fg_seterr(err, errlen, "%s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		fg_seterr(err, errlen, "%s", s->db != NULL ?
+		    sqlite3_errmsg(s->db) : "out of memory");
+		open_error(s->db, path, readonly, err, errlen);
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, FG_STORE_WAIT_MS);
@@ -241,17 +329,21 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 	     * pages in memory rather than read them back each second. */
 	    "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456;",
 	    NULL, NULL, &msg) != SQLITE_OK) {
-		fg_seterr(err, errlen, "%s: %s", path, msg ? msg : "");
+		fg_seterr(err, errlen, "%s", msg != NULL ? msg :
+		    sqlite3_errmsg(s->db));
 		sqlite3_free(msg);
+		open_error(s->db, path, readonly, err, errlen);
 		goto fail;
 	}
-	if (migrate(s, err, errlen) < 0)
+	if (migrate(s, err, errlen) < 0) {
+		open_error(s->db, path, readonly, err, errlen);
 		goto fail;
+	}
 	if (!readonly) {
 		for (i = 0; i < ST_N; i++) {
 			if (sqlite3_prepare_v3(s->db, sql[i], -1,
 			    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-				fg_seterr(err, errlen, "%s: %s", path,
+				fg_seterr(err, errlen, "%s",
 				    sqlite3_errmsg(s->db));
 				goto fail;
 			}

@@ -159,7 +159,8 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 		return -1;
 	}
 	if ((st = fg_store_open(cfg->database, 1, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "floodgatectl: floodgate is not running, and its database cannot be read: %s\n", err);
+		fprintf(stderr, "floodgatectl: floodgate is not running, and its database %s cannot be read: %s\n",
+		    cfg->database, err);
 		return -1;
 	}
 	fprintf(stderr, "floodgatectl: floodgate is not running; reading %s (read-only)\n",

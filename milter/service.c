@@ -163,7 +163,7 @@ store_reopen(time_t now)
 		return;
 	last_reopen = now;
 	if ((ns = fg_store_open(db_path, 0, err, sizeof(err))) == NULL) {
-		fg_log_debug("store: reopen: %s", err);
+		fg_log_debug("store: reopen %s: %s", db_path, err);
 		return;
 	}
 	fg_store_close(fgd.store);

@@ -62,6 +62,29 @@ expect_eq "and does not print the file as OK" "$(grep -c ': OK$' "$T/users.print
 expect_eq "and the daemon does not start" $? 1
 n=$(wc -l < "$T/users.conf")
 expect_eq "both name the user, at its line" "$(grep -c "users.conf:$n: delivery_log_users: \"no-such-mta-user\": no such user" "$T/users.out" "$T/users2.out" | cut -d: -f2 | tr '\n' ' ')" "1 1 "
+# A database floodgate's user cannot make, or write: the start says why
+# as it finds it (SQLite's own "unable to open database file" named no
+# cause), as -n did before the start.
+mkdir "$T/rodb"
+sed "s|^database .*|database $T/rodb/floodgate.db|" "$T/floodgate.conf" > "$T/rodb.conf"
+"$FLOODGATE" -f -c "$T/rodb.conf" 2> "$T/rodb.out"
+expect_eq "a database whose directory user nobody cannot write: not started, said why" \
+    "$?.$(grep -c "database $T/rodb/floodgate.db: cannot be made in $T/rodb: Permission denied (as user nobody)$" "$T/rodb.out")" 1.1
+: > "$T/rodb/floodgate.db"
+chown nobody "$T/rodb/floodgate.db"
+"$FLOODGATE" -f -c "$T/rodb.conf" 2> "$T/rodb.out"
+expect_eq "  ... the file nobody's, the directory not: said so" \
+    "$?.$(grep -c "database $T/rodb/floodgate.db: its directory $T/rodb: Permission denied (as user nobody; SQLite makes the file's -wal and -shm beside it)$" "$T/rodb.out")" 1.1
+chown root "$T/rodb/floodgate.db"
+chmod 0644 "$T/rodb/floodgate.db"
+"$FLOODGATE" -f -c "$T/rodb.conf" 2> "$T/rodb.out"
+expect_eq "  ... the file root's: said so" \
+    "$?.$(grep -c "database $T/rodb/floodgate.db: Permission denied (as user nobody)$" "$T/rodb.out")" 1.1
+sed "s|^database .*|database $T/no-such-dir/floodgate.db|" "$T/floodgate.conf" > "$T/rodb.conf"
+"$FLOODGATE" -f -c "$T/rodb.conf" 2> "$T/rodb.out"
+"$FLOODGATECTL" -c "$T/rodb.conf" status 2>> "$T/rodb.out" >/dev/null
+expect_eq "  ... its directory missing: the start and floodgatectl say so" \
+    "$(grep -c "database $T/no-such-dir/floodgate.db.*: its directory $T/no-such-dir: No such file or directory$" "$T/rodb.out")" 2
 # A notify whose program is missing or cannot run: warned of at its
 # line (exit 0); an executable one, and mailto with a sendmail that is
 # there, not.

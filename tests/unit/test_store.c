@@ -133,8 +133,19 @@ test_errors(void **state)
 	sqlite3 *db;
 
 	(void)state;
+	/* Why a file cannot be opened, found by floodgate: SQLite's
+	 * "unable to open database file" says no more. The callers name
+	 * the file. */
 	assert_null(fg_store_open("/nonexistent/dir/fg.db", 0, err, sizeof(err)));
-	assert_non_null(strstr(err, "/nonexistent/dir/fg.db"));
+	assert_string_equal(err, "its directory /nonexistent/dir: No such file or directory");
+	assert_null(fg_store_open("/nonexistent/dir/fg.db", 1, err, sizeof(err)));
+	assert_string_equal(err, "its directory /nonexistent/dir: No such file or directory");
+	assert_null(fg_store_open("/tmp", 0, err, sizeof(err)));
+	assert_string_equal(err, "is a directory, not a file");
+	assert_null(fg_store_open("/tmp", 1, err, sizeof(err)));
+	assert_string_equal(err, "is a directory, not a file");
+	assert_null(fg_store_open("/tmp/fg-unit-no-such-file.db", 1, err, sizeof(err)));
+	assert_string_equal(err, "No such file or directory");
 	/* A file from a newer floodgate is not touched. */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
@@ -150,7 +161,7 @@ test_errors(void **state)
 		fclose(fp);
 	}
 	assert_null(fg_store_open(path, 0, err, sizeof(err)));
-	assert_true(err[0] != '\0');
+	assert_string_equal(err, "file is not a database");
 }
 
 /*
