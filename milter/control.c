@@ -230,6 +230,9 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 		fg_ctl_kv(o, "delivery_lines", "%llu", (unsigned long long)fc.lines);
 		fg_ctl_kv(o, "delivery_untrusted", "%llu",
 		    (unsigned long long)fc.untrusted);
+		fg_ctl_kv(o, "delivery_lost", "%llu",
+		    (unsigned long long)(fc.qids_dropped + fc.lookup_errors +
+		    fc.add_errors));
 		fg_ctl_kv(o, "sent", "%llu", (unsigned long long)tot[FG_ST_SENT]);
 		fg_ctl_kv(o, "bounced", "%llu", (unsigned long long)tot[FG_ST_BOUNCED]);
 		fg_ctl_kv(o, "unknown", "%llu", (unsigned long long)tot[FG_ST_UNKNOWN]);

@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,33 @@ static atomic_int active;
 static struct fg_follow *follow;
 static time_t last_prune;
 static struct fg_feedback_counters counters;
+
+/*
+ * Delivery results floodgate could not count (a tenant's bounces then
+ * go unjudged): counted in floodgatectl status and the metrics, and
+ * logged at the first of each kind and at most once a minute after.
+ */
+#define LOST_LOG_EVERY	60
+
+static void
+lost(uint64_t *count, time_t *logged, const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	char msg[FG_ERRLEN * 2];
+	va_list ap;
+
+	(*count)++;
+	if (*logged != 0 && now - *logged < LOST_LOG_EVERY)
+		return;
+	*logged = now;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fg_log_err("feedback: %s (%llu so far; logged at most once a minute)",
+	    msg, (unsigned long long)*count);
+}
+
+static time_t lost_queue_logged, lost_lookup_logged, lost_add_logged;
 
 /* The last queue ID looked up: a message's recipients come together. */
 static char last_qid[FG_QID_MAX + 1];
@@ -127,7 +155,9 @@ enqueue(const char *qid, const char *account, uint32_t now, int notice)
 		queue[nqueue].notice = notice;
 		nqueue++;
 	} else
-		counters.qids_dropped++;
+		lost(&counters.qids_dropped, &lost_queue_logged,
+		    "no room to keep queue ID %s (account=%s) until it is recorded (%zu wait): its delivery results will not count",
+		    qid, account, nqueue);
 	pthread_mutex_unlock(&qlock);
 }
 
@@ -355,7 +385,9 @@ add(const struct fg_rule *r, const char *suffix, const char *key,
 
 	snprintf(name, sizeof(name), "%s%s", r->name, suffix);
 	if (fg_limiter_add(fgd.engine.limiter, name, key, period, 1, now) < 0)
-		counters.add_errors++;
+		lost(&counters.add_errors, &lost_add_logged,
+		    "out of memory for a delivery result in rule=%s key=%s: not counted",
+		    name, key);
 }
 
 /* With a shared store: the other relays count it too. */
@@ -389,7 +421,9 @@ pull_shared(uint32_t now)
 		}
 		if (fg_limiter_add(fgd.engine.limiter, e[i].rule, e[i].key,
 		    e[i].period, e[i].n, now) < 0)
-			counters.add_errors++;
+			lost(&counters.add_errors, &lost_add_logged,
+			    "out of memory for %u delivery results of the other relays in rule=%s key=%s: not counted",
+			    e[i].n, e[i].rule, e[i].key);
 		if (r != NULL && fg_rule_feedback(r))
 			touch(r, e[i].key, e[i].account);
 	}
@@ -663,7 +697,9 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 		return;
 	if ((rc = fg_store_qid(fgd.store, d->requeued, known, NULL)) != 0) {
 		if (rc < 0)
-			counters.lookup_errors++;
+			lost(&counters.lookup_errors, &lost_lookup_logged,
+			    "cannot look up queue ID %s (the MTA's new ID for %s) in the database: its results are not followed",
+			    d->requeued, d->qid);
 		else
 			fg_strlcpy(last, d->requeued, sizeof(last));
 		return;
@@ -827,7 +863,10 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 		last_notice = 0;
 		rc = fg_store_qid(fgd.store, d.qid, last_account, &last_notice);
 		if (rc < 0) {
-			counters.lookup_errors++;
+			lost(&counters.lookup_errors, &lost_lookup_logged,
+			    "cannot look up queue ID %s in the database: the results on its line are not counted",
+			    d.qid);
+			last_qid[0] = '\0';	/* its next line asks again */
 			rc = 0;
 		}
 		last_found = rc;

@@ -105,11 +105,19 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_notices_total The MTA's notices to the sender of mail floodgate charged (bounces, Sendmail's DSNs), whose failures are followed for the message's account.\n"
 	    "# TYPE floodgate_delivery_notices_total counter\n"
 	    "floodgate_delivery_notices_total %llu\n"
+	    "# HELP floodgate_delivery_lost_total Delivery feedback floodgate could not count: charged messages whose queue IDs found no room before they were recorded (queue), log lines whose queue ID could not be looked up in the database (database), results with no memory to count them (memory).\n"
+	    "# TYPE floodgate_delivery_lost_total counter\n"
+	    "floodgate_delivery_lost_total{why=\"queue\"} %llu\n"
+	    "floodgate_delivery_lost_total{why=\"database\"} %llu\n"
+	    "floodgate_delivery_lost_total{why=\"memory\"} %llu\n"
 	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
 	    "# TYPE floodgate_map_lookups_total counter\n",
 	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted,
 	    (unsigned long long)fc.requeued, (unsigned long long)fc.forwarded,
-	    (unsigned long long)fc.notices);
+	    (unsigned long long)fc.notices,
+	    (unsigned long long)fc.qids_dropped,
+	    (unsigned long long)fc.lookup_errors,
+	    (unsigned long long)fc.add_errors);
 	for (i = 0; i < FG_SMAP_N; i++) {
 		const char *mta = i == FG_SMAP_POSTFIX ? "postfix" : "sendmail";
 		uint64_t asked, said;

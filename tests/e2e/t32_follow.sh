@@ -56,6 +56,33 @@ sleep 1
 counted 4 && ok "a line past 1 MiB: its tail not read as a result, the next line counted" ||
     fail "after the long line: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
 
+# The queue ID map out of reach (its table renamed away, as a damaged
+# database would answer): the results of the charged message cannot be
+# looked up. Not counted, said in the log (the first, then at most once
+# a minute), and counted in status's delivery_lost; each line asks
+# again (before, a failed lookup was kept for the message's next lines,
+# and none of it was said). The map back, results count again (the
+# rotation's below).
+lost_now() { ctl status | awk '$1 == "delivery_lost" {print $2}'; }
+expect_eq "delivery_lost: none yet" "$(lost_now)" 0
+sqlite3 "$T/floodgate.db" "ALTER TABLE qidmap RENAME TO qidmap_away" ||
+    fail "the queue ID map could not be renamed"
+{
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: 9FFFFF: to=<nx@example.com>, relay=x, dsn=5.1.1, status=bounced (not ours)"
+	for i in 1 2; do
+		echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<lost$i@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)"
+	done
+} >> "$L"
+wait_for 5 eval '[ "$(lost_now)" = 3 ]' &&
+    ok "the map out of reach: each of the 3 lines' lookups failed, counted in delivery_lost" ||
+    fail "delivery_lost $(lost_now), want 3"
+expect_eq "  ... logged once, the first" \
+    "$(log_count "feedback: cannot look up queue ID").$(log_count "feedback: cannot look up queue ID 9FFFFF in the database: the results on its line are not counted (1 so far; logged at most once a minute)")" 1.1
+counted 4 && ok "  ... and nothing counted" ||
+    fail "  ... counted: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
+sqlite3 "$T/floodgate.db" "ALTER TABLE qidmap_away RENAME TO qidmap" ||
+    fail "the queue ID map could not be renamed back"
+
 # Rotation by rename: the old file gets two more lines after the move
 # (syslog still writing to it), the new one two.
 mv "$L" "$L.1"
