@@ -533,8 +533,11 @@ deferred(const struct fg_delivery *d, uint32_t age, uint32_t now)
 		if (!(b->on & kind) || age > b->period ||
 		    !fg_dests_match(&b->dests, d->domain))
 			continue;
-		(void)fg_limiter_add(fgd.engine.limiter, b->name, d->domain,
-		    b->period, 1, now);
+		if (fg_limiter_add(fgd.engine.limiter, b->name, d->domain,
+		    b->period, 1, now) < 0)
+			lost(&counters.add_errors, &lost_add_logged,
+			    "out of memory for a temporary failure in backoff=%s domain=%s: not counted",
+			    b->name, d->domain);
 		memset(&ck, 0, sizeof(ck));
 		ck.rule = b->name;
 		ck.key = d->domain;
