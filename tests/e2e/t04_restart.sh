@@ -108,8 +108,9 @@ expect_eq "  ... and stops cleanly" "$?" 0
 # A start that fails at any of its threads (one made to fail in turn
 # by a preloaded shim, the first 1), or that goes on without it and is
 # stopped, leaves none of its sockets: the milter's, the socket map's,
-# the control socket. The service thread's
-# failure came after the control socket was made, and left it.
+# the control socket. Before, the service thread's failure left the
+# control socket, and libmilter (which removes its socket only when it
+# does not run as root) the milter's at every stop.
 cat > "$T/nothread.c" <<'EOC'
 #define _GNU_SOURCE
 #include <dlfcn.h>

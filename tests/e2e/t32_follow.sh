@@ -65,7 +65,7 @@ counted 4 && ok "a line past 1 MiB: its tail not read as a result, the next line
 # rotation's below).
 lost_now() { ctl status | awk '$1 == "delivery_lost" {print $2}'; }
 expect_eq "delivery_lost: none yet" "$(lost_now)" 0
-sqlite3 "$T/floodgate.db" "ALTER TABLE qidmap RENAME TO qidmap_away" ||
+sqlite3 -cmd ".timeout 5000" "$T/floodgate.db" "ALTER TABLE qidmap RENAME TO qidmap_away" ||
     fail "the queue ID map could not be renamed"
 {
 	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: 9FFFFF: to=<nx@example.com>, relay=x, dsn=5.1.1, status=bounced (not ours)"
@@ -80,7 +80,7 @@ expect_eq "  ... logged once, the first" \
     "$(log_count "feedback: cannot look up queue ID").$(log_count "feedback: cannot look up queue ID 9FFFFF in the database: the results on its line are not counted (1 so far; logged at most once a minute)")" 1.1
 counted 4 && ok "  ... and nothing counted" ||
     fail "  ... counted: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
-sqlite3 "$T/floodgate.db" "ALTER TABLE qidmap_away RENAME TO qidmap" ||
+sqlite3 -cmd ".timeout 5000" "$T/floodgate.db" "ALTER TABLE qidmap_away RENAME TO qidmap" ||
     fail "the queue ID map could not be renamed back"
 
 # Rotation by rename: the old file gets two more lines after the move
