@@ -33,11 +33,13 @@ void *__wrap_realloc(void *p, size_t n);
 int __real_idn2_to_ascii_8z(const char *in, char **out, int flags);
 int __wrap_idn2_to_ascii_8z(const char *in, char **out, int flags);
 
+/* Atomic: a test's own threads (test_limiter's) allocate too. */
 static int
 nomem_now(void)
 {
-	nomem_allocs++;
-	return nomem_nth > 0 && --nomem_nth == 0;
+	__atomic_add_fetch(&nomem_allocs, 1, __ATOMIC_RELAXED);
+	return __atomic_load_n(&nomem_nth, __ATOMIC_RELAXED) > 0 &&
+	    __atomic_sub_fetch(&nomem_nth, 1, __ATOMIC_RELAXED) == 0;
 }
 
 void *
