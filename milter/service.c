@@ -497,6 +497,16 @@ run(void *arg)
 	return NULL;
 }
 
+/* What fg_service_start() started beside its own thread. */
+static void
+stop_servers(void)
+{
+	fg_control_stop();
+	fg_metrics_stop();
+	fg_smap_stop();
+	fg_feedback_stop();	/* its last results into the windows */
+}
+
 int
 fg_service_start(void)
 {
@@ -537,10 +547,7 @@ fg_service_start(void)
 	if (pthread_create(&thread, NULL, run, NULL) != 0) {
 		/* The start fails: nothing is left serving, and the control
 		 * socket made above is removed with the others. */
-		fg_control_stop();
-		fg_metrics_stop();
-		fg_smap_stop();
-		fg_feedback_stop();
+		stop_servers();
 		return -1;
 	}
 	return 0;
@@ -554,10 +561,7 @@ fg_service_stop(void)
 	 * after the start) would clear it when it starts, and run on. */
 	event_base_loopexit(base, NULL);
 	pthread_join(thread, NULL);
-	fg_control_stop();
-	fg_metrics_stop();
-	fg_smap_stop();
-	fg_feedback_stop();	/* its last results into the windows */
+	stop_servers();
 	flush();
 	if (fgd.cfg->store != NULL)
 		fg_shared_save_pending(fgd.store, fgd.cfg);
