@@ -200,6 +200,15 @@ used(struct env *e, const char *key, uint32_t now)
 	return c.used;
 }
 
+/* A commit with no memory at all to be had. */
+static void
+commit_without_memory(struct env *e, struct fg_resv *r, uint32_t now)
+{
+	nomem_nth = 1;
+	fg_limiter_commit(e->l, r, now);
+	nomem_nth = 0;
+}
+
 /*
  * Out of memory: a reservation that cannot have what its commit will
  * need fails (the MTA is told to try later) and holds nothing; one that
@@ -231,9 +240,7 @@ test_out_of_memory(void **state)
 		}
 		nomem_nth = 0;
 		assert_int_equal(rc, FG_RESERVED);
-		nomem_nth = 1;
-		fg_limiter_commit(e->l, &r, T0);
-		nomem_nth = 0;
+		commit_without_memory(e, &r, T0);
 		assert_int_equal(used(e, key, T0), 1);
 		break;
 	}
@@ -247,16 +254,12 @@ test_out_of_memory(void **state)
 	fg_limiter_commit(e->l, &r, T0);
 	c = chk("hour", "old", 100, 3600);
 	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 3000, &r), FG_RESERVED);
-	nomem_nth = 1;
-	fg_limiter_commit(e->l, &r, T0 + 4000);
-	nomem_nth = 0;
+	commit_without_memory(e, &r, T0 + 4000);
 	assert_int_equal(used(e, "old", T0 + 4000), 1);
 	c = chk("hour", "old", 100, 3600);
 	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 9000, &r), FG_RESERVED);
 	assert_int_equal(c.used, 0);
-	nomem_nth = 1;
-	fg_limiter_commit(e->l, &r, T0 + 9000);
-	nomem_nth = 0;
+	commit_without_memory(e, &r, T0 + 9000);
 	assert_int_equal(used(e, "old", T0 + 9000), 1);
 
 	/* Reset with a reservation in flight. */
@@ -264,9 +267,7 @@ test_out_of_memory(void **state)
 	assert_int_equal(fg_limiter_reserve(e->l, &c, 1, T0 + 9000, &r), FG_RESERVED);
 	assert_int_equal(fg_limiter_reset(e->l, "hour", "old"), 0);
 	assert_int_equal(used(e, "old", T0 + 9000), 1);
-	nomem_nth = 1;
-	fg_limiter_commit(e->l, &r, T0 + 9001);
-	nomem_nth = 0;
+	commit_without_memory(e, &r, T0 + 9001);
 	assert_int_equal(used(e, "old", T0 + 9001), 1);
 	fg_resv_free(&r);
 }
