@@ -78,6 +78,31 @@ static char last_qid[FG_QID_MAX + 1];
 static char last_account[FG_ACCOUNT_MAX + 1];
 static int last_found, last_notice;
 
+/*
+ * Results of queue IDs floodgate does not know, kept a few seconds. Two
+ * delivery agents may log in the same instant, and the next hop's
+ * result of mail a content filter gave back (or local delivery
+ * forwarded, or the MTA's notice) may come before the line that names
+ * its queue ID ("queued as ..."): requeued() takes those back for the
+ * ID it records. So does flush_qids() for the charged queue IDs it
+ * records, when the mail was delivered while the log was read or the
+ * database was busy. A ring, the oldest dropped first; what leaves it
+ * unclaimed is counted ignored then.
+ */
+#define EARLY_MAX	512
+#define EARLY_KEEP	10	/* seconds */
+/* How many hops a claimed result may name in turn (a filter's, then a
+ * second instance's): a chain of forged lines ends there. */
+#define EARLY_DEPTH	4
+
+struct early {
+	struct fg_delivery d;	/* qid "" once claimed */
+	uint32_t seen;
+};
+
+static struct early *early;
+static size_t early_head, early_n;
+
 /* Whose journal entries are the mail system's, and the users whose
  * forged results were told of (each once a run). */
 static uid_t users[FG_LOG_USERS_MAX + 1];
@@ -197,9 +222,11 @@ outage_ended(struct outage *o, const char *what)
 	o->since = 0;
 }
 
+static void early_recorded(struct fg_qid_row *q, size_t n, uint32_t now);
+
 /* The queue IDs charged since the last tick, into the store. */
 static void
-flush_qids(void)
+flush_qids(uint32_t now)
 {
 	struct fg_qid_row *q;
 	size_t n;
@@ -227,6 +254,7 @@ flush_qids(void)
 	} else {
 		counters.qids += n;
 		outage_ended(&qid_outage, "queue IDs");
+		early_recorded(q, n, now);
 	}
 	free(q);
 }
@@ -675,6 +703,108 @@ apply(const struct fg_delivery *d, const char *account, uint32_t now)
 	final(d, account, age, now);
 }
 
+static void result(const struct fg_delivery *d, int found,
+    const char *account, int notice, uint32_t now);
+
+/* The oldest result kept leaves: unclaimed, it was no mail of ours. */
+static void
+early_drop(void)
+{
+	if (early[early_head].d.qid[0] != '\0')
+		counters.ignored++;
+	early_head = (early_head + 1) % EARLY_MAX;
+	early_n--;
+}
+
+/* A result of a queue ID floodgate does not know (yet). */
+static void
+early_keep(const struct fg_delivery *d, uint32_t now)
+{
+	struct early *e;
+
+	if (early == NULL &&
+	    (early = calloc(EARLY_MAX, sizeof(*early))) == NULL) {
+		counters.ignored++;
+		return;
+	}
+	if (early_n == EARLY_MAX)
+		early_drop();
+	e = &early[(early_head + early_n++) % EARLY_MAX];
+	e->d = *d;
+	e->seen = now;
+}
+
+/* Those kept their few seconds (all of them when all is set; a clock
+ * stepped back ends them too). */
+static void
+early_expire(uint32_t now, int all)
+{
+	while (early_n > 0 &&
+	    (all || now - early[early_head].seen >= EARLY_KEEP))
+		early_drop();
+}
+
+/* The results kept for qid, now known as account's (a notice's when
+ * notice is set), counted. */
+static void
+early_claim(const char *qid, const char *account, int notice, uint32_t now)
+{
+	static int depth;
+	size_t i;
+
+	if (depth == EARLY_DEPTH)
+		return;
+	depth++;
+	for (i = 0; i < early_n; i++) {
+		struct early *e = &early[(early_head + i) % EARLY_MAX];
+		struct fg_delivery d;
+
+		if (strcmp(e->d.qid, qid) != 0)
+			continue;
+		d = e->d;
+		e->d.qid[0] = '\0';
+		if (counters.early++ == 0)
+			fg_log_notice("feedback: a result of %s was read before floodgate knew that queue ID: counted for account=%s (such results are kept %d seconds)",
+			    qid, account, EARLY_KEEP);
+		result(&d, 1, account, notice, now);
+	}
+	depth--;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fg_qid_row *)a)->qid,
+	    ((const struct fg_qid_row *)b)->qid);
+}
+
+static int
+row_key_cmp(const void *key, const void *row)
+{
+	return strcmp(key, ((const struct fg_qid_row *)row)->qid);
+}
+
+/* The results kept for queue IDs just recorded: charged while the log
+ * was read (mail delivered at once), or recorded late (the database
+ * busy). q is sorted. */
+static void
+early_recorded(struct fg_qid_row *q, size_t n, uint32_t now)
+{
+	size_t i;
+
+	if (early_n == 0)
+		return;
+	qsort(q, n, sizeof(*q), row_cmp);
+	for (i = 0; i < early_n; i++) {
+		struct early *e = &early[(early_head + i) % EARLY_MAX];
+		const struct fg_qid_row *r;
+
+		if (e->d.qid[0] != '\0' && (r = bsearch(e->d.qid, q, n,
+		    sizeof(*q), row_key_cmp)) != NULL)
+			early_claim(r->qid, r->account, r->notice, now);
+	}
+}
+
 /*
  * A message Postfix gave to a content filter on this host (or another
  * Postfix instance there), which gave it back under another queue ID:
@@ -722,6 +852,7 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 		outage_failed(&qid_outage, what, err);
 		/* Recorded at the next tick, a notice as a notice. */
 		enqueue(d->requeued, account, now, d->notice);
+		early_claim(d->requeued, account, d->notice, now);
 		return;
 	}
 	fg_strlcpy(last, d->requeued, sizeof(last));
@@ -736,6 +867,7 @@ requeued(const struct fg_delivery *d, const char *account, uint32_t now)
 	} else if (counters.requeued++ == 0)
 		fg_log_notice("feedback: %s came back from a content filter as %s: its results count for account=%s",
 		    d->qid, d->requeued, account);
+	early_claim(d->requeued, account, d->notice, now);
 }
 
 /*
@@ -837,6 +969,38 @@ trusted(const char *ident, const char *qid, long uid)
 	return 0;
 }
 
+/*
+ * One recipient's result. found: its queue ID is one floodgate
+ * recorded, for account (notice set: the MTA's notice about mail of
+ * account's); not found, the result is kept a few seconds for a hop
+ * that may name it yet.
+ */
+static void
+result(const struct fg_delivery *d, int found, const char *account,
+    int notice, uint32_t now)
+{
+	char buf[FG_ACCOUNT_MAX + 1];
+
+	if (!found)
+		early_keep(d, now);
+	else if (d->requeued[0] != '\0' && !d->forwarded) {
+		/* What a filter gives back is the whole message; a notice
+		 * is about it. Sendmail's DSN of a message that expired
+		 * says both. */
+		requeued(d, account, now);
+		if (d->notice && d->status == FG_DS_EXPIRED)
+			apply(d, account, now);
+	} else if (d->requeued[0] != '\0')
+		requeued(d, result_account(d, account, buf, sizeof(buf)), now);
+	else if (notice && d->status == FG_DS_SENT)
+		/* A notice delivered is no mail of the account's (its
+		 * ratios would thin); what it meets on the way, a 421, a
+		 * user unknown, counts. */
+		counters.ignored++;
+	else
+		apply(d, result_account(d, account, buf, sizeof(buf)), now);
+}
+
 struct line_ctx {
 	uint32_t now;
 };
@@ -876,30 +1040,9 @@ on_line(const char *ident, const char *line, size_t len, time_t when,
 	}
 	/* Each recipient of the line (Sendmail logs those that went
 	 * together on one). */
-	do {
-		char buf[FG_ACCOUNT_MAX + 1];
-
-		if (!last_found)
-			counters.ignored++;
-		else if (d.requeued[0] != '\0' && !d.forwarded) {
-			/* What a filter gives back is the whole message; a
-			 * notice is about it. Sendmail's DSN of a message
-			 * that expired says both. */
-			requeued(&d, last_account, lc->now);
-			if (d.notice && d.status == FG_DS_EXPIRED)
-				apply(&d, last_account, lc->now);
-		} else if (d.requeued[0] != '\0')
-			requeued(&d, result_account(&d, last_account, buf,
-			    sizeof(buf)), lc->now);
-		else if (last_notice && d.status == FG_DS_SENT)
-			/* A notice delivered is no mail of the account's
-			 * (its ratios would thin); what it meets on the
-			 * way, a 421, a user unknown, counts. */
-			counters.ignored++;
-		else
-			apply(&d, result_account(&d, last_account, buf,
-			    sizeof(buf)), lc->now);
-	} while (fg_maillog_next(line, len, &d) > 0);
+	do
+		result(&d, last_found, last_account, last_notice, lc->now);
+	while (fg_maillog_next(line, len, &d) > 0);
 }
 
 /* Where the follower is in the log, into the store. */
@@ -948,8 +1091,9 @@ fg_feedback_tick(uint32_t now)
 		check_touched(now);
 		return;
 	}
-	flush_qids();
+	flush_qids(now);
 	n = fg_follow_read(follow, on_line, &lc);
+	early_expire(now, 0);
 	settle_apply(now, 0);
 	check_touched(now);
 	counters.lines += n;
@@ -974,11 +1118,17 @@ void
 fg_feedback_stop(void)
 {
 	if (follow != NULL) {
-		flush_qids();
-		settle_apply((uint32_t)time(NULL), 1);
+		uint32_t now = (uint32_t)time(NULL);
+
+		flush_qids(now);
+		early_expire(0, 1);
+		settle_apply(now, 1);
 		fg_follow_close(follow);
 		follow = NULL;
 	}
+	free(early);
+	early = NULL;
+	early_head = early_n = 0;
 	free(settle);
 	settle = NULL;
 	nsettle = settlecap = settle_head = 0;

@@ -93,6 +93,9 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_results_ignored_total Delivery results of mail floodgate did not charge.\n"
 	    "# TYPE floodgate_delivery_results_ignored_total counter\n"
 	    "floodgate_delivery_results_ignored_total %llu\n"
+	    "# HELP floodgate_delivery_results_early_total Delivery results logged before the line that named their queue ID (a content filter's hop, a forward, a notice), kept and counted once it came.\n"
+	    "# TYPE floodgate_delivery_results_early_total counter\n"
+	    "floodgate_delivery_results_early_total %llu\n"
 	    "# HELP floodgate_delivery_results_untrusted_total Delivery results in the journal logged by a user not in delivery_log_users, ignored.\n"
 	    "# TYPE floodgate_delivery_results_untrusted_total counter\n"
 	    "floodgate_delivery_results_untrusted_total %llu\n"
@@ -112,7 +115,8 @@ feedback(struct evbuffer *b)
 	    "floodgate_delivery_lost_total{why=\"memory\"} %llu\n"
 	    "# HELP floodgate_map_lookups_total Questions the MTA asked postfix_map or sendmail_map, and those answered paused.\n"
 	    "# TYPE floodgate_map_lookups_total counter\n",
-	    (unsigned long long)fc.ignored, (unsigned long long)fc.untrusted,
+	    (unsigned long long)fc.ignored, (unsigned long long)fc.early,
+	    (unsigned long long)fc.untrusted,
 	    (unsigned long long)fc.requeued, (unsigned long long)fc.forwarded,
 	    (unsigned long long)fc.notices,
 	    (unsigned long long)fc.qids_dropped,

@@ -7,14 +7,18 @@
 # charge are ignored. The same through the systemd journal (a journal
 # directory, as systemd-journal-remote writes it), cursor kept across a
 # restart. A ratio limit is judged on a message's refusals together
-# with its deliveries, read a tick later. The results are the test's own
+# with its deliveries, read a tick later. A result read before floodgate
+# knows its queue ID (a content filter's hop logged after it, a queue
+# ID recorded late) counts once it does. The results are the test's own
 # lines, for queue IDs of real messages floodgate charged.
 . "$(dirname "$0")/lib.sh"
 setup
 L=$T/fake.log
 echo "Nov 30 00:00:00 mta postfix/smtp[1]: 0AAA: to=<x@example.com>, relay=x, dsn=5.1.1, status=bounced (old)" > "$L"
+MPORT=$(free_port)
 write_conf <<EOT
 delivery_log $L
+metrics 127.0.0.1:$MPORT
 limit unk per account 1000/1h count unknown
 limit rat per account to ratio.example 3/1h count unknown ratio 50% action defer
 EOT
@@ -160,6 +164,62 @@ refused "$L" 5
 wait_for 6 sh -c "grep -q 'rule=rat key=follow@t.example tripped: 8 unknown recipients of 15 final results' '$T/floodgate.log'" ||
     fail "ratio: 8 of 15 trips it: $(grep 'rule=rat' "$T/floodgate.log")"
 
+# A content filter's hop logged after the next hop's result of the mail
+# it gave back (two smtp processes logging in the same instant; seen in
+# t06): that result's queue ID is unknown when read, and the result is
+# kept a few seconds and counted once the hop names the ID, in the same
+# read or at a later tick (before, it was ignored as mail floodgate did
+# not charge). One no hop names is counted ignored once its 10 seconds
+# are over, and a hop naming it then does not count it.
+# early RCPT QID: the next hop refuses RCPT of QID; hop RCPT QID: the
+# charged message's hop to a filter that took it as QID.
+early() {
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[4]: $2: to=<$1@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)"
+}
+hop() {
+	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[3]: $QID: to=<$1@example.com>, relay=127.0.0.1[127.0.0.1]:10025, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as $2)"
+}
+metric() { http_get /metrics | tr -d '\r' | awk -v m="$1" '$1 == m {print $2}'; }
+before=$(ctl status | awk '$1 == "unknown" {print $2}')
+ignored=$(metric floodgate_delivery_results_ignored_total)
+printf '%s\n%s\n' "$(early e1 7EEE01)" "$(hop e1 7EEE01)" >> "$L"
+wait_for 5 counted $((before + 1)) &&
+    ok "a result read before the hop that names its queue ID, in one read: counted" ||
+    fail "early, one read: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 1))"
+early e2 7EEE02 >> "$L"
+sleep 2.5
+hop e2 7EEE02 >> "$L"
+wait_for 5 counted $((before + 2)) &&
+    ok "  ... and with the hop two ticks later" ||
+    fail "early, two ticks apart: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 2))"
+expect_eq "  ... logged once, counted in floodgate_delivery_results_early_total" \
+    "$(log_count "feedback: a result of 7EEE01 was read before floodgate knew that queue ID: counted for account=follow@t.example (such results are kept 10 seconds)").$(log_count 'feedback: a result of .* was read before').$(metric floodgate_delivery_results_early_total)" 1.1.2
+expect_eq "  ... neither counted ignored" "$(metric floodgate_delivery_results_ignored_total)" "$ignored"
+early e3 7EEE03 >> "$L"
+wait_for 15 eval '[ "$(metric floodgate_delivery_results_ignored_total)" = $((ignored + 1)) ]' &&
+    ok "a result no hop names: counted ignored once its seconds are over" ||
+    fail "ignored $(metric floodgate_delivery_results_ignored_total), want $((ignored + 1))"
+hop e3 7EEE03 >> "$L"
+sleep 2
+expect_eq "  ... a hop naming it after that does not count it" \
+    "$(ctl status | awk '$1 == "unknown" {print $2}').$(metric floodgate_delivery_results_early_total)" $((before + 2)).2
+# The same for a charged message's own queue ID, recorded late: the
+# database locked, its result read while the ID waits in memory, then
+# counted once the ID is recorded (before, ignored).
+lock_db 12
+send "$T/m2" $SMTP_PORT follow@t.example r2@example.com
+drain
+QID2=$(smtp_qid r2@example.com sent)
+QID=$QID2 early e4 "$QID2" >> "$L"
+wait_log "feedback: cannot record 1 queue IDs: .*; trying again" 1 10 ||
+    fail "the queue ID's write did not fail: $(grep -E 'feedback:' "$T/floodgate.log" | tail -3)"
+expect_eq "  ... a result of mail charged while the database is locked: not counted while its ID waits" \
+    "$(ctl status | awk '$1 == "unknown" {print $2}')" $((before + 2))
+unlock_db
+wait_for 8 counted $((before + 3)) &&
+    ok "  ... counted once the ID is recorded" ||
+    fail "recorded late: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 3))"
+
 # The journal, when systemd-journal-remote can write one here.
 JR=/lib/systemd/systemd-journal-remote
 if [ -x "$JR" ]; then
@@ -186,7 +246,7 @@ if [ -x "$JR" ]; then
 	jbounce 1
 	start_floodgate
 	sleep 1.5
-	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 26
+	expect_eq "journal: entries after the start and while down counted once" "$(stored)" 29
 	# Entries of a user not in delivery_log_users (a tenant's logger
 	# -t postfix/smtp), or without _UID: not counted, told once each.
 	# jsendmail UID: Sendmail's form (sm-mta), two unknown recipients on
@@ -203,7 +263,7 @@ if [ -x "$JR" ]; then
 	jbounce 1
 	sleep 1.5
 	expect_eq "journal: only root's entry counted, not uid 1000's nor those without _UID (each recipient of a line)" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "27 7"
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "30 7"
 	expect_eq "journal: each untrusted writer told of once" \
 	    "$(grep -c 'logged by uid 1000, not one of delivery_log_users' "$T/floodgate.log") $(grep -c 'in an entry without _UID' "$T/floodgate.log")" "1 1"
 	# Another machine's users, by number.
@@ -214,7 +274,7 @@ if [ -x "$JR" ]; then
 	jsendmail 1000
 	sleep 1.5
 	expect_eq "journal: uid 1000's entries counted once delivery_log_users names it, Sendmail's two recipients each" \
-	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "31 0"
+	    "$(stored) $(ctl status | awk '$1 == "delivery_untrusted" {print $2}')" "34 0"
 else
 	say "no systemd-journal-remote: the journal is not tested here"
 fi
