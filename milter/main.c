@@ -756,9 +756,6 @@ main(int argc, char **argv)
 	}
 	if (fg_service_start() < 0)
 		die("cannot start the service thread");
-	fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
-	    FG_VERSION, fgd.cfg->listen, fgd.milter->name, fgd.cfg->database,
-	    fgd.cfg->nrule, loaded, fgd.cfg->monitor ? "monitor" : "enforce");
 	fg_config_warnings(fgd.cfg, warn_log, (void *)cfg_path);
 	if (fg_around_start() < 0)
 		fg_log_err("cannot start the thread that looks at the MTA's settings: looking here, before serving");
@@ -766,8 +763,14 @@ main(int argc, char **argv)
 	rc = 0;
 	serving_status(fgd.cfg);	/* before a reload may replace fgd.cfg */
 	engine_rc = fgd.milter->start(&fgd.session_env, pthread_self());
-	if (engine_rc == 0)
+	if (engine_rc == 0) {
+		/* Said once it serves: a start that fails never says it. */
+		fg_log_notice("floodgate %s started: listen=%s engine=%s database=%s rules=%zu entries_loaded=%zu mode=%s",
+		    FG_VERSION, fgd.cfg->listen, fgd.milter->name,
+		    fgd.cfg->database, fgd.cfg->nrule, loaded,
+		    fgd.cfg->monitor ? "monitor" : "enforce");
 		fgd_notify("READY=1\nSTATUS=%s", serving);
+	}
 	/* This thread is done with fgd.cfg and serving until the service
 	 * thread has stopped: a reload may replace them from now on. */
 	atomic_store(&fgd.up, 1);

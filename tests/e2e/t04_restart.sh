@@ -110,7 +110,8 @@ expect_eq "  ... and stops cleanly" "$?" 0
 # stopped, leaves none of its sockets: the milter's, the socket map's,
 # the control socket. Before, the service thread's failure left the
 # control socket, and libmilter (which removes its socket only when it
-# does not run as root) the milter's at every stop.
+# does not run as root) the milter's at every stop. One refused never
+# logs "started:" (before, a refused engine did).
 cat > "$T/nothread.c" <<'EOC'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -136,7 +137,7 @@ sed -e "s|^listen .*|listen   unix:$T/fg/third.sock|" \
     -e "s|^control .*|control  $T/fg/third-control.sock|" \
     -e "s|^database .*|database $T/third.db|" "$T/floodgate.conf" > "$T/third.conf"
 echo "postfix_map unix:$T/fg/third-map.sock" >> "$T/third.conf"
-service= refused= left=
+service= refused= left= said=
 for n in $(seq 1 8); do
 	: > "$T/third.out"
 	$(preload "$T/nothread.so") FG_FAIL_THREAD=$n \
@@ -148,6 +149,7 @@ for n in $(seq 1 8); do
 	wait "$pid3"
 	rc=$?
 	[ "$rc" -ne 0 ] && refused="$refused $n"
+	[ "$rc" -ne 0 ] && grep -q "started:" "$T/third.out" && said="$said $n"
 	grep -q "cannot start the service thread" "$T/third.out" && service=$n
 	for s in third.sock third-map.sock third-control.sock; do
 		[ -e "$T/fg/$s" ] && left="$left $n:$s"
@@ -157,6 +159,7 @@ done
 [ -n "$service" ] &&
     ok "a start whose service thread cannot be made (thread $service) is refused" ||
     fail "no thread made to fail refused the start at the service thread: refused at [$refused ]; last output: $(cat "$T/third.out")"
+expect_eq "  ... and no start refused said it had started (before, the engine's did)" "$said" ""
 [ -z "$left" ] &&
     ok "  ... and no start, refused (threads$refused) or stopped, left a socket" ||
     fail "  ... sockets left (thread made to fail:socket):$left"
