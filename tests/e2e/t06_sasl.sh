@@ -9,7 +9,7 @@
 # (sink.py) refused counts for the account that sent it, and what it
 # refused of a virtual alias's copies (expanded after the filter, main.cf
 # with no_address_mappings as the README gives it) for the alias's
-# tenant.
+# tenant. Postfix runs with its long queue IDs.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v saslpasswd2 >/dev/null || skip "saslpasswd2 (sasl2-bin) is not installed"
@@ -36,6 +36,9 @@ echo "virtual_alias_maps = texthash:$T/etc/virtual" >> "$T/etc/main.cf"
 grep -q '`receive_override_options = no_address_mappings`' "$TOP/README.md" ||
     fail "the README gives main.cf no_address_mappings behind a filter"
 echo "receive_override_options = no_address_mappings" >> "$T/etc/main.cf"
+# Postfix's long queue IDs (enable_long_queue_ids): charged and followed
+# through the filter's hop ("queued as" a long ID) as the short ones.
+echo "enable_long_queue_ids = yes" >> "$T/etc/main.cf"
 touch -d '-10 seconds' "$T/etc/main.cf"
 start_floodgate
 start_postfix
@@ -55,6 +58,8 @@ expect_eq "next hop: 5 + 2 recipients delivered, nx3 refused there" "$(delivered
 maillog_settled
 expect_eq "every message went through the content filter" \
     "$(grep -c "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent" "$T/maillog")" 9
+expect_eq "  ... and came back under a long queue ID" \
+    "$(grep -cE "relay=127\.0\.0\.1\[127\.0\.0\.1\]:$REINJ_PORT,.* status=sent \(250 2\.0\.0 Ok: queued as [0-9A-Za-z]*[a-z][0-9A-Za-z]*\)" "$T/maillog")" 9
 expect_eq "floodgate decided each recipient once: 9 accepted, 1 deferred" \
     "$(ctl status | awk '$1 == "accepted" || $1 == "deferred" {print $2}' | tr '\n' ' ')" "9 1 "
 ctl show tenant8 > "$T/show8"
