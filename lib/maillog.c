@@ -728,9 +728,15 @@ fg_maillog_message(const char *ident, const char *msg, size_t len,
 	} else if (d->status == FG_DS_BOUNCED)
 		d->unknown = unknown(d->dsn, t, te);
 	else if (d->status == FG_DS_DEFERRED) {
-		/* "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage, or
-		 * "refused to talk to me: 421 ..." at the greeting */
-		if (find(t, te, " said: 4") != NULL ||
+		/* "delivery temporarily suspended: REASON" (relay=none): the
+		 * queue manager gives an attempt's failure to the rest of
+		 * the destination's mail at once, without asking a server;
+		 * a backoff counts the attempts, not the queue behind them.
+		 * Else "host mx[1.2.3.4] said: 421 4.7.0 ..." at any stage,
+		 * or "refused to talk to me: 421 ..." at the greeting. */
+		if (starts(t, te, "delivery temporarily suspended: "))
+			d->fail = FG_DF_OTHER;
+		else if (find(t, te, " said: 4") != NULL ||
 		    find(t, te, " refused to talk to me: 4") != NULL)
 			d->fail = FG_DF_4XX;
 		else if ((find(t, te, "connect to ") != NULL ||

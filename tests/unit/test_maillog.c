@@ -75,6 +75,16 @@ test_results(void **state)
 	assert_int_equal(d.fail, FG_DF_OTHER);
 	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/smtp[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=0.1, dsn=4.4.1, status=deferred (connect to mfsmax.docomo.ne.jp[203.0.113.5]:25: Connection refused)", &d), 1);
 	assert_int_equal(d.fail, FG_DF_CONNECT);
+	/* the queue manager's echo of an attempt's failure for the rest
+	 * of the destination's mail (Postfix 3.7's own lines): no server
+	 * asked, whatever the reason it repeats */
+	assert_int_equal(parse("Dec 07 22:04:57 mta postfix/error[18527]: 6D4EEA740F4: to=<a1@docomo.test>, relay=none, delay=6.2, delays=6.2/0.03/0/0, dsn=4.7.0, status=deferred (delivery temporarily suspended: host 127.0.0.1[127.0.0.1] refused to talk to me: 421 4.7.0 sink.carrier.test Service unavailable, too many messages, try again later)", &d), 1);
+	assert_int_equal(d.status, FG_DS_DEFERRED);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/error[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=9, delays=9/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mfsmax.docomo.ne.jp[203.0.113.5]:25: Connection timed out)", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/error[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=9, delays=9/0/0/0, dsn=4.7.0, status=deferred (delivery temporarily suspended: host mfsmax.docomo.ne.jp[1.2.3.4] said: 421 4.7.0 try again later (in reply to MAIL FROM command))", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
 	/* floodgate's own pause: Postfix's retry service, not the carrier */
 	assert_int_equal(parse("Nov 30 06:21:44 mx1 postfix/retry[1]: 4A: to=<a@docomo.ne.jp>, relay=none, delay=1, delays=1/0/0/0, dsn=4.7.0, status=deferred (floodgate: docomo.ne.jp paused until 07:21 UTC)", &d), 1);
 	assert_int_equal(d.fail, FG_DF_OTHER);
