@@ -413,6 +413,26 @@ static const char *const sm_connect[] = {
 };
 
 /*
+ * Whether Sendmail's line [p, end) tells of a connection it tried:
+ * relay= names the host and the address it connected to ("relay=mx.
+ * [192.0.2.1]"). A queue run that met a host down earlier in the run
+ * defers the rest of its mail from that cached status, relay= naming
+ * the host alone. 1 when there is no relay= to tell.
+ */
+static int
+sm_attempted(const char *p, const char *end)
+{
+	const char *v = find(p, end, ", relay="), *ve;
+
+	if (v == NULL)
+		return 1;
+	v += 8;
+	if ((ve = find(v, end, ", ")) == NULL)
+		ve = end;
+	return find(v, ve, " [") != NULL;
+}
+
+/*
  * Sendmail's result, after "QID: ": "to=RCPT[,RCPT...][, [more]],
  * ctladdr=..., delay=..., xdelay=..., mailer=..., pri=..., relay=...,
  * dsn=X.Y.Z, reply=..., stat=Sent (...)|Deferred: ...|TEXT" (one line
@@ -490,6 +510,10 @@ sendmail_message(const char *msg, const char *p, const char *end,
 			for (i = 0; sm_connect[i] != NULL; i++)
 				if (starts(t, end, sm_connect[i]))
 					d->fail = FG_DF_CONNECT;
+		/* A backoff counts attempts, not a queue run's echoes of
+		 * one. */
+		if (!sm_attempted(le, t))
+			d->fail = FG_DF_OTHER;
 	}
 	return 1;
 }

@@ -151,6 +151,17 @@ test_sendmail(void **state)
 	/* no SMTP conversation */
 	assert_int_equal(parse("Dec  2 15:58:32 mta.floodgate.test sendmail[23180]: 6B2FwWf0023178: to=<b2@refused.test>, delay=00:00:00, xdelay=00:00:00, mailer=relay, pri=60221, relay=[127.0.0.1] [127.0.0.1], dsn=4.4.1, stat=Deferred: Connection refused by [127.0.0.1]", &d), 1);
 	assert_int_equal(d.fail, FG_DF_CONNECT);
+	/* the rest of a queue run after those, from Sendmail 8.17's cached
+	 * host status: relay= names no address, no connection was tried */
+	assert_int_equal(parse("Dec  7 22:16:31 mta.floodgate.test sendmail[9213]: 6B7MGUG0009211: to=<x5@refused.test>, delay=00:00:01, xdelay=00:00:00, mailer=relay, pri=120206, relay=[127.0.0.1], dsn=4.4.1, stat=Deferred: Connection refused by [127.0.0.1]", &d), 1);
+	assert_int_equal(d.status, FG_DS_DEFERRED);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Dec  7 22:16:52 mta.floodgate.test sendmail[9476]: 6B7MGput009464: to=<b5@docomo.test>, delay=00:00:01, xdelay=00:00:00, mailer=smtp8, pri=120205, relay=[127.0.0.1], dsn=4.5.0, stat=Deferred", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Dec  7 22:16:52 mx sm-mta[1]: 6B7MGput009464: to=<b5@docomo.ne.jp>, delay=00:00:01, mailer=esmtp, pri=120205, relay=mfsmax.docomo.ne.jp., dsn=4.0.0, stat=Deferred: 421 4.7.0 try again later", &d), 1);
+	assert_int_equal(d.fail, FG_DF_OTHER);
+	assert_int_equal(parse("Dec  7 22:16:52 mx sm-mta[1]: 6B7MGput009464: to=<b5@docomo.ne.jp>, delay=00:00:01, mailer=esmtp, pri=120205, relay=mfsmax.docomo.ne.jp. [203.0.113.5], dsn=4.0.0, stat=Deferred: 421 4.7.0 try again later", &d), 1);
+	assert_int_equal(d.fail, FG_DF_4XX);
 	/* a deferral of its own: neither */
 	assert_int_equal(parse("Dec  2 15:58:32 mta.floodgate.test sm-mta[1]: 6B2FwWf0023178: to=<b2@x.test>, delay=00:00:00, mailer=esmtp, pri=60221, relay=x.test, dsn=4.0.0, stat=Deferred: Name server: x.test.: host name lookup failure", &d), 1);
 	assert_int_equal(d.fail, FG_DF_OTHER);
