@@ -135,8 +135,8 @@ struct fg_feedback_counters {
 	uint64_t results[5];		/* delivery results of charged mail, by
 					 * enum fg_dstatus */
 	uint64_t ignored;		/* results of mail floodgate did not charge */
-	uint64_t early;			/* results logged before the line that
-					 * named their queue ID, counted then */
+	uint64_t early;			/* results read before floodgate knew
+					 * their queue ID, counted once it did */
 	uint64_t untrusted;		/* results in the journal from a user not
 					 * in delivery_log_users */
 	uint64_t lookup_errors, add_errors;

@@ -786,7 +786,7 @@ row_key_cmp(const void *key, const void *row)
 
 /* The results kept for queue IDs just recorded: charged while the log
  * was read (mail delivered at once), or recorded late (the database
- * busy). q is sorted. */
+ * busy). Sorts q. */
 static void
 early_recorded(struct fg_qid_row *q, size_t n, uint32_t now)
 {

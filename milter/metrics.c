@@ -93,7 +93,7 @@ feedback(struct evbuffer *b)
 	    "# HELP floodgate_delivery_results_ignored_total Delivery results of mail floodgate did not charge.\n"
 	    "# TYPE floodgate_delivery_results_ignored_total counter\n"
 	    "floodgate_delivery_results_ignored_total %llu\n"
-	    "# HELP floodgate_delivery_results_early_total Delivery results logged before the line that named their queue ID (a content filter's hop, a forward, a notice), kept and counted once it came.\n"
+	    "# HELP floodgate_delivery_results_early_total Delivery results read before floodgate knew their queue ID (logged before a content filter's hop, a forward or a notice named it, or before it was recorded), kept and counted once it was.\n"
 	    "# TYPE floodgate_delivery_results_early_total counter\n"
 	    "floodgate_delivery_results_early_total %llu\n"
 	    "# HELP floodgate_delivery_results_untrusted_total Delivery results in the journal logged by a user not in delivery_log_users, ignored.\n"
