@@ -43,12 +43,14 @@ bounce() {
 		echo "${STAMP:-$(date '+%b %e %H:%M:%S')} mta postfix/smtp[2]: $QID: to=<nx$n@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)" >> "$1"
 	done
 }
-counted() { [ "$(ctl status | awk '$1 == "unknown" {print $2}')" = "$1" ]; }
+# unknown_now: unknown recipients counted since the start (status).
+unknown_now() { ctl status | awk '$1 == "unknown" {print $2}'; }
+counted() { [ "$(unknown_now)" = "$1" ]; }
 stored() { ctl top --by unknown | awk '$1 == "unknown" {print $2}'; }
 
 bounce "$L" 3
 echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: 9FFFFF: to=<nx@example.com>, relay=x, dsn=5.1.1, status=bounced (not ours)" >> "$L"
-wait_for 5 counted 3 || fail "3 results counted, the old line and the uncharged one not (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+wait_for 5 counted 3 || fail "3 results counted, the old line and the uncharged one not (got $(unknown_now))"
 # A line longer than the follower's 1 MiB chunk is no log line, nor is
 # its tail, written here as a result of the charged message would be
 # (before, the tail was read as a line and counted); the next is.
@@ -57,10 +59,10 @@ long() {
 	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[2]: $QID: to=<$1@example.com>, relay=x[1.2.3.4]:25, delay=1, delays=0/0/0/1, dsn=5.1.1, status=bounced (host x said: 550 5.1.1 User unknown)"
 }
 { head -c 1048576 /dev/zero | tr '\0' x; long tail; long next; } >> "$L"
-wait_for 5 counted 4 || fail "the long line's tail counted: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
+wait_for 5 counted 4 || fail "the long line's tail counted: $(unknown_now) results, want 4"
 sleep 1
 counted 4 && ok "a line past 1 MiB: its tail not read as a result, the next line counted" ||
-    fail "after the long line: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
+    fail "after the long line: $(unknown_now) results, want 4"
 
 # The queue ID map out of reach (its table renamed away, as a damaged
 # database would answer): the results of the charged message cannot be
@@ -85,7 +87,7 @@ wait_for 5 eval '[ "$(lost_now)" = 3 ]' &&
 expect_eq "  ... logged once, the first" \
     "$(log_count "feedback: cannot look up queue ID").$(log_count "feedback: cannot look up queue ID 9FFFFF in the database: the results on its line are not counted (1 so far; logged at most once a minute)")" 1.1
 counted 4 && ok "  ... and nothing counted" ||
-    fail "  ... counted: $(ctl status | awk '$1 == "unknown" {print $2}') results, want 4"
+    fail "  ... counted: $(unknown_now) results, want 4"
 sqlite3 -cmd ".timeout 5000" "$T/floodgate.db" "ALTER TABLE qidmap_away RENAME TO qidmap" ||
     fail "the queue ID map could not be renamed back"
 
@@ -94,7 +96,7 @@ sqlite3 -cmd ".timeout 5000" "$T/floodgate.db" "ALTER TABLE qidmap_away RENAME T
 mv "$L" "$L.1"
 bounce "$L.1" 2
 bounce "$L" 2
-wait_for 5 counted 8 || fail "rename: 8 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+wait_for 5 counted 8 || fail "rename: 8 counted (got $(unknown_now))"
 
 # copytruncate, the new lines written before floodgate looks again: the
 # file is as long as it was, and begins the same way as far as syslog's
@@ -103,7 +105,7 @@ cp "$L" "$L.2"
 STAMP=$(head -c 15 "$L") bounce "$T/new" 2
 cat "$T/new" > "$L"
 [ "$(stat -c %s "$L")" = "$(stat -c %s "$L.2")" ] || fail "copytruncate: the file is as long as before"
-wait_for 5 counted 10 || fail "copytruncate: 10 counted (got $(ctl status | awk '$1 == "unknown" {print $2}'))"
+wait_for 5 counted 10 || fail "copytruncate: 10 counted (got $(unknown_now))"
 
 # Down: three more lines, then the file is rotated by rename and the
 # new one gets one. After the restart all four are counted, once. The
@@ -155,7 +157,7 @@ refused() {
 	done
 	printf '%s' "$lines" >> "$1"
 }
-before=$(ctl status | awk '$1 == "unknown" {print $2}')
+before=$(unknown_now)
 refused "$L" 3
 wait_for 5 counted $((before + 3)) || fail "ratio: the three refusals were read"
 sent "$L" 7
@@ -182,18 +184,18 @@ hop() {
 	echo "$(date '+%b %e %H:%M:%S') mta postfix/smtp[3]: $QID: to=<$1@example.com>, relay=127.0.0.1[127.0.0.1]:10025, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as $2)"
 }
 metric() { http_get /metrics | tr -d '\r' | awk -v m="$1" '$1 == m {print $2}'; }
-before=$(ctl status | awk '$1 == "unknown" {print $2}')
+before=$(unknown_now)
 ignored=$(metric floodgate_delivery_results_ignored_total)
 printf '%s\n%s\n' "$(early e1 7EEE01)" "$(hop e1 7EEE01)" >> "$L"
 wait_for 5 counted $((before + 1)) &&
     ok "a result read before the hop that names its queue ID, in one read: counted" ||
-    fail "early, one read: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 1))"
+    fail "early, one read: $(unknown_now) results, want $((before + 1))"
 early e2 7EEE02 >> "$L"
 sleep 2.5
 hop e2 7EEE02 >> "$L"
 wait_for 5 counted $((before + 2)) &&
     ok "  ... and with the hop two ticks later" ||
-    fail "early, two ticks apart: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 2))"
+    fail "early, two ticks apart: $(unknown_now) results, want $((before + 2))"
 expect_eq "  ... logged once, counted in floodgate_delivery_results_early_total" \
     "$(log_count "feedback: a result of 7EEE01 was read before floodgate knew that queue ID: counted for account=follow@t.example (such results are kept 10 seconds)").$(log_count 'feedback: a result of .* was read before').$(metric floodgate_delivery_results_early_total)" 1.1.2
 expect_eq "  ... neither counted ignored" "$(metric floodgate_delivery_results_ignored_total)" "$ignored"
@@ -204,7 +206,7 @@ wait_for 15 eval '[ "$(metric floodgate_delivery_results_ignored_total)" = $((ig
 hop e3 7EEE03 >> "$L"
 sleep 2
 expect_eq "  ... a hop naming it after that does not count it" \
-    "$(ctl status | awk '$1 == "unknown" {print $2}').$(metric floodgate_delivery_results_early_total)" $((before + 2)).2
+    "$(unknown_now).$(metric floodgate_delivery_results_early_total)" $((before + 2)).2
 # The same for a charged message's own queue ID, recorded late: the
 # database locked, its result read while the ID waits in memory, then
 # counted once the ID is recorded (before, ignored).
@@ -216,11 +218,11 @@ QID=$QID2 early e4 "$QID2" >> "$L"
 wait_log "feedback: cannot record 1 queue IDs: .*; trying again" 1 10 ||
     fail "the queue ID's write did not fail: $(grep -E 'feedback:' "$T/floodgate.log" | tail -3)"
 expect_eq "  ... a result of mail charged while the database is locked: not counted while its ID waits" \
-    "$(ctl status | awk '$1 == "unknown" {print $2}')" $((before + 2))
+    "$(unknown_now)" $((before + 2))
 unlock_db
 wait_for 8 counted $((before + 3)) &&
     ok "  ... counted once the ID is recorded" ||
-    fail "recorded late: $(ctl status | awk '$1 == "unknown" {print $2}') results, want $((before + 3))"
+    fail "recorded late: $(unknown_now) results, want $((before + 3))"
 
 # Postfix's echo of one attempt's failure for the rest of a
 # destination's mail ("delivery temporarily suspended: ...", relay=none,
