@@ -280,6 +280,19 @@ main(int argc, char **argv)
 		    argv[i], list);
 		return 2;
 	}
+	/* The request is words between blanks: an empty argument would
+	 * vanish there and the next take its place (suspend "" 2h would
+	 * suspend an account named 2h, for good). */
+	for (o = i + 1; o < argc; o++)
+		if (argv[o][0] == '\0') {
+			if (fg_ctl_cmds[v].args[0] == '\0')
+				fprintf(stderr, "floodgatectl: %s: argument %d is empty; %s takes no argument\n",
+				    argv[i], o - i, argv[i]);
+			else
+				fprintf(stderr, "floodgatectl: %s: argument %d is empty; expected %s %s\n",
+				    argv[i], o - i, argv[i], fg_ctl_cmds[v].args);
+			return 2;
+		}
 	o = snprintf(request, sizeof(request), "floodgate/%d %s", FG_CTL_VERSION, argv[i]);
 	if (v == FG_CTL_TOP) {
 		for (i++; i < argc; i++) {

@@ -214,6 +214,18 @@ ctl incidents --since 7d > "$T/inc-ok"
 expect_eq "incidents --since 7d answers" $? 0
 "$FLOODGATECTL" -x > /dev/null 2> "$T/bad-opt"
 expect_eq "an unknown option: the usage on stderr, exit 2" "$? $(grep -c '^usage: floodgatectl ' "$T/bad-opt")" "2 1"
+# An empty argument (a script's variable unset) is an error: sent on,
+# it vanished between the request's blanks and the next word took its
+# place, so that suspend "" 2h suspended an account named 2h for good.
+ctl suspend "" 2h > "$T/empty.out" 2> "$T/empty.err"
+expect_eq "suspend \"\" 2h: exit 2, the empty argument named, nothing sent" \
+    "$? $(grep -c '^floodgatectl: suspend: argument 1 is empty; expected suspend ACCOUNT \[DURATION\]$' "$T/empty.err") $(wc -c < "$T/empty.out")" "2 1 0"
+ctl reset tenant-b "" > /dev/null 2> "$T/empty2.err"
+expect_eq "reset tenant-b \"\": exit 2, the second argument named" \
+    "$? $(grep -c 'reset: argument 2 is empty' "$T/empty2.err")" "2 1"
+ctl show 2h > "$T/empty.show"
+expect_eq "no account named 2h was suspended" "$(awk '$1 == "suspended" {print $2}' "$T/empty.show")" no
+expect_eq "nor any other" "$(ctl status | awk '$1 == "suspended_accounts" {print $2}')" 0
 drain
 
 # A daemon that does not answer (stopped): floodgatectl gives up after
