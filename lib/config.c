@@ -1735,6 +1735,19 @@ fg_config_line(const struct fg_config *c, const char *name)
 	return seen(c->lines, name);
 }
 
+const char *
+fg_submit_cf(const struct fg_config *c, char *buf, size_t len)
+{
+	const char *slash = strrchr(c->sendmail_config, '/');
+
+	if (strcmp(c->sendmail_config, FG_DEFAULT_SENDMAIL_CF) == 0 ||
+	    slash == NULL)
+		return NULL;
+	snprintf(buf, len, "%.*s/submit.cf", (int)(slash - c->sendmail_config),
+	    c->sendmail_config);
+	return buf;
+}
+
 static struct fg_config *
 load(const char *path, const char *const *only, size_t nonly, char *err,
     size_t errlen)

@@ -261,6 +261,14 @@ struct fg_config *fg_config_load_only(const char *path,
     const char *const *only, size_t n, char *err, size_t errlen);
 /* The line of c's file statement name is on; 0 if not given. */
 int fg_config_line(const struct fg_config *c, const char *name);
+/*
+ * The configuration of Sendmail's submission program (the MSP) that
+ * mailto notifications go through with mta sendmail: NULL for the
+ * default sendmail_config, where the sendmail command takes its own
+ * (/etc/mail/submit.cf) and keeps its set-group-ID smmsp, which any -C
+ * gives up; else submit.cf beside sendmail_config, in buf.
+ */
+const char *fg_submit_cf(const struct fg_config *c, char *buf, size_t len);
 struct fg_config *fg_config_ref(struct fg_config *c);
 void fg_config_unref(struct fg_config *c);
 void fg_config_print(const struct fg_config *c, FILE *fp);

@@ -11,6 +11,7 @@
  * sendmail, both run by notify_run.c. At most notify_max messages an
  * hour; what is left waits for the next hour and goes in digests.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -592,10 +593,9 @@ static void
 send_mail(const struct fg_notify *t, const char *subject, const char *body)
 {
 	const struct fg_config *c = fgd.cfg;
-	char sender[FG_ADDR_MAX + 32], token[32], date[64];
-	char *argv[] = { c->sendmail_path, "-C", c->mta_sendmail ?
-	    c->sendmail_config : c->postfix_config, "-f", sender, "-i", "--",
-	    t->what, NULL };
+	char sender[FG_ADDR_MAX + 32], token[32], date[64], submit[PATH_MAX];
+	char *argv[] = { c->sendmail_path, "-C", c->postfix_config, "-f",
+	    sender, "-i", "--", t->what, NULL };
 	char *msg = NULL;
 	size_t len = 0;
 	time_t now = time(NULL);
@@ -620,6 +620,13 @@ send_mail(const struct fg_notify *t, const char *subject, const char *body)
 	    "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
 	    "Content-Transfer-Encoding: 8bit\n\n%s", date, body);
 	fclose(fp);
+	/* Sendmail's submission program (see fg_submit_cf): without -C
+	 * for the default configuration, -C DIR/submit.cf beside another
+	 * one. */
+	if (c->mta_sendmail && fg_submit_cf(c, submit, sizeof(submit)) == NULL)
+		memmove(argv + 1, argv + 3, 6 * sizeof(*argv));
+	else if (c->mta_sendmail)
+		argv[2] = submit;
 	fg_notify_run(t->target, argv, msg, len);
 	free(msg);
 }

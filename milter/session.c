@@ -151,10 +151,12 @@ queue_id(struct fg_session *s, const struct fg_macros *mac)
 
 /*
  * floodgate's own notifications come back through the milter as local
- * mail, their envelope sender extended with a one-time token
- * ("floodgate+fgn-0123456789abcdef@..."): such a message is let through
- * untouched, once. A token nobody issued, or one already used, is an
- * ordinary sender.
+ * mail (Postfix's pickup), or over SMTP from the loopback (Sendmail's
+ * submission program relays them so), their envelope sender extended
+ * with a one-time token ("floodgate+fgn-0123456789abcdef@..."): such a
+ * message is let through untouched, once. A token nobody issued, or
+ * one already used, is an ordinary sender. Mail from another host
+ * never carries one.
  */
 static void
 own_notification(struct fg_session *s, const char *sender)
@@ -312,7 +314,7 @@ fg_session_mail(struct fg_session *s, const char *sender,
 	fg_msg_begin(&s->msg, cfg, s->id, s->client, mac->v[FG_MAC_AUTH], user,
 	    sender != NULL ? sender : "", local);
 	fg_config_unref(cfg);
-	if (s->msg.local)
+	if (s->msg.local || fg_ip_loopback(s->client))
 		own_notification(s, sender);
 	if (s->msg.capcount == NULL) {
 		fg_msg_abort(&s->msg, env->engine);

@@ -387,6 +387,55 @@ test_tag(void **state)
 }
 
 /*
+ * floodgate's own notification (its one-time token in the sender's
+ * extension) passes untouched once: as local mail (Postfix's pickup),
+ * and over SMTP from the loopback (Sendmail's submission program relays
+ * it so). From another host a token is an ordinary sender's extension.
+ */
+static void
+test_own_notification(void **state)
+{
+	struct fg_session *s;
+	struct fg_answer a;
+	struct fg_macros local = mac("1A", NULL, "0"), lo = mac("2B", NULL, "25");
+	struct fg_macros remote = mac("3C", NULL, "25");
+	static const char *const who[] = { "local mail", "the loopback",
+	    "another host", "a token used" };
+	const char *tok[] = { "fgn-00000000000000a1", "fgn-00000000000000b2",
+	    "fgn-00000000000000c3", "fgn-00000000000000a1" };
+	struct fg_macros *m[] = { &local, &lo, &remote, &lo };
+	int passes[] = { 1, 1, 0, 0 };
+	size_t i;
+
+	(void)state;
+	lo.v[FG_MAC_CLIENT] = "127.0.0.1";
+	use("limit none per account to notify.example 0/1h\nlocal_action tempfail\n");
+	eng.blocks = fg_blocks_new();
+	assert_non_null(eng.blocks);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(fg_blocks_pass_add(eng.blocks, tok[i],
+		    (uint32_t)time(NULL)), 0);
+	for (i = 0; i < 4; i++) {
+		char from[64];
+
+		snprintf(from, sizeof(from), "<floodgate+%s@x.example>", tok[i]);
+		s = session();
+		fg_session_mail(s, from, m[i], &a);
+		fg_session_rcpt(s, "<admin@notify.example>", m[i], &a);
+		if (a.code == FG_MR_CONTINUE)
+			fg_session_data(s, m[i], &a);
+		if (a.code == FG_MR_CONTINUE)	/* not ACCEPT at DATA */
+			fg_session_eom(s, m[i], &a);
+		if ((a.code != FG_MR_TEMPFAIL) != passes[i])
+			fail_msg("%s: answer %c, want %s", who[i], a.code,
+			    passes[i] ? "it passed" : "451");
+		fg_session_free(s);
+	}
+	fg_blocks_free(eng.blocks);
+	eng.blocks = NULL;
+}
+
+/*
  * Postfix behind a pre-queue filter (smtpd_proxy_filter): SMTP mail has
  * no queue ID at DATA, and no end of message ever reaches a milter. A
  * hold due there is deferred at DATA, a tag left out and the message
@@ -612,6 +661,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_hold_needs_queue_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tag, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_own_notification, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nomem, setup, teardown),
