@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -343,6 +345,85 @@ output_of(char *const argv[], char *why, size_t whylen)
 	return NULL;
 }
 
+/* The first mailto: target (NULL when there is none). */
+static const struct fg_notify *
+first_mailto(const struct fg_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nnotify; i++)
+		if (c->notify[i].mailto)
+			return &c->notify[i];
+	return NULL;
+}
+
+/* Whether this process runs with no_new_privs (systemd's
+ * NoNewPrivileges=, which a unit's sandboxing with User= implies): a
+ * set-group-ID program it starts keeps floodgate's group. */
+static int
+no_new_privs(void)
+{
+	return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
+}
+
+/*
+ * Whether Postfix's sendmail can queue floodgate's notifications: its
+ * postdrop writes queue_directory's maildrop, as group postdrop by its
+ * set-group-ID, which no_new_privs ignores; a read-only mount of it (a
+ * unit's ProtectSystem=strict) stops even root. Seen: "postdrop:
+ * warning: mail_queue_enter: create file maildrop/...: Read-only file
+ * system", retried every 10 s until the notify program's 30 s ran out.
+ */
+static void
+check_maildrop(const struct fg_config *c, const char *queue_dir,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	const struct fg_notify *n = first_mailto(c);
+	char dir[PATH_MAX], who[96], msg[3 * PATH_MAX + 512];
+	int e;
+
+	if (n == NULL || queue_dir == NULL || queue_dir[0] != '/')
+		return;
+	snprintf(dir, sizeof(dir), "%s/maildrop", queue_dir);
+	if (access(dir, W_OK | X_OK) == 0)
+		return;
+	if ((e = errno) == EROFS)
+		snprintf(msg, sizeof(msg), "notify %s: Postfix's maildrop %s is read-only here (systemd's ProtectSystem=strict without ReadWritePaths=%s): postdrop cannot queue the notifications, which would be lost",
+		    n->target, dir, dir);
+	else if ((e == EACCES || e == EPERM) && no_new_privs()) {
+		whoami(who, sizeof(who));
+		snprintf(msg, sizeof(msg), "notify %s: %s cannot write Postfix's maildrop %s (%s), and postdrop's set-group-ID is ignored under no_new_privs (systemd's NoNewPrivileges=, implied by the unit's sandboxing): the notifications would be lost; give floodgate the group postdrop (SupplementaryGroups=postdrop)",
+		    n->target, who, dir, strerror(e));
+	} else
+		return;
+	say(arg, n->line, msg);
+}
+
+/*
+ * Whether Sendmail's submission program can queue floodgate's
+ * notifications: with the default sendmail_config it runs as group
+ * smmsp by its set-group-ID, which no_new_privs ignores, and refuses to
+ * run without that group ID (seen: "can not write to queue directory
+ * ... (RunAsGid=..., required=...)"; as a supplementary group too).
+ */
+static void
+check_msp(const struct fg_config *c,
+    void (*say)(void *arg, int line, const char *msg), void *arg)
+{
+	const struct fg_notify *n = first_mailto(c);
+	struct group gr, *found = NULL;
+	char buf[4096], submit[PATH_MAX], msg[512];
+
+	if (n == NULL || geteuid() == 0 || !no_new_privs() ||
+	    fg_submit_cf(c, submit, sizeof(submit)) != NULL ||
+	    getgrnam_r("smmsp", &gr, buf, sizeof(buf), &found) != 0 ||
+	    found == NULL || getegid() == gr.gr_gid)
+		return;
+	snprintf(msg, sizeof(msg), "notify %s: Sendmail's submission program runs only with group smmsp as its group ID, which its set-group-ID cannot give it under no_new_privs (systemd's NoNewPrivileges=, implied by the unit's sandboxing): the notifications would be lost; run floodgate with Group=smmsp, or use an exec: target",
+	    n->target);
+	say(arg, n->line, msg);
+}
+
 /*
  * With mta postfix, what Postfix's own settings let past floodgate
  * (pfcheck.h), as warnings. postconf answers for the postfix_config
@@ -399,6 +480,7 @@ check_postfix(const struct fg_config *c,
 		    c->postfix_config, found[i]);
 		say(arg, 0, msg);
 	}
+	check_maildrop(c, line[3], say, arg);
 	free(vals);
 	free(master);
 	free(services);
@@ -455,9 +537,10 @@ static void
 check_mta(const struct fg_config *c,
     void (*say)(void *arg, int line, const char *msg), void *arg)
 {
-	if (c->mta_sendmail)
+	if (c->mta_sendmail) {
 		check_sendmail(c, say, arg);
-	else
+		check_msp(c, say, arg);
+	} else
 		check_postfix(c, say, arg);
 }
 

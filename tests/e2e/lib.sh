@@ -430,6 +430,21 @@ start_floodgate() {
 	finish
 }
 
+# system_checked: floodgatectl status in $T/status once the start's (or
+# reload's) look at the system and the MTA's settings is done; it runs
+# beside serving (system_check running until then).
+system_checked() {
+	local i
+	for i in $(seq 1 100); do
+		ctl status > "$T/status"
+		[ "$(awk '$1 == "system_check" {print $2}' "$T/status")" = done ] &&
+		    return 0
+		sleep 0.1
+	done
+	fail "status: the look at the system not done: $(grep system_ "$T/status")"
+	return 1
+}
+
 # A stopped process can linger as a zombie here: check its state.
 alive() {
 	local st

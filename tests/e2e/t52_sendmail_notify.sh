@@ -76,4 +76,19 @@ expect_eq "another account suspended" "$(count_replies "$T/b" 451)" 1
 wait_for 10 sh -c "[ \$(wc -l < '$T/sm/args') -ge 2 ]"
 expect_eq "with the default sendmail_config: no -C" \
     "$(sed -n 2p "$T/sm/args" | grep -c '^-f floodgate+fgn-[0-9a-f]*@mta.floodgate.test -i -- admin@notify.example$')" 1
+
+# Started as systemd starts the unit (its user, under no_new_privs), the
+# command's set-group-ID smmsp is ignored, and the MSP refuses to run
+# without that group ID: said at the start, unless floodgate's own
+# group is smmsp.
+MSP="notify mailto:admin@notify.example: Sendmail's submission program runs only with group smmsp as its group ID, which its set-group-ID cannot give it under no_new_privs (systemd's NoNewPrivileges=, implied by the unit's sandboxing): the notifications would be lost; run floodgate with Group=smmsp, or use an exec: target"
+for g in nogroup smmsp; do
+	stop_floodgate
+	rm -f "$T/fg/milter.sock"	# root's, which nobody cannot replace
+	FG_ENV="setpriv --reuid nobody --regid $g --clear-groups --no-new-privs"
+	start_floodgate
+	system_checked
+	expect_eq "as nobody, group $g, under no_new_privs: the MSP's group said" \
+	    "$(grep -c -- "$MSP" "$T/status")" "$([ $g = smmsp ] && echo 0 || echo 1)"
+done
 finish
