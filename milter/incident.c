@@ -594,10 +594,8 @@ send_mail(const struct fg_notify *t, const char *subject, const char *body)
 {
 	const struct fg_config *c = fgd.cfg;
 	char sender[FG_ADDR_MAX + 32], token[32], date[64], submit[PATH_MAX];
-	char *argv[] = { c->sendmail_path, "-C", c->postfix_config, "-f",
-	    sender, "-i", "--", t->what, NULL };
-	char *msg = NULL;
-	size_t len = 0;
+	char *argv[9], *msg = NULL;
+	size_t a = 0, len = 0;
 	time_t now = time(NULL);
 	struct tm tm;
 	FILE *fp;
@@ -620,13 +618,20 @@ send_mail(const struct fg_notify *t, const char *subject, const char *body)
 	    "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
 	    "Content-Transfer-Encoding: 8bit\n\n%s", date, body);
 	fclose(fp);
-	/* Sendmail's submission program (see fg_submit_cf): without -C
-	 * for the default configuration, -C DIR/submit.cf beside another
-	 * one. */
-	if (c->mta_sendmail && fg_submit_cf(c, submit, sizeof(submit)) == NULL)
-		memmove(argv + 1, argv + 3, 6 * sizeof(*argv));
-	else if (c->mta_sendmail)
-		argv[2] = submit;
+	/* Postfix's sendmail with postfix_config; Sendmail's submission
+	 * program (fg_submit_cf): without -C for the default
+	 * configuration, -C DIR/submit.cf beside another one. */
+	argv[a++] = c->sendmail_path;
+	if (!c->mta_sendmail || fg_submit_cf(c, submit, sizeof(submit)) != NULL) {
+		argv[a++] = "-C";
+		argv[a++] = c->mta_sendmail ? submit : c->postfix_config;
+	}
+	argv[a++] = "-f";
+	argv[a++] = sender;
+	argv[a++] = "-i";
+	argv[a++] = "--";
+	argv[a++] = t->what;
+	argv[a] = NULL;
 	fg_notify_run(t->target, argv, msg, len);
 	free(msg);
 }

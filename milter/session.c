@@ -155,8 +155,8 @@ queue_id(struct fg_session *s, const struct fg_macros *mac)
  * submission program relays them so), their envelope sender extended
  * with a one-time token ("floodgate+fgn-0123456789abcdef@..."): such a
  * message is let through untouched, once. A token nobody issued, or
- * one already used, is an ordinary sender. Mail from another host
- * never carries one.
+ * one already used, is an ordinary sender, and so is one from another
+ * host.
  */
 static void
 own_notification(struct fg_session *s, const char *sender)
