@@ -246,6 +246,13 @@ main(int argc, char **argv)
 	int i, v, rc, o = 0, json = 0, partial = 0;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-s") == 0) &&
+		    i + 1 < argc && argv[i + 1][0] == '\0') {
+			fprintf(stderr, "floodgatectl: %s: expected a %s, not an empty word\n",
+			    argv[i], argv[i][1] == 'c' ? "configuration file" :
+			    "control socket");
+			return 2;
+		}
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			cfg_path = argv[++i];
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)

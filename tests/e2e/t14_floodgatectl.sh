@@ -226,6 +226,9 @@ expect_eq "reset tenant-b \"\": exit 2, the second argument named" \
 ctl show 2h > "$T/empty.show"
 expect_eq "no account named 2h was suspended" "$(awk '$1 == "suspended" {print $2}' "$T/empty.show")" no
 expect_eq "nor any other" "$(ctl status | awk '$1 == "suspended_accounts" {print $2}')" 0
+"$FLOODGATECTL" -s "" status > /dev/null 2> "$T/empty3.err"
+expect_eq "-s \"\": exit 2, said (before, the database read as if floodgate were stopped)" \
+    "$? $(grep -c '^floodgatectl: -s: expected a control socket, not an empty word$' "$T/empty3.err")" "2 1"
 drain
 
 # A daemon that does not answer (stopped): floodgatectl gives up after
