@@ -241,7 +241,7 @@ static void
 system_warnings(const struct fg_config *c,
     void (*say)(void *, int, const char *), void *arg)
 {
-	char msg[PATH_MAX + 256];
+	char msg[3 * PATH_MAX + 256];
 	struct stat st;
 	size_t i;
 
@@ -250,18 +250,8 @@ system_warnings(const struct fg_config *c,
 	for (i = 0; i < c->nnotify; i++) {
 		const struct fg_notify *n = &c->notify[i];
 		const char *prog = n->mailto ? c->sendmail_path : n->what;
-		char why[128], submit[PATH_MAX];
+		char why[PATH_MAX + 128], submit[PATH_MAX];
 
-		/* Sendmail's submission program reads the submit.cf beside
-		 * another sendmail_config (fg_submit_cf). */
-		if (n->mailto && c->mta_sendmail &&
-		    fg_submit_cf(c, submit, sizeof(submit)) != NULL &&
-		    access(submit, R_OK) < 0) {
-			snprintf(msg, sizeof(msg), "notify %s: Sendmail's submission program's configuration %s: %s; the incidents told to it would be lost",
-			    n->target, submit, strerror(errno));
-			say(arg, n->line, msg);
-			continue;
-		}
 		if (stat(prog, &st) < 0)
 			fg_strlcpy(why, strerror(errno), sizeof(why));
 		else if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111))
@@ -273,7 +263,14 @@ system_warnings(const struct fg_config *c,
 			whoami(who, sizeof(who));
 			snprintf(why, sizeof(why), "%s cannot run it (%s)", who,
 			    strerror(e));
-		} else
+		} else if (n->mailto && c->mta_sendmail &&
+		    fg_submit_cf(c, submit, sizeof(submit)) != NULL &&
+		    access(submit, R_OK) < 0)
+			/* Sendmail's submission program reads the submit.cf
+			 * beside another sendmail_config. */
+			snprintf(why, sizeof(why), "its submission program's configuration %s: %s",
+			    submit, strerror(errno));
+		else
 			continue;
 		snprintf(msg, sizeof(msg), "notify %s: %s %s: %s; the incidents told to it would be lost",
 		    n->target, n->mailto ? "sendmail_path" : "program", prog,

@@ -65,7 +65,7 @@ expect_eq "  ... the MSP's queue empty" "$(ls "$T/smcq" | grep -c '^qf')" 0
 sed "s|^sendmail_config .*|sendmail_config $T/nosubmit/sendmail.cf|" "$T/floodgate.conf" > "$T/nosubmit.conf"
 "$FLOODGATE" -n -c "$T/nosubmit.conf" > /dev/null 2> "$T/nosubmit.out"
 expect_eq "floodgate -n: a submit.cf missing beside sendmail_config is said" \
-    "$(grep -c "^$T/nosubmit.conf:[0-9]*: warning: notify mailto:admin@notify.example: Sendmail's submission program's configuration $T/nosubmit/submit.cf: No such file or directory; the incidents told to it would be lost\$" "$T/nosubmit.out")" 1
+    "$(grep -c "^$T/nosubmit.conf:[0-9]*: warning: notify mailto:admin@notify.example: sendmail_path $T/sm/sendmail-wrap: its submission program's configuration $T/nosubmit/submit.cf: No such file or directory; the incidents told to it would be lost\$" "$T/nosubmit.out")" 1
 
 # The default sendmail_config: no -C (the command's own submit.cf).
 stop_floodgate
