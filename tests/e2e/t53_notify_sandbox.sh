@@ -13,6 +13,8 @@
 setup
 command -v unshare >/dev/null && command -v setpriv >/dev/null ||
     skip "unshare and setpriv (util-linux) are needed"
+unshare -m sh -c "mount --bind '$T' '$T'" 2>/dev/null ||
+    skip "no mount namespace can be made here"
 postconf -c "$T/etc" -e "non_smtpd_milters = unix:$T/fg/milter.sock"
 touch -d '-10 seconds' "$T/etc/main.cf"
 write_conf <<EOT
