@@ -363,6 +363,14 @@ no_new_privs(void)
 	return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1;
 }
 
+/* Whether sendmail_path is the MTA's own command, whose ways the two
+ * checks below know (another program queues its own way). */
+static int
+default_sendmail(const struct fg_config *c)
+{
+	return strcmp(c->sendmail_path, FG_DEFAULT_SENDMAIL) == 0;
+}
+
 /*
  * Whether Postfix's sendmail can queue floodgate's notifications: its
  * postdrop writes queue_directory's maildrop, as group postdrop by its
@@ -379,7 +387,8 @@ check_maildrop(const struct fg_config *c, const char *queue_dir,
 	char dir[PATH_MAX], who[96], msg[3 * PATH_MAX + 512];
 	int e;
 
-	if (n == NULL || queue_dir == NULL || queue_dir[0] != '/')
+	if (n == NULL || queue_dir == NULL || queue_dir[0] != '/' ||
+	    !default_sendmail(c))
 		return;
 	snprintf(dir, sizeof(dir), "%s/maildrop", queue_dir);
 	if (access(dir, W_OK | X_OK) == 0)
@@ -412,6 +421,7 @@ check_msp(const struct fg_config *c,
 	char buf[4096], submit[PATH_MAX], msg[512];
 
 	if (n == NULL || geteuid() == 0 || !no_new_privs() ||
+	    !default_sendmail(c) ||
 	    fg_submit_cf(c, submit, sizeof(submit)) != NULL ||
 	    getgrnam_r("smmsp", &gr, buf, sizeof(buf), &found) != 0 ||
 	    found == NULL || getegid() == gr.gr_gid)

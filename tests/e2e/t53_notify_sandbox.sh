@@ -8,7 +8,8 @@
 # maildrop read-only; writable, but not by floodgate's user; and with the
 # group postdrop (SupplementaryGroups=postdrop) nothing is said, and a
 # suspension's notification goes through the milter untouched to the
-# next hop. The mounts are made in a mount namespace of floodgate's own.
+# next hop; nor with another sendmail_path than Postfix's. The mounts
+# are made in a mount namespace of floodgate's own.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v unshare >/dev/null && command -v setpriv >/dev/null ||
@@ -87,4 +88,13 @@ expect_eq "the notification reached the next hop" "$(sink_count '<admin@notify\.
 expect_eq "  ... through floodgate's milter, untouched" \
     "$(log_count "floodgate's own notification, not limited")" 1
 expect_eq "  ... nothing failed" "$(log_count 'notify: mailto:')" 0
+
+# Another sendmail_path queues its own way: the maildrop is not looked at.
+stop_floodgate
+echo "sendmail_path /bin/true" >> "$T/floodgate.conf"
+FG_ENV="unshare -m $T/sandbox 0 -"
+start_floodgate
+system_checked
+expect_eq "another sendmail_path: nothing said of the maildrop" \
+    "$(said "Postfix's maildrop")" 0
 finish
