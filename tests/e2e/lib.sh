@@ -430,9 +430,10 @@ start_floodgate() {
 	finish
 }
 
-# system_checked: floodgatectl status in $T/status once the start's (or
-# reload's) look at the system and the MTA's settings is done; it runs
-# beside serving (system_check running until then).
+# system_checked [WHAT]: floodgatectl status in $T/status once the
+# start's (or reload's) look at the system and the MTA's settings is
+# done; it runs beside serving (system_check running until then). Not
+# done in 10 s: a failure naming WHAT (default: the look at the system).
 system_checked() {
 	local i
 	for i in $(seq 1 100); do
@@ -441,7 +442,7 @@ system_checked() {
 		    return 0
 		sleep 0.1
 	done
-	fail "status: the look at the system not done: $(grep system_ "$T/status")"
+	fail "status: ${1:-the look at the system} not done: $(grep system_ "$T/status")"
 	return 1
 }
 

@@ -132,24 +132,15 @@ pf_pid=$!
 wait_for 5 grep -q "started:" "$T/pfs.log" || fail "no start: $(cat "$T/pfs.log")"
 # The check runs beside serving (postconf three times): status says
 # system_check running until it is done.
-checked() {
-	for i in $(seq 1 100); do
-		ctl status > "$T/pf.status"
-		[ "$(awk '$1 == "system_check" {print $2}' "$T/pf.status")" = done ] &&
-		    return 0
-		sleep 0.1
-	done
-	return 1
-}
-checked || fail "status: the start's check not done: $(grep system_ "$T/pf.status")"
+system_checked "the start's check"
 expect_eq "  ... and in floodgatectl status" \
-    "$(awk '$1 == "system_warnings" {print $2}' "$T/pf.status").$(grep -c "Postfix ($T/etc): main.cf: non_smtpd_milters is empty: local mail" "$T/pf.status")" 1.1
+    "$(awk '$1 == "system_warnings" {print $2}' "$T/status").$(grep -c "Postfix ($T/etc): main.cf: non_smtpd_milters is empty: local mail" "$T/status")" 1.1
 postconf -c "$T/etc" -e "non_smtpd_milters = \$smtpd_milters"
 kill -USR1 "$pf_pid"
 wait_for 5 grep -q "reload: .* loaded" "$T/pfs.log" || fail "no reload: $(tail -3 "$T/pfs.log")"
-checked || fail "status: the reload's check not done: $(grep system_ "$T/pf.status")"
+system_checked "the reload's check"
 expect_eq "  ... a reload looks again: mended, none" \
-    "$(awk '$1 == "reloads" || $1 == "system_warnings" {print $1 "=" $2}' "$T/pf.status" | sort | tr '\n' ' ')" "reloads=1 system_warnings=0 "
+    "$(awk '$1 == "reloads" || $1 == "system_warnings" {print $1 "=" $2}' "$T/status" | sort | tr '\n' ' ')" "reloads=1 system_warnings=0 "
 kill "$pf_pid"; wait "$pf_pid"
 postconf -c "$T/etc" -P "127.0.0.1:$SUB_PORT/inet/milter_default_action=accept"
 pf_warnings > "$T/pf.out"
@@ -345,8 +336,8 @@ send "$T/d2" $SMTP_PORT b@d.example "$(rcpts b example.com 1)"
 expect_eq "  ... mail goes through meanwhile" "$(grep -c "^<- *250 .*queued as" "$T/d2")" 1
 wait_for 15 grep -q "warning: $T/slow.conf: Postfix's settings not checked: postconf -c $T/etc: it did not answer in 5 s (killed)" "$T/slow.log" &&
     ok "  ... killed after 5 s, said in the log" || fail "the log: $(tail -3 "$T/slow.log")"
-checked || fail "status: the check not done after postconf was killed"
-expect_eq "  ... and in status" "$(grep -c "Postfix's settings not checked: postconf -c $T/etc: it did not answer in 5 s" "$T/pf.status")" 1
+system_checked "the check after postconf was killed"
+expect_eq "  ... and in status" "$(grep -c "Postfix's settings not checked: postconf -c $T/etc: it did not answer in 5 s" "$T/status")" 1
 ctl reload > "$T/slow.reload"
 ctl status > "$T/slow.status"
 expect_eq "  ... a reload does not wait for its look (floodgatectl reload, then status)" \
