@@ -47,9 +47,10 @@ static const char *const fbsql[FB_N] = {
 	[FB_PAUS_PUT] = "INSERT INTO paused (domain, rule, since, until, "
 	    "duration, trips) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[FB_INC_ADD] = "INSERT INTO incidents (kind, subject, started, ended, "
-	    "count, detail, notified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	    "count, detail, notified, told) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8)",
 	[FB_INC_SET] = "UPDATE incidents SET ended = ?2, count = ?3, "
-	    "detail = ?4, notified = ?5 WHERE id = ?1",
+	    "detail = ?4, notified = ?5, told = ?6 WHERE id = ?1",
 	[FB_MARK_GET] = "SELECT value FROM marks WHERE name = ?1",
 	[FB_MARK_PUT] = "INSERT OR REPLACE INTO marks (name, value) "
 	    "VALUES (?1, ?2)",
@@ -368,6 +369,8 @@ fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
 		sqlite3_bind_int64(q, 5, (sqlite3_int64)i->count);
 		sqlite3_bind_text(q, 6, i->detail, -1, SQLITE_STATIC);
 		sqlite3_bind_int(q, 7, i->notified);
+		if (i->told >= 0)
+			sqlite3_bind_int(q, 8, i->told);
 	} else {
 		sqlite3_bind_int64(q, 1, i->id);
 		if (i->ended)
@@ -375,6 +378,8 @@ fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
 		sqlite3_bind_int64(q, 3, (sqlite3_int64)i->count);
 		sqlite3_bind_text(q, 4, i->detail, -1, SQLITE_STATIC);
 		sqlite3_bind_int(q, 5, i->notified);
+		if (i->told >= 0)
+			sqlite3_bind_int(q, 6, i->told);
 	}
 	if (fg_store_step(q) < 0)
 		return fg_store_failed(s, err, errlen);
@@ -385,7 +390,7 @@ fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
 
 /* The columns fill_inc() reads, in its order. */
 #define INC_SELECT	"SELECT id, kind, subject, started, ended, count, " \
-	"detail, notified FROM incidents "
+	"detail, notified, told FROM incidents "
 /* The incidents still owed (open, or not told of their end), newest
  * first: what a start takes up, and past how many it ends the rest. */
 #define INC_OWED	"WHERE ended IS NULL OR notified < 2 " \
@@ -404,6 +409,8 @@ fill_inc(sqlite3_stmt *q, void *row)
 	r->count = (uint64_t)sqlite3_column_int64(q, 5);
 	text(q, 6, r->detail, sizeof(r->detail));
 	r->notified = sqlite3_column_int(q, 7);
+	r->told = sqlite3_column_type(q, 8) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int(q, 8);
 }
 
 int
@@ -547,7 +554,8 @@ finished(struct fg_store *s, sqlite3_stmt *q, int rc, char *err,
 
 /* Past the newest keep of the incidents still owed (open, or not told
  * to their end), the rest are ended now and told to nobody, their
- * detail saying why. How many, or -1. */
+ * detail saying why; a row from before told was kept gets the told
+ * it was shown with (its start, when passed). How many, or -1. */
 int
 fg_store_incidents_untrack(struct fg_store *s, int keep, uint32_t now,
     const char *why, char *err, size_t errlen)
@@ -555,6 +563,7 @@ fg_store_incidents_untrack(struct fg_store *s, int keep, uint32_t now,
 	sqlite3_stmt *q;
 
 	if (prepare(s, "UPDATE incidents SET ended = COALESCE(ended, ?1), "
+	    "told = COALESCE(told, CASE WHEN notified >= 1 THEN 1 ELSE 0 END), "
 	    "notified = 2, detail = COALESCE(detail, '') || ?3 "
 	    "WHERE id IN (SELECT id FROM incidents " INC_OWED
 	    "LIMIT -1 OFFSET ?2)",

@@ -648,6 +648,26 @@ fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
 	fg_ctl_end(o);
 }
 
+/* Whom an incident was told to: its start, its end, both; "not yet"
+ * while a notification is owed; "no one" when it was passed with no
+ * notify target that wants its kind, or ended untold. */
+static const char *
+notified(const struct fg_incident *x)
+{
+	int told = x->told;
+
+	if (told < 0)	/* a row from before told was kept */
+		told = x->notified >= 2 ? FG_TOLD_START | FG_TOLD_END :
+		    x->notified == 1 ? FG_TOLD_START : 0;
+	if (told == (FG_TOLD_START | FG_TOLD_END))
+		return "start, end";
+	if (told == FG_TOLD_START)
+		return "start";
+	if (told == FG_TOLD_END)
+		return "end";
+	return x->notified < (x->ended ? 2 : 1) ? "not yet" : "no one";
+}
+
 static void
 incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
 {
@@ -659,8 +679,7 @@ incident_rec(struct fg_ctl_out *o, const struct fg_incident *x)
 	fg_ctl_kv(o, "started", "%u", x->started);
 	fg_ctl_kv(o, "ended", "%u", x->ended);
 	fg_ctl_kv(o, "count", "%llu", (unsigned long long)x->count);
-	fg_ctl_kv(o, "notified", "%s", x->notified >= 2 ? "start, end" :
-	    x->notified == 1 ? "start" : "not yet");
+	fg_ctl_kv(o, "notified", "%s", notified(x));
 	fg_ctl_kv(o, "detail", "%s", x->detail);
 	fg_ctl_rec_end(o);
 }

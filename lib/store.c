@@ -149,6 +149,10 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	/* 9: a queue ID followed as the MTA's notice (a bounce) about a
 	 * charged message. */
 	"ALTER TABLE qidmap ADD COLUMN notice INTEGER NOT NULL DEFAULT 0;",
+	/* 10: which of an incident's start and end a notification told
+	 * of (notified says how far it was passed, also with no notify
+	 * target); NULL for the rows before. */
+	"ALTER TABLE incidents ADD COLUMN told INTEGER;",
 };
 
 

@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	9
+#define FG_SCHEMA_VERSION	10
 
 struct fg_store;
 
@@ -170,8 +170,16 @@ struct fg_incident {
 	uint32_t started, ended;	/* ended 0: open */
 	uint64_t count;
 	char detail[1024];		/* top destinations, rules: for people */
-	int notified;			/* 1 start told, 2 end told too */
+	int notified;			/* 1 start passed, 2 end too */
+	int told;			/* FG_TOLD_*: whom a notification
+					 * went to; -1 not recorded (a row
+					 * from before schema 10) */
 };
+/* Of an incident's start and end, those a notification told of: a
+ * start or end passed with no notify target that wants its kind, or
+ * ended untold, is passed (notified) but not told. */
+#define FG_TOLD_START	1
+#define FG_TOLD_END	2
 
 int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
     char *err, size_t errlen);

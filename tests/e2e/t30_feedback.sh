@@ -190,6 +190,14 @@ expect_eq "after a restart: still two suspend notifications" \
 ctl incidents > "$T/incidents"
 expect_eq "incidents: four bounces open, the suspension ended, the refusal open" \
     "$(grep -c ' bounces .* open ' "$T/incidents") $(grep -c ' suspend .* ended ' "$T/incidents") $(grep -c ' refused .* open ' "$T/incidents")" "4 1 1"
+# Whom each was told to, as the database kept it over the restart: the
+# refusal, which no notify target takes, to no one (before, "start", as
+# if it had gone out).
+expect_eq "incidents: told of the suspension's start and end, the bounces' start, the refusal to no one" \
+    "$(ctl --json incidents | python3 -c 'import json,sys
+r = json.load(sys.stdin)["records"]
+print(" ".join(sorted(set("%s=%s" % (x["kind"], x["notified"]) for x in r))))')" \
+    "bounces=start refused=no one suspend=start, end"
 send "$T/l-defer3" $SMTP_PORT list@defer.tenant u102@defer.example
 expect_eq "after a restart: the window still holds (deferred)" "$(count_replies "$T/l-defer3" 451)" 1
 ctl reset list@defer.tenant > /dev/null || fail "floodgatectl reset"

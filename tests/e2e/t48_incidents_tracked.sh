@@ -54,6 +54,13 @@ expect_eq "  ... and the old one ended untold" \
 ctl incidents > "$T/incidents" 2>&1 || fail "floodgatectl incidents: $(cat "$T/incidents")"
 expect_eq "incidents lists the suspension open once" \
     "$(grep -c ' suspend .*old@s.tenant *open' "$T/incidents")" 1
+# Told of their start only, the end untold (floodgatectl incidents
+# says "start"; before, "start, end"): the suspension's, and the
+# refused one's, its row written without told, as by a floodgate
+# before schema 10.
+expect_eq "  ... the old one and the oldest refused one told of their start only" \
+    "$(q "SELECT group_concat(subject || '=' || told, ' ') FROM (SELECT subject, told FROM incidents WHERE ended IS NOT NULL AND subject IN ('old@s.tenant', 'r1@r.tenant') ORDER BY subject)")" \
+    "old@s.tenant=1 r1@r.tenant=1"
 stop_floodgate
 expect_eq "floodgate exited 0" "$FG_STATUS" 0
 # The next start finds 10,001 owed again (the suspension's new one):

@@ -334,6 +334,65 @@ swap_back(struct aside *a)
  * of an exempt sender; an exempt domain does not lift it), a tripped
  * feedback limit; each says so as the reason.
  */
+/* incidents says whom each was told to: "no one" where it was passed
+ * with no notify target for it (before: "start", as if told), "not
+ * yet" while a notification is owed; a row from before told was kept
+ * reads as those floodgates showed it. */
+static void
+test_incidents_told(void **state)
+{
+	static const struct {
+		int notified, told, ended;
+		const char *want;
+	} c[] = {
+		{ 0, 0, 0, "not yet" },
+		{ 1, 0, 0, "no one" },
+		{ 1, 0, 1, "not yet" },		/* its end owed */
+		{ 2, 0, 1, "no one" },
+		{ 1, FG_TOLD_START, 0, "start" },
+		{ 1, FG_TOLD_START, 1, "start" },
+		{ 2, FG_TOLD_START, 1, "start" },	/* the end to no one */
+		{ 2, FG_TOLD_END, 1, "end" },
+		{ 2, FG_TOLD_START | FG_TOLD_END, 1, "start, end" },
+		{ 1, -1, 0, "start" },
+		{ 2, -1, 1, "start, end" },
+		{ 0, -1, 0, "not yet" },
+	};
+	struct fg_incident live[sizeof(c) / sizeof(c[0])];
+	char *out, want[96];
+	size_t i;
+
+	(void)state;
+	memset(live, 0, sizeof(live));
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		fg_strlcpy(live[i].kind, "refused", sizeof(live[i].kind));
+		snprintf(live[i].subject, sizeof(live[i].subject), "told%zu", i);
+		live[i].started = in.now - 60;
+		live[i].ended = c[i].ended ? in.now - 30 : 0;
+		live[i].count = 1;
+		live[i].notified = c[i].notified;
+		live[i].told = c[i].told;
+	}
+	in.live = live;
+	in.nlive = sizeof(c) / sizeof(c[0]);
+	out = run(fg_inspect_incidents, "floodgate/1 incidents");
+	in.live = NULL;
+	in.nlive = 0;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		const char *rec, *got;
+
+		snprintf(want, sizeof(want), "subject=told%zu\t", i);
+		rec = strstr(out, want);
+		assert_non_null(rec);
+		got = strstr(rec, "notified=");
+		assert_non_null(got);
+		snprintf(want, sizeof(want), "notified=%s\t", c[i].want);
+		if (strncmp(got, want, strlen(want)) != 0)
+			fail_msg("case %zu: %.30s, want %s", i, got, want);
+	}
+	free(out);
+}
+
 static void
 test_explain_blocks(void **state)
 {
@@ -522,6 +581,7 @@ main(void)
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_incidents),
 		cmocka_unit_test(test_incidents_more),
+		cmocka_unit_test(test_incidents_told),
 		cmocka_unit_test(test_explain_blocks),
 		cmocka_unit_test(test_explain_local),
 		cmocka_unit_test(test_explain_nomem),

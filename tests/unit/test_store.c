@@ -448,7 +448,8 @@ test_migration_held(void **state)
 }
 
 /* Schema 7's suspensions (no end) come through to schema 8 as lasting
- * until resumed; and 9, the queue-ID map's notices. */
+ * until resumed; and 9, the queue-ID map's notices; and 10, whom an
+ * incident was told to (not recorded before). */
 static void
 test_migration_suspended(void **state)
 {
@@ -466,6 +467,9 @@ test_migration_suspended(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "ALTER TABLE suspended DROP COLUMN until;"
 	    "ALTER TABLE qidmap DROP COLUMN notice;"
+	    "ALTER TABLE incidents DROP COLUMN told;"
+	    "INSERT INTO incidents (kind, subject, started, notified) "
+	    "VALUES ('suspend', 'tenant7', 1800000000, 1);"
 	    "INSERT INTO suspended VALUES ('tenant7', 'unknown', 1800000000);"
 	    "INSERT INTO qidmap VALUES ('4AbC1', 'tenant7', 1800000000);"
 	    "PRAGMA user_version = 7;", NULL, NULL, NULL), SQLITE_OK);
@@ -491,6 +495,26 @@ test_migration_suspended(void **state)
 		assert_int_equal(notice, 0);
 	}
 	free(pa);
+	/* 10: the incident's told not recorded; saved, as given */
+	{
+		struct fg_incident *incs;
+		size_t n;
+
+		assert_int_equal(fg_store_incidents(st, 1, 0, 10, &incs, &n,
+		    err, sizeof(err)), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(incs[0].notified, 1);
+		assert_int_equal(incs[0].told, -1);
+		assert_int_equal(fg_store_incident_save(st, &incs[0], err,
+		    sizeof(err)), 0);
+		assert_int_equal(query("SELECT count(*) FROM incidents "
+		    "WHERE told IS NULL"), 1);
+		incs[0].told = FG_TOLD_START;
+		assert_int_equal(fg_store_incident_save(st, &incs[0], err,
+		    sizeof(err)), 0);
+		free(incs);
+	}
+	assert_int_equal(query("SELECT told FROM incidents"), FG_TOLD_START);
 	fg_store_close(st);
 }
 
@@ -558,6 +582,7 @@ test_feedback_tables(void **state)
 	strcpy(inc.detail, "backoff carrier");
 	inc.started = T0;
 	inc.notified = 1;
+	inc.told = 0;		/* passed with no notify target */
 	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
 	assert_true(inc.id > 0);
 	fg_store_close(s);
@@ -589,7 +614,10 @@ test_feedback_tables(void **state)
 	assert_int_equal(fg_store_incidents(s, 1, 0, 10, &incs, &n, err,
 	    sizeof(err)), 0);
 	assert_int_equal(n, 1);
+	assert_int_equal(incs[0].notified, 1);
+	assert_int_equal(incs[0].told, 0);
 	free(incs);
+	inc.told = FG_TOLD_END;
 	inc.ended = T0 + 3600;
 	inc.count = 17;
 	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
@@ -601,6 +629,7 @@ test_feedback_tables(void **state)
 	    sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(incs[0].count, 17);
+	assert_int_equal(incs[0].told, FG_TOLD_END);
 	free(incs);
 	inc.notified = 2;
 	assert_int_equal(fg_store_incident_save(s, &inc, err, sizeof(err)), 0);
@@ -638,6 +667,7 @@ test_incidents_untrack(void **state)
 		fg_strlcpy(inc.detail, "refused", sizeof(inc.detail));
 		inc.started = T0 + (uint32_t)i;
 		inc.notified = 1;
+		inc.told = i == 0 ? -1 : FG_TOLD_START;	/* t0: from before 10 */
 		if (i == 3) {			/* the newest: ended, told */
 			inc.ended = T0 + 10;
 			inc.notified = 2;
@@ -664,6 +694,9 @@ test_incidents_untrack(void **state)
 		if (strcmp(x->subject, "t0") == 0 || strcmp(x->subject, "t1") == 0) {
 			assert_int_equal(x->ended, T0 + 20);
 			assert_int_equal(x->notified, 2);
+			/* its start told, its end not (t0's as shown
+			 * before told was kept) */
+			assert_int_equal(x->told, FG_TOLD_START);
 			assert_string_equal(x->detail, "refused; why");
 		} else if (strcmp(x->subject, "t3") == 0) {
 			assert_int_equal(x->ended, T0 + 10);	/* as it was */
