@@ -594,6 +594,22 @@ fg_inspect_on_hold(struct fg_store *st, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "on_hold_since", "%lu", (unsigned long)oldest);
 }
 
+static int
+by_account(const void *a, const void *b)
+{
+	return strcmp(((const struct fg_suspension *)a)->account,
+	    ((const struct fg_suspension *)b)->account);
+}
+
+static int
+by_domain(const void *a, const void *b)
+{
+	return strcmp(((const struct fg_pause *)a)->domain,
+	    ((const struct fg_pause *)b)->domain);
+}
+
+/* In the order of their names: the table's own is its hash's, which
+ * scattered a group's domains paused together. */
 void
 fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
     int suspensions)
@@ -605,6 +621,10 @@ fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
 	if (in->blocks == NULL)
 		return;
 	fg_blocks_rows(in->blocks, &su, &ns, &pa, &np);
+	if (su != NULL && ns > 1)
+		qsort(su, ns, sizeof(*su), by_account);
+	if (pa != NULL && np > 1)
+		qsort(pa, np, sizeof(*pa), by_domain);
 	for (i = 0; suspensions && su != NULL && i < ns; i++) {
 		if (!fg_suspension_on(&su[i], in->now))
 			continue;	/* over */

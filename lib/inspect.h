@@ -53,7 +53,7 @@ void fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
 void fg_inspect_incidents(struct fg_inspect *in, const struct fg_ctl_req *req,
     struct fg_ctl_out *o);
 /* Records of the suspended accounts and of the domains paused now
- * (status, pauses). */
+ * (status, pauses), each in the order of their names. */
 void fg_inspect_blocks(struct fg_inspect *in, struct fg_ctl_out *o,
     int suspensions);
 /* on_hold and on_hold_since (status): the messages on hold now and the

@@ -182,6 +182,9 @@ ctl pause @kddi 1h > "$T/gpause" 2>&1 || fail "pause @kddi: $(cat "$T/gpause")"
 expect_eq "pause @GROUP: each of its domains and patterns paused" \
     "$(awk 'NR > 1 {print $1, $2}' "$T/gpause" | tr '\n' ',')" \
     "ezweb.test yes,au.test yes,*.ezweb.test yes,"
+expect_eq "pauses: in the order of their names" \
+    "$(ctl pauses | awk 'NR > 1 {print $1}' | tr '\n' ',')" \
+    "*.ezweb.test,au.test,ezweb.test,"
 send "$T/g1" $SMTP_PORT good@good.tenant a5@au.test
 grep -q "^<\*\* *45[01] .*floodgate: au.test paused until" "$T/g1" ||
     fail "pause @GROUP: a recipient for one of its domains is deferred: $(grep '^<\*\*' "$T/g1")"

@@ -511,6 +511,52 @@ test_explain_local(void **state)
 	swap_back(&a);
 }
 
+/* pauses and status list the paused domains and the suspended accounts
+ * in the order of their names (before: the hash table's, a group
+ * paused together scattered through the list); one over is left out. */
+static void
+test_blocks_order(void **state)
+{
+	static const char *const names[] = { "softbank.ne.jp", "au.com",
+	    "*.pdx.ne.jp", "docomo.ne.jp", "ezweb.ne.jp", "i.softbank.jp",
+	    "pdx.ne.jp", "mopera.net", "willcom.com", "ymobile.ne.jp" };
+	static const char *const sorted = "*.pdx.ne.jp au.com docomo.ne.jp "
+	    "ezweb.ne.jp i.softbank.jp mopera.net pdx.ne.jp softbank.ne.jp "
+	    "willcom.com ymobile.ne.jp ";
+	struct aside a;
+	struct fg_ctl_out o = { 0 };
+	char got[512], *p, acct[16];
+	size_t i, len = 0;
+	uint32_t now = in.now;
+
+	(void)state;
+	swap_in(&a, "limit hour per account 100/1h\n");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(fg_blocks_pause_for(in.blocks, names[i], 600,
+		    now, NULL), 1);
+		snprintf(acct, sizeof(acct), "t%zu", 9 - i);
+		assert_int_equal(fg_blocks_suspend(in.blocks, acct,
+		    FG_BY_OPERATOR, now, 0), 1);
+	}
+	/* over a second ago: not listed */
+	assert_int_equal(fg_blocks_pause_for(in.blocks, "gone.example", 1,
+	    now - 2, NULL), 1);
+	fg_inspect_blocks(&in, &o, 1);
+	got[0] = '\0';
+	for (p = o.buf; (p = strstr(p, "domain=")) != NULL; p++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%.*s ",
+		    (int)strcspn(p + 7, "\t"), p + 7);
+	assert_string_equal(got, sorted);
+	len = 0;
+	got[0] = '\0';
+	for (p = o.buf; (p = strstr(p, "account=")) != NULL; p++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%.*s ",
+		    (int)strcspn(p + 8, "\t"), p + 8);
+	assert_string_equal(got, "t0 t1 t2 t3 t4 t5 t6 t7 t8 t9 ");
+	free(o.buf);
+	swap_back(&a);
+}
+
 /* Out of memory to read the recipient, explain says so: not "expected a
  * recipient address", nor a verdict for no domain or the wrong one. */
 static void
@@ -583,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_incidents_more),
 		cmocka_unit_test(test_incidents_told),
 		cmocka_unit_test(test_explain_blocks),
+		cmocka_unit_test(test_blocks_order),
 		cmocka_unit_test(test_explain_local),
 		cmocka_unit_test(test_explain_nomem),
 		cmocka_unit_test(test_account_nomem),
