@@ -343,6 +343,10 @@ fg_store_open(const char *path, int readonly, char *err, size_t errlen)
 		open_error(s->db, path, readonly, err, errlen);
 		goto fail;
 	}
+	if (!readonly && stat(path, &s->file) < 0) {
+		fg_seterr(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
 	if (!readonly) {
 		for (i = 0; i < ST_N; i++) {
 			if (sqlite3_prepare_v3(s->db, sql[i], -1,
@@ -976,4 +980,73 @@ fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len)
 			return -1;
 	}
 	return 0;
+}
+
+enum fg_store_place
+fg_store_placed(const struct fg_store *s, const char *path)
+{
+	struct stat now;
+
+	if (stat(path, &now) < 0)
+		return errno == ENOENT ? FG_STORE_GONE : FG_STORE_IN_PLACE;
+	return now.st_dev == s->file.st_dev && now.st_ino == s->file.st_ino ?
+	    FG_STORE_IN_PLACE : FG_STORE_REPLACED;
+}
+
+/*
+ * The copy is made while s is open, and s closed only once a store on
+ * the copy opened: SQLite closes a file whose path names another (or
+ * nothing) without its checkpoint, and deletes neither its -wal nor its
+ * -shm by name. Those at the path are s's own, left by the removal:
+ * they go before the copy is opened, or it would take them for its own
+ * (another file's log and shared memory).
+ */
+struct fg_store *
+fg_store_put_back(struct fg_store *s, const char *path, char *err,
+    size_t errlen)
+{
+	static const char *const ext[] = { "-wal", "-shm" };
+	char tmp[4200], side[4200];
+	struct fg_store *ns;
+	sqlite3_stmt *q;
+	size_t i;
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s.put-back", path);
+	(void)unlink(tmp);
+	if (sqlite3_prepare_v2(s->db, "VACUUM INTO ?1", -1, &q, NULL) !=
+	    SQLITE_OK) {
+		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	sqlite3_bind_text(q, 1, tmp, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		fg_seterr(err, errlen, "a copy %s: %s", tmp,
+		    sqlite3_errmsg(s->db));
+		(void)unlink(tmp);
+		return NULL;
+	}
+	(void)chmod(tmp, s->file.st_mode & 07777);
+	for (i = 0; i < 2; i++) {
+		snprintf(side, sizeof(side), "%s%s", path, ext[i]);
+		if (unlink(side) < 0 && errno != ENOENT) {
+			fg_seterr(err, errlen, "%s: %s", side, strerror(errno));
+			(void)unlink(tmp);
+			return NULL;
+		}
+	}
+	if (rename(tmp, path) < 0) {
+		fg_seterr(err, errlen, "%s to %s: %s", tmp, path,
+		    strerror(errno));
+		(void)unlink(tmp);
+		return NULL;
+	}
+	if ((ns = fg_store_open(path, 0, err, errlen)) == NULL) {
+		(void)unlink(path);	/* gone again: tried again later */
+		return NULL;
+	}
+	fg_store_close(s);
+	return ns;
 }

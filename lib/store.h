@@ -205,4 +205,22 @@ int fg_store_incidents_open_before(struct fg_store *s, uint32_t started,
     size_t errlen);
 int fg_store_set_aside(const char *path, uint32_t now, char *aside, size_t len);
 
+/* What is at the path s was opened on: the file s has open, nothing
+ * (removed while in use), or another file (replaced). */
+enum fg_store_place {
+	FG_STORE_IN_PLACE = 0,
+	FG_STORE_GONE = 1,
+	FG_STORE_REPLACED = 2
+};
+enum fg_store_place fg_store_placed(const struct fg_store *s,
+    const char *path);
+/*
+ * The file s has open, removed from path while in use, written there
+ * again whole (VACUUM INTO a file beside it, renamed to path): a store
+ * on it is returned and s closed. NULL, err said, when it cannot be
+ * (s stays as it was, writing to its file with no name).
+ */
+struct fg_store *fg_store_put_back(struct fg_store *s, const char *path,
+    char *err, size_t errlen);
+
 #endif

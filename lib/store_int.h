@@ -6,6 +6,7 @@
 #ifndef FG_STORE_INT_H
 #define FG_STORE_INT_H
 
+#include <sys/stat.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -18,6 +19,7 @@ struct fg_store {
 	sqlite3_stmt **st;		/* store.c's, indexed by its enum */
 	sqlite3_stmt *fb[FG_FB_STMTS];
 	int readonly;
+	struct stat file;		/* the file opened, as its path had it */
 };
 
 /* Runs a statement to its end and resets it; -1 on an error. */

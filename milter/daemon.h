@@ -52,6 +52,9 @@ extern struct fg_daemon fgd;
 struct fg_config *fgd_config(void);
 int fgd_reload(void);
 void fgd_notify(const char *fmt, ...) FG_PRINTF(1, 2);
+/* The database file's lock (one floodgate to a file), taken again when
+ * the file at path is another than the one locked. */
+void fgd_lock_database(const char *path);
 /* A loop's beat for the watchdog (service.c): an event that sets *at to
  * fg_mono_us() each second while the loop runs, set now too; NULL when
  * it cannot be made. event_free() it before the loop. */

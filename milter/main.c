@@ -194,8 +194,8 @@ die(const char *fmt, ...)
 #define DB_LOCK_WAIT_MS	5000
 static int db_lock = -1;
 
-static void
-lock_database(const char *path)
+void
+fgd_lock_database(const char *path)
 {
 	struct stat held, now;
 	int fd, waited = 0;
@@ -675,7 +675,7 @@ main(int argc, char **argv)
 		char serr[FG_ERRLEN];
 
 		fgd_notify("STATUS=loading %s", fgd.cfg->database);
-		lock_database(fgd.cfg->database);
+		fgd_lock_database(fgd.cfg->database);
 		/* A corrupt file must not keep mail from flowing: keep it
 		 * aside for the operator and start with fresh counts. */
 		if (fg_store_probe(fgd.cfg->database, serr, sizeof(serr)) ==
@@ -692,7 +692,7 @@ main(int argc, char **argv)
 		fgd.store = fg_store_open(fgd.cfg->database, 0, serr, sizeof(serr));
 		if (fgd.store == NULL)
 			die("database %s: %s", fgd.cfg->database, serr);
-		lock_database(fgd.cfg->database);
+		fgd_lock_database(fgd.cfg->database);
 		if (fg_store_load(fgd.store, fgd.table, (uint32_t)time(NULL),
 		    &loaded, serr, sizeof(serr)) < 0)
 			die("database %s: cannot load state: %s",

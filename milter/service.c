@@ -27,6 +27,7 @@
 #define SWEEP_EVERY	60	/* or the shortest window, if shorter */
 #define SWEEP_MIN	5
 #define REOPEN_EVERY	5	/* while the store fails */
+#define PLACE_EVERY	2	/* a look at the database's path */
 /*
  * How long a write waits for another process's lock once writes have
  * failed: the first failure waited FG_STORE_WAIT_MS, and a tick that
@@ -42,7 +43,7 @@ static struct event *tick;
 static int blocks_retry;	/* the last save of the blocks failed */
 static pthread_t thread;
 static int failing;		/* store errors since the last success */
-static time_t last_sweep, last_maintain, last_reopen;
+static time_t last_sweep, last_maintain, last_reopen, last_place;
 static char *db_path;		/* as at start: a reload does not move it */
 static struct fg_entry_copy *retry_copy;	/* state the store refused */
 static size_t nretry_copy;
@@ -169,6 +170,51 @@ store_reopen(time_t now)
 	fg_store_close(fgd.store);
 	fgd.store = ns;
 	fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
+}
+
+/*
+ * The database removed while floodgate runs (a stray rm, a cleanup of
+ * its directory): SQLite goes on writing the file with no name, which
+ * the next start would not find (it would start with every window
+ * empty), and leaves its -wal at the path for a new file to take up.
+ * Within PLACE_EVERY s the open file is written there again whole:
+ * every window, held message and incident. One replaced by another
+ * file is the operator's: said, and left alone.
+ */
+static void
+store_placed(time_t now)
+{
+	static enum fg_store_place said = FG_STORE_IN_PLACE;
+	static char said_err[FG_ERRLEN];
+	enum fg_store_place at;
+	struct fg_store *ns;
+	char err[FG_ERRLEN];
+
+	if (fgd.store == NULL || now - last_place < PLACE_EVERY)
+		return;
+	last_place = now;
+	at = fg_store_placed(fgd.store, db_path);
+	if (at == FG_STORE_GONE) {
+		ns = fg_store_put_back(fgd.store, db_path, err, sizeof(err));
+		if (ns != NULL) {
+			fgd.store = ns;
+			if (failing > 0)
+				fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
+			fgd_lock_database(db_path);
+			fg_log_warn("store: database %s was removed while floodgate ran: written there again from the file it had open (every window, held message and incident in it)",
+			    db_path);
+			said = FG_STORE_IN_PLACE;
+			return;
+		}
+		if (said != FG_STORE_GONE || strcmp(err, said_err) != 0)
+			fg_log_err("store: database %s was removed while floodgate ran and cannot be written there again: %s; floodgate goes on with the file it has open, which the next start would not find (tried again every %d s)",
+			    db_path, err, PLACE_EVERY);
+		fg_strlcpy(said_err, err, sizeof(said_err));
+	} else if (at == FG_STORE_REPLACED && said != FG_STORE_REPLACED) {
+		fg_log_err("store: database %s is another file now (replaced while floodgate ran): floodgate goes on with the file it opened, which has no name now, and leaves the new one alone until it restarts; stop floodgate before replacing its database",
+		    db_path);
+	}
+	said = at;
 }
 
 static void
@@ -404,6 +450,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		fgd_reload();
 	}
 	fg_release_tick(now);
+	store_placed(now);
 	flush();
 	fg_feedback_tick((uint32_t)now);
 	save_blocks((uint32_t)now);

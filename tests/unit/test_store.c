@@ -1,5 +1,8 @@
 /* Unit tests of lib/store.c: a real SQLite file, written and read back. */
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "limiter.h"
@@ -649,6 +652,77 @@ test_feedback_tables(void **state)
 /* Past the newest incidents still owed a start takes up, the older ones
  * are ended untold, their detail saying why; the owed come newest
  * first. */
+/* A database removed while open is written at its path again whole, by
+ * itself and with its -wal and -shm; one replaced by another file is
+ * told apart; where the copy cannot be made, the open store goes on. */
+static void
+test_put_back(void **state)
+{
+	char err[FG_ERRLEN], v[32], dir[80], inner[96], side[128];
+	struct fg_store *s, *ns;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_placed(s, path), FG_STORE_IN_PLACE);
+	assert_int_equal(fg_store_mark_put(s, "a", "1", err, sizeof(err)), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fg_store_placed(s, path), FG_STORE_GONE);
+	/* written to the file with no name meanwhile, and copied too */
+	assert_int_equal(fg_store_mark_put(s, "b", "2", err, sizeof(err)), 0);
+	ns = fg_store_put_back(s, path, err, sizeof(err));
+	if (ns == NULL)
+		fail_msg("%s", err);
+	s = ns;
+	assert_int_equal(fg_store_placed(s, path), FG_STORE_IN_PLACE);
+	assert_int_equal(fg_store_mark_get(s, "a", v, sizeof(v)), 1);
+	assert_string_equal(v, "1");
+	assert_int_equal(fg_store_mark_get(s, "b", v, sizeof(v)), 1);
+	assert_int_equal(query("PRAGMA user_version"), FG_SCHEMA_VERSION);
+	assert_int_equal(query("SELECT count(*) FROM marks"), 2);
+
+	/* the file, its -wal and its -shm */
+	assert_int_equal(fg_store_mark_put(s, "c", "3", err, sizeof(err)), 0);
+	assert_int_equal(unlink(path), 0);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	assert_int_equal(unlink(side), 0);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	(void)unlink(side);
+	ns = fg_store_put_back(s, path, err, sizeof(err));
+	if (ns == NULL)
+		fail_msg("%s", err);
+	s = ns;
+	assert_int_equal(fg_store_mark_put(s, "d", "4", err, sizeof(err)), 0);
+	assert_int_equal(query("SELECT count(*) FROM marks"), 4);
+
+	/* another file at the path */
+	snprintf(side, sizeof(side), "%s.other", path);
+	assert_int_equal(close(open(side, O_CREAT | O_WRONLY, 0600)), 0);
+	assert_int_equal(rename(side, path), 0);
+	assert_int_equal(fg_store_placed(s, path), FG_STORE_REPLACED);
+	fg_store_close(s);
+
+	/* its directory removed: no copy; the open store goes on */
+	snprintf(dir, sizeof(dir), "%s.d", path);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(inner, sizeof(inner), "%s/db", dir);
+	s = fg_store_open(inner, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(unlink(inner), 0);
+	snprintf(side, sizeof(side), "%s-wal", inner);
+	(void)unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", inner);
+	(void)unlink(side);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(fg_store_placed(s, inner), FG_STORE_GONE);
+	err[0] = '\0';
+	assert_null(fg_store_put_back(s, inner, err, sizeof(err)));
+	assert_non_null(strstr(err, "a copy "));
+	assert_int_equal(fg_store_mark_put(s, "e", "5", err, sizeof(err)), 0);
+	assert_int_equal(fg_store_mark_get(s, "e", v, sizeof(v)), 1);
+	fg_store_close(s);
+}
+
 static void
 test_incidents_untrack(void **state)
 {
@@ -1002,6 +1076,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_incidents_untrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,68 @@
+#!/bin/bash
+# The database removed while floodgate runs (a stray rm, a cleanup
+# script): written at its path again within seconds from the file
+# floodgate has open, windows, held mail and incidents in it, so that
+# a restart keeps every count (before, SQLite went on writing the file
+# with no name, and the next start found none: every window empty).
+# The file alone, then with its -wal and -shm. A database replaced by
+# another file is said once and left alone.
+. "$(dirname "$0")/lib.sh"
+setup
+command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
+q() { sqlite3 -bail "$T/floodgate.db" "$1"; }
+put_back() { [ "$(log_count "store: database $T/floodgate.db was removed while floodgate ran: written there again from the file it had open")" -ge "$1" ]; }
+
+write_conf <<EOT
+limit tenant-hour per account 10/1h
+limit parked per account to hold.example 0/1h action hold
+EOT
+start_floodgate
+start_postfix
+send "$T/a1" $SMTP_PORT news@tenant-a.example "$(rcpts a example.com 5)"
+send "$T/h1" $SMTP_PORT news@tenant-b.example h1@hold.example
+wait_for 10 sh -c "[ \"\$(sqlite3 '$T/floodgate.db' 'SELECT count(*) FROM held')\" = 1 ]" ||
+    fail "the held message is in the database"
+expect_eq "the first five accepted" "$(count_replies "$T/a1" 4..)" 0
+
+# The file alone: its -wal and -shm stay at the path, floodgate's own.
+rm -f "$T/floodgate.db"
+wait_for 10 put_back 1 ||
+    fail "the removed database is put back: $(grep 'store:' "$T/floodgate.log")"
+expect_eq "  ... a database at the path, whole" "$(q 'PRAGMA quick_check')" ok
+expect_eq "  ... with the held message and the tenant's window" \
+    "$(q "SELECT count(*) FROM held") $(q "SELECT count(*) FROM windows WHERE rule = 'tenant-hour'")" "1 1"
+send "$T/a2" $SMTP_PORT news@tenant-a.example "$(rcpts b example.com 3)"
+expect_eq "mail flows meanwhile" "$(count_replies "$T/a2" 4..)" 0
+
+# The file and its -wal and -shm.
+rm -f "$T/floodgate.db" "$T/floodgate.db-wal" "$T/floodgate.db-shm"
+wait_for 10 put_back 2 ||
+    fail "put back again, its -wal and -shm removed too: $(grep 'store:' "$T/floodgate.log")"
+send "$T/a3" $SMTP_PORT news@tenant-a.example "$(rcpts c example.com 1)"
+expect_eq "  ... and mail flows" "$(count_replies "$T/a3" 4..)" 0
+expect_eq "  ... no error said" "$(grep -c ' floodgate error: ' "$T/floodgate.log")" 0
+
+# A restart keeps every count: 9 of the 10 spent, the held message kept.
+stop_floodgate
+expect_eq "floodgate stopped cleanly" "$FG_STATUS" 0
+expect_eq "the file whole after the stop" "$(q 'PRAGMA integrity_check')" ok
+start_floodgate
+send "$T/a4" $SMTP_PORT news@tenant-a.example "$(rcpts d example.com 3)"
+expect_eq "after a restart: one more passes, the rest deferred (9 of 10 spent before)" \
+    "$(count_replies "$T/a4" 4..) $(count_replies "$T/a4" 451)" "2 2"
+expect_eq "after a restart: the held message still listed" \
+    "$(ctl --json held | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["records"]))')" 1
+
+# Another file put in its place: said once, left alone; floodgate goes
+# on deciding from memory.
+sqlite3 "$T/other.db" "CREATE TABLE mine (x); INSERT INTO mine VALUES (42);"
+cp --remove-destination "$T/other.db" "$T/floodgate.db"
+rm -f "$T/floodgate.db-wal" "$T/floodgate.db-shm"
+wait_for 10 sh -c "grep -q 'store: database $T/floodgate.db is another file now (replaced while floodgate ran)' '$T/floodgate.log'" ||
+    fail "a replaced database is said: $(grep 'store:' "$T/floodgate.log")"
+send "$T/a5" $SMTP_PORT news@tenant-a.example "$(rcpts e example.com 1)"
+expect_eq "  ... the tenant still deferred" "$(count_replies "$T/a5" 451)" 1
+sleep 3
+expect_eq "  ... said once, the new file untouched" \
+    "$(log_count 'is another file now') $(q 'SELECT x FROM mine') $(q "SELECT count(*) FROM sqlite_master WHERE name = 'windows'")" "1 42 0"
+finish
