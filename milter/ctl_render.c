@@ -71,8 +71,30 @@ get(const struct rec *r, const char *key)
 	return NULL;
 }
 
-/* For people: times as local dates, seconds as durations. The value is
- * replaced by an allocated one. */
+/* In a refusal (show's last refusals), the fields shown as "-": an
+ * empty destination (a whole message's), and used and limit where no
+ * window's count decided: a message held (its used is its recipients),
+ * a recipient of a paused domain or of a suspended account (0 and 0). */
+static int
+dash(const struct rec *r, int j)
+{
+	const char *type = get(r, "type"), *action = get(r, "action");
+
+	if (type == NULL || strcmp(type, "refusal") != 0)
+		return 0;
+	if (strcmp(r->key[j], "dest") == 0)
+		return r->val[j][0] == '\0';
+	return (strcmp(r->key[j], "used") == 0 ||
+	    strcmp(r->key[j], "limit") == 0) && action != NULL &&
+	    (strcmp(action, "held") == 0 || strcmp(action, "paused") == 0 ||
+	    strcmp(action, "suspended") == 0);
+}
+
+/* For people: times as local dates, seconds as durations; a refusal's
+ * used and limit that are no window's, and an empty destination (a
+ * whole message's), as "-" (before, a held message read "used 1, limit
+ * 0"). JSON keeps the values. The value is replaced by an allocated
+ * one. */
 static void
 humanize(struct rec *r)
 {
@@ -82,9 +104,11 @@ humanize(struct rec *r)
 		char buf[64], *v;
 		uint32_t n;
 
-		if (fg_parse_uint(r->val[j], UINT32_MAX, &n) < 0)
+		if (dash(r, j))
+			fg_strlcpy(buf, "-", sizeof(buf));
+		else if (fg_parse_uint(r->val[j], UINT32_MAX, &n) < 0)
 			continue;
-		if (strcmp(r->key[j], "time") == 0 ||
+		else if (strcmp(r->key[j], "time") == 0 ||
 		    strcmp(r->key[j], "config_loaded") == 0 ||
 		    strcmp(r->key[j], "since") == 0 ||
 		    strcmp(r->key[j], "on_hold_since") == 0 ||

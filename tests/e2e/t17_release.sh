@@ -77,6 +77,12 @@ expect_eq "  ... none planned for release" "$(awk '$1 == "floodgate_release_plan
 age=$(awk '$1 == "floodgate_on_hold_oldest_seconds" {print $2}' "$T/metrics")
 [ -n "$age" ] && [ "$age" -ge 0 ] && [ "$age" -le $(( $(date +%s) - oldest )) ] &&
     ok "  ... the oldest's age ($age s)" || fail "  ... the oldest's age: '$age'"
+# show's last refusals: the message held as a whole reads no window's
+# used and limit (before, "1 0", as if its limit were 0).
+expect_eq "show: a held message's refusal has no used or limit" \
+    "$(ctl show shop@store.example | awk '$5 == "held" {print $4, $6, $7; exit}')" "- - -"
+expect_eq "  ... the recipient's hold has its window's" \
+    "$(ctl show shop@store.example | awk '$5 == "hold" && $3 == "org" {print $4, $6, $7; exit}')" "example.org 1 1"
 # Held rows floodgate could never have made: no queue ID, or one that
 # is not letters and digits. They must never reach postsuper.
 sqlite3 "$T/floodgate.db" "INSERT INTO held (queue_id, time, account, rule, recipients, domains)

@@ -81,6 +81,38 @@ test_table(void **state)
 	free(out);
 }
 
+/* show's last refusals: where no window's count decided (a message
+ * held, a paused domain's recipient, a suspended account's) used and
+ * limit read "-", not "1 0" as if the limit were 0, and so does a whole
+ * message's empty destination; JSON keeps the numbers. */
+static void
+test_refusals(void **state)
+{
+	static const char reply[] = "ok\n"
+	    "type=refusal\ttime=0\trule=burst\tdest=\taction=held\tused=1\tlimit=0\tqid=4AB\n"
+	    "type=refusal\ttime=0\trule=burst\tdest=example.com\taction=hold\tused=2\tlimit=2\tqid=4AB\n"
+	    "type=refusal\ttime=0\trule=backoff\tdest=docomo.ne.jp\taction=paused\tused=0\tlimit=0\tqid=-\n"
+	    "type=refusal\ttime=0\trule=hour\tdest=au.com\taction=defer\tused=0\tlimit=0\tqid=-\n"
+	    ".\n";
+	char *out;
+	int rc;
+
+	(void)state;
+	out = render(reply, 0, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(out,
+	    "time  rule     dest          action  used  limit  qid\n"
+	    "-     burst    -             held    -     -      4AB\n"
+	    "-     burst    example.com   hold    2     2      4AB\n"
+	    "-     backoff  docomo.ne.jp  paused  -     -      -\n"
+	    "-     hour     au.com        defer   0     0      -\n");
+	free(out);
+	out = render(reply, 1, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(strstr(out, "\"dest\": \"\", \"action\": \"held\", \"used\": 1, \"limit\": 0,"));
+	free(out);
+}
+
 static void
 test_held_fields(void **state)
 {
@@ -103,6 +135,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_fields),
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_held_fields),
 	};
 
