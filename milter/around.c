@@ -458,8 +458,17 @@ check_postfix(const struct fg_config *c,
 	size_t i, n;
 
 	snprintf(main_cf, sizeof(main_cf), "%s/main.cf", c->postfix_config);
-	if (access(main_cf, F_OK) < 0)
+	if (access(main_cf, F_OK) < 0) {
+		/* None at the default: no Postfix on this host to ask. One
+		 * named is meant to be there (a typo, an instance not made
+		 * yet): release and mailto: would each fail on it. */
+		if (fg_config_line(c, "postfix_config") > 0) {
+			snprintf(msg, sizeof(msg), "postfix_config %s: no main.cf there (%s): floodgatectl release cannot give held mail back (postsuper -c), nor a mailto: notification be queued (sendmail -C); Postfix's settings not checked",
+			    c->postfix_config, strerror(errno));
+			say(arg, fg_config_line(c, "postfix_config"), msg);
+		}
 		return;
+	}
 	if ((vals = output_of(ask, why, sizeof(why))) == NULL ||
 	    (master = output_of(askp, why, sizeof(why))) == NULL ||
 	    (services = output_of(askm, why, sizeof(why))) == NULL) {
@@ -512,6 +521,11 @@ check_sendmail(const struct fg_config *c,
 			snprintf(msg, sizeof(msg), "Sendmail's settings not checked: %s: %s",
 			    c->sendmail_config, strerror(errno));
 			say(arg, 0, msg);
+		} else if (fg_config_line(c, "sendmail_config") > 0) {
+			/* As postfix_config's: one named is meant to be. */
+			snprintf(msg, sizeof(msg), "sendmail_config %s: no such file: floodgatectl release cannot give held mail back (sendmail -C); Sendmail's settings not checked",
+			    c->sendmail_config);
+			say(arg, fg_config_line(c, "sendmail_config"), msg);
 		}
 		return;
 	}

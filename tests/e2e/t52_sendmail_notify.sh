@@ -66,6 +66,8 @@ sed "s|^sendmail_config .*|sendmail_config $T/nosubmit/sendmail.cf|" "$T/floodga
 "$FLOODGATE" -n -c "$T/nosubmit.conf" > /dev/null 2> "$T/nosubmit.out"
 expect_eq "floodgate -n: a submit.cf missing beside sendmail_config is said" \
     "$(grep -c "^$T/nosubmit.conf:[0-9]*: warning: notify mailto:admin@notify.example: sendmail_path $T/sm/sendmail-wrap: its submission program's configuration $T/nosubmit/submit.cf: No such file or directory; the incidents told to it would be lost\$" "$T/nosubmit.out")" 1
+expect_eq "  ... and the sendmail_config named that is not there, at its line (before, nothing)" \
+    "$(grep -c "^$T/nosubmit.conf:$(grep -n '^sendmail_config ' "$T/nosubmit.conf" | cut -d: -f1): warning: sendmail_config $T/nosubmit/sendmail.cf: no such file: floodgatectl release cannot give held mail back (sendmail -C); Sendmail's settings not checked\$" "$T/nosubmit.out")" 1
 
 # The default sendmail_config: no -C (the command's own submit.cf).
 stop_floodgate
