@@ -35,8 +35,14 @@ char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);
 /* Why a ctl_ask found the daemon unreachable or silent ("no answer
  * within 60 s"); NULL while it never did. */
 const char *ctl_daemon_lost(void);
-/* The daemon is down: the reply from the database, opened read-only. */
-int ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply);
+/* Whether a floodgate holds the database's lock: it runs, whatever its
+ * control socket says. */
+int ctl_db_held(const char *database);
+/* The daemon cannot be reached at sock (why: strerror's), down or
+ * (running) with its control socket gone: the reply from the database,
+ * opened read-only. */
+int ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req,
+    const char *sock, const char *why, int running, char **reply);
 
 /* ctl_render.c */
 /* Prints a reply for people (aligned tables) or as JSON, every field of

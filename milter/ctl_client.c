@@ -3,11 +3,13 @@
  * read-only answers from the database when the daemon is down.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,9 +143,28 @@ ctl_ask(const char *sock, const char *fmt, ...)
 	return reply;
 }
 
-/* The daemon is down: answer from the database, opened read-only. */
 int
-ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
+ctl_db_held(const char *database)
+{
+	int fd, held = 0;
+
+	if ((fd = open(database, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	/* The daemon holds it exclusively for as long as it runs. */
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK)
+		held = 1;
+	close(fd);
+	return held;
+}
+
+/*
+ * The daemon cannot be reached: answer from the database, opened
+ * read-only. A floodgate that holds the database's lock runs: said so
+ * (before, "not running", where its control socket had been removed).
+ */
+int
+ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, const char *sock,
+    const char *why, int running, char **reply)
 {
 	struct fg_ctl_out o = { 0 };
 	struct fg_inspect in;
@@ -153,18 +174,28 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 	size_t loaded = 0;
 	int v = fg_ctl_lookup(req->verb), blocks = -1;
 
+	if (running)
+		fprintf(stderr, "floodgatectl: floodgate runs (it holds its database's lock) but cannot be reached at %s: %s; a removed control socket is made again within a second, else restart floodgate\n",
+		    sock, why);
 	if (v < 0 || !(fg_ctl_cmds[v].flags & FG_CTL_OFFLINE)) {
-		fprintf(stderr, "floodgatectl: floodgate is not running (%s): %s needs the daemon\n",
-		    cfg->control, req->verb);
+		if (running)
+			fprintf(stderr, "floodgatectl: %s needs the daemon\n",
+			    req->verb);
+		else
+			fprintf(stderr, "floodgatectl: floodgate is not running (%s): %s needs the daemon\n",
+			    sock, req->verb);
 		return -1;
 	}
 	if ((st = fg_store_open(cfg->database, 1, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "floodgatectl: floodgate is not running, and its database %s cannot be read: %s\n",
-		    cfg->database, err);
+		fprintf(stderr, "floodgatectl: %s, and its database %s cannot be read: %s\n",
+		    running ? "floodgate cannot be reached" :
+		    "floodgate is not running", cfg->database, err);
 		return -1;
 	}
-	fprintf(stderr, "floodgatectl: floodgate is not running; reading %s (read-only)\n",
-	    cfg->database);
+	fprintf(stderr, "floodgatectl: %s; reading %s (read-only%s)\n",
+	    running ? "floodgate cannot be reached" :
+	    "floodgate is not running", cfg->database,
+	    running ? ", as of its last write" : "");
 	t = fg_table_new();
 	in.cfg = cfg;
 	in.limiter = fg_limiter_new(t);
@@ -202,7 +233,8 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, char **reply)
 		fg_ctl_error(&o, "database: %s", err);
 	} else if (v == FG_CTL_STATUS) {
 		fg_ctl_ok(&o);
-		fg_ctl_kv(&o, "daemon", "not running");
+		fg_ctl_kv(&o, "daemon", "%s", running ?
+		    "running, not reachable" : "not running");
 		fg_ctl_kv(&o, "config", "%s", cfg->path);
 		fg_ctl_kv(&o, "mode", "%s", cfg->monitor ? "monitor" : "enforce");
 		fg_ctl_kv(&o, "rules", "%zu", cfg->nrule);

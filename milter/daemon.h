@@ -119,6 +119,8 @@ int fg_around_busy(void);
 
 int fg_control_start(const char *path, char *err, size_t errlen);
 void fg_control_stop(void);
+/* The control socket removed while floodgate runs: made again. */
+void fg_control_check(void);
 
 /* Held mail given back by floodgatectl release (release.c). */
 void fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o);

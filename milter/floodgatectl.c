@@ -383,11 +383,16 @@ main(int argc, char **argv)
 	} else if (ctl_talk(sock, request, &reply) == 0) {
 		rc = ctl_render(req.verb, "daemon", reply, json);
 	} else if ((errno == ENOENT || errno == ECONNREFUSED) && partial) {
-		fprintf(stderr, "floodgatectl: %s: floodgate is not running, and its database is read here only with a configuration without errors\n",
-		    sock);
+		fprintf(stderr, "floodgatectl: %s: floodgate %s, and its database is read here only with a configuration without errors\n",
+		    sock, ctl_db_held(cfg->database) ?
+		    "runs (it holds its database's lock) but cannot be reached" :
+		    "is not running");
 		rc = 1;
 	} else if (errno == ENOENT || errno == ECONNREFUSED) {
-		rc = ctl_offline(cfg, &req, &reply) < 0 ? 1 :
+		const char *why = strerror(errno);
+
+		rc = ctl_offline(cfg, &req, sock, why,
+		    ctl_db_held(cfg->database), &reply) < 0 ? 1 :
 		    ctl_render(req.verb, "database", reply, json);
 	} else {
 		fprintf(stderr, "floodgatectl: %s: %s\n", sock, ctl_why());

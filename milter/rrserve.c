@@ -78,6 +78,22 @@ fg_rr_stop(struct fg_rr *srv)
 	free(srv);
 }
 
+int
+fg_rr_relisten(struct fg_rr *srv, int fd)
+{
+	struct evconnlistener *l;
+
+	l = evconnlistener_new(fg_service_base(), on_accept, srv,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_free(srv->listener);
+	srv->listener = l;
+	return 0;
+}
+
 static void
 client_free(struct client *c)
 {

@@ -32,5 +32,8 @@ struct fg_rr_ops {
 struct fg_rr *fg_rr_start(int fd, const struct fg_rr_ops *ops, char *err,
     size_t errlen);
 void fg_rr_stop(struct fg_rr *srv);
+/* Listens on fd instead of the socket it listened on (closed); the
+ * clients in hand are served on. -1 (fd closed) when it cannot. */
+int fg_rr_relisten(struct fg_rr *srv, int fd);
 
 #endif

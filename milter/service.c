@@ -450,6 +450,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		fgd_reload();
 	}
 	fg_release_tick(now);
+	fg_control_check();
 	store_placed(now);
 	flush();
 	fg_feedback_tick((uint32_t)now);

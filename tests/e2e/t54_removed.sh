@@ -5,7 +5,10 @@
 # a restart keeps every count (before, SQLite went on writing the file
 # with no name, and the next start found none: every window empty).
 # The file alone, then with its -wal and -shm. A database replaced by
-# another file is said once and left alone.
+# another file is said once and left alone. The control socket removed:
+# made again within a second; while it cannot be (its directory gone),
+# floodgatectl says floodgate runs but cannot be reached (before, "not
+# running", and the release timer's runs failed).
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -16,6 +19,8 @@ write_conf <<EOT
 limit tenant-hour per account 10/1h
 limit parked per account to hold.example 0/1h action hold
 EOT
+mkdir "$T/ctl"
+sed -i "s|^control .*|control $T/ctl/control.sock|" "$T/floodgate.conf"
 start_floodgate
 start_postfix
 send "$T/a1" $SMTP_PORT news@tenant-a.example "$(rcpts a example.com 5)"
@@ -53,6 +58,33 @@ expect_eq "after a restart: one more passes, the rest deferred (9 of 10 spent be
 expect_eq "after a restart: the held message still listed" \
     "$(ctl --json held | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["records"]))')" 1
 
+# The control socket removed: made again, floodgatectl answered.
+made_again() { [ "$(log_count "control socket $T/ctl/control.sock was removed while floodgate ran: made again")" -ge "$1" ]; }
+rm -f "$T/ctl/control.sock"
+wait_for 5 made_again 1 ||
+    fail "the removed control socket is made again: $(grep 'control socket' "$T/floodgate.log")"
+expect_eq "  ... and floodgatectl reaches floodgate" \
+    "$(ctl status 2>&1 | awk '$1 == "pid" {print $2}')" "$FG_PID"
+# Its directory gone too: said once; floodgatectl says floodgate runs
+# (its database's lock) and reads the database, and what needs the
+# daemon is refused; the directory back, the socket is made again.
+rm -rf "$T/ctl"
+wait_for 5 sh -c "grep -q 'control socket $T/ctl/control.sock was removed while floodgate ran and cannot be made again: ' '$T/floodgate.log'" ||
+    fail "a control socket that cannot be made again is said: $(grep 'control socket' "$T/floodgate.log")"
+ctl status > "$T/unreached.out" 2> "$T/unreached.err"
+expect_eq "  ... floodgatectl: floodgate runs but cannot be reached (before: not running)" \
+    "$(grep -c "^floodgatectl: floodgate runs (it holds its database's lock) but cannot be reached at $T/ctl/control.sock: No such file or directory; a removed control socket is made again within a second, else restart floodgate\$" "$T/unreached.err").$(grep -c 'not running' "$T/unreached.err" "$T/unreached.out" | awk -F: '{s += $2} END {print s}').$(awk '$1 == "daemon" {print $2, $3, $4}' "$T/unreached.out")" \
+    "1.0.running, not reachable"
+ctl suspend some@one.example 1h > /dev/null 2> "$T/unreached2.err"
+expect_eq "  ... and suspend needs the daemon" "$?.$(grep -c '^floodgatectl: suspend needs the daemon$' "$T/unreached2.err")" 1.1
+sleep 2
+expect_eq "  ... said once" "$(log_count 'cannot be made again')" 1
+mkdir "$T/ctl"
+wait_for 5 made_again 2 ||
+    fail "made again once its directory is back: $(grep 'control socket' "$T/floodgate.log")"
+ctl suspend some@one.example 1h > /dev/null 2>&1
+expect_eq "  ... and suspend works" "$?" 0
+
 # Another file put in its place: said once, left alone; floodgate goes
 # on deciding from memory.
 sqlite3 "$T/other.db" "CREATE TABLE mine (x); INSERT INTO mine VALUES (42);"
@@ -65,4 +97,9 @@ expect_eq "  ... the tenant still deferred" "$(count_replies "$T/a5" 451)" 1
 sleep 3
 expect_eq "  ... said once, the new file untouched" \
     "$(log_count 'is another file now') $(q 'SELECT x FROM mine') $(q "SELECT count(*) FROM sqlite_master WHERE name = 'windows'")" "1 42 0"
+stop_floodgate
+ctl status > /dev/null 2> "$T/stopped.err"
+# (The database there is the other file, which it cannot read.)
+expect_eq "stopped: floodgatectl says floodgate is not running" \
+    "$(grep -c "^floodgatectl: floodgate is not running, and its database $T/floodgate.db cannot be read: " "$T/stopped.err").$(grep -c 'floodgate runs' "$T/stopped.err")" 1.0
 finish
