@@ -84,6 +84,10 @@ struct fg_milter_engine {
 	/* When the engine's own loop last ran (fg_mono_us), for the
 	 * watchdog; NULL when it has none. */
 	int64_t (*beat)(void);
+	/* Each second on the service thread: a look at the MTA's socket;
+	 * NULL when the engine looks itself (the native one, which makes
+	 * a removed socket again). */
+	void (*check)(void);
 };
 
 extern const struct fg_milter_engine fg_engine_native;

@@ -67,6 +67,7 @@ struct loop {
 	struct event_base *base;
 	struct evconnlistener *listener;
 	struct event *resume;		/* accepting again after EMFILE */
+	struct event *place;		/* a look for the socket each second */
 	struct event *beat;		/* the watchdog's sign of life */
 	const struct timeval *idle;
 	struct conn *conns;
@@ -90,6 +91,7 @@ static void on_accept(struct evconnlistener *, evutil_socket_t,
     struct sockaddr *, int, void *);
 static void on_accept_error(struct evconnlistener *, void *);
 static void on_resume(evutil_socket_t, short, void *);
+static void on_place(evutil_socket_t, short, void *);
 static void on_read(evutil_socket_t, short, void *);
 static void on_write(evutil_socket_t, short, void *);
 static void conn_close(struct conn *c);
@@ -176,6 +178,13 @@ native_start(const struct fg_session_env *env, pthread_t main_thread)
 	    (l->beat = fgd_beat_start(l->base, &beat_us)) == NULL ||
 	    (l->idle = event_base_init_common_timeout(l->base, &idle)) == NULL)
 		return -1;
+	if (unix_path[0] != '\0') {
+		struct timeval one = { 1, 0 };
+
+		if ((l->place = event_new(l->base, -1, EV_PERSIST, on_place,
+		    l)) == NULL || event_add(l->place, &one) < 0)
+			return -1;
+	}
 	evconnlistener_set_error_cb(l->listener, on_accept_error);
 	if (pthread_create(&l->thread, NULL, run, l) != 0)
 		return -1;
@@ -206,6 +215,8 @@ native_stop(void)
 		evconnlistener_free(l->listener);
 	if (l->resume != NULL)
 		event_free(l->resume);
+	if (l->place != NULL)
+		event_free(l->place);
 	if (l->beat != NULL)
 		event_free(l->beat);
 	if (l->base != NULL)
@@ -321,6 +332,56 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (l->nconns < max_connections(l))
 		evconnlistener_enable(l->listener);
+}
+
+/*
+ * The MTA's socket removed while floodgate runs (its directory emptied
+ * by hand or by a cleanup): the MTA could no longer connect, and its
+ * milter_default_action decided every message, while floodgate waited
+ * on a socket no one could reach. Looked for each second and made
+ * again at its path (as floodgate's user: the directory is its own),
+ * the connections in hand served on. Another file put there is left
+ * alone.
+ */
+static void
+on_place(evutil_socket_t fd, short what, void *arg)
+{
+	static char said[FG_ERRLEN];
+	struct loop *l = arg;
+	struct evconnlistener *nl = NULL;
+	char err[FG_ERRLEN];
+	struct stat st;
+	int nfd;
+
+	(void)fd;
+	(void)what;
+	if (lstat(unix_path, &st) == 0 || errno != ENOENT)
+		return;
+	if ((nfd = fg_net_listen_unix(unix_path, err, sizeof(err))) >= 0 &&
+	    (nl = evconnlistener_new(l->base, on_accept, l,
+	    LEV_OPT_CLOSE_ON_EXEC, 0, nfd)) == NULL) {
+		close(nfd);
+		(void)unlink(unix_path);	/* tried again */
+		fg_seterr(err, sizeof(err), "%s: cannot listen (out of memory)",
+		    unix_path);
+	}
+	if (nl == NULL) {
+		if (strcmp(err, said) != 0)
+			fg_log_err("engine: the MTA's socket %s was removed while floodgate ran and cannot be made again: %s; the MTA cannot reach floodgate, its milter_default_action decides every message (tried again every second)",
+			    unix_path, err);
+		fg_strlcpy(said, err, sizeof(said));
+		return;
+	}
+	said[0] = '\0';
+	evconnlistener_set_error_cb(nl, on_accept_error);
+	evconnlistener_free(l->listener);
+	close(listen_fd);
+	listen_fd = nfd;
+	l->listener = nl;
+	if (l->capped || evtimer_pending(l->resume, NULL))
+		evconnlistener_disable(nl);
+	fg_log_warn("engine: the MTA's socket %s was removed while floodgate ran: made again",
+	    unix_path);
 }
 
 static void

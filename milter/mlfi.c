@@ -8,6 +8,7 @@
  * (floodgate's own threads take all three first: see main.c, on_hup).
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libmilter/mfapi.h>
 #include <pthread.h>
 #include <signal.h>
@@ -475,10 +476,33 @@ libmilter_connections(void)
 	return atomic_load(&nconns);
 }
 
+/*
+ * The MTA's socket removed while floodgate runs: libmilter listens on
+ * it unseen, and cannot be given another; the MTA's milter_default_action
+ * decides every message until a restart. Said once (the native engine
+ * makes it again).
+ */
+static void
+libmilter_check(void)
+{
+	static int said;
+	const char *path = spec != NULL ? fg_net_unix_spec(spec) : NULL;
+	struct stat st;
+
+	if (path == NULL || lstat(path, &st) == 0 || errno != ENOENT) {
+		said = 0;
+		return;
+	}
+	if (!said++)
+		fg_log_err("engine: the MTA's socket %s was removed while floodgate ran: the MTA cannot reach floodgate, its milter_default_action decides every message; engine libmilter cannot make it again: restart floodgate",
+		    path);
+}
+
 const struct fg_milter_engine fg_engine_libmilter = {
 	.name = "libmilter",
 	.listen = libmilter_listen,
 	.start = libmilter_start,
 	.stop = libmilter_stop,
 	.connections = libmilter_connections,
+	.check = libmilter_check,
 };

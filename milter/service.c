@@ -450,6 +450,8 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		fgd_reload();
 	}
 	fg_release_tick(now);
+	if (fgd.milter->check != NULL)
+		fgd.milter->check();
 	fg_control_check();
 	store_placed(now);
 	flush();

@@ -8,7 +8,10 @@
 # another file is said once and left alone. The control socket removed:
 # made again within a second; while it cannot be (its directory gone),
 # floodgatectl says floodgate runs but cannot be reached (before, "not
-# running", and the release timer's runs failed).
+# running", and the release timer's runs failed). The MTA's socket
+# removed: the native engine makes it again, and floodgate decides
+# again (before, Postfix's milter_default_action decided every message
+# until a restart); engine libmilter cannot, and says so once.
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -97,6 +100,23 @@ expect_eq "  ... the tenant still deferred" "$(count_replies "$T/a5" 451)" 1
 sleep 3
 expect_eq "  ... said once, the new file untouched" \
     "$(log_count 'is another file now') $(q 'SELECT x FROM mine') $(q "SELECT count(*) FROM sqlite_master WHERE name = 'windows'")" "1 42 0"
+
+# The MTA's socket removed.
+rm -f "$T/fg/milter.sock"
+if [ "${ENGINE:-native}" = native ]; then
+	wait_for 5 sh -c "grep -q 'engine: the MTA.s socket $T/fg/milter.sock was removed while floodgate ran: made again' '$T/floodgate.log'" ||
+	    fail "the MTA's socket is made again: $(grep 'engine:' "$T/floodgate.log")"
+	expect_eq "  ... as it was made (mode, group)" "$(stat -c '%a %G' "$T/fg/milter.sock")" "660 postfix"
+	send "$T/a6" $SMTP_PORT news@tenant-a.example "$(rcpts f example.com 1)"
+	grep -q "^<\*\* *451 4.7.1 floodgate: tenant-hour limit reached" "$T/a6" &&
+	    ok "  ... and floodgate decides again" ||
+	    fail "  ... floodgate decides again: $(grep '^<\*\*' "$T/a6")"
+else
+	wait_for 5 sh -c "grep -q 'engine: the MTA.s socket $T/fg/milter.sock was removed while floodgate ran: the MTA cannot reach floodgate, its milter_default_action decides every message; engine libmilter cannot make it again: restart floodgate' '$T/floodgate.log'" ||
+	    fail "libmilter: the removed socket is said: $(grep 'engine:' "$T/floodgate.log")"
+	sleep 2
+	expect_eq "  ... once" "$(log_count "engine: the MTA's socket")" 1
+fi
 stop_floodgate
 ctl status > /dev/null 2> "$T/stopped.err"
 # (The database there is the other file, which it cannot read.)
