@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,6 +65,7 @@ static pthread_t thread;
 static int running;
 static struct evconnlistener *lev[FG_SMAP_N];
 static struct event *beat;	/* the watchdog's sign of life */
+static struct event *place;	/* a look for the sockets each second */
 static atomic_llong beat_us;	/* its last: fg_mono_us(); 0: not serving */
 static struct client *clients;
 static int nclients;
@@ -277,6 +279,55 @@ run(void *arg)
 	return NULL;
 }
 
+/*
+ * A map's socket removed while floodgate runs (its directory emptied by
+ * hand or by a cleanup): the MTA's lookups failed, and it deferred all
+ * the mail it routes through the map, every tenant's, until a restart.
+ * Looked for each second and made again at its path (as floodgate's
+ * user: the directory is its own), the clients in hand served on.
+ * Another file put there is left alone.
+ */
+static void
+on_place(evutil_socket_t fd, short what, void *arg)
+{
+	static char said[FG_SMAP_N][FG_ERRLEN];
+	struct evconnlistener *nl;
+	char err[FG_ERRLEN];
+	struct stat st;
+	int m, nfd;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (m = 0; m < FG_SMAP_N; m++) {
+		if (lev[m] == NULL || lstat(sock_path[m], &st) == 0 ||
+		    errno != ENOENT)
+			continue;
+		nl = NULL;
+		if ((nfd = fg_net_listen_unix(sock_path[m], err,
+		    sizeof(err))) >= 0 && (nl = evconnlistener_new(base,
+		    on_accept, (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_CLOSE_ON_EXEC, -1, nfd)) == NULL) {
+			close(nfd);
+			(void)unlink(sock_path[m]);	/* tried again */
+			fg_seterr(err, sizeof(err),
+			    "%s: cannot listen (out of memory)", sock_path[m]);
+		}
+		if (nl == NULL) {
+			if (strcmp(err, said[m]) != 0)
+				fg_log_err("%s: its socket %s was removed while floodgate ran and cannot be made again: %s; %s defers the mail it routes through it (tried again every second)",
+				    stmt[m], sock_path[m], err, mta_name[m]);
+			fg_strlcpy(said[m], err, sizeof(said[m]));
+			continue;
+		}
+		said[m][0] = '\0';
+		evconnlistener_free(lev[m]);	/* closes the old one */
+		lev[m] = nl;
+		fg_log_warn("%s: its socket %s was removed while floodgate ran: made again",
+		    stmt[m], sock_path[m]);
+	}
+}
+
 int64_t
 fg_smap_beat(void)
 {
@@ -320,8 +371,14 @@ fg_smap_start(void)
 		return;
 	}
 	running = serving > 0;
-	if (running)
+	if (running) {
+		struct timeval one = { 1, 0 };
+
 		beat = fgd_beat_start(base, &beat_us);
+		if ((place = event_new(base, -1, EV_PERSIST, on_place,
+		    NULL)) == NULL || event_add(place, &one) < 0)
+			fg_log_warn("socket maps: out of memory: a map's socket removed would not be made again");
+	}
 }
 
 void
@@ -354,6 +411,9 @@ fg_smap_stop(void)
 	if (beat != NULL)
 		event_free(beat);
 	beat = NULL;
+	if (place != NULL)
+		event_free(place);
+	place = NULL;
 	if (base != NULL)
 		event_base_free(base);
 	base = NULL;

@@ -11,7 +11,9 @@
 # running", and the release timer's runs failed). The MTA's socket
 # removed: the native engine makes it again, and floodgate decides
 # again (before, Postfix's milter_default_action decided every message
-# until a restart); engine libmilter cannot, and says so once.
+# until a restart); engine libmilter cannot, and says so once. The
+# socket map's: made again, and it answers (before, Postfix deferred
+# all the mail it routes through it).
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -21,6 +23,7 @@ put_back() { [ "$(log_count "store: database $T/floodgate.db was removed while f
 write_conf <<EOT
 limit tenant-hour per account 10/1h
 limit parked per account to hold.example 0/1h action hold
+postfix_map unix:$T/fg/map.sock
 EOT
 mkdir "$T/ctl"
 sed -i "s|^control .*|control $T/ctl/control.sock|" "$T/floodgate.conf"
@@ -117,6 +120,15 @@ else
 	sleep 2
 	expect_eq "  ... once" "$(log_count "engine: the MTA's socket")" 1
 fi
+
+# The socket map's socket removed.
+ctl pause docomo.test 1h > /dev/null || fail "pause docomo.test"
+rm -f "$T/fg/map.sock"
+wait_for 5 sh -c "grep -q 'postfix_map: its socket $T/fg/map.sock was removed while floodgate ran: made again' '$T/floodgate.log'" ||
+    fail "the socket map's socket is made again: $(grep 'postfix_map' "$T/floodgate.log")"
+expect_eq "  ... as it was made, and it answers" \
+    "$(stat -c '%a %G' "$T/fg/map.sock") $(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
+    "660 postfix OK retry:4.7.0 floodgate: docomo.test"
 stop_floodgate
 ctl status > /dev/null 2> "$T/stopped.err"
 # (The database there is the other file, which it cannot read.)
