@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -76,6 +77,8 @@ fg_net_unix_live(const char *path)
 	return 1;
 }
 
+static pthread_mutex_t umask_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int
 fg_net_listen_unix(const char *path, char *err, size_t errlen)
 {
@@ -114,18 +117,25 @@ fg_net_listen_unix(const char *path, char *err, size_t errlen)
 		fg_seterr(err, errlen, "%s: socket: %s", path, strerror(errno));
 		return -1;
 	}
-	/* 0660 as it is created: nothing is changed by path afterwards. */
+	/* 0660 as it is created: nothing is changed by path afterwards.
+	 * The umask is the process's: two threads making a socket again
+	 * at once (the MTA's and the control socket, removed together)
+	 * would each restore the other's, one socket made 0640 and the
+	 * process left with 0117; one at a time. */
+	pthread_mutex_lock(&umask_lock);
 	old = umask(0117);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		int e = errno;
 
 		umask(old);
+		pthread_mutex_unlock(&umask_lock);
 		fg_seterr(err, errlen, "%s: %s%s", path, strerror(e),
 		    e == ENOENT ? " (does its directory exist?)" : "");
 		close(fd);
 		return -1;
 	}
 	umask(old);
+	pthread_mutex_unlock(&umask_lock);
 	if (listen(fd, BACKLOG) < 0) {
 		fg_seterr(err, errlen, "%s: listen: %s", path, strerror(errno));
 		close(fd);

@@ -129,6 +129,28 @@ wait_for 5 sh -c "grep -q 'postfix_map: its socket $T/fg/map.sock was removed wh
 expect_eq "  ... as it was made, and it answers" \
     "$(stat -c '%a %G' "$T/fg/map.sock") $(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
     "660 postfix OK retry:4.7.0 floodgate: docomo.test"
+
+# Removed together, made again on their threads at once: each as it
+# was made (0660), and floodgate's umask as it was (each making sets
+# the process's umask for its bind: interleaved, one socket came 0640
+# and the process kept 0117).
+for round in 1 2 3; do
+	n=$(log_count 'was removed while floodgate ran: made again')
+	if [ "${ENGINE:-native}" = native ]; then
+		rm -f "$T/fg/milter.sock" "$T/fg/map.sock" "$T/ctl/control.sock"
+		want=3
+	else
+		rm -f "$T/fg/map.sock" "$T/ctl/control.sock"
+		want=2
+	fi
+	wait_for 5 sh -c "[ \$(grep -c 'was removed while floodgate ran: made again' '$T/floodgate.log') -ge $((n + want)) ]" ||
+	    fail "round $round: the sockets made again: $(grep 'made again' "$T/floodgate.log" | tail -3)"
+done
+socks="$T/fg/map.sock $T/ctl/control.sock"
+[ "${ENGINE:-native}" = native ] && socks="$T/fg/milter.sock $socks"
+expect_eq "  ... removed together three times: each 0660, the umask 0027" \
+    "$(stat -c '%a' $socks | sort -u | tr '\n' ' ')$(awk '$1 == "Umask:" {print $2}' /proc/$FG_PID/status)" \
+    "660 0027"
 stop_floodgate
 ctl status > /dev/null 2> "$T/stopped.err"
 # (The database there is the other file, which it cannot read.)
