@@ -396,6 +396,15 @@ fg_store_incident_save(struct fg_store *s, struct fg_incident *i, char *err,
 #define INC_OWED	"WHERE ended IS NULL OR notified < 2 " \
 	"ORDER BY started DESC, id DESC "
 
+int
+fg_incident_told(const struct fg_incident *i)
+{
+	if (i->told >= 0)
+		return i->told;
+	return i->notified >= 2 ? FG_TOLD_START | FG_TOLD_END :
+	    i->notified == 1 ? FG_TOLD_START : 0;
+}
+
 static void
 fill_inc(sqlite3_stmt *q, void *row)
 {

@@ -674,11 +674,8 @@ fg_inspect_pauses(struct fg_inspect *in, const struct fg_ctl_req *req,
 static const char *
 notified(const struct fg_incident *x)
 {
-	int told = x->told;
+	int told = fg_incident_told(x);
 
-	if (told < 0)	/* a row from before told was kept */
-		told = x->notified >= 2 ? FG_TOLD_START | FG_TOLD_END :
-		    x->notified == 1 ? FG_TOLD_START : 0;
 	if (told == (FG_TOLD_START | FG_TOLD_END))
 		return "start, end";
 	if (told == FG_TOLD_START)

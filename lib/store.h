@@ -180,6 +180,9 @@ struct fg_incident {
  * ended untold, is passed (notified) but not told. */
 #define FG_TOLD_START	1
 #define FG_TOLD_END	2
+/* Its FG_TOLD_* bits; a row from before schema 10 (told -1) as those
+ * floodgates showed it: told as far as it was passed. */
+int fg_incident_told(const struct fg_incident *i);
 
 int fg_store_incident_save(struct fg_store *s, struct fg_incident *i,
     char *err, size_t errlen);

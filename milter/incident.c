@@ -753,13 +753,9 @@ told(struct inc **x, size_t n)
 	sent_this_hour++;
 	budget_dirty = 1;
 	while (n > 0) {
-		struct fg_incident *i = &x[n - 1]->i;
+		struct fg_incident *i = &x[--n]->i;
 
-		n--;
-		/* A row from before told was kept: its start passed was
-		 * told, as those floodgates read it. */
-		if (i->told < 0)
-			i->told = i->notified >= 1 ? FG_TOLD_START : 0;
+		i->told = fg_incident_told(i);
 		if (i->notified < 1)
 			i->told |= FG_TOLD_START;
 		if (due(x[n]) == 2)
