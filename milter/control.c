@@ -9,14 +9,12 @@
  * client can stall the loop or hold a slot.
  */
 #include <event2/buffer.h>
-#include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "account.h"
@@ -868,42 +866,27 @@ fg_control_start(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+relisten(int fd, void *arg)
+{
+	(void)arg;
+	return fg_rr_relisten(server, fd);
+}
+
 /*
- * The control socket removed while floodgate runs (its directory
- * emptied by hand or by a cleanup): floodgatectl found nothing at the
- * path and said floodgate was not running, and the release timer's
- * runs failed, so held mail stayed held. Made again at its path, the
- * requests in hand served on; logged. Another file put there is left
- * alone.
+ * The control socket removed while floodgate runs: floodgatectl found
+ * nothing at the path and said floodgate was not running, and the
+ * release timer's runs failed, so held mail stayed held. Made again,
+ * the requests in hand served on (fgd_socket_placed).
  */
 void
 fg_control_check(void)
 {
 	static char said[FG_ERRLEN];
-	char err[FG_ERRLEN];
-	struct stat st;
-	int fd;
 
-	if (server == NULL || lstat(sockpath, &st) == 0 || errno != ENOENT)
-		return;
-	if ((fd = fg_net_listen_unix(sockpath, err, sizeof(err))) >= 0 &&
-	    fg_rr_relisten(server, fd) < 0) {
-		/* Gone again, to be tried again. */
-		(void)unlink(sockpath);
-		fg_seterr(err, sizeof(err), "%s: cannot listen (out of memory)",
-		    sockpath);
-		fd = -1;
-	}
-	if (fd < 0) {
-		if (strcmp(err, said) != 0)
-			fg_log_err("control socket %s was removed while floodgate ran and cannot be made again: %s; floodgatectl cannot reach floodgate (tried again every second)",
-			    sockpath, err);
-		fg_strlcpy(said, err, sizeof(said));
-		return;
-	}
-	said[0] = '\0';
-	fg_log_warn("control socket %s was removed while floodgate ran: made again",
-	    sockpath);
+	if (server != NULL)
+		fgd_socket_placed(sockpath, "control socket",
+		    "floodgatectl cannot reach floodgate", said, relisten, NULL);
 }
 
 void

@@ -55,6 +55,18 @@ void fgd_notify(const char *fmt, ...) FG_PRINTF(1, 2);
 /* The database file's lock (one floodgate to a file), taken again when
  * the file at path is another than the one locked. */
 void fgd_lock_database(const char *path);
+/*
+ * A listening UNIX socket's path, looked at each second by the thread
+ * that serves it. Removed while floodgate runs (its directory emptied
+ * by hand or by a cleanup), it is made again there as it was made, and
+ * serve() given the new descriptor to serve instead of the old (it
+ * owns it from then on; -1 when it cannot, fd closed); logged as "WHAT
+ * PATH was removed while floodgate ran: made again". Where it cannot
+ * be, an error that ends with LOST, once for each reason (said: the
+ * caller's, FG_ERRLEN bytes). Another file put there is left alone.
+ */
+void fgd_socket_placed(const char *path, const char *what, const char *lost,
+    char *said, int (*serve)(int fd, void *arg), void *arg);
 /* A loop's beat for the watchdog (service.c): an event that sets *at to
  * fg_mono_us() each second while the loop runs, set now too; NULL when
  * it cannot be made. event_free() it before the loop. */

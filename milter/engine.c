@@ -334,54 +334,45 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(l->listener);
 }
 
+/* Serves the MTA's socket made again on fd instead of the old one. */
+static int
+relisten(int fd, void *arg)
+{
+	struct loop *l = arg;
+	struct evconnlistener *nl;
+
+	if ((nl = evconnlistener_new(l->base, on_accept, l,
+	    LEV_OPT_CLOSE_ON_EXEC, 0, fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(nl, on_accept_error);
+	evconnlistener_free(l->listener);
+	close(listen_fd);
+	listen_fd = fd;
+	l->listener = nl;
+	if (l->capped || evtimer_pending(l->resume, NULL))
+		evconnlistener_disable(nl);
+	return 0;
+}
+
 /*
- * The MTA's socket removed while floodgate runs (its directory emptied
- * by hand or by a cleanup): the MTA could no longer connect, and its
- * milter_default_action decided every message, while floodgate waited
- * on a socket no one could reach. Looked for each second and made
- * again at its path (as floodgate's user: the directory is its own),
- * the connections in hand served on. Another file put there is left
- * alone.
+ * The MTA's socket removed while floodgate runs: the MTA could no
+ * longer connect, and its milter_default_action decided every message,
+ * while floodgate waited on a socket no one could reach. Made again
+ * (as floodgate's user: the directory is its own), the connections in
+ * hand served on (fgd_socket_placed).
  */
 static void
 on_place(evutil_socket_t fd, short what, void *arg)
 {
 	static char said[FG_ERRLEN];
-	struct loop *l = arg;
-	struct evconnlistener *nl = NULL;
-	char err[FG_ERRLEN];
-	struct stat st;
-	int nfd;
 
 	(void)fd;
 	(void)what;
-	if (lstat(unix_path, &st) == 0 || errno != ENOENT)
-		return;
-	if ((nfd = fg_net_listen_unix(unix_path, err, sizeof(err))) >= 0 &&
-	    (nl = evconnlistener_new(l->base, on_accept, l,
-	    LEV_OPT_CLOSE_ON_EXEC, 0, nfd)) == NULL) {
-		close(nfd);
-		(void)unlink(unix_path);	/* tried again */
-		fg_seterr(err, sizeof(err), "%s: cannot listen (out of memory)",
-		    unix_path);
-	}
-	if (nl == NULL) {
-		if (strcmp(err, said) != 0)
-			fg_log_err("engine: the MTA's socket %s was removed while floodgate ran and cannot be made again: %s; the MTA cannot reach floodgate, its milter_default_action decides every message (tried again every second)",
-			    unix_path, err);
-		fg_strlcpy(said, err, sizeof(said));
-		return;
-	}
-	said[0] = '\0';
-	evconnlistener_set_error_cb(nl, on_accept_error);
-	evconnlistener_free(l->listener);
-	close(listen_fd);
-	listen_fd = nfd;
-	l->listener = nl;
-	if (l->capped || evtimer_pending(l->resume, NULL))
-		evconnlistener_disable(nl);
-	fg_log_warn("engine: the MTA's socket %s was removed while floodgate ran: made again",
-	    unix_path);
+	fgd_socket_placed(unix_path, "engine: the MTA's socket",
+	    "the MTA cannot reach floodgate, its milter_default_action decides every message",
+	    said, relisten, arg);
 }
 
 static void

@@ -230,6 +230,35 @@ fgd_lock_database(const char *path)
 	db_lock = fd;
 }
 
+void
+fgd_socket_placed(const char *path, const char *what, const char *lost,
+    char *said, int (*serve)(int fd, void *arg), void *arg)
+{
+	char err[FG_ERRLEN];
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) == 0 || errno != ENOENT)
+		return;
+	if ((fd = fg_net_listen_unix(path, err, sizeof(err))) >= 0 &&
+	    serve(fd, arg) < 0) {
+		(void)unlink(path);	/* gone again: tried again */
+		fg_seterr(err, sizeof(err), "%s: cannot listen (out of memory)",
+		    path);
+		fd = -1;
+	}
+	if (fd < 0) {
+		if (strcmp(err, said) != 0)
+			fg_log_err("%s %s was removed while floodgate ran and cannot be made again: %s; %s (tried again every second)",
+			    what, path, err, lost);
+		fg_strlcpy(said, err, FG_ERRLEN);
+		return;
+	}
+	said[0] = '\0';
+	fg_log_warn("%s %s was removed while floodgate ran: made again", what,
+	    path);
+}
+
 /*
  * Tell systemd (Type=notify) how floodgate stands: READY=1 once the MTA
  * is served, RELOADING=1 and READY=1 around a reload, STOPPING=1, and a

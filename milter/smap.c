@@ -33,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -279,52 +278,48 @@ run(void *arg)
 	return NULL;
 }
 
+/* Serves map m's socket made again on fd instead of the old one. */
+static int
+relisten(int fd, void *arg)
+{
+	int m = (int)(intptr_t)arg;
+	struct evconnlistener *nl;
+
+	if ((nl = evconnlistener_new(base, on_accept, arg,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	evconnlistener_free(lev[m]);	/* closes the old one */
+	lev[m] = nl;
+	return 0;
+}
+
 /*
- * A map's socket removed while floodgate runs (its directory emptied by
- * hand or by a cleanup): the MTA's lookups failed, and it deferred all
- * the mail it routes through the map, every tenant's, until a restart.
- * Looked for each second and made again at its path (as floodgate's
- * user: the directory is its own), the clients in hand served on.
- * Another file put there is left alone.
+ * A map's socket removed while floodgate runs: the MTA's lookups
+ * failed, and it deferred all the mail it routes through the map,
+ * every tenant's, until a restart. Made again (as floodgate's user:
+ * the directory is its own), the clients in hand served on
+ * (fgd_socket_placed).
  */
 static void
 on_place(evutil_socket_t fd, short what, void *arg)
 {
 	static char said[FG_SMAP_N][FG_ERRLEN];
-	struct evconnlistener *nl;
-	char err[FG_ERRLEN];
-	struct stat st;
-	int m, nfd;
+	char what_s[64], lost[96];
+	int m;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
 	for (m = 0; m < FG_SMAP_N; m++) {
-		if (lev[m] == NULL || lstat(sock_path[m], &st) == 0 ||
-		    errno != ENOENT)
+		if (lev[m] == NULL)
 			continue;
-		nl = NULL;
-		if ((nfd = fg_net_listen_unix(sock_path[m], err,
-		    sizeof(err))) >= 0 && (nl = evconnlistener_new(base,
-		    on_accept, (void *)(intptr_t)m, LEV_OPT_CLOSE_ON_FREE |
-		    LEV_OPT_CLOSE_ON_EXEC, -1, nfd)) == NULL) {
-			close(nfd);
-			(void)unlink(sock_path[m]);	/* tried again */
-			fg_seterr(err, sizeof(err),
-			    "%s: cannot listen (out of memory)", sock_path[m]);
-		}
-		if (nl == NULL) {
-			if (strcmp(err, said[m]) != 0)
-				fg_log_err("%s: its socket %s was removed while floodgate ran and cannot be made again: %s; %s defers the mail it routes through it (tried again every second)",
-				    stmt[m], sock_path[m], err, mta_name[m]);
-			fg_strlcpy(said[m], err, sizeof(said[m]));
-			continue;
-		}
-		said[m][0] = '\0';
-		evconnlistener_free(lev[m]);	/* closes the old one */
-		lev[m] = nl;
-		fg_log_warn("%s: its socket %s was removed while floodgate ran: made again",
-		    stmt[m], sock_path[m]);
+		snprintf(what_s, sizeof(what_s), "%s: its socket", stmt[m]);
+		snprintf(lost, sizeof(lost),
+		    "%s defers the mail it routes through it", mta_name[m]);
+		fgd_socket_placed(sock_path[m], what_s, lost, said[m],
+		    relisten, (void *)(intptr_t)m);
 	}
 }
 
