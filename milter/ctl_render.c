@@ -71,25 +71,6 @@ get(const struct rec *r, const char *key)
 	return NULL;
 }
 
-/* In a refusal (show's last refusals), the fields shown as "-": an
- * empty destination (a whole message's), and used and limit where no
- * window's count decided: a message held (its used is its recipients),
- * a recipient of a paused domain or of a suspended account (0 and 0). */
-static int
-dash(const struct rec *r, int j)
-{
-	const char *type = get(r, "type"), *action = get(r, "action");
-
-	if (type == NULL || strcmp(type, "refusal") != 0)
-		return 0;
-	if (strcmp(r->key[j], "dest") == 0)
-		return r->val[j][0] == '\0';
-	return (strcmp(r->key[j], "used") == 0 ||
-	    strcmp(r->key[j], "limit") == 0) && action != NULL &&
-	    (strcmp(action, "held") == 0 || strcmp(action, "paused") == 0 ||
-	    strcmp(action, "suspended") == 0);
-}
-
 /* For people: times as local dates, seconds as durations; a refusal's
  * used and limit that are no window's, and an empty destination (a
  * whole message's), as "-" (before, a held message read "used 1, limit
@@ -98,13 +79,24 @@ dash(const struct rec *r, int j)
 static void
 humanize(struct rec *r)
 {
+	const char *type = get(r, "type"), *action = get(r, "action");
+	/* show's last refusals; those no window's count decided: a
+	 * message held (its used is its recipients), a recipient of a
+	 * paused domain or of a suspended account (0 and 0) */
+	int refusal = type != NULL && strcmp(type, "refusal") == 0;
+	int no_window = refusal && action != NULL &&
+	    (strcmp(action, "held") == 0 || strcmp(action, "paused") == 0 ||
+	    strcmp(action, "suspended") == 0);
 	int j;
 
 	for (j = 0; j < r->n; j++) {
 		char buf[64], *v;
 		uint32_t n;
 
-		if (dash(r, j))
+		if ((refusal && strcmp(r->key[j], "dest") == 0 &&
+		    r->val[j][0] == '\0') || (no_window &&
+		    (strcmp(r->key[j], "used") == 0 ||
+		    strcmp(r->key[j], "limit") == 0)))
 			fg_strlcpy(buf, "-", sizeof(buf));
 		else if (fg_parse_uint(r->val[j], UINT32_MAX, &n) < 0)
 			continue;
