@@ -30,8 +30,10 @@ int ctl_talk(const char *sock, const char *request, char **reply);
 /* errno after ctl_talk, as a message ("no answer within 60 s"). */
 const char *ctl_why(void);
 /* The same, for a command floodgatectl builds itself: on "ok" the reply,
- * else NULL after saying why on stderr. */
-char *ctl_ask(const char *sock, const char *fmt, ...) FG_PRINTF(2, 3);
+ * else NULL after saying why on stderr (that floodgate runs, where it
+ * holds database's lock). */
+char *ctl_ask(const char *sock, const char *database, const char *fmt,
+    ...) FG_PRINTF(3, 4);
 /* Why a ctl_ask found the daemon unreachable or silent ("no answer
  * within 60 s"); NULL while it never did. */
 const char *ctl_daemon_lost(void);

@@ -115,8 +115,17 @@ ctl_daemon_lost(void)
 	return lost[0] != '\0' ? lost : NULL;
 }
 
+/* floodgate holds its database's lock, yet its control socket did not
+ * answer: it runs. */
+static void
+say_unreached(const char *sock, const char *why)
+{
+	fprintf(stderr, "floodgatectl: floodgate runs (it holds its database's lock) but cannot be reached at %s: %s; a removed control socket is made again within a second, else restart floodgate\n",
+	    sock, why);
+}
+
 char *
-ctl_ask(const char *sock, const char *fmt, ...)
+ctl_ask(const char *sock, const char *database, const char *fmt, ...)
 {
 	char req[FG_CTL_MAXREQ + 2], *reply = NULL;
 	va_list ap;
@@ -129,9 +138,13 @@ ctl_ask(const char *sock, const char *fmt, ...)
 		int e = errno;
 
 		fg_strlcpy(lost, ctl_why(), sizeof(lost));
-		fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
-		    sock, lost, e == ENOENT || e == ECONNREFUSED ?
-		    " (release needs the daemon)" : "");
+		if ((e == ENOENT || e == ECONNREFUSED) && ctl_db_held(database)) {
+			say_unreached(sock, lost);
+			fprintf(stderr, "floodgatectl: release needs the daemon\n");
+		} else
+			fprintf(stderr, "floodgatectl: cannot reach floodgate at %s: %s%s\n",
+			    sock, lost, e == ENOENT || e == ECONNREFUSED ?
+			    " (release needs the daemon)" : "");
 		return NULL;
 	}
 	if (strncmp(reply, "ok\n", 3) != 0) {
@@ -175,8 +188,7 @@ ctl_offline(struct fg_config *cfg, struct fg_ctl_req *req, const char *sock,
 	int v = fg_ctl_lookup(req->verb), blocks = -1;
 
 	if (running)
-		fprintf(stderr, "floodgatectl: floodgate runs (it holds its database's lock) but cannot be reached at %s: %s; a removed control socket is made again within a second, else restart floodgate\n",
-		    sock, why);
+		say_unreached(sock, why);
 	if (v < 0 || !(fg_ctl_cmds[v].flags & FG_CTL_OFFLINE)) {
 		if (running)
 			fprintf(stderr, "floodgatectl: %s needs the daemon\n",

@@ -131,7 +131,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	stop_between_messages();
 	if ((ids = ctl_hold_queue(cfg)) == NULL)
 		return -1;
-	if ((held = ctl_ask(sock, "floodgate/1 held")) == NULL) {
+	if ((held = ctl_ask(sock, cfg->database, "floodgate/1 held")) == NULL) {
 		ctl_hold_queue_free(ids);
 		return -1;
 	}
@@ -147,7 +147,8 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		if (qid == NULL || !fg_qid_valid(qid) || ctl_in_list(ids, qid))
 			continue;
 		/* Deleted, or released by hand: no longer floodgate's. */
-		if ((r = ctl_ask(sock, "floodgate/1 release-done %s gone", qid)) != NULL) {
+		if ((r = ctl_ask(sock, cfg->database,
+		    "floodgate/1 release-done %s gone", qid)) != NULL) {
 			fg_ctl_kv(&o, "queue_id", "%s", qid);
 			fg_ctl_kv(&o, "account", "%s", acct);
 			fg_ctl_kv(&o, "result", "gone from the hold queue");
@@ -158,7 +159,8 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	}
 	free(held);
 	if (ctl_daemon_lost() || (!stop_sig &&
-	    (plan = ctl_ask(sock, "floodgate/1 release-plan")) == NULL)) {
+	    (plan = ctl_ask(sock, cfg->database,
+	    "floodgate/1 release-plan")) == NULL)) {
 		ctl_hold_queue_free(ids);
 		fg_ctl_out_free(&o);
 		return -1;
@@ -180,7 +182,8 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		skip = cut_short(&said);
 		ok = !skip && ctl_in_list(ids, qid) && ctl_release_one(cfg, qid) == 0;
 		if (!ctl_daemon_lost()) {
-			r = ctl_ask(sock, "floodgate/1 release-done %s %s", qid,
+			r = ctl_ask(sock, cfg->database,
+			    "floodgate/1 release-done %s %s", qid,
 			    ok ? "released" : "failed");
 			free(r);
 		}

@@ -7,8 +7,9 @@
 # The file alone, then with its -wal and -shm. A database replaced by
 # another file is said once and left alone. The control socket removed:
 # made again within a second; while it cannot be (its directory gone),
-# floodgatectl says floodgate runs but cannot be reached (before, "not
-# running", and the release timer's runs failed). The MTA's socket
+# floodgatectl, the release timer's run too, says floodgate runs but
+# cannot be reached (before, "not running", and the release timer's
+# runs failed saying only that release needs the daemon). The MTA's socket
 # removed: the native engine makes it again, and floodgate decides
 # again (before, Postfix's milter_default_action decided every message
 # until a restart); engine libmilter cannot, and says so once. The
@@ -24,6 +25,7 @@ write_conf <<EOT
 limit tenant-hour per account 10/1h
 limit parked per account to hold.example 0/1h action hold
 postfix_map unix:$T/fg/map.sock
+postfix_config $T/etc
 EOT
 mkdir "$T/ctl"
 sed -i "s|^control .*|control $T/ctl/control.sock|" "$T/floodgate.conf"
@@ -83,6 +85,9 @@ expect_eq "  ... floodgatectl: floodgate runs but cannot be reached (before: not
     "1.0.running, not reachable"
 ctl suspend some@one.example 1h > /dev/null 2> "$T/unreached2.err"
 expect_eq "  ... and suspend needs the daemon" "$?.$(grep -c '^floodgatectl: suspend needs the daemon$' "$T/unreached2.err")" 1.1
+ctl release > /dev/null 2> "$T/unreached3.err"
+expect_eq "  ... and the release timer's run says floodgate runs (before: \"release needs the daemon\" alone)" \
+    "$?.$(grep -c "^floodgatectl: floodgate runs (it holds its database's lock) but cannot be reached at $T/ctl/control.sock: No such file or directory; a removed control socket is made again within a second, else restart floodgate\$" "$T/unreached3.err").$(grep -c '^floodgatectl: release needs the daemon$' "$T/unreached3.err")" 1.1.1
 sleep 2
 expect_eq "  ... said once" "$(log_count 'cannot be made again')" 1
 mkdir "$T/ctl"
