@@ -194,6 +194,16 @@ status_cmd(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_kv(o, "rules", "%zu", fgd.cfg->nrule);
 	fg_ctl_kv(o, "database", "%s", fgd.cfg->database);
 	fg_ctl_kv(o, "store", "%s", atomic_load(&fgd.store_ok) ? "ok" : "failing");
+	switch (atomic_load(&fgd.store_place)) {
+	case FG_STORE_GONE:
+		fg_ctl_kv(o, "database_in_place", "no (removed, not written back yet)");
+		break;
+	case FG_STORE_REPLACED:
+		fg_ctl_kv(o, "database_in_place", "no (another file is there)");
+		break;
+	default:
+		fg_ctl_kv(o, "database_in_place", "yes");
+	}
 	if (fgd.cfg->store != NULL) {
 		char st[768];
 

@@ -34,6 +34,13 @@ struct fg_daemon {
 	const struct fg_milter_engine *milter;	/* as at start */
 	struct fg_store *store;
 	atomic_int store_ok;
+	/* The database at its path (FG_STORE_IN_PLACE), removed and not
+	 * written back yet (FG_STORE_GONE), or another file there
+	 * (FG_STORE_REPLACED); what the incident says of it (both kept by
+	 * the service thread); how often it was written back. */
+	atomic_int store_place;
+	char store_place_why[FG_ERRLEN + 512];
+	atomic_ulong store_put_backs;
 	atomic_ulong reloads;
 	/* What the file changes that waits for a restart, "store, listen"
 	 * ("" when nothing): written by a reload, read by status, both on

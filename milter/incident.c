@@ -332,12 +332,24 @@ sync_blocks(uint32_t now)
 	free(p);
 }
 
-/* The store failing is an incident like the others (service.c). */
+/* The store failing is an incident like the others (service.c), and
+ * so is its database not at its path: removed and not written back, or
+ * replaced (the next start would begin without what was counted). */
 static void
 sync_store(uint32_t now)
 {
-	int ok = atomic_load(&fgd.store_ok);
-	struct inc *x = find(FG_EV_STORE, "store");
+	int ok = atomic_load(&fgd.store_place) == FG_STORE_IN_PLACE;
+	struct inc *x = find(FG_EV_STORE, "database");
+
+	if (!ok && x == NULL)
+		fg_incident_start(FG_EV_STORE, "database",
+		    fgd.store_place_why, now);
+	else if (!ok)
+		fg_incident_add(FG_EV_STORE, "database", NULL, 1, now);
+	else if (x != NULL)
+		fg_incident_end(FG_EV_STORE, "database", now);
+	ok = atomic_load(&fgd.store_ok);
+	x = find(FG_EV_STORE, "store");
 
 	if (!ok && x == NULL)
 		fg_incident_start(FG_EV_STORE, "store",
@@ -470,8 +482,13 @@ title(const struct inc *x, char *out, size_t len)
 		snprintf(out, len, end ? "%s resumed" : "%s paused", s);
 		break;
 	case FG_EV_STORE:
-		snprintf(out, len, end ? "the state store works again" :
-		    "the state store fails");
+		if (strcmp(s, "database") == 0)
+			snprintf(out, len, end ?
+			    "the database is at its path again" :
+			    "the database is not at its path");
+		else
+			snprintf(out, len, end ? "the state store works again" :
+			    "the state store fails");
 		break;
 	case FG_EV_RELEASE:
 		snprintf(out, len, end ? "held mail is released again" :

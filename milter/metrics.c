@@ -236,6 +236,12 @@ page(struct evbuffer *b)
 	    "# HELP floodgate_store_up 1 while the store can be written.\n"
 	    "# TYPE floodgate_store_up gauge\n"
 	    "floodgate_store_up %d\n"
+	    "# HELP floodgate_store_in_place 1 while the database floodgate writes is at its path (0: removed and not written back yet, or another file put there).\n"
+	    "# TYPE floodgate_store_in_place gauge\n"
+	    "floodgate_store_in_place %d\n"
+	    "# HELP floodgate_store_put_back_total Times the database, removed while floodgate ran, was written back at its path.\n"
+	    "# TYPE floodgate_store_put_back_total counter\n"
+	    "floodgate_store_put_back_total %lu\n"
 	    "# HELP floodgate_events_dropped_total Refusal events not kept while the store was failing.\n"
 	    "# TYPE floodgate_events_dropped_total counter\n"
 	    "floodgate_events_dropped_total %llu\n"
@@ -249,6 +255,8 @@ page(struct evbuffer *b)
 	    sc.flush_seconds,
 	    (unsigned long long)sc.flushes, sc.flush_max,
 	    (unsigned long long)sc.errors, atomic_load(&fgd.store_ok) ? 1 : 0,
+	    atomic_load(&fgd.store_place) == FG_STORE_IN_PLACE,
+	    (unsigned long)atomic_load(&fgd.store_put_backs),
 	    (unsigned long long)dropped,
 	    (unsigned long)atomic_load(&fgd.reloads),
 	    (long)(now - fgd.started));

@@ -201,20 +201,29 @@ store_placed(time_t now)
 			if (failing > 0)
 				fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
 			fgd_lock_database(db_path);
+			atomic_fetch_add(&fgd.store_put_backs, 1);
+			atomic_store(&fgd.store_place, FG_STORE_IN_PLACE);
 			fg_log_warn("store: database %s was removed while floodgate ran: written there again from the file it had open (every window, held message and incident in it)",
 			    db_path);
 			said = FG_STORE_IN_PLACE;
 			return;
 		}
+		snprintf(fgd.store_place_why, sizeof(fgd.store_place_why),
+		    "database %s was removed while floodgate ran and cannot be written there again: %s; the next start would not find what floodgate counts",
+		    db_path, err);
 		if (said != FG_STORE_GONE || strcmp(err, said_err) != 0)
 			fg_log_err("store: database %s was removed while floodgate ran and cannot be written there again: %s; floodgate goes on with the file it has open, which the next start would not find (tried again every %d s)",
 			    db_path, err, PLACE_EVERY);
 		fg_strlcpy(said_err, err, sizeof(said_err));
 	} else if (at == FG_STORE_REPLACED && said != FG_STORE_REPLACED) {
+		snprintf(fgd.store_place_why, sizeof(fgd.store_place_why),
+		    "database %s is another file now (replaced while floodgate ran); what floodgate counts goes to the file it opened, which the next start will not find",
+		    db_path);
 		fg_log_err("store: database %s is another file now (replaced while floodgate ran): floodgate goes on with the file it opened, which has no name now, and leaves the new one alone until it restarts; stop floodgate before replacing its database",
 		    db_path);
 	}
 	said = at;
+	atomic_store(&fgd.store_place, at);
 }
 
 static void

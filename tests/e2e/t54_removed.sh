@@ -5,7 +5,9 @@
 # a restart keeps every count (before, SQLite went on writing the file
 # with no name, and the next start found none: every window empty).
 # The file alone, then with its -wal and -shm. A database replaced by
-# another file is said once and left alone. The control socket removed:
+# another file is said once and left alone. While the file at the path
+# is not floodgate's (replaced, or removed and not written back yet), a
+# store incident, status and /metrics say so (before, the log alone). The control socket removed:
 # made again within a second; while it cannot be (its directory gone),
 # floodgatectl, the release timer's run too, says floodgate runs but
 # cannot be reached (before, "not running", and the release timer's
@@ -20,8 +22,21 @@ setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
 q() { sqlite3 -bail "$T/floodgate.db" "$1"; }
 put_back() { [ "$(log_count "store: database $T/floodgate.db was removed while floodgate ran: written there again from the file it had open")" -ge "$1" ]; }
+db_state() {	# status's database_in_place|store incidents|gauge|put-backs since the start
+	http_get /metrics | tr -d '\r' > "$T/metrics"
+	printf '%s|%s|%s|%s' \
+	    "$(ctl --json status | python3 -c 'import json, sys; print(json.load(sys.stdin)["records"][0]["database_in_place"])')" \
+	    "$(ctl --json incidents | python3 -c '
+import json, sys
+print(" ".join("%s:%s" % (r["subject"], r["state"]) for r in json.load(sys.stdin)["records"] if r["kind"] == "store"))')" \
+	    "$(awk '$1 == "floodgate_store_in_place" {print $2}' "$T/metrics")" \
+	    "$(awk '$1 == "floodgate_store_put_back_total" {print $2}' "$T/metrics")"
+}
+db_state_is() { [ "$(db_state)" = "$1" ]; }
 
+MPORT=$(free_port)
 write_conf <<EOT
+metrics 127.0.0.1:$MPORT
 limit tenant-hour per account 10/1h
 limit parked per account to hold.example 0/1h action hold
 postfix_map unix:$T/fg/map.sock
@@ -54,6 +69,8 @@ wait_for 10 put_back 2 ||
 send "$T/a3" $SMTP_PORT news@tenant-a.example "$(rcpts c example.com 1)"
 expect_eq "  ... and mail flows" "$(count_replies "$T/a3" 4..)" 0
 expect_eq "  ... no error said" "$(grep -c ' floodgate error: ' "$T/floodgate.log")" 0
+expect_eq "  ... in place, no incident, both put-backs counted in /metrics" \
+    "$(db_state)" "yes||1|2"
 
 # A restart keeps every count: 9 of the 10 spent, the held message kept.
 stop_floodgate
@@ -107,7 +124,29 @@ send "$T/a5" $SMTP_PORT news@tenant-a.example "$(rcpts e example.com 1)"
 expect_eq "  ... the tenant still deferred" "$(count_replies "$T/a5" 451)" 1
 sleep 3
 expect_eq "  ... said once, the new file untouched" \
-    "$(log_count 'is another file now') $(q 'SELECT x FROM mine') $(q "SELECT count(*) FROM sqlite_master WHERE name = 'windows'")" "1 42 0"
+    "$(log_count "store: database $T/floodgate.db is another file now") $(q 'SELECT x FROM mine') $(q "SELECT count(*) FROM sqlite_master WHERE name = 'windows'")" "1 42 0"
+
+# While the file at the path is not floodgate's (replaced; removed where
+# it cannot be written back, a directory in the way of its copy): a
+# store incident (subject database), and status and /metrics say so;
+# all end once it is written back. Before, the log alone said it.
+wait_for 5 db_state_is "no (another file is there)|database:open|0|0"
+expect_eq "  ... a store incident, status and /metrics say so (before: store ok, no incident)" \
+    "$(db_state)" "no (another file is there)|database:open|0|0"
+mkdir "$T/floodgate.db.put-back"
+rm -f "$T/floodgate.db"
+wait_for 10 sh -c "grep -q 'store: database $T/floodgate.db was removed while floodgate ran and cannot be written there again: ' '$T/floodgate.log'" ||
+    fail "removed where it cannot be written back: said: $(grep 'store:' "$T/floodgate.log")"
+expect_eq "  ... removed where it cannot be written back: the same incident, status says so" \
+    "$(db_state)" "no (removed, not written back yet)|database:open|0|0"
+rmdir "$T/floodgate.db.put-back"
+wait_for 10 put_back 3 ||
+    fail "written back once it can be: $(grep 'store:' "$T/floodgate.log")"
+wait_for 5 db_state_is "yes|database:ended|1|1"
+expect_eq "  ... written back: the incident ended, in place, counted" \
+    "$(db_state)" "yes|database:ended|1|1"
+expect_eq "  ... the incident's text and its end in the log" \
+    "$(log_count "incident: started kind=store subject=\"database\": database $T/floodgate.db is another file now (replaced while floodgate ran)").$(log_count 'incident: ended kind=store subject="database" ')" 1.1
 
 # The MTA's socket removed.
 rm -f "$T/fg/milter.sock"
@@ -158,7 +197,6 @@ expect_eq "  ... removed together three times: each 0660, the umask 0027" \
     "660 0027"
 stop_floodgate
 ctl status > /dev/null 2> "$T/stopped.err"
-# (The database there is the other file, which it cannot read.)
 expect_eq "stopped: floodgatectl says floodgate is not running" \
-    "$(grep -c "^floodgatectl: floodgate is not running, and its database $T/floodgate.db cannot be read: " "$T/stopped.err").$(grep -c 'floodgate runs' "$T/stopped.err")" 1.0
+    "$(grep -c "^floodgatectl: floodgate is not running; reading $T/floodgate.db (read-only)\$" "$T/stopped.err").$(grep -c 'floodgate runs' "$T/stopped.err")" 1.0
 finish
