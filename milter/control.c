@@ -892,11 +892,11 @@ relisten(int fd, void *arg)
 void
 fg_control_check(void)
 {
-	static char said[FG_ERRLEN];
+	static struct fgd_placed pl;
 
 	if (server != NULL)
 		fgd_socket_placed(sockpath, "control socket",
-		    "floodgatectl cannot reach floodgate", said, relisten, NULL);
+		    "floodgatectl cannot reach floodgate", &pl, relisten, NULL);
 }
 
 void

@@ -69,11 +69,20 @@ void fgd_lock_database(const char *path);
  * serve() given the new descriptor to serve instead of the old (it
  * owns it from then on; -1 when it cannot, fd closed); logged as "WHAT
  * PATH was removed while floodgate ran: made again". Where it cannot
- * be, an error that ends with LOST, once for each reason (said: the
- * caller's, FG_ERRLEN bytes). Another file put there is left alone.
+ * be, an error that ends with LOST, once for each reason. Another file
+ * put there (a socket of someone else's, renamed over it) is left
+ * alone, and said once, with LOST: floodgate serves no one there until
+ * that file goes (then its own is made again) or floodgate restarts.
  */
+struct fgd_placed {		/* one socket's, kept by its caller */
+	char said[FG_ERRLEN];	/* the error said last; "" none */
+	int known;		/* dev and ino are floodgate's socket's */
+	dev_t dev;
+	ino_t ino;
+	int replaced;		/* another file there, said */
+};
 void fgd_socket_placed(const char *path, const char *what, const char *lost,
-    char *said, int (*serve)(int fd, void *arg), void *arg);
+    struct fgd_placed *pl, int (*serve)(int fd, void *arg), void *arg);
 /* A loop's beat for the watchdog (service.c): an event that sets *at to
  * fg_mono_us() each second while the loop runs, set now too; NULL when
  * it cannot be made. event_free() it before the loop. */

@@ -366,13 +366,13 @@ relisten(int fd, void *arg)
 static void
 on_place(evutil_socket_t fd, short what, void *arg)
 {
-	static char said[FG_ERRLEN];
+	static struct fgd_placed pl;
 
 	(void)fd;
 	(void)what;
 	fgd_socket_placed(unix_path, "engine: the MTA's socket",
 	    "the MTA cannot reach floodgate, its milter_default_action decides every message",
-	    said, relisten, arg);
+	    &pl, relisten, arg);
 }
 
 static void

@@ -232,13 +232,27 @@ fgd_lock_database(const char *path)
 
 void
 fgd_socket_placed(const char *path, const char *what, const char *lost,
-    char *said, int (*serve)(int fd, void *arg), void *arg)
+    struct fgd_placed *pl, int (*serve)(int fd, void *arg), void *arg)
 {
 	char err[FG_ERRLEN];
 	struct stat st;
 	int fd;
 
-	if (lstat(path, &st) == 0 || errno != ENOENT)
+	if (lstat(path, &st) == 0) {
+		/* The first look finds the socket made at start. */
+		if (!pl->known || (st.st_dev == pl->dev && st.st_ino == pl->ino)) {
+			pl->known = 1;
+			pl->dev = st.st_dev;
+			pl->ino = st.st_ino;
+			pl->replaced = 0;
+		} else if (!pl->replaced) {
+			fg_log_err("%s %s is another file now (replaced while floodgate ran): left alone; %s until that file is removed (floodgate then makes its socket again) or floodgate restarts",
+			    what, path, lost);
+			pl->replaced = 1;
+		}
+		return;
+	}
+	if (errno != ENOENT)
 		return;
 	if ((fd = fg_net_listen_unix(path, err, sizeof(err))) >= 0 &&
 	    serve(fd, arg) < 0) {
@@ -248,13 +262,19 @@ fgd_socket_placed(const char *path, const char *what, const char *lost,
 		fd = -1;
 	}
 	if (fd < 0) {
-		if (strcmp(err, said) != 0)
+		if (strcmp(err, pl->said) != 0)
 			fg_log_err("%s %s was removed while floodgate ran and cannot be made again: %s; %s (tried again every second)",
 			    what, path, err, lost);
-		fg_strlcpy(said, err, FG_ERRLEN);
+		fg_strlcpy(pl->said, err, sizeof(pl->said));
 		return;
 	}
-	said[0] = '\0';
+	pl->said[0] = '\0';
+	pl->known = lstat(path, &st) == 0;
+	if (pl->known) {
+		pl->dev = st.st_dev;
+		pl->ino = st.st_ino;
+	}
+	pl->replaced = 0;
 	fg_log_warn("%s %s was removed while floodgate ran: made again", what,
 	    path);
 }

@@ -305,7 +305,7 @@ relisten(int fd, void *arg)
 static void
 on_place(evutil_socket_t fd, short what, void *arg)
 {
-	static char said[FG_SMAP_N][FG_ERRLEN];
+	static struct fgd_placed pl[FG_SMAP_N];
 	char what_s[64], lost[96];
 	int m;
 
@@ -318,7 +318,7 @@ on_place(evutil_socket_t fd, short what, void *arg)
 		snprintf(what_s, sizeof(what_s), "%s: its socket", stmt[m]);
 		snprintf(lost, sizeof(lost),
 		    "%s defers the mail it routes through it", mta_name[m]);
-		fgd_socket_placed(sock_path[m], what_s, lost, said[m],
+		fgd_socket_placed(sock_path[m], what_s, lost, &pl[m],
 		    relisten, (void *)(intptr_t)m);
 	}
 }

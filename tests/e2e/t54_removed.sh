@@ -16,7 +16,8 @@
 # again (before, Postfix's milter_default_action decided every message
 # until a restart); engine libmilter cannot, and says so once. The
 # socket map's: made again, and it answers (before, Postfix deferred
-# all the mail it routes through it).
+# all the mail it routes through it); another program's socket renamed
+# over it is said once and left alone (before, not said).
 . "$(dirname "$0")/lib.sh"
 setup
 command -v sqlite3 >/dev/null || skip "sqlite3 is not installed"
@@ -173,6 +174,24 @@ wait_for 5 sh -c "grep -q 'postfix_map: its socket $T/fg/map.sock was removed wh
 expect_eq "  ... as it was made, and it answers" \
     "$(stat -c '%a %G' "$T/fg/map.sock") $(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
     "660 postfix OK retry:4.7.0 floodgate: docomo.test"
+# Another program's socket renamed over it: said once (before, not at
+# all, while Postfix deferred the mail routed through the map) and left
+# alone; once that file is removed, floodgate's is made again.
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/fg/other.sock"
+ino=$(stat -c %i "$T/fg/other.sock")
+n=$(log_count "postfix_map: its socket $T/fg/map.sock was removed while floodgate ran: made again")
+mv -f "$T/fg/other.sock" "$T/fg/map.sock"
+wait_for 5 sh -c "grep -q 'postfix_map: its socket $T/fg/map.sock is another file now (replaced while floodgate ran): left alone; Postfix defers the mail it routes through it until that file is removed (floodgate then makes its socket again) or floodgate restarts' '$T/floodgate.log'" ||
+    fail "another socket renamed over the map's is said: $(grep 'postfix_map' "$T/floodgate.log")"
+sleep 2
+expect_eq "  ... said once, left alone" \
+    "$(log_count 'is another file now (replaced while floodgate ran): left alone').$(stat -c %i "$T/fg/map.sock")" "1.$ino"
+rm -f "$T/fg/map.sock"
+wait_for 5 sh -c "[ \$(grep -c 'postfix_map: its socket $T/fg/map.sock was removed while floodgate ran: made again' '$T/floodgate.log') -gt $n ]" ||
+    fail "that file removed, the map's socket is made again: $(grep 'postfix_map' "$T/floodgate.log")"
+expect_eq "  ... that file removed: made again, and it answers" \
+    "$(python3 "$TOP/tests/e2e/smapq.py" "$T/fg/map.sock" transport x@docomo.test | cut -d' ' -f1-4)" \
+    "OK retry:4.7.0 floodgate: docomo.test"
 
 # Removed together, made again on their threads at once: each as it
 # was made (0660), and floodgate's umask as it was (each making sets
