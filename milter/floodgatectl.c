@@ -122,7 +122,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	struct fg_ctl_out o = { 0 };
 	struct fg_strset *ids;
 	char *held, *plan = NULL, *line, *save = NULL;
-	int said = 0;
+	int said = 0, waiting = 0, listed = 0;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "floodgatectl: release must run as root\n");
@@ -144,8 +144,12 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		if (stop_sig)
 			break;
 		ctl_held_fields(line, &qid, &acct);
-		if (qid == NULL || !fg_qid_valid(qid) || ctl_in_list(ids, qid))
+		if (qid == NULL || !fg_qid_valid(qid))
 			continue;
+		if (ctl_in_list(ids, qid)) {
+			waiting++;
+			continue;
+		}
 		/* Deleted, or released by hand: no longer floodgate's. */
 		if ((r = ctl_ask(sock, cfg->database,
 		    "floodgate/1 release-done %s gone", qid)) != NULL) {
@@ -153,6 +157,7 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 			fg_ctl_kv(&o, "account", "%s", acct);
 			fg_ctl_kv(&o, "result", "gone from the hold queue");
 			fg_ctl_rec_end(&o);
+			listed++;
 			free(r);
 		} else if (ctl_daemon_lost())
 			break;
@@ -194,7 +199,13 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 		    ctl_daemon_lost() ? "released, floodgate not told" :
 		    "released");
 		fg_ctl_rec_end(&o);
+		listed++;
 	}
+	/* "(nothing)" each minute in the timer's journal, whatever waits:
+	 * how much does is said beside it. */
+	if (listed == 0 && waiting > 0 && !stop_sig)
+		fprintf(stderr, "floodgatectl: nothing to release: %d message%s held, none within %s limits yet (floodgatectl held lists them)\n",
+		    waiting, waiting == 1 ? "" : "s", waiting == 1 ? "its" : "their");
 	if (stop_sig)
 		cut_short(&said);	/* after the last message, or before any */
 	free(plan);

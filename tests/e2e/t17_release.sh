@@ -88,8 +88,10 @@ expect_eq "  ... the recipient's hold has its window's" \
 sqlite3 "$T/floodgate.db" "INSERT INTO held (queue_id, time, account, rule, recipients, domains)
     VALUES ('', 1, 'news@list.example', 'burst', 1, 'example.com'),
            ('-d ALL', 1, 'news@list.example', 'burst', 1, 'example.com')"
-release > "$T/r0"
+release > "$T/r0" 2> "$T/r0.err"
 expect_eq "release within the same window: nothing" "$(grep -c released "$T/r0")" 0
+expect_eq "  ... and it says how many wait (before, \"(nothing)\" alone)" \
+    "$(cat "$T/r0") $(cat "$T/r0.err")" "(nothing) floodgatectl: nothing to release: 6 messages held, none within their limits yet (floodgatectl held lists them)"
 sleep 11.5	# the window, plus its one-second slot
 release > "$T/r1"
 expect_eq "release after the window: 2 of news' released" "$(grep -c 'news@list.example *released$' "$T/r1")" 2
