@@ -21,6 +21,8 @@
 /* Events and statistics older than this are pruned hourly. */
 #define EVENT_KEEP	(30u * 86400u)
 #define STATS_KEEP	(90u * 86400u)
+/* As far back as floodgatectl incidents --since reaches. */
+#define INCIDENT_KEEP	(366u * 86400u)
 
 enum stmt {
 	ST_BEGIN,
@@ -573,21 +575,27 @@ fail:
 	return fg_store_failed(s, err, errlen);
 }
 
-/* Hourly: drop what can no longer matter and checkpoint the WAL. */
+/* Hourly: drop what can no longer matter and checkpoint the WAL
+ * (before, the incidents table grew for as long as floodgate ran). */
 int
 fg_store_maintain(struct fg_store *s, uint32_t now, char *err, size_t errlen)
 {
-	char q[512];
+	char q[640];
 	char *msg = NULL;
 
+	/* An incident is kept while open or owed to someone (notified
+	 * below 2), then INCIDENT_KEEP past its end. */
 	snprintf(q, sizeof(q),
 	    "DELETE FROM windows WHERE expires <= %u;"
 	    "DELETE FROM events WHERE time < %u;"
 	    "DELETE FROM stats WHERE hour < %u;"
-	    "DELETE FROM held WHERE released IS NOT NULL AND released < %u;",
+	    "DELETE FROM held WHERE released IS NOT NULL AND released < %u;"
+	    "DELETE FROM incidents WHERE ended IS NOT NULL AND ended < %u "
+	    "AND notified >= 2;",
 	    now, now > EVENT_KEEP ? now - EVENT_KEEP : 0,
 	    now > STATS_KEEP ? now - STATS_KEEP : 0,
-	    now > EVENT_KEEP ? now - EVENT_KEEP : 0);
+	    now > EVENT_KEEP ? now - EVENT_KEEP : 0,
+	    now > INCIDENT_KEEP ? now - INCIDENT_KEEP : 0);
 	if (sqlite3_exec(s->db, q, NULL, NULL, &msg) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
 		sqlite3_free(msg);

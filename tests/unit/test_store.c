@@ -784,6 +784,61 @@ test_incidents_untrack(void **state)
 	fg_store_close(s);
 }
 
+/*
+ * The hourly maintenance drops an incident a year (366 days) after its
+ * end, once told; an open one, a recent one and one still owed to
+ * someone stay, however old.
+ */
+static void
+test_incidents_kept(void **state)
+{
+	static const struct {
+		const char *subject;
+		uint32_t started, ended;
+		int notified, kept;
+	} rows[] = {
+		{ "old-told", T0, T0 + 600, 2, 0 },
+		{ "old-owed", T0, T0 + 600, 1, 1 },
+		{ "old-open", T0, 0, 1, 1 },
+		{ "recent", T0 + 2 * 86400, T0 + 2 * 86400 + 600, 2, 1 },
+	};
+	const uint32_t now = T0 + 600 + 366 * 86400 + 1;
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct fg_incident inc, *incs;
+	size_t n, i, j;
+
+	(void)state;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		memset(&inc, 0, sizeof(inc));
+		fg_strlcpy(inc.kind, "refused", sizeof(inc.kind));
+		fg_strlcpy(inc.subject, rows[i].subject, sizeof(inc.subject));
+		inc.started = rows[i].started;
+		inc.ended = rows[i].ended;
+		inc.notified = rows[i].notified;
+		assert_int_equal(fg_store_incident_save(s, &inc, err,
+		    sizeof(err)), 0);
+	}
+	/* a second short of the year: every one kept */
+	assert_int_equal(fg_store_maintain(s, now - 1, err, sizeof(err)), 0);
+	assert_int_equal(query("SELECT count(*) FROM incidents"), 4);
+	assert_int_equal(fg_store_maintain(s, now, err, sizeof(err)), 0);
+	assert_int_equal(fg_store_incidents(s, 0, 0, 10, &incs, &n, err,
+	    sizeof(err)), 0);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		int found = 0;
+
+		for (j = 0; j < n; j++)
+			found += strcmp(incs[j].subject, rows[i].subject) == 0;
+		assert_int_equal(found, rows[i].kept);
+	}
+	assert_int_equal(n, 3);
+	free(incs);
+	fg_store_close(s);
+}
+
 static void
 test_probe_and_set_aside(void **state)
 {
@@ -1074,6 +1129,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_probe_and_set_aside, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents_untrack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incidents_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_back, setup, teardown),
