@@ -204,8 +204,9 @@ release(struct fg_config *cfg, const char *sock, char **reply)
 	/* "(nothing)" each minute in the timer's journal, whatever waits:
 	 * how much does is said beside it. */
 	if (listed == 0 && waiting > 0 && !stop_sig)
-		fprintf(stderr, "floodgatectl: nothing to release: %d message%s held, none within %s limits yet (floodgatectl held lists them)\n",
-		    waiting, waiting == 1 ? "" : "s", waiting == 1 ? "its" : "their");
+		fprintf(stderr, "floodgatectl: nothing to release: %d message%s held, none may go yet (floodgatectl held lists %s, with the rule that holds %s)\n",
+		    waiting, waiting == 1 ? "" : "s", waiting == 1 ? "it" : "them",
+		    waiting == 1 ? "it" : "each");
 	if (stop_sig)
 		cut_short(&said);	/* after the last message, or before any */
 	free(plan);

@@ -91,7 +91,7 @@ sqlite3 "$T/floodgate.db" "INSERT INTO held (queue_id, time, account, rule, reci
 release > "$T/r0" 2> "$T/r0.err"
 expect_eq "release within the same window: nothing" "$(grep -c released "$T/r0")" 0
 expect_eq "  ... and it says how many wait (before, \"(nothing)\" alone)" \
-    "$(cat "$T/r0") $(cat "$T/r0.err")" "(nothing) floodgatectl: nothing to release: 6 messages held, none within their limits yet (floodgatectl held lists them)"
+    "$(cat "$T/r0") $(cat "$T/r0.err")" "(nothing) floodgatectl: nothing to release: 6 messages held, none may go yet (floodgatectl held lists them, with the rule that holds each)"
 sleep 11.5	# the window, plus its one-second slot
 release > "$T/r1"
 expect_eq "release after the window: 2 of news' released" "$(grep -c 'news@list.example *released$' "$T/r1")" 2
