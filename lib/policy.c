@@ -829,6 +829,73 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 	fg_stats_event(e->stats, &ev);
 }
 
+int
+fg_msg_never_fits(const struct fg_config *c, const char *account,
+    const char *domains, struct fg_oversize *why)
+{
+	struct fg_oversize *w = NULL;
+	const char *p = domains, *comma;
+	size_t nw = 0, cap = 0, i, j;
+	int rc = 0;
+
+	do {
+		char dom[FG_DOMAIN_MAX + 1];
+		struct checks k;
+		size_t len;
+
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		snprintf(dom, sizeof(dom), "%.*s", (int)len, p);
+		p = comma ? comma + 1 : NULL;
+		/* As a release reads it: exempt destinations count nowhere. */
+		if (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, dom))
+			continue;
+		if (collect(c, account, dom, "", &k) < 0) {
+			rc = -1;
+			break;
+		}
+		for (i = 0; i < k.n; i++) {
+			if (!k.chk[i].hard || k.chk[i].limit == 0)
+				continue;
+			for (j = 0; j < nw; j++)
+				if (w[j].rule == k.rr[i] &&
+				    strcmp(w[j].key, k.keys[i]) == 0)
+					break;
+			if (j < nw) {
+				/* a rule counting messages: paid once */
+				if (!k.rr[i]->count_messages)
+					w[j].need++;
+				continue;
+			}
+			if (nw == cap) {
+				size_t ncap = cap ? cap * 2 : 8;
+				void *a = realloc(w, ncap * sizeof(*w));
+
+				if (a == NULL) {
+					rc = -1;
+					break;
+				}
+				w = a;
+				cap = ncap;
+			}
+			w[nw].rule = k.rr[i];
+			fg_strlcpy(w[nw].key, k.keys[i], sizeof(w[nw].key));
+			w[nw].need = 1;
+			w[nw].limit = k.chk[i].limit;
+			w[nw].period = k.chk[i].period;
+			nw++;
+		}
+		checks_free(&k);
+	} while (p != NULL && rc == 0);
+	for (j = 0; rc == 0 && j < nw; j++)
+		if (w[j].need > w[j].limit) {
+			*why = w[j];
+			rc = 1;
+		}
+	free(w);
+	return rc;
+}
+
 /* A held message's recipients (one domain each in `domains`) reserved
  * for its release, or over any limit with `force`. */
 static int

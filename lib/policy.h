@@ -114,6 +114,21 @@ void fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now);
 int fg_msg_release(struct fg_msg *m, struct fg_config *cfg,
     struct fg_engine *e, const char *account, const char *domains,
     struct fg_strset *behind, uint32_t now);
+/*
+ * A held message whose recipients alone need more of one window than
+ * its whole limit (5 recipients under 3/10s): no wait lets it go, and
+ * later held mail that needs the window would wait behind it for good.
+ * 1 with what it needs of which rule in *why; 0 when it fits an empty
+ * window; -1 out of memory. A limit of 0 (a block lifted by raising it)
+ * is not counted here.
+ */
+struct fg_oversize {
+	const struct fg_rule *rule;
+	char key[FG_KEY_MAX + 1];
+	uint32_t need, limit, period;
+};
+int fg_msg_never_fits(const struct fg_config *cfg, const char *account,
+    const char *domains, struct fg_oversize *why);
 /* A held message the MTA has back with no reservation floodgate still
  * knows of (its plan was lost to a restart): reserved over any limit,
  * pause or suspension, to be committed, as mail that went is spent. */

@@ -46,6 +46,26 @@ struct pending {
 static struct fg_htab pending;
 /* The last release-plan: the release timer's sign of life. */
 static time_t last_plan;
+/* Held messages that can never go within a limit, said once each for
+ * as long as they stay held (the last plan's). */
+static struct fg_strset never_said;
+
+/* A held message its limit can never take: said once, and left out of
+ * the plan without holding back the mail behind it. */
+static void
+never_fits(const struct fg_held_row *h, const struct fg_oversize *w,
+    struct fg_strset *said)
+{
+	char p[32];
+
+	(void)fg_strset_add(said, h->queue_id);
+	if (fg_strset_has(&never_said, h->queue_id))
+		return;
+	fg_format_duration(w->period, p, sizeof(p));
+	fg_log_warn("release: qid=%s account=%s needs %u in rule %s's window for %s, over its whole limit (%u/%s): it can never go within that limit and stays on hold, later held mail no longer waiting behind it; release it by hand, delete it, or raise the limit",
+	    h->queue_id, h->account, w->need, w->rule->name, w->key,
+	    w->limit, p);
+}
 
 time_t
 fg_release_last(void)
@@ -183,6 +203,7 @@ fg_release_stop(void)
 {
 	fg_htab_walk(&pending, drop, NULL);
 	fg_htab_clear(&pending);
+	fg_strset_free(&never_said);
 }
 
 /*
@@ -190,12 +211,14 @@ fg_release_stop(void)
  * Order is kept per window, not per tenant: a held message that a full
  * window holds back keeps its place there, so later held messages that
  * need that window wait behind it, while the rest go as soon as every
- * rule they need allows them.
+ * rule they need allows them. One that needs more than a window's whole
+ * limit keeps no place: it would hold the window's mail for good.
  */
 void
 fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 {
 	struct fg_strset behind = { { NULL, 0, 0 } };
+	struct fg_strset never = { { NULL, 0, 0 } };
 	struct fg_held_row *h;
 	size_t n, i;
 	char err[FG_ERRLEN];
@@ -227,13 +250,23 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	fg_ctl_ok(o);
 	for (i = 0; i < n; i++) {
 		struct pending *p = NULL;
+		struct fg_oversize w;
+		int fits;
 
 		/* Only what the MTA could have given floodgate: anything else
 		 * must never reach a postsuper or sendmail command line. */
 		if (!fg_qid_valid(h[i].queue_id) ||
 		    pending_find(h[i].queue_id) != NULL)
 			continue;
-		if (planned < max && (p = calloc(1, sizeof(*p))) != NULL) {
+		/* Before, it kept its place in the window for good, and
+		 * every later held message that needed the window waited
+		 * behind it. */
+		fits = fg_msg_never_fits(fgd.cfg, h[i].account, h[i].domains,
+		    &w) != 1;
+		if (!fits)
+			never_fits(&h[i], &w, &never);
+		if (fits && planned < max &&
+		    (p = calloc(1, sizeof(*p))) != NULL) {
 			fg_strlcpy(p->qid, h[i].queue_id, sizeof(p->qid));
 			p->node.hash = fg_hash(p->qid);
 			p->batch = b;
@@ -281,6 +314,8 @@ fg_release_plan(const struct fg_ctl_req *req, struct fg_ctl_out *o)
 	if (--b->refs == 0)
 		free(b);
 	fg_strset_free(&behind);
+	fg_strset_free(&never_said);
+	never_said = never;
 	fg_store_held_free(h, n);
 }
 

@@ -12,7 +12,9 @@
 # run is sent a signal (after the message in hand); a release the run
 # could not confirm is charged when the next run finds it gone, also
 # after a restart of floodgate (the plan is marked in its database), and
-# a release that failed is no longer planned.
+# a release that failed is no longer planned. A held message that needs
+# more than a window's whole limit is said once and holds no later
+# held mail back.
 . "$(dirname "$0")/lib.sh"
 setup
 cat >> "$T/etc/main.cf" <<EOT
@@ -360,4 +362,45 @@ expect_eq "  ... news' window holds the other alone" "$(awk '$1 == "burst" {prin
 drain
 expect_eq "sink: every message of news, once each" "$(sink_count '@example\.com')" 32
 expect_eq "no duplicates" "$(unique_at_sink)" 35
+# A held message that needs more than a window's whole limit (3
+# recipients under burst's 2/10s) never goes within it: said once, and
+# the tenant's later held mail no longer waits behind it for good.
+printf 'Subject: big\n\nthree at once\n' |
+    sendmail -C "$T/etc" -f big@list.example b1@example.net b2@example.net b3@example.net
+wait_for 5 sh -c "[ -z \"\$(find '$T/spool/maildrop' -type f)\" ]" || fail "pickup took the big message"
+for i in 1 2 3; do
+	printf 'Subject: s%s\n\nsmall\n' $i | submit big@list.example "s$i@example.net"
+done
+drain
+held_big() {	# the recipients of each of big's held messages
+	ctl --json held big@list.example | python3 -c '
+import json, sys
+print(" ".join(sorted(str(r["recipients"]) for r in json.load(sys.stdin)["records"])))'
+}
+results() {	# release's results in FILE (run with --json) of big's messages
+	python3 -c '
+import json, sys
+print(" ".join(r["queue_id"] + ":" + r["result"] for r in json.load(open(sys.argv[1]))["records"]))' "$1"
+}
+expect_eq "held: the big one (3 recipients) and the third small one" "$(held_big)" "1 3"
+big=$(ctl --json held big@list.example | python3 -c '
+import json, sys
+print(" ".join(r["queue_id"] for r in json.load(sys.stdin)["records"] if r["recipients"] == 3))')
+small=$(ctl --json held big@list.example | python3 -c '
+import json, sys
+print(" ".join(r["queue_id"] for r in json.load(sys.stdin)["records"] if r["recipients"] == 1))')
+sleep 11.5	# the window, plus its one-second slot
+PATH="$T/bin:$PATH" ctl --json release > "$T/r16"
+expect_eq "  ... the small one released (before, it waited behind the big one for good)" \
+    "$(results "$T/r16")" "$small:released"
+expect_eq "  ... the big one said (its need, the rule, its limit) and still held" \
+    "$(log_count "release: qid=$big account=big@list.example needs 3 in rule burst's window for big@list.example, over its whole limit (2/10s): it can never go within that limit and stays on hold").$(held_big)" "1.3"
+sleep 11.5
+release > "$T/r17"
+expect_eq "  ... said once, however many runs" "$(log_count "release: qid=$big .*can never go")" 1
+postsuper -c "$T/etc" -d "$big" 2> /dev/null
+PATH="$T/bin:$PATH" ctl --json release > "$T/r18"
+drain
+expect_eq "  ... deleted by hand, dropped; the small ones at the sink, the big one never" \
+    "$(results "$T/r18") $(sink_count 's[123]@example\.net') $(sink_count 'b[123]@example\.net')" "$big:gone from the hold queue 3 0"
 finish

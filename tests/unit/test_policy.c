@@ -650,6 +650,57 @@ test_release_per_window(void **state)
 }
 
 /*
+ * A held message that needs more of one window than its whole limit
+ * never fits: counted per window as the rules key it (a domain rule per
+ * destination, a rule that counts messages once), an override's limit
+ * read, exempt destinations, tag rules and a block (limit 0) left out.
+ */
+static void
+test_never_fits(void **state)
+{
+	struct fg_config *c = load("limit burst per account 3/10s\n"
+	    "limit carrier per account+domain to docomo.test,au.test 2/1h\n"
+	    "limit msgs per account 1/1h count messages\n"
+	    "limit tagged per account 1/1h action tag\n"
+	    "limit parked per account to park.test 0/1h action hold\n"
+	    "override burst big@x.example 5/10s\n"
+	    "exempt domain free.test\n");
+	struct fg_oversize w;
+
+	(void)state;
+	/* 3 recipients under 3/10s, one a domain each: fits */
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example",
+	    "a.test,b.test,c.test", &w), 0);
+	/* 4: never, whatever waits */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example",
+	    "a.test,a.test,b.test,c.test", &w), 1);
+	assert_string_equal(w.rule->name, "burst");
+	assert_string_equal(w.key, "t@x.example");
+	assert_int_equal(w.need, 4);
+	assert_int_equal(w.limit, 3);
+	assert_int_equal(w.period, 10);
+	/* the override's 5/10s */
+	assert_int_equal(fg_msg_never_fits(c, "big@x.example",
+	    "a.test,a.test,b.test,c.test,d.test", &w), 0);
+	/* exempt destinations count nowhere */
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example",
+	    "a.test,b.test,c.test,free.test,free.test", &w), 0);
+	/* account+domain: a window per destination */
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example",
+	    "docomo.test,docomo.test,au.test", &w), 0);
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example",
+	    "au.test,au.test,au.test", &w), 1);
+	assert_string_equal(w.rule->name, "carrier");
+	assert_string_equal(w.key, "t@x.example/au.test");
+	assert_int_equal(w.need, 3);
+	/* a block is lifted by raising it: not "never" */
+	assert_int_equal(fg_msg_never_fits(c, "t@x.example", "park.test",
+	    &w), 0);
+	fg_config_unref(c);
+}
+
+/*
  * A held message the MTA has back after floodgate lost its plan (a
  * restart) is charged over any limit, a pause or a suspension: it went.
  * An exempt account is not charged, as ever.
@@ -693,6 +744,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defer_reply, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_never_fits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feedback_tag_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor_blocks, setup, teardown),
