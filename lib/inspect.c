@@ -326,6 +326,9 @@ fg_inspect_show(struct fg_inspect *in, const struct fg_ctl_req *req,
 				fg_ctl_kv(o, "used", "%u", ev[i].used);
 				fg_ctl_kv(o, "limit", "%u", ev[i].limit);
 				fg_ctl_kv(o, "qid", "%s", ev[i].queue_id[0] ? ev[i].queue_id : "-");
+				/* more than one: refusals folded, the
+				 * last one's fields */
+				fg_ctl_kv(o, "count", "%u", fg_event_count(&ev[i]));
 				fg_ctl_rec_end(o);
 			}
 			free(ev);

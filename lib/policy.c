@@ -192,7 +192,10 @@ record(struct fg_msg *m, struct fg_engine *e, uint32_t now, const char *rule,
 	ev.limit = limit;
 	ev.retry = retry;
 	fg_strlcpy(ev.dest, dest, sizeof(ev.dest));
-	fg_stats_event(e->stats, &ev);
+	/* Past the account's lines for this minute: folded, and said
+	 * with its count when the service writes it. */
+	if (!fg_stats_event(e->stats, &ev))
+		return;
 	fg_log_notice("session=%s qid=%s account=%s source=%s rule=%s dest=%s action=%s used=%llu limit=%u retry=%us%s",
 	    m->session, m->queue_id[0] ? m->queue_id : "-", m->acct.name,
 	    fg_source_name(m->acct.source), rule, dest[0] ? dest : "(local)",
@@ -826,7 +829,7 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 
 	message_event(m, &ev, now, m->hold_rule, "held");
 	ev.used = (uint32_t)m->ndom;
-	fg_stats_event(e->stats, &ev);
+	(void)fg_stats_event(e->stats, &ev);
 }
 
 int

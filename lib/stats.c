@@ -3,6 +3,8 @@
  * refusals, collected in memory by the milter loop and handed to the
  * service thread, which writes them to the store. Pending events are
  * bounded: when the store is down for long, the oldest are not kept.
+ * An account's refusals past FG_EVENTS_PER_MINUTE in a minute are
+ * folded into one event a drain.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,9 +19,21 @@ struct node {
 	struct fg_stat_row row;
 };
 
+/* One account's refusals this minute, and those folded since the last
+ * drain. */
+struct budget {
+	struct fg_hnode node;
+	char account[FG_ACCOUNT_MAX + 1];
+	uint32_t minute;
+	uint32_t kept;
+	struct fg_event fold;	/* fold.folded > 0: some to hand over */
+};
+
 struct fg_stats {
 	pthread_mutex_t lock;
 	struct fg_htab h;
+	struct fg_htab budgets;
+	uint32_t minute;	/* the newest event's */
 	struct fg_event *ev;
 	size_t nev, evcap;
 	uint64_t dropped;
@@ -58,12 +72,22 @@ free_nodes(struct fg_stats *s)
 	fg_htab_clear(&s->h);
 }
 
+static int
+free_budget(struct fg_hnode *n, void *arg)
+{
+	(void)arg;
+	free(n);
+	return 1;
+}
+
 void
 fg_stats_free(struct fg_stats *s)
 {
 	if (s == NULL)
 		return;
 	free_nodes(s);
+	fg_htab_walk(&s->budgets, free_budget, NULL);
+	fg_htab_clear(&s->budgets);
 	free(s->ev);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -187,14 +211,87 @@ push_event(struct fg_stats *s, const struct fg_event *ev)
 	return 0;
 }
 
-void
+static int
+budget_eq(const struct fg_hnode *n, const void *account)
+{
+	return strcmp(((const struct budget *)n)->account, account) == 0;
+}
+
+/* The account's budget for this minute; NULL past FG_EVENT_ACCOUNTS_MAX
+ * or without memory (kept one by one then). Called with the lock held. */
+static struct budget *
+budget(struct fg_stats *s, const char *account, uint32_t now)
+{
+	uint64_t hash = fg_hash(account);
+	struct budget *b;
+
+	b = (struct budget *)fg_htab_find(&s->budgets, hash, budget_eq,
+	    account);
+	if (b == NULL) {
+		if (s->budgets.count >= FG_EVENT_ACCOUNTS_MAX ||
+		    (b = calloc(1, sizeof(*b))) == NULL)
+			return NULL;
+		fg_strlcpy(b->account, account, sizeof(b->account));
+		b->node.hash = hash;
+		b->minute = now / 60;
+		if (fg_htab_add(&s->budgets, &b->node) < 0) {
+			free(b);
+			return NULL;
+		}
+	}
+	if (b->minute != now / 60) {
+		b->minute = now / 60;
+		b->kept = 0;
+	}
+	if (now / 60 > s->minute)
+		s->minute = now / 60;
+	return b;
+}
+
+int
 fg_stats_event(struct fg_stats *s, const struct fg_event *ev)
 {
+	struct budget *b;
+	int kept = 1;
+
 	pthread_mutex_lock(&s->lock);
 	count_rule(s, ev);
-	if (push_event(s, ev) < 0)
-		s->dropped++;
+	b = budget(s, ev->account, ev->time);
+	if (b != NULL && b->kept >= FG_EVENTS_PER_MINUTE) {
+		uint32_t n = b->fold.folded;
+
+		b->fold = *ev;
+		b->fold.folded = n + 1;
+		kept = 0;
+	} else {
+		if (b != NULL)
+			b->kept++;
+		if (push_event(s, ev) < 0)
+			s->dropped++;
+	}
 	pthread_mutex_unlock(&s->lock);
+	return kept;
+}
+
+/* At a drain: what each account folded, as one event; a budget of a
+ * past minute with nothing folded goes. */
+static int
+fold_visit(struct fg_hnode *n, void *arg)
+{
+	struct budget *b = (struct budget *)n;
+	struct fg_stats *s = arg;
+
+	if (b->fold.folded > 0) {
+		if (push_event(s, &b->fold) < 0)
+			s->dropped += b->fold.folded;
+		b->fold.folded = 0;
+		return 0;
+	}
+	if (b->minute < s->minute) {
+		free(b);
+		return 1;
+	}
+	return 0;
 }
 
 struct take {
@@ -220,6 +317,7 @@ fg_stats_drain(struct fg_stats *s, struct fg_stat_row **rows, size_t *nrows,
 	struct take t = { NULL, 0 };
 
 	pthread_mutex_lock(&s->lock);
+	fg_htab_walk(&s->budgets, fold_visit, s);
 	t.r = s->h.count ? malloc(s->h.count * sizeof(*t.r)) : NULL;
 	if (s->h.count && t.r == NULL) {
 		pthread_mutex_unlock(&s->lock);

@@ -55,8 +55,8 @@ static const char *const sql[ST_N] = {
 	    "rejected = rejected + ?6, held = held + ?7, sent = sent + ?8, "
 	    "bounced = bounced + ?9, unknown = unknown + ?10",
 	[ST_EVENT_ADD] = "INSERT INTO events (time, session, queue_id, "
-	    "account, rule, destination, action, used, lim, retry) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    "account, rule, destination, action, used, lim, retry, count) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	/* Postfix reuses a queue ID once its file is gone: a held row still
 	 * open under the ID of a new held message is of a message that left
 	 * the hold queue by other hands. */
@@ -155,6 +155,9 @@ static const char *const migration[FG_SCHEMA_VERSION] = {
 	 * of (notified says how far it was passed, also with no notify
 	 * target); NULL for the rows before. */
 	"ALTER TABLE incidents ADD COLUMN told INTEGER;",
+	/* 11: the refusals a row stands for: an account's past
+	 * FG_EVENTS_PER_MINUTE in a minute are folded into one. */
+	"ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;",
 };
 
 
@@ -565,6 +568,7 @@ fg_store_flush(struct fg_store *s, const struct fg_entry_copy *c, size_t n,
 		sqlite3_bind_int64(q, 8, ev[i].used);
 		sqlite3_bind_int64(q, 9, ev[i].limit);
 		sqlite3_bind_int64(q, 10, ev[i].retry);
+		sqlite3_bind_int64(q, 11, fg_event_count(&ev[i]));
 		if (step(s, ST_EVENT_ADD) < 0)
 			goto fail;
 	}
@@ -628,11 +632,12 @@ fg_store_top(struct fg_store *s, const char *by, uint32_t since, int limit,
 	"sum(sent), sum(bounced), sum(unknown) FROM stats WHERE kind = ?3 " \
 	"AND hour >= ?1 - ?1 % 3600 GROUP BY name "
 	if (strcmp(by, "rule") == 0)
-		q = "SELECT rule, 0, sum(action IN ('defer', 'cap')), "
-		    "sum(action = 'reject'), sum(action = 'hold'), 0, 0, 0 "
+		q = "SELECT rule, 0, sum(count * (action IN ('defer', 'cap'))), "
+		    "sum(count * (action = 'reject')), "
+		    "sum(count * (action = 'hold')), 0, 0, 0 "
 		    "FROM events WHERE time >= ?1 AND action IN ('defer', "
-		    "'cap', 'reject', 'hold') GROUP BY rule ORDER BY count(*) "
-		    "DESC, rule LIMIT ?2";
+		    "'cap', 'reject', 'hold') GROUP BY rule ORDER BY "
+		    "sum(count) DESC, rule LIMIT ?2";
 	else if (strcmp(by, "unknown") == 0)
 		q = "SELECT name, " COLUMNS "HAVING sum(unknown) > 0 "
 		    "ORDER BY sum(unknown) DESC, sum(bounced) DESC, name LIMIT ?2";
@@ -691,7 +696,8 @@ fg_store_events(struct fg_store *s, const char *account, int limit,
 	*out = NULL;
 	*nout = 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT time, session, queue_id, rule, "
-	    "destination, action, used, lim, retry FROM events WHERE account = ?1 "
+	    "destination, action, used, lim, retry, count FROM events "
+	    "WHERE account = ?1 "
 	    "ORDER BY time DESC, id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
 		fg_seterr(err, errlen, "%s", sqlite3_errmsg(s->db));
 		return -1;
@@ -712,6 +718,8 @@ fg_store_events(struct fg_store *s, const char *account, int limit,
 		ev[n].used = (uint32_t)sqlite3_column_int64(st, 6);
 		ev[n].limit = (uint32_t)sqlite3_column_int64(st, 7);
 		ev[n].retry = (uint32_t)sqlite3_column_int64(st, 8);
+		if (sqlite3_column_int64(st, 9) > 1)
+			ev[n].folded = (uint32_t)sqlite3_column_int64(st, 9);
 		fg_strlcpy(ev[n].account, account, sizeof(ev[n].account));
 		n++;
 	}

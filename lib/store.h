@@ -13,7 +13,7 @@
 #include "stats.h"
 #include "table.h"
 
-#define FG_SCHEMA_VERSION	10
+#define FG_SCHEMA_VERSION	11
 
 struct fg_store;
 

@@ -209,7 +209,8 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 		const struct fg_rule *r;
 
 		if (strcmp(e->action, "suspended") == 0) {
-			fg_incident_add(FG_EV_SUSPEND, e->account, e->dest, 1, now);
+			fg_incident_add(FG_EV_SUSPEND, e->account, e->dest,
+			    fg_event_count(e), now);
 			continue;
 		}
 		if (strcmp(e->action, "paused") == 0) {
@@ -219,7 +220,8 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 			 * ("*.example.jp" for a.example.jp). */
 			fg_incident_add(FG_EV_PAUSE,
 			    fg_blocks_paused(fgd.engine.blocks, e->dest, now,
-			    &p) ? p.domain : e->dest, e->account, 1, now);
+			    &p) ? p.domain : e->dest, e->account,
+			    fg_event_count(e), now);
 			continue;
 		}
 		if (strcmp(e->action, "defer") != 0 &&
@@ -243,7 +245,8 @@ fg_incident_events(const struct fg_event *ev, size_t n, uint32_t now)
 			    e->dest[0] ? e->dest : "(local)");
 			fg_incident_start(FG_EV_REFUSED, e->account, detail, now);
 		}
-		fg_incident_add(FG_EV_REFUSED, e->account, e->dest, 1, now);
+		fg_incident_add(FG_EV_REFUSED, e->account, e->dest,
+		    fg_event_count(e), now);
 	}
 }
 

@@ -172,6 +172,23 @@ store_reopen(time_t now)
 	fg_store_set_wait(fgd.store, WAIT_FAILING_MS);
 }
 
+/* An account's refusals past its lines for the minute, written as one
+ * row: one line each flush says how many, and the last of them. */
+static void
+said_folded(const struct fg_event *ev, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ev[i].folded > 0)
+			fg_log_notice("account=%s rule=%s action=%s: %u more refusal%s, not logged one by one past %d a minute (the last: dest=%s used=%u limit=%u retry=%us); each is counted (floodgatectl show %s)",
+			    ev[i].account, ev[i].rule, ev[i].action,
+			    ev[i].folded, ev[i].folded == 1 ? "" : "s",
+			    FG_EVENTS_PER_MINUTE,
+			    ev[i].dest[0] ? ev[i].dest : "(local)", ev[i].used,
+			    ev[i].limit, ev[i].retry, ev[i].account);
+}
+
 /*
  * The database removed while floodgate runs (a stray rm, a cleanup of
  * its directory): SQLite goes on writing the file with no name, which
@@ -339,6 +356,7 @@ flush(void)
 		fg_shared_stats_publish(rows, nrows, ev, nev);
 		keep_mark();
 	}
+	said_folded(ev, nev);
 	fg_incident_events(ev, nev, now);
 	fg_table_free_copies(c, n);
 	fg_stats_free_rows(rows, nrows);

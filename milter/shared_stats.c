@@ -169,7 +169,7 @@ fg_shared_stats_publish(const struct fg_stat_row *rows, size_t nrows,
 			continue;
 		snprintf(f, sizeof(f), "%s%c%s", ev[i].rule, FG_WKEY_SEP, a);
 		stats_incr(seen, &nseen, up, ev[i].time - ev[i].time % 3600,
-		    'r', f, 1);
+		    'r', f, fg_event_count(&ev[i]));
 	}
 }
 

@@ -62,12 +62,70 @@ test_events_bounded(void **state)
 	uint64_t tot[FG_ST_N], dropped;
 
 	(void)state;
-	for (i = 0; i < FG_EVENTS_MAX + 10; i++)
-		fg_stats_event(s, &e);
+	/* each of its own account, none folded */
+	for (i = 0; i < FG_EVENTS_MAX + 10; i++) {
+		snprintf(e.account, sizeof(e.account), "a%zu", i);
+		assert_int_equal(fg_stats_event(s, &e), 1);
+	}
 	fg_stats_totals(s, tot, &dropped);
 	assert_int_equal(dropped, 10);
 	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
 	assert_int_equal(nev, FG_EVENTS_MAX);
+	free(ev);
+	free(rows);
+	fg_stats_free(s);
+}
+
+/*
+ * One account past FG_EVENTS_PER_MINUTE refusals in a minute: the rest
+ * are folded into one event a drain, which keeps the last one's fields
+ * and their count; another account keeps its own; the next minute is
+ * kept one by one again.
+ */
+static void
+test_events_folded(void **state)
+{
+	struct fg_stats *s = fg_stats_new();
+	struct fg_stat_row *rows;
+	struct fg_event *ev, e = { .time = T0 - T0 % 60 };
+	size_t nrows, nev, i, kept = 0;
+
+	(void)state;
+	strcpy(e.account, "spam@x.example");
+	strcpy(e.rule, "hour");
+	strcpy(e.action, "defer");
+	for (i = 0; i < FG_EVENTS_PER_MINUTE + 150; i++) {
+		e.used = (uint32_t)i;
+		kept += (size_t)fg_stats_event(s, &e);
+	}
+	assert_int_equal(kept, FG_EVENTS_PER_MINUTE);
+	strcpy(e.account, "other@x.example");
+	assert_int_equal(fg_stats_event(s, &e), 1);
+	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
+	assert_int_equal(nev, FG_EVENTS_PER_MINUTE + 2);
+	for (i = 0; i < FG_EVENTS_PER_MINUTE; i++)
+		assert_int_equal(fg_event_count(&ev[i]), 1);
+	assert_string_equal(ev[FG_EVENTS_PER_MINUTE].account, "other@x.example");
+	assert_string_equal(ev[nev - 1].account, "spam@x.example");
+	assert_int_equal(ev[nev - 1].folded, 150);
+	assert_int_equal(ev[nev - 1].used, FG_EVENTS_PER_MINUTE + 149);
+	free(ev);
+	free(rows);
+	/* still past it this minute: one more folds, and is handed alone */
+	strcpy(e.account, "spam@x.example");
+	assert_int_equal(fg_stats_event(s, &e), 0);
+	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
+	assert_int_equal(nev, 1);
+	assert_int_equal(ev[0].folded, 1);
+	assert_int_equal(fg_event_count(&ev[0]), 1);
+	free(ev);
+	free(rows);
+	/* the next minute: one by one again */
+	e.time += 60;
+	assert_int_equal(fg_stats_event(s, &e), 1);
+	fg_stats_drain(s, &rows, &nrows, &ev, &nev);
+	assert_int_equal(nev, 1);
+	assert_int_equal(ev[0].folded, 0);
 	free(ev);
 	free(rows);
 	fg_stats_free(s);
@@ -102,6 +160,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_count_and_drain),
 		cmocka_unit_test(test_events_bounded),
+		cmocka_unit_test(test_events_folded),
 		cmocka_unit_test(test_event_long_account),
 	};
 

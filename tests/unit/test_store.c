@@ -435,6 +435,7 @@ test_migration_held(void **state)
 		    "ALTER TABLE stats DROP COLUMN sent;"
 		    "ALTER TABLE stats DROP COLUMN bounced;"
 		    "ALTER TABLE stats DROP COLUMN unknown;"
+		    "ALTER TABLE events DROP COLUMN count;"	/* of 11 */
 		    "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(db);
 	}
@@ -452,7 +453,8 @@ test_migration_held(void **state)
 
 /* Schema 7's suspensions (no end) come through to schema 8 as lasting
  * until resumed; and 9, the queue-ID map's notices; and 10, whom an
- * incident was told to (not recorded before). */
+ * incident was told to (not recorded before); and 11, a refusal row's
+ * count (one each before). */
 static void
 test_migration_suspended(void **state)
 {
@@ -471,6 +473,10 @@ test_migration_suspended(void **state)
 	assert_int_equal(sqlite3_exec(db, "ALTER TABLE suspended DROP COLUMN until;"
 	    "ALTER TABLE qidmap DROP COLUMN notice;"
 	    "ALTER TABLE incidents DROP COLUMN told;"
+	    "ALTER TABLE events DROP COLUMN count;"
+	    "INSERT INTO events (time, session, queue_id, account, rule, "
+	    "destination, action, used, lim, retry) VALUES (1800000000, 's', "
+	    "'', 'tenant7', 'hour', 'example.jp', 'defer', 5, 5, 60);"
 	    "INSERT INTO incidents (kind, subject, started, notified) "
 	    "VALUES ('suspend', 'tenant7', 1800000000, 1);"
 	    "INSERT INTO suspended VALUES ('tenant7', 'unknown', 1800000000);"
@@ -518,6 +524,18 @@ test_migration_suspended(void **state)
 		free(incs);
 	}
 	assert_int_equal(query("SELECT told FROM incidents"), FG_TOLD_START);
+	/* 11: a row from before stands for one refusal */
+	{
+		struct fg_event *ev;
+		size_t n;
+
+		assert_int_equal(fg_store_events(st, "tenant7", 10, &ev, &n,
+		    err, sizeof(err)), 0);
+		assert_int_equal(n, 1);
+		assert_int_equal(fg_event_count(&ev[0]), 1);
+		free(ev);
+	}
+	assert_int_equal(query("SELECT count FROM events"), 1);
 	fg_store_close(st);
 }
 
@@ -781,6 +799,47 @@ test_incidents_untrack(void **state)
 		}
 	}
 	free(incs);
+	fg_store_close(s);
+}
+
+/* A row that stands for refusals folded (an account past its lines for
+ * the minute): kept with its count, which top --by rule sums and the
+ * account's refusals give back. */
+static void
+test_events_folded(void **state)
+{
+	char err[FG_ERRLEN];
+	struct fg_store *s;
+	struct fg_event ev[2], *out;
+	struct fg_top_row *top;
+	size_t n;
+
+	(void)state;
+	memset(ev, 0, sizeof(ev));
+	for (n = 0; n < 2; n++) {
+		ev[n].time = T0 + (uint32_t)n;
+		strcpy(ev[n].account, "spam@x.example");
+		strcpy(ev[n].rule, "hour");
+		strcpy(ev[n].action, "defer");
+	}
+	ev[1].folded = 150;
+	s = fg_store_open(path, 0, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(fg_store_flush(s, NULL, 0, NULL, 0, ev, 2, err,
+	    sizeof(err)), 0);
+	assert_int_equal(query("SELECT sum(count) FROM events"), 151);
+	assert_int_equal(fg_store_top(s, "rule", T0 - 60, 10, &top, &n, err,
+	    sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(top[0].name, "hour");
+	assert_int_equal(top[0].v[FG_ST_DEFERRED], 151);
+	free(top);
+	assert_int_equal(fg_store_events(s, "spam@x.example", 10, &out, &n,
+	    err, sizeof(err)), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].folded, 150);	/* the newest first */
+	assert_int_equal(fg_event_count(&out[1]), 1);
+	free(out);
 	fg_store_close(s);
 }
 
@@ -1130,6 +1189,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_feedback_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents_untrack, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_folded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_put_back, setup, teardown),
