@@ -181,12 +181,13 @@ said_folded(const struct fg_event *ev, size_t n)
 
 	for (i = 0; i < n; i++)
 		if (ev[i].folded > 0)
-			fg_log_notice("account=%s rule=%s action=%s: %u more refusal%s, not logged one by one past %d a minute (the last: dest=%s used=%u limit=%u retry=%us); each is counted (floodgatectl show %s)",
+			fg_log_notice("account=%s rule=%s action=%s: %u more refusal%s, not logged one by one past %d a minute (the last: dest=%s used=%u limit=%u retry=%us); each is counted (floodgatectl show %s)%s",
 			    ev[i].account, ev[i].rule, ev[i].action,
 			    ev[i].folded, ev[i].folded == 1 ? "" : "s",
 			    FG_EVENTS_PER_MINUTE,
 			    ev[i].dest[0] ? ev[i].dest : "(local)", ev[i].used,
-			    ev[i].limit, ev[i].retry, ev[i].account);
+			    ev[i].limit, ev[i].retry, ev[i].account,
+			    fgd.cfg->monitor ? " mode=monitor" : "");
 }
 
 /*
