@@ -239,7 +239,9 @@ budget(struct fg_stats *s, const char *account, uint32_t now)
 			return NULL;
 		}
 	}
-	if (b->minute != now / 60) {
+	/* Forward only: another thread's event of the minute before,
+	 * decided a moment earlier, must not start this one afresh. */
+	if (now / 60 > b->minute) {
 		b->minute = now / 60;
 		b->kept = 0;
 	}
