@@ -61,6 +61,9 @@ import json, sys
 print(sum(r["deferred"] for r in json.load(sys.stdin)["records"] if r.get("account") == "spam"))')" \
     "4975 4975 4975"
 rows=$(sqlite3 "$T/floodgate.db" "SELECT count(*) FROM events WHERE account = 'spam'")
-[ "$rows" -le 250 ] && ok "  ... in $rows rows (before, 4975)" || fail "  ... in $rows rows"
+lines=$(log_count 'account=spam rule=tenant-hour action=defer: [0-9]* more refusal')
+[ "$rows" -eq $((one + lines)) ] && [ "$rows" -lt 500 ] &&
+    ok "  ... in $rows rows, a row a line (before, 4975)" ||
+    fail "  ... in $rows rows, for $one lines one by one and $lines folded"
 expect_eq "sink: spam got exactly its limit through" "$(sink_count '@example\.org')" 25
 finish
