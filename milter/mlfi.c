@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmilter/mfapi.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,7 +53,11 @@ static atomic_int stopping;
 static atomic_size_t nconns;
 static atomic_ulong next_id;
 static atomic_int capped;
+/* The MTA's socket as configured: made at the listen, read by the
+ * service thread's check each second, freed at the stop (under the
+ * lock: the check still runs while the engine stops). */
 static char *spec;
+static pthread_mutex_t spec_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static sfsistat on_negotiate(SMFICTX *, unsigned long, unsigned long,
     unsigned long, unsigned long, unsigned long *, unsigned long *,
@@ -466,8 +471,10 @@ libmilter_stop(void)
 		pthread_join(watcher, NULL);
 		running = 0;
 	}
+	pthread_mutex_lock(&spec_lock);
 	free(spec);
 	spec = NULL;
+	pthread_mutex_unlock(&spec_lock);
 }
 
 static size_t
@@ -486,10 +493,15 @@ static void
 libmilter_check(void)
 {
 	static int said;
-	const char *path = spec != NULL ? fg_net_unix_spec(spec) : NULL;
+	char path[PATH_MAX] = "";
+	const char *p;
 	struct stat st;
 
-	if (path == NULL || lstat(path, &st) == 0 || errno != ENOENT) {
+	pthread_mutex_lock(&spec_lock);
+	if (spec != NULL && (p = fg_net_unix_spec(spec)) != NULL)
+		fg_strlcpy(path, p, sizeof(path));
+	pthread_mutex_unlock(&spec_lock);
+	if (path[0] == '\0' || lstat(path, &st) == 0 || errno != ENOENT) {
 		said = 0;
 		return;
 	}
