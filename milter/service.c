@@ -202,9 +202,9 @@ said_folded(const struct fg_event *ev, size_t n)
 static void
 store_placed(time_t now)
 {
-	static enum fg_store_place said = FG_STORE_IN_PLACE;
 	static char said_err[FG_ERRLEN];
-	enum fg_store_place at;
+	/* What the last look found, as status and the incident read it. */
+	enum fg_store_place said = atomic_load(&fgd.store_place), at;
 	struct fg_store *ns;
 	char err[FG_ERRLEN];
 
@@ -223,7 +223,6 @@ store_placed(time_t now)
 			atomic_store(&fgd.store_place, FG_STORE_IN_PLACE);
 			fg_log_warn("store: database %s was removed while floodgate ran: written there again from the file it had open (every window, held message and incident in it)",
 			    db_path);
-			said = FG_STORE_IN_PLACE;
 			return;
 		}
 		snprintf(fgd.store_place_why, sizeof(fgd.store_place_why),
@@ -240,7 +239,6 @@ store_placed(time_t now)
 		fg_log_err("store: database %s is another file now (replaced while floodgate ran): floodgate goes on with the file it opened, which has no name now, and leaves the new one alone until it restarts; stop floodgate before replacing its database",
 		    db_path);
 	}
-	said = at;
 	atomic_store(&fgd.store_place, at);
 }
 
