@@ -335,32 +335,36 @@ sync_blocks(uint32_t now)
 	free(p);
 }
 
+/* A store incident of subject: started while ok is 0 (with detail),
+ * counted each tick it stays so, ended once ok. */
+static void
+sync_store_one(const char *subject, int ok, const char *detail,
+    uint32_t now)
+{
+	struct inc *x = find(FG_EV_STORE, subject);
+
+	if (!ok && x == NULL)
+		fg_incident_start(FG_EV_STORE, subject, detail, now);
+	else if (!ok)
+		fg_incident_add(FG_EV_STORE, subject, NULL, 1, now);
+	else if (x != NULL)
+		fg_incident_end(FG_EV_STORE, subject, now);
+}
+
 /* The store failing is an incident like the others (service.c), and
  * so is its database not at its path: removed and not written back, or
  * replaced (the next start would begin without what was counted). */
 static void
 sync_store(uint32_t now)
 {
-	int ok = atomic_load(&fgd.store_place) == FG_STORE_IN_PLACE;
-	struct inc *x = find(FG_EV_STORE, "database");
+	struct inc *x;
+	int ok;
 
-	if (!ok && x == NULL)
-		fg_incident_start(FG_EV_STORE, "database",
-		    fgd.store_place_why, now);
-	else if (!ok)
-		fg_incident_add(FG_EV_STORE, "database", NULL, 1, now);
-	else if (x != NULL)
-		fg_incident_end(FG_EV_STORE, "database", now);
-	ok = atomic_load(&fgd.store_ok);
-	x = find(FG_EV_STORE, "store");
-
-	if (!ok && x == NULL)
-		fg_incident_start(FG_EV_STORE, "store",
-		    "the state store cannot be written", now);
-	else if (!ok)
-		fg_incident_add(FG_EV_STORE, "store", NULL, 1, now);
-	else if (x != NULL)
-		fg_incident_end(FG_EV_STORE, "store", now);
+	sync_store_one("database",
+	    atomic_load(&fgd.store_place) == FG_STORE_IN_PLACE,
+	    fgd.store_place_why, now);
+	sync_store_one("store", atomic_load(&fgd.store_ok),
+	    "the state store cannot be written", now);
 	/* The shared store down: decisions from memory, divided limits.
 	 * One left open by the last run ends when Redis answers, not while
 	 * this run still connects (a restart during an outage continues
