@@ -832,24 +832,34 @@ fg_msg_held(struct fg_msg *m, struct fg_engine *e, uint32_t now)
 	(void)fg_stats_event(e->stats, &ev);
 }
 
+/* A held row's next recipient's domain (its `domains`, one for each,
+ * by commas; "" for one without), cut to FG_DOMAIN_MAX; the rest of
+ * the list, NULL after the last. */
+static const char *
+held_domain(const char *p, char dom[FG_DOMAIN_MAX + 1])
+{
+	const char *comma = strchr(p, ',');
+	size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+	snprintf(dom, FG_DOMAIN_MAX + 1, "%.*s",
+	    (int)(len > FG_DOMAIN_MAX ? FG_DOMAIN_MAX : len), p);
+	return comma ? comma + 1 : NULL;
+}
+
 int
 fg_msg_never_fits(const struct fg_config *c, const char *account,
     const char *domains, struct fg_oversize *why)
 {
 	struct fg_oversize *w = NULL;
-	const char *p = domains, *comma;
+	const char *p = domains;
 	size_t nw = 0, cap = 0, i, j;
 	int rc = 0;
 
 	do {
 		char dom[FG_DOMAIN_MAX + 1];
 		struct checks k;
-		size_t len;
 
-		comma = strchr(p, ',');
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		snprintf(dom, sizeof(dom), "%.*s", (int)len, p);
-		p = comma ? comma + 1 : NULL;
+		p = held_domain(p, dom);
 		/* As a release reads it: exempt destinations count nowhere. */
 		if (c->ex_domain.n > 0 && fg_dests_match(&c->ex_domain, dom))
 			continue;
@@ -907,8 +917,8 @@ release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
     int force, uint32_t now)
 {
 	struct fg_verdict v;
-	char rcpt[FG_DOMAIN_MAX + 16];
-	const char *p = domains, *comma;
+	char rcpt[FG_DOMAIN_MAX + 16], dom[FG_DOMAIN_MAX + 1];
+	const char *p = domains;
 
 	fg_msg_begin(m, cfg, "release", "", NULL, NULL, NULL, 1);
 	if (m->capcount == NULL) {
@@ -922,19 +932,13 @@ release(struct fg_msg *m, struct fg_config *cfg, struct fg_engine *e,
 	fg_strlcpy(m->acct.identity, account, sizeof(m->acct.identity));
 	m->exempt = 0;
 	do {
-		size_t len;
-
-		comma = strchr(p, ',');
-		len = comma ? (size_t)(comma - p) : strlen(p);
-		if (len > FG_DOMAIN_MAX)
-			len = FG_DOMAIN_MAX;
-		snprintf(rcpt, sizeof(rcpt), len ? "r@%.*s" : "r", (int)len, p);
+		p = held_domain(p, dom);
+		snprintf(rcpt, sizeof(rcpt), dom[0] ? "r@%s" : "r", dom);
 		fg_msg_rcpt(m, e, rcpt, now, &v);
 		if (m->hold || m->tempfail || v.smtp != FG_CONTINUE) {
 			fg_msg_abort(m, e);
 			return -1;
 		}
-		p = comma ? comma + 1 : NULL;
 	} while (p != NULL);
 	return 0;
 }
